@@ -1,0 +1,173 @@
+//! One run: inputs -> context -> mode -> report -> exit code.
+
+use secrecy::ExposeSecret;
+
+use crate::cancel::Cancel;
+use crate::config::Config;
+use crate::context::Context;
+use crate::env::{Env, vars};
+use crate::modes::{self, ModeError, Runtime};
+use crate::report::{self, Commands, Level, Location, Report, Verdict, files};
+use crate::{EXIT_CONFIG, EXIT_FAILED, EXIT_OK};
+
+/// Runs stevedore against `env`, writing workflow commands to `cmds`. Returns the process exit code.
+pub async fn run(env: Env, cmds: Commands, cancel: Cancel) -> u8 {
+    // Secrets that arrive through the environment are masked before anything else can print them.
+    for key in crate::inputs::input_keys("github-token") {
+        if let Some(t) = env.get(&key) {
+            cmds.add_mask(t);
+        }
+    }
+    if let Some(t) = env.get(vars::ACTIONS_ID_TOKEN_REQUEST_TOKEN) {
+        cmds.add_mask(t);
+    }
+
+    let config = match Config::from_env(&env) {
+        Ok(c) => c,
+        Err(errors) => {
+            tracing::error!("{} invalid input(s)", errors.0.len());
+            for e in &errors.0 {
+                cmds.annotate(
+                    Level::Error,
+                    Some(&format!("stevedore: invalid input `{}`", e.input)),
+                    &Location::default(),
+                    &e.to_string(),
+                );
+            }
+            write_summary(&env, &cmds, &config_error_summary(&errors));
+            write_outputs(&env, &cmds, &[("verdict".to_owned(), "failure".to_owned())]);
+            return EXIT_CONFIG;
+        }
+    };
+    if let Some(t) = &config.common.github_token {
+        cmds.add_mask(t.expose_secret());
+    }
+    let ctx = match Context::from_env(&env) {
+        Ok(c) => c,
+        Err(e) => {
+            cmds.annotate(
+                Level::Error,
+                Some("stevedore: cannot read the GitHub context"),
+                &Location::default(),
+                &e.to_string(),
+            );
+            return EXIT_CONFIG;
+        }
+    };
+    tracing::info!(mode = %config.common.mode, dry_run = config.common.dry_run, "starting");
+
+    let rt = Runtime {
+        env: &env,
+        ctx: &ctx,
+        cmds: &cmds,
+        config: &config,
+        cancel,
+    };
+    let (report, code) = match modes::run(&rt).await {
+        Ok(r) => {
+            let code = if r.verdict == Verdict::Failure {
+                EXIT_FAILED
+            } else {
+                EXIT_OK
+            };
+            (r, code)
+        }
+        Err(e) => {
+            let code = match e {
+                ModeError::Config { .. } => EXIT_CONFIG,
+                ModeError::Failed { .. } => EXIT_FAILED,
+            };
+            let mut body = format!("**{e}**\n");
+            if let Some(h) = e.hint() {
+                body.push_str(&format!("\n{h}\n"));
+            }
+            cmds.annotate(
+                Level::Error,
+                Some(&format!("stevedore {}", config.common.mode)),
+                &Location::default(),
+                &match e.hint() {
+                    Some(h) => format!("{e}\n{h}"),
+                    None => e.to_string(),
+                },
+            );
+            let mut r = Report::new(
+                config.common.mode,
+                Verdict::Failure,
+                format!("{} failed", config.common.mode),
+                body,
+            );
+            r.key.clone_from(&config.common.report_key);
+            (r, code)
+        }
+    };
+    deliver(&env, &cmds, &report);
+    code
+}
+
+/// The network-free part of the fan-out: annotations as commands, summary, outputs.
+fn deliver(env: &Env, cmds: &Commands, report: &Report) {
+    let local = report::emit_annotations(cmds, report);
+    let mut summary = report.summary.clone();
+    if local.annotations_left_for_check_run > 0 {
+        summary.push_str(&format!(
+            "\n_{} more finding(s) are in the check run (the runner shows only 10 annotations per type per step)._\n",
+            local.annotations_left_for_check_run
+        ));
+    }
+    write_summary(env, cmds, &summary);
+    let mut outputs = vec![("verdict".to_owned(), report.verdict.as_str().to_owned())];
+    outputs.extend(report.outputs.iter().cloned());
+    write_outputs(env, cmds, &outputs);
+    if !cmds.in_actions() {
+        cmds.line(&format!(
+            "{} {}: {}",
+            report.verdict.emoji(),
+            report.mode,
+            report.title
+        ));
+    }
+}
+
+fn write_summary(env: &Env, cmds: &Commands, markdown: &str) {
+    match env.path(vars::GITHUB_STEP_SUMMARY) {
+        Some(p) => {
+            if let Err(e) = files::append_summary(&p, &cmds.masker().redact(markdown)) {
+                tracing::warn!("{e}");
+            }
+        }
+        None if !cmds.in_actions() => cmds.line(markdown),
+        None => {}
+    }
+}
+
+fn write_outputs(env: &Env, cmds: &Commands, outputs: &[(String, String)]) {
+    let Some(p) = env.path(vars::GITHUB_OUTPUT) else {
+        for (k, v) in outputs {
+            tracing::debug!(output = %k, value = %cmds.masker().redact(v), "no GITHUB_OUTPUT");
+        }
+        return;
+    };
+    if let Err(e) = files::write_outputs(&p, outputs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    {
+        tracing::warn!("{e}");
+    }
+}
+
+fn config_error_summary(errors: &crate::inputs::InputErrors) -> String {
+    let mut s = String::from(
+        "## ❌ stevedore: invalid inputs\n\n| input | value | problem | fix |\n| --- | --- | --- | --- |\n",
+    );
+    for e in &errors.0 {
+        s.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            e.input,
+            e.value
+                .as_deref()
+                .map(|v| format!("`{}`", report::markdown::cell(v)))
+                .unwrap_or_else(|| "_(missing)_".into()),
+            report::markdown::cell(&e.problem),
+            report::markdown::cell(&e.fix)
+        ));
+    }
+    s
+}

@@ -1,0 +1,108 @@
+//! The validated configuration of one run: common inputs plus the chosen mode's inputs.
+//!
+//! Only the selected mode's inputs are parsed (a lint-gate run does not complain about deploy inputs), and
+//! every error of every input is collected before anything runs.
+
+use secrecy::SecretString;
+
+use crate::env::Env;
+use crate::inputs::{InputErrors, Inputs, Mode};
+use crate::modes;
+
+/// Inputs shared by every mode.
+#[derive(Debug)]
+pub struct Common {
+    pub mode: Mode,
+    /// `github-token`; `None` when empty (local runs, act without a token).
+    pub github_token: Option<SecretString>,
+    pub dry_run: bool,
+    /// Distinguishes sticky comments and check runs of parallel jobs of one mode (`report-key`).
+    pub report_key: Option<String>,
+    /// Whether to post/update the sticky PR comment (`comment`).
+    pub comment: bool,
+}
+
+/// Mode-specific configuration.
+#[derive(Debug)]
+pub enum ModeConfig {
+    LintGate(modes::lint_gate::Config),
+    Build(modes::build::Config),
+    Deploy(modes::deploy::Config),
+    Publish(modes::publish::Config),
+    Credentials(modes::credentials::Config),
+}
+
+/// The whole validated configuration.
+#[derive(Debug)]
+pub struct Config {
+    pub common: Common,
+    pub mode: ModeConfig,
+}
+
+impl Config {
+    /// Parses and validates every input, reporting all errors at once.
+    pub fn from_env(env: &Env) -> Result<Config, InputErrors> {
+        let mut p = Inputs::new(env);
+        let cfg = Self::parse(&mut p);
+        p.finish()?;
+        // `parse` only returns `None` when it recorded an error.
+        cfg.ok_or_else(|| InputErrors(Vec::new()))
+    }
+
+    /// Reads every input the chosen mode uses. `None` when the mode itself is missing or invalid.
+    pub fn parse(p: &mut Inputs<'_>) -> Option<Config> {
+        let mode_raw = p.string("mode");
+        let mode = match mode_raw.as_deref() {
+            None => {
+                p.missing("mode", "to choose what stevedore does", "lint-gate");
+                None
+            }
+            Some(m) => {
+                let parsed = Mode::parse(m);
+                if parsed.is_none() {
+                    p.error(
+                        "mode",
+                        Some(m),
+                        "is not a mode",
+                        format!(
+                            "Use one of {}",
+                            Mode::ALL
+                                .iter()
+                                .map(|m| format!("`{m}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    );
+                }
+                parsed
+            }
+        };
+        let github_token = p.string("github-token").map(SecretString::from);
+        let dry_run = p.bool("dry-run", false);
+        let report_key = p.string("report-key");
+        let comment = p.bool("comment", true);
+        let mode = mode?;
+        let mode_cfg = Self::parse_mode(mode, p);
+        Some(Config {
+            common: Common {
+                mode,
+                github_token,
+                dry_run,
+                report_key,
+                comment,
+            },
+            mode: mode_cfg,
+        })
+    }
+
+    /// Parses the inputs of `mode` (also used by the test that compares the inputs with `action.yml`).
+    pub fn parse_mode(mode: Mode, p: &mut Inputs<'_>) -> ModeConfig {
+        match mode {
+            Mode::LintGate => ModeConfig::LintGate(modes::lint_gate::Config::parse(p)),
+            Mode::Build => ModeConfig::Build(modes::build::Config::parse(p)),
+            Mode::Deploy => ModeConfig::Deploy(modes::deploy::Config::parse(p)),
+            Mode::Publish => ModeConfig::Publish(modes::publish::Config::parse(p)),
+            Mode::Credentials => ModeConfig::Credentials(modes::credentials::Config::parse(p)),
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! The process environment, captured once.
+//!
+//! `Env` is the only reader of `std::env` in the crate (enforced by `clippy.toml`). `main` snapshots the
+//! process environment, the CLI adds `INPUT_*` entries on top, and every later layer reads from this value.
+//! Tests build it from a map, so no test ever mutates the process environment.
+//!
+//! Rule from the runner contract: a variable that is set but empty counts as unset, because the runner
+//! exports every declared input, with `""` when it has no value.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Names of the variables stevedore reads, in one place.
+pub mod vars {
+    pub const GITHUB_ACTIONS: &str = "GITHUB_ACTIONS";
+    pub const ACT: &str = "ACT";
+    pub const CI: &str = "CI";
+    pub const RUNNER_DEBUG: &str = "RUNNER_DEBUG";
+    pub const GITHUB_OUTPUT: &str = "GITHUB_OUTPUT";
+    pub const GITHUB_ENV: &str = "GITHUB_ENV";
+    pub const GITHUB_STEP_SUMMARY: &str = "GITHUB_STEP_SUMMARY";
+    pub const GITHUB_EVENT_PATH: &str = "GITHUB_EVENT_PATH";
+    pub const GITHUB_WORKSPACE: &str = "GITHUB_WORKSPACE";
+    pub const GITHUB_API_URL: &str = "GITHUB_API_URL";
+    pub const GITHUB_SERVER_URL: &str = "GITHUB_SERVER_URL";
+    pub const ACTIONS_ID_TOKEN_REQUEST_URL: &str = "ACTIONS_ID_TOKEN_REQUEST_URL";
+    pub const ACTIONS_ID_TOKEN_REQUEST_TOKEN: &str = "ACTIONS_ID_TOKEN_REQUEST_TOKEN";
+    /// Overrides every AWS endpoint (the SDK convention); tests point it at moto.
+    pub const AWS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
+    /// Per-service overrides, e.g. `AWS_ENDPOINT_URL_ECS` (the SDK convention); tests use it for the
+    /// scripted ECS endpoint.
+    pub const AWS_ENDPOINT_URL_PREFIX: &str = "AWS_ENDPOINT_URL_";
+    /// JWKS location of the OIDC issuer (GHES, tests). Default: GitHub's.
+    pub const STEVEDORE_OIDC_JWKS_URL: &str = "STEVEDORE_OIDC_JWKS_URL";
+    /// Expected `iss` of OIDC tokens (GHES, tests). Default: GitHub's.
+    pub const STEVEDORE_OIDC_ISSUER: &str = "STEVEDORE_OIDC_ISSUER";
+    /// Log filter for stevedore's own logs (`tracing` directives).
+    pub const STEVEDORE_LOG: &str = "STEVEDORE_LOG";
+    pub const NO_COLOR: &str = "NO_COLOR";
+}
+
+/// A snapshot of environment variables.
+#[derive(Clone, Debug, Default)]
+pub struct Env {
+    vars: BTreeMap<String, String>,
+}
+
+impl Env {
+    /// Captures the process environment. Non-UTF-8 values are skipped (the runner only passes UTF-8).
+    #[must_use]
+    pub fn from_process() -> Self {
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "this is the one reader of the environment"
+        )]
+        let vars = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
+        Self { vars }
+    }
+
+    /// Builds an environment from pairs (tests, the CLI).
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        Self {
+            vars: pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
+    }
+
+    /// Sets one variable on this snapshot (not on the process).
+    pub fn set(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        self.vars.insert(key.into(), value.into());
+    }
+
+    /// Removes a variable from this snapshot.
+    pub fn remove(&mut self, key: &str) {
+        self.vars.remove(key);
+    }
+
+    /// The value of `key`, or `None` when it is unset **or empty**.
+    #[must_use]
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.vars
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    /// True when `key` is exactly `true` (the runner's spelling of flags such as `GITHUB_ACTIONS`).
+    #[must_use]
+    pub fn flag(&self, key: &str) -> bool {
+        self.get(key)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+    }
+
+    /// `get` as a path.
+    #[must_use]
+    pub fn path(&self, key: &str) -> Option<PathBuf> {
+        self.get(key).map(PathBuf::from)
+    }
+
+    /// Running inside GitHub Actions (or act).
+    #[must_use]
+    pub fn in_actions(&self) -> bool {
+        self.flag(vars::GITHUB_ACTIONS)
+    }
+
+    /// Running under nektos/act.
+    #[must_use]
+    pub fn under_act(&self) -> bool {
+        self.flag(vars::ACT)
+    }
+
+    /// All variables whose name starts with `prefix`.
+    pub fn with_prefix<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        self.vars
+            .range(prefix.to_owned()..)
+            .take_while(move |(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The directory relative paths are resolved against: `GITHUB_WORKSPACE`, else the current directory.
+    #[must_use]
+    pub fn workspace(&self) -> PathBuf {
+        self.path(vars::GITHUB_WORKSPACE)
+            .or_else(|| std::env::current_dir().ok())
+            .unwrap_or_else(|| PathBuf::from("."))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        let env = Env::from_pairs([("A", ""), ("B", "x")]);
+        assert_eq!(env.get("A"), None);
+        assert_eq!(env.get("B"), Some("x"));
+        assert_eq!(env.get("C"), None);
+    }
+
+    #[test]
+    fn prefix_iteration_stops_at_the_prefix() {
+        let env = Env::from_pairs([
+            ("INPUT_A", "1"),
+            ("INPUT_B", "2"),
+            ("INPUTX", "3"),
+            ("HOME", "h"),
+        ]);
+        let got: Vec<_> = env.with_prefix("INPUT_").map(|(k, _)| k).collect();
+        assert_eq!(got, ["INPUT_A", "INPUT_B"]);
+    }
+}

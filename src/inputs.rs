@@ -1,0 +1,435 @@
+//! Action inputs: from `INPUT_*` variables to typed configuration.
+//!
+//! Two stages, as in ripgrep's `lowargs`/`hiargs`: [`Inputs`] reads raw strings and validates them one by one,
+//! *collecting* every error instead of stopping at the first; each mode's config is then built from the
+//! validated values. Nothing here does I/O beyond reading the [`Env`] snapshot.
+//!
+//! Runner contract (see `shared/reference/runner-contract.md` §4): input `aws-region` arrives as
+//! `INPUT_AWS-REGION` (upper-cased, spaces to `_`, hyphens kept). Shells cannot read such names, so
+//! `action.yml` also exports each input under an underscore name (`INPUT_AWS_REGION`); both are accepted,
+//! the hyphenated one first. An empty value means unset, since every declared input is exported.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::time::Duration;
+
+use crate::env::Env;
+
+/// The job stevedore runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    LintGate,
+    Build,
+    Deploy,
+    Publish,
+    Credentials,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 5] = [
+        Mode::LintGate,
+        Mode::Build,
+        Mode::Deploy,
+        Mode::Publish,
+        Mode::Credentials,
+    ];
+
+    /// The name users type. LOAD-BEARING: used in comment markers and check-run names.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::LintGate => "lint-gate",
+            Mode::Build => "build",
+            Mode::Deploy => "deploy",
+            Mode::Publish => "publish",
+            Mode::Credentials => "credentials",
+        }
+    }
+
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Mode> {
+        Mode::ALL
+            .into_iter()
+            .find(|m| m.as_str().eq_ignore_ascii_case(s.trim()))
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The environment variable names an input may arrive under: the runner's spelling first.
+#[must_use]
+pub fn input_keys(name: &str) -> [String; 2] {
+    let runner = format!("INPUT_{}", name.replace(' ', "_").to_uppercase());
+    let underscore = runner.replace('-', "_");
+    [runner, underscore]
+}
+
+/// One bad input: which input, what value, what is wrong, and what a good value looks like.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("input `{input}`{}: {problem}. {fix}", value.as_ref().map(|v| format!(" = `{v}`")).unwrap_or_default())]
+pub struct InputError {
+    pub input: String,
+    /// The offending value; `None` when the input is missing. Never holds a secret.
+    pub value: Option<String>,
+    pub problem: String,
+    /// How to fix it, with an example of a good value.
+    pub fix: String,
+}
+
+/// Every input error found, reported together.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{} invalid input(s):\n{}", .0.len(), .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
+pub struct InputErrors(pub Vec<InputError>);
+
+/// Reads inputs from the environment, validating each and collecting errors.
+#[derive(Debug)]
+pub struct Inputs<'e> {
+    env: &'e Env,
+    errors: Vec<InputError>,
+    read: BTreeSet<&'static str>,
+}
+
+const TRUE: [&str; 3] = ["true", "True", "TRUE"];
+const FALSE: [&str; 3] = ["false", "False", "FALSE"];
+
+impl<'e> Inputs<'e> {
+    #[must_use]
+    pub fn new(env: &'e Env) -> Self {
+        Self {
+            env,
+            errors: Vec::new(),
+            read: BTreeSet::new(),
+        }
+    }
+
+    /// The environment the inputs come from.
+    #[must_use]
+    pub fn env(&self) -> &'e Env {
+        self.env
+    }
+
+    /// Names of every input read so far (tests compare them with `action.yml`).
+    #[must_use]
+    pub fn names_read(&self) -> &BTreeSet<&'static str> {
+        &self.read
+    }
+
+    /// The trimmed raw value, `None` when unset or blank.
+    pub fn string(&mut self, name: &'static str) -> Option<String> {
+        self.read.insert(name);
+        input_keys(name)
+            .iter()
+            .find_map(|k| self.env.get(k))
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    }
+
+    /// The raw value, not trimmed (multi-line YAML or Markdown inputs).
+    pub fn text(&mut self, name: &'static str) -> Option<String> {
+        self.read.insert(name);
+        input_keys(name)
+            .iter()
+            .find_map(|k| self.env.get(k))
+            .filter(|v| !v.trim().is_empty())
+            .map(str::to_owned)
+    }
+
+    /// A required input; records an error naming `example` when it is missing.
+    pub fn required(&mut self, name: &'static str, why: &str, example: &str) -> Option<String> {
+        let v = self.string(name);
+        if v.is_none() {
+            self.missing(name, why, example);
+        }
+        v
+    }
+
+    /// Records that a required input is missing.
+    pub fn missing(&mut self, name: &str, why: &str, example: &str) {
+        self.errors.push(InputError {
+            input: name.to_owned(),
+            value: None,
+            problem: format!("is required {why}"),
+            fix: format!("Set it in `with:`, e.g. `{name}: {example}`"),
+        });
+    }
+
+    /// Records an error for `name`.
+    pub fn error(
+        &mut self,
+        name: &str,
+        value: Option<&str>,
+        problem: impl Into<String>,
+        fix: impl Into<String>,
+    ) {
+        self.errors.push(InputError {
+            input: name.to_owned(),
+            value: value.map(str::to_owned),
+            problem: problem.into(),
+            fix: fix.into(),
+        });
+    }
+
+    /// A strict boolean: `true|True|TRUE|false|False|FALSE`, as in `@actions/core` `getBooleanInput`.
+    pub fn bool(&mut self, name: &'static str, default: bool) -> bool {
+        match self.string(name) {
+            None => default,
+            Some(v) if TRUE.contains(&v.as_str()) => true,
+            Some(v) if FALSE.contains(&v.as_str()) => false,
+            Some(v) => {
+                self.error(
+                    name,
+                    Some(&v),
+                    "is not a boolean",
+                    format!("Use `true` or `false` (YAML 1.2 core schema), e.g. `{name}: true`"),
+                );
+                default
+            }
+        }
+    }
+
+    /// A list split on newlines and commas, items trimmed, empty items dropped.
+    pub fn list(&mut self, name: &'static str) -> Vec<String> {
+        self.string(name)
+            .map(|v| split_list(&v))
+            .unwrap_or_default()
+    }
+
+    /// A duration such as `90s`, `10m`, `1h30m` or a bare number of seconds.
+    pub fn duration(&mut self, name: &'static str, default: Duration) -> Duration {
+        match self.string(name) {
+            None => default,
+            Some(v) => match parse_duration(&v) {
+                Some(d) => d,
+                None => {
+                    self.error(
+                        name,
+                        Some(&v),
+                        "is not a duration",
+                        format!("Use e.g. `{name}: 10m` (units s, m, h)"),
+                    );
+                    default
+                }
+            },
+        }
+    }
+
+    /// An integer within `range`.
+    pub fn integer(
+        &mut self,
+        name: &'static str,
+        range: std::ops::RangeInclusive<u64>,
+        default: Option<u64>,
+    ) -> Option<u64> {
+        let v = self.string(name)?;
+        match v.parse::<u64>() {
+            Ok(n) if range.contains(&n) => Some(n),
+            _ => {
+                self.error(
+                    name,
+                    Some(&v),
+                    format!(
+                        "must be a whole number from {} to {}",
+                        range.start(),
+                        range.end()
+                    ),
+                    format!("e.g. `{name}: {}`", default.unwrap_or(*range.start())),
+                );
+                default
+            }
+        }
+    }
+
+    /// One of a fixed set of words (case-insensitive).
+    pub fn choice(
+        &mut self,
+        name: &'static str,
+        allowed: &[&'static str],
+        default: &'static str,
+    ) -> &'static str {
+        match self.string(name) {
+            None => default,
+            Some(v) => {
+                if let Some(a) = allowed.iter().find(|a| a.eq_ignore_ascii_case(&v)) {
+                    a
+                } else {
+                    self.error(
+                        name,
+                        Some(&v),
+                        format!(
+                            "is not one of {}",
+                            allowed
+                                .iter()
+                                .map(|a| format!("`{a}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                        format!(
+                            "e.g. `{name}: {}`",
+                            allowed.first().copied().unwrap_or(default)
+                        ),
+                    );
+                    default
+                }
+            }
+        }
+    }
+
+    /// Parses a value with `f`, which returns the problem on failure; `fix` says what a good value is.
+    pub fn parse_with<T>(
+        &mut self,
+        name: &'static str,
+        fix: &str,
+        f: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let v = self.text(name)?;
+        match f(&v) {
+            Ok(t) => Some(t),
+            Err(problem) => {
+                let shown = if v.len() > 200 || v.contains('\n') {
+                    None
+                } else {
+                    Some(v.trim())
+                };
+                self.error(name, shown, problem, fix.to_owned());
+                None
+            }
+        }
+    }
+
+    /// Ends parsing: `Err` with every collected error, in input order of discovery.
+    pub fn finish(self) -> Result<(), InputErrors> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(InputErrors(self.errors))
+        }
+    }
+
+    /// Errors collected so far.
+    #[must_use]
+    pub fn error_count(&self) -> usize {
+        self.errors.len()
+    }
+}
+
+/// Splits on newlines and commas; trims; drops empty items.
+#[must_use]
+pub fn split_list(v: &str) -> Vec<String> {
+    v.split(['\n', ','])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `90`, `90s`, `10m`, `1h30m`, `500ms`.
+#[must_use]
+pub fn parse_duration(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    if v.is_empty() {
+        return None;
+    }
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let mut total = Duration::ZERO;
+    let mut num = String::new();
+    let mut chars = v.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let n: u64 = num.parse().ok()?;
+        num.clear();
+        let unit = match c {
+            'm' if chars.peek() == Some(&'s') => {
+                chars.next();
+                Duration::from_millis(n)
+            }
+            's' => Duration::from_secs(n),
+            'm' => Duration::from_secs(n * 60),
+            'h' => Duration::from_secs(n * 3600),
+            _ => return None,
+        };
+        total += unit;
+    }
+    if !num.is_empty() {
+        return None;
+    }
+    Some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hyphenated_and_underscore_spellings_are_both_read() {
+        let env = Env::from_pairs([
+            ("INPUT_AWS-REGION", "eu-west-1"),
+            ("INPUT_ROLE_TO_ASSUME", "arn:x"),
+        ]);
+        let mut p = Inputs::new(&env);
+        assert_eq!(p.string("aws-region").as_deref(), Some("eu-west-1"));
+        assert_eq!(p.string("role-to-assume").as_deref(), Some("arn:x"));
+    }
+
+    #[test]
+    fn the_runner_spelling_wins_over_the_underscore_one() {
+        let env = Env::from_pairs([
+            ("INPUT_AWS-REGION", "eu-west-1"),
+            ("INPUT_AWS_REGION", "us-east-1"),
+        ]);
+        assert_eq!(
+            Inputs::new(&env).string("aws-region").as_deref(),
+            Some("eu-west-1")
+        );
+    }
+
+    #[test]
+    fn empty_means_unset() {
+        let env = Env::from_pairs([("INPUT_AWS-REGION", "  ")]);
+        assert_eq!(Inputs::new(&env).string("aws-region"), None);
+    }
+
+    #[test]
+    fn booleans_are_strict_and_errors_are_collected() {
+        let env = Env::from_pairs([
+            ("INPUT_DRY-RUN", "yes"),
+            ("INPUT_A", "TRUE"),
+            ("INPUT_T", "ten minutes"),
+        ]);
+        let mut p = Inputs::new(&env);
+        assert!(!p.bool("dry-run", false));
+        assert!(p.bool("a", false));
+        p.duration("t", Duration::from_secs(1));
+        let errs = p.finish().unwrap_err();
+        assert_eq!(errs.0.len(), 2);
+        assert!(
+            errs.to_string()
+                .contains("input `dry-run` = `yes`: is not a boolean"),
+            "{errs}"
+        );
+    }
+
+    #[test]
+    fn lists_split_on_newlines_and_commas() {
+        assert_eq!(split_list("a, b\n\nc,"), ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("10m"), Some(Duration::from_secs(600)));
+        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10x"), None);
+        assert_eq!(parse_duration("m"), None);
+    }
+}
