@@ -1,0 +1,26 @@
+//! Shared test rig.
+
+#![allow(
+    dead_code,
+    reason = "each test module uses a different part of the rig"
+)]
+
+pub mod moto;
+pub mod run;
+
+/// Whether a missing tool must fail the test (`CI=true`) rather than skip it.
+pub fn strict() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Skips (returns `None`) with a printed reason when `what` is unavailable locally; panics under `CI=true`.
+pub fn require<T>(what: &str, found: Option<T>) -> Option<T> {
+    match found {
+        Some(t) => Some(t),
+        None if strict() => panic!("{what} is required when CI=true"),
+        None => {
+            eprintln!("SKIPPED: {what} is not available on this machine");
+            None
+        }
+    }
+}

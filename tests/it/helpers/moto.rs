@@ -1,0 +1,87 @@
+//! One moto server per test process, on a free loopback port.
+//!
+//! moto (`moto[server]` from PyPI, pinned in `.ci/run`) plays STS, ECS, Lambda, CloudWatch, ECR, S3 and
+//! IAM. Tests share the server and keep apart by using unique resource names ([`unique`]).
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub struct Moto {
+    pub endpoint: String,
+    _child: ChildGuard,
+}
+
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+static MOTO: OnceLock<Option<Moto>> = OnceLock::new();
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start() -> Option<Moto> {
+    let bin = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".to_owned());
+    let port = free_port();
+    let child = Command::new(&bin)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let guard = ChildGuard(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            let endpoint = format!("http://127.0.0.1:{port}");
+            // Lambda invoke without Docker (see DESIGN.md notes).
+            let _ = Command::new("curl")
+                .args([
+                    "-s",
+                    "-X",
+                    "POST",
+                    "-d",
+                    r#"{"lambda": {"use_docker": false}}"#,
+                    &format!("{endpoint}/moto-api/config"),
+                ])
+                .output();
+            return Some(Moto {
+                endpoint,
+                _child: guard,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+/// The shared moto server, or `None` (skip) when moto is not installed and `CI` is not `true`.
+pub fn moto() -> Option<&'static Moto> {
+    super::require(
+        "moto_server (pip install 'moto[server]')",
+        MOTO.get_or_init(start).as_ref(),
+    )
+}
+
+/// A name unique within this test process, for AWS resources on the shared server.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}

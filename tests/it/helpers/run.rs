@@ -1,0 +1,162 @@
+//! Runs stevedore in-process the way the runner would: an `Env` built from a map, temp files for
+//! `GITHUB_OUTPUT`/`GITHUB_STEP_SUMMARY`/`GITHUB_ENV`, stdout captured.
+
+use std::path::PathBuf;
+
+use stevedore::Env;
+use stevedore::cancel::Cancel;
+use stevedore::report::{Commands, Masker};
+
+/// One simulated step.
+pub struct Step {
+    pub env: Env,
+    pub dir: tempfile::TempDir,
+    pub workspace: PathBuf,
+}
+
+/// What the step left behind.
+#[derive(Debug)]
+pub struct StepResult {
+    pub code: u8,
+    pub stdout: String,
+    pub outputs: Vec<(String, String)>,
+    pub summary: String,
+    pub env_file: Vec<(String, String)>,
+}
+
+impl StepResult {
+    pub fn output(&self, name: &str) -> Option<&str> {
+        self.outputs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl Step {
+    /// A step in Actions (`GITHUB_ACTIONS=true`) with an empty workspace.
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let workspace = dir.path().join("workspace");
+        std::fs::create_dir_all(&workspace).unwrap();
+        let files = dir.path().join("file_commands");
+        std::fs::create_dir_all(&files).unwrap();
+        let mut env = Env::default();
+        for (k, v) in [
+            ("GITHUB_ACTIONS", "true".to_owned()),
+            ("CI", "true".to_owned()),
+            ("GITHUB_WORKSPACE", workspace.display().to_string()),
+            (
+                "GITHUB_OUTPUT",
+                files.join("set_output").display().to_string(),
+            ),
+            ("GITHUB_ENV", files.join("set_env").display().to_string()),
+            (
+                "GITHUB_STEP_SUMMARY",
+                files.join("step_summary").display().to_string(),
+            ),
+            ("GITHUB_REPOSITORY", "octo-org/octo-repo".to_owned()),
+            (
+                "GITHUB_SHA",
+                "0123456789abcdef0123456789abcdef01234567".to_owned(),
+            ),
+            ("GITHUB_REF", "refs/heads/main".to_owned()),
+            ("GITHUB_REF_NAME", "main".to_owned()),
+            ("GITHUB_REF_TYPE", "branch".to_owned()),
+            ("GITHUB_EVENT_NAME", "push".to_owned()),
+            ("GITHUB_RUN_ID", "4242".to_owned()),
+            ("GITHUB_RUN_ATTEMPT", "1".to_owned()),
+            ("GITHUB_ACTOR", "octocat".to_owned()),
+        ] {
+            env.set(k, v);
+        }
+        Self {
+            env,
+            dir,
+            workspace,
+        }
+    }
+
+    /// Sets an input the way the runner does (`INPUT_` + upper-cased name, hyphens kept).
+    pub fn input(mut self, name: &str, value: &str) -> Self {
+        self.env
+            .set(format!("INPUT_{}", name.to_uppercase()), value);
+        self
+    }
+
+    pub fn var(mut self, key: &str, value: &str) -> Self {
+        self.env.set(key, value);
+        self
+    }
+
+    /// Writes the event payload and points `GITHUB_EVENT_PATH` at it.
+    pub fn event(mut self, name: &str, payload: serde_json::Value) -> Self {
+        let p = self.dir.path().join("event.json");
+        std::fs::write(&p, payload.to_string()).unwrap();
+        self.env.set("GITHUB_EVENT_PATH", p.display().to_string());
+        self.env.set("GITHUB_EVENT_NAME", name);
+        self
+    }
+
+    /// Runs stevedore to completion.
+    pub async fn run(self) -> StepResult {
+        self.run_with_cancel(Cancel::never()).await
+    }
+
+    pub async fn run_with_cancel(self, cancel: Cancel) -> StepResult {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let (cmds, buf) = Commands::buffer(Masker::default(), true);
+        let code = stevedore::run(self.env.clone(), cmds, cancel).await;
+        let read = |n: &str| {
+            std::fs::read_to_string(self.dir.path().join("file_commands").join(n))
+                .unwrap_or_default()
+        };
+        StepResult {
+            code,
+            stdout: String::from_utf8(buf.lock().unwrap().clone()).unwrap(),
+            outputs: parse_env_file(&read("set_output")),
+            summary: read("step_summary"),
+            env_file: parse_env_file(&read("set_env")),
+        }
+    }
+}
+
+/// Parses an env file exactly as actions/runner `FileCommandManager` does (heredoc and `k=v` forms);
+/// panics on anything the runner would reject.
+pub fn parse_env_file(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut lines = text.split('\n').peekable();
+    while let Some(line) = lines.next() {
+        if line.is_empty() {
+            continue;
+        }
+        let eq = line.find('=');
+        let heredoc = line.find("<<");
+        match (eq, heredoc) {
+            (Some(e), h) if h.is_none_or(|h| e < h) => {
+                out.push((line[..e].to_owned(), line[e + 1..].to_owned()))
+            }
+            (_, Some(h)) => {
+                let (name, delim) = (&line[..h], &line[h + 2..]);
+                assert!(
+                    !name.is_empty() && !delim.is_empty(),
+                    "invalid heredoc header {line:?}"
+                );
+                let mut value = Vec::new();
+                loop {
+                    let l = lines
+                        .next()
+                        .unwrap_or_else(|| panic!("Matching delimiter not found {delim:?}"));
+                    if l == delim {
+                        break;
+                    }
+                    value.push(l);
+                }
+                out.push((name.to_owned(), value.join("\n")));
+            }
+            _ => panic!("invalid env-file line {line:?}"),
+        }
+    }
+    out
+}
