@@ -47,16 +47,11 @@ fn start() -> Option<Moto> {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             let endpoint = format!("http://127.0.0.1:{port}");
             // Lambda invoke without Docker (see DESIGN.md notes).
-            let _ = Command::new("curl")
-                .args([
-                    "-s",
-                    "-X",
-                    "POST",
-                    "-d",
-                    r#"{"lambda": {"use_docker": false}}"#,
-                    &format!("{endpoint}/moto-api/config"),
-                ])
-                .output();
+            post_json(
+                port,
+                "/moto-api/config",
+                r#"{"lambda": {"use_docker": false}}"#,
+            );
             return Some(Moto {
                 endpoint,
                 _child: guard,
@@ -84,4 +79,19 @@ pub fn unique(prefix: &str) -> String {
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+/// A minimal HTTP/1.1 POST (moto's control API), without pulling an HTTP client into the rig.
+pub fn post_json(port: u16, path: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
 }
