@@ -19,6 +19,11 @@ use serde_json::Value;
 
 use crate::modes::Runtime;
 
+pub mod checks;
+pub mod comments;
+pub mod fanout;
+pub mod statuses;
+
 /// The REST API version we are written for.
 pub const API_VERSION: &str = "2022-11-28";
 
