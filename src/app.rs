@@ -79,7 +79,12 @@ pub async fn run_with(
         cancel,
     };
     // The check run shows `in_progress` while the mode runs (so a crash or cancel is visible).
-    let gh = github::Client::from_runtime(&rt);
+    // A dry run writes nothing, to GitHub neither.
+    let gh = if config.common.dry_run {
+        None
+    } else {
+        github::Client::from_runtime(&rt)
+    };
     let started = match &gh {
         Some(c) => {
             fanout::start(
@@ -137,7 +142,11 @@ pub async fn run_with(
         Some(c) => report_to_github(c, &ctx, &report, started, &config, &rt.cancel).await,
         None => {
             let mut d = fanout::Delivery::default();
-            if cmds.in_actions() {
+            if config.common.dry_run {
+                d.notes.push(
+                    "Dry run: no check run, status or PR comment was written; the report is only in this job summary.".to_owned(),
+                );
+            } else if cmds.in_actions() {
                 d.notes.push(
                     "No `github-token` (or no `GITHUB_REPOSITORY`): no check run, status or PR comment; the report is only in this job summary and the step's annotations.".to_owned(),
                 );

@@ -21,6 +21,7 @@ use crate::modes::Runtime;
 
 pub mod checks;
 pub mod comments;
+pub mod deployments;
 pub mod fanout;
 pub mod statuses;
 
@@ -82,6 +83,11 @@ pub enum GithubError {
         route: String,
         message: String,
     },
+    /// The run's context lacks something GitHub needs.
+    #[error(
+        "cannot call the GitHub API: {what} is not set (it is set on every GitHub Actions runner)"
+    )]
+    Missing { what: &'static str },
     /// `GITHUB_API_URL` or the token cannot be used.
     #[error("cannot set up the GitHub client for `{url}` (GITHUB_API_URL): {message}")]
     Setup { url: String, message: String },
@@ -108,7 +114,7 @@ impl GithubError {
             GithubError::Api { route, .. }
             | GithubError::Transport { route, .. }
             | GithubError::Decode { route, .. } => Some(route),
-            GithubError::Setup { .. } => None,
+            GithubError::Setup { .. } | GithubError::Missing { .. } => None,
         }
     }
 

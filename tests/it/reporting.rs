@@ -645,3 +645,98 @@ async fn no_token_reports_locally_only() {
     assert!(gh.requests().is_empty());
     assert!(r.summary.contains("No `github-token`"), "{}", r.summary);
 }
+
+#[tokio::test]
+async fn deployments_go_in_progress_then_success_and_retire_the_previous_one() {
+    use stevedore::github::deployments;
+    let gh = FakeGithub::start().await;
+    // A failing status on the commit: without `required_contexts: []` GitHub would answer 409.
+    let c = client(&gh.url());
+    c.post(
+        &format!("/repos/octo-org/octo-repo/statuses/{HEAD}"),
+        &json!({"state": "failure", "context": "ci/other"}),
+    )
+    .await
+    .unwrap();
+    let env = stevedore::Env::from_pairs([
+        ("GITHUB_REPOSITORY", "octo-org/octo-repo"),
+        ("GITHUB_SHA", HEAD),
+        ("GITHUB_REF", "refs/heads/main"),
+        ("GITHUB_RUN_ID", "4242"),
+    ]);
+    let ctx = stevedore::context::Context::from_parts(&env, serde_json::Value::Null);
+    let first = deployments::start(&c, &ctx, "staging", "ECS service api")
+        .await
+        .unwrap();
+    deployments::finish(&c, &first, true, Some("https://staging.example.com"), None)
+        .await
+        .unwrap();
+    let second = deployments::start(&c, &ctx, "staging", "ECS service api")
+        .await
+        .unwrap();
+    let third = deployments::start(&c, &ctx, "production", "ECS service api")
+        .await
+        .unwrap();
+    deployments::finish(&c, &third, true, None, None)
+        .await
+        .unwrap();
+    // A failed deployment leaves the previous one active.
+    deployments::finish(&c, &second, false, None, Some("https://logs.example.com/1"))
+        .await
+        .unwrap();
+    gh.assert_no_violations();
+    let deps = gh.deployments();
+    assert_eq!(deps.len(), 3);
+    assert_eq!(deps[0]["sha"], HEAD);
+    assert_eq!(deps[0]["environment"], "staging");
+    assert_eq!(deps[2]["production_environment"], true);
+    let states = |id: u64| -> Vec<String> {
+        gh.deployment_statuses(id)
+            .iter()
+            .map(|s| s["state"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(states(first.id), ["in_progress", "success"]);
+    assert_eq!(states(second.id), ["in_progress", "failure"]);
+    assert_eq!(states(third.id), ["in_progress", "success"]);
+    let first_statuses = gh.deployment_statuses(first.id);
+    assert_eq!(
+        first_statuses[1]["environment_url"],
+        "https://staging.example.com"
+    );
+    assert_eq!(
+        first_statuses[1]["log_url"],
+        "https://github.com/octo-org/octo-repo/actions/runs/4242"
+    );
+    assert_eq!(
+        gh.deployment_statuses(second.id)[1]["log_url"],
+        "https://logs.example.com/1"
+    );
+    // A later success in staging retires the first.
+    let fourth = deployments::start(&c, &ctx, "staging", "again")
+        .await
+        .unwrap();
+    deployments::finish(&c, &fourth, true, None, None)
+        .await
+        .unwrap();
+    assert_eq!(states(first.id), ["in_progress", "success", "inactive"]);
+    assert_eq!(
+        states(third.id),
+        ["in_progress", "success"],
+        "other environments untouched"
+    );
+    gh.assert_no_violations();
+}
+
+#[tokio::test]
+async fn a_dry_run_writes_nothing_to_github() {
+    let gh = FakeGithub::start().await;
+    let r = run_reporting(
+        on_pr(step(&gh.url()), false).input("dry-run", "true"),
+        report_with(Verdict::Success, 0),
+    )
+    .await;
+    assert_eq!(r.code, 0);
+    assert!(gh.requests().is_empty(), "{:?}", gh.requests());
+    assert!(r.summary.contains("Dry run"), "{}", r.summary);
+}
