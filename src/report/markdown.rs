@@ -29,7 +29,10 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
 /// A collapsible section.
 #[must_use]
 pub fn details(summary: &str, body: &str) -> String {
-    format!("<details><summary>{summary}</summary>\n\n{body}\n\n</details>\n")
+    format!(
+        "<details><summary>{summary}</summary>\n\n{}\n\n</details>\n",
+        body.trim_end()
+    )
 }
 
 /// A fenced code block whose fence cannot be closed by the content.

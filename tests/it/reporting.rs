@@ -337,7 +337,14 @@ fn report_with(verdict: Verdict, annotations: usize) -> Report {
 #[tokio::test]
 async fn ten_thousand_annotations_all_arrive_in_at_most_201_requests() {
     let gh = FakeGithub::start().await;
+    let t = std::time::Instant::now();
     let r = run_reporting(step(&gh.url()), report_with(Verdict::Failure, 10_000)).await;
+    // Figures for docs/reporting.md "Measured" (printed, never asserted).
+    eprintln!(
+        "BENCH annotations=10000 requests={} wall={:.2}s (debug build, fake validates every body)",
+        gh.requests().len(),
+        t.elapsed().as_secs_f64()
+    );
     assert_eq!(r.code, 1, "the verdict decides the exit code");
     gh.assert_no_violations();
     let runs = gh.check_runs();
@@ -739,4 +746,170 @@ async fn a_dry_run_writes_nothing_to_github() {
     assert_eq!(r.code, 0);
     assert!(gh.requests().is_empty(), "{:?}", gh.requests());
     assert!(r.summary.contains("Dry run"), "{}", r.summary);
+}
+
+// ---- golden Markdown: the PR comment and the job summary, for a passing and a failing report ----
+
+/// Compares `actual` with `tests/fixtures/golden/<name>`; `STEVEDORE_UPDATE_GOLDEN=1` rewrites the file.
+fn golden(name: &str, actual: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/golden")
+        .join(name);
+    if std::env::var("STEVEDORE_UPDATE_GOLDEN").is_ok_and(|v| v == "1") {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with STEVEDORE_UPDATE_GOLDEN=1 to create it)",
+            path.display()
+        )
+    });
+    assert!(
+        expected == actual,
+        "{} differs (run with STEVEDORE_UPDATE_GOLDEN=1 to accept):\n--- expected\n{expected}\n--- actual\n{actual}",
+        path.display()
+    );
+}
+
+fn passing_report() -> Report {
+    use stevedore::report::markdown::table;
+    let summary = table(
+        &["check", "result", "time"],
+        &[
+            vec!["lint".into(), "✅ 0 findings".into(), "4.1 s".into()],
+            vec![
+                "tests".into(),
+                "✅ 412 passed, coverage 87.2 % (floor 80 %)".into(),
+                "38.0 s".into(),
+            ],
+            vec![
+                "pr-title".into(),
+                "✅ `feat(api): add | pipe`".into(),
+                "0.0 s".into(),
+            ],
+        ],
+    );
+    let mut r = Report::new(
+        Mode::LintGate,
+        Verdict::Success,
+        "3 of 3 checks passed",
+        summary,
+    );
+    r.checks[0].annotations.push(Annotation::new(
+        Level::Notice,
+        "src/lib.rs",
+        10,
+        "coverage dropped 0.3 %",
+    ));
+    r
+}
+
+fn failing_report() -> Report {
+    use stevedore::report::markdown::{code, details, mermaid_timeline, table};
+    let mut summary = table(
+        &["service", "task definition", "result"],
+        &[vec![
+            "api".into(),
+            "api:42 → api:43".into(),
+            "❌ rolled back to api:42".into(),
+        ]],
+    );
+    summary.push('\n');
+    summary.push_str(&mermaid_timeline(
+        "Deployment of api",
+        &[
+            (
+                "+0s".into(),
+                vec!["task definition api:43 registered".into()],
+            ),
+            (
+                "+3s".into(),
+                vec!["service updated".into(), "2 tasks started".into()],
+            ),
+            (
+                "+41s".into(),
+                vec!["task stopped: CannotPullContainerError".into()],
+            ),
+            ("+44s".into(), vec!["rolled back to api:42".into()]),
+        ],
+    ));
+    summary.push('\n');
+    summary.push_str(&details(
+        "Stopped task reasons",
+        &code(
+            "text",
+            "CannotPullContainerError: pull image manifest has been retried 5 time(s)",
+        ),
+    ));
+    let mut r = Report::new(
+        Mode::Deploy,
+        Verdict::Failure,
+        "api failed to roll out; rolled back",
+        summary,
+    );
+    r.key = Some("production".into());
+    for i in 0..13 {
+        r.checks[0].annotations.push(
+            Annotation::new(
+                Level::Error,
+                "deploy/task-definition.json",
+                i + 1,
+                format!("container `api` problem {i}"),
+            )
+            .with_title("ECS"),
+        );
+    }
+    r
+}
+
+fn local_delivery(r: &Report) -> stevedore::report::LocalDelivery {
+    let (cmds, _) = Commands::buffer(Masker::default(), true);
+    stevedore::report::emit_annotations(&cmds, r)
+}
+
+#[test]
+fn golden_comment_and_summary_of_a_passing_report() {
+    use stevedore::github::comments::compose;
+    use stevedore::report::markdown::{comment_body, job_summary};
+    let r = passing_report();
+    golden(
+        "lint-gate-pass.comment.md",
+        &compose(
+            &r.marker(),
+            &comment_body(&r, Some("https://github.com/octo-org/octo-repo/runs/1001")),
+        ),
+    );
+    golden(
+        "lint-gate-pass.summary.md",
+        &job_summary(&r, &local_delivery(&r), true, &[]),
+    );
+}
+
+#[test]
+fn golden_comment_and_summary_of_a_failing_report() {
+    use stevedore::github::comments::compose;
+    use stevedore::report::markdown::{comment_body, job_summary};
+    let r = failing_report();
+    golden(
+        "deploy-fail.comment.md",
+        &compose(
+            &r.marker(),
+            &comment_body(&r, Some("https://github.com/octo-org/octo-repo/runs/1002")),
+        ),
+    );
+    golden(
+        "deploy-fail.summary.md",
+        &job_summary(&r, &local_delivery(&r), true, &[]),
+    );
+    // With the check run refused: every finding is listed, and the note says what to do.
+    golden(
+        "deploy-fail-fallback.summary.md",
+        &job_summary(
+            &r,
+            &local_delivery(&r),
+            false,
+            &["Check run refused (GitHub answered 403 “Resource not accessible by integration”): reported as commit status `stevedore / deploy (production)` instead, and the annotations are in this summary. To get check runs with annotations, add `permissions: checks: write` to the job.".to_owned()],
+        ),
+    );
 }
