@@ -193,6 +193,54 @@ pub struct Answer {
     pub body: Value,
 }
 
+/// Octocrab over our own service stack: its default builder always adds `User-Agent: octocrab` next to
+/// any we set, and a request must carry exactly one. Same parts as its default client: hyper + rustls
+/// (aws-lc-rs, embedded webpki roots: the image is `FROM scratch`), connect/read timeouts, redirects
+/// followed, base URI (path kept, for GHES), the token only sent to that host.
+fn build_octocrab(base: &http::Uri, token: &str) -> Result<octocrab::Octocrab, String> {
+    use octocrab::service::middleware::auth_header::AuthHeaderLayer;
+    use octocrab::service::middleware::base_uri::BaseUriLayer;
+    use octocrab::service::middleware::extra_headers::ExtraHeadersLayer;
+    use std::sync::Arc;
+
+    let provider = rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_webpki_roots(provider)
+        .map_err(|e| format!("TLS setup: {e}"))?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    let mut connector = hyper_timeout::TimeoutConnector::new(https);
+    connector.set_connect_timeout(Some(Duration::from_secs(10)));
+    connector.set_read_timeout(Some(Duration::from_secs(60)));
+    connector.set_write_timeout(Some(Duration::from_secs(60)));
+    let client: hyper_util::client::legacy::Client<_, octocrab::OctoBody> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(connector);
+    let mut auth = http::HeaderValue::from_str(&format!("Bearer {token}"))
+        .map_err(|_| "the github-token contains characters not allowed in a header".to_owned())?;
+    auth.set_sensitive(true);
+    let headers = vec![(
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(USER_AGENT),
+    )];
+    octocrab::OctocrabBuilder::new_empty()
+        .with_service(client)
+        .with_layer(&tower_http::follow_redirect::FollowRedirectLayer::new())
+        .with_layer(&ExtraHeadersLayer::new(Arc::new(headers)))
+        .with_layer(&BaseUriLayer::new(base.clone()))
+        .with_layer(&AuthHeaderLayer::new(
+            Some(auth),
+            base.clone(),
+            base.clone(),
+        ))
+        .with_auth(octocrab::AuthState::None)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
 /// The GitHub client.
 #[derive(Debug)]
 pub struct Client {
@@ -216,15 +264,7 @@ impl Client {
         if uri.scheme().is_none() || uri.authority().is_none() {
             return Err(setup("expected an absolute http(s) URL".into()));
         }
-        let octo = octocrab::Octocrab::builder()
-            .base_uri(base)
-            .map_err(|e| setup(e.to_string()))?
-            .personal_token(token.expose_secret().to_owned())
-            .add_header(http::header::USER_AGENT, USER_AGENT.to_owned())
-            .set_connect_timeout(Some(Duration::from_secs(10)))
-            .set_read_timeout(Some(Duration::from_secs(60)))
-            .build()
-            .map_err(|e| setup(e.to_string()))?;
+        let octo = build_octocrab(&uri, token.expose_secret()).map_err(setup)?;
         Ok(Client {
             octo,
             api_url: base.to_owned(),

@@ -687,7 +687,14 @@ fn serve(
         record.route = format!("{} {}", m.op.method, m.op.template);
         spec.check_query(m.op, &query)
             .map_err(|e| format!("{}: {e}", record.route))?;
-        // Our own contract: the versioned API and an identifying user agent.
+        if headers.get_all("user-agent").iter().count() > 1 {
+            return Err(format!(
+                "{}: {} User-Agent headers (HTTP allows one)",
+                record.route,
+                headers.get_all("user-agent").iter().count()
+            ));
+        }
+        // Our own contract: the versioned API.
         match headers
             .get("x-github-api-version")
             .map(|v| v.to_str().unwrap_or(""))
