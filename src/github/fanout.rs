@@ -11,7 +11,7 @@ use super::comments::{self, Sticky};
 use super::{Client, GithubError, permission_for, statuses};
 use crate::context::Context;
 use crate::inputs::Mode;
-use crate::report::{CheckReport, Report, markdown};
+use crate::report::{CheckReport, Report, Verdict, markdown};
 
 /// What [`start`] left for [`finish`].
 #[derive(Debug, Default)]
@@ -103,6 +103,7 @@ pub async fn finish(
     report: &Report,
     started: Started,
     comment: bool,
+    cancelled: bool,
 ) -> Delivery {
     let before = client.request_count();
     let mut d = Delivery::default();
@@ -151,7 +152,13 @@ pub async fn finish(
                 annotations: Vec::new(),
             },
         };
-        match checks::complete(client, repo, &run, &check, &elsewhere).await {
+        // A failure because the runner cancelled the step shows as `cancelled`, not as a red check.
+        let conclusion = if cancelled && check.verdict == Verdict::Failure {
+            "cancelled"
+        } else {
+            checks::conclusion(check.verdict)
+        };
+        match checks::complete_as(client, repo, &run, &check, conclusion, &elsewhere).await {
             Ok(_) => d.check_runs.push(run),
             Err(e) => {
                 tracing::warn!("check run {} not completed: {e}", run.id);

@@ -913,3 +913,26 @@ fn golden_comment_and_summary_of_a_failing_report() {
         ),
     );
 }
+
+#[tokio::test]
+async fn a_cancelled_step_completes_its_check_run_as_cancelled() {
+    let gh = FakeGithub::start().await;
+    let s = step(&gh.url());
+    let (handle, cancel) = stevedore::cancel::pair();
+    let (cmds, _) = Commands::buffer(Masker::default(), true);
+    let code = stevedore::app::run_with(s.env.clone(), cmds, cancel, async |_rt| {
+        // The runner cancels while the mode runs.
+        handle.cancel();
+        Err(stevedore::modes::ModeError::Failed {
+            message: "cancelled while waiting for the rollout".into(),
+            hint: None,
+        })
+    })
+    .await;
+    assert_eq!(code, 1);
+    let runs = gh.check_runs();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, "completed");
+    assert_eq!(runs[0].conclusion.as_deref(), Some("cancelled"));
+    gh.assert_no_violations();
+}
