@@ -10,7 +10,7 @@
 //!
 //! Routes are relative to the API base: `"/repos/o/r/check-runs"`.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, Method, StatusCode};
@@ -250,6 +250,7 @@ pub struct Client {
     writes: tokio::sync::Mutex<()>,
     requests: AtomicUsize,
     waits: std::sync::Mutex<Vec<Duration>>,
+    unreachable: AtomicBool,
 }
 
 impl Client {
@@ -272,6 +273,7 @@ impl Client {
             writes: tokio::sync::Mutex::new(()),
             requests: AtomicUsize::new(0),
             waits: std::sync::Mutex::new(Vec::new()),
+            unreachable: AtomicBool::new(false),
         })
     }
 
@@ -416,8 +418,12 @@ impl Client {
                     return Err(api_error(&method, route, a));
                 }
                 Err(message) => {
-                    if retries < self.policy.max_retries {
-                        let d = self.backoff(retries);
+                    // Connection failures retry on a quarter of the 5xx backoff; once a request has
+                    // given up, the API counts as unreachable and later requests try once (a closed
+                    // port or a missing network should not cost every call the whole backoff).
+                    if retries < self.policy.max_retries && !self.unreachable.load(Ordering::SeqCst)
+                    {
+                        let d = self.backoff(retries) / 4;
                         retries += 1;
                         tracing::warn!(
                             "{method} {route} failed ({message}); retry {retries} in {}ms",
@@ -426,6 +432,7 @@ impl Client {
                         tokio::time::sleep(d).await;
                         continue;
                     }
+                    self.unreachable.store(true, Ordering::SeqCst);
                     return Err(GithubError::Transport {
                         method: method.to_string(),
                         route: route.to_owned(),

@@ -936,3 +936,24 @@ async fn a_cancelled_step_completes_its_check_run_as_cancelled() {
     assert_eq!(runs[0].conclusion.as_deref(), Some("cancelled"));
     gh.assert_no_violations();
 }
+
+#[tokio::test]
+async fn an_unreachable_api_is_noted_and_costs_little() {
+    // A closed loopback port: connections are refused.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let r = run_reporting(
+        on_pr(step(&format!("http://{closed}")), false),
+        report_with(Verdict::Success, 0),
+    )
+    .await;
+    assert_eq!(r.code, 0);
+    assert_eq!(r.output("verdict"), Some("success"));
+    assert!(r.summary.contains("could not be reached"), "{}", r.summary);
+    assert!(
+        !r.summary.contains("permissions:"),
+        "no permission advice for a network problem"
+    );
+}
