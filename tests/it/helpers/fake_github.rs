@@ -1641,8 +1641,12 @@ fn check_update(st: &mut State, r: &Req<'_>) -> Answer {
     let Some(idx) = st.check_runs.iter().position(|c| c.id == id) else {
         return not_found();
     };
+    // Work on a copy (a rejected update changes nothing) without copying the annotations each time.
+    let annotations = std::mem::take(&mut st.check_runs[idx].annotations);
     let mut c = st.check_runs[idx].clone();
+    c.annotations = annotations;
     if let Some(a) = apply_check_fields(st, &mut c, r.body) {
+        st.check_runs[idx].annotations = std::mem::take(&mut c.annotations);
         return a;
     }
     let j = check_json(r, &c);
