@@ -957,3 +957,17 @@ async fn an_unreachable_api_is_noted_and_costs_little() {
         "no permission advice for a network problem"
     );
 }
+
+#[tokio::test]
+async fn mode_requests_leave_out_the_reporting_fan_out() {
+    let gh = FakeGithub::start().await;
+    let r = run_reporting(
+        on_pr(step(&gh.url()), false),
+        report_with(Verdict::Skipped, 0),
+    )
+    .await;
+    assert_eq!(r.code, 0);
+    assert!(!gh.requests().is_empty());
+    assert!(gh.mode_requests().is_empty(), "{:?}", gh.mode_requests());
+    assert_eq!(gh.check_runs()[0].conclusion.as_deref(), Some("skipped"));
+}

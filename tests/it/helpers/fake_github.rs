@@ -230,6 +230,17 @@ impl FakeGithub {
         self.state().records.clone()
     }
 
+    /// Requests other than the reporting fan-out every step makes (check runs, PR comments, commit
+    /// statuses): what a mode itself sent. Use it to assert "the mode wrote nothing".
+    pub fn mode_requests(&self) -> Vec<Record> {
+        self.state()
+            .records
+            .iter()
+            .filter(|r| !is_reporting_route(&r.route))
+            .cloned()
+            .collect()
+    }
+
     /// Requests to one route, e.g. `"PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}"`.
     pub fn count(&self, route: &str) -> usize {
         self.state()
@@ -543,6 +554,15 @@ impl FakeGithub {
             },
         );
     }
+}
+
+/// Whether `route` (`METHOD /template`) belongs to the reporting fan-out.
+pub fn is_reporting_route(route: &str) -> bool {
+    let path = route.split_once(' ').map_or(route, |(_, p)| p);
+    path.starts_with("/repos/{owner}/{repo}/check-runs")
+        || path.starts_with("/repos/{owner}/{repo}/issues/{issue_number}/comments")
+        || path.starts_with("/repos/{owner}/{repo}/issues/comments/")
+        || path.starts_with("/repos/{owner}/{repo}/statuses/")
 }
 
 fn user(login: &str, kind: &str) -> Value {
