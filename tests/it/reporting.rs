@@ -971,3 +971,58 @@ async fn mode_requests_leave_out_the_reporting_fan_out() {
     assert!(gh.mode_requests().is_empty(), "{:?}", gh.mode_requests());
     assert_eq!(gh.check_runs()[0].conclusion.as_deref(), Some("skipped"));
 }
+
+#[tokio::test]
+async fn the_fake_routes_refs_with_slashes_and_literal_segments() {
+    let gh = FakeGithub::start().await;
+    let shas = gh.seed_commits("main", &["feat: a", "fix: b"]);
+    gh.set_ref("refs/heads/feature/x", &shas[0]);
+    gh.seed_release("v1.0.0", false, false);
+    let c = client(&gh.url());
+    let r = c
+        .get("/repos/octo-org/octo-repo/git/ref/heads/feature/x")
+        .await
+        .unwrap();
+    assert_eq!(r["object"]["sha"], shas[0].as_str());
+    let r = c
+        .get("/repos/octo-org/octo-repo/git/ref/heads%2Ffeature%2Fx")
+        .await
+        .unwrap();
+    assert_eq!(r["ref"], "refs/heads/feature/x");
+    // `latest` is the literal route, not `{release_id}` (which must be an integer).
+    let r = c
+        .get("/repos/octo-org/octo-repo/releases/latest")
+        .await
+        .unwrap();
+    assert_eq!(r["tag_name"], "v1.0.0");
+    let cmp = c
+        .get(&format!(
+            "/repos/octo-org/octo-repo/compare/{}...main",
+            shas[0]
+        ))
+        .await
+        .unwrap();
+    assert_eq!(cmp["status"], "ahead");
+    assert_eq!(cmp["ahead_by"], 1);
+    assert_eq!(cmp["commits"][0]["commit"]["message"], "fix: b");
+    // Another repository does not exist here.
+    let e = c
+        .get("/repos/someone/else/releases/latest")
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(404));
+    // An undocumented query parameter is a violation.
+    let e = c
+        .get("/repos/octo-org/octo-repo/releases?colour=red")
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(500));
+    let v = gh.violations();
+    // The client retries a 500 like any server error; every attempt is recorded.
+    assert_eq!(v.len(), 4, "{v:?}");
+    assert!(
+        v.iter()
+            .all(|m| m.contains("query parameter `colour` is not documented")),
+        "{v:?}"
+    );
+}
