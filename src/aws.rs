@@ -356,7 +356,7 @@ pub enum AwsError {
     NoRole,
     #[error("no AWS region: set input `aws-region` (or `region` in `environments`, or AWS_REGION)")]
     NoRegion,
-    #[error("{}", denied_message(.role_arn, .failure, .claims))]
+    #[error("{}", denied_message(.role_arn, .failure))]
     Denied {
         role_arn: String,
         failure: sts::Failure,
@@ -374,17 +374,15 @@ pub enum AwsError {
     CredentialChain { detail: String },
 }
 
-fn denied_message(role: &str, f: &sts::Failure, claims: &Option<Box<Claims>>) -> String {
-    let mut s = format!(
-        "STS refused to let this job assume `{role}`: {f}\nThe token's claims that the role's trust policy matches on:"
-    );
-    match claims {
-        Some(c) => {
-            for (k, v) in c.trust_policy_view() {
-                s.push_str(&format!("\n  {k:<17}= {v}"));
-            }
-        }
-        None => s.push_str("\n  (no OIDC token: credentials came from the AWS credential chain)"),
+fn denied_message(role: &str, f: &sts::Failure) -> String {
+    format!("STS refused to let this job assume `{role}`: {f}")
+}
+
+/// The claims block: indented four spaces, so it is a code block in Markdown and aligned in plain text.
+fn claims_block(c: &Claims) -> String {
+    let mut s = String::from("The token's claims that the role's trust policy matches on:\n\n");
+    for (k, v) in c.trust_policy_view() {
+        s.push_str(&format!("    {k:<17}= {v}\n"));
     }
     s
 }
@@ -400,7 +398,10 @@ impl AwsError {
                 role_arn,
                 failure,
                 claims: Some(c),
-            } => Some(trust_hint(role_arn, failure, c)),
+            } => Some(format!("{}\n{}", claims_block(c), trust_hint(role_arn, failure, c))),
+            AwsError::Denied { role_arn, .. } => Some(format!(
+                "No OIDC token was used (AWS credential chain): the identity from the chain must be allowed `sts:AssumeRole` on `{role_arn}`, and the role's trust policy must name it."
+            )),
             AwsError::Sts { failure, .. } if failure.code.as_deref() == Some("ValidationError") => {
                 Some("Check `role-duration-seconds` against the role's maximum session duration (chained roles: at most 3600).".into())
             }
@@ -448,12 +449,12 @@ fn trust_hint(role_arn: &str, failure: &sts::Failure, c: &Claims) -> String {
     let mut h = String::new();
     if failure.code.as_deref() == Some("InvalidIdentityToken") {
         h.push_str(&format!(
-            "STS does not accept tokens from `{}`: account {account} needs an IAM OIDC identity provider for that URL with client id (audience) `{aud}`.\n",
+            "STS does not accept tokens from `{}`: account {account} needs an IAM OIDC identity provider for that URL with client id (audience) `{aud}`.\n\n",
             c.iss
         ));
     }
     h.push_str(&format!(
-        "The trust policy of `{role_arn}` must allow this `sub` exactly (matching is case-sensitive):\n  \"Principal\": {{\"Federated\": \"arn:aws:iam::{account}:oidc-provider/{host}\"}},\n  \"Action\": \"sts:AssumeRoleWithWebIdentity\",\n  \"Condition\": {{\"StringEquals\": {{\"{host}:aud\": \"{aud}\", \"{host}:sub\": \"{}\"}}}}",
+        "The trust policy of `{role_arn}` must allow this `sub` exactly (matching is case-sensitive):\n\n    \"Principal\": {{\"Federated\": \"arn:aws:iam::{account}:oidc-provider/{host}\"}},\n    \"Action\": \"sts:AssumeRoleWithWebIdentity\",\n    \"Condition\": {{\"StringEquals\": {{\"{host}:aud\": \"{aud}\", \"{host}:sub\": \"{}\"}}}}\n",
         c.sub
     ));
     if c.sub.contains(":environment:") {
