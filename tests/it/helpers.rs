@@ -7,6 +7,7 @@
 
 pub mod moto;
 pub mod run;
+pub mod runner;
 
 /// Whether a missing tool must fail the test (`CI=true`) rather than skip it.
 pub fn strict() -> bool {

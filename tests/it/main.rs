@@ -17,4 +17,6 @@
 
 mod helpers;
 
+mod action_yml;
+mod container;
 mod foundation;
