@@ -9,6 +9,7 @@ pub mod fake_github;
 pub mod fake_oidc;
 pub mod moto;
 pub mod run;
+pub mod runner;
 
 /// Whether a missing tool must fail the test (`CI=true`) rather than skip it.
 pub fn strict() -> bool {

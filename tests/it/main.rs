@@ -18,5 +18,7 @@
 mod helpers;
 
 mod credentials;
+mod action_yml;
+mod container;
 mod foundation;
 mod reporting;

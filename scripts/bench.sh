@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# Measures the figures DESIGN.md sets targets for and writes them to BENCHMARKS.md:
+#   - image size and build time of our Dockerfile (podman build --no-cache, as the runner builds per job);
+#   - process start to first request: time from exec of dist/stevedore to the first TCP accept on a
+#     loopback listener that GITHUB_API_URL and ACTIONS_ID_TOKEN_REQUEST_URL point at;
+#   - peak memory (maximum resident set size from /usr/bin/time -v) of the same runs.
+#
+#   bash scripts/bench.sh            # writes BENCHMARKS.md
+#
+# Needs podman (CONTAINERS_CONF defaults to tests/podman/containers.conf), python3 and /usr/bin/time.
+# Uses only loopback; no request leaves the machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CONTAINERS_CONF="${CONTAINERS_CONF:-$PWD/tests/podman/containers.conf}"
+runs="${BENCH_RUNS:-5}"
+bin=dist/stevedore
+[[ -x $bin ]] || { echo "$bin missing: run scripts/build-dist.sh" >&2; exit 1; }
+
+# --- image --------------------------------------------------------------------------------------------
+tag=localhost/stevedore-bench:latest
+build_times=()
+for _ in $(seq 1 "$runs"); do
+  s=$(date +%s%N)
+  podman build --quiet --no-cache --tag "$tag" --file Dockerfile . >/dev/null
+  e=$(date +%s%N)
+  build_times+=("$(((e - s) / 1000000))")
+done
+image_bytes=$(podman image inspect --format '{{.Size}}' "$tag")
+binary_bytes=$(stat -c %s "$bin")
+podman rmi -f "$tag" >/dev/null
+
+# --- start to first request, peak memory ---------------------------------------------------------------
+# Python listens on 127.0.0.1, execs the binary, and reports the ms from just before exec to the first
+# accept (or to the exit when the binary made no request), plus the peak RSS reported by /usr/bin/time.
+probe() {
+  local label=$1
+  shift
+  python3 - "$bin" "$runs" "$label" "$@" <<'PY'
+import os, re, socket, subprocess, sys, tempfile, time, statistics
+binary, runs, label, args = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:]
+firsts, exits, rss, made = [], [], [], 0
+for _ in range(runs):
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(16)
+    port = ls.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    work = tempfile.mkdtemp()
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "GITHUB_ACTIONS": "true",
+        "CI": "true",
+        "GITHUB_WORKSPACE": work,
+        "GITHUB_API_URL": url,
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_REPOSITORY": "octo-org/octo-repo",
+        "GITHUB_SHA": "0123456789abcdef0123456789abcdef01234567",
+        "GITHUB_REF": "refs/heads/main",
+        "GITHUB_RUN_ID": "1",
+        "GITHUB_OUTPUT": os.path.join(work, "output"),
+        "GITHUB_STEP_SUMMARY": os.path.join(work, "summary"),
+        "ACTIONS_ID_TOKEN_REQUEST_URL": f"{url}/_apis/token?api-version=2.0",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "bench-request-token",
+        "AWS_ENDPOINT_URL": url,
+        "INPUT_GITHUB-TOKEN": "bench-github-token",
+    }
+    for a in args:
+        k, v = a.split("=", 1)
+        env[k] = v
+    timefile = os.path.join(work, "time")
+    t0 = time.perf_counter()
+    p = subprocess.Popen(["/usr/bin/time", "-v", "-o", timefile, binary],
+                         env=env, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ls.settimeout(0.01)
+    first = None
+    while first is None and p.poll() is None:
+        try:
+            conn, _ = ls.accept()
+            first = time.perf_counter() - t0
+            conn.close()  # no answer: the binary fails the run, which ends the measurement
+        except socket.timeout:
+            pass
+    if first is None:
+        try:
+            conn, _ = ls.accept()  # a connection that raced the exit
+            first = time.perf_counter() - t0
+            conn.close()
+        except socket.timeout:
+            pass
+    p.wait(timeout=120)
+    exits.append((time.perf_counter() - t0) * 1000)
+    ls.close()
+    if first is not None:
+        made += 1
+        firsts.append(first * 1000)
+    m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", open(timefile).read())
+    rss.append(int(m.group(1)) / 1024 if m else float("nan"))
+med = lambda xs: f"{statistics.median(xs):.1f}" if xs else "n/a"
+req = f"{med(firsts)} ms (median of {made})" if made else f"no request made in {runs} runs"
+print(f"| {label} | {req} | {med(exits)} ms | {max(rss):.1f} MB |")
+PY
+}
+
+rows=()
+# The floor: process start and exit, no request.
+rows+=("$(python3 - "$bin" "$runs" <<'PY'
+import subprocess, sys, time, statistics, re, tempfile, os
+binary, runs = sys.argv[1], int(sys.argv[2])
+exits, rss = [], []
+for _ in range(runs):
+    tf = tempfile.mktemp()
+    t0 = time.perf_counter()
+    subprocess.run(["/usr/bin/time", "-v", "-o", tf, binary, "--version"], stdout=subprocess.DEVNULL, check=True)
+    exits.append((time.perf_counter() - t0) * 1000)
+    m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", open(tf).read())
+    rss.append(int(m.group(1)) / 1024)
+print(f"| `stevedore --version` (start and exit, no request) | n/a | {statistics.median(exits):.1f} ms | {max(rss):.1f} MB |")
+PY
+)")
+rows+=("$(probe '`credentials` (OIDC token request first)' INPUT_MODE=credentials \
+  'INPUT_ROLE-TO-ASSUME=arn:aws:iam::123456789012:role/bench' INPUT_AWS-REGION=us-east-1)")
+rows+=("$(probe '`publish` (GitHub API first)' INPUT_MODE=publish INPUT_DRY-RUN=true)")
+rows+=("$(probe '`lint-gate` on an empty workspace' INPUT_MODE=lint-gate)")
+
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+mb() { awk -v b="$1" 'BEGIN {printf "%.1f", b / 1000000}'; }
+
+{
+  echo "# Benchmarks"
+  echo
+  echo "Measured with \`bash scripts/bench.sh\` ($runs runs each, medians) on $(date -u +%Y-%m-%d),"
+  echo "$(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), $(podman --version), binary"
+  echo "\`$($bin --version)\`."
+  echo
+  echo "## Action image"
+  echo
+  echo "| figure | measured | target |"
+  echo "| --- | --- | --- |"
+  echo "| image size (\`podman image inspect\`) | $(mb "$image_bytes") MB | ≤ 16 MB |"
+  echo "| static binary (\`dist/stevedore\`) | $(mb "$binary_bytes") MB | |"
+  echo "| \`podman build --no-cache\` of the Dockerfile | $(median "${build_times[@]}") ms (runs: ${build_times[*]}) | ≤ 5 s |"
+  echo
+  echo "## Start-up and memory (dist/stevedore, outside the container)"
+  echo
+  echo "Time from exec to the first TCP accept on a loopback listener that \`GITHUB_API_URL\`,"
+  echo "\`ACTIONS_ID_TOKEN_REQUEST_URL\` and \`AWS_ENDPOINT_URL\` point at; the listener closes the connection,"
+  echo "so each run then fails fast. Peak memory is the maximum resident set size from \`/usr/bin/time -v\`."
+  echo "Target: first request ≤ 50 ms; peak memory ≤ 40 MB for a whole deploy (not measured here: no deploy"
+  echo "runs against a fake yet in this script)."
+  echo
+  echo "| run | exec to first request | exec to exit | peak RSS |"
+  echo "| --- | --- | --- | --- |"
+  printf '%s\n' "${rows[@]}"
+} >BENCHMARKS.md
+cat BENCHMARKS.md

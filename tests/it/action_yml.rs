@@ -1,0 +1,105 @@
+//! `action.yml` and the input parsers agree: every input a mode reads is declared, every declared input is
+//! read by some mode, and every input and output is described. Generic over modes and inputs, so it keeps
+//! holding as modes add inputs.
+
+use std::collections::BTreeSet;
+
+use serde_yaml_ng::Value;
+use stevedore::Env;
+use stevedore::config::Config;
+use stevedore::inputs::{Inputs, Mode};
+
+fn action_yml() -> Value {
+    let path = crate::helpers::runner::repo_root().join("action.yml");
+    serde_yaml_ng::from_str(&std::fs::read_to_string(&path).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn section<'a>(doc: &'a Value, key: &str) -> &'a serde_yaml_ng::Mapping {
+    doc.get(key)
+        .and_then(Value::as_mapping)
+        .unwrap_or_else(|| panic!("action.yml has no `{key}:` mapping"))
+}
+
+fn declared_inputs(doc: &Value) -> BTreeSet<String> {
+    section(doc, "inputs")
+        .keys()
+        .map(|k| k.as_str().expect("input names are strings").to_owned())
+        .collect()
+}
+
+/// Every input any mode reads: common inputs (read by `Config::parse` before the mode's) plus each mode's,
+/// on an environment where nothing else is set.
+fn inputs_read() -> BTreeSet<String> {
+    let mut read = BTreeSet::new();
+    for mode in Mode::ALL {
+        let env = Env::from_pairs([("INPUT_MODE", mode.as_str())]);
+        let mut p = Inputs::new(&env);
+        let cfg = Config::parse(&mut p);
+        assert!(cfg.is_some(), "{mode}: Config::parse gave no config");
+        read.extend(p.names_read().iter().map(|s| (*s).to_owned()));
+        // And the mode's own parser alone, as the brief of each mode defines it.
+        let empty = Env::default();
+        let mut p = Inputs::new(&empty);
+        let _mode_config = Config::parse_mode(mode, &mut p);
+        read.extend(p.names_read().iter().map(|s| (*s).to_owned()));
+    }
+    read
+}
+
+#[test]
+fn every_input_read_is_declared_in_action_yml() {
+    let declared = declared_inputs(&action_yml());
+    let undeclared: Vec<_> = inputs_read().difference(&declared).cloned().collect();
+    assert!(
+        undeclared.is_empty(),
+        "inputs read by a parser but not declared in action.yml (the runner would warn \
+         \"Unexpected input(s)\" and never pass them): {undeclared:?}"
+    );
+}
+
+#[test]
+fn every_input_declared_in_action_yml_is_read() {
+    let declared = declared_inputs(&action_yml());
+    let unread: Vec<_> = declared.difference(&inputs_read()).cloned().collect();
+    assert!(
+        unread.is_empty(),
+        "inputs declared in action.yml that no mode's Config::parse reads on an empty environment \
+         (read them unconditionally, or remove them from action.yml): {unread:?}"
+    );
+}
+
+#[test]
+fn every_input_and_output_has_a_description() {
+    let doc = action_yml();
+    for key in ["inputs", "outputs"] {
+        for (name, spec) in section(&doc, key) {
+            let description = spec
+                .get("description")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            assert!(
+                !description.trim().is_empty(),
+                "action.yml {key}.{}: no description",
+                name.as_str().unwrap_or("?")
+            );
+        }
+    }
+}
+
+#[test]
+fn action_yml_runs_our_dockerfile() {
+    let doc = action_yml();
+    let runs = doc.get("runs").expect("runs:");
+    assert_eq!(runs.get("using").and_then(Value::as_str), Some("docker"));
+    assert_eq!(
+        runs.get("image").and_then(Value::as_str),
+        Some("Dockerfile")
+    );
+    assert!(
+        crate::helpers::runner::repo_root()
+            .join("Dockerfile")
+            .is_file(),
+        "runs.image names a Dockerfile that does not exist"
+    );
+}
