@@ -18,6 +18,7 @@ pub mod cancel;
 pub mod cli;
 pub mod config;
 pub mod context;
+pub mod conventional;
 pub mod env;
 pub mod inputs;
 pub mod logging;
