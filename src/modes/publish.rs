@@ -1,5 +1,7 @@
 //! `publish` mode. (Being built in this session; see the issue tracker.)
 
+pub mod version;
+
 use crate::inputs::Inputs;
 use crate::modes::{ModeError, Runtime};
 use crate::report::Report;
