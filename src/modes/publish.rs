@@ -1,5 +1,6 @@
 //! `publish` mode. (Being built in this session; see the issue tracker.)
 
+pub mod changelog;
 pub mod version;
 
 use crate::inputs::Inputs;
