@@ -1,22 +1,18 @@
-//! `publish` mode. (Being built in this session; see the issue tracker.)
+//! `publish` mode: the next semantic version from conventional commits (a `release:*` label on the merged
+//! pull request takes precedence), a changelog, a git tag made through the API and a GitHub release;
+//! idempotent on re-run. See `docs/publish.md`.
+//!
+//! Plan, then apply: [`version`] and [`changelog`] are pure; `remote` reads and writes GitHub.
 
 pub mod changelog;
+pub mod config;
+pub mod plan;
 pub mod version;
 
-use crate::inputs::Inputs;
+pub use config::Config;
+
 use crate::modes::{ModeError, Runtime};
 use crate::report::Report;
-
-/// Inputs of this mode.
-#[derive(Debug, Default)]
-pub struct Config {}
-
-impl Config {
-    /// Reads this mode's inputs.
-    pub fn parse(_p: &mut Inputs<'_>) -> Self {
-        Self {}
-    }
-}
 
 /// Runs the mode.
 pub async fn run(_rt: &Runtime<'_>, _cfg: &Config) -> Result<Report, ModeError> {
