@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::plan::{FloatOutcome, ReleaseOutcome, TagOutcome};
 use super::version::{Commit, Tag};
-use crate::github::{Client, GithubError};
+use crate::github::{Client, GithubError, next_link};
 
 /// Failures talking to GitHub, naming the call and what to check.
 #[derive(Debug, thiserror::Error)]
@@ -111,10 +111,28 @@ impl<'a> Repo<'a> {
             self.base,
             enc(&format!("tags/{prefix}"), true)
         );
-        let refs = self.client.get_paged(&route).await.map_err(api(&what))?;
-        refs.iter()
-            .map(|r| parse_ref(r, &what))
-            .collect::<Result<Vec<_>, _>>()
+        // The operation documents no `per_page`, but GitHub pages long answers with `Link`: follow it.
+        let mut next = route;
+        let mut out = Vec::new();
+        for _ in 0..1000 {
+            let a = self
+                .client
+                .request(Method::GET, &next, None)
+                .await
+                .map_err(api(&what))?;
+            let items = a.body.as_array().ok_or(RemoteError::Shape {
+                what: what.clone(),
+                field: "[]",
+            })?;
+            for r in items {
+                out.push(parse_ref(r, &what)?);
+            }
+            match next_link(&a.headers) {
+                Some(n) => next = n,
+                None => break,
+            }
+        }
+        Ok(out)
     }
 
     /// Release tags with their commits resolved where `need` says so (annotated tags cost one call each).
