@@ -68,11 +68,18 @@ fn target(rt: &Runtime<'_>) -> Result<Target, String> {
             .pointer("/pull_request/merge_commit_sha")
             .and_then(serde_json::Value::as_str)
             .map(str::to_owned)
-            .ok_or_else(|| format!("the event of pull request #{} has no `merge_commit_sha`", pr.number))?;
-        let branch = pr
-            .base_ref
-            .clone()
-            .ok_or_else(|| format!("the event of pull request #{} has no base branch", pr.number))?;
+            .ok_or_else(|| {
+                format!(
+                    "the event of pull request #{} has no `merge_commit_sha`",
+                    pr.number
+                )
+            })?;
+        let branch = pr.base_ref.clone().ok_or_else(|| {
+            format!(
+                "the event of pull request #{} has no base branch",
+                pr.number
+            )
+        })?;
         return Ok(Target {
             head,
             branch,
@@ -116,8 +123,16 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
                 &format!(
                     "branch `{}` is neither a release branch ({}) nor a prerelease branch ({}); see `release-branches` and `prerelease-branches`",
                     target.branch,
-                    cfg.release_branches.iter().map(|(g, _)| format!("`{g}`")).collect::<Vec<_>>().join(", "),
-                    cfg.channels.iter().map(|c| format!("`{}`→`{}`", c.pattern, c.channel)).collect::<Vec<_>>().join(", "),
+                    cfg.release_branches
+                        .iter()
+                        .map(|(g, _)| format!("`{g}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    cfg.channels
+                        .iter()
+                        .map(|c| format!("`{}`→`{}`", c.pattern, c.channel))
+                        .collect::<Vec<_>>()
+                        .join(", "),
                 ),
             ));
         }
@@ -147,7 +162,9 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
             Err(RemoteError::TagElsewhere { tag, .. })
                 if channel.is_some() && attempt < COUNTER_ATTEMPTS =>
             {
-                tracing::warn!("tag `{tag}` was taken by a parallel run; computing the next counter again");
+                tracing::warn!(
+                    "tag `{tag}` was taken by a parallel run; computing the next counter again"
+                );
             }
             Err(e) => return Err(e.into()),
         }

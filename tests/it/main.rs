@@ -18,4 +18,5 @@
 mod helpers;
 
 mod foundation;
+mod publish;
 mod reporting;

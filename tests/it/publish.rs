@@ -74,7 +74,9 @@ async fn first_release_is_the_initial_version_with_a_changelog() {
     let body = releases[0]["body"].as_str().unwrap();
     assert!(body.contains("### Features"), "{body}");
     assert!(
-        body.contains("**cli:** first command ([#1](https://github.com/octo-org/octo-repo/pull/1))"),
+        body.contains(
+            "**cli:** first command ([#1](https://github.com/octo-org/octo-repo/pull/1))"
+        ),
         "{body}"
     );
     assert!(body.contains("by @octocat"), "{body}");
@@ -86,10 +88,7 @@ async fn first_release_is_the_initial_version_with_a_changelog() {
         ),
         "{changelog}"
     );
-    assert_eq!(
-        r.output("release-url"),
-        releases[0]["html_url"].as_str()
-    );
+    assert_eq!(r.output("release-url"), releases[0]["html_url"].as_str());
     assert!(r.summary.contains("released v0.1.0"), "{}", r.summary);
     gh.assert_no_violations();
 }
@@ -105,7 +104,9 @@ async fn patch_release_since_the_last_tag() {
     assert_eq!(r.output("previous-version"), Some("1.2.3"));
     let cl = r.output("changelog").unwrap();
     assert!(
-        cl.starts_with("## [v1.2.4](https://github.com/octo-org/octo-repo/compare/v1.2.3...v1.2.4)"),
+        cl.starts_with(
+            "## [v1.2.4](https://github.com/octo-org/octo-repo/compare/v1.2.3...v1.2.4)"
+        ),
         "{cl}"
     );
     assert!(cl.contains("- b ([#7]"), "{cl}");
@@ -154,7 +155,11 @@ async fn label_on_the_merged_pr_overrides_the_commits() {
         .run()
         .await;
     assert_released(&r, "2.0.0");
-    assert!(r.summary.contains("label `release:major` on #9"), "{}", r.summary);
+    assert!(
+        r.summary.contains("label `release:major` on #9"),
+        "{}",
+        r.summary
+    );
     assert_eq!(tags(&gh).len(), 2);
     gh.assert_no_violations();
 }
@@ -234,11 +239,7 @@ async fn rerun_after_a_failure_between_tag_and_release_completes_it_once() {
     );
     let first = step(&gh, "main", &new[0]).run().await;
     assert_eq!(first.code, 1, "{}", first.stdout);
-    assert!(
-        first.stdout.contains("contents: write"),
-        "{}",
-        first.stdout
-    );
+    assert!(first.stdout.contains("contents: write"), "{}", first.stdout);
     assert_eq!(tags(&gh).len(), 2, "the tag was made before the failure");
     assert!(gh.releases().is_empty());
 
@@ -255,7 +256,10 @@ async fn rerun_after_a_failure_between_tag_and_release_completes_it_once() {
     // A third run changes nothing: still one tag and one release for 1.1.0.
     let third = step(&gh, "main", &new[0]).run().await;
     assert_released(&third, "1.1.0");
-    let t: Vec<_> = tags(&gh).into_iter().filter(|(n, _)| n == "v1.1.0").collect();
+    let t: Vec<_> = tags(&gh)
+        .into_iter()
+        .filter(|(n, _)| n == "v1.1.0")
+        .collect();
     assert_eq!(t, [("v1.1.0".to_owned(), new[0].clone())]);
     let rel: Vec<_> = gh
         .releases()
@@ -317,10 +321,7 @@ async fn parallel_prereleases_never_share_a_counter() {
     let d = gh.seed_commits("dev", &["feat: b", "fix: c"]);
     // Two runs at two commits of the same branch at once. However their requests interleave, a run that
     // finds its counter taken at another commit reads the tags again and takes the next one.
-    let (r1, r2) = tokio::join!(
-        step(&gh, "dev", &d[0]).run(),
-        step(&gh, "dev", &d[1]).run()
-    );
+    let (r1, r2) = tokio::join!(step(&gh, "dev", &d[0]).run(), step(&gh, "dev", &d[1]).run());
     assert_eq!((r1.code, r2.code), (0, 0), "{}\n{}", r1.stdout, r2.stdout);
     let mut got = vec![
         (r1.output("version").unwrap().to_owned(), d[0].clone()),
@@ -349,7 +350,11 @@ async fn dry_run_shows_the_plan_and_writes_nothing() {
     assert_eq!(r.code, 0, "{}", r.stdout);
     assert_eq!(r.output("version"), Some("2.1.0"));
     assert_eq!(r.output("released"), Some("false"));
-    assert!(r.summary.contains("would release v2.1.0 (dry run)"), "{}", r.summary);
+    assert!(
+        r.summary.contains("would release v2.1.0 (dry run)"),
+        "{}",
+        r.summary
+    );
     assert!(r.summary.contains("2.0.0 + minor = 2.1.0"), "{}", r.summary);
     assert!(r.summary.contains("### Features"), "{}", r.summary);
     assert!(
@@ -390,6 +395,10 @@ async fn other_branches_and_unmerged_prs_are_skipped() {
     let r = step(&gh, "feature/x", &c[0]).run().await;
     assert_eq!(r.code, 0);
     assert_eq!(r.output("verdict"), Some("skipped"));
-    assert!(r.summary.contains("neither a release branch"), "{}", r.summary);
+    assert!(
+        r.summary.contains("neither a release branch"),
+        "{}",
+        r.summary
+    );
     assert!(gh.requests().is_empty());
 }

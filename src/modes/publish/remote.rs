@@ -4,6 +4,7 @@
 //! Idempotence comes from reading before (or after a refused) write: a tag that already exists at the head
 //! is fine, one at another commit is a clear error; a release that exists is updated, never duplicated.
 
+use http::Method;
 use serde_json::{Value, json};
 
 use super::plan::{FloatOutcome, ReleaseOutcome, TagOutcome};
@@ -17,7 +18,7 @@ pub enum RemoteError {
     Api {
         what: String,
         #[source]
-        source: GithubError,
+        source: Box<GithubError>,
     },
     #[error("GitHub {what} answered without `{field}`")]
     Shape { what: String, field: &'static str },
@@ -46,7 +47,10 @@ impl RemoteError {
 
 fn api(what: impl Into<String>) -> impl FnOnce(GithubError) -> RemoteError {
     let what = what.into();
-    move |source| RemoteError::Api { what, source }
+    move |source| RemoteError::Api {
+        what,
+        source: Box::new(source),
+    }
 }
 
 /// Percent-encodes a path segment; `/` is kept when `keep_slash` (git ref names).
@@ -273,7 +277,11 @@ impl<'a> Repo<'a> {
     }
 
     /// The merged pull request `number`, if its merge commit is `head`.
-    pub async fn merged_pr(&self, number: u64, head: &str) -> Result<Option<MergedPr>, RemoteError> {
+    pub async fn merged_pr(
+        &self,
+        number: u64,
+        head: &str,
+    ) -> Result<Option<MergedPr>, RemoteError> {
         let what = format!("pull request #{number}");
         let v = match self
             .client
