@@ -41,6 +41,18 @@ fn merged_pr_event(number: u64, base: &str, merge_sha: &str, labels: &[&str]) ->
     })
 }
 
+/// Creates an annotated tag object through the API and returns its sha (not the commit's).
+async fn annotated_tag(client: &Client, tag: &str, sha: &str) -> String {
+    let t = client
+        .post(
+            "/repos/octo-org/octo-repo/git/tags",
+            &json!({"tag": tag, "message": tag, "object": sha, "type": "commit"}),
+        )
+        .await
+        .unwrap();
+    t["sha"].as_str().unwrap().to_owned()
+}
+
 fn tags(gh: &FakeGithub) -> Vec<(String, String)> {
     gh.refs()
         .into_iter()
@@ -161,6 +173,76 @@ async fn label_on_the_merged_pr_overrides_the_commits() {
         r.summary
     );
     assert_eq!(tags(&gh).len(), 2);
+    gh.assert_no_violations();
+}
+
+#[tokio::test]
+async fn on_push_the_label_comes_from_the_pr_merged_as_the_head_commit() {
+    let gh = FakeGithub::start().await;
+    let old = gh.seed_commits("main", &["feat: a"]);
+    gh.set_ref("refs/tags/v1.2.3", &old[0]);
+    let new = gh.seed_commits("main", &["fix: squashed (#21)"]);
+    gh.add_pr(21, "fix: squashed", &new[0], &["release:minor"]);
+    // Not merged yet: its labels do not count, and the summary says why.
+    let r = step(&gh, "main", &new[0])
+        .input("dry-run", "true")
+        .run()
+        .await;
+    assert_eq!(r.output("version"), Some("1.2.4"), "{}", r.summary);
+    assert!(
+        r.summary.contains("does not list it as merged"),
+        "{}",
+        r.summary
+    );
+    gh.merge_pr(21, &new[0]);
+    let r = step(&gh, "main", &new[0]).run().await;
+    assert_released(&r, "1.3.0");
+    assert!(
+        r.summary.contains("label `release:minor` on #21"),
+        "{}",
+        r.summary
+    );
+    gh.assert_no_violations();
+}
+
+#[tokio::test]
+async fn conflicting_release_labels_fail_with_the_fix() {
+    let gh = FakeGithub::start().await;
+    let c = gh.seed_commits("main", &["feat: a (#4)"]);
+    let r = step(&gh, "main", &c[0])
+        .event(
+            "pull_request",
+            merged_pr_event(4, "main", &c[0], &["release:major", "release:skip"]),
+        )
+        .run()
+        .await;
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("conflicting release labels `release:major`, `release:skip` (#4)"),
+        "{}",
+        r.stdout
+    );
+    assert!(gh.refs().keys().all(|k| !k.starts_with("refs/tags/")));
+}
+
+#[tokio::test]
+async fn annotated_tags_are_peeled_to_their_commit() {
+    let gh = FakeGithub::start().await;
+    let old = gh.seed_commits("main", &["feat: a"]);
+    let new = gh.seed_commits("main", &["feat: b"]);
+    let client = Client::new(&gh.url(), SecretString::from("ghs_faketoken1234")).unwrap();
+    let t_old = annotated_tag(&client, "v1.0.0", &old[0]).await;
+    gh.set_ref("refs/tags/v1.0.0", &t_old);
+    // Someone already tagged the head by hand (annotated) as v1.1.0: the run completes that release.
+    let t_new = annotated_tag(&client, "v1.1.0", &new[0]).await;
+    assert_ne!(t_new, new[0]);
+    gh.set_ref("refs/tags/v1.1.0", &t_new);
+    let r = step(&gh, "main", &new[0]).run().await;
+    assert_released(&r, "1.1.0");
+    assert_eq!(r.output("previous-version"), Some("1.0.0"));
+    assert!(r.summary.contains("re-run"), "{}", r.summary);
+    assert_eq!(gh.releases().len(), 1);
     gh.assert_no_violations();
 }
 
