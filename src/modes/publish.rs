@@ -356,7 +356,7 @@ async fn apply(repo: &Repo<'_>, plan: &Plan) -> Result<Option<Applied>, RemoteEr
     let tag_outcome = repo.create_tag(tag, &plan.head).await?;
     tracing::info!(%tag, ?tag_outcome, "tag");
     let release = repo
-        .upsert_release(tag, &changelog.body, !version.pre.is_empty())
+        .upsert_release(tag, &changelog.release_body(), !version.pre.is_empty())
         .await?;
     tracing::info!(url = %release.url, created = release.created, "release");
     let floating = match floating {

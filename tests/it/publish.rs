@@ -484,3 +484,35 @@ async fn other_branches_and_unmerged_prs_are_skipped() {
     );
     assert!(gh.requests().is_empty());
 }
+
+/// Benchmark (prints figures, asserts only correctness): a dry-run plan over 5,000 commits since the last
+/// tag. Run with `cargo test --test it publish::bench_ -- --nocapture`.
+#[tokio::test]
+async fn bench_dry_run_plan_over_5000_commits() {
+    let gh = FakeGithub::start().await;
+    let old = gh.seed_commits("main", &["feat: a"]);
+    gh.set_ref("refs/tags/v1.0.0", &old[0]);
+    let msgs: Vec<String> = (0..5000)
+        .map(|i| match i % 4 {
+            0 => format!("feat(area{}): feature {i} (#{i})", i % 7),
+            1 => format!("fix: fix {i}"),
+            2 => format!("chore: chore {i}"),
+            _ => format!("misc change {i}"),
+        })
+        .collect();
+    let refs: Vec<&str> = msgs.iter().map(String::as_str).collect();
+    let shas = gh.seed_commits("main", &refs);
+    let head = shas.last().unwrap();
+    let started = std::time::Instant::now();
+    let r = step(&gh, "main", head).input("dry-run", "true").run().await;
+    let elapsed = started.elapsed();
+    assert_eq!(r.output("version"), Some("1.1.0"), "{}", r.summary);
+    let cl = r.output("changelog").unwrap();
+    assert_eq!(cl.matches("\n- ").count(), 2500, "feat + fix entries");
+    println!(
+        "publish dry-run over 5000 commits: {} ms wall (in-process, fake GitHub on loopback), {} requests, changelog {} bytes",
+        elapsed.as_millis(),
+        gh.requests().len(),
+        cl.len()
+    );
+}

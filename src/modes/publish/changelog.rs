@@ -43,6 +43,21 @@ pub struct Changelog {
     pub body: String,
 }
 
+/// GitHub refuses release bodies over 125,000 characters (`body is too long`).
+pub const RELEASE_BODY_MAX: usize = 125_000;
+
+impl Changelog {
+    /// The release body, cut (with a note) to what GitHub accepts.
+    #[must_use]
+    pub fn release_body(&self) -> String {
+        crate::report::truncate_with_note(
+            &self.body,
+            RELEASE_BODY_MAX,
+            "the changelog is longer than a GitHub release body may be; the whole text is in the step output `changelog`.",
+        )
+    }
+}
+
 const GROUPS: &[(&str, &str)] = &[
     ("feat", "Features"),
     ("fix", "Bug Fixes"),
@@ -217,6 +232,31 @@ mod tests {
         assert_eq!(cl.section, want);
         assert!(want.ends_with(&cl.body));
         assert!(cl.body.starts_with("### ⚠ Breaking changes"));
+    }
+
+    #[test]
+    fn release_bodies_are_cut_to_what_github_accepts() {
+        let commits: Vec<Commit> = (0..3000)
+            .map(|i| {
+                c(
+                    &format!("{i:040x}"),
+                    &format!("feat: feature number {i} (#{i})"),
+                    "@a",
+                )
+            })
+            .collect();
+        let links = Links {
+            repo_url: Some("https://github.com/o/r".into()),
+        };
+        let cl = render(&commits, &Rules::default(), &links, "v2.0.0", None, None);
+        assert!(cl.body.len() > RELEASE_BODY_MAX);
+        let body = cl.release_body();
+        assert!(body.chars().count() <= RELEASE_BODY_MAX);
+        assert!(
+            body.ends_with("in the step output `changelog`.\n"),
+            "{}",
+            &body[body.len() - 200..]
+        );
     }
 
     #[test]

@@ -254,6 +254,37 @@ mod tests {
     }
 
     #[test]
+    fn every_input_read_is_declared_in_the_publish_section_of_action_yml() {
+        let yml = include_str!("../../../action.yml");
+        let section = yml
+            .split("# --- publish")
+            .nth(1)
+            .and_then(|s| s.split("\n  # ---").next())
+            .and_then(|s| s.split("\noutputs:").next())
+            .unwrap();
+        let env = Env::default();
+        let mut p = Inputs::new(&env);
+        let _ = Config::parse(&mut p);
+        for name in p.names_read() {
+            assert!(
+                section.contains(&format!("\n  {name}:\n")),
+                "input `{name}` is read by publish but not declared in action.yml's publish section"
+            );
+        }
+        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(yml).unwrap();
+        for out in [
+            "version",
+            "previous-version",
+            "tag",
+            "release-url",
+            "released",
+            "changelog",
+        ] {
+            assert!(doc["outputs"][out].is_mapping(), "output `{out}` missing");
+        }
+    }
+
+    #[test]
     fn every_bad_input_is_reported() {
         let (_, n) = parse(&[
             ("TAG-PREFIX", "v~"),

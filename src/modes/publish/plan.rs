@@ -30,6 +30,9 @@ pub enum FloatOutcome {
     AlreadyThere,
 }
 
+/// Bytes of changelog shown in the summary (the check-run summary holds 65,535 in all).
+const SUMMARY_CHANGELOG_MAX: usize = 50_000;
+
 /// What this run will do (or would do, under `dry-run`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {
@@ -217,7 +220,14 @@ impl Plan {
         }
         if let Decided::Release { changelog, .. } = &self.decision {
             s.push('\n');
-            s.push_str(&markdown::details("Changelog", &changelog.section));
+            s.push_str(&markdown::details(
+                "Changelog",
+                &crate::report::truncate_with_note(
+                    &changelog.section,
+                    SUMMARY_CHANGELOG_MAX,
+                    "the whole changelog is in the step output `changelog` and the release body.",
+                ),
+            ));
         }
         s
     }
