@@ -264,7 +264,7 @@ mod tests {
             .unwrap();
         let env = Env::default();
         let mut p = Inputs::new(&env);
-        let _ = Config::parse(&mut p);
+        let _cfg = Config::parse(&mut p);
         for name in p.names_read() {
             assert!(
                 section.contains(&format!("\n  {name}:\n")),
