@@ -259,6 +259,58 @@ mod tests {
         );
     }
 
+    /// Benchmark: `cargo test --lib publish::changelog::tests::bench_ -- --nocapture` prints the figures.
+    #[test]
+    fn bench_parse_decide_and_render_5000_commits() {
+        let started = std::time::Instant::now();
+        let commits: Vec<Commit> = (0..5000)
+            .map(|i| {
+                let msg = match i % 4 {
+                    0 => format!("feat(area{}): feature {i} (#{i})", i % 7),
+                    1 => format!("fix: fix {i}"),
+                    2 => format!("chore: chore {i}"),
+                    _ => format!("misc change {i}"),
+                };
+                c(&format!("{i:040x}"), &msg, "@a")
+            })
+            .collect();
+        let parsed = started.elapsed();
+        let tags =
+            vec![super::super::version::Tag::parse("v1.0.0", "v", Some("x".into())).unwrap()];
+        let d = super::super::version::decide(&super::super::version::Input {
+            tags: &tags,
+            commits: &commits,
+            label: None,
+            channel: None,
+            head: "h",
+            rules: &Rules::default(),
+        });
+        let decided = started.elapsed();
+        let links = Links {
+            repo_url: Some("https://github.com/o/r".into()),
+        };
+        let cl = render(
+            &commits,
+            &Rules::default(),
+            &links,
+            "v1.1.0",
+            Some("v1.0.0"),
+            None,
+        );
+        let rendered = started.elapsed();
+        assert!(
+            matches!(d, super::super::version::Decision::Release { ref version, .. } if version.to_string() == "1.1.0")
+        );
+        assert_eq!(cl.body.matches("\n- ").count(), 2500);
+        println!(
+            "5000 commits: parse {} ms, decide {} ms, render {} ms ({} bytes)",
+            parsed.as_millis(),
+            (decided - parsed).as_millis(),
+            (rendered - decided).as_millis(),
+            cl.section.len()
+        );
+    }
+
     #[test]
     fn nothing_user_facing_and_no_links() {
         let cl = render(
