@@ -17,6 +17,7 @@
 
 mod helpers;
 
+mod credentials;
 mod foundation;
 mod publish;
 mod reporting;
