@@ -8,6 +8,7 @@
 
 pub mod changelog;
 pub mod config;
+pub mod ecr;
 pub mod plan;
 pub mod remote;
 pub mod version;
@@ -156,10 +157,10 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
         if dry_run || matches!(plan.decision, Decided::Skip { .. }) {
             return Ok(report(rt, &plan, None, dry_run));
         }
-        match apply(&repo, &plan).await {
+        match apply(rt, cfg, &repo, &plan).await {
             Ok(applied) => return Ok(report(rt, &plan, applied.as_ref(), false)),
             // Another run took this prerelease counter from a different commit: read the tags again.
-            Err(RemoteError::TagElsewhere { tag, .. })
+            Err(ApplyError::Remote(RemoteError::TagElsewhere { tag, .. }))
                 if channel.is_some() && attempt < COUNTER_ATTEMPTS =>
             {
                 tracing::warn!(
@@ -272,6 +273,7 @@ async fn make_plan(
             );
             let floating = (cfg.floating_tag && version.pre.is_empty())
                 .then(|| format!("{prefix}{}", version.major));
+            let image = cfg.promote_image.as_ref().map(ToString::to_string);
             (
                 Decided::Release {
                     version,
@@ -281,6 +283,7 @@ async fn make_plan(
                     changelog,
                     rerun,
                     floating,
+                    image,
                 },
                 why,
             )
@@ -341,8 +344,54 @@ async fn find_label(
     }
 }
 
-/// Writes the tag, the release and the floating tag; each step finds and keeps what a previous run did.
-async fn apply(repo: &Repo<'_>, plan: &Plan) -> Result<Option<Applied>, RemoteError> {
+/// Why apply stopped.
+#[derive(Debug, thiserror::Error)]
+enum ApplyError {
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+    #[error(transparent)]
+    Ecr(#[from] ecr::EcrError),
+    #[error(transparent)]
+    Aws(#[from] crate::aws::AwsError),
+}
+
+impl From<ApplyError> for ModeError {
+    fn from(e: ApplyError) -> Self {
+        match e {
+            ApplyError::Remote(r) => r.into(),
+            ApplyError::Aws(a) => {
+                let hint = a.hint();
+                if a.is_config() {
+                    ModeError::Config {
+                        message: a.to_string(),
+                        hint,
+                    }
+                } else {
+                    ModeError::Failed {
+                        message: a.to_string(),
+                        hint,
+                    }
+                }
+            }
+            ApplyError::Ecr(e) => ModeError::Failed {
+                message: e.to_string(),
+                hint: Some(
+                    "The role needs `ecr:BatchGetImage` and `ecr:PutImage` on the repository; nothing was tagged in git yet"
+                        .into(),
+                ),
+            },
+        }
+    }
+}
+
+/// Promotes the image (first: a missing image stops the run before anything is tagged), then writes the
+/// tag, the release and the floating tag; each step finds and keeps what a previous run did.
+async fn apply(
+    rt: &Runtime<'_>,
+    cfg: &Config,
+    repo: &Repo<'_>,
+    plan: &Plan,
+) -> Result<Option<Applied>, ApplyError> {
     let Decided::Release {
         tag,
         changelog,
@@ -352,6 +401,15 @@ async fn apply(repo: &Repo<'_>, plan: &Plan) -> Result<Option<Applied>, RemoteEr
     } = &plan.decision
     else {
         return Ok(None);
+    };
+    let image = match (&cfg.promote_image, &cfg.aws) {
+        (Some(img), Some(aws_inputs)) => {
+            let conn = crate::aws::connect(rt, aws_inputs, crate::aws::Purpose::Publish).await?;
+            let out = ecr::promote(&conn.sdk, img, tag).await?;
+            tracing::info!(image = %img, ?out, "ECR image promoted");
+            Some(out)
+        }
+        _ => None,
     };
     let tag_outcome = repo.create_tag(tag, &plan.head).await?;
     tracing::info!(%tag, ?tag_outcome, "tag");
@@ -367,6 +425,7 @@ async fn apply(repo: &Repo<'_>, plan: &Plan) -> Result<Option<Applied>, RemoteEr
         tag: tag_outcome,
         release,
         floating,
+        image,
     }))
 }
 

@@ -516,3 +516,152 @@ async fn bench_dry_run_plan_over_5000_commits() {
         cl.len()
     );
 }
+
+// ---- ECR promotion (moto for ECR and STS, the fake OIDC issuer for the token) ----
+
+mod ecr {
+    use aws_credential_types::Credentials;
+    use aws_sdk_ecr::types::ImageIdentifier;
+    use stevedore::modes::publish::ecr::{EcrError, ImageRef, PromoteOutcome, promote};
+
+    use super::{FakeGithub, assert_released, step, tags};
+    use crate::helpers::fake_oidc::{FakeOidc, Settings};
+    use crate::helpers::moto::{moto, unique};
+
+    const ROLE: &str = "arn:aws:iam::123456789012:role/github-release";
+
+    /// A static-credential SDK config against moto (test setup only; stevedore itself uses OIDC).
+    fn sdk(endpoint: &str) -> aws_types::SdkConfig {
+        aws_types::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_types::region::Region::new("eu-west-1"))
+            .endpoint_url(endpoint)
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
+                    "AKIDTEST", "secret", None, None, "test",
+                )),
+            )
+            .build()
+    }
+
+    /// A repository holding one image tagged `build-tag`; returns (repository, digest).
+    async fn seed_image(endpoint: &str, build_tag: &str) -> (String, String) {
+        let ecr = aws_sdk_ecr::Client::new(&sdk(endpoint));
+        let repo = unique("app");
+        ecr.create_repository()
+            .repository_name(&repo)
+            .send()
+            .await
+            .unwrap();
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023,
+                       "digest": format!("sha256:{}", "a".repeat(64))},
+            "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 32654,
+                        "digest": format!("sha256:{}", "b".repeat(64))}]
+        })
+        .to_string();
+        let out = ecr
+            .put_image()
+            .repository_name(&repo)
+            .image_manifest(manifest)
+            .image_tag(build_tag)
+            .send()
+            .await
+            .unwrap();
+        let digest = out
+            .image()
+            .and_then(|i| i.image_id())
+            .and_then(|i| i.image_digest())
+            .unwrap()
+            .to_owned();
+        (repo, digest)
+    }
+
+    async fn tags_of(endpoint: &str, repo: &str, digest: &str) -> Vec<String> {
+        let ecr = aws_sdk_ecr::Client::new(&sdk(endpoint));
+        let d = ecr
+            .describe_images()
+            .repository_name(repo)
+            .image_ids(ImageIdentifier::builder().image_digest(digest).build())
+            .send()
+            .await
+            .unwrap();
+        let mut t = d.image_details()[0].image_tags().to_vec();
+        t.sort();
+        t
+    }
+
+    #[tokio::test]
+    async fn promote_tags_the_same_digest_and_is_idempotent() {
+        let Some(moto) = moto() else { return };
+        let (repo, digest) = seed_image(&moto.endpoint, "sha-1234567").await;
+        let sdk = sdk(&moto.endpoint);
+        let by_digest = ImageRef::parse(&format!(
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/{repo}@{digest}"
+        ))
+        .unwrap();
+        let out = promote(&sdk, &by_digest, "v1.0.0").await.unwrap();
+        assert_eq!(
+            out,
+            PromoteOutcome::Tagged {
+                digest: digest.clone()
+            }
+        );
+        let again = promote(&sdk, &by_digest, "v1.0.0").await.unwrap();
+        assert_eq!(again.digest(), digest);
+        let by_tag = ImageRef::parse(&format!("{repo}:sha-1234567")).unwrap();
+        assert_eq!(promote(&sdk, &by_tag, "v1").await.unwrap().digest(), digest);
+        assert_eq!(
+            tags_of(&moto.endpoint, &repo, &digest).await,
+            ["sha-1234567", "v1", "v1.0.0"]
+        );
+        let missing = ImageRef::parse(&format!("{repo}@sha256:{}", "c".repeat(64))).unwrap();
+        let err = promote(&sdk, &missing, "v1.0.1").await.unwrap_err();
+        assert!(matches!(err, EcrError::NotFound { .. }), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn publish_promotes_the_image_before_tagging_and_says_so() {
+        let Some(moto) = moto() else { return };
+        let (repo, digest) = seed_image(&moto.endpoint, "sha-7654321").await;
+        let gh = FakeGithub::start().await;
+        let old = gh.seed_commits("main", &["feat: a"]);
+        gh.set_ref("refs/tags/v1.0.0", &old[0]);
+        let new = gh.seed_commits("main", &["feat: b"]);
+        let oidc = FakeOidc::start(Settings::default()).await;
+        let run = |image: String| {
+            oidc.apply(step(&gh, "main", &new[0]))
+                .var("AWS_ENDPOINT_URL", &moto.endpoint)
+                .input("aws-region", "eu-west-1")
+                .input("role-to-assume", ROLE)
+                .input("promote-image", &image)
+                .run()
+        };
+        // A missing image stops the run before anything is tagged in git.
+        let r = run(format!("{repo}@sha256:{}", "d".repeat(64))).await;
+        assert_eq!(r.code, 1, "{}", r.stdout);
+        assert!(r.stdout.contains("was not found"), "{}", r.stdout);
+        assert_eq!(tags(&gh).len(), 1);
+
+        let r = run(format!("{repo}@{digest}")).await;
+        assert_released(&r, "1.1.0");
+        assert!(
+            r.summary
+                .contains(&format!("tagged `v1.1.0` at `{digest}`")),
+            "{}",
+            r.summary
+        );
+        assert_eq!(
+            tags_of(&moto.endpoint, &repo, &digest).await,
+            ["sha-7654321", "v1.1.0"]
+        );
+        // Re-run: the image already carries the tag; still one git tag and one release.
+        let r = run(format!("{repo}@{digest}")).await;
+        assert_released(&r, "1.1.0");
+        assert!(r.summary.contains("already at"), "{}", r.summary);
+        assert_eq!(gh.releases().len(), 1);
+        gh.assert_no_violations();
+    }
+}

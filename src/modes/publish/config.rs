@@ -3,7 +3,9 @@
 use globset::{Glob, GlobMatcher};
 use semver::Version;
 
+use super::ecr::ImageRef;
 use super::version::{Bump, Rules};
+use crate::aws::AwsInputs;
 use crate::inputs::{Inputs, split_list};
 
 /// A branch pattern and the prerelease channel it publishes to.
@@ -29,6 +31,10 @@ pub struct Config {
     pub label_prefix: String,
     /// `floating-tag`: also move `<prefix><major>` to each stable release.
     pub floating_tag: bool,
+    /// `promote-image`: the ECR image to tag with the release tag, by digest.
+    pub promote_image: Option<Box<ImageRef>>,
+    /// The AWS inputs, read only when an image is to be promoted.
+    pub aws: Option<Box<AwsInputs>>,
 }
 
 impl Default for Config {
@@ -51,6 +57,8 @@ impl Default for Config {
             rules: Rules::default(),
             label_prefix: "release:".into(),
             floating_tag: false,
+            promote_image: None,
+            aws: None,
         }
     }
 }
@@ -155,6 +163,22 @@ impl Config {
         }
         let label_prefix = p.string("release-label-prefix").unwrap_or(d.label_prefix);
         let floating_tag = p.bool("floating-tag", false);
+        let promote_image = p.string("promote-image").and_then(|v| match ImageRef::parse(&v) {
+            Ok(i) => Some(Box::new(i)),
+            Err(problem) => {
+                p.error(
+                    "promote-image",
+                    Some(&v),
+                    problem,
+                    "Use an ECR image by digest, e.g. `promote-image: ${{ steps.build.outputs.image }}` or `app@sha256:…`",
+                );
+                None
+            }
+        });
+        let aws = p
+            .string("promote-image")
+            .is_some()
+            .then(|| Box::new(AwsInputs::parse(p)));
         Self {
             tag_prefix,
             release_branches,
@@ -162,6 +186,8 @@ impl Config {
             rules,
             label_prefix,
             floating_tag,
+            promote_image,
+            aws,
         }
     }
 

@@ -60,6 +60,8 @@ pub enum Decided {
         rerun: bool,
         /// `v1` to move, when `floating-tag` is on and this is a stable release.
         floating: Option<String>,
+        /// The ECR image to tag with `tag` (`promote-image`), as given.
+        image: Option<String>,
     },
     Skip {
         previous: Option<Version>,
@@ -73,6 +75,7 @@ pub struct Applied {
     pub tag: TagOutcome,
     pub release: ReleaseOutcome,
     pub floating: Option<(String, FloatOutcome)>,
+    pub image: Option<super::ecr::PromoteOutcome>,
 }
 
 impl Plan {
@@ -161,6 +164,7 @@ impl Plan {
                 previous_tag,
                 rerun,
                 floating,
+                image,
                 ..
             } => {
                 rows.push(vec!["version".into(), format!("**{version}**")]);
@@ -194,6 +198,18 @@ impl Plan {
                         None => "to move",
                     };
                     rows.push(vec!["floating tag".into(), format!("`{f}` ({st})")]);
+                }
+                if let Some(i) = image {
+                    let st = match applied.and_then(|a| a.image.as_ref()) {
+                        Some(super::ecr::PromoteOutcome::Tagged { digest }) => {
+                            format!("tagged `{tag}` at `{digest}`")
+                        }
+                        Some(super::ecr::PromoteOutcome::AlreadyTagged { digest }) => {
+                            format!("`{tag}` already at `{digest}`")
+                        }
+                        None => format!("to tag `{tag}`"),
+                    };
+                    rows.push(vec!["ECR image".into(), format!("`{i}` ({st})")]);
                 }
             }
             Decided::Skip {
@@ -253,6 +269,7 @@ mod tests {
                 },
                 rerun: false,
                 floating: Some("v1".into()),
+                image: None,
             },
             why: vec!["1.2.0 + minor = 1.3.0".into()],
             notes: vec![],
@@ -286,6 +303,7 @@ mod tests {
                 created: true,
             },
             floating: Some(("v1".into(), FloatOutcome::Moved)),
+            image: None,
         };
         let out = p.outputs(Some(&a));
         assert!(out.contains(&("released".into(), "true".into())));
