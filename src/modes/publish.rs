@@ -59,8 +59,18 @@ fn target(rt: &Runtime<'_>) -> Result<Target, String> {
     if let Some(pr) = &ctx.pull_request {
         // `pull_request: types: [closed]`: publish the merge commit on the base branch.
         if !pr.merged {
+            // A dry run on an open PR previews what merging it would release (the sticky comment shows it).
+            if let (true, Some(head), Some(branch)) =
+                (rt.config.common.dry_run, &pr.head_sha, &pr.base_ref)
+            {
+                return Ok(Target {
+                    head: head.clone(),
+                    branch: branch.clone(),
+                    pr: Some((pr.number, pr.labels.clone())),
+                });
+            }
             return Err(format!(
-                "pull request #{} is not merged: publish runs after the merge (on `push`, or on `pull_request` `closed` with `merged`)",
+                "pull request #{} is not merged: publish runs after the merge (on `push`, or on `pull_request` `closed` with `merged`); with `dry-run: true` it previews the release instead",
                 pr.number
             ));
         }

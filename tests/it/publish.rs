@@ -471,6 +471,43 @@ async fn floating_major_tag_is_created_then_moved() {
 }
 
 #[tokio::test]
+async fn dry_run_on_an_open_pr_previews_the_release_and_a_real_run_skips() {
+    let gh = FakeGithub::start().await;
+    let old = gh.seed_commits("main", &["feat: a"]);
+    gh.set_ref("refs/tags/v1.2.3", &old[0]);
+    let head = gh.seed_commits("feature", &["fix: b"]);
+    let mut ev = merged_pr_event(30, "main", "", &["release:minor"]);
+    ev["pull_request"]["merged"] = json!(false);
+    ev["pull_request"]["merge_commit_sha"] = Value::Null;
+    ev["pull_request"]["head"]["sha"] = json!(head[0]);
+    let r = step(&gh, "main", &head[0])
+        .input("dry-run", "true")
+        .event("pull_request", ev.clone())
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(r.output("version"), Some("1.3.0"), "{}", r.summary);
+    assert!(
+        r.summary.contains("would release v1.3.0 (dry run)"),
+        "{}",
+        r.summary
+    );
+    assert!(
+        r.summary.contains("label `release:minor` on #30"),
+        "{}",
+        r.summary
+    );
+    let r = step(&gh, "main", &head[0])
+        .event("pull_request", ev)
+        .run()
+        .await;
+    assert_eq!(r.output("verdict"), Some("skipped"));
+    assert!(r.summary.contains("is not merged"), "{}", r.summary);
+    assert!(gh.requests().iter().all(|q| q.method == "GET"));
+    gh.assert_no_violations();
+}
+
+#[tokio::test]
 async fn other_branches_and_unmerged_prs_are_skipped() {
     let gh = FakeGithub::start().await;
     let c = gh.seed_commits("feature/x", &["feat: a"]);

@@ -322,7 +322,7 @@ pub fn decide(i: &Input<'_>) -> Decision {
             };
         }
         Some((Label::Bump(b), name, pr)) => {
-            let from_commits = commits_bump(i.commits, i.rules);
+            let from_commits = commits_bump(i.commits, i.rules, stable.map(|t| t.name.as_str()));
             why.push(format!(
                 "label `{name}` on #{pr} asks for a {b} release (it takes precedence over the commits, which ask for {})",
                 from_commits.0
@@ -330,7 +330,7 @@ pub fn decide(i: &Input<'_>) -> Decision {
             (*b, true)
         }
         None => {
-            let (b, reason) = commits_bump(i.commits, i.rules);
+            let (b, reason) = commits_bump(i.commits, i.rules, stable.map(|t| t.name.as_str()));
             why.push(reason);
             (b, false)
         }
@@ -407,7 +407,8 @@ pub fn decide(i: &Input<'_>) -> Decision {
 
 /// The strongest bump the commits ask for, with the sentence explaining it.
 #[must_use]
-pub fn commits_bump(commits: &[Commit], rules: &Rules) -> (Bump, String) {
+pub fn commits_bump(commits: &[Commit], rules: &Rules, since: Option<&str>) -> (Bump, String) {
+    let since = since.map_or_else(|| "in the history".to_owned(), |t| format!("since `{t}`"));
     let eff = effective(commits);
     let cancelled = commits.len() - eff.len();
     let mut best: Option<(Bump, &Commit)> = None;
@@ -437,7 +438,7 @@ pub fn commits_bump(commits: &[Commit], rules: &Rules) -> (Bump, String) {
         Some((b, c)) => (
             b,
             format!(
-                "{} commit(s) since the last release{notes}; the strongest is `{}` ({}): {b}",
+                "{} commit(s) {since}{notes}; the strongest is `{}` ({}): {b}",
                 commits.len(),
                 c.message.header,
                 short(&c.sha)
@@ -446,7 +447,7 @@ pub fn commits_bump(commits: &[Commit], rules: &Rules) -> (Bump, String) {
         None => (
             Bump::None,
             format!(
-                "{} commit(s) since the last release{notes}; none asks for a release",
+                "{} commit(s) {since}{notes}; none asks for a release",
                 commits.len()
             ),
         ),
