@@ -271,7 +271,7 @@ async fn label_release_skip_makes_no_release() {
 }
 
 #[tokio::test]
-async fn two_prereleases_in_a_row_then_the_stable_one() {
+async fn two_prereleases_in_a_row_then_the_stable_one_then_the_next_prerelease() {
     let gh = FakeGithub::start().await;
     let base = gh.seed_commits("main", &["feat: a"]);
     gh.set_ref("refs/tags/v1.2.0", &base[0]);
@@ -301,6 +301,12 @@ async fn two_prereleases_in_a_row_then_the_stable_one() {
     assert_released(&r, "1.3.0");
     assert_eq!(r.output("previous-version"), Some("1.2.0"));
     assert_eq!(gh.releases()[2]["prerelease"], false);
+
+    // A prerelease after the stable release starts the next base at 1.
+    let d3 = gh.seed_commits("dev", &["fix: d"]);
+    let r = step(&gh, "dev", &d3[0]).run().await;
+    assert_released(&r, "1.3.1-dev.1");
+    assert_eq!(r.output("previous-version"), Some("1.3.0"));
     gh.assert_no_violations();
 }
 
