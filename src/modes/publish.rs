@@ -394,8 +394,8 @@ impl From<ApplyError> for ModeError {
     }
 }
 
-/// Promotes the image (first: a missing image stops the run before anything is tagged), then writes the
-/// tag, the release and the floating tag; each step finds and keeps what a previous run did.
+/// Looks the image up, writes the tag, tags the image, writes the release and the floating tag; each step
+/// finds and keeps what a previous run did.
 async fn apply(
     rt: &Runtime<'_>,
     cfg: &Config,
@@ -412,17 +412,27 @@ async fn apply(
     else {
         return Ok(None);
     };
+    // The image is looked up first (read-only): a missing image stops the run before any write.
     let image = match (&cfg.promote_image, &cfg.aws) {
         (Some(img), Some(aws_inputs)) => {
             let conn = crate::aws::connect(rt, aws_inputs, crate::aws::Purpose::Publish).await?;
-            let out = ecr::promote(&conn.sdk, img, tag).await?;
-            tracing::info!(image = %img, ?out, "ECR image promoted");
-            Some(out)
+            let resolved = ecr::resolve(&conn.sdk, img).await?;
+            Some((img, conn, resolved))
         }
         _ => None,
     };
+    // The git tag claims the version (a prerelease counter lost to a parallel run is retried from here),
+    // and only then does the image get the tag.
     let tag_outcome = repo.create_tag(tag, &plan.head).await?;
     tracing::info!(%tag, ?tag_outcome, "tag");
+    let image = match image {
+        Some((img, conn, resolved)) => {
+            let out = ecr::put_tag(&conn.sdk, img, &resolved, tag).await?;
+            tracing::info!(image = %img, ?out, "ECR image promoted");
+            Some(out)
+        }
+        None => None,
+    };
     let release = repo
         .upsert_release(tag, &changelog.release_body(), !version.pre.is_empty())
         .await?;

@@ -1,5 +1,6 @@
 //! Promote an ECR image to the release tag by digest: `BatchGetImage` reads the manifest the image already
-//! has, `PutImage` stores the same manifest under the new tag. No pull, no push, no layer moves: the tagged
+//! has ([`resolve`], before any write), `PutImage` stores the same manifest under the new tag ([`put_tag`],
+//! after the git tag claimed the version). No pull, no push, no layer moves: the tagged
 //! image is byte-for-byte the one that was built and tested.
 //!
 //! Idempotent: ECR answers `ImageAlreadyExistsException` when the tag already names this digest (a re-run);
@@ -134,17 +135,26 @@ pub enum EcrError {
     },
 }
 
-/// Tags `image` as `tag` in its repository, by digest.
-pub async fn promote(
-    sdk: &SdkConfig,
-    image: &ImageRef,
-    tag: &str,
-) -> Result<PromoteOutcome, EcrError> {
+/// An image found in ECR: its digest and stored manifest.
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    pub digest: String,
+    manifest: String,
+    media_type: Option<String>,
+}
+
+fn client(sdk: &SdkConfig, image: &ImageRef) -> aws_sdk_ecr::Client {
     let mut conf = aws_sdk_ecr::config::Builder::from(sdk);
     if let Some(r) = &image.region {
         conf = conf.region(Region::new(r.clone()));
     }
-    let ecr = aws_sdk_ecr::Client::from_conf(conf.build());
+    aws_sdk_ecr::Client::from_conf(conf.build())
+}
+
+/// Finds `image` and reads its manifest (`BatchGetImage`). Read-only: run it before any write so a missing
+/// image stops the release before anything is tagged.
+pub async fn resolve(sdk: &SdkConfig, image: &ImageRef) -> Result<Resolved, EcrError> {
+    let ecr = client(sdk, image);
     let shown = image.to_string();
     let id = match &image.selector {
         Selector::Digest(d) => ImageIdentifier::builder().image_digest(d).build(),
@@ -181,9 +191,7 @@ pub async fn promote(
             .map(|f| {
                 format!(
                     "{} {}",
-                    f.failure_code()
-                        .map(|c| c.as_str())
-                        .unwrap_or("ImageNotFound"),
+                    f.failure_code().map_or("ImageNotFound", |c| c.as_str()),
                     f.failure_reason().unwrap_or("")
                 )
             })
@@ -193,26 +201,40 @@ pub async fn promote(
             reason: reason.trim().to_owned(),
         });
     };
-    let digest = found
-        .image_id()
-        .and_then(|i| i.image_digest())
-        .ok_or_else(|| EcrError::Api {
-            operation: "BatchGetImage",
-            image: shown.clone(),
-            detail: "the answer has no image digest".into(),
-        })?
-        .to_owned();
-    let manifest = found.image_manifest().ok_or_else(|| EcrError::Api {
+    let api = |detail: &str| EcrError::Api {
         operation: "BatchGetImage",
         image: shown.clone(),
-        detail: "the answer has no manifest".into(),
-    })?;
+        detail: detail.to_owned(),
+    };
+    Ok(Resolved {
+        digest: found
+            .image_id()
+            .and_then(|i| i.image_digest())
+            .ok_or_else(|| api("the answer has no image digest"))?
+            .to_owned(),
+        manifest: found
+            .image_manifest()
+            .ok_or_else(|| api("the answer has no manifest"))?
+            .to_owned(),
+        media_type: found.image_manifest_media_type().map(str::to_owned),
+    })
+}
+
+/// Stores the resolved manifest under `tag` (`PutImage` with the digest: no re-push).
+pub async fn put_tag(
+    sdk: &SdkConfig,
+    image: &ImageRef,
+    resolved: &Resolved,
+    tag: &str,
+) -> Result<PromoteOutcome, EcrError> {
+    let ecr = client(sdk, image);
+    let digest = resolved.digest.clone();
     let put = ecr
         .put_image()
         .repository_name(&image.repository)
         .set_registry_id(image.registry_id.clone())
-        .image_manifest(manifest)
-        .set_image_manifest_media_type(found.image_manifest_media_type().map(str::to_owned))
+        .image_manifest(&resolved.manifest)
+        .set_image_manifest_media_type(resolved.media_type.clone())
         .image_tag(tag)
         .image_digest(&digest)
         .send()
@@ -228,11 +250,21 @@ pub async fn promote(
             }),
             _ => Err(EcrError::Api {
                 operation: "PutImage",
-                image: shown,
+                image: image.to_string(),
                 detail: DisplayErrorContext(&e).to_string(),
             }),
         },
     }
+}
+
+/// [`resolve`] then [`put_tag`].
+pub async fn promote(
+    sdk: &SdkConfig,
+    image: &ImageRef,
+    tag: &str,
+) -> Result<PromoteOutcome, EcrError> {
+    let resolved = resolve(sdk, image).await?;
+    put_tag(sdk, image, &resolved, tag).await
 }
 
 #[cfg(test)]
