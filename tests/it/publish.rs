@@ -666,6 +666,59 @@ mod ecr {
     }
 
     #[tokio::test]
+    async fn an_immutable_repository_refuses_to_move_a_release_tag() {
+        let Some(moto) = moto() else { return };
+        let sdk = sdk(&moto.endpoint);
+        let ecr = aws_sdk_ecr::Client::new(&sdk);
+        let repo = unique("immutable");
+        ecr.create_repository()
+            .repository_name(&repo)
+            .image_tag_mutability(aws_sdk_ecr::types::ImageTagMutability::Immutable)
+            .send()
+            .await
+            .unwrap();
+        let mut digests = Vec::new();
+        for (i, t) in ["build-1", "build-2"].iter().enumerate() {
+            let manifest = serde_json::json!({
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023,
+                           "digest": format!("sha256:{}", i.to_string().repeat(64))},
+                "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 100 + i,
+                            "digest": format!("sha256:{}", (i + 5).to_string().repeat(64))}]
+            })
+            .to_string();
+            let out = ecr
+                .put_image()
+                .repository_name(&repo)
+                .image_manifest(manifest)
+                .image_tag(*t)
+                .send()
+                .await
+                .unwrap();
+            digests.push(
+                out.image()
+                    .unwrap()
+                    .image_id()
+                    .unwrap()
+                    .image_digest()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+        assert_ne!(digests[0], digests[1]);
+        let first = ImageRef::parse(&format!("{repo}@{}", digests[0])).unwrap();
+        let second = ImageRef::parse(&format!("{repo}@{}", digests[1])).unwrap();
+        assert!(matches!(
+            promote(&sdk, &first, "v2.0.0").await.unwrap(),
+            PromoteOutcome::Tagged { .. }
+        ));
+        let err = promote(&sdk, &second, "v2.0.0").await.unwrap_err();
+        assert!(matches!(err, EcrError::TagTaken { .. }), "{err:?}");
+        assert!(err.to_string().contains("tag-immutable"), "{err}");
+    }
+
+    #[tokio::test]
     async fn publish_promotes_the_image_before_tagging_and_says_so() {
         let Some(moto) = moto() else { return };
         let (repo, digest) = seed_image(&moto.endpoint, "sha-7654321").await;

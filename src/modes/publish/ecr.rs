@@ -242,7 +242,23 @@ pub async fn put_tag(
     match put {
         Ok(_) => Ok(PromoteOutcome::Tagged { digest }),
         Err(e) => match e.as_service_error().and_then(ProvideErrorMetadata::code) {
-            Some("ImageAlreadyExistsException") => Ok(PromoteOutcome::AlreadyTagged { digest }),
+            // "Already exists" is only good news if the tag really names this digest: check, rather than
+            // trust the exception's name (emulators use it for immutable-tag conflicts too).
+            Some("ImageAlreadyExistsException") => {
+                let at_tag = ImageRef {
+                    selector: Selector::Tag(tag.to_owned()),
+                    ..image.clone()
+                };
+                match resolve(sdk, &at_tag).await {
+                    Ok(r) if r.digest == digest => Ok(PromoteOutcome::AlreadyTagged { digest }),
+                    Ok(_) => Err(EcrError::TagTaken {
+                        repository: image.repository.clone(),
+                        tag: tag.to_owned(),
+                        digest,
+                    }),
+                    Err(e) => Err(e),
+                }
+            }
             Some("ImageTagAlreadyExistsException") => Err(EcrError::TagTaken {
                 repository: image.repository.clone(),
                 tag: tag.to_owned(),
