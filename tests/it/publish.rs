@@ -106,6 +106,30 @@ async fn first_release_is_the_initial_version_with_a_changelog() {
 }
 
 #[tokio::test]
+async fn a_first_release_reads_at_most_1000_commits_and_says_so() {
+    let gh = FakeGithub::start().await;
+    let msgs: Vec<String> = (0..1005).map(|i| format!("fix: change {i}")).collect();
+    let refs: Vec<&str> = msgs.iter().map(String::as_str).collect();
+    let shas = gh.seed_commits("main", &refs);
+    let r = step(&gh, "main", shas.last().unwrap())
+        .input("dry-run", "true")
+        .run()
+        .await;
+    assert_eq!(r.output("version"), Some("0.1.0"), "{}", r.stdout);
+    assert!(
+        r.summary
+            .contains("first release: only the latest 1000 commits were read"),
+        "{}",
+        r.summary
+    );
+    let cl = r.output("changelog").unwrap();
+    assert_eq!(cl.matches("\n- ").count(), 1000);
+    assert!(cl.contains("- change 1004 ("), "newest kept");
+    assert!(!cl.contains("- change 4 ("), "oldest dropped");
+    gh.assert_no_violations();
+}
+
+#[tokio::test]
 async fn patch_release_since_the_last_tag() {
     let gh = FakeGithub::start().await;
     let old = gh.seed_commits("main", &["feat: a"]);

@@ -256,8 +256,8 @@ impl<'a> Repo<'a> {
             })?;
             let n = batch.len();
             commits.extend(batch.iter().filter_map(commit_of));
-            if commits.len() >= limit {
-                truncated = n == PER_PAGE;
+            if commits.len() > limit {
+                truncated = true;
                 commits.truncate(limit);
                 break;
             }
