@@ -19,6 +19,7 @@ pub mod cancel;
 pub mod cli;
 pub mod config;
 pub mod context;
+pub mod conventional;
 pub mod env;
 pub mod github;
 pub mod inputs;

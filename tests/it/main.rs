@@ -21,4 +21,5 @@ mod credentials;
 mod action_yml;
 mod container;
 mod foundation;
+mod publish;
 mod reporting;

@@ -439,6 +439,21 @@ impl FakeGithub {
         self.state().pull_files.insert(number, v);
     }
 
+    /// Marks pull request `number` merged as commit `merge_sha` (what GitHub shows after the merge).
+    pub fn merge_pr(&self, number: u64, merge_sha: &str) {
+        let mut st = self.state();
+        let now = st.now();
+        let pr = st
+            .pulls
+            .get_mut(&number)
+            .expect("merge_pr: unknown pull request");
+        pr["state"] = json!("closed");
+        pr["merged"] = json!(true);
+        pr["merged_at"] = json!(now);
+        pr["closed_at"] = json!(now);
+        pr["merge_commit_sha"] = json!(merge_sha);
+    }
+
     /// Adds a release directly (for idempotency tests).
     pub fn seed_release(&self, tag: &str, draft: bool, prerelease: bool) -> u64 {
         let mut st = self.state();

@@ -1,0 +1,787 @@
+//! publish mode against the fake GitHub (stateful, OpenAPI-validated): versions, tags, releases, re-runs.
+
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use stevedore::github::Client;
+use stevedore::modes::publish::plan::TagOutcome;
+use stevedore::modes::publish::remote::{RemoteError, Repo};
+
+use crate::helpers::fake_github::{FakeGithub, Fault, NOT_ACCESSIBLE};
+use crate::helpers::run::{Step, StepResult};
+
+const RELEASES: &str = "POST /repos/{owner}/{repo}/releases";
+const CREATE_REF: &str = "POST /repos/{owner}/{repo}/git/refs";
+
+/// A publish step for `branch` at `head` against the fake.
+fn step(gh: &FakeGithub, branch: &str, head: &str) -> Step {
+    Step::new()
+        .input("mode", "publish")
+        .input("github-token", "ghs_faketoken1234")
+        .var("GITHUB_API_URL", &gh.url())
+        .var("GITHUB_SERVER_URL", "https://github.com")
+        .var("GITHUB_SHA", head)
+        .var("GITHUB_REF", &format!("refs/heads/{branch}"))
+        .var("GITHUB_REF_NAME", branch)
+}
+
+/// A `pull_request` `closed` event of merged PR `number` into `base`, merged as `merge_sha`.
+fn merged_pr_event(number: u64, base: &str, merge_sha: &str, labels: &[&str]) -> Value {
+    json!({
+        "action": "closed",
+        "number": number,
+        "pull_request": {
+            "number": number,
+            "merged": true,
+            "merge_commit_sha": merge_sha,
+            "title": "feat: something",
+            "labels": labels.iter().map(|l| json!({"name": l})).collect::<Vec<_>>(),
+            "head": {"sha": "1111111111111111111111111111111111111111", "ref": "feature", "repo": {"full_name": "octo-org/octo-repo"}},
+            "base": {"sha": "2222222222222222222222222222222222222222", "ref": base, "repo": {"full_name": "octo-org/octo-repo"}},
+        }
+    })
+}
+
+/// Creates an annotated tag object through the API and returns its sha (not the commit's).
+async fn annotated_tag(client: &Client, tag: &str, sha: &str) -> String {
+    let t = client
+        .post(
+            "/repos/octo-org/octo-repo/git/tags",
+            &json!({"tag": tag, "message": tag, "object": sha, "type": "commit"}),
+        )
+        .await
+        .unwrap();
+    t["sha"].as_str().unwrap().to_owned()
+}
+
+fn tags(gh: &FakeGithub) -> Vec<(String, String)> {
+    gh.refs()
+        .into_iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("refs/tags/")?.to_owned(), v)))
+        .collect()
+}
+
+fn assert_released(r: &StepResult, version: &str) {
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    assert_eq!(r.output("version"), Some(version), "{}", r.summary);
+    assert_eq!(r.output("tag"), Some(format!("v{version}").as_str()));
+    assert_eq!(r.output("released"), Some("true"));
+    assert_eq!(r.output("verdict"), Some("success"));
+}
+
+#[tokio::test]
+async fn first_release_is_the_initial_version_with_a_changelog() {
+    let gh = FakeGithub::start().await;
+    let shas = gh.seed_commits(
+        "main",
+        &["chore: init", "feat(cli): first command (#1)", "fix: typo"],
+    );
+    let head = shas.last().unwrap();
+    let r = step(&gh, "main", head).run().await;
+    assert_released(&r, "0.1.0");
+    assert_eq!(r.output("previous-version"), Some(""));
+    assert_eq!(tags(&gh), [("v0.1.0".to_owned(), head.clone())]);
+    let releases = gh.releases();
+    assert_eq!(releases.len(), 1);
+    assert_eq!(releases[0]["prerelease"], false);
+    let body = releases[0]["body"].as_str().unwrap();
+    assert!(body.contains("### Features"), "{body}");
+    assert!(
+        body.contains(
+            "**cli:** first command ([#1](https://github.com/octo-org/octo-repo/pull/1))"
+        ),
+        "{body}"
+    );
+    assert!(body.contains("by @octocat"), "{body}");
+    assert!(!body.contains("init"), "{body}");
+    let changelog = r.output("changelog").unwrap();
+    assert!(
+        changelog.starts_with(
+            "## [v0.1.0](https://github.com/octo-org/octo-repo/releases/tag/v0.1.0) ("
+        ),
+        "{changelog}"
+    );
+    assert_eq!(r.output("release-url"), releases[0]["html_url"].as_str());
+    assert!(r.summary.contains("released v0.1.0"), "{}", r.summary);
+    gh.assert_no_violations();
+}
+
+#[tokio::test]
+async fn a_first_release_reads_at_most_1000_commits_and_says_so() {
+    let gh = FakeGithub::start().await;
+    let msgs: Vec<String> = (0..1005).map(|i| format!("fix: change {i}")).collect();
+    let refs: Vec<&str> = msgs.iter().map(String::as_str).collect();
+    let shas = gh.seed_commits("main", &refs);
+    let r = step(&gh, "main", shas.last().unwrap())
+        .input("dry-run", "true")
+        .run()
+        .await;
+    assert_eq!(r.output("version"), Some("0.1.0"), "{}", r.stdout);
+    assert!(
+        r.summary
+            .contains("first release: only the latest 1000 commits were read"),
+        "{}",
+        r.summary
+    );
+    let cl = r.output("changelog").unwrap();
+    assert_eq!(cl.matches("\n- ").count(), 1000);
+    assert!(cl.contains("- change 1004 ("), "newest kept");
+    assert!(!cl.contains("- change 4 ("), "oldest dropped");
+    gh.assert_no_violations();
+}
+
+#[tokio::test]
+async fn patch_release_since_the_last_tag() {
+    let gh = FakeGithub::start().await;
+    let old = gh.seed_commits("main", &["feat: a"]);
+    gh.set_ref("refs/tags/v1.2.3", &old[0]);
+    let new = gh.seed_commits("main", &["fix: b (#7)", "chore: c", "docs: d"]);
+    let r = step(&gh, "main", &new[2]).run().await;
+    assert_released(&r, "1.2.4");
+    assert_eq!(r.output("previous-version"), Some("1.2.3"));
+    let cl = r.output("changelog").unwrap();
+    assert!(
+        cl.starts_with(
+            "## [v1.2.4](https://github.com/octo-org/octo-repo/compare/v1.2.3...v1.2.4)"
+        ),
+        "{cl}"
+    );
+    assert!(cl.contains("- b ([#7]"), "{cl}");
+    assert!(!cl.contains("- a "), "{cl}");
+    gh.assert_no_violations();
+}
+
+#[tokio::test]
+async fn breaking_change_on_0x_bumps_minor_and_on_1x_major() {
+    let gh = FakeGithub::start().await;
+    let old = gh.seed_commits("main", &["feat: a"]);
+    gh.set_ref("refs/tags/v0.3.1", &old[0]);
+    let new = gh.seed_commits("main", &["feat(api)!: drop v1 routes"]);
+    let r = step(&gh, "main", &new[0]).run().await;
+    assert_released(&r, "0.4.0");
+    assert!(r.summary.contains("0.x rule"), "{}", r.summary);
+
+    let gh = FakeGithub::start().await;
+    let old = gh.seed_commits("main", &["feat: a"]);
+    gh.set_ref("refs/tags/v1.4.2", &old[0]);
+    let new = gh.seed_commits(
+        "main",
+        &["fix: strict parsing\n\nBREAKING-CHANGE: lenient mode removed"],
+    );
+    let r = step(&gh, "main", &new[0]).run().await;
+    assert_released(&r, "2.0.0");
+    let body = gh.releases()[0]["body"].as_str().unwrap().to_owned();
+    assert!(
+        body.starts_with("### ⚠ Breaking changes\n\n- lenient mode removed"),
+        "{body}"
+    );
+    gh.assert_no_violations();
+}
+
+#[tokio::test]
+async fn label_on_the_merged_pr_overrides_the_commits() {
+    let gh = FakeGithub::start().await;
+    let old = gh.seed_commits("main", &["feat: a"]);
+    gh.set_ref("refs/tags/v1.2.3", &old[0]);
+    let new = gh.seed_commits("main", &["fix: small (#9)"]);
+    let r = step(&gh, "main", &new[0])
+        .event(
+            "pull_request",
+            merged_pr_event(9, "main", &new[0], &["bug", "release:major"]),
+        )
+        .run()
+        .await;
+    assert_released(&r, "2.0.0");
+    assert!(
+        r.summary.contains("label `release:major` on #9"),
+        "{}",
+        r.summary
+    );
+    assert_eq!(tags(&gh).len(), 2);
+    gh.assert_no_violations();
+}
+
+#[tokio::test]
+async fn on_push_the_label_comes_from_the_pr_merged_as_the_head_commit() {
+    let gh = FakeGithub::start().await;
+    let old = gh.seed_commits("main", &["feat: a"]);
+    gh.set_ref("refs/tags/v1.2.3", &old[0]);
+    let new = gh.seed_commits("main", &["fix: squashed (#21)"]);
+    gh.add_pr(21, "fix: squashed", &new[0], &["release:minor"]);
+    // Not merged yet: its labels do not count, and the summary says why.
+    let r = step(&gh, "main", &new[0])
+        .input("dry-run", "true")
+        .run()
+        .await;
+    assert_eq!(r.output("version"), Some("1.2.4"), "{}", r.summary);
+    assert!(
+        r.summary.contains("does not list it as merged"),
+        "{}",
+        r.summary
+    );
+    gh.merge_pr(21, &new[0]);
+    let r = step(&gh, "main", &new[0]).run().await;
+    assert_released(&r, "1.3.0");
+    assert!(
+        r.summary.contains("label `release:minor` on #21"),
+        "{}",
+        r.summary
+    );
+    gh.assert_no_violations();
+}
+
+#[tokio::test]
+async fn conflicting_release_labels_fail_with_the_fix() {
+    let gh = FakeGithub::start().await;
+    let c = gh.seed_commits("main", &["feat: a (#4)"]);
+    let r = step(&gh, "main", &c[0])
+        .event(
+            "pull_request",
+            merged_pr_event(4, "main", &c[0], &["release:major", "release:skip"]),
+        )
+        .run()
+        .await;
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("conflicting release labels `release:major`, `release:skip` (#4)"),
+        "{}",
+        r.stdout
+    );
+    assert!(gh.refs().keys().all(|k| !k.starts_with("refs/tags/")));
+}
+
+#[tokio::test]
+async fn annotated_tags_are_peeled_to_their_commit() {
+    let gh = FakeGithub::start().await;
+    let old = gh.seed_commits("main", &["feat: a"]);
+    let new = gh.seed_commits("main", &["feat: b"]);
+    let client = Client::new(&gh.url(), SecretString::from("ghs_faketoken1234")).unwrap();
+    let t_old = annotated_tag(&client, "v1.0.0", &old[0]).await;
+    gh.set_ref("refs/tags/v1.0.0", &t_old);
+    // Someone already tagged the head by hand (annotated) as v1.1.0: the run completes that release.
+    let t_new = annotated_tag(&client, "v1.1.0", &new[0]).await;
+    assert_ne!(t_new, new[0]);
+    gh.set_ref("refs/tags/v1.1.0", &t_new);
+    let r = step(&gh, "main", &new[0]).run().await;
+    assert_released(&r, "1.1.0");
+    assert_eq!(r.output("previous-version"), Some("1.0.0"));
+    assert!(r.summary.contains("re-run"), "{}", r.summary);
+    assert_eq!(gh.releases().len(), 1);
+    gh.assert_no_violations();
+}
+
+#[tokio::test]
+async fn label_release_skip_makes_no_release() {
+    let gh = FakeGithub::start().await;
+    let old = gh.seed_commits("main", &["feat: a"]);
+    gh.set_ref("refs/tags/v1.2.3", &old[0]);
+    let new = gh.seed_commits("main", &["feat!: big (#10)"]);
+    let r = step(&gh, "main", &new[0])
+        .event(
+            "pull_request",
+            merged_pr_event(10, "main", &new[0], &["release:skip"]),
+        )
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(r.output("verdict"), Some("skipped"));
+    assert_eq!(r.output("released"), Some("false"));
+    assert_eq!(r.output("version"), Some(""));
+    assert_eq!(r.output("previous-version"), Some("1.2.3"));
+    assert_eq!(tags(&gh), [("v1.2.3".to_owned(), old[0].clone())]);
+    assert!(gh.releases().is_empty());
+    assert_eq!(gh.count(CREATE_REF), 0);
+    gh.assert_no_violations();
+}
+
+#[tokio::test]
+async fn two_prereleases_in_a_row_then_the_stable_one_then_the_next_prerelease() {
+    let gh = FakeGithub::start().await;
+    let base = gh.seed_commits("main", &["feat: a"]);
+    gh.set_ref("refs/tags/v1.2.0", &base[0]);
+    gh.set_ref("refs/heads/dev", &base[0]);
+
+    let d1 = gh.seed_commits("dev", &["feat: b"]);
+    let r = step(&gh, "dev", &d1[0]).run().await;
+    assert_released(&r, "1.3.0-dev.1");
+    assert_eq!(r.output("previous-version"), Some("1.2.0"));
+
+    let d2 = gh.seed_commits("dev", &["fix: c"]);
+    let r = step(&gh, "dev", &d2[0]).run().await;
+    assert_released(&r, "1.3.0-dev.2");
+    assert_eq!(r.output("previous-version"), Some("1.3.0-dev.1"));
+    // The second changelog covers only what is new since dev.1.
+    let cl = r.output("changelog").unwrap();
+    assert!(cl.contains("- c ("), "{cl}");
+    assert!(!cl.contains("- b ("), "{cl}");
+
+    let releases = gh.releases();
+    assert_eq!(releases.len(), 2);
+    assert!(releases.iter().all(|r| r["prerelease"] == true));
+
+    // dev merged to main: the stable release ignores the prereleases for its base.
+    gh.set_ref("refs/heads/main", &d2[0]);
+    let r = step(&gh, "main", &d2[0]).run().await;
+    assert_released(&r, "1.3.0");
+    assert_eq!(r.output("previous-version"), Some("1.2.0"));
+    assert_eq!(gh.releases()[2]["prerelease"], false);
+
+    // A prerelease after the stable release starts the next base at 1.
+    let d3 = gh.seed_commits("dev", &["fix: d"]);
+    let r = step(&gh, "dev", &d3[0]).run().await;
+    assert_released(&r, "1.3.1-dev.1");
+    assert_eq!(r.output("previous-version"), Some("1.3.0"));
+    gh.assert_no_violations();
+}
+
+#[tokio::test]
+async fn rerun_after_a_failure_between_tag_and_release_completes_it_once() {
+    let gh = FakeGithub::start().await;
+    let old = gh.seed_commits("main", &["feat: a"]);
+    gh.set_ref("refs/tags/v1.0.0", &old[0]);
+    let new = gh.seed_commits("main", &["feat: b"]);
+    gh.fault(
+        RELEASES,
+        Fault {
+            status: 403,
+            message: NOT_ACCESSIBLE.into(),
+            headers: Vec::new(),
+            times: Some(1),
+        },
+    );
+    let first = step(&gh, "main", &new[0]).run().await;
+    assert_eq!(first.code, 1, "{}", first.stdout);
+    assert!(first.stdout.contains("contents: write"), "{}", first.stdout);
+    assert_eq!(tags(&gh).len(), 2, "the tag was made before the failure");
+    assert!(gh.releases().is_empty());
+
+    let second = step(&gh, "main", &new[0]).run().await;
+    assert_released(&second, "1.1.0");
+    assert!(second.summary.contains("re-run"), "{}", second.summary);
+    assert!(
+        second.summary.contains("already there at this commit"),
+        "{}",
+        second.summary
+    );
+    assert_eq!(second.output("previous-version"), Some("1.0.0"));
+
+    // A third run changes nothing: still one tag and one release for 1.1.0.
+    let third = step(&gh, "main", &new[0]).run().await;
+    assert_released(&third, "1.1.0");
+    let t: Vec<_> = tags(&gh)
+        .into_iter()
+        .filter(|(n, _)| n == "v1.1.0")
+        .collect();
+    assert_eq!(t, [("v1.1.0".to_owned(), new[0].clone())]);
+    let rel: Vec<_> = gh
+        .releases()
+        .into_iter()
+        .filter(|r| r["tag_name"] == "v1.1.0")
+        .collect();
+    assert_eq!(rel.len(), 1);
+    assert!(rel[0]["body"].as_str().unwrap().contains("- b ("));
+    gh.assert_no_violations();
+}
+
+#[tokio::test]
+async fn an_existing_release_is_updated_not_duplicated() {
+    let gh = FakeGithub::start().await;
+    let old = gh.seed_commits("main", &["feat: a"]);
+    gh.set_ref("refs/tags/v1.0.0", &old[0]);
+    let new = gh.seed_commits("main", &["fix: b"]);
+    gh.set_ref("refs/tags/v1.0.1", &new[0]);
+    gh.seed_release("v1.0.1", false, false);
+    let r = step(&gh, "main", &new[0]).run().await;
+    assert_released(&r, "1.0.1");
+    let rel = gh.releases();
+    assert_eq!(rel.len(), 1);
+    assert!(rel[0]["body"].as_str().unwrap().contains("### Bug Fixes"));
+    assert_eq!(gh.count(RELEASES), 0);
+    assert!(r.summary.contains("[updated]"), "{}", r.summary);
+    gh.assert_no_violations();
+}
+
+#[tokio::test]
+async fn a_tag_at_another_commit_is_a_clear_error_and_at_the_same_commit_is_kept() {
+    let gh = FakeGithub::start().await;
+    let c = gh.seed_commits("main", &["feat: a", "fix: b"]);
+    gh.set_ref("refs/tags/v1.0.1", &c[0]);
+    let client = Client::new(&gh.url(), SecretString::from("ghs_faketoken1234")).unwrap();
+    let repo = Repo::new(&client, "octo-org", "octo-repo");
+    let err = repo.create_tag("v1.0.1", &c[1]).await.unwrap_err();
+    assert!(matches!(err, RemoteError::TagElsewhere { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("tag `v1.0.1` already exists at commit {}", c[0])),
+        "{msg}"
+    );
+    assert!(msg.contains("delete the tag"), "{msg}");
+    assert_eq!(
+        repo.create_tag("v1.0.1", &c[0]).await.unwrap(),
+        TagOutcome::Existed
+    );
+    assert_eq!(gh.refs().get("refs/tags/v1.0.1"), Some(&c[0]));
+    gh.assert_no_violations();
+}
+
+#[tokio::test]
+async fn parallel_prereleases_never_share_a_counter() {
+    let gh = FakeGithub::start().await;
+    let base = gh.seed_commits("main", &["feat: a"]);
+    gh.set_ref("refs/tags/v1.2.0", &base[0]);
+    gh.set_ref("refs/heads/dev", &base[0]);
+    let d = gh.seed_commits("dev", &["feat: b", "fix: c"]);
+    // Two runs at two commits of the same branch at once. However their requests interleave, a run that
+    // finds its counter taken at another commit reads the tags again and takes the next one.
+    let (r1, r2) = tokio::join!(step(&gh, "dev", &d[0]).run(), step(&gh, "dev", &d[1]).run());
+    assert_eq!((r1.code, r2.code), (0, 0), "{}\n{}", r1.stdout, r2.stdout);
+    let mut got = vec![
+        (r1.output("version").unwrap().to_owned(), d[0].clone()),
+        (r2.output("version").unwrap().to_owned(), d[1].clone()),
+    ];
+    got.sort();
+    assert_eq!(got[0].0, "1.3.0-dev.1");
+    assert_eq!(got[1].0, "1.3.0-dev.2");
+    for (v, sha) in &got {
+        assert_eq!(gh.refs().get(&format!("refs/tags/v{v}")), Some(sha));
+    }
+    assert_eq!(gh.releases().len(), 2);
+    gh.assert_no_violations();
+}
+
+#[tokio::test]
+async fn dry_run_shows_the_plan_and_writes_nothing() {
+    let gh = FakeGithub::start().await;
+    let old = gh.seed_commits("main", &["feat: a"]);
+    gh.set_ref("refs/tags/v2.0.0", &old[0]);
+    let new = gh.seed_commits("main", &["feat: b"]);
+    let r = step(&gh, "main", &new[0])
+        .input("dry-run", "true")
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(r.output("version"), Some("2.1.0"));
+    assert_eq!(r.output("released"), Some("false"));
+    assert!(
+        r.summary.contains("would release v2.1.0 (dry run)"),
+        "{}",
+        r.summary
+    );
+    assert!(r.summary.contains("2.0.0 + minor = 2.1.0"), "{}", r.summary);
+    assert!(r.summary.contains("### Features"), "{}", r.summary);
+    assert!(
+        gh.requests().iter().all(|q| q.method == "GET"),
+        "{:?}",
+        gh.requests()
+    );
+    gh.assert_no_violations();
+}
+
+#[tokio::test]
+async fn floating_major_tag_is_created_then_moved() {
+    let gh = FakeGithub::start().await;
+    let old = gh.seed_commits("main", &["feat: a"]);
+    gh.set_ref("refs/tags/v1.0.0", &old[0]);
+    let a = gh.seed_commits("main", &["feat: b"]);
+    let r = step(&gh, "main", &a[0])
+        .input("floating-tag", "true")
+        .run()
+        .await;
+    assert_released(&r, "1.1.0");
+    assert_eq!(gh.refs().get("refs/tags/v1"), Some(&a[0]));
+    let b = gh.seed_commits("main", &["fix: c"]);
+    let r = step(&gh, "main", &b[0])
+        .input("floating-tag", "true")
+        .run()
+        .await;
+    assert_released(&r, "1.1.1");
+    assert_eq!(gh.refs().get("refs/tags/v1"), Some(&b[0]));
+    assert!(r.summary.contains("`v1` (moved)"), "{}", r.summary);
+    gh.assert_no_violations();
+}
+
+#[tokio::test]
+async fn dry_run_on_an_open_pr_previews_the_release_and_a_real_run_skips() {
+    let gh = FakeGithub::start().await;
+    let old = gh.seed_commits("main", &["feat: a"]);
+    gh.set_ref("refs/tags/v1.2.3", &old[0]);
+    let head = gh.seed_commits("feature", &["fix: b"]);
+    let mut ev = merged_pr_event(30, "main", "", &["release:minor"]);
+    ev["pull_request"]["merged"] = json!(false);
+    ev["pull_request"]["merge_commit_sha"] = Value::Null;
+    ev["pull_request"]["head"]["sha"] = json!(head[0]);
+    let r = step(&gh, "main", &head[0])
+        .input("dry-run", "true")
+        .event("pull_request", ev.clone())
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(r.output("version"), Some("1.3.0"), "{}", r.summary);
+    assert!(
+        r.summary.contains("would release v1.3.0 (dry run)"),
+        "{}",
+        r.summary
+    );
+    assert!(
+        r.summary.contains("label `release:minor` on #30"),
+        "{}",
+        r.summary
+    );
+    let r = step(&gh, "main", &head[0])
+        .event("pull_request", ev)
+        .run()
+        .await;
+    assert_eq!(r.output("verdict"), Some("skipped"));
+    assert!(r.summary.contains("is not merged"), "{}", r.summary);
+    assert!(gh.requests().iter().all(|q| q.method == "GET"));
+    gh.assert_no_violations();
+}
+
+#[tokio::test]
+async fn other_branches_and_unmerged_prs_are_skipped() {
+    let gh = FakeGithub::start().await;
+    let c = gh.seed_commits("feature/x", &["feat: a"]);
+    let r = step(&gh, "feature/x", &c[0]).run().await;
+    assert_eq!(r.code, 0);
+    assert_eq!(r.output("verdict"), Some("skipped"));
+    assert!(
+        r.summary.contains("neither a release branch"),
+        "{}",
+        r.summary
+    );
+    assert!(gh.requests().is_empty());
+}
+
+/// Benchmark (prints figures, asserts only correctness): a dry-run plan over 5,000 commits since the last
+/// tag. Run with `cargo test --test it publish::bench_ -- --nocapture`.
+#[tokio::test]
+async fn bench_dry_run_plan_over_5000_commits() {
+    let gh = FakeGithub::start().await;
+    let old = gh.seed_commits("main", &["feat: a"]);
+    gh.set_ref("refs/tags/v1.0.0", &old[0]);
+    let msgs: Vec<String> = (0..5000)
+        .map(|i| match i % 4 {
+            0 => format!("feat(area{}): feature {i} (#{i})", i % 7),
+            1 => format!("fix: fix {i}"),
+            2 => format!("chore: chore {i}"),
+            _ => format!("misc change {i}"),
+        })
+        .collect();
+    let refs: Vec<&str> = msgs.iter().map(String::as_str).collect();
+    let shas = gh.seed_commits("main", &refs);
+    let head = shas.last().unwrap();
+    let started = std::time::Instant::now();
+    let r = step(&gh, "main", head).input("dry-run", "true").run().await;
+    let elapsed = started.elapsed();
+    assert_eq!(r.output("version"), Some("1.1.0"), "{}", r.summary);
+    let cl = r.output("changelog").unwrap();
+    assert_eq!(cl.matches("\n- ").count(), 2500, "feat + fix entries");
+    println!(
+        "publish dry-run over 5000 commits: {} ms wall (in-process, fake GitHub on loopback), {} requests, changelog {} bytes",
+        elapsed.as_millis(),
+        gh.requests().len(),
+        cl.len()
+    );
+}
+
+// ---- ECR promotion (moto for ECR and STS, the fake OIDC issuer for the token) ----
+
+mod ecr {
+    use aws_credential_types::Credentials;
+    use aws_sdk_ecr::types::ImageIdentifier;
+    use stevedore::modes::publish::ecr::{EcrError, ImageRef, PromoteOutcome, promote};
+
+    use super::{FakeGithub, assert_released, step, tags};
+    use crate::helpers::fake_oidc::{FakeOidc, Settings};
+    use crate::helpers::moto::{moto, unique};
+
+    const ROLE: &str = "arn:aws:iam::123456789012:role/github-release";
+
+    /// A static-credential SDK config against moto (test setup only; stevedore itself uses OIDC).
+    fn sdk(endpoint: &str) -> aws_types::SdkConfig {
+        aws_types::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_types::region::Region::new("eu-west-1"))
+            .endpoint_url(endpoint)
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
+                    "AKIDTEST", "secret", None, None, "test",
+                )),
+            )
+            .build()
+    }
+
+    /// A repository holding one image tagged `build-tag`; returns (repository, digest).
+    async fn seed_image(endpoint: &str, build_tag: &str) -> (String, String) {
+        let ecr = aws_sdk_ecr::Client::new(&sdk(endpoint));
+        let repo = unique("app");
+        ecr.create_repository()
+            .repository_name(&repo)
+            .send()
+            .await
+            .unwrap();
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023,
+                       "digest": format!("sha256:{}", "a".repeat(64))},
+            "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 32654,
+                        "digest": format!("sha256:{}", "b".repeat(64))}]
+        })
+        .to_string();
+        let out = ecr
+            .put_image()
+            .repository_name(&repo)
+            .image_manifest(manifest)
+            .image_tag(build_tag)
+            .send()
+            .await
+            .unwrap();
+        let digest = out
+            .image()
+            .and_then(|i| i.image_id())
+            .and_then(|i| i.image_digest())
+            .unwrap()
+            .to_owned();
+        (repo, digest)
+    }
+
+    async fn tags_of(endpoint: &str, repo: &str, digest: &str) -> Vec<String> {
+        let ecr = aws_sdk_ecr::Client::new(&sdk(endpoint));
+        let d = ecr
+            .describe_images()
+            .repository_name(repo)
+            .image_ids(ImageIdentifier::builder().image_digest(digest).build())
+            .send()
+            .await
+            .unwrap();
+        let mut t = d.image_details()[0].image_tags().to_vec();
+        t.sort();
+        t
+    }
+
+    #[tokio::test]
+    async fn promote_tags_the_same_digest_and_is_idempotent() {
+        let Some(moto) = moto() else { return };
+        let (repo, digest) = seed_image(&moto.endpoint, "sha-1234567").await;
+        let sdk = sdk(&moto.endpoint);
+        let by_digest = ImageRef::parse(&format!(
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/{repo}@{digest}"
+        ))
+        .unwrap();
+        let out = promote(&sdk, &by_digest, "v1.0.0").await.unwrap();
+        assert_eq!(
+            out,
+            PromoteOutcome::Tagged {
+                digest: digest.clone()
+            }
+        );
+        let again = promote(&sdk, &by_digest, "v1.0.0").await.unwrap();
+        assert_eq!(again.digest(), digest);
+        let by_tag = ImageRef::parse(&format!("{repo}:sha-1234567")).unwrap();
+        assert_eq!(promote(&sdk, &by_tag, "v1").await.unwrap().digest(), digest);
+        assert_eq!(
+            tags_of(&moto.endpoint, &repo, &digest).await,
+            ["sha-1234567", "v1", "v1.0.0"]
+        );
+        let missing = ImageRef::parse(&format!("{repo}@sha256:{}", "c".repeat(64))).unwrap();
+        let err = promote(&sdk, &missing, "v1.0.1").await.unwrap_err();
+        assert!(matches!(err, EcrError::NotFound { .. }), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn an_immutable_repository_refuses_to_move_a_release_tag() {
+        let Some(moto) = moto() else { return };
+        let sdk = sdk(&moto.endpoint);
+        let ecr = aws_sdk_ecr::Client::new(&sdk);
+        let repo = unique("immutable");
+        ecr.create_repository()
+            .repository_name(&repo)
+            .image_tag_mutability(aws_sdk_ecr::types::ImageTagMutability::Immutable)
+            .send()
+            .await
+            .unwrap();
+        let mut digests = Vec::new();
+        for (i, t) in ["build-1", "build-2"].iter().enumerate() {
+            let manifest = serde_json::json!({
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023,
+                           "digest": format!("sha256:{}", i.to_string().repeat(64))},
+                "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 100 + i,
+                            "digest": format!("sha256:{}", (i + 5).to_string().repeat(64))}]
+            })
+            .to_string();
+            let out = ecr
+                .put_image()
+                .repository_name(&repo)
+                .image_manifest(manifest)
+                .image_tag(*t)
+                .send()
+                .await
+                .unwrap();
+            digests.push(
+                out.image()
+                    .unwrap()
+                    .image_id()
+                    .unwrap()
+                    .image_digest()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+        assert_ne!(digests[0], digests[1]);
+        let first = ImageRef::parse(&format!("{repo}@{}", digests[0])).unwrap();
+        let second = ImageRef::parse(&format!("{repo}@{}", digests[1])).unwrap();
+        assert!(matches!(
+            promote(&sdk, &first, "v2.0.0").await.unwrap(),
+            PromoteOutcome::Tagged { .. }
+        ));
+        let err = promote(&sdk, &second, "v2.0.0").await.unwrap_err();
+        assert!(matches!(err, EcrError::TagTaken { .. }), "{err:?}");
+        assert!(err.to_string().contains("tag-immutable"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn publish_promotes_the_image_before_tagging_and_says_so() {
+        let Some(moto) = moto() else { return };
+        let (repo, digest) = seed_image(&moto.endpoint, "sha-7654321").await;
+        let gh = FakeGithub::start().await;
+        let old = gh.seed_commits("main", &["feat: a"]);
+        gh.set_ref("refs/tags/v1.0.0", &old[0]);
+        let new = gh.seed_commits("main", &["feat: b"]);
+        let oidc = FakeOidc::start(Settings::default()).await;
+        let run = |image: String| {
+            oidc.apply(step(&gh, "main", &new[0]))
+                .var("AWS_ENDPOINT_URL", &moto.endpoint)
+                .input("aws-region", "eu-west-1")
+                .input("role-to-assume", ROLE)
+                .input("promote-image", &image)
+                .run()
+        };
+        // A missing image stops the run before anything is tagged in git.
+        let r = run(format!("{repo}@sha256:{}", "d".repeat(64))).await;
+        assert_eq!(r.code, 1, "{}", r.stdout);
+        assert!(r.stdout.contains("was not found"), "{}", r.stdout);
+        assert_eq!(tags(&gh).len(), 1);
+
+        let r = run(format!("{repo}@{digest}")).await;
+        assert_released(&r, "1.1.0");
+        assert!(
+            r.summary
+                .contains(&format!("tagged `v1.1.0` at `{digest}`")),
+            "{}",
+            r.summary
+        );
+        assert_eq!(
+            tags_of(&moto.endpoint, &repo, &digest).await,
+            ["sha-7654321", "v1.1.0"]
+        );
+        // Re-run: the image already carries the tag; still one git tag and one release.
+        let r = run(format!("{repo}@{digest}")).await;
+        assert_released(&r, "1.1.0");
+        assert!(r.summary.contains("already at"), "{}", r.summary);
+        assert_eq!(gh.releases().len(), 1);
+        gh.assert_no_violations();
+    }
+}
