@@ -24,3 +24,4 @@ pub fn require<T>(what: &str, found: Option<T>) -> Option<T> {
         }
     }
 }
+pub mod fake_ecs;
