@@ -570,3 +570,96 @@ async fn against_moto_register_update_and_describe_work_end_to_end() {
         .unwrap();
     assert_eq!(svc.services()[0].task_definition(), Some(new.as_str()));
 }
+
+/// Benchmark, not a timed test: the whole step (default timing: polls from 1 s growing to 5 s) against
+/// the scripted endpoint, where the rollout changes state at a scheduled instant between polls.
+/// Run: `cargo test --test it bench_ecs -- --ignored --nocapture`
+#[tokio::test]
+#[ignore = "benchmark: prints figures, takes ~20 s"]
+async fn bench_ecs_detection_latency_and_api_calls() {
+    use std::time::Instant;
+
+    #[derive(Clone, Copy, Debug)]
+    enum Kind {
+        Completed,
+        Failed,
+        DeterministicStopEcsRollback,
+        DeterministicStopOurRollback,
+    }
+    async fn sample(kind: Kind, at: Duration) -> (Duration, u32, u8) {
+        let cb = match kind {
+            Kind::Completed | Kind::DeterministicStopOurRollback => None,
+            Kind::Failed | Kind::DeterministicStopEcsRollback => Some((true, true)),
+        };
+        let (fake, _) = fake_with(&[("web", cb)]).await;
+        let stop = Behaviour::StopTasks {
+            after: After::Time(at),
+            stop_code: "TaskFailedToStart".into(),
+            reason: "CannotPullContainerError: pull image manifest has been retried 7 time(s): not found".into(),
+            containers: vec![("app".into(), None, None)],
+        };
+        let (b, what) = match kind {
+            Kind::Completed => (
+                Behaviour::Complete {
+                    after: After::Time(at),
+                    drain_polls: 1,
+                },
+                "COMPLETED",
+            ),
+            Kind::Failed => (
+                Behaviour::Fail {
+                    after: After::Time(at),
+                    failed_tasks: 3,
+                },
+                "FAILED",
+            ),
+            Kind::DeterministicStopEcsRollback | Kind::DeterministicStopOurRollback => {
+                (stop, "STOPPED_TASK")
+            }
+        };
+        fake.script("web", [b, Behaviour::complete_after_polls(1)]);
+        let r = step_for(&fake).run().await;
+        let exit = Instant::now();
+        let decided = fake
+            .decided()
+            .into_iter()
+            .find(|d| d.what == what)
+            .expect("the scripted change happened");
+        (exit.duration_since(decided.at), fake.total_calls(), r.code)
+    }
+    let delays = [2.0, 3.5, 6.0, 9.0, 14.0].map(Duration::from_secs_f64);
+    let kinds = [
+        Kind::Completed,
+        Kind::Failed,
+        Kind::DeterministicStopEcsRollback,
+        Kind::DeterministicStopOurRollback,
+    ];
+    let runs = futures_util::future::join_all(kinds.iter().flat_map(|k| {
+        delays
+            .iter()
+            .map(move |d| async move { (*k, sample(*k, *d).await) })
+    }))
+    .await;
+    println!(
+        "| scenario | samples | state change → step exit: mean | max | ECS API calls per deploy | exit code |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for k in kinds {
+        let rs: Vec<_> = runs
+            .iter()
+            .filter(|(kk, _)| std::mem::discriminant(kk) == std::mem::discriminant(&k))
+            .map(|(_, r)| *r)
+            .collect();
+        let mean = rs.iter().map(|r| r.0.as_secs_f64()).sum::<f64>() / rs.len() as f64;
+        let max = rs.iter().map(|r| r.0.as_secs_f64()).fold(0.0, f64::max);
+        let calls: Vec<u32> = rs.iter().map(|r| r.1).collect();
+        let codes: std::collections::BTreeSet<u8> = rs.iter().map(|r| r.2).collect();
+        println!(
+            "| {k:?} | {} | {mean:.2} s | {max:.2} s | {}–{} | {codes:?} |",
+            rs.len(),
+            calls.iter().min().unwrap(),
+            calls.iter().max().unwrap()
+        );
+    }
+    println!("(state changes scheduled {delays:?} after UpdateService)");
+}

@@ -545,6 +545,15 @@ fn reached(after: After, d: &Deployment) -> bool {
     }
 }
 
+/// When the scripted change happened: the scheduled instant for time-driven changes (ECS changes state
+/// between polls; the client only sees it at its next poll), the observing poll for poll-driven ones.
+fn happened_at(after: After, d: &Deployment) -> Instant {
+    match after {
+        After::Polls(_) => Instant::now(),
+        After::Time(t) => d.started + t,
+    }
+}
+
 /// Advances `svc`'s deployments by one observation.
 fn tick(s: &mut State_, name: &str) {
     let State_ {
@@ -585,7 +594,7 @@ fn tick(s: &mut State_, name: &str) {
                     service: name.to_owned(),
                     deployment: d.id.clone(),
                     what: "COMPLETED",
-                    at: Instant::now(),
+                    at: happened_at(after, d),
                 });
             }
             Behaviour::Fail {
@@ -599,7 +608,7 @@ fn tick(s: &mut State_, name: &str) {
                     service: name.to_owned(),
                     deployment: d.id.clone(),
                     what: "FAILED",
-                    at: Instant::now(),
+                    at: happened_at(after, d),
                 });
                 events.push(format!(
                     "(service {name}) (deployment {}) deployment failed: tasks failed to start.",
@@ -645,7 +654,7 @@ fn tick(s: &mut State_, name: &str) {
                     service: name.to_owned(),
                     deployment: d.id.clone(),
                     what: "STOPPED_TASK",
-                    at: Instant::now(),
+                    at: happened_at(after, d),
                 });
                 d.failed_tasks += 1;
                 if cb.is_some_and(|(e, _)| e) && d.failed_tasks >= 3 {
