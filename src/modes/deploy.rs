@@ -3,9 +3,9 @@
 //! This file only chooses the target and connects to AWS; the work is in `deploy/ecs.rs` and
 //! `deploy/lambda.rs`.
 
-pub mod connection;
 pub mod ecs;
 
+use crate::aws::{self, AwsInputs, Purpose};
 use crate::inputs::Inputs;
 use crate::modes::{ModeError, Runtime};
 use crate::report::Report;
@@ -13,7 +13,7 @@ use crate::report::Report;
 /// Inputs of this mode: the AWS connection plus exactly one target.
 #[derive(Debug)]
 pub struct Config {
-    pub aws: connection::AwsInputs,
+    pub aws: Box<AwsInputs>,
     /// Set when `cluster` or `service` is given.
     pub ecs: Option<Box<ecs::Config>>,
     /// Set when `function-name` is given (the Lambda module defines the full configuration).
@@ -23,7 +23,7 @@ pub struct Config {
 impl Config {
     /// Reads this mode's inputs, collecting every error.
     pub fn parse(p: &mut Inputs<'_>) -> Self {
-        let aws = connection::AwsInputs::parse(p);
+        let aws = Box::new(AwsInputs::parse(p));
         let ecs_wanted = p.string("cluster").is_some() || p.string("service").is_some();
         let function = p.string("function-name");
         if ecs_wanted && function.is_some() {
@@ -49,10 +49,11 @@ impl Config {
     }
 }
 
-/// Runs the mode: connect (the trigger policy is checked there), then deploy to the chosen target.
+/// Runs the mode: connect (the trigger policy and environment mapping are checked there, before any AWS
+/// call), then deploy to the chosen target.
 pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
     if let Some(c) = &cfg.ecs {
-        let aws = connection::connect(rt, &cfg.aws).await?;
+        let aws = aws::connect(rt, &cfg.aws, Purpose::Deploy).await?;
         return ecs::run(rt, &aws, c).await;
     }
     if let Some(function) = &cfg.lambda {

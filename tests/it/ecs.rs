@@ -364,24 +364,34 @@ async fn cancellation_requests_the_rollback_and_says_so() {
     );
 }
 
-fn step_for(fake: &FakeEcs) -> Step {
-    Step::new()
-        .input("mode", "deploy")
-        .input("aws-region", "eu-west-1")
-        .input("cluster", "prod")
-        .input("service", "web")
-        .input("container", "app")
-        .input("image", IMAGE)
-        .var("AWS_ACCESS_KEY_ID", "AKIDTEST")
-        .var("AWS_SECRET_ACCESS_KEY", "secret-key-for-tests")
-        .var("AWS_ENDPOINT_URL_ECS", fake.url())
+/// The whole step: credentials from the AWS credential chain (static test keys), STS
+/// (GetCallerIdentity) on moto, ECS on the scripted endpoint. `None` (skip) without moto.
+fn step_for(fake: &FakeEcs) -> Option<Step> {
+    let moto = crate::helpers::moto::moto()?;
+    Some(
+        Step::new()
+            .input("mode", "deploy")
+            .input("allow-aws-credential-chain", "true")
+            .var("AWS_ENDPOINT_URL", &moto.endpoint)
+            .input("aws-region", "eu-west-1")
+            .input("cluster", "prod")
+            .input("service", "web")
+            .input("container", "app")
+            .input("image", IMAGE)
+            .var("AWS_ACCESS_KEY_ID", "AKIDTEST")
+            .var("AWS_SECRET_ACCESS_KEY", "secret-key-for-tests")
+            .var("AWS_ENDPOINT_URL_ECS", fake.url()),
+    )
 }
 
 #[tokio::test]
 async fn the_whole_step_deploys_and_writes_outputs_and_summary() {
     let (fake, _) = fake_with(&[("web", None)]).await;
     fake.script("web", [Behaviour::complete_after_polls(1)]);
-    let r = step_for(&fake).run().await;
+    let Some(step) = step_for(&fake) else {
+        return;
+    };
+    let r = step.run().await;
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
     assert_eq!(r.output("verdict"), Some("success"));
     assert!(
@@ -405,7 +415,10 @@ async fn the_whole_step_deploys_and_writes_outputs_and_summary() {
 #[tokio::test]
 async fn dry_run_prints_the_plan_and_writes_nothing() {
     let (fake, _) = fake_with(&[("web", None)]).await;
-    let r = step_for(&fake).input("dry-run", "true").run().await;
+    let Some(step) = step_for(&fake) else {
+        return;
+    };
+    let r = step.input("dry-run", "true").run().await;
     assert_eq!(r.code, 0, "{}", r.stdout);
     assert_eq!(r.output("verdict"), Some("skipped"));
     let calls = fake.calls();
@@ -462,7 +475,10 @@ async fn all_input_errors_are_reported_together() {
 #[tokio::test]
 async fn a_missing_container_name_is_a_configuration_error_naming_the_containers() {
     let (fake, _) = fake_with(&[("web", None)]).await;
-    let r = step_for(&fake).input("container", "api").run().await;
+    let Some(step) = step_for(&fake) else {
+        return;
+    };
+    let r = step.input("container", "api").run().await;
     assert_eq!(r.code, 2, "{}", r.stdout);
     assert!(
         r.stdout
@@ -618,7 +634,10 @@ async fn bench_ecs_detection_latency_and_api_calls() {
             }
         };
         fake.script("web", [b, Behaviour::complete_after_polls(1)]);
-        let r = step_for(&fake).run().await;
+        let r = step_for(&fake)
+            .expect("the benchmark needs moto")
+            .run()
+            .await;
         let exit = Instant::now();
         let decided = fake
             .decided()

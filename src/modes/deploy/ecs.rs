@@ -23,7 +23,7 @@ use aws_sdk_ecs::types::TaskDefinitionField;
 use aws_smithy_types::body::SdkBody;
 use serde_json::Value;
 
-use super::connection::Connected;
+use crate::aws::Connected;
 use crate::cancel::Cancel;
 use crate::inputs::Inputs;
 use crate::modes::{ModeError, Runtime};
@@ -191,10 +191,25 @@ impl EcsError {
     }
 }
 
-/// The ECS client for an SDK configuration.
+/// The ECS client for an SDK configuration. Five attempts (standard retry mode, which retries
+/// ThrottlingException, 5xx and transport errors with jittered backoff): a rollout watch polls for
+/// minutes and ECS's control plane throttles per account.
 #[must_use]
 pub fn client(sdk: &SdkConfig) -> Client {
-    Client::new(sdk)
+    let retry = sdk
+        .retry_config()
+        .cloned()
+        .unwrap_or_else(aws_smithy_types::retry::RetryConfig::standard);
+    let retry = if retry.max_attempts() < 5 {
+        retry.with_max_attempts(5)
+    } else {
+        retry
+    };
+    Client::from_conf(
+        aws_sdk_ecs::config::Builder::from(sdk)
+            .retry_config(retry)
+            .build(),
+    )
 }
 
 /// What will be deployed to one service.
