@@ -248,6 +248,19 @@ async fn a_stuck_rollout_without_circuit_breaker_times_out_and_we_roll_back() {
 }
 
 #[tokio::test]
+async fn code_deploy_services_are_refused_before_any_write() {
+    let (fake, _) = fake_with(&[("web", None)]).await;
+    fake.set_controller("web", "CODE_DEPLOY");
+    let e = ecs::plan(&fake.sdk(), &config(&["web"])).await.unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("service `web` in cluster `prod` cannot be deployed: it uses the CODE_DEPLOY deployment controller"),
+        "{e}"
+    );
+    assert!(!fake.calls().contains_key("RegisterTaskDefinition"));
+}
+
+#[tokio::test]
 async fn rollback_none_leaves_the_failed_deployment_alone() {
     let (fake, _) = fake_with(&[("web", None)]).await;
     fake.script(

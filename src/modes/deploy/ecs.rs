@@ -274,7 +274,22 @@ pub async fn plan(sdk: &SdkConfig, cfg: &Config) -> Result<Vec<ServicePlan>, Ecs
                 .iter()
                 .find(|s| s.service_name() == Some(name.as_str()));
             match found {
-                Some(s) if s.status() == Some("ACTIVE") => services.push(s.clone()),
+                Some(s) if s.status() == Some("ACTIVE") => {
+                    let controller = s
+                        .deployment_controller()
+                        .map(|c| c.r#type().as_str().to_owned())
+                        .unwrap_or_else(|| "ECS".into());
+                    if controller != "ECS" {
+                        return Err(EcsError::ServiceNotFound {
+                            cluster: cfg.cluster.clone(),
+                            service: name.clone(),
+                            reason: format!(
+                                "it uses the {controller} deployment controller; stevedore deploys services with the ECS (rolling) controller only"
+                            ),
+                        });
+                    }
+                    services.push(s.clone());
+                }
                 Some(s) => {
                     return Err(EcsError::ServiceNotFound {
                         cluster: cfg.cluster.clone(),

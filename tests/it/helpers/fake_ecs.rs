@@ -95,6 +95,7 @@ struct Svc {
     /// Newest first, as ECS lists them.
     events: Vec<Value>,
     script: VecDeque<Behaviour>,
+    controller: &'static str,
 }
 
 /// A decision the fake made, with when: tests and benchmarks measure from here.
@@ -219,6 +220,7 @@ impl FakeEcs {
                 deployments: vec![dep],
                 events: vec![ev],
                 script: VecDeque::new(),
+                controller: "ECS",
             },
         );
     }
@@ -231,6 +233,17 @@ impl FakeEcs {
             .unwrap()
             .script
             .extend(behaviours);
+    }
+
+    /// Switches the service's deployment controller (`ECS`, `CODE_DEPLOY`, `EXTERNAL`).
+    pub fn set_controller(&self, service: &str, controller: &'static str) {
+        self.state
+            .lock()
+            .unwrap()
+            .services
+            .get_mut(service)
+            .unwrap()
+            .controller = controller;
     }
 
     /// The next `n` calls of `op` are answered with ThrottlingException.
@@ -519,7 +532,7 @@ fn service_json(svc: &Svc) -> Value {
         "pendingCount": svc.deployments.iter().map(|d| d.pending).sum::<i32>(),
         "launchType": "FARGATE",
         "deploymentConfiguration": dc,
-        "deploymentController": {"type": "ECS"},
+        "deploymentController": {"type": svc.controller},
         "deployments": deps,
         "events": svc.events,
         "createdAt": now_epoch() - 7200.0,
