@@ -414,6 +414,11 @@ async fn the_whole_step_deploys_and_writes_outputs_and_summary() {
     );
     assert!(r.output("deployment-id").unwrap().starts_with("ecs-svc/"));
     assert!(r.summary.contains("```mermaid\ntimeline"), "{}", r.summary);
+    assert!(
+        r.summary.contains("Account `123456789012`."),
+        "{}",
+        r.summary
+    );
     // The secret key only ever leaves as the mask command the runner swallows.
     assert!(r.stdout.contains("::add-mask::secret-key-for-tests"));
     assert!(
@@ -694,4 +699,21 @@ async fn bench_ecs_detection_latency_and_api_calls() {
         );
     }
     println!("(state changes scheduled {delays:?} after UpdateService)");
+}
+
+#[tokio::test]
+async fn the_trigger_policy_refuses_a_production_deploy_from_a_branch_before_any_ecs_call() {
+    let (fake, _) = fake_with(&[("web", None)]).await;
+    let Some(step) = step_for(&fake) else {
+        return;
+    };
+    let r = step.input("environment", "production").run().await;
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("may not deploy to `production`"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(fake.total_calls(), 0, "{:?}", fake.calls());
+    assert_eq!(r.output("verdict"), Some("failure"));
 }

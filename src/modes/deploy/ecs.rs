@@ -740,12 +740,30 @@ pub async fn run(rt: &Runtime<'_>, aws: &Connected, cfg: &Config) -> Result<Repo
             );
         }
     }
-    if rt.config.common.dry_run {
+    let mut r = if rt.config.common.dry_run {
         for line in report::plan_lines(cfg, &plans) {
             rt.cmds.line(&line);
         }
-        return Ok(report::dry_run(cfg, &plans));
+        report::dry_run(cfg, &plans)
+    } else {
+        let outcomes = apply(&aws.sdk, cfg, plans, &rt.cancel).await;
+        report::outcome(cfg, &outcomes, rt.cancel.is_cancelled())
+    };
+    let target = match &aws.environment {
+        Some(e) => format!("Environment `{e}`, account `{}`.\n\n", aws.account_id),
+        None => format!("Account `{}`.\n\n", aws.account_id),
+    };
+    if let Some(end) = r.summary.find("\n\n") {
+        r.summary.insert_str(end + 2, &target);
     }
-    let outcomes = apply(&aws.sdk, cfg, plans, &rt.cancel).await;
-    Ok(report::outcome(cfg, &outcomes, rt.cancel.is_cancelled()))
+    if let Some(c) = r.checks.first_mut() {
+        c.summary.clone_from(&r.summary);
+    }
+    r.key = rt
+        .config
+        .common
+        .report_key
+        .clone()
+        .or_else(|| aws.environment.clone());
+    Ok(r)
 }
