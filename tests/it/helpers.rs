@@ -5,6 +5,8 @@
     reason = "each test module uses a different part of the rig"
 )]
 
+pub mod fake_ecs;
+pub mod fake_github;
 pub mod fake_oidc;
 pub mod moto;
 pub mod run;
@@ -25,4 +27,3 @@ pub fn require<T>(what: &str, found: Option<T>) -> Option<T> {
         }
     }
 }
-pub mod fake_ecs;

@@ -20,3 +20,4 @@ mod helpers;
 mod credentials;
 mod ecs;
 mod foundation;
+mod reporting;
