@@ -717,3 +717,57 @@ async fn the_trigger_policy_refuses_a_production_deploy_from_a_branch_before_any
     assert_eq!(fake.total_calls(), 0, "{:?}", fake.calls());
     assert_eq!(r.output("verdict"), Some("failure"));
 }
+
+#[tokio::test]
+async fn a_github_deployment_records_the_deploy_and_its_outcome() {
+    use crate::helpers::fake_github::FakeGithub;
+    let gh = FakeGithub::start_for("octo-org/octo-repo").await;
+    let (fake, _) = fake_with(&[("web", None), ("worker", None)]).await;
+    fake.script("web", [Behaviour::complete_after_polls(1)]);
+    fake.script(
+        "worker",
+        [
+            Behaviour::StopTasks {
+                after: After::Polls(1),
+                stop_code: "TaskFailedToStart".into(),
+                reason: "ResourceInitializationError: unable to pull secrets or registry auth: unable to retrieve secret from asm: ResourceNotFoundException".into(),
+                containers: vec![("app".into(), None, None)],
+            },
+            Behaviour::complete_after_polls(1),
+        ],
+    );
+    let Some(step) = step_for(&fake) else {
+        return;
+    };
+    let r = step
+        .input("service", "web\nworker")
+        .input("environment", "staging")
+        .input("github-token", "ghs_faketoken0123456789")
+        .var("GITHUB_API_URL", &gh.url())
+        .run()
+        .await;
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    gh.assert_no_violations();
+    let deps = gh.deployments();
+    assert_eq!(deps.len(), 1, "{deps:?}");
+    assert_eq!(deps[0]["environment"], "staging");
+    let id = deps[0]["id"].as_u64().unwrap();
+    let states: Vec<String> = gh
+        .deployment_statuses(id)
+        .iter()
+        .map(|s| s["state"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(states, vec!["in_progress", "failure"]);
+    assert!(
+        r.summary
+            .contains(&format!("GitHub Deployment {id} to `staging`: failure.")),
+        "{}",
+        r.summary
+    );
+    assert!(
+        r.summary.contains("a secret cannot be retrieved"),
+        "{}",
+        r.summary
+    );
+    assert_eq!(r.output("verdict"), Some("failure"));
+}

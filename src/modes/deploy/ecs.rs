@@ -740,18 +740,30 @@ pub async fn run(rt: &Runtime<'_>, aws: &Connected, cfg: &Config) -> Result<Repo
             );
         }
     }
+    let mut record = String::new();
     let mut r = if rt.config.common.dry_run {
         for line in report::plan_lines(cfg, &plans) {
             rt.cmds.line(&line);
         }
         report::dry_run(cfg, &plans)
     } else {
+        let environment = aws
+            .environment
+            .clone()
+            .unwrap_or_else(|| cfg.cluster.clone());
+        let gh = GithubDeployment::start(rt, &environment, cfg).await;
         let outcomes = apply(&aws.sdk, cfg, plans, &rt.cancel).await;
+        let ok = outcomes.iter().all(ServiceOutcome::succeeded);
+        let url = console_url(&aws.sdk, cfg);
+        record = gh.finish(ok, &url).await;
         report::outcome(cfg, &outcomes, rt.cancel.is_cancelled())
     };
     let target = match &aws.environment {
-        Some(e) => format!("Environment `{e}`, account `{}`.\n\n", aws.account_id),
-        None => format!("Account `{}`.\n\n", aws.account_id),
+        Some(e) => format!(
+            "Environment `{e}`, account `{}`. {record}\n\n",
+            aws.account_id
+        ),
+        None => format!("Account `{}`. {record}\n\n", aws.account_id),
     };
     if let Some(end) = r.summary.find("\n\n") {
         r.summary.insert_str(end + 2, &target);
@@ -766,4 +778,81 @@ pub async fn run(rt: &Runtime<'_>, aws: &Connected, cfg: &Config) -> Result<Repo
         .clone()
         .or_else(|| aws.environment.clone());
     Ok(r)
+}
+
+/// The ECS console page of the deployment (one service) or of the cluster's services.
+fn console_url(sdk: &SdkConfig, cfg: &Config) -> String {
+    let region = sdk
+        .region()
+        .map(|r| r.as_ref().to_owned())
+        .unwrap_or_default();
+    match cfg.services.as_slice() {
+        [one] => format!(
+            "https://{region}.console.aws.amazon.com/ecs/v2/clusters/{}/services/{one}/deployments?region={region}",
+            cfg.cluster
+        ),
+        _ => format!(
+            "https://{region}.console.aws.amazon.com/ecs/v2/clusters/{}/services?region={region}",
+            cfg.cluster
+        ),
+    }
+}
+
+/// The GitHub Deployment that records this deploy. GitHub problems are logged and noted in the report;
+/// they never change the verdict.
+struct GithubDeployment {
+    client: Option<crate::github::Client>,
+    deployment: Option<crate::github::deployments::Deployment>,
+    note: String,
+}
+
+impl GithubDeployment {
+    async fn start(rt: &Runtime<'_>, environment: &str, cfg: &Config) -> Self {
+        let Some(client) = crate::github::Client::from_runtime(rt) else {
+            return Self {
+                client: None,
+                deployment: None,
+                note: "No GitHub Deployment recorded (no `github-token` or repository).".into(),
+            };
+        };
+        let description = format!("ECS {} in {}", cfg.services.join(", "), cfg.cluster);
+        match crate::github::deployments::start(&client, rt.ctx, environment, &description).await {
+            Ok(d) => Self {
+                client: Some(client),
+                deployment: Some(d),
+                note: String::new(),
+            },
+            Err(e) => {
+                tracing::warn!("GitHub Deployment not recorded: {e}");
+                Self {
+                    client: None,
+                    deployment: None,
+                    note: format!("GitHub Deployment not recorded: {e}."),
+                }
+            }
+        }
+    }
+
+    /// Sets the final status; returns the sentence for the report.
+    async fn finish(self, success: bool, environment_url: &str) -> String {
+        let (Some(client), Some(d)) = (self.client, self.deployment) else {
+            return self.note;
+        };
+        let state = if success { "success" } else { "failure" };
+        match crate::github::deployments::finish(&client, &d, success, Some(environment_url), None)
+            .await
+        {
+            Ok(()) => format!(
+                "GitHub Deployment {} to `{}`: {state}.",
+                d.id, d.environment
+            ),
+            Err(e) => {
+                tracing::warn!("GitHub Deployment {} status not set: {e}", d.id);
+                format!(
+                    "GitHub Deployment {} to `{}` created, but its {state} status could not be set: {e}.",
+                    d.id, d.environment
+                )
+            }
+        }
+    }
 }
