@@ -593,6 +593,10 @@ async fn deploy_service(
         Err(e) => return out(None, None, Err(e.to_string()), seen, None, tl),
     };
     tl.push(format!("registered {}", short_td(&arn)));
+    if cancel.is_cancelled() {
+        tl.push("cancelled before UpdateService: the service was not changed");
+        return out(Some(arn), None, Ok(End::Cancelled), seen, None, tl);
+    }
     let (dep, known_events) = match update_service(client, &cfg.cluster, &plan.service, &arn).await
     {
         Ok(x) => x,

@@ -144,11 +144,22 @@ fn mermaid_text(s: &str) -> String {
     }
 }
 
-/// The timeline as a Mermaid `timeline` diagram.
+const MERMAID_MAX: usize = 60;
+const MERMAID_HEAD: usize = 20;
+
+/// The timeline as a Mermaid `timeline` diagram (at most 60 entries).
 #[must_use]
 pub fn mermaid(title: &str, tl: &super::Timeline) -> String {
     let mut s = format!("timeline\n    title {}\n", mermaid_text(title));
-    for (at, what) in &tl.entries {
+    let n = tl.entries.len();
+    for (i, (at, what)) in tl.entries.iter().enumerate() {
+        // Long rollouts: the first and the last entries, which hold the start and the decision.
+        if n > MERMAID_MAX && i == MERMAID_HEAD {
+            let _ = writeln!(s, "    … : {} more entries in the log", n - MERMAID_MAX);
+        }
+        if n > MERMAID_MAX && i >= MERMAID_HEAD && i < n - (MERMAID_MAX - MERMAID_HEAD) {
+            continue;
+        }
         let _ = writeln!(s, "    +{:.1}s : {}", at.as_secs_f64(), mermaid_text(what));
     }
     code("mermaid", s.trim_end())
@@ -376,5 +387,12 @@ mod tests {
         );
         assert_eq!(line.matches(':').count(), 1, "{line}");
         assert!(!line.contains('#') && !line.contains(';'));
+        for i in 0..100 {
+            tl.push(format!("e{i}"));
+        }
+        let m = mermaid("web", &tl);
+        assert_eq!(m.lines().filter(|l| l.starts_with("    +")).count(), 60);
+        assert!(m.contains("    … : 41 more entries in the log\n"), "{m}");
+        assert!(m.contains(": e99\n"));
     }
 }
