@@ -261,6 +261,53 @@ async fn code_deploy_services_are_refused_before_any_write() {
 }
 
 #[tokio::test]
+async fn a_circuit_breaker_without_rollback_fails_and_we_roll_back() {
+    let (fake, old) = fake_with(&[("web", Some((true, false)))]).await;
+    fake.script(
+        "web",
+        [
+            Behaviour::Fail {
+                after: After::Polls(2),
+                failed_tasks: 3,
+            },
+            Behaviour::complete_after_polls(1),
+        ],
+    );
+    let out = deploy(&fake, &config(&["web"]), &Cancel::never()).await;
+    assert!(
+        matches!(out[0].end, Ok(End::Failed { .. })),
+        "{:?}",
+        out[0].end
+    );
+    match &out[0].rollback {
+        Some(RollbackOutcome::Ours { to, end, .. }) => {
+            assert_eq!(to, &old);
+            assert_eq!(end, &Ok(End::Completed));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(fake.service_task_definition("web"), old);
+}
+
+#[tokio::test]
+async fn ecs_and_lambda_targets_in_one_step_are_refused() {
+    let r = Step::new()
+        .input("mode", "deploy")
+        .input("service", "web")
+        .input("image", IMAGE)
+        .input("function-name", "api")
+        .run()
+        .await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("input `function-name` = `api`: is set together with `cluster`/`service`"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[tokio::test]
 async fn rollback_none_leaves_the_failed_deployment_alone() {
     let (fake, _) = fake_with(&[("web", None)]).await;
     fake.script(

@@ -205,9 +205,15 @@ pub fn client(sdk: &SdkConfig) -> Client {
     } else {
         retry
     };
+    // A hung connection must not outlive `wait-timeout`: bound each attempt and each call.
+    let timeouts = aws_smithy_types::timeout::TimeoutConfig::builder()
+        .operation_attempt_timeout(Duration::from_secs(20))
+        .operation_timeout(Duration::from_secs(60))
+        .build();
     Client::from_conf(
         aws_sdk_ecs::config::Builder::from(sdk)
             .retry_config(retry)
+            .timeout_config(timeouts)
             .build(),
     )
 }
