@@ -1,19 +1,18 @@
 //! `deploy` mode: ECS when `cluster`/`service` are given, Lambda when `function-name` is.
 //!
-//! This file only chooses the target and connects to AWS; the work is in `deploy/ecs.rs` and
-//! `deploy/lambda.rs`.
+//! This file only chooses the target; each target reads its own inputs (AWS connection included) and
+//! connects through `crate::aws::connect`, where the trigger policy and the environment mapping are
+//! checked before any AWS call.
 
 pub mod ecs;
 
-use crate::aws::{self, AwsInputs, Purpose};
 use crate::inputs::Inputs;
 use crate::modes::{ModeError, Runtime};
 use crate::report::Report;
 
-/// Inputs of this mode: the AWS connection plus exactly one target.
+/// Inputs of this mode: exactly one target.
 #[derive(Debug)]
 pub struct Config {
-    pub aws: Box<AwsInputs>,
     /// Set when `cluster` or `service` is given.
     pub ecs: Option<Box<ecs::Config>>,
     /// Set when `function-name` is given (the Lambda module defines the full configuration).
@@ -23,7 +22,6 @@ pub struct Config {
 impl Config {
     /// Reads this mode's inputs, collecting every error.
     pub fn parse(p: &mut Inputs<'_>) -> Self {
-        let aws = Box::new(AwsInputs::parse(p));
         let ecs_wanted = p.string("cluster").is_some() || p.string("service").is_some();
         let function = p.string("function-name");
         if ecs_wanted && function.is_some() {
@@ -42,26 +40,26 @@ impl Config {
             );
         }
         Self {
-            aws,
             ecs: ecs_wanted.then(|| Box::new(ecs::Config::parse(p))),
             lambda: if ecs_wanted { None } else { function },
         }
     }
 }
 
-/// Runs the mode: connect (the trigger policy and environment mapping are checked there, before any AWS
-/// call), then deploy to the chosen target.
+/// Runs the mode on the chosen target.
 pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
     if let Some(c) = &cfg.ecs {
-        let aws = aws::connect(rt, &cfg.aws, Purpose::Deploy).await?;
-        return ecs::run(rt, &aws, c).await;
+        return ecs::run(rt, c).await;
     }
     if let Some(function) = &cfg.lambda {
         return Err(ModeError::Config {
             message: format!(
                 "Lambda deploy of `{function}` is implemented in the Lambda module (deploy/lambda.rs), which is not in this build"
             ),
-            hint: Some("Use a build that includes Lambda deploy, or deploy to ECS with `cluster` and `service`".into()),
+            hint: Some(
+                "Use a build that includes Lambda deploy, or deploy to ECS with `cluster` and `service`"
+                    .into(),
+            ),
         });
     }
     Err(ModeError::Config {

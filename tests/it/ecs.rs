@@ -26,6 +26,7 @@ fn fast(timeout: Duration) -> Timing {
 
 fn config(services: &[&str]) -> Config {
     Config {
+        aws: stevedore::aws::AwsInputs::default(),
         cluster: "prod".into(),
         services: services.iter().map(|s| (*s).to_owned()).collect(),
         edits: Edits {

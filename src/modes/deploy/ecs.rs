@@ -23,7 +23,7 @@ use aws_sdk_ecs::types::TaskDefinitionField;
 use aws_smithy_types::body::SdkBody;
 use serde_json::Value;
 
-use crate::aws::Connected;
+use crate::aws::{AwsInputs, Connected, Purpose};
 use crate::cancel::Cancel;
 use crate::inputs::Inputs;
 use crate::modes::{ModeError, Runtime};
@@ -32,8 +32,10 @@ pub use rollout::{End, Seen, StoppedTask, Timeline, Timing};
 use taskdef::{Base, Change, Edits};
 
 /// Inputs of an ECS deploy.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Config {
+    /// How to reach AWS (region, role, environment, trigger policy): `docs/credentials.md`.
+    pub aws: AwsInputs,
     pub cluster: String,
     /// Deployed concurrently.
     pub services: Vec<String>,
@@ -56,6 +58,7 @@ pub enum Rollback {
 impl Config {
     /// Reads the ECS inputs, collecting every error.
     pub fn parse(p: &mut Inputs<'_>) -> Self {
+        let aws = AwsInputs::parse(p);
         let cluster = p.string("cluster").unwrap_or_else(|| "default".into());
         let services = p.list("service");
         if services.is_empty() {
@@ -120,6 +123,7 @@ impl Config {
             );
         }
         Self {
+            aws,
             cluster,
             services,
             edits: Edits {
@@ -726,8 +730,18 @@ pub fn short_td(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
 }
 
-/// The mode: plan, print it (dry run) or apply it, and report.
-pub async fn run(rt: &Runtime<'_>, aws: &Connected, cfg: &Config) -> Result<Report, ModeError> {
+/// The ECS deploy: connect (trigger policy and environment mapping first), then [`run_connected`].
+pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
+    let aws = crate::aws::connect(rt, &cfg.aws, Purpose::Deploy).await?;
+    run_connected(rt, &aws, cfg).await
+}
+
+/// Plan, print it (dry run) or apply it, and report.
+pub async fn run_connected(
+    rt: &Runtime<'_>,
+    aws: &Connected,
+    cfg: &Config,
+) -> Result<Report, ModeError> {
     let plans = plan(&aws.sdk, cfg).await.map_err(|e| {
         let hint = Some(e.hint());
         match e {
