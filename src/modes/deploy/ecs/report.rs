@@ -70,7 +70,7 @@ fn changes_table(changes: &[super::Change]) -> String {
 #[must_use]
 pub fn dry_run(cfg: &Config, plans: &[ServicePlan]) -> Report {
     let mut s = format!(
-        "## 📝 ECS deploy plan (dry run) — cluster `{}`\n\nNothing was registered or updated.\n\n",
+        "ECS deploy plan for cluster `{}` (dry run).\n\nNothing was registered or updated.\n\n",
         cfg.cluster
     );
     for p in plans {
@@ -226,11 +226,8 @@ pub fn outcome(cfg: &Config, outcomes: &[ServiceOutcome], cancelled: bool) -> Re
     } else {
         format!("deploy failed: {}", failed.join(", "))
     };
-    let mut s = format!(
-        "## {} ECS deploy — cluster `{}`\n\n",
-        verdict.emoji(),
-        cfg.cluster
-    );
+    // The fan-out puts the heading (verdict, mode, key, title) above this.
+    let mut s = format!("ECS deploy to cluster `{}`.\n\n", cfg.cluster);
     s.push_str(&table(
         &[
             "service",
