@@ -62,7 +62,13 @@ async fn fake_with(services: &[(&str, Option<(bool, bool)>)]) -> (FakeEcs, Strin
 async fn deploy(fake: &FakeEcs, cfg: &Config, cancel: &Cancel) -> Vec<ServiceOutcome> {
     let sdk = fake.sdk();
     let plans = ecs::plan(&sdk, cfg).await.unwrap();
-    ecs::apply(&sdk, cfg, plans, cancel).await
+    let out = ecs::apply(&sdk, cfg, plans, cancel).await;
+    assert!(
+        fake.protocol_errors().is_empty(),
+        "{:?}",
+        fake.protocol_errors()
+    );
+    out
 }
 
 #[tokio::test]
@@ -112,6 +118,46 @@ async fn success_is_reported_at_the_poll_that_sees_completed() {
     // The drain is not waited for: the old deployment was still listed when we decided.
     let drained = fake.decided().iter().any(|d| d.what == "DRAINED");
     assert!(!drained, "success must not wait for the old tasks to drain");
+}
+
+#[tokio::test]
+async fn a_task_definition_file_is_the_base_and_the_diff_is_against_what_runs() {
+    let (fake, old) = fake_with(&[("web", None)]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("task-definition.yaml");
+    // A DescribeTaskDefinition output saved from the console, YAML this time, read-only fields included.
+    std::fs::write(
+        &file,
+        "taskDefinition:\n  family: web\n  taskDefinitionArn: arn:aws:ecs:eu-west-1:123456789012:task-definition/web:1\n  revision: 1\n  status: ACTIVE\n  cpu: '512'\n  memory: '1024'\n  networkMode: awsvpc\n  containerDefinitions:\n    - name: app\n      image: repo/web:placeholder\n      essential: true\n      memory: 256\ntags:\n  - key: owner\n    value: platform\n",
+    )
+    .unwrap();
+    let mut cfg = config(&["web"]);
+    cfg.task_definition = Some(file);
+    cfg.edits.environment.clear();
+    let out = deploy(&fake, &cfg, &Cancel::never()).await;
+    assert_eq!(out[0].end, Ok(End::Completed));
+    let reg = &fake.requests("RegisterTaskDefinition")[0];
+    assert_eq!(reg["cpu"], "512");
+    assert_eq!(reg["tags"], json!([{"key": "owner", "value": "platform"}]));
+    assert_eq!(reg["containerDefinitions"][0]["image"], IMAGE);
+    let changes: Vec<String> = out[0]
+        .plan
+        .changes
+        .iter()
+        .map(|c| format!("{}/{}: {} -> {}", c.container, c.field, c.before, c.after))
+        .collect();
+    assert_eq!(
+        changes,
+        vec![
+            "/cpu: 256 -> 512".to_owned(),
+            "/memory: 512 -> 1024".to_owned(),
+            "/requiresCompatibilities: [\"FARGATE\"] -> —".to_owned(),
+            format!("app/image: repo/web:1 -> {IMAGE}"),
+            "app/env MODE: set -> removed".to_owned(),
+            "log-router/container: present -> removed".to_owned(),
+        ]
+    );
+    assert_eq!(out[0].plan.current_task_definition, old);
 }
 
 #[tokio::test]
