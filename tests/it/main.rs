@@ -20,6 +20,7 @@ mod helpers;
 mod credentials;
 mod action_yml;
 mod container;
+mod ecs;
 mod foundation;
 mod publish;
 mod reporting;

@@ -470,9 +470,9 @@ async fn dry_run_shows_the_plan_and_writes_nothing() {
     assert!(r.summary.contains("2.0.0 + minor = 2.1.0"), "{}", r.summary);
     assert!(r.summary.contains("### Features"), "{}", r.summary);
     assert!(
-        gh.requests().iter().all(|q| q.method == "GET"),
+        gh.mode_requests().iter().all(|q| q.method == "GET"),
         "{:?}",
-        gh.requests()
+        gh.mode_requests()
     );
     gh.assert_no_violations();
 }
@@ -533,7 +533,7 @@ async fn dry_run_on_an_open_pr_previews_the_release_and_a_real_run_skips() {
         .await;
     assert_eq!(r.output("verdict"), Some("skipped"));
     assert!(r.summary.contains("is not merged"), "{}", r.summary);
-    assert!(gh.requests().iter().all(|q| q.method == "GET"));
+    assert!(gh.mode_requests().iter().all(|q| q.method == "GET"));
     gh.assert_no_violations();
 }
 
@@ -549,7 +549,7 @@ async fn other_branches_and_unmerged_prs_are_skipped() {
         "{}",
         r.summary
     );
-    assert!(gh.requests().is_empty());
+    assert!(gh.mode_requests().is_empty());
 }
 
 /// Benchmark (prints figures, asserts only correctness): a dry-run plan over 5,000 commits since the last

@@ -1,0 +1,882 @@
+//! ECS deploy: a new task-definition revision, UpdateService, an adaptive watch that fails fast with the
+//! reasons, and our own rollback when ECS's circuit breaker would not roll back.
+//!
+//! Plan (read-only: DescribeServices, DescribeTaskDefinition) and apply (RegisterTaskDefinition,
+//! UpdateService, watch, rollback) are separate so `dry-run` shows the plan and stops. Every AWS function
+//! takes an `&SdkConfig` or a client made from one; several services deploy concurrently.
+
+pub mod report;
+pub mod rollout;
+pub mod taskdef;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use aws_config::SdkConfig;
+use aws_sdk_ecs::Client;
+use aws_sdk_ecs::config::interceptors::AfterDeserializationInterceptorContextRef;
+use aws_sdk_ecs::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ecs::types::TaskDefinitionField;
+use aws_smithy_types::body::SdkBody;
+use serde_json::Value;
+
+use crate::aws::{AwsInputs, Connected, Purpose};
+use crate::cancel::Cancel;
+use crate::inputs::Inputs;
+use crate::modes::{ModeError, Runtime};
+use crate::report::Report;
+pub use rollout::{End, Seen, StoppedTask, Timeline, Timing};
+use taskdef::{Base, Change, Edits};
+
+/// Inputs of an ECS deploy.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// How to reach AWS (region, role, environment, trigger policy): `docs/credentials.md`.
+    pub aws: AwsInputs,
+    pub cluster: String,
+    /// Deployed concurrently.
+    pub services: Vec<String>,
+    pub edits: Edits,
+    /// Base task definition; `None` = each service's current one.
+    pub task_definition: Option<PathBuf>,
+    pub rollback: Rollback,
+    pub wait_for_drain: bool,
+    pub timing: Timing,
+}
+
+/// `rollback` input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rollback {
+    /// Roll back ourselves unless ECS's circuit breaker rolls back.
+    Auto,
+    None,
+}
+
+impl Config {
+    /// Reads the ECS inputs, collecting every error.
+    pub fn parse(p: &mut Inputs<'_>) -> Self {
+        let aws = AwsInputs::parse(p);
+        let cluster = p.string("cluster").unwrap_or_else(|| "default".into());
+        let services = p.list("service");
+        if services.is_empty() {
+            p.missing("service", "for an ECS deploy", "web");
+        }
+        let mut seen = HashSet::new();
+        for s in &services {
+            if !seen.insert(s) {
+                p.error(
+                    "service",
+                    Some(s),
+                    "is listed twice",
+                    "List each service once",
+                );
+            }
+        }
+        let containers = p.list("container");
+        let image = p.string("image");
+        if let Some(i) = &image
+            && i.chars().any(char::is_whitespace)
+        {
+            p.error(
+                "image",
+                Some(i),
+                "contains whitespace",
+                "Use one image URI, e.g. `image: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:…`",
+            );
+        }
+        let task_definition = p.string("task-definition").map(|f| {
+            let path = PathBuf::from(&f);
+            match p.env().path(crate::env::vars::GITHUB_WORKSPACE) {
+                Some(ws) if path.is_relative() => ws.join(path),
+                _ => path,
+            }
+        });
+        let environment = p
+            .parse_with(
+                "environment-variables",
+                "One `KEY=VALUE` per line, e.g. `LOG_LEVEL=info`",
+                taskdef::parse_env_lines,
+            )
+            .unwrap_or_default();
+        let timeout = p.duration("wait-timeout", Duration::from_secs(600));
+        if timeout.is_zero() || timeout > Duration::from_secs(6 * 3600) {
+            p.error(
+                "wait-timeout",
+                Some(&format!("{}s", timeout.as_secs())),
+                "must be more than 0 and at most 6h",
+                "e.g. `wait-timeout: 15m`",
+            );
+        }
+        let rollback = match p.choice("rollback", &["auto", "none"], "auto") {
+            "none" => Rollback::None,
+            _ => Rollback::Auto,
+        };
+        let wait_for_drain = p.bool("wait-for-drain", false);
+        if image.is_none() && task_definition.is_none() && environment.is_empty() {
+            p.missing(
+                "image",
+                "for an ECS deploy (or give `task-definition` or `environment-variables` to deploy)",
+                "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:…",
+            );
+        }
+        Self {
+            aws,
+            cluster,
+            services,
+            edits: Edits {
+                containers,
+                image,
+                environment,
+            },
+            task_definition,
+            rollback,
+            wait_for_drain,
+            timing: Timing::new(timeout),
+        }
+    }
+}
+
+/// ECS problems, naming the operation and the resource.
+#[derive(Debug, thiserror::Error)]
+pub enum EcsError {
+    #[error("ECS {op} for `{resource}` failed: {message}")]
+    Api {
+        op: &'static str,
+        resource: String,
+        code: Option<String>,
+        message: String,
+    },
+    #[error("service `{service}` in cluster `{cluster}` cannot be deployed: {reason}")]
+    ServiceNotFound {
+        cluster: String,
+        service: String,
+        reason: String,
+    },
+    #[error("task definition {what}: {problem}")]
+    TaskDefinition { what: String, problem: String },
+}
+
+impl EcsError {
+    pub(crate) fn api<E, R>(op: &'static str, resource: &str, e: &SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        let message = match e.message() {
+            Some(m) => format!("{}: {m}", e.code().unwrap_or("error")),
+            None => aws_smithy_types::error::display::DisplayErrorContext(e).to_string(),
+        };
+        EcsError::Api {
+            op,
+            resource: resource.to_owned(),
+            code: e.code().map(str::to_owned),
+            message,
+        }
+    }
+
+    /// What to do about it.
+    #[must_use]
+    pub fn hint(&self) -> String {
+        match self {
+            EcsError::Api { code: Some(c), .. } if c.contains("AccessDenied") => {
+                "The role needs ecs:DescribeServices, ecs:DescribeTaskDefinition, ecs:RegisterTaskDefinition, ecs:UpdateService, ecs:ListTasks, ecs:DescribeTasks, ecs:TagResource and iam:PassRole for the task roles".into()
+            }
+            EcsError::Api { .. } => "Check the cluster/service names and the region".into(),
+            EcsError::ServiceNotFound { .. } => {
+                "Check `cluster`, `service` and `aws-region`; the service must exist and be ACTIVE".into()
+            }
+            EcsError::TaskDefinition { .. } => {
+                "Fix `task-definition`/`container` (names are listed above)".into()
+            }
+        }
+    }
+}
+
+/// The ECS client for an SDK configuration. Five attempts (standard retry mode, which retries
+/// ThrottlingException, 5xx and transport errors with jittered backoff): a rollout watch polls for
+/// minutes and ECS's control plane throttles per account.
+#[must_use]
+pub fn client(sdk: &SdkConfig) -> Client {
+    let retry = sdk
+        .retry_config()
+        .cloned()
+        .unwrap_or_else(aws_smithy_types::retry::RetryConfig::standard);
+    let retry = if retry.max_attempts() < 5 {
+        retry.with_max_attempts(5)
+    } else {
+        retry
+    };
+    // A hung connection must not outlive `wait-timeout`: bound each attempt and each call.
+    let timeouts = aws_smithy_types::timeout::TimeoutConfig::builder()
+        .operation_attempt_timeout(Duration::from_secs(20))
+        .operation_timeout(Duration::from_secs(60))
+        .build();
+    Client::from_conf(
+        aws_sdk_ecs::config::Builder::from(sdk)
+            .retry_config(retry)
+            .timeout_config(timeouts)
+            .build(),
+    )
+}
+
+/// What will be deployed to one service.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServicePlan {
+    pub service: String,
+    /// The task definition the service runs now (the rollback target).
+    pub current_task_definition: String,
+    /// Whether ECS's circuit breaker rolls a failed deployment back on its own.
+    pub circuit_breaker_rollback: bool,
+    /// Where the new revision comes from (file path or the current ARN).
+    pub base: String,
+    /// The RegisterTaskDefinition body.
+    pub register: Value,
+    pub changes: Vec<Change>,
+    pub dropped_fields: Vec<String>,
+}
+
+impl ServicePlan {
+    #[must_use]
+    pub fn family(&self) -> &str {
+        self.register
+            .get("family")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+}
+
+/// Reads what runs now and renders the new task definitions. No writes.
+pub async fn plan(sdk: &SdkConfig, cfg: &Config) -> Result<Vec<ServicePlan>, EcsError> {
+    let client = client(sdk);
+    let file_base = match &cfg.task_definition {
+        Some(path) => {
+            let text =
+                tokio::fs::read_to_string(path)
+                    .await
+                    .map_err(|e| EcsError::TaskDefinition {
+                        what: format!("file `{}`", path.display()),
+                        problem: format!("cannot be read: {e}"),
+                    })?;
+            Some(
+                Base::from_file_text(&text).map_err(|problem| EcsError::TaskDefinition {
+                    what: format!("file `{}`", path.display()),
+                    problem,
+                })?,
+            )
+        }
+        None => None,
+    };
+    let mut services = Vec::new();
+    for chunk in cfg.services.chunks(10) {
+        let out = client
+            .describe_services()
+            .cluster(&cfg.cluster)
+            .set_services(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| EcsError::api("DescribeServices", &chunk.join(", "), &e))?;
+        for name in chunk {
+            let found = out
+                .services()
+                .iter()
+                .find(|s| s.service_name() == Some(name.as_str()));
+            match found {
+                Some(s) if s.status() == Some("ACTIVE") => {
+                    let controller = s
+                        .deployment_controller()
+                        .map(|c| c.r#type().as_str().to_owned())
+                        .unwrap_or_else(|| "ECS".into());
+                    if controller != "ECS" {
+                        return Err(EcsError::ServiceNotFound {
+                            cluster: cfg.cluster.clone(),
+                            service: name.clone(),
+                            reason: format!(
+                                "it uses the {controller} deployment controller; stevedore deploys services with the ECS (rolling) controller only"
+                            ),
+                        });
+                    }
+                    services.push(s.clone());
+                }
+                Some(s) => {
+                    return Err(EcsError::ServiceNotFound {
+                        cluster: cfg.cluster.clone(),
+                        service: name.clone(),
+                        reason: format!("its status is {}", s.status().unwrap_or("unknown")),
+                    });
+                }
+                None => {
+                    return Err(EcsError::ServiceNotFound {
+                        cluster: cfg.cluster.clone(),
+                        service: name.clone(),
+                        reason: out
+                            .failures()
+                            .iter()
+                            .find(|f| f.arn().is_some_and(|a| a.ends_with(&format!("/{name}"))))
+                            .and_then(|f| f.reason())
+                            .unwrap_or("not found")
+                            .to_owned(),
+                    });
+                }
+            }
+        }
+    }
+    let mut current: BTreeMap<String, Base> = BTreeMap::new();
+    let arns: Vec<String> = services
+        .iter()
+        .filter_map(|s| s.task_definition().map(str::to_owned))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let described =
+        futures_util::future::join_all(arns.iter().map(|a| describe_task_definition(&client, a)))
+            .await;
+    for (arn, d) in arns.into_iter().zip(described) {
+        current.insert(arn, d?);
+    }
+    let mut plans = Vec::new();
+    for s in services {
+        let name = s.service_name().unwrap_or_default().to_owned();
+        let arn = s.task_definition().unwrap_or_default().to_owned();
+        let Some(running) = current.get(&arn) else {
+            return Err(EcsError::TaskDefinition {
+                what: format!("of service `{name}`"),
+                problem: "the service has no task definition".into(),
+            });
+        };
+        let (base, base_name) = match &file_base {
+            Some(b) => (
+                b,
+                cfg.task_definition
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            ),
+            None => (running, arn.clone()),
+        };
+        let (register, dropped_fields) =
+            taskdef::render(base, &cfg.edits).map_err(|problem| EcsError::TaskDefinition {
+                what: format!("`{}` for service `{name}`", base.family()),
+                problem,
+            })?;
+        let changes = taskdef::diff(&running.task_definition, &register);
+        let cb = s
+            .deployment_configuration()
+            .and_then(|c| c.deployment_circuit_breaker())
+            .is_some_and(|cb| cb.enable() && cb.rollback());
+        plans.push(ServicePlan {
+            service: name,
+            current_task_definition: arn,
+            circuit_breaker_rollback: cb,
+            base: base_name,
+            register,
+            changes,
+            dropped_fields,
+        });
+    }
+    Ok(plans)
+}
+
+/// Keeps the raw JSON body of a response (the SDK types cannot be serialised back).
+#[derive(Clone, Debug, Default)]
+struct RawBody(Arc<Mutex<Option<Vec<u8>>>>);
+
+impl Intercept for RawBody {
+    fn name(&self) -> &'static str {
+        "stevedore::RawBody"
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_ecs::error::BoxError> {
+        if let Some(b) = context.response().body().bytes() {
+            *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(b.to_vec());
+        }
+        Ok(())
+    }
+}
+
+/// DescribeTaskDefinition (with tags) as JSON.
+pub async fn describe_task_definition(client: &Client, arn: &str) -> Result<Base, EcsError> {
+    let raw = RawBody::default();
+    client
+        .describe_task_definition()
+        .task_definition(arn)
+        .include(TaskDefinitionField::Tags)
+        .customize()
+        .interceptor(raw.clone())
+        .send()
+        .await
+        .map_err(|e| EcsError::api("DescribeTaskDefinition", arn, &e))?;
+    let bytes = raw
+        .0
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take()
+        .unwrap_or_default();
+    let body: Value = serde_json::from_slice(&bytes).map_err(|e| EcsError::TaskDefinition {
+        what: format!("`{arn}`"),
+        problem: format!("DescribeTaskDefinition returned invalid JSON: {e}"),
+    })?;
+    Base::from_describe(&body).map_err(|problem| EcsError::TaskDefinition {
+        what: format!("`{arn}`"),
+        problem,
+    })
+}
+
+/// RegisterTaskDefinition with `body` sent as is (every field of the base survives, even ones this
+/// SDK does not model). Returns the new ARN.
+pub async fn register(client: &Client, body: &Value) -> Result<String, EcsError> {
+    let family = body
+        .get("family")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let bytes = serde_json::to_vec(body).map_err(|e| EcsError::TaskDefinition {
+        what: format!("`{family}`"),
+        problem: e.to_string(),
+    })?;
+    let out = client
+        .register_task_definition()
+        .family(&family)
+        .customize()
+        .mutate_request(move |req| {
+            req.headers_mut()
+                .insert("content-length", bytes.len().to_string());
+            *req.body_mut() = SdkBody::from(bytes.clone());
+        })
+        .send()
+        .await
+        .map_err(|e| EcsError::api("RegisterTaskDefinition", &family, &e))?;
+    out.task_definition()
+        .and_then(|t| t.task_definition_arn())
+        .map(str::to_owned)
+        .ok_or_else(|| EcsError::TaskDefinition {
+            what: format!("`{family}`"),
+            problem: "RegisterTaskDefinition returned no ARN".into(),
+        })
+}
+
+/// UpdateService to `task_definition`. Returns the new PRIMARY deployment id and the ids of the events
+/// already listed (they predate this deployment).
+pub async fn update_service(
+    client: &Client,
+    cluster: &str,
+    service: &str,
+    task_definition: &str,
+) -> Result<(String, HashSet<String>), EcsError> {
+    let out = client
+        .update_service()
+        .cluster(cluster)
+        .service(service)
+        .task_definition(task_definition)
+        .send()
+        .await
+        .map_err(|e| EcsError::api("UpdateService", service, &e))?;
+    let svc = out.service();
+    let id = svc
+        .and_then(|s| {
+            s.deployments()
+                .iter()
+                .find(|d| d.status() == Some("PRIMARY"))
+        })
+        .and_then(|d| d.id())
+        .map(str::to_owned)
+        .ok_or_else(|| EcsError::Api {
+            op: "UpdateService",
+            resource: service.to_owned(),
+            code: None,
+            message: "the response lists no PRIMARY deployment".into(),
+        })?;
+    let events = svc
+        .map(|s| {
+            s.events()
+                .iter()
+                .filter_map(|e| e.id().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok((id, events))
+}
+
+/// What happened after a failed rollout.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RollbackOutcome {
+    /// ECS's circuit breaker rolls back (or already did) to this task definition.
+    CircuitBreaker { to: String },
+    /// We rolled back and watched it.
+    Ours {
+        to: String,
+        deployment_id: String,
+        end: Result<End, String>,
+    },
+    /// Cancelled: the rollback was requested, not watched.
+    Requested { to: String, deployment_id: String },
+    /// `rollback: none`.
+    Disabled { running: String },
+    /// The rollback could not be started.
+    Failed { to: String, error: String },
+}
+
+/// The result for one service.
+#[derive(Debug)]
+pub struct ServiceOutcome {
+    pub plan: ServicePlan,
+    pub new_task_definition: Option<String>,
+    pub deployment_id: Option<String>,
+    pub end: Result<End, String>,
+    pub seen: Seen,
+    pub rollback: Option<RollbackOutcome>,
+    pub timeline: Timeline,
+    pub finished_at: Instant,
+}
+
+impl ServiceOutcome {
+    #[must_use]
+    pub fn succeeded(&self) -> bool {
+        matches!(self.end, Ok(End::Completed))
+    }
+}
+
+/// Registers each distinct task definition once, even when services deploy concurrently.
+#[derive(Debug, Default)]
+struct Registry {
+    done: tokio::sync::Mutex<BTreeMap<String, String>>,
+}
+
+impl Registry {
+    async fn register(&self, client: &Client, body: &Value) -> Result<String, EcsError> {
+        let key = body.to_string();
+        let mut done = self.done.lock().await;
+        if let Some(arn) = done.get(&key) {
+            return Ok(arn.clone());
+        }
+        let arn = register(client, body).await?;
+        done.insert(key, arn.clone());
+        Ok(arn)
+    }
+}
+
+/// Applies the plans concurrently: register, update, watch, roll back.
+pub async fn apply(
+    sdk: &SdkConfig,
+    cfg: &Config,
+    plans: Vec<ServicePlan>,
+    cancel: &Cancel,
+) -> Vec<ServiceOutcome> {
+    let client = client(sdk);
+    let registry = Registry::default();
+    futures_util::future::join_all(
+        plans
+            .into_iter()
+            .map(|p| deploy_service(&client, cfg, p, &registry, cancel)),
+    )
+    .await
+}
+
+async fn deploy_service(
+    client: &Client,
+    cfg: &Config,
+    plan: ServicePlan,
+    registry: &Registry,
+    cancel: &Cancel,
+) -> ServiceOutcome {
+    let mut tl = Timeline::new(Instant::now());
+    let mut seen = Seen::default();
+    let out = |new_td, dep, end, seen, rollback, tl| ServiceOutcome {
+        plan: plan.clone(),
+        new_task_definition: new_td,
+        deployment_id: dep,
+        end,
+        seen,
+        rollback,
+        timeline: tl,
+        finished_at: Instant::now(),
+    };
+    let arn = match registry.register(client, &plan.register).await {
+        Ok(a) => a,
+        Err(e) => return out(None, None, Err(e.to_string()), seen, None, tl),
+    };
+    tl.push(format!("registered {}", short_td(&arn)));
+    if cancel.is_cancelled() {
+        tl.push("cancelled before UpdateService: the service was not changed");
+        return out(Some(arn), None, Ok(End::Cancelled), seen, None, tl);
+    }
+    let (dep, known_events) = match update_service(client, &cfg.cluster, &plan.service, &arn).await
+    {
+        Ok(x) => x,
+        Err(e) => return out(Some(arn), None, Err(e.to_string()), seen, None, tl),
+    };
+    tl.push(format!("UpdateService started deployment {dep}"));
+    let watch = rollout::Watch {
+        client,
+        cluster: &cfg.cluster,
+        service: &plan.service,
+        deployment_id: &dep,
+        task_definition_arn: &arn,
+        timing: cfg.timing,
+        wait_for_drain: cfg.wait_for_drain,
+        cancel,
+        seen_events: known_events,
+    };
+    let end = rollout::watch(watch, &mut tl, &mut seen)
+        .await
+        .map_err(|e| e.to_string());
+    match &end {
+        Ok(e) => tl.push(format!("deployment {dep} {}", e.describe())),
+        Err(e) => tl.push(format!("lost track of deployment {dep}: {e}")),
+    }
+    let rollback = if matches!(end, Ok(End::Completed)) {
+        None
+    } else {
+        Some(roll_back(client, cfg, &plan, &end, cancel, &mut tl).await)
+    };
+    out(Some(arn), Some(dep), end, seen, rollback, tl)
+}
+
+async fn roll_back(
+    client: &Client,
+    cfg: &Config,
+    plan: &ServicePlan,
+    end: &Result<End, String>,
+    cancel: &Cancel,
+    tl: &mut Timeline,
+) -> RollbackOutcome {
+    let to = plan.current_task_definition.clone();
+    if let Ok(End::Replaced { by_task_definition }) = end {
+        return RollbackOutcome::CircuitBreaker {
+            to: by_task_definition.clone(),
+        };
+    }
+    if plan.circuit_breaker_rollback {
+        tl.push(format!(
+            "ECS circuit breaker rolls back to {}",
+            short_td(&to)
+        ));
+        return RollbackOutcome::CircuitBreaker { to };
+    }
+    if cfg.rollback == Rollback::None {
+        return RollbackOutcome::Disabled {
+            running: "the failed deployment stays as ECS left it".into(),
+        };
+    }
+    tl.push(format!("rolling back to {}", short_td(&to)));
+    // On cancellation the runner kills us 7.5 s after SIGINT: request the rollback, do not watch it.
+    let update = update_service(client, &cfg.cluster, &plan.service, &to);
+    let started = if cancel.is_cancelled() {
+        match tokio::time::timeout(Duration::from_secs(5), update).await {
+            Ok(r) => r,
+            Err(_) => {
+                return RollbackOutcome::Failed {
+                    to,
+                    error: "UpdateService did not answer within 5 s of cancellation".into(),
+                };
+            }
+        }
+    } else {
+        update.await
+    };
+    let (dep, known) = match started {
+        Ok(x) => x,
+        Err(e) => {
+            tl.push(format!("rollback failed: {e}"));
+            return RollbackOutcome::Failed {
+                to,
+                error: e.to_string(),
+            };
+        }
+    };
+    tl.push(format!("rollback deployment {dep} started"));
+    if cancel.is_cancelled() {
+        return RollbackOutcome::Requested {
+            to,
+            deployment_id: dep,
+        };
+    }
+    let mut seen = Seen::default();
+    let watch = rollout::Watch {
+        client,
+        cluster: &cfg.cluster,
+        service: &plan.service,
+        deployment_id: &dep,
+        task_definition_arn: &to,
+        timing: cfg.timing,
+        wait_for_drain: false,
+        cancel,
+        seen_events: known,
+    };
+    let end = rollout::watch(watch, tl, &mut seen)
+        .await
+        .map_err(|e| e.to_string());
+    match &end {
+        Ok(e) => tl.push(format!("rollback {dep} {}", e.describe())),
+        Err(e) => tl.push(format!("lost track of rollback {dep}: {e}")),
+    }
+    RollbackOutcome::Ours {
+        to,
+        deployment_id: dep,
+        end,
+    }
+}
+
+/// `family:revision` from a task-definition ARN.
+#[must_use]
+pub fn short_td(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+/// The ECS deploy: connect (trigger policy and environment mapping first), then [`run_connected`].
+pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
+    let aws = crate::aws::connect(rt, &cfg.aws, Purpose::Deploy).await?;
+    run_connected(rt, &aws, cfg).await
+}
+
+/// Plan, print it (dry run) or apply it, and report.
+pub async fn run_connected(
+    rt: &Runtime<'_>,
+    aws: &Connected,
+    cfg: &Config,
+) -> Result<Report, ModeError> {
+    let plans = plan(&aws.sdk, cfg).await.map_err(|e| {
+        let hint = Some(e.hint());
+        match e {
+            EcsError::Api { .. } => ModeError::Failed {
+                message: e.to_string(),
+                hint,
+            },
+            _ => ModeError::Config {
+                message: e.to_string(),
+                hint,
+            },
+        }
+    })?;
+    for p in &plans {
+        if !p.dropped_fields.is_empty() {
+            tracing::info!(
+                service = %p.service,
+                "read-only fields not registered again: {}",
+                p.dropped_fields.join(", ")
+            );
+        }
+    }
+    let mut record = String::new();
+    let mut r = if rt.config.common.dry_run {
+        for line in report::plan_lines(cfg, &plans) {
+            rt.cmds.line(&line);
+        }
+        report::dry_run(cfg, &plans)
+    } else {
+        let environment = aws
+            .environment
+            .clone()
+            .unwrap_or_else(|| cfg.cluster.clone());
+        let gh = GithubDeployment::start(rt, &environment, cfg).await;
+        let outcomes = apply(&aws.sdk, cfg, plans, &rt.cancel).await;
+        let ok = outcomes.iter().all(ServiceOutcome::succeeded);
+        let url = console_url(&aws.sdk, cfg);
+        record = gh.finish(ok, &url).await;
+        report::outcome(cfg, &outcomes, rt.cancel.is_cancelled())
+    };
+    let target = match &aws.environment {
+        Some(e) => format!(
+            "Environment `{e}`, account `{}`. {record}\n\n",
+            aws.account_id
+        ),
+        None => format!("Account `{}`. {record}\n\n", aws.account_id),
+    };
+    if let Some(end) = r.summary.find("\n\n") {
+        r.summary.insert_str(end + 2, &target);
+    }
+    if let Some(c) = r.checks.first_mut() {
+        c.summary.clone_from(&r.summary);
+    }
+    r.key = rt
+        .config
+        .common
+        .report_key
+        .clone()
+        .or_else(|| aws.environment.clone());
+    Ok(r)
+}
+
+/// The ECS console page of the deployment (one service) or of the cluster's services.
+fn console_url(sdk: &SdkConfig, cfg: &Config) -> String {
+    let region = sdk
+        .region()
+        .map(|r| r.as_ref().to_owned())
+        .unwrap_or_default();
+    match cfg.services.as_slice() {
+        [one] => format!(
+            "https://{region}.console.aws.amazon.com/ecs/v2/clusters/{}/services/{one}/deployments?region={region}",
+            cfg.cluster
+        ),
+        _ => format!(
+            "https://{region}.console.aws.amazon.com/ecs/v2/clusters/{}/services?region={region}",
+            cfg.cluster
+        ),
+    }
+}
+
+/// The GitHub Deployment that records this deploy. GitHub problems are logged and noted in the report;
+/// they never change the verdict.
+struct GithubDeployment {
+    client: Option<crate::github::Client>,
+    deployment: Option<crate::github::deployments::Deployment>,
+    note: String,
+}
+
+impl GithubDeployment {
+    async fn start(rt: &Runtime<'_>, environment: &str, cfg: &Config) -> Self {
+        let Some(client) = crate::github::Client::from_runtime(rt) else {
+            return Self {
+                client: None,
+                deployment: None,
+                note: "No GitHub Deployment recorded (no `github-token` or repository).".into(),
+            };
+        };
+        let description = format!("ECS {} in {}", cfg.services.join(", "), cfg.cluster);
+        match crate::github::deployments::start(&client, rt.ctx, environment, &description).await {
+            Ok(d) => Self {
+                client: Some(client),
+                deployment: Some(d),
+                note: String::new(),
+            },
+            Err(e) => {
+                tracing::warn!("GitHub Deployment not recorded: {e}");
+                Self {
+                    client: None,
+                    deployment: None,
+                    note: format!("GitHub Deployment not recorded: {e}."),
+                }
+            }
+        }
+    }
+
+    /// Sets the final status; returns the sentence for the report.
+    async fn finish(self, success: bool, environment_url: &str) -> String {
+        let (Some(client), Some(d)) = (self.client, self.deployment) else {
+            return self.note;
+        };
+        let state = if success { "success" } else { "failure" };
+        match crate::github::deployments::finish(&client, &d, success, Some(environment_url), None)
+            .await
+        {
+            Ok(()) => format!(
+                "GitHub Deployment {} to `{}`: {state}.",
+                d.id, d.environment
+            ),
+            Err(e) => {
+                tracing::warn!("GitHub Deployment {} status not set: {e}", d.id);
+                format!(
+                    "GitHub Deployment {} to `{}` created, but its {state} status could not be set: {e}.",
+                    d.id, d.environment
+                )
+            }
+        }
+    }
+}

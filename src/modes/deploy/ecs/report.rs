@@ -1,0 +1,395 @@
+//! The ECS deploy's report: per service the verdict, the task-definition diff, the stopped tasks with
+//! their reasons, the rollback, and a Mermaid timeline.
+
+use std::fmt::Write as _;
+
+use super::{Config, End, RollbackOutcome, ServiceOutcome, ServicePlan, short_td};
+use crate::inputs::Mode;
+use crate::report::markdown::{code, table};
+use crate::report::{Report, Verdict};
+
+/// The plan as plain lines (dry run log).
+#[must_use]
+pub fn plan_lines(cfg: &Config, plans: &[ServicePlan]) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in plans {
+        out.push(format!(
+            "plan: would register a new revision of `{}` (base: {}) and UpdateService `{}/{}` (now on {})",
+            p.family(),
+            p.base,
+            cfg.cluster,
+            p.service,
+            short_td(&p.current_task_definition)
+        ));
+        for c in &p.changes {
+            out.push(format!("  {}", change_line(c)));
+        }
+        if p.changes.is_empty() {
+            out.push(
+                "  (no change to the task definition; a new revision is registered anyway)".into(),
+            );
+        }
+    }
+    out
+}
+
+fn change_line(c: &super::Change) -> String {
+    let who = if c.container.is_empty() {
+        "task".to_owned()
+    } else {
+        format!("container `{}`", c.container)
+    };
+    format!("{who} {}: {} -> {}", c.field, c.before, c.after)
+}
+
+fn changes_table(changes: &[super::Change]) -> String {
+    if changes.is_empty() {
+        return "_No change to the task definition._\n".into();
+    }
+    table(
+        &["container", "field", "before", "after"],
+        &changes
+            .iter()
+            .map(|c| {
+                vec![
+                    if c.container.is_empty() {
+                        "(task)".into()
+                    } else {
+                        format!("`{}`", c.container)
+                    },
+                    c.field.clone(),
+                    format!("`{}`", c.before),
+                    format!("`{}`", c.after),
+                ]
+            })
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// The dry-run report: what would be registered and updated.
+#[must_use]
+pub fn dry_run(cfg: &Config, plans: &[ServicePlan]) -> Report {
+    let mut s = format!(
+        "ECS deploy plan for cluster `{}` (dry run).\n\nNothing was registered or updated.\n\n",
+        cfg.cluster
+    );
+    for p in plans {
+        let _ = write!(
+            s,
+            "### `{}`\n\nWould register a new revision of `{}` from {} and update the service from `{}`.\n\
+             On failure: {}.\n\n{}\n",
+            p.service,
+            p.family(),
+            if p.base.starts_with("arn:") {
+                format!("the current `{}`", short_td(&p.base))
+            } else {
+                format!("`{}`", p.base)
+            },
+            short_td(&p.current_task_definition),
+            rollback_policy(cfg, p),
+            changes_table(&p.changes)
+        );
+        s.push_str(&crate::report::markdown::details(
+            "RegisterTaskDefinition body",
+            &code(
+                "json",
+                &serde_json::to_string_pretty(&p.register).unwrap_or_default(),
+            ),
+        ));
+    }
+    Report::new(
+        Mode::Deploy,
+        Verdict::Skipped,
+        format!(
+            "dry run: would deploy {} to {}",
+            plans
+                .iter()
+                .map(|p| p.service.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            cfg.cluster
+        ),
+        s,
+    )
+}
+
+fn rollback_policy(cfg: &Config, p: &ServicePlan) -> String {
+    if p.circuit_breaker_rollback {
+        "ECS's circuit breaker rolls back".into()
+    } else if cfg.rollback == super::Rollback::Auto {
+        format!(
+            "stevedore rolls back to `{}`",
+            short_td(&p.current_task_definition)
+        )
+    } else {
+        "no rollback (`rollback: none`)".into()
+    }
+}
+
+/// Text safe inside a Mermaid timeline event.
+fn mermaid_text(s: &str) -> String {
+    let s: String = s
+        .chars()
+        .map(|c| match c {
+            ':' => '﹕',
+            '#' | ';' | '\n' | '\r' | '`' => ' ',
+            c => c,
+        })
+        .collect();
+    let s = s.trim();
+    if s.chars().count() > 140 {
+        format!("{}…", s.chars().take(140).collect::<String>())
+    } else {
+        s.to_owned()
+    }
+}
+
+const MERMAID_MAX: usize = 60;
+const MERMAID_HEAD: usize = 20;
+
+/// The timeline as a Mermaid `timeline` diagram (at most 60 entries).
+#[must_use]
+pub fn mermaid(title: &str, tl: &super::Timeline) -> String {
+    let mut s = format!("timeline\n    title {}\n", mermaid_text(title));
+    let n = tl.entries.len();
+    for (i, (at, what)) in tl.entries.iter().enumerate() {
+        // Long rollouts: the first and the last entries, which hold the start and the decision.
+        if n > MERMAID_MAX && i == MERMAID_HEAD {
+            let _ = writeln!(s, "    … : {} more entries in the log", n - MERMAID_MAX);
+        }
+        if n > MERMAID_MAX && i >= MERMAID_HEAD && i < n - (MERMAID_MAX - MERMAID_HEAD) {
+            continue;
+        }
+        let _ = writeln!(s, "    +{:.1}s : {}", at.as_secs_f64(), mermaid_text(what));
+    }
+    code("mermaid", s.trim_end())
+}
+
+fn rollback_text(r: &RollbackOutcome) -> String {
+    match r {
+        RollbackOutcome::CircuitBreaker { to } => format!(
+            "ECS's deployment circuit breaker rolls the service back to `{}` (ECS-managed).",
+            short_td(to)
+        ),
+        RollbackOutcome::Ours {
+            to,
+            deployment_id,
+            end,
+        } => format!(
+            "stevedore rolled back to `{}` (deployment `{deployment_id}`): {}.",
+            short_td(to),
+            match end {
+                Ok(e) => e.describe(),
+                Err(e) => format!("could not follow it: {e}"),
+            }
+        ),
+        RollbackOutcome::Requested { to, deployment_id } => format!(
+            "Cancelled: rollback to `{}` requested (deployment `{deployment_id}`); ECS completes it, stevedore did not wait.",
+            short_td(to)
+        ),
+        RollbackOutcome::Disabled { running } => {
+            format!("No rollback (`rollback: none`): {running}.")
+        }
+        RollbackOutcome::Failed { to, error } => format!(
+            "Rollback to `{}` could not be started: {error}. Roll back by hand.",
+            short_td(to)
+        ),
+    }
+}
+
+/// The report after applying.
+#[must_use]
+pub fn outcome(cfg: &Config, outcomes: &[ServiceOutcome], cancelled: bool) -> Report {
+    let ok = outcomes.iter().all(ServiceOutcome::succeeded);
+    let verdict = if ok {
+        Verdict::Success
+    } else {
+        Verdict::Failure
+    };
+    let failed: Vec<&str> = outcomes
+        .iter()
+        .filter(|o| !o.succeeded())
+        .map(|o| o.plan.service.as_str())
+        .collect();
+    let title = if ok {
+        format!(
+            "deployed {} to {}",
+            outcomes
+                .iter()
+                .map(|o| o.plan.service.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            cfg.cluster
+        )
+    } else if cancelled {
+        format!("deploy cancelled: {}", failed.join(", "))
+    } else {
+        format!("deploy failed: {}", failed.join(", "))
+    };
+    // The fan-out puts the heading (verdict, mode, key, title) above this.
+    let mut s = format!("ECS deploy to cluster `{}`.\n\n", cfg.cluster);
+    s.push_str(&table(
+        &[
+            "service",
+            "result",
+            "task definition",
+            "deployment",
+            "rollback",
+        ],
+        &outcomes
+            .iter()
+            .map(|o| {
+                vec![
+                    format!("`{}`", o.plan.service),
+                    match &o.end {
+                        Ok(e) => format!(
+                            "{} {}",
+                            if o.succeeded() { "✅" } else { "❌" },
+                            e.describe()
+                        ),
+                        Err(e) => format!("❌ {e}"),
+                    },
+                    format!(
+                        "`{}` → `{}`",
+                        short_td(&o.plan.current_task_definition),
+                        o.new_task_definition
+                            .as_deref()
+                            .map(short_td)
+                            .unwrap_or("—")
+                    ),
+                    o.deployment_id
+                        .as_deref()
+                        .map(|d| format!("`{d}`"))
+                        .unwrap_or_else(|| "—".into()),
+                    o.rollback
+                        .as_ref()
+                        .map(|r| match r {
+                            RollbackOutcome::CircuitBreaker { to } => {
+                                format!("ECS → `{}`", short_td(to))
+                            }
+                            RollbackOutcome::Ours { to, end, .. } => format!(
+                                "stevedore → `{}` ({})",
+                                short_td(to),
+                                if matches!(end, Ok(End::Completed)) {
+                                    "completed"
+                                } else {
+                                    "not completed"
+                                }
+                            ),
+                            RollbackOutcome::Requested { to, .. } => {
+                                format!("requested → `{}`", short_td(to))
+                            }
+                            RollbackOutcome::Disabled { .. } => "none".into(),
+                            RollbackOutcome::Failed { .. } => "❌ failed".into(),
+                        })
+                        .unwrap_or_else(|| "—".into()),
+                ]
+            })
+            .collect::<Vec<_>>(),
+    ));
+    for o in outcomes {
+        let _ = write!(s, "\n### `{}`\n\n", o.plan.service);
+        if let Some(r) = &o.rollback {
+            let _ = writeln!(s, "**Rollback:** {}\n", rollback_text(r));
+        }
+        s.push_str("**Task definition changes**\n\n");
+        s.push_str(&changes_table(&o.plan.changes));
+        if !o.seen.stopped.is_empty() {
+            s.push_str("\n**Stopped tasks of the new revision**\n\n");
+            s.push_str(&table(
+                &[
+                    "task",
+                    "stop code",
+                    "reason",
+                    "containers (exit code: reason)",
+                ],
+                &o.seen
+                    .stopped
+                    .iter()
+                    .map(|t| {
+                        vec![
+                            format!("`{}`", t.id()),
+                            t.stop_code.clone().unwrap_or_default(),
+                            t.stopped_reason.clone().unwrap_or_default(),
+                            t.containers
+                                .iter()
+                                .map(|(n, code, r)| {
+                                    format!(
+                                        "{n}: {}{}",
+                                        code.map(|c| c.to_string()).unwrap_or_else(|| "—".into()),
+                                        r.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
+                                    )
+                                })
+                                .collect::<Vec<_>>()
+                                .join("; "),
+                        ]
+                    })
+                    .collect::<Vec<_>>(),
+            ));
+        }
+        s.push_str("\n**Timeline**\n\n");
+        s.push_str(&mermaid(&o.plan.service, &o.timeline));
+    }
+    if cancelled {
+        s.push_str("\n> **Cancelled.** ECS was left as described in the rollback column above.\n");
+    }
+    let mut r = Report::new(Mode::Deploy, verdict, title, s);
+    let per_service = |f: &dyn Fn(&ServiceOutcome) -> Option<String>| {
+        let vals: Vec<(String, String)> = outcomes
+            .iter()
+            .filter_map(|o| f(o).map(|v| (o.plan.service.clone(), v)))
+            .collect();
+        if outcomes.len() == 1 {
+            vals.into_iter().next().map(|(_, v)| v)
+        } else if vals.is_empty() {
+            None
+        } else {
+            Some(
+                vals.into_iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )
+        }
+    };
+    if let Some(v) = per_service(&|o| o.new_task_definition.clone()) {
+        r.output("task-definition-arn", v);
+    }
+    if let Some(v) = per_service(&|o| o.deployment_id.clone()) {
+        r.output("deployment-id", v);
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mermaid_text_cannot_break_the_diagram() {
+        let mut tl = super::super::Timeline::new(std::time::Instant::now());
+        tl.entries.push((
+            std::time::Duration::from_millis(1500),
+            "event: (service web) has stopped 1 running tasks: (task a#b; c)\nx".into(),
+        ));
+        let m = mermaid("web", &tl);
+        assert!(
+            m.starts_with("```mermaid\ntimeline\n    title web\n"),
+            "{m}"
+        );
+        let line = m.lines().nth(3).unwrap();
+        assert!(
+            line.starts_with("    +1.5s : event﹕ (service web)"),
+            "{line}"
+        );
+        assert_eq!(line.matches(':').count(), 1, "{line}");
+        assert!(!line.contains('#') && !line.contains(';'));
+        for i in 0..100 {
+            tl.push(format!("e{i}"));
+        }
+        let m = mermaid("web", &tl);
+        assert_eq!(m.lines().filter(|l| l.starts_with("    +")).count(), 60);
+        assert!(m.contains("    … : 41 more entries in the log\n"), "{m}");
+        assert!(m.contains(": e99\n"));
+    }
+}

@@ -1,0 +1,867 @@
+//! ECS deploy: against moto (register, update, describe) and against the scripted ECS endpoint for the
+//! rollout behaviour moto does not model.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use stevedore::cancel::{self, Cancel};
+use stevedore::modes::deploy::ecs::{
+    self, Config, End, RollbackOutcome, ServiceOutcome, Timing, taskdef::Edits,
+};
+
+use crate::helpers::fake_ecs::{After, Behaviour, FakeEcs, sdk_config};
+use crate::helpers::run::Step;
+
+const IMAGE: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:1111111111111111111111111111111111111111111111111111111111111111";
+
+fn fast(timeout: Duration) -> Timing {
+    Timing {
+        first: Duration::from_millis(20),
+        max: Duration::from_millis(60),
+        factor: 1.5,
+        timeout,
+        stopped_check_every: 6,
+    }
+}
+
+fn config(services: &[&str]) -> Config {
+    Config {
+        aws: stevedore::aws::AwsInputs::default(),
+        cluster: "prod".into(),
+        services: services.iter().map(|s| (*s).to_owned()).collect(),
+        edits: Edits {
+            containers: vec!["app".into()],
+            image: Some(IMAGE.into()),
+            environment: vec![("RELEASE".into(), "42".into())],
+        },
+        task_definition: None,
+        rollback: ecs::Rollback::Auto,
+        wait_for_drain: false,
+        timing: fast(Duration::from_secs(30)),
+    }
+}
+
+fn containers() -> Value {
+    json!([
+        {"name": "app", "image": "repo/web:1", "essential": true, "memory": 256,
+         "environment": [{"name": "MODE", "value": "prod"}]},
+        {"name": "log-router", "image": "repo/fluent-bit:2", "essential": false, "memory": 64}
+    ])
+}
+
+/// A fake with `services` on cluster `prod`, all running `web:1`.
+async fn fake_with(services: &[(&str, Option<(bool, bool)>)]) -> (FakeEcs, String) {
+    let fake = FakeEcs::start().await;
+    let td = fake.seed_task_definition("web", containers());
+    for (s, cb) in services {
+        fake.seed_service("prod", s, &td, 2, *cb);
+    }
+    (fake, td)
+}
+
+async fn deploy(fake: &FakeEcs, cfg: &Config, cancel: &Cancel) -> Vec<ServiceOutcome> {
+    let sdk = fake.sdk();
+    let plans = ecs::plan(&sdk, cfg).await.unwrap();
+    let out = ecs::apply(&sdk, cfg, plans, cancel).await;
+    assert!(
+        fake.protocol_errors().is_empty(),
+        "{:?}",
+        fake.protocol_errors()
+    );
+    out
+}
+
+#[tokio::test]
+async fn success_is_reported_at_the_poll_that_sees_completed() {
+    let (fake, old) = fake_with(&[("web", None)]).await;
+    fake.script("web", [Behaviour::complete_after_polls(3)]);
+    let out = deploy(&fake, &config(&["web"]), &Cancel::never()).await;
+    let o = &out[0];
+    assert_eq!(o.end, Ok(End::Completed), "{:#?}", o.timeline);
+    assert_eq!(o.seen.polls, 3, "decided at the third DescribeServices");
+    assert!(o.rollback.is_none());
+    let new = o.new_task_definition.clone().unwrap();
+    assert!(new.ends_with("task-definition/web:2"), "{new}");
+    assert_eq!(fake.service_task_definition("web"), new);
+    // The registered body: read-only fields gone, tags kept, image and env edited, sidecar untouched.
+    let reg = &fake.requests("RegisterTaskDefinition")[0];
+    for k in ecs::taskdef::READ_ONLY_FIELDS {
+        assert!(reg.get(k).is_none(), "{k} was sent");
+    }
+    assert_eq!(reg["tags"], json!([{"key": "team", "value": "core"}]));
+    assert_eq!(reg["containerDefinitions"][0]["image"], IMAGE);
+    assert_eq!(
+        reg["containerDefinitions"][0]["environment"],
+        json!([{"name": "MODE", "value": "prod"}, {"name": "RELEASE", "value": "42"}])
+    );
+    assert_eq!(reg["containerDefinitions"][1]["image"], "repo/fluent-bit:2");
+    assert_eq!(fake.requests("UpdateService").len(), 1);
+    let changes: Vec<String> = o
+        .plan
+        .changes
+        .iter()
+        .map(|c| format!("{} {}: {} -> {}", c.container, c.field, c.before, c.after))
+        .collect();
+    assert_eq!(
+        changes,
+        vec![
+            format!("app image: repo/web:1 -> {IMAGE}"),
+            "app env RELEASE: — -> added".to_owned()
+        ]
+    );
+    assert_eq!(o.plan.current_task_definition, old);
+    assert!(
+        fake.protocol_errors().is_empty(),
+        "{:?}",
+        fake.protocol_errors()
+    );
+    // The drain is not waited for: the old deployment was still listed when we decided.
+    let drained = fake.decided().iter().any(|d| d.what == "DRAINED");
+    assert!(!drained, "success must not wait for the old tasks to drain");
+}
+
+#[tokio::test]
+async fn a_task_definition_file_is_the_base_and_the_diff_is_against_what_runs() {
+    let (fake, old) = fake_with(&[("web", None)]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("task-definition.yaml");
+    // A DescribeTaskDefinition output saved from the console, YAML this time, read-only fields included.
+    std::fs::write(
+        &file,
+        "taskDefinition:\n  family: web\n  taskDefinitionArn: arn:aws:ecs:eu-west-1:123456789012:task-definition/web:1\n  revision: 1\n  status: ACTIVE\n  cpu: '512'\n  memory: '1024'\n  networkMode: awsvpc\n  containerDefinitions:\n    - name: app\n      image: repo/web:placeholder\n      essential: true\n      memory: 256\ntags:\n  - key: owner\n    value: platform\n",
+    )
+    .unwrap();
+    let mut cfg = config(&["web"]);
+    cfg.task_definition = Some(file);
+    cfg.edits.environment.clear();
+    let out = deploy(&fake, &cfg, &Cancel::never()).await;
+    assert_eq!(out[0].end, Ok(End::Completed));
+    let reg = &fake.requests("RegisterTaskDefinition")[0];
+    assert_eq!(reg["cpu"], "512");
+    assert_eq!(reg["tags"], json!([{"key": "owner", "value": "platform"}]));
+    assert_eq!(reg["containerDefinitions"][0]["image"], IMAGE);
+    let changes: Vec<String> = out[0]
+        .plan
+        .changes
+        .iter()
+        .map(|c| format!("{}/{}: {} -> {}", c.container, c.field, c.before, c.after))
+        .collect();
+    assert_eq!(
+        changes,
+        vec![
+            "/cpu: 256 -> 512".to_owned(),
+            "/memory: 512 -> 1024".to_owned(),
+            "/requiresCompatibilities: [\"FARGATE\"] -> —".to_owned(),
+            format!("app/image: repo/web:1 -> {IMAGE}"),
+            "app/env MODE: set -> removed".to_owned(),
+            "log-router/container: present -> removed".to_owned(),
+        ]
+    );
+    assert_eq!(out[0].plan.current_task_definition, old);
+}
+
+#[tokio::test]
+async fn wait_for_drain_waits_until_one_deployment_is_left() {
+    let (fake, _) = fake_with(&[("web", None)]).await;
+    fake.script(
+        "web",
+        [Behaviour::Complete {
+            after: After::Polls(1),
+            drain_polls: 2,
+        }],
+    );
+    let mut cfg = config(&["web"]);
+    cfg.wait_for_drain = true;
+    let out = deploy(&fake, &cfg, &Cancel::never()).await;
+    assert_eq!(out[0].end, Ok(End::Completed));
+    assert!(fake.decided().iter().any(|d| d.what == "DRAINED"));
+    assert_eq!(out[0].seen.polls, 4, "COMPLETED at 1, drained at 4");
+}
+
+#[tokio::test]
+async fn circuit_breaker_failure_is_reported_at_failed_and_ecs_rolls_back() {
+    let (fake, old) = fake_with(&[("web", Some((true, true)))]).await;
+    fake.script(
+        "web",
+        [Behaviour::Fail {
+            after: After::Polls(2),
+            failed_tasks: 3,
+        }],
+    );
+    let out = deploy(&fake, &config(&["web"]), &Cancel::never()).await;
+    let o = &out[0];
+    match &o.end {
+        Ok(End::Failed { reason }) => assert!(reason.contains("circuit breaker"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(o.seen.polls, 2);
+    assert_eq!(
+        o.rollback,
+        Some(RollbackOutcome::CircuitBreaker { to: old.clone() })
+    );
+    assert_eq!(
+        fake.requests("UpdateService").len(),
+        1,
+        "no rollback of our own"
+    );
+    assert_eq!(fake.service_task_definition("web"), old);
+    let r = ecs::report::outcome(&config(&["web"]), &out, false);
+    assert_eq!(r.verdict, stevedore::report::Verdict::Failure);
+    assert!(
+        r.summary
+            .contains("ECS's deployment circuit breaker rolls the service back to `web:1`"),
+        "{}",
+        r.summary
+    );
+}
+
+#[tokio::test]
+async fn cannot_pull_container_fails_at_the_first_stopped_task_and_we_roll_back() {
+    let (fake, old) = fake_with(&[("web", None)]).await;
+    fake.script(
+        "web",
+        [
+            Behaviour::StopTasks {
+                after: After::Polls(2),
+                stop_code: "TaskFailedToStart".into(),
+                reason: "CannotPullContainerError: pull image manifest has been retried 7 time(s): failed to resolve ref 123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:1111: not found".into(),
+                containers: vec![("app".into(), None, Some("CannotPullContainerError: not found".into())), ("log-router".into(), None, None)],
+            },
+            Behaviour::complete_after_polls(2),
+        ],
+    );
+    let out = deploy(&fake, &config(&["web"]), &Cancel::never()).await;
+    let o = &out[0];
+    match &o.end {
+        Ok(End::Deterministic { reason, .. }) => {
+            assert!(reason.contains("cannot be pulled"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        o.seen.polls, 2,
+        "decided at the poll that saw the first failure"
+    );
+    assert_eq!(o.seen.stopped.len(), 1);
+    assert_eq!(
+        o.seen.stopped[0].stop_code.as_deref(),
+        Some("TaskFailedToStart")
+    );
+    match &o.rollback {
+        Some(RollbackOutcome::Ours { to, end, .. }) => {
+            assert_eq!(to, &old);
+            assert_eq!(end, &Ok(End::Completed));
+        }
+        other => panic!("{other:?}"),
+    }
+    let updates = fake.requests("UpdateService");
+    assert_eq!(updates.len(), 2);
+    assert_eq!(updates[1]["taskDefinition"], json!(old));
+    assert_eq!(fake.service_task_definition("web"), old);
+    let r = ecs::report::outcome(&config(&["web"]), &out, false);
+    assert!(
+        r.summary.contains("CannotPullContainerError"),
+        "{}",
+        r.summary
+    );
+    assert!(
+        r.summary.contains("stevedore rolled back to `web:1`"),
+        "{}",
+        r.summary
+    );
+    assert!(r.summary.contains("```mermaid\ntimeline"), "{}", r.summary);
+}
+
+#[tokio::test]
+async fn a_stuck_rollout_without_circuit_breaker_times_out_and_we_roll_back() {
+    let (fake, old) = fake_with(&[("web", Some((false, false)))]).await;
+    fake.script(
+        "web",
+        [Behaviour::Stuck, Behaviour::complete_after_polls(2)],
+    );
+    let mut cfg = config(&["web"]);
+    cfg.timing = fast(Duration::from_millis(400));
+    let out = deploy(&fake, &cfg, &Cancel::never()).await;
+    let o = &out[0];
+    assert!(matches!(o.end, Ok(End::TimedOut { .. })), "{:?}", o.end);
+    match &o.rollback {
+        Some(RollbackOutcome::Ours { to, end, .. }) => {
+            assert_eq!(to, &old);
+            assert_eq!(end, &Ok(End::Completed));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(fake.service_task_definition("web"), old);
+}
+
+#[tokio::test]
+async fn code_deploy_services_are_refused_before_any_write() {
+    let (fake, _) = fake_with(&[("web", None)]).await;
+    fake.set_controller("web", "CODE_DEPLOY");
+    let e = ecs::plan(&fake.sdk(), &config(&["web"])).await.unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("service `web` in cluster `prod` cannot be deployed: it uses the CODE_DEPLOY deployment controller"),
+        "{e}"
+    );
+    assert!(!fake.calls().contains_key("RegisterTaskDefinition"));
+}
+
+#[tokio::test]
+async fn a_circuit_breaker_without_rollback_fails_and_we_roll_back() {
+    let (fake, old) = fake_with(&[("web", Some((true, false)))]).await;
+    fake.script(
+        "web",
+        [
+            Behaviour::Fail {
+                after: After::Polls(2),
+                failed_tasks: 3,
+            },
+            Behaviour::complete_after_polls(1),
+        ],
+    );
+    let out = deploy(&fake, &config(&["web"]), &Cancel::never()).await;
+    assert!(
+        matches!(out[0].end, Ok(End::Failed { .. })),
+        "{:?}",
+        out[0].end
+    );
+    match &out[0].rollback {
+        Some(RollbackOutcome::Ours { to, end, .. }) => {
+            assert_eq!(to, &old);
+            assert_eq!(end, &Ok(End::Completed));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(fake.service_task_definition("web"), old);
+}
+
+#[tokio::test]
+async fn ecs_and_lambda_targets_in_one_step_are_refused() {
+    let r = Step::new()
+        .input("mode", "deploy")
+        .input("service", "web")
+        .input("image", IMAGE)
+        .input("function-name", "api")
+        .run()
+        .await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("input `function-name` = `api`: is set together with `cluster`/`service`"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[tokio::test]
+async fn rollback_none_leaves_the_failed_deployment_alone() {
+    let (fake, _) = fake_with(&[("web", None)]).await;
+    fake.script(
+        "web",
+        [Behaviour::Fail {
+            after: After::Polls(1),
+            failed_tasks: 1,
+        }],
+    );
+    let mut cfg = config(&["web"]);
+    cfg.rollback = ecs::Rollback::None;
+    let out = deploy(&fake, &cfg, &Cancel::never()).await;
+    assert!(matches!(
+        out[0].rollback,
+        Some(RollbackOutcome::Disabled { .. })
+    ));
+    assert_eq!(fake.requests("UpdateService").len(), 1);
+}
+
+#[tokio::test]
+async fn throttling_responses_are_retried() {
+    let (fake, _) = fake_with(&[("web", None)]).await;
+    fake.script("web", [Behaviour::complete_after_polls(2)]);
+    fake.throttle("DescribeServices", 2);
+    fake.throttle("RegisterTaskDefinition", 1);
+    let out = deploy(&fake, &config(&["web"]), &Cancel::never()).await;
+    assert_eq!(out[0].end, Ok(End::Completed), "{:?}", out[0].end);
+    let calls = fake.calls();
+    assert_eq!(
+        calls["RegisterTaskDefinition"], 2,
+        "one throttled, one retried"
+    );
+    // plan (1) + throttled (2) + watch polls (2)
+    assert_eq!(calls["DescribeServices"], 5, "{calls:?}");
+}
+
+#[tokio::test]
+async fn two_services_deploy_in_parallel_and_one_fails() {
+    let (fake, old) = fake_with(&[("web", None), ("worker", None)]).await;
+    fake.script("web", [Behaviour::complete_after_polls(3)]);
+    fake.script(
+        "worker",
+        [
+            Behaviour::StopTasks {
+                after: After::Polls(1),
+                stop_code: "EssentialContainerExited".into(),
+                reason: "Essential container in task exited".into(),
+                containers: vec![
+                    ("app".into(), Some(1), None),
+                    ("log-router".into(), Some(0), None),
+                ],
+            },
+            Behaviour::complete_after_polls(1),
+        ],
+    );
+    let cfg = config(&["web", "worker"]);
+    let out = deploy(&fake, &cfg, &Cancel::never()).await;
+    assert_eq!(out[0].plan.service, "web");
+    assert_eq!(out[0].end, Ok(End::Completed));
+    match &out[1].end {
+        Ok(End::Deterministic { reason, .. }) => {
+            assert_eq!(reason, "essential container `app` exited with code 1")
+        }
+        other => panic!("{other:?}"),
+    }
+    // Same base and edits: one registration shared by both services.
+    assert_eq!(fake.calls()["RegisterTaskDefinition"], 1);
+    assert_eq!(fake.service_task_definition("worker"), old);
+    assert_ne!(fake.service_task_definition("web"), old);
+    let r = ecs::report::outcome(&cfg, &out, false);
+    assert_eq!(r.verdict, stevedore::report::Verdict::Failure);
+    assert_eq!(r.title, "deploy failed: worker");
+    let arn = r
+        .outputs
+        .iter()
+        .find(|(k, _)| k == "task-definition-arn")
+        .unwrap();
+    assert!(
+        arn.1.starts_with("web=arn:aws:ecs:") && arn.1.contains("\nworker=arn:aws:ecs:"),
+        "{}",
+        arn.1
+    );
+}
+
+#[tokio::test]
+async fn cancellation_requests_the_rollback_and_says_so() {
+    let (fake, old) = fake_with(&[("web", None)]).await;
+    fake.script("web", [Behaviour::Stuck]);
+    let (handle, cancel) = cancel::pair();
+    let watcher = {
+        let fake = fake.clone();
+        tokio::spawn(async move {
+            while fake.calls().get("DescribeServices").copied().unwrap_or(0) < 3 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            handle.cancel();
+        })
+    };
+    let cfg = config(&["web"]);
+    let out = deploy(&fake, &cfg, &cancel).await;
+    watcher.await.unwrap();
+    assert_eq!(out[0].end, Ok(End::Cancelled));
+    match &out[0].rollback {
+        Some(RollbackOutcome::Requested { to, .. }) => assert_eq!(to, &old),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(fake.service_task_definition("web"), old);
+    let r = ecs::report::outcome(&cfg, &out, true);
+    assert!(
+        r.summary
+            .contains("Cancelled: rollback to `web:1` requested"),
+        "{}",
+        r.summary
+    );
+}
+
+/// The whole step: credentials from the AWS credential chain (static test keys), STS
+/// (GetCallerIdentity) on moto, ECS on the scripted endpoint. `None` (skip) without moto.
+fn step_for(fake: &FakeEcs) -> Option<Step> {
+    let moto = crate::helpers::moto::moto()?;
+    Some(
+        Step::new()
+            .input("mode", "deploy")
+            .input("allow-aws-credential-chain", "true")
+            .var("AWS_ENDPOINT_URL", &moto.endpoint)
+            .input("aws-region", "eu-west-1")
+            .input("cluster", "prod")
+            .input("service", "web")
+            .input("container", "app")
+            .input("image", IMAGE)
+            .var("AWS_ACCESS_KEY_ID", "AKIDTEST")
+            .var("AWS_SECRET_ACCESS_KEY", "secret-key-for-tests")
+            .var("AWS_ENDPOINT_URL_ECS", fake.url()),
+    )
+}
+
+#[tokio::test]
+async fn the_whole_step_deploys_and_writes_outputs_and_summary() {
+    let (fake, _) = fake_with(&[("web", None)]).await;
+    fake.script("web", [Behaviour::complete_after_polls(1)]);
+    let Some(step) = step_for(&fake) else {
+        return;
+    };
+    let r = step.run().await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    assert_eq!(r.output("verdict"), Some("success"));
+    assert!(
+        r.output("task-definition-arn")
+            .unwrap()
+            .ends_with("task-definition/web:2")
+    );
+    assert!(r.output("deployment-id").unwrap().starts_with("ecs-svc/"));
+    assert!(r.summary.contains("```mermaid\ntimeline"), "{}", r.summary);
+    assert!(
+        r.summary.contains("Account `123456789012`."),
+        "{}",
+        r.summary
+    );
+    // The secret key only ever leaves as the mask command the runner swallows.
+    assert!(r.stdout.contains("::add-mask::secret-key-for-tests"));
+    assert!(
+        r.stdout
+            .lines()
+            .filter(|l| !l.starts_with("::add-mask::"))
+            .all(|l| !l.contains("secret-key-for-tests"))
+    );
+    assert!(!r.summary.contains("secret-key-for-tests"));
+}
+
+#[tokio::test]
+async fn dry_run_prints_the_plan_and_writes_nothing() {
+    let (fake, _) = fake_with(&[("web", None)]).await;
+    let Some(step) = step_for(&fake) else {
+        return;
+    };
+    let r = step.input("dry-run", "true").run().await;
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(r.output("verdict"), Some("skipped"));
+    let calls = fake.calls();
+    assert!(
+        !calls.contains_key("RegisterTaskDefinition") && !calls.contains_key("UpdateService"),
+        "{calls:?}"
+    );
+    assert!(
+        r.stdout
+            .contains("plan: would register a new revision of `web`"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains(&format!("container `app` image: repo/web:1 -> {IMAGE}")),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.summary.contains("Nothing was registered or updated"),
+        "{}",
+        r.summary
+    );
+}
+
+#[tokio::test]
+async fn all_input_errors_are_reported_together() {
+    let r = Step::new()
+        .input("mode", "deploy")
+        .input("cluster", "prod")
+        .input("wait-timeout", "soon")
+        .input("rollback", "maybe")
+        .input("environment-variables", "OK=1\n9BAD=x")
+        .input("wait-for-drain", "yes")
+        .run()
+        .await;
+    assert_eq!(r.code, 2);
+    for input in [
+        "service",
+        "wait-timeout",
+        "rollback",
+        "environment-variables",
+        "wait-for-drain",
+    ] {
+        assert!(
+            r.stdout.contains(&format!("input `{input}`")),
+            "{input}: {}",
+            r.stdout
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_missing_container_name_is_a_configuration_error_naming_the_containers() {
+    let (fake, _) = fake_with(&[("web", None)]).await;
+    let Some(step) = step_for(&fake) else {
+        return;
+    };
+    let r = step.input("container", "api").run().await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("`api` not in task definition `web`; it has: app, log-router"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[tokio::test]
+async fn against_moto_register_update_and_describe_work_end_to_end() {
+    let Some(moto) = crate::helpers::moto::moto() else {
+        return;
+    };
+    let sdk = sdk_config(&moto.endpoint);
+    let c = aws_sdk_ecs::Client::new(&sdk);
+    let cluster = crate::helpers::moto::unique("cl");
+    let service = crate::helpers::moto::unique("svc");
+    let family = crate::helpers::moto::unique("fam");
+    c.create_cluster()
+        .cluster_name(&cluster)
+        .send()
+        .await
+        .unwrap();
+    let app = aws_sdk_ecs::types::ContainerDefinition::builder()
+        .name("app")
+        .image("repo/web:1")
+        .memory(128)
+        .essential(true)
+        .environment(
+            aws_sdk_ecs::types::KeyValuePair::builder()
+                .name("MODE")
+                .value("prod")
+                .build(),
+        )
+        .build();
+    let td = c
+        .register_task_definition()
+        .family(&family)
+        .network_mode(aws_sdk_ecs::types::NetworkMode::Bridge)
+        .container_definitions(app)
+        .tags(
+            aws_sdk_ecs::types::Tag::builder()
+                .key("team")
+                .value("core")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let old = td
+        .task_definition()
+        .unwrap()
+        .task_definition_arn()
+        .unwrap()
+        .to_owned();
+    c.create_service()
+        .cluster(&cluster)
+        .service_name(&service)
+        .task_definition(&old)
+        .desired_count(1)
+        .launch_type(aws_sdk_ecs::types::LaunchType::Ec2)
+        .send()
+        .await
+        .unwrap();
+
+    let mut cfg = config(&[]);
+    cfg.cluster = cluster.clone();
+    cfg.services = vec![service.clone()];
+    let plans = ecs::plan(&sdk, &cfg).await.unwrap();
+    assert_eq!(plans.len(), 1);
+    assert_eq!(plans[0].current_task_definition, old);
+    for k in ecs::taskdef::READ_ONLY_FIELDS {
+        assert!(plans[0].register.get(k).is_none(), "{k} would be sent");
+    }
+    let client = ecs::client(&sdk);
+    let new = ecs::register(&client, &plans[0].register).await.unwrap();
+    assert_ne!(new, old);
+    let (deployment, _) = ecs::update_service(&client, &cluster, &service, &new)
+        .await
+        .unwrap();
+    assert!(!deployment.is_empty());
+    let described = ecs::describe_task_definition(&client, &new).await.unwrap();
+    let app = &described.task_definition["containerDefinitions"][0];
+    assert_eq!(app["image"], IMAGE);
+    let env = app["environment"].as_array().unwrap();
+    assert!(
+        env.contains(&json!({"name": "RELEASE", "value": "42"})),
+        "{env:?}"
+    );
+    assert!(
+        env.contains(&json!({"name": "MODE", "value": "prod"})),
+        "{env:?}"
+    );
+    assert_eq!(
+        described.tags,
+        vec![json!({"key": "team", "value": "core"})]
+    );
+    let svc = c
+        .describe_services()
+        .cluster(&cluster)
+        .services(&service)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(svc.services()[0].task_definition(), Some(new.as_str()));
+}
+
+/// Benchmark, not a timed test: the whole step (default timing: polls from 1 s growing to 5 s) against
+/// the scripted endpoint, where the rollout changes state at a scheduled instant between polls.
+/// Run: `cargo test --test it bench_ecs -- --ignored --nocapture`
+#[tokio::test]
+#[ignore = "benchmark: prints figures, takes ~20 s"]
+async fn bench_ecs_detection_latency_and_api_calls() {
+    use std::time::Instant;
+
+    #[derive(Clone, Copy, Debug)]
+    enum Kind {
+        Completed,
+        Failed,
+        DeterministicStopEcsRollback,
+        DeterministicStopOurRollback,
+    }
+    async fn sample(kind: Kind, at: Duration) -> (Duration, u32, u8) {
+        let cb = match kind {
+            Kind::Completed | Kind::DeterministicStopOurRollback => None,
+            Kind::Failed | Kind::DeterministicStopEcsRollback => Some((true, true)),
+        };
+        let (fake, _) = fake_with(&[("web", cb)]).await;
+        let stop = Behaviour::StopTasks {
+            after: After::Time(at),
+            stop_code: "TaskFailedToStart".into(),
+            reason: "CannotPullContainerError: pull image manifest has been retried 7 time(s): not found".into(),
+            containers: vec![("app".into(), None, None)],
+        };
+        let (b, what) = match kind {
+            Kind::Completed => (
+                Behaviour::Complete {
+                    after: After::Time(at),
+                    drain_polls: 1,
+                },
+                "COMPLETED",
+            ),
+            Kind::Failed => (
+                Behaviour::Fail {
+                    after: After::Time(at),
+                    failed_tasks: 3,
+                },
+                "FAILED",
+            ),
+            Kind::DeterministicStopEcsRollback | Kind::DeterministicStopOurRollback => {
+                (stop, "STOPPED_TASK")
+            }
+        };
+        fake.script("web", [b, Behaviour::complete_after_polls(1)]);
+        let r = step_for(&fake)
+            .expect("the benchmark needs moto")
+            .run()
+            .await;
+        let exit = Instant::now();
+        let decided = fake
+            .decided()
+            .into_iter()
+            .find(|d| d.what == what)
+            .expect("the scripted change happened");
+        (exit.duration_since(decided.at), fake.total_calls(), r.code)
+    }
+    let delays = [2.0, 3.5, 6.0, 9.0, 14.0].map(Duration::from_secs_f64);
+    let kinds = [
+        Kind::Completed,
+        Kind::Failed,
+        Kind::DeterministicStopEcsRollback,
+        Kind::DeterministicStopOurRollback,
+    ];
+    let runs = futures_util::future::join_all(kinds.iter().flat_map(|k| {
+        delays
+            .iter()
+            .map(move |d| async move { (*k, sample(*k, *d).await) })
+    }))
+    .await;
+    println!(
+        "| scenario | samples | state change → step exit: mean | max | ECS API calls per deploy | exit code |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for k in kinds {
+        let rs: Vec<_> = runs
+            .iter()
+            .filter(|(kk, _)| std::mem::discriminant(kk) == std::mem::discriminant(&k))
+            .map(|(_, r)| *r)
+            .collect();
+        let mean = rs.iter().map(|r| r.0.as_secs_f64()).sum::<f64>() / rs.len() as f64;
+        let max = rs.iter().map(|r| r.0.as_secs_f64()).fold(0.0, f64::max);
+        let calls: Vec<u32> = rs.iter().map(|r| r.1).collect();
+        let codes: std::collections::BTreeSet<u8> = rs.iter().map(|r| r.2).collect();
+        println!(
+            "| {k:?} | {} | {mean:.2} s | {max:.2} s | {}–{} | {codes:?} |",
+            rs.len(),
+            calls.iter().min().unwrap(),
+            calls.iter().max().unwrap()
+        );
+    }
+    println!("(state changes scheduled {delays:?} after UpdateService)");
+}
+
+#[tokio::test]
+async fn the_trigger_policy_refuses_a_production_deploy_from_a_branch_before_any_ecs_call() {
+    let (fake, _) = fake_with(&[("web", None)]).await;
+    let Some(step) = step_for(&fake) else {
+        return;
+    };
+    let r = step.input("environment", "production").run().await;
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("may not deploy to `production`"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(fake.total_calls(), 0, "{:?}", fake.calls());
+    assert_eq!(r.output("verdict"), Some("failure"));
+}
+
+#[tokio::test]
+async fn a_github_deployment_records_the_deploy_and_its_outcome() {
+    use crate::helpers::fake_github::FakeGithub;
+    let gh = FakeGithub::start_for("octo-org/octo-repo").await;
+    let (fake, _) = fake_with(&[("web", None), ("worker", None)]).await;
+    fake.script("web", [Behaviour::complete_after_polls(1)]);
+    fake.script(
+        "worker",
+        [
+            Behaviour::StopTasks {
+                after: After::Polls(1),
+                stop_code: "TaskFailedToStart".into(),
+                reason: "ResourceInitializationError: unable to pull secrets or registry auth: unable to retrieve secret from asm: ResourceNotFoundException".into(),
+                containers: vec![("app".into(), None, None)],
+            },
+            Behaviour::complete_after_polls(1),
+        ],
+    );
+    let Some(step) = step_for(&fake) else {
+        return;
+    };
+    let r = step
+        .input("service", "web\nworker")
+        .input("environment", "staging")
+        .input("github-token", "ghs_faketoken0123456789")
+        .var("GITHUB_API_URL", &gh.url())
+        .run()
+        .await;
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    gh.assert_no_violations();
+    let deps = gh.deployments();
+    assert_eq!(deps.len(), 1, "{deps:?}");
+    assert_eq!(deps[0]["environment"], "staging");
+    let id = deps[0]["id"].as_u64().unwrap();
+    let states: Vec<String> = gh
+        .deployment_statuses(id)
+        .iter()
+        .map(|s| s["state"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(states, vec!["in_progress", "failure"]);
+    assert!(
+        r.summary
+            .contains(&format!("GitHub Deployment {id} to `staging`: failure.")),
+        "{}",
+        r.summary
+    );
+    assert!(
+        r.summary.contains("a secret cannot be retrieved"),
+        "{}",
+        r.summary
+    );
+    assert_eq!(r.output("verdict"), Some("failure"));
+}

@@ -1,0 +1,861 @@
+//! A scripted ECS endpoint, in-process, for the rollout behaviour moto does not model (moto's ECS is
+//! static: deployments never progress, tasks never stop).
+//!
+//! Protocol-exact awsJson1_1 as the ECS API: `POST /`, `Content-Type: application/x-amz-json-1.1`,
+//! `X-Amz-Target: AmazonEC2ContainerServiceV20141113.<Operation>`, a SigV4 `Authorization` header, JSON
+//! bodies shaped as the API's, timestamps as epoch seconds, errors as HTTP 400 with
+//! `{"__type": "...", "message": "..."}`. Anything else is answered the way ECS would refuse it, and recorded
+//! in `protocol_errors` so tests can assert there were none.
+//!
+//! Each service has a queue of [`Behaviour`]s: every UpdateService starts a deployment that follows the
+//! next one (default: complete at the next poll). DescribeServices is the clock of poll-driven behaviours.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+
+const TARGET_PREFIX: &str = "AmazonEC2ContainerServiceV20141113.";
+const REGION: &str = "eu-west-1";
+const ACCOUNT: &str = "123456789012";
+
+/// When a scripted change happens.
+#[derive(Clone, Copy, Debug)]
+pub enum After {
+    /// At the n-th DescribeServices of this deployment (1 = the first poll).
+    Polls(u32),
+    /// Once this much time has passed since UpdateService.
+    Time(Duration),
+}
+
+/// How a deployment behaves.
+#[derive(Clone, Debug)]
+pub enum Behaviour {
+    /// Becomes COMPLETED; the older deployments drain `drain_polls` polls later.
+    Complete { after: After, drain_polls: u32 },
+    /// The circuit breaker marks it FAILED (with `failed_tasks` failures); when the service has
+    /// circuit-breaker rollback, ECS starts a rollback deployment that completes one poll later.
+    Fail { after: After, failed_tasks: i32 },
+    /// From `after` on, one task of the new revision stops per poll with this reason; with the circuit
+    /// breaker enabled the deployment FAILS at 3 failures.
+    StopTasks {
+        after: After,
+        stop_code: String,
+        reason: String,
+        /// (container, exit code, container reason)
+        containers: Vec<(String, Option<i32>, Option<String>)>,
+    },
+    /// Stays IN_PROGRESS forever.
+    Stuck,
+}
+
+impl Behaviour {
+    pub fn complete_after_polls(n: u32) -> Self {
+        Behaviour::Complete {
+            after: After::Polls(n),
+            drain_polls: 1,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Deployment {
+    id: String,
+    task_definition: String,
+    status: &'static str,
+    rollout_state: &'static str,
+    reason: String,
+    failed_tasks: i32,
+    running: i32,
+    pending: i32,
+    desired: i32,
+    created: f64,
+    started: Instant,
+    polls: u32,
+    behaviour: Behaviour,
+    /// Polls left before older deployments are removed (after COMPLETED).
+    drain_left: Option<u32>,
+}
+
+#[derive(Debug)]
+struct Svc {
+    name: String,
+    cluster: String,
+    task_definition: String,
+    desired: i32,
+    circuit_breaker: Option<(bool, bool)>,
+    deployments: Vec<Deployment>,
+    /// Newest first, as ECS lists them.
+    events: Vec<Value>,
+    script: VecDeque<Behaviour>,
+    controller: &'static str,
+}
+
+/// A decision the fake made, with when: tests and benchmarks measure from here.
+#[derive(Clone, Debug)]
+pub struct Decided {
+    pub service: String,
+    pub deployment: String,
+    /// `COMPLETED`, `FAILED`, `STOPPED_TASK` or `DRAINED`.
+    pub what: &'static str,
+    pub at: Instant,
+}
+
+#[derive(Debug, Default)]
+struct State_ {
+    task_defs: BTreeMap<String, Value>,
+    tags: HashMap<String, Value>,
+    revisions: HashMap<String, u32>,
+    services: BTreeMap<String, Svc>,
+    tasks: Vec<(String, Value)>,
+    calls: BTreeMap<String, u32>,
+    throttle: HashMap<String, u32>,
+    requests: Vec<(String, Value)>,
+    decided: Vec<Decided>,
+    protocol_errors: Vec<String>,
+    next_id: u64,
+}
+
+/// The running fake.
+#[derive(Clone)]
+pub struct FakeEcs {
+    url: String,
+    state: Arc<Mutex<State_>>,
+}
+
+fn now_epoch() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+fn td_arn(family_rev: &str) -> String {
+    format!("arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{family_rev}")
+}
+
+impl FakeEcs {
+    pub async fn start() -> Self {
+        let state = Arc::new(Mutex::new(State_::default()));
+        let app = Router::new()
+            .route("/", post(handle))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self {
+            url: format!("http://{addr}"),
+            state,
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// An SDK configuration pointing at this endpoint, with static test credentials.
+    pub fn sdk(&self) -> aws_config::SdkConfig {
+        sdk_config(&self.url)
+    }
+
+    /// Registers a task definition directly (no API call counted); returns its ARN.
+    pub fn seed_task_definition(&self, family: &str, containers: Value) -> String {
+        let mut s = self.state.lock().unwrap();
+        let body = json!({"family": family, "containerDefinitions": containers,
+                          "cpu": "256", "memory": "512", "networkMode": "awsvpc",
+                          "requiresCompatibilities": ["FARGATE"],
+                          "tags": [{"key": "team", "value": "core"}]});
+        register(&mut s, &body).unwrap()["taskDefinition"]["taskDefinitionArn"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// A service running `task_definition` (completed), `desired` tasks.
+    pub fn seed_service(
+        &self,
+        cluster: &str,
+        name: &str,
+        task_definition: &str,
+        desired: i32,
+        circuit_breaker: Option<(bool, bool)>,
+    ) {
+        let mut s = self.state.lock().unwrap();
+        s.next_id += 1;
+        let dep = Deployment {
+            id: format!("ecs-svc/{:019}", s.next_id),
+            task_definition: task_definition.to_owned(),
+            status: "PRIMARY",
+            rollout_state: "COMPLETED",
+            reason: "ECS deployment completed.".into(),
+            failed_tasks: 0,
+            running: desired,
+            pending: 0,
+            desired,
+            created: now_epoch() - 3600.0,
+            started: Instant::now(),
+            polls: 0,
+            behaviour: Behaviour::Stuck,
+            drain_left: None,
+        };
+        let ev = json!({"id": "seed-event", "createdAt": now_epoch() - 3000.0,
+                        "message": format!("(service {name}) has reached a steady state.")});
+        s.services.insert(
+            name.to_owned(),
+            Svc {
+                name: name.to_owned(),
+                cluster: cluster.to_owned(),
+                task_definition: task_definition.to_owned(),
+                desired,
+                circuit_breaker,
+                deployments: vec![dep],
+                events: vec![ev],
+                script: VecDeque::new(),
+                controller: "ECS",
+            },
+        );
+    }
+
+    /// Queues behaviours for the next deployments of `service`.
+    pub fn script(&self, service: &str, behaviours: impl IntoIterator<Item = Behaviour>) {
+        let mut s = self.state.lock().unwrap();
+        s.services
+            .get_mut(service)
+            .unwrap()
+            .script
+            .extend(behaviours);
+    }
+
+    /// Switches the service's deployment controller (`ECS`, `CODE_DEPLOY`, `EXTERNAL`).
+    pub fn set_controller(&self, service: &str, controller: &'static str) {
+        self.state
+            .lock()
+            .unwrap()
+            .services
+            .get_mut(service)
+            .unwrap()
+            .controller = controller;
+    }
+
+    /// The next `n` calls of `op` are answered with ThrottlingException.
+    pub fn throttle(&self, op: &str, n: u32) {
+        self.state.lock().unwrap().throttle.insert(op.to_owned(), n);
+    }
+
+    pub fn calls(&self) -> BTreeMap<String, u32> {
+        self.state.lock().unwrap().calls.clone()
+    }
+
+    pub fn total_calls(&self) -> u32 {
+        self.calls().values().sum()
+    }
+
+    /// Request bodies of `op`, in order.
+    pub fn requests(&self, op: &str) -> Vec<Value> {
+        self.state
+            .lock()
+            .unwrap()
+            .requests
+            .iter()
+            .filter(|(o, _)| o == op)
+            .map(|(_, b)| b.clone())
+            .collect()
+    }
+
+    pub fn decided(&self) -> Vec<Decided> {
+        self.state.lock().unwrap().decided.clone()
+    }
+
+    pub fn protocol_errors(&self) -> Vec<String> {
+        self.state.lock().unwrap().protocol_errors.clone()
+    }
+
+    /// The task definition the service runs now.
+    pub fn service_task_definition(&self, service: &str) -> String {
+        self.state.lock().unwrap().services[service]
+            .task_definition
+            .clone()
+    }
+
+    pub fn task_definition(&self, arn: &str) -> Value {
+        let s = self.state.lock().unwrap();
+        s.task_defs[arn].clone()
+    }
+}
+
+/// Static test credentials, region eu-west-1, standard retries (5 attempts), endpoint `url`.
+pub fn sdk_config(url: &str) -> aws_config::SdkConfig {
+    use aws_credential_types::Credentials;
+    use aws_credential_types::provider::SharedCredentialsProvider;
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(REGION))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "AKIDTEST", "secret", None, None, "test",
+        )))
+        .retry_config(aws_smithy_types::retry::RetryConfig::standard().with_max_attempts(5))
+        .endpoint_url(url)
+        .build()
+}
+
+fn error(status: StatusCode, kind: &str, message: &str) -> Response {
+    (
+        status,
+        [("content-type", "application/x-amz-json-1.1")],
+        json!({"__type": kind, "message": message}).to_string(),
+    )
+        .into_response()
+}
+
+/// An ECS error answer: `__type` and message (HTTP 400).
+type ApiError = (&'static str, String);
+
+fn client_error(message: &str) -> ApiError {
+    ("ClientException", message.to_owned())
+}
+
+async fn handle(
+    State(state): State<Arc<Mutex<State_>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let mut s = state.lock().unwrap();
+    if h("content-type") != "application/x-amz-json-1.1" {
+        s.protocol_errors
+            .push(format!("content-type {:?}", h("content-type")));
+        return error(
+            StatusCode::BAD_REQUEST,
+            "SerializationException",
+            "bad content type",
+        );
+    }
+    if !h("authorization").starts_with("AWS4-HMAC-SHA256 Credential=AKIDTEST/") {
+        s.protocol_errors.push("unsigned request".into());
+        return error(
+            StatusCode::BAD_REQUEST,
+            "MissingAuthenticationTokenException",
+            "Missing Authentication Token",
+        );
+    }
+    let Some(op) = h("x-amz-target")
+        .strip_prefix(TARGET_PREFIX)
+        .map(str::to_owned)
+    else {
+        s.protocol_errors
+            .push(format!("x-amz-target {:?}", h("x-amz-target")));
+        return error(
+            StatusCode::BAD_REQUEST,
+            "UnknownOperationException",
+            "missing target",
+        );
+    };
+    let req: Value = match serde_json::from_slice(&body) {
+        Ok(v @ Value::Object(_)) => v,
+        _ => {
+            s.protocol_errors
+                .push(format!("{op}: body is not a JSON object"));
+            return error(
+                StatusCode::BAD_REQUEST,
+                "SerializationException",
+                "body is not a JSON object",
+            );
+        }
+    };
+    *s.calls.entry(op.clone()).or_default() += 1;
+    s.requests.push((op.clone(), req.clone()));
+    if let Some(n) = s.throttle.get_mut(&op)
+        && *n > 0
+    {
+        *n -= 1;
+        return error(
+            StatusCode::BAD_REQUEST,
+            "ThrottlingException",
+            "Rate exceeded",
+        );
+    }
+    let result = match op.as_str() {
+        "DescribeServices" => Ok(describe_services(&mut s, &req)),
+        "DescribeTaskDefinition" => describe_task_definition(&s, &req),
+        "RegisterTaskDefinition" => register(&mut s, &req),
+        "UpdateService" => update_service(&mut s, &req),
+        "ListTasks" => Ok(list_tasks(&s, &req)),
+        "DescribeTasks" => Ok(describe_tasks(&s, &req)),
+        other => {
+            s.protocol_errors
+                .push(format!("unexpected operation {other}"));
+            return error(
+                StatusCode::BAD_REQUEST,
+                "UnknownOperationException",
+                &format!("operation {other} is not scripted"),
+            );
+        }
+    };
+    match result {
+        Ok(v) => (
+            StatusCode::OK,
+            [
+                ("content-type", "application/x-amz-json-1.1"),
+                ("x-amzn-requestid", "00000000-0000-0000-0000-000000000000"),
+            ],
+            v.to_string(),
+        )
+            .into_response(),
+        Err((kind, message)) => error(StatusCode::BAD_REQUEST, kind, &message),
+    }
+}
+
+fn resolve_td(s: &State_, r: &str) -> Option<String> {
+    if s.task_defs.contains_key(r) {
+        return Some(r.to_owned());
+    }
+    if r.contains(':') && !r.starts_with("arn:") {
+        let a = td_arn(r);
+        return s.task_defs.contains_key(&a).then_some(a);
+    }
+    let rev = s.revisions.get(r)?;
+    Some(td_arn(&format!("{r}:{rev}")))
+}
+
+fn register(s: &mut State_, req: &Value) -> Result<Value, ApiError> {
+    for k in [
+        "taskDefinitionArn",
+        "revision",
+        "status",
+        "requiresAttributes",
+        "compatibilities",
+        "registeredAt",
+        "registeredBy",
+        "deregisteredAt",
+    ] {
+        if req.get(k).is_some() {
+            s.protocol_errors
+                .push(format!("RegisterTaskDefinition with read-only {k}"));
+            return Err((
+                "SerializationException",
+                format!("Unexpected key '{k}' found in params"),
+            ));
+        }
+    }
+    let Some(family) = req.get("family").and_then(Value::as_str) else {
+        return Err(client_error("Family is required."));
+    };
+    if req
+        .get("containerDefinitions")
+        .and_then(Value::as_array)
+        .is_none_or(Vec::is_empty)
+    {
+        return Err(client_error("Container list cannot be empty."));
+    }
+    let rev = {
+        let r = s.revisions.entry(family.to_owned()).or_default();
+        *r += 1;
+        *r
+    };
+    let arn = td_arn(&format!("{family}:{rev}"));
+    let mut td = req.clone();
+    let tags = td
+        .as_object_mut()
+        .unwrap()
+        .remove("tags")
+        .unwrap_or(json!([]));
+    let o = td.as_object_mut().unwrap();
+    o.insert("taskDefinitionArn".into(), json!(arn));
+    o.insert("revision".into(), json!(rev));
+    o.insert("status".into(), json!("ACTIVE"));
+    o.insert("compatibilities".into(), json!(["EC2", "FARGATE"]));
+    o.insert("requiresAttributes".into(), json!([]));
+    o.insert("registeredAt".into(), json!(now_epoch()));
+    o.insert(
+        "registeredBy".into(),
+        json!(format!("arn:aws:sts::{ACCOUNT}:assumed-role/deploy/test")),
+    );
+    s.task_defs.insert(arn.clone(), td.clone());
+    s.tags.insert(arn, tags.clone());
+    Ok(json!({"taskDefinition": td, "tags": tags}))
+}
+
+fn describe_task_definition(s: &State_, req: &Value) -> Result<Value, ApiError> {
+    let r = req
+        .get("taskDefinition")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let Some(arn) = resolve_td(s, r) else {
+        return Err(client_error("Unable to describe task definition."));
+    };
+    let with_tags = req
+        .get("include")
+        .and_then(Value::as_array)
+        .is_some_and(|i| i.iter().any(|v| v == "TAGS"));
+    let mut out = json!({"taskDefinition": s.task_defs[&arn]});
+    if with_tags {
+        out["tags"] = s.tags[&arn].clone();
+    }
+    Ok(out)
+}
+
+fn service_json(svc: &Svc) -> Value {
+    let deps: Vec<Value> = svc
+        .deployments
+        .iter()
+        .map(|d| {
+            json!({
+                "id": d.id, "status": d.status, "taskDefinition": d.task_definition,
+                "desiredCount": d.desired, "pendingCount": d.pending, "runningCount": d.running,
+                "failedTasks": d.failed_tasks, "createdAt": d.created, "updatedAt": now_epoch(),
+                "launchType": "FARGATE", "rolloutState": d.rollout_state,
+                "rolloutStateReason": d.reason,
+            })
+        })
+        .collect();
+    let mut dc = json!({"maximumPercent": 200, "minimumHealthyPercent": 100});
+    if let Some((enable, rollback)) = svc.circuit_breaker {
+        dc["deploymentCircuitBreaker"] = json!({"enable": enable, "rollback": rollback});
+    }
+    json!({
+        "serviceArn": format!("arn:aws:ecs:{REGION}:{ACCOUNT}:service/{}/{}", svc.cluster, svc.name),
+        "serviceName": svc.name,
+        "clusterArn": format!("arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{}", svc.cluster),
+        "status": "ACTIVE",
+        "taskDefinition": svc.task_definition,
+        "desiredCount": svc.desired,
+        "runningCount": svc.deployments.iter().map(|d| d.running).sum::<i32>(),
+        "pendingCount": svc.deployments.iter().map(|d| d.pending).sum::<i32>(),
+        "launchType": "FARGATE",
+        "deploymentConfiguration": dc,
+        "deploymentController": {"type": svc.controller},
+        "deployments": deps,
+        "events": svc.events,
+        "createdAt": now_epoch() - 7200.0,
+    })
+}
+
+fn cluster_matches(svc: &Svc, cluster: &str) -> bool {
+    cluster == svc.cluster || cluster.ends_with(&format!(":cluster/{}", svc.cluster))
+}
+
+fn push_event(svc: &mut Svc, next_id: &mut u64, message: String) {
+    *next_id += 1;
+    svc.events.insert(
+        0,
+        json!({"id": format!("ev-{next_id}"), "createdAt": now_epoch(), "message": message}),
+    );
+}
+
+fn reached(after: After, d: &Deployment) -> bool {
+    match after {
+        After::Polls(n) => d.polls >= n,
+        After::Time(t) => d.started.elapsed() >= t,
+    }
+}
+
+/// When the scripted change happened: the scheduled instant for time-driven changes (ECS changes state
+/// between polls; the client only sees it at its next poll), the observing poll for poll-driven ones.
+fn happened_at(after: After, d: &Deployment) -> Instant {
+    match after {
+        After::Polls(_) => Instant::now(),
+        After::Time(t) => d.started + t,
+    }
+}
+
+/// Advances `svc`'s deployments by one observation.
+fn tick(s: &mut State_, name: &str) {
+    let State_ {
+        services,
+        tasks,
+        decided,
+        next_id,
+        ..
+    } = s;
+    let svc = services.get_mut(name).unwrap();
+    let mut rollback_to: Option<String> = None;
+    let mut drained = false;
+    let cb = svc.circuit_breaker;
+    let mut events = Vec::new();
+    let primary_idx = svc.deployments.iter().position(|d| d.status == "PRIMARY");
+    for (i, d) in svc.deployments.iter_mut().enumerate() {
+        if let Some(left) = d.drain_left.as_mut() {
+            if *left == 0 {
+                drained = true;
+                d.drain_left = None;
+            } else {
+                *left -= 1;
+            }
+        }
+        if d.rollout_state != "IN_PROGRESS" {
+            continue;
+        }
+        d.polls += 1;
+        match d.behaviour.clone() {
+            Behaviour::Complete { after, drain_polls } if reached(after, d) => {
+                d.rollout_state = "COMPLETED";
+                d.reason = "ECS deployment completed.".into();
+                d.running = d.desired;
+                d.pending = 0;
+                d.drain_left = Some(drain_polls);
+                events.push(format!("(service {name}) has reached a steady state."));
+                decided.push(Decided {
+                    service: name.to_owned(),
+                    deployment: d.id.clone(),
+                    what: "COMPLETED",
+                    at: happened_at(after, d),
+                });
+            }
+            Behaviour::Fail {
+                after,
+                failed_tasks,
+            } if reached(after, d) => {
+                d.rollout_state = "FAILED";
+                d.failed_tasks = failed_tasks;
+                d.reason = "ECS deployment circuit breaker: tasks failed to start.".into();
+                decided.push(Decided {
+                    service: name.to_owned(),
+                    deployment: d.id.clone(),
+                    what: "FAILED",
+                    at: happened_at(after, d),
+                });
+                events.push(format!(
+                    "(service {name}) (deployment {}) deployment failed: tasks failed to start.",
+                    d.id
+                ));
+                if Some(i) == primary_idx && cb.is_some_and(|(e, r)| e && r) {
+                    rollback_to = Some(d.id.clone());
+                }
+            }
+            Behaviour::StopTasks {
+                after,
+                stop_code,
+                reason,
+                containers,
+            } if reached(after, d) => {
+                *next_id += 1;
+                let arn = format!(
+                    "arn:aws:ecs:{REGION}:{ACCOUNT}:task/{}/{:032x}",
+                    svc.cluster, next_id
+                );
+                let cs: Vec<Value> = containers
+                    .iter()
+                    .map(|(n, code, r)| {
+                        let mut c = json!({"name": n, "lastStatus": "STOPPED", "taskArn": arn});
+                        if let Some(code) = code {
+                            c["exitCode"] = json!(code);
+                        }
+                        if let Some(r) = r {
+                            c["reason"] = json!(r);
+                        }
+                        c
+                    })
+                    .collect();
+                tasks.push((
+                    name.to_owned(),
+                    json!({"taskArn": arn, "clusterArn": format!("arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{}", svc.cluster),
+                           "taskDefinitionArn": d.task_definition, "startedBy": d.id,
+                           "lastStatus": "STOPPED", "desiredStatus": "STOPPED", "stopCode": stop_code,
+                           "stoppedReason": reason, "stoppedAt": now_epoch(), "containers": cs,
+                           "launchType": "FARGATE"}),
+                ));
+                decided.push(Decided {
+                    service: name.to_owned(),
+                    deployment: d.id.clone(),
+                    what: "STOPPED_TASK",
+                    at: happened_at(after, d),
+                });
+                d.failed_tasks += 1;
+                if cb.is_some_and(|(e, _)| e) && d.failed_tasks >= 3 {
+                    d.rollout_state = "FAILED";
+                    d.reason = format!(
+                        "ECS deployment circuit breaker: tasks failed to start. ({reason})"
+                    );
+                    if cb.is_some_and(|(_, r)| r) {
+                        rollback_to = Some(d.id.clone());
+                    }
+                }
+            }
+            _ => {
+                d.pending = d.desired;
+            }
+        }
+    }
+    if drained {
+        svc.deployments.retain(|d| d.status == "PRIMARY");
+        events.push(format!(
+            "(service {name}) has stopped the tasks of older deployments."
+        ));
+        decided.push(Decided {
+            service: name.to_owned(),
+            deployment: String::new(),
+            what: "DRAINED",
+            at: Instant::now(),
+        });
+    }
+    if let Some(failed_id) = rollback_to {
+        // ECS's circuit-breaker rollback: the last COMPLETED deployment's task definition comes back.
+        let target = svc
+            .deployments
+            .iter()
+            .find(|d| d.id != failed_id && d.rollout_state == "COMPLETED")
+            .map(|d| d.task_definition.clone());
+        if let Some(target) = target {
+            for d in &mut svc.deployments {
+                d.status = "ACTIVE";
+            }
+            *next_id += 1;
+            let id = format!("ecs-svc/{:019}", next_id);
+            events.push(format!(
+                "(service {name}) rolling back to deployment {id} with task definition {target}."
+            ));
+            svc.task_definition = target.clone();
+            svc.deployments.insert(
+                0,
+                Deployment {
+                    id,
+                    task_definition: target,
+                    status: "PRIMARY",
+                    rollout_state: "IN_PROGRESS",
+                    reason: "ECS deployment in progress.".into(),
+                    failed_tasks: 0,
+                    running: 0,
+                    pending: svc.desired,
+                    desired: svc.desired,
+                    created: now_epoch(),
+                    started: Instant::now(),
+                    polls: 0,
+                    behaviour: Behaviour::complete_after_polls(1),
+                    drain_left: None,
+                },
+            );
+            // The failed deployment stays listed (ACTIVE, FAILED) until the rollback has drained it.
+        }
+    }
+    for e in events {
+        push_event(svc, next_id, e);
+    }
+}
+
+fn describe_services(s: &mut State_, req: &Value) -> Value {
+    let cluster = req
+        .get("cluster")
+        .and_then(Value::as_str)
+        .unwrap_or("default")
+        .to_owned();
+    let mut services = Vec::new();
+    let mut failures = Vec::new();
+    for name in req
+        .get("services")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        let found = s
+            .services
+            .get(name)
+            .is_some_and(|svc| cluster_matches(svc, &cluster));
+        if found {
+            tick(s, name);
+            services.push(service_json(&s.services[name]));
+        } else {
+            failures.push(json!({"arn": format!("arn:aws:ecs:{REGION}:{ACCOUNT}:service/{cluster}/{name}"), "reason": "MISSING"}));
+        }
+    }
+    json!({"services": services, "failures": failures})
+}
+
+fn update_service(s: &mut State_, req: &Value) -> Result<Value, ApiError> {
+    let cluster = req
+        .get("cluster")
+        .and_then(Value::as_str)
+        .unwrap_or("default");
+    let name = req.get("service").and_then(Value::as_str).unwrap_or("");
+    if !s
+        .services
+        .get(name)
+        .is_some_and(|svc| cluster_matches(svc, cluster))
+    {
+        return Err(("ServiceNotFoundException", "Service not found.".into()));
+    }
+    let Some(td) = req
+        .get("taskDefinition")
+        .and_then(Value::as_str)
+        .and_then(|t| resolve_td(s, t))
+    else {
+        return Err(client_error("TaskDefinition not found."));
+    };
+    s.next_id += 1;
+    let id = format!("ecs-svc/{:019}", s.next_id);
+    let mut next_id = s.next_id;
+    let svc = s.services.get_mut(name).unwrap();
+    for d in &mut svc.deployments {
+        d.status = "ACTIVE";
+    }
+    let behaviour = svc
+        .script
+        .pop_front()
+        .unwrap_or_else(|| Behaviour::complete_after_polls(1));
+    svc.task_definition = td.clone();
+    svc.deployments.insert(
+        0,
+        Deployment {
+            id,
+            task_definition: td,
+            status: "PRIMARY",
+            rollout_state: "IN_PROGRESS",
+            reason: "ECS deployment in progress.".into(),
+            failed_tasks: 0,
+            running: 0,
+            pending: svc.desired,
+            desired: svc.desired,
+            created: now_epoch(),
+            started: Instant::now(),
+            polls: 0,
+            behaviour,
+            drain_left: None,
+        },
+    );
+    push_event(
+        svc,
+        &mut next_id,
+        format!("(service {name}) has started 1 tasks: (task pending)."),
+    );
+    s.next_id = next_id;
+    Ok(json!({"service": service_json(&s.services[name])}))
+}
+
+fn list_tasks(s: &State_, req: &Value) -> Value {
+    let service = req.get("serviceName").and_then(Value::as_str);
+    let stopped = req.get("desiredStatus").and_then(Value::as_str) == Some("STOPPED");
+    let arns: Vec<&Value> = s
+        .tasks
+        .iter()
+        .filter(|(svc, _)| service.is_none_or(|n| n == svc))
+        .filter(|_| stopped)
+        .map(|(_, t)| &t["taskArn"])
+        .collect();
+    json!({"taskArns": arns})
+}
+
+fn describe_tasks(s: &State_, req: &Value) -> Value {
+    let wanted: Vec<&str> = req
+        .get("tasks")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let tasks: Vec<&Value> = s
+        .tasks
+        .iter()
+        .map(|(_, t)| t)
+        .filter(|t| wanted.contains(&t["taskArn"].as_str().unwrap_or("")))
+        .collect();
+    json!({"tasks": tasks, "failures": []})
+}
