@@ -555,6 +555,12 @@ async fn dry_run_prints_the_plan_and_writes_nothing() {
         "{}",
         r.summary
     );
+    assert!(r.summary.contains(r#""name": "MODE","#), "{}", r.summary);
+    assert!(
+        !r.summary.contains(r#""value": "prod""#),
+        "env values are hidden: {}",
+        r.summary
+    );
 }
 
 #[tokio::test]
