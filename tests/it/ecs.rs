@@ -555,6 +555,12 @@ async fn dry_run_prints_the_plan_and_writes_nothing() {
         "{}",
         r.summary
     );
+    assert!(r.summary.contains(r#""name": "MODE","#), "{}", r.summary);
+    assert!(
+        !r.summary.contains(r#""value": "prod""#),
+        "env values are hidden: {}",
+        r.summary
+    );
 }
 
 #[tokio::test]
@@ -714,7 +720,7 @@ async fn bench_ecs_detection_latency_and_api_calls() {
         DeterministicStopEcsRollback,
         DeterministicStopOurRollback,
     }
-    async fn sample(kind: Kind, at: Duration) -> (Duration, u32, u8) {
+    async fn sample(kind: Kind, at: Duration) -> (Duration, u32, u8, Duration) {
         let cb = match kind {
             Kind::Completed | Kind::DeterministicStopOurRollback => None,
             Kind::Failed | Kind::DeterministicStopEcsRollback => Some((true, true)),
@@ -756,7 +762,13 @@ async fn bench_ecs_detection_latency_and_api_calls() {
             .into_iter()
             .find(|d| d.what == what)
             .expect("the scripted change happened");
-        (exit.duration_since(decided.at), fake.total_calls(), r.code)
+        let last = fake.last_answer().unwrap();
+        (
+            exit.duration_since(decided.at),
+            fake.total_calls(),
+            r.code,
+            exit.duration_since(last),
+        )
     }
     let delays = [2.0, 3.5, 6.0, 9.0, 14.0].map(Duration::from_secs_f64);
     let kinds = [
@@ -772,9 +784,9 @@ async fn bench_ecs_detection_latency_and_api_calls() {
     }))
     .await;
     println!(
-        "| scenario | samples | state change → step exit: mean | max | ECS API calls per deploy | exit code |"
+        "| scenario | samples | state change → step exit: mean | max | last ECS answer → exit: max | ECS API calls per deploy | exit code |"
     );
-    println!("| --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
     for k in kinds {
         let rs: Vec<_> = runs
             .iter()
@@ -785,9 +797,11 @@ async fn bench_ecs_detection_latency_and_api_calls() {
         let max = rs.iter().map(|r| r.0.as_secs_f64()).fold(0.0, f64::max);
         let calls: Vec<u32> = rs.iter().map(|r| r.1).collect();
         let codes: std::collections::BTreeSet<u8> = rs.iter().map(|r| r.2).collect();
+        let tail = rs.iter().map(|r| r.3.as_secs_f64()).fold(0.0, f64::max);
         println!(
-            "| {k:?} | {} | {mean:.2} s | {max:.2} s | {}–{} | {codes:?} |",
+            "| {k:?} | {} | {mean:.2} s | {max:.2} s | {:.0} ms | {}–{} | {codes:?} |",
             rs.len(),
+            tail * 1000.0,
             calls.iter().min().unwrap(),
             calls.iter().max().unwrap()
         );

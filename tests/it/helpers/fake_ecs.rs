@@ -121,6 +121,7 @@ struct State_ {
     decided: Vec<Decided>,
     protocol_errors: Vec<String>,
     next_id: u64,
+    last_answer: Option<Instant>,
 }
 
 /// The running fake.
@@ -275,6 +276,11 @@ impl FakeEcs {
         self.state.lock().unwrap().decided.clone()
     }
 
+    /// When the last answer was produced.
+    pub fn last_answer(&self) -> Option<Instant> {
+        self.state.lock().unwrap().last_answer
+    }
+
     pub fn protocol_errors(&self) -> Vec<String> {
         self.state.lock().unwrap().protocol_errors.clone()
     }
@@ -400,6 +406,7 @@ async fn handle(
             );
         }
     };
+    s.last_answer = Some(Instant::now());
     match result {
         Ok(v) => (
             StatusCode::OK,

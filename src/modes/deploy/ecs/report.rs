@@ -90,10 +90,10 @@ pub fn dry_run(cfg: &Config, plans: &[ServicePlan]) -> Report {
             changes_table(&p.changes)
         );
         s.push_str(&crate::report::markdown::details(
-            "RegisterTaskDefinition body",
+            "RegisterTaskDefinition body (environment values hidden)",
             &code(
                 "json",
-                &serde_json::to_string_pretty(&p.register).unwrap_or_default(),
+                &serde_json::to_string_pretty(&hide_env_values(&p.register)).unwrap_or_default(),
             ),
         ));
     }
@@ -111,6 +111,29 @@ pub fn dry_run(cfg: &Config, plans: &[ServicePlan]) -> Report {
         ),
         s,
     )
+}
+
+/// The body with every container environment value replaced: values may come from workflow secrets.
+fn hide_env_values(body: &serde_json::Value) -> serde_json::Value {
+    let mut b = body.clone();
+    if let Some(cs) = b
+        .get_mut("containerDefinitions")
+        .and_then(serde_json::Value::as_array_mut)
+    {
+        for c in cs {
+            if let Some(env) = c
+                .get_mut("environment")
+                .and_then(serde_json::Value::as_array_mut)
+            {
+                for e in env {
+                    if let Some(v) = e.get_mut("value") {
+                        *v = serde_json::Value::String("…".into());
+                    }
+                }
+            }
+        }
+    }
+    b
 }
 
 fn rollback_policy(cfg: &Config, p: &ServicePlan) -> String {
