@@ -23,6 +23,7 @@
 //! with the same execution role.
 
 pub mod api;
+pub mod cloudwatch;
 pub mod health;
 pub mod report;
 pub mod traffic;
@@ -462,7 +463,25 @@ pub struct Deployed {
 pub async fn run(rt: &Runtime<'_>, cfg: &LambdaConfig) -> Result<Report, ModeError> {
     let sdk = sdk_config(rt)?;
     let d = deploy(&sdk, cfg, &rt.cancel, rt.config.common.dry_run).await?;
-    Ok(report::render(&d, rt.config.common.report_key.clone()))
+    let r = report::render(&d, rt.config.common.report_key.clone());
+    // Not tied to a file, so not a report annotation: said once as a workflow command.
+    if r.verdict == crate::report::Verdict::Failure {
+        rt.cmds.annotate(
+            crate::report::Level::Error,
+            Some("stevedore deploy (Lambda)"),
+            &crate::report::Location::default(),
+            &format!("{}: {}", r.title, report::result_line(&d)),
+        );
+    }
+    for n in &d.notes {
+        rt.cmds.annotate(
+            crate::report::Level::Warning,
+            Some("stevedore deploy (Lambda)"),
+            &crate::report::Location::default(),
+            n,
+        );
+    }
+    Ok(r)
 }
 
 /// Temporary bridge until `crate::aws::connect` (branch `credentials`) is merged: region from `aws-region`

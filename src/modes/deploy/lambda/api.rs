@@ -114,7 +114,7 @@ impl Stats {
 #[derive(Debug)]
 pub struct Api {
     lambda: aws_sdk_lambda::Client,
-    cloudwatch: aws_sdk_cloudwatch::Client,
+    cloudwatch: super::cloudwatch::CloudWatch,
     s3: aws_sdk_s3::Client,
     pub function: String,
     stats: Mutex<Stats>,
@@ -145,7 +145,7 @@ impl Api {
     pub fn new(sdk: &SdkConfig, function: &str) -> Self {
         Self {
             lambda: aws_sdk_lambda::Client::new(sdk),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(sdk),
+            cloudwatch: super::cloudwatch::CloudWatch::new(sdk),
             s3: aws_sdk_s3::Client::from_conf(
                 aws_sdk_s3::config::Builder::from(sdk)
                     // Path-style works with every S3-compatible endpoint (moto, MinIO) and real S3.
@@ -485,38 +485,14 @@ impl Api {
         let mut states = AlarmStates::default();
         // DescribeAlarms takes at most 100 names per call.
         for chunk in names.chunks(100) {
-            let r = self
-                .timed(
-                    "DescribeAlarms",
-                    self.cloudwatch
-                        .describe_alarms()
-                        .set_alarm_names(Some(chunk.to_vec()))
-                        .alarm_types(aws_sdk_cloudwatch::types::AlarmType::MetricAlarm)
-                        .alarm_types(aws_sdk_cloudwatch::types::AlarmType::CompositeAlarm)
-                        .send(),
-                )
-                .await
-                .map_err(|e| LambdaError::Aws {
-                    op: "DescribeAlarms",
-                    resource: chunk.join(", "),
-                    code: e.code().map(str::to_owned),
-                    message: DisplayErrorContext(&e).to_string(),
-                })?;
-            let found = r
-                .metric_alarms()
-                .iter()
-                .map(|a| (a.alarm_name(), a.state_value().map(|s| s.as_str())))
-                .chain(
-                    r.composite_alarms()
-                        .iter()
-                        .map(|a| (a.alarm_name(), a.state_value().map(|s| s.as_str()))),
-                );
-            for (name, state) in found {
-                let name = name.unwrap_or_default().to_owned();
-                if state == Some("ALARM") {
-                    states.in_alarm.push(name.clone());
+            let alarms = self
+                .timed("DescribeAlarms", self.cloudwatch.describe_alarms(chunk))
+                .await?;
+            for a in alarms {
+                if a.state == "ALARM" {
+                    states.in_alarm.push(a.name.clone());
                 }
-                states.found.push(name);
+                states.found.push(a.name);
             }
         }
         states.missing = names

@@ -55,7 +55,9 @@ fn title(d: &Deployed) -> String {
     }
 }
 
-fn result_line(d: &Deployed) -> String {
+/// One line saying how the deploy ended.
+#[must_use]
+pub fn result_line(d: &Deployed) -> String {
     match &d.ending {
         Ending::Planned => "dry run: nothing was changed".into(),
         Ending::Unchanged => "nothing to do".into(),

@@ -1,0 +1,539 @@
+//! Lambda deploys against moto (Lambda, CloudWatch, IAM, S3), run as whole steps in-process.
+//!
+//! Every test creates its own function (unique name) with an execution role in moto's IAM, version 1
+//! published and alias `live` on it, then runs `mode: deploy` with `function-name` set. Health URLs are
+//! served by an in-process axum server on loopback. Nothing here asserts on time: bakes are only upper
+//! bounds, and tests watch the alias itself to know when traffic is split.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_lambda::types::FunctionCode;
+use aws_smithy_types::Blob;
+
+use crate::helpers::moto::{moto, unique};
+use crate::helpers::run::{Step, StepResult};
+
+const REGION: &str = "us-east-1";
+
+pub fn sdk(endpoint: &str) -> SdkConfig {
+    let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
+        .endpoint_url(endpoint)
+        .build()
+}
+
+/// A deterministic zip holding one handler file.
+pub fn zip(body: &str) -> Vec<u8> {
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    w.start_file("app.py", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    w.write_all(body.as_bytes()).unwrap();
+    w.finish().unwrap().into_inner()
+}
+
+/// Creates an IAM role in moto through the IAM query protocol (the role Lambda's CreateFunction checks).
+async fn create_role(endpoint: &str, name: &str) -> String {
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let r = reqwest::Client::new()
+        .post(format!("{endpoint}/"))
+        .header(
+            "Authorization",
+            "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(
+            url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs([
+                    ("Action", "CreateRole"),
+                    ("Version", "2010-05-08"),
+                    ("RoleName", name),
+                    ("AssumeRolePolicyDocument", policy),
+                ])
+                .finish(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let body = r.text().await.unwrap();
+    assert!(status.is_success(), "CreateRole: {status} {body}");
+    let start = body.find("<Arn>").unwrap() + 5;
+    let end = body.find("</Arn>").unwrap();
+    body[start..end].to_owned()
+}
+
+/// One function with version 1 published and alias `live` on it.
+pub struct Rig {
+    pub endpoint: String,
+    pub sdk: SdkConfig,
+    pub lambda: aws_sdk_lambda::Client,
+    pub function: String,
+}
+
+impl Rig {
+    pub async fn new(prefix: &str) -> Option<Rig> {
+        let m = moto()?;
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let sdk = sdk(&m.endpoint);
+        let lambda = aws_sdk_lambda::Client::new(&sdk);
+        let function = unique(prefix);
+        let role = create_role(&m.endpoint, &format!("{function}-role")).await;
+        lambda
+            .create_function()
+            .function_name(&function)
+            .runtime(aws_sdk_lambda::types::Runtime::Python312)
+            .role(role)
+            .handler("app.handler")
+            .code(
+                FunctionCode::builder()
+                    .zip_file(Blob::new(zip("v1")))
+                    .build(),
+            )
+            .publish(true)
+            .send()
+            .await
+            .unwrap();
+        lambda
+            .create_alias()
+            .function_name(&function)
+            .name("live")
+            .function_version("1")
+            .send()
+            .await
+            .unwrap();
+        Some(Rig {
+            endpoint: m.endpoint.clone(),
+            sdk,
+            lambda,
+            function,
+        })
+    }
+
+    /// A deploy step for this function with `zip` written into the workspace as `app.zip`.
+    pub fn step(&self, zip_body: Option<&str>) -> Step {
+        let s = Step::new()
+            .input("mode", "deploy")
+            .input("function-name", &self.function)
+            .input("aws-region", REGION)
+            .var("AWS_ACCESS_KEY_ID", "testing")
+            .var("AWS_SECRET_ACCESS_KEY", "testing")
+            .var("AWS_ENDPOINT_URL", &self.endpoint);
+        match zip_body {
+            Some(b) => {
+                std::fs::write(s.workspace.join("app.zip"), zip(b)).unwrap();
+                s.input("zip-file", "app.zip")
+            }
+            None => s,
+        }
+    }
+
+    /// (primary version, routing) of alias `live`.
+    pub async fn alias(&self) -> (String, Option<(String, f64)>) {
+        let a = self
+            .lambda
+            .get_alias()
+            .function_name(&self.function)
+            .name("live")
+            .send()
+            .await
+            .unwrap();
+        (
+            a.function_version().unwrap().to_owned(),
+            a.routing_config()
+                .and_then(|r| r.additional_version_weights())
+                .and_then(|w| w.iter().next().map(|(k, v)| (k.clone(), *v))),
+        )
+    }
+
+    /// Waits (bounded by the deploy itself finishing) until traffic on `live` is split.
+    pub async fn until_split(&self, run: &tokio::task::JoinHandle<StepResult>) {
+        loop {
+            if self.alias().await.1.is_some() {
+                return;
+            }
+            assert!(
+                !run.is_finished(),
+                "the deploy ended before splitting traffic"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// A loopback health endpoint answering `status` (changeable) and counting requests.
+pub struct Health {
+    pub url: String,
+    pub hits: Arc<AtomicUsize>,
+}
+
+pub async fn health_server(status: u16) -> Health {
+    use axum::http::StatusCode;
+    let hits = Arc::new(AtomicUsize::new(0));
+    let (h, c) = (hits.clone(), Arc::new(AtomicU16::new(status)));
+    let app = axum::Router::new().route(
+        "/health",
+        axum::routing::get(move || {
+            let (h, c) = (h.clone(), c.clone());
+            async move {
+                h.fetch_add(1, Ordering::SeqCst);
+                StatusCode::from_u16(c.load(Ordering::SeqCst)).unwrap()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Health {
+        url: format!("http://{addr}/health"),
+        hits,
+    }
+}
+
+/// A CloudWatch call in the JSON 1.0 protocol (the Rust SDK speaks only CBOR, which moto lacks).
+pub async fn cloudwatch(endpoint: &str, op: &str, body: serde_json::Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{endpoint}/"))
+        .header(
+            "Authorization",
+            "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/monitoring/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .header("Content-Type", "application/x-amz-json-1.0")
+        .header("X-Amz-Target", format!("GraniteServiceVersion20100801.{op}"))
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    assert!(
+        status.is_success(),
+        "{op}: {status} {}",
+        r.text().await.unwrap()
+    );
+}
+
+fn calls(r: &StepResult, op: &str) -> usize {
+    r.summary
+        .lines()
+        .find(|l| l.starts_with(&format!("| {op} | ")))
+        .and_then(|l| l.split('|').nth(2))
+        .map_or(0, |n| n.trim().parse().unwrap())
+}
+
+#[tokio::test]
+async fn unchanged_code_is_not_uploaded_and_the_deploy_is_skipped() {
+    let Some(rig) = Rig::new("lambda-same").await else {
+        return;
+    };
+    let r = rig.step(Some("v1")).run().await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    assert_eq!(r.output("verdict"), Some("skipped"), "{}", r.summary);
+    assert_eq!(calls(&r, "UpdateFunctionCode"), 0, "{}", r.summary);
+    assert_eq!(calls(&r, "UpdateAlias"), 0, "{}", r.summary);
+    assert!(r.summary.contains("upload skipped"), "{}", r.summary);
+    assert_eq!(r.output("version"), Some("1"));
+    assert_eq!(r.output("previous-version"), Some("1"));
+    assert_eq!(rig.alias().await, ("1".to_owned(), None));
+}
+
+#[tokio::test]
+async fn configuration_and_code_are_updated_one_after_the_other_and_the_alias_moves() {
+    let Some(rig) = Rig::new("lambda-update").await else {
+        return;
+    };
+    let r = rig
+        .step(Some("v2"))
+        .input("memory-size", "256")
+        .input("function-timeout", "30")
+        .input(
+            "environment-variables",
+            "LOG_LEVEL=debug\nSECRET_THING=hunter2",
+        )
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    assert_eq!(r.output("verdict"), Some("success"));
+    assert_eq!(r.output("version"), Some("2"));
+    assert_eq!(r.output("previous-version"), Some("1"));
+    assert!(
+        r.output("alias-arn")
+            .unwrap()
+            .ends_with(&format!(":function:{}:live", rig.function)),
+        "{:?}",
+        r.outputs
+    );
+    assert_eq!(calls(&r, "UpdateFunctionConfiguration"), 1, "{}", r.summary);
+    assert_eq!(calls(&r, "UpdateFunctionCode"), 1, "{}", r.summary);
+    // Each update (and the published version) was awaited before the next call.
+    assert!(calls(&r, "GetFunctionConfiguration") >= 3, "{}", r.summary);
+    assert!(!r.summary.contains("ResourceConflict"), "{}", r.summary);
+    assert!(r.summary.contains("memory 128 → 256 MB"), "{}", r.summary);
+    assert!(r.summary.contains("environment +LOG_LEVEL +SECRET_THING"));
+    assert!(
+        !r.summary.contains("hunter2"),
+        "values never reach the report"
+    );
+    assert_eq!(rig.alias().await, ("2".to_owned(), None));
+    let v2 = rig
+        .lambda
+        .get_function_configuration()
+        .function_name(&rig.function)
+        .qualifier("2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(v2.memory_size(), Some(256));
+    assert_eq!(v2.timeout(), Some(30));
+    assert_eq!(
+        v2.code_sha256(),
+        Some(stevedore::modes::deploy::lambda::code_sha256(&zip("v2")).as_str())
+    );
+
+    // Running the same deploy again changes nothing.
+    let again = rig
+        .step(Some("v2"))
+        .input("memory-size", "256")
+        .input("function-timeout", "30")
+        .input(
+            "environment-variables",
+            "LOG_LEVEL=debug\nSECRET_THING=hunter2",
+        )
+        .run()
+        .await;
+    assert_eq!(
+        again.output("verdict"),
+        Some("skipped"),
+        "{}",
+        again.summary
+    );
+    assert_eq!(calls(&again, "UpdateFunctionConfiguration"), 0);
+    assert_eq!(calls(&again, "UpdateFunctionCode"), 0);
+}
+
+#[tokio::test]
+async fn a_canary_bakes_with_health_checks_then_shifts_everything() {
+    let Some(rig) = Rig::new("lambda-canary").await else {
+        return;
+    };
+    let health = health_server(204).await;
+    let step = rig
+        .step(Some("v2"))
+        .input("traffic", "canary 25% 1s")
+        .input("health-url", &health.url)
+        .input("health-status", "204")
+        .input("health-interval", "200ms")
+        .input("test-payload", r#"{"ping": true}"#);
+    let run = tokio::spawn(step.run());
+    rig.until_split(&run).await;
+    assert_eq!(
+        rig.alias().await,
+        ("1".to_owned(), Some(("2".to_owned(), 0.25)))
+    );
+    let r = run.await.unwrap();
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    assert_eq!(rig.alias().await, ("2".to_owned(), None));
+    assert_eq!(calls(&r, "UpdateAlias"), 2, "{}", r.summary);
+    // Several rounds during the bake plus one after the full shift.
+    assert!(health.hits.load(Ordering::SeqCst) >= 3, "{}", r.summary);
+    assert!(
+        r.summary.contains("| 25 | 25% on version 2 |"),
+        "{}",
+        r.summary
+    );
+    assert!(
+        r.summary.contains("| 100 | all traffic on version 2 |"),
+        "{}",
+        r.summary
+    );
+    assert!(r.summary.contains("xychart-beta"), "{}", r.summary);
+    assert!(r.summary.contains("line [0, 25, 100]"), "{}", r.summary);
+    assert!(r.summary.contains("| test invoke | ✅ |"), "{}", r.summary);
+    assert!(!r.summary.contains("❌"), "{}", r.summary);
+}
+
+#[tokio::test]
+async fn an_alarm_going_off_during_the_bake_rolls_the_alias_back() {
+    let Some(rig) = Rig::new("lambda-alarm").await else {
+        return;
+    };
+    let alarm = format!("{}-errors", rig.function);
+    cloudwatch(
+        &rig.endpoint,
+        "PutMetricAlarm",
+        serde_json::json!({
+            "AlarmName": alarm,
+            "Namespace": "AWS/Lambda",
+            "MetricName": "Errors",
+            "Statistic": "Sum",
+            "Period": 60,
+            "EvaluationPeriods": 1,
+            "Threshold": 1.0,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        }),
+    )
+    .await;
+    let step = rig
+        .step(Some("v2"))
+        .input("traffic", "canary 10% 10m")
+        .input("alarms", &alarm)
+        .input("health-interval", "100ms");
+    let run = tokio::spawn(step.run());
+    rig.until_split(&run).await;
+    cloudwatch(
+        &rig.endpoint,
+        "SetAlarmState",
+        serde_json::json!({"AlarmName": alarm, "StateValue": "ALARM", "StateReason": "test: errors"}),
+    )
+    .await;
+    let r = run.await.unwrap();
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    assert_eq!(r.output("verdict"), Some("failure"));
+    assert_eq!(rig.alias().await, ("1".to_owned(), None));
+    assert!(
+        r.summary.contains(&format!("in ALARM: {alarm}")),
+        "{}",
+        r.summary
+    );
+    assert!(
+        r.summary.contains("rolled back to version 1"),
+        "{}",
+        r.summary
+    );
+    assert!(r.summary.contains("line [0, 10, 0]"), "{}", r.summary);
+}
+
+#[tokio::test]
+async fn an_unhealthy_url_rolls_the_alias_back_at_the_first_check() {
+    let Some(rig) = Rig::new("lambda-url").await else {
+        return;
+    };
+    let health = health_server(500).await;
+    let r = rig
+        .step(Some("v2"))
+        .input("traffic", "linear 10% 10m")
+        .input("health-url", &health.url)
+        .run()
+        .await;
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    assert_eq!(rig.alias().await, ("1".to_owned(), None));
+    assert_eq!(health.hits.load(Ordering::SeqCst), 1);
+    assert!(
+        r.summary
+            .contains(&format!("500 from {}, expected 200", health.url)),
+        "{}",
+        r.summary
+    );
+    assert_eq!(r.output("version"), Some("2"));
+    assert_eq!(r.output("previous-version"), Some("1"));
+    assert!(r.stdout.contains("::error"), "{}", r.stdout);
+}
+
+#[tokio::test]
+async fn cancelling_mid_canary_restores_the_alias() {
+    let Some(rig) = Rig::new("lambda-cancel").await else {
+        return;
+    };
+    let (handle, cancel) = stevedore::cancel::pair();
+    let step = rig.step(Some("v2")).input("traffic", "canary 10% 10m");
+    let run = tokio::spawn(step.run_with_cancel(cancel));
+    rig.until_split(&run).await;
+    handle.cancel();
+    let r = run.await.unwrap();
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    assert_eq!(rig.alias().await, ("1".to_owned(), None));
+    assert!(
+        r.summary.contains("cancelled, alias restored to version 1"),
+        "{}",
+        r.summary
+    );
+}
+
+#[tokio::test]
+async fn s3_code_is_compared_by_checksum_and_otherwise_downloaded() {
+    let Some(rig) = Rig::new("lambda-s3").await else {
+        return;
+    };
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&rig.sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    let bucket = rig.function.to_lowercase();
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    // Same code as deployed, uploaded with a SHA-256 checksum: HeadObject is enough.
+    s3.put_object()
+        .bucket(&bucket)
+        .key("same.zip")
+        .body(zip("v1").into())
+        .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Sha256)
+        .send()
+        .await
+        .unwrap();
+    let same = rig
+        .step(None)
+        .input("s3-bucket", &bucket)
+        .input("s3-key", "same.zip")
+        .run()
+        .await;
+    assert_eq!(
+        same.output("verdict"),
+        Some("skipped"),
+        "{}\n{}",
+        same.stdout,
+        same.summary
+    );
+    assert_eq!(calls(&same, "HeadObject"), 1, "{}", same.summary);
+    assert_eq!(calls(&same, "GetObject"), 0, "{}", same.summary);
+    // New code without a SHA-256 checksum: downloaded and hashed, then deployed.
+    s3.put_object()
+        .bucket(&bucket)
+        .key("new.zip")
+        .body(zip("v3").into())
+        .send()
+        .await
+        .unwrap();
+    let new = rig
+        .step(None)
+        .input("s3-bucket", &bucket)
+        .input("s3-key", "new.zip")
+        .run()
+        .await;
+    assert_eq!(new.code, 0, "{}\n{}", new.stdout, new.summary);
+    assert_eq!(calls(&new, "GetObject"), 1, "{}", new.summary);
+    assert_eq!(calls(&new, "UpdateFunctionCode"), 1, "{}", new.summary);
+    assert_eq!(rig.alias().await, ("2".to_owned(), None));
+}
+
+#[tokio::test]
+async fn a_missing_alarm_is_a_configuration_error_before_anything_changes() {
+    let Some(rig) = Rig::new("lambda-noalarm").await else {
+        return;
+    };
+    let r = rig
+        .step(Some("v2"))
+        .input("traffic", "canary 10% 5m")
+        .input("alarms", "no-such-alarm")
+        .run()
+        .await;
+    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.summary);
+    assert!(r.stdout.contains("no-such-alarm"), "{}", r.stdout);
+    assert_eq!(rig.alias().await, ("1".to_owned(), None));
+    let cfg = rig
+        .lambda
+        .get_function_configuration()
+        .function_name(&rig.function)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        cfg.code_sha256(),
+        Some(stevedore::modes::deploy::lambda::code_sha256(&zip("v1")).as_str()),
+        "the code was not touched"
+    );
+}
