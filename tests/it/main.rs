@@ -17,5 +17,6 @@
 
 mod helpers;
 
+mod credentials;
 mod foundation;
 mod lambda;
