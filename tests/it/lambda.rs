@@ -122,6 +122,7 @@ impl Rig {
             .input("mode", "deploy")
             .input("function-name", &self.function)
             .input("aws-region", REGION)
+            .input("allow-aws-credential-chain", "true")
             .var("AWS_ACCESS_KEY_ID", "testing")
             .var("AWS_SECRET_ACCESS_KEY", "testing")
             .var("AWS_ENDPOINT_URL", &self.endpoint);

@@ -70,8 +70,10 @@ pub struct Settings {
 }
 
 /// Inputs of a Lambda deploy.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct LambdaConfig {
+    /// Region, role, environment and trigger policy (`crate::aws`).
+    pub aws: crate::aws::AwsInputs,
     pub function_name: String,
     pub alias: String,
     /// `None`: configuration-only deploy (publishes what `$LATEST` holds).
@@ -139,6 +141,7 @@ impl LambdaConfig {
         );
 
         let function_name = function_name?;
+        let aws = crate::aws::AwsInputs::parse(p);
         if interval.is_zero() {
             p.error(
                 "health-interval",
@@ -196,6 +199,7 @@ impl LambdaConfig {
             }
         };
         Some(LambdaConfig {
+            aws,
             function_name,
             alias,
             code,
@@ -308,8 +312,6 @@ pub enum LambdaError {
     },
     #[error("cannot build the HTTP client for `health-url`: {message}")]
     Http { message: String },
-    #[error("no AWS credentials: {message}")]
-    Credentials { message: String },
 }
 
 impl LambdaError {
@@ -345,9 +347,6 @@ impl LambdaError {
             LambdaError::PackageType { .. } => {
                 "Zip functions take `zip-file` or `s3-bucket`/`s3-key`; image functions take `image`.".into()
             }
-            LambdaError::Credentials { .. } => {
-                "Set `role-to-assume` (OIDC) for the job, with `permissions: id-token: write`.".into()
-            }
             _ => return None,
         })
     }
@@ -361,7 +360,6 @@ impl LambdaError {
                 | LambdaError::AliasOnLatest { .. }
                 | LambdaError::RoleMismatch { .. }
                 | LambdaError::PackageType { .. }
-                | LambdaError::Credentials { .. }
         )
     }
 }
@@ -459,11 +457,27 @@ pub struct Deployed {
     pub baked: Duration,
 }
 
-/// Runs a Lambda deploy: credentials, the deploy itself, then the report.
+/// Runs a Lambda deploy: credentials (`aws::connect`: policy, OIDC, STS), the deploy, the report.
 pub async fn run(rt: &Runtime<'_>, cfg: &LambdaConfig) -> Result<Report, ModeError> {
-    let sdk = sdk_config(rt)?;
-    let d = deploy(&sdk, cfg, &rt.cancel, rt.config.common.dry_run).await?;
-    let r = report::render(&d, rt.config.common.report_key.clone());
+    let aws = crate::aws::connect(rt, &cfg.aws, crate::aws::Purpose::Deploy).await?;
+    run_connected(rt, &aws.sdk, aws.environment.as_deref(), cfg).await
+}
+
+/// The deploy and its report with an existing AWS connection (for a `deploy.rs` that connects itself).
+pub async fn run_connected(
+    rt: &Runtime<'_>,
+    sdk: &SdkConfig,
+    environment: Option<&str>,
+    cfg: &LambdaConfig,
+) -> Result<Report, ModeError> {
+    let d = deploy(sdk, cfg, &rt.cancel, rt.config.common.dry_run).await?;
+    let key = rt
+        .config
+        .common
+        .report_key
+        .clone()
+        .or_else(|| environment.map(str::to_owned));
+    let r = report::render(&d, key);
     // Not tied to a file, so not a report annotation: said once as a workflow command.
     if r.verdict == crate::report::Verdict::Failure {
         rt.cmds.annotate(
@@ -482,48 +496,6 @@ pub async fn run(rt: &Runtime<'_>, cfg: &LambdaConfig) -> Result<Report, ModeErr
         );
     }
     Ok(r)
-}
-
-/// Temporary bridge until `crate::aws::connect` (branch `credentials`) is merged: region from `aws-region`
-/// (or `AWS_REGION`), credentials from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`
-/// in the captured environment, endpoint from `AWS_ENDPOINT_URL`. Replaced by `aws::connect` (OIDC) at
-/// merge time; see the report of the `lambda` branch.
-fn sdk_config(rt: &Runtime<'_>) -> Result<SdkConfig, LambdaError> {
-    use aws_config::{BehaviorVersion, Region};
-    let env = rt.env;
-    let region = crate::inputs::input_keys("aws-region")
-        .iter()
-        .find_map(|k| env.get(k))
-        .or_else(|| env.get("AWS_REGION"))
-        .or_else(|| env.get("AWS_DEFAULT_REGION"))
-        .map(str::to_owned)
-        .ok_or_else(|| LambdaError::Credentials {
-            message: "no region: set `aws-region`".into(),
-        })?;
-    let (Some(id), Some(secret)) = (
-        env.get("AWS_ACCESS_KEY_ID"),
-        env.get("AWS_SECRET_ACCESS_KEY"),
-    ) else {
-        return Err(LambdaError::Credentials {
-            message: "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are not set".into(),
-        });
-    };
-    rt.cmds.add_mask(secret);
-    let token = env.get("AWS_SESSION_TOKEN").map(str::to_owned);
-    if let Some(t) = &token {
-        rt.cmds.add_mask(t);
-    }
-    let creds = aws_credential_types::Credentials::new(id, secret, token, None, "stevedore-env");
-    let mut b = SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(region))
-        .credentials_provider(
-            aws_credential_types::provider::SharedCredentialsProvider::new(creds),
-        );
-    if let Some(e) = env.get(crate::env::vars::AWS_ENDPOINT_URL) {
-        b = b.endpoint_url(e);
-    }
-    Ok(b.build())
 }
 
 /// SHA-256 of `bytes`, base64: the form of Lambda's `CodeSha256` for zip code.
@@ -1051,7 +1023,7 @@ mod tests {
 
     #[test]
     fn not_a_lambda_deploy_without_function_name() {
-        assert_eq!(parse(&[("INPUT_ZIP-FILE", "a.zip")]).0, None);
+        assert!(parse(&[("INPUT_ZIP-FILE", "a.zip")]).0.is_none());
     }
 
     #[test]

@@ -13,6 +13,7 @@ use aws_credential_types::provider::ProvideCredentials as _;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
+use aws_types::service_config::ServiceConfigKey;
 use serde::Deserialize;
 
 use super::LambdaError;
@@ -59,7 +60,18 @@ impl CloudWatch {
     /// Endpoint: `AWS_ENDPOINT_URL` as configured on `sdk`, else the regional endpoint.
     #[must_use]
     pub fn new(sdk: &SdkConfig) -> Self {
-        let url = match sdk.endpoint_url() {
+        // Per-service override first (`AWS_ENDPOINT_URL_CLOUDWATCH`), as the SDK clients resolve it.
+        let per_service = sdk.service_config().and_then(|c| {
+            c.load_config(
+                ServiceConfigKey::builder()
+                    .service_id("CloudWatch")
+                    .env("AWS_ENDPOINT_URL")
+                    .profile("endpoint_url")
+                    .build()
+                    .ok()?,
+            )
+        });
+        let url = match per_service.as_deref().or(sdk.endpoint_url()) {
             Some(e) => format!("{}/", e.trim_end_matches('/')),
             None => format!(
                 "https://monitoring.{}.amazonaws.com/",
