@@ -538,3 +538,111 @@ async fn a_missing_alarm_is_a_configuration_error_before_anything_changes() {
         "the code was not touched"
     );
 }
+
+/// `(calls, ms in AWS, ms baked, ms deploy total)` from the report's details line.
+fn figures(r: &StepResult) -> (u32, f64, f64, f64) {
+    let line = r
+        .summary
+        .lines()
+        .find(|l| l.contains("AWS call(s) taking"))
+        .unwrap_or_else(|| panic!("no figures in {}", r.summary));
+    let num = |after: &str| -> f64 {
+        let rest = &line[line.find(after).unwrap() + after.len()..];
+        let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap();
+        rest[..end].parse().unwrap()
+    };
+    let calls = line[line.find("<summary>").unwrap() + 9..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    (calls, num("taking "), num("; bake "), num("deploy total "))
+}
+
+/// `Op n` pairs of the report's call table.
+fn call_table(r: &StepResult) -> String {
+    r.summary
+        .lines()
+        .skip_while(|l| !l.starts_with("| call | count |"))
+        .skip(2)
+        .take_while(|l| l.starts_with("| "))
+        .map(|l| {
+            let c: Vec<&str> = l.split('|').map(str::trim).collect();
+            format!("{} {}", c[1], c[2])
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Benchmark: API calls and stevedore's own overhead per Lambda deploy, against moto on loopback.
+/// `cargo test --test it bench_lambda -- --ignored --nocapture`
+#[tokio::test]
+#[ignore = "benchmark: prints figures"]
+async fn bench_lambda_deploy() {
+    let Some(_) = moto() else {
+        return;
+    };
+    let health = health_server(200).await;
+    const N: usize = 10;
+    let shapes: [(&str, &[(&str, &str)]); 4] = [
+        ("unchanged code (skip)", &[]),
+        ("new code, all-at-once", &[]),
+        (
+            "new code + config, all-at-once",
+            &[("memory-size", "256"), ("environment-variables", "A=1")],
+        ),
+        (
+            "new code, canary 50% 1s, URL + invoke + alarms",
+            &[
+                ("traffic", "canary 50% 1s"),
+                ("health-interval", "250ms"),
+                ("test-payload", "{}"),
+            ],
+        ),
+    ];
+    println!(
+        "| deploy | AWS calls | calls by operation | step wall ms (median of {N}) | in AWS calls ms | baked ms | own ms in deploy | ms outside deploy (connect, inputs, report) |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    for (i, (name, inputs)) in shapes.iter().enumerate() {
+        let mut rows = Vec::new();
+        let mut ops = String::new();
+        for _ in 0..N {
+            let rig = Rig::new("bench").await.unwrap();
+            let code = if i == 0 { "v1" } else { "v2" };
+            let mut step = rig.step(Some(code));
+            for (k, v) in *inputs {
+                step = step.input(k, v);
+            }
+            if i == 3 {
+                let alarm = format!("{}-a", rig.function);
+                cloudwatch(
+                    &rig.endpoint,
+                    "PutMetricAlarm",
+                    serde_json::json!({"AlarmName": alarm, "Namespace": "N", "MetricName": "M",
+                        "Statistic": "Sum", "Period": 60, "EvaluationPeriods": 1, "Threshold": 1.0,
+                        "ComparisonOperator": "GreaterThanThreshold"}),
+                )
+                .await;
+                step = step
+                    .input("alarms", &alarm)
+                    .input("health-url", &health.url);
+            }
+            let t = std::time::Instant::now();
+            let r = step.run().await;
+            let wall = t.elapsed().as_secs_f64();
+            assert_eq!(r.code, 0, "{}", r.summary);
+            let (calls, api, baked, total) = figures(&r);
+            ops = call_table(&r);
+            rows.push((calls, wall * 1e3, api, baked, total));
+        }
+        rows.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let (calls, wall, api, baked, total) = rows[N / 2];
+        println!(
+            "| {name} | {calls} | {ops} | {wall:.0} | {api:.0} | {baked:.0} | {:.0} | {:.0} |",
+            total - api - baked,
+            wall - total
+        );
+    }
+}

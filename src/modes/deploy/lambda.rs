@@ -669,7 +669,7 @@ pub async fn deploy(
             alias: cfg.alias.clone(),
         });
     }
-    let checker = Checker::new(&cfg.health, &api)?;
+    let checker = Checker::new(&cfg.health, &api);
     let mut d = Deployed {
         function: cfg.function_name.clone(),
         function_arn: cur.arn.clone(),

@@ -118,6 +118,9 @@ pub struct Api {
     s3: aws_sdk_s3::Client,
     pub function: String,
     stats: Mutex<Stats>,
+    /// Built on first use: loading the platform's root certificates costs ~60 ms, wasted on deploys
+    /// without alarms or a health URL.
+    http: tokio::sync::OnceCell<reqwest::Client>,
 }
 
 fn aws_err<E>(
@@ -154,7 +157,23 @@ impl Api {
             ),
             function: function.to_owned(),
             stats: Mutex::new(Stats::default()),
+            http: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// The HTTP client for CloudWatch and the health URL (no redirects followed; timeouts per request).
+    pub async fn http(&self) -> Result<&reqwest::Client, LambdaError> {
+        self.http
+            .get_or_try_init(|| async {
+                reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .user_agent(concat!("stevedore/", env!("CARGO_PKG_VERSION")))
+                    .build()
+                    .map_err(|e| LambdaError::Http {
+                        message: e.to_string(),
+                    })
+            })
+            .await
     }
 
     /// A copy of the counters.
@@ -486,7 +505,10 @@ impl Api {
         // DescribeAlarms takes at most 100 names per call.
         for chunk in names.chunks(100) {
             let alarms = self
-                .timed("DescribeAlarms", self.cloudwatch.describe_alarms(chunk))
+                .timed(
+                    "DescribeAlarms",
+                    self.cloudwatch.describe_alarms(self.http().await?, chunk),
+                )
                 .await?;
             for a in alarms {
                 if a.state == "ALARM" {

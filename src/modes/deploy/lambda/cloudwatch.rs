@@ -20,12 +20,12 @@ use super::LambdaError;
 
 const TARGET: &str = "GraniteServiceVersion20100801.DescribeAlarms";
 const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A signed JSON-protocol CloudWatch client for alarm states.
 #[derive(Debug)]
 pub struct CloudWatch {
     sdk: SdkConfig,
-    http: reqwest::Client,
     url: String,
 }
 
@@ -80,7 +80,6 @@ impl CloudWatch {
         };
         Self {
             sdk: sdk.clone(),
-            http: reqwest::Client::new(),
             url,
         }
     }
@@ -95,7 +94,11 @@ impl CloudWatch {
     }
 
     /// The named alarms (metric and composite) that exist, with their states; follows `NextToken`.
-    pub async fn describe_alarms(&self, names: &[String]) -> Result<Vec<Alarm>, LambdaError> {
+    pub async fn describe_alarms(
+        &self,
+        http: &reqwest::Client,
+        names: &[String],
+    ) -> Result<Vec<Alarm>, LambdaError> {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -106,7 +109,7 @@ impl CloudWatch {
             if let Some(t) = &token {
                 body["NextToken"] = serde_json::Value::String(t.clone());
             }
-            let page: Page = self.call(names, &body.to_string()).await?;
+            let page: Page = self.call(http, names, &body.to_string()).await?;
             out.extend(page.metric);
             out.extend(page.composite);
             match page.next.filter(|t| !t.is_empty()) {
@@ -116,7 +119,12 @@ impl CloudWatch {
         }
     }
 
-    async fn call(&self, names: &[String], body: &str) -> Result<Page, LambdaError> {
+    async fn call(
+        &self,
+        http: &reqwest::Client,
+        names: &[String],
+        body: &str,
+    ) -> Result<Page, LambdaError> {
         let creds = match self.sdk.credentials_provider() {
             Some(p) => p
                 .provide_credentials()
@@ -150,9 +158,9 @@ impl CloudWatch {
         let (instructions, _signature) = sign(signable, &params)
             .map_err(|e| self.err(names, None, format!("cannot sign: {e}")))?
             .into_parts();
-        let mut req = self
-            .http
+        let mut req = http
             .post(&self.url)
+            .timeout(REQUEST_TIMEOUT)
             .header("content-type", CONTENT_TYPE)
             .header("x-amz-target", TARGET)
             .body(body.to_owned());

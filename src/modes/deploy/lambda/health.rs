@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use super::LambdaError;
 use super::api::Api;
 
 /// Timeout of one health-URL request.
@@ -66,20 +65,12 @@ pub struct Outcome {
 pub struct Checker<'a> {
     pub cfg: &'a HealthConfig,
     pub api: &'a Api,
-    http: reqwest::Client,
 }
 
 impl<'a> Checker<'a> {
-    pub fn new(cfg: &'a HealthConfig, api: &'a Api) -> Result<Self, LambdaError> {
-        let http = reqwest::Client::builder()
-            .timeout(HTTP_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("stevedore/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| LambdaError::Http {
-                message: e.to_string(),
-            })?;
-        Ok(Self { cfg, api, http })
+    #[must_use]
+    pub fn new(cfg: &'a HealthConfig, api: &'a Api) -> Self {
+        Self { cfg, api }
     }
 
     /// One round: every configured check, in order alarms, URL, invoke. Stops at the first failure.
@@ -131,7 +122,17 @@ impl<'a> Checker<'a> {
 
     async fn url(&self, url: &url::Url) -> Outcome {
         let want = self.cfg.status;
-        match self.http.get(url.clone()).send().await {
+        let http = match self.api.http().await {
+            Ok(h) => h,
+            Err(e) => {
+                return Outcome {
+                    check: Check::Url,
+                    ok: false,
+                    detail: e.to_string(),
+                };
+            }
+        };
+        match http.get(url.clone()).timeout(HTTP_TIMEOUT).send().await {
             Ok(r) if r.status().as_u16() == want => Outcome {
                 check: Check::Url,
                 ok: true,

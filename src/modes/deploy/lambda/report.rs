@@ -180,12 +180,14 @@ pub fn render(d: &Deployed, key: Option<String>) -> Report {
         .elapsed
         .saturating_sub(d.stats.in_api)
         .saturating_sub(d.baked);
+    let ms = |d: Duration| format!("{} ms", d.as_millis());
     s.push_str(&format!(
-        "\n<details><summary>{} AWS call(s) in {}; bake {}; stevedore's own time {}</summary>\n\n",
+        "\n<details><summary>{} AWS call(s) taking {}; bake {}; stevedore's own time {} (deploy total {})</summary>\n\n",
         d.stats.total(),
-        secs(d.stats.in_api),
-        secs(d.baked),
-        secs(overhead)
+        ms(d.stats.in_api),
+        ms(d.baked),
+        ms(overhead),
+        ms(d.elapsed)
     ));
     s.push_str(&table(
         &["call", "count"],
