@@ -6,6 +6,7 @@
 )]
 
 pub mod fake_oidc;
+pub mod fake_github;
 pub mod moto;
 pub mod run;
 

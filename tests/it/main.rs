@@ -20,3 +20,4 @@ mod helpers;
 mod credentials;
 mod foundation;
 mod lambda;
+mod reporting;
