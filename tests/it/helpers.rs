@@ -5,8 +5,8 @@
     reason = "each test module uses a different part of the rig"
 )]
 
-pub mod fake_oidc;
 pub mod fake_github;
+pub mod fake_oidc;
 pub mod moto;
 pub mod run;
 

@@ -13,6 +13,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_lambda::types::FunctionCode;
 use aws_smithy_types::Blob;
 
+use crate::helpers::fake_github::FakeGithub;
 use crate::helpers::moto::{moto, unique};
 use crate::helpers::run::{Step, StepResult};
 
@@ -323,8 +324,12 @@ async fn a_canary_bakes_with_health_checks_then_shifts_everything() {
         return;
     };
     let health = health_server(204).await;
+    let gh = FakeGithub::start().await;
     let step = rig
         .step(Some("v2"))
+        .input("github-token", "ghs_test")
+        .input("environment", "staging")
+        .var("GITHUB_API_URL", &gh.url())
         .input("traffic", "canary 25% 1s")
         .input("health-url", &health.url)
         .input("health-status", "204")
@@ -356,6 +361,17 @@ async fn a_canary_bakes_with_health_checks_then_shifts_everything() {
     assert!(r.summary.contains("line [0, 25, 100]"), "{}", r.summary);
     assert!(r.summary.contains("| test invoke | ✅ |"), "{}", r.summary);
     assert!(!r.summary.contains("❌"), "{}", r.summary);
+    gh.assert_no_violations();
+    let deployments = gh.deployments();
+    assert_eq!(deployments.len(), 1, "{deployments:?}");
+    assert_eq!(deployments[0]["environment"], "staging");
+    let id = deployments[0]["id"].as_u64().unwrap();
+    let states: Vec<_> = gh
+        .deployment_statuses(id)
+        .iter()
+        .map(|s| s["state"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(states, ["in_progress", "success"]);
 }
 
 #[tokio::test]
@@ -415,8 +431,11 @@ async fn an_unhealthy_url_rolls_the_alias_back_at_the_first_check() {
         return;
     };
     let health = health_server(500).await;
+    let gh = FakeGithub::start().await;
     let r = rig
         .step(Some("v2"))
+        .input("github-token", "ghs_test")
+        .var("GITHUB_API_URL", &gh.url())
         .input("traffic", "linear 10% 10m")
         .input("health-url", &health.url)
         .run()
@@ -433,6 +452,16 @@ async fn an_unhealthy_url_rolls_the_alias_back_at_the_first_check() {
     assert_eq!(r.output("version"), Some("2"));
     assert_eq!(r.output("previous-version"), Some("1"));
     assert!(r.stdout.contains("::error"), "{}", r.stdout);
+    gh.assert_no_violations();
+    let deployments = gh.deployments();
+    assert_eq!(deployments.len(), 1, "{deployments:?}");
+    assert_eq!(
+        deployments[0]["environment"].as_str(),
+        Some(format!("{}:live", rig.function).as_str())
+    );
+    let id = deployments[0]["id"].as_u64().unwrap();
+    let last = gh.deployment_statuses(id).last().cloned().unwrap();
+    assert_eq!(last["state"], "failure");
 }
 
 #[tokio::test]

@@ -464,13 +464,67 @@ pub async fn run(rt: &Runtime<'_>, cfg: &LambdaConfig) -> Result<Report, ModeErr
 }
 
 /// The deploy and its report with an existing AWS connection (for a `deploy.rs` that connects itself).
+/// Records a GitHub Deployment (`in_progress`, then `success`/`failure`) when a token and repository are
+/// available and this is not a dry run; GitHub problems are logged and noted, never fatal.
 pub async fn run_connected(
     rt: &Runtime<'_>,
     sdk: &SdkConfig,
     environment: Option<&str>,
     cfg: &LambdaConfig,
 ) -> Result<Report, ModeError> {
-    let d = deploy(sdk, cfg, &rt.cancel, rt.config.common.dry_run).await?;
+    let dry_run = rt.config.common.dry_run;
+    let github = if dry_run {
+        None
+    } else {
+        crate::github::Client::from_runtime(rt)
+    };
+    let env_name = environment.map_or_else(
+        || format!("{}:{}", cfg.function_name, cfg.alias),
+        str::to_owned,
+    );
+    let mut github_note = None;
+    let deployment = match &github {
+        Some(gh) => match crate::github::deployments::start(
+            gh,
+            rt.ctx,
+            &env_name,
+            &format!(
+                "Lambda {}:{} ({})",
+                cfg.function_name, cfg.alias, cfg.traffic
+            ),
+        )
+        .await
+        {
+            Ok(d) => Some(d),
+            Err(e) => {
+                tracing::warn!("GitHub deployment not recorded: {e}");
+                github_note = Some(format!("GitHub deployment not recorded: {e}"));
+                None
+            }
+        },
+        None => None,
+    };
+    let outcome = deploy(sdk, cfg, &rt.cancel, dry_run).await;
+    let success =
+        matches!(&outcome, Ok(d) if report::verdict(&d.ending) != crate::report::Verdict::Failure);
+    if let (Some(gh), Some(dep)) = (&github, &deployment) {
+        let url = console_url(sdk, cfg);
+        if let Err(e) = crate::github::deployments::finish(gh, dep, success, Some(&url), None).await
+        {
+            tracing::warn!("GitHub deployment status not recorded: {e}");
+            github_note = Some(format!("GitHub deployment status not recorded: {e}"));
+        }
+    }
+    let mut d = outcome?;
+    if let Some(dep) = &deployment {
+        d.notes.push(format!(
+            "GitHub deployment {} to environment `{}` marked {}.",
+            dep.id,
+            dep.environment,
+            if success { "success" } else { "failure" }
+        ));
+    }
+    d.notes.extend(github_note);
     let key = rt
         .config
         .common
@@ -487,15 +541,16 @@ pub async fn run_connected(
             &format!("{}: {}", r.title, report::result_line(&d)),
         );
     }
-    for n in &d.notes {
-        rt.cmds.annotate(
-            crate::report::Level::Warning,
-            Some("stevedore deploy (Lambda)"),
-            &crate::report::Location::default(),
-            n,
-        );
-    }
     Ok(r)
+}
+
+/// The alias in the Lambda console (the deployment's `environment_url`).
+fn console_url(sdk: &SdkConfig, cfg: &LambdaConfig) -> String {
+    let region = sdk.region().map_or("us-east-1", |r| r.as_ref());
+    format!(
+        "https://{region}.console.aws.amazon.com/lambda/home?region={region}#/functions/{}/aliases/{}",
+        cfg.function_name, cfg.alias
+    )
 }
 
 /// SHA-256 of `bytes`, base64: the form of Lambda's `CodeSha256` for zip code.
