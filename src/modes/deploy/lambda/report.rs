@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
+use super::health::Check;
 use super::traffic::fmt_weight;
-use super::{CodeChange, Deployed, Ending};
+use super::{CodeChange, Deployed, Ending, HealthRecord};
 use crate::inputs::Mode;
-use crate::report::markdown::{cell, table};
+use crate::report::markdown::table;
 use crate::report::{Report, Verdict};
 
 /// Seconds with one decimal: `12.3s`.
@@ -99,15 +100,64 @@ fn chart(d: &Deployed) -> String {
     )
 }
 
+/// Health results with runs of identical passing checks folded into one row (`3× ✅`, time range), so a
+/// ten-minute bake checked every ten seconds stays readable; failures always get their own row.
+fn health_rows(records: &[HealthRecord]) -> Vec<Vec<String>> {
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut i = 0;
+    while i < records.len() {
+        let h = &records[i];
+        let mut j = i + 1;
+        if h.outcome.ok {
+            // Rounds interleave checks (URL, invoke, URL, ...): fold per check within one weight.
+            while j < records.len()
+                && records[j].outcome.ok
+                && records[j].weight.total_cmp(&h.weight).is_eq()
+            {
+                j += 1;
+            }
+        }
+        let group = &records[i..j];
+        let mut checks: Vec<Check> = Vec::new();
+        for r in group {
+            if !checks.contains(&r.outcome.check) {
+                checks.push(r.outcome.check);
+            }
+        }
+        for c in checks {
+            let of: Vec<&HealthRecord> = group.iter().filter(|r| r.outcome.check == c).collect();
+            let (Some(first), Some(last)) = (of.first(), of.last()) else {
+                continue;
+            };
+            let time = if of.len() == 1 {
+                secs(first.at)
+            } else {
+                format!("{}–{}", secs(first.at), secs(last.at))
+            };
+            let mark = if last.outcome.ok { "✅" } else { "❌" };
+            rows.push(vec![
+                time,
+                fmt_weight(last.weight),
+                c.as_str().to_owned(),
+                if of.len() == 1 {
+                    mark.to_owned()
+                } else {
+                    format!("{}× {mark}", of.len())
+                },
+                last.outcome.detail.clone(),
+            ]);
+        }
+        i = j;
+    }
+    rows
+}
+
 /// The report for one Lambda deploy.
 #[must_use]
 pub fn render(d: &Deployed, key: Option<String>) -> Report {
     let verdict = verdict(&d.ending);
-    let mut s = format!(
-        "## {} Lambda deploy: {}\n\n",
-        verdict.emoji(),
-        cell(&title(d))
-    );
+    // The title is the report's heading (added by the report fan-out); the body starts with the facts.
+    let mut s = String::new();
     let code = match &d.code {
         CodeChange::NotGiven => "not given (configuration-only deploy)".to_owned(),
         CodeChange::Unchanged { sha256 } => format!("unchanged (`{sha256}`), upload skipped"),
@@ -162,18 +212,7 @@ pub fn render(d: &Deployed, key: Option<String>) -> Report {
         ));
         s.push_str(&table(
             &["time", "% on new version", "check", "result", "detail"],
-            &d.health
-                .iter()
-                .map(|h| {
-                    vec![
-                        secs(h.at),
-                        fmt_weight(h.weight),
-                        h.outcome.check.as_str().to_owned(),
-                        if h.outcome.ok { "✅" } else { "❌" }.to_owned(),
-                        h.outcome.detail.clone(),
-                    ]
-                })
-                .collect::<Vec<_>>(),
+            &health_rows(&d.health),
         ));
     }
     let overhead = d
@@ -214,4 +253,131 @@ pub fn render(d: &Deployed, key: Option<String>) -> Report {
         r.output("function-arn", d.function_arn.clone());
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::modes::deploy::lambda::health::Outcome;
+    use crate::modes::deploy::lambda::traffic::Traffic;
+    use crate::modes::deploy::lambda::{Shift, api::Stats};
+
+    fn rec(at: u64, weight: f64, check: Check, ok: bool, detail: &str) -> HealthRecord {
+        HealthRecord {
+            at: Duration::from_secs(at),
+            weight,
+            outcome: Outcome {
+                check,
+                ok,
+                detail: detail.into(),
+            },
+        }
+    }
+
+    fn deployed(ending: Ending) -> Deployed {
+        Deployed {
+            function: "api".into(),
+            function_arn: "arn:aws:lambda:eu-west-1:1:function:api".into(),
+            alias: "live".into(),
+            alias_arn: "arn:aws:lambda:eu-west-1:1:function:api:live".into(),
+            previous: Some("6".into()),
+            version: Some("7".into()),
+            code: CodeChange::Updated {
+                from: "a".into(),
+                to: "b".into(),
+            },
+            config_changes: vec!["memory 128 → 256 MB".into()],
+            traffic: Traffic::parse("canary 10% 5m").unwrap(),
+            shifts: vec![
+                Shift {
+                    at: Duration::ZERO,
+                    weight: 10.0,
+                    note: "10% on version 7".into(),
+                },
+                Shift {
+                    at: Duration::from_secs(42),
+                    weight: 0.0,
+                    note: "rolled back to version 6 (alarms: in ALARM: errors)".into(),
+                },
+            ],
+            health: vec![
+                rec(0, 10.0, Check::Url, true, "200"),
+                rec(0, 10.0, Check::Invoke, true, "ok"),
+                rec(10, 10.0, Check::Url, true, "200"),
+                rec(10, 10.0, Check::Invoke, true, "ok"),
+                rec(20, 10.0, Check::Url, true, "200"),
+                rec(20, 10.0, Check::Invoke, true, "ok"),
+                rec(42, 10.0, Check::Alarms, false, "in ALARM: errors"),
+            ],
+            ending,
+            notes: Vec::new(),
+            stats: Stats::default(),
+            elapsed: Duration::from_secs(43),
+            baked: Duration::from_secs(42),
+        }
+    }
+
+    #[test]
+    fn passing_rounds_fold_and_failures_stand_alone() {
+        let rows = health_rows(&deployed(Ending::Promoted).health);
+        assert_eq!(
+            rows,
+            [
+                vec!["0.0s–20.0s", "10", "health URL", "3× ✅", "200"],
+                vec!["0.0s–20.0s", "10", "test invoke", "3× ✅", "ok"],
+                vec!["42.0s", "10", "alarms", "❌", "in ALARM: errors"],
+            ]
+            .map(|r| r.into_iter().map(str::to_owned).collect::<Vec<_>>())
+        );
+    }
+
+    #[test]
+    fn a_rollback_report_has_outputs_chart_and_reason() {
+        let r = render(
+            &deployed(Ending::RolledBack {
+                reason: "alarms: in ALARM: errors".into(),
+            }),
+            None,
+        );
+        assert_eq!(r.verdict, Verdict::Failure);
+        assert_eq!(r.title, "api:live rolled back to version 6");
+        assert!(
+            r.summary
+                .contains("| result | rolled back: alarms: in ALARM: errors |")
+        );
+        assert!(r.summary.contains("line [0, 10, 0]"), "{}", r.summary);
+        assert!(
+            r.summary
+                .contains("x-axis \"time since the first shift\" [\"start\", \"0.0s\", \"42.0s\"]")
+        );
+        assert_eq!(
+            r.outputs,
+            [
+                ("version".to_owned(), "7".to_owned()),
+                ("previous-version".to_owned(), "6".to_owned()),
+                (
+                    "alias-arn".to_owned(),
+                    "arn:aws:lambda:eu-west-1:1:function:api:live".to_owned()
+                ),
+                (
+                    "function-arn".to_owned(),
+                    "arn:aws:lambda:eu-west-1:1:function:api".to_owned()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failed_rollback_says_how_to_restore_by_hand() {
+        let r = render(
+            &deployed(Ending::RollbackFailed {
+                reason: "health URL: 500".into(),
+                error: "throttled".into(),
+            }),
+            None,
+        );
+        assert!(r.summary.contains(
+            "aws lambda update-alias --function-name api --name live --function-version 6"
+        ));
+    }
 }
