@@ -675,3 +675,64 @@ async fn bench_lambda_deploy() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_dry_run_plans_without_writing() {
+    let Some(rig) = Rig::new("lambda-dry").await else {
+        return;
+    };
+    let r = rig
+        .step(Some("v2"))
+        .input("dry-run", "true")
+        .input("memory-size", "512")
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    assert!(
+        r.summary.contains("dry run: nothing was changed"),
+        "{}",
+        r.summary
+    );
+    assert!(r.summary.contains("memory 128 → 512 MB"), "{}", r.summary);
+    for op in [
+        "UpdateFunctionCode",
+        "UpdateFunctionConfiguration",
+        "PublishVersion",
+        "UpdateAlias",
+    ] {
+        assert_eq!(calls(&r, op), 0, "{op}: {}", r.summary);
+    }
+    assert_eq!(rig.alias().await, ("1".to_owned(), None));
+}
+
+#[tokio::test]
+async fn the_first_deploy_creates_the_alias_on_the_new_version() {
+    let Some(rig) = Rig::new("lambda-new-alias").await else {
+        return;
+    };
+    let r = rig
+        .step(Some("v2"))
+        .input("alias", "blue")
+        .input("traffic", "canary 10% 5m")
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    assert_eq!(r.output("version"), Some("2"));
+    assert_eq!(r.output("previous-version"), None);
+    assert!(r.output("alias-arn").unwrap().ends_with(":blue"));
+    assert!(
+        r.summary
+            .contains("no previous version to split traffic with"),
+        "{}",
+        r.summary
+    );
+    let a = rig
+        .lambda
+        .get_alias()
+        .function_name(&rig.function)
+        .name("blue")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(a.function_version(), Some("2"));
+}
