@@ -736,3 +736,119 @@ async fn the_first_deploy_creates_the_alias_on_the_new_version() {
         .unwrap();
     assert_eq!(a.function_version(), Some("2"));
 }
+
+/// A Lambda endpoint that forwards every call to moto, except `Invoke`, which answers as Lambda does for
+/// a function that raised (HTTP 200, `X-Amz-Function-Error: Unhandled`, the error document) once
+/// `ok_invokes` invocations have succeeded. moto's Docker-less Lambda only echoes payloads, so it
+/// cannot play a failing function.
+pub async fn failing_invoke_proxy(moto: &str, ok_invokes: usize) -> String {
+    use axum::body::Bytes;
+    use axum::http::{HeaderMap, Method, StatusCode, Uri};
+    let upstream = moto.to_owned();
+    let invokes = Arc::new(AtomicUsize::new(0));
+    let app = axum::Router::new().fallback(
+        move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+            let (upstream, invokes) = (upstream.clone(), invokes.clone());
+            async move {
+                let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+                if method == Method::POST && uri.path().ends_with("/invocations") {
+                    let n = invokes.fetch_add(1, Ordering::SeqCst);
+                    if n >= ok_invokes {
+                        let mut h = HeaderMap::new();
+                        h.insert("x-amz-function-error", "Unhandled".parse().unwrap());
+                        h.insert("x-amz-executed-version", "2".parse().unwrap());
+                        h.insert("content-type", "application/json".parse().unwrap());
+                        return (
+                            StatusCode::OK,
+                            h,
+                            Bytes::from_static(
+                                br#"{"errorMessage":"boom","errorType":"RuntimeError"}"#,
+                            ),
+                        );
+                    }
+                }
+                let client = reqwest::Client::new();
+                let mut req = client.request(
+                    reqwest::Method::from_bytes(method.as_str().as_bytes()).unwrap(),
+                    format!("{upstream}{path}"),
+                );
+                for (k, v) in &headers {
+                    if k != "host" {
+                        req = req.header(k.as_str(), v.as_bytes());
+                    }
+                }
+                let resp = req.body(body.to_vec()).send().await.unwrap();
+                let status = StatusCode::from_u16(resp.status().as_u16()).unwrap();
+                let mut h = HeaderMap::new();
+                for (k, v) in resp.headers() {
+                    if k != "content-length" && k != "transfer-encoding" {
+                        h.insert(
+                            axum::http::HeaderName::from_bytes(k.as_str().as_bytes()).unwrap(),
+                            v.as_bytes().try_into().unwrap(),
+                        );
+                    }
+                }
+                (status, h, resp.bytes().await.unwrap())
+            }
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn a_failing_smoke_invocation_stops_before_any_traffic_moves() {
+    let Some(rig) = Rig::new("lambda-smoke").await else {
+        return;
+    };
+    let proxy = failing_invoke_proxy(&rig.endpoint, 0).await;
+    let r = rig
+        .step(Some("v2"))
+        .var("AWS_ENDPOINT_URL_LAMBDA", &proxy)
+        .input("traffic", "canary 10% 10m")
+        .input("test-payload", r#"{"smoke": 1}"#)
+        .run()
+        .await;
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    assert_eq!(calls(&r, "UpdateAlias"), 0, "{}", r.summary);
+    assert!(
+        r.summary
+            .contains("version 2 failed: Unhandled: {\"errorMessage\":\"boom\""),
+        "{}",
+        r.summary
+    );
+    assert!(r.summary.contains("no traffic moved"), "{}", r.summary);
+    assert_eq!(rig.alias().await, ("1".to_owned(), None));
+}
+
+#[tokio::test]
+async fn a_function_error_during_the_bake_rolls_back() {
+    let Some(rig) = Rig::new("lambda-invoke-bake").await else {
+        return;
+    };
+    // The smoke test and the first two bake rounds pass; the third round's invocation fails.
+    let proxy = failing_invoke_proxy(&rig.endpoint, 3).await;
+    let r = rig
+        .step(Some("v2"))
+        .var("AWS_ENDPOINT_URL_LAMBDA", &proxy)
+        .input("traffic", "linear 20% 10m")
+        .input("health-interval", "50ms")
+        .input("test-payload", "{}")
+        .run()
+        .await;
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    assert_eq!(rig.alias().await, ("1".to_owned(), None));
+    assert!(
+        r.summary.contains("| test invoke | 2× ✅ |"),
+        "{}",
+        r.summary
+    );
+    assert!(
+        r.summary
+            .contains("rolled back to version 1 (test invoke: version 2 failed"),
+        "{}",
+        r.summary
+    );
+}
