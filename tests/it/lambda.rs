@@ -852,3 +852,27 @@ async fn a_function_error_during_the_bake_rolls_back() {
         r.summary
     );
 }
+
+#[tokio::test]
+async fn a_deploy_through_github_oidc_and_sts_needs_no_static_keys() {
+    let Some(rig) = Rig::new("lambda-oidc").await else {
+        return;
+    };
+    let oidc = crate::helpers::fake_oidc::FakeOidc::start(Default::default()).await;
+    let step = Step::new()
+        .input("mode", "deploy")
+        .input("function-name", &rig.function)
+        .input("aws-region", REGION)
+        .input(
+            "role-to-assume",
+            "arn:aws:iam::123456789012:role/github-deploy",
+        )
+        .var("AWS_ENDPOINT_URL", &rig.endpoint);
+    std::fs::write(step.workspace.join("app.zip"), zip("v2")).unwrap();
+    let r = oidc.apply(step.input("zip-file", "app.zip")).run().await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    assert_eq!(oidc.token_requests(), 1);
+    assert!(!r.stdout.contains("credential chain"), "{}", r.stdout);
+    assert_eq!(r.output("version"), Some("2"));
+    assert_eq!(rig.alias().await, ("2".to_owned(), None));
+}
