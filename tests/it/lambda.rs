@@ -876,3 +876,130 @@ async fn a_deploy_through_github_oidc_and_sts_needs_no_static_keys() {
     assert_eq!(r.output("version"), Some("2"));
     assert_eq!(rig.alias().await, ("2".to_owned(), None));
 }
+
+/// Pushes a manifest (no layers) to moto's ECR; returns `(repository URI, digest)`.
+async fn push_image(sdk: &SdkConfig, repo: &str, tag: &str, seed: &str) -> (String, String) {
+    let ecr = aws_sdk_ecr::Client::new(sdk);
+    let uri = match ecr.create_repository().repository_name(repo).send().await {
+        Ok(r) => r.repository().unwrap().repository_uri().unwrap().to_owned(),
+        Err(_) => ecr
+            .describe_repositories()
+            .repository_names(repo)
+            .send()
+            .await
+            .unwrap()
+            .repositories()[0]
+            .repository_uri()
+            .unwrap()
+            .to_owned(),
+    };
+    let config_digest = stevedore::modes::deploy::lambda::code_sha256(seed.as_bytes());
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {
+            "mediaType": "application/vnd.docker.container.image.v1+json",
+            "size": 100,
+            "digest": format!("sha256:{}", hex::encode(config_digest.as_bytes())[..64].to_owned()),
+        },
+        "layers": [],
+    });
+    let out = ecr
+        .put_image()
+        .repository_name(repo)
+        .image_tag(tag)
+        .image_manifest(manifest.to_string())
+        .send()
+        .await
+        .unwrap();
+    let digest = out
+        .image()
+        .unwrap()
+        .image_id()
+        .unwrap()
+        .image_digest()
+        .unwrap()
+        .to_owned();
+    (uri, digest)
+}
+
+#[tokio::test]
+async fn image_functions_compare_the_digest_and_take_new_images() {
+    let Some(m) = moto() else {
+        return;
+    };
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let sdk = sdk(&m.endpoint);
+    let lambda = aws_sdk_lambda::Client::new(&sdk);
+    let function = unique("lambda-image");
+    let repo = function.to_lowercase();
+    let role = create_role(&m.endpoint, &format!("{function}-role")).await;
+    let (uri, d1) = push_image(&sdk, &repo, "v1", "one").await;
+    lambda
+        .create_function()
+        .function_name(&function)
+        .package_type(aws_sdk_lambda::types::PackageType::Image)
+        .role(role)
+        .code(
+            FunctionCode::builder()
+                .image_uri(format!("{uri}:v1"))
+                .build(),
+        )
+        .publish(true)
+        .send()
+        .await
+        .unwrap();
+    lambda
+        .create_alias()
+        .function_name(&function)
+        .name("live")
+        .function_version("1")
+        .send()
+        .await
+        .unwrap();
+    let rig = Rig {
+        endpoint: m.endpoint.clone(),
+        sdk: sdk.clone(),
+        lambda,
+        function,
+    };
+    // The same image by digest: nothing to send.
+    let same = rig
+        .step(None)
+        .input("image", &format!("{uri}@{d1}"))
+        .run()
+        .await;
+    assert_eq!(
+        same.output("verdict"),
+        Some("skipped"),
+        "{}\n{}",
+        same.stdout,
+        same.summary
+    );
+    assert_eq!(calls(&same, "UpdateFunctionCode"), 0, "{}", same.summary);
+    // A new tag: sent, published, shifted.
+    let (_, d2) = push_image(&sdk, &repo, "v2", "two").await;
+    let new = rig
+        .step(None)
+        .input("image", &format!("{uri}:v2"))
+        .run()
+        .await;
+    assert_eq!(new.code, 0, "{}\n{}", new.stdout, new.summary);
+    assert_eq!(calls(&new, "UpdateFunctionCode"), 1, "{}", new.summary);
+    assert_eq!(rig.alias().await, ("2".to_owned(), None));
+    assert!(
+        new.summary.contains(d2.trim_start_matches("sha256:")),
+        "{}",
+        new.summary
+    );
+    // A zip for an image function is refused before anything changes.
+    let wrong = rig.step(Some("v9")).run().await;
+    assert_eq!(wrong.code, 2, "{}", wrong.stdout);
+    assert!(
+        wrong
+            .stdout
+            .contains("is a Image function, but `zip-file` gives zip code"),
+        "{}",
+        wrong.stdout
+    );
+}
