@@ -998,7 +998,7 @@ async fn image_functions_compare_the_digest_and_take_new_images() {
     assert!(
         wrong
             .stdout
-            .contains("is a Image function, but `zip-file` gives zip code"),
+            .contains("has package type Image, but `zip-file` gives zip code"),
         "{}",
         wrong.stdout
     );

@@ -303,7 +303,7 @@ pub enum LambdaError {
         previous_role: String,
         role: String,
     },
-    #[error("function `{function}` is a {actual} function, but {input} gives {wanted} code")]
+    #[error("function `{function}` has package type {actual}, but {input} gives {wanted} code")]
     PackageType {
         function: String,
         actual: String,
