@@ -767,28 +767,7 @@ pub async fn failing_invoke_proxy(moto: &str, ok_invokes: usize) -> String {
                         );
                     }
                 }
-                let client = reqwest::Client::new();
-                let mut req = client.request(
-                    reqwest::Method::from_bytes(method.as_str().as_bytes()).unwrap(),
-                    format!("{upstream}{path}"),
-                );
-                for (k, v) in &headers {
-                    if k != "host" {
-                        req = req.header(k.as_str(), v.as_bytes());
-                    }
-                }
-                let resp = req.body(body.to_vec()).send().await.unwrap();
-                let status = StatusCode::from_u16(resp.status().as_u16()).unwrap();
-                let mut h = HeaderMap::new();
-                for (k, v) in resp.headers() {
-                    if k != "content-length" && k != "transfer-encoding" {
-                        h.insert(
-                            axum::http::HeaderName::from_bytes(k.as_str().as_bytes()).unwrap(),
-                            v.as_bytes().try_into().unwrap(),
-                        );
-                    }
-                }
-                (status, h, resp.bytes().await.unwrap())
+                forward(&upstream, method, &path, &headers, body).await
             }
         },
     );
@@ -796,6 +775,155 @@ pub async fn failing_invoke_proxy(moto: &str, ok_invokes: usize) -> String {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     format!("http://{addr}")
+}
+
+type Answer = (
+    axum::http::StatusCode,
+    axum::http::HeaderMap,
+    axum::body::Bytes,
+);
+
+/// Forwards one request to `upstream` (moto) and returns its answer unchanged.
+async fn forward(
+    upstream: &str,
+    method: axum::http::Method,
+    path: &str,
+    headers: &axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Answer {
+    use axum::http::{HeaderMap, StatusCode};
+    let mut req = reqwest::Client::new().request(
+        reqwest::Method::from_bytes(method.as_str().as_bytes()).unwrap(),
+        format!("{upstream}{path}"),
+    );
+    for (k, v) in headers {
+        if k != "host" {
+            req = req.header(k.as_str(), v.as_bytes());
+        }
+    }
+    let resp = req.body(body.to_vec()).send().await.unwrap();
+    let status = StatusCode::from_u16(resp.status().as_u16()).unwrap();
+    let mut h = HeaderMap::new();
+    for (k, v) in resp.headers() {
+        if k != "content-length" && k != "transfer-encoding" {
+            h.insert(
+                axum::http::HeaderName::from_bytes(k.as_str().as_bytes()).unwrap(),
+                v.as_bytes().try_into().unwrap(),
+            );
+        }
+    }
+    (status, h, resp.bytes().await.unwrap())
+}
+
+/// Lambda's update lifecycle, which moto skips (its updates settle at once): after
+/// `UpdateFunctionCode`/`UpdateFunctionConfiguration`, `GetFunctionConfiguration` reports
+/// `LastUpdateStatus: InProgress` for `busy_polls` polls, and every mutating call meanwhile gets
+/// HTTP 409 `ResourceConflictException` exactly as Lambda sends it. Everything else goes to moto.
+/// Returns the endpoint and the number of conflicts handed out.
+pub async fn updating_lambda_proxy(moto: &str, busy_polls: usize) -> (String, Arc<AtomicUsize>) {
+    use axum::body::Bytes;
+    use axum::http::{HeaderMap, Method, StatusCode, Uri};
+    let upstream = moto.to_owned();
+    let busy = Arc::new(AtomicUsize::new(0));
+    let conflicts = Arc::new(AtomicUsize::new(0));
+    let conflicts_seen = conflicts.clone();
+    let app = axum::Router::new().fallback(
+        move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+            let (upstream, busy, conflicts) = (upstream.clone(), busy.clone(), conflicts.clone());
+            async move {
+                let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+                let p = uri.path();
+                let update = method == Method::PUT
+                    && (p.ends_with("/code") || p.ends_with("/configuration"));
+                let mutating = update
+                    || (method == Method::POST && (p.ends_with("/versions") || p.ends_with("/aliases")))
+                    || (method == Method::PUT && p.contains("/aliases/"));
+                if mutating && busy.load(Ordering::SeqCst) > 0 {
+                    conflicts.fetch_add(1, Ordering::SeqCst);
+                    let mut h = HeaderMap::new();
+                    h.insert("x-amzn-errortype", "ResourceConflictException".parse().unwrap());
+                    h.insert("content-type", "application/json".parse().unwrap());
+                    return (
+                        StatusCode::CONFLICT,
+                        h,
+                        Bytes::from(
+                            r#"{"Type":"User","message":"The operation cannot be performed at this time. An update is in progress for resource"}"#,
+                        ),
+                    );
+                }
+                let (status, h, body) = forward(&upstream, method.clone(), &path, &headers, body).await;
+                if update && status.is_success() {
+                    busy.store(busy_polls, Ordering::SeqCst);
+                }
+                if method == Method::GET && p.ends_with("/configuration") && status.is_success() {
+                    let left = busy.load(Ordering::SeqCst);
+                    if left > 0 {
+                        busy.store(left - 1, Ordering::SeqCst);
+                        let mut v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                        v["LastUpdateStatus"] = "InProgress".into();
+                        return (status, h, Bytes::from(v.to_string()));
+                    }
+                }
+                (status, h, body)
+            }
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), conflicts_seen)
+}
+
+#[tokio::test]
+async fn updates_wait_for_lambda_to_settle_so_no_call_conflicts() {
+    let Some(rig) = Rig::new("lambda-settle").await else {
+        return;
+    };
+    let (proxy, conflicts) = updating_lambda_proxy(&rig.endpoint, 3).await;
+    let r = rig
+        .step(Some("v2"))
+        .var("AWS_ENDPOINT_URL_LAMBDA", &proxy)
+        .input("memory-size", "1024")
+        .input("handler", "app.main")
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    assert_eq!(conflicts.load(Ordering::SeqCst), 0, "{}", r.summary);
+    // Two updates, each polled through three InProgress answers to Successful, plus the version's poll.
+    assert_eq!(calls(&r, "GetFunctionConfiguration"), 9, "{}", r.summary);
+    assert_eq!(rig.alias().await, ("2".to_owned(), None));
+}
+
+#[tokio::test]
+async fn the_updating_proxy_really_conflicts_when_a_caller_does_not_wait() {
+    let Some(rig) = Rig::new("lambda-conflict").await else {
+        return;
+    };
+    let (proxy, conflicts) = updating_lambda_proxy(&rig.endpoint, 3).await;
+    // What aws-lambda-deploy does: update the configuration, then the code, without waiting.
+    let mut cfg = aws_sdk_lambda::config::Builder::from(&rig.sdk);
+    cfg.set_endpoint_url(Some(proxy));
+    let lambda = aws_sdk_lambda::Client::from_conf(cfg.build());
+    lambda
+        .update_function_configuration()
+        .function_name(&rig.function)
+        .memory_size(256)
+        .send()
+        .await
+        .unwrap();
+    let e = lambda
+        .update_function_code()
+        .function_name(&rig.function)
+        .zip_file(Blob::new(zip("v2")))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        e.as_service_error()
+            .is_some_and(|e| e.is_resource_conflict_exception()),
+        "{e:?}"
+    );
+    assert_eq!(conflicts.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test]
