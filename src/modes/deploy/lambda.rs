@@ -873,7 +873,14 @@ pub async fn deploy(
 
     // Pre-traffic test invocation: nothing has moved yet, so a failure needs no rollback.
     if let Some(payload) = &cfg.health.payload {
-        let o = checker.invoke(&version, payload).await;
+        let o = tokio::select! {
+            biased;
+            () = cancel.cancelled() => {
+                d.ending = Ending::Cancelled { shifted: false };
+                return Ok(finish(d, &api, started));
+            }
+            o = checker.invoke(&version, payload) => o,
+        };
         let ok = o.ok;
         let detail = o.detail.clone();
         d.health.push(HealthRecord {
