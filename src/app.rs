@@ -168,7 +168,14 @@ async fn report_to_github(
     config: &Config,
     cancel: &Cancel,
 ) -> fanout::Delivery {
-    let finish = fanout::finish(client, ctx, report, started, config.common.comment);
+    let finish = fanout::finish(
+        client,
+        ctx,
+        report,
+        started,
+        config.common.comment,
+        cancel.is_cancelled(),
+    );
     let deadline = async {
         cancel.cancelled().await;
         tokio::time::sleep(std::time::Duration::from_secs(5)).await;

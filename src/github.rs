@@ -10,7 +10,7 @@
 //!
 //! Routes are relative to the API base: `"/repos/o/r/check-runs"`.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, Method, StatusCode};
@@ -193,6 +193,54 @@ pub struct Answer {
     pub body: Value,
 }
 
+/// Octocrab over our own service stack: its default builder always adds `User-Agent: octocrab` next to
+/// any we set, and a request must carry exactly one. Same parts as its default client: hyper + rustls
+/// (aws-lc-rs, embedded webpki roots: the image is `FROM scratch`), connect/read timeouts, redirects
+/// followed, base URI (path kept, for GHES), the token only sent to that host.
+fn build_octocrab(base: &http::Uri, token: &str) -> Result<octocrab::Octocrab, String> {
+    use octocrab::service::middleware::auth_header::AuthHeaderLayer;
+    use octocrab::service::middleware::base_uri::BaseUriLayer;
+    use octocrab::service::middleware::extra_headers::ExtraHeadersLayer;
+    use std::sync::Arc;
+
+    let provider = rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_webpki_roots(provider)
+        .map_err(|e| format!("TLS setup: {e}"))?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    let mut connector = hyper_timeout::TimeoutConnector::new(https);
+    connector.set_connect_timeout(Some(Duration::from_secs(10)));
+    connector.set_read_timeout(Some(Duration::from_secs(60)));
+    connector.set_write_timeout(Some(Duration::from_secs(60)));
+    let client: hyper_util::client::legacy::Client<_, octocrab::OctoBody> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(connector);
+    let mut auth = http::HeaderValue::from_str(&format!("Bearer {token}"))
+        .map_err(|_| "the github-token contains characters not allowed in a header".to_owned())?;
+    auth.set_sensitive(true);
+    let headers = vec![(
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(USER_AGENT),
+    )];
+    octocrab::OctocrabBuilder::new_empty()
+        .with_service(client)
+        .with_layer(&tower_http::follow_redirect::FollowRedirectLayer::new())
+        .with_layer(&ExtraHeadersLayer::new(Arc::new(headers)))
+        .with_layer(&BaseUriLayer::new(base.clone()))
+        .with_layer(&AuthHeaderLayer::new(
+            Some(auth),
+            base.clone(),
+            base.clone(),
+        ))
+        .with_auth(octocrab::AuthState::None)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
 /// The GitHub client.
 #[derive(Debug)]
 pub struct Client {
@@ -202,6 +250,7 @@ pub struct Client {
     writes: tokio::sync::Mutex<()>,
     requests: AtomicUsize,
     waits: std::sync::Mutex<Vec<Duration>>,
+    unreachable: AtomicBool,
 }
 
 impl Client {
@@ -216,15 +265,7 @@ impl Client {
         if uri.scheme().is_none() || uri.authority().is_none() {
             return Err(setup("expected an absolute http(s) URL".into()));
         }
-        let octo = octocrab::Octocrab::builder()
-            .base_uri(base)
-            .map_err(|e| setup(e.to_string()))?
-            .personal_token(token.expose_secret().to_owned())
-            .add_header(http::header::USER_AGENT, USER_AGENT.to_owned())
-            .set_connect_timeout(Some(Duration::from_secs(10)))
-            .set_read_timeout(Some(Duration::from_secs(60)))
-            .build()
-            .map_err(|e| setup(e.to_string()))?;
+        let octo = build_octocrab(&uri, token.expose_secret()).map_err(setup)?;
         Ok(Client {
             octo,
             api_url: base.to_owned(),
@@ -232,6 +273,7 @@ impl Client {
             writes: tokio::sync::Mutex::new(()),
             requests: AtomicUsize::new(0),
             waits: std::sync::Mutex::new(Vec::new()),
+            unreachable: AtomicBool::new(false),
         })
     }
 
@@ -376,8 +418,12 @@ impl Client {
                     return Err(api_error(&method, route, a));
                 }
                 Err(message) => {
-                    if retries < self.policy.max_retries {
-                        let d = self.backoff(retries);
+                    // Connection failures retry on a quarter of the 5xx backoff; once a request has
+                    // given up, the API counts as unreachable and later requests try once (a closed
+                    // port or a missing network should not cost every call the whole backoff).
+                    if retries < self.policy.max_retries && !self.unreachable.load(Ordering::SeqCst)
+                    {
+                        let d = self.backoff(retries) / 4;
                         retries += 1;
                         tracing::warn!(
                             "{method} {route} failed ({message}); retry {retries} in {}ms",
@@ -386,6 +432,7 @@ impl Client {
                         tokio::time::sleep(d).await;
                         continue;
                     }
+                    self.unreachable.store(true, Ordering::SeqCst);
                     return Err(GithubError::Transport {
                         method: method.to_string(),
                         route: route.to_owned(),

@@ -148,6 +148,26 @@ pub async fn complete(
     check: &CheckReport,
     elsewhere: &str,
 ) -> Result<Completion, GithubError> {
+    complete_as(
+        client,
+        repo,
+        run,
+        check,
+        conclusion(check.verdict),
+        elsewhere,
+    )
+    .await
+}
+
+/// [`complete`] with an explicit conclusion (`cancelled` when the runner cancelled the step).
+pub async fn complete_as(
+    client: &Client,
+    repo: &str,
+    run: &CheckRun,
+    check: &CheckReport,
+    conclusion: &str,
+    elsewhere: &str,
+) -> Result<Completion, GithubError> {
     let route = repo_route(repo, &format!("/check-runs/{}", run.id));
     let title = cut_chars(&check.title, MAX_TITLE_CHARS);
     let (summary, summary_truncated) = fit_output(&check.summary, elsewhere);
@@ -177,7 +197,7 @@ pub async fn complete(
     client
         .patch(
             &route,
-            &json!({"status": "completed", "conclusion": conclusion(check.verdict), "output": output}),
+            &json!({"status": "completed", "conclusion": conclusion, "output": output}),
         )
         .await?;
     done.requests += 1;

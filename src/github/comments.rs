@@ -112,8 +112,12 @@ pub async fn upsert(
             deleted,
         });
     }
+    if created_id.is_some() {
+        // Our comment was the newer duplicate and is gone; we write into the other writer's.
+        action = Action::Updated;
+    }
     if keep_body == text {
-        if action == Action::Updated {
+        if created_id.is_none() {
             action = Action::Unchanged;
         }
     } else {
@@ -124,9 +128,6 @@ pub async fn upsert(
             )
             .await?;
         html_url = v["html_url"].as_str().map(str::to_owned).or(html_url);
-        if action == Action::Unchanged {
-            action = Action::Updated;
-        }
     }
     Ok(Sticky {
         id: keep_id,

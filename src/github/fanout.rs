@@ -11,7 +11,7 @@ use super::comments::{self, Sticky};
 use super::{Client, GithubError, permission_for, statuses};
 use crate::context::Context;
 use crate::inputs::Mode;
-use crate::report::{CheckReport, Report, markdown};
+use crate::report::{CheckReport, Report, Verdict, markdown};
 
 /// What [`start`] left for [`finish`].
 #[derive(Debug, Default)]
@@ -96,6 +96,23 @@ fn permission_line(e: &GithubError, fallback_perm: &'static str) -> String {
     )
 }
 
+fn verb(e: &GithubError) -> &'static str {
+    if e.is_forbidden() {
+        "refused"
+    } else {
+        "failed"
+    }
+}
+
+/// `" {lead}{line}."` when the token was refused (a permission would help), else nothing.
+fn advice(e: &GithubError, lead: &str, line: String) -> String {
+    if e.is_forbidden() {
+        format!(" {lead}{line}.")
+    } else {
+        String::new()
+    }
+}
+
 /// Completes the check runs, or falls back; then writes the sticky comment when asked and on a PR.
 pub async fn finish(
     client: &Client,
@@ -103,6 +120,7 @@ pub async fn finish(
     report: &Report,
     started: Started,
     comment: bool,
+    cancelled: bool,
 ) -> Delivery {
     let before = client.request_count();
     let mut d = Delivery::default();
@@ -151,7 +169,13 @@ pub async fn finish(
                 annotations: Vec::new(),
             },
         };
-        match checks::complete(client, repo, &run, &check, &elsewhere).await {
+        // A failure because the runner cancelled the step shows as `cancelled`, not as a red check.
+        let conclusion = if cancelled && check.verdict == Verdict::Failure {
+            "cancelled"
+        } else {
+            checks::conclusion(check.verdict)
+        };
+        match checks::complete_as(client, repo, &run, &check, conclusion, &elsewhere).await {
             Ok(_) => d.check_runs.push(run),
             Err(e) => {
                 tracing::warn!("check run {} not completed: {e}", run.id);
@@ -189,6 +213,16 @@ pub async fn finish(
         checks_to_send = rest;
     }
     d.annotations_in_check_run = refused.is_none();
+    if let Some(e @ GithubError::Transport { .. }) = &refused {
+        // Nothing else will get through either.
+        d.notes.push(format!(
+            "The GitHub API at {} could not be reached ({}): no check run, status or PR comment was written; the report is only in this job summary and the step's annotations.",
+            client.api_url(),
+            e.message()
+        ));
+        d.requests = client.request_count() - before;
+        return d;
+    }
     if let Some(e) = &refused {
         // Fallback 1: commit statuses for every check that has no run (and the overall verdict if the
         // started run was the one refused).
@@ -217,18 +251,28 @@ pub async fn finish(
         }
         match status_error {
             None => d.notes.push(format!(
-                "Check run refused ({}): reported as commit status{} {} instead, and the annotations are in this summary. To get check runs with annotations, {}.",
+                "Check run {} ({}): reported as commit status{} {} instead, and the annotations are in this summary.{}",
+                verb(e),
                 why(e),
                 if d.statuses.len() == 1 { "" } else { "es" },
                 d.statuses.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "),
-                permission_line(e, "checks: write"),
+                advice(e, "To get check runs with annotations, ", permission_line(e, "checks: write")),
             )),
             Some(se) => d.notes.push(format!(
-                "Check run refused ({}) and commit status refused ({}): the result is only in this job summary and the step's annotations. To report on the commit, add `permissions: {}` (check runs with annotations) or `permissions: {}` (commit status) to the job.",
+                "Check run {} ({}) and commit status {} ({}): the result is only in this job summary and the step's annotations.{}",
+                verb(e),
                 why(e),
+                verb(&se),
                 why(&se),
-                permission(e, "checks: write"),
-                permission(&se, "statuses: write"),
+                if e.is_forbidden() || se.is_forbidden() {
+                    format!(
+                        " To report on the commit, add `permissions: {}` (check runs with annotations) or `permissions: {}` (commit status) to the job.",
+                        permission(e, "checks: write"),
+                        permission(&se, "statuses: write"),
+                    )
+                } else {
+                    String::new()
+                },
             )),
         }
     }
@@ -249,10 +293,11 @@ pub async fn finish(
                     ""
                 };
                 d.notes.push(format!(
-                        "PR comment refused ({}): the report is in this job summary and the step's annotations instead. To get the comment, {}.{fork}",
-                        why(&e),
-                        permission_line(&e, "pull-requests: write"),
-                    ));
+                    "PR comment {} ({}): the report is in this job summary and the step's annotations instead.{}{fork}",
+                    verb(&e),
+                    why(&e),
+                    advice(&e, "To get the comment, ", permission_line(&e, "pull-requests: write")),
+                ));
             }
         }
     }

@@ -29,7 +29,10 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
 /// A collapsible section.
 #[must_use]
 pub fn details(summary: &str, body: &str) -> String {
-    format!("<details><summary>{summary}</summary>\n\n{body}\n\n</details>\n")
+    format!(
+        "<details><summary>{summary}</summary>\n\n{}\n\n</details>\n",
+        body.trim_end()
+    )
 }
 
 /// A fenced code block whose fence cannot be closed by the content.
@@ -161,18 +164,44 @@ pub fn job_summary(
             ));
         }
     }
+    let mut tail = String::new();
     if !notes.is_empty() {
-        s.push_str("\n> [!NOTE]\n> **Reporting**\n");
+        tail.push_str("\n> [!NOTE]\n> **Reporting**\n");
         for n in notes {
-            s.push_str(&format!("> - {}\n", n.replace('\n', " ")));
+            tail.push_str(&format!("> - {}\n", n.replace('\n', " ")));
         }
     }
+    // The runner refuses a step summary over 1 MiB; keep the notes, cut the body.
+    let room = MAX_SUMMARY_BYTES.saturating_sub(tail.len());
+    let mut s = super::truncate_with_note(
+        &s,
+        room,
+        "this summary reached the runner's 1 MiB limit for a step summary; the check run and the step log have the rest.",
+    );
+    s.push_str(&tail);
     s
 }
+
+/// The runner's limit for one step's summary (`GITHUB_STEP_SUMMARY`), with a margin for what `app` adds.
+pub const MAX_SUMMARY_BYTES: usize = 1024 * 1024 - 1024;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn job_summaries_stay_under_the_runner_limit_and_keep_the_notes() {
+        let r = Report::new(
+            crate::inputs::Mode::LintGate,
+            crate::report::Verdict::Success,
+            "t",
+            "x".repeat(2 * 1024 * 1024),
+        );
+        let s = job_summary(&r, &LocalDelivery::default(), true, &["a note".to_owned()]);
+        assert!(s.len() <= MAX_SUMMARY_BYTES, "{}", s.len());
+        assert!(s.contains("1 MiB limit"));
+        assert!(s.ends_with("> - a note\n"));
+    }
 
     #[test]
     fn mermaid_labels_cannot_break_the_diagram() {

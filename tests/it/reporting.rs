@@ -337,7 +337,14 @@ fn report_with(verdict: Verdict, annotations: usize) -> Report {
 #[tokio::test]
 async fn ten_thousand_annotations_all_arrive_in_at_most_201_requests() {
     let gh = FakeGithub::start().await;
+    let t = std::time::Instant::now();
     let r = run_reporting(step(&gh.url()), report_with(Verdict::Failure, 10_000)).await;
+    // Figures for docs/reporting.md "Measured" (printed, never asserted).
+    eprintln!(
+        "BENCH annotations=10000 requests={} wall={:.2}s (debug build, fake validates every body)",
+        gh.requests().len(),
+        t.elapsed().as_secs_f64()
+    );
     assert_eq!(r.code, 1, "the verdict decides the exit code");
     gh.assert_no_violations();
     let runs = gh.check_runs();
@@ -739,4 +746,283 @@ async fn a_dry_run_writes_nothing_to_github() {
     assert_eq!(r.code, 0);
     assert!(gh.requests().is_empty(), "{:?}", gh.requests());
     assert!(r.summary.contains("Dry run"), "{}", r.summary);
+}
+
+// ---- golden Markdown: the PR comment and the job summary, for a passing and a failing report ----
+
+/// Compares `actual` with `tests/fixtures/golden/<name>`; `STEVEDORE_UPDATE_GOLDEN=1` rewrites the file.
+fn golden(name: &str, actual: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/golden")
+        .join(name);
+    if std::env::var("STEVEDORE_UPDATE_GOLDEN").is_ok_and(|v| v == "1") {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with STEVEDORE_UPDATE_GOLDEN=1 to create it)",
+            path.display()
+        )
+    });
+    assert!(
+        expected == actual,
+        "{} differs (run with STEVEDORE_UPDATE_GOLDEN=1 to accept):\n--- expected\n{expected}\n--- actual\n{actual}",
+        path.display()
+    );
+}
+
+fn passing_report() -> Report {
+    use stevedore::report::markdown::table;
+    let summary = table(
+        &["check", "result", "time"],
+        &[
+            vec!["lint".into(), "✅ 0 findings".into(), "4.1 s".into()],
+            vec![
+                "tests".into(),
+                "✅ 412 passed, coverage 87.2 % (floor 80 %)".into(),
+                "38.0 s".into(),
+            ],
+            vec![
+                "pr-title".into(),
+                "✅ `feat(api): add | pipe`".into(),
+                "0.0 s".into(),
+            ],
+        ],
+    );
+    let mut r = Report::new(
+        Mode::LintGate,
+        Verdict::Success,
+        "3 of 3 checks passed",
+        summary,
+    );
+    r.checks[0].annotations.push(Annotation::new(
+        Level::Notice,
+        "src/lib.rs",
+        10,
+        "coverage dropped 0.3 %",
+    ));
+    r
+}
+
+fn failing_report() -> Report {
+    use stevedore::report::markdown::{code, details, mermaid_timeline, table};
+    let mut summary = table(
+        &["service", "task definition", "result"],
+        &[vec![
+            "api".into(),
+            "api:42 → api:43".into(),
+            "❌ rolled back to api:42".into(),
+        ]],
+    );
+    summary.push('\n');
+    summary.push_str(&mermaid_timeline(
+        "Deployment of api",
+        &[
+            (
+                "+0s".into(),
+                vec!["task definition api:43 registered".into()],
+            ),
+            (
+                "+3s".into(),
+                vec!["service updated".into(), "2 tasks started".into()],
+            ),
+            (
+                "+41s".into(),
+                vec!["task stopped: CannotPullContainerError".into()],
+            ),
+            ("+44s".into(), vec!["rolled back to api:42".into()]),
+        ],
+    ));
+    summary.push('\n');
+    summary.push_str(&details(
+        "Stopped task reasons",
+        &code(
+            "text",
+            "CannotPullContainerError: pull image manifest has been retried 5 time(s)",
+        ),
+    ));
+    let mut r = Report::new(
+        Mode::Deploy,
+        Verdict::Failure,
+        "api failed to roll out; rolled back",
+        summary,
+    );
+    r.key = Some("production".into());
+    for i in 0..13 {
+        r.checks[0].annotations.push(
+            Annotation::new(
+                Level::Error,
+                "deploy/task-definition.json",
+                i + 1,
+                format!("container `api` problem {i}"),
+            )
+            .with_title("ECS"),
+        );
+    }
+    r
+}
+
+fn local_delivery(r: &Report) -> stevedore::report::LocalDelivery {
+    let (cmds, _) = Commands::buffer(Masker::default(), true);
+    stevedore::report::emit_annotations(&cmds, r)
+}
+
+#[test]
+fn golden_comment_and_summary_of_a_passing_report() {
+    use stevedore::github::comments::compose;
+    use stevedore::report::markdown::{comment_body, job_summary};
+    let r = passing_report();
+    golden(
+        "lint-gate-pass.comment.md",
+        &compose(
+            &r.marker(),
+            &comment_body(&r, Some("https://github.com/octo-org/octo-repo/runs/1001")),
+        ),
+    );
+    golden(
+        "lint-gate-pass.summary.md",
+        &job_summary(&r, &local_delivery(&r), true, &[]),
+    );
+}
+
+#[test]
+fn golden_comment_and_summary_of_a_failing_report() {
+    use stevedore::github::comments::compose;
+    use stevedore::report::markdown::{comment_body, job_summary};
+    let r = failing_report();
+    golden(
+        "deploy-fail.comment.md",
+        &compose(
+            &r.marker(),
+            &comment_body(&r, Some("https://github.com/octo-org/octo-repo/runs/1002")),
+        ),
+    );
+    golden(
+        "deploy-fail.summary.md",
+        &job_summary(&r, &local_delivery(&r), true, &[]),
+    );
+    // With the check run refused: every finding is listed, and the note says what to do.
+    golden(
+        "deploy-fail-fallback.summary.md",
+        &job_summary(
+            &r,
+            &local_delivery(&r),
+            false,
+            &["Check run refused (GitHub answered 403 “Resource not accessible by integration”): reported as commit status `stevedore / deploy (production)` instead, and the annotations are in this summary. To get check runs with annotations, add `permissions: checks: write` to the job.".to_owned()],
+        ),
+    );
+}
+
+#[tokio::test]
+async fn a_cancelled_step_completes_its_check_run_as_cancelled() {
+    let gh = FakeGithub::start().await;
+    let s = step(&gh.url());
+    let (handle, cancel) = stevedore::cancel::pair();
+    let (cmds, _) = Commands::buffer(Masker::default(), true);
+    let code = stevedore::app::run_with(s.env.clone(), cmds, cancel, async |_rt| {
+        // The runner cancels while the mode runs.
+        handle.cancel();
+        Err(stevedore::modes::ModeError::Failed {
+            message: "cancelled while waiting for the rollout".into(),
+            hint: None,
+        })
+    })
+    .await;
+    assert_eq!(code, 1);
+    let runs = gh.check_runs();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, "completed");
+    assert_eq!(runs[0].conclusion.as_deref(), Some("cancelled"));
+    gh.assert_no_violations();
+}
+
+#[tokio::test]
+async fn an_unreachable_api_is_noted_and_costs_little() {
+    // A closed loopback port: connections are refused.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let r = run_reporting(
+        on_pr(step(&format!("http://{closed}")), false),
+        report_with(Verdict::Success, 0),
+    )
+    .await;
+    assert_eq!(r.code, 0);
+    assert_eq!(r.output("verdict"), Some("success"));
+    assert!(r.summary.contains("could not be reached"), "{}", r.summary);
+    assert!(
+        !r.summary.contains("permissions:"),
+        "no permission advice for a network problem"
+    );
+}
+
+#[tokio::test]
+async fn mode_requests_leave_out_the_reporting_fan_out() {
+    let gh = FakeGithub::start().await;
+    let r = run_reporting(
+        on_pr(step(&gh.url()), false),
+        report_with(Verdict::Skipped, 0),
+    )
+    .await;
+    assert_eq!(r.code, 0);
+    assert!(!gh.requests().is_empty());
+    assert!(gh.mode_requests().is_empty(), "{:?}", gh.mode_requests());
+    assert_eq!(gh.check_runs()[0].conclusion.as_deref(), Some("skipped"));
+}
+
+#[tokio::test]
+async fn the_fake_routes_refs_with_slashes_and_literal_segments() {
+    let gh = FakeGithub::start().await;
+    let shas = gh.seed_commits("main", &["feat: a", "fix: b"]);
+    gh.set_ref("refs/heads/feature/x", &shas[0]);
+    gh.seed_release("v1.0.0", false, false);
+    let c = client(&gh.url());
+    let r = c
+        .get("/repos/octo-org/octo-repo/git/ref/heads/feature/x")
+        .await
+        .unwrap();
+    assert_eq!(r["object"]["sha"], shas[0].as_str());
+    let r = c
+        .get("/repos/octo-org/octo-repo/git/ref/heads%2Ffeature%2Fx")
+        .await
+        .unwrap();
+    assert_eq!(r["ref"], "refs/heads/feature/x");
+    // `latest` is the literal route, not `{release_id}` (which must be an integer).
+    let r = c
+        .get("/repos/octo-org/octo-repo/releases/latest")
+        .await
+        .unwrap();
+    assert_eq!(r["tag_name"], "v1.0.0");
+    let cmp = c
+        .get(&format!(
+            "/repos/octo-org/octo-repo/compare/{}...main",
+            shas[0]
+        ))
+        .await
+        .unwrap();
+    assert_eq!(cmp["status"], "ahead");
+    assert_eq!(cmp["ahead_by"], 1);
+    assert_eq!(cmp["commits"][0]["commit"]["message"], "fix: b");
+    // Another repository does not exist here.
+    let e = c
+        .get("/repos/someone/else/releases/latest")
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(404));
+    // An undocumented query parameter is a violation.
+    let e = c
+        .get("/repos/octo-org/octo-repo/releases?colour=red")
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(500));
+    let v = gh.violations();
+    // The client retries a 500 like any server error; every attempt is recorded.
+    assert_eq!(v.len(), 4, "{v:?}");
+    assert!(
+        v.iter()
+            .all(|m| m.contains("query parameter `colour` is not documented")),
+        "{v:?}"
+    );
 }

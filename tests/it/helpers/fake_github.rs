@@ -230,6 +230,17 @@ impl FakeGithub {
         self.state().records.clone()
     }
 
+    /// Requests other than the reporting fan-out every step makes (check runs, PR comments, commit
+    /// statuses): what a mode itself sent. Use it to assert "the mode wrote nothing".
+    pub fn mode_requests(&self) -> Vec<Record> {
+        self.state()
+            .records
+            .iter()
+            .filter(|r| !is_reporting_route(&r.route))
+            .cloned()
+            .collect()
+    }
+
     /// Requests to one route, e.g. `"PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}"`.
     pub fn count(&self, route: &str) -> usize {
         self.state()
@@ -545,6 +556,15 @@ impl FakeGithub {
     }
 }
 
+/// Whether `route` (`METHOD /template`) belongs to the reporting fan-out.
+pub fn is_reporting_route(route: &str) -> bool {
+    let path = route.split_once(' ').map_or(route, |(_, p)| p);
+    path.starts_with("/repos/{owner}/{repo}/check-runs")
+        || path.starts_with("/repos/{owner}/{repo}/issues/{issue_number}/comments")
+        || path.starts_with("/repos/{owner}/{repo}/issues/comments/")
+        || path.starts_with("/repos/{owner}/{repo}/statuses/")
+}
+
 fn user(login: &str, kind: &str) -> Value {
     json!({"login": login, "id": 41_898_282, "node_id": "MDM6Qm90NDE4OTgyODI=", "type": kind,
            "avatar_url": "", "url": format!("https://api.github.com/users/{login}"),
@@ -687,7 +707,14 @@ fn serve(
         record.route = format!("{} {}", m.op.method, m.op.template);
         spec.check_query(m.op, &query)
             .map_err(|e| format!("{}: {e}", record.route))?;
-        // Our own contract: the versioned API and an identifying user agent.
+        if headers.get_all("user-agent").iter().count() > 1 {
+            return Err(format!(
+                "{}: {} User-Agent headers (HTTP allows one)",
+                record.route,
+                headers.get_all("user-agent").iter().count()
+            ));
+        }
+        // Our own contract: the versioned API.
         match headers
             .get("x-github-api-version")
             .map(|v| v.to_str().unwrap_or(""))
@@ -1634,8 +1661,12 @@ fn check_update(st: &mut State, r: &Req<'_>) -> Answer {
     let Some(idx) = st.check_runs.iter().position(|c| c.id == id) else {
         return not_found();
     };
+    // Work on a copy (a rejected update changes nothing) without copying the annotations each time.
+    let annotations = std::mem::take(&mut st.check_runs[idx].annotations);
     let mut c = st.check_runs[idx].clone();
+    c.annotations = annotations;
     if let Some(a) = apply_check_fields(st, &mut c, r.body) {
+        st.check_runs[idx].annotations = std::mem::take(&mut c.annotations);
         return a;
     }
     let j = check_json(r, &c);
