@@ -29,8 +29,10 @@ fn declared_inputs(doc: &Value) -> BTreeSet<String> {
 }
 
 /// Every input any mode reads: common inputs (read by `Config::parse` before the mode's) plus each mode's,
-/// on an environment where nothing else is set.
+/// on an environment where nothing else is set, and with each declared input set alone (so inputs a mode
+/// reads only for one target, e.g. Lambda's after `function-name`, are found too).
 fn inputs_read() -> BTreeSet<String> {
+    let declared = declared_inputs(&action_yml());
     let mut read = BTreeSet::new();
     for mode in Mode::ALL {
         let env = Env::from_pairs([("INPUT_MODE", mode.as_str())]);
@@ -38,11 +40,13 @@ fn inputs_read() -> BTreeSet<String> {
         let cfg = Config::parse(&mut p);
         assert!(cfg.is_some(), "{mode}: Config::parse gave no config");
         read.extend(p.names_read().iter().map(|s| (*s).to_owned()));
-        // And the mode's own parser alone, as the brief of each mode defines it.
-        let empty = Env::default();
-        let mut p = Inputs::new(&empty);
-        let _mode_config = Config::parse_mode(mode, &mut p);
-        read.extend(p.names_read().iter().map(|s| (*s).to_owned()));
+        for input in &declared {
+            let env =
+                Env::from_pairs([(format!("INPUT_{}", input.to_uppercase()), "x".to_owned())]);
+            let mut p = Inputs::new(&env);
+            let _mode_config = Config::parse_mode(mode, &mut p);
+            read.extend(p.names_read().iter().map(|s| (*s).to_owned()));
+        }
     }
     read
 }

@@ -17,10 +17,11 @@
 
 mod helpers;
 
-mod credentials;
 mod action_yml;
 mod container;
+mod credentials;
 mod ecs;
 mod foundation;
+mod lambda;
 mod publish;
 mod reporting;
