@@ -19,6 +19,7 @@ use std::time::SystemTime;
 use aws_config::BehaviorVersion;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_sdk_sts::config::SharedHttpClient;
 use aws_types::SdkConfig;
 use aws_types::region::Region;
 use secrecy::ExposeSecret;
@@ -546,13 +547,44 @@ pub fn plan(
     })
 }
 
-/// An `SdkConfig` for `region`, endpoints from the snapshot, and `creds` (none: unsigned calls only).
+/// An `SdkConfig` for `region`, endpoints from the snapshot, and `creds` (none: unsigned calls only), with
+/// its own HTTP client.
 #[must_use]
 pub fn sdk_config(env: &Env, region: &str, creds: Option<SharedCredentialsProvider>) -> SdkConfig {
+    build_sdk_config(env, region, creds, http_client())
+}
+
+/// The SDK's default HTTPS client (hyper 1, rustls with aws-lc, proxy from the environment), built once
+/// per connection so every client of one run shares its connector: the native roots are loaded once and
+/// connections are pooled (each SDK client otherwise builds its own).
+#[must_use]
+pub fn http_client() -> SharedHttpClient {
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+    use aws_smithy_http_client::{Builder, ConnectorBuilder};
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut b =
+            ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc));
+        b.set_connector_settings(settings.cloned());
+        if let Some(c) = components {
+            b.set_sleep_impl(c.sleep_impl());
+        }
+        b.set_proxy_config(Some(ProxyConfig::from_env()));
+        b.build()
+    })
+}
+
+fn build_sdk_config(
+    env: &Env,
+    region: &str,
+    creds: Option<SharedCredentialsProvider>,
+    http: SharedHttpClient,
+) -> SdkConfig {
     let endpoints = EnvEndpoints::from_env(env);
     let mut b = SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(region.to_owned()));
+        .region(Region::new(region.to_owned()))
+        .http_client(http);
     if let Some(g) = &endpoints.global {
         b = b.endpoint_url(g.clone());
     }
@@ -588,7 +620,8 @@ pub async fn connect_planned(
     trigger_policy: &TriggerPolicy,
     plan: &Plan,
 ) -> Result<Connected, AwsError> {
-    let unsigned = sdk_config(env, &plan.region, None);
+    let http = http_client();
+    let unsigned = build_sdk_config(env, &plan.region, None, http.clone());
     let mut claims = None;
     let mut creds = match &plan.source {
         Source::Oidc => {
@@ -649,11 +682,15 @@ pub async fn connect_planned(
             mask_credentials(cmds, &c);
             match plan.role.as_deref() {
                 Some(role) => {
-                    assume_role(
+                    let sdk = build_sdk_config(
                         env,
-                        cmds,
                         &plan.region,
-                        c,
+                        Some(SharedCredentialsProvider::new(c)),
+                        http.clone(),
+                    );
+                    assume_role(
+                        &sdk,
+                        cmds,
                         role,
                         &plan.session_name,
                         plan.duration,
@@ -667,11 +704,15 @@ pub async fn connect_planned(
     };
     for role in &plan.chain {
         let duration = plan.duration.min(CHAINED_MAX_DURATION);
-        creds = assume_role(
+        let sdk = build_sdk_config(
             env,
-            cmds,
             &plan.region,
-            creds,
+            Some(SharedCredentialsProvider::new(creds)),
+            http.clone(),
+        );
+        creds = assume_role(
+            &sdk,
+            cmds,
             role,
             &plan.session_name,
             duration,
@@ -680,10 +721,11 @@ pub async fn connect_planned(
         .await?;
     }
     let expiration = creds.expiry();
-    let sdk = sdk_config(
+    let sdk = build_sdk_config(
         env,
         &plan.region,
         Some(SharedCredentialsProvider::new(creds)),
+        http,
     );
     let client = sts::client(&sdk);
     let who = sts::with_retries("GetCallerIdentity", || client.get_caller_identity().send())
@@ -733,22 +775,15 @@ fn sts_error(
     }
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one STS call's parameters, kept explicit"
-)]
 async fn assume_role(
-    env: &Env,
+    sdk: &SdkConfig,
     cmds: &Commands,
-    region: &str,
-    with: Credentials,
     role: &str,
     session: &str,
     duration: u32,
     claims: Option<&Claims>,
 ) -> Result<Credentials, AwsError> {
-    let sdk = sdk_config(env, region, Some(SharedCredentialsProvider::new(with)));
-    let client = sts::client(&sdk);
+    let client = sts::client(sdk);
     let out = sts::with_retries("AssumeRole", || {
         client
             .assume_role()
