@@ -28,6 +28,7 @@ struct ScriptedSts {
 enum Answer {
     AccessDenied,
     Throttling,
+    IdpCommunicationError,
     InvalidIdentityToken,
 }
 
@@ -77,6 +78,11 @@ fn sts_error(answer: Answer) -> axum::response::Response {
             "Not authorized to perform sts:AssumeRoleWithWebIdentity",
         ),
         Answer::Throttling => (StatusCode::BAD_REQUEST, "Throttling", "Rate exceeded"),
+        Answer::IdpCommunicationError => (
+            StatusCode::BAD_REQUEST,
+            "IDPCommunicationError",
+            "The request could not be fulfilled because the identity provider (IDP) that was asked to verify the incoming identity token could not be reached.",
+        ),
         Answer::InvalidIdentityToken => (
             StatusCode::BAD_REQUEST,
             "InvalidIdentityToken",
@@ -346,11 +352,11 @@ async fn access_denied_fails_at_once_with_the_claims_and_the_sub_to_allow() {
 }
 
 #[tokio::test]
-async fn throttling_is_retried_but_the_refusal_behind_it_is_not() {
+async fn throttling_and_idp_errors_are_retried_but_the_refusal_behind_them_is_not() {
     let oidc = FakeOidc::start(Settings::default()).await;
     let sts = ScriptedSts::start(vec![
         Answer::Throttling,
-        Answer::Throttling,
+        Answer::IdpCommunicationError,
         Answer::InvalidIdentityToken,
         Answer::InvalidIdentityToken,
     ])
