@@ -958,6 +958,50 @@ mod tests {
         );
     }
 
+    fn claims(sub: &str) -> Claims {
+        serde_json::from_value(serde_json::json!({
+            "iss": "https://token.actions.githubusercontent.com",
+            "aud": "sts.amazonaws.com",
+            "sub": sub,
+            "exp": 0
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_trust_hint_names_the_principal_and_the_usual_surprises() {
+        let f = sts::Failure {
+            code: Some("AccessDenied".into()),
+            message: "m".into(),
+            status: Some(403),
+            transient: false,
+            attempts: 1,
+        };
+        let role = "arn:aws:iam::333333333333:role/deploy";
+        let h = trust_hint(role, &f, &claims("repo:o/r:environment:production"));
+        assert!(
+            h.contains(
+                "arn:aws:iam::333333333333:oidc-provider/token.actions.githubusercontent.com"
+            ),
+            "{h}"
+        );
+        assert!(
+            h.contains(
+                "\"token.actions.githubusercontent.com:sub\": \"repo:o/r:environment:production\""
+            ),
+            "{h}"
+        );
+        assert!(h.contains("`sub` names the environment"), "{h}");
+        let h = trust_hint(role, &f, &claims("repo:o@1/r@2:ref:refs/heads/main"));
+        assert!(h.contains("immutable"), "{h}");
+        let f = sts::Failure {
+            code: Some("InvalidIdentityToken".into()),
+            ..f
+        };
+        let h = trust_hint(role, &f, &claims("repo:o/r:ref:refs/heads/main"));
+        assert!(h.contains("needs an IAM OIDC identity provider"), "{h}");
+    }
+
     #[test]
     fn production_under_act_is_refused_for_lack_of_claims() {
         let (a, _) = inputs(&[("aws-region", "eu-west-1"), ("environment", "production")]);

@@ -681,3 +681,35 @@ async fn bench_credentials() {
         max(&denied)
     );
 }
+
+#[tokio::test]
+async fn with_the_credential_chain_a_role_is_assumed_with_assume_role() {
+    let Some(moto) = moto() else { return };
+    let r = Step::new()
+        .var("ACT", "true")
+        .var("AWS_ENDPOINT_URL", &moto.endpoint)
+        .var("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+        .var(
+            "AWS_SECRET_ACCESS_KEY",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        )
+        .input("mode", "credentials")
+        .input("role-to-assume", "arn:aws:iam::444444444444:role/local-dev")
+        .input("aws-region", "us-east-1")
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(r.output("aws-account-id"), Some("444444444444"));
+    assert!(
+        r.output("authenticated-arn")
+            .unwrap()
+            .contains("assumed-role/local-dev/octo-org@octo-repo-4242"),
+        "{:?}",
+        r.outputs
+    );
+    assert_ne!(
+        env_value(&r, "AWS_ACCESS_KEY_ID"),
+        Some("AKIAIOSFODNN7EXAMPLE"),
+        "the exported keys are the assumed role's, not the chain's"
+    );
+}
