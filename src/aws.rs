@@ -406,6 +406,10 @@ impl AwsError {
             AwsError::Sts { failure, .. } if failure.code.as_deref() == Some("ValidationError") => {
                 Some("Check `role-duration-seconds` against the role's maximum session duration (chained roles: at most 3600).".into())
             }
+            AwsError::CredentialChain { .. } => Some(
+                "The chain reads AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (+ AWS_SESSION_TOKEN), then AWS_PROFILE and ~/.aws, then the container and instance metadata. Under act pass them with `act --env AWS_ACCESS_KEY_ID=... --env AWS_SECRET_ACCESS_KEY=...`; in GitHub Actions prefer OIDC (`permissions: id-token: write`)."
+                    .into(),
+            ),
             _ => None,
         }
     }
