@@ -40,6 +40,15 @@ pub enum Gate {
 }
 
 impl Gate {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Gate::Off => "off",
+            Gate::Required => "required",
+            Gate::Advisory => "advisory",
+        }
+    }
+
     fn parse(p: &mut Inputs<'_>, name: &'static str, default: Gate) -> Gate {
         match p
             .string(name)
@@ -163,15 +172,15 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
     }
     if cfg.generated_files != Gate::Off {
         plan.push_str(&format!(
-            "  - Generated files up to date ({:?}): workspace vs git index\n",
-            cfg.generated_files
+            "  - Generated files up to date ({}): workspace vs git index\n",
+            cfg.generated_files.as_str()
         ));
     }
     let pr_title = rt.ctx.pull_request.as_ref().and_then(|p| p.title.clone());
     if cfg.pr_title != Gate::Off && pr_title.is_some() {
         plan.push_str(&format!(
-            "  - PR title ({:?}): Conventional Commits\n",
-            cfg.pr_title
+            "  - PR title ({}): Conventional Commits\n",
+            cfg.pr_title.as_str()
         ));
     }
     rt.cmds.line(plan.trim_end());
@@ -246,29 +255,8 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
         ));
     }
     if !cfg.in_actions {
+        // The findings themselves follow as `error: file:line: ...` lines (report fan-out).
         rt.cmds.line(&gate::terminal_table(&results));
-        for r in &results {
-            let mut shown: Vec<_> = r.annotations.iter().collect();
-            shown.sort_by_key(|a| std::cmp::Reverse(a.level));
-            for a in shown.iter().take(20) {
-                rt.cmds.line(&format!(
-                    "  {} {}:{}{}: {}{}",
-                    a.level.command(),
-                    a.path,
-                    a.start_line,
-                    a.start_column.map(|c| format!(":{c}")).unwrap_or_default(),
-                    a.title
-                        .as_deref()
-                        .map(|t| format!("[{t}] "))
-                        .unwrap_or_default(),
-                    a.message.lines().next().unwrap_or_default()
-                ));
-            }
-            if shown.len() > 20 {
-                rt.cmds
-                    .line(&format!("  … {} more in {}", shown.len() - 20, r.name));
-            }
-        }
     }
     Ok(gate::report(&results, rt.config.common.report_key.clone()))
 }

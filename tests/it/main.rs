@@ -18,3 +18,4 @@
 mod helpers;
 
 mod foundation;
+mod lint_gate;
