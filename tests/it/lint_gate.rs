@@ -374,3 +374,85 @@ async fn a_local_dry_run_prints_the_detected_plan_and_spawns_nothing() {
     );
     assert_eq!(r.output("verdict"), Some("skipped"));
 }
+
+/// Writes a JUnit file with `cases` test cases (every tenth failing, with a stack trace) and a SARIF file with
+/// `findings` results, shaped like nextest's and a scanner's output.
+pub fn write_bench_inputs(dir: &Path, cases: usize, findings: usize) {
+    use std::fmt::Write as _;
+    let mut x = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"nextest-run\">\n",
+    );
+    for s in 0..cases / 100 {
+        let _ = writeln!(x, "  <testsuite name=\"crate{s}\" tests=\"100\">");
+        for c in 0..100 {
+            let n = s * 100 + c;
+            if n % 10 == 0 {
+                let _ = writeln!(
+                    x,
+                    "    <testcase name=\"tests::case_{n}\" classname=\"crate{s}\" time=\"0.01\"><failure message=\"thread &apos;tests::case_{n}&apos; panicked at src/m{s}.rs:{c}:9\" type=\"test failure\">thread &apos;tests::case_{n}&apos; panicked at src/m{s}.rs:{c}:9:\nassertion `left == right` failed\n  left: 1\n right: 2\nstack backtrace:\n   0: std::panicking::begin_panic\n   1: crate{s}::tests::case_{n}\n             at ./src/m{s}.rs:{c}:9</failure></testcase>"
+                );
+            } else {
+                let _ = writeln!(
+                    x,
+                    "    <testcase name=\"tests::case_{n}\" classname=\"crate{s}\" time=\"0.01\"/>"
+                );
+            }
+        }
+        x.push_str("  </testsuite>\n");
+    }
+    x.push_str("</testsuites>\n");
+    std::fs::write(dir.join("junit.xml"), x).unwrap();
+    let results: Vec<serde_json::Value> = (0..findings)
+        .map(|i| {
+            serde_json::json!({
+                "ruleId": format!("R{}", i % 50), "level": if i % 5 == 0 { "error" } else { "warning" },
+                "message": {"text": format!("finding number {i}: something is not right here")},
+                "locations": [{"physicalLocation": {"artifactLocation": {"uri": format!("file:///home/runner/work/r/r/src/f{}.rs", i % 200)}, "region": {"startLine": i % 400 + 1, "startColumn": 5}}}]
+            })
+        })
+        .collect();
+    let sarif = serde_json::json!({"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "bench"}}, "results": results}]});
+    std::fs::write(dir.join("findings.sarif"), sarif.to_string()).unwrap();
+}
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// `cargo test --test it bench_lint_gate -- --ignored --nocapture`: the gate's overhead for 10,000 test cases
+/// and 5,000 findings (parse + judge + report + fan-out to outputs, summary and workflow commands).
+#[tokio::test]
+#[ignore = "benchmark: prints figures"]
+async fn bench_lint_gate() {
+    let step = Step::new();
+    write_bench_inputs(&step.workspace, 10_000, 5_000);
+    let rss_before = peak_rss_kib();
+    let started = std::time::Instant::now();
+    let r = step
+        .input("mode", "lint-gate")
+        .input(
+            "checks",
+            "- name: Tests\n  results: junit.xml\n- name: Scan\n  results: findings.sarif\n",
+        )
+        .input("pr-title", "off")
+        .run()
+        .await;
+    let elapsed = started.elapsed();
+    assert_eq!(r.code, 1);
+    assert_eq!(r.output("tests-tests-failed"), Some("1000"));
+    assert_eq!(r.output("tests-tests-passed"), Some("9000"));
+    assert_eq!(r.output("scan-findings"), Some("5000"));
+    println!(
+        "BENCH lint-gate: 10000 test cases (1000 failing) + 5000 SARIF findings: {} ms wall (debug build), peak RSS {} KiB (before: {} KiB)",
+        elapsed.as_millis(),
+        peak_rss_kib(),
+        rss_before
+    );
+}
