@@ -6,12 +6,27 @@ use crate::cancel::Cancel;
 use crate::config::Config;
 use crate::context::Context;
 use crate::env::{Env, vars};
+use crate::github::{self, fanout};
 use crate::modes::{self, ModeError, Runtime};
 use crate::report::{self, Commands, Level, Location, Report, Verdict, files};
 use crate::{EXIT_CONFIG, EXIT_FAILED, EXIT_OK};
 
 /// Runs stevedore against `env`, writing workflow commands to `cmds`. Returns the process exit code.
 pub async fn run(env: Env, cmds: Commands, cancel: Cancel) -> u8 {
+    run_with(env, cmds, cancel, async |rt: &Runtime<'_>| {
+        modes::run(rt).await
+    })
+    .await
+}
+
+/// [`run`] with the mode given as a function: everything around the mode (inputs, context, check run at
+/// start, fan-out, outputs, exit code) is the same. Tests use it to feed the fan-out a chosen report.
+pub async fn run_with(
+    env: Env,
+    cmds: Commands,
+    cancel: Cancel,
+    mode: impl AsyncFnOnce(&Runtime<'_>) -> Result<Report, ModeError>,
+) -> u8 {
     // Secrets that arrive through the environment are masked before anything else can print them.
     for key in crate::inputs::input_keys("github-token") {
         if let Some(t) = env.get(&key) {
@@ -63,7 +78,26 @@ pub async fn run(env: Env, cmds: Commands, cancel: Cancel) -> u8 {
         config: &config,
         cancel,
     };
-    let (report, code) = match modes::run(&rt).await {
+    // The check run shows `in_progress` while the mode runs (so a crash or cancel is visible).
+    // A dry run writes nothing, to GitHub neither.
+    let gh = if config.common.dry_run {
+        None
+    } else {
+        github::Client::from_runtime(&rt)
+    };
+    let started = match &gh {
+        Some(c) => {
+            fanout::start(
+                c,
+                &ctx,
+                config.common.mode,
+                config.common.report_key.as_deref(),
+            )
+            .await
+        }
+        None => fanout::Started::default(),
+    };
+    let (mut report, code) = match mode(&rt).await {
         Ok(r) => {
             let code = if r.verdict == Verdict::Failure {
                 EXIT_FAILED
@@ -100,22 +134,82 @@ pub async fn run(env: Env, cmds: Commands, cancel: Cancel) -> u8 {
             (r, code)
         }
     };
-    deliver(&env, &cmds, &report);
+    if report.key.is_none() {
+        report.key.clone_from(&config.common.report_key);
+    }
+    // Reporting problems become notes; they never change the verdict or the exit code.
+    let delivery = match &gh {
+        Some(c) => report_to_github(c, &ctx, &report, started, &config, &rt.cancel).await,
+        None => {
+            let mut d = fanout::Delivery::default();
+            if config.common.dry_run {
+                d.notes.push(
+                    "Dry run: no check run, status or PR comment was written; the report is only in this job summary.".to_owned(),
+                );
+            } else if cmds.in_actions() {
+                d.notes.push(
+                    "No `github-token` (or no `GITHUB_REPOSITORY`): no check run, status or PR comment; the report is only in this job summary and the step's annotations.".to_owned(),
+                );
+            }
+            d
+        }
+    };
+    deliver(&env, &cmds, &report, &delivery, ctx.run_url());
     code
 }
 
-/// The network-free part of the fan-out: annotations as commands, summary, outputs.
-fn deliver(env: &Env, cmds: &Commands, report: &Report) {
-    let local = report::emit_annotations(cmds, report);
-    let mut summary = report.summary.clone();
-    if local.annotations_left_for_check_run > 0 {
-        summary.push_str(&format!(
-            "\n_{} more finding(s) are in the check run (the runner shows only 10 annotations per type per step)._\n",
-            local.annotations_left_for_check_run
-        ));
+/// The GitHub fan-out, bounded once the runner cancels the step (it kills the container 7.5 s after
+/// SIGINT): a cancelled run still gets a few seconds to complete its check run.
+async fn report_to_github(
+    client: &github::Client,
+    ctx: &Context,
+    report: &Report,
+    started: fanout::Started,
+    config: &Config,
+    cancel: &Cancel,
+) -> fanout::Delivery {
+    let finish = fanout::finish(
+        client,
+        ctx,
+        report,
+        started,
+        config.common.comment,
+        cancel.is_cancelled(),
+    );
+    let deadline = async {
+        cancel.cancelled().await;
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    };
+    tokio::select! {
+        d = finish => d,
+        () = deadline => {
+            let mut d = fanout::Delivery::default();
+            d.notes.push("The step was cancelled before the report reached GitHub.".to_owned());
+            d
+        }
     }
+}
+
+/// The network-free part of the fan-out: annotations as commands, summary, outputs.
+fn deliver(
+    env: &Env,
+    cmds: &Commands,
+    report: &Report,
+    delivery: &fanout::Delivery,
+    run_url: Option<String>,
+) {
+    let local = report::emit_annotations(cmds, report);
+    let summary = report::markdown::job_summary(
+        report,
+        &local,
+        delivery.annotations_in_check_run,
+        &delivery.notes,
+    );
     write_summary(env, cmds, &summary);
     let mut outputs = vec![("verdict".to_owned(), report.verdict.as_str().to_owned())];
+    if let Some(u) = delivery.report_url(run_url) {
+        outputs.push(("report-url".to_owned(), u));
+    }
     outputs.extend(report.outputs.iter().cloned());
     write_outputs(env, cmds, &outputs);
     if !cmds.in_actions() {

@@ -19,6 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod context;
 pub mod env;
+pub mod github;
 pub mod inputs;
 pub mod logging;
 pub mod modes;

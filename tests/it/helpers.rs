@@ -5,6 +5,7 @@
     reason = "each test module uses a different part of the rig"
 )]
 
+pub mod fake_github;
 pub mod moto;
 pub mod run;
 

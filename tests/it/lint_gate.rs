@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use crate::helpers::fake_github::FakeGithub;
 use crate::helpers::require;
 use crate::helpers::run::Step;
 
@@ -141,14 +142,19 @@ async fn a_failing_repository_fails_the_gate_with_every_reason() {
         return;
     }
     let foreign = chown_to_another_user(&step.workspace);
+    let gh = FakeGithub::start().await;
     let r = step
         .input("mode", "lint-gate")
+        .input("github-token", "ghs_faketoken0123456789")
+        .var("GITHUB_API_URL", &gh.url())
         .input("checks", CHECKS)
         .input("generated-files", "required")
         .input("pr-title-scopes", "api, gate")
         .event(
             "pull_request",
-            serde_json::json!({"number": 7, "pull_request": {"number": 7, "title": "Added coverage gate", "head": {"sha": "abc", "ref": "f"}, "base": {"ref": "main"}}}),
+            serde_json::json!({"number": 7, "pull_request": {"number": 7, "title": "Added coverage gate",
+                "head": {"sha": "fedcba9876543210fedcba9876543210fedcba98", "ref": "f", "repo": {"full_name": "octo-org/octo-repo"}},
+                "base": {"ref": "main", "repo": {"full_name": "octo-org/octo-repo"}}}}),
         )
         .run()
         .await;
@@ -226,7 +232,7 @@ async fn a_failing_repository_fails_the_gate_with_every_reason() {
 
     // The summary (job summary and sticky comment body): the table and each failure explained.
     let s = &r.summary;
-    assert!(s.starts_with("## ❌ lint-gate: 4 of 5 required check(s) failed: Tests, Type check, Generated files up to date, PR title"), "{s}");
+    assert!(s.contains("lint-gate: 4 of 5 required check(s) failed: Tests, Type check, Generated files up to date, PR title\n"), "{s}");
     assert!(
         s.contains("| Tests | ❌ failure | 2 error(s) | 1 passed, 2 failed | 72.97% (floor 80%) |"),
         "{s}"
@@ -256,6 +262,62 @@ async fn a_failing_repository_fails_the_gate_with_every_reason() {
         "{s}"
     );
     assert!(s.contains("```\nfeat: added coverage gate\n```"), "{s}");
+    // One check run per check, with its annotations; one sticky comment with the table.
+    gh.assert_no_violations();
+    let runs = gh.check_runs();
+    let by_name = |n: &str| {
+        runs.iter()
+            .find(|c| c.name == format!("stevedore / lint-gate / {n}"))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no check run for {n}: {:?}",
+                    runs.iter().map(|c| &c.name).collect::<Vec<_>>()
+                )
+            })
+    };
+    let expect_runs = [
+        ("Tests", "failure", 2),
+        ("Clippy", "success", 2),
+        ("Type check", "failure", 0),
+        ("Security", "neutral", 2),
+        ("Generated files up to date", "failure", 2),
+        ("PR title", "failure", 0),
+    ];
+    for (name, conclusion, annotations) in expect_runs {
+        let c = by_name(name);
+        assert_eq!(c.conclusion.as_deref(), Some(conclusion), "{name}");
+        assert_eq!(
+            c.annotations.len(),
+            annotations,
+            "{name}: {:?}",
+            c.annotations
+        );
+        assert_eq!(c.head_sha, "fedcba9876543210fedcba9876543210fedcba98");
+    }
+    let tests = by_name("Tests");
+    assert_eq!(tests.annotations[0]["path"], "src/lib.rs");
+    assert_eq!(tests.annotations[0]["start_line"], 25);
+    assert_eq!(tests.annotations[0]["annotation_level"], "failure");
+    assert!(
+        tests
+            .text
+            .as_deref()
+            .unwrap()
+            .contains("`calc/ops.py` | 57.1% | 12/21"),
+        "{:?}",
+        tests.text
+    );
+    let comments = gh.comments(7);
+    assert_eq!(comments.len(), 1);
+    let body = &comments[0].body;
+    assert!(
+        body.contains(
+            "| Tests | ❌ failure | 2 error(s) | 1 passed, 2 failed | 72.97% (floor 80%) |"
+        ),
+        "{body}"
+    );
+    assert!(body.contains("feat: added coverage gate"), "{body}");
+    assert!(body.contains("<!-- stevedore:lint-gate"), "{body}");
     if foreign {
         eprintln!("the workspace was owned by uid 4321 during the run");
     }

@@ -19,3 +19,4 @@ mod helpers;
 
 mod foundation;
 mod lint_gate;
+mod reporting;

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::inputs::Mode;
-use crate::report::markdown::{self, cell};
+use crate::report::markdown;
 use crate::report::{Annotation, CheckReport, Level, Report, Verdict};
 
 use super::checks::{CheckSpec, Outcome};
@@ -446,11 +446,11 @@ pub fn report(results: &[CheckResult], key: Option<String>) -> Report {
         Verdict::Skipped => "No check to judge".to_owned(),
     };
     let rows: Vec<Vec<String>> = table_rows(results).into_iter().map(Vec::from).collect();
-    let mut summary = format!("## {} lint-gate: {}\n\n", verdict.emoji(), cell(&title));
-    summary.push_str(&markdown::table(
+    // The fan-out puts the heading (verdict and title) above this body.
+    let mut summary = markdown::table(
         &["check", "verdict", "findings", "tests", "coverage"],
         &rows,
-    ));
+    );
     let mut sections = String::new();
     for r in results.iter().filter(|r| r.failed) {
         let _ = write!(

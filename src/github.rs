@@ -1,0 +1,749 @@
+//! The GitHub REST client every mode uses, on octocrab's raw request layer.
+//!
+//! - Base URL from `GITHUB_API_URL` (a GHES `/api/v3` prefix is kept), token from the `github-token` input.
+//! - Every request carries `X-GitHub-Api-Version: 2022-11-28` and a `stevedore/<version>` user agent.
+//! - 5xx answers and transport errors are retried a bounded number of times with exponential backoff and
+//!   full jitter; rate limits (429, or 403 with `retry-after`, `x-ratelimit-remaining: 0` or a "secondary
+//!   rate limit" message) are waited out honouring `retry-after` / `x-ratelimit-reset`, each wait capped
+//!   by [`RetryPolicy::max_wait`].
+//! - Content-creating requests (POST/PATCH/PUT/DELETE) go one at a time, as GitHub asks of integrations.
+//!
+//! Routes are relative to the API base: `"/repos/o/r/check-runs"`.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http::{HeaderMap, Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+
+use crate::modes::Runtime;
+
+pub mod checks;
+pub mod comments;
+pub mod deployments;
+pub mod fanout;
+pub mod statuses;
+
+/// The REST API version we are written for.
+pub const API_VERSION: &str = "2022-11-28";
+
+/// `User-Agent` of every request.
+pub const USER_AGENT: &str = concat!("stevedore/", env!("CARGO_PKG_VERSION"));
+
+/// How hard to try before giving up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt, for 5xx and transport errors.
+    pub max_retries: u32,
+    /// Rate-limit waits allowed per request.
+    pub max_rate_limit_waits: u32,
+    /// First backoff; doubles each retry, with full jitter.
+    pub backoff: Duration,
+    /// The longest single wait. A rate limit asking for longer is waited this long, then tried again.
+    pub max_wait: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_retries: 3,
+            max_rate_limit_waits: 3,
+            backoff: Duration::from_secs(1),
+            max_wait: Duration::from_secs(90),
+        }
+    }
+}
+
+/// A failed GitHub API call.
+#[derive(Debug, thiserror::Error)]
+pub enum GithubError {
+    /// GitHub answered with an error status.
+    #[error("GitHub API {method} {route} answered {status}: {message}{}", hint_suffix(.hint.as_deref()))]
+    Api {
+        method: String,
+        route: String,
+        status: u16,
+        message: String,
+        documentation_url: Option<String>,
+        /// What to change in the workflow, when we know.
+        hint: Option<String>,
+    },
+    /// The request never got an answer (after retries).
+    #[error("cannot reach the GitHub API for {method} {route}: {message}")]
+    Transport {
+        method: String,
+        route: String,
+        message: String,
+    },
+    /// The answer was not the JSON we expected.
+    #[error("GitHub API {method} {route} answered something that is not JSON: {message}")]
+    Decode {
+        method: String,
+        route: String,
+        message: String,
+    },
+    /// The run's context lacks something GitHub needs.
+    #[error(
+        "cannot call the GitHub API: {what} is not set (it is set on every GitHub Actions runner)"
+    )]
+    Missing { what: &'static str },
+    /// `GITHUB_API_URL` or the token cannot be used.
+    #[error("cannot set up the GitHub client for `{url}` (GITHUB_API_URL): {message}")]
+    Setup { url: String, message: String },
+}
+
+fn hint_suffix(h: Option<&str>) -> String {
+    h.map(|h| format!(" — {h}")).unwrap_or_default()
+}
+
+impl GithubError {
+    /// The HTTP status GitHub answered, if it answered.
+    #[must_use]
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            GithubError::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The route of the failed call.
+    #[must_use]
+    pub fn route(&self) -> Option<&str> {
+        match self {
+            GithubError::Api { route, .. }
+            | GithubError::Transport { route, .. }
+            | GithubError::Decode { route, .. } => Some(route),
+            GithubError::Setup { .. } | GithubError::Missing { .. } => None,
+        }
+    }
+
+    /// GitHub's error message (for `Api`), else the whole error.
+    #[must_use]
+    pub fn message(&self) -> String {
+        match self {
+            GithubError::Api { message, .. } => message.clone(),
+            other => other.to_string(),
+        }
+    }
+
+    /// The fix, when we know one (e.g. the `permissions:` line to add).
+    #[must_use]
+    pub fn hint(&self) -> Option<&str> {
+        match self {
+            GithubError::Api { hint, .. } => hint.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Whether the token may not do this (403 that is not a rate limit, or 404 on a write, which is how
+    /// GitHub answers some writes the token may not make).
+    #[must_use]
+    pub fn is_forbidden(&self) -> bool {
+        matches!(self, GithubError::Api { status: 403, .. })
+            || matches!(self, GithubError::Api { status: 401, .. })
+            || matches!(self, GithubError::Api { status: 404, method, .. } if method != "GET")
+    }
+}
+
+/// The `permissions:` entry a route needs to be written, for error hints and the fallback notes.
+#[must_use]
+pub fn permission_for(route: &str) -> Option<&'static str> {
+    let path = route.split('?').next().unwrap_or(route);
+    let has = |s: &str| path.contains(s);
+    if has("/check-runs") || has("/check-suites") {
+        Some("checks: write")
+    } else if has("/issues/") && has("/comments") || has("/issues/comments") {
+        Some("pull-requests: write")
+    } else if has("/labels") {
+        Some("issues: write")
+    } else if has("/statuses/") {
+        Some("statuses: write")
+    } else if has("/deployments") {
+        Some("deployments: write")
+    } else if has("/releases") || has("/git/") {
+        Some("contents: write")
+    } else {
+        None
+    }
+}
+
+fn hint_for(method: &Method, route: &str, status: u16, message: &str) -> Option<String> {
+    if !(status == 403 || status == 401 || (status == 404 && method != Method::GET)) {
+        return None;
+    }
+    let perm = permission_for(route)?;
+    let mut h = format!("add `permissions: {perm}` to the job");
+    if perm == "checks: write" {
+        h.push_str(
+            " (check runs can only be created with GITHUB_TOKEN or a GitHub App token, not a personal access token)",
+        );
+    }
+    if message.contains("Resource not accessible by integration") {
+        h.push_str("; workflows triggered from forks never get a write token");
+    }
+    Some(h)
+}
+
+/// One answer: status, headers and the parsed JSON body (`Null` when empty).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+/// Octocrab over our own service stack: its default builder always adds `User-Agent: octocrab` next to
+/// any we set, and a request must carry exactly one. Same parts as its default client: hyper + rustls
+/// (aws-lc-rs, embedded webpki roots: the image is `FROM scratch`), connect/read timeouts, redirects
+/// followed, base URI (path kept, for GHES), the token only sent to that host.
+fn build_octocrab(base: &http::Uri, token: &str) -> Result<octocrab::Octocrab, String> {
+    use octocrab::service::middleware::auth_header::AuthHeaderLayer;
+    use octocrab::service::middleware::base_uri::BaseUriLayer;
+    use octocrab::service::middleware::extra_headers::ExtraHeadersLayer;
+    use std::sync::Arc;
+
+    let provider = rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_webpki_roots(provider)
+        .map_err(|e| format!("TLS setup: {e}"))?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    let mut connector = hyper_timeout::TimeoutConnector::new(https);
+    connector.set_connect_timeout(Some(Duration::from_secs(10)));
+    connector.set_read_timeout(Some(Duration::from_secs(60)));
+    connector.set_write_timeout(Some(Duration::from_secs(60)));
+    let client: hyper_util::client::legacy::Client<_, octocrab::OctoBody> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(connector);
+    let mut auth = http::HeaderValue::from_str(&format!("Bearer {token}"))
+        .map_err(|_| "the github-token contains characters not allowed in a header".to_owned())?;
+    auth.set_sensitive(true);
+    let headers = vec![(
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(USER_AGENT),
+    )];
+    octocrab::OctocrabBuilder::new_empty()
+        .with_service(client)
+        .with_layer(&tower_http::follow_redirect::FollowRedirectLayer::new())
+        .with_layer(&ExtraHeadersLayer::new(Arc::new(headers)))
+        .with_layer(&BaseUriLayer::new(base.clone()))
+        .with_layer(&AuthHeaderLayer::new(
+            Some(auth),
+            base.clone(),
+            base.clone(),
+        ))
+        .with_auth(octocrab::AuthState::None)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// The GitHub client.
+#[derive(Debug)]
+pub struct Client {
+    octo: octocrab::Octocrab,
+    api_url: String,
+    policy: RetryPolicy,
+    writes: tokio::sync::Mutex<()>,
+    requests: AtomicUsize,
+    waits: std::sync::Mutex<Vec<Duration>>,
+    unreachable: AtomicBool,
+}
+
+impl Client {
+    /// A client for `api_url` (e.g. `https://api.github.com` or `https://ghe.example.com/api/v3`).
+    pub fn new(api_url: &str, token: SecretString) -> Result<Client, GithubError> {
+        let setup = |message: String| GithubError::Setup {
+            url: api_url.to_owned(),
+            message,
+        };
+        let base = api_url.trim_end_matches('/');
+        let uri: http::Uri = base.parse().map_err(|e| setup(format!("not a URL: {e}")))?;
+        if uri.scheme().is_none() || uri.authority().is_none() {
+            return Err(setup("expected an absolute http(s) URL".into()));
+        }
+        let octo = build_octocrab(&uri, token.expose_secret()).map_err(setup)?;
+        Ok(Client {
+            octo,
+            api_url: base.to_owned(),
+            policy: RetryPolicy::default(),
+            writes: tokio::sync::Mutex::new(()),
+            requests: AtomicUsize::new(0),
+            waits: std::sync::Mutex::new(Vec::new()),
+            unreachable: AtomicBool::new(false),
+        })
+    }
+
+    /// The client for this run: `None` without a token or a repository (local runs, act without a token).
+    #[must_use]
+    pub fn from_runtime(rt: &Runtime<'_>) -> Option<Client> {
+        let token = rt.config.common.github_token.clone()?;
+        rt.ctx.repository.as_ref()?;
+        match Client::new(&rt.ctx.api_url, token) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!("{e}");
+                None
+            }
+        }
+    }
+
+    /// Replaces the retry policy (tests use short waits).
+    #[must_use]
+    pub fn with_policy(mut self, policy: RetryPolicy) -> Client {
+        self.policy = policy;
+        self
+    }
+
+    /// The API base URL, without trailing slash.
+    #[must_use]
+    pub fn api_url(&self) -> &str {
+        &self.api_url
+    }
+
+    /// HTTP requests sent so far (retries included).
+    #[must_use]
+    pub fn request_count(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+
+    /// The rate-limit waits GitHub asked for so far (before capping).
+    #[must_use]
+    pub fn rate_limit_waits(&self) -> Vec<Duration> {
+        self.waits.lock().map(|w| w.clone()).unwrap_or_default()
+    }
+
+    pub async fn get(&self, route: &str) -> Result<Value, GithubError> {
+        Ok(self.request(Method::GET, route, None).await?.body)
+    }
+
+    /// GETs `route` and every following page (`Link: rel="next"`), concatenating the arrays. Adds
+    /// `per_page=100` unless the route sets it.
+    pub async fn get_paged(&self, route: &str) -> Result<Vec<Value>, GithubError> {
+        let mut next = if route.contains("per_page=") {
+            route.to_owned()
+        } else if route.contains('?') {
+            format!("{route}&per_page=100")
+        } else {
+            format!("{route}?per_page=100")
+        };
+        let mut out = Vec::new();
+        // A bound against a server that links in circles.
+        for _ in 0..1000 {
+            let a = self.request(Method::GET, &next, None).await?;
+            match a.body {
+                Value::Array(items) => out.extend(items),
+                other => {
+                    return Err(GithubError::Decode {
+                        method: "GET".into(),
+                        route: next,
+                        message: format!("expected a JSON array, got {}", kind(&other)),
+                    });
+                }
+            }
+            match next_link(&a.headers) {
+                Some(n) => next = n,
+                None => return Ok(out),
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn post(&self, route: &str, body: &Value) -> Result<Value, GithubError> {
+        Ok(self.request(Method::POST, route, Some(body)).await?.body)
+    }
+
+    pub async fn patch(&self, route: &str, body: &Value) -> Result<Value, GithubError> {
+        Ok(self.request(Method::PATCH, route, Some(body)).await?.body)
+    }
+
+    pub async fn put(&self, route: &str, body: &Value) -> Result<Value, GithubError> {
+        Ok(self.request(Method::PUT, route, Some(body)).await?.body)
+    }
+
+    pub async fn delete(&self, route: &str) -> Result<(), GithubError> {
+        self.request(Method::DELETE, route, None).await.map(|_| ())
+    }
+
+    /// Sends one request with retries and rate-limit waits; writes are serialised.
+    pub async fn request(
+        &self,
+        method: Method,
+        route: &str,
+        body: Option<&Value>,
+    ) -> Result<Answer, GithubError> {
+        let _write = if method == Method::GET {
+            None
+        } else {
+            Some(self.writes.lock().await)
+        };
+        let mut retries = 0u32;
+        let mut rate_waits = 0u32;
+        loop {
+            self.requests.fetch_add(1, Ordering::SeqCst);
+            let outcome = self.send_once(&method, route, body).await;
+            match outcome {
+                Ok(a) if (200..300).contains(&a.status) => return Ok(a),
+                Ok(a) => {
+                    if let Some(wait) = rate_limit_wait(&a, SystemTime::now()) {
+                        if rate_waits < self.policy.max_rate_limit_waits {
+                            rate_waits += 1;
+                            if let Ok(mut w) = self.waits.lock() {
+                                w.push(wait);
+                            }
+                            let capped = wait.min(self.policy.max_wait);
+                            tracing::warn!(
+                                "GitHub rate limit on {method} {route}: waiting {}s (asked {}s)",
+                                capped.as_secs_f32(),
+                                wait.as_secs()
+                            );
+                            tokio::time::sleep(capped).await;
+                            continue;
+                        }
+                    } else if a.status >= 500 && retries < self.policy.max_retries {
+                        let d = self.backoff(retries);
+                        retries += 1;
+                        tracing::warn!(
+                            "GitHub answered {} to {method} {route}; retry {retries}/{} in {}ms",
+                            a.status,
+                            self.policy.max_retries,
+                            d.as_millis()
+                        );
+                        tokio::time::sleep(d).await;
+                        continue;
+                    }
+                    return Err(api_error(&method, route, a));
+                }
+                Err(message) => {
+                    // Connection failures retry on a quarter of the 5xx backoff; once a request has
+                    // given up, the API counts as unreachable and later requests try once (a closed
+                    // port or a missing network should not cost every call the whole backoff).
+                    if retries < self.policy.max_retries && !self.unreachable.load(Ordering::SeqCst)
+                    {
+                        let d = self.backoff(retries) / 4;
+                        retries += 1;
+                        tracing::warn!(
+                            "{method} {route} failed ({message}); retry {retries} in {}ms",
+                            d.as_millis()
+                        );
+                        tokio::time::sleep(d).await;
+                        continue;
+                    }
+                    self.unreachable.store(true, Ordering::SeqCst);
+                    return Err(GithubError::Transport {
+                        method: method.to_string(),
+                        route: route.to_owned(),
+                        message,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Exponential backoff with full jitter, capped at `max_wait`.
+    fn backoff(&self, retry: u32) -> Duration {
+        let ceiling = self
+            .policy
+            .backoff
+            .saturating_mul(1u32 << retry.min(16))
+            .min(self.policy.max_wait);
+        let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
+        // Never zero: at least half the ceiling, so retries are spread but not immediate.
+        Duration::from_nanos(nanos / 2 + rand::random_range(0..=nanos / 2))
+    }
+
+    async fn send_once(
+        &self,
+        method: &Method,
+        route: &str,
+        body: Option<&Value>,
+    ) -> Result<Answer, String> {
+        let uri = route.to_owned();
+        let resp = match *method {
+            Method::GET => self.octo._get(uri).await,
+            Method::POST => self.octo._post(uri, body).await,
+            Method::PATCH => self.octo._patch(uri, body).await,
+            Method::PUT => self.octo._put(uri, body).await,
+            Method::DELETE => self.octo._delete(uri, body).await,
+            _ => return Err(format!("unsupported method {method}")),
+        }
+        .map_err(|e| error_chain(&e))?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = self
+            .octo
+            .body_to_string(resp)
+            .await
+            .map_err(|e| error_chain(&e))?;
+        let body = if text.trim().is_empty() || status == StatusCode::NO_CONTENT {
+            Value::Null
+        } else {
+            match serde_json::from_str(&text) {
+                Ok(v) => v,
+                // Error pages from proxies are not JSON; keep the text for the message.
+                Err(_) if !status.is_success() => Value::String(text),
+                Err(e) => {
+                    return Err(format!(
+                        "the answer is not JSON ({e}): {}",
+                        crate::report::truncate_bytes(&text, 200)
+                    ));
+                }
+            }
+        };
+        Ok(Answer {
+            status: status.as_u16(),
+            headers,
+            body,
+        })
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let m = c.to_string();
+        if !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+fn api_error(method: &Method, route: &str, a: Answer) -> GithubError {
+    let (mut message, documentation_url) = match &a.body {
+        Value::Object(o) => (
+            o.get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+            o.get("documentation_url")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        ),
+        Value::String(s) => (crate::report::truncate_bytes(s, 300).to_owned(), None),
+        _ => (String::new(), None),
+    };
+    if let Some(errs) = a.body.get("errors").and_then(Value::as_array) {
+        let details: Vec<String> = errs
+            .iter()
+            .map(|e| match e {
+                Value::String(s) => s.clone(),
+                Value::Object(o) => o
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| {
+                        format!(
+                            "{} {} {}",
+                            o.get("resource").and_then(Value::as_str).unwrap_or(""),
+                            o.get("field").and_then(Value::as_str).unwrap_or(""),
+                            o.get("code").and_then(Value::as_str).unwrap_or("")
+                        )
+                        .trim()
+                        .to_owned()
+                    }),
+                other => other.to_string(),
+            })
+            .filter(|s| !s.is_empty())
+            .collect();
+        if !details.is_empty() {
+            message.push_str(&format!(" ({})", details.join("; ")));
+        }
+    }
+    if message.is_empty() {
+        message = StatusCode::from_u16(a.status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("error")
+            .to_owned();
+    }
+    GithubError::Api {
+        method: method.to_string(),
+        route: route.to_owned(),
+        status: a.status,
+        hint: hint_for(method, route, a.status, &message),
+        message,
+        documentation_url,
+    }
+}
+
+fn header_u64(h: &HeaderMap, name: &str) -> Option<u64> {
+    h.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// How long GitHub asks us to wait, if `a` is a rate-limit answer.
+///
+/// Per GitHub's docs: `retry-after` (seconds) wins; else with `x-ratelimit-remaining: 0` wait until
+/// `x-ratelimit-reset` (epoch seconds); else a 403/429 saying "secondary rate limit" waits a minute.
+#[must_use]
+pub fn rate_limit_wait(a: &Answer, now: SystemTime) -> Option<Duration> {
+    if a.status != 403 && a.status != 429 {
+        return None;
+    }
+    if let Some(s) = header_u64(&a.headers, "retry-after") {
+        return Some(Duration::from_secs(s.max(1)));
+    }
+    if header_u64(&a.headers, "x-ratelimit-remaining") == Some(0) {
+        let now = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let reset = header_u64(&a.headers, "x-ratelimit-reset").unwrap_or(now + 60);
+        return Some(Duration::from_secs(reset.saturating_sub(now).max(1)));
+    }
+    let msg = a
+        .body
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if a.status == 429 || msg.contains("secondary rate limit") || msg.contains("abuse") {
+        return Some(Duration::from_secs(60));
+    }
+    None
+}
+
+/// The `rel="next"` URL of a `Link` header.
+#[must_use]
+pub fn next_link(h: &HeaderMap) -> Option<String> {
+    let link = h.get("link")?.to_str().ok()?;
+    link.split(',').find_map(|part| {
+        let (url, params) = part.split_once(';')?;
+        params
+            .split(';')
+            .any(|p| {
+                let p = p.trim();
+                p == "rel=\"next\"" || p == "rel=next"
+            })
+            .then(|| {
+                url.trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_owned()
+            })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, headers: &[(&str, &str)], body: Value) -> Answer {
+        let mut h = HeaderMap::new();
+        for (k, v) in headers {
+            h.insert(
+                http::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        Answer {
+            status,
+            headers: h,
+            body,
+        }
+    }
+
+    #[test]
+    fn rate_limits_are_recognised_from_headers_and_messages() {
+        let now = UNIX_EPOCH + Duration::from_secs(1000);
+        let a = answer(403, &[("retry-after", "30")], Value::Null);
+        assert_eq!(rate_limit_wait(&a, now), Some(Duration::from_secs(30)));
+        let a = answer(
+            403,
+            &[
+                ("x-ratelimit-remaining", "0"),
+                ("x-ratelimit-reset", "1042"),
+            ],
+            Value::Null,
+        );
+        assert_eq!(rate_limit_wait(&a, now), Some(Duration::from_secs(42)));
+        let a = answer(
+            403,
+            &[],
+            serde_json::json!({"message": "You have exceeded a secondary rate limit."}),
+        );
+        assert_eq!(rate_limit_wait(&a, now), Some(Duration::from_secs(60)));
+        let a = answer(
+            403,
+            &[("x-ratelimit-remaining", "4999")],
+            serde_json::json!({"message": "Resource not accessible by integration"}),
+        );
+        assert_eq!(rate_limit_wait(&a, now), None);
+        assert_eq!(rate_limit_wait(&answer(500, &[], Value::Null), now), None);
+    }
+
+    #[test]
+    fn next_link_is_found_among_others() {
+        let a = answer(
+            200,
+            &[(
+                "link",
+                "<https://api.github.com/x?page=3>; rel=\"last\", <https://api.github.com/x?page=2>; rel=\"next\"",
+            )],
+            Value::Null,
+        );
+        assert_eq!(
+            next_link(&a.headers).as_deref(),
+            Some("https://api.github.com/x?page=2")
+        );
+    }
+
+    #[test]
+    fn forbidden_check_runs_hint_at_the_permission() {
+        let e = api_error(
+            &Method::POST,
+            "/repos/o/r/check-runs",
+            answer(
+                403,
+                &[],
+                serde_json::json!({"message": "Resource not accessible by integration", "documentation_url": "https://docs.github.com/rest/checks/runs#create-a-check-run"}),
+            ),
+        );
+        assert_eq!(e.status(), Some(403));
+        assert!(e.is_forbidden());
+        let s = e.to_string();
+        assert!(s.contains("permissions: checks: write"), "{s}");
+        assert!(s.contains("fork"), "{s}");
+        assert_eq!(
+            permission_for("/repos/o/r/issues/3/comments"),
+            Some("pull-requests: write")
+        );
+    }
+
+    #[test]
+    fn validation_errors_are_listed() {
+        let e = api_error(
+            &Method::POST,
+            "/repos/o/r/releases",
+            answer(
+                422,
+                &[],
+                serde_json::json!({"message": "Validation Failed", "errors": [{"resource": "Release", "code": "already_exists", "field": "tag_name"}]}),
+            ),
+        );
+        assert_eq!(
+            e.message(),
+            "Validation Failed (Release tag_name already_exists)"
+        );
+    }
+
+    #[test]
+    fn a_bad_api_url_is_a_setup_error() {
+        let e = Client::new("not a url", SecretString::from("t")).unwrap_err();
+        assert!(e.to_string().contains("GITHUB_API_URL"), "{e}");
+    }
+}

@@ -1,0 +1,257 @@
+//! Check runs: created `in_progress` when a mode starts, completed with conclusion, summary, text and every
+//! annotation (50 per request, GitHub's cap; the rest in further updates, which append).
+//!
+//! Limits GitHub enforces, handled here rather than rejected there: `output.summary` and `output.text` at
+//! most 65,535 bytes (cut on a UTF-8 boundary with a visible note), titles at most 255 characters,
+//! annotation messages and raw details at most 64 KiB, columns only on single-line annotations.
+
+use serde_json::{Value, json};
+
+use super::{Client, GithubError};
+use crate::report::{Annotation, CheckReport, Level, Verdict, truncate_bytes, truncate_with_note};
+
+/// GitHub's cap on annotations per create/update request.
+pub const ANNOTATIONS_PER_REQUEST: usize = 50;
+/// GitHub's cap on `output.summary` and `output.text`, in bytes.
+pub const MAX_OUTPUT_BYTES: usize = 65_535;
+/// GitHub's cap on titles, in characters.
+pub const MAX_TITLE_CHARS: usize = 255;
+/// GitHub's cap on an annotation's `message` and `raw_details`, in bytes.
+pub const MAX_ANNOTATION_BYTES: usize = 65_535;
+
+/// A check run we created.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckRun {
+    pub id: u64,
+    pub name: String,
+    pub html_url: Option<String>,
+}
+
+/// What completing a check run took.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Completion {
+    pub requests: usize,
+    pub annotations_sent: usize,
+    pub summary_truncated: bool,
+    pub text_truncated: bool,
+}
+
+/// The check-run `conclusion` of a verdict.
+#[must_use]
+pub fn conclusion(v: Verdict) -> &'static str {
+    v.as_str()
+}
+
+/// `s` cut to `max` characters, with an ellipsis when cut.
+#[must_use]
+pub fn cut_chars(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+fn level(l: Level) -> &'static str {
+    match l {
+        Level::Notice => "notice",
+        Level::Warning => "warning",
+        Level::Error => "failure",
+    }
+}
+
+/// One annotation as the Checks API takes it.
+#[must_use]
+pub fn annotation_json(a: &Annotation) -> Value {
+    let start = a.start_line.max(1);
+    let end = a.end_line.max(start);
+    let path = if a.path.is_empty() { "." } else { &a.path };
+    let mut v = json!({
+        "path": path,
+        "start_line": start,
+        "end_line": end,
+        "annotation_level": level(a.level),
+        "message": truncate_bytes(if a.message.is_empty() { "(no message)" } else { &a.message }, MAX_ANNOTATION_BYTES),
+    });
+    if start == end
+        && let Some(c) = a.start_column.filter(|c| *c > 0)
+    {
+        v["start_column"] = json!(c);
+        let e = a.end_column.filter(|e| *e >= c).unwrap_or(c);
+        v["end_column"] = json!(e);
+    }
+    if let Some(t) = a.title.as_deref().filter(|t| !t.is_empty()) {
+        v["title"] = json!(cut_chars(t, MAX_TITLE_CHARS));
+    }
+    if let Some(d) = a.raw_details.as_deref().filter(|d| !d.is_empty()) {
+        v["raw_details"] = json!(truncate_bytes(d, MAX_ANNOTATION_BYTES));
+    }
+    v
+}
+
+/// `summary`/`text` within GitHub's byte limit, with a note pointing to where the rest is.
+#[must_use]
+pub fn fit_output(s: &str, elsewhere: &str) -> (String, bool) {
+    if s.len() <= MAX_OUTPUT_BYTES {
+        return (s.to_owned(), false);
+    }
+    let note = format!(
+        "this text was {} bytes and GitHub allows {MAX_OUTPUT_BYTES} in a check run; {elsewhere}",
+        s.len()
+    );
+    (truncate_with_note(s, MAX_OUTPUT_BYTES, &note), true)
+}
+
+fn repo_route(repo: &str, rest: &str) -> String {
+    format!("/repos/{repo}{rest}")
+}
+
+/// Creates a check run `in_progress` on `head_sha`.
+pub async fn start(
+    client: &Client,
+    repo: &str,
+    head_sha: &str,
+    name: &str,
+    details_url: Option<&str>,
+) -> Result<CheckRun, GithubError> {
+    let name = cut_chars(name, MAX_TITLE_CHARS);
+    let mut body = json!({
+        "name": name,
+        "head_sha": head_sha,
+        "status": "in_progress",
+        "output": {"title": "Running…", "summary": "stevedore is running; this check completes when it finishes."},
+    });
+    if let Some(u) = details_url {
+        body["details_url"] = json!(u);
+    }
+    let v = client.post(&repo_route(repo, "/check-runs"), &body).await?;
+    Ok(run_from(&v, &name))
+}
+
+fn run_from(v: &Value, name: &str) -> CheckRun {
+    CheckRun {
+        id: v["id"].as_u64().unwrap_or_default(),
+        name: v["name"].as_str().unwrap_or(name).to_owned(),
+        html_url: v["html_url"].as_str().map(str::to_owned),
+    }
+}
+
+/// Completes `run` with `check`'s verdict and output, sending every annotation.
+///
+/// Annotation batches go first (the run stays `in_progress` while they arrive), and the last request
+/// carries the final batch, the text and the conclusion: `ceil(n / 50)` requests in all (one for none).
+pub async fn complete(
+    client: &Client,
+    repo: &str,
+    run: &CheckRun,
+    check: &CheckReport,
+    elsewhere: &str,
+) -> Result<Completion, GithubError> {
+    complete_as(
+        client,
+        repo,
+        run,
+        check,
+        conclusion(check.verdict),
+        elsewhere,
+    )
+    .await
+}
+
+/// [`complete`] with an explicit conclusion (`cancelled` when the runner cancelled the step).
+pub async fn complete_as(
+    client: &Client,
+    repo: &str,
+    run: &CheckRun,
+    check: &CheckReport,
+    conclusion: &str,
+    elsewhere: &str,
+) -> Result<Completion, GithubError> {
+    let route = repo_route(repo, &format!("/check-runs/{}", run.id));
+    let title = cut_chars(&check.title, MAX_TITLE_CHARS);
+    let (summary, summary_truncated) = fit_output(&check.summary, elsewhere);
+    let (text, text_truncated) = fit_output(&check.text, elsewhere);
+    let annotations: Vec<Value> = check.annotations.iter().map(annotation_json).collect();
+    let mut batches: Vec<&[Value]> = annotations.chunks(ANNOTATIONS_PER_REQUEST).collect();
+    let last = batches.pop().unwrap_or(&[]);
+    let mut done = Completion {
+        summary_truncated,
+        text_truncated,
+        ..Completion::default()
+    };
+    for b in batches {
+        client
+            .patch(
+                &route,
+                &json!({"output": {"title": title, "summary": summary, "annotations": b}}),
+            )
+            .await?;
+        done.requests += 1;
+        done.annotations_sent += b.len();
+    }
+    let mut output = json!({"title": title, "summary": summary, "annotations": last});
+    if !text.is_empty() {
+        output["text"] = json!(text);
+    }
+    client
+        .patch(
+            &route,
+            &json!({"status": "completed", "conclusion": conclusion, "output": output}),
+        )
+        .await?;
+    done.requests += 1;
+    done.annotations_sent += last.len();
+    Ok(done)
+}
+
+/// Creates a check run for `check` and completes it (for checks that had no run at start).
+pub async fn create_completed(
+    client: &Client,
+    repo: &str,
+    head_sha: &str,
+    check: &CheckReport,
+    details_url: Option<&str>,
+    elsewhere: &str,
+) -> Result<(CheckRun, Completion), GithubError> {
+    let run = start(client, repo, head_sha, &check.name, details_url).await?;
+    let mut c = complete(client, repo, &run, check, elsewhere).await?;
+    c.requests += 1;
+    Ok((run, c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_only_on_single_lines_and_levels_map() {
+        let mut a = Annotation::new(Level::Error, "src/a.rs", 3, "m").with_column(Some(5));
+        let v = annotation_json(&a);
+        assert_eq!(v["annotation_level"], "failure");
+        assert_eq!(v["start_column"], 5);
+        assert_eq!(v["end_column"], 5);
+        a.end_line = 4;
+        let v = annotation_json(&a);
+        assert!(v.get("start_column").is_none());
+    }
+
+    #[test]
+    fn long_outputs_are_cut_on_a_char_boundary_with_a_note() {
+        let s = "é".repeat(100_000);
+        let (t, cut) = fit_output(&s, "see the job summary");
+        assert!(cut);
+        assert!(t.len() <= MAX_OUTPUT_BYTES);
+        assert!(t.contains("200000 bytes"));
+        assert!(t.ends_with("see the job summary\n"));
+        let (t, cut) = fit_output("short", "x");
+        assert_eq!((t.as_str(), cut), ("short", false));
+    }
+
+    #[test]
+    fn titles_are_cut_to_255_chars() {
+        let t = cut_chars(&"ü".repeat(300), MAX_TITLE_CHARS);
+        assert_eq!(t.chars().count(), 255);
+        assert!(t.ends_with('…'));
+    }
+}

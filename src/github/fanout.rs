@@ -1,0 +1,306 @@
+//! Fans one [`Report`] out to GitHub: check runs (created `in_progress` at start), the sticky PR comment,
+//! and the fallbacks when the token may not write.
+//!
+//! Fallbacks, in order: a refused check run becomes a commit status per check; a refused status (or
+//! comment) leaves the job summary and workflow-command annotations, which need no permission. Every
+//! fallback is described in [`Delivery::notes`] with the `permissions:` line that would avoid it.
+//! Nothing here changes the verdict or the exit code: errors become notes.
+
+use super::checks::{self, CheckRun};
+use super::comments::{self, Sticky};
+use super::{Client, GithubError, permission_for, statuses};
+use crate::context::Context;
+use crate::inputs::Mode;
+use crate::report::{CheckReport, Report, Verdict, markdown};
+
+/// What [`start`] left for [`finish`].
+#[derive(Debug, Default)]
+pub struct Started {
+    /// The `in_progress` check run, if GitHub accepted it.
+    pub run: Option<CheckRun>,
+    /// Why the check run could not be created.
+    pub refused: Option<GithubError>,
+}
+
+/// What reached GitHub.
+#[derive(Debug, Default)]
+pub struct Delivery {
+    pub check_runs: Vec<CheckRun>,
+    /// Commit-status contexts set in place of check runs.
+    pub statuses: Vec<String>,
+    pub comment: Option<Sticky>,
+    /// Markdown bullets for the job summary: fallbacks used, and what to change.
+    pub notes: Vec<String>,
+    /// Whether the annotations reached a check run (else the summary must list them).
+    pub annotations_in_check_run: bool,
+    /// HTTP requests this delivery took.
+    pub requests: usize,
+}
+
+impl Delivery {
+    /// The `report-url` output: the first check run, else `fallback` (the workflow run).
+    #[must_use]
+    pub fn report_url(&self, fallback: Option<String>) -> Option<String> {
+        self.check_runs
+            .iter()
+            .find_map(|r| r.html_url.clone())
+            .or(fallback)
+    }
+}
+
+/// The name of the check run a mode creates at start.
+#[must_use]
+pub fn run_name(mode: Mode, key: Option<&str>) -> String {
+    match key {
+        Some(k) => format!("stevedore / {mode} ({k})"),
+        None => format!("stevedore / {mode}"),
+    }
+}
+
+/// Creates the `in_progress` check run for this mode, so a crash or cancel is visible on the commit.
+pub async fn start(client: &Client, ctx: &Context, mode: Mode, key: Option<&str>) -> Started {
+    let (Some(repo), Some(sha)) = (ctx.repository.as_deref(), ctx.head_sha()) else {
+        return Started::default();
+    };
+    let name = run_name(mode, key);
+    match checks::start(client, repo, sha, &name, ctx.run_url().as_deref()).await {
+        Ok(run) => Started {
+            run: Some(run),
+            refused: None,
+        },
+        Err(e) => {
+            tracing::warn!("check run not created: {e}");
+            Started {
+                run: None,
+                refused: Some(e),
+            }
+        }
+    }
+}
+
+fn why(e: &GithubError) -> String {
+    match e.status() {
+        Some(s) => format!("GitHub answered {s} “{}”", e.message()),
+        None => e.to_string(),
+    }
+}
+
+fn permission(e: &GithubError, fallback_perm: &'static str) -> &'static str {
+    e.route().and_then(permission_for).unwrap_or(fallback_perm)
+}
+
+fn permission_line(e: &GithubError, fallback_perm: &'static str) -> String {
+    format!(
+        "add `permissions: {}` to the job",
+        permission(e, fallback_perm)
+    )
+}
+
+fn verb(e: &GithubError) -> &'static str {
+    if e.is_forbidden() {
+        "refused"
+    } else {
+        "failed"
+    }
+}
+
+/// `" {lead}{line}."` when the token was refused (a permission would help), else nothing.
+fn advice(e: &GithubError, lead: &str, line: String) -> String {
+    if e.is_forbidden() {
+        format!(" {lead}{line}.")
+    } else {
+        String::new()
+    }
+}
+
+/// Completes the check runs, or falls back; then writes the sticky comment when asked and on a PR.
+pub async fn finish(
+    client: &Client,
+    ctx: &Context,
+    report: &Report,
+    started: Started,
+    comment: bool,
+    cancelled: bool,
+) -> Delivery {
+    let before = client.request_count();
+    let mut d = Delivery::default();
+    let (Some(repo), Some(sha)) = (ctx.repository.as_deref(), ctx.head_sha()) else {
+        return d;
+    };
+    let run_url = ctx.run_url();
+    let elsewhere = match &run_url {
+        Some(u) => format!("the full text is in the job summary of [the workflow run]({u})."),
+        None => "the full text is in the job summary of the workflow run.".to_owned(),
+    };
+    let key = report.key.as_deref();
+    let main_name = run_name(report.mode, None);
+    let started_name = run_name(report.mode, key);
+
+    // Which report check completes the run created at start.
+    let mut checks_to_send: Vec<CheckReport> = report
+        .checks
+        .iter()
+        .cloned()
+        .map(|mut c| {
+            if let Some(k) = key
+                && c.name != main_name
+                && !c.name.contains(k)
+            {
+                c.name = format!("{} ({k})", c.name);
+            }
+            c
+        })
+        .collect();
+    let started_idx = checks_to_send
+        .iter()
+        .position(|c| c.name == started_name || c.name == main_name);
+    // A start that failed for a passing reason (5xx after retries, network) is retried below by creating
+    // the runs now; only a refusal sends us straight to the fallback.
+    let mut refused = started.refused.filter(GithubError::is_forbidden);
+    if let Some(run) = started.run {
+        let check = match started_idx {
+            Some(i) => checks_to_send.remove(i),
+            None => CheckReport {
+                name: run.name.clone(),
+                verdict: report.verdict,
+                title: report.title.clone(),
+                summary: report.summary.clone(),
+                text: String::new(),
+                annotations: Vec::new(),
+            },
+        };
+        // A failure because the runner cancelled the step shows as `cancelled`, not as a red check.
+        let conclusion = if cancelled && check.verdict == Verdict::Failure {
+            "cancelled"
+        } else {
+            checks::conclusion(check.verdict)
+        };
+        match checks::complete_as(client, repo, &run, &check, conclusion, &elsewhere).await {
+            Ok(_) => d.check_runs.push(run),
+            Err(e) => {
+                tracing::warn!("check run {} not completed: {e}", run.id);
+                // Put the check back so the fallback reports it.
+                checks_to_send.insert(0, check);
+                refused = Some(e);
+            }
+        }
+    }
+    if refused.is_none() {
+        let mut rest = Vec::new();
+        for check in checks_to_send.drain(..) {
+            if refused.is_some() {
+                rest.push(check);
+                continue;
+            }
+            match checks::create_completed(
+                client,
+                repo,
+                sha,
+                &check,
+                run_url.as_deref(),
+                &elsewhere,
+            )
+            .await
+            {
+                Ok((run, _)) => d.check_runs.push(run),
+                Err(e) => {
+                    tracing::warn!("check run {} not created: {e}", check.name);
+                    rest.push(check);
+                    refused = Some(e);
+                }
+            }
+        }
+        checks_to_send = rest;
+    }
+    d.annotations_in_check_run = refused.is_none();
+    if let Some(e @ GithubError::Transport { .. }) = &refused {
+        // Nothing else will get through either.
+        d.notes.push(format!(
+            "The GitHub API at {} could not be reached ({}): no check run, status or PR comment was written; the report is only in this job summary and the step's annotations.",
+            client.api_url(),
+            e.message()
+        ));
+        d.requests = client.request_count() - before;
+        return d;
+    }
+    if let Some(e) = &refused {
+        // Fallback 1: commit statuses for every check that has no run (and the overall verdict if the
+        // started run was the one refused).
+        let mut contexts: Vec<(String, &str, String)> = checks_to_send
+            .iter()
+            .map(|c| (c.name.clone(), statuses::state(c.verdict), c.title.clone()))
+            .collect();
+        if d.check_runs.is_empty() && contexts.is_empty() {
+            contexts.push((
+                started_name.clone(),
+                statuses::state(report.verdict),
+                report.title.clone(),
+            ));
+        }
+        let mut status_error = None;
+        for (context, state, title) in &contexts {
+            match statuses::set(client, repo, sha, state, context, title, run_url.as_deref()).await
+            {
+                Ok(()) => d.statuses.push(context.clone()),
+                Err(se) => {
+                    tracing::warn!("commit status {context} not set: {se}");
+                    status_error = Some(se);
+                    break;
+                }
+            }
+        }
+        match status_error {
+            None => d.notes.push(format!(
+                "Check run {} ({}): reported as commit status{} {} instead, and the annotations are in this summary.{}",
+                verb(e),
+                why(e),
+                if d.statuses.len() == 1 { "" } else { "es" },
+                d.statuses.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "),
+                advice(e, "To get check runs with annotations, ", permission_line(e, "checks: write")),
+            )),
+            Some(se) => d.notes.push(format!(
+                "Check run {} ({}) and commit status {} ({}): the result is only in this job summary and the step's annotations.{}",
+                verb(e),
+                why(e),
+                verb(&se),
+                why(&se),
+                if e.is_forbidden() || se.is_forbidden() {
+                    format!(
+                        " To report on the commit, add `permissions: {}` (check runs with annotations) or `permissions: {}` (commit status) to the job.",
+                        permission(e, "checks: write"),
+                        permission(&se, "statuses: write"),
+                    )
+                } else {
+                    String::new()
+                },
+            )),
+        }
+    }
+
+    // The sticky comment.
+    if comment
+        && report.comment
+        && let Some(pr) = &ctx.pull_request
+    {
+        let body = markdown::comment_body(report, d.report_url(run_url.clone()).as_deref());
+        match comments::upsert(client, repo, pr.number, &report.marker(), &body).await {
+            Ok(s) => d.comment = Some(s),
+            Err(e) => {
+                tracing::warn!("PR comment not written: {e}");
+                let fork = if pr.from_fork {
+                    " This pull request comes from a fork, and GitHub never gives fork workflows a write token; use the job summary, or a `workflow_run` follow-up workflow to comment."
+                } else {
+                    ""
+                };
+                d.notes.push(format!(
+                    "PR comment {} ({}): the report is in this job summary and the step's annotations instead.{}{fork}",
+                    verb(&e),
+                    why(&e),
+                    advice(&e, "To get the comment, ", permission_line(&e, "pull-requests: write")),
+                ));
+            }
+        }
+    }
+    d.requests = client.request_count() - before;
+    d
+}
