@@ -518,3 +518,69 @@ async fn bench_lint_gate() {
         rss_before
     );
 }
+
+/// `stevedore lint-gate` in a Cargo checkout, outside Actions: detects fmt, clippy and test, runs them (real
+/// cargo, in parallel), parses clippy's JSON and libtest's output, and prints the table.
+#[tokio::test]
+async fn locally_it_runs_the_detected_cargo_checks() {
+    let has_cargo = Command::new("cargo")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if require("cargo", has_cargo.then_some(())).is_none() {
+        return;
+    }
+    let step = Step::new()
+        .var("GITHUB_ACTIONS", "false")
+        .var("CI", "false");
+    copy(
+        &fixture("sample-rust/Cargo.toml"),
+        &step.workspace.join("Cargo.toml"),
+    );
+    copy(
+        &fixture("sample-rust/src/lib.rs"),
+        &step.workspace.join("src/lib.rs"),
+    );
+    let path = std::env::var("PATH").unwrap();
+    let r = step
+        .var("PATH", &path)
+        .input("mode", "lint-gate")
+        .run()
+        .await;
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    let out = |k: &str| {
+        r.output(k)
+            .unwrap_or_else(|| panic!("output {k}: {:?}", r.outputs))
+            .to_owned()
+    };
+    assert_eq!(out("rust-format-verdict"), "success");
+    assert_eq!(out("clippy-verdict"), "success");
+    assert_eq!(out("clippy-findings"), "2");
+    assert_eq!(out("rust-tests-verdict"), "failure");
+    assert_eq!(
+        (
+            out("rust-tests-tests-passed"),
+            out("rust-tests-tests-failed")
+        ),
+        ("1".to_owned(), "2".to_owned())
+    );
+    assert!(r.stdout.contains("detected: Cargo"), "{}", r.stdout);
+    let table = r
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("CHECK"))
+        .take(4)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        table.contains("Rust tests   ❌ failure  2 error(s)    1 passed, 2 failed, 1 skipped"),
+        "{table}"
+    );
+    assert!(r.stdout.contains("file=src/lib.rs,line=25"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("clippy%3A%3Aptr_arg,file=src/lib.rs,line=5"),
+        "{}",
+        r.stdout
+    );
+}

@@ -593,6 +593,68 @@ mod tests {
     use super::*;
 
     #[test]
+    fn unreadable_and_missing_results_fail_clearly() {
+        use crate::modes::lint_gate::checks::{CheckSpec, Outcome, ResultSpec};
+        use crate::modes::lint_gate::parse::Format;
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("junit.xml"), "<testsuite><testcase></wrong>").unwrap();
+        let spec = CheckSpec {
+            name: "Tests".into(),
+            outcome: Some(Outcome::Success),
+            results: vec![
+                ResultSpec {
+                    glob: "junit.xml".into(),
+                    format: Format::Junit,
+                },
+                ResultSpec {
+                    glob: "cov/*.info".into(),
+                    format: Format::Lcov,
+                },
+            ],
+            required: true,
+            coverage_floor: Some(50.0),
+        };
+        let r = judge(&spec, &PathMap::new(d.path()));
+        assert_eq!(r.verdict(), Verdict::Failure);
+        assert!(
+            r.reasons[0].starts_with("`junit.xml` could not be read as junit: `"),
+            "{:?}",
+            r.reasons
+        );
+        assert!(
+            r.reasons[1].starts_with("No file matches `cov/*.info` (lcov)"),
+            "{:?}",
+            r.reasons
+        );
+        assert_eq!(
+            r.reasons[2],
+            "A coverage floor of 50% is set but no coverage report measured any line."
+        );
+        assert_eq!(
+            (r.annotations[0].path.as_str(), r.annotations[0].level),
+            ("junit.xml", Level::Error)
+        );
+        // A failed step with no result file at all.
+        let spec = CheckSpec {
+            outcome: Some(Outcome::Failure),
+            coverage_floor: None,
+            results: vec![ResultSpec {
+                glob: "none.xml".into(),
+                format: Format::Junit,
+            }],
+            ..spec
+        };
+        let r = judge(&spec, &PathMap::new(d.path()));
+        assert!(
+            r.reasons[0]
+                .starts_with("The step failed and wrote no result file matching `none.xml`"),
+            "{:?}",
+            r.reasons
+        );
+        assert_eq!(r.reasons[1], "The step's outcome is `failure`.");
+    }
+
+    #[test]
     fn slugs_are_valid_output_names() {
         assert_eq!(slug("Type check"), "type-check");
         assert_eq!(
