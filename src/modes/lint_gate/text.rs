@@ -52,18 +52,18 @@ pub fn parse(r: impl BufRead, file: &Path, paths: &PathMap) -> Result<Parsed, Pa
             out.push(a);
             fmt_diff = None;
         }
-        if let Some(rest) = line.strip_prefix("Diff in ") {
-            if let Some((p, l)) = rustfmt_header(rest) {
-                let a = Annotation::new(
-                    Level::Error,
-                    paths.relativize(p),
-                    l,
-                    "Not formatted as rustfmt would; run `cargo fmt`",
-                )
-                .with_title("rustfmt");
-                fmt_diff = Some((a, Vec::new()));
-                continue;
-            }
+        if let Some(rest) = line.strip_prefix("Diff in ")
+            && let Some((p, l)) = rustfmt_header(rest)
+        {
+            let a = Annotation::new(
+                Level::Error,
+                paths.relativize(p),
+                l,
+                "Not formatted as rustfmt would; run `cargo fmt`",
+            )
+            .with_title("rustfmt");
+            fmt_diff = Some((a, Vec::new()));
+            continue;
         }
         if let (Some(f), Some(d)) = (&stylish_file, stylish_row(&line)) {
             let mut a = Annotation::new(d.level, f.clone(), d.line, d.message).with_column(d.col);
