@@ -496,6 +496,29 @@ async fn bench_lint_gate() {
     let step = Step::new();
     write_bench_inputs(&step.workspace, 10_000, 5_000);
     let rss_before = peak_rss_kib();
+    // Parse and judge alone (library API), then the whole step (plus report building and the fan-out).
+    let parse_started = std::time::Instant::now();
+    let specs = stevedore::modes::lint_gate::checks::parse(
+        "- name: Tests\n  results: junit.xml\n- name: Scan\n  results: findings.sarif\n",
+    )
+    .unwrap();
+    let paths = stevedore::modes::lint_gate::paths::PathMap::new(&step.workspace);
+    let mut per_check = Vec::new();
+    let judged: Vec<_> = specs
+        .iter()
+        .map(|s| {
+            let t = std::time::Instant::now();
+            let r = stevedore::modes::lint_gate::gate::judge(s, &paths);
+            per_check.push(format!("{} {} ms", s.name, t.elapsed().as_millis()));
+            r
+        })
+        .collect();
+    let parse_ms = parse_started.elapsed().as_millis();
+    let report_started = std::time::Instant::now();
+    let report = stevedore::modes::lint_gate::gate::report(&judged, None);
+    let report_ms = report_started.elapsed().as_millis();
+    assert_eq!(report.annotations().count(), 6000);
+    drop((judged, report));
     let started = std::time::Instant::now();
     let r = step
         .input("mode", "lint-gate")
@@ -512,7 +535,8 @@ async fn bench_lint_gate() {
     assert_eq!(r.output("tests-tests-passed"), Some("9000"));
     assert_eq!(r.output("scan-findings"), Some("5000"));
     println!(
-        "BENCH lint-gate: 10000 test cases (1000 failing) + 5000 SARIF findings: {} ms wall (debug build), peak RSS {} KiB (before: {} KiB)",
+        "BENCH lint-gate: 10000 test cases (1000 failing) + 5000 SARIF findings: parse+judge {parse_ms} ms ({}), report {report_ms} ms, whole step {} ms (debug build), peak RSS {} KiB (before: {} KiB)",
+        per_check.join(", "),
         elapsed.as_millis(),
         peak_rss_kib(),
         rss_before
