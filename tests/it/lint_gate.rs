@@ -608,3 +608,25 @@ async fn locally_it_runs_the_detected_cargo_checks() {
         r.stdout
     );
 }
+
+/// Inside Actions the image has no toolchains: without `checks` nothing is detected or spawned.
+#[tokio::test]
+async fn in_actions_without_checks_nothing_is_spawned() {
+    let step = Step::new();
+    std::fs::write(
+        step.workspace.join("Cargo.toml"),
+        "[package]\nname = \"x\"\n",
+    )
+    .unwrap();
+    let r = step.input("mode", "lint-gate").run().await;
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("(no `checks` input: only the built-in checks)"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("detected:"), "{}", r.stdout);
+    assert_eq!(r.output("verdict"), Some("skipped"));
+    assert_eq!(r.output("failed-checks"), Some(""));
+}
