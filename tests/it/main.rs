@@ -24,4 +24,5 @@ mod ecs;
 mod foundation;
 mod lambda;
 mod publish;
+mod lint_gate;
 mod reporting;
