@@ -5,6 +5,7 @@
     reason = "each test module uses a different part of the rig"
 )]
 
+pub mod engine;
 pub mod moto;
 pub mod run;
 

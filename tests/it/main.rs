@@ -17,4 +17,5 @@
 
 mod helpers;
 
+mod build;
 mod foundation;
