@@ -14,6 +14,7 @@
 //! Exit codes: 0 the mode succeeded (or had nothing to do), 1 it failed, 2 bad input or configuration.
 
 pub mod app;
+pub mod aws;
 pub mod cancel;
 pub mod cli;
 pub mod config;
@@ -22,6 +23,8 @@ pub mod env;
 pub mod inputs;
 pub mod logging;
 pub mod modes;
+pub mod oidc;
+pub mod policy;
 pub mod report;
 
 pub use app::run;

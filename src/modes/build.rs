@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 
+use crate::aws::{self, AwsInputs, Purpose};
 use crate::context::{Context, RefType};
 use crate::inputs::Inputs;
 use crate::modes::{ModeError, Runtime};
@@ -80,8 +81,10 @@ pub enum Target {
 }
 
 /// Inputs of this mode.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Config {
+    /// The AWS inputs (region, role, environment, trigger policy), shared with every AWS mode.
+    pub aws: Box<AwsInputs>,
     pub target: Option<Target>,
     /// `service-name`; default the repository name.
     pub service: Option<String>,
@@ -95,6 +98,7 @@ pub const DEFAULT_TAGS: [&str; 3] = ["{sha}", "{version}", "{branch}"];
 impl Config {
     /// Reads this mode's inputs, collecting every error.
     pub fn parse(p: &mut Inputs<'_>) -> Self {
+        let aws = Box::new(AwsInputs::parse(p));
         let build_type = p.choice("build-type", &["infer", "image", "lambda-bundle"], "infer");
         let service = p.string("service-name");
         let version = p.string("version");
@@ -203,6 +207,7 @@ impl Config {
             None => None,
         };
         Self {
+            aws,
             target,
             service,
             version,
@@ -322,19 +327,19 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
             hint: Some("Set `ecr-repository` or `bundle-dir`.".into()),
         });
     };
-    let sdk = aws_sdk(rt).await?;
+    // The trigger policy and environment mapping are checked before any AWS call, dry run included.
+    let plan = aws::plan(rt.env, rt.ctx, &cfg.aws, Purpose::Build)?;
+    let connected = if rt.config.common.dry_run {
+        tracing::info!("dry run: no AWS credentials requested\n{}", plan.describe());
+        None
+    } else {
+        Some(aws::connect_planned(rt.env, rt.cmds, &cfg.aws.trigger_policy, &plan).await?)
+    };
+    let sdk = connected.as_ref().map(|c| &c.sdk);
     match target {
-        Target::Bundle(b) => Ok(run_bundle(rt, cfg, b, &sdk).await?),
-        Target::Image(i) => Ok(run_image(rt, cfg, i, &sdk).await?),
+        Target::Bundle(b) => Ok(run_bundle(rt, cfg, b, sdk).await?),
+        Target::Image(i) => Ok(run_image(rt, cfg, i, sdk).await?),
     }
-}
-
-/// AWS configuration for this run.
-async fn aws_sdk(_rt: &Runtime<'_>) -> Result<SdkConfig, ModeError> {
-    Err(ModeError::Config {
-        message: "build mode needs AWS credentials from `crate::aws::connect`, which this build does not contain yet".into(),
-        hint: None,
-    })
 }
 
 /// Where the zip goes when `bundle-file` is not set: the runner's temp directory (shared by the job's
@@ -361,7 +366,7 @@ pub async fn run_bundle(
     rt: &Runtime<'_>,
     cfg: &Config,
     b: &BundleConfig,
-    sdk: &SdkConfig,
+    sdk: Option<&SdkConfig>,
 ) -> Result<Report, BuildError> {
     let version = resolve_version(cfg, rt.ctx)?;
     let service = resolve_service(cfg, rt.ctx)?;
@@ -393,11 +398,12 @@ pub async fn run_bundle(
         key: dest.key.clone(),
         workflow_run_url: rt.ctx.run_url(),
     };
-    let dry_run = rt.config.common.dry_run;
-    let uploaded = if dry_run {
-        None
-    } else {
-        Some(upload::upload(&upload::client(sdk), &dest, &bundle, &meta).await?)
+    // No SDK configuration means a dry run: packaged and hashed, nothing sent.
+    let uploaded = match sdk {
+        Some(sdk) if !rt.config.common.dry_run => {
+            Some(upload::upload(&upload::client(sdk), &dest, &bundle, &meta).await?)
+        }
+        _ => None,
     };
     Ok(bundle_report(
         rt,
@@ -535,24 +541,27 @@ pub async fn run_image(
     rt: &Runtime<'_>,
     cfg: &Config,
     i: &ImageConfig,
-    sdk: &SdkConfig,
+    sdk: Option<&SdkConfig>,
 ) -> Result<Report, BuildError> {
+    let sdk = match sdk {
+        Some(sdk) if !rt.config.common.dry_run => sdk,
+        _ => {
+            let registry = i
+                .registry
+                .clone()
+                .unwrap_or_else(|| "<ECR registry>".into());
+            let plan = image_plan(rt, cfg, i, &registry)?;
+            let title = format!("{}: image planned (dry run)", i.repository);
+            let summary = format!(
+                "## 🐳 stevedore build: {title}\n\n{}",
+                markdown::code("text", &format!("{plan:#?}"))
+            );
+            let mut r = Report::new(rt.config.common.mode, Verdict::Success, title, summary);
+            r.key.clone_from(&rt.config.common.report_key);
+            return Ok(r);
+        }
+    };
     let ecr_client = ecr::client(sdk);
-    if rt.config.common.dry_run {
-        let registry = i
-            .registry
-            .clone()
-            .unwrap_or_else(|| "<ECR registry>".into());
-        let plan = image_plan(rt, cfg, i, &registry)?;
-        let title = format!("{}: image planned (dry run)", i.repository);
-        let summary = format!(
-            "## 🐳 stevedore build: {title}\n\n{}",
-            markdown::code("text", &format!("{plan:#?}"))
-        );
-        let mut r = Report::new(rt.config.common.mode, Verdict::Success, title, summary);
-        r.key.clone_from(&rt.config.common.report_key);
-        return Ok(r);
-    }
     let auth = ecr::login(&ecr_client, rt.cmds).await?;
     let registry = i.registry.clone().unwrap_or_else(|| auth.registry.clone());
     let auth = ecr::RegistryAuth { registry, ..auth };
@@ -686,6 +695,7 @@ mod tests {
     #[test]
     fn versions_come_from_tags_or_the_commit() {
         let cfg = Config {
+            aws: Box::default(),
             target: None,
             service: None,
             version: None,

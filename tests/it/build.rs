@@ -222,7 +222,7 @@ async fn a_bundle_is_uploaded_with_metadata_and_an_unchanged_one_is_skipped() {
     let Some(Target::Bundle(b)) = &h.build_config().target else {
         panic!("not a bundle")
     };
-    let r = build::run_bundle(&h.rt(), h.build_config(), b, &sdk)
+    let r = build::run_bundle(&h.rt(), h.build_config(), b, Some(&sdk))
         .await
         .unwrap();
     assert_eq!(r.verdict, Verdict::Success);
@@ -276,7 +276,7 @@ async fn a_bundle_is_uploaded_with_metadata_and_an_unchanged_one_is_skipped() {
 
     // Second run, files touched but unchanged: nothing is uploaded and the same version is reported.
     set_mtimes(&dir, SystemTime::now());
-    let again = build::run_bundle(&h.rt(), h.build_config(), b, &sdk)
+    let again = build::run_bundle(&h.rt(), h.build_config(), b, Some(&sdk))
         .await
         .unwrap();
     assert_eq!(output(&again, "uploaded"), "false");
@@ -298,7 +298,7 @@ async fn a_bundle_is_uploaded_with_metadata_and_an_unchanged_one_is_skipped() {
 
     // Changed content under the same version: uploaded, replacing, with a warning.
     std::fs::write(dir.join("handler.py"), "def handler(e, c):\n    return 2\n").unwrap();
-    let changed = build::run_bundle(&h.rt(), h.build_config(), b, &sdk)
+    let changed = build::run_bundle(&h.rt(), h.build_config(), b, Some(&sdk))
         .await
         .unwrap();
     assert_eq!(output(&changed, "uploaded"), "true");
@@ -345,7 +345,7 @@ async fn an_image_is_built_and_pushed_and_the_registry_holds_the_output_digest()
     let Some(Target::Image(i)) = &h.build_config().target else {
         panic!("not an image")
     };
-    let r = build::run_image(&h.rt(), h.build_config(), i, &sdk)
+    let r = build::run_image(&h.rt(), h.build_config(), i, Some(&sdk))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.verdict, Verdict::Success, "{}", r.summary);
@@ -477,4 +477,48 @@ async fn scan_findings_from_ecr_gate_on_the_threshold() {
     let md = summary.markdown(20);
     assert!(md.contains("| HIGH | 1 |"), "{md}");
     assert!(md.contains("CVE-9999-9999"), "{md}");
+}
+
+/// The whole step as the runner runs it: inputs, GitHub OIDC (fake issuer) -> STS (moto) -> S3 (moto), and
+/// the outputs deploy reads, in `GITHUB_OUTPUT`.
+#[tokio::test]
+async fn a_bundle_step_runs_end_to_end_with_oidc_credentials() {
+    use crate::helpers::fake_oidc::{FakeOidc, Settings};
+    use crate::helpers::run::Step;
+    let Some(m) = moto() else { return };
+    let sdk = sdk(&m.endpoint).await;
+    let bucket = unique("e2e-artifacts");
+    build::upload::client(&sdk)
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let oidc = FakeOidc::start(Settings::default()).await;
+    let step = oidc.apply(Step::new());
+    write_tree(&step.workspace.join("dist/lambda"), false);
+    let r = step
+        .input("mode", "build")
+        .input(
+            "role-to-assume",
+            "arn:aws:iam::123456789012:role/github-build",
+        )
+        .input("aws-region", "us-east-1")
+        .input("bundle-dir", "dist/lambda")
+        .input("s3-bucket", &bucket)
+        .var("AWS_ENDPOINT_URL", &m.endpoint)
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(r.output("verdict"), Some("success"));
+    assert_eq!(r.output("s3-bucket"), Some(bucket.as_str()));
+    // Service defaults to the repository name, version to the short commit.
+    assert_eq!(
+        r.output("s3-key"),
+        Some("octo-repo/0123456789ab/lambda.zip")
+    );
+    assert_eq!(r.output("uploaded"), Some("true"));
+    assert_eq!(r.output("sha256").map(str::len), Some(64));
+    assert!(r.summary.contains("bundle uploaded"), "{}", r.summary);
+    assert_eq!(oidc.token_requests(), 1);
 }

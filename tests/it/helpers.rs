@@ -6,6 +6,7 @@
 )]
 
 pub mod engine;
+pub mod fake_oidc;
 pub mod moto;
 pub mod run;
 

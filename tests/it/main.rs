@@ -18,4 +18,5 @@
 mod helpers;
 
 mod build;
+mod credentials;
 mod foundation;

@@ -1,0 +1,937 @@
+//! AWS access for every mode: policy -> GitHub OIDC token -> STS -> an `SdkConfig`.
+//!
+//! ```text
+//! AwsInputs + Context --plan()--> Plan (pure: environment mapping, trigger policy on GITHUB_REF)
+//!   --connect()--> OIDC token (masked, verified) -> claims re-checked (ref, environment claim)
+//!   -> AssumeRoleWithWebIdentity (unsigned) -> role-chain AssumeRole... -> GetCallerIdentity
+//!   -> account-id check -> Connected { sdk, account_id, environment }
+//! ```
+//!
+//! Nothing touches AWS before the plan is accepted: an environment the mapping does not name, or a ref
+//! the trigger policy refuses, stops the run with zero AWS requests. Endpoints come from the `Env`
+//! snapshot (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`), so tests reach moto and scripted fakes.
+
+pub mod endpoints;
+pub mod sts;
+
+use std::time::SystemTime;
+
+use aws_config::BehaviorVersion;
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_types::SdkConfig;
+use aws_types::region::Region;
+use secrecy::ExposeSecret;
+
+use crate::env::Env;
+use crate::inputs::Inputs;
+use crate::modes::Runtime;
+use crate::oidc::{self, Claims, OidcError};
+use crate::policy::{self, Decision, Environments, PolicyError, TriggerPolicy};
+use crate::report::{Commands, Level, Location};
+
+pub use endpoints::EnvEndpoints;
+
+/// Default lifetime of the credentials (configure-aws-credentials' default).
+pub const DEFAULT_DURATION: u32 = 3600;
+/// STS caps chained role sessions at one hour.
+pub const CHAINED_MAX_DURATION: u32 = 3600;
+
+/// Which mode asks for AWS access (logs, the default session name).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    Credentials,
+    Build,
+    Deploy,
+    Publish,
+}
+
+impl Purpose {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Credentials => "credentials",
+            Purpose::Build => "build",
+            Purpose::Deploy => "deploy",
+            Purpose::Publish => "publish",
+        }
+    }
+}
+
+/// The AWS inputs shared by every mode that needs AWS.
+#[derive(Clone, Debug, Default)]
+pub struct AwsInputs {
+    /// `aws-region`.
+    pub region: Option<String>,
+    /// `role-to-assume`.
+    pub role_to_assume: Option<String>,
+    /// `audience` (default `sts.amazonaws.com`).
+    pub audience: String,
+    /// `role-session-name`; default derived from the repository and run id.
+    pub role_session_name: Option<String>,
+    /// `role-duration-seconds` (900..=43200, default 3600).
+    pub role_duration_seconds: u32,
+    /// `role-chain`: further roles assumed in order with the previous credentials.
+    pub role_chain: Vec<String>,
+    /// `environment`.
+    pub environment: Option<String>,
+    /// `environments`.
+    pub environments: Option<Environments>,
+    /// `trigger-policy` (default: main -> dev/staging, `*-stable` tags -> production).
+    pub trigger_policy: TriggerPolicy,
+    /// `allow-aws-credential-chain`: use the standard AWS credential chain when there is no OIDC token.
+    pub allow_credential_chain: bool,
+}
+
+impl AwsInputs {
+    /// Reads and validates the AWS inputs, recording every problem in `p`.
+    pub fn parse(p: &mut Inputs<'_>) -> Self {
+        let region = p.string("aws-region");
+        if let Some(r) = &region
+            && !policy::valid_region(r)
+        {
+            p.error(
+                "aws-region",
+                Some(r),
+                "is not an AWS region",
+                "e.g. `aws-region: eu-west-1`",
+            );
+        }
+        let role_to_assume = p.string("role-to-assume");
+        if let Some(r) = &role_to_assume
+            && let Err(problem) = policy::check_role_arn(r)
+        {
+            p.error(
+                "role-to-assume",
+                Some(r),
+                problem,
+                "e.g. `role-to-assume: arn:aws:iam::123456789012:role/github-deploy`",
+            );
+        }
+        let audience = p
+            .string("audience")
+            .unwrap_or_else(|| oidc::DEFAULT_AUDIENCE.to_owned());
+        let role_session_name = p.string("role-session-name");
+        if let Some(n) = &role_session_name
+            && !valid_session_name(n)
+        {
+            p.error(
+                "role-session-name",
+                Some(n),
+                "must be 2 to 64 characters of letters, digits and `+=,.@_-`",
+                "e.g. `role-session-name: deploy-${{ github.run_id }}`",
+            );
+        }
+        let role_duration_seconds = p
+            .integer(
+                "role-duration-seconds",
+                900..=43200,
+                Some(u64::from(DEFAULT_DURATION)),
+            )
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(DEFAULT_DURATION);
+        let role_chain = p.list("role-chain");
+        for r in &role_chain {
+            if let Err(problem) = policy::check_role_arn(r) {
+                p.error(
+                    "role-chain",
+                    Some(r),
+                    problem,
+                    "List role ARNs, one per line",
+                );
+            }
+        }
+        let environment = p.string("environment");
+        let environments = p.parse_with(
+            "environments",
+            "e.g. `dev: {role: arn:aws:iam::111111111111:role/deploy, region: eu-west-1, account-id: \"111111111111\"}`",
+            Environments::parse,
+        );
+        let trigger_policy = p
+            .parse_with(
+                "trigger-policy",
+                "e.g. `production: {refs: [\"refs/tags/*-stable\"], require-environment-claim: true}`",
+                TriggerPolicy::parse,
+            )
+            .unwrap_or_default();
+        let allow_credential_chain = p.bool("allow-aws-credential-chain", false);
+        if environments.is_some() && environment.is_none() {
+            p.missing(
+                "environment",
+                "when `environments` is set (it picks the role and region)",
+                "staging",
+            );
+        }
+        if let (Some(envs), Some(e), Some(role)) = (&environments, &environment, &role_to_assume)
+            && envs.get(e).is_some_and(|t| &t.role != role)
+        {
+            p.error(
+                "role-to-assume",
+                Some(role),
+                format!("differs from the role input `environments` maps `{e}` to"),
+                "Set the role in one place: drop `role-to-assume` or the `environments` entry",
+            );
+        }
+        Self {
+            region,
+            role_to_assume,
+            audience,
+            role_session_name,
+            role_duration_seconds,
+            role_chain,
+            environment,
+            environments,
+            trigger_policy,
+            allow_credential_chain,
+        }
+    }
+}
+
+/// 2–64 characters of `[\w+=,.@-]`.
+#[must_use]
+pub fn valid_session_name(s: &str) -> bool {
+    (2..=64).contains(&s.len()) && s.chars().all(session_char)
+}
+
+fn session_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)
+}
+
+/// A session name from the repository and run id, sanitised to 2–64 chars of `[\w+=,.@-]`; the run id
+/// (for CloudTrail correlation) is kept whole when the repository part must be cut.
+#[must_use]
+pub fn default_session_name(repository: Option<&str>, run_id: Option<&str>) -> String {
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| if session_char(c) { c } else { '-' })
+            .collect()
+    };
+    let repo = clean(&repository.unwrap_or("stevedore").replace('/', "@"));
+    let run = run_id.map(clean).filter(|r| !r.is_empty());
+    let name = match run {
+        Some(run) => {
+            let run: String = run.chars().take(40).collect();
+            let room = 64 - run.len() - 1;
+            let repo: String = repo.chars().take(room).collect();
+            format!("{repo}-{run}")
+        }
+        None => repo.chars().take(64).collect(),
+    };
+    if name.len() < 2 {
+        "stevedore".into()
+    } else {
+        name
+    }
+}
+
+/// How credentials are obtained.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// GitHub OIDC token -> `AssumeRoleWithWebIdentity`.
+    Oidc,
+    /// The standard AWS credential chain (environment, profile, container, IMDS); `why` names the reason.
+    CredentialChain { why: String },
+}
+
+/// Everything decided before any network call; printable for `dry-run`.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub purpose: Purpose,
+    pub environment: Option<String>,
+    /// First role: assumed with the OIDC token (or, with the credential chain, with `AssumeRole`).
+    pub role: Option<String>,
+    pub chain: Vec<String>,
+    pub region: String,
+    pub account_id: Option<String>,
+    pub session_name: String,
+    pub duration: u32,
+    pub audience: String,
+    pub source: Source,
+    pub decision: Option<Decision>,
+}
+
+impl Plan {
+    /// Markdown lines for the summary and the dry run.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        let mut s = String::new();
+        let row = |s: &mut String, k: &str, v: &str| s.push_str(&format!("| {k} | {v} |\n"));
+        s.push_str("| | |\n| --- | --- |\n");
+        row(
+            &mut s,
+            "environment",
+            &self
+                .environment
+                .as_deref()
+                .map_or("_(none)_".into(), |e| format!("`{e}`")),
+        );
+        match &self.source {
+            Source::Oidc => row(
+                &mut s,
+                "credentials",
+                &format!("GitHub OIDC (audience `{}`)", self.audience),
+            ),
+            Source::CredentialChain { why } => row(
+                &mut s,
+                "credentials",
+                &format!("standard AWS credential chain ({why})"),
+            ),
+        }
+        if let Some(r) = &self.role {
+            row(&mut s, "role", &format!("`{r}`"));
+        }
+        for (i, r) in self.chain.iter().enumerate() {
+            row(
+                &mut s,
+                &format!("chained role {}", i + 1),
+                &format!("`{r}`"),
+            );
+        }
+        row(&mut s, "region", &format!("`{}`", self.region));
+        if let Some(a) = &self.account_id {
+            row(&mut s, "expected account", &format!("`{a}`"));
+        }
+        row(&mut s, "session", &format!("`{}`", self.session_name));
+        row(&mut s, "duration", &format!("{} s", self.duration));
+        if let Some(d) = &self.decision {
+            let rule = match &d.matched {
+                Some(m) => format!("ref matches `{m}` ({})", d.source),
+                None => format!("no rule for `{}` in {}", d.environment, d.source),
+            };
+            row(&mut s, "trigger policy", &rule);
+            if d.require_environment_claim {
+                row(
+                    &mut s,
+                    "environment claim",
+                    &format!("must be `{}`", d.environment),
+                );
+            }
+        }
+        s
+    }
+}
+
+/// Credentials ready for the SDK.
+#[derive(Clone, Debug)]
+pub struct Connected {
+    pub sdk: SdkConfig,
+    pub account_id: String,
+    pub environment: Option<String>,
+    /// The caller ARN (`arn:aws:sts::<account>:assumed-role/<role>/<session>`).
+    pub arn: String,
+    pub region: String,
+    pub expiration: Option<SystemTime>,
+    /// The verified token claims, when OIDC was used.
+    pub claims: Option<Claims>,
+}
+
+impl Connected {
+    /// The credentials (for export by the `credentials` mode).
+    pub async fn credentials(&self) -> Result<Credentials, AwsError> {
+        let provider =
+            self.sdk
+                .credentials_provider()
+                .ok_or_else(|| AwsError::CredentialChain {
+                    detail: "no credentials provider".into(),
+                })?;
+        provider
+            .provide_credentials()
+            .await
+            .map_err(|e| AwsError::CredentialChain {
+                detail: aws_smithy_types::error::display::DisplayErrorContext(&e).to_string(),
+            })
+    }
+}
+
+/// Why no AWS credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum AwsError {
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error(transparent)]
+    Oidc(#[from] OidcError),
+    #[error(
+        "no IAM role to assume: set input `role-to-assume`, or `environment` with `environments`"
+    )]
+    NoRole,
+    #[error("no AWS region: set input `aws-region` (or `region` in `environments`, or AWS_REGION)")]
+    NoRegion,
+    #[error("{}", denied_message(.role_arn, .failure))]
+    Denied {
+        role_arn: String,
+        failure: sts::Failure,
+        claims: Option<Box<Claims>>,
+    },
+    #[error("STS {operation} for role `{role_arn}` failed: {failure}")]
+    Sts {
+        operation: &'static str,
+        role_arn: String,
+        failure: sts::Failure,
+    },
+    #[error("STS GetCallerIdentity failed: {failure}")]
+    CallerIdentity { failure: sts::Failure },
+    #[error("the AWS credential chain gave no credentials: {detail}")]
+    CredentialChain { detail: String },
+}
+
+fn denied_message(role: &str, f: &sts::Failure) -> String {
+    format!("STS refused to let this job assume `{role}`: {f}")
+}
+
+/// The claims block: indented four spaces, so it is a code block in Markdown and aligned in plain text.
+fn claims_block(c: &Claims) -> String {
+    let mut s = String::from("The token's claims that the role's trust policy matches on:\n\n");
+    for (k, v) in c.trust_policy_view() {
+        s.push_str(&format!("    {k:<17}= {v}\n"));
+    }
+    s
+}
+
+impl AwsError {
+    /// What to do about it.
+    #[must_use]
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            AwsError::Policy(p) => Some(p.hint()),
+            AwsError::Oidc(o) => o.hint(),
+            AwsError::Denied {
+                role_arn,
+                failure,
+                claims: Some(c),
+            } => Some(format!("{}\n{}", claims_block(c), trust_hint(role_arn, failure, c))),
+            AwsError::Denied { role_arn, .. } => Some(format!(
+                "No OIDC token was used (AWS credential chain): the identity from the chain must be allowed `sts:AssumeRole` on `{role_arn}`, and the role's trust policy must name it."
+            )),
+            AwsError::Sts { failure, .. } if failure.code.as_deref() == Some("ValidationError") => {
+                Some("Check `role-duration-seconds` against the role's maximum session duration (chained roles: at most 3600).".into())
+            }
+            _ => None,
+        }
+    }
+
+    /// Configuration problems exit 2.
+    #[must_use]
+    pub fn is_config(&self) -> bool {
+        match self {
+            AwsError::Policy(p) => p.is_config(),
+            AwsError::NoRole | AwsError::NoRegion => true,
+            AwsError::Oidc(o) => {
+                matches!(o, OidcError::MissingPermission { .. } | OidcError::UnderAct)
+            }
+            _ => false,
+        }
+    }
+}
+
+impl From<AwsError> for crate::modes::ModeError {
+    fn from(e: AwsError) -> Self {
+        let hint = e.hint();
+        let message = e.to_string();
+        if e.is_config() {
+            crate::modes::ModeError::Config { message, hint }
+        } else {
+            crate::modes::ModeError::Failed { message, hint }
+        }
+    }
+}
+
+/// The trust-policy statement that would admit this token.
+fn trust_hint(role_arn: &str, failure: &sts::Failure, c: &Claims) -> String {
+    let host = c
+        .iss
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
+    let account = policy::account_of(role_arn).unwrap_or("ACCOUNT_ID");
+    let aud = match &c.aud {
+        oidc::Audience::One(a) => a.clone(),
+        oidc::Audience::Many(v) => v.first().cloned().unwrap_or_default(),
+    };
+    let mut h = String::new();
+    if failure.code.as_deref() == Some("InvalidIdentityToken") {
+        h.push_str(&format!(
+            "STS does not accept tokens from `{}`: account {account} needs an IAM OIDC identity provider for that URL with client id (audience) `{aud}`.\n\n",
+            c.iss
+        ));
+    }
+    h.push_str(&format!(
+        "The trust policy of `{role_arn}` must allow this `sub` exactly (matching is case-sensitive):\n\n    \"Principal\": {{\"Federated\": \"arn:aws:iam::{account}:oidc-provider/{host}\"}},\n    \"Action\": \"sts:AssumeRoleWithWebIdentity\",\n    \"Condition\": {{\"StringEquals\": {{\"{host}:aud\": \"{aud}\", \"{host}:sub\": \"{}\"}}}}\n",
+        c.sub
+    ));
+    if c.sub.contains(":environment:") {
+        h.push_str(
+            "\nThe job declares an `environment`, so `sub` names the environment, not the ref.",
+        );
+    }
+    if c.sub.split(':').nth(1).is_some_and(|r| r.contains('@')) {
+        h.push_str("\n`sub` uses the immutable `owner@id/repo@id` form (repositories created after 2026-07-15): a policy written for `repo:owner/repo:*` does not match it.");
+    }
+    h
+}
+
+/// Decides everything that needs no network: mapping, region, role, session, trigger policy on the run's ref.
+pub fn plan(
+    env: &Env,
+    ctx: &crate::context::Context,
+    inputs: &AwsInputs,
+    purpose: Purpose,
+) -> Result<Plan, AwsError> {
+    let mut target = None;
+    if let (Some(envs), Some(e)) = (&inputs.environments, &inputs.environment) {
+        target = Some(
+            envs.get(e)
+                .ok_or_else(|| PolicyError::UnmappedEnvironment {
+                    environment: e.clone(),
+                    known: envs.names().into_iter().map(str::to_owned).collect(),
+                })?,
+        );
+    }
+    let decision = match &inputs.environment {
+        Some(e) => Some(policy::check_ref(
+            &inputs.trigger_policy,
+            e,
+            ctx.git_ref.as_deref(),
+        )?),
+        None => None,
+    };
+    let region = target
+        .and_then(|t| t.region.clone())
+        .or_else(|| inputs.region.clone())
+        .or_else(|| env.get("AWS_REGION").map(str::to_owned))
+        .or_else(|| env.get("AWS_DEFAULT_REGION").map(str::to_owned))
+        .ok_or(AwsError::NoRegion)?;
+    let role = target
+        .map(|t| t.role.clone())
+        .or_else(|| inputs.role_to_assume.clone());
+    let source = if oidc::available(env) {
+        Source::Oidc
+    } else if env.under_act() {
+        Source::CredentialChain {
+            why: "act (ACT=true) has no OIDC".into(),
+        }
+    } else if inputs.allow_credential_chain {
+        Source::CredentialChain {
+            why: "no OIDC token and input `allow-aws-credential-chain: true`".into(),
+        }
+    } else {
+        return Err(oidc::unavailable_error(env).into());
+    };
+    if source == Source::Oidc && role.is_none() {
+        return Err(AwsError::NoRole);
+    }
+    if let (Source::CredentialChain { .. }, Some(d)) = (&source, &decision)
+        && d.require_environment_claim
+    {
+        return Err(PolicyError::ClaimWithoutOidc {
+            environment: d.environment.clone(),
+            by: d.source,
+        }
+        .into());
+    }
+    let session_name = inputs
+        .role_session_name
+        .clone()
+        .unwrap_or_else(|| default_session_name(ctx.repository.as_deref(), ctx.run_id.as_deref()));
+    Ok(Plan {
+        purpose,
+        environment: inputs.environment.clone(),
+        role,
+        chain: inputs.role_chain.clone(),
+        region,
+        account_id: target.and_then(|t| t.account_id.clone()),
+        session_name,
+        duration: inputs.role_duration_seconds,
+        audience: inputs.audience.clone(),
+        source,
+        decision,
+    })
+}
+
+/// An `SdkConfig` for `region`, endpoints from the snapshot, and `creds` (none: unsigned calls only).
+#[must_use]
+pub fn sdk_config(env: &Env, region: &str, creds: Option<SharedCredentialsProvider>) -> SdkConfig {
+    let endpoints = EnvEndpoints::from_env(env);
+    let mut b = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region.to_owned()));
+    if let Some(g) = &endpoints.global {
+        b = b.endpoint_url(g.clone());
+    }
+    b = b.service_config(endpoints);
+    if let Some(c) = creds {
+        b = b.credentials_provider(c);
+    }
+    b.build()
+}
+
+fn mask_credentials(cmds: &Commands, c: &Credentials) {
+    cmds.add_mask(c.access_key_id());
+    cmds.add_mask(c.secret_access_key());
+    if let Some(t) = c.session_token() {
+        cmds.add_mask(t);
+    }
+}
+
+/// OIDC -> STS -> SdkConfig, after the policy allowed it. See the module docs.
+pub async fn connect(
+    rt: &Runtime<'_>,
+    inputs: &AwsInputs,
+    purpose: Purpose,
+) -> Result<Connected, AwsError> {
+    let plan = plan(rt.env, rt.ctx, inputs, purpose)?;
+    connect_planned(rt.env, rt.cmds, &inputs.trigger_policy, &plan).await
+}
+
+/// [`connect`] for a plan already made.
+pub async fn connect_planned(
+    env: &Env,
+    cmds: &Commands,
+    trigger_policy: &TriggerPolicy,
+    plan: &Plan,
+) -> Result<Connected, AwsError> {
+    let unsigned = sdk_config(env, &plan.region, None);
+    let mut claims = None;
+    let mut creds = match &plan.source {
+        Source::Oidc => {
+            let role = plan.role.as_deref().ok_or(AwsError::NoRole)?;
+            let token = oidc::token(env, cmds, &plan.audience).await?;
+            tracing::info!(
+                sub = %token.claims.sub,
+                "GitHub OIDC token verified (issuer {})",
+                token.claims.iss
+            );
+            if let Some(d) = &plan.decision {
+                policy::check_claims(trigger_policy, d, &token.claims)?;
+            }
+            let client = sts::client(&unsigned);
+            let out = sts::with_retries("AssumeRoleWithWebIdentity", || {
+                client
+                    .assume_role_with_web_identity()
+                    .role_arn(role)
+                    .role_session_name(&plan.session_name)
+                    .duration_seconds(i32::try_from(plan.duration).unwrap_or(3600))
+                    .web_identity_token(token.jwt.expose_secret())
+                    .send()
+            })
+            .await
+            .map_err(|failure| {
+                sts_error(
+                    "AssumeRoleWithWebIdentity",
+                    role,
+                    failure,
+                    Some(&token.claims),
+                )
+            })?;
+            let c =
+                sts::into_credentials(out.credentials(), "stevedore-oidc").map_err(|failure| {
+                    AwsError::Sts {
+                        operation: "AssumeRoleWithWebIdentity",
+                        role_arn: role.to_owned(),
+                        failure,
+                    }
+                })?;
+            mask_credentials(cmds, &c);
+            tracing::info!("assumed `{role}` with the GitHub OIDC token");
+            claims = Some(token.claims);
+            c
+        }
+        Source::CredentialChain { why } => {
+            let msg = format!(
+                "Using the standard AWS credential chain instead of GitHub OIDC: {why}. These credentials are whatever the environment provides."
+            );
+            tracing::warn!("{msg}");
+            cmds.annotate(
+                Level::Warning,
+                Some("stevedore: AWS credential chain in use"),
+                &Location::default(),
+                &msg,
+            );
+            let c = chain_credentials(env, &plan.region).await?;
+            mask_credentials(cmds, &c);
+            match plan.role.as_deref() {
+                Some(role) => {
+                    assume_role(
+                        env,
+                        cmds,
+                        &plan.region,
+                        c,
+                        role,
+                        &plan.session_name,
+                        plan.duration,
+                        claims.as_ref(),
+                    )
+                    .await?
+                }
+                None => c,
+            }
+        }
+    };
+    for role in &plan.chain {
+        let duration = plan.duration.min(CHAINED_MAX_DURATION);
+        creds = assume_role(
+            env,
+            cmds,
+            &plan.region,
+            creds,
+            role,
+            &plan.session_name,
+            duration,
+            claims.as_ref(),
+        )
+        .await?;
+    }
+    let expiration = creds.expiry();
+    let sdk = sdk_config(
+        env,
+        &plan.region,
+        Some(SharedCredentialsProvider::new(creds)),
+    );
+    let client = sts::client(&sdk);
+    let who = sts::with_retries("GetCallerIdentity", || client.get_caller_identity().send())
+        .await
+        .map_err(|failure| AwsError::CallerIdentity { failure })?;
+    let account_id = who.account().unwrap_or_default().to_owned();
+    let arn = who.arn().unwrap_or_default().to_owned();
+    if let (Some(expected), Some(e)) = (&plan.account_id, &plan.environment)
+        && expected != &account_id
+    {
+        return Err(PolicyError::AccountMismatch {
+            environment: e.clone(),
+            expected: expected.clone(),
+            got: account_id,
+        }
+        .into());
+    }
+    tracing::info!(account = %account_id, "AWS identity `{arn}`");
+    Ok(Connected {
+        sdk,
+        account_id,
+        environment: plan.environment.clone(),
+        arn,
+        region: plan.region.clone(),
+        expiration,
+        claims,
+    })
+}
+
+fn sts_error(
+    operation: &'static str,
+    role: &str,
+    failure: sts::Failure,
+    claims: Option<&Claims>,
+) -> AwsError {
+    match failure.code.as_deref() {
+        Some("AccessDenied" | "InvalidIdentityToken" | "IDPRejectedClaim") => AwsError::Denied {
+            role_arn: role.to_owned(),
+            failure,
+            claims: claims.cloned().map(Box::new),
+        },
+        _ => AwsError::Sts {
+            operation,
+            role_arn: role.to_owned(),
+            failure,
+        },
+    }
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one STS call's parameters, kept explicit"
+)]
+async fn assume_role(
+    env: &Env,
+    cmds: &Commands,
+    region: &str,
+    with: Credentials,
+    role: &str,
+    session: &str,
+    duration: u32,
+    claims: Option<&Claims>,
+) -> Result<Credentials, AwsError> {
+    let sdk = sdk_config(env, region, Some(SharedCredentialsProvider::new(with)));
+    let client = sts::client(&sdk);
+    let out = sts::with_retries("AssumeRole", || {
+        client
+            .assume_role()
+            .role_arn(role)
+            .role_session_name(session)
+            .duration_seconds(i32::try_from(duration).unwrap_or(3600))
+            .send()
+    })
+    .await
+    .map_err(|failure| sts_error("AssumeRole", role, failure, claims))?;
+    let c = sts::into_credentials(out.credentials(), "stevedore-chain").map_err(|failure| {
+        AwsError::Sts {
+            operation: "AssumeRole",
+            role_arn: role.to_owned(),
+            failure,
+        }
+    })?;
+    mask_credentials(cmds, &c);
+    tracing::info!("assumed chained role `{role}`");
+    Ok(c)
+}
+
+/// The standard chain: static keys from the environment snapshot first, then aws-config's default chain
+/// (profile, web-identity file, ECS container, IMDS).
+async fn chain_credentials(env: &Env, region: &str) -> Result<Credentials, AwsError> {
+    if let (Some(id), Some(secret)) = (
+        env.get("AWS_ACCESS_KEY_ID"),
+        env.get("AWS_SECRET_ACCESS_KEY"),
+    ) {
+        return Ok(Credentials::new(
+            id,
+            secret,
+            env.get("AWS_SESSION_TOKEN").map(str::to_owned),
+            None,
+            "stevedore-environment",
+        ));
+    }
+    let chain = aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
+        .region(Region::new(region.to_owned()))
+        .build()
+        .await;
+    chain
+        .provide_credentials()
+        .await
+        .map_err(|e| AwsError::CredentialChain {
+            detail: aws_smithy_types::error::display::DisplayErrorContext(&e).to_string(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::Context;
+
+    #[test]
+    fn session_names_are_sanitised_and_bounded() {
+        assert_eq!(
+            default_session_name(Some("octo-org/octo-repo"), Some("4242")),
+            "octo-org@octo-repo-4242"
+        );
+        let long = format!("o/{}", "r".repeat(100));
+        let n = default_session_name(Some(&long), Some("123456789"));
+        assert_eq!(n.len(), 64);
+        assert!(n.ends_with("-123456789"));
+        assert!(valid_session_name(&n));
+        assert_eq!(default_session_name(Some("o/ré po"), None), "o@r--po");
+        assert!(valid_session_name(&default_session_name(None, None)));
+        assert!(!valid_session_name("a"));
+        assert!(!valid_session_name("a b"));
+        assert!(!valid_session_name(&"a".repeat(65)));
+    }
+
+    fn inputs(pairs: &[(&str, &str)]) -> (AwsInputs, usize) {
+        let env = Env::from_pairs(
+            pairs
+                .iter()
+                .map(|(k, v)| (format!("INPUT_{}", k.to_uppercase()), (*v).to_owned())),
+        );
+        let mut p = Inputs::new(&env);
+        let a = AwsInputs::parse(&mut p);
+        (a, p.error_count())
+    }
+
+    #[test]
+    fn every_bad_input_is_reported() {
+        let (_, n) = inputs(&[
+            ("aws-region", "moon"),
+            ("role-to-assume", "arn:aws:iam::1:role/x"),
+            ("role-session-name", "a b"),
+            ("role-duration-seconds", "60"),
+            ("role-chain", "nope"),
+            (
+                "environments",
+                "dev: {role: 'arn:aws:iam::111111111111:role/x'}",
+            ),
+        ]);
+        // region, role, session, duration, chain, and `environment` missing beside `environments`.
+        assert_eq!(n, 6);
+    }
+
+    #[test]
+    fn unmapped_environment_is_refused_by_the_plan() {
+        let (a, n) = inputs(&[
+            ("environment", "qa"),
+            (
+                "environments",
+                "dev: {role: 'arn:aws:iam::111111111111:role/x', region: eu-west-1}",
+            ),
+        ]);
+        assert_eq!(n, 0);
+        let env = Env::from_pairs([
+            ("ACTIONS_ID_TOKEN_REQUEST_URL", "http://x"),
+            ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "t"),
+        ]);
+        let e = plan(&env, &Context::default(), &a, Purpose::Deploy).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("`qa` is not in input `environments`"),
+            "{e}"
+        );
+        assert!(e.is_config());
+    }
+
+    #[test]
+    fn mapping_gives_role_region_and_account() {
+        let (a, _) = inputs(&[
+            ("environment", "dev"),
+            (
+                "environments",
+                "dev: {role: 'arn:aws:iam::111111111111:role/x', region: eu-west-1, account-id: '111111111111'}",
+            ),
+        ]);
+        let env = Env::from_pairs([
+            ("ACTIONS_ID_TOKEN_REQUEST_URL", "http://x"),
+            ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "t"),
+            ("GITHUB_REF", "refs/heads/main"),
+        ]);
+        let ctx = Context::from_parts(&env, serde_json::Value::Null);
+        let p = plan(&env, &ctx, &a, Purpose::Deploy).unwrap();
+        assert_eq!(p.role.as_deref(), Some("arn:aws:iam::111111111111:role/x"));
+        assert_eq!(p.region, "eu-west-1");
+        assert_eq!(p.account_id.as_deref(), Some("111111111111"));
+        assert!(p.describe().contains("ref matches `refs/heads/main`"));
+    }
+
+    #[test]
+    fn without_oidc_the_chain_needs_act_or_opt_in() {
+        let (a, _) = inputs(&[("aws-region", "eu-west-1")]);
+        let e = plan(
+            &Env::default(),
+            &Context::default(),
+            &a,
+            Purpose::Credentials,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("id-token: write"), "{e}");
+        let act = Env::from_pairs([("ACT", "true")]);
+        let p = plan(&act, &Context::default(), &a, Purpose::Credentials).unwrap();
+        assert!(matches!(p.source, Source::CredentialChain { .. }));
+        let (a, _) = inputs(&[
+            ("aws-region", "eu-west-1"),
+            ("allow-aws-credential-chain", "true"),
+        ]);
+        assert!(
+            plan(
+                &Env::default(),
+                &Context::default(),
+                &a,
+                Purpose::Credentials
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn production_under_act_is_refused_for_lack_of_claims() {
+        let (a, _) = inputs(&[("aws-region", "eu-west-1"), ("environment", "production")]);
+        let env = Env::from_pairs([("ACT", "true"), ("GITHUB_REF", "refs/tags/v1.2.0-stable")]);
+        let ctx = Context::from_parts(&env, serde_json::Value::Null);
+        let e = plan(&env, &ctx, &a, Purpose::Deploy).unwrap_err();
+        assert!(
+            e.to_string().contains("credential chain has no claims"),
+            "{e}"
+        );
+    }
+}

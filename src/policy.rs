@@ -1,0 +1,514 @@
+//! Which environment maps to which AWS role, and which refs may target which environment.
+//!
+//! Two inputs, both YAML:
+//!
+//! ```yaml
+//! environments: |
+//!   dev:        { role: arn:aws:iam::111111111111:role/deploy, region: eu-west-1, account-id: "111111111111" }
+//!   production: { role: arn:aws:iam::333333333333:role/deploy, region: eu-west-1 }
+//! trigger-policy: |
+//!   dev:        { refs: [refs/heads/main] }
+//!   production: { refs: ["refs/tags/*-stable"], require-environment-claim: true }
+//! ```
+//!
+//! The defaults come from the reference pipelines: branch `main` deploys to `dev` and `staging`; tags
+//! matching `*-stable` deploy to `production`, and production also requires the OIDC token's
+//! `environment` claim to be `production` — the claim is only there when the job declares
+//! `environment: production`, so GitHub's environment approval cannot be skipped by a workflow edit.
+//! Everything here is pure: it runs before any network call.
+
+use std::collections::BTreeMap;
+
+use globset::{Glob, GlobMatcher};
+use serde::Deserialize;
+
+/// One environment's AWS target.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    pub role: String,
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default, rename = "account-id", deserialize_with = "account_id")]
+    pub account_id: Option<String>,
+}
+
+/// Accepts the account id as a string or a (YAML) number, keeping leading zeros only in the string form.
+fn account_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        S(String),
+        N(u64),
+    }
+    Ok(match Option::<Raw>::deserialize(d)? {
+        None => None,
+        Some(Raw::S(s)) => Some(s),
+        Some(Raw::N(n)) => Some(format!("{n:012}")),
+    })
+}
+
+/// The `environments` input: environment name -> target.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Environments(pub BTreeMap<String, Target>);
+
+impl Environments {
+    /// Parses and validates the YAML map; the error is the problem, for `Inputs::parse_with`.
+    pub fn parse(yaml: &str) -> Result<Self, String> {
+        let map: BTreeMap<String, Target> =
+            serde_yaml_ng::from_str(yaml).map_err(|e| format!("is not a valid map: {e}"))?;
+        if map.is_empty() {
+            return Err("names no environment".into());
+        }
+        for (name, t) in &map {
+            if let Err(p) = check_role_arn(&t.role) {
+                return Err(format!("environment `{name}`: role `{}` {p}", t.role));
+            }
+            if let Some(r) = &t.region
+                && !valid_region(r)
+            {
+                return Err(format!(
+                    "environment `{name}`: region `{r}` is not an AWS region"
+                ));
+            }
+            if let Some(a) = &t.account_id
+                && !(a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+            {
+                return Err(format!(
+                    "environment `{name}`: account-id `{a}` is not 12 digits"
+                ));
+            }
+        }
+        Ok(Self(map))
+    }
+
+    #[must_use]
+    pub fn get(&self, environment: &str) -> Option<&Target> {
+        self.0.get(environment)
+    }
+
+    #[must_use]
+    pub fn names(&self) -> Vec<&str> {
+        self.0.keys().map(String::as_str).collect()
+    }
+}
+
+/// Checks an IAM role ARN: `arn:<partition>:iam::<12 digits>:role/<path/name>`.
+pub fn check_role_arn(arn: &str) -> Result<(), String> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let ok = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "iam"
+        && parts[3].is_empty()
+        && parts[4].len() == 12
+        && parts[4].bytes().all(|b| b.is_ascii_digit())
+        && parts[5]
+            .strip_prefix("role/")
+            .is_some_and(|n| !n.is_empty());
+    if ok {
+        Ok(())
+    } else {
+        Err("is not an IAM role ARN (`arn:aws:iam::123456789012:role/NAME`)".into())
+    }
+}
+
+/// The account id of a role ARN.
+#[must_use]
+pub fn account_of(arn: &str) -> Option<&str> {
+    arn.split(':').nth(4).filter(|a| !a.is_empty())
+}
+
+/// A plausible AWS region name, e.g. `eu-west-1`, `us-gov-west-1`, `cn-north-1`.
+#[must_use]
+pub fn valid_region(r: &str) -> bool {
+    let parts: Vec<&str> = r.split('-').collect();
+    parts.len() >= 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+        && parts
+            .last()
+            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// One environment's rule.
+#[derive(Clone, Debug)]
+pub struct Rule {
+    /// Globs; a glob starting with `refs/` matches the full ref, any other matches the branch or tag name.
+    pub refs: Vec<String>,
+    matchers: Vec<GlobMatcher>,
+    /// The OIDC `environment` claim must equal the target environment.
+    pub require_environment_claim: bool,
+}
+
+impl Rule {
+    fn new(refs: Vec<String>, require_environment_claim: bool) -> Result<Self, String> {
+        let matchers = refs
+            .iter()
+            .map(|r| {
+                Glob::new(r)
+                    .map(|g| g.compile_matcher())
+                    .map_err(|e| format!("`{r}` is not a glob: {e}"))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            refs,
+            matchers,
+            require_environment_claim,
+        })
+    }
+
+    /// The pattern that allows `git_ref` (a full ref such as `refs/heads/main`), if any.
+    #[must_use]
+    pub fn allows(&self, git_ref: &str) -> Option<&str> {
+        let short = git_ref
+            .strip_prefix("refs/heads/")
+            .or_else(|| git_ref.strip_prefix("refs/tags/"))
+            .unwrap_or(git_ref);
+        self.refs
+            .iter()
+            .zip(&self.matchers)
+            .find(|(p, m)| {
+                if p.starts_with("refs/") {
+                    m.is_match(git_ref)
+                } else {
+                    m.is_match(short)
+                }
+            })
+            .map(|(p, _)| p.as_str())
+    }
+}
+
+/// Where the policy came from, for messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PolicySource {
+    Default,
+    Input,
+}
+
+impl std::fmt::Display for PolicySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PolicySource::Default => "the default trigger policy",
+            PolicySource::Input => "input `trigger-policy`",
+        })
+    }
+}
+
+/// The `trigger-policy` input: environment -> rule.
+#[derive(Clone, Debug)]
+pub struct TriggerPolicy {
+    pub rules: BTreeMap<String, Rule>,
+    pub source: PolicySource,
+}
+
+impl Default for TriggerPolicy {
+    fn default() -> Self {
+        let mut rules = BTreeMap::new();
+        for (env, refs, claim) in [
+            ("dev", vec!["refs/heads/main"], false),
+            ("staging", vec!["refs/heads/main"], false),
+            ("production", vec!["refs/tags/*-stable"], true),
+        ] {
+            if let Ok(rule) = Rule::new(refs.into_iter().map(str::to_owned).collect(), claim) {
+                rules.insert(env.to_owned(), rule);
+            }
+        }
+        Self {
+            rules,
+            source: PolicySource::Default,
+        }
+    }
+}
+
+impl TriggerPolicy {
+    /// Parses the YAML: each environment maps to a list of ref globs, or to
+    /// `{refs: [...], require-environment-claim: bool}` (default `true` for `production`, else `false`).
+    pub fn parse(yaml: &str) -> Result<Self, String> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Refs(Vec<String>),
+            Full(Full),
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Full {
+            refs: Vec<String>,
+            #[serde(default, rename = "require-environment-claim")]
+            require_environment_claim: Option<bool>,
+        }
+        let raw: BTreeMap<String, Raw> = serde_yaml_ng::from_str(yaml).map_err(|e| {
+            format!(
+                "is not a map of environment -> refs or {{refs, require-environment-claim}}: {e}"
+            )
+        })?;
+        let mut rules = BTreeMap::new();
+        for (env, r) in raw {
+            let (refs, claim) = match r {
+                Raw::Refs(refs) => (refs, None),
+                Raw::Full(f) => (f.refs, f.require_environment_claim),
+            };
+            let claim = claim.unwrap_or(env == "production");
+            let rule = Rule::new(refs, claim).map_err(|e| format!("environment `{env}`: {e}"))?;
+            rules.insert(env, rule);
+        }
+        Ok(Self {
+            rules,
+            source: PolicySource::Input,
+        })
+    }
+}
+
+/// A refusal, before or right after the OIDC token is read, always before any AWS call that matters.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error(
+        "environment `{environment}` is not in input `environments` (it names {}); refusing before any AWS call",
+        names(known)
+    )]
+    UnmappedEnvironment {
+        environment: String,
+        known: Vec<String>,
+    },
+    #[error(
+        "ref `{git_ref}` may not deploy to `{environment}`: {by} allows only {} there",
+        names(allowed)
+    )]
+    RefNotAllowed {
+        environment: String,
+        git_ref: String,
+        allowed: Vec<String>,
+        by: PolicySource,
+    },
+    #[error(
+        "the ref of this run is unknown, and {by} restricts `{environment}` to {}",
+        names(allowed)
+    )]
+    NoRef {
+        environment: String,
+        allowed: Vec<String>,
+        by: PolicySource,
+    },
+    #[error(
+        "deploying to `{environment}` requires the OIDC token's `environment` claim to be `{environment}`, but it is {}",
+        claim.as_deref().map_or_else(|| "absent".to_owned(), |c| format!("`{c}`"))
+    )]
+    EnvironmentClaim {
+        environment: String,
+        claim: Option<String>,
+    },
+    #[error(
+        "deploying to `{environment}` requires the OIDC `environment` claim ({by}), and the AWS credential chain has no claims"
+    )]
+    ClaimWithoutOidc {
+        environment: String,
+        by: PolicySource,
+    },
+    #[error(
+        "the credentials belong to account `{got}`, but input `environments` maps `{environment}` to account `{expected}`"
+    )]
+    AccountMismatch {
+        environment: String,
+        expected: String,
+        got: String,
+    },
+}
+
+fn names(v: &[String]) -> String {
+    if v.is_empty() {
+        return "nothing".into();
+    }
+    v.iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl PolicyError {
+    #[must_use]
+    pub fn hint(&self) -> String {
+        match self {
+            PolicyError::UnmappedEnvironment { environment, .. } => format!(
+                "Add `{environment}` to input `environments` (role, region, account-id), or fix input `environment`."
+            ),
+            PolicyError::RefNotAllowed { environment, .. } | PolicyError::NoRef { environment, .. } => format!(
+                "Deploy to `{environment}` from an allowed ref, or change input `trigger-policy` (defaults: `refs/heads/main` -> dev, staging; `refs/tags/*-stable` -> production)."
+            ),
+            PolicyError::EnvironmentClaim { environment, .. } => format!(
+                "Declare `environment: {environment}` on the job so GitHub's environment protection (approval) applies and the token carries the claim."
+            ),
+            PolicyError::ClaimWithoutOidc { .. } => {
+                "Run in GitHub Actions with `permissions: id-token: write` and the job's `environment:` set.".into()
+            }
+            PolicyError::AccountMismatch { .. } => {
+                "Check the role ARN (and `role-chain`) against the account-id in `environments`.".into()
+            }
+        }
+    }
+
+    /// Configuration problems exit 2; refusals of a well-formed request exit 1.
+    #[must_use]
+    pub fn is_config(&self) -> bool {
+        matches!(self, PolicyError::UnmappedEnvironment { .. })
+    }
+}
+
+/// The decision for a target environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub environment: String,
+    /// The glob that allowed the ref; `None` when the policy names no rule for this environment.
+    pub matched: Option<String>,
+    pub require_environment_claim: bool,
+    pub source: PolicySource,
+}
+
+/// Checks that `git_ref` may target `environment`. Environments the policy does not name are unrestricted.
+pub fn check_ref(
+    policy: &TriggerPolicy,
+    environment: &str,
+    git_ref: Option<&str>,
+) -> Result<Decision, PolicyError> {
+    let Some(rule) = policy.rules.get(environment) else {
+        return Ok(Decision {
+            environment: environment.to_owned(),
+            matched: None,
+            require_environment_claim: false,
+            source: policy.source,
+        });
+    };
+    let Some(git_ref) = git_ref else {
+        return Err(PolicyError::NoRef {
+            environment: environment.to_owned(),
+            allowed: rule.refs.clone(),
+            by: policy.source,
+        });
+    };
+    match rule.allows(git_ref) {
+        Some(p) => Ok(Decision {
+            environment: environment.to_owned(),
+            matched: Some(p.to_owned()),
+            require_environment_claim: rule.require_environment_claim,
+            source: policy.source,
+        }),
+        None => Err(PolicyError::RefNotAllowed {
+            environment: environment.to_owned(),
+            git_ref: git_ref.to_owned(),
+            allowed: rule.refs.clone(),
+            by: policy.source,
+        }),
+    }
+}
+
+/// Re-checks with the verified token: its `ref` (which the workflow cannot forge) and its `environment`.
+pub fn check_claims(
+    policy: &TriggerPolicy,
+    decision: &Decision,
+    claims: &crate::oidc::Claims,
+) -> Result<Decision, PolicyError> {
+    let d = match claims.git_ref.as_deref() {
+        Some(r) => check_ref(policy, &decision.environment, Some(r))?,
+        None => decision.clone(),
+    };
+    if d.require_environment_claim && claims.environment.as_deref() != Some(&d.environment) {
+        return Err(PolicyError::EnvironmentClaim {
+            environment: d.environment.clone(),
+            claim: claims.environment.clone(),
+        });
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_reference_pipelines() {
+        let p = TriggerPolicy::default();
+        assert!(check_ref(&p, "dev", Some("refs/heads/main")).is_ok());
+        assert!(check_ref(&p, "staging", Some("refs/heads/main")).is_ok());
+        let d = check_ref(&p, "production", Some("refs/tags/v1.2.0-stable")).unwrap();
+        assert!(d.require_environment_claim);
+        let e = check_ref(&p, "production", Some("refs/heads/feature/x")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "ref `refs/heads/feature/x` may not deploy to `production`: the default trigger policy allows only `refs/tags/*-stable` there"
+        );
+        assert!(check_ref(&p, "production", Some("refs/heads/main")).is_err());
+        assert!(check_ref(&p, "production", Some("refs/tags/v1.2.0")).is_err());
+        assert!(check_ref(&p, "dev", Some("refs/heads/feature/x")).is_err());
+        assert!(check_ref(&p, "preview", Some("refs/heads/feature/x")).is_ok());
+        assert!(matches!(
+            check_ref(&p, "production", None),
+            Err(PolicyError::NoRef { .. })
+        ));
+    }
+
+    #[test]
+    fn a_branch_named_like_a_stable_tag_is_not_a_tag() {
+        let p = TriggerPolicy::default();
+        assert!(check_ref(&p, "production", Some("refs/heads/v1-stable")).is_err());
+    }
+
+    #[test]
+    fn policy_input_accepts_lists_and_maps_and_short_names() {
+        let p = TriggerPolicy::parse(
+            "dev: [main, 'release/*']\nproduction:\n  refs: ['v*']\nqa:\n  refs: [refs/heads/qa]\n  require-environment-claim: true\n",
+        )
+        .unwrap();
+        assert!(check_ref(&p, "dev", Some("refs/heads/release/2")).is_ok());
+        assert!(p.rules["production"].require_environment_claim);
+        assert!(!p.rules["dev"].require_environment_claim);
+        assert!(p.rules["qa"].require_environment_claim);
+        assert!(check_ref(&p, "production", Some("refs/tags/v2")).is_ok());
+        let e = TriggerPolicy::parse("dev: {refs: [main], oops: 1}").unwrap_err();
+        assert!(e.contains("is not a map"), "{e}");
+        assert!(TriggerPolicy::parse("dev: ['[']").is_err());
+    }
+
+    #[test]
+    fn environments_are_validated() {
+        let e = Environments::parse(
+            "dev: {role: 'arn:aws:iam::111111111111:role/deploy', region: eu-west-1, account-id: 111111111111}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            e.get("dev").unwrap().account_id.as_deref(),
+            Some("111111111111")
+        );
+        assert!(
+            Environments::parse("dev: {role: 'arn:aws:iam::1:role/x'}")
+                .unwrap_err()
+                .contains("not an IAM role ARN")
+        );
+        assert!(
+            Environments::parse(
+                "dev: {role: 'arn:aws:iam::111111111111:role/x', account-id: '12'}"
+            )
+            .unwrap_err()
+            .contains("12 digits")
+        );
+        assert!(
+            Environments::parse("dev: {role: 'arn:aws:iam::111111111111:role/x', region: moon}")
+                .is_err()
+        );
+        assert!(Environments::parse("{}").is_err());
+    }
+
+    #[test]
+    fn regions_and_arns() {
+        assert!(valid_region("eu-west-1"));
+        assert!(valid_region("us-gov-west-1"));
+        assert!(!valid_region("eu-west"));
+        assert!(check_role_arn("arn:aws:iam::123456789012:role/path/name").is_ok());
+        assert!(check_role_arn("arn:aws-cn:iam::123456789012:role/n").is_ok());
+        assert!(check_role_arn("arn:aws:iam::123456789012:user/n").is_err());
+        assert_eq!(
+            account_of("arn:aws:iam::123456789012:role/n"),
+            Some("123456789012")
+        );
+    }
+}

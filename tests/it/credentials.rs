@@ -1,0 +1,677 @@
+//! Credentials: GitHub OIDC (fake issuer) -> STS (moto, or a scripted Query-protocol STS for refusals),
+//! environment mapping, trigger policy, and the `credentials` mode's exports.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+
+use crate::helpers::fake_oidc::{FakeOidc, Settings};
+use crate::helpers::moto::moto;
+use crate::helpers::run::{Step, StepResult};
+
+const ROLE: &str = "arn:aws:iam::123456789012:role/github-deploy";
+
+/// A scripted STS speaking the Query protocol (form-encoded POST, XML answers), for what moto does not
+/// model: refusing `AssumeRoleWithWebIdentity`. It answers each request from a script (the last entry
+/// repeats) and counts every request, so tests can prove "zero AWS calls".
+#[derive(Clone)]
+struct ScriptedSts {
+    url: String,
+    requests: Arc<AtomicUsize>,
+    actions: Arc<Mutex<Vec<String>>>,
+}
+
+#[derive(Clone, Copy)]
+enum Answer {
+    AccessDenied,
+    Throttling,
+    InvalidIdentityToken,
+}
+
+impl ScriptedSts {
+    async fn start(script: Vec<Answer>) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = Arc::new(AtomicUsize::new(0));
+        let actions = Arc::new(Mutex::new(Vec::new()));
+        let (r, a) = (requests.clone(), actions.clone());
+        let app = axum::Router::new().fallback(move |body: String| {
+            let n = r.fetch_add(1, Ordering::SeqCst);
+            let action = form_value(&body, "Action").unwrap_or_default();
+            a.lock().unwrap().push(action);
+            let answer = if script.is_empty() {
+                Answer::AccessDenied
+            } else {
+                script[n.min(script.len() - 1)]
+            };
+            async move { sts_error(answer) }
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self {
+            url,
+            requests,
+            actions,
+        }
+    }
+
+    fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+fn form_value(body: &str, key: &str) -> Option<String> {
+    url::form_urlencoded::parse(body.as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The exact error shape of STS's Query protocol (`ErrorResponse` / `Error` / `Type`, `Code`, `Message`).
+fn sts_error(answer: Answer) -> axum::response::Response {
+    let (status, code, message) = match answer {
+        Answer::AccessDenied => (
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            "Not authorized to perform sts:AssumeRoleWithWebIdentity",
+        ),
+        Answer::Throttling => (StatusCode::BAD_REQUEST, "Throttling", "Rate exceeded"),
+        Answer::InvalidIdentityToken => (
+            StatusCode::BAD_REQUEST,
+            "InvalidIdentityToken",
+            "No OpenIDConnect provider found in your account for https://token.actions.githubusercontent.com",
+        ),
+    };
+    let body = format!(
+        "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\n  <Error>\n    <Type>Sender</Type>\n    <Code>{code}</Code>\n    <Message>{message}</Message>\n  </Error>\n  <RequestId>4f0d2a6e-8c1b-4d7e-9a55-1b2c3d4e5f60</RequestId>\n</ErrorResponse>\n"
+    );
+    (
+        status,
+        [
+            ("content-type", "text/xml"),
+            ("x-amzn-requestid", "4f0d2a6e-8c1b-4d7e-9a55-1b2c3d4e5f60"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+fn step(oidc: &FakeOidc, endpoint: &str) -> Step {
+    oidc.apply(Step::new())
+        .input("mode", "credentials")
+        .var("AWS_ENDPOINT_URL", endpoint)
+}
+
+/// Every secret (JWT, secret key, session token, request token) appears in stdout only inside the
+/// `::add-mask::` lines the runner consumes, and nowhere in the summary or outputs.
+fn assert_no_secret_leaks(r: &StepResult, secrets: &[String]) {
+    for s in secrets.iter().filter(|s| s.len() >= 8) {
+        for line in r.stdout.lines() {
+            assert!(
+                !line.contains(s.as_str()) || line.starts_with("::add-mask::"),
+                "secret leaked to stdout: {line}"
+            );
+        }
+        assert!(!r.summary.contains(s.as_str()), "secret in the summary");
+        for (k, v) in &r.outputs {
+            assert!(!v.contains(s.as_str()), "secret in output `{k}`");
+        }
+    }
+}
+
+fn env_value<'a>(r: &'a StepResult, name: &str) -> Option<&'a str> {
+    r.env_file
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn errors(r: &StepResult) -> String {
+    r.stdout
+        .lines()
+        .filter(|l| l.starts_with("::error"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test]
+async fn oidc_credentials_from_moto_reach_github_env_and_nowhere_else() {
+    let Some(moto) = moto() else { return };
+    let oidc = FakeOidc::start(Settings::default()).await;
+    let r = step(&oidc, &moto.endpoint)
+        .input("role-to-assume", ROLE)
+        .input("aws-region", "eu-west-1")
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(oidc.token_requests(), 1);
+    assert_eq!(r.output("aws-account-id"), Some("123456789012"));
+    let arn = r.output("authenticated-arn").unwrap();
+    assert!(
+        arn.contains("assumed-role/github-deploy/octo-org@octo-repo-4242"),
+        "{arn}"
+    );
+    let names: Vec<&str> = r.env_file.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION"
+        ]
+    );
+    assert_eq!(env_value(&r, "AWS_REGION"), Some("eu-west-1"));
+    let secret = env_value(&r, "AWS_SECRET_ACCESS_KEY").unwrap().to_owned();
+    let session = env_value(&r, "AWS_SESSION_TOKEN").unwrap().to_owned();
+    let key_id = env_value(&r, "AWS_ACCESS_KEY_ID").unwrap().to_owned();
+    // Masked before use: the add-mask lines precede everything else that could carry them.
+    for s in [&secret, &session, &key_id] {
+        assert!(
+            r.stdout
+                .lines()
+                .any(|l| l == format!("::add-mask::{s}").as_str()),
+            "{s} was not masked"
+        );
+    }
+    let jwt = oidc.minted().pop().unwrap();
+    assert!(
+        r.stdout.contains(&format!("::add-mask::{jwt}")),
+        "the JWT was not masked"
+    );
+    assert_no_secret_leaks(
+        &r,
+        &[
+            jwt,
+            secret,
+            session,
+            key_id,
+            crate::helpers::fake_oidc::REQUEST_TOKEN.to_owned(),
+        ],
+    );
+    assert!(r.summary.contains("123456789012"), "{}", r.summary);
+    assert!(
+        r.summary
+            .contains("repo:octo-org/octo-repo:ref:refs/heads/main"),
+        "{}",
+        r.summary
+    );
+    assert_eq!(r.output("aws-secret-access-key"), None);
+}
+
+#[tokio::test]
+async fn output_credentials_opt_in_sets_step_outputs() {
+    let Some(moto) = moto() else { return };
+    let oidc = FakeOidc::start(Settings::default()).await;
+    let r = step(&oidc, &moto.endpoint)
+        .input("role-to-assume", ROLE)
+        .input("aws-region", "us-east-1")
+        .input("output-credentials", "true")
+        .input("output-env-credentials", "false")
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(r.env_file.is_empty());
+    assert!(
+        r.output("aws-secret-access-key")
+            .is_some_and(|v| !v.is_empty())
+    );
+    assert!(r.output("aws-session-token").is_some_and(|v| !v.is_empty()));
+    assert!(r.output("aws-expiration").is_some_and(|v| v.ends_with('Z')));
+}
+
+#[tokio::test]
+async fn a_transient_token_endpoint_failure_is_retried() {
+    let Some(moto) = moto() else { return };
+    let oidc = FakeOidc::start(Settings {
+        fail_first: 2,
+        ..Settings::default()
+    })
+    .await;
+    let r = step(&oidc, &moto.endpoint)
+        .input("role-to-assume", ROLE)
+        .input("aws-region", "us-east-1")
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(oidc.token_requests(), 3);
+}
+
+#[tokio::test]
+async fn an_expired_token_is_named_and_never_reaches_sts() {
+    let oidc = FakeOidc::start(Settings {
+        exp_offset: -900,
+        ..Settings::default()
+    })
+    .await;
+    let sts = ScriptedSts::start(vec![]).await;
+    let r = step(&oidc, &sts.url)
+        .input("role-to-assume", ROLE)
+        .input("aws-region", "us-east-1")
+        .run()
+        .await;
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        errors(&r).contains("the OIDC token expired at"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(sts.requests(), 0);
+    assert!(r.env_file.is_empty());
+}
+
+#[tokio::test]
+async fn a_wrong_audience_is_named() {
+    let oidc = FakeOidc::start(Settings {
+        fixed_audience: Some("sigstore".into()),
+        ..Settings::default()
+    })
+    .await;
+    let sts = ScriptedSts::start(vec![]).await;
+    let r = step(&oidc, &sts.url)
+        .input("role-to-assume", ROLE)
+        .input("aws-region", "us-east-1")
+        .run()
+        .await;
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        errors(&r).contains("audience is `sigstore`, not `sts.amazonaws.com` (input `audience`)"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(sts.requests(), 0);
+}
+
+#[tokio::test]
+async fn a_token_signed_by_another_key_is_refused() {
+    let oidc = FakeOidc::start(Settings {
+        rogue_signature: true,
+        ..Settings::default()
+    })
+    .await;
+    let sts = ScriptedSts::start(vec![]).await;
+    let r = step(&oidc, &sts.url)
+        .input("role-to-assume", ROLE)
+        .input("aws-region", "us-east-1")
+        .run()
+        .await;
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        errors(&r).contains("signature does not verify against the issuer's JWKS"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(oidc.jwks_requests(), 1);
+    assert_eq!(sts.requests(), 0);
+}
+
+#[tokio::test]
+async fn access_denied_fails_at_once_with_the_claims_and_the_sub_to_allow() {
+    let oidc = FakeOidc::start(Settings::default()).await;
+    let sts = ScriptedSts::start(vec![Answer::AccessDenied]).await;
+    let r = step(&oidc, &sts.url)
+        .input("role-to-assume", ROLE)
+        .input("aws-region", "us-east-1")
+        .run()
+        .await;
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert_eq!(sts.requests(), 1, "AccessDenied must not be retried");
+    assert_eq!(
+        sts.actions.lock().unwrap().as_slice(),
+        ["AssumeRoleWithWebIdentity"]
+    );
+    let err = errors(&r).replace("%0A", "\n");
+    assert!(err.contains(ROLE), "{err}");
+    assert!(
+        err.contains("AccessDenied (HTTP 403): Not authorized"),
+        "{err}"
+    );
+    for line in [
+        "sub              = repo:octo-org/octo-repo:ref:refs/heads/main",
+        "aud              = sts.amazonaws.com",
+        "repository       = octo-org/octo-repo",
+        "repository_owner = octo-org",
+        "ref              = refs/heads/main",
+        "environment      = (absent)",
+        "job_workflow_ref = octo-org/octo-repo/.github/workflows/deploy.yml@refs/heads/main",
+    ] {
+        assert!(err.contains(line), "missing `{line}` in {err}");
+    }
+    let sub = format!("\"{}:sub\": \"{}\"", &oidc.issuer()[7..], oidc.sub());
+    assert!(err.contains(&sub), "missing the sub hint {sub} in {err}");
+    assert!(r.env_file.is_empty());
+    assert_no_secret_leaks(&r, &oidc.minted());
+}
+
+#[tokio::test]
+async fn throttling_is_retried_but_the_refusal_behind_it_is_not() {
+    let oidc = FakeOidc::start(Settings::default()).await;
+    let sts = ScriptedSts::start(vec![
+        Answer::Throttling,
+        Answer::Throttling,
+        Answer::InvalidIdentityToken,
+        Answer::InvalidIdentityToken,
+    ])
+    .await;
+    let r = step(&oidc, &sts.url)
+        .input("role-to-assume", ROLE)
+        .input("aws-region", "us-east-1")
+        .run()
+        .await;
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert_eq!(sts.requests(), 3);
+    let err = errors(&r).replace("%0A", "\n");
+    assert!(err.contains("InvalidIdentityToken"), "{err}");
+    assert!(err.contains("needs an IAM OIDC identity provider"), "{err}");
+}
+
+#[tokio::test]
+async fn role_chaining_ends_in_the_last_account() {
+    let Some(moto) = moto() else { return };
+    let oidc = FakeOidc::start(Settings::default()).await;
+    let r = step(&oidc, &moto.endpoint)
+        .input("role-to-assume", ROLE)
+        .input(
+            "role-chain",
+            "arn:aws:iam::222222222222:role/hop\narn:aws:iam::333333333333:role/cross-account-deploy",
+        )
+        .input("aws-region", "us-east-1")
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(r.output("aws-account-id"), Some("333333333333"));
+    assert!(
+        r.output("authenticated-arn")
+            .unwrap()
+            .contains("assumed-role/cross-account-deploy/"),
+        "{:?}",
+        r.outputs
+    );
+}
+
+const ENVIRONMENTS: &str = "dev:\n  role: arn:aws:iam::123456789012:role/dev-deploy\n  region: eu-west-1\n  account-id: \"123456789012\"\nproduction:\n  role: arn:aws:iam::123456789012:role/prod-deploy\n  region: eu-central-1\n";
+
+#[tokio::test]
+async fn an_unmapped_environment_is_refused_with_zero_aws_calls() {
+    let oidc = FakeOidc::start(Settings::default()).await;
+    let sts = ScriptedSts::start(vec![]).await;
+    let r = step(&oidc, &sts.url)
+        .input("environments", ENVIRONMENTS)
+        .input("environment", "qa")
+        .run()
+        .await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(
+        errors(&r).contains(
+            "environment `qa` is not in input `environments` (it names `dev`, `production`)"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(sts.requests(), 0, "no AWS call may happen");
+    assert_eq!(
+        oidc.token_requests(),
+        0,
+        "not even the OIDC token is fetched"
+    );
+}
+
+#[tokio::test]
+async fn feature_branch_asking_for_production_is_refused_naming_the_rule() {
+    let oidc = FakeOidc::start(Settings {
+        git_ref: "refs/heads/feature/x".into(),
+        environment: Some("production".into()),
+        ..Settings::default()
+    })
+    .await;
+    let sts = ScriptedSts::start(vec![]).await;
+    let r = step(&oidc, &sts.url)
+        .var("GITHUB_REF", "refs/heads/feature/x")
+        .var("GITHUB_REF_NAME", "feature/x")
+        .input("environments", ENVIRONMENTS)
+        .input("environment", "production")
+        .run()
+        .await;
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        errors(&r).contains("ref `refs/heads/feature/x` may not deploy to `production`: the default trigger policy allows only `refs/tags/*-stable` there"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(sts.requests(), 0);
+    assert_eq!(oidc.token_requests(), 0);
+}
+
+#[tokio::test]
+async fn the_token_ref_wins_over_a_forged_github_ref() {
+    // GITHUB_REF is only an environment variable; the token's `ref` claim is signed by GitHub.
+    let oidc = FakeOidc::start(Settings {
+        git_ref: "refs/heads/feature/x".into(),
+        environment: Some("production".into()),
+        ..Settings::default()
+    })
+    .await;
+    let sts = ScriptedSts::start(vec![]).await;
+    let r = step(&oidc, &sts.url)
+        .var("GITHUB_REF", "refs/tags/v9.9.9-stable")
+        .input("environments", ENVIRONMENTS)
+        .input("environment", "production")
+        .run()
+        .await;
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        errors(&r).contains("ref `refs/heads/feature/x` may not deploy to `production`"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(sts.requests(), 0);
+}
+
+#[tokio::test]
+async fn a_stable_tag_reaches_production_only_with_the_environment_claim() {
+    let Some(moto) = moto() else { return };
+    let tag = "refs/tags/v1.2.0-stable";
+    // Without `environment: production` on the job the token has no environment claim: refused before STS.
+    let oidc = FakeOidc::start(Settings {
+        git_ref: tag.into(),
+        ..Settings::default()
+    })
+    .await;
+    let sts = ScriptedSts::start(vec![]).await;
+    let r = step(&oidc, &sts.url)
+        .var("GITHUB_REF", tag)
+        .input("environments", ENVIRONMENTS)
+        .input("environment", "production")
+        .run()
+        .await;
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        errors(&r).contains(
+            "requires the OIDC token's `environment` claim to be `production`, but it is absent"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(sts.requests(), 0);
+
+    // With the claim: allowed, and the mapping picks role and region.
+    oidc.update(|s| s.environment = Some("production".into()));
+    let r = step(&oidc, &moto.endpoint)
+        .var("GITHUB_REF", tag)
+        .input("environments", ENVIRONMENTS)
+        .input("environment", "production")
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(env_value(&r, "AWS_REGION"), Some("eu-central-1"));
+    assert!(
+        r.output("authenticated-arn")
+            .unwrap()
+            .contains("assumed-role/prod-deploy/"),
+        "{:?}",
+        r.outputs
+    );
+}
+
+#[tokio::test]
+async fn credentials_of_another_account_than_mapped_are_refused() {
+    let Some(moto) = moto() else { return };
+    let oidc = FakeOidc::start(Settings::default()).await;
+    let envs = "dev:\n  role: arn:aws:iam::123456789012:role/dev-deploy\n  region: eu-west-1\n  account-id: \"999999999999\"\n";
+    let r = step(&oidc, &moto.endpoint)
+        .input("environments", envs)
+        .input("environment", "dev")
+        .run()
+        .await;
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        errors(&r).contains("the credentials belong to account `123456789012`, but input `environments` maps `dev` to account `999999999999`"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.env_file.is_empty(), "nothing may be exported");
+}
+
+#[tokio::test]
+async fn without_id_token_permission_the_error_says_so() {
+    let r = Step::new()
+        .input("mode", "credentials")
+        .input("role-to-assume", ROLE)
+        .input("aws-region", "us-east-1")
+        .run()
+        .await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    let err = errors(&r);
+    assert!(err.contains("permissions: id-token: write"), "{err}");
+}
+
+#[tokio::test]
+async fn under_act_without_credentials_in_the_environment_the_error_says_act_has_no_oidc() {
+    let r = Step::new()
+        .var("ACT", "true")
+        .input("mode", "credentials")
+        .input("role-to-assume", ROLE)
+        .input("aws-region", "us-east-1")
+        .input("allow-aws-credential-chain", "false")
+        .input("environment", "production")
+        .var("GITHUB_REF", "refs/tags/v1-stable")
+        .run()
+        .await;
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        errors(&r).contains("the AWS credential chain has no claims"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[tokio::test]
+async fn under_act_the_credential_chain_is_used_loudly() {
+    let Some(moto) = moto() else { return };
+    let r = Step::new()
+        .var("ACT", "true")
+        .var("AWS_ENDPOINT_URL", &moto.endpoint)
+        .var("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+        .var(
+            "AWS_SECRET_ACCESS_KEY",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        )
+        .input("mode", "credentials")
+        .input("aws-region", "us-east-1")
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.stdout.lines().any(|l| l.starts_with("::warning")
+            && l.contains(
+                "standard AWS credential chain instead of GitHub OIDC: act (ACT=true) has no OIDC"
+            )),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(r.output("aws-account-id"), Some("123456789012"));
+    assert_no_secret_leaks(&r, &["wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".to_owned()]);
+}
+
+#[tokio::test]
+async fn dry_run_prints_the_plan_and_requests_nothing() {
+    let oidc = FakeOidc::start(Settings::default()).await;
+    let sts = ScriptedSts::start(vec![]).await;
+    let r = step(&oidc, &sts.url)
+        .input("environments", ENVIRONMENTS)
+        .input("environment", "dev")
+        .input("role-chain", "arn:aws:iam::222222222222:role/hop")
+        .input("dry-run", "true")
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(sts.requests(), 0);
+    assert_eq!(oidc.token_requests(), 0);
+    for s in [
+        "`arn:aws:iam::123456789012:role/dev-deploy`",
+        "chained role 1 | `arn:aws:iam::222222222222:role/hop`",
+        "`eu-west-1`",
+        "`octo-org@octo-repo-4242`",
+        "ref matches `refs/heads/main` (the default trigger policy)",
+    ] {
+        assert!(r.summary.contains(s), "missing {s} in {}", r.summary);
+    }
+    assert!(r.env_file.is_empty());
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// Benchmark (run with `cargo test --test it bench_credentials -- --ignored --nocapture`): wall time of
+/// a whole `credentials` step from start to exported credentials against moto, and to failure on
+/// AccessDenied from a scripted STS. Loopback only; figures go to docs/credentials.md.
+#[tokio::test]
+#[ignore = "benchmark: prints figures"]
+async fn bench_credentials() {
+    let Some(moto) = moto() else { return };
+    let oidc = FakeOidc::start(Settings::default()).await;
+    let sts = ScriptedSts::start(vec![Answer::AccessDenied]).await;
+    const RUNS: usize = 20;
+    let mut ok = Vec::new();
+    let mut denied = Vec::new();
+    // One warm-up each (moto's first STS call initialises its backend).
+    for i in 0..=RUNS {
+        let t = Instant::now();
+        let r = step(&oidc, &moto.endpoint)
+            .input("role-to-assume", ROLE)
+            .input("aws-region", "us-east-1")
+            .run()
+            .await;
+        let d = t.elapsed();
+        assert_eq!(r.code, 0, "{}", r.stdout);
+        if i > 0 {
+            ok.push(d);
+        }
+        let t = Instant::now();
+        let r = step(&oidc, &sts.url)
+            .input("role-to-assume", ROLE)
+            .input("aws-region", "us-east-1")
+            .run()
+            .await;
+        let d = t.elapsed();
+        assert_eq!(r.code, 1);
+        if i > 0 {
+            denied.push(d);
+        }
+    }
+    let max = |v: &[Duration]| v.iter().max().copied().unwrap();
+    println!(
+        "bench_credentials: start -> credentials exported (moto): median {:?}, max {:?} over {RUNS} runs",
+        median(ok.clone()),
+        max(&ok)
+    );
+    println!(
+        "bench_credentials: start -> failure on AccessDenied (scripted STS): median {:?}, max {:?} over {RUNS} runs",
+        median(denied.clone()),
+        max(&denied)
+    );
+}
