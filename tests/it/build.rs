@@ -522,3 +522,51 @@ async fn a_bundle_step_runs_end_to_end_with_oidc_credentials() {
     assert!(r.summary.contains("bundle uploaded"), "{}", r.summary);
     assert_eq!(oidc.token_requests(), 1);
 }
+
+/// Benchmark (prints figures, asserts only correctness): zip a 50 MB directory twice.
+/// `cargo test --test it build::bench_zip_50_mb -- --ignored --nocapture`
+#[test]
+#[ignore = "benchmark: run on demand"]
+fn bench_zip_50_mb() {
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    // 400 files of 128 KiB: half incompressible (xorshift bytes), half source-like text.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for i in 0..400 {
+        let dir = src.join(format!("pkg{}", i % 20));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut body = Vec::with_capacity(128 * 1024);
+        if i % 2 == 0 {
+            while body.len() < 128 * 1024 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                body.extend_from_slice(&x.to_le_bytes());
+            }
+        } else {
+            let mut n = 0;
+            while body.len() < 128 * 1024 {
+                body.extend_from_slice(
+                    format!("def handler_{n}(event, context):\n    return {{'n': {n}}}\n")
+                        .as_bytes(),
+                );
+                n += 1;
+            }
+        }
+        std::fs::write(dir.join(format!("f{i}.py")), body).unwrap();
+    }
+    let mut hashes = Vec::new();
+    for run in 0..2 {
+        let t = std::time::Instant::now();
+        let b = bundle::zip_dir(&src, &d.path().join(format!("{run}.zip"))).unwrap();
+        let elapsed = t.elapsed();
+        println!(
+            "BENCH zip 50 MiB ({} files) -> {} bytes in {:.0} ms (run {run})",
+            b.files,
+            b.size,
+            elapsed.as_secs_f64() * 1000.0
+        );
+        hashes.push(b.sha256_hex);
+    }
+    assert_eq!(hashes[0], hashes[1]);
+}
