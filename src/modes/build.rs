@@ -662,7 +662,7 @@ mod tests {
         let yml = include_str!("../../action.yml");
         let env = Env::default();
         let mut p = Inputs::new(&env);
-        let _ = Config::parse(&mut p);
+        let _cfg = Config::parse(&mut p);
         for name in p.names_read() {
             assert!(
                 yml.contains(&format!("\n  {name}:\n")),
