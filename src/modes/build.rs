@@ -336,9 +336,20 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
         Some(aws::connect_planned(rt.env, rt.cmds, &cfg.aws.trigger_policy, &plan).await?)
     };
     let sdk = connected.as_ref().map(|c| &c.sdk);
-    match target {
-        Target::Bundle(b) => Ok(run_bundle(rt, cfg, b, sdk).await?),
-        Target::Image(i) => Ok(run_image(rt, cfg, i, sdk).await?),
+    let work = async {
+        match target {
+            Target::Bundle(b) => run_bundle(rt, cfg, b, sdk).await,
+            Target::Image(i) => run_image(rt, cfg, i, sdk).await,
+        }
+    };
+    // On cancel the request in flight is dropped: the engine stops a build whose client went away, and an
+    // interrupted PutObject leaves no object behind.
+    tokio::select! {
+        r = work => Ok(r?),
+        () = rt.cancel.cancelled() => Err(ModeError::Failed {
+            message: "build cancelled by the runner before it finished".into(),
+            hint: Some("An image may have been pushed under some of its tags; re-run the job to finish.".into()),
+        }),
     }
 }
 
@@ -401,7 +412,10 @@ pub async fn run_bundle(
     // No SDK configuration means a dry run: packaged and hashed, nothing sent.
     let uploaded = match sdk {
         Some(sdk) if !rt.config.common.dry_run => {
-            Some(upload::upload(&upload::client(sdk), &dest, &bundle, &meta).await?)
+            let path_style =
+                sdk.endpoint_url().is_some() || rt.env.get("AWS_ENDPOINT_URL_S3").is_some();
+            let s3 = upload::client_with(sdk, path_style);
+            Some(upload::upload(&s3, &dest, &bundle, &meta).await?)
         }
         _ => None,
     };

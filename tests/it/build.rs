@@ -570,3 +570,58 @@ fn bench_zip_50_mb() {
     }
     assert_eq!(hashes[0], hashes[1]);
 }
+
+/// The image step as the runner runs it: OIDC (fake issuer) -> STS (moto) -> ECR login and repository
+/// (moto) -> build through podman's socket -> push to the loopback registry; outputs in `GITHUB_OUTPUT`.
+#[tokio::test]
+async fn an_image_step_runs_end_to_end_with_oidc_credentials() {
+    use crate::helpers::fake_oidc::{FakeOidc, Settings};
+    use crate::helpers::run::Step;
+    let Some(m) = moto() else { return };
+    let Some(registry) = Registry::start() else {
+        return;
+    };
+    let Some(podman) = Podman::start(&registry.addr) else {
+        return;
+    };
+    let repo = unique("e2e-svc");
+    let oidc = FakeOidc::start(Settings::default()).await;
+    let step = oidc.apply(Step::new());
+    std::fs::write(step.workspace.join("static.txt"), "static\n").unwrap();
+    std::fs::write(
+        step.workspace.join("Dockerfile"),
+        "FROM scratch\nCOPY static.txt /static.txt\n",
+    )
+    .unwrap();
+    let r = step
+        .input("mode", "build")
+        .input(
+            "role-to-assume",
+            "arn:aws:iam::123456789012:role/github-build",
+        )
+        .input("aws-region", "us-east-1")
+        .input("ecr-repository", &repo)
+        .input("create-repository", "true")
+        .input("registry", &registry.addr)
+        .input("tags", "{version}, latest")
+        .input("version", "2.0.0")
+        .var("AWS_ENDPOINT_URL", &m.endpoint)
+        .var("DOCKER_HOST", &podman.docker_host)
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    let digest = r.output("digest").unwrap();
+    let (got, _, _) = registry.manifest(&repo, "2.0.0").await;
+    assert_eq!(got, digest);
+    let (latest, _, _) = registry.manifest(&repo, "latest").await;
+    assert_eq!(latest, digest);
+    assert_eq!(
+        r.output("image"),
+        Some(format!("{}/{repo}@{digest}", registry.addr).as_str())
+    );
+    assert_eq!(
+        r.output("image-tags"),
+        Some(format!("{0}/{repo}:2.0.0\n{0}/{repo}:latest", registry.addr).as_str())
+    );
+    assert!(r.summary.contains("image pushed"), "{}", r.summary);
+}

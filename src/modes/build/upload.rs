@@ -113,8 +113,15 @@ pub enum UploadError {
 /// `bucket.127.0.0.1` does not resolve.
 #[must_use]
 pub fn client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
+    client_with(sdk, sdk.endpoint_url().is_some())
+}
+
+/// An S3 client with path-style addressing forced on or off (a per-service `AWS_ENDPOINT_URL_S3` is not
+/// visible in `SdkConfig::endpoint_url`, so the caller decides from the environment).
+#[must_use]
+pub fn client_with(sdk: &SdkConfig, force_path_style: bool) -> aws_sdk_s3::Client {
     let conf = aws_sdk_s3::config::Builder::from(sdk)
-        .force_path_style(sdk.endpoint_url().is_some())
+        .force_path_style(force_path_style)
         .build();
     aws_sdk_s3::Client::from_conf(conf)
 }
