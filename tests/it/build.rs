@@ -625,3 +625,35 @@ async fn an_image_step_runs_end_to_end_with_oidc_credentials() {
     );
     assert!(r.summary.contains("image pushed"), "{}", r.summary);
 }
+
+/// `dry-run`: the bundle is packaged and hashed, the plan checked and printed, and no request is made: no
+/// OIDC token is fetched and no AWS endpoint is configured (any AWS request would fail the step).
+#[tokio::test]
+async fn a_dry_run_packages_and_hashes_but_sends_nothing() {
+    use crate::helpers::fake_oidc::{FakeOidc, Settings};
+    use crate::helpers::run::Step;
+    let oidc = FakeOidc::start(Settings::default()).await;
+    let step = oidc.apply(Step::new());
+    write_tree(&step.workspace.join("dist"), false);
+    let r = step
+        .input("mode", "build")
+        .input("dry-run", "true")
+        .input(
+            "role-to-assume",
+            "arn:aws:iam::123456789012:role/github-build",
+        )
+        .input("aws-region", "eu-west-1")
+        .input("bundle-dir", "dist")
+        .input("s3-bucket", "artifacts")
+        .input("version", "3.1.0")
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(r.output("s3-key"), Some("octo-repo/3.1.0/lambda.zip"));
+    assert_eq!(r.output("uploaded"), Some("false"));
+    assert_eq!(r.output("sha256").map(str::len), Some(64));
+    assert!(r.summary.contains("dry run"), "{}", r.summary);
+    let zip = r.output("zip-file").unwrap();
+    assert!(Path::new(zip).exists(), "{zip}");
+    assert_eq!(oidc.token_requests(), 0);
+}

@@ -129,6 +129,8 @@ pub struct Podman {
     /// `unix:///tmp/...sock`, for `DOCKER_HOST`.
     pub docker_host: String,
     socket: PathBuf,
+    /// The registry the images are named after (for cleanup).
+    registry: String,
     _dir: tempfile::TempDir,
     _child: Guard,
 }
@@ -136,6 +138,29 @@ pub struct Podman {
 impl Drop for Podman {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.socket);
+        // Remove the images this test built: they are all named after its own registry address.
+        let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/podman/containers.conf");
+        let listed = Command::new("podman")
+            .args(["images", "--format", "{{.Repository}}:{{.Tag}}", "--filter"])
+            .arg(format!("reference={}/*", self.registry))
+            .env("CONTAINERS_CONF", &conf)
+            .output();
+        if let Ok(out) = listed {
+            let refs: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter(|l| l.starts_with(&self.registry))
+                .map(str::to_owned)
+                .collect();
+            if !refs.is_empty() {
+                let _ = Command::new("podman")
+                    .args(["rmi", "--force"])
+                    .args(&refs)
+                    .env("CONTAINERS_CONF", &conf)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
     }
 }
 
@@ -177,6 +202,7 @@ impl Podman {
         Some(Podman {
             docker_host,
             socket,
+            registry: insecure_registry.to_owned(),
             _dir: dir,
             _child: guard,
         })
