@@ -593,6 +593,21 @@ pub async fn run_image(
     Ok(image_report(rt, i, &plan, &pushed, created, scan.as_ref()))
 }
 
+/// Verdict and title of an image build: a failure when the scan gate blocks (the image is pushed, but deploy
+/// must not take it).
+fn image_outcome(repository: &str, gate: Option<&ecr::Gate>) -> (Verdict, String) {
+    match gate {
+        Some(g) if !g.passed() => (
+            Verdict::Failure,
+            format!(
+                "{repository}: {} finding(s) at or above {}; image pushed but gated",
+                g.blocking, g.threshold
+            ),
+        ),
+        _ => (Verdict::Success, format!("{repository}: image pushed")),
+    }
+}
+
 fn image_report(
     rt: &Runtime<'_>,
     i: &ImageConfig,
@@ -602,18 +617,7 @@ fn image_report(
     scan: Option<&(Severity, ecr::ScanSummary)>,
 ) -> Report {
     let gate = scan.map(|(t, s)| s.gate(*t));
-    let verdict = if gate.as_ref().is_some_and(|g| !g.passed()) {
-        Verdict::Failure
-    } else {
-        Verdict::Success
-    };
-    let title = match &gate {
-        Some(g) if !g.passed() => format!(
-            "{}: {} finding(s) at or above {} — image pushed but gated",
-            i.repository, g.blocking, g.threshold
-        ),
-        _ => format!("{}: image pushed", i.repository),
-    };
+    let (verdict, title) = image_outcome(&i.repository, gate.as_ref());
     let mut rows = vec![
         vec!["image".into(), format!("`{}`", pushed.image)],
         vec!["digest".into(), format!("`{}`", pushed.digest)],
@@ -669,6 +673,25 @@ mod tests {
             .map(|e| e.0.into_iter().map(|e| e.to_string()).collect())
             .unwrap_or_default();
         (c, errs)
+    }
+
+    #[test]
+    fn a_blocking_scan_gate_fails_the_build() {
+        let sum = ecr::ScanSummary {
+            counts: [(Severity::High, 2), (Severity::Low, 5)]
+                .into_iter()
+                .collect(),
+            findings: Vec::new(),
+        };
+        let (v, title) = image_outcome("svc", Some(&sum.gate(Severity::High)));
+        assert_eq!(v, Verdict::Failure);
+        assert_eq!(
+            title,
+            "svc: 2 finding(s) at or above HIGH; image pushed but gated"
+        );
+        let (v, _) = image_outcome("svc", Some(&sum.gate(Severity::Critical)));
+        assert_eq!(v, Verdict::Success);
+        assert_eq!(image_outcome("svc", None).0, Verdict::Success);
     }
 
     #[test]

@@ -657,3 +657,95 @@ async fn a_dry_run_packages_and_hashes_but_sends_nothing() {
     assert!(Path::new(zip).exists(), "{zip}");
     assert_eq!(oidc.token_requests(), 0);
 }
+
+/// Enhanced scanning (Inspector) results as ECR returns them, scripted through moto's static-results API:
+/// `enhancedFindings` with a CRITICAL and UNTRIAGED findings; the gate counts the CRITICAL one only.
+#[tokio::test]
+async fn enhanced_scan_findings_are_read_and_untriaged_ones_do_not_gate() {
+    let Some(m) = moto() else { return };
+    let sdk = sdk(&m.endpoint).await;
+    let client = ecr::client(&sdk);
+    let repo = unique("enhanced");
+    ecr::ensure_repository(&client, &repo, true).await.unwrap();
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": 2, "digest": format!("sha256:{}", "d".repeat(64))},
+        "layers": []
+    })
+    .to_string();
+    let put = client
+        .put_image()
+        .repository_name(&repo)
+        .image_manifest(&manifest)
+        .image_tag("v1")
+        .send()
+        .await
+        .unwrap();
+    let digest = put
+        .image()
+        .unwrap()
+        .image_id()
+        .unwrap()
+        .image_digest()
+        .unwrap()
+        .to_owned();
+    let finding = |id: &str, sev: &str| {
+        serde_json::json!({
+            "awsAccountId": "123456789012",
+            "findingArn": format!("arn:aws:inspector2:us-east-1:123456789012:finding/{id}"),
+            "severity": sev,
+            "status": "ACTIVE",
+            "title": format!("{id} - openssl"),
+            "type": "PACKAGE_VULNERABILITY",
+            "packageVulnerabilityDetails": {
+                "vulnerabilityId": id,
+                "sourceUrl": format!("https://nvd.nist.gov/vuln/detail/{id}"),
+                "source": "NVD"
+            }
+        })
+    };
+    let results = serde_json::json!({
+        "region": "us-east-1",
+        "results": [{
+            "registryId": "123456789012",
+            "repositoryName": repo,
+            "imageId": {"imageDigest": digest},
+            "imageScanStatus": {"status": "COMPLETE", "description": "The scan was completed successfully."},
+            "imageScanFindings": {
+                "enhancedFindings": [
+                    finding("CVE-2026-0001", "CRITICAL"),
+                    finding("CVE-2026-0002", "UNTRIAGED"),
+                    finding("CVE-2026-0003", "UNTRIAGED")
+                ],
+                "findingSeverityCounts": {"CRITICAL": 1, "UNTRIAGED": 2}
+            }
+        }]
+    })
+    .to_string();
+    let port: u16 = m.endpoint.rsplit(':').next().unwrap().parse().unwrap();
+    let answer = crate::helpers::moto::post_json(
+        port,
+        "/moto-api/static/ecr/scan-finding-results",
+        &results,
+    );
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    let summary = ecr::scan_findings(&client, &repo, &digest, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(summary.counts.get(&ecr::Severity::Critical), Some(&1));
+    assert_eq!(summary.counts.get(&ecr::Severity::Unknown), Some(&2));
+    assert_eq!(summary.findings.len(), 3);
+    let critical = summary
+        .findings
+        .iter()
+        .find(|f| f.severity == ecr::Severity::Critical)
+        .unwrap();
+    assert_eq!(critical.name, "CVE-2026-0001");
+    assert_eq!(
+        critical.uri.as_deref(),
+        Some("https://nvd.nist.gov/vuln/detail/CVE-2026-0001")
+    );
+    assert_eq!(summary.gate(ecr::Severity::Critical).blocking, 1);
+    assert_eq!(summary.gate(ecr::Severity::Informational).blocking, 1);
+}
