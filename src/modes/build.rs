@@ -48,6 +48,9 @@ pub struct ImageConfig {
     /// `build-args`, `KEY=VALUE` per line.
     pub build_args: Vec<(String, String)>,
     pub target: Option<String>,
+    /// `build-network`: network mode for `RUN` steps (`host`, `none`, or a network name); default the
+    /// engine's.
+    pub network: Option<String>,
     /// `create-repository`.
     pub create_repository: bool,
     /// `tags`: templates with `{sha}`, `{short-sha}`, `{version}`, `{branch}`.
@@ -120,6 +123,7 @@ impl Config {
         let dockerfile = p.string("dockerfile").map(PathBuf::from);
         let build_args = parse_build_args(p);
         let target = p.string("target");
+        let network = p.string("build-network");
         let create_repository = p.bool("create-repository", false);
         let mut tags = p.list("tags");
         if tags.is_empty() {
@@ -164,6 +168,7 @@ impl Config {
                     dockerfile,
                     build_args,
                     target,
+                    network,
                     create_repository,
                     tags,
                     registry,
@@ -546,6 +551,7 @@ pub fn image_plan(
         tags,
         build_args: i.build_args.clone(),
         target: i.target.clone(),
+        network: i.network.clone(),
         labels,
     })
 }

@@ -338,6 +338,7 @@ async fn an_image_is_built_and_pushed_and_the_registry_holds_the_output_digest()
             ("target", "base"),
             ("tags", "{sha}\n{branch}\nv-{short-sha}"),
             ("registry", &registry.addr),
+            ("build-network", "none"),
         ],
         &[("DOCKER_HOST", &podman.docker_host)],
         Some(ws.path()),
@@ -603,6 +604,7 @@ async fn an_image_step_runs_end_to_end_with_oidc_credentials() {
         .input("ecr-repository", &repo)
         .input("create-repository", "true")
         .input("registry", &registry.addr)
+        .input("build-network", "none")
         .input("tags", "{version}, latest")
         .input("version", "2.0.0")
         .var("AWS_ENDPOINT_URL", &m.endpoint)

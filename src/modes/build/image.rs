@@ -48,6 +48,8 @@ pub struct ImagePlan {
     pub tags: Vec<String>,
     pub build_args: Vec<(String, String)>,
     pub target: Option<String>,
+    /// Network for `RUN` steps; `None` is the engine's default.
+    pub network: Option<String>,
     pub labels: Vec<(String, String)>,
 }
 
@@ -231,6 +233,9 @@ async fn build(docker: &Docker, plan: &ImagePlan, reference: &str) -> Result<Str
         .labels(&labels);
     if let Some(t) = &plan.target {
         opts = opts.target(t);
+    }
+    if let Some(n) = &plan.network {
+        opts = opts.networkmode(n);
     }
     let mut stream = docker.build_image(opts.build(), None, Some(bollard::body_stream(body)));
     let mut tail: Vec<String> = Vec::new();
