@@ -7,6 +7,7 @@
 
 pub mod fake_ecs;
 pub mod fake_github;
+pub mod engine;
 pub mod fake_oidc;
 pub mod moto;
 pub mod run;

@@ -19,6 +19,7 @@ mod helpers;
 
 mod action_yml;
 mod container;
+mod build;
 mod credentials;
 mod ecs;
 mod foundation;
