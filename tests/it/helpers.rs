@@ -5,9 +5,9 @@
     reason = "each test module uses a different part of the rig"
 )]
 
+pub mod engine;
 pub mod fake_ecs;
 pub mod fake_github;
-pub mod engine;
 pub mod fake_oidc;
 pub mod moto;
 pub mod run;

@@ -18,12 +18,12 @@
 mod helpers;
 
 mod action_yml;
-mod container;
 mod build;
+mod container;
 mod credentials;
 mod ecs;
 mod foundation;
 mod lambda;
-mod publish;
 mod lint_gate;
+mod publish;
 mod reporting;
