@@ -1131,3 +1131,76 @@ async fn image_functions_compare_the_digest_and_take_new_images() {
         wrong.stdout
     );
 }
+
+/// Benchmark (prints figures): peak memory of a whole deploy as a process — the real binary started the
+/// way the runner starts it (only the step's environment), a canary with alarms, URL and invoke checks
+/// against moto, measured with `/usr/bin/time -f %M`. The binary is `STEVEDORE_BENCH_BIN`, else
+/// `dist/stevedore`, else the test build's.
+/// `cargo test --test it bench_deploy_process_peak_memory -- --ignored --nocapture`
+#[tokio::test]
+#[ignore = "benchmark: prints figures"]
+async fn bench_deploy_process_peak_memory() {
+    let Some(_) = moto() else {
+        return;
+    };
+    let bin = std::env::var("STEVEDORE_BENCH_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| {
+            let dist = crate::helpers::runner::repo_root().join("dist/stevedore");
+            if dist.exists() {
+                dist
+            } else {
+                std::path::PathBuf::from(env!("CARGO_BIN_EXE_stevedore"))
+            }
+        });
+    let health = health_server(200).await;
+    let mut rows = Vec::new();
+    for _ in 0..3 {
+        let rig = Rig::new("mem").await.unwrap();
+        let alarm = format!("{}-a", rig.function);
+        cloudwatch(
+            &rig.endpoint,
+            "PutMetricAlarm",
+            serde_json::json!({"AlarmName": alarm, "Namespace": "N", "MetricName": "M",
+                "Statistic": "Sum", "Period": 60, "EvaluationPeriods": 1, "Threshold": 1.0,
+                "ComparisonOperator": "GreaterThanThreshold"}),
+        )
+        .await;
+        let step = rig
+            .step(Some("v2"))
+            .input("traffic", "canary 50% 1s")
+            .input("health-interval", "250ms")
+            .input("test-payload", "{}")
+            .input("alarms", &alarm)
+            .input("health-url", &health.url);
+        let out = tokio::process::Command::new("/usr/bin/time")
+            .arg("-f")
+            .arg("peak_rss_kb=%M")
+            .arg(&bin)
+            .env_clear()
+            .envs(
+                step.env
+                    .with_prefix("")
+                    .map(|(k, v)| (k.to_owned(), v.to_owned())),
+            )
+            .current_dir(&step.workspace)
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        let kb: u64 = stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("peak_rss_kb="))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap();
+        rows.push(kb);
+    }
+    rows.sort_unstable();
+    println!(
+        "BENCH deploy (Lambda canary, alarms + URL + invoke, moto) peak RSS of the process: median {:.1} MB, runs {:?} kB, binary {}",
+        rows[1] as f64 / 1024.0,
+        rows,
+        bin.display()
+    );
+}
