@@ -125,6 +125,22 @@ rows+=("$(probe '`credentials` (OIDC token request first)' INPUT_MODE=credential
 rows+=("$(probe '`publish` (GitHub API first)' INPUT_MODE=publish INPUT_DRY-RUN=true)")
 rows+=("$(probe '`lint-gate` on an empty workspace' INPUT_MODE=lint-gate)")
 
+# --- in-process and process benchmarks (the test rig: moto, the scripted ECS endpoint, the fake GitHub) --
+# These run from the test binary (debug profile: the only build CI makes), so milliseconds are upper bounds;
+# counts (requests, API calls) are exact. The deploy's peak memory is measured on dist/stevedore.
+bench() { # bench FILTER -> the Markdown table rows / BENCH lines the test prints
+  cargo test --quiet --test it "$1" -- --ignored --nocapture --test-threads=1 2>&1 | grep -E '^(\||BENCH|bench_)' || true
+}
+if [[ -z "${BENCH_SKIP_TESTS:-}" ]]; then
+  ecs_rows=$(bench bench_ecs_detection_latency_and_api_calls)
+  mem_row=$(STEVEDORE_BENCH_BIN="$PWD/$bin" bench bench_deploy_process_peak_memory)
+  req_rows=$(bench bench_requests_per_report)
+  ann_row=$(cargo test --quiet --test it reporting::ten_thousand -- --nocapture 2>&1 | grep -E '^BENCH' || true)
+  cred_rows=$(bench bench_credentials)
+  lambda_rows=$(bench bench_lambda_deploy)
+  lint_rows=$(bench bench_lint_gate)
+fi
+
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 mb() { awk -v b="$1" 'BEGIN {printf "%.1f", b / 1000000}'; }
 
@@ -148,14 +164,59 @@ mb() { awk -v b="$1" 'BEGIN {printf "%.1f", b / 1000000}'; }
   echo "Time from exec to the first TCP accept on a loopback listener that \`GITHUB_API_URL\`,"
   echo "\`ACTIONS_ID_TOKEN_REQUEST_URL\` and \`AWS_ENDPOINT_URL\` point at; the listener closes the connection,"
   echo "so each run then fails fast. Peak memory is the maximum resident set size from \`/usr/bin/time -v\`."
-  echo "Target: first request ≤ 50 ms; peak memory ≤ 40 MB for a whole deploy (not measured here: no deploy"
-  echo "runs against a fake yet in this script)."
+  echo "Target: first request ≤ 50 ms (peak memory of a whole deploy: see below)."
   echo
   echo "| run | exec to first request | exec to exit | peak RSS |"
   echo "| --- | --- | --- | --- |"
   printf '%s\n' "${rows[@]}"
   echo
-  echo "\"no request made\" means that mode did not contact any endpoint in this build (it stopped earlier,"
-  echo "e.g. because the mode is not implemented yet); the exit time is then the whole run."
+  echo "\"no request made\" means that mode did not contact any endpoint (it stopped earlier, e.g. on a"
+  echo "missing input); the exit time is then the whole run."
+  if [[ -z "${BENCH_SKIP_TESTS:-}" ]]; then
+    echo
+    echo "## Peak memory of a whole deploy (dist/stevedore as a process)"
+    echo
+    echo "A Lambda canary (50 % for 1 s) with alarm, health-URL and test-invoke checks every 250 ms, against moto;"
+    echo "\\`/usr/bin/time -f %M\\`, 3 runs (\\`cargo test --test it bench_deploy_process_peak_memory -- --ignored --nocapture\\`)."
+    echo "Target ≤ 40 MB."
+    echo
+    echo "$mem_row"
+    echo
+    echo "## ECS: time to verdict against the scripted ECS endpoint"
+    echo
+    echo "The whole step in-process; the endpoint flips the rollout at a scheduled instant between polls"
+    echo "(\\`cargo test --test it bench_ecs_detection_latency_and_api_calls -- --ignored --nocapture\\`)."
+    echo "Targets: success noticed ≤ 5 s after COMPLETED, failure ≤ 10 s after FAILED or at the first deterministic stop."
+    echo
+    echo "$ecs_rows"
+    echo
+    echo "## GitHub requests per report"
+    echo
+    echo "Against the OpenAPI-validating fake GitHub (\\`cargo test --test it bench_requests_per_report -- --ignored --nocapture\\`):"
+    echo
+    echo "$req_rows"
+    echo
+    echo "10,000 annotations (target: ≤ 201 requests, none lost; \\`cargo test --test it reporting::ten_thousand -- --nocapture\\`):"
+    echo
+    echo "    $ann_row"
+    echo
+    echo "## Credentials: start to credentials, and to failure on AccessDenied"
+    echo
+    echo "(\\`cargo test --test it bench_credentials -- --ignored --nocapture\\`; target: wrong trust policy fails in ≤ 3 s)"
+    echo
+    echo "$cred_rows"
+    echo
+    echo "## Lambda: API calls and stevedore's own overhead per deploy"
+    echo
+    echo "(\\`cargo test --test it bench_lambda_deploy -- --ignored --nocapture\\`, moto)"
+    echo
+    echo "$lambda_rows"
+    echo
+    echo "## lint-gate: 10,000 test cases and 5,000 findings"
+    echo
+    echo "(\\`cargo test --test it bench_lint_gate -- --ignored --nocapture\\`)"
+    echo
+    echo "$lint_rows"
+  fi
 } >BENCHMARKS.md
 cat BENCHMARKS.md

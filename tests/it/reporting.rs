@@ -1026,3 +1026,35 @@ async fn the_fake_routes_refs_with_slashes_and_literal_segments() {
         "{v:?}"
     );
 }
+
+/// Benchmark (prints figures): GitHub requests per report, for the shapes a run produces: a push with a
+/// passing one-check report, a PR with a failing report (check run + sticky comment, first run and
+/// re-run), and a PR report with 120 annotations (three annotation batches).
+/// `cargo test --test it bench_requests_per_report -- --ignored --nocapture`
+#[tokio::test]
+#[ignore = "benchmark: prints figures"]
+async fn bench_requests_per_report() {
+    let cases: [(&str, bool, Verdict, usize, usize); 4] = [
+        ("push, passing, no findings", false, Verdict::Success, 0, 1),
+        ("PR, failing, 5 findings, first run", true, Verdict::Failure, 5, 1),
+        ("PR, failing, 5 findings, re-run (comment updated)", true, Verdict::Failure, 5, 2),
+        ("PR, failing, 120 findings", true, Verdict::Failure, 120, 1),
+    ];
+    println!("| report | GitHub requests (last run) | of which writes |");
+    println!("| --- | --- | --- |");
+    for (name, pr, verdict, n, runs) in cases {
+        let gh = FakeGithub::start().await;
+        let mut before = 0;
+        let mut writes_before = 0;
+        for _ in 0..runs {
+            before = gh.requests().len();
+            writes_before = gh.requests().iter().filter(|q| q.method != "GET").count();
+            let s = if pr { on_pr(step(&gh.url()), false) } else { step(&gh.url()) };
+            let _ = run_reporting(s, report_with(verdict, n)).await;
+        }
+        gh.assert_no_violations();
+        let total = gh.requests().len() - before;
+        let writes = gh.requests().iter().filter(|q| q.method != "GET").count() - writes_before;
+        println!("| {name} | {total} | {writes} |");
+    }
+}
