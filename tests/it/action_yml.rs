@@ -107,3 +107,71 @@ fn action_yml_runs_our_dockerfile() {
         "runs.image names a Dockerfile that does not exist"
     );
 }
+
+/// The README's inputs/outputs tables, rendered from action.yml.
+fn readme_tables(doc: &Value) -> String {
+    let cell = |s: &str| s.trim().replace('|', "\\|").replace('\n', " ");
+    let mut out =
+        String::from("| input | required | default | description |\n| --- | --- | --- | --- |\n");
+    for (name, spec) in section(doc, "inputs") {
+        let default = spec
+            .get("default")
+            .and_then(Value::as_str)
+            .map(|d| format!("`{}`", cell(d)))
+            .unwrap_or_default();
+        let required = spec
+            .get("required")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let description = spec
+            .get("description")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            name.as_str().unwrap_or(""),
+            if required { "yes" } else { "no" },
+            default,
+            cell(description)
+        ));
+    }
+    out.push_str("\n| output | description |\n| --- | --- |\n");
+    for (name, spec) in section(doc, "outputs") {
+        let description = spec
+            .get("description")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        out.push_str(&format!(
+            "| `{}` | {} |\n",
+            name.as_str().unwrap_or(""),
+            cell(description)
+        ));
+    }
+    out
+}
+
+/// The README lists exactly action.yml's inputs and outputs. `STEVEDORE_UPDATE_GOLDEN=1` rewrites them.
+#[test]
+fn readme_inputs_and_outputs_tables_match_action_yml() {
+    let path = crate::helpers::runner::repo_root().join("README.md");
+    let readme = std::fs::read_to_string(&path).unwrap();
+    let (start, end) = ("<!-- inputs-table:start -->\n", "<!-- inputs-table:end -->");
+    let a = readme
+        .find(start)
+        .expect("README has the inputs-table start marker")
+        + start.len();
+    let b = readme
+        .find(end)
+        .expect("README has the inputs-table end marker");
+    let want = readme_tables(&action_yml());
+    if std::env::var("STEVEDORE_UPDATE_GOLDEN").is_ok() {
+        std::fs::write(&path, format!("{}{want}{}", &readme[..a], &readme[b..])).unwrap();
+        return;
+    }
+    assert_eq!(
+        readme[a..b],
+        want,
+        "README's inputs/outputs tables differ from action.yml; run \
+         `STEVEDORE_UPDATE_GOLDEN=1 cargo test --test it readme_inputs` to regenerate"
+    );
+}

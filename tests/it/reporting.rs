@@ -1036,8 +1036,20 @@ async fn the_fake_routes_refs_with_slashes_and_literal_segments() {
 async fn bench_requests_per_report() {
     let cases: [(&str, bool, Verdict, usize, usize); 4] = [
         ("push, passing, no findings", false, Verdict::Success, 0, 1),
-        ("PR, failing, 5 findings, first run", true, Verdict::Failure, 5, 1),
-        ("PR, failing, 5 findings, re-run (comment updated)", true, Verdict::Failure, 5, 2),
+        (
+            "PR, failing, 5 findings, first run",
+            true,
+            Verdict::Failure,
+            5,
+            1,
+        ),
+        (
+            "PR, failing, 5 findings, re-run (comment updated)",
+            true,
+            Verdict::Failure,
+            5,
+            2,
+        ),
         ("PR, failing, 120 findings", true, Verdict::Failure, 120, 1),
     ];
     println!("| report | GitHub requests (last run) | of which writes |");
@@ -1049,7 +1061,11 @@ async fn bench_requests_per_report() {
         for _ in 0..runs {
             before = gh.requests().len();
             writes_before = gh.requests().iter().filter(|q| q.method != "GET").count();
-            let s = if pr { on_pr(step(&gh.url()), false) } else { step(&gh.url()) };
+            let s = if pr {
+                on_pr(step(&gh.url()), false)
+            } else {
+                step(&gh.url())
+            };
             let _ = run_reporting(s, report_with(verdict, n)).await;
         }
         gh.assert_no_violations();
