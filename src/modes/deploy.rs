@@ -1,10 +1,11 @@
-//! `deploy` mode: ECS when `cluster`/`service` are given, Lambda when `function-name` is.
+//! `deploy` mode: ECS when `cluster`/`service` are given, Lambda when `function-name` is (see [`lambda`]).
 //!
 //! This file only chooses the target; each target reads its own inputs (AWS connection included) and
 //! connects through `crate::aws::connect`, where the trigger policy and the environment mapping are
 //! checked before any AWS call.
 
 pub mod ecs;
+pub mod lambda;
 
 use crate::inputs::Inputs;
 use crate::modes::{ModeError, Runtime};
@@ -15,8 +16,8 @@ use crate::report::Report;
 pub struct Config {
     /// Set when `cluster` or `service` is given.
     pub ecs: Option<Box<ecs::Config>>,
-    /// Set when `function-name` is given (the Lambda module defines the full configuration).
-    pub lambda: Option<String>,
+    /// Set when `function-name` is given.
+    pub lambda: Option<Box<lambda::LambdaConfig>>,
 }
 
 impl Config {
@@ -41,7 +42,11 @@ impl Config {
         }
         Self {
             ecs: ecs_wanted.then(|| Box::new(ecs::Config::parse(p))),
-            lambda: if ecs_wanted { None } else { function },
+            lambda: if ecs_wanted {
+                None
+            } else {
+                lambda::LambdaConfig::parse(p).map(Box::new)
+            },
         }
     }
 }
@@ -51,16 +56,8 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
     if let Some(c) = &cfg.ecs {
         return ecs::run(rt, c).await;
     }
-    if let Some(function) = &cfg.lambda {
-        return Err(ModeError::Config {
-            message: format!(
-                "Lambda deploy of `{function}` is implemented in the Lambda module (deploy/lambda.rs), which is not in this build"
-            ),
-            hint: Some(
-                "Use a build that includes Lambda deploy, or deploy to ECS with `cluster` and `service`"
-                    .into(),
-            ),
-        });
+    if let Some(l) = &cfg.lambda {
+        return lambda::run(rt, l).await;
     }
     Err(ModeError::Config {
         message: "deploy needs a target: `cluster` + `service` (ECS) or `function-name` (Lambda)"

@@ -23,4 +23,5 @@ mod container;
 mod ecs;
 mod foundation;
 mod publish;
+mod lambda;
 mod reporting;

@@ -37,6 +37,9 @@ fn start() -> Option<Moto> {
     let port = free_port();
     let child = Command::new(&bin)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        // Image functions as in AWS: the image must exist in (moto's) ECR and `CodeSha256` is its digest,
+        // instead of moto's default stub (a hash of the URI string).
+        .env("MOTO_LAMBDA_STUB_ECR", "false")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

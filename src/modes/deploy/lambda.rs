@@ -1,0 +1,1206 @@
+//! `deploy` mode, Lambda: update code and configuration, publish a version, move the alias with
+//! canary/linear/all-at-once traffic shifting while watching health, and roll the alias back on failure
+//! or cancellation.
+//!
+//! Order of calls (each mutating call waits for `LastUpdateStatus: Successful` before the next, see
+//! [`api`]):
+//!
+//! 1. `GetFunction` (current code hash and configuration), `DescribeAlarms` (the alarms exist and none is
+//!    in ALARM yet), `GetAlias` (the version serving now = the rollback target).
+//! 2. `UpdateFunctionConfiguration` with only the fields that differ; `UpdateFunctionCode` only when the
+//!    code hash differs from the deployed `CodeSha256` (zip: SHA-256 of the file; S3: the object's
+//!    full-object SHA-256 checksum when S3 has one, else the object is downloaded and hashed; image: the
+//!    `@sha256:` digest of the URI; a tag-only image URI is always sent, tags being mutable).
+//! 3. `PublishVersion` guarded by the expected `CodeSha256` (Lambda returns the existing version when
+//!    nothing changed, so a re-run after a rollback shifts the same version again).
+//! 4. Optional test invocation of the new version before any traffic moves.
+//! 5. `UpdateAlias` through the steps of [`traffic::Traffic`], with a health round every
+//!    `health-interval` during each bake and one after the final shift; the first failing round, or the
+//!    runner's cancellation, puts the alias back on the previous version with one `UpdateAlias`.
+//!
+//! AWS behaviour this relies on: an alias routes to one primary version plus at most one extra version
+//! with a weight in 0..1 (`RoutingConfig.AdditionalVersionWeights`); both must be published versions
+//! with the same execution role.
+
+pub mod api;
+pub mod cloudwatch;
+pub mod health;
+pub mod report;
+pub mod traffic;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use aws_config::SdkConfig;
+use base64::Engine as _;
+use sha2::Digest as _;
+
+use crate::cancel::Cancel;
+use crate::inputs::Inputs;
+use crate::modes::{ModeError, Runtime};
+use crate::report::Report;
+
+use api::{AliasState, Api, CodeUpdate, ConfigUpdate, Current, Stats};
+use health::{Checker, HealthConfig, Outcome};
+use traffic::Traffic;
+
+/// Where the new code comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CodeSource {
+    /// `zip-file`, resolved against the workspace.
+    Zip(PathBuf),
+    /// `s3-bucket` + `s3-key`.
+    S3 { bucket: String, key: String },
+    /// `image` (a container image URI).
+    Image(String),
+}
+
+/// Configuration fields the action manages; `None` leaves the function's value alone.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// `memory-size` in MB.
+    pub memory_size: Option<i32>,
+    /// `function-timeout` in seconds.
+    pub timeout: Option<i32>,
+    pub handler: Option<String>,
+    pub runtime: Option<String>,
+    /// `environment-variables`: the complete set (Lambda replaces all variables at once).
+    pub environment: Option<BTreeMap<String, String>>,
+}
+
+/// Inputs of a Lambda deploy.
+#[derive(Clone, Debug)]
+pub struct LambdaConfig {
+    /// Region, role, environment and trigger policy (`crate::aws`).
+    pub aws: crate::aws::AwsInputs,
+    pub function_name: String,
+    pub alias: String,
+    /// `None`: configuration-only deploy (publishes what `$LATEST` holds).
+    pub code: Option<CodeSource>,
+    pub settings: Settings,
+    pub traffic: Traffic,
+    pub health: HealthConfig,
+}
+
+impl LambdaConfig {
+    /// Reads the Lambda inputs; `None` when `function-name` is not set (not a Lambda deploy). Errors are
+    /// collected in `p`.
+    pub fn parse(p: &mut Inputs<'_>) -> Option<LambdaConfig> {
+        let function_name = p.string("function-name");
+        let alias = p.string("alias").unwrap_or_else(|| "live".to_owned());
+        let zip = p.string("zip-file");
+        let bucket = p.string("s3-bucket");
+        let key = p.string("s3-key");
+        let image = p.string("image");
+        let traffic = p
+            .parse_with("traffic", Traffic::fix(), Traffic::parse)
+            .unwrap_or(Traffic::AllAtOnce);
+        let alarms = p.list("alarms");
+        let url = p.parse_with(
+            "health-url",
+            "Use an absolute http(s) URL, e.g. `health-url: https://api.example.com/health`",
+            |v| {
+                let u = url::Url::parse(v.trim()).map_err(|e| format!("is not a URL ({e})"))?;
+                if matches!(u.scheme(), "http" | "https") {
+                    Ok(u)
+                } else {
+                    Err(format!(
+                        "has scheme `{}`; only http and https are checked",
+                        u.scheme()
+                    ))
+                }
+            },
+        );
+        let status = p
+            .integer("health-status", 100..=599, Some(200))
+            .and_then(|s| u16::try_from(s).ok())
+            .unwrap_or(200);
+        let payload = p.parse_with(
+            "test-payload",
+            "Use a JSON document, e.g. `test-payload: '{\"ping\": true}'`",
+            |v| {
+                serde_json::from_str::<serde_json::Value>(v)
+                    .map(|_| v.trim().to_owned())
+                    .map_err(|e| format!("is not JSON ({e})"))
+            },
+        );
+        let interval = p.duration("health-interval", Duration::from_secs(10));
+        let memory_size = p
+            .integer("memory-size", 128..=10_240, Some(128))
+            .and_then(|v| i32::try_from(v).ok());
+        let timeout = p
+            .integer("function-timeout", 1..=900, Some(3))
+            .and_then(|v| i32::try_from(v).ok());
+        let handler = p.string("handler");
+        let runtime = p.string("runtime");
+        let environment = p.parse_with(
+            "environment-variables",
+            "Use one `KEY=value` per line, e.g. `environment-variables: |\\n  LOG_LEVEL=info`",
+            parse_environment,
+        );
+
+        let function_name = function_name?;
+        let aws = crate::aws::AwsInputs::parse(p);
+        if interval.is_zero() {
+            p.error(
+                "health-interval",
+                Some("0"),
+                "must be longer than zero",
+                "e.g. `health-interval: 10s`",
+            );
+        }
+        if !valid_alias(&alias) {
+            p.error(
+                "alias",
+                Some(&alias),
+                "is not a Lambda alias name (1-128 of letters, digits, `-`, `_`, not only digits)",
+                "e.g. `alias: live`",
+            );
+        }
+        let code = match (zip, bucket, key, image) {
+            (None, None, None, None) => None,
+            (Some(z), None, None, None) => Some(CodeSource::Zip(p.env().workspace().join(z))),
+            (None, Some(bucket), Some(key), None) => Some(CodeSource::S3 { bucket, key }),
+            (None, Some(b), None, None) => {
+                p.missing("s3-key", "with `s3-bucket`", "builds/app.zip");
+                Some(CodeSource::S3 {
+                    bucket: b,
+                    key: String::new(),
+                })
+            }
+            (None, None, Some(k), None) => {
+                p.missing("s3-bucket", "with `s3-key`", "my-artifacts");
+                Some(CodeSource::S3 {
+                    bucket: String::new(),
+                    key: k,
+                })
+            }
+            (None, None, None, Some(i)) => Some(CodeSource::Image(i)),
+            (z, b, k, i) => {
+                let given: Vec<&str> = [
+                    z.as_ref().map(|_| "zip-file"),
+                    b.as_ref().or(k.as_ref()).map(|_| "s3-bucket/s3-key"),
+                    i.as_ref().map(|_| "image"),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
+                p.error(
+                    "zip-file",
+                    None,
+                    format!(
+                        "only one code source may be given, got {}",
+                        given.join(" and ")
+                    ),
+                    "Keep one of `zip-file`, `s3-bucket` + `s3-key` or `image`",
+                );
+                None
+            }
+        };
+        Some(LambdaConfig {
+            aws,
+            function_name,
+            alias,
+            code,
+            settings: Settings {
+                memory_size,
+                timeout,
+                handler,
+                runtime,
+                environment,
+            },
+            traffic,
+            health: HealthConfig {
+                alarms,
+                url,
+                status,
+                payload,
+                interval,
+            },
+        })
+    }
+}
+
+/// `^(?!^[0-9]+$)([a-zA-Z0-9-_]+)$`, 1 to 128 characters.
+fn valid_alias(a: &str) -> bool {
+    (1..=128).contains(&a.len())
+        && a.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && !a.chars().all(|c| c.is_ascii_digit())
+}
+
+/// `KEY=value` lines; blank lines and `#` comments skipped. Keys as Lambda requires: a letter, then
+/// letters, digits or `_`.
+fn parse_environment(v: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    for (i, line) in v.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((k, val)) = line.split_once('=') else {
+            return Err(format!("line {} has no `=` (expected `KEY=value`)", i + 1));
+        };
+        let k = k.trim();
+        let key_ok = k.starts_with(|c: char| c.is_ascii_alphabetic())
+            && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !key_ok {
+            return Err(format!(
+                "line {}: `{k}` is not a valid variable name (a letter, then letters, digits or `_`)",
+                i + 1
+            ));
+        }
+        if out.insert(k.to_owned(), val.to_owned()).is_some() {
+            return Err(format!("line {}: `{k}` is set twice", i + 1));
+        }
+    }
+    Ok(out)
+}
+
+/// Errors of the Lambda deploy.
+#[derive(Debug, thiserror::Error)]
+pub enum LambdaError {
+    #[error("AWS {op} on `{resource}` failed: {message}")]
+    Aws {
+        op: &'static str,
+        resource: String,
+        code: Option<String>,
+        message: String,
+    },
+    #[error("Lambda function `{function}` does not exist in this account and region")]
+    FunctionNotFound { function: String },
+    #[error("Lambda function `{function}`: {what} is {status}: {reason}")]
+    UpdateFailed {
+        function: String,
+        what: &'static str,
+        status: String,
+        reason: String,
+    },
+    #[error("Lambda function `{function}` was still updating after {waited:?} ({status})")]
+    WaitTimeout {
+        function: String,
+        waited: Duration,
+        status: String,
+    },
+    #[error("cannot read `zip-file` {path}: {source}")]
+    ReadZip {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("CloudWatch alarm(s) named in `alarms` do not exist: {}", names.join(", "))]
+    AlarmsMissing { names: Vec<String> },
+    #[error("CloudWatch alarm(s) already in ALARM before the deploy: {}", names.join(", "))]
+    AlarmsFiring { names: Vec<String> },
+    #[error("alias `{alias}` points at $LATEST, which cannot take part in weighted routing")]
+    AliasOnLatest { alias: String },
+    #[error(
+        "versions {previous} and {version} have different execution roles ({previous_role} vs {role}); Lambda cannot split traffic between them"
+    )]
+    RoleMismatch {
+        previous: String,
+        version: String,
+        previous_role: String,
+        role: String,
+    },
+    #[error("function `{function}` has package type {actual}, but {input} gives {wanted} code")]
+    PackageType {
+        function: String,
+        actual: String,
+        wanted: &'static str,
+        input: &'static str,
+    },
+    #[error("cannot build the HTTP client for `health-url`: {message}")]
+    Http { message: String },
+}
+
+impl LambdaError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            LambdaError::Aws { code, op, .. } => match code.as_deref() {
+                Some("AccessDeniedException" | "AccessDenied") => format!(
+                    "The role needs `lambda:{op}` (or `cloudwatch:`/`s3:` for those calls) on this resource."
+                ),
+                Some("ResourceConflictException") => {
+                    "Another update of this function was in progress; re-run the job.".into()
+                }
+                _ => return None,
+            },
+            LambdaError::FunctionNotFound { .. } => {
+                "stevedore updates existing functions: create it with your infrastructure code, and check `function-name` and `aws-region`.".into()
+            }
+            LambdaError::ReadZip { .. } => {
+                "`zip-file` is relative to the workspace; build the zip in an earlier step (or with `mode: build`).".into()
+            }
+            LambdaError::AlarmsMissing { .. } => {
+                "Check the names in `alarms` (exact CloudWatch alarm names, in the deploy region).".into()
+            }
+            LambdaError::AlarmsFiring { .. } => {
+                "Deploying while an alarm already fires would roll back at once; resolve the alarm first.".into()
+            }
+            LambdaError::AliasOnLatest { alias } => format!(
+                "Point `{alias}` at a published version first, or use `traffic: all-at-once` for this deploy."
+            ),
+            LambdaError::RoleMismatch { .. } => {
+                "Use `traffic: all-at-once` for the deploy that changes the execution role.".into()
+            }
+            LambdaError::PackageType { .. } => {
+                "Zip functions take `zip-file` or `s3-bucket`/`s3-key`; image functions take `image`.".into()
+            }
+            _ => return None,
+        })
+    }
+
+    fn is_config(&self) -> bool {
+        matches!(
+            self,
+            LambdaError::FunctionNotFound { .. }
+                | LambdaError::ReadZip { .. }
+                | LambdaError::AlarmsMissing { .. }
+                | LambdaError::AliasOnLatest { .. }
+                | LambdaError::RoleMismatch { .. }
+                | LambdaError::PackageType { .. }
+        )
+    }
+}
+
+impl From<LambdaError> for ModeError {
+    fn from(e: LambdaError) -> Self {
+        let hint = e.hint();
+        if e.is_config() {
+            ModeError::Config {
+                message: e.to_string(),
+                hint,
+            }
+        } else {
+            ModeError::Failed {
+                message: e.to_string(),
+                hint,
+            }
+        }
+    }
+}
+
+/// What happened to the code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CodeChange {
+    /// No code input: configuration-only deploy.
+    NotGiven,
+    /// Same hash as deployed: `UpdateFunctionCode` skipped.
+    Unchanged {
+        sha256: String,
+    },
+    Updated {
+        from: String,
+        to: String,
+    },
+}
+
+/// How the deploy ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// Dry run: nothing written.
+    Planned,
+    /// The alias already served this version: nothing to shift.
+    Unchanged,
+    /// All traffic on the new version, health good.
+    Promoted,
+    /// The test invocation failed before any traffic moved; the alias was not touched.
+    FailedBeforeTraffic { reason: String },
+    /// A health round failed; the alias is back on the previous version.
+    RolledBack { reason: String },
+    /// The runner cancelled the step; the alias is back on the previous version (or never moved).
+    Cancelled { shifted: bool },
+    /// Health failed and the alias could not be put back: it needs a person.
+    RollbackFailed { reason: String, error: String },
+    /// Health failed after the first deploy created the alias: there is no previous version.
+    FailedWithoutPrevious { reason: String },
+}
+
+/// One point of the weights-over-time record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Shift {
+    /// Since the first alias change.
+    pub at: Duration,
+    /// Percent of traffic on the new version.
+    pub weight: f64,
+    pub note: String,
+}
+
+/// One health result with its time and weight.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HealthRecord {
+    pub at: Duration,
+    pub weight: f64,
+    pub outcome: Outcome,
+}
+
+/// Everything the report needs.
+#[derive(Clone, Debug)]
+pub struct Deployed {
+    pub function: String,
+    pub function_arn: String,
+    pub alias: String,
+    pub alias_arn: String,
+    pub previous: Option<String>,
+    pub version: Option<String>,
+    pub code: CodeChange,
+    pub config_changes: Vec<String>,
+    pub traffic: Traffic,
+    pub shifts: Vec<Shift>,
+    pub health: Vec<HealthRecord>,
+    pub ending: Ending,
+    pub notes: Vec<String>,
+    pub stats: Stats,
+    pub elapsed: Duration,
+    /// Time spent deliberately waiting in bakes (not the action's overhead).
+    pub baked: Duration,
+}
+
+/// Runs a Lambda deploy: credentials (`aws::connect`: policy, OIDC, STS), the deploy, the report.
+pub async fn run(rt: &Runtime<'_>, cfg: &LambdaConfig) -> Result<Report, ModeError> {
+    let aws = crate::aws::connect(rt, &cfg.aws, crate::aws::Purpose::Deploy).await?;
+    run_connected(rt, &aws.sdk, aws.environment.as_deref(), cfg).await
+}
+
+/// The deploy and its report with an existing AWS connection (for a `deploy.rs` that connects itself).
+/// Records a GitHub Deployment (`in_progress`, then `success`/`failure`) when a token and repository are
+/// available and this is not a dry run; GitHub problems are logged and noted, never fatal.
+pub async fn run_connected(
+    rt: &Runtime<'_>,
+    sdk: &SdkConfig,
+    environment: Option<&str>,
+    cfg: &LambdaConfig,
+) -> Result<Report, ModeError> {
+    let dry_run = rt.config.common.dry_run;
+    let github = if dry_run {
+        None
+    } else {
+        crate::github::Client::from_runtime(rt)
+    };
+    let env_name = environment.map_or_else(
+        || format!("{}:{}", cfg.function_name, cfg.alias),
+        str::to_owned,
+    );
+    let mut github_note = None;
+    let deployment = match &github {
+        Some(gh) => match crate::github::deployments::start(
+            gh,
+            rt.ctx,
+            &env_name,
+            &format!(
+                "Lambda {}:{} ({})",
+                cfg.function_name, cfg.alias, cfg.traffic
+            ),
+        )
+        .await
+        {
+            Ok(d) => Some(d),
+            Err(e) => {
+                tracing::warn!("GitHub deployment not recorded: {e}");
+                github_note = Some(format!("GitHub deployment not recorded: {e}"));
+                None
+            }
+        },
+        None => None,
+    };
+    let outcome = deploy(sdk, cfg, &rt.cancel, dry_run).await;
+    let success =
+        matches!(&outcome, Ok(d) if report::verdict(&d.ending) != crate::report::Verdict::Failure);
+    if let (Some(gh), Some(dep)) = (&github, &deployment) {
+        let url = console_url(sdk, cfg);
+        if let Err(e) = crate::github::deployments::finish(gh, dep, success, Some(&url), None).await
+        {
+            tracing::warn!("GitHub deployment status not recorded: {e}");
+            github_note = Some(format!("GitHub deployment status not recorded: {e}"));
+        }
+    }
+    let mut d = outcome?;
+    if let Some(dep) = &deployment {
+        d.notes.push(format!(
+            "GitHub deployment {} to environment `{}` marked {}.",
+            dep.id,
+            dep.environment,
+            if success { "success" } else { "failure" }
+        ));
+    }
+    d.notes.extend(github_note);
+    let key = rt
+        .config
+        .common
+        .report_key
+        .clone()
+        .or_else(|| environment.map(str::to_owned));
+    let r = report::render(&d, key);
+    // Not tied to a file, so not a report annotation: said once as a workflow command.
+    if r.verdict == crate::report::Verdict::Failure {
+        rt.cmds.annotate(
+            crate::report::Level::Error,
+            Some("stevedore deploy (Lambda)"),
+            &crate::report::Location::default(),
+            &format!("{}: {}", r.title, report::result_line(&d)),
+        );
+    }
+    Ok(r)
+}
+
+/// The alias in the Lambda console (the deployment's `environment_url`).
+fn console_url(sdk: &SdkConfig, cfg: &LambdaConfig) -> String {
+    let region = sdk.region().map_or("us-east-1", |r| r.as_ref());
+    format!(
+        "https://{region}.console.aws.amazon.com/lambda/home?region={region}#/functions/{}/aliases/{}",
+        cfg.function_name, cfg.alias
+    )
+}
+
+/// SHA-256 of `bytes`, base64: the form of Lambda's `CodeSha256` for zip code.
+#[must_use]
+pub fn code_sha256(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(bytes))
+}
+
+/// The configuration fields that differ, and their descriptions for the report.
+fn config_diff(want: &Settings, cur: &Current) -> (ConfigUpdate, Vec<String>) {
+    let mut u = ConfigUpdate::default();
+    let mut notes = Vec::new();
+    let show = |v: Option<String>| v.unwrap_or_else(|| "unset".into());
+    if let Some(m) = want.memory_size.filter(|m| Some(*m) != cur.memory_size) {
+        notes.push(format!(
+            "memory {} → {m} MB",
+            show(cur.memory_size.map(|v| v.to_string()))
+        ));
+        u.memory_size = Some(m);
+    }
+    if let Some(t) = want.timeout.filter(|t| Some(*t) != cur.timeout) {
+        notes.push(format!(
+            "timeout {} → {t} s",
+            show(cur.timeout.map(|v| v.to_string()))
+        ));
+        u.timeout = Some(t);
+    }
+    if let Some(h) = want
+        .handler
+        .as_ref()
+        .filter(|h| Some(*h) != cur.handler.as_ref())
+    {
+        notes.push(format!("handler {} → {h}", show(cur.handler.clone())));
+        u.handler = Some(h.clone());
+    }
+    if let Some(r) = want
+        .runtime
+        .as_ref()
+        .filter(|r| Some(*r) != cur.runtime.as_ref())
+    {
+        notes.push(format!("runtime {} → {r}", show(cur.runtime.clone())));
+        u.runtime = Some(r.clone());
+    }
+    if let Some(env) = want.environment.as_ref().filter(|e| **e != cur.environment) {
+        // Names only: values may be secrets.
+        let added: Vec<&str> = env
+            .keys()
+            .filter(|k| !cur.environment.contains_key(*k))
+            .map(String::as_str)
+            .collect();
+        let changed: Vec<&str> = env
+            .iter()
+            .filter(|(k, v)| cur.environment.get(*k).is_some_and(|c| c != *v))
+            .map(|(k, _)| k.as_str())
+            .collect();
+        let removed: Vec<&str> = cur
+            .environment
+            .keys()
+            .filter(|k| !env.contains_key(*k))
+            .map(String::as_str)
+            .collect();
+        let mut parts = Vec::new();
+        for (sign, names) in [("+", added), ("~", changed), ("-", removed)] {
+            parts.extend(names.into_iter().map(|n| format!("{sign}{n}")));
+        }
+        notes.push(format!("environment {}", parts.join(" ")));
+        u.environment = Some(env.clone());
+    }
+    (u, notes)
+}
+
+/// The digest of an image URI `repo@sha256:<hex>`, as Lambda's `CodeSha256` shows it for images.
+fn image_digest(uri: &str) -> Option<&str> {
+    uri.split_once("@sha256:").map(|(_, d)| d)
+}
+
+/// The new code: what to send and its hash when known in advance.
+async fn resolve_code(
+    api: &Api,
+    source: &CodeSource,
+    cur: &Current,
+    function: &str,
+) -> Result<(CodeUpdate, Option<String>), LambdaError> {
+    let is_image = cur.package_type.eq_ignore_ascii_case("Image");
+    match source {
+        CodeSource::Image(uri) => {
+            if !is_image {
+                return Err(LambdaError::PackageType {
+                    function: function.to_owned(),
+                    actual: cur.package_type.clone(),
+                    wanted: "image",
+                    input: "`image`",
+                });
+            }
+            Ok((
+                CodeUpdate::Image(uri.clone()),
+                image_digest(uri).map(str::to_owned),
+            ))
+        }
+        _ if is_image => Err(LambdaError::PackageType {
+            function: function.to_owned(),
+            actual: cur.package_type.clone(),
+            wanted: "zip",
+            input: match source {
+                CodeSource::Zip(_) => "`zip-file`",
+                _ => "`s3-bucket`/`s3-key`",
+            },
+        }),
+        CodeSource::Zip(path) => {
+            let bytes = tokio::fs::read(path)
+                .await
+                .map_err(|e| LambdaError::ReadZip {
+                    path: path.clone(),
+                    source: e,
+                })?;
+            let sha = code_sha256(&bytes);
+            Ok((CodeUpdate::Zip(bytes), Some(sha)))
+        }
+        CodeSource::S3 { bucket, key } => {
+            let sha = match api.s3_sha256(bucket, key).await? {
+                Some(s) => s,
+                None => code_sha256(&api.s3_get(bucket, key).await?),
+            };
+            Ok((
+                CodeUpdate::S3 {
+                    bucket: bucket.clone(),
+                    key: key.clone(),
+                },
+                Some(sha),
+            ))
+        }
+    }
+}
+
+/// The deploy proper, against any `SdkConfig` (OIDC credentials in production, moto in tests).
+pub async fn deploy(
+    sdk: &SdkConfig,
+    cfg: &LambdaConfig,
+    cancel: &Cancel,
+    dry_run: bool,
+) -> Result<Deployed, LambdaError> {
+    let started = Instant::now();
+    let api = Api::new(sdk, &cfg.function_name);
+    let mut cur = api
+        .get_function()
+        .await?
+        .ok_or_else(|| LambdaError::FunctionNotFound {
+            function: cfg.function_name.clone(),
+        })?;
+    if cur.busy {
+        tracing::info!(function = %cfg.function_name, "an update is in progress; waiting for it first");
+        let image_uri = cur.image_uri.take();
+        cur = api.wait_updated(None).await?;
+        cur.image_uri = image_uri;
+    }
+    if !cfg.health.alarms.is_empty() {
+        let s = api.alarms(&cfg.health.alarms).await?;
+        if !s.missing.is_empty() {
+            return Err(LambdaError::AlarmsMissing { names: s.missing });
+        }
+        if !s.in_alarm.is_empty() {
+            return Err(LambdaError::AlarmsFiring { names: s.in_alarm });
+        }
+    }
+    let alias = api.get_alias(&cfg.alias).await?;
+    if let Some(a) = &alias
+        && a.version == "$LATEST"
+        && cfg.traffic.splits()
+    {
+        return Err(LambdaError::AliasOnLatest {
+            alias: cfg.alias.clone(),
+        });
+    }
+    let checker = Checker::new(&cfg.health, &api);
+    let mut d = Deployed {
+        function: cfg.function_name.clone(),
+        function_arn: cur.arn.clone(),
+        alias: cfg.alias.clone(),
+        alias_arn: alias.as_ref().map(|a| a.arn.clone()).unwrap_or_default(),
+        previous: alias.as_ref().map(|a| a.version.clone()),
+        version: None,
+        code: CodeChange::NotGiven,
+        config_changes: Vec::new(),
+        traffic: cfg.traffic.clone(),
+        shifts: Vec::new(),
+        health: Vec::new(),
+        ending: Ending::Planned,
+        notes: Vec::new(),
+        stats: Stats::default(),
+        elapsed: Duration::ZERO,
+        baked: Duration::ZERO,
+    };
+    if let Some(AliasState {
+        routing: Some((v, w)),
+        version,
+        ..
+    }) = &alias
+    {
+        d.notes.push(format!(
+            "The alias was split when the deploy started ({version} plus {}% on {v}), probably left by an interrupted deploy; {version} is treated as the previous version.",
+            traffic::fmt_weight(w * 100.0)
+        ));
+    }
+
+    // Plan.
+    let (config_update, config_notes) = config_diff(&cfg.settings, &cur);
+    d.config_changes = config_notes;
+    let code = match &cfg.code {
+        None => None,
+        Some(src) => {
+            let (update, sha) = resolve_code(&api, src, &cur, &cfg.function_name).await?;
+            match sha {
+                Some(s) if s == cur.code_sha256 => {
+                    d.code = CodeChange::Unchanged { sha256: s };
+                    None
+                }
+                _ => Some(update),
+            }
+        }
+    };
+    if dry_run || cancel.is_cancelled() {
+        if let Some(c) = &code {
+            d.code = CodeChange::Updated {
+                from: cur.code_sha256.clone(),
+                to: match c {
+                    CodeUpdate::Image(u) => u.clone(),
+                    CodeUpdate::Zip(b) => code_sha256(b),
+                    CodeUpdate::S3 { bucket, key } => format!("s3://{bucket}/{key}"),
+                },
+            };
+        }
+        d.ending = if dry_run {
+            Ending::Planned
+        } else {
+            Ending::Cancelled { shifted: false }
+        };
+        return Ok(finish(d, &api, started));
+    }
+
+    // Apply: configuration first, then code; each waits for the update to settle.
+    let mut revision = cur.revision_id.clone();
+    if config_update != ConfigUpdate::default() {
+        cur = api
+            .update_configuration(&config_update, revision.as_deref())
+            .await?;
+        revision = cur.revision_id.clone();
+    }
+    if let Some(c) = &code {
+        let from = cur.code_sha256.clone();
+        cur = api.update_code(c, revision.as_deref()).await?;
+        d.code = if cur.code_sha256 == from {
+            CodeChange::Unchanged { sha256: from }
+        } else {
+            CodeChange::Updated {
+                from,
+                to: cur.code_sha256.clone(),
+            }
+        };
+    }
+    if cancel.is_cancelled() {
+        d.ending = Ending::Cancelled { shifted: false };
+        d.notes.push(
+            "Cancelled before publishing: `$LATEST` was updated, the alias was not touched.".into(),
+        );
+        return Ok(finish(d, &api, started));
+    }
+    let description = format!("stevedore {}", env!("CARGO_PKG_VERSION"));
+    let version = api.publish_version(&cur.code_sha256, &description).await?;
+    d.version = Some(version.clone());
+
+    // No alias yet: create it on the new version; there is nothing to split against.
+    let Some(alias) = alias else {
+        let a = api.create_alias(&cfg.alias, &version).await?;
+        d.alias_arn = a.arn;
+        let t0 = Instant::now();
+        d.shifts.push(Shift {
+            at: Duration::ZERO,
+            weight: 100.0,
+            note: format!("alias `{}` created on version {version}", cfg.alias),
+        });
+        if cfg.traffic.splits() {
+            d.notes.push(format!(
+                "First deploy through alias `{}`: no previous version to split traffic with, so it was created on version {version} directly.",
+                cfg.alias
+            ));
+        }
+        d.ending = match health_round(&checker, &version, 100.0, t0, &mut d.health, cancel).await {
+            Round::Healthy => Ending::Promoted,
+            Round::Cancelled => Ending::Cancelled { shifted: false },
+            Round::Failed(reason) => Ending::FailedWithoutPrevious { reason },
+        };
+        return Ok(finish(d, &api, started));
+    };
+    let previous = alias.version.clone();
+    if previous == version {
+        if alias.routing.is_some() {
+            api.update_alias(&cfg.alias, &version, None).await?;
+            d.shifts.push(Shift {
+                at: Duration::ZERO,
+                weight: 100.0,
+                note: "leftover routing cleared".into(),
+            });
+            d.ending = Ending::Promoted;
+        } else {
+            d.ending = Ending::Unchanged;
+        }
+        return Ok(finish(d, &api, started));
+    }
+    if cfg.traffic.splits() {
+        let previous_role = api.role_of(&previous).await?;
+        if previous_role.is_some() && previous_role != cur.role {
+            return Err(LambdaError::RoleMismatch {
+                previous: previous.clone(),
+                version,
+                previous_role: previous_role.unwrap_or_default(),
+                role: cur.role.clone().unwrap_or_default(),
+            });
+        }
+    }
+
+    // Pre-traffic test invocation: nothing has moved yet, so a failure needs no rollback.
+    if let Some(payload) = &cfg.health.payload {
+        let o = tokio::select! {
+            biased;
+            () = cancel.cancelled() => {
+                d.ending = Ending::Cancelled { shifted: false };
+                return Ok(finish(d, &api, started));
+            }
+            o = checker.invoke(&version, payload) => o,
+        };
+        let ok = o.ok;
+        let detail = o.detail.clone();
+        d.health.push(HealthRecord {
+            at: Duration::ZERO,
+            weight: 0.0,
+            outcome: o,
+        });
+        if !ok {
+            d.ending = Ending::FailedBeforeTraffic { reason: detail };
+            return Ok(finish(d, &api, started));
+        }
+    }
+
+    d.ending = shift(&api, &checker, cfg, &previous, &version, cancel, &mut d).await;
+    Ok(finish(d, &api, started))
+}
+
+fn finish(mut d: Deployed, api: &Api, started: Instant) -> Deployed {
+    d.stats = api.stats();
+    d.elapsed = started.elapsed();
+    d
+}
+
+enum Round {
+    Healthy,
+    Failed(String),
+    Cancelled,
+}
+
+/// One health round at `weight`, recorded; cancellation wins over a pending check.
+async fn health_round(
+    checker: &Checker<'_>,
+    version: &str,
+    weight: f64,
+    t0: Instant,
+    records: &mut Vec<HealthRecord>,
+    cancel: &Cancel,
+) -> Round {
+    if !checker.cfg.any() {
+        return Round::Healthy;
+    }
+    let outcomes = tokio::select! {
+        biased;
+        () = cancel.cancelled() => return Round::Cancelled,
+        o = checker.round(version) => o,
+    };
+    let at = t0.elapsed();
+    let mut failed = None;
+    for o in outcomes {
+        if !o.ok && failed.is_none() {
+            failed = Some(format!("{}: {}", o.check.as_str(), o.detail));
+        }
+        records.push(HealthRecord {
+            at,
+            weight,
+            outcome: o,
+        });
+    }
+    match failed {
+        Some(f) => Round::Failed(f),
+        None => Round::Healthy,
+    }
+}
+
+/// Moves the alias through the steps, baking with health rounds; rolls back on failure or cancellation.
+async fn shift(
+    api: &Api,
+    checker: &Checker<'_>,
+    cfg: &LambdaConfig,
+    previous: &str,
+    version: &str,
+    cancel: &Cancel,
+    d: &mut Deployed,
+) -> Ending {
+    let t0 = Instant::now();
+    let mut weight = 0.0;
+    for step in cfg.traffic.steps() {
+        if cancel.is_cancelled() {
+            return rollback(api, cfg, previous, weight, t0, d, None).await;
+        }
+        let res = if step.weight >= 100.0 {
+            api.update_alias(&cfg.alias, version, None).await
+        } else {
+            api.update_alias(&cfg.alias, previous, Some((version, step.weight / 100.0)))
+                .await
+        };
+        match res {
+            Ok(a) => d.alias_arn = a.arn,
+            Err(e) => {
+                // The alias may be half-shifted from an earlier step: put it back.
+                let reason = format!("moving the alias failed: {e}");
+                return rollback(api, cfg, previous, weight, t0, d, Some(reason)).await;
+            }
+        }
+        weight = step.weight;
+        d.shifts.push(Shift {
+            at: t0.elapsed(),
+            weight,
+            note: if weight >= 100.0 {
+                format!("all traffic on version {version}")
+            } else {
+                format!("{}% on version {version}", traffic::fmt_weight(weight))
+            },
+        });
+        tracing::info!(alias = %cfg.alias, weight, "alias moved");
+        let bake_end = Instant::now() + step.bake;
+        loop {
+            match health_round(checker, version, weight, t0, &mut d.health, cancel).await {
+                Round::Healthy => {}
+                Round::Cancelled => return rollback(api, cfg, previous, weight, t0, d, None).await,
+                Round::Failed(reason) => {
+                    return rollback(api, cfg, previous, weight, t0, d, Some(reason)).await;
+                }
+            }
+            let now = Instant::now();
+            if now >= bake_end {
+                break;
+            }
+            let nap = cfg.health.interval.min(bake_end - now);
+            let slept = Instant::now();
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => {
+                    d.baked += slept.elapsed();
+                    return rollback(api, cfg, previous, weight, t0, d, None).await;
+                }
+                () = tokio::time::sleep(nap) => d.baked += slept.elapsed(),
+            }
+        }
+    }
+    Ending::Promoted
+}
+
+/// Puts all traffic back on `previous` (a few attempts: this must not be lost to a blip). `reason`
+/// `None` means cancellation.
+async fn rollback(
+    api: &Api,
+    cfg: &LambdaConfig,
+    previous: &str,
+    weight: f64,
+    t0: Instant,
+    d: &mut Deployed,
+    reason: Option<String>,
+) -> Ending {
+    let shifted = weight > 0.0 || !d.shifts.is_empty();
+    if !shifted {
+        return match reason {
+            None => Ending::Cancelled { shifted: false },
+            Some(r) => Ending::RolledBack { reason: r },
+        };
+    }
+    tracing::warn!(alias = %cfg.alias, previous, "rolling the alias back");
+    let mut last = None;
+    for attempt in 0..3u32 {
+        match api.update_alias(&cfg.alias, previous, None).await {
+            Ok(_) => {
+                last = None;
+                break;
+            }
+            Err(e) => {
+                last = Some(e.to_string());
+                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt + 1))).await;
+            }
+        }
+    }
+    if let Some(error) = last {
+        return Ending::RollbackFailed {
+            reason: reason.unwrap_or_else(|| "cancelled".into()),
+            error,
+        };
+    }
+    d.shifts.push(Shift {
+        at: t0.elapsed(),
+        weight: 0.0,
+        note: format!(
+            "rolled back to version {previous} ({})",
+            reason.as_deref().unwrap_or("cancelled")
+        ),
+    });
+    match reason {
+        None => Ending::Cancelled { shifted: true },
+        Some(r) => Ending::RolledBack { reason: r },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::Env;
+
+    fn parse(pairs: &[(&str, &str)]) -> (Option<LambdaConfig>, Vec<String>) {
+        let env = Env::from_pairs(pairs.iter().copied());
+        let mut p = Inputs::new(&env);
+        let c = LambdaConfig::parse(&mut p);
+        let errs = p
+            .finish()
+            .err()
+            .map(|e| e.0.iter().map(ToString::to_string).collect())
+            .unwrap_or_default();
+        (c, errs)
+    }
+
+    #[test]
+    fn not_a_lambda_deploy_without_function_name() {
+        assert!(parse(&[("INPUT_ZIP-FILE", "a.zip")]).0.is_none());
+    }
+
+    #[test]
+    fn defaults_and_code_sources() {
+        let (c, e) = parse(&[
+            ("INPUT_FUNCTION-NAME", "api"),
+            ("INPUT_ZIP-FILE", "dist/app.zip"),
+            ("GITHUB_WORKSPACE", "/w"),
+        ]);
+        assert!(e.is_empty(), "{e:?}");
+        let c = c.unwrap();
+        assert_eq!(c.alias, "live");
+        assert_eq!(c.traffic, Traffic::AllAtOnce);
+        assert_eq!(c.code, Some(CodeSource::Zip("/w/dist/app.zip".into())));
+        assert_eq!(c.health.status, 200);
+        assert_eq!(c.health.interval, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn every_error_is_collected() {
+        let (_, e) = parse(&[
+            ("INPUT_FUNCTION-NAME", "api"),
+            ("INPUT_ZIP-FILE", "a.zip"),
+            ("INPUT_IMAGE", "repo:tag"),
+            ("INPUT_TRAFFIC", "canary 10 5m"),
+            ("INPUT_ALIAS", "123"),
+            ("INPUT_HEALTH-URL", "ftp://x"),
+            ("INPUT_TEST-PAYLOAD", "{nope"),
+            ("INPUT_MEMORY-SIZE", "64"),
+            ("INPUT_ENVIRONMENT-VARIABLES", "A=1\n9B=2"),
+        ]);
+        assert_eq!(e.len(), 7, "{e:#?}");
+        let all = e.join("\n");
+        for needle in [
+            "input `traffic` = `canary 10 5m`: weight `10` must be a percentage",
+            "input `alias` = `123`",
+            "only http and https",
+            "input `test-payload`",
+            "input `memory-size` = `64`",
+            "`9B` is not a valid variable name",
+            "only one code source may be given, got zip-file and image",
+        ] {
+            assert!(all.contains(needle), "{needle} not in {all}");
+        }
+    }
+
+    #[test]
+    fn s3_needs_both_parts() {
+        let (_, e) = parse(&[("INPUT_FUNCTION-NAME", "f"), ("INPUT_S3-BUCKET", "b")]);
+        assert_eq!(e.len(), 1);
+        assert!(
+            e[0].contains("input `s3-key`: is required with `s3-bucket`"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn environment_lines() {
+        assert_eq!(
+            parse_environment("# c\nA=1\n\nB = x=y\n").unwrap(),
+            BTreeMap::from([("A".into(), "1".into()), ("B".into(), " x=y".into())])
+        );
+        assert!(
+            parse_environment("A=1\nA=2")
+                .unwrap_err()
+                .contains("set twice")
+        );
+        assert!(parse_environment("A").unwrap_err().contains("no `=`"));
+    }
+
+    #[test]
+    fn code_hash_is_base64_sha256() {
+        assert_eq!(
+            code_sha256(b""),
+            "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+        );
+    }
+
+    #[test]
+    fn config_diff_names_only_what_differs_and_never_values() {
+        let cur = Current {
+            memory_size: Some(128),
+            timeout: Some(3),
+            handler: Some("a.h".into()),
+            environment: BTreeMap::from([
+                ("KEEP".into(), "1".into()),
+                ("OLD".into(), "s3cret".into()),
+                ("CHG".into(), "a".into()),
+            ]),
+            ..Current::default()
+        };
+        let want = Settings {
+            memory_size: Some(256),
+            timeout: Some(3),
+            handler: None,
+            runtime: None,
+            environment: Some(BTreeMap::from([
+                ("KEEP".into(), "1".into()),
+                ("NEW".into(), "x".into()),
+                ("CHG".into(), "b".into()),
+            ])),
+        };
+        let (u, notes) = config_diff(&want, &cur);
+        assert_eq!(u.memory_size, Some(256));
+        assert_eq!(u.timeout, None);
+        assert_eq!(u.handler, None);
+        assert_eq!(notes, ["memory 128 → 256 MB", "environment +NEW ~CHG -OLD"]);
+        let (u, notes) = config_diff(&Settings::default(), &cur);
+        assert_eq!(u, ConfigUpdate::default());
+        assert!(notes.is_empty());
+    }
+
+    #[test]
+    fn image_digests() {
+        assert_eq!(image_digest("r/x@sha256:abc"), Some("abc"));
+        assert_eq!(image_digest("r/x:tag"), None);
+    }
+}

@@ -1,0 +1,599 @@
+//! The AWS calls of a Lambda deploy, each counted and timed (the benchmark and the report show them).
+//!
+//! Every mutating Lambda call is followed by [`Api::wait_updated`], which polls `GetFunctionConfiguration`
+//! until `LastUpdateStatus` is `Successful` (and `State` is `Active`), so the next call never meets
+//! `ResourceConflictException: The operation cannot be performed at this time. An update is in progress`.
+//! Polls start at 100 ms and grow to 2 s: a real update takes a few seconds, and the SDK's own
+//! `FunctionUpdated` waiter would sleep at least 5 s between polls.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use aws_config::SdkConfig;
+use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_lambda::types::{AliasRoutingConfiguration, Environment, LastUpdateStatus, State};
+use aws_smithy_types::Blob;
+
+use super::LambdaError;
+
+/// Total time allowed for one update to settle before the deploy fails.
+pub const UPDATE_BUDGET: Duration = Duration::from_secs(600);
+const FIRST_POLL: Duration = Duration::from_millis(100);
+const MAX_POLL: Duration = Duration::from_secs(2);
+
+/// What the function looks like now.
+#[derive(Clone, Debug, Default)]
+pub struct Current {
+    pub arn: String,
+    pub code_sha256: String,
+    pub package_type: String,
+    pub image_uri: Option<String>,
+    pub role: Option<String>,
+    pub memory_size: Option<i32>,
+    pub timeout: Option<i32>,
+    pub handler: Option<String>,
+    pub runtime: Option<String>,
+    pub environment: BTreeMap<String, String>,
+    pub revision_id: Option<String>,
+    /// An update is still in progress (or the function is still being created).
+    pub busy: bool,
+}
+
+/// Both `FunctionConfiguration` and `GetFunctionConfigurationOutput` have the same accessors.
+macro_rules! current_from {
+    ($c:expr) => {{
+        let c = $c;
+        Current {
+            arn: c.function_arn().unwrap_or_default().to_owned(),
+            code_sha256: c.code_sha256().unwrap_or_default().to_owned(),
+            package_type: c
+                .package_type()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_else(|| "Zip".to_owned()),
+            image_uri: None,
+            role: c.role().map(str::to_owned),
+            memory_size: c.memory_size(),
+            timeout: c.timeout(),
+            handler: c.handler().map(str::to_owned),
+            runtime: c.runtime().map(|r| r.as_str().to_owned()),
+            environment: c
+                .environment()
+                .and_then(|e| e.variables())
+                .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+            revision_id: c.revision_id().map(str::to_owned),
+            busy: matches!(c.last_update_status(), Some(LastUpdateStatus::InProgress))
+                || matches!(c.state(), Some(State::Pending)),
+        }
+    }};
+}
+
+/// The alias as found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AliasState {
+    pub arn: String,
+    pub version: String,
+    /// Extra version and its weight (0..1) when traffic is split.
+    pub routing: Option<(String, f64)>,
+}
+
+/// The changes applied by `UpdateFunctionConfiguration`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ConfigUpdate {
+    pub memory_size: Option<i32>,
+    pub timeout: Option<i32>,
+    pub handler: Option<String>,
+    pub runtime: Option<String>,
+    pub environment: Option<BTreeMap<String, String>>,
+}
+
+/// Where new code comes from, in `UpdateFunctionCode` terms.
+#[derive(Clone, Debug)]
+pub enum CodeUpdate {
+    Zip(Vec<u8>),
+    S3 { bucket: String, key: String },
+    Image(String),
+}
+
+/// Call counts and time spent inside AWS calls.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    pub calls: BTreeMap<&'static str, u32>,
+    pub in_api: Duration,
+}
+
+impl Stats {
+    #[must_use]
+    pub fn total(&self) -> u32 {
+        self.calls.values().sum()
+    }
+}
+
+/// Clients for Lambda, CloudWatch and S3, with counters.
+#[derive(Debug)]
+pub struct Api {
+    lambda: aws_sdk_lambda::Client,
+    cloudwatch: super::cloudwatch::CloudWatch,
+    s3: aws_sdk_s3::Client,
+    pub function: String,
+    stats: Mutex<Stats>,
+    /// Built on first use: loading the platform's root certificates costs ~60 ms, wasted on deploys
+    /// without alarms or a health URL.
+    http: tokio::sync::OnceCell<reqwest::Client>,
+}
+
+fn aws_err<E>(
+    op: &'static str,
+    function: &str,
+    e: &aws_sdk_lambda::error::SdkError<E>,
+) -> LambdaError
+where
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
+{
+    LambdaError::Aws {
+        op,
+        resource: function.to_owned(),
+        code: e.code().map(str::to_owned),
+        message: DisplayErrorContext(e).to_string(),
+    }
+}
+
+fn is_not_found<E: ProvideErrorMetadata>(e: &aws_sdk_lambda::error::SdkError<E>) -> bool {
+    e.code() == Some("ResourceNotFoundException")
+}
+
+impl Api {
+    #[must_use]
+    pub fn new(sdk: &SdkConfig, function: &str) -> Self {
+        Self {
+            lambda: aws_sdk_lambda::Client::new(sdk),
+            cloudwatch: super::cloudwatch::CloudWatch::new(sdk),
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(sdk)
+                    // Path-style works with every S3-compatible endpoint (moto, MinIO) and real S3.
+                    .force_path_style(true)
+                    .build(),
+            ),
+            function: function.to_owned(),
+            stats: Mutex::new(Stats::default()),
+            http: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The HTTP client for CloudWatch and the health URL (no redirects followed; timeouts per request).
+    pub async fn http(&self) -> Result<&reqwest::Client, LambdaError> {
+        self.http
+            .get_or_try_init(|| async {
+                reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .user_agent(concat!("stevedore/", env!("CARGO_PKG_VERSION")))
+                    .build()
+                    .map_err(|e| LambdaError::Http {
+                        message: e.to_string(),
+                    })
+            })
+            .await
+    }
+
+    /// A copy of the counters.
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        self.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    async fn timed<T>(&self, op: &'static str, fut: impl Future<Output = T>) -> T {
+        let start = Instant::now();
+        let out = fut.await;
+        if let Ok(mut s) = self.stats.lock() {
+            *s.calls.entry(op).or_default() += 1;
+            s.in_api += start.elapsed();
+        }
+        out
+    }
+
+    /// `GetFunction`: configuration and code location; `None` when the function does not exist.
+    pub async fn get_function(&self) -> Result<Option<Current>, LambdaError> {
+        let r = self
+            .timed(
+                "GetFunction",
+                self.lambda
+                    .get_function()
+                    .function_name(&self.function)
+                    .send(),
+            )
+            .await;
+        match r {
+            Ok(out) => {
+                let Some(cfg) = out.configuration() else {
+                    return Ok(None);
+                };
+                let mut cur = current_from!(cfg);
+                cur.image_uri = out.code().and_then(|c| c.image_uri()).map(str::to_owned);
+                Ok(Some(cur))
+            }
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(aws_err("GetFunction", &self.function, &e)),
+        }
+    }
+
+    /// Polls until the last update of `qualifier` (`None` = `$LATEST`) succeeded and the function is
+    /// active; fails with Lambda's reason when it failed.
+    pub async fn wait_updated(&self, qualifier: Option<&str>) -> Result<Current, LambdaError> {
+        let start = Instant::now();
+        let mut delay = FIRST_POLL;
+        loop {
+            let r = self
+                .timed(
+                    "GetFunctionConfiguration",
+                    self.lambda
+                        .get_function_configuration()
+                        .function_name(&self.function)
+                        .set_qualifier(qualifier.map(str::to_owned))
+                        .send(),
+                )
+                .await
+                .map_err(|e| aws_err("GetFunctionConfiguration", &self.function, &e))?;
+            let update = r.last_update_status();
+            let state = r.state();
+            if matches!(update, Some(LastUpdateStatus::Failed)) {
+                return Err(LambdaError::UpdateFailed {
+                    function: self.function.clone(),
+                    what: "LastUpdateStatus",
+                    status: "Failed".into(),
+                    reason: format!(
+                        "{} {}",
+                        r.last_update_status_reason_code()
+                            .map(|c| c.as_str())
+                            .unwrap_or_default(),
+                        r.last_update_status_reason().unwrap_or_default()
+                    )
+                    .trim()
+                    .to_owned(),
+                });
+            }
+            if matches!(state, Some(State::Failed | State::Inactive)) {
+                return Err(LambdaError::UpdateFailed {
+                    function: self.function.clone(),
+                    what: "State",
+                    status: state.map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                    reason: r.state_reason().unwrap_or_default().to_owned(),
+                });
+            }
+            // `LastUpdateStatus` is absent right after creation; `State` then tells.
+            let settled = matches!(update, None | Some(LastUpdateStatus::Successful))
+                && matches!(state, None | Some(State::Active));
+            if settled {
+                return Ok(current_from!(&r));
+            }
+            if start.elapsed() > UPDATE_BUDGET {
+                return Err(LambdaError::WaitTimeout {
+                    function: self.function.clone(),
+                    waited: start.elapsed(),
+                    status: format!(
+                        "State {}, LastUpdateStatus {}",
+                        state.map_or("-", |s| s.as_str()),
+                        update.map_or("-", |s| s.as_str())
+                    ),
+                });
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(MAX_POLL);
+        }
+    }
+
+    /// `UpdateFunctionConfiguration` with only the changed fields, then waits.
+    pub async fn update_configuration(
+        &self,
+        u: &ConfigUpdate,
+        revision_id: Option<&str>,
+    ) -> Result<Current, LambdaError> {
+        let mut req = self
+            .lambda
+            .update_function_configuration()
+            .function_name(&self.function)
+            .set_memory_size(u.memory_size)
+            .set_timeout(u.timeout)
+            .set_handler(u.handler.clone())
+            .set_runtime(
+                u.runtime
+                    .as_deref()
+                    .map(aws_sdk_lambda::types::Runtime::from),
+            )
+            .set_revision_id(revision_id.map(str::to_owned));
+        if let Some(env) = &u.environment {
+            req = req.environment(
+                Environment::builder()
+                    .set_variables(Some(env.clone().into_iter().collect::<HashMap<_, _>>()))
+                    .build(),
+            );
+        }
+        self.timed("UpdateFunctionConfiguration", req.send())
+            .await
+            .map_err(|e| aws_err("UpdateFunctionConfiguration", &self.function, &e))?;
+        self.wait_updated(None).await
+    }
+
+    /// `UpdateFunctionCode`, then waits. Returns the settled configuration (with the new `CodeSha256`).
+    pub async fn update_code(
+        &self,
+        code: &CodeUpdate,
+        revision_id: Option<&str>,
+    ) -> Result<Current, LambdaError> {
+        let req = self
+            .lambda
+            .update_function_code()
+            .function_name(&self.function)
+            .set_revision_id(revision_id.map(str::to_owned));
+        let req = match code {
+            CodeUpdate::Zip(bytes) => req.zip_file(Blob::new(bytes.clone())),
+            CodeUpdate::S3 { bucket, key } => req.s3_bucket(bucket).s3_key(key),
+            CodeUpdate::Image(uri) => req.image_uri(uri),
+        };
+        self.timed("UpdateFunctionCode", req.send())
+            .await
+            .map_err(|e| aws_err("UpdateFunctionCode", &self.function, &e))?;
+        self.wait_updated(None).await
+    }
+
+    /// `PublishVersion` guarded by the code hash we expect (Lambda refuses when `$LATEST` changed under
+    /// us); Lambda returns the latest version unchanged when nothing changed since it. Waits until the
+    /// version is active.
+    pub async fn publish_version(
+        &self,
+        code_sha256: &str,
+        description: &str,
+    ) -> Result<String, LambdaError> {
+        let out = self
+            .timed(
+                "PublishVersion",
+                self.lambda
+                    .publish_version()
+                    .function_name(&self.function)
+                    .code_sha256(code_sha256)
+                    .description(description)
+                    .send(),
+            )
+            .await
+            .map_err(|e| aws_err("PublishVersion", &self.function, &e))?;
+        let version = out.version().unwrap_or_default().to_owned();
+        if version.is_empty() || version == "$LATEST" {
+            return Err(LambdaError::UpdateFailed {
+                function: self.function.clone(),
+                what: "PublishVersion",
+                status: "no version".into(),
+                reason: "Lambda answered without a version number".into(),
+            });
+        }
+        self.wait_updated(Some(&version)).await?;
+        Ok(version)
+    }
+
+    /// The role of one version (weighted aliases need the same execution role on both versions).
+    pub async fn role_of(&self, version: &str) -> Result<Option<String>, LambdaError> {
+        let r = self
+            .timed(
+                "GetFunctionConfiguration",
+                self.lambda
+                    .get_function_configuration()
+                    .function_name(&self.function)
+                    .qualifier(version)
+                    .send(),
+            )
+            .await
+            .map_err(|e| aws_err("GetFunctionConfiguration", &self.function, &e))?;
+        Ok(r.role().map(str::to_owned))
+    }
+
+    /// `GetAlias`; `None` when it does not exist.
+    pub async fn get_alias(&self, alias: &str) -> Result<Option<AliasState>, LambdaError> {
+        let r = self
+            .timed(
+                "GetAlias",
+                self.lambda
+                    .get_alias()
+                    .function_name(&self.function)
+                    .name(alias)
+                    .send(),
+            )
+            .await;
+        match r {
+            Ok(a) => Ok(Some(AliasState {
+                arn: a.alias_arn().unwrap_or_default().to_owned(),
+                version: a.function_version().unwrap_or_default().to_owned(),
+                routing: a
+                    .routing_config()
+                    .and_then(|r| r.additional_version_weights())
+                    .and_then(|w| w.iter().next().map(|(v, w)| (v.clone(), *w))),
+            })),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(aws_err("GetAlias", &self.function, &e)),
+        }
+    }
+
+    /// `CreateAlias` pointing at `version`.
+    pub async fn create_alias(
+        &self,
+        alias: &str,
+        version: &str,
+    ) -> Result<AliasState, LambdaError> {
+        let a = self
+            .timed(
+                "CreateAlias",
+                self.lambda
+                    .create_alias()
+                    .function_name(&self.function)
+                    .name(alias)
+                    .function_version(version)
+                    .description("managed by stevedore")
+                    .send(),
+            )
+            .await
+            .map_err(|e| aws_err("CreateAlias", &self.function, &e))?;
+        Ok(AliasState {
+            arn: a.alias_arn().unwrap_or_default().to_owned(),
+            version: version.to_owned(),
+            routing: None,
+        })
+    }
+
+    /// `UpdateAlias`: `primary` gets the rest of the traffic, `extra` (version, weight 0..1) its share.
+    /// `extra = None` clears the routing configuration (all traffic on `primary`).
+    pub async fn update_alias(
+        &self,
+        alias: &str,
+        primary: &str,
+        extra: Option<(&str, f64)>,
+    ) -> Result<AliasState, LambdaError> {
+        let weights: HashMap<String, f64> =
+            extra.iter().map(|(v, w)| ((*v).to_owned(), *w)).collect();
+        let a = self
+            .timed(
+                "UpdateAlias",
+                self.lambda
+                    .update_alias()
+                    .function_name(&self.function)
+                    .name(alias)
+                    .function_version(primary)
+                    .routing_config(
+                        AliasRoutingConfiguration::builder()
+                            .set_additional_version_weights(Some(weights))
+                            .build(),
+                    )
+                    .send(),
+            )
+            .await
+            .map_err(|e| aws_err("UpdateAlias", &self.function, &e))?;
+        Ok(AliasState {
+            arn: a.alias_arn().unwrap_or_default().to_owned(),
+            version: primary.to_owned(),
+            routing: extra.map(|(v, w)| (v.to_owned(), w)),
+        })
+    }
+
+    /// Invokes `version` with `payload`: `Ok(Err(..))` when the function reported an error.
+    pub async fn invoke(
+        &self,
+        version: &str,
+        payload: &str,
+    ) -> Result<Result<String, String>, LambdaError> {
+        let r = self
+            .timed(
+                "Invoke",
+                self.lambda
+                    .invoke()
+                    .function_name(&self.function)
+                    .qualifier(version)
+                    .payload(Blob::new(payload.as_bytes().to_vec()))
+                    .send(),
+            )
+            .await
+            .map_err(|e| aws_err("Invoke", &self.function, &e))?;
+        let body = r
+            .payload()
+            .map(|p| String::from_utf8_lossy(p.as_ref()).into_owned())
+            .unwrap_or_default();
+        Ok(match r.function_error() {
+            Some(kind) => Err(format!("{kind}: {}", excerpt(&body))),
+            None => Ok(excerpt(&body)),
+        })
+    }
+
+    /// Names of the given alarms currently in ALARM, and names that do not exist.
+    pub async fn alarms(&self, names: &[String]) -> Result<AlarmStates, LambdaError> {
+        let mut states = AlarmStates::default();
+        // DescribeAlarms takes at most 100 names per call.
+        for chunk in names.chunks(100) {
+            let alarms = self
+                .timed(
+                    "DescribeAlarms",
+                    self.cloudwatch.describe_alarms(self.http().await?, chunk),
+                )
+                .await?;
+            for a in alarms {
+                if a.state == "ALARM" {
+                    states.in_alarm.push(a.name.clone());
+                }
+                states.found.push(a.name);
+            }
+        }
+        states.missing = names
+            .iter()
+            .filter(|n| !states.found.contains(n))
+            .cloned()
+            .collect();
+        Ok(states)
+    }
+
+    /// `HeadObject` with checksums: the object's full-object SHA-256 (base64, as Lambda's `CodeSha256`)
+    /// when S3 has one.
+    pub async fn s3_sha256(&self, bucket: &str, key: &str) -> Result<Option<String>, LambdaError> {
+        let r = self
+            .timed(
+                "HeadObject",
+                self.s3
+                    .head_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
+                    .send(),
+            )
+            .await
+            .map_err(|e| LambdaError::Aws {
+                op: "HeadObject",
+                resource: format!("s3://{bucket}/{key}"),
+                code: e.code().map(str::to_owned),
+                message: DisplayErrorContext(&e).to_string(),
+            })?;
+        let composite = matches!(
+            r.checksum_type(),
+            Some(aws_sdk_s3::types::ChecksumType::Composite)
+        );
+        Ok(r.checksum_sha256()
+            .filter(|c| !composite && !c.contains('-'))
+            .map(str::to_owned))
+    }
+
+    /// `GetObject`, the whole body (Lambda code from S3 is at most 250 MB unzipped, typically a few MB).
+    pub async fn s3_get(&self, bucket: &str, key: &str) -> Result<Vec<u8>, LambdaError> {
+        let err = |op: &'static str, code: Option<&str>, message: String| LambdaError::Aws {
+            op,
+            resource: format!("s3://{bucket}/{key}"),
+            code: code.map(str::to_owned),
+            message,
+        };
+        let r = self
+            .timed(
+                "GetObject",
+                self.s3.get_object().bucket(bucket).key(key).send(),
+            )
+            .await
+            .map_err(|e| err("GetObject", e.code(), DisplayErrorContext(&e).to_string()))?;
+        let body = r
+            .body
+            .collect()
+            .await
+            .map_err(|e| err("GetObject", None, e.to_string()))?;
+        Ok(body.into_bytes().to_vec())
+    }
+}
+
+/// The result of one `DescribeAlarms` round.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AlarmStates {
+    pub found: Vec<String>,
+    pub in_alarm: Vec<String>,
+    pub missing: Vec<String>,
+}
+
+/// At most 300 characters of `s`, on one line.
+#[must_use]
+pub fn excerpt(s: &str) -> String {
+    let one = s.replace(['\r', '\n'], " ");
+    let cut = crate::report::truncate_bytes(&one, 300);
+    if cut.len() < one.len() {
+        format!("{cut}…")
+    } else {
+        cut.to_owned()
+    }
+}
