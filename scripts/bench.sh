@@ -16,6 +16,8 @@ runs="${BENCH_RUNS:-5}"
 bin=dist/stevedore
 [[ -x $bin ]] || { echo "$bin missing: run scripts/build-dist.sh" >&2; exit 1; }
 
+load=$(cut -d' ' -f1-3 /proc/loadavg)
+
 # --- image --------------------------------------------------------------------------------------------
 tag=localhost/stevedore-bench:latest
 build_times=()
@@ -36,7 +38,7 @@ probe() {
   local label=$1
   shift
   python3 - "$bin" "$runs" "$label" "$@" <<'PY'
-import os, re, socket, subprocess, sys, tempfile, time, statistics
+import os, re, select, socket, subprocess, sys, tempfile, time, statistics
 binary, runs, label, args = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:]
 firsts, exits, rss, made = [], [], [], 0
 for _ in range(runs):
@@ -71,24 +73,25 @@ for _ in range(runs):
     t0 = time.perf_counter()
     p = subprocess.Popen(["/usr/bin/time", "-v", "-o", timefile, binary],
                          env=env, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ls.settimeout(0.01)
+    # Wait on the listener and on the process (pidfd) together: both instants are exact, no polling.
+    pfd = os.pidfd_open(p.pid)
     first = None
-    while first is None and p.poll() is None:
-        try:
+    while True:
+        ready, _, _ = select.select([ls, pfd], [], [], 120)
+        now = time.perf_counter()
+        if not ready:
+            p.kill()
+            sys.exit(f"{label}: the binary neither connected nor exited within 120 s")
+        if ls in ready:
             conn, _ = ls.accept()
-            first = time.perf_counter() - t0
+            if first is None:
+                first = now - t0
             conn.close()  # no answer: the binary fails the run, which ends the measurement
-        except socket.timeout:
-            pass
-    if first is None:
-        try:
-            conn, _ = ls.accept()  # a connection that raced the exit
-            first = time.perf_counter() - t0
-            conn.close()
-        except socket.timeout:
-            pass
-    p.wait(timeout=120)
-    exits.append((time.perf_counter() - t0) * 1000)
+        if pfd in ready:
+            break
+    os.close(pfd)
+    p.wait()
+    exits.append((now - t0) * 1000)
     ls.close()
     if first is not None:
         made += 1
@@ -130,7 +133,7 @@ mb() { awk -v b="$1" 'BEGIN {printf "%.1f", b / 1000000}'; }
   echo
   echo "Measured with \`bash scripts/bench.sh\` ($runs runs each, medians) on $(date -u +%Y-%m-%d),"
   echo "$(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), $(podman --version), binary"
-  echo "\`$($bin --version)\`."
+  echo "\`$($bin --version)\`; load average at the start: $load (other jobs share the machine)."
   echo
   echo "## Action image"
   echo
@@ -151,5 +154,8 @@ mb() { awk -v b="$1" 'BEGIN {printf "%.1f", b / 1000000}'; }
   echo "| run | exec to first request | exec to exit | peak RSS |"
   echo "| --- | --- | --- | --- |"
   printf '%s\n' "${rows[@]}"
+  echo
+  echo "\"no request made\" means that mode did not contact any endpoint in this build (it stopped earlier,"
+  echo "e.g. because the mode is not implemented yet); the exit time is then the whole run."
 } >BENCHMARKS.md
 cat BENCHMARKS.md

@@ -205,6 +205,12 @@ async fn a_masked_secret_never_appears_in_the_container_logs() {
         for (k, v) in &r.outputs {
             assert!(!v.contains(SECRET), "{profile:?}: secret in output {k}");
         }
+        // As with the runner, values travel in podman's environment, never on its command line.
+        assert!(
+            !r.command_line.iter().any(|a| a.contains(SECRET)),
+            "{profile:?}: secret on the podman command line: {:?}",
+            r.command_line
+        );
     }
 }
 
