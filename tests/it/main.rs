@@ -25,3 +25,4 @@ mod foundation;
 mod publish;
 mod lambda;
 mod reporting;
+mod lint_gate;

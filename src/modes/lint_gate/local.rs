@@ -1,0 +1,408 @@
+//! Local use: `stevedore lint-gate` in a checkout, outside Actions, with no `checks` input. Detects the
+//! project's checks, runs them in parallel (argv only, never a shell, nothing from the repository
+//! interpolated into a command line beyond script *names* read from package.json and passed as one argument),
+//! and judges their output with the same parsers as the action.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use crate::cancel::Cancel;
+use crate::env::Env;
+use crate::report::{Annotation, Level};
+
+use super::gate::CheckResult;
+use super::parse::{self, Format, TestStats};
+use super::paths::PathMap;
+
+/// Where a check's machine-readable output is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Exit code only; the output tail is shown on failure.
+    ExitCode,
+    Stdout(Format),
+    Stderr(Format),
+    /// Stdout and stderr together, as text diagnostics.
+    Combined(Format),
+    /// libtest's human output (`cargo test`): counts and panic locations.
+    Libtest,
+    /// A file the tool writes (pytest `--junitxml`).
+    File(PathBuf, Format),
+}
+
+/// One check to run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalCheck {
+    pub name: String,
+    pub argv: Vec<String>,
+    pub output: Output,
+    /// Set when the tool is not on PATH: the check is skipped with this reason.
+    pub missing: Option<String>,
+}
+
+/// What was detected.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LocalPlan {
+    pub root: PathBuf,
+    pub projects: Vec<&'static str>,
+    pub checks: Vec<LocalCheck>,
+}
+
+/// Most bytes kept from one tool's stdout or stderr.
+const MAX_CAPTURE: usize = 64 * 1024 * 1024;
+
+fn which(env: &Env, tool: &str) -> bool {
+    env.get("PATH")
+        .is_some_and(|p| std::env::split_paths(p).any(|d| d.join(tool).is_file()))
+}
+
+fn check(env: &Env, name: &str, argv: &[&str], output: Output) -> LocalCheck {
+    let tool = argv[0];
+    LocalCheck {
+        name: name.to_owned(),
+        argv: argv.iter().map(|s| (*s).to_owned()).collect(),
+        output,
+        missing: (!which(env, tool)).then(|| format!("`{tool}` is not on PATH")),
+    }
+}
+
+/// Detects the checks of the project at `root`.
+#[must_use]
+pub fn detect(root: &Path, env: &Env) -> LocalPlan {
+    let mut plan = LocalPlan {
+        root: root.to_owned(),
+        ..LocalPlan::default()
+    };
+    let has = |f: &str| root.join(f).exists();
+    if has("Cargo.toml") {
+        plan.projects.push("Cargo");
+        plan.checks.push(check(
+            env,
+            "Rust format",
+            &["cargo", "fmt", "--all", "--check"],
+            Output::ExitCode,
+        ));
+        plan.checks.push(check(
+            env,
+            "Clippy",
+            &["cargo", "clippy", "--all-targets", "--message-format=json"],
+            Output::Stdout(Format::CargoJson),
+        ));
+        plan.checks.push(check(
+            env,
+            "Rust tests",
+            &["cargo", "test", "--no-fail-fast"],
+            Output::Libtest,
+        ));
+    }
+    if has("package.json") {
+        plan.projects.push("Node");
+        let pm = if has("pnpm-lock.yaml") {
+            "pnpm"
+        } else if has("yarn.lock") {
+            "yarn"
+        } else if has("bun.lockb") || has("bun.lock") {
+            "bun"
+        } else {
+            "npm"
+        };
+        let scripts: Vec<String> = std::fs::read(root.join("package.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| {
+                v.get("scripts")
+                    .and_then(|s| s.as_object())
+                    .map(|o| o.keys().cloned().collect())
+            })
+            .unwrap_or_default();
+        for (script, name, output) in [
+            ("lint", "Lint", Output::Combined(Format::Text)),
+            ("typecheck", "Type check", Output::Combined(Format::Text)),
+            ("type-check", "Type check", Output::Combined(Format::Text)),
+            ("tsc", "Type check", Output::Combined(Format::Text)),
+            ("test", "Tests", Output::ExitCode),
+            ("build", "Build", Output::Combined(Format::Text)),
+        ] {
+            if scripts.iter().any(|s| s == script) && !plan.checks.iter().any(|c| c.name == name) {
+                plan.checks
+                    .push(check(env, name, &[pm, "run", script], output));
+            }
+        }
+    }
+    if has("pyproject.toml") || has("setup.py") || has("setup.cfg") || has("requirements.txt") {
+        plan.projects.push("Python");
+        plan.checks.push(check(
+            env,
+            "Ruff",
+            &["ruff", "check", "--output-format", "concise", "."],
+            Output::Stdout(Format::Text),
+        ));
+        plan.checks.push(check(
+            env,
+            "Mypy",
+            &["mypy", "."],
+            Output::Stdout(Format::Text),
+        ));
+        let junit = env
+            .path("TMPDIR")
+            .unwrap_or_else(|| PathBuf::from("/tmp"))
+            .join(format!(
+                "stevedore-pytest-{:016x}.xml",
+                rand::random::<u64>()
+            ));
+        let j = junit.to_string_lossy().into_owned();
+        plan.checks.push(check(
+            env,
+            "Pytest",
+            &["pytest", "-q", "--junitxml", &j],
+            Output::File(junit, Format::Junit),
+        ));
+    }
+    if has("go.mod") {
+        plan.projects.push("Go");
+        plan.checks.push(check(
+            env,
+            "Go vet",
+            &["go", "vet", "./..."],
+            Output::Stderr(Format::Text),
+        ));
+        plan.checks.push(check(
+            env,
+            "Go tests",
+            &["go", "test", "./..."],
+            Output::ExitCode,
+        ));
+    }
+    plan
+}
+
+/// The plan as lines for the terminal.
+#[must_use]
+pub fn describe(plan: &LocalPlan) -> String {
+    if plan.checks.is_empty() {
+        return format!(
+            "  no Cargo.toml, package.json, pyproject.toml/setup.py/requirements.txt or go.mod in {}: nothing to run\n",
+            plan.root.display()
+        );
+    }
+    let mut s = format!(
+        "  detected: {} (in {})\n",
+        plan.projects.join(", "),
+        plan.root.display()
+    );
+    for c in &plan.checks {
+        s.push_str(&format!(
+            "  - {}: {}{}\n",
+            c.name,
+            c.argv.join(" "),
+            c.missing
+                .as_deref()
+                .map(|m| format!("  [skipped: {m}]"))
+                .unwrap_or_default()
+        ));
+    }
+    s
+}
+
+/// Runs every check of `plan` concurrently and judges each.
+pub async fn run_all(plan: LocalPlan, paths: &PathMap, cancel: &Cancel) -> Vec<CheckResult> {
+    let mut set = tokio::task::JoinSet::new();
+    for (i, c) in plan.checks.into_iter().enumerate() {
+        let root = plan.root.clone();
+        let paths = paths.clone();
+        let cancel = cancel.clone();
+        set.spawn(async move { (i, run_one(c, &root, &paths, &cancel).await) });
+    }
+    let mut out = Vec::new();
+    while let Some(j) = set.join_next().await {
+        match j {
+            Ok(r) => out.push(r),
+            Err(e) => tracing::error!("a check task stopped: {e}"),
+        }
+    }
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, r)| r).collect()
+}
+
+async fn run_one(c: LocalCheck, root: &Path, paths: &PathMap, cancel: &Cancel) -> CheckResult {
+    let mut r = CheckResult::new(&c.name, true);
+    if let Some(m) = &c.missing {
+        r.skipped = true;
+        r.reasons.push(format!("Skipped: {m}."));
+        return r;
+    }
+    let mut cmd = tokio::process::Command::new(&c.argv[0]);
+    cmd.args(&c.argv[1..])
+        .current_dir(root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let started = std::time::Instant::now();
+    let out = tokio::select! {
+        o = cmd.output() => o,
+        () = cancel.cancelled() => {
+            r.fail("Cancelled.");
+            return r;
+        }
+    };
+    let out = match out {
+        Ok(o) => o,
+        Err(e) => {
+            r.fail(format!("`{}` could not start: {e}", c.argv.join(" ")));
+            return r;
+        }
+    };
+    tracing::info!(check = %c.name, elapsed_ms = started.elapsed().as_millis() as u64, status = %out.status, "check finished");
+    let cap = |b: &[u8]| b[..b.len().min(MAX_CAPTURE)].to_vec();
+    let (stdout, stderr) = (cap(&out.stdout), cap(&out.stderr));
+    let name = Path::new(&c.name);
+    let parsed = match &c.output {
+        Output::ExitCode => None,
+        Output::Stdout(f) => Some(parse::parse_bytes(&stdout, name, *f, paths)),
+        Output::Stderr(f) => Some(parse::parse_bytes(&stderr, name, *f, paths)),
+        Output::Combined(f) => Some(parse::parse_bytes(
+            &[stdout.as_slice(), b"\n", stderr.as_slice()].concat(),
+            name,
+            *f,
+            paths,
+        )),
+        Output::Libtest => {
+            let (stats, anns) = libtest(
+                &String::from_utf8_lossy(&[stdout.as_slice(), b"\n", stderr.as_slice()].concat()),
+                paths,
+            );
+            r.tests = Some(stats);
+            r.annotations.extend(anns);
+            None
+        }
+        Output::File(p, f) => {
+            let res = parse::parse_file(p, *f, paths);
+            if let Err(e) = std::fs::remove_file(p) {
+                tracing::debug!("cannot remove {}: {e}", p.display());
+            }
+            Some(res)
+        }
+    };
+    match parsed {
+        Some(Ok(p)) => r.absorb(p),
+        Some(Err(e)) => r.reasons.push(format!("Output not understood: {e}")),
+        None => {}
+    }
+    if !out.status.success() {
+        r.fail(match out.status.code() {
+            Some(code) => format!("`{}` exited with code {code}.", c.argv.join(" ")),
+            None => format!("`{}` was killed by a signal.", c.argv.join(" ")),
+        });
+        if r.annotations.is_empty() {
+            let all = String::from_utf8_lossy(&[stdout.as_slice(), stderr.as_slice()].concat())
+                .into_owned();
+            let tail: Vec<&str> = all.lines().rev().take(30).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            r.details = crate::report::markdown::code("", &tail.join("\n"));
+        }
+    }
+    r.conclude();
+    r
+}
+
+/// libtest's human output: `test a::b ... ok|FAILED|ignored` lines and `panicked at path:line:col:`.
+#[must_use]
+pub fn libtest(out: &str, paths: &PathMap) -> (TestStats, Vec<Annotation>) {
+    let mut s = TestStats::default();
+    let mut anns = Vec::new();
+    for line in out.lines() {
+        if let Some(rest) = line.strip_prefix("test ") {
+            if rest.ends_with(" ... ok") {
+                s.passed += 1;
+            } else if rest.ends_with(" ... FAILED") {
+                s.failed += 1;
+            } else if rest.ends_with(" ... ignored") || rest.contains(" ... ignored, ") {
+                s.skipped += 1;
+            }
+        } else if let Some(i) = line
+            .find(" panicked at ")
+            .filter(|_| line.starts_with("thread '"))
+        {
+            let thread = line["thread '".len()..]
+                .split('\'')
+                .next()
+                .unwrap_or_default();
+            let loc = line[i + " panicked at ".len()..].trim_end_matches(':');
+            if let Some((p, l)) = super::junit::split_location(loc) {
+                anns.push(
+                    Annotation::new(
+                        Level::Error,
+                        paths.relativize(&p),
+                        l,
+                        format!("test {thread} panicked"),
+                    )
+                    .with_title(format!("Test failed: {thread}")),
+                );
+            }
+        }
+    }
+    (s, anns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detection_reads_manifests_and_lockfiles() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("Cargo.toml"), "[package]").unwrap();
+        std::fs::write(
+            d.path().join("package.json"),
+            r#"{"scripts":{"lint":"eslint .","test":"jest","typecheck":"tsc"}}"#,
+        )
+        .unwrap();
+        std::fs::write(d.path().join("pnpm-lock.yaml"), "").unwrap();
+        let bin = d.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        std::fs::write(bin.join("cargo"), "").unwrap();
+        let env = Env::from_pairs([("PATH", bin.display().to_string())]);
+        let plan = detect(d.path(), &env);
+        assert_eq!(plan.projects, ["Cargo", "Node"]);
+        let names: Vec<_> = plan
+            .checks
+            .iter()
+            .map(|c| (c.name.as_str(), c.argv.join(" "), c.missing.is_some()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("Rust format", "cargo fmt --all --check".to_owned(), false),
+                (
+                    "Clippy",
+                    "cargo clippy --all-targets --message-format=json".to_owned(),
+                    false
+                ),
+                ("Rust tests", "cargo test --no-fail-fast".to_owned(), false),
+                ("Lint", "pnpm run lint".to_owned(), true),
+                ("Type check", "pnpm run typecheck".to_owned(), true),
+                ("Tests", "pnpm run test".to_owned(), true),
+            ]
+        );
+        assert!(describe(&plan).contains("[skipped: `pnpm` is not on PATH]"));
+    }
+
+    #[test]
+    fn libtest_output_gives_counts_and_panics() {
+        let out = "running 3 tests\ntest tests::adds ... ok\ntest tests::ignored ... ignored\ntest tests::adds_wrong ... FAILED\n\nthread 'tests::adds_wrong' (23844) panicked at src/lib.rs:25:9:\nassertion failed\n";
+        let (s, a) = libtest(out, &PathMap::new("/nonexistent"));
+        assert_eq!(
+            s,
+            TestStats {
+                passed: 1,
+                failed: 1,
+                skipped: 1
+            }
+        );
+        assert_eq!((a[0].path.as_str(), a[0].start_line), ("src/lib.rs", 25));
+        assert_eq!(
+            a[0].title.as_deref(),
+            Some("Test failed: tests::adds_wrong")
+        );
+    }
+}

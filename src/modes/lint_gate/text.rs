@@ -1,0 +1,284 @@
+//! Diagnostics as text lines: `file:line:col: message` (rustc/clippy `--message-format=short`, ruff
+//! concise, go vet, gcc), `file:line: message` (mypy), and tsc's `file(line,col): error TS1234: message`.
+//!
+//! Lines that are not diagnostics (summaries such as "Found 7 errors.", cargo's "Checking ..." status) are
+//! skipped. The level comes from a leading `error`/`warning`/`note` word; without one (ruff) it is an error,
+//! since such tools fail on every finding.
+
+use std::io::BufRead;
+use std::path::Path;
+
+use crate::report::{Annotation, Level};
+
+use super::parse::{self, Format, ParseError, Parsed};
+use super::paths::PathMap;
+
+/// One recognised diagnostic line.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Diag<'a> {
+    pub path: &'a str,
+    pub line: u32,
+    pub col: Option<u32>,
+    pub level: Level,
+    /// The code/rule when the tool names one (`TS2322`, `F401`, `return-value`).
+    pub code: Option<String>,
+    pub message: String,
+}
+
+/// Parses a text stream.
+pub fn parse(r: impl BufRead, file: &Path, paths: &PathMap) -> Result<Parsed, ParseError> {
+    let mut out = Parsed::default();
+    for (i, line) in r.split(b'\n').enumerate() {
+        let line = line.map_err(|e| {
+            ParseError::malformed(file, Format::Text, format!("line {}: {e}", i + 1))
+        })?;
+        let line = String::from_utf8_lossy(&line);
+        let Some(d) = parse_line(line.trim_end_matches('\r')) else {
+            continue;
+        };
+        let mut a = Annotation::new(d.level, paths.relativize(d.path), d.line, d.message)
+            .with_column(d.col);
+        a.title = d.code;
+        out.push(a);
+    }
+    Ok(out)
+}
+
+fn digits(s: &str) -> Option<u32> {
+    (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| s.parse().ok())
+        .flatten()
+}
+
+/// Recognises one diagnostic line.
+pub(crate) fn parse_line(line: &str) -> Option<Diag<'_>> {
+    if line.starts_with(char::is_whitespace) || line.len() > 64 * 1024 {
+        return None;
+    }
+    tsc(line).or_else(|| colon(line))
+}
+
+/// `src/a.ts(6,3): error TS2322: Type ...`
+fn tsc(line: &str) -> Option<Diag<'_>> {
+    let open = line.find('(')?;
+    let close = open + line[open..].find("): ")?;
+    let (l, c) = line[open + 1..close].split_once(',')?;
+    let (l, c) = (digits(l)?, digits(c)?);
+    let path = &line[..open];
+    if path.is_empty() || path.contains(": ") {
+        return None;
+    }
+    let rest = &line[close + 3..];
+    let (level, rest) = level_prefix(rest).unwrap_or((Level::Error, rest));
+    let (code, message) = match rest.split_once(": ") {
+        Some((code, m)) if code.starts_with("TS") && digits(&code[2..]).is_some() => {
+            (Some(code.to_owned()), m)
+        }
+        _ => (None, rest),
+    };
+    Some(Diag {
+        path,
+        line: l,
+        col: Some(c),
+        level,
+        code,
+        message: message.trim().to_owned(),
+    })
+}
+
+/// `path:line[:col]: message`, skipping a Windows drive letter.
+fn colon(line: &str) -> Option<Diag<'_>> {
+    let skip =
+        if line.len() > 2 && line.as_bytes()[1] == b':' && line.as_bytes()[0].is_ascii_alphabetic()
+        {
+            2
+        } else {
+            0
+        };
+    let first = skip + line[skip..].find(':')?;
+    let path = &line[..first];
+    if path.is_empty() || path.contains(' ') && !path.contains('/') {
+        return None;
+    }
+    let rest = &line[first + 1..];
+    let (l, rest) = rest.split_once(':')?;
+    let l = digits(l)?;
+    let (col, rest) = match rest.split_once(':') {
+        Some((c, r)) if digits(c).is_some() => (digits(c), r),
+        _ => (None, rest),
+    };
+    if !rest.starts_with(' ') {
+        return None;
+    }
+    let rest = rest.trim();
+    let (level, rest) = level_prefix(rest).unwrap_or((Level::Error, rest));
+    // mypy: `message  [code]`; ruff: `F401 [*] message`.
+    let (code, message) = if let Some(open) = rest.rfind("  [").filter(|_| rest.ends_with(']')) {
+        (
+            Some(rest[open + 3..rest.len() - 1].to_owned()),
+            rest[..open].to_owned(),
+        )
+    } else if let Some((code, m)) = rest.split_once(' ').filter(|(c, _)| is_rule_code(c)) {
+        (
+            Some(code.to_owned()),
+            m.trim_start_matches("[*] ").to_owned(),
+        )
+    } else {
+        (None, rest.to_owned())
+    };
+    Some(Diag {
+        path,
+        line: l,
+        col,
+        level,
+        code,
+        message,
+    })
+}
+
+/// `F401`, `E501`, `S602`, `PLR0913`, `SA1019`.
+fn is_rule_code(s: &str) -> bool {
+    let letters = s.bytes().take_while(u8::is_ascii_uppercase).count();
+    (1..=4).contains(&letters)
+        && s.len() > letters
+        && s.bytes().skip(letters).all(|b| b.is_ascii_digit())
+}
+
+fn level_prefix(s: &str) -> Option<(Level, &str)> {
+    let (word, rest) = s.split_once([':', ' '])?;
+    let level = parse::level_from_word(word).filter(|_| {
+        matches!(
+            word.to_ascii_lowercase().as_str(),
+            "error" | "warning" | "note" | "help" | "info" | "notice"
+        )
+    })?;
+    Some((level, rest.trim_start_matches(':').trim_start()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(p: &str) -> (std::path::PathBuf, Parsed) {
+        let f = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/lint")
+            .join(p);
+        let root = f.parent().unwrap().to_owned();
+        let parsed = parse::parse_file(&f, Format::Text, &PathMap::new(&root)).unwrap();
+        (root, parsed)
+    }
+
+    type Row<'a> = (Level, &'a str, u32, Option<u32>, Option<&'a str>, &'a str);
+
+    fn rows(p: &Parsed) -> Vec<Row<'_>> {
+        p.annotations
+            .iter()
+            .map(|a| {
+                (
+                    a.level,
+                    a.path.as_str(),
+                    a.start_line,
+                    a.start_column,
+                    a.title.as_deref(),
+                    a.message.as_str(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn ruff_concise() {
+        let (_, p) = fixture("sample-python/ruff.txt");
+        let r = rows(&p);
+        assert_eq!(r.len(), 7);
+        assert_eq!(
+            r[0],
+            (
+                Level::Error,
+                "calc/ops.py",
+                1,
+                Some(8),
+                Some("F401"),
+                "`os` imported but unused"
+            )
+        );
+        assert_eq!(r[2].4, Some("S602"));
+        assert_eq!(r[6].1, "tests/test_ops.py");
+    }
+
+    #[test]
+    fn mypy() {
+        let (_, p) = fixture("sample-python/mypy.txt");
+        assert_eq!(
+            rows(&p),
+            [(
+                Level::Error,
+                "calc/ops.py",
+                21,
+                None,
+                Some("return-value"),
+                "Incompatible return value type (got \"int\", expected \"str\")"
+            )]
+        );
+    }
+
+    #[test]
+    fn tsc() {
+        let (_, p) = fixture("sample-node/tsc.txt");
+        assert_eq!(
+            rows(&p),
+            [
+                (
+                    Level::Error,
+                    "src/math.ts",
+                    6,
+                    Some(3),
+                    Some("TS2322"),
+                    "Type 'number' is not assignable to type 'string'."
+                ),
+                (
+                    Level::Error,
+                    "src/math.ts",
+                    9,
+                    Some(7),
+                    Some("TS2322"),
+                    "Type 'string' is not assignable to type 'number'."
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn rustc_short_skips_cargo_status_lines() {
+        let (_, p) = fixture("sample-rust/clippy-short.txt");
+        let r = rows(&p);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].0, Level::Warning);
+        assert_eq!((r[0].1, r[0].2, r[0].3), ("src/lib.rs", 5, Some(24)));
+        assert!(r[1].5.starts_with("length comparison to zero"));
+    }
+
+    #[test]
+    fn go_vet_and_windows_lines() {
+        let d = parse_line("./main.go:12:2: fmt.Printf format %d has arg s of wrong type string")
+            .unwrap();
+        assert_eq!(
+            (d.path, d.line, d.col, d.level),
+            ("./main.go", 12, Some(2), Level::Error)
+        );
+        let d = parse_line(r"C:\w\r\src\a.rs:3:1: warning: unused").unwrap();
+        assert_eq!(
+            (d.path, d.level, d.message.as_str()),
+            (r"C:\w\r\src\a.rs", Level::Warning, "unused")
+        );
+        assert_eq!(parse_line("Found 7 errors."), None);
+        assert_eq!(
+            parse_line("error: could not compile `x` (lib) due to 1 previous error"),
+            None
+        );
+        assert_eq!(
+            parse_line("    Checking sample-rust v0.1.0 (/work/x)"),
+            None
+        );
+    }
+}

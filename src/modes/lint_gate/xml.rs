@@ -1,0 +1,40 @@
+//! Small helpers over quick-xml's streaming reader shared by the JUnit and Cobertura parsers.
+
+use std::collections::HashMap;
+
+use quick_xml::events::{BytesRef, BytesStart};
+
+/// The attributes of an element, unescaped, by local name.
+pub(crate) fn attrs(e: &BytesStart<'_>) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    for a in e.attributes().with_checks(false).flatten() {
+        let key = a.key.local_name().as_ref().to_owned();
+        let value = match a.normalized_value(quick_xml::XmlVersion::Implicit1_0) {
+            Ok(v) => v.into_owned(),
+            Err(_) => a.value.clone().into_owned(),
+        };
+        out.insert(key, value);
+    }
+    out
+}
+
+/// The local element name.
+pub(crate) fn name(e: &BytesStart<'_>) -> String {
+    e.local_name().as_ref().to_ascii_lowercase()
+}
+
+/// The text an entity reference stands for (`&amp;`, `&#10;`).
+pub(crate) fn entity(r: &BytesRef<'_>) -> String {
+    if r.is_char_ref() {
+        return r
+            .resolve_char_ref()
+            .ok()
+            .flatten()
+            .map(String::from)
+            .unwrap_or_default();
+    }
+    let name = r.xml10_content();
+    quick_xml::escape::resolve_predefined_entity(&name)
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("&{name};"))
+}

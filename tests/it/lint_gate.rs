@@ -1,0 +1,458 @@
+//! lint-gate end to end, in-process: a sample repository with a failing test, a lint warning, coverage
+//! below the floor, a failed step without results, a stale generated file and a bad PR title.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::helpers::require;
+use crate::helpers::run::Step;
+
+fn fixture(p: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/lint")
+        .join(p)
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let st = Command::new("git")
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .status()
+        .unwrap();
+    assert!(st.success(), "git {args:?}");
+}
+
+fn copy(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+    std::fs::copy(from, to).unwrap();
+}
+
+/// Builds the sample repository in `ws`; returns false when git is missing (set-up only; stevedore uses gix).
+fn sample_repo(ws: &Path) -> bool {
+    let has_git = Command::new("git")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if require(
+        "git (to create the sample repository)",
+        has_git.then_some(()),
+    )
+    .is_none()
+    {
+        return false;
+    }
+    copy(&fixture("sample-rust/src/lib.rs"), &ws.join("src/lib.rs"));
+    copy(&fixture("sample-rust/Cargo.toml"), &ws.join("Cargo.toml"));
+    copy(
+        &fixture("sample-python/calc/ops.py"),
+        &ws.join("calc/ops.py"),
+    );
+    copy(
+        &fixture("sample-python/tests/test_ops.py"),
+        &ws.join("tests/test_ops.py"),
+    );
+    std::fs::create_dir_all(ws.join("generated")).unwrap();
+    std::fs::write(
+        ws.join("generated/api.rs"),
+        "pub const VERSION: u32 = 1;\npub fn a() {}\n",
+    )
+    .unwrap();
+    std::fs::write(ws.join(".gitignore"), "target/\n").unwrap();
+    git(ws, &["init", "-q"]);
+    git(ws, &["add", "."]);
+    git(ws, &["commit", "-qm", "init"]);
+    // What earlier workflow steps leave behind: real reports (written by the producer's own paths, i.e. a
+    // different workspace), a regenerated file and a new generated file, and a build output that is ignored.
+    copy(
+        &fixture("sample-rust/nextest-junit.xml"),
+        &ws.join("target/nextest/ci/junit.xml"),
+    );
+    copy(
+        &fixture("sample-rust/clippy.json"),
+        &ws.join("reports/clippy.json"),
+    );
+    copy(
+        &fixture("sample-python/coverage.xml"),
+        &ws.join("reports/coverage.xml"),
+    );
+    copy(
+        &fixture("sample-python/bandit.sarif"),
+        &ws.join("reports/bandit.sarif"),
+    );
+    std::fs::write(
+        ws.join("generated/api.rs"),
+        "pub const VERSION: u32 = 2;\npub fn a() {}\n",
+    )
+    .unwrap();
+    std::fs::write(ws.join("generated/client.rs"), "pub fn client() {}\n").unwrap();
+    std::fs::write(ws.join("target/debug.txt"), "ignored build output\n").unwrap();
+    true
+}
+
+/// Hands the workspace to another uid (as on a runner, where the container user differs), when we can.
+fn chown_to_another_user(dir: &Path) -> bool {
+    fn walk(p: &Path) -> std::io::Result<()> {
+        std::os::unix::fs::lchown(p, Some(4321), Some(4321))?;
+        if p.is_dir() && !p.is_symlink() {
+            for e in std::fs::read_dir(p)? {
+                walk(&e?.path())?;
+            }
+        }
+        Ok(())
+    }
+    walk(dir).is_ok()
+}
+
+const CHECKS: &str = r"
+- name: Tests
+  outcome: failure
+  results:
+    - path: target/nextest/ci/*.xml
+      format: junit
+    - reports/coverage.xml
+  coverage-floor: 80
+- name: Clippy
+  outcome: success
+  results: reports/clippy.json
+  format: cargo-json
+- name: Type check
+  outcome: failure
+  results:
+    - path: reports/mypy.txt
+      format: text
+- name: Security
+  outcome: success
+  results: reports/*.sarif
+  advisory: true
+";
+
+#[tokio::test]
+async fn a_failing_repository_fails_the_gate_with_every_reason() {
+    let step = Step::new();
+    if !sample_repo(&step.workspace) {
+        return;
+    }
+    let foreign = chown_to_another_user(&step.workspace);
+    let r = step
+        .input("mode", "lint-gate")
+        .input("checks", CHECKS)
+        .input("generated-files", "required")
+        .input("pr-title-scopes", "api, gate")
+        .event(
+            "pull_request",
+            serde_json::json!({"number": 7, "pull_request": {"number": 7, "title": "Added coverage gate", "head": {"sha": "abc", "ref": "f"}, "base": {"ref": "main"}}}),
+        )
+        .run()
+        .await;
+    eprintln!("{}\n{}", r.stdout, r.summary);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert_eq!(r.output("verdict"), Some("failure"));
+
+    // Outputs per check.
+    let outputs: std::collections::HashMap<_, _> = r.outputs.iter().cloned().collect();
+    let expect = [
+        ("tests-verdict", "failure"),
+        ("tests-tests-passed", "1"),
+        ("tests-tests-failed", "2"),
+        ("tests-coverage", "72.97"),
+        ("clippy-verdict", "success"),
+        ("clippy-findings", "2"),
+        ("type-check-verdict", "failure"),
+        ("security-verdict", "neutral"),
+        ("generated-files-up-to-date-verdict", "failure"),
+        ("generated-files-up-to-date-findings", "2"),
+        ("pr-title-verdict", "failure"),
+        (
+            "failed-checks",
+            "Tests,Type check,Security,Generated files up to date,PR title",
+        ),
+    ];
+    for (k, v) in expect {
+        assert_eq!(
+            outputs.get(k).map(String::as_str),
+            Some(v),
+            "output {k}: {outputs:#?}"
+        );
+    }
+
+    // Annotations as workflow commands, at repository-relative paths although the producers wrote others.
+    let lines: Vec<&str> = r.stdout.lines().filter(|l| l.starts_with("::")).collect();
+    let has = |prefix: &str| lines.iter().any(|l| l.starts_with(prefix));
+    assert!(
+        has(
+            "::error title=Test failed%3A sample-rust%3A%3Atests%3A%3Aadds_wrong,file=src/lib.rs,line=25,"
+        ),
+        "{lines:#?}"
+    );
+    assert!(
+        has(
+            "::error title=Test failed%3A sample-rust%3A%3Atests%3A%3Apanics_loudly,file=src/lib.rs,line=30,"
+        ),
+        "{lines:#?}"
+    );
+    assert!(
+        has(
+            "::warning title=warning clippy%3A%3Aptr_arg,file=src/lib.rs,line=5,endLine=5,col=24,endColumn=32::writing `&Vec`"
+        ),
+        "{lines:#?}"
+    );
+    assert!(
+        has(
+            "::error title=Generated file out of date,file=generated/api.rs,line=1,endLine=1::modified by the build"
+        ),
+        "{lines:#?}"
+    );
+    assert!(
+        has(
+            "::error title=Generated file out of date,file=generated/client.rs,line=1,endLine=1::new by the build"
+        ),
+        "{lines:#?}"
+    );
+    assert!(
+        has("::error title=Bandit B602,file=calc/ops.py,line=26"),
+        "{lines:#?}"
+    );
+    // Declared result files and ignored build output are not "stale generated files".
+    assert!(!r.stdout.contains("file=reports/"), "{}", r.stdout);
+    assert!(!r.stdout.contains("target/debug.txt"), "{}", r.stdout);
+
+    // The summary (job summary and sticky comment body): the table and each failure explained.
+    let s = &r.summary;
+    assert!(s.starts_with("## ❌ lint-gate: 4 of 5 required check(s) failed: Tests, Type check, Generated files up to date, PR title"), "{s}");
+    assert!(
+        s.contains("| Tests | ❌ failure | 2 error(s) | 1 passed, 2 failed | 72.97% (floor 80%) |"),
+        "{s}"
+    );
+    assert!(
+        s.contains("| Clippy | ✅ success | 2 warning(s) | – | – |"),
+        "{s}"
+    );
+    assert!(
+        s.contains("| Security | ⚠️ failed (advisory) | 1 error(s), 1 notice(s) | – | – |"),
+        "{s}"
+    );
+    assert!(
+        s.contains("- Line coverage 72.97% is below the floor of 80%."),
+        "{s}"
+    );
+    assert!(
+        s.contains("- The step failed and wrote no result file matching `reports/mypy.txt`"),
+        "{s}"
+    );
+    assert!(
+        s.contains("-pub const VERSION: u32 = 1;\n+pub const VERSION: u32 = 2;"),
+        "{s}"
+    );
+    assert!(
+        s.contains("The title `Added coverage gate` is not a Conventional Commit header."),
+        "{s}"
+    );
+    assert!(s.contains("```\nfeat: added coverage gate\n```"), "{s}");
+    if foreign {
+        eprintln!("the workspace was owned by uid 4321 during the run");
+    }
+}
+
+#[tokio::test]
+async fn a_clean_repository_passes_and_advisory_failures_only_warn() {
+    let step = Step::new();
+    if !sample_repo(&step.workspace) {
+        return;
+    }
+    // Commit everything the "generators" changed: the workspace now matches the index.
+    git(&step.workspace, &["add", "generated"]);
+    let r = step
+        .input("mode", "lint-gate")
+        .input(
+            "checks",
+            "- name: Lint\n  outcome: success\n  results: reports/clippy.json\n  format: cargo-json\n- name: Security\n  outcome: success\n  results: reports/bandit.sarif\n  required: false\n",
+        )
+        .input("generated-files", "required")
+        .input("generated-files-ignore", "target/**\nreports/coverage.xml")
+        .event(
+            "pull_request",
+            serde_json::json!({"number": 8, "pull_request": {"number": 8, "title": "feat(gate): judge checks", "head": {"sha": "abc"}, "base": {"ref": "main"}}}),
+        )
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    assert_eq!(r.output("verdict"), Some("neutral"));
+    assert_eq!(r.output("failed-checks"), Some("Security"));
+    assert_eq!(
+        r.output("generated-files-up-to-date-verdict"),
+        Some("success")
+    );
+    assert_eq!(r.output("pr-title-verdict"), Some("success"));
+}
+
+#[tokio::test]
+async fn bad_checks_input_lists_every_problem_and_exits_2() {
+    let r = Step::new()
+        .input("mode", "lint-gate")
+        .input(
+            "checks",
+            "- name: Tests\n  outcome: broken\n  results: out.bin\n- results: a.xml\n",
+        )
+        .input("generated-files", "sometimes")
+        .run()
+        .await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    let errors: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("::error"))
+        .collect();
+    assert_eq!(errors.len(), 4, "{errors:#?}");
+    assert!(
+        errors[0].contains("check 1 (\"Tests\"): `outcome` is `broken`"),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[1].contains("check 1 (\"Tests\"): `results[0].format` is missing"),
+        "{}",
+        errors[1]
+    );
+    assert!(
+        errors[2].contains("check 2: `name` is missing"),
+        "{}",
+        errors[2]
+    );
+    assert!(
+        errors[3].contains("input `generated-files` = `sometimes`"),
+        "{}",
+        errors[3]
+    );
+}
+
+#[tokio::test]
+async fn a_local_dry_run_prints_the_detected_plan_and_spawns_nothing() {
+    let step = Step::new()
+        .var("GITHUB_ACTIONS", "false")
+        .var("CI", "false");
+    std::fs::write(
+        step.workspace.join("Cargo.toml"),
+        "[package]\nname = \"x\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        step.workspace.join("pyproject.toml"),
+        "[project]\nname = \"x\"\n",
+    )
+    .unwrap();
+    let bin = step.dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(bin.join("cargo"), "").unwrap();
+    let r = step
+        .var("PATH", &bin.display().to_string())
+        .input("mode", "lint-gate")
+        .input("dry-run", "true")
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(r.stdout.contains("detected: Cargo, Python"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("- Clippy: cargo clippy --all-targets --message-format=json"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains(
+            "- Ruff: ruff check --output-format concise .  [skipped: `ruff` is not on PATH]"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(r.output("verdict"), Some("skipped"));
+}
+
+/// Writes a JUnit file with `cases` test cases (every tenth failing, with a stack trace) and a SARIF file with
+/// `findings` results, shaped like nextest's and a scanner's output.
+pub fn write_bench_inputs(dir: &Path, cases: usize, findings: usize) {
+    use std::fmt::Write as _;
+    let mut x = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"nextest-run\">\n",
+    );
+    for s in 0..cases / 100 {
+        let _ = writeln!(x, "  <testsuite name=\"crate{s}\" tests=\"100\">");
+        for c in 0..100 {
+            let n = s * 100 + c;
+            if n % 10 == 0 {
+                let _ = writeln!(
+                    x,
+                    "    <testcase name=\"tests::case_{n}\" classname=\"crate{s}\" time=\"0.01\"><failure message=\"thread &apos;tests::case_{n}&apos; panicked at src/m{s}.rs:{c}:9\" type=\"test failure\">thread &apos;tests::case_{n}&apos; panicked at src/m{s}.rs:{c}:9:\nassertion `left == right` failed\n  left: 1\n right: 2\nstack backtrace:\n   0: std::panicking::begin_panic\n   1: crate{s}::tests::case_{n}\n             at ./src/m{s}.rs:{c}:9</failure></testcase>"
+                );
+            } else {
+                let _ = writeln!(
+                    x,
+                    "    <testcase name=\"tests::case_{n}\" classname=\"crate{s}\" time=\"0.01\"/>"
+                );
+            }
+        }
+        x.push_str("  </testsuite>\n");
+    }
+    x.push_str("</testsuites>\n");
+    std::fs::write(dir.join("junit.xml"), x).unwrap();
+    let results: Vec<serde_json::Value> = (0..findings)
+        .map(|i| {
+            serde_json::json!({
+                "ruleId": format!("R{}", i % 50), "level": if i % 5 == 0 { "error" } else { "warning" },
+                "message": {"text": format!("finding number {i}: something is not right here")},
+                "locations": [{"physicalLocation": {"artifactLocation": {"uri": format!("file:///home/runner/work/r/r/src/f{}.rs", i % 200)}, "region": {"startLine": i % 400 + 1, "startColumn": 5}}}]
+            })
+        })
+        .collect();
+    let sarif = serde_json::json!({"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "bench"}}, "results": results}]});
+    std::fs::write(dir.join("findings.sarif"), sarif.to_string()).unwrap();
+}
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// `cargo test --test it bench_lint_gate -- --ignored --nocapture`: the gate's overhead for 10,000 test cases
+/// and 5,000 findings (parse + judge + report + fan-out to outputs, summary and workflow commands).
+#[tokio::test]
+#[ignore = "benchmark: prints figures"]
+async fn bench_lint_gate() {
+    let step = Step::new();
+    write_bench_inputs(&step.workspace, 10_000, 5_000);
+    let rss_before = peak_rss_kib();
+    let started = std::time::Instant::now();
+    let r = step
+        .input("mode", "lint-gate")
+        .input(
+            "checks",
+            "- name: Tests\n  results: junit.xml\n- name: Scan\n  results: findings.sarif\n",
+        )
+        .input("pr-title", "off")
+        .run()
+        .await;
+    let elapsed = started.elapsed();
+    assert_eq!(r.code, 1);
+    assert_eq!(r.output("tests-tests-failed"), Some("1000"));
+    assert_eq!(r.output("tests-tests-passed"), Some("9000"));
+    assert_eq!(r.output("scan-findings"), Some("5000"));
+    println!(
+        "BENCH lint-gate: 10000 test cases (1000 failing) + 5000 SARIF findings: {} ms wall (debug build), peak RSS {} KiB (before: {} KiB)",
+        elapsed.as_millis(),
+        peak_rss_kib(),
+        rss_before
+    );
+}
