@@ -19,6 +19,7 @@ use std::time::SystemTime;
 use aws_config::BehaviorVersion;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_sdk_sts::config::SharedHttpClient;
 use aws_types::SdkConfig;
 use aws_types::region::Region;
 use secrecy::ExposeSecret;
@@ -405,6 +406,10 @@ impl AwsError {
             AwsError::Sts { failure, .. } if failure.code.as_deref() == Some("ValidationError") => {
                 Some("Check `role-duration-seconds` against the role's maximum session duration (chained roles: at most 3600).".into())
             }
+            AwsError::CredentialChain { .. } => Some(
+                "The chain reads AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (+ AWS_SESSION_TOKEN), then AWS_PROFILE and ~/.aws, then the container and instance metadata. Under act pass them with `act --env AWS_ACCESS_KEY_ID=... --env AWS_SECRET_ACCESS_KEY=...`; in GitHub Actions prefer OIDC (`permissions: id-token: write`)."
+                    .into(),
+            ),
             _ => None,
         }
     }
@@ -546,13 +551,44 @@ pub fn plan(
     })
 }
 
-/// An `SdkConfig` for `region`, endpoints from the snapshot, and `creds` (none: unsigned calls only).
+/// An `SdkConfig` for `region`, endpoints from the snapshot, and `creds` (none: unsigned calls only), with
+/// its own HTTP client.
 #[must_use]
 pub fn sdk_config(env: &Env, region: &str, creds: Option<SharedCredentialsProvider>) -> SdkConfig {
+    build_sdk_config(env, region, creds, http_client())
+}
+
+/// The SDK's default HTTPS client (hyper 1, rustls with aws-lc, proxy from the environment), built once
+/// per connection so every client of one run shares its connector: the native roots are loaded once and
+/// connections are pooled (each SDK client otherwise builds its own).
+#[must_use]
+pub fn http_client() -> SharedHttpClient {
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+    use aws_smithy_http_client::{Builder, ConnectorBuilder};
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut b =
+            ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc));
+        b.set_connector_settings(settings.cloned());
+        if let Some(c) = components {
+            b.set_sleep_impl(c.sleep_impl());
+        }
+        b.set_proxy_config(Some(ProxyConfig::from_env()));
+        b.build()
+    })
+}
+
+fn build_sdk_config(
+    env: &Env,
+    region: &str,
+    creds: Option<SharedCredentialsProvider>,
+    http: SharedHttpClient,
+) -> SdkConfig {
     let endpoints = EnvEndpoints::from_env(env);
     let mut b = SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(region.to_owned()));
+        .region(Region::new(region.to_owned()))
+        .http_client(http);
     if let Some(g) = &endpoints.global {
         b = b.endpoint_url(g.clone());
     }
@@ -588,7 +624,8 @@ pub async fn connect_planned(
     trigger_policy: &TriggerPolicy,
     plan: &Plan,
 ) -> Result<Connected, AwsError> {
-    let unsigned = sdk_config(env, &plan.region, None);
+    let http = http_client();
+    let unsigned = build_sdk_config(env, &plan.region, None, http.clone());
     let mut claims = None;
     let mut creds = match &plan.source {
         Source::Oidc => {
@@ -649,11 +686,15 @@ pub async fn connect_planned(
             mask_credentials(cmds, &c);
             match plan.role.as_deref() {
                 Some(role) => {
-                    assume_role(
+                    let sdk = build_sdk_config(
                         env,
-                        cmds,
                         &plan.region,
-                        c,
+                        Some(SharedCredentialsProvider::new(c)),
+                        http.clone(),
+                    );
+                    assume_role(
+                        &sdk,
+                        cmds,
                         role,
                         &plan.session_name,
                         plan.duration,
@@ -667,11 +708,15 @@ pub async fn connect_planned(
     };
     for role in &plan.chain {
         let duration = plan.duration.min(CHAINED_MAX_DURATION);
-        creds = assume_role(
+        let sdk = build_sdk_config(
             env,
-            cmds,
             &plan.region,
-            creds,
+            Some(SharedCredentialsProvider::new(creds)),
+            http.clone(),
+        );
+        creds = assume_role(
+            &sdk,
+            cmds,
             role,
             &plan.session_name,
             duration,
@@ -680,10 +725,11 @@ pub async fn connect_planned(
         .await?;
     }
     let expiration = creds.expiry();
-    let sdk = sdk_config(
+    let sdk = build_sdk_config(
         env,
         &plan.region,
         Some(SharedCredentialsProvider::new(creds)),
+        http,
     );
     let client = sts::client(&sdk);
     let who = sts::with_retries("GetCallerIdentity", || client.get_caller_identity().send())
@@ -733,22 +779,15 @@ fn sts_error(
     }
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one STS call's parameters, kept explicit"
-)]
 async fn assume_role(
-    env: &Env,
+    sdk: &SdkConfig,
     cmds: &Commands,
-    region: &str,
-    with: Credentials,
     role: &str,
     session: &str,
     duration: u32,
     claims: Option<&Claims>,
 ) -> Result<Credentials, AwsError> {
-    let sdk = sdk_config(env, region, Some(SharedCredentialsProvider::new(with)));
-    let client = sts::client(&sdk);
+    let client = sts::client(sdk);
     let out = sts::with_retries("AssumeRole", || {
         client
             .assume_role()
@@ -921,6 +960,50 @@ mod tests {
             )
             .is_ok()
         );
+    }
+
+    fn claims(sub: &str) -> Claims {
+        serde_json::from_value(serde_json::json!({
+            "iss": "https://token.actions.githubusercontent.com",
+            "aud": "sts.amazonaws.com",
+            "sub": sub,
+            "exp": 0
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_trust_hint_names_the_principal_and_the_usual_surprises() {
+        let f = sts::Failure {
+            code: Some("AccessDenied".into()),
+            message: "m".into(),
+            status: Some(403),
+            transient: false,
+            attempts: 1,
+        };
+        let role = "arn:aws:iam::333333333333:role/deploy";
+        let h = trust_hint(role, &f, &claims("repo:o/r:environment:production"));
+        assert!(
+            h.contains(
+                "arn:aws:iam::333333333333:oidc-provider/token.actions.githubusercontent.com"
+            ),
+            "{h}"
+        );
+        assert!(
+            h.contains(
+                "\"token.actions.githubusercontent.com:sub\": \"repo:o/r:environment:production\""
+            ),
+            "{h}"
+        );
+        assert!(h.contains("`sub` names the environment"), "{h}");
+        let h = trust_hint(role, &f, &claims("repo:o@1/r@2:ref:refs/heads/main"));
+        assert!(h.contains("immutable"), "{h}");
+        let f = sts::Failure {
+            code: Some("InvalidIdentityToken".into()),
+            ..f
+        };
+        let h = trust_hint(role, &f, &claims("repo:o/r:ref:refs/heads/main"));
+        assert!(h.contains("needs an IAM OIDC identity provider"), "{h}");
     }
 
     #[test]

@@ -422,6 +422,7 @@ pub async fn verify(
     validation.set_issuer(&[issuer.issuer.as_str()]);
     validation.set_audience(&[audience]);
     validation.leeway = 30;
+    validation.validate_nbf = true;
 
     let mut last = OidcError::BadSignature {
         url: issuer.jwks_url.clone(),

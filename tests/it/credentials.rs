@@ -28,6 +28,7 @@ struct ScriptedSts {
 enum Answer {
     AccessDenied,
     Throttling,
+    IdpCommunicationError,
     InvalidIdentityToken,
 }
 
@@ -77,6 +78,11 @@ fn sts_error(answer: Answer) -> axum::response::Response {
             "Not authorized to perform sts:AssumeRoleWithWebIdentity",
         ),
         Answer::Throttling => (StatusCode::BAD_REQUEST, "Throttling", "Rate exceeded"),
+        Answer::IdpCommunicationError => (
+            StatusCode::BAD_REQUEST,
+            "IDPCommunicationError",
+            "The request could not be fulfilled because the identity provider (IDP) that was asked to verify the incoming identity token could not be reached.",
+        ),
         Answer::InvalidIdentityToken => (
             StatusCode::BAD_REQUEST,
             "InvalidIdentityToken",
@@ -346,11 +352,11 @@ async fn access_denied_fails_at_once_with_the_claims_and_the_sub_to_allow() {
 }
 
 #[tokio::test]
-async fn throttling_is_retried_but_the_refusal_behind_it_is_not() {
+async fn throttling_and_idp_errors_are_retried_but_the_refusal_behind_them_is_not() {
     let oidc = FakeOidc::start(Settings::default()).await;
     let sts = ScriptedSts::start(vec![
         Answer::Throttling,
-        Answer::Throttling,
+        Answer::IdpCommunicationError,
         Answer::InvalidIdentityToken,
         Answer::InvalidIdentityToken,
     ])
@@ -673,5 +679,37 @@ async fn bench_credentials() {
         "bench_credentials: start -> failure on AccessDenied (scripted STS): median {:?}, max {:?} over {RUNS} runs",
         median(denied.clone()),
         max(&denied)
+    );
+}
+
+#[tokio::test]
+async fn with_the_credential_chain_a_role_is_assumed_with_assume_role() {
+    let Some(moto) = moto() else { return };
+    let r = Step::new()
+        .var("ACT", "true")
+        .var("AWS_ENDPOINT_URL", &moto.endpoint)
+        .var("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+        .var(
+            "AWS_SECRET_ACCESS_KEY",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        )
+        .input("mode", "credentials")
+        .input("role-to-assume", "arn:aws:iam::444444444444:role/local-dev")
+        .input("aws-region", "us-east-1")
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(r.output("aws-account-id"), Some("444444444444"));
+    assert!(
+        r.output("authenticated-arn")
+            .unwrap()
+            .contains("assumed-role/local-dev/octo-org@octo-repo-4242"),
+        "{:?}",
+        r.outputs
+    );
+    assert_ne!(
+        env_value(&r, "AWS_ACCESS_KEY_ID"),
+        Some("AKIAIOSFODNN7EXAMPLE"),
+        "the exported keys are the assumed role's, not the chain's"
     );
 }

@@ -5,12 +5,14 @@
     reason = "each test module uses a different part of the rig"
 )]
 
+pub mod engine;
 pub mod fake_ecs;
 pub mod fake_github;
 pub mod fake_oidc;
 pub mod moto;
 pub mod run;
 pub mod runner;
+pub mod workflow;
 
 /// Whether a missing tool must fail the test (`CI=true`) rather than skip it.
 pub fn strict() -> bool {

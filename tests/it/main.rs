@@ -17,12 +17,14 @@
 
 mod helpers;
 
-mod credentials;
 mod action_yml;
+mod build;
 mod container;
+mod credentials;
 mod ecs;
 mod foundation;
-mod publish;
 mod lambda;
-mod reporting;
 mod lint_gate;
+mod pipelines;
+mod publish;
+mod reporting;

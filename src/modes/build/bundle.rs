@@ -1,0 +1,318 @@
+//! Reproducible Lambda bundles: the same directory gives the same zip, byte for byte.
+//!
+//! What varies between two checkouts of the same commit is removed: entries are sorted by their
+//! `/`-separated path (byte order), every timestamp is 1980-01-01 00:00:00 (the zip epoch), permissions are
+//! 0755 when the source file has any execute bit and 0644 otherwise, the "made by" system is Unix, no extra
+//! fields (extended timestamps, uid/gid) are written, and deflate runs at a fixed level. Directories are not
+//! stored as entries (Lambda needs only files; empty directories carry nothing).
+//!
+//! The SHA-256 of the zip is reported twice: hex (our `sha256` output and `metadata.json`) and base64, which
+//! is what Lambda reports as `CodeSha256` after `UpdateFunctionCode`, so deploy can compare without
+//! downloading anything (<https://docs.aws.amazon.com/lambda/latest/api/API_FunctionConfiguration.html>).
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use sha2::{Digest as _, Sha256};
+use zip::write::SimpleFileOptions;
+use zip::{CompressionMethod, DateTime, ZipWriter};
+
+/// Deflate level: fixed so that the output does not depend on a library default.
+const DEFLATE_LEVEL: i64 = 6;
+/// Symlinked directories are followed; this bounds the depth so a loop ends in an error, not a hang.
+const MAX_DEPTH: usize = 64;
+
+/// A finished bundle.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bundle {
+    /// Where the zip was written.
+    pub path: PathBuf,
+    /// Size of the zip in bytes.
+    pub size: u64,
+    /// Number of files in it.
+    pub files: usize,
+    /// SHA-256 of the zip, lowercase hex.
+    pub sha256_hex: String,
+    /// SHA-256 of the zip, standard base64: Lambda's `CodeSha256`.
+    pub code_sha256: String,
+}
+
+/// Packaging failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error(
+        "bundle directory `{}` does not exist or is not a directory; check input `bundle-dir` (relative to the workspace)",
+        .0.display()
+    )]
+    NotADirectory(PathBuf),
+    #[error(
+        "bundle directory `{}` contains no files; build the function first (e.g. `pip install -t` or `cargo lambda build`)",
+        .0.display()
+    )]
+    Empty(PathBuf),
+    #[error("cannot read `{}` while bundling: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write the bundle `{}`: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write zip entry `{entry}` into `{}`: {source}", path.display())]
+    Zip {
+        path: PathBuf,
+        entry: String,
+        source: zip::result::ZipError,
+    },
+    #[error(
+        "`{}` is nested more than {MAX_DEPTH} directories deep (a symlink loop?)",
+        .0.display()
+    )]
+    TooDeep(PathBuf),
+    #[error("`{}` has a name that is not UTF-8; zip entry names must be UTF-8", .0.display())]
+    NonUtf8Name(PathBuf),
+}
+
+/// One file to store: its entry name and where to read it.
+#[derive(Debug)]
+struct Entry {
+    source: PathBuf,
+    executable: bool,
+}
+
+/// Zips `dir` into `out` reproducibly and hashes the result.
+pub fn zip_dir(dir: &Path, out: &Path) -> Result<Bundle, BundleError> {
+    if !dir.is_dir() {
+        return Err(BundleError::NotADirectory(dir.to_owned()));
+    }
+    let mut entries = BTreeMap::new();
+    collect(dir, "", 0, &mut entries)?;
+    // Never zip the output into itself when it is written inside the directory.
+    if let Ok(rel) = out.strip_prefix(dir)
+        && let Some(name) = rel.to_str()
+    {
+        entries.remove(&name.replace('\\', "/"));
+    }
+    if entries.is_empty() {
+        return Err(BundleError::Empty(dir.to_owned()));
+    }
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent).map_err(|source| BundleError::Write {
+            path: parent.to_owned(),
+            source,
+        })?;
+    }
+    let file = File::create(out).map_err(|source| BundleError::Write {
+        path: out.to_owned(),
+        source,
+    })?;
+    let mut zip = ZipWriter::new(BufWriter::new(file));
+    let base = SimpleFileOptions::default()
+        .compression_method(CompressionMethod::Deflated)
+        .compression_level(Some(DEFLATE_LEVEL))
+        .last_modified_time(DateTime::DEFAULT)
+        .system(zip::System::Unix);
+    let zip_err = |entry: &str, source| BundleError::Zip {
+        path: out.to_owned(),
+        entry: entry.to_owned(),
+        source,
+    };
+    for (name, e) in &entries {
+        let len = e
+            .source
+            .metadata()
+            .map_err(|source| BundleError::Read {
+                path: e.source.clone(),
+                source,
+            })?
+            .len();
+        let opts = base
+            .unix_permissions(if e.executable { 0o755 } else { 0o644 })
+            // Zip64 only where needed, so small bundles stay plain zips.
+            .large_file(len >= u64::from(u32::MAX));
+        zip.start_file(name.as_str(), opts)
+            .map_err(|s| zip_err(name, s))?;
+        let mut src = File::open(&e.source).map_err(|source| BundleError::Read {
+            path: e.source.clone(),
+            source,
+        })?;
+        std::io::copy(&mut src, &mut zip).map_err(|source| BundleError::Read {
+            path: e.source.clone(),
+            source,
+        })?;
+    }
+    let mut w = zip
+        .finish()
+        .map_err(|s| zip_err("(central directory)", s))?;
+    w.flush().map_err(|source| BundleError::Write {
+        path: out.to_owned(),
+        source,
+    })?;
+    drop(w);
+    let (digest, size) = sha256_file(out).map_err(|source| BundleError::Read {
+        path: out.to_owned(),
+        source,
+    })?;
+    Ok(Bundle {
+        path: out.to_owned(),
+        size,
+        files: entries.len(),
+        sha256_hex: hex::encode(digest),
+        code_sha256: base64::engine::general_purpose::STANDARD.encode(digest),
+    })
+}
+
+/// SHA-256 and length of a file, streamed.
+pub fn sha256_file(path: &Path) -> std::io::Result<([u8; 32], u64)> {
+    let mut r = BufReader::with_capacity(1 << 20, File::open(path)?);
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        h.update(&buf[..n]);
+    }
+    Ok((h.finalize().into(), total))
+}
+
+fn collect(
+    dir: &Path,
+    prefix: &str,
+    depth: usize,
+    out: &mut BTreeMap<String, Entry>,
+) -> Result<(), BundleError> {
+    if depth > MAX_DEPTH {
+        return Err(BundleError::TooDeep(dir.to_owned()));
+    }
+    let read_err = |path: &Path| {
+        let path = path.to_owned();
+        move |source| BundleError::Read { path, source }
+    };
+    for item in std::fs::read_dir(dir).map_err(read_err(dir))? {
+        let item = item.map_err(read_err(dir))?;
+        let path = item.path();
+        let name = item
+            .file_name()
+            .into_string()
+            .map_err(|_| BundleError::NonUtf8Name(path.clone()))?;
+        let entry_name = format!("{prefix}{name}");
+        // `metadata` follows symlinks: a link is stored as the file (or directory) it points to.
+        let meta = std::fs::metadata(&path).map_err(read_err(&path))?;
+        if meta.is_dir() {
+            collect(&path, &format!("{entry_name}/"), depth + 1, out)?;
+        } else if meta.is_file() {
+            out.insert(
+                entry_name,
+                Entry {
+                    source: path,
+                    executable: is_executable(&meta),
+                },
+            );
+        }
+        // Sockets, fifos and devices have no place in a bundle; they are skipped.
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn is_executable(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    meta.permissions().mode() & 0o111 != 0
+}
+
+#[cfg(not(unix))]
+fn is_executable(_meta: &std::fs::Metadata) -> bool {
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(root: &Path) {
+        std::fs::create_dir_all(root.join("pkg/sub")).unwrap();
+        std::fs::write(
+            root.join("handler.py"),
+            "def handler(e, c):\n    return 1\n",
+        )
+        .unwrap();
+        std::fs::write(root.join("pkg/__init__.py"), "").unwrap();
+        std::fs::write(root.join("pkg/sub/data.json"), "{\"a\": 1}").unwrap();
+        std::fs::write(root.join("bootstrap"), "#!/bin/sh\necho hi\n").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(
+                root.join("bootstrap"),
+                std::fs::Permissions::from_mode(0o700),
+            )
+            .unwrap();
+        }
+    }
+
+    #[test]
+    fn entries_are_sorted_with_fixed_times_and_modes() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("src");
+        tree(&src);
+        let b = zip_dir(&src, &d.path().join("out.zip")).unwrap();
+        assert_eq!(b.files, 4);
+        let mut z = zip::ZipArchive::new(File::open(&b.path).unwrap()).unwrap();
+        let names: Vec<String> = z.file_names().map(|n| n.unwrap().into_owned()).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names.len(), 4);
+        for (i, expected) in sorted.iter().enumerate() {
+            let f = z.by_index(i).unwrap();
+            let name = f.name().unwrap().into_owned();
+            assert_eq!(&name, expected);
+            assert_eq!(f.last_modified(), Some(DateTime::DEFAULT));
+            assert_eq!(f.compression(), CompressionMethod::Deflated);
+            let mode = f.unix_mode().unwrap() & 0o777;
+            if name == "bootstrap" {
+                assert_eq!(mode, 0o755);
+            } else {
+                assert_eq!(mode, 0o644, "{name}");
+            }
+        }
+        let (digest, size) = sha256_file(&b.path).unwrap();
+        assert_eq!(size, b.size);
+        assert_eq!(b.sha256_hex, hex::encode(digest));
+        assert_eq!(
+            base64::engine::general_purpose::STANDARD
+                .decode(&b.code_sha256)
+                .unwrap(),
+            digest
+        );
+    }
+
+    #[test]
+    fn a_missing_or_empty_directory_is_named() {
+        let d = tempfile::tempdir().unwrap();
+        let e = zip_dir(&d.path().join("nope"), &d.path().join("o.zip")).unwrap_err();
+        assert!(e.to_string().contains("bundle-dir"), "{e}");
+        std::fs::create_dir(d.path().join("empty")).unwrap();
+        let e = zip_dir(&d.path().join("empty"), &d.path().join("o.zip")).unwrap_err();
+        assert!(matches!(e, BundleError::Empty(_)), "{e}");
+    }
+
+    #[test]
+    fn the_output_inside_the_directory_is_not_zipped_into_itself() {
+        let d = tempfile::tempdir().unwrap();
+        tree(d.path());
+        let out = d.path().join("lambda.zip");
+        let first = zip_dir(d.path(), &out).unwrap();
+        let second = zip_dir(d.path(), &out).unwrap();
+        assert_eq!(first.sha256_hex, second.sha256_hex);
+        assert_eq!(second.files, 4);
+    }
+}
