@@ -734,3 +734,165 @@ async fn container_an_unhealthy_rollout_fails_the_workflow_and_is_rolled_back() 
     assert_eq!(ecs.service_task_definition("app"), before);
     assert_eq!(ecs.requests("UpdateService").len(), 2);
 }
+
+// ---- versioned.yml ----------------------------------------------------------------------------------
+
+fn versioned_walk<'a>(
+    wf: &'a Workflow,
+    backend: Backend,
+    w: &'a World,
+    ecs: &FakeEcs,
+    event: &str,
+    git_ref: &str,
+    sha: &str,
+    payload: Value,
+) -> Walk<'a> {
+    walk(wf, backend, w, event, git_ref, payload)
+        .github("sha", sha)
+        .var("TEST_ACCOUNT_ID", ACCOUNT)
+        .var("PROD_ACCOUNT_ID", ACCOUNT)
+        .var("ECR_REGISTRY", REGISTRY)
+        .env("AWS_ENDPOINT_URL_ECS", ecs.url())
+}
+
+fn app_version(ecs: &FakeEcs) -> String {
+    let td = ecs.task_definition(&ecs.service_task_definition("api"));
+    td["containerDefinitions"][0]["environment"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "APP_VERSION")
+        .map(|e| e["value"].as_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn versioned_pr_titles_must_be_conventional() {
+    let Some(backend) = Backend::select() else {
+        return;
+    };
+    let Some(w) = world().await else { return };
+    let ecs = ecs_world("app", "api", vec![]).await;
+    let wf = Workflow::load("versioned.yml");
+    let good = versioned_walk(
+        &wf,
+        backend,
+        &w,
+        &ecs,
+        "pull_request",
+        "refs/pull/5/merge",
+        SHA,
+        pr_event(5, "feat(api): page the orders list", &[]),
+    )
+    .run()
+    .await;
+    assert_eq!(good.ran(), ["pr-title"]);
+    assert!(!good.failed(), "{:#?}", good.jobs);
+
+    let bad = versioned_walk(
+        &wf,
+        backend,
+        &w,
+        &ecs,
+        "pull_request",
+        "refs/pull/6/merge",
+        SHA,
+        pr_event(6, "Added paging", &[]),
+    )
+    .run()
+    .await;
+    assert!(bad.failed());
+    let step = &bad.job("pr-title").stevedore()[0].clone();
+    assert_eq!(step.code, 1, "{}", step.logs());
+    assert_eq!(step.output("verdict"), "failure");
+    assert_eq!(ecs.total_calls(), 0);
+}
+
+#[tokio::test]
+async fn versioned_dev_cuts_a_prerelease_and_deploys_it_to_test() {
+    let Some(backend) = Backend::select() else {
+        return;
+    };
+    let Some(w) = world().await else { return };
+    let base = w.gh.seed_commits("main", &["feat: a"]);
+    w.gh.set_ref("refs/tags/v1.2.0", &base[0]);
+    w.gh.set_ref("refs/heads/dev", &base[0]);
+    let dev = w.gh.seed_commits("dev", &["feat: paging"]);
+    let ecs = ecs_world("app", "api", vec![Behaviour::complete_after_polls(1)]).await;
+    let wf = Workflow::load("versioned.yml");
+    let run = versioned_walk(
+        &wf,
+        backend,
+        &w,
+        &ecs,
+        "push",
+        "refs/heads/dev",
+        &dev[0],
+        push_event("refs/heads/dev"),
+    )
+    .run()
+    .await;
+    assert_eq!(run.ran(), ["release", "deploy-test"], "{:#?}", run.jobs);
+    assert!(!run.failed(), "{:#?}", run.jobs);
+    let release = run.job("release");
+    assert_eq!(release.outputs["version"], "1.3.0-dev.1", "{:#?}", release);
+    assert_eq!(release.outputs["tag"], "v1.3.0-dev.1");
+    assert_eq!(app_version(&ecs), "1.3.0-dev.1");
+    let rel = w.gh.releases();
+    assert_eq!(rel.len(), 1, "{rel:?}");
+    assert_eq!(rel[0]["prerelease"], true);
+    let envs: Vec<Value> =
+        w.gh.deployments()
+            .iter()
+            .map(|d| d["environment"].clone())
+            .collect();
+    assert_eq!(envs, [json!("test")]);
+    w.gh.assert_no_violations();
+}
+
+#[tokio::test]
+async fn versioned_main_release_label_overrides_the_bump_and_deploys_production() {
+    let Some(backend) = Backend::select() else {
+        return;
+    };
+    let Some(w) = world().await else { return };
+    let old = w.gh.seed_commits("main", &["feat: a"]);
+    w.gh.set_ref("refs/tags/v1.2.0", &old[0]);
+    // A fix alone would make 1.2.1; the merged PR's label asks for a major release.
+    let new = w.gh.seed_commits("main", &["fix: squashed (#21)"]);
+    w.gh.add_pr(21, "fix: squashed", &new[0], &["release:major"]);
+    w.gh.merge_pr(21, &new[0]);
+    let ecs = ecs_world("app", "api", vec![Behaviour::complete_after_polls(1)]).await;
+    let wf = Workflow::load("versioned.yml");
+    let run = versioned_walk(
+        &wf,
+        backend,
+        &w,
+        &ecs,
+        "push",
+        "refs/heads/main",
+        &new[0],
+        push_event("refs/heads/main"),
+    )
+    .run()
+    .await;
+    assert_eq!(
+        run.ran(),
+        ["release", "deploy-production"],
+        "{:#?}",
+        run.jobs
+    );
+    assert!(!run.failed(), "{:#?}", run.jobs);
+    let publish = run.job("release").step("publish");
+    assert_eq!(publish.output("version"), "2.0.0", "{}", publish.logs());
+    assert!(
+        publish.summary.contains("label `release:major` on #21"),
+        "{}",
+        publish.summary
+    );
+    assert_eq!(app_version(&ecs), "2.0.0");
+    assert_eq!(w.gh.refs().get("refs/tags/v2.0.0"), Some(&new[0]));
+    let claims = jwt_claims(&w.oidc.minted().last().cloned().unwrap());
+    assert_eq!(claims["environment"], "production");
+    w.gh.assert_no_violations();
+}
