@@ -896,3 +896,223 @@ async fn versioned_main_release_label_overrides_the_bump_and_deploys_production(
     assert_eq!(claims["environment"], "production");
     w.gh.assert_no_violations();
 }
+
+// ---- serverless.yml ---------------------------------------------------------------------------------
+
+const SARIF_CLEAN: &str =
+    r#"{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"ruff"}},"results":[]}]}"#;
+const SARIF_WARNING: &str = r#"{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"bandit"}},"results":[{"ruleId":"B105","level":"warning","message":{"text":"Possible hardcoded password"},"locations":[{"physicalLocation":{"artifactLocation":{"uri":"backend/settings.py"},"region":{"startLine":3}}}]}]}]}"#;
+
+fn serverless_walk<'a>(
+    wf: &'a Workflow,
+    backend: Backend,
+    w: &'a World,
+    event: &str,
+    bucket: &str,
+    api_url: &str,
+    payload: Value,
+) -> Walk<'a> {
+    let git_ref = if event == "pull_request" {
+        "refs/pull/8/merge"
+    } else {
+        "refs/heads/main"
+    };
+    walk(wf, backend, w, event, git_ref, payload)
+        .var("ARTIFACTS_ACCOUNT_ID", ACCOUNT)
+        .var("DEV_ACCOUNT_ID", ACCOUNT)
+        .var("PROD_ACCOUNT_ID", ACCOUNT)
+        .var("ARTIFACTS_BUCKET", bucket)
+        .var("DEV_API_URL", api_url)
+        .var("PROD_API_URL", api_url)
+}
+
+#[tokio::test]
+async fn serverless_pr_validation_posts_one_summary_comment() {
+    let Some(backend) = Backend::select() else {
+        return;
+    };
+    let Some(w) = world().await else { return };
+    let wf = Workflow::load("serverless.yml");
+    let cov = cobertura(0.86);
+    let run = serverless_walk(
+        &wf,
+        backend,
+        &w,
+        "pull_request",
+        "unused",
+        "http://127.0.0.1:9",
+        pr_event(8, "feat(worker): retry failed sends", &[]),
+    )
+    .play(
+        "validate",
+        "test",
+        "success",
+        &[("junit.xml", JUNIT_PASS), ("coverage.xml", &cov)],
+    )
+    .play(
+        "validate",
+        "lint",
+        "success",
+        &[("ruff.sarif", SARIF_CLEAN)],
+    )
+    .play(
+        "validate",
+        "types",
+        "success",
+        &[("mypy.txt", "Success: no issues found in 12 source files\n")],
+    )
+    .play(
+        "validate",
+        "security",
+        "success",
+        &[("bandit.sarif", SARIF_WARNING)],
+    )
+    .run()
+    .await;
+    assert_eq!(run.ran(), ["validate"], "{:#?}", run.jobs);
+    let gate = run.job("validate").stevedore()[0].clone();
+    assert_eq!(gate.code, 0, "{}", gate.logs());
+    assert_eq!(gate.output("tests-tests-passed"), "2");
+    let comments = w.gh.comments(8);
+    assert_eq!(comments.len(), 1, "{comments:?}");
+    assert!(
+        comments[0].body.contains("<!-- stevedore:lint-gate"),
+        "{}",
+        comments[0].body
+    );
+    assert!(comments[0].body.contains("Tests"), "{}", comments[0].body);
+    w.gh.assert_no_violations();
+}
+
+/// A function with version 1 behind alias `live`, in moto (eu-west-1).
+async fn lambda_function(endpoint: &str, name: &str) {
+    use aws_sdk_lambda::primitives::Blob;
+    use aws_sdk_lambda::types::{FunctionCode, Runtime};
+    let lambda = aws_sdk_lambda::Client::new(&sdk_eu(endpoint));
+    let role = crate::lambda::create_role(endpoint, &format!("{name}-role")).await;
+    lambda
+        .create_function()
+        .function_name(name)
+        .runtime(Runtime::Python312)
+        .role(role)
+        .handler("app.handler")
+        .code(
+            FunctionCode::builder()
+                .zip_file(Blob::new(crate::lambda::zip(
+                    "def handler(e, c):\n    return 1\n",
+                )))
+                .build(),
+        )
+        .publish(true)
+        .send()
+        .await
+        .unwrap();
+    lambda
+        .create_alias()
+        .function_name(name)
+        .name("live")
+        .function_version("1")
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn serverless_main_builds_bundles_and_deploys_both_lambdas_blue_green() {
+    let Some(backend) = Backend::select() else {
+        return;
+    };
+    let Some(w) = world().await else { return };
+    let endpoint = w.moto.endpoint.clone();
+    let bucket = crate::helpers::moto::unique("artifacts");
+    let s3 = aws_sdk_s3::Client::new(&sdk_eu(&endpoint));
+    s3.create_bucket()
+        .bucket(&bucket)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    lambda_function(&endpoint, "backend-dev").await;
+    lambda_function(&endpoint, "worker-dev").await;
+    let health = crate::lambda::health_server(200).await;
+    let api = health.url.trim_end_matches("/health").to_owned();
+    let wf = Workflow::load("serverless.yml");
+    let run = serverless_walk(
+        &wf,
+        backend,
+        &w,
+        "push",
+        &bucket,
+        &api,
+        push_event("refs/heads/main"),
+    )
+    .play(
+        "build",
+        "package",
+        "success",
+        &[
+            (
+                "dist/backend/app.py",
+                "def handler(e, c):\n    return {'statusCode': 200}\n",
+            ),
+            (
+                "dist/worker/app.py",
+                "def handler(e, c):\n    return {'sent': 0}\n",
+            ),
+        ],
+    )
+    .awaiting_approval("deploy-production")
+    .run()
+    .await;
+    assert_eq!(run.ran(), ["build", "deploy-dev"], "{:#?}", run.jobs);
+    assert_eq!(run.job("deploy-production").result, "waiting");
+    assert!(!run.failed(), "{:#?}", run.jobs);
+    let build = run.job("build");
+    assert_eq!(build.result, "success", "{build:#?}");
+    let backend_key = build.outputs["backend-key"].clone();
+    assert!(backend_key.starts_with("backend/"), "{backend_key}");
+    // metadata.json beside each bundle, naming the commit and the hash of the zip.
+    for (step, service) in [("backend", "backend"), ("worker", "worker")] {
+        let s = build.step(step);
+        let key = s.output("s3-key");
+        let meta_key = key.replace("lambda.zip", "metadata.json");
+        let meta = s3
+            .get_object()
+            .bucket(&bucket)
+            .key(&meta_key)
+            .send()
+            .await
+            .unwrap();
+        let meta: Value =
+            serde_json::from_slice(&meta.body.collect().await.unwrap().into_bytes()).unwrap();
+        assert_eq!(meta["service"], service);
+        assert_eq!(meta["commit"], SHA);
+        assert_eq!(meta["sha256"], s.output("sha256"));
+    }
+    let dev = run.job("deploy-dev");
+    assert_eq!(dev.result, "success", "{dev:#?}");
+    for (step, function) in [("backend", "backend-dev"), ("worker", "worker-dev")] {
+        let s = dev.step(step);
+        assert_eq!(s.output("verdict"), "success", "{}", s.logs());
+        assert_eq!(s.output("previous-version"), "1");
+        assert_eq!(s.output("version"), "2");
+        assert_eq!(s.inputs["s3-bucket"], bucket);
+        let lambda = aws_sdk_lambda::Client::new(&sdk_eu(&endpoint));
+        let alias = lambda
+            .get_alias()
+            .function_name(function)
+            .name("live")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(alias.function_version(), Some("2"));
+    }
+    assert!(
+        health.hits.load(std::sync::atomic::Ordering::SeqCst) > 0,
+        "the health URL was watched during the bake"
+    );
+}

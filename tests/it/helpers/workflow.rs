@@ -171,6 +171,8 @@ pub struct Walk<'a> {
     mounts: Vec<(PathBuf, String)>,
     played: BTreeMap<(String, String), (String, Vec<(String, Vec<u8>)>)>,
     checkout: Option<Checkout<'a>>,
+    /// Jobs whose environment's reviewers have not approved yet: they wait (result `waiting`).
+    awaiting_approval: Vec<String>,
     pub jobs: BTreeMap<String, JobRecord>,
     /// Job ids in the order they were decided.
     pub order: Vec<String>,
@@ -223,6 +225,7 @@ impl<'a> Walk<'a> {
             mounts: Vec::new(),
             played: BTreeMap::new(),
             checkout: None,
+            awaiting_approval: Vec::new(),
             jobs: BTreeMap::new(),
             order: Vec::new(),
         }
@@ -295,6 +298,12 @@ impl<'a> Walk<'a> {
         self
     }
 
+    /// The job's environment has required reviewers who have not approved: GitHub holds it.
+    pub fn awaiting_approval(mut self, job: &str) -> Self {
+        self.awaiting_approval.push(job.to_owned());
+        self
+    }
+
     pub fn job(&self, id: &str) -> &JobRecord {
         self.jobs
             .get(id)
@@ -310,7 +319,7 @@ impl<'a> Walk<'a> {
     pub fn ran(&self) -> Vec<&str> {
         self.order
             .iter()
-            .filter(|j| self.jobs[*j].result != "skipped")
+            .filter(|j| !matches!(self.jobs[*j].result.as_str(), "skipped" | "waiting"))
             .map(String::as_str)
             .collect()
     }
@@ -368,6 +377,16 @@ impl<'a> Walk<'a> {
         };
         if !truthy(&scope.eval_condition(&cond)) {
             return skipped;
+        }
+        if self.awaiting_approval.iter().any(|j| j == id) {
+            assert!(
+                job.contains_key("environment"),
+                "job `{id}` has no `environment:`, so nothing would hold it for approval"
+            );
+            return JobRecord {
+                result: "waiting".into(),
+                ..skipped
+            };
         }
         // The job's `environment:` is what GitHub puts in the OIDC token (after its protection rules).
         let environment = job.get("environment").map(|e| match e {
