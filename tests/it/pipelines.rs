@@ -737,6 +737,7 @@ async fn container_an_unhealthy_rollout_fails_the_workflow_and_is_rolled_back() 
 
 // ---- versioned.yml ----------------------------------------------------------------------------------
 
+#[allow(clippy::too_many_arguments, reason = "one walk per scenario, every part named")]
 fn versioned_walk<'a>(
     wf: &'a Workflow,
     backend: Backend,

@@ -156,6 +156,9 @@ impl JobRecord {
 
 type Checkout<'a> = Box<dyn Fn(&Path) + 'a>;
 
+/// A played `run:` step: its outcome and the files (path, bytes) it writes.
+type Played = (String, Vec<(String, Vec<u8>)>);
+
 /// One run of a workflow: the event, the contexts, the world the steps reach.
 pub struct Walk<'a> {
     pub wf: &'a Workflow,
@@ -169,7 +172,7 @@ pub struct Walk<'a> {
     step_env: Vec<(String, String)>,
     oidc: Option<&'a FakeOidc>,
     mounts: Vec<(PathBuf, String)>,
-    played: BTreeMap<(String, String), (String, Vec<(String, Vec<u8>)>)>,
+    played: BTreeMap<(String, String), Played>,
     checkout: Option<Checkout<'a>>,
     /// Jobs whose environment's reviewers have not approved yet: they wait (result `waiting`).
     awaiting_approval: Vec<String>,
@@ -367,7 +370,7 @@ impl<'a> Walk<'a> {
         let needs_ok = needs.iter().all(|n| self.jobs[n].result == "success");
         let cond = job
             .get("if")
-            .map(|v| yaml_scalar(v))
+            .map(yaml_scalar)
             .unwrap_or_else(|| "success()".into());
         let scope = Scope {
             walk: self,
@@ -429,9 +432,7 @@ impl<'a> Walk<'a> {
                         }
                     }
                     for (k, v) in action_defaults() {
-                        if !inputs.contains_key(&k) {
-                            inputs.insert(k, scope.substitute(&v));
-                        }
+                        inputs.entry(k).or_insert_with(|| scope.substitute(&v));
                     }
                     let env: Vec<(String, String)> = scope.workflow_env();
                     self.run_stevedore(
