@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use crate::helpers::fake_github::FakeGithub;
 use crate::helpers::require;
 use crate::helpers::run::Step;
 
@@ -141,14 +142,19 @@ async fn a_failing_repository_fails_the_gate_with_every_reason() {
         return;
     }
     let foreign = chown_to_another_user(&step.workspace);
+    let gh = FakeGithub::start().await;
     let r = step
         .input("mode", "lint-gate")
+        .input("github-token", "ghs_faketoken0123456789")
+        .var("GITHUB_API_URL", &gh.url())
         .input("checks", CHECKS)
         .input("generated-files", "required")
         .input("pr-title-scopes", "api, gate")
         .event(
             "pull_request",
-            serde_json::json!({"number": 7, "pull_request": {"number": 7, "title": "Added coverage gate", "head": {"sha": "abc", "ref": "f"}, "base": {"ref": "main"}}}),
+            serde_json::json!({"number": 7, "pull_request": {"number": 7, "title": "Added coverage gate",
+                "head": {"sha": "fedcba9876543210fedcba9876543210fedcba98", "ref": "f", "repo": {"full_name": "octo-org/octo-repo"}},
+                "base": {"ref": "main", "repo": {"full_name": "octo-org/octo-repo"}}}}),
         )
         .run()
         .await;
@@ -226,7 +232,7 @@ async fn a_failing_repository_fails_the_gate_with_every_reason() {
 
     // The summary (job summary and sticky comment body): the table and each failure explained.
     let s = &r.summary;
-    assert!(s.starts_with("## ❌ lint-gate: 4 of 5 required check(s) failed: Tests, Type check, Generated files up to date, PR title"), "{s}");
+    assert!(s.contains("lint-gate: 4 of 5 required check(s) failed: Tests, Type check, Generated files up to date, PR title\n"), "{s}");
     assert!(
         s.contains("| Tests | ❌ failure | 2 error(s) | 1 passed, 2 failed | 72.97% (floor 80%) |"),
         "{s}"
@@ -256,6 +262,62 @@ async fn a_failing_repository_fails_the_gate_with_every_reason() {
         "{s}"
     );
     assert!(s.contains("```\nfeat: added coverage gate\n```"), "{s}");
+    // One check run per check, with its annotations; one sticky comment with the table.
+    gh.assert_no_violations();
+    let runs = gh.check_runs();
+    let by_name = |n: &str| {
+        runs.iter()
+            .find(|c| c.name == format!("stevedore / lint-gate / {n}"))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no check run for {n}: {:?}",
+                    runs.iter().map(|c| &c.name).collect::<Vec<_>>()
+                )
+            })
+    };
+    let expect_runs = [
+        ("Tests", "failure", 2),
+        ("Clippy", "success", 2),
+        ("Type check", "failure", 0),
+        ("Security", "neutral", 2),
+        ("Generated files up to date", "failure", 2),
+        ("PR title", "failure", 0),
+    ];
+    for (name, conclusion, annotations) in expect_runs {
+        let c = by_name(name);
+        assert_eq!(c.conclusion.as_deref(), Some(conclusion), "{name}");
+        assert_eq!(
+            c.annotations.len(),
+            annotations,
+            "{name}: {:?}",
+            c.annotations
+        );
+        assert_eq!(c.head_sha, "fedcba9876543210fedcba9876543210fedcba98");
+    }
+    let tests = by_name("Tests");
+    assert_eq!(tests.annotations[0]["path"], "src/lib.rs");
+    assert_eq!(tests.annotations[0]["start_line"], 25);
+    assert_eq!(tests.annotations[0]["annotation_level"], "failure");
+    assert!(
+        tests
+            .text
+            .as_deref()
+            .unwrap()
+            .contains("`calc/ops.py` | 57.1% | 12/21"),
+        "{:?}",
+        tests.text
+    );
+    let comments = gh.comments(7);
+    assert_eq!(comments.len(), 1);
+    let body = &comments[0].body;
+    assert!(
+        body.contains(
+            "| Tests | ❌ failure | 2 error(s) | 1 passed, 2 failed | 72.97% (floor 80%) |"
+        ),
+        "{body}"
+    );
+    assert!(body.contains("feat: added coverage gate"), "{body}");
+    assert!(body.contains("<!-- stevedore:lint-gate"), "{body}");
     if foreign {
         eprintln!("the workspace was owned by uid 4321 during the run");
     }
@@ -434,6 +496,29 @@ async fn bench_lint_gate() {
     let step = Step::new();
     write_bench_inputs(&step.workspace, 10_000, 5_000);
     let rss_before = peak_rss_kib();
+    // Parse and judge alone (library API), then the whole step (plus report building and the fan-out).
+    let parse_started = std::time::Instant::now();
+    let specs = stevedore::modes::lint_gate::checks::parse(
+        "- name: Tests\n  results: junit.xml\n- name: Scan\n  results: findings.sarif\n",
+    )
+    .unwrap();
+    let paths = stevedore::modes::lint_gate::paths::PathMap::new(&step.workspace);
+    let mut per_check = Vec::new();
+    let judged: Vec<_> = specs
+        .iter()
+        .map(|s| {
+            let t = std::time::Instant::now();
+            let r = stevedore::modes::lint_gate::gate::judge(s, &paths);
+            per_check.push(format!("{} {} ms", s.name, t.elapsed().as_millis()));
+            r
+        })
+        .collect();
+    let parse_ms = parse_started.elapsed().as_millis();
+    let report_started = std::time::Instant::now();
+    let report = stevedore::modes::lint_gate::gate::report(&judged, None);
+    let report_ms = report_started.elapsed().as_millis();
+    assert_eq!(report.annotations().count(), 6000);
+    drop((judged, report));
     let started = std::time::Instant::now();
     let r = step
         .input("mode", "lint-gate")
@@ -450,9 +535,98 @@ async fn bench_lint_gate() {
     assert_eq!(r.output("tests-tests-passed"), Some("9000"));
     assert_eq!(r.output("scan-findings"), Some("5000"));
     println!(
-        "BENCH lint-gate: 10000 test cases (1000 failing) + 5000 SARIF findings: {} ms wall (debug build), peak RSS {} KiB (before: {} KiB)",
+        "BENCH lint-gate: 10000 test cases (1000 failing) + 5000 SARIF findings: parse+judge {parse_ms} ms ({}), report {report_ms} ms, whole step {} ms (debug build), peak RSS {} KiB (before: {} KiB)",
+        per_check.join(", "),
         elapsed.as_millis(),
         peak_rss_kib(),
         rss_before
     );
+}
+
+/// `stevedore lint-gate` in a Cargo checkout, outside Actions: detects fmt, clippy and test, runs them (real
+/// cargo, in parallel), parses clippy's JSON and libtest's output, and prints the table.
+#[tokio::test]
+async fn locally_it_runs_the_detected_cargo_checks() {
+    let has_cargo = Command::new("cargo")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if require("cargo", has_cargo.then_some(())).is_none() {
+        return;
+    }
+    let step = Step::new()
+        .var("GITHUB_ACTIONS", "false")
+        .var("CI", "false");
+    copy(
+        &fixture("sample-rust/Cargo.toml"),
+        &step.workspace.join("Cargo.toml"),
+    );
+    copy(
+        &fixture("sample-rust/src/lib.rs"),
+        &step.workspace.join("src/lib.rs"),
+    );
+    let path = std::env::var("PATH").unwrap();
+    let r = step
+        .var("PATH", &path)
+        .input("mode", "lint-gate")
+        .run()
+        .await;
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    let out = |k: &str| {
+        r.output(k)
+            .unwrap_or_else(|| panic!("output {k}: {:?}", r.outputs))
+            .to_owned()
+    };
+    assert_eq!(out("rust-format-verdict"), "success");
+    assert_eq!(out("clippy-verdict"), "success");
+    assert_eq!(out("clippy-findings"), "2");
+    assert_eq!(out("rust-tests-verdict"), "failure");
+    assert_eq!(
+        (
+            out("rust-tests-tests-passed"),
+            out("rust-tests-tests-failed")
+        ),
+        ("1".to_owned(), "2".to_owned())
+    );
+    assert!(r.stdout.contains("detected: Cargo"), "{}", r.stdout);
+    let table = r
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("CHECK"))
+        .take(4)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        table.contains("Rust tests   ❌ failure  2 error(s)    1 passed, 2 failed, 1 skipped"),
+        "{table}"
+    );
+    assert!(r.stdout.contains("file=src/lib.rs,line=25"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("clippy%3A%3Aptr_arg,file=src/lib.rs,line=5"),
+        "{}",
+        r.stdout
+    );
+}
+
+/// Inside Actions the image has no toolchains: without `checks` nothing is detected or spawned.
+#[tokio::test]
+async fn in_actions_without_checks_nothing_is_spawned() {
+    let step = Step::new();
+    std::fs::write(
+        step.workspace.join("Cargo.toml"),
+        "[package]\nname = \"x\"\n",
+    )
+    .unwrap();
+    let r = step.input("mode", "lint-gate").run().await;
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("(no `checks` input: only the built-in checks)"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("detected:"), "{}", r.stdout);
+    assert_eq!(r.output("verdict"), Some("skipped"));
+    assert_eq!(r.output("failed-checks"), Some(""));
 }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::inputs::Mode;
-use crate::report::markdown::{self, cell};
+use crate::report::markdown;
 use crate::report::{Annotation, CheckReport, Level, Report, Verdict};
 
 use super::checks::{CheckSpec, Outcome};
@@ -446,11 +446,11 @@ pub fn report(results: &[CheckResult], key: Option<String>) -> Report {
         Verdict::Skipped => "No check to judge".to_owned(),
     };
     let rows: Vec<Vec<String>> = table_rows(results).into_iter().map(Vec::from).collect();
-    let mut summary = format!("## {} lint-gate: {}\n\n", verdict.emoji(), cell(&title));
-    summary.push_str(&markdown::table(
+    // The fan-out puts the heading (verdict and title) above this body.
+    let mut summary = markdown::table(
         &["check", "verdict", "findings", "tests", "coverage"],
         &rows,
-    ));
+    );
     let mut sections = String::new();
     for r in results.iter().filter(|r| r.failed) {
         let _ = write!(
@@ -591,6 +591,68 @@ pub fn terminal_table(results: &[CheckResult]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unreadable_and_missing_results_fail_clearly() {
+        use crate::modes::lint_gate::checks::{CheckSpec, Outcome, ResultSpec};
+        use crate::modes::lint_gate::parse::Format;
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("junit.xml"), "<testsuite><testcase></wrong>").unwrap();
+        let spec = CheckSpec {
+            name: "Tests".into(),
+            outcome: Some(Outcome::Success),
+            results: vec![
+                ResultSpec {
+                    glob: "junit.xml".into(),
+                    format: Format::Junit,
+                },
+                ResultSpec {
+                    glob: "cov/*.info".into(),
+                    format: Format::Lcov,
+                },
+            ],
+            required: true,
+            coverage_floor: Some(50.0),
+        };
+        let r = judge(&spec, &PathMap::new(d.path()));
+        assert_eq!(r.verdict(), Verdict::Failure);
+        assert!(
+            r.reasons[0].starts_with("`junit.xml` could not be read as junit: `"),
+            "{:?}",
+            r.reasons
+        );
+        assert!(
+            r.reasons[1].starts_with("No file matches `cov/*.info` (lcov)"),
+            "{:?}",
+            r.reasons
+        );
+        assert_eq!(
+            r.reasons[2],
+            "A coverage floor of 50% is set but no coverage report measured any line."
+        );
+        assert_eq!(
+            (r.annotations[0].path.as_str(), r.annotations[0].level),
+            ("junit.xml", Level::Error)
+        );
+        // A failed step with no result file at all.
+        let spec = CheckSpec {
+            outcome: Some(Outcome::Failure),
+            coverage_floor: None,
+            results: vec![ResultSpec {
+                glob: "none.xml".into(),
+                format: Format::Junit,
+            }],
+            ..spec
+        };
+        let r = judge(&spec, &PathMap::new(d.path()));
+        assert!(
+            r.reasons[0]
+                .starts_with("The step failed and wrote no result file matching `none.xml`"),
+            "{:?}",
+            r.reasons
+        );
+        assert_eq!(r.reasons[1], "The step's outcome is `failure`.");
+    }
 
     #[test]
     fn slugs_are_valid_output_names() {

@@ -78,8 +78,8 @@ pub fn detect(root: &Path, env: &Env) -> LocalPlan {
         plan.checks.push(check(
             env,
             "Rust format",
-            &["cargo", "fmt", "--all", "--check"],
-            Output::ExitCode,
+            &["cargo", "fmt", "--all", "--check", "--", "--color", "never"],
+            Output::Stdout(Format::Text),
         ));
         plan.checks.push(check(
             env,
@@ -372,7 +372,11 @@ mod tests {
         assert_eq!(
             names,
             [
-                ("Rust format", "cargo fmt --all --check".to_owned(), false),
+                (
+                    "Rust format",
+                    "cargo fmt --all --check -- --color never".to_owned(),
+                    false
+                ),
                 (
                     "Clippy",
                     "cargo clippy --all-targets --message-format=json".to_owned(),

@@ -379,6 +379,22 @@ mod tests {
     }
 
     #[test]
+    fn an_oversized_file_is_refused_before_reading() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("huge.xml");
+        // Sparse: no disk or memory is used.
+        std::fs::File::create(&p)
+            .unwrap()
+            .set_len(MAX_STREAM_BYTES + 1)
+            .unwrap();
+        let e = parse_file(&p, Format::Junit, &PathMap::new(d.path())).unwrap_err();
+        assert!(
+            e.to_string().ends_with(&format!("is {} bytes, over the {MAX_STREAM_BYTES}-byte limit for junit files; split the report or lower its verbosity", MAX_STREAM_BYTES + 1)),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn oversized_files_are_refused_clearly() {
         let e =
             read_limited(&b"0123456789"[..], Path::new("big.json"), Format::Sarif, 4).unwrap_err();

@@ -4,7 +4,9 @@
 //! `/github/workspace/src/a.rs`, `./src/a.rs`, `file:///...` URIs (SARIF), Windows separators, or paths relative
 //! to a sub-directory (cargo's `manifest_path`, Cobertura's `<source>`). Annotations need `src/a.rs`.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// The container's workspace mount (runner contract).
 const CONTAINER_WORKSPACE: &str = "/github/workspace";
@@ -17,7 +19,19 @@ pub struct PathMap {
     root_str: String,
     /// Further absolute prefixes the producer may have used for the same directory.
     aliases: Vec<String>,
+    /// Prefixes learned by the suffix search (the runner's workspace seen from the container), and absolute
+    /// paths known not to be in the repository: a report names the same few prefixes thousands of times.
+    learned: Arc<Mutex<Learned>>,
 }
+
+#[derive(Debug, Default)]
+struct Learned {
+    prefixes: Vec<String>,
+    outside: HashSet<String>,
+}
+
+/// Most absolute paths remembered as outside the repository.
+const MAX_OUTSIDE: usize = 10_000;
 
 impl PathMap {
     /// A map for the repository checked out at `root`.
@@ -29,6 +43,7 @@ impl PathMap {
             root,
             root_str,
             aliases: vec![CONTAINER_WORKSPACE.to_owned()],
+            learned: Arc::default(),
         }
     }
 
@@ -77,14 +92,34 @@ impl PathMap {
                     return rest.to_owned();
                 }
             }
+            let mut learned = self
+                .learned
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for prefix in &learned.prefixes {
+                if let Some(rest) = strip_dir_prefix(&p, prefix) {
+                    return rest.to_owned();
+                }
+            }
+            if learned.outside.contains(&p) {
+                return p;
+            }
             // An unknown absolute prefix (another runner's workspace): the longest suffix that exists here.
             let mut rest = p.as_str();
             while let Some(i) = rest[1..].find('/') {
                 rest = &rest[i + 1..];
                 let candidate = &rest[1..];
                 if !candidate.is_empty() && self.root.join(candidate).exists() {
+                    let prefix = p[..p.len() - rest.len()].to_owned();
+                    // Only a prefix that leaves a multi-segment path is trusted for later paths.
+                    if candidate.contains('/') && learned.prefixes.len() < 16 {
+                        learned.prefixes.push(prefix);
+                    }
                     return candidate.to_owned();
                 }
+            }
+            if learned.outside.len() < MAX_OUTSIDE {
+                learned.outside.insert(p.clone());
             }
             return p;
         }

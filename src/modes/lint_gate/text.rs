@@ -26,22 +26,146 @@ pub(crate) struct Diag<'a> {
 }
 
 /// Parses a text stream.
+///
+/// Besides one-line diagnostics it understands two block formats: ESLint's default "stylish" output (a file
+/// header line, then indented `line:col  level  message  rule` rows) and `cargo fmt --check` (`Diff in
+/// path:line:` followed by the diff, kept as the finding's details).
 pub fn parse(r: impl BufRead, file: &Path, paths: &PathMap) -> Result<Parsed, ParseError> {
     let mut out = Parsed::default();
+    let mut stylish_file: Option<String> = None;
+    let mut fmt_diff: Option<(Annotation, Vec<String>)> = None;
     for (i, line) in r.split(b'\n').enumerate() {
         let line = line.map_err(|e| {
             ParseError::malformed(file, Format::Text, format!("line {}: {e}", i + 1))
         })?;
         let line = String::from_utf8_lossy(&line);
-        let Some(d) = parse_line(line.trim_end_matches('\r')) else {
+        let line = strip_ansi(line.trim_end_matches('\r'));
+        if let Some((a, diff)) = fmt_diff.as_mut() {
+            if line.starts_with([' ', '+', '-']) || line.is_empty() {
+                if diff.len() < 200 {
+                    diff.push(line.clone());
+                }
+                continue;
+            }
+            let mut a = a.clone();
+            a.raw_details = parse::details(&diff.join("\n"));
+            out.push(a);
+            fmt_diff = None;
+        }
+        if let Some(rest) = line.strip_prefix("Diff in ")
+            && let Some((p, l)) = rustfmt_header(rest)
+        {
+            let a = Annotation::new(
+                Level::Error,
+                paths.relativize(p),
+                l,
+                "Not formatted as rustfmt would; run `cargo fmt`",
+            )
+            .with_title("rustfmt");
+            fmt_diff = Some((a, Vec::new()));
             continue;
-        };
-        let mut a = Annotation::new(d.level, paths.relativize(d.path), d.line, d.message)
-            .with_column(d.col);
-        a.title = d.code;
+        }
+        if let (Some(f), Some(d)) = (&stylish_file, stylish_row(&line)) {
+            let mut a = Annotation::new(d.level, f.clone(), d.line, d.message).with_column(d.col);
+            a.title = d.code.map(|c| format!("eslint {c}"));
+            out.push(a);
+            continue;
+        }
+        if let Some(d) = parse_line(&line) {
+            stylish_file = None;
+            let mut a = Annotation::new(d.level, paths.relativize(d.path), d.line, d.message)
+                .with_column(d.col);
+            a.title = d.code;
+            out.push(a);
+            continue;
+        }
+        // A stylish header: a lone path at the start of the line.
+        let t = line.trim();
+        if !line.starts_with(char::is_whitespace)
+            && !t.is_empty()
+            && !t.contains(' ')
+            && t.rsplit('/').next().is_some_and(|n| n.contains('.'))
+        {
+            stylish_file = Some(paths.relativize(t));
+        } else if !line.starts_with(char::is_whitespace) {
+            stylish_file = None;
+        }
+    }
+    if let Some((mut a, diff)) = fmt_diff {
+        a.raw_details = parse::details(&diff.join("\n"));
         out.push(a);
     }
     Ok(out)
+}
+
+/// `path:line:` (older rustfmt) or `path at line N:`.
+fn rustfmt_header(rest: &str) -> Option<(&str, u32)> {
+    let rest = rest.trim_end().strip_suffix(':')?;
+    if let Some((p, l)) = rest.rsplit_once(" at line ") {
+        return Some((p, digits(l)?));
+    }
+    let (p, l) = rest.rsplit_once(':')?;
+    Some((p, digits(l)?))
+}
+
+/// `  1:7   error    'x' is assigned a value but never used  no-unused-vars`
+fn stylish_row(line: &str) -> Option<Diag<'static>> {
+    if !line.starts_with("  ") {
+        return None;
+    }
+    let t = line.trim();
+    let (pos, rest) = t.split_once(char::is_whitespace)?;
+    let (l, c) = pos.split_once(':')?;
+    let (l, c) = (digits(l)?, digits(c)?);
+    let rest = rest.trim_start();
+    let (word, rest) = rest.split_once(char::is_whitespace)?;
+    let level = match word {
+        "error" => Level::Error,
+        "warning" => Level::Warning,
+        _ => return None,
+    };
+    let rest = rest.trim();
+    let (message, code) = match rest.rsplit_once("  ") {
+        Some((m, code)) if !code.trim().contains(' ') => (m.trim(), Some(code.trim().to_owned())),
+        _ => (rest, None),
+    };
+    Some(Diag {
+        path: "",
+        line: l,
+        col: Some(c),
+        level,
+        code,
+        message: message.to_owned(),
+    })
+}
+
+/// Removes ANSI colour sequences (`ESC [ ... m`, `ESC ( B`).
+fn strip_ansi(s: &str) -> String {
+    if !s.contains('\u{1b}') {
+        return s.to_owned();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('[') => {
+                for n in chars.by_ref() {
+                    if n.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+            Some('(' | ')') => {
+                chars.next();
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 fn digits(s: &str) -> Option<u32> {
@@ -256,6 +380,66 @@ mod tests {
         assert_eq!(r[0].0, Level::Warning);
         assert_eq!((r[0].1, r[0].2, r[0].3), ("src/lib.rs", 5, Some(24)));
         assert!(r[1].5.starts_with("length comparison to zero"));
+    }
+
+    #[test]
+    fn eslint_stylish_blocks() {
+        let (_, p) = fixture("sample-node/eslint-stylish.txt");
+        assert_eq!(
+            rows(&p),
+            [
+                (
+                    Level::Error,
+                    "src/util.js",
+                    1,
+                    Some(7),
+                    Some("eslint no-unused-vars"),
+                    "'unusedThing' is assigned a value but never used"
+                ),
+                (
+                    Level::Warning,
+                    "src/util.js",
+                    4,
+                    Some(12),
+                    Some("eslint eqeqeq"),
+                    "Expected '===' and instead saw '=='"
+                ),
+                (
+                    Level::Error,
+                    "src/util.js",
+                    5,
+                    Some(23),
+                    Some("eslint no-undef"),
+                    "'nobody' is not defined"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn rustfmt_check_diffs() {
+        let (_, p) = fixture("sample-rust-fmt/rustfmt-check.txt");
+        assert_eq!(p.annotations.len(), 1);
+        let a = &p.annotations[0];
+        assert_eq!(
+            (a.path.as_str(), a.start_line, a.level),
+            ("src/lib.rs", 1, Level::Error)
+        );
+        let d = a.raw_details.as_deref().unwrap();
+        assert!(
+            d.starts_with("-pub fn a( x:i32)->i32{x+1}\n+pub fn a(x: i32) -> i32 {"),
+            "{d}"
+        );
+        assert!(d.contains("+    let v = vec![1, 2, 3];"), "{d}");
+        let coloured = "Diff in /w/src/a.rs:3:\n\u{1b}[31m-x\n\u{1b}(B\u{1b}[m\u{1b}[32m+y\n";
+        let p = parse::parse_bytes(
+            coloured.as_bytes(),
+            Path::new("fmt"),
+            Format::Text,
+            &PathMap::new("/w"),
+        )
+        .unwrap();
+        assert_eq!(p.annotations[0].raw_details.as_deref(), Some("-x\n+y"));
     }
 
     #[test]
