@@ -479,10 +479,18 @@ async fn act_credentials_fall_back_to_the_credential_chain_and_say_why() {
     )
     .await;
     assert_eq!(r.code, 0, "{}", r.logs);
+    // Says so twice: a warning annotation in the log and the credentials row of the summary.
     assert!(
-        r.logs.contains("has no OIDC") || r.summary.contains("has no OIDC"),
-        "the fallback must explain itself:\n{}\n{}",
-        r.logs,
+        r.logs.lines().any(|l| l.starts_with("::warning")
+            && l.contains("AWS credential chain")
+            && l.contains("act (ACT=true) has no OIDC")),
+        "{}",
+        r.logs
+    );
+    assert!(
+        r.summary
+            .contains("standard AWS credential chain (act (ACT=true) has no OIDC)"),
+        "{}",
         r.summary
     );
     assert!(
@@ -523,8 +531,13 @@ async fn act_production_needs_the_environment_claim_and_is_refused() {
     )
     .await;
     assert_ne!(r.code, 0, "{}", r.logs);
-    assert!(r.logs.contains("production"), "{}", r.logs);
-    assert!(r.logs.contains("claim"), "{}", r.logs);
+    assert!(
+        r.logs.contains(
+            "deploying to `production` requires the OIDC `environment` claim (input `trigger-policy`), and the AWS credential chain has no claims"
+        ),
+        "{}",
+        r.logs
+    );
     assert!(r.env_file.is_empty(), "{:?}", r.env_file);
 }
 
@@ -555,9 +568,18 @@ async fn act_reporting_with_a_personal_token_falls_back_to_commit_statuses() {
     assert_eq!(r.code, 0, "{}", r.logs);
     assert!(!gh.statuses().is_empty(), "{}", r.logs);
     assert!(
-        r.summary.to_lowercase().contains("status"),
-        "the summary names the fallback:\n{}",
+        r.summary.contains(
+            "Check run refused (GitHub answered 403 “You must authenticate via a GitHub App.”): reported as commit status"
+        ),
+        "the summary names the fallback and why:\n{}",
         r.summary
+    );
+    let statuses = gh.statuses();
+    assert!(
+        statuses
+            .iter()
+            .any(|(sha, s)| sha == SHA && s["context"] == "stevedore / lint-gate / PR title"),
+        "{statuses:?}"
     );
     gh.assert_no_violations();
 }
@@ -737,7 +759,10 @@ async fn container_an_unhealthy_rollout_fails_the_workflow_and_is_rolled_back() 
 
 // ---- versioned.yml ----------------------------------------------------------------------------------
 
-#[allow(clippy::too_many_arguments, reason = "one walk per scenario, every part named")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one walk per scenario, every part named"
+)]
 fn versioned_walk<'a>(
     wf: &'a Workflow,
     backend: Backend,
