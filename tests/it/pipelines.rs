@@ -1142,3 +1142,92 @@ async fn serverless_main_builds_bundles_and_deploys_both_lambdas_blue_green() {
         "the health URL was watched during the bake"
     );
 }
+
+// ---- the examples themselves --------------------------------------------------------------------------
+
+/// Every example: stevedore pinned as `ORG/stevedore@v1`, only inputs action.yml declares, nothing granted
+/// at the top, and each job's `permissions:` exactly what its stevedore steps need (docs/pipelines.md).
+#[test]
+fn the_examples_use_declared_inputs_and_minimal_permissions() {
+    use serde_yaml_ng::Value as Y;
+    let action: Y = serde_yaml_ng::from_str(
+        &std::fs::read_to_string(crate::helpers::runner::repo_root().join("action.yml")).unwrap(),
+    )
+    .unwrap();
+    let declared: Vec<&str> = action["inputs"]
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    for file in [
+        "standards.yml",
+        "versioned.yml",
+        "serverless.yml",
+        "container.yml",
+    ] {
+        let wf = Workflow::load(file);
+        assert_eq!(
+            wf.doc["permissions"],
+            Y::Mapping(Default::default()),
+            "{file}: start from `permissions: {{}}`"
+        );
+        for (id, job) in wf.jobs() {
+            let id = id.as_str().unwrap();
+            let mut need = std::collections::BTreeSet::new();
+            for step in job["steps"].as_sequence().unwrap() {
+                let Some(uses) = step.get("uses").and_then(Y::as_str) else {
+                    continue;
+                };
+                if !uses.contains("stevedore") {
+                    continue;
+                }
+                assert_eq!(uses, "ORG/stevedore@v1", "{file}/{id}");
+                let with = step["with"].as_mapping().unwrap();
+                for k in with.keys() {
+                    let k = k.as_str().unwrap();
+                    assert!(
+                        declared.contains(&k),
+                        "{file}/{id}: input `{k}` is not in action.yml"
+                    );
+                }
+                let mode = with["mode"].as_str().unwrap();
+                need.insert("checks: write");
+                match mode {
+                    "lint-gate" => {
+                        need.insert("pull-requests: write");
+                    }
+                    "build" => {
+                        need.insert("id-token: write");
+                        need.insert("contents: read");
+                    }
+                    "deploy" => {
+                        need.insert("id-token: write");
+                        need.insert("deployments: write");
+                    }
+                    "publish" => {
+                        need.insert("contents: write");
+                        need.insert("pull-requests: read");
+                    }
+                    other => panic!("{file}/{id}: mode {other}"),
+                }
+            }
+            let have: std::collections::BTreeSet<String> = job["permissions"]
+                .as_mapping()
+                .unwrap_or_else(|| panic!("{file}/{id}: no `permissions:`"))
+                .iter()
+                .map(|(k, v)| format!("{}: {}", k.as_str().unwrap(), v.as_str().unwrap()))
+                .collect();
+            for n in &need {
+                assert!(have.contains(*n), "{file}/{id}: needs `{n}`, has {have:?}");
+            }
+            for h in &have {
+                // `contents: read` for the checkout is always fine; anything else must be needed.
+                assert!(
+                    need.contains(h.as_str()) || h == "contents: read",
+                    "{file}/{id}: `{h}` is not needed by its steps"
+                );
+            }
+        }
+    }
+}
