@@ -354,6 +354,14 @@ impl<'a> Walk<'a> {
 
     async fn run_job(&self, id: &str) -> JobRecord {
         let job = self.wf.job(id).clone();
+        // What the walker does not model must not be silently ignored.
+        for key in ["strategy", "env", "container", "services", "uses"] {
+            assert!(
+                !job.contains_key(key),
+                "{}: job `{id}` uses `{key}:`, which the walker does not model; extend helpers/workflow.rs",
+                self.wf.name
+            );
+        }
         let needs = Self::needs_of(&job);
         for n in &needs {
             assert!(
@@ -410,6 +418,13 @@ impl<'a> Walk<'a> {
         for step in steps {
             let step = step.as_mapping().unwrap();
             let sid = step.get("id").map(yaml_scalar);
+            for key in ["if", "env", "working-directory"] {
+                assert!(
+                    !step.contains_key(key),
+                    "{}: a step of job `{id}` uses `{key}:`, which the walker does not model",
+                    self.wf.name
+                );
+            }
             let continue_on_error = step
                 .get("continue-on-error")
                 .is_some_and(|v| v.as_bool() == Some(true));
