@@ -33,15 +33,11 @@ impl Config {
                 "Use two steps: one with `cluster` + `service`, one with `function-name`",
             );
         }
-        if !ecs_wanted && function.is_none() {
-            p.missing(
-                "service",
-                "for an ECS deploy (or set `function-name` for Lambda)",
-                "web",
-            );
-        }
+        // Neither target: ECS is the default, and its parser names what is missing (`service`, `image`);
+        // the Lambda parser still reads its inputs (and returns None without `function-name`).
+        let neither = !ecs_wanted && function.is_none();
         Self {
-            ecs: ecs_wanted.then(|| Box::new(ecs::Config::parse(p))),
+            ecs: (ecs_wanted || neither).then(|| Box::new(ecs::Config::parse(p))),
             lambda: if ecs_wanted {
                 None
             } else {

@@ -40,7 +40,7 @@ pub fn zip(body: &str) -> Vec<u8> {
 }
 
 /// Creates an IAM role in moto through the IAM query protocol (the role Lambda's CreateFunction checks).
-async fn create_role(endpoint: &str, name: &str) -> String {
+pub async fn create_role(endpoint: &str, name: &str) -> String {
     let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
     let r = reqwest::Client::new()
         .post(format!("{endpoint}/"))

@@ -25,5 +25,6 @@ mod ecs;
 mod foundation;
 mod lambda;
 mod lint_gate;
+mod pipelines;
 mod publish;
 mod reporting;
