@@ -657,7 +657,28 @@ fn image_report(
     r.output("image", &pushed.image);
     r.output("digest", &pushed.digest);
     r.output("image-tags", pushed.tagged.join("\n"));
+    if let (Some((t, s)), Some(g)) = (scan, gate.as_ref()) {
+        r.output("scan-findings", scan_counts_json(s));
+        r.output(
+            "scan-gate",
+            format!(
+                "{} (threshold {t})",
+                if g.passed() { "passed" } else { "blocked" }
+            ),
+        );
+    }
     r
+}
+
+/// Audit evidence for the `scan-findings` output: counts per severity as a JSON object, e.g.
+/// `{"CRITICAL":0,"HIGH":2,"MEDIUM":5}` (only severities with findings; `{}` for a clean scan).
+fn scan_counts_json(s: &ecr::ScanSummary) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = s
+        .counts
+        .iter()
+        .map(|(sev, n)| (sev.as_str().to_owned(), serde_json::Value::from(*n)))
+        .collect();
+    serde_json::Value::Object(map).to_string()
 }
 
 #[cfg(test)]
@@ -679,6 +700,18 @@ mod tests {
             .map(|e| e.0.into_iter().map(|e| e.to_string()).collect())
             .unwrap_or_default();
         (c, errs)
+    }
+
+    #[test]
+    fn scan_evidence_is_counts_per_severity_as_json() {
+        let s = ecr::ScanSummary {
+            counts: [(Severity::High, 2), (Severity::Medium, 5)]
+                .into_iter()
+                .collect(),
+            ..Default::default()
+        };
+        assert_eq!(scan_counts_json(&s), r#"{"HIGH":2,"MEDIUM":5}"#);
+        assert_eq!(scan_counts_json(&ecr::ScanSummary::default()), "{}");
     }
 
     #[test]
