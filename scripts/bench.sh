@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$PWD/tests/podman/containers.conf}"
 runs="${BENCH_RUNS:-5}"
-bin=dist/stevedore
+bin="$PWD/dist/stevedore"
 [[ -x $bin ]] || { echo "$bin missing: run scripts/build-dist.sh" >&2; exit 1; }
 
 load=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -120,9 +120,9 @@ for _ in range(runs):
 print(f"| `stevedore --version` (start and exit, no request) | n/a | {statistics.median(exits):.1f} ms | {max(rss):.1f} MB |")
 PY
 )")
-rows+=("$(probe '`credentials` (OIDC token request first)' INPUT_MODE=credentials \
+rows+=("$(probe '`credentials` (first request: the in-progress check run)' INPUT_MODE=credentials \
   'INPUT_ROLE-TO-ASSUME=arn:aws:iam::123456789012:role/bench' INPUT_AWS-REGION=us-east-1)")
-rows+=("$(probe '`publish` (GitHub API first)' INPUT_MODE=publish INPUT_DRY-RUN=true)")
+rows+=("$(probe '`publish` with `dry-run` (first request: a GitHub read)' INPUT_MODE=publish INPUT_DRY-RUN=true)")
 rows+=("$(probe '`lint-gate` on an empty workspace' INPUT_MODE=lint-gate)")
 
 # --- in-process and process benchmarks (the test rig: moto, the scripted ECS endpoint, the fake GitHub) --
@@ -133,7 +133,7 @@ bench() { # bench FILTER -> the Markdown table rows / BENCH lines the test print
 }
 if [[ -z "${BENCH_SKIP_TESTS:-}" ]]; then
   ecs_rows=$(bench bench_ecs_detection_latency_and_api_calls)
-  mem_row=$(STEVEDORE_BENCH_BIN="$PWD/$bin" bench bench_deploy_process_peak_memory)
+  mem_row=$(STEVEDORE_BENCH_BIN="$bin" bench bench_deploy_process_peak_memory)
   req_rows=$(bench bench_requests_per_report)
   ann_row=$(cargo test --quiet --test it reporting::ten_thousand -- --nocapture 2>&1 | grep -E '^BENCH' || true)
   cred_rows=$(bench bench_credentials)
@@ -177,7 +177,7 @@ mb() { awk -v b="$1" 'BEGIN {printf "%.1f", b / 1000000}'; }
     echo "## Peak memory of a whole deploy (dist/stevedore as a process)"
     echo
     echo "A Lambda canary (50 % for 1 s) with alarm, health-URL and test-invoke checks every 250 ms, against moto;"
-    echo "\\`/usr/bin/time -f %M\\`, 3 runs (\\`cargo test --test it bench_deploy_process_peak_memory -- --ignored --nocapture\\`)."
+    echo "\`/usr/bin/time -f %M\`, 3 runs (\`cargo test --test it bench_deploy_process_peak_memory -- --ignored --nocapture\`)."
     echo "Target ≤ 40 MB."
     echo
     echo "$mem_row"
@@ -185,36 +185,36 @@ mb() { awk -v b="$1" 'BEGIN {printf "%.1f", b / 1000000}'; }
     echo "## ECS: time to verdict against the scripted ECS endpoint"
     echo
     echo "The whole step in-process; the endpoint flips the rollout at a scheduled instant between polls"
-    echo "(\\`cargo test --test it bench_ecs_detection_latency_and_api_calls -- --ignored --nocapture\\`)."
+    echo "(\`cargo test --test it bench_ecs_detection_latency_and_api_calls -- --ignored --nocapture\`)."
     echo "Targets: success noticed ≤ 5 s after COMPLETED, failure ≤ 10 s after FAILED or at the first deterministic stop."
     echo
     echo "$ecs_rows"
     echo
     echo "## GitHub requests per report"
     echo
-    echo "Against the OpenAPI-validating fake GitHub (\\`cargo test --test it bench_requests_per_report -- --ignored --nocapture\\`):"
+    echo "Against the OpenAPI-validating fake GitHub (\`cargo test --test it bench_requests_per_report -- --ignored --nocapture\`):"
     echo
     echo "$req_rows"
     echo
-    echo "10,000 annotations (target: ≤ 201 requests, none lost; \\`cargo test --test it reporting::ten_thousand -- --nocapture\\`):"
+    echo "10,000 annotations (target: ≤ 201 requests, none lost; \`cargo test --test it reporting::ten_thousand -- --nocapture\`):"
     echo
     echo "    $ann_row"
     echo
     echo "## Credentials: start to credentials, and to failure on AccessDenied"
     echo
-    echo "(\\`cargo test --test it bench_credentials -- --ignored --nocapture\\`; target: wrong trust policy fails in ≤ 3 s)"
+    echo "(\`cargo test --test it bench_credentials -- --ignored --nocapture\`; target: wrong trust policy fails in ≤ 3 s)"
     echo
     echo "$cred_rows"
     echo
     echo "## Lambda: API calls and stevedore's own overhead per deploy"
     echo
-    echo "(\\`cargo test --test it bench_lambda_deploy -- --ignored --nocapture\\`, moto)"
+    echo "(\`cargo test --test it bench_lambda_deploy -- --ignored --nocapture\`, moto)"
     echo
     echo "$lambda_rows"
     echo
     echo "## lint-gate: 10,000 test cases and 5,000 findings"
     echo
-    echo "(\\`cargo test --test it bench_lint_gate -- --ignored --nocapture\\`)"
+    echo "(\`cargo test --test it bench_lint_gate -- --ignored --nocapture\`)"
     echo
     echo "$lint_rows"
   fi
