@@ -1,4 +1,4 @@
-//! lint-gate end to end, in-process: a sample repository with a failing test, a lint warning, coverage
+//! lint-gate end to end, in-process and in the real image: a sample repository with a failing test, a lint warning, coverage
 //! below the floor, a failed step without results, a stale generated file and a bad PR title.
 
 use std::path::Path;
@@ -629,4 +629,76 @@ async fn in_actions_without_checks_nothing_is_spawned() {
     assert!(!r.stdout.contains("detected:"), "{}", r.stdout);
     assert_eq!(r.output("verdict"), Some("skipped"));
     assert_eq!(r.output("failed-checks"), Some(""));
+}
+
+/// The same failing repository, judged by the real image in podman started exactly as actions/runner
+/// starts a Docker action (workspace at /github/workspace, file commands under /github/file_commands,
+/// `--network host` to reach the fake GitHub on loopback). Paths the producers wrote (absolute runner
+/// paths) must still come out repository-relative, and gix must read the index without a git binary.
+#[tokio::test]
+async fn the_real_image_fails_the_gate_on_the_failing_repository() {
+    use crate::helpers::runner::{ContainerStep, Profile};
+    let step = ContainerStep::new(Profile::Runner);
+    if !sample_repo(&step.workspace) {
+        return;
+    }
+    let gh = FakeGithub::start().await;
+    let Some(r) = step
+        .network_host()
+        .input("mode", "lint-gate")
+        .input("github-token", "ghs_faketoken0123456789")
+        .var("GITHUB_API_URL", &gh.url())
+        .input("checks", CHECKS)
+        .input("generated-files", "required")
+        .input("pr-title-scopes", "api, gate")
+        .event(
+            "pull_request",
+            serde_json::json!({"number": 7, "pull_request": {"number": 7, "title": "Added coverage gate",
+                "head": {"sha": "fedcba9876543210fedcba9876543210fedcba98", "ref": "f", "repo": {"full_name": "octo-org/octo-repo"}},
+                "base": {"ref": "main", "repo": {"full_name": "octo-org/octo-repo"}}}}),
+        )
+        .run()
+        .await
+    else {
+        return;
+    };
+    assert_eq!(r.code, 1, "{}", r.logs());
+    assert_eq!(r.output("verdict"), Some("failure"));
+    assert_eq!(
+        r.output("failed-checks"),
+        Some("Tests,Type check,Security,Generated files up to date,PR title"),
+        "{}",
+        r.logs()
+    );
+    assert_eq!(r.output("tests-coverage"), Some("72.97"));
+    assert_eq!(r.output("generated-files-up-to-date-findings"), Some("2"));
+    for prefix in [
+        "::error title=Test failed%3A sample-rust%3A%3Atests%3A%3Aadds_wrong,file=src/lib.rs,line=25,",
+        "::warning title=warning clippy%3A%3Aptr_arg,file=src/lib.rs,line=5,",
+        "::error title=Generated file out of date,file=generated/api.rs,line=1,",
+        "::error title=Generated file out of date,file=generated/client.rs,line=1,",
+    ] {
+        assert!(
+            r.stdout.lines().any(|l| l.starts_with(prefix)),
+            "missing {prefix}\n{}",
+            r.logs()
+        );
+    }
+    assert!(
+        r.summary.contains(
+            "| Tests | ❌ failure | 2 error(s) | 1 passed, 2 failed | 72.97% (floor 80%) |"
+        ),
+        "{}",
+        r.summary
+    );
+    gh.assert_no_violations();
+    let per_check = gh
+        .check_runs()
+        .iter()
+        .filter(|c| c.name.starts_with("stevedore / lint-gate / "))
+        .count();
+    assert_eq!(per_check, 6, "one check run per check");
+    let comments = gh.comments(7);
+    assert_eq!(comments.len(), 1);
+    assert!(comments[0].body.contains("feat: added coverage gate"));
 }
