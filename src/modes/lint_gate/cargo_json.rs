@@ -131,13 +131,7 @@ mod tests {
 
     #[test]
     fn clippy_json_warnings_at_their_spans() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lint/sample-rust");
-        let p = parse::parse_file(
-            &root.join("clippy.json"),
-            Format::CargoJson,
-            &PathMap::new(&root),
-        )
-        .unwrap();
+        let p = parse::parse_fixture("sample-rust", "clippy.json", Format::CargoJson);
         let got: Vec<_> = p
             .annotations
             .iter()

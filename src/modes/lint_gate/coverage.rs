@@ -232,20 +232,11 @@ pub fn parse_lcov(r: impl BufRead, file: &Path, paths: &PathMap) -> Result<Parse
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::modes::lint_gate::parse::parse_file;
-
-    fn root() -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lint/sample-python")
-    }
+    use crate::modes::lint_gate::parse::parse_fixture;
 
     #[test]
     fn coverage_py_cobertura_totals_and_files() {
-        let p = parse_file(
-            &root().join("coverage.xml"),
-            Format::Cobertura,
-            &PathMap::new(root()),
-        )
-        .unwrap();
+        let p = parse_fixture("sample-python", "coverage.xml", Format::Cobertura);
         let c = p.coverage.unwrap();
         // coverage.py measured tests too: 37 statements in total, 27 run (line-rate 0.7297).
         assert_eq!((c.lines_valid(), c.lines_covered()), (37, 27));
@@ -260,12 +251,7 @@ mod tests {
 
     #[test]
     fn coverage_py_lcov_matches_cobertura() {
-        let p = parse_file(
-            &root().join("coverage.lcov"),
-            Format::Lcov,
-            &PathMap::new(root()),
-        )
-        .unwrap();
+        let p = parse_fixture("sample-python", "coverage.lcov", Format::Lcov);
         let c = p.coverage.unwrap();
         assert_eq!((c.lines_valid(), c.lines_covered()), (37, 27));
         let ops = c.files.iter().find(|f| f.path == "calc/ops.py").unwrap();

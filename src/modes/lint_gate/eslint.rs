@@ -77,14 +77,8 @@ mod tests {
 
     #[test]
     fn eslint_json_errors_and_warnings() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lint/sample-node");
         // eslint wrote absolute paths under the directory it ran in.
-        let p = parse::parse_file(
-            &root.join("eslint.json"),
-            Format::EslintJson,
-            &PathMap::new(&root),
-        )
-        .unwrap();
+        let p = parse::parse_fixture("sample-node", "eslint.json", Format::EslintJson);
         let got: Vec<_> = p
             .annotations
             .iter()

@@ -258,21 +258,9 @@ fn classname_file(classname: &str, paths: &PathMap) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn fixture(p: &str) -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/lint")
-            .join(p)
-    }
-
     #[test]
     fn nextest_junit_failures_point_at_the_panic() {
-        let root = fixture("sample-rust");
-        let p = parse::parse_file(
-            &root.join("nextest-junit.xml"),
-            Format::Junit,
-            &PathMap::new(&root),
-        )
-        .unwrap();
+        let p = parse::parse_fixture("sample-rust", "nextest-junit.xml", Format::Junit);
         assert_eq!(
             p.tests,
             Some(TestStats {
@@ -301,13 +289,7 @@ mod tests {
 
     #[test]
     fn pytest_junit_counts_skips_and_finds_lines() {
-        let root = fixture("sample-python");
-        let p = parse::parse_file(
-            &root.join("pytest-junit.xml"),
-            Format::Junit,
-            &PathMap::new(&root),
-        )
-        .unwrap();
+        let p = parse::parse_fixture("sample-python", "pytest-junit.xml", Format::Junit);
         assert_eq!(
             p.tests,
             Some(TestStats {
@@ -336,14 +318,8 @@ mod tests {
 
     #[test]
     fn jest_junit_uses_the_file_attribute_and_the_stack() {
-        let root = fixture("sample-node");
         // The stack trace holds the producer's absolute paths; relativised against the same root.
-        let p = parse::parse_file(
-            &root.join("jest-junit.xml"),
-            Format::Junit,
-            &PathMap::new(&root),
-        )
-        .unwrap();
+        let p = parse::parse_fixture("sample-node", "jest-junit.xml", Format::Junit);
         assert_eq!(
             p.tests,
             Some(TestStats {

@@ -332,6 +332,23 @@ pub(crate) fn read_limited(
     Ok(buf)
 }
 
+/// The directory of a sample project under `tests/fixtures/lint` (real output of real tools; see the README
+/// there).
+#[cfg(test)]
+pub(crate) fn fixture_dir(sample: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/lint")
+        .join(sample)
+}
+
+/// Parses `file` of fixture project `sample`, with the project as the repository root.
+#[cfg(test)]
+pub(crate) fn parse_fixture(sample: &str, file: &str, format: Format) -> Parsed {
+    let root = fixture_dir(sample);
+    parse_file(&root.join(file), format, &PathMap::new(&root))
+        .unwrap_or_else(|e| panic!("{sample}/{file}: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

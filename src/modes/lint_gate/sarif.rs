@@ -137,21 +137,9 @@ pub fn parse(r: impl Read, file: &Path, paths: &PathMap) -> Result<Parsed, Parse
 mod tests {
     use super::*;
 
-    fn fixture(p: &str) -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/lint")
-            .join(p)
-    }
-
     #[test]
     fn bandit_sarif_levels_and_locations() {
-        let root = fixture("sample-python");
-        let p = parse::parse_file(
-            &root.join("bandit.sarif"),
-            Format::Sarif,
-            &PathMap::new(&root),
-        )
-        .unwrap();
+        let p = parse::parse_fixture("sample-python", "bandit.sarif", Format::Sarif);
         let got: Vec<_> = p
             .annotations
             .iter()
@@ -180,13 +168,7 @@ mod tests {
 
     #[test]
     fn eslint_sarif_uses_file_uris() {
-        let root = fixture("sample-node");
-        let p = parse::parse_file(
-            &root.join("eslint.sarif"),
-            Format::Sarif,
-            &PathMap::new(&root),
-        )
-        .unwrap();
+        let p = parse::parse_fixture("sample-node", "eslint.sarif", Format::Sarif);
         let got: Vec<_> = p
             .annotations
             .iter()

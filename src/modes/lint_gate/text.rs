@@ -284,12 +284,11 @@ mod tests {
     use super::*;
 
     fn fixture(p: &str) -> (std::path::PathBuf, Parsed) {
-        let f = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/lint")
-            .join(p);
-        let root = f.parent().unwrap().to_owned();
-        let parsed = parse::parse_file(&f, Format::Text, &PathMap::new(&root)).unwrap();
-        (root, parsed)
+        let (sample, file) = p.split_once('/').unwrap();
+        (
+            parse::fixture_dir(sample),
+            parse::parse_fixture(sample, file, Format::Text),
+        )
     }
 
     type Row<'a> = (Level, &'a str, u32, Option<u32>, Option<&'a str>, &'a str);
