@@ -28,3 +28,4 @@ mod lint_gate;
 mod pipelines;
 mod publish;
 mod reporting;
+mod runner_schema;
