@@ -396,21 +396,21 @@ struct ActResult {
     outputs: Vec<(String, String)>,
 }
 
-/// Runs one step as act does: the act profile of the container harness when `dist/` is current (always
-/// under `CI=true`), else in-process with act's environment (`ACT=true`, no OIDC variables).
+/// Runs one step as act does: the act profile of the container harness when the image can carry a binary
+/// of these sources (always under `CI=true`), else in-process with act's environment (`ACT=true`, no OIDC variables).
 async fn act_step(
     inputs: &[(&str, &str)],
     vars: &[(&str, &str)],
     event: Option<(&str, Value)>,
 ) -> ActResult {
     use crate::helpers::runner::{ContainerStep, Profile};
-    use crate::helpers::workflow::dist_is_current;
-    let container = match dist_is_current() {
+    use crate::helpers::workflow::image_is_current;
+    let container = match image_is_current() {
         Ok(()) => true,
         Err(why) if crate::helpers::strict() => panic!("act profile required (CI=true): {why}"),
         Err(why) => {
             eprintln!(
-                "act test in-process (the container act profile needs a current dist/): {why}"
+                "act test in-process (the container act profile needs a binary of these sources): {why}"
             );
             false
         }

@@ -25,8 +25,8 @@ const BUILT_IN_FUNCTIONS: [&str; 7] = [
 ];
 
 fn schema() -> Json {
-    let path = crate::helpers::runner::repo_root()
-        .join("tests/fixtures/actions-runner/action_yaml.json");
+    let path =
+        crate::helpers::runner::repo_root().join("tests/fixtures/actions-runner/action_yaml.json");
     let text = std::fs::read_to_string(&path).unwrap();
     serde_json::from_str(text.trim_start_matches('\u{feff}')).unwrap()
 }
@@ -156,7 +156,11 @@ impl Reader {
             if !ok {
                 self.problems.push(format!(
                     "{path}: unrecognized {} `{name}` (allowed here: {:?} {:?}) in {text:?}",
-                    if is_function { "function" } else { "named-value" },
+                    if is_function {
+                        "function"
+                    } else {
+                        "named-value"
+                    },
                     allowed.named_values,
                     allowed.functions
                 ));
@@ -167,8 +171,9 @@ impl Reader {
     /// Checks `value` against the definition `def` (a name or an inline `{type, required}` object).
     fn walk(&mut self, path: &str, def: &Json, value: &Yaml, inherited: Option<&Allowed>) {
         let def = match def {
+            // The template schema's built-in definitions: structure-free, and they inherit the context.
             Json::String(name) => match name.as_str() {
-                "any" => {
+                "any" | "string" | "boolean" | "number" | "null" | "sequence" | "mapping" => {
                     self.walk_any(path, value, inherited);
                     return;
                 }
@@ -180,10 +185,15 @@ impl Reader {
             }
             other => other.clone(),
         };
-        let own = def
-            .get("context")
-            .and_then(Json::as_array)
-            .map(|c| Allowed::from_context(c));
+        // As the runner's `DefinitionInfo`: a definition's own context is added to the one in force.
+        let own = def.get("context").and_then(Json::as_array).map(|c| {
+            let mut a = Allowed::from_context(c);
+            if let Some(parent) = inherited {
+                a.named_values.extend(parent.named_values.iter().cloned());
+                a.functions.extend(parent.functions.iter().cloned());
+            }
+            a
+        });
         let allowed = own.as_ref().or(inherited);
         if let Some(options) = def.get("one-of").and_then(Json::as_array) {
             // The runner picks the variant whose mapping keys fit; for a container action that is
@@ -213,7 +223,8 @@ impl Reader {
                 for (key, prop) in props {
                     let required = prop.get("required").and_then(Json::as_bool) == Some(true);
                     if required && !map.contains_key(key.as_str()) {
-                        self.problems.push(format!("{path}: required key `{key}` missing"));
+                        self.problems
+                            .push(format!("{path}: required key `{key}` missing"));
                     }
                 }
             }
@@ -318,7 +329,10 @@ fn the_schema_reader_refuses_what_the_runner_refuses() {
         "{head}inputs:\n  a:\n    default: ${{{{ secrets.TOKEN }}}}\n  b:\n    default: ${{{{ steps.x.outputs.y }}}}\n  c:\n    default: ${{{{ github.token }}}}\n  d:\n    default: ${{{{ hashFiles('**/Cargo.lock') }}}}\n"
     ));
     assert_eq!(p.len(), 2, "{p:?}");
-    assert!(p[0].contains("`secrets`") && p[1].contains("`steps`"), "{p:?}");
+    assert!(
+        p[0].contains("`secrets`") && p[1].contains("`steps`"),
+        "{p:?}"
+    );
     // A container action's args and env may use `inputs` only.
     let p = refusals(
         "name: x\ndescription: y\nruns:\n  using: docker\n  image: Dockerfile\n  args: ['${{ inputs.a }}', '${{ github.sha }}']\n  env:\n    A: ${{ inputs.a }}\n    B: ${{ env.B }}\n",

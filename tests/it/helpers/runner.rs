@@ -22,8 +22,9 @@
 //! never podman's default bridge, whose 10.88.0.0/16 is a private range no test may reach. No default
 //! points at a public host: `GITHUB_API_URL` defaults to a closed loopback port.
 //!
-//! The image is built once per test process from the repository's `Dockerfile`, tagged with the hash of
-//! `dist/stevedore`; the podman settings come from `tests/podman/containers.conf` unless `CONTAINERS_CONF`
+//! The image is built once per test process from the repository's `Dockerfile`, in a copy of the action
+//! folder whose `dist/stevedore` is the binary of the sources under test ([`action_binary`]), tagged with
+//! the hash of that binary; the podman settings come from `tests/podman/containers.conf` unless `CONTAINERS_CONF`
 //! is already set.
 
 use std::path::{Path, PathBuf};
@@ -88,16 +89,100 @@ fn podman_available() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// The first 16 hex chars of the sha256 of `dist/stevedore`.
-pub fn dist_binary_hash() -> String {
-    let p = repo_root().join("dist/stevedore");
-    let bytes = std::fs::read(&p).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; run scripts/build-dist.sh (dist/ is committed)",
-            p.display()
-        )
-    });
-    hex::encode(Sha256::digest(&bytes))[..16].to_owned()
+/// Whether `path` is an ELF executable without a program interpreter (a static binary, as `FROM scratch`
+/// needs).
+fn is_static_elf(path: &Path) -> bool {
+    let Ok(bytes) = std::fs::read(path) else {
+        return false;
+    };
+    // ELF64 little-endian: e_phoff at 0x20, e_phentsize at 0x36, e_phnum at 0x38; PT_INTERP = 3.
+    if bytes.len() < 0x40 || &bytes[..4] != b"\x7fELF" || bytes[4] != 2 {
+        return false;
+    }
+    let u16_at = |o: usize| u16::from_le_bytes([bytes[o], bytes[o + 1]]) as usize;
+    let phoff = u64::from_le_bytes(bytes[0x20..0x28].try_into().unwrap()) as usize;
+    let (size, count) = (u16_at(0x36), u16_at(0x38));
+    (0..count).all(|i| {
+        let o = phoff + i * size;
+        bytes.len() >= o + 4 && u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap()) != 3
+    })
+}
+
+/// `<binary> --version` is the version of these sources (build.rs embeds their hash in every build).
+fn built_from_these_sources(path: &Path) -> Result<(), String> {
+    let out = std::process::Command::new(path)
+        .arg("--version")
+        .output()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let got = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let want = format!("stevedore {}", stevedore::VERSION);
+    if got == want {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} is {got:?}, the sources are {want:?}",
+            path.display()
+        ))
+    }
+}
+
+/// The binary the test image carries, built from the sources under test:
+/// 1. `STEVEDORE_IMAGE_BINARY` when set;
+/// 2. the `stevedore` binary cargo built with this test binary, when it is static — `.ci/run` builds with
+///    `CARGO_BUILD_TARGET=x86_64-unknown-linux-gnu` and `+crt-static`, so CI always tests the sources of
+///    the commit, whatever `dist/` holds (dist/ is rebuilt in release commits only: docs/releasing.md);
+/// 3. `dist/stevedore` when it was built from these sources (scripts/build-dist.sh).
+///
+/// `Err` says why none qualifies (a dynamic debug build and a dist/ from older sources).
+pub fn action_binary() -> Result<PathBuf, String> {
+    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(p) = std::env::var_os("STEVEDORE_IMAGE_BINARY") {
+            let p = PathBuf::from(p);
+            return built_from_these_sources(&p).map(|()| p);
+        }
+        let cargo_bin = PathBuf::from(env!("CARGO_BIN_EXE_stevedore"));
+        if is_static_elf(&cargo_bin) {
+            return built_from_these_sources(&cargo_bin).map(|()| cargo_bin);
+        }
+        let dist = repo_root().join("dist/stevedore");
+        built_from_these_sources(&dist).map(|()| dist).map_err(|why| {
+            format!(
+                "no static stevedore binary of these sources for the image: {} is dynamically linked \
+                 and {why}. Build the tests as CI does (CARGO_BUILD_TARGET=x86_64-unknown-linux-gnu \
+                 CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS='-C target-feature=+crt-static'), set \
+                 STEVEDORE_IMAGE_BINARY, or run scripts/build-dist.sh",
+                cargo_bin.display()
+            )
+        })
+    })
+    .clone()
+}
+
+/// The action as a user's `uses:` sees it: a folder with the repository's unmodified `action.yml`,
+/// `Dockerfile` and `.dockerignore`, and `dist/` holding the CA bundle and [`action_binary`] (assembled
+/// once per test process; the runner builds the image from this folder).
+pub fn action_dir() -> Result<&'static Path, String> {
+    static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let bin = action_binary()?;
+        let root = repo_root();
+        let dir = std::env::temp_dir().join(format!(
+            "stevedore-action-{}-{}",
+            std::process::id(),
+            &hex::encode(Sha256::digest(bin.display().to_string()))[..8]
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("dist")).map_err(|e| e.to_string())?;
+        for f in ["action.yml", "Dockerfile", ".dockerignore", "dist/ca-certificates.crt"] {
+            std::fs::copy(root.join(f), dir.join(f)).map_err(|e| format!("{f}: {e}"))?;
+        }
+        std::fs::copy(&bin, dir.join("dist/stevedore")).map_err(|e| e.to_string())?;
+        Ok(dir)
+    })
+    .as_ref()
+    .map(PathBuf::as_path)
+    .map_err(Clone::clone)
 }
 
 static IMAGE: OnceLock<Option<String>> = OnceLock::new();
@@ -106,13 +191,24 @@ fn build_image() -> Option<String> {
     if !podman_available() {
         return None;
     }
-    let root = repo_root();
-    let tag = format!("localhost/stevedore-it:{}", dist_binary_hash());
+    let dir = match action_dir() {
+        Ok(d) => d,
+        Err(why) if super::strict() => panic!("the test image needs a current binary (CI=true): {why}"),
+        Err(why) => {
+            eprintln!("SKIPPED (container): {why}");
+            return None;
+        }
+    };
+    let bin = std::fs::read(dir.join("dist/stevedore")).expect("the assembled binary");
+    let tag = format!(
+        "localhost/stevedore-it:{}",
+        &hex::encode(Sha256::digest(&bin))[..16]
+    );
     // As the runner: `docker build -t <tag> -f <abs Dockerfile> <dir of the Dockerfile>`.
     let out = podman()
         .args(["build", "--quiet", "--tag", &tag, "--file"])
-        .arg(root.join("Dockerfile"))
-        .arg(&root)
+        .arg(dir.join("Dockerfile"))
+        .arg(dir)
         .output()
         .expect("podman build");
     assert!(

@@ -45,7 +45,7 @@ impl Backend {
         if !container {
             return Some(Backend::InProcess);
         }
-        match dist_is_current() {
+        match image_is_current() {
             Ok(()) => Some(Backend::Container(Profile::Runner)),
             Err(why) if super::strict() => panic!("container backend required (CI=true): {why}"),
             Err(why) => {
@@ -56,22 +56,9 @@ impl Backend {
     }
 }
 
-/// `dist/stevedore --version` names the hash of the sources this test binary was built from.
-pub fn dist_is_current() -> Result<(), String> {
-    let bin = repo_root().join("dist/stevedore");
-    let out = std::process::Command::new(&bin)
-        .arg("--version")
-        .output()
-        .map_err(|e| format!("{}: {e}; run scripts/build-dist.sh", bin.display()))?;
-    let got = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    let want = format!("stevedore {}", stevedore::VERSION);
-    if got == want {
-        Ok(())
-    } else {
-        Err(format!(
-            "dist/stevedore is stale ({got:?}, the sources are {want:?}); run scripts/build-dist.sh"
-        ))
-    }
+/// The test image can carry a binary of the sources under test (see `runner::action_binary`).
+pub fn image_is_current() -> Result<(), String> {
+    super::runner::action_binary().map(|_| ())
 }
 
 /// An example workflow file, parsed.
