@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Measures the figures DESIGN.md sets targets for and writes them to BENCHMARKS.md:
 #   - image size and build time of our Dockerfile (podman build --no-cache, as the runner builds per job);
-#   - process start to first request: time from exec of dist/stevedore to the first TCP accept on a
+#   - process start to first request: time from exec of dist/amd64/stevedore to the first TCP accept on a
 #     loopback listener that GITHUB_API_URL and ACTIONS_ID_TOKEN_REQUEST_URL point at;
 #   - peak memory (maximum resident set size from /usr/bin/time -v) of the same runs.
 #
@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$PWD/tests/podman/containers.conf}"
 runs="${BENCH_RUNS:-5}"
-bin="$PWD/dist/stevedore"
+bin="$PWD/dist/amd64/stevedore"
 [[ -x $bin ]] || { echo "$bin missing: run scripts/build-dist.sh" >&2; exit 1; }
 
 load=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -127,7 +127,7 @@ rows+=("$(probe '`lint-gate` on an empty workspace' INPUT_MODE=lint-gate)")
 
 # --- in-process and process benchmarks (the test rig: moto, the scripted ECS endpoint, the fake GitHub) --
 # These run from the test binary (debug profile: the only build CI makes), so milliseconds are upper bounds;
-# counts (requests, API calls) are exact. The deploy's peak memory is measured on dist/stevedore.
+# counts (requests, API calls) are exact. The deploy's peak memory is measured on dist/amd64/stevedore.
 bench() { # bench FILTER -> the Markdown table rows / BENCH lines the test prints
   cargo test --quiet --test it "$1" -- --ignored --nocapture --test-threads=1 2>&1 | grep -E '^(\||BENCH|bench_)' || true
 }
@@ -156,10 +156,10 @@ mb() { awk -v b="$1" 'BEGIN {printf "%.1f", b / 1000000}'; }
   echo "| figure | measured | target |"
   echo "| --- | --- | --- |"
   echo "| image size (\`podman image inspect\`) | $(mb "$image_bytes") MB | ≤ 16 MB |"
-  echo "| static binary (\`dist/stevedore\`) | $(mb "$binary_bytes") MB | |"
+  echo "| static binary (\`dist/amd64/stevedore\`) | $(mb "$binary_bytes") MB | |"
   echo "| \`podman build --no-cache\` of the Dockerfile | $(median "${build_times[@]}") ms (runs: ${build_times[*]}) | ≤ 5 s |"
   echo
-  echo "## Start-up and memory (dist/stevedore, outside the container)"
+  echo "## Start-up and memory (dist/amd64/stevedore, outside the container)"
   echo
   echo "Time from exec to the first TCP accept on a loopback listener that \`GITHUB_API_URL\`,"
   echo "\`ACTIONS_ID_TOKEN_REQUEST_URL\` and \`AWS_ENDPOINT_URL\` point at; the listener closes the connection,"
@@ -174,7 +174,7 @@ mb() { awk -v b="$1" 'BEGIN {printf "%.1f", b / 1000000}'; }
   echo "missing input); the exit time is then the whole run."
   if [[ -z "${BENCH_SKIP_TESTS:-}" ]]; then
     echo
-    echo "## Peak memory of a whole deploy (dist/stevedore as a process)"
+    echo "## Peak memory of a whole deploy (dist/amd64/stevedore as a process)"
     echo
     echo "A Lambda canary (50 % for 1 s) with alarm, health-URL and test-invoke checks every 250 ms, against moto;"
     echo "\`/usr/bin/time -f %M\`, 3 runs (\`cargo test --test it bench_deploy_process_peak_memory -- --ignored --nocapture\`)."

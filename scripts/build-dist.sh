@@ -1,27 +1,36 @@
 #!/usr/bin/env bash
-# Rebuilds dist/: the static binary the Dockerfile copies, and the CA bundle it needs in a scratch image.
-# The binary embeds the hash of the sources it was built from (build.rs); scripts/check-dist.sh compares it
-# with the sources, so CI proves dist/ is current without rebuilding it.
+# Rebuilds dist/ (in release commits: docs/releasing.md): the static binary per architecture the Dockerfile
+# copies by TARGETARCH (dist/amd64/stevedore, dist/arm64/stevedore) and the CA bundle a scratch image needs.
+# Each binary embeds the hash of the sources it was built from (build.rs); scripts/check-dist.sh compares it
+# with the sources, so CI proves at a release tag that dist/ is current without rebuilding it.
 #
-#   bash scripts/build-dist.sh
+#   bash scripts/build-dist.sh            # both architectures
+#   bash scripts/build-dist.sh amd64      # one
 #
+# Needs gcc-aarch64-linux-gnu and libc6-dev-arm64-cross for arm64 (.cargo/config.toml names the linker).
 # Uses its own target directory (target/dist) so it does not invalidate debug builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-target=x86_64-unknown-linux-gnu
-start=$(date +%s)
-RUSTFLAGS="-C target-feature=+crt-static" \
-  cargo build --profile dist --locked --target "$target" --target-dir target/dist --bin stevedore
-end=$(date +%s)
-
-mkdir -p dist
-install -m 0755 "target/dist/$target/dist/stevedore" dist/stevedore
+archs=("$@")
+((${#archs[@]})) || archs=(amd64 arm64)
+for arch in "${archs[@]}"; do
+  case "$arch" in
+    amd64) target=x86_64-unknown-linux-gnu ;;
+    arm64) target=aarch64-unknown-linux-gnu ;;
+    *) echo "unknown architecture $arch (amd64, arm64)" >&2; exit 2 ;;
+  esac
+  start=$(date +%s)
+  RUSTFLAGS="-C target-feature=+crt-static" \
+    cargo build --profile dist --locked --target "$target" --target-dir target/dist --bin stevedore
+  end=$(date +%s)
+  mkdir -p "dist/$arch"
+  install -m 0755 "target/dist/$target/dist/stevedore" "dist/$arch/stevedore"
+  # A static binary has no program interpreter.
+  if command -v readelf >/dev/null && readelf -l "dist/$arch/stevedore" | grep -q 'INTERP'; then
+    echo "dist/$arch/stevedore is dynamically linked; expected a static binary" >&2
+    exit 1
+  fi
+  echo "built dist/$arch/stevedore in $((end - start)) s: $(stat -c %s "dist/$arch/stevedore") bytes"
+done
 install -m 0644 /etc/ssl/certs/ca-certificates.crt dist/ca-certificates.crt
-
-# A static binary has no interpreter; `file` may be absent, so check the ELF program headers directly.
-if command -v readelf >/dev/null && readelf -l dist/stevedore | grep -q 'INTERP'; then
-  echo "dist/stevedore is dynamically linked; expected a static binary" >&2
-  exit 1
-fi
-echo "built dist/stevedore in $((end - start)) s: $(dist/stevedore --version), $(stat -c %s dist/stevedore) bytes"

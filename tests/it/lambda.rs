@@ -1135,7 +1135,7 @@ async fn image_functions_compare_the_digest_and_take_new_images() {
 /// Benchmark (prints figures): peak memory of a whole deploy as a process — the real binary started the
 /// way the runner starts it (only the step's environment), a canary with alarms, URL and invoke checks
 /// against moto, measured with `/usr/bin/time -f %M`. The binary is `STEVEDORE_BENCH_BIN`, else
-/// `dist/stevedore`, else the test build's.
+/// `dist/amd64/stevedore`, else the test build's.
 /// `cargo test --test it bench_deploy_process_peak_memory -- --ignored --nocapture`
 #[tokio::test]
 #[ignore = "benchmark: prints figures"]
@@ -1146,7 +1146,7 @@ async fn bench_deploy_process_peak_memory() {
     let bin = std::env::var("STEVEDORE_BENCH_BIN")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| {
-            let dist = crate::helpers::runner::repo_root().join("dist/stevedore");
+            let dist = crate::helpers::runner::repo_root().join("dist/amd64/stevedore");
             if dist.exists() {
                 dist
             } else {

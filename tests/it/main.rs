@@ -18,6 +18,7 @@
 mod helpers;
 
 mod action_yml;
+mod arm64;
 mod build;
 mod container;
 mod credentials;

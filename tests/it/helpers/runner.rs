@@ -23,7 +23,7 @@
 //! points at a public host: `GITHUB_API_URL` defaults to a closed loopback port.
 //!
 //! The image is built once per test process from the repository's `Dockerfile`, in a copy of the action
-//! folder whose `dist/stevedore` is the binary of the sources under test ([`action_binary`]), tagged with
+//! folder whose `dist/amd64/stevedore` is the binary of the sources under test ([`action_binary`]), tagged with
 //! the hash of that binary; the podman settings come from `tests/podman/containers.conf` unless `CONTAINERS_CONF`
 //! is already set.
 
@@ -131,7 +131,7 @@ fn built_from_these_sources(path: &Path) -> Result<(), String> {
 /// 2. the `stevedore` binary cargo built with this test binary, when it is static — `.ci/run` builds with
 ///    `CARGO_BUILD_TARGET=x86_64-unknown-linux-gnu` and `+crt-static`, so CI always tests the sources of
 ///    the commit, whatever `dist/` holds (dist/ is rebuilt in release commits only: docs/releasing.md);
-/// 3. `dist/stevedore` when it was built from these sources (scripts/build-dist.sh).
+/// 3. `dist/amd64/stevedore` when it was built from these sources (scripts/build-dist.sh).
 ///
 /// `Err` says why none qualifies (a dynamic debug build and a dist/ from older sources).
 pub fn action_binary() -> Result<PathBuf, String> {
@@ -145,7 +145,7 @@ pub fn action_binary() -> Result<PathBuf, String> {
         if is_static_elf(&cargo_bin) {
             return built_from_these_sources(&cargo_bin).map(|()| cargo_bin);
         }
-        let dist = repo_root().join("dist/stevedore");
+        let dist = repo_root().join("dist/amd64/stevedore");
         built_from_these_sources(&dist).map(|()| dist).map_err(|why| {
             format!(
                 "no static stevedore binary of these sources for the image: {} is dynamically linked \
@@ -173,11 +173,16 @@ pub fn action_dir() -> Result<&'static Path, String> {
             &hex::encode(Sha256::digest(bin.display().to_string()))[..8]
         ));
         let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("dist")).map_err(|e| e.to_string())?;
-        for f in ["action.yml", "Dockerfile", ".dockerignore", "dist/ca-certificates.crt"] {
+        std::fs::create_dir_all(dir.join("dist/amd64")).map_err(|e| e.to_string())?;
+        for f in [
+            "action.yml",
+            "Dockerfile",
+            ".dockerignore",
+            "dist/ca-certificates.crt",
+        ] {
             std::fs::copy(root.join(f), dir.join(f)).map_err(|e| format!("{f}: {e}"))?;
         }
-        std::fs::copy(&bin, dir.join("dist/stevedore")).map_err(|e| e.to_string())?;
+        std::fs::copy(&bin, dir.join("dist/amd64/stevedore")).map_err(|e| e.to_string())?;
         Ok(dir)
     })
     .as_ref()
@@ -193,13 +198,15 @@ fn build_image() -> Option<String> {
     }
     let dir = match action_dir() {
         Ok(d) => d,
-        Err(why) if super::strict() => panic!("the test image needs a current binary (CI=true): {why}"),
+        Err(why) if super::strict() => {
+            panic!("the test image needs a current binary (CI=true): {why}")
+        }
         Err(why) => {
             eprintln!("SKIPPED (container): {why}");
             return None;
         }
     };
-    let bin = std::fs::read(dir.join("dist/stevedore")).expect("the assembled binary");
+    let bin = std::fs::read(dir.join("dist/amd64/stevedore")).expect("the assembled binary");
     let tag = format!(
         "localhost/stevedore-it:{}",
         &hex::encode(Sha256::digest(&bin))[..16]

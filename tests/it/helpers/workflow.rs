@@ -8,7 +8,7 @@
 //! Two backends run a stevedore step: [`Backend::Container`] (the real image through the runner harness,
 //! `--network host`) and [`Backend::InProcess`] (`helpers::run::Step`). [`Backend::select`] picks the
 //! container under `CI=true` and in-process otherwise; `STEVEDORE_PIPELINES_BACKEND=container|in-process`
-//! overrides. The container backend needs `dist/stevedore` built from the current sources: when it is
+//! overrides. The container backend needs `dist/amd64/stevedore` built from the current sources: when it is
 //! missing or stale the test is skipped with the reason (a failure under `CI=true`).
 //!
 //! `run:` steps are the user's own tools (eslint, pytest, pip ...), not stevedore: a test plays their
