@@ -14,6 +14,7 @@
 pub mod bundle;
 pub mod ecr;
 pub mod image;
+pub mod tree;
 pub mod upload;
 
 use std::path::{Path, PathBuf};
@@ -269,12 +270,14 @@ pub enum BuildError {
 impl From<BuildError> for ModeError {
     fn from(e: BuildError) -> Self {
         match e {
-            BuildError::NoVersion | BuildError::NoService | BuildError::NoTags(_) => {
-                ModeError::Config {
-                    message: e.to_string(),
-                    hint: None,
-                }
-            }
+            BuildError::NoVersion
+            | BuildError::NoService
+            | BuildError::NoTags(_)
+            | BuildError::Bundle(bundle::BundleError::Refused { .. })
+            | BuildError::Image(image::ImageError::Refused { .. }) => ModeError::Config {
+                message: e.to_string(),
+                hint: None,
+            },
             _ => ModeError::Failed {
                 message: e.to_string(),
                 hint: None,
@@ -334,6 +337,8 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
     };
     // The trigger policy and environment mapping are checked before any AWS call, dry run included.
     let plan = aws::plan(rt.env, rt.ctx, &cfg.aws, Purpose::Build)?;
+    // So is the tree: a link out of it or a special file is refused before credentials are requested.
+    check_tree(rt, target)?;
     let connected = if rt.config.common.dry_run {
         tracing::info!("dry run: no AWS credentials requested\n{}", plan.describe());
         None
@@ -356,6 +361,33 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
             hint: Some("An image may have been pushed under some of its tags; re-run the job to finish.".into()),
         }),
     }
+}
+
+/// Walks the bundle directory or the image context the way packaging will, without writing anything:
+/// links leaving the tree and special files are refused (exit 2) before any AWS call.
+fn check_tree(rt: &Runtime<'_>, target: &Target) -> Result<(), BuildError> {
+    let ws = &rt.ctx.workspace;
+    match target {
+        Target::Bundle(b) => {
+            let dir = in_workspace(ws, &b.dir);
+            if dir.is_dir() {
+                tree::check_root(&dir, Some(ws)).map_err(|r| bundle::BundleError::Refused {
+                    dir: dir.clone(),
+                    refused: vec![r],
+                })?;
+            }
+            bundle::check(&dir)?;
+        }
+        Target::Image(i) => {
+            let context = in_workspace(ws, &i.context);
+            let dockerfile = i
+                .dockerfile
+                .as_ref()
+                .map_or_else(|| context.join("Dockerfile"), |d| in_workspace(ws, d));
+            image::check_context(&context, &dockerfile, Some(ws))?;
+        }
+    }
+    Ok(())
 }
 
 /// Where the zip goes when `bundle-file` is not set: the runner's temp directory (shared by the job's
