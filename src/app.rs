@@ -115,21 +115,13 @@ pub async fn run_with(
             if let Some(h) = e.hint() {
                 body.push_str(&format!("\n{h}\n"));
             }
-            cmds.annotate(
-                Level::Error,
-                Some(&format!("stevedore {}", config.common.mode)),
-                &Location::default(),
-                &match e.hint() {
-                    Some(h) => format!("{e}\n{h}"),
-                    None => e.to_string(),
-                },
-            );
             let mut r = Report::new(
                 config.common.mode,
                 Verdict::Failure,
                 format!("{} failed", config.common.mode),
                 body,
             );
+            r.fail_because(e.to_string(), e.hint().unwrap_or(report::DEFAULT_NEXT_STEP));
             r.key.clone_from(&config.common.report_key);
             (r, code)
         }
@@ -155,7 +147,23 @@ pub async fn run_with(
         }
     };
     deliver(&env, &cmds, &report, &delivery, ctx.run_url());
+    close_with_error(&cmds, &report);
     code
+}
+
+/// A failed run ends with one `::error` stating the reason and the next step (where the user looks
+/// first), and logs it at ERROR.
+fn close_with_error(cmds: &Commands, report: &Report) {
+    let Some(f) = report.closing_error() else {
+        return;
+    };
+    tracing::error!("{} failed: {} Next: {}", report.mode, f.reason, f.next_step);
+    cmds.annotate(
+        Level::Error,
+        Some(&format!("stevedore {}", report.mode)),
+        &Location::default(),
+        &format!("{}\n{}", f.reason, f.next_step),
+    );
 }
 
 /// The GitHub fan-out, bounded once the runner cancels the step (it kills the container 7.5 s after

@@ -203,13 +203,17 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
     if let Some(specs) = &cfg.checks {
         let specs = specs.clone();
         let p = paths.clone();
-        results =
-            tokio::task::spawn_blocking(move || specs.iter().map(|s| gate::judge(s, &p)).collect())
-                .await
-                .map_err(|e| ModeError::Failed {
-                    message: format!("judging the checks stopped: {e}"),
-                    hint: None,
-                })?;
+        results = tokio::task::spawn_blocking(move || {
+            specs
+                .iter()
+                .map(|s| gate::guarded(&s.name, s.required, || gate::judge(s, &p)))
+                .collect()
+        })
+        .await
+        .map_err(|e| ModeError::Failed {
+            message: format!("judging the checks stopped: {e}"),
+            hint: None,
+        })?;
     } else if let Some(l) = local_plan {
         results = local::run_all(l, &paths, &rt.cancel).await;
     }

@@ -524,6 +524,93 @@ async fn the_whole_step_deploys_and_writes_outputs_and_summary() {
     assert!(!r.summary.contains("secret-key-for-tests"));
 }
 
+/// The `::error` lines of a step's stdout.
+fn error_lines(stdout: &str) -> Vec<&str> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with("::error"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_failed_deploy_ends_with_an_error_annotation_naming_the_reason_and_the_next_step() {
+    let (fake, _) = fake_with(&[("web", None)]).await;
+    fake.script(
+        "web",
+        [
+            Behaviour::StopTasks {
+                after: After::Polls(1),
+                stop_code: "TaskFailedToStart".into(),
+                reason: "CannotPullContainerError: pull image manifest has been retried 7 time(s): not found".into(),
+                containers: vec![("app".into(), None, Some("CannotPullContainerError: not found".into()))],
+            },
+            Behaviour::complete_after_polls(1),
+        ],
+    );
+    let Some(step) = step_for(&fake) else {
+        return;
+    };
+    let r = step.run().await;
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    let errors = error_lines(&r.stdout);
+    assert_eq!(errors.len(), 1, "{}", r.stdout);
+    assert!(
+        errors[0].starts_with(
+            "::error title=stevedore deploy::ECS deploy to cluster `prod` failed: `web`: failed fast: the image cannot be pulled (CannotPullContainerError) (task "
+        ),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[0].ends_with(
+            "; rolled back to `web:1`.%0AFix the cause named above (the job summary lists the stopped tasks and their reasons) and deploy again."
+        ),
+        "{}",
+        errors[0]
+    );
+    // Said last, where the user looks first.
+    assert_eq!(
+        r.stdout.lines().rfind(|l| l.starts_with("::")),
+        Some(errors[0])
+    );
+}
+
+#[tokio::test]
+async fn a_timed_out_deploy_says_the_budget_and_the_input_that_sets_it() {
+    let (fake, _) = fake_with(&[("web", Some((false, false)))]).await;
+    fake.script(
+        "web",
+        [Behaviour::Stuck, Behaviour::complete_after_polls(1)],
+    );
+    let Some(step) = step_for(&fake) else {
+        return;
+    };
+    let r = step.input("wait-timeout", "2s").run().await;
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    let errors = error_lines(&r.stdout);
+    assert_eq!(errors.len(), 1, "{}", r.stdout);
+    assert!(
+        errors[0].starts_with(
+            "::error title=stevedore deploy::ECS deploy to cluster `prod` failed: `web`: timed out after 2s, the budget set by the input `wait-timeout` ("
+        ),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[0].ends_with(
+            "; rolled back to `web:1`.%0AIf the rollout is only slow, raise the input `wait-timeout` (now 2s); otherwise look at the service events and stopped tasks in the job summary."
+        ),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        r.summary
+            .contains("timed out after 2s, the budget set by the input `wait-timeout` ("),
+        "{}",
+        r.summary
+    );
+}
+
 #[tokio::test]
 async fn dry_run_prints_the_plan_and_writes_nothing() {
     let (fake, _) = fake_with(&[("web", None)]).await;

@@ -226,6 +226,14 @@ async fn a_failing_repository_fails_the_gate_with_every_reason() {
         has("::error title=Bandit B602,file=calc/ops.py,line=26"),
         "{lines:#?}"
     );
+    // The run ends with one error saying why and what to do.
+    assert_eq!(
+        lines.last().copied(),
+        Some(
+            "::error title=stevedore lint-gate::4 of 5 required check(s) failed: Tests, Type check, Generated files up to date, PR title%0AFix what the failing check(s) report (annotations, check runs and the job summary list every finding), then push again."
+        ),
+        "{lines:#?}"
+    );
     // Declared result files and ignored build output are not "stale generated files".
     assert!(!r.stdout.contains("file=reports/"), "{}", r.stdout);
     assert!(!r.stdout.contains("target/debug.txt"), "{}", r.stdout);
@@ -606,6 +614,66 @@ async fn locally_it_runs_the_detected_cargo_checks() {
             .contains("clippy%3A%3Aptr_arg,file=src/lib.rs,line=5"),
         "{}",
         r.stdout
+    );
+}
+
+/// A check whose task panics is a failed check, never a missing one (issue 20): the gate cannot go green
+/// without it. The same holds for judging declared checks (`gate::guarded`).
+#[tokio::test]
+async fn a_check_that_panics_is_reported_as_failed_not_dropped() {
+    use stevedore::modes::lint_gate::{gate, local, paths::PathMap};
+    let dir = tempfile::tempdir().unwrap();
+    let check = |name: &str| local::LocalCheck {
+        name: name.to_owned(),
+        argv: vec!["true".to_owned()],
+        output: local::Output::ExitCode,
+        missing: None,
+    };
+    let plan = local::LocalPlan {
+        root: dir.path().to_owned(),
+        projects: vec!["Cargo"],
+        checks: vec![check("Rust format"), check("Rust tests"), check("Clippy")],
+    };
+    let paths = PathMap::new(dir.path());
+    let results = local::run_all_with(
+        plan,
+        &paths,
+        &stevedore::cancel::Cancel::never(),
+        |c, _root, _paths, _cancel| async move {
+            assert!(c.name != "Rust tests", "index out of range in the judge");
+            gate::CheckResult::new(&c.name, true)
+        },
+    )
+    .await;
+    let names: Vec<(&str, bool)> = results
+        .iter()
+        .map(|r| (r.name.as_str(), r.failed))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("Rust format", false),
+            ("Rust tests", true),
+            ("Clippy", false)
+        ]
+    );
+    assert_eq!(
+        results[1].reasons,
+        [
+            "stevedore panicked while running or judging this check: index out of range in the judge. This is a bug in stevedore; please report it with this message."
+        ]
+    );
+    let report = gate::report(&results, None);
+    assert_eq!(report.verdict, stevedore::report::Verdict::Failure);
+    assert_eq!(report.title, "1 of 3 required check(s) failed: Rust tests");
+
+    let judged = gate::guarded("Tests", true, || panic!("{} is not a number", "x"));
+    assert!(judged.failed);
+    assert_eq!(
+        judged.reasons,
+        [
+            "stevedore panicked while running or judging this check: x is not a number. This is a bug in stevedore; please report it with this message."
+        ]
     );
 }
 

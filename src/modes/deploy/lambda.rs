@@ -531,14 +531,12 @@ pub async fn run_connected(
         .report_key
         .clone()
         .or_else(|| environment.map(str::to_owned));
-    let r = report::render(&d, key);
-    // Not tied to a file, so not a report annotation: said once as a workflow command.
-    if r.verdict == crate::report::Verdict::Failure {
-        rt.cmds.annotate(
-            crate::report::Level::Error,
-            Some("stevedore deploy (Lambda)"),
-            &crate::report::Location::default(),
-            &format!("{}: {}", r.title, report::result_line(&d)),
+    let mut r = report::render(&d, key);
+    // Not tied to a file, so not a report annotation: the run's closing `::error` says it.
+    if let Some(next) = report::next_step(&d) {
+        r.fail_because(
+            format!("Lambda: {}: {}", r.title, report::result_line(&d)),
+            next,
         );
     }
     Ok(r)

@@ -117,6 +117,30 @@ impl CheckResult {
     }
 }
 
+/// `judge` runs inside this: a check whose judging panics is a failed check, never a missing one.
+#[must_use]
+pub fn guarded(name: &str, required: bool, f: impl FnOnce() -> CheckResult) -> CheckResult {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|p| panicked(name, required, p.as_ref()))
+}
+
+/// The failed result of a check whose code panicked (`payload` is the panic's).
+#[must_use]
+pub fn panicked(name: &str, required: bool, payload: &(dyn std::any::Any + Send)) -> CheckResult {
+    let msg = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned());
+    let why = format!(
+        "stevedore panicked while running or judging this check: {msg}. This is a bug in stevedore; please report it with this message."
+    );
+    tracing::error!(check = %name, "{why}");
+    let mut r = CheckResult::new(name, required);
+    r.fail(why);
+    r
+}
+
 /// Judges a declared check from its step outcome and result files.
 pub fn judge(spec: &CheckSpec, paths: &PathMap) -> CheckResult {
     let mut r = CheckResult::new(&spec.name, spec.required);
@@ -547,6 +571,10 @@ pub fn report(results: &[CheckResult], key: Option<String>) -> Report {
             .collect::<Vec<_>>()
             .join(","),
     ));
+    let failure = (verdict == Verdict::Failure).then(|| crate::report::Failure {
+        reason: title.clone(),
+        next_step: "Fix what the failing check(s) report (annotations, check runs and the job summary list every finding), then push again.".to_owned(),
+    });
     Report {
         mode: Mode::LintGate,
         key,
@@ -556,6 +584,7 @@ pub fn report(results: &[CheckResult], key: Option<String>) -> Report {
         checks,
         outputs,
         comment: true,
+        failure,
     }
 }
 

@@ -205,25 +205,58 @@ pub fn describe(plan: &LocalPlan) -> String {
 
 /// Runs every check of `plan` concurrently and judges each.
 pub async fn run_all(plan: LocalPlan, paths: &PathMap, cancel: &Cancel) -> Vec<CheckResult> {
+    run_all_with(plan, paths, cancel, run_one).await
+}
+
+/// [`run_all`] with the per-check runner given (tests make one panic). A check whose task panics or
+/// is aborted is reported as a failed check, never dropped: the gate cannot go green without it. Every
+/// profile unwinds (Cargo.toml), so this holds in the shipped binary too.
+pub async fn run_all_with<F, Fut>(
+    plan: LocalPlan,
+    paths: &PathMap,
+    cancel: &Cancel,
+    run: F,
+) -> Vec<CheckResult>
+where
+    F: Fn(LocalCheck, PathBuf, PathMap, Cancel) -> Fut,
+    Fut: Future<Output = CheckResult> + Send + 'static,
+{
     let mut set = tokio::task::JoinSet::new();
+    let mut names = std::collections::HashMap::new();
     for (i, c) in plan.checks.into_iter().enumerate() {
-        let root = plan.root.clone();
-        let paths = paths.clone();
-        let cancel = cancel.clone();
-        set.spawn(async move { (i, run_one(c, &root, &paths, &cancel).await) });
+        let name = c.name.clone();
+        let fut = run(c, plan.root.clone(), paths.clone(), cancel.clone());
+        let handle = set.spawn(async move { (i, fut.await) });
+        names.insert(handle.id(), (i, name));
     }
     let mut out = Vec::new();
-    while let Some(j) = set.join_next().await {
+    while let Some(j) = set.join_next_with_id().await {
         match j {
-            Ok(r) => out.push(r),
-            Err(e) => tracing::error!("a check task stopped: {e}"),
+            Ok((_, r)) => out.push(r),
+            Err(e) => {
+                let Some((i, name)) = names.get(&e.id()).cloned() else {
+                    tracing::error!("a check task stopped: {e}");
+                    continue;
+                };
+                let r = if e.is_panic() {
+                    super::gate::panicked(&name, true, e.into_panic().as_ref())
+                } else {
+                    let why = format!("the check's task stopped before it finished: {e}");
+                    tracing::error!(check = %name, "{why}");
+                    let mut r = CheckResult::new(&name, true);
+                    r.fail(why);
+                    r
+                };
+                out.push((i, r));
+            }
         }
     }
     out.sort_by_key(|(i, _)| *i);
     out.into_iter().map(|(_, r)| r).collect()
 }
 
-async fn run_one(c: LocalCheck, root: &Path, paths: &PathMap, cancel: &Cancel) -> CheckResult {
+async fn run_one(c: LocalCheck, root: PathBuf, paths: PathMap, cancel: Cancel) -> CheckResult {
+    let (root, paths, cancel) = (root.as_path(), &paths, &cancel);
     let mut r = CheckResult::new(&c.name, true);
     if let Some(m) = &c.missing {
         r.skipped = true;
