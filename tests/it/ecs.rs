@@ -678,6 +678,94 @@ async fn all_input_errors_are_reported_together() {
 }
 
 #[tokio::test]
+async fn a_missing_cluster_whose_default_does_not_exist_is_a_configuration_error_naming_cluster() {
+    let (fake, _) = fake_with(&[("web", None)]).await;
+    let Some(step) = step_for(&fake) else {
+        return;
+    };
+    let r = step.input("cluster", "").run().await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert_eq!(
+        error_lines(&r.stdout),
+        [
+            "::error title=stevedore deploy::input `cluster`: the cluster `default` does not exist in this account and region (ECS answered ClusterNotFoundException)%0ASet the input `cluster` to the cluster that runs the service (without it ECS uses its `default` cluster), and check `aws-region` and the environment's account"
+        ]
+    );
+    assert!(fake.requests("RegisterTaskDefinition").is_empty());
+}
+
+#[tokio::test]
+async fn lambda_inputs_without_function_name_name_function_name_not_the_ecs_inputs() {
+    let r = Step::new()
+        .input("mode", "deploy")
+        .input("zip-file", "dist/fn.zip")
+        .input("traffic", "canary 10% 5m")
+        .input("alias", "live")
+        .run()
+        .await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert_eq!(
+        error_lines(&r.stdout),
+        [
+            "::error title=stevedore%3A invalid input `function-name`::input `function-name`: is required for a Lambda deploy (`zip-file`, `traffic` given; an ECS deploy takes `cluster` + `service` instead). Set it in `with:`, e.g. `function-name: my-function`"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_image_without_tag_or_digest_is_refused_and_production_by_tag_is_warned() {
+    let r = Step::new()
+        .input("mode", "deploy")
+        .input("cluster", "prod")
+        .input("service", "web")
+        .input("image", "localhost:5000/team/web")
+        .run()
+        .await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert_eq!(
+        error_lines(&r.stdout),
+        [
+            "::error title=stevedore%3A invalid input `image`::input `image` = `localhost:5000/team/web`: names neither a tag nor a digest, so whatever `latest` is at deploy time would run. Pin the image by digest (`image: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:…`, the `digest` output of `build`) or at least by tag (`…/web:1.4.2`)"
+        ]
+    );
+    let r = Step::new()
+        .input("mode", "deploy")
+        .input("function-name", "api")
+        .input("image", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/api")
+        .run()
+        .await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("::error title=stevedore%3A invalid input `image`::input `image` = `123456789012.dkr.ecr.eu-west-1.amazonaws.com/api`: names neither a tag nor a digest"),
+        "{}",
+        r.stdout
+    );
+
+    // Production by tag deploys, with a warning.
+    let (fake, _) = fake_with(&[("web", None)]).await;
+    fake.script("web", [Behaviour::complete_after_polls(1)]);
+    let Some(step) = step_for(&fake) else {
+        return;
+    };
+    let tagged = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web:1.4.2";
+    let r = step
+        .input("image", tagged)
+        .input("environment", "production")
+        .input(
+            "trigger-policy",
+            "production:\n  refs: [main]\n  require-environment-claim: false\n",
+        )
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    assert!(
+        r.stdout.lines().any(|l| l == format!("::warning title=stevedore deploy%3A production by tag::`production` is deployed by tag (`{tagged}`): a tag can be moved after the deploy, so what runs cannot be proven. Deploy by digest (the `digest` output of `build`: `repo@sha256:…`).")),
+        "{}",
+        r.stdout
+    );
+}
+
+#[tokio::test]
 async fn a_missing_container_name_is_a_configuration_error_naming_the_containers() {
     let (fake, _) = fake_with(&[("web", None)]).await;
     let Some(step) = step_for(&fake) else {
