@@ -251,9 +251,18 @@ pub struct Client {
     requests: AtomicUsize,
     waits: std::sync::Mutex<Vec<Duration>>,
     unreachable: AtomicBool,
+    /// The token is a personal access token or a user's OAuth token (`ghp_`, `github_pat_`, `gho_`,
+    /// `ghu_`): GitHub refuses it check runs whatever its scopes.
+    personal_token: bool,
 }
 
 impl Client {
+    /// Whether the token is a personal (user) token, which may not create check runs.
+    #[must_use]
+    pub fn personal_token(&self) -> bool {
+        self.personal_token
+    }
+
     /// A client for `api_url` (e.g. `https://api.github.com` or `https://ghe.example.com/api/v3`).
     pub fn new(api_url: &str, token: SecretString) -> Result<Client, GithubError> {
         let setup = |message: String| GithubError::Setup {
@@ -274,6 +283,9 @@ impl Client {
             requests: AtomicUsize::new(0),
             waits: std::sync::Mutex::new(Vec::new()),
             unreachable: AtomicBool::new(false),
+            personal_token: ["ghp_", "github_pat_", "gho_", "ghu_"]
+                .iter()
+                .any(|p| token.expose_secret().starts_with(p)),
         })
     }
 

@@ -104,6 +104,23 @@ fn verb(e: &GithubError) -> &'static str {
     }
 }
 
+/// The check-run advice: with a personal token no `permissions:` helps, only another token does.
+fn checks_advice(client: &Client, e: &GithubError) -> String {
+    let m = e.message();
+    if e.is_forbidden()
+        && (client.personal_token()
+            || m.contains("personal access token")
+            || m.contains("authenticate via a GitHub App"))
+    {
+        return " The `github-token` is a personal access token, and GitHub lets only the workflow's GITHUB_TOKEN or a GitHub App installation token create check runs (no `permissions:` entry changes that). To get check runs with annotations, leave `github-token` at its default (the workflow's GITHUB_TOKEN, with `permissions: checks: write`) or pass a GitHub App installation token (e.g. from actions/create-github-app-token).".to_owned();
+    }
+    advice(
+        e,
+        "To get check runs with annotations, ",
+        permission_line(e, "checks: write"),
+    )
+}
+
 /// `" {lead}{line}."` when the token was refused (a permission would help), else nothing.
 fn advice(e: &GithubError, lead: &str, line: String) -> String {
     if e.is_forbidden() {
@@ -256,7 +273,7 @@ pub async fn finish(
                 why(e),
                 if d.statuses.len() == 1 { "" } else { "es" },
                 d.statuses.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "),
-                advice(e, "To get check runs with annotations, ", permission_line(e, "checks: write")),
+                checks_advice(client, e),
             )),
             Some(se) => d.notes.push(format!(
                 "Check run {} ({}) and commit status {} ({}): the result is only in this job summary and the step's annotations.{}",

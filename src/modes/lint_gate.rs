@@ -252,11 +252,24 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
     if cfg.pr_title != Gate::Off
         && let Some(t) = &pr_title
     {
-        results.push(title_result(
-            t,
-            &cfg.title_rules,
-            cfg.pr_title == Gate::Required,
-        ));
+        let r = title_result(t, &cfg.title_rules, cfg.pr_title == Gate::Required);
+        // The title is in no file, so no report annotation carries it: say it as a workflow command.
+        if r.failed {
+            rt.cmds.annotate(
+                if r.required {
+                    Level::Error
+                } else {
+                    Level::Warning
+                },
+                Some("PR title"),
+                &crate::report::Location::default(),
+                &format!(
+                    "{} Edit the pull request's title; the check runs again on the `edited` event.",
+                    r.reasons.join(" ")
+                ),
+            );
+        }
+        results.push(r);
     }
     if !cfg.in_actions {
         // The findings themselves follow as `error: file:line: ...` lines (report fan-out).

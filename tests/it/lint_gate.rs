@@ -222,9 +222,26 @@ async fn a_failing_repository_fails_the_gate_with_every_reason() {
         ),
         "{lines:#?}"
     );
+    // Security is advisory: its findings are warnings, never errors.
     assert!(
-        has("::error title=Bandit B602,file=calc/ops.py,line=26"),
+        has("::warning title=Bandit B602,file=calc/ops.py,line=26"),
         "{lines:#?}"
+    );
+    assert!(!has("::error title=Bandit"), "{lines:#?}");
+    // The failing PR title is said as an error (it is in no file, so no finding carries it).
+    let title = lines
+        .iter()
+        .find(|l| l.starts_with("::error title=PR title::"))
+        .unwrap_or_else(|| panic!("no PR title error: {lines:#?}"));
+    assert!(
+        title.starts_with("::error title=PR title::The title `Added coverage gate` is not a Conventional Commit header. "),
+        "{title}"
+    );
+    assert!(
+        title.ends_with(
+            " Edit the pull request's title; the check runs again on the `edited` event."
+        ),
+        "{title}"
     );
     // The run ends with one error saying why and what to do.
     assert_eq!(
@@ -361,6 +378,60 @@ async fn a_clean_repository_passes_and_advisory_failures_only_warn() {
         Some("success")
     );
     assert_eq!(r.output("pr-title-verdict"), Some("success"));
+}
+
+/// With a personal access token GitHub refuses check runs whatever `permissions:` says: the note says what
+/// helps (another token), and the commit status describes tests as tests.
+#[tokio::test]
+async fn a_personal_token_falls_back_to_statuses_that_count_tests_and_says_what_helps() {
+    use crate::helpers::fake_github::Fault;
+    let step = Step::new();
+    std::fs::write(
+        step.workspace.join("junit.xml"),
+        r#"<testsuite name="s" tests="3" failures="0"><testcase classname="a" name="t1" time="0.1"/><testcase classname="a" name="t2" time="0.1"/><testcase classname="a" name="t3" time="0.1"/></testsuite>"#,
+    )
+    .unwrap();
+    let gh = FakeGithub::start().await;
+    gh.fault(
+        "POST /repos/{owner}/{repo}/check-runs",
+        Fault {
+            status: 403,
+            message: "Resource not accessible by personal access token".into(),
+            headers: Vec::new(),
+            times: None,
+        },
+    );
+    let r = step
+        .input("mode", "lint-gate")
+        .input("github-token", "ghp_0123456789abcdefghijklmnopqrstuvwxyz")
+        .var("GITHUB_API_URL", &gh.url())
+        .input(
+            "checks",
+            "- name: Tests\n  outcome: success\n  results: junit.xml\n",
+        )
+        .input("generated-files", "off")
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    gh.assert_no_violations();
+    let st = gh.statuses();
+    let tests = st
+        .iter()
+        .find(|(_, s)| s["context"] == "stevedore / lint-gate / Tests")
+        .unwrap_or_else(|| panic!("{st:?}"));
+    assert_eq!(tests.1["description"], "3 test(s) passed");
+    assert_eq!(tests.1["state"], "success");
+    assert!(
+        r.summary.contains("The `github-token` is a personal access token, and GitHub lets only the workflow's GITHUB_TOKEN or a GitHub App installation token create check runs (no `permissions:` entry changes that). To get check runs with annotations, leave `github-token` at its default (the workflow's GITHUB_TOKEN, with `permissions: checks: write`) or pass a GitHub App installation token (e.g. from actions/create-github-app-token)."),
+        "{}",
+        r.summary
+    );
+    assert!(
+        !r.summary
+            .contains("add `permissions: checks: write` to the job"),
+        "{}",
+        r.summary
+    );
 }
 
 #[tokio::test]

@@ -280,6 +280,40 @@ pub fn slug(name: &str) -> String {
     }
 }
 
+/// A check's annotations as reported: an advisory check cannot fail the gate, so its errors are
+/// warnings (on the commit and as workflow commands).
+fn advisory_levels(r: &CheckResult) -> Vec<crate::report::Annotation> {
+    let mut a = r.annotations.clone();
+    if !r.required {
+        for x in &mut a {
+            if x.level == Level::Error {
+                x.level = Level::Warning;
+            }
+        }
+    }
+    a
+}
+
+/// The title of a passing check (also the commit-status description): tests counted as tests, findings
+/// as findings: `3 tests passed`, `3 tests passed; 2 warning(s)`, `passed, no findings`.
+fn success_title(r: &CheckResult) -> String {
+    let findings = findings_cell(r);
+    match r.tests {
+        Some(t) => {
+            let mut s = format!("{} test(s) passed", t.passed);
+            if t.skipped > 0 {
+                s.push_str(&format!(", {} skipped", t.skipped));
+            }
+            if findings != "0" {
+                s.push_str(&format!("; {findings}"));
+            }
+            s
+        }
+        None if findings == "0" => "passed, no findings".to_owned(),
+        None => format!("passed: {findings}"),
+    }
+}
+
 fn tests_cell(t: Option<TestStats>) -> String {
     match t {
         None => "–".into(),
@@ -495,7 +529,7 @@ pub fn report(results: &[CheckResult], key: Option<String>) -> Report {
         .map(|r| {
             let v = r.verdict();
             let title = match v {
-                Verdict::Success => format!("passed: {}", findings_cell(r)),
+                Verdict::Success => success_title(r),
                 Verdict::Skipped => "skipped".to_owned(),
                 _ => r
                     .reasons
@@ -542,7 +576,7 @@ pub fn report(results: &[CheckResult], key: Option<String>) -> Report {
                     65_000,
                     "see the job summary and the annotations",
                 ),
-                annotations: r.annotations.clone(),
+                annotations: advisory_levels(r),
             }
         })
         .collect();
