@@ -680,6 +680,12 @@ async fn locally_it_runs_the_detected_cargo_checks() {
         "{table}"
     );
     assert!(r.stdout.contains("file=src/lib.rs,line=25"), "{}", r.stdout);
+    // The finding says what failed: the assertion and its values, not just "panicked".
+    assert!(
+        r.stdout.contains("file=src/lib.rs,line=25,endLine=25::test tests::adds_wrong panicked: assertion `left == right` failed: two and two%0A  left: 4%0A right: 5\n"),
+        "{}",
+        r.stdout
+    );
     assert!(
         r.stdout
             .contains("clippy%3A%3Aptr_arg,file=src/lib.rs,line=5"),
