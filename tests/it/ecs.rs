@@ -611,6 +611,47 @@ async fn a_timed_out_deploy_says_the_budget_and_the_input_that_sets_it() {
     );
 }
 
+/// A GitHub API that accepts connections and closes them at once (unreachable), counting them.
+async fn slammed_door() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    let n = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = n.clone();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(s);
+        }
+    });
+    (url, n)
+}
+
+/// docs/reporting.md: one bounded retry run when GitHub is unreachable, then one try per call, the
+/// Deployment POST included (it has its own client).
+#[tokio::test]
+async fn an_unreachable_github_costs_one_retry_run_then_one_try_per_call() {
+    let (fake, _) = fake_with(&[("web", None)]).await;
+    fake.script("web", [Behaviour::complete_after_polls(1)]);
+    let Some(step) = step_for(&fake) else {
+        return;
+    };
+    let (url, connections) = slammed_door().await;
+    let r = step
+        .input("github-token", "ghs_test")
+        .var("GITHUB_API_URL", &url)
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    // The in-progress check run: 1 try + 3 retries; the Deployment POST: 1; the fan-out's check run: 1.
+    assert_eq!(
+        connections.load(std::sync::atomic::Ordering::SeqCst),
+        6,
+        "{}",
+        r.summary
+    );
+    assert!(r.summary.contains("could not be reached"), "{}", r.summary);
+}
+
 #[tokio::test]
 async fn dry_run_prints_the_plan_and_writes_nothing() {
     let (fake, _) = fake_with(&[("web", None)]).await;
