@@ -92,6 +92,7 @@ pub async fn run_with(
                 &ctx,
                 config.common.mode,
                 config.common.report_key.as_deref(),
+                &known_checks(&config),
             )
             .await
         }
@@ -164,6 +165,20 @@ fn close_with_error(cmds: &Commands, report: &Report) {
         &Location::default(),
         &format!("{}\n{}", f.reason, f.next_step),
     );
+}
+
+/// The check runs known before the mode runs, created `in_progress` with the overall run: lint-gate's
+/// declared `checks` (the built-in ones depend on what the mode finds).
+fn known_checks(config: &Config) -> Vec<String> {
+    match &config.mode {
+        crate::config::ModeConfig::LintGate(c) => c
+            .checks
+            .iter()
+            .flatten()
+            .map(|s| modes::lint_gate::gate::check_run_name(&s.name))
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// The GitHub fan-out, bounded once the runner cancels the step (it kills the container 7.5 s after

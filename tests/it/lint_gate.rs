@@ -319,6 +319,52 @@ async fn a_failing_repository_fails_the_gate_with_every_reason() {
         );
         assert_eq!(c.head_sha, "fedcba9876543210fedcba9876543210fedcba98");
     }
+    // The overall run and each declared check are created `in_progress` when the mode starts (before
+    // the mode's verdict exists); the built-in checks (generated files, PR title) are created at the end.
+    let check_run_requests: Vec<String> = gh
+        .requests()
+        .into_iter()
+        .filter(|q| q.route.contains("/check-runs"))
+        .map(|q| match q.method.as_str() {
+            "POST" => format!(
+                "create {} {}",
+                q.body["name"].as_str().unwrap(),
+                q.body["status"].as_str().unwrap()
+            ),
+            m => m.to_owned(),
+        })
+        .collect();
+    assert_eq!(
+        check_run_requests[..5],
+        [
+            "create stevedore / lint-gate in_progress",
+            "create stevedore / lint-gate / Tests in_progress",
+            "create stevedore / lint-gate / Clippy in_progress",
+            "create stevedore / lint-gate / Type check in_progress",
+            "create stevedore / lint-gate / Security in_progress",
+        ],
+        "{check_run_requests:#?}"
+    );
+    // The mode ran between these and the rest: each started run is completed (PATCH), not created again.
+    assert_eq!(
+        check_run_requests
+            .iter()
+            .filter(|r| r.starts_with("create "))
+            .count(),
+        7,
+        "{check_run_requests:#?}"
+    );
+    assert_eq!(runs.len(), 7, "one run per check, none twice");
+    assert!(runs.iter().all(|c| c.status == "completed"), "{runs:?}");
+    // report-url is the overall run.
+    let overall = by_name_full(&runs, "stevedore / lint-gate");
+    assert!(
+        r.output("report-url")
+            .unwrap()
+            .ends_with(&format!("/runs/{}", overall.id)),
+        "{:?}",
+        r.output("report-url")
+    );
     let tests = by_name("Tests");
     assert_eq!(tests.annotations[0]["path"], "src/lib.rs");
     assert_eq!(tests.annotations[0]["start_line"], 25);
@@ -692,6 +738,15 @@ async fn locally_it_runs_the_detected_cargo_checks() {
         "{}",
         r.stdout
     );
+}
+
+fn by_name_full<'a>(
+    runs: &'a [crate::helpers::fake_github::CheckRun],
+    name: &str,
+) -> &'a crate::helpers::fake_github::CheckRun {
+    runs.iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no check run {name}"))
 }
 
 /// A check whose task panics is a failed check, never a missing one (issue 20): the gate cannot go green
