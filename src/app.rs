@@ -92,6 +92,7 @@ pub async fn run_with(
                 &ctx,
                 config.common.mode,
                 config.common.report_key.as_deref(),
+                &known_checks(&config),
             )
             .await
         }
@@ -115,21 +116,13 @@ pub async fn run_with(
             if let Some(h) = e.hint() {
                 body.push_str(&format!("\n{h}\n"));
             }
-            cmds.annotate(
-                Level::Error,
-                Some(&format!("stevedore {}", config.common.mode)),
-                &Location::default(),
-                &match e.hint() {
-                    Some(h) => format!("{e}\n{h}"),
-                    None => e.to_string(),
-                },
-            );
             let mut r = Report::new(
                 config.common.mode,
                 Verdict::Failure,
                 format!("{} failed", config.common.mode),
                 body,
             );
+            r.fail_because(e.to_string(), e.hint().unwrap_or(report::DEFAULT_NEXT_STEP));
             r.key.clone_from(&config.common.report_key);
             (r, code)
         }
@@ -155,7 +148,37 @@ pub async fn run_with(
         }
     };
     deliver(&env, &cmds, &report, &delivery, ctx.run_url());
+    close_with_error(&cmds, &report);
     code
+}
+
+/// A failed run ends with one `::error` stating the reason and the next step (where the user looks
+/// first), and logs it at ERROR.
+fn close_with_error(cmds: &Commands, report: &Report) {
+    let Some(f) = report.closing_error() else {
+        return;
+    };
+    tracing::error!("{} failed: {} Next: {}", report.mode, f.reason, f.next_step);
+    cmds.annotate(
+        Level::Error,
+        Some(&format!("stevedore {}", report.mode)),
+        &Location::default(),
+        &format!("{}\n{}", f.reason, f.next_step),
+    );
+}
+
+/// The check runs known before the mode runs, created `in_progress` with the overall run: lint-gate's
+/// declared `checks` (the built-in ones depend on what the mode finds).
+fn known_checks(config: &Config) -> Vec<String> {
+    match &config.mode {
+        crate::config::ModeConfig::LintGate(c) => c
+            .checks
+            .iter()
+            .flatten()
+            .map(|s| modes::lint_gate::gate::check_run_name(&s.name))
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// The GitHub fan-out, bounded once the runner cancels the step (it kills the container 7.5 s after

@@ -193,6 +193,25 @@ pub struct Answer {
     pub body: Value,
 }
 
+/// API base URLs a request has given up on (connection errors after the retry run), shared by every
+/// client of the process: the check runs, the Deployment and the fan-out each build their own client, and
+/// the documented promise is one retry run per run, then one try per call.
+static UNREACHABLE: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn known_unreachable(api_url: &str) -> bool {
+    UNREACHABLE
+        .lock()
+        .is_ok_and(|u| u.iter().any(|x| x == api_url))
+}
+
+fn mark_unreachable(api_url: &str) {
+    if let Ok(mut u) = UNREACHABLE.lock()
+        && !u.iter().any(|x| x == api_url)
+    {
+        u.push(api_url.to_owned());
+    }
+}
+
 /// Octocrab over our own service stack: its default builder always adds `User-Agent: octocrab` next to
 /// any we set, and a request must carry exactly one. Same parts as its default client: hyper + rustls
 /// (aws-lc-rs, embedded webpki roots: the image is `FROM scratch`), connect/read timeouts, redirects
@@ -251,9 +270,18 @@ pub struct Client {
     requests: AtomicUsize,
     waits: std::sync::Mutex<Vec<Duration>>,
     unreachable: AtomicBool,
+    /// The token is a personal access token or a user's OAuth token (`ghp_`, `github_pat_`, `gho_`,
+    /// `ghu_`): GitHub refuses it check runs whatever its scopes.
+    personal_token: bool,
 }
 
 impl Client {
+    /// Whether the token is a personal (user) token, which may not create check runs.
+    #[must_use]
+    pub fn personal_token(&self) -> bool {
+        self.personal_token
+    }
+
     /// A client for `api_url` (e.g. `https://api.github.com` or `https://ghe.example.com/api/v3`).
     pub fn new(api_url: &str, token: SecretString) -> Result<Client, GithubError> {
         let setup = |message: String| GithubError::Setup {
@@ -274,6 +302,9 @@ impl Client {
             requests: AtomicUsize::new(0),
             waits: std::sync::Mutex::new(Vec::new()),
             unreachable: AtomicBool::new(false),
+            personal_token: ["ghp_", "github_pat_", "gho_", "ghu_"]
+                .iter()
+                .any(|p| token.expose_secret().starts_with(p)),
         })
     }
 
@@ -421,7 +452,9 @@ impl Client {
                     // Connection failures retry on a quarter of the 5xx backoff; once a request has
                     // given up, the API counts as unreachable and later requests try once (a closed
                     // port or a missing network should not cost every call the whole backoff).
-                    if retries < self.policy.max_retries && !self.unreachable.load(Ordering::SeqCst)
+                    if retries < self.policy.max_retries
+                        && !self.unreachable.load(Ordering::SeqCst)
+                        && !known_unreachable(&self.api_url)
                     {
                         let d = self.backoff(retries) / 4;
                         retries += 1;
@@ -433,6 +466,7 @@ impl Client {
                         continue;
                     }
                     self.unreachable.store(true, Ordering::SeqCst);
+                    mark_unreachable(&self.api_url);
                     return Err(GithubError::Transport {
                         method: method.to_string(),
                         route: route.to_owned(),

@@ -99,6 +99,13 @@ impl OidcError {
                 vars::STEVEDORE_OIDC_ISSUER,
                 vars::STEVEDORE_OIDC_JWKS_URL
             ),
+            OidcError::Refused {
+                what: "token",
+                status: 401 | 403,
+                ..
+            } => format!(
+                "GitHub refuses an OIDC token to this job. Usually: the job lacks `permissions: id-token: write` (a job-level `permissions:` block replaces the workflow's); in a reusable workflow, the calling workflow's job must grant `id-token: write` too (a called workflow cannot have more than its caller); or an environment protection rule (required reviewers, deployment branches) has not let this job's `environment:` proceed. Check the job's `permissions:`, the caller's `permissions:` if this is a reusable workflow, and the environment's protection rules. Docs: {PERMISSION_DOCS}"
+            ),
             _ => return None,
         })
     }

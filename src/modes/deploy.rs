@@ -33,9 +33,28 @@ impl Config {
                 "Use two steps: one with `cluster` + `service`, one with `function-name`",
             );
         }
-        // Neither target: ECS is the default, and its parser names what is missing (`service`, `image`);
+        // Neither target: inputs only Lambda reads mean a Lambda deploy without `function-name`: name
+        // that. Otherwise ECS is the default, and its parser names what is missing (`service`, `image`);
         // the Lambda parser still reads its inputs (and returns None without `function-name`).
-        let neither = !ecs_wanted && function.is_none();
+        let mut neither = !ecs_wanted && function.is_none();
+        if neither {
+            let lambda_inputs = lambda_only_inputs(p);
+            if !lambda_inputs.is_empty() {
+                p.missing(
+                    "function-name",
+                    &format!(
+                        "for a Lambda deploy ({} given; an ECS deploy takes `cluster` + `service` instead)",
+                        lambda_inputs
+                            .iter()
+                            .map(|i| format!("`{i}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    "my-function",
+                );
+                neither = false;
+            }
+        }
         Self {
             ecs: (ecs_wanted || neither).then(|| Box::new(ecs::Config::parse(p))),
             lambda: if ecs_wanted {
@@ -45,6 +64,71 @@ impl Config {
             },
         }
     }
+}
+
+/// The Lambda-only inputs that are set (`traffic` and `alias` only when not their action.yml default,
+/// which the runner always passes).
+fn lambda_only_inputs(p: &mut Inputs<'_>) -> Vec<&'static str> {
+    const ONLY_LAMBDA: [&str; 10] = [
+        "zip-file",
+        "s3-bucket",
+        "s3-key",
+        "alarms",
+        "health-url",
+        "handler",
+        "runtime",
+        "test-payload",
+        "memory-size",
+        "function-timeout",
+    ];
+    let mut set: Vec<&'static str> = ONLY_LAMBDA
+        .into_iter()
+        .filter(|i| p.string(i).is_some())
+        .collect();
+    if p.string("traffic").is_some_and(|t| t != "all-at-once") {
+        set.push("traffic");
+    }
+    if p.string("alias").is_some_and(|a| a != "live") {
+        set.push("alias");
+    }
+    set
+}
+
+/// Whether an image reference names a tag or a digest (`repo:tag`, `repo@sha256:…`); a registry port
+/// (`localhost:5000/web`) is not a tag.
+#[must_use]
+pub fn has_tag_or_digest(image: &str) -> bool {
+    let last = image.rsplit('/').next().unwrap_or(image);
+    last.contains(':') || last.contains('@')
+}
+
+/// Whether an image reference pins a digest.
+#[must_use]
+pub fn has_digest(image: &str) -> bool {
+    image.contains("@sha256:")
+}
+
+/// Records an error when `image` names neither tag nor digest: ECS and Lambda would take `latest`,
+/// whatever that is at the time.
+pub fn check_image(p: &mut Inputs<'_>, image: &str) {
+    if !has_tag_or_digest(image) {
+        p.error(
+            "image",
+            Some(image),
+            "names neither a tag nor a digest, so whatever `latest` is at deploy time would run",
+            "Pin the image by digest (`image: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:…`, the `digest` output of `build`) or at least by tag (`…/web:1.4.2`)",
+        );
+    }
+}
+
+/// The warning for a production deploy by tag (a tag can be moved; a digest cannot).
+#[must_use]
+pub fn production_by_tag(environment: &str, image: &str) -> Option<String> {
+    (crate::github::deployments::is_production(environment) && !has_digest(image)).then(|| {
+        format!(
+            "`{environment}` is deployed by tag (`{image}`): a tag can be moved after the deploy, so what runs cannot be proven. Deploy by digest (the `digest` output of `build`: `repo@sha256:…`)."
+        )
+    })
 }
 
 /// Runs the mode on the chosen target.

@@ -365,9 +365,16 @@ async fn ten_thousand_annotations_all_arrive_in_at_most_201_requests() {
     assert_eq!(
         r.stdout
             .lines()
-            .filter(|l| l.starts_with("::error"))
+            .filter(|l| l.starts_with("::error") && l.contains(",file=src/"))
             .count(),
         10
+    );
+    // ... and the run's closing error, last (a report without a recorded reason: its title).
+    assert_eq!(
+        r.stdout.lines().rfind(|l| l.starts_with("::")),
+        Some(
+            "::error title=stevedore lint-gate::3 checks%0ASee the job summary (and the check run) for the details of the failure."
+        )
     );
     assert!(
         r.summary

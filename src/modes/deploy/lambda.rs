@@ -93,6 +93,9 @@ impl LambdaConfig {
         let bucket = p.string("s3-bucket");
         let key = p.string("s3-key");
         let image = p.string("image");
+        if let Some(i) = &image {
+            super::check_image(p, i);
+        }
         let traffic = p
             .parse_with("traffic", Traffic::fix(), Traffic::parse)
             .unwrap_or(Traffic::AllAtOnce);
@@ -482,6 +485,17 @@ pub async fn run_connected(
         || format!("{}:{}", cfg.function_name, cfg.alias),
         str::to_owned,
     );
+    if let (Some(e), Some(CodeSource::Image(i))) = (environment, &cfg.code)
+        && let Some(w) = super::production_by_tag(e, i)
+    {
+        tracing::warn!("{w}");
+        rt.cmds.annotate(
+            crate::report::Level::Warning,
+            Some("stevedore deploy: production by tag"),
+            &crate::report::Location::default(),
+            &w,
+        );
+    }
     let mut github_note = None;
     let deployment = match &github {
         Some(gh) => match crate::github::deployments::start(
@@ -531,14 +545,12 @@ pub async fn run_connected(
         .report_key
         .clone()
         .or_else(|| environment.map(str::to_owned));
-    let r = report::render(&d, key);
-    // Not tied to a file, so not a report annotation: said once as a workflow command.
-    if r.verdict == crate::report::Verdict::Failure {
-        rt.cmds.annotate(
-            crate::report::Level::Error,
-            Some("stevedore deploy (Lambda)"),
-            &crate::report::Location::default(),
-            &format!("{}: {}", r.title, report::result_line(&d)),
+    let mut r = report::render(&d, key);
+    // Not tied to a file, so not a report annotation: the run's closing `::error` says it.
+    if let Some(next) = report::next_step(&d) {
+        r.fail_because(
+            format!("Lambda: {}: {}", r.title, report::result_line(&d)),
+            next,
         );
     }
     Ok(r)
