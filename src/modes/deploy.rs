@@ -131,6 +131,19 @@ pub fn production_by_tag(environment: &str, image: &str) -> Option<String> {
     })
 }
 
+/// Logs and annotates [`production_by_tag`]'s warning when it applies (ECS and Lambda deploys).
+pub fn warn_production_by_tag(rt: &Runtime<'_>, environment: &str, image: &str) {
+    if let Some(w) = production_by_tag(environment, image) {
+        tracing::warn!("{w}");
+        rt.cmds.annotate(
+            crate::report::Level::Warning,
+            Some("stevedore deploy: production by tag"),
+            &crate::report::Location::default(),
+            &w,
+        );
+    }
+}
+
 /// Runs the mode on the chosen target.
 pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
     if let Some(c) = &cfg.ecs {

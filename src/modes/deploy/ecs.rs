@@ -795,16 +795,8 @@ pub async fn run_connected(
             .environment
             .clone()
             .unwrap_or_else(|| cfg.cluster.clone());
-        if let (Some(e), Some(i)) = (&aws.environment, &cfg.edits.image)
-            && let Some(w) = super::production_by_tag(e, i)
-        {
-            tracing::warn!("{w}");
-            rt.cmds.annotate(
-                crate::report::Level::Warning,
-                Some("stevedore deploy: production by tag"),
-                &crate::report::Location::default(),
-                &w,
-            );
+        if let (Some(e), Some(i)) = (&aws.environment, &cfg.edits.image) {
+            super::warn_production_by_tag(rt, e, i);
         }
         let gh = GithubDeployment::start(rt, &environment, cfg).await;
         let outcomes = apply(&aws.sdk, cfg, plans, &rt.cancel).await;

@@ -485,16 +485,8 @@ pub async fn run_connected(
         || format!("{}:{}", cfg.function_name, cfg.alias),
         str::to_owned,
     );
-    if let (Some(e), Some(CodeSource::Image(i))) = (environment, &cfg.code)
-        && let Some(w) = super::production_by_tag(e, i)
-    {
-        tracing::warn!("{w}");
-        rt.cmds.annotate(
-            crate::report::Level::Warning,
-            Some("stevedore deploy: production by tag"),
-            &crate::report::Location::default(),
-            &w,
-        );
+    if let (Some(e), Some(CodeSource::Image(i))) = (environment, &cfg.code) {
+        super::warn_production_by_tag(rt, e, i);
     }
     let mut github_note = None;
     let deployment = match &github {
