@@ -215,12 +215,7 @@ pub async fn finish(
                 annotations: Vec::new(),
             },
         };
-        // A failure because the runner cancelled the step shows as `cancelled`, not as a red check.
-        let conclusion = if cancelled && check.verdict == Verdict::Failure {
-            "cancelled"
-        } else {
-            checks::conclusion(check.verdict)
-        };
+        let conclusion = finished_conclusion(check.verdict, cancelled);
         match checks::complete_as(client, repo, &run, &check, conclusion, &elsewhere).await {
             Ok(_) => d.check_runs.push(run),
             Err(e) => {
@@ -257,11 +252,7 @@ pub async fn finish(
                 continue;
             };
             let check = checks_to_send.remove(i);
-            let conclusion = if cancelled && check.verdict == Verdict::Failure {
-                "cancelled"
-            } else {
-                checks::conclusion(check.verdict)
-            };
+            let conclusion = finished_conclusion(check.verdict, cancelled);
             match checks::complete_as(client, repo, &run, &check, conclusion, &elsewhere).await {
                 Ok(_) => d.check_runs.push(run),
                 Err(e) => {
@@ -391,4 +382,14 @@ pub async fn finish(
     }
     d.requests = client.request_count() - before;
     d
+}
+
+/// A check's conclusion: a failure because the runner cancelled the step shows as `cancelled`, not as a
+/// red check.
+fn finished_conclusion(verdict: Verdict, cancelled: bool) -> &'static str {
+    if cancelled && verdict == Verdict::Failure {
+        "cancelled"
+    } else {
+        checks::conclusion(verdict)
+    }
 }
