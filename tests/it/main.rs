@@ -17,6 +17,7 @@
 
 mod helpers;
 
+mod act;
 mod action_yml;
 mod build;
 mod container;
