@@ -17,6 +17,7 @@
 
 mod helpers;
 
+mod act_quirks;
 mod action_yml;
 mod build;
 mod container;
