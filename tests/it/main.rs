@@ -22,6 +22,7 @@ mod action_yml;
 mod build;
 mod container;
 mod credentials;
+mod docs_snippets;
 mod ecs;
 mod foundation;
 mod lambda;
