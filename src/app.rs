@@ -74,6 +74,14 @@ pub async fn run_in(
     if let Some(t) = &config.common.github_token {
         cmds.add_mask(t.expose_secret());
     }
+    for w in &config.warnings {
+        cmds.annotate(
+            Level::Warning,
+            Some(&format!("stevedore: input `{}`", w.input)),
+            &Location::default(),
+            &w.message,
+        );
+    }
     let ctx = match Context::from_env(&env) {
         Ok(c) => c,
         Err(e) => {
