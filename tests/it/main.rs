@@ -18,10 +18,12 @@
 mod helpers;
 
 mod act;
+mod act_quirks;
 mod action_yml;
 mod build;
 mod container;
 mod credentials;
+mod docs_snippets;
 mod ecs;
 mod foundation;
 mod lambda;
