@@ -113,7 +113,10 @@ fn lint_gate_run(mode: Mode, pass: bool) -> Option<Outcome> {
         .file(".github/workflows/gate.yml", &gate_workflow(&name))
         .file("fixtures/pass.xml", JUNIT_PASS)
         .file("fixtures/fail.xml", JUNIT_FAIL)
-        .file("tests/test_app.py", "def test_add():\n    assert 1 + 1 == 2\n\n\ndef test_sub():\n    assert 2 - 1 == 2\n")
+        .file(
+            "tests/test_app.py",
+            "def test_add():\n    assert 1 + 1 == 2\n\n\ndef test_sub():\n    assert 2 - 1 == 2\n",
+        )
         .file("expected", if pass { "pass\n" } else { "fail\n" });
     repo.commit("feat: first");
     Some(Run::new(act, &repo, mode, ".github/workflows/gate.yml").run())
@@ -185,4 +188,141 @@ fn act_container_mode_passing_checks_go_green_with_verdict_success() {
 #[test]
 fn act_container_mode_failing_checks_go_red_with_verdict_failure() {
     failing_checks_go_red(Mode::Container);
+}
+
+// ---- stevedore's own workflows (.github/workflows) ----
+
+/// A throwaway copy of stevedore itself as the release workflow sees it: the action at the root
+/// (`uses: ./`), `.github/workflows/release.yml` unmodified, and two commits since `v1.0.0`; the fake
+/// GitHub holds the same commits (same ids) and tags.
+fn release_repo(gh: &crate::helpers::fake_github::FakeGithub) -> (Repo, String) {
+    let root = crate::helpers::runner::repo_root();
+    let repo = Repo::new().file(
+        ".github/workflows/release.yml",
+        &std::fs::read_to_string(root.join(".github/workflows/release.yml")).unwrap(),
+    );
+    crate::helpers::act::copy_action(repo.path());
+    let first = repo.commit("chore: init");
+    repo.git(&["tag", "v1.0.0"]);
+    let second = repo.commit("feat(publish): floating major tags (#4)");
+    let head = repo.commit("fix: a typo in the summary (#5)");
+    gh.seed_commit(&first, "chore: init", &[]);
+    gh.seed_commit(
+        &second,
+        "feat(publish): floating major tags (#4)",
+        &[&first],
+    );
+    gh.seed_commit(&head, "fix: a typo in the summary (#5)", &[&second]);
+    gh.set_ref("refs/tags/v1.0.0", &first);
+    gh.set_ref("refs/tags/v1", &first);
+    gh.set_ref("refs/heads/main", &head);
+    (repo, head)
+}
+
+async fn release_run(mode: Mode, dispatch_dry_run: bool) {
+    use crate::helpers::fake_github::FakeGithub;
+    let Some(act) = act() else {
+        return;
+    };
+    if !act.supports(mode) {
+        return;
+    }
+    let gh = FakeGithub::start_for(crate::helpers::act::REPOSITORY).await;
+    let (repo, head) = release_repo(&gh);
+    let url = gh.url();
+    let r = tokio::task::spawn_blocking(move || {
+        let mut run = Run::new(act, &repo, mode, ".github/workflows/release.yml")
+            .env("GITHUB_API_URL", &url)
+            .secret("GITHUB_TOKEN", "ghs_actreleasetoken0123456789");
+        if dispatch_dry_run {
+            run = run
+                .event(
+                    "workflow_dispatch",
+                    serde_json::json!({"inputs": {"dry-run": "true"}}),
+                )
+                .arg("--input")
+                .arg("dry-run=true");
+        } else {
+            run = run.event("push", serde_json::json!({"ref": "refs/heads/main"}));
+        }
+        run.run()
+    })
+    .await
+    .unwrap();
+    r.check(r.job_succeeded("release"), "the release job succeeds");
+    r.check(r.code == Some(0), "act exits 0");
+    let refs = gh.refs();
+    if dispatch_dry_run {
+        r.check(
+            refs.get("refs/tags/v1.1.0").is_none() && gh.releases().is_empty(),
+            "a dry run tags and releases nothing",
+        );
+        r.check(
+            gh.mode_requests().iter().all(|q| q.method == "GET"),
+            "only reads",
+        );
+        r.check(r.log.contains("v1.1.0"), "the plan names the next version");
+    } else {
+        r.check(
+            refs.get("refs/tags/v1.1.0") == Some(&head),
+            &format!("v1.1.0 tags the head commit: {refs:?}"),
+        );
+        r.check(
+            refs.get("refs/tags/v1") == Some(&head),
+            &format!("the floating v1 moved to the release: {refs:?}"),
+        );
+        let releases = gh.releases();
+        r.check(
+            releases.len() == 1 && releases[0]["tag_name"] == "v1.1.0",
+            &format!("one release v1.1.0: {releases:?}"),
+        );
+        r.check(
+            r.log.contains("::set-output:: version=1.1.0"),
+            "the version output",
+        );
+    }
+    gh.assert_no_violations();
+}
+
+#[tokio::test]
+async fn act_release_workflow_releases_and_moves_v1_against_the_fake_github() {
+    release_run(Mode::Host, false).await;
+}
+
+#[tokio::test]
+async fn act_release_workflow_dispatch_dry_run_writes_nothing() {
+    release_run(Mode::Container, true).await;
+}
+
+/// The CI workflow under act's planner (`-n`, dry run): the job and its steps resolve with the pinned
+/// checkout; running it for real would run this whole suite inside itself.
+#[test]
+fn act_ci_workflow_plans_under_act() {
+    let Some(act) = act() else {
+        return;
+    };
+    let root = crate::helpers::runner::repo_root();
+    let repo = Repo::new().file(
+        ".github/workflows/ci.yml",
+        &std::fs::read_to_string(root.join(".github/workflows/ci.yml")).unwrap(),
+    );
+    repo.commit("ci: the workflow");
+    // Container mode: act's host executor would run the steps even with `-n`.
+    if !act.supports(Mode::Container) {
+        return;
+    }
+    let r = Run::new(act, &repo, Mode::Container, ".github/workflows/ci.yml")
+        .event("pull_request", serde_json::json!({"pull_request": {"number": 1, "head": {"ref": "x"}, "base": {"ref": "main"}}}))
+        .arg("-n")
+        .run();
+    r.check(r.code == Some(0), "act -n accepts the CI workflow");
+    r.check(r.job_succeeded("ci"), "the ci job plans to the end");
+    r.check(
+        r.log.contains("Success - Main .ci/run"),
+        "the step that runs .ci/run is planned",
+    );
+    r.check(
+        r.printed("ci").is_empty(),
+        "nothing was executed (a dry run prints no step output)",
+    );
 }

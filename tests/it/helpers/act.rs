@@ -74,8 +74,7 @@ fn version_ok(bin: &str) -> Option<String> {
 /// The guard: podman's settings from `tests/podman/containers.conf` plus a network backend with no
 /// plugins, so only `host` and `none` networks can start.
 pub fn guard_conf(dir: &Path) -> PathBuf {
-    let base =
-        std::fs::read_to_string(repo_root().join("tests/podman/containers.conf")).unwrap();
+    let base = std::fs::read_to_string(repo_root().join("tests/podman/containers.conf")).unwrap();
     let empty = dir.join("no-cni-plugins");
     std::fs::create_dir_all(&empty).unwrap();
     let conf = dir.join("containers.conf");
@@ -249,7 +248,10 @@ impl Repo {
     /// Commits everything; returns the commit id.
     pub fn commit(&self, message: &str) -> String {
         git(self.path(), &["add", "-A"]);
-        git(self.path(), &["commit", "-q", "--allow-empty", "-m", message]);
+        git(
+            self.path(),
+            &["commit", "-q", "--allow-empty", "-m", message],
+        );
         git(self.path(), &["rev-parse", "HEAD"])
     }
 
@@ -353,6 +355,8 @@ impl<'a> Run<'a> {
                 c.args([
                     "-P",
                     "ubuntu-latest=-self-hosted",
+                    "-P",
+                    "ubuntu-24.04=-self-hosted",
                     "--container-options",
                     "--network host",
                 ]);
@@ -364,6 +368,7 @@ impl<'a> Run<'a> {
                     .as_deref()
                     .expect("Act::supports(Mode::Container) first");
                 c.args(["-P", &format!("ubuntu-latest={image}")]);
+                c.args(["-P", &format!("ubuntu-24.04={image}")]);
             }
         }
         c.arg("--local-repository").arg(format!(
@@ -426,6 +431,7 @@ impl Outcome {
     /// `(job, rest)` of every line act prefixed with `[workflow/job]` (act pads the job to a column).
     fn job_lines<'s>(&'s self, job: &'s str) -> impl Iterator<Item = &'s str> + 's {
         self.log.lines().filter_map(move |l| {
+            let l = l.strip_prefix("*DRYRUN* ").unwrap_or(l);
             let (prefix, rest) = l.strip_prefix('[')?.split_once(']')?;
             let (_, j) = prefix.trim_end().rsplit_once('/')?;
             (j == job).then_some(rest)
