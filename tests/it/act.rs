@@ -326,3 +326,151 @@ fn act_ci_workflow_plans_under_act() {
         "nothing was executed (a dry run prints no step output)",
     );
 }
+
+// ---- examples/ ----
+
+/// A throwaway repository with `examples/<name>.yml` copied unmodified to `.github/workflows/`.
+fn example_repo(name: &str) -> Repo {
+    let root = crate::helpers::runner::repo_root();
+    Repo::new().file(
+        &format!(".github/workflows/{name}.yml"),
+        &std::fs::read_to_string(root.join(format!("examples/{name}.yml"))).unwrap(),
+    )
+}
+
+fn pr_payload(number: u64, title: &str, head: &str) -> serde_json::Value {
+    serde_json::json!({
+        "action": "opened",
+        "number": number,
+        "pull_request": {
+            "number": number,
+            "title": title,
+            "labels": [],
+            "head": {"ref": "feature", "sha": head, "repo": {"full_name": crate::helpers::act::REPOSITORY, "fork": false}},
+            "base": {"ref": "main", "sha": head, "repo": {"full_name": crate::helpers::act::REPOSITORY, "fork": false}},
+        },
+        "repository": {"full_name": crate::helpers::act::REPOSITORY},
+    })
+}
+
+/// versioned.yml, pull requests: a Conventional-Commit title passes the `pr-title` job, another fails it
+/// (red job, the summary saying why, a failed `PR title` check run on the fake GitHub).
+async fn versioned_pr_titles(mode: Mode) {
+    use crate::helpers::fake_github::FakeGithub;
+    let Some(act) = act() else {
+        return;
+    };
+    if !act.supports(mode) {
+        return;
+    }
+    let gh = FakeGithub::start_for(crate::helpers::act::REPOSITORY).await;
+    for (title, good) in [
+        ("feat(api): paginate the orders endpoint", true),
+        ("Update stuff", false),
+    ] {
+        let repo = example_repo("versioned");
+        let head = repo.commit("feat: work");
+        gh.add_pr(7, title, &head, &[]);
+        let url = gh.url();
+        let payload = pr_payload(7, title, &head);
+        let r = tokio::task::spawn_blocking(move || {
+            Run::new(act, &repo, mode, ".github/workflows/versioned.yml")
+                .event("pull_request", payload)
+                .env("GITHUB_API_URL", &url)
+                .secret("GITHUB_TOKEN", "ghs_actversionedtoken0123456789")
+                .run()
+        })
+        .await
+        .unwrap();
+        r.check(!r.job_ran("release"), "no release on a pull request");
+        if good {
+            r.check(r.job_succeeded("pr-title"), "a conventional title passes");
+            r.check(r.code == Some(0), "act exits 0");
+        } else {
+            r.check(r.job_failed("pr-title"), "a free-form title fails the job");
+            r.check(
+                r.log
+                    .contains("The title `Update stuff` is not a Conventional Commit header"),
+                "the job summary quotes the title and says why",
+            );
+            let runs = gh.check_runs();
+            r.check(
+                runs.iter().any(|c| {
+                    c.name.contains("PR title") && c.conclusion.as_deref() == Some("failure")
+                }),
+                &format!(
+                    "a failed `PR title` check run on the fake GitHub: {:?}",
+                    runs.iter()
+                        .map(|c| (&c.name, &c.conclusion))
+                        .collect::<Vec<_>>()
+                ),
+            );
+            r.check(r.code != Some(0), "act exits non-zero");
+        }
+    }
+    gh.assert_no_violations();
+}
+
+/// One test for both modes: the workflow is unmodified, so its container names (after workflow and job)
+/// are the same in both, and parallel runs would remove each other's containers.
+#[tokio::test]
+async fn act_versioned_pr_titles_in_both_modes() {
+    for mode in Mode::BOTH {
+        versioned_pr_titles(mode).await;
+    }
+}
+
+/// versioned.yml, a push to main: `release` cuts v1.1.0 against the fake GitHub and hands `released`
+/// and `version` to `deploy-production` through `needs`; under act that deploy is refused before any AWS
+/// call, because production requires the OIDC `environment` claim act cannot provide (docs/act.md).
+#[tokio::test]
+async fn act_versioned_main_releases_and_production_is_refused_without_the_claim() {
+    use crate::helpers::fake_github::FakeGithub;
+    let Some(act) = act() else {
+        return;
+    };
+    let gh = FakeGithub::start_for(crate::helpers::act::REPOSITORY).await;
+    let repo = example_repo("versioned");
+    let first = repo.commit("chore: init");
+    repo.git(&["tag", "v1.0.0"]);
+    let head = repo.commit("feat(api): orders endpoint (#3)");
+    gh.seed_commit(&first, "chore: init", &[]);
+    gh.seed_commit(&head, "feat(api): orders endpoint (#3)", &[&first]);
+    gh.set_ref("refs/tags/v1.0.0", &first);
+    gh.set_ref("refs/heads/main", &head);
+    let url = gh.url();
+    let r = tokio::task::spawn_blocking(move || {
+        Run::new(act, &repo, Mode::Host, ".github/workflows/versioned.yml")
+            .event("push", serde_json::json!({"ref": "refs/heads/main"}))
+            .env("GITHUB_API_URL", &url)
+            .secret("GITHUB_TOKEN", "ghs_actversionedtoken0123456789")
+            .var("TEST_ACCOUNT_ID", "111111111111")
+            .var("PROD_ACCOUNT_ID", "222222222222")
+            .var(
+                "ECR_REGISTRY",
+                "222222222222.dkr.ecr.eu-west-1.amazonaws.com",
+            )
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_ENDPOINT_URL", crate::helpers::runner::CLOSED_URL)
+            .run()
+    })
+    .await
+    .unwrap();
+    r.check(r.job_succeeded("release"), "release succeeds");
+    r.check(
+        gh.refs().get("refs/tags/v1.1.0") == Some(&head),
+        "v1.1.0 is tagged on the pushed commit",
+    );
+    r.check(!r.job_ran("deploy-test"), "deploy-test is for dev only");
+    r.check(r.job_failed("deploy-production"), "production is refused");
+    let errors = r.errors("deploy-production");
+    r.check(
+        errors
+            .iter()
+            .any(|e| e.contains("environment") && e.contains("claim")),
+        &format!("the refusal names the environment claim: {errors:?}"),
+    );
+    r.check(r.code != Some(0), "act exits non-zero");
+    gh.assert_no_violations();
+}
