@@ -474,3 +474,35 @@ async fn act_versioned_main_releases_and_production_is_refused_without_the_claim
     r.check(r.code != Some(0), "act exits non-zero");
     gh.assert_no_violations();
 }
+
+/// The guard under every act run: act's engine starts containers on the host network, and refuses any
+/// container on a bridge network (podman's default), so no act run can reach a private range.
+#[test]
+fn act_engine_refuses_bridge_networks() {
+    let Some(act) = act() else {
+        return;
+    };
+    let Some(image) = act.job_image.as_deref() else {
+        let _ = act.supports(Mode::Container);
+        return;
+    };
+    let podman = |extra: &[&str]| {
+        std::process::Command::new("podman")
+            .args(["--url", &act.docker_host, "run", "--rm"])
+            .args(extra)
+            .args([image, "true"])
+            .output()
+            .unwrap()
+    };
+    let host = podman(&["--network", "host"]);
+    assert!(
+        host.status.success(),
+        "host network: {}",
+        String::from_utf8_lossy(&host.stderr)
+    );
+    let bridge = podman(&[]);
+    assert!(
+        !bridge.status.success(),
+        "a container on the default bridge started on act's engine"
+    );
+}
