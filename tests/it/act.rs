@@ -506,3 +506,100 @@ fn act_engine_refuses_bridge_networks() {
         "a container on the default bridge started on act's engine"
     );
 }
+
+/// examples/serverless.yml, the `build` job of a push to main (`-j build`), in host mode: `pip install -t`
+/// packages both Lambdas into the workspace and stevedore uploads reproducible bundles with
+/// `metadata.json` to moto's S3 through the standard credential chain (act has no OIDC). Failure path: a
+/// bucket that does not exist fails the job with an `::error` naming it. (The deploy jobs need OIDC-less
+/// Lambda deploys against moto and are covered by the runner-model walk in `pipelines.rs`.)
+#[tokio::test]
+async fn act_serverless_build_uploads_bundles_and_a_missing_bucket_fails() {
+    let Some(act) = act() else {
+        return;
+    };
+    let Some(moto) = crate::helpers::moto::moto() else {
+        return;
+    };
+    let endpoint = moto.endpoint.clone();
+    let bucket = crate::helpers::moto::unique("act-artifacts");
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
+    let conf = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("eu-west-1"))
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
+        .endpoint_url(&endpoint)
+        .build();
+    let s3 = aws_sdk_s3::Client::new(&conf);
+    s3.create_bucket()
+        .bucket(&bucket)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    for (target, good) in [(bucket.clone(), true), (format!("{bucket}-missing"), false)] {
+        let repo = example_repo("serverless")
+            .file("backend/requirements.txt", "# no dependencies\n")
+            .file(
+                "backend/src/app.py",
+                "def handler(event, context):\n    return {\"ok\": True}\n",
+            )
+            .file("worker/requirements.txt", "# no dependencies\n")
+            .file(
+                "worker/src/worker.py",
+                "def handler(event, context):\n    return None\n",
+            );
+        repo.commit("feat: lambdas");
+        let endpoint = endpoint.clone();
+        let bucket_var = target.clone();
+        let r = tokio::task::spawn_blocking(move || {
+            Run::new(act, &repo, Mode::Host, ".github/workflows/serverless.yml")
+                .event("push", serde_json::json!({"ref": "refs/heads/main"}))
+                .job("build")
+                .var("ARTIFACTS_ACCOUNT_ID", "123456789012")
+                .var("DEV_ACCOUNT_ID", "123456789012")
+                .var("PROD_ACCOUNT_ID", "123456789012")
+                .var("ARTIFACTS_BUCKET", &bucket_var)
+                .env("AWS_ACCESS_KEY_ID", "testing")
+                .env("AWS_SECRET_ACCESS_KEY", "testing")
+                .env("AWS_ENDPOINT_URL", &endpoint)
+                .run()
+        })
+        .await
+        .unwrap();
+        if good {
+            r.check(r.job_succeeded("build"), "the build job succeeds");
+            let listed = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
+            let keys: Vec<String> = listed
+                .contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_owned))
+                .collect();
+            for service in ["backend", "worker"] {
+                r.check(
+                    keys.iter()
+                        .any(|k| k.contains(service) && k.ends_with(".zip"))
+                        && keys
+                            .iter()
+                            .any(|k| k.contains(service) && k.ends_with("metadata.json")),
+                    &format!("{service}: a bundle and its metadata.json in S3: {keys:?}"),
+                );
+            }
+            r.check(
+                r.log.contains("::set-output:: s3-bucket="),
+                "the bucket is a step output",
+            );
+        } else {
+            r.check(r.job_failed("build"), "a missing bucket fails the job");
+            let errors = r.errors("build");
+            r.check(
+                errors.iter().any(|e| e.contains(&target)),
+                &format!("the error names the bucket: {errors:?}"),
+            );
+        }
+    }
+}
