@@ -2,6 +2,7 @@
 
 use secrecy::ExposeSecret;
 
+use crate::act;
 use crate::cancel::Cancel;
 use crate::config::Config;
 use crate::context::Context;
@@ -27,6 +28,22 @@ pub async fn run_with(
     cancel: Cancel,
     mode: impl AsyncFnOnce(&Runtime<'_>) -> Result<Report, ModeError>,
 ) -> u8 {
+    let layout = act::Layout::container(&env);
+    run_in(env, &layout, cmds, cancel, mode).await
+}
+
+/// [`run_with`] with act's mounts at `layout` (tests lay them out in a temporary directory).
+pub async fn run_in(
+    mut env: Env,
+    layout: &act::Layout,
+    cmds: Commands,
+    cancel: Cancel,
+    mode: impl AsyncFnOnce(&Runtime<'_>) -> Result<Report, ModeError>,
+) -> u8 {
+    // act's self-hosted mode hands over host paths; find them where act mounted them, and say so.
+    for t in act::relocate(&mut env, layout) {
+        tracing::info!("{t}");
+    }
     // Secrets that arrive through the environment are masked before anything else can print them.
     for key in crate::inputs::input_keys("github-token") {
         if let Some(t) = env.get(&key) {
@@ -56,6 +73,14 @@ pub async fn run_with(
     };
     if let Some(t) = &config.common.github_token {
         cmds.add_mask(t.expose_secret());
+    }
+    for w in &config.warnings {
+        cmds.annotate(
+            Level::Warning,
+            Some(&format!("stevedore: input `{}`", w.input)),
+            &Location::default(),
+            &w.message,
+        );
     }
     let ctx = match Context::from_env(&env) {
         Ok(c) => c,

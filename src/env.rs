@@ -130,8 +130,14 @@ impl Env {
     #[must_use]
     pub fn workspace(&self) -> PathBuf {
         self.path(vars::GITHUB_WORKSPACE)
-            .or_else(|| std::env::current_dir().ok())
+            .or_else(|| self.current_dir())
             .unwrap_or_else(|| PathBuf::from("."))
+    }
+
+    /// The process's working directory (the container's `WorkingDir`).
+    #[must_use]
+    pub fn current_dir(&self) -> Option<PathBuf> {
+        std::env::current_dir().ok()
     }
 }
 

@@ -7,6 +7,7 @@
 pub mod ecs;
 pub mod lambda;
 
+use crate::aws::{self, AwsInputs, Purpose};
 use crate::inputs::Inputs;
 use crate::modes::{ModeError, Runtime};
 use crate::report::Report;
@@ -147,14 +148,31 @@ pub fn warn_production_by_tag(rt: &Runtime<'_>, environment: &str, image: &str) 
 /// Runs the mode on the chosen target.
 pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
     if let Some(c) = &cfg.ecs {
-        return ecs::run(rt, c).await;
+        let r = ecs::run(rt, c).await;
+        return r.map(|r| note_real_run_refusal(rt, &c.aws, r));
     }
     if let Some(l) = &cfg.lambda {
-        return lambda::run(rt, l).await;
+        let r = lambda::run(rt, l).await;
+        return r.map(|r| note_real_run_refusal(rt, &l.aws, r));
     }
     Err(ModeError::Config {
         message: "deploy needs a target: `cluster` + `service` (ECS) or `function-name` (Lambda)"
             .into(),
         hint: None,
     })
+}
+
+/// A dry run of an environment a real run would refuse (act: no OIDC `environment` claim) says so in
+/// its report, after the plan.
+fn note_real_run_refusal(rt: &Runtime<'_>, inputs: &AwsInputs, mut r: Report) -> Report {
+    if !rt.config.common.dry_run {
+        return r;
+    }
+    if let Ok(plan) = aws::plan_for(rt.env, rt.ctx, inputs, Purpose::Deploy, true)
+        && let Some(refusal) = &plan.real_run_refusal
+    {
+        r.summary
+            .push_str(&format!("\n**A real run would be refused:** {refusal}\n"));
+    }
+    r
 }

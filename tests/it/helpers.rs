@@ -5,6 +5,7 @@
     reason = "each test module uses a different part of the rig"
 )]
 
+pub mod act;
 pub mod engine;
 pub mod fake_ecs;
 pub mod fake_github;
