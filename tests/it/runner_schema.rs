@@ -25,8 +25,8 @@ const BUILT_IN_FUNCTIONS: [&str; 7] = [
 ];
 
 fn schema() -> Json {
-    let path = crate::helpers::runner::repo_root()
-        .join("tests/fixtures/actions-runner/action_yaml.json");
+    let path =
+        crate::helpers::runner::repo_root().join("tests/fixtures/actions-runner/action_yaml.json");
     let text = std::fs::read_to_string(&path).unwrap();
     serde_json::from_str(text.trim_start_matches('\u{feff}')).unwrap()
 }
@@ -156,7 +156,11 @@ impl Reader {
             if !ok {
                 self.problems.push(format!(
                     "{path}: unrecognized {} `{name}` (allowed here: {:?} {:?}) in {text:?}",
-                    if is_function { "function" } else { "named-value" },
+                    if is_function {
+                        "function"
+                    } else {
+                        "named-value"
+                    },
                     allowed.named_values,
                     allowed.functions
                 ));
@@ -213,7 +217,8 @@ impl Reader {
                 for (key, prop) in props {
                     let required = prop.get("required").and_then(Json::as_bool) == Some(true);
                     if required && !map.contains_key(key.as_str()) {
-                        self.problems.push(format!("{path}: required key `{key}` missing"));
+                        self.problems
+                            .push(format!("{path}: required key `{key}` missing"));
                     }
                 }
             }
@@ -318,7 +323,10 @@ fn the_schema_reader_refuses_what_the_runner_refuses() {
         "{head}inputs:\n  a:\n    default: ${{{{ secrets.TOKEN }}}}\n  b:\n    default: ${{{{ steps.x.outputs.y }}}}\n  c:\n    default: ${{{{ github.token }}}}\n  d:\n    default: ${{{{ hashFiles('**/Cargo.lock') }}}}\n"
     ));
     assert_eq!(p.len(), 2, "{p:?}");
-    assert!(p[0].contains("`secrets`") && p[1].contains("`steps`"), "{p:?}");
+    assert!(
+        p[0].contains("`secrets`") && p[1].contains("`steps`"),
+        "{p:?}"
+    );
     // A container action's args and env may use `inputs` only.
     let p = refusals(
         "name: x\ndescription: y\nruns:\n  using: docker\n  image: Dockerfile\n  args: ['${{ inputs.a }}', '${{ github.sha }}']\n  env:\n    A: ${{ inputs.a }}\n    B: ${{ env.B }}\n",
