@@ -209,7 +209,6 @@ impl Net {
     }
 
     /// A reqwest client builder with these roots and this proxy (redirects, timeouts: the caller's).
-    #[must_use]
     pub fn reqwest(&self) -> reqwest::ClientBuilder {
         let matcher = self.inner.matcher.clone();
         let proxy = reqwest::Proxy::custom(move |url: &url::Url| {
