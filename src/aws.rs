@@ -27,6 +27,7 @@ use secrecy::ExposeSecret;
 use crate::env::Env;
 use crate::inputs::Inputs;
 use crate::modes::Runtime;
+use crate::net::Net;
 use crate::oidc::{self, Claims, OidcError};
 use crate::policy::{self, Decision, Environments, PolicyError, TriggerPolicy};
 use crate::report::{Commands, Level, Location};
@@ -614,27 +615,60 @@ pub fn warn_real_run_refusal(cmds: &Commands, plan: &Plan) {
 /// its own HTTP client.
 #[must_use]
 pub fn sdk_config(env: &Env, region: &str, creds: Option<SharedCredentialsProvider>) -> SdkConfig {
-    build_sdk_config(env, region, creds, http_client())
+    build_sdk_config(env, region, creds, http_client(env))
 }
 
-/// The SDK's default HTTPS client (hyper 1, rustls with aws-lc, proxy from the environment), built once
-/// per connection so every client of one run shares its connector: the native roots are loaded once and
-/// connections are pooled (each SDK client otherwise builds its own).
+/// The SDK's default HTTPS client (hyper 1, rustls with aws-lc), with the run's roots and proxy ([`Net`]:
+/// the certificates of `SSL_CERT_FILE`/`SSL_CERT_DIR`/the system bundle, `HTTPS_PROXY`/`NO_PROXY` read by
+/// `env.rs`, not by the SDK). Built once per run so every client shares its connector: connections are
+/// pooled (each SDK client otherwise builds its own).
 #[must_use]
-pub fn http_client() -> SharedHttpClient {
-    use aws_smithy_http_client::proxy::ProxyConfig;
-    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+pub fn http_client(env: &Env) -> SharedHttpClient {
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
     use aws_smithy_http_client::{Builder, ConnectorBuilder};
-    Builder::new().build_with_connector_fn(|settings, components| {
+    let net = Net::from_env(env);
+    let mut trust = TrustStore::empty().with_native_roots(false);
+    for pem in net.file_roots_pem() {
+        trust.add_pem_certificate(pem.as_bytes());
+    }
+    let tls_context = TlsContext::builder().with_trust_store(trust).build();
+    let proxy = aws_proxy_config(net.proxy_vars());
+    Builder::new().build_with_connector_fn(move |settings, components| {
         let mut b =
             ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc));
+        if let Ok(ctx) = &tls_context {
+            b.set_tls_context(ctx.clone());
+        }
         b.set_connector_settings(settings.cloned());
         if let Some(c) = components {
             b.set_sleep_impl(c.sleep_impl());
         }
-        b.set_proxy_config(Some(ProxyConfig::from_env()));
+        b.set_proxy_config(Some(proxy.clone()));
         b.build()
     })
+}
+
+/// The SDK's proxy settings from ours (the SDK would otherwise read the process environment itself).
+fn aws_proxy_config(vars: &crate::env::ProxyVars) -> aws_smithy_http_client::proxy::ProxyConfig {
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    let https = vars.https.as_ref().or(vars.all.as_ref());
+    let http = vars.http.as_ref().or(vars.all.as_ref());
+    let config = match (http, https) {
+        (Some(h), Some(s)) if h == s => ProxyConfig::all(h.as_str()),
+        (_, Some(s)) => ProxyConfig::https(s.as_str()),
+        (Some(h), None) => ProxyConfig::http(h.as_str()),
+        (None, None) => return ProxyConfig::disabled(),
+    };
+    match config {
+        Ok(c) => match &vars.no {
+            Some(no) => c.no_proxy(no),
+            None => c,
+        },
+        Err(e) => {
+            tracing::warn!("the proxy variables are not usable for AWS requests: {e}");
+            ProxyConfig::disabled()
+        }
+    }
 }
 
 fn build_sdk_config(
@@ -684,7 +718,7 @@ pub async fn connect_planned(
     trigger_policy: &TriggerPolicy,
     plan: &Plan,
 ) -> Result<Connected, AwsError> {
-    let http = http_client();
+    let http = http_client(env);
     let unsigned = build_sdk_config(env, &plan.region, None, http.clone());
     let mut claims = None;
     let mut creds = match &plan.source {

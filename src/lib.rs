@@ -26,6 +26,7 @@ pub mod github;
 pub mod inputs;
 pub mod logging;
 pub mod modes;
+pub mod net;
 pub mod oidc;
 pub mod policy;
 pub mod report;

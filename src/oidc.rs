@@ -16,6 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::env::{Env, vars};
+use crate::net::Net;
 use crate::report::Commands;
 
 /// The audience AWS STS expects (configure-aws-credentials' default).
@@ -249,8 +250,10 @@ pub fn unavailable_error(env: &Env) -> OidcError {
     }
 }
 
-fn http_client() -> Result<reqwest::Client, OidcError> {
-    reqwest::Client::builder()
+/// The client for the token and JWKS requests: the run's roots and proxy ([`Net`]).
+pub fn http_client(env: &Env) -> Result<reqwest::Client, OidcError> {
+    Net::from_env(env)
+        .reqwest()
         .user_agent(concat!("stevedore/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(15))
@@ -260,7 +263,7 @@ fn http_client() -> Result<reqwest::Client, OidcError> {
 
 /// Fetches, masks and verifies the token for `audience`.
 pub async fn token(env: &Env, cmds: &Commands, audience: &str) -> Result<Token, OidcError> {
-    let client = http_client()?;
+    let client = http_client(env)?;
     let jwt = fetch(&client, env, cmds, audience).await?;
     let issuer = Issuer::from_env(env);
     let claims = verify(&client, &issuer, jwt.expose_secret(), audience).await?;

@@ -13,6 +13,7 @@ pub mod fake_oidc;
 pub mod moto;
 pub mod run;
 pub mod runner;
+pub mod tls;
 pub mod workflow;
 
 /// Whether a missing tool must fail the test (`CI=true`) rather than skip it.

@@ -33,3 +33,4 @@ mod pipelines;
 mod publish;
 mod reporting;
 mod runner_schema;
+mod security;

@@ -270,7 +270,7 @@ const CREATE_COMMENT: &str = "POST /repos/{owner}/{repo}/issues/{issue_number}/c
 const CREATE_STATUS: &str = "POST /repos/{owner}/{repo}/statuses/{sha}";
 
 /// A lint-gate step in Actions reporting to `api_url` with a token.
-fn step(api_url: &str) -> Step {
+pub(crate) fn step(api_url: &str) -> Step {
     Step::new()
         .input("mode", "lint-gate")
         .input("github-token", "ghs_faketoken0123456789")
@@ -279,7 +279,7 @@ fn step(api_url: &str) -> Step {
 }
 
 /// The step as a pull_request event for PR 7 (from a fork when `fork`).
-fn on_pr(s: Step, fork: bool) -> Step {
+pub(crate) fn on_pr(s: Step, fork: bool) -> Step {
     let head_repo = if fork {
         "fork-owner/octo-repo"
     } else {
@@ -294,7 +294,7 @@ fn on_pr(s: Step, fork: bool) -> Step {
 }
 
 /// Runs the step with `report` standing in for the mode's result.
-async fn run_reporting(s: Step, report: Report) -> StepResult {
+pub(crate) async fn run_reporting(s: Step, report: Report) -> StepResult {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let (cmds, buf) = Commands::buffer(Masker::default(), true);
     let code =
@@ -312,7 +312,7 @@ async fn run_reporting(s: Step, report: Report) -> StepResult {
     }
 }
 
-fn report_with(verdict: Verdict, annotations: usize) -> Report {
+pub(crate) fn report_with(verdict: Verdict, annotations: usize) -> Report {
     let mut r = Report::new(
         Mode::LintGate,
         verdict,

@@ -510,7 +510,8 @@ pub async fn run_connected(
         },
         None => None,
     };
-    let outcome = deploy(sdk, cfg, &rt.cancel, dry_run).await;
+    let net = crate::net::Net::from_env(rt.env);
+    let outcome = deploy(sdk, cfg, &net, &rt.cancel, dry_run).await;
     let success =
         matches!(&outcome, Ok(d) if report::verdict(&d.ending) != crate::report::Verdict::Failure);
     if let (Some(gh), Some(dep)) = (&github, &deployment) {
@@ -693,11 +694,12 @@ async fn resolve_code(
 pub async fn deploy(
     sdk: &SdkConfig,
     cfg: &LambdaConfig,
+    net: &crate::net::Net,
     cancel: &Cancel,
     dry_run: bool,
 ) -> Result<Deployed, LambdaError> {
     let started = Instant::now();
-    let api = Api::new(sdk, &cfg.function_name);
+    let api = Api::new(sdk, &cfg.function_name, net.clone());
     let mut cur = api
         .get_function()
         .await?
