@@ -172,6 +172,14 @@ pub async fn run_in(
             d
         }
     };
+    let mut delivery = delivery;
+    if let Some(placeholder) = ctx.act_placeholder_run_url()
+        && delivery.report_url(None).is_none()
+    {
+        delivery.notes.push(format!(
+            "`report-url` is empty: under act the workflow run URL (`{placeholder}`) is act's placeholder, not a page on GitHub, so it is not linked."
+        ));
+    }
     deliver(&env, &cmds, &report, &delivery, ctx.run_url());
     close_with_error(&cmds, &report);
     code

@@ -75,6 +75,8 @@ pub struct BundleConfig {
     pub prefix: Option<String>,
     /// `bundle-file`: where the zip is written; default `<runner temp or system temp>/stevedore/…`.
     pub file: Option<PathBuf>,
+    /// `bundle-include-pycache` (default false): keep `__pycache__/` and `*.pyc`.
+    pub options: bundle::BundleOptions,
 }
 
 /// What this run builds.
@@ -145,6 +147,7 @@ impl Config {
         let bucket = p.string("s3-bucket");
         let prefix = p.string("s3-prefix");
         let bundle_file = p.string("bundle-file").map(PathBuf::from);
+        let include_pycache = p.bool("bundle-include-pycache", false);
 
         let kind = match build_type {
             "image" => Some(BuildType::Image),
@@ -206,6 +209,7 @@ impl Config {
                         bucket,
                         prefix,
                         file: bundle_file,
+                        options: bundle::BundleOptions { include_pycache },
                     })),
                     _ => None,
                 }
@@ -425,12 +429,12 @@ pub async fn run_bundle(
     );
     let started = std::time::Instant::now();
     let bundle = {
-        let (dir, out) = (dir.clone(), out.clone());
-        tokio::task::spawn_blocking(move || bundle::zip_dir(&dir, &out))
+        let (dir, out, options) = (dir.clone(), out.clone(), b.options);
+        tokio::task::spawn_blocking(move || bundle::zip_dir_with(&dir, &out, options))
             .await
             .map_err(|e| BuildError::Join(e.to_string()))??
     };
-    tracing::info!(files = bundle.files, size = bundle.size, sha256 = %bundle.sha256_hex, elapsed_ms = started.elapsed().as_millis(), "bundle zipped");
+    tracing::info!(files = bundle.files, size = bundle.size, sha256 = %bundle.sha256_hex, python_cache_left_out = bundle.left_out, elapsed_ms = started.elapsed().as_millis(), "bundle zipped");
     let dest = upload::Destination::new(&b.bucket, b.prefix.as_deref(), &service, &version);
     let meta = upload::Metadata {
         service: service.clone(),
@@ -496,6 +500,15 @@ fn bundle_report(
             format!("{} bytes, {} files", bundle.size, bundle.files),
         ],
     ];
+    if bundle.left_out > 0 {
+        rows.push(vec![
+            "left out".into(),
+            format!(
+                "{} Python cache file(s) (`__pycache__/`, `*.pyc`); `bundle-include-pycache: true` keeps them",
+                bundle.left_out
+            ),
+        ]);
+    }
     if let Some(v) = uploaded.and_then(|u| u.version_id.as_deref()) {
         rows.push(vec!["object version".into(), format!("`{v}`")]);
     }

@@ -676,6 +676,41 @@ async fn act_reporting_with_a_personal_token_falls_back_to_commit_statuses() {
             .any(|(sha, s)| sha == SHA && s["context"] == "stevedore / lint-gate / PR title"),
         "{statuses:?}"
     );
+    // act's run URL (`…/actions/runs/<act's placeholder id>`) is no page on GitHub: never linked, and
+    // the summary says why `report-url` is empty.
+    assert!(
+        statuses.iter().all(|(_, s)| !s["target_url"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("/actions/runs/")),
+        "{statuses:?}"
+    );
+    let comments = gh.comments(12);
+    assert_eq!(comments.len(), 1, "{comments:?}");
+    assert!(
+        !comments[0].body.contains("/actions/runs/"),
+        "{}",
+        comments[0].body
+    );
+    assert!(
+        !r.summary.contains("](https://github.com/"),
+        "{}",
+        r.summary
+    );
+    assert!(
+        r.summary
+            .contains("`report-url` is empty: under act the workflow run URL")
+            && r.summary
+                .contains("is act's placeholder, not a page on GitHub"),
+        "{}",
+        r.summary
+    );
+    assert_eq!(
+        r.outputs.iter().find(|(k, _)| k == "report-url"),
+        None,
+        "{:?}",
+        r.outputs
+    );
     gh.assert_no_violations();
 }
 

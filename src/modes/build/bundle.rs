@@ -11,6 +11,11 @@
 //! the same link; a link leaving the directory, a dangling link and special files fail the whole bundle
 //! before anything is written.
 //!
+//! Python's bytecode cache is left out by default (every file under a `__pycache__/` directory and every
+//! `*.pyc`): `pip install -t` and any import write it with timestamps and interpreter-specific names, so the
+//! same commit would otherwise give different bytes on every build. Lambda compiles what it needs at cold
+//! start. [`BundleOptions::include_pycache`] (input `bundle-include-pycache`) keeps it.
+//!
 //! The SHA-256 of the zip is reported twice: hex (our `sha256` output and `metadata.json`) and base64, which
 //! is what Lambda reports as `CodeSha256` after `UpdateFunctionCode`, so deploy can compare without
 //! downloading anything (<https://docs.aws.amazon.com/lambda/latest/api/API_FunctionConfiguration.html>).
@@ -43,6 +48,21 @@ pub struct Bundle {
     pub sha256_hex: String,
     /// SHA-256 of the zip, standard base64: Lambda's `CodeSha256`.
     pub code_sha256: String,
+    /// Python cache files (`__pycache__/`, `*.pyc`) found and left out.
+    pub left_out: usize,
+}
+
+/// What goes into a bundle besides the directory's files.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BundleOptions {
+    /// Keep `__pycache__/` and `*.pyc` (default: left out, see the module docs).
+    pub include_pycache: bool,
+}
+
+/// True for Python's bytecode cache: an entry under a `__pycache__` directory, or a `*.pyc` file.
+#[must_use]
+pub fn is_python_cache(entry: &str) -> bool {
+    entry.ends_with(".pyc") || entry.split('/').any(|part| part == "__pycache__")
 }
 
 /// Packaging failed.
@@ -97,9 +117,19 @@ enum Entry {
     Link { target: String },
 }
 
-/// Zips `dir` into `out` reproducibly and hashes the result.
+/// Zips `dir` into `out` reproducibly and hashes the result, with the default [`BundleOptions`].
 pub fn zip_dir(dir: &Path, out: &Path) -> Result<Bundle, BundleError> {
+    zip_dir_with(dir, out, BundleOptions::default())
+}
+
+/// [`zip_dir`] with `options`.
+pub fn zip_dir_with(dir: &Path, out: &Path, options: BundleOptions) -> Result<Bundle, BundleError> {
     let mut entries = check_dir(dir)?;
+    let found = entries.len();
+    if !options.include_pycache {
+        entries.retain(|name, _| !is_python_cache(name));
+    }
+    let left_out = found - entries.len();
     // Never zip the output into itself when it is written inside the directory.
     if let Ok(rel) = out.strip_prefix(dir)
         && let Some(name) = rel.to_str()
@@ -180,6 +210,7 @@ pub fn zip_dir(dir: &Path, out: &Path) -> Result<Bundle, BundleError> {
         files: entries.len(),
         sha256_hex: hex::encode(digest),
         code_sha256: base64::engine::general_purpose::STANDARD.encode(digest),
+        left_out,
     })
 }
 
@@ -334,6 +365,66 @@ mod tests {
                 .unwrap(),
             digest
         );
+    }
+
+    /// What `pip install -t` and a test import leave behind: different bytes on every run.
+    fn pycache(root: &Path, stamp: &str) {
+        std::fs::create_dir_all(root.join("pkg/__pycache__")).unwrap();
+        std::fs::create_dir_all(root.join("__pycache__")).unwrap();
+        std::fs::write(root.join("pkg/__pycache__/__init__.cpython-312.pyc"), stamp).unwrap();
+        std::fs::write(root.join("__pycache__/handler.cpython-312.pyc"), stamp).unwrap();
+        std::fs::write(root.join("legacy.pyc"), stamp).unwrap();
+    }
+
+    #[test]
+    fn python_cache_is_left_out_so_the_same_tree_gives_the_same_bytes() {
+        let d = tempfile::tempdir().unwrap();
+        let clean = d.path().join("clean");
+        tree(&clean);
+        let cached = d.path().join("cached");
+        tree(&cached);
+        pycache(&cached, "\u{1}timestamp 1764547200");
+        let a = zip_dir(&clean, &d.path().join("a.zip")).unwrap();
+        let b = zip_dir(&cached, &d.path().join("b.zip")).unwrap();
+        assert_eq!(a.sha256_hex, b.sha256_hex);
+        assert_eq!(
+            std::fs::read(&a.path).unwrap(),
+            std::fs::read(&b.path).unwrap()
+        );
+        assert_eq!((a.left_out, b.left_out), (0, 3));
+        assert_eq!(b.files, 4);
+    }
+
+    #[test]
+    fn python_cache_is_kept_when_asked() {
+        let d = tempfile::tempdir().unwrap();
+        tree(d.path());
+        pycache(d.path(), "x");
+        let out = d.path().join("o.zip");
+        let b = zip_dir_with(
+            d.path(),
+            &out,
+            BundleOptions {
+                include_pycache: true,
+            },
+        )
+        .unwrap();
+        assert_eq!((b.files, b.left_out), (7, 0));
+        let z = zip::ZipArchive::new(File::open(&b.path).unwrap()).unwrap();
+        assert!(
+            z.file_names()
+                .any(|n| n.unwrap() == "pkg/__pycache__/__init__.cpython-312.pyc")
+        );
+    }
+
+    #[test]
+    fn only_python_cache_counts_as_python_cache() {
+        assert!(is_python_cache("__pycache__/a.cpython-312.pyc"));
+        assert!(is_python_cache("pkg/__pycache__/data.bin"));
+        assert!(is_python_cache("old.pyc"));
+        assert!(!is_python_cache("pkg/pycache.py"));
+        assert!(!is_python_cache("my__pycache__/x.py"));
+        assert!(!is_python_cache("a.pyc.txt"));
     }
 
     #[test]
