@@ -4,7 +4,7 @@
 //! *collecting* every error instead of stopping at the first; each mode's config is then built from the
 //! validated values. Nothing here does I/O beyond reading the [`Env`] snapshot.
 //!
-//! Runner contract (see `shared/reference/runner-contract.md` §4): input `aws-region` arrives as
+//! The runner's contract (actions/runner's `ContainerActionHandler`, and act's equivalent): input `aws-region` arrives as
 //! `INPUT_AWS-REGION` (upper-cased, spaces to `_`, hyphens kept). Shells cannot read such names, so
 //! `action.yml` also exports each input under an underscore name (`INPUT_AWS_REGION`); both are accepted,
 //! the hyphenated one first. An empty value means unset, since every declared input is exported.

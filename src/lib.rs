@@ -1,6 +1,6 @@
 //! stevedore: a Docker-container GitHub Action (and a CLI) that runs one of five modes.
 //!
-//! The flow goes one way only (see `DESIGN.md`):
+//! The flow goes one way only:
 //!
 //! ```text
 //! env (INPUT_*, GITHUB_*, event JSON) -> inputs/config (typed, all errors at once)
