@@ -779,20 +779,6 @@ mod tests {
     }
 
     #[test]
-    fn every_input_read_is_declared_in_action_yml() {
-        let yml = include_str!("../../action.yml");
-        let env = Env::default();
-        let mut p = Inputs::new(&env);
-        let _cfg = Config::parse(&mut p);
-        for name in p.names_read() {
-            assert!(
-                yml.contains(&format!("\n  {name}:\n")),
-                "input `{name}` is read by build mode but not declared in action.yml"
-            );
-        }
-    }
-
-    #[test]
     fn the_build_type_is_inferred_from_the_inputs() {
         let (c, e) = parse(&[("bundle-dir", "dist"), ("s3-bucket", "b")]);
         assert!(e.is_empty(), "{e:?}");

@@ -312,13 +312,36 @@ mod tests {
 
     #[test]
     fn every_bad_input_is_reported() {
-        let (_, n) = parse(&[
+        let pairs = [
             ("TAG-PREFIX", "v~"),
             ("PRERELEASE-BRANCHES", "dev=dev.1, x=42"),
             ("BUMP-RULES", "docs=big"),
             ("BREAKING-BELOW-1", "patch"),
             ("INITIAL-VERSION", "1.0"),
-        ]);
-        assert_eq!(n, 6);
+        ];
+        let env = Env::from_pairs(pairs.iter().map(|(k, v)| (format!("INPUT_{k}"), *v)));
+        let mut p = Inputs::new(&env);
+        let _cfg = Config::parse(&mut p);
+        let errors = p.finish().unwrap_err().0;
+        let got: Vec<(&str, Option<&str>)> = errors
+            .iter()
+            .map(|e| (e.input.as_str(), e.value.as_deref()))
+            .collect();
+        // Both bad entries of `prerelease-branches` are named, each with its own value.
+        assert_eq!(
+            got,
+            [
+                ("tag-prefix", Some("v~")),
+                ("prerelease-branches", Some("dev=dev.1")),
+                ("prerelease-branches", Some("x=42")),
+                ("bump-rules", Some("docs=big")),
+                ("breaking-below-1", Some("patch")),
+                ("initial-version", Some("1.0")),
+            ],
+            "{errors:#?}"
+        );
+        for e in &errors {
+            assert!(!e.problem.is_empty() && !e.fix.is_empty(), "{e:?}");
+        }
     }
 }
