@@ -100,7 +100,8 @@ pub async fn run_in(
         env: &env,
         ctx: &ctx,
         cmds: &cmds,
-        config: &config,
+        common: &config.common,
+        mode: &config.mode,
         cancel,
     };
     // The check run shows `in_progress` while the mode runs (so a crash or cancel is visible).
@@ -108,7 +109,7 @@ pub async fn run_in(
     let gh = if config.common.dry_run {
         None
     } else {
-        github::Client::from_runtime(&rt)
+        rt.github()
     };
     let started = match &gh {
         Some(c) => {

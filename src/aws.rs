@@ -24,9 +24,9 @@ use aws_types::SdkConfig;
 use aws_types::region::Region;
 use secrecy::ExposeSecret;
 
+use crate::context::Context;
 use crate::env::Env;
 use crate::inputs::Inputs;
-use crate::modes::Runtime;
 use crate::net::Net;
 use crate::oidc::{self, Claims, OidcError};
 use crate::policy::{self, Decision, Environments, PolicyError, TriggerPolicy};
@@ -457,18 +457,6 @@ impl AwsError {
     }
 }
 
-impl From<AwsError> for crate::modes::ModeError {
-    fn from(e: AwsError) -> Self {
-        let hint = e.hint();
-        let message = e.to_string();
-        if e.is_config() {
-            crate::modes::ModeError::Config { message, hint }
-        } else {
-            crate::modes::ModeError::Failed { message, hint }
-        }
-    }
-}
-
 /// The trust-policy statement that would admit this token.
 fn trust_hint(role_arn: &str, failure: &sts::Failure, c: &Claims) -> String {
     let host = c
@@ -702,13 +690,16 @@ fn mask_credentials(cmds: &Commands, c: &Credentials) {
 
 /// OIDC -> STS -> SdkConfig, after the policy allowed it. See the module docs.
 pub async fn connect(
-    rt: &Runtime<'_>,
+    env: &Env,
+    ctx: &Context,
+    cmds: &Commands,
     inputs: &AwsInputs,
     purpose: Purpose,
+    dry_run: bool,
 ) -> Result<Connected, AwsError> {
-    let plan = plan_for(rt.env, rt.ctx, inputs, purpose, rt.config.common.dry_run)?;
-    warn_real_run_refusal(rt.cmds, &plan);
-    connect_planned(rt.env, rt.cmds, &inputs.trigger_policy, &plan).await
+    let plan = plan_for(env, ctx, inputs, purpose, dry_run)?;
+    warn_real_run_refusal(cmds, &plan);
+    connect_planned(env, cmds, &inputs.trigger_policy, &plan).await
 }
 
 /// [`connect`] for a plan already made.

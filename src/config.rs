@@ -9,28 +9,8 @@ use crate::env::Env;
 use crate::inputs::{InputErrors, InputWarning, Inputs, Mode};
 use crate::modes;
 
-/// Inputs shared by every mode.
-#[derive(Debug)]
-pub struct Common {
-    pub mode: Mode,
-    /// `github-token`; `None` when empty (local runs, act without a token).
-    pub github_token: Option<SecretString>,
-    pub dry_run: bool,
-    /// Distinguishes sticky comments and check runs of parallel jobs of one mode (`report-key`).
-    pub report_key: Option<String>,
-    /// Whether to post/update the sticky PR comment (`comment`).
-    pub comment: bool,
-}
-
-/// Mode-specific configuration.
-#[derive(Debug)]
-pub enum ModeConfig {
-    LintGate(modes::lint_gate::Config),
-    Build(modes::build::Config),
-    Deploy(modes::deploy::Config),
-    Publish(modes::publish::Config),
-    Credentials(modes::credentials::Config),
-}
+pub use crate::inputs::Common;
+pub use crate::modes::ModeConfig;
 
 /// The whole validated configuration.
 #[derive(Debug)]

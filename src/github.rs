@@ -17,7 +17,8 @@ use http::{HeaderMap, Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
-use crate::modes::Runtime;
+use crate::context::Context;
+use crate::env::Env;
 use crate::net::{Net, ProxyConnector};
 
 pub mod checks;
@@ -313,10 +314,10 @@ impl Client {
 
     /// The client for this run: `None` without a token or a repository (local runs, act without a token).
     #[must_use]
-    pub fn from_runtime(rt: &Runtime<'_>) -> Option<Client> {
-        let token = rt.config.common.github_token.clone()?;
-        rt.ctx.repository.as_ref()?;
-        match Client::with_net(&rt.ctx.api_url, token, &Net::from_env(rt.env)) {
+    pub fn for_run(env: &Env, ctx: &Context, token: Option<&SecretString>) -> Option<Client> {
+        let token = token?.clone();
+        ctx.repository.as_ref()?;
+        match Client::with_net(&ctx.api_url, token, &Net::from_env(env)) {
             Ok(c) => Some(c),
             Err(e) => {
                 tracing::warn!("{e}");

@@ -13,6 +13,8 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::time::Duration;
 
+use secrecy::SecretString;
+
 use crate::env::Env;
 
 /// The job stevedore runs.
@@ -66,6 +68,19 @@ pub fn input_keys(name: &str) -> [String; 2] {
     let runner = format!("INPUT_{}", name.replace(' ', "_").to_uppercase());
     let underscore = runner.replace('-', "_");
     [runner, underscore]
+}
+
+/// Inputs shared by every mode (parsed by `config`, read by every mode through its `Runtime`).
+#[derive(Debug)]
+pub struct Common {
+    pub mode: Mode,
+    /// `github-token`; `None` when empty (local runs, act without a token).
+    pub github_token: Option<SecretString>,
+    pub dry_run: bool,
+    /// Distinguishes sticky comments and check runs of parallel jobs of one mode (`report-key`).
+    pub report_key: Option<String>,
+    /// Whether to post/update the sticky PR comment (`comment`).
+    pub comment: bool,
 }
 
 /// One bad input: which input, what value, what is wrong, and what a good value looks like.

@@ -7,7 +7,9 @@
 //!   -> context (repo, ref, sha, PR, labels) -> mode: plan, then apply -> report fan-out -> exit code
 //! ```
 //!
-//! `modes` depend on `github`, `aws` and `report`; those depend on `inputs`/`env`; nothing points back.
+//! The layers (docs/architecture.md): `app` -> `config` -> `modes` -> services (`aws`, `github`, `oidc`,
+//! `policy`) -> foundation (`report`, `net`, `context`, `inputs`, `env`, ...); nothing points back, and
+//! `tests/it/layers.rs` checks it from the sources.
 //! Only [`env`] reads the process environment and only [`report::commands`] writes stdout; logs go to
 //! stderr through `tracing`, redacted by the same [`report::Masker`].
 //!

@@ -6,10 +6,20 @@ pub mod deploy;
 pub mod lint_gate;
 pub mod publish;
 
-use crate::config::{Config, ModeConfig};
 use crate::context::Context;
 use crate::env::Env;
+use crate::inputs::Common;
 use crate::report::{Commands, Report};
+
+/// Mode-specific configuration.
+#[derive(Debug)]
+pub enum ModeConfig {
+    LintGate(lint_gate::Config),
+    Build(build::Config),
+    Deploy(deploy::Config),
+    Publish(publish::Config),
+    Credentials(credentials::Config),
+}
 
 /// What a mode may use while it runs.
 #[derive(Debug)]
@@ -17,9 +27,37 @@ pub struct Runtime<'a> {
     pub env: &'a Env,
     pub ctx: &'a Context,
     pub cmds: &'a Commands,
-    pub config: &'a Config,
+    /// The inputs every mode shares.
+    pub common: &'a Common,
+    /// The chosen mode's configuration.
+    pub mode: &'a ModeConfig,
     /// Fires when the runner cancels the step (SIGINT/SIGTERM).
     pub cancel: crate::cancel::Cancel,
+}
+
+impl Runtime<'_> {
+    /// OIDC -> STS -> AWS for this run ([`crate::aws::connect`]).
+    pub async fn connect_aws(
+        &self,
+        inputs: &crate::aws::AwsInputs,
+        purpose: crate::aws::Purpose,
+    ) -> Result<crate::aws::Connected, crate::aws::AwsError> {
+        crate::aws::connect(
+            self.env,
+            self.ctx,
+            self.cmds,
+            inputs,
+            purpose,
+            self.common.dry_run,
+        )
+        .await
+    }
+
+    /// The GitHub client for this run: `None` without a token or a repository.
+    #[must_use]
+    pub fn github(&self) -> Option<crate::github::Client> {
+        crate::github::Client::for_run(self.env, self.ctx, self.common.github_token.as_ref())
+    }
 }
 
 /// A mode could not produce a verdict: configuration problems (exit 2) or failures before any report.
@@ -48,9 +86,21 @@ impl ModeError {
     }
 }
 
+impl From<crate::aws::AwsError> for ModeError {
+    fn from(e: crate::aws::AwsError) -> Self {
+        let hint = e.hint();
+        let message = e.to_string();
+        if e.is_config() {
+            ModeError::Config { message, hint }
+        } else {
+            ModeError::Failed { message, hint }
+        }
+    }
+}
+
 /// Runs the configured mode.
 pub async fn run(rt: &Runtime<'_>) -> Result<Report, ModeError> {
-    match &rt.config.mode {
+    match rt.mode {
         ModeConfig::LintGate(c) => lint_gate::run(rt, c).await,
         ModeConfig::Build(c) => build::run(rt, c).await,
         ModeConfig::Deploy(c) => deploy::run(rt, c).await,

@@ -343,7 +343,7 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
     let plan = aws::plan(rt.env, rt.ctx, &cfg.aws, Purpose::Build)?;
     // So is the tree: a link out of it or a special file is refused before credentials are requested.
     check_tree(rt, target)?;
-    let connected = if rt.config.common.dry_run {
+    let connected = if rt.common.dry_run {
         tracing::info!("dry run: no AWS credentials requested\n{}", plan.describe());
         None
     } else {
@@ -452,7 +452,7 @@ pub async fn run_bundle(
     };
     // No SDK configuration means a dry run: packaged and hashed, nothing sent.
     let uploaded = match sdk {
-        Some(sdk) if !rt.config.common.dry_run => {
+        Some(sdk) if !rt.common.dry_run => {
             let path_style =
                 sdk.endpoint_url().is_some() || rt.env.get("AWS_ENDPOINT_URL_S3").is_some();
             let s3 = upload::client_with(sdk, path_style);
@@ -526,8 +526,8 @@ fn bundle_report(
         "## 📦 stevedore build: {title}\n\n{}",
         markdown::table(&["", ""], &rows)
     );
-    let mut r = Report::new(rt.config.common.mode, Verdict::Success, title, summary);
-    r.key.clone_from(&rt.config.common.report_key);
+    let mut r = Report::new(rt.common.mode, Verdict::Success, title, summary);
+    r.key.clone_from(&rt.common.report_key);
     r.output("s3-bucket", &dest.bucket);
     r.output("s3-key", &dest.key);
     r.output(
@@ -609,7 +609,7 @@ pub async fn run_image(
     sdk: Option<&SdkConfig>,
 ) -> Result<Report, BuildError> {
     let sdk = match sdk {
-        Some(sdk) if !rt.config.common.dry_run => sdk,
+        Some(sdk) if !rt.common.dry_run => sdk,
         _ => {
             let registry = i
                 .registry
@@ -621,8 +621,8 @@ pub async fn run_image(
                 "## 🐳 stevedore build: {title}\n\n{}",
                 markdown::code("text", &format!("{plan:#?}"))
             );
-            let mut r = Report::new(rt.config.common.mode, Verdict::Success, title, summary);
-            r.key.clone_from(&rt.config.common.report_key);
+            let mut r = Report::new(rt.common.mode, Verdict::Success, title, summary);
+            r.key.clone_from(&rt.common.report_key);
             return Ok(r);
         }
     };
@@ -697,8 +697,8 @@ fn image_report(
             s.markdown(20)
         ));
     }
-    let mut r = Report::new(rt.config.common.mode, verdict, title, summary);
-    r.key.clone_from(&rt.config.common.report_key);
+    let mut r = Report::new(rt.common.mode, verdict, title, summary);
+    r.key.clone_from(&rt.common.report_key);
     r.output("image", &pushed.image);
     r.output("digest", &pushed.digest);
     r.output("image-tags", pushed.tagged.join("\n"));

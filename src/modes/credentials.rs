@@ -53,11 +53,11 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
         rt.ctx,
         &cfg.aws,
         Purpose::Credentials,
-        rt.config.common.dry_run,
+        rt.common.dry_run,
     )?;
     aws::warn_real_run_refusal(rt.cmds, &plan);
     let env_file = rt.env.path(vars::GITHUB_ENV);
-    if cfg.output_env_credentials && env_file.is_none() && !rt.config.common.dry_run {
+    if cfg.output_env_credentials && env_file.is_none() && !rt.common.dry_run {
         return Err(ModeError::Config {
             message: "`GITHUB_ENV` is not set, so there is nowhere to export the credentials to"
                 .into(),
@@ -67,9 +67,9 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
             ),
         });
     }
-    if rt.config.common.dry_run {
+    if rt.common.dry_run {
         let mut r = Report::new(
-            rt.config.common.mode,
+            rt.common.mode,
             Verdict::Success,
             "credentials: dry run",
             format!(
@@ -144,7 +144,7 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
     summary.push_str("\n</details>\n");
 
     let mut r = Report::new(
-        rt.config.common.mode,
+        rt.common.mode,
         Verdict::Success,
         format!("AWS credentials for account {}", connected.account_id),
         summary,

@@ -165,7 +165,7 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
 /// A dry run of an environment a real run would refuse (act: no OIDC `environment` claim) says so in
 /// its report, after the plan.
 fn note_real_run_refusal(rt: &Runtime<'_>, inputs: &AwsInputs, mut r: Report) -> Report {
-    if !rt.config.common.dry_run {
+    if !rt.common.dry_run {
         return r;
     }
     if let Ok(plan) = aws::plan_for(rt.env, rt.ctx, inputs, Purpose::Deploy, true)

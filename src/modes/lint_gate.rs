@@ -139,7 +139,7 @@ impl Config {
 pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
     let workspace = rt.ctx.workspace.clone();
     let paths = PathMap::new(&workspace);
-    let dry_run = rt.config.common.dry_run;
+    let dry_run = rt.common.dry_run;
     let local_plan = if cfg.checks.is_none() && !cfg.in_actions {
         Some(local::detect(&workspace, rt.env))
     } else {
@@ -194,7 +194,7 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
                 plan.trim_end()
             ),
         );
-        r.key.clone_from(&rt.config.common.report_key);
+        r.key.clone_from(&rt.common.report_key);
         r.comment = false;
         return Ok(r);
     }
@@ -275,7 +275,7 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
         // The findings themselves follow as `error: file:line: ...` lines (report fan-out).
         rt.cmds.line(&gate::terminal_table(&results));
     }
-    Ok(gate::report(&results, rt.config.common.report_key.clone()))
+    Ok(gate::report(&results, rt.common.report_key.clone()))
 }
 
 /// The "Generated files up to date" check from the stale-file list.

@@ -19,7 +19,6 @@ use self::config::BranchKind;
 use self::plan::{Applied, Decided, Plan};
 use self::remote::{RemoteError, Repo};
 use self::version::{Commit, Decision, Label, Tag};
-use crate::github::Client;
 use crate::modes::{ModeError, Runtime};
 use crate::report::{Report, Verdict};
 
@@ -61,7 +60,7 @@ fn target(rt: &Runtime<'_>) -> Result<Target, String> {
         if !pr.merged {
             // A dry run on an open PR previews what merging it would release (the sticky comment shows it).
             if let (true, Some(head), Some(branch)) =
-                (rt.config.common.dry_run, &pr.head_sha, &pr.base_ref)
+                (rt.common.dry_run, &pr.head_sha, &pr.base_ref)
             {
                 return Ok(Target {
                     head: head.clone(),
@@ -120,7 +119,7 @@ fn target(rt: &Runtime<'_>) -> Result<Target, String> {
 
 /// Runs the mode.
 pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
-    let dry_run = rt.config.common.dry_run;
+    let dry_run = rt.common.dry_run;
     let target = match target(rt) {
         Ok(t) => t,
         Err(why) => return Ok(skip_report(rt, &why)),
@@ -148,11 +147,9 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
             ));
         }
     };
-    let (Some(client), Some(owner), Some(name)) = (
-        Client::from_runtime(rt),
-        rt.ctx.owner.as_deref(),
-        rt.ctx.repo.as_deref(),
-    ) else {
+    let (Some(client), Some(owner), Some(name)) =
+        (rt.github(), rt.ctx.owner.as_deref(), rt.ctx.repo.as_deref())
+    else {
         return Err(ModeError::Config {
             message: "publish reads tags and commits through the GitHub API, but there is no `github-token` or no GITHUB_REPOSITORY".into(),
             hint: Some("Keep the default `github-token: ${{ github.token }}` and give the job `permissions: contents: write`".into()),
@@ -415,7 +412,9 @@ async fn apply(
     // The image is looked up first (read-only): a missing image stops the run before any write.
     let image = match (&cfg.promote_image, &cfg.aws) {
         (Some(img), Some(aws_inputs)) => {
-            let conn = crate::aws::connect(rt, aws_inputs, crate::aws::Purpose::Publish).await?;
+            let conn = rt
+                .connect_aws(aws_inputs, crate::aws::Purpose::Publish)
+                .await?;
             let resolved = ecr::resolve(&conn.sdk, img).await?;
             Some((img, conn, resolved))
         }
@@ -455,24 +454,24 @@ fn report(rt: &Runtime<'_>, plan: &Plan, applied: Option<&Applied>, dry_run: boo
         _ => Verdict::Success,
     };
     let mut r = Report::new(
-        rt.config.common.mode,
+        rt.common.mode,
         verdict,
         plan.title(applied, dry_run),
         plan.summary(applied, dry_run),
     );
-    r.key.clone_from(&rt.config.common.report_key);
+    r.key.clone_from(&rt.common.report_key);
     r.outputs = plan.outputs(applied);
     r
 }
 
 fn skip_report(rt: &Runtime<'_>, why: &str) -> Report {
     let mut r = Report::new(
-        rt.config.common.mode,
+        rt.common.mode,
         Verdict::Skipped,
         "no release",
         format!("## ⏭️ publish: no release\n\n{why}\n"),
     );
-    r.key.clone_from(&rt.config.common.report_key);
+    r.key.clone_from(&rt.common.report_key);
     for (k, v) in [
         ("version", ""),
         ("previous-version", ""),

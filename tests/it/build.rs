@@ -76,7 +76,8 @@ impl Harness {
             env: &self.env,
             ctx: &self.ctx,
             cmds: &self.cmds,
-            config: &self.config,
+            common: &self.config.common,
+            mode: &self.config.mode,
             cancel: Cancel::never(),
         }
     }

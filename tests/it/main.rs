@@ -28,6 +28,7 @@ mod docs_snippets;
 mod ecs;
 mod foundation;
 mod lambda;
+mod layers;
 mod lint_gate;
 mod pipelines;
 mod publish;

@@ -752,7 +752,7 @@ pub fn short_td(arn: &str) -> &str {
 
 /// The ECS deploy: connect (trigger policy and environment mapping first), then [`run_connected`].
 pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
-    let aws = crate::aws::connect(rt, &cfg.aws, Purpose::Deploy).await?;
+    let aws = rt.connect_aws(&cfg.aws, Purpose::Deploy).await?;
     run_connected(rt, &aws, cfg).await
 }
 
@@ -785,7 +785,7 @@ pub async fn run_connected(
         }
     }
     let mut record = String::new();
-    let mut r = if rt.config.common.dry_run {
+    let mut r = if rt.common.dry_run {
         for line in report::plan_lines(cfg, &plans) {
             rt.cmds.line(&line);
         }
@@ -819,7 +819,6 @@ pub async fn run_connected(
         c.summary.clone_from(&r.summary);
     }
     r.key = rt
-        .config
         .common
         .report_key
         .clone()
@@ -855,7 +854,7 @@ struct GithubDeployment {
 
 impl GithubDeployment {
     async fn start(rt: &Runtime<'_>, environment: &str, cfg: &Config) -> Self {
-        let Some(client) = crate::github::Client::from_runtime(rt) else {
+        let Some(client) = rt.github() else {
             return Self {
                 client: None,
                 deployment: None,

@@ -462,7 +462,9 @@ pub struct Deployed {
 
 /// Runs a Lambda deploy: credentials (`aws::connect`: policy, OIDC, STS), the deploy, the report.
 pub async fn run(rt: &Runtime<'_>, cfg: &LambdaConfig) -> Result<Report, ModeError> {
-    let aws = crate::aws::connect(rt, &cfg.aws, crate::aws::Purpose::Deploy).await?;
+    let aws = rt
+        .connect_aws(&cfg.aws, crate::aws::Purpose::Deploy)
+        .await?;
     run_connected(rt, &aws.sdk, aws.environment.as_deref(), cfg).await
 }
 
@@ -475,12 +477,8 @@ pub async fn run_connected(
     environment: Option<&str>,
     cfg: &LambdaConfig,
 ) -> Result<Report, ModeError> {
-    let dry_run = rt.config.common.dry_run;
-    let github = if dry_run {
-        None
-    } else {
-        crate::github::Client::from_runtime(rt)
-    };
+    let dry_run = rt.common.dry_run;
+    let github = if dry_run { None } else { rt.github() };
     let env_name = environment.map_or_else(
         || format!("{}:{}", cfg.function_name, cfg.alias),
         str::to_owned,
@@ -533,7 +531,6 @@ pub async fn run_connected(
     }
     d.notes.extend(github_note);
     let key = rt
-        .config
         .common
         .report_key
         .clone()
