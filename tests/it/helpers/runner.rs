@@ -173,6 +173,7 @@ pub fn action_dir() -> Result<&'static Path, String> {
             &hex::encode(Sha256::digest(bin.display().to_string()))[..8]
         ));
         let _ = std::fs::remove_dir_all(&dir);
+        remove_folders_of_finished_runs();
         std::fs::create_dir_all(dir.join("dist/amd64")).map_err(|e| e.to_string())?;
         for f in [
             "action.yml",
@@ -188,6 +189,29 @@ pub fn action_dir() -> Result<&'static Path, String> {
     .as_ref()
     .map(PathBuf::as_path)
     .map_err(Clone::clone)
+}
+
+/// The action folders of test processes that have ended (a static folder is never dropped, so each process
+/// leaves its own behind; the next one removes those whose process is gone, keeping the temporary
+/// directory bounded).
+fn remove_folders_of_finished_runs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("stevedore-action-"))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 static IMAGE: OnceLock<Option<String>> = OnceLock::new();
