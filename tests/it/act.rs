@@ -1164,3 +1164,206 @@ fn act_container_mode_publish_dry_run_without_a_token_plans_from_the_local_clone
 fn act_host_mode_publish_without_a_token_and_without_dry_run_fails_naming_the_token() {
     offline_publish(Mode::Host, false);
 }
+
+// ---- examples/serverless.yml, pull requests ----
+
+/// examples/serverless.yml on a pull request, in host mode: `actions/setup-python@v5` is a local stand-in
+/// (a venv from the python3 on PATH, first on PATH), the job's own `pip install -r
+/// backend/requirements-dev.txt "bandit[sarif]"` installs pytest, pytest-cov, ruff, mypy and bandit from
+/// PyPI, and they run over `tests/fixtures/act/python-app`; `validate` posts one sticky comment on the fake
+/// GitHub (over TLS). Green: every required check passes; bandit's findings (advisory) are annotated and
+/// make the verdict `neutral`, not a failure. Red: a failing worker test fails the job with an `::error`.
+async fn serverless_pr(pass: bool) {
+    use crate::helpers::fake_github::FakeGithub;
+    let Some(act) = act() else {
+        return;
+    };
+    let venv_ok = std::process::Command::new("python3")
+        .args(["-c", "import venv, ensurepip"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if crate::helpers::require(
+        "python3 with venv and ensurepip (the serverless validate job installs its tools from PyPI)",
+        venv_ok.then_some(()),
+    )
+    .is_none()
+    {
+        return;
+    }
+    let gh = FakeGithub::start_tls_for(crate::helpers::act::REPOSITORY).await;
+    let stand_in = crate::helpers::runner::repo_root().join("tests/fixtures/act/setup-python");
+    let mut repo = with_fixture(example_repo("serverless"), "python-app")
+        .local_action("actions/setup-python@v5", stand_in);
+    if !pass {
+        repo = repo.file(
+            "worker/tests/test_worker.py",
+            "from worker import handler\n\n\ndef test_handler() -> None:\n    assert handler({\"a\": 1}, None) == {\"sent\": 2}\n",
+        );
+    }
+    let head = repo.commit("feat(worker): count the events");
+    let title = "feat(worker): count the events";
+    gh.add_pr(8, title, &head, &[]);
+    let url = gh.url();
+    let ca = gh.ca_pem_path().map(std::path::Path::to_owned);
+    let payload = pr_payload(8, title, &head);
+    let r = tokio::task::spawn_blocking(move || {
+        Run::new(act, &repo, Mode::Host, ".github/workflows/serverless.yml")
+            .event("pull_request", payload)
+            .github(&url, ca.as_deref())
+            .secret("GITHUB_TOKEN", "ghs_actserverlesstoken0123456789")
+            .run()
+    })
+    .await
+    .unwrap();
+    r.check(
+        r.log.contains("setup-python stand-in: asked for 3.12"),
+        "the setup-python stand-in ran",
+    );
+    r.check(
+        r.log.contains("SARIF output written to file: bandit.sarif"),
+        "bandit wrote SARIF (the `sarif` extra is installed)",
+    );
+    r.check(!r.job_ran("build"), "no build on a pull request");
+    let comments = gh.comments(8);
+    r.check(
+        comments.len() == 1 && comments[0].body.contains("<!-- stevedore:lint-gate"),
+        &format!("one sticky lint-gate comment: {comments:?}"),
+    );
+    if pass {
+        r.check(r.job_succeeded("validate"), "validate is green");
+        r.check(r.errors("validate").is_empty(), "no ::error");
+        r.check(
+            r.log.contains("::set-output:: tests-tests-passed=3"),
+            "pytest's three tests, from its JUnit file",
+        );
+        // bandit exits 1 on its findings (B101 on the tests' asserts): the advisory check fails, the job
+        // stays green and the verdict is `neutral`.
+        r.check(
+            r.log.contains("::set-output:: verdict=neutral")
+                && r.log.contains("::set-output:: security-findings=3")
+                && r.log
+                    .contains("Required checks passed; advisory check(s) failed: Security"),
+            "the verdict output and the summary: required checks green, the advisory bandit check not",
+        );
+        r.check(
+            r.log
+                .contains("::notice title=Bandit B101,file=worker/tests/test_worker.py"),
+            "bandit's SARIF findings annotated at their files",
+        );
+        r.check(r.code == Some(0), "act exits 0");
+    } else {
+        r.check(r.job_failed("validate"), "validate is red");
+        let errors = r.errors("validate");
+        r.check(
+            errors.iter().any(|e| {
+                e.contains("file=worker/tests/test_worker.py") && e.contains("AssertionError")
+            }),
+            &format!("the failing test is annotated: {errors:?}"),
+        );
+        r.check(
+            r.log.contains("::set-output:: verdict=failure"),
+            "the verdict output",
+        );
+        r.check(r.code != Some(0), "act exits non-zero");
+    }
+    gh.assert_no_violations();
+    assert_eq!(
+        gh.failed_handshakes(),
+        0,
+        "every client trusted the test CA"
+    );
+}
+
+/// One test, two runs in turn (the unmodified workflow gives both runs the same container names).
+#[tokio::test]
+async fn act_serverless_pr_validation_runs_pytest_ruff_mypy_bandit_and_a_failing_test_goes_red() {
+    serverless_pr(true).await;
+    serverless_pr(false).await;
+}
+
+/// examples/versioned.yml, a push to `dev`, in host mode: `release` cuts the prerelease `v1.1.0-dev.1` on
+/// the fake GitHub (over TLS) and hands `released`/`version` to `deploy-test` through `needs`, which rolls
+/// the commit's image out on the scripted ECS endpoint with `APP_VERSION=1.1.0-dev.1` (credential chain
+/// against moto's STS) and records a `test` Deployment.
+#[tokio::test]
+async fn act_versioned_dev_cuts_a_prerelease_and_deploys_it_to_test_through_needs() {
+    use crate::helpers::fake_ecs::Behaviour;
+    use crate::helpers::fake_github::FakeGithub;
+    let Some(act) = act() else {
+        return;
+    };
+    let Some(moto) = crate::helpers::moto::moto() else {
+        return;
+    };
+    let gh = FakeGithub::start_tls_for(crate::helpers::act::REPOSITORY).await;
+    let ecs = ecs_service("app", "api", vec![Behaviour::complete_after_polls(1)]).await;
+    let repo = example_repo("versioned");
+    let first = repo.commit("chore: init");
+    repo.git(&["tag", "v1.0.0"]);
+    repo.git(&["checkout", "-q", "-b", "dev"]);
+    let head = repo.commit("feat(api): paging (#4)");
+    gh.seed_commit(&first, "chore: init", &[]);
+    gh.seed_commit(&head, "feat(api): paging (#4)", &[&first]);
+    gh.set_ref("refs/tags/v1.0.0", &first);
+    gh.set_ref("refs/heads/main", &first);
+    gh.set_ref("refs/heads/dev", &head);
+    let url = gh.url();
+    let ca = gh.ca_pem_path().map(std::path::Path::to_owned);
+    let ecs_url = ecs.url().to_owned();
+    let endpoint = moto.endpoint.clone();
+    let r = tokio::task::spawn_blocking(move || {
+        let run = Run::new(act, &repo, Mode::Host, ".github/workflows/versioned.yml")
+            .event("push", serde_json::json!({"ref": "refs/heads/dev"}))
+            .github(&url, ca.as_deref())
+            .secret("GITHUB_TOKEN", "ghs_actversionedtoken0123456789")
+            .var("TEST_ACCOUNT_ID", ACCOUNT)
+            .var("PROD_ACCOUNT_ID", ACCOUNT)
+            .var("ECR_REGISTRY", ECR_REGISTRY)
+            .env("AWS_ENDPOINT_URL_ECS", &ecs_url);
+        with_aws(run, &endpoint).run()
+    })
+    .await
+    .unwrap();
+    r.check(r.job_succeeded("release"), "release succeeds");
+    r.check(
+        r.log.contains("::set-output:: version=1.1.0-dev.1"),
+        "the prerelease version output",
+    );
+    r.check(
+        gh.refs().get("refs/tags/v1.1.0-dev.1") == Some(&head),
+        &format!("v1.1.0-dev.1 tags the pushed commit: {:?}", gh.refs()),
+    );
+    let releases = gh.releases();
+    r.check(
+        releases.len() == 1 && releases[0]["prerelease"] == true,
+        &format!("one prerelease: {releases:?}"),
+    );
+    r.check(r.job_succeeded("deploy-test"), "deploy-test succeeds");
+    r.check(!r.job_ran("deploy-production"), "no production job on dev");
+    let td = ecs.task_definition(&ecs.service_task_definition("api"));
+    let env = td["containerDefinitions"][0]["environment"].clone();
+    r.check(
+        env.as_array().is_some_and(|e| {
+            e.iter()
+                .any(|v| v["name"] == "APP_VERSION" && v["value"] == "1.1.0-dev.1")
+        }),
+        &format!("the version reached the task definition through needs: {env}"),
+    );
+    r.check(
+        td["containerDefinitions"][0]["image"] == format!("{ECR_REGISTRY}/api:{head}").as_str(),
+        &format!("the commit's image: {td}"),
+    );
+    let envs: Vec<String> = gh
+        .deployments()
+        .iter()
+        .filter_map(|d| d["environment"].as_str().map(str::to_owned))
+        .collect();
+    r.check(envs == ["test"], &format!("a `test` Deployment: {envs:?}"));
+    r.check(r.code == Some(0), "act exits 0");
+    gh.assert_no_violations();
+    assert_eq!(
+        gh.failed_handshakes(),
+        0,
+        "every client trusted the test CA"
+    );
+}
