@@ -4,11 +4,13 @@
 //!
 //! Plan, then apply: [`version`], [`changelog`] and [`plan`] are pure; [`remote`] reads and writes GitHub.
 //! Everything is read through the API (tags, the compare API for commits), so a shallow checkout — or no
-//! checkout at all — is enough.
+//! checkout at all — is enough. Only a `dry-run` without the API (no `github-token`, as under act) reads
+//! the local clone instead ([`local`]).
 
 pub mod changelog;
 pub mod config;
 pub mod ecr;
+pub mod local;
 pub mod plan;
 pub mod remote;
 pub mod version;
@@ -150,17 +152,21 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
     let (Some(client), Some(owner), Some(name)) =
         (rt.github(), rt.ctx.owner.as_deref(), rt.ctx.repo.as_deref())
     else {
+        if dry_run {
+            return local_dry_run(rt, cfg, &target, channel.as_deref()).await;
+        }
         return Err(ModeError::Config {
             message: "publish reads tags and commits through the GitHub API, but there is no `github-token` or no GITHUB_REPOSITORY".into(),
-            hint: Some("Keep the default `github-token: ${{ github.token }}` and give the job `permissions: contents: write`".into()),
+            hint: Some("Keep the default `github-token: ${{ github.token }}` and give the job `permissions: contents: write` (a `dry-run: true` plans from the local clone without them)".into()),
         });
     };
     let repo = Repo::new(&client, owner, name);
+    let source = Source::Api(&repo);
 
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let plan = make_plan(rt, cfg, &repo, &target, channel.as_deref()).await?;
+        let plan = make_plan(rt, cfg, &source, &target, channel.as_deref()).await?;
         if dry_run || matches!(plan.decision, Decided::Skip { .. }) {
             return Ok(report(rt, &plan, None, dry_run));
         }
@@ -179,43 +185,125 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
     }
 }
 
-/// Reads GitHub and applies the rules: the plan, with nothing written.
+/// Where the plan's tags and commits come from.
+enum Source<'s> {
+    /// The GitHub API (every real run).
+    Api(&'s Repo<'s>),
+    /// The local clone, read beforehand into plain data (a `dry-run` without the API).
+    Local(&'s local::History),
+}
+
+impl Source<'_> {
+    /// Commits in `head` since release tag `base` (by name), oldest first, and the head commit's date.
+    async fn compare(
+        &self,
+        base: &str,
+        head: &str,
+    ) -> Result<(Vec<Commit>, Option<String>), ModeError> {
+        match self {
+            Source::Api(repo) => Ok(repo.compare(base, head).await?),
+            Source::Local(h) => {
+                let base = h.tag_commit(base).ok_or_else(|| ModeError::Failed {
+                    message: format!("tag `{base}` has no commit in the local clone"),
+                    hint: None,
+                })?;
+                Ok(h.compare(base, head))
+            }
+        }
+    }
+
+    async fn history(
+        &self,
+        head: &str,
+        limit: usize,
+    ) -> Result<(Vec<Commit>, Option<String>, bool), ModeError> {
+        match self {
+            Source::Api(repo) => Ok(repo.history(head, limit).await?),
+            Source::Local(h) => Ok(h.history(head, limit)),
+        }
+    }
+}
+
+/// A `dry-run` with no GitHub API (no `github-token` or no GITHUB_REPOSITORY, as under act): the plan from
+/// the local clone's tags and commits. The clone is read synchronously, into plain data, before anything
+/// else is awaited.
+async fn local_dry_run(
+    rt: &Runtime<'_>,
+    cfg: &Config,
+    target: &Target,
+    channel: Option<&str>,
+) -> Result<Report, ModeError> {
+    let workspace = &rt.ctx.workspace;
+    let history = local::read(workspace, &cfg.tag_prefix, &target.head).map_err(|e| {
+        ModeError::Config {
+            message: format!(
+                "publish has no GitHub API here (no `github-token` or no GITHUB_REPOSITORY) and cannot plan from the local clone either: {e}"
+            ),
+            hint: Some("Check the repository out in an earlier step (actions/checkout with `fetch-depth: 0` for the tags), or pass `github-token`".into()),
+        }
+    })?;
+    tracing::info!(
+        workspace = %workspace.display(),
+        tags = history.tags.len(),
+        "no GitHub API: planning from the local clone's tags and commits"
+    );
+    let mut plan = make_plan(rt, cfg, &Source::Local(&history), target, channel).await?;
+    plan.notes.insert(
+        0,
+        format!(
+            "no GitHub API (no `github-token`): the version and changelog come from the local clone's tags and commits in `{}`; a real run reads them from GitHub",
+            workspace.display()
+        ),
+    );
+    if history.shallow {
+        plan.notes.push(
+            "the local clone is shallow: tags and commits before its depth are not seen (actions/checkout with `fetch-depth: 0`)".into(),
+        );
+    }
+    Ok(report(rt, &plan, None, true))
+}
+
+/// Reads GitHub (or the local clone) and applies the rules: the plan, with nothing written.
 async fn make_plan(
     rt: &Runtime<'_>,
     cfg: &Config,
-    repo: &Repo<'_>,
+    source: &Source<'_>,
     target: &Target,
     channel: Option<&str>,
 ) -> Result<Plan, ModeError> {
     let prefix = &cfg.tag_prefix;
-    let refs = repo.tags(prefix).await?;
-    // Only tags that could be this run's own (re-run) need their commit resolved: stable ones and those of
-    // this channel, at or above the last stable version.
-    let parsed: Vec<Tag> = refs
-        .iter()
-        .filter_map(|r| Tag::parse(&r.name, prefix, None))
-        .collect();
-    let top_stable = parsed
-        .iter()
-        .filter(|t| t.version.pre.is_empty())
-        .map(|t| t.version.clone())
-        .max();
-    let tags = repo
-        .release_tags(&refs, prefix, |v| {
-            top_stable.as_ref().is_none_or(|s| v >= s)
-                && (v.pre.is_empty()
-                    || channel.is_some_and(|ch| {
-                        version::channel_counter(v).is_some_and(|(c, _)| c == ch)
-                    }))
-        })
-        .await?;
+    let tags = match source {
+        Source::Api(repo) => {
+            let refs = repo.tags(prefix).await?;
+            // Only tags that could be this run's own (re-run) need their commit resolved: stable ones and
+            // those of this channel, at or above the last stable version.
+            let parsed: Vec<Tag> = refs
+                .iter()
+                .filter_map(|r| Tag::parse(&r.name, prefix, None))
+                .collect();
+            let top_stable = parsed
+                .iter()
+                .filter(|t| t.version.pre.is_empty())
+                .map(|t| t.version.clone())
+                .max();
+            repo.release_tags(&refs, prefix, |v| {
+                top_stable.as_ref().is_none_or(|s| v >= s)
+                    && (v.pre.is_empty()
+                        || channel.is_some_and(|ch| {
+                            version::channel_counter(v).is_some_and(|(c, _)| c == ch)
+                        }))
+            })
+            .await?
+        }
+        Source::Local(h) => h.tags.clone(),
+    };
 
     let mut notes = Vec::new();
     let base = version::base_tag(&tags, channel, &target.head).cloned();
     let (commits, date) = match &base {
-        Some(b) => repo.compare(&b.name, &target.head).await?,
+        Some(b) => source.compare(&b.name, &target.head).await?,
         None => {
-            let (cs, date, truncated) = repo.history(&target.head, FIRST_RELEASE_HISTORY).await?;
+            let (cs, date, truncated) = source.history(&target.head, FIRST_RELEASE_HISTORY).await?;
             if truncated {
                 notes.push(format!(
                     "first release: only the latest {FIRST_RELEASE_HISTORY} commits were read for the changelog"
@@ -225,7 +313,11 @@ async fn make_plan(
         }
     };
 
-    let label = find_label(cfg, repo, target, &commits, &mut notes).await?;
+    let api = match source {
+        Source::Api(repo) => Some(*repo),
+        Source::Local(_) => None,
+    };
+    let label = find_label(cfg, api, target, &commits, &mut notes).await?;
     let decision = version::decide(&version::Input {
         tags: &tags,
         commits: &commits,
@@ -259,7 +351,7 @@ async fn make_plan(
             // after another prerelease that is a shorter range than the one the bump was computed from.
             let log_commits = match &previous_tag {
                 Some(p) if Some(p) != base.as_ref().map(|b| &b.name) => {
-                    repo.compare(p, &target.head).await?.0
+                    source.compare(p, &target.head).await?.0
                 }
                 _ => commits.clone(),
             };
@@ -310,7 +402,7 @@ async fn make_plan(
 /// (`(#N)` of a squash merge, `Merge pull request #N`) when GitHub says it was merged as this very commit.
 async fn find_label(
     cfg: &Config,
-    repo: &Repo<'_>,
+    repo: Option<&Repo<'_>>,
     target: &Target,
     commits: &[Commit],
     notes: &mut Vec<String>,
@@ -322,8 +414,14 @@ async fn find_label(
                 .iter()
                 .find(|c| c.sha == target.head)
                 .map(|c| c.message.clone());
-            match head_msg.and_then(|m| m.pr) {
-                Some(n) => match repo.merged_pr(n, &target.head).await? {
+            match (head_msg.and_then(|m| m.pr), repo) {
+                (Some(n), None) => {
+                    notes.push(format!(
+                        "the head commit names #{n}, but without the GitHub API its `release:*` labels are not read"
+                    ));
+                    None
+                }
+                (Some(n), Some(repo)) => match repo.merged_pr(n, &target.head).await? {
                     Some(p) => Some((p.number, p.labels)),
                     None => {
                         notes.push(format!(
@@ -332,7 +430,7 @@ async fn find_label(
                         None
                     }
                 },
-                None => None,
+                (None, _) => None,
             }
         }
     };

@@ -227,12 +227,13 @@ async fn release_run(mode: Mode, dispatch_dry_run: bool) {
     if !act.supports(mode) {
         return;
     }
-    let gh = FakeGithub::start_for(crate::helpers::act::REPOSITORY).await;
+    let gh = FakeGithub::start_tls_for(crate::helpers::act::REPOSITORY).await;
     let (repo, head) = release_repo(&gh);
     let url = gh.url();
+    let ca = gh.ca_pem_path().map(std::path::Path::to_owned);
     let r = tokio::task::spawn_blocking(move || {
         let mut run = Run::new(act, &repo, mode, ".github/workflows/release.yml")
-            .env("GITHUB_API_URL", &url)
+            .github(&url, ca.as_deref())
             .secret("GITHUB_TOKEN", "ghs_actreleasetoken0123456789");
         if dispatch_dry_run {
             run = run
@@ -282,6 +283,11 @@ async fn release_run(mode: Mode, dispatch_dry_run: bool) {
         );
     }
     gh.assert_no_violations();
+    assert_eq!(
+        gh.failed_handshakes(),
+        0,
+        "every client trusted the test CA"
+    );
 }
 
 /// One test, two runs in turn: the workflow is unmodified, so both runs have act's container names.
@@ -362,7 +368,7 @@ async fn versioned_pr_titles(mode: Mode) {
     if !act.supports(mode) {
         return;
     }
-    let gh = FakeGithub::start_for(crate::helpers::act::REPOSITORY).await;
+    let gh = FakeGithub::start_tls_for(crate::helpers::act::REPOSITORY).await;
     for (title, good) in [
         ("feat(api): paginate the orders endpoint", true),
         ("Update stuff", false),
@@ -371,11 +377,12 @@ async fn versioned_pr_titles(mode: Mode) {
         let head = repo.commit("feat: work");
         gh.add_pr(7, title, &head, &[]);
         let url = gh.url();
+        let ca = gh.ca_pem_path().map(std::path::Path::to_owned);
         let payload = pr_payload(7, title, &head);
         let r = tokio::task::spawn_blocking(move || {
             Run::new(act, &repo, mode, ".github/workflows/versioned.yml")
                 .event("pull_request", payload)
-                .env("GITHUB_API_URL", &url)
+                .github(&url, ca.as_deref())
                 .secret("GITHUB_TOKEN", "ghs_actversionedtoken0123456789")
                 .run()
         })
@@ -408,6 +415,11 @@ async fn versioned_pr_titles(mode: Mode) {
         }
     }
     gh.assert_no_violations();
+    assert_eq!(
+        gh.failed_handshakes(),
+        0,
+        "every client trusted the test CA"
+    );
 }
 
 /// One test for both modes: the workflow is unmodified, so its container names (after workflow and job)
@@ -428,7 +440,7 @@ async fn act_versioned_main_releases_and_production_is_refused_without_the_claim
     let Some(act) = act() else {
         return;
     };
-    let gh = FakeGithub::start_for(crate::helpers::act::REPOSITORY).await;
+    let gh = FakeGithub::start_tls_for(crate::helpers::act::REPOSITORY).await;
     let repo = example_repo("versioned");
     let first = repo.commit("chore: init");
     repo.git(&["tag", "v1.0.0"]);
@@ -438,10 +450,11 @@ async fn act_versioned_main_releases_and_production_is_refused_without_the_claim
     gh.set_ref("refs/tags/v1.0.0", &first);
     gh.set_ref("refs/heads/main", &head);
     let url = gh.url();
+    let ca = gh.ca_pem_path().map(std::path::Path::to_owned);
     let r = tokio::task::spawn_blocking(move || {
         Run::new(act, &repo, Mode::Host, ".github/workflows/versioned.yml")
             .event("push", serde_json::json!({"ref": "refs/heads/main"}))
-            .env("GITHUB_API_URL", &url)
+            .github(&url, ca.as_deref())
             .secret("GITHUB_TOKEN", "ghs_actversionedtoken0123456789")
             .var("TEST_ACCOUNT_ID", "111111111111")
             .var("PROD_ACCOUNT_ID", "222222222222")
@@ -472,6 +485,11 @@ async fn act_versioned_main_releases_and_production_is_refused_without_the_claim
     );
     r.check(r.code != Some(0), "act exits non-zero");
     gh.assert_no_violations();
+    assert_eq!(
+        gh.failed_handshakes(),
+        0,
+        "every client trusted the test CA"
+    );
 }
 
 /// The guard under every act run: act's engine starts containers on the host network, and refuses any
@@ -506,17 +524,20 @@ fn act_engine_refuses_bridge_networks() {
     );
 }
 
-/// examples/serverless.yml, the `build` job of a push to main (`-j build`), in host mode: `pip install -t`
-/// packages both Lambdas into the workspace and stevedore uploads reproducible bundles with
-/// `metadata.json` to moto's S3 through the standard credential chain (act has no OIDC). Failure path: a
-/// bucket that does not exist fails the job with an `::error` naming it. (The deploy jobs need OIDC-less
-/// Lambda deploys against moto and are covered by the runner-model walk in `pipelines.rs`.)
+/// examples/serverless.yml on a push to main, in host mode, against a moto of its own (the example's
+/// function names are fixed): `pip install -t` packages both Lambdas into the workspace; `build` uploads
+/// reproducible bundles with `metadata.json` to moto's S3 through the standard credential chain (act has no
+/// OIDC) and hands bucket and keys to `deploy-dev` through `needs`; `deploy-dev` shifts the `live` alias of
+/// `backend-dev` (linear, watching `DEV_API_URL/health` on a loopback server) and of `worker-dev` (after
+/// invoking it with the smoke payload; moto invokes without Docker) to version 2; `deploy-production` is
+/// refused before any AWS call, because production requires the OIDC `environment` claim. Failure path:
+/// a bucket that does not exist fails `build` (`-j build`) with an `::error` naming it.
 #[tokio::test]
-async fn act_serverless_build_uploads_bundles_and_a_missing_bucket_fails() {
+async fn act_serverless_builds_deploys_dev_refuses_production_and_a_missing_bucket_fails() {
     let Some(act) = act() else {
         return;
     };
-    let Some(moto) = crate::helpers::moto::moto() else {
+    let Some(moto) = crate::helpers::moto::own() else {
         return;
     };
     let endpoint = moto.endpoint.clone();
@@ -540,33 +561,66 @@ async fn act_serverless_build_uploads_bundles_and_a_missing_bucket_fails() {
         .send()
         .await
         .unwrap();
+    let lambda = aws_sdk_lambda::Client::new(&conf);
+    for name in ["backend-dev", "worker-dev"] {
+        let role = crate::lambda::create_role(&endpoint, &format!("{name}-role")).await;
+        lambda
+            .create_function()
+            .function_name(name)
+            .runtime(aws_sdk_lambda::types::Runtime::Python312)
+            .role(role)
+            .handler("app.handler")
+            .code(
+                aws_sdk_lambda::types::FunctionCode::builder()
+                    .zip_file(aws_sdk_lambda::primitives::Blob::new(crate::lambda::zip(
+                        "def handler(e, c):\n    return 1\n",
+                    )))
+                    .build(),
+            )
+            .publish(true)
+            .send()
+            .await
+            .unwrap();
+        lambda
+            .create_alias()
+            .function_name(name)
+            .name("live")
+            .function_version("1")
+            .send()
+            .await
+            .unwrap();
+    }
+    let health = crate::lambda::health_server(200).await;
+    let api = health.url.trim_end_matches("/health").to_owned();
     for (target, good) in [(bucket.clone(), true), (format!("{bucket}-missing"), false)] {
         let repo = example_repo("serverless")
             .file("backend/requirements.txt", "# no dependencies\n")
             .file(
                 "backend/src/app.py",
-                "def handler(event, context):\n    return {\"ok\": True}\n",
+                "def handler(event, context):\n    return {\"statusCode\": 200}\n",
             )
             .file("worker/requirements.txt", "# no dependencies\n")
             .file(
-                "worker/src/worker.py",
-                "def handler(event, context):\n    return None\n",
+                "worker/src/app.py",
+                "def handler(event, context):\n    return {\"sent\": 0}\n",
             );
         repo.commit("feat: lambdas");
         let endpoint = endpoint.clone();
         let bucket_var = target.clone();
+        let api = api.clone();
         let r = tokio::task::spawn_blocking(move || {
-            Run::new(act, &repo, Mode::Host, ".github/workflows/serverless.yml")
+            let mut run = Run::new(act, &repo, Mode::Host, ".github/workflows/serverless.yml")
                 .event("push", serde_json::json!({"ref": "refs/heads/main"}))
-                .job("build")
                 .var("ARTIFACTS_ACCOUNT_ID", "123456789012")
                 .var("DEV_ACCOUNT_ID", "123456789012")
                 .var("PROD_ACCOUNT_ID", "123456789012")
                 .var("ARTIFACTS_BUCKET", &bucket_var)
-                .env("AWS_ACCESS_KEY_ID", "testing")
-                .env("AWS_SECRET_ACCESS_KEY", "testing")
-                .env("AWS_ENDPOINT_URL", &endpoint)
-                .run()
+                .var("DEV_API_URL", &api)
+                .var("PROD_API_URL", &api);
+            if !good {
+                run = run.job("build");
+            }
+            with_aws(run, &endpoint).run()
         })
         .await
         .unwrap();
@@ -592,6 +646,40 @@ async fn act_serverless_build_uploads_bundles_and_a_missing_bucket_fails() {
                 r.log.contains("::set-output:: s3-bucket="),
                 "the bucket is a step output",
             );
+            r.check(r.job_succeeded("deploy-dev"), "deploy-dev succeeds");
+            r.check(
+                r.errors("deploy-dev").is_empty(),
+                "no ::error in deploy-dev",
+            );
+            for function in ["backend-dev", "worker-dev"] {
+                let alias = lambda
+                    .get_alias()
+                    .function_name(function)
+                    .name("live")
+                    .send()
+                    .await
+                    .unwrap();
+                r.check(
+                    alias.function_version() == Some("2"),
+                    &format!("{function}: `live` moved to version 2 (the bundle through needs): {alias:?}"),
+                );
+            }
+            r.check(
+                health.hits.load(std::sync::atomic::Ordering::SeqCst) > 0,
+                "the health URL was watched during the bake",
+            );
+            r.check(
+                r.job_failed("deploy-production"),
+                "production is refused under act",
+            );
+            let errors = r.errors("deploy-production");
+            r.check(
+                errors
+                    .iter()
+                    .any(|e| e.contains("environment") && e.contains("claim")),
+                &format!("the refusal names the environment claim: {errors:?}"),
+            );
+            r.check(r.code != Some(0), "act exits non-zero");
         } else {
             r.check(r.job_failed("build"), "a missing bucket fails the job");
             let errors = r.errors("build");
@@ -601,4 +689,681 @@ async fn act_serverless_build_uploads_bundles_and_a_missing_bucket_fails() {
             );
         }
     }
+}
+
+// ---- examples/standards.yml ----
+
+const ACCOUNT: &str = "123456789012";
+const ECR_REGISTRY: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
+
+/// Test AWS credentials for the standard credential chain act falls back to (no OIDC under act).
+fn with_aws<'a>(run: Run<'a>, moto: &str) -> Run<'a> {
+    run.env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_ENDPOINT_URL", moto)
+}
+
+/// The scripted ECS endpoint with one service `service` in `cluster` running revision 1 of `image:old`,
+/// its next deployments scripted by `script`.
+async fn ecs_service(
+    cluster: &str,
+    service: &str,
+    script: Vec<crate::helpers::fake_ecs::Behaviour>,
+) -> crate::helpers::fake_ecs::FakeEcs {
+    let ecs = crate::helpers::fake_ecs::FakeEcs::start().await;
+    let td = ecs.seed_task_definition(
+        service,
+        serde_json::json!([{"name": service, "image": format!("{ECR_REGISTRY}/{service}:old"), "essential": true}]),
+    );
+    ecs.seed_service(cluster, service, &td, 2, Some((true, false)));
+    ecs.script(service, script);
+    ecs
+}
+
+/// `tests/fixtures/act/<dir>` copied into the repository (`gitignore` becomes `.gitignore`).
+fn with_fixture(repo: Repo, dir: &str) -> Repo {
+    let root = crate::helpers::runner::repo_root()
+        .join("tests/fixtures/act")
+        .join(dir);
+    let mut repo = repo;
+    let mut stack = vec![root.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let rel = p
+                .strip_prefix(&root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            if rel == "README.md" {
+                continue;
+            }
+            let rel = if rel == "gitignore" {
+                ".gitignore".to_owned()
+            } else {
+                rel
+            };
+            repo = repo.file(&rel, &std::fs::read_to_string(&p).unwrap());
+        }
+    }
+    repo
+}
+
+/// examples/standards.yml on a push to `main`, in host mode (the `run:` steps need node and npm, which the
+/// job image does not have): `actions/setup-node@v4` is a local stand-in using the node on PATH
+/// (`tests/fixtures/act/setup-node`), and the gate's checks are the real eslint, tsc, vitest (JUnit and
+/// Cobertura coverage), `npm run build` and `npm run generate` over the TypeScript project in
+/// `tests/fixtures/act/node-app`, installed by `npm ci` from the npm registry.
+///
+/// Green: the gate passes its five checks and "generated files up to date"; `deploy-dev` and `deploy-staging` roll the commit's image out
+/// on the scripted ECS endpoint with the credential chain (moto's STS) and record GitHub Deployments on the
+/// fake GitHub; `deploy-production` is refused before any AWS call, because production requires the OIDC
+/// `environment` claim act cannot provide — so act exits non-zero.
+/// Red: a failing test and a stale generated file fail the gate with annotations at both files; no deploy
+/// job runs.
+async fn standards_push(pass: bool) {
+    use crate::helpers::fake_ecs::Behaviour;
+    use crate::helpers::fake_github::FakeGithub;
+    let Some(act) = act() else {
+        return;
+    };
+    let Some(moto) = crate::helpers::moto::moto() else {
+        return;
+    };
+    let npm_ok = std::process::Command::new("npm")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if crate::helpers::require(
+        "node and npm (the standards gate runs eslint, tsc and vitest)",
+        npm_ok.then_some(()),
+    )
+    .is_none()
+    {
+        return;
+    }
+    let gh = FakeGithub::start_tls_for(crate::helpers::act::REPOSITORY).await;
+    let ecs = ecs_service(
+        "app",
+        "api",
+        vec![
+            Behaviour::complete_after_polls(1),
+            Behaviour::complete_after_polls(1),
+        ],
+    )
+    .await;
+    let stand_in = crate::helpers::runner::repo_root().join("tests/fixtures/act/setup-node");
+    let mut repo = with_fixture(example_repo("standards"), "node-app")
+        .local_action("actions/setup-node@v4", stand_in);
+    if !pass {
+        repo = repo.file(
+            "src/app.test.ts",
+            "import { describe, expect, it } from \"vitest\";\nimport { add, routeCount } from \"./app\";\n\ndescribe(\"app\", () => {\n  it(\"adds\", () => {\n    expect(add(1, 1)).toBe(3);\n  });\n  it(\"counts routes\", () => {\n    expect(routeCount()).toBe(2);\n  });\n});\n",
+        );
+    }
+    let head = repo.commit("feat(api): orders endpoint");
+    if !pass {
+        // routes.json changed without regenerating: `npm run generate` leaves src/routes.generated.ts modified.
+        repo = repo.file("routes.json", "[\"/orders\",\"/health\",\"/refunds\"]\n");
+    }
+    let head = if pass {
+        head
+    } else {
+        repo.commit("feat(api): refunds route")
+    };
+    let url = gh.url();
+    let ca = gh.ca_pem_path().map(std::path::Path::to_owned);
+    let ecs_url = ecs.url().to_owned();
+    let endpoint = moto.endpoint.clone();
+    let r = tokio::task::spawn_blocking(move || {
+        let run = Run::new(act, &repo, Mode::Host, ".github/workflows/standards.yml")
+            .event("push", serde_json::json!({"ref": "refs/heads/main"}))
+            .github(&url, ca.as_deref())
+            .secret("GITHUB_TOKEN", "ghs_actstandardstoken0123456789")
+            .var("DEV_ACCOUNT_ID", ACCOUNT)
+            .var("STAGING_ACCOUNT_ID", ACCOUNT)
+            .var("PROD_ACCOUNT_ID", ACCOUNT)
+            .var("ECR_REGISTRY", ECR_REGISTRY)
+            .env("AWS_ENDPOINT_URL_ECS", &ecs_url);
+        with_aws(run, &endpoint).run()
+    })
+    .await
+    .unwrap();
+    r.check(
+        r.log.contains("setup-node stand-in: asked for node 22"),
+        "the setup-node stand-in ran",
+    );
+    r.check(
+        r.code != Some(0),
+        "act exits non-zero (production refused, or the gate red)",
+    );
+    if pass {
+        r.check(r.job_succeeded("gate"), "the gate is green");
+        r.check(r.errors("gate").is_empty(), "no ::error on a green gate");
+        r.check(
+            r.log.contains("stevedore lint-gate: All 6 check(s) passed"),
+            "the gate's job summary",
+        );
+        r.check(
+            r.log.contains("::set-output:: verdict=success"),
+            "the verdict output",
+        );
+        for job in ["deploy-dev", "deploy-staging"] {
+            r.check(r.job_succeeded(job), &format!("{job} succeeds"));
+            r.check(r.errors(job).is_empty(), &format!("{job}: no ::error"));
+        }
+        r.check(
+            r.log
+                .contains("::set-output:: task-definition-arn=arn:aws:ecs:"),
+            "the deploy's task-definition-arn output",
+        );
+        let updates = ecs.requests("UpdateService");
+        r.check(
+            updates.len() == 2,
+            &format!("dev and staging updated the service: {updates:?}"),
+        );
+        let td = ecs.task_definition(&ecs.service_task_definition("api"));
+        r.check(
+            td["containerDefinitions"][0]["image"] == format!("{ECR_REGISTRY}/api:{head}").as_str(),
+            &format!("the service runs this commit's image: {td}"),
+        );
+        let envs: Vec<String> = gh
+            .deployments()
+            .iter()
+            .filter_map(|d| d["environment"].as_str().map(str::to_owned))
+            .collect();
+        r.check(
+            envs == ["dev", "staging"],
+            &format!("GitHub Deployments: {envs:?}"),
+        );
+        r.check(
+            r.job_failed("deploy-production"),
+            "production is refused under act",
+        );
+        let errors = r.errors("deploy-production");
+        r.check(
+            errors.iter().any(|e| {
+                e.contains("production") && e.contains("environment") && e.contains("claim")
+            }),
+            &format!("the refusal names the environment claim: {errors:?}"),
+        );
+    } else {
+        r.check(r.job_failed("gate"), "the gate is red");
+        r.check(
+            r.log.contains("::set-output:: verdict=failure"),
+            "the verdict output",
+        );
+        let errors = r.errors("gate");
+        r.check(
+            errors.iter().any(|e| e.contains("file=src/app.test.ts")),
+            &format!("the failing test is annotated at its file: {errors:?}"),
+        );
+        r.check(
+            errors
+                .iter()
+                .any(|e| e.contains("file=src/routes.generated.ts")),
+            &format!("the stale generated file is annotated: {errors:?}"),
+        );
+        for job in ["deploy-dev", "deploy-staging", "deploy-production"] {
+            r.check(
+                !r.job_ran(job),
+                &format!("{job} does not run after a red gate"),
+            );
+        }
+        r.check(ecs.total_calls() == 0, "no ECS call");
+    }
+    gh.assert_no_violations();
+    assert_eq!(
+        gh.failed_handshakes(),
+        0,
+        "every client trusted the test CA"
+    );
+}
+
+/// One test, two runs in turn (the unmodified workflow gives both runs the same container names).
+#[tokio::test]
+async fn act_standards_gates_deploys_dev_and_staging_refuses_production_and_a_red_gate_deploys_nothing()
+ {
+    standards_push(true).await;
+    standards_push(false).await;
+}
+
+// ---- examples/container.yml ----
+
+/// examples/container.yml on a push, in host mode: `build` builds the repository's Dockerfile through a
+/// podman Docker-API service (mounted into the action's container with `--container-daemon-socket`) and
+/// pushes it to the loopback registry (`ECR_REGISTRY_ALIAS`; moto's ECR has no registry protocol and cannot
+/// scan, hence `SCAN_SEVERITY_THRESHOLD=none`), with the credential chain against moto's ECR.
+///
+/// `refs/heads/main`: `deploy-staging` gets the image by digest through `needs.build.outputs.image` and rolls
+/// it out on the scripted ECS endpoint. `refs/tags/v1.4.0`: `build` succeeds, `deploy-production` is
+/// refused by the trigger policy (only `*-stable` tags) before any ECS call, with an `::error`.
+async fn container_push(git_ref: &str) {
+    use crate::helpers::fake_ecs::Behaviour;
+    let Some(act) = act() else {
+        return;
+    };
+    let Some(moto) = crate::helpers::moto::moto() else {
+        return;
+    };
+    let Some(registry) = crate::helpers::engine::Registry::start() else {
+        return;
+    };
+    let Some(podman) = crate::helpers::engine::Podman::start(&registry.addr) else {
+        return;
+    };
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
+    let conf = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("eu-west-1"))
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
+        .endpoint_url(&moto.endpoint)
+        .build();
+    // The staging ECR repository exists (infrastructure creates it, not the pipeline).
+    let _ = aws_sdk_ecr::Client::new(&conf)
+        .create_repository()
+        .repository_name("app")
+        .send()
+        .await;
+    let main = git_ref == "refs/heads/main";
+    let ecs = ecs_service(
+        if main { "staging" } else { "production" },
+        "app",
+        vec![Behaviour::complete_after_polls(1)],
+    )
+    .await;
+    let repo = example_repo("container")
+        .file("static.txt", "static\n")
+        .file("Dockerfile", "FROM scratch\nCOPY static.txt /static.txt\n");
+    let head = repo.commit("feat: the app image");
+    let ecs_url = ecs.url().to_owned();
+    let endpoint = moto.endpoint.clone();
+    let socket = podman.docker_host.trim_start_matches("unix://").to_owned();
+    let registry_addr = registry.addr.clone();
+    let reference = git_ref.to_owned();
+    let r = tokio::task::spawn_blocking(move || {
+        let run = Run::new(act, &repo, Mode::Host, ".github/workflows/container.yml")
+            .event("push", serde_json::json!({"ref": reference}))
+            .var("STAGING_ACCOUNT_ID", ACCOUNT)
+            .var("PROD_ACCOUNT_ID", ACCOUNT)
+            .var("ECR_REGISTRY_ALIAS", &registry_addr)
+            .var("SCAN_SEVERITY_THRESHOLD", "none")
+            .env("AWS_ENDPOINT_URL_ECS", &ecs_url)
+            .arg("--container-daemon-socket")
+            .arg(&socket);
+        with_aws(run, &endpoint).run()
+    })
+    .await
+    .unwrap();
+    r.check(r.job_succeeded("build"), "the build job succeeds");
+    let digest = r
+        .log
+        .lines()
+        .find_map(|l| {
+            l.split_once("::set-output:: digest=")
+                .map(|(_, d)| d.trim().to_owned())
+        })
+        .unwrap_or_default();
+    r.check(digest.starts_with("sha256:"), "the digest is a step output");
+    let tag = if main {
+        head.clone()
+    } else {
+        "v1.4.0".to_owned()
+    };
+    let (held, _, _) = registry.manifest("app", &tag).await;
+    r.check(
+        held == digest,
+        &format!("the registry holds {digest} under {tag}: {held}"),
+    );
+    r.check(
+        r.log.contains(&format!("| digest | `{digest}` |")),
+        "the digest in the job summary (act prints it after `Summary -`)",
+    );
+    let image = format!("{}/app@{digest}", registry.addr);
+    if main {
+        r.check(r.job_succeeded("deploy-staging"), "deploy-staging succeeds");
+        r.check(!r.job_ran("deploy-production"), "no production job on main");
+        let td = ecs.task_definition(&ecs.service_task_definition("app"));
+        r.check(
+            td["containerDefinitions"][0]["image"] == image.as_str(),
+            &format!("the service runs the built image by digest (through needs): {td}"),
+        );
+        r.check(r.code == Some(0), "act exits 0");
+    } else {
+        r.check(!r.job_ran("deploy-staging"), "no staging deploy for a tag");
+        r.check(
+            r.job_failed("deploy-production"),
+            "a plain tag is refused production",
+        );
+        let errors = r.errors("deploy-production");
+        r.check(
+            errors
+                .iter()
+                .any(|e| e.contains("production") && e.contains("refs/tags/v1.4.0")),
+            &format!("the refusal names the environment and the ref: {errors:?}"),
+        );
+        r.check(
+            ecs.total_calls() == 0,
+            &format!("no ECS call: {:?}", ecs.calls()),
+        );
+        r.check(r.code != Some(0), "act exits non-zero");
+    }
+}
+
+/// One test, two runs in turn (same workflow, same act container names).
+#[tokio::test]
+async fn act_container_builds_pushes_and_deploys_staging_and_a_plain_tag_is_refused_production() {
+    container_push("refs/heads/main").await;
+    container_push("refs/tags/v1.4.0").await;
+}
+
+// ---- publish without the API (docs/act.md: `publish --dry-run` works fully) ----
+
+/// A workflow that plans a release with no token (act has none of its own: no `-s GITHUB_TOKEN`), then
+/// prints the plan's outputs in a later step and a later job.
+fn offline_publish_workflow(name: &str) -> String {
+    format!(
+        r#"name: {name}
+on: push
+jobs:
+  plan:
+    runs-on: ubuntu-latest
+    outputs:
+      version: ${{{{ steps.publish.outputs.version }}}}
+    steps:
+      - uses: actions/checkout@v5
+      - id: publish
+        uses: ./stevedore
+        with:
+          mode: publish
+          dry-run: ${{{{ vars.DRY_RUN }}}}
+      - if: always()
+        run: echo "planned version=${{{{ steps.publish.outputs.version }}}} previous=${{{{ steps.publish.outputs.previous-version }}}} verdict=${{{{ steps.publish.outputs.verdict }}}}"
+  after:
+    needs: plan
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "needs version=${{{{ needs.plan.outputs.version }}}}"
+"#
+    )
+}
+
+fn offline_publish(mode: Mode, dry_run: bool) {
+    let Some(act) = act() else {
+        return;
+    };
+    if !act.supports(mode) {
+        return;
+    }
+    let name = unique("offline-publish", mode);
+    let repo = Repo::new().file(
+        ".github/workflows/plan.yml",
+        &offline_publish_workflow(&name),
+    );
+    repo.commit("chore: init");
+    repo.git(&["tag", "-a", "v2.3.0", "-m", "v2.3.0"]);
+    repo.commit("feat(api): orders endpoint");
+    repo.commit("fix: a typo in the summary");
+    let r = Run::new(act, &repo, mode, ".github/workflows/plan.yml")
+        .event("push", serde_json::json!({"ref": "refs/heads/main"}))
+        .var("DRY_RUN", if dry_run { "true" } else { "false" })
+        .run();
+    if dry_run {
+        r.check(r.job_succeeded("plan"), "the dry run plans without the API");
+        r.check(
+            r.printed_line(
+                "plan",
+                "planned version=2.4.0 previous=2.3.0 verdict=success",
+            ),
+            "the next version from the local tags and conventional commits, in a later step",
+        );
+        r.check(
+            r.printed_line("after", "needs version=2.4.0"),
+            "the version through needs",
+        );
+        r.check(
+            r.log.contains("the local clone's tags and commits"),
+            "the summary says where the plan came from",
+        );
+        r.check(
+            r.log.contains("orders endpoint") && r.log.contains("a typo in the summary"),
+            "the changelog lists both commits since v2.3.0",
+        );
+        r.check(r.code == Some(0), "act exits 0");
+    } else {
+        r.check(
+            r.job_failed("plan"),
+            "a real run without a token is refused",
+        );
+        let errors = r.errors("plan");
+        r.check(
+            errors.iter().any(|e| e.contains("github-token")),
+            &format!("the error names the token: {errors:?}"),
+        );
+        r.check(!r.job_ran("after"), "the later job does not run");
+        r.check(r.code != Some(0), "act exits non-zero");
+    }
+}
+
+#[test]
+fn act_host_mode_publish_dry_run_without_a_token_plans_from_the_local_clone() {
+    offline_publish(Mode::Host, true);
+}
+
+#[test]
+fn act_container_mode_publish_dry_run_without_a_token_plans_from_the_local_clone() {
+    offline_publish(Mode::Container, true);
+}
+
+#[test]
+fn act_host_mode_publish_without_a_token_and_without_dry_run_fails_naming_the_token() {
+    offline_publish(Mode::Host, false);
+}
+
+// ---- examples/serverless.yml, pull requests ----
+
+/// examples/serverless.yml on a pull request, in host mode: `actions/setup-python@v5` is a local stand-in
+/// (a venv from the python3 on PATH, first on PATH), the job's own `pip install -r
+/// backend/requirements-dev.txt "bandit[sarif]"` installs pytest, pytest-cov, ruff, mypy and bandit from
+/// PyPI, and they run over `tests/fixtures/act/python-app`; `validate` posts one sticky comment on the fake
+/// GitHub (over TLS). Green: every required check passes; bandit's findings (advisory) are annotated and
+/// make the verdict `neutral`, not a failure. Red: a failing worker test fails the job with an `::error`.
+async fn serverless_pr(pass: bool) {
+    use crate::helpers::fake_github::FakeGithub;
+    let Some(act) = act() else {
+        return;
+    };
+    let venv_ok = std::process::Command::new("python3")
+        .args(["-c", "import venv, ensurepip"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if crate::helpers::require(
+        "python3 with venv and ensurepip (the serverless validate job installs its tools from PyPI)",
+        venv_ok.then_some(()),
+    )
+    .is_none()
+    {
+        return;
+    }
+    let gh = FakeGithub::start_tls_for(crate::helpers::act::REPOSITORY).await;
+    let stand_in = crate::helpers::runner::repo_root().join("tests/fixtures/act/setup-python");
+    let mut repo = with_fixture(example_repo("serverless"), "python-app")
+        .local_action("actions/setup-python@v5", stand_in);
+    if !pass {
+        repo = repo.file(
+            "worker/tests/test_worker.py",
+            "from worker import handler\n\n\ndef test_handler() -> None:\n    assert handler({\"a\": 1}, None) == {\"sent\": 2}\n",
+        );
+    }
+    let head = repo.commit("feat(worker): count the events");
+    let title = "feat(worker): count the events";
+    gh.add_pr(8, title, &head, &[]);
+    let url = gh.url();
+    let ca = gh.ca_pem_path().map(std::path::Path::to_owned);
+    let payload = pr_payload(8, title, &head);
+    let r = tokio::task::spawn_blocking(move || {
+        Run::new(act, &repo, Mode::Host, ".github/workflows/serverless.yml")
+            .event("pull_request", payload)
+            .github(&url, ca.as_deref())
+            .secret("GITHUB_TOKEN", "ghs_actserverlesstoken0123456789")
+            .run()
+    })
+    .await
+    .unwrap();
+    r.check(
+        r.log.contains("setup-python stand-in: asked for 3.12"),
+        "the setup-python stand-in ran",
+    );
+    r.check(
+        r.log.contains("SARIF output written to file: bandit.sarif"),
+        "bandit wrote SARIF (the `sarif` extra is installed)",
+    );
+    r.check(!r.job_ran("build"), "no build on a pull request");
+    let comments = gh.comments(8);
+    r.check(
+        comments.len() == 1 && comments[0].body.contains("<!-- stevedore:lint-gate"),
+        &format!("one sticky lint-gate comment: {comments:?}"),
+    );
+    if pass {
+        r.check(r.job_succeeded("validate"), "validate is green");
+        r.check(r.errors("validate").is_empty(), "no ::error");
+        r.check(
+            r.log.contains("::set-output:: tests-tests-passed=3"),
+            "pytest's three tests, from its JUnit file",
+        );
+        // bandit exits 1 on its findings (B101 on the tests' asserts): the advisory check fails, the job
+        // stays green and the verdict is `neutral`.
+        r.check(
+            r.log.contains("::set-output:: verdict=neutral")
+                && r.log.contains("::set-output:: security-findings=3")
+                && r.log
+                    .contains("Required checks passed; advisory check(s) failed: Security"),
+            "the verdict output and the summary: required checks green, the advisory bandit check not",
+        );
+        r.check(
+            r.log
+                .contains("::notice title=Bandit B101,file=worker/tests/test_worker.py"),
+            "bandit's SARIF findings annotated at their files",
+        );
+        r.check(r.code == Some(0), "act exits 0");
+    } else {
+        r.check(r.job_failed("validate"), "validate is red");
+        let errors = r.errors("validate");
+        r.check(
+            errors.iter().any(|e| {
+                e.contains("file=worker/tests/test_worker.py") && e.contains("AssertionError")
+            }),
+            &format!("the failing test is annotated: {errors:?}"),
+        );
+        r.check(
+            r.log.contains("::set-output:: verdict=failure"),
+            "the verdict output",
+        );
+        r.check(r.code != Some(0), "act exits non-zero");
+    }
+    gh.assert_no_violations();
+    assert_eq!(
+        gh.failed_handshakes(),
+        0,
+        "every client trusted the test CA"
+    );
+}
+
+/// One test, two runs in turn (the unmodified workflow gives both runs the same container names).
+#[tokio::test]
+async fn act_serverless_pr_validation_runs_pytest_ruff_mypy_bandit_and_a_failing_test_goes_red() {
+    serverless_pr(true).await;
+    serverless_pr(false).await;
+}
+
+/// examples/versioned.yml, a push to `dev`, in host mode: `release` cuts the prerelease `v1.1.0-dev.1` on
+/// the fake GitHub (over TLS) and hands `released`/`version` to `deploy-test` through `needs`, which rolls
+/// the commit's image out on the scripted ECS endpoint with `APP_VERSION=1.1.0-dev.1` (credential chain
+/// against moto's STS) and records a `test` Deployment.
+#[tokio::test]
+async fn act_versioned_dev_cuts_a_prerelease_and_deploys_it_to_test_through_needs() {
+    use crate::helpers::fake_ecs::Behaviour;
+    use crate::helpers::fake_github::FakeGithub;
+    let Some(act) = act() else {
+        return;
+    };
+    let Some(moto) = crate::helpers::moto::moto() else {
+        return;
+    };
+    let gh = FakeGithub::start_tls_for(crate::helpers::act::REPOSITORY).await;
+    let ecs = ecs_service("app", "api", vec![Behaviour::complete_after_polls(1)]).await;
+    let repo = example_repo("versioned");
+    let first = repo.commit("chore: init");
+    repo.git(&["tag", "v1.0.0"]);
+    repo.git(&["checkout", "-q", "-b", "dev"]);
+    let head = repo.commit("feat(api): paging (#4)");
+    gh.seed_commit(&first, "chore: init", &[]);
+    gh.seed_commit(&head, "feat(api): paging (#4)", &[&first]);
+    gh.set_ref("refs/tags/v1.0.0", &first);
+    gh.set_ref("refs/heads/main", &first);
+    gh.set_ref("refs/heads/dev", &head);
+    let url = gh.url();
+    let ca = gh.ca_pem_path().map(std::path::Path::to_owned);
+    let ecs_url = ecs.url().to_owned();
+    let endpoint = moto.endpoint.clone();
+    let r = tokio::task::spawn_blocking(move || {
+        let run = Run::new(act, &repo, Mode::Host, ".github/workflows/versioned.yml")
+            .event("push", serde_json::json!({"ref": "refs/heads/dev"}))
+            .github(&url, ca.as_deref())
+            .secret("GITHUB_TOKEN", "ghs_actversionedtoken0123456789")
+            .var("TEST_ACCOUNT_ID", ACCOUNT)
+            .var("PROD_ACCOUNT_ID", ACCOUNT)
+            .var("ECR_REGISTRY", ECR_REGISTRY)
+            .env("AWS_ENDPOINT_URL_ECS", &ecs_url);
+        with_aws(run, &endpoint).run()
+    })
+    .await
+    .unwrap();
+    r.check(r.job_succeeded("release"), "release succeeds");
+    r.check(
+        r.log.contains("::set-output:: version=1.1.0-dev.1"),
+        "the prerelease version output",
+    );
+    r.check(
+        gh.refs().get("refs/tags/v1.1.0-dev.1") == Some(&head),
+        &format!("v1.1.0-dev.1 tags the pushed commit: {:?}", gh.refs()),
+    );
+    let releases = gh.releases();
+    r.check(
+        releases.len() == 1 && releases[0]["prerelease"] == true,
+        &format!("one prerelease: {releases:?}"),
+    );
+    r.check(r.job_succeeded("deploy-test"), "deploy-test succeeds");
+    r.check(!r.job_ran("deploy-production"), "no production job on dev");
+    let td = ecs.task_definition(&ecs.service_task_definition("api"));
+    let env = td["containerDefinitions"][0]["environment"].clone();
+    r.check(
+        env.as_array().is_some_and(|e| {
+            e.iter()
+                .any(|v| v["name"] == "APP_VERSION" && v["value"] == "1.1.0-dev.1")
+        }),
+        &format!("the version reached the task definition through needs: {env}"),
+    );
+    r.check(
+        td["containerDefinitions"][0]["image"] == format!("{ECR_REGISTRY}/api:{head}").as_str(),
+        &format!("the commit's image: {td}"),
+    );
+    let envs: Vec<String> = gh
+        .deployments()
+        .iter()
+        .filter_map(|d| d["environment"].as_str().map(str::to_owned))
+        .collect();
+    r.check(envs == ["test"], &format!("a `test` Deployment: {envs:?}"));
+    r.check(r.code == Some(0), "act exits 0");
+    gh.assert_no_violations();
+    assert_eq!(
+        gh.failed_handshakes(),
+        0,
+        "every client trusted the test CA"
+    );
 }

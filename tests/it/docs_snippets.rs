@@ -483,3 +483,77 @@ fn the_documented_results_shape_of_lint_gate_is_read() {
         .unwrap();
     assert_eq!(check(gate, &inputs), Vec::<String>::new());
 }
+
+/// Every `run:` text of every job (or bare `steps:` list) in a workflow or snippet, in order.
+fn job_runs(doc: &Value) -> Vec<Vec<String>> {
+    let steps_runs = |steps: Option<&Value>| -> Vec<String> {
+        steps
+            .and_then(Value::as_sequence)
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.get("run").and_then(Value::as_str).map(str::to_owned))
+            .collect()
+    };
+    let mut out = Vec::new();
+    if let Some(jobs) = doc.get("jobs").and_then(Value::as_mapping) {
+        for (_, job) in jobs {
+            out.push(steps_runs(job.get("steps")));
+        }
+    }
+    if doc.get("steps").is_some() {
+        out.push(steps_runs(doc.get("steps")));
+    }
+    out
+}
+
+/// `bandit -f sarif` needs bandit's `sarif` extra: plain `pip install bandit` (1.9) answers
+/// `argument -f/--format: invalid choice: 'sarif'` and exits 2 (issue 13, item 6). Every job in the examples
+/// and docs that runs bandit with SARIF output installs `bandit[sarif]` in an earlier step.
+#[test]
+fn every_bandit_sarif_step_installs_the_sarif_extra() {
+    let root = repo_root();
+    let mut texts: Vec<(String, String)> = Vec::new();
+    for dir in ["docs", "examples"] {
+        for e in std::fs::read_dir(root.join(dir)).unwrap() {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            let text = std::fs::read_to_string(root.join(dir).join(&name)).unwrap();
+            if name.ends_with(".yml") {
+                texts.push((format!("{dir}/{name}"), text));
+            } else if name.ends_with(".md") {
+                for (line, block) in yaml_blocks(&text) {
+                    texts.push((format!("{dir}/{name}:{line}"), block));
+                }
+            }
+        }
+    }
+    let mut seen = 0;
+    let mut problems = Vec::new();
+    for (at, text) in texts {
+        let Ok(doc) = serde_yaml_ng::from_str::<Value>(&text) else {
+            continue;
+        };
+        for runs in job_runs(&doc) {
+            for (i, run) in runs.iter().enumerate() {
+                let sarif = run.lines().any(|l| {
+                    let w: Vec<&str> = l.split_whitespace().collect();
+                    w.first() == Some(&"bandit") && w.windows(2).any(|p| p == ["-f", "sarif"])
+                });
+                if !sarif {
+                    continue;
+                }
+                seen += 1;
+                if !runs[..i].iter().any(|r| r.contains("\"bandit[sarif]\"")) {
+                    problems.push(format!(
+                        "{at}: `{}` without an earlier `pip install \"bandit[sarif]\"` in its job",
+                        run.trim()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        seen >= 2,
+        "the examples and docs run bandit with SARIF output ({seen} found)"
+    );
+    assert!(problems.is_empty(), "{problems:#?}");
+}

@@ -785,3 +785,113 @@ mod ecr {
         gh.assert_no_violations();
     }
 }
+
+// ---- no GitHub API (as under act): a dry run plans from the local clone ----
+
+fn git_in(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "Octo Cat")
+        .env("GIT_AUTHOR_EMAIL", "octocat@example.com")
+        .env("GIT_COMMITTER_NAME", "Octo Cat")
+        .env("GIT_COMMITTER_EMAIL", "octocat@example.com")
+        .env("GIT_AUTHOR_DATE", "2026-02-03T04:05:06Z")
+        .env("GIT_COMMITTER_DATE", "2026-02-03T04:05:06Z")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// A workspace with `v1.2.0` (annotated) and two conventional commits since: a feature and a fix.
+fn local_clone(s: &Step) -> String {
+    let ws = &s.workspace;
+    git_in(ws, &["init", "-q", "-b", "main"]);
+    git_in(ws, &["commit", "-q", "--allow-empty", "-m", "chore: init"]);
+    git_in(ws, &["tag", "-a", "v1.2.0", "-m", "v1.2.0"]);
+    git_in(
+        ws,
+        &[
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "feat(api): orders endpoint",
+        ],
+    );
+    git_in(
+        ws,
+        &[
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "fix: a typo in the summary (#5)",
+        ],
+    );
+    git_in(ws, &["rev-parse", "HEAD"])
+}
+
+/// No `github-token` (act has no token of its own): `dry-run: true` computes the next version and the
+/// changelog from the local clone's tags and commits (gix, no API, no network) and says so. Before, this
+/// was exit 2 (`publish reads tags and commits through the GitHub API, but there is no github-token`).
+#[tokio::test]
+async fn a_dry_run_without_the_api_plans_from_the_local_clones_tags_and_commits() {
+    let s = Step::new()
+        .input("mode", "publish")
+        .input("dry-run", "true")
+        .var("GITHUB_API_URL", crate::helpers::runner::CLOSED_URL);
+    let head = local_clone(&s);
+    let r = s
+        .var("GITHUB_SHA", &head)
+        .var("GITHUB_SERVER_URL", "https://github.com")
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(r.output("version"), Some("1.3.0"), "{:?}", r.outputs);
+    assert_eq!(r.output("previous-version"), Some("1.2.0"));
+    assert_eq!(r.output("tag"), Some("v1.3.0"));
+    assert_eq!(r.output("released"), Some("false"));
+    let changelog = r.output("changelog").unwrap_or_default();
+    assert!(
+        changelog.contains("orders endpoint") && changelog.contains("a typo in the summary"),
+        "both commits since v1.2.0 are in the changelog: {changelog}"
+    );
+    assert!(
+        !changelog.contains("init"),
+        "nothing before the tag: {changelog}"
+    );
+    assert!(
+        r.summary.contains("the local clone's tags and commits"),
+        "the summary says where the plan came from:\n{}",
+        r.summary
+    );
+    assert!(
+        r.summary.contains("#5") && r.summary.contains("labels are not read"),
+        "the PR's labels cannot be read without the API, and the summary says so:\n{}",
+        r.summary
+    );
+}
+
+/// A real run without the API stays an error (exit 2) naming the token; so does a dry run with no clone.
+#[tokio::test]
+async fn without_the_api_a_real_run_and_a_dry_run_without_a_clone_are_refused() {
+    let s = Step::new().input("mode", "publish");
+    let head = local_clone(&s);
+    let r = s.var("GITHUB_SHA", &head).run().await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(r.stdout.contains("github-token"), "{}", r.stdout);
+
+    let r = Step::new()
+        .input("mode", "publish")
+        .input("dry-run", "true")
+        .run()
+        .await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("cannot open a git repository") && r.stdout.contains("actions/checkout"),
+        "{}",
+        r.stdout
+    );
+}

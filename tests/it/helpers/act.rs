@@ -279,6 +279,8 @@ pub struct Run<'a> {
     workflow: String,
     job: Option<String>,
     extra: Vec<String>,
+    /// `--container-options` beyond the mode's own.
+    container_options: Vec<String>,
 }
 
 impl<'a> Run<'a> {
@@ -292,6 +294,7 @@ impl<'a> Run<'a> {
             workflow: workflow.to_owned(),
             job: None,
             extra: Vec::new(),
+            container_options: Vec::new(),
         }
     }
 
@@ -311,6 +314,21 @@ impl<'a> Run<'a> {
     pub fn env(mut self, k: &str, v: &str) -> Self {
         self.extra.push("--env".into());
         self.extra.push(format!("{k}={v}"));
+        self
+    }
+
+    /// The fake GitHub as the API (act always speaks https to it): `--env GITHUB_API_URL=<https URL>`, and
+    /// for its private CA (`ca`, a PEM file on the host) `--env SSL_CERT_FILE=<ca>` plus a read-only bind of
+    /// that file at the same path (`--container-options "-v <ca>:<ca>:ro"`), so the action's container
+    /// reads it there whether or not the job checked anything out; stevedore's one root store (src/net.rs)
+    /// adds it to the built-in roots.
+    pub fn github(mut self, url: &str, ca: Option<&Path>) -> Self {
+        self = self.env("GITHUB_API_URL", url);
+        if let Some(ca) = ca {
+            let ca = ca.display().to_string();
+            self.container_options.push(format!("-v {ca}:{ca}:ro"));
+            self = self.env("SSL_CERT_FILE", &ca);
+        }
         self
     }
 
@@ -352,6 +370,7 @@ impl<'a> Run<'a> {
                 "--pull=false",
                 "--rm",
             ]);
+        let extra_options = self.container_options.join(" ");
         match self.mode {
             Mode::Host => {
                 c.args([
@@ -360,8 +379,8 @@ impl<'a> Run<'a> {
                     "-P",
                     "ubuntu-24.04=-self-hosted",
                     "--container-options",
-                    "--network host",
                 ]);
+                c.arg(format!("--network host {extra_options}").trim_end());
             }
             Mode::Container => {
                 let image = self
@@ -371,6 +390,9 @@ impl<'a> Run<'a> {
                     .expect("Act::supports(Mode::Container) first");
                 c.args(["-P", &format!("ubuntu-latest={image}")]);
                 c.args(["-P", &format!("ubuntu-24.04={image}")]);
+                if !extra_options.is_empty() {
+                    c.args(["--container-options", &extra_options]);
+                }
             }
         }
         c.arg("--local-repository").arg(format!(

@@ -193,7 +193,12 @@ impl FakeGithub {
     /// by a private CA that nothing trusts: a client reaches it only with [`FakeGithub::ca_pem_path`] in
     /// `SSL_CERT_FILE`. [`FakeGithub::url`] is `https://localhost:PORT`.
     pub async fn start_tls() -> FakeGithub {
-        Self::start_with(REPO, Some(Arc::new(super::tls::TestCa::new()))).await
+        Self::start_tls_for(REPO).await
+    }
+
+    /// [`FakeGithub::start_tls`] hosting `owner/repo`.
+    pub async fn start_tls_for(repo: &str) -> FakeGithub {
+        Self::start_with(repo, Some(Arc::new(super::tls::TestCa::new()))).await
     }
 
     async fn start_with(repo: &str, ca: Option<Arc<super::tls::TestCa>>) -> FakeGithub {

@@ -73,6 +73,12 @@ pub fn moto() -> Option<&'static Moto> {
     )
 }
 
+/// A moto server of the caller's own (dropped with it), for tests whose resource names are fixed (an
+/// example's function names) and would collide on the shared one; `None` as for [`moto`].
+pub fn own() -> Option<Moto> {
+    super::require("moto_server (pip install 'moto[server]')", start())
+}
+
 /// A name unique within this test process, for AWS resources on the shared server.
 pub fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicUsize, Ordering};
