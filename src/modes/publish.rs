@@ -9,6 +9,7 @@
 pub mod changelog;
 pub mod config;
 pub mod ecr;
+pub mod packages;
 pub mod plan;
 pub mod remote;
 pub mod version;
