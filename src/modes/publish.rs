@@ -6,6 +6,7 @@
 //! Everything is read through the API (tags, the compare API for commits), so a shallow checkout — or no
 //! checkout at all — is enough.
 
+pub mod artifacts;
 pub mod changelog;
 pub mod config;
 pub mod ecr;
