@@ -2,6 +2,7 @@
 
 use secrecy::ExposeSecret;
 
+use crate::act;
 use crate::cancel::Cancel;
 use crate::config::Config;
 use crate::context::Context;
@@ -27,6 +28,22 @@ pub async fn run_with(
     cancel: Cancel,
     mode: impl AsyncFnOnce(&Runtime<'_>) -> Result<Report, ModeError>,
 ) -> u8 {
+    let layout = act::Layout::container(&env);
+    run_in(env, &layout, cmds, cancel, mode).await
+}
+
+/// [`run_with`] with act's mounts at `layout` (tests lay them out in a temporary directory).
+pub async fn run_in(
+    mut env: Env,
+    layout: &act::Layout,
+    cmds: Commands,
+    cancel: Cancel,
+    mode: impl AsyncFnOnce(&Runtime<'_>) -> Result<Report, ModeError>,
+) -> u8 {
+    // act's self-hosted mode hands over host paths; find them where act mounted them, and say so.
+    for t in act::relocate(&mut env, layout) {
+        tracing::info!("{t}");
+    }
     // Secrets that arrive through the environment are masked before anything else can print them.
     for input in ["github-token", "npm-token", "pypi-token"] {
         for key in crate::inputs::input_keys(input) {
@@ -58,6 +75,14 @@ pub async fn run_with(
     };
     if let Some(t) = &config.common.github_token {
         cmds.add_mask(t.expose_secret());
+    }
+    for w in &config.warnings {
+        cmds.annotate(
+            Level::Warning,
+            Some(&format!("stevedore: input `{}`", w.input)),
+            &Location::default(),
+            &w.message,
+        );
     }
     let ctx = match Context::from_env(&env) {
         Ok(c) => c,
@@ -94,6 +119,7 @@ pub async fn run_with(
                 &ctx,
                 config.common.mode,
                 config.common.report_key.as_deref(),
+                &known_checks(&config),
             )
             .await
         }
@@ -117,21 +143,13 @@ pub async fn run_with(
             if let Some(h) = e.hint() {
                 body.push_str(&format!("\n{h}\n"));
             }
-            cmds.annotate(
-                Level::Error,
-                Some(&format!("stevedore {}", config.common.mode)),
-                &Location::default(),
-                &match e.hint() {
-                    Some(h) => format!("{e}\n{h}"),
-                    None => e.to_string(),
-                },
-            );
             let mut r = Report::new(
                 config.common.mode,
                 Verdict::Failure,
                 format!("{} failed", config.common.mode),
                 body,
             );
+            r.fail_because(e.to_string(), e.hint().unwrap_or(report::DEFAULT_NEXT_STEP));
             r.key.clone_from(&config.common.report_key);
             (r, code)
         }
@@ -156,8 +174,46 @@ pub async fn run_with(
             d
         }
     };
+    let mut delivery = delivery;
+    if let Some(placeholder) = ctx.act_placeholder_run_url()
+        && delivery.report_url(None).is_none()
+    {
+        delivery.notes.push(format!(
+            "`report-url` is empty: under act the workflow run URL (`{placeholder}`) is act's placeholder, not a page on GitHub, so it is not linked."
+        ));
+    }
     deliver(&env, &cmds, &report, &delivery, ctx.run_url());
+    close_with_error(&cmds, &report);
     code
+}
+
+/// A failed run ends with one `::error` stating the reason and the next step (where the user looks
+/// first), and logs it at ERROR.
+fn close_with_error(cmds: &Commands, report: &Report) {
+    let Some(f) = report.closing_error() else {
+        return;
+    };
+    tracing::error!("{} failed: {} Next: {}", report.mode, f.reason, f.next_step);
+    cmds.annotate(
+        Level::Error,
+        Some(&format!("stevedore {}", report.mode)),
+        &Location::default(),
+        &format!("{}\n{}", f.reason, f.next_step),
+    );
+}
+
+/// The check runs known before the mode runs, created `in_progress` with the overall run: lint-gate's
+/// declared `checks` (the built-in ones depend on what the mode finds).
+fn known_checks(config: &Config) -> Vec<String> {
+    match &config.mode {
+        crate::config::ModeConfig::LintGate(c) => c
+            .checks
+            .iter()
+            .flatten()
+            .map(|s| modes::lint_gate::gate::check_run_name(&s.name))
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// The GitHub fan-out, bounded once the runner cancels the step (it kills the container 7.5 s after

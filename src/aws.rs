@@ -27,6 +27,7 @@ use secrecy::ExposeSecret;
 use crate::env::Env;
 use crate::inputs::Inputs;
 use crate::modes::Runtime;
+use crate::net::Net;
 use crate::oidc::{self, Claims, OidcError};
 use crate::policy::{self, Decision, Environments, PolicyError, TriggerPolicy};
 use crate::report::{Commands, Level, Location};
@@ -143,11 +144,29 @@ impl AwsInputs {
             }
         }
         let environment = p.string("environment");
-        let environments = p.parse_with(
-            "environments",
-            "e.g. `dev: {role: arn:aws:iam::111111111111:role/deploy, region: eu-west-1, account-id: \"111111111111\"}`",
-            Environments::parse,
-        );
+        let environments_fix = "e.g. `dev: {role: arn:aws:iam::111111111111:role/deploy, region: eu-west-1, account-id: \"111111111111\"}`";
+        let environments = p
+            .parse_with("environments", environments_fix, Environments::parse_entries)
+            .map(|(envs, invalid)| {
+                // Strict for the environment this job targets; the others only warn, so one unset
+                // variable (`vars.DEV_ACCOUNT_ID`) does not stop the jobs deploying elsewhere.
+                for (name, problem) in invalid {
+                    if environment.as_deref() == Some(name.as_str()) {
+                        p.error("environments", None, problem, environments_fix);
+                    } else {
+                        let target = environment
+                            .as_deref()
+                            .map_or_else(|| "no environment".to_owned(), |e| format!("`{e}`"));
+                        p.warn(
+                            "environments",
+                            format!(
+                                "{problem}. This job targets {target}, so entry `{name}` is ignored here; a job targeting `{name}` stops with exit 2. Fix the entry (e.g. `role: arn:aws:iam::123456789012:role/github-deploy`)."
+                            ),
+                        );
+                    }
+                }
+                envs
+            });
         let trigger_policy = p
             .parse_with(
                 "trigger-policy",
@@ -249,6 +268,9 @@ pub struct Plan {
     pub audience: String,
     pub source: Source,
     pub decision: Option<Decision>,
+    /// Dry runs only: the refusal a real run would meet (the OIDC `environment` claim the credential
+    /// chain cannot prove), with its fix. `None` when a real run would pass the policy.
+    pub real_run_refusal: Option<String>,
 }
 
 impl Plan {
@@ -307,6 +329,13 @@ impl Plan {
                     &format!("must be `{}`", d.environment),
                 );
             }
+        }
+        if let Some(r) = &self.real_run_refusal {
+            row(
+                &mut s,
+                "a real run",
+                &format!("❌ would be refused: {}", crate::report::markdown::cell(r)),
+            );
         }
         s
     }
@@ -480,6 +509,20 @@ pub fn plan(
     inputs: &AwsInputs,
     purpose: Purpose,
 ) -> Result<Plan, AwsError> {
+    plan_for(env, ctx, inputs, purpose, false)
+}
+
+/// [`plan`], for a dry run when `dry_run`: an environment whose policy requires the OIDC `environment`
+/// claim, met with the credential chain (act), is not refused but planned, with the refusal a real run
+/// would meet in [`Plan::real_run_refusal`]. A dry run writes nothing, so the approval the claim
+/// proves guards nothing it could do; every other check stays as strict as for a real run.
+pub fn plan_for(
+    env: &Env,
+    ctx: &crate::context::Context,
+    inputs: &AwsInputs,
+    purpose: Purpose,
+    dry_run: bool,
+) -> Result<Plan, AwsError> {
     let mut target = None;
     if let (Some(envs), Some(e)) = (&inputs.environments, &inputs.environment) {
         target = Some(
@@ -523,14 +566,18 @@ pub fn plan(
     if source == Source::Oidc && role.is_none() {
         return Err(AwsError::NoRole);
     }
+    let mut real_run_refusal = None;
     if let (Source::CredentialChain { .. }, Some(d)) = (&source, &decision)
         && d.require_environment_claim
     {
-        return Err(PolicyError::ClaimWithoutOidc {
+        let refusal = PolicyError::ClaimWithoutOidc {
             environment: d.environment.clone(),
             by: d.source,
+        };
+        if !dry_run {
+            return Err(refusal.into());
         }
-        .into());
+        real_run_refusal = Some(format!("{refusal}. {}", refusal.hint()));
     }
     let session_name = inputs
         .role_session_name
@@ -548,34 +595,80 @@ pub fn plan(
         audience: inputs.audience.clone(),
         source,
         decision,
+        real_run_refusal,
     })
+}
+
+/// Says, as a warning annotation, what a real run would refuse (dry runs of a claim-guarded environment).
+pub fn warn_real_run_refusal(cmds: &Commands, plan: &Plan) {
+    if let Some(r) = &plan.real_run_refusal {
+        cmds.annotate(
+            Level::Warning,
+            Some("stevedore: dry run only; a real run would be refused"),
+            &Location::default(),
+            r,
+        );
+    }
 }
 
 /// An `SdkConfig` for `region`, endpoints from the snapshot, and `creds` (none: unsigned calls only), with
 /// its own HTTP client.
 #[must_use]
 pub fn sdk_config(env: &Env, region: &str, creds: Option<SharedCredentialsProvider>) -> SdkConfig {
-    build_sdk_config(env, region, creds, http_client())
+    build_sdk_config(env, region, creds, http_client(env))
 }
 
-/// The SDK's default HTTPS client (hyper 1, rustls with aws-lc, proxy from the environment), built once
-/// per connection so every client of one run shares its connector: the native roots are loaded once and
-/// connections are pooled (each SDK client otherwise builds its own).
+/// The SDK's default HTTPS client (hyper 1, rustls with aws-lc), with the run's roots and proxy ([`Net`]:
+/// the certificates of `SSL_CERT_FILE`/`SSL_CERT_DIR`/the system bundle, `HTTPS_PROXY`/`NO_PROXY` read by
+/// `env.rs`, not by the SDK). Built once per run so every client shares its connector: connections are
+/// pooled (each SDK client otherwise builds its own).
 #[must_use]
-pub fn http_client() -> SharedHttpClient {
-    use aws_smithy_http_client::proxy::ProxyConfig;
-    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+pub fn http_client(env: &Env) -> SharedHttpClient {
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
     use aws_smithy_http_client::{Builder, ConnectorBuilder};
-    Builder::new().build_with_connector_fn(|settings, components| {
+    let net = Net::from_env(env);
+    let mut trust = TrustStore::empty().with_native_roots(false);
+    for pem in net.file_roots_pem() {
+        trust.add_pem_certificate(pem.as_bytes());
+    }
+    let tls_context = TlsContext::builder().with_trust_store(trust).build();
+    let proxy = aws_proxy_config(net.proxy_vars());
+    Builder::new().build_with_connector_fn(move |settings, components| {
         let mut b =
             ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc));
+        if let Ok(ctx) = &tls_context {
+            b.set_tls_context(ctx.clone());
+        }
         b.set_connector_settings(settings.cloned());
         if let Some(c) = components {
             b.set_sleep_impl(c.sleep_impl());
         }
-        b.set_proxy_config(Some(ProxyConfig::from_env()));
+        b.set_proxy_config(Some(proxy.clone()));
         b.build()
     })
+}
+
+/// The SDK's proxy settings from ours (the SDK would otherwise read the process environment itself).
+fn aws_proxy_config(vars: &crate::env::ProxyVars) -> aws_smithy_http_client::proxy::ProxyConfig {
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    let https = vars.https.as_ref().or(vars.all.as_ref());
+    let http = vars.http.as_ref().or(vars.all.as_ref());
+    let config = match (http, https) {
+        (Some(h), Some(s)) if h == s => ProxyConfig::all(h.as_str()),
+        (_, Some(s)) => ProxyConfig::https(s.as_str()),
+        (Some(h), None) => ProxyConfig::http(h.as_str()),
+        (None, None) => return ProxyConfig::disabled(),
+    };
+    match config {
+        Ok(c) => match &vars.no {
+            Some(no) => c.no_proxy(no),
+            None => c,
+        },
+        Err(e) => {
+            tracing::warn!("the proxy variables are not usable for AWS requests: {e}");
+            ProxyConfig::disabled()
+        }
+    }
 }
 
 fn build_sdk_config(
@@ -613,7 +706,8 @@ pub async fn connect(
     inputs: &AwsInputs,
     purpose: Purpose,
 ) -> Result<Connected, AwsError> {
-    let plan = plan(rt.env, rt.ctx, inputs, purpose)?;
+    let plan = plan_for(rt.env, rt.ctx, inputs, purpose, rt.config.common.dry_run)?;
+    warn_real_run_refusal(rt.cmds, &plan);
     connect_planned(rt.env, rt.cmds, &inputs.trigger_policy, &plan).await
 }
 
@@ -624,7 +718,7 @@ pub async fn connect_planned(
     trigger_policy: &TriggerPolicy,
     plan: &Plan,
 ) -> Result<Connected, AwsError> {
-    let http = http_client();
+    let http = http_client(env);
     let unsigned = build_sdk_config(env, &plan.region, None, http.clone());
     let mut claims = None;
     let mut creds = match &plan.source {
@@ -886,6 +980,54 @@ mod tests {
         ]);
         // region, role, session, duration, chain, and `environment` missing beside `environments`.
         assert_eq!(n, 6);
+    }
+
+    /// `examples/*.yml` build the map from repository variables; an unset one leaves `arn:aws:iam:::role/x`.
+    const ONE_VARIABLE_UNSET: &str = "dev:        { role: \"arn:aws:iam:::role/github-deploy\", region: eu-west-1 }\nproduction: { role: \"arn:aws:iam::333333333333:role/github-deploy\", region: eu-west-1 }\n";
+
+    #[test]
+    fn an_invalid_entry_for_another_environment_only_warns() {
+        let env = Env::from_pairs([
+            ("INPUT_ENVIRONMENT", "production"),
+            ("INPUT_ENVIRONMENTS", ONE_VARIABLE_UNSET),
+        ]);
+        let mut p = Inputs::new(&env);
+        let a = AwsInputs::parse(&mut p);
+        assert_eq!(p.error_count(), 0);
+        let w = p.warnings();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert_eq!(w[0].input, "environments");
+        for part in [
+            "environment `dev`",
+            "arn:aws:iam:::role/github-deploy",
+            "vars.<ENV>_ACCOUNT_ID",
+            "targets `production`",
+            "Fix the entry",
+        ] {
+            assert!(w[0].message.contains(part), "{part}: {}", w[0].message);
+        }
+        let envs = a.environments.unwrap();
+        assert_eq!(envs.names(), ["production"]);
+    }
+
+    #[test]
+    fn an_invalid_entry_for_the_targeted_environment_is_an_error() {
+        let env = Env::from_pairs([
+            ("INPUT_ENVIRONMENT", "dev"),
+            ("INPUT_ENVIRONMENTS", ONE_VARIABLE_UNSET),
+        ]);
+        let mut p = Inputs::new(&env);
+        let _a = AwsInputs::parse(&mut p);
+        assert!(p.warnings().is_empty());
+        let e = p.finish().unwrap_err();
+        assert_eq!(e.0.len(), 1, "{e}");
+        assert_eq!(e.0[0].input, "environments");
+        assert!(
+            e.0[0].problem.contains(
+                "environment `dev`: role `arn:aws:iam:::role/github-deploy` is not an IAM role ARN"
+            ),
+            "{e}"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use secrecy::SecretString;
 
 use crate::env::Env;
-use crate::inputs::{InputErrors, Inputs, Mode};
+use crate::inputs::{InputErrors, InputWarning, Inputs, Mode};
 use crate::modes;
 
 /// Inputs shared by every mode.
@@ -37,13 +37,18 @@ pub enum ModeConfig {
 pub struct Config {
     pub common: Common,
     pub mode: ModeConfig,
+    /// Problems that do not stop this run (shown as `::warning`).
+    pub warnings: Vec<InputWarning>,
 }
 
 impl Config {
     /// Parses and validates every input, reporting all errors at once.
     pub fn from_env(env: &Env) -> Result<Config, InputErrors> {
         let mut p = Inputs::new(env);
-        let cfg = Self::parse(&mut p);
+        let mut cfg = Self::parse(&mut p);
+        if let Some(c) = &mut cfg {
+            c.warnings = p.warnings().to_vec();
+        }
         p.finish()?;
         // `parse` only returns `None` when it recorded an error.
         cfg.ok_or_else(|| InputErrors(Vec::new()))
@@ -92,6 +97,7 @@ impl Config {
                 comment,
             },
             mode: mode_cfg,
+            warnings: Vec::new(),
         })
     }
 

@@ -44,6 +44,8 @@ pub struct Context {
     pub api_url: String,
     pub server_url: String,
     pub workspace: PathBuf,
+    /// Running under nektos/act (`ACT=true`): the run ids are act's placeholders, not a run on GitHub.
+    pub under_act: bool,
 }
 
 /// The pull request of a `pull_request`/`pull_request_target` event.
@@ -184,6 +186,7 @@ impl Context {
             server_url: s(vars::GITHUB_SERVER_URL)
                 .unwrap_or_else(|| "https://github.com".to_owned()),
             workspace: env.workspace(),
+            under_act: env.under_act(),
         }
     }
 
@@ -196,9 +199,27 @@ impl Context {
             .or(self.sha.as_deref())
     }
 
-    /// Link to this workflow run, when the ids are known.
+    /// Link to this workflow run, when the ids are known and name a run on GitHub: `None` under act, whose
+    /// run URL is a placeholder (see [`Context::act_placeholder_run_url`]).
     #[must_use]
     pub fn run_url(&self) -> Option<String> {
+        if self.under_act {
+            return None;
+        }
+        self.workflow_run_url()
+    }
+
+    /// Under act, the run URL act's variables spell (`GITHUB_RUN_ID` is act's placeholder): never a link.
+    #[must_use]
+    pub fn act_placeholder_run_url(&self) -> Option<String> {
+        if self.under_act {
+            self.workflow_run_url()
+        } else {
+            None
+        }
+    }
+
+    fn workflow_run_url(&self) -> Option<String> {
         Some(format!(
             "{}/{}/actions/runs/{}",
             self.server_url,

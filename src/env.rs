@@ -37,6 +37,24 @@ pub mod vars {
     /// Log filter for stevedore's own logs (`tracing` directives).
     pub const STEVEDORE_LOG: &str = "STEVEDORE_LOG";
     pub const NO_COLOR: &str = "NO_COLOR";
+    /// A PEM bundle of trusted roots, added to the built-in ones (private CAs, GHES).
+    pub const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
+    /// Directories (`:`-separated) of PEM files of trusted roots, added to the built-in ones.
+    pub const SSL_CERT_DIR: &str = "SSL_CERT_DIR";
+    /// Proxy variables, each read in lower case first, then upper case (curl's convention).
+    pub const HTTPS_PROXY: &str = "https_proxy";
+    pub const HTTP_PROXY: &str = "http_proxy";
+    pub const ALL_PROXY: &str = "all_proxy";
+    pub const NO_PROXY: &str = "no_proxy";
+}
+
+/// The proxy settings of the environment (see [`crate::net`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProxyVars {
+    pub https: Option<String>,
+    pub http: Option<String>,
+    pub all: Option<String>,
+    pub no: Option<String>,
 }
 
 /// A snapshot of environment variables.
@@ -126,12 +144,46 @@ impl Env {
             .map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
+    /// `SSL_CERT_FILE`.
+    #[must_use]
+    pub fn ssl_cert_file(&self) -> Option<&str> {
+        self.get(vars::SSL_CERT_FILE)
+    }
+
+    /// `SSL_CERT_DIR`.
+    #[must_use]
+    pub fn ssl_cert_dir(&self) -> Option<&str> {
+        self.get(vars::SSL_CERT_DIR)
+    }
+
+    /// `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`, each in lower case, else upper case.
+    #[must_use]
+    pub fn proxy_vars(&self) -> ProxyVars {
+        let either = |lower: &str| {
+            self.get(lower)
+                .or_else(|| self.get(&lower.to_ascii_uppercase()))
+                .map(str::to_owned)
+        };
+        ProxyVars {
+            https: either(vars::HTTPS_PROXY),
+            http: either(vars::HTTP_PROXY),
+            all: either(vars::ALL_PROXY),
+            no: either(vars::NO_PROXY),
+        }
+    }
+
     /// The directory relative paths are resolved against: `GITHUB_WORKSPACE`, else the current directory.
     #[must_use]
     pub fn workspace(&self) -> PathBuf {
         self.path(vars::GITHUB_WORKSPACE)
-            .or_else(|| std::env::current_dir().ok())
+            .or_else(|| self.current_dir())
             .unwrap_or_else(|| PathBuf::from("."))
+    }
+
+    /// The process's working directory (the container's `WorkingDir`).
+    #[must_use]
+    pub fn current_dir(&self) -> Option<PathBuf> {
+        std::env::current_dir().ok()
     }
 }
 

@@ -18,6 +18,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
 use crate::modes::Runtime;
+use crate::net::{Net, ProxyConnector};
 
 pub mod checks;
 pub mod comments;
@@ -193,25 +194,41 @@ pub struct Answer {
     pub body: Value,
 }
 
+/// API base URLs a request has given up on (connection errors after the retry run), shared by every
+/// client of the process: the check runs, the Deployment and the fan-out each build their own client, and
+/// the documented promise is one retry run per run, then one try per call.
+static UNREACHABLE: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn known_unreachable(api_url: &str) -> bool {
+    UNREACHABLE
+        .lock()
+        .is_ok_and(|u| u.iter().any(|x| x == api_url))
+}
+
+fn mark_unreachable(api_url: &str) {
+    if let Ok(mut u) = UNREACHABLE.lock()
+        && !u.iter().any(|x| x == api_url)
+    {
+        u.push(api_url.to_owned());
+    }
+}
+
 /// Octocrab over our own service stack: its default builder always adds `User-Agent: octocrab` next to
 /// any we set, and a request must carry exactly one. Same parts as its default client: hyper + rustls
-/// (aws-lc-rs, embedded webpki roots: the image is `FROM scratch`), connect/read timeouts, redirects
-/// followed, base URI (path kept, for GHES), the token only sent to that host.
-fn build_octocrab(base: &http::Uri, token: &str) -> Result<octocrab::Octocrab, String> {
+/// (aws-lc-rs; the roots and the proxy of [`Net`]: built-in roots plus `SSL_CERT_FILE`/`SSL_CERT_DIR`,
+/// `HTTPS_PROXY`/`NO_PROXY`), connect/read timeouts, redirects followed, base URI (path kept, for GHES), the
+/// token only sent to that host.
+fn build_octocrab(base: &http::Uri, token: &str, net: &Net) -> Result<octocrab::Octocrab, String> {
     use octocrab::service::middleware::auth_header::AuthHeaderLayer;
     use octocrab::service::middleware::base_uri::BaseUriLayer;
     use octocrab::service::middleware::extra_headers::ExtraHeadersLayer;
     use std::sync::Arc;
 
-    let provider = rustls::crypto::CryptoProvider::get_default()
-        .cloned()
-        .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
     let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_webpki_roots(provider)
-        .map_err(|e| format!("TLS setup: {e}"))?
+        .with_tls_config(net.tls_config())
         .https_or_http()
         .enable_http1()
-        .build();
+        .wrap_connector(ProxyConnector::new(net.clone(), Duration::from_secs(10)));
     let mut connector = hyper_timeout::TimeoutConnector::new(https);
     connector.set_connect_timeout(Some(Duration::from_secs(10)));
     connector.set_read_timeout(Some(Duration::from_secs(60)));
@@ -251,11 +268,25 @@ pub struct Client {
     requests: AtomicUsize,
     waits: std::sync::Mutex<Vec<Duration>>,
     unreachable: AtomicBool,
+    /// The token is a personal access token or a user's OAuth token (`ghp_`, `github_pat_`, `gho_`,
+    /// `ghu_`): GitHub refuses it check runs whatever its scopes.
+    personal_token: bool,
 }
 
 impl Client {
+    /// Whether the token is a personal (user) token, which may not create check runs.
+    #[must_use]
+    pub fn personal_token(&self) -> bool {
+        self.personal_token
+    }
+
     /// A client for `api_url` (e.g. `https://api.github.com` or `https://ghe.example.com/api/v3`).
     pub fn new(api_url: &str, token: SecretString) -> Result<Client, GithubError> {
+        Client::with_net(api_url, token, &Net::builtin())
+    }
+
+    /// [`Client::new`] with the roots and proxy of `net` (what a run uses: [`Net::from_env`]).
+    pub fn with_net(api_url: &str, token: SecretString, net: &Net) -> Result<Client, GithubError> {
         let setup = |message: String| GithubError::Setup {
             url: api_url.to_owned(),
             message,
@@ -265,7 +296,7 @@ impl Client {
         if uri.scheme().is_none() || uri.authority().is_none() {
             return Err(setup("expected an absolute http(s) URL".into()));
         }
-        let octo = build_octocrab(&uri, token.expose_secret()).map_err(setup)?;
+        let octo = build_octocrab(&uri, token.expose_secret(), net).map_err(setup)?;
         Ok(Client {
             octo,
             api_url: base.to_owned(),
@@ -274,6 +305,9 @@ impl Client {
             requests: AtomicUsize::new(0),
             waits: std::sync::Mutex::new(Vec::new()),
             unreachable: AtomicBool::new(false),
+            personal_token: ["ghp_", "github_pat_", "gho_", "ghu_"]
+                .iter()
+                .any(|p| token.expose_secret().starts_with(p)),
         })
     }
 
@@ -282,7 +316,7 @@ impl Client {
     pub fn from_runtime(rt: &Runtime<'_>) -> Option<Client> {
         let token = rt.config.common.github_token.clone()?;
         rt.ctx.repository.as_ref()?;
-        match Client::new(&rt.ctx.api_url, token) {
+        match Client::with_net(&rt.ctx.api_url, token, &Net::from_env(rt.env)) {
             Ok(c) => Some(c),
             Err(e) => {
                 tracing::warn!("{e}");
@@ -421,7 +455,9 @@ impl Client {
                     // Connection failures retry on a quarter of the 5xx backoff; once a request has
                     // given up, the API counts as unreachable and later requests try once (a closed
                     // port or a missing network should not cost every call the whole backoff).
-                    if retries < self.policy.max_retries && !self.unreachable.load(Ordering::SeqCst)
+                    if retries < self.policy.max_retries
+                        && !self.unreachable.load(Ordering::SeqCst)
+                        && !known_unreachable(&self.api_url)
                     {
                         let d = self.backoff(retries) / 4;
                         retries += 1;
@@ -433,6 +469,7 @@ impl Client {
                         continue;
                     }
                     self.unreachable.store(true, Ordering::SeqCst);
+                    mark_unreachable(&self.api_url);
                     return Err(GithubError::Transport {
                         method: method.to_string(),
                         route: route.to_owned(),

@@ -85,11 +85,21 @@ pub struct InputError {
 #[error("{} invalid input(s):\n{}", .0.len(), .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
 pub struct InputErrors(pub Vec<InputError>);
 
+/// A problem in an input that does not stop this run (e.g. an `environments` entry this job does not
+/// target): shown as a `::warning`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("input `{input}`: {message}")]
+pub struct InputWarning {
+    pub input: String,
+    pub message: String,
+}
+
 /// Reads inputs from the environment, validating each and collecting errors.
 #[derive(Debug)]
 pub struct Inputs<'e> {
     env: &'e Env,
     errors: Vec<InputError>,
+    warnings: Vec<InputWarning>,
     read: BTreeSet<&'static str>,
 }
 
@@ -102,6 +112,7 @@ impl<'e> Inputs<'e> {
         Self {
             env,
             errors: Vec::new(),
+            warnings: Vec::new(),
             read: BTreeSet::new(),
         }
     }
@@ -299,6 +310,20 @@ impl<'e> Inputs<'e> {
                 None
             }
         }
+    }
+
+    /// Records a problem that does not stop the run.
+    pub fn warn(&mut self, name: &str, message: impl Into<String>) {
+        self.warnings.push(InputWarning {
+            input: name.to_owned(),
+            message: message.into(),
+        });
+    }
+
+    /// Warnings collected so far.
+    #[must_use]
+    pub fn warnings(&self) -> &[InputWarning] {
+        &self.warnings
     }
 
     /// Ends parsing: `Err` with every collected error, in input order of discovery.

@@ -13,6 +13,7 @@
 //!
 //! Exit codes: 0 the mode succeeded (or had nothing to do), 1 it failed, 2 bad input or configuration.
 
+pub mod act;
 pub mod app;
 pub mod aws;
 pub mod cancel;
@@ -25,6 +26,7 @@ pub mod github;
 pub mod inputs;
 pub mod logging;
 pub mod modes;
+pub mod net;
 pub mod oidc;
 pub mod policy;
 pub mod report;

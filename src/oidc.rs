@@ -16,6 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::env::{Env, vars};
+use crate::net::Net;
 use crate::report::Commands;
 
 /// The audience AWS STS expects (configure-aws-credentials' default).
@@ -98,6 +99,13 @@ impl OidcError {
                 "On GHES or with a custom issuer set `{}` and `{}`.",
                 vars::STEVEDORE_OIDC_ISSUER,
                 vars::STEVEDORE_OIDC_JWKS_URL
+            ),
+            OidcError::Refused {
+                what: "token",
+                status: 401 | 403,
+                ..
+            } => format!(
+                "GitHub refuses an OIDC token to this job. Usually: the job lacks `permissions: id-token: write` (a job-level `permissions:` block replaces the workflow's); in a reusable workflow, the calling workflow's job must grant `id-token: write` too (a called workflow cannot have more than its caller); or an environment protection rule (required reviewers, deployment branches) has not let this job's `environment:` proceed. Check the job's `permissions:`, the caller's `permissions:` if this is a reusable workflow, and the environment's protection rules. Docs: {PERMISSION_DOCS}"
             ),
             _ => return None,
         })
@@ -242,8 +250,10 @@ pub fn unavailable_error(env: &Env) -> OidcError {
     }
 }
 
-fn http_client() -> Result<reqwest::Client, OidcError> {
-    reqwest::Client::builder()
+/// The client for the token and JWKS requests: the run's roots and proxy ([`Net`]).
+pub fn http_client(env: &Env) -> Result<reqwest::Client, OidcError> {
+    Net::from_env(env)
+        .reqwest()
         .user_agent(concat!("stevedore/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(15))
@@ -253,7 +263,7 @@ fn http_client() -> Result<reqwest::Client, OidcError> {
 
 /// Fetches, masks and verifies the token for `audience`.
 pub async fn token(env: &Env, cmds: &Commands, audience: &str) -> Result<Token, OidcError> {
-    let client = http_client()?;
+    let client = http_client(env)?;
     let jwt = fetch(&client, env, cmds, audience).await?;
     let issuer = Issuer::from_env(env);
     let claims = verify(&client, &issuer, jwt.expose_secret(), audience).await?;

@@ -55,31 +55,33 @@ pub struct Environments(pub BTreeMap<String, Target>);
 impl Environments {
     /// Parses and validates the YAML map; the error is the problem, for `Inputs::parse_with`.
     pub fn parse(yaml: &str) -> Result<Self, String> {
+        let (envs, invalid) = Self::parse_entries(yaml)?;
+        match invalid.into_iter().next() {
+            Some((_, problem)) => Err(problem),
+            None => Ok(envs),
+        }
+    }
+
+    /// Like [`Environments::parse`], but an entry that fails validation is left out of the map and
+    /// returned with its problem (`(name, problem)`), so the caller can be strict about the targeted
+    /// environment only. A YAML that is not a map, or an empty one, is still an error.
+    pub fn parse_entries(yaml: &str) -> Result<(Self, Vec<(String, String)>), String> {
         let map: BTreeMap<String, Target> =
             serde_yaml_ng::from_str(yaml).map_err(|e| format!("is not a valid map: {e}"))?;
         if map.is_empty() {
             return Err("names no environment".into());
         }
-        for (name, t) in &map {
-            if let Err(p) = check_role_arn(&t.role) {
-                return Err(format!("environment `{name}`: role `{}` {p}", t.role));
-            }
-            if let Some(r) = &t.region
-                && !valid_region(r)
-            {
-                return Err(format!(
-                    "environment `{name}`: region `{r}` is not an AWS region"
-                ));
-            }
-            if let Some(a) = &t.account_id
-                && !(a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
-            {
-                return Err(format!(
-                    "environment `{name}`: account-id `{a}` is not 12 digits"
-                ));
+        let mut valid = BTreeMap::new();
+        let mut invalid = Vec::new();
+        for (name, t) in map {
+            match check_target(&name, &t) {
+                Ok(()) => {
+                    valid.insert(name, t);
+                }
+                Err(p) => invalid.push((name, p)),
             }
         }
-        Ok(Self(map))
+        Ok((Self(valid), invalid))
     }
 
     #[must_use]
@@ -91,6 +93,34 @@ impl Environments {
     pub fn names(&self) -> Vec<&str> {
         self.0.keys().map(String::as_str).collect()
     }
+}
+
+/// Validates one `environments` entry; the problem names the environment and the field.
+fn check_target(name: &str, t: &Target) -> Result<(), String> {
+    if let Err(p) = check_role_arn(&t.role) {
+        // `arn:aws:iam:::role/x`: the account came from an unset variable (`${{ vars.X_ACCOUNT_ID }}`).
+        let hint = if t.role.contains(":iam:::") {
+            " (the account id is empty: is the variable it is built from, e.g. `vars.<ENV>_ACCOUNT_ID`, set?)"
+        } else {
+            ""
+        };
+        return Err(format!("environment `{name}`: role `{}` {p}{hint}", t.role));
+    }
+    if let Some(r) = &t.region
+        && !valid_region(r)
+    {
+        return Err(format!(
+            "environment `{name}`: region `{r}` is not an AWS region"
+        ));
+    }
+    if let Some(a) = &t.account_id
+        && !(a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(format!(
+            "environment `{name}`: account-id `{a}` is not 12 digits"
+        ));
+    }
+    Ok(())
 }
 
 /// Checks an IAM role ARN: `arn:<partition>:iam::<12 digits>:role/<path/name>`.

@@ -138,7 +138,20 @@ pub struct Report {
     pub outputs: Vec<(String, String)>,
     /// Whether to post the sticky PR comment for this report.
     pub comment: bool,
+    /// Why a failed report failed and what to do next; said last, as an `::error` annotation.
+    pub failure: Option<Failure>,
 }
+
+/// The closing `::error` of a failed run: the reason and the next step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub reason: String,
+    pub next_step: String,
+}
+
+/// The next step when a mode names none.
+pub const DEFAULT_NEXT_STEP: &str =
+    "See the job summary (and the check run) for the details of the failure.";
 
 impl Report {
     /// A report with one check run carrying `summary`.
@@ -166,7 +179,29 @@ impl Report {
             summary,
             outputs: Vec::new(),
             comment: true,
+            failure: None,
         }
+    }
+
+    /// Records why this report fails and what to do next.
+    pub fn fail_because(&mut self, reason: impl Into<String>, next_step: impl Into<String>) {
+        self.failure = Some(Failure {
+            reason: reason.into(),
+            next_step: next_step.into(),
+        });
+    }
+
+    /// The closing error of a failed report: its recorded [`Failure`], else the title and
+    /// [`DEFAULT_NEXT_STEP`]. `None` unless the verdict is a failure.
+    #[must_use]
+    pub fn closing_error(&self) -> Option<Failure> {
+        if self.verdict != Verdict::Failure {
+            return None;
+        }
+        Some(self.failure.clone().unwrap_or_else(|| Failure {
+            reason: self.title.clone(),
+            next_step: DEFAULT_NEXT_STEP.to_owned(),
+        }))
     }
 
     /// Adds a step output.

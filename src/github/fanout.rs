@@ -20,6 +20,8 @@ pub struct Started {
     pub run: Option<CheckRun>,
     /// Why the check run could not be created.
     pub refused: Option<GithubError>,
+    /// The per-check runs created `in_progress` at start (the checks known before the mode runs).
+    pub checks: Vec<CheckRun>,
 }
 
 /// What reached GitHub.
@@ -57,24 +59,56 @@ pub fn run_name(mode: Mode, key: Option<&str>) -> String {
     }
 }
 
-/// Creates the `in_progress` check run for this mode, so a crash or cancel is visible on the commit.
-pub async fn start(client: &Client, ctx: &Context, mode: Mode, key: Option<&str>) -> Started {
+/// Creates the `in_progress` check run for this mode, so a crash or cancel is visible on the commit, and
+/// one per check in `checks` (check-run names, known before the mode runs: lint-gate's `checks` input).
+pub async fn start(
+    client: &Client,
+    ctx: &Context,
+    mode: Mode,
+    key: Option<&str>,
+    checks: &[String],
+) -> Started {
     let (Some(repo), Some(sha)) = (ctx.repository.as_deref(), ctx.head_sha()) else {
         return Started::default();
     };
     let name = run_name(mode, key);
-    match checks::start(client, repo, sha, &name, ctx.run_url().as_deref()).await {
-        Ok(run) => Started {
-            run: Some(run),
-            refused: None,
-        },
+    let run_url = ctx.run_url();
+    match checks::start(client, repo, sha, &name, run_url.as_deref()).await {
+        Ok(run) => {
+            let mut started = Vec::new();
+            for c in checks {
+                let c = keyed(c, key, &run_name(mode, None));
+                match checks::start(client, repo, sha, &c, run_url.as_deref()).await {
+                    Ok(r) => started.push(r),
+                    Err(e) => {
+                        // The rest are created when the mode ends.
+                        tracing::warn!("check run {c} not created: {e}");
+                        break;
+                    }
+                }
+            }
+            Started {
+                run: Some(run),
+                refused: None,
+                checks: started,
+            }
+        }
         Err(e) => {
             tracing::warn!("check run not created: {e}");
             Started {
                 run: None,
                 refused: Some(e),
+                checks: Vec::new(),
             }
         }
+    }
+}
+
+/// A check's run name with the report key, as [`finish`] sends it.
+fn keyed(name: &str, key: Option<&str>, main_name: &str) -> String {
+    match key {
+        Some(k) if name != main_name && !name.contains(k) => format!("{name} ({k})"),
+        _ => name.to_owned(),
     }
 }
 
@@ -102,6 +136,23 @@ fn verb(e: &GithubError) -> &'static str {
     } else {
         "failed"
     }
+}
+
+/// The check-run advice: with a personal token no `permissions:` helps, only another token does.
+fn checks_advice(client: &Client, e: &GithubError) -> String {
+    let m = e.message();
+    if e.is_forbidden()
+        && (client.personal_token()
+            || m.contains("personal access token")
+            || m.contains("authenticate via a GitHub App"))
+    {
+        return " The `github-token` is a personal access token, and GitHub lets only the workflow's GITHUB_TOKEN or a GitHub App installation token create check runs (no `permissions:` entry changes that). To get check runs with annotations, leave `github-token` at its default (the workflow's GITHUB_TOKEN, with `permissions: checks: write`) or pass a GitHub App installation token (e.g. from actions/create-github-app-token).".to_owned();
+    }
+    advice(
+        e,
+        "To get check runs with annotations, ",
+        permission_line(e, "checks: write"),
+    )
 }
 
 /// `" {lead}{line}."` when the token was refused (a permission would help), else nothing.
@@ -142,12 +193,7 @@ pub async fn finish(
         .iter()
         .cloned()
         .map(|mut c| {
-            if let Some(k) = key
-                && c.name != main_name
-                && !c.name.contains(k)
-            {
-                c.name = format!("{} ({k})", c.name);
-            }
+            c.name = keyed(&c.name, key, &main_name);
             c
         })
         .collect();
@@ -169,12 +215,7 @@ pub async fn finish(
                 annotations: Vec::new(),
             },
         };
-        // A failure because the runner cancelled the step shows as `cancelled`, not as a red check.
-        let conclusion = if cancelled && check.verdict == Verdict::Failure {
-            "cancelled"
-        } else {
-            checks::conclusion(check.verdict)
-        };
+        let conclusion = finished_conclusion(check.verdict, cancelled);
         match checks::complete_as(client, repo, &run, &check, conclusion, &elsewhere).await {
             Ok(_) => d.check_runs.push(run),
             Err(e) => {
@@ -182,6 +223,44 @@ pub async fn finish(
                 // Put the check back so the fallback reports it.
                 checks_to_send.insert(0, check);
                 refused = Some(e);
+            }
+        }
+    }
+    // The per-check runs created at start are completed, not created again.
+    if refused.is_none() {
+        for run in started.checks {
+            let Some(i) = checks_to_send.iter().position(|c| c.name == run.name) else {
+                // The mode reported no such check (it stopped early): the run must not stay open.
+                let check = CheckReport {
+                    name: run.name.clone(),
+                    verdict: report.verdict,
+                    title: report.title.clone(),
+                    summary: report.summary.clone(),
+                    text: String::new(),
+                    annotations: Vec::new(),
+                };
+                let conclusion = if cancelled {
+                    "cancelled"
+                } else {
+                    checks::conclusion(report.verdict)
+                };
+                if let Err(e) =
+                    checks::complete_as(client, repo, &run, &check, conclusion, &elsewhere).await
+                {
+                    tracing::warn!("check run {} not completed: {e}", run.id);
+                }
+                continue;
+            };
+            let check = checks_to_send.remove(i);
+            let conclusion = finished_conclusion(check.verdict, cancelled);
+            match checks::complete_as(client, repo, &run, &check, conclusion, &elsewhere).await {
+                Ok(_) => d.check_runs.push(run),
+                Err(e) => {
+                    tracing::warn!("check run {} not completed: {e}", run.id);
+                    checks_to_send.insert(0, check);
+                    refused = Some(e);
+                    break;
+                }
             }
         }
     }
@@ -256,7 +335,7 @@ pub async fn finish(
                 why(e),
                 if d.statuses.len() == 1 { "" } else { "es" },
                 d.statuses.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "),
-                advice(e, "To get check runs with annotations, ", permission_line(e, "checks: write")),
+                checks_advice(client, e),
             )),
             Some(se) => d.notes.push(format!(
                 "Check run {} ({}) and commit status {} ({}): the result is only in this job summary and the step's annotations.{}",
@@ -303,4 +382,14 @@ pub async fn finish(
     }
     d.requests = client.request_count() - before;
     d
+}
+
+/// A check's conclusion: a failure because the runner cancelled the step shows as `cancelled`, not as a
+/// red check.
+fn finished_conclusion(verdict: Verdict, cancelled: bool) -> &'static str {
+    if cancelled && verdict == Verdict::Failure {
+        "cancelled"
+    } else {
+        checks::conclusion(verdict)
+    }
 }

@@ -14,6 +14,7 @@
 pub mod bundle;
 pub mod ecr;
 pub mod image;
+pub mod tree;
 pub mod upload;
 
 use std::path::{Path, PathBuf};
@@ -74,6 +75,8 @@ pub struct BundleConfig {
     pub prefix: Option<String>,
     /// `bundle-file`: where the zip is written; default `<runner temp or system temp>/stevedore/…`.
     pub file: Option<PathBuf>,
+    /// `bundle-include-pycache` (default false): keep `__pycache__/` and `*.pyc`.
+    pub options: bundle::BundleOptions,
 }
 
 /// What this run builds.
@@ -144,6 +147,7 @@ impl Config {
         let bucket = p.string("s3-bucket");
         let prefix = p.string("s3-prefix");
         let bundle_file = p.string("bundle-file").map(PathBuf::from);
+        let include_pycache = p.bool("bundle-include-pycache", false);
 
         let kind = match build_type {
             "image" => Some(BuildType::Image),
@@ -205,6 +209,7 @@ impl Config {
                         bucket,
                         prefix,
                         file: bundle_file,
+                        options: bundle::BundleOptions { include_pycache },
                     })),
                     _ => None,
                 }
@@ -269,12 +274,14 @@ pub enum BuildError {
 impl From<BuildError> for ModeError {
     fn from(e: BuildError) -> Self {
         match e {
-            BuildError::NoVersion | BuildError::NoService | BuildError::NoTags(_) => {
-                ModeError::Config {
-                    message: e.to_string(),
-                    hint: None,
-                }
-            }
+            BuildError::NoVersion
+            | BuildError::NoService
+            | BuildError::NoTags(_)
+            | BuildError::Bundle(bundle::BundleError::Refused { .. })
+            | BuildError::Image(image::ImageError::Refused { .. }) => ModeError::Config {
+                message: e.to_string(),
+                hint: None,
+            },
             _ => ModeError::Failed {
                 message: e.to_string(),
                 hint: None,
@@ -334,6 +341,8 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
     };
     // The trigger policy and environment mapping are checked before any AWS call, dry run included.
     let plan = aws::plan(rt.env, rt.ctx, &cfg.aws, Purpose::Build)?;
+    // So is the tree: a link out of it or a special file is refused before credentials are requested.
+    check_tree(rt, target)?;
     let connected = if rt.config.common.dry_run {
         tracing::info!("dry run: no AWS credentials requested\n{}", plan.describe());
         None
@@ -356,6 +365,33 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
             hint: Some("An image may have been pushed under some of its tags; re-run the job to finish.".into()),
         }),
     }
+}
+
+/// Walks the bundle directory or the image context the way packaging will, without writing anything:
+/// links leaving the tree and special files are refused (exit 2) before any AWS call.
+fn check_tree(rt: &Runtime<'_>, target: &Target) -> Result<(), BuildError> {
+    let ws = &rt.ctx.workspace;
+    match target {
+        Target::Bundle(b) => {
+            let dir = in_workspace(ws, &b.dir);
+            if dir.is_dir() {
+                tree::check_root(&dir, Some(ws)).map_err(|r| bundle::BundleError::Refused {
+                    dir: dir.clone(),
+                    refused: vec![r],
+                })?;
+            }
+            bundle::check(&dir)?;
+        }
+        Target::Image(i) => {
+            let context = in_workspace(ws, &i.context);
+            let dockerfile = i
+                .dockerfile
+                .as_ref()
+                .map_or_else(|| context.join("Dockerfile"), |d| in_workspace(ws, d));
+            image::check_context(&context, &dockerfile, Some(ws))?;
+        }
+    }
+    Ok(())
 }
 
 /// Where the zip goes when `bundle-file` is not set: the runner's temp directory (shared by the job's
@@ -393,12 +429,12 @@ pub async fn run_bundle(
     );
     let started = std::time::Instant::now();
     let bundle = {
-        let (dir, out) = (dir.clone(), out.clone());
-        tokio::task::spawn_blocking(move || bundle::zip_dir(&dir, &out))
+        let (dir, out, options) = (dir.clone(), out.clone(), b.options);
+        tokio::task::spawn_blocking(move || bundle::zip_dir_with(&dir, &out, options))
             .await
             .map_err(|e| BuildError::Join(e.to_string()))??
     };
-    tracing::info!(files = bundle.files, size = bundle.size, sha256 = %bundle.sha256_hex, elapsed_ms = started.elapsed().as_millis(), "bundle zipped");
+    tracing::info!(files = bundle.files, size = bundle.size, sha256 = %bundle.sha256_hex, python_cache_left_out = bundle.left_out, elapsed_ms = started.elapsed().as_millis(), "bundle zipped");
     let dest = upload::Destination::new(&b.bucket, b.prefix.as_deref(), &service, &version);
     let meta = upload::Metadata {
         service: service.clone(),
@@ -464,6 +500,15 @@ fn bundle_report(
             format!("{} bytes, {} files", bundle.size, bundle.files),
         ],
     ];
+    if bundle.left_out > 0 {
+        rows.push(vec![
+            "left out".into(),
+            format!(
+                "{} Python cache file(s) (`__pycache__/`, `*.pyc`); `bundle-include-pycache: true` keeps them",
+                bundle.left_out
+            ),
+        ]);
+    }
     if let Some(v) = uploaded.and_then(|u| u.version_id.as_deref()) {
         rows.push(vec!["object version".into(), format!("`{v}`")]);
     }

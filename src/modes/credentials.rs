@@ -48,7 +48,14 @@ fn rfc3339(t: SystemTime) -> String {
 
 /// Runs the mode.
 pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
-    let plan = aws::plan(rt.env, rt.ctx, &cfg.aws, Purpose::Credentials)?;
+    let plan = aws::plan_for(
+        rt.env,
+        rt.ctx,
+        &cfg.aws,
+        Purpose::Credentials,
+        rt.config.common.dry_run,
+    )?;
+    aws::warn_real_run_refusal(rt.cmds, &plan);
     let env_file = rt.env.path(vars::GITHUB_ENV);
     if cfg.output_env_credentials && env_file.is_none() && !rt.config.common.dry_run {
         return Err(ModeError::Config {
@@ -66,8 +73,13 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
             Verdict::Success,
             "credentials: dry run",
             format!(
-                "## 🔑 stevedore credentials — dry run\n\nNothing was requested. The plan:\n\n{}",
-                plan.describe()
+                "## 🔑 stevedore credentials — dry run\n\nNothing was requested. The plan:\n\n{}{}",
+                plan.describe(),
+                plan.real_run_refusal
+                    .as_deref()
+                    .map_or_else(String::new, |r| format!(
+                        "\n**A real run would be refused:** {r}\n"
+                    ))
             ),
         );
         r.key.clone_from(&plan.environment);

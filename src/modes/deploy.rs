@@ -7,6 +7,7 @@
 pub mod ecs;
 pub mod lambda;
 
+use crate::aws::{self, AwsInputs, Purpose};
 use crate::inputs::Inputs;
 use crate::modes::{ModeError, Runtime};
 use crate::report::Report;
@@ -33,9 +34,28 @@ impl Config {
                 "Use two steps: one with `cluster` + `service`, one with `function-name`",
             );
         }
-        // Neither target: ECS is the default, and its parser names what is missing (`service`, `image`);
+        // Neither target: inputs only Lambda reads mean a Lambda deploy without `function-name`: name
+        // that. Otherwise ECS is the default, and its parser names what is missing (`service`, `image`);
         // the Lambda parser still reads its inputs (and returns None without `function-name`).
-        let neither = !ecs_wanted && function.is_none();
+        let mut neither = !ecs_wanted && function.is_none();
+        if neither {
+            let lambda_inputs = lambda_only_inputs(p);
+            if !lambda_inputs.is_empty() {
+                p.missing(
+                    "function-name",
+                    &format!(
+                        "for a Lambda deploy ({} given; an ECS deploy takes `cluster` + `service` instead)",
+                        lambda_inputs
+                            .iter()
+                            .map(|i| format!("`{i}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    "my-function",
+                );
+                neither = false;
+            }
+        }
         Self {
             ecs: (ecs_wanted || neither).then(|| Box::new(ecs::Config::parse(p))),
             lambda: if ecs_wanted {
@@ -47,17 +67,112 @@ impl Config {
     }
 }
 
+/// The Lambda-only inputs that are set (`traffic` and `alias` only when not their action.yml default,
+/// which the runner always passes).
+fn lambda_only_inputs(p: &mut Inputs<'_>) -> Vec<&'static str> {
+    const ONLY_LAMBDA: [&str; 10] = [
+        "zip-file",
+        "s3-bucket",
+        "s3-key",
+        "alarms",
+        "health-url",
+        "handler",
+        "runtime",
+        "test-payload",
+        "memory-size",
+        "function-timeout",
+    ];
+    let mut set: Vec<&'static str> = ONLY_LAMBDA
+        .into_iter()
+        .filter(|i| p.string(i).is_some())
+        .collect();
+    if p.string("traffic").is_some_and(|t| t != "all-at-once") {
+        set.push("traffic");
+    }
+    if p.string("alias").is_some_and(|a| a != "live") {
+        set.push("alias");
+    }
+    set
+}
+
+/// Whether an image reference names a tag or a digest (`repo:tag`, `repo@sha256:…`); a registry port
+/// (`localhost:5000/web`) is not a tag.
+#[must_use]
+pub fn has_tag_or_digest(image: &str) -> bool {
+    let last = image.rsplit('/').next().unwrap_or(image);
+    last.contains(':') || last.contains('@')
+}
+
+/// Whether an image reference pins a digest.
+#[must_use]
+pub fn has_digest(image: &str) -> bool {
+    image.contains("@sha256:")
+}
+
+/// Records an error when `image` names neither tag nor digest: ECS and Lambda would take `latest`,
+/// whatever that is at the time.
+pub fn check_image(p: &mut Inputs<'_>, image: &str) {
+    if !has_tag_or_digest(image) {
+        p.error(
+            "image",
+            Some(image),
+            "names neither a tag nor a digest, so whatever `latest` is at deploy time would run",
+            "Pin the image by digest (`image: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:…`, the `digest` output of `build`) or at least by tag (`…/web:1.4.2`)",
+        );
+    }
+}
+
+/// The warning for a production deploy by tag (a tag can be moved; a digest cannot).
+#[must_use]
+pub fn production_by_tag(environment: &str, image: &str) -> Option<String> {
+    (crate::github::deployments::is_production(environment) && !has_digest(image)).then(|| {
+        format!(
+            "`{environment}` is deployed by tag (`{image}`): a tag can be moved after the deploy, so what runs cannot be proven. Deploy by digest (the `digest` output of `build`: `repo@sha256:…`)."
+        )
+    })
+}
+
+/// Logs and annotates [`production_by_tag`]'s warning when it applies (ECS and Lambda deploys).
+pub fn warn_production_by_tag(rt: &Runtime<'_>, environment: &str, image: &str) {
+    if let Some(w) = production_by_tag(environment, image) {
+        tracing::warn!("{w}");
+        rt.cmds.annotate(
+            crate::report::Level::Warning,
+            Some("stevedore deploy: production by tag"),
+            &crate::report::Location::default(),
+            &w,
+        );
+    }
+}
+
 /// Runs the mode on the chosen target.
 pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
     if let Some(c) = &cfg.ecs {
-        return ecs::run(rt, c).await;
+        let r = ecs::run(rt, c).await;
+        return r.map(|r| note_real_run_refusal(rt, &c.aws, r));
     }
     if let Some(l) = &cfg.lambda {
-        return lambda::run(rt, l).await;
+        let r = lambda::run(rt, l).await;
+        return r.map(|r| note_real_run_refusal(rt, &l.aws, r));
     }
     Err(ModeError::Config {
         message: "deploy needs a target: `cluster` + `service` (ECS) or `function-name` (Lambda)"
             .into(),
         hint: None,
     })
+}
+
+/// A dry run of an environment a real run would refuse (act: no OIDC `environment` claim) says so in
+/// its report, after the plan.
+fn note_real_run_refusal(rt: &Runtime<'_>, inputs: &AwsInputs, mut r: Report) -> Report {
+    if !rt.config.common.dry_run {
+        return r;
+    }
+    if let Ok(plan) = aws::plan_for(rt.env, rt.ctx, inputs, Purpose::Deploy, true)
+        && let Some(refusal) = &plan.real_run_refusal
+    {
+        r.summary
+            .push_str(&format!("\n**A real run would be refused:** {refusal}\n"));
+    }
+    r
 }

@@ -203,13 +203,17 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
     if let Some(specs) = &cfg.checks {
         let specs = specs.clone();
         let p = paths.clone();
-        results =
-            tokio::task::spawn_blocking(move || specs.iter().map(|s| gate::judge(s, &p)).collect())
-                .await
-                .map_err(|e| ModeError::Failed {
-                    message: format!("judging the checks stopped: {e}"),
-                    hint: None,
-                })?;
+        results = tokio::task::spawn_blocking(move || {
+            specs
+                .iter()
+                .map(|s| gate::guarded(&s.name, s.required, || gate::judge(s, &p)))
+                .collect()
+        })
+        .await
+        .map_err(|e| ModeError::Failed {
+            message: format!("judging the checks stopped: {e}"),
+            hint: None,
+        })?;
     } else if let Some(l) = local_plan {
         results = local::run_all(l, &paths, &rt.cancel).await;
     }
@@ -248,11 +252,24 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
     if cfg.pr_title != Gate::Off
         && let Some(t) = &pr_title
     {
-        results.push(title_result(
-            t,
-            &cfg.title_rules,
-            cfg.pr_title == Gate::Required,
-        ));
+        let r = title_result(t, &cfg.title_rules, cfg.pr_title == Gate::Required);
+        // The title is in no file, so no report annotation carries it: say it as a workflow command.
+        if r.failed {
+            rt.cmds.annotate(
+                if r.required {
+                    Level::Error
+                } else {
+                    Level::Warning
+                },
+                Some("PR title"),
+                &crate::report::Location::default(),
+                &format!(
+                    "{} Edit the pull request's title; the check runs again on the `edited` event.",
+                    r.reasons.join(" ")
+                ),
+            );
+        }
+        results.push(r);
     }
     if !cfg.in_actions {
         // The findings themselves follow as `error: file:line: ...` lines (report fan-out).

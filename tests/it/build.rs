@@ -751,3 +751,242 @@ async fn enhanced_scan_findings_are_read_and_untriaged_ones_do_not_gate() {
     assert_eq!(summary.gate(ecr::Severity::Critical).blocking, 1);
     assert_eq!(summary.gate(ecr::Severity::Informational).blocking, 1);
 }
+
+/// A bundle step through the whole binary path (OIDC -> STS -> S3 on moto) over a tree `prepare` shapes;
+/// returns the result, the bucket and the number of OIDC token requests.
+async fn bundle_step(
+    prepare: impl FnOnce(&Path, &Path),
+) -> Option<(crate::helpers::run::StepResult, Vec<String>, usize)> {
+    use crate::helpers::fake_oidc::{FakeOidc, Settings};
+    use crate::helpers::run::Step;
+    let m = moto()?;
+    let sdk = sdk(&m.endpoint).await;
+    let s3 = build::upload::client(&sdk);
+    let bucket = unique("links");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let oidc = FakeOidc::start(Settings::default()).await;
+    let step = oidc.apply(Step::new());
+    write_tree(&step.workspace.join("fn"), false);
+    prepare(&step.workspace, step.dir.path());
+    let r = step
+        .input("mode", "build")
+        .input(
+            "role-to-assume",
+            "arn:aws:iam::123456789012:role/github-build",
+        )
+        .input("aws-region", "us-east-1")
+        .input("bundle-dir", "fn")
+        .input("s3-bucket", &bucket)
+        .input("version", "1.0.0")
+        .var("AWS_ENDPOINT_URL", &m.endpoint)
+        .run()
+        .await;
+    let listed = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
+    let keys = listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect();
+    Some((r, keys, oidc.token_requests()))
+}
+
+/// Asserts a refusal: exit 2, an `::error` naming `path` and `why`, no credentials requested, nothing in
+/// the bucket.
+fn assert_refused(
+    got: Option<(crate::helpers::run::StepResult, Vec<String>, usize)>,
+    path: &str,
+    why: &str,
+) {
+    let Some((r, keys, token_requests)) = got else {
+        return;
+    };
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    let error = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("::error"))
+        .unwrap_or_else(|| panic!("no ::error in {}", r.stdout));
+    assert!(error.contains(path), "{error}");
+    assert!(error.contains(why), "{error}");
+    assert!(error.contains("nothing was zipped or uploaded"), "{error}");
+    assert!(keys.is_empty(), "uploaded: {keys:?}");
+    assert_eq!(token_requests, 0, "refused before any credentials");
+    assert!(
+        !r.stdout.contains("ACTIONS_ID_TOKEN_REQUEST_TOKEN="),
+        "{}",
+        r.stdout
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_bundle_link_to_proc_self_environ_is_refused_and_nothing_is_uploaded() {
+    let got = bundle_step(|ws, _| {
+        std::os::unix::fs::symlink("/proc/self/environ", ws.join("fn/env.txt")).unwrap();
+    })
+    .await;
+    assert_refused(
+        got,
+        "fn/env.txt",
+        "symbolic link to the absolute path `/proc/self/environ`",
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_bundle_link_to_a_file_outside_the_tree_is_refused() {
+    let got = bundle_step(|ws, _| {
+        std::fs::write(ws.join("outside.txt"), "github-token: ghs_secret\n").unwrap();
+        std::os::unix::fs::symlink("../outside.txt", ws.join("fn/innocent.txt")).unwrap();
+    })
+    .await;
+    assert_refused(
+        got,
+        "fn/innocent.txt",
+        "symbolic link to `../outside.txt`, which leaves the tree",
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_bundle_link_to_a_directory_outside_is_refused_with_every_offender_named() {
+    let got = bundle_step(|ws, tmp| {
+        let home = tmp.join("home/.ssh");
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::write(home.join("id_ed25519"), "PRIVATE KEY").unwrap();
+        std::os::unix::fs::symlink(&home, ws.join("fn/lib/keys")).unwrap();
+        std::os::unix::fs::symlink("../../..", ws.join("fn/lib/data/up")).unwrap();
+    })
+    .await;
+    assert_refused(
+        got.map(|(r, k, t)| {
+            assert!(r.stdout.contains("fn/lib/data/up`"), "{}", r.stdout);
+            assert!(r.stdout.contains("which leaves the tree"), "{}", r.stdout);
+            (r, k, t)
+        }),
+        "fn/lib/keys",
+        "absolute path",
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_fifo_in_a_bundle_is_refused() {
+    let got = bundle_step(|ws, _| {
+        let fifo = ws.join("fn/pipe");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    })
+    .await;
+    assert_refused(got, "fn/pipe", "is a FIFO (named pipe)");
+}
+
+/// A relative link inside the tree is stored as a zip symlink entry (mode 0o120777, target as content,
+/// as `zip -y` does), for files and directories; the zip is uploaded.
+#[cfg(unix)]
+#[tokio::test]
+async fn links_inside_a_bundle_are_stored_as_zip_symlinks_and_uploaded() {
+    let Some((r, keys, _)) = bundle_step(|ws, _| {
+        std::os::unix::fs::symlink("lib/util.py", ws.join("fn/util.py")).unwrap();
+        std::os::unix::fs::symlink("../requirements.txt", ws.join("fn/lib/req.txt")).unwrap();
+        std::os::unix::fs::symlink("lib/data", ws.join("fn/data")).unwrap();
+    })
+    .await
+    else {
+        return;
+    };
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(
+        keys,
+        [
+            "octo-repo/1.0.0/lambda.zip",
+            "octo-repo/1.0.0/metadata.json"
+        ]
+    );
+    let zip = r.output("zip-file").unwrap();
+    let mut z = zip::ZipArchive::new(std::fs::File::open(zip).unwrap()).unwrap();
+    let mut entries = Vec::new();
+    for i in 0..z.len() {
+        let mut f = z.by_index(i).unwrap();
+        let mut body = String::new();
+        std::io::Read::read_to_string(&mut f, &mut body).unwrap();
+        entries.push((f.name().unwrap().into_owned(), f.unix_mode().unwrap(), body));
+    }
+    let link = |name: &str, target: &str| (name.to_owned(), 0o120_777, target.to_owned());
+    let file = |name: &str, body: &str| (name.to_owned(), 0o100_644, body.to_owned());
+    assert_eq!(
+        entries,
+        [
+            link("data", "lib/data"),
+            file(
+                "handler.py",
+                "def handler(event, context):\n    return {'ok': True}\n"
+            ),
+            file("lib/data/table.json", "{\"rows\": [1, 2, 3]}\n"),
+            link("lib/req.txt", "../requirements.txt"),
+            file("lib/util.py", "X = 1\n"),
+            file("requirements.txt", "boto3\n"),
+            link("util.py", "lib/util.py"),
+        ]
+    );
+}
+
+/// The image context follows the same rule: a link out of the context and a FIFO are refused (exit 2)
+/// before any credentials are requested or the engine is contacted; excluded entries are not judged.
+#[cfg(unix)]
+#[tokio::test]
+async fn an_image_context_with_a_link_out_or_a_fifo_is_refused_before_any_call() {
+    use crate::helpers::fake_oidc::{FakeOidc, Settings};
+    use crate::helpers::run::Step;
+    let oidc = FakeOidc::start(Settings::default()).await;
+    let step = oidc.apply(Step::new());
+    let ws = step.workspace.clone();
+    std::fs::create_dir_all(ws.join("app/ignored")).unwrap();
+    std::fs::write(ws.join("app/Dockerfile"), "FROM scratch\nCOPY . /\n").unwrap();
+    std::fs::write(ws.join("app/.dockerignore"), "ignored\n").unwrap();
+    std::os::unix::fs::symlink("/proc/self/environ", ws.join("app/env.txt")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", ws.join("app/ignored/passwd")).unwrap();
+    std::os::unix::fs::symlink("Dockerfile", ws.join("app/Containerfile")).unwrap();
+    let status = std::process::Command::new("mkfifo")
+        .arg(ws.join("app/pipe"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let r = step
+        .input("mode", "build")
+        .input(
+            "role-to-assume",
+            "arn:aws:iam::123456789012:role/github-build",
+        )
+        .input("aws-region", "us-east-1")
+        .input("ecr-repository", "svc")
+        .input("context", "app")
+        // Nothing listens here: any engine call would fail differently.
+        .var("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .run()
+        .await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    let error = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("::error"))
+        .unwrap_or_else(|| panic!("no ::error in {}", r.stdout));
+    assert!(error.contains("nothing was built or pushed"), "{error}");
+    assert!(
+        error.contains("app/env.txt` is a symbolic link to the absolute path `/proc/self/environ`"),
+        "{error}"
+    );
+    assert!(error.contains("app/pipe` is a FIFO"), "{error}");
+    assert!(
+        !error.contains("passwd"),
+        "excluded entries are not judged: {error}"
+    );
+    assert!(
+        !error.contains("Containerfile"),
+        "inside links are fine: {error}"
+    );
+    assert_eq!(oidc.token_requests(), 0);
+}

@@ -291,6 +291,31 @@ async fn a_wrong_audience_is_named() {
 }
 
 #[tokio::test]
+async fn a_token_endpoint_answering_403_says_what_usually_causes_it() {
+    let oidc = FakeOidc::start(Settings {
+        refuse: Some((403, "Resource not accessible by integration".into())),
+        ..Settings::default()
+    })
+    .await;
+    let sts = ScriptedSts::start(vec![]).await;
+    let r = step(&oidc, &sts.url)
+        .input("role-to-assume", ROLE)
+        .input("aws-region", "us-east-1")
+        .run()
+        .await;
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let errors = errors(&r);
+    assert!(
+        errors.contains("was refused with HTTP 403: {\"message\":\"Resource not accessible by integration\"}%0AGitHub refuses an OIDC token to this job. Usually: the job lacks `permissions: id-token: write` (a job-level `permissions:` block replaces the workflow's); in a reusable workflow, the calling workflow's job must grant `id-token: write` too (a called workflow cannot have more than its caller); or an environment protection rule (required reviewers, deployment branches) has not let this job's `environment:` proceed. Check the job's `permissions:`, the caller's `permissions:` if this is a reusable workflow, and the environment's protection rules."),
+        "{errors}"
+    );
+    assert_eq!(errors.lines().count(), 1, "{errors}");
+    // Refused at once: a 403 is not retried.
+    assert_eq!(oidc.token_requests(), 1);
+    assert_eq!(sts.requests(), 0);
+}
+
+#[tokio::test]
 async fn a_token_signed_by_another_key_is_refused() {
     let oidc = FakeOidc::start(Settings {
         rogue_signature: true,

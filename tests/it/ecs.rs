@@ -524,6 +524,134 @@ async fn the_whole_step_deploys_and_writes_outputs_and_summary() {
     assert!(!r.summary.contains("secret-key-for-tests"));
 }
 
+/// The `::error` lines of a step's stdout.
+fn error_lines(stdout: &str) -> Vec<&str> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with("::error"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_failed_deploy_ends_with_an_error_annotation_naming_the_reason_and_the_next_step() {
+    let (fake, _) = fake_with(&[("web", None)]).await;
+    fake.script(
+        "web",
+        [
+            Behaviour::StopTasks {
+                after: After::Polls(1),
+                stop_code: "TaskFailedToStart".into(),
+                reason: "CannotPullContainerError: pull image manifest has been retried 7 time(s): not found".into(),
+                containers: vec![("app".into(), None, Some("CannotPullContainerError: not found".into()))],
+            },
+            Behaviour::complete_after_polls(1),
+        ],
+    );
+    let Some(step) = step_for(&fake) else {
+        return;
+    };
+    let r = step.run().await;
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    let errors = error_lines(&r.stdout);
+    assert_eq!(errors.len(), 1, "{}", r.stdout);
+    assert!(
+        errors[0].starts_with(
+            "::error title=stevedore deploy::ECS deploy to cluster `prod` failed: `web`: failed fast: the image cannot be pulled (CannotPullContainerError) (task "
+        ),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[0].ends_with(
+            "; rolled back to `web:1`.%0AFix the cause named above (the job summary lists the stopped tasks and their reasons) and deploy again."
+        ),
+        "{}",
+        errors[0]
+    );
+    // Said last, where the user looks first.
+    assert_eq!(
+        r.stdout.lines().rfind(|l| l.starts_with("::")),
+        Some(errors[0])
+    );
+}
+
+#[tokio::test]
+async fn a_timed_out_deploy_says_the_budget_and_the_input_that_sets_it() {
+    let (fake, _) = fake_with(&[("web", Some((false, false)))]).await;
+    fake.script(
+        "web",
+        [Behaviour::Stuck, Behaviour::complete_after_polls(1)],
+    );
+    let Some(step) = step_for(&fake) else {
+        return;
+    };
+    let r = step.input("wait-timeout", "2s").run().await;
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    let errors = error_lines(&r.stdout);
+    assert_eq!(errors.len(), 1, "{}", r.stdout);
+    assert!(
+        errors[0].starts_with(
+            "::error title=stevedore deploy::ECS deploy to cluster `prod` failed: `web`: timed out after 2s, the budget set by the input `wait-timeout` ("
+        ),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[0].ends_with(
+            "; rolled back to `web:1`.%0AIf the rollout is only slow, raise the input `wait-timeout` (now 2s); otherwise look at the service events and stopped tasks in the job summary."
+        ),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        r.summary
+            .contains("timed out after 2s, the budget set by the input `wait-timeout` ("),
+        "{}",
+        r.summary
+    );
+}
+
+/// A GitHub API that accepts connections and closes them at once (unreachable), counting them.
+async fn slammed_door() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    let n = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = n.clone();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(s);
+        }
+    });
+    (url, n)
+}
+
+/// docs/reporting.md: one bounded retry run when GitHub is unreachable, then one try per call, the
+/// Deployment POST included (it has its own client).
+#[tokio::test]
+async fn an_unreachable_github_costs_one_retry_run_then_one_try_per_call() {
+    let (fake, _) = fake_with(&[("web", None)]).await;
+    fake.script("web", [Behaviour::complete_after_polls(1)]);
+    let Some(step) = step_for(&fake) else {
+        return;
+    };
+    let (url, connections) = slammed_door().await;
+    let r = step
+        .input("github-token", "ghs_test")
+        .var("GITHUB_API_URL", &url)
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    // The in-progress check run: 1 try + 3 retries; the Deployment POST: 1; the fan-out's check run: 1.
+    assert_eq!(
+        connections.load(std::sync::atomic::Ordering::SeqCst),
+        6,
+        "{}",
+        r.summary
+    );
+    assert!(r.summary.contains("could not be reached"), "{}", r.summary);
+}
+
 #[tokio::test]
 async fn dry_run_prints_the_plan_and_writes_nothing() {
     let (fake, _) = fake_with(&[("web", None)]).await;
@@ -588,6 +716,94 @@ async fn all_input_errors_are_reported_together() {
             r.stdout
         );
     }
+}
+
+#[tokio::test]
+async fn a_missing_cluster_whose_default_does_not_exist_is_a_configuration_error_naming_cluster() {
+    let (fake, _) = fake_with(&[("web", None)]).await;
+    let Some(step) = step_for(&fake) else {
+        return;
+    };
+    let r = step.input("cluster", "").run().await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert_eq!(
+        error_lines(&r.stdout),
+        [
+            "::error title=stevedore deploy::input `cluster`: the cluster `default` does not exist in this account and region (ECS answered ClusterNotFoundException)%0ASet the input `cluster` to the cluster that runs the service (without it ECS uses its `default` cluster), and check `aws-region` and the environment's account"
+        ]
+    );
+    assert!(fake.requests("RegisterTaskDefinition").is_empty());
+}
+
+#[tokio::test]
+async fn lambda_inputs_without_function_name_name_function_name_not_the_ecs_inputs() {
+    let r = Step::new()
+        .input("mode", "deploy")
+        .input("zip-file", "dist/fn.zip")
+        .input("traffic", "canary 10% 5m")
+        .input("alias", "live")
+        .run()
+        .await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert_eq!(
+        error_lines(&r.stdout),
+        [
+            "::error title=stevedore%3A invalid input `function-name`::input `function-name`: is required for a Lambda deploy (`zip-file`, `traffic` given; an ECS deploy takes `cluster` + `service` instead). Set it in `with:`, e.g. `function-name: my-function`"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_image_without_tag_or_digest_is_refused_and_production_by_tag_is_warned() {
+    let r = Step::new()
+        .input("mode", "deploy")
+        .input("cluster", "prod")
+        .input("service", "web")
+        .input("image", "localhost:5000/team/web")
+        .run()
+        .await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert_eq!(
+        error_lines(&r.stdout),
+        [
+            "::error title=stevedore%3A invalid input `image`::input `image` = `localhost:5000/team/web`: names neither a tag nor a digest, so whatever `latest` is at deploy time would run. Pin the image by digest (`image: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:…`, the `digest` output of `build`) or at least by tag (`…/web:1.4.2`)"
+        ]
+    );
+    let r = Step::new()
+        .input("mode", "deploy")
+        .input("function-name", "api")
+        .input("image", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/api")
+        .run()
+        .await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("::error title=stevedore%3A invalid input `image`::input `image` = `123456789012.dkr.ecr.eu-west-1.amazonaws.com/api`: names neither a tag nor a digest"),
+        "{}",
+        r.stdout
+    );
+
+    // Production by tag deploys, with a warning.
+    let (fake, _) = fake_with(&[("web", None)]).await;
+    fake.script("web", [Behaviour::complete_after_polls(1)]);
+    let Some(step) = step_for(&fake) else {
+        return;
+    };
+    let tagged = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web:1.4.2";
+    let r = step
+        .input("image", tagged)
+        .input("environment", "production")
+        .input(
+            "trigger-policy",
+            "production:\n  refs: [main]\n  require-environment-claim: false\n",
+        )
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    assert!(
+        r.stdout.lines().any(|l| l == format!("::warning title=stevedore deploy%3A production by tag::`production` is deployed by tag (`{tagged}`): a tag can be moved after the deploy, so what runs cannot be proven. Deploy by digest (the `digest` output of `build`: `repo@sha256:…`).")),
+        "{}",
+        r.stdout
+    );
 }
 
 #[tokio::test]

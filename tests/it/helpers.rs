@@ -5,6 +5,7 @@
     reason = "each test module uses a different part of the rig"
 )]
 
+pub mod act;
 pub mod engine;
 pub mod fake_ecs;
 pub mod fake_github;
@@ -12,6 +13,7 @@ pub mod fake_oidc;
 pub mod moto;
 pub mod run;
 pub mod runner;
+pub mod tls;
 pub mod workflow;
 
 /// Whether a missing tool must fail the test (`CI=true`) rather than skip it.

@@ -451,7 +451,27 @@ async fn an_unhealthy_url_rolls_the_alias_back_at_the_first_check() {
     );
     assert_eq!(r.output("version"), Some("2"));
     assert_eq!(r.output("previous-version"), Some("1"));
-    assert!(r.stdout.contains("::error"), "{}", r.stdout);
+    // One closing error (not one from the mode and one from the run), last, with the next step.
+    let errors: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("::error"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{}", r.stdout);
+    let prefix = format!(
+        "::error title=stevedore deploy::Lambda: {}:live rolled back to version 1: rolled back: ",
+        rig.function
+    );
+    assert!(errors[0].starts_with(&prefix), "{}", errors[0]);
+    assert!(
+        errors[0].ends_with("%0AThe alias serves the previous version again. Look at the alarms and health checks in the job summary, fix the function and deploy again."),
+        "{}",
+        errors[0]
+    );
+    assert_eq!(
+        r.stdout.lines().rfind(|l| l.starts_with("::")),
+        Some(errors[0])
+    );
     gh.assert_no_violations();
     let deployments = gh.deployments();
     assert_eq!(deployments.len(), 1, "{deployments:?}");

@@ -222,8 +222,33 @@ async fn a_failing_repository_fails_the_gate_with_every_reason() {
         ),
         "{lines:#?}"
     );
+    // Security is advisory: its findings are warnings, never errors.
     assert!(
-        has("::error title=Bandit B602,file=calc/ops.py,line=26"),
+        has("::warning title=Bandit B602,file=calc/ops.py,line=26"),
+        "{lines:#?}"
+    );
+    assert!(!has("::error title=Bandit"), "{lines:#?}");
+    // The failing PR title is said as an error (it is in no file, so no finding carries it).
+    let title = lines
+        .iter()
+        .find(|l| l.starts_with("::error title=PR title::"))
+        .unwrap_or_else(|| panic!("no PR title error: {lines:#?}"));
+    assert!(
+        title.starts_with("::error title=PR title::The title `Added coverage gate` is not a Conventional Commit header. "),
+        "{title}"
+    );
+    assert!(
+        title.ends_with(
+            " Edit the pull request's title; the check runs again on the `edited` event."
+        ),
+        "{title}"
+    );
+    // The run ends with one error saying why and what to do.
+    assert_eq!(
+        lines.last().copied(),
+        Some(
+            "::error title=stevedore lint-gate::4 of 5 required check(s) failed: Tests, Type check, Generated files up to date, PR title%0AFix what the failing check(s) report (annotations, check runs and the job summary list every finding), then push again."
+        ),
         "{lines:#?}"
     );
     // Declared result files and ignored build output are not "stale generated files".
@@ -294,6 +319,52 @@ async fn a_failing_repository_fails_the_gate_with_every_reason() {
         );
         assert_eq!(c.head_sha, "fedcba9876543210fedcba9876543210fedcba98");
     }
+    // The overall run and each declared check are created `in_progress` when the mode starts (before
+    // the mode's verdict exists); the built-in checks (generated files, PR title) are created at the end.
+    let check_run_requests: Vec<String> = gh
+        .requests()
+        .into_iter()
+        .filter(|q| q.route.contains("/check-runs"))
+        .map(|q| match q.method.as_str() {
+            "POST" => format!(
+                "create {} {}",
+                q.body["name"].as_str().unwrap(),
+                q.body["status"].as_str().unwrap()
+            ),
+            m => m.to_owned(),
+        })
+        .collect();
+    assert_eq!(
+        check_run_requests[..5],
+        [
+            "create stevedore / lint-gate in_progress",
+            "create stevedore / lint-gate / Tests in_progress",
+            "create stevedore / lint-gate / Clippy in_progress",
+            "create stevedore / lint-gate / Type check in_progress",
+            "create stevedore / lint-gate / Security in_progress",
+        ],
+        "{check_run_requests:#?}"
+    );
+    // The mode ran between these and the rest: each started run is completed (PATCH), not created again.
+    assert_eq!(
+        check_run_requests
+            .iter()
+            .filter(|r| r.starts_with("create "))
+            .count(),
+        7,
+        "{check_run_requests:#?}"
+    );
+    assert_eq!(runs.len(), 7, "one run per check, none twice");
+    assert!(runs.iter().all(|c| c.status == "completed"), "{runs:?}");
+    // report-url is the overall run.
+    let overall = by_name_full(&runs, "stevedore / lint-gate");
+    assert!(
+        r.output("report-url")
+            .unwrap()
+            .ends_with(&format!("/runs/{}", overall.id)),
+        "{:?}",
+        r.output("report-url")
+    );
     let tests = by_name("Tests");
     assert_eq!(tests.annotations[0]["path"], "src/lib.rs");
     assert_eq!(tests.annotations[0]["start_line"], 25);
@@ -353,6 +424,60 @@ async fn a_clean_repository_passes_and_advisory_failures_only_warn() {
         Some("success")
     );
     assert_eq!(r.output("pr-title-verdict"), Some("success"));
+}
+
+/// With a personal access token GitHub refuses check runs whatever `permissions:` says: the note says what
+/// helps (another token), and the commit status describes tests as tests.
+#[tokio::test]
+async fn a_personal_token_falls_back_to_statuses_that_count_tests_and_says_what_helps() {
+    use crate::helpers::fake_github::Fault;
+    let step = Step::new();
+    std::fs::write(
+        step.workspace.join("junit.xml"),
+        r#"<testsuite name="s" tests="3" failures="0"><testcase classname="a" name="t1" time="0.1"/><testcase classname="a" name="t2" time="0.1"/><testcase classname="a" name="t3" time="0.1"/></testsuite>"#,
+    )
+    .unwrap();
+    let gh = FakeGithub::start().await;
+    gh.fault(
+        "POST /repos/{owner}/{repo}/check-runs",
+        Fault {
+            status: 403,
+            message: "Resource not accessible by personal access token".into(),
+            headers: Vec::new(),
+            times: None,
+        },
+    );
+    let r = step
+        .input("mode", "lint-gate")
+        .input("github-token", "ghp_0123456789abcdefghijklmnopqrstuvwxyz")
+        .var("GITHUB_API_URL", &gh.url())
+        .input(
+            "checks",
+            "- name: Tests\n  outcome: success\n  results: junit.xml\n",
+        )
+        .input("generated-files", "off")
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    gh.assert_no_violations();
+    let st = gh.statuses();
+    let tests = st
+        .iter()
+        .find(|(_, s)| s["context"] == "stevedore / lint-gate / Tests")
+        .unwrap_or_else(|| panic!("{st:?}"));
+    assert_eq!(tests.1["description"], "3 test(s) passed");
+    assert_eq!(tests.1["state"], "success");
+    assert!(
+        r.summary.contains("The `github-token` is a personal access token, and GitHub lets only the workflow's GITHUB_TOKEN or a GitHub App installation token create check runs (no `permissions:` entry changes that). To get check runs with annotations, leave `github-token` at its default (the workflow's GITHUB_TOKEN, with `permissions: checks: write`) or pass a GitHub App installation token (e.g. from actions/create-github-app-token)."),
+        "{}",
+        r.summary
+    );
+    assert!(
+        !r.summary
+            .contains("add `permissions: checks: write` to the job"),
+        "{}",
+        r.summary
+    );
 }
 
 #[tokio::test]
@@ -601,11 +726,86 @@ async fn locally_it_runs_the_detected_cargo_checks() {
         "{table}"
     );
     assert!(r.stdout.contains("file=src/lib.rs,line=25"), "{}", r.stdout);
+    // The finding says what failed: the assertion and its values, not just "panicked".
+    assert!(
+        r.stdout.contains("file=src/lib.rs,line=25,endLine=25::test tests::adds_wrong panicked: assertion `left == right` failed: two and two%0A  left: 4%0A right: 5\n"),
+        "{}",
+        r.stdout
+    );
     assert!(
         r.stdout
             .contains("clippy%3A%3Aptr_arg,file=src/lib.rs,line=5"),
         "{}",
         r.stdout
+    );
+}
+
+fn by_name_full<'a>(
+    runs: &'a [crate::helpers::fake_github::CheckRun],
+    name: &str,
+) -> &'a crate::helpers::fake_github::CheckRun {
+    runs.iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no check run {name}"))
+}
+
+/// A check whose task panics is a failed check, never a missing one (issue 20): the gate cannot go green
+/// without it. The same holds for judging declared checks (`gate::guarded`).
+#[tokio::test]
+async fn a_check_that_panics_is_reported_as_failed_not_dropped() {
+    use stevedore::modes::lint_gate::{gate, local, paths::PathMap};
+    let dir = tempfile::tempdir().unwrap();
+    let check = |name: &str| local::LocalCheck {
+        name: name.to_owned(),
+        argv: vec!["true".to_owned()],
+        output: local::Output::ExitCode,
+        missing: None,
+    };
+    let plan = local::LocalPlan {
+        root: dir.path().to_owned(),
+        projects: vec!["Cargo"],
+        checks: vec![check("Rust format"), check("Rust tests"), check("Clippy")],
+    };
+    let paths = PathMap::new(dir.path());
+    let results = local::run_all_with(
+        plan,
+        &paths,
+        &stevedore::cancel::Cancel::never(),
+        |c, _root, _paths, _cancel| async move {
+            assert!(c.name != "Rust tests", "index out of range in the judge");
+            gate::CheckResult::new(&c.name, true)
+        },
+    )
+    .await;
+    let names: Vec<(&str, bool)> = results
+        .iter()
+        .map(|r| (r.name.as_str(), r.failed))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("Rust format", false),
+            ("Rust tests", true),
+            ("Clippy", false)
+        ]
+    );
+    assert_eq!(
+        results[1].reasons,
+        [
+            "stevedore panicked while running or judging this check: index out of range in the judge. This is a bug in stevedore; please report it with this message."
+        ]
+    );
+    let report = gate::report(&results, None);
+    assert_eq!(report.verdict, stevedore::report::Verdict::Failure);
+    assert_eq!(report.title, "1 of 3 required check(s) failed: Rust tests");
+
+    let judged = gate::guarded("Tests", true, || panic!("{} is not a number", "x"));
+    assert!(judged.failed);
+    assert_eq!(
+        judged.reasons,
+        [
+            "stevedore panicked while running or judging this check: x is not a number. This is a bug in stevedore; please report it with this message."
+        ]
     );
 }
 

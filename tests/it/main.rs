@@ -17,11 +17,14 @@
 
 mod helpers;
 
+mod act;
+mod act_quirks;
 mod action_yml;
 mod arm64;
 mod build;
 mod container;
 mod credentials;
+mod docs_snippets;
 mod ecs;
 mod foundation;
 mod lambda;
@@ -30,3 +33,4 @@ mod pipelines;
 mod publish;
 mod reporting;
 mod runner_schema;
+mod security;

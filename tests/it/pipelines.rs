@@ -542,6 +542,101 @@ async fn act_production_needs_the_environment_claim_and_is_refused() {
 }
 
 #[tokio::test]
+async fn act_production_dry_run_prints_the_plan_and_says_what_a_real_run_would_refuse() {
+    // docs/act.md: "Use `dry-run: true` to see a production plan locally." Before, the dry run was
+    // refused exactly like the real run (exit 1, no plan).
+    let r = act_step(
+        &[
+            ("mode", "credentials"),
+            ("dry-run", "true"),
+            ("environment", "production"),
+            ("environments", ACT_ENVIRONMENTS),
+            (
+                "trigger-policy",
+                "production:\n  refs: [refs/heads/main]\n  require-environment-claim: true\n",
+            ),
+        ],
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}\n{}", r.logs, r.summary);
+    // (property escaping is the workflow-command encoder's business: match the words, not the bytes)
+    assert!(
+        r.logs.lines().any(|l| l.starts_with("::warning ")
+            && l.contains("a real run would be refused")
+            && l.contains("OIDC `environment` claim")),
+        "{}",
+        r.logs
+    );
+    for part in [
+        "arn:aws:iam::123456789012:role/github-deploy",
+        "standard AWS credential chain (act (ACT=true) has no OIDC)",
+        "A real run would be refused:** deploying to `production` requires the OIDC `environment` claim",
+        "permissions: id-token: write",
+    ] {
+        assert!(r.summary.contains(part), "{part}:\n{}", r.summary);
+    }
+    assert!(r.env_file.is_empty(), "{:?}", r.env_file);
+}
+
+/// `examples/*.yml` build `environments` from repository variables; here `vars.PROD_ACCOUNT_ID` is unset.
+const ACT_ENVIRONMENTS_PROD_UNSET: &str = "dev:        { role: \"arn:aws:iam::123456789012:role/github-deploy\", region: eu-west-1 }\nproduction: { role: \"arn:aws:iam:::role/github-deploy\", region: eu-west-1 }\n";
+
+#[tokio::test]
+async fn act_an_invalid_entry_for_another_environment_warns_and_the_targeted_one_stays_strict() {
+    let dev = act_step(
+        &[
+            ("mode", "credentials"),
+            ("dry-run", "true"),
+            ("environment", "dev"),
+            ("environments", ACT_ENVIRONMENTS_PROD_UNSET),
+        ],
+        &[],
+        None,
+    )
+    .await;
+    // Before: exit 2, `environment production: role arn:aws:iam:::role/github-deploy is not an IAM role ARN`.
+    assert_eq!(dev.code, 0, "{}\n{}", dev.logs, dev.summary);
+    let warning = dev
+        .logs
+        .lines()
+        .find(|l| l.starts_with("::warning ") && l.contains("input `environments`"))
+        .unwrap_or_else(|| panic!("no warning for `environments`:\n{}", dev.logs));
+    for part in [
+        "environment `production`: role `arn:aws:iam:::role/github-deploy` is not an IAM role ARN",
+        "targets `dev`",
+        "Fix the entry",
+    ] {
+        assert!(warning.contains(part), "{part}: {warning}");
+    }
+    let prod = act_step(
+        &[
+            ("mode", "credentials"),
+            ("dry-run", "true"),
+            ("environment", "production"),
+            ("environments", ACT_ENVIRONMENTS_PROD_UNSET),
+        ],
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(prod.code, 2, "{}", prod.logs);
+    assert!(
+        prod.logs.lines().any(|l| l.starts_with("::error ")
+            && l.contains("invalid input `environments`")
+            && l.contains("environment `production`")),
+        "{}",
+        prod.logs
+    );
+    assert!(
+        prod.logs.contains("arn:aws:iam:::role/github-deploy"),
+        "{}",
+        prod.logs
+    );
+}
+
+#[tokio::test]
 async fn act_reporting_with_a_personal_token_falls_back_to_commit_statuses() {
     use crate::helpers::fake_github::Fault;
     let gh = FakeGithub::start_for("octo-org/octo-repo").await;
@@ -580,6 +675,41 @@ async fn act_reporting_with_a_personal_token_falls_back_to_commit_statuses() {
             .iter()
             .any(|(sha, s)| sha == SHA && s["context"] == "stevedore / lint-gate / PR title"),
         "{statuses:?}"
+    );
+    // act's run URL (`…/actions/runs/<act's placeholder id>`) is no page on GitHub: never linked, and
+    // the summary says why `report-url` is empty.
+    assert!(
+        statuses.iter().all(|(_, s)| !s["target_url"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("/actions/runs/")),
+        "{statuses:?}"
+    );
+    let comments = gh.comments(12);
+    assert_eq!(comments.len(), 1, "{comments:?}");
+    assert!(
+        !comments[0].body.contains("/actions/runs/"),
+        "{}",
+        comments[0].body
+    );
+    assert!(
+        !r.summary.contains("](https://github.com/"),
+        "{}",
+        r.summary
+    );
+    assert!(
+        r.summary
+            .contains("`report-url` is empty: under act the workflow run URL")
+            && r.summary
+                .contains("is act's placeholder, not a page on GitHub"),
+        "{}",
+        r.summary
+    );
+    assert_eq!(
+        r.outputs.iter().find(|(k, _)| k == "report-url"),
+        None,
+        "{:?}",
+        r.outputs
     );
     gh.assert_no_violations();
 }

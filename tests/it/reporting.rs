@@ -270,7 +270,7 @@ const CREATE_COMMENT: &str = "POST /repos/{owner}/{repo}/issues/{issue_number}/c
 const CREATE_STATUS: &str = "POST /repos/{owner}/{repo}/statuses/{sha}";
 
 /// A lint-gate step in Actions reporting to `api_url` with a token.
-fn step(api_url: &str) -> Step {
+pub(crate) fn step(api_url: &str) -> Step {
     Step::new()
         .input("mode", "lint-gate")
         .input("github-token", "ghs_faketoken0123456789")
@@ -279,7 +279,7 @@ fn step(api_url: &str) -> Step {
 }
 
 /// The step as a pull_request event for PR 7 (from a fork when `fork`).
-fn on_pr(s: Step, fork: bool) -> Step {
+pub(crate) fn on_pr(s: Step, fork: bool) -> Step {
     let head_repo = if fork {
         "fork-owner/octo-repo"
     } else {
@@ -294,7 +294,7 @@ fn on_pr(s: Step, fork: bool) -> Step {
 }
 
 /// Runs the step with `report` standing in for the mode's result.
-async fn run_reporting(s: Step, report: Report) -> StepResult {
+pub(crate) async fn run_reporting(s: Step, report: Report) -> StepResult {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let (cmds, buf) = Commands::buffer(Masker::default(), true);
     let code =
@@ -312,7 +312,7 @@ async fn run_reporting(s: Step, report: Report) -> StepResult {
     }
 }
 
-fn report_with(verdict: Verdict, annotations: usize) -> Report {
+pub(crate) fn report_with(verdict: Verdict, annotations: usize) -> Report {
     let mut r = Report::new(
         Mode::LintGate,
         verdict,
@@ -365,9 +365,16 @@ async fn ten_thousand_annotations_all_arrive_in_at_most_201_requests() {
     assert_eq!(
         r.stdout
             .lines()
-            .filter(|l| l.starts_with("::error"))
+            .filter(|l| l.starts_with("::error") && l.contains(",file=src/"))
             .count(),
         10
+    );
+    // ... and the run's closing error, last (a report without a recorded reason: its title).
+    assert_eq!(
+        r.stdout.lines().rfind(|l| l.starts_with("::")),
+        Some(
+            "::error title=stevedore lint-gate::3 checks%0ASee the job summary (and the check run) for the details of the failure."
+        )
     );
     assert!(
         r.summary

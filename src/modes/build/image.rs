@@ -89,6 +89,16 @@ pub enum ImageError {
     Connect { socket: String, message: String },
     #[error("cannot read the build context `{}`: {message}; check input `context`", path.display())]
     Context { path: PathBuf, message: String },
+    /// Links out of the context, special files: a configuration problem (exit 2), nothing is sent.
+    #[error(
+        "build context `{}` holds entries that may not be sent to the engine; nothing was built or pushed:\n{}\nReplace a link that leaves the context with the file itself (a relative link inside it is sent as a link), remove special files, or exclude them in `.dockerignore`",
+        context.display(),
+        super::tree::list(refused)
+    )]
+    Refused {
+        context: PathBuf,
+        refused: Vec<super::tree::Refused>,
+    },
     #[error("invalid `.dockerignore` pattern `{pattern}`: {message}")]
     Ignore { pattern: String, message: String },
     #[error("the image build failed: {message}\n--- last build output ---\n{tail}")]
@@ -372,7 +382,65 @@ impl Write for ChannelWriter {
     }
 }
 
-/// Writes the context tar (sorted entries, symlinks kept as links) to `w`.
+/// Checks, without sending anything, that the context holds nothing [`write_context`] would refuse: links
+/// leaving it and special files among the entries that would be sent (`.dockerignore` applied). A
+/// missing context is left to the build to report. `workspace`: a context named inside it must resolve
+/// inside it.
+pub fn check_context(
+    context: &Path,
+    dockerfile: &Path,
+    workspace: Option<&Path>,
+) -> Result<(), ImageError> {
+    if !context.is_dir() {
+        return Ok(());
+    }
+    super::tree::check_root(context, workspace).map_err(|r| ImageError::Refused {
+        context: context.to_owned(),
+        refused: vec![r],
+    })?;
+    let ignore = DockerIgnore::load(context)?;
+    let df = match dockerfile.strip_prefix(context) {
+        Ok(rel) => slash_path(rel),
+        Err(_) => OUTSIDE_DOCKERFILE.to_owned(),
+    };
+    context_files(context, &ignore, &df).map(drop)
+}
+
+/// The entries to send, sorted; refuses links leaving the context and special files, all at once.
+fn context_files(
+    context: &Path,
+    ignore: &DockerIgnore,
+    dockerfile_in_tar: &str,
+) -> Result<Vec<String>, ImageError> {
+    let ctx_err = |path: &Path, e: std::io::Error| ImageError::Context {
+        path: path.to_owned(),
+        message: e.to_string(),
+    };
+    let refuse = |refused: Vec<super::tree::Refused>| ImageError::Refused {
+        context: context.to_owned(),
+        refused,
+    };
+    let root = super::tree::check_root(context, None).map_err(|r| refuse(vec![r]))?;
+    let mut files = Vec::new();
+    let mut refused = Vec::new();
+    walk(
+        &root,
+        context,
+        "",
+        ignore,
+        dockerfile_in_tar,
+        &mut files,
+        &mut refused,
+    )
+    .map_err(|e| ctx_err(context, e))?;
+    if !refused.is_empty() {
+        return Err(refuse(refused));
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Writes the context tar (sorted entries, links inside the context kept as links) to `w`.
 fn write_context(
     context: &Path,
     ignore: &DockerIgnore,
@@ -384,9 +452,7 @@ fn write_context(
         path: path.to_owned(),
         message: e.to_string(),
     };
-    let mut files = Vec::new();
-    walk(context, "", ignore, dockerfile_in_tar, &mut files).map_err(|e| ctx_err(context, e))?;
-    files.sort();
+    let files = context_files(context, ignore, dockerfile_in_tar)?;
     let mut tar = tar::Builder::new(std::io::BufWriter::with_capacity(1 << 16, w));
     tar.follow_symlinks(false);
     for rel in &files {
@@ -404,11 +470,13 @@ fn write_context(
 }
 
 fn walk(
+    root: &Path,
     dir: &Path,
     prefix: &str,
     ignore: &DockerIgnore,
     dockerfile: &str,
     out: &mut Vec<String>,
+    refused: &mut Vec<super::tree::Refused>,
 ) -> std::io::Result<()> {
     for item in std::fs::read_dir(dir)? {
         let item = item?;
@@ -424,9 +492,21 @@ fn walk(
             } else if !ignore.has_exceptions() {
                 continue;
             }
-            walk(&item.path(), &format!("{rel}/"), ignore, dockerfile, out)?;
+            walk(
+                root,
+                &item.path(),
+                &format!("{rel}/"),
+                ignore,
+                dockerfile,
+                out,
+                refused,
+            )?;
         } else if always || !ignore.excluded(&rel) {
-            out.push(rel);
+            // Files, and links judged without following them: only what is sent is checked.
+            match super::tree::classify(root, &item.path(), &rel) {
+                Ok(_) => out.push(rel),
+                Err(r) => refused.push(r),
+            }
         }
     }
     Ok(())
@@ -619,6 +699,45 @@ mod tests {
         assert!(!ig.excluded("docs/README.md"));
         assert!(!ig.excluded("src/main.rs"));
         assert!(!ig.excluded("docs/sub/x.md"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_inside_the_context_are_sent_as_links_and_links_out_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let c = d.path().join("ctx");
+        std::fs::create_dir_all(c.join("conf")).unwrap();
+        std::fs::write(c.join("conf/app.toml"), "a = 1").unwrap();
+        std::fs::write(c.join("Dockerfile"), "FROM scratch\n").unwrap();
+        std::os::unix::fs::symlink("conf/app.toml", c.join("app.toml")).unwrap();
+        let ig = DockerIgnore::default();
+        let mut buf = Vec::new();
+        write_context(&c, &ig, "Dockerfile", None, &mut buf).unwrap();
+        let mut ar = tar::Archive::new(buf.as_slice());
+        let links: Vec<(String, String)> = ar
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap())
+            .filter(|e| e.header().entry_type().is_symlink())
+            .map(|e| {
+                (
+                    e.path().unwrap().display().to_string(),
+                    e.link_name().unwrap().unwrap().display().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(links, [("app.toml".to_owned(), "conf/app.toml".to_owned())]);
+        std::fs::write(d.path().join("secret"), "s").unwrap();
+        std::os::unix::fs::symlink("../secret", c.join("conf/leak")).unwrap();
+        let mut buf = Vec::new();
+        let e = write_context(&c, &ig, "Dockerfile", None, &mut buf).unwrap_err();
+        assert!(matches!(e, ImageError::Refused { .. }), "{e}");
+        assert!(
+            e.to_string()
+                .contains("conf/leak` is a symbolic link to `../secret`"),
+            "{e}"
+        );
+        assert!(buf.is_empty(), "nothing written before the refusal");
     }
 
     #[test]

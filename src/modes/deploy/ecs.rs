@@ -87,6 +87,11 @@ impl Config {
                 "Use one image URI, e.g. `image: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:…`",
             );
         }
+        if let Some(i) = &image
+            && !i.chars().any(char::is_whitespace)
+        {
+            super::check_image(p, i);
+        }
         let task_definition = p.string("task-definition").map(|f| {
             let path = PathBuf::from(&f);
             match p.env().path(crate::env::vars::GITHUB_WORKSPACE) {
@@ -157,6 +162,10 @@ pub enum EcsError {
     },
     #[error("task definition {what}: {problem}")]
     TaskDefinition { what: String, problem: String },
+    #[error(
+        "input `cluster`: the cluster `{cluster}` does not exist in this account and region (ECS answered ClusterNotFoundException)"
+    )]
+    ClusterNotFound { cluster: String },
 }
 
 impl EcsError {
@@ -190,6 +199,9 @@ impl EcsError {
             }
             EcsError::TaskDefinition { .. } => {
                 "Fix `task-definition`/`container` (names are listed above)".into()
+            }
+            EcsError::ClusterNotFound { .. } => {
+                "Set the input `cluster` to the cluster that runs the service (without it ECS uses its `default` cluster), and check `aws-region` and the environment's account".into()
             }
         }
     }
@@ -277,7 +289,15 @@ pub async fn plan(sdk: &SdkConfig, cfg: &Config) -> Result<Vec<ServicePlan>, Ecs
             .set_services(Some(chunk.to_vec()))
             .send()
             .await
-            .map_err(|e| EcsError::api("DescribeServices", &chunk.join(", "), &e))?;
+            .map_err(|e| {
+                if e.code() == Some("ClusterNotFoundException") {
+                    EcsError::ClusterNotFound {
+                        cluster: cfg.cluster.clone(),
+                    }
+                } else {
+                    EcsError::api("DescribeServices", &chunk.join(", "), &e)
+                }
+            })?;
         for name in chunk {
             let found = out
                 .services()
@@ -775,6 +795,9 @@ pub async fn run_connected(
             .environment
             .clone()
             .unwrap_or_else(|| cfg.cluster.clone());
+        if let (Some(e), Some(i)) = (&aws.environment, &cfg.edits.image) {
+            super::warn_production_by_tag(rt, e, i);
+        }
         let gh = GithubDeployment::start(rt, &environment, cfg).await;
         let outcomes = apply(&aws.sdk, cfg, plans, &rt.cancel).await;
         let ok = outcomes.iter().all(ServiceOutcome::succeeded);

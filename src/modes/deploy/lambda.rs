@@ -93,6 +93,9 @@ impl LambdaConfig {
         let bucket = p.string("s3-bucket");
         let key = p.string("s3-key");
         let image = p.string("image");
+        if let Some(i) = &image {
+            super::check_image(p, i);
+        }
         let traffic = p
             .parse_with("traffic", Traffic::fix(), Traffic::parse)
             .unwrap_or(Traffic::AllAtOnce);
@@ -482,6 +485,9 @@ pub async fn run_connected(
         || format!("{}:{}", cfg.function_name, cfg.alias),
         str::to_owned,
     );
+    if let (Some(e), Some(CodeSource::Image(i))) = (environment, &cfg.code) {
+        super::warn_production_by_tag(rt, e, i);
+    }
     let mut github_note = None;
     let deployment = match &github {
         Some(gh) => match crate::github::deployments::start(
@@ -504,7 +510,8 @@ pub async fn run_connected(
         },
         None => None,
     };
-    let outcome = deploy(sdk, cfg, &rt.cancel, dry_run).await;
+    let net = crate::net::Net::from_env(rt.env);
+    let outcome = deploy(sdk, cfg, &net, &rt.cancel, dry_run).await;
     let success =
         matches!(&outcome, Ok(d) if report::verdict(&d.ending) != crate::report::Verdict::Failure);
     if let (Some(gh), Some(dep)) = (&github, &deployment) {
@@ -531,14 +538,12 @@ pub async fn run_connected(
         .report_key
         .clone()
         .or_else(|| environment.map(str::to_owned));
-    let r = report::render(&d, key);
-    // Not tied to a file, so not a report annotation: said once as a workflow command.
-    if r.verdict == crate::report::Verdict::Failure {
-        rt.cmds.annotate(
-            crate::report::Level::Error,
-            Some("stevedore deploy (Lambda)"),
-            &crate::report::Location::default(),
-            &format!("{}: {}", r.title, report::result_line(&d)),
+    let mut r = report::render(&d, key);
+    // Not tied to a file, so not a report annotation: the run's closing `::error` says it.
+    if let Some(next) = report::next_step(&d) {
+        r.fail_because(
+            format!("Lambda: {}: {}", r.title, report::result_line(&d)),
+            next,
         );
     }
     Ok(r)
@@ -689,11 +694,12 @@ async fn resolve_code(
 pub async fn deploy(
     sdk: &SdkConfig,
     cfg: &LambdaConfig,
+    net: &crate::net::Net,
     cancel: &Cancel,
     dry_run: bool,
 ) -> Result<Deployed, LambdaError> {
     let started = Instant::now();
-    let api = Api::new(sdk, &cfg.function_name);
+    let api = Api::new(sdk, &cfg.function_name, net.clone());
     let mut cur = api
         .get_function()
         .await?

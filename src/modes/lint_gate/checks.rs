@@ -14,6 +14,8 @@
 //!     outcome: ${{ steps.lint.outcome }}
 //!     results: eslint.json                   # a single glob is fine too
 //!     format: eslint-json                    # default format for the results of this check
+//!   - name: Types
+//!     results: { path: tsc.txt, format: text }   # and so is a single `{ path, format }` entry
 //! ```
 //!
 //! Every problem names the check (by position and name) and the field, and all are reported together.
@@ -90,18 +92,26 @@ struct RawCheck {
 #[serde(untagged)]
 enum RawResults {
     One(String),
+    // Before `Spec`: serde reads a struct from a sequence too (`[junit.xml, coverage.xml]` would become
+    // `{path: junit.xml, format: coverage.xml}`).
     Many(Vec<RawResult>),
+    Spec(RawSpec),
+}
+
+/// `{ path, format }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSpec {
+    path: String,
+    #[serde(default)]
+    format: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum RawResult {
     Glob(String),
-    Spec {
-        path: String,
-        #[serde(default)]
-        format: Option<String>,
-    },
+    Spec(RawSpec),
 }
 
 /// One problem in the `checks` input.
@@ -165,6 +175,13 @@ pub fn parse(yaml: &str) -> Result<Vec<CheckSpec>, Vec<CheckError>> {
             Ok(r) => r,
             Err(e) => {
                 let msg = e.to_string();
+                if msg.contains("untagged enum RawResults") {
+                    err(
+                        "results",
+                        "has a shape stevedore does not read; give a glob (`results: eslint.json`), one `{ path, format }` entry (`results: { path: tsc.txt, format: text }`), or a list of either".into(),
+                    );
+                    continue;
+                }
                 let field = msg
                     .split('`')
                     .nth(1)
@@ -237,11 +254,12 @@ pub fn parse(yaml: &str) -> Result<Vec<CheckSpec>, Vec<CheckError>> {
         let entries: Vec<(String, Option<String>)> = match r.results {
             None => Vec::new(),
             Some(RawResults::One(g)) => vec![(g, None)],
+            Some(RawResults::Spec(RawSpec { path, format })) => vec![(path, format)],
             Some(RawResults::Many(v)) => v
                 .into_iter()
                 .map(|e| match e {
                     RawResult::Glob(g) => (g, None),
-                    RawResult::Spec { path, format } => (path, format),
+                    RawResult::Spec(RawSpec { path, format }) => (path, format),
                 })
                 .collect(),
         };
@@ -390,6 +408,40 @@ mod tests {
         assert!(c[0].required);
         assert!(!c[1].required);
         assert_eq!(c[1].results[0].format, Format::EslintJson);
+    }
+
+    #[test]
+    fn a_single_path_and_format_entry_parses() {
+        // docs/lint-gate.md documents `results: { path: tsc.txt, format: text }`; it used to be refused
+        // with "data did not match any variant of untagged enum RawResults".
+        let c = parse(
+            "- name: Types\n  outcome: failure\n  results: { path: tsc.txt, format: text }\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c[0].results,
+            [ResultSpec {
+                glob: "tsc.txt".into(),
+                format: Format::Text
+            }]
+        );
+    }
+
+    #[test]
+    fn a_flow_list_of_globs_stays_a_list() {
+        let c =
+            parse("- name: Tests\n  results: [junit.xml, coverage.xml]\n  coverage-floor: 80\n")
+                .unwrap();
+        let formats: Vec<_> = c[0].results.iter().map(|r| r.format).collect();
+        assert_eq!(formats, [Format::Junit, Format::Cobertura]);
+    }
+
+    #[test]
+    fn a_results_shape_that_fits_nothing_says_what_fits() {
+        let errs = parse("- name: Types\n  results: { file: tsc.txt }\n").unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].field, "results");
+        assert!(errs[0].problem.contains("{ path, format }"), "{}", errs[0]);
     }
 
     #[test]

@@ -117,6 +117,30 @@ impl CheckResult {
     }
 }
 
+/// `judge` runs inside this: a check whose judging panics is a failed check, never a missing one.
+#[must_use]
+pub fn guarded(name: &str, required: bool, f: impl FnOnce() -> CheckResult) -> CheckResult {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|p| panicked(name, required, p.as_ref()))
+}
+
+/// The failed result of a check whose code panicked (`payload` is the panic's).
+#[must_use]
+pub fn panicked(name: &str, required: bool, payload: &(dyn std::any::Any + Send)) -> CheckResult {
+    let msg = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned());
+    let why = format!(
+        "stevedore panicked while running or judging this check: {msg}. This is a bug in stevedore; please report it with this message."
+    );
+    tracing::error!(check = %name, "{why}");
+    let mut r = CheckResult::new(name, required);
+    r.fail(why);
+    r
+}
+
 /// Judges a declared check from its step outcome and result files.
 pub fn judge(spec: &CheckSpec, paths: &PathMap) -> CheckResult {
     let mut r = CheckResult::new(&spec.name, spec.required);
@@ -253,6 +277,40 @@ pub fn slug(name: &str) -> String {
         format!("check-{s}")
     } else {
         s
+    }
+}
+
+/// A check's annotations as reported: an advisory check cannot fail the gate, so its errors are
+/// warnings (on the commit and as workflow commands).
+fn advisory_levels(r: &CheckResult) -> Vec<crate::report::Annotation> {
+    let mut a = r.annotations.clone();
+    if !r.required {
+        for x in &mut a {
+            if x.level == Level::Error {
+                x.level = Level::Warning;
+            }
+        }
+    }
+    a
+}
+
+/// The title of a passing check (also the commit-status description): tests counted as tests, findings
+/// as findings: `3 tests passed`, `3 tests passed; 2 warning(s)`, `passed, no findings`.
+fn success_title(r: &CheckResult) -> String {
+    let findings = findings_cell(r);
+    match r.tests {
+        Some(t) => {
+            let mut s = format!("{} test(s) passed", t.passed);
+            if t.skipped > 0 {
+                s.push_str(&format!(", {} skipped", t.skipped));
+            }
+            if findings != "0" {
+                s.push_str(&format!("; {findings}"));
+            }
+            s
+        }
+        None if findings == "0" => "passed, no findings".to_owned(),
+        None => format!("passed: {findings}"),
     }
 }
 
@@ -471,7 +529,7 @@ pub fn report(results: &[CheckResult], key: Option<String>) -> Report {
         .map(|r| {
             let v = r.verdict();
             let title = match v {
-                Verdict::Success => format!("passed: {}", findings_cell(r)),
+                Verdict::Success => success_title(r),
                 Verdict::Skipped => "skipped".to_owned(),
                 _ => r
                     .reasons
@@ -518,7 +576,7 @@ pub fn report(results: &[CheckResult], key: Option<String>) -> Report {
                     65_000,
                     "see the job summary and the annotations",
                 ),
-                annotations: r.annotations.clone(),
+                annotations: advisory_levels(r),
             }
         })
         .collect();
@@ -547,6 +605,10 @@ pub fn report(results: &[CheckResult], key: Option<String>) -> Report {
             .collect::<Vec<_>>()
             .join(","),
     ));
+    let failure = (verdict == Verdict::Failure).then(|| crate::report::Failure {
+        reason: title.clone(),
+        next_step: "Fix what the failing check(s) report (annotations, check runs and the job summary list every finding), then push again.".to_owned(),
+    });
     Report {
         mode: Mode::LintGate,
         key,
@@ -556,6 +618,7 @@ pub fn report(results: &[CheckResult], key: Option<String>) -> Report {
         checks,
         outputs,
         comment: true,
+        failure,
     }
 }
 

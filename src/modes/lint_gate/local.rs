@@ -205,25 +205,58 @@ pub fn describe(plan: &LocalPlan) -> String {
 
 /// Runs every check of `plan` concurrently and judges each.
 pub async fn run_all(plan: LocalPlan, paths: &PathMap, cancel: &Cancel) -> Vec<CheckResult> {
+    run_all_with(plan, paths, cancel, run_one).await
+}
+
+/// [`run_all`] with the per-check runner given (tests make one panic). A check whose task panics or
+/// is aborted is reported as a failed check, never dropped: the gate cannot go green without it. Every
+/// profile unwinds (Cargo.toml), so this holds in the shipped binary too.
+pub async fn run_all_with<F, Fut>(
+    plan: LocalPlan,
+    paths: &PathMap,
+    cancel: &Cancel,
+    run: F,
+) -> Vec<CheckResult>
+where
+    F: Fn(LocalCheck, PathBuf, PathMap, Cancel) -> Fut,
+    Fut: Future<Output = CheckResult> + Send + 'static,
+{
     let mut set = tokio::task::JoinSet::new();
+    let mut names = std::collections::HashMap::new();
     for (i, c) in plan.checks.into_iter().enumerate() {
-        let root = plan.root.clone();
-        let paths = paths.clone();
-        let cancel = cancel.clone();
-        set.spawn(async move { (i, run_one(c, &root, &paths, &cancel).await) });
+        let name = c.name.clone();
+        let fut = run(c, plan.root.clone(), paths.clone(), cancel.clone());
+        let handle = set.spawn(async move { (i, fut.await) });
+        names.insert(handle.id(), (i, name));
     }
     let mut out = Vec::new();
-    while let Some(j) = set.join_next().await {
+    while let Some(j) = set.join_next_with_id().await {
         match j {
-            Ok(r) => out.push(r),
-            Err(e) => tracing::error!("a check task stopped: {e}"),
+            Ok((_, r)) => out.push(r),
+            Err(e) => {
+                let Some((i, name)) = names.get(&e.id()).cloned() else {
+                    tracing::error!("a check task stopped: {e}");
+                    continue;
+                };
+                let r = if e.is_panic() {
+                    super::gate::panicked(&name, true, e.into_panic().as_ref())
+                } else {
+                    let why = format!("the check's task stopped before it finished: {e}");
+                    tracing::error!(check = %name, "{why}");
+                    let mut r = CheckResult::new(&name, true);
+                    r.fail(why);
+                    r
+                };
+                out.push((i, r));
+            }
         }
     }
     out.sort_by_key(|(i, _)| *i);
     out.into_iter().map(|(_, r)| r).collect()
 }
 
-async fn run_one(c: LocalCheck, root: &Path, paths: &PathMap, cancel: &Cancel) -> CheckResult {
+async fn run_one(c: LocalCheck, root: PathBuf, paths: PathMap, cancel: Cancel) -> CheckResult {
+    let (root, paths, cancel) = (root.as_path(), &paths, &cancel);
     let mut r = CheckResult::new(&c.name, true);
     if let Some(m) = &c.missing {
         r.skipped = true;
@@ -306,11 +339,29 @@ async fn run_one(c: LocalCheck, root: &Path, paths: &PathMap, cancel: &Cancel) -
 }
 
 /// libtest's human output: `test a::b ... ok|FAILED|ignored` lines and `panicked at path:line:col:`.
+/// Each panic's annotation carries the panic message (the assertion and its `left`/`right` values) and
+/// the tail of the test's captured output (its `---- name stdout ----` section), so the terminal shows them.
 #[must_use]
 pub fn libtest(out: &str, paths: &PathMap) -> (TestStats, Vec<Annotation>) {
     let mut s = TestStats::default();
     let mut anns = Vec::new();
-    for line in out.lines() {
+    let lines: Vec<&str> = out.lines().collect();
+    // The test whose captured output is being read, and that output.
+    let mut section: Option<(String, Vec<&str>)> = None;
+    for (n, line) in lines.iter().enumerate() {
+        if let Some(name) = line
+            .strip_prefix("---- ")
+            .and_then(|r| r.strip_suffix(" stdout ----"))
+        {
+            section = Some((name.to_owned(), Vec::new()));
+            continue;
+        }
+        if *line == "failures:" {
+            section = None;
+        }
+        if let Some((_, out)) = &mut section {
+            out.push(line);
+        }
         if let Some(rest) = line.strip_prefix("test ") {
             if rest.ends_with(" ... ok") {
                 s.passed += 1;
@@ -328,21 +379,56 @@ pub fn libtest(out: &str, paths: &PathMap) -> (TestStats, Vec<Annotation>) {
                 .next()
                 .unwrap_or_default();
             let loc = line[i + " panicked at ".len()..].trim_end_matches(':');
+            let message: Vec<&str> = lines[n + 1..]
+                .iter()
+                .take_while(|l| {
+                    !l.trim().is_empty()
+                        && !l.starts_with("note: run with `RUST_BACKTRACE")
+                        && !l.starts_with("stack backtrace:")
+                        && !l.starts_with("thread '")
+                        && !l.starts_with("---- ")
+                })
+                .copied()
+                .collect();
             if let Some((p, l)) = super::junit::split_location(loc) {
-                anns.push(
-                    Annotation::new(
-                        Level::Error,
-                        paths.relativize(&p),
-                        l,
-                        format!("test {thread} panicked"),
-                    )
-                    .with_title(format!("Test failed: {thread}")),
-                );
+                let mut a = Annotation::new(
+                    Level::Error,
+                    paths.relativize(&p),
+                    l,
+                    if message.is_empty() {
+                        format!("test {thread} panicked")
+                    } else {
+                        format!("test {thread} panicked: {}", message.join("\n"))
+                    },
+                )
+                .with_title(format!("Test failed: {thread}"));
+                if let Some((name, out)) = &section
+                    && name == thread
+                {
+                    // The output before the panic line: what the test printed.
+                    let before: Vec<&str> = out[..out.len().saturating_sub(1)]
+                        .iter()
+                        .copied()
+                        .filter(|l| !l.trim().is_empty())
+                        .collect();
+                    if !before.is_empty() {
+                        let tail = &before[before.len().saturating_sub(TEST_OUTPUT_TAIL)..];
+                        a.message.push_str(&format!(
+                            "\nlast {} line(s) of the test's output:\n{}",
+                            tail.len(),
+                            tail.join("\n")
+                        ));
+                    }
+                }
+                anns.push(a);
             }
         }
     }
     (s, anns)
 }
+
+/// Lines of a failing test's own output kept with its finding.
+const TEST_OUTPUT_TAIL: usize = 20;
 
 #[cfg(test)]
 mod tests {
@@ -408,5 +494,26 @@ mod tests {
             a[0].title.as_deref(),
             Some("Test failed: tests::adds_wrong")
         );
+        assert_eq!(
+            a[0].message,
+            "test tests::adds_wrong panicked: assertion failed"
+        );
+    }
+
+    #[test]
+    fn a_failed_assertion_keeps_its_values_and_the_tests_output() {
+        let out = "running 2 tests\ntest pipelines::deploys ... FAILED\ntest other ... ok\n\nfailures:\n\n---- pipelines::deploys stdout ----\npushing image\ncontainer name in use: stevedore-it-web\n\nthread 'pipelines::deploys' (99) panicked at tests/it/pipelines.rs:120:5:\nassertion `left == right` failed: exit code\n  left: 1\n right: 0\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n\n\nfailures:\n    pipelines::deploys\n\ntest result: FAILED. 1 passed; 1 failed\n";
+        let (s, a) = libtest(out, &PathMap::new("/nonexistent"));
+        assert_eq!((s.passed, s.failed), (1, 1));
+        assert_eq!(a.len(), 1);
+        assert_eq!(
+            (a[0].path.as_str(), a[0].start_line),
+            ("tests/it/pipelines.rs", 120)
+        );
+        assert_eq!(
+            a[0].message,
+            "test pipelines::deploys panicked: assertion `left == right` failed: exit code\n  left: 1\n right: 0\nlast 2 line(s) of the test's output:\npushing image\ncontainer name in use: stevedore-it-web"
+        );
+        assert_eq!(a[0].raw_details, None);
     }
 }

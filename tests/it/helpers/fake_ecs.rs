@@ -400,7 +400,7 @@ async fn handle(
         );
     }
     let result = match op.as_str() {
-        "DescribeServices" => Ok(describe_services(&mut s, &req)),
+        "DescribeServices" => describe_services(&mut s, &req),
         "DescribeTaskDefinition" => describe_task_definition(&s, &req),
         "RegisterTaskDefinition" => register(&mut s, &req),
         "UpdateService" => update_service(&mut s, &req),
@@ -758,12 +758,20 @@ fn tick(s: &mut State_, name: &str) {
     }
 }
 
-fn describe_services(s: &mut State_, req: &Value) -> Value {
+fn describe_services(s: &mut State_, req: &Value) -> Result<Value, ApiError> {
     let cluster = req
         .get("cluster")
         .and_then(Value::as_str)
         .unwrap_or("default")
         .to_owned();
+    // A cluster exists when a service was seeded in it; ECS refuses the call for an unknown one.
+    if !s
+        .services
+        .values()
+        .any(|svc| cluster_matches(svc, &cluster))
+    {
+        return Err(("ClusterNotFoundException", "Cluster not found.".into()));
+    }
     let mut services = Vec::new();
     let mut failures = Vec::new();
     for name in req
@@ -784,7 +792,7 @@ fn describe_services(s: &mut State_, req: &Value) -> Value {
             failures.push(json!({"arn": format!("arn:aws:ecs:{REGION}:{ACCOUNT}:service/{cluster}/{name}"), "reason": "MISSING"}));
         }
     }
-    json!({"services": services, "failures": failures})
+    Ok(json!({"services": services, "failures": failures}))
 }
 
 fn update_service(s: &mut State_, req: &Value) -> Result<Value, ApiError> {

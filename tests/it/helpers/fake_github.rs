@@ -42,10 +42,16 @@ const DOCS: &str = "https://docs.github.com/rest";
 pub struct FakeGithub {
     addr: SocketAddr,
     inner: Arc<Inner>,
+    /// TLS mode: the private CA the server's certificate chains to (see [`FakeGithub::start_tls`]).
+    ca: Option<Arc<super::tls::TestCa>>,
+    /// TLS mode: handshakes the server saw fail (a client that did not trust the CA).
+    failed_handshakes: Option<Arc<AtomicUsize>>,
 }
 
 struct Inner {
     repo: String,
+    /// `http` or `https` (the URLs the fake puts in its answers).
+    scheme: &'static str,
     state: Mutex<State>,
     writes_in_flight: AtomicUsize,
     max_writes_in_flight: AtomicUsize,
@@ -180,8 +186,20 @@ impl FakeGithub {
 
     /// Starts a fake hosting `owner/repo`.
     pub async fn start_for(repo: &str) -> FakeGithub {
+        Self::start_with(repo, None).await
+    }
+
+    /// Starts a fake hosting [`REPO`] over HTTPS, with a certificate for `localhost` and `127.0.0.1` signed
+    /// by a private CA that nothing trusts: a client reaches it only with [`FakeGithub::ca_pem_path`] in
+    /// `SSL_CERT_FILE`. [`FakeGithub::url`] is `https://localhost:PORT`.
+    pub async fn start_tls() -> FakeGithub {
+        Self::start_with(REPO, Some(Arc::new(super::tls::TestCa::new()))).await
+    }
+
+    async fn start_with(repo: &str, ca: Option<Arc<super::tls::TestCa>>) -> FakeGithub {
         let inner = Arc::new(Inner {
             repo: repo.to_owned(),
+            scheme: if ca.is_some() { "https" } else { "http" },
             state: Mutex::new(State {
                 next_id: 1000,
                 rate_remaining: 5000,
@@ -199,15 +217,41 @@ impl FakeGithub {
                 async move { handle(&inner, addr, method, uri, headers, body).await }
             },
         );
-        tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-        FakeGithub { addr, inner }
+        let failed_handshakes = match &ca {
+            Some(ca) => Some(super::tls::serve_tls(listener, app, ca.acceptor())),
+            None => {
+                tokio::spawn(async move {
+                    axum::serve(listener, app).await.unwrap();
+                });
+                None
+            }
+        };
+        FakeGithub {
+            addr,
+            inner,
+            ca,
+            failed_handshakes,
+        }
     }
 
-    /// `http://127.0.0.1:PORT` (what `GITHUB_API_URL` would be).
+    /// `http://127.0.0.1:PORT` (what `GITHUB_API_URL` would be); `https://localhost:PORT` in TLS mode.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        match self.ca {
+            Some(_) => format!("https://localhost:{}", self.addr.port()),
+            None => format!("http://{}", self.addr),
+        }
+    }
+
+    /// TLS mode: the PEM file of the private CA (for `SSL_CERT_FILE`).
+    pub fn ca_pem_path(&self) -> Option<&std::path::Path> {
+        self.ca.as_deref().map(super::tls::TestCa::ca_pem_path)
+    }
+
+    /// TLS mode: how many TLS handshakes failed (clients that refused the certificate).
+    pub fn failed_handshakes(&self) -> usize {
+        self.failed_handshakes
+            .as_ref()
+            .map_or(0, |f| f.load(Ordering::SeqCst))
     }
 
     /// The GHES-style base: `http://127.0.0.1:PORT/api/v3`.
@@ -827,8 +871,8 @@ fn serve(
             p: &m.path_params,
             q: &query,
             body: &json_body,
-            api: format!("http://{addr}{prefix}/repos/{}", inner.repo),
-            html: format!("http://{addr}/{}", inner.repo),
+            api: format!("{}://{addr}{prefix}/repos/{}", inner.scheme, inner.repo),
+            html: format!("{}://{addr}/{}", inner.scheme, inner.repo),
             repo: &inner.repo,
             raw: body,
             headers,

@@ -47,6 +47,8 @@ pub struct Settings {
     pub fail_first: usize,
     /// Extra or replaced claims.
     pub extra: serde_json::Map<String, Value>,
+    /// Refuse every token request with this status and JSON `message`.
+    pub refuse: Option<(u16, String)>,
 }
 
 impl Default for Settings {
@@ -60,6 +62,7 @@ impl Default for Settings {
             rogue_signature: false,
             fail_first: 0,
             extra: serde_json::Map::new(),
+            refuse: None,
         }
     }
 }
@@ -267,6 +270,13 @@ async fn token(
     }
     let settings = {
         let mut s = inner.settings.lock().unwrap();
+        if let Some((status, message)) = &s.refuse {
+            return (
+                StatusCode::from_u16(*status).unwrap(),
+                Json(json!({ "message": message })),
+            )
+                .into_response();
+        }
         if s.fail_first > 0 {
             s.fail_first -= 1;
             return (StatusCode::SERVICE_UNAVAILABLE, "upstream unavailable").into_response();

@@ -220,6 +220,70 @@ fn rollback_text(r: &RollbackOutcome) -> String {
     }
 }
 
+/// The closing error of a failed ECS deploy: what happened to each failed service (and its rollback),
+/// and what to do next.
+fn failure(cfg: &Config, outcomes: &[ServiceOutcome], cancelled: bool) -> (String, String) {
+    let failed: Vec<&ServiceOutcome> = outcomes.iter().filter(|o| !o.succeeded()).collect();
+    let lines: Vec<String> = failed
+        .iter()
+        .map(|o| {
+            let what = match &o.end {
+                Ok(e) => e.describe(),
+                Err(e) => e.clone(),
+            };
+            let rollback = match &o.rollback {
+                Some(RollbackOutcome::CircuitBreaker { to }) => {
+                    format!("; ECS's circuit breaker rolls back to `{}`", short_td(to))
+                }
+                Some(RollbackOutcome::Ours { to, end, .. }) => {
+                    if matches!(end, Ok(End::Completed)) {
+                        format!("; rolled back to `{}`", short_td(to))
+                    } else {
+                        format!("; the rollback to `{}` did not complete", short_td(to))
+                    }
+                }
+                Some(RollbackOutcome::Requested { to, .. }) => {
+                    format!("; rollback to `{}` requested", short_td(to))
+                }
+                Some(RollbackOutcome::Disabled { .. }) => {
+                    "; not rolled back (`rollback: none`)".into()
+                }
+                Some(RollbackOutcome::Failed { to, .. }) => {
+                    format!(
+                        "; the rollback to `{}` could not be started: roll back by hand",
+                        short_td(to)
+                    )
+                }
+                None => String::new(),
+            };
+            format!("`{}`: {what}{rollback}", o.plan.service)
+        })
+        .collect();
+    let verb = if cancelled { "was cancelled" } else { "failed" };
+    let reason = format!(
+        "ECS deploy to cluster `{}` {verb}: {}.",
+        cfg.cluster,
+        lines.join("; ")
+    );
+    let timed_out = failed.iter().find_map(|o| match &o.end {
+        Ok(End::TimedOut { budget, .. }) => Some(*budget),
+        _ => None,
+    });
+    let next = if cancelled {
+        "The runner cancelled the step; check the services' state in the job summary's rollback column, then deploy again.".to_owned()
+    } else if let Some(b) = timed_out {
+        format!(
+            "If the rollout is only slow, raise the input `wait-timeout` (now {}); otherwise look at the service events and stopped tasks in the job summary.",
+            super::rollout::fmt_budget(b)
+        )
+    } else if failed.iter().any(|o| o.end.is_err()) {
+        "Fix the AWS error above (the role's ECS permissions, the service and cluster names) and deploy again.".to_owned()
+    } else {
+        "Fix the cause named above (the job summary lists the stopped tasks and their reasons) and deploy again.".to_owned()
+    };
+    (reason, next)
+}
+
 /// The report after applying.
 #[must_use]
 pub fn outcome(cfg: &Config, outcomes: &[ServiceOutcome], cancelled: bool) -> Report {
@@ -357,6 +421,10 @@ pub fn outcome(cfg: &Config, outcomes: &[ServiceOutcome], cancelled: bool) -> Re
         s.push_str("\n> **Cancelled.** ECS was left as described in the rollback column above.\n");
     }
     let mut r = Report::new(Mode::Deploy, verdict, title, s);
+    if !ok {
+        let (reason, next) = failure(cfg, outcomes, cancelled);
+        r.fail_because(reason, next);
+    }
     let per_service = |f: &dyn Fn(&ServiceOutcome) -> Option<String>| {
         let vals: Vec<(String, String)> = outcomes
             .iter()

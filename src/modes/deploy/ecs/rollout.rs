@@ -166,8 +166,10 @@ pub enum End {
     Replaced {
         by_task_definition: String,
     },
+    /// Not decided within `budget` (the `wait-timeout` input).
     TimedOut {
         last_state: String,
+        budget: Duration,
     },
     Cancelled,
 }
@@ -189,9 +191,27 @@ impl End {
             End::Replaced { by_task_definition } => format!(
                 "replaced by a deployment of `{by_task_definition}` (circuit-breaker rollback or another deploy)"
             ),
-            End::TimedOut { last_state } => format!("timed out ({last_state})"),
+            End::TimedOut { last_state, budget } => format!(
+                "timed out after {}, the budget set by the input `wait-timeout` ({last_state})",
+                fmt_budget(*budget)
+            ),
             End::Cancelled => "cancelled".into(),
         }
+    }
+}
+
+/// A `wait-timeout` as the user would write it: `10m`, `90s`, `1h`, `400ms`.
+#[must_use]
+pub fn fmt_budget(d: Duration) -> String {
+    let s = d.as_secs();
+    if d.subsec_millis() != 0 || s == 0 {
+        format!("{}ms", d.as_millis())
+    } else if s.is_multiple_of(3600) {
+        format!("{}h", s / 3600)
+    } else if s.is_multiple_of(60) {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
     }
 }
 
@@ -336,7 +356,10 @@ pub async fn watch(w: Watch<'_>, tl: &mut Timeline, seen: &mut Seen) -> Result<E
             return Ok(End::Completed);
         }
         if started.elapsed() >= w.timing.timeout {
-            return Ok(End::TimedOut { last_state });
+            return Ok(End::TimedOut {
+                last_state,
+                budget: w.timing.timeout,
+            });
         }
         let remaining = w.timing.timeout.saturating_sub(started.elapsed());
         tokio::select! {

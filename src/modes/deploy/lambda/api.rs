@@ -121,6 +121,8 @@ pub struct Api {
     /// Built on first use: loading the platform's root certificates costs ~60 ms, wasted on deploys
     /// without alarms or a health URL.
     http: tokio::sync::OnceCell<reqwest::Client>,
+    /// The run's roots and proxy for that client.
+    net: crate::net::Net,
 }
 
 fn aws_err<E>(
@@ -145,7 +147,7 @@ fn is_not_found<E: ProvideErrorMetadata>(e: &aws_sdk_lambda::error::SdkError<E>)
 
 impl Api {
     #[must_use]
-    pub fn new(sdk: &SdkConfig, function: &str) -> Self {
+    pub fn new(sdk: &SdkConfig, function: &str, net: crate::net::Net) -> Self {
         Self {
             lambda: aws_sdk_lambda::Client::new(sdk),
             cloudwatch: super::cloudwatch::CloudWatch::new(sdk),
@@ -158,6 +160,7 @@ impl Api {
             function: function.to_owned(),
             stats: Mutex::new(Stats::default()),
             http: tokio::sync::OnceCell::new(),
+            net,
         }
     }
 
@@ -165,7 +168,8 @@ impl Api {
     pub async fn http(&self) -> Result<&reqwest::Client, LambdaError> {
         self.http
             .get_or_try_init(|| async {
-                reqwest::Client::builder()
+                self.net
+                    .reqwest()
                     .redirect(reqwest::redirect::Policy::none())
                     .user_agent(concat!("stevedore/", env!("CARGO_PKG_VERSION")))
                     .build()

@@ -56,6 +56,29 @@ fn title(d: &Deployed) -> String {
     }
 }
 
+/// What to do after a failed deploy (the closing `::error`); `None` when the deploy did not fail.
+#[must_use]
+pub fn next_step(d: &Deployed) -> Option<&'static str> {
+    Some(match &d.ending {
+        Ending::Planned | Ending::Unchanged | Ending::Promoted => return None,
+        Ending::FailedBeforeTraffic { .. } => {
+            "Fix the function (the job summary shows the test invocation's error; its CloudWatch logs have the rest) and deploy again; the alias still serves the previous version."
+        }
+        Ending::RolledBack { .. } => {
+            "The alias serves the previous version again. Look at the alarms and health checks in the job summary, fix the function and deploy again."
+        }
+        Ending::Cancelled { .. } => {
+            "The runner cancelled the step; run the deploy again when ready."
+        }
+        Ending::RollbackFailed { .. } => {
+            "Restore the alias by hand with the command above now, then find out why the rollback failed (permissions on lambda:UpdateAlias?)."
+        }
+        Ending::FailedWithoutPrevious { .. } => {
+            "Fix the function and deploy again; until then the alias serves the unhealthy version."
+        }
+    })
+}
+
 /// One line saying how the deploy ended.
 #[must_use]
 pub fn result_line(d: &Deployed) -> String {
