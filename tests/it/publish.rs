@@ -786,18 +786,19 @@ mod ecr {
     }
 }
 
-/// The package inputs (issue 19, upload not built yet): tokens are masked before anything else, every bad
-/// package input is reported at once with exit 2, and nothing is tagged or released.
+/// The package inputs: tokens are masked before anything else, every bad package input is reported at once
+/// with exit 2 (npm provenance is refused, not ignored), and nothing is tagged or released.
 #[tokio::test]
-async fn package_inputs_are_masked_validated_at_once_and_packages_refused_until_built() {
+async fn package_inputs_are_masked_and_validated_at_once() {
     let gh = FakeGithub::start().await;
     let c = gh.seed_commits("main", &["feat: a"]);
     let r = step(&gh, "main", &c[0])
-        .input("packages", "dist/*.tgz")
+        .input("packages", "dist/[*.tgz")
         .input("npm-registry", "registry.example.com")
         .input("pypi-repository", "ftp://pypi.example.com/")
         .input("npm-token", "npm_tok_for_tests_123")
         .input("pypi-token", "pypi-tok-for-tests-456")
+        .input("npm-provenance", "true")
         .run()
         .await;
     assert_eq!(r.code, 2, "{}", r.stdout);
@@ -819,7 +820,12 @@ async fn package_inputs_are_masked_validated_at_once_and_packages_refused_until_
             r.stdout
         );
     }
-    for input in ["packages", "npm-registry", "pypi-repository"] {
+    for input in [
+        "packages",
+        "npm-registry",
+        "pypi-repository",
+        "npm-provenance",
+    ] {
         assert!(
             r.stdout
                 .contains(&format!("invalid input `{input}`::input `{input}`")),
@@ -827,11 +833,7 @@ async fn package_inputs_are_masked_validated_at_once_and_packages_refused_until_
             r.stdout
         );
     }
-    assert!(
-        r.stdout.contains("does not upload packages yet"),
-        "{}",
-        r.stdout
-    );
+    assert!(r.stdout.contains("Sigstore"), "{}", r.stdout);
     assert!(gh.refs().keys().all(|k| !k.starts_with("refs/tags/")));
     assert_eq!(gh.count(RELEASES), 0);
 }

@@ -1,7 +1,7 @@
 //! The package artifacts `publish` would upload (issue 19): what each one is, its name and its own version,
 //! read from the file itself (`package/package.json` in an `npm pack` tarball, `*.dist-info/METADATA` in a
 //! wheel, `PKG-INFO` in an sdist), and the check that it carries the computed version, with the command that
-//! fixes it. Not wired into the run yet: the upload does not exist.
+//! fixes it. [`super::upload`] uploads them.
 
 use std::io::{Cursor, Read};
 use std::path::{Path, PathBuf};
@@ -77,16 +77,10 @@ pub fn kind_of(path: &Path) -> Option<Kind> {
 
 /// Reads the name and version `bytes` (the content of `path`) carry.
 pub fn read(path: &Path, bytes: &[u8]) -> Result<Artifact, ArtifactError> {
-    let kind = kind_of(path).ok_or_else(|| ArtifactError::UnknownKind {
-        path: path.to_owned(),
-    })?;
+    let (kind, meta) = raw_metadata(path, bytes)?;
     let (name, version) = match kind {
         Kind::Npm => {
-            let json =
-                tar_entry(path, bytes, |p| p == "package/package.json")?.ok_or_else(|| {
-                    unreadable(path, "no `package/package.json` (not made by `npm pack`?)")
-                })?;
-            let doc: serde_json::Value = serde_json::from_slice(&json)
+            let doc: serde_json::Value = serde_json::from_slice(&meta)
                 .map_err(|e| unreadable(path, format!("`package/package.json`: {e}")))?;
             let field = |f: &str| {
                 doc.get(f)
@@ -96,9 +90,29 @@ pub fn read(path: &Path, bytes: &[u8]) -> Result<Artifact, ArtifactError> {
             };
             (field("name")?, field("version")?)
         }
+        Kind::Sdist | Kind::Wheel => core_metadata(path, &meta)?,
+    };
+    Ok(Artifact {
+        path: path.to_owned(),
+        kind,
+        name,
+        version,
+    })
+}
+
+/// The kind of `path` and the metadata file inside it, as bytes: `package/package.json` of an npm tarball,
+/// the top-level `PKG-INFO` of an sdist, `*.dist-info/METADATA` of a wheel.
+pub fn raw_metadata(path: &Path, bytes: &[u8]) -> Result<(Kind, Vec<u8>), ArtifactError> {
+    let kind = kind_of(path).ok_or_else(|| ArtifactError::UnknownKind {
+        path: path.to_owned(),
+    })?;
+    let meta = match kind {
+        Kind::Npm => tar_entry(path, bytes, |p| p == "package/package.json")?.ok_or_else(|| {
+            unreadable(path, "no `package/package.json` (not made by `npm pack`?)")
+        })?,
         Kind::Sdist => {
             // `<name>-<version>/PKG-INFO` at the top, not the copies in `*.egg-info/`.
-            let meta = tar_entry(path, bytes, |p| {
+            tar_entry(path, bytes, |p| {
                 p.split('/').count() == 2 && p.ends_with("/PKG-INFO")
             })?
             .ok_or_else(|| {
@@ -106,8 +120,7 @@ pub fn read(path: &Path, bytes: &[u8]) -> Result<Artifact, ArtifactError> {
                     path,
                     "no top-level `PKG-INFO` (not made by `python -m build`?)",
                 )
-            })?;
-            core_metadata(path, &meta)?
+            })?
         }
         Kind::Wheel => {
             let mut zip =
@@ -123,15 +136,30 @@ pub fn read(path: &Path, bytes: &[u8]) -> Result<Artifact, ArtifactError> {
                 .map_err(|e| unreadable(path, e))?
                 .read_to_end(&mut meta)
                 .map_err(|e| unreadable(path, e))?;
-            core_metadata(path, &meta)?
+            meta
         }
     };
-    Ok(Artifact {
-        path: path.to_owned(),
-        kind,
-        name,
-        version,
-    })
+    Ok((kind, meta))
+}
+
+/// Python core metadata (RFC 822 style): the headers in order (continuation lines joined) and the body
+/// (the long description of metadata 2.1+).
+#[must_use]
+pub fn core_fields(meta: &[u8]) -> (Vec<(String, String)>, String) {
+    let text = String::from_utf8_lossy(meta).replace("\r\n", "\n");
+    let (head, body) = text.split_once("\n\n").unwrap_or((&text, ""));
+    let mut fields: Vec<(String, String)> = Vec::new();
+    for line in head.lines() {
+        if line.starts_with([' ', '\t']) {
+            if let Some((_, v)) = fields.last_mut() {
+                v.push('\n');
+                v.push_str(line.trim_start_matches(['\t', ' ']).trim_start_matches('|'));
+            }
+        } else if let Some((k, v)) = line.split_once(':') {
+            fields.push((k.trim().to_owned(), v.trim().to_owned()));
+        }
+    }
+    (fields, body.to_owned())
 }
 
 /// The first entry of a gzipped tar whose path matches.

@@ -1,6 +1,5 @@
 //! Package inputs of `publish` mode (issue 19): which artifacts to upload (npm tarballs, Python wheels and
-//! sdists) and where. Only the inputs and the version rules exist so far; the upload is not built yet, so
-//! `packages` is refused as an input error rather than ignored.
+//! sdists) and where, and the version rules (PEP 440 spelling, npm dist-tags). [`super::upload`] uploads.
 
 use globset::{Glob, GlobMatcher};
 use reqwest::Url;
@@ -34,7 +33,7 @@ pub struct PackageInputs {
     pub npm_token: Option<SecretString>,
     /// `pypi-token`: wins over trusted publishing when given.
     pub pypi_token: Option<SecretString>,
-    /// `npm-provenance`.
+    /// `npm-provenance` (only `false` is accepted until provenance is built).
     pub npm_provenance: bool,
 }
 
@@ -46,7 +45,7 @@ impl Default for PackageInputs {
             pypi_repository: PYPI_REPOSITORY.to_owned(),
             npm_token: None,
             pypi_token: None,
-            npm_provenance: true,
+            npm_provenance: false,
         }
     }
 }
@@ -89,14 +88,14 @@ impl PackageInputs {
         );
         let npm_token = p.string("npm-token").map(SecretString::from);
         let pypi_token = p.string("pypi-token").map(SecretString::from);
-        let npm_provenance = p.bool("npm-provenance", true);
-        if let Some(v) = p.string("packages") {
-            // Refused rather than silently ignored until the upload exists.
+        let npm_provenance = p.bool("npm-provenance", false);
+        if npm_provenance {
+            // Refused rather than silently skipped: provenance is a Sigstore bundle, which is not built.
             p.error(
-                "packages",
-                Some(&v),
-                "cannot be used yet: publish does not upload packages yet (issue 19)",
-                "Remove `packages` and upload with `npm publish` / `twine upload` in a later step for now",
+                "npm-provenance",
+                Some("true"),
+                "is not supported yet: npm provenance is a Sigstore bundle (a Fulcio certificate for the OIDC token and a Rekor transparency-log entry) that publish does not create yet",
+                "Remove `npm-provenance` (the default is `false`); see docs/publish.md",
             );
         }
         Self {
@@ -186,7 +185,7 @@ mod tests {
         assert_eq!(c.npm_registry, NPM_REGISTRY);
         assert_eq!(c.pypi_repository, PYPI_REPOSITORY);
         assert!(c.npm_token.is_none() && c.pypi_token.is_none());
-        assert!(c.npm_provenance);
+        assert!(!c.npm_provenance);
     }
 
     #[test]
@@ -199,8 +198,7 @@ mod tests {
             ("PYPI-TOKEN", "pypi-secret"),
             ("NPM-PROVENANCE", "false"),
         ]);
-        // `packages` parses but is refused until the upload exists.
-        assert_eq!(n, 1);
+        assert_eq!(n, 0);
         let globs: Vec<_> = c.patterns.iter().map(|p| p.glob.as_str()).collect();
         assert_eq!(globs, ["dist/*.tgz", "py/dist/*.whl", "py/dist/*.tar.gz"]);
         assert!(c.patterns[0].matcher.is_match("dist/app-1.2.0.tgz"));
@@ -220,8 +218,10 @@ mod tests {
             ("PYPI-REPOSITORY", "ftp://pypi.example.com/"),
             ("NPM-PROVENANCE", "yes please"),
         ]);
-        // The bad glob, the refusal of `packages`, both URLs and the boolean.
-        assert_eq!(n, 5);
+        // The bad glob, both URLs and the boolean.
+        assert_eq!(n, 4);
+        let (_, n) = parse(&[("NPM-PROVENANCE", "true")]);
+        assert_eq!(n, 1, "provenance is refused, not ignored");
     }
 
     #[test]

@@ -76,6 +76,8 @@ pub struct Applied {
     pub release: ReleaseOutcome,
     pub floating: Option<(String, FloatOutcome)>,
     pub image: Option<super::ecr::PromoteOutcome>,
+    /// The package files (`packages`), uploaded or already there.
+    pub packages: Vec<super::upload::Published>,
 }
 
 impl Plan {
@@ -107,6 +109,15 @@ impl Plan {
                 );
                 put("released", applied.is_some().to_string());
                 put("changelog", changelog.section.clone());
+                put(
+                    "packages",
+                    serde_json::Value::Array(
+                        applied
+                            .map(|a| a.packages.iter().map(|p| p.to_json()).collect())
+                            .unwrap_or_default(),
+                    )
+                    .to_string(),
+                );
             }
             Decided::Skip { previous, .. } => {
                 put("version", String::new());
@@ -121,6 +132,7 @@ impl Plan {
                 put("release-url", String::new());
                 put("released", "false".into());
                 put("changelog", String::new());
+                put("packages", "[]".into());
             }
         }
         out
@@ -224,6 +236,38 @@ impl Plan {
             ]),
         }
         s.push_str(&markdown::table(&["", ""], &rows));
+        if let Some(a) = applied.filter(|a| !a.packages.is_empty()) {
+            s.push_str("\n**Packages**\n\n");
+            let rows: Vec<Vec<String>> = a
+                .packages
+                .iter()
+                .map(|p| {
+                    vec![
+                        format!("`{}`", p.file),
+                        format!("[{} {}]({})", p.name, p.version, p.link),
+                        format!("`{}`", p.registry),
+                        p.dist_tag
+                            .as_ref()
+                            .map_or_else(String::new, |t| format!("`{t}`")),
+                        format!("{} B", p.size),
+                        format!("`{}`", p.sha256),
+                        match p.outcome {
+                            super::upload::Outcome::Uploaded => "uploaded".into(),
+                            super::upload::Outcome::AlreadyThere => {
+                                "already there (same content), skipped".into()
+                            }
+                            super::upload::Outcome::ToUpload => "not uploaded".into(),
+                        },
+                    ]
+                })
+                .collect();
+            s.push_str(&markdown::table(
+                &[
+                    "file", "package", "registry", "dist-tag", "size", "sha256", "",
+                ],
+                &rows,
+            ));
+        }
         s.push_str("\n**Why**\n\n");
         for w in &self.why {
             let _ = writeln!(s, "- {w}");
@@ -304,6 +348,7 @@ mod tests {
             },
             floating: Some(("v1".into(), FloatOutcome::Moved)),
             image: None,
+            packages: vec![],
         };
         let out = p.outputs(Some(&a));
         assert!(out.contains(&("released".into(), "true".into())));

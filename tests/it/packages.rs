@@ -1,0 +1,432 @@
+//! publish uploads packages (issue 19) to real registries on loopback — Verdaccio for npm, pypiserver for
+//! PyPI — with token inputs and with the trusted-publishing exchange (the documented endpoints served by
+//! [`Front`] in front of the real registry): first publish, re-run (skipped), different content (refused,
+//! nothing changed), a failure between release and upload completed by a re-run, the prerelease dist-tag,
+//! a version mismatch and a refused exchange.
+
+use serde_json::Value;
+use sha2::Digest as _;
+
+use crate::helpers::fake_github::FakeGithub;
+use crate::helpers::fake_oidc::{FakeOidc, Settings};
+use crate::helpers::registries::{
+    Front, Trust, npm_tgz, pypiserver, python_files, sdist, unique, verdaccio, wheel,
+};
+use crate::helpers::run::{Step, StepResult};
+
+const RELEASES: &str = "POST /repos/{owner}/{repo}/releases";
+const UPDATE_RELEASE: &str = "PATCH /repos/{owner}/{repo}/releases/{release_id}";
+
+fn step(gh: &FakeGithub, branch: &str, head: &str, files: &[(String, Vec<u8>)]) -> Step {
+    let s = Step::new()
+        .input("mode", "publish")
+        .input("github-token", "ghs_faketoken1234")
+        .var("GITHUB_API_URL", &gh.url())
+        .var("GITHUB_SERVER_URL", "https://github.com")
+        .var("GITHUB_SHA", head)
+        .var("GITHUB_REF", &format!("refs/heads/{branch}"))
+        .var("GITHUB_REF_NAME", branch);
+    for (rel, bytes) in files {
+        let p = s.workspace.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    }
+    s
+}
+
+/// `v1.0.0` released at one commit, then a `feat:` on top: the computed version is 1.1.0.
+fn repo_at_1_1_0(gh: &FakeGithub) -> String {
+    let old = gh.seed_commits("main", &["feat: a"]);
+    gh.set_ref("refs/tags/v1.0.0", &old[0]);
+    gh.seed_commits("main", &["feat: b"]).remove(0)
+}
+
+fn sha256(b: &[u8]) -> String {
+    hex::encode(sha2::Sha256::digest(b))
+}
+
+fn packages(r: &StepResult) -> Vec<Value> {
+    serde_json::from_str::<Value>(r.output("packages").unwrap_or("[]"))
+        .unwrap()
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn outcomes(r: &StepResult) -> Vec<String> {
+    packages(r)
+        .iter()
+        .map(|p| p["outcome"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// `secret` appears on stdout only in its `::add-mask::` line.
+fn assert_masked(r: &StepResult, secret: &str) {
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l == format!("::add-mask::{secret}").as_str()),
+        "not masked: {}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .lines()
+            .all(|l| !l.contains(secret) || l.starts_with("::add-mask::")),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.summary.contains(secret));
+    assert!(r.outputs.iter().all(|(_, v)| !v.contains(secret)));
+}
+
+fn py_files(name: &str, version: &str, code: &str) -> Vec<(String, Vec<u8>)> {
+    let (s, w) = python_files(name, version);
+    vec![
+        (format!("dist/{s}"), sdist(name, version, code)),
+        (format!("dist/{w}"), wheel(name, version, code)),
+    ]
+}
+
+#[tokio::test]
+async fn pypi_upload_then_rerun_skips_then_other_content_is_refused_with_nothing_changed() {
+    let Some(py) = pypiserver() else { return };
+    let gh = FakeGithub::start().await;
+    let head = repo_at_1_1_0(&gh);
+    let name = unique("demo");
+    let files = py_files(&name, "1.1.0", "X = 1\n");
+    let run = |files: Vec<(String, Vec<u8>)>| {
+        step(&gh, "main", &head, &files)
+            .input("packages", "dist/*.tar.gz\ndist/*.whl")
+            .input("pypi-repository", &format!("{}/", py.url))
+            .input("pypi-token", &py.token)
+            .run()
+    };
+    let r = run(files.clone()).await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    assert_eq!(r.output("version"), Some("1.1.0"));
+    assert_masked(&r, &py.token);
+    let page = py.simple(&name).await.expect("project listed");
+    for (rel, bytes) in &files {
+        let file = rel.strip_prefix("dist/").unwrap();
+        assert!(
+            page.contains(&format!("{file}#sha256={}", sha256(bytes))),
+            "{page}"
+        );
+        assert_eq!(&py.download(file).await, bytes);
+        assert!(r.summary.contains(&sha256(bytes)), "{}", r.summary);
+        assert!(
+            r.summary.contains(&format!("{} B", bytes.len())),
+            "{}",
+            r.summary
+        );
+    }
+    let out = packages(&r);
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert!(
+        out.iter()
+            .all(|p| p["outcome"] == "uploaded" && p["version"] == "1.1.0")
+    );
+    assert_eq!(out[0]["url"], format!("{}/simple/{name}/", py.url));
+    assert_eq!(out[0]["sha256"], sha256(&files[0].1));
+    assert_eq!(out[0]["size"], files[0].1.len());
+
+    // Re-run: both files are there with the same bytes: skipped with a note, still success.
+    let r = run(files.clone()).await;
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(outcomes(&r), ["already-there", "already-there"]);
+    assert!(
+        r.summary.contains("already there (same content), skipped"),
+        "{}",
+        r.summary
+    );
+
+    // Other bytes under the same version: refused before anything is written.
+    let writes = (gh.count(RELEASES), gh.count(UPDATE_RELEASE));
+    let other = py_files(&name, "1.1.0", "X = 2\n");
+    let r = run(other).await;
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stdout.contains("with different content"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains(&format!("sha256 {}", sha256(&files[0].1))),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("Nothing was tagged, released or uploaded"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!((gh.count(RELEASES), gh.count(UPDATE_RELEASE)), writes);
+    assert_eq!(
+        py.download(files[0].0.strip_prefix("dist/").unwrap()).await,
+        files[0].1
+    );
+    gh.assert_no_violations();
+}
+
+#[tokio::test]
+async fn pypi_upload_failing_after_the_release_is_completed_by_a_rerun() {
+    let Some(py) = pypiserver() else { return };
+    let gh = FakeGithub::start().await;
+    let head = repo_at_1_1_0(&gh);
+    let name = unique("late");
+    let files = py_files(&name, "1.1.0", "Y = 1\n");
+    let run = |token: &str| {
+        step(&gh, "main", &head, &files)
+            .input("packages", "dist/*")
+            .input("pypi-repository", &format!("{}/", py.url))
+            .input("pypi-token", token)
+            .run()
+    };
+    // pypiserver checks the token: the upload (after the tag and release) is refused.
+    let r = run("pypi-wrong-token-0000").await;
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stdout.contains("HTTP 403"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("A re-run completes the upload"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(gh.releases().len(), 1);
+    assert!(gh.refs().contains_key("refs/tags/v1.1.0"));
+    assert!(py.simple(&name).await.is_none());
+
+    let r = run(&py.token).await;
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(r.output("version"), Some("1.1.0"));
+    assert_eq!(outcomes(&r), ["uploaded", "uploaded"]);
+    assert_eq!(gh.releases().len(), 1);
+    let page = py.simple(&name).await.unwrap();
+    assert!(page.contains(&sha256(&files[1].1)), "{page}");
+    gh.assert_no_violations();
+}
+
+#[tokio::test]
+async fn version_mismatch_fails_before_anything_with_the_fixing_command() {
+    let gh = FakeGithub::start().await;
+    let head = repo_at_1_1_0(&gh);
+    let name = unique("mismatch");
+    let mut files = vec![("pkg/demo.tgz".to_owned(), npm_tgz(&name, "1.0.0", "1"))];
+    files.extend(py_files(&name, "1.0.0", "Z = 1\n"));
+    // Unreachable registries: the check fails before any request.
+    let r = step(&gh, "main", &head, &files)
+        .input("packages", "pkg/*.tgz, dist/*")
+        .input("npm-registry", "http://127.0.0.1:9")
+        .input("pypi-repository", "http://127.0.0.1:9/")
+        .input("npm-token", "npm-tok-unused")
+        .input("pypi-token", "pypi-tok-unused")
+        .run()
+        .await;
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    for part in [
+        "npm version 1.1.0 --no-git-tag-version",
+        "version = \"1.1.0\"",
+        "`pkg/demo.tgz` carries version `1.0.0`",
+        &format!(
+            "`dist/{}` carries version `1.0.0`",
+            python_files(&name, "1.0.0").1
+        ),
+    ] {
+        assert!(r.stdout.contains(part), "{part}: {}", r.stdout);
+    }
+    assert!(gh.refs().keys().all(|k| k != "refs/tags/v1.1.0"));
+    assert!(gh.releases().is_empty());
+
+    // A glob matching nothing is named.
+    let r = step(&gh, "main", &head, &[])
+        .input("packages", "dist/*.whl")
+        .run()
+        .await;
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("`dist/*.whl` matched no file"),
+        "{}",
+        r.stdout
+    );
+    assert!(gh.releases().is_empty());
+}
+
+#[tokio::test]
+async fn npm_prerelease_goes_to_its_dist_tag_then_rerun_skips_and_other_content_is_refused() {
+    let Some(npm) = verdaccio() else { return };
+    let token = npm.token().await;
+    let gh = FakeGithub::start().await;
+    let name = format!("@stevedore/{}", unique("lib"));
+    // A first stable release: `latest`.
+    let base = gh.seed_commits("main", &["feat: a"]);
+    let files = vec![("out/lib.tgz".to_owned(), npm_tgz(&name, "0.1.0", "a"))];
+    let run = |branch: &str, head: &str, files: &[(String, Vec<u8>)]| {
+        step(&gh, branch, head, files)
+            .input("packages", "out/*.tgz")
+            .input("npm-registry", &npm.url)
+            .input("npm-token", &token)
+            .run()
+    };
+    let r = run("main", &base[0], &files).await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    assert_eq!(r.output("version"), Some("0.1.0"));
+    assert_masked(&r, &token);
+    assert_eq!(packages(&r)[0]["dist-tag"], "latest");
+
+    // A prerelease on `dev`: dist-tag `dev`, `latest` stays on the stable version.
+    gh.set_ref("refs/heads/dev", &base[0]);
+    let d = gh.seed_commits("dev", &["feat: b"]);
+    let files = vec![("out/lib.tgz".to_owned(), npm_tgz(&name, "0.2.0-dev.1", "b"))];
+    let r = run("dev", &d[0], &files).await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    assert_eq!(r.output("version"), Some("0.2.0-dev.1"));
+    assert_eq!(packages(&r)[0]["dist-tag"], "dev");
+    assert_eq!(outcomes(&r), ["uploaded"]);
+    let doc = npm.packument(&name).await.unwrap();
+    assert_eq!(doc["dist-tags"]["latest"], "0.1.0", "{doc}");
+    assert_eq!(doc["dist-tags"]["dev"], "0.2.0-dev.1", "{doc}");
+    let dist = &doc["versions"]["0.2.0-dev.1"]["dist"];
+    assert_eq!(dist["shasum"].as_str().unwrap().len(), 40);
+    assert!(dist["integrity"].as_str().unwrap().starts_with("sha512-"));
+    assert_eq!(npm.tarball(&name, "0.2.0-dev.1").await, files[0].1);
+    assert!(r.summary.contains(&sha256(&files[0].1)), "{}", r.summary);
+    assert_eq!(
+        packages(&r)[0]["url"],
+        format!(
+            "{}/@stevedore%2f{}/0.2.0-dev.1",
+            npm.url,
+            name.trim_start_matches("@stevedore/")
+        )
+    );
+
+    // Re-run: same bytes, skipped.
+    let r = run("dev", &d[0], &files).await;
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(outcomes(&r), ["already-there"]);
+
+    // Other bytes under the same version: refused, nothing changed.
+    let writes = (gh.count(RELEASES), gh.count(UPDATE_RELEASE));
+    let other = vec![("out/lib.tgz".to_owned(), npm_tgz(&name, "0.2.0-dev.1", "c"))];
+    let r = run("dev", &d[0], &other).await;
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stdout.contains("with different content"), "{}", r.stdout);
+    assert_eq!((gh.count(RELEASES), gh.count(UPDATE_RELEASE)), writes);
+    assert_eq!(npm.tarball(&name, "0.2.0-dev.1").await, files[0].1);
+    gh.assert_no_violations();
+}
+
+#[tokio::test]
+async fn npm_trusted_publishing_exchanges_the_oidc_token_masks_it_and_a_refusal_names_the_settings()
+{
+    let Some(npm) = verdaccio() else { return };
+    let real = npm.token().await;
+    let front = Front::start(
+        &npm.url,
+        Trust {
+            repository: "octo-org/other-repo".into(),
+            audience: "npm:127.0.0.1".into(),
+            token: real.clone(),
+        },
+    )
+    .await;
+    let oidc = FakeOidc::start(Settings::default()).await;
+    let gh = FakeGithub::start().await;
+    let head = repo_at_1_1_0(&gh);
+    let name = unique("tp");
+    let files = vec![("dist/tp.tgz".to_owned(), npm_tgz(&name, "1.1.0", "tp"))];
+    let run = || {
+        oidc.apply(step(&gh, "main", &head, &files))
+            .input("packages", "dist/*.tgz")
+            .input("npm-registry", &front.url)
+            .run()
+    };
+    // The trusted publisher names another repository: refused before anything is written.
+    let r = run().await;
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stdout.contains("trusted publishing to"), "{}", r.stdout);
+    assert!(r.stdout.contains("HTTP 404"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("Trusted Publisher must name this repository"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("id-token: write"), "{}", r.stdout);
+    assert!(gh.releases().is_empty());
+    assert!(npm.packument(&name).await.is_none());
+
+    front.update(|t| t.repository = "octo-org/octo-repo".into());
+    let r = run().await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    assert_eq!(outcomes(&r), ["uploaded"]);
+    assert_masked(&r, &real);
+    let ex = front.exchanges();
+    assert_eq!(
+        ex.last().unwrap(),
+        &(format!("/-/npm/v1/oidc/token/exchange/package/{name}"), 201)
+    );
+    assert_eq!(npm.tarball(&name, "1.1.0").await, files[0].1);
+    // The OIDC token was fetched for npm's audience.
+    let jwt = oidc.minted().pop().unwrap();
+    let claims = stevedore::oidc::unverified_claims(&jwt).unwrap();
+    assert!(claims.aud.contains("npm:127.0.0.1"));
+    assert_masked(&r, &jwt);
+}
+
+#[tokio::test]
+async fn pypi_trusted_publishing_mints_a_token_masks_it_and_a_refusal_names_the_settings() {
+    let Some(py) = pypiserver() else { return };
+    let front = Front::start(
+        &py.url,
+        Trust {
+            repository: "octo-org/octo-repo".into(),
+            audience: "pypi".into(),
+            token: py.token.clone(),
+        },
+    )
+    .await;
+    let oidc = FakeOidc::start(Settings::default()).await;
+    let gh = FakeGithub::start().await;
+    let head = repo_at_1_1_0(&gh);
+    let name = unique("mint");
+    let files = py_files(&name, "1.1.0", "M = 1\n");
+    let run = || {
+        oidc.apply(step(&gh, "main", &head, &files))
+            .input("packages", "dist/*")
+            .input("pypi-repository", &format!("{}/", front.url))
+            .run()
+    };
+    oidc.update(|s| s.repository = "someone/else".into());
+    let r = run().await;
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stdout.contains("invalid-publisher"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("Publishing settings must list a GitHub trusted publisher"),
+        "{}",
+        r.stdout
+    );
+    assert!(gh.releases().is_empty());
+    assert!(py.simple(&name).await.is_none());
+
+    oidc.update(|s| s.repository = "octo-org/octo-repo".into());
+    let r = run().await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    assert_eq!(outcomes(&r), ["uploaded", "uploaded"]);
+    assert_masked(&r, &py.token);
+    assert_eq!(
+        front.exchanges().last().unwrap(),
+        &("/_/oidc/mint-token".to_owned(), 200)
+    );
+    let jwt = oidc.minted().pop().unwrap();
+    assert!(
+        stevedore::oidc::unverified_claims(&jwt)
+            .unwrap()
+            .aud
+            .contains("pypi")
+    );
+    assert!(
+        py.simple(&name)
+            .await
+            .unwrap()
+            .contains(&sha256(&files[0].1))
+    );
+}
