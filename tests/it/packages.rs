@@ -430,3 +430,252 @@ async fn pypi_trusted_publishing_mints_a_token_masks_it_and_a_refusal_names_the_
             .contains(&sha256(&files[0].1))
     );
 }
+
+// ---- the real clients: what `npm pack` / `python -m build` make goes up, and npm / pip install it ----
+
+fn tool(cmd: &mut std::process::Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn npm_cli() -> Option<String> {
+    let found = std::process::Command::new("npm")
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|_| "npm".to_owned());
+    crate::helpers::require("npm (Node.js)", found)
+}
+
+#[tokio::test]
+async fn a_real_npm_pack_is_published_and_the_real_npm_client_installs_it() {
+    let Some(npm) = verdaccio() else { return };
+    let Some(cli) = npm_cli() else { return };
+    let token = npm.token().await;
+    let gh = FakeGithub::start().await;
+    let head = repo_at_1_1_0(&gh);
+    let name = unique("real");
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(
+        src.path().join("package.json"),
+        serde_json::json!({"name": name, "version": "0.0.0", "main": "index.js", "license": "MIT"})
+            .to_string(),
+    )
+    .unwrap();
+    std::fs::write(src.path().join("index.js"), "module.exports = 42;\n").unwrap();
+    std::fs::create_dir_all(src.path().join("dist")).unwrap();
+    let cache = src.path().join(".npm-cache");
+    let npm_cmd = |args: &[&str]| {
+        let mut c = std::process::Command::new(&cli);
+        c.args(args)
+            .current_dir(src.path())
+            .env("npm_config_cache", &cache)
+            .env("npm_config_update_notifier", "false");
+        c
+    };
+    // What the example workflow runs.
+    tool(&mut npm_cmd(&["version", "1.1.0", "--no-git-tag-version"]));
+    tool(&mut npm_cmd(&["pack", "--pack-destination", "dist"]));
+    let tgz = std::fs::read(src.path().join(format!("dist/{name}-1.1.0.tgz"))).unwrap();
+    let r = step(
+        &gh,
+        "main",
+        &head,
+        &[("dist/pkg.tgz".to_owned(), tgz.clone())],
+    )
+    .input("packages", "dist/*.tgz")
+    .input("npm-registry", &npm.url)
+    .input("npm-token", &token)
+    .run()
+    .await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    assert_eq!(outcomes(&r), ["uploaded"]);
+    // npm reads the packument we wrote: the integrity npm computes itself from the tarball.
+    let view = tool(&mut npm_cmd(&[
+        "view",
+        &format!("{name}@1.1.0"),
+        "dist",
+        "--json",
+        "--registry",
+        &npm.url,
+    ]));
+    let dist: Value = serde_json::from_str(&view).unwrap();
+    let expected = format!(
+        "sha512-{}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            sha2::Sha512::digest(&tgz)
+        )
+    );
+    assert_eq!(dist["integrity"], expected, "{view}");
+    // And installs it (npm verifies the integrity while installing).
+    let prefix = src.path().join("consumer");
+    std::fs::create_dir_all(&prefix).unwrap();
+    tool(&mut npm_cmd(&[
+        "install",
+        &format!("{name}@1.1.0"),
+        "--prefix",
+        prefix.to_str().unwrap(),
+        "--registry",
+        &npm.url,
+        "--no-audit",
+        "--no-fund",
+    ]));
+    assert_eq!(
+        std::fs::read_to_string(prefix.join(format!("node_modules/{name}/index.js"))).unwrap(),
+        "module.exports = 42;\n"
+    );
+}
+
+#[tokio::test]
+async fn a_real_python_build_of_a_prerelease_is_published_and_pip_installs_it() {
+    let Some(py) = pypiserver() else { return };
+    let Some(python) = crate::helpers::require(
+        "a Python with build and setuptools (STEVEDORE_TEST_PYTHON, set by .ci/run)",
+        std::env::var("STEVEDORE_TEST_PYTHON").ok(),
+    ) else {
+        return;
+    };
+    let gh = FakeGithub::start().await;
+    let base = gh.seed_commits("main", &["feat: a"]);
+    gh.set_ref("refs/tags/v1.0.0", &base[0]);
+    gh.set_ref("refs/heads/dev", &base[0]);
+    let head = gh.seed_commits("dev", &["feat: b"]).remove(0);
+    let name = unique("realpy").replace('-', "_");
+    let src = tempfile::tempdir().unwrap();
+    // The example workflow writes the SemVer prerelease as is; the build backend normalises it.
+    std::fs::write(
+        src.path().join("pyproject.toml"),
+        format!(
+            "[build-system]\nrequires = [\"setuptools>=61\"]\nbuild-backend = \"setuptools.build_meta\"\n\n[project]\nname = \"{name}\"\nversion = \"1.1.0-dev.1\"\ndescription = \"stevedore test\"\nrequires-python = \">=3.8\"\n\n[tool.setuptools]\npy-modules = [\"{name}\"]\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(src.path().join(format!("{name}.py")), "ANSWER = 42\n").unwrap();
+    tool(
+        std::process::Command::new(&python)
+            .args(["-m", "build", "--no-isolation", "--outdir", "dist"])
+            .current_dir(src.path()),
+    );
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(src.path().join("dist")).unwrap() {
+        let e = e.unwrap();
+        files.push((
+            format!("dist/{}", e.file_name().to_string_lossy()),
+            std::fs::read(e.path()).unwrap(),
+        ));
+    }
+    assert_eq!(files.len(), 2, "{files:?}");
+    let r = step(&gh, "dev", &head, &files)
+        .input("packages", "dist/*.whl, dist/*.tar.gz")
+        .input("pypi-repository", &format!("{}/", py.url))
+        .input("pypi-token", &py.token)
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    assert_eq!(r.output("version"), Some("1.1.0-dev.1"));
+    assert_eq!(outcomes(&r), ["uploaded", "uploaded"]);
+    assert!(packages(&r).iter().all(|p| p["version"] == "1.1.0.dev1"));
+    // pip finds it under its PEP 440 version, checks the sha256 the index lists, and installs the wheel.
+    let target = src.path().join("site");
+    tool(
+        std::process::Command::new(&python)
+            .args(["-m", "pip", "install", "--no-deps", "--no-cache-dir"])
+            .args(["--disable-pip-version-check", "--only-binary", ":all:"])
+            .args(["--index-url", &format!("{}/simple/", py.url), "--target"])
+            .arg(&target)
+            .arg(format!("{name}==1.1.0.dev1")),
+    );
+    assert_eq!(
+        std::fs::read_to_string(target.join(format!("{name}.py"))).unwrap(),
+        "ANSWER = 42\n"
+    );
+}
+
+/// The binary itself, as a process, with step debug logging on: the exchanged npm token is masked on
+/// stdout before anything else could print it, and never reaches stderr (the logs).
+#[tokio::test]
+async fn the_exchanged_token_is_never_printed_by_the_binary_stdout_or_stderr() {
+    let Some(npm) = verdaccio() else { return };
+    let real = npm.token().await;
+    let front = Front::start(
+        &npm.url,
+        Trust {
+            repository: "octo-org/octo-repo".into(),
+            audience: "npm:127.0.0.1".into(),
+            token: real.clone(),
+        },
+    )
+    .await;
+    let oidc = FakeOidc::start(Settings::default()).await;
+    let gh = FakeGithub::start().await;
+    let head = repo_at_1_1_0(&gh);
+    let name = unique("proc");
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(ws.join("dist")).unwrap();
+    std::fs::write(ws.join("dist/p.tgz"), npm_tgz(&name, "1.1.0", "p")).unwrap();
+    let (summary, output) = (dir.path().join("summary.md"), dir.path().join("output"));
+    std::fs::write(&summary, "").unwrap();
+    std::fs::write(&output, "").unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_stevedore"))
+        .env_clear()
+        .envs([
+            ("GITHUB_ACTIONS", "true"),
+            ("CI", "true"),
+            ("RUNNER_DEBUG", "1"),
+            ("GITHUB_REPOSITORY", "octo-org/octo-repo"),
+            ("GITHUB_SHA", head.as_str()),
+            ("GITHUB_REF", "refs/heads/main"),
+            ("GITHUB_REF_NAME", "main"),
+            ("GITHUB_REF_TYPE", "branch"),
+            ("GITHUB_EVENT_NAME", "push"),
+            ("GITHUB_API_URL", gh.url().as_str()),
+            ("GITHUB_SERVER_URL", "https://github.com"),
+            ("INPUT_MODE", "publish"),
+            ("INPUT_GITHUB-TOKEN", "ghs_faketoken1234"),
+            ("INPUT_PACKAGES", "dist/*.tgz"),
+            ("INPUT_NPM-REGISTRY", front.url.as_str()),
+            ("ACTIONS_ID_TOKEN_REQUEST_URL", oidc.request_url().as_str()),
+            (
+                "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+                crate::helpers::fake_oidc::REQUEST_TOKEN,
+            ),
+            ("STEVEDORE_OIDC_ISSUER", oidc.issuer()),
+        ])
+        .env("GITHUB_WORKSPACE", &ws)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("GITHUB_OUTPUT", &output)
+        .current_dir(&ws)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert_eq!(
+        npm.tarball(&name, "1.1.0").await,
+        npm_tgz(&name, "1.1.0", "p")
+    );
+    let jwt = oidc.minted().pop().unwrap();
+    for secret in [real.as_str(), jwt.as_str()] {
+        let mask = format!("::add-mask::{secret}");
+        let first = stdout.lines().position(|l| l == mask);
+        assert!(first.is_some(), "not masked: {stdout}");
+        assert!(
+            stdout.lines().all(|l| !l.contains(secret) || l == mask),
+            "{stdout}"
+        );
+        assert!(!stderr.contains(secret), "{stderr}");
+        assert!(!std::fs::read_to_string(&summary).unwrap().contains(secret));
+        assert!(!std::fs::read_to_string(&output).unwrap().contains(secret));
+    }
+    assert!(stderr.contains("uploaded"), "debug logs ran: {stderr}");
+}
