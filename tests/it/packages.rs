@@ -679,3 +679,39 @@ async fn the_exchanged_token_is_never_printed_by_the_binary_stdout_or_stderr() {
     }
     assert!(stderr.contains("uploaded"), "debug logs ran: {stderr}");
 }
+
+/// The answer to an upload that went through is lost (503): the request is retried, the registry refuses the
+/// second copy (pypiserver: 409), and publish reads the index again and finds the same file — done, not failed.
+#[tokio::test]
+async fn a_lost_upload_answer_is_retried_and_the_refusal_of_the_copy_is_checked_against_the_index()
+{
+    let Some(py) = pypiserver() else { return };
+    let front = Front::start(
+        &py.url,
+        Trust {
+            repository: "octo-org/octo-repo".into(),
+            audience: "pypi".into(),
+            token: py.token.clone(),
+        },
+    )
+    .await;
+    let gh = FakeGithub::start().await;
+    let head = repo_at_1_1_0(&gh);
+    let name = unique("lost");
+    let (sdist_name, _) = python_files(&name, "1.1.0");
+    let files = vec![(
+        format!("dist/{sdist_name}"),
+        sdist(&name, "1.1.0", "L = 1\n"),
+    )];
+    front.lose_next_answers(1);
+    let r = step(&gh, "main", &head, &files)
+        .input("packages", "dist/*")
+        .input("pypi-repository", &format!("{}/", front.url))
+        .input("pypi-token", &py.token)
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    assert_eq!(front.uploads(), 2, "the upload was sent twice");
+    assert_eq!(outcomes(&r), ["already-there"]);
+    assert_eq!(py.download(&sdist_name).await, files[0].1);
+}

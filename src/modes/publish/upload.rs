@@ -209,7 +209,11 @@ pub struct Prepared {
     npm_tokens: Vec<(String, SecretString)>,
     pypi_token: Option<SecretString>,
     client: reqwest::Client,
+    inputs: PackageInputs,
 }
+
+/// Attempts of one request when the failure is transient (connection, timeout, 429, 5xx).
+const ATTEMPTS: u32 = 3;
 
 /// The HTTP client for the registries: the run's roots and proxy.
 fn client(env: &Env) -> Result<reqwest::Client, UploadError> {
@@ -370,40 +374,65 @@ pub async fn prepare(
         npm_tokens,
         pypi_token,
         client,
+        inputs: inputs.clone(),
     })
 }
 
-/// Uploads what is not there yet; marks each uploaded file.
+/// Uploads what is not there yet; marks each uploaded file. A refusal because the file exists (a retried
+/// request that had gone through, or a parallel run) is checked against the registry again: the same
+/// content counts as there, other content is the conflict error.
 pub async fn upload(prepared: &mut Prepared) -> Result<(), UploadError> {
     let Prepared {
         packages,
         npm_tokens,
         pypi_token,
         client,
+        inputs,
     } = prepared;
     for p in packages
         .iter_mut()
         .filter(|p| p.outcome == Outcome::ToUpload)
     {
-        match p.registry {
+        let sent = match p.registry {
             Registry::Npm => {
                 let token = npm_tokens
                     .iter()
                     .find(|(n, _)| n == &p.artifact.name)
                     .map(|(_, t)| t);
-                npm_publish(client, p, token).await?;
+                npm_publish(client, p, token).await
             }
-            Registry::PyPi => pypi_upload(client, p, pypi_token.as_ref()).await?,
+            Registry::PyPi => pypi_upload(client, p, pypi_token.as_ref()).await,
+        };
+        match sent {
+            Ok(()) => {
+                p.outcome = Outcome::Uploaded;
+                tracing::info!(file = %p.file, registry = %p.registry_url, "uploaded");
+            }
+            Err(
+                e @ UploadError::Refused {
+                    status: 400 | 403 | 409,
+                    ..
+                },
+            ) => {
+                let there = match p.registry {
+                    Registry::Npm => npm_existing(client, inputs, p).await?,
+                    Registry::PyPi => pypi_existing(client, inputs, p).await?,
+                };
+                if !there {
+                    return Err(e);
+                }
+                p.outcome = Outcome::AlreadyThere;
+                tracing::info!(file = %p.file, "refused as existing, and the same file is there");
+            }
+            Err(e) => return Err(e),
         }
-        p.outcome = Outcome::Uploaded;
-        tracing::info!(file = %p.file, registry = %p.registry_url, "uploaded");
     }
     Ok(())
 }
 
 // ---- shared HTTP -----------------------------------------------------------------------------------
 
-async fn send(
+async fn send_once(
     what: &str,
     url: &str,
     req: reqwest::RequestBuilder,
@@ -414,8 +443,49 @@ async fn send(
         detail: error_chain(&e),
     })?;
     let status = resp.status().as_u16();
-    let body = resp.text().await.unwrap_or_default();
-    Ok((status, body))
+    Ok((status, resp.text().await.unwrap_or_default()))
+}
+
+/// Sends with bounded retries on transient failures (connection, timeout, 429, 5xx); the status and body of
+/// the last answer.
+async fn send(
+    what: &str,
+    url: &str,
+    req: reqwest::RequestBuilder,
+) -> Result<(u16, String), UploadError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let retry = attempt < ATTEMPTS;
+        let (this, again) = match req.try_clone() {
+            Some(r) => (r, retry),
+            // A streamed body cannot be sent twice (ours never are).
+            None => return send_once(what, url, req).await,
+        };
+        let why = match this.send().await {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let body = resp.text().await.unwrap_or_default();
+                if !(again && (status == 429 || status >= 500)) {
+                    return Ok((status, body));
+                }
+                format!("HTTP {status}")
+            }
+            Err(e) if again && (e.is_connect() || e.is_timeout()) => error_chain(&e),
+            Err(e) => {
+                return Err(UploadError::Http {
+                    what: what.to_owned(),
+                    url: url.to_owned(),
+                    detail: error_chain(&e),
+                });
+            }
+        };
+        tracing::warn!(
+            "{what} `{url}`: {why}; retrying (attempt {}/{ATTEMPTS})",
+            attempt + 1
+        );
+        tokio::time::sleep(crate::oidc::backoff(attempt + 1)).await;
+    }
 }
 
 fn refused(what: &str, url: &str, status: u16, body: &str) -> UploadError {

@@ -230,6 +230,10 @@ struct Inner {
     upstream: String,
     trust: Mutex<Trust>,
     exchanges: Mutex<Vec<(String, u16)>>,
+    /// Uploads (PUT, or POST outside `/_/`) still to be forwarded and then answered `503`, as when the
+    /// answer of a request that went through is lost.
+    lose_answers: AtomicUsize,
+    uploads: AtomicUsize,
     client: reqwest::Client,
 }
 
@@ -248,6 +252,8 @@ impl Front {
             upstream: upstream.trim_end_matches('/').to_owned(),
             trust: Mutex::new(trust),
             exchanges: Mutex::new(Vec::new()),
+            lose_answers: AtomicUsize::new(0),
+            uploads: AtomicUsize::new(0),
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
@@ -264,6 +270,16 @@ impl Front {
 
     pub fn update(&self, f: impl FnOnce(&mut Trust)) {
         f(&mut self.inner.trust.lock().unwrap());
+    }
+
+    /// Forward the next `n` uploads, then answer them `503` instead of the registry's answer.
+    pub fn lose_next_answers(&self, n: usize) {
+        self.inner.lose_answers.store(n, Ordering::SeqCst);
+    }
+
+    /// Upload requests forwarded so far.
+    pub fn uploads(&self) -> usize {
+        self.inner.uploads.load(Ordering::SeqCst)
     }
 
     /// The exchange requests so far: (path, status answered).
@@ -351,6 +367,7 @@ async fn handle(
         };
     }
     // Everything else goes to the real registry.
+    let is_upload = method == Method::PUT || (method == Method::POST && !path.starts_with("/_/"));
     let target = format!(
         "{}{}",
         inner.upstream,
@@ -363,6 +380,16 @@ async fn handle(
         }
     }
     let resp = req.send().await.unwrap();
+    if is_upload {
+        inner.uploads.fetch_add(1, Ordering::SeqCst);
+        let lose = inner
+            .lose_answers
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if lose {
+            return (StatusCode::SERVICE_UNAVAILABLE, "answer lost").into_response();
+        }
+    }
     let status = resp.status();
     let ct = resp.headers().get("content-type").cloned();
     let bytes = resp.bytes().await.unwrap();
