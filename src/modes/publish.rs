@@ -505,6 +505,7 @@ fn skip_report(rt: &Runtime<'_>, why: &str) -> Report {
         ("release-url", ""),
         ("released", "false"),
         ("changelog", ""),
+        ("packages", "[]"),
     ] {
         r.output(k, v);
     }

@@ -358,4 +358,65 @@ mod tests {
         assert!(s.contains("[created](https://x/r)"), "{s}");
         assert!(s.contains("`v1` (moved)"), "{s}");
     }
+
+    #[test]
+    fn packages_are_reported_per_file_and_as_json_output() {
+        use super::super::upload::{Outcome, Published};
+        let p = plan();
+        let a = Applied {
+            tag: TagOutcome::Created,
+            release: ReleaseOutcome {
+                url: "https://x/r".into(),
+                created: true,
+            },
+            floating: None,
+            image: None,
+            packages: vec![
+                Published {
+                    name: "@acme/lib".into(),
+                    version: "1.3.0".into(),
+                    file: "dist/acme-lib-1.3.0.tgz".into(),
+                    registry: "https://registry.npmjs.org/".into(),
+                    link: "https://www.npmjs.com/package/@acme/lib/v/1.3.0".into(),
+                    size: 1234,
+                    sha256: "ab".repeat(32),
+                    dist_tag: Some("latest".into()),
+                    outcome: Outcome::Uploaded,
+                },
+                Published {
+                    name: "acme".into(),
+                    version: "1.3.0".into(),
+                    file: "py/dist/acme-1.3.0.tar.gz".into(),
+                    registry: "https://upload.pypi.org/legacy/".into(),
+                    link: "https://pypi.org/project/acme/1.3.0/".into(),
+                    size: 99,
+                    sha256: "cd".repeat(32),
+                    dist_tag: None,
+                    outcome: Outcome::AlreadyThere,
+                },
+            ],
+        };
+        let s = p.summary(Some(&a), false);
+        assert!(
+            s.contains(&format!(
+                "| `dist/acme-lib-1.3.0.tgz` | [@acme/lib 1.3.0](https://www.npmjs.com/package/@acme/lib/v/1.3.0) | `https://registry.npmjs.org/` | `latest` | 1234 B | `{}` | uploaded |",
+                "ab".repeat(32)
+            )),
+            "{s}"
+        );
+        assert!(s.contains("already there (same content), skipped"), "{s}");
+        let out = p.outputs(Some(&a));
+        let json = &out.iter().find(|(k, _)| k == "packages").unwrap().1;
+        let v: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert_eq!(v[0]["outcome"], "uploaded");
+        assert_eq!(v[0]["size"], 1234);
+        assert_eq!(v[0]["dist-tag"], "latest");
+        assert_eq!(v[1]["outcome"], "already-there");
+        assert_eq!(v[1]["dist-tag"], serde_json::Value::Null);
+        assert_eq!(v[1]["url"], "https://pypi.org/project/acme/1.3.0/");
+        // No packages: an empty list, and no table.
+        let out = p.outputs(None);
+        assert!(out.contains(&("packages".into(), "[]".into())));
+        assert!(!p.summary(None, true).contains("**Packages**"));
+    }
 }
