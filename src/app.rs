@@ -45,9 +45,11 @@ pub async fn run_in(
         tracing::info!("{t}");
     }
     // Secrets that arrive through the environment are masked before anything else can print them.
-    for key in crate::inputs::input_keys("github-token") {
-        if let Some(t) = env.get(&key) {
-            cmds.add_mask(t);
+    for input in ["github-token", "npm-token", "pypi-token"] {
+        for key in crate::inputs::input_keys(input) {
+            if let Some(t) = env.get(&key) {
+                cmds.add_mask(t);
+            }
         }
     }
     if let Some(t) = env.get(vars::ACTIONS_ID_TOKEN_REQUEST_TOKEN) {

@@ -7,12 +7,15 @@
 //! checkout at all — is enough. Only a `dry-run` without the API (no `github-token`, as under act) reads
 //! the local clone instead ([`local`]).
 
+pub mod artifacts;
 pub mod changelog;
 pub mod config;
 pub mod ecr;
 pub mod local;
+pub mod packages;
 pub mod plan;
 pub mod remote;
+pub mod upload;
 pub mod version;
 
 pub use config::Config;
@@ -458,6 +461,8 @@ enum ApplyError {
     Ecr(#[from] ecr::EcrError),
     #[error(transparent)]
     Aws(#[from] crate::aws::AwsError),
+    #[error(transparent)]
+    Upload(#[from] upload::UploadError),
 }
 
 impl From<ApplyError> for ModeError {
@@ -478,6 +483,10 @@ impl From<ApplyError> for ModeError {
                     }
                 }
             }
+            ApplyError::Upload(e) => ModeError::Failed {
+                hint: e.hint(),
+                message: e.to_string(),
+            },
             ApplyError::Ecr(e) => ModeError::Failed {
                 message: e.to_string(),
                 hint: Some(
@@ -506,6 +515,13 @@ async fn apply(
     } = &plan.decision
     else {
         return Ok(None);
+    };
+    // The packages are read, their versions checked, the registries asked and the upload tokens obtained
+    // first (no writes): a wrong version, a conflicting upload or a refused exchange stops the run here.
+    let mut packages = if cfg.packages.patterns.is_empty() {
+        None
+    } else {
+        Some(upload::prepare(rt.env, rt.cmds, &rt.ctx.workspace, &cfg.packages, version).await?)
     };
     // The image is looked up first (read-only): a missing image stops the run before any write.
     let image = match (&cfg.promote_image, &cfg.aws) {
@@ -538,11 +554,20 @@ async fn apply(
         Some(f) => Some((f.clone(), repo.float_tag(f, &plan.head).await?)),
         None => None,
     };
+    // Last: a failed upload leaves the tag and release, and a re-run completes the upload.
+    let packages = match &mut packages {
+        Some(p) => {
+            upload::upload(p).await?;
+            p.packages.iter().map(upload::Package::published).collect()
+        }
+        None => Vec::new(),
+    };
     Ok(Some(Applied {
         tag: tag_outcome,
         release,
         floating,
         image,
+        packages,
     }))
 }
 
@@ -577,6 +602,7 @@ fn skip_report(rt: &Runtime<'_>, why: &str) -> Report {
         ("release-url", ""),
         ("released", "false"),
         ("changelog", ""),
+        ("packages", "[]"),
     ] {
         r.output(k, v);
     }

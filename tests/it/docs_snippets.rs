@@ -393,8 +393,10 @@ fn every_snippet_that_configures_stevedore_parses() {
         "docs/lint-gate.md",
         "docs/publish.md",
         "examples/container.yml",
+        "examples/python-package.yml",
         "examples/serverless.yml",
         "examples/standards.yml",
+        "examples/typescript-package.yml",
         "examples/versioned.yml",
     ] {
         assert!(

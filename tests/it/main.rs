@@ -30,6 +30,7 @@ mod foundation;
 mod lambda;
 mod layers;
 mod lint_gate;
+mod packages;
 mod pipelines;
 mod publish;
 mod reporting;

@@ -1295,6 +1295,8 @@ fn the_examples_use_declared_inputs_and_minimal_permissions() {
         "versioned.yml",
         "serverless.yml",
         "container.yml",
+        "typescript-package.yml",
+        "python-package.yml",
     ] {
         let wf = Workflow::load(file);
         assert_eq!(
@@ -1338,6 +1340,13 @@ fn the_examples_use_declared_inputs_and_minimal_permissions() {
                     "publish" => {
                         need.insert("contents: write");
                         need.insert("pull-requests: read");
+                        // Packages without a token input: trusted publishing needs the OIDC token.
+                        if with.contains_key("packages")
+                            && !with.contains_key("npm-token")
+                            && !with.contains_key("pypi-token")
+                        {
+                            need.insert("id-token: write");
+                        }
                     }
                     other => panic!("{file}/{id}: mode {other}"),
                 }

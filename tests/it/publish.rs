@@ -894,4 +894,55 @@ async fn without_the_api_a_real_run_and_a_dry_run_without_a_clone_are_refused() 
         "{}",
         r.stdout
     );
+
+/// The package inputs: tokens are masked before anything else, every bad package input is reported at once
+/// with exit 2 (npm provenance is refused, not ignored), and nothing is tagged or released.
+#[tokio::test]
+async fn package_inputs_are_masked_and_validated_at_once() {
+    let gh = FakeGithub::start().await;
+    let c = gh.seed_commits("main", &["feat: a"]);
+    let r = step(&gh, "main", &c[0])
+        .input("packages", "dist/[*.tgz")
+        .input("npm-registry", "registry.example.com")
+        .input("pypi-repository", "ftp://pypi.example.com/")
+        .input("npm-token", "npm_tok_for_tests_123")
+        .input("pypi-token", "pypi-tok-for-tests-456")
+        .input("npm-provenance", "true")
+        .run()
+        .await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    let first = r.stdout.lines().next().unwrap_or_default();
+    assert_eq!(first, "::add-mask::ghs_faketoken1234", "{}", r.stdout);
+    for secret in ["npm_tok_for_tests_123", "pypi-tok-for-tests-456"] {
+        assert!(
+            r.stdout
+                .lines()
+                .any(|l| l == format!("::add-mask::{secret}").as_str()),
+            "{}",
+            r.stdout
+        );
+        assert!(
+            r.stdout
+                .lines()
+                .all(|l| !l.contains(secret) || l.starts_with("::add-mask::")),
+            "{}",
+            r.stdout
+        );
+    }
+    for input in [
+        "packages",
+        "npm-registry",
+        "pypi-repository",
+        "npm-provenance",
+    ] {
+        assert!(
+            r.stdout
+                .contains(&format!("invalid input `{input}`::input `{input}`")),
+            "{input}: {}",
+            r.stdout
+        );
+    }
+    assert!(r.stdout.contains("Sigstore"), "{}", r.stdout);
+    assert!(gh.refs().keys().all(|k| !k.starts_with("refs/tags/")));
+    assert_eq!(gh.count(RELEASES), 0);
 }

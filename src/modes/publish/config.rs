@@ -4,6 +4,7 @@ use globset::{Glob, GlobMatcher};
 use semver::Version;
 
 use super::ecr::ImageRef;
+use super::packages::PackageInputs;
 use super::version::{Bump, Rules};
 use crate::aws::AwsInputs;
 use crate::inputs::{Inputs, split_list};
@@ -35,6 +36,8 @@ pub struct Config {
     pub promote_image: Option<Box<ImageRef>>,
     /// The AWS inputs, read only when an image is to be promoted.
     pub aws: Option<Box<AwsInputs>>,
+    /// `packages` and the registry inputs.
+    pub packages: Box<PackageInputs>,
 }
 
 impl Default for Config {
@@ -59,6 +62,7 @@ impl Default for Config {
             floating_tag: false,
             promote_image: None,
             aws: None,
+            packages: Box::new(PackageInputs::default()),
         }
     }
 }
@@ -179,6 +183,7 @@ impl Config {
             .string("promote-image")
             .is_some()
             .then(|| Box::new(AwsInputs::parse(p)));
+        let packages = Box::new(PackageInputs::parse(p));
         Self {
             tag_prefix,
             release_branches,
@@ -188,6 +193,7 @@ impl Config {
             floating_tag,
             promote_image,
             aws,
+            packages,
         }
     }
 

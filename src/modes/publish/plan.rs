@@ -76,6 +76,8 @@ pub struct Applied {
     pub release: ReleaseOutcome,
     pub floating: Option<(String, FloatOutcome)>,
     pub image: Option<super::ecr::PromoteOutcome>,
+    /// The package files (`packages`), uploaded or already there.
+    pub packages: Vec<super::upload::Published>,
 }
 
 impl Plan {
@@ -107,6 +109,15 @@ impl Plan {
                 );
                 put("released", applied.is_some().to_string());
                 put("changelog", changelog.section.clone());
+                put(
+                    "packages",
+                    serde_json::Value::Array(
+                        applied
+                            .map(|a| a.packages.iter().map(|p| p.to_json()).collect())
+                            .unwrap_or_default(),
+                    )
+                    .to_string(),
+                );
             }
             Decided::Skip { previous, .. } => {
                 put("version", String::new());
@@ -121,6 +132,7 @@ impl Plan {
                 put("release-url", String::new());
                 put("released", "false".into());
                 put("changelog", String::new());
+                put("packages", "[]".into());
             }
         }
         out
@@ -224,6 +236,38 @@ impl Plan {
             ]),
         }
         s.push_str(&markdown::table(&["", ""], &rows));
+        if let Some(a) = applied.filter(|a| !a.packages.is_empty()) {
+            s.push_str("\n**Packages**\n\n");
+            let rows: Vec<Vec<String>> = a
+                .packages
+                .iter()
+                .map(|p| {
+                    vec![
+                        format!("`{}`", p.file),
+                        format!("[{} {}]({})", p.name, p.version, p.link),
+                        format!("`{}`", p.registry),
+                        p.dist_tag
+                            .as_ref()
+                            .map_or_else(String::new, |t| format!("`{t}`")),
+                        format!("{} B", p.size),
+                        format!("`{}`", p.sha256),
+                        match p.outcome {
+                            super::upload::Outcome::Uploaded => "uploaded".into(),
+                            super::upload::Outcome::AlreadyThere => {
+                                "already there (same content), skipped".into()
+                            }
+                            super::upload::Outcome::ToUpload => "not uploaded".into(),
+                        },
+                    ]
+                })
+                .collect();
+            s.push_str(&markdown::table(
+                &[
+                    "file", "package", "registry", "dist-tag", "size", "sha256", "",
+                ],
+                &rows,
+            ));
+        }
         s.push_str("\n**Why**\n\n");
         for w in &self.why {
             let _ = writeln!(s, "- {w}");
@@ -304,6 +348,7 @@ mod tests {
             },
             floating: Some(("v1".into(), FloatOutcome::Moved)),
             image: None,
+            packages: vec![],
         };
         let out = p.outputs(Some(&a));
         assert!(out.contains(&("released".into(), "true".into())));
@@ -312,5 +357,66 @@ mod tests {
         assert!(s.contains("already there at this commit"), "{s}");
         assert!(s.contains("[created](https://x/r)"), "{s}");
         assert!(s.contains("`v1` (moved)"), "{s}");
+    }
+
+    #[test]
+    fn packages_are_reported_per_file_and_as_json_output() {
+        use super::super::upload::{Outcome, Published};
+        let p = plan();
+        let a = Applied {
+            tag: TagOutcome::Created,
+            release: ReleaseOutcome {
+                url: "https://x/r".into(),
+                created: true,
+            },
+            floating: None,
+            image: None,
+            packages: vec![
+                Published {
+                    name: "@acme/lib".into(),
+                    version: "1.3.0".into(),
+                    file: "dist/acme-lib-1.3.0.tgz".into(),
+                    registry: "https://registry.npmjs.org/".into(),
+                    link: "https://www.npmjs.com/package/@acme/lib/v/1.3.0".into(),
+                    size: 1234,
+                    sha256: "ab".repeat(32),
+                    dist_tag: Some("latest".into()),
+                    outcome: Outcome::Uploaded,
+                },
+                Published {
+                    name: "acme".into(),
+                    version: "1.3.0".into(),
+                    file: "py/dist/acme-1.3.0.tar.gz".into(),
+                    registry: "https://upload.pypi.org/legacy/".into(),
+                    link: "https://pypi.org/project/acme/1.3.0/".into(),
+                    size: 99,
+                    sha256: "cd".repeat(32),
+                    dist_tag: None,
+                    outcome: Outcome::AlreadyThere,
+                },
+            ],
+        };
+        let s = p.summary(Some(&a), false);
+        assert!(
+            s.contains(&format!(
+                "| `dist/acme-lib-1.3.0.tgz` | [@acme/lib 1.3.0](https://www.npmjs.com/package/@acme/lib/v/1.3.0) | `https://registry.npmjs.org/` | `latest` | 1234 B | `{}` | uploaded |",
+                "ab".repeat(32)
+            )),
+            "{s}"
+        );
+        assert!(s.contains("already there (same content), skipped"), "{s}");
+        let out = p.outputs(Some(&a));
+        let json = &out.iter().find(|(k, _)| k == "packages").unwrap().1;
+        let v: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert_eq!(v[0]["outcome"], "uploaded");
+        assert_eq!(v[0]["size"], 1234);
+        assert_eq!(v[0]["dist-tag"], "latest");
+        assert_eq!(v[1]["outcome"], "already-there");
+        assert_eq!(v[1]["dist-tag"], serde_json::Value::Null);
+        assert_eq!(v[1]["url"], "https://pypi.org/project/acme/1.3.0/");
+        // No packages: an empty list, and no table.
+        let out = p.outputs(None);
+        assert!(out.contains(&("packages".into(), "[]".into())));
+        assert!(!p.summary(None, true).contains("**Packages**"));
     }
 }

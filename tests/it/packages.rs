@@ -1,0 +1,717 @@
+//! publish uploads packages (issue 19) to real registries on loopback — Verdaccio for npm, pypiserver for
+//! PyPI — with token inputs and with the trusted-publishing exchange (the documented endpoints served by
+//! [`Front`] in front of the real registry): first publish, re-run (skipped), different content (refused,
+//! nothing changed), a failure between release and upload completed by a re-run, the prerelease dist-tag,
+//! a version mismatch and a refused exchange.
+
+use serde_json::Value;
+use sha2::Digest as _;
+
+use crate::helpers::fake_github::FakeGithub;
+use crate::helpers::fake_oidc::{FakeOidc, Settings};
+use crate::helpers::registries::{
+    Front, Trust, npm_tgz, pypiserver, python_files, sdist, unique, verdaccio, wheel,
+};
+use crate::helpers::run::{Step, StepResult};
+
+const RELEASES: &str = "POST /repos/{owner}/{repo}/releases";
+const UPDATE_RELEASE: &str = "PATCH /repos/{owner}/{repo}/releases/{release_id}";
+
+fn step(gh: &FakeGithub, branch: &str, head: &str, files: &[(String, Vec<u8>)]) -> Step {
+    let s = Step::new()
+        .input("mode", "publish")
+        .input("github-token", "ghs_faketoken1234")
+        .var("GITHUB_API_URL", &gh.url())
+        .var("GITHUB_SERVER_URL", "https://github.com")
+        .var("GITHUB_SHA", head)
+        .var("GITHUB_REF", &format!("refs/heads/{branch}"))
+        .var("GITHUB_REF_NAME", branch);
+    for (rel, bytes) in files {
+        let p = s.workspace.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    }
+    s
+}
+
+/// `v1.0.0` released at one commit, then a `feat:` on top: the computed version is 1.1.0.
+fn repo_at_1_1_0(gh: &FakeGithub) -> String {
+    let old = gh.seed_commits("main", &["feat: a"]);
+    gh.set_ref("refs/tags/v1.0.0", &old[0]);
+    gh.seed_commits("main", &["feat: b"]).remove(0)
+}
+
+fn sha256(b: &[u8]) -> String {
+    hex::encode(sha2::Sha256::digest(b))
+}
+
+fn packages(r: &StepResult) -> Vec<Value> {
+    serde_json::from_str::<Value>(r.output("packages").unwrap_or("[]"))
+        .unwrap()
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn outcomes(r: &StepResult) -> Vec<String> {
+    packages(r)
+        .iter()
+        .map(|p| p["outcome"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// `secret` appears on stdout only in its `::add-mask::` line.
+fn assert_masked(r: &StepResult, secret: &str) {
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l == format!("::add-mask::{secret}").as_str()),
+        "not masked: {}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .lines()
+            .all(|l| !l.contains(secret) || l.starts_with("::add-mask::")),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.summary.contains(secret));
+    assert!(r.outputs.iter().all(|(_, v)| !v.contains(secret)));
+}
+
+fn py_files(name: &str, version: &str, code: &str) -> Vec<(String, Vec<u8>)> {
+    let (s, w) = python_files(name, version);
+    vec![
+        (format!("dist/{s}"), sdist(name, version, code)),
+        (format!("dist/{w}"), wheel(name, version, code)),
+    ]
+}
+
+#[tokio::test]
+async fn pypi_upload_then_rerun_skips_then_other_content_is_refused_with_nothing_changed() {
+    let Some(py) = pypiserver() else { return };
+    let gh = FakeGithub::start().await;
+    let head = repo_at_1_1_0(&gh);
+    let name = unique("demo");
+    let files = py_files(&name, "1.1.0", "X = 1\n");
+    let run = |files: Vec<(String, Vec<u8>)>| {
+        step(&gh, "main", &head, &files)
+            .input("packages", "dist/*.tar.gz\ndist/*.whl")
+            .input("pypi-repository", &format!("{}/", py.url))
+            .input("pypi-token", &py.token)
+            .run()
+    };
+    let r = run(files.clone()).await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    assert_eq!(r.output("version"), Some("1.1.0"));
+    assert_masked(&r, &py.token);
+    let page = py.simple(&name).await.expect("project listed");
+    for (rel, bytes) in &files {
+        let file = rel.strip_prefix("dist/").unwrap();
+        assert!(
+            page.contains(&format!("{file}#sha256={}", sha256(bytes))),
+            "{page}"
+        );
+        assert_eq!(&py.download(file).await, bytes);
+        assert!(r.summary.contains(&sha256(bytes)), "{}", r.summary);
+        assert!(
+            r.summary.contains(&format!("{} B", bytes.len())),
+            "{}",
+            r.summary
+        );
+    }
+    let out = packages(&r);
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert!(
+        out.iter()
+            .all(|p| p["outcome"] == "uploaded" && p["version"] == "1.1.0")
+    );
+    assert_eq!(out[0]["url"], format!("{}/simple/{name}/", py.url));
+    assert_eq!(out[0]["sha256"], sha256(&files[0].1));
+    assert_eq!(out[0]["size"], files[0].1.len());
+
+    // Re-run: both files are there with the same bytes: skipped with a note, still success.
+    let r = run(files.clone()).await;
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(outcomes(&r), ["already-there", "already-there"]);
+    assert!(
+        r.summary.contains("already there (same content), skipped"),
+        "{}",
+        r.summary
+    );
+
+    // Other bytes under the same version: refused before anything is written.
+    let writes = (gh.count(RELEASES), gh.count(UPDATE_RELEASE));
+    let other = py_files(&name, "1.1.0", "X = 2\n");
+    let r = run(other).await;
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stdout.contains("with different content"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains(&format!("sha256 {}", sha256(&files[0].1))),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("Nothing was tagged, released or uploaded"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!((gh.count(RELEASES), gh.count(UPDATE_RELEASE)), writes);
+    assert_eq!(
+        py.download(files[0].0.strip_prefix("dist/").unwrap()).await,
+        files[0].1
+    );
+    gh.assert_no_violations();
+}
+
+#[tokio::test]
+async fn pypi_upload_failing_after_the_release_is_completed_by_a_rerun() {
+    let Some(py) = pypiserver() else { return };
+    let gh = FakeGithub::start().await;
+    let head = repo_at_1_1_0(&gh);
+    let name = unique("late");
+    let files = py_files(&name, "1.1.0", "Y = 1\n");
+    let run = |token: &str| {
+        step(&gh, "main", &head, &files)
+            .input("packages", "dist/*")
+            .input("pypi-repository", &format!("{}/", py.url))
+            .input("pypi-token", token)
+            .run()
+    };
+    // pypiserver checks the token: the upload (after the tag and release) is refused.
+    let r = run("pypi-wrong-token-0000").await;
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stdout.contains("HTTP 403"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("A re-run completes the upload"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(gh.releases().len(), 1);
+    assert!(gh.refs().contains_key("refs/tags/v1.1.0"));
+    assert!(py.simple(&name).await.is_none());
+
+    let r = run(&py.token).await;
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(r.output("version"), Some("1.1.0"));
+    assert_eq!(outcomes(&r), ["uploaded", "uploaded"]);
+    assert_eq!(gh.releases().len(), 1);
+    let page = py.simple(&name).await.unwrap();
+    assert!(page.contains(&sha256(&files[1].1)), "{page}");
+    gh.assert_no_violations();
+}
+
+#[tokio::test]
+async fn version_mismatch_fails_before_anything_with_the_fixing_command() {
+    let gh = FakeGithub::start().await;
+    let head = repo_at_1_1_0(&gh);
+    let name = unique("mismatch");
+    let mut files = vec![("pkg/demo.tgz".to_owned(), npm_tgz(&name, "1.0.0", "1"))];
+    files.extend(py_files(&name, "1.0.0", "Z = 1\n"));
+    // Unreachable registries: the check fails before any request.
+    let r = step(&gh, "main", &head, &files)
+        .input("packages", "pkg/*.tgz, dist/*")
+        .input("npm-registry", "http://127.0.0.1:9")
+        .input("pypi-repository", "http://127.0.0.1:9/")
+        .input("npm-token", "npm-tok-unused")
+        .input("pypi-token", "pypi-tok-unused")
+        .run()
+        .await;
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    for part in [
+        "npm version 1.1.0 --no-git-tag-version",
+        "version = \"1.1.0\"",
+        "`pkg/demo.tgz` carries version `1.0.0`",
+        &format!(
+            "`dist/{}` carries version `1.0.0`",
+            python_files(&name, "1.0.0").1
+        ),
+    ] {
+        assert!(r.stdout.contains(part), "{part}: {}", r.stdout);
+    }
+    assert!(gh.refs().keys().all(|k| k != "refs/tags/v1.1.0"));
+    assert!(gh.releases().is_empty());
+
+    // A glob matching nothing is named.
+    let r = step(&gh, "main", &head, &[])
+        .input("packages", "dist/*.whl")
+        .run()
+        .await;
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("`dist/*.whl` matched no file"),
+        "{}",
+        r.stdout
+    );
+    assert!(gh.releases().is_empty());
+}
+
+#[tokio::test]
+async fn npm_prerelease_goes_to_its_dist_tag_then_rerun_skips_and_other_content_is_refused() {
+    let Some(npm) = verdaccio() else { return };
+    let token = npm.token().await;
+    let gh = FakeGithub::start().await;
+    let name = format!("@stevedore/{}", unique("lib"));
+    // A first stable release: `latest`.
+    let base = gh.seed_commits("main", &["feat: a"]);
+    let files = vec![("out/lib.tgz".to_owned(), npm_tgz(&name, "0.1.0", "a"))];
+    let run = |branch: &str, head: &str, files: &[(String, Vec<u8>)]| {
+        step(&gh, branch, head, files)
+            .input("packages", "out/*.tgz")
+            .input("npm-registry", &npm.url)
+            .input("npm-token", &token)
+            .run()
+    };
+    let r = run("main", &base[0], &files).await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    assert_eq!(r.output("version"), Some("0.1.0"));
+    assert_masked(&r, &token);
+    assert_eq!(packages(&r)[0]["dist-tag"], "latest");
+
+    // A prerelease on `dev`: dist-tag `dev`, `latest` stays on the stable version.
+    gh.set_ref("refs/heads/dev", &base[0]);
+    let d = gh.seed_commits("dev", &["feat: b"]);
+    let files = vec![("out/lib.tgz".to_owned(), npm_tgz(&name, "0.2.0-dev.1", "b"))];
+    let r = run("dev", &d[0], &files).await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    assert_eq!(r.output("version"), Some("0.2.0-dev.1"));
+    assert_eq!(packages(&r)[0]["dist-tag"], "dev");
+    assert_eq!(outcomes(&r), ["uploaded"]);
+    let doc = npm.packument(&name).await.unwrap();
+    assert_eq!(doc["dist-tags"]["latest"], "0.1.0", "{doc}");
+    assert_eq!(doc["dist-tags"]["dev"], "0.2.0-dev.1", "{doc}");
+    let dist = &doc["versions"]["0.2.0-dev.1"]["dist"];
+    assert_eq!(dist["shasum"].as_str().unwrap().len(), 40);
+    assert!(dist["integrity"].as_str().unwrap().starts_with("sha512-"));
+    assert_eq!(npm.tarball(&name, "0.2.0-dev.1").await, files[0].1);
+    assert!(r.summary.contains(&sha256(&files[0].1)), "{}", r.summary);
+    assert_eq!(
+        packages(&r)[0]["url"],
+        format!(
+            "{}/@stevedore%2f{}/0.2.0-dev.1",
+            npm.url,
+            name.trim_start_matches("@stevedore/")
+        )
+    );
+
+    // Re-run: same bytes, skipped.
+    let r = run("dev", &d[0], &files).await;
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(outcomes(&r), ["already-there"]);
+
+    // Other bytes under the same version: refused, nothing changed.
+    let writes = (gh.count(RELEASES), gh.count(UPDATE_RELEASE));
+    let other = vec![("out/lib.tgz".to_owned(), npm_tgz(&name, "0.2.0-dev.1", "c"))];
+    let r = run("dev", &d[0], &other).await;
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stdout.contains("with different content"), "{}", r.stdout);
+    assert_eq!((gh.count(RELEASES), gh.count(UPDATE_RELEASE)), writes);
+    assert_eq!(npm.tarball(&name, "0.2.0-dev.1").await, files[0].1);
+    gh.assert_no_violations();
+}
+
+#[tokio::test]
+async fn npm_trusted_publishing_exchanges_the_oidc_token_masks_it_and_a_refusal_names_the_settings()
+{
+    let Some(npm) = verdaccio() else { return };
+    let real = npm.token().await;
+    let front = Front::start(
+        &npm.url,
+        Trust {
+            repository: "octo-org/other-repo".into(),
+            audience: "npm:127.0.0.1".into(),
+            token: real.clone(),
+        },
+    )
+    .await;
+    let oidc = FakeOidc::start(Settings::default()).await;
+    let gh = FakeGithub::start().await;
+    let head = repo_at_1_1_0(&gh);
+    let name = unique("tp");
+    let files = vec![("dist/tp.tgz".to_owned(), npm_tgz(&name, "1.1.0", "tp"))];
+    let run = || {
+        oidc.apply(step(&gh, "main", &head, &files))
+            .input("packages", "dist/*.tgz")
+            .input("npm-registry", &front.url)
+            .run()
+    };
+    // The trusted publisher names another repository: refused before anything is written.
+    let r = run().await;
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stdout.contains("trusted publishing to"), "{}", r.stdout);
+    assert!(r.stdout.contains("HTTP 404"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("Trusted Publisher must name this repository"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("id-token: write"), "{}", r.stdout);
+    assert!(gh.releases().is_empty());
+    assert!(npm.packument(&name).await.is_none());
+
+    front.update(|t| t.repository = "octo-org/octo-repo".into());
+    let r = run().await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    assert_eq!(outcomes(&r), ["uploaded"]);
+    assert_masked(&r, &real);
+    let ex = front.exchanges();
+    assert_eq!(
+        ex.last().unwrap(),
+        &(format!("/-/npm/v1/oidc/token/exchange/package/{name}"), 201)
+    );
+    assert_eq!(npm.tarball(&name, "1.1.0").await, files[0].1);
+    // The OIDC token was fetched for npm's audience.
+    let jwt = oidc.minted().pop().unwrap();
+    let claims = stevedore::oidc::unverified_claims(&jwt).unwrap();
+    assert!(claims.aud.contains("npm:127.0.0.1"));
+    assert_masked(&r, &jwt);
+}
+
+#[tokio::test]
+async fn pypi_trusted_publishing_mints_a_token_masks_it_and_a_refusal_names_the_settings() {
+    let Some(py) = pypiserver() else { return };
+    let front = Front::start(
+        &py.url,
+        Trust {
+            repository: "octo-org/octo-repo".into(),
+            audience: "pypi".into(),
+            token: py.token.clone(),
+        },
+    )
+    .await;
+    let oidc = FakeOidc::start(Settings::default()).await;
+    let gh = FakeGithub::start().await;
+    let head = repo_at_1_1_0(&gh);
+    let name = unique("mint");
+    let files = py_files(&name, "1.1.0", "M = 1\n");
+    let run = || {
+        oidc.apply(step(&gh, "main", &head, &files))
+            .input("packages", "dist/*")
+            .input("pypi-repository", &format!("{}/", front.url))
+            .run()
+    };
+    oidc.update(|s| s.repository = "someone/else".into());
+    let r = run().await;
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stdout.contains("invalid-publisher"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("Publishing settings must list a GitHub trusted publisher"),
+        "{}",
+        r.stdout
+    );
+    assert!(gh.releases().is_empty());
+    assert!(py.simple(&name).await.is_none());
+
+    oidc.update(|s| s.repository = "octo-org/octo-repo".into());
+    let r = run().await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    assert_eq!(outcomes(&r), ["uploaded", "uploaded"]);
+    assert_masked(&r, &py.token);
+    assert_eq!(
+        front.exchanges().last().unwrap(),
+        &("/_/oidc/mint-token".to_owned(), 200)
+    );
+    let jwt = oidc.minted().pop().unwrap();
+    assert!(
+        stevedore::oidc::unverified_claims(&jwt)
+            .unwrap()
+            .aud
+            .contains("pypi")
+    );
+    assert!(
+        py.simple(&name)
+            .await
+            .unwrap()
+            .contains(&sha256(&files[0].1))
+    );
+}
+
+// ---- the real clients: what `npm pack` / `python -m build` make goes up, and npm / pip install it ----
+
+fn tool(cmd: &mut std::process::Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn npm_cli() -> Option<String> {
+    let found = std::process::Command::new("npm")
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|_| "npm".to_owned());
+    crate::helpers::require("npm (Node.js)", found)
+}
+
+#[tokio::test]
+async fn a_real_npm_pack_is_published_and_the_real_npm_client_installs_it() {
+    let Some(npm) = verdaccio() else { return };
+    let Some(cli) = npm_cli() else { return };
+    let token = npm.token().await;
+    let gh = FakeGithub::start().await;
+    let head = repo_at_1_1_0(&gh);
+    let name = unique("real");
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(
+        src.path().join("package.json"),
+        serde_json::json!({"name": name, "version": "0.0.0", "main": "index.js", "license": "MIT"})
+            .to_string(),
+    )
+    .unwrap();
+    std::fs::write(src.path().join("index.js"), "module.exports = 42;\n").unwrap();
+    std::fs::create_dir_all(src.path().join("dist")).unwrap();
+    let cache = src.path().join(".npm-cache");
+    let npm_cmd = |args: &[&str]| {
+        let mut c = std::process::Command::new(&cli);
+        c.args(args)
+            .current_dir(src.path())
+            .env("npm_config_cache", &cache)
+            .env("npm_config_update_notifier", "false");
+        c
+    };
+    // What the example workflow runs.
+    tool(&mut npm_cmd(&["version", "1.1.0", "--no-git-tag-version"]));
+    tool(&mut npm_cmd(&["pack", "--pack-destination", "dist"]));
+    let tgz = std::fs::read(src.path().join(format!("dist/{name}-1.1.0.tgz"))).unwrap();
+    let r = step(
+        &gh,
+        "main",
+        &head,
+        &[("dist/pkg.tgz".to_owned(), tgz.clone())],
+    )
+    .input("packages", "dist/*.tgz")
+    .input("npm-registry", &npm.url)
+    .input("npm-token", &token)
+    .run()
+    .await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    assert_eq!(outcomes(&r), ["uploaded"]);
+    // npm reads the packument we wrote: the integrity npm computes itself from the tarball.
+    let view = tool(&mut npm_cmd(&[
+        "view",
+        &format!("{name}@1.1.0"),
+        "dist",
+        "--json",
+        "--registry",
+        &npm.url,
+    ]));
+    let dist: Value = serde_json::from_str(&view).unwrap();
+    let expected = format!(
+        "sha512-{}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            sha2::Sha512::digest(&tgz)
+        )
+    );
+    assert_eq!(dist["integrity"], expected, "{view}");
+    // And installs it (npm verifies the integrity while installing).
+    let prefix = src.path().join("consumer");
+    std::fs::create_dir_all(&prefix).unwrap();
+    tool(&mut npm_cmd(&[
+        "install",
+        &format!("{name}@1.1.0"),
+        "--prefix",
+        prefix.to_str().unwrap(),
+        "--registry",
+        &npm.url,
+        "--no-audit",
+        "--no-fund",
+    ]));
+    assert_eq!(
+        std::fs::read_to_string(prefix.join(format!("node_modules/{name}/index.js"))).unwrap(),
+        "module.exports = 42;\n"
+    );
+}
+
+#[tokio::test]
+async fn a_real_python_build_of_a_prerelease_is_published_and_pip_installs_it() {
+    let Some(py) = pypiserver() else { return };
+    let Some(python) = crate::helpers::require(
+        "a Python with build and setuptools (STEVEDORE_TEST_PYTHON, set by .ci/run)",
+        std::env::var("STEVEDORE_TEST_PYTHON").ok(),
+    ) else {
+        return;
+    };
+    let gh = FakeGithub::start().await;
+    let base = gh.seed_commits("main", &["feat: a"]);
+    gh.set_ref("refs/tags/v1.0.0", &base[0]);
+    gh.set_ref("refs/heads/dev", &base[0]);
+    let head = gh.seed_commits("dev", &["feat: b"]).remove(0);
+    let name = unique("realpy").replace('-', "_");
+    let src = tempfile::tempdir().unwrap();
+    // The example workflow writes the SemVer prerelease as is; the build backend normalises it.
+    std::fs::write(
+        src.path().join("pyproject.toml"),
+        format!(
+            "[build-system]\nrequires = [\"setuptools>=61\"]\nbuild-backend = \"setuptools.build_meta\"\n\n[project]\nname = \"{name}\"\nversion = \"1.1.0-dev.1\"\ndescription = \"stevedore test\"\nrequires-python = \">=3.8\"\n\n[tool.setuptools]\npy-modules = [\"{name}\"]\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(src.path().join(format!("{name}.py")), "ANSWER = 42\n").unwrap();
+    tool(
+        std::process::Command::new(&python)
+            .args(["-m", "build", "--no-isolation", "--outdir", "dist"])
+            .current_dir(src.path()),
+    );
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(src.path().join("dist")).unwrap() {
+        let e = e.unwrap();
+        files.push((
+            format!("dist/{}", e.file_name().to_string_lossy()),
+            std::fs::read(e.path()).unwrap(),
+        ));
+    }
+    assert_eq!(files.len(), 2, "{files:?}");
+    let r = step(&gh, "dev", &head, &files)
+        .input("packages", "dist/*.whl, dist/*.tar.gz")
+        .input("pypi-repository", &format!("{}/", py.url))
+        .input("pypi-token", &py.token)
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    assert_eq!(r.output("version"), Some("1.1.0-dev.1"));
+    assert_eq!(outcomes(&r), ["uploaded", "uploaded"]);
+    assert!(packages(&r).iter().all(|p| p["version"] == "1.1.0.dev1"));
+    // pip finds it under its PEP 440 version, checks the sha256 the index lists, and installs the wheel.
+    let target = src.path().join("site");
+    tool(
+        std::process::Command::new(&python)
+            .args(["-m", "pip", "install", "--no-deps", "--no-cache-dir"])
+            .args(["--disable-pip-version-check", "--only-binary", ":all:"])
+            .args(["--index-url", &format!("{}/simple/", py.url), "--target"])
+            .arg(&target)
+            .arg(format!("{name}==1.1.0.dev1")),
+    );
+    assert_eq!(
+        std::fs::read_to_string(target.join(format!("{name}.py"))).unwrap(),
+        "ANSWER = 42\n"
+    );
+}
+
+/// The binary itself, as a process, with step debug logging on: the exchanged npm token is masked on
+/// stdout before anything else could print it, and never reaches stderr (the logs).
+#[tokio::test]
+async fn the_exchanged_token_is_never_printed_by_the_binary_stdout_or_stderr() {
+    let Some(npm) = verdaccio() else { return };
+    let real = npm.token().await;
+    let front = Front::start(
+        &npm.url,
+        Trust {
+            repository: "octo-org/octo-repo".into(),
+            audience: "npm:127.0.0.1".into(),
+            token: real.clone(),
+        },
+    )
+    .await;
+    let oidc = FakeOidc::start(Settings::default()).await;
+    let gh = FakeGithub::start().await;
+    let head = repo_at_1_1_0(&gh);
+    let name = unique("proc");
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(ws.join("dist")).unwrap();
+    std::fs::write(ws.join("dist/p.tgz"), npm_tgz(&name, "1.1.0", "p")).unwrap();
+    let (summary, output) = (dir.path().join("summary.md"), dir.path().join("output"));
+    std::fs::write(&summary, "").unwrap();
+    std::fs::write(&output, "").unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_stevedore"))
+        .env_clear()
+        .envs([
+            ("GITHUB_ACTIONS", "true"),
+            ("CI", "true"),
+            ("RUNNER_DEBUG", "1"),
+            ("GITHUB_REPOSITORY", "octo-org/octo-repo"),
+            ("GITHUB_SHA", head.as_str()),
+            ("GITHUB_REF", "refs/heads/main"),
+            ("GITHUB_REF_NAME", "main"),
+            ("GITHUB_REF_TYPE", "branch"),
+            ("GITHUB_EVENT_NAME", "push"),
+            ("GITHUB_API_URL", gh.url().as_str()),
+            ("GITHUB_SERVER_URL", "https://github.com"),
+            ("INPUT_MODE", "publish"),
+            ("INPUT_GITHUB-TOKEN", "ghs_faketoken1234"),
+            ("INPUT_PACKAGES", "dist/*.tgz"),
+            ("INPUT_NPM-REGISTRY", front.url.as_str()),
+            ("ACTIONS_ID_TOKEN_REQUEST_URL", oidc.request_url().as_str()),
+            (
+                "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+                crate::helpers::fake_oidc::REQUEST_TOKEN,
+            ),
+            ("STEVEDORE_OIDC_ISSUER", oidc.issuer()),
+        ])
+        .env("GITHUB_WORKSPACE", &ws)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("GITHUB_OUTPUT", &output)
+        .current_dir(&ws)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert_eq!(
+        npm.tarball(&name, "1.1.0").await,
+        npm_tgz(&name, "1.1.0", "p")
+    );
+    let jwt = oidc.minted().pop().unwrap();
+    for secret in [real.as_str(), jwt.as_str()] {
+        let mask = format!("::add-mask::{secret}");
+        let first = stdout.lines().position(|l| l == mask);
+        assert!(first.is_some(), "not masked: {stdout}");
+        assert!(
+            stdout.lines().all(|l| !l.contains(secret) || l == mask),
+            "{stdout}"
+        );
+        assert!(!stderr.contains(secret), "{stderr}");
+        assert!(!std::fs::read_to_string(&summary).unwrap().contains(secret));
+        assert!(!std::fs::read_to_string(&output).unwrap().contains(secret));
+    }
+    assert!(stderr.contains("uploaded"), "debug logs ran: {stderr}");
+}
+
+/// The answer to an upload that went through is lost (503): the request is retried, the registry refuses the
+/// second copy (pypiserver: 409), and publish reads the index again and finds the same file — done, not failed.
+#[tokio::test]
+async fn a_lost_upload_answer_is_retried_and_the_refusal_of_the_copy_is_checked_against_the_index()
+{
+    let Some(py) = pypiserver() else { return };
+    let front = Front::start(
+        &py.url,
+        Trust {
+            repository: "octo-org/octo-repo".into(),
+            audience: "pypi".into(),
+            token: py.token.clone(),
+        },
+    )
+    .await;
+    let gh = FakeGithub::start().await;
+    let head = repo_at_1_1_0(&gh);
+    let name = unique("lost");
+    let (sdist_name, _) = python_files(&name, "1.1.0");
+    let files = vec![(
+        format!("dist/{sdist_name}"),
+        sdist(&name, "1.1.0", "L = 1\n"),
+    )];
+    front.lose_next_answers(1);
+    let r = step(&gh, "main", &head, &files)
+        .input("packages", "dist/*")
+        .input("pypi-repository", &format!("{}/", front.url))
+        .input("pypi-token", &py.token)
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    assert_eq!(front.uploads(), 2, "the upload was sent twice");
+    assert_eq!(outcomes(&r), ["already-there"]);
+    assert_eq!(py.download(&sdist_name).await, files[0].1);
+}
