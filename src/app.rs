@@ -224,23 +224,17 @@ fn close_with_error(cmds: &Commands, report: &Report) {
     );
 }
 
-/// A run the signal interrupted fails, and its closing `::error` says so first.
+/// A run the signal interrupted fails, and its closing `::error` says so first: the mode's own next step
+/// (e.g. "check the service names") does not apply to a cancelled step.
 fn mark_cancelled(report: &mut Report, signal: cancel::Signal) {
-    let (reason, next) = match report.closing_error() {
-        Some(f) => (f.reason, f.next_step),
-        None => (report.title.clone(), report::DEFAULT_NEXT_STEP.to_owned()),
+    let reason = match report.closing_error() {
+        Some(f) => f.reason,
+        None => report.title.clone(),
     };
     report.verdict = Verdict::Failure;
-    let reason = if reason.contains(signal.name) {
-        reason
-    } else {
-        format!("Cancelled by {}: {reason}", signal.name)
-    };
     report.fail_because(
-        reason,
-        format!(
-            "The runner cancelled the step (or the container was stopped). stevedore started nothing after the signal and ran only the documented clean-up. {next}"
-        ),
+        format!("Cancelled by {}: {reason}", signal.name),
+        "The runner cancelled the step (or the container was stopped): stevedore started nothing after the signal and ran only the documented clean-up. The job summary shows what was done before it; run the step again when ready.",
     );
 }
 

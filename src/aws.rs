@@ -24,10 +24,10 @@ use aws_types::SdkConfig;
 use aws_types::region::Region;
 use secrecy::ExposeSecret;
 
+use crate::cancel::Cancel;
 use crate::env::Env;
 use crate::inputs::Inputs;
 use crate::modes::Runtime;
-use crate::cancel::Cancel;
 use crate::net::Net;
 use crate::oidc::{self, Claims, OidcError};
 use crate::policy::{self, Decision, Environments, PolicyError, TriggerPolicy};

@@ -179,7 +179,10 @@ mod tests {
             h.cancel("SIGTERM");
         };
         let (r, ()) = tokio::join!(hang, signal);
-        assert_eq!(r.map_err(|e| e.to_string()), Err("cancelled by SIGTERM".into()));
+        assert_eq!(
+            r.map_err(|e| e.to_string()),
+            Err("cancelled by SIGTERM".into())
+        );
         let mut started = false;
         let r = c.guard(async { started = true }).await;
         assert!(r.is_err());
@@ -193,10 +196,13 @@ mod tests {
     async fn clean_up_may_run_until_its_deadline_and_no_longer() {
         let (h, c) = pair();
         h.cancel("SIGINT");
-        let quick = cleanup(Duration::from_millis(500), c.guard(async {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            7
-        }))
+        let quick = cleanup(
+            Duration::from_millis(500),
+            c.guard(async {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                7
+            }),
+        )
         .await;
         assert_eq!(quick, Ok(7));
         let t0 = Instant::now();
@@ -209,7 +215,10 @@ mod tests {
         assert!(t0.elapsed() < Duration::from_millis(600));
         tokio::time::sleep(Duration::from_millis(500)).await;
         let late = cleanup(Duration::from_millis(500), c.guard(async { 1 })).await;
-        assert!(late.is_err(), "past the deadline even clean-up does not start");
+        assert!(
+            late.is_err(),
+            "past the deadline even clean-up does not start"
+        );
     }
 
     #[tokio::test]

@@ -39,7 +39,9 @@ fn main() -> ExitCode {
     // handler does nothing at all (the kernel ignores SIGTERM for a namespace's init).
     let (handle, cancel) = stevedore::cancel::pair();
     if let Err(e) = watch_signals(handle, cmds.clone()) {
-        tracing::warn!("cannot watch SIGINT/SIGTERM ({e}); a cancelled step will only end when killed");
+        tracing::warn!(
+            "cannot watch SIGINT/SIGTERM ({e}); a cancelled step will only end when killed"
+        );
     }
 
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -60,10 +62,7 @@ fn main() -> ExitCode {
 /// signal fires the run's [`stevedore::cancel::Cancel`]; a second one, or
 /// [`stevedore::cancel::HARD_EXIT`] after the first, ends the process with an `::error` saying why.
 /// Returns once the handlers are installed.
-fn watch_signals(
-    handle: stevedore::cancel::CancelHandle,
-    cmds: Commands,
-) -> Result<(), String> {
+fn watch_signals(handle: stevedore::cancel::CancelHandle, cmds: Commands) -> Result<(), String> {
     use stevedore::cancel::HARD_EXIT;
     use tokio::signal::unix::{SignalKind, signal};
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
@@ -117,6 +116,7 @@ fn watch_signals(
                 );
                 #[expect(
                     clippy::disallowed_methods,
+                    clippy::exit,
                     reason = "the main thread may be stuck; this is the deadline the runner needs"
                 )]
                 std::process::exit(i32::from(stevedore::EXIT_FAILED));

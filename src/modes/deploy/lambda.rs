@@ -520,8 +520,7 @@ pub async fn run_connected(
             crate::cancel::MODE_CLEANUP,
             crate::github::deployments::finish(gh, dep, success, Some(&url), None),
         );
-        if let Err(e) = finished.await
-        {
+        if let Err(e) = finished.await {
             tracing::warn!("GitHub deployment status not recorded: {e}");
             github_note = Some(format!("GitHub deployment status not recorded: {e}"));
         }
