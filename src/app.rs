@@ -227,10 +227,15 @@ fn close_with_error(cmds: &Commands, report: &Report) {
 /// A run the signal interrupted fails, and its closing `::error` says so first: the mode's own next step
 /// (e.g. "check the service names") does not apply to a cancelled step.
 fn mark_cancelled(report: &mut Report, signal: cancel::Signal) {
-    let reason = match report.closing_error() {
+    let mut reason = match report.closing_error() {
         Some(f) => f.reason,
         None => report.title.clone(),
     };
+    // What follows the cancelled call's own words is the client's error chain, noise here.
+    let words = format!("cancelled by {}", signal.name);
+    if let Some(i) = reason.find(&words) {
+        reason.truncate(i + words.len());
+    }
     report.verdict = Verdict::Failure;
     report.fail_because(
         format!("Cancelled by {}: {reason}", signal.name),

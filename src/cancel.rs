@@ -35,9 +35,16 @@ pub struct Signal {
 }
 
 /// A wait that the signal ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("cancelled by {}", .0.name)]
 pub struct Cancelled(pub Signal);
+
+/// Errors that print their source with `{:?}` (the AWS SDK's) show the same words as `Display`.
+impl std::fmt::Debug for Cancelled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cancelled by {}", self.0.name)
+    }
+}
 
 /// A cloneable cancellation flag. The default never fires.
 #[derive(Clone, Debug)]

@@ -163,6 +163,16 @@ impl Stopped {
             "no ::error naming {signal}:\n{}",
             self.logs()
         );
+        // The reason stops at the cancelled call, without the HTTP client's error chain.
+        let error = error.unwrap();
+        assert!(
+            !error.contains("DispatchFailure") && !error.contains("Instant"),
+            "{error}"
+        );
+        assert!(
+            error.contains("started nothing after the signal"),
+            "{error}"
+        );
     }
 }
 
