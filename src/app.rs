@@ -128,7 +128,7 @@ pub async fn run_in(
     // The mode stops at its own pace after the signal (rollbacks are its documented clean-up), but no
     // later than `MODE_CLEANUP` after it, whatever it waits for.
     let outcome = tokio::select! {
-        r = mode(&rt) => r,
+        r = Box::pin(mode(&rt)) => r,
         s = rt.cancel.elapsed(cancel::MODE_CLEANUP) => Err(ModeError::Failed {
             message: format!(
                 "{} stopped {} ms after {}: the step was cancelled",

@@ -95,7 +95,8 @@ tokio::task_local! {
 /// Runs `fut` as documented clean-up: guarded waits inside it may start after the signal and run until
 /// `within` after it.
 pub async fn cleanup<F: Future>(within: Duration, fut: F) -> F::Output {
-    CLEANUP_UNTIL.scope(within, fut).await
+    // Boxed: the SDK's futures are large, and this wrapper would otherwise add their size again.
+    CLEANUP_UNTIL.scope(within, Box::pin(fut)).await
 }
 
 /// The clean-up allowance of the calling task (`None` outside [`cleanup`]), to hand to
@@ -165,6 +166,8 @@ impl Cancel {
         {
             return Err(Cancelled(s));
         }
+        // Boxed, as in `cleanup`: one allocation per guarded wait keeps callers' futures small.
+        let fut = Box::pin(fut);
         tokio::select! {
             biased;
             s = self.elapsed(after) => Err(Cancelled(s)),
