@@ -3,7 +3,7 @@
 use secrecy::ExposeSecret;
 
 use crate::act;
-use crate::cancel::Cancel;
+use crate::cancel::{self, Cancel};
 use crate::config::Config;
 use crate::context::Context;
 use crate::env::{Env, vars};
@@ -40,6 +40,8 @@ pub async fn run_in(
     cancel: Cancel,
     mode: impl AsyncFnOnce(&Runtime<'_>) -> Result<Report, ModeError>,
 ) -> u8 {
+    // Every client built from the environment (GitHub, OIDC, AWS) stops at the runner's signal.
+    env.set_cancel(cancel.clone());
     // act's self-hosted mode hands over host paths; find them where act mounted them, and say so.
     for t in act::relocate(&mut env, layout) {
         tracing::info!("{t}");
@@ -126,7 +128,22 @@ pub async fn run_in(
         }
         None => fanout::Started::default(),
     };
-    let (mut report, code) = match mode(&rt).await {
+    // The mode stops at its own pace after the signal (rollbacks are its documented clean-up), but no
+    // later than `MODE_CLEANUP` after it, whatever it waits for.
+    let outcome = tokio::select! {
+        r = Box::pin(mode(&rt)) => r,
+        s = rt.cancel.elapsed(cancel::MODE_CLEANUP) => Err(ModeError::Failed {
+            message: format!(
+                "{} stopped {} ms after {}: the step was cancelled",
+                config.common.mode,
+                s.at.elapsed().as_millis(),
+                s.name
+            ),
+            hint: None,
+        }),
+    };
+    let cancelled_during_mode = rt.cancel.signal();
+    let (mut report, code) = match outcome {
         Ok(r) => {
             let code = if r.verdict == Verdict::Failure {
                 EXIT_FAILED
@@ -158,6 +175,13 @@ pub async fn run_in(
     if report.key.is_none() {
         report.key.clone_from(&config.common.report_key);
     }
+    let code = match cancelled_during_mode {
+        Some(s) => {
+            mark_cancelled(&mut report, s);
+            EXIT_FAILED
+        }
+        None => code,
+    };
     // Reporting problems become notes; they never change the verdict or the exit code.
     let delivery = match &gh {
         Some(c) => report_to_github(c, &ctx, &report, started, &config, &rt.cancel).await,
@@ -203,6 +227,25 @@ fn close_with_error(cmds: &Commands, report: &Report) {
     );
 }
 
+/// A run the signal interrupted fails, and its closing `::error` says so first: the mode's own next step
+/// (e.g. "check the service names") does not apply to a cancelled step.
+fn mark_cancelled(report: &mut Report, signal: cancel::Signal) {
+    let mut reason = match report.closing_error() {
+        Some(f) => f.reason,
+        None => report.title.clone(),
+    };
+    // What follows the cancelled call's own words is the client's error chain, noise here.
+    let words = format!("cancelled by {}", signal.name);
+    if let Some(i) = reason.find(&words) {
+        reason.truncate(i + words.len());
+    }
+    report.verdict = Verdict::Failure;
+    report.fail_because(
+        format!("Cancelled by {}: {reason}", signal.name),
+        "The runner cancelled the step (or the container was stopped): stevedore started nothing after the signal and ran only the documented clean-up. The job summary shows what was done before it; run the step again when ready.",
+    );
+}
+
 /// The check runs known before the mode runs, created `in_progress` with the overall run: lint-gate's
 /// declared `checks` (the built-in ones depend on what the mode finds).
 fn known_checks(config: &Config) -> Vec<String> {
@@ -217,8 +260,8 @@ fn known_checks(config: &Config) -> Vec<String> {
     }
 }
 
-/// The GitHub fan-out, bounded once the runner cancels the step (it kills the container 7.5 s after
-/// SIGINT): a cancelled run still gets a few seconds to complete its check run.
+/// The GitHub fan-out. Once the runner cancelled the step it is documented clean-up (the check run is
+/// completed as `cancelled`), allowed until [`cancel::REPORT_CLEANUP`] after the signal.
 async fn report_to_github(
     client: &github::Client,
     ctx: &Context,
@@ -227,21 +270,20 @@ async fn report_to_github(
     config: &Config,
     cancel: &Cancel,
 ) -> fanout::Delivery {
-    let finish = fanout::finish(
-        client,
-        ctx,
-        report,
-        started,
-        config.common.comment,
-        cancel.is_cancelled(),
+    let finish = cancel::cleanup(
+        cancel::REPORT_CLEANUP,
+        fanout::finish(
+            client,
+            ctx,
+            report,
+            started,
+            config.common.comment,
+            cancel.is_cancelled(),
+        ),
     );
-    let deadline = async {
-        cancel.cancelled().await;
-        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-    };
     tokio::select! {
         d = finish => d,
-        () = deadline => {
+        _ = cancel.elapsed(cancel::REPORT_CLEANUP) => {
             let mut d = fanout::Delivery::default();
             d.notes.push("The step was cancelled before the report reached GitHub.".to_owned());
             d

@@ -24,6 +24,7 @@ use aws_types::SdkConfig;
 use aws_types::region::Region;
 use secrecy::ExposeSecret;
 
+use crate::cancel::Cancel;
 use crate::context::Context;
 use crate::env::Env;
 use crate::inputs::Inputs;
@@ -621,7 +622,8 @@ pub fn http_client(env: &Env) -> SharedHttpClient {
     }
     let tls_context = TlsContext::builder().with_trust_store(trust).build();
     let proxy = aws_proxy_config(net.proxy_vars());
-    Builder::new().build_with_connector_fn(move |settings, components| {
+    let cancel = net.cancel().clone();
+    let inner = Builder::new().build_with_connector_fn(move |settings, components| {
         let mut b =
             ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc));
         if let Ok(ctx) = &tls_context {
@@ -633,7 +635,59 @@ pub fn http_client(env: &Env) -> SharedHttpClient {
         }
         b.set_proxy_config(Some(proxy.clone()));
         b.build()
-    })
+    });
+    SharedHttpClient::new(Cancellable { inner, cancel })
+}
+
+/// The SDK's HTTP client with every request guarded by the run's [`Cancel`]: a request in flight ends at
+/// the signal and one started after it fails without being sent (outside [`crate::cancel::cleanup`]).
+/// The error is a "user" connector error, which the SDK's retry classifier never retries.
+#[derive(Debug)]
+struct Cancellable {
+    inner: SharedHttpClient,
+    cancel: Cancel,
+}
+
+impl aws_smithy_runtime_api::client::http::HttpClient for Cancellable {
+    fn http_connector(
+        &self,
+        settings: &aws_smithy_runtime_api::client::http::HttpConnectorSettings,
+        components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+    ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
+        aws_smithy_runtime_api::client::http::SharedHttpConnector::new(CancellableConnector {
+            inner: self.inner.http_connector(settings, components),
+            cancel: self.cancel.clone(),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct CancellableConnector {
+    inner: aws_smithy_runtime_api::client::http::SharedHttpConnector,
+    cancel: Cancel,
+}
+
+impl aws_smithy_runtime_api::client::http::HttpConnector for CancellableConnector {
+    fn call(
+        &self,
+        request: aws_smithy_runtime_api::client::orchestrator::HttpRequest,
+    ) -> aws_smithy_runtime_api::client::http::HttpConnectorFuture {
+        use aws_smithy_runtime_api::client::http::HttpConnectorFuture;
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        let cancel = self.cancel.clone();
+        let allowance = crate::cancel::allowance();
+        let inner = self.inner.clone();
+        HttpConnectorFuture::new(async move {
+            // `inner.call` runs inside the guard, so a request after the signal is never sent.
+            match cancel
+                .guard_with(allowance, async move { inner.call(request).await })
+                .await
+            {
+                Ok(r) => r,
+                Err(c) => Err(ConnectorError::user(Box::new(c))),
+            }
+        })
+    }
 }
 
 /// The SDK's proxy settings from ours (the SDK would otherwise read the process environment itself).

@@ -57,10 +57,12 @@ pub struct ProxyVars {
     pub no: Option<String>,
 }
 
-/// A snapshot of environment variables.
+/// A snapshot of environment variables, and the run's cancellation flag (the signals the process gets
+/// from outside; every network client built from this environment stops at them, see [`crate::cancel`]).
 #[derive(Clone, Debug, Default)]
 pub struct Env {
     vars: BTreeMap<String, String>,
+    cancel: crate::cancel::Cancel,
 }
 
 impl Env {
@@ -74,7 +76,10 @@ impl Env {
         let vars = std::env::vars_os()
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
             .collect();
-        Self { vars }
+        Self {
+            vars,
+            cancel: crate::cancel::Cancel::never(),
+        }
     }
 
     /// Builds an environment from pairs (tests, the CLI).
@@ -86,7 +91,19 @@ impl Env {
                 .into_iter()
                 .map(|(k, v)| (k.into(), v.into()))
                 .collect(),
+            cancel: crate::cancel::Cancel::never(),
         }
+    }
+
+    /// The run's cancellation flag (never fires unless [`Env::set_cancel`] was called).
+    #[must_use]
+    pub fn cancel(&self) -> &crate::cancel::Cancel {
+        &self.cancel
+    }
+
+    /// Makes every client built from this environment stop at `cancel`.
+    pub fn set_cancel(&mut self, cancel: crate::cancel::Cancel) {
+        self.cancel = cancel;
     }
 
     /// Sets one variable on this snapshot (not on the process).

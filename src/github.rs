@@ -85,6 +85,13 @@ pub enum GithubError {
         route: String,
         message: String,
     },
+    /// The runner cancelled the step: the request was not sent, or its answer was not awaited.
+    #[error("GitHub API {method} {route} not completed: {cancelled}")]
+    Cancelled {
+        method: String,
+        route: String,
+        cancelled: crate::cancel::Cancelled,
+    },
     /// The run's context lacks something GitHub needs.
     #[error(
         "cannot call the GitHub API: {what} is not set (it is set on every GitHub Actions runner)"
@@ -115,6 +122,7 @@ impl GithubError {
         match self {
             GithubError::Api { route, .. }
             | GithubError::Transport { route, .. }
+            | GithubError::Cancelled { route, .. }
             | GithubError::Decode { route, .. } => Some(route),
             GithubError::Setup { .. } | GithubError::Missing { .. } => None,
         }
@@ -269,6 +277,8 @@ pub struct Client {
     requests: AtomicUsize,
     waits: std::sync::Mutex<Vec<Duration>>,
     unreachable: AtomicBool,
+    /// Every request is guarded by it (see [`crate::cancel`]).
+    cancel: crate::cancel::Cancel,
     /// The token is a personal access token or a user's OAuth token (`ghp_`, `github_pat_`, `gho_`,
     /// `ghu_`): GitHub refuses it check runs whatever its scopes.
     personal_token: bool,
@@ -306,6 +316,7 @@ impl Client {
             requests: AtomicUsize::new(0),
             waits: std::sync::Mutex::new(Vec::new()),
             unreachable: AtomicBool::new(false),
+            cancel: net.cancel().clone(),
             personal_token: ["ghp_", "github_pat_", "gho_", "ghu_"]
                 .iter()
                 .any(|p| token.expose_secret().starts_with(p)),
@@ -403,13 +414,39 @@ impl Client {
         self.request(Method::DELETE, route, None).await.map(|_| ())
     }
 
-    /// Sends one request with retries and rate-limit waits; writes are serialised.
+    /// Sends one request with retries and rate-limit waits; writes are serialised. The whole of it (the
+    /// queue for the write lock, the waits between retries) ends at the runner's signal, and nothing is
+    /// sent after it outside [`crate::cancel::cleanup`].
     pub async fn request(
         &self,
         method: Method,
         route: &str,
         body: Option<&Value>,
     ) -> Result<Answer, GithubError> {
+        match self
+            .cancel
+            .guard(self.request_unguarded(&method, route, body))
+            .await
+        {
+            Ok(r) => r,
+            Err(cancelled) => {
+                tracing::warn!("{method} {route} not completed: {cancelled}");
+                Err(GithubError::Cancelled {
+                    method: method.to_string(),
+                    route: route.to_owned(),
+                    cancelled,
+                })
+            }
+        }
+    }
+
+    async fn request_unguarded(
+        &self,
+        method: &Method,
+        route: &str,
+        body: Option<&Value>,
+    ) -> Result<Answer, GithubError> {
+        let method = method.clone();
         let _write = if method == Method::GET {
             None
         } else {

@@ -27,6 +27,7 @@ use hyper_util::rt::TokioIo;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
+use crate::cancel::Cancel;
 use crate::env::{Env, ProxyVars};
 
 /// Where the system keeps its bundle when `SSL_CERT_FILE` is unset (the paths openssl-probe knows).
@@ -38,10 +39,12 @@ const SYSTEM_BUNDLES: &[&str] = &[
     "/etc/ssl/cert.pem",
 ];
 
-/// The shared network settings. Cheap to clone.
+/// The shared network settings, and the run's cancellation flag (every client built from a `Net` guards
+/// its waits with it, see [`crate::cancel`]). Cheap to clone.
 #[derive(Clone)]
 pub struct Net {
     inner: Arc<Inner>,
+    cancel: Cancel,
 }
 
 struct Inner {
@@ -90,11 +93,24 @@ impl Net {
         if let Some((k, net)) = cache.as_ref()
             && *k == key
         {
-            return net.clone();
+            return net.clone().with_cancel(env.cancel().clone());
         }
         let net = Net::build(&key, true);
         *cache = Some((key, net.clone()));
-        net
+        net.with_cancel(env.cancel().clone())
+    }
+
+    /// These settings, stopping at `cancel`.
+    #[must_use]
+    pub fn with_cancel(mut self, cancel: Cancel) -> Net {
+        self.cancel = cancel;
+        self
+    }
+
+    /// The cancellation flag of the clients built from these settings.
+    #[must_use]
+    pub fn cancel(&self) -> &Cancel {
+        &self.cancel
     }
 
     /// Built-in roots only, no proxy (tests and clients made without an environment).
@@ -178,6 +194,7 @@ impl Net {
                 proxy: key.proxy.clone(),
                 matcher: Arc::new(matcher),
             }),
+            cancel: Cancel::never(),
         }
     }
 

@@ -44,6 +44,8 @@ pub enum OidcError {
         url: String,
         source: url::ParseError,
     },
+    #[error("the OIDC token was not fetched and verified: {0}")]
+    Cancelled(crate::cancel::Cancelled),
     #[error("cannot build the HTTP client for the OIDC request: {0}")]
     Client(reqwest::Error),
     #[error("the OIDC {what} request to `{url}` failed after {attempts} attempt(s): {detail}")]
@@ -264,10 +266,17 @@ pub fn http_client(env: &Env) -> Result<reqwest::Client, OidcError> {
 /// Fetches, masks and verifies the token for `audience`.
 pub async fn token(env: &Env, cmds: &Commands, audience: &str) -> Result<Token, OidcError> {
     let client = http_client(env)?;
-    let jwt = fetch(&client, env, cmds, audience).await?;
-    let issuer = Issuer::from_env(env);
-    let claims = verify(&client, &issuer, jwt.expose_secret(), audience).await?;
-    Ok(Token { jwt, claims })
+    // The token and JWKS requests and their retry waits end at the runner's signal.
+    let cancel = env.cancel().clone();
+    cancel
+        .guard(async {
+            let jwt = fetch(&client, env, cmds, audience).await?;
+            let issuer = Issuer::from_env(env);
+            let claims = verify(&client, &issuer, jwt.expose_secret(), audience).await?;
+            Ok(Token { jwt, claims })
+        })
+        .await
+        .map_err(OidcError::Cancelled)?
 }
 
 /// GETs the JWT from the runner; masks it before returning.

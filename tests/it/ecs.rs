@@ -12,7 +12,7 @@ use stevedore::modes::deploy::ecs::{
 use crate::helpers::fake_ecs::{After, Behaviour, FakeEcs, sdk_config};
 use crate::helpers::run::Step;
 
-const IMAGE: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:1111111111111111111111111111111111111111111111111111111111111111";
+pub const IMAGE: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:1111111111111111111111111111111111111111111111111111111111111111";
 
 fn fast(timeout: Duration) -> Timing {
     Timing {
@@ -50,7 +50,7 @@ fn containers() -> Value {
 }
 
 /// A fake with `services` on cluster `prod`, all running `web:1`.
-async fn fake_with(services: &[(&str, Option<(bool, bool)>)]) -> (FakeEcs, String) {
+pub async fn fake_with(services: &[(&str, Option<(bool, bool)>)]) -> (FakeEcs, String) {
     let fake = FakeEcs::start().await;
     let td = fake.seed_task_definition("web", containers());
     for (s, cb) in services {
@@ -450,7 +450,7 @@ async fn cancellation_requests_the_rollback_and_says_so() {
             while fake.calls().get("DescribeServices").copied().unwrap_or(0) < 3 {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
-            handle.cancel();
+            handle.cancel("SIGINT");
         })
     };
     let cfg = config(&["web"]);

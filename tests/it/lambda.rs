@@ -493,7 +493,7 @@ async fn cancelling_mid_canary_restores_the_alias() {
     let step = rig.step(Some("v2")).input("traffic", "canary 10% 10m");
     let run = tokio::spawn(step.run_with_cancel(cancel));
     rig.until_split(&run).await;
-    handle.cancel();
+    handle.cancel("SIGINT");
     let r = run.await.unwrap();
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
     assert_eq!(rig.alias().await, ("1".to_owned(), None));

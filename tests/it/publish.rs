@@ -894,6 +894,7 @@ async fn without_the_api_a_real_run_and_a_dry_run_without_a_clone_are_refused() 
         "{}",
         r.stdout
     );
+}
 
 /// The package inputs: tokens are masked before anything else, every bad package input is reported at once
 /// with exit 2 (npm provenance is refused, not ignored), and nothing is tagged or released.

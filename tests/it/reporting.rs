@@ -929,7 +929,7 @@ async fn a_cancelled_step_completes_its_check_run_as_cancelled() {
     let (cmds, _) = Commands::buffer(Masker::default(), true);
     let code = stevedore::app::run_with(s.env.clone(), cmds, cancel, async |_rt| {
         // The runner cancels while the mode runs.
-        handle.cancel();
+        handle.cancel("SIGINT");
         Err(stevedore::modes::ModeError::Failed {
             message: "cancelled while waiting for the rollout".into(),
             hint: None,

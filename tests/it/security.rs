@@ -45,3 +45,320 @@ async fn without_the_private_ca_the_github_client_refuses_the_server_naming_the_
         r.stdout
     );
 }
+
+// ---- Finding 3: the runner's signal reaches every network wait ----
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Exit within this long of SIGTERM/SIGINT (the runner kills 7.5 s after SIGINT).
+const EXIT_WITHIN: Duration = Duration::from_secs(2);
+
+/// A loopback endpoint that accepts connections and never answers (and never closes them).
+struct Hang {
+    url: String,
+    accepted: Arc<AtomicUsize>,
+}
+
+async fn hang() -> Hang {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            held.push(conn);
+        }
+    });
+    Hang { url, accepted }
+}
+
+/// Polls `f` every 20 ms; panics after `limit`.
+async fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !f() {
+        assert!(t0.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The real binary as the runner starts it (a clean environment, file commands in a temp dir).
+struct Binary {
+    child: tokio::process::Child,
+    dir: tempfile::TempDir,
+}
+
+fn spawn_binary(vars: &[(&str, &str)]) -> Binary {
+    let dir = tempfile::tempdir().unwrap();
+    let workspace = dir.path().join("workspace");
+    std::fs::create_dir_all(&workspace).unwrap();
+    for f in ["output", "summary", "env"] {
+        std::fs::write(dir.path().join(f), "").unwrap();
+    }
+    let p = |f: &str| dir.path().join(f).display().to_string();
+    let base = [
+        ("GITHUB_ACTIONS", "true".to_owned()),
+        ("CI", "true".to_owned()),
+        ("GITHUB_WORKSPACE", workspace.display().to_string()),
+        ("GITHUB_OUTPUT", p("output")),
+        ("GITHUB_STEP_SUMMARY", p("summary")),
+        ("GITHUB_ENV", p("env")),
+        ("GITHUB_REPOSITORY", "octo-org/octo-repo".to_owned()),
+        (
+            "GITHUB_SHA",
+            "0123456789abcdef0123456789abcdef01234567".to_owned(),
+        ),
+        ("GITHUB_REF", "refs/heads/main".to_owned()),
+        ("GITHUB_REF_NAME", "main".to_owned()),
+        ("GITHUB_REF_TYPE", "branch".to_owned()),
+        ("GITHUB_EVENT_NAME", "push".to_owned()),
+        ("GITHUB_RUN_ID", "4242".to_owned()),
+        ("GITHUB_RUN_ATTEMPT", "1".to_owned()),
+        ("GITHUB_SERVER_URL", "https://github.com".to_owned()),
+    ];
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stevedore"))
+        .env_clear()
+        .envs(base.iter().map(|(k, v)| (*k, v.as_str())))
+        .envs(vars.iter().copied())
+        .current_dir(&workspace)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    Binary { child, dir }
+}
+
+struct Stopped {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    summary: String,
+    /// From `kill` being sent to the process having exited.
+    took: Duration,
+}
+
+impl Stopped {
+    fn logs(&self) -> String {
+        format!(
+            "exit {:?} after {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.took, self.stdout, self.stderr
+        )
+    }
+
+    /// The closing `::error` says the signal cancelled the step.
+    fn assert_cancelled_by(&self, signal: &str) {
+        assert_eq!(self.code, Some(1), "{}", self.logs());
+        let error = self
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("::error") && l.contains(&format!("Cancelled by {signal}")));
+        assert!(
+            error.is_some(),
+            "no ::error naming {signal}:\n{}",
+            self.logs()
+        );
+        // The reason stops at the cancelled call, without the HTTP client's error chain.
+        let error = error.unwrap();
+        assert!(
+            !error.contains("DispatchFailure") && !error.contains("Instant"),
+            "{error}"
+        );
+        assert!(
+            error.contains("started nothing after the signal"),
+            "{error}"
+        );
+    }
+}
+
+/// Sends `signal` (`TERM`, `INT`) and waits (at most 30 s) for the exit.
+async fn signal(b: Binary, signal: &str) -> Stopped {
+    let pid = b.child.id().unwrap().to_string();
+    let t0 = Instant::now();
+    let sent = std::process::Command::new("kill")
+        .args(["-s", signal, &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = tokio::time::timeout(Duration::from_secs(30), b.child.wait_with_output())
+        .await
+        .expect("still running 30 s after the signal")
+        .unwrap();
+    let took = t0.elapsed();
+    Stopped {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        summary: std::fs::read_to_string(b.dir.path().join("summary")).unwrap_or_default(),
+        took,
+    }
+}
+
+const ROLE: &str = "arn:aws:iam::123456789012:role/deploy";
+
+#[tokio::test]
+async fn sigterm_while_the_oidc_token_request_hangs_exits_within_2_s() {
+    let endpoint = hang().await;
+    let b = spawn_binary(&[
+        ("INPUT_MODE", "credentials"),
+        ("INPUT_ROLE-TO-ASSUME", ROLE),
+        ("INPUT_AWS-REGION", "eu-west-1"),
+        (
+            "ACTIONS_ID_TOKEN_REQUEST_URL",
+            &format!("{}/token", endpoint.url),
+        ),
+        ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "request-token-for-tests"),
+    ]);
+    let accepted = endpoint.accepted.clone();
+    wait_until("the token request", Duration::from_secs(20), || {
+        accepted.load(Ordering::SeqCst) > 0
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let r = signal(b, "TERM").await;
+    eprintln!("OIDC hang: SIGTERM to exit {:?}", r.took);
+    assert!(r.took < EXIT_WITHIN, "{}", r.logs());
+    r.assert_cancelled_by("SIGTERM");
+    assert_eq!(
+        endpoint.accepted.load(Ordering::SeqCst),
+        1,
+        "no retry after the signal"
+    );
+    assert!(!r.stdout.contains("request-token-for-tests") || r.stdout.contains("::add-mask::"));
+    assert!(r.summary.contains("SIGTERM"), "{}", r.summary);
+}
+
+#[tokio::test]
+async fn sigterm_while_the_github_api_hangs_exits_within_2_s() {
+    let api = hang().await;
+    let b = spawn_binary(&[
+        ("INPUT_MODE", "lint-gate"),
+        ("INPUT_GITHUB-TOKEN", "ghs_faketoken0123456789"),
+        ("GITHUB_API_URL", &api.url),
+    ]);
+    let accepted = api.accepted.clone();
+    wait_until("the check-run request", Duration::from_secs(20), || {
+        accepted.load(Ordering::SeqCst) > 0
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let r = signal(b, "TERM").await;
+    eprintln!("GitHub hang: SIGTERM to exit {:?}", r.took);
+    assert!(r.took < EXIT_WITHIN, "{}", r.logs());
+    r.assert_cancelled_by("SIGTERM");
+}
+
+#[tokio::test]
+async fn sigint_during_the_ecs_plan_registers_nothing_and_creates_no_deployment() {
+    use crate::helpers::fake_ecs::Behaviour;
+    let (ecs, td) = crate::ecs::fake_with(&[("web", None)]).await;
+    ecs.script("web", [Behaviour::complete_after_polls(1)]);
+    // The plan's first call is slow: the signal arrives while it waits.
+    ecs.delay("DescribeServices", Duration::from_secs(4));
+    let gh = FakeGithub::start().await;
+    let Some(moto) = crate::helpers::moto::moto() else {
+        return;
+    };
+    let b = spawn_binary(&[
+        ("INPUT_MODE", "deploy"),
+        ("INPUT_ALLOW-AWS-CREDENTIAL-CHAIN", "true"),
+        ("AWS_ENDPOINT_URL", &moto.endpoint),
+        ("AWS_ENDPOINT_URL_ECS", ecs.url()),
+        ("AWS_ACCESS_KEY_ID", "AKIDTEST"),
+        ("AWS_SECRET_ACCESS_KEY", "secret-key-for-tests"),
+        ("INPUT_AWS-REGION", "eu-west-1"),
+        ("INPUT_CLUSTER", "prod"),
+        ("INPUT_SERVICE", "web"),
+        ("INPUT_CONTAINER", "app"),
+        ("INPUT_IMAGE", crate::ecs::IMAGE),
+        ("INPUT_GITHUB-TOKEN", "ghs_faketoken0123456789"),
+        ("GITHUB_API_URL", &gh.url()),
+    ]);
+    let e = ecs.clone();
+    wait_until("DescribeServices", Duration::from_secs(30), || {
+        e.arrivals().iter().any(|(op, _)| op == "DescribeServices")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = signal(b, "INT").await;
+    eprintln!("ECS plan: SIGINT to exit {:?}", r.took);
+    assert!(r.took < EXIT_WITHIN, "{}", r.logs());
+    r.assert_cancelled_by("SIGINT");
+    // Past the delay: had the process gone on, it would have registered and deployed by now.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let ops: Vec<String> = ecs.arrivals().into_iter().map(|(op, _)| op).collect();
+    for write in ["RegisterTaskDefinition", "UpdateService"] {
+        assert!(
+            !ops.iter().any(|o| o == write),
+            "{write} after the signal: {ops:?}"
+        );
+    }
+    assert_eq!(ecs.service_task_definition("web"), td);
+    assert!(gh.deployments().is_empty(), "{:?}", gh.deployments());
+    assert!(
+        !gh.requests()
+            .iter()
+            .any(|q| q.method == "POST" && q.path.contains("/deployments")),
+        "{:?}",
+        gh.requests()
+            .iter()
+            .map(|q| q.route.clone())
+            .collect::<Vec<_>>()
+    );
+    // The documented clean-up: the check run created at the start is completed as cancelled.
+    let runs = gh.check_runs();
+    assert_eq!(runs.len(), 1, "{}", r.logs());
+    assert_eq!(
+        runs[0].conclusion.as_deref(),
+        Some("cancelled"),
+        "{}",
+        r.logs()
+    );
+    gh.assert_no_violations();
+}
+
+#[tokio::test]
+async fn podman_stop_reaches_pid_1_of_the_image_while_the_oidc_request_hangs() {
+    use crate::helpers::runner::{ContainerStep, Profile};
+    let endpoint = hang().await;
+    let accepted = endpoint.accepted.clone();
+    let trigger = async move {
+        while accepted.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    let Some(r) = ContainerStep::new(Profile::Runner)
+        .network_host()
+        .input("mode", "credentials")
+        .input("role-to-assume", ROLE)
+        .input("aws-region", "eu-west-1")
+        .oidc(
+            &format!("{}/token", endpoint.url),
+            "request-token-for-tests",
+        )
+        .stop_when(trigger)
+        .run()
+        .await
+    else {
+        return;
+    };
+    let took = r.stop_to_exit.expect("the container was stopped");
+    eprintln!("image: podman stop to exit {took:?}");
+    // 137 would be podman's SIGKILL after 7 s: PID 1 ignored SIGTERM.
+    assert_eq!(r.code, 1, "{}", r.logs());
+    assert!(took < Duration::from_secs(3), "{took:?}\n{}", r.logs());
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with("::error") && l.contains("Cancelled by SIGTERM")),
+        "{}",
+        r.logs()
+    );
+    assert_eq!(endpoint.accepted.load(Ordering::SeqCst), 1);
+}

@@ -686,21 +686,13 @@ async fn roll_back(
         };
     }
     tl.push(format!("rolling back to {}", short_td(&to)));
-    // On cancellation the runner kills us 7.5 s after SIGINT: request the rollback, do not watch it.
-    let update = update_service(client, &cfg.cluster, &plan.service, &to);
-    let started = if cancel.is_cancelled() {
-        match tokio::time::timeout(Duration::from_secs(5), update).await {
-            Ok(r) => r,
-            Err(_) => {
-                return RollbackOutcome::Failed {
-                    to,
-                    error: "UpdateService did not answer within 5 s of cancellation".into(),
-                };
-            }
-        }
-    } else {
-        update.await
-    };
+    // On cancellation, request the rollback (documented clean-up, allowed until `MODE_CLEANUP` after
+    // the signal) and do not watch it.
+    let started = crate::cancel::cleanup(
+        crate::cancel::MODE_CLEANUP,
+        update_service(client, &cfg.cluster, &plan.service, &to),
+    )
+    .await;
     let (dep, known) = match started {
         Ok(x) => x,
         Err(e) => {
@@ -885,9 +877,11 @@ impl GithubDeployment {
             return self.note;
         };
         let state = if success { "success" } else { "failure" };
-        match crate::github::deployments::finish(&client, &d, success, Some(environment_url), None)
-            .await
-        {
+        let finished = crate::cancel::cleanup(
+            crate::cancel::MODE_CLEANUP,
+            crate::github::deployments::finish(&client, &d, success, Some(environment_url), None),
+        );
+        match finished.await {
             Ok(()) => format!(
                 "GitHub Deployment {} to `{}`: {state}.",
                 d.id, d.environment

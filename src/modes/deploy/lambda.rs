@@ -514,8 +514,11 @@ pub async fn run_connected(
         matches!(&outcome, Ok(d) if report::verdict(&d.ending) != crate::report::Verdict::Failure);
     if let (Some(gh), Some(dep)) = (&github, &deployment) {
         let url = console_url(sdk, cfg);
-        if let Err(e) = crate::github::deployments::finish(gh, dep, success, Some(&url), None).await
-        {
+        let finished = crate::cancel::cleanup(
+            crate::cancel::MODE_CLEANUP,
+            crate::github::deployments::finish(gh, dep, success, Some(&url), None),
+        );
+        if let Err(e) = finished.await {
             tracing::warn!("GitHub deployment status not recorded: {e}");
             github_note = Some(format!("GitHub deployment status not recorded: {e}"));
         }
@@ -1036,19 +1039,21 @@ async fn rollback(
         };
     }
     tracing::warn!(alias = %cfg.alias, previous, "rolling the alias back");
-    let mut last = None;
-    for attempt in 0..3u32 {
-        match api.update_alias(&cfg.alias, previous, None).await {
-            Ok(_) => {
-                last = None;
-                break;
-            }
-            Err(e) => {
-                last = Some(e.to_string());
-                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt + 1))).await;
+    // Documented clean-up: after the runner's signal it may still run until `MODE_CLEANUP`.
+    let last = crate::cancel::cleanup(crate::cancel::MODE_CLEANUP, async {
+        let mut last = None;
+        for attempt in 0..3u32 {
+            match api.update_alias(&cfg.alias, previous, None).await {
+                Ok(_) => return None,
+                Err(e) => {
+                    last = Some(e.to_string());
+                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt + 1))).await;
+                }
             }
         }
-    }
+        last
+    })
+    .await;
     if let Some(error) = last {
         return Ending::RollbackFailed {
             reason: reason.unwrap_or_else(|| "cancelled".into()),

@@ -122,6 +122,10 @@ struct State_ {
     protocol_errors: Vec<String>,
     next_id: u64,
     last_answer: Option<Instant>,
+    /// Operation -> how long each call waits before it is handled (a slow or hanging endpoint).
+    delays: HashMap<String, Duration>,
+    /// Operations as they arrive (before any delay), with the time of arrival.
+    arrivals: Vec<(String, Instant)>,
 }
 
 /// The running fake.
@@ -252,6 +256,16 @@ impl FakeEcs {
         self.state.lock().unwrap().throttle.insert(op.to_owned(), n);
     }
 
+    /// Every later call of `op` waits `d` before it is handled (and counted in [`FakeEcs::calls`]).
+    pub fn delay(&self, op: &str, d: Duration) {
+        self.state.lock().unwrap().delays.insert(op.to_owned(), d);
+    }
+
+    /// Operations as they arrived, before any delay: `(operation, arrival time)`.
+    pub fn arrivals(&self) -> Vec<(String, Instant)> {
+        self.state.lock().unwrap().arrivals.clone()
+    }
+
     pub fn calls(&self) -> BTreeMap<String, u32> {
         self.state.lock().unwrap().calls.clone()
     }
@@ -335,6 +349,18 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let arriving = h("x-amz-target")
+        .strip_prefix(TARGET_PREFIX)
+        .unwrap_or_default()
+        .to_owned();
+    let delay = {
+        let mut s = state.lock().unwrap();
+        s.arrivals.push((arriving.clone(), Instant::now()));
+        s.delays.get(&arriving).copied()
+    };
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
     let mut s = state.lock().unwrap();
     if h("content-type") != "application/x-amz-json-1.1" {
         s.protocol_errors

@@ -283,6 +283,8 @@ pub struct ContainerStep {
     oidc: Option<(String, String)>,
     args: Vec<String>,
     extra_mounts: Vec<(PathBuf, String)>,
+    /// When it resolves, `podman stop -t 7` stops the container (SIGTERM, kill 7 s later).
+    stop_when: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
     /// Host side of everything (workspace, runner temp).
     pub dir: tempfile::TempDir,
     /// The workspace on the host (`GITHUB_WORKSPACE` outside the container).
@@ -305,6 +307,8 @@ pub struct ContainerResult {
     pub env_file: Vec<(String, String)>,
     /// The podman command line (no values of variables are on it).
     pub command_line: Vec<String>,
+    /// With [`ContainerStep::stop_when`]: from `podman stop` being started to `podman run` returning.
+    pub stop_to_exit: Option<Duration>,
 }
 
 impl ContainerResult {
@@ -339,6 +343,7 @@ impl ContainerStep {
             oidc: None,
             args: Vec::new(),
             extra_mounts: Vec::new(),
+            stop_when: None,
             dir,
             workspace,
         }
@@ -388,13 +393,23 @@ impl ContainerStep {
         self
     }
 
+    /// Stops the container with `podman stop -t 7` (SIGTERM to its PID 1, SIGKILL 7 s later, like the
+    /// runner's cancellation) once `trigger` resolves.
+    pub fn stop_when(
+        mut self,
+        trigger: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Self {
+        self.stop_when = Some(Box::pin(trigger));
+        self
+    }
+
     /// Runs the step. `None` when podman is unavailable (skipped locally; a failure under `CI=true`).
     pub async fn run(self) -> Option<ContainerResult> {
         let image = image()?;
         Some(self.run_image(image).await)
     }
 
-    async fn run_image(self, image: &str) -> ContainerResult {
+    async fn run_image(mut self, image: &str) -> ContainerResult {
         let layout = match self.profile {
             Profile::Runner => Layout::runner(self.dir.path(), &self.workspace),
             Profile::Act => Layout::act(self.dir.path(), &self.workspace),
@@ -468,15 +483,39 @@ impl ContainerStep {
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         let child = cmd.spawn().expect("podman run");
-        // A guard against a hung container, not a timing assertion.
-        let out =
-            match tokio::time::timeout(Duration::from_secs(600), child.wait_with_output()).await {
-                Ok(out) => out.expect("podman run"),
-                Err(_) => {
-                    let _ = podman().args(["rm", "-f", &name]).output();
-                    panic!("container {name} did not finish within 10 minutes");
+        let wait = child.wait_with_output();
+        tokio::pin!(wait);
+        let mut stopped_at = None;
+        let mut early = None;
+        if let Some(trigger) = self.stop_when.take() {
+            tokio::select! {
+                out = &mut wait => early = Some(out),
+                () = trigger => {
+                    stopped_at = Some(std::time::Instant::now());
+                    let mut stop = tokio::process::Command::new("podman");
+                    stop.args(["stop", "-t", "7", &name])
+                        .env("CONTAINERS_CONF", containers_conf())
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null());
+                    tokio::spawn(async move { stop.status().await });
                 }
-            };
+            }
+        }
+        // A guard against a hung container, not a timing assertion.
+        let finished = async {
+            match early {
+                Some(out) => out,
+                None => wait.await,
+            }
+        };
+        let out = match tokio::time::timeout(Duration::from_secs(600), finished).await {
+            Ok(out) => out.expect("podman run"),
+            Err(_) => {
+                let _ = podman().args(["rm", "-f", &name]).output();
+                panic!("container {name} did not finish within 10 minutes");
+            }
+        };
+        let exited = std::time::Instant::now();
         let read = |f: &str| {
             std::fs::read_to_string(layout.files_host.join(f))
                 .unwrap_or_else(|e| panic!("{f}: {e}"))
@@ -496,6 +535,7 @@ impl ContainerStep {
             summary: read(&layout.files["summary"]),
             env_file: parse_env_file(&env_text),
             command_line: cmd_line,
+            stop_to_exit: stopped_at.map(|t| exited.duration_since(t)),
         }
     }
 

@@ -240,8 +240,17 @@ pub struct Seen {
     pub decided_at: Option<Instant>,
 }
 
-/// Follows the deployment until it is decided.
+/// Follows the deployment until it is decided. A call that the runner's signal ended counts as
+/// cancellation, not as losing track of the deployment.
 pub async fn watch(w: Watch<'_>, tl: &mut Timeline, seen: &mut Seen) -> Result<End, EcsError> {
+    let cancel = w.cancel;
+    match follow(w, tl, seen).await {
+        Err(_) if cancel.is_cancelled() => Ok(End::Cancelled),
+        r => r,
+    }
+}
+
+async fn follow(w: Watch<'_>, tl: &mut Timeline, seen: &mut Seen) -> Result<End, EcsError> {
     let started = Instant::now();
     let mut interval = w.timing.first;
     let mut seen_events = w.seen_events.clone();
