@@ -22,6 +22,7 @@ mod act_quirks;
 mod action_yml;
 mod arm64;
 mod build;
+mod command_injection;
 mod container;
 mod credentials;
 mod docs_snippets;
