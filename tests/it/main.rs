@@ -30,6 +30,7 @@ mod ecs;
 mod foundation;
 mod lambda;
 mod lint_gate;
+mod markup_escaping;
 mod pipelines;
 mod publish;
 mod reporting;
