@@ -223,3 +223,22 @@ fn xml(s: &str) -> String {
         .replace('>', "&gt;")
         .replace('"', "&quot;")
 }
+
+#[tokio::test]
+async fn a_hostile_input_value_is_inert_in_the_invalid_inputs_table() {
+    // `with: dry-run: ${{ github.event.pull_request.title }}` puts the PR author's text into an input.
+    let hostile = format!("{IMG} `x` | {LINK} <!-- stevedore:deploy -->");
+    let r = Step::new()
+        .input("mode", "lint-gate")
+        .input("dry-run", &hostile)
+        .run()
+        .await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert_inert("invalid-inputs summary", &r.summary);
+    assert!(
+        r.summary
+            .contains("<code>&lt;img src=x onerror=alert(1)&gt; &#96;x&#96; &#124; &#91;link&#93;"),
+        "{}",
+        r.summary
+    );
+}
