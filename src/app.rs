@@ -352,16 +352,19 @@ fn config_error_summary(errors: &crate::inputs::InputErrors) -> String {
     let mut s = String::from(
         "## ❌ stevedore: invalid inputs\n\n| input | value | problem | fix |\n| --- | --- | --- | --- |\n",
     );
+    // A value can come from the event (`with: comment: ${{ github.event.pull_request.title }}`), and
+    // problems quote values: untrusted text, made inert (docs/security.md, finding 9).
+    use report::markdown::{cell, code_span, sentence};
     for e in &errors.0 {
         s.push_str(&format!(
-            "| `{}` | {} | {} | {} |\n",
-            e.input,
+            "| {} | {} | {} | {} |\n",
+            cell(&code_span(&e.input)),
             e.value
                 .as_deref()
-                .map(|v| format!("`{}`", report::markdown::cell(v)))
+                .map(|v| cell(&code_span(v)))
                 .unwrap_or_else(|| "_(missing)_".into()),
-            report::markdown::cell(&e.problem),
-            report::markdown::cell(&e.fix)
+            cell(&sentence(&e.problem)),
+            cell(&sentence(&e.fix))
         ));
     }
     s

@@ -1,4 +1,6 @@
-//! `tracing` to stderr, one line per event, redacted with the run's [`Masker`].
+//! `tracing` to stderr, one line per event, redacted with the run's [`Masker`] and neutralised like stdout
+//! ([`crate::report::commands::neutralise`]): the runner parses workflow commands on stderr too, and a log
+//! message can carry untrusted text (a check name, a commit subject).
 //!
 //! Level: `info`, or `debug` when the runner has step debug logging on (`RUNNER_DEBUG=1`); `STEVEDORE_LOG`
 //! takes `tracing` directives. Colour only on a terminal and without `NO_COLOR`.
@@ -10,8 +12,9 @@ use tracing_subscriber::fmt::MakeWriter;
 
 use crate::env::{Env, vars};
 use crate::report::Masker;
+use crate::report::commands::neutralise;
 
-/// Writes one event to stderr after redaction.
+/// Writes one event to stderr after redaction and neutralisation.
 #[derive(Debug)]
 pub struct RedactingWriter {
     masker: Masker,
@@ -28,11 +31,17 @@ impl Write for RedactingWriter {
     }
 }
 
+/// What one formatted event becomes on stderr: redacted, then neutralised.
+#[must_use]
+pub fn render_event(masker: &Masker, event: &[u8]) -> String {
+    neutralise(&masker.redact(&String::from_utf8_lossy(event)))
+}
+
 impl Drop for RedactingWriter {
     fn drop(&mut self) {
-        let text = String::from_utf8_lossy(&self.buf);
+        let safe = render_event(&self.masker, &self.buf);
         let mut err = std::io::stderr().lock();
-        let _ignored = err.write_all(self.masker.redact(&text).as_bytes());
+        let _ignored = err.write_all(safe.as_bytes());
     }
 }
 

@@ -45,10 +45,18 @@ pub fn compose(marker: &str, body: &str) -> String {
     s
 }
 
+/// Whether `body` is one of ours for `marker`: the marker is the body's whole first line, exactly as
+/// [`compose`] writes it. A marker anywhere else (quoted, or inside untrusted text of another report,
+/// where [`crate::report::markdown::text`] writes it as `&lt;!-- … --&gt;` anyway) does not count.
+fn carries(body: &str, marker: &str) -> bool {
+    body.strip_prefix(marker)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('\n') || rest.starts_with("\r\n"))
+}
+
 fn ours<'a>(comments: &'a [Value], marker: &str) -> Vec<&'a Value> {
     let mut v: Vec<&Value> = comments
         .iter()
-        .filter(|c| c["body"].as_str().is_some_and(|b| b.contains(marker)))
+        .filter(|c| c["body"].as_str().is_some_and(|b| carries(b, marker)))
         .collect();
     v.sort_by_key(|c| c["id"].as_u64().unwrap_or(u64::MAX));
     v
@@ -157,6 +165,9 @@ mod tests {
             json!({"id": 3, "body": "someone else"}),
             json!({"id": 5, "body": "<!-- stevedore:deploy -->\na"}),
             json!({"id": 7, "body": "<!-- stevedore:deploy:prod -->\na"}),
+            json!({"id": 2, "body": "quoted: <!-- stevedore:deploy -->\n"}),
+            json!({"id": 4, "body": "<!-- stevedore:lint-gate -->\n`<!-- stevedore:deploy -->`"}),
+            json!({"id": 6, "body": "<!-- stevedore:deploy --> and more"}),
         ];
         let ids: Vec<_> = ours(&cs, "<!-- stevedore:deploy -->")
             .iter()

@@ -4,6 +4,15 @@
 //! data escapes `%`, CR, LF; property values also escape `:` and `,`. Every line written passes through the
 //! [`Masker`] first, so a registered secret can only ever leave as the `::add-mask::` line the runner
 //! swallows (and that line is printed only inside Actions, where the runner consumes it).
+//!
+//! Every line that is not a command stevedore means passes through [`neutralise`]: the runner reads our
+//! output with `StreamReader.ReadLine` (a line ends at LF, CR or CRLF), takes a line as a `::` command when
+//! it starts with `::` after `TrimStart()` (any Unicode white space), and as a legacy `##[name]` command
+//! when `##[` occurs *anywhere* in it (`ActionCommand.TryParseV2`/`TryParse`). A leading space is no
+//! protection (it is trimmed), so text lines are split where the runner splits them, a `::` after the
+//! leading white space gets a `\` in front, and every `##[` becomes `##[\` (the runner's own treatment of
+//! `##[start-action`). No registered command name starts with `\`, and an injected `::stop-commands::` can
+//! therefore never switch off the runner's processing of our later `::add-mask::` lines.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -48,6 +57,58 @@ impl Masker {
         }
         out
     }
+}
+
+/// White space the runner's `TrimStart()` drops (.NET `char.IsWhiteSpace` is Unicode `White_Space`), plus
+/// three invisible characters older Unicode tables or terminals treat as space: erring this way only
+/// neutralises a few more lines.
+fn runner_space(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '\u{180E}' | '\u{200B}' | '\u{FEFF}')
+}
+
+/// `text` cut where the runner cuts lines (.NET `StreamReader.ReadLine`: LF, CR, or CRLF). Like
+/// [`str::split`], a terminator at the end yields a last empty piece.
+#[must_use]
+pub fn runner_lines(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(['\r', '\n']) {
+        out.push(&rest[..i]);
+        let end = if rest[i..].starts_with("\r\n") {
+            i + 2
+        } else {
+            i + 1
+        };
+        rest = &rest[end..];
+    }
+    out.push(rest);
+    out
+}
+
+/// One line (no CR or LF in it) made inert for the runner's command parsers: a `::` right after the
+/// leading white space gets a `\` in front, every `##[` becomes `##[\`. Everything else is kept.
+#[must_use]
+pub fn neutralise_line(line: &str) -> String {
+    let body = line.trim_start_matches(runner_space);
+    let lead = &line[..line.len() - body.len()];
+    let mut out = String::with_capacity(line.len() + 2);
+    out.push_str(lead);
+    if body.starts_with("::") {
+        out.push('\\');
+    }
+    out.push_str(&body.replace("##[", "##[\\"));
+    out
+}
+
+/// Text of any shape made inert for the runner: cut into the runner's lines, each neutralised, joined
+/// with LF (a CR becomes a line break, as the runner would read it).
+#[must_use]
+pub fn neutralise(text: &str) -> String {
+    runner_lines(text)
+        .into_iter()
+        .map(neutralise_line)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Escapes command data (`%`, CR, LF).
@@ -154,15 +215,11 @@ impl Commands {
         let _ignored = writeln!(w, "{line}").and_then(|()| w.flush());
     }
 
-    /// Writes a line of text, redacted.
+    /// Writes text, redacted, one output line per line the runner would read (LF, CR, CRLF), each
+    /// neutralised so that the runner never takes it for a command.
     pub fn line(&self, text: &str) {
-        for l in self.masker.redact(text).split('\n') {
-            // A line that would be parsed as a command is neutralised.
-            if l.trim_start().starts_with("::") {
-                self.write_raw(&format!(" {l}"));
-            } else {
-                self.write_raw(l);
-            }
+        for l in runner_lines(&self.masker.redact(text)) {
+            self.write_raw(&neutralise_line(l));
         }
     }
 
@@ -179,12 +236,17 @@ impl Commands {
 
     /// Emits an annotation (`::error file=..,line=..::message`).
     pub fn annotate(&self, level: Level, title: Option<&str>, loc: &Location, message: &str) {
+        // The runner drops a property with an empty value and trims the end of the property list, so
+        // an empty title or file is left out and the title is trimmed.
         let mut props = Vec::new();
-        if let Some(t) = title {
-            props.push(format!("title={}", escape_property(&self.masker.redact(t))));
+        if let Some(t) = title
+            .map(|t| self.masker.redact(t))
+            .filter(|t| !t.trim().is_empty())
+        {
+            props.push(format!("title={}", escape_property(t.trim())));
         }
-        if let Some(f) = &loc.file {
-            props.push(format!("file={}", escape_property(f)));
+        if let Some(f) = loc.file.as_deref().filter(|f| !f.is_empty()) {
+            props.push(format!("file={}", escape_property(&self.masker.redact(f))));
         }
         if let Some(l) = loc.line {
             props.push(format!("line={l}"));
@@ -211,13 +273,13 @@ impl Commands {
                 Some(l) => format!("{f}:{l}: "),
                 None => format!("{f}: "),
             });
-            self.write_raw(&self.masker.redact(&format!(
+            self.line(&format!(
                 "{}: {}{}{}",
                 level.command(),
                 place.unwrap_or_default(),
                 title.map(|t| format!("{t}: ")).unwrap_or_default(),
                 message
-            )));
+            ));
         }
     }
 
@@ -229,7 +291,7 @@ impl Commands {
                 escape_data(&self.masker.redact(title))
             ));
         } else {
-            self.write_raw(&format!("== {}", self.masker.redact(title)));
+            self.line(&format!("== {title}"));
         }
     }
 
@@ -346,7 +408,31 @@ mod tests {
     #[test]
     fn text_lines_cannot_inject_commands() {
         let (c, buf) = Commands::buffer(Masker::default(), true);
-        c.line("commit msg\n::add-mask::x");
-        assert_eq!(text(&buf), "commit msg\n ::add-mask::x\n");
+        c.line("commit msg\n ::add-mask::x\r\t::stop-commands::t\r\nnote ##[set-output name=a;]b");
+        assert_eq!(
+            text(&buf),
+            "commit msg\n \\::add-mask::x\n\t\\::stop-commands::t\nnote ##[\\set-output name=a;]b\n"
+        );
+    }
+
+    #[test]
+    fn runner_lines_end_at_lf_cr_and_crlf() {
+        assert_eq!(runner_lines("a\r\nb\rc\nd"), ["a", "b", "c", "d"]);
+        assert_eq!(runner_lines("a\n"), ["a", ""]);
+        assert_eq!(
+            neutralise("x\n\u{2003}::y ##[z\r"),
+            "x\n\u{2003}\\::y ##[\\z\n"
+        );
+    }
+
+    #[test]
+    fn empty_titles_and_files_are_left_out() {
+        let (c, buf) = Commands::buffer(Masker::default(), true);
+        let loc = Location {
+            file: Some(String::new()),
+            ..Location::default()
+        };
+        c.annotate(Level::Notice, Some("  "), &loc, "m");
+        assert_eq!(text(&buf), "::notice::m\n");
     }
 }

@@ -3,10 +3,99 @@
 
 use super::{Annotation, LocalDelivery, Report};
 
-/// Escapes text for a Markdown table cell.
+/// Untrusted text (a PR title, test name or message, commit subject, file or check name) made inert for
+/// GitHub Markdown and HTML: shown exactly as written, never markup. Characters with a meaning are written
+/// as numeric character references, which Markdown and HTML both show as the character and neither parses
+/// (`<` and `>` so no tag or `<!-- marker -->` exists; `` ` `` `*` `_` `~` `[` `]` `\` `|` `$` anywhere; and
+/// a `#` `-` `+` `=` or list number at the start, where a line could begin). Line breaks become `<br>`, so
+/// the text never starts a block of its own. Works in paragraphs, list items, headings, table cells and
+/// inside HTML such as `<summary>`.
+#[must_use]
+pub fn text(s: &str) -> String {
+    let s = s.replace("\r\n", "\n").replace('\r', "\n");
+    let mut out = String::with_capacity(s.len() + 16);
+    let mut at_start = true;
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\n' => {
+                out.push_str("<br>");
+                at_start = true;
+                continue;
+            }
+            '`' | '*' | '_' | '~' | '[' | ']' | '\\' | '|' | '$' => {
+                out.push_str(&format!("&#{};", u32::from(c)));
+            }
+            '#' | '-' | '+' | '=' if at_start => out.push_str(&format!("&#{};", u32::from(c))),
+            '0'..='9' if at_start => {
+                // `1.` or `1)` at the start would open an ordered list.
+                out.push(c);
+                while let Some(d) = chars.next_if(char::is_ascii_digit) {
+                    out.push(d);
+                }
+                let list = matches!(chars.peek(), Some('.' | ')'))
+                    && chars.clone().nth(1).is_none_or(char::is_whitespace);
+                if list && let Some(p) = chars.next() {
+                    out.push_str(&format!("&#{};", u32::from(p)));
+                }
+            }
+            c => out.push(c),
+        }
+        at_start = at_start && c.is_whitespace();
+    }
+    out
+}
+
+/// Untrusted text as an inline code span (file names, paths): a backtick fence longer than any run of
+/// backticks inside, padded when the text starts or ends with one; line breaks become spaces. Markdown
+/// and HTML inside a code span are shown, never parsed. In a table, [`cell`] escapes its `|`. Text with
+/// `<` or `>` becomes `<code>` around [`text`] instead, so that no tag or `<!-- marker -->` is ever in the
+/// Markdown source, not even inside a code span.
+#[must_use]
+pub fn code_span(s: &str) -> String {
+    let s = s.replace(['\r', '\n'], " ");
+    if s.contains(['<', '>']) {
+        return format!("<code>{}</code>", text(&s));
+    }
+    let longest = s.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    let pad = if s.starts_with('`') || s.ends_with('`') || s.is_empty() {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{s}{pad}{fence}")
+}
+
+/// A sentence stevedore wrote around untrusted parts (a check's reason, a report title): text between
+/// matched backticks becomes a [`code_span`], everything else goes through [`text`].
+#[must_use]
+pub fn sentence(s: &str) -> String {
+    let parts: Vec<&str> = s.split('`').collect();
+    let mut out = String::new();
+    for (i, p) in parts.iter().enumerate() {
+        // Odd pieces are inside backticks, unless the last backtick has no partner.
+        if i % 2 == 1 && i + 1 < parts.len() {
+            out.push_str(&code_span(p));
+        } else if i % 2 == 1 {
+            out.push_str(&text(&format!("`{p}")));
+        } else {
+            out.push_str(&text(p));
+        }
+    }
+    out
+}
+
+/// Escapes a table cell's Markdown (which may hold code spans and text made safe with [`text`]): `|` and
+/// line breaks. Untrusted text must go through [`text`] or [`code_span`] first.
 #[must_use]
 pub fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', "<br>")
+    s.replace('|', "\\|")
+        .replace("\r\n", "<br>")
+        .replace(['\n', '\r'], "<br>")
 }
 
 /// A Markdown table.
@@ -83,7 +172,7 @@ pub fn heading(report: &Report) -> String {
         "### {} stevedore {}{key}: {}\n",
         report.verdict.emoji(),
         report.mode,
-        report.title.replace('\n', " ")
+        sentence(&report.title.replace('\n', " "))
     )
 }
 
@@ -96,14 +185,14 @@ pub fn annotations_details(summary: &str, annotations: &[&Annotation], max_rows:
         .take(max_rows)
         .map(|a| {
             let loc = match a.start_column {
-                Some(c) => format!("`{}:{}:{c}`", a.path, a.start_line),
-                None => format!("`{}:{}`", a.path, a.start_line),
+                Some(c) => code_span(&format!("{}:{}:{c}", a.path, a.start_line)),
+                None => code_span(&format!("{}:{}", a.path, a.start_line)),
             };
             vec![
                 a.level.command().to_owned(),
                 loc,
-                a.title.clone().unwrap_or_default(),
-                a.message.lines().next().unwrap_or("").to_owned(),
+                sentence(a.title.as_deref().unwrap_or_default()),
+                sentence(a.message.lines().next().unwrap_or("")),
             ]
         })
         .collect();
@@ -221,6 +310,47 @@ mod tests {
             table(&["a", "b"], &[vec!["x|y".into(), "z".into()]]),
             "| a | b |\n| --- | --- |\n| x\\|y | z |\n"
         );
+    }
+
+    #[test]
+    fn untrusted_text_is_shown_never_parsed() {
+        assert_eq!(
+            text("<img src=x onerror=alert(1)>"),
+            "&lt;img src=x onerror=alert(1)&gt;"
+        );
+        assert_eq!(
+            text("[link](javascript:alert(1))"),
+            "&#91;link&#93;(javascript:alert(1))"
+        );
+        assert_eq!(
+            text("a|b `c` *d* _e_ ~f~ $g$ \\"),
+            "a&#124;b &#96;c&#96; &#42;d&#42; &#95;e&#95; &#126;f&#126; &#36;g&#36; &#92;"
+        );
+        assert_eq!(
+            text("<!-- stevedore:lint-gate -->"),
+            "&lt;!-- stevedore:lint-gate --&gt;"
+        );
+        assert_eq!(
+            text("# h\r\n- item\n1. x & y"),
+            "&#35; h<br>&#45; item<br>1&#46; x &amp; y"
+        );
+        assert_eq!(text("v1.2.3 - ok #4"), "v1.2.3 - ok #4");
+        assert_eq!(text("2.0.0 + minor"), "2.0.0 + minor");
+        assert_eq!(text("3) x"), "3&#41; x");
+    }
+
+    #[test]
+    fn code_spans_hold_any_text() {
+        assert_eq!(code_span("src/a.rs"), "`src/a.rs`");
+        assert_eq!(code_span("a`b"), "``a`b``");
+        assert_eq!(code_span("`x``"), "``` `x`` ```");
+        assert_eq!(code_span("a\nb"), "`a b`");
+        assert_eq!(
+            sentence("The title `<b>x</b>` is not *ok*; `odd"),
+            "The title <code>&lt;b&gt;x&lt;/b&gt;</code> is not &#42;ok&#42;; &#96;odd"
+        );
+        assert_eq!(sentence("use `a_b`"), "use `a_b`");
+        assert_eq!(cell(&code_span("a|b")), "`a\\|b`");
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod run;
 pub mod runner;
 pub mod tls;
 pub mod workflow;
+pub mod workflow_commands;
 
 /// Whether a missing tool must fail the test (`CI=true`) rather than skip it.
 pub fn strict() -> bool {

@@ -386,7 +386,7 @@ pub fn table_rows(results: &[CheckResult]) -> Vec<[String; 5]> {
                 (v, _) => v.as_str().to_owned(),
             };
             [
-                r.name.clone(),
+                markdown::text(&r.name),
                 format!("{} {label}", v.emoji()),
                 findings_cell(r),
                 tests_cell(r.tests),
@@ -399,7 +399,7 @@ pub fn table_rows(results: &[CheckResult]) -> Vec<[String; 5]> {
 fn check_markdown(r: &CheckResult, max_findings: usize) -> String {
     let mut s = String::new();
     for reason in &r.reasons {
-        let _ = writeln!(s, "- {reason}");
+        let _ = writeln!(s, "- {}", markdown::sentence(reason));
     }
     if !r.reasons.is_empty() {
         s.push('\n');
@@ -417,9 +417,9 @@ fn check_markdown(r: &CheckResult, max_findings: usize) -> String {
             .map(|a| {
                 vec![
                     a.level.command().to_owned(),
-                    format!("`{}:{}`", a.path, a.start_line),
-                    a.title.clone().unwrap_or_default(),
-                    a.message.lines().next().unwrap_or_default().to_owned(),
+                    markdown::code_span(&format!("{}:{}", a.path, a.start_line)),
+                    markdown::sentence(a.title.as_deref().unwrap_or_default()),
+                    markdown::sentence(a.message.lines().next().unwrap_or_default()),
                 ]
             })
             .collect();
@@ -430,9 +430,9 @@ fn check_markdown(r: &CheckResult, max_findings: usize) -> String {
         if shown.len() > max_findings {
             let _ = writeln!(
                 s,
-                "\n_{} more finding(s) in the check run `{}`._",
+                "\n_{} more finding(s) in the check run {}._",
                 shown.len() - max_findings,
-                check_run_name(&r.name)
+                markdown::code_span(&check_run_name(&r.name))
             );
         }
     }
@@ -451,7 +451,7 @@ fn check_markdown(r: &CheckResult, max_findings: usize) -> String {
                     #[allow(clippy::cast_precision_loss, reason = "line counts")]
                     let p = f.lines_covered as f64 * 100.0 / f.lines_valid as f64;
                     vec![
-                        format!("`{}`", f.path),
+                        markdown::code_span(&f.path),
                         format!("{p:.1}%"),
                         format!("{}/{}", f.lines_covered, f.lines_valid),
                     ]
@@ -515,7 +515,7 @@ pub fn report(results: &[CheckResult], key: Option<String>) -> Report {
             sections,
             "\n### {} {}\n\n{}",
             r.verdict().emoji(),
-            r.name,
+            markdown::text(&r.name),
             check_markdown(r, 10)
         );
     }
@@ -549,7 +549,7 @@ pub fn report(results: &[CheckResult], key: Option<String>) -> Report {
                     } else {
                         r.files
                             .iter()
-                            .map(|f| format!("`{f}`"))
+                            .map(|f| markdown::code_span(f))
                             .collect::<Vec<_>>()
                             .join(", ")
                     },
@@ -565,7 +565,7 @@ pub fn report(results: &[CheckResult], key: Option<String>) -> Report {
                         "{table}\n{}",
                         r.reasons
                             .iter()
-                            .map(|x| format!("- {x}\n"))
+                            .map(|x| format!("- {}\n", markdown::sentence(x)))
                             .collect::<String>()
                     ),
                     65_000,

@@ -152,18 +152,21 @@ pub fn render(
     }
 }
 
+/// One changelog line. Scope, description and author come from commits (untrusted): written through
+/// [`crate::report::markdown::text`], so they show as written and never become markup.
 fn entry(c: &Commit, scope: Option<&str>, text: &str, links: &Links) -> String {
+    use crate::report::markdown::text as md;
     let mut s = String::from("- ");
     if let Some(sc) = scope {
-        let _ = write!(s, "**{sc}:** ");
+        let _ = write!(s, "**{}:** ", md(sc));
     }
-    s.push_str(text.trim());
+    s.push_str(&md(text.trim()));
     if let Some(pr) = c.message.pr {
         let _ = write!(s, " ({})", links.pr(pr));
     }
     let _ = write!(s, " ({})", links.commit(&c.sha));
     if let Some(a) = &c.author {
-        let _ = write!(s, " by {a}");
+        let _ = write!(s, " by {}", md(a));
     }
     s.push('\n');
     s
@@ -309,6 +312,29 @@ mod tests {
             (rendered - decided).as_millis(),
             cl.section.len()
         );
+    }
+
+    #[test]
+    fn commit_subjects_scopes_and_authors_are_text_not_markup() {
+        let cl = render(
+            &[c(
+                "abcdef12",
+                "fix(<b>x</b>): <img src=x onerror=alert(1)> [l](javascript:alert(1)) | `t` <!-- stevedore:publish -->",
+                "<script>",
+            )],
+            &Rules::default(),
+            &Links { repo_url: None },
+            "v0.1.1",
+            None,
+            None,
+        );
+        assert!(
+            cl.body.starts_with("### Bug Fixes\n\n- **&lt;b&gt;x&lt;/b&gt;:** &lt;img src=x onerror=alert(1)&gt; &#91;l&#93;(javascript:alert(1)) &#124; &#96;t&#96; &lt;!-- stevedore:publish --&gt; ("),
+            "{}",
+            cl.body
+        );
+        assert!(cl.body.contains(" by &lt;script&gt;\n"), "{}", cl.body);
+        assert!(!cl.body.contains('<'), "{}", cl.body);
     }
 
     #[test]

@@ -269,11 +269,12 @@ impl Plan {
             ));
         }
         s.push_str("\n**Why**\n\n");
+        // Reasons quote commit headers and labels: untrusted text.
         for w in &self.why {
-            let _ = writeln!(s, "- {w}");
+            let _ = writeln!(s, "- {}", markdown::sentence(w));
         }
         for n in &self.notes {
-            let _ = writeln!(s, "- _{n}_");
+            let _ = writeln!(s, "- _{}_", markdown::sentence(n));
         }
         if dry_run {
             s.push_str("\n_Dry run: nothing was written._\n");
