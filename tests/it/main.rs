@@ -34,3 +34,4 @@ mod publish;
 mod reporting;
 mod runner_schema;
 mod security;
+mod security_inputs;
