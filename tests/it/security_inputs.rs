@@ -1,6 +1,7 @@
-//! Issue 15, findings 2 and 5, through the whole action (inputs to exit code): environment names are
+//! Issue 15, findings 2, 5 and 6, through the whole action (inputs to exit code): environment names are
 //! compared case-insensitively and look-alikes are refused, duplicate YAML keys are refused naming both
-//! lines. See docs/security.md.
+//! lines, and lint-gate never reads a result file that resolves outside the workspace or RUNNER_TEMP.
+//! See docs/security.md.
 
 use crate::credentials::{ENVIRONMENTS, ScriptedSts, env_value, errors, step};
 use crate::helpers::fake_oidc::{FakeOidc, Settings};
@@ -252,4 +253,91 @@ async fn duplicate_trigger_policy_and_checks_keys_are_refused() {
     assert_eq!(r.code, 2, "{}", r.stdout);
     let want = "has the key `results` twice (lines 5 and 7, under `item 2`)";
     assert!(errors(&r).contains(want), "{want}\n{}", r.stdout);
+}
+
+// ---- Finding 6: lint-gate result files stay inside the workspace or RUNNER_TEMP ----
+
+const SECRET: &str = "TOPSECRET-outside-the-workspace-4242";
+
+fn junit(test: &str, failure: Option<&str>) -> String {
+    let f = failure.map_or_else(String::new, |m| {
+        format!("<failure message=\"{m}\">{m}</failure>")
+    });
+    format!(
+        "<?xml version=\"1.0\"?>\n<testsuites><testsuite name=\"s\" tests=\"1\" failures=\"{}\"><testcase classname=\"c\" name=\"{test}\">{f}</testcase></testsuite></testsuites>\n",
+        u8::from(failure.is_some())
+    )
+}
+
+#[tokio::test]
+async fn result_files_outside_the_workspace_are_named_never_read() {
+    let step = Step::new();
+    let ws = step.workspace.clone();
+    let outside = step.dir.path().join("outside");
+    let temp = step.dir.path().join("runner_temp");
+    for d in [ws.join("reports"), outside.clone(), temp.clone()] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    // What an attacker wants in the report: a file outside, reached by links, `..` and absolute paths.
+    let secret = outside.join("secret.xml");
+    std::fs::write(&secret, junit(SECRET, Some(SECRET))).unwrap();
+    std::fs::write(ws.join("reports/ok.xml"), junit("inside_ok", None)).unwrap();
+    std::fs::write(temp.join("t.xml"), junit("temp_ok", None)).unwrap();
+    std::os::unix::fs::symlink(&secret, ws.join("reports/leak.xml")).unwrap();
+    std::os::unix::fs::symlink(&outside, ws.join("linked")).unwrap();
+    std::os::unix::fs::symlink(&outside, ws.join("reports/sub")).unwrap();
+    // A link that stays inside is followed.
+    std::os::unix::fs::symlink(ws.join("reports/ok.xml"), ws.join("reports/alias.xml")).unwrap();
+    let checks = format!(
+        "- name: Inside\n  results: reports/alias.xml\n  format: junit\n\
+         - name: Temp\n  results: {t}\n  format: junit\n\
+         - name: FileLink\n  results: reports/leak.xml\n  format: junit\n\
+         - name: FolderLink\n  results: linked/*.xml\n  format: junit\n\
+         - name: LinkInWalk\n  results: reports/**/*.xml\n  format: junit\n  required: false\n\
+         - name: DotDot\n  results: ../outside/secret.xml\n  format: junit\n\
+         - name: Absolute\n  results: {s}\n  format: junit\n",
+        t = temp.join("t.xml").display(),
+        s = secret.display(),
+    );
+    let r = step
+        .var("RUNNER_TEMP", &temp.display().to_string())
+        .input("mode", "lint-gate")
+        .input("generated-files", "off")
+        .input("checks", &checks)
+        .run()
+        .await;
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    let all = format!("{}\n{}\n{:?}", r.stdout, r.summary, r.outputs);
+    assert!(
+        !all.contains(SECRET),
+        "content of a file outside leaked:\n{all}"
+    );
+    for (path, glob) in [
+        ("reports/leak.xml", "reports/leak.xml"),
+        ("linked", "linked/*.xml"),
+        ("reports/sub", "reports/**/*.xml"),
+        ("../outside/secret.xml", "../outside/secret.xml"),
+    ] {
+        let want = format!(
+            "`{path}` (from `{glob}`) resolves outside the workspace and RUNNER_TEMP (links followed), so it was not read"
+        );
+        assert!(all.contains(&want), "{want}\n{all}");
+    }
+    let abs = secret.display().to_string();
+    assert!(
+        all.contains(&format!("`{abs}` (from `{abs}`) resolves outside")),
+        "{all}"
+    );
+    // Inside the workspace (through an inner link) and in RUNNER_TEMP: read as usual.
+    assert_eq!(
+        r.output("inside-verdict"),
+        Some("success"),
+        "{:?}",
+        r.outputs
+    );
+    assert_eq!(r.output("temp-verdict"), Some("success"), "{:?}", r.outputs);
+    for failed in ["filelink", "folderlink", "dotdot", "absolute"] {
+        let o = format!("{failed}-verdict");
+        assert_eq!(r.output(&o), Some("failure"), "{o}: {:?}", r.outputs);
+    }
 }
