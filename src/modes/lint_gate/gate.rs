@@ -285,7 +285,7 @@ pub fn expand(paths: &PathMap, glob: &str) -> Result<Expanded, String> {
                     Some(m) => ft = m.file_type(),
                     None => {
                         let is_dir = std::fs::metadata(&p).is_ok_and(|m| m.is_dir());
-                        if is_dir || matcher.is_match(&shown(&p)) {
+                        if is_dir || matcher.is_match(shown(&p)) {
                             ex.outside.push(shown(&p));
                         }
                         continue;
