@@ -152,7 +152,10 @@ impl AwsInputs {
                 // Strict for the environment this job targets; the others only warn, so one unset
                 // variable (`vars.DEV_ACCOUNT_ID`) does not stop the jobs deploying elsewhere.
                 for (name, problem) in invalid {
-                    if environment.as_deref() == Some(name.as_str()) {
+                    if environment
+                        .as_deref()
+                        .is_some_and(|e| crate::names::same(e, &name))
+                    {
                         p.error("environments", None, problem, environments_fix);
                     } else {
                         let target = environment
@@ -175,6 +178,12 @@ impl AwsInputs {
                 TriggerPolicy::parse,
             )
             .unwrap_or_default();
+        check_environment_names(
+            p,
+            environment.as_deref(),
+            environments.as_ref(),
+            &trigger_policy,
+        );
         let allow_credential_chain = p.bool("allow-aws-credential-chain", false);
         if environments.is_some() && environment.is_none() {
             p.missing(
@@ -204,6 +213,53 @@ impl AwsInputs {
             environments,
             trigger_policy,
             allow_credential_chain,
+        }
+    }
+}
+
+/// Refuses (exit 2) an environment name with invisible characters, mixed scripts, or that looks like
+/// another known name: in input `environment`, and the keys of `environments` and `trigger-policy`.
+fn check_environment_names(
+    p: &mut Inputs<'_>,
+    environment: Option<&str>,
+    environments: Option<&Environments>,
+    policy: &TriggerPolicy,
+) {
+    let defaults = TriggerPolicy::default();
+    let mut known: Vec<&str> = defaults.rules.keys().map(String::as_str).collect();
+    known.extend(environments.map(Environments::names).unwrap_or_default());
+    known.extend(policy.rules.keys().map(String::as_str));
+    let mut named: Vec<(&str, &str)> = environment
+        .map(|e| ("environment", e))
+        .into_iter()
+        .collect();
+    named.extend(
+        environments
+            .map(Environments::names)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|n| ("environments", n)),
+    );
+    named.extend(
+        policy
+            .rules
+            .keys()
+            .filter(|_| policy.source == crate::policy::PolicySource::Input)
+            .map(|n| ("trigger-policy", n.as_str())),
+    );
+    for (input, name) in named {
+        if let Err(problem) = crate::names::check_against(name, known.iter().copied()) {
+            let problem = if input == "environment" {
+                problem
+            } else {
+                format!("the environment name {problem}")
+            };
+            p.error(
+                input,
+                Some(crate::names::visible(name).as_str()),
+                problem,
+                crate::names::fix(name, known.iter().copied()),
+            );
         }
     }
 }

@@ -28,10 +28,12 @@ pub mod github;
 pub mod inputs;
 pub mod logging;
 pub mod modes;
+pub mod names;
 pub mod net;
 pub mod oidc;
 pub mod policy;
 pub mod report;
+pub mod yaml;
 
 pub use app::run;
 pub use env::Env;

@@ -22,6 +22,9 @@ use std::collections::BTreeMap;
 use globset::{Glob, GlobMatcher};
 use serde::Deserialize;
 
+use crate::names;
+use crate::yaml::{TopKeys, YamlError};
+
 /// One environment's AWS target.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -66,8 +69,11 @@ impl Environments {
     /// returned with its problem (`(name, problem)`), so the caller can be strict about the targeted
     /// environment only. A YAML that is not a map, or an empty one, is still an error.
     pub fn parse_entries(yaml: &str) -> Result<(Self, Vec<(String, String)>), String> {
-        let map: BTreeMap<String, Target> =
-            serde_yaml_ng::from_str(yaml).map_err(|e| format!("is not a valid map: {e}"))?;
+        let map: BTreeMap<String, Target> = crate::yaml::from_str(yaml, TopKeys::EnvironmentNames)
+            .map_err(|e| match e {
+                YamlError::Invalid(e) => format!("is not a valid map: {e}"),
+                d @ YamlError::Duplicates(_) => d.to_string(),
+            })?;
         if map.is_empty() {
             return Err("names no environment".into());
         }
@@ -84,9 +90,13 @@ impl Environments {
         Ok((Self(valid), invalid))
     }
 
+    /// The target of `environment`, compared case-insensitively (as GitHub compares environment names).
     #[must_use]
     pub fn get(&self, environment: &str) -> Option<&Target> {
-        self.0.get(environment)
+        self.0
+            .iter()
+            .find(|(k, _)| names::same(k, environment))
+            .map(|(_, t)| t)
     }
 
     #[must_use]
@@ -253,6 +263,15 @@ impl Default for TriggerPolicy {
 }
 
 impl TriggerPolicy {
+    /// The rule for `environment`, compared case-insensitively: `Production` meets the `production` rule.
+    #[must_use]
+    pub fn rule(&self, environment: &str) -> Option<&Rule> {
+        self.rules
+            .iter()
+            .find(|(k, _)| names::same(k, environment))
+            .map(|(_, r)| r)
+    }
+
     /// Parses the YAML: each environment maps to a list of ref globs, or to
     /// `{refs: [...], require-environment-claim: bool}` (default `true` for `production`, else `false`).
     pub fn parse(yaml: &str) -> Result<Self, String> {
@@ -269,18 +288,20 @@ impl TriggerPolicy {
             #[serde(default, rename = "require-environment-claim")]
             require_environment_claim: Option<bool>,
         }
-        let raw: BTreeMap<String, Raw> = serde_yaml_ng::from_str(yaml).map_err(|e| {
-            format!(
-                "is not a map of environment -> refs or {{refs, require-environment-claim}}: {e}"
-            )
-        })?;
+        let raw: BTreeMap<String, Raw> =
+            crate::yaml::from_str(yaml, TopKeys::EnvironmentNames).map_err(|e| match e {
+                YamlError::Invalid(e) => format!(
+                    "is not a map of environment -> refs or {{refs, require-environment-claim}}: {e}"
+                ),
+                d @ YamlError::Duplicates(_) => d.to_string(),
+            })?;
         let mut rules = BTreeMap::new();
         for (env, r) in raw {
             let (refs, claim) = match r {
                 Raw::Refs(refs) => (refs, None),
                 Raw::Full(f) => (f.refs, f.require_environment_claim),
             };
-            let claim = claim.unwrap_or(env == "production");
+            let claim = claim.unwrap_or_else(|| names::same(&env, "production"));
             let rule = Rule::new(refs, claim).map_err(|e| format!("environment `{env}`: {e}"))?;
             rules.insert(env, rule);
         }
@@ -401,7 +422,7 @@ pub fn check_ref(
     environment: &str,
     git_ref: Option<&str>,
 ) -> Result<Decision, PolicyError> {
-    let Some(rule) = policy.rules.get(environment) else {
+    let Some(rule) = policy.rule(environment) else {
         return Ok(Decision {
             environment: environment.to_owned(),
             matched: None,
@@ -442,7 +463,12 @@ pub fn check_claims(
         Some(r) => check_ref(policy, &decision.environment, Some(r))?,
         None => decision.clone(),
     };
-    if d.require_environment_claim && claims.environment.as_deref() != Some(&d.environment) {
+    if d.require_environment_claim
+        && !claims
+            .environment
+            .as_deref()
+            .is_some_and(|c| names::same(c, &d.environment))
+    {
         return Err(PolicyError::EnvironmentClaim {
             environment: d.environment.clone(),
             claim: claims.environment.clone(),

@@ -138,7 +138,7 @@ impl Config {
 /// Runs the mode.
 pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
     let workspace = rt.ctx.workspace.clone();
-    let paths = PathMap::new(&workspace);
+    let paths = PathMap::new(&workspace).with_readable(rt.env.get("RUNNER_TEMP"));
     let dry_run = rt.common.dry_run;
     let local_plan = if cfg.checks.is_none() && !cfg.in_actions {
         Some(local::detect(&workspace, rt.env))

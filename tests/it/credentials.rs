@@ -18,14 +18,14 @@ const ROLE: &str = "arn:aws:iam::123456789012:role/github-deploy";
 /// model: refusing `AssumeRoleWithWebIdentity`. It answers each request from a script (the last entry
 /// repeats) and counts every request, so tests can prove "zero AWS calls".
 #[derive(Clone)]
-struct ScriptedSts {
-    url: String,
+pub struct ScriptedSts {
+    pub url: String,
     requests: Arc<AtomicUsize>,
     actions: Arc<Mutex<Vec<String>>>,
 }
 
 #[derive(Clone, Copy)]
-enum Answer {
+pub enum Answer {
     AccessDenied,
     Throttling,
     IdpCommunicationError,
@@ -33,7 +33,7 @@ enum Answer {
 }
 
 impl ScriptedSts {
-    async fn start(script: Vec<Answer>) -> Self {
+    pub async fn start(script: Vec<Answer>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let requests = Arc::new(AtomicUsize::new(0));
@@ -58,7 +58,7 @@ impl ScriptedSts {
         }
     }
 
-    fn requests(&self) -> usize {
+    pub fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
     }
 }
@@ -103,7 +103,7 @@ fn sts_error(answer: Answer) -> axum::response::Response {
         .into_response()
 }
 
-fn step(oidc: &FakeOidc, endpoint: &str) -> Step {
+pub fn step(oidc: &FakeOidc, endpoint: &str) -> Step {
     oidc.apply(Step::new())
         .input("mode", "credentials")
         .var("AWS_ENDPOINT_URL", endpoint)
@@ -126,14 +126,14 @@ fn assert_no_secret_leaks(r: &StepResult, secrets: &[String]) {
     }
 }
 
-fn env_value<'a>(r: &'a StepResult, name: &str) -> Option<&'a str> {
+pub fn env_value<'a>(r: &'a StepResult, name: &str) -> Option<&'a str> {
     r.env_file
         .iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
 }
 
-fn errors(r: &StepResult) -> String {
+pub fn errors(r: &StepResult) -> String {
     r.stdout
         .lines()
         .filter(|l| l.starts_with("::error"))
@@ -422,7 +422,7 @@ async fn role_chaining_ends_in_the_last_account() {
     );
 }
 
-const ENVIRONMENTS: &str = "dev:\n  role: arn:aws:iam::123456789012:role/dev-deploy\n  region: eu-west-1\n  account-id: \"123456789012\"\nproduction:\n  role: arn:aws:iam::123456789012:role/prod-deploy\n  region: eu-central-1\n";
+pub const ENVIRONMENTS: &str = "dev:\n  role: arn:aws:iam::123456789012:role/dev-deploy\n  region: eu-west-1\n  account-id: \"123456789012\"\nproduction:\n  role: arn:aws:iam::123456789012:role/prod-deploy\n  region: eu-central-1\n";
 
 #[tokio::test]
 async fn an_unmapped_environment_is_refused_with_zero_aws_calls() {

@@ -12,6 +12,7 @@ pub mod fake_github;
 pub mod fake_oidc;
 pub mod moto;
 pub mod registries;
+pub mod proxy;
 pub mod run;
 pub mod runner;
 pub mod tls;

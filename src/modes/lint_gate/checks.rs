@@ -20,6 +20,7 @@
 //!
 //! Every problem names the check (by position and name) and the field, and all are reported together.
 
+use crate::yaml::{TopKeys, YamlError};
 use serde::Deserialize;
 
 use super::parse::Format;
@@ -134,7 +135,7 @@ fn formats_list() -> String {
 
 /// Parses the `checks` YAML; returns every problem found.
 pub fn parse(yaml: &str) -> Result<Vec<CheckSpec>, Vec<CheckError>> {
-    let raw: Vec<serde_yaml_ng::Value> = match serde_yaml_ng::from_str(yaml) {
+    let raw: Vec<serde_yaml_ng::Value> = match crate::yaml::from_str(yaml, TopKeys::Exact) {
         Ok(serde_yaml_ng::Value::Sequence(s)) => s,
         Ok(serde_yaml_ng::Value::Null) => Vec::new(),
         Ok(_) => {
@@ -144,7 +145,14 @@ pub fn parse(yaml: &str) -> Result<Vec<CheckSpec>, Vec<CheckError>> {
                 problem: "must be a YAML list of checks (`- name: Tests ...`)".into(),
             }]);
         }
-        Err(e) => {
+        Err(d @ YamlError::Duplicates(_)) => {
+            return Err(vec![CheckError {
+                check: "checks".into(),
+                field: "checks".into(),
+                problem: d.to_string(),
+            }]);
+        }
+        Err(YamlError::Invalid(e)) => {
             return Err(vec![CheckError {
                 check: "checks".into(),
                 field: "checks".into(),

@@ -147,14 +147,21 @@ pub fn judge(spec: &CheckSpec, paths: &PathMap) -> CheckResult {
     r.coverage_floor = spec.coverage_floor;
     let mut found_any = false;
     for res in &spec.results {
-        let files = match expand(paths.root(), &res.glob) {
+        let Expanded { files, outside } = match expand(paths, &res.glob) {
             Ok(f) => f,
             Err(e) => {
                 r.fail(e);
                 continue;
             }
         };
-        if files.is_empty() {
+        for o in &outside {
+            found_any = true;
+            r.fail(format!(
+                "`{o}` (from `{}`) resolves outside the workspace and RUNNER_TEMP (links followed), so it was not read. Write the result file inside the workspace or RUNNER_TEMP, and do not point links out of them.",
+                res.glob
+            ));
+        }
+        if files.is_empty() && outside.is_empty() {
             let why = match spec.outcome {
                 Some(Outcome::Failure) => format!(
                     "The step failed and wrote no result file matching `{}`: it probably stopped before producing it; read its log.",
@@ -200,9 +207,29 @@ pub fn judge(spec: &CheckSpec, paths: &PathMap) -> CheckResult {
     r
 }
 
-/// Files under `root` matching `glob` (repository-relative), sorted. Walks only below the glob's literal
-/// prefix and never into `.git`.
-pub fn expand(root: &Path, glob: &str) -> Result<Vec<PathBuf>, String> {
+/// What a result glob matched.
+#[derive(Debug, Default)]
+pub struct Expanded {
+    /// Files to read, inside the workspace or `RUNNER_TEMP` after following links; sorted.
+    pub files: Vec<PathBuf>,
+    /// Matches (or the glob's base folder, or a folder link met on the walk) that resolve elsewhere, as
+    /// written relative to the workspace: never opened.
+    pub outside: Vec<String>,
+}
+
+/// Files under the workspace matching `glob` (repository-relative, or absolute), sorted. Walks only below
+/// the glob's literal prefix and never into `.git`. Every match is checked with
+/// [`PathMap::resolve_readable`]: links are followed only when they stay inside the workspace or
+/// `RUNNER_TEMP`.
+pub fn expand(paths: &PathMap, glob: &str) -> Result<Expanded, String> {
+    let root = paths.root();
+    let shown = |p: &Path| {
+        p.strip_prefix(root)
+            .unwrap_or(p)
+            .to_string_lossy()
+            .replace('\\', "/")
+    };
+    let mut ex = Expanded::default();
     let g = glob.trim().trim_start_matches("./");
     let matcher = globset::GlobBuilder::new(g)
         .literal_separator(true)
@@ -215,9 +242,20 @@ pub fn expand(root: &Path, glob: &str) -> Result<Vec<PathBuf>, String> {
         .collect();
     if literal.len() == g.split('/').count() {
         let p = root.join(g);
-        return Ok(if p.is_file() { vec![p] } else { Vec::new() });
+        if p.symlink_metadata().is_ok() {
+            match paths.resolve_readable(&p) {
+                Some(c) if c.is_file() => ex.files.push(p),
+                Some(_) => {}
+                None => ex.outside.push(shown(&p)),
+            }
+        }
+        return Ok(ex);
     }
     let start = root.join(literal.join("/"));
+    if start.symlink_metadata().is_ok() && paths.resolve_readable(&start).is_none() {
+        ex.outside.push(shown(&start));
+        return Ok(ex);
+    }
     let mut out = Vec::new();
     let mut stack = vec![start];
     let mut visited = 0usize;
@@ -234,8 +272,26 @@ pub fn expand(root: &Path, glob: &str) -> Result<Vec<PathBuf>, String> {
                 ));
             }
             let p = e.path();
-            let Ok(ft) = e.file_type() else { continue };
+            let Ok(mut ft) = e.file_type() else { continue };
             let name = e.file_name();
+            if ft.is_symlink() {
+                // Followed only when it resolves inside; a link out is named, never opened.
+                let target = paths
+                    .resolve_readable(&p)
+                    .and_then(|c| std::fs::metadata(c).ok());
+                match target {
+                    // A folder link inside is not descended (its files are reached by their own path).
+                    Some(m) if m.is_dir() => continue,
+                    Some(m) => ft = m.file_type(),
+                    None => {
+                        let is_dir = std::fs::metadata(&p).is_ok_and(|m| m.is_dir());
+                        if is_dir || matcher.is_match(shown(&p)) {
+                            ex.outside.push(shown(&p));
+                        }
+                        continue;
+                    }
+                }
+            }
             if ft.is_dir() {
                 if name != ".git" && (descend_node_modules || name != "node_modules") {
                     stack.push(p);
@@ -258,7 +314,9 @@ pub fn expand(root: &Path, glob: &str) -> Result<Vec<PathBuf>, String> {
         }
     }
     out.sort();
-    Ok(out)
+    ex.files = out;
+    ex.outside.sort();
+    Ok(ex)
 }
 
 /// A slug for output names: `Type check` -> `type-check`.
@@ -752,8 +810,10 @@ mod tests {
             std::fs::create_dir_all(d.path().join(p).parent().unwrap()).unwrap();
             std::fs::write(d.path().join(p), "").unwrap();
         }
-        let got: Vec<_> = expand(d.path(), "a/*/junit.xml")
+        let m = PathMap::new(d.path());
+        let got: Vec<_> = expand(&m, "a/*/junit.xml")
             .unwrap()
+            .files
             .iter()
             .map(|p| p.strip_prefix(d.path()).unwrap().to_owned())
             .collect();
@@ -764,8 +824,8 @@ mod tests {
                 PathBuf::from("a/y/junit.xml")
             ]
         );
-        assert_eq!(expand(d.path(), "**/junit.xml").unwrap().len(), 3);
-        assert_eq!(expand(d.path(), "./b/junit.xml").unwrap().len(), 1);
-        assert!(expand(d.path(), "c/junit.xml").unwrap().is_empty());
+        assert_eq!(expand(&m, "**/junit.xml").unwrap().files.len(), 3);
+        assert_eq!(expand(&m, "./b/junit.xml").unwrap().files.len(), 1);
+        assert!(expand(&m, "c/junit.xml").unwrap().files.is_empty());
     }
 }

@@ -22,6 +22,8 @@ pub struct PathMap {
     /// Prefixes learned by the suffix search (the runner's workspace seen from the container), and absolute
     /// paths known not to be in the repository: a report names the same few prefixes thousands of times.
     learned: Arc<Mutex<Learned>>,
+    /// The directories result files may be read from, links resolved: the workspace and `RUNNER_TEMP`.
+    readable: Vec<PathBuf>,
 }
 
 #[derive(Debug, Default)]
@@ -39,12 +41,35 @@ impl PathMap {
     pub fn new(root: impl Into<PathBuf>) -> Self {
         let root = root.into();
         let root_str = trim_slash(&root.to_string_lossy().replace('\\', "/"));
+        let readable = vec![std::fs::canonicalize(&root).unwrap_or_else(|_| root.clone())];
         Self {
             root,
             root_str,
             aliases: vec![CONTAINER_WORKSPACE.to_owned()],
             learned: Arc::default(),
+            readable,
         }
+    }
+
+    /// Also lets result files be read from `dir` (the runner's `RUNNER_TEMP`).
+    #[must_use]
+    pub fn with_readable(mut self, dir: Option<&str>) -> Self {
+        if let Some(c) = dir
+            .filter(|d| !d.trim().is_empty())
+            .and_then(|d| std::fs::canonicalize(d).ok())
+        {
+            self.readable.push(c);
+        }
+        self
+    }
+
+    /// `path` with every link resolved, when that lies inside the workspace or `RUNNER_TEMP`; `None` when
+    /// it lies elsewhere or cannot be resolved (a dangling link). Result files are read only through this,
+    /// so a link a pull request adds (`junit.xml -> /proc/self/environ`) is never opened.
+    #[must_use]
+    pub fn resolve_readable(&self, path: &Path) -> Option<PathBuf> {
+        let c = std::fs::canonicalize(path).ok()?;
+        self.readable.iter().any(|r| c.starts_with(r)).then_some(c)
     }
 
     /// Adds an absolute prefix the producer used for the repository root (e.g. the runner's

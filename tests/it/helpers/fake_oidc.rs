@@ -87,8 +87,22 @@ pub struct FakeOidc {
 impl FakeOidc {
     /// Starts on a free loopback port, on the current tokio runtime.
     pub async fn start(settings: Settings) -> Self {
+        Self::start_with(settings, None).await
+    }
+
+    /// Starts over TLS as `https://localhost:<port>`, with a certificate of `ca` (which a test hands to
+    /// stevedore through `SSL_CERT_FILE`).
+    pub async fn start_tls(settings: Settings, ca: &super::tls::TestCa) -> Self {
+        Self::start_with(settings, Some(ca)).await
+    }
+
+    async fn start_with(settings: Settings, ca: Option<&super::tls::TestCa>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let issuer = format!("http://{}", listener.local_addr().unwrap());
+        let port = listener.local_addr().unwrap().port();
+        let issuer = match ca {
+            Some(_) => format!("https://localhost:{port}"),
+            None => format!("http://127.0.0.1:{port}"),
+        };
         let key = EncodingKey::from_rsa_pem(ISSUER_PEM).unwrap();
         let rogue = EncodingKey::from_rsa_pem(ROGUE_PEM).unwrap();
         let mut jwk =
@@ -113,9 +127,16 @@ impl FakeOidc {
             .route("/.well-known/jwks", get(jwks))
             .route("/.well-known/openid-configuration", get(discovery))
             .with_state(inner.clone());
-        tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
+        match ca {
+            Some(ca) => {
+                super::tls::serve_tls(listener, app, ca.acceptor());
+            }
+            None => {
+                tokio::spawn(async move {
+                    axum::serve(listener, app).await.unwrap();
+                });
+            }
+        }
         Self { inner }
     }
 

@@ -47,7 +47,11 @@ impl Base {
     /// From a file: RegisterTaskDefinition input, a DescribeTaskDefinition output, or the bare
     /// `taskDefinition` object; JSON or YAML.
     pub fn from_file_text(text: &str) -> Result<Base, String> {
-        let v: Value = serde_yaml_ng::from_str(text).map_err(|e| format!("not JSON/YAML: {e}"))?;
+        let v: Value =
+            crate::yaml::from_str(text, crate::yaml::TopKeys::Exact).map_err(|e| match e {
+                crate::yaml::YamlError::Invalid(e) => format!("not JSON/YAML: {e}"),
+                d @ crate::yaml::YamlError::Duplicates(_) => format!("the file {d}"),
+            })?;
         if v.get("taskDefinition").is_some() {
             return Base::from_describe(&v);
         }

@@ -1,0 +1,287 @@
+//! The one way YAML inputs are read (`environments`, `trigger-policy`, `checks`, a task-definition file).
+//!
+//! serde's maps keep the last of two equal keys without a word, so `production:` written twice in
+//! `environments` silently replaced the first. Before deserialising, [`from_str`] walks the YAML events
+//! (with their positions) and refuses every duplicate key, naming both lines. Where the keys of the
+//! top-level map are environment names, keys that differ only in case are duplicates too (GitHub's
+//! environment names are case-insensitive, see [`crate::names`]).
+
+use std::collections::HashMap;
+
+use serde::de::DeserializeOwned;
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::Marker;
+
+/// How the keys of the top-level map compare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TopKeys {
+    /// As written (every nested map compares this way too).
+    Exact,
+    /// Environment names: case-insensitive.
+    EnvironmentNames,
+}
+
+/// Two keys of one map that are the same key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Duplicate {
+    pub first: String,
+    pub first_line: usize,
+    pub second: String,
+    pub second_line: usize,
+    /// Where the map is: empty at the top level, else the path to it (`production`, `item 2/results`;
+    /// items count from 1).
+    pub within: String,
+}
+
+impl std::fmt::Display for Duplicate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.first == self.second {
+            write!(
+                f,
+                "has the key `{}` twice (lines {} and {}{}); the second would silently replace the first",
+                self.first,
+                self.first_line,
+                self.second_line,
+                self.within_suffix()
+            )
+        } else {
+            write!(
+                f,
+                "has the keys `{}` (line {}) and `{}` (line {}){}, which name the same environment (environment names are case-insensitive)",
+                crate::names::visible(&self.first),
+                self.first_line,
+                crate::names::visible(&self.second),
+                self.second_line,
+                self.within_suffix()
+            )
+        }
+    }
+}
+
+impl Duplicate {
+    fn within_suffix(&self) -> String {
+        if self.within.is_empty() {
+            String::new()
+        } else {
+            format!(", under `{}`", self.within)
+        }
+    }
+}
+
+/// Why a YAML input was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum YamlError {
+    /// Duplicate keys (every one found, one per sentence).
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Duplicates(Vec<Duplicate>),
+    /// Not YAML, or not the expected shape.
+    #[error(transparent)]
+    Invalid(#[from] serde_yaml_ng::Error),
+}
+
+/// Deserialises `text`, refusing duplicate keys first.
+pub fn from_str<T: DeserializeOwned>(text: &str, top: TopKeys) -> Result<T, YamlError> {
+    let dups = duplicates(text, top);
+    if !dups.is_empty() {
+        return Err(YamlError::Duplicates(dups));
+    }
+    Ok(serde_yaml_ng::from_str(text)?)
+}
+
+/// Every duplicate key in `text` (empty when there is none, or when the text is not YAML: deserialising
+/// then reports the syntax error).
+#[must_use]
+pub fn duplicates(text: &str, top: TopKeys) -> Vec<Duplicate> {
+    let mut walker = Walker {
+        top,
+        stack: Vec::new(),
+        found: Vec::new(),
+    };
+    let mut parser = Parser::new_from_str(text);
+    if parser.load(&mut walker, true).is_err() {
+        return Vec::new();
+    }
+    walker.found
+}
+
+enum Frame {
+    Map {
+        /// The next node is a key.
+        at_key: bool,
+        /// Compared form -> (key as written, line).
+        seen: HashMap<String, (String, usize)>,
+        /// The last key, naming the path of nested maps.
+        last_key: Option<String>,
+    },
+    Seq {
+        index: usize,
+    },
+}
+
+struct Walker {
+    top: TopKeys,
+    stack: Vec<Frame>,
+    found: Vec<Duplicate>,
+}
+
+impl Walker {
+    /// The path of the current node's parents, for messages.
+    fn path(&self) -> String {
+        let mut p = String::new();
+        // The innermost frame is the map that holds the key; its parents name it.
+        let parents = self.stack.len().saturating_sub(1);
+        for f in &self.stack[..parents] {
+            match f {
+                Frame::Map { last_key, .. } => {
+                    if !p.is_empty() {
+                        p.push('/');
+                    }
+                    p.push_str(last_key.as_deref().unwrap_or("?"));
+                }
+                Frame::Seq { index } => {
+                    if !p.is_empty() {
+                        p.push('/');
+                    }
+                    p.push_str(&format!("item {index}"));
+                }
+            }
+        }
+        p
+    }
+
+    /// A node starts: a scalar key is checked; the parent map moves between key and value.
+    fn node(&mut self, scalar_key: Option<(String, usize)>) {
+        let depth = self.stack.len();
+        let path = self.path();
+        let top = self.top;
+        let Some(frame) = self.stack.last_mut() else {
+            return;
+        };
+        match frame {
+            Frame::Map {
+                at_key,
+                seen,
+                last_key,
+            } => {
+                if *at_key {
+                    if let Some((k, line)) = scalar_key {
+                        let compared = if depth == 1 && top == TopKeys::EnvironmentNames {
+                            crate::names::key(&k)
+                        } else {
+                            k.clone()
+                        };
+                        // `<<` merge keys may repeat.
+                        if k != "<<" {
+                            if let Some((first, first_line)) = seen.get(&compared) {
+                                self.found.push(Duplicate {
+                                    first: first.clone(),
+                                    first_line: *first_line,
+                                    second: k.clone(),
+                                    second_line: line,
+                                    within: path,
+                                });
+                            } else {
+                                seen.insert(compared, (k.clone(), line));
+                            }
+                        }
+                        *last_key = Some(k);
+                    } else {
+                        *last_key = None;
+                    }
+                }
+                *at_key = !*at_key;
+            }
+            Frame::Seq { index } => *index += 1,
+        }
+    }
+}
+
+impl MarkedEventReceiver for Walker {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        match ev {
+            Event::Scalar(value, ..) => self.node(Some((value, mark.line()))),
+            Event::Alias(_) => self.node(None),
+            Event::MappingStart(..) => {
+                self.node(None);
+                self.stack.push(Frame::Map {
+                    at_key: true,
+                    seen: HashMap::new(),
+                    last_key: None,
+                });
+            }
+            Event::SequenceStart(..) => {
+                self.node(None);
+                self.stack.push(Frame::Seq { index: 0 });
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                self.stack.pop();
+            }
+            Event::DocumentStart => self.stack.clear(),
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_exact_duplicate_names_both_lines() {
+        let d = duplicates("dev: 1\nproduction: 2\nproduction: 3\n", TopKeys::Exact);
+        assert_eq!(d.len(), 1);
+        assert_eq!(
+            d[0].to_string(),
+            "has the key `production` twice (lines 2 and 3); the second would silently replace the first"
+        );
+    }
+
+    #[test]
+    fn environment_names_differing_in_case_are_duplicates_only_where_asked() {
+        let y = "production: {role: a}\nProduction: {role: b}\n";
+        assert!(duplicates(y, TopKeys::Exact).is_empty());
+        let d = duplicates(y, TopKeys::EnvironmentNames);
+        assert_eq!(
+            d[0].to_string(),
+            "has the keys `production` (line 1) and `Production` (line 2), which name the same environment (environment names are case-insensitive)"
+        );
+        // Nested keys stay exact: `Role` and `role` are different fields (serde refuses the unknown one).
+        assert!(duplicates("dev: {role: a, Role: b}\n", TopKeys::EnvironmentNames).is_empty());
+    }
+
+    #[test]
+    fn nested_and_flow_duplicates_are_found_with_their_path() {
+        let d = duplicates(
+            "- name: Lint\n  results: a\n- name: Tests\n  results: {path: x, path: y}\n",
+            TopKeys::Exact,
+        );
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].within, "item 2/results");
+        assert_eq!((d[0].first_line, d[0].second_line), (4, 4));
+        let d = duplicates("a:\n  b: 1\n  c: 2\n  b: 3\n", TopKeys::Exact);
+        assert_eq!(d[0].within, "a");
+        assert_eq!((d[0].first_line, d[0].second_line), (2, 4));
+    }
+
+    #[test]
+    fn values_equal_to_keys_and_sequences_of_maps_are_not_duplicates() {
+        assert!(duplicates("a: a\nb: [a, a]\nc: {x: a}\n", TopKeys::Exact).is_empty());
+        assert!(duplicates("- {a: 1}\n- {a: 2}\n", TopKeys::Exact).is_empty());
+        assert!(duplicates("a: &x {k: 1}\nb:\n  <<: *x\n  j: 2\n", TopKeys::Exact).is_empty());
+    }
+
+    #[test]
+    fn from_str_refuses_before_deserialising() {
+        let r: Result<std::collections::BTreeMap<String, u32>, _> =
+            from_str("a: 1\na: 2\n", TopKeys::Exact);
+        assert!(
+            r.unwrap_err()
+                .to_string()
+                .contains("`a` twice (lines 1 and 2)")
+        );
+        let ok: std::collections::BTreeMap<String, u32> =
+            from_str("a: 1\nb: 2\n", TopKeys::Exact).unwrap();
+        assert_eq!(ok.len(), 2);
+        assert!(from_str::<u32>("[", TopKeys::Exact).is_err());
+    }
+}

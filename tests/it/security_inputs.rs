@@ -1,0 +1,343 @@
+//! Issue 15, findings 2, 5 and 6, through the whole action (inputs to exit code): environment names are
+//! compared case-insensitively and look-alikes are refused, duplicate YAML keys are refused naming both
+//! lines, and lint-gate never reads a result file that resolves outside the workspace or RUNNER_TEMP.
+//! See docs/security.md.
+
+use crate::credentials::{ENVIRONMENTS, ScriptedSts, env_value, errors, step};
+use crate::helpers::fake_oidc::{FakeOidc, Settings};
+use crate::helpers::moto::moto;
+use crate::helpers::run::{Step, StepResult};
+
+const ROLE: &str = "arn:aws:iam::123456789012:role/github-deploy";
+const FEATURE: &str = "refs/heads/feature/x";
+
+/// A token for `refs/heads/feature/x` without an `environment` claim, and an STS that counts requests.
+async fn feature_branch() -> (FakeOidc, ScriptedSts) {
+    let oidc = FakeOidc::start(Settings {
+        git_ref: FEATURE.into(),
+        ..Settings::default()
+    })
+    .await;
+    (oidc, ScriptedSts::start(vec![]).await)
+}
+
+fn refused_before_sts(r: &StepResult, sts: &ScriptedSts, environment: &str, by: &str) {
+    assert_eq!(r.code, 1, "{environment}: {}", r.stdout);
+    let want = format!(
+        "ref `{FEATURE}` may not deploy to `{environment}`: {by} allows only `refs/tags/*-stable` there"
+    );
+    assert!(errors(r).contains(&want), "{want}\n{}", r.stdout);
+    assert_eq!(sts.requests(), 0, "{environment}: STS was called");
+}
+
+// ---- Finding 2: environment names are case-insensitive ----
+
+#[tokio::test]
+async fn production_in_any_case_is_held_to_the_production_rule() {
+    for name in ["Production", "PRODUCTION", "pRoDuCtIoN"] {
+        let (oidc, sts) = feature_branch().await;
+        let r = step(&oidc, &sts.url)
+            .var("GITHUB_REF", FEATURE)
+            .input("role-to-assume", ROLE)
+            .input("aws-region", "eu-west-1")
+            .input("environment", name)
+            .run()
+            .await;
+        refused_before_sts(&r, &sts, name, "the default trigger policy");
+        assert_eq!(oidc.token_requests(), 0, "{name}: refused before the token");
+    }
+}
+
+#[tokio::test]
+async fn a_forged_github_ref_does_not_help_a_capitalised_production() {
+    // GITHUB_REF claims a stable tag; the token's `ref` (feature/x) is re-checked against the same rule.
+    let (oidc, sts) = feature_branch().await;
+    let r = step(&oidc, &sts.url)
+        .var("GITHUB_REF", "refs/tags/v9.9.9-stable")
+        .input("role-to-assume", ROLE)
+        .input("aws-region", "eu-west-1")
+        .input("environment", "Production")
+        .run()
+        .await;
+    refused_before_sts(&r, &sts, "Production", "the default trigger policy");
+}
+
+#[tokio::test]
+async fn an_environments_key_in_another_case_is_the_same_environment() {
+    let envs = "dev:\n  role: arn:aws:iam::123456789012:role/dev-deploy\n  region: eu-west-1\nProduction:\n  role: arn:aws:iam::123456789012:role/prod-deploy\n  region: eu-central-1\n";
+    for name in ["Production", "production", "PRODUCTION"] {
+        let (oidc, sts) = feature_branch().await;
+        let r = step(&oidc, &sts.url)
+            .var("GITHUB_REF", FEATURE)
+            .input("environments", envs)
+            .input("environment", name)
+            .run()
+            .await;
+        // Mapped (not "not in input `environments`"), and held to the production rule.
+        refused_before_sts(&r, &sts, name, "the default trigger policy");
+    }
+}
+
+#[tokio::test]
+async fn a_trigger_policy_key_in_another_case_applies_with_its_claim_default() {
+    let policy = "dev: [main]\nPRODUCTION: [\"refs/tags/*-stable\"]\n";
+    let (oidc, sts) = feature_branch().await;
+    let r = step(&oidc, &sts.url)
+        .var("GITHUB_REF", FEATURE)
+        .input("environments", ENVIRONMENTS)
+        .input("trigger-policy", policy)
+        .input("environment", "production")
+        .run()
+        .await;
+    refused_before_sts(&r, &sts, "production", "input `trigger-policy`");
+
+    // From a stable tag the rule passes, and `require-environment-claim` defaults to true for the
+    // `PRODUCTION` key as for `production`: no claim, no STS call.
+    let tag = "refs/tags/v1.2.0-stable";
+    oidc.update(|s| s.git_ref = tag.into());
+    let r = step(&oidc, &sts.url)
+        .var("GITHUB_REF", tag)
+        .input("environments", ENVIRONMENTS)
+        .input("trigger-policy", policy)
+        .input("environment", "production")
+        .run()
+        .await;
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        errors(&r).contains(
+            "requires the OIDC token's `environment` claim to be `production`, but it is absent"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(sts.requests(), 0);
+}
+
+#[tokio::test]
+async fn the_environment_claim_matches_whatever_its_case() {
+    let Some(moto) = moto() else { return };
+    let tag = "refs/tags/v1.2.0-stable";
+    // The job declares `environment: Production`; the input says `production`: one GitHub environment.
+    let oidc = FakeOidc::start(Settings {
+        git_ref: tag.into(),
+        environment: Some("Production".into()),
+        ..Settings::default()
+    })
+    .await;
+    let r = step(&oidc, &moto.endpoint)
+        .var("GITHUB_REF", tag)
+        .input("environments", ENVIRONMENTS)
+        .input("environment", "production")
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(env_value(&r, "AWS_REGION"), Some("eu-central-1"));
+}
+
+// ---- Finding 2: invisible and look-alike names ----
+
+#[tokio::test]
+async fn look_alike_environment_names_are_refused_showing_the_hidden_characters() {
+    for (value, shown, problem) in [
+        (
+            "pro\u{200B}duction",
+            "pro<U+200B>duction",
+            "contains a character that cannot be seen in a workflow file: U+200B (ZERO WIDTH SPACE)",
+        ),
+        (
+            "\u{0440}roduction",
+            "<U+0440>roduction",
+            "mixes scripts: Cyrillic (`\u{0440}` U+0440), Latin (`roduction`)",
+        ),
+        (
+            "production\u{202E}",
+            "production<U+202E>",
+            "contains a character that cannot be seen in a workflow file: U+202E (bidi control)",
+        ),
+    ] {
+        let (oidc, sts) = feature_branch().await;
+        let r = step(&oidc, &sts.url)
+            .input("role-to-assume", ROLE)
+            .input("aws-region", "eu-west-1")
+            .input("environment", value)
+            .run()
+            .await;
+        assert_eq!(r.code, 2, "{shown}: {}", r.stdout);
+        let e = errors(&r);
+        let want = format!("input `environment` = `{shown}`: {problem}");
+        assert!(e.contains(&want), "{want}\n{e}");
+        assert!(
+            e.contains("e.g. `production`"),
+            "the fix names the real name: {e}"
+        );
+        assert_eq!(sts.requests(), 0);
+        assert_eq!(oidc.token_requests(), 0);
+    }
+}
+
+#[tokio::test]
+async fn a_look_alike_key_in_environments_or_trigger_policy_is_refused() {
+    let envs = "\u{0440}roduction:\n  role: arn:aws:iam::123456789012:role/prod-deploy\n";
+    let policy = "pr\u{043E}duction: [\"refs/tags/*\"]\n";
+    let (oidc, sts) = feature_branch().await;
+    let r = step(&oidc, &sts.url)
+        .input("aws-region", "eu-west-1")
+        .input("environments", envs)
+        .input("trigger-policy", policy)
+        .input("environment", "dev")
+        .run()
+        .await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    let e = errors(&r);
+    for want in [
+        "input `environments` = `<U+0440>roduction`: the environment name mixes scripts",
+        "input `trigger-policy` = `pr<U+043E>duction`: the environment name mixes scripts",
+    ] {
+        assert!(e.contains(want), "{want}\n{e}");
+    }
+    assert_eq!(sts.requests(), 0);
+}
+
+// ---- Finding 5: duplicate YAML keys ----
+
+#[tokio::test]
+async fn duplicate_environments_are_refused_naming_both_lines() {
+    for (envs, want) in [
+        (
+            "production:\n  role: arn:aws:iam::123456789012:role/a\nproduction:\n  role: arn:aws:iam::123456789012:role/b\n",
+            "input `environments`: has the key `production` twice (lines 1 and 3); the second would silently replace the first",
+        ),
+        (
+            "production:\n  role: arn:aws:iam::123456789012:role/a\nProduction:\n  role: arn:aws:iam::123456789012:role/b\n",
+            "input `environments`: has the keys `production` (line 1) and `Production` (line 3), which name the same environment",
+        ),
+    ] {
+        let (oidc, sts) = feature_branch().await;
+        let r = step(&oidc, &sts.url)
+            .input("aws-region", "eu-west-1")
+            .input("environments", envs)
+            .input("environment", "production")
+            .run()
+            .await;
+        assert_eq!(r.code, 2, "{}", r.stdout);
+        assert!(errors(&r).contains(want), "{want}\n{}", r.stdout);
+        assert_eq!(sts.requests(), 0);
+    }
+}
+
+#[tokio::test]
+async fn duplicate_trigger_policy_and_checks_keys_are_refused() {
+    let (oidc, sts) = feature_branch().await;
+    let r = step(&oidc, &sts.url)
+        .input("role-to-assume", ROLE)
+        .input("aws-region", "eu-west-1")
+        .input(
+            "trigger-policy",
+            "dev: [main]\nstaging: [main]\nDev: [\"*\"]\n",
+        )
+        .input("environment", "dev")
+        .run()
+        .await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    let want = "input `trigger-policy`: has the keys `dev` (line 1) and `Dev` (line 3)";
+    assert!(errors(&r).contains(want), "{want}\n{}", r.stdout);
+
+    let r = Step::new()
+        .input("mode", "lint-gate")
+        .input(
+            "checks",
+            "- name: Lint\n  results: a.json\n  format: eslint-json\n- name: Tests\n  results: junit.xml\n  format: junit\n  results: other.xml\n",
+        )
+        .run()
+        .await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    let want = "has the key `results` twice (lines 5 and 7, under `item 2`)";
+    assert!(errors(&r).contains(want), "{want}\n{}", r.stdout);
+}
+
+// ---- Finding 6: lint-gate result files stay inside the workspace or RUNNER_TEMP ----
+
+const SECRET: &str = "TOPSECRET-outside-the-workspace-4242";
+
+fn junit(test: &str, failure: Option<&str>) -> String {
+    let f = failure.map_or_else(String::new, |m| {
+        format!("<failure message=\"{m}\">{m}</failure>")
+    });
+    format!(
+        "<?xml version=\"1.0\"?>\n<testsuites><testsuite name=\"s\" tests=\"1\" failures=\"{}\"><testcase classname=\"c\" name=\"{test}\">{f}</testcase></testsuite></testsuites>\n",
+        u8::from(failure.is_some())
+    )
+}
+
+#[tokio::test]
+async fn result_files_outside_the_workspace_are_named_never_read() {
+    let step = Step::new();
+    let ws = step.workspace.clone();
+    let outside = step.dir.path().join("outside");
+    let temp = step.dir.path().join("runner_temp");
+    for d in [ws.join("reports"), outside.clone(), temp.clone()] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    // What an attacker wants in the report: a file outside, reached by links, `..` and absolute paths.
+    let secret = outside.join("secret.xml");
+    std::fs::write(&secret, junit(SECRET, Some(SECRET))).unwrap();
+    std::fs::write(ws.join("reports/ok.xml"), junit("inside_ok", None)).unwrap();
+    std::fs::write(temp.join("t.xml"), junit("temp_ok", None)).unwrap();
+    std::os::unix::fs::symlink(&secret, ws.join("reports/leak.xml")).unwrap();
+    std::os::unix::fs::symlink(&outside, ws.join("linked")).unwrap();
+    std::os::unix::fs::symlink(&outside, ws.join("reports/sub")).unwrap();
+    // A link that stays inside is followed.
+    std::os::unix::fs::symlink(ws.join("reports/ok.xml"), ws.join("reports/alias.xml")).unwrap();
+    let checks = format!(
+        "- name: Inside\n  results: reports/alias.xml\n  format: junit\n\
+         - name: Temp\n  results: {t}\n  format: junit\n\
+         - name: FileLink\n  results: reports/leak.xml\n  format: junit\n\
+         - name: FolderLink\n  results: linked/*.xml\n  format: junit\n\
+         - name: LinkInWalk\n  results: reports/**/*.xml\n  format: junit\n  required: false\n\
+         - name: DotDot\n  results: ../outside/secret.xml\n  format: junit\n\
+         - name: Absolute\n  results: {s}\n  format: junit\n",
+        t = temp.join("t.xml").display(),
+        s = secret.display(),
+    );
+    let r = step
+        .var("RUNNER_TEMP", &temp.display().to_string())
+        .input("mode", "lint-gate")
+        .input("generated-files", "off")
+        .input("checks", &checks)
+        .run()
+        .await;
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    let all = format!("{}\n{}\n{:?}", r.stdout, r.summary, r.outputs);
+    assert!(
+        !all.contains(SECRET),
+        "content of a file outside leaked:\n{all}"
+    );
+    for (path, glob) in [
+        ("reports/leak.xml", "reports/leak.xml"),
+        ("linked", "linked/*.xml"),
+        ("reports/sub", "reports/**/*.xml"),
+        ("../outside/secret.xml", "../outside/secret.xml"),
+    ] {
+        let want = format!(
+            "`{path}` (from `{glob}`) resolves outside the workspace and RUNNER_TEMP (links followed), so it was not read"
+        );
+        assert!(all.contains(&want), "{want}\n{all}");
+    }
+    let abs = secret.display().to_string();
+    assert!(
+        all.contains(&format!("`{abs}` (from `{abs}`) resolves outside")),
+        "{all}"
+    );
+    // Inside the workspace (through an inner link) and in RUNNER_TEMP: read as usual.
+    assert_eq!(
+        r.output("inside-verdict"),
+        Some("success"),
+        "{:?}",
+        r.outputs
+    );
+    assert_eq!(r.output("temp-verdict"), Some("success"), "{:?}", r.outputs);
+    for failed in ["filelink", "folderlink", "dotdot", "absolute"] {
+        let o = format!("{failed}-verdict");
+        assert_eq!(r.output(&o), Some("failure"), "{o}: {:?}", r.outputs);
+    }
+}
