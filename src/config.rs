@@ -20,6 +20,8 @@ pub struct Common {
     pub report_key: Option<String>,
     /// Whether to post/update the sticky PR comment (`comment`).
     pub comment: bool,
+    /// Chat webhooks told the outcome (`notify`).
+    pub notify: crate::notify::Config,
 }
 
 /// Mode-specific configuration.
@@ -86,6 +88,7 @@ impl Config {
         let dry_run = p.bool("dry-run", false);
         let report_key = p.string("report-key");
         let comment = p.bool("comment", true);
+        let notify = crate::notify::Config::parse(p);
         let mode = mode?;
         let mode_cfg = Self::parse_mode(mode, p);
         Some(Config {
@@ -95,6 +98,7 @@ impl Config {
                 dry_run,
                 report_key,
                 comment,
+                notify,
             },
             mode: mode_cfg,
             warnings: Vec::new(),

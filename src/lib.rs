@@ -27,6 +27,7 @@ pub mod inputs;
 pub mod logging;
 pub mod modes;
 pub mod net;
+pub mod notify;
 pub mod oidc;
 pub mod policy;
 pub mod report;

@@ -14,6 +14,7 @@ pub mod moto;
 pub mod run;
 pub mod runner;
 pub mod tls;
+pub mod webhook;
 pub mod workflow;
 
 /// Whether a missing tool must fail the test (`CI=true`) rather than skip it.

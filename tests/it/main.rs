@@ -29,6 +29,7 @@ mod ecs;
 mod foundation;
 mod lambda;
 mod lint_gate;
+mod notify;
 mod pipelines;
 mod publish;
 mod reporting;
