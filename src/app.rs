@@ -9,6 +9,8 @@ use crate::context::Context;
 use crate::env::{Env, vars};
 use crate::github::{self, fanout};
 use crate::modes::{self, ModeError, Runtime};
+use crate::net::Net;
+use crate::notify;
 use crate::report::{self, Commands, Level, Location, Report, Verdict, files};
 use crate::{EXIT_CONFIG, EXIT_FAILED, EXIT_OK};
 
@@ -56,6 +58,14 @@ pub async fn run_in(
     }
     if let Some(t) = env.get(vars::ACTIONS_ID_TOKEN_REQUEST_TOKEN) {
         cmds.add_mask(t);
+    }
+    // Webhook URLs are secrets too (anyone holding one can post to the channel).
+    for key in crate::inputs::input_keys("notify") {
+        if let Some(raw) = env.get(&key) {
+            for url in notify::secrets_in(raw) {
+                cmds.add_mask(&url);
+            }
+        }
     }
 
     let config = match Config::from_env(&env) {
@@ -182,9 +192,31 @@ pub async fn run_in(
         }
         None => code,
     };
-    // Reporting problems become notes; they never change the verdict or the exit code.
-    let delivery = match &gh {
-        Some(c) => report_to_github(c, &ctx, &report, started, &config, &rt.cancel).await,
+    // Reporting and notification problems become notes and warnings; they never change the verdict or
+    // the exit code. The chat notification goes out while the GitHub report is written.
+    let to_github = async {
+        match &gh {
+            Some(c) => Some(report_to_github(c, &ctx, &report, started, &config, &rt.cancel).await),
+            None => None,
+        }
+    };
+    let to_chat = async {
+        if config.common.dry_run {
+            Vec::new()
+        } else {
+            notify::notify(
+                &config.notify,
+                &report,
+                &ctx,
+                &Net::from_env(&env),
+                &rt.cancel,
+            )
+            .await
+        }
+    };
+    let (delivered, notified) = tokio::join!(to_github, to_chat);
+    let delivery = match delivered {
+        Some(d) => d,
         None => {
             let mut d = fanout::Delivery::default();
             if config.common.dry_run {
@@ -200,6 +232,21 @@ pub async fn run_in(
         }
     };
     let mut delivery = delivery;
+    if config.common.dry_run && !config.notify.is_empty() {
+        delivery
+            .notes
+            .push("Dry run: no notification was sent to the `notify` webhooks.".to_owned());
+    }
+    let failed_notifications: Vec<&notify::Outcome> =
+        notified.iter().filter(|o| o.problem.is_some()).collect();
+    for o in &failed_notifications {
+        delivery.notes.push(format!(
+            "The notification to {} was not delivered ({} attempt(s)): {}",
+            o.label,
+            o.attempts,
+            o.problem.as_deref().unwrap_or_default()
+        ));
+    }
     if let Some(placeholder) = ctx.act_placeholder_run_url()
         && delivery.report_url(None).is_none()
     {
@@ -208,6 +255,24 @@ pub async fn run_in(
         ));
     }
     deliver(&env, &cmds, &report, &delivery, ctx.run_url());
+    for o in failed_notifications {
+        tracing::warn!(
+            "notification to {} not delivered: {}",
+            o.label,
+            o.problem.as_deref().unwrap_or_default()
+        );
+        cmds.annotate(
+            Level::Warning,
+            Some("stevedore: notify"),
+            &Location::default(),
+            &format!(
+                "The notification to {} was not delivered after {} attempt(s): {}. The verdict is unchanged. Check that the webhook URL in `notify` is current and that the chat accepts it.",
+                o.label,
+                o.attempts,
+                o.problem.as_deref().unwrap_or_default()
+            ),
+        );
+    }
     close_with_error(&cmds, &report);
     code
 }

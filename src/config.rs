@@ -17,6 +17,8 @@ pub use crate::modes::ModeConfig;
 pub struct Config {
     pub common: Common,
     pub mode: ModeConfig,
+    /// Chat webhooks told the outcome (`notify`).
+    pub notify: crate::notify::Config,
     /// Problems that do not stop this run (shown as `::warning`).
     pub warnings: Vec<InputWarning>,
 }
@@ -66,6 +68,7 @@ impl Config {
         let dry_run = p.bool("dry-run", false);
         let report_key = p.string("report-key");
         let comment = p.bool("comment", true);
+        let notify = crate::notify::Config::parse(p);
         let mode = mode?;
         let mode_cfg = Self::parse_mode(mode, p);
         Some(Config {
@@ -77,6 +80,7 @@ impl Config {
                 comment,
             },
             mode: mode_cfg,
+            notify,
             warnings: Vec::new(),
         })
     }

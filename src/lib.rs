@@ -30,6 +30,7 @@ pub mod logging;
 pub mod modes;
 pub mod names;
 pub mod net;
+pub mod notify;
 pub mod oidc;
 pub mod policy;
 pub mod report;

@@ -991,3 +991,60 @@ async fn an_image_context_with_a_link_out_or_a_fifo_is_refused_before_any_call()
     );
     assert_eq!(oidc.token_requests(), 0);
 }
+
+/// The build tests' engines share nothing with each other or with the machine's podman store: two tests
+/// building the same context (every `FROM scratch` + `COPY static.txt` test does) used to get the same
+/// cached image in the machine's store, and one test's cleanup removing it while the other's build
+/// committed it failed that build (`layer not known`) or its push (issue 16: the container pipeline test
+/// failing while another podman workload ran). Now each engine has its own store, and dropping it removes
+/// everything it built.
+#[test]
+fn build_engines_have_private_stores_that_another_engine_cannot_touch() {
+    let Some(a) = Podman::start("127.0.0.1:1") else {
+        return;
+    };
+    let Some(b) = Podman::start("127.0.0.1:1") else {
+        return;
+    };
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(ctx.path().join("static.txt"), "static\n").unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM scratch\nCOPY static.txt /static.txt\n",
+    )
+    .unwrap();
+    let name = format!("127.0.0.1:1/isolation-{}:x", std::process::id());
+    let build = |p: &Podman| {
+        let out = p
+            .cli()
+            .args(["build", "--quiet", "--tag", &name])
+            .arg(ctx.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let exists = |c: &mut std::process::Command| {
+        c.args(["image", "exists", &name])
+            .status()
+            .unwrap()
+            .success()
+    };
+    build(&a);
+    build(&b);
+    // The machine's store never sees them.
+    assert!(!exists(&mut crate::helpers::runner::podman()));
+    // Removing A's image (what A's test does at the end) leaves B's in place.
+    let rmi = a.cli().args(["rmi", "--force", &name]).output().unwrap();
+    assert!(rmi.status.success());
+    assert!(!exists(&mut a.cli()));
+    assert!(exists(&mut b.cli()), "B's image went with A's");
+    // Dropping an engine removes its store.
+    let store = b.store().to_path_buf();
+    drop(b);
+    assert!(!store.exists(), "{} is left behind", store.display());
+    drop(a);
+}

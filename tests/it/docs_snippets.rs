@@ -81,6 +81,10 @@ fn plausible(expr: &str, env: &BTreeMap<String, String>) -> Option<String> {
         _ if e.starts_with("vars.") && e.ends_with("_API_URL") => {
             "https://api.example.com".to_owned()
         }
+        // Incoming-webhook URLs (`notify`) live in secrets named `*_WEBHOOK`.
+        _ if e.starts_with("secrets.") && e.ends_with("_WEBHOOK") => {
+            format!("https://hooks.slack.com/services/T000/B000/{}", &e["secrets.".len()..])
+        }
         _ if e.starts_with("steps.") && e.ends_with(".outcome") => "success".to_owned(),
         _ if e.ends_with(".outputs.image") => image,
         _ if e.ends_with(".outputs.digest") => DIGEST.to_owned(),

@@ -16,6 +16,7 @@ pub mod proxy;
 pub mod run;
 pub mod runner;
 pub mod tls;
+pub mod webhook;
 pub mod workflow;
 pub mod workflow_commands;
 

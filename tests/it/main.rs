@@ -33,6 +33,7 @@ mod layers;
 mod lint_gate;
 mod markup_escaping;
 mod packages;
+mod notify;
 mod pipelines;
 mod proxy;
 mod publish;
