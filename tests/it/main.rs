@@ -26,6 +26,7 @@ mod container;
 mod credentials;
 mod docs_snippets;
 mod ecs;
+mod ecs_tasks;
 mod foundation;
 mod lambda;
 mod lint_gate;
