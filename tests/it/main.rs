@@ -20,6 +20,7 @@ mod helpers;
 mod act;
 mod act_quirks;
 mod action_yml;
+mod apprunner;
 mod arm64;
 mod build;
 mod container;
