@@ -176,7 +176,7 @@ async fn an_unhealthy_url_rolls_back_to_the_previous_image() {
     assert_eq!(o.end, Ok(OpEnd::Succeeded));
     match &o.health {
         Some(Err(why)) => assert!(
-            why.contains("did not answer 200 2 times in a row within 300ms (last: HTTP 503)"),
+            why.ends_with("/health` answered HTTP 503 2 times in a row (expected 200)"),
             "{why}"
         ),
         other => panic!("{other:?}"),
@@ -246,4 +246,51 @@ async fn the_whole_step_refuses_an_app_runner_target_mixed_with_ecs() {
         r.stdout
     );
     assert!(fake.calls().is_empty());
+}
+
+#[tokio::test]
+async fn a_github_deployment_records_an_unhealthy_app_runner_deploy_as_a_failure() {
+    use crate::helpers::fake_github::FakeGithub;
+    let gh = FakeGithub::start_for("octo-org/octo-repo").await;
+    let fake = FakeAppRunner::start("frontend", OLD).await;
+    fake.health(500);
+    let Some(step) = step(&fake) else { return };
+    let r = step
+        .input("environment", "staging")
+        .input("github-token", "ghs_faketoken0123456789")
+        .var("GITHUB_API_URL", &gh.url())
+        .run()
+        .await;
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    gh.assert_no_violations();
+    let deps = gh.deployments();
+    assert_eq!(deps.len(), 1, "{deps:?}");
+    assert_eq!(deps[0]["environment"], "staging");
+    let id = deps[0]["id"].as_u64().unwrap();
+    let states: Vec<String> = gh
+        .deployment_statuses(id)
+        .iter()
+        .map(|s| s["state"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(states, vec!["in_progress", "failure"]);
+    assert!(
+        r.summary
+            .contains(&format!("GitHub Deployment {id} to `staging`: failure.")),
+        "{}",
+        r.summary
+    );
+    // The previous image serves again, and the one error says so.
+    assert_eq!(fake.image(), OLD);
+    let errors = error_lines(&r.stdout);
+    assert_eq!(errors.len(), 1, "{}", r.stdout);
+    assert!(
+        errors[0].starts_with("::error title=stevedore deploy::App Runner deploy of `frontend` failed: operation succeeded, but `"),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[0].contains(&format!("; rolled back to `{OLD}` (operation `")),
+        "{}",
+        errors[0]
+    );
 }

@@ -342,7 +342,8 @@ pub async fn follow(
     }
 }
 
-/// Checks `url` until it answered `status` `passes` times in a row; `Err` with the last answer.
+/// Checks `url` until it answered `status` `passes` times in a row (`Ok(passes)`); `Err` as soon as it
+/// answered otherwise (or not at all) `passes` times in a row, or when `budget` is spent.
 pub async fn check_health(
     http: &reqwest::Client,
     url: &str,
@@ -351,7 +352,7 @@ pub async fn check_health(
     cancel: &Cancel,
 ) -> Result<u32, String> {
     let started = Instant::now();
-    let mut ok = 0;
+    let (mut ok, mut bad) = (0, 0);
     let mut last = String::from("no answer yet");
     loop {
         let answer = http
@@ -361,18 +362,26 @@ pub async fn check_health(
             .await
             .map(|r| r.status().as_u16());
         match answer {
-            Ok(s) if s == status => ok += 1,
+            Ok(s) if s == status => {
+                ok += 1;
+                bad = 0;
+            }
             Ok(s) => {
-                ok = 0;
+                (ok, bad) = (0, bad + 1);
                 last = format!("HTTP {s}");
             }
             Err(e) => {
-                ok = 0;
+                (ok, bad) = (0, bad + 1);
                 last = format!("no answer ({e})");
             }
         }
         if ok >= t.passes {
             return Ok(ok);
+        }
+        if bad >= t.passes {
+            return Err(format!(
+                "`{url}` answered {last} {bad} times in a row (expected {status})"
+            ));
         }
         if started.elapsed() >= t.budget {
             return Err(format!(
@@ -691,10 +700,51 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
         r.output("service-url", format!("https://{}", svc.url));
         return Ok(r);
     }
-    let o = deploy(&aws.sdk, &http, cfg, &rt.cancel)
-        .await
-        .map_err(|e| to_mode_error(&e))?;
-    Ok(report(cfg, &o, rt.cancel.is_cancelled()))
+    let environment = aws.environment.clone().unwrap_or_else(|| {
+        cfg.service
+            .rsplit('/')
+            .nth(1)
+            .unwrap_or(&cfg.service)
+            .to_owned()
+    });
+    let gh = super::ecs::GithubDeployment::start(
+        rt,
+        &environment,
+        &format!("App Runner {}", cfg.service),
+    )
+    .await;
+    let o = match deploy(&aws.sdk, &http, cfg, &rt.cancel).await {
+        Ok(o) => o,
+        Err(e) => {
+            let record = gh.finish(false, None).await;
+            tracing::info!("{record}");
+            return Err(to_mode_error(&e));
+        }
+    };
+    let record = gh
+        .finish(o.succeeded(), Some(&format!("https://{}", o.service.url)))
+        .await;
+    let mut r = report(cfg, &o, rt.cancel.is_cancelled());
+    let target = match &aws.environment {
+        Some(e) => format!(
+            "Environment `{e}`, account `{}`. {record}\n\n",
+            aws.account_id
+        ),
+        None => format!("Account `{}`. {record}\n\n", aws.account_id),
+    };
+    if let Some(end) = r.summary.find("\n\n") {
+        r.summary.insert_str(end + 2, &target);
+    }
+    if let Some(c) = r.checks.first_mut() {
+        c.summary.clone_from(&r.summary);
+    }
+    r.key = rt
+        .config
+        .common
+        .report_key
+        .clone()
+        .or_else(|| aws.environment.clone());
+    Ok(r)
 }
 
 fn to_mode_error(e: &AppRunnerError) -> ModeError {

@@ -994,7 +994,8 @@ pub async fn run_connected(
         if let (Some(e), Some(i)) = (&aws.environment, &cfg.edits.image) {
             super::warn_production_by_tag(rt, e, i);
         }
-        let gh = GithubDeployment::start(rt, &environment, cfg).await;
+        let description = format!("ECS {} in {}", cfg.services.join(", "), cfg.cluster);
+        let gh = GithubDeployment::start(rt, &environment, &description).await;
         let logs = if cfg.pre_task.is_some() || cfg.post_task.is_some() {
             crate::net::Net::from_env(rt.env)
                 .reqwest()
@@ -1012,7 +1013,7 @@ pub async fn run_connected(
         let applied = apply_all(&aws.sdk, cfg, plans, logs.as_ref(), &rt.cancel).await;
         let ok = applied.succeeded();
         let url = console_url(&aws.sdk, cfg);
-        record = gh.finish(ok, &url).await;
+        record = gh.finish(ok, Some(&url)).await;
         report::applied(cfg, &applied, rt.cancel.is_cancelled())
     };
     let target = match &aws.environment {
@@ -1057,14 +1058,14 @@ fn console_url(sdk: &SdkConfig, cfg: &Config) -> String {
 
 /// The GitHub Deployment that records this deploy. GitHub problems are logged and noted in the report;
 /// they never change the verdict.
-struct GithubDeployment {
+pub(crate) struct GithubDeployment {
     client: Option<crate::github::Client>,
     deployment: Option<crate::github::deployments::Deployment>,
     note: String,
 }
 
 impl GithubDeployment {
-    async fn start(rt: &Runtime<'_>, environment: &str, cfg: &Config) -> Self {
+    pub(crate) async fn start(rt: &Runtime<'_>, environment: &str, description: &str) -> Self {
         let Some(client) = crate::github::Client::from_runtime(rt) else {
             return Self {
                 client: None,
@@ -1072,8 +1073,7 @@ impl GithubDeployment {
                 note: "No GitHub Deployment recorded (no `github-token` or repository).".into(),
             };
         };
-        let description = format!("ECS {} in {}", cfg.services.join(", "), cfg.cluster);
-        match crate::github::deployments::start(&client, rt.ctx, environment, &description).await {
+        match crate::github::deployments::start(&client, rt.ctx, environment, description).await {
             Ok(d) => Self {
                 client: Some(client),
                 deployment: Some(d),
@@ -1091,13 +1091,12 @@ impl GithubDeployment {
     }
 
     /// Sets the final status; returns the sentence for the report.
-    async fn finish(self, success: bool, environment_url: &str) -> String {
+    pub(crate) async fn finish(self, success: bool, environment_url: Option<&str>) -> String {
         let (Some(client), Some(d)) = (self.client, self.deployment) else {
             return self.note;
         };
         let state = if success { "success" } else { "failure" };
-        match crate::github::deployments::finish(&client, &d, success, Some(environment_url), None)
-            .await
+        match crate::github::deployments::finish(&client, &d, success, environment_url, None).await
         {
             Ok(()) => format!(
                 "GitHub Deployment {} to `{}`: {state}.",
