@@ -294,3 +294,21 @@ async fn a_github_deployment_records_an_unhealthy_app_runner_deploy_as_a_failure
         errors[0]
     );
 }
+
+#[tokio::test]
+async fn a_dry_run_describes_the_service_and_changes_nothing() {
+    let fake = FakeAppRunner::start("frontend", OLD).await;
+    let Some(step) = step(&fake) else { return };
+    let r = step.input("dry-run", "true").run().await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    assert_eq!(r.output("verdict"), Some("skipped"));
+    assert!(
+        r.stdout.contains(&format!(
+            "plan: would UpdateService `frontend` from `{OLD}` to `{NEW}`"
+        )),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(fake.requests("UpdateService").len(), 0);
+    assert_eq!(fake.image(), OLD);
+}

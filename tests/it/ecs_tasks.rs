@@ -486,3 +486,23 @@ async fn task_inputs_are_checked_with_the_other_inputs() {
     assert_eq!(fake.requests("RegisterTaskDefinition").len(), 0);
     assert_eq!(fake.requests("RunTask").len(), 0);
 }
+
+#[tokio::test]
+async fn a_dry_run_lists_the_tasks_it_would_run_and_runs_none() {
+    let (fake, _) = fake("/ecs/web").await;
+    let Some(step) = step_for(&fake) else { return };
+    let r = step
+        .input("dry-run", "true")
+        .input("pre-deploy-task", MIGRATE)
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    assert!(
+        r.stdout.contains("plan: would run the pre-deploy task (before any service is updated; its failure stops the deploy): the new revision of `web` with container `app` command `bin/rails db:migrate`, placed as service `web`, budget 30s"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.summary.contains("**One-off tasks**"), "{}", r.summary);
+    assert_eq!(fake.requests("RunTask").len(), 0);
+    assert_eq!(fake.requests("RegisterTaskDefinition").len(), 0);
+}
