@@ -12,6 +12,7 @@
 //! snapshot (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`), so tests reach moto and scripted fakes.
 
 pub mod endpoints;
+pub mod json_rpc;
 pub mod sts;
 
 use std::time::SystemTime;

@@ -4,6 +4,7 @@
 //! connects through `crate::aws::connect`, where the trigger policy and the environment mapping are
 //! checked before any AWS call.
 
+pub mod apprunner;
 pub mod ecs;
 pub mod lambda;
 
@@ -19,6 +20,8 @@ pub struct Config {
     pub ecs: Option<Box<ecs::Config>>,
     /// Set when `function-name` is given.
     pub lambda: Option<Box<lambda::LambdaConfig>>,
+    /// Set when `app-runner-service` is given.
+    pub app_runner: Option<Box<apprunner::Config>>,
 }
 
 impl Config {
@@ -26,6 +29,21 @@ impl Config {
     pub fn parse(p: &mut Inputs<'_>) -> Self {
         let ecs_wanted = p.string("cluster").is_some() || p.string("service").is_some();
         let function = p.string("function-name");
+        if let Some(service) = p.string("app-runner-service") {
+            if ecs_wanted || function.is_some() {
+                p.error(
+                    "app-runner-service",
+                    Some(&service),
+                    "is set together with `cluster`/`service` or `function-name`; one deploy step deploys to one target",
+                    "Use one step per target",
+                );
+            }
+            return Self {
+                ecs: None,
+                lambda: None,
+                app_runner: Some(Box::new(apprunner::Config::parse(p, service))),
+            };
+        }
         if ecs_wanted && function.is_some() {
             p.error(
                 "function-name",
@@ -63,6 +81,7 @@ impl Config {
             } else {
                 lambda::LambdaConfig::parse(p).map(Box::new)
             },
+            app_runner: None,
         }
     }
 }
@@ -155,8 +174,12 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
         let r = lambda::run(rt, l).await;
         return r.map(|r| note_real_run_refusal(rt, &l.aws, r));
     }
+    if let Some(a) = &cfg.app_runner {
+        let r = apprunner::run(rt, a).await;
+        return r.map(|r| note_real_run_refusal(rt, &a.aws, r));
+    }
     Err(ModeError::Config {
-        message: "deploy needs a target: `cluster` + `service` (ECS) or `function-name` (Lambda)"
+        message: "deploy needs a target: `cluster` + `service` (ECS), `function-name` (Lambda) or `app-runner-service` (App Runner)"
             .into(),
         hint: None,
     })

@@ -392,6 +392,7 @@ fn every_snippet_that_configures_stevedore_parses() {
         "README.md",
         "docs/build.md",
         "docs/credentials.md",
+        "docs/deploy-app-runner.md",
         "docs/deploy-ecs.md",
         "docs/deploy-lambda.md",
         "docs/lint-gate.md",

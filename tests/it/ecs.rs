@@ -14,7 +14,7 @@ use crate::helpers::run::Step;
 
 pub const IMAGE: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:1111111111111111111111111111111111111111111111111111111111111111";
 
-fn fast(timeout: Duration) -> Timing {
+pub fn fast(timeout: Duration) -> Timing {
     Timing {
         first: Duration::from_millis(20),
         max: Duration::from_millis(60),
@@ -24,7 +24,7 @@ fn fast(timeout: Duration) -> Timing {
     }
 }
 
-fn config(services: &[&str]) -> Config {
+pub fn config(services: &[&str]) -> Config {
     Config {
         aws: stevedore::aws::AwsInputs::default(),
         cluster: "prod".into(),
@@ -38,6 +38,8 @@ fn config(services: &[&str]) -> Config {
         rollback: ecs::Rollback::Auto,
         wait_for_drain: false,
         timing: fast(Duration::from_secs(30)),
+        pre_task: None,
+        post_task: None,
     }
 }
 
@@ -473,7 +475,7 @@ async fn cancellation_requests_the_rollback_and_says_so() {
 
 /// The whole step: credentials from the AWS credential chain (static test keys), STS
 /// (GetCallerIdentity) on moto, ECS on the scripted endpoint. `None` (skip) without moto.
-fn step_for(fake: &FakeEcs) -> Option<Step> {
+pub fn step_for(fake: &FakeEcs) -> Option<Step> {
     let moto = crate::helpers::moto::moto()?;
     Some(
         Step::new()
@@ -525,7 +527,7 @@ async fn the_whole_step_deploys_and_writes_outputs_and_summary() {
 }
 
 /// The `::error` lines of a step's stdout.
-fn error_lines(stdout: &str) -> Vec<&str> {
+pub fn error_lines(stdout: &str) -> Vec<&str> {
     stdout
         .lines()
         .filter(|l| l.starts_with("::error"))

@@ -7,6 +7,7 @@
 
 pub mod act;
 pub mod engine;
+pub mod fake_apprunner;
 pub mod fake_ecs;
 pub mod fake_github;
 pub mod fake_oidc;

@@ -5,6 +5,7 @@
 //! UpdateService, watch, rollback) are separate so `dry-run` shows the plan and stops. Every AWS function
 //! takes an `&SdkConfig` or a client made from one; several services deploy concurrently.
 
+pub mod oneoff;
 pub mod report;
 pub mod rollout;
 pub mod taskdef;
@@ -45,6 +46,10 @@ pub struct Config {
     pub rollback: Rollback,
     pub wait_for_drain: bool,
     pub timing: Timing,
+    /// `pre-deploy-task`: runs the new task definition before any service is updated.
+    pub pre_task: Option<oneoff::TaskSpec>,
+    /// `post-deploy-task`: runs it after every rollout completed; its failure rolls back.
+    pub post_task: Option<oneoff::TaskSpec>,
 }
 
 /// `rollback` input.
@@ -120,6 +125,9 @@ impl Config {
             _ => Rollback::Auto,
         };
         let wait_for_drain = p.bool("wait-for-drain", false);
+        let task_fix = "A YAML mapping, e.g. `command: [bin/rails, db:migrate]`, optional `container: app` and `timeout: 15m`";
+        let pre_task = p.parse_with("pre-deploy-task", task_fix, oneoff::parse_spec);
+        let post_task = p.parse_with("post-deploy-task", task_fix, oneoff::parse_spec);
         if image.is_none() && task_definition.is_none() && environment.is_empty() {
             p.missing(
                 "image",
@@ -140,6 +148,8 @@ impl Config {
             rollback,
             wait_for_drain,
             timing: Timing::new(timeout),
+            pre_task,
+            post_task,
         }
     }
 }
@@ -248,6 +258,8 @@ pub struct ServicePlan {
     pub register: Value,
     pub changes: Vec<Change>,
     pub dropped_fields: Vec<String>,
+    /// Network configuration and launch type / capacity providers: one-off tasks run the same way.
+    pub placement: oneoff::Placement,
 }
 
 impl ServicePlan {
@@ -387,6 +399,7 @@ pub async fn plan(sdk: &SdkConfig, cfg: &Config) -> Result<Vec<ServicePlan>, Ecs
             .and_then(|c| c.deployment_circuit_breaker())
             .is_some_and(|cb| cb.enable() && cb.rollback());
         plans.push(ServicePlan {
+            placement: oneoff::Placement::of(&s),
             service: name,
             current_task_definition: arn,
             circuit_breaker_rollback: cb,
@@ -599,6 +612,164 @@ pub async fn apply(
     .await
 }
 
+/// Everything a deploy did: the hooks and the services.
+#[derive(Debug)]
+pub struct Applied {
+    /// `pre-deploy-task`; when it failed, no service was updated (`services` is empty).
+    pub pre: Option<oneoff::TaskRun>,
+    pub services: Vec<ServiceOutcome>,
+    /// `post-deploy-task`, run only when every rollout completed; its failure rolled the services back.
+    pub post: Option<oneoff::TaskRun>,
+}
+
+impl Applied {
+    /// Every hook passed and every service completed.
+    #[must_use]
+    pub fn succeeded(&self) -> bool {
+        self.pre.as_ref().is_none_or(oneoff::TaskRun::succeeded)
+            && !self.services.is_empty()
+            && self.services.iter().all(ServiceOutcome::succeeded)
+            && self.post.as_ref().is_none_or(oneoff::TaskRun::succeeded)
+    }
+}
+
+/// The deploy with its hooks: `pre-deploy-task` (its failure stops everything before any UpdateService),
+/// the services concurrently, then `post-deploy-task` (its failure rolls every service back).
+pub async fn apply_all(
+    sdk: &SdkConfig,
+    cfg: &Config,
+    plans: Vec<ServicePlan>,
+    logs: Option<&oneoff::Logs>,
+    cancel: &Cancel,
+) -> Applied {
+    let client = client(sdk);
+    let registry = Registry::default();
+    let mut applied = Applied {
+        pre: None,
+        services: Vec::new(),
+        post: None,
+    };
+    let first = plans.first().cloned();
+    if let (Some(spec), Some(p)) = (&cfg.pre_task, &first) {
+        let hook = Hook {
+            client: &client,
+            cfg,
+            plan: p,
+            registry: &registry,
+            logs,
+            cancel,
+        };
+        let run = hook.run(oneoff::Hook::Pre, spec).await;
+        let ok = run.succeeded();
+        applied.pre = Some(run);
+        if !ok {
+            return applied;
+        }
+    }
+    applied.services = futures_util::future::join_all(
+        plans
+            .into_iter()
+            .map(|p| deploy_service(&client, cfg, p, &registry, cancel)),
+    )
+    .await;
+    let all_ok = applied.services.iter().all(ServiceOutcome::succeeded);
+    if let (Some(spec), Some(p), true) = (&cfg.post_task, &first, all_ok) {
+        let hook = Hook {
+            client: &client,
+            cfg,
+            plan: p,
+            registry: &registry,
+            logs,
+            cancel,
+        };
+        let run = hook.run(oneoff::Hook::Post, spec).await;
+        if !run.succeeded() {
+            let label = format!("{} {}", run.hook.label(), run.task_id());
+            let client = &client;
+            futures_util::future::join_all(applied.services.iter_mut().map(|o| {
+                let label = label.clone();
+                async move {
+                    o.timeline.push(format!("{label} failed: rolling back"));
+                    let end = Ok(End::Completed);
+                    let r =
+                        roll_back(client, cfg, &o.plan, &end, false, cancel, &mut o.timeline).await;
+                    o.rollback = Some(r);
+                }
+            }))
+            .await;
+        }
+        applied.post = Some(run);
+    }
+    applied
+}
+
+/// What a hook needs.
+struct Hook<'a> {
+    client: &'a Client,
+    cfg: &'a Config,
+    /// The first service: its new task definition and its placement.
+    plan: &'a ServicePlan,
+    registry: &'a Registry,
+    logs: Option<&'a oneoff::Logs>,
+    cancel: &'a Cancel,
+}
+
+impl Hook<'_> {
+    async fn run(&self, hook: oneoff::Hook, spec: &oneoff::TaskSpec) -> oneoff::TaskRun {
+        let failed = |td: String, container: String, e: String| oneoff::TaskRun {
+            hook,
+            task_definition: td,
+            container,
+            command: spec.command.clone(),
+            task_arn: None,
+            end: oneoff::TaskEnd::Error(e),
+            log: oneoff::LogTail::Unavailable("the task did not start".into()),
+            polls: 0,
+            took: Duration::ZERO,
+        };
+        let container =
+            match oneoff::choose_container(spec, &self.cfg.edits.containers, &self.plan.register) {
+                Ok(c) => c,
+                Err(e) => {
+                    return failed(
+                        String::new(),
+                        String::new(),
+                        format!("input `{}` {e}", hook.input()),
+                    );
+                }
+            };
+        let arn = match self
+            .registry
+            .register(self.client, &self.plan.register)
+            .await
+        {
+            Ok(a) => a,
+            Err(e) => return failed(String::new(), container, e.to_string()),
+        };
+        if self.cancel.is_cancelled() {
+            let mut r = failed(arn, container, String::new());
+            r.end = oneoff::TaskEnd::Cancelled;
+            return r;
+        }
+        let mut timing = self.cfg.timing;
+        timing.timeout = spec.timeout;
+        oneoff::run(oneoff::Run {
+            client: self.client,
+            logs: self.logs,
+            cluster: &self.cfg.cluster,
+            hook,
+            spec,
+            container: &container,
+            task_definition: &arn,
+            register: &self.plan.register,
+            placement: &self.plan.placement,
+            timing,
+            cancel: self.cancel,
+        })
+        .await
+    }
+}
+
 async fn deploy_service(
     client: &Client,
     cfg: &Config,
@@ -654,7 +825,8 @@ async fn deploy_service(
     let rollback = if matches!(end, Ok(End::Completed)) {
         None
     } else {
-        Some(roll_back(client, cfg, &plan, &end, cancel, &mut tl).await)
+        let cb = plan.circuit_breaker_rollback;
+        Some(roll_back(client, cfg, &plan, &end, cb, cancel, &mut tl).await)
     };
     out(Some(arn), Some(dep), end, seen, rollback, tl)
 }
@@ -664,6 +836,7 @@ async fn roll_back(
     cfg: &Config,
     plan: &ServicePlan,
     end: &Result<End, String>,
+    circuit_breaker_acts: bool,
     cancel: &Cancel,
     tl: &mut Timeline,
 ) -> RollbackOutcome {
@@ -673,7 +846,7 @@ async fn roll_back(
             to: by_task_definition.clone(),
         };
     }
-    if plan.circuit_breaker_rollback {
+    if circuit_breaker_acts {
         tl.push(format!(
             "ECS circuit breaker rolls back to {}",
             short_td(&to)
@@ -776,6 +949,29 @@ pub async fn run_connected(
             );
         }
     }
+    // A hook's container must exist in the new task definition: a configuration error before any write.
+    if let Some(first) = plans.first() {
+        let problems: Vec<String> = [
+            (oneoff::Hook::Pre, &cfg.pre_task),
+            (oneoff::Hook::Post, &cfg.post_task),
+        ]
+        .into_iter()
+        .filter_map(|(h, spec)| {
+            let spec = spec.as_ref()?;
+            oneoff::choose_container(spec, &cfg.edits.containers, &first.register)
+                .err()
+                .map(|e| format!("input `{}` {e}", h.input()))
+        })
+        .collect();
+        if !problems.is_empty() {
+            return Err(ModeError::Config {
+                message: problems.join("; "),
+                hint: Some(
+                    "Set `container:` in the task input to one of the containers named".into(),
+                ),
+            });
+        }
+    }
     let mut record = String::new();
     let mut r = if rt.common.dry_run {
         for line in report::plan_lines(cfg, &plans) {
@@ -790,12 +986,27 @@ pub async fn run_connected(
         if let (Some(e), Some(i)) = (&aws.environment, &cfg.edits.image) {
             super::warn_production_by_tag(rt, e, i);
         }
-        let gh = GithubDeployment::start(rt, &environment, cfg).await;
-        let outcomes = apply(&aws.sdk, cfg, plans, &rt.cancel).await;
-        let ok = outcomes.iter().all(ServiceOutcome::succeeded);
+        let description = format!("ECS {} in {}", cfg.services.join(", "), cfg.cluster);
+        let gh = GithubDeployment::start(rt, &environment, &description).await;
+        let logs = if cfg.pre_task.is_some() || cfg.post_task.is_some() {
+            crate::net::Net::from_env(rt.env)
+                .reqwest()
+                .user_agent(concat!("stevedore/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| tracing::warn!("no HTTP client for CloudWatch Logs: {e}"))
+                .ok()
+                .map(|http| oneoff::Logs {
+                    sdk: aws.sdk.clone(),
+                    http,
+                })
+        } else {
+            None
+        };
+        let applied = apply_all(&aws.sdk, cfg, plans, logs.as_ref(), &rt.cancel).await;
+        let ok = applied.succeeded();
         let url = console_url(&aws.sdk, cfg);
-        record = gh.finish(ok, &url).await;
-        report::outcome(cfg, &outcomes, rt.cancel.is_cancelled())
+        record = gh.finish(ok, Some(&url)).await;
+        report::applied(cfg, &applied, rt.cancel.is_cancelled())
     };
     let target = match &aws.environment {
         Some(e) => format!(
@@ -838,14 +1049,14 @@ fn console_url(sdk: &SdkConfig, cfg: &Config) -> String {
 
 /// The GitHub Deployment that records this deploy. GitHub problems are logged and noted in the report;
 /// they never change the verdict.
-struct GithubDeployment {
+pub(crate) struct GithubDeployment {
     client: Option<crate::github::Client>,
     deployment: Option<crate::github::deployments::Deployment>,
     note: String,
 }
 
 impl GithubDeployment {
-    async fn start(rt: &Runtime<'_>, environment: &str, cfg: &Config) -> Self {
+    pub(crate) async fn start(rt: &Runtime<'_>, environment: &str, description: &str) -> Self {
         let Some(client) = rt.github() else {
             return Self {
                 client: None,
@@ -853,8 +1064,7 @@ impl GithubDeployment {
                 note: "No GitHub Deployment recorded (no `github-token` or repository).".into(),
             };
         };
-        let description = format!("ECS {} in {}", cfg.services.join(", "), cfg.cluster);
-        match crate::github::deployments::start(&client, rt.ctx, environment, &description).await {
+        match crate::github::deployments::start(&client, rt.ctx, environment, description).await {
             Ok(d) => Self {
                 client: Some(client),
                 deployment: Some(d),
@@ -872,14 +1082,14 @@ impl GithubDeployment {
     }
 
     /// Sets the final status; returns the sentence for the report.
-    async fn finish(self, success: bool, environment_url: &str) -> String {
+    pub(crate) async fn finish(self, success: bool, environment_url: Option<&str>) -> String {
         let (Some(client), Some(d)) = (self.client, self.deployment) else {
             return self.note;
         };
         let state = if success { "success" } else { "failure" };
         let finished = crate::cancel::cleanup(
             crate::cancel::MODE_CLEANUP,
-            crate::github::deployments::finish(&client, &d, success, Some(environment_url), None),
+            crate::github::deployments::finish(&client, &d, success, environment_url, None),
         );
         match finished.await {
             Ok(()) => format!(

@@ -65,6 +65,41 @@ impl Behaviour {
     }
 }
 
+/// How a one-off task (RunTask) behaves; DescribeTasks is its clock.
+#[derive(Clone, Debug)]
+pub enum OneOff {
+    /// PROVISIONING, PENDING, RUNNING, then STOPPED at the `polls`-th DescribeTasks with these exit codes
+    /// (stop code EssentialContainerExited).
+    Exit {
+        id: String,
+        polls: u32,
+        exit_codes: Vec<(String, i32)>,
+    },
+    /// STOPPED at the `polls`-th DescribeTasks without exit codes: stop code TaskFailedToStart.
+    FailToStart {
+        id: String,
+        polls: u32,
+        reason: String,
+    },
+    /// RUNNING until StopTask.
+    Hang { id: String },
+}
+
+impl OneOff {
+    fn id(&self) -> &str {
+        match self {
+            OneOff::Exit { id, .. } | OneOff::FailToStart { id, .. } | OneOff::Hang { id } => id,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct OneOffTask {
+    task: Value,
+    behaviour: OneOff,
+    polls: u32,
+}
+
 #[derive(Debug)]
 struct Deployment {
     id: String,
@@ -120,6 +155,8 @@ struct State_ {
     requests: Vec<(String, Value)>,
     decided: Vec<Decided>,
     protocol_errors: Vec<String>,
+    oneoff_script: VecDeque<OneOff>,
+    oneoffs: Vec<OneOffTask>,
     next_id: u64,
     last_answer: Option<Instant>,
     /// Operation -> how long each call waits before it is handled (a slow or hanging endpoint).
@@ -240,6 +277,22 @@ impl FakeEcs {
             .extend(behaviours);
     }
 
+    /// Queues behaviours for the next RunTask calls (default: exit 0 at the second DescribeTasks).
+    pub fn script_tasks(&self, behaviours: impl IntoIterator<Item = OneOff>) {
+        self.state.lock().unwrap().oneoff_script.extend(behaviours);
+    }
+
+    /// The one-off tasks as DescribeTasks shows them now, in RunTask order.
+    pub fn oneoff_tasks(&self) -> Vec<Value> {
+        self.state
+            .lock()
+            .unwrap()
+            .oneoffs
+            .iter()
+            .map(|t| t.task.clone())
+            .collect()
+    }
+
     /// Switches the service's deployment controller (`ECS`, `CODE_DEPLOY`, `EXTERNAL`).
     pub fn set_controller(&self, service: &str, controller: &'static str) {
         self.state
@@ -272,6 +325,17 @@ impl FakeEcs {
 
     pub fn total_calls(&self) -> u32 {
         self.calls().values().sum()
+    }
+
+    /// Every operation called, in order.
+    pub fn ops(&self) -> Vec<String> {
+        self.state
+            .lock()
+            .unwrap()
+            .requests
+            .iter()
+            .map(|(o, _)| o.clone())
+            .collect()
     }
 
     /// Request bodies of `op`, in order.
@@ -431,7 +495,9 @@ async fn handle(
         "RegisterTaskDefinition" => register(&mut s, &req),
         "UpdateService" => update_service(&mut s, &req),
         "ListTasks" => Ok(list_tasks(&s, &req)),
-        "DescribeTasks" => Ok(describe_tasks(&s, &req)),
+        "DescribeTasks" => Ok(describe_tasks(&mut s, &req)),
+        "RunTask" => run_task(&mut s, &req),
+        "StopTask" => stop_task(&mut s, &req),
         other => {
             s.protocol_errors
                 .push(format!("unexpected operation {other}"));
@@ -574,6 +640,9 @@ fn service_json(svc: &Svc) -> Value {
         "runningCount": svc.deployments.iter().map(|d| d.running).sum::<i32>(),
         "pendingCount": svc.deployments.iter().map(|d| d.pending).sum::<i32>(),
         "launchType": "FARGATE",
+        "platformVersion": "LATEST",
+        "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-0a1b2c3d4e5f60718"],
+            "securityGroups": ["sg-0123456789abcdef0"], "assignPublicIp": "DISABLED"}},
         "deploymentConfiguration": dc,
         "deploymentController": {"type": svc.controller},
         "deployments": deps,
@@ -894,19 +963,203 @@ fn list_tasks(s: &State_, req: &Value) -> Value {
     json!({"taskArns": arns})
 }
 
-fn describe_tasks(s: &State_, req: &Value) -> Value {
-    let wanted: Vec<&str> = req
+fn describe_tasks(s: &mut State_, req: &Value) -> Value {
+    let wanted: Vec<String> = req
         .get("tasks")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
         .filter_map(Value::as_str)
+        .map(str::to_owned)
         .collect();
+    for t in &mut s.oneoffs {
+        if wanted.iter().any(|w| t.task["taskArn"] == w.as_str()) {
+            tick_oneoff(t);
+        }
+    }
     let tasks: Vec<&Value> = s
         .tasks
         .iter()
         .map(|(_, t)| t)
-        .filter(|t| wanted.contains(&t["taskArn"].as_str().unwrap_or("")))
+        .chain(s.oneoffs.iter().map(|t| &t.task))
+        .filter(|t| wanted.iter().any(|w| t["taskArn"] == w.as_str()))
         .collect();
     json!({"tasks": tasks, "failures": []})
+}
+
+fn stop_oneoff(
+    t: &mut Value,
+    stop_code: &str,
+    reason: &str,
+    exit: Option<(&[(String, i32)], i32)>,
+) {
+    t["lastStatus"] = json!("STOPPED");
+    t["desiredStatus"] = json!("STOPPED");
+    t["stopCode"] = json!(stop_code);
+    t["stoppedReason"] = json!(reason);
+    t["stoppedAt"] = json!(now_epoch());
+    for c in t["containers"].as_array_mut().unwrap() {
+        c["lastStatus"] = json!("STOPPED");
+        if let Some((codes, default)) = exit {
+            let name = c["name"].as_str().unwrap().to_owned();
+            let code = codes
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map_or(default, |(_, code)| *code);
+            c["exitCode"] = json!(code);
+        } else {
+            c["reason"] = json!(reason);
+        }
+    }
+}
+
+/// One DescribeTasks observation of a one-off task.
+fn tick_oneoff(t: &mut OneOffTask) {
+    if t.task["lastStatus"] == "STOPPED" {
+        return;
+    }
+    t.polls += 1;
+    let running = ["PROVISIONING", "PENDING", "RUNNING"][(t.polls as usize - 1).min(2)];
+    match t.behaviour.clone() {
+        OneOff::Exit {
+            polls, exit_codes, ..
+        } if t.polls >= polls => stop_oneoff(
+            &mut t.task,
+            "EssentialContainerExited",
+            "Essential container in task exited",
+            Some((&exit_codes, 0)),
+        ),
+        OneOff::FailToStart { polls, reason, .. } if t.polls >= polls => {
+            stop_oneoff(&mut t.task, "TaskFailedToStart", &reason, None);
+        }
+        OneOff::FailToStart { .. } => {
+            t.task["lastStatus"] = json!(if t.polls == 1 {
+                "PROVISIONING"
+            } else {
+                "PENDING"
+            });
+        }
+        _ => t.task["lastStatus"] = json!(running),
+    }
+}
+
+fn invalid(message: &str) -> ApiError {
+    ("InvalidParameterException", message.to_owned())
+}
+
+fn run_task(s: &mut State_, req: &Value) -> Result<Value, ApiError> {
+    let cluster = req
+        .get("cluster")
+        .and_then(Value::as_str)
+        .unwrap_or("default")
+        .to_owned();
+    if !s
+        .services
+        .values()
+        .any(|svc| cluster_matches(svc, &cluster))
+    {
+        return Err(("ClusterNotFoundException", "Cluster not found.".into()));
+    }
+    let Some(td_arn) = req
+        .get("taskDefinition")
+        .and_then(Value::as_str)
+        .and_then(|t| resolve_td(s, t))
+    else {
+        return Err(client_error("TaskDefinition not found."));
+    };
+    let td = s.task_defs[&td_arn].clone();
+    if req.get("launchType").is_some() && req.get("capacityProviderStrategy").is_some() {
+        return Err(invalid(
+            "Specifying both a launch type and capacity provider strategy is not supported.",
+        ));
+    }
+    if td["networkMode"] == "awsvpc"
+        && req
+            .pointer("/networkConfiguration/awsvpcConfiguration/subnets")
+            .and_then(Value::as_array)
+            .is_none_or(Vec::is_empty)
+    {
+        return Err(invalid(
+            "Network Configuration must be provided when networkMode 'awsvpc' is specified.",
+        ));
+    }
+    if req.get("count").and_then(Value::as_i64).unwrap_or(1) != 1 {
+        s.protocol_errors.push("RunTask count is not 1".into());
+    }
+    let names: Vec<&str> = td["containerDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    for o in req
+        .pointer("/overrides/containerOverrides")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let n = o["name"].as_str().unwrap_or("");
+        if !names.contains(&n) {
+            return Err(invalid(&format!(
+                "Override for container named {n} is not a container in the TaskDefinition."
+            )));
+        }
+    }
+    s.next_id += 1;
+    let behaviour = s.oneoff_script.pop_front().unwrap_or_else(|| OneOff::Exit {
+        id: format!("{:032x}", s.next_id),
+        polls: 2,
+        exit_codes: vec![],
+    });
+    let short_cluster = cluster.rsplit('/').next().unwrap_or(&cluster).to_owned();
+    let arn = format!(
+        "arn:aws:ecs:{REGION}:{ACCOUNT}:task/{short_cluster}/{}",
+        behaviour.id()
+    );
+    let containers: Vec<Value> = names
+        .iter()
+        .map(|n| json!({"name": n, "lastStatus": "PENDING", "taskArn": arn}))
+        .collect();
+    let mut task = json!({
+        "taskArn": arn,
+        "clusterArn": format!("arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{short_cluster}"),
+        "taskDefinitionArn": td_arn,
+        "lastStatus": "PROVISIONING", "desiredStatus": "RUNNING",
+        "group": format!("family:{}", td["family"].as_str().unwrap_or("")),
+        "containers": containers,
+        "overrides": req.get("overrides").cloned().unwrap_or(json!({})),
+        "createdAt": now_epoch(),
+    });
+    for k in ["launchType", "startedBy", "platformVersion"] {
+        if let Some(v) = req.get(k) {
+            task[k] = v.clone();
+        }
+    }
+    s.oneoffs.push(OneOffTask {
+        task: task.clone(),
+        behaviour,
+        polls: 0,
+    });
+    Ok(json!({"tasks": [task], "failures": []}))
+}
+
+fn stop_task(s: &mut State_, req: &Value) -> Result<Value, ApiError> {
+    let wanted = req.get("task").and_then(Value::as_str).unwrap_or("");
+    let reason = req
+        .get("reason")
+        .and_then(Value::as_str)
+        .unwrap_or("Task stopped by user")
+        .to_owned();
+    let Some(t) = s.oneoffs.iter_mut().find(|t| {
+        t.task["taskArn"] == wanted
+            || t.task["taskArn"]
+                .as_str()
+                .is_some_and(|a| a.ends_with(&format!("/{wanted}")))
+    }) else {
+        return Err(invalid("The referenced task was not found."));
+    };
+    if t.task["lastStatus"] != "STOPPED" {
+        stop_oneoff(&mut t.task, "UserInitiated", &reason, Some((&[], 143)));
+    }
+    Ok(json!({"task": t.task}))
 }

@@ -3,7 +3,8 @@
 
 use std::fmt::Write as _;
 
-use super::{Config, End, RollbackOutcome, ServiceOutcome, ServicePlan, short_td};
+use super::oneoff::{Hook, LogTail, TaskEnd, TaskRun};
+use super::{Applied, Config, End, RollbackOutcome, ServiceOutcome, ServicePlan, short_td};
 use crate::inputs::Mode;
 use crate::report::markdown::{code, table};
 use crate::report::{Report, Verdict};
@@ -30,7 +31,211 @@ pub fn plan_lines(cfg: &Config, plans: &[ServicePlan]) -> Vec<String> {
             );
         }
     }
+    out.extend(hook_plan(cfg, plans));
     out
+}
+
+/// What the hooks would run (dry run).
+fn hook_plan(cfg: &Config, plans: &[ServicePlan]) -> Vec<String> {
+    let Some(first) = plans.first() else {
+        return Vec::new();
+    };
+    [(Hook::Pre, &cfg.pre_task), (Hook::Post, &cfg.post_task)]
+        .into_iter()
+        .filter_map(|(h, spec)| {
+            let spec = spec.as_ref()?;
+            let when = match h {
+                Hook::Pre => "before any service is updated; its failure stops the deploy",
+                Hook::Post => "after every rollout completed; its failure rolls the services back",
+            };
+            Some(format!(
+                "plan: would run the {} ({when}): the new revision of `{}` with container `{}` command `{}`, placed as service `{}`, budget {}",
+                h.label(),
+                first.family(),
+                spec.container
+                    .clone()
+                    .or_else(|| super::oneoff::choose_container(spec, &cfg.edits.containers, &first.register).ok())
+                    .unwrap_or_default(),
+                spec.command.join(" "),
+                first.service,
+                super::rollout::fmt_budget(spec.timeout)
+            ))
+        })
+        .collect()
+}
+
+/// One hook's section: what ran, how it ended, its last log lines.
+fn hook_section(t: &TaskRun) -> String {
+    let mut s = format!("\n### {}\n\n", t.hook.label());
+    s.push_str(&table(
+        &["task", "container", "command", "result", "took"],
+        &[vec![
+            format!("`{}`", t.task_id()),
+            format!("`{}`", t.container),
+            format!("`{}`", t.command.join(" ")),
+            format!(
+                "{} {}",
+                if t.succeeded() { "✅" } else { "❌" },
+                t.end.describe(t.hook)
+            ),
+            format!("{:.1} s", t.took.as_secs_f64()),
+        ]],
+    ));
+    match &t.log {
+        LogTail::Lines {
+            group,
+            stream,
+            lines,
+        } => {
+            let _ = write!(
+                s,
+                "\n**Last log lines** (CloudWatch Logs `{group}`, stream `{stream}`)\n\n"
+            );
+            if lines.is_empty() {
+                s.push_str("_The stream has no events._\n");
+            } else {
+                s.push_str(&code("text", &lines.join("\n")));
+            }
+        }
+        LogTail::Unavailable(why) => {
+            let _ = writeln!(s, "\n_No log lines: {why}._");
+        }
+    }
+    s
+}
+
+/// The sentence naming a failed hook: task, container, command and how it ended.
+fn hook_failure(t: &TaskRun) -> String {
+    format!(
+        "{} `{}` (container `{}`, command `{}`) failed: {}",
+        t.hook.label(),
+        t.task_id(),
+        t.container,
+        t.command.join(" "),
+        t.end.describe(t.hook)
+    )
+}
+
+fn hook_next(t: &TaskRun) -> String {
+    let what = match t.hook {
+        Hook::Pre => "the migration",
+        Hook::Post => "what the smoke test found",
+    };
+    match &t.end {
+        TaskEnd::TimedOut { budget, .. } => format!(
+            "If the task is only slow, raise `timeout:` in the input `{}` (now {}); otherwise look at its last log lines in the job summary.",
+            t.hook.input(),
+            super::rollout::fmt_budget(*budget)
+        ),
+        TaskEnd::Error(_) if t.task_arn.is_none() => "Fix the error above (the role needs ecs:RunTask, ecs:DescribeTasks, ecs:StopTask and iam:PassRole for the task roles; the task needs capacity) and deploy again.".into(),
+        TaskEnd::Cancelled => format!(
+            "The runner cancelled the step; the task `{}` keeps running in ECS: check it before deploying again.",
+            t.task_id()
+        ),
+        _ => format!(
+            "Fix {what} (its last log lines are in the job summary) and deploy again."
+        ),
+    }
+}
+
+/// The report of a deploy with its hooks.
+#[must_use]
+pub fn applied(cfg: &Config, a: &Applied, cancelled: bool) -> Report {
+    if let Some(pre) = a.pre.as_ref().filter(|_| a.services.is_empty()) {
+        let mut s = format!(
+            "ECS deploy to cluster `{}`.\n\nThe {} failed, so no service was updated: {} still run{} what ran before.\n",
+            cfg.cluster,
+            pre.hook.label(),
+            cfg.services
+                .iter()
+                .map(|x| format!("`{x}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if cfg.services.len() == 1 { "s" } else { "" }
+        );
+        s.push_str(&hook_section(pre));
+        let mut r = Report::new(
+            Mode::Deploy,
+            Verdict::Failure,
+            format!("deploy stopped: {} failed", pre.hook.label()),
+            s,
+        );
+        if let Some(arn) = &pre.task_arn {
+            r.output("pre-deploy-task-arn", arn.clone());
+        }
+        r.fail_because(
+            format!(
+                "ECS deploy to cluster `{}` stopped before any service was updated: {}.",
+                cfg.cluster,
+                hook_failure(pre)
+            ),
+            hook_next(pre),
+        );
+        return r;
+    }
+    let mut r = outcome(cfg, &a.services, cancelled);
+    let mut extra = String::new();
+    for t in a.pre.iter().chain(a.post.iter()) {
+        extra.push_str(&hook_section(t));
+        if let Some(arn) = &t.task_arn {
+            r.output(&format!("{}-arn", t.hook.input()), arn.clone());
+        }
+    }
+    r.summary.push_str(&extra);
+    if let Some(c) = r.checks.first_mut() {
+        c.summary.clone_from(&r.summary);
+    }
+    if let Some(post) = a.post.as_ref().filter(|p| !p.succeeded()) {
+        r.verdict = Verdict::Failure;
+        r.title = format!("deploy failed: {}; rolled back", post.hook.label());
+        if let Some(c) = r.checks.first_mut() {
+            c.verdict = Verdict::Failure;
+            c.title.clone_from(&r.title);
+        }
+        let rolled: Vec<String> = a
+            .services
+            .iter()
+            .map(|o| {
+                let to = match &o.rollback {
+                    Some(RollbackOutcome::Ours {
+                        to,
+                        end: Ok(End::Completed),
+                        ..
+                    }) => {
+                        format!("rolled back to `{}`", short_td(to))
+                    }
+                    Some(RollbackOutcome::Ours { to, .. }) => {
+                        format!("the rollback to `{}` did not complete", short_td(to))
+                    }
+                    Some(RollbackOutcome::Requested { to, .. }) => {
+                        format!("rollback to `{}` requested", short_td(to))
+                    }
+                    Some(RollbackOutcome::Disabled { .. }) => {
+                        "not rolled back (`rollback: none`)".into()
+                    }
+                    Some(RollbackOutcome::Failed { to, .. }) => format!(
+                        "the rollback to `{}` could not be started: roll back by hand",
+                        short_td(to)
+                    ),
+                    Some(RollbackOutcome::CircuitBreaker { to }) => {
+                        format!("ECS rolls back to `{}`", short_td(to))
+                    }
+                    None => "not rolled back".into(),
+                };
+                format!("`{}` {to}", o.plan.service)
+            })
+            .collect();
+        r.fail_because(
+            format!(
+                "ECS deploy to cluster `{}` failed after the rollout: {}; {}.",
+                cfg.cluster,
+                hook_failure(post),
+                rolled.join(", ")
+            ),
+            hook_next(post),
+        );
+    }
+    r
 }
 
 fn change_line(c: &super::Change) -> String {
@@ -96,6 +301,13 @@ pub fn dry_run(cfg: &Config, plans: &[ServicePlan]) -> Report {
                 &serde_json::to_string_pretty(&hide_env_values(&p.register)).unwrap_or_default(),
             ),
         ));
+    }
+    let hooks = hook_plan(cfg, plans);
+    if !hooks.is_empty() {
+        s.push_str("\n**One-off tasks**\n\n");
+        for h in hooks {
+            let _ = writeln!(s, "- {}", h.trim_start_matches("plan: "));
+        }
     }
     Report::new(
         Mode::Deploy,

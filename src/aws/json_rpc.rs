@@ -1,0 +1,242 @@
+//! A small SigV4-signed client for AWS JSON-RPC services (`awsJson1_0` / `awsJson1_1`): `POST /` with
+//! `X-Amz-Target: <prefix>.<Operation>` and a JSON body.
+//!
+//! Used for the few calls where a whole generated SDK crate is not worth its binary size: CloudWatch Logs
+//! `GetLogEvents` (the last lines of a one-off ECS task) and App Runner. Endpoint resolution follows the
+//! SDK: `AWS_ENDPOINT_URL_<SERVICE_ID>` on the [`SdkConfig`]'s service config, then `AWS_ENDPOINT_URL`,
+//! then the regional endpoint. Throttling, 5xx and transport errors are retried (3 attempts, jittered).
+
+use std::time::{Duration, SystemTime};
+
+use aws_config::SdkConfig;
+use aws_credential_types::provider::ProvideCredentials as _;
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4;
+use aws_smithy_runtime_api::client::identity::Identity;
+use aws_types::service_config::ServiceConfigKey;
+use serde_json::Value;
+
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+const ATTEMPTS: u32 = 3;
+
+/// Which service: how it is named, signed and addressed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Service {
+    /// The SDK service id (`CloudWatch Logs`, `AppRunner`): `AWS_ENDPOINT_URL_<ID>` overrides.
+    pub service_id: &'static str,
+    /// The SigV4 signing name (`logs`, `apprunner`).
+    pub signing_name: &'static str,
+    /// The endpoint host prefix (`logs` → `https://logs.<region>.amazonaws.com/`).
+    pub host_prefix: &'static str,
+    /// `application/x-amz-json-1.0` or `-1.1`.
+    pub content_type: &'static str,
+    /// `X-Amz-Target` prefix (`Logs_20140328`, `AppRunner`).
+    pub target_prefix: &'static str,
+}
+
+/// CloudWatch Logs (awsJson1_1).
+pub const LOGS: Service = Service {
+    service_id: "CloudWatch Logs",
+    signing_name: "logs",
+    host_prefix: "logs",
+    content_type: "application/x-amz-json-1.1",
+    target_prefix: "Logs_20140328",
+};
+
+/// App Runner (awsJson1_0).
+pub const APP_RUNNER: Service = Service {
+    service_id: "AppRunner",
+    signing_name: "apprunner",
+    host_prefix: "apprunner",
+    content_type: "application/x-amz-json-1.0",
+    target_prefix: "AppRunner",
+};
+
+/// A failed call: the AWS error code when the service sent one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{service} {op} failed: {message}")]
+pub struct RpcError {
+    pub service: &'static str,
+    pub op: String,
+    pub code: Option<String>,
+    pub message: String,
+}
+
+/// A signed JSON-RPC client for one service.
+#[derive(Debug, Clone)]
+pub struct JsonRpc {
+    sdk: SdkConfig,
+    service: Service,
+    url: String,
+    http: reqwest::Client,
+}
+
+impl JsonRpc {
+    /// The client for `service` with `sdk`'s credentials, region and endpoint overrides; `http` carries
+    /// the run's roots and proxy.
+    #[must_use]
+    pub fn new(sdk: &SdkConfig, service: Service, http: reqwest::Client) -> Self {
+        let per_service = sdk.service_config().and_then(|c| {
+            c.load_config(
+                ServiceConfigKey::builder()
+                    .service_id(service.service_id)
+                    .env("AWS_ENDPOINT_URL")
+                    .profile("endpoint_url")
+                    .build()
+                    .ok()?,
+            )
+        });
+        let url = match per_service.as_deref().or(sdk.endpoint_url()) {
+            Some(e) => format!("{}/", e.trim_end_matches('/')),
+            None => format!(
+                "https://{}.{}.amazonaws.com/",
+                service.host_prefix,
+                sdk.region().map_or("us-east-1", |r| r.as_ref())
+            ),
+        };
+        Self {
+            sdk: sdk.clone(),
+            service,
+            url,
+            http,
+        }
+    }
+
+    /// The endpoint calls go to.
+    #[must_use]
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn err(&self, op: &str, code: Option<String>, message: String) -> RpcError {
+        RpcError {
+            service: self.service.service_id,
+            op: op.to_owned(),
+            code,
+            message,
+        }
+    }
+
+    /// Calls `op` with `body`; retries throttling, 5xx and transport errors.
+    pub async fn call(&self, op: &str, body: &Value) -> Result<Value, RpcError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.call_once(op, body).await {
+                Err((e, retryable)) if retryable && attempt < ATTEMPTS => {
+                    let ms = 200 * u64::from(2_u32.pow(attempt)) + rand::random_range(0..200);
+                    tracing::debug!("{e}; retrying in {ms} ms");
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                }
+                Err((e, _)) => return Err(e),
+                Ok(v) => return Ok(v),
+            }
+        }
+    }
+
+    async fn call_once(&self, op: &str, body: &Value) -> Result<Value, (RpcError, bool)> {
+        let fatal = |e: RpcError| (e, false);
+        let body = body.to_string();
+        let creds = match self.sdk.credentials_provider() {
+            Some(p) => p
+                .provide_credentials()
+                .await
+                .map_err(|e| fatal(self.err(op, None, format!("no credentials: {e}"))))?,
+            None => return Err(fatal(self.err(op, None, "no credentials provider".into()))),
+        };
+        let region = self
+            .sdk
+            .region()
+            .map(|r| r.as_ref().to_owned())
+            .ok_or_else(|| fatal(self.err(op, None, "no region".into())))?;
+        let identity: Identity = creds.into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&region)
+            .name(self.service.signing_name)
+            .time(SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .map_err(|e| fatal(self.err(op, None, format!("cannot sign: {e}"))))?
+            .into();
+        let target = format!("{}.{op}", self.service.target_prefix);
+        let headers = [
+            ("content-type", self.service.content_type),
+            ("x-amz-target", target.as_str()),
+        ];
+        let signable = SignableRequest::new(
+            "POST",
+            &self.url,
+            headers.iter().copied(),
+            SignableBody::Bytes(body.as_bytes()),
+        )
+        .map_err(|e| fatal(self.err(op, None, format!("cannot sign: {e}"))))?;
+        let (instructions, _signature) = sign(signable, &params)
+            .map_err(|e| fatal(self.err(op, None, format!("cannot sign: {e}"))))?
+            .into_parts();
+        let mut req = self
+            .http
+            .post(&self.url)
+            .timeout(REQUEST_TIMEOUT)
+            .header("content-type", self.service.content_type)
+            .header("x-amz-target", &target)
+            .body(body);
+        for (k, v) in instructions.headers() {
+            req = req.header(k, v);
+        }
+        let resp = req.send().await.map_err(|e| {
+            (
+                self.err(op, None, format!("{} did not answer: {e}", self.url)),
+                true,
+            )
+        })?;
+        let status = resp.status();
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| (self.err(op, None, e.to_string()), true))?;
+        if !status.is_success() {
+            let v: Option<Value> = serde_json::from_str(&text).ok();
+            let code = v
+                .as_ref()
+                .and_then(|v| v.get("__type"))
+                .and_then(Value::as_str)
+                // `__type` may be `com.amazonaws...#Code` or `Code`.
+                .map(|t| t.rsplit('#').next().unwrap_or(t).to_owned());
+            let message = v
+                .as_ref()
+                .and_then(|v| v.get("message").or_else(|| v.get("Message")))
+                .and_then(Value::as_str)
+                .map_or_else(|| excerpt(&text), str::to_owned);
+            let retryable = status.is_server_error()
+                || code
+                    .as_deref()
+                    .is_some_and(|c| c.contains("Throttling") || c == "TooManyRequestsException");
+            let shown = match &code {
+                Some(c) => format!("HTTP {}: {c}: {message}", status.as_u16()),
+                None => format!("HTTP {}: {message}", status.as_u16()),
+            };
+            return Err((self.err(op, code, shown), retryable));
+        }
+        if text.trim().is_empty() {
+            return Ok(Value::Object(serde_json::Map::new()));
+        }
+        serde_json::from_str(&text).map_err(|e| {
+            fatal(self.err(
+                op,
+                None,
+                format!("unexpected answer ({e}): {}", excerpt(&text)),
+            ))
+        })
+    }
+}
+
+/// The first 300 characters of a body, on one line.
+fn excerpt(s: &str) -> String {
+    let one: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one.chars().count() > 300 {
+        format!("{}…", one.chars().take(300).collect::<String>())
+    } else {
+        one
+    }
+}

@@ -1,0 +1,764 @@
+//! App Runner deploy: point an image-based service at the new image, follow the operation App Runner
+//! starts to its end, check the service URL, and on failure put the previous image back.
+//!
+//! App Runner is spoken through [`crate::aws::json_rpc`] (awsJson1_0, `X-Amz-Target: AppRunner.<Op>`):
+//! five read/write calls do not justify a generated SDK crate in the binary. Calls: ListServices (only to
+//! resolve a name), DescribeService, UpdateService, ListOperations (the operation's status; the poll).
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::ecs::rollout::{Timing, fmt_budget};
+use crate::aws::json_rpc::{self, JsonRpc, RpcError};
+use crate::aws::{AwsInputs, Purpose};
+use crate::cancel::Cancel;
+use crate::inputs::{Inputs, Mode};
+use crate::modes::{ModeError, Runtime};
+use crate::report::markdown::table;
+use crate::report::{Report, Verdict};
+
+/// Inputs of an App Runner deploy.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub aws: AwsInputs,
+    /// `app-runner-service`: ARN or name.
+    pub service: String,
+    pub image: String,
+    /// `health-url`; default `https://<ServiceUrl>/`.
+    pub health_url: Option<url::Url>,
+    pub health_status: u16,
+    pub health: HealthTiming,
+    /// Polls of the operation; `timeout` is `wait-timeout`.
+    pub timing: Timing,
+    /// `rollback: auto` (true) or `none`.
+    pub rollback: bool,
+}
+
+/// How the service URL is checked after the operation succeeded: `passes` answers with the expected
+/// status in a row, `interval` apart, within `budget`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HealthTiming {
+    pub passes: u32,
+    pub interval: Duration,
+    pub budget: Duration,
+    pub request_timeout: Duration,
+}
+
+impl Default for HealthTiming {
+    fn default() -> Self {
+        Self {
+            passes: 3,
+            interval: Duration::from_secs(2),
+            budget: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Config {
+    /// Reads the App Runner inputs (called when `app-runner-service` is set), collecting every error.
+    pub fn parse(p: &mut Inputs<'_>, service: String) -> Self {
+        let aws = AwsInputs::parse(p);
+        let image = p
+            .required(
+                "image",
+                "for an App Runner deploy",
+                "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:…",
+            )
+            .unwrap_or_default();
+        if !image.is_empty() {
+            super::check_image(p, &image);
+        }
+        let health_url = p.parse_with(
+            "health-url",
+            "Use an absolute http(s) URL, e.g. `health-url: https://web.example.com/health`",
+            |v| {
+                let u = url::Url::parse(v.trim()).map_err(|e| format!("is not a URL ({e})"))?;
+                if matches!(u.scheme(), "http" | "https") {
+                    Ok(u)
+                } else {
+                    Err(format!(
+                        "has scheme `{}`; only http and https are checked",
+                        u.scheme()
+                    ))
+                }
+            },
+        );
+        let health_status = p
+            .integer("health-status", 100..=599, Some(200))
+            .and_then(|s| u16::try_from(s).ok())
+            .unwrap_or(200);
+        let timeout = p.duration("wait-timeout", Duration::from_secs(600));
+        if timeout.is_zero() || timeout > Duration::from_secs(6 * 3600) {
+            p.error(
+                "wait-timeout",
+                Some(&format!("{}s", timeout.as_secs())),
+                "must be more than 0 and at most 6h",
+                "e.g. `wait-timeout: 15m`",
+            );
+        }
+        let rollback = p.choice("rollback", &["auto", "none"], "auto") == "auto";
+        Self {
+            aws,
+            service,
+            image,
+            health_url,
+            health_status,
+            health: HealthTiming::default(),
+            timing: Timing::new(timeout),
+            rollback,
+        }
+    }
+}
+
+/// App Runner problems.
+#[derive(Debug, thiserror::Error)]
+pub enum AppRunnerError {
+    #[error(transparent)]
+    Api(#[from] RpcError),
+    #[error(
+        "input `app-runner-service`: no App Runner service named `{0}` in this account and region"
+    )]
+    NotFound(String),
+    #[error("App Runner service `{service}` cannot be deployed: {reason}")]
+    NotDeployable { service: String, reason: String },
+}
+
+/// The service as DescribeService shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Service {
+    pub arn: String,
+    pub name: String,
+    pub url: String,
+    pub status: String,
+    pub image: String,
+    /// The whole `SourceConfiguration`, sent back with only the image changed.
+    pub source: Value,
+}
+
+fn service_of(v: &Value) -> Option<Service> {
+    let s = v.get("Service")?;
+    let text = |k: &str| {
+        s.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let source = s.get("SourceConfiguration").cloned().unwrap_or(Value::Null);
+    Some(Service {
+        arn: text("ServiceArn"),
+        name: text("ServiceName"),
+        url: text("ServiceUrl"),
+        status: text("Status"),
+        image: source
+            .pointer("/ImageRepository/ImageIdentifier")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        source,
+    })
+}
+
+/// The App Runner calls this deploy makes.
+#[derive(Debug)]
+pub struct Api {
+    rpc: JsonRpc,
+    pub calls: std::sync::Mutex<u32>,
+}
+
+impl Api {
+    #[must_use]
+    pub fn new(sdk: &aws_config::SdkConfig, http: reqwest::Client) -> Self {
+        Self {
+            rpc: JsonRpc::new(sdk, json_rpc::APP_RUNNER, http),
+            calls: std::sync::Mutex::new(0),
+        }
+    }
+
+    async fn call(&self, op: &str, body: &Value) -> Result<Value, RpcError> {
+        if let Ok(mut n) = self.calls.lock() {
+            *n += 1;
+        }
+        self.rpc.call(op, body).await
+    }
+
+    /// The ARN of `service` (an ARN is taken as is).
+    pub async fn resolve(&self, service: &str) -> Result<String, AppRunnerError> {
+        if service.starts_with("arn:") {
+            return Ok(service.to_owned());
+        }
+        let mut token: Option<String> = None;
+        loop {
+            let mut body = serde_json::json!({"MaxResults": 20});
+            if let Some(t) = &token {
+                body["NextToken"] = Value::String(t.clone());
+            }
+            let page = self.call("ListServices", &body).await?;
+            let found = page
+                .get("ServiceSummaryList")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .find(|s| s.get("ServiceName").and_then(Value::as_str) == Some(service))
+                .and_then(|s| s.get("ServiceArn").and_then(Value::as_str));
+            if let Some(arn) = found {
+                return Ok(arn.to_owned());
+            }
+            match page.get("NextToken").and_then(Value::as_str) {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => return Err(AppRunnerError::NotFound(service.to_owned())),
+            }
+        }
+    }
+
+    pub async fn describe(&self, arn: &str) -> Result<Service, AppRunnerError> {
+        let v = self
+            .call("DescribeService", &serde_json::json!({"ServiceArn": arn}))
+            .await?;
+        service_of(&v).ok_or_else(|| AppRunnerError::NotDeployable {
+            service: arn.to_owned(),
+            reason: "DescribeService returned no service".into(),
+        })
+    }
+
+    /// UpdateService to `image`, everything else of the source configuration unchanged. Returns the
+    /// operation id.
+    pub async fn update_image(&self, svc: &Service, image: &str) -> Result<String, AppRunnerError> {
+        let mut source = svc.source.clone();
+        if let Some(repo) = source.get_mut("ImageRepository") {
+            repo["ImageIdentifier"] = Value::String(image.to_owned());
+        }
+        let v = self
+            .call(
+                "UpdateService",
+                &serde_json::json!({"ServiceArn": svc.arn, "SourceConfiguration": source}),
+            )
+            .await?;
+        v.get("OperationId")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| AppRunnerError::NotDeployable {
+                service: svc.name.clone(),
+                reason: "UpdateService returned no OperationId".into(),
+            })
+    }
+
+    /// The status of operation `id` (`PENDING`, `IN_PROGRESS`, `SUCCEEDED`, `FAILED`, `ROLLBACK_*`).
+    pub async fn operation_status(&self, arn: &str, id: &str) -> Result<String, AppRunnerError> {
+        let v = self
+            .call(
+                "ListOperations",
+                &serde_json::json!({"ServiceArn": arn, "MaxResults": 20}),
+            )
+            .await?;
+        Ok(v.get("OperationSummaryList")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .find(|o| o.get("Id").and_then(Value::as_str) == Some(id))
+            .and_then(|o| o.get("Status").and_then(Value::as_str))
+            .unwrap_or("UNKNOWN")
+            .to_owned())
+    }
+}
+
+/// How an operation ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OpEnd {
+    Succeeded,
+    /// `FAILED` or `ROLLBACK_*`: App Runner kept (or put back) the previous version.
+    Failed {
+        status: String,
+    },
+    TimedOut {
+        last_status: String,
+        budget: Duration,
+    },
+    Cancelled,
+}
+
+impl OpEnd {
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match self {
+            OpEnd::Succeeded => "succeeded".into(),
+            OpEnd::Failed { status } => format!("ended {status}"),
+            OpEnd::TimedOut {
+                last_status,
+                budget,
+            } => format!(
+                "still {last_status} after {}, the budget set by the input `wait-timeout`",
+                fmt_budget(*budget)
+            ),
+            OpEnd::Cancelled => "cancelled while the operation ran".into(),
+        }
+    }
+}
+
+/// Follows operation `id` until it ends, at the rollout's adaptive intervals.
+pub async fn follow(
+    api: &Api,
+    arn: &str,
+    id: &str,
+    timing: Timing,
+    cancel: &Cancel,
+    polls: &mut u32,
+) -> Result<OpEnd, AppRunnerError> {
+    let started = Instant::now();
+    let mut interval = timing.first;
+    let mut last = String::new();
+    loop {
+        if cancel.is_cancelled() {
+            return Ok(OpEnd::Cancelled);
+        }
+        *polls += 1;
+        let status = api.operation_status(arn, id).await?;
+        if status != last {
+            tracing::info!("App Runner operation {id}: {status}");
+            last = status;
+        }
+        match last.as_str() {
+            "SUCCEEDED" => return Ok(OpEnd::Succeeded),
+            "FAILED" | "ROLLBACK_SUCCEEDED" | "ROLLBACK_FAILED" => {
+                return Ok(OpEnd::Failed {
+                    status: last.clone(),
+                });
+            }
+            _ => {}
+        }
+        if started.elapsed() >= timing.timeout {
+            return Ok(OpEnd::TimedOut {
+                last_status: last,
+                budget: timing.timeout,
+            });
+        }
+        let remaining = timing.timeout.saturating_sub(started.elapsed());
+        tokio::select! {
+            () = tokio::time::sleep(interval.min(remaining)) => {}
+            () = cancel.cancelled() => return Ok(OpEnd::Cancelled),
+        }
+        interval = interval.mul_f64(timing.factor).min(timing.max);
+    }
+}
+
+/// Checks `url` until it answered `status` `passes` times in a row (`Ok(passes)`); `Err` as soon as it
+/// answered otherwise (or not at all) `passes` times in a row, or when `budget` is spent.
+pub async fn check_health(
+    http: &reqwest::Client,
+    url: &str,
+    status: u16,
+    t: HealthTiming,
+    cancel: &Cancel,
+) -> Result<u32, String> {
+    let started = Instant::now();
+    let (mut ok, mut bad) = (0, 0);
+    let mut last = String::from("no answer yet");
+    loop {
+        let answer = http
+            .get(url)
+            .timeout(t.request_timeout)
+            .send()
+            .await
+            .map(|r| r.status().as_u16());
+        match answer {
+            Ok(s) if s == status => {
+                ok += 1;
+                bad = 0;
+            }
+            Ok(s) => {
+                (ok, bad) = (0, bad + 1);
+                last = format!("HTTP {s}");
+            }
+            Err(e) => {
+                (ok, bad) = (0, bad + 1);
+                last = format!("no answer ({e})");
+            }
+        }
+        if ok >= t.passes {
+            return Ok(ok);
+        }
+        if bad >= t.passes {
+            return Err(format!(
+                "`{url}` answered {last} {bad} times in a row (expected {status})"
+            ));
+        }
+        if started.elapsed() >= t.budget {
+            return Err(format!(
+                "`{url}` did not answer {status} {} times in a row within {} (last: {last})",
+                t.passes,
+                fmt_budget(t.budget)
+            ));
+        }
+        tokio::select! {
+            () = tokio::time::sleep(t.interval) => {}
+            () = cancel.cancelled() => return Err("cancelled during the health check".into()),
+        }
+    }
+}
+
+/// What happened to the previous image after a failure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rollback {
+    /// App Runner kept or put back the previous image itself (failed operation).
+    ByAppRunner,
+    /// We updated back and followed that operation.
+    Ours { operation_id: String, end: OpEnd },
+    /// Cancelled: requested, not followed.
+    Requested { operation_id: String },
+    /// `rollback: none`.
+    Disabled,
+    /// Not possible now (an operation is still running) or refused.
+    Impossible(String),
+}
+
+/// The result of an App Runner deploy.
+#[derive(Debug)]
+pub struct Outcome {
+    pub service: Service,
+    pub operation_id: Option<String>,
+    pub end: Result<OpEnd, String>,
+    /// `Some(Ok(passes))` / `Some(Err(why))` once the operation succeeded.
+    pub health: Option<Result<u32, String>>,
+    pub health_url: String,
+    pub rollback: Option<Rollback>,
+    pub polls: u32,
+    pub api_calls: u32,
+}
+
+impl Outcome {
+    #[must_use]
+    pub fn succeeded(&self) -> bool {
+        matches!(self.end, Ok(OpEnd::Succeeded)) && matches!(self.health, Some(Ok(_)))
+    }
+}
+
+/// The deploy proper: describe, update, follow, health, roll back.
+pub async fn deploy(
+    sdk: &aws_config::SdkConfig,
+    http: &reqwest::Client,
+    cfg: &Config,
+    cancel: &Cancel,
+) -> Result<Outcome, AppRunnerError> {
+    let api = Api::new(sdk, http.clone());
+    let arn = api.resolve(&cfg.service).await?;
+    let svc = api.describe(&arn).await?;
+    if svc.source.get("ImageRepository").is_none() {
+        return Err(AppRunnerError::NotDeployable {
+            service: svc.name,
+            reason: "it is built from a source code repository, not an image".into(),
+        });
+    }
+    if svc.status != "RUNNING" {
+        return Err(AppRunnerError::NotDeployable {
+            service: svc.name,
+            reason: format!(
+                "its status is {} (App Runner accepts an update only while RUNNING)",
+                svc.status
+            ),
+        });
+    }
+    let health_url = cfg
+        .health_url
+        .as_ref()
+        .map_or_else(|| format!("https://{}/", svc.url), url::Url::to_string);
+    let mut out = Outcome {
+        service: svc.clone(),
+        operation_id: None,
+        end: Err(String::new()),
+        health: None,
+        health_url: health_url.clone(),
+        rollback: None,
+        polls: 0,
+        api_calls: 0,
+    };
+    if cancel.is_cancelled() {
+        out.end = Ok(OpEnd::Cancelled);
+        return Ok(finish(out, &api));
+    }
+    let op = api.update_image(&svc, &cfg.image).await?;
+    tracing::info!("App Runner UpdateService started operation {op}");
+    out.operation_id = Some(op.clone());
+    out.end = follow(&api, &arn, &op, cfg.timing, cancel, &mut out.polls)
+        .await
+        .map_err(|e| e.to_string());
+    if matches!(out.end, Ok(OpEnd::Succeeded)) {
+        out.health =
+            Some(check_health(http, &health_url, cfg.health_status, cfg.health, cancel).await);
+        if matches!(out.health, Some(Ok(_))) {
+            return Ok(finish(out, &api));
+        }
+    }
+    out.rollback = Some(roll_back(&api, cfg, &svc, &out.end, cancel).await);
+    Ok(finish(out, &api))
+}
+
+fn finish(mut out: Outcome, api: &Api) -> Outcome {
+    out.api_calls = api.calls.lock().map(|n| *n).unwrap_or_default();
+    out
+}
+
+async fn roll_back(
+    api: &Api,
+    cfg: &Config,
+    before: &Service,
+    end: &Result<OpEnd, String>,
+    cancel: &Cancel,
+) -> Rollback {
+    if !cfg.rollback {
+        return Rollback::Disabled;
+    }
+    let now = match api.describe(&before.arn).await {
+        Ok(s) => s,
+        Err(e) => return Rollback::Impossible(format!("DescribeService failed: {e}")),
+    };
+    if now.status == "OPERATION_IN_PROGRESS" {
+        return Rollback::Impossible(
+            "an operation is still in progress, and App Runner accepts no update until it ends; it keeps serving the previous image until then".into(),
+        );
+    }
+    if matches!(end, Ok(OpEnd::Failed { .. })) && now.image == before.image {
+        return Rollback::ByAppRunner;
+    }
+    let update = api.update_image(&now, &before.image);
+    let started = if cancel.is_cancelled() {
+        match tokio::time::timeout(Duration::from_secs(5), update).await {
+            Ok(r) => r,
+            Err(_) => {
+                return Rollback::Impossible(
+                    "UpdateService did not answer within 5 s of cancellation".into(),
+                );
+            }
+        }
+    } else {
+        update.await
+    };
+    let op = match started {
+        Ok(op) => op,
+        Err(e) => return Rollback::Impossible(format!("UpdateService failed: {e}")),
+    };
+    if cancel.is_cancelled() {
+        return Rollback::Requested { operation_id: op };
+    }
+    let mut polls = 0;
+    match follow(api, &before.arn, &op, cfg.timing, cancel, &mut polls).await {
+        Ok(end) => Rollback::Ours {
+            operation_id: op,
+            end,
+        },
+        Err(e) => Rollback::Impossible(format!("could not follow the rollback: {e}")),
+    }
+}
+
+fn rollback_text(r: &Rollback, previous: &str) -> String {
+    match r {
+        Rollback::ByAppRunner => format!("App Runner kept the previous image `{previous}`"),
+        Rollback::Ours { operation_id, end } => format!(
+            "rolled back to `{previous}` (operation `{operation_id}` {})",
+            end.describe()
+        ),
+        Rollback::Requested { operation_id } => format!(
+            "rollback to `{previous}` requested (operation `{operation_id}`), not waited for"
+        ),
+        Rollback::Disabled => "not rolled back (`rollback: none`)".into(),
+        Rollback::Impossible(why) => format!("not rolled back: {why}"),
+    }
+}
+
+/// The report of an App Runner deploy.
+#[must_use]
+pub fn report(cfg: &Config, o: &Outcome, cancelled: bool) -> Report {
+    let ok = o.succeeded();
+    let name = &o.service.name;
+    let result = match (&o.end, &o.health) {
+        (Ok(OpEnd::Succeeded), Some(Ok(n))) => {
+            format!(
+                "✅ operation succeeded; `{}` answered {} {n} times in a row",
+                o.health_url, cfg.health_status
+            )
+        }
+        (Ok(OpEnd::Succeeded), Some(Err(why))) => format!("❌ operation succeeded, but {why}"),
+        (Ok(e), _) => format!("❌ operation {}", e.describe()),
+        (Err(e), _) => format!("❌ {e}"),
+    };
+    let mut s = format!("App Runner deploy of `{name}`.\n\n");
+    s.push_str(&table(
+        &["service", "result", "image", "operation", "rollback"],
+        &[vec![
+            format!("`{name}`"),
+            result.clone(),
+            format!("`{}` → `{}`", o.service.image, cfg.image),
+            o.operation_id
+                .as_deref()
+                .map_or_else(|| "—".into(), |id| format!("`{id}`")),
+            o.rollback
+                .as_ref()
+                .map_or_else(|| "—".into(), |r| rollback_text(r, &o.service.image)),
+        ]],
+    ));
+    s.push_str(&format!(
+        "\nService URL: https://{} — {} operation poll(s), {} App Runner API call(s).\n",
+        o.service.url, o.polls, o.api_calls
+    ));
+    let title = if ok {
+        format!("deployed {name} (App Runner)")
+    } else if cancelled {
+        format!("deploy cancelled: {name} (App Runner)")
+    } else {
+        format!("deploy failed: {name} (App Runner)")
+    };
+    let mut r = Report::new(
+        Mode::Deploy,
+        if ok {
+            Verdict::Success
+        } else {
+            Verdict::Failure
+        },
+        title,
+        s,
+    );
+    r.output("service-url", format!("https://{}", o.service.url));
+    if let Some(id) = &o.operation_id {
+        r.output("operation-id", id.clone());
+    }
+    if !ok {
+        let rollback = o
+            .rollback
+            .as_ref()
+            .map(|r| format!("; {}", rollback_text(r, &o.service.image)))
+            .unwrap_or_default();
+        let what = result.trim_start_matches("❌ ").to_owned();
+        let next = match (&o.end, &o.rollback) {
+            (_, _) if cancelled => "The runner cancelled the step; check the service's image in the App Runner console before deploying again.".to_owned(),
+            (Ok(OpEnd::TimedOut { budget, .. }), _) => format!(
+                "Wait for the operation to end in the App Runner console (or raise the input `wait-timeout`, now {}), then deploy again.",
+                fmt_budget(*budget)
+            ),
+            (Ok(OpEnd::Failed { .. }), _) => "Look at the service's deployment log in the App Runner console (the image must start and pass App Runner's health check), fix it and deploy again.".to_owned(),
+            (Ok(OpEnd::Succeeded), _) => format!(
+                "Fix what makes `{}` answer otherwise than {} (or point `health-url` at the right path) and deploy again.",
+                o.health_url, cfg.health_status
+            ),
+            _ => "Fix the App Runner error above and deploy again.".to_owned(),
+        };
+        r.fail_because(
+            format!("App Runner deploy of `{name}` failed: {what}{rollback}."),
+            next,
+        );
+    }
+    r
+}
+
+/// The App Runner deploy step: connect (trigger policy first), deploy, report.
+pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
+    let aws = rt.connect_aws(&cfg.aws, Purpose::Deploy).await?;
+    let http = crate::net::Net::from_env(rt.env)
+        .reqwest()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("stevedore/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| ModeError::Failed {
+            message: format!("cannot build the HTTP client: {e}"),
+            hint: None,
+        })?;
+    if let Some(e) = &aws.environment {
+        super::warn_production_by_tag(rt, e, &cfg.image);
+    }
+    if rt.common.dry_run {
+        let api = Api::new(&aws.sdk, http);
+        let svc = async {
+            let arn = api.resolve(&cfg.service).await?;
+            api.describe(&arn).await
+        }
+        .await
+        .map_err(|e| to_mode_error(&e))?;
+        let line = format!(
+            "plan: would UpdateService `{}` from `{}` to `{}`, follow the operation, check `{}` for {}, and {} on failure",
+            svc.name,
+            svc.image,
+            cfg.image,
+            cfg.health_url
+                .as_ref()
+                .map_or_else(|| format!("https://{}/", svc.url), url::Url::to_string),
+            cfg.health_status,
+            if cfg.rollback {
+                format!("roll back to `{}`", svc.image)
+            } else {
+                "not roll back".into()
+            }
+        );
+        rt.cmds.line(&line);
+        let mut r = Report::new(
+            Mode::Deploy,
+            Verdict::Skipped,
+            format!("dry run: would deploy {} (App Runner)", svc.name),
+            format!(
+                "App Runner deploy plan (dry run).\n\n{}\n",
+                line.trim_start_matches("plan: ")
+            ),
+        );
+        r.output("service-url", format!("https://{}", svc.url));
+        return Ok(r);
+    }
+    let environment = aws.environment.clone().unwrap_or_else(|| {
+        cfg.service
+            .rsplit('/')
+            .nth(1)
+            .unwrap_or(&cfg.service)
+            .to_owned()
+    });
+    let gh = super::ecs::GithubDeployment::start(
+        rt,
+        &environment,
+        &format!("App Runner {}", cfg.service),
+    )
+    .await;
+    let o = match deploy(&aws.sdk, &http, cfg, &rt.cancel).await {
+        Ok(o) => o,
+        Err(e) => {
+            let record = gh.finish(false, None).await;
+            tracing::info!("{record}");
+            return Err(to_mode_error(&e));
+        }
+    };
+    let record = gh
+        .finish(o.succeeded(), Some(&format!("https://{}", o.service.url)))
+        .await;
+    let mut r = report(cfg, &o, rt.cancel.is_cancelled());
+    let target = match &aws.environment {
+        Some(e) => format!(
+            "Environment `{e}`, account `{}`. {record}\n\n",
+            aws.account_id
+        ),
+        None => format!("Account `{}`. {record}\n\n", aws.account_id),
+    };
+    if let Some(end) = r.summary.find("\n\n") {
+        r.summary.insert_str(end + 2, &target);
+    }
+    if let Some(c) = r.checks.first_mut() {
+        c.summary.clone_from(&r.summary);
+    }
+    r.key = rt
+        .common
+        .report_key
+        .clone()
+        .or_else(|| aws.environment.clone());
+    Ok(r)
+}
+
+fn to_mode_error(e: &AppRunnerError) -> ModeError {
+    match e {
+        AppRunnerError::Api(api) => ModeError::Failed {
+            message: e.to_string(),
+            hint: Some(if api.code.as_deref().is_some_and(|c| c.contains("AccessDenied")) {
+                "The role needs apprunner:ListServices, apprunner:DescribeService, apprunner:UpdateService and apprunner:ListOperations (and iam:PassRole for the service's access role)".into()
+            } else {
+                "Check `app-runner-service` and `aws-region`".into()
+            }),
+        },
+        _ => ModeError::Config {
+            message: e.to_string(),
+            hint: Some("Name an image-based App Runner service in this account and region (`app-runner-service`), and deploy when no other operation runs".into()),
+        },
+    }
+}

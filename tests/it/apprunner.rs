@@ -1,0 +1,314 @@
+//! App Runner deploy against the scripted App Runner endpoint (moto has no App Runner): success, a failed
+//! operation, a stuck operation, an unhealthy URL rolled back, and the whole step.
+
+use std::time::Duration;
+
+use serde_json::json;
+use stevedore::cancel::Cancel;
+use stevedore::modes::deploy::apprunner::{self, Config, HealthTiming, OpEnd, Rollback};
+use stevedore::report::Verdict;
+
+use crate::ecs::{error_lines, fast};
+use crate::helpers::fake_apprunner::{FakeAppRunner, Op};
+use crate::helpers::fake_ecs::sdk_config;
+use crate::helpers::run::Step;
+
+const OLD: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/frontend@sha256:0000000000000000000000000000000000000000000000000000000000000000";
+const NEW: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/frontend@sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+fn config(fake: &FakeAppRunner, service: &str) -> Config {
+    Config {
+        aws: stevedore::aws::AwsInputs::default(),
+        service: service.into(),
+        image: NEW.into(),
+        health_url: Some(url::Url::parse(&fake.health_url()).unwrap()),
+        health_status: 200,
+        health: HealthTiming {
+            passes: 2,
+            interval: Duration::from_millis(20),
+            budget: Duration::from_millis(300),
+            request_timeout: Duration::from_secs(2),
+        },
+        timing: fast(Duration::from_secs(5)),
+        rollback: true,
+    }
+}
+
+async fn deploy(fake: &FakeAppRunner, cfg: &Config) -> apprunner::Outcome {
+    let out = apprunner::deploy(
+        &sdk_config(fake.url()),
+        &reqwest::Client::new(),
+        cfg,
+        &Cancel::never(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        fake.protocol_errors().is_empty(),
+        "{:?}",
+        fake.protocol_errors()
+    );
+    out
+}
+
+#[tokio::test]
+async fn a_name_is_resolved_the_image_updated_by_digest_the_operation_followed_and_the_url_checked()
+{
+    let fake = FakeAppRunner::start("frontend", OLD).await;
+    fake.script([Op::Succeed(3)]);
+    let cfg = config(&fake, "frontend");
+    let o = deploy(&fake, &cfg).await;
+    assert!(o.succeeded(), "{o:#?}");
+    assert_eq!(o.end, Ok(OpEnd::Succeeded));
+    assert_eq!(
+        o.polls, 3,
+        "decided at the ListOperations that saw SUCCEEDED"
+    );
+    assert_eq!(o.health, Some(Ok(2)));
+    assert_eq!(fake.image(), NEW);
+    // Everything but the image is sent back as it was.
+    let req = &fake.requests("UpdateService")[0];
+    assert_eq!(req["ServiceArn"], fake.arn());
+    assert_eq!(
+        req["SourceConfiguration"]["ImageRepository"],
+        json!({"ImageIdentifier": NEW, "ImageRepositoryType": "ECR",
+               "ImageConfiguration": {"Port": "8080", "RuntimeEnvironmentVariables": {"MODE": "prod"}}})
+    );
+    assert_eq!(
+        req["SourceConfiguration"]["AuthenticationConfiguration"]["AccessRoleArn"],
+        "arn:aws:iam::123456789012:role/apprunner-ecr"
+    );
+    assert_eq!(fake.calls().get("ListServices"), Some(&1));
+    assert_eq!(
+        o.api_calls,
+        1 + 1 + 1 + 3,
+        "ListServices, DescribeService, UpdateService, 3 polls"
+    );
+    let r = apprunner::report(&cfg, &o, false);
+    assert_eq!(r.verdict, Verdict::Success);
+    let out = |n: &str| {
+        r.outputs
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(out("operation-id"), o.operation_id.clone());
+    assert_eq!(
+        out("service-url"),
+        Some(format!("https://{}", o.service.url))
+    );
+}
+
+#[tokio::test]
+async fn a_failed_operation_is_reported_and_app_runner_kept_the_previous_image() {
+    let fake = FakeAppRunner::start("frontend", OLD).await;
+    fake.script([Op::Fail(2)]);
+    let cfg = config(&fake, &fake.arn());
+    let o = deploy(&fake, &cfg).await;
+    assert_eq!(
+        o.end,
+        Ok(OpEnd::Failed {
+            status: "ROLLBACK_SUCCEEDED".into()
+        })
+    );
+    assert_eq!(o.health, None, "no health check after a failed operation");
+    assert_eq!(o.rollback, Some(Rollback::ByAppRunner));
+    assert_eq!(fake.image(), OLD);
+    assert_eq!(fake.requests("UpdateService").len(), 1);
+    assert_eq!(
+        fake.calls().get("ListServices"),
+        None,
+        "an ARN is not looked up"
+    );
+    let f = apprunner::report(&cfg, &o, false).closing_error().unwrap();
+    assert_eq!(
+        f.reason,
+        format!(
+            "App Runner deploy of `frontend` failed: operation ended ROLLBACK_SUCCEEDED; App Runner kept the previous image `{OLD}`."
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_stuck_operation_times_out_and_says_no_update_is_possible_until_it_ends() {
+    let fake = FakeAppRunner::start("frontend", OLD).await;
+    fake.script([Op::Stuck]);
+    let mut cfg = config(&fake, "frontend");
+    cfg.timing = fast(Duration::from_millis(300));
+    let o = deploy(&fake, &cfg).await;
+    assert_eq!(
+        o.end,
+        Ok(OpEnd::TimedOut {
+            last_status: "IN_PROGRESS".into(),
+            budget: Duration::from_millis(300)
+        })
+    );
+    match &o.rollback {
+        Some(Rollback::Impossible(why)) => assert!(why.contains("still in progress"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        fake.requests("UpdateService").len(),
+        1,
+        "no update while an operation runs"
+    );
+    let f = apprunner::report(&cfg, &o, false).closing_error().unwrap();
+    assert!(
+        f.reason.contains(
+            "operation still IN_PROGRESS after 300ms, the budget set by the input `wait-timeout`"
+        ),
+        "{}",
+        f.reason
+    );
+    assert!(
+        f.next_step.starts_with("Wait for the operation to end"),
+        "{}",
+        f.next_step
+    );
+}
+
+#[tokio::test]
+async fn an_unhealthy_url_rolls_back_to_the_previous_image() {
+    let fake = FakeAppRunner::start("frontend", OLD).await;
+    fake.health(503);
+    let cfg = config(&fake, "frontend");
+    let o = deploy(&fake, &cfg).await;
+    assert_eq!(o.end, Ok(OpEnd::Succeeded));
+    match &o.health {
+        Some(Err(why)) => assert!(
+            why.ends_with("/health` answered HTTP 503 2 times in a row (expected 200)"),
+            "{why}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    match &o.rollback {
+        Some(Rollback::Ours { end, .. }) => assert_eq!(end, &OpEnd::Succeeded),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(fake.image(), OLD);
+    let reqs = fake.requests("UpdateService");
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(
+        reqs[1]["SourceConfiguration"]["ImageRepository"]["ImageIdentifier"],
+        OLD
+    );
+    assert!(!o.succeeded());
+}
+
+fn step(fake: &FakeAppRunner) -> Option<Step> {
+    let moto = crate::helpers::moto::moto()?;
+    Some(
+        Step::new()
+            .input("mode", "deploy")
+            .input("allow-aws-credential-chain", "true")
+            .var("AWS_ENDPOINT_URL", &moto.endpoint)
+            .input("aws-region", "eu-west-1")
+            .input("app-runner-service", "frontend")
+            .input("image", NEW)
+            .input("health-url", &fake.health_url())
+            .var("AWS_ACCESS_KEY_ID", "AKIDTEST")
+            .var("AWS_SECRET_ACCESS_KEY", "secret-key-for-tests")
+            .var("AWS_ENDPOINT_URL_APPRUNNER", fake.url()),
+    )
+}
+
+#[tokio::test]
+async fn the_whole_step_deploys_to_app_runner_and_writes_the_outputs() {
+    let fake = FakeAppRunner::start("frontend", OLD).await;
+    let Some(step) = step(&fake) else { return };
+    let r = step.run().await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    assert_eq!(r.output("verdict"), Some("success"));
+    assert!(
+        r.output("service-url")
+            .unwrap()
+            .starts_with("https://127.0.0.1:")
+    );
+    assert_eq!(r.output("operation-id").unwrap().len(), 32);
+    assert_eq!(fake.image(), NEW);
+    assert!(
+        fake.protocol_errors().is_empty(),
+        "{:?}",
+        fake.protocol_errors()
+    );
+}
+
+#[tokio::test]
+async fn the_whole_step_refuses_an_app_runner_target_mixed_with_ecs() {
+    let fake = FakeAppRunner::start("frontend", OLD).await;
+    let Some(step) = step(&fake) else { return };
+    let r = step.input("cluster", "prod").run().await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    let errors = error_lines(&r.stdout);
+    assert!(
+        errors.iter().any(|e| e.contains("app-runner-service")),
+        "{}",
+        r.stdout
+    );
+    assert!(fake.calls().is_empty());
+}
+
+#[tokio::test]
+async fn a_github_deployment_records_an_unhealthy_app_runner_deploy_as_a_failure() {
+    use crate::helpers::fake_github::FakeGithub;
+    let gh = FakeGithub::start_for("octo-org/octo-repo").await;
+    let fake = FakeAppRunner::start("frontend", OLD).await;
+    fake.health(500);
+    let Some(step) = step(&fake) else { return };
+    let r = step
+        .input("environment", "staging")
+        .input("github-token", "ghs_faketoken0123456789")
+        .var("GITHUB_API_URL", &gh.url())
+        .run()
+        .await;
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    gh.assert_no_violations();
+    let deps = gh.deployments();
+    assert_eq!(deps.len(), 1, "{deps:?}");
+    assert_eq!(deps[0]["environment"], "staging");
+    let id = deps[0]["id"].as_u64().unwrap();
+    let states: Vec<String> = gh
+        .deployment_statuses(id)
+        .iter()
+        .map(|s| s["state"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(states, vec!["in_progress", "failure"]);
+    assert!(
+        r.summary
+            .contains(&format!("GitHub Deployment {id} to `staging`: failure.")),
+        "{}",
+        r.summary
+    );
+    // The previous image serves again, and the one error says so.
+    assert_eq!(fake.image(), OLD);
+    let errors = error_lines(&r.stdout);
+    assert_eq!(errors.len(), 1, "{}", r.stdout);
+    assert!(
+        errors[0].starts_with("::error title=stevedore deploy::App Runner deploy of `frontend` failed: operation succeeded, but `"),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[0].contains(&format!("; rolled back to `{OLD}` (operation `")),
+        "{}",
+        errors[0]
+    );
+}
+
+#[tokio::test]
+async fn a_dry_run_describes_the_service_and_changes_nothing() {
+    let fake = FakeAppRunner::start("frontend", OLD).await;
+    let Some(step) = step(&fake) else { return };
+    let r = step.input("dry-run", "true").run().await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    assert_eq!(r.output("verdict"), Some("skipped"));
+    assert!(
+        r.stdout.contains(&format!(
+            "plan: would UpdateService `frontend` from `{OLD}` to `{NEW}`"
+        )),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(fake.requests("UpdateService").len(), 0);
+    assert_eq!(fake.image(), OLD);
+}
