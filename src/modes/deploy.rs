@@ -6,6 +6,7 @@
 
 pub mod ecs;
 pub mod lambda;
+pub mod preview;
 
 use crate::aws::{self, AwsInputs, Purpose};
 use crate::inputs::Inputs;
@@ -19,6 +20,8 @@ pub struct Config {
     pub ecs: Option<Box<ecs::Config>>,
     /// Set when `function-name` is given.
     pub lambda: Option<Box<lambda::LambdaConfig>>,
+    /// Set when `preview: true` (docs/previews.md).
+    pub preview: Option<preview::PreviewConfig>,
 }
 
 impl Config {
@@ -56,14 +59,51 @@ impl Config {
                 neither = false;
             }
         }
-        Self {
-            ecs: (ecs_wanted || neither).then(|| Box::new(ecs::Config::parse(p))),
-            lambda: if ecs_wanted {
-                None
-            } else {
-                lambda::LambdaConfig::parse(p).map(Box::new)
-            },
+        let preview = preview::PreviewConfig::parse(p);
+        let ecs = (ecs_wanted || neither).then(|| Box::new(ecs::Config::parse(p)));
+        let lambda = if ecs_wanted {
+            None
+        } else {
+            lambda::LambdaConfig::parse(p).map(Box::new)
+        };
+        if preview.is_some() {
+            check_preview(p, ecs.is_some());
         }
+        Self {
+            ecs,
+            lambda,
+            preview,
+        }
+    }
+}
+
+/// Inputs that contradict `preview: true`.
+fn check_preview(p: &mut Inputs<'_>, ecs: bool) {
+    if ecs {
+        p.error(
+            "preview",
+            Some("true"),
+            "is only implemented for Lambda deploys so far (`function-name`); ECS previews are not available yet",
+            "Remove `preview: true` from the ECS deploy step, or preview a Lambda function",
+        );
+    }
+    if let Some(e) = p.string("environment")
+        && crate::github::deployments::is_production(&e)
+    {
+        p.error(
+            "environment",
+            Some(&e),
+            "is a production environment; previews never use production's credentials",
+            "Map a preview environment in `environments` and name it, e.g. `environment: preview`",
+        );
+    }
+    if let Some(t) = p.string("traffic").filter(|t| t != "all-at-once") {
+        p.error(
+            "traffic",
+            Some(&t),
+            "does not apply to previews: the preview alias `pr-<n>` is created or moved all at once",
+            "Remove `traffic` from the preview step (or set `traffic: all-at-once`)",
+        );
     }
 }
 
@@ -150,6 +190,9 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
     if let Some(c) = &cfg.ecs {
         let r = ecs::run(rt, c).await;
         return r.map(|r| note_real_run_refusal(rt, &c.aws, r));
+    }
+    if let (Some(l), Some(pv)) = (&cfg.lambda, &cfg.preview) {
+        return preview::run_lambda(rt, l, pv).await;
     }
     if let Some(l) = &cfg.lambda {
         let r = lambda::run(rt, l).await;

@@ -30,6 +30,7 @@ mod foundation;
 mod lambda;
 mod lint_gate;
 mod pipelines;
+mod preview;
 mod publish;
 mod reporting;
 mod runner_schema;

@@ -1295,6 +1295,7 @@ fn the_examples_use_declared_inputs_and_minimal_permissions() {
         "versioned.yml",
         "serverless.yml",
         "container.yml",
+        "preview.yml",
     ] {
         let wf = Workflow::load(file);
         assert_eq!(
@@ -1334,6 +1335,10 @@ fn the_examples_use_declared_inputs_and_minimal_permissions() {
                     "deploy" => {
                         need.insert("id-token: write");
                         need.insert("deployments: write");
+                        // Previews comment the URL (and the sweep edits the comments of swept PRs).
+                        if with.get("preview").and_then(Y::as_bool) == Some(true) {
+                            need.insert("pull-requests: write");
+                        }
                     }
                     "publish" => {
                         need.insert("contents: write");
