@@ -739,3 +739,42 @@ async fn preview_inputs_and_events_are_checked_before_any_aws_call() {
     assert!(r.stdout.contains("not on `push`"), "{}", r.stdout);
     assert_eq!(pv.aliases().await, ["live"]);
 }
+
+#[tokio::test]
+async fn a_failed_deploy_fails_its_deployment_and_other_pr_actions_leave_the_comment_alone() {
+    let Some(pv) = Preview::new("preview-fail").await else {
+        return;
+    };
+    // The zip was never built: a configuration error found after the Deployment started.
+    let r = pv
+        .step(6, "opened", &sha('a'), None)
+        .input("zip-file", "missing.zip")
+        .run()
+        .await;
+    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.summary);
+    assert!(r.stdout.contains("missing.zip"), "{}", r.stdout);
+    let deps = pv.deployments(6);
+    assert_eq!(deps.len(), 1, "{deps:?}");
+    assert_eq!(
+        deps[0].1,
+        ["in_progress", "failure"],
+        "never left in_progress"
+    );
+    assert_eq!(pv.aliases().await, ["live"]);
+    // Recorded first, so the close removes the record.
+    assert!(pv.tags().await.contains_key("stevedore:preview:pr-6"));
+
+    ok(&pv.step(6, "opened", &sha('a'), Some("pr6")).run().await);
+    let before = pv.gh.comments(6);
+    assert_eq!(before.len(), 1);
+    let r = pv.step(6, "labeled", &sha('a'), None).run().await;
+    ok(&r);
+    assert_eq!(r.output("verdict"), Some("skipped"));
+    let after = pv.gh.comments(6);
+    assert_eq!(after.len(), 1);
+    assert_eq!(
+        after[0].body, before[0].body,
+        "the preview comment still shows the URL"
+    );
+    pv.gh.assert_no_violations();
+}

@@ -34,7 +34,8 @@ pub const TAG_PREFIX: &str = "stevedore:preview:";
 /// Statement ids of the resource policy that opens a `NONE` URL.
 const SID_URL: &str = "stevedore-preview-url";
 const SID_INVOKE: &str = "stevedore-preview-invoke";
-/// Sticky-comment key of preview reports (unless `report-key` is set).
+/// Sticky-comment key of preview reports unless `report-key` is set (`Config::parse` sets it, so the
+/// check run and the error reports of a preview step use it too).
 pub const REPORT_KEY: &str = "preview";
 
 /// Who may call the preview URL (`preview-url-auth`).
@@ -104,6 +105,22 @@ pub enum Action {
     Sweep,
     /// Nothing to do (the reason).
     Ignore(String),
+}
+
+impl Action {
+    /// What the action does, for the dry-run report.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match self {
+            Action::Upsert(n) => format!("create or update the preview of #{n} (alias `pr-{n}`)"),
+            Action::Close(n) => format!("remove the preview of #{n} (alias `pr-{n}`)"),
+            Action::Sweep => {
+                "sweep previews of closed pull requests and previews older than `preview-ttl`"
+                    .into()
+            }
+            Action::Ignore(reason) => format!("do nothing ({reason})"),
+        }
+    }
 }
 
 /// The action for this run's event; `Err` names an event previews do not run on.
@@ -253,7 +270,10 @@ pub async fn run_lambda(
         .clone()
         .unwrap_or_else(|| REPORT_KEY.to_owned());
     if let Action::Ignore(reason) = &act {
-        return Ok(skipped(key, format!("Nothing to do: {reason}.")));
+        // No comment: the PR's comment keeps showing its preview.
+        let mut r = skipped(key, format!("Nothing to do: {reason}."));
+        r.comment = false;
+        return Ok(r);
     }
     let fork = rt.ctx.pull_request.as_ref().is_some_and(|p| p.from_fork);
     if fork && matches!(act, Action::Upsert(_) | Action::Close(_)) {
@@ -278,7 +298,8 @@ pub async fn run_lambda(
         return Ok(skipped(
             key,
             format!(
-                "Dry run: would {act:?} on function `{}`; nothing was read or written.",
+                "Dry run: would {} on function `{}`; nothing was read or written.",
+                act.describe(),
                 cfg.function_name
             ),
         ));
@@ -298,15 +319,9 @@ pub async fn run_lambda(
         Action::Upsert(n) => s.upsert(n).await,
         Action::Close(n) => s.close(n).await,
         Action::Sweep => s.sweep().await,
-        Action::Ignore(_) => unreachable_skip(),
+        // Returned above; kept exhaustive rather than panicking.
+        Action::Ignore(reason) => Ok(skipped(s.key, format!("Nothing to do: {reason}."))),
     }
-}
-
-fn unreachable_skip() -> Result<Report, ModeError> {
-    Err(ModeError::Failed {
-        message: "internal: an ignored event reached the preview actions".into(),
-        hint: None,
-    })
 }
 
 fn skipped(key: String, message: String) -> Report {
@@ -418,7 +433,20 @@ impl Session<'_> {
             None => (None, None),
         };
         let net = crate::net::Net::from_env(self.rt.env);
-        let mut d = lambda::deploy(self.sdk, &deploy_cfg, &net, &self.rt.cancel, false).await?;
+        let mut d = match lambda::deploy(self.sdk, &deploy_cfg, &net, &self.rt.cancel, false).await
+        {
+            Ok(d) => d,
+            Err(e) => {
+                // The Deployment must not stay `in_progress`.
+                if let (Some(gh), Some(dep)) = (&self.github, &deployment)
+                    && let Err(ge) =
+                        crate::github::deployments::finish(gh, dep, false, None, None).await
+                {
+                    tracing::warn!("GitHub deployment status not recorded: {ge}");
+                }
+                return Err(PreviewError::from(e).into());
+            }
+        };
         let ok = lambda::report::verdict(&d.ending) != Verdict::Failure;
         let mut url = None;
         if ok && !self.rt.cancel.is_cancelled() {
