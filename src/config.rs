@@ -66,11 +66,19 @@ impl Config {
         };
         let github_token = p.string("github-token").map(SecretString::from);
         let dry_run = p.bool("dry-run", false);
-        let report_key = p.string("report-key");
+        let mut report_key = p.string("report-key");
         let comment = p.bool("comment", true);
         let notify = crate::notify::Config::parse(p);
         let mode = mode?;
         let mode_cfg = Self::parse_mode(mode, p);
+        // Preview reports (and their failures) share one sticky comment per PR, apart from the
+        // deploy comment of the same workflow.
+        if let ModeConfig::Deploy(d) = &mode_cfg
+            && d.preview.is_some()
+            && report_key.is_none()
+        {
+            report_key = Some(modes::deploy::preview::REPORT_KEY.to_owned());
+        }
         Some(Config {
             common: Common {
                 mode,

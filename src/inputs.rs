@@ -236,7 +236,7 @@ impl<'e> Inputs<'e> {
                         name,
                         Some(&v),
                         "is not a duration",
-                        format!("Use e.g. `{name}: 10m` (units s, m, h)"),
+                        format!("Use e.g. `{name}: 10m` (units s, m, h, d)"),
                     );
                     default
                 }
@@ -367,7 +367,7 @@ pub fn split_list(v: &str) -> Vec<String> {
         .collect()
 }
 
-/// `90`, `90s`, `10m`, `1h30m`, `500ms`.
+/// `90`, `90s`, `10m`, `1h30m`, `500ms`, `7d`.
 #[must_use]
 pub fn parse_duration(v: &str) -> Option<Duration> {
     let v = v.trim();
@@ -395,6 +395,7 @@ pub fn parse_duration(v: &str) -> Option<Duration> {
             's' => Duration::from_secs(n),
             'm' => Duration::from_secs(n * 60),
             'h' => Duration::from_secs(n * 3600),
+            'd' => Duration::from_secs(n * 86_400),
             _ => return None,
         };
         total += unit;
@@ -469,6 +470,7 @@ mod tests {
         assert_eq!(parse_duration("10m"), Some(Duration::from_secs(600)));
         assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
         assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("7d"), Some(Duration::from_secs(7 * 86_400)));
         assert_eq!(parse_duration("10x"), None);
         assert_eq!(parse_duration("m"), None);
     }

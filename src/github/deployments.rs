@@ -40,6 +40,17 @@ pub async fn start(
     environment: &str,
     description: &str,
 ) -> Result<Deployment, GithubError> {
+    start_with(client, ctx, environment, description, false).await
+}
+
+/// [`start`], choosing `transient_environment`.
+async fn start_with(
+    client: &Client,
+    ctx: &Context,
+    environment: &str,
+    description: &str,
+    transient: bool,
+) -> Result<Deployment, GithubError> {
     let repository = ctx.repository.clone().ok_or(GithubError::Missing {
         what: "GITHUB_REPOSITORY",
     })?;
@@ -67,7 +78,7 @@ pub async fn start(
                 "environment": environment,
                 "description": cut_chars(description, MAX_DESCRIPTION_CHARS),
                 "production_environment": is_production(environment),
-                "transient_environment": false,
+                "transient_environment": transient,
                 "payload": payload,
             }),
         )
@@ -111,6 +122,7 @@ pub async fn status(
         body["environment_url"] = json!(u);
     }
     if state == "success" {
+        // Ignored by GitHub for transient environments (see `deactivate`).
         body["auto_inactive"] = json!(true);
     }
     client
@@ -140,6 +152,95 @@ pub async fn finish(
     status(client, dep, state, &description, environment_url, log_url)
         .await
         .map(|_| ())
+}
+
+/// The deployment of the run's commit to the transient environment `environment` (a PR preview): the
+/// existing one when this commit was already deployed there (a re-run edits it), else a new one created
+/// with `transient_environment: true`. Marked `in_progress` either way.
+pub async fn start_transient(
+    client: &Client,
+    ctx: &Context,
+    environment: &str,
+    description: &str,
+) -> Result<Deployment, GithubError> {
+    let repository = ctx.repository.clone().ok_or(GithubError::Missing {
+        what: "GITHUB_REPOSITORY",
+    })?;
+    let sha = ctx
+        .sha
+        .clone()
+        .or_else(|| ctx.head_sha().map(str::to_owned))
+        .ok_or(GithubError::Missing { what: "GITHUB_SHA" })?;
+    let existing = client
+        .get_paged(&format!(
+            "/repos/{repository}/deployments?environment={}&sha={sha}",
+            query_escape(environment)
+        ))
+        .await?;
+    let Some(id) = existing.first().and_then(|d| d["id"].as_u64()) else {
+        return start_with(client, ctx, environment, description, true).await;
+    };
+    let dep = Deployment {
+        id,
+        environment: environment.to_owned(),
+        repository,
+        sha,
+        log_url: ctx.run_url(),
+    };
+    status(client, &dep, "in_progress", description, None, None).await?;
+    Ok(dep)
+}
+
+/// Marks every deployment of `environment` in `repository` inactive (except `keep`), skipping those
+/// already inactive; the number marked. GitHub's `auto_inactive` does not apply to transient
+/// environments, so previews retire their older deployments this way.
+pub async fn deactivate(
+    client: &Client,
+    repository: &str,
+    environment: &str,
+    keep: Option<u64>,
+    description: &str,
+) -> Result<usize, GithubError> {
+    let all = client
+        .get_paged(&format!(
+            "/repos/{repository}/deployments?environment={}",
+            query_escape(environment)
+        ))
+        .await?;
+    let mut marked = 0;
+    for d in all {
+        let Some(id) = d["id"].as_u64() else { continue };
+        if Some(id) == keep {
+            continue;
+        }
+        let statuses = client
+            .get(&format!(
+                "/repos/{repository}/deployments/{id}/statuses?per_page=1"
+            ))
+            .await?;
+        if statuses
+            .as_array()
+            .and_then(|s| s.first())
+            .is_some_and(|s| s["state"] == "inactive")
+        {
+            continue;
+        }
+        let dep = Deployment {
+            id,
+            environment: environment.to_owned(),
+            repository: repository.to_owned(),
+            sha: d["sha"].as_str().unwrap_or_default().to_owned(),
+            log_url: None,
+        };
+        status(client, &dep, "inactive", description, None, None).await?;
+        marked += 1;
+    }
+    Ok(marked)
+}
+
+/// `s` escaped for a query-string value (environment names contain `/`).
+fn query_escape(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 pub mod apprunner;
 pub mod ecs;
 pub mod lambda;
+pub mod preview;
 
 use crate::aws::{self, AwsInputs, Purpose};
 use crate::inputs::Inputs;
@@ -22,6 +23,8 @@ pub struct Config {
     pub lambda: Option<Box<lambda::LambdaConfig>>,
     /// Set when `app-runner-service` is given.
     pub app_runner: Option<Box<apprunner::Config>>,
+    /// Set when `preview: true` (docs/previews.md).
+    pub preview: Option<preview::PreviewConfig>,
 }
 
 impl Config {
@@ -38,10 +41,20 @@ impl Config {
                     "Use one step per target",
                 );
             }
+            let preview = preview::PreviewConfig::parse(p);
+            if preview.is_some() {
+                p.error(
+                    "preview",
+                    Some("true"),
+                    "is set together with `app-runner-service`; previews are Lambda aliases (`function-name`) only",
+                    "Remove `preview: true` from the App Runner step",
+                );
+            }
             return Self {
                 ecs: None,
                 lambda: None,
                 app_runner: Some(Box::new(apprunner::Config::parse(p, service))),
+                preview: None,
             };
         }
         if ecs_wanted && function.is_some() {
@@ -74,15 +87,52 @@ impl Config {
                 neither = false;
             }
         }
-        Self {
-            ecs: (ecs_wanted || neither).then(|| Box::new(ecs::Config::parse(p))),
-            lambda: if ecs_wanted {
-                None
-            } else {
-                lambda::LambdaConfig::parse(p).map(Box::new)
-            },
-            app_runner: None,
+        let preview = preview::PreviewConfig::parse(p);
+        let ecs = (ecs_wanted || neither).then(|| Box::new(ecs::Config::parse(p)));
+        let lambda = if ecs_wanted {
+            None
+        } else {
+            lambda::LambdaConfig::parse(p).map(Box::new)
+        };
+        if preview.is_some() {
+            check_preview(p, ecs.is_some());
         }
+        Self {
+            ecs,
+            lambda,
+            app_runner: None,
+            preview,
+        }
+    }
+}
+
+/// Inputs that contradict `preview: true`.
+fn check_preview(p: &mut Inputs<'_>, ecs: bool) {
+    if ecs {
+        p.error(
+            "preview",
+            Some("true"),
+            "is only implemented for Lambda deploys so far (`function-name`); ECS previews are not available yet",
+            "Remove `preview: true` from the ECS deploy step, or preview a Lambda function",
+        );
+    }
+    if let Some(e) = p.string("environment")
+        && crate::github::deployments::is_production(&e)
+    {
+        p.error(
+            "environment",
+            Some(&e),
+            "is a production environment; previews never use production's credentials",
+            "Map a preview environment in `environments` and name it, e.g. `environment: preview`",
+        );
+    }
+    if let Some(t) = p.string("traffic").filter(|t| t != "all-at-once") {
+        p.error(
+            "traffic",
+            Some(&t),
+            "does not apply to previews: the preview alias `pr-<n>` is created or moved all at once",
+            "Remove `traffic` from the preview step (or set `traffic: all-at-once`)",
+        );
     }
 }
 
@@ -169,6 +219,9 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
     if let Some(c) = &cfg.ecs {
         let r = ecs::run(rt, c).await;
         return r.map(|r| note_real_run_refusal(rt, &c.aws, r));
+    }
+    if let (Some(l), Some(pv)) = (&cfg.lambda, &cfg.preview) {
+        return preview::run_lambda(rt, l, pv).await;
     }
     if let Some(l) = &cfg.lambda {
         let r = lambda::run(rt, l).await;

@@ -804,7 +804,7 @@ type Answer = (
 );
 
 /// Forwards one request to `upstream` (moto) and returns its answer unchanged.
-async fn forward(
+pub async fn forward(
     upstream: &str,
     method: axum::http::Method,
     path: &str,

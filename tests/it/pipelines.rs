@@ -1297,6 +1297,7 @@ fn the_examples_use_declared_inputs_and_minimal_permissions() {
         "container.yml",
         "typescript-package.yml",
         "python-package.yml",
+        "preview.yml",
     ] {
         let wf = Workflow::load(file);
         assert_eq!(
@@ -1336,6 +1337,10 @@ fn the_examples_use_declared_inputs_and_minimal_permissions() {
                     "deploy" => {
                         need.insert("id-token: write");
                         need.insert("deployments: write");
+                        // Previews comment the URL (and the sweep edits the comments of swept PRs).
+                        if with.get("preview").and_then(Y::as_bool) == Some(true) {
+                            need.insert("pull-requests: write");
+                        }
                     }
                     "publish" => {
                         need.insert("contents: write");

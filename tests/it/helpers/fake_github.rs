@@ -478,6 +478,17 @@ impl FakeGithub {
             .insert(number, labels.iter().map(|l| (*l).to_owned()).collect());
     }
 
+    /// Closes pull request `number` (`state: closed`, `closed_at` set), as merging or closing it does.
+    pub fn close_pr(&self, number: u64) {
+        let mut st = self.state();
+        let now = st.now();
+        if let Some(p) = st.pulls.get_mut(&number) {
+            p["state"] = json!("closed");
+            p["closed_at"] = json!(now);
+            p["updated_at"] = json!(now);
+        }
+    }
+
     /// Sets the files `pulls/{n}/files` lists (`filename`, `status`).
     pub fn set_pr_files(&self, number: u64, files: &[(&str, &str)]) {
         let v = files

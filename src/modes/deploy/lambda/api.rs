@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
 use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata};
-use aws_sdk_lambda::types::{AliasRoutingConfiguration, Environment, LastUpdateStatus, State};
+use aws_sdk_lambda::types::{
+    AliasRoutingConfiguration, Environment, FunctionUrlAuthType, LastUpdateStatus, State,
+};
 use aws_smithy_types::Blob;
 
 use super::LambdaError;
@@ -473,6 +475,205 @@ impl Api {
             version: primary.to_owned(),
             routing: extra.map(|(v, w)| (v.to_owned(), w)),
         })
+    }
+
+    /// `DeleteAlias`; `false` when it did not exist.
+    pub async fn delete_alias(&self, alias: &str) -> Result<bool, LambdaError> {
+        let r = self
+            .timed(
+                "DeleteAlias",
+                self.lambda
+                    .delete_alias()
+                    .function_name(&self.function)
+                    .name(alias)
+                    .send(),
+            )
+            .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(aws_err("DeleteAlias", &self.function, &e)),
+        }
+    }
+
+    /// `GetFunctionUrlConfig` of `qualifier`: (URL, auth type); `None` when it has none.
+    pub async fn get_url(&self, qualifier: &str) -> Result<Option<(String, String)>, LambdaError> {
+        let r = self
+            .timed(
+                "GetFunctionUrlConfig",
+                self.lambda
+                    .get_function_url_config()
+                    .function_name(&self.function)
+                    .qualifier(qualifier)
+                    .send(),
+            )
+            .await;
+        match r {
+            Ok(c) => Ok(Some((
+                c.function_url().to_owned(),
+                c.auth_type().as_str().to_owned(),
+            ))),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(aws_err("GetFunctionUrlConfig", &self.function, &e)),
+        }
+    }
+
+    /// `CreateFunctionUrlConfig` for `qualifier` with `auth_type` (`AWS_IAM` or `NONE`); the URL.
+    pub async fn create_url(
+        &self,
+        qualifier: &str,
+        auth_type: &str,
+    ) -> Result<String, LambdaError> {
+        let c = self
+            .timed(
+                "CreateFunctionUrlConfig",
+                self.lambda
+                    .create_function_url_config()
+                    .function_name(&self.function)
+                    .qualifier(qualifier)
+                    .auth_type(FunctionUrlAuthType::from(auth_type))
+                    .send(),
+            )
+            .await
+            .map_err(|e| aws_err("CreateFunctionUrlConfig", &self.function, &e))?;
+        Ok(c.function_url().to_owned())
+    }
+
+    /// `UpdateFunctionUrlConfig`: a new auth type for `qualifier`'s URL.
+    pub async fn update_url(
+        &self,
+        qualifier: &str,
+        auth_type: &str,
+    ) -> Result<String, LambdaError> {
+        let c = self
+            .timed(
+                "UpdateFunctionUrlConfig",
+                self.lambda
+                    .update_function_url_config()
+                    .function_name(&self.function)
+                    .qualifier(qualifier)
+                    .auth_type(FunctionUrlAuthType::from(auth_type))
+                    .send(),
+            )
+            .await
+            .map_err(|e| aws_err("UpdateFunctionUrlConfig", &self.function, &e))?;
+        Ok(c.function_url().to_owned())
+    }
+
+    /// `DeleteFunctionUrlConfig` of `qualifier`; `false` when there was none.
+    pub async fn delete_url(&self, qualifier: &str) -> Result<bool, LambdaError> {
+        let r = self
+            .timed(
+                "DeleteFunctionUrlConfig",
+                self.lambda
+                    .delete_function_url_config()
+                    .function_name(&self.function)
+                    .qualifier(qualifier)
+                    .send(),
+            )
+            .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(aws_err("DeleteFunctionUrlConfig", &self.function, &e)),
+        }
+    }
+
+    /// `AddPermission` on `qualifier`; an existing statement with the same id is fine
+    /// (`ResourceConflictException`).
+    pub async fn add_url_permission(
+        &self,
+        qualifier: &str,
+        statement_id: &str,
+        action: &str,
+        via_url: bool,
+    ) -> Result<(), LambdaError> {
+        let mut req = self
+            .lambda
+            .add_permission()
+            .function_name(&self.function)
+            .qualifier(qualifier)
+            .statement_id(statement_id)
+            .action(action)
+            .principal("*");
+        req = if via_url {
+            req.invoked_via_function_url(true)
+        } else {
+            req.function_url_auth_type(FunctionUrlAuthType::None)
+        };
+        match self.timed("AddPermission", req.send()).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("ResourceConflictException") => Ok(()),
+            Err(e) => Err(aws_err("AddPermission", &self.function, &e)),
+        }
+    }
+
+    /// `RemovePermission` on `qualifier`; a missing statement or alias is fine.
+    pub async fn remove_permission(
+        &self,
+        qualifier: &str,
+        statement_id: &str,
+    ) -> Result<(), LambdaError> {
+        let r = self
+            .timed(
+                "RemovePermission",
+                self.lambda
+                    .remove_permission()
+                    .function_name(&self.function)
+                    .qualifier(qualifier)
+                    .statement_id(statement_id)
+                    .send(),
+            )
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(aws_err("RemovePermission", &self.function, &e)),
+        }
+    }
+
+    /// `ListTags` of the function (unqualified ARN).
+    pub async fn tags(&self, function_arn: &str) -> Result<BTreeMap<String, String>, LambdaError> {
+        let r = self
+            .timed(
+                "ListTags",
+                self.lambda.list_tags().resource(function_arn).send(),
+            )
+            .await
+            .map_err(|e| aws_err("ListTags", &self.function, &e))?;
+        Ok(r.tags()
+            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default())
+    }
+
+    /// `TagResource` on the function: one tag.
+    pub async fn tag(&self, function_arn: &str, key: &str, value: &str) -> Result<(), LambdaError> {
+        self.timed(
+            "TagResource",
+            self.lambda
+                .tag_resource()
+                .resource(function_arn)
+                .tags(key, value)
+                .send(),
+        )
+        .await
+        .map_err(|e| aws_err("TagResource", &self.function, &e))?;
+        Ok(())
+    }
+
+    /// `UntagResource` on the function: one key.
+    pub async fn untag(&self, function_arn: &str, key: &str) -> Result<(), LambdaError> {
+        self.timed(
+            "UntagResource",
+            self.lambda
+                .untag_resource()
+                .resource(function_arn)
+                .tag_keys(key)
+                .send(),
+        )
+        .await
+        .map_err(|e| aws_err("UntagResource", &self.function, &e))?;
+        Ok(())
     }
 
     /// Invokes `version` with `payload`: `Ok(Err(..))` when the function reported an error.

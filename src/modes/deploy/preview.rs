@@ -1,0 +1,952 @@
+//! Pull-request preview environments (`preview: true`), Lambda target.
+//!
+//! The event decides what happens:
+//!
+//! | event | action |
+//! | --- | --- |
+//! | `pull_request` `opened`/`synchronize`/`reopened` | create or update the preview of PR `n` |
+//! | `pull_request` `closed` | remove the preview of PR `n` (idempotent) |
+//! | `schedule`, `workflow_dispatch` | sweep: remove previews whose PR is closed or older than `preview-ttl` |
+//! | other `pull_request` actions | skipped |
+//!
+//! A Lambda preview is an alias `pr-<n>` on a version published from the PR's code, with a function URL
+//! for that alias. Aliases cannot be tagged, so the record of a preview is a tag **on the function**:
+//! key `stevedore:preview:pr-<n>`, value `repo=<owner/name> pr=<n> updated=<RFC 3339>`. The tag is
+//! written before anything is created and removed after everything else, so a run cancelled half-way
+//! leaves a tagged preview that the close or the sweep removes; the sweep and the limit touch only
+//! previews carrying such a tag for this repository.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use aws_config::SdkConfig;
+
+use super::lambda::api::Api;
+use super::lambda::{self, LambdaConfig, LambdaError, traffic::Traffic};
+use crate::context::Context;
+use crate::inputs::Inputs;
+use crate::inputs::Mode;
+use crate::modes::{ModeError, Runtime};
+use crate::report::{Report, Verdict, markdown::table};
+
+/// Prefix of the function tags that record previews.
+pub const TAG_PREFIX: &str = "stevedore:preview:";
+/// Statement ids of the resource policy that opens a `NONE` URL.
+const SID_URL: &str = "stevedore-preview-url";
+const SID_INVOKE: &str = "stevedore-preview-invoke";
+/// Sticky-comment key of preview reports unless `report-key` is set (`Config::parse` sets it, so the
+/// check run and the error reports of a preview step use it too).
+pub const REPORT_KEY: &str = "preview";
+
+/// Who may call the preview URL (`preview-url-auth`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UrlAuth {
+    /// Only SigV4-signed requests from principals allowed `lambda:InvokeFunctionUrl`.
+    AwsIam,
+    /// Anyone with the URL (a resource policy statement allows `*`).
+    None,
+}
+
+impl UrlAuth {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UrlAuth::AwsIam => "AWS_IAM",
+            UrlAuth::None => "NONE",
+        }
+    }
+}
+
+/// The preview inputs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreviewConfig {
+    /// `preview-url-auth` (default `AWS_IAM`).
+    pub auth: UrlAuth,
+    /// `preview-max`: open previews per repository and function (default 3).
+    pub max: usize,
+    /// `preview-ttl`: a preview not updated for this long is removed by the sweep (default 7 days).
+    pub ttl: Duration,
+}
+
+impl PreviewConfig {
+    /// Reads `preview` and its inputs; `None` when `preview` is false. Errors are collected in `p`.
+    pub fn parse(p: &mut Inputs<'_>) -> Option<Self> {
+        let on = p.bool("preview", false);
+        let auth = match p.choice("preview-url-auth", &["AWS_IAM", "NONE"], "AWS_IAM") {
+            "NONE" => UrlAuth::None,
+            _ => UrlAuth::AwsIam,
+        };
+        let max = p.integer("preview-max", 1..=40, Some(3)).unwrap_or(3);
+        let ttl = p.duration("preview-ttl", Duration::from_secs(7 * 86_400));
+        if ttl.is_zero() {
+            p.error(
+                "preview-ttl",
+                Some("0"),
+                "must be longer than zero",
+                "e.g. `preview-ttl: 7d`",
+            );
+        }
+        on.then(|| Self {
+            auth,
+            max: usize::try_from(max).unwrap_or(3),
+            ttl,
+        })
+    }
+}
+
+/// What this run does with previews.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Create or update the preview of this PR.
+    Upsert(u64),
+    /// Remove the preview of this PR.
+    Close(u64),
+    /// Remove previews of closed PRs and previews older than the TTL.
+    Sweep,
+    /// Nothing to do (the reason).
+    Ignore(String),
+}
+
+impl Action {
+    /// What the action does, for the dry-run report.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match self {
+            Action::Upsert(n) => format!("create or update the preview of #{n} (alias `pr-{n}`)"),
+            Action::Close(n) => format!("remove the preview of #{n} (alias `pr-{n}`)"),
+            Action::Sweep => {
+                "sweep previews of closed pull requests and previews older than `preview-ttl`"
+                    .into()
+            }
+            Action::Ignore(reason) => format!("do nothing ({reason})"),
+        }
+    }
+}
+
+/// The action for this run's event; `Err` names an event previews do not run on.
+pub fn action(ctx: &Context) -> Result<Action, String> {
+    let event = ctx.event_name.as_deref().unwrap_or("");
+    match event {
+        "pull_request" | "pull_request_target" => {
+            let Some(pr) = &ctx.pull_request else {
+                return Err(format!(
+                    "the `{event}` event payload has no pull request number"
+                ));
+            };
+            let act = ctx.event["action"].as_str().unwrap_or("");
+            Ok(match act {
+                "opened" | "synchronize" | "reopened" => Action::Upsert(pr.number),
+                "closed" => Action::Close(pr.number),
+                other => Action::Ignore(format!(
+                    "`{event}` action `{other}` neither changes nor closes the preview"
+                )),
+            })
+        }
+        "schedule" | "workflow_dispatch" => Ok(Action::Sweep),
+        other => Err(format!(
+            "previews run on `pull_request` (opened, synchronize, reopened, closed) and `schedule` events, not on `{}`",
+            if other.is_empty() {
+                "an unknown event"
+            } else {
+                other
+            }
+        )),
+    }
+}
+
+/// The alias (and preview name) of PR `n`.
+#[must_use]
+pub fn alias(n: u64) -> String {
+    format!("pr-{n}")
+}
+
+/// The GitHub environment of PR `n`'s preview.
+#[must_use]
+pub fn environment(n: u64) -> String {
+    format!("preview/pr-{n}")
+}
+
+/// One preview as recorded in a function tag.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub repo: String,
+    pub pr: u64,
+    /// RFC 3339, UTC.
+    pub updated: String,
+}
+
+impl Record {
+    #[must_use]
+    pub fn key(&self) -> String {
+        format!("{TAG_PREFIX}pr-{}", self.pr)
+    }
+
+    /// The tag value: only characters Lambda allows in tags (letters, digits, space, `_.:/=+-@`).
+    #[must_use]
+    pub fn value(&self) -> String {
+        format!("repo={} pr={} updated={}", self.repo, self.pr, self.updated)
+    }
+
+    /// Parses a tag written by [`Record::value`]; `None` for any other tag.
+    #[must_use]
+    pub fn parse(key: &str, value: &str) -> Option<Self> {
+        let n: u64 = key
+            .strip_prefix(TAG_PREFIX)?
+            .strip_prefix("pr-")?
+            .parse()
+            .ok()?;
+        let mut repo = None;
+        let mut pr = None;
+        let mut updated = None;
+        for part in value.split(' ') {
+            match part.split_once('=')? {
+                ("repo", v) => repo = Some(v.to_owned()),
+                ("pr", v) => pr = v.parse::<u64>().ok(),
+                ("updated", v) => updated = Some(v.to_owned()),
+                _ => {}
+            }
+        }
+        (pr == Some(n)).then_some(())?;
+        Some(Self {
+            repo: repo?,
+            pr: n,
+            updated: updated?,
+        })
+    }
+
+    /// When it was last updated; `None` when the time does not parse.
+    #[must_use]
+    pub fn updated_at(&self) -> Option<SystemTime> {
+        let t = aws_smithy_types::DateTime::from_str(
+            &self.updated,
+            aws_smithy_types::date_time::Format::DateTime,
+        )
+        .ok()?;
+        SystemTime::try_from(t).ok()
+    }
+
+    /// Whether it was not updated within `ttl` of `now` (an unreadable time counts as expired).
+    #[must_use]
+    pub fn expired(&self, ttl: Duration, now: SystemTime) -> bool {
+        self.updated_at()
+            .is_none_or(|u| now.duration_since(u).is_ok_and(|age| age > ttl))
+    }
+}
+
+/// The previews of `repo` recorded in `tags`, by PR number.
+#[must_use]
+pub fn records(tags: &BTreeMap<String, String>, repo: &str) -> BTreeMap<u64, Record> {
+    tags.iter()
+        .filter_map(|(k, v)| Record::parse(k, v))
+        .filter(|r| r.repo == repo)
+        .map(|r| (r.pr, r))
+        .collect()
+}
+
+/// Now, RFC 3339 UTC (seconds).
+fn rfc3339(t: SystemTime) -> String {
+    aws_smithy_types::DateTime::from(t)
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap_or_default()
+}
+
+/// Runs `deploy` with `preview: true` on a Lambda function.
+pub async fn run_lambda(
+    rt: &Runtime<'_>,
+    cfg: &LambdaConfig,
+    pv: &PreviewConfig,
+) -> Result<Report, ModeError> {
+    let act = action(rt.ctx).map_err(|message| ModeError::Config {
+        message: format!("`preview: true`: {message}"),
+        hint: Some(
+            "Run the preview step `on: pull_request: types: [opened, synchronize, reopened, closed]` and `on: schedule` (docs/previews.md)."
+                .into(),
+        ),
+    })?;
+    let key = rt
+        .common
+        .report_key
+        .clone()
+        .unwrap_or_else(|| REPORT_KEY.to_owned());
+    if let Action::Ignore(reason) = &act {
+        // No comment: the PR's comment keeps showing its preview.
+        let mut r = skipped(key, format!("Nothing to do: {reason}."));
+        r.comment = false;
+        return Ok(r);
+    }
+    let fork = rt.ctx.pull_request.as_ref().is_some_and(|p| p.from_fork);
+    if fork && matches!(act, Action::Upsert(_) | Action::Close(_)) {
+        let msg = "This pull request comes from a fork: GitHub gives fork PRs no OIDC token (and a read-only `GITHUB_TOKEN`), so no preview is deployed for it. The step is skipped, not failed.";
+        rt.cmds.annotate(
+            crate::report::Level::Notice,
+            Some("stevedore deploy: no preview for a fork"),
+            &crate::report::Location::default(),
+            msg,
+        );
+        return Ok(skipped(key, msg.to_owned()));
+    }
+    let Some(repo) = rt.ctx.repository.clone() else {
+        return Err(ModeError::Config {
+            message:
+                "`preview: true` needs GITHUB_REPOSITORY (previews are recorded per repository)"
+                    .into(),
+            hint: None,
+        });
+    };
+    if rt.common.dry_run {
+        return Ok(skipped(
+            key,
+            format!(
+                "Dry run: would {} on function `{}`; nothing was read or written.",
+                act.describe(),
+                cfg.function_name
+            ),
+        ));
+    }
+    let aws = rt.connect_aws(&cfg.aws, crate::aws::Purpose::Deploy).await?;
+    let github = rt.github();
+    let s = Session {
+        rt,
+        cfg,
+        pv,
+        sdk: &aws.sdk,
+        repo,
+        github,
+        key,
+    };
+    match act {
+        Action::Upsert(n) => s.upsert(n).await,
+        Action::Close(n) => s.close(n).await,
+        Action::Sweep => s.sweep().await,
+        // Returned above; kept exhaustive rather than panicking.
+        Action::Ignore(reason) => Ok(skipped(s.key, format!("Nothing to do: {reason}."))),
+    }
+}
+
+fn skipped(key: String, message: String) -> Report {
+    let mut r = Report::new(Mode::Deploy, Verdict::Skipped, "preview: skipped", message);
+    r.key = Some(key);
+    r
+}
+
+/// One connected run.
+struct Session<'a> {
+    rt: &'a Runtime<'a>,
+    cfg: &'a LambdaConfig,
+    pv: &'a PreviewConfig,
+    sdk: &'a SdkConfig,
+    repo: String,
+    github: Option<crate::github::Client>,
+    key: String,
+}
+
+impl From<PreviewError> for ModeError {
+    fn from(e: PreviewError) -> Self {
+        match e {
+            PreviewError::Lambda(l) => l.into(),
+        }
+    }
+}
+
+/// Errors of the preview actions.
+#[derive(Debug, thiserror::Error)]
+pub enum PreviewError {
+    #[error(transparent)]
+    Lambda(#[from] LambdaError),
+}
+
+impl Session<'_> {
+    fn api(&self) -> Api {
+        Api::new(
+            self.sdk,
+            &self.cfg.function_name,
+            crate::net::Net::from_env(self.rt.env),
+        )
+    }
+
+    /// The function's ARN and the previews of this repository recorded on it.
+    async fn look(&self, api: &Api) -> Result<(String, BTreeMap<u64, Record>), PreviewError> {
+        let cur = api
+            .get_function()
+            .await?
+            .ok_or_else(|| LambdaError::FunctionNotFound {
+                function: self.cfg.function_name.clone(),
+            })?;
+        let arn = unqualified(&cur.arn);
+        let tags = api.tags(&arn).await?;
+        Ok((arn, records(&tags, &self.repo)))
+    }
+
+    async fn upsert(&self, n: u64) -> Result<Report, ModeError> {
+        let api = self.api();
+        let (arn, recs) = self.look(&api).await?;
+        let now = SystemTime::now();
+        let mut notes = Vec::new();
+        let mut others: Vec<&Record> = recs.values().filter(|r| r.pr != n).collect();
+        if !recs.contains_key(&n) && others.len() >= self.pv.max {
+            // Expired previews are removed here rather than waiting for the sweep.
+            let mut kept = Vec::new();
+            for r in others {
+                if r.expired(self.pv.ttl, now) {
+                    let removed = teardown(&api, &arn, r.pr).await?;
+                    notes.push(format!(
+                        "Removed the expired preview of #{} (last updated {}, older than `preview-ttl`): {}.",
+                        r.pr,
+                        r.updated,
+                        removed.join(", ")
+                    ));
+                    self.github_closed(r.pr, "expired (preview-ttl)").await;
+                } else {
+                    kept.push(r);
+                }
+            }
+            others = kept;
+            if others.len() >= self.pv.max {
+                return Ok(self.refuse(n, &others));
+            }
+        }
+        // The record first: whatever follows, a cancelled run leaves something the sweep can find.
+        let record = Record {
+            repo: self.repo.clone(),
+            pr: n,
+            updated: rfc3339(now),
+        };
+        api.tag(&arn, &record.key(), &record.value()).await?;
+
+        let mut deploy_cfg = self.cfg.clone();
+        deploy_cfg.alias = alias(n);
+        deploy_cfg.traffic = Traffic::AllAtOnce;
+        let env_name = environment(n);
+        let (deployment, mut gh_note) = match &self.github {
+            Some(gh) => match crate::github::deployments::start_transient(
+                gh,
+                self.rt.ctx,
+                &env_name,
+                &format!("Preview of #{n}: Lambda {}", self.cfg.function_name),
+            )
+            .await
+            {
+                Ok(d) => (Some(d), None),
+                Err(e) => (None, Some(format!("GitHub deployment not recorded: {e}"))),
+            },
+            None => (None, None),
+        };
+        let net = crate::net::Net::from_env(self.rt.env);
+        let mut d = match lambda::deploy(self.sdk, &deploy_cfg, &net, &self.rt.cancel, false).await
+        {
+            Ok(d) => d,
+            Err(e) => {
+                // The Deployment must not stay `in_progress`.
+                if let (Some(gh), Some(dep)) = (&self.github, &deployment)
+                    && let Err(ge) =
+                        crate::github::deployments::finish(gh, dep, false, None, None).await
+                {
+                    tracing::warn!("GitHub deployment status not recorded: {ge}");
+                }
+                return Err(PreviewError::from(e).into());
+            }
+        };
+        let ok = lambda::report::verdict(&d.ending) != Verdict::Failure;
+        let mut url = None;
+        if ok && !self.rt.cancel.is_cancelled() {
+            url = Some(self.ensure_url(&api, n, &mut notes).await?);
+        }
+        if let (Some(gh), Some(dep)) = (&self.github, &deployment) {
+            let r = crate::github::deployments::finish(gh, dep, ok, url.as_deref(), None).await;
+            let r = match r {
+                Ok(()) if ok => crate::github::deployments::deactivate(
+                    gh,
+                    &self.repo,
+                    &env_name,
+                    Some(dep.id),
+                    "Superseded by a newer preview deployment",
+                )
+                .await
+                .map(|_| ()),
+                other => other,
+            };
+            match r {
+                Ok(()) => notes.push(format!(
+                    "GitHub deployment {} to environment `{env_name}` marked {}.",
+                    dep.id,
+                    if ok { "success" } else { "failure" }
+                )),
+                Err(e) => gh_note = Some(format!("GitHub deployment status not recorded: {e}")),
+            }
+        }
+        notes.extend(gh_note);
+        merge_stats(&mut d.stats, &api.stats());
+        let mut open: Vec<u64> = recs.keys().copied().filter(|p| *p != n).collect();
+        open.push(n);
+        open.sort_unstable();
+        let mut r = lambda::report::render(&d, Some(self.key.clone()));
+        let mut head = match &url {
+            Some(u) => format!(
+                "### 🔍 Preview of #{n}: {u}\n\n{}\n\n",
+                table(
+                    &["", ""],
+                    &[
+                        vec!["URL".into(), u.clone()],
+                        vec![
+                            "alias".into(),
+                            format!(
+                                "`{}` (version {})",
+                                alias(n),
+                                d.version.clone().unwrap_or_default()
+                            )
+                        ],
+                        vec!["URL auth".into(), auth_note(self.pv.auth)],
+                        vec!["environment".into(), format!("`{env_name}`")],
+                        vec!["updated".into(), record.updated.clone()],
+                        vec![
+                            "open previews".into(),
+                            format!(
+                                "{} of {} (`preview-max`): {}",
+                                open.len(),
+                                self.pv.max,
+                                open.iter()
+                                    .map(|p| format!("#{p}"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        ],
+                    ],
+                )
+            ),
+            None => format!(
+                "### 🔍 Preview of #{n}: not available\n\nThe deploy did not finish ({}); the preview is recorded and is removed when the pull request closes or by the sweep.\n\n",
+                lambda::report::result_line(&d)
+            ),
+        };
+        for note in &notes {
+            head.push_str(&format!("> {note}\n\n"));
+        }
+        r.summary = format!("{head}{}", r.summary);
+        if let Some(c) = r.checks.first_mut() {
+            c.summary = r.summary.clone();
+        }
+        if let Some(u) = &url {
+            r.title = format!("preview of #{n}: {u}");
+            r.output("preview-url", u.clone());
+        }
+        if let Some(next) = lambda::report::next_step(&d) {
+            r.fail_because(
+                format!(
+                    "Lambda preview of #{n}: {}",
+                    lambda::report::result_line(&d)
+                ),
+                next,
+            );
+        }
+        Ok(r)
+    }
+
+    /// The URL of `pr-<n>` with the wanted auth type (created, or its auth type updated).
+    async fn ensure_url(
+        &self,
+        api: &Api,
+        n: u64,
+        notes: &mut Vec<String>,
+    ) -> Result<String, PreviewError> {
+        let a = alias(n);
+        let want = self.pv.auth.as_str();
+        let url = match api.get_url(&a).await? {
+            None => api.create_url(&a, want).await?,
+            Some((u, auth)) if auth == want => u,
+            Some((_, auth)) => {
+                notes.push(format!(
+                    "Function URL auth type changed from {auth} to {want}."
+                ));
+                if auth == "NONE" {
+                    api.remove_permission(&a, SID_URL).await?;
+                    api.remove_permission(&a, SID_INVOKE).await?;
+                }
+                api.update_url(&a, want).await?
+            }
+        };
+        if self.pv.auth == UrlAuth::None {
+            api.add_url_permission(&a, SID_URL, "lambda:InvokeFunctionUrl", false)
+                .await?;
+            api.add_url_permission(&a, SID_INVOKE, "lambda:InvokeFunction", true)
+                .await?;
+        }
+        Ok(url)
+    }
+
+    /// The report refusing a new preview: `preview-max` open previews, none expired.
+    fn refuse(&self, n: u64, open: &[&Record]) -> Report {
+        let list = open
+            .iter()
+            .map(|r| format!("#{} (`{}`, last updated {})", r.pr, alias(r.pr), r.updated))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let reason = format!(
+            "no preview for #{n}: `preview-max` ({}) previews of {} are already open on `{}`: {list}",
+            self.pv.max, self.repo, self.cfg.function_name
+        );
+        let mut r = Report::new(
+            Mode::Deploy,
+            Verdict::Failure,
+            format!("preview of #{n}: refused, {} previews open", open.len()),
+            format!(
+                "### 🔍 Preview of #{n}: refused\n\n{}.\n\nNothing was created for #{n}.\n",
+                upper_first(&reason)
+            ),
+        );
+        r.key = Some(self.key.clone());
+        r.fail_because(
+            reason,
+            "Close one of those pull requests (its preview is removed on close), raise `preview-max`, or lower `preview-ttl` so the scheduled sweep frees them sooner; then re-run this job.",
+        );
+        r
+    }
+
+    async fn close(&self, n: u64) -> Result<Report, ModeError> {
+        let api = self.api();
+        let (arn, recs) = match self.look(&api).await {
+            Ok(x) => x,
+            Err(PreviewError::Lambda(LambdaError::FunctionNotFound { .. })) => {
+                let mut r = Report::new(
+                    Mode::Deploy,
+                    Verdict::Success,
+                    format!("preview of #{n}: nothing to remove"),
+                    format!(
+                        "### 🔍 Preview of #{n}: removed\n\nFunction `{}` does not exist, so there is no preview to remove.\n",
+                        self.cfg.function_name
+                    ),
+                );
+                r.key = Some(self.key.clone());
+                return Ok(r);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut lines = Vec::new();
+        if recs.contains_key(&n) {
+            let removed = teardown(&api, &arn, n).await?;
+            lines.push(format!(
+                "Removed from `{}`: {}.",
+                self.cfg.function_name,
+                removed.join(", ")
+            ));
+        } else if api.get_alias(&alias(n)).await?.is_some() {
+            lines.push(format!(
+                "Alias `{}` exists on `{}` but carries no stevedore preview record for {}; it was left alone.",
+                alias(n),
+                self.cfg.function_name,
+                self.repo
+            ));
+        } else {
+            lines.push("There was no preview to remove.".into());
+        }
+        lines.extend(self.github_deactivate(n, "Pull request closed").await);
+        let mut r = Report::new(
+            Mode::Deploy,
+            Verdict::Success,
+            format!("preview of #{n}: removed"),
+            format!(
+                "### 🔍 Preview of #{n}: removed (pull request closed)\n\n{}\n",
+                lines
+                    .iter()
+                    .map(|l| format!("- {l}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ),
+        );
+        r.key = Some(self.key.clone());
+        Ok(r)
+    }
+
+    async fn sweep(&self) -> Result<Report, ModeError> {
+        let api = self.api();
+        let (arn, recs) = self.look(&api).await?;
+        let now = SystemTime::now();
+        let mut rows = Vec::new();
+        let mut removed_count = 0;
+        for r in recs.values() {
+            let expired = r.expired(self.pv.ttl, now);
+            let state = self.pr_state(r.pr).await;
+            let closed = state.as_deref() == Some("closed");
+            let why = if closed {
+                Some("pull request closed")
+            } else if expired {
+                Some("not updated within `preview-ttl`")
+            } else {
+                None
+            };
+            let Some(why) = why else {
+                rows.push(vec![
+                    format!("#{}", r.pr),
+                    r.updated.clone(),
+                    "kept".into(),
+                    state.map_or_else(
+                        || "PR state unknown".into(),
+                        |s| format!("pull request {s}"),
+                    ),
+                ]);
+                continue;
+            };
+            let removed = teardown(&api, &arn, r.pr).await?;
+            removed_count += 1;
+            self.github_closed(r.pr, why).await;
+            rows.push(vec![
+                format!("#{}", r.pr),
+                r.updated.clone(),
+                "removed".into(),
+                format!("{why}: {}", removed.join(", ")),
+            ]);
+        }
+        let summary = if rows.is_empty() {
+            format!(
+                "### 🔍 Preview sweep\n\nNo previews of {} are recorded on `{}`.\n",
+                self.repo, self.cfg.function_name
+            )
+        } else {
+            format!(
+                "### 🔍 Preview sweep\n\n`preview-ttl` {}; previews of {} on `{}`:\n\n{}",
+                fmt_ttl(self.pv.ttl),
+                self.repo,
+                self.cfg.function_name,
+                table(&["PR", "last updated", "result", "why"], &rows)
+            )
+        };
+        let mut r = Report::new(
+            Mode::Deploy,
+            Verdict::Success,
+            format!(
+                "preview sweep: {removed_count} removed, {} kept",
+                rows.len() - removed_count
+            ),
+            summary,
+        );
+        r.key = Some(self.key.clone());
+        r.output("previews-removed", removed_count.to_string());
+        Ok(r)
+    }
+
+    /// `open`/`closed` from GitHub; `None` without a client or when GitHub does not answer.
+    async fn pr_state(&self, n: u64) -> Option<String> {
+        let gh = self.github.as_ref()?;
+        match gh.get(&format!("/repos/{}/pulls/{n}", self.repo)).await {
+            Ok(v) => v["state"].as_str().map(str::to_owned),
+            Err(e) => {
+                tracing::warn!("cannot read the state of #{n}: {e}");
+                None
+            }
+        }
+    }
+
+    /// Marks the PR's preview Deployments inactive; the notes.
+    async fn github_deactivate(&self, n: u64, why: &str) -> Vec<String> {
+        let Some(gh) = &self.github else {
+            return vec!["No `github-token`: GitHub Deployments were not updated.".into()];
+        };
+        let env = environment(n);
+        match crate::github::deployments::deactivate(
+            gh,
+            &self.repo,
+            &env,
+            None,
+            &format!("Preview removed: {why}"),
+        )
+        .await
+        {
+            Ok(0) => vec![format!("No active GitHub deployment in `{env}`.")],
+            Ok(k) => vec![format!(
+                "{k} GitHub deployment(s) in `{env}` marked inactive."
+            )],
+            Err(e) => vec![format!("GitHub deployments in `{env}` not updated: {e}")],
+        }
+    }
+
+    /// After a removal outside the PR's own run: Deployments inactive and the PR's sticky comment
+    /// saying so (errors are logged; the removal stands).
+    async fn github_closed(&self, n: u64, why: &str) {
+        let notes = self.github_deactivate(n, why).await;
+        let Some(gh) = &self.github else { return };
+        let mut marker_report = Report::new(Mode::Deploy, Verdict::Success, "", "");
+        marker_report.key = Some(self.key.clone());
+        let body = format!(
+            "## stevedore deploy\n\n### 🔍 Preview of #{n}: removed ({why})\n\n{}\n",
+            notes
+                .iter()
+                .map(|l| format!("- {l}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        if let Err(e) =
+            crate::github::comments::upsert(gh, &self.repo, n, &marker_report.marker(), &body).await
+        {
+            tracing::warn!("the comment on #{n} was not updated: {e}");
+        }
+    }
+}
+
+/// Removes what a preview consists of, last the record; each step is a no-op when already gone. The
+/// names of what was actually removed.
+async fn teardown(api: &Api, function_arn: &str, n: u64) -> Result<Vec<String>, LambdaError> {
+    let a = alias(n);
+    let mut removed = Vec::new();
+    if api.delete_url(&a).await? {
+        removed.push(format!("function URL of `{a}`"));
+    }
+    if api.get_alias(&a).await?.is_some() {
+        api.remove_permission(&a, SID_URL).await?;
+        api.remove_permission(&a, SID_INVOKE).await?;
+    }
+    if api.delete_alias(&a).await? {
+        removed.push(format!("alias `{a}`"));
+    }
+    api.untag(function_arn, &format!("{TAG_PREFIX}pr-{n}"))
+        .await?;
+    removed.push("preview record (function tag)".into());
+    Ok(removed)
+}
+
+/// The function ARN without a version or alias qualifier (tags live on the function).
+fn unqualified(arn: &str) -> String {
+    let parts: Vec<&str> = arn.split(':').collect();
+    if parts.len() > 7 {
+        parts[..7].join(":")
+    } else {
+        arn.to_owned()
+    }
+}
+
+fn merge_stats(into: &mut lambda::api::Stats, more: &lambda::api::Stats) {
+    for (k, v) in &more.calls {
+        *into.calls.entry(k).or_default() += v;
+    }
+    into.in_api += more.in_api;
+}
+
+fn auth_note(a: UrlAuth) -> String {
+    match a {
+        UrlAuth::AwsIam => "`AWS_IAM`: requests must be SigV4-signed by a principal allowed `lambda:InvokeFunctionUrl` (e.g. `awscurl --service lambda URL`)".into(),
+        UrlAuth::None => "`NONE`: public, anyone with the URL can call it".into(),
+    }
+}
+
+fn fmt_ttl(d: Duration) -> String {
+    let s = d.as_secs();
+    if s.is_multiple_of(86_400) {
+        format!("{}d", s / 86_400)
+    } else if s.is_multiple_of(3600) {
+        format!("{}h", s / 3600)
+    } else {
+        format!("{s}s")
+    }
+}
+
+fn upper_first(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::Env;
+    use serde_json::Value;
+
+    fn pull_request_event(number: u64, action: &str) -> Value {
+        serde_json::json!({"action": action, "number": number, "pull_request": {"number": number}})
+    }
+
+    fn ctx(event: &str, payload: Value) -> Context {
+        let env = Env::from_pairs([("GITHUB_EVENT_NAME", event)]);
+        Context::from_parts(&env, payload)
+    }
+
+    #[test]
+    fn events_choose_the_action() {
+        for (a, want) in [
+            ("opened", Action::Upsert(7)),
+            ("synchronize", Action::Upsert(7)),
+            ("reopened", Action::Upsert(7)),
+            ("closed", Action::Close(7)),
+        ] {
+            assert_eq!(
+                action(&ctx("pull_request", pull_request_event(7, a))),
+                Ok(want)
+            );
+        }
+        assert!(matches!(
+            action(&ctx("pull_request", pull_request_event(7, "labeled"))),
+            Ok(Action::Ignore(_))
+        ));
+        assert_eq!(action(&ctx("schedule", Value::Null)), Ok(Action::Sweep));
+        let e = action(&ctx("push", Value::Null)).unwrap_err();
+        assert!(e.contains("not on `push`"), "{e}");
+    }
+
+    #[test]
+    fn records_round_trip_and_only_ours_count() {
+        let r = Record {
+            repo: "octo-org/octo-repo".into(),
+            pr: 12,
+            updated: "2026-12-01T03:30:00Z".into(),
+        };
+        assert_eq!(r.key(), "stevedore:preview:pr-12");
+        assert_eq!(
+            r.value(),
+            "repo=octo-org/octo-repo pr=12 updated=2026-12-01T03:30:00Z"
+        );
+        // Every character is one Lambda allows in a tag value.
+        assert!(
+            r.value()
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || " _.:/=+-@".contains(c))
+        );
+        assert_eq!(Record::parse(&r.key(), &r.value()), Some(r.clone()));
+        let tags = BTreeMap::from([
+            (r.key(), r.value()),
+            (
+                "stevedore:preview:pr-13".into(),
+                "repo=other/repo pr=13 updated=2026-12-01T03:30:00Z".into(),
+            ),
+            (
+                "stevedore:preview:pr-14".into(),
+                "repo=octo-org/octo-repo pr=99 updated=x".into(),
+            ),
+            ("team".into(), "web".into()),
+        ]);
+        assert_eq!(
+            records(&tags, "octo-org/octo-repo")
+                .into_keys()
+                .collect::<Vec<_>>(),
+            [12]
+        );
+    }
+
+    #[test]
+    fn expiry_follows_the_ttl() {
+        let r = Record {
+            repo: "o/r".into(),
+            pr: 1,
+            updated: "2026-12-01T00:00:00Z".into(),
+        };
+        let at = r.updated_at().unwrap();
+        let day = Duration::from_secs(86_400);
+        assert!(!r.expired(7 * day, at + 6 * day));
+        assert!(r.expired(7 * day, at + 8 * day));
+        let bad = Record {
+            updated: "yesterday".into(),
+            ..r
+        };
+        assert!(bad.expired(7 * day, at));
+    }
+
+    #[test]
+    fn arns_lose_their_qualifier() {
+        assert_eq!(
+            unqualified("arn:aws:lambda:us-east-1:123456789012:function:f:pr-1"),
+            "arn:aws:lambda:us-east-1:123456789012:function:f"
+        );
+        assert_eq!(
+            unqualified("arn:aws:lambda:us-east-1:123456789012:function:f"),
+            "arn:aws:lambda:us-east-1:123456789012:function:f"
+        );
+    }
+}
