@@ -303,7 +303,9 @@ pub async fn run_lambda(
             ),
         ));
     }
-    let aws = rt.connect_aws(&cfg.aws, crate::aws::Purpose::Deploy).await?;
+    let aws = rt
+        .connect_aws(&cfg.aws, crate::aws::Purpose::Deploy)
+        .await?;
     let github = rt.github();
     let s = Session {
         rt,
