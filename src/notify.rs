@@ -32,8 +32,10 @@ pub const ATTEMPTS: u32 = 3;
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
 /// One request, connection included.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// After cancellation, how long a request in flight may still take.
-pub const CANCEL_GRACE: Duration = Duration::from_secs(3);
+/// After cancellation, how long a request in flight may still take: inside the report's clean-up
+/// allowance ([`crate::cancel::REPORT_CLEANUP`], 1.6 s after the signal), so the step still exits within
+/// 2 s of the signal.
+pub const CANCEL_GRACE: Duration = Duration::from_millis(1200);
 /// How much of a failed answer's body is quoted in the warning.
 const BODY_EXCERPT: usize = 200;
 /// How much of a failure's reason is quoted in the message.

@@ -366,9 +366,9 @@ async fn notify_sigterm_bounds_a_hanging_webhook() {
     let out = child.wait_with_output().await.unwrap();
     let after_signal = signalled.elapsed();
     let ran = step.finish(out, start.elapsed());
-    // The runner kills 7.5 s after SIGINT; we are done well before.
+    // Every step exits within 2 s of the signal (docs/security.md), the notification in flight included.
     assert!(
-        after_signal < Duration::from_secs(6),
+        after_signal < Duration::from_secs(2),
         "exited {after_signal:?} after SIGTERM:\n{}",
         ran.logs()
     );

@@ -22,8 +22,11 @@ const REPO: &str = "octo-org/octo-repo";
 /// Function URL configurations by (function, qualifier): (URL, auth type).
 type Urls = Arc<Mutex<BTreeMap<(String, String), (String, String)>>>;
 
+/// Cancels the step (as the runner's SIGTERM does) when the first function URL creation arrives.
+type CancelOnUrl = Arc<Mutex<Option<stevedore::cancel::CancelHandle>>>;
+
 /// A Lambda endpoint with per-qualifier function URL configurations in front of moto.
-pub async fn url_proxy(moto: &str) -> (String, Urls) {
+pub async fn url_proxy(moto: &str, cancel_on_create: CancelOnUrl) -> (String, Urls) {
     use axum::body::Bytes;
     use axum::http::{HeaderMap, Method, StatusCode, Uri};
     let upstream = moto.to_owned();
@@ -32,7 +35,22 @@ pub async fn url_proxy(moto: &str) -> (String, Urls) {
     let app = axum::Router::new().fallback(
         move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
             let (upstream, urls) = (upstream.clone(), urls.clone());
+            let cancel_on_create = cancel_on_create.clone();
             async move {
+                let creates_url = method == Method::POST && uri.path().ends_with("/url");
+                let handle = if creates_url {
+                    cancel_on_create.lock().unwrap().take()
+                } else {
+                    None
+                };
+                if let Some(h) = handle {
+                    // The signal arrives while the request is in flight; the step drops it.
+                    h.cancel("SIGTERM");
+                    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                    let mut hm = HeaderMap::new();
+                    hm.insert("content-type", "application/json".parse().unwrap());
+                    return (StatusCode::SERVICE_UNAVAILABLE, hm, Bytes::from("{}"));
+                }
                 let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
                 let p = uri.path();
                 let Some(function) = p
@@ -180,15 +198,22 @@ struct Preview {
     rig: Rig,
     urls: Urls,
     gh: FakeGithub,
+    cancel_on_url: CancelOnUrl,
 }
 
 impl Preview {
     async fn new(prefix: &str) -> Option<Preview> {
         let mut rig = Rig::new(prefix).await?;
-        let (endpoint, urls) = url_proxy(&rig.endpoint).await;
+        let cancel_on_url = CancelOnUrl::default();
+        let (endpoint, urls) = url_proxy(&rig.endpoint, cancel_on_url.clone()).await;
         rig.endpoint = endpoint;
         let gh = FakeGithub::start().await;
-        Some(Preview { rig, urls, gh })
+        Some(Preview {
+            rig,
+            urls,
+            gh,
+            cancel_on_url,
+        })
     }
 
     /// A preview step for `event`/`action` on PR `n` at commit `sha`, with `code` as the zip.
@@ -696,8 +721,9 @@ async fn a_cancelled_create_leaves_a_record_that_the_close_cleans_up() {
     let Some(pv) = Preview::new("preview-cancel").await else {
         return;
     };
+    // The signal comes while the function URL is being created: the record and the alias exist by then.
     let (handle, cancel) = stevedore::cancel::pair();
-    handle.cancel("SIGTERM");
+    *pv.cancel_on_url.lock().unwrap() = Some(handle);
     let r = pv
         .step(4, "opened", &sha('a'), Some("pr4"))
         .run_with_cancel(cancel)

@@ -319,7 +319,7 @@ async fn result_files_outside_the_workspace_are_named_never_read() {
         ("../outside/secret.xml", "../outside/secret.xml"),
     ] {
         let want = format!(
-            "`{path}` (from `{glob}`) resolves outside the workspace and RUNNER_TEMP (links followed), so it was not read"
+            "`{path}` (from `{glob}`) resolves outside the workspace and `RUNNER_TEMP` (links followed), so it was not read"
         );
         assert!(all.contains(&want), "{want}\n{all}");
     }

@@ -157,7 +157,7 @@ pub fn judge(spec: &CheckSpec, paths: &PathMap) -> CheckResult {
         for o in &outside {
             found_any = true;
             r.fail(format!(
-                "`{o}` (from `{}`) resolves outside the workspace and RUNNER_TEMP (links followed), so it was not read. Write the result file inside the workspace or RUNNER_TEMP, and do not point links out of them.",
+                "`{o}` (from `{}`) resolves outside the workspace and `RUNNER_TEMP` (links followed), so it was not read. Write the result file inside the workspace or `RUNNER_TEMP`, and do not point links out of them.",
                 res.glob
             ));
         }
