@@ -21,7 +21,7 @@ for arch in "${archs[@]}"; do
     *) echo "unknown architecture $arch (amd64, arm64)" >&2; exit 2 ;;
   esac
   start=$(date +%s)
-  RUSTFLAGS="-C target-feature=+crt-static" \
+  RUSTFLAGS="-C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs" \
     cargo build --profile dist --locked --target "$target" --target-dir target/dist --bin stevedore
   end=$(date +%s)
   mkdir -p "dist/$arch"
