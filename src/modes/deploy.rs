@@ -201,6 +201,36 @@ pub fn production_by_tag(environment: &str, image: &str) -> Option<String> {
     })
 }
 
+/// Names where an ECS or App Runner deploy went (environment, account) and the GitHub Deployment `record`
+/// under the report's first paragraph, in its check run too; the report key is `report-key`, else the
+/// environment.
+pub(crate) fn name_the_target(
+    rt: &Runtime<'_>,
+    aws: &aws::Connected,
+    record: &str,
+    mut r: Report,
+) -> Report {
+    let target = match &aws.environment {
+        Some(e) => format!(
+            "Environment `{e}`, account `{}`. {record}\n\n",
+            aws.account_id
+        ),
+        None => format!("Account `{}`. {record}\n\n", aws.account_id),
+    };
+    if let Some(end) = r.summary.find("\n\n") {
+        r.summary.insert_str(end + 2, &target);
+    }
+    if let Some(c) = r.checks.first_mut() {
+        c.summary.clone_from(&r.summary);
+    }
+    r.key = rt
+        .common
+        .report_key
+        .clone()
+        .or_else(|| aws.environment.clone());
+    r
+}
+
 /// Logs and annotates [`production_by_tag`]'s warning when it applies (ECS and Lambda deploys).
 pub fn warn_production_by_tag(rt: &Runtime<'_>, environment: &str, image: &str) {
     if let Some(w) = production_by_tag(environment, image) {

@@ -724,26 +724,8 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
     let record = gh
         .finish(o.succeeded(), Some(&format!("https://{}", o.service.url)))
         .await;
-    let mut r = report(cfg, &o, rt.cancel.is_cancelled());
-    let target = match &aws.environment {
-        Some(e) => format!(
-            "Environment `{e}`, account `{}`. {record}\n\n",
-            aws.account_id
-        ),
-        None => format!("Account `{}`. {record}\n\n", aws.account_id),
-    };
-    if let Some(end) = r.summary.find("\n\n") {
-        r.summary.insert_str(end + 2, &target);
-    }
-    if let Some(c) = r.checks.first_mut() {
-        c.summary.clone_from(&r.summary);
-    }
-    r.key = rt
-        .common
-        .report_key
-        .clone()
-        .or_else(|| aws.environment.clone());
-    Ok(r)
+    let r = report(cfg, &o, rt.cancel.is_cancelled());
+    Ok(super::name_the_target(rt, &aws, &record, r))
 }
 
 fn to_mode_error(e: &AppRunnerError) -> ModeError {

@@ -973,7 +973,7 @@ pub async fn run_connected(
         }
     }
     let mut record = String::new();
-    let mut r = if rt.common.dry_run {
+    let r = if rt.common.dry_run {
         for line in report::plan_lines(cfg, &plans) {
             rt.cmds.line(&line);
         }
@@ -1008,25 +1008,7 @@ pub async fn run_connected(
         record = gh.finish(ok, Some(&url)).await;
         report::applied(cfg, &applied, rt.cancel.is_cancelled())
     };
-    let target = match &aws.environment {
-        Some(e) => format!(
-            "Environment `{e}`, account `{}`. {record}\n\n",
-            aws.account_id
-        ),
-        None => format!("Account `{}`. {record}\n\n", aws.account_id),
-    };
-    if let Some(end) = r.summary.find("\n\n") {
-        r.summary.insert_str(end + 2, &target);
-    }
-    if let Some(c) = r.checks.first_mut() {
-        c.summary.clone_from(&r.summary);
-    }
-    r.key = rt
-        .common
-        .report_key
-        .clone()
-        .or_else(|| aws.environment.clone());
-    Ok(r)
+    Ok(super::name_the_target(rt, aws, &record, r))
 }
 
 /// The ECS console page of the deployment (one service) or of the cluster's services.
