@@ -8,7 +8,8 @@
 
 use super::checks::{self, CheckRun};
 use super::comments::{self, Sticky};
-use super::{Client, GithubError, permission_for, statuses};
+use super::route::Permission;
+use super::{Client, GithubError, statuses};
 use crate::context::Context;
 use crate::inputs::Mode;
 use crate::report::{CheckReport, Report, Verdict, markdown};
@@ -120,7 +121,7 @@ fn why(e: &GithubError) -> String {
 }
 
 fn permission(e: &GithubError, fallback_perm: &'static str) -> &'static str {
-    e.route().and_then(permission_for).unwrap_or(fallback_perm)
+    e.permission().map_or(fallback_perm, Permission::line)
 }
 
 fn permission_line(e: &GithubError, fallback_perm: &'static str) -> String {
