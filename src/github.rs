@@ -519,7 +519,7 @@ impl Client {
                             continue;
                         }
                     } else if a.status >= 500
-                        && let Some(d) = retries.next()
+                        && let Some(d) = retries.next_wait()
                     {
                         tracing::warn!(
                             "GitHub answered {} to {method} {route}; retry {}/{} in {}ms",
@@ -550,9 +550,9 @@ impl Client {
                     // Connection failures retry on a quarter of the 5xx backoff; once a request has
                     // given up, the API counts as unreachable and later requests try once (a closed
                     // port or a missing network should not cost every call the whole backoff).
-                    let given_up = self.unreachable.load(Ordering::SeqCst)
-                        || known_unreachable(&self.api_url);
-                    if !given_up && let Some(d) = retries.next() {
+                    let given_up =
+                        self.unreachable.load(Ordering::SeqCst) || known_unreachable(&self.api_url);
+                    if !given_up && let Some(d) = retries.next_wait() {
                         let d = d / 4;
                         tracing::warn!(
                             "{method} {route} failed ({e}); retry {} in {}ms",
@@ -641,7 +641,11 @@ enum Unanswered {
 }
 
 /// `body` read as a `T`; the wrong shape is a [`GithubError::Decode`] naming the call.
-fn decode<T: DeserializeOwned>(method: &Method, route: &str, body: Value) -> Result<T, GithubError> {
+fn decode<T: DeserializeOwned>(
+    method: &Method,
+    route: &str,
+    body: Value,
+) -> Result<T, GithubError> {
     serde_json::from_value(body).map_err(|e| GithubError::Decode {
         method: method.to_string(),
         route: route.to_owned(),

@@ -247,7 +247,11 @@ pub fn plan(report: &Report, started: &Started, cancelled: bool) -> Plan {
         })
         .enumerate()
         .collect();
-    if started.refused.as_ref().is_some_and(GithubError::is_forbidden) {
+    if started
+        .refused
+        .as_ref()
+        .is_some_and(GithubError::is_forbidden)
+    {
         return Plan {
             steps: Vec::new(),
             fallback: pending.into_iter().map(|(_, c)| c).collect(),
@@ -321,37 +325,31 @@ struct Sent {
 }
 
 /// Phase 1: the check runs of `plan`, until the first refusal or failure.
-async fn send_runs(client: &Client, t: &Target<'_>, plan: Plan, refused: Option<GithubError>) -> Sent {
+async fn send_runs(
+    client: &Client,
+    t: &Target<'_>,
+    plan: Plan,
+    refused: Option<GithubError>,
+) -> Sent {
     let mut runs = Vec::new();
     for (i, step) in plan.steps.iter().enumerate() {
         let check = &step.check;
         let sent = match &step.action {
             RunAction::Close(run) => {
-                if let Err(e) = checks::complete_as(
-                    client,
-                    t.repo,
-                    run,
-                    check,
-                    step.conclusion,
-                    &t.elsewhere,
-                )
-                .await
+                if let Err(e) =
+                    checks::complete_as(client, t.repo, run, check, step.conclusion, &t.elsewhere)
+                        .await
                 {
                     tracing::warn!("check run {} not completed: {e}", run.id);
                 }
                 continue;
             }
-            RunAction::Complete(run) => checks::complete_as(
-                client,
-                t.repo,
-                run,
-                check,
-                step.conclusion,
-                &t.elsewhere,
-            )
-            .await
-            .map(|_| run.clone())
-            .inspect_err(|e| tracing::warn!("check run {} not completed: {e}", run.id)),
+            RunAction::Complete(run) => {
+                checks::complete_as(client, t.repo, run, check, step.conclusion, &t.elsewhere)
+                    .await
+                    .map(|_| run.clone())
+                    .inspect_err(|e| tracing::warn!("check run {} not completed: {e}", run.id))
+            }
             RunAction::Create => checks::create_completed(
                 client,
                 t.repo,
@@ -642,7 +640,11 @@ mod tests {
         let started = Started {
             run: Some(run(1, "stevedore / lint-gate (api)")),
             refused: None,
-            checks: vec![run(2, "clippy (api)"), run(3, "fmt (api)"), run(4, "gone (api)")],
+            checks: vec![
+                run(2, "clippy (api)"),
+                run(3, "fmt (api)"),
+                run(4, "gone (api)"),
+            ],
         };
         let p = plan(&report(), &started, true);
         let conclusions: Vec<&str> = p.steps.iter().map(|s| s.conclusion).collect();
@@ -659,7 +661,12 @@ mod tests {
         assert!(p.steps.iter().all(|s| s.action == RunAction::Create));
         assert_eq!(
             names(&p.steps.iter().map(|s| s.check.clone()).collect::<Vec<_>>()),
-            ["stevedore / lint-gate", "fmt (api)", "clippy (api)", "tests (api)"]
+            [
+                "stevedore / lint-gate",
+                "fmt (api)",
+                "clippy (api)",
+                "tests (api)"
+            ]
         );
 
         let mut r = report();
@@ -693,7 +700,12 @@ mod tests {
         assert!(p.steps.is_empty());
         assert_eq!(
             names(&p.fallback),
-            ["stevedore / lint-gate", "fmt (api)", "clippy (api)", "tests (api)"]
+            [
+                "stevedore / lint-gate",
+                "fmt (api)",
+                "clippy (api)",
+                "tests (api)"
+            ]
         );
         // A start that failed for a passing reason is retried by creating the runs.
         let started = Started {
@@ -713,14 +725,26 @@ mod tests {
         let started = Started {
             run: Some(run(1, "stevedore / lint-gate (api)")),
             refused: None,
-            checks: vec![run(4, "tests (api)"), run(3, "gone (api)"), run(2, "fmt (api)")],
+            checks: vec![
+                run(4, "tests (api)"),
+                run(3, "gone (api)"),
+                run(2, "fmt (api)"),
+            ],
         };
         let p = plan(&report(), &started, false);
         // Steps: main, tests, gone (close), fmt, clippy (create).
-        assert_eq!(names(&p.fallback_after(1)), ["tests (api)", "fmt (api)", "clippy (api)"]);
+        assert_eq!(
+            names(&p.fallback_after(1)),
+            ["tests (api)", "fmt (api)", "clippy (api)"]
+        );
         assert_eq!(
             names(&p.fallback_after(0)),
-            ["stevedore / lint-gate", "fmt (api)", "clippy (api)", "tests (api)"]
+            [
+                "stevedore / lint-gate",
+                "fmt (api)",
+                "clippy (api)",
+                "tests (api)"
+            ]
         );
         assert_eq!(names(&p.fallback_after(4)), ["clippy (api)"]);
     }

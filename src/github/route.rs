@@ -32,7 +32,10 @@ impl Permission {
         Self { scope, write: true }
     }
     const fn read(scope: Scope) -> Self {
-        Self { scope, write: false }
+        Self {
+            scope,
+            write: false,
+        }
     }
 
     /// The entry as written in a workflow: `checks: write`.
@@ -93,55 +96,195 @@ const STATUSES_R: Option<Permission> = Some(Permission::read(Scope::Statuses));
 /// (`tests/fixtures/github-openapi/api.github.com.subset.json`, which a test holds this table to).
 pub const ENDPOINTS: &[Endpoint] = &[
     ep("POST", "/repos/{owner}/{repo}/check-runs", CHECKS_W),
-    ep("GET", "/repos/{owner}/{repo}/check-runs/{check_run_id}", CHECKS_W),
-    ep("PATCH", "/repos/{owner}/{repo}/check-runs/{check_run_id}", CHECKS_W),
-    ep("GET", "/repos/{owner}/{repo}/check-runs/{check_run_id}/annotations", CHECKS_R),
-    ep("GET", "/repos/{owner}/{repo}/commits/{ref}/check-runs", CHECKS_R),
-    ep("GET", "/repos/{owner}/{repo}/issues/{issue_number}/comments", PRS_W),
-    ep("POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments", PRS_W),
-    ep("GET", "/repos/{owner}/{repo}/issues/comments/{comment_id}", PRS_W),
-    ep("PATCH", "/repos/{owner}/{repo}/issues/comments/{comment_id}", PRS_W),
-    ep("DELETE", "/repos/{owner}/{repo}/issues/comments/{comment_id}", PRS_W),
-    ep("GET", "/repos/{owner}/{repo}/issues/{issue_number}/labels", ISSUES_W),
-    ep("POST", "/repos/{owner}/{repo}/issues/{issue_number}/labels", ISSUES_W),
-    ep("PUT", "/repos/{owner}/{repo}/issues/{issue_number}/labels", ISSUES_W),
-    ep("DELETE", "/repos/{owner}/{repo}/issues/{issue_number}/labels", ISSUES_W),
-    ep("DELETE", "/repos/{owner}/{repo}/issues/{issue_number}/labels/{name}", ISSUES_W),
+    ep(
+        "GET",
+        "/repos/{owner}/{repo}/check-runs/{check_run_id}",
+        CHECKS_W,
+    ),
+    ep(
+        "PATCH",
+        "/repos/{owner}/{repo}/check-runs/{check_run_id}",
+        CHECKS_W,
+    ),
+    ep(
+        "GET",
+        "/repos/{owner}/{repo}/check-runs/{check_run_id}/annotations",
+        CHECKS_R,
+    ),
+    ep(
+        "GET",
+        "/repos/{owner}/{repo}/commits/{ref}/check-runs",
+        CHECKS_R,
+    ),
+    ep(
+        "GET",
+        "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+        PRS_W,
+    ),
+    ep(
+        "POST",
+        "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+        PRS_W,
+    ),
+    ep(
+        "GET",
+        "/repos/{owner}/{repo}/issues/comments/{comment_id}",
+        PRS_W,
+    ),
+    ep(
+        "PATCH",
+        "/repos/{owner}/{repo}/issues/comments/{comment_id}",
+        PRS_W,
+    ),
+    ep(
+        "DELETE",
+        "/repos/{owner}/{repo}/issues/comments/{comment_id}",
+        PRS_W,
+    ),
+    ep(
+        "GET",
+        "/repos/{owner}/{repo}/issues/{issue_number}/labels",
+        ISSUES_W,
+    ),
+    ep(
+        "POST",
+        "/repos/{owner}/{repo}/issues/{issue_number}/labels",
+        ISSUES_W,
+    ),
+    ep(
+        "PUT",
+        "/repos/{owner}/{repo}/issues/{issue_number}/labels",
+        ISSUES_W,
+    ),
+    ep(
+        "DELETE",
+        "/repos/{owner}/{repo}/issues/{issue_number}/labels",
+        ISSUES_W,
+    ),
+    ep(
+        "DELETE",
+        "/repos/{owner}/{repo}/issues/{issue_number}/labels/{name}",
+        ISSUES_W,
+    ),
     ep("GET", "/repos/{owner}/{repo}/pulls/{pull_number}", PRS_R),
-    ep("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/files", PRS_R),
-    ep("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/commits", PRS_R),
+    ep(
+        "GET",
+        "/repos/{owner}/{repo}/pulls/{pull_number}/files",
+        PRS_R,
+    ),
+    ep(
+        "GET",
+        "/repos/{owner}/{repo}/pulls/{pull_number}/commits",
+        PRS_R,
+    ),
     ep("POST", "/repos/{owner}/{repo}/statuses/{sha}", STATUSES_W),
-    ep("GET", "/repos/{owner}/{repo}/commits/{ref}/status", STATUSES_R),
+    ep(
+        "GET",
+        "/repos/{owner}/{repo}/commits/{ref}/status",
+        STATUSES_R,
+    ),
     ep("GET", "/repos/{owner}/{repo}/commits", CONTENTS_R),
     ep("GET", "/repos/{owner}/{repo}/commits/{ref}", CONTENTS_R),
-    ep("GET", "/repos/{owner}/{repo}/compare/{basehead}", CONTENTS_R),
+    ep(
+        "GET",
+        "/repos/{owner}/{repo}/compare/{basehead}",
+        CONTENTS_R,
+    ),
     ep("GET", "/repos/{owner}/{repo}/deployments", DEPLOYMENTS_W),
     ep("POST", "/repos/{owner}/{repo}/deployments", DEPLOYMENTS_W),
-    ep("GET", "/repos/{owner}/{repo}/deployments/{deployment_id}", DEPLOYMENTS_W),
-    ep("DELETE", "/repos/{owner}/{repo}/deployments/{deployment_id}", DEPLOYMENTS_W),
-    ep("GET", "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses", DEPLOYMENTS_W),
-    ep("POST", "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses", DEPLOYMENTS_W),
-    ep("GET", "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses/{status_id}", DEPLOYMENTS_W),
+    ep(
+        "GET",
+        "/repos/{owner}/{repo}/deployments/{deployment_id}",
+        DEPLOYMENTS_W,
+    ),
+    ep(
+        "DELETE",
+        "/repos/{owner}/{repo}/deployments/{deployment_id}",
+        DEPLOYMENTS_W,
+    ),
+    ep(
+        "GET",
+        "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses",
+        DEPLOYMENTS_W,
+    ),
+    ep(
+        "POST",
+        "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses",
+        DEPLOYMENTS_W,
+    ),
+    ep(
+        "GET",
+        "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses/{status_id}",
+        DEPLOYMENTS_W,
+    ),
     ep("GET", "/repos/{owner}/{repo}/releases", CONTENTS_W),
     ep("POST", "/repos/{owner}/{repo}/releases", CONTENTS_W),
-    ep("GET", "/repos/{owner}/{repo}/releases/{release_id}", CONTENTS_W),
-    ep("PATCH", "/repos/{owner}/{repo}/releases/{release_id}", CONTENTS_W),
-    ep("DELETE", "/repos/{owner}/{repo}/releases/{release_id}", CONTENTS_W),
-    ep("GET", "/repos/{owner}/{repo}/releases/tags/{tag}", CONTENTS_W),
+    ep(
+        "GET",
+        "/repos/{owner}/{repo}/releases/{release_id}",
+        CONTENTS_W,
+    ),
+    ep(
+        "PATCH",
+        "/repos/{owner}/{repo}/releases/{release_id}",
+        CONTENTS_W,
+    ),
+    ep(
+        "DELETE",
+        "/repos/{owner}/{repo}/releases/{release_id}",
+        CONTENTS_W,
+    ),
+    ep(
+        "GET",
+        "/repos/{owner}/{repo}/releases/tags/{tag}",
+        CONTENTS_W,
+    ),
     ep("GET", "/repos/{owner}/{repo}/releases/latest", CONTENTS_W),
-    ep("POST", "/repos/{owner}/{repo}/releases/generate-notes", CONTENTS_W),
-    ep("GET", "/repos/{owner}/{repo}/releases/{release_id}/assets", CONTENTS_W),
-    ep("POST", "/repos/{owner}/{repo}/releases/{release_id}/assets", CONTENTS_W),
-    ep("GET", "/repos/{owner}/{repo}/releases/assets/{asset_id}", CONTENTS_W),
-    ep("PATCH", "/repos/{owner}/{repo}/releases/assets/{asset_id}", CONTENTS_W),
-    ep("DELETE", "/repos/{owner}/{repo}/releases/assets/{asset_id}", CONTENTS_W),
+    ep(
+        "POST",
+        "/repos/{owner}/{repo}/releases/generate-notes",
+        CONTENTS_W,
+    ),
+    ep(
+        "GET",
+        "/repos/{owner}/{repo}/releases/{release_id}/assets",
+        CONTENTS_W,
+    ),
+    ep(
+        "POST",
+        "/repos/{owner}/{repo}/releases/{release_id}/assets",
+        CONTENTS_W,
+    ),
+    ep(
+        "GET",
+        "/repos/{owner}/{repo}/releases/assets/{asset_id}",
+        CONTENTS_W,
+    ),
+    ep(
+        "PATCH",
+        "/repos/{owner}/{repo}/releases/assets/{asset_id}",
+        CONTENTS_W,
+    ),
+    ep(
+        "DELETE",
+        "/repos/{owner}/{repo}/releases/assets/{asset_id}",
+        CONTENTS_W,
+    ),
     ep("POST", "/repos/{owner}/{repo}/git/refs", CONTENTS_W),
     ep("PATCH", "/repos/{owner}/{repo}/git/refs/{ref}", CONTENTS_W),
     ep("DELETE", "/repos/{owner}/{repo}/git/refs/{ref}", CONTENTS_W),
     ep("GET", "/repos/{owner}/{repo}/git/ref/{ref}", CONTENTS_W),
-    ep("GET", "/repos/{owner}/{repo}/git/matching-refs/{ref}", CONTENTS_W),
+    ep(
+        "GET",
+        "/repos/{owner}/{repo}/git/matching-refs/{ref}",
+        CONTENTS_W,
+    ),
     ep("POST", "/repos/{owner}/{repo}/git/tags", CONTENTS_W),
-    ep("GET", "/repos/{owner}/{repo}/git/tags/{tag_sha}", CONTENTS_W),
+    ep(
+        "GET",
+        "/repos/{owner}/{repo}/git/tags/{tag_sha}",
+        CONTENTS_W,
+    ),
     ep("GET", "/rate_limit", None),
 ];
 
@@ -213,7 +356,10 @@ mod tests {
             Some("/repos/{owner}/{repo}/issues/comments/{comment_id}")
         );
         assert_eq!(
-            t("GET", "https://ghe.example/api/v3/repos/o/r/issues/3/comments?per_page=100&page=2"),
+            t(
+                "GET",
+                "https://ghe.example/api/v3/repos/o/r/issues/3/comments?per_page=100&page=2"
+            ),
             Some("/repos/{owner}/{repo}/issues/{issue_number}/comments")
         );
         assert_eq!(
@@ -233,8 +379,15 @@ mod tests {
             t("POST", "/repos/o/labels/statuses/abc"),
             Some("/repos/{owner}/{repo}/statuses/{sha}")
         );
-        assert_eq!(permission("POST", "/repos/o/check-runs/git/refs").map(Permission::line), Some("contents: write"));
-        assert_eq!(t("POST", "/repos/o/r/check-runs/5"), None, "no such method on that path");
+        assert_eq!(
+            permission("POST", "/repos/o/check-runs/git/refs").map(Permission::line),
+            Some("contents: write")
+        );
+        assert_eq!(
+            t("POST", "/repos/o/r/check-runs/5"),
+            None,
+            "no such method on that path"
+        );
         assert_eq!(t("GET", "/repos/o/r/unknown"), None);
     }
 
@@ -242,10 +395,22 @@ mod tests {
     fn permissions_come_from_the_table() {
         let p = |m, r| permission(m, r).map(Permission::line);
         assert_eq!(p("PATCH", "/repos/o/r/check-runs/9"), Some("checks: write"));
-        assert_eq!(p("GET", "/repos/o/r/issues/3/comments"), Some("pull-requests: write"));
-        assert_eq!(p("DELETE", "/repos/o/r/issues/3/labels/x"), Some("issues: write"));
-        assert_eq!(p("POST", "/repos/o/r/statuses/abc"), Some("statuses: write"));
-        assert_eq!(p("POST", "/repos/o/r/deployments/1/statuses"), Some("deployments: write"));
+        assert_eq!(
+            p("GET", "/repos/o/r/issues/3/comments"),
+            Some("pull-requests: write")
+        );
+        assert_eq!(
+            p("DELETE", "/repos/o/r/issues/3/labels/x"),
+            Some("issues: write")
+        );
+        assert_eq!(
+            p("POST", "/repos/o/r/statuses/abc"),
+            Some("statuses: write")
+        );
+        assert_eq!(
+            p("POST", "/repos/o/r/deployments/1/statuses"),
+            Some("deployments: write")
+        );
         assert_eq!(p("POST", "/repos/o/r/releases"), Some("contents: write"));
         assert_eq!(p("GET", "/repos/o/r/pulls/4"), Some("pull-requests: read"));
         assert_eq!(p("GET", "/rate_limit"), None);

@@ -47,7 +47,11 @@ pub async fn set(
         target_url,
     };
     let _: serde::de::IgnoredAny = client
-        .send(Method::POST, &format!("/repos/{repo}/statuses/{sha}"), &body)
+        .send(
+            Method::POST,
+            &format!("/repos/{repo}/statuses/{sha}"),
+            &body,
+        )
         .await?;
     Ok(())
 }

@@ -66,7 +66,7 @@ impl Retries {
     }
 
     /// The wait before the next retry, counting it; `None` when the retries are used up.
-    pub fn next(&mut self) -> Option<Duration> {
+    pub fn next_wait(&mut self) -> Option<Duration> {
         if self.done >= self.max_retries {
             return None;
         }
@@ -135,7 +135,7 @@ where
                 });
             }
             Err(Attempt::Transient(error)) => {
-                let Some(wait) = retries.next() else {
+                let Some(wait) = retries.next_wait() else {
                     return Err(GaveUp {
                         error,
                         attempts: attempt,
@@ -192,10 +192,10 @@ mod tests {
     fn retries_are_counted_and_bounded() {
         let mut r = Retries::attempts(4, Backoff::SHORT);
         assert_eq!(r.attempts_made(), 1);
-        assert!(r.next().is_some() && r.next().is_some() && r.next().is_some());
-        assert_eq!(r.next(), None);
+        assert!(r.next_wait().is_some() && r.next_wait().is_some() && r.next_wait().is_some());
+        assert_eq!(r.next_wait(), None);
         assert_eq!((r.used(), r.attempts_made()), (3, 4));
-        assert_eq!(Retries::attempts(0, Backoff::SHORT).next(), None);
+        assert_eq!(Retries::attempts(0, Backoff::SHORT).next_wait(), None);
     }
 
     #[tokio::test]
@@ -220,14 +220,20 @@ mod tests {
         })
         .await;
         let g = r.unwrap_err();
-        assert_eq!((g.error.as_str(), g.attempts, g.transient), ("no 1", 1, false));
+        assert_eq!(
+            (g.error.as_str(), g.attempts, g.transient),
+            ("no 1", 1, false)
+        );
 
         let r: Result<(), _> = run("t", Retries::attempts(2, Backoff::SHORT), |n| async move {
             Err(Attempt::Transient(format!("down {n}")))
         })
         .await;
         let g = r.unwrap_err();
-        assert_eq!((g.error.as_str(), g.attempts, g.transient), ("down 2", 2, true));
+        assert_eq!(
+            (g.error.as_str(), g.attempts, g.transient),
+            ("down 2", 2, true)
+        );
     }
 
     #[test]

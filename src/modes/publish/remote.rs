@@ -434,7 +434,11 @@ impl<'a> Repo<'a> {
         };
         match self
             .client
-            .send::<_, serde::de::IgnoredAny>(Method::POST, &format!("{}/git/refs", self.base), &body)
+            .send::<_, serde::de::IgnoredAny>(
+                Method::POST,
+                &format!("{}/git/refs", self.base),
+                &body,
+            )
             .await
         {
             Ok(_) => Ok(TagOutcome::Created),
@@ -587,12 +591,10 @@ fn decode<T: serde::de::DeserializeOwned>(
 
 /// A commit of a compare or list response, with its committer date (`YYYY-MM-DD`).
 fn commit_of(c: CommitItem) -> (Commit, Option<String>) {
-    let author = c.author.map(|a| format!("@{}", a.login)).or_else(|| {
-        c.commit
-            .author
-            .as_ref()
-            .and_then(|a| a.name.clone())
-    });
+    let author = c
+        .author
+        .map(|a| format!("@{}", a.login))
+        .or_else(|| c.commit.author.as_ref().and_then(|a| a.name.clone()));
     let date = c
         .commit
         .committer
