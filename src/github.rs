@@ -853,6 +853,10 @@ mod tests {
         );
         assert_eq!(e.status(), Some(403));
         assert!(e.is_forbidden());
+        assert_eq!(
+            e.endpoint().map(|ep| (ep.method, ep.template)),
+            Some(("POST", "/repos/{owner}/{repo}/check-runs"))
+        );
         let s = e.to_string();
         assert!(s.contains("permissions: checks: write"), "{s}");
         assert!(s.contains("fork"), "{s}");
@@ -880,8 +884,34 @@ mod tests {
     }
 
     #[test]
+    fn an_answer_of_the_wrong_shape_is_a_decode_error_naming_the_call() {
+        #[derive(Debug, serde::Deserialize)]
+        struct Run {
+            #[allow(dead_code, reason = "only its presence is checked")]
+            id: u64,
+        }
+        let e = decode::<Run>(
+            &Method::POST,
+            "/repos/o/r/check-runs",
+            serde_json::json!({"name": "x"}),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&e, GithubError::Decode { method, route, message }
+                if method == "POST" && route == "/repos/o/r/check-runs" && message.contains("missing field `id`")),
+            "{e:?}"
+        );
+        let ok: Run = decode(&Method::GET, "/x", serde_json::json!({"id": 3})).unwrap();
+        assert_eq!(ok.id, 3);
+    }
+
+    #[test]
     fn a_bad_api_url_is_a_setup_error() {
         let e = Client::new("not a url", SecretString::from("t")).unwrap_err();
+        assert!(
+            matches!(&e, GithubError::Setup { url, .. } if url == "not a url"),
+            "{e:?}"
+        );
         assert!(e.to_string().contains("GITHUB_API_URL"), "{e}");
     }
 }
