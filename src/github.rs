@@ -3,28 +3,34 @@
 //! - Base URL from `GITHUB_API_URL` (a GHES `/api/v3` prefix is kept), token from the `github-token` input.
 //! - Every request carries `X-GitHub-Api-Version: 2022-11-28` and a `stevedore/<version>` user agent.
 //! - 5xx answers and transport errors are retried a bounded number of times with exponential backoff and
-//!   full jitter; rate limits (429, or 403 with `retry-after`, `x-ratelimit-remaining: 0` or a "secondary
+//!   jitter ([`crate::net::retry`]); rate limits (429, or 403 with `retry-after`, `x-ratelimit-remaining: 0` or a "secondary
 //!   rate limit" message) are waited out honouring `retry-after` / `x-ratelimit-reset`, each wait capped
 //!   by [`RetryPolicy::max_wait`].
 //! - Content-creating requests (POST/PATCH/PUT/DELETE) go one at a time, as GitHub asks of integrations.
 //!
-//! Routes are relative to the API base: `"/repos/o/r/check-runs"`.
+//! Routes are relative to the API base: `"/repos/o/r/check-runs"`; [`route`] knows each by its template.
+//! Bodies are typed: [`Client::send`] serialises a request struct and [`Client::get_as`] /
+//! [`Client::get_paged_as`] deserialise the answer; a answer of the wrong shape is a [`GithubError::Decode`].
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::context::Context;
 use crate::env::Env;
-use crate::net::{Net, ProxyConnector};
+use crate::net::retry::{Backoff, Retries};
+use crate::net::{Net, ProxyConnector, error_chain};
 
 pub mod checks;
 pub mod comments;
 pub mod deployments;
 pub mod fanout;
+pub mod route;
 pub mod statuses;
 
 /// The REST API version we are written for.
@@ -40,10 +46,22 @@ pub struct RetryPolicy {
     pub max_retries: u32,
     /// Rate-limit waits allowed per request.
     pub max_rate_limit_waits: u32,
-    /// First backoff; doubles each retry, with full jitter.
+    /// First backoff; doubles each retry, with jitter.
     pub backoff: Duration,
     /// The longest single wait. A rate limit asking for longer is waited this long, then tried again.
     pub max_wait: Duration,
+}
+
+impl RetryPolicy {
+    fn retries(&self) -> Retries {
+        Retries::after_first(
+            self.max_retries,
+            Backoff {
+                first: self.backoff,
+                max: self.max_wait,
+            },
+        )
+    }
 }
 
 impl Default for RetryPolicy {
@@ -78,8 +96,8 @@ pub enum GithubError {
         route: String,
         message: String,
     },
-    /// The answer was not the JSON we expected.
-    #[error("GitHub API {method} {route} answered something that is not JSON: {message}")]
+    /// The answer was not the JSON we expected (not JSON, or not of the documented shape).
+    #[error("GitHub API {method} {route} answered something unexpected: {message}")]
     Decode {
         method: String,
         route: String,
@@ -146,6 +164,24 @@ impl GithubError {
         }
     }
 
+    /// The operation that failed, from [`route::ENDPOINTS`].
+    #[must_use]
+    pub fn endpoint(&self) -> Option<&'static route::Endpoint> {
+        match self {
+            GithubError::Api { method, route, .. }
+            | GithubError::Transport { method, route, .. }
+            | GithubError::Cancelled { method, route, .. }
+            | GithubError::Decode { method, route, .. } => route::endpoint(method, route),
+            GithubError::Setup { .. } | GithubError::Missing { .. } => None,
+        }
+    }
+
+    /// The `permissions:` entry the failed operation needs.
+    #[must_use]
+    pub fn permission(&self) -> Option<route::Permission> {
+        self.endpoint()?.permission
+    }
+
     /// Whether the token may not do this (403 that is not a rate limit, or 404 on a write, which is how
     /// GitHub answers some writes the token may not make).
     #[must_use]
@@ -156,35 +192,13 @@ impl GithubError {
     }
 }
 
-/// The `permissions:` entry a route needs to be written, for error hints and the fallback notes.
-#[must_use]
-pub fn permission_for(route: &str) -> Option<&'static str> {
-    let path = route.split('?').next().unwrap_or(route);
-    let has = |s: &str| path.contains(s);
-    if has("/check-runs") || has("/check-suites") {
-        Some("checks: write")
-    } else if has("/issues/") && has("/comments") || has("/issues/comments") {
-        Some("pull-requests: write")
-    } else if has("/labels") {
-        Some("issues: write")
-    } else if has("/statuses/") {
-        Some("statuses: write")
-    } else if has("/deployments") {
-        Some("deployments: write")
-    } else if has("/releases") || has("/git/") {
-        Some("contents: write")
-    } else {
-        None
-    }
-}
-
 fn hint_for(method: &Method, route: &str, status: u16, message: &str) -> Option<String> {
     if !(status == 403 || status == 401 || (status == 404 && method != Method::GET)) {
         return None;
     }
-    let perm = permission_for(route)?;
+    let perm = route::permission(method.as_str(), route)?;
     let mut h = format!("add `permissions: {perm}` to the job");
-    if perm == "checks: write" {
+    if perm.scope == route::Scope::Checks && perm.write {
         h.push_str(
             " (check runs can only be created with GITHUB_TOKEN or a GitHub App token, not a personal access token)",
         );
@@ -366,6 +380,12 @@ impl Client {
         Ok(self.request(Method::GET, route, None).await?.body)
     }
 
+    /// GETs `route` and reads the answer as a `T`.
+    pub async fn get_as<T: DeserializeOwned>(&self, route: &str) -> Result<T, GithubError> {
+        let body = self.get(route).await?;
+        decode(&Method::GET, route, body)
+    }
+
     /// GETs `route` and every following page (`Link: rel="next"`), concatenating the arrays. Adds
     /// `per_page=100` unless the route sets it.
     pub async fn get_paged(&self, route: &str) -> Result<Vec<Value>, GithubError> {
@@ -396,6 +416,30 @@ impl Client {
             }
         }
         Ok(out)
+    }
+
+    /// [`Client::get_paged`], each item read as a `T`.
+    pub async fn get_paged_as<T: DeserializeOwned>(
+        &self,
+        route: &str,
+    ) -> Result<Vec<T>, GithubError> {
+        let items = self.get_paged(route).await?;
+        decode(&Method::GET, route, Value::Array(items))
+    }
+
+    /// Sends `body` (a request struct) with `method` and reads the answer as a `T` (`()` reads nothing).
+    pub async fn send<B, T>(&self, method: Method, route: &str, body: &B) -> Result<T, GithubError>
+    where
+        B: Serialize + ?Sized,
+        T: DeserializeOwned,
+    {
+        let body = serde_json::to_value(body).map_err(|e| GithubError::Decode {
+            method: method.to_string(),
+            route: route.to_owned(),
+            message: format!("the request body cannot be written as JSON: {e}"),
+        })?;
+        let answer = self.request(method.clone(), route, Some(&body)).await?;
+        decode(&method, route, answer.body)
     }
 
     pub async fn post(&self, route: &str, body: &Value) -> Result<Value, GithubError> {
@@ -452,12 +496,11 @@ impl Client {
         } else {
             Some(self.writes.lock().await)
         };
-        let mut retries = 0u32;
+        let mut retries = self.policy.retries();
         let mut rate_waits = 0u32;
         loop {
             self.requests.fetch_add(1, Ordering::SeqCst);
-            let outcome = self.send_once(&method, route, body).await;
-            match outcome {
+            match self.send_once(&method, route, body).await {
                 Ok(a) if (200..300).contains(&a.status) => return Ok(a),
                 Ok(a) => {
                     if let Some(wait) = rate_limit_wait(&a, SystemTime::now()) {
@@ -475,13 +518,14 @@ impl Client {
                             tokio::time::sleep(capped).await;
                             continue;
                         }
-                    } else if a.status >= 500 && retries < self.policy.max_retries {
-                        let d = self.backoff(retries);
-                        retries += 1;
+                    } else if a.status >= 500
+                        && let Some(d) = retries.next_wait()
+                    {
                         tracing::warn!(
-                            "GitHub answered {} to {method} {route}; retry {retries}/{} in {}ms",
+                            "GitHub answered {} to {method} {route}; retry {}/{} in {}ms",
                             a.status,
-                            self.policy.max_retries,
+                            retries.used(),
+                            retries.max(),
                             d.as_millis()
                         );
                         tokio::time::sleep(d).await;
@@ -489,18 +533,30 @@ impl Client {
                     }
                     return Err(api_error(&method, route, a));
                 }
-                Err(message) => {
+                Err(Unanswered::NotJson { source, excerpt }) => {
+                    return Err(GithubError::Decode {
+                        method: method.to_string(),
+                        route: route.to_owned(),
+                        message: format!("{source}: {excerpt}"),
+                    });
+                }
+                Err(Unanswered::Method) => {
+                    return Err(GithubError::Setup {
+                        url: self.api_url.clone(),
+                        message: format!("the client does not send {method} requests"),
+                    });
+                }
+                Err(e @ (Unanswered::Send(_) | Unanswered::Body(_))) => {
                     // Connection failures retry on a quarter of the 5xx backoff; once a request has
                     // given up, the API counts as unreachable and later requests try once (a closed
                     // port or a missing network should not cost every call the whole backoff).
-                    if retries < self.policy.max_retries
-                        && !self.unreachable.load(Ordering::SeqCst)
-                        && !known_unreachable(&self.api_url)
-                    {
-                        let d = self.backoff(retries) / 4;
-                        retries += 1;
+                    let given_up =
+                        self.unreachable.load(Ordering::SeqCst) || known_unreachable(&self.api_url);
+                    if !given_up && let Some(d) = retries.next_wait() {
+                        let d = d / 4;
                         tracing::warn!(
-                            "{method} {route} failed ({message}); retry {retries} in {}ms",
+                            "{method} {route} failed ({e}); retry {} in {}ms",
+                            retries.used(),
                             d.as_millis()
                         );
                         tokio::time::sleep(d).await;
@@ -511,23 +567,11 @@ impl Client {
                     return Err(GithubError::Transport {
                         method: method.to_string(),
                         route: route.to_owned(),
-                        message,
+                        message: e.to_string(),
                     });
                 }
             }
         }
-    }
-
-    /// Exponential backoff with full jitter, capped at `max_wait`.
-    fn backoff(&self, retry: u32) -> Duration {
-        let ceiling = self
-            .policy
-            .backoff
-            .saturating_mul(1u32 << retry.min(16))
-            .min(self.policy.max_wait);
-        let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
-        // Never zero: at least half the ceiling, so retries are spread but not immediate.
-        Duration::from_nanos(nanos / 2 + rand::random_range(0..=nanos / 2))
     }
 
     async fn send_once(
@@ -535,7 +579,7 @@ impl Client {
         method: &Method,
         route: &str,
         body: Option<&Value>,
-    ) -> Result<Answer, String> {
+    ) -> Result<Answer, Unanswered> {
         let uri = route.to_owned();
         let resp = match *method {
             Method::GET => self.octo._get(uri).await,
@@ -543,16 +587,16 @@ impl Client {
             Method::PATCH => self.octo._patch(uri, body).await,
             Method::PUT => self.octo._put(uri, body).await,
             Method::DELETE => self.octo._delete(uri, body).await,
-            _ => return Err(format!("unsupported method {method}")),
+            _ => return Err(Unanswered::Method),
         }
-        .map_err(|e| error_chain(&e))?;
+        .map_err(Unanswered::Send)?;
         let status = resp.status();
         let headers = resp.headers().clone();
         let text = self
             .octo
             .body_to_string(resp)
             .await
-            .map_err(|e| error_chain(&e))?;
+            .map_err(Unanswered::Body)?;
         let body = if text.trim().is_empty() || status == StatusCode::NO_CONTENT {
             Value::Null
         } else {
@@ -560,11 +604,11 @@ impl Client {
                 Ok(v) => v,
                 // Error pages from proxies are not JSON; keep the text for the message.
                 Err(_) if !status.is_success() => Value::String(text),
-                Err(e) => {
-                    return Err(format!(
-                        "the answer is not JSON ({e}): {}",
-                        crate::report::truncate_bytes(&text, 200)
-                    ));
+                Err(source) => {
+                    return Err(Unanswered::NotJson {
+                        source,
+                        excerpt: crate::report::truncate_bytes(&text, 200).to_owned(),
+                    });
                 }
             }
         };
@@ -576,6 +620,39 @@ impl Client {
     }
 }
 
+/// Why one request got no usable answer.
+#[derive(Debug, thiserror::Error)]
+enum Unanswered {
+    /// A method [`Client::request`] does not send.
+    #[error("unsupported method")]
+    Method,
+    /// The request was not sent, or no answer came (connect, TLS, timeout).
+    #[error("{}", error_chain(.0))]
+    Send(octocrab::Error),
+    /// The answer's body could not be read.
+    #[error("{}", error_chain(.0))]
+    Body(octocrab::Error),
+    /// A success whose body is not JSON.
+    #[error("the answer is not JSON ({source}): {excerpt}")]
+    NotJson {
+        source: serde_json::Error,
+        excerpt: String,
+    },
+}
+
+/// `body` read as a `T`; the wrong shape is a [`GithubError::Decode`] naming the call.
+fn decode<T: DeserializeOwned>(
+    method: &Method,
+    route: &str,
+    body: Value,
+) -> Result<T, GithubError> {
+    serde_json::from_value(body).map_err(|e| GithubError::Decode {
+        method: method.to_string(),
+        route: route.to_owned(),
+        message: format!("the answer is not of the documented shape: {e}"),
+    })
+}
+
 fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "nothing",
@@ -585,20 +662,6 @@ fn kind(v: &Value) -> &'static str {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let m = c.to_string();
-        if !s.contains(&m) {
-            s.push_str(": ");
-            s.push_str(&m);
-        }
-        cur = c.source();
-    }
-    s
 }
 
 fn api_error(method: &Method, route: &str, a: Answer) -> GithubError {
@@ -790,12 +853,16 @@ mod tests {
         );
         assert_eq!(e.status(), Some(403));
         assert!(e.is_forbidden());
+        assert_eq!(
+            e.endpoint().map(|ep| (ep.method, ep.template)),
+            Some(("POST", "/repos/{owner}/{repo}/check-runs"))
+        );
         let s = e.to_string();
         assert!(s.contains("permissions: checks: write"), "{s}");
         assert!(s.contains("fork"), "{s}");
         assert_eq!(
-            permission_for("/repos/o/r/issues/3/comments"),
-            Some("pull-requests: write")
+            e.permission().map(route::Permission::line),
+            Some("checks: write")
         );
     }
 
@@ -817,8 +884,34 @@ mod tests {
     }
 
     #[test]
+    fn an_answer_of_the_wrong_shape_is_a_decode_error_naming_the_call() {
+        #[derive(Debug, serde::Deserialize)]
+        struct Run {
+            #[allow(dead_code, reason = "only its presence is checked")]
+            id: u64,
+        }
+        let e = decode::<Run>(
+            &Method::POST,
+            "/repos/o/r/check-runs",
+            serde_json::json!({"name": "x"}),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&e, GithubError::Decode { method, route, message }
+                if method == "POST" && route == "/repos/o/r/check-runs" && message.contains("missing field `id`")),
+            "{e:?}"
+        );
+        let ok: Run = decode(&Method::GET, "/x", serde_json::json!({"id": 3})).unwrap();
+        assert_eq!(ok.id, 3);
+    }
+
+    #[test]
     fn a_bad_api_url_is_a_setup_error() {
         let e = Client::new("not a url", SecretString::from("t")).unwrap_err();
+        assert!(
+            matches!(&e, GithubError::Setup { url, .. } if url == "not a url"),
+            "{e:?}"
+        );
         assert!(e.to_string().contains("GITHUB_API_URL"), "{e}");
     }
 }

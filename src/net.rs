@@ -1,4 +1,4 @@
-//! What every HTTP client of a run shares: the trusted roots and the proxy.
+//! What every HTTP client of a run shares: the trusted roots, the proxy, and the retry loop ([`retry`]).
 //!
 //! The GitHub client (octocrab over hyper), the OIDC/JWKS and health/CloudWatch clients (reqwest) and the
 //! AWS SDK's client (aws-smithy-http-client) all take their TLS roots and their proxy from one [`Net`],
@@ -29,6 +29,10 @@ use rustls::pki_types::pem::PemObject;
 
 use crate::cancel::Cancel;
 use crate::env::{Env, ProxyVars};
+
+pub mod retry;
+
+pub use retry::error_chain;
 
 /// Where the system keeps its bundle when `SSL_CERT_FILE` is unset (the paths openssl-probe knows).
 const SYSTEM_BUNDLES: &[&str] = &[

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use crate::cancel::Cancel;
 use crate::context::Context;
 use crate::inputs::Inputs;
-use crate::net::Net;
+use crate::net::{Net, error_chain};
 use crate::report::Report;
 
 /// Tries per webhook (the first and two retries).
@@ -369,20 +369,6 @@ async fn post(client: &reqwest::Client, hook: &Webhook, payload: &Value) -> Try 
     } else {
         Try::Permanent(why)
     }
-}
-
-/// An error and its sources, `: `-joined (reqwest's top message alone says little).
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    parts.join(": ")
 }
 
 /// Sends the run's notification when `notify` is set; returns the problems as notes (no URL in them).

@@ -16,7 +16,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::env::{Env, vars};
-use crate::net::Net;
+use crate::net::retry::{self, Attempt, Backoff, Retries};
+use crate::net::{Net, error_chain};
 use crate::report::Commands;
 
 /// The audience AWS STS expects (configure-aws-credentials' default).
@@ -328,7 +329,25 @@ fn redacted_url(url: &url::Url) -> String {
     u.to_string()
 }
 
-/// GET with bounded retries on transient failures only (connect errors, timeouts, 429, 5xx).
+/// Why one attempt of a token or JWKS request failed.
+enum Failed {
+    /// No answer (the error chain), or a transient status.
+    Detail(String),
+    /// A status that is not worth another attempt.
+    Refused { status: u16, body: String },
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failed::Detail(d) => f.write_str(d),
+            Failed::Refused { status, .. } => write!(f, "HTTP {status}"),
+        }
+    }
+}
+
+/// GET with bounded retries ([`crate::net::retry`]) on transient failures only (connect errors, timeouts,
+/// 429, 5xx).
 async fn get_with_retries(
     what: &'static str,
     client: &reqwest::Client,
@@ -336,14 +355,9 @@ async fn get_with_retries(
     bearer: Option<&str>,
     shown: &str,
 ) -> Result<String, OidcError> {
-    let mut last = String::new();
-    for attempt in 1..=ATTEMPTS {
-        if attempt > 1 {
-            tokio::time::sleep(backoff(attempt)).await;
-            tracing::warn!(
-                "retrying the OIDC {what} request (attempt {attempt}/{ATTEMPTS}): {last}"
-            );
-        }
+    let retries = Retries::attempts(ATTEMPTS, Backoff::SHORT);
+    let label = format!("the OIDC {what} request");
+    let got = retry::run(&label, retries, |_| async {
         let mut req = client.get(url.clone()).header("accept", "application/json");
         if let Some(b) = bearer {
             req = req.bearer_auth(b);
@@ -353,55 +367,37 @@ async fn get_with_retries(
                 let status = resp.status();
                 let body = resp.text().await.unwrap_or_default();
                 if status.is_success() {
-                    return Ok(body);
+                    Ok(body)
+                } else if status.as_u16() == 429 || status.is_server_error() {
+                    Err(Attempt::Transient(Failed::Detail(format!("HTTP {status}"))))
+                } else {
+                    Err(Attempt::Permanent(Failed::Refused {
+                        status: status.as_u16(),
+                        body,
+                    }))
                 }
-                if status.as_u16() == 429 || status.is_server_error() {
-                    last = format!("HTTP {status}");
-                    continue;
-                }
-                return Err(OidcError::Refused {
-                    what,
-                    url: shown.to_owned(),
-                    status: status.as_u16(),
-                    body: crate::report::truncate_bytes(body.trim(), 500).to_owned(),
-                });
             }
             Err(e) if e.is_connect() || e.is_timeout() || e.is_request() => {
-                last = error_chain(&e);
+                Err(Attempt::Transient(Failed::Detail(error_chain(&e))))
             }
-            Err(e) => {
-                return Err(OidcError::Request {
-                    what,
-                    url: shown.to_owned(),
-                    attempts: attempt,
-                    detail: error_chain(&e),
-                });
-            }
+            Err(e) => Err(Attempt::Permanent(Failed::Detail(error_chain(&e)))),
         }
-    }
-    Err(OidcError::Request {
-        what,
-        url: shown.to_owned(),
-        attempts: ATTEMPTS,
-        detail: last,
     })
-}
-
-/// Exponential backoff with jitter: ~100 ms, 200 ms, 400 ms.
-pub(crate) fn backoff(attempt: u32) -> Duration {
-    let base = 100u64 << attempt.saturating_sub(2).min(6);
-    Duration::from_millis(base + rand::random::<u64>() % (base / 2 + 1))
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        src = c.source();
-    }
-    s
+    .await;
+    got.map_err(|g| match g.error {
+        Failed::Refused { status, body } => OidcError::Refused {
+            what,
+            url: shown.to_owned(),
+            status,
+            body: crate::report::truncate_bytes(body.trim(), 500).to_owned(),
+        },
+        Failed::Detail(detail) => OidcError::Request {
+            what,
+            url: shown.to_owned(),
+            attempts: g.attempts,
+            detail,
+        },
+    })
 }
 
 /// Verifies the RS256 signature against the issuer's JWKS, then `iss`, `aud` and `exp`.
@@ -541,12 +537,5 @@ mod tests {
             u.as_str(),
             "http://h/idtoken?api-version=2.0&audience=sts.amazonaws.com"
         );
-    }
-
-    #[test]
-    fn backoff_grows_and_stays_bounded() {
-        assert!(backoff(2) >= Duration::from_millis(100));
-        assert!(backoff(2) <= Duration::from_millis(151));
-        assert!(backoff(4) >= Duration::from_millis(400));
     }
 }

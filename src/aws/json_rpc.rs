@@ -16,8 +16,15 @@ use aws_smithy_runtime_api::client::identity::Identity;
 use aws_types::service_config::ServiceConfigKey;
 use serde_json::Value;
 
+use crate::net::retry::{self, Attempt, Backoff, Retries};
+
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const ATTEMPTS: u32 = 3;
+/// About 600 ms, then 1.2 s.
+const BACKOFF: Backoff = Backoff {
+    first: Duration::from_millis(600),
+    max: Duration::from_secs(10),
+};
 
 /// Which service: how it is named, signed and addressed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,19 +126,18 @@ impl JsonRpc {
 
     /// Calls `op` with `body`; retries throttling, 5xx and transport errors.
     pub async fn call(&self, op: &str, body: &Value) -> Result<Value, RpcError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.call_once(op, body).await {
-                Err((e, retryable)) if retryable && attempt < ATTEMPTS => {
-                    let ms = 200 * u64::from(2_u32.pow(attempt)) + rand::random_range(0..200);
-                    tracing::debug!("{e}; retrying in {ms} ms");
-                    tokio::time::sleep(Duration::from_millis(ms)).await;
+        let retries = Retries::attempts(ATTEMPTS, BACKOFF);
+        retry::run(op, retries, |_| async {
+            self.call_once(op, body).await.map_err(|(e, retryable)| {
+                if retryable {
+                    Attempt::Transient(e)
+                } else {
+                    Attempt::Permanent(e)
                 }
-                Err((e, _)) => return Err(e),
-                Ok(v) => return Ok(v),
-            }
-        }
+            })
+        })
+        .await
+        .map_err(|g| g.error)
     }
 
     async fn call_once(&self, op: &str, body: &Value) -> Result<Value, (RpcError, bool)> {

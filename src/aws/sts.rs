@@ -13,6 +13,8 @@ use aws_sdk_sts::config::retry::RetryConfig;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use aws_types::SdkConfig;
 
+use crate::net::retry::{self, Attempt, Backoff, Retries};
+
 /// Attempts per STS call in total.
 pub const ATTEMPTS: u32 = 4;
 
@@ -84,29 +86,30 @@ where
     }
 }
 
-/// Runs `call` until it succeeds, fails permanently, or [`ATTEMPTS`] are used.
+/// Runs `call` until it succeeds, fails permanently, or [`ATTEMPTS`] are used ([`crate::net::retry`]).
 pub async fn with_retries<T, E, F, Fut>(what: &str, mut call: F) -> Result<T, Failure>
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
 {
-    let mut attempt = 1;
-    loop {
-        match call().await {
-            Ok(t) => return Ok(t),
-            Err(e) => {
+    let retries = Retries::attempts(ATTEMPTS, Backoff::SHORT);
+    retry::run(what, retries, |attempt| {
+        let fut = call();
+        async move {
+            fut.await.map_err(|e| {
                 let mut f = classify(&e);
                 f.attempts = attempt;
-                if !f.transient || attempt >= ATTEMPTS {
-                    return Err(f);
+                if f.transient {
+                    Attempt::Transient(f)
+                } else {
+                    Attempt::Permanent(f)
                 }
-                tracing::warn!("{what}: transient failure, retrying: {f}");
-                attempt += 1;
-                tokio::time::sleep(crate::oidc::backoff(attempt)).await;
-            }
+            })
         }
-    }
+    })
+    .await
+    .map_err(|g| g.error)
 }
 
 /// An STS client without SDK-level retries (ours decide).

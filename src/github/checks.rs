@@ -5,7 +5,8 @@
 //! most 65,535 bytes (cut on a UTF-8 boundary with a visible note), titles at most 255 characters,
 //! annotation messages and raw details at most 64 KiB, columns only on single-line annotations.
 
-use serde_json::{Value, json};
+use http::Method;
+use serde::{Deserialize, Serialize};
 
 use super::{Client, GithubError};
 use crate::report::{Annotation, CheckReport, Level, Verdict, truncate_bytes, truncate_with_note};
@@ -61,33 +62,106 @@ fn level(l: Level) -> &'static str {
     }
 }
 
+/// One annotation as the Checks API takes it (`output.annotations[]`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CheckAnnotation {
+    pub path: String,
+    pub start_line: u32,
+    pub end_line: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_column: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_column: Option<u32>,
+    pub annotation_level: &'static str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw_details: Option<String>,
+}
+
+/// `output` of a check-run create or update.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Output<'a> {
+    pub title: &'a str,
+    pub summary: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<&'a [CheckAnnotation]>,
+}
+
+/// The body of `POST /repos/{owner}/{repo}/check-runs`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CreateCheckRun<'a> {
+    pub name: &'a str,
+    pub head_sha: &'a str,
+    pub status: &'static str,
+    pub output: Output<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details_url: Option<&'a str>,
+}
+
+/// The body of `PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UpdateCheckRun<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conclusion: Option<&'a str>,
+    pub output: Output<'a>,
+}
+
+/// What stevedore reads of a check run GitHub answers with.
+#[derive(Clone, Debug, Deserialize)]
+struct CheckRunAnswer {
+    id: u64,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    html_url: Option<String>,
+}
+
 /// One annotation as the Checks API takes it.
 #[must_use]
-pub fn annotation_json(a: &Annotation) -> Value {
+pub fn check_annotation(a: &Annotation) -> CheckAnnotation {
     let start = a.start_line.max(1);
     let end = a.end_line.max(start);
     let path = if a.path.is_empty() { "." } else { &a.path };
-    let mut v = json!({
-        "path": path,
-        "start_line": start,
-        "end_line": end,
-        "annotation_level": level(a.level),
-        "message": truncate_bytes(if a.message.is_empty() { "(no message)" } else { &a.message }, MAX_ANNOTATION_BYTES),
-    });
-    if start == end
-        && let Some(c) = a.start_column.filter(|c| *c > 0)
-    {
-        v["start_column"] = json!(c);
-        let e = a.end_column.filter(|e| *e >= c).unwrap_or(c);
-        v["end_column"] = json!(e);
+    let columns = if start == end {
+        a.start_column
+            .filter(|c| *c > 0)
+            .map(|c| (c, a.end_column.filter(|e| *e >= c).unwrap_or(c)))
+    } else {
+        None
+    };
+    CheckAnnotation {
+        path: path.to_owned(),
+        start_line: start,
+        end_line: end,
+        start_column: columns.map(|(c, _)| c),
+        end_column: columns.map(|(_, e)| e),
+        annotation_level: level(a.level),
+        message: truncate_bytes(
+            if a.message.is_empty() {
+                "(no message)"
+            } else {
+                &a.message
+            },
+            MAX_ANNOTATION_BYTES,
+        )
+        .to_owned(),
+        title: a
+            .title
+            .as_deref()
+            .filter(|t| !t.is_empty())
+            .map(|t| cut_chars(t, MAX_TITLE_CHARS)),
+        raw_details: a
+            .raw_details
+            .as_deref()
+            .filter(|d| !d.is_empty())
+            .map(|d| truncate_bytes(d, MAX_ANNOTATION_BYTES).to_owned()),
     }
-    if let Some(t) = a.title.as_deref().filter(|t| !t.is_empty()) {
-        v["title"] = json!(cut_chars(t, MAX_TITLE_CHARS));
-    }
-    if let Some(d) = a.raw_details.as_deref().filter(|d| !d.is_empty()) {
-        v["raw_details"] = json!(truncate_bytes(d, MAX_ANNOTATION_BYTES));
-    }
-    v
 }
 
 /// `summary`/`text` within GitHub's byte limit, with a note pointing to where the rest is.
@@ -116,25 +190,26 @@ pub async fn start(
     details_url: Option<&str>,
 ) -> Result<CheckRun, GithubError> {
     let name = cut_chars(name, MAX_TITLE_CHARS);
-    let mut body = json!({
-        "name": name,
-        "head_sha": head_sha,
-        "status": "in_progress",
-        "output": {"title": "Running…", "summary": "stevedore is running; this check completes when it finishes."},
-    });
-    if let Some(u) = details_url {
-        body["details_url"] = json!(u);
-    }
-    let v = client.post(&repo_route(repo, "/check-runs"), &body).await?;
-    Ok(run_from(&v, &name))
-}
-
-fn run_from(v: &Value, name: &str) -> CheckRun {
-    CheckRun {
-        id: v["id"].as_u64().unwrap_or_default(),
-        name: v["name"].as_str().unwrap_or(name).to_owned(),
-        html_url: v["html_url"].as_str().map(str::to_owned),
-    }
+    let body = CreateCheckRun {
+        name: &name,
+        head_sha,
+        status: "in_progress",
+        output: Output {
+            title: "Running…",
+            summary: "stevedore is running; this check completes when it finishes.",
+            text: None,
+            annotations: None,
+        },
+        details_url,
+    };
+    let run: CheckRunAnswer = client
+        .send(Method::POST, &repo_route(repo, "/check-runs"), &body)
+        .await?;
+    Ok(CheckRun {
+        id: run.id,
+        name: run.name.unwrap_or(name),
+        html_url: run.html_url,
+    })
 }
 
 /// Completes `run` with `check`'s verdict and output, sending every annotation.
@@ -172,8 +247,10 @@ pub async fn complete_as(
     let title = cut_chars(&check.title, MAX_TITLE_CHARS);
     let (summary, summary_truncated) = fit_output(&check.summary, elsewhere);
     let (text, text_truncated) = fit_output(&check.text, elsewhere);
-    let annotations: Vec<Value> = check.annotations.iter().map(annotation_json).collect();
-    let mut batches: Vec<&[Value]> = annotations.chunks(ANNOTATIONS_PER_REQUEST).collect();
+    let annotations: Vec<CheckAnnotation> =
+        check.annotations.iter().map(check_annotation).collect();
+    let mut batches: Vec<&[CheckAnnotation]> =
+        annotations.chunks(ANNOTATIONS_PER_REQUEST).collect();
     let last = batches.pop().unwrap_or(&[]);
     let mut done = Completion {
         summary_truncated,
@@ -181,25 +258,31 @@ pub async fn complete_as(
         ..Completion::default()
     };
     for b in batches {
-        client
-            .patch(
-                &route,
-                &json!({"output": {"title": title, "summary": summary, "annotations": b}}),
-            )
-            .await?;
+        let batch = UpdateCheckRun {
+            status: None,
+            conclusion: None,
+            output: Output {
+                title: &title,
+                summary: &summary,
+                text: None,
+                annotations: Some(b),
+            },
+        };
+        let _: serde::de::IgnoredAny = client.send(Method::PATCH, &route, &batch).await?;
         done.requests += 1;
         done.annotations_sent += b.len();
     }
-    let mut output = json!({"title": title, "summary": summary, "annotations": last});
-    if !text.is_empty() {
-        output["text"] = json!(text);
-    }
-    client
-        .patch(
-            &route,
-            &json!({"status": "completed", "conclusion": conclusion, "output": output}),
-        )
-        .await?;
+    let last_update = UpdateCheckRun {
+        status: Some("completed"),
+        conclusion: Some(conclusion),
+        output: Output {
+            title: &title,
+            summary: &summary,
+            text: Some(text.as_str()).filter(|t| !t.is_empty()),
+            annotations: Some(last),
+        },
+    };
+    let _: serde::de::IgnoredAny = client.send(Method::PATCH, &route, &last_update).await?;
     done.requests += 1;
     done.annotations_sent += last.len();
     Ok(done)
@@ -227,13 +310,42 @@ mod tests {
     #[test]
     fn columns_only_on_single_lines_and_levels_map() {
         let mut a = Annotation::new(Level::Error, "src/a.rs", 3, "m").with_column(Some(5));
-        let v = annotation_json(&a);
-        assert_eq!(v["annotation_level"], "failure");
-        assert_eq!(v["start_column"], 5);
-        assert_eq!(v["end_column"], 5);
+        let v = check_annotation(&a);
+        assert_eq!(v.annotation_level, "failure");
+        assert_eq!((v.start_column, v.end_column), (Some(5), Some(5)));
         a.end_line = 4;
-        let v = annotation_json(&a);
-        assert!(v.get("start_column").is_none());
+        let v = check_annotation(&a);
+        assert_eq!((v.start_column, v.end_column), (None, None));
+        let json = serde_json::to_value(&v).unwrap();
+        assert!(json.get("start_column").is_none(), "{json}");
+    }
+
+    #[test]
+    fn bodies_serialise_as_the_checks_api_takes_them() {
+        let a = [check_annotation(
+            &Annotation::new(Level::Warning, "", 0, "").with_column(Some(2)),
+        )];
+        let body = UpdateCheckRun {
+            status: Some("completed"),
+            conclusion: Some("success"),
+            output: Output {
+                title: "t",
+                summary: "s",
+                text: None,
+                annotations: Some(&a),
+            },
+        };
+        assert_eq!(
+            serde_json::to_value(&body).unwrap(),
+            serde_json::json!({
+                "status": "completed",
+                "conclusion": "success",
+                "output": {"title": "t", "summary": "s", "annotations": [{
+                    "path": ".", "start_line": 1, "end_line": 1, "start_column": 2, "end_column": 2,
+                    "annotation_level": "warning", "message": "(no message)",
+                }]},
+            })
+        );
     }
 
     #[test]

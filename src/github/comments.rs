@@ -6,7 +6,8 @@
 //! duplicates (a duplicate already deleted by the other writer is fine) and writes its body into the one
 //! kept. Whatever the interleaving, exactly one comment remains.
 
-use serde_json::{Value, json};
+use http::Method;
+use serde::{Deserialize, Serialize};
 
 use super::{Client, GithubError};
 
@@ -31,6 +32,22 @@ pub struct Sticky {
     pub deleted: usize,
 }
 
+/// An issue comment as GitHub answers it (the part stevedore reads).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct IssueComment {
+    pub id: u64,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub html_url: Option<String>,
+}
+
+/// The body of `POST .../issues/{issue_number}/comments` and `PATCH .../issues/comments/{comment_id}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CommentBody<'a> {
+    pub body: &'a str,
+}
+
 /// `marker` + `body`, cut to GitHub's limit with a note.
 #[must_use]
 pub fn compose(marker: &str, body: &str) -> String {
@@ -53,12 +70,12 @@ fn carries(body: &str, marker: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('\n') || rest.starts_with("\r\n"))
 }
 
-fn ours<'a>(comments: &'a [Value], marker: &str) -> Vec<&'a Value> {
-    let mut v: Vec<&Value> = comments
+fn ours<'a>(comments: &'a [IssueComment], marker: &str) -> Vec<&'a IssueComment> {
+    let mut v: Vec<&IssueComment> = comments
         .iter()
-        .filter(|c| c["body"].as_str().is_some_and(|b| carries(b, marker)))
+        .filter(|c| c.body.as_deref().is_some_and(|b| carries(b, marker)))
         .collect();
-    v.sort_by_key(|c| c["id"].as_u64().unwrap_or(u64::MAX));
+    v.sort_by_key(|c| c.id);
     v
 }
 
@@ -72,18 +89,20 @@ pub async fn upsert(
 ) -> Result<Sticky, GithubError> {
     let list = format!("/repos/{repo}/issues/{issue}/comments");
     let text = compose(marker, body);
-    let existing = client.get_paged(&list).await?;
+    let existing: Vec<IssueComment> = client.get_paged_as(&list).await?;
     let found = ours(&existing, marker);
     let (mut action, created_id) = match found.first() {
         Some(_) => (Action::Updated, None),
         None => {
-            let c = client.post(&list, &json!({"body": text})).await?;
-            (Action::Created, c["id"].as_u64())
+            let c: IssueComment = client
+                .send(Method::POST, &list, &CommentBody { body: &text })
+                .await?;
+            (Action::Created, Some(c.id))
         }
     };
     // Converge: list again (after our create, another writer's create may be there too).
     let current = if created_id.is_some() {
-        client.get_paged(&list).await?
+        client.get_paged_as(&list).await?
     } else {
         existing
     };
@@ -96,12 +115,12 @@ pub async fn upsert(
             message: format!("the comment marked `{marker}` disappeared while being written"),
         });
     };
-    let keep_id = keep["id"].as_u64().unwrap_or_default();
-    let mut html_url = keep["html_url"].as_str().map(str::to_owned);
-    let keep_body = keep["body"].as_str().unwrap_or_default().to_owned();
+    let keep_id = keep.id;
+    let mut html_url = keep.html_url.clone();
+    let keep_body = keep.body.clone().unwrap_or_default();
     let mut deleted = 0;
     for dup in &found[1..] {
-        let id = dup["id"].as_u64().unwrap_or_default();
+        let id = dup.id;
         match client
             .delete(&format!("/repos/{repo}/issues/comments/{id}"))
             .await
@@ -129,13 +148,14 @@ pub async fn upsert(
             action = Action::Unchanged;
         }
     } else {
-        let v = client
-            .patch(
+        let v: IssueComment = client
+            .send(
+                Method::PATCH,
                 &format!("/repos/{repo}/issues/comments/{keep_id}"),
-                &json!({"body": text}),
+                &CommentBody { body: &text },
             )
             .await?;
-        html_url = v["html_url"].as_str().map(str::to_owned).or(html_url);
+        html_url = v.html_url.or(html_url);
     }
     Ok(Sticky {
         id: keep_id,
@@ -160,18 +180,20 @@ mod tests {
 
     #[test]
     fn ours_matches_by_marker_oldest_first() {
-        let cs = vec![
-            json!({"id": 9, "body": "<!-- stevedore:deploy -->\nb"}),
-            json!({"id": 3, "body": "someone else"}),
-            json!({"id": 5, "body": "<!-- stevedore:deploy -->\na"}),
-            json!({"id": 7, "body": "<!-- stevedore:deploy:prod -->\na"}),
-            json!({"id": 2, "body": "quoted: <!-- stevedore:deploy -->\n"}),
-            json!({"id": 4, "body": "<!-- stevedore:lint-gate -->\n`<!-- stevedore:deploy -->`"}),
-            json!({"id": 6, "body": "<!-- stevedore:deploy --> and more"}),
-        ];
+        let cs: Vec<IssueComment> = serde_json::from_value(serde_json::json!([
+            {"id": 9, "body": "<!-- stevedore:deploy -->\nb"},
+            {"id": 3, "body": "someone else"},
+            {"id": 5, "body": "<!-- stevedore:deploy -->\na"},
+            {"id": 7, "body": "<!-- stevedore:deploy:prod -->\na"},
+            {"id": 2, "body": "quoted: <!-- stevedore:deploy -->\n"},
+            {"id": 4, "body": "<!-- stevedore:lint-gate -->\n`<!-- stevedore:deploy -->`"},
+            {"id": 6, "body": "<!-- stevedore:deploy --> and more"},
+            {"id": 1, "body": null},
+        ]))
+        .unwrap();
         let ids: Vec<_> = ours(&cs, "<!-- stevedore:deploy -->")
             .iter()
-            .map(|c| c["id"].as_u64().unwrap())
+            .map(|c| c.id)
             .collect();
         assert_eq!(ids, [5, 9]);
     }

@@ -1,7 +1,8 @@
 //! Commit statuses: the fallback when the token may not create check runs (personal access tokens,
 //! `permissions:` without `checks: write`).
 
-use serde_json::json;
+use http::Method;
+use serde::Serialize;
 
 use super::checks::cut_chars;
 use super::{Client, GithubError};
@@ -19,6 +20,16 @@ pub fn state(v: Verdict) -> &'static str {
     }
 }
 
+/// The body of `POST /repos/{owner}/{repo}/statuses/{sha}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CreateStatus<'a> {
+    pub state: &'a str,
+    pub context: &'a str,
+    pub description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_url: Option<&'a str>,
+}
+
 /// Sets the status `context` on `sha`.
 pub async fn set(
     client: &Client,
@@ -29,18 +40,20 @@ pub async fn set(
     description: &str,
     target_url: Option<&str>,
 ) -> Result<(), GithubError> {
-    let mut body = json!({
-        "state": state,
-        "context": context,
-        "description": cut_chars(description, MAX_DESCRIPTION_CHARS),
-    });
-    if let Some(u) = target_url {
-        body["target_url"] = json!(u);
-    }
-    client
-        .post(&format!("/repos/{repo}/statuses/{sha}"), &body)
-        .await
-        .map(|_| ())
+    let body = CreateStatus {
+        state,
+        context,
+        description: cut_chars(description, MAX_DESCRIPTION_CHARS),
+        target_url,
+    };
+    let _: serde::de::IgnoredAny = client
+        .send(
+            Method::POST,
+            &format!("/repos/{repo}/statuses/{sha}"),
+            &body,
+        )
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod fake_apprunner;
 pub mod fake_ecs;
 pub mod fake_github;
 pub mod fake_oidc;
+pub mod golden;
 pub mod moto;
 pub mod proxy;
 pub mod registries;

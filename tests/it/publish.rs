@@ -7,6 +7,7 @@ use stevedore::modes::publish::plan::TagOutcome;
 use stevedore::modes::publish::remote::{RemoteError, Repo};
 
 use crate::helpers::fake_github::{FakeGithub, Fault, NOT_ACCESSIBLE};
+use crate::helpers::golden::assert_golden;
 use crate::helpers::run::{Step, StepResult};
 
 const RELEASES: &str = "POST /repos/{owner}/{repo}/releases";
@@ -100,6 +101,8 @@ async fn first_release_is_the_initial_version_with_a_changelog() {
         ),
         "{changelog}"
     );
+    assert_golden("publish-first-release.body.md", body);
+    assert_golden("publish-first-release.changelog.md", changelog);
     assert_eq!(r.output("release-url"), releases[0]["html_url"].as_str());
     assert!(r.summary.contains("released v0.1.0"), "{}", r.summary);
     gh.assert_no_violations();
@@ -147,6 +150,11 @@ async fn patch_release_since_the_last_tag() {
     );
     assert!(cl.contains("- b ([#7]"), "{cl}");
     assert!(!cl.contains("- a "), "{cl}");
+    assert_golden("publish-patch-release.changelog.md", cl);
+    assert_golden(
+        "publish-patch-release.body.md",
+        gh.releases()[0]["body"].as_str().unwrap(),
+    );
     gh.assert_no_violations();
 }
 
@@ -174,6 +182,7 @@ async fn breaking_change_on_0x_bumps_minor_and_on_1x_major() {
         body.starts_with("### ⚠ Breaking changes\n\n- lenient mode removed"),
         "{body}"
     );
+    assert_golden("publish-breaking-change.body.md", &body);
     gh.assert_no_violations();
 }
 
@@ -314,6 +323,7 @@ async fn two_prereleases_in_a_row_then_the_stable_one_then_the_next_prerelease()
     let cl = r.output("changelog").unwrap();
     assert!(cl.contains("- c ("), "{cl}");
     assert!(!cl.contains("- b ("), "{cl}");
+    assert_golden("publish-second-prerelease.changelog.md", cl);
 
     let releases = gh.releases();
     assert_eq!(releases.len(), 2);
@@ -396,6 +406,10 @@ async fn an_existing_release_is_updated_not_duplicated() {
     let rel = gh.releases();
     assert_eq!(rel.len(), 1);
     assert!(rel[0]["body"].as_str().unwrap().contains("### Bug Fixes"));
+    assert_golden(
+        "publish-updated-release.body.md",
+        rel[0]["body"].as_str().unwrap(),
+    );
     assert_eq!(gh.count(RELEASES), 0);
     assert!(r.summary.contains("[updated]"), "{}", r.summary);
     gh.assert_no_violations();
@@ -469,6 +483,10 @@ async fn dry_run_shows_the_plan_and_writes_nothing() {
     );
     assert!(r.summary.contains("2.0.0 + minor = 2.1.0"), "{}", r.summary);
     assert!(r.summary.contains("### Features"), "{}", r.summary);
+    assert_golden(
+        "publish-dry-run.changelog.md",
+        r.output("changelog").unwrap(),
+    );
     assert!(
         gh.mode_requests().iter().all(|q| q.method == "GET"),
         "{:?}",

@@ -759,24 +759,7 @@ async fn a_dry_run_writes_nothing_to_github() {
 
 /// Compares `actual` with `tests/fixtures/golden/<name>`; `STEVEDORE_UPDATE_GOLDEN=1` rewrites the file.
 fn golden(name: &str, actual: &str) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/golden")
-        .join(name);
-    if std::env::var("STEVEDORE_UPDATE_GOLDEN").is_ok_and(|v| v == "1") {
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (run with STEVEDORE_UPDATE_GOLDEN=1 to create it)",
-            path.display()
-        )
-    });
-    assert!(
-        expected == actual,
-        "{} differs (run with STEVEDORE_UPDATE_GOLDEN=1 to accept):\n--- expected\n{expected}\n--- actual\n{actual}",
-        path.display()
-    );
+    crate::helpers::golden::assert_golden(name, actual);
 }
 
 fn passing_report() -> Report {

@@ -5,7 +5,8 @@
 //! is fine, one at another commit is a clear error; a release that exists is updated, never duplicated.
 
 use http::Method;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::plan::{FloatOutcome, ReleaseOutcome, TagOutcome};
 use super::version::{Commit, Tag};
@@ -20,8 +21,6 @@ pub enum RemoteError {
         #[source]
         source: Box<GithubError>,
     },
-    #[error("GitHub {what} answered without `{field}`")]
-    Shape { what: String, field: &'static str },
     #[error(
         "tag `{tag}` already exists at commit {existing}, not at the commit being released ({head}); \
          another run released this version from a different commit. Re-run the workflow on the newer commit, \
@@ -91,6 +90,133 @@ pub struct Ref {
     pub object_type: String,
 }
 
+// ---- the bodies, as GitHub's description spells them (only the fields stevedore reads or writes) -----
+
+/// `object` of a git ref or tag object.
+#[derive(Clone, Debug, Deserialize)]
+struct GitObject {
+    sha: String,
+    #[serde(rename = "type", default = "commit_type")]
+    kind: String,
+}
+
+fn commit_type() -> String {
+    "commit".to_owned()
+}
+
+/// A git ref (`git/ref/{ref}`, `git/matching-refs/{ref}`).
+#[derive(Clone, Debug, Deserialize)]
+struct GitRef {
+    #[serde(rename = "ref")]
+    full: String,
+    object: GitObject,
+}
+
+/// An annotated tag object (`git/tags/{tag_sha}`).
+#[derive(Clone, Debug, Deserialize)]
+struct GitTag {
+    object: GitObject,
+}
+
+/// A commit of `compare/{basehead}` or `commits`.
+#[derive(Clone, Debug, Deserialize)]
+struct CommitItem {
+    sha: String,
+    commit: CommitDetail,
+    #[serde(default)]
+    author: Option<Login>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+struct CommitDetail {
+    message: String,
+    #[serde(default)]
+    author: Option<GitPerson>,
+    #[serde(default)]
+    committer: Option<GitPerson>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+struct GitPerson {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    date: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+struct Login {
+    login: String,
+}
+
+/// `compare/{basehead}`.
+#[derive(Clone, Debug, Deserialize)]
+struct Comparison {
+    #[serde(default)]
+    total_commits: Option<u64>,
+    commits: Vec<CommitItem>,
+}
+
+/// `pulls/{pull_number}`.
+#[derive(Clone, Debug, Deserialize)]
+struct PullRequest {
+    #[serde(default)]
+    merged_at: Option<String>,
+    #[serde(default)]
+    merge_commit_sha: Option<String>,
+    #[serde(default)]
+    labels: Vec<Label>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+struct Label {
+    name: String,
+}
+
+/// A release (`releases`, `releases/tags/{tag}`, `releases/{release_id}`).
+#[derive(Clone, Debug, Deserialize)]
+struct Release {
+    id: u64,
+    #[serde(default)]
+    body: Option<String>,
+    #[serde(default)]
+    prerelease: bool,
+    html_url: String,
+}
+
+/// The body of `POST git/refs`.
+#[derive(Clone, Debug, Serialize)]
+struct CreateRef<'a> {
+    #[serde(rename = "ref")]
+    full: String,
+    sha: &'a str,
+}
+
+/// The body of `PATCH git/refs/{ref}`.
+#[derive(Clone, Debug, Serialize)]
+struct UpdateRef<'a> {
+    sha: &'a str,
+    force: bool,
+}
+
+/// The body of `POST releases`.
+#[derive(Clone, Debug, Serialize)]
+struct CreateRelease<'a> {
+    tag_name: &'a str,
+    name: &'a str,
+    body: &'a str,
+    prerelease: bool,
+    /// `"true"` or `"false"`: a string in GitHub's description.
+    make_latest: &'static str,
+}
+
+/// The body of `PATCH releases/{release_id}`.
+#[derive(Clone, Debug, Serialize)]
+struct UpdateRelease<'a> {
+    body: &'a str,
+    prerelease: bool,
+}
+
 /// The merged pull request of the head commit.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MergedPr {
@@ -124,13 +250,8 @@ impl<'a> Repo<'a> {
                 .request(Method::GET, &next, None)
                 .await
                 .map_err(api(&what))?;
-            let items = a.body.as_array().ok_or(RemoteError::Shape {
-                what: what.clone(),
-                field: "[]",
-            })?;
-            for r in items {
-                out.push(parse_ref(r, &what)?);
-            }
+            let items: Vec<GitRef> = decode(&next, a.body, &what)?;
+            out.extend(items.into_iter().map(Ref::from));
             match next_link(&a.headers) {
                 Some(n) => next = n,
                 None => break,
@@ -166,24 +287,15 @@ impl<'a> Repo<'a> {
         let mut sha = tag_object_sha.to_owned();
         for _ in 0..5 {
             let what = format!("annotated tag {sha} (git/tags)");
-            let v = self
+            let t: GitTag = self
                 .client
-                .get(&format!("{}/git/tags/{}", self.base, enc(&sha, false)))
+                .get_as(&format!("{}/git/tags/{}", self.base, enc(&sha, false)))
                 .await
                 .map_err(api(&what))?;
-            let ty = v.pointer("/object/type").and_then(Value::as_str);
-            let next = v
-                .pointer("/object/sha")
-                .and_then(Value::as_str)
-                .ok_or(RemoteError::Shape {
-                    what: what.clone(),
-                    field: "object.sha",
-                })?
-                .to_owned();
-            if ty == Some("tag") {
-                sha = next;
+            if t.object.kind == "tag" {
+                sha = t.object.sha;
             } else {
-                return Ok(next);
+                return Ok(t.object.sha);
             }
         }
         Ok(sha)
@@ -200,9 +312,9 @@ impl<'a> Repo<'a> {
         let mut commits = Vec::new();
         let mut page = 1;
         loop {
-            let v = self
+            let v: Comparison = self
                 .client
-                .get(&format!(
+                .get_as(&format!(
                     "{}/compare/{}...{}?per_page={PER_PAGE}&page={page}",
                     self.base,
                     enc(base, false),
@@ -210,16 +322,9 @@ impl<'a> Repo<'a> {
                 ))
                 .await
                 .map_err(api(&what))?;
-            let total = v.get("total_commits").and_then(Value::as_u64);
-            let batch = v
-                .get("commits")
-                .and_then(Value::as_array)
-                .ok_or(RemoteError::Shape {
-                    what: what.clone(),
-                    field: "commits",
-                })?;
-            let n = batch.len();
-            commits.extend(batch.iter().filter_map(commit_of));
+            let total = v.total_commits;
+            let n = v.commits.len();
+            commits.extend(v.commits.into_iter().map(commit_of));
             let done = n < PER_PAGE || total.is_some_and(|t| commits.len() as u64 >= t);
             if done || n == 0 {
                 break;
@@ -241,21 +346,17 @@ impl<'a> Repo<'a> {
         let mut page = 1;
         let mut truncated = false;
         loop {
-            let v = self
+            let batch: Vec<CommitItem> = self
                 .client
-                .get(&format!(
+                .get_as(&format!(
                     "{}/commits?sha={}&per_page={PER_PAGE}&page={page}",
                     self.base,
                     enc(head, false)
                 ))
                 .await
                 .map_err(api(&what))?;
-            let batch = v.as_array().ok_or(RemoteError::Shape {
-                what: what.clone(),
-                field: "[]",
-            })?;
             let n = batch.len();
-            commits.extend(batch.iter().filter_map(commit_of));
+            commits.extend(batch.into_iter().map(commit_of));
             if commits.len() > limit {
                 truncated = true;
                 commits.truncate(limit);
@@ -283,32 +384,30 @@ impl<'a> Repo<'a> {
         head: &str,
     ) -> Result<Option<MergedPr>, RemoteError> {
         let what = format!("pull request #{number}");
-        let v = match self
+        let pr: PullRequest = match self
             .client
-            .get(&format!("{}/pulls/{number}", self.base))
+            .get_as(&format!("{}/pulls/{number}", self.base))
             .await
         {
             Ok(v) => v,
             Err(e) if e.status() == Some(404) => return Ok(None),
             Err(e) => return Err(api(what)(e)),
         };
-        let merged = v.get("merged_at").is_some_and(|m| !m.is_null());
-        let merge_sha = v.get("merge_commit_sha").and_then(Value::as_str);
-        if !merged || merge_sha != Some(head) {
+        if pr.merged_at.is_none() || pr.merge_commit_sha.as_deref() != Some(head) {
             return Ok(None);
         }
         Ok(Some(MergedPr {
             number,
-            labels: label_names(&v),
+            labels: pr.labels.into_iter().map(|l| l.name).collect(),
         }))
     }
 
     /// The commit a tag points at, `None` when the tag does not exist.
     pub async fn tag_commit(&self, tag: &str) -> Result<Option<String>, RemoteError> {
         let what = format!("tag `{tag}` (git/ref)");
-        let v = match self
+        let r: GitRef = match self
             .client
-            .get(&format!(
+            .get_as(&format!(
                 "{}/git/ref/{}",
                 self.base,
                 enc(&format!("tags/{tag}"), true)
@@ -319,7 +418,7 @@ impl<'a> Repo<'a> {
             Err(e) if e.status() == Some(404) => return Ok(None),
             Err(e) => return Err(api(what)(e)),
         };
-        let r = parse_ref(&v, &what)?;
+        let r = Ref::from(r);
         if r.object_type == "tag" {
             Ok(Some(self.peel(&r.object_sha).await?))
         } else {
@@ -329,10 +428,17 @@ impl<'a> Repo<'a> {
 
     /// Creates `refs/tags/<tag>` at `sha`; an existing tag at `sha` is fine, elsewhere an error.
     pub async fn create_tag(&self, tag: &str, sha: &str) -> Result<TagOutcome, RemoteError> {
-        let body = json!({"ref": format!("refs/tags/{tag}"), "sha": sha});
+        let body = CreateRef {
+            full: format!("refs/tags/{tag}"),
+            sha,
+        };
         match self
             .client
-            .post(&format!("{}/git/refs", self.base), &body)
+            .send::<_, serde::de::IgnoredAny>(
+                Method::POST,
+                &format!("{}/git/refs", self.base),
+                &body,
+            )
             .await
         {
             Ok(_) => Ok(TagOutcome::Created),
@@ -360,21 +466,21 @@ impl<'a> Repo<'a> {
         if let Some(existing) = self.release_by_tag(tag).await? {
             return self.update_release(&existing, tag, body, prerelease).await;
         }
-        let create = json!({
-            "tag_name": tag,
-            "name": tag,
-            "body": body,
-            "prerelease": prerelease,
-            "make_latest": if prerelease { "false" } else { "true" },
-        });
+        let create = CreateRelease {
+            tag_name: tag,
+            name: tag,
+            body,
+            prerelease,
+            make_latest: if prerelease { "false" } else { "true" },
+        };
         let what = format!("creation of release `{tag}`");
         match self
             .client
-            .post(&format!("{}/releases", self.base), &create)
+            .send::<_, Release>(Method::POST, &format!("{}/releases", self.base), &create)
             .await
         {
             Ok(v) => Ok(ReleaseOutcome {
-                url: html_url(&v, &what)?,
+                url: v.html_url,
                 created: true,
             }),
             // Another run created it between our read and our write.
@@ -386,10 +492,10 @@ impl<'a> Repo<'a> {
         }
     }
 
-    async fn release_by_tag(&self, tag: &str) -> Result<Option<Value>, RemoteError> {
+    async fn release_by_tag(&self, tag: &str) -> Result<Option<Release>, RemoteError> {
         match self
             .client
-            .get(&format!("{}/releases/tags/{}", self.base, enc(tag, false)))
+            .get_as(&format!("{}/releases/tags/{}", self.base, enc(tag, false)))
             .await
         {
             Ok(v) => Ok(Some(v)),
@@ -400,34 +506,29 @@ impl<'a> Repo<'a> {
 
     async fn update_release(
         &self,
-        existing: &Value,
+        existing: &Release,
         tag: &str,
         body: &str,
         prerelease: bool,
     ) -> Result<ReleaseOutcome, RemoteError> {
         let what = format!("update of release `{tag}`");
-        let id = existing
-            .get("id")
-            .and_then(Value::as_u64)
-            .ok_or(RemoteError::Shape {
-                what: what.clone(),
-                field: "id",
-            })?;
-        let same = existing.get("body").and_then(Value::as_str) == Some(body)
-            && existing.get("prerelease").and_then(Value::as_bool) == Some(prerelease);
-        let v = if same {
-            existing.clone()
+        let same = existing.body.as_deref() == Some(body) && existing.prerelease == prerelease;
+        let url = if same {
+            existing.html_url.clone()
         } else {
-            self.client
-                .patch(
-                    &format!("{}/releases/{id}", self.base),
-                    &json!({"body": body, "prerelease": prerelease}),
+            let v: Release = self
+                .client
+                .send(
+                    Method::PATCH,
+                    &format!("{}/releases/{}", self.base, existing.id),
+                    &UpdateRelease { body, prerelease },
                 )
                 .await
-                .map_err(api(&what))?
+                .map_err(api(&what))?;
+            v.html_url
         };
         Ok(ReleaseOutcome {
-            url: html_url(&v, &what)?,
+            url,
             created: false,
         })
     }
@@ -438,13 +539,14 @@ impl<'a> Repo<'a> {
             Some(c) if c == sha => Ok(FloatOutcome::AlreadyThere),
             Some(_) => {
                 self.client
-                    .patch(
+                    .send::<_, serde::de::IgnoredAny>(
+                        Method::PATCH,
                         &format!(
                             "{}/git/refs/{}",
                             self.base,
                             enc(&format!("tags/{tag}"), true)
                         ),
-                        &json!({"sha": sha, "force": true}),
+                        &UpdateRef { sha, force: true },
                     )
                     .await
                     .map_err(api(format!("move of floating tag `{tag}`")))?;
@@ -458,73 +560,54 @@ impl<'a> Repo<'a> {
     }
 }
 
-fn parse_ref(v: &Value, what: &str) -> Result<Ref, RemoteError> {
-    let shape = |field| RemoteError::Shape {
-        what: what.to_owned(),
-        field,
-    };
-    let full = v.get("ref").and_then(Value::as_str).ok_or(shape("ref"))?;
-    Ok(Ref {
-        name: full.strip_prefix("refs/tags/").unwrap_or(full).to_owned(),
-        object_sha: v
-            .pointer("/object/sha")
-            .and_then(Value::as_str)
-            .ok_or(shape("object.sha"))?
-            .to_owned(),
-        object_type: v
-            .pointer("/object/type")
-            .and_then(Value::as_str)
-            .unwrap_or("commit")
-            .to_owned(),
+impl From<GitRef> for Ref {
+    fn from(r: GitRef) -> Self {
+        Ref {
+            name: r
+                .full
+                .strip_prefix("refs/tags/")
+                .unwrap_or(&r.full)
+                .to_owned(),
+            object_sha: r.object.sha,
+            object_type: r.object.kind,
+        }
+    }
+}
+
+/// A list answer read as `T`, the wrong shape named with the call.
+fn decode<T: serde::de::DeserializeOwned>(
+    route: &str,
+    body: Value,
+    what: &str,
+) -> Result<T, RemoteError> {
+    serde_json::from_value(body).map_err(|e| {
+        api(what)(GithubError::Decode {
+            method: "GET".into(),
+            route: route.to_owned(),
+            message: format!("the answer is not of the documented shape: {e}"),
+        })
     })
 }
 
 /// A commit of a compare or list response, with its committer date (`YYYY-MM-DD`).
-fn commit_of(v: &Value) -> Option<(Commit, Option<String>)> {
-    let sha = v.get("sha").and_then(Value::as_str)?;
-    let message = v.pointer("/commit/message").and_then(Value::as_str)?;
-    let author = v
-        .pointer("/author/login")
-        .and_then(Value::as_str)
-        .map(|l| format!("@{l}"))
-        .or_else(|| {
-            v.pointer("/commit/author/name")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        });
-    let date = v
-        .pointer("/commit/committer/date")
-        .or_else(|| v.pointer("/commit/author/date"))
-        .and_then(Value::as_str)
+fn commit_of(c: CommitItem) -> (Commit, Option<String>) {
+    let author = c
+        .author
+        .map(|a| format!("@{}", a.login))
+        .or_else(|| c.commit.author.as_ref().and_then(|a| a.name.clone()));
+    let date = c
+        .commit
+        .committer
+        .as_ref()
+        .and_then(|p| p.date.as_deref())
+        .or_else(|| c.commit.author.as_ref().and_then(|p| p.date.as_deref()))
         .and_then(|d| d.get(..10))
         .map(str::to_owned);
-    Some((Commit::new(sha, message, author), date))
+    (Commit::new(&c.sha, &c.commit.message, author), date)
 }
 
 fn commits_date(commits: &[(Commit, Option<String>)]) -> Option<String> {
     commits.last().and_then(|(_, d)| d.clone())
-}
-
-fn label_names(pr: &Value) -> Vec<String> {
-    pr.get("labels")
-        .and_then(Value::as_array)
-        .map(|ls| {
-            ls.iter()
-                .filter_map(|l| l.get("name").and_then(Value::as_str))
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn html_url(v: &Value, what: &str) -> Result<String, RemoteError> {
-    v.get("html_url")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .ok_or(RemoteError::Shape {
-            what: what.to_owned(),
-            field: "html_url",
-        })
 }
 
 #[cfg(test)]

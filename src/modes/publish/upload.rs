@@ -19,7 +19,6 @@
 //!   Publisher", manual exchange): `GET <origin>/_/oidc/audience` (→ `pypi`), the OIDC token for that
 //!   audience, `POST <origin>/_/oidc/mint-token` with `{"token": <jwt>}` → `{"token": <api token>}`.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -33,7 +32,8 @@ use sha2::Digest as _;
 use super::artifacts::{self, Artifact, ArtifactError, Kind};
 use super::packages::{PackageInputs, dist_tag};
 use crate::env::Env;
-use crate::net::Net;
+use crate::net::retry::Backoff;
+use crate::net::{Net, error_chain};
 use crate::report::Commands;
 
 /// Folders never searched for artifacts.
@@ -484,7 +484,7 @@ async fn send(
             "{what} `{url}`: {why}; retrying (attempt {}/{ATTEMPTS})",
             attempt + 1
         );
-        tokio::time::sleep(crate::oidc::backoff(attempt + 1)).await;
+        tokio::time::sleep(Backoff::SHORT.delay(attempt - 1)).await;
     }
 }
 
@@ -495,16 +495,6 @@ fn refused(what: &str, url: &str, status: u16, body: &str) -> UploadError {
         status,
         body: crate::report::truncate_bytes(body.trim(), 500).to_owned(),
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        let _ = write!(s, ": {c}");
-        src = c.source();
-    }
-    s
 }
 
 fn join(base: &str, tail: &str) -> String {

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use super::api::Api;
+use crate::net::error_chain;
 
 /// Timeout of one health-URL request.
 pub const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -171,15 +172,4 @@ impl<'a> Checker<'a> {
             },
         }
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        src = c.source();
-    }
-    s
 }
