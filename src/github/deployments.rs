@@ -42,7 +42,15 @@ pub async fn start(
     environment: &str,
     description: &str,
 ) -> Result<Deployment, GithubError> {
-    start_with(client, ctx, environment, description, false, &Record::default()).await
+    start_with(
+        client,
+        ctx,
+        environment,
+        description,
+        false,
+        &Record::default(),
+    )
+    .await
 }
 
 /// [`start`] with what is deployed recorded in the payload (what `rollback-to` redeploys later).
@@ -241,7 +249,7 @@ async fn start_with(
         sha,
         log_url,
     };
-    status(client, &dep, "in_progress", description.as_ref(), None, None).await?;
+    status(client, &dep, "in_progress", &description, None, None).await?;
     Ok(dep)
 }
 
@@ -321,7 +329,15 @@ pub async fn start_transient(
         ))
         .await?;
     let Some(id) = existing.first().and_then(|d| d["id"].as_u64()) else {
-        return start_with(client, ctx, environment, description, true, &Record::default()).await;
+        return start_with(
+            client,
+            ctx,
+            environment,
+            description,
+            true,
+            &Record::default(),
+        )
+        .await;
     };
     let dep = Deployment {
         id,
@@ -480,13 +496,16 @@ pub async fn find_release(
                 search.foreign += 1;
                 continue;
             };
-            let route = format!("/repos/{repository}/deployments/{}/statuses?per_page=100", d.id);
+            let route = format!(
+                "/repos/{repository}/deployments/{}/statuses?per_page=100",
+                d.id
+            );
             let statuses: Vec<StatusResponse> = serde_json::from_value(client.get(&route).await?)
                 .map_err(|e| GithubError::Decode {
-                    method: "GET".into(),
-                    route: route.clone(),
-                    message: format!("not a list of deployment statuses: {e}"),
-                })?;
+                method: "GET".into(),
+                route: route.clone(),
+                message: format!("not a list of deployment statuses: {e}"),
+            })?;
             let states: Vec<String> = statuses.into_iter().map(|s| s.state).collect();
             let release = Release {
                 id: d.id,
@@ -498,13 +517,17 @@ pub async fn find_release(
                 rolled_back_from: payload.rolled_back_from,
             };
             if !is_good(&states) {
-                if search.live.is_some() || wanted.matches(&d, &payload) {
+                if *wanted == Wanted::Previous || wanted.matches(&d, &payload) {
                     let last = states.first().map_or("no status", String::as_str);
                     search.passed_over.push(format!(
                         "#{} (`{}`): not good (statuses {}; last `{last}`)",
                         d.id,
                         release.version,
-                        if states.is_empty() { "none".to_owned() } else { states.iter().rev().cloned().collect::<Vec<_>>().join(" → ") }
+                        if states.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            states.iter().rev().cloned().collect::<Vec<_>>().join(" → ")
+                        }
                     ));
                 }
                 continue;
@@ -561,6 +584,89 @@ fn query_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn good_means_succeeded_and_never_failed() {
+        let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+        // Newest first, as GitHub lists them.
+        assert!(is_good(&s(&["success", "in_progress"])));
+        assert!(is_good(&s(&["inactive", "success", "in_progress"])));
+        assert!(!is_good(&s(&["inactive", "failure", "in_progress"])));
+        assert!(!is_good(&s(&["inactive", "in_progress"])));
+        assert!(!is_good(&s(&["error"])));
+        assert!(!is_good(&s(&["in_progress"])));
+        assert!(!is_good(&[]));
+    }
+
+    #[test]
+    fn payloads_round_trip_and_foreign_ones_are_not_ours() {
+        let p = Payload {
+            run_id: Some("42".into()),
+            git_ref: Some("refs/tags/v1.2.0".into()),
+            version: Some("v1.2.0".into()),
+            target: Some(Target::Lambda {
+                function: "api".into(),
+                alias: "live".into(),
+                version: "7".into(),
+            }),
+            restored_from: None,
+            rolled_back_from: None,
+        };
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(
+            v,
+            json!({"run_id": "42", "ref": "refs/tags/v1.2.0", "version": "v1.2.0",
+                   "target": {"kind": "lambda", "function": "api", "alias": "live", "version": "7"}})
+        );
+        let d = |payload: Value| DeploymentResponse {
+            id: 1,
+            sha: "a".repeat(40),
+            git_ref: "main".into(),
+            environment: "prod".into(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+            payload,
+        };
+        assert_eq!(d(v.clone()).stevedore_payload(), Some(p.clone()));
+        assert_eq!(d(Value::String(v.to_string())).stevedore_payload(), Some(p));
+        // Another tool's payload: no target.
+        let other = d(json!({"deploy_tool": "other"}))
+            .stevedore_payload()
+            .unwrap();
+        assert_eq!(other.target, None);
+        assert_eq!(d(Value::String(String::new())).stevedore_payload(), None);
+        let ecs: Target = serde_json::from_value(json!({"kind": "ecs", "cluster": "prod",
+            "services": [{"service": "web", "task_definition": "arn:aws:ecs:eu-west-1:1:task-definition/web:3"}]}))
+        .unwrap();
+        assert!(matches!(ecs, Target::Ecs { .. }));
+        let ar: Target = serde_json::from_value(
+            json!({"kind": "app-runner", "service": "web", "image": "r@sha256:0"}),
+        )
+        .unwrap();
+        assert!(matches!(ar, Target::AppRunner { .. }));
+    }
+
+    #[test]
+    fn versions_match_the_payload_or_a_commit_prefix() {
+        let d = DeploymentResponse {
+            id: 1,
+            sha: "abcdef0123456789abcdef0123456789abcdef01".into(),
+            git_ref: "abcdef0123456789abcdef0123456789abcdef01".into(),
+            environment: "prod".into(),
+            created_at: String::new(),
+            payload: Value::Null,
+        };
+        let p = Payload {
+            version: Some("v1.2.0".into()),
+            ..Payload::default()
+        };
+        let w = |v: &str| Wanted::Version(v.into());
+        assert!(w("v1.2.0").matches(&d, &p));
+        assert!(w("abcdef0").matches(&d, &p));
+        assert!(w("ABCDEF01").matches(&d, &p));
+        assert!(!w("abcdef").matches(&d, &p), "6 digits are too few");
+        assert!(!w("v1.2").matches(&d, &p));
+        assert!(!Wanted::Previous.matches(&d, &p));
+    }
 
     #[test]
     fn production_names() {

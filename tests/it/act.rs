@@ -1390,7 +1390,13 @@ async fn act_rollback_example_restores_the_previous_lambda_version() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let gh = FakeGithub::start_tls_for(crate::helpers::act::REPOSITORY).await;
     let ca = gh.ca_pem_path().map(std::path::Path::to_owned).unwrap();
-    let conf = crate::lambda::sdk(&endpoint);
+    let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
+    let conf = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("eu-west-1"))
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
+        .endpoint_url(&endpoint)
+        .build();
     let lambda = aws_sdk_lambda::Client::new(&conf);
     let role = crate::lambda::create_role(&endpoint, "backend-dev-role").await;
     lambda
@@ -1491,9 +1497,15 @@ async fn act_rollback_example_restores_the_previous_lambda_version() {
     .await
     .unwrap();
     r.check(r.job_succeeded("rollback"), "the rollback job succeeds");
-    r.check(r.errors("rollback").is_empty(), "no ::error in the rollback job");
     r.check(
-        r.log.contains(&format!("restored {} (deployment {})", shas[0], first["id"])),
+        r.errors("rollback").is_empty(),
+        "no ::error in the rollback job",
+    );
+    r.check(
+        r.log.contains(&format!(
+            "restored {} (deployment {})",
+            shas[0], first["id"]
+        )),
         "the run step prints the restored-version and restored-deployment-id outputs",
     );
     let now = alias(lambda.clone()).await;

@@ -32,7 +32,8 @@ fn at(step: Step, gh: &FakeGithub, sha: &str) -> Step {
 
 /// The same step as a tag build (`refs/tags/<tag>`): its version is the tag.
 fn tagged(step: Step, tag: &str) -> Step {
-    step.var("GITHUB_REF", &format!("refs/tags/{tag}"))
+    step.input("trigger-policy", "staging: [refs/heads/main, refs/tags/v*]")
+        .var("GITHUB_REF", &format!("refs/tags/{tag}"))
         .var("GITHUB_REF_NAME", tag)
         .var("GITHUB_REF_TYPE", "tag")
 }
@@ -58,7 +59,8 @@ fn complete(fake: &FakeEcs, n: usize) {
 }
 
 #[tokio::test]
-async fn ecs_previous_skips_a_failed_deploy_restores_the_last_good_task_definition_and_records_it() {
+async fn ecs_previous_skips_a_failed_deploy_restores_the_last_good_task_definition_and_records_it()
+{
     let gh = FakeGithub::start_for("octo-org/octo-repo").await;
     let (fake, _) = fake_with(&[("web", None)]).await;
     let Some(base) = step_for(&fake) else { return };
@@ -135,10 +137,14 @@ async fn ecs_previous_skips_a_failed_deploy_restores_the_last_good_task_definiti
     ok(&dry);
     assert_eq!(dry.output("verdict"), Some("skipped"));
     assert_eq!(dry.output("restored-version"), Some("v1.0.0"));
-    assert!(dry.summary.contains(&format!(
-        "to deployment #{} (version `v1.0.0`, commit `aaaaaaa1aaaa`",
-        dep_a["id"]
-    )), "{}", dry.summary);
+    assert!(
+        dry.summary.contains(&format!(
+            "to deployment #{} (version `v1.0.0`, commit `aaaaaaa1aaaa`",
+            dep_a["id"]
+        )),
+        "{}",
+        dry.summary
+    );
     assert!(dry.stdout.contains("web:2"), "{}", dry.stdout);
     assert_eq!(fake.requests("UpdateService").len(), updates);
     assert_eq!(gh.deployments().len(), deployments);
@@ -153,10 +159,18 @@ async fn ecs_previous_skips_a_failed_deploy_restores_the_last_good_task_definiti
         .await;
     ok(&r);
     gh.assert_no_violations();
-    assert!(fake.protocol_errors().is_empty(), "{:?}", fake.protocol_errors());
+    assert!(
+        fake.protocol_errors().is_empty(),
+        "{:?}",
+        fake.protocol_errors()
+    );
     assert_eq!(fake.requests("RegisterTaskDefinition").len(), registers);
     let last_update = fake.requests("UpdateService").last().cloned().unwrap();
-    assert_eq!(last_update["taskDefinition"], td_a.as_str(), "{last_update}");
+    assert_eq!(
+        last_update["taskDefinition"],
+        td_a.as_str(),
+        "{last_update}"
+    );
     assert_eq!(fake.service_task_definition("web"), td_a);
     assert_eq!(r.output("restored-version"), Some("v1.0.0"));
     assert_eq!(
@@ -166,7 +180,7 @@ async fn ecs_previous_skips_a_failed_deploy_restores_the_last_good_task_definiti
     assert_eq!(r.output("task-definition-arn"), Some(td_a.as_str()));
     assert!(
         r.summary.contains(&format!(
-            "Passed over: #{} (`{}`): not good",
+            "{} (`{}`): not good (statuses in&#95;progress → failure",
             dep_b["id"], SHA_B
         )),
         "{}",
@@ -194,8 +208,10 @@ async fn ecs_previous_skips_a_failed_deploy_restores_the_last_good_task_definiti
     assert_eq!(again.code, 2, "{}", again.stdout);
     let errors = error_lines(&again.stdout);
     assert!(
-        errors.iter().any(|e| e.contains("environment `staging` has no earlier good release")
-            && e.contains("a later rollback replaced it")),
+        errors.iter().any(
+            |e| e.contains("environment `staging` has no earlier good release")
+                && e.contains("a later rollback replaced it")
+        ),
         "{}",
         again.stdout
     );
@@ -296,7 +312,11 @@ async fn bad_rollback_inputs_are_all_named_at_once_before_anything_runs() {
         assert!(errors.contains(needle), "{needle}: {errors}");
     }
     assert_eq!(fake.total_calls(), 0, "{:?}", fake.calls());
-    assert!(gh.requests().iter().all(|q| !q.route.contains("deployments")));
+    assert!(
+        gh.requests()
+            .iter()
+            .all(|q| !q.route.contains("deployments"))
+    );
 }
 
 #[tokio::test]
@@ -391,10 +411,7 @@ async fn app_runner_rollback_restores_the_recorded_image_and_refuses_when_only_f
     let Some(step) = app_runner_step(&fake) else {
         return;
     };
-    let r = at(step, &gh, SHA_A)
-        .input("image", &image('1'))
-        .run()
-        .await;
+    let r = at(step, &gh, SHA_A).input("image", &image('1')).run().await;
     ok(&r);
     let dep_a = last_deployment(&gh);
     assert_eq!(dep_a["payload"]["target"]["kind"], "app-runner", "{dep_a}");

@@ -682,7 +682,8 @@ pub async fn run_restore(
     cfg: &Config,
     restore: &super::rollback::Restore,
 ) -> Result<Report, ModeError> {
-    let crate::github::deployments::Target::AppRunner { image, .. } = &restore.release.target else {
+    let crate::github::deployments::Target::AppRunner { image, .. } = &restore.release.target
+    else {
         return Err(ModeError::Config {
             message: format!(
                 "deployment #{} does not record an App Runner deploy",
@@ -767,8 +768,7 @@ async fn run_connected(
         ),
     };
     let gh =
-        super::ecs::GithubDeployment::start_recorded(rt, &environment, &description, &record)
-            .await;
+        super::ecs::GithubDeployment::start_recorded(rt, &environment, &description, &record).await;
     let o = match deploy(&aws.sdk, &http, cfg, &rt.cancel).await {
         Ok(o) => o,
         Err(e) => {

@@ -129,8 +129,8 @@ impl Config {
         let pre_task = p.parse_with("pre-deploy-task", task_fix, oneoff::parse_spec);
         let post_task = p.parse_with("post-deploy-task", task_fix, oneoff::parse_spec);
         // `rollback-to` deploys what an earlier deployment recorded (its parser names these inputs).
-        let rollback = p.string("rollback-to").is_some();
-        if !rollback && image.is_none() && task_definition.is_none() && environment.is_empty() {
+        let restoring = p.string("rollback-to").is_some();
+        if !restoring && image.is_none() && task_definition.is_none() && environment.is_empty() {
             p.missing(
                 "image",
                 "for an ECS deploy (or give `task-definition` or `environment-variables` to deploy)",
@@ -262,6 +262,9 @@ pub struct ServicePlan {
     pub dropped_fields: Vec<String>,
     /// Network configuration and launch type / capacity providers: one-off tasks run the same way.
     pub placement: oneoff::Placement,
+    /// `rollback-to`: the service goes back to the recorded task definition `base` (an ARN); nothing
+    /// is registered.
+    pub recorded: bool,
 }
 
 impl ServicePlan {
@@ -409,6 +412,7 @@ pub async fn plan(sdk: &SdkConfig, cfg: &Config) -> Result<Vec<ServicePlan>, Ecs
             register,
             changes,
             dropped_fields,
+            recorded: false,
         });
     }
     Ok(plans)
@@ -820,7 +824,11 @@ async fn deploy_service(
         Ok(a) => a,
         Err(e) => return out(None, None, Err(e.to_string()), seen, None, tl),
     };
-    tl.push(format!("registered {}", short_td(&arn)));
+    if plan.recorded {
+        tl.push(format!("back to the recorded {}", short_td(&arn)));
+    } else {
+        tl.push(format!("registered {}", short_td(&arn)));
+    }
     if cancel.is_cancelled() {
         tl.push("cancelled before UpdateService: the service was not changed");
         return out(Some(arn), None, Ok(End::Cancelled), seen, None, tl);
@@ -1021,17 +1029,17 @@ pub async fn plan_restore(
                 problem: "was deregistered (INACTIVE), so ECS cannot start it again".into(),
             });
         }
-        let (register, dropped) =
-            taskdef::render(&base, &Edits::default()).map_err(|problem| {
-                EcsError::TaskDefinition {
-                    what: format!("`{arn}`"),
-                    problem,
-                }
-            })?;
+        let (register, dropped) = taskdef::render(&base, &Edits::default()).map_err(|problem| {
+            EcsError::TaskDefinition {
+                what: format!("`{arn}`"),
+                problem,
+            }
+        })?;
         p.changes = taskdef::diff(&running.task_definition, &register);
         p.register = register;
         p.dropped_fields = dropped;
         p.base = arn;
+        p.recorded = true;
     }
     Ok(plans)
 }
@@ -1142,8 +1150,8 @@ async fn run_plans(
             Some(r) => r.description(&what),
             None => what,
         };
-        let gh = GithubDeployment::start_recorded(rt, &environment, &description, &deployment)
-            .await;
+        let gh =
+            GithubDeployment::start_recorded(rt, &environment, &description, &deployment).await;
         let logs = if cfg.pre_task.is_some() || cfg.post_task.is_some() {
             crate::net::Net::from_env(rt.env)
                 .reqwest()
@@ -1195,17 +1203,8 @@ pub(crate) struct GithubDeployment {
 }
 
 impl GithubDeployment {
-    pub(crate) async fn start(rt: &Runtime<'_>, environment: &str, description: &str) -> Self {
-        Self::start_recorded(
-            rt,
-            environment,
-            description,
-            &crate::github::deployments::Record::default(),
-        )
-        .await
-    }
-
-    /// [`GithubDeployment::start`] with what the deploy puts in place in the payload.
+    /// Creates the deployment, `in_progress`, its payload recording what the deploy puts in place
+    /// (`record.target`; what `rollback-to` redeploys later).
     pub(crate) async fn start_recorded(
         rt: &Runtime<'_>,
         environment: &str,

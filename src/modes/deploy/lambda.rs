@@ -574,7 +574,7 @@ async fn run_inner(
         "Lambda {}:{} ({})",
         cfg.function_name, cfg.alias, cfg.traffic
     );
-    let mut recorder = (!dry_run).then(|| Recorder {
+    let mut recorder = (!dry_run && rt.github().is_some()).then(|| Recorder {
         rt,
         environment: env_name.clone(),
         description: restore.map_or_else(|| what.clone(), |r| r.description(&what)),
@@ -865,9 +865,9 @@ async fn deploy_inner(
                 message: e.to_string(),
             })?;
         d.version = Some(version.to_owned());
-        d.code = CodeChange::Unchanged {
-            sha256: format!("version {version} as recorded"),
-        };
+        d.notes.push(format!(
+            "Rollback: the alias moves to version {version} as recorded; no code or configuration was updated and nothing was published."
+        ));
         if dry_run || cancel.is_cancelled() {
             d.ending = if dry_run {
                 Ending::Planned
@@ -884,8 +884,10 @@ async fn deploy_inner(
             &checker,
             cfg,
             alias,
-            version.to_owned(),
-            role,
+            Candidate {
+                version: version.to_owned(),
+                role,
+            },
             cancel,
             &mut d,
         )
@@ -961,9 +963,18 @@ async fn deploy_inner(
     if let Some(r) = recorder {
         r.start(cfg, Some(&version)).await;
     }
-    let role = cur.role.clone();
-    d.ending = release(&api, &checker, cfg, alias, version, role, cancel, &mut d).await?;
+    let new = Candidate {
+        version,
+        role: cur.role.clone(),
+    };
+    d.ending = release(&api, &checker, cfg, alias, new, cancel, &mut d).await?;
     Ok(finish(d, &api, started))
+}
+
+/// A published version to move the alias to, with its execution role.
+struct Candidate {
+    version: String,
+    role: Option<String>,
 }
 
 /// Moves the alias to `version` (created on it when missing), after the test invocation, through the
@@ -973,11 +984,11 @@ async fn release(
     checker: &Checker<'_>,
     cfg: &LambdaConfig,
     alias: Option<AliasState>,
-    version: String,
-    role: Option<String>,
+    new: Candidate,
     cancel: &Cancel,
     d: &mut Deployed,
 ) -> Result<Ending, LambdaError> {
+    let Candidate { version, role } = new;
     // No alias yet: create it on the new version; there is nothing to split against.
     let Some(alias) = alias else {
         let a = api.create_alias(&cfg.alias, &version).await?;

@@ -284,9 +284,7 @@ pub async fn run(
     if let Some(a) = &cfg.app_runner {
         let aws = rt.connect_aws(&a.aws, Purpose::Deploy).await?;
         let environment = super::apprunner::environment_name(aws.environment.as_deref(), a);
-        let ours = |t: &Target| {
-            matches!(t, Target::AppRunner { service, .. } if same_app_runner_service(service, &a.service))
-        };
+        let ours = |t: &Target| matches!(t, Target::AppRunner { service, .. } if same_app_runner_service(service, &a.service));
         let what = format!("App Runner `{}`", a.service);
         let restore = choose(rt, &environment, wanted, &ours, &what).await?;
         return super::apprunner::run_restore(rt, &aws, a, &restore).await;
@@ -349,7 +347,8 @@ mod tests {
 
     #[test]
     fn app_runner_names_and_arns_are_the_same_service() {
-        let arn = "arn:aws:apprunner:eu-west-1:123456789012:service/web/8fe1e10304f84fd2b0df550fe98a71fa";
+        let arn =
+            "arn:aws:apprunner:eu-west-1:123456789012:service/web/8fe1e10304f84fd2b0df550fe98a71fa";
         assert!(same_app_runner_service(arn, "web"));
         assert!(same_app_runner_service("web", arn));
         assert!(!same_app_runner_service(arn, "api"));
