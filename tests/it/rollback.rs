@@ -199,6 +199,14 @@ async fn ecs_previous_skips_a_failed_deploy_restores_the_last_good_task_definiti
 
     // Again: C was rolled back from, B failed, A is what runs: nothing earlier is good. Exit 2, naming
     // the environment and what to do; nothing is touched.
+    // The lookup read one page of deployments and the statuses of the candidates down to A (dry run
+    // and rollback: twice).
+    assert_eq!(gh.count("GET /repos/{owner}/{repo}/deployments"), 2);
+    assert_eq!(
+        gh.count("GET /repos/{owner}/{repo}/deployments/{deployment_id}/statuses"),
+        2 * 3
+    );
+
     let updates = fake.requests("UpdateService").len();
     let again = at(step(), &gh, SHA_D)
         .input("image", "")
@@ -463,6 +471,40 @@ async fn app_runner_rollback_restores_the_recorded_image_and_refuses_when_only_f
         fake.protocol_errors().is_empty(),
         "{:?}",
         fake.protocol_errors()
+    );
+    gh.assert_no_violations();
+}
+
+#[tokio::test]
+async fn a_cancelled_lambda_rollback_leaves_the_live_version_serving_and_records_a_failure() {
+    let gh = FakeGithub::start_for("octo-org/octo-repo").await;
+    let Some(rig) = crate::lambda::Rig::new("rollback-cancel").await else {
+        return;
+    };
+    for (sha, body) in [(SHA_A, "a"), (SHA_B, "b")] {
+        ok(&at(rig.step(Some(body)), &gh, sha).run().await);
+    }
+    assert_eq!(rig.alias().await.0, "3");
+    let (handle, cancel) = stevedore::cancel::pair();
+    let step = at(rig.step(None), &gh, SHA_C)
+        .input("rollback-to", "previous")
+        .input("traffic", "canary 10% 10m");
+    let run = tokio::spawn(step.run_with_cancel(cancel));
+    rig.until_split(&run).await;
+    handle.cancel("SIGINT");
+    let r = run.await.unwrap();
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    assert_eq!(rig.alias().await, ("3".to_owned(), None));
+    assert!(
+        r.summary.contains("cancelled, alias restored to version 3"),
+        "{}",
+        r.summary
+    );
+    let dep = last_deployment(&gh);
+    assert_eq!(dep["payload"]["target"]["version"], "2");
+    assert_eq!(
+        states(&gh, dep["id"].as_u64().unwrap()),
+        ["in_progress", "failure"]
     );
     gh.assert_no_violations();
 }
