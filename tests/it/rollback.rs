@@ -347,6 +347,25 @@ async fn lambda_rollback_moves_the_alias_back_to_the_recorded_version_with_healt
     assert_eq!(dep_a["payload"]["target"]["kind"], "lambda", "{dep_a}");
     assert_eq!(dep_a["payload"]["target"]["version"], "2", "{dep_a}");
 
+    // Dry run: names the version, moves nothing, records nothing.
+    let deployments = gh.deployments().len();
+    let dry = at(rig.step(None), &gh, SHA_C)
+        .input("health-url", &health.url)
+        .input("rollback-to", "previous")
+        .input("dry-run", "true")
+        .run()
+        .await;
+    ok(&dry);
+    assert_eq!(dry.output("restored-version"), Some(SHA_A));
+    assert!(
+        dry.summary
+            .contains("Rollback (dry run): would move alias `live` to version 2 as recorded"),
+        "{}",
+        dry.summary
+    );
+    assert_eq!(rig.alias().await.0, "3");
+    assert_eq!(gh.deployments().len(), deployments);
+
     let hits = health.hits.load(std::sync::atomic::Ordering::SeqCst);
     let r = at(rig.step(None), &gh, SHA_C)
         .input("health-url", &health.url)
@@ -456,6 +475,25 @@ async fn app_runner_rollback_restores_the_recorded_image_and_refuses_when_only_f
         .await;
     ok(&r);
     assert_eq!(fake.image(), image('3'));
+    let deployments = gh.deployments().len();
+    let dry = at(app_runner_step(&fake).unwrap(), &gh, SHA_D)
+        .input("rollback-to", "previous")
+        .input("dry-run", "true")
+        .run()
+        .await;
+    ok(&dry);
+    assert_eq!(dry.output("verdict"), Some("skipped"));
+    assert!(
+        dry.stdout.contains(&format!(
+            "plan: would UpdateService `frontend` from `{}` to `{}`",
+            image('3'),
+            image('1')
+        )),
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(fake.image(), image('3'));
+    assert_eq!(gh.deployments().len(), deployments);
     let r = at(app_runner_step(&fake).unwrap(), &gh, SHA_D)
         .input("rollback-to", "previous")
         .run()

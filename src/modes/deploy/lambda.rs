@@ -865,9 +865,17 @@ async fn deploy_inner(
                 message: e.to_string(),
             })?;
         d.version = Some(version.to_owned());
-        d.notes.push(format!(
-            "Rollback: the alias moves to version {version} as recorded; no code or configuration was updated and nothing was published."
-        ));
+        d.notes.push(if dry_run {
+            format!(
+                "Rollback (dry run): would move alias `{}` to version {version} as recorded, updating and publishing nothing.",
+                cfg.alias
+            )
+        } else {
+            format!(
+                "Rollback: alias `{}` moved to version {version} as recorded; no code or configuration was updated and nothing was published.",
+                cfg.alias
+            )
+        });
         if dry_run || cancel.is_cancelled() {
             d.ending = if dry_run {
                 Ending::Planned
