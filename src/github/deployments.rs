@@ -7,6 +7,7 @@
 //! earlier deployments of the environment inactive; a failed deployment leaves the previous one active,
 //! which is what is still running.
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::checks::cut_chars;
@@ -33,14 +34,151 @@ pub fn is_production(environment: &str) -> bool {
     e == "prod" || e.starts_with("prod-") || e.starts_with("production")
 }
 
-/// Creates a deployment of the run's commit to `environment` and marks it `in_progress`.
+/// Creates a deployment of the run's commit to `environment` and marks it `in_progress`. Its payload
+/// records the run and ref but no [`Target`]: a rollback cannot redeploy it.
 pub async fn start(
     client: &Client,
     ctx: &Context,
     environment: &str,
     description: &str,
 ) -> Result<Deployment, GithubError> {
-    start_with(client, ctx, environment, description, false).await
+    start_with(
+        client,
+        ctx,
+        environment,
+        description,
+        false,
+        &Record::default(),
+    )
+    .await
+}
+
+/// [`start`] with what is deployed recorded in the payload (what `rollback-to` redeploys later).
+pub async fn start_recorded(
+    client: &Client,
+    ctx: &Context,
+    environment: &str,
+    description: &str,
+    record: &Record,
+) -> Result<Deployment, GithubError> {
+    start_with(client, ctx, environment, description, false, record).await
+}
+
+/// What a deploy records in its deployment's payload, beyond the run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Record {
+    /// What runs after this deploy; `None` when it is not known (the deploy failed before).
+    pub target: Option<Target>,
+    /// A rollback: the commit that is redeployed (the deployment's `ref`) instead of the run's.
+    pub sha: Option<String>,
+    /// A rollback: the version redeployed (else the run's tag or commit).
+    pub version: Option<String>,
+    /// A rollback: the deployment whose target is redeployed.
+    pub restored_from: Option<u64>,
+    /// A rollback: the deployment that was live before it (a later `previous` skips it).
+    pub rolled_back_from: Option<u64>,
+}
+
+/// The payload stevedore writes on every deployment (`payload` of POST /repos/{owner}/{repo}/deployments).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payload {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    /// The workflow run's `GITHUB_REF`.
+    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub git_ref: Option<String>,
+    /// The tag (`v1.4.2`) when the run is for a tag, else the commit SHA; a rollback keeps the restored
+    /// deployment's version. `rollback-to: <version>` matches it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// What runs after this deploy (absent on deployments by other tools or older versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Target>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restored_from: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rolled_back_from: Option<u64>,
+}
+
+/// Exactly what a deploy put in place, enough to put it in place again. One variant per deploy target.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Target {
+    /// Each service's task-definition ARN.
+    Ecs {
+        cluster: String,
+        services: Vec<EcsService>,
+    },
+    /// The published version the alias points at.
+    Lambda {
+        function: String,
+        alias: String,
+        version: String,
+    },
+    /// The image (by digest when deployed by digest) the service runs.
+    AppRunner { service: String, image: String },
+}
+
+/// One ECS service and the task definition it was updated to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EcsService {
+    pub service: String,
+    pub task_definition: String,
+}
+
+/// The body of POST /repos/{owner}/{repo}/deployments.
+#[derive(Debug, Serialize)]
+struct CreateDeployment<'a> {
+    #[serde(rename = "ref")]
+    git_ref: &'a str,
+    task: &'a str,
+    auto_merge: bool,
+    required_contexts: [&'a str; 0],
+    environment: &'a str,
+    description: &'a str,
+    production_environment: bool,
+    transient_environment: bool,
+    payload: &'a Payload,
+}
+
+/// The fields of a deployment (GitHub's `deployment` schema) stevedore reads.
+#[derive(Clone, Debug, Deserialize)]
+pub struct DeploymentResponse {
+    pub id: u64,
+    pub sha: String,
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    pub environment: String,
+    pub created_at: String,
+    /// An object, or a string holding one (the schema allows both).
+    #[serde(default)]
+    pub payload: Value,
+}
+
+impl DeploymentResponse {
+    /// The payload as stevedore wrote it; `None` when it is not one of ours.
+    #[must_use]
+    pub fn stevedore_payload(&self) -> Option<Payload> {
+        let v = match &self.payload {
+            Value::String(s) => serde_json::from_str(s).ok()?,
+            v => v.clone(),
+        };
+        serde_json::from_value(v).ok()
+    }
+}
+
+/// The field of a deployment status (GitHub's `deployment-status` schema) stevedore reads.
+#[derive(Clone, Debug, Deserialize)]
+pub struct StatusResponse {
+    pub state: String,
+}
+
+/// The version a run deploys: its tag, else its commit.
+fn run_version(ctx: &Context, sha: &str) -> String {
+    ctx.git_ref
+        .as_deref()
+        .and_then(|r| r.strip_prefix("refs/tags/"))
+        .map_or_else(|| sha.to_owned(), str::to_owned)
 }
 
 /// [`start`], choosing `transient_environment`.
@@ -50,42 +188,55 @@ async fn start_with(
     environment: &str,
     description: &str,
     transient: bool,
+    record: &Record,
 ) -> Result<Deployment, GithubError> {
     let repository = ctx.repository.clone().ok_or(GithubError::Missing {
         what: "GITHUB_REPOSITORY",
     })?;
-    let sha = ctx
-        .sha
-        .clone()
-        .or_else(|| ctx.head_sha().map(str::to_owned))
-        .ok_or(GithubError::Missing { what: "GITHUB_SHA" })?;
+    let sha = match &record.sha {
+        Some(s) => s.clone(),
+        None => ctx
+            .sha
+            .clone()
+            .or_else(|| ctx.head_sha().map(str::to_owned))
+            .ok_or(GithubError::Missing { what: "GITHUB_SHA" })?,
+    };
     let log_url = ctx.run_url();
-    let mut payload = json!({});
-    if let Some(id) = &ctx.run_id {
-        payload["run_id"] = json!(id);
-    }
-    if let Some(r) = &ctx.git_ref {
-        payload["ref"] = json!(r);
-    }
-    let d = client
-        .post(
-            &format!("/repos/{repository}/deployments"),
-            &json!({
-                "ref": sha,
-                "task": "deploy",
-                "auto_merge": false,
-                "required_contexts": [],
-                "environment": environment,
-                "description": cut_chars(description, MAX_DESCRIPTION_CHARS),
-                "production_environment": is_production(environment),
-                "transient_environment": transient,
-                "payload": payload,
-            }),
-        )
-        .await?;
+    let payload = Payload {
+        run_id: ctx.run_id.clone(),
+        git_ref: ctx.git_ref.clone(),
+        version: Some(
+            record
+                .version
+                .clone()
+                .unwrap_or_else(|| run_version(ctx, &sha)),
+        ),
+        target: record.target.clone(),
+        restored_from: record.restored_from,
+        rolled_back_from: record.rolled_back_from,
+    };
+    let description = cut_chars(description, MAX_DESCRIPTION_CHARS);
+    let body = CreateDeployment {
+        git_ref: &sha,
+        task: "deploy",
+        auto_merge: false,
+        required_contexts: [],
+        environment,
+        description: &description,
+        production_environment: is_production(environment),
+        transient_environment: transient,
+        payload: &payload,
+    };
+    let route = format!("/repos/{repository}/deployments");
+    let body = serde_json::to_value(&body).map_err(|e| GithubError::Decode {
+        method: "POST".into(),
+        route: route.clone(),
+        message: format!("the request body cannot be encoded: {e}"),
+    })?;
+    let d = client.post(&route, &body).await?;
     let id = d["id"].as_u64().ok_or_else(|| GithubError::Decode {
         method: "POST".into(),
-        route: format!("/repos/{repository}/deployments"),
+        route: route.clone(),
         message: format!(
             "the answer has no deployment id: {}",
             crate::report::truncate_bytes(&d.to_string(), 200)
@@ -98,7 +249,7 @@ async fn start_with(
         sha,
         log_url,
     };
-    status(client, &dep, "in_progress", description, None, None).await?;
+    status(client, &dep, "in_progress", &description, None, None).await?;
     Ok(dep)
 }
 
@@ -178,7 +329,15 @@ pub async fn start_transient(
         ))
         .await?;
     let Some(id) = existing.first().and_then(|d| d["id"].as_u64()) else {
-        return start_with(client, ctx, environment, description, true).await;
+        return start_with(
+            client,
+            ctx,
+            environment,
+            description,
+            true,
+            &Record::default(),
+        )
+        .await;
     };
     let dep = Deployment {
         id,
@@ -238,6 +397,185 @@ pub async fn deactivate(
     Ok(marked)
 }
 
+/// Which earlier deployment `rollback-to` asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Wanted {
+    /// The last good deployment other than the live one, the one rolled back from, or one that put in
+    /// place the same thing as the live one.
+    Previous,
+    /// The newest good deployment whose payload `version` is this, or whose commit starts with it (at
+    /// least 7 hex digits).
+    Version(String),
+}
+
+impl Wanted {
+    fn matches(&self, d: &DeploymentResponse, p: &Payload) -> bool {
+        match self {
+            Wanted::Previous => false,
+            Wanted::Version(v) => {
+                p.version.as_deref() == Some(v.as_str())
+                    || (v.len() >= 7
+                        && v.bytes().all(|b| b.is_ascii_hexdigit())
+                        && d.sha.starts_with(&v.to_ascii_lowercase()))
+            }
+        }
+    }
+}
+
+/// An earlier deployment that can be put in place again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Release {
+    pub id: u64,
+    pub sha: String,
+    pub created_at: String,
+    /// The payload's version (else the commit).
+    pub version: String,
+    pub target: Target,
+    pub run_id: Option<String>,
+    pub rolled_back_from: Option<u64>,
+}
+
+/// What [`find_release`] saw.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Search {
+    /// The newest good deployment of this target: what runs now.
+    pub live: Option<Release>,
+    /// The deployment to put in place again.
+    pub found: Option<Release>,
+    /// Deployments of the environment looked at.
+    pub examined: usize,
+    /// Deployments of the environment without a stevedore payload for this target.
+    pub foreign: usize,
+    /// Why each candidate passed over was not taken, newest first (`#id: reason`).
+    pub passed_over: Vec<String>,
+}
+
+/// Pages of deployments [`find_release`] reads at most (100 each).
+pub const MAX_PAGES: usize = 10;
+
+/// A deployment is good when one of its statuses is `success` and none is `failure` or `error`: GitHub
+/// marks every earlier deployment `inactive` when a later one succeeds (`auto_inactive`), so a good
+/// release that was replaced reads `success` then `inactive`; an `inactive` one that never succeeded is
+/// not good.
+#[must_use]
+pub fn is_good(states: &[String]) -> bool {
+    states.iter().any(|s| s == "success") && !states.iter().any(|s| s == "failure" || s == "error")
+}
+
+/// Finds the deployment of `environment` that `wanted` names among those whose payload records a
+/// target for which `ours` is true, newest first (GitHub lists deployments newest first). Reads the
+/// deployments a page at a time and each candidate's statuses (GET .../deployments/{id}/statuses), and
+/// stops at the first match.
+pub async fn find_release(
+    client: &Client,
+    repository: &str,
+    environment: &str,
+    wanted: &Wanted,
+    ours: &(dyn Fn(&Target) -> bool + Sync),
+) -> Result<Search, GithubError> {
+    let mut search = Search::default();
+    let mut away: std::collections::HashSet<u64> = std::collections::HashSet::new();
+    let mut next = format!(
+        "/repos/{repository}/deployments?environment={}&per_page=100",
+        query_escape(environment)
+    );
+    for _ in 0..MAX_PAGES {
+        let answer = client.request(reqwest::Method::GET, &next, None).await?;
+        let page: Vec<DeploymentResponse> =
+            serde_json::from_value(answer.body).map_err(|e| GithubError::Decode {
+                method: "GET".into(),
+                route: next.clone(),
+                message: format!("not a list of deployments: {e}"),
+            })?;
+        for d in page {
+            search.examined += 1;
+            let Some((payload, target)) = d
+                .stevedore_payload()
+                .and_then(|p| p.target.clone().filter(|t| ours(t)).map(|t| (p, t)))
+            else {
+                search.foreign += 1;
+                continue;
+            };
+            let route = format!(
+                "/repos/{repository}/deployments/{}/statuses?per_page=100",
+                d.id
+            );
+            let statuses: Vec<StatusResponse> = serde_json::from_value(client.get(&route).await?)
+                .map_err(|e| GithubError::Decode {
+                method: "GET".into(),
+                route: route.clone(),
+                message: format!("not a list of deployment statuses: {e}"),
+            })?;
+            let states: Vec<String> = statuses.into_iter().map(|s| s.state).collect();
+            let release = Release {
+                id: d.id,
+                sha: d.sha.clone(),
+                created_at: d.created_at.clone(),
+                version: payload.version.clone().unwrap_or_else(|| d.sha.clone()),
+                target,
+                run_id: payload.run_id.clone(),
+                rolled_back_from: payload.rolled_back_from,
+            };
+            if !is_good(&states) {
+                if *wanted == Wanted::Previous || wanted.matches(&d, &payload) {
+                    let last = states.first().map_or("no status", String::as_str);
+                    search.passed_over.push(format!(
+                        "#{} (`{}`): not good (statuses {}; last `{last}`)",
+                        d.id,
+                        release.version,
+                        if states.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            states.iter().rev().cloned().collect::<Vec<_>>().join(" → ")
+                        }
+                    ));
+                }
+                continue;
+            }
+            if let Some(from) = release.rolled_back_from {
+                away.insert(from);
+            }
+            let Some(live) = &search.live else {
+                search.live = Some(release.clone());
+                if wanted.matches(&d, &payload) {
+                    search.found = Some(release);
+                    return Ok(search);
+                }
+                continue;
+            };
+            match wanted {
+                Wanted::Version(_) => {
+                    if wanted.matches(&d, &payload) {
+                        search.found = Some(release);
+                        return Ok(search);
+                    }
+                }
+                Wanted::Previous => {
+                    if away.contains(&release.id) {
+                        search.passed_over.push(format!(
+                            "#{} (`{}`): a later rollback replaced it",
+                            release.id, release.version
+                        ));
+                    } else if release.target == live.target {
+                        search.passed_over.push(format!(
+                            "#{} (`{}`): the same as what runs now (#{})",
+                            release.id, release.version, live.id
+                        ));
+                    } else {
+                        search.found = Some(release);
+                        return Ok(search);
+                    }
+                }
+            }
+        }
+        match super::next_link(&answer.headers) {
+            Some(n) => next = n,
+            None => break,
+        }
+    }
+    Ok(search)
+}
+
 /// `s` escaped for a query-string value (environment names contain `/`).
 fn query_escape(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
@@ -246,6 +584,89 @@ fn query_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn good_means_succeeded_and_never_failed() {
+        let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+        // Newest first, as GitHub lists them.
+        assert!(is_good(&s(&["success", "in_progress"])));
+        assert!(is_good(&s(&["inactive", "success", "in_progress"])));
+        assert!(!is_good(&s(&["inactive", "failure", "in_progress"])));
+        assert!(!is_good(&s(&["inactive", "in_progress"])));
+        assert!(!is_good(&s(&["error"])));
+        assert!(!is_good(&s(&["in_progress"])));
+        assert!(!is_good(&[]));
+    }
+
+    #[test]
+    fn payloads_round_trip_and_foreign_ones_are_not_ours() {
+        let p = Payload {
+            run_id: Some("42".into()),
+            git_ref: Some("refs/tags/v1.2.0".into()),
+            version: Some("v1.2.0".into()),
+            target: Some(Target::Lambda {
+                function: "api".into(),
+                alias: "live".into(),
+                version: "7".into(),
+            }),
+            restored_from: None,
+            rolled_back_from: None,
+        };
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(
+            v,
+            json!({"run_id": "42", "ref": "refs/tags/v1.2.0", "version": "v1.2.0",
+                   "target": {"kind": "lambda", "function": "api", "alias": "live", "version": "7"}})
+        );
+        let d = |payload: Value| DeploymentResponse {
+            id: 1,
+            sha: "a".repeat(40),
+            git_ref: "main".into(),
+            environment: "prod".into(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+            payload,
+        };
+        assert_eq!(d(v.clone()).stevedore_payload(), Some(p.clone()));
+        assert_eq!(d(Value::String(v.to_string())).stevedore_payload(), Some(p));
+        // Another tool's payload: no target.
+        let other = d(json!({"deploy_tool": "other"}))
+            .stevedore_payload()
+            .unwrap();
+        assert_eq!(other.target, None);
+        assert_eq!(d(Value::String(String::new())).stevedore_payload(), None);
+        let ecs: Target = serde_json::from_value(json!({"kind": "ecs", "cluster": "prod",
+            "services": [{"service": "web", "task_definition": "arn:aws:ecs:eu-west-1:1:task-definition/web:3"}]}))
+        .unwrap();
+        assert!(matches!(ecs, Target::Ecs { .. }));
+        let ar: Target = serde_json::from_value(
+            json!({"kind": "app-runner", "service": "web", "image": "r@sha256:0"}),
+        )
+        .unwrap();
+        assert!(matches!(ar, Target::AppRunner { .. }));
+    }
+
+    #[test]
+    fn versions_match_the_payload_or_a_commit_prefix() {
+        let d = DeploymentResponse {
+            id: 1,
+            sha: "abcdef0123456789abcdef0123456789abcdef01".into(),
+            git_ref: "abcdef0123456789abcdef0123456789abcdef01".into(),
+            environment: "prod".into(),
+            created_at: String::new(),
+            payload: Value::Null,
+        };
+        let p = Payload {
+            version: Some("v1.2.0".into()),
+            ..Payload::default()
+        };
+        let w = |v: &str| Wanted::Version(v.into());
+        assert!(w("v1.2.0").matches(&d, &p));
+        assert!(w("abcdef0").matches(&d, &p));
+        assert!(w("ABCDEF01").matches(&d, &p));
+        assert!(!w("abcdef").matches(&d, &p), "6 digits are too few");
+        assert!(!w("v1.2").matches(&d, &p));
+        assert!(!Wanted::Previous.matches(&d, &p));
+    }
 
     #[test]
     fn production_names() {

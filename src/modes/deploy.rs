@@ -8,6 +8,7 @@ pub mod apprunner;
 pub mod ecs;
 pub mod lambda;
 pub mod preview;
+pub mod rollback;
 
 use crate::aws::{self, AwsInputs, Purpose};
 use crate::inputs::Inputs;
@@ -25,11 +26,14 @@ pub struct Config {
     pub app_runner: Option<Box<apprunner::Config>>,
     /// Set when `preview: true` (docs/previews.md).
     pub preview: Option<preview::PreviewConfig>,
+    /// `rollback-to`: redeploy an earlier release instead (docs/rollback.md).
+    pub rollback: Option<crate::github::deployments::Wanted>,
 }
 
 impl Config {
     /// Reads this mode's inputs, collecting every error.
     pub fn parse(p: &mut Inputs<'_>) -> Self {
+        let rollback = rollback::parse(p);
         let ecs_wanted = p.string("cluster").is_some() || p.string("service").is_some();
         let function = p.string("function-name");
         if let Some(service) = p.string("app-runner-service") {
@@ -55,6 +59,7 @@ impl Config {
                 lambda: None,
                 app_runner: Some(Box::new(apprunner::Config::parse(p, service))),
                 preview: None,
+                rollback,
             };
         }
         if ecs_wanted && function.is_some() {
@@ -102,6 +107,7 @@ impl Config {
             lambda,
             app_runner: None,
             preview,
+            rollback,
         }
     }
 }
@@ -246,6 +252,19 @@ pub fn warn_production_by_tag(rt: &Runtime<'_>, environment: &str, image: &str) 
 
 /// Runs the mode on the chosen target.
 pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
+    if let Some(wanted) = &cfg.rollback {
+        let r = rollback::run(rt, cfg, wanted).await;
+        let aws = cfg
+            .ecs
+            .as_ref()
+            .map(|c| &c.aws)
+            .or(cfg.lambda.as_ref().map(|l| &l.aws))
+            .or(cfg.app_runner.as_ref().map(|a| &a.aws));
+        return match aws {
+            Some(a) => r.map(|r| note_real_run_refusal(rt, a, r)),
+            None => r,
+        };
+    }
     if let Some(c) = &cfg.ecs {
         let r = ecs::run(rt, c).await;
         return r.map(|r| note_real_run_refusal(rt, &c.aws, r));

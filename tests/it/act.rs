@@ -1367,3 +1367,162 @@ async fn act_versioned_dev_cuts_a_prerelease_and_deploys_it_to_test_through_need
         "every client trusted the test CA"
     );
 }
+
+// ---- examples/rollback.yml ----
+
+/// examples/rollback.yml dispatched by hand (`workflow_dispatch` with `-e` event file: environment `dev`,
+/// version `previous`), in host mode, against a moto of its own (the example's function name is fixed) and
+/// the fake GitHub over TLS. Two real deploys of `backend-dev` to `dev` (run in-process, like the
+/// serverless pipeline's deploy-dev step) publish versions 2 and 3 and record their GitHub Deployments; the
+/// example's rollback job then moves `live` back to version 2 with the health URL checked, records a new
+/// deployment restoring the first one, and prints the `restored-version` output.
+#[tokio::test]
+async fn act_rollback_example_restores_the_previous_lambda_version() {
+    use crate::helpers::fake_github::FakeGithub;
+    use crate::helpers::run::Step;
+    let Some(act) = act() else {
+        return;
+    };
+    let Some(moto) = crate::helpers::moto::own() else {
+        return;
+    };
+    let endpoint = moto.endpoint.clone();
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let gh = FakeGithub::start_tls_for(crate::helpers::act::REPOSITORY).await;
+    let ca = gh.ca_pem_path().map(std::path::Path::to_owned).unwrap();
+    let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
+    let conf = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("eu-west-1"))
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
+        .endpoint_url(&endpoint)
+        .build();
+    let lambda = aws_sdk_lambda::Client::new(&conf);
+    let role = crate::lambda::create_role(&endpoint, "backend-dev-role").await;
+    lambda
+        .create_function()
+        .function_name("backend-dev")
+        .runtime(aws_sdk_lambda::types::Runtime::Python312)
+        .role(role)
+        .handler("app.handler")
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .zip_file(aws_sdk_lambda::primitives::Blob::new(crate::lambda::zip(
+                    "def handler(e, c):\n    return 0\n",
+                )))
+                .build(),
+        )
+        .publish(true)
+        .send()
+        .await
+        .unwrap();
+    lambda
+        .create_alias()
+        .function_name("backend-dev")
+        .name("live")
+        .function_version("1")
+        .send()
+        .await
+        .unwrap();
+    let health = crate::lambda::health_server(200).await;
+    let api = health.url.trim_end_matches("/health").to_owned();
+    let shas = [
+        "1111111aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "2222222bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+    ];
+    for (n, sha) in shas.iter().enumerate() {
+        let s = Step::new();
+        std::fs::write(
+            s.workspace.join("app.zip"),
+            crate::lambda::zip(&format!("def handler(e, c):\n    return {}\n", n + 1)),
+        )
+        .unwrap();
+        let r = s
+            .input("mode", "deploy")
+            .input("environment", "dev")
+            .input("function-name", "backend-dev")
+            .input("zip-file", "app.zip")
+            .input("health-url", &health.url)
+            .input("aws-region", "eu-west-1")
+            .input("allow-aws-credential-chain", "true")
+            .input("github-token", "ghs_actrollbacktoken0123456789")
+            .var("AWS_ACCESS_KEY_ID", "testing")
+            .var("AWS_SECRET_ACCESS_KEY", "testing")
+            .var("AWS_ENDPOINT_URL", &endpoint)
+            .var("GITHUB_API_URL", &gh.url())
+            .var("SSL_CERT_FILE", &ca.display().to_string())
+            .var("GITHUB_REPOSITORY", crate::helpers::act::REPOSITORY)
+            .var("GITHUB_SHA", sha)
+            .run()
+            .await;
+        assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    }
+    let first = gh.deployments()[0].clone();
+    assert_eq!(first["payload"]["target"]["version"], "2", "{first}");
+    let alias = |lambda: aws_sdk_lambda::Client| async move {
+        lambda
+            .get_alias()
+            .function_name("backend-dev")
+            .name("live")
+            .send()
+            .await
+            .unwrap()
+            .function_version()
+            .map(str::to_owned)
+    };
+    assert_eq!(alias(lambda.clone()).await.as_deref(), Some("3"));
+
+    let repo = example_repo("rollback");
+    repo.commit("chore: rollback workflow");
+    let url = gh.url();
+    let ca_path = ca.clone();
+    let hits = health.hits.load(std::sync::atomic::Ordering::SeqCst);
+    let r = tokio::task::spawn_blocking(move || {
+        let run = Run::new(act, &repo, Mode::Host, ".github/workflows/rollback.yml")
+            .event(
+                "workflow_dispatch",
+                serde_json::json!({
+                    "ref": "refs/heads/main",
+                    "inputs": {"environment": "dev", "version": "previous"},
+                }),
+            )
+            .github(&url, Some(&ca_path))
+            .secret("GITHUB_TOKEN", "ghs_actrollbacktoken0123456789")
+            .var("DEV_ACCOUNT_ID", ACCOUNT)
+            .var("PROD_ACCOUNT_ID", ACCOUNT)
+            .var("DEV_API_URL", &api)
+            .var("PROD_API_URL", &api);
+        with_aws(run, &endpoint).run()
+    })
+    .await
+    .unwrap();
+    r.check(r.job_succeeded("rollback"), "the rollback job succeeds");
+    r.check(
+        r.errors("rollback").is_empty(),
+        "no ::error in the rollback job",
+    );
+    r.check(
+        r.log.contains(&format!(
+            "restored {} (deployment {})",
+            shas[0], first["id"]
+        )),
+        "the run step prints the restored-version and restored-deployment-id outputs",
+    );
+    let now = alias(lambda.clone()).await;
+    r.check(
+        now.as_deref() == Some("2"),
+        &format!("`live` is back on version 2: {now:?}"),
+    );
+    r.check(
+        health.hits.load(std::sync::atomic::Ordering::SeqCst) > hits,
+        "the health URL was checked during the rollback",
+    );
+    let last = gh.deployments().last().cloned().unwrap();
+    r.check(
+        last["payload"]["restored_from"] == first["id"]
+            && last["payload"]["target"] == first["payload"]["target"]
+            && last["environment"] == "dev",
+        &format!("a new deployment of `dev` restores the first: {last}"),
+    );
+    gh.assert_no_violations();
+}

@@ -77,6 +77,13 @@ fn plausible(expr: &str, env: &BTreeMap<String, String>) -> Option<String> {
         "vars.ARTIFACTS_BUCKET" => "acme-artifacts".to_owned(),
         "vars.SCAN_SEVERITY_THRESHOLD || 'high'" => "high".to_owned(),
         "vars.STEVEDORE_ENVIRONMENTS" => "production: { role: \"arn:aws:iam::333333333333:role/github-deploy\", region: eu-west-1, account-id: \"333333333333\" }".to_owned(),
+        // examples/rollback.yml's workflow_dispatch inputs.
+        "inputs.environment" => "dev".to_owned(),
+        "inputs.version" => "previous".to_owned(),
+        "inputs.environment == 'production' && 'prod' || 'dev'" => "dev".to_owned(),
+        "inputs.environment == 'production' && vars.PROD_API_URL || vars.DEV_API_URL" => {
+            "https://api.example.com".to_owned()
+        }
         _ if e.starts_with("vars.") && e.ends_with("_ACCOUNT_ID") => "123456789012".to_owned(),
         _ if e.starts_with("vars.") && e.ends_with("_API_URL") => {
             "https://api.example.com".to_owned()
@@ -398,9 +405,11 @@ fn every_snippet_that_configures_stevedore_parses() {
         "docs/lint-gate.md",
         "docs/previews.md",
         "docs/publish.md",
+        "docs/rollback.md",
         "examples/container.yml",
         "examples/python-package.yml",
         "examples/preview.yml",
+        "examples/rollback.yml",
         "examples/serverless.yml",
         "examples/standards.yml",
         "examples/typescript-package.yml",

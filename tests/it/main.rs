@@ -41,6 +41,7 @@ mod preview;
 mod proxy;
 mod publish;
 mod reporting;
+mod rollback;
 mod runner_schema;
 mod security;
 mod security_inputs;

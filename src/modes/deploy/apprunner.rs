@@ -60,13 +60,17 @@ impl Config {
     /// Reads the App Runner inputs (called when `app-runner-service` is set), collecting every error.
     pub fn parse(p: &mut Inputs<'_>, service: String) -> Self {
         let aws = AwsInputs::parse(p);
-        let image = p
-            .required(
+        // `rollback-to` deploys the image an earlier deployment recorded (its parser refuses `image`).
+        let image = if p.string("rollback-to").is_some() {
+            String::new()
+        } else {
+            p.required(
                 "image",
                 "for an App Runner deploy",
                 "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:…",
             )
-            .unwrap_or_default();
+            .unwrap_or_default()
+        };
         if !image.is_empty() {
             super::check_image(p, &image);
         }
@@ -652,6 +656,54 @@ pub fn report(cfg: &Config, o: &Outcome, cancelled: bool) -> Report {
 /// The App Runner deploy step: connect (trigger policy first), deploy, report.
 pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
     let aws = rt.connect_aws(&cfg.aws, Purpose::Deploy).await?;
+    run_connected(rt, &aws, cfg, None).await
+}
+
+/// The GitHub environment of an App Runner deploy: the mapped `environment`, else the service's name.
+#[must_use]
+pub fn environment_name(environment: Option<&str>, cfg: &Config) -> String {
+    environment.map_or_else(
+        || {
+            cfg.service
+                .rsplit('/')
+                .nth(1)
+                .unwrap_or(&cfg.service)
+                .to_owned()
+        },
+        str::to_owned,
+    )
+}
+
+/// `rollback-to`: the service pointed at the image `restore` recorded, with the same operation watch,
+/// health check and rollback as a deploy.
+pub async fn run_restore(
+    rt: &Runtime<'_>,
+    aws: &crate::aws::Connected,
+    cfg: &Config,
+    restore: &super::rollback::Restore,
+) -> Result<Report, ModeError> {
+    let crate::github::deployments::Target::AppRunner { image, .. } = &restore.release.target
+    else {
+        return Err(ModeError::Config {
+            message: format!(
+                "deployment #{} does not record an App Runner deploy",
+                restore.release.id
+            ),
+            hint: None,
+        });
+    };
+    let mut cfg = cfg.clone();
+    cfg.image.clone_from(image);
+    let r = run_connected(rt, aws, &cfg, Some(restore)).await?;
+    Ok(restore.annotate(r))
+}
+
+async fn run_connected(
+    rt: &Runtime<'_>,
+    aws: &crate::aws::Connected,
+    cfg: &Config,
+    restore: Option<&super::rollback::Restore>,
+) -> Result<Report, ModeError> {
     let http = crate::net::Net::from_env(rt.env)
         .reqwest()
         .redirect(reqwest::redirect::Policy::none())
@@ -700,19 +752,23 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
         r.output("service-url", format!("https://{}", svc.url));
         return Ok(r);
     }
-    let environment = aws.environment.clone().unwrap_or_else(|| {
-        cfg.service
-            .rsplit('/')
-            .nth(1)
-            .unwrap_or(&cfg.service)
-            .to_owned()
-    });
-    let gh = super::ecs::GithubDeployment::start(
-        rt,
-        &environment,
-        &format!("App Runner {}", cfg.service),
-    )
-    .await;
+    let environment = environment_name(aws.environment.as_deref(), cfg);
+    let what = format!("App Runner {}", cfg.service);
+    let (description, record) = match restore {
+        Some(r) => (r.description(&what), r.record.clone()),
+        None => (
+            what,
+            crate::github::deployments::Record {
+                target: Some(crate::github::deployments::Target::AppRunner {
+                    service: cfg.service.clone(),
+                    image: cfg.image.clone(),
+                }),
+                ..Default::default()
+            },
+        ),
+    };
+    let gh =
+        super::ecs::GithubDeployment::start_recorded(rt, &environment, &description, &record).await;
     let o = match deploy(&aws.sdk, &http, cfg, &rt.cancel).await {
         Ok(o) => o,
         Err(e) => {
@@ -725,7 +781,7 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
         .finish(o.succeeded(), Some(&format!("https://{}", o.service.url)))
         .await;
     let r = report(cfg, &o, rt.cancel.is_cancelled());
-    Ok(super::name_the_target(rt, &aws, &record, r))
+    Ok(super::name_the_target(rt, aws, &record, r))
 }
 
 fn to_mode_error(e: &AppRunnerError) -> ModeError {

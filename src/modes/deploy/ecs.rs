@@ -128,7 +128,9 @@ impl Config {
         let task_fix = "A YAML mapping, e.g. `command: [bin/rails, db:migrate]`, optional `container: app` and `timeout: 15m`";
         let pre_task = p.parse_with("pre-deploy-task", task_fix, oneoff::parse_spec);
         let post_task = p.parse_with("post-deploy-task", task_fix, oneoff::parse_spec);
-        if image.is_none() && task_definition.is_none() && environment.is_empty() {
+        // `rollback-to` deploys what an earlier deployment recorded (its parser names these inputs).
+        let restoring = p.string("rollback-to").is_some();
+        if !restoring && image.is_none() && task_definition.is_none() && environment.is_empty() {
             p.missing(
                 "image",
                 "for an ECS deploy (or give `task-definition` or `environment-variables` to deploy)",
@@ -260,6 +262,9 @@ pub struct ServicePlan {
     pub dropped_fields: Vec<String>,
     /// Network configuration and launch type / capacity providers: one-off tasks run the same way.
     pub placement: oneoff::Placement,
+    /// `rollback-to`: the service goes back to the recorded task definition `base` (an ARN); nothing
+    /// is registered.
+    pub recorded: bool,
 }
 
 impl ServicePlan {
@@ -407,6 +412,7 @@ pub async fn plan(sdk: &SdkConfig, cfg: &Config) -> Result<Vec<ServicePlan>, Ecs
             register,
             changes,
             dropped_fields,
+            recorded: false,
         });
     }
     Ok(plans)
@@ -578,11 +584,25 @@ impl ServiceOutcome {
 
 /// Registers each distinct task definition once, even when services deploy concurrently.
 #[derive(Debug, Default)]
-struct Registry {
+pub struct Registry {
     done: tokio::sync::Mutex<BTreeMap<String, String>>,
 }
 
 impl Registry {
+    /// A registry that already knows `arn` for each body: a rollback updates the services to the
+    /// recorded task definitions and registers nothing.
+    #[must_use]
+    pub fn seeded(known: impl IntoIterator<Item = (Value, String)>) -> Self {
+        Self {
+            done: tokio::sync::Mutex::new(
+                known
+                    .into_iter()
+                    .map(|(body, arn)| (body.to_string(), arn))
+                    .collect(),
+            ),
+        }
+    }
+
     async fn register(&self, client: &Client, body: &Value) -> Result<String, EcsError> {
         let key = body.to_string();
         let mut done = self.done.lock().await;
@@ -642,8 +662,19 @@ pub async fn apply_all(
     logs: Option<&oneoff::Logs>,
     cancel: &Cancel,
 ) -> Applied {
+    apply_all_with(sdk, cfg, plans, logs, cancel, &Registry::default()).await
+}
+
+/// [`apply_all`] with the task definitions `registry` already registered (or knows).
+pub async fn apply_all_with(
+    sdk: &SdkConfig,
+    cfg: &Config,
+    plans: Vec<ServicePlan>,
+    logs: Option<&oneoff::Logs>,
+    cancel: &Cancel,
+    registry: &Registry,
+) -> Applied {
     let client = client(sdk);
-    let registry = Registry::default();
     let mut applied = Applied {
         pre: None,
         services: Vec::new(),
@@ -655,7 +686,7 @@ pub async fn apply_all(
             client: &client,
             cfg,
             plan: p,
-            registry: &registry,
+            registry,
             logs,
             cancel,
         };
@@ -669,7 +700,7 @@ pub async fn apply_all(
     applied.services = futures_util::future::join_all(
         plans
             .into_iter()
-            .map(|p| deploy_service(&client, cfg, p, &registry, cancel)),
+            .map(|p| deploy_service(&client, cfg, p, registry, cancel)),
     )
     .await;
     let all_ok = applied.services.iter().all(ServiceOutcome::succeeded);
@@ -678,7 +709,7 @@ pub async fn apply_all(
             client: &client,
             cfg,
             plan: p,
-            registry: &registry,
+            registry,
             logs,
             cancel,
         };
@@ -793,7 +824,11 @@ async fn deploy_service(
         Ok(a) => a,
         Err(e) => return out(None, None, Err(e.to_string()), seen, None, tl),
     };
-    tl.push(format!("registered {}", short_td(&arn)));
+    if plan.recorded {
+        tl.push(format!("back to the recorded {}", short_td(&arn)));
+    } else {
+        tl.push(format!("registered {}", short_td(&arn)));
+    }
     if cancel.is_cancelled() {
         tl.push("cancelled before UpdateService: the service was not changed");
         return out(Some(arn), None, Ok(End::Cancelled), seen, None, tl);
@@ -927,19 +962,111 @@ pub async fn run_connected(
     aws: &Connected,
     cfg: &Config,
 ) -> Result<Report, ModeError> {
-    let plans = plan(&aws.sdk, cfg).await.map_err(|e| {
-        let hint = Some(e.hint());
-        match e {
-            EcsError::Api { .. } => ModeError::Failed {
-                message: e.to_string(),
-                hint,
-            },
-            _ => ModeError::Config {
-                message: e.to_string(),
-                hint,
-            },
+    let plans = plan(&aws.sdk, cfg).await.map_err(plan_error)?;
+    run_plans(rt, aws, cfg, plans, None).await
+}
+
+/// The GitHub environment of an ECS deploy: the mapped `environment`, else the cluster.
+#[must_use]
+pub fn environment_name(aws: &Connected, cfg: &Config) -> String {
+    aws.environment
+        .clone()
+        .unwrap_or_else(|| cfg.cluster.clone())
+}
+
+/// `rollback-to`: every service back on the task definition `restore` recorded, with the same watch,
+/// rollback on failure and report as a deploy; nothing is registered.
+pub async fn run_restore(
+    rt: &Runtime<'_>,
+    aws: &Connected,
+    cfg: &Config,
+    restore: &super::rollback::Restore,
+) -> Result<Report, ModeError> {
+    let crate::github::deployments::Target::Ecs { services, .. } = &restore.release.target else {
+        return Err(ModeError::Config {
+            message: format!(
+                "deployment #{} does not record an ECS deploy",
+                restore.release.id
+            ),
+            hint: None,
+        });
+    };
+    let plans = plan_restore(&aws.sdk, cfg, services)
+        .await
+        .map_err(plan_error)?;
+    let r = run_plans(rt, aws, cfg, plans, Some(restore)).await?;
+    Ok(restore.annotate(r))
+}
+
+/// Plans that put each service back on its `recorded` task definition: the diff is against what runs,
+/// the body is the recorded revision as described (the registry is seeded with its ARN).
+pub async fn plan_restore(
+    sdk: &SdkConfig,
+    cfg: &Config,
+    recorded: &[crate::github::deployments::EcsService],
+) -> Result<Vec<ServicePlan>, EcsError> {
+    let mut as_is = cfg.clone();
+    as_is.edits = Edits::default();
+    as_is.task_definition = None;
+    let mut plans = plan(sdk, &as_is).await?;
+    let client = client(sdk);
+    for p in &mut plans {
+        let Some(arn) = recorded
+            .iter()
+            .find(|s| s.service == p.service)
+            .map(|s| s.task_definition.clone())
+        else {
+            return Err(EcsError::TaskDefinition {
+                what: format!("of service `{}`", p.service),
+                problem: "the deployment to restore records none".into(),
+            });
+        };
+        let running = describe_task_definition(&client, &p.current_task_definition).await?;
+        let base = describe_task_definition(&client, &arn).await?;
+        if base.task_definition.get("status").and_then(Value::as_str) == Some("INACTIVE") {
+            return Err(EcsError::TaskDefinition {
+                what: format!("`{arn}`"),
+                problem: "was deregistered (INACTIVE), so ECS cannot start it again".into(),
+            });
         }
-    })?;
+        let (register, dropped) = taskdef::render(&base, &Edits::default()).map_err(|problem| {
+            EcsError::TaskDefinition {
+                what: format!("`{arn}`"),
+                problem,
+            }
+        })?;
+        p.changes = taskdef::diff(&running.task_definition, &register);
+        p.register = register;
+        p.dropped_fields = dropped;
+        p.base = arn;
+        p.recorded = true;
+    }
+    Ok(plans)
+}
+
+fn plan_error(e: EcsError) -> ModeError {
+    let hint = Some(e.hint());
+    match e {
+        EcsError::Api { .. } => ModeError::Failed {
+            message: e.to_string(),
+            hint,
+        },
+        _ => ModeError::Config {
+            message: e.to_string(),
+            hint,
+        },
+    }
+}
+
+/// Prints the plans (dry run) or applies them, recording a GitHub Deployment whose payload names the
+/// task definitions; `restore` seeds the registry with the recorded ARNs.
+async fn run_plans(
+    rt: &Runtime<'_>,
+    aws: &Connected,
+    cfg: &Config,
+    plans: Vec<ServicePlan>,
+    restore: Option<&super::rollback::Restore>,
+) -> Result<Report, ModeError> {
     for p in &plans {
         if !p.dropped_fields.is_empty() {
             tracing::info!(
@@ -979,15 +1106,52 @@ pub async fn run_connected(
         }
         report::dry_run(cfg, &plans)
     } else {
-        let environment = aws
-            .environment
-            .clone()
-            .unwrap_or_else(|| cfg.cluster.clone());
+        let environment = environment_name(aws, cfg);
         if let (Some(e), Some(i)) = (&aws.environment, &cfg.edits.image) {
             super::warn_production_by_tag(rt, e, i);
         }
-        let description = format!("ECS {} in {}", cfg.services.join(", "), cfg.cluster);
-        let gh = GithubDeployment::start(rt, &environment, &description).await;
+        let what = format!("ECS {} in {}", cfg.services.join(", "), cfg.cluster);
+        let client = client(&aws.sdk);
+        let (registry, deployment) = match restore {
+            Some(r) => (
+                Registry::seeded(plans.iter().map(|p| (p.register.clone(), p.base.clone()))),
+                r.record.clone(),
+            ),
+            None => {
+                // Registered before the GitHub Deployment, whose payload names the new revisions (what
+                // `rollback-to` redeploys). A registration failing here fails again, reported, in apply.
+                let registry = Registry::default();
+                let mut services = Vec::new();
+                for p in &plans {
+                    match registry.register(&client, &p.register).await {
+                        Ok(arn) => services.push(crate::github::deployments::EcsService {
+                            service: p.service.clone(),
+                            task_definition: arn,
+                        }),
+                        Err(e) => tracing::warn!(service = %p.service, "{e}"),
+                    }
+                }
+                let target = (services.len() == plans.len()).then(|| {
+                    crate::github::deployments::Target::Ecs {
+                        cluster: cfg.cluster.clone(),
+                        services,
+                    }
+                });
+                (
+                    registry,
+                    crate::github::deployments::Record {
+                        target,
+                        ..Default::default()
+                    },
+                )
+            }
+        };
+        let description = match restore {
+            Some(r) => r.description(&what),
+            None => what,
+        };
+        let gh =
+            GithubDeployment::start_recorded(rt, &environment, &description, &deployment).await;
         let logs = if cfg.pre_task.is_some() || cfg.post_task.is_some() {
             crate::net::Net::from_env(rt.env)
                 .reqwest()
@@ -1002,7 +1166,8 @@ pub async fn run_connected(
         } else {
             None
         };
-        let applied = apply_all(&aws.sdk, cfg, plans, logs.as_ref(), &rt.cancel).await;
+        let applied =
+            apply_all_with(&aws.sdk, cfg, plans, logs.as_ref(), &rt.cancel, &registry).await;
         let ok = applied.succeeded();
         let url = console_url(&aws.sdk, cfg);
         record = gh.finish(ok, Some(&url)).await;
@@ -1038,7 +1203,14 @@ pub(crate) struct GithubDeployment {
 }
 
 impl GithubDeployment {
-    pub(crate) async fn start(rt: &Runtime<'_>, environment: &str, description: &str) -> Self {
+    /// Creates the deployment, `in_progress`, its payload recording what the deploy puts in place
+    /// (`record.target`; what `rollback-to` redeploys later).
+    pub(crate) async fn start_recorded(
+        rt: &Runtime<'_>,
+        environment: &str,
+        description: &str,
+        record: &crate::github::deployments::Record,
+    ) -> Self {
         let Some(client) = rt.github() else {
             return Self {
                 client: None,
@@ -1046,7 +1218,15 @@ impl GithubDeployment {
                 note: "No GitHub Deployment recorded (no `github-token` or repository).".into(),
             };
         };
-        match crate::github::deployments::start(&client, rt.ctx, environment, description).await {
+        match crate::github::deployments::start_recorded(
+            &client,
+            rt.ctx,
+            environment,
+            description,
+            record,
+        )
+        .await
+        {
             Ok(d) => Self {
                 client: Some(client),
                 deployment: Some(d),

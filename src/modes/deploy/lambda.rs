@@ -315,6 +315,14 @@ pub enum LambdaError {
     },
     #[error("cannot build the HTTP client for `health-url`: {message}")]
     Http { message: String },
+    #[error(
+        "version {version} of Lambda function `{function}`, which the deployment to restore recorded, cannot be read: {message}"
+    )]
+    VersionMissing {
+        function: String,
+        version: String,
+        message: String,
+    },
 }
 
 impl LambdaError {
@@ -350,6 +358,9 @@ impl LambdaError {
             LambdaError::PackageType { .. } => {
                 "Zip functions take `zip-file` or `s3-bucket`/`s3-key`; image functions take `image`.".into()
             }
+            LambdaError::VersionMissing { .. } => {
+                "The version was deleted since: restore another version (`rollback-to: <version>`), or deploy the release again normally.".into()
+            }
             _ => return None,
         })
     }
@@ -363,6 +374,7 @@ impl LambdaError {
                 | LambdaError::AliasOnLatest { .. }
                 | LambdaError::RoleMismatch { .. }
                 | LambdaError::PackageType { .. }
+                | LambdaError::VersionMissing { .. }
         )
     }
 }
@@ -468,6 +480,15 @@ pub async fn run(rt: &Runtime<'_>, cfg: &LambdaConfig) -> Result<Report, ModeErr
     run_connected(rt, &aws.sdk, aws.environment.as_deref(), cfg).await
 }
 
+/// The GitHub environment of a Lambda deploy: the mapped `environment`, else `function:alias`.
+#[must_use]
+pub fn environment_name(environment: Option<&str>, cfg: &LambdaConfig) -> String {
+    environment.map_or_else(
+        || format!("{}:{}", cfg.function_name, cfg.alias),
+        str::to_owned,
+    )
+}
+
 /// The deploy and its report with an existing AWS connection (for a `deploy.rs` that connects itself).
 /// Records a GitHub Deployment (`in_progress`, then `success`/`failure`) when a token and repository are
 /// available and this is not a dry run; GitHub problems are logged and noted, never fatal.
@@ -477,62 +498,121 @@ pub async fn run_connected(
     environment: Option<&str>,
     cfg: &LambdaConfig,
 ) -> Result<Report, ModeError> {
+    run_inner(rt, sdk, environment, cfg, None).await
+}
+
+/// `rollback-to`: the alias moved to the version `restore` recorded, with the configured `traffic`,
+/// health checks and rollback; nothing is updated or published.
+pub async fn run_restore(
+    rt: &Runtime<'_>,
+    sdk: &SdkConfig,
+    environment: Option<&str>,
+    cfg: &LambdaConfig,
+    restore: &super::rollback::Restore,
+) -> Result<Report, ModeError> {
+    let r = run_inner(rt, sdk, environment, cfg, Some(restore)).await?;
+    Ok(restore.annotate(r))
+}
+
+/// The GitHub Deployment of a Lambda deploy, created when the version is known (its payload names it:
+/// what `rollback-to` moves the alias back to), or at the end without one when the deploy stopped before.
+pub struct Recorder<'r, 'a> {
+    rt: &'r Runtime<'a>,
+    environment: String,
+    description: String,
+    record: crate::github::deployments::Record,
+    started: Option<super::ecs::GithubDeployment>,
+}
+
+impl Recorder<'_, '_> {
+    /// Creates the deployment (once), marked `in_progress`, recording `version`.
+    async fn start(&mut self, cfg: &LambdaConfig, version: Option<&str>) {
+        if self.started.is_some() {
+            return;
+        }
+        if let Some(v) = version {
+            self.record.target = Some(crate::github::deployments::Target::Lambda {
+                function: cfg.function_name.clone(),
+                alias: cfg.alias.clone(),
+                version: v.to_owned(),
+            });
+        }
+        self.started = Some(
+            super::ecs::GithubDeployment::start_recorded(
+                self.rt,
+                &self.environment,
+                &self.description,
+                &self.record,
+            )
+            .await,
+        );
+    }
+
+    /// Sets the final status; the sentence for the report.
+    async fn finish(mut self, cfg: &LambdaConfig, success: bool, url: &str) -> String {
+        self.start(cfg, None).await;
+        match self.started {
+            Some(d) => d.finish(success, Some(url)).await,
+            None => String::new(),
+        }
+    }
+}
+
+async fn run_inner(
+    rt: &Runtime<'_>,
+    sdk: &SdkConfig,
+    environment: Option<&str>,
+    cfg: &LambdaConfig,
+    restore: Option<&super::rollback::Restore>,
+) -> Result<Report, ModeError> {
     let dry_run = rt.common.dry_run;
-    let github = if dry_run { None } else { rt.github() };
-    let env_name = environment.map_or_else(
-        || format!("{}:{}", cfg.function_name, cfg.alias),
-        str::to_owned,
-    );
+    let env_name = environment_name(environment, cfg);
     if let (Some(e), Some(CodeSource::Image(i))) = (environment, &cfg.code) {
         super::warn_production_by_tag(rt, e, i);
     }
-    let mut github_note = None;
-    let deployment = match &github {
-        Some(gh) => match crate::github::deployments::start(
-            gh,
-            rt.ctx,
-            &env_name,
-            &format!(
-                "Lambda {}:{} ({})",
-                cfg.function_name, cfg.alias, cfg.traffic
-            ),
-        )
-        .await
-        {
-            Ok(d) => Some(d),
-            Err(e) => {
-                tracing::warn!("GitHub deployment not recorded: {e}");
-                github_note = Some(format!("GitHub deployment not recorded: {e}"));
-                None
-            }
-        },
+    let what = format!(
+        "Lambda {}:{} ({})",
+        cfg.function_name, cfg.alias, cfg.traffic
+    );
+    let mut recorder = (!dry_run && rt.github().is_some()).then(|| Recorder {
+        rt,
+        environment: env_name.clone(),
+        description: restore.map_or_else(|| what.clone(), |r| r.description(&what)),
+        record: restore.map(|r| r.record.clone()).unwrap_or_default(),
+        started: None,
+    });
+    let restore_version = match restore.map(|r| &r.release.target) {
+        Some(crate::github::deployments::Target::Lambda { version, .. }) => Some(version.as_str()),
+        Some(_) => {
+            return Err(ModeError::Config {
+                message: "the deployment to restore does not record a Lambda deploy".into(),
+                hint: None,
+            });
+        }
         None => None,
     };
     let net = crate::net::Net::from_env(rt.env);
-    let outcome = deploy(sdk, cfg, &net, &rt.cancel, dry_run).await;
+    let outcome = deploy_inner(
+        sdk,
+        cfg,
+        &net,
+        &rt.cancel,
+        dry_run,
+        restore_version,
+        recorder.as_mut(),
+    )
+    .await;
     let success =
         matches!(&outcome, Ok(d) if report::verdict(&d.ending) != crate::report::Verdict::Failure);
-    if let (Some(gh), Some(dep)) = (&github, &deployment) {
-        let url = console_url(sdk, cfg);
-        let finished = crate::cancel::cleanup(
-            crate::cancel::MODE_CLEANUP,
-            crate::github::deployments::finish(gh, dep, success, Some(&url), None),
-        );
-        if let Err(e) = finished.await {
-            tracing::warn!("GitHub deployment status not recorded: {e}");
-            github_note = Some(format!("GitHub deployment status not recorded: {e}"));
+    let github_note = match recorder {
+        Some(rec) => {
+            let url = console_url(sdk, cfg);
+            Some(rec.finish(cfg, success, &url).await)
         }
-    }
+        None => None,
+    };
     let mut d = outcome?;
-    if let Some(dep) = &deployment {
-        d.notes.push(format!(
-            "GitHub deployment {} to environment `{}` marked {}.",
-            dep.id,
-            dep.environment,
-            if success { "success" } else { "failure" }
-        ));
-    }
-    d.notes.extend(github_note);
+    d.notes.extend(github_note.filter(|n| !n.is_empty()));
     let key = rt
         .common
         .report_key
@@ -698,6 +778,20 @@ pub async fn deploy(
     cancel: &Cancel,
     dry_run: bool,
 ) -> Result<Deployed, LambdaError> {
+    deploy_inner(sdk, cfg, net, cancel, dry_run, None, None).await
+}
+
+/// [`deploy`]; with `restore`, the alias moves to that existing version (no update, no publish). The
+/// `recorder`'s deployment is created once the version is known, before the alias moves.
+async fn deploy_inner(
+    sdk: &SdkConfig,
+    cfg: &LambdaConfig,
+    net: &crate::net::Net,
+    cancel: &Cancel,
+    dry_run: bool,
+    restore: Option<&str>,
+    mut recorder: Option<&mut Recorder<'_, '_>>,
+) -> Result<Deployed, LambdaError> {
     let started = Instant::now();
     let api = Api::new(sdk, &cfg.function_name, net.clone());
     let mut cur = api
@@ -759,6 +853,54 @@ pub async fn deploy(
             "The alias was split when the deploy started ({version} plus {}% on {v}), probably left by an interrupted deploy; {version} is treated as the previous version.",
             traffic::fmt_weight(w * 100.0)
         ));
+    }
+
+    if let Some(version) = restore {
+        let role = api
+            .role_of(version)
+            .await
+            .map_err(|e| LambdaError::VersionMissing {
+                function: cfg.function_name.clone(),
+                version: version.to_owned(),
+                message: e.to_string(),
+            })?;
+        d.version = Some(version.to_owned());
+        d.notes.push(if dry_run {
+            format!(
+                "Rollback (dry run): would move alias `{}` to version {version} as recorded, updating and publishing nothing.",
+                cfg.alias
+            )
+        } else {
+            format!(
+                "Rollback: alias `{}` moved to version {version} as recorded; no code or configuration was updated and nothing was published.",
+                cfg.alias
+            )
+        });
+        if dry_run || cancel.is_cancelled() {
+            d.ending = if dry_run {
+                Ending::Planned
+            } else {
+                Ending::Cancelled { shifted: false }
+            };
+            return Ok(finish(d, &api, started));
+        }
+        if let Some(r) = recorder.as_deref_mut() {
+            r.start(cfg, Some(version)).await;
+        }
+        d.ending = release(
+            &api,
+            &checker,
+            cfg,
+            alias,
+            Candidate {
+                version: version.to_owned(),
+                role,
+            },
+            cancel,
+            &mut d,
+        )
+        .await?;
+        return Ok(finish(d, &api, started));
     }
 
     // Plan.
@@ -826,7 +968,35 @@ pub async fn deploy(
     let description = format!("stevedore {}", env!("CARGO_PKG_VERSION"));
     let version = api.publish_version(&cur.code_sha256, &description).await?;
     d.version = Some(version.clone());
+    if let Some(r) = recorder {
+        r.start(cfg, Some(&version)).await;
+    }
+    let new = Candidate {
+        version,
+        role: cur.role.clone(),
+    };
+    d.ending = release(&api, &checker, cfg, alias, new, cancel, &mut d).await?;
+    Ok(finish(d, &api, started))
+}
 
+/// A published version to move the alias to, with its execution role.
+struct Candidate {
+    version: String,
+    role: Option<String>,
+}
+
+/// Moves the alias to `version` (created on it when missing), after the test invocation, through the
+/// traffic steps with health rounds; the ending.
+async fn release(
+    api: &Api,
+    checker: &Checker<'_>,
+    cfg: &LambdaConfig,
+    alias: Option<AliasState>,
+    new: Candidate,
+    cancel: &Cancel,
+    d: &mut Deployed,
+) -> Result<Ending, LambdaError> {
+    let Candidate { version, role } = new;
     // No alias yet: create it on the new version; there is nothing to split against.
     let Some(alias) = alias else {
         let a = api.create_alias(&cfg.alias, &version).await?;
@@ -843,12 +1013,13 @@ pub async fn deploy(
                 cfg.alias
             ));
         }
-        d.ending = match health_round(&checker, &version, 100.0, t0, &mut d.health, cancel).await {
-            Round::Healthy => Ending::Promoted,
-            Round::Cancelled => Ending::Cancelled { shifted: false },
-            Round::Failed(reason) => Ending::FailedWithoutPrevious { reason },
-        };
-        return Ok(finish(d, &api, started));
+        return Ok(
+            match health_round(checker, &version, 100.0, t0, &mut d.health, cancel).await {
+                Round::Healthy => Ending::Promoted,
+                Round::Cancelled => Ending::Cancelled { shifted: false },
+                Round::Failed(reason) => Ending::FailedWithoutPrevious { reason },
+            },
+        );
     };
     let previous = alias.version.clone();
     if previous == version {
@@ -859,20 +1030,18 @@ pub async fn deploy(
                 weight: 100.0,
                 note: "leftover routing cleared".into(),
             });
-            d.ending = Ending::Promoted;
-        } else {
-            d.ending = Ending::Unchanged;
+            return Ok(Ending::Promoted);
         }
-        return Ok(finish(d, &api, started));
+        return Ok(Ending::Unchanged);
     }
     if cfg.traffic.splits() {
         let previous_role = api.role_of(&previous).await?;
-        if previous_role.is_some() && previous_role != cur.role {
+        if previous_role.is_some() && previous_role != role {
             return Err(LambdaError::RoleMismatch {
                 previous: previous.clone(),
                 version,
                 previous_role: previous_role.unwrap_or_default(),
-                role: cur.role.clone().unwrap_or_default(),
+                role: role.unwrap_or_default(),
             });
         }
     }
@@ -881,10 +1050,7 @@ pub async fn deploy(
     if let Some(payload) = &cfg.health.payload {
         let o = tokio::select! {
             biased;
-            () = cancel.cancelled() => {
-                d.ending = Ending::Cancelled { shifted: false };
-                return Ok(finish(d, &api, started));
-            }
+            () = cancel.cancelled() => return Ok(Ending::Cancelled { shifted: false }),
             o = checker.invoke(&version, payload) => o,
         };
         let ok = o.ok;
@@ -895,13 +1061,11 @@ pub async fn deploy(
             outcome: o,
         });
         if !ok {
-            d.ending = Ending::FailedBeforeTraffic { reason: detail };
-            return Ok(finish(d, &api, started));
+            return Ok(Ending::FailedBeforeTraffic { reason: detail });
         }
     }
 
-    d.ending = shift(&api, &checker, cfg, &previous, &version, cancel, &mut d).await;
-    Ok(finish(d, &api, started))
+    Ok(shift(api, checker, cfg, &previous, &version, cancel, d).await)
 }
 
 fn finish(mut d: Deployed, api: &Api, started: Instant) -> Deployed {

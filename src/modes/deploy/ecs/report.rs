@@ -14,6 +14,17 @@ use crate::report::{Report, Verdict};
 pub fn plan_lines(cfg: &Config, plans: &[ServicePlan]) -> Vec<String> {
     let mut out = Vec::new();
     for p in plans {
+        if p.recorded {
+            out.push(format!(
+                "plan: would UpdateService `{}/{}` from {} back to the recorded {} (nothing registered)",
+                cfg.cluster,
+                p.service,
+                short_td(&p.current_task_definition),
+                short_td(&p.base)
+            ));
+            out.extend(p.changes.iter().map(|c| format!("  {}", change_line(c))));
+            continue;
+        }
         out.push(format!(
             "plan: would register a new revision of `{}` (base: {}) and UpdateService `{}/{}` (now on {})",
             p.family(),
@@ -279,6 +290,19 @@ pub fn dry_run(cfg: &Config, plans: &[ServicePlan]) -> Report {
         cfg.cluster
     );
     for p in plans {
+        if p.recorded {
+            let _ = write!(
+                s,
+                "### `{}`\n\nWould update the service from `{}` back to the recorded `{}` (nothing registered).\n\
+                 On failure: {}.\n\n{}\n",
+                p.service,
+                short_td(&p.current_task_definition),
+                short_td(&p.base),
+                rollback_policy(cfg, p),
+                changes_table(&p.changes)
+            );
+            continue;
+        }
         let _ = write!(
             s,
             "### `{}`\n\nWould register a new revision of `{}` from {} and update the service from `{}`.\n\

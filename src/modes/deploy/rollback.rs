@@ -1,0 +1,356 @@
+//! `rollback-to`: put an earlier release of the environment in place again (docs/rollback.md).
+//!
+//! Every deploy records what it put in place in its GitHub Deployment's payload
+//! ([`crate::github::deployments::Target`]: task-definition ARNs, Lambda version, App Runner image). A
+//! rollback finds the deployment `rollback-to` names ([`find_release`]: `previous` or a version), then
+//! runs the target's own deploy with exactly that — the same waits, health checks, rollback on failure,
+//! report and cancellation — and records a new deployment with the same target, so that a later
+//! `previous` works from there.
+//!
+//! Adding a target's rollback: a [`Target`] variant recorded by its deploy, a `same_*` identity check,
+//! and one arm in [`run`] that connects, calls [`choose`] and hands the [`Restore`] to the target's run.
+
+use crate::aws::Purpose;
+use crate::github::deployments::{self, Record, Release, Search, Target, Wanted};
+use crate::inputs::Inputs;
+use crate::modes::{ModeError, Runtime};
+use crate::report::Report;
+use crate::report::markdown::{code_span, sentence, text};
+
+/// Inputs that describe a new release: a rollback takes none of them (it redeploys what was recorded).
+const NEW_RELEASE_INPUTS: [(&str, &str); 12] = [
+    ("image", "the image"),
+    ("task-definition", "the task definition"),
+    ("environment-variables", "the environment"),
+    ("zip-file", "the code"),
+    ("s3-bucket", "the code"),
+    ("s3-key", "the code"),
+    ("handler", "the configuration"),
+    ("runtime", "the configuration"),
+    ("memory-size", "the configuration"),
+    ("function-timeout", "the configuration"),
+    ("pre-deploy-task", "the one-off tasks"),
+    ("post-deploy-task", "the one-off tasks"),
+];
+
+/// Reads `rollback-to`; `None` when unset. Records an error for each input that describes a new release
+/// (all at once), and for `preview: true`.
+pub fn parse(p: &mut Inputs<'_>) -> Option<Wanted> {
+    let raw = p.string("rollback-to")?;
+    let v = raw.trim();
+    let wanted = if v.eq_ignore_ascii_case("previous") {
+        Some(Wanted::Previous)
+    } else if v.is_empty() || v.len() > 200 || v.chars().any(char::is_whitespace) {
+        p.error(
+            "rollback-to",
+            Some(&raw),
+            "is neither `previous` nor a version (one word: a tag such as `v1.4.2` or a commit SHA of at least 7 hex digits)",
+            "Set `rollback-to: previous`, or the version to restore, e.g. `rollback-to: v1.4.2`",
+        );
+        None
+    } else {
+        Some(Wanted::Version(v.to_owned()))
+    };
+    for (input, what) in NEW_RELEASE_INPUTS {
+        if let Some(given) = p.string(input) {
+            p.error(
+                input,
+                Some(&given),
+                format!(
+                    "is set together with `rollback-to`; a rollback redeploys exactly what the earlier deployment recorded, {what} included"
+                ),
+                format!(
+                    "Remove `{input}` from the rollback step (or remove `rollback-to` to deploy a new release)"
+                ),
+            );
+        }
+    }
+    if p.bool("preview", false) {
+        p.error(
+            "preview",
+            Some("true"),
+            "is set together with `rollback-to`; previews are not rolled back, they are redeployed from the pull request",
+            "Remove `preview: true` from the rollback step",
+        );
+    }
+    wanted
+}
+
+/// What a target's run needs to put a release in place again.
+#[derive(Clone, Debug)]
+pub struct Restore {
+    /// The deployment put in place again.
+    pub release: Release,
+    /// What the new deployment records (the same target; restored and replaced deployments).
+    pub record: Record,
+    /// The environment searched.
+    pub environment: String,
+    /// For the report: which deployment, and what was passed over.
+    pub note: String,
+}
+
+impl Restore {
+    /// The GitHub Deployment description of the rollback.
+    #[must_use]
+    pub fn description(&self, what: &str) -> String {
+        format!(
+            "Rollback of {what} to #{} ({})",
+            self.release.id, self.release.version
+        )
+    }
+
+    /// Adds the restored release to the report: a paragraph after the first, and the outputs
+    /// `restored-version` and `restored-deployment-id`.
+    #[must_use]
+    pub fn annotate(&self, mut r: Report) -> Report {
+        let para = format!("{}\n\n", self.note);
+        match r.summary.find("\n\n") {
+            Some(end) => r.summary.insert_str(end + 2, &para),
+            None => r.summary.push_str(&format!("\n\n{para}")),
+        }
+        if let Some(c) = r.checks.first_mut() {
+            c.summary.clone_from(&r.summary);
+        }
+        r.title = format!("rollback: {}", r.title);
+        r.output("restored-version", self.release.version.clone());
+        r.output("restored-deployment-id", self.release.id.to_string());
+        r
+    }
+}
+
+/// Looks the release up in `environment`'s deployments. No good deployment, a missing token or a
+/// refused read are configuration problems (exit 2), naming the environment and what to do.
+pub async fn choose(
+    rt: &Runtime<'_>,
+    environment: &str,
+    wanted: &Wanted,
+    ours: &(dyn Fn(&Target) -> bool + Sync),
+    what: &str,
+) -> Result<Restore, ModeError> {
+    let Some(client) = rt.github() else {
+        return Err(ModeError::Config {
+            message: format!(
+                "input `rollback-to`: the releases of environment `{environment}` are read from its GitHub Deployments, and there is no `github-token` (or no GITHUB_REPOSITORY)"
+            ),
+            hint: Some(
+                "Pass `github-token: ${{ github.token }}` (the default) with `permissions: deployments: write`".into(),
+            ),
+        });
+    };
+    let repository = rt.ctx.repository.clone().unwrap_or_default();
+    let search = deployments::find_release(&client, &repository, environment, wanted, ours)
+        .await
+        .map_err(|e| {
+            let forbidden = e.is_forbidden();
+            let message = format!(
+                "input `rollback-to`: cannot read the deployments of environment `{environment}`: {e}"
+            );
+            let hint = Some(
+                "The token needs `permissions: deployments: write` (read to find the release, write to record the rollback)".into(),
+            );
+            if forbidden {
+                ModeError::Config { message, hint }
+            } else {
+                ModeError::Failed { message, hint }
+            }
+        })?;
+    let Some(release) = search.found.clone() else {
+        return Err(none_found(environment, wanted, &search, what));
+    };
+    let live = search.live.as_ref().filter(|l| l.id != release.id);
+    let mut note = format!(
+        "Rolling back environment {} to deployment #{} (version {}, commit {}, {}{}).",
+        code_span(environment),
+        release.id,
+        code_span(&release.version),
+        code_span(short(&release.sha)),
+        text(&release.created_at),
+        release
+            .run_id
+            .as_ref()
+            .map(|r| format!(", run {}", text(r)))
+            .unwrap_or_default(),
+    );
+    match live {
+        Some(l) => note.push_str(&format!(
+            " Live before: #{} (version {}).",
+            l.id,
+            code_span(&l.version)
+        )),
+        None => note.push_str(" It is also the live one: it is deployed again as recorded."),
+    }
+    if !search.passed_over.is_empty() {
+        note.push_str(&format!(
+            " Passed over: {}.",
+            sentence(&search.passed_over.join("; "))
+        ));
+    }
+    let record = Record {
+        target: Some(release.target.clone()),
+        sha: Some(release.sha.clone()),
+        version: Some(release.version.clone()),
+        restored_from: Some(release.id),
+        rolled_back_from: live.map(|l| l.id),
+    };
+    tracing::info!(
+        "rollback-to: deployment #{} ({}) of `{environment}`",
+        release.id,
+        release.version
+    );
+    Ok(Restore {
+        release,
+        record,
+        environment: environment.to_owned(),
+        note,
+    })
+}
+
+fn short(sha: &str) -> &str {
+    sha.get(..12).unwrap_or(sha)
+}
+
+/// The refusal when no deployment fits.
+fn none_found(environment: &str, wanted: &Wanted, s: &Search, what: &str) -> ModeError {
+    let which = match wanted {
+        Wanted::Previous => "no earlier good release (`rollback-to: previous`)".to_owned(),
+        Wanted::Version(v) => format!("no good release of version `{v}`"),
+    };
+    let mut message = format!(
+        "input `rollback-to`: environment `{environment}` has {which} of {what} to redeploy: {} deployment(s) read, {} without a stevedore record of this target",
+        s.examined, s.foreign
+    );
+    if let Some(l) = &s.live {
+        message.push_str(&format!("; live: #{} (version `{}`)", l.id, l.version));
+    }
+    if !s.passed_over.is_empty() {
+        message.push_str(&format!("; passed over: {}", s.passed_over.join("; ")));
+    }
+    ModeError::Config {
+        message,
+        hint: Some(format!(
+            "A release can be restored once a stevedore deploy of this same target to environment `{environment}` has succeeded (its GitHub Deployment records what it put in place). Check `environment` and the target inputs, or deploy the wanted commit normally (re-run its deploy job)"
+        )),
+    }
+}
+
+/// App Runner services are the same when their names are (an ARN `…:service/<name>/<id>` or a name).
+#[must_use]
+pub fn same_app_runner_service(a: &str, b: &str) -> bool {
+    fn name(s: &str) -> &str {
+        s.split_once(":service/")
+            .map_or(s, |(_, rest)| rest.split('/').next().unwrap_or(rest))
+    }
+    a == b || name(a) == name(b)
+}
+
+/// Runs the rollback on the configured target.
+pub async fn run(
+    rt: &Runtime<'_>,
+    cfg: &super::Config,
+    wanted: &Wanted,
+) -> Result<Report, ModeError> {
+    if let Some(c) = &cfg.ecs {
+        let aws = rt.connect_aws(&c.aws, Purpose::Deploy).await?;
+        let environment = super::ecs::environment_name(&aws, c);
+        let mut services = c.services.clone();
+        services.sort();
+        let ours = |t: &Target| match t {
+            Target::Ecs {
+                cluster,
+                services: recorded,
+            } => {
+                let mut names: Vec<String> = recorded.iter().map(|s| s.service.clone()).collect();
+                names.sort();
+                *cluster == c.cluster && names == services
+            }
+            _ => false,
+        };
+        let what = format!("ECS {} in cluster `{}`", c.services.join(", "), c.cluster);
+        let restore = choose(rt, &environment, wanted, &ours, &what).await?;
+        return super::ecs::run_restore(rt, &aws, c, &restore).await;
+    }
+    if let Some(l) = &cfg.lambda {
+        let aws = rt.connect_aws(&l.aws, Purpose::Deploy).await?;
+        let environment = super::lambda::environment_name(aws.environment.as_deref(), l);
+        let ours = |t: &Target| {
+            matches!(t, Target::Lambda { function, alias, .. }
+                if *function == l.function_name && *alias == l.alias)
+        };
+        let what = format!("Lambda `{}:{}`", l.function_name, l.alias);
+        let restore = choose(rt, &environment, wanted, &ours, &what).await?;
+        return super::lambda::run_restore(rt, &aws.sdk, aws.environment.as_deref(), l, &restore)
+            .await;
+    }
+    if let Some(a) = &cfg.app_runner {
+        let aws = rt.connect_aws(&a.aws, Purpose::Deploy).await?;
+        let environment = super::apprunner::environment_name(aws.environment.as_deref(), a);
+        let ours = |t: &Target| matches!(t, Target::AppRunner { service, .. } if same_app_runner_service(service, &a.service));
+        let what = format!("App Runner `{}`", a.service);
+        let restore = choose(rt, &environment, wanted, &ours, &what).await?;
+        return super::apprunner::run_restore(rt, &aws, a, &restore).await;
+    }
+    Err(ModeError::Config {
+        message: "input `rollback-to` needs a target: `cluster` + `service` (ECS), `function-name` (Lambda) or `app-runner-service` (App Runner)".into(),
+        hint: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::Env;
+
+    fn parse_with(pairs: &[(&str, &str)]) -> (Option<Wanted>, Vec<String>) {
+        let env = Env::from_pairs(pairs.iter().copied());
+        let mut p = Inputs::new(&env);
+        let w = parse(&mut p);
+        let errs = p
+            .finish()
+            .err()
+            .map(|e| e.0.iter().map(ToString::to_string).collect())
+            .unwrap_or_default();
+        (w, errs)
+    }
+
+    #[test]
+    fn previous_and_versions() {
+        assert_eq!(parse_with(&[]).0, None);
+        assert_eq!(
+            parse_with(&[("INPUT_ROLLBACK-TO", "Previous")]).0,
+            Some(Wanted::Previous)
+        );
+        assert_eq!(
+            parse_with(&[("INPUT_ROLLBACK-TO", " v1.4.2 ")]).0,
+            Some(Wanted::Version("v1.4.2".into()))
+        );
+    }
+
+    #[test]
+    fn new_release_inputs_and_bad_values_are_all_named() {
+        let (_, e) = parse_with(&[
+            ("INPUT_ROLLBACK-TO", "v1 v2"),
+            ("INPUT_IMAGE", "repo@sha256:abc"),
+            ("INPUT_ZIP-FILE", "a.zip"),
+            ("INPUT_PREVIEW", "true"),
+        ]);
+        assert_eq!(e.len(), 4, "{e:#?}");
+        let all = e.join("\n");
+        for needle in [
+            "input `rollback-to` = `v1 v2`: is neither `previous` nor a version",
+            "input `image` = `repo@sha256:abc`: is set together with `rollback-to`",
+            "input `zip-file` = `a.zip`: is set together with `rollback-to`",
+            "input `preview` = `true`",
+        ] {
+            assert!(all.contains(needle), "{needle} not in {all}");
+        }
+    }
+
+    #[test]
+    fn app_runner_names_and_arns_are_the_same_service() {
+        let arn =
+            "arn:aws:apprunner:eu-west-1:123456789012:service/web/8fe1e10304f84fd2b0df550fe98a71fa";
+        assert!(same_app_runner_service(arn, "web"));
+        assert!(same_app_runner_service("web", arn));
+        assert!(!same_app_runner_service(arn, "api"));
+    }
+}

@@ -1,0 +1,548 @@
+//! `rollback-to` (docs/rollback.md): deploys record what they put in place in their GitHub Deployment's
+//! payload, and a rollback step puts an earlier release back — ECS on the scripted ECS endpoint, Lambda on
+//! moto, App Runner on the scripted App Runner endpoint — always with the fake GitHub that checks every
+//! request and answer against GitHub's OpenAPI description.
+
+use serde_json::Value;
+
+use crate::ecs::{error_lines, fake_with, step_for};
+use crate::helpers::fake_ecs::{After, Behaviour, FakeEcs};
+use crate::helpers::fake_github::FakeGithub;
+use crate::helpers::run::{Step, StepResult};
+
+const SHA_A: &str = "aaaaaaa1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const SHA_B: &str = "bbbbbbb2bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+const SHA_C: &str = "ccccccc3cccccccccccccccccccccccccccccccc";
+const SHA_D: &str = "ddddddd4dddddddddddddddddddddddddddddddd";
+
+fn image(n: char) -> String {
+    format!(
+        "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:{}",
+        n.to_string().repeat(64)
+    )
+}
+
+/// `step` run for commit `sha` against `gh`, in environment `staging`.
+fn at(step: Step, gh: &FakeGithub, sha: &str) -> Step {
+    step.input("environment", "staging")
+        .input("github-token", "ghs_faketoken0123456789")
+        .var("GITHUB_API_URL", &gh.url())
+        .var("GITHUB_SHA", sha)
+}
+
+/// The same step as a tag build (`refs/tags/<tag>`): its version is the tag.
+fn tagged(step: Step, tag: &str) -> Step {
+    step.input("trigger-policy", "staging: [refs/heads/main, refs/tags/v*]")
+        .var("GITHUB_REF", &format!("refs/tags/{tag}"))
+        .var("GITHUB_REF_NAME", tag)
+        .var("GITHUB_REF_TYPE", "tag")
+}
+
+fn states(gh: &FakeGithub, id: u64) -> Vec<String> {
+    gh.deployment_statuses(id)
+        .iter()
+        .map(|s| s["state"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn last_deployment(gh: &FakeGithub) -> Value {
+    gh.deployments().last().cloned().unwrap()
+}
+
+fn ok(r: &StepResult) {
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+}
+
+/// `web` completes each deployment one poll after UpdateService.
+fn complete(fake: &FakeEcs, n: usize) {
+    fake.script("web", vec![Behaviour::complete_after_polls(1); n]);
+}
+
+#[tokio::test]
+async fn ecs_previous_skips_a_failed_deploy_restores_the_last_good_task_definition_and_records_it()
+{
+    let gh = FakeGithub::start_for("octo-org/octo-repo").await;
+    let (fake, _) = fake_with(&[("web", None)]).await;
+    let Some(base) = step_for(&fake) else { return };
+    drop(base);
+    let step = || step_for(&fake).unwrap();
+
+    // A (tag v1.0.0) succeeds: web:2.
+    complete(&fake, 1);
+    let a = tagged(at(step(), &gh, SHA_A), "v1.0.0")
+        .input("image", &image('a'))
+        .run()
+        .await;
+    ok(&a);
+    let dep_a = last_deployment(&gh);
+    assert_eq!(dep_a["payload"]["version"], "v1.0.0", "{dep_a}");
+    assert_eq!(dep_a["payload"]["target"]["kind"], "ecs", "{dep_a}");
+    let td_a = dep_a["payload"]["target"]["services"][0]["task_definition"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(td_a.ends_with("task-definition/web:2"), "{td_a}");
+    assert_eq!(a.output("task-definition-arn"), Some(td_a.as_str()));
+
+    // B fails (a task cannot pull its image) and is rolled back to web:2: a `failure` deployment.
+    fake.script(
+        "web",
+        [
+            Behaviour::StopTasks {
+                after: After::Polls(1),
+                stop_code: "TaskFailedToStart".into(),
+                reason: "CannotPullContainerError: pull image manifest has been retried 5 time(s)"
+                    .into(),
+                containers: vec![("app".into(), None, None)],
+            },
+            Behaviour::complete_after_polls(1),
+        ],
+    );
+    let b = at(step(), &gh, SHA_B)
+        .input("image", &image('b'))
+        .run()
+        .await;
+    assert_eq!(b.code, 1, "{}\n{}", b.stdout, b.summary);
+    let dep_b = last_deployment(&gh);
+    assert!(
+        states(&gh, dep_b["id"].as_u64().unwrap()).contains(&"failure".to_owned()),
+        "{dep_b}"
+    );
+
+    // C succeeds: web:4 is live.
+    complete(&fake, 1);
+    let c = at(step(), &gh, SHA_C)
+        .input("image", &image('c'))
+        .run()
+        .await;
+    ok(&c);
+    let dep_c = last_deployment(&gh);
+    assert!(
+        fake.service_task_definition("web")
+            .ends_with("task-definition/web:4")
+    );
+
+    // Dry run: says what would be redeployed, changes nothing, records nothing.
+    let (updates, registers, deployments) = (
+        fake.requests("UpdateService").len(),
+        fake.requests("RegisterTaskDefinition").len(),
+        gh.deployments().len(),
+    );
+    let dry = at(step(), &gh, SHA_D)
+        .input("image", "")
+        .input("rollback-to", "previous")
+        .input("dry-run", "true")
+        .run()
+        .await;
+    ok(&dry);
+    assert_eq!(dry.output("verdict"), Some("skipped"));
+    assert_eq!(dry.output("restored-version"), Some("v1.0.0"));
+    assert!(
+        dry.summary.contains(&format!(
+            "to deployment #{} (version `v1.0.0`, commit `aaaaaaa1aaaa`",
+            dep_a["id"]
+        )),
+        "{}",
+        dry.summary
+    );
+    assert!(dry.stdout.contains("web:2"), "{}", dry.stdout);
+    assert_eq!(fake.requests("UpdateService").len(), updates);
+    assert_eq!(gh.deployments().len(), deployments);
+
+    // The rollback: `previous` passes over B (failed) and puts A's task definition back, registering
+    // nothing; a new deployment records the same target.
+    complete(&fake, 1);
+    let r = at(step(), &gh, SHA_D)
+        .input("image", "")
+        .input("rollback-to", "previous")
+        .run()
+        .await;
+    ok(&r);
+    gh.assert_no_violations();
+    assert!(
+        fake.protocol_errors().is_empty(),
+        "{:?}",
+        fake.protocol_errors()
+    );
+    assert_eq!(fake.requests("RegisterTaskDefinition").len(), registers);
+    let last_update = fake.requests("UpdateService").last().cloned().unwrap();
+    assert_eq!(
+        last_update["taskDefinition"],
+        td_a.as_str(),
+        "{last_update}"
+    );
+    assert_eq!(fake.service_task_definition("web"), td_a);
+    assert_eq!(r.output("restored-version"), Some("v1.0.0"));
+    assert_eq!(
+        r.output("restored-deployment-id"),
+        Some(dep_a["id"].to_string().as_str())
+    );
+    assert_eq!(r.output("task-definition-arn"), Some(td_a.as_str()));
+    assert!(
+        r.summary.contains(&format!(
+            "{} (`{}`): not good (statuses in&#95;progress → failure",
+            dep_b["id"], SHA_B
+        )),
+        "{}",
+        r.summary
+    );
+    let dep_r = last_deployment(&gh);
+    assert_eq!(dep_r["sha"], SHA_A, "{dep_r}");
+    assert_eq!(dep_r["payload"]["target"], dep_a["payload"]["target"]);
+    assert_eq!(dep_r["payload"]["restored_from"], dep_a["id"]);
+    assert_eq!(dep_r["payload"]["rolled_back_from"], dep_c["id"]);
+    assert_eq!(dep_r["payload"]["version"], "v1.0.0");
+    assert_eq!(
+        states(&gh, dep_r["id"].as_u64().unwrap()),
+        ["in_progress", "success"]
+    );
+
+    // Again: C was rolled back from, B failed, A is what runs: nothing earlier is good. Exit 2, naming
+    // the environment and what to do; nothing is touched.
+    // The lookup read one page of deployments and the statuses of the candidates down to A (dry run
+    // and rollback: twice).
+    assert_eq!(gh.count("GET /repos/{owner}/{repo}/deployments"), 2);
+    assert_eq!(
+        gh.count("GET /repos/{owner}/{repo}/deployments/{deployment_id}/statuses"),
+        2 * 3
+    );
+
+    let updates = fake.requests("UpdateService").len();
+    let again = at(step(), &gh, SHA_D)
+        .input("image", "")
+        .input("rollback-to", "previous")
+        .run()
+        .await;
+    assert_eq!(again.code, 2, "{}", again.stdout);
+    let errors = error_lines(&again.stdout);
+    assert!(
+        errors.iter().any(
+            |e| e.contains("environment `staging` has no earlier good release")
+                && e.contains("a later rollback replaced it")
+        ),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(fake.requests("UpdateService").len(), updates);
+
+    // A version names one: C again, by its commit's first 7 digits.
+    complete(&fake, 1);
+    let v = at(step(), &gh, SHA_D)
+        .input("image", "")
+        .input("rollback-to", &SHA_C[..7])
+        .run()
+        .await;
+    ok(&v);
+    assert_eq!(v.output("restored-version"), Some(SHA_C));
+    assert!(
+        fake.service_task_definition("web")
+            .ends_with("task-definition/web:4")
+    );
+    gh.assert_no_violations();
+}
+
+#[tokio::test]
+async fn ecs_rollback_without_any_recorded_release_or_token_is_refused_before_any_ecs_write() {
+    let gh = FakeGithub::start_for("octo-org/octo-repo").await;
+    let (fake, _) = fake_with(&[("web", None)]).await;
+    let Some(step) = step_for(&fake) else { return };
+    let r = at(step, &gh, SHA_D)
+        .input("image", "")
+        .input("rollback-to", "v9.9.9")
+        .run()
+        .await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    let errors = error_lines(&r.stdout);
+    assert!(
+        errors.iter().any(|e| e.contains(
+            "input `rollback-to`: environment `staging` has no good release of version `v9.9.9`"
+        ) && e.contains("0 deployment(s) read")),
+        "{}",
+        r.stdout
+    );
+    assert!(fake.requests("UpdateService").is_empty());
+    assert!(gh.deployments().is_empty());
+
+    // Without a token the releases cannot be read: exit 2 naming `github-token`.
+    let r = step_for(&fake)
+        .unwrap()
+        .input("image", "")
+        .input("rollback-to", "previous")
+        .run()
+        .await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(
+        error_lines(&r.stdout)
+            .iter()
+            .any(|e| e.contains("github-token")),
+        "{}",
+        r.stdout
+    );
+
+    // A token without `deployments` permission: exit 2 naming the permission.
+    gh.forbid("GET /repos/{owner}/{repo}/deployments");
+    let r = at(step_for(&fake).unwrap(), &gh, SHA_D)
+        .input("image", "")
+        .input("rollback-to", "previous")
+        .run()
+        .await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(
+        error_lines(&r.stdout)
+            .iter()
+            .any(|e| e.contains("deployments: write")),
+        "{}",
+        r.stdout
+    );
+    assert!(fake.requests("UpdateService").is_empty());
+}
+
+#[tokio::test]
+async fn bad_rollback_inputs_are_all_named_at_once_before_anything_runs() {
+    let gh = FakeGithub::start_for("octo-org/octo-repo").await;
+    let (fake, _) = fake_with(&[("web", None)]).await;
+    let Some(step) = step_for(&fake) else { return };
+    let r = at(step, &gh, SHA_D)
+        .input("rollback-to", "v1 or v2")
+        .input("task-definition", "td.json")
+        .input("pre-deploy-task", "command: [migrate]")
+        .run()
+        .await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    let errors = error_lines(&r.stdout).join("\n");
+    for needle in [
+        "rollback-to",
+        "is neither `previous` nor a version",
+        "image",
+        "task-definition",
+        "pre-deploy-task",
+    ] {
+        assert!(errors.contains(needle), "{needle}: {errors}");
+    }
+    assert_eq!(fake.total_calls(), 0, "{:?}", fake.calls());
+    assert!(
+        gh.requests()
+            .iter()
+            .all(|q| !q.route.contains("deployments"))
+    );
+}
+
+#[tokio::test]
+async fn lambda_rollback_moves_the_alias_back_to_the_recorded_version_with_health_checks() {
+    let gh = FakeGithub::start_for("octo-org/octo-repo").await;
+    let Some(rig) = crate::lambda::Rig::new("rollback").await else {
+        return;
+    };
+    let health = crate::lambda::health_server(200).await;
+    // A: version 2. B: version 3.
+    for (sha, body) in [(SHA_A, "a"), (SHA_B, "b")] {
+        let r = at(rig.step(Some(body)), &gh, sha)
+            .input("health-url", &health.url)
+            .run()
+            .await;
+        ok(&r);
+    }
+    assert_eq!(rig.alias().await.0, "3");
+    let dep_a = gh.deployments()[0].clone();
+    assert_eq!(dep_a["payload"]["target"]["kind"], "lambda", "{dep_a}");
+    assert_eq!(dep_a["payload"]["target"]["version"], "2", "{dep_a}");
+
+    // Dry run: names the version, moves nothing, records nothing.
+    let deployments = gh.deployments().len();
+    let dry = at(rig.step(None), &gh, SHA_C)
+        .input("health-url", &health.url)
+        .input("rollback-to", "previous")
+        .input("dry-run", "true")
+        .run()
+        .await;
+    ok(&dry);
+    assert_eq!(dry.output("restored-version"), Some(SHA_A));
+    assert!(
+        dry.summary
+            .contains("Rollback (dry run): would move alias `live` to version 2 as recorded"),
+        "{}",
+        dry.summary
+    );
+    assert_eq!(rig.alias().await.0, "3");
+    assert_eq!(gh.deployments().len(), deployments);
+
+    let hits = health.hits.load(std::sync::atomic::Ordering::SeqCst);
+    let r = at(rig.step(None), &gh, SHA_C)
+        .input("health-url", &health.url)
+        .input("rollback-to", "previous")
+        .run()
+        .await;
+    ok(&r);
+    gh.assert_no_violations();
+    assert_eq!(rig.alias().await, ("2".to_owned(), None));
+    assert!(
+        health.hits.load(std::sync::atomic::Ordering::SeqCst) > hits,
+        "the health URL was checked after the alias moved"
+    );
+    assert_eq!(r.output("restored-version"), Some(SHA_A));
+    let dep_r = last_deployment(&gh);
+    assert_eq!(dep_r["payload"]["target"], dep_a["payload"]["target"]);
+    assert_eq!(
+        states(&gh, dep_r["id"].as_u64().unwrap()),
+        ["in_progress", "success"]
+    );
+    // Version 2 was published once, by A: the function has versions 1 to 3 only.
+    let versions = rig
+        .lambda
+        .list_versions_by_function()
+        .function_name(&rig.function)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(versions.versions().len(), 4, "$LATEST, 1, 2, 3");
+
+    // An unhealthy URL during the rollback puts the alias back where it was (version 2 stays).
+    let sick = crate::lambda::health_server(503).await;
+    let r = at(rig.step(None), &gh, SHA_D)
+        .input("health-url", &sick.url)
+        .input("rollback-to", &SHA_B[..8])
+        .run()
+        .await;
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    assert_eq!(rig.alias().await, ("2".to_owned(), None));
+    let dep_f = last_deployment(&gh);
+    assert_eq!(dep_f["payload"]["target"]["version"], "3");
+    assert_eq!(
+        states(&gh, dep_f["id"].as_u64().unwrap()),
+        ["in_progress", "failure"]
+    );
+    gh.assert_no_violations();
+}
+
+fn app_runner_step(fake: &crate::helpers::fake_apprunner::FakeAppRunner) -> Option<Step> {
+    let moto = crate::helpers::moto::moto()?;
+    Some(
+        Step::new()
+            .input("mode", "deploy")
+            .input("allow-aws-credential-chain", "true")
+            .var("AWS_ENDPOINT_URL", &moto.endpoint)
+            .input("aws-region", "eu-west-1")
+            .input("app-runner-service", "frontend")
+            .input("health-url", &fake.health_url())
+            .var("AWS_ACCESS_KEY_ID", "AKIDTEST")
+            .var("AWS_SECRET_ACCESS_KEY", "secret-key-for-tests")
+            .var("AWS_ENDPOINT_URL_APPRUNNER", fake.url()),
+    )
+}
+
+#[tokio::test]
+async fn app_runner_rollback_restores_the_recorded_image_and_refuses_when_only_failures_precede() {
+    use crate::helpers::fake_apprunner::FakeAppRunner;
+    let gh = FakeGithub::start_for("octo-org/octo-repo").await;
+    let fake = FakeAppRunner::start("frontend", &image('0')).await;
+    let Some(step) = app_runner_step(&fake) else {
+        return;
+    };
+    let r = at(step, &gh, SHA_A).input("image", &image('1')).run().await;
+    ok(&r);
+    let dep_a = last_deployment(&gh);
+    assert_eq!(dep_a["payload"]["target"]["kind"], "app-runner", "{dep_a}");
+    assert_eq!(dep_a["payload"]["target"]["image"], image('1').as_str());
+
+    // B is unhealthy and rolled back to image 1.
+    fake.health(500);
+    let r = at(app_runner_step(&fake).unwrap(), &gh, SHA_B)
+        .input("image", &image('2'))
+        .run()
+        .await;
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert_eq!(fake.image(), image('1'));
+    fake.health(200);
+
+    // A is live; B failed; nothing earlier: refused, exit 2.
+    let r = at(app_runner_step(&fake).unwrap(), &gh, SHA_C)
+        .input("rollback-to", "previous")
+        .run()
+        .await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(
+        error_lines(&r.stdout).iter().any(|e| e
+            .contains("environment `staging` has no earlier good release")
+            && e.contains("not good")),
+        "{}",
+        r.stdout
+    );
+
+    // C (image 3) succeeds; `previous` is A's image 1 again.
+    let r = at(app_runner_step(&fake).unwrap(), &gh, SHA_C)
+        .input("image", &image('3'))
+        .run()
+        .await;
+    ok(&r);
+    assert_eq!(fake.image(), image('3'));
+    let deployments = gh.deployments().len();
+    let dry = at(app_runner_step(&fake).unwrap(), &gh, SHA_D)
+        .input("rollback-to", "previous")
+        .input("dry-run", "true")
+        .run()
+        .await;
+    ok(&dry);
+    assert_eq!(dry.output("verdict"), Some("skipped"));
+    assert!(
+        dry.stdout.contains(&format!(
+            "plan: would UpdateService `frontend` from `{}` to `{}`",
+            image('3'),
+            image('1')
+        )),
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(fake.image(), image('3'));
+    assert_eq!(gh.deployments().len(), deployments);
+    let r = at(app_runner_step(&fake).unwrap(), &gh, SHA_D)
+        .input("rollback-to", "previous")
+        .run()
+        .await;
+    ok(&r);
+    assert_eq!(fake.image(), image('1'));
+    assert_eq!(r.output("restored-version"), Some(SHA_A));
+    assert!(r.output("operation-id").is_some());
+    let dep_r = last_deployment(&gh);
+    assert_eq!(dep_r["payload"]["target"], dep_a["payload"]["target"]);
+    assert_eq!(dep_r["sha"], SHA_A);
+    assert!(
+        fake.protocol_errors().is_empty(),
+        "{:?}",
+        fake.protocol_errors()
+    );
+    gh.assert_no_violations();
+}
+
+#[tokio::test]
+async fn a_cancelled_lambda_rollback_leaves_the_live_version_serving_and_records_a_failure() {
+    let gh = FakeGithub::start_for("octo-org/octo-repo").await;
+    let Some(rig) = crate::lambda::Rig::new("rollback-cancel").await else {
+        return;
+    };
+    for (sha, body) in [(SHA_A, "a"), (SHA_B, "b")] {
+        ok(&at(rig.step(Some(body)), &gh, sha).run().await);
+    }
+    assert_eq!(rig.alias().await.0, "3");
+    let (handle, cancel) = stevedore::cancel::pair();
+    let step = at(rig.step(None), &gh, SHA_C)
+        .input("rollback-to", "previous")
+        .input("traffic", "canary 10% 10m");
+    let run = tokio::spawn(step.run_with_cancel(cancel));
+    rig.until_split(&run).await;
+    handle.cancel("SIGINT");
+    let r = run.await.unwrap();
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    assert_eq!(rig.alias().await, ("3".to_owned(), None));
+    assert!(
+        r.summary.contains("cancelled, alias restored to version 3"),
+        "{}",
+        r.summary
+    );
+    let dep = last_deployment(&gh);
+    assert_eq!(dep["payload"]["target"]["version"], "2");
+    assert_eq!(
+        states(&gh, dep["id"].as_u64().unwrap()),
+        ["in_progress", "failure"]
+    );
+    gh.assert_no_violations();
+}
