@@ -78,6 +78,8 @@ fn plausible(expr: &str, env: &BTreeMap<String, String>) -> Option<String> {
         "vars.SCAN_SEVERITY_THRESHOLD || 'high'" => "high".to_owned(),
         "vars.STEVEDORE_ENVIRONMENTS" => "production: { role: \"arn:aws:iam::333333333333:role/github-deploy\", region: eu-west-1, account-id: \"333333333333\" }".to_owned(),
         _ if e.starts_with("vars.") && e.ends_with("_ACCOUNT_ID") => "123456789012".to_owned(),
+        // Empty in a real repository (the service's own URL is checked); set under act.
+        _ if e.starts_with("vars.") && e.ends_with("_HEALTH_URL") => String::new(),
         _ if e.starts_with("vars.") && e.ends_with("_API_URL") => {
             "https://api.example.com".to_owned()
         }
@@ -394,11 +396,13 @@ fn every_snippet_that_configures_stevedore_parses() {
         "docs/credentials.md",
         "docs/deploy-app-runner.md",
         "docs/deploy-ecs.md",
+        "docs/deploy-ecs-express.md",
         "docs/deploy-lambda.md",
         "docs/lint-gate.md",
         "docs/previews.md",
         "docs/publish.md",
         "examples/container.yml",
+        "examples/frontend.yml",
         "examples/python-package.yml",
         "examples/preview.yml",
         "examples/serverless.yml",

@@ -1295,6 +1295,7 @@ fn the_examples_use_declared_inputs_and_minimal_permissions() {
         "versioned.yml",
         "serverless.yml",
         "container.yml",
+        "frontend.yml",
         "typescript-package.yml",
         "python-package.yml",
         "preview.yml",
