@@ -555,7 +555,7 @@ async fn follow(
                 "ROLLBACK_SUCCESSFUL" | "ROLLBACK_FAILED" | "STOPPED" => {
                     return Ok((
                         End::Failed {
-                            status: last,
+                            status: last.clone(),
                             reason: seen.reason,
                         },
                         arn,
@@ -706,13 +706,12 @@ pub async fn deploy(
     let (revision, at) = api.update(&svc, container).await?;
     tracing::info!("UpdateExpressGatewayService created revision {revision}");
     out.revision = Some(revision.clone());
-    let since = Some(since(at));
     let followed = follow(
         Follow {
             api: &api,
             svc: &svc,
             revision: &revision,
-            since,
+            since: Some(since(at)),
             timing: cfg.timing,
             cancel,
         },

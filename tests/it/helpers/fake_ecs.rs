@@ -1611,12 +1611,10 @@ fn list_service_deployments(s: &mut State_, req: &Value) -> Result<Value, ApiErr
             .map(str::to_owned)
             .collect()
     });
-    let after = req.pointer("/createdAt/after").map(|v| {
-        v.as_f64().unwrap_or_else(|| {
-            // Timestamps are epoch seconds in awsJson1_1; anything else is a client bug.
-            f64::NAN
-        })
-    });
+    // Timestamps are epoch seconds in awsJson1_1; anything else is a client bug.
+    let after = req
+        .pointer("/createdAt/after")
+        .map(|v| v.as_f64().unwrap_or(f64::NAN));
     if after.is_some_and(f64::is_nan) {
         s.protocol_errors
             .push(format!("createdAt.after is not epoch seconds: {req}"));
