@@ -1147,7 +1147,10 @@ async fn act_frontend_deploys_one_image_to_app_runner_and_ecs_express_and_produc
     }
     r.check(
         app_runner.image() == image,
-        &format!("App Runner runs the built image by digest: {}", app_runner.image()),
+        &format!(
+            "App Runner runs the built image by digest: {}",
+            app_runner.image()
+        ),
     );
     r.check(
         ecs.express_active_images(&express) == vec![image.clone()],
@@ -1157,8 +1160,9 @@ async fn act_frontend_deploys_one_image_to_app_runner_and_ecs_express_and_produc
         ),
     );
     r.check(
-        r.log
-            .contains("::set-output:: service-url=https://frontend-0123456789abcdef.ecs.eu-west-1.on.aws"),
+        r.log.contains(
+            "::set-output:: service-url=https://frontend-0123456789abcdef.ecs.eu-west-1.on.aws",
+        ),
         "the Express service URL output",
     );
     r.check(

@@ -105,7 +105,10 @@ async fn a_name_becomes_the_arn_only_the_image_changes_the_deployment_is_followe
         ])
     );
     assert!(lists[1]["createdAt"]["after"].is_number(), "{}", lists[1]);
-    assert_eq!(lists[1]["cluster"], "arn:aws:ecs:eu-west-1:123456789012:cluster/default");
+    assert_eq!(
+        lists[1]["cluster"],
+        "arn:aws:ecs:eu-west-1:123456789012:cluster/default"
+    );
     assert_eq!(
         o.api_calls,
         1 + 1 + 1 + 3,
@@ -177,7 +180,10 @@ async fn a_stuck_deployment_times_out_and_the_previous_image_is_put_back_and_fol
     let (fake, arn) = fake().await;
     fake.script_express(
         &arn,
-        [ExpressDeploy::Stuck, ExpressDeploy::Succeed(After::Polls(2))],
+        [
+            ExpressDeploy::Stuck,
+            ExpressDeploy::Succeed(After::Polls(2)),
+        ],
     );
     let mut cfg = config(&fake, "frontend");
     cfg.timing = fast(Duration::from_millis(300));
@@ -215,7 +221,11 @@ async fn a_stuck_deployment_times_out_and_the_previous_image_is_put_back_and_fol
         "{}",
         f.reason
     );
-    assert!(f.next_step.contains("`wait-timeout` (now 300ms)"), "{}", f.next_step);
+    assert!(
+        f.next_step.contains("`wait-timeout` (now 300ms)"),
+        "{}",
+        f.next_step
+    );
 }
 
 #[tokio::test]
@@ -245,11 +255,7 @@ async fn an_unhealthy_url_rolls_back_to_the_previous_image() {
     assert!(!o.succeeded());
     let r = express::report(&cfg, &o, false);
     assert_eq!(r.verdict, Verdict::Failure);
-    assert!(
-        r.summary.contains("rolled back to"),
-        "{}",
-        r.summary
-    );
+    assert!(r.summary.contains("rolled back to"), "{}", r.summary);
 }
 
 #[tokio::test]
@@ -273,7 +279,13 @@ async fn cancellation_mid_deployment_requests_the_previous_image_and_does_not_wa
         let fake = fake.clone();
         tokio::spawn(async move {
             // The pre-check and two polls of the running deployment.
-            while fake.calls().get("ListServiceDeployments").copied().unwrap_or(0) < 3 {
+            while fake
+                .calls()
+                .get("ListServiceDeployments")
+                .copied()
+                .unwrap_or(0)
+                < 3
+            {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
             handle.cancel("SIGTERM");
@@ -283,7 +295,11 @@ async fn cancellation_mid_deployment_requests_the_previous_image_and_does_not_wa
     let o = deploy_with(&fake, &cfg, &cancel).await;
     watcher.await.unwrap();
     assert_eq!(o.end, Ok(End::Cancelled));
-    assert!(matches!(o.rollback, Some(Rollback::Requested { .. })), "{:?}", o.rollback);
+    assert!(
+        matches!(o.rollback, Some(Rollback::Requested { .. })),
+        "{:?}",
+        o.rollback
+    );
     let updates = fake.requests("UpdateExpressGatewayService");
     assert_eq!(updates.len(), 2);
     assert_eq!(updates[1]["primaryContainer"]["image"], OLD);
@@ -291,12 +307,20 @@ async fn cancellation_mid_deployment_requests_the_previous_image_and_does_not_wa
     assert_eq!(fake.express_image(&arn), OLD);
     assert_eq!(fake.express_deployments(&arn)[1], "STOPPED");
     let lists_after = fake.calls()["ListServiceDeployments"];
-    assert_eq!(lists_after, 3, "the rollback is not followed after the signal");
+    assert_eq!(
+        lists_after, 3,
+        "the rollback is not followed after the signal"
+    );
     let r = express::report(&cfg, &o, true);
-    assert!(r.title.starts_with("deploy cancelled: frontend"), "{}", r.title);
+    assert!(
+        r.title.starts_with("deploy cancelled: frontend"),
+        "{}",
+        r.title
+    );
     let f = r.closing_error().unwrap();
     assert!(
-        f.reason.contains(&format!("; rollback to `{OLD}` requested (revision `")),
+        f.reason
+            .contains(&format!("; rollback to `{OLD}` requested (revision `")),
         "{}",
         f.reason
     );
@@ -343,7 +367,10 @@ async fn a_running_deployment_is_refused_before_any_update() {
 #[tokio::test]
 async fn an_unknown_service_and_a_standard_service_are_named() {
     let (fake, _) = fake().await;
-    let td = fake.seed_task_definition("api", json!([{"name": "api", "image": OLD, "essential": true}]));
+    let td = fake.seed_task_definition(
+        "api",
+        json!([{"name": "api", "image": OLD, "essential": true}]),
+    );
     fake.seed_service("default", "api", &td, 1, None);
     let cfg = config(&fake, "frontend");
     for (name, code) in [
@@ -351,10 +378,16 @@ async fn an_unknown_service_and_a_standard_service_are_named() {
         ("api", "InvalidParameterException"),
     ] {
         let arn = format!("arn:aws:ecs:eu-west-1:123456789012:service/default/{name}");
-        let e = express::deploy(&fake.sdk(), &reqwest::Client::new(), &cfg, &arn, &Cancel::never())
-            .await
-            .unwrap_err()
-            .to_string();
+        let e = express::deploy(
+            &fake.sdk(),
+            &reqwest::Client::new(),
+            &cfg,
+            &arn,
+            &Cancel::never(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
         assert!(
             e.starts_with(&format!(
                 "input `express-service`: `{arn}` is not an ECS Express service in this account and region (ECS answered {code}"
@@ -362,7 +395,11 @@ async fn an_unknown_service_and_a_standard_service_are_named() {
             "{e}"
         );
     }
-    assert!(fake.protocol_errors().is_empty(), "{:?}", fake.protocol_errors());
+    assert!(
+        fake.protocol_errors().is_empty(),
+        "{:?}",
+        fake.protocol_errors()
+    );
 }
 
 #[test]
@@ -385,8 +422,11 @@ fn the_service_url_and_the_health_url_come_from_the_endpoint_and_the_health_chec
         "arn:aws:ecs:eu-west-1:123456789012:service/default/web"
     );
     assert_eq!(
-        cfg("web", "arn:aws-cn:ecs:cn-north-1:123456789012:cluster/apps")
-            .service_arn("aws-cn", "cn-north-1", "123456789012"),
+        cfg("web", "arn:aws-cn:ecs:cn-north-1:123456789012:cluster/apps").service_arn(
+            "aws-cn",
+            "cn-north-1",
+            "123456789012"
+        ),
         "arn:aws-cn:ecs:cn-north-1:123456789012:service/apps/web"
     );
     assert_eq!(cfg(arn, "ignored").service_arn("aws", "x", "y"), arn);
@@ -401,7 +441,10 @@ fn the_service_url_and_the_health_url_come_from_the_endpoint_and_the_health_chec
         endpoint: Some("web-1a2b.ecs.eu-west-1.on.aws".into()),
         health_check_path: Some("/ping".into()),
     };
-    assert_eq!(svc.url().as_deref(), Some("https://web-1a2b.ecs.eu-west-1.on.aws"));
+    assert_eq!(
+        svc.url().as_deref(),
+        Some("https://web-1a2b.ecs.eu-west-1.on.aws")
+    );
     assert_eq!(
         svc.health_url(None).as_deref(),
         Some("https://web-1a2b.ecs.eu-west-1.on.aws/ping")
@@ -416,7 +459,10 @@ fn the_service_url_and_the_health_url_come_from_the_endpoint_and_the_health_chec
         health_check_path: None,
         ..svc
     };
-    assert_eq!(with_scheme.url().as_deref(), Some("https://web.example.com"));
+    assert_eq!(
+        with_scheme.url().as_deref(),
+        Some("https://web.example.com")
+    );
     assert_eq!(
         with_scheme.health_url(None).as_deref(),
         Some("https://web.example.com/")
@@ -469,7 +515,11 @@ async fn the_whole_step_deploys_to_ecs_express_and_writes_the_outputs() {
         r.summary
     );
     assert_eq!(fake.express_image(&arn), NEW);
-    assert!(fake.protocol_errors().is_empty(), "{:?}", fake.protocol_errors());
+    assert!(
+        fake.protocol_errors().is_empty(),
+        "{:?}",
+        fake.protocol_errors()
+    );
 }
 
 #[tokio::test]
@@ -481,7 +531,13 @@ async fn the_whole_step_cancelled_mid_deployment_leaves_the_previous_image_servi
     let watcher = {
         let fake = fake.clone();
         tokio::spawn(async move {
-            while fake.calls().get("ListServiceDeployments").copied().unwrap_or(0) < 2 {
+            while fake
+                .calls()
+                .get("ListServiceDeployments")
+                .copied()
+                .unwrap_or(0)
+                < 2
+            {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
             handle.cancel("SIGTERM");
@@ -496,7 +552,9 @@ async fn the_whole_step_cancelled_mid_deployment_leaves_the_previous_image_servi
     assert_eq!(updates[1]["primaryContainer"]["image"], OLD);
     let errors = error_lines(&r.stdout);
     assert!(
-        errors.iter().any(|e| e.contains("rollback to `") && e.contains("requested")),
+        errors
+            .iter()
+            .any(|e| e.contains("rollback to `") && e.contains("requested")),
         "{}",
         r.stdout
     );
@@ -507,7 +565,10 @@ async fn bad_inputs_are_all_refused_at_once_with_exit_2_and_no_ecs_call() {
     let (fake, _) = fake().await;
     let Some(step) = step(&fake) else { return };
     let r = step
-        .input("image", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/frontend")
+        .input(
+            "image",
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/frontend",
+        )
         .input("container", "app")
         .input("task-definition", "taskdef.json")
         .input("health-url", "ftp://example.com/")
@@ -531,7 +592,10 @@ async fn bad_inputs_are_all_refused_at_once_with_exit_2_and_no_ecs_call() {
         );
     }
     assert!(errors.contains("ftp://example.com/"), "{errors}");
-    assert!(errors.contains("does not apply to an ECS Express deploy"), "{errors}");
+    assert!(
+        errors.contains("does not apply to an ECS Express deploy"),
+        "{errors}"
+    );
     assert_eq!(fake.total_calls(), 0, "{:?}", fake.calls());
 }
 
@@ -541,13 +605,19 @@ async fn an_express_target_mixed_with_app_runner_or_a_bad_arn_is_refused() {
     let Some(step) = step(&fake) else { return };
     let r = step
         .input("app-runner-service", "frontend")
-        .input("express-service", "arn:aws:lambda:eu-west-1:123456789012:function:x")
+        .input(
+            "express-service",
+            "arn:aws:lambda:eu-west-1:123456789012:function:x",
+        )
         .input("cluster", "other")
         .run()
         .await;
     assert_eq!(r.code, 2, "{}", r.stdout);
     let errors = error_lines(&r.stdout).join("\n");
-    assert!(errors.contains("together with `app-runner-service`"), "{errors}");
+    assert!(
+        errors.contains("together with `app-runner-service`"),
+        "{errors}"
+    );
     assert!(errors.contains("not an ECS service ARN"), "{errors}");
     assert_eq!(fake.total_calls(), 0);
 }
@@ -630,7 +700,8 @@ async fn the_ecs_path_refuses_an_express_service_and_names_express_service() {
     assert_eq!(r.code, 2, "{}", r.stdout);
     let errors = error_lines(&r.stdout).join("\n");
     assert!(
-        errors.contains("is an ECS Express Mode service") && errors.contains("`express-service: frontend`"),
+        errors.contains("is an ECS Express Mode service")
+            && errors.contains("`express-service: frontend`"),
         "{errors}"
     );
     assert!(fake.requests("RegisterTaskDefinition").is_empty());
@@ -685,10 +756,7 @@ async fn bench_app_runner_and_express_end_to_exit_and_api_calls() {
     async fn express(at: Duration) -> Sample {
         let (fake, arn) = fake().await;
         fake.script_express(&arn, [ExpressDeploy::Succeed(After::Time(at))]);
-        let r = step(&fake)
-            .expect("the benchmark needs moto")
-            .run()
-            .await;
+        let r = step(&fake).expect("the benchmark needs moto").run().await;
         let exit = Instant::now();
         let ended = fake
             .decided()
@@ -723,9 +791,8 @@ async fn bench_app_runner_and_express_end_to_exit_and_api_calls() {
         let mean = |f: fn(&Sample) -> Duration| {
             rs.iter().map(|r| f(r).as_secs_f64()).sum::<f64>() / rs.len() as f64
         };
-        let max = |f: fn(&Sample) -> Duration| {
-            rs.iter().map(|r| f(r).as_secs_f64()).fold(0.0, f64::max)
-        };
+        let max =
+            |f: fn(&Sample) -> Duration| rs.iter().map(|r| f(r).as_secs_f64()).fold(0.0, f64::max);
         let calls: Vec<u32> = rs.iter().map(|r| r.2).collect();
         let codes: std::collections::BTreeSet<u8> = rs.iter().map(|r| r.3).collect();
         println!(

@@ -107,7 +107,9 @@ impl Config {
                 p.error(
                     "cluster",
                     Some(&cluster),
-                    &format!("names another cluster than the ARN in `express-service` (`{in_arn}`)"),
+                    &format!(
+                        "names another cluster than the ARN in `express-service` (`{in_arn}`)"
+                    ),
                     "Remove `cluster` (an ARN names its cluster) or make them agree",
                 );
             }
@@ -288,7 +290,9 @@ impl Service {
     }
 }
 
-fn newest(configs: &[ExpressGatewayServiceConfiguration]) -> Option<&ExpressGatewayServiceConfiguration> {
+fn newest(
+    configs: &[ExpressGatewayServiceConfiguration],
+) -> Option<&ExpressGatewayServiceConfiguration> {
     configs.iter().max_by(|a, b| {
         let t = |c: &ExpressGatewayServiceConfiguration| {
             c.created_at().map_or(0.0, |d| d.as_secs_f64())
@@ -378,9 +382,10 @@ impl Api {
         });
         Ok(Service {
             arn: s.service_arn().unwrap_or(arn).to_owned(),
-            name: s
-                .service_name()
-                .map_or_else(|| arn.rsplit('/').next().unwrap_or(arn).to_owned(), str::to_owned),
+            name: s.service_name().map_or_else(
+                || arn.rsplit('/').next().unwrap_or(arn).to_owned(),
+                str::to_owned,
+            ),
             cluster: s.cluster().unwrap_or_default().to_owned(),
             status: s
                 .status()
@@ -438,7 +443,9 @@ impl Api {
                             .map_or_else(|| "UNKNOWN".into(), |s| s.as_str().to_owned()),
                         reason: d.status_reason().map(str::to_owned),
                     },
-                    d.target_service_revision_arn().unwrap_or_default().to_owned(),
+                    d.target_service_revision_arn()
+                        .unwrap_or_default()
+                        .to_owned(),
                 ));
             }
             match page.next_token() {
@@ -527,10 +534,7 @@ struct Follow<'a> {
 
 /// Follows the deployment of `revision` until it ends, at the ECS rollout's adaptive intervals. Returns
 /// the end and the deployment's ARN once ECS listed it.
-async fn follow(
-    f: Follow<'_>,
-    polls: &mut u32,
-) -> Result<(End, Option<String>), ExpressError> {
+async fn follow(f: Follow<'_>, polls: &mut u32) -> Result<(End, Option<String>), ExpressError> {
     let started = Instant::now();
     let mut interval = f.timing.first;
     let mut last = String::from("PENDING");
@@ -782,11 +786,8 @@ async fn roll_back(
     }
     // On cancellation the update back is documented clean-up (allowed until `MODE_CLEANUP` after the
     // signal) and is not followed.
-    let started = crate::cancel::cleanup(
-        crate::cancel::MODE_CLEANUP,
-        api.update(before, previous),
-    )
-    .await;
+    let started =
+        crate::cancel::cleanup(crate::cancel::MODE_CLEANUP, api.update(before, previous)).await;
     let (revision, at) = match started {
         Ok(x) => x,
         Err(e) => return Rollback::Impossible(format!("UpdateExpressGatewayService failed: {e}")),
@@ -852,8 +853,7 @@ pub fn report(cfg: &Config, o: &Outcome, cancelled: bool) -> Report {
     let result = match (&o.end, &o.health) {
         (Ok(End::Succeeded), Some(Ok(n))) => format!(
             "✅ deployment succeeded; `{}` answered {} {n} times in a row",
-            o.health_url,
-            cfg.health_status
+            o.health_url, cfg.health_status
         ),
         (Ok(End::Succeeded), Some(Err(why))) => format!("❌ deployment succeeded, but {why}"),
         (Ok(e), _) => format!("❌ deployment {}", e.describe()),
@@ -939,7 +939,12 @@ pub fn report(cfg: &Config, o: &Outcome, cancelled: bool) -> Report {
 /// The ECS Express deploy step: connect (trigger policy first), deploy, report.
 pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
     let aws = rt.connect_aws(&cfg.aws, Purpose::Deploy).await?;
-    let partition = aws.arn.split(':').nth(1).filter(|p| !p.is_empty()).unwrap_or("aws");
+    let partition = aws
+        .arn
+        .split(':')
+        .nth(1)
+        .filter(|p| !p.is_empty())
+        .unwrap_or("aws");
     let arn = cfg.service_arn(partition, &aws.region, &aws.account_id);
     let http = crate::net::Net::from_env(rt.env)
         .reqwest()
@@ -985,9 +990,10 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
         }
         return Ok(r);
     }
-    let environment = aws.environment.clone().unwrap_or_else(|| {
-        arn.rsplit('/').next().unwrap_or(&cfg.service).to_owned()
-    });
+    let environment = aws
+        .environment
+        .clone()
+        .unwrap_or_else(|| arn.rsplit('/').next().unwrap_or(&cfg.service).to_owned());
     let gh = super::ecs::GithubDeployment::start(
         rt,
         &environment,

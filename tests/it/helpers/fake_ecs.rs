@@ -1374,7 +1374,9 @@ fn find_express<'a>(s: &'a State_, service: &str, cluster: Option<&str>) -> Opti
         .find(|e| {
             e.arn == service
                 || (e.name == service
-                    && cluster.is_none_or(|c| c == e.cluster || c.ends_with(&format!(":cluster/{}", e.cluster))))
+                    && cluster.is_none_or(|c| {
+                        c == e.cluster || c.ends_with(&format!(":cluster/{}", e.cluster))
+                    }))
         })
         .map(|e| e.arn.as_str())
 }
@@ -1387,7 +1389,10 @@ fn express_missing(s: &State_, arn: &str) -> ApiError {
         return ("ClusterNotFoundException", "Cluster not found.".into());
     }
     let name = arn.rsplit('/').next().unwrap_or(arn);
-    if s.services.get(name).is_some_and(|svc| cluster_matches(svc, cluster)) {
+    if s.services
+        .get(name)
+        .is_some_and(|svc| cluster_matches(svc, cluster))
+    {
         return invalid("The specified service is not an Express service.");
     }
     ("ServiceNotFoundException", "Service not found.".into())
@@ -1433,7 +1438,9 @@ fn update_express(s: &mut State_, req: &Value) -> Result<Value, ApiError> {
         return Err(express_missing(s, arn));
     }
     if let Some(c) = req.get("primaryContainer")
-        && c.get("image").and_then(Value::as_str).is_none_or(str::is_empty)
+        && c.get("image")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
     {
         return Err(invalid("primaryContainer.image is required."));
     }
@@ -1448,7 +1455,9 @@ fn update_express(s: &mut State_, req: &Value) -> Result<Value, ApiError> {
     for d in &mut e.deployments {
         if matches!(d.status, "PENDING" | "IN_PROGRESS") {
             d.status = "STOPPED";
-            d.reason = Some("Service deployment stopped because a newer service deployment started.".into());
+            d.reason = Some(
+                "Service deployment stopped because a newer service deployment started.".into(),
+            );
             d.finished = Some(now);
             decided.push(Decided {
                 service: e.name.clone(),
@@ -1621,10 +1630,7 @@ fn list_service_deployments(s: &mut State_, req: &Value) -> Result<Value, ApiErr
         return Err(("SerializationException", "createdAt.after".into()));
     }
     let before = req.pointer("/createdAt/before").and_then(Value::as_f64);
-    let max = req
-        .get("maxResults")
-        .and_then(Value::as_u64)
-        .unwrap_or(20) as usize;
+    let max = req.get("maxResults").and_then(Value::as_u64).unwrap_or(20) as usize;
     if !(1..=100).contains(&max) {
         return Err(invalid("maxResults must be between 1 and 100."));
     }
