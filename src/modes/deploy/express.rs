@@ -70,7 +70,7 @@ impl Config {
                     other,
                     Some(&v),
                     "does not apply to an ECS Express deploy (`express-service`): Express services own their task definition and are updated through UpdateExpressGatewayService",
-                    &format!(
+                    format!(
                         "Remove `{other}` from this step (a standard ECS service is deployed with `cluster` + `service` instead of `express-service`)"
                     ),
                 );
@@ -107,9 +107,7 @@ impl Config {
                 p.error(
                     "cluster",
                     Some(&cluster),
-                    &format!(
-                        "names another cluster than the ARN in `express-service` (`{in_arn}`)"
-                    ),
+                    format!("names another cluster than the ARN in `express-service` (`{in_arn}`)"),
                     "Remove `cluster` (an ARN names its cluster) or make them agree",
                 );
             }
