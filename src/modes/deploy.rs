@@ -1,4 +1,5 @@
-//! `deploy` mode: ECS when `cluster`/`service` are given, Lambda when `function-name` is.
+//! `deploy` mode: ECS when `cluster`/`service` are given, Lambda when `function-name` is, App Runner when
+//! `app-runner-service` is, ECS Express Mode when `express-service` is.
 //!
 //! This file only chooses the target; each target reads its own inputs (AWS connection included) and
 //! connects through `crate::aws::connect`, where the trigger policy and the environment mapping are
@@ -6,6 +7,7 @@
 
 pub mod apprunner;
 pub mod ecs;
+pub mod express;
 pub mod lambda;
 pub mod preview;
 pub mod rollback;
@@ -24,6 +26,8 @@ pub struct Config {
     pub lambda: Option<Box<lambda::LambdaConfig>>,
     /// Set when `app-runner-service` is given.
     pub app_runner: Option<Box<apprunner::Config>>,
+    /// Set when `express-service` is given.
+    pub express: Option<Box<express::Config>>,
     /// Set when `preview: true` (docs/previews.md).
     pub preview: Option<preview::PreviewConfig>,
     /// `rollback-to`: redeploy an earlier release instead (docs/rollback.md).
@@ -34,6 +38,33 @@ impl Config {
     /// Reads this mode's inputs, collecting every error.
     pub fn parse(p: &mut Inputs<'_>) -> Self {
         let rollback = rollback::parse(p);
+        if let Some(service) = p.string("express-service") {
+            if rollback.is_some() {
+                let given = p.string("rollback-to");
+                p.error(
+                    "rollback-to",
+                    given.as_deref(),
+                    "is not supported with `express-service` yet: ECS Express deploys do not record a release to go back to",
+                    "Re-run the workflow of the release to restore with its image, or remove `rollback-to`",
+                );
+            }
+            if preview::PreviewConfig::parse(p).is_some() {
+                p.error(
+                    "preview",
+                    Some("true"),
+                    "is set together with `express-service`; previews are Lambda aliases (`function-name`) only",
+                    "Remove `preview: true` from the ECS Express step",
+                );
+            }
+            return Self {
+                ecs: None,
+                lambda: None,
+                app_runner: None,
+                express: Some(Box::new(express::Config::parse(p, service))),
+                preview: None,
+                rollback: None,
+            };
+        }
         let ecs_wanted = p.string("cluster").is_some() || p.string("service").is_some();
         let function = p.string("function-name");
         if let Some(service) = p.string("app-runner-service") {
@@ -58,6 +89,7 @@ impl Config {
                 ecs: None,
                 lambda: None,
                 app_runner: Some(Box::new(apprunner::Config::parse(p, service))),
+                express: None,
                 preview: None,
                 rollback,
             };
@@ -106,6 +138,7 @@ impl Config {
             ecs,
             lambda,
             app_runner: None,
+            express: None,
             preview,
             rollback,
         }
@@ -207,7 +240,7 @@ pub fn production_by_tag(environment: &str, image: &str) -> Option<String> {
     })
 }
 
-/// Names where an ECS or App Runner deploy went (environment, account) and the GitHub Deployment `record`
+/// Names where an ECS, ECS Express or App Runner deploy went (environment, account) and the GitHub Deployment `record`
 /// under the report's first paragraph, in its check run too; the report key is `report-key`, else the
 /// environment.
 pub(crate) fn name_the_target(
@@ -280,8 +313,12 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
         let r = apprunner::run(rt, a).await;
         return r.map(|r| note_real_run_refusal(rt, &a.aws, r));
     }
+    if let Some(x) = &cfg.express {
+        let r = express::run(rt, x).await;
+        return r.map(|r| note_real_run_refusal(rt, &x.aws, r));
+    }
     Err(ModeError::Config {
-        message: "deploy needs a target: `cluster` + `service` (ECS), `function-name` (Lambda) or `app-runner-service` (App Runner)"
+        message: "deploy needs a target: `cluster` + `service` (ECS), `function-name` (Lambda) or `app-runner-service` (App Runner) or `express-service` (ECS Express)"
             .into(),
         hint: None,
     })

@@ -1062,6 +1062,135 @@ async fn act_container_builds_pushes_and_deploys_staging_and_a_plain_tag_is_refu
     container_push("refs/tags/v1.4.0").await;
 }
 
+// ---- examples/frontend.yml ----
+
+/// examples/frontend.yml on a push to `main`, in host mode: `build` builds the frontend's Dockerfile through
+/// a podman Docker-API service and pushes it to the loopback registry (as container.yml's test does, with
+/// the credential chain against moto's ECR); `app-runner-dev` and `express-dev` deploy that one image, by
+/// digest through `needs.build.outputs.image`, to the scripted App Runner endpoint (awsJson1_0) and the
+/// scripted ECS endpoint's Express service (awsJson1_1), each followed to its end and its URL checked; both
+/// production jobs are refused before any AWS call (no OIDC `environment` claim under act).
+#[tokio::test]
+async fn act_frontend_deploys_one_image_to_app_runner_and_ecs_express_and_production_is_refused() {
+    use crate::helpers::fake_apprunner::FakeAppRunner;
+    use crate::helpers::fake_ecs::{After, ExpressDeploy, FakeEcs};
+    let Some(act) = act() else {
+        return;
+    };
+    let Some(moto) = crate::helpers::moto::moto() else {
+        return;
+    };
+    let Some(registry) = crate::helpers::engine::Registry::start() else {
+        return;
+    };
+    let Some(podman) = crate::helpers::engine::Podman::start(&registry.addr) else {
+        return;
+    };
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
+    let conf = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("eu-west-1"))
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
+        .endpoint_url(&moto.endpoint)
+        .build();
+    let _ = aws_sdk_ecr::Client::new(&conf)
+        .create_repository()
+        .repository_name("frontend")
+        .send()
+        .await;
+    let old = format!("{ECR_REGISTRY}/frontend@sha256:{}", "0".repeat(64));
+    let app_runner = FakeAppRunner::start("frontend", &old).await;
+    let ecs = FakeEcs::start().await;
+    let express = ecs.seed_express("default", "frontend", &old);
+    ecs.script_express(&express, [ExpressDeploy::Succeed(After::Polls(2))]);
+    let repo = example_repo("frontend")
+        .file("index.html", "<h1>frontend</h1>\n")
+        .file("Dockerfile", "FROM scratch\nCOPY index.html /index.html\n");
+    repo.commit("feat(frontend): landing page");
+    let (ar_url, ar_health) = (app_runner.url().to_owned(), app_runner.health_url());
+    let (ecs_url, ecs_health) = (ecs.url().to_owned(), ecs.health_url());
+    let endpoint = moto.endpoint.clone();
+    let socket = podman.docker_host.trim_start_matches("unix://").to_owned();
+    let registry_addr = registry.addr.clone();
+    let r = tokio::task::spawn_blocking(move || {
+        let run = Run::new(act, &repo, Mode::Host, ".github/workflows/frontend.yml")
+            .event("push", serde_json::json!({"ref": "refs/heads/main"}))
+            .var("DEV_ACCOUNT_ID", ACCOUNT)
+            .var("PROD_ACCOUNT_ID", ACCOUNT)
+            .var("ECR_REGISTRY_ALIAS", &registry_addr)
+            .var("SCAN_SEVERITY_THRESHOLD", "none")
+            .var("DEV_APP_RUNNER_HEALTH_URL", &ar_health)
+            .var("DEV_EXPRESS_HEALTH_URL", &ecs_health)
+            .env("AWS_ENDPOINT_URL_APPRUNNER", &ar_url)
+            .env("AWS_ENDPOINT_URL_ECS", &ecs_url)
+            .arg("--container-daemon-socket")
+            .arg(&socket);
+        with_aws(run, &endpoint).run()
+    })
+    .await
+    .unwrap();
+    r.check(r.job_succeeded("build"), "the build job succeeds");
+    let digest = r
+        .log
+        .lines()
+        .find_map(|l| {
+            l.split_once("::set-output:: digest=")
+                .map(|(_, d)| d.trim().to_owned())
+        })
+        .unwrap_or_default();
+    r.check(digest.starts_with("sha256:"), "the digest is a step output");
+    let image = format!("{}/frontend@{digest}", registry.addr);
+    for job in ["app-runner-dev", "express-dev"] {
+        r.check(r.job_succeeded(job), &format!("{job} succeeds"));
+        r.check(r.errors(job).is_empty(), &format!("{job}: no ::error"));
+    }
+    r.check(
+        app_runner.image() == image,
+        &format!(
+            "App Runner runs the built image by digest: {}",
+            app_runner.image()
+        ),
+    );
+    r.check(
+        ecs.express_active_images(&express) == vec![image.clone()],
+        &format!(
+            "the Express service runs the built image by digest: {:?}",
+            ecs.express_active_images(&express)
+        ),
+    );
+    r.check(
+        r.log.contains(
+            "::set-output:: service-url=https://frontend-0123456789abcdef.ecs.eu-west-1.on.aws",
+        ),
+        "the Express service URL output",
+    );
+    r.check(
+        app_runner.protocol_errors().is_empty() && ecs.protocol_errors().is_empty(),
+        &format!(
+            "protocol-exact calls: {:?} {:?}",
+            app_runner.protocol_errors(),
+            ecs.protocol_errors()
+        ),
+    );
+    for job in ["app-runner-production", "express-production"] {
+        r.check(r.job_failed(job), &format!("{job} is refused under act"));
+        let errors = r.errors(job);
+        r.check(
+            errors
+                .iter()
+                .any(|e| e.contains("production") && e.contains("claim")),
+            &format!("{job}: the refusal names the environment claim: {errors:?}"),
+        );
+    }
+    r.check(
+        app_runner.requests("UpdateService").len() == 1
+            && ecs.requests("UpdateExpressGatewayService").len() == 1,
+        "production made no update",
+    );
+    r.check(r.code != Some(0), "act exits non-zero (production refused)");
+}
+
 // ---- publish without the API (docs/act.md: `publish --dry-run` works fully) ----
 
 /// A workflow that plans a release with no token (act has none of its own: no `-s GITHUB_TOKEN`), then

@@ -85,6 +85,8 @@ fn plausible(expr: &str, env: &BTreeMap<String, String>) -> Option<String> {
             "https://api.example.com".to_owned()
         }
         _ if e.starts_with("vars.") && e.ends_with("_ACCOUNT_ID") => "123456789012".to_owned(),
+        // Empty in a real repository (the service's own URL is checked); set under act.
+        _ if e.starts_with("vars.") && e.ends_with("_HEALTH_URL") => String::new(),
         _ if e.starts_with("vars.") && e.ends_with("_API_URL") => {
             "https://api.example.com".to_owned()
         }
@@ -401,12 +403,14 @@ fn every_snippet_that_configures_stevedore_parses() {
         "docs/credentials.md",
         "docs/deploy-app-runner.md",
         "docs/deploy-ecs.md",
+        "docs/deploy-ecs-express.md",
         "docs/deploy-lambda.md",
         "docs/lint-gate.md",
         "docs/previews.md",
         "docs/publish.md",
         "docs/rollback.md",
         "examples/container.yml",
+        "examples/frontend.yml",
         "examples/python-package.yml",
         "examples/preview.yml",
         "examples/rollback.yml",

@@ -29,6 +29,7 @@ mod credentials;
 mod docs_snippets;
 mod ecs;
 mod ecs_tasks;
+mod express;
 mod foundation;
 mod lambda;
 mod layers;

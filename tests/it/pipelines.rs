@@ -887,6 +887,145 @@ async fn container_an_unhealthy_rollout_fails_the_workflow_and_is_rolled_back() 
     assert_eq!(ecs.requests("UpdateService").len(), 2);
 }
 
+// ---- frontend.yml -----------------------------------------------------------------------------------
+
+/// examples/frontend.yml on a push to `main`, every step run as the runner would: the image is built and
+/// pushed by digest, deployed to dev on the scripted App Runner and ECS Express endpoints (operation /
+/// service deployment followed, URL checked), then to production on both with the approval's OIDC
+/// `environment` claim. `unhealthy` makes the Express service's URL answer 503: express-dev fails and is
+/// rolled back, App Runner dev still succeeds, and no production job runs.
+async fn frontend_push(unhealthy: bool) {
+    use crate::helpers::fake_apprunner::FakeAppRunner;
+    use crate::helpers::fake_ecs::ExpressDeploy;
+    let Some(backend) = Backend::select() else {
+        return;
+    };
+    let Some(w) = world().await else { return };
+    let Some(registry) = crate::helpers::engine::Registry::start() else {
+        return;
+    };
+    let Some(podman) = crate::helpers::engine::Podman::start(&registry.addr) else {
+        return;
+    };
+    let ecr = aws_sdk_ecr::Client::new(&sdk_eu(&w.moto.endpoint));
+    let _ = ecr
+        .create_repository()
+        .repository_name("frontend")
+        .send()
+        .await;
+    let old = format!("{REGISTRY}/frontend@sha256:{}", "0".repeat(64));
+    let app_runner = FakeAppRunner::start("frontend", &old).await;
+    let ecs = FakeEcs::start().await;
+    let express = ecs.seed_express("default", "frontend", &old);
+    ecs.script_express(
+        &express,
+        [
+            ExpressDeploy::Succeed(After::Polls(2)),
+            ExpressDeploy::Succeed(After::Polls(1)),
+        ],
+    );
+    if unhealthy {
+        ecs.health(503);
+    }
+    let wf = Workflow::load("frontend.yml");
+    let run = walk(
+        &wf,
+        backend,
+        &w,
+        "push",
+        "refs/heads/main",
+        push_event("refs/heads/main"),
+    )
+    .var("DEV_ACCOUNT_ID", ACCOUNT)
+    .var("PROD_ACCOUNT_ID", ACCOUNT)
+    .var("ECR_REGISTRY_ALIAS", &registry.addr)
+    .var("SCAN_SEVERITY_THRESHOLD", "none")
+    .var("DEV_APP_RUNNER_HEALTH_URL", &app_runner.health_url())
+    .var("PROD_APP_RUNNER_HEALTH_URL", &app_runner.health_url())
+    .var("DEV_EXPRESS_HEALTH_URL", &ecs.health_url())
+    .var("PROD_EXPRESS_HEALTH_URL", &ecs.health_url())
+    .env("AWS_ENDPOINT_URL_APPRUNNER", app_runner.url())
+    .env("AWS_ENDPOINT_URL_ECS", ecs.url())
+    .engine(&podman.docker_host)
+    .checkout(|ws| {
+        std::fs::write(ws.join("index.html"), "<h1>frontend</h1>\n").unwrap();
+        std::fs::write(
+            ws.join("Dockerfile"),
+            "FROM scratch\nCOPY index.html /index.html\n",
+        )
+        .unwrap();
+    })
+    .run()
+    .await;
+    let image = run.job("build").step("image").output("image").to_owned();
+    assert!(
+        image.starts_with(&format!("{}/frontend@sha256:", registry.addr)),
+        "{image}"
+    );
+    let ar = run.job("app-runner-dev").step("deploy");
+    assert_eq!(ar.inputs["image"], image);
+    assert_eq!(ar.output("verdict"), "success", "{}", ar.logs());
+    assert!(!ar.output("operation-id").is_empty());
+    let ex = run.job("express-dev").step("deploy");
+    assert_eq!(ex.inputs["image"], image);
+    assert!(
+        app_runner.protocol_errors().is_empty() && ecs.protocol_errors().is_empty(),
+        "{:?} {:?}",
+        app_runner.protocol_errors(),
+        ecs.protocol_errors()
+    );
+    if unhealthy {
+        assert_eq!(ex.code, 1, "{}", ex.logs());
+        assert_eq!(ex.output("verdict"), "failure");
+        assert_eq!(
+            ecs.express_active_images(&express),
+            vec![old.clone()],
+            "rolled back"
+        );
+        assert!(run.failed());
+        assert_eq!(
+            run.ran(),
+            ["build", "app-runner-dev", "express-dev"],
+            "{:#?}",
+            run.jobs
+        );
+        assert_eq!(app_runner.requests("UpdateService").len(), 1);
+        return;
+    }
+    assert_eq!(ex.output("verdict"), "success", "{}", ex.logs());
+    assert_eq!(
+        ex.output("service-url"),
+        "https://frontend-0123456789abcdef.ecs.eu-west-1.on.aws"
+    );
+    assert!(!run.failed(), "{:#?}", run.jobs);
+    for job in ["app-runner-production", "express-production"] {
+        let d = run.job(job).step("deploy");
+        assert_eq!(d.output("verdict"), "success", "{}", d.logs());
+        assert_eq!(d.inputs["image"], image);
+    }
+    // Production ran after both dev deploys, with the approval's environment claim.
+    let pos = |j: &str| run.order.iter().position(|o| o == j).unwrap();
+    assert!(pos("app-runner-production") > pos("express-dev"));
+    assert!(pos("express-production") > pos("app-runner-dev"));
+    let claims = jwt_claims(&w.oidc.minted().last().cloned().unwrap());
+    assert_eq!(claims["environment"], "production");
+    assert_eq!(app_runner.image(), image);
+    assert_eq!(ecs.express_active_images(&express), vec![image.clone()]);
+    assert_eq!(app_runner.requests("UpdateService").len(), 2);
+    assert_eq!(ecs.requests("UpdateExpressGatewayService").len(), 2);
+    w.gh.assert_no_violations();
+}
+
+#[tokio::test]
+async fn frontend_deploys_one_image_to_app_runner_and_ecs_express_dev_then_production() {
+    frontend_push(false).await;
+}
+
+#[tokio::test]
+async fn frontend_an_unhealthy_express_dev_is_rolled_back_and_blocks_production() {
+    frontend_push(true).await;
+}
+
 // ---- versioned.yml ----------------------------------------------------------------------------------
 
 #[allow(
@@ -1295,6 +1434,7 @@ fn the_examples_use_declared_inputs_and_minimal_permissions() {
         "versioned.yml",
         "serverless.yml",
         "container.yml",
+        "frontend.yml",
         "typescript-package.yml",
         "python-package.yml",
         "preview.yml",

@@ -326,6 +326,18 @@ pub async fn plan(sdk: &SdkConfig, cfg: &Config) -> Result<Vec<ServicePlan>, Ecs
                         .deployment_controller()
                         .map(|c| c.r#type().as_str().to_owned())
                         .unwrap_or_else(|| "ECS".into());
+                    if s.resource_management_type()
+                        == Some(&aws_sdk_ecs::types::ResourceManagementType::Ecs)
+                    {
+                        return Err(EcsError::ServiceNotFound {
+                            cluster: cfg.cluster.clone(),
+                            service: name.clone(),
+                            reason: format!(
+                                "it is an ECS Express Mode service (resourceManagementType ECS): ECS owns its task definition, load balancer and scaling, and it is updated through UpdateExpressGatewayService; deploy it with `express-service: {name}` (and `cluster: {}`) instead of `service` (docs/deploy-ecs-express.md)",
+                                cfg.cluster
+                            ),
+                        });
+                    }
                     if controller != "ECS" {
                         return Err(EcsError::ServiceNotFound {
                             cluster: cfg.cluster.clone(),

@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -36,6 +36,9 @@ pub enum Op {
     Fail(u32),
     /// IN_PROGRESS forever.
     Stuck,
+    /// SUCCEEDED once this long has passed since UpdateService (seen at the next ListOperations):
+    /// benchmarks measure from the scheduled end.
+    SucceedAfter(std::time::Duration),
 }
 
 #[derive(Debug)]
@@ -46,6 +49,7 @@ struct Operation {
     polls: u32,
     previous_source: Value,
     started: f64,
+    started_at: Instant,
 }
 
 #[derive(Debug, Default)]
@@ -61,6 +65,9 @@ struct St {
     requests: Vec<(String, Value)>,
     protocol_errors: Vec<String>,
     next: u64,
+    /// When an operation succeeded (scheduled, or the observing poll) and when a ListOperations answer
+    /// first said so.
+    succeeded: Vec<(Instant, Instant)>,
 }
 
 #[derive(Clone)]
@@ -168,6 +175,15 @@ impl FakeAppRunner {
             .collect()
     }
 
+    /// Per succeeded operation: when it ended, and when the endpoint first reported SUCCEEDED.
+    pub fn succeeded(&self) -> Vec<(Instant, Instant)> {
+        self.state.lock().unwrap().succeeded.clone()
+    }
+
+    pub fn total_calls(&self) -> u32 {
+        self.calls().values().sum()
+    }
+
     pub fn protocol_errors(&self) -> Vec<String> {
         self.state.lock().unwrap().protocol_errors.clone()
     }
@@ -205,6 +221,12 @@ fn tick(s: &mut St) {
             Op::Succeed(n) if o.polls >= n => {
                 o.status = "SUCCEEDED";
                 finished = Some(("SUCCEEDED", Value::Null));
+                s.succeeded.push((Instant::now(), Instant::now()));
+            }
+            Op::SucceedAfter(d) if o.started_at.elapsed() >= d => {
+                o.status = "SUCCEEDED";
+                finished = Some(("SUCCEEDED", Value::Null));
+                s.succeeded.push((o.started_at + d, Instant::now()));
             }
             Op::Fail(n) if o.polls >= n => {
                 o.status = "ROLLBACK_SUCCEEDED";
@@ -309,6 +331,7 @@ async fn handle(State(state): State<Arc<Mutex<St>>>, headers: HeaderMap, body: B
                         polls: 0,
                         previous_source,
                         started: now(),
+                        started_at: Instant::now(),
                     });
                     Ok(json!({"Service": service_json(&s), "OperationId": id}))
                 }

@@ -9,6 +9,15 @@
 //!
 //! Each service has a queue of [`Behaviour`]s: every UpdateService starts a deployment that follows the
 //! next one (default: complete at the next poll). DescribeServices is the clock of poll-driven behaviours.
+//!
+//! ECS Express Mode services ([`FakeEcs::seed_express`]) answer DescribeExpressGatewayService,
+//! UpdateExpressGatewayService and ListServiceDeployments with the API's shapes (`activeConfigurations`,
+//! `targetConfiguration.serviceRevisionArn`, `ServiceDeploymentBrief`s). Every update creates a service
+//! revision and a service deployment that follows the next scripted [`ExpressDeploy`] (default: SUCCESSFUL
+//! at the first ListServiceDeployments that sees it); ListServiceDeployments is their clock. An update while
+//! a deployment runs stops that one (`STOPPED`), as a new ECS deployment does. DescribeServices shows an
+//! Express service with `resourceManagementType: ECS`. `GET /ping` answers [`FakeEcs::health`]'s status:
+//! the service's URL in tests.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -19,7 +28,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 const TARGET_PREFIX: &str = "AmazonEC2ContainerServiceV20141113.";
@@ -63,6 +72,47 @@ impl Behaviour {
             drain_polls: 1,
         }
     }
+}
+
+/// How an ECS Express service deployment behaves; ListServiceDeployments is its clock.
+#[derive(Clone, Debug)]
+pub enum ExpressDeploy {
+    /// SUCCESSFUL at `after` (the new configuration is the only active one).
+    Succeed(After),
+    /// The canary's deployment alarm fires at `after`: ROLLBACK_IN_PROGRESS, then ROLLBACK_SUCCESSFUL at
+    /// the next poll with the previous configuration active again.
+    AlarmRollback(After),
+    /// IN_PROGRESS forever.
+    Stuck,
+}
+
+#[derive(Debug)]
+struct SvcDeployment {
+    arn: String,
+    status: &'static str,
+    reason: Option<String>,
+    target: String,
+    source: Option<Value>,
+    target_config: Value,
+    behaviour: ExpressDeploy,
+    polls: u32,
+    created: f64,
+    started: Instant,
+    finished: Option<f64>,
+}
+
+#[derive(Debug)]
+struct ExpressSvc {
+    name: String,
+    cluster: String,
+    arn: String,
+    /// Active configurations, oldest first.
+    configs: Vec<Value>,
+    /// Service deployments, newest first.
+    deployments: Vec<SvcDeployment>,
+    script: VecDeque<ExpressDeploy>,
+    created: f64,
+    updated: f64,
 }
 
 /// How a one-off task (RunTask) behaves; DescribeTasks is its clock.
@@ -131,6 +181,8 @@ struct Svc {
     events: Vec<Value>,
     script: VecDeque<Behaviour>,
     controller: &'static str,
+    /// `resourceManagementType`: `CUSTOMER`, or `ECS` for an Express service.
+    managed_by: &'static str,
 }
 
 /// A decision the fake made, with when: tests and benchmarks measure from here.
@@ -138,7 +190,8 @@ struct Svc {
 pub struct Decided {
     pub service: String,
     pub deployment: String,
-    /// `COMPLETED`, `FAILED`, `STOPPED_TASK` or `DRAINED`.
+    /// `COMPLETED`, `FAILED`, `STOPPED_TASK` or `DRAINED`; Express: `SUCCESSFUL`, `ROLLBACK_IN_PROGRESS`,
+    /// `ROLLBACK_SUCCESSFUL`.
     pub what: &'static str,
     pub at: Instant,
 }
@@ -163,6 +216,8 @@ struct State_ {
     delays: HashMap<String, Duration>,
     /// Operations as they arrive (before any delay), with the time of arrival.
     arrivals: Vec<(String, Instant)>,
+    /// Express services by ARN.
+    express: BTreeMap<String, ExpressSvc>,
 }
 
 /// The running fake.
@@ -170,6 +225,7 @@ struct State_ {
 pub struct FakeEcs {
     url: String,
     state: Arc<Mutex<State_>>,
+    health: Arc<std::sync::atomic::AtomicU16>,
 }
 
 fn now_epoch() -> f64 {
@@ -186,8 +242,19 @@ fn td_arn(family_rev: &str) -> String {
 impl FakeEcs {
     pub async fn start() -> Self {
         let state = Arc::new(Mutex::new(State_::default()));
+        let health = Arc::new(std::sync::atomic::AtomicU16::new(200));
+        let h = health.clone();
         let app = Router::new()
             .route("/", post(handle))
+            .route(
+                "/ping",
+                get(move || {
+                    let h = h.clone();
+                    async move {
+                        StatusCode::from_u16(h.load(std::sync::atomic::Ordering::SeqCst)).unwrap()
+                    }
+                }),
+            )
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -197,6 +264,7 @@ impl FakeEcs {
         Self {
             url: format!("http://{addr}"),
             state,
+            health,
         }
     }
 
@@ -263,8 +331,137 @@ impl FakeEcs {
                 events: vec![ev],
                 script: VecDeque::new(),
                 controller: "ECS",
+                managed_by: "CUSTOMER",
             },
         );
+    }
+
+    /// An ECS Express service `name` in `cluster` whose one active configuration runs `image` (revision 1,
+    /// deployed an hour ago); also a standard service entry (DescribeServices) managed by ECS. Returns
+    /// its ARN.
+    pub fn seed_express(&self, cluster: &str, name: &str, image: &str) -> String {
+        let td = self.seed_task_definition(
+            name,
+            json!([{"name": "Main", "image": image, "essential": true,
+                    "portMappings": [{"containerPort": 8080}]}]),
+        );
+        self.seed_service(cluster, name, &td, 1, Some((true, true)));
+        let mut s = self.state.lock().unwrap();
+        s.services.get_mut(name).unwrap().managed_by = "ECS";
+        let arn = format!("arn:aws:ecs:{REGION}:{ACCOUNT}:service/{cluster}/{name}");
+        let created = now_epoch() - 3600.0;
+        s.next_id += 1;
+        let revision = format!(
+            "arn:aws:ecs:{REGION}:{ACCOUNT}:service-revision/{cluster}/{name}/{:019}",
+            s.next_id
+        );
+        let config = json!({
+            "serviceRevisionArn": revision,
+            "executionRoleArn": format!("arn:aws:iam::{ACCOUNT}:role/ecsTaskExecutionRole"),
+            "taskRoleArn": format!("arn:aws:iam::{ACCOUNT}:role/frontend-task"),
+            "taskDefinitionArn": td,
+            "cpu": "1024", "memory": "2048", "cpuArchitecture": "X86_64",
+            "networkConfiguration": {"subnets": ["subnet-0a1b2c3d4e5f60718"],
+                                     "securityGroups": ["sg-0123456789abcdef0"]},
+            "healthCheckPath": "/ping",
+            "primaryContainer": {
+                "image": image, "containerPort": 8080,
+                "awsLogsConfiguration": {"logGroup": format!("/aws/ecs/{cluster}/{name}"),
+                                         "logStreamPrefix": "ecs"},
+                "command": ["node", "server.js"],
+                "environment": [{"name": "MODE", "value": "prod"}],
+                "secrets": [{"name": "API_KEY",
+                             "valueFrom": format!("arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/frontend/api-key")}]
+            },
+            "scalingTarget": {"minTaskCount": 1, "maxTaskCount": 4,
+                              "autoScalingMetric": "AVERAGE_CPU", "autoScalingTargetValue": 60},
+            "ingressPaths": [{"accessType": "PUBLIC",
+                              "endpoint": format!("{name}-0123456789abcdef.ecs.{REGION}.on.aws")}],
+            "createdAt": created,
+        });
+        s.next_id += 1;
+        let first = SvcDeployment {
+            arn: format!(
+                "arn:aws:ecs:{REGION}:{ACCOUNT}:service-deployment/{cluster}/{name}/{:019}",
+                s.next_id
+            ),
+            status: "SUCCESSFUL",
+            reason: None,
+            target: revision,
+            source: None,
+            target_config: config.clone(),
+            behaviour: ExpressDeploy::Stuck,
+            polls: 0,
+            created,
+            started: Instant::now(),
+            finished: Some(created + 300.0),
+        };
+        s.express.insert(
+            arn.clone(),
+            ExpressSvc {
+                name: name.to_owned(),
+                cluster: cluster.to_owned(),
+                arn: arn.clone(),
+                configs: vec![config],
+                deployments: vec![first],
+                script: VecDeque::new(),
+                created,
+                updated: created,
+            },
+        );
+        arn
+    }
+
+    /// Queues behaviours for the next service deployments of the Express service `arn`.
+    pub fn script_express(&self, arn: &str, behaviours: impl IntoIterator<Item = ExpressDeploy>) {
+        self.state
+            .lock()
+            .unwrap()
+            .express
+            .get_mut(arn)
+            .unwrap()
+            .script
+            .extend(behaviours);
+    }
+
+    /// The image of the Express service's newest active configuration.
+    pub fn express_image(&self, arn: &str) -> String {
+        let s = self.state.lock().unwrap();
+        s.express[arn].configs.last().unwrap()["primaryContainer"]["image"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// The images of every active configuration, oldest first.
+    pub fn express_active_images(&self, arn: &str) -> Vec<String> {
+        let s = self.state.lock().unwrap();
+        s.express[arn]
+            .configs
+            .iter()
+            .map(|c| c["primaryContainer"]["image"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// The service deployments' statuses, newest first.
+    pub fn express_deployments(&self, arn: &str) -> Vec<String> {
+        let s = self.state.lock().unwrap();
+        s.express[arn]
+            .deployments
+            .iter()
+            .map(|d| d.status.to_owned())
+            .collect()
+    }
+
+    /// The status `GET /ping` answers.
+    pub fn health(&self, status: u16) {
+        self.health
+            .store(status, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The URL this fake serves for health checks (`health-url` in tests).
+    pub fn health_url(&self) -> String {
+        format!("{}/ping", self.url)
     }
 
     /// Queues behaviours for the next deployments of `service`.
@@ -498,6 +695,9 @@ async fn handle(
         "DescribeTasks" => Ok(describe_tasks(&mut s, &req)),
         "RunTask" => run_task(&mut s, &req),
         "StopTask" => stop_task(&mut s, &req),
+        "DescribeExpressGatewayService" => describe_express(&s, &req),
+        "UpdateExpressGatewayService" => update_express(&mut s, &req),
+        "ListServiceDeployments" => list_service_deployments(&mut s, &req),
         other => {
             s.protocol_errors
                 .push(format!("unexpected operation {other}"));
@@ -645,6 +845,7 @@ fn service_json(svc: &Svc) -> Value {
             "securityGroups": ["sg-0123456789abcdef0"], "assignPublicIp": "DISABLED"}},
         "deploymentConfiguration": dc,
         "deploymentController": {"type": svc.controller},
+        "resourceManagementType": svc.managed_by,
         "deployments": deps,
         "events": svc.events,
         "createdAt": now_epoch() - 7200.0,
@@ -1162,4 +1363,316 @@ fn stop_task(s: &mut State_, req: &Value) -> Result<Value, ApiError> {
         stop_oneoff(&mut t.task, "UserInitiated", &reason, Some((&[], 143)));
     }
     Ok(json!({"task": t.task}))
+}
+
+// ---- ECS Express Mode ----
+
+/// The Express service an ARN or name (with `cluster`, default `default`) names.
+fn find_express<'a>(s: &'a State_, service: &str, cluster: Option<&str>) -> Option<&'a str> {
+    s.express
+        .values()
+        .find(|e| {
+            e.arn == service
+                || (e.name == service
+                    && cluster.is_none_or(|c| {
+                        c == e.cluster || c.ends_with(&format!(":cluster/{}", e.cluster))
+                    }))
+        })
+        .map(|e| e.arn.as_str())
+}
+
+/// ECS's answer for an ARN that names no Express service: the cluster first, then the service. (The
+/// message ECS gives for a standard service's ARN is not documented; the error type is ECS's.)
+fn express_missing(s: &State_, arn: &str) -> ApiError {
+    let cluster = arn.split('/').nth(1).unwrap_or("default");
+    if !s.services.values().any(|svc| cluster_matches(svc, cluster)) {
+        return ("ClusterNotFoundException", "Cluster not found.".into());
+    }
+    let name = arn.rsplit('/').next().unwrap_or(arn);
+    if s.services
+        .get(name)
+        .is_some_and(|svc| cluster_matches(svc, cluster))
+    {
+        return invalid("The specified service is not an Express service.");
+    }
+    ("ServiceNotFoundException", "Service not found.".into())
+}
+
+fn express_service_json(e: &ExpressSvc) -> Value {
+    json!({
+        "cluster": format!("arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{}", e.cluster),
+        "serviceName": e.name,
+        "serviceArn": e.arn,
+        "infrastructureRoleArn": format!("arn:aws:iam::{ACCOUNT}:role/ecsInfrastructureRoleForExpressServices"),
+        "status": {"statusCode": "ACTIVE"},
+        "currentDeployment": e.deployments.first().map(|d| d.arn.clone()),
+        "activeConfigurations": e.configs,
+        "createdAt": e.created,
+        "updatedAt": e.updated,
+    })
+}
+
+fn describe_express(s: &State_, req: &Value) -> Result<Value, ApiError> {
+    let Some(arn) = req.get("serviceArn").and_then(Value::as_str) else {
+        return Err(invalid("serviceArn is required."));
+    };
+    if let Some(inc) = req.get("include") {
+        let ok = inc
+            .as_array()
+            .is_some_and(|a| a.iter().all(|v| v == "TAGS"));
+        if !ok {
+            return Err(invalid("include may only contain TAGS."));
+        }
+    }
+    match s.express.get(arn) {
+        Some(e) => Ok(json!({"service": express_service_json(e)})),
+        None => Err(express_missing(s, arn)),
+    }
+}
+
+fn update_express(s: &mut State_, req: &Value) -> Result<Value, ApiError> {
+    let Some(arn) = req.get("serviceArn").and_then(Value::as_str) else {
+        return Err(invalid("serviceArn is required."));
+    };
+    if !s.express.contains_key(arn) {
+        return Err(express_missing(s, arn));
+    }
+    if let Some(c) = req.get("primaryContainer")
+        && c.get("image")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+    {
+        return Err(invalid("primaryContainer.image is required."));
+    }
+    s.next_id += 1;
+    let id = s.next_id;
+    let State_ {
+        express, decided, ..
+    } = s;
+    let e = express.get_mut(arn).unwrap();
+    let now = now_epoch();
+    // A new deployment stops the running one.
+    for d in &mut e.deployments {
+        if matches!(d.status, "PENDING" | "IN_PROGRESS") {
+            d.status = "STOPPED";
+            d.reason = Some(
+                "Service deployment stopped because a newer service deployment started.".into(),
+            );
+            d.finished = Some(now);
+            decided.push(Decided {
+                service: e.name.clone(),
+                deployment: d.arn.clone(),
+                what: "STOPPED",
+                at: Instant::now(),
+            });
+        }
+    }
+    let current = e.configs.last().cloned().unwrap();
+    let revision = format!(
+        "arn:aws:ecs:{REGION}:{ACCOUNT}:service-revision/{}/{}/{id:019}",
+        e.cluster, e.name
+    );
+    let mut config = current.clone();
+    for k in [
+        "primaryContainer",
+        "executionRoleArn",
+        "taskRoleArn",
+        "healthCheckPath",
+        "networkConfiguration",
+        "cpu",
+        "memory",
+        "cpuArchitecture",
+        "scalingTarget",
+    ] {
+        if let Some(v) = req.get(k) {
+            config[k] = v.clone();
+        }
+    }
+    config["serviceRevisionArn"] = json!(revision);
+    config["taskDefinitionArn"] = json!(format!(
+        "arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{}:{}",
+        e.name,
+        e.deployments.len() + 1
+    ));
+    config["createdAt"] = json!(now);
+    // The previous configuration stays active while the canary shifts traffic.
+    e.configs = vec![current.clone(), config.clone()];
+    e.updated = now;
+    let behaviour = e
+        .script
+        .pop_front()
+        .unwrap_or(ExpressDeploy::Succeed(After::Polls(1)));
+    e.deployments.insert(
+        0,
+        SvcDeployment {
+            arn: format!(
+                "arn:aws:ecs:{REGION}:{ACCOUNT}:service-deployment/{}/{}/{id:019}",
+                e.cluster, e.name
+            ),
+            status: "IN_PROGRESS",
+            reason: None,
+            target: revision,
+            source: Some(current),
+            target_config: config.clone(),
+            behaviour,
+            polls: 0,
+            created: now,
+            started: Instant::now(),
+            finished: None,
+        },
+    );
+    Ok(json!({"service": {
+        "serviceArn": e.arn,
+        "cluster": format!("arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{}", e.cluster),
+        "serviceName": e.name,
+        "status": {"statusCode": "ACTIVE"},
+        "targetConfiguration": config,
+        "createdAt": e.created,
+        "updatedAt": now,
+    }}))
+}
+
+fn express_reached(after: After, d: &SvcDeployment) -> bool {
+    match after {
+        After::Polls(n) => d.polls >= n,
+        After::Time(t) => d.started.elapsed() >= t,
+    }
+}
+
+fn express_happened_at(after: After, d: &SvcDeployment) -> Instant {
+    match after {
+        After::Polls(_) => Instant::now(),
+        After::Time(t) => d.started + t,
+    }
+}
+
+/// One ListServiceDeployments observation of the Express service's running deployments.
+fn tick_express(e: &mut ExpressSvc, decided: &mut Vec<Decided>) {
+    let now = now_epoch();
+    let mut active: Option<Vec<Value>> = None;
+    for d in &mut e.deployments {
+        match d.status {
+            "ROLLBACK_IN_PROGRESS" => {
+                d.status = "ROLLBACK_SUCCESSFUL";
+                d.finished = Some(now);
+                active = d.source.clone().map(|s| vec![s]);
+                decided.push(Decided {
+                    service: e.name.clone(),
+                    deployment: d.arn.clone(),
+                    what: "ROLLBACK_SUCCESSFUL",
+                    at: Instant::now(),
+                });
+            }
+            "IN_PROGRESS" => {
+                d.polls += 1;
+                match d.behaviour {
+                    ExpressDeploy::Succeed(after) if express_reached(after, d) => {
+                        d.status = "SUCCESSFUL";
+                        d.finished = Some(now);
+                        active = Some(vec![d.target_config.clone()]);
+                        decided.push(Decided {
+                            service: e.name.clone(),
+                            deployment: d.arn.clone(),
+                            what: "SUCCESSFUL",
+                            at: express_happened_at(after, d),
+                        });
+                    }
+                    ExpressDeploy::AlarmRollback(after) if express_reached(after, d) => {
+                        d.status = "ROLLBACK_IN_PROGRESS";
+                        d.reason = Some(format!(
+                            "Service deployment rolled back because the CloudWatch alarm {}-deployment-alarm is in ALARM state.",
+                            e.name
+                        ));
+                        decided.push(Decided {
+                            service: e.name.clone(),
+                            deployment: d.arn.clone(),
+                            what: "ROLLBACK_IN_PROGRESS",
+                            at: express_happened_at(after, d),
+                        });
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(a) = active {
+        e.configs = a;
+    }
+}
+
+fn list_service_deployments(s: &mut State_, req: &Value) -> Result<Value, ApiError> {
+    let Some(service) = req.get("service").and_then(Value::as_str) else {
+        return Err(invalid("service is required."));
+    };
+    let cluster = req.get("cluster").and_then(Value::as_str);
+    if let Some(c) = cluster
+        && !s.services.values().any(|svc| cluster_matches(svc, c))
+    {
+        return Err(("ClusterNotFoundException", "Cluster not found.".into()));
+    }
+    let Some(arn) = find_express(s, service, cluster).map(str::to_owned) else {
+        return Err(("ServiceNotFoundException", "Service not found.".into()));
+    };
+    let statuses: Option<Vec<String>> = req.get("status").and_then(Value::as_array).map(|a| {
+        a.iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect()
+    });
+    // Timestamps are epoch seconds in awsJson1_1; anything else is a client bug.
+    let after = req
+        .pointer("/createdAt/after")
+        .map(|v| v.as_f64().unwrap_or(f64::NAN));
+    if after.is_some_and(f64::is_nan) {
+        s.protocol_errors
+            .push(format!("createdAt.after is not epoch seconds: {req}"));
+        return Err(("SerializationException", "createdAt.after".into()));
+    }
+    let before = req.pointer("/createdAt/before").and_then(Value::as_f64);
+    let max = req.get("maxResults").and_then(Value::as_u64).unwrap_or(20) as usize;
+    if !(1..=100).contains(&max) {
+        return Err(invalid("maxResults must be between 1 and 100."));
+    }
+    let start: usize = match req.get("nextToken").and_then(Value::as_str) {
+        Some(t) => t.parse().map_err(|_| invalid("Invalid nextToken."))?,
+        None => 0,
+    };
+    let State_ {
+        express, decided, ..
+    } = s;
+    let e = express.get_mut(&arn).unwrap();
+    tick_express(e, decided);
+    let cluster_arn = format!("arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{}", e.cluster);
+    let all: Vec<Value> = e
+        .deployments
+        .iter()
+        .filter(|d| {
+            statuses
+                .as_ref()
+                .is_none_or(|st| st.iter().any(|x| x == d.status))
+        })
+        .filter(|d| after.is_none_or(|a| d.created > a))
+        .filter(|d| before.is_none_or(|b| d.created < b))
+        .map(|d| {
+            let mut b = json!({
+                "serviceDeploymentArn": d.arn, "serviceArn": e.arn, "clusterArn": cluster_arn,
+                "startedAt": d.created, "createdAt": d.created,
+                "targetServiceRevisionArn": d.target, "status": d.status,
+            });
+            if let Some(f) = d.finished {
+                b["finishedAt"] = json!(f);
+            }
+            if let Some(r) = &d.reason {
+                b["statusReason"] = json!(r);
+            }
+            b
+        })
+        .collect();
+    let page: Vec<Value> = all.iter().skip(start).take(max).cloned().collect();
+    let mut out = json!({"serviceDeployments": page});
+    if start + max < all.len() {
+        out["nextToken"] = json!((start + max).to_string());
+    }
+    Ok(out)
 }
