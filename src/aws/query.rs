@@ -90,12 +90,12 @@ impl Node {
                     ));
                 }
                 Ok(Event::Start(e)) => stack.push(Node {
-                    name: String::from_utf8_lossy(e.local_name().as_ref()).into_owned(),
+                    name: e.local_name().as_ref().to_owned(),
                     ..Node::default()
                 }),
                 Ok(Event::Empty(e)) => {
                     let n = Node {
-                        name: String::from_utf8_lossy(e.local_name().as_ref()).into_owned(),
+                        name: e.local_name().as_ref().to_owned(),
                         ..Node::default()
                     };
                     match stack.last_mut() {
@@ -215,7 +215,12 @@ impl Query {
     /// The client for `service` with `sdk`'s credentials, region and endpoint overrides; `http` carries
     /// the run's roots and proxy; `cancel` ends a request in flight and refuses new ones.
     #[must_use]
-    pub fn new(sdk: &SdkConfig, service: QueryService, http: reqwest::Client, cancel: Cancel) -> Self {
+    pub fn new(
+        sdk: &SdkConfig,
+        service: QueryService,
+        http: reqwest::Client,
+        cancel: Cancel,
+    ) -> Self {
         Self {
             sdk: sdk.clone(),
             service,

@@ -132,7 +132,7 @@ fn check_preview(p: &mut Inputs<'_>, ecs: Option<&ecs::Config>) {
                     input,
                     None,
                     "does not apply to previews: a preview runs no one-off tasks",
-                    &format!("Remove `{input}` from the preview step"),
+                    format!("Remove `{input}` from the preview step"),
                 );
             }
         }
@@ -143,7 +143,7 @@ fn check_preview(p: &mut Inputs<'_>, ecs: Option<&ecs::Config>) {
                     input,
                     Some(&v),
                     "applies to ECS previews only (`cluster` + `service`); a Lambda preview's URL is its function URL",
-                    &format!("Remove `{input}` from the Lambda preview step"),
+                    format!("Remove `{input}` from the Lambda preview step"),
                 );
             }
         }

@@ -336,6 +336,12 @@ async fn an_ecs_preview_is_created_routed_updated_and_removed_on_close_idempoten
     assert_eq!(r.output("preview-service"), Some("web-pr-7"));
     let tg = rig.target_group(7).await.expect("the preview target group");
     let tg_arn = tg.text_at(&["TargetGroupArn"]).unwrap().to_owned();
+    assert_ne!(tg_arn, rig.base_tg, "a target group of its own");
+    assert_eq!(
+        rig.fake.service("web").unwrap()["loadBalancers"][0]["targetGroupArn"],
+        rig.base_tg.as_str(),
+        "the base service stays on its target group"
+    );
     for (field, want) in [
         ("Protocol", "HTTP"),
         ("Port", "8080"),
@@ -358,7 +364,11 @@ async fn an_ecs_preview_is_created_routed_updated_and_removed_on_close_idempoten
     assert_eq!(ours[0].0, "10008", "10007 was taken");
     assert_eq!(ours[0].1, ["pr-7.preview.example.com"]);
     let rule_arn = ours[0].3.clone();
-    assert!(rig.elb_tags(&rule_arn).await.contains_key("stevedore:preview:pr-7"));
+    assert!(
+        rig.elb_tags(&rule_arn)
+            .await
+            .contains_key("stevedore:preview:pr-7")
+    );
     // The clone: same network and launch type, registered to the preview target group, tagged.
     let create = &rig.fake.requests("CreateService")[0];
     assert_eq!(create["serviceName"], "web-pr-7");
@@ -373,13 +383,21 @@ async fn an_ecs_preview_is_created_routed_updated_and_removed_on_close_idempoten
         json!([{"targetGroupArn": tg_arn, "containerName": "app", "containerPort": 8080}])
     );
     assert_eq!(create["healthCheckGracePeriodSeconds"], 30);
-    assert_eq!(create["taskDefinition"], r.output("task-definition-arn").unwrap());
-    let td = rig.fake.task_definition(r.output("task-definition-arn").unwrap());
+    assert_eq!(
+        create["taskDefinition"],
+        r.output("task-definition-arn").unwrap()
+    );
+    let td = rig
+        .fake
+        .task_definition(r.output("task-definition-arn").unwrap());
     assert_eq!(td["containerDefinitions"][0]["image"], IMAGE_A);
     let svc_tags = rig
         .fake
         .tags_of(&FakeEcs::service_arn(&rig.cluster, "web-pr-7"));
-    assert!(svc_tags.contains_key("stevedore:preview:pr-7"), "{svc_tags:?}");
+    assert!(
+        svc_tags.contains_key("stevedore:preview:pr-7"),
+        "{svc_tags:?}"
+    );
     assert!(rig.base_tags().contains_key("stevedore:preview:pr-7"));
     assert!(rig.fake.service_task_definition("web").ends_with("/web:1"));
     assert!(
@@ -388,12 +406,20 @@ async fn an_ecs_preview_is_created_routed_updated_and_removed_on_close_idempoten
     );
     let comments = rig.gh.comments(7);
     assert_eq!(comments.len(), 1);
-    assert!(comments[0].body.contains("https://pr-7.preview.example.com"), "{}", comments[0].body);
+    assert!(
+        comments[0]
+            .body
+            .contains("https://pr-7.preview.example.com"),
+        "{}",
+        comments[0].body
+    );
     let deps = rig.deployments(7);
     assert_eq!(deps.len(), 1);
     assert_eq!(deps[0].0["transient_environment"], true);
     assert_eq!(deps[0].1, ["in_progress", "success"]);
-    let last = rig.gh.deployment_statuses(deps[0].0["id"].as_u64().unwrap());
+    let last = rig
+        .gh
+        .deployment_statuses(deps[0].0["id"].as_u64().unwrap());
     assert_eq!(
         last.last().unwrap()["environment_url"],
         "https://pr-7.preview.example.com"
@@ -406,7 +432,9 @@ async fn an_ecs_preview_is_created_routed_updated_and_removed_on_close_idempoten
     assert_eq!(updates.len(), 1, "{updates:?}");
     assert_eq!(updates[0]["service"], "web-pr-7");
     assert_eq!(updates[0]["desiredCount"], 1);
-    let td = rig.fake.task_definition(updates[0]["taskDefinition"].as_str().unwrap());
+    let td = rig
+        .fake
+        .task_definition(updates[0]["taskDefinition"].as_str().unwrap());
     assert_eq!(td["containerDefinitions"][0]["image"], IMAGE_B);
     assert_eq!(rig.fake.requests("CreateService").len(), 1);
     let rules = rig.rules().await;
@@ -439,13 +467,21 @@ async fn an_ecs_preview_is_created_routed_updated_and_removed_on_close_idempoten
     }
     let c = rig.gh.comments(7);
     assert_eq!(c.len(), 1);
-    assert!(c[0].body.contains("removed (pull request closed)"), "{}", c[0].body);
+    assert!(
+        c[0].body.contains("removed (pull request closed)"),
+        "{}",
+        c[0].body
+    );
     assert!(c[0].body.contains("service `web-pr-7`"), "{}", c[0].body);
 
     // closed again: quiet success, nothing deleted.
     let r = rig.step(7, "closed", IMAGE_B).run().await;
     ok(&r);
-    assert!(r.summary.contains("There was no preview to remove."), "{}", r.summary);
+    assert!(
+        r.summary.contains("There was no preview to remove."),
+        "{}",
+        r.summary
+    );
     assert_eq!(rig.fake.requests("DeleteService").len(), 1);
     rig.no_protocol_errors();
 }
@@ -498,14 +534,21 @@ async fn preview_max_counts_ecs_previews_and_an_expired_one_makes_room() {
         r.stdout
     );
     assert!(r.summary.contains("#1 (`web-pr-1`"), "{}", r.summary);
-    assert!(r.summary.contains("Nothing was created for #2"), "{}", r.summary);
+    assert!(
+        r.summary.contains("Nothing was created for #2"),
+        "{}",
+        r.summary
+    );
     assert_eq!(rig.fake.service_names(), ["web", "web-pr-1"]);
     assert!(rig.target_group(2).await.is_none());
     assert!(!rig.base_tags().contains_key("stevedore:preview:pr-2"));
 
     // #1 not updated for long: removed to make room for #2.
-    rig.fake
-        .set_tag(&rig.base_arn(), "stevedore:preview:pr-1", &record(1, "2026-01-01T00:00:00Z"));
+    rig.fake.set_tag(
+        &rig.base_arn(),
+        "stevedore:preview:pr-1",
+        &record(1, "2026-01-01T00:00:00Z"),
+    );
     let r = rig
         .step(2, "opened", IMAGE_A)
         .input("preview-max", "1")
@@ -533,8 +576,11 @@ async fn the_sweep_removes_closed_and_expired_ecs_previews_and_only_ours() {
         ok(&rig.step(n, "opened", IMAGE_A).run().await);
     }
     rig.gh.close_pr(1);
-    rig.fake
-        .set_tag(&rig.base_arn(), "stevedore:preview:pr-2", &record(2, "2026-01-01T00:00:00Z"));
+    rig.fake.set_tag(
+        &rig.base_arn(),
+        "stevedore:preview:pr-2",
+        &record(2, "2026-01-01T00:00:00Z"),
+    );
     // Another repository's stale record on the same service: not ours to touch.
     rig.fake.set_tag(
         &rig.base_arn(),
@@ -553,11 +599,19 @@ async fn the_sweep_removes_closed_and_expired_ecs_previews_and_only_ours() {
     assert!(tags.contains_key("stevedore:preview:pr-40"));
     assert!(!tags.contains_key("stevedore:preview:pr-1"));
     assert!(r.summary.contains("pull request closed"), "{}", r.summary);
-    assert!(r.summary.contains("not updated within `preview-ttl`"), "{}", r.summary);
+    assert!(
+        r.summary.contains("not updated within `preview-ttl`"),
+        "{}",
+        r.summary
+    );
     for n in [1, 2] {
         let c = rig.gh.comments(n);
         assert_eq!(c.len(), 1);
-        assert!(c[0].body.contains(&format!("Preview of #{n}: removed")), "{}", c[0].body);
+        assert!(
+            c[0].body.contains(&format!("Preview of #{n}: removed")),
+            "{}",
+            c[0].body
+        );
     }
     let r = rig.sweep().run().await;
     ok(&r);
@@ -582,7 +636,11 @@ async fn a_fork_pr_gets_no_ecs_preview_and_the_step_is_skipped() {
         .await;
     ok(&r);
     assert_eq!(r.output("verdict"), Some("skipped"));
-    assert!(r.stdout.contains("::notice") && r.stdout.contains("fork"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("::notice") && r.stdout.contains("fork"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(rig.fake.total_calls(), 0, "no ECS call at all");
     assert!(rig.target_group(5).await.is_none());
 }
@@ -603,10 +661,7 @@ async fn a_cancelled_create_leaves_a_record_that_the_close_cleans_up() {
         }
         handle.cancel("SIGTERM");
     });
-    let r = rig
-        .step(4, "opened", IMAGE_A)
-        .run_with_cancel(cancel)
-        .await;
+    let r = rig.step(4, "opened", IMAGE_A).run_with_cancel(cancel).await;
     watcher.await.unwrap();
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
     assert!(
@@ -631,7 +686,8 @@ async fn a_foreign_service_with_the_preview_name_is_left_alone() {
         return;
     };
     let td = rig.fake.service_task_definition("web");
-    rig.fake.seed_service(&rig.cluster, "web-pr-9", &td, 1, None);
+    rig.fake
+        .seed_service(&rig.cluster, "web-pr-9", &td, 1, None);
     let r = rig.step(9, "opened", IMAGE_A).run().await;
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
     assert!(
@@ -659,7 +715,10 @@ async fn ecs_preview_inputs_are_checked_all_at_once() {
         .input("service", "web\napi")
         .input("image", IMAGE_A)
         .input("preview", "true")
-        .input("preview-listener-arn", "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/web/1")
+        .input(
+            "preview-listener-arn",
+            "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/web/1",
+        )
         .input("preview-desired-count", "50")
         .input("pre-deploy-task", "command: [migrate]")
         .run()

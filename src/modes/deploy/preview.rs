@@ -178,7 +178,9 @@ pub fn check_host_template(t: &str) -> Result<(), String> {
 /// The host of PR `n`'s preview.
 #[must_use]
 pub fn host_of(template: &str, n: u64) -> String {
-    template.replace("{number}", &n.to_string()).to_ascii_lowercase()
+    template
+        .replace("{number}", &n.to_string())
+        .to_ascii_lowercase()
 }
 
 /// What this run does with previews.
@@ -344,21 +346,29 @@ pub(crate) struct Prelude {
     pub key: String,
 }
 
+/// How a preview step starts.
+pub(crate) enum Start {
+    /// Go on with AWS.
+    Go(Prelude),
+    /// The step ends here with this result (skipped, dry run, or a configuration error).
+    Done(Box<Result<Report, ModeError>>),
+}
+
 /// The checks every preview target makes before touching AWS: the event, a fork, the repository, a dry
-/// run. `Err(Ok(report))` ends the step with that report (skipped or dry run).
-pub(crate) fn prelude(
-    rt: &Runtime<'_>,
-    target: &str,
-) -> Result<Prelude, Result<Report, ModeError>> {
-    let act = action(rt.ctx).map_err(|message| {
-        Err(ModeError::Config {
-            message: format!("`preview: true`: {message}"),
-            hint: Some(
-                "Run the preview step `on: pull_request: types: [opened, synchronize, reopened, closed]` and `on: schedule` (docs/previews.md)."
-                    .into(),
-            ),
-        })
-    })?;
+/// run.
+pub(crate) fn prelude(rt: &Runtime<'_>, target: &str) -> Start {
+    let act = match action(rt.ctx) {
+        Ok(a) => a,
+        Err(message) => {
+            return Start::Done(Box::new(Err(ModeError::Config {
+                message: format!("`preview: true`: {message}"),
+                hint: Some(
+                    "Run the preview step `on: pull_request: types: [opened, synchronize, reopened, closed]` and `on: schedule` (docs/previews.md)."
+                        .into(),
+                ),
+            })));
+        }
+    };
     let key = rt
         .common
         .report_key
@@ -368,7 +378,7 @@ pub(crate) fn prelude(
         // No comment: the PR's comment keeps showing its preview.
         let mut r = skipped(key, format!("Nothing to do: {reason}."));
         r.comment = false;
-        return Err(Ok(r));
+        return Start::Done(Box::new(Ok(r)));
     }
     let fork = rt.ctx.pull_request.as_ref().is_some_and(|p| p.from_fork);
     if fork && matches!(act, Action::Upsert(_) | Action::Close(_)) {
@@ -379,26 +389,26 @@ pub(crate) fn prelude(
             &crate::report::Location::default(),
             msg,
         );
-        return Err(Ok(skipped(key, msg.to_owned())));
+        return Start::Done(Box::new(Ok(skipped(key, msg.to_owned()))));
     }
     let Some(repo) = rt.ctx.repository.clone() else {
-        return Err(Err(ModeError::Config {
+        return Start::Done(Box::new(Err(ModeError::Config {
             message:
                 "`preview: true` needs GITHUB_REPOSITORY (previews are recorded per repository)"
                     .into(),
             hint: None,
-        }));
+        })));
     };
     if rt.common.dry_run {
-        return Err(Ok(skipped(
+        return Start::Done(Box::new(Ok(skipped(
             key,
             format!(
                 "Dry run: would {} on {target}; nothing was read or written.",
                 act.describe()
             ),
-        )));
+        ))));
     }
-    Ok(Prelude { act, repo, key })
+    Start::Go(Prelude { act, repo, key })
 }
 
 /// Runs `deploy` with `preview: true` on a Lambda function.
@@ -407,11 +417,11 @@ pub async fn run_lambda(
     cfg: &LambdaConfig,
     pv: &PreviewConfig,
 ) -> Result<Report, ModeError> {
-    let Prelude { act, repo, key } =
-        match prelude(rt, &format!("function `{}`", cfg.function_name)) {
-            Ok(p) => p,
-            Err(done) => return done,
-        };
+    let Prelude { act, repo, key } = match prelude(rt, &format!("function `{}`", cfg.function_name))
+    {
+        Start::Go(p) => p,
+        Start::Done(done) => return *done,
+    };
     let aws = rt
         .connect_aws(&cfg.aws, crate::aws::Purpose::Deploy)
         .await?;

@@ -1234,7 +1234,13 @@ impl FakeEcs {
 
     /// The services that exist now, by name.
     pub fn service_names(&self) -> Vec<String> {
-        self.state.lock().unwrap().services.keys().cloned().collect()
+        self.state
+            .lock()
+            .unwrap()
+            .services
+            .keys()
+            .cloned()
+            .collect()
     }
 
     /// The services deleted so far, in order.
@@ -1391,7 +1397,10 @@ fn create_service(s: &mut State_, req: &Value) -> Result<Value, ApiError> {
     if s.services.contains_key(&name) {
         return Err(invalid_parameter("Creation of service was not idempotent."));
     }
-    let Some(td) = req["taskDefinition"].as_str().and_then(|t| resolve_td(s, t)) else {
+    let Some(td) = req["taskDefinition"]
+        .as_str()
+        .and_then(|t| resolve_td(s, t))
+    else {
         return Err(client_error("TaskDefinition not found."));
     };
     if req.get("launchType").is_some() && req.get("capacityProviderStrategy").is_some() {

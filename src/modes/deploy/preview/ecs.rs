@@ -26,7 +26,7 @@ use aws_sdk_ecs::error::ProvideErrorMetadata as _;
 use aws_sdk_ecs::types::{LoadBalancer, PropagateTags, Service, Tag};
 
 use super::{
-    Action, Prelude, PreviewConfig, Record, TAG_PREFIX, environment, fmt_ttl, github_closed,
+    Action, Prelude, PreviewConfig, Record, Start, TAG_PREFIX, environment, fmt_ttl, github_closed,
     github_deactivate, host_of, pr_state, prelude, records, rfc3339, upper_first,
 };
 use crate::aws::json_rpc::RpcError;
@@ -71,7 +71,11 @@ impl From<EcsPreviewError> for ModeError {
                 }
             }
             EcsPreviewError::Elb(e) => {
-                let hint = if e.code.as_deref().is_some_and(|c| c.contains("AccessDenied")) {
+                let hint = if e
+                    .code
+                    .as_deref()
+                    .is_some_and(|c| c.contains("AccessDenied"))
+                {
                     "The preview role needs elasticloadbalancing:DescribeTargetGroups, DescribeRules, DescribeTags, CreateTargetGroup, CreateRule, ModifyRule, AddTags, DeleteRule and DeleteTargetGroup (docs/previews.md)"
                 } else {
                     "Check `preview-listener-arn` (same account and region as the service) and re-run: every step is safe to repeat"
@@ -104,7 +108,10 @@ pub fn target_group_name(cluster: &str, base: &str, n: u64) -> String {
     let hash = hex::encode(&sha2::Sha256::digest(format!("{cluster}/{base}").as_bytes())[..3]);
     let room = 32usize.saturating_sub(suffix.len() + hash.len() + 1);
     let mut stem = String::new();
-    for c in base.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-') {
+    for c in base
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+    {
         if stem.len() >= room || (c == '-' && (stem.is_empty() || stem.ends_with('-'))) {
             continue;
         }
@@ -136,11 +143,13 @@ pub async fn run(
     pv: &PreviewConfig,
 ) -> Result<Report, ModeError> {
     let base = cfg.services.first().cloned().unwrap_or_default();
-    let Prelude { act, repo, key } =
-        match prelude(rt, &format!("service `{base}` in cluster `{}`", cfg.cluster)) {
-            Ok(p) => p,
-            Err(done) => return done,
-        };
+    let Prelude { act, repo, key } = match prelude(
+        rt,
+        &format!("service `{base}` in cluster `{}`", cfg.cluster),
+    ) {
+        Start::Go(p) => p,
+        Start::Done(done) => return *done,
+    };
     if matches!(act, Action::Upsert(_)) && !cfg.has_code() {
         return Err(ModeError::Config {
             message: "input `image` is required to create or update an ECS preview (or give `task-definition` or `environment-variables`)".into(),
@@ -202,7 +211,6 @@ struct Routing {
     host: String,
     target_group_arn: String,
     target_group_name: String,
-    rule_arn: String,
     priority: String,
     container_name: String,
     container_port: i32,
@@ -281,7 +289,12 @@ impl Session<'_> {
         Ok(out
             .tags()
             .iter()
-            .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
+            .filter_map(|t| {
+                Some((
+                    t.key()?.to_owned(),
+                    t.value().unwrap_or_default().to_owned(),
+                ))
+            })
             .collect())
     }
 
@@ -456,9 +469,7 @@ impl Session<'_> {
                             "service `{name}` exists in cluster `{}` but carries no stevedore preview record of {} for #{n}; it was left alone",
                             self.cfg.cluster, self.repo
                         ),
-                        hint: format!(
-                            "Rename or delete that service, or deploy the preview from another base `service`; previews are named `<service>-pr-<number>`"
-                        ),
+                        hint: "Rename or delete that service, or deploy the preview from another base `service`; previews are named `<service>-pr-<number>`".into(),
                     });
                 }
                 if s.status() == Some("DRAINING") {
@@ -485,7 +496,9 @@ impl Session<'_> {
                 primary(out.service(), "UpdateService", &name)?
             }
             None => {
-                let out = self.create_service(&name, &td, base, routing.as_ref(), record).await?;
+                let out = self
+                    .create_service(&name, &td, base, routing.as_ref(), record)
+                    .await?;
                 tl.push(format!("CreateService `{name}`"));
                 primary(out.as_ref(), "CreateService", &name)?
             }
@@ -541,13 +554,17 @@ impl Session<'_> {
                 Some(base.placement_strategy().to_vec()).filter(|v| !v.is_empty()),
             )
             .propagate_tags(PropagateTags::Service)
-            .tags(Tag::builder().key(record.key()).value(record.value()).build());
+            .tags(
+                Tag::builder()
+                    .key(record.key())
+                    .value(record.value())
+                    .build(),
+            );
         if base.capacity_provider_strategy().is_empty() {
             req = req.set_launch_type(base.launch_type().cloned());
         } else {
-            req = req.set_capacity_provider_strategy(Some(
-                base.capacity_provider_strategy().to_vec(),
-            ));
+            req = req
+                .set_capacity_provider_strategy(Some(base.capacity_provider_strategy().to_vec()));
         }
         if let Some(r) = routing {
             req = req
@@ -601,7 +618,11 @@ impl Session<'_> {
                             .iter()
                             .map(|h| h.text.to_ascii_lowercase())
                             .collect();
-                        v.extend(c.members(&["Values"]).iter().map(|h| h.text.to_ascii_lowercase()));
+                        v.extend(
+                            c.members(&["Values"])
+                                .iter()
+                                .map(|h| h.text.to_ascii_lowercase()),
+                        );
                         v
                     })
                     .collect(),
@@ -691,7 +712,8 @@ impl Session<'_> {
                     "the load balancer entry of service `{}` names no container and port",
                     self.base
                 ),
-                hint: "Preview a service whose target group is attached by container name and port".into(),
+                hint: "Preview a service whose target group is attached by container name and port"
+                    .into(),
             });
         };
         let tg_name = target_group_name(&self.cfg.cluster, &self.base, n);
@@ -725,10 +747,17 @@ impl Session<'_> {
                         &Params::new().list("TargetGroupArns", &[&base_tg]),
                     )
                     .await?;
-                let Some(b) = described.members(&["TargetGroups"]).first().copied().cloned()
+                let Some(b) = described
+                    .members(&["TargetGroups"])
+                    .first()
+                    .copied()
+                    .cloned()
                 else {
                     return Err(EcsPreviewError::Refused {
-                        message: format!("target group `{base_tg}` of service `{}` was not found", self.base),
+                        message: format!(
+                            "target group `{base_tg}` of service `{}` was not found",
+                            self.base
+                        ),
                         hint: "Check the service's load balancer configuration".into(),
                     });
                 };
@@ -776,8 +805,7 @@ impl Session<'_> {
         };
         let rules = self.rules(listener).await?;
         if let Some(clash) = rules.iter().find(|r| {
-            r.hosts.iter().any(|h| h == host)
-                && r.record.as_ref().is_none_or(|rec| rec.pr != n)
+            r.hosts.iter().any(|h| h == host) && r.record.as_ref().is_none_or(|rec| rec.pr != n)
         }) {
             return Err(EcsPreviewError::Refused {
                 message: format!(
@@ -795,7 +823,7 @@ impl Session<'_> {
             p.set("Conditions.member.1.Field", "host-header")
                 .set("Conditions.member.1.HostHeaderConfig.Values.member.1", host)
         };
-        let (rule_arn, priority) = match rules
+        let priority = match rules
             .iter()
             .find(|r| r.record.as_ref().is_some_and(|rec| rec.pr == n))
         {
@@ -816,11 +844,13 @@ impl Session<'_> {
                             .tags("Tags", &tags),
                     )
                     .await?;
-                (r.arn.clone(), r.priority.clone())
+                r.priority.clone()
             }
             None => {
-                let used: BTreeSet<u32> =
-                    rules.iter().filter_map(|r| r.priority.parse().ok()).collect();
+                let used: BTreeSet<u32> = rules
+                    .iter()
+                    .filter_map(|r| r.priority.parse().ok())
+                    .collect();
                 let Some(priority) = choose_priority(n, &used) else {
                     return Err(EcsPreviewError::Refused {
                         message: "the listener has no free rule priority between 10000 and 50000"
@@ -840,20 +870,22 @@ impl Session<'_> {
                         .tags("Tags", &tags),
                     )
                     .await?;
-                let arn = out
-                    .members(&["Rules"])
-                    .first()
-                    .and_then(|r| r.text_at(&["RuleArn"]))
-                    .unwrap_or_default()
-                    .to_owned();
-                (arn, priority.to_string())
+                if out.members(&["Rules"]).is_empty() {
+                    return Err(RpcError {
+                        service: query::ELBV2.service_id,
+                        op: "CreateRule".into(),
+                        code: None,
+                        message: "the answer lists no rule".into(),
+                    }
+                    .into());
+                }
+                priority.to_string()
             }
         };
         Ok(Routing {
             host: host.to_owned(),
             target_group_arn: tg_arn,
             target_group_name: tg_name,
-            rule_arn,
             priority,
             container_name: container_name.to_owned(),
             container_port,
@@ -869,9 +901,13 @@ impl Session<'_> {
         let name = self.preview(n);
         if let Some(s) = self.describe(&name).await? {
             let arn = s.service_arn().unwrap_or_default().to_owned();
-            match s.status() {
-                Some("INACTIVE") => {}
-                Some(status) if ours(&self.ecs_tags(&arn).await?, &self.repo, n).is_some() => {
+            let status = s.status().unwrap_or_default();
+            let mine =
+                status != "INACTIVE" && ours(&self.ecs_tags(&arn).await?, &self.repo, n).is_some();
+            match status {
+                // Already deleted, or being deleted by an earlier close.
+                "INACTIVE" | "DRAINING" => {}
+                _ if mine => {
                     if status == "ACTIVE" {
                         self.client
                             .update_service()
@@ -1053,7 +1089,11 @@ impl Session<'_> {
             ));
         }
         summary.push_str("\n</details>\n");
-        let verdict = if ok { Verdict::Success } else { Verdict::Failure };
+        let verdict = if ok {
+            Verdict::Success
+        } else {
+            Verdict::Failure
+        };
         let title = match (&a.url, ok) {
             (Some(u), true) => format!("preview of #{n}: {u}"),
             (None, true) => format!("preview of #{n}: service {name}"),
@@ -1156,7 +1196,10 @@ impl Session<'_> {
                     format!("#{}", r.pr),
                     r.updated.clone(),
                     "kept".into(),
-                    state.map_or_else(|| "PR state unknown".into(), |s| format!("pull request {s}")),
+                    state.map_or_else(
+                        || "PR state unknown".into(),
+                        |s| format!("pull request {s}"),
+                    ),
                 ]);
                 continue;
             };
