@@ -643,6 +643,22 @@ async fn a_fork_pr_gets_no_ecs_preview_and_the_step_is_skipped() {
     );
     assert_eq!(rig.fake.total_calls(), 0, "no ECS call at all");
     assert!(rig.target_group(5).await.is_none());
+
+    // A dry run says what it would do and reads nothing.
+    let r = rig
+        .step(5, "opened", IMAGE_A)
+        .input("dry-run", "true")
+        .run()
+        .await;
+    ok(&r);
+    assert_eq!(r.output("verdict"), Some("skipped"));
+    assert!(
+        r.summary
+            .contains("Dry run: would create or update the preview `pr-5` of #5 on service `web`"),
+        "{}",
+        r.summary
+    );
+    assert_eq!(rig.fake.total_calls(), 0, "no ECS call at all");
 }
 
 #[tokio::test]

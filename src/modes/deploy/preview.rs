@@ -201,8 +201,8 @@ impl Action {
     #[must_use]
     pub fn describe(&self) -> String {
         match self {
-            Action::Upsert(n) => format!("create or update the preview of #{n} (alias `pr-{n}`)"),
-            Action::Close(n) => format!("remove the preview of #{n} (alias `pr-{n}`)"),
+            Action::Upsert(n) => format!("create or update the preview `pr-{n}` of #{n}"),
+            Action::Close(n) => format!("remove the preview `pr-{n}` of #{n}"),
             Action::Sweep => {
                 "sweep previews of closed pull requests and previews older than `preview-ttl`"
                     .into()
