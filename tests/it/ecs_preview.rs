@@ -384,6 +384,11 @@ async fn an_ecs_preview_is_created_routed_updated_and_removed_on_close_idempoten
     );
     assert_eq!(create["healthCheckGracePeriodSeconds"], 30);
     assert_eq!(
+        create["deploymentConfiguration"]["deploymentCircuitBreaker"],
+        json!({"enable": true, "rollback": true})
+    );
+    assert_eq!(create["propagateTags"], "SERVICE");
+    assert_eq!(
         create["taskDefinition"],
         r.output("task-definition-arn").unwrap()
     );
@@ -491,6 +496,14 @@ async fn without_a_listener_the_preview_is_the_service_alone() {
     let Some(rig) = Rig::new().await else {
         return;
     };
+    // A base service on an EC2 capacity provider with placement rules: the clone gets the same.
+    rig.fake.set_service_fields(
+        "web",
+        json!({"launchType": null,
+               "capacityProviderStrategy": [{"capacityProvider": "asg-provider", "weight": 1, "base": 0}],
+               "placementConstraints": [{"type": "memberOf", "expression": "attribute:ecs.instance-type =~ t3.*"}],
+               "placementStrategy": [{"type": "spread", "field": "attribute:ecs.availability-zone"}]}),
+    );
     let step = |action: &str| {
         let mut s = rig.step(3, action, IMAGE_A);
         s.env.remove("INPUT_PREVIEW-LISTENER-ARN");
@@ -503,6 +516,19 @@ async fn without_a_listener_the_preview_is_the_service_alone() {
     assert_eq!(r.output("preview-service"), Some("web-pr-3"));
     let create = &rig.fake.requests("CreateService")[0];
     assert_eq!(create["desiredCount"], 2);
+    assert!(create.get("launchType").is_none(), "{create}");
+    assert_eq!(
+        create["capacityProviderStrategy"],
+        json!([{"capacityProvider": "asg-provider", "weight": 1, "base": 0}])
+    );
+    assert_eq!(
+        create["placementConstraints"],
+        json!([{"type": "memberOf", "expression": "attribute:ecs.instance-type =~ t3.*"}])
+    );
+    assert_eq!(
+        create["placementStrategy"],
+        json!([{"type": "spread", "field": "attribute:ecs.availability-zone"}])
+    );
     assert!(create.get("loadBalancers").is_none(), "{create}");
     assert!(rig.target_group(3).await.is_none());
     assert!(rig.rules().await.is_empty());
@@ -718,6 +744,46 @@ async fn a_foreign_service_with_the_preview_name_is_left_alone() {
     assert_eq!(rig.fake.service_names(), ["web", "web-pr-9"]);
     assert!(rig.fake.requests("DeleteService").is_empty());
     assert!(rig.target_group(9).await.is_none());
+    assert!(rig.base_tags().is_empty());
+    rig.no_protocol_errors();
+}
+
+#[tokio::test]
+async fn a_foreign_rule_for_the_preview_host_is_refused_and_left_alone() {
+    let Some(rig) = Rig::new().await else {
+        return;
+    };
+    rig.elb
+        .call(
+            "CreateRule",
+            &Params::new()
+                .set("ListenerArn", &rig.listener)
+                .set("Priority", "5")
+                .set("Conditions.member.1.Field", "host-header")
+                .set(
+                    "Conditions.member.1.HostHeaderConfig.Values.member.1",
+                    "pr-8.preview.example.com",
+                )
+                .set("Actions.member.1.Type", "forward")
+                .set("Actions.member.1.TargetGroupArn", &rig.base_tg),
+        )
+        .await
+        .unwrap();
+    let r = rig.step(8, "opened", IMAGE_A).run().await;
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    assert!(
+        r.stdout
+            .contains("already routes host `pr-8.preview.example.com`"),
+        "{}",
+        r.stdout
+    );
+    assert!(rig.fake.requests("CreateService").is_empty());
+    // The close removes what the refused run made (its target group) and leaves the foreign rule.
+    ok(&rig.step(8, "closed", IMAGE_A).run().await);
+    assert!(rig.target_group(8).await.is_none());
+    let rules = rig.rules().await;
+    assert_eq!(rules.len(), 1, "{rules:?}");
+    assert_eq!(rules[0].0, "5");
     assert!(rig.base_tags().is_empty());
     rig.no_protocol_errors();
 }
