@@ -532,8 +532,18 @@ async fn without_a_listener_the_preview_is_the_service_alone() {
     assert!(create.get("loadBalancers").is_none(), "{create}");
     assert!(rig.target_group(3).await.is_none());
     assert!(rig.rules().await.is_empty());
-    ok(&step("closed").run().await);
+    // Closing needs no image (the PR's build does not run on `closed`); creating does.
+    let mut closed = step("closed");
+    closed.env.remove("INPUT_IMAGE");
+    ok(&closed.run().await);
     assert_eq!(rig.fake.service_names(), ["web"]);
+    let mut opened = step("reopened");
+    opened.env.remove("INPUT_IMAGE");
+    let calls = rig.fake.total_calls();
+    let r = opened.run().await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(r.stdout.contains("input `image` is required"), "{}", r.stdout);
+    assert_eq!(rig.fake.total_calls(), calls, "refused before any AWS call");
     assert!(rig.base_tags().is_empty());
     rig.no_protocol_errors();
 }
