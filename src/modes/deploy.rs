@@ -123,6 +123,14 @@ fn check_preview(p: &mut Inputs<'_>, ecs: Option<&ecs::Config>) {
                 "Use one preview step per service, each with its own `service`",
             );
         }
+        if let Some(a) = p.string("preview-url-auth").filter(|a| a != "AWS_IAM") {
+            p.error(
+                "preview-url-auth",
+                Some(&a),
+                "applies to Lambda previews only (their function URL); an ECS preview is reached through `preview-listener-arn` and `preview-host`",
+                "Remove `preview-url-auth` from the ECS preview step",
+            );
+        }
         for (input, set) in [
             ("pre-deploy-task", e.pre_task.is_some()),
             ("post-deploy-task", e.post_task.is_some()),

@@ -542,7 +542,11 @@ async fn without_a_listener_the_preview_is_the_service_alone() {
     let calls = rig.fake.total_calls();
     let r = opened.run().await;
     assert_eq!(r.code, 2, "{}", r.stdout);
-    assert!(r.stdout.contains("input `image` is required"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("input `image` is required"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(rig.fake.total_calls(), calls, "refused before any AWS call");
     assert!(rig.base_tags().is_empty());
     rig.no_protocol_errors();
@@ -813,6 +817,7 @@ async fn ecs_preview_inputs_are_checked_all_at_once() {
         )
         .input("preview-desired-count", "50")
         .input("pre-deploy-task", "command: [migrate]")
+        .input("preview-url-auth", "NONE")
         .run()
         .await;
     assert_eq!(r.code, 2, "{}", r.stdout);
@@ -822,6 +827,7 @@ async fn ecs_preview_inputs_are_checked_all_at_once() {
         "input `preview-host`",
         "input `preview-desired-count`",
         "input `pre-deploy-task`",
+        "input `preview-url-auth`",
     ] {
         assert!(r.stdout.contains(needle), "{needle} in {}", r.stdout);
     }

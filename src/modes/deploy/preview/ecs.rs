@@ -929,7 +929,7 @@ impl Session<'_> {
                     removed.push(format!("service `{name}`"));
                 }
                 _ => removed.push(format!(
-                    "nothing of service `{name}`: it carries no preview record of {} and was left alone",
+                    "not service `{name}` (it carries no preview record of {}: left alone)",
                     self.repo
                 )),
             }
@@ -948,12 +948,15 @@ impl Session<'_> {
         match self.target_group(&tg, n).await? {
             Some((arn, true)) => {
                 self.elb
-                    .call("DeleteTargetGroup", &Params::new().set("TargetGroupArn", arn))
+                    .call(
+                        "DeleteTargetGroup",
+                        &Params::new().set("TargetGroupArn", arn),
+                    )
                     .await?;
                 removed.push(format!("target group `{tg}`"));
             }
             Some((_, false)) => removed.push(format!(
-                "nothing of target group `{tg}`: it carries no preview record of {} and was left alone",
+                "not target group `{tg}` (it carries no preview record of {}: left alone)",
                 self.repo
             )),
             None => {}
