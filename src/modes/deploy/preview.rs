@@ -1087,6 +1087,30 @@ mod tests {
     }
 
     #[test]
+    fn listener_arns_and_host_templates_are_checked() {
+        assert!(valid_listener_arn(
+            "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2"
+        ));
+        assert!(!valid_listener_arn(
+            "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/web/50dc6c495c0c9188"
+        ));
+        assert!(!valid_listener_arn(
+            "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/net/nlb/1/2"
+        ));
+        assert!(!valid_listener_arn("listener/app/web/1/2"));
+        assert!(check_host_template("pr-{number}.preview.example.com").is_ok());
+        assert!(check_host_template("preview.example.com").is_err());
+        assert!(check_host_template("{number}-{number}.example.com").is_err());
+        assert!(check_host_template("https://pr-{number}.example.com").is_err());
+        assert!(check_host_template("pr-{number}.example.com/path").is_err());
+        assert!(check_host_template("pr-{number}").is_err());
+        assert_eq!(
+            host_of("PR-{number}.Preview.example.com", 12),
+            "pr-12.preview.example.com"
+        );
+    }
+
+    #[test]
     fn arns_lose_their_qualifier() {
         assert_eq!(
             unqualified("arn:aws:lambda:us-east-1:123456789012:function:f:pr-1"),
