@@ -13,6 +13,7 @@
 
 pub mod endpoints;
 pub mod json_rpc;
+pub mod query;
 pub mod sts;
 
 use std::time::SystemTime;

@@ -10,7 +10,9 @@ use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
 use aws_credential_types::provider::ProvideCredentials as _;
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::http_request::{
+    SignableBody, SignableRequest, SigningSettings, sign as sign_request,
+};
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 use aws_types::service_config::ServiceConfigKey;
@@ -83,28 +85,10 @@ impl JsonRpc {
     /// the run's roots and proxy.
     #[must_use]
     pub fn new(sdk: &SdkConfig, service: Service, http: reqwest::Client) -> Self {
-        let per_service = sdk.service_config().and_then(|c| {
-            c.load_config(
-                ServiceConfigKey::builder()
-                    .service_id(service.service_id)
-                    .env("AWS_ENDPOINT_URL")
-                    .profile("endpoint_url")
-                    .build()
-                    .ok()?,
-            )
-        });
-        let url = match per_service.as_deref().or(sdk.endpoint_url()) {
-            Some(e) => format!("{}/", e.trim_end_matches('/')),
-            None => format!(
-                "https://{}.{}.amazonaws.com/",
-                service.host_prefix,
-                sdk.region().map_or("us-east-1", |r| r.as_ref())
-            ),
-        };
         Self {
             sdk: sdk.clone(),
             service,
-            url,
+            url: endpoint(sdk, service.service_id, service.host_prefix),
             http,
         }
     }
@@ -143,43 +127,20 @@ impl JsonRpc {
     async fn call_once(&self, op: &str, body: &Value) -> Result<Value, (RpcError, bool)> {
         let fatal = |e: RpcError| (e, false);
         let body = body.to_string();
-        let creds = match self.sdk.credentials_provider() {
-            Some(p) => p
-                .provide_credentials()
-                .await
-                .map_err(|e| fatal(self.err(op, None, format!("no credentials: {e}"))))?,
-            None => return Err(fatal(self.err(op, None, "no credentials provider".into()))),
-        };
-        let region = self
-            .sdk
-            .region()
-            .map(|r| r.as_ref().to_owned())
-            .ok_or_else(|| fatal(self.err(op, None, "no region".into())))?;
-        let identity: Identity = creds.into();
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&region)
-            .name(self.service.signing_name)
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .map_err(|e| fatal(self.err(op, None, format!("cannot sign: {e}"))))?
-            .into();
         let target = format!("{}.{op}", self.service.target_prefix);
         let headers = [
             ("content-type", self.service.content_type),
             ("x-amz-target", target.as_str()),
         ];
-        let signable = SignableRequest::new(
-            "POST",
+        let signed = sign(
+            &self.sdk,
+            self.service.signing_name,
             &self.url,
-            headers.iter().copied(),
-            SignableBody::Bytes(body.as_bytes()),
+            &headers,
+            body.as_bytes(),
         )
-        .map_err(|e| fatal(self.err(op, None, format!("cannot sign: {e}"))))?;
-        let (instructions, _signature) = sign(signable, &params)
-            .map_err(|e| fatal(self.err(op, None, format!("cannot sign: {e}"))))?
-            .into_parts();
+        .await
+        .map_err(|m| fatal(self.err(op, None, m)))?;
         let mut req = self
             .http
             .post(&self.url)
@@ -187,7 +148,7 @@ impl JsonRpc {
             .header("content-type", self.service.content_type)
             .header("x-amz-target", &target)
             .body(body);
-        for (k, v) in instructions.headers() {
+        for (k, v) in signed {
             req = req.header(k, v);
         }
         let resp = req.send().await.map_err(|e| {
@@ -237,8 +198,76 @@ impl JsonRpc {
     }
 }
 
+/// The endpoint of a service as the SDK resolves it: `AWS_ENDPOINT_URL_<SERVICE_ID>` on `sdk`'s service
+/// config, then `AWS_ENDPOINT_URL`, then `https://<host_prefix>.<region>.amazonaws.com/`.
+pub(crate) fn endpoint(sdk: &SdkConfig, service_id: &str, host_prefix: &str) -> String {
+    let per_service = sdk.service_config().and_then(|c| {
+        c.load_config(
+            ServiceConfigKey::builder()
+                .service_id(service_id)
+                .env("AWS_ENDPOINT_URL")
+                .profile("endpoint_url")
+                .build()
+                .ok()?,
+        )
+    });
+    match per_service.as_deref().or(sdk.endpoint_url()) {
+        Some(e) => format!("{}/", e.trim_end_matches('/')),
+        None => format!(
+            "https://{host_prefix}.{}.amazonaws.com/",
+            sdk.region().map_or("us-east-1", |r| r.as_ref())
+        ),
+    }
+}
+
+/// SigV4-signs a `POST` of `body` to `url` with `headers`; the headers to add (`authorization`,
+/// `x-amz-date`, `x-amz-security-token`). The error is a sentence.
+pub(crate) async fn sign(
+    sdk: &SdkConfig,
+    signing_name: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<Vec<(String, String)>, String> {
+    let creds = match sdk.credentials_provider() {
+        Some(p) => p
+            .provide_credentials()
+            .await
+            .map_err(|e| format!("no credentials: {e}"))?,
+        None => return Err("no credentials provider".into()),
+    };
+    let region = sdk
+        .region()
+        .map(|r| r.as_ref().to_owned())
+        .ok_or_else(|| "no region".to_owned())?;
+    let identity: Identity = creds.into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(&region)
+        .name(signing_name)
+        .time(SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| format!("cannot sign: {e}"))?
+        .into();
+    let signable = SignableRequest::new(
+        "POST",
+        url,
+        headers.iter().copied(),
+        SignableBody::Bytes(body),
+    )
+    .map_err(|e| format!("cannot sign: {e}"))?;
+    let (instructions, _signature) = sign_request(signable, &params)
+        .map_err(|e| format!("cannot sign: {e}"))?
+        .into_parts();
+    Ok(instructions
+        .headers()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect())
+}
+
 /// The first 300 characters of a body, on one line.
-fn excerpt(s: &str) -> String {
+pub(crate) fn excerpt(s: &str) -> String {
     let one: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
     if one.chars().count() > 300 {
         format!("{}…", one.chars().take(300).collect::<String>())

@@ -52,7 +52,7 @@ impl Config {
                 p.error(
                     "preview",
                     Some("true"),
-                    "is set together with `express-service`; previews are Lambda aliases (`function-name`) only",
+                    "is set together with `express-service`; previews are Lambda aliases (`function-name`) or ECS services (`cluster` + `service`) only",
                     "Remove `preview: true` from the ECS Express step",
                 );
             }
@@ -81,7 +81,7 @@ impl Config {
                 p.error(
                     "preview",
                     Some("true"),
-                    "is set together with `app-runner-service`; previews are Lambda aliases (`function-name`) only",
+                    "is set together with `app-runner-service`; previews are Lambda aliases (`function-name`) or ECS services (`cluster` + `service`)",
                     "Remove `preview: true` from the App Runner step",
                 );
             }
@@ -125,14 +125,20 @@ impl Config {
             }
         }
         let preview = preview::PreviewConfig::parse(p);
-        let ecs = (ecs_wanted || neither).then(|| Box::new(ecs::Config::parse(p)));
+        let ecs = (ecs_wanted || neither).then(|| {
+            Box::new(if preview.is_some() {
+                ecs::Config::parse_preview(p)
+            } else {
+                ecs::Config::parse(p)
+            })
+        });
         let lambda = if ecs_wanted {
             None
         } else {
             lambda::LambdaConfig::parse(p).map(Box::new)
         };
         if preview.is_some() {
-            check_preview(p, ecs.is_some());
+            check_preview(p, ecs.as_deref());
         }
         Self {
             ecs,
@@ -146,14 +152,48 @@ impl Config {
 }
 
 /// Inputs that contradict `preview: true`.
-fn check_preview(p: &mut Inputs<'_>, ecs: bool) {
-    if ecs {
-        p.error(
-            "preview",
-            Some("true"),
-            "is only implemented for Lambda deploys so far (`function-name`); ECS previews are not available yet",
-            "Remove `preview: true` from the ECS deploy step, or preview a Lambda function",
-        );
+fn check_preview(p: &mut Inputs<'_>, ecs: Option<&ecs::Config>) {
+    if let Some(e) = ecs {
+        if e.services.len() > 1 {
+            p.error(
+                "service",
+                Some(&e.services.join(", ")),
+                "lists several services; an ECS preview clones one base service",
+                "Use one preview step per service, each with its own `service`",
+            );
+        }
+        if let Some(a) = p.string("preview-url-auth").filter(|a| a != "AWS_IAM") {
+            p.error(
+                "preview-url-auth",
+                Some(&a),
+                "applies to Lambda previews only (their function URL); an ECS preview is reached through `preview-listener-arn` and `preview-host`",
+                "Remove `preview-url-auth` from the ECS preview step",
+            );
+        }
+        for (input, set) in [
+            ("pre-deploy-task", e.pre_task.is_some()),
+            ("post-deploy-task", e.post_task.is_some()),
+        ] {
+            if set {
+                p.error(
+                    input,
+                    None,
+                    "does not apply to previews: a preview runs no one-off tasks",
+                    format!("Remove `{input}` from the preview step"),
+                );
+            }
+        }
+    } else {
+        for input in ["preview-listener-arn", "preview-host"] {
+            if let Some(v) = p.string(input) {
+                p.error(
+                    input,
+                    Some(&v),
+                    "applies to ECS previews only (`cluster` + `service`); a Lambda preview's URL is its function URL",
+                    format!("Remove `{input}` from the Lambda preview step"),
+                );
+            }
+        }
     }
     if let Some(e) = p.string("environment")
         && crate::github::deployments::is_production(&e)
@@ -297,6 +337,9 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
             Some(a) => r.map(|r| note_real_run_refusal(rt, a, r)),
             None => r,
         };
+    }
+    if let (Some(c), Some(pv)) = (&cfg.ecs, &cfg.preview) {
+        return preview::ecs::run(rt, c, pv).await;
     }
     if let Some(c) = &cfg.ecs {
         let r = ecs::run(rt, c).await;

@@ -1655,3 +1655,186 @@ async fn act_rollback_example_restores_the_previous_lambda_version() {
     );
     gh.assert_no_violations();
 }
+
+// ---- examples/preview.yml ----
+
+/// examples/preview.yml, unmodified, for one pull request's whole life in host mode: `opened`, then
+/// `synchronize` after a push, then `closed`, each from its own `pull_request` event file, against a moto
+/// of its own (the example's function name `orders-api` is fixed; moto's function URLs ignore the
+/// qualifier, so Lambda goes through the per-alias URL proxy of tests/it/preview.rs in front of it) and
+/// the fake GitHub over TLS. Credentials: the standard chain (act has no OIDC) and moto's STS for the
+/// `preview` environment's role. Between runs: the alias `pr-7` and its function URL, the sticky comment
+/// and the `preview/pr-7` Deployments.
+#[tokio::test]
+async fn act_preview_example_opens_updates_and_closes_a_pull_request_preview() {
+    use crate::helpers::fake_github::FakeGithub;
+    let Some(act) = act() else {
+        return;
+    };
+    let Some(moto) = crate::helpers::moto::own() else {
+        return;
+    };
+    let endpoint = moto.endpoint.clone();
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
+    let conf = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("eu-west-1"))
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
+        .endpoint_url(&endpoint)
+        .build();
+    let lambda = aws_sdk_lambda::Client::new(&conf);
+    let role = crate::lambda::create_role(&endpoint, "orders-api-role").await;
+    lambda
+        .create_function()
+        .function_name("orders-api")
+        .runtime(aws_sdk_lambda::types::Runtime::Python312)
+        .role(role)
+        .handler("app.handler")
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .zip_file(aws_sdk_lambda::primitives::Blob::new(crate::lambda::zip(
+                    "def handler(e, c):\n    return 1\n",
+                )))
+                .build(),
+        )
+        .publish(true)
+        .send()
+        .await
+        .unwrap();
+    let (lambda_url, urls) = crate::preview::url_proxy(&endpoint, Default::default()).await;
+    let gh = FakeGithub::start_tls_for(crate::helpers::act::REPOSITORY).await;
+    let repo = example_repo("preview").file(
+        "backend/app.py",
+        "def handler(event, context):\n    return {\"statusCode\": 200, \"body\": \"v1\"}\n",
+    );
+    let head = repo.commit("feat: orders api");
+    gh.add_pr(7, "feat: orders api", &head, &[]);
+    let repo = std::sync::Arc::new(repo);
+    let url = gh.url();
+    let ca = gh.ca_pem_path().map(std::path::Path::to_owned);
+    let run = |action: &'static str, head: String| {
+        let (repo, url, ca, endpoint, lambda_url) = (
+            repo.clone(),
+            url.clone(),
+            ca.clone(),
+            endpoint.clone(),
+            lambda_url.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            let mut payload = pr_payload(7, "feat: orders api", &head);
+            payload["action"] = serde_json::json!(action);
+            let run = Run::new(act, &repo, Mode::Host, ".github/workflows/preview.yml")
+                .event("pull_request", payload)
+                .github(&url, ca.as_deref())
+                .secret("GITHUB_TOKEN", "ghs_actpreviewtoken0123456789")
+                .var("PREVIEW_ACCOUNT_ID", ACCOUNT)
+                .env("AWS_ENDPOINT_URL_LAMBDA", &lambda_url);
+            with_aws(run, &endpoint).run()
+        })
+    };
+    let alias_version = |name: &'static str| {
+        let lambda = lambda.clone();
+        async move {
+            lambda
+                .get_alias()
+                .function_name("orders-api")
+                .name(name)
+                .send()
+                .await
+                .ok()
+                .and_then(|a| a.function_version().map(str::to_owned))
+        }
+    };
+    let url_of = || {
+        urls.lock()
+            .unwrap()
+            .get(&("orders-api".to_owned(), "pr-7".to_owned()))
+            .cloned()
+    };
+    let states = |gh: &FakeGithub| -> Vec<Vec<String>> {
+        let mut deps: Vec<serde_json::Value> = gh
+            .deployments()
+            .into_iter()
+            .filter(|d| d["environment"] == "preview/pr-7")
+            .collect();
+        deps.sort_by_key(|d| d["id"].as_u64());
+        deps.iter()
+            .map(|d| {
+                gh.deployment_statuses(d["id"].as_u64().unwrap())
+                    .iter()
+                    .map(|s| s["state"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .collect()
+    };
+
+    // opened: the alias on version 2 with its URL, the comment and a successful transient Deployment.
+    let r = run("opened", head.clone()).await.unwrap();
+    r.check(r.job_succeeded("preview"), "the opened run succeeds");
+    r.check(r.errors("preview").is_empty(), "no ::error");
+    r.check(
+        alias_version("pr-7").await.as_deref() == Some("2"),
+        "alias pr-7 on version 2",
+    );
+    let (preview_url, auth) = url_of().expect("a function URL for pr-7");
+    r.check(auth == "AWS_IAM", "the example's URL auth type");
+    let comments = gh.comments(7);
+    r.check(
+        comments.len() == 1 && comments[0].body.contains(&preview_url),
+        &format!("one comment with the URL: {comments:?}"),
+    );
+    r.check(
+        states(&gh) == [vec!["in_progress".to_owned(), "success".to_owned()]],
+        &format!("one successful Deployment: {:?}", states(&gh)),
+    );
+
+    // synchronize after a push: the alias moves to version 3, same URL, the comment edited, the older
+    // Deployment inactive.
+    std::fs::write(
+        repo.path().join("backend/app.py"),
+        "def handler(event, context):\n    return {\"statusCode\": 200, \"body\": \"v2\"}\n",
+    )
+    .unwrap();
+    let head2 = repo.commit("feat: orders api v2");
+    let r = run("synchronize", head2).await.unwrap();
+    r.check(r.job_succeeded("preview"), "the synchronize run succeeds");
+    r.check(
+        alias_version("pr-7").await.as_deref() == Some("3"),
+        "alias pr-7 moved to version 3",
+    );
+    r.check(
+        url_of().map(|u| u.0) == Some(preview_url.clone()),
+        "the URL is stable",
+    );
+    let comments = gh.comments(7);
+    r.check(
+        comments.len() == 1 && comments[0].body.contains("version 3"),
+        &format!("the comment is edited: {comments:?}"),
+    );
+    let s = states(&gh);
+    r.check(
+        s.len() == 2
+            && s[0].last().map(String::as_str) == Some("inactive")
+            && s[1].last().map(String::as_str) == Some("success"),
+        &format!("the older Deployment inactive, the new one success: {s:?}"),
+    );
+
+    // closed: alias and URL gone, every Deployment inactive, the comment says removed.
+    let r = run("closed", head.clone()).await.unwrap();
+    r.check(r.job_succeeded("preview"), "the closed run succeeds");
+    r.check(alias_version("pr-7").await.is_none(), "alias pr-7 removed");
+    r.check(url_of().is_none(), "its URL removed");
+    r.check(
+        states(&gh)
+            .iter()
+            .all(|s| s.last().map(String::as_str) == Some("inactive")),
+        &format!("every Deployment inactive: {:?}", states(&gh)),
+    );
+    let comments = gh.comments(7);
+    r.check(
+        comments.len() == 1 && comments[0].body.contains("removed (pull request closed)"),
+        &format!("the comment says removed: {comments:?}"),
+    );
+    gh.assert_no_violations();
+}

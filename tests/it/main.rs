@@ -28,6 +28,7 @@ mod container;
 mod credentials;
 mod docs_snippets;
 mod ecs;
+mod ecs_preview;
 mod ecs_tasks;
 mod express;
 mod foundation;

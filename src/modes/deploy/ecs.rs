@@ -63,6 +63,24 @@ pub enum Rollback {
 impl Config {
     /// Reads the ECS inputs, collecting every error.
     pub fn parse(p: &mut Inputs<'_>) -> Self {
+        Self::parse_with(p, true)
+    }
+
+    /// Reads the ECS inputs of a preview step: what to deploy (`image`, …) is needed only when a preview
+    /// is created or updated (checked then), not on `closed` or `schedule`.
+    pub fn parse_preview(p: &mut Inputs<'_>) -> Self {
+        Self::parse_with(p, false)
+    }
+
+    /// Whether the inputs name something to deploy.
+    #[must_use]
+    pub fn has_code(&self) -> bool {
+        self.edits.image.is_some()
+            || self.task_definition.is_some()
+            || !self.edits.environment.is_empty()
+    }
+
+    fn parse_with(p: &mut Inputs<'_>, need_code: bool) -> Self {
         let aws = AwsInputs::parse(p);
         let cluster = p.string("cluster").unwrap_or_else(|| "default".into());
         let services = p.list("service");
@@ -130,7 +148,12 @@ impl Config {
         let post_task = p.parse_with("post-deploy-task", task_fix, oneoff::parse_spec);
         // `rollback-to` deploys what an earlier deployment recorded (its parser names these inputs).
         let restoring = p.string("rollback-to").is_some();
-        if !restoring && image.is_none() && task_definition.is_none() && environment.is_empty() {
+        if !restoring
+            && need_code
+            && image.is_none()
+            && task_definition.is_none()
+            && environment.is_empty()
+        {
             p.missing(
                 "image",
                 "for an ECS deploy (or give `task-definition` or `environment-variables` to deploy)",

@@ -29,6 +29,8 @@ use crate::inputs::Mode;
 use crate::modes::{ModeError, Runtime};
 use crate::report::{Report, Verdict, markdown::table};
 
+pub mod ecs;
+
 /// Prefix of the function tags that record previews.
 pub const TAG_PREFIX: &str = "stevedore:preview:";
 /// Statement ids of the resource policy that opens a `NONE` URL.
@@ -66,6 +68,12 @@ pub struct PreviewConfig {
     pub max: usize,
     /// `preview-ttl`: a preview not updated for this long is removed by the sweep (default 7 days).
     pub ttl: Duration,
+    /// `preview-desired-count`: tasks of an ECS preview service (default 1).
+    pub desired_count: i32,
+    /// `preview-listener-arn`: the ALB listener that routes `preview-host` to an ECS preview.
+    pub listener_arn: Option<String>,
+    /// `preview-host`: the host template, `{number}` replaced by the PR number.
+    pub host: Option<String>,
 }
 
 impl PreviewConfig {
@@ -86,12 +94,93 @@ impl PreviewConfig {
                 "e.g. `preview-ttl: 7d`",
             );
         }
+        let desired_count = p
+            .integer("preview-desired-count", 0..=10, Some(1))
+            .unwrap_or(1);
+        let listener_arn = p.string("preview-listener-arn");
+        if let Some(l) = &listener_arn
+            && !valid_listener_arn(l)
+        {
+            p.error(
+                "preview-listener-arn",
+                Some(l),
+                "is not the ARN of an Application Load Balancer listener",
+                "Copy the listener ARN from the load balancer's Listeners tab, e.g. `arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2`",
+            );
+        }
+        let host = p.string("preview-host");
+        if let Some(h) = &host
+            && let Err(problem) = check_host_template(h)
+        {
+            p.error(
+                "preview-host",
+                Some(h),
+                &problem,
+                "A host name with `{number}` where the PR number goes, e.g. `pr-{number}.preview.example.com`",
+            );
+        }
+        match (&listener_arn, &host) {
+            (Some(_), None) => p.missing(
+                "preview-host",
+                "with `preview-listener-arn` (the host the listener rule matches)",
+                "pr-{number}.preview.example.com",
+            ),
+            (None, Some(_)) => p.missing(
+                "preview-listener-arn",
+                "with `preview-host` (the ALB listener that gets the host rule)",
+                "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2",
+            ),
+            _ => {}
+        }
         on.then(|| Self {
             auth,
             max: usize::try_from(max).unwrap_or(3),
             ttl,
+            desired_count: i32::try_from(desired_count).unwrap_or(1),
+            listener_arn,
+            host,
         })
     }
+}
+
+/// Whether `arn` names an ALB listener (`arn:<partition>:elasticloadbalancing:<region>:<account>:listener/app/…`).
+#[must_use]
+pub fn valid_listener_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    matches!(parts.as_slice(), ["arn", partition, "elasticloadbalancing", region, account, resource]
+        if partition.starts_with("aws") && !region.is_empty()
+            && account.len() == 12 && account.chars().all(|c| c.is_ascii_digit())
+            && resource.starts_with("listener/app/"))
+}
+
+/// Checks a `preview-host` template: `{number}` once, and a valid host name around it.
+pub fn check_host_template(t: &str) -> Result<(), String> {
+    if t.matches("{number}").count() != 1 {
+        return Err("must contain `{number}` exactly once".into());
+    }
+    let host = t.replace("{number}", "1");
+    let ok = host.len() <= 128
+        && host.split('.').count() >= 2
+        && host.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err("is not a host name (letters, digits and `-` in dot-separated labels, no scheme, port or path)".into())
+    }
+}
+
+/// The host of PR `n`'s preview.
+#[must_use]
+pub fn host_of(template: &str, n: u64) -> String {
+    template
+        .replace("{number}", &n.to_string())
+        .to_ascii_lowercase()
 }
 
 /// What this run does with previews.
@@ -112,8 +201,8 @@ impl Action {
     #[must_use]
     pub fn describe(&self) -> String {
         match self {
-            Action::Upsert(n) => format!("create or update the preview of #{n} (alias `pr-{n}`)"),
-            Action::Close(n) => format!("remove the preview of #{n} (alias `pr-{n}`)"),
+            Action::Upsert(n) => format!("create or update the preview `pr-{n}` of #{n}"),
+            Action::Close(n) => format!("remove the preview `pr-{n}` of #{n}"),
             Action::Sweep => {
                 "sweep previews of closed pull requests and previews older than `preview-ttl`"
                     .into()
@@ -244,25 +333,42 @@ pub fn records(tags: &BTreeMap<String, String>, repo: &str) -> BTreeMap<u64, Rec
 }
 
 /// Now, RFC 3339 UTC (seconds).
-fn rfc3339(t: SystemTime) -> String {
+pub(crate) fn rfc3339(t: SystemTime) -> String {
     aws_smithy_types::DateTime::from(t)
         .fmt(aws_smithy_types::date_time::Format::DateTime)
         .unwrap_or_default()
 }
 
-/// Runs `deploy` with `preview: true` on a Lambda function.
-pub async fn run_lambda(
-    rt: &Runtime<'_>,
-    cfg: &LambdaConfig,
-    pv: &PreviewConfig,
-) -> Result<Report, ModeError> {
-    let act = action(rt.ctx).map_err(|message| ModeError::Config {
-        message: format!("`preview: true`: {message}"),
-        hint: Some(
-            "Run the preview step `on: pull_request: types: [opened, synchronize, reopened, closed]` and `on: schedule` (docs/previews.md)."
-                .into(),
-        ),
-    })?;
+/// What a preview step does once its event is understood.
+pub(crate) struct Prelude {
+    pub act: Action,
+    pub repo: String,
+    pub key: String,
+}
+
+/// How a preview step starts.
+pub(crate) enum Start {
+    /// Go on with AWS.
+    Go(Prelude),
+    /// The step ends here with this result (skipped, dry run, or a configuration error).
+    Done(Box<Result<Report, ModeError>>),
+}
+
+/// The checks every preview target makes before touching AWS: the event, a fork, the repository, a dry
+/// run.
+pub(crate) fn prelude(rt: &Runtime<'_>, target: &str) -> Start {
+    let act = match action(rt.ctx) {
+        Ok(a) => a,
+        Err(message) => {
+            return Start::Done(Box::new(Err(ModeError::Config {
+                message: format!("`preview: true`: {message}"),
+                hint: Some(
+                    "Run the preview step `on: pull_request: types: [opened, synchronize, reopened, closed]` and `on: schedule` (docs/previews.md)."
+                        .into(),
+                ),
+            })));
+        }
+    };
     let key = rt
         .common
         .report_key
@@ -272,7 +378,7 @@ pub async fn run_lambda(
         // No comment: the PR's comment keeps showing its preview.
         let mut r = skipped(key, format!("Nothing to do: {reason}."));
         r.comment = false;
-        return Ok(r);
+        return Start::Done(Box::new(Ok(r)));
     }
     let fork = rt.ctx.pull_request.as_ref().is_some_and(|p| p.from_fork);
     if fork && matches!(act, Action::Upsert(_) | Action::Close(_)) {
@@ -283,26 +389,39 @@ pub async fn run_lambda(
             &crate::report::Location::default(),
             msg,
         );
-        return Ok(skipped(key, msg.to_owned()));
+        return Start::Done(Box::new(Ok(skipped(key, msg.to_owned()))));
     }
     let Some(repo) = rt.ctx.repository.clone() else {
-        return Err(ModeError::Config {
+        return Start::Done(Box::new(Err(ModeError::Config {
             message:
                 "`preview: true` needs GITHUB_REPOSITORY (previews are recorded per repository)"
                     .into(),
             hint: None,
-        });
+        })));
     };
     if rt.common.dry_run {
-        return Ok(skipped(
+        return Start::Done(Box::new(Ok(skipped(
             key,
             format!(
-                "Dry run: would {} on function `{}`; nothing was read or written.",
-                act.describe(),
-                cfg.function_name
+                "Dry run: would {} on {target}; nothing was read or written.",
+                act.describe()
             ),
-        ));
+        ))));
     }
+    Start::Go(Prelude { act, repo, key })
+}
+
+/// Runs `deploy` with `preview: true` on a Lambda function.
+pub async fn run_lambda(
+    rt: &Runtime<'_>,
+    cfg: &LambdaConfig,
+    pv: &PreviewConfig,
+) -> Result<Report, ModeError> {
+    let Prelude { act, repo, key } = match prelude(rt, &format!("function `{}`", cfg.function_name))
+    {
+        Start::Go(p) => p,
+        Start::Done(done) => return *done,
+    };
     let aws = rt
         .connect_aws(&cfg.aws, crate::aws::Purpose::Deploy)
         .await?;
@@ -325,7 +444,7 @@ pub async fn run_lambda(
     }
 }
 
-fn skipped(key: String, message: String) -> Report {
+pub(crate) fn skipped(key: String, message: String) -> Report {
     let mut r = Report::new(Mode::Deploy, Verdict::Skipped, "preview: skipped", message);
     r.key = Some(key);
     r
@@ -725,61 +844,88 @@ impl Session<'_> {
         Ok(r)
     }
 
-    /// `open`/`closed` from GitHub; `None` without a client or when GitHub does not answer.
     async fn pr_state(&self, n: u64) -> Option<String> {
-        let gh = self.github.as_ref()?;
-        match gh.get(&format!("/repos/{}/pulls/{n}", self.repo)).await {
-            Ok(v) => v["state"].as_str().map(str::to_owned),
-            Err(e) => {
-                tracing::warn!("cannot read the state of #{n}: {e}");
-                None
-            }
-        }
+        pr_state(self.github.as_ref(), &self.repo, n).await
     }
 
-    /// Marks the PR's preview Deployments inactive; the notes.
     async fn github_deactivate(&self, n: u64, why: &str) -> Vec<String> {
-        let Some(gh) = &self.github else {
-            return vec!["No `github-token`: GitHub Deployments were not updated.".into()];
-        };
-        let env = environment(n);
-        match crate::github::deployments::deactivate(
-            gh,
-            &self.repo,
-            &env,
-            None,
-            &format!("Preview removed: {why}"),
-        )
-        .await
-        {
-            Ok(0) => vec![format!("No active GitHub deployment in `{env}`.")],
-            Ok(k) => vec![format!(
-                "{k} GitHub deployment(s) in `{env}` marked inactive."
-            )],
-            Err(e) => vec![format!("GitHub deployments in `{env}` not updated: {e}")],
-        }
+        github_deactivate(self.github.as_ref(), &self.repo, n, why).await
     }
 
-    /// After a removal outside the PR's own run: Deployments inactive and the PR's sticky comment
-    /// saying so (errors are logged; the removal stands).
     async fn github_closed(&self, n: u64, why: &str) {
-        let notes = self.github_deactivate(n, why).await;
-        let Some(gh) = &self.github else { return };
-        let mut marker_report = Report::new(Mode::Deploy, Verdict::Success, "", "");
-        marker_report.key = Some(self.key.clone());
-        let body = format!(
-            "## stevedore deploy\n\n### 🔍 Preview of #{n}: removed ({why})\n\n{}\n",
-            notes
-                .iter()
-                .map(|l| format!("- {l}"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
-        if let Err(e) =
-            crate::github::comments::upsert(gh, &self.repo, n, &marker_report.marker(), &body).await
-        {
-            tracing::warn!("the comment on #{n} was not updated: {e}");
+        github_closed(self.github.as_ref(), &self.repo, &self.key, n, why).await;
+    }
+}
+
+/// `open`/`closed` from GitHub; `None` without a client or when GitHub does not answer.
+pub(crate) async fn pr_state(
+    github: Option<&crate::github::Client>,
+    repo: &str,
+    n: u64,
+) -> Option<String> {
+    let gh = github?;
+    match gh.get(&format!("/repos/{repo}/pulls/{n}")).await {
+        Ok(v) => v["state"].as_str().map(str::to_owned),
+        Err(e) => {
+            tracing::warn!("cannot read the state of #{n}: {e}");
+            None
         }
+    }
+}
+
+/// Marks the PR's preview Deployments inactive; the notes.
+pub(crate) async fn github_deactivate(
+    github: Option<&crate::github::Client>,
+    repo: &str,
+    n: u64,
+    why: &str,
+) -> Vec<String> {
+    let Some(gh) = github else {
+        return vec!["No `github-token`: GitHub Deployments were not updated.".into()];
+    };
+    let env = environment(n);
+    match crate::github::deployments::deactivate(
+        gh,
+        repo,
+        &env,
+        None,
+        &format!("Preview removed: {why}"),
+    )
+    .await
+    {
+        Ok(0) => vec![format!("No active GitHub deployment in `{env}`.")],
+        Ok(k) => vec![format!(
+            "{k} GitHub deployment(s) in `{env}` marked inactive."
+        )],
+        Err(e) => vec![format!("GitHub deployments in `{env}` not updated: {e}")],
+    }
+}
+
+/// After a removal outside the PR's own run: Deployments inactive and the PR's sticky comment saying so
+/// (errors are logged; the removal stands).
+pub(crate) async fn github_closed(
+    github: Option<&crate::github::Client>,
+    repo: &str,
+    key: &str,
+    n: u64,
+    why: &str,
+) {
+    let notes = github_deactivate(github, repo, n, why).await;
+    let Some(gh) = github else { return };
+    let mut marker_report = Report::new(Mode::Deploy, Verdict::Success, "", "");
+    marker_report.key = Some(key.to_owned());
+    let body = format!(
+        "## stevedore deploy\n\n### 🔍 Preview of #{n}: removed ({why})\n\n{}\n",
+        notes
+            .iter()
+            .map(|l| format!("- {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    if let Err(e) =
+        crate::github::comments::upsert(gh, repo, n, &marker_report.marker(), &body).await
+    {
+        tracing::warn!("the comment on #{n} was not updated: {e}");
     }
 }
 
@@ -828,7 +974,7 @@ fn auth_note(a: UrlAuth) -> String {
     }
 }
 
-fn fmt_ttl(d: Duration) -> String {
+pub(crate) fn fmt_ttl(d: Duration) -> String {
     let s = d.as_secs();
     if s.is_multiple_of(86_400) {
         format!("{}d", s / 86_400)
@@ -839,7 +985,7 @@ fn fmt_ttl(d: Duration) -> String {
     }
 }
 
-fn upper_first(s: &str) -> String {
+pub(crate) fn upper_first(s: &str) -> String {
     let mut c = s.chars();
     c.next()
         .map(|f| f.to_uppercase().chain(c).collect())
@@ -938,6 +1084,30 @@ mod tests {
             ..r
         };
         assert!(bad.expired(7 * day, at));
+    }
+
+    #[test]
+    fn listener_arns_and_host_templates_are_checked() {
+        assert!(valid_listener_arn(
+            "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2"
+        ));
+        assert!(!valid_listener_arn(
+            "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/web/50dc6c495c0c9188"
+        ));
+        assert!(!valid_listener_arn(
+            "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/net/nlb/1/2"
+        ));
+        assert!(!valid_listener_arn("listener/app/web/1/2"));
+        assert!(check_host_template("pr-{number}.preview.example.com").is_ok());
+        assert!(check_host_template("preview.example.com").is_err());
+        assert!(check_host_template("{number}-{number}.example.com").is_err());
+        assert!(check_host_template("https://pr-{number}.example.com").is_err());
+        assert!(check_host_template("pr-{number}.example.com/path").is_err());
+        assert!(check_host_template("pr-{number}").is_err());
+        assert_eq!(
+            host_of("PR-{number}.Preview.example.com", 12),
+            "pr-12.preview.example.com"
+        );
     }
 
     #[test]

@@ -218,6 +218,8 @@ struct State_ {
     arrivals: Vec<(String, Instant)>,
     /// Express services by ARN.
     express: BTreeMap<String, ExpressSvc>,
+    /// Previews: created and deleted services (see the block at the end of this file).
+    preview: PreviewState,
 }
 
 /// The running fake.
@@ -698,6 +700,12 @@ async fn handle(
         "DescribeExpressGatewayService" => describe_express(&s, &req),
         "UpdateExpressGatewayService" => update_express(&mut s, &req),
         "ListServiceDeployments" => list_service_deployments(&mut s, &req),
+        // Previews (the block at the end of this file).
+        "CreateService" => create_service(&mut s, &req),
+        "DeleteService" => delete_service(&mut s, &req),
+        "ListTagsForResource" => list_tags(&s, &req),
+        "TagResource" => tag_resource(&mut s, &req),
+        "UntagResource" => untag_resource(&mut s, &req),
         other => {
             s.protocol_errors
                 .push(format!("unexpected operation {other}"));
@@ -1083,7 +1091,7 @@ fn describe_services(s: &mut State_, req: &Value) -> Result<Value, ApiError> {
             .is_some_and(|svc| cluster_matches(svc, &cluster));
         if found {
             tick(s, name);
-            services.push(service_json(&s.services[name]));
+            services.push(overlay(s, name, service_json(&s.services[name])));
         } else {
             failures.push(json!({"arn": format!("arn:aws:ecs:{REGION}:{ACCOUNT}:service/{cluster}/{name}"), "reason": "MISSING"}));
         }
@@ -1103,6 +1111,12 @@ fn update_service(s: &mut State_, req: &Value) -> Result<Value, ApiError> {
         .is_some_and(|svc| cluster_matches(svc, cluster))
     {
         return Err(("ServiceNotFoundException", "Service not found.".into()));
+    }
+    if let Some(d) = req.get("desiredCount").and_then(Value::as_i64) {
+        scale(s, name, i32::try_from(d).unwrap());
+        if req.get("taskDefinition").is_none() {
+            return Ok(json!({"service": overlay(s, name, service_json(&s.services[name]))}));
+        }
     }
     let Some(td) = req
         .get("taskDefinition")
@@ -1148,7 +1162,7 @@ fn update_service(s: &mut State_, req: &Value) -> Result<Value, ApiError> {
         format!("(service {name}) has started 1 tasks: (task pending)."),
     );
     s.next_id = next_id;
-    Ok(json!({"service": service_json(&s.services[name])}))
+    Ok(json!({"service": overlay(s, name, service_json(&s.services[name]))}))
 }
 
 fn list_tasks(s: &State_, req: &Value) -> Value {
@@ -1675,4 +1689,359 @@ fn list_service_deployments(s: &mut State_, req: &Value) -> Result<Value, ApiErr
         out["nextToken"] = json!((start + max).to_string());
     }
     Ok(out)
+}
+
+// ---- Previews: CreateService, DeleteService, UpdateService's desiredCount, ListTagsForResource,
+// TagResource, UntagResource (tests/it/ecs_preview.rs). Shapes and errors as the ECS API reference gives
+// them; service tags live in `State_::tags` under the service ARN.
+
+/// What previews add to the fake.
+#[derive(Debug, Default)]
+struct PreviewState {
+    /// Service name -> fields shown over `service_json` (loadBalancers, networkConfiguration, ...).
+    extras: HashMap<String, Value>,
+    /// Services deleted with DeleteService, in order (ECS lists them as MISSING afterwards).
+    deleted: Vec<String>,
+}
+
+fn service_arn(cluster: &str, name: &str) -> String {
+    format!("arn:aws:ecs:{REGION}:{ACCOUNT}:service/{cluster}/{name}")
+}
+
+/// `service_json` with the service's extra fields and its status.
+fn overlay(s: &State_, name: &str, mut v: Value) -> Value {
+    if let Some(Value::Object(extra)) = s.preview.extras.get(name) {
+        for (k, x) in extra {
+            v[k] = x.clone();
+        }
+    }
+    v
+}
+
+fn scale(s: &mut State_, name: &str, desired: i32) {
+    let svc = s.services.get_mut(name).unwrap();
+    svc.desired = desired;
+    if let Some(d) = svc.deployments.iter_mut().find(|d| d.status == "PRIMARY") {
+        d.desired = desired;
+        if d.rollout_state == "COMPLETED" {
+            d.running = desired;
+            d.pending = 0;
+        }
+    }
+}
+
+fn invalid_parameter(message: &str) -> ApiError {
+    ("InvalidParameterException", message.to_owned())
+}
+
+impl FakeEcs {
+    /// Shows `fields` over the service's DescribeServices entry (e.g. its `loadBalancers`).
+    pub fn set_service_fields(&self, service: &str, fields: Value) {
+        self.state
+            .lock()
+            .unwrap()
+            .preview
+            .extras
+            .insert(service.to_owned(), fields);
+    }
+
+    /// The services that exist now, by name.
+    pub fn service_names(&self) -> Vec<String> {
+        self.state
+            .lock()
+            .unwrap()
+            .services
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// The services deleted so far, in order.
+    pub fn deleted_services(&self) -> Vec<String> {
+        self.state.lock().unwrap().preview.deleted.clone()
+    }
+
+    /// Sets one tag of a resource directly (no API call counted).
+    pub fn set_tag(&self, arn: &str, key: &str, value: &str) {
+        let mut s = self.state.lock().unwrap();
+        let mut map = tag_map(s.tags.get(arn));
+        map.insert(key.to_owned(), value.to_owned());
+        s.tags.insert(
+            arn.to_owned(),
+            Value::Array(
+                map.into_iter()
+                    .map(|(k, v)| json!({"key": k, "value": v}))
+                    .collect(),
+            ),
+        );
+    }
+
+    /// The tags of a resource, by key.
+    pub fn tags_of(&self, arn: &str) -> BTreeMap<String, String> {
+        tag_map(self.state.lock().unwrap().tags.get(arn))
+    }
+
+    /// A service as DescribeServices shows it now (without advancing it).
+    pub fn service(&self, name: &str) -> Option<Value> {
+        let s = self.state.lock().unwrap();
+        s.services
+            .get(name)
+            .map(|svc| overlay(&s, name, service_json(svc)))
+    }
+
+    /// The ARN of a service of cluster `cluster`.
+    pub fn service_arn(cluster: &str, name: &str) -> String {
+        service_arn(cluster, name)
+    }
+}
+
+fn tag_map(v: Option<&Value>) -> BTreeMap<String, String> {
+    v.and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|t| {
+            Some((
+                t["key"].as_str()?.to_owned(),
+                t["value"].as_str().unwrap_or_default().to_owned(),
+            ))
+        })
+        .collect()
+}
+
+fn valid_tags(tags: &Value) -> Result<(), ApiError> {
+    for t in tags.as_array().into_iter().flatten() {
+        let (Some(k), Some(v)) = (t["key"].as_str(), t["value"].as_str()) else {
+            return Err(invalid_parameter("Tags must have a key and a value."));
+        };
+        let ok = |x: &str| {
+            x.chars()
+                .all(|c| c.is_alphanumeric() || c == ' ' || "+-=._:/@".contains(c))
+        };
+        if k.is_empty() || k.len() > 128 || v.len() > 256 || !ok(k) || !ok(v) {
+            return Err(invalid_parameter(&format!(
+                "The tag {k}={v} contains invalid characters or is too long."
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The service named by an ARN of this fake, when it exists.
+fn service_of_arn(s: &State_, arn: &str) -> Option<String> {
+    let rest = arn.strip_prefix(&format!("arn:aws:ecs:{REGION}:{ACCOUNT}:service/"))?;
+    let (cluster, name) = rest.split_once('/')?;
+    s.services
+        .get(name)
+        .filter(|svc| svc.cluster == cluster)
+        .map(|svc| svc.name.clone())
+}
+
+fn known_resource(s: &State_, arn: &str) -> Result<(), ApiError> {
+    if s.task_defs.contains_key(arn) || service_of_arn(s, arn).is_some() {
+        Ok(())
+    } else {
+        Err(invalid_parameter("The specified resource is not found."))
+    }
+}
+
+fn list_tags(s: &State_, req: &Value) -> Result<Value, ApiError> {
+    let arn = req["resourceArn"].as_str().unwrap_or_default();
+    known_resource(s, arn)?;
+    Ok(json!({"tags": s.tags.get(arn).cloned().unwrap_or_else(|| json!([]))}))
+}
+
+fn tag_resource(s: &mut State_, req: &Value) -> Result<Value, ApiError> {
+    let arn = req["resourceArn"].as_str().unwrap_or_default().to_owned();
+    known_resource(s, &arn)?;
+    let tags = req.get("tags").cloned().unwrap_or_else(|| json!([]));
+    if tags.as_array().is_none_or(Vec::is_empty) {
+        return Err(invalid_parameter("tags must not be empty."));
+    }
+    valid_tags(&tags)?;
+    let mut map = tag_map(s.tags.get(&arn));
+    map.extend(tag_map(Some(&tags)));
+    s.tags.insert(
+        arn,
+        Value::Array(
+            map.into_iter()
+                .map(|(k, v)| json!({"key": k, "value": v}))
+                .collect(),
+        ),
+    );
+    Ok(json!({}))
+}
+
+fn untag_resource(s: &mut State_, req: &Value) -> Result<Value, ApiError> {
+    let arn = req["resourceArn"].as_str().unwrap_or_default().to_owned();
+    known_resource(s, &arn)?;
+    let keys: Vec<&str> = req["tagKeys"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if keys.is_empty() {
+        return Err(invalid_parameter("tagKeys must not be empty."));
+    }
+    let mut map = tag_map(s.tags.get(&arn));
+    for k in keys {
+        map.remove(k);
+    }
+    s.tags.insert(
+        arn,
+        Value::Array(
+            map.into_iter()
+                .map(|(k, v)| json!({"key": k, "value": v}))
+                .collect(),
+        ),
+    );
+    Ok(json!({}))
+}
+
+fn create_service(s: &mut State_, req: &Value) -> Result<Value, ApiError> {
+    let cluster = req["cluster"].as_str().unwrap_or("default").to_owned();
+    let cluster = cluster.rsplit('/').next().unwrap_or_default().to_owned();
+    if !s.services.values().any(|svc| svc.cluster == cluster) {
+        return Err(("ClusterNotFoundException", "Cluster not found.".into()));
+    }
+    let Some(name) = req["serviceName"].as_str().map(str::to_owned) else {
+        return Err(invalid_parameter("serviceName is required."));
+    };
+    if s.services.contains_key(&name) {
+        return Err(invalid_parameter("Creation of service was not idempotent."));
+    }
+    let Some(td) = req["taskDefinition"]
+        .as_str()
+        .and_then(|t| resolve_td(s, t))
+    else {
+        return Err(client_error("TaskDefinition not found."));
+    };
+    if req.get("launchType").is_some() && req.get("capacityProviderStrategy").is_some() {
+        return Err(invalid_parameter(
+            "Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.",
+        ));
+    }
+    let def = &s.task_defs[&td];
+    if def["networkMode"] == "awsvpc" && req.get("networkConfiguration").is_none() {
+        return Err(invalid_parameter(
+            "Network Configuration must be provided when networkMode 'awsvpc' is specified.",
+        ));
+    }
+    for lb in req["loadBalancers"].as_array().into_iter().flatten() {
+        let container = lb["containerName"].as_str().unwrap_or_default();
+        let exists = def["containerDefinitions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["name"] == container);
+        if lb["targetGroupArn"].as_str().is_none() || lb["containerPort"].as_i64().is_none() {
+            return Err(invalid_parameter(
+                "targetGroupArn and containerPort are required for a load balancer.",
+            ));
+        }
+        if !exists {
+            return Err(invalid_parameter(&format!(
+                "The container {container} does not exist in the task definition."
+            )));
+        }
+    }
+    if let Some(t) = req.get("tags") {
+        valid_tags(t)?;
+    }
+    let desired = i32::try_from(req["desiredCount"].as_i64().unwrap_or(0)).unwrap();
+    let cb = req["deploymentConfiguration"]["deploymentCircuitBreaker"]
+        .as_object()
+        .map(|c| {
+            (
+                c.get("enable").and_then(Value::as_bool).unwrap_or(false),
+                c.get("rollback").and_then(Value::as_bool).unwrap_or(false),
+            )
+        });
+    s.next_id += 1;
+    let id = format!("ecs-svc/{:019}", s.next_id);
+    let mut svc = Svc {
+        name: name.clone(),
+        cluster: cluster.clone(),
+        task_definition: td.clone(),
+        desired,
+        circuit_breaker: cb,
+        managed_by: "CUSTOMER",
+        deployments: vec![Deployment {
+            id,
+            task_definition: td,
+            status: "PRIMARY",
+            rollout_state: "IN_PROGRESS",
+            reason: "ECS deployment in progress.".into(),
+            failed_tasks: 0,
+            running: 0,
+            pending: desired,
+            desired,
+            created: now_epoch(),
+            started: Instant::now(),
+            polls: 0,
+            behaviour: Behaviour::complete_after_polls(1),
+            drain_left: None,
+        }],
+        events: Vec::new(),
+        script: VecDeque::new(),
+        controller: "ECS",
+    };
+    let mut next_id = s.next_id;
+    push_event(
+        &mut svc,
+        &mut next_id,
+        format!("(service {name}) has started {desired} tasks: (task pending)."),
+    );
+    s.next_id = next_id;
+    s.services.insert(name.clone(), svc);
+    let mut extra = serde_json::Map::new();
+    for k in [
+        "loadBalancers",
+        "networkConfiguration",
+        "launchType",
+        "capacityProviderStrategy",
+        "platformVersion",
+        "healthCheckGracePeriodSeconds",
+        "propagateTags",
+        "placementConstraints",
+        "placementStrategy",
+    ] {
+        if let Some(v) = req.get(k) {
+            extra.insert(k.to_owned(), v.clone());
+        }
+    }
+    if req.get("capacityProviderStrategy").is_some() {
+        extra.insert("launchType".into(), Value::Null);
+    }
+    s.preview.extras.insert(name.clone(), Value::Object(extra));
+    if let Some(t) = req.get("tags") {
+        s.tags.insert(service_arn(&cluster, &name), t.clone());
+    }
+    Ok(json!({"service": overlay(s, &name, service_json(&s.services[&name]))}))
+}
+
+fn delete_service(s: &mut State_, req: &Value) -> Result<Value, ApiError> {
+    let cluster = req["cluster"].as_str().unwrap_or("default");
+    let name = req["service"].as_str().unwrap_or_default();
+    let name = name.rsplit('/').next().unwrap_or_default().to_owned();
+    if !s
+        .services
+        .get(&name)
+        .is_some_and(|svc| cluster_matches(svc, cluster))
+    {
+        return Err(("ServiceNotFoundException", "Service not found.".into()));
+    }
+    let force = req["force"].as_bool().unwrap_or(false);
+    if s.services[&name].desired > 0 && !force {
+        return Err(invalid_parameter(
+            "The service cannot be stopped while it is scaled above 0.",
+        ));
+    }
+    let mut v = overlay(s, &name, service_json(&s.services[&name]));
+    v["status"] = json!("DRAINING");
+    let svc = s.services.remove(&name).unwrap();
+    s.tags.remove(&service_arn(&svc.cluster, &name));
+    s.preview.extras.remove(&name);
+    s.preview.deleted.push(name);
+    Ok(json!({"service": v}))
 }
