@@ -1915,8 +1915,9 @@ async fn act_python_package_publishes_from_main_and_dev_and_a_version_the_build_
         "the plan step's version output",
     );
     r.check(
-        r.log
-            .contains(&format!("Successfully built {sdist} and {wheel}")),
+        r.printed("release")
+            .iter()
+            .any(|l| without_ansi(l).contains(&format!("Successfully built {sdist} and {wheel}"))),
         "the example's `python -m build` built the sdist and the wheel (at 0.0.0)",
     );
     r.check(r.job_failed("release"), "the mismatch fails the job");
