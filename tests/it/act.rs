@@ -1827,8 +1827,8 @@ fn python_package(repo: Repo, name: &str, version_line: &str, answer: u32) -> Re
 /// 1. `main`, with `pyproject.toml` spelling `version="0.0.0"` (no spaces), which the example's `sed` does
 ///    not rewrite: the built files carry `0.0.0`, publish refuses them before anything is written, with an
 ///    `::error` naming the files, their version and the line to write; nothing tagged, released or uploaded.
-/// 2. `main` after a fix commit: `v1.1.0` tagged and released, sdist and wheel minted-token-uploaded to
-///    pypiserver through PyPI's trusted-publishing exchange.
+/// 2. `main` after a fix commit: `v1.1.0` tagged and released; the sdist and the wheel uploaded to
+///    pypiserver with the token PyPI's trusted-publishing exchange minted (never shown in act's output).
 /// 3. `dev`: git tag `v1.2.0-dev.1`, `1.2.0.dev1` on the index (PEP 440); pip takes it only with `--pre`.
 #[tokio::test]
 async fn act_python_package_publishes_from_main_and_dev_and_a_version_the_build_did_not_take_is_refused()
