@@ -1838,3 +1838,744 @@ async fn act_preview_example_opens_updates_and_closes_a_pull_request_preview() {
     );
     gh.assert_no_violations();
 }
+
+// ---- examples/typescript-package.yml and examples/python-package.yml (issue 19 under act) ----
+//
+// Both run as committed (copied unmodified), in host mode: the example's own `npm ci` / `npm test` / `npm pack` and `pip install
+// build` / `python -m build` run on the host (`actions/setup-node@v4` and `actions/setup-python@v5` are the
+// local stand-ins in tests/fixtures/act), stevedore tags and releases on the fake GitHub (over TLS), and the
+// upload goes through the trusted-publishing exchange front (helpers/registries.rs) into the real Verdaccio
+// or pypiserver `.ci/run` started. act has no OIDC provider (docs/act.md), so the run hands the action the
+// fake issuer's runner endpoint as the runner would (`--env ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN`); the
+// examples' `vars.NPM_REGISTRY` / `vars.PYPI_REPOSITORY` name the front instead of the public registries.
+
+/// The JSON array the example's last step prints (`echo "$PACKAGES"`).
+fn printed_packages(r: &Outcome, job: &str) -> Vec<serde_json::Value> {
+    r.printed(job)
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l.trim()).ok())
+        .filter_map(|v| v.as_array().cloned())
+        .next_back()
+        .unwrap_or_default()
+}
+
+/// The value of a step output act echoed (`::set-output:: name=value`), the last one.
+fn set_output(r: &Outcome, name: &str) -> Option<String> {
+    let key = format!("::set-output:: {name}=");
+    r.log
+        .lines()
+        .filter_map(|l| l.split_once(&key).map(|(_, v)| v.trim().to_owned()))
+        .next_back()
+}
+
+/// `line` without ANSI colour sequences (`ESC [ ... m`), as node's test runner colours its summary.
+fn without_ansi(line: &str) -> String {
+    let mut out = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Runs a command to success; its stdout.
+fn ok_output(cmd: &mut std::process::Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// One act run of a package example on `branch`, returning the repository for the next run.
+fn package_run(
+    act: &'static crate::helpers::act::Act,
+    repo: Repo,
+    example: &'static str,
+    branch: &str,
+    gh: (String, Option<std::path::PathBuf>),
+    oidc: Option<&crate::helpers::fake_oidc::FakeOidc>,
+    var: (&'static str, String),
+) -> impl FnOnce() -> (Repo, Outcome) + Send + 'static {
+    let request_url = oidc.map(crate::helpers::fake_oidc::FakeOidc::request_url);
+    let git_ref = format!("refs/heads/{branch}");
+    move || {
+        let (url, ca) = gh;
+        let mut run = Run::new(
+            act,
+            &repo,
+            Mode::Host,
+            &format!(".github/workflows/{example}.yml"),
+        )
+        .event("push", serde_json::json!({"ref": git_ref}))
+        .github(&url, ca.as_deref())
+        .secret("GITHUB_TOKEN", "ghs_actpackagetoken0123456789")
+        .var(var.0, &var.1);
+        // The runner's OIDC variables, as a GitHub runner sets them for `id-token: write` (act sets none).
+        if let Some(request_url) = &request_url {
+            run = run.env("ACTIONS_ID_TOKEN_REQUEST_URL", request_url).env(
+                "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+                crate::helpers::fake_oidc::REQUEST_TOKEN,
+            );
+        }
+        let r = run.run();
+        (repo, r)
+    }
+}
+
+/// Seeds the fake GitHub with `sha` (message, parents) and points `branch` at it.
+fn seed(
+    gh: &crate::helpers::fake_github::FakeGithub,
+    branch: &str,
+    sha: &str,
+    message: &str,
+    parents: &[&str],
+) {
+    gh.seed_commit(sha, message, parents);
+    gh.set_ref(&format!("refs/heads/{branch}"), sha);
+}
+
+/// A small npm package with no dependencies: `npm ci` needs the lockfile, `npm test` runs node's test runner.
+fn npm_package(repo: Repo, name: &str, answer: u32) -> Repo {
+    let lock = serde_json::json!({
+        "name": name,
+        "version": "0.0.0",
+        "lockfileVersion": 3,
+        "requires": true,
+        "packages": {"": {"name": name, "version": "0.0.0", "license": "MIT"}},
+    });
+    repo.file(
+        "package.json",
+        &serde_json::to_string_pretty(&serde_json::json!({
+            "name": name,
+            "version": "0.0.0",
+            "description": "stevedore act test package",
+            "main": "index.js",
+            "files": ["index.js"],
+            "license": "MIT",
+            "scripts": {"test": "node --test"},
+        }))
+        .unwrap(),
+    )
+    .file("package-lock.json", &serde_json::to_string_pretty(&lock).unwrap())
+    .file("index.js", &format!("module.exports = {answer};\n"))
+    .file(
+        "index.test.js",
+        &format!(
+            "const test = require(\"node:test\");\nconst assert = require(\"node:assert\");\n\ntest(\"the answer\", () => {{\n  assert.strictEqual(require(\"./index.js\"), {answer});\n}});\n"
+        ),
+    )
+}
+
+/// examples/typescript-package.yml on pushes, in host mode, four runs in turn (same workflow, same act
+/// container names):
+/// 0. `main` under plain act (no OIDC variables): the job fails with an `::error` saying act has no OIDC
+///    provider and naming `npm-token` / `pypi-token`; nothing is released, no exchange is asked.
+/// 1. `main`, the trusted publisher names another repository: the exchange is refused (HTTP 404) after the
+///    real `npm test` and `npm pack`; the job fails with an `::error` naming the Trusted Publisher settings
+///    and `id-token: write`; nothing is tagged, released or uploaded.
+/// 2. `main` again, the publisher fixed: `v1.1.0` tagged and released, `1.1.0` in Verdaccio under `latest`,
+///    the exchanged token never shown.
+/// 3. `dev`: the prerelease `v1.2.0-dev.1`, in Verdaccio under dist-tag `dev`; `latest` stays `1.1.0`.
+///
+/// Then the real npm client installs `latest` and `dev` from Verdaccio.
+#[tokio::test]
+async fn act_typescript_package_publishes_latest_from_main_dev_from_dev_and_a_refused_exchange_writes_nothing()
+ {
+    use crate::helpers::fake_github::FakeGithub;
+    use crate::helpers::fake_oidc::{FakeOidc, Settings};
+    use crate::helpers::registries::{Front, Trust, unique, verdaccio};
+    let Some(act) = act() else {
+        return;
+    };
+    let Some(npm) = verdaccio() else {
+        return;
+    };
+    let npm_ok = std::process::Command::new("npm")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if crate::helpers::require(
+        "node and npm (the example runs npm ci, npm test and npm pack)",
+        npm_ok.then_some(()),
+    )
+    .is_none()
+    {
+        return;
+    }
+    let registry_token = npm.token().await;
+    let front = Front::start(
+        &npm.url,
+        Trust {
+            repository: "octo-org/other-repo".into(),
+            audience: "npm:127.0.0.1".into(),
+            token: registry_token.clone(),
+        },
+    )
+    .await;
+    let oidc = FakeOidc::start(Settings::default()).await;
+    let gh = FakeGithub::start_tls_for(crate::helpers::act::REPOSITORY).await;
+    let gh_at = || (gh.url(), gh.ca_pem_path().map(std::path::Path::to_owned));
+    let name = unique("act-ts");
+    let stand_in = crate::helpers::runner::repo_root().join("tests/fixtures/act/setup-node");
+    let repo = npm_package(example_repo("typescript-package"), &name, 42)
+        .local_action("actions/setup-node@v4", stand_in);
+    let first = repo.commit("chore: init");
+    repo.git(&["tag", "v1.0.0"]);
+    gh.seed_commit(&first, "chore: init", &[]);
+    gh.set_ref("refs/tags/v1.0.0", &first);
+    let head = repo.commit("feat: the answer (#2)");
+    seed(&gh, "main", &head, "feat: the answer (#2)", &[&first]);
+    let var = ("NPM_REGISTRY", front.url.clone());
+
+    // 0. Plain act (no OIDC variables): trusted publishing cannot work; the job says what to set instead.
+    let (repo, r) = tokio::task::spawn_blocking(package_run(
+        act,
+        repo,
+        "typescript-package",
+        "main",
+        gh_at(),
+        None,
+        var.clone(),
+    ))
+    .await
+    .unwrap();
+    r.check(r.job_failed("release"), "no OIDC under act fails the job");
+    let errors = r.errors("release");
+    r.check(
+        errors.iter().any(|e| {
+            e.contains("act has no OIDC provider")
+                && e.contains("`npm-token` / `pypi-token`")
+                && !e.contains("AWS")
+        }),
+        &format!("the ::error says act has no OIDC and names the token inputs: {errors:?}"),
+    );
+    r.check(r.code != Some(0), "act exits non-zero");
+    r.check(
+        gh.releases().is_empty() && front.exchanges().is_empty(),
+        "nothing released, no exchange asked",
+    );
+
+    // 1. The trusted publisher names another repository.
+    let (repo, r) = tokio::task::spawn_blocking(package_run(
+        act,
+        repo,
+        "typescript-package",
+        "main",
+        gh_at(),
+        Some(&oidc),
+        var.clone(),
+    ))
+    .await
+    .unwrap();
+    r.check(
+        r.log.contains("setup-node stand-in: asked for node 22"),
+        "the setup-node stand-in ran",
+    );
+    r.check(
+        set_output(&r, "version").as_deref() == Some("1.1.0"),
+        "the plan step's version output",
+    );
+    r.check(
+        r.printed("release").iter().any(|l| {
+            without_ansi(l)
+                .trim_start_matches(['#', 'ℹ', ' '])
+                .trim_end()
+                == "pass 1"
+        }),
+        "the example's `npm test` ran the package's test (node's test runner: pass 1)",
+    );
+    r.check(
+        r.printed_line("release", &format!("{name}-1.1.0.tgz")),
+        "the example's `npm pack` packed version 1.1.0",
+    );
+    r.check(
+        r.job_failed("release"),
+        "the refused exchange fails the job",
+    );
+    let errors = r.errors("release");
+    r.check(
+        errors.iter().any(|e| {
+            e.contains("trusted publishing to")
+                && e.contains("HTTP 404")
+                && e.contains("Trusted Publisher must name this repository")
+                && e.contains("id-token: write")
+        }),
+        &format!(
+            "the ::error names the exchange, its answer and the settings to check: {errors:?}"
+        ),
+    );
+    r.check(r.code != Some(0), "act exits non-zero");
+    r.check(
+        !gh.refs().contains_key("refs/tags/v1.1.0") && gh.releases().is_empty(),
+        &format!("nothing tagged or released: {:?}", gh.refs()),
+    );
+    r.check(
+        npm.packument(&name).await.is_none(),
+        "nothing uploaded to Verdaccio",
+    );
+    r.check(
+        front.exchanges().last().map(|(_, s)| *s) == Some(404),
+        &format!(
+            "the exchange was asked and refused: {:?}",
+            front.exchanges()
+        ),
+    );
+
+    // 2. The publisher fixed: a re-run on main publishes 1.1.0 as `latest`.
+    front.update(|t| t.repository = crate::helpers::act::REPOSITORY.into());
+    let (mut repo, r) = tokio::task::spawn_blocking(package_run(
+        act,
+        repo,
+        "typescript-package",
+        "main",
+        gh_at(),
+        Some(&oidc),
+        var.clone(),
+    ))
+    .await
+    .unwrap();
+    r.check(r.job_succeeded("release"), "the release job succeeds");
+    r.check(r.errors("release").is_empty(), "no ::error");
+    r.check(r.code == Some(0), "act exits 0");
+    r.check(
+        set_output(&r, "released").as_deref() == Some("true"),
+        "the publish step's released output",
+    );
+    let out = printed_packages(&r, "release");
+    r.check(
+        out.len() == 1
+            && out[0]["version"] == "1.1.0"
+            && out[0]["dist-tag"] == "latest"
+            && out[0]["outcome"] == "uploaded",
+        &format!("the last step printed the packages output: {out:?}"),
+    );
+    r.check(
+        gh.refs().get("refs/tags/v1.1.0") == Some(&head),
+        &format!("v1.1.0 tags the pushed commit: {:?}", gh.refs()),
+    );
+    let releases = gh.releases();
+    r.check(
+        releases.len() == 1
+            && releases[0]["tag_name"] == "v1.1.0"
+            && releases[0]["prerelease"] == false,
+        &format!("one release v1.1.0: {releases:?}"),
+    );
+    r.check(
+        front.exchanges().last()
+            == Some(&(format!("/-/npm/v1/oidc/token/exchange/package/{name}"), 201)),
+        &format!("the exchange went through: {:?}", front.exchanges()),
+    );
+    let jwt = oidc.minted().pop().unwrap_or_default();
+    r.check(
+        stevedore::oidc::unverified_claims(&jwt).is_some_and(|c| c.aud.contains("npm:127.0.0.1")),
+        "the OIDC token was minted for npm's audience",
+    );
+    r.check(
+        !r.log.contains(&registry_token) && !r.log.contains(&jwt),
+        "neither the exchanged registry token nor the OIDC token appears in act's output",
+    );
+    let doc = npm.packument(&name).await.unwrap_or_default();
+    r.check(
+        doc["dist-tags"]["latest"] == "1.1.0",
+        &format!("Verdaccio: 1.1.0 is `latest`: {doc}"),
+    );
+
+    // 3. A push to dev: the prerelease goes to dist-tag `dev`, never `latest`.
+    repo.git(&["checkout", "-q", "-b", "dev"]);
+    repo = repo.file("index.js", "module.exports = 43;\n").file(
+        "index.test.js",
+        "const test = require(\"node:test\");\nconst assert = require(\"node:assert\");\n\ntest(\"the answer\", () => {\n  assert.strictEqual(require(\"./index.js\"), 43);\n});\n",
+    );
+    let dev = repo.commit("feat: a better answer (#3)");
+    seed(&gh, "dev", &dev, "feat: a better answer (#3)", &[&head]);
+    oidc.update(|s| s.git_ref = "refs/heads/dev".into());
+    let (_repo, r) = tokio::task::spawn_blocking(package_run(
+        act,
+        repo,
+        "typescript-package",
+        "dev",
+        gh_at(),
+        Some(&oidc),
+        var,
+    ))
+    .await
+    .unwrap();
+    r.check(
+        r.job_succeeded("release"),
+        "the release job succeeds on dev",
+    );
+    r.check(r.code == Some(0), "act exits 0");
+    r.check(
+        set_output(&r, "version").as_deref() == Some("1.2.0-dev.1"),
+        "the prerelease version output",
+    );
+    let out = printed_packages(&r, "release");
+    r.check(
+        out.len() == 1 && out[0]["version"] == "1.2.0-dev.1" && out[0]["dist-tag"] == "dev",
+        &format!("the prerelease went to dist-tag dev: {out:?}"),
+    );
+    r.check(
+        gh.refs().get("refs/tags/v1.2.0-dev.1") == Some(&dev),
+        &format!("v1.2.0-dev.1 tags the dev commit: {:?}", gh.refs()),
+    );
+    let releases = gh.releases();
+    r.check(
+        releases.len() == 2
+            && releases
+                .iter()
+                .any(|x| x["tag_name"] == "v1.2.0-dev.1" && x["prerelease"] == true),
+        &format!("a prerelease v1.2.0-dev.1: {releases:?}"),
+    );
+    let doc = npm.packument(&name).await.unwrap_or_default();
+    r.check(
+        doc["dist-tags"]["latest"] == "1.1.0" && doc["dist-tags"]["dev"] == "1.2.0-dev.1",
+        &format!("Verdaccio: `latest` stays 1.1.0, `dev` is 1.2.0-dev.1: {doc}"),
+    );
+
+    // The real npm client installs both from Verdaccio (checking the integrity the packument lists).
+    let consumer = tempfile::tempdir().unwrap();
+    for (spec, version, answer) in [
+        (name.clone(), "1.1.0", "42"),
+        (format!("{name}@dev"), "1.2.0-dev.1", "43"),
+    ] {
+        let prefix = consumer.path().join(version);
+        std::fs::create_dir_all(&prefix).unwrap();
+        ok_output(
+            std::process::Command::new("npm")
+                .args(["install", &spec, "--prefix"])
+                .arg(&prefix)
+                .args(["--registry", &npm.url, "--no-audit", "--no-fund"])
+                .env("npm_config_cache", consumer.path().join(".npm-cache"))
+                .env("npm_config_update_notifier", "false"),
+        );
+        let installed: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(prefix.join(format!("node_modules/{name}/package.json")))
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(installed["version"], version, "`npm install {spec}`");
+        assert_eq!(
+            std::fs::read_to_string(prefix.join(format!("node_modules/{name}/index.js"))).unwrap(),
+            format!("module.exports = {answer};\n"),
+            "`npm install {spec}`"
+        );
+    }
+    gh.assert_no_violations();
+    assert_eq!(
+        gh.failed_handshakes(),
+        0,
+        "every client trusted the test CA"
+    );
+}
+
+/// A setuptools project whose `[project]` declares `version_line` (the example's `sed` rewrites a
+/// `version = "..."` line).
+fn python_package(repo: Repo, name: &str, version_line: &str, answer: u32) -> Repo {
+    repo.file(
+        "pyproject.toml",
+        &format!(
+            "[build-system]\nrequires = [\"setuptools>=61\"]\nbuild-backend = \"setuptools.build_meta\"\n\n[project]\nname = \"{name}\"\n{version_line}\ndescription = \"stevedore act test package\"\nrequires-python = \">=3.8\"\n\n[tool.setuptools]\npy-modules = [\"{name}\"]\n"
+        ),
+    )
+    .file(&format!("{name}.py"), &format!("ANSWER = {answer}\n"))
+}
+
+/// examples/python-package.yml on pushes, in host mode, three runs in turn (same workflow, same act
+/// container names); the example's own `pip install --upgrade build` and `python -m build` (isolated, so
+/// setuptools comes from PyPI) run in the venv of the setup-python stand-in:
+/// 1. `main`, with `pyproject.toml` spelling `version="0.0.0"` (no spaces), which the example's `sed` does
+///    not rewrite: the built files carry `0.0.0`, publish refuses them before anything is written, with an
+///    `::error` naming the files, their version and the line to write; nothing tagged, released or uploaded.
+/// 2. `main` after a fix commit: `v1.1.0` tagged and released; the sdist and the wheel uploaded to
+///    pypiserver with the token PyPI's trusted-publishing exchange minted (never shown in act's output).
+/// 3. `dev`: git tag `v1.2.0-dev.1`, `1.2.0.dev1` on the index (PEP 440); pip takes it only with `--pre`.
+#[tokio::test]
+async fn act_python_package_publishes_from_main_and_dev_and_a_version_the_build_did_not_take_is_refused()
+ {
+    use crate::helpers::fake_github::FakeGithub;
+    use crate::helpers::fake_oidc::{FakeOidc, Settings};
+    use crate::helpers::registries::{Front, Trust, pypiserver, unique};
+    let Some(act) = act() else {
+        return;
+    };
+    let Some(py) = pypiserver() else {
+        return;
+    };
+    let Some(python) = crate::helpers::require(
+        "a Python with pip (STEVEDORE_TEST_PYTHON, set by .ci/run) to install what was published",
+        std::env::var("STEVEDORE_TEST_PYTHON").ok(),
+    ) else {
+        return;
+    };
+    let venv_ok = std::process::Command::new("python3")
+        .args(["-c", "import venv, ensurepip"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if crate::helpers::require(
+        "python3 with venv and ensurepip (the setup-python stand-in makes a venv)",
+        venv_ok.then_some(()),
+    )
+    .is_none()
+    {
+        return;
+    }
+    let front = Front::start(
+        &py.url,
+        Trust {
+            repository: crate::helpers::act::REPOSITORY.into(),
+            audience: "pypi".into(),
+            token: py.token.clone(),
+        },
+    )
+    .await;
+    let oidc = FakeOidc::start(Settings {
+        environment: Some("pypi".into()),
+        ..Settings::default()
+    })
+    .await;
+    let gh = FakeGithub::start_tls_for(crate::helpers::act::REPOSITORY).await;
+    let gh_at = || (gh.url(), gh.ca_pem_path().map(std::path::Path::to_owned));
+    let name = unique("act_py").replace('-', "_");
+    let stand_in = crate::helpers::runner::repo_root().join("tests/fixtures/act/setup-python");
+    let repo = python_package(
+        example_repo("python-package"),
+        &name,
+        "version=\"0.0.0\"",
+        42,
+    )
+    .local_action("actions/setup-python@v5", stand_in);
+    let first = repo.commit("chore: init");
+    repo.git(&["tag", "v1.0.0"]);
+    gh.seed_commit(&first, "chore: init", &[]);
+    gh.set_ref("refs/tags/v1.0.0", &first);
+    let bad = repo.commit("feat: the answer (#2)");
+    seed(&gh, "main", &bad, "feat: the answer (#2)", &[&first]);
+    let var = ("PYPI_REPOSITORY", format!("{}/", front.url));
+    let (sdist, wheel) = crate::helpers::registries::python_files(&name, "0.0.0");
+
+    // 1. The version line the example's sed does not match: refused before anything is written.
+    let (repo, r) = tokio::task::spawn_blocking(package_run(
+        act,
+        repo,
+        "python-package",
+        "main",
+        gh_at(),
+        Some(&oidc),
+        var.clone(),
+    ))
+    .await
+    .unwrap();
+    r.check(
+        r.log.contains("setup-python stand-in: asked for 3.12"),
+        "the setup-python stand-in ran",
+    );
+    r.check(
+        set_output(&r, "version").as_deref() == Some("1.1.0"),
+        "the plan step's version output",
+    );
+    r.check(
+        r.printed("release")
+            .iter()
+            .any(|l| without_ansi(l).contains(&format!("Successfully built {sdist} and {wheel}"))),
+        "the example's `python -m build` built the sdist and the wheel (at 0.0.0)",
+    );
+    r.check(r.job_failed("release"), "the mismatch fails the job");
+    let errors = r.errors("release");
+    r.check(
+        errors.iter().any(|e| {
+            e.contains(&format!("`dist/{wheel}` carries version `0.0.0`"))
+                && e.contains("version = \"1.1.0\"")
+        }),
+        &format!("the ::error names the file, its version and the line to write: {errors:?}"),
+    );
+    r.check(r.code != Some(0), "act exits non-zero");
+    r.check(
+        !gh.refs().contains_key("refs/tags/v1.1.0") && gh.releases().is_empty(),
+        &format!("nothing tagged or released: {:?}", gh.refs()),
+    );
+    r.check(
+        py.simple(&name).await.is_none(),
+        "nothing uploaded to pypiserver",
+    );
+    r.check(
+        front.exchanges().is_empty(),
+        "no token was minted for a refused upload",
+    );
+
+    // 2. Fixed: a push to main publishes 1.1.0.
+    let repo = python_package(repo, &name, "version = \"0.0.0\"", 42);
+    let head = repo.commit("fix: a version line the release build rewrites (#3)");
+    seed(
+        &gh,
+        "main",
+        &head,
+        "fix: a version line the release build rewrites (#3)",
+        &[&bad],
+    );
+    let (mut repo, r) = tokio::task::spawn_blocking(package_run(
+        act,
+        repo,
+        "python-package",
+        "main",
+        gh_at(),
+        Some(&oidc),
+        var.clone(),
+    ))
+    .await
+    .unwrap();
+    r.check(r.job_succeeded("release"), "the release job succeeds");
+    r.check(r.errors("release").is_empty(), "no ::error");
+    r.check(r.code == Some(0), "act exits 0");
+    let out = printed_packages(&r, "release");
+    r.check(
+        out.len() == 2
+            && out
+                .iter()
+                .all(|p| p["version"] == "1.1.0" && p["outcome"] == "uploaded"),
+        &format!("the last step printed the packages output: {out:?}"),
+    );
+    r.check(
+        gh.refs().get("refs/tags/v1.1.0") == Some(&head),
+        &format!("v1.1.0 tags the pushed commit: {:?}", gh.refs()),
+    );
+    r.check(
+        front.exchanges().last() == Some(&("/_/oidc/mint-token".to_owned(), 200)),
+        &format!("the token was minted: {:?}", front.exchanges()),
+    );
+    r.check(
+        !r.log.contains(&py.token),
+        "the minted upload token never appears in act's output",
+    );
+    let (sdist, wheel) = crate::helpers::registries::python_files(&name, "1.1.0");
+    let page = py.simple(&name).await.unwrap_or_default();
+    r.check(
+        page.contains(&sdist) && page.contains(&wheel),
+        &format!("pypiserver lists the sdist and the wheel: {page}"),
+    );
+
+    // 3. A push to dev: 1.2.0-dev.1 as the git tag, 1.2.0.dev1 on the index.
+    repo.git(&["checkout", "-q", "-b", "dev"]);
+    repo = repo.file(&format!("{name}.py"), "ANSWER = 43\n");
+    let dev = repo.commit("feat: a better answer (#4)");
+    seed(&gh, "dev", &dev, "feat: a better answer (#4)", &[&head]);
+    oidc.update(|s| s.git_ref = "refs/heads/dev".into());
+    let (_repo, r) = tokio::task::spawn_blocking(package_run(
+        act,
+        repo,
+        "python-package",
+        "dev",
+        gh_at(),
+        Some(&oidc),
+        var,
+    ))
+    .await
+    .unwrap();
+    r.check(
+        r.job_succeeded("release"),
+        "the release job succeeds on dev",
+    );
+    r.check(r.code == Some(0), "act exits 0");
+    r.check(
+        set_output(&r, "version").as_deref() == Some("1.2.0-dev.1"),
+        "the prerelease version output",
+    );
+    let out = printed_packages(&r, "release");
+    r.check(
+        out.len() == 2 && out.iter().all(|p| p["version"] == "1.2.0.dev1"),
+        &format!("the PEP 440 spelling went up: {out:?}"),
+    );
+    r.check(
+        gh.refs().get("refs/tags/v1.2.0-dev.1") == Some(&dev),
+        &format!("v1.2.0-dev.1 tags the dev commit: {:?}", gh.refs()),
+    );
+    r.check(
+        gh.releases()
+            .iter()
+            .any(|x| x["tag_name"] == "v1.2.0-dev.1" && x["prerelease"] == true),
+        &format!("a prerelease v1.2.0-dev.1: {:?}", gh.releases()),
+    );
+
+    // pip installs the stable release by default and the prerelease only with `--pre` (it checks the
+    // sha256 the index lists).
+    let site = tempfile::tempdir().unwrap();
+    for (pre, answer) in [(false, "42"), (true, "43")] {
+        let target = site.path().join(if pre { "pre" } else { "stable" });
+        let mut pip = std::process::Command::new(&python);
+        pip.args(["-m", "pip", "install", "--no-deps", "--no-cache-dir"])
+            .args(["--disable-pip-version-check", "--only-binary", ":all:"])
+            .args(["--index-url", &format!("{}/simple/", py.url), "--target"])
+            .arg(&target)
+            .env_remove("PIP_FIND_LINKS");
+        if pre {
+            pip.arg("--pre");
+        }
+        ok_output(pip.arg(&name));
+        assert_eq!(
+            std::fs::read_to_string(target.join(format!("{name}.py"))).unwrap(),
+            format!("ANSWER = {answer}\n"),
+            "pip install{} {name}",
+            if pre { " --pre" } else { "" }
+        );
+    }
+    gh.assert_no_violations();
+    assert_eq!(
+        gh.failed_handshakes(),
+        0,
+        "every client trusted the test CA"
+    );
+}
+
+// ---- every example runs under act ----
+
+/// Every file in examples/ is run by some act test: its name appears as an `example_repo("<name>")` call
+/// in the sources of tests/it (read from the directory, so an example added later without an act run fails
+/// here).
+#[test]
+fn every_example_is_run_under_act() {
+    let root = crate::helpers::runner::repo_root();
+    let mut sources = String::new();
+    let mut stack = vec![root.join("tests/it")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                sources.push_str(&std::fs::read_to_string(&p).unwrap());
+            }
+        }
+    }
+    let mut examples: Vec<String> = std::fs::read_dir(root.join("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    examples.sort();
+    assert!(!examples.is_empty(), "examples/ is empty");
+    let missing: Vec<String> = examples
+        .iter()
+        .filter_map(|file| {
+            let name = file.strip_suffix(".yml").unwrap_or(file);
+            let call = format!("example_repo(\"{name}\")");
+            (!sources.contains(&call)).then(|| {
+                format!("examples/{file}: no act test runs it (no `{call}` under tests/it)")
+            })
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "every example must run under act (tests/it/act.rs, docs/act.md):\n{}",
+        missing.join("\n")
+    );
+}

@@ -76,6 +76,11 @@ fn plausible(expr: &str, env: &BTreeMap<String, String>) -> Option<String> {
         "vars.ECR_REGISTRY_ALIAS" => String::new(),
         "vars.ARTIFACTS_BUCKET" => "acme-artifacts".to_owned(),
         "vars.SCAN_SEVERITY_THRESHOLD || 'high'" => "high".to_owned(),
+        // The package examples: the public registries unless a variable names another.
+        "vars.NPM_REGISTRY || 'https://registry.npmjs.org'" => "https://registry.npmjs.org".to_owned(),
+        "vars.PYPI_REPOSITORY || 'https://upload.pypi.org/legacy/'" => {
+            "https://upload.pypi.org/legacy/".to_owned()
+        }
         "vars.STEVEDORE_ENVIRONMENTS" => "production: { role: \"arn:aws:iam::333333333333:role/github-deploy\", region: eu-west-1, account-id: \"333333333333\" }".to_owned(),
         // examples/rollback.yml's workflow_dispatch inputs.
         "inputs.environment" => "dev".to_owned(),

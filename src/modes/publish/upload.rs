@@ -99,6 +99,11 @@ impl UploadError {
             UploadError::ExchangeRefused { settings, .. } => format!(
                 "Nothing was tagged, released or uploaded. Check the trusted publisher configured on the registry: {settings}. The job needs `permissions: id-token: write`; for a private registry without trusted publishing set `npm-token` / `pypi-token`"
             ),
+            // The OIDC error's own hint is about AWS (the credential chain); for a registry only a token helps.
+            UploadError::Oidc {
+                source: crate::oidc::OidcError::UnderAct,
+                ..
+            } => "Nothing was tagged, released or uploaded. Trusted publishing needs the GitHub OIDC token, which act does not provide: for a local run set `npm-token` / `pypi-token` from a secret (e.g. `npm-token: ${{ secrets.NPM_TOKEN }}` and `act -s NPM_TOKEN=...`), or plan it with `dry-run: true`".into(),
             UploadError::Oidc { source, .. } => source.hint().unwrap_or_else(|| "Give the job `permissions: id-token: write`, or set `npm-token` / `pypi-token`".into()),
             UploadError::Refused { status: 401 | 403, .. } => "The registry refused the credentials: check `npm-token` / `pypi-token`, or the trusted publisher configured for this package. A re-run completes the upload (the release is kept, uploaded files are skipped)".into(),
             _ => "A re-run completes the upload: the tag and release are kept and files already uploaded are skipped".into(),
@@ -1006,6 +1011,21 @@ async fn pypi_upload(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn under_act_the_hint_names_the_registry_tokens_not_aws() {
+        let e = UploadError::Oidc {
+            registry: "https://registry.npmjs.org".into(),
+            source: crate::oidc::OidcError::UnderAct,
+        };
+        let hint = e.hint().unwrap_or_default();
+        assert!(hint.contains("`npm-token` / `pypi-token`"), "{hint}");
+        assert!(
+            hint.contains("Nothing was tagged, released or uploaded"),
+            "{hint}"
+        );
+        assert!(!hint.contains("AWS"), "{hint}");
+    }
 
     #[test]
     fn simple_index_beside_the_upload_url() {
