@@ -326,7 +326,7 @@ pub fn warn_production_by_tag(rt: &Runtime<'_>, environment: &str, image: &str) 
 /// Runs the mode on the chosen target.
 pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
     if let Some(wanted) = &cfg.rollback {
-        let r = rollback::run(rt, cfg, wanted).await;
+        let r = Box::pin(rollback::run(rt, cfg, wanted)).await;
         let aws = cfg
             .ecs
             .as_ref()
@@ -339,25 +339,25 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
         };
     }
     if let (Some(c), Some(pv)) = (&cfg.ecs, &cfg.preview) {
-        return preview::ecs::run(rt, c, pv).await;
+        return Box::pin(preview::ecs::run(rt, c, pv)).await;
     }
     if let Some(c) = &cfg.ecs {
-        let r = ecs::run(rt, c).await;
+        let r = Box::pin(ecs::run(rt, c)).await;
         return r.map(|r| note_real_run_refusal(rt, &c.aws, r));
     }
     if let (Some(l), Some(pv)) = (&cfg.lambda, &cfg.preview) {
-        return preview::run_lambda(rt, l, pv).await;
+        return Box::pin(preview::run_lambda(rt, l, pv)).await;
     }
     if let Some(l) = &cfg.lambda {
-        let r = lambda::run(rt, l).await;
+        let r = Box::pin(lambda::run(rt, l)).await;
         return r.map(|r| note_real_run_refusal(rt, &l.aws, r));
     }
     if let Some(a) = &cfg.app_runner {
-        let r = apprunner::run(rt, a).await;
+        let r = Box::pin(apprunner::run(rt, a)).await;
         return r.map(|r| note_real_run_refusal(rt, &a.aws, r));
     }
     if let Some(x) = &cfg.express {
-        let r = express::run(rt, x).await;
+        let r = Box::pin(express::run(rt, x)).await;
         return r.map(|r| note_real_run_refusal(rt, &x.aws, r));
     }
     Err(ModeError::Config {

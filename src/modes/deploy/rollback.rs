@@ -267,7 +267,7 @@ pub async fn run(
         };
         let what = format!("ECS {} in cluster `{}`", c.services.join(", "), c.cluster);
         let restore = choose(rt, &environment, wanted, &ours, &what).await?;
-        return super::ecs::run_restore(rt, &aws, c, &restore).await;
+        return Box::pin(super::ecs::run_restore(rt, &aws, c, &restore)).await;
     }
     if let Some(l) = &cfg.lambda {
         let aws = rt.connect_aws(&l.aws, Purpose::Deploy).await?;
@@ -278,8 +278,16 @@ pub async fn run(
         };
         let what = format!("Lambda `{}:{}`", l.function_name, l.alias);
         let restore = choose(rt, &environment, wanted, &ours, &what).await?;
-        return super::lambda::run_restore(rt, &aws.sdk, aws.environment.as_deref(), l, &restore)
-            .await;
+        // Boxed: the Lambda deploy future is large; unboxed inside this one it overflowed a 2 MiB
+        // test-thread stack in debug builds.
+        return Box::pin(super::lambda::run_restore(
+            rt,
+            &aws.sdk,
+            aws.environment.as_deref(),
+            l,
+            &restore,
+        ))
+        .await;
     }
     if let Some(a) = &cfg.app_runner {
         let aws = rt.connect_aws(&a.aws, Purpose::Deploy).await?;
@@ -287,7 +295,7 @@ pub async fn run(
         let ours = |t: &Target| matches!(t, Target::AppRunner { service, .. } if same_app_runner_service(service, &a.service));
         let what = format!("App Runner `{}`", a.service);
         let restore = choose(rt, &environment, wanted, &ours, &what).await?;
-        return super::apprunner::run_restore(rt, &aws, a, &restore).await;
+        return Box::pin(super::apprunner::run_restore(rt, &aws, a, &restore)).await;
     }
     Err(ModeError::Config {
         message: "input `rollback-to` needs a target: `cluster` + `service` (ECS), `function-name` (Lambda) or `app-runner-service` (App Runner)".into(),
