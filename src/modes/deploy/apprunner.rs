@@ -317,7 +317,12 @@ pub async fn follow(
             return Ok(OpEnd::Cancelled);
         }
         *polls += 1;
-        let status = api.operation_status(arn, id).await?;
+        let status = match api.operation_status(arn, id).await {
+            Ok(status) => status,
+            // The signal interrupted this poll: that is the cancellation, not an App Runner failure.
+            Err(_) if cancel.is_cancelled() => return Ok(OpEnd::Cancelled),
+            Err(e) => return Err(e),
+        };
         if status != last {
             tracing::info!("App Runner operation {id}: {status}");
             last = status;

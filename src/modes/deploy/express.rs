@@ -542,7 +542,13 @@ async fn follow(f: Follow<'_>, polls: &mut u32) -> Result<(End, Option<String>),
             return Ok((End::Cancelled, arn));
         }
         *polls += 1;
-        let list = f.api.deployments(f.svc, false, f.since).await?;
+        let list = match f.api.deployments(f.svc, false, f.since).await {
+            Ok(list) => list,
+            // The signal interrupted this poll (the SDK call ends with a dispatch failure): that is the
+            // cancellation, not an ECS failure.
+            Err(_) if f.cancel.is_cancelled() => return Ok((End::Cancelled, arn)),
+            Err(e) => return Err(e),
+        };
         if let Some((seen, _)) = list.into_iter().find(|(_, target)| target == f.revision) {
             if arn.is_none() {
                 tracing::info!("ECS Express: service deployment {}", seen.arn);
