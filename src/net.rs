@@ -229,7 +229,8 @@ impl Net {
         &self.inner.proxy
     }
 
-    /// A reqwest client builder with these roots and this proxy (redirects, timeouts: the caller's).
+    /// A reqwest client builder with these roots, this proxy and stevedore's user agent (redirects,
+    /// timeouts: the caller's).
     pub fn reqwest(&self) -> reqwest::ClientBuilder {
         let matcher = self.inner.matcher.clone();
         let proxy = reqwest::Proxy::custom(move |url: &url::Url| {
@@ -252,6 +253,7 @@ impl Net {
             .no_proxy()
             .proxy(proxy)
             .tls_backend_preconfigured(self.tls_config())
+            .user_agent(concat!("stevedore/", env!("CARGO_PKG_VERSION")))
     }
 }
 

@@ -237,7 +237,6 @@ pub async fn send(config: &Config, payload: &Value, net: &Net, cancel: &Cancel) 
         .timeout(REQUEST_TIMEOUT)
         .connect_timeout(REQUEST_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("stevedore/", env!("CARGO_PKG_VERSION")))
         .build()
     {
         Ok(c) => c,

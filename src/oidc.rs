@@ -257,7 +257,6 @@ pub fn unavailable_error(env: &Env) -> OidcError {
 pub fn http_client(env: &Env) -> Result<reqwest::Client, OidcError> {
     Net::from_env(env)
         .reqwest()
-        .user_agent(concat!("stevedore/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(15))
         .build()

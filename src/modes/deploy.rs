@@ -16,6 +16,7 @@ use crate::aws::{self, AwsInputs, Purpose};
 use crate::inputs::Inputs;
 use crate::modes::{ModeError, Runtime};
 use crate::report::Report;
+use std::time::Duration;
 
 /// Inputs of this mode: exactly one target.
 #[derive(Debug)]
@@ -380,4 +381,57 @@ fn note_real_run_refusal(rt: &Runtime<'_>, inputs: &AwsInputs, mut r: Report) ->
             .push_str(&format!("\n**A real run would be refused:** {refusal}\n"));
     }
     r
+}
+
+/// The client of the health checks after a rollout (App Runner, ECS Express, ECS previews): the run's
+/// roots and proxy, redirects not followed (a redirect is an answer to judge, not to follow).
+pub(crate) fn health_client(rt: &Runtime<'_>) -> Result<reqwest::Client, ModeError> {
+    crate::net::Net::from_env(rt.env)
+        .reqwest()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| ModeError::Failed {
+            message: format!("cannot build the HTTP client: {e}"),
+            hint: None,
+        })
+}
+
+/// `health-url` (absolute http(s); `example` is the URL the fix shows) and `health-status` (default 200).
+pub(crate) fn parse_health(p: &mut Inputs<'_>, example: &str) -> (Option<url::Url>, u16) {
+    let url = p.parse_with(
+        "health-url",
+        &format!("Use an absolute http(s) URL, e.g. `health-url: {example}`"),
+        |v| {
+            let u = url::Url::parse(v.trim()).map_err(|e| format!("is not a URL ({e})"))?;
+            if matches!(u.scheme(), "http" | "https") {
+                Ok(u)
+            } else {
+                Err(format!(
+                    "has scheme `{}`; only http and https are checked",
+                    u.scheme()
+                ))
+            }
+        },
+    );
+    let status = p
+        .integer("health-status", 100..=599, Some(200))
+        .and_then(|s| u16::try_from(s).ok())
+        .unwrap_or(200);
+    (url, status)
+}
+
+/// `wait-timeout` (default 10m, more than 0 and at most 6h; `example` is the fix shown) and `rollback`
+/// (`auto`: true, `none`: false) of the image targets (App Runner, ECS Express).
+pub(crate) fn parse_wait_and_rollback(p: &mut Inputs<'_>, example: &str) -> (Duration, bool) {
+    let timeout = p.duration("wait-timeout", Duration::from_secs(600));
+    if timeout.is_zero() || timeout > Duration::from_secs(6 * 3600) {
+        p.error(
+            "wait-timeout",
+            Some(&format!("{}s", timeout.as_secs())),
+            "must be more than 0 and at most 6h",
+            example,
+        );
+    }
+    let rollback = p.choice("rollback", &["auto", "none"], "auto") == "auto";
+    (timeout, rollback)
 }

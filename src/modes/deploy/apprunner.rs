@@ -74,35 +74,8 @@ impl Config {
         if !image.is_empty() {
             super::check_image(p, &image);
         }
-        let health_url = p.parse_with(
-            "health-url",
-            "Use an absolute http(s) URL, e.g. `health-url: https://web.example.com/health`",
-            |v| {
-                let u = url::Url::parse(v.trim()).map_err(|e| format!("is not a URL ({e})"))?;
-                if matches!(u.scheme(), "http" | "https") {
-                    Ok(u)
-                } else {
-                    Err(format!(
-                        "has scheme `{}`; only http and https are checked",
-                        u.scheme()
-                    ))
-                }
-            },
-        );
-        let health_status = p
-            .integer("health-status", 100..=599, Some(200))
-            .and_then(|s| u16::try_from(s).ok())
-            .unwrap_or(200);
-        let timeout = p.duration("wait-timeout", Duration::from_secs(600));
-        if timeout.is_zero() || timeout > Duration::from_secs(6 * 3600) {
-            p.error(
-                "wait-timeout",
-                Some(&format!("{}s", timeout.as_secs())),
-                "must be more than 0 and at most 6h",
-                "e.g. `wait-timeout: 15m`",
-            );
-        }
-        let rollback = p.choice("rollback", &["auto", "none"], "auto") == "auto";
+        let (health_url, health_status) = super::parse_health(p, "https://web.example.com/health");
+        let (timeout, rollback) = super::parse_wait_and_rollback(p, "e.g. `wait-timeout: 15m`");
         Self {
             aws,
             service,
@@ -709,15 +682,7 @@ async fn run_connected(
     cfg: &Config,
     restore: Option<&super::rollback::Restore>,
 ) -> Result<Report, ModeError> {
-    let http = crate::net::Net::from_env(rt.env)
-        .reqwest()
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("stevedore/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| ModeError::Failed {
-            message: format!("cannot build the HTTP client: {e}"),
-            hint: None,
-        })?;
+    let http = super::health_client(rt)?;
     if let Some(e) = &aws.environment {
         super::warn_production_by_tag(rt, e, &cfg.image);
     }

@@ -203,21 +203,29 @@ pub enum EcsError {
     ClusterNotFound { cluster: String },
 }
 
+/// `Code: message` of an ECS SDK error, or its whole context when the service sent no message.
+pub(crate) fn sdk_message<E, R>(e: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match e.message() {
+        Some(m) => format!("{}: {m}", e.code().unwrap_or("error")),
+        None => aws_smithy_types::error::display::DisplayErrorContext(e).to_string(),
+    }
+}
+
 impl EcsError {
     pub(crate) fn api<E, R>(op: &'static str, resource: &str, e: &SdkError<E, R>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
-        let message = match e.message() {
-            Some(m) => format!("{}: {m}", e.code().unwrap_or("error")),
-            None => aws_smithy_types::error::display::DisplayErrorContext(e).to_string(),
-        };
         EcsError::Api {
             op,
             resource: resource.to_owned(),
             code: e.code().map(str::to_owned),
-            message,
+            message: sdk_message(e),
         }
     }
 
@@ -1190,7 +1198,6 @@ async fn run_plans(
         let logs = if cfg.pre_task.is_some() || cfg.post_task.is_some() {
             crate::net::Net::from_env(rt.env)
                 .reqwest()
-                .user_agent(concat!("stevedore/", env!("CARGO_PKG_VERSION")))
                 .build()
                 .map_err(|e| tracing::warn!("no HTTP client for CloudWatch Logs: {e}"))
                 .ok()

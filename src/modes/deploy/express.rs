@@ -122,35 +122,11 @@ impl Config {
         if !image.is_empty() {
             super::check_image(p, &image);
         }
-        let health_url = p.parse_with(
-            "health-url",
-            "Use an absolute http(s) URL, e.g. `health-url: https://web.example.com/health`",
-            |v| {
-                let u = url::Url::parse(v.trim()).map_err(|e| format!("is not a URL ({e})"))?;
-                if matches!(u.scheme(), "http" | "https") {
-                    Ok(u)
-                } else {
-                    Err(format!(
-                        "has scheme `{}`; only http and https are checked",
-                        u.scheme()
-                    ))
-                }
-            },
+        let (health_url, health_status) = super::parse_health(p, "https://web.example.com/health");
+        let (timeout, rollback) = super::parse_wait_and_rollback(
+            p,
+            "e.g. `wait-timeout: 20m` (an Express canary bakes about 6 minutes)",
         );
-        let health_status = p
-            .integer("health-status", 100..=599, Some(200))
-            .and_then(|s| u16::try_from(s).ok())
-            .unwrap_or(200);
-        let timeout = p.duration("wait-timeout", Duration::from_secs(600));
-        if timeout.is_zero() || timeout > Duration::from_secs(6 * 3600) {
-            p.error(
-                "wait-timeout",
-                Some(&format!("{}s", timeout.as_secs())),
-                "must be more than 0 and at most 6h",
-                "e.g. `wait-timeout: 20m` (an Express canary bakes about 6 minutes)",
-            );
-        }
-        let rollback = p.choice("rollback", &["auto", "none"], "auto") == "auto";
         Self {
             aws,
             service,
@@ -222,15 +198,11 @@ impl ExpressError {
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
-        let message = match e.message() {
-            Some(m) => format!("{}: {m}", e.code().unwrap_or("error")),
-            None => aws_smithy_types::error::display::DisplayErrorContext(e).to_string(),
-        };
         ExpressError::Api {
             op,
             resource: resource.to_owned(),
             code: e.code().map(str::to_owned),
-            message,
+            message: super::ecs::sdk_message(e),
         }
     }
 }
@@ -950,15 +922,7 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
         .filter(|p| !p.is_empty())
         .unwrap_or("aws");
     let arn = cfg.service_arn(partition, &aws.region, &aws.account_id);
-    let http = crate::net::Net::from_env(rt.env)
-        .reqwest()
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("stevedore/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| ModeError::Failed {
-            message: format!("cannot build the HTTP client: {e}"),
-            hint: None,
-        })?;
+    let http = super::health_client(rt)?;
     if let Some(e) = &aws.environment {
         super::warn_production_by_tag(rt, e, &cfg.image);
     }

@@ -100,25 +100,7 @@ impl LambdaConfig {
             .parse_with("traffic", Traffic::fix(), Traffic::parse)
             .unwrap_or(Traffic::AllAtOnce);
         let alarms = p.list("alarms");
-        let url = p.parse_with(
-            "health-url",
-            "Use an absolute http(s) URL, e.g. `health-url: https://api.example.com/health`",
-            |v| {
-                let u = url::Url::parse(v.trim()).map_err(|e| format!("is not a URL ({e})"))?;
-                if matches!(u.scheme(), "http" | "https") {
-                    Ok(u)
-                } else {
-                    Err(format!(
-                        "has scheme `{}`; only http and https are checked",
-                        u.scheme()
-                    ))
-                }
-            },
-        );
-        let status = p
-            .integer("health-status", 100..=599, Some(200))
-            .and_then(|s| u16::try_from(s).ok())
-            .unwrap_or(200);
+        let (url, status) = super::parse_health(p, "https://api.example.com/health");
         let payload = p.parse_with(
             "test-payload",
             "Use a JSON document, e.g. `test-payload: '{\"ping\": true}'`",

@@ -701,25 +701,15 @@ impl Session<'_> {
             .map(|r| format!("#{} (`{}`, last updated {})", r.pr, alias(r.pr), r.updated))
             .collect::<Vec<_>>()
             .join(", ");
-        let reason = format!(
-            "no preview for #{n}: `preview-max` ({}) previews of {} are already open on `{}`: {list}",
-            self.pv.max, self.repo, self.cfg.function_name
-        );
-        let mut r = Report::new(
-            Mode::Deploy,
-            Verdict::Failure,
-            format!("preview of #{n}: refused, {} previews open", open.len()),
-            format!(
-                "### 🔍 Preview of #{n}: refused\n\n{}.\n\nNothing was created for #{n}.\n",
-                upper_first(&reason)
-            ),
-        );
-        r.key = Some(self.key.clone());
-        r.fail_because(
-            reason,
-            "Close one of those pull requests (its preview is removed on close), raise `preview-max`, or lower `preview-ttl` so the scheduled sweep frees them sooner; then re-run this job.",
-        );
-        r
+        refused_report(
+            n,
+            open.len(),
+            &list,
+            self.pv.max,
+            &self.repo,
+            &format!("`{}`", self.cfg.function_name),
+            &self.key,
+        )
     }
 
     async fn close(&self, n: u64) -> Result<Report, ModeError> {
@@ -727,17 +717,11 @@ impl Session<'_> {
         let (arn, recs) = match self.look(&api).await {
             Ok(x) => x,
             Err(PreviewError::Lambda(LambdaError::FunctionNotFound { .. })) => {
-                let mut r = Report::new(
-                    Mode::Deploy,
-                    Verdict::Success,
-                    format!("preview of #{n}: nothing to remove"),
-                    format!(
-                        "### 🔍 Preview of #{n}: removed\n\nFunction `{}` does not exist, so there is no preview to remove.\n",
-                        self.cfg.function_name
-                    ),
-                );
-                r.key = Some(self.key.clone());
-                return Ok(r);
+                return Ok(nothing_to_remove_report(
+                    n,
+                    &format!("Function `{}` does not exist", self.cfg.function_name),
+                    &self.key,
+                ));
             }
             Err(e) => return Err(e.into()),
         };
@@ -760,21 +744,7 @@ impl Session<'_> {
             lines.push("There was no preview to remove.".into());
         }
         lines.extend(self.github_deactivate(n, "Pull request closed").await);
-        let mut r = Report::new(
-            Mode::Deploy,
-            Verdict::Success,
-            format!("preview of #{n}: removed"),
-            format!(
-                "### 🔍 Preview of #{n}: removed (pull request closed)\n\n{}\n",
-                lines
-                    .iter()
-                    .map(|l| format!("- {l}"))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            ),
-        );
-        r.key = Some(self.key.clone());
-        Ok(r)
+        Ok(removed_report(n, &lines, &self.key))
     }
 
     async fn sweep(&self) -> Result<Report, ModeError> {
@@ -816,32 +786,14 @@ impl Session<'_> {
                 format!("{why}: {}", removed.join(", ")),
             ]);
         }
-        let summary = if rows.is_empty() {
-            format!(
-                "### 🔍 Preview sweep\n\nNo previews of {} are recorded on `{}`.\n",
-                self.repo, self.cfg.function_name
-            )
-        } else {
-            format!(
-                "### 🔍 Preview sweep\n\n`preview-ttl` {}; previews of {} on `{}`:\n\n{}",
-                fmt_ttl(self.pv.ttl),
-                self.repo,
-                self.cfg.function_name,
-                table(&["PR", "last updated", "result", "why"], &rows)
-            )
-        };
-        let mut r = Report::new(
-            Mode::Deploy,
-            Verdict::Success,
-            format!(
-                "preview sweep: {removed_count} removed, {} kept",
-                rows.len() - removed_count
-            ),
-            summary,
-        );
-        r.key = Some(self.key.clone());
-        r.output("previews-removed", removed_count.to_string());
-        Ok(r)
+        Ok(sweep_report(
+            &self.repo,
+            &format!("`{}`", self.cfg.function_name),
+            self.pv.ttl,
+            &rows,
+            removed_count,
+            &self.key,
+        ))
     }
 
     async fn pr_state(&self, n: u64) -> Option<String> {
@@ -990,6 +942,102 @@ pub(crate) fn upper_first(s: &str) -> String {
     c.next()
         .map(|f| f.to_uppercase().chain(c).collect())
         .unwrap_or_default()
+}
+
+// ---- the reports both preview targets give; `on` names what previews hang on ("`orders-api`",
+// "service `web`") ----
+
+/// A new preview refused: `preview-max` previews open (`list` names them), none expired.
+pub(super) fn refused_report(
+    n: u64,
+    open: usize,
+    list: &str,
+    max: usize,
+    repo: &str,
+    on: &str,
+    key: &str,
+) -> Report {
+    let reason = format!(
+        "no preview for #{n}: `preview-max` ({max}) previews of {repo} are already open on {on}: {list}"
+    );
+    let mut r = Report::new(
+        Mode::Deploy,
+        Verdict::Failure,
+        format!("preview of #{n}: refused, {open} previews open"),
+        format!(
+            "### 🔍 Preview of #{n}: refused\n\n{}.\n\nNothing was created for #{n}.\n",
+            upper_first(&reason)
+        ),
+    );
+    r.key = Some(key.to_owned());
+    r.fail_because(
+        reason,
+        "Close one of those pull requests (its preview is removed on close), raise `preview-max`, or lower `preview-ttl` so the scheduled sweep frees them sooner; then re-run this job.",
+    );
+    r
+}
+
+/// A close with nothing to remove because what previews hang on does not exist (`why`).
+pub(super) fn nothing_to_remove_report(n: u64, why: &str, key: &str) -> Report {
+    let mut r = Report::new(
+        Mode::Deploy,
+        Verdict::Success,
+        format!("preview of #{n}: nothing to remove"),
+        format!("### 🔍 Preview of #{n}: removed\n\n{why}, so there is no preview to remove.\n"),
+    );
+    r.key = Some(key.to_owned());
+    r
+}
+
+/// A close: what was removed (or that there was nothing), one line each.
+pub(super) fn removed_report(n: u64, lines: &[String], key: &str) -> Report {
+    let mut r = Report::new(
+        Mode::Deploy,
+        Verdict::Success,
+        format!("preview of #{n}: removed"),
+        format!(
+            "### 🔍 Preview of #{n}: removed (pull request closed)\n\n{}\n",
+            lines
+                .iter()
+                .map(|l| format!("- {l}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+    );
+    r.key = Some(key.to_owned());
+    r
+}
+
+/// A sweep: one row per recorded preview (PR, last updated, result, why).
+pub(super) fn sweep_report(
+    repo: &str,
+    on: &str,
+    ttl: Duration,
+    rows: &[Vec<String>],
+    removed_count: usize,
+    key: &str,
+) -> Report {
+    let summary = if rows.is_empty() {
+        format!("### 🔍 Preview sweep\n\nNo previews of {repo} are recorded on {on}.\n")
+    } else {
+        format!(
+            "### 🔍 Preview sweep\n\n`preview-ttl` {}; previews of {repo} on {on}:\n\n{}",
+            fmt_ttl(ttl),
+            table(&["PR", "last updated", "result", "why"], rows)
+        )
+    };
+    let mut r = Report::new(
+        Mode::Deploy,
+        Verdict::Success,
+        format!(
+            "preview sweep: {removed_count} removed, {} kept",
+            rows.len() - removed_count
+        ),
+        summary,
+    );
+    r.key = Some(key.to_owned());
+    r.output("previews-removed", removed_count.to_string());
+    r
 }
 
 #[cfg(test)]

@@ -224,7 +224,6 @@ const ATTEMPTS: u32 = 3;
 fn client(env: &Env) -> Result<reqwest::Client, UploadError> {
     Net::from_env(env)
         .reqwest()
-        .user_agent(concat!("stevedore/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(300))
         .build()

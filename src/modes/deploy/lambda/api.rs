@@ -173,7 +173,6 @@ impl Api {
                 self.net
                     .reqwest()
                     .redirect(reqwest::redirect::Policy::none())
-                    .user_agent(concat!("stevedore/", env!("CARGO_PKG_VERSION")))
                     .build()
                     .map_err(|e| LambdaError::Http {
                         message: e.to_string(),

@@ -26,8 +26,8 @@ use aws_sdk_ecs::error::ProvideErrorMetadata as _;
 use aws_sdk_ecs::types::{LoadBalancer, PropagateTags, Service, Tag};
 
 use super::{
-    Action, Prelude, PreviewConfig, Record, Start, TAG_PREFIX, environment, fmt_ttl, github_closed,
-    github_deactivate, host_of, pr_state, prelude, records, rfc3339, upper_first,
+    Action, Prelude, PreviewConfig, Record, Start, TAG_PREFIX, environment, github_closed,
+    github_deactivate, host_of, pr_state, prelude, records, rfc3339,
 };
 use crate::aws::json_rpc::RpcError;
 use crate::aws::query::{self, Node, Params, Query};
@@ -159,15 +159,7 @@ pub async fn run(
     let aws = rt
         .connect_aws(&cfg.aws, crate::aws::Purpose::Deploy)
         .await?;
-    let http = crate::net::Net::from_env(rt.env)
-        .reqwest()
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("stevedore/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| ModeError::Failed {
-            message: format!("cannot build the HTTP client: {e}"),
-            hint: None,
-        })?;
+    let http = crate::modes::deploy::health_client(rt)?;
     let s = Session {
         rt,
         cfg,
@@ -985,25 +977,15 @@ impl Session<'_> {
             })
             .collect::<Vec<_>>()
             .join(", ");
-        let reason = format!(
-            "no preview for #{n}: `preview-max` ({}) previews of {} are already open on service `{}`: {list}",
-            self.pv.max, self.repo, self.base
-        );
-        let mut r = Report::new(
-            Mode::Deploy,
-            Verdict::Failure,
-            format!("preview of #{n}: refused, {} previews open", open.len()),
-            format!(
-                "### 🔍 Preview of #{n}: refused\n\n{}.\n\nNothing was created for #{n}.\n",
-                upper_first(&reason)
-            ),
-        );
-        r.key = Some(self.key.clone());
-        r.fail_because(
-            reason,
-            "Close one of those pull requests (its preview is removed on close), raise `preview-max`, or lower `preview-ttl` so the scheduled sweep frees them sooner; then re-run this job.",
-        );
-        r
+        super::refused_report(
+            n,
+            open.len(),
+            &list,
+            self.pv.max,
+            &self.repo,
+            &format!("service `{}`", self.base),
+            &self.key,
+        )
     }
 
     fn report_upsert(
@@ -1125,17 +1107,14 @@ impl Session<'_> {
             Err(EcsPreviewError::Ecs(
                 EcsError::ServiceNotFound { .. } | EcsError::ClusterNotFound { .. },
             )) => {
-                let mut r = Report::new(
-                    Mode::Deploy,
-                    Verdict::Success,
-                    format!("preview of #{n}: nothing to remove"),
-                    format!(
-                        "### 🔍 Preview of #{n}: removed\n\nService `{}` does not exist in cluster `{}`, so there is no preview to remove.\n",
+                return Ok(super::nothing_to_remove_report(
+                    n,
+                    &format!(
+                        "Service `{}` does not exist in cluster `{}`",
                         self.base, self.cfg.cluster
                     ),
-                );
-                r.key = Some(self.key.clone());
-                return Ok(r);
+                    &self.key,
+                ));
             }
             Err(e) => return Err(e),
         };
@@ -1161,21 +1140,7 @@ impl Session<'_> {
         lines.extend(
             github_deactivate(self.github.as_ref(), &self.repo, n, "Pull request closed").await,
         );
-        let mut r = Report::new(
-            Mode::Deploy,
-            Verdict::Success,
-            format!("preview of #{n}: removed"),
-            format!(
-                "### 🔍 Preview of #{n}: removed (pull request closed)\n\n{}\n",
-                lines
-                    .iter()
-                    .map(|l| format!("- {l}"))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            ),
-        );
-        r.key = Some(self.key.clone());
-        Ok(r)
+        Ok(super::removed_report(n, &lines, &self.key))
     }
 
     async fn sweep(&self) -> Result<Report, EcsPreviewError> {
@@ -1216,32 +1181,14 @@ impl Session<'_> {
                 format!("{why}: {}", removed.join(", ")),
             ]);
         }
-        let summary = if rows.is_empty() {
-            format!(
-                "### 🔍 Preview sweep\n\nNo previews of {} are recorded on service `{}`.\n",
-                self.repo, self.base
-            )
-        } else {
-            format!(
-                "### 🔍 Preview sweep\n\n`preview-ttl` {}; previews of {} on service `{}`:\n\n{}",
-                fmt_ttl(self.pv.ttl),
-                self.repo,
-                self.base,
-                table(&["PR", "last updated", "result", "why"], &rows)
-            )
-        };
-        let mut r = Report::new(
-            Mode::Deploy,
-            Verdict::Success,
-            format!(
-                "preview sweep: {removed_count} removed, {} kept",
-                rows.len() - removed_count
-            ),
-            summary,
-        );
-        r.key = Some(self.key.clone());
-        r.output("previews-removed", removed_count.to_string());
-        Ok(r)
+        Ok(super::sweep_report(
+            &self.repo,
+            &format!("service `{}`", self.base),
+            self.pv.ttl,
+            &rows,
+            removed_count,
+            &self.key,
+        ))
     }
 }
 
