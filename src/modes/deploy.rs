@@ -15,7 +15,7 @@ pub mod rollback;
 use crate::aws::{self, AwsInputs, Purpose};
 use crate::inputs::Inputs;
 use crate::modes::{ModeError, Runtime};
-use crate::report::Report;
+use crate::report::{Report, Verdict};
 use std::time::Duration;
 
 /// Inputs of this mode: exactly one target.
@@ -434,4 +434,22 @@ pub(crate) fn parse_wait_and_rollback(p: &mut Inputs<'_>, example: &str) -> (Dur
     }
     let rollback = p.choice("rollback", &["auto", "none"], "auto") == "auto";
     (timeout, rollback)
+}
+
+/// The report of an image target's deploy (App Runner, ECS Express): `what` names the service and target,
+/// the title says how it ended.
+pub(crate) fn image_target_report(
+    what: &str,
+    ok: bool,
+    cancelled: bool,
+    summary: String,
+) -> Report {
+    let (verdict, title) = if ok {
+        (Verdict::Success, format!("deployed {what}"))
+    } else if cancelled {
+        (Verdict::Failure, format!("deploy cancelled: {what}"))
+    } else {
+        (Verdict::Failure, format!("deploy failed: {what}"))
+    };
+    Report::new(crate::inputs::Mode::Deploy, verdict, title, summary)
 }

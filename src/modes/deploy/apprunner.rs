@@ -582,23 +582,7 @@ pub fn report(cfg: &Config, o: &Outcome, cancelled: bool) -> Report {
         "\nService URL: https://{} — {} operation poll(s), {} App Runner API call(s).\n",
         o.service.url, o.polls, o.api_calls
     ));
-    let title = if ok {
-        format!("deployed {name} (App Runner)")
-    } else if cancelled {
-        format!("deploy cancelled: {name} (App Runner)")
-    } else {
-        format!("deploy failed: {name} (App Runner)")
-    };
-    let mut r = Report::new(
-        Mode::Deploy,
-        if ok {
-            Verdict::Success
-        } else {
-            Verdict::Failure
-        },
-        title,
-        s,
-    );
+    let mut r = super::image_target_report(&format!("{name} (App Runner)"), ok, cancelled, s);
     r.output("service-url", format!("https://{}", o.service.url));
     if let Some(id) = &o.operation_id {
         r.output("operation-id", id.clone());

@@ -862,23 +862,7 @@ pub fn report(cfg: &Config, o: &Outcome, cancelled: bool) -> Report {
         o.polls,
         o.api_calls
     ));
-    let title = if ok {
-        format!("deployed {name} (ECS Express)")
-    } else if cancelled {
-        format!("deploy cancelled: {name} (ECS Express)")
-    } else {
-        format!("deploy failed: {name} (ECS Express)")
-    };
-    let mut r = Report::new(
-        Mode::Deploy,
-        if ok {
-            Verdict::Success
-        } else {
-            Verdict::Failure
-        },
-        title,
-        s,
-    );
+    let mut r = super::image_target_report(&format!("{name} (ECS Express)"), ok, cancelled, s);
     r.output("service-url", url);
     if let Some(d) = &o.deployment {
         r.output("deployment-id", d.clone());
