@@ -11,9 +11,11 @@
 //! the trigger policy refuses, stops the run with zero AWS requests. Endpoints come from the `Env`
 //! snapshot (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`), so tests reach moto and scripted fakes.
 
+pub mod call;
 pub mod endpoints;
 pub mod json_rpc;
 pub mod query;
+pub mod s3;
 pub mod sts;
 
 use std::time::SystemTime;

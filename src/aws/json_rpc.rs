@@ -201,6 +201,18 @@ impl JsonRpc {
 /// The endpoint of a service as the SDK resolves it: `AWS_ENDPOINT_URL_<SERVICE_ID>` on `sdk`'s service
 /// config, then `AWS_ENDPOINT_URL`, then `https://<host_prefix>.<region>.amazonaws.com/`.
 pub(crate) fn endpoint(sdk: &SdkConfig, service_id: &str, host_prefix: &str) -> String {
+    match endpoint_override(sdk, service_id) {
+        Some(e) => format!("{}/", e.trim_end_matches('/')),
+        None => format!(
+            "https://{host_prefix}.{}.amazonaws.com/",
+            sdk.region().map_or("us-east-1", |r| r.as_ref())
+        ),
+    }
+}
+
+/// The configured endpoint of a service, if any: `AWS_ENDPOINT_URL_<SERVICE_ID>` on `sdk`'s service
+/// config, then `AWS_ENDPOINT_URL`.
+pub(crate) fn endpoint_override(sdk: &SdkConfig, service_id: &str) -> Option<String> {
     let per_service = sdk.service_config().and_then(|c| {
         c.load_config(
             ServiceConfigKey::builder()
@@ -211,13 +223,7 @@ pub(crate) fn endpoint(sdk: &SdkConfig, service_id: &str, host_prefix: &str) -> 
                 .ok()?,
         )
     });
-    match per_service.as_deref().or(sdk.endpoint_url()) {
-        Some(e) => format!("{}/", e.trim_end_matches('/')),
-        None => format!(
-            "https://{host_prefix}.{}.amazonaws.com/",
-            sdk.region().map_or("us-east-1", |r| r.as_ref())
-        ),
-    }
+    per_service.or_else(|| sdk.endpoint_url().map(str::to_owned))
 }
 
 /// SigV4-signs a `POST` of `body` to `url` with `headers`; the headers to add (`authorization`,
@@ -228,6 +234,30 @@ pub(crate) async fn sign(
     url: &str,
     headers: &[(&str, &str)],
     body: &[u8],
+) -> Result<Vec<(String, String)>, String> {
+    sign_with(
+        sdk,
+        signing_name,
+        "POST",
+        url,
+        headers,
+        SignableBody::Bytes(body),
+        SigningSettings::default(),
+    )
+    .await
+}
+
+/// SigV4-signs a request: `method`, `url`, `headers`, the `body` (or its precomputed hash) and the
+/// service's signing `settings` (S3 signs its payload hash into `x-amz-content-sha256` and does not
+/// normalise or double-encode paths). The headers to add; the error is a sentence.
+pub(crate) async fn sign_with(
+    sdk: &SdkConfig,
+    signing_name: &str,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: SignableBody<'_>,
+    settings: SigningSettings,
 ) -> Result<Vec<(String, String)>, String> {
     let creds = match sdk.credentials_provider() {
         Some(p) => p
@@ -246,17 +276,12 @@ pub(crate) async fn sign(
         .region(&region)
         .name(signing_name)
         .time(SystemTime::now())
-        .settings(SigningSettings::default())
+        .settings(settings)
         .build()
         .map_err(|e| format!("cannot sign: {e}"))?
         .into();
-    let signable = SignableRequest::new(
-        "POST",
-        url,
-        headers.iter().copied(),
-        SignableBody::Bytes(body),
-    )
-    .map_err(|e| format!("cannot sign: {e}"))?;
+    let signable = SignableRequest::new(method, url, headers.iter().copied(), body)
+        .map_err(|e| format!("cannot sign: {e}"))?;
     let (instructions, _signature) = sign_request(signable, &params)
         .map_err(|e| format!("cannot sign: {e}"))?
         .into_parts();

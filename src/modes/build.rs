@@ -269,6 +269,8 @@ pub enum BuildError {
     NoTags(String),
     #[error("the packaging task stopped unexpectedly: {0}")]
     Join(String),
+    #[error("cannot build the HTTP client: {0}")]
+    Http(String),
 }
 
 impl From<BuildError> for ModeError {
@@ -453,9 +455,11 @@ pub async fn run_bundle(
     // No SDK configuration means a dry run: packaged and hashed, nothing sent.
     let uploaded = match sdk {
         Some(sdk) if !rt.common.dry_run => {
-            let path_style =
-                sdk.endpoint_url().is_some() || rt.env.get("AWS_ENDPOINT_URL_S3").is_some();
-            let s3 = upload::client_with(sdk, path_style);
+            let http = crate::net::Net::from_env(rt.env)
+                .reqwest()
+                .build()
+                .map_err(|e| BuildError::Http(e.to_string()))?;
+            let s3 = crate::aws::s3::S3::new(sdk, http);
             Some(upload::upload(&s3, &dest, &bundle, &meta).await?)
         }
         _ => None,

@@ -194,7 +194,7 @@ fn the_same_directory_zipped_twice_gives_the_same_hash() {
 async fn a_bundle_is_uploaded_with_metadata_and_an_unchanged_one_is_skipped() {
     let Some(m) = moto() else { return };
     let sdk = sdk(&m.endpoint).await;
-    let s3 = build::upload::client(&sdk);
+    let s3 = s3_sdk(&sdk);
     let bucket = unique("artifacts");
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     s3.put_bucket_versioning()
@@ -490,7 +490,7 @@ async fn a_bundle_step_runs_end_to_end_with_oidc_credentials() {
     let Some(m) = moto() else { return };
     let sdk = sdk(&m.endpoint).await;
     let bucket = unique("e2e-artifacts");
-    build::upload::client(&sdk)
+    s3_sdk(&sdk)
         .create_bucket()
         .bucket(&bucket)
         .send()
@@ -762,7 +762,7 @@ async fn bundle_step(
     use crate::helpers::run::Step;
     let m = moto()?;
     let sdk = sdk(&m.endpoint).await;
-    let s3 = build::upload::client(&sdk);
+    let s3 = s3_sdk(&sdk);
     let bucket = unique("links");
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     let oidc = FakeOidc::start(Settings::default()).await;
@@ -1047,4 +1047,14 @@ fn build_engines_have_private_stores_that_another_engine_cannot_touch() {
     drop(b);
     assert!(!store.exists(), "{} is left behind", store.display());
     drop(a);
+}
+
+/// The SDK's S3 client on `sdk` (path-style, as moto needs): it sets buckets up and reads back what
+/// stevedore's own client (`src/aws/s3.rs`) wrote.
+fn s3_sdk(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(true)
+            .build(),
+    )
 }

@@ -8,10 +8,10 @@
 //! re-run of the same commit is free and deploy sees the same key and version. The zip is sent with
 //! `x-amz-checksum-sha256`, so S3 itself rejects a corrupted upload.
 
-use aws_config::SdkConfig;
-use aws_sdk_s3::error::DisplayErrorContext;
-use aws_sdk_s3::primitives::ByteStream;
 use serde::Serialize;
+
+use crate::aws::call::CallError;
+use crate::aws::s3::{Body, Put, S3};
 
 use super::bundle::Bundle;
 
@@ -88,97 +88,36 @@ pub struct Uploaded {
     pub replaced_sha256: Option<String>,
 }
 
-/// An S3 call failed.
+/// Uploading failed.
 #[derive(Debug, thiserror::Error)]
 pub enum UploadError {
     #[error(
-        "S3 {operation} on s3://{bucket}/{key} failed: {message}. Check that input `s3-bucket` names an existing bucket in this region and that the role may s3:GetObject/s3:PutObject on it"
+        "{0}. Check that input `s3-bucket` names an existing bucket in this region and that the role may s3:GetObject/s3:PutObject on it"
     )]
-    S3 {
-        operation: &'static str,
-        bucket: String,
-        key: String,
-        message: String,
-    },
-    #[error("cannot read the bundle `{}` for upload: {message}", path.display())]
-    Read {
-        path: std::path::PathBuf,
-        message: String,
-    },
+    S3(#[from] CallError),
     #[error("cannot serialize metadata.json: {0}")]
     Json(#[from] serde_json::Error),
 }
 
-/// An S3 client for `sdk`; path-style addressing when a custom endpoint is configured (moto, MinIO), since
-/// `bucket.127.0.0.1` does not resolve.
-#[must_use]
-pub fn client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
-    client_with(sdk, sdk.endpoint_url().is_some())
-}
-
-/// An S3 client with path-style addressing forced on or off (a per-service `AWS_ENDPOINT_URL_S3` is not
-/// visible in `SdkConfig::endpoint_url`, so the caller decides from the environment).
-#[must_use]
-pub fn client_with(sdk: &SdkConfig, force_path_style: bool) -> aws_sdk_s3::Client {
-    let conf = aws_sdk_s3::config::Builder::from(sdk)
-        .force_path_style(force_path_style)
-        .build();
-    aws_sdk_s3::Client::from_conf(conf)
-}
-
 /// Uploads `bundle` and `meta` to `dest`, unless an object with the same hash is already there.
 pub async fn upload(
-    s3: &aws_sdk_s3::Client,
+    s3: &S3,
     dest: &Destination,
     bundle: &Bundle,
     meta: &Metadata,
 ) -> Result<Uploaded, UploadError> {
-    let s3_err = |operation: &'static str, key: &str, message: String| UploadError::S3 {
-        operation,
-        bucket: dest.bucket.clone(),
-        key: key.to_owned(),
-        message,
-    };
-    let existing = match s3
-        .head_object()
-        .bucket(&dest.bucket)
-        .key(&dest.key)
-        .send()
-        .await
-    {
-        Ok(h) => Some(h),
-        Err(e) => {
-            let not_found = e.as_service_error().is_some_and(|s| s.is_not_found())
-                || e.raw_response().is_some_and(|r| r.status().as_u16() == 404);
-            if not_found {
-                None
-            } else {
-                return Err(s3_err(
-                    "HeadObject",
-                    &dest.key,
-                    DisplayErrorContext(&e).to_string(),
-                ));
-            }
-        }
-    };
+    let existing = s3.head(&dest.bucket, &dest.key).await?;
     let existing_sha = existing
         .as_ref()
-        .and_then(|h| h.metadata())
-        .and_then(|m| m.get(META_SHA256))
-        .cloned();
+        .and_then(|h| h.meta(META_SHA256))
+        .map(str::to_owned);
     if existing_sha.as_deref() == Some(bundle.sha256_hex.as_str()) {
-        let version_id = existing
-            .as_ref()
-            .and_then(|h| h.version_id())
-            .map(str::to_owned);
+        let version_id = existing.as_ref().and_then(|h| h.version_id.clone());
         // The bundle is there; make sure its metadata is too (a run may have died between the two puts).
         let meta_there = s3
-            .head_object()
-            .bucket(&dest.bucket)
-            .key(&dest.metadata_key)
-            .send()
+            .head(&dest.bucket, &dest.metadata_key)
             .await
-            .is_ok();
+            .is_ok_and(|h| h.is_some());
         if !meta_there {
             put_metadata(s3, dest, meta).await?;
         }
@@ -190,52 +129,41 @@ pub async fn upload(
             replaced_sha256: None,
         });
     }
-    let body = ByteStream::from_path(&bundle.path)
-        .await
-        .map_err(|e| UploadError::Read {
-            path: bundle.path.clone(),
-            message: e.to_string(),
-        })?;
-    let put = s3
-        .put_object()
-        .bucket(&dest.bucket)
-        .key(&dest.key)
-        .body(body)
-        .content_type("application/zip")
-        .checksum_sha256(&bundle.code_sha256)
-        .metadata(META_SHA256, &bundle.sha256_hex)
-        .send()
-        .await
-        .map_err(|e| s3_err("PutObject", &dest.key, DisplayErrorContext(&e).to_string()))?;
+    let version_id = s3
+        .put(Put {
+            bucket: &dest.bucket,
+            key: &dest.key,
+            body: Body::File {
+                path: &bundle.path,
+                size: bundle.size,
+                sha256_hex: &bundle.sha256_hex,
+            },
+            content_type: "application/zip",
+            checksum_sha256: Some(&bundle.code_sha256),
+            metadata: &[(META_SHA256, &bundle.sha256_hex)],
+        })
+        .await?;
     put_metadata(s3, dest, meta).await?;
     tracing::info!(bucket = %dest.bucket, key = %dest.key, size = bundle.size, "bundle uploaded");
     Ok(Uploaded {
         destination: dest.clone(),
-        version_id: put.version_id().map(str::to_owned),
+        version_id,
         uploaded: true,
         replaced_sha256: existing.map(|_| existing_sha.unwrap_or_else(|| "(unknown)".to_owned())),
     })
 }
 
-async fn put_metadata(
-    s3: &aws_sdk_s3::Client,
-    dest: &Destination,
-    meta: &Metadata,
-) -> Result<(), UploadError> {
+async fn put_metadata(s3: &S3, dest: &Destination, meta: &Metadata) -> Result<(), UploadError> {
     let json = serde_json::to_vec_pretty(meta)?;
-    s3.put_object()
-        .bucket(&dest.bucket)
-        .key(&dest.metadata_key)
-        .body(ByteStream::from(json))
-        .content_type("application/json")
-        .send()
-        .await
-        .map_err(|e| UploadError::S3 {
-            operation: "PutObject",
-            bucket: dest.bucket.clone(),
-            key: dest.metadata_key.clone(),
-            message: DisplayErrorContext(&e).to_string(),
-        })?;
+    s3.put(Put {
+        bucket: &dest.bucket,
+        key: &dest.metadata_key,
+        body: Body::Bytes(&json),
+        content_type: "application/json",
+        checksum_sha256: None,
+        metadata: &[],
+    })
+    .await?;
     Ok(())
 }
 

@@ -253,6 +253,9 @@ pub enum LambdaError {
         code: Option<String>,
         message: String,
     },
+    /// An S3 call (the bundle's checksum or content).
+    #[error("{0}")]
+    Call(#[from] crate::aws::call::CallError),
     #[error("Lambda function `{function}` does not exist in this account and region")]
     FunctionNotFound { function: String },
     #[error("Lambda function `{function}`: {what} is {status}: {reason}")]
@@ -319,6 +322,15 @@ impl LambdaError {
                 }
                 _ => return None,
             },
+            LambdaError::Call(e) if e.is_access_denied() => format!(
+                "The role needs `s3:GetObject` on `{}` (HeadObject and GetObject both need it).",
+                e.resource
+            ),
+            LambdaError::Call(e) if e.is_not_found() => format!(
+                "`{}` does not exist: check `s3-bucket`/`s3-key` (or the bundle `build` uploaded) and `aws-region`.",
+                e.resource
+            ),
+            LambdaError::Call(_) => return None,
             LambdaError::FunctionNotFound { .. } => {
                 "stevedore updates existing functions: create it with your infrastructure code, and check `function-name` and `aws-region`.".into()
             }

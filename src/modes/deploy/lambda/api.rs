@@ -117,7 +117,8 @@ impl Stats {
 pub struct Api {
     lambda: aws_sdk_lambda::Client,
     cloudwatch: super::cloudwatch::CloudWatch,
-    s3: aws_sdk_s3::Client,
+    s3: tokio::sync::OnceCell<crate::aws::s3::S3>,
+    sdk: SdkConfig,
     pub function: String,
     stats: Mutex<Stats>,
     /// Built on first use: loading the platform's root certificates costs ~60 ms, wasted on deploys
@@ -153,12 +154,8 @@ impl Api {
         Self {
             lambda: aws_sdk_lambda::Client::new(sdk),
             cloudwatch: super::cloudwatch::CloudWatch::new(sdk),
-            s3: aws_sdk_s3::Client::from_conf(
-                aws_sdk_s3::config::Builder::from(sdk)
-                    // Path-style works with every S3-compatible endpoint (moto, MinIO) and real S3.
-                    .force_path_style(true)
-                    .build(),
-            ),
+            s3: tokio::sync::OnceCell::new(),
+            sdk: sdk.clone(),
             function: function.to_owned(),
             stats: Mutex::new(Stats::default()),
             http: tokio::sync::OnceCell::new(),
@@ -729,56 +726,40 @@ impl Api {
         Ok(states)
     }
 
+    /// The S3 client (built on first use, on the HTTP client of [`Api::http`]).
+    async fn s3(&self) -> Result<&crate::aws::s3::S3, LambdaError> {
+        let http = self.http().await?.clone();
+        Ok(self
+            .s3
+            .get_or_init(|| async { crate::aws::s3::S3::new(&self.sdk, http) })
+            .await)
+    }
+
     /// `HeadObject` with checksums: the object's full-object SHA-256 (base64, as Lambda's `CodeSha256`)
     /// when S3 has one.
     pub async fn s3_sha256(&self, bucket: &str, key: &str) -> Result<Option<String>, LambdaError> {
-        let r = self
-            .timed(
-                "HeadObject",
-                self.s3
-                    .head_object()
-                    .bucket(bucket)
-                    .key(key)
-                    .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
-                    .send(),
-            )
-            .await
-            .map_err(|e| LambdaError::Aws {
-                op: "HeadObject",
-                resource: format!("s3://{bucket}/{key}"),
-                code: e.code().map(str::to_owned),
-                message: DisplayErrorContext(&e).to_string(),
+        let s3 = self.s3().await?;
+        let head = self
+            .timed("HeadObject", s3.head(bucket, key))
+            .await?
+            .ok_or_else(|| {
+                LambdaError::from(crate::aws::call::CallError {
+                    service: "S3",
+                    op: "HeadObject",
+                    resource: format!("s3://{bucket}/{key}"),
+                    code: Some("NoSuchKey".into()),
+                    status: Some(404),
+                    message: "HTTP 404: NoSuchKey: there is no such object".into(),
+                    transient: false,
+                })
             })?;
-        let composite = matches!(
-            r.checksum_type(),
-            Some(aws_sdk_s3::types::ChecksumType::Composite)
-        );
-        Ok(r.checksum_sha256()
-            .filter(|c| !composite && !c.contains('-'))
-            .map(str::to_owned))
+        Ok(head.full_object_sha256().map(str::to_owned))
     }
 
     /// `GetObject`, the whole body (Lambda code from S3 is at most 250 MB unzipped, typically a few MB).
     pub async fn s3_get(&self, bucket: &str, key: &str) -> Result<Vec<u8>, LambdaError> {
-        let err = |op: &'static str, code: Option<&str>, message: String| LambdaError::Aws {
-            op,
-            resource: format!("s3://{bucket}/{key}"),
-            code: code.map(str::to_owned),
-            message,
-        };
-        let r = self
-            .timed(
-                "GetObject",
-                self.s3.get_object().bucket(bucket).key(key).send(),
-            )
-            .await
-            .map_err(|e| err("GetObject", e.code(), DisplayErrorContext(&e).to_string()))?;
-        let body = r
-            .body
-            .collect()
-            .await
-            .map_err(|e| err("GetObject", None, e.to_string()))?;
-        Ok(body.into_bytes().to_vec())
+        let s3 = self.s3().await?;
+        Ok(self.timed("GetObject", s3.get(bucket, key)).await?)
     }
 }
 
