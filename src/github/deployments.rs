@@ -117,6 +117,65 @@ pub enum Target {
     },
     /// The image (by digest when deployed by digest) the service runs.
     AppRunner { service: String, image: String },
+    /// The image (by digest when deployed by digest) of the ECS Express service's primary container;
+    /// `service` is the service's ARN (it names the cluster).
+    EcsExpress { service: String, image: String },
+}
+
+impl Target {
+    /// What this target is, for messages: `App Runner `web``.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match self {
+            Target::Ecs { cluster, services } => format!(
+                "ECS `{}` in cluster `{cluster}`",
+                services
+                    .iter()
+                    .map(|s| s.service.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Target::Lambda {
+                function, alias, ..
+            } => format!("Lambda `{function}:{alias}`"),
+            Target::AppRunner { service, .. } => format!("App Runner `{}`", last_name(service)),
+            Target::EcsExpress { service, .. } => format!("ECS Express `{}`", last_name(service)),
+        }
+    }
+
+    /// The inputs of a deploy step of this target, as a fix names them.
+    #[must_use]
+    pub fn inputs(&self) -> String {
+        match self {
+            Target::Ecs { cluster, services } => format!(
+                "`cluster: {cluster}` + `service: {}`",
+                services
+                    .iter()
+                    .map(|s| s.service.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Target::Lambda {
+                function, alias, ..
+            } => format!("`function-name: {function}` + `alias: {alias}`"),
+            Target::AppRunner { service, .. } => format!("`app-runner-service: {service}`"),
+            Target::EcsExpress { service, .. } => format!("`express-service: {service}`"),
+        }
+    }
+}
+
+/// The name in an ARN of the form `…:service/<name>/<id>` (App Runner) or `…:service/<cluster>/<name>`
+/// (ECS); anything else as is.
+fn last_name(s: &str) -> &str {
+    let Some((_, rest)) = s.split_once(":service/") else {
+        return s;
+    };
+    let parts: Vec<&str> = rest.split('/').collect();
+    if s.contains(":apprunner:") {
+        parts.first().copied().unwrap_or(rest)
+    } else {
+        parts.last().copied().unwrap_or(rest)
+    }
 }
 
 /// One ECS service and the task definition it was updated to.
@@ -448,7 +507,13 @@ pub struct Search {
     pub foreign: usize,
     /// Why each candidate passed over was not taken, newest first (`#id: reason`).
     pub passed_over: Vec<String>,
+    /// Deployments whose stevedore payload records another target, newest first (at most
+    /// [`MAX_OTHERS`]): `#id (`version`): <target>`. A refusal names them, and the inputs that restore them.
+    pub others: Vec<(String, Target)>,
 }
+
+/// How many deployments of other targets [`Search::others`] keeps.
+pub const MAX_OTHERS: usize = 3;
 
 /// Pages of deployments [`find_release`] reads at most (100 each).
 pub const MAX_PAGES: usize = 10;
@@ -489,11 +554,20 @@ pub async fn find_release(
             })?;
         for d in page {
             search.examined += 1;
-            let Some((payload, target)) = d
-                .stevedore_payload()
+            let payload = d.stevedore_payload();
+            let Some((payload, target)) = payload
+                .clone()
                 .and_then(|p| p.target.clone().filter(|t| ours(t)).map(|t| (p, t)))
             else {
                 search.foreign += 1;
+                if let Some((p, t)) = payload.and_then(|p| p.target.clone().map(|t| (p, t)))
+                    && search.others.len() < MAX_OTHERS
+                {
+                    let version = p.version.unwrap_or_else(|| d.sha.clone());
+                    search
+                        .others
+                        .push((format!("#{} (`{version}`): {}", d.id, t.describe()), t));
+                }
                 continue;
             };
             let route = format!(
