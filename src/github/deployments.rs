@@ -720,6 +720,61 @@ mod tests {
     }
 
     #[test]
+    fn an_ecs_express_payload_round_trips_with_its_service_arn_and_image() {
+        let arn = "arn:aws:ecs:eu-west-1:123456789012:service/default/frontend";
+        let image = format!(
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/frontend@sha256:{}",
+            "a".repeat(64)
+        );
+        let p = Payload {
+            run_id: Some("7".into()),
+            git_ref: Some("refs/heads/main".into()),
+            version: Some("c0ffee0".into()),
+            target: Some(Target::EcsExpress {
+                service: arn.into(),
+                image: image.clone(),
+            }),
+            restored_from: Some(3),
+            rolled_back_from: Some(5),
+        };
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(
+            v,
+            json!({"run_id": "7", "ref": "refs/heads/main", "version": "c0ffee0",
+                   "target": {"kind": "ecs-express", "service": arn, "image": image},
+                   "restored_from": 3, "rolled_back_from": 5})
+        );
+        let d = DeploymentResponse {
+            id: 9,
+            sha: "c".repeat(40),
+            git_ref: "main".into(),
+            environment: "staging".into(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+            payload: Value::String(v.to_string()),
+        };
+        assert_eq!(d.stevedore_payload(), Some(p.clone()));
+        let t = p.target.unwrap();
+        assert_eq!(t.describe(), "ECS Express `frontend`");
+        assert_eq!(t.inputs(), format!("`express-service: {arn}`"));
+        // An Express record is not an App Runner one, even for a service of the same name.
+        let ar: Target = serde_json::from_value(
+            json!({"kind": "app-runner", "service": "arn:aws:apprunner:eu-west-1:123456789012:service/frontend/8fe1e10304f84fd2b0df550fe98a71fa", "image": image}),
+        )
+        .unwrap();
+        assert_ne!(ar, t);
+        assert_eq!(ar.describe(), "App Runner `frontend`");
+        assert_eq!(
+            Target::Lambda {
+                function: "api".into(),
+                alias: "live".into(),
+                version: "3".into()
+            }
+            .inputs(),
+            "`function-name: api` + `alias: live`"
+        );
+    }
+
+    #[test]
     fn versions_match_the_payload_or_a_commit_prefix() {
         let d = DeploymentResponse {
             id: 1,

@@ -236,7 +236,7 @@ fn none_found(environment: &str, wanted: &Wanted, s: &Search, what: &str) -> Mod
             list.join("; ")
         ));
         hint = format!(
-            "`rollback-to` restores releases of the step's own target ({what}). A release of {} is restored by a step with {} instead; otherwise {}",
+            "`rollback-to` restores releases of the target of this step ({what}). A release of {} is restored by a step with {} instead; otherwise {}",
             other.describe(),
             other.inputs(),
             lower_first(&hint)
@@ -389,6 +389,56 @@ mod tests {
         ] {
             assert!(all.contains(needle), "{needle} not in {all}");
         }
+    }
+
+    fn deploy_errors(pairs: &[(&str, &str)]) -> (super::super::Config, Vec<String>) {
+        let env = Env::from_pairs(pairs.iter().copied());
+        let mut p = Inputs::new(&env);
+        let c = super::super::Config::parse(&mut p);
+        let errs = p
+            .finish()
+            .err()
+            .map(|e| e.0.iter().map(ToString::to_string).collect())
+            .unwrap_or_default();
+        (c, errs)
+    }
+
+    #[test]
+    fn express_takes_rollback_to_without_an_image_and_names_each_new_release_input_once() {
+        let (c, e) = deploy_errors(&[
+            ("INPUT_EXPRESS-SERVICE", "frontend"),
+            ("INPUT_ROLLBACK-TO", "previous"),
+        ]);
+        assert!(e.is_empty(), "{e:#?}");
+        assert_eq!(c.rollback, Some(Wanted::Previous));
+        assert_eq!(c.express.map(|x| x.image), Some(String::new()));
+        let (_, e) = deploy_errors(&[
+            ("INPUT_EXPRESS-SERVICE", "frontend"),
+            ("INPUT_ROLLBACK-TO", "v1.2.0"),
+            ("INPUT_IMAGE", "repo@sha256:abc"),
+            ("INPUT_TASK-DEFINITION", "td.json"),
+            ("INPUT_PREVIEW", "true"),
+            ("INPUT_CONTAINER", "app"),
+        ]);
+        let all = e.join("\n");
+        for input in ["image", "task-definition", "preview", "container"] {
+            let n = e
+                .iter()
+                .filter(|l| l.starts_with(&format!("input `{input}`")))
+                .count();
+            assert_eq!(n, 1, "`{input}` named once: {all}");
+        }
+        assert_eq!(e.len(), 4, "{all}");
+    }
+
+    #[test]
+    fn express_services_are_the_same_when_their_arns_are() {
+        let arn = "arn:aws:ecs:eu-west-1:123456789012:service/default/frontend";
+        assert!(same_express_service(arn, arn));
+        assert!(!same_express_service(
+            arn,
+            "arn:aws:ecs:eu-west-1:123456789012:service/other/frontend"
+        ));
     }
 
     #[test]
