@@ -707,7 +707,7 @@ async fn express_previous_puts_the_recorded_image_back_and_a_version_names_one()
 }
 
 #[tokio::test]
-async fn a_failed_express_rollback_puts_back_what_was_live_and_records_a_failure() {
+async fn express_failed_rollback_puts_back_what_was_live_and_records_a_failure() {
     let gh = FakeGithub::start_for("octo-org/octo-repo").await;
     let fake = FakeEcs::start().await;
     let arn = fake.seed_express("default", "frontend", &image('0'));
