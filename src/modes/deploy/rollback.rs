@@ -2,8 +2,8 @@
 //!
 //! Every deploy records what it put in place in its GitHub Deployment's payload
 //! ([`crate::github::deployments::Target`]: task-definition ARNs, Lambda version, App Runner or ECS
-//! Express image). A
-//! rollback finds the deployment `rollback-to` names ([`find_release`]: `previous` or a version), then
+//! Express image). A rollback finds the deployment `rollback-to` names ([`find_release`]: `previous` or a
+//! version), then
 //! runs the target's own deploy with exactly that — the same waits, health checks, rollback on failure,
 //! report and cancellation — and records a new deployment with the same target, so that a later
 //! `previous` works from there.
