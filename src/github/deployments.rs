@@ -117,6 +117,65 @@ pub enum Target {
     },
     /// The image (by digest when deployed by digest) the service runs.
     AppRunner { service: String, image: String },
+    /// The image (by digest when deployed by digest) of the ECS Express service's primary container;
+    /// `service` is the service's ARN (it names the cluster).
+    EcsExpress { service: String, image: String },
+}
+
+impl Target {
+    /// What this target is, for messages: `App Runner `web``.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match self {
+            Target::Ecs { cluster, services } => format!(
+                "ECS `{}` in cluster `{cluster}`",
+                services
+                    .iter()
+                    .map(|s| s.service.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Target::Lambda {
+                function, alias, ..
+            } => format!("Lambda `{function}:{alias}`"),
+            Target::AppRunner { service, .. } => format!("App Runner `{}`", last_name(service)),
+            Target::EcsExpress { service, .. } => format!("ECS Express `{}`", last_name(service)),
+        }
+    }
+
+    /// The inputs of a deploy step of this target, as a fix names them.
+    #[must_use]
+    pub fn inputs(&self) -> String {
+        match self {
+            Target::Ecs { cluster, services } => format!(
+                "`cluster: {cluster}` + `service: {}`",
+                services
+                    .iter()
+                    .map(|s| s.service.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Target::Lambda {
+                function, alias, ..
+            } => format!("`function-name: {function}` + `alias: {alias}`"),
+            Target::AppRunner { service, .. } => format!("`app-runner-service: {service}`"),
+            Target::EcsExpress { service, .. } => format!("`express-service: {service}`"),
+        }
+    }
+}
+
+/// The name in an ARN of the form `…:service/<name>/<id>` (App Runner) or `…:service/<cluster>/<name>`
+/// (ECS); anything else as is.
+fn last_name(s: &str) -> &str {
+    let Some((_, rest)) = s.split_once(":service/") else {
+        return s;
+    };
+    let parts: Vec<&str> = rest.split('/').collect();
+    if s.contains(":apprunner:") {
+        parts.first().copied().unwrap_or(rest)
+    } else {
+        parts.last().copied().unwrap_or(rest)
+    }
 }
 
 /// One ECS service and the task definition it was updated to.
@@ -448,7 +507,13 @@ pub struct Search {
     pub foreign: usize,
     /// Why each candidate passed over was not taken, newest first (`#id: reason`).
     pub passed_over: Vec<String>,
+    /// Deployments whose stevedore payload records another target, newest first (at most
+    /// [`MAX_OTHERS`]): `#id (`version`): <target>`. A refusal names them, and the inputs that restore them.
+    pub others: Vec<(String, Target)>,
 }
+
+/// How many deployments of other targets [`Search::others`] keeps.
+pub const MAX_OTHERS: usize = 3;
 
 /// Pages of deployments [`find_release`] reads at most (100 each).
 pub const MAX_PAGES: usize = 10;
@@ -489,11 +554,20 @@ pub async fn find_release(
             })?;
         for d in page {
             search.examined += 1;
-            let Some((payload, target)) = d
-                .stevedore_payload()
+            let payload = d.stevedore_payload();
+            let Some((payload, target)) = payload
+                .clone()
                 .and_then(|p| p.target.clone().filter(|t| ours(t)).map(|t| (p, t)))
             else {
                 search.foreign += 1;
+                if let Some((p, t)) = payload.and_then(|p| p.target.clone().map(|t| (p, t)))
+                    && search.others.len() < MAX_OTHERS
+                {
+                    let version = p.version.unwrap_or_else(|| d.sha.clone());
+                    search
+                        .others
+                        .push((format!("#{} (`{version}`): {}", d.id, t.describe()), t));
+                }
                 continue;
             };
             let route = format!(
@@ -643,6 +717,61 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(ar, Target::AppRunner { .. }));
+    }
+
+    #[test]
+    fn an_ecs_express_payload_round_trips_with_its_service_arn_and_image() {
+        let arn = "arn:aws:ecs:eu-west-1:123456789012:service/default/frontend";
+        let image = format!(
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/frontend@sha256:{}",
+            "a".repeat(64)
+        );
+        let p = Payload {
+            run_id: Some("7".into()),
+            git_ref: Some("refs/heads/main".into()),
+            version: Some("c0ffee0".into()),
+            target: Some(Target::EcsExpress {
+                service: arn.into(),
+                image: image.clone(),
+            }),
+            restored_from: Some(3),
+            rolled_back_from: Some(5),
+        };
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(
+            v,
+            json!({"run_id": "7", "ref": "refs/heads/main", "version": "c0ffee0",
+                   "target": {"kind": "ecs-express", "service": arn, "image": image},
+                   "restored_from": 3, "rolled_back_from": 5})
+        );
+        let d = DeploymentResponse {
+            id: 9,
+            sha: "c".repeat(40),
+            git_ref: "main".into(),
+            environment: "staging".into(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+            payload: Value::String(v.to_string()),
+        };
+        assert_eq!(d.stevedore_payload(), Some(p.clone()));
+        let t = p.target.unwrap();
+        assert_eq!(t.describe(), "ECS Express `frontend`");
+        assert_eq!(t.inputs(), format!("`express-service: {arn}`"));
+        // An Express record is not an App Runner one, even for a service of the same name.
+        let ar: Target = serde_json::from_value(
+            json!({"kind": "app-runner", "service": "arn:aws:apprunner:eu-west-1:123456789012:service/frontend/8fe1e10304f84fd2b0df550fe98a71fa", "image": image}),
+        )
+        .unwrap();
+        assert_ne!(ar, t);
+        assert_eq!(ar.describe(), "App Runner `frontend`");
+        assert_eq!(
+            Target::Lambda {
+                function: "api".into(),
+                alias: "live".into(),
+                version: "3".into()
+            }
+            .inputs(),
+            "`function-name: api` + `alias: live`"
+        );
     }
 
     #[test]

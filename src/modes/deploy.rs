@@ -40,16 +40,8 @@ impl Config {
     pub fn parse(p: &mut Inputs<'_>) -> Self {
         let rollback = rollback::parse(p);
         if let Some(service) = p.string("express-service") {
-            if rollback.is_some() {
-                let given = p.string("rollback-to");
-                p.error(
-                    "rollback-to",
-                    given.as_deref(),
-                    "is not supported with `express-service` yet: ECS Express deploys do not record a release to go back to",
-                    "Re-run the workflow of the release to restore with its image, or remove `rollback-to`",
-                );
-            }
-            if preview::PreviewConfig::parse(p).is_some() {
+            // With `rollback-to`, `preview: true` is refused by its parser.
+            if preview::PreviewConfig::parse(p).is_some() && p.string("rollback-to").is_none() {
                 p.error(
                     "preview",
                     Some("true"),
@@ -63,7 +55,7 @@ impl Config {
                 app_runner: None,
                 express: Some(Box::new(express::Config::parse(p, service))),
                 preview: None,
-                rollback: None,
+                rollback,
             };
         }
         let ecs_wanted = p.string("cluster").is_some() || p.string("service").is_some();
@@ -333,7 +325,8 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
             .as_ref()
             .map(|c| &c.aws)
             .or(cfg.lambda.as_ref().map(|l| &l.aws))
-            .or(cfg.app_runner.as_ref().map(|a| &a.aws));
+            .or(cfg.app_runner.as_ref().map(|a| &a.aws))
+            .or(cfg.express.as_ref().map(|x| &x.aws));
         return match aws {
             Some(a) => r.map(|r| note_real_run_refusal(rt, a, r)),
             None => r,

@@ -546,3 +546,319 @@ async fn a_cancelled_lambda_rollback_leaves_the_live_version_serving_and_records
     );
     gh.assert_no_violations();
 }
+
+// ---- ECS Express ----
+
+const EXPRESS_ARN: &str = "arn:aws:ecs:eu-west-1:123456789012:service/default/frontend";
+
+/// An ECS Express deploy step of `frontend` (in `default`) on the scripted ECS endpoint, its URL
+/// checked at the endpoint's `/ping`.
+fn express_step(fake: &FakeEcs) -> Option<Step> {
+    let moto = crate::helpers::moto::moto()?;
+    Some(
+        Step::new()
+            .input("mode", "deploy")
+            .input("allow-aws-credential-chain", "true")
+            .var("AWS_ENDPOINT_URL", &moto.endpoint)
+            .input("aws-region", "eu-west-1")
+            .input("express-service", "frontend")
+            .input("health-url", &fake.health_url())
+            .var("AWS_ACCESS_KEY_ID", "AKIDTEST")
+            .var("AWS_SECRET_ACCESS_KEY", "secret-key-for-tests")
+            .var("AWS_ENDPOINT_URL_ECS", fake.url()),
+    )
+}
+
+fn express_updates(fake: &FakeEcs) -> Vec<String> {
+    fake.requests("UpdateExpressGatewayService")
+        .iter()
+        .map(|r| r["primaryContainer"]["image"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn no_protocol_errors(fake: &FakeEcs) {
+    assert!(
+        fake.protocol_errors().is_empty(),
+        "{:?}",
+        fake.protocol_errors()
+    );
+}
+
+#[tokio::test]
+async fn express_previous_puts_the_recorded_image_back_and_a_version_names_one() {
+    let gh = FakeGithub::start_for("octo-org/octo-repo").await;
+    let fake = FakeEcs::start().await;
+    let arn = fake.seed_express("default", "frontend", &image('0'));
+    assert_eq!(arn, EXPRESS_ARN);
+    if express_step(&fake).is_none() {
+        return;
+    }
+    let step = || express_step(&fake).unwrap();
+
+    // A (tag v1.0.0): image 1, recorded with the service's ARN before the update.
+    let a = tagged(at(step(), &gh, SHA_A), "v1.0.0")
+        .input("image", &image('1'))
+        .run()
+        .await;
+    ok(&a);
+    let dep_a = last_deployment(&gh);
+    assert_eq!(
+        dep_a["payload"]["target"],
+        serde_json::json!({"kind": "ecs-express", "service": EXPRESS_ARN, "image": image('1')}),
+        "{dep_a}"
+    );
+    assert_eq!(dep_a["payload"]["version"], "v1.0.0");
+    // B: image 2 is live.
+    let b = at(step(), &gh, SHA_B)
+        .input("image", &image('2'))
+        .run()
+        .await;
+    ok(&b);
+    let dep_b = last_deployment(&gh);
+    assert_eq!(fake.express_image(&arn), image('2'));
+
+    // Dry run: the plan names A's image, nothing is updated or recorded.
+    let deployments = gh.deployments().len();
+    let dry = at(step(), &gh, SHA_C)
+        .input("rollback-to", "previous")
+        .input("dry-run", "true")
+        .run()
+        .await;
+    ok(&dry);
+    assert_eq!(dry.output("verdict"), Some("skipped"));
+    assert_eq!(dry.output("restored-version"), Some("v1.0.0"));
+    assert!(
+        dry.stdout.contains(&format!(
+            "plan: would UpdateExpressGatewayService `frontend` from `{}` to `{}`",
+            image('2'),
+            image('1')
+        )),
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(express_updates(&fake).len(), 2);
+    assert_eq!(gh.deployments().len(), deployments);
+
+    // The rollback: UpdateExpressGatewayService to A's image (the rest of the primary container as it
+    // is), followed and checked; a new deployment records A's target, restored from A, rolled back from B.
+    let r = at(step(), &gh, SHA_C)
+        .input("rollback-to", "previous")
+        .run()
+        .await;
+    ok(&r);
+    assert_eq!(express_updates(&fake), [image('1'), image('2'), image('1')]);
+    let last = fake
+        .requests("UpdateExpressGatewayService")
+        .last()
+        .cloned()
+        .unwrap();
+    assert_eq!(last["serviceArn"], EXPRESS_ARN);
+    assert_eq!(last["primaryContainer"]["containerPort"], 8080, "{last}");
+    assert_eq!(fake.express_image(&arn), image('1'));
+    assert_eq!(fake.express_deployments(&arn)[0], "SUCCESSFUL");
+    assert_eq!(r.output("restored-version"), Some("v1.0.0"));
+    assert_eq!(
+        r.output("restored-deployment-id"),
+        Some(dep_a["id"].to_string().as_str())
+    );
+    assert!(
+        r.output("deployment-id")
+            .is_some_and(|d| d.contains(":service-deployment/default/frontend/"))
+    );
+    assert!(
+        r.summary.contains(&format!(
+            "Rolling back environment `staging` to deployment #{} (version `v1.0.0`",
+            dep_a["id"]
+        )),
+        "{}",
+        r.summary
+    );
+    let dep_r = last_deployment(&gh);
+    assert_eq!(dep_r["sha"], SHA_A, "{dep_r}");
+    assert_eq!(dep_r["payload"]["target"], dep_a["payload"]["target"]);
+    assert_eq!(dep_r["payload"]["restored_from"], dep_a["id"]);
+    assert_eq!(dep_r["payload"]["rolled_back_from"], dep_b["id"]);
+    assert_eq!(dep_r["payload"]["version"], "v1.0.0");
+    assert!(
+        dep_r["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("Rollback of ECS Express frontend to #"),
+        "{dep_r}"
+    );
+    assert_eq!(
+        states(&gh, dep_r["id"].as_u64().unwrap()),
+        ["in_progress", "success"]
+    );
+
+    // A version names one: B again, by its commit's first 8 digits.
+    let v = at(step(), &gh, SHA_D)
+        .input("rollback-to", &SHA_B[..8])
+        .run()
+        .await;
+    ok(&v);
+    assert_eq!(v.output("restored-version"), Some(SHA_B));
+    assert_eq!(fake.express_image(&arn), image('2'));
+    let dep_v = last_deployment(&gh);
+    assert_eq!(dep_v["payload"]["restored_from"], dep_b["id"]);
+    assert_eq!(dep_v["payload"]["rolled_back_from"], dep_r["id"]);
+    no_protocol_errors(&fake);
+    gh.assert_no_violations();
+}
+
+#[tokio::test]
+async fn express_failed_rollback_puts_back_what_was_live_and_records_a_failure() {
+    let gh = FakeGithub::start_for("octo-org/octo-repo").await;
+    let fake = FakeEcs::start().await;
+    let arn = fake.seed_express("default", "frontend", &image('0'));
+    if express_step(&fake).is_none() {
+        return;
+    }
+    let step = || express_step(&fake).unwrap();
+    for (sha, n) in [(SHA_A, '1'), (SHA_B, '2')] {
+        ok(&at(step(), &gh, sha).input("image", &image(n)).run().await);
+    }
+    let dep_a = gh.deployments()[0].clone();
+    let dep_b = last_deployment(&gh);
+
+    // A's image comes up, but the URL answers 500: the image that was live (B's) is put back.
+    fake.health(500);
+    let r = at(step(), &gh, SHA_C)
+        .input("rollback-to", "previous")
+        .run()
+        .await;
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    assert_eq!(
+        express_updates(&fake),
+        [image('1'), image('2'), image('1'), image('2')]
+    );
+    assert_eq!(fake.express_image(&arn), image('2'));
+    let errors = error_lines(&r.stdout);
+    assert_eq!(errors.len(), 1, "{}", r.stdout);
+    assert!(
+        errors[0].contains("ECS Express deploy of `frontend` failed: deployment succeeded, but `")
+            && errors[0].contains(&format!("; rolled back to `{}` (deployment `", image('2'))),
+        "{}",
+        errors[0]
+    );
+    let dep_f = last_deployment(&gh);
+    assert_eq!(dep_f["payload"]["target"], dep_a["payload"]["target"]);
+    assert_eq!(dep_f["payload"]["restored_from"], dep_a["id"]);
+    assert_eq!(dep_f["payload"]["rolled_back_from"], dep_b["id"]);
+    assert_eq!(
+        states(&gh, dep_f["id"].as_u64().unwrap()),
+        ["in_progress", "failure"]
+    );
+
+    // The failed rollback is not good: `previous` still finds A (B is live).
+    fake.health(200);
+    let again = at(step(), &gh, SHA_D)
+        .input("rollback-to", "previous")
+        .run()
+        .await;
+    ok(&again);
+    assert_eq!(fake.express_image(&arn), image('1'));
+    assert!(
+        again.summary.contains(&format!(
+            "{} (`{SHA_A}`): not good (statuses in&#95;progress → failure",
+            dep_f["id"]
+        )),
+        "{}",
+        again.summary
+    );
+    no_protocol_errors(&fake);
+    gh.assert_no_violations();
+}
+
+#[tokio::test]
+async fn express_without_an_earlier_release_or_with_another_targets_release_is_refused_with_exit_2()
+{
+    use crate::helpers::fake_apprunner::FakeAppRunner;
+    let gh = FakeGithub::start_for("octo-org/octo-repo").await;
+    let fake = FakeEcs::start().await;
+    let arn = fake.seed_express("default", "frontend", &image('0'));
+    if express_step(&fake).is_none() {
+        return;
+    }
+    let step = || express_step(&fake).unwrap();
+
+    // Nothing deployed: exit 2 for a version, before any ECS call.
+    let r = at(step(), &gh, SHA_D)
+        .input("rollback-to", "v9.9.9")
+        .run()
+        .await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(
+        error_lines(&r.stdout).iter().any(|e| e.contains(
+            "input `rollback-to`: environment `staging` has no good release of version `v9.9.9` of ECS Express `frontend`"
+        ) && e.contains("0 deployment(s) read")),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(fake.total_calls(), 0, "{:?}", fake.calls());
+
+    // The environment's release is App Runner's (the same `frontend`, the same environment): refused,
+    // naming that release and the input that restores it.
+    let ar = FakeAppRunner::start("frontend", &image('0')).await;
+    let ar_step = app_runner_step(&ar).unwrap();
+    ok(&at(ar_step, &gh, SHA_A)
+        .input("image", &image('5'))
+        .run()
+        .await);
+    let dep_ar = last_deployment(&gh);
+    let r = at(step(), &gh, SHA_B)
+        .input("rollback-to", "previous")
+        .run()
+        .await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    let errors = error_lines(&r.stdout).join("\n");
+    for needle in [
+        "input `rollback-to`: environment `staging` has no earlier good release (`rollback-to: previous`) of ECS Express `frontend`",
+        "1 deployment(s) read, 1 without a stevedore record of this target",
+        &format!(
+            "recorded for another target: #{} (`{SHA_A}`): App Runner `frontend`",
+            dep_ar["id"]
+        ),
+        "`rollback-to` restores releases of the target of this step (ECS Express `frontend`)",
+        "`app-runner-service: frontend`",
+    ] {
+        assert!(errors.contains(needle), "{needle}\n{errors}");
+    }
+    assert!(fake.requests("UpdateExpressGatewayService").is_empty());
+
+    // One Express release, then App Runner again: `previous` has nothing earlier of Express (A is live).
+    ok(&at(step(), &gh, SHA_B)
+        .input("image", &image('1'))
+        .run()
+        .await);
+    ok(&at(app_runner_step(&ar).unwrap(), &gh, SHA_C)
+        .input("image", &image('6'))
+        .run()
+        .await);
+    let r = at(step(), &gh, SHA_D)
+        .input("rollback-to", "previous")
+        .run()
+        .await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    let errors = error_lines(&r.stdout).join("\n");
+    assert!(
+        errors.contains("3 deployment(s) read, 2 without a stevedore record of this target")
+            && errors.contains("; live: #"),
+        "{errors}"
+    );
+    // An Express B: `previous` passes over the App Runner releases and puts the Express A back.
+    ok(&at(step(), &gh, SHA_D)
+        .input("image", &image('2'))
+        .run()
+        .await);
+    let r = at(step(), &gh, SHA_D)
+        .input("rollback-to", "previous")
+        .run()
+        .await;
+    ok(&r);
+    assert_eq!(r.output("restored-version"), Some(SHA_B));
+    assert_eq!(fake.express_image(&arn), image('1'));
+    assert_eq!(ar.image(), image('6'), "App Runner untouched");
+    no_protocol_errors(&fake);
+    gh.assert_no_violations();
+}

@@ -64,7 +64,16 @@ impl Config {
     /// Reads the Express inputs (called when `express-service` is set), collecting every error.
     pub fn parse(p: &mut Inputs<'_>, service: String) -> Self {
         let aws = AwsInputs::parse(p);
+        let rollback_to = p.string("rollback-to").is_some();
         for other in NOT_FOR_EXPRESS {
+            // With `rollback-to`, the inputs of a new release are refused once, by its parser.
+            if rollback_to
+                && super::rollback::NEW_RELEASE_INPUTS
+                    .iter()
+                    .any(|(input, _)| *input == other)
+            {
+                continue;
+            }
             if let Some(v) = p.string(other) {
                 p.error(
                     other,
@@ -112,13 +121,17 @@ impl Config {
                 );
             }
         }
-        let image = p
-            .required(
+        // `rollback-to` deploys the image an earlier deployment recorded (its parser refuses `image`).
+        let image = if rollback_to {
+            String::new()
+        } else {
+            p.required(
                 "image",
                 "for an ECS Express deploy",
                 "123456789012.dkr.ecr.eu-west-1.amazonaws.com/frontend@sha256:…",
             )
-            .unwrap_or_default();
+            .unwrap_or_default()
+        };
         if !image.is_empty() {
             super::check_image(p, &image);
         }
@@ -899,13 +912,65 @@ pub fn report(cfg: &Config, o: &Outcome, cancelled: bool) -> Report {
 /// The ECS Express deploy step: connect (trigger policy first), deploy, report.
 pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
     let aws = rt.connect_aws(&cfg.aws, Purpose::Deploy).await?;
+    run_connected(rt, &aws, cfg, None).await
+}
+
+/// The service's ARN in the connected account and region ([`Config::service_arn`]).
+#[must_use]
+pub fn arn_of(aws: &crate::aws::Connected, cfg: &Config) -> String {
     let partition = aws
         .arn
         .split(':')
         .nth(1)
         .filter(|p| !p.is_empty())
         .unwrap_or("aws");
-    let arn = cfg.service_arn(partition, &aws.region, &aws.account_id);
+    cfg.service_arn(partition, &aws.region, &aws.account_id)
+}
+
+/// The GitHub environment of an Express deploy: the mapped `environment`, else the service's name.
+#[must_use]
+pub fn environment_name(environment: Option<&str>, cfg: &Config, arn: &str) -> String {
+    environment.map_or_else(
+        || arn.rsplit('/').next().unwrap_or(&cfg.service).to_owned(),
+        str::to_owned,
+    )
+}
+
+/// `rollback-to`: the primary container pointed at the image `restore` recorded, with the same
+/// deployment watch, health check and rollback as a deploy.
+pub async fn run_restore(
+    rt: &Runtime<'_>,
+    aws: &crate::aws::Connected,
+    cfg: &Config,
+    restore: &super::rollback::Restore,
+) -> Result<Report, ModeError> {
+    let crate::github::deployments::Target::EcsExpress { image, .. } = &restore.release.target
+    else {
+        return Err(ModeError::Config {
+            message: format!(
+                "input `rollback-to`: deployment #{} records {}, not an ECS Express deploy",
+                restore.release.id,
+                restore.release.target.describe()
+            ),
+            hint: Some(format!(
+                "Restore it with a step naming its target ({})",
+                restore.release.target.inputs()
+            )),
+        });
+    };
+    let mut cfg = cfg.clone();
+    cfg.image.clone_from(image);
+    let r = run_connected(rt, aws, &cfg, Some(restore)).await?;
+    Ok(restore.annotate(r))
+}
+
+async fn run_connected(
+    rt: &Runtime<'_>,
+    aws: &crate::aws::Connected,
+    cfg: &Config,
+    restore: Option<&super::rollback::Restore>,
+) -> Result<Report, ModeError> {
+    let arn = arn_of(aws, cfg);
     let http = super::health_client(rt)?;
     if let Some(e) = &aws.environment {
         super::warn_production_by_tag(rt, e, &cfg.image);
@@ -942,18 +1007,24 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
         }
         return Ok(r);
     }
-    let environment = aws
-        .environment
-        .clone()
-        .unwrap_or_else(|| arn.rsplit('/').next().unwrap_or(&cfg.service).to_owned());
-    // No target recorded: `rollback-to` does not support Express services yet (refused at parse).
-    let gh = super::ecs::GithubDeployment::start_recorded(
-        rt,
-        &environment,
-        &format!("ECS Express {}", short(&arn)),
-        &crate::github::deployments::Record::default(),
-    )
-    .await;
+    let environment = environment_name(aws.environment.as_deref(), cfg, &arn);
+    let what = format!("ECS Express {}", short(&arn));
+    // Recorded before the update: what `rollback-to` puts back later.
+    let (description, record) = match restore {
+        Some(r) => (r.description(&what), r.record.clone()),
+        None => (
+            what,
+            crate::github::deployments::Record {
+                target: Some(crate::github::deployments::Target::EcsExpress {
+                    service: arn.clone(),
+                    image: cfg.image.clone(),
+                }),
+                ..Default::default()
+            },
+        ),
+    };
+    let gh =
+        super::ecs::GithubDeployment::start_recorded(rt, &environment, &description, &record).await;
     let o = match deploy(&aws.sdk, &http, cfg, &arn, &rt.cancel).await {
         Ok(o) => o,
         Err(e) => {
@@ -964,7 +1035,7 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
     };
     let record = gh.finish(o.succeeded(), o.service.url().as_deref()).await;
     let r = report(cfg, &o, rt.cancel.is_cancelled());
-    Ok(super::name_the_target(rt, &aws, &record, r))
+    Ok(super::name_the_target(rt, aws, &record, r))
 }
 
 fn to_mode_error(e: &ExpressError) -> ModeError {

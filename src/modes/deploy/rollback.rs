@@ -1,8 +1,9 @@
 //! `rollback-to`: put an earlier release of the environment in place again (docs/rollback.md).
 //!
 //! Every deploy records what it put in place in its GitHub Deployment's payload
-//! ([`crate::github::deployments::Target`]: task-definition ARNs, Lambda version, App Runner image). A
-//! rollback finds the deployment `rollback-to` names ([`find_release`]: `previous` or a version), then
+//! ([`crate::github::deployments::Target`]: task-definition ARNs, Lambda version, App Runner or ECS
+//! Express image). A rollback finds the deployment `rollback-to` names ([`find_release`]: `previous` or a
+//! version), then
 //! runs the target's own deploy with exactly that — the same waits, health checks, rollback on failure,
 //! report and cancellation — and records a new deployment with the same target, so that a later
 //! `previous` works from there.
@@ -18,7 +19,7 @@ use crate::report::Report;
 use crate::report::markdown::{code_span, sentence, text};
 
 /// Inputs that describe a new release: a rollback takes none of them (it redeploys what was recorded).
-const NEW_RELEASE_INPUTS: [(&str, &str); 12] = [
+pub const NEW_RELEASE_INPUTS: [(&str, &str); 12] = [
     ("image", "the image"),
     ("task-definition", "the task definition"),
     ("environment-variables", "the environment"),
@@ -225,12 +226,33 @@ fn none_found(environment: &str, wanted: &Wanted, s: &Search, what: &str) -> Mod
     if !s.passed_over.is_empty() {
         message.push_str(&format!("; passed over: {}", s.passed_over.join("; ")));
     }
+    let mut hint = format!(
+        "A release can be restored once a stevedore deploy of this same target to environment `{environment}` has succeeded (its GitHub Deployment records what it put in place). Check `environment` and the target inputs, or deploy the wanted commit normally (re-run its deploy job)"
+    );
+    if let Some((_, other)) = s.others.first() {
+        let list: Vec<&str> = s.others.iter().map(|(d, _)| d.as_str()).collect();
+        message.push_str(&format!(
+            "; recorded for another target: {}",
+            list.join("; ")
+        ));
+        hint = format!(
+            "`rollback-to` restores releases of the target of this step ({what}). A release of {} is restored by a step with {} instead; otherwise {}",
+            other.describe(),
+            other.inputs(),
+            lower_first(&hint)
+        );
+    }
     ModeError::Config {
         message,
-        hint: Some(format!(
-            "A release can be restored once a stevedore deploy of this same target to environment `{environment}` has succeeded (its GitHub Deployment records what it put in place). Check `environment` and the target inputs, or deploy the wanted commit normally (re-run its deploy job)"
-        )),
+        hint: Some(hint),
     }
+}
+
+fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_lowercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 /// App Runner services are the same when their names are (an ARN `…:service/<name>/<id>` or a name).
@@ -241,6 +263,13 @@ pub fn same_app_runner_service(a: &str, b: &str) -> bool {
             .map_or(s, |(_, rest)| rest.split('/').next().unwrap_or(rest))
     }
     a == b || name(a) == name(b)
+}
+
+/// ECS Express services are the same when their ARNs are (both sides are ARNs: the step's name is
+/// completed with `cluster`, the region and the account before it is compared).
+#[must_use]
+pub fn same_express_service(recorded: &str, arn: &str) -> bool {
+    recorded == arn
 }
 
 /// Runs the rollback on the configured target.
@@ -297,8 +326,17 @@ pub async fn run(
         let restore = choose(rt, &environment, wanted, &ours, &what).await?;
         return Box::pin(super::apprunner::run_restore(rt, &aws, a, &restore)).await;
     }
+    if let Some(x) = &cfg.express {
+        let aws = rt.connect_aws(&x.aws, Purpose::Deploy).await?;
+        let arn = super::express::arn_of(&aws, x);
+        let environment = super::express::environment_name(aws.environment.as_deref(), x, &arn);
+        let ours = |t: &Target| matches!(t, Target::EcsExpress { service, .. } if same_express_service(service, &arn));
+        let what = format!("ECS Express `{}`", x.service);
+        let restore = choose(rt, &environment, wanted, &ours, &what).await?;
+        return Box::pin(super::express::run_restore(rt, &aws, x, &restore)).await;
+    }
     Err(ModeError::Config {
-        message: "input `rollback-to` needs a target: `cluster` + `service` (ECS), `function-name` (Lambda) or `app-runner-service` (App Runner)".into(),
+        message: "input `rollback-to` needs a target: `cluster` + `service` (ECS), `function-name` (Lambda), `app-runner-service` (App Runner) or `express-service` (ECS Express)".into(),
         hint: None,
     })
 }
@@ -351,6 +389,56 @@ mod tests {
         ] {
             assert!(all.contains(needle), "{needle} not in {all}");
         }
+    }
+
+    fn deploy_errors(pairs: &[(&str, &str)]) -> (super::super::Config, Vec<String>) {
+        let env = Env::from_pairs(pairs.iter().copied());
+        let mut p = Inputs::new(&env);
+        let c = super::super::Config::parse(&mut p);
+        let errs = p
+            .finish()
+            .err()
+            .map(|e| e.0.iter().map(ToString::to_string).collect())
+            .unwrap_or_default();
+        (c, errs)
+    }
+
+    #[test]
+    fn express_takes_rollback_to_without_an_image_and_names_each_new_release_input_once() {
+        let (c, e) = deploy_errors(&[
+            ("INPUT_EXPRESS-SERVICE", "frontend"),
+            ("INPUT_ROLLBACK-TO", "previous"),
+        ]);
+        assert!(e.is_empty(), "{e:#?}");
+        assert_eq!(c.rollback, Some(Wanted::Previous));
+        assert_eq!(c.express.map(|x| x.image), Some(String::new()));
+        let (_, e) = deploy_errors(&[
+            ("INPUT_EXPRESS-SERVICE", "frontend"),
+            ("INPUT_ROLLBACK-TO", "v1.2.0"),
+            ("INPUT_IMAGE", "repo@sha256:abc"),
+            ("INPUT_TASK-DEFINITION", "td.json"),
+            ("INPUT_PREVIEW", "true"),
+            ("INPUT_CONTAINER", "app"),
+        ]);
+        let all = e.join("\n");
+        for input in ["image", "task-definition", "preview", "container"] {
+            let n = e
+                .iter()
+                .filter(|l| l.starts_with(&format!("input `{input}`")))
+                .count();
+            assert_eq!(n, 1, "`{input}` named once: {all}");
+        }
+        assert_eq!(e.len(), 4, "{all}");
+    }
+
+    #[test]
+    fn express_services_are_the_same_when_their_arns_are() {
+        let arn = "arn:aws:ecs:eu-west-1:123456789012:service/default/frontend";
+        assert!(same_express_service(arn, arn));
+        assert!(!same_express_service(
+            arn,
+            "arn:aws:ecs:eu-west-1:123456789012:service/other/frontend"
+        ));
     }
 
     #[test]
