@@ -2,6 +2,11 @@
 //! generated SDKs): the operation, the resource, the service's error code and HTTP status, and whether a
 //! retry could help. Callers decide on these fields (`code`, `status`), never on the message's text.
 
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
 /// A failed AWS call.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{service} {op} on `{resource}` failed: {message}")]
@@ -58,6 +63,41 @@ impl CallError {
                         "SlowDown" | "TooManyRequestsException" | "RequestLimitExceeded"
                     )
             })
+    }
+}
+
+impl CallError {
+    /// A failed call of a generated SDK client (`aws-sdk-ecs`, `aws-sdk-lambda`): the service's code and
+    /// message, the HTTP status of its answer, and whether it was throttling, a 5xx, a timeout or no
+    /// answer at all.
+    pub fn from_sdk<E>(
+        service: &'static str,
+        op: &'static str,
+        resource: &str,
+        e: &SdkError<E, HttpResponse>,
+    ) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let status = e.raw_response().map(|r| r.status().as_u16());
+        let code = e.code().map(str::to_owned);
+        let no_answer = matches!(
+            e,
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
+        );
+        let message = match e.message() {
+            Some(m) => format!("{}: {m}", e.code().unwrap_or("error")),
+            None => DisplayErrorContext(e).to_string(),
+        };
+        CallError {
+            service,
+            op,
+            resource: resource.to_owned(),
+            transient: no_answer || status.is_some_and(|s| transient(s, code.as_deref())),
+            code,
+            status,
+            message,
+        }
     }
 }
 

@@ -60,7 +60,7 @@ impl From<EcsPreviewError> for ModeError {
             EcsPreviewError::Ecs(e) => {
                 let hint = Some(e.hint());
                 match e {
-                    EcsError::Api { .. } => ModeError::Failed {
+                    EcsError::Api(_) => ModeError::Failed {
                         message: e.to_string(),
                         hint,
                     },
@@ -1217,12 +1217,7 @@ fn primary(
         })
         .and_then(|d| d.id())
         .map(str::to_owned)
-        .ok_or_else(|| EcsError::Api {
-            op,
-            resource: name.to_owned(),
-            code: None,
-            message: "the response lists no PRIMARY deployment".into(),
-        })?;
+        .ok_or_else(|| EcsError::unexpected(op, name, "the response lists no PRIMARY deployment"))?;
     let events = s
         .map(|s| {
             s.events()
