@@ -2,9 +2,11 @@
 //! `X-Amz-Target: <prefix>.<Operation>` and a JSON body.
 //!
 //! Used for the few calls where a whole generated SDK crate is not worth its binary size: CloudWatch Logs
-//! `GetLogEvents` (the last lines of a one-off ECS task) and App Runner. Endpoint resolution follows the
-//! SDK: `AWS_ENDPOINT_URL_<SERVICE_ID>` on the [`SdkConfig`]'s service config, then `AWS_ENDPOINT_URL`,
-//! then the regional endpoint. Throttling, 5xx and transport errors are retried (3 attempts, jittered).
+//! `GetLogEvents` (the last lines of a one-off ECS task), App Runner and ECR ([`super::ecr`]). Endpoint
+//! resolution follows the SDK: `AWS_ENDPOINT_URL_<SERVICE_ID>` on the [`SdkConfig`]'s service config, then
+//! `AWS_ENDPOINT_URL`, then the regional endpoint (`.amazonaws.com.cn` in the China regions). Throttling, 5xx
+//! and transport errors are retried (3 attempts, jittered). A client given the run's [`Cancel`]
+//! ([`JsonRpc::with_cancel`]) guards every attempt with it, as the SDK's HTTP client does.
 
 use std::time::{Duration, SystemTime};
 
@@ -18,6 +20,7 @@ use aws_smithy_runtime_api::client::identity::Identity;
 use aws_types::service_config::ServiceConfigKey;
 use serde_json::Value;
 
+use crate::cancel::Cancel;
 use crate::net::retry::{self, Attempt, Backoff, Retries};
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -78,6 +81,7 @@ pub struct JsonRpc {
     service: Service,
     url: String,
     http: reqwest::Client,
+    cancel: Cancel,
 }
 
 impl JsonRpc {
@@ -90,7 +94,23 @@ impl JsonRpc {
             service,
             url: endpoint(sdk, service.service_id, service.host_prefix),
             http,
+            cancel: Cancel::never(),
         }
+    }
+
+    /// This client with every attempt guarded by `cancel` ([`Cancel::guard`]): an attempt in flight ends at
+    /// the signal, and none starts after it (outside [`crate::cancel::cleanup`]); the error says
+    /// `cancelled by <signal>` and is not retried.
+    #[must_use]
+    pub fn with_cancel(mut self, cancel: Cancel) -> Self {
+        self.cancel = cancel;
+        self
+    }
+
+    /// The flag this client stops at.
+    #[must_use]
+    pub fn cancel(&self) -> &Cancel {
+        &self.cancel
     }
 
     /// The endpoint calls go to.
@@ -112,7 +132,12 @@ impl JsonRpc {
     pub async fn call(&self, op: &str, body: &Value) -> Result<Value, RpcError> {
         let retries = Retries::attempts(ATTEMPTS, BACKOFF);
         retry::run(op, retries, |_| async {
-            self.call_once(op, body).await.map_err(|(e, retryable)| {
+            let once = self
+                .cancel
+                .guard(self.call_once(op, body))
+                .await
+                .map_err(|c| Attempt::Permanent(self.err(op, None, c.to_string())))?;
+            once.map_err(|(e, retryable)| {
                 if retryable {
                     Attempt::Transient(e)
                 } else {
@@ -199,14 +224,20 @@ impl JsonRpc {
 }
 
 /// The endpoint of a service as the SDK resolves it: `AWS_ENDPOINT_URL_<SERVICE_ID>` on `sdk`'s service
-/// config, then `AWS_ENDPOINT_URL`, then `https://<host_prefix>.<region>.amazonaws.com/`.
+/// config, then `AWS_ENDPOINT_URL`, then `https://<host_prefix>.<region>.amazonaws.com/` (`.com.cn` in the
+/// China regions, `cn-*`).
 pub(crate) fn endpoint(sdk: &SdkConfig, service_id: &str, host_prefix: &str) -> String {
     match endpoint_override(sdk, service_id) {
         Some(e) => format!("{}/", e.trim_end_matches('/')),
-        None => format!(
-            "https://{host_prefix}.{}.amazonaws.com/",
-            sdk.region().map_or("us-east-1", |r| r.as_ref())
-        ),
+        None => {
+            let region = sdk.region().map_or("us-east-1", |r| r.as_ref());
+            let suffix = if region.starts_with("cn-") {
+                "amazonaws.com.cn"
+            } else {
+                "amazonaws.com"
+            };
+            format!("https://{host_prefix}.{region}.{suffix}/")
+        }
     }
 }
 
