@@ -330,12 +330,19 @@ impl Ecr {
     }
 
     /// `BatchGetImage`.
-    pub async fn batch_get_image(&self, req: &BatchGetImage) -> Result<BatchGetImageOutput, RpcError> {
+    pub async fn batch_get_image(
+        &self,
+        req: &BatchGetImage,
+    ) -> Result<BatchGetImageOutput, RpcError> {
         self.call("BatchGetImage", req).await
     }
 
     /// `StartImageScan` of `image` in `repository` (basic scanning without scan on push).
-    pub async fn start_image_scan(&self, repository: &str, image: &ImageId) -> Result<(), RpcError> {
+    pub async fn start_image_scan(
+        &self,
+        repository: &str,
+        image: &ImageId,
+    ) -> Result<(), RpcError> {
         self.call::<Value>(
             "StartImageScan",
             &serde_json::json!({ "repositoryName": repository, "imageId": image }),
@@ -432,7 +439,10 @@ mod tests {
         let client = |pairs: &[(&str, &str)], region: &str| {
             let env = crate::env::Env::from_pairs(pairs.iter().copied());
             let sdk = crate::aws::sdk_config(&env, region, None);
-            Ecr::new(&sdk, &Net::from_env(&env)).unwrap().url().to_owned()
+            Ecr::new(&sdk, &Net::from_env(&env))
+                .unwrap()
+                .url()
+                .to_owned()
         };
         let both = [
             ("AWS_ENDPOINT_URL_ECR", "http://127.0.0.1:1/"),
