@@ -331,3 +331,62 @@ pub(crate) fn excerpt(s: &str) -> String {
         one
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use aws_credential_types::Credentials;
+    use aws_credential_types::provider::SharedCredentialsProvider;
+
+    use super::*;
+    use crate::env::Env;
+    use crate::net::Net;
+
+    /// A server that accepts connections, counts them and never answers.
+    async fn silent_server() -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                held.push(s);
+            }
+        });
+        (url, accepted)
+    }
+
+    #[tokio::test]
+    async fn a_call_in_flight_ends_at_the_signal_and_none_is_sent_after_it() {
+        let (url, accepted) = silent_server().await;
+        let env = Env::from_pairs([("AWS_ENDPOINT_URL", url.as_str())]);
+        let creds = SharedCredentialsProvider::new(Credentials::new(
+            "AKIDTEST", "secret", None, None, "test",
+        ));
+        let sdk = crate::aws::sdk_config(&env, "eu-west-1", Some(creds));
+        let http = Net::from_env(&env).reqwest().build().unwrap();
+        let (handle, cancel) = crate::cancel::pair();
+        let rpc = JsonRpc::new(&sdk, super::super::ecr::SERVICE, http).with_cancel(cancel);
+        let body = serde_json::json!({});
+        let call = rpc.call("DescribeRepositories", &body);
+        let signal = async {
+            // The request is in flight (the server holds it) when the signal comes.
+            while accepted.load(Ordering::SeqCst) == 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            handle.cancel("SIGTERM");
+        };
+        let (r, ()) = tokio::join!(call, signal);
+        let e = r.unwrap_err();
+        assert_eq!(e.message, "cancelled by SIGTERM", "{e}");
+        assert_eq!(e.code, None);
+        // Not retried, and a call after the signal sends nothing.
+        let e = rpc.call("DescribeRepositories", &body).await.unwrap_err();
+        assert_eq!(e.message, "cancelled by SIGTERM", "{e}");
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    }
+}

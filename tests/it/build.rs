@@ -9,6 +9,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use stevedore::Env;
+use stevedore::aws::ecr::PutImage;
 use stevedore::cancel::Cancel;
 use stevedore::config::{Config, ModeConfig};
 use stevedore::context::Context;
@@ -18,7 +19,6 @@ use stevedore::report::{Commands, Masker, Report, Verdict};
 
 use crate::helpers::engine::{Podman, Registry};
 use crate::helpers::moto::{ecr as moto_ecr, moto, unique};
-use stevedore::aws::ecr::PutImage;
 
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 
