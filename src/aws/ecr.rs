@@ -84,10 +84,9 @@ pub struct Repository {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RepositoriesPage {
+struct Repositories {
     #[serde(default)]
     repositories: Vec<Repository>,
-    next_token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -299,22 +298,16 @@ impl Ecr {
         Ok(out.authorization_data)
     }
 
-    /// `DescribeRepositories` for `names` (every page).
+    /// `DescribeRepositories` for `names`: one answer holds them all (ECR pages only listings without
+    /// `repositoryNames`, which refuse `maxResults`).
     pub async fn describe_repositories(&self, names: &[&str]) -> Result<Vec<Repository>, RpcError> {
-        let mut all = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let mut body = serde_json::json!({ "repositoryNames": names });
-            if let Some(t) = token.take() {
-                body["nextToken"] = Value::String(t);
-            }
-            let page: RepositoriesPage = self.call("DescribeRepositories", &body).await?;
-            all.extend(page.repositories);
-            match page.next_token {
-                Some(t) if !t.is_empty() => token = Some(t),
-                _ => return Ok(all),
-            }
-        }
+        let out: Repositories = self
+            .call(
+                "DescribeRepositories",
+                &serde_json::json!({ "repositoryNames": names }),
+            )
+            .await?;
+        Ok(out.repositories)
     }
 
     /// `CreateRepository`; the repository created.
