@@ -8,8 +8,7 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 /// A failed AWS call.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{service} {op} on `{resource}` failed: {message}")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallError {
     /// The service (`S3`, `ECR`, `AppRunner`).
     pub service: &'static str,
@@ -26,6 +25,23 @@ pub struct CallError {
     /// Throttling, a 5xx or a transport failure: a later attempt may succeed.
     pub transient: bool,
 }
+
+/// `S3 PutObject on `s3://b/k` failed: …`, or without the resource when the client does not know it.
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.resource.is_empty() {
+            write!(f, "{} {} failed: {}", self.service, self.op, self.message)
+        } else {
+            write!(
+                f,
+                "{} {} on `{}` failed: {}",
+                self.service, self.op, self.resource, self.message
+            )
+        }
+    }
+}
+
+impl std::error::Error for CallError {}
 
 impl CallError {
     /// The caller lacks the permission (the code says so, or a 403 came without a code).

@@ -208,7 +208,9 @@ impl EcsError {
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        EcsError::Api(crate::aws::call::CallError::from_sdk("ECS", op, resource, e))
+        EcsError::Api(crate::aws::call::CallError::from_sdk(
+            "ECS", op, resource, e,
+        ))
     }
 
     /// A call whose answer lacks what stevedore needs.
@@ -1001,7 +1003,7 @@ pub async fn run_connected(
     aws: &Connected,
     cfg: &Config,
 ) -> Result<Report, ModeError> {
-    let plans = plan(&aws.sdk, cfg).await.map_err(plan_error)?;
+    let plans = plan(&aws.sdk, cfg).await?;
     run_plans(rt, aws, cfg, plans, None).await
 }
 
@@ -1030,9 +1032,7 @@ pub async fn run_restore(
             hint: None,
         });
     };
-    let plans = plan_restore(&aws.sdk, cfg, services)
-        .await
-        .map_err(plan_error)?;
+    let plans = plan_restore(&aws.sdk, cfg, services).await?;
     let r = run_plans(rt, aws, cfg, plans, Some(restore)).await?;
     Ok(restore.annotate(r))
 }
@@ -1083,17 +1083,12 @@ pub async fn plan_restore(
     Ok(plans)
 }
 
-fn plan_error(e: EcsError) -> ModeError {
-    let hint = Some(e.hint());
-    match e {
-        EcsError::Api(_) => ModeError::Failed {
-            message: e.to_string(),
-            hint,
-        },
-        _ => ModeError::Config {
-            message: e.to_string(),
-            hint,
-        },
+impl crate::modes::Failure for EcsError {
+    fn is_config(&self) -> bool {
+        !matches!(self, EcsError::Api(_))
+    }
+    fn hint(&self) -> Option<String> {
+        Some(EcsError::hint(self))
     }
 }
 

@@ -210,7 +210,9 @@ impl ExpressError {
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        ExpressError::Api(crate::aws::call::CallError::from_sdk("ECS", op, resource, e))
+        ExpressError::Api(crate::aws::call::CallError::from_sdk(
+            "ECS", op, resource, e,
+        ))
     }
 }
 
@@ -985,9 +987,7 @@ async fn run_connected(
     }
     if rt.common.dry_run {
         let api = Api::new(&aws.sdk);
-        let (svc, health_url) = prepare(&api, &arn, cfg)
-            .await
-            ?;
+        let (svc, health_url) = prepare(&api, &arn, cfg).await?;
         let line = format!(
             "plan: would UpdateExpressGatewayService `{}` from `{}` to `{}` (the rest of the primary container unchanged), follow its service deployment, check `{health_url}` for {}, and {} on failure",
             svc.name,
@@ -1045,4 +1045,3 @@ async fn run_connected(
     let r = report(cfg, &o, rt.cancel.is_cancelled());
     Ok(super::name_the_target(rt, aws, &record, r))
 }
-

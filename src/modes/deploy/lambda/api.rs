@@ -167,18 +167,23 @@ impl Api {
         self.stats.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
-    /// One Lambda call: counted and timed; its failure a [`CallError`] on the function.
-    async fn call<T, E>(
-        &self,
+    /// One Lambda call: counted and timed; its failure a [`CallError`] on the function. Boxed: the SDK's
+    /// request futures are large, and held inline in every caller's state they overflowed the 2 MiB
+    /// stack of a debug-build test thread.
+    fn call<'a, T, E>(
+        &'a self,
         op: &'static str,
-        fut: impl Future<Output = Result<T, SdkError<E, HttpResponse>>>,
-    ) -> Result<T, CallError>
+        fut: impl Future<Output = Result<T, SdkError<E, HttpResponse>>> + Send + 'a,
+    ) -> futures_util::future::BoxFuture<'a, Result<T, CallError>>
     where
-        E: ProvideErrorMetadata + std::error::Error + 'static,
+        T: Send + 'a,
+        E: ProvideErrorMetadata + std::error::Error + Send + 'static,
     {
-        self.timed(op, fut)
-            .await
-            .map_err(|e| CallError::from_sdk("Lambda", op, &self.function, &e))
+        Box::pin(async move {
+            self.timed(op, fut)
+                .await
+                .map_err(|e| CallError::from_sdk("Lambda", op, &self.function, &e))
+        })
     }
 
     async fn timed<T>(&self, op: &'static str, fut: impl Future<Output = T>) -> T {
@@ -306,8 +311,7 @@ impl Api {
                     .build(),
             );
         }
-        self.call("UpdateFunctionConfiguration", req.send())
-            .await?;
+        self.call("UpdateFunctionConfiguration", req.send()).await?;
         self.wait_updated(None).await
     }
 
@@ -327,8 +331,7 @@ impl Api {
             CodeUpdate::S3 { bucket, key } => req.s3_bucket(bucket).s3_key(key),
             CodeUpdate::Image(uri) => req.image_uri(uri),
         };
-        self.call("UpdateFunctionCode", req.send())
-            .await?;
+        self.call("UpdateFunctionCode", req.send()).await?;
         self.wait_updated(None).await
     }
 
