@@ -163,12 +163,14 @@ pub async fn run_in(
             (r, code)
         }
         Err(e) => {
-            let code = match e {
-                ModeError::Config { .. } => EXIT_CONFIG,
-                ModeError::Failed { .. } => EXIT_FAILED,
+            let code = if e.is_config() {
+                EXIT_CONFIG
+            } else {
+                EXIT_FAILED
             };
+            let hint = e.hint();
             let mut body = format!("**{e}**\n");
-            if let Some(h) = e.hint() {
+            if let Some(h) = &hint {
                 body.push_str(&format!("\n{h}\n"));
             }
             let mut r = Report::new(
@@ -177,7 +179,10 @@ pub async fn run_in(
                 format!("{} failed", config.common.mode),
                 body,
             );
-            r.fail_because(e.to_string(), e.hint().unwrap_or(report::DEFAULT_NEXT_STEP));
+            r.fail_because(
+                e.to_string(),
+                hint.as_deref().unwrap_or(report::DEFAULT_NEXT_STEP),
+            );
             r.key.clone_from(&config.common.report_key);
             (r, code)
         }

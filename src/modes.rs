@@ -60,41 +60,101 @@ impl Runtime<'_> {
     }
 }
 
+/// A module's error as a mode reports it: whether the workflow must change (exit 2) or the run failed
+/// (exit 1), and what to do. A module error implementing this converts into [`ModeError::Typed`] with `?`
+/// and stays typed there ([`ModeError::downcast_ref`]); the conversion lives here, once.
+pub trait Failure: std::error::Error + Send + Sync + 'static {
+    /// A problem the user fixes in the workflow (exit 2) rather than a failed run (exit 1).
+    fn is_config(&self) -> bool;
+    /// What to do about it.
+    fn hint(&self) -> Option<String>;
+}
+
 /// A mode could not produce a verdict: configuration problems (exit 2) or failures before any report.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 pub enum ModeError {
     /// A problem the user fixes in the workflow (exit 2).
-    #[error("{message}")]
     Config {
         message: String,
         hint: Option<String>,
     },
     /// The mode failed (exit 1).
-    #[error("{message}")]
     Failed {
         message: String,
         hint: Option<String>,
     },
+    /// A module's own error, kept whole: its message, class and hint are its own, and tests (or callers)
+    /// match its variant with [`ModeError::downcast_ref`].
+    Typed(Box<dyn Failure>),
 }
 
-impl ModeError {
-    #[must_use]
-    pub fn hint(&self) -> Option<&str> {
+impl std::fmt::Display for ModeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ModeError::Config { hint, .. } | ModeError::Failed { hint, .. } => hint.as_deref(),
+            ModeError::Config { message, .. } | ModeError::Failed { message, .. } => {
+                f.write_str(message)
+            }
+            ModeError::Typed(e) => std::fmt::Display::fmt(e, f),
         }
     }
 }
 
-impl From<crate::aws::AwsError> for ModeError {
-    fn from(e: crate::aws::AwsError) -> Self {
-        let hint = e.hint();
-        let message = e.to_string();
-        if e.is_config() {
-            ModeError::Config { message, hint }
-        } else {
-            ModeError::Failed { message, hint }
+/// Transparent: a typed error's message is the mode error's, so its cause is the typed error's cause.
+impl std::error::Error for ModeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ModeError::Typed(e) => e.source(),
+            _ => None,
         }
+    }
+}
+
+impl<E: Failure> From<E> for ModeError {
+    fn from(e: E) -> Self {
+        ModeError::Typed(Box::new(e))
+    }
+}
+
+impl ModeError {
+    #[must_use]
+    pub fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            ModeError::Config { hint, .. } | ModeError::Failed { hint, .. } => {
+                hint.as_deref().map(std::borrow::Cow::Borrowed)
+            }
+            ModeError::Typed(e) => e.hint().map(std::borrow::Cow::Owned),
+        }
+    }
+
+    /// A problem the user fixes in the workflow: exit 2.
+    #[must_use]
+    pub fn is_config(&self) -> bool {
+        match self {
+            ModeError::Config { .. } => true,
+            ModeError::Failed { .. } => false,
+            ModeError::Typed(e) => e.is_config(),
+        }
+    }
+
+    /// The module error behind this one, when it is a `T`.
+    #[must_use]
+    pub fn downcast_ref<T: Failure>(&self) -> Option<&T> {
+        match self {
+            ModeError::Typed(e) => {
+                let e: &(dyn std::error::Error + 'static) = e.as_ref();
+                e.downcast_ref::<T>()
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Failure for crate::aws::AwsError {
+    fn is_config(&self) -> bool {
+        crate::aws::AwsError::is_config(self)
+    }
+    fn hint(&self) -> Option<String> {
+        crate::aws::AwsError::hint(self)
     }
 }
 
@@ -106,5 +166,64 @@ pub async fn run(rt: &Runtime<'_>) -> Result<Report, ModeError> {
         ModeConfig::Deploy(c) => deploy::run(rt, c).await,
         ModeConfig::Publish(c) => publish::run(rt, c).await,
         ModeConfig::Credentials(c) => credentials::run(rt, c).await,
+    }
+}
+
+#[cfg(test)]
+mod failure_tests {
+    use super::*;
+    use crate::aws::call::CallError;
+    use crate::modes::deploy::lambda::LambdaError;
+
+    fn denied() -> LambdaError {
+        LambdaError::Aws(CallError {
+            service: "Lambda",
+            op: "UpdateFunctionCode",
+            resource: "api".into(),
+            code: Some("AccessDeniedException".into()),
+            status: Some(403),
+            message: "AccessDeniedException: not allowed".into(),
+            transient: false,
+        })
+    }
+
+    fn through_question_mark(e: LambdaError) -> Result<(), ModeError> {
+        Err(e)?;
+        Ok(())
+    }
+
+    #[test]
+    fn a_module_error_stays_typed_behind_mode_error() {
+        let Err(m) = through_question_mark(denied()) else {
+            panic!("no error");
+        };
+        assert!(!m.is_config());
+        assert_eq!(
+            m.to_string(),
+            "Lambda UpdateFunctionCode on `api` failed: AccessDeniedException: not allowed"
+        );
+        assert_eq!(
+            m.hint().as_deref(),
+            Some("The role needs `lambda:UpdateFunctionCode` on this resource.")
+        );
+        let Some(LambdaError::Aws(call)) = m.downcast_ref::<LambdaError>() else {
+            panic!("not a LambdaError::Aws: {m:?}");
+        };
+        assert!(call.is_access_denied());
+        assert_eq!(call.status, Some(403));
+        assert!(m.downcast_ref::<crate::aws::AwsError>().is_none());
+    }
+
+    #[test]
+    fn the_class_of_a_typed_error_is_its_own() {
+        let m = ModeError::from(LambdaError::FunctionNotFound {
+            function: "api".into(),
+        });
+        assert!(m.is_config(), "{m}");
+        let plain = ModeError::Failed {
+            message: "x".into(),
+            hint: None,
+        };
+        assert!(!plain.is_config() && plain.downcast_ref::<LambdaError>().is_none());
     }
 }

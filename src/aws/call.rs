@@ -2,9 +2,13 @@
 //! generated SDKs): the operation, the resource, the service's error code and HTTP status, and whether a
 //! retry could help. Callers decide on these fields (`code`, `status`), never on the message's text.
 
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
 /// A failed AWS call.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{service} {op} on `{resource}` failed: {message}")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallError {
     /// The service (`S3`, `ECR`, `AppRunner`).
     pub service: &'static str,
@@ -21,6 +25,23 @@ pub struct CallError {
     /// Throttling, a 5xx or a transport failure: a later attempt may succeed.
     pub transient: bool,
 }
+
+/// `S3 PutObject on `s3://b/k` failed: …`, or without the resource when the client does not know it.
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.resource.is_empty() {
+            write!(f, "{} {} failed: {}", self.service, self.op, self.message)
+        } else {
+            write!(
+                f,
+                "{} {} on `{}` failed: {}",
+                self.service, self.op, self.resource, self.message
+            )
+        }
+    }
+}
+
+impl std::error::Error for CallError {}
 
 impl CallError {
     /// The caller lacks the permission (the code says so, or a 403 came without a code).
@@ -58,6 +79,41 @@ impl CallError {
                         "SlowDown" | "TooManyRequestsException" | "RequestLimitExceeded"
                     )
             })
+    }
+}
+
+impl CallError {
+    /// A failed call of a generated SDK client (`aws-sdk-ecs`, `aws-sdk-lambda`): the service's code and
+    /// message, the HTTP status of its answer, and whether it was throttling, a 5xx, a timeout or no
+    /// answer at all.
+    pub fn from_sdk<E>(
+        service: &'static str,
+        op: &'static str,
+        resource: &str,
+        e: &SdkError<E, HttpResponse>,
+    ) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let status = e.raw_response().map(|r| r.status().as_u16());
+        let code = e.code().map(str::to_owned);
+        let no_answer = matches!(
+            e,
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
+        );
+        let message = match e.message() {
+            Some(m) => format!("{}: {m}", e.code().unwrap_or("error")),
+            None => DisplayErrorContext(e).to_string(),
+        };
+        CallError {
+            service,
+            op,
+            resource: resource.to_owned(),
+            transient: no_answer || status.is_some_and(|s| transient(s, code.as_deref())),
+            code,
+            status,
+            message,
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 //!
 //! Endpoint: `AWS_ENDPOINT_URL_ECR`, then `AWS_ENDPOINT_URL`, then `https://api.ecr.<region>.amazonaws.com/`.
 //! Every request is guarded by the run's [`Cancel`] (from [`Net`]); throttling, 5xx and transport errors are
-//! retried. A failed call is an [`RpcError`] whose `code` is the ECR exception name
+//! retried. A failed call is an [`CallError`] whose `code` is the ECR exception name
 //! (`RepositoryNotFoundException`, ...): callers match on it, never on the message.
 
 use std::collections::BTreeMap;
@@ -15,7 +15,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::json_rpc::{JsonRpc, RpcError, Service};
+use super::call::CallError;
+use super::json_rpc::{JsonRpc, Service};
 use crate::cancel::Cancel;
 use crate::net::Net;
 
@@ -275,14 +276,17 @@ impl Ecr {
     /// Calls `op` with `body` and reads the answer as `T`.
     pub async fn call<T: DeserializeOwned>(
         &self,
-        op: &str,
+        op: &'static str,
         body: &impl Serialize,
-    ) -> Result<T, RpcError> {
-        let unusable = |what: String| RpcError {
+    ) -> Result<T, CallError> {
+        let unusable = |what: String| CallError {
             service: SERVICE.service_id,
-            op: op.to_owned(),
+            op,
+            resource: String::new(),
             code: None,
+            status: None,
             message: what,
+            transient: false,
         };
         let body = serde_json::to_value(body)
             .map_err(|e| unusable(format!("the request cannot be written: {e}")))?;
@@ -291,7 +295,7 @@ impl Ecr {
     }
 
     /// `GetAuthorizationToken` for the caller's default registry.
-    pub async fn get_authorization_token(&self) -> Result<Vec<AuthorizationData>, RpcError> {
+    pub async fn get_authorization_token(&self) -> Result<Vec<AuthorizationData>, CallError> {
         let out: AuthorizationTokenOutput = self
             .call("GetAuthorizationToken", &serde_json::json!({}))
             .await?;
@@ -300,7 +304,10 @@ impl Ecr {
 
     /// `DescribeRepositories` for `names`: one answer holds them all (ECR pages only listings without
     /// `repositoryNames`, which refuse `maxResults`).
-    pub async fn describe_repositories(&self, names: &[&str]) -> Result<Vec<Repository>, RpcError> {
+    pub async fn describe_repositories(
+        &self,
+        names: &[&str],
+    ) -> Result<Vec<Repository>, CallError> {
         let out: Repositories = self
             .call(
                 "DescribeRepositories",
@@ -311,13 +318,13 @@ impl Ecr {
     }
 
     /// `CreateRepository`; the repository created.
-    pub async fn create_repository(&self, req: &CreateRepository) -> Result<Repository, RpcError> {
+    pub async fn create_repository(&self, req: &CreateRepository) -> Result<Repository, CallError> {
         let out: CreatedRepository = self.call("CreateRepository", req).await?;
         Ok(out.repository.unwrap_or_default())
     }
 
     /// `PutImage`; the image stored.
-    pub async fn put_image(&self, req: &PutImage) -> Result<Image, RpcError> {
+    pub async fn put_image(&self, req: &PutImage) -> Result<Image, CallError> {
         let out: PutImageOutput = self.call("PutImage", req).await?;
         Ok(out.image.unwrap_or_default())
     }
@@ -326,7 +333,7 @@ impl Ecr {
     pub async fn batch_get_image(
         &self,
         req: &BatchGetImage,
-    ) -> Result<BatchGetImageOutput, RpcError> {
+    ) -> Result<BatchGetImageOutput, CallError> {
         self.call("BatchGetImage", req).await
     }
 
@@ -335,7 +342,7 @@ impl Ecr {
         &self,
         repository: &str,
         image: &ImageId,
-    ) -> Result<(), RpcError> {
+    ) -> Result<(), CallError> {
         self.call::<Value>(
             "StartImageScan",
             &serde_json::json!({ "repositoryName": repository, "imageId": image }),
@@ -349,7 +356,7 @@ impl Ecr {
         &self,
         repository: &str,
         image: &ImageId,
-    ) -> Result<ScanFindingsPage, RpcError> {
+    ) -> Result<ScanFindingsPage, CallError> {
         self.call(
             "DescribeImageScanFindings",
             &serde_json::json!({ "repositoryName": repository, "imageId": image }),

@@ -20,6 +20,7 @@ use aws_smithy_runtime_api::client::identity::Identity;
 use aws_types::service_config::ServiceConfigKey;
 use serde_json::Value;
 
+use super::call::CallError;
 use crate::cancel::Cancel;
 use crate::net::retry::{self, Attempt, Backoff, Retries};
 
@@ -63,16 +64,6 @@ pub const APP_RUNNER: Service = Service {
     content_type: "application/x-amz-json-1.0",
     target_prefix: "AppRunner",
 };
-
-/// A failed call: the AWS error code when the service sent one.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{service} {op} failed: {message}")]
-pub struct RpcError {
-    pub service: &'static str,
-    pub op: String,
-    pub code: Option<String>,
-    pub message: String,
-}
 
 /// A signed JSON-RPC client for one service.
 #[derive(Debug, Clone)]
@@ -119,17 +110,20 @@ impl JsonRpc {
         &self.url
     }
 
-    fn err(&self, op: &str, code: Option<String>, message: String) -> RpcError {
-        RpcError {
+    fn err(&self, op: &'static str, code: Option<String>, message: String) -> CallError {
+        CallError {
             service: self.service.service_id,
-            op: op.to_owned(),
+            op,
+            resource: String::new(),
             code,
+            status: None,
             message,
+            transient: false,
         }
     }
 
     /// Calls `op` with `body`; retries throttling, 5xx and transport errors.
-    pub async fn call(&self, op: &str, body: &Value) -> Result<Value, RpcError> {
+    pub async fn call(&self, op: &'static str, body: &Value) -> Result<Value, CallError> {
         let retries = Retries::attempts(ATTEMPTS, BACKOFF);
         retry::run(op, retries, |_| async {
             let once = self
@@ -149,8 +143,8 @@ impl JsonRpc {
         .map_err(|g| g.error)
     }
 
-    async fn call_once(&self, op: &str, body: &Value) -> Result<Value, (RpcError, bool)> {
-        let fatal = |e: RpcError| (e, false);
+    async fn call_once(&self, op: &'static str, body: &Value) -> Result<Value, (CallError, bool)> {
+        let fatal = |e: CallError| (e, false);
         let body = body.to_string();
         let target = format!("{}.{op}", self.service.target_prefix);
         let headers = [

@@ -14,7 +14,8 @@ use aws_config::SdkConfig;
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
-use super::json_rpc::{RpcError, endpoint, excerpt, sign};
+use super::call::CallError;
+use super::json_rpc::{endpoint, excerpt, sign};
 use crate::cancel::Cancel;
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -236,17 +237,20 @@ impl Query {
         &self.url
     }
 
-    fn err(&self, op: &str, code: Option<String>, message: String) -> RpcError {
-        RpcError {
+    fn err(&self, op: &'static str, code: Option<String>, message: String) -> CallError {
+        CallError {
             service: self.service.service_id,
-            op: op.to_owned(),
+            op,
+            resource: String::new(),
             code,
+            status: None,
             message,
+            transient: false,
         }
     }
 
     /// Calls `action`; the `<ActionResult>` element (an empty one when the answer has none).
-    pub async fn call(&self, action: &str, params: &Params) -> Result<Node, RpcError> {
+    pub async fn call(&self, action: &'static str, params: &Params) -> Result<Node, CallError> {
         let doc = self.call_raw(action, params).await?;
         Ok(doc
             .child(&format!("{action}Result"))
@@ -255,7 +259,7 @@ impl Query {
     }
 
     /// Calls `action`; the whole answer's root element (EC2's answers have no `<ActionResult>`).
-    pub async fn call_raw(&self, action: &str, params: &Params) -> Result<Node, RpcError> {
+    pub async fn call_raw(&self, action: &'static str, params: &Params) -> Result<Node, CallError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -277,8 +281,12 @@ impl Query {
         }
     }
 
-    async fn call_once(&self, action: &str, params: &Params) -> Result<Node, (RpcError, bool)> {
-        let fatal = |e: RpcError| (e, false);
+    async fn call_once(
+        &self,
+        action: &'static str,
+        params: &Params,
+    ) -> Result<Node, (CallError, bool)> {
+        let fatal = |e: CallError| (e, false);
         let body = params.body(self.service, action);
         let signed = sign(
             &self.sdk,

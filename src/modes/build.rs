@@ -273,22 +273,19 @@ pub enum BuildError {
     Http(String),
 }
 
-impl From<BuildError> for ModeError {
-    fn from(e: BuildError) -> Self {
-        match e {
+impl crate::modes::Failure for BuildError {
+    fn is_config(&self) -> bool {
+        matches!(
+            self,
             BuildError::NoVersion
-            | BuildError::NoService
-            | BuildError::NoTags(_)
-            | BuildError::Bundle(bundle::BundleError::Refused { .. })
-            | BuildError::Image(image::ImageError::Refused { .. }) => ModeError::Config {
-                message: e.to_string(),
-                hint: None,
-            },
-            _ => ModeError::Failed {
-                message: e.to_string(),
-                hint: None,
-            },
-        }
+                | BuildError::NoService
+                | BuildError::NoTags(_)
+                | BuildError::Bundle(bundle::BundleError::Refused { .. })
+                | BuildError::Image(image::ImageError::Refused { .. })
+        )
+    }
+    fn hint(&self) -> Option<String> {
+        None
     }
 }
 

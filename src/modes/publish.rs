@@ -32,18 +32,17 @@ pub const FIRST_RELEASE_HISTORY: usize = 1000;
 /// How often a prerelease re-reads the tags after losing a race for its counter.
 const COUNTER_ATTEMPTS: usize = 3;
 
-impl From<RemoteError> for ModeError {
-    fn from(e: RemoteError) -> Self {
-        let hint = match e.status() {
+impl crate::modes::Failure for RemoteError {
+    fn is_config(&self) -> bool {
+        false
+    }
+    fn hint(&self) -> Option<String> {
+        match self.status() {
             Some(403 | 404) => Some(
                 "publish needs `permissions: contents: write` (tags and releases) and read access to pull requests"
                     .to_owned(),
             ),
             _ => None,
-        };
-        ModeError::Failed {
-            message: e.to_string(),
-            hint,
         }
     }
 }
@@ -465,35 +464,22 @@ enum ApplyError {
     Upload(#[from] upload::UploadError),
 }
 
-impl From<ApplyError> for ModeError {
-    fn from(e: ApplyError) -> Self {
-        match e {
-            ApplyError::Remote(r) => r.into(),
-            ApplyError::Aws(a) => {
-                let hint = a.hint();
-                if a.is_config() {
-                    ModeError::Config {
-                        message: a.to_string(),
-                        hint,
-                    }
-                } else {
-                    ModeError::Failed {
-                        message: a.to_string(),
-                        hint,
-                    }
-                }
-            }
-            ApplyError::Upload(e) => ModeError::Failed {
-                hint: e.hint(),
-                message: e.to_string(),
-            },
-            ApplyError::Ecr(e) => ModeError::Failed {
-                message: e.to_string(),
-                hint: Some(
-                    "The role needs `ecr:BatchGetImage` and `ecr:PutImage` on the repository; nothing was tagged in git yet"
-                        .into(),
-                ),
-            },
+impl crate::modes::Failure for ApplyError {
+    fn is_config(&self) -> bool {
+        match self {
+            ApplyError::Aws(a) => a.is_config(),
+            ApplyError::Remote(_) | ApplyError::Upload(_) | ApplyError::Ecr(_) => false,
+        }
+    }
+    fn hint(&self) -> Option<String> {
+        match self {
+            ApplyError::Remote(r) => crate::modes::Failure::hint(r),
+            ApplyError::Aws(a) => a.hint(),
+            ApplyError::Upload(e) => e.hint(),
+            ApplyError::Ecr(_) => Some(
+                "The role needs `ecr:BatchGetImage` and `ecr:PutImage` on the repository; nothing was tagged in git yet"
+                    .into(),
+            ),
         }
     }
 }

@@ -431,6 +431,10 @@ async fn scan_findings_from_ecr_gate_on_the_threshold() {
         .await
         .unwrap_err();
     assert!(
+        matches!(&missing, ecr::EcrError::RepositoryMissing(_)),
+        "{missing:?}"
+    );
+    assert!(
         missing.to_string().contains("create-repository"),
         "{missing}"
     );

@@ -302,9 +302,23 @@ async fn code_deploy_services_are_refused_before_any_write() {
     fake.set_controller("web", "CODE_DEPLOY");
     let e = ecs::plan(&fake.sdk(), &config(&["web"])).await.unwrap_err();
     assert!(
-        e.to_string()
-            .contains("service `web` in cluster `prod` cannot be deployed: it uses the CODE_DEPLOY deployment controller"),
-        "{e}"
+        matches!(
+            &e,
+            ecs::EcsError::ServiceNotFound { cluster, service, reason }
+                if cluster == "prod" && service == "web"
+                    && reason.starts_with("it uses the CODE_DEPLOY deployment controller")
+        ),
+        "{e:?}"
+    );
+    // A problem of the workflow's target (exit 2), with its hint, once it is a mode's error.
+    let m = stevedore::modes::ModeError::from(e);
+    assert!(m.is_config(), "{m}");
+    assert!(
+        matches!(
+            m.downcast_ref::<ecs::EcsError>(),
+            Some(ecs::EcsError::ServiceNotFound { .. })
+        ),
+        "{m:?}"
     );
     assert!(!fake.calls().contains_key("RegisterTaskDefinition"));
 }

@@ -355,11 +355,15 @@ async fn a_running_deployment_is_refused_before_any_update() {
         &Cancel::never(),
     )
     .await;
-    let e = again.unwrap_err().to_string();
+    let e = again.unwrap_err();
     assert!(
-        e.contains("cannot be deployed: service deployment `arn:aws:ecs:eu-west-1:123456789012:service-deployment/default/frontend/")
-            && e.contains("is IN_PROGRESS"),
-        "{e}"
+        matches!(
+            &e,
+            express::ExpressError::NotDeployable { reason, .. }
+                if reason.starts_with("service deployment `arn:aws:ecs:eu-west-1:123456789012:service-deployment/default/frontend/")
+                    && reason.contains("is IN_PROGRESS")
+        ),
+        "{e:?}"
     );
     assert_eq!(fake.requests("UpdateExpressGatewayService").len(), 1);
 }
@@ -386,10 +390,16 @@ async fn an_unknown_service_and_a_standard_service_are_named() {
             &Cancel::never(),
         )
         .await
-        .unwrap_err()
-        .to_string();
+        .unwrap_err();
         assert!(
-            e.starts_with(&format!(
+            matches!(
+                &e,
+                express::ExpressError::NotFound { arn: a, code: c, .. } if *a == arn && c == code
+            ),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string().starts_with(&format!(
                 "input `express-service`: `{arn}` is not an ECS Express service in this account and region (ECS answered {code}"
             )),
             "{e}"

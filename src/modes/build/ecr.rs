@@ -18,8 +18,8 @@ use aws_config::SdkConfig;
 use base64::Engine as _;
 use secrecy::SecretString;
 
+use crate::aws::call::CallError;
 use crate::aws::ecr::{CreateRepository, Ecr, ImageId, ScanFindingsPage, ScanningConfiguration};
-use crate::aws::json_rpc::RpcError;
 use crate::net::Net;
 use crate::report::Commands;
 
@@ -42,7 +42,7 @@ pub enum EcrError {
     )]
     Call {
         operation: &'static str,
-        error: RpcError,
+        error: Box<CallError>,
     },
     #[error("cannot build the HTTP client for ECR: {0}")]
     Http(String),
@@ -78,12 +78,15 @@ pub enum EcrError {
     },
 }
 
-fn call_err(operation: &'static str) -> impl FnOnce(RpcError) -> EcrError {
-    move |error| EcrError::Call { operation, error }
+fn call_err(operation: &'static str) -> impl FnOnce(CallError) -> EcrError {
+    move |error| EcrError::Call {
+        operation,
+        error: Box::new(error),
+    }
 }
 
 /// The AWS error code of a failed call.
-fn code(e: &RpcError) -> Option<&str> {
+fn code(e: &CallError) -> Option<&str> {
     e.code.as_deref()
 }
 

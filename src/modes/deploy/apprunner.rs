@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::ecs::rollout::{Timing, fmt_budget};
-use crate::aws::json_rpc::{self, JsonRpc, RpcError};
+use crate::aws::call::CallError;
+use crate::aws::json_rpc::{self, JsonRpc};
 use crate::aws::{AwsInputs, Purpose};
 use crate::cancel::Cancel;
 use crate::inputs::{Inputs, Mode};
@@ -93,7 +94,7 @@ impl Config {
 #[derive(Debug, thiserror::Error)]
 pub enum AppRunnerError {
     #[error(transparent)]
-    Api(#[from] RpcError),
+    Api(#[from] CallError),
     #[error(
         "input `app-runner-service`: no App Runner service named `{0}` in this account and region"
     )]
@@ -153,7 +154,7 @@ impl Api {
         }
     }
 
-    async fn call(&self, op: &str, body: &Value) -> Result<Value, RpcError> {
+    async fn call(&self, op: &'static str, body: &Value) -> Result<Value, CallError> {
         if let Ok(mut n) = self.calls.lock() {
             *n += 1;
         }
@@ -676,8 +677,7 @@ async fn run_connected(
             let arn = api.resolve(&cfg.service).await?;
             api.describe(&arn).await
         }
-        .await
-        .map_err(|e| to_mode_error(&e))?;
+        .await?;
         let line = format!(
             "plan: would UpdateService `{}` from `{}` to `{}`, follow the operation, check `{}` for {}, and {} on failure",
             svc.name,
@@ -728,7 +728,7 @@ async fn run_connected(
         Err(e) => {
             let record = gh.finish(false, None).await;
             tracing::info!("{record}");
-            return Err(to_mode_error(&e));
+            return Err(e.into());
         }
     };
     let record = gh
@@ -738,19 +738,15 @@ async fn run_connected(
     Ok(super::name_the_target(rt, aws, &record, r))
 }
 
-fn to_mode_error(e: &AppRunnerError) -> ModeError {
-    match e {
-        AppRunnerError::Api(api) => ModeError::Failed {
-            message: e.to_string(),
-            hint: Some(if api.code.as_deref().is_some_and(|c| c.contains("AccessDenied")) {
-                "The role needs apprunner:ListServices, apprunner:DescribeService, apprunner:UpdateService and apprunner:ListOperations (and iam:PassRole for the service's access role)".into()
-            } else {
-                "Check `app-runner-service` and `aws-region`".into()
-            }),
-        },
-        _ => ModeError::Config {
-            message: e.to_string(),
-            hint: Some("Name an image-based App Runner service in this account and region (`app-runner-service`), and deploy when no other operation runs".into()),
-        },
+impl crate::modes::Failure for AppRunnerError {
+    fn is_config(&self) -> bool {
+        !matches!(self, AppRunnerError::Api(_))
+    }
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            AppRunnerError::Api(api) if api.is_access_denied() => "The role needs apprunner:ListServices, apprunner:DescribeService, apprunner:UpdateService and apprunner:ListOperations (and iam:PassRole for the service's access role)".into(),
+            AppRunnerError::Api(_) => "Check `app-runner-service` and `aws-region`".into(),
+            _ => "Name an image-based App Runner service in this account and region (`app-runner-service`), and deploy when no other operation runs".into(),
+        })
     }
 }

@@ -182,13 +182,9 @@ impl Config {
 /// ECS problems, naming the operation and the resource.
 #[derive(Debug, thiserror::Error)]
 pub enum EcsError {
-    #[error("ECS {op} for `{resource}` failed: {message}")]
-    Api {
-        op: &'static str,
-        resource: String,
-        code: Option<String>,
-        message: String,
-    },
+    /// An ECS call failed: the code and status stay typed.
+    #[error("{0}")]
+    Api(crate::aws::call::CallError),
     #[error("service `{service}` in cluster `{cluster}` cannot be deployed: {reason}")]
     ServiceNotFound {
         cluster: String,
@@ -203,40 +199,41 @@ pub enum EcsError {
     ClusterNotFound { cluster: String },
 }
 
-/// `Code: message` of an ECS SDK error, or its whole context when the service sent no message.
-pub(crate) fn sdk_message<E, R>(e: &SdkError<E, R>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    match e.message() {
-        Some(m) => format!("{}: {m}", e.code().unwrap_or("error")),
-        None => aws_smithy_types::error::display::DisplayErrorContext(e).to_string(),
-    }
-}
-
 impl EcsError {
-    pub(crate) fn api<E, R>(op: &'static str, resource: &str, e: &SdkError<E, R>) -> Self
+    pub(crate) fn api<E>(
+        op: &'static str,
+        resource: &str,
+        e: &SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+    ) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
     {
-        EcsError::Api {
+        EcsError::Api(crate::aws::call::CallError::from_sdk(
+            "ECS", op, resource, e,
+        ))
+    }
+
+    /// A call whose answer lacks what stevedore needs.
+    pub(crate) fn unexpected(op: &'static str, resource: &str, message: &str) -> Self {
+        EcsError::Api(crate::aws::call::CallError {
+            service: "ECS",
             op,
             resource: resource.to_owned(),
-            code: e.code().map(str::to_owned),
-            message: sdk_message(e),
-        }
+            code: None,
+            status: None,
+            message: message.to_owned(),
+            transient: false,
+        })
     }
 
     /// What to do about it.
     #[must_use]
     pub fn hint(&self) -> String {
         match self {
-            EcsError::Api { code: Some(c), .. } if c.contains("AccessDenied") => {
+            EcsError::Api(c) if c.is_access_denied() => {
                 "The role needs ecs:DescribeServices, ecs:DescribeTaskDefinition, ecs:RegisterTaskDefinition, ecs:UpdateService, ecs:ListTasks, ecs:DescribeTasks, ecs:TagResource and iam:PassRole for the task roles".into()
             }
-            EcsError::Api { .. } => "Check the cluster/service names and the region".into(),
+            EcsError::Api(_) => "Check the cluster/service names and the region".into(),
             EcsError::ServiceNotFound { .. } => {
                 "Check `cluster`, `service` and `aws-region`; the service must exist and be ACTIVE".into()
             }
@@ -569,11 +566,12 @@ pub async fn update_service(
         })
         .and_then(|d| d.id())
         .map(str::to_owned)
-        .ok_or_else(|| EcsError::Api {
-            op: "UpdateService",
-            resource: service.to_owned(),
-            code: None,
-            message: "the response lists no PRIMARY deployment".into(),
+        .ok_or_else(|| {
+            EcsError::unexpected(
+                "UpdateService",
+                service,
+                "the response lists no PRIMARY deployment",
+            )
         })?;
     let events = svc
         .map(|s| {
@@ -1005,7 +1003,7 @@ pub async fn run_connected(
     aws: &Connected,
     cfg: &Config,
 ) -> Result<Report, ModeError> {
-    let plans = plan(&aws.sdk, cfg).await.map_err(plan_error)?;
+    let plans = plan(&aws.sdk, cfg).await?;
     run_plans(rt, aws, cfg, plans, None).await
 }
 
@@ -1034,9 +1032,7 @@ pub async fn run_restore(
             hint: None,
         });
     };
-    let plans = plan_restore(&aws.sdk, cfg, services)
-        .await
-        .map_err(plan_error)?;
+    let plans = plan_restore(&aws.sdk, cfg, services).await?;
     let r = run_plans(rt, aws, cfg, plans, Some(restore)).await?;
     Ok(restore.annotate(r))
 }
@@ -1087,17 +1083,12 @@ pub async fn plan_restore(
     Ok(plans)
 }
 
-fn plan_error(e: EcsError) -> ModeError {
-    let hint = Some(e.hint());
-    match e {
-        EcsError::Api { .. } => ModeError::Failed {
-            message: e.to_string(),
-            hint,
-        },
-        _ => ModeError::Config {
-            message: e.to_string(),
-            hint,
-        },
+impl crate::modes::Failure for EcsError {
+    fn is_config(&self) -> bool {
+        !matches!(self, EcsError::Api(_))
+    }
+    fn hint(&self) -> Option<String> {
+        Some(EcsError::hint(self))
     }
 }
 

@@ -186,13 +186,9 @@ fn valid_name(s: &str) -> bool {
 /// ECS Express problems.
 #[derive(Debug, thiserror::Error)]
 pub enum ExpressError {
-    #[error("ECS {op} for `{resource}` failed: {message}")]
-    Api {
-        op: &'static str,
-        resource: String,
-        code: Option<String>,
-        message: String,
-    },
+    /// An ECS call failed: the code and status stay typed.
+    #[error("{0}")]
+    Api(crate::aws::call::CallError),
     #[error(
         "input `express-service`: `{arn}` is not an ECS Express service in this account and region (ECS answered {code}: {message})"
     )]
@@ -206,17 +202,31 @@ pub enum ExpressError {
 }
 
 impl ExpressError {
-    fn api<E, R>(op: &'static str, resource: &str, e: &SdkError<E, R>) -> Self
+    fn api<E>(
+        op: &'static str,
+        resource: &str,
+        e: &SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+    ) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
     {
-        ExpressError::Api {
-            op,
-            resource: resource.to_owned(),
-            code: e.code().map(str::to_owned),
-            message: super::ecs::sdk_message(e),
-        }
+        ExpressError::Api(crate::aws::call::CallError::from_sdk(
+            "ECS", op, resource, e,
+        ))
+    }
+}
+
+impl crate::modes::Failure for ExpressError {
+    fn is_config(&self) -> bool {
+        !matches!(self, ExpressError::Api(_))
+    }
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            ExpressError::Api(c) if c.is_access_denied() => "The role needs ecs:DescribeExpressGatewayService, ecs:UpdateExpressGatewayService and ecs:ListServiceDeployments (and iam:PassRole for the service's execution and task roles)".into(),
+            ExpressError::Api(_) => "Check `express-service`, `cluster` and `aws-region`".into(),
+            ExpressError::NotFound { .. } => "Name an Express service (created with CreateExpressGatewayService) and its cluster when it is not `default`; a standard ECS service is deployed with `cluster` + `service`".into(),
+            ExpressError::NotDeployable { .. } => "Deploy an ACTIVE Express service when no service deployment is running (wait for it in the ECS console, or re-run)".into(),
+        })
     }
 }
 
@@ -977,9 +987,7 @@ async fn run_connected(
     }
     if rt.common.dry_run {
         let api = Api::new(&aws.sdk);
-        let (svc, health_url) = prepare(&api, &arn, cfg)
-            .await
-            .map_err(|e| to_mode_error(&e))?;
+        let (svc, health_url) = prepare(&api, &arn, cfg).await?;
         let line = format!(
             "plan: would UpdateExpressGatewayService `{}` from `{}` to `{}` (the rest of the primary container unchanged), follow its service deployment, check `{health_url}` for {}, and {} on failure",
             svc.name,
@@ -1030,31 +1038,10 @@ async fn run_connected(
         Err(e) => {
             let record = gh.finish(false, None).await;
             tracing::info!("{record}");
-            return Err(to_mode_error(&e));
+            return Err(e.into());
         }
     };
     let record = gh.finish(o.succeeded(), o.service.url().as_deref()).await;
     let r = report(cfg, &o, rt.cancel.is_cancelled());
     Ok(super::name_the_target(rt, aws, &record, r))
-}
-
-fn to_mode_error(e: &ExpressError) -> ModeError {
-    match e {
-        ExpressError::Api { code, .. } => ModeError::Failed {
-            message: e.to_string(),
-            hint: Some(if code.as_deref().is_some_and(|c| c.contains("AccessDenied")) {
-                "The role needs ecs:DescribeExpressGatewayService, ecs:UpdateExpressGatewayService and ecs:ListServiceDeployments (and iam:PassRole for the service's execution and task roles)".into()
-            } else {
-                "Check `express-service`, `cluster` and `aws-region`".into()
-            }),
-        },
-        ExpressError::NotFound { .. } => ModeError::Config {
-            message: e.to_string(),
-            hint: Some("Name an Express service (created with CreateExpressGatewayService) and its cluster when it is not `default`; a standard ECS service is deployed with `cluster` + `service`".into()),
-        },
-        ExpressError::NotDeployable { .. } => ModeError::Config {
-            message: e.to_string(),
-            hint: Some("Deploy an ACTIVE Express service when no service deployment is running (wait for it in the ECS console, or re-run)".into()),
-        },
-    }
 }

@@ -246,16 +246,9 @@ fn parse_environment(v: &str) -> Result<BTreeMap<String, String>, String> {
 /// Errors of the Lambda deploy.
 #[derive(Debug, thiserror::Error)]
 pub enum LambdaError {
-    #[error("AWS {op} on `{resource}` failed: {message}")]
-    Aws {
-        op: &'static str,
-        resource: String,
-        code: Option<String>,
-        message: String,
-    },
-    /// An S3 call (the bundle's checksum or content).
+    /// A Lambda, CloudWatch or S3 call failed: the code and status stay typed.
     #[error("{0}")]
-    Call(#[from] crate::aws::call::CallError),
+    Aws(#[from] crate::aws::call::CallError),
     #[error("Lambda function `{function}` does not exist in this account and region")]
     FunctionNotFound { function: String },
     #[error("Lambda function `{function}`: {what} is {status}: {reason}")]
@@ -313,24 +306,23 @@ pub enum LambdaError {
 impl LambdaError {
     fn hint(&self) -> Option<String> {
         Some(match self {
-            LambdaError::Aws { code, op, .. } => match code.as_deref() {
-                Some("AccessDeniedException" | "AccessDenied") => format!(
-                    "The role needs `lambda:{op}` (or `cloudwatch:`/`s3:` for those calls) on this resource."
-                ),
-                Some("ResourceConflictException") => {
-                    "Another update of this function was in progress; re-run the job.".into()
-                }
-                _ => return None,
-            },
-            LambdaError::Call(e) if e.is_access_denied() => format!(
+            LambdaError::Aws(e) if e.service == "S3" && e.is_access_denied() => format!(
                 "The role needs `s3:GetObject` on `{}` (HeadObject and GetObject both need it).",
                 e.resource
             ),
-            LambdaError::Call(e) if e.is_not_found() => format!(
+            LambdaError::Aws(e) if e.service == "S3" && e.is_not_found() => format!(
                 "`{}` does not exist: check `s3-bucket`/`s3-key` (or the bundle `build` uploaded) and `aws-region`.",
                 e.resource
             ),
-            LambdaError::Call(_) => return None,
+            LambdaError::Aws(e) if e.is_access_denied() => format!(
+                "The role needs `{}:{}` on this resource.",
+                if e.service == "CloudWatch" { "cloudwatch" } else { "lambda" },
+                e.op
+            ),
+            LambdaError::Aws(e) if e.code.as_deref() == Some("ResourceConflictException") => {
+                "Another update of this function was in progress; re-run the job.".into()
+            }
+            LambdaError::Aws(_) => return None,
             LambdaError::FunctionNotFound { .. } => {
                 "stevedore updates existing functions: create it with your infrastructure code, and check `function-name` and `aws-region`.".into()
             }
@@ -373,20 +365,12 @@ impl LambdaError {
     }
 }
 
-impl From<LambdaError> for ModeError {
-    fn from(e: LambdaError) -> Self {
-        let hint = e.hint();
-        if e.is_config() {
-            ModeError::Config {
-                message: e.to_string(),
-                hint,
-            }
-        } else {
-            ModeError::Failed {
-                message: e.to_string(),
-                hint,
-            }
-        }
+impl crate::modes::Failure for LambdaError {
+    fn is_config(&self) -> bool {
+        LambdaError::is_config(self)
+    }
+    fn hint(&self) -> Option<String> {
+        LambdaError::hint(self)
     }
 }
 

@@ -461,10 +461,15 @@ struct Session<'a> {
     key: String,
 }
 
-impl From<PreviewError> for ModeError {
-    fn from(e: PreviewError) -> Self {
-        match e {
-            PreviewError::Lambda(l) => l.into(),
+impl crate::modes::Failure for PreviewError {
+    fn is_config(&self) -> bool {
+        match self {
+            PreviewError::Lambda(l) => l.is_config(),
+        }
+    }
+    fn hint(&self) -> Option<String> {
+        match self {
+            PreviewError::Lambda(l) => crate::modes::Failure::hint(l),
         }
     }
 }

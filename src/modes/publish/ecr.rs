@@ -9,8 +9,8 @@
 use aws_types::SdkConfig;
 use aws_types::region::Region;
 
+use crate::aws::call::CallError;
 use crate::aws::ecr::{BatchGetImage, Ecr, ImageId, PutImage};
-use crate::aws::json_rpc::RpcError;
 use crate::net::Net;
 
 /// Manifest types we accept, so ECR hands back the stored manifest unconverted.
@@ -142,7 +142,7 @@ pub enum EcrError {
 }
 
 impl EcrError {
-    fn call(operation: &'static str, image: &str, e: RpcError) -> Self {
+    fn call(operation: &'static str, image: &str, e: CallError) -> Self {
         EcrError::Api {
             operation,
             image: image.to_owned(),

@@ -11,7 +11,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
-use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+
+use crate::aws::call::CallError;
 use aws_sdk_lambda::types::{
     AliasRoutingConfiguration, Environment, FunctionUrlAuthType, LastUpdateStatus, State,
 };
@@ -128,26 +131,6 @@ pub struct Api {
     net: crate::net::Net,
 }
 
-fn aws_err<E>(
-    op: &'static str,
-    function: &str,
-    e: &aws_sdk_lambda::error::SdkError<E>,
-) -> LambdaError
-where
-    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
-{
-    LambdaError::Aws {
-        op,
-        resource: function.to_owned(),
-        code: e.code().map(str::to_owned),
-        message: DisplayErrorContext(e).to_string(),
-    }
-}
-
-fn is_not_found<E: ProvideErrorMetadata>(e: &aws_sdk_lambda::error::SdkError<E>) -> bool {
-    e.code() == Some("ResourceNotFoundException")
-}
-
 impl Api {
     #[must_use]
     pub fn new(sdk: &SdkConfig, function: &str, net: crate::net::Net) -> Self {
@@ -184,6 +167,25 @@ impl Api {
         self.stats.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
+    /// One Lambda call: counted and timed; its failure a [`CallError`] on the function. Boxed: the SDK's
+    /// request futures are large, and held inline in every caller's state they overflowed the 2 MiB
+    /// stack of a debug-build test thread.
+    fn call<'a, T, E>(
+        &'a self,
+        op: &'static str,
+        fut: impl Future<Output = Result<T, SdkError<E, HttpResponse>>> + Send + 'a,
+    ) -> futures_util::future::BoxFuture<'a, Result<T, CallError>>
+    where
+        T: Send + 'a,
+        E: ProvideErrorMetadata + std::error::Error + Send + 'static,
+    {
+        Box::pin(async move {
+            self.timed(op, fut)
+                .await
+                .map_err(|e| CallError::from_sdk("Lambda", op, &self.function, &e))
+        })
+    }
+
     async fn timed<T>(&self, op: &'static str, fut: impl Future<Output = T>) -> T {
         let start = Instant::now();
         let out = fut.await;
@@ -197,7 +199,7 @@ impl Api {
     /// `GetFunction`: configuration and code location; `None` when the function does not exist.
     pub async fn get_function(&self) -> Result<Option<Current>, LambdaError> {
         let r = self
-            .timed(
+            .call(
                 "GetFunction",
                 self.lambda
                     .get_function()
@@ -214,8 +216,8 @@ impl Api {
                 cur.image_uri = out.code().and_then(|c| c.image_uri()).map(str::to_owned);
                 Ok(Some(cur))
             }
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(aws_err("GetFunction", &self.function, &e)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -226,7 +228,7 @@ impl Api {
         let mut delay = FIRST_POLL;
         loop {
             let r = self
-                .timed(
+                .call(
                     "GetFunctionConfiguration",
                     self.lambda
                         .get_function_configuration()
@@ -234,8 +236,7 @@ impl Api {
                         .set_qualifier(qualifier.map(str::to_owned))
                         .send(),
                 )
-                .await
-                .map_err(|e| aws_err("GetFunctionConfiguration", &self.function, &e))?;
+                .await?;
             let update = r.last_update_status();
             let state = r.state();
             if matches!(update, Some(LastUpdateStatus::Failed)) {
@@ -310,9 +311,7 @@ impl Api {
                     .build(),
             );
         }
-        self.timed("UpdateFunctionConfiguration", req.send())
-            .await
-            .map_err(|e| aws_err("UpdateFunctionConfiguration", &self.function, &e))?;
+        self.call("UpdateFunctionConfiguration", req.send()).await?;
         self.wait_updated(None).await
     }
 
@@ -332,9 +331,7 @@ impl Api {
             CodeUpdate::S3 { bucket, key } => req.s3_bucket(bucket).s3_key(key),
             CodeUpdate::Image(uri) => req.image_uri(uri),
         };
-        self.timed("UpdateFunctionCode", req.send())
-            .await
-            .map_err(|e| aws_err("UpdateFunctionCode", &self.function, &e))?;
+        self.call("UpdateFunctionCode", req.send()).await?;
         self.wait_updated(None).await
     }
 
@@ -347,7 +344,7 @@ impl Api {
         description: &str,
     ) -> Result<String, LambdaError> {
         let out = self
-            .timed(
+            .call(
                 "PublishVersion",
                 self.lambda
                     .publish_version()
@@ -356,8 +353,7 @@ impl Api {
                     .description(description)
                     .send(),
             )
-            .await
-            .map_err(|e| aws_err("PublishVersion", &self.function, &e))?;
+            .await?;
         let version = out.version().unwrap_or_default().to_owned();
         if version.is_empty() || version == "$LATEST" {
             return Err(LambdaError::UpdateFailed {
@@ -374,7 +370,7 @@ impl Api {
     /// The role of one version (weighted aliases need the same execution role on both versions).
     pub async fn role_of(&self, version: &str) -> Result<Option<String>, LambdaError> {
         let r = self
-            .timed(
+            .call(
                 "GetFunctionConfiguration",
                 self.lambda
                     .get_function_configuration()
@@ -382,15 +378,14 @@ impl Api {
                     .qualifier(version)
                     .send(),
             )
-            .await
-            .map_err(|e| aws_err("GetFunctionConfiguration", &self.function, &e))?;
+            .await?;
         Ok(r.role().map(str::to_owned))
     }
 
     /// `GetAlias`; `None` when it does not exist.
     pub async fn get_alias(&self, alias: &str) -> Result<Option<AliasState>, LambdaError> {
         let r = self
-            .timed(
+            .call(
                 "GetAlias",
                 self.lambda
                     .get_alias()
@@ -408,8 +403,8 @@ impl Api {
                     .and_then(|r| r.additional_version_weights())
                     .and_then(|w| w.iter().next().map(|(v, w)| (v.clone(), *w))),
             })),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(aws_err("GetAlias", &self.function, &e)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -420,7 +415,7 @@ impl Api {
         version: &str,
     ) -> Result<AliasState, LambdaError> {
         let a = self
-            .timed(
+            .call(
                 "CreateAlias",
                 self.lambda
                     .create_alias()
@@ -430,8 +425,7 @@ impl Api {
                     .description("managed by stevedore")
                     .send(),
             )
-            .await
-            .map_err(|e| aws_err("CreateAlias", &self.function, &e))?;
+            .await?;
         Ok(AliasState {
             arn: a.alias_arn().unwrap_or_default().to_owned(),
             version: version.to_owned(),
@@ -450,7 +444,7 @@ impl Api {
         let weights: HashMap<String, f64> =
             extra.iter().map(|(v, w)| ((*v).to_owned(), *w)).collect();
         let a = self
-            .timed(
+            .call(
                 "UpdateAlias",
                 self.lambda
                     .update_alias()
@@ -464,8 +458,7 @@ impl Api {
                     )
                     .send(),
             )
-            .await
-            .map_err(|e| aws_err("UpdateAlias", &self.function, &e))?;
+            .await?;
         Ok(AliasState {
             arn: a.alias_arn().unwrap_or_default().to_owned(),
             version: primary.to_owned(),
@@ -476,7 +469,7 @@ impl Api {
     /// `DeleteAlias`; `false` when it did not exist.
     pub async fn delete_alias(&self, alias: &str) -> Result<bool, LambdaError> {
         let r = self
-            .timed(
+            .call(
                 "DeleteAlias",
                 self.lambda
                     .delete_alias()
@@ -487,15 +480,15 @@ impl Api {
             .await;
         match r {
             Ok(_) => Ok(true),
-            Err(e) if is_not_found(&e) => Ok(false),
-            Err(e) => Err(aws_err("DeleteAlias", &self.function, &e)),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e.into()),
         }
     }
 
     /// `GetFunctionUrlConfig` of `qualifier`: (URL, auth type); `None` when it has none.
     pub async fn get_url(&self, qualifier: &str) -> Result<Option<(String, String)>, LambdaError> {
         let r = self
-            .timed(
+            .call(
                 "GetFunctionUrlConfig",
                 self.lambda
                     .get_function_url_config()
@@ -509,8 +502,8 @@ impl Api {
                 c.function_url().to_owned(),
                 c.auth_type().as_str().to_owned(),
             ))),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(aws_err("GetFunctionUrlConfig", &self.function, &e)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -521,7 +514,7 @@ impl Api {
         auth_type: &str,
     ) -> Result<String, LambdaError> {
         let c = self
-            .timed(
+            .call(
                 "CreateFunctionUrlConfig",
                 self.lambda
                     .create_function_url_config()
@@ -530,8 +523,7 @@ impl Api {
                     .auth_type(FunctionUrlAuthType::from(auth_type))
                     .send(),
             )
-            .await
-            .map_err(|e| aws_err("CreateFunctionUrlConfig", &self.function, &e))?;
+            .await?;
         Ok(c.function_url().to_owned())
     }
 
@@ -542,7 +534,7 @@ impl Api {
         auth_type: &str,
     ) -> Result<String, LambdaError> {
         let c = self
-            .timed(
+            .call(
                 "UpdateFunctionUrlConfig",
                 self.lambda
                     .update_function_url_config()
@@ -551,15 +543,14 @@ impl Api {
                     .auth_type(FunctionUrlAuthType::from(auth_type))
                     .send(),
             )
-            .await
-            .map_err(|e| aws_err("UpdateFunctionUrlConfig", &self.function, &e))?;
+            .await?;
         Ok(c.function_url().to_owned())
     }
 
     /// `DeleteFunctionUrlConfig` of `qualifier`; `false` when there was none.
     pub async fn delete_url(&self, qualifier: &str) -> Result<bool, LambdaError> {
         let r = self
-            .timed(
+            .call(
                 "DeleteFunctionUrlConfig",
                 self.lambda
                     .delete_function_url_config()
@@ -570,8 +561,8 @@ impl Api {
             .await;
         match r {
             Ok(_) => Ok(true),
-            Err(e) if is_not_found(&e) => Ok(false),
-            Err(e) => Err(aws_err("DeleteFunctionUrlConfig", &self.function, &e)),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -597,10 +588,10 @@ impl Api {
         } else {
             req.function_url_auth_type(FunctionUrlAuthType::None)
         };
-        match self.timed("AddPermission", req.send()).await {
+        match self.call("AddPermission", req.send()).await {
             Ok(_) => Ok(()),
-            Err(e) if e.code() == Some("ResourceConflictException") => Ok(()),
-            Err(e) => Err(aws_err("AddPermission", &self.function, &e)),
+            Err(e) if e.code.as_deref() == Some("ResourceConflictException") => Ok(()),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -611,7 +602,7 @@ impl Api {
         statement_id: &str,
     ) -> Result<(), LambdaError> {
         let r = self
-            .timed(
+            .call(
                 "RemovePermission",
                 self.lambda
                     .remove_permission()
@@ -623,20 +614,19 @@ impl Api {
             .await;
         match r {
             Ok(_) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(aws_err("RemovePermission", &self.function, &e)),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e.into()),
         }
     }
 
     /// `ListTags` of the function (unqualified ARN).
     pub async fn tags(&self, function_arn: &str) -> Result<BTreeMap<String, String>, LambdaError> {
         let r = self
-            .timed(
+            .call(
                 "ListTags",
                 self.lambda.list_tags().resource(function_arn).send(),
             )
-            .await
-            .map_err(|e| aws_err("ListTags", &self.function, &e))?;
+            .await?;
         Ok(r.tags()
             .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default())
@@ -644,7 +634,7 @@ impl Api {
 
     /// `TagResource` on the function: one tag.
     pub async fn tag(&self, function_arn: &str, key: &str, value: &str) -> Result<(), LambdaError> {
-        self.timed(
+        self.call(
             "TagResource",
             self.lambda
                 .tag_resource()
@@ -652,14 +642,13 @@ impl Api {
                 .tags(key, value)
                 .send(),
         )
-        .await
-        .map_err(|e| aws_err("TagResource", &self.function, &e))?;
+        .await?;
         Ok(())
     }
 
     /// `UntagResource` on the function: one key.
     pub async fn untag(&self, function_arn: &str, key: &str) -> Result<(), LambdaError> {
-        self.timed(
+        self.call(
             "UntagResource",
             self.lambda
                 .untag_resource()
@@ -667,8 +656,7 @@ impl Api {
                 .tag_keys(key)
                 .send(),
         )
-        .await
-        .map_err(|e| aws_err("UntagResource", &self.function, &e))?;
+        .await?;
         Ok(())
     }
 
@@ -679,7 +667,7 @@ impl Api {
         payload: &str,
     ) -> Result<Result<String, String>, LambdaError> {
         let r = self
-            .timed(
+            .call(
                 "Invoke",
                 self.lambda
                     .invoke()
@@ -688,8 +676,7 @@ impl Api {
                     .payload(Blob::new(payload.as_bytes().to_vec()))
                     .send(),
             )
-            .await
-            .map_err(|e| aws_err("Invoke", &self.function, &e))?;
+            .await?;
         let body = r
             .payload()
             .map(|p| String::from_utf8_lossy(p.as_ref()).into_owned())

@@ -17,6 +17,7 @@ use aws_types::service_config::ServiceConfigKey;
 use serde::Deserialize;
 
 use super::LambdaError;
+use crate::aws::call::CallError;
 
 const TARGET: &str = "GraniteServiceVersion20100801.DescribeAlarms";
 const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
@@ -85,11 +86,18 @@ impl CloudWatch {
     }
 
     fn err(&self, names: &[String], code: Option<String>, message: String) -> LambdaError {
-        LambdaError::Aws {
+        LambdaError::Aws(self.call_error(names, code, message))
+    }
+
+    fn call_error(&self, names: &[String], code: Option<String>, message: String) -> CallError {
+        CallError {
+            service: "CloudWatch",
             op: "DescribeAlarms",
             resource: names.join(", "),
             code,
+            status: None,
             message,
+            transient: false,
         }
     }
 
@@ -186,7 +194,12 @@ impl CloudWatch {
                 ),
                 None => (None, super::api::excerpt(&text)),
             };
-            return Err(self.err(names, code, format!("HTTP {}: {message}", status.as_u16())));
+            let status = status.as_u16();
+            return Err(LambdaError::Aws(CallError {
+                status: Some(status),
+                transient: crate::aws::call::transient(status, code.as_deref()),
+                ..self.call_error(names, code, format!("HTTP {status}: {message}"))
+            }));
         }
         serde_json::from_str(&text).map_err(|e| {
             self.err(

@@ -29,7 +29,7 @@ use super::{
     Action, Prelude, PreviewConfig, Record, Start, TAG_PREFIX, environment, github_closed,
     github_deactivate, host_of, pr_state, prelude, records, rfc3339,
 };
-use crate::aws::json_rpc::RpcError;
+use crate::aws::call::CallError;
 use crate::aws::query::{self, Node, Params, Query};
 use crate::inputs::Mode;
 use crate::modes::deploy::ecs::{self as ecs_deploy, EcsError, End, Seen, Timeline, rollout};
@@ -48,48 +48,26 @@ pub enum EcsPreviewError {
     #[error(transparent)]
     Ecs(#[from] EcsError),
     #[error("{0}")]
-    Elb(#[from] RpcError),
+    Elb(#[from] CallError),
     /// Something with a preview's name that is not ours, or a base service that cannot be cloned.
     #[error("{message}")]
     Refused { message: String, hint: String },
 }
 
-impl From<EcsPreviewError> for ModeError {
-    fn from(e: EcsPreviewError) -> Self {
-        match e {
-            EcsPreviewError::Ecs(e) => {
-                let hint = Some(e.hint());
-                match e {
-                    EcsError::Api { .. } => ModeError::Failed {
-                        message: e.to_string(),
-                        hint,
-                    },
-                    _ => ModeError::Config {
-                        message: e.to_string(),
-                        hint,
-                    },
-                }
-            }
-            EcsPreviewError::Elb(e) => {
-                let hint = if e
-                    .code
-                    .as_deref()
-                    .is_some_and(|c| c.contains("AccessDenied"))
-                {
-                    "The preview role needs elasticloadbalancing:DescribeTargetGroups, DescribeRules, DescribeTags, CreateTargetGroup, CreateRule, ModifyRule, AddTags, DeleteRule and DeleteTargetGroup (docs/previews.md)"
-                } else {
-                    "Check `preview-listener-arn` (same account and region as the service) and re-run: every step is safe to repeat"
-                };
-                ModeError::Failed {
-                    message: e.to_string(),
-                    hint: Some(hint.into()),
-                }
-            }
-            EcsPreviewError::Refused { message, hint } => ModeError::Failed {
-                message,
-                hint: Some(hint),
-            },
+impl crate::modes::Failure for EcsPreviewError {
+    fn is_config(&self) -> bool {
+        match self {
+            EcsPreviewError::Ecs(e) => e.is_config(),
+            EcsPreviewError::Elb(_) | EcsPreviewError::Refused { .. } => false,
         }
+    }
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            EcsPreviewError::Ecs(e) => e.hint(),
+            EcsPreviewError::Elb(e) if e.is_access_denied() => "The preview role needs elasticloadbalancing:DescribeTargetGroups, DescribeRules, DescribeTags, CreateTargetGroup, CreateRule, ModifyRule, AddTags, DeleteRule and DeleteTargetGroup (docs/previews.md)".into(),
+            EcsPreviewError::Elb(_) => "Check `preview-listener-arn` (same account and region as the service) and re-run: every step is safe to repeat".into(),
+            EcsPreviewError::Refused { hint, .. } => hint.clone(),
+        })
     }
 }
 
@@ -577,7 +555,7 @@ impl Session<'_> {
     }
 
     /// The listener's rules with their tags (DescribeRules paged, DescribeTags by 20).
-    async fn rules(&self, listener: &str) -> Result<Vec<Rule>, RpcError> {
+    async fn rules(&self, listener: &str) -> Result<Vec<Rule>, CallError> {
         let mut nodes = Vec::new();
         let mut marker: Option<String> = None;
         loop {
@@ -644,7 +622,7 @@ impl Session<'_> {
     }
 
     /// The target group named `name`: its ARN and whether it carries PR `n`'s record of this repository.
-    async fn target_group(&self, name: &str, n: u64) -> Result<Option<(String, bool)>, RpcError> {
+    async fn target_group(&self, name: &str, n: u64) -> Result<Option<(String, bool)>, CallError> {
         let out = match self
             .elb
             .call(
@@ -787,11 +765,14 @@ impl Session<'_> {
                     .first()
                     .and_then(|t| t.text_at(&["TargetGroupArn"]))
                     .map(str::to_owned)
-                    .ok_or_else(|| RpcError {
+                    .ok_or_else(|| CallError {
                         service: query::ELBV2.service_id,
-                        op: "CreateTargetGroup".into(),
+                        op: "CreateTargetGroup",
+                        resource: String::new(),
                         code: None,
+                        status: None,
                         message: "the answer names no target group".into(),
+                        transient: false,
                     })?
             }
         };
@@ -863,11 +844,14 @@ impl Session<'_> {
                     )
                     .await?;
                 if out.members(&["Rules"]).is_empty() {
-                    return Err(RpcError {
+                    return Err(CallError {
                         service: query::ELBV2.service_id,
-                        op: "CreateRule".into(),
+                        op: "CreateRule",
+                        resource: String::new(),
                         code: None,
+                        status: None,
                         message: "the answer lists no rule".into(),
+                        transient: false,
                     }
                     .into());
                 }
@@ -1217,11 +1201,8 @@ fn primary(
         })
         .and_then(|d| d.id())
         .map(str::to_owned)
-        .ok_or_else(|| EcsError::Api {
-            op,
-            resource: name.to_owned(),
-            code: None,
-            message: "the response lists no PRIMARY deployment".into(),
+        .ok_or_else(|| {
+            EcsError::unexpected(op, name, "the response lists no PRIMARY deployment")
         })?;
     let events = s
         .map(|s| {
