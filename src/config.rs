@@ -3,6 +3,7 @@
 //! Only the selected mode's inputs are parsed (a lint-gate run does not complain about deploy inputs), and
 //! every error of every input is collected before anything runs.
 
+use crate::inputs::Input;
 use secrecy::SecretString;
 
 use crate::env::Env;
@@ -38,17 +39,17 @@ impl Config {
 
     /// Reads every input the chosen mode uses. `None` when the mode itself is missing or invalid.
     pub fn parse(p: &mut Inputs<'_>) -> Option<Config> {
-        let mode_raw = p.string("mode");
+        let mode_raw = p.string(Input::Mode);
         let mode = match mode_raw.as_deref() {
             None => {
-                p.missing("mode", "to choose what stevedore does", "lint-gate");
+                p.missing(Input::Mode, "to choose what stevedore does", "lint-gate");
                 None
             }
             Some(m) => {
                 let parsed = Mode::parse(m);
                 if parsed.is_none() {
                     p.error(
-                        "mode",
+                        Input::Mode,
                         Some(m),
                         "is not a mode",
                         format!(
@@ -64,10 +65,10 @@ impl Config {
                 parsed
             }
         };
-        let github_token = p.string("github-token").map(SecretString::from);
-        let dry_run = p.bool("dry-run", false);
-        let mut report_key = p.string("report-key");
-        let comment = p.bool("comment", true);
+        let github_token = p.string(Input::GithubToken).map(SecretString::from);
+        let dry_run = p.bool(Input::DryRun, false);
+        let mut report_key = p.string(Input::ReportKey);
+        let comment = p.bool(Input::Comment, true);
         let notify = crate::notify::Config::parse(p);
         let mode = mode?;
         let mode_cfg = Self::parse_mode(mode, p);

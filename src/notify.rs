@@ -15,6 +15,7 @@
 //! - A notification never changes the verdict or the exit code: a webhook that fails is a `::warning` and
 //!   a note in the job summary.
 
+use crate::inputs::Input;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -61,7 +62,7 @@ impl Config {
     /// Reads `notify` (URLs separated by newlines or commas) and `environment`. A URL that is not http(s)
     /// is an error naming its position; the value itself is never echoed.
     pub fn parse(p: &mut Inputs<'_>) -> Config {
-        let entries = p.list("notify");
+        let entries = p.list(Input::Notify);
         let total = entries.len();
         let mut webhooks = Vec::new();
         for (i, entry) in entries.into_iter().enumerate() {
@@ -77,7 +78,7 @@ impl Config {
                     });
                 }
                 _ => p.error(
-                    "notify",
+                    Input::Notify,
                     Some("***"),
                     format!(
                         "entry {n} of {total} is not an http(s) URL (it is a secret, so it is not shown)"
@@ -90,7 +91,7 @@ impl Config {
         }
         Config {
             webhooks,
-            environment: p.string("environment"),
+            environment: p.string(Input::Environment),
         }
     }
 

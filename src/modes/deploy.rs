@@ -12,6 +12,7 @@ pub mod lambda;
 pub mod preview;
 pub mod rollback;
 
+use crate::inputs::Input;
 use crate::aws::{self, AwsInputs, Purpose};
 use crate::inputs::Inputs;
 use crate::modes::{ModeError, Runtime};
@@ -39,11 +40,11 @@ impl Config {
     /// Reads this mode's inputs, collecting every error.
     pub fn parse(p: &mut Inputs<'_>) -> Self {
         let rollback = rollback::parse(p);
-        if let Some(service) = p.string("express-service") {
+        if let Some(service) = p.string(Input::ExpressService) {
             // With `rollback-to`, `preview: true` is refused by its parser.
-            if preview::PreviewConfig::parse(p).is_some() && p.string("rollback-to").is_none() {
+            if preview::PreviewConfig::parse(p).is_some() && p.string(Input::RollbackTo).is_none() {
                 p.error(
-                    "preview",
+                    Input::Preview,
                     Some("true"),
                     "is set together with `express-service`; previews are Lambda aliases (`function-name`) or ECS services (`cluster` + `service`) only",
                     "Remove `preview: true` from the ECS Express step",
@@ -58,12 +59,12 @@ impl Config {
                 rollback,
             };
         }
-        let ecs_wanted = p.string("cluster").is_some() || p.string("service").is_some();
-        let function = p.string("function-name");
-        if let Some(service) = p.string("app-runner-service") {
+        let ecs_wanted = p.string(Input::Cluster).is_some() || p.string(Input::Service).is_some();
+        let function = p.string(Input::FunctionName);
+        if let Some(service) = p.string(Input::AppRunnerService) {
             if ecs_wanted || function.is_some() {
                 p.error(
-                    "app-runner-service",
+                    Input::AppRunnerService,
                     Some(&service),
                     "is set together with `cluster`/`service` or `function-name`; one deploy step deploys to one target",
                     "Use one step per target",
@@ -72,7 +73,7 @@ impl Config {
             let preview = preview::PreviewConfig::parse(p);
             if preview.is_some() {
                 p.error(
-                    "preview",
+                    Input::Preview,
                     Some("true"),
                     "is set together with `app-runner-service`; previews are Lambda aliases (`function-name`) or ECS services (`cluster` + `service`)",
                     "Remove `preview: true` from the App Runner step",
@@ -89,7 +90,7 @@ impl Config {
         }
         if ecs_wanted && function.is_some() {
             p.error(
-                "function-name",
+                Input::FunctionName,
                 function.as_deref(),
                 "is set together with `cluster`/`service`; one deploy step deploys to ECS or to Lambda",
                 "Use two steps: one with `cluster` + `service`, one with `function-name`",
@@ -103,7 +104,7 @@ impl Config {
             let lambda_inputs = lambda_only_inputs(p);
             if !lambda_inputs.is_empty() {
                 p.missing(
-                    "function-name",
+                    Input::FunctionName,
                     &format!(
                         "for a Lambda deploy ({} given; an ECS deploy takes `cluster` + `service` instead)",
                         lambda_inputs
@@ -149,23 +150,23 @@ fn check_preview(p: &mut Inputs<'_>, ecs: Option<&ecs::Config>) {
     if let Some(e) = ecs {
         if e.services.len() > 1 {
             p.error(
-                "service",
+                Input::Service,
                 Some(&e.services.join(", ")),
                 "lists several services; an ECS preview clones one base service",
                 "Use one preview step per service, each with its own `service`",
             );
         }
-        if let Some(a) = p.string("preview-url-auth").filter(|a| a != "AWS_IAM") {
+        if let Some(a) = p.string(Input::PreviewUrlAuth).filter(|a| a != "AWS_IAM") {
             p.error(
-                "preview-url-auth",
+                Input::PreviewUrlAuth,
                 Some(&a),
                 "applies to Lambda previews only (their function URL); an ECS preview is reached through `preview-listener-arn` and `preview-host`",
                 "Remove `preview-url-auth` from the ECS preview step",
             );
         }
         for (input, set) in [
-            ("pre-deploy-task", e.pre_task.is_some()),
-            ("post-deploy-task", e.post_task.is_some()),
+            (Input::PreDeployTask, e.pre_task.is_some()),
+            (Input::PostDeployTask, e.post_task.is_some()),
         ] {
             if set {
                 p.error(
@@ -177,7 +178,7 @@ fn check_preview(p: &mut Inputs<'_>, ecs: Option<&ecs::Config>) {
             }
         }
     } else {
-        for input in ["preview-listener-arn", "preview-host"] {
+        for input in [Input::PreviewListenerArn, Input::PreviewHost] {
             if let Some(v) = p.string(input) {
                 p.error(
                     input,
@@ -188,19 +189,19 @@ fn check_preview(p: &mut Inputs<'_>, ecs: Option<&ecs::Config>) {
             }
         }
     }
-    if let Some(e) = p.string("environment")
+    if let Some(e) = p.string(Input::Environment)
         && crate::github::deployments::is_production(&e)
     {
         p.error(
-            "environment",
+            Input::Environment,
             Some(&e),
             "is a production environment; previews never use production's credentials",
             "Map a preview environment in `environments` and name it, e.g. `environment: preview`",
         );
     }
-    if let Some(t) = p.string("traffic").filter(|t| t != "all-at-once") {
+    if let Some(t) = p.string(Input::Traffic).filter(|t| t != "all-at-once") {
         p.error(
-            "traffic",
+            Input::Traffic,
             Some(&t),
             "does not apply to previews: the preview alias `pr-<n>` is created or moved all at once",
             "Remove `traffic` from the preview step (or set `traffic: all-at-once`)",
@@ -210,28 +211,28 @@ fn check_preview(p: &mut Inputs<'_>, ecs: Option<&ecs::Config>) {
 
 /// The Lambda-only inputs that are set (`traffic` and `alias` only when not their action.yml default,
 /// which the runner always passes).
-fn lambda_only_inputs(p: &mut Inputs<'_>) -> Vec<&'static str> {
-    const ONLY_LAMBDA: [&str; 10] = [
-        "zip-file",
-        "s3-bucket",
-        "s3-key",
-        "alarms",
-        "health-url",
-        "handler",
-        "runtime",
-        "test-payload",
-        "memory-size",
-        "function-timeout",
+fn lambda_only_inputs(p: &mut Inputs<'_>) -> Vec<Input> {
+    const ONLY_LAMBDA: [Input; 10] = [
+        Input::ZipFile,
+        Input::S3Bucket,
+        Input::S3Key,
+        Input::Alarms,
+        Input::HealthUrl,
+        Input::Handler,
+        Input::Runtime,
+        Input::TestPayload,
+        Input::MemorySize,
+        Input::FunctionTimeout,
     ];
-    let mut set: Vec<&'static str> = ONLY_LAMBDA
+    let mut set: Vec<Input> = ONLY_LAMBDA
         .into_iter()
-        .filter(|i| p.string(i).is_some())
+        .filter(|i| p.string(*i).is_some())
         .collect();
-    if p.string("traffic").is_some_and(|t| t != "all-at-once") {
-        set.push("traffic");
+    if p.string(Input::Traffic).is_some_and(|t| t != "all-at-once") {
+        set.push(Input::Traffic);
     }
-    if p.string("alias").is_some_and(|a| a != "live") {
-        set.push("alias");
+    if p.string(Input::Alias).is_some_and(|a| a != "live") {
+        set.push(Input::Alias);
     }
     set
 }
@@ -255,7 +256,7 @@ pub fn has_digest(image: &str) -> bool {
 pub fn check_image(p: &mut Inputs<'_>, image: &str) {
     if !has_tag_or_digest(image) {
         p.error(
-            "image",
+            Input::Image,
             Some(image),
             "names neither a tag nor a digest, so whatever `latest` is at deploy time would run",
             "Pin the image by digest (`image: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:…`, the `digest` output of `build`) or at least by tag (`…/web:1.4.2`)",
@@ -392,7 +393,7 @@ pub(crate) fn health_client(rt: &Runtime<'_>) -> Result<reqwest::Client, ModeErr
 /// `health-url` (absolute http(s); `example` is the URL the fix shows) and `health-status` (default 200).
 pub(crate) fn parse_health(p: &mut Inputs<'_>, example: &str) -> (Option<url::Url>, u16) {
     let url = p.parse_with(
-        "health-url",
+        Input::HealthUrl,
         &format!("Use an absolute http(s) URL, e.g. `health-url: {example}`"),
         |v| {
             let u = url::Url::parse(v.trim()).map_err(|e| format!("is not a URL ({e})"))?;
@@ -407,7 +408,7 @@ pub(crate) fn parse_health(p: &mut Inputs<'_>, example: &str) -> (Option<url::Ur
         },
     );
     let status = p
-        .integer("health-status", 100..=599, Some(200))
+        .integer(Input::HealthStatus, 100..=599, Some(200))
         .and_then(|s| u16::try_from(s).ok())
         .unwrap_or(200);
     (url, status)
@@ -416,16 +417,16 @@ pub(crate) fn parse_health(p: &mut Inputs<'_>, example: &str) -> (Option<url::Ur
 /// `wait-timeout` (default 10m, more than 0 and at most 6h; `example` is the fix shown) and `rollback`
 /// (`auto`: true, `none`: false) of the image targets (App Runner, ECS Express).
 pub(crate) fn parse_wait_and_rollback(p: &mut Inputs<'_>, example: &str) -> (Duration, bool) {
-    let timeout = p.duration("wait-timeout", Duration::from_secs(600));
+    let timeout = p.duration(Input::WaitTimeout, Duration::from_secs(600));
     if timeout.is_zero() || timeout > Duration::from_secs(6 * 3600) {
         p.error(
-            "wait-timeout",
+            Input::WaitTimeout,
             Some(&format!("{}s", timeout.as_secs())),
             "must be more than 0 and at most 6h",
             example,
         );
     }
-    let rollback = p.choice("rollback", &["auto", "none"], "auto") == "auto";
+    let rollback = p.choice(Input::Rollback, &["auto", "none"], "auto") == "auto";
     (timeout, rollback)
 }
 

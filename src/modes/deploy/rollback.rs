@@ -11,6 +11,7 @@
 //! Adding a target's rollback: a [`Target`] variant recorded by its deploy, a `same_*` identity check,
 //! and one arm in [`run`] that connects, calls [`choose`] and hands the [`Restore`] to the target's run.
 
+use crate::inputs::Input;
 use crate::aws::Purpose;
 use crate::github::deployments::{self, Record, Release, Search, Target, Wanted};
 use crate::inputs::Inputs;
@@ -19,31 +20,31 @@ use crate::report::Report;
 use crate::report::markdown::{code_span, sentence, text};
 
 /// Inputs that describe a new release: a rollback takes none of them (it redeploys what was recorded).
-pub const NEW_RELEASE_INPUTS: [(&str, &str); 12] = [
-    ("image", "the image"),
-    ("task-definition", "the task definition"),
-    ("environment-variables", "the environment"),
-    ("zip-file", "the code"),
-    ("s3-bucket", "the code"),
-    ("s3-key", "the code"),
-    ("handler", "the configuration"),
-    ("runtime", "the configuration"),
-    ("memory-size", "the configuration"),
-    ("function-timeout", "the configuration"),
-    ("pre-deploy-task", "the one-off tasks"),
-    ("post-deploy-task", "the one-off tasks"),
+pub const NEW_RELEASE_INPUTS: [(Input, &str); 12] = [
+    (Input::Image, "the image"),
+    (Input::TaskDefinition, "the task definition"),
+    (Input::EnvironmentVariables, "the environment"),
+    (Input::ZipFile, "the code"),
+    (Input::S3Bucket, "the code"),
+    (Input::S3Key, "the code"),
+    (Input::Handler, "the configuration"),
+    (Input::Runtime, "the configuration"),
+    (Input::MemorySize, "the configuration"),
+    (Input::FunctionTimeout, "the configuration"),
+    (Input::PreDeployTask, "the one-off tasks"),
+    (Input::PostDeployTask, "the one-off tasks"),
 ];
 
 /// Reads `rollback-to`; `None` when unset. Records an error for each input that describes a new release
 /// (all at once), and for `preview: true`.
 pub fn parse(p: &mut Inputs<'_>) -> Option<Wanted> {
-    let raw = p.string("rollback-to")?;
+    let raw = p.string(Input::RollbackTo)?;
     let v = raw.trim();
     let wanted = if v.eq_ignore_ascii_case("previous") {
         Some(Wanted::Previous)
     } else if v.is_empty() || v.len() > 200 || v.chars().any(char::is_whitespace) {
         p.error(
-            "rollback-to",
+            Input::RollbackTo,
             Some(&raw),
             "is neither `previous` nor a version (one word: a tag such as `v1.4.2` or a commit SHA of at least 7 hex digits)",
             "Set `rollback-to: previous`, or the version to restore, e.g. `rollback-to: v1.4.2`",
@@ -66,9 +67,9 @@ pub fn parse(p: &mut Inputs<'_>) -> Option<Wanted> {
             );
         }
     }
-    if p.bool("preview", false) {
+    if p.bool(Input::Preview, false) {
         p.error(
-            "preview",
+            Input::Preview,
             Some("true"),
             "is set together with `rollback-to`; previews are not rolled back, they are redeployed from the pull request",
             "Remove `preview: true` from the rollback step",
