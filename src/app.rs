@@ -2,13 +2,13 @@
 
 use secrecy::ExposeSecret;
 
-use crate::inputs::Input;
 use crate::act;
 use crate::cancel::{self, Cancel};
 use crate::config::Config;
 use crate::context::Context;
 use crate::env::{Env, vars};
 use crate::github::{self, fanout};
+use crate::inputs::Input;
 use crate::modes::{self, ModeError, Runtime};
 use crate::net::Net;
 use crate::notify;

@@ -98,6 +98,20 @@ pub struct InputError {
     pub fix: String,
 }
 
+/// Proof that an input error was recorded: only [`Inputs::error`] and [`Inputs::missing`] make one, and
+/// it carries that error. A parser that cannot build its configuration returns `Err(Recorded)`, so it
+/// cannot give up without saying why (see [`Inputs::finish_with`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recorded(InputError);
+
+impl Recorded {
+    /// The error that was recorded.
+    #[must_use]
+    pub fn error(&self) -> &InputError {
+        &self.0
+    }
+}
+
 /// Every input error found, reported together.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{} invalid input(s):\n{}", .0.len(), .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
@@ -178,13 +192,18 @@ impl<'e> Inputs<'e> {
     }
 
     /// Records that a required input is missing.
-    pub fn missing(&mut self, name: Input, why: &str, example: &str) {
-        self.errors.push(InputError {
+    pub fn missing(&mut self, name: Input, why: &str, example: &str) -> Recorded {
+        self.record(InputError {
             input: name.as_str().to_owned(),
             value: None,
             problem: format!("is required {why}"),
             fix: format!("Set it in `with:`, e.g. `{name}: {example}`"),
-        });
+        })
+    }
+
+    fn record(&mut self, e: InputError) -> Recorded {
+        self.errors.push(e.clone());
+        Recorded(e)
     }
 
     /// Records an error for `name`.
@@ -194,13 +213,13 @@ impl<'e> Inputs<'e> {
         value: Option<&str>,
         problem: impl Into<String>,
         fix: impl Into<String>,
-    ) {
-        self.errors.push(InputError {
+    ) -> Recorded {
+        self.record(InputError {
             input: name.as_str().to_owned(),
             value: value.map(str::to_owned),
             problem: problem.into(),
             fix: fix.into(),
-        });
+        })
     }
 
     /// A strict boolean: `true|True|TRUE|false|False|FALSE`, as in `@actions/core` `getBooleanInput`.
@@ -353,6 +372,17 @@ impl<'e> Inputs<'e> {
         }
     }
 
+    /// Ends parsing with the parser's result: every collected error when there is one, else the value.
+    /// A parser that gives up (`Err`) holds the [`Recorded`] error that says why, so a failed parse never
+    /// reports "0 invalid input(s)".
+    pub fn finish_with<T>(self, parsed: Result<T, Recorded>) -> Result<T, InputErrors> {
+        match (parsed, self.errors.is_empty()) {
+            (Ok(t), true) => Ok(t),
+            (_, false) => Err(InputErrors(self.errors)),
+            (Err(Recorded(e)), true) => Err(InputErrors(vec![e])),
+        }
+    }
+
     /// Errors collected so far.
     #[must_use]
     pub fn error_count(&self) -> usize {
@@ -460,6 +490,28 @@ mod tests {
                 .contains("input `dry-run` = `yes`: is not a boolean"),
             "{errs}"
         );
+    }
+
+    #[test]
+    fn a_parser_that_gives_up_always_reports_why() {
+        let env = Env::from_pairs([("INPUT_MODE", "deploy")]);
+        // The proof of an error recorded elsewhere (another `Inputs`) still names it.
+        let mut other = Inputs::new(&env);
+        let recorded = other.missing(Input::Service, "for an ECS deploy", "web");
+        let errs = Inputs::new(&env)
+            .finish_with::<()>(Err(recorded.clone()))
+            .unwrap_err();
+        assert_eq!(errs.0, [recorded.error().clone()]);
+        assert!(errs.to_string().starts_with("1 invalid input(s)"), "{errs}");
+        // Errors collected alongside are all reported, the recorded one once.
+        let mut p = Inputs::new(&env);
+        let r = p.error(Input::Image, Some("x"), "is bad", "fix it");
+        p.bool(Input::DryRun, false);
+        assert_eq!(p.finish_with::<()>(Err(r)).unwrap_err().0.len(), 1);
+        let mut p = Inputs::new(&env);
+        p.error(Input::Image, Some("x"), "is bad", "fix it");
+        assert_eq!(p.finish_with(Ok(1)).unwrap_err().0.len(), 1);
+        assert_eq!(Inputs::new(&env).finish_with(Ok(1)), Ok(1));
     }
 
     #[test]

@@ -77,7 +77,8 @@ impl Config {
                         url: SecretString::from(entry),
                     });
                 }
-                _ => p.error(
+                _ => {
+                    p.error(
                     Input::Notify,
                     Some("***"),
                     format!(
@@ -86,7 +87,8 @@ impl Config {
                     "Give the incoming-webhook URL your chat created, e.g. \
                      `https://hooks.slack.com/services/T000/B000/XXXX`, from a secret; separate several \
                      with newlines or commas",
-                ),
+                );
+                }
             }
         }
         Config {

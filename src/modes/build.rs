@@ -106,7 +106,11 @@ impl Config {
     /// Reads this mode's inputs, collecting every error.
     pub fn parse(p: &mut Inputs<'_>) -> Self {
         let aws = Box::new(AwsInputs::parse(p));
-        let build_type = p.choice(Input::BuildType, &["infer", "image", "lambda-bundle"], "infer");
+        let build_type = p.choice(
+            Input::BuildType,
+            &["infer", "image", "lambda-bundle"],
+            "infer",
+        );
         let service = p.string(Input::ServiceName);
         let version = p.string(Input::Version);
         if let Some(v) = &version
@@ -236,12 +240,14 @@ fn parse_build_args(p: &mut Inputs<'_>) -> Vec<(String, String)> {
             Some((k, v)) if !k.trim().is_empty() => {
                 out.push((k.trim().to_owned(), v.to_owned()));
             }
-            _ => p.error(
-                Input::BuildArgs,
-                Some(line),
-                "is not `KEY=VALUE`",
-                "one per line, e.g. `build-args: |\n  RUST_VERSION=1.95\n  FEATURES=full`",
-            ),
+            _ => {
+                p.error(
+                    Input::BuildArgs,
+                    Some(line),
+                    "is not `KEY=VALUE`",
+                    "one per line, e.g. `build-args: |\n  RUST_VERSION=1.95\n  FEATURES=full`",
+                );
+            }
         }
     }
     out

@@ -12,9 +12,9 @@ pub mod lambda;
 pub mod preview;
 pub mod rollback;
 
-use crate::inputs::Input;
 use crate::aws::{self, AwsInputs, Purpose};
-use crate::inputs::Inputs;
+use crate::inputs::Input;
+use crate::inputs::{Inputs, Recorded};
 use crate::modes::{ModeError, Runtime};
 use crate::report::{Report, Verdict};
 use std::time::Duration;
@@ -22,25 +22,71 @@ use std::time::Duration;
 /// Inputs of this mode: exactly one target.
 #[derive(Debug)]
 pub struct Config {
-    /// Set when `cluster` or `service` is given.
-    pub ecs: Option<Box<ecs::Config>>,
-    /// Set when `function-name` is given.
-    pub lambda: Option<Box<lambda::LambdaConfig>>,
-    /// Set when `app-runner-service` is given.
-    pub app_runner: Option<Box<apprunner::Config>>,
-    /// Set when `express-service` is given.
-    pub express: Option<Box<express::Config>>,
+    /// Where this step deploys, chosen once from the inputs.
+    pub target: Target,
     /// Set when `preview: true` (docs/previews.md).
     pub preview: Option<preview::PreviewConfig>,
     /// `rollback-to`: redeploy an earlier release instead (docs/rollback.md).
     pub rollback: Option<crate::github::deployments::Wanted>,
 }
 
+/// Where a deploy step deploys. Boxed: the configurations are large and a deploy's futures already are.
+#[derive(Debug)]
+pub enum Target {
+    /// `cluster` / `service` given (and the default when no target input is).
+    Ecs(Box<ecs::Config>),
+    /// `function-name` given.
+    Lambda(Box<lambda::LambdaConfig>),
+    /// `app-runner-service` given.
+    AppRunner(Box<apprunner::Config>),
+    /// `express-service` given.
+    Express(Box<express::Config>),
+}
+
+impl Target {
+    /// The AWS connection inputs of the target.
+    #[must_use]
+    pub fn aws(&self) -> &AwsInputs {
+        match self {
+            Target::Ecs(c) => &c.aws,
+            Target::Lambda(l) => &l.aws,
+            Target::AppRunner(a) => &a.aws,
+            Target::Express(x) => &x.aws,
+        }
+    }
+}
+
+/// The inputs that choose the target, each read once (here) and passed to the target's parser.
+#[derive(Debug, Default)]
+pub struct TargetInputs {
+    /// `cluster` (ECS and ECS Express).
+    pub cluster: Option<String>,
+    /// `service`, raw (a list for ECS).
+    pub service: Option<String>,
+    pub function_name: Option<String>,
+    pub app_runner_service: Option<String>,
+    pub express_service: Option<String>,
+}
+
+impl TargetInputs {
+    fn read(p: &mut Inputs<'_>) -> Self {
+        Self {
+            cluster: p.string(Input::Cluster),
+            service: p.string(Input::Service),
+            function_name: p.string(Input::FunctionName),
+            app_runner_service: p.string(Input::AppRunnerService),
+            express_service: p.string(Input::ExpressService),
+        }
+    }
+}
+
 impl Config {
-    /// Reads this mode's inputs, collecting every error.
-    pub fn parse(p: &mut Inputs<'_>) -> Self {
+    /// Reads this mode's inputs, collecting every error. `Err` when no target can be chosen (the error
+    /// recorded names the input that is missing).
+    pub fn parse(p: &mut Inputs<'_>) -> Result<Self, Recorded> {
         let rollback = rollback::parse(p);
-        if let Some(service) = p.string(Input::ExpressService) {
+        let mut given = TargetInputs::read(p);
+        if let Some(service) = given.express_service.take() {
             // With `rollback-to`, `preview: true` is refused by its parser.
             if preview::PreviewConfig::parse(p).is_some() && p.string(Input::RollbackTo).is_none() {
                 p.error(
@@ -50,18 +96,15 @@ impl Config {
                     "Remove `preview: true` from the ECS Express step",
                 );
             }
-            return Self {
-                ecs: None,
-                lambda: None,
-                app_runner: None,
-                express: Some(Box::new(express::Config::parse(p, service))),
+            return Ok(Self {
+                target: Target::Express(Box::new(express::Config::parse(p, service, given))),
                 preview: None,
                 rollback,
-            };
+            });
         }
-        let ecs_wanted = p.string(Input::Cluster).is_some() || p.string(Input::Service).is_some();
-        let function = p.string(Input::FunctionName);
-        if let Some(service) = p.string(Input::AppRunnerService) {
+        let ecs_wanted = given.cluster.is_some() || given.service.is_some();
+        let function = given.function_name.take();
+        if let Some(service) = given.app_runner_service.take() {
             if ecs_wanted || function.is_some() {
                 p.error(
                     Input::AppRunnerService,
@@ -79,14 +122,11 @@ impl Config {
                     "Remove `preview: true` from the App Runner step",
                 );
             }
-            return Self {
-                ecs: None,
-                lambda: None,
-                app_runner: Some(Box::new(apprunner::Config::parse(p, service))),
-                express: None,
+            return Ok(Self {
+                target: Target::AppRunner(Box::new(apprunner::Config::parse(p, service))),
                 preview: None,
                 rollback,
-            };
+            });
         }
         if ecs_wanted && function.is_some() {
             p.error(
@@ -97,51 +137,56 @@ impl Config {
             );
         }
         // Neither target: inputs only Lambda reads mean a Lambda deploy without `function-name`: name
-        // that. Otherwise ECS is the default, and its parser names what is missing (`service`, `image`);
-        // the Lambda parser still reads its inputs (and returns None without `function-name`).
-        let mut neither = !ecs_wanted && function.is_none();
-        if neither {
-            let lambda_inputs = lambda_only_inputs(p);
-            if !lambda_inputs.is_empty() {
-                p.missing(
-                    Input::FunctionName,
-                    &format!(
-                        "for a Lambda deploy ({} given; an ECS deploy takes `cluster` + `service` instead)",
-                        lambda_inputs
-                            .iter()
-                            .map(|i| format!("`{i}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                    "my-function",
-                );
-                neither = false;
+        // that (the Lambda parser still reads its inputs, so their errors are reported too). Otherwise
+        // ECS is the default, and its parser names what is missing (`service`, `image`).
+        let function: Option<Result<String, Recorded>> = match function {
+            Some(f) if !ecs_wanted => Some(Ok(f)),
+            Some(_) => None,
+            None if ecs_wanted => None,
+            None => {
+                let lambda_inputs = lambda_only_inputs(p);
+                (!lambda_inputs.is_empty()).then(|| {
+                    Err(p.missing(
+                        Input::FunctionName,
+                        &format!(
+                            "for a Lambda deploy ({} given; an ECS deploy takes `cluster` + `service` instead)",
+                            lambda_inputs
+                                .iter()
+                                .map(|i| format!("`{i}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                        "my-function",
+                    ))
+                })
             }
-        }
-        let preview = preview::PreviewConfig::parse(p);
-        let ecs = (ecs_wanted || neither).then(|| {
-            Box::new(if preview.is_some() {
-                ecs::Config::parse_preview(p)
-            } else {
-                ecs::Config::parse(p)
-            })
-        });
-        let lambda = if ecs_wanted {
-            None
-        } else {
-            lambda::LambdaConfig::parse(p).map(Box::new)
         };
-        if preview.is_some() {
-            check_preview(p, ecs.as_deref());
-        }
-        Self {
-            ecs,
-            lambda,
-            app_runner: None,
-            express: None,
+        let preview = preview::PreviewConfig::parse(p);
+        let target = match function {
+            Some(function) => {
+                let lambda = lambda::LambdaConfig::parse(p, function);
+                if preview.is_some() {
+                    check_preview(p, None);
+                }
+                Target::Lambda(Box::new(lambda?))
+            }
+            None => {
+                let ecs = if preview.is_some() {
+                    ecs::Config::parse_preview(p, given)
+                } else {
+                    ecs::Config::parse(p, given)
+                };
+                if preview.is_some() {
+                    check_preview(p, Some(&ecs));
+                }
+                Target::Ecs(Box::new(ecs))
+            }
+        };
+        Ok(Self {
+            target,
             preview,
             rollback,
-        }
+        })
     }
 }
 
@@ -321,45 +366,29 @@ pub fn warn_production_by_tag(rt: &Runtime<'_>, environment: &str, image: &str) 
 pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
     if let Some(wanted) = &cfg.rollback {
         let r = Box::pin(rollback::run(rt, cfg, wanted)).await;
-        let aws = cfg
-            .ecs
-            .as_ref()
-            .map(|c| &c.aws)
-            .or(cfg.lambda.as_ref().map(|l| &l.aws))
-            .or(cfg.app_runner.as_ref().map(|a| &a.aws))
-            .or(cfg.express.as_ref().map(|x| &x.aws));
-        return match aws {
-            Some(a) => r.map(|r| note_real_run_refusal(rt, a, r)),
-            None => r,
-        };
+        return r.map(|r| note_real_run_refusal(rt, cfg.target.aws(), r));
     }
-    if let (Some(c), Some(pv)) = (&cfg.ecs, &cfg.preview) {
-        return Box::pin(preview::ecs::run(rt, c, pv)).await;
+    match (&cfg.target, &cfg.preview) {
+        (Target::Ecs(c), Some(pv)) => Box::pin(preview::ecs::run(rt, c, pv)).await,
+        (Target::Lambda(l), Some(pv)) => Box::pin(preview::run_lambda(rt, l, pv)).await,
+        (Target::Ecs(c), None) => {
+            let r = Box::pin(ecs::run(rt, c)).await;
+            r.map(|r| note_real_run_refusal(rt, &c.aws, r))
+        }
+        (Target::Lambda(l), None) => {
+            let r = Box::pin(lambda::run(rt, l)).await;
+            r.map(|r| note_real_run_refusal(rt, &l.aws, r))
+        }
+        // Previews are refused for these at parse time.
+        (Target::AppRunner(a), _) => {
+            let r = Box::pin(apprunner::run(rt, a)).await;
+            r.map(|r| note_real_run_refusal(rt, &a.aws, r))
+        }
+        (Target::Express(x), _) => {
+            let r = Box::pin(express::run(rt, x)).await;
+            r.map(|r| note_real_run_refusal(rt, &x.aws, r))
+        }
     }
-    if let Some(c) = &cfg.ecs {
-        let r = Box::pin(ecs::run(rt, c)).await;
-        return r.map(|r| note_real_run_refusal(rt, &c.aws, r));
-    }
-    if let (Some(l), Some(pv)) = (&cfg.lambda, &cfg.preview) {
-        return Box::pin(preview::run_lambda(rt, l, pv)).await;
-    }
-    if let Some(l) = &cfg.lambda {
-        let r = Box::pin(lambda::run(rt, l)).await;
-        return r.map(|r| note_real_run_refusal(rt, &l.aws, r));
-    }
-    if let Some(a) = &cfg.app_runner {
-        let r = Box::pin(apprunner::run(rt, a)).await;
-        return r.map(|r| note_real_run_refusal(rt, &a.aws, r));
-    }
-    if let Some(x) = &cfg.express {
-        let r = Box::pin(express::run(rt, x)).await;
-        return r.map(|r| note_real_run_refusal(rt, &x.aws, r));
-    }
-    Err(ModeError::Config {
-        message: "deploy needs a target: `cluster` + `service` (ECS), `function-name` (Lambda) or `app-runner-service` (App Runner) or `express-service` (ECS Express)"
-            .into(),
-        hint: None,
-    })
 }
 
 /// A dry run of an environment a real run would refuse (act: no OIDC `environment` claim) says so in

@@ -62,15 +62,16 @@ pub enum Rollback {
 }
 
 impl Config {
-    /// Reads the ECS inputs, collecting every error.
-    pub fn parse(p: &mut Inputs<'_>) -> Self {
-        Self::parse_with(p, true)
+    /// Reads the ECS inputs, collecting every error; `given` holds `cluster` and `service`, read by
+    /// `deploy::Config::parse`.
+    pub fn parse(p: &mut Inputs<'_>, given: super::TargetInputs) -> Self {
+        Self::parse_with(p, given, true)
     }
 
     /// Reads the ECS inputs of a preview step: what to deploy (`image`, …) is needed only when a preview
     /// is created or updated (checked then), not on `closed` or `schedule`.
-    pub fn parse_preview(p: &mut Inputs<'_>) -> Self {
-        Self::parse_with(p, false)
+    pub fn parse_preview(p: &mut Inputs<'_>, given: super::TargetInputs) -> Self {
+        Self::parse_with(p, given, false)
     }
 
     /// Whether the inputs name something to deploy.
@@ -81,10 +82,14 @@ impl Config {
             || !self.edits.environment.is_empty()
     }
 
-    fn parse_with(p: &mut Inputs<'_>, need_code: bool) -> Self {
+    fn parse_with(p: &mut Inputs<'_>, given: super::TargetInputs, need_code: bool) -> Self {
         let aws = AwsInputs::parse(p);
-        let cluster = p.string(Input::Cluster).unwrap_or_else(|| "default".into());
-        let services = p.list(Input::Service);
+        let cluster = given.cluster.unwrap_or_else(|| "default".into());
+        let services = given
+            .service
+            .as_deref()
+            .map(crate::inputs::split_list)
+            .unwrap_or_default();
         if services.is_empty() {
             p.missing(Input::Service, "for an ECS deploy", "web");
         }

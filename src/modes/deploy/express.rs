@@ -63,7 +63,8 @@ const NOT_FOR_EXPRESS: [Input; 7] = [
 
 impl Config {
     /// Reads the Express inputs (called when `express-service` is set), collecting every error.
-    pub fn parse(p: &mut Inputs<'_>, service: String) -> Self {
+    /// `given` holds the target inputs `deploy::Config::parse` read (`cluster`, `service`, …).
+    pub fn parse(p: &mut Inputs<'_>, service: String, given: super::TargetInputs) -> Self {
         let aws = AwsInputs::parse(p);
         let rollback_to = p.string(Input::RollbackTo).is_some();
         for other in NOT_FOR_EXPRESS {
@@ -75,7 +76,12 @@ impl Config {
             {
                 continue;
             }
-            if let Some(v) = p.string(other) {
+            let v = match other {
+                Input::Service => given.service.clone(),
+                Input::FunctionName => given.function_name.clone(),
+                _ => p.string(other),
+            };
+            if let Some(v) = v {
                 p.error(
                     other,
                     Some(&v),
@@ -86,7 +92,7 @@ impl Config {
                 );
             }
         }
-        if p.string(Input::AppRunnerService).is_some() {
+        if given.app_runner_service.is_some() {
             p.error(
                 Input::ExpressService,
                 Some(&service),
@@ -109,8 +115,9 @@ impl Config {
                 "Give the Express service's name (e.g. `express-service: frontend`) or its ARN",
             );
         }
-        let cluster = p.string(Input::Cluster).unwrap_or_else(|| "default".into());
-        if service.starts_with("arn:") && p.string(Input::Cluster).is_some() {
+        let cluster_given = given.cluster.is_some();
+        let cluster = given.cluster.unwrap_or_else(|| "default".into());
+        if service.starts_with("arn:") && cluster_given {
             let in_arn = service.split('/').nth(1).unwrap_or_default();
             let short = cluster.rsplit('/').next().unwrap_or(&cluster);
             if in_arn != short {

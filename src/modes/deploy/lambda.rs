@@ -38,7 +38,7 @@ use base64::Engine as _;
 use sha2::Digest as _;
 
 use crate::cancel::Cancel;
-use crate::inputs::Inputs;
+use crate::inputs::{Inputs, Recorded};
 use crate::modes::{ModeError, Runtime};
 use crate::report::Report;
 
@@ -85,10 +85,13 @@ pub struct LambdaConfig {
 }
 
 impl LambdaConfig {
-    /// Reads the Lambda inputs; `None` when `function-name` is not set (not a Lambda deploy). Errors are
-    /// collected in `p`.
-    pub fn parse(p: &mut Inputs<'_>) -> Option<LambdaConfig> {
-        let function_name = p.string(Input::FunctionName);
+    /// Reads the Lambda inputs, collecting every error in `p`. `function_name` is `function-name` as
+    /// `deploy::Config::parse` read it, or the error it recorded for its absence: the other inputs are
+    /// still read (their errors reported too) and that error returned.
+    pub fn parse(
+        p: &mut Inputs<'_>,
+        function_name: Result<String, Recorded>,
+    ) -> Result<LambdaConfig, Recorded> {
         let alias = p.string(Input::Alias).unwrap_or_else(|| "live".to_owned());
         let zip = p.string(Input::ZipFile);
         let bucket = p.string(Input::S3Bucket);
@@ -184,7 +187,7 @@ impl LambdaConfig {
                 None
             }
         };
-        Some(LambdaConfig {
+        Ok(LambdaConfig {
             aws,
             function_name,
             alias,
@@ -1241,7 +1244,13 @@ mod tests {
     fn parse(pairs: &[(&str, &str)]) -> (Option<LambdaConfig>, Vec<String>) {
         let env = Env::from_pairs(pairs.iter().copied());
         let mut p = Inputs::new(&env);
-        let c = LambdaConfig::parse(&mut p);
+        // Through the deploy parser, which chooses the target and reads `function-name`.
+        let c = super::super::Config::parse(&mut p)
+            .ok()
+            .and_then(|c| match c.target {
+                super::super::Target::Lambda(l) => Some(*l),
+                _ => None,
+            });
         let errs = p
             .finish()
             .err()

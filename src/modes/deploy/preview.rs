@@ -121,16 +121,20 @@ impl PreviewConfig {
             );
         }
         match (&listener_arn, &host) {
-            (Some(_), None) => p.missing(
-                Input::PreviewHost,
-                "with `preview-listener-arn` (the host the listener rule matches)",
-                "pr-{number}.preview.example.com",
-            ),
-            (None, Some(_)) => p.missing(
+            (Some(_), None) => {
+                p.missing(
+                    Input::PreviewHost,
+                    "with `preview-listener-arn` (the host the listener rule matches)",
+                    "pr-{number}.preview.example.com",
+                );
+            }
+            (None, Some(_)) => {
+                p.missing(
                 Input::PreviewListenerArn,
                 "with `preview-host` (the ALB listener that gets the host rule)",
                 "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2",
-            ),
+            );
+            }
             _ => {}
         }
         on.then(|| Self {

@@ -142,31 +142,38 @@ impl Config {
                     Some((t, b)) => {
                         rules.types.insert(t, b);
                     }
-                    None => p.error(
-                        Input::BumpRules,
-                        Some(&item),
-                        "is not `type=bump` with bump one of `major`, `minor`, `patch`, `none`",
-                        "e.g. `bump-rules: docs=patch, refactor=patch, perf=none`",
-                    ),
+                    None => {
+                        p.error(
+                            Input::BumpRules,
+                            Some(&item),
+                            "is not `type=bump` with bump one of `major`, `minor`, `patch`, `none`",
+                            "e.g. `bump-rules: docs=patch, refactor=patch, perf=none`",
+                        );
+                    }
                 }
             }
         }
-        rules.breaking_below_1 = match p.choice(Input::BreakingBelow1, &["minor", "major"], "minor") {
+        rules.breaking_below_1 = match p.choice(Input::BreakingBelow1, &["minor", "major"], "minor")
+        {
             "major" => Bump::Major,
             _ => Bump::Minor,
         };
         if let Some(v) = p.string(Input::InitialVersion) {
             match Version::parse(v.trim_start_matches(&tag_prefix)) {
                 Ok(ver) if ver.pre.is_empty() => rules.initial = ver,
-                _ => p.error(
-                    Input::InitialVersion,
-                    Some(&v),
-                    "is not a stable semantic version",
-                    "e.g. `initial-version: 0.1.0` or `initial-version: 1.0.0`",
-                ),
+                _ => {
+                    p.error(
+                        Input::InitialVersion,
+                        Some(&v),
+                        "is not a stable semantic version",
+                        "e.g. `initial-version: 0.1.0` or `initial-version: 1.0.0`",
+                    );
+                }
             }
         }
-        let label_prefix = p.string(Input::ReleaseLabelPrefix).unwrap_or(d.label_prefix);
+        let label_prefix = p
+            .string(Input::ReleaseLabelPrefix)
+            .unwrap_or(d.label_prefix);
         let floating_tag = p.bool(Input::FloatingTag, false);
         let promote_image = p.string(Input::PromoteImage).and_then(|v| match ImageRef::parse(&v) {
             Ok(i) => Some(Box::new(i)),
