@@ -66,16 +66,19 @@ pub struct TargetInputs {
     pub function_name: Option<String>,
     pub app_runner_service: Option<String>,
     pub express_service: Option<String>,
+    /// Whether `rollback-to` is given (the inputs of a new release are then refused by its parser).
+    pub rollback_to: bool,
 }
 
 impl TargetInputs {
-    fn read(p: &mut Inputs<'_>) -> Self {
+    fn read(p: &mut Inputs<'_>, rollback_to: bool) -> Self {
         Self {
             cluster: p.string(Input::Cluster),
             service: p.string(Input::Service),
             function_name: p.string(Input::FunctionName),
             app_runner_service: p.string(Input::AppRunnerService),
             express_service: p.string(Input::ExpressService),
+            rollback_to,
         }
     }
 }
@@ -84,11 +87,12 @@ impl Config {
     /// Reads this mode's inputs, collecting every error. `Err` when no target can be chosen (the error
     /// recorded names the input that is missing).
     pub fn parse(p: &mut Inputs<'_>) -> Result<Self, Recorded> {
-        let rollback = rollback::parse(p);
-        let mut given = TargetInputs::read(p);
+        let rollback_to = p.string(Input::RollbackTo);
+        let rollback = rollback::parse(p, rollback_to.as_deref());
+        let mut given = TargetInputs::read(p, rollback_to.is_some());
         if let Some(service) = given.express_service.take() {
             // With `rollback-to`, `preview: true` is refused by its parser.
-            if preview::PreviewConfig::parse(p).is_some() && p.string(Input::RollbackTo).is_none() {
+            if preview::PreviewConfig::parse(p).is_some() && !given.rollback_to {
                 p.error(
                     Input::Preview,
                     Some("true"),
@@ -123,7 +127,11 @@ impl Config {
                 );
             }
             return Ok(Self {
-                target: Target::AppRunner(Box::new(apprunner::Config::parse(p, service))),
+                target: Target::AppRunner(Box::new(apprunner::Config::parse(
+                    p,
+                    service,
+                    given.rollback_to,
+                ))),
                 preview: None,
                 rollback,
             });

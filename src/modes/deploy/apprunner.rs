@@ -58,11 +58,12 @@ impl Default for HealthTiming {
 }
 
 impl Config {
-    /// Reads the App Runner inputs (called when `app-runner-service` is set), collecting every error.
-    pub fn parse(p: &mut Inputs<'_>, service: String) -> Self {
+    /// Reads the App Runner inputs (called when `app-runner-service` is set), collecting every error;
+    /// `restoring` when `rollback-to` is given.
+    pub fn parse(p: &mut Inputs<'_>, service: String, restoring: bool) -> Self {
         let aws = AwsInputs::parse(p);
         // `rollback-to` deploys the image an earlier deployment recorded (its parser refuses `image`).
-        let image = if p.string(Input::RollbackTo).is_some() {
+        let image = if restoring {
             String::new()
         } else {
             p.required(

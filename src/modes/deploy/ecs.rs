@@ -153,7 +153,7 @@ impl Config {
         let pre_task = p.parse_with(Input::PreDeployTask, task_fix, oneoff::parse_spec);
         let post_task = p.parse_with(Input::PostDeployTask, task_fix, oneoff::parse_spec);
         // `rollback-to` deploys what an earlier deployment recorded (its parser names these inputs).
-        let restoring = p.string(Input::RollbackTo).is_some();
+        let restoring = given.rollback_to;
         if !restoring
             && need_code
             && image.is_none()

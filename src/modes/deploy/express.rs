@@ -66,7 +66,7 @@ impl Config {
     /// `given` holds the target inputs `deploy::Config::parse` read (`cluster`, `service`, …).
     pub fn parse(p: &mut Inputs<'_>, service: String, given: super::TargetInputs) -> Self {
         let aws = AwsInputs::parse(p);
-        let rollback_to = p.string(Input::RollbackTo).is_some();
+        let rollback_to = given.rollback_to;
         for other in NOT_FOR_EXPRESS {
             // With `rollback-to`, the inputs of a new release are refused once, by its parser.
             if rollback_to

@@ -35,17 +35,17 @@ pub const NEW_RELEASE_INPUTS: [(Input, &str); 12] = [
     (Input::PostDeployTask, "the one-off tasks"),
 ];
 
-/// Reads `rollback-to`; `None` when unset. Records an error for each input that describes a new release
+/// Parses `rollback-to` (`raw`, as `deploy::Config::parse` read it); `None` when unset. Records an error for each input that describes a new release
 /// (all at once), and for `preview: true`.
-pub fn parse(p: &mut Inputs<'_>) -> Option<Wanted> {
-    let raw = p.string(Input::RollbackTo)?;
+pub fn parse(p: &mut Inputs<'_>, raw: Option<&str>) -> Option<Wanted> {
+    let raw = raw?;
     let v = raw.trim();
     let wanted = if v.eq_ignore_ascii_case("previous") {
         Some(Wanted::Previous)
     } else if v.is_empty() || v.len() > 200 || v.chars().any(char::is_whitespace) {
         p.error(
             Input::RollbackTo,
-            Some(&raw),
+            Some(raw),
             "is neither `previous` nor a version (one word: a tag such as `v1.4.2` or a commit SHA of at least 7 hex digits)",
             "Set `rollback-to: previous`, or the version to restore, e.g. `rollback-to: v1.4.2`",
         );
@@ -349,7 +349,8 @@ mod tests {
     fn parse_with(pairs: &[(&str, &str)]) -> (Option<Wanted>, Vec<String>) {
         let env = Env::from_pairs(pairs.iter().copied());
         let mut p = Inputs::new(&env);
-        let w = parse(&mut p);
+        let raw = p.string(Input::RollbackTo);
+        let w = parse(&mut p, raw.as_deref());
         let errs = p
             .finish()
             .err()
