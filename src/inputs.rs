@@ -133,6 +133,8 @@ pub struct Inputs<'e> {
     errors: Vec<InputError>,
     warnings: Vec<InputWarning>,
     read: BTreeSet<&'static str>,
+    /// Inputs read more than once (each read after the first), in order.
+    reread: Vec<Input>,
 }
 
 const TRUE: [&str; 3] = ["true", "True", "TRUE"];
@@ -146,6 +148,7 @@ impl<'e> Inputs<'e> {
             errors: Vec::new(),
             warnings: Vec::new(),
             read: BTreeSet::new(),
+            reread: Vec::new(),
         }
     }
 
@@ -161,9 +164,21 @@ impl<'e> Inputs<'e> {
         &self.read
     }
 
+    /// Inputs read again after their first read, in order (a test requires none: read once, pass down).
+    #[must_use]
+    pub fn names_read_again(&self) -> &[Input] {
+        &self.reread
+    }
+
+    fn note_read(&mut self, name: Input) {
+        if !self.read.insert(name.as_str()) {
+            self.reread.push(name);
+        }
+    }
+
     /// The trimmed raw value, `None` when unset or blank.
     pub fn string(&mut self, name: Input) -> Option<String> {
-        self.read.insert(name.as_str());
+        self.note_read(name);
         input_keys(name.as_str())
             .iter()
             .find_map(|k| self.env.get(k))
@@ -174,7 +189,7 @@ impl<'e> Inputs<'e> {
 
     /// The raw value, not trimmed (multi-line YAML or Markdown inputs).
     pub fn text(&mut self, name: Input) -> Option<String> {
-        self.read.insert(name.as_str());
+        self.note_read(name);
         input_keys(name.as_str())
             .iter()
             .find_map(|k| self.env.get(k))
