@@ -88,11 +88,12 @@ impl Config {
     /// recorded names the input that is missing).
     pub fn parse(p: &mut Inputs<'_>) -> Result<Self, Recorded> {
         let rollback_to = p.string(Input::RollbackTo);
-        let rollback = rollback::parse(p, rollback_to.as_deref());
+        let preview_on = p.bool(Input::Preview, false);
+        let rollback = rollback::parse(p, rollback_to.as_deref(), preview_on);
         let mut given = TargetInputs::read(p, rollback_to.is_some());
         if let Some(service) = given.express_service.take() {
             // With `rollback-to`, `preview: true` is refused by its parser.
-            if preview::PreviewConfig::parse(p).is_some() && !given.rollback_to {
+            if preview::PreviewConfig::parse(p, preview_on).is_some() && !given.rollback_to {
                 p.error(
                     Input::Preview,
                     Some("true"),
@@ -117,7 +118,7 @@ impl Config {
                     "Use one step per target",
                 );
             }
-            let preview = preview::PreviewConfig::parse(p);
+            let preview = preview::PreviewConfig::parse(p, preview_on);
             if preview.is_some() {
                 p.error(
                     Input::Preview,
@@ -169,7 +170,7 @@ impl Config {
                 })
             }
         };
-        let preview = preview::PreviewConfig::parse(p);
+        let preview = preview::PreviewConfig::parse(p, preview_on);
         let target = match function {
             Some(function) => {
                 let lambda = lambda::LambdaConfig::parse(p, function);

@@ -154,9 +154,9 @@ fn every_input_is_read_once() {
         }
     }
     // A ratchet: the re-reads not yet turned into one read passed down (issue 20, point 5). `cluster`,
-    // `service`, `function-name`, `app-runner-service`, `express-service` and `rollback-to` are read
-    // once; shorten this list as the others are, never lengthen it.
-    const NOT_YET_READ_ONCE: [(&str, &str); 23] = [
+    // `service`, `function-name`, `app-runner-service`, `express-service`, `rollback-to`, `preview` and
+    // `promote-image` are read once; shorten this list as the others are, never lengthen it.
+    const NOT_YET_READ_ONCE: [(&str, &str); 21] = [
         ("build", "environment"),
         ("credentials", "environment"),
         ("deploy", "alarms"),
@@ -170,7 +170,6 @@ fn every_input_is_read_once() {
         ("deploy", "memory-size"),
         ("deploy", "post-deploy-task"),
         ("deploy", "pre-deploy-task"),
-        ("deploy", "preview"),
         ("deploy", "runtime"),
         ("deploy", "s3-bucket"),
         ("deploy", "s3-key"),
@@ -179,7 +178,6 @@ fn every_input_is_read_once() {
         ("deploy", "traffic"),
         ("deploy", "zip-file"),
         ("publish", "environment"),
-        ("publish", "promote-image"),
     ];
     let known: BTreeSet<(&str, &str)> = NOT_YET_READ_ONCE.into_iter().collect();
     assert_eq!(

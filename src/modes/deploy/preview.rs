@@ -78,9 +78,9 @@ pub struct PreviewConfig {
 }
 
 impl PreviewConfig {
-    /// Reads `preview` and its inputs; `None` when `preview` is false. Errors are collected in `p`.
-    pub fn parse(p: &mut Inputs<'_>) -> Option<Self> {
-        let on = p.bool(Input::Preview, false);
+    /// Reads the inputs of a preview; `None` when `preview` (`on`, read by `deploy::Config::parse`) is
+    /// false. Errors are collected in `p`.
+    pub fn parse(p: &mut Inputs<'_>, on: bool) -> Option<Self> {
         let auth = match p.choice(Input::PreviewUrlAuth, &["AWS_IAM", "NONE"], "AWS_IAM") {
             "NONE" => UrlAuth::None,
             _ => UrlAuth::AwsIam,

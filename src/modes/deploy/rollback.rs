@@ -35,9 +35,9 @@ pub const NEW_RELEASE_INPUTS: [(Input, &str); 12] = [
     (Input::PostDeployTask, "the one-off tasks"),
 ];
 
-/// Parses `rollback-to` (`raw`, as `deploy::Config::parse` read it); `None` when unset. Records an error for each input that describes a new release
-/// (all at once), and for `preview: true`.
-pub fn parse(p: &mut Inputs<'_>, raw: Option<&str>) -> Option<Wanted> {
+/// Parses `rollback-to` (`raw`; `deploy::Config::parse` reads it and `preview`); `None` when unset.
+/// Records an error for each input that describes a new release (all at once), and for `preview: true`.
+pub fn parse(p: &mut Inputs<'_>, raw: Option<&str>, preview: bool) -> Option<Wanted> {
     let raw = raw?;
     let v = raw.trim();
     let wanted = if v.eq_ignore_ascii_case("previous") {
@@ -67,7 +67,7 @@ pub fn parse(p: &mut Inputs<'_>, raw: Option<&str>) -> Option<Wanted> {
             );
         }
     }
-    if p.bool(Input::Preview, false) {
+    if preview {
         p.error(
             Input::Preview,
             Some("true"),
@@ -350,7 +350,8 @@ mod tests {
         let env = Env::from_pairs(pairs.iter().copied());
         let mut p = Inputs::new(&env);
         let raw = p.string(Input::RollbackTo);
-        let w = parse(&mut p, raw.as_deref());
+        let preview = p.bool(Input::Preview, false);
+        let w = parse(&mut p, raw.as_deref(), preview);
         let errs = p
             .finish()
             .err()

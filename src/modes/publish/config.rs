@@ -175,22 +175,20 @@ impl Config {
             .string(Input::ReleaseLabelPrefix)
             .unwrap_or(d.label_prefix);
         let floating_tag = p.bool(Input::FloatingTag, false);
-        let promote_image = p.string(Input::PromoteImage).and_then(|v| match ImageRef::parse(&v) {
+        let promote_raw = p.string(Input::PromoteImage);
+        let promote_image = promote_raw.as_deref().and_then(|v| match ImageRef::parse(v) {
             Ok(i) => Some(Box::new(i)),
             Err(problem) => {
                 p.error(
                     Input::PromoteImage,
-                    Some(&v),
+                    Some(v),
                     problem,
                     "Use an ECR image by digest, e.g. `promote-image: ${{ steps.build.outputs.image }}` or `app@sha256:…`",
                 );
                 None
             }
         });
-        let aws = p
-            .string(Input::PromoteImage)
-            .is_some()
-            .then(|| Box::new(AwsInputs::parse(p)));
+        let aws = promote_raw.is_some().then(|| Box::new(AwsInputs::parse(p)));
         let packages = Box::new(PackageInputs::parse(p));
         Self {
             tag_prefix,
