@@ -12,6 +12,7 @@
 //! snapshot (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`), so tests reach moto and scripted fakes.
 
 pub mod call;
+pub mod ecr;
 pub mod endpoints;
 pub mod json_rpc;
 pub mod query;

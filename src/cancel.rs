@@ -3,8 +3,8 @@
 //! fired [`Cancel`], and the process exits within 2 s of it whatever it was waiting for:
 //!
 //! - **Every network wait** goes through [`Cancel::guard`]: the AWS SDK's HTTP client
-//!   ([`crate::aws::http_client`]), the GitHub client's `request`, the OIDC token and JWKS requests and
-//!   the health checks. A guarded wait in flight ends at the signal, and one started after it fails at
+//!   ([`crate::aws::http_client`]), the ECR client's signed JSON-RPC requests ([`crate::aws::ecr`]), the
+//!   GitHub client's `request`, the OIDC token and JWKS requests and the health checks. A guarded wait in flight ends at the signal, and one started after it fails at
 //!   once without sending anything, so nothing new is created after the signal (no task definition, no
 //!   Deployment, no alias move).
 //! - **The documented clean-up** runs inside [`cleanup`], where guarded calls may still go out until a

@@ -2,9 +2,11 @@
 //! `X-Amz-Target: <prefix>.<Operation>` and a JSON body.
 //!
 //! Used for the few calls where a whole generated SDK crate is not worth its binary size: CloudWatch Logs
-//! `GetLogEvents` (the last lines of a one-off ECS task) and App Runner. Endpoint resolution follows the
-//! SDK: `AWS_ENDPOINT_URL_<SERVICE_ID>` on the [`SdkConfig`]'s service config, then `AWS_ENDPOINT_URL`,
-//! then the regional endpoint. Throttling, 5xx and transport errors are retried (3 attempts, jittered).
+//! `GetLogEvents` (the last lines of a one-off ECS task), App Runner and ECR ([`super::ecr`]). Endpoint
+//! resolution follows the SDK: `AWS_ENDPOINT_URL_<SERVICE_ID>` on the [`SdkConfig`]'s service config, then
+//! `AWS_ENDPOINT_URL`, then the regional endpoint (`.amazonaws.com.cn` in the China regions). Throttling, 5xx
+//! and transport errors are retried (3 attempts, jittered). A client given the run's [`Cancel`]
+//! ([`JsonRpc::with_cancel`]) guards every attempt with it, as the SDK's HTTP client does.
 
 use std::time::{Duration, SystemTime};
 
@@ -18,6 +20,7 @@ use aws_smithy_runtime_api::client::identity::Identity;
 use aws_types::service_config::ServiceConfigKey;
 use serde_json::Value;
 
+use crate::cancel::Cancel;
 use crate::net::retry::{self, Attempt, Backoff, Retries};
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -78,6 +81,7 @@ pub struct JsonRpc {
     service: Service,
     url: String,
     http: reqwest::Client,
+    cancel: Cancel,
 }
 
 impl JsonRpc {
@@ -90,7 +94,23 @@ impl JsonRpc {
             service,
             url: endpoint(sdk, service.service_id, service.host_prefix),
             http,
+            cancel: Cancel::never(),
         }
+    }
+
+    /// This client with every attempt guarded by `cancel` ([`Cancel::guard`]): an attempt in flight ends at
+    /// the signal, and none starts after it (outside [`crate::cancel::cleanup`]); the error says
+    /// `cancelled by <signal>` and is not retried.
+    #[must_use]
+    pub fn with_cancel(mut self, cancel: Cancel) -> Self {
+        self.cancel = cancel;
+        self
+    }
+
+    /// The flag this client stops at.
+    #[must_use]
+    pub fn cancel(&self) -> &Cancel {
+        &self.cancel
     }
 
     /// The endpoint calls go to.
@@ -112,7 +132,12 @@ impl JsonRpc {
     pub async fn call(&self, op: &str, body: &Value) -> Result<Value, RpcError> {
         let retries = Retries::attempts(ATTEMPTS, BACKOFF);
         retry::run(op, retries, |_| async {
-            self.call_once(op, body).await.map_err(|(e, retryable)| {
+            let once = self
+                .cancel
+                .guard(self.call_once(op, body))
+                .await
+                .map_err(|c| Attempt::Permanent(self.err(op, None, c.to_string())))?;
+            once.map_err(|(e, retryable)| {
                 if retryable {
                     Attempt::Transient(e)
                 } else {
@@ -199,14 +224,20 @@ impl JsonRpc {
 }
 
 /// The endpoint of a service as the SDK resolves it: `AWS_ENDPOINT_URL_<SERVICE_ID>` on `sdk`'s service
-/// config, then `AWS_ENDPOINT_URL`, then `https://<host_prefix>.<region>.amazonaws.com/`.
+/// config, then `AWS_ENDPOINT_URL`, then `https://<host_prefix>.<region>.amazonaws.com/` (`.com.cn` in the
+/// China regions, `cn-*`).
 pub(crate) fn endpoint(sdk: &SdkConfig, service_id: &str, host_prefix: &str) -> String {
     match endpoint_override(sdk, service_id) {
         Some(e) => format!("{}/", e.trim_end_matches('/')),
-        None => format!(
-            "https://{host_prefix}.{}.amazonaws.com/",
-            sdk.region().map_or("us-east-1", |r| r.as_ref())
-        ),
+        None => {
+            let region = sdk.region().map_or("us-east-1", |r| r.as_ref());
+            let suffix = if region.starts_with("cn-") {
+                "amazonaws.com.cn"
+            } else {
+                "amazonaws.com"
+            };
+            format!("https://{host_prefix}.{region}.{suffix}/")
+        }
     }
 }
 
@@ -298,5 +329,64 @@ pub(crate) fn excerpt(s: &str) -> String {
         format!("{}…", one.chars().take(300).collect::<String>())
     } else {
         one
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use aws_credential_types::Credentials;
+    use aws_credential_types::provider::SharedCredentialsProvider;
+
+    use super::*;
+    use crate::env::Env;
+    use crate::net::Net;
+
+    /// A server that accepts connections, counts them and never answers.
+    async fn silent_server() -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                held.push(s);
+            }
+        });
+        (url, accepted)
+    }
+
+    #[tokio::test]
+    async fn a_call_in_flight_ends_at_the_signal_and_none_is_sent_after_it() {
+        let (url, accepted) = silent_server().await;
+        let env = Env::from_pairs([("AWS_ENDPOINT_URL", url.as_str())]);
+        let creds = SharedCredentialsProvider::new(Credentials::new(
+            "AKIDTEST", "secret", None, None, "test",
+        ));
+        let sdk = crate::aws::sdk_config(&env, "eu-west-1", Some(creds));
+        let http = Net::from_env(&env).reqwest().build().unwrap();
+        let (handle, cancel) = crate::cancel::pair();
+        let rpc = JsonRpc::new(&sdk, super::super::ecr::SERVICE, http).with_cancel(cancel);
+        let body = serde_json::json!({});
+        let call = rpc.call("DescribeRepositories", &body);
+        let signal = async {
+            // The request is in flight (the server holds it) when the signal comes.
+            while accepted.load(Ordering::SeqCst) == 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            handle.cancel("SIGTERM");
+        };
+        let (r, ()) = tokio::join!(call, signal);
+        let e = r.unwrap_err();
+        assert_eq!(e.message, "cancelled by SIGTERM", "{e}");
+        assert_eq!(e.code, None);
+        // Not retried, and a call after the signal sends nothing.
+        let e = rpc.call("DescribeRepositories", &body).await.unwrap_err();
+        assert_eq!(e.message, "cancelled by SIGTERM", "{e}");
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
     }
 }

@@ -637,7 +637,7 @@ pub async fn run_image(
             return Ok(r);
         }
     };
-    let ecr_client = ecr::client(sdk);
+    let ecr_client = ecr::client(sdk, &crate::net::Net::from_env(rt.env))?;
     let auth = ecr::login(&ecr_client, rt.cmds).await?;
     let registry = i.registry.clone().unwrap_or_else(|| auth.registry.clone());
     let auth = ecr::RegistryAuth { registry, ..auth };

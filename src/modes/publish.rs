@@ -524,12 +524,13 @@ async fn apply(
         Some(upload::prepare(rt.env, rt.cmds, &rt.ctx.workspace, &cfg.packages, version).await?)
     };
     // The image is looked up first (read-only): a missing image stops the run before any write.
+    let net = crate::net::Net::from_env(rt.env);
     let image = match (&cfg.promote_image, &cfg.aws) {
         (Some(img), Some(aws_inputs)) => {
             let conn = rt
                 .connect_aws(aws_inputs, crate::aws::Purpose::Publish)
                 .await?;
-            let resolved = ecr::resolve(&conn.sdk, img).await?;
+            let resolved = ecr::resolve(&conn.sdk, &net, img).await?;
             Some((img, conn, resolved))
         }
         _ => None,
@@ -540,7 +541,7 @@ async fn apply(
     tracing::info!(%tag, ?tag_outcome, "tag");
     let image = match image {
         Some((img, conn, resolved)) => {
-            let out = ecr::put_tag(&conn.sdk, img, &resolved, tag).await?;
+            let out = ecr::put_tag(&conn.sdk, &net, img, &resolved, tag).await?;
             tracing::info!(image = %img, ?out, "ECR image promoted");
             Some(out)
         }

@@ -965,11 +965,7 @@ async fn container_push(git_ref: &str) {
         .endpoint_url(&moto.endpoint)
         .build();
     // The staging ECR repository exists (infrastructure creates it, not the pipeline).
-    let _ = aws_sdk_ecr::Client::new(&conf)
-        .create_repository()
-        .repository_name("app")
-        .send()
-        .await;
+    crate::helpers::moto::ecr_repository(&conf, "app").await;
     let main = git_ref == "refs/heads/main";
     let ecs = ecs_service(
         if main { "staging" } else { "production" },
@@ -1094,11 +1090,7 @@ async fn act_frontend_deploys_one_image_to_app_runner_and_ecs_express_and_produc
         .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
         .endpoint_url(&moto.endpoint)
         .build();
-    let _ = aws_sdk_ecr::Client::new(&conf)
-        .create_repository()
-        .repository_name("frontend")
-        .send()
-        .await;
+    crate::helpers::moto::ecr_repository(&conf, "frontend").await;
     let old = format!("{ECR_REGISTRY}/frontend@sha256:{}", "0".repeat(64));
     let app_runner = FakeAppRunner::start("frontend", &old).await;
     let ecs = FakeEcs::start().await;

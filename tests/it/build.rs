@@ -9,6 +9,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use stevedore::Env;
+use stevedore::aws::ecr::PutImage;
 use stevedore::cancel::Cancel;
 use stevedore::config::{Config, ModeConfig};
 use stevedore::context::Context;
@@ -17,7 +18,7 @@ use stevedore::modes::build::{self, Target, bundle, ecr};
 use stevedore::report::{Commands, Masker, Report, Verdict};
 
 use crate::helpers::engine::{Podman, Registry};
-use crate::helpers::moto::{moto, unique};
+use crate::helpers::moto::{ecr as moto_ecr, moto, unique};
 
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 
@@ -393,20 +394,15 @@ async fn an_image_is_built_and_pushed_and_the_registry_holds_the_output_digest()
         "target `base` has one COPY layer: {manifest}"
     );
     // The repository was created in ECR (moto) as asked.
-    let repos = ecr::client(&sdk)
-        .describe_repositories()
-        .repository_names(&repo)
-        .send()
+    let repos = moto_ecr(&sdk)
+        .describe_repositories(&[repo.as_str()])
         .await
         .unwrap();
-    assert_eq!(repos.repositories().len(), 1);
+    assert_eq!(repos.len(), 1);
+    assert_eq!(repos[0].repository_name.as_deref(), Some(repo.as_str()));
     // The ECR password was masked before use and appears nowhere else.
-    let token = ecr::client(&sdk)
-        .get_authorization_token()
-        .send()
-        .await
-        .unwrap();
-    let token = token.authorization_data()[0].authorization_token().unwrap();
+    let token = moto_ecr(&sdk).get_authorization_token().await.unwrap();
+    let token = token[0].authorization_token.as_deref().unwrap();
     use base64::Engine as _;
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(token)
@@ -427,7 +423,7 @@ async fn an_image_is_built_and_pushed_and_the_registry_holds_the_output_digest()
 async fn scan_findings_from_ecr_gate_on_the_threshold() {
     let Some(m) = moto() else { return };
     let sdk = sdk(&m.endpoint).await;
-    let client = ecr::client(&sdk);
+    let client = moto_ecr(&sdk);
     let repo = unique("scanned");
     assert!(ecr::ensure_repository(&client, &repo, true).await.unwrap());
     assert!(!ecr::ensure_repository(&client, &repo, true).await.unwrap());
@@ -447,21 +443,15 @@ async fn scan_findings_from_ecr_gate_on_the_threshold() {
     })
     .to_string();
     let put = client
-        .put_image()
-        .repository_name(&repo)
-        .image_manifest(&manifest)
-        .image_tag("v1")
-        .send()
+        .put_image(&PutImage {
+            repository_name: repo.clone(),
+            image_manifest: manifest,
+            image_tag: Some("v1".into()),
+            ..PutImage::default()
+        })
         .await
         .unwrap();
-    let digest = put
-        .image()
-        .unwrap()
-        .image_id()
-        .unwrap()
-        .image_digest()
-        .unwrap()
-        .to_owned();
+    let digest = put.image_id.unwrap().image_digest.unwrap();
     // No scan yet (no scan on push here): we start one and read its findings. moto's default result has one
     // HIGH finding (CVE-9999-9999 in package moto_fake).
     let summary = ecr::scan_findings(&client, &repo, &digest, Duration::from_secs(30))
@@ -667,7 +657,7 @@ async fn a_dry_run_packages_and_hashes_but_sends_nothing() {
 async fn enhanced_scan_findings_are_read_and_untriaged_ones_do_not_gate() {
     let Some(m) = moto() else { return };
     let sdk = sdk(&m.endpoint).await;
-    let client = ecr::client(&sdk);
+    let client = moto_ecr(&sdk);
     let repo = unique("enhanced");
     ecr::ensure_repository(&client, &repo, true).await.unwrap();
     let manifest = serde_json::json!({
@@ -678,21 +668,15 @@ async fn enhanced_scan_findings_are_read_and_untriaged_ones_do_not_gate() {
     })
     .to_string();
     let put = client
-        .put_image()
-        .repository_name(&repo)
-        .image_manifest(&manifest)
-        .image_tag("v1")
-        .send()
+        .put_image(&PutImage {
+            repository_name: repo.clone(),
+            image_manifest: manifest,
+            image_tag: Some("v1".into()),
+            ..PutImage::default()
+        })
         .await
         .unwrap();
-    let digest = put
-        .image()
-        .unwrap()
-        .image_id()
-        .unwrap()
-        .image_digest()
-        .unwrap()
-        .to_owned();
+    let digest = put.image_id.unwrap().image_digest.unwrap();
     let finding = |id: &str, sev: &str| {
         serde_json::json!({
             "awsAccountId": "123456789012",

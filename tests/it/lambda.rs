@@ -12,6 +12,7 @@ use std::time::Duration;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_lambda::types::FunctionCode;
 use aws_smithy_types::Blob;
+use stevedore::aws::ecr::{CreateRepository, PutImage};
 
 use crate::helpers::fake_github::FakeGithub;
 use crate::helpers::moto::{moto, unique};
@@ -1027,19 +1028,19 @@ async fn a_deploy_through_github_oidc_and_sts_needs_no_static_keys() {
 
 /// Pushes a manifest (no layers) to moto's ECR; returns `(repository URI, digest)`.
 async fn push_image(sdk: &SdkConfig, repo: &str, tag: &str, seed: &str) -> (String, String) {
-    let ecr = aws_sdk_ecr::Client::new(sdk);
-    let uri = match ecr.create_repository().repository_name(repo).send().await {
-        Ok(r) => r.repository().unwrap().repository_uri().unwrap().to_owned(),
-        Err(_) => ecr
-            .describe_repositories()
-            .repository_names(repo)
-            .send()
-            .await
-            .unwrap()
-            .repositories()[0]
-            .repository_uri()
-            .unwrap()
-            .to_owned(),
+    let ecr = crate::helpers::moto::ecr(sdk);
+    let created = ecr
+        .create_repository(&CreateRepository {
+            repository_name: repo.to_owned(),
+            ..CreateRepository::default()
+        })
+        .await;
+    let uri = match created {
+        Ok(r) => r.repository_uri.unwrap(),
+        Err(_) => ecr.describe_repositories(&[repo]).await.unwrap()[0]
+            .repository_uri
+            .clone()
+            .unwrap(),
     };
     let config_digest = stevedore::modes::deploy::lambda::code_sha256(seed.as_bytes());
     let manifest = serde_json::json!({
@@ -1053,21 +1054,15 @@ async fn push_image(sdk: &SdkConfig, repo: &str, tag: &str, seed: &str) -> (Stri
         "layers": [],
     });
     let out = ecr
-        .put_image()
-        .repository_name(repo)
-        .image_tag(tag)
-        .image_manifest(manifest.to_string())
-        .send()
+        .put_image(&PutImage {
+            repository_name: repo.to_owned(),
+            image_tag: Some(tag.to_owned()),
+            image_manifest: manifest.to_string(),
+            ..PutImage::default()
+        })
         .await
         .unwrap();
-    let digest = out
-        .image()
-        .unwrap()
-        .image_id()
-        .unwrap()
-        .image_digest()
-        .unwrap()
-        .to_owned();
+    let digest = out.image_id.and_then(|i| i.image_digest).unwrap();
     (uri, digest)
 }
 

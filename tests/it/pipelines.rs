@@ -736,8 +736,7 @@ async fn container_world(endpoint: &str) -> Option<Engine> {
     let registry = crate::helpers::engine::Registry::start()?;
     let podman = crate::helpers::engine::Podman::start(&registry.addr)?;
     // The staging ECR repository exists (infrastructure, not the pipeline, creates it).
-    let ecr = aws_sdk_ecr::Client::new(&sdk_eu(endpoint));
-    let _ = ecr.create_repository().repository_name("app").send().await;
+    crate::helpers::moto::ecr_repository(&sdk_eu(endpoint), "app").await;
     Some(Engine { registry, podman })
 }
 
@@ -907,12 +906,7 @@ async fn frontend_push(unhealthy: bool) {
     let Some(podman) = crate::helpers::engine::Podman::start(&registry.addr) else {
         return;
     };
-    let ecr = aws_sdk_ecr::Client::new(&sdk_eu(&w.moto.endpoint));
-    let _ = ecr
-        .create_repository()
-        .repository_name("frontend")
-        .send()
-        .await;
+    crate::helpers::moto::ecr_repository(&sdk_eu(&w.moto.endpoint), "frontend").await;
     let old = format!("{REGISTRY}/frontend@sha256:{}", "0".repeat(64));
     let app_runner = FakeAppRunner::start("frontend", &old).await;
     let ecs = FakeEcs::start().await;

@@ -606,20 +606,25 @@ async fn bench_dry_run_plan_over_5000_commits() {
 
 mod ecr {
     use aws_credential_types::Credentials;
-    use aws_sdk_ecr::types::ImageIdentifier;
+    use stevedore::aws::ecr::{CreateRepository, PutImage};
     use stevedore::modes::publish::ecr::{EcrError, ImageRef, PromoteOutcome, promote};
+    use stevedore::net::Net;
 
     use super::{FakeGithub, assert_released, step, tags};
     use crate::helpers::fake_oidc::{FakeOidc, Settings};
-    use crate::helpers::moto::{moto, unique};
+    use crate::helpers::moto::{ecr, ecr_repository, moto, unique};
 
     const ROLE: &str = "arn:aws:iam::123456789012:role/github-release";
 
     /// A static-credential SDK config against moto (test setup only; stevedore itself uses OIDC).
     fn sdk(endpoint: &str) -> aws_types::SdkConfig {
+        sdk_in(endpoint, "eu-west-1")
+    }
+
+    fn sdk_in(endpoint: &str, region: &str) -> aws_types::SdkConfig {
         aws_types::SdkConfig::builder()
             .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_types::region::Region::new("eu-west-1"))
+            .region(aws_types::region::Region::new(region.to_owned()))
             .endpoint_url(endpoint)
             .credentials_provider(
                 aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
@@ -629,15 +634,16 @@ mod ecr {
             .build()
     }
 
+    /// The network settings of a run without proxy or extra roots.
+    fn net() -> Net {
+        Net::from_env(&stevedore::Env::from_pairs::<&str, &str>([]))
+    }
+
     /// A repository holding one image tagged `build-tag`; returns (repository, digest).
     async fn seed_image(endpoint: &str, build_tag: &str) -> (String, String) {
-        let ecr = aws_sdk_ecr::Client::new(&sdk(endpoint));
+        let sdk = sdk(endpoint);
         let repo = unique("app");
-        ecr.create_repository()
-            .repository_name(&repo)
-            .send()
-            .await
-            .unwrap();
+        ecr_repository(&sdk, &repo).await;
         let manifest = serde_json::json!({
             "schemaVersion": 2,
             "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
@@ -647,33 +653,29 @@ mod ecr {
                         "digest": format!("sha256:{}", "b".repeat(64))}]
         })
         .to_string();
-        let out = ecr
-            .put_image()
-            .repository_name(&repo)
-            .image_manifest(manifest)
-            .image_tag(build_tag)
-            .send()
+        let out = ecr(&sdk)
+            .put_image(&PutImage {
+                repository_name: repo.clone(),
+                image_manifest: manifest,
+                image_tag: Some(build_tag.to_owned()),
+                ..PutImage::default()
+            })
             .await
             .unwrap();
-        let digest = out
-            .image()
-            .and_then(|i| i.image_id())
-            .and_then(|i| i.image_digest())
-            .unwrap()
-            .to_owned();
+        let digest = out.image_id.and_then(|i| i.image_digest).unwrap();
         (repo, digest)
     }
 
     async fn tags_of(endpoint: &str, repo: &str, digest: &str) -> Vec<String> {
-        let ecr = aws_sdk_ecr::Client::new(&sdk(endpoint));
-        let d = ecr
-            .describe_images()
-            .repository_name(repo)
-            .image_ids(ImageIdentifier::builder().image_digest(digest).build())
-            .send()
+        let d: serde_json::Value = ecr(&sdk(endpoint))
+            .call(
+                "DescribeImages",
+                &serde_json::json!({"repositoryName": repo, "imageIds": [{"imageDigest": digest}]}),
+            )
             .await
             .unwrap();
-        let mut t = d.image_details()[0].image_tags().to_vec();
+        let mut t: Vec<String> =
+            serde_json::from_value(d["imageDetails"][0]["imageTags"].clone()).unwrap();
         t.sort();
         t
     }
@@ -687,23 +689,44 @@ mod ecr {
             "123456789012.dkr.ecr.eu-west-1.amazonaws.com/{repo}@{digest}"
         ))
         .unwrap();
-        let out = promote(&sdk, &by_digest, "v1.0.0").await.unwrap();
+        let out = promote(&sdk, &net(), &by_digest, "v1.0.0").await.unwrap();
         assert_eq!(
             out,
             PromoteOutcome::Tagged {
                 digest: digest.clone()
             }
         );
-        let again = promote(&sdk, &by_digest, "v1.0.0").await.unwrap();
+        let again = promote(&sdk, &net(), &by_digest, "v1.0.0").await.unwrap();
         assert_eq!(again.digest(), digest);
         let by_tag = ImageRef::parse(&format!("{repo}:sha-1234567")).unwrap();
-        assert_eq!(promote(&sdk, &by_tag, "v1").await.unwrap().digest(), digest);
+        assert_eq!(
+            promote(&sdk, &net(), &by_tag, "v1").await.unwrap().digest(),
+            digest
+        );
         assert_eq!(
             tags_of(&moto.endpoint, &repo, &digest).await,
             ["sha-1234567", "v1", "v1.0.0"]
         );
+        // The image's own region (from its URI) wins over the connection's: moto keeps regions apart, and
+        // the repository exists in eu-west-1 only.
+        let elsewhere = sdk_in(&moto.endpoint, "us-east-1");
+        assert_eq!(
+            promote(&elsewhere, &net(), &by_digest, "v1.0.0")
+                .await
+                .unwrap(),
+            PromoteOutcome::AlreadyTagged {
+                digest: digest.clone()
+            }
+        );
+        let err = promote(&elsewhere, &net(), &by_tag, "v1")
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("does not exist"),
+            "a URI without a region uses the connection's: {err}"
+        );
         let missing = ImageRef::parse(&format!("{repo}@sha256:{}", "c".repeat(64))).unwrap();
-        let err = promote(&sdk, &missing, "v1.0.1").await.unwrap_err();
+        let err = promote(&sdk, &net(), &missing, "v1.0.1").await.unwrap_err();
         assert!(matches!(err, EcrError::NotFound { .. }), "{err:?}");
     }
 
@@ -711,14 +734,15 @@ mod ecr {
     async fn an_immutable_repository_refuses_to_move_a_release_tag() {
         let Some(moto) = moto() else { return };
         let sdk = sdk(&moto.endpoint);
-        let ecr = aws_sdk_ecr::Client::new(&sdk);
+        let ecr = ecr(&sdk);
         let repo = unique("immutable");
-        ecr.create_repository()
-            .repository_name(&repo)
-            .image_tag_mutability(aws_sdk_ecr::types::ImageTagMutability::Immutable)
-            .send()
-            .await
-            .unwrap();
+        ecr.create_repository(&CreateRepository {
+            repository_name: repo.clone(),
+            image_tag_mutability: Some("IMMUTABLE".into()),
+            ..CreateRepository::default()
+        })
+        .await
+        .unwrap();
         let mut digests = Vec::new();
         for (i, t) in ["build-1", "build-2"].iter().enumerate() {
             let manifest = serde_json::json!({
@@ -731,31 +755,24 @@ mod ecr {
             })
             .to_string();
             let out = ecr
-                .put_image()
-                .repository_name(&repo)
-                .image_manifest(manifest)
-                .image_tag(*t)
-                .send()
+                .put_image(&PutImage {
+                    repository_name: repo.clone(),
+                    image_manifest: manifest,
+                    image_tag: Some((*t).to_owned()),
+                    ..PutImage::default()
+                })
                 .await
                 .unwrap();
-            digests.push(
-                out.image()
-                    .unwrap()
-                    .image_id()
-                    .unwrap()
-                    .image_digest()
-                    .unwrap()
-                    .to_owned(),
-            );
+            digests.push(out.image_id.and_then(|i| i.image_digest).unwrap());
         }
         assert_ne!(digests[0], digests[1]);
         let first = ImageRef::parse(&format!("{repo}@{}", digests[0])).unwrap();
         let second = ImageRef::parse(&format!("{repo}@{}", digests[1])).unwrap();
         assert!(matches!(
-            promote(&sdk, &first, "v2.0.0").await.unwrap(),
+            promote(&sdk, &net(), &first, "v2.0.0").await.unwrap(),
             PromoteOutcome::Tagged { .. }
         ));
-        let err = promote(&sdk, &second, "v2.0.0").await.unwrap_err();
+        let err = promote(&sdk, &net(), &second, "v2.0.0").await.unwrap_err();
         assert!(matches!(err, EcrError::TagTaken { .. }), "{err:?}");
         assert!(err.to_string().contains("tag-immutable"), "{err}");
     }

@@ -15,11 +15,12 @@ use std::fmt;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use aws_sdk_ecr::error::DisplayErrorContext;
-use aws_sdk_ecr::types::{ImageIdentifier, ImageScanningConfiguration, ScanStatus};
 use base64::Engine as _;
 use secrecy::SecretString;
 
+use crate::aws::ecr::{CreateRepository, Ecr, ImageId, ScanFindingsPage, ScanningConfiguration};
+use crate::aws::json_rpc::RpcError;
+use crate::net::Net;
 use crate::report::Commands;
 
 /// Credentials for one registry, from `GetAuthorizationToken`.
@@ -34,13 +35,17 @@ pub struct RegistryAuth {
 /// An ECR call failed or answered something unusable.
 #[derive(Debug, thiserror::Error)]
 pub enum EcrError {
+    /// The call's own error keeps ECR's exception name (`error.code`).
     #[error(
-        "ECR {operation} failed: {message}. Check that the role may call ecr:{operation} (and the region in `aws-region`)"
+        "ECR {operation} failed: {}. Check that the role may call ecr:{operation} (and the region in `aws-region`)",
+        .error.message
     )]
     Call {
         operation: &'static str,
-        message: String,
+        error: RpcError,
     },
+    #[error("cannot build the HTTP client for ECR: {0}")]
+    Http(String),
     #[error(
         "ECR repository `{0}` does not exist; create it (infrastructure as code), or set `create-repository: true`"
     )]
@@ -65,34 +70,41 @@ pub enum EcrError {
         status: String,
         description: String,
     },
+    #[error("waiting for the ECR scan of `{repository}@{digest}` stopped: {signal}")]
+    Cancelled {
+        repository: String,
+        digest: String,
+        signal: String,
+    },
 }
 
-fn call_err<E: std::error::Error + 'static>(operation: &'static str, e: &E) -> EcrError {
-    EcrError::Call {
-        operation,
-        message: DisplayErrorContext(e).to_string(),
-    }
+fn call_err(operation: &'static str) -> impl FnOnce(RpcError) -> EcrError {
+    move |error| EcrError::Call { operation, error }
 }
 
-/// An ECR client for `sdk`.
-#[must_use]
-pub fn client(sdk: &SdkConfig) -> aws_sdk_ecr::Client {
-    aws_sdk_ecr::Client::new(sdk)
+/// The AWS error code of a failed call.
+fn code(e: &RpcError) -> Option<&str> {
+    e.code.as_deref()
+}
+
+/// An ECR client for `sdk` (credentials, region, `AWS_ENDPOINT_URL_ECR`/`AWS_ENDPOINT_URL`) over `net`'s
+/// roots and proxy, stopping at `net`'s cancellation flag.
+pub fn client(sdk: &SdkConfig, net: &Net) -> Result<Ecr, EcrError> {
+    Ecr::new(sdk, net).map_err(|e| EcrError::Http(e.to_string()))
 }
 
 /// Logs in: one `GetAuthorizationToken`, the password masked at once.
-pub async fn login(ecr: &aws_sdk_ecr::Client, cmds: &Commands) -> Result<RegistryAuth, EcrError> {
-    let out = ecr
+pub async fn login(ecr: &Ecr, cmds: &Commands) -> Result<RegistryAuth, EcrError> {
+    let data = ecr
         .get_authorization_token()
-        .send()
         .await
-        .map_err(|e| call_err("GetAuthorizationToken", &e))?;
-    let data = out
-        .authorization_data()
+        .map_err(call_err("GetAuthorizationToken"))?;
+    let data = data
         .first()
         .ok_or(EcrError::BadToken("no authorizationData"))?;
     let token = data
-        .authorization_token()
+        .authorization_token
+        .as_deref()
         .ok_or(EcrError::BadToken("no authorizationToken"))?;
     // The token itself is a credential too: mask it before decoding.
     cmds.add_mask(token);
@@ -106,7 +118,8 @@ pub async fn login(ecr: &aws_sdk_ecr::Client, cmds: &Commands) -> Result<Registr
         .ok_or(EcrError::BadToken("token is not `user:password`"))?;
     cmds.add_mask(password);
     let endpoint = data
-        .proxy_endpoint()
+        .proxy_endpoint
+        .as_deref()
         .ok_or(EcrError::BadToken("no proxyEndpoint"))?;
     Ok(RegistryAuth {
         registry: registry_host(endpoint),
@@ -128,50 +141,32 @@ pub fn registry_host(endpoint: &str) -> String {
 /// Makes sure `repository` exists; creates it (scan on push, mutable tags) when `create` is set.
 /// Returns whether it was created.
 pub async fn ensure_repository(
-    ecr: &aws_sdk_ecr::Client,
+    ecr: &Ecr,
     repository: &str,
     create: bool,
 ) -> Result<bool, EcrError> {
-    match ecr
-        .describe_repositories()
-        .repository_names(repository)
-        .send()
-        .await
-    {
+    match ecr.describe_repositories(&[repository]).await {
         Ok(_) => Ok(false),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_repository_not_found_exception()) =>
-        {
+        Err(e) if code(&e) == Some("RepositoryNotFoundException") => {
             if !create {
                 return Err(EcrError::RepositoryMissing(repository.to_owned()));
             }
-            match ecr
-                .create_repository()
-                .repository_name(repository)
-                .image_scanning_configuration(
-                    ImageScanningConfiguration::builder()
-                        .scan_on_push(true)
-                        .build(),
-                )
-                .send()
-                .await
-            {
+            let req = CreateRepository {
+                repository_name: repository.to_owned(),
+                image_scanning_configuration: Some(ScanningConfiguration { scan_on_push: true }),
+                image_tag_mutability: None,
+            };
+            match ecr.create_repository(&req).await {
                 Ok(_) => {
                     tracing::info!(%repository, "created ECR repository");
                     Ok(true)
                 }
                 // Another job created it between our two calls.
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_repository_already_exists_exception()) =>
-                {
-                    Ok(false)
-                }
-                Err(e) => Err(call_err("CreateRepository", &e)),
+                Err(e) if code(&e) == Some("RepositoryAlreadyExistsException") => Ok(false),
+                Err(e) => Err(call_err("CreateRepository")(e)),
             }
         }
-        Err(e) => Err(call_err("DescribeRepositories", &e)),
+        Err(e) => Err(call_err("DescribeRepositories")(e)),
     }
 }
 
@@ -318,68 +313,45 @@ impl ScanSummary {
 /// Reads the scan findings of `digest`, starting a scan when none exists (basic scanning without scan on
 /// push) and polling until it completes or `timeout` passes.
 pub async fn scan_findings(
-    ecr: &aws_sdk_ecr::Client,
+    ecr: &Ecr,
     repository: &str,
     digest: &str,
     timeout: Duration,
 ) -> Result<ScanSummary, EcrError> {
-    let image = ImageIdentifier::builder().image_digest(digest).build();
+    let image = ImageId::digest(digest);
     let started = tokio::time::Instant::now();
     let mut delay = Duration::from_secs(2);
     let mut scan_started = false;
     loop {
-        let res = ecr
-            .describe_image_scan_findings()
-            .repository_name(repository)
-            .image_id(image.clone())
-            .send()
-            .await;
-        let status = match res {
+        let status = match ecr.describe_image_scan_findings(repository, &image).await {
             Ok(out) => {
-                let status = out
-                    .image_scan_status()
-                    .and_then(|s| s.status())
-                    .cloned()
-                    .unwrap_or(ScanStatus::Pending);
-                match status {
-                    ScanStatus::Complete => return Ok(summarize(&out)),
-                    ScanStatus::InProgress | ScanStatus::Pending => status.as_str().to_owned(),
-                    other => {
+                let scan = out.image_scan_status.clone().unwrap_or_default();
+                let status = scan.status.unwrap_or_else(|| "PENDING".to_owned());
+                match status.as_str() {
+                    "COMPLETE" => return Ok(summarize(&out)),
+                    "IN_PROGRESS" | "PENDING" => status,
+                    _ => {
                         return Err(EcrError::ScanFailed {
                             repository: repository.to_owned(),
                             digest: digest.to_owned(),
-                            status: other.as_str().to_owned(),
-                            description: out
-                                .image_scan_status()
-                                .and_then(|s| s.description())
-                                .unwrap_or("no description")
-                                .to_owned(),
+                            status,
+                            description: scan
+                                .description
+                                .unwrap_or_else(|| "no description".to_owned()),
                         });
                     }
                 }
             }
-            Err(e)
-                if !scan_started
-                    && e.as_service_error()
-                        .is_some_and(|s| s.is_scan_not_found_exception()) =>
-            {
-                ecr.start_image_scan()
-                    .repository_name(repository)
-                    .image_id(image.clone())
-                    .send()
+            Err(e) if !scan_started && code(&e) == Some("ScanNotFoundException") => {
+                ecr.start_image_scan(repository, &image)
                     .await
-                    .map_err(|e| call_err("StartImageScan", &e))?;
+                    .map_err(call_err("StartImageScan"))?;
                 scan_started = true;
                 tracing::info!(%repository, %digest, "no scan yet: started one");
                 continue;
             }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_scan_not_found_exception()) =>
-            {
-                "SCAN_NOT_FOUND".to_owned()
-            }
-            Err(e) => return Err(call_err("DescribeImageScanFindings", &e)),
+            Err(e) if code(&e) == Some("ScanNotFoundException") => "SCAN_NOT_FOUND".to_owned(),
+            Err(e) => return Err(call_err("DescribeImageScanFindings")(e)),
         };
         let waited = started.elapsed();
         if waited + delay > timeout {
@@ -391,64 +363,64 @@ pub async fn scan_findings(
             });
         }
         tracing::info!(%status, "waiting for the ECR scan");
-        tokio::time::sleep(delay).await;
+        // The poll interval ends at the signal like the requests do.
+        ecr.cancel()
+            .guard(tokio::time::sleep(delay))
+            .await
+            .map_err(|c| EcrError::Cancelled {
+                repository: repository.to_owned(),
+                digest: digest.to_owned(),
+                signal: c.to_string(),
+            })?;
         delay = (delay * 2).min(Duration::from_secs(15));
     }
 }
 
-fn summarize(
-    out: &aws_sdk_ecr::operation::describe_image_scan_findings::DescribeImageScanFindingsOutput,
-) -> ScanSummary {
+fn summarize(out: &ScanFindingsPage) -> ScanSummary {
     let mut sum = ScanSummary::default();
-    let Some(f) = out.image_scan_findings() else {
+    let Some(f) = &out.image_scan_findings else {
         return sum;
     };
-    if let Some(counts) = f.finding_severity_counts() {
-        for (sev, n) in counts {
-            let s = Severity::parse(sev.as_str()).unwrap_or(Severity::Unknown);
-            *sum.counts.entry(s).or_default() += u64::try_from(*n).unwrap_or(0);
-        }
+    for (sev, n) in &f.finding_severity_counts {
+        let s = Severity::parse(sev).unwrap_or(Severity::Unknown);
+        *sum.counts.entry(s).or_default() += u64::try_from(*n).unwrap_or(0);
     }
-    for x in f.findings() {
-        let package = x
-            .attributes()
-            .iter()
-            .find(|a| a.key() == "package_name")
-            .and_then(|a| a.value())
-            .map(|name| {
-                match x
-                    .attributes()
-                    .iter()
-                    .find(|a| a.key() == "package_version")
-                    .and_then(|a| a.value())
-                {
-                    Some(v) => format!("{name} {v}"),
-                    None => name.to_owned(),
-                }
-            });
+    for x in &f.findings {
+        let attribute = |key: &str| {
+            x.attributes
+                .iter()
+                .find(|a| a.key == key)
+                .and_then(|a| a.value.as_deref())
+        };
+        let package = attribute("package_name").map(|name| match attribute("package_version") {
+            Some(v) => format!("{name} {v}"),
+            None => name.to_owned(),
+        });
         sum.findings.push(Finding {
-            name: x.name().unwrap_or("(unnamed)").to_owned(),
+            name: x.name.as_deref().unwrap_or("(unnamed)").to_owned(),
             severity: x
-                .severity()
-                .and_then(|s| Severity::parse(s.as_str()))
+                .severity
+                .as_deref()
+                .and_then(Severity::parse)
                 .unwrap_or(Severity::Unknown),
-            uri: x.uri().map(str::to_owned),
+            uri: x.uri.clone(),
             package,
         });
     }
-    for x in f.enhanced_findings() {
-        let details = x.package_vulnerability_details();
+    for x in &f.enhanced_findings {
+        let details = x.package_vulnerability_details.as_ref();
         sum.findings.push(Finding {
             name: details
-                .and_then(|d| d.vulnerability_id())
-                .or(x.title())
+                .and_then(|d| d.vulnerability_id.as_deref())
+                .or(x.title.as_deref())
                 .unwrap_or("(unnamed)")
                 .to_owned(),
             severity: x
-                .severity()
+                .severity
+                .as_deref()
                 .and_then(Severity::parse)
                 .unwrap_or(Severity::Unknown),
-            uri: details.and_then(|d| d.source_url()).map(str::to_owned),
+            uri: details.and_then(|d| d.source_url.clone()),
             package: None,
         });
     }

@@ -6,10 +6,12 @@
 //! Idempotent: ECR answers `ImageAlreadyExistsException` when the tag already names this digest (a re-run);
 //! `ImageTagAlreadyExistsException` means an immutable repository has the tag on another digest — an error.
 
-use aws_sdk_ecr::error::{DisplayErrorContext, ProvideErrorMetadata};
-use aws_sdk_ecr::types::ImageIdentifier;
 use aws_types::SdkConfig;
 use aws_types::region::Region;
+
+use crate::aws::ecr::{BatchGetImage, Ecr, ImageId, PutImage};
+use crate::aws::json_rpc::RpcError;
+use crate::net::Net;
 
 /// Manifest types we accept, so ECR hands back the stored manifest unconverted.
 const MEDIA_TYPES: [&str; 4] = [
@@ -127,12 +129,27 @@ pub enum EcrError {
         tag: String,
         digest: String,
     },
+    /// `code` is ECR's exception name when the service sent one.
     #[error("ECR {operation} for `{image}` failed: {detail}")]
     Api {
         operation: &'static str,
         image: String,
+        code: Option<String>,
         detail: String,
     },
+    #[error("cannot build the HTTP client for ECR: {0}")]
+    Http(String),
+}
+
+impl EcrError {
+    fn call(operation: &'static str, image: &str, e: RpcError) -> Self {
+        EcrError::Api {
+            operation,
+            image: image.to_owned(),
+            code: e.code,
+            detail: e.message,
+        }
+    }
 }
 
 /// An image found in ECR: its digest and stored manifest.
@@ -143,56 +160,52 @@ pub struct Resolved {
     media_type: Option<String>,
 }
 
-fn client(sdk: &SdkConfig, image: &ImageRef) -> aws_sdk_ecr::Client {
-    let mut conf = aws_sdk_ecr::config::Builder::from(sdk);
-    if let Some(r) = &image.region {
-        conf = conf.region(Region::new(r.clone()));
-    }
-    aws_sdk_ecr::Client::from_conf(conf.build())
+/// The ECR client for `image`'s own region (from its URI), else `sdk`'s.
+fn client(sdk: &SdkConfig, net: &Net, image: &ImageRef) -> Result<Ecr, EcrError> {
+    let built = match &image.region {
+        Some(r) if sdk.region().is_none_or(|own| own.as_ref() != r) => {
+            let sdk = sdk.to_builder().region(Region::new(r.clone())).build();
+            Ecr::new(&sdk, net)
+        }
+        _ => Ecr::new(sdk, net),
+    };
+    built.map_err(|e| EcrError::Http(e.to_string()))
 }
 
 /// Finds `image` and reads its manifest (`BatchGetImage`). Read-only: run it before any write so a missing
 /// image stops the release before anything is tagged.
-pub async fn resolve(sdk: &SdkConfig, image: &ImageRef) -> Result<Resolved, EcrError> {
-    let ecr = client(sdk, image);
+pub async fn resolve(sdk: &SdkConfig, net: &Net, image: &ImageRef) -> Result<Resolved, EcrError> {
+    let ecr = client(sdk, net, image)?;
     let shown = image.to_string();
     let id = match &image.selector {
-        Selector::Digest(d) => ImageIdentifier::builder().image_digest(d).build(),
-        Selector::Tag(t) => ImageIdentifier::builder().image_tag(t).build(),
+        Selector::Digest(d) => ImageId::digest(d),
+        Selector::Tag(t) => ImageId::tag(t),
     };
-    let mut get = ecr
-        .batch_get_image()
-        .repository_name(&image.repository)
-        .image_ids(id)
-        .set_registry_id(image.registry_id.clone());
-    for m in MEDIA_TYPES {
-        get = get.accepted_media_types(m);
-    }
-    let got = get.send().await.map_err(|e| {
-        if e.as_service_error().and_then(ProvideErrorMetadata::code)
-            == Some("RepositoryNotFoundException")
-        {
+    let req = BatchGetImage {
+        registry_id: image.registry_id.clone(),
+        repository_name: image.repository.clone(),
+        image_ids: vec![id],
+        accepted_media_types: MEDIA_TYPES.iter().map(|m| (*m).to_owned()).collect(),
+    };
+    let got = ecr.batch_get_image(&req).await.map_err(|e| {
+        if e.code.as_deref() == Some("RepositoryNotFoundException") {
             EcrError::NotFound {
                 image: shown.clone(),
                 reason: format!("repository `{}` does not exist", image.repository),
             }
         } else {
-            EcrError::Api {
-                operation: "BatchGetImage",
-                image: shown.clone(),
-                detail: DisplayErrorContext(&e).to_string(),
-            }
+            EcrError::call("BatchGetImage", &shown, e)
         }
     })?;
-    let Some(found) = got.images().first() else {
+    let Some(found) = got.images.first() else {
         let reason = got
-            .failures()
+            .failures
             .first()
             .map(|f| {
                 format!(
                     "{} {}",
-                    f.failure_code().map_or("ImageNotFound", |c| c.as_str()),
-                    f.failure_reason().unwrap_or("")
+                    f.failure_code.as_deref().unwrap_or("ImageNotFound"),
+                    f.failure_reason.as_deref().unwrap_or("")
                 )
             })
             .unwrap_or_else(|| "no image returned".into());
@@ -204,44 +217,44 @@ pub async fn resolve(sdk: &SdkConfig, image: &ImageRef) -> Result<Resolved, EcrE
     let api = |detail: &str| EcrError::Api {
         operation: "BatchGetImage",
         image: shown.clone(),
+        code: None,
         detail: detail.to_owned(),
     };
     Ok(Resolved {
         digest: found
-            .image_id()
-            .and_then(|i| i.image_digest())
-            .ok_or_else(|| api("the answer has no image digest"))?
-            .to_owned(),
+            .image_id
+            .as_ref()
+            .and_then(|i| i.image_digest.clone())
+            .ok_or_else(|| api("the answer has no image digest"))?,
         manifest: found
-            .image_manifest()
-            .ok_or_else(|| api("the answer has no manifest"))?
-            .to_owned(),
-        media_type: found.image_manifest_media_type().map(str::to_owned),
+            .image_manifest
+            .clone()
+            .ok_or_else(|| api("the answer has no manifest"))?,
+        media_type: found.image_manifest_media_type.clone(),
     })
 }
 
 /// Stores the resolved manifest under `tag` (`PutImage` with the digest: no re-push).
 pub async fn put_tag(
     sdk: &SdkConfig,
+    net: &Net,
     image: &ImageRef,
     resolved: &Resolved,
     tag: &str,
 ) -> Result<PromoteOutcome, EcrError> {
-    let ecr = client(sdk, image);
+    let ecr = client(sdk, net, image)?;
     let digest = resolved.digest.clone();
-    let put = ecr
-        .put_image()
-        .repository_name(&image.repository)
-        .set_registry_id(image.registry_id.clone())
-        .image_manifest(&resolved.manifest)
-        .set_image_manifest_media_type(resolved.media_type.clone())
-        .image_tag(tag)
-        .image_digest(&digest)
-        .send()
-        .await;
-    match put {
+    let req = PutImage {
+        registry_id: image.registry_id.clone(),
+        repository_name: image.repository.clone(),
+        image_manifest: resolved.manifest.clone(),
+        image_manifest_media_type: resolved.media_type.clone(),
+        image_tag: Some(tag.to_owned()),
+        image_digest: Some(digest.clone()),
+    };
+    match ecr.put_image(&req).await {
         Ok(_) => Ok(PromoteOutcome::Tagged { digest }),
-        Err(e) => match e.as_service_error().and_then(ProvideErrorMetadata::code) {
+        Err(e) => match e.code.as_deref() {
             // "Already exists" is only good news if the tag really names this digest: check, rather than
             // trust the exception's name (emulators use it for immutable-tag conflicts too).
             Some("ImageAlreadyExistsException") => {
@@ -249,7 +262,7 @@ pub async fn put_tag(
                     selector: Selector::Tag(tag.to_owned()),
                     ..image.clone()
                 };
-                match resolve(sdk, &at_tag).await {
+                match resolve(sdk, net, &at_tag).await {
                     Ok(r) if r.digest == digest => Ok(PromoteOutcome::AlreadyTagged { digest }),
                     Ok(_) => Err(EcrError::TagTaken {
                         repository: image.repository.clone(),
@@ -264,11 +277,7 @@ pub async fn put_tag(
                 tag: tag.to_owned(),
                 digest,
             }),
-            _ => Err(EcrError::Api {
-                operation: "PutImage",
-                image: image.to_string(),
-                detail: DisplayErrorContext(&e).to_string(),
-            }),
+            _ => Err(EcrError::call("PutImage", &image.to_string(), e)),
         },
     }
 }
@@ -276,11 +285,12 @@ pub async fn put_tag(
 /// [`resolve`] then [`put_tag`].
 pub async fn promote(
     sdk: &SdkConfig,
+    net: &Net,
     image: &ImageRef,
     tag: &str,
 ) -> Result<PromoteOutcome, EcrError> {
-    let resolved = resolve(sdk, image).await?;
-    put_tag(sdk, image, &resolved, tag).await
+    let resolved = resolve(sdk, net, image).await?;
+    put_tag(sdk, net, image, &resolved, tag).await
 }
 
 #[cfg(test)]

@@ -104,3 +104,23 @@ pub fn post_json(port: u16, path: &str, body: &str) -> String {
     let _ = s.read_to_string(&mut out);
     out
 }
+
+/// stevedore's own ECR client ([`stevedore::aws::ecr::Ecr`]) for `sdk` (its endpoint: moto), as test setup
+/// and inspection use it.
+pub fn ecr(sdk: &aws_types::SdkConfig) -> stevedore::aws::ecr::Ecr {
+    let net = stevedore::net::Net::from_env(&stevedore::Env::from_pairs::<&str, &str>([]));
+    stevedore::aws::ecr::Ecr::new(sdk, &net).unwrap()
+}
+
+/// A repository `name` in moto's ECR (ignored when it exists already, as infrastructure would leave it).
+pub async fn ecr_repository(sdk: &aws_types::SdkConfig, name: &str) {
+    let req = stevedore::aws::ecr::CreateRepository {
+        repository_name: name.to_owned(),
+        ..Default::default()
+    };
+    match ecr(sdk).create_repository(&req).await {
+        Ok(_) => {}
+        Err(e) if e.code.as_deref() == Some("RepositoryAlreadyExistsException") => {}
+        Err(e) => panic!("{e}"),
+    }
+}
