@@ -485,3 +485,146 @@ pub(crate) fn image_target_report(
     };
     Report::new(crate::inputs::Mode::Deploy, verdict, title, summary)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::Env;
+
+    /// The target chosen (its name) and every error, for a deploy step with `pairs` as inputs.
+    fn choose(pairs: &[(&str, &str)]) -> (Option<&'static str>, Vec<String>) {
+        let env = Env::from_pairs(pairs.iter().copied());
+        let mut p = Inputs::new(&env);
+        let target = Config::parse(&mut p).ok().map(|c| match c.target {
+            Target::Ecs(_) => "ecs",
+            Target::Lambda(_) => "lambda",
+            Target::AppRunner(_) => "app-runner",
+            Target::Express(_) => "express",
+        });
+        let errors = p
+            .finish()
+            .err()
+            .map(|e| e.0.iter().map(ToString::to_string).collect())
+            .unwrap_or_default();
+        (target, errors)
+    }
+
+    const IMAGE: (&str, &str) = ("INPUT_IMAGE", "repo@sha256:0");
+
+    #[test]
+    fn each_target_input_chooses_its_target_once() {
+        for (input, value, want) in [
+            ("INPUT_SERVICE", "web", "ecs"),
+            ("INPUT_FUNCTION-NAME", "api", "lambda"),
+            ("INPUT_APP-RUNNER-SERVICE", "front", "app-runner"),
+            ("INPUT_EXPRESS-SERVICE", "front", "express"),
+        ] {
+            let (target, errors) = choose(&[(input, value), IMAGE]);
+            assert_eq!(target, Some(want), "{input}: {errors:?}");
+            assert!(errors.is_empty(), "{input}: {errors:#?}");
+        }
+    }
+
+    #[test]
+    fn no_target_input_means_ecs_and_its_parser_names_what_is_missing() {
+        let (target, errors) = choose(&[IMAGE]);
+        assert_eq!(target, Some("ecs"));
+        assert_eq!(
+            errors,
+            [
+                "input `service`: is required for an ECS deploy. Set it in `with:`, e.g. `service: web`"
+            ]
+        );
+    }
+
+    #[test]
+    fn lambda_inputs_without_function_name_choose_no_target_and_say_so_with_the_other_errors() {
+        let (target, errors) = choose(&[("INPUT_ZIP-FILE", "a.zip"), ("INPUT_MEMORY-SIZE", "1")]);
+        assert_eq!(target, None);
+        assert_eq!(errors.len(), 2, "{errors:#?}");
+        assert!(
+            errors[0].starts_with(
+                "input `function-name`: is required for a Lambda deploy (`zip-file`, `memory-size` given; an ECS deploy takes `cluster` + `service` instead)"
+            ),
+            "{errors:#?}"
+        );
+        assert!(
+            errors[1]
+                .starts_with("input `memory-size` = `1`: must be a whole number from 128 to 10240"),
+            "{errors:#?}"
+        );
+    }
+
+    #[test]
+    fn two_targets_at_once_are_refused_naming_both_inputs() {
+        for (pairs, input, other) in [
+            (
+                &[("INPUT_SERVICE", "web"), ("INPUT_FUNCTION-NAME", "api")][..],
+                "function-name",
+                "cluster`/`service",
+            ),
+            (
+                &[
+                    ("INPUT_APP-RUNNER-SERVICE", "f"),
+                    ("INPUT_FUNCTION-NAME", "api"),
+                ][..],
+                "app-runner-service",
+                "function-name",
+            ),
+            (
+                &[("INPUT_APP-RUNNER-SERVICE", "f"), ("INPUT_CLUSTER", "c")][..],
+                "app-runner-service",
+                "cluster`/`service",
+            ),
+            (
+                &[
+                    ("INPUT_EXPRESS-SERVICE", "f"),
+                    ("INPUT_APP-RUNNER-SERVICE", "g"),
+                ][..],
+                "express-service",
+                "app-runner-service",
+            ),
+            (
+                &[("INPUT_EXPRESS-SERVICE", "f"), ("INPUT_SERVICE", "web")][..],
+                "service",
+                "express-service",
+            ),
+            (
+                &[
+                    ("INPUT_EXPRESS-SERVICE", "f"),
+                    ("INPUT_FUNCTION-NAME", "api"),
+                ][..],
+                "function-name",
+                "express-service",
+            ),
+        ] {
+            let mut with_image = pairs.to_vec();
+            with_image.push(IMAGE);
+            let (_, errors) = choose(&with_image);
+            assert_eq!(errors.len(), 1, "{pairs:?}: {errors:#?}");
+            assert!(
+                errors[0].starts_with(&format!("input `{input}`")),
+                "{pairs:?}: {errors:#?}"
+            );
+            assert!(
+                errors[0].contains(&format!("`{other}`")),
+                "{pairs:?}: {errors:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bad_preview_value_is_reported_once_with_rollback_to() {
+        let (_, errors) = choose(&[
+            ("INPUT_EXPRESS-SERVICE", "f"),
+            ("INPUT_ROLLBACK-TO", "previous"),
+            ("INPUT_PREVIEW", "yes"),
+        ]);
+        assert_eq!(
+            errors,
+            [
+                "input `preview` = `yes`: is not a boolean. Use `true` or `false` (YAML 1.2 core schema), e.g. `preview: true`"
+            ]
+        );
+    }
+}
