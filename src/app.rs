@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::context::Context;
 use crate::env::{Env, vars};
 use crate::github::{self, fanout};
+use crate::inputs::Input;
 use crate::modes::{self, ModeError, Runtime};
 use crate::net::Net;
 use crate::notify;
@@ -49,8 +50,8 @@ pub async fn run_in(
         tracing::info!("{t}");
     }
     // Secrets that arrive through the environment are masked before anything else can print them.
-    for input in ["github-token", "npm-token", "pypi-token"] {
-        for key in crate::inputs::input_keys(input) {
+    for input in [Input::GithubToken, Input::NpmToken, Input::PypiToken] {
+        for key in crate::inputs::input_keys(input.as_str()) {
             if let Some(t) = env.get(&key) {
                 cmds.add_mask(t);
             }
@@ -60,7 +61,7 @@ pub async fn run_in(
         cmds.add_mask(t);
     }
     // Webhook URLs are secrets too (anyone holding one can post to the channel).
-    for key in crate::inputs::input_keys("notify") {
+    for key in crate::inputs::input_keys(Input::Notify.as_str()) {
         if let Some(raw) = env.get(&key) {
             for url in notify::secrets_in(raw) {
                 cmds.add_mask(&url);

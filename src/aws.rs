@@ -19,6 +19,7 @@ pub mod query;
 pub mod s3;
 pub mod sts;
 
+use crate::inputs::Input;
 use std::time::SystemTime;
 
 use aws_config::BehaviorVersion;
@@ -94,37 +95,37 @@ pub struct AwsInputs {
 impl AwsInputs {
     /// Reads and validates the AWS inputs, recording every problem in `p`.
     pub fn parse(p: &mut Inputs<'_>) -> Self {
-        let region = p.string("aws-region");
+        let region = p.string(Input::AwsRegion);
         if let Some(r) = &region
             && !policy::valid_region(r)
         {
             p.error(
-                "aws-region",
+                Input::AwsRegion,
                 Some(r),
                 "is not an AWS region",
                 "e.g. `aws-region: eu-west-1`",
             );
         }
-        let role_to_assume = p.string("role-to-assume");
+        let role_to_assume = p.string(Input::RoleToAssume);
         if let Some(r) = &role_to_assume
             && let Err(problem) = policy::check_role_arn(r)
         {
             p.error(
-                "role-to-assume",
+                Input::RoleToAssume,
                 Some(r),
                 problem,
                 "e.g. `role-to-assume: arn:aws:iam::123456789012:role/github-deploy`",
             );
         }
         let audience = p
-            .string("audience")
+            .string(Input::Audience)
             .unwrap_or_else(|| oidc::DEFAULT_AUDIENCE.to_owned());
-        let role_session_name = p.string("role-session-name");
+        let role_session_name = p.string(Input::RoleSessionName);
         if let Some(n) = &role_session_name
             && !valid_session_name(n)
         {
             p.error(
-                "role-session-name",
+                Input::RoleSessionName,
                 Some(n),
                 "must be 2 to 64 characters of letters, digits and `+=,.@_-`",
                 "e.g. `role-session-name: deploy-${{ github.run_id }}`",
@@ -132,27 +133,27 @@ impl AwsInputs {
         }
         let role_duration_seconds = p
             .integer(
-                "role-duration-seconds",
+                Input::RoleDurationSeconds,
                 900..=43200,
                 Some(u64::from(DEFAULT_DURATION)),
             )
             .and_then(|n| u32::try_from(n).ok())
             .unwrap_or(DEFAULT_DURATION);
-        let role_chain = p.list("role-chain");
+        let role_chain = p.list(Input::RoleChain);
         for r in &role_chain {
             if let Err(problem) = policy::check_role_arn(r) {
                 p.error(
-                    "role-chain",
+                    Input::RoleChain,
                     Some(r),
                     problem,
                     "List role ARNs, one per line",
                 );
             }
         }
-        let environment = p.string("environment");
+        let environment = p.string(Input::Environment);
         let environments_fix = "e.g. `dev: {role: arn:aws:iam::111111111111:role/deploy, region: eu-west-1, account-id: \"111111111111\"}`";
         let environments = p
-            .parse_with("environments", environments_fix, Environments::parse_entries)
+            .parse_with(Input::Environments, environments_fix, Environments::parse_entries)
             .map(|(envs, invalid)| {
                 // Strict for the environment this job targets; the others only warn, so one unset
                 // variable (`vars.DEV_ACCOUNT_ID`) does not stop the jobs deploying elsewhere.
@@ -161,13 +162,13 @@ impl AwsInputs {
                         .as_deref()
                         .is_some_and(|e| crate::names::same(e, &name))
                     {
-                        p.error("environments", None, problem, environments_fix);
+                        p.error(Input::Environments, None, problem, environments_fix);
                     } else {
                         let target = environment
                             .as_deref()
                             .map_or_else(|| "no environment".to_owned(), |e| format!("`{e}`"));
                         p.warn(
-                            "environments",
+                            Input::Environments,
                             format!(
                                 "{problem}. This job targets {target}, so entry `{name}` is ignored here; a job targeting `{name}` stops with exit 2. Fix the entry (e.g. `role: arn:aws:iam::123456789012:role/github-deploy`)."
                             ),
@@ -178,7 +179,7 @@ impl AwsInputs {
             });
         let trigger_policy = p
             .parse_with(
-                "trigger-policy",
+                Input::TriggerPolicy,
                 "e.g. `production: {refs: [\"refs/tags/*-stable\"], require-environment-claim: true}`",
                 TriggerPolicy::parse,
             )
@@ -189,10 +190,10 @@ impl AwsInputs {
             environments.as_ref(),
             &trigger_policy,
         );
-        let allow_credential_chain = p.bool("allow-aws-credential-chain", false);
+        let allow_credential_chain = p.bool(Input::AllowAwsCredentialChain, false);
         if environments.is_some() && environment.is_none() {
             p.missing(
-                "environment",
+                Input::Environment,
                 "when `environments` is set (it picks the role and region)",
                 "staging",
             );
@@ -201,7 +202,7 @@ impl AwsInputs {
             && envs.get(e).is_some_and(|t| &t.role != role)
         {
             p.error(
-                "role-to-assume",
+                Input::RoleToAssume,
                 Some(role),
                 format!("differs from the role input `environments` maps `{e}` to"),
                 "Set the role in one place: drop `role-to-assume` or the `environments` entry",
@@ -234,8 +235,8 @@ fn check_environment_names(
     let mut known: Vec<&str> = defaults.rules.keys().map(String::as_str).collect();
     known.extend(environments.map(Environments::names).unwrap_or_default());
     known.extend(policy.rules.keys().map(String::as_str));
-    let mut named: Vec<(&str, &str)> = environment
-        .map(|e| ("environment", e))
+    let mut named: Vec<(Input, &str)> = environment
+        .map(|e| (Input::Environment, e))
         .into_iter()
         .collect();
     named.extend(
@@ -243,18 +244,18 @@ fn check_environment_names(
             .map(Environments::names)
             .unwrap_or_default()
             .into_iter()
-            .map(|n| ("environments", n)),
+            .map(|n| (Input::Environments, n)),
     );
     named.extend(
         policy
             .rules
             .keys()
             .filter(|_| policy.source == crate::policy::PolicySource::Input)
-            .map(|n| ("trigger-policy", n.as_str())),
+            .map(|n| (Input::TriggerPolicy, n.as_str())),
     );
     for (input, name) in named {
         if let Err(problem) = crate::names::check_against(name, known.iter().copied()) {
-            let problem = if input == "environment" {
+            let problem = if input == Input::Environment {
                 problem
             } else {
                 format!("the environment name {problem}")

@@ -4,7 +4,7 @@
 //! their inputs through one code path. Inside the action there are no arguments at all.
 
 use crate::env::{Env, vars};
-use crate::inputs::{Mode, input_keys};
+use crate::inputs::{Input, Mode, input_keys};
 
 /// What the command line asks for.
 #[derive(Debug, PartialEq, Eq)]
@@ -40,7 +40,7 @@ pub fn apply(args: &[String], env: &mut Env) -> Result<Command, CliError> {
         match a.as_str() {
             "--version" | "-V" => return Ok(Command::Version),
             "--help" | "-h" | "help" => return Ok(Command::Help),
-            "--dry-run" => set_input(env, "dry-run", "true"),
+            "--dry-run" => set_input(env, Input::DryRun.as_str(), "true"),
             "--input" | "-i" => {
                 let kv = it
                     .next()
@@ -68,7 +68,7 @@ pub fn apply(args: &[String], env: &mut Env) -> Result<Command, CliError> {
                     return Err(CliError(format!("unknown mode `{s}`")));
                 }
                 seen_mode = true;
-                set_input(env, "mode", s);
+                set_input(env, Input::Mode.as_str(), s);
             }
             s => return Err(CliError(format!("unexpected argument `{s}`"))),
         }

@@ -3,10 +3,11 @@
 //! Only the selected mode's inputs are parsed (a lint-gate run does not complain about deploy inputs), and
 //! every error of every input is collected before anything runs.
 
+use crate::inputs::Input;
 use secrecy::SecretString;
 
 use crate::env::Env;
-use crate::inputs::{InputErrors, InputWarning, Inputs, Mode};
+use crate::inputs::{InputErrors, InputWarning, Inputs, Mode, Recorded};
 use crate::modes;
 
 pub use crate::inputs::Common;
@@ -28,49 +29,41 @@ impl Config {
     pub fn from_env(env: &Env) -> Result<Config, InputErrors> {
         let mut p = Inputs::new(env);
         let mut cfg = Self::parse(&mut p);
-        if let Some(c) = &mut cfg {
+        if let Ok(c) = &mut cfg {
             c.warnings = p.warnings().to_vec();
         }
-        p.finish()?;
-        // `parse` only returns `None` when it recorded an error.
-        cfg.ok_or_else(|| InputErrors(Vec::new()))
+        p.finish_with(cfg)
     }
 
-    /// Reads every input the chosen mode uses. `None` when the mode itself is missing or invalid.
-    pub fn parse(p: &mut Inputs<'_>) -> Option<Config> {
-        let mode_raw = p.string("mode");
+    /// Reads every input the chosen mode uses. `Err` (with the error it recorded) when the mode is missing
+    /// or invalid, or the mode's inputs cannot make a configuration; other errors are collected in `p`.
+    pub fn parse(p: &mut Inputs<'_>) -> Result<Config, Recorded> {
+        let mode_raw = p.string(Input::Mode);
         let mode = match mode_raw.as_deref() {
-            None => {
-                p.missing("mode", "to choose what stevedore does", "lint-gate");
-                None
-            }
-            Some(m) => {
-                let parsed = Mode::parse(m);
-                if parsed.is_none() {
-                    p.error(
-                        "mode",
-                        Some(m),
-                        "is not a mode",
-                        format!(
-                            "Use one of {}",
-                            Mode::ALL
-                                .iter()
-                                .map(|m| format!("`{m}`"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    );
-                }
-                parsed
-            }
+            None => Err(p.missing(Input::Mode, "to choose what stevedore does", "lint-gate")),
+            Some(m) => Mode::parse(m).ok_or_else(|| {
+                p.error(
+                    Input::Mode,
+                    Some(m),
+                    "is not a mode",
+                    format!(
+                        "Use one of {}",
+                        Mode::ALL
+                            .iter()
+                            .map(|m| format!("`{m}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            }),
         };
-        let github_token = p.string("github-token").map(SecretString::from);
-        let dry_run = p.bool("dry-run", false);
-        let mut report_key = p.string("report-key");
-        let comment = p.bool("comment", true);
+        let github_token = p.string(Input::GithubToken).map(SecretString::from);
+        let dry_run = p.bool(Input::DryRun, false);
+        let mut report_key = p.string(Input::ReportKey);
+        let comment = p.bool(Input::Comment, true);
         let notify = crate::notify::Config::parse(p);
         let mode = mode?;
-        let mode_cfg = Self::parse_mode(mode, p);
+        let mode_cfg = Self::parse_mode(mode, p)?;
         // Preview reports (and their failures) share one sticky comment per PR, apart from the
         // deploy comment of the same workflow.
         if let ModeConfig::Deploy(d) = &mode_cfg
@@ -79,7 +72,7 @@ impl Config {
         {
             report_key = Some(modes::deploy::preview::REPORT_KEY.to_owned());
         }
-        Some(Config {
+        Ok(Config {
             common: Common {
                 mode,
                 github_token,
@@ -94,13 +87,13 @@ impl Config {
     }
 
     /// Parses the inputs of `mode` (also used by the test that compares the inputs with `action.yml`).
-    pub fn parse_mode(mode: Mode, p: &mut Inputs<'_>) -> ModeConfig {
-        match mode {
+    pub fn parse_mode(mode: Mode, p: &mut Inputs<'_>) -> Result<ModeConfig, Recorded> {
+        Ok(match mode {
             Mode::LintGate => ModeConfig::LintGate(modes::lint_gate::Config::parse(p)),
             Mode::Build => ModeConfig::Build(modes::build::Config::parse(p)),
-            Mode::Deploy => ModeConfig::Deploy(modes::deploy::Config::parse(p)),
+            Mode::Deploy => ModeConfig::Deploy(modes::deploy::Config::parse(p)?),
             Mode::Publish => ModeConfig::Publish(modes::publish::Config::parse(p)),
             Mode::Credentials => ModeConfig::Credentials(modes::credentials::Config::parse(p)),
-        }
+        })
     }
 }

@@ -17,6 +17,9 @@ use secrecy::SecretString;
 
 use crate::env::Env;
 
+mod names;
+pub use names::Input;
+
 /// The job stevedore runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Mode {
@@ -95,6 +98,20 @@ pub struct InputError {
     pub fix: String,
 }
 
+/// Proof that an input error was recorded: only [`Inputs::error`] and [`Inputs::missing`] make one, and
+/// it carries that error. A parser that cannot build its configuration returns `Err(Recorded)`, so it
+/// cannot give up without saying why (see [`Inputs::finish_with`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recorded(InputError);
+
+impl Recorded {
+    /// The error that was recorded.
+    #[must_use]
+    pub fn error(&self) -> &InputError {
+        &self.0
+    }
+}
+
 /// Every input error found, reported together.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{} invalid input(s):\n{}", .0.len(), .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
@@ -116,6 +133,8 @@ pub struct Inputs<'e> {
     errors: Vec<InputError>,
     warnings: Vec<InputWarning>,
     read: BTreeSet<&'static str>,
+    /// Inputs read more than once (each read after the first), in order.
+    reread: Vec<Input>,
 }
 
 const TRUE: [&str; 3] = ["true", "True", "TRUE"];
@@ -129,6 +148,7 @@ impl<'e> Inputs<'e> {
             errors: Vec::new(),
             warnings: Vec::new(),
             read: BTreeSet::new(),
+            reread: Vec::new(),
         }
     }
 
@@ -144,10 +164,22 @@ impl<'e> Inputs<'e> {
         &self.read
     }
 
+    /// Inputs read again after their first read, in order (a test requires none: read once, pass down).
+    #[must_use]
+    pub fn names_read_again(&self) -> &[Input] {
+        &self.reread
+    }
+
+    fn note_read(&mut self, name: Input) {
+        if !self.read.insert(name.as_str()) {
+            self.reread.push(name);
+        }
+    }
+
     /// The trimmed raw value, `None` when unset or blank.
-    pub fn string(&mut self, name: &'static str) -> Option<String> {
-        self.read.insert(name);
-        input_keys(name)
+    pub fn string(&mut self, name: Input) -> Option<String> {
+        self.note_read(name);
+        input_keys(name.as_str())
             .iter()
             .find_map(|k| self.env.get(k))
             .map(str::trim)
@@ -156,9 +188,9 @@ impl<'e> Inputs<'e> {
     }
 
     /// The raw value, not trimmed (multi-line YAML or Markdown inputs).
-    pub fn text(&mut self, name: &'static str) -> Option<String> {
-        self.read.insert(name);
-        input_keys(name)
+    pub fn text(&mut self, name: Input) -> Option<String> {
+        self.note_read(name);
+        input_keys(name.as_str())
             .iter()
             .find_map(|k| self.env.get(k))
             .filter(|v| !v.trim().is_empty())
@@ -166,7 +198,7 @@ impl<'e> Inputs<'e> {
     }
 
     /// A required input; records an error naming `example` when it is missing.
-    pub fn required(&mut self, name: &'static str, why: &str, example: &str) -> Option<String> {
+    pub fn required(&mut self, name: Input, why: &str, example: &str) -> Option<String> {
         let v = self.string(name);
         if v.is_none() {
             self.missing(name, why, example);
@@ -175,33 +207,38 @@ impl<'e> Inputs<'e> {
     }
 
     /// Records that a required input is missing.
-    pub fn missing(&mut self, name: &str, why: &str, example: &str) {
-        self.errors.push(InputError {
-            input: name.to_owned(),
+    pub fn missing(&mut self, name: Input, why: &str, example: &str) -> Recorded {
+        self.record(InputError {
+            input: name.as_str().to_owned(),
             value: None,
             problem: format!("is required {why}"),
             fix: format!("Set it in `with:`, e.g. `{name}: {example}`"),
-        });
+        })
+    }
+
+    fn record(&mut self, e: InputError) -> Recorded {
+        self.errors.push(e.clone());
+        Recorded(e)
     }
 
     /// Records an error for `name`.
     pub fn error(
         &mut self,
-        name: &str,
+        name: Input,
         value: Option<&str>,
         problem: impl Into<String>,
         fix: impl Into<String>,
-    ) {
-        self.errors.push(InputError {
-            input: name.to_owned(),
+    ) -> Recorded {
+        self.record(InputError {
+            input: name.as_str().to_owned(),
             value: value.map(str::to_owned),
             problem: problem.into(),
             fix: fix.into(),
-        });
+        })
     }
 
     /// A strict boolean: `true|True|TRUE|false|False|FALSE`, as in `@actions/core` `getBooleanInput`.
-    pub fn bool(&mut self, name: &'static str, default: bool) -> bool {
+    pub fn bool(&mut self, name: Input, default: bool) -> bool {
         match self.string(name) {
             None => default,
             Some(v) if TRUE.contains(&v.as_str()) => true,
@@ -219,14 +256,14 @@ impl<'e> Inputs<'e> {
     }
 
     /// A list split on newlines and commas, items trimmed, empty items dropped.
-    pub fn list(&mut self, name: &'static str) -> Vec<String> {
+    pub fn list(&mut self, name: Input) -> Vec<String> {
         self.string(name)
             .map(|v| split_list(&v))
             .unwrap_or_default()
     }
 
     /// A duration such as `90s`, `10m`, `1h30m` or a bare number of seconds.
-    pub fn duration(&mut self, name: &'static str, default: Duration) -> Duration {
+    pub fn duration(&mut self, name: Input, default: Duration) -> Duration {
         match self.string(name) {
             None => default,
             Some(v) => match parse_duration(&v) {
@@ -247,7 +284,7 @@ impl<'e> Inputs<'e> {
     /// An integer within `range`.
     pub fn integer(
         &mut self,
-        name: &'static str,
+        name: Input,
         range: std::ops::RangeInclusive<u64>,
         default: Option<u64>,
     ) -> Option<u64> {
@@ -273,7 +310,7 @@ impl<'e> Inputs<'e> {
     /// One of a fixed set of words (case-insensitive).
     pub fn choice(
         &mut self,
-        name: &'static str,
+        name: Input,
         allowed: &[&'static str],
         default: &'static str,
     ) -> &'static str {
@@ -308,7 +345,7 @@ impl<'e> Inputs<'e> {
     /// Parses a value with `f`, which returns the problem on failure; `fix` says what a good value is.
     pub fn parse_with<T>(
         &mut self,
-        name: &'static str,
+        name: Input,
         fix: &str,
         f: impl FnOnce(&str) -> Result<T, String>,
     ) -> Option<T> {
@@ -328,9 +365,9 @@ impl<'e> Inputs<'e> {
     }
 
     /// Records a problem that does not stop the run.
-    pub fn warn(&mut self, name: &str, message: impl Into<String>) {
+    pub fn warn(&mut self, name: Input, message: impl Into<String>) {
         self.warnings.push(InputWarning {
-            input: name.to_owned(),
+            input: name.as_str().to_owned(),
             message: message.into(),
         });
     }
@@ -347,6 +384,17 @@ impl<'e> Inputs<'e> {
             Ok(())
         } else {
             Err(InputErrors(self.errors))
+        }
+    }
+
+    /// Ends parsing with the parser's result: every collected error when there is one, else the value.
+    /// A parser that gives up (`Err`) holds the [`Recorded`] error that says why, so a failed parse never
+    /// reports "0 invalid input(s)".
+    pub fn finish_with<T>(self, parsed: Result<T, Recorded>) -> Result<T, InputErrors> {
+        match (parsed, self.errors.is_empty()) {
+            (Ok(t), true) => Ok(t),
+            (_, false) => Err(InputErrors(self.errors)),
+            (Err(Recorded(e)), true) => Err(InputErrors(vec![e])),
         }
     }
 
@@ -417,8 +465,8 @@ mod tests {
             ("INPUT_ROLE_TO_ASSUME", "arn:x"),
         ]);
         let mut p = Inputs::new(&env);
-        assert_eq!(p.string("aws-region").as_deref(), Some("eu-west-1"));
-        assert_eq!(p.string("role-to-assume").as_deref(), Some("arn:x"));
+        assert_eq!(p.string(Input::AwsRegion).as_deref(), Some("eu-west-1"));
+        assert_eq!(p.string(Input::RoleToAssume).as_deref(), Some("arn:x"));
     }
 
     #[test]
@@ -428,7 +476,7 @@ mod tests {
             ("INPUT_AWS_REGION", "us-east-1"),
         ]);
         assert_eq!(
-            Inputs::new(&env).string("aws-region").as_deref(),
+            Inputs::new(&env).string(Input::AwsRegion).as_deref(),
             Some("eu-west-1")
         );
     }
@@ -436,20 +484,20 @@ mod tests {
     #[test]
     fn empty_means_unset() {
         let env = Env::from_pairs([("INPUT_AWS-REGION", "  ")]);
-        assert_eq!(Inputs::new(&env).string("aws-region"), None);
+        assert_eq!(Inputs::new(&env).string(Input::AwsRegion), None);
     }
 
     #[test]
     fn booleans_are_strict_and_errors_are_collected() {
         let env = Env::from_pairs([
             ("INPUT_DRY-RUN", "yes"),
-            ("INPUT_A", "TRUE"),
-            ("INPUT_T", "ten minutes"),
+            ("INPUT_COMMENT", "TRUE"),
+            ("INPUT_WAIT-TIMEOUT", "ten minutes"),
         ]);
         let mut p = Inputs::new(&env);
-        assert!(!p.bool("dry-run", false));
-        assert!(p.bool("a", false));
-        p.duration("t", Duration::from_secs(1));
+        assert!(!p.bool(Input::DryRun, false));
+        assert!(p.bool(Input::Comment, false));
+        p.duration(Input::WaitTimeout, Duration::from_secs(1));
         let errs = p.finish().unwrap_err();
         assert_eq!(errs.0.len(), 2);
         assert!(
@@ -457,6 +505,28 @@ mod tests {
                 .contains("input `dry-run` = `yes`: is not a boolean"),
             "{errs}"
         );
+    }
+
+    #[test]
+    fn a_parser_that_gives_up_always_reports_why() {
+        let env = Env::from_pairs([("INPUT_MODE", "deploy")]);
+        // The proof of an error recorded elsewhere (another `Inputs`) still names it.
+        let mut other = Inputs::new(&env);
+        let recorded = other.missing(Input::Service, "for an ECS deploy", "web");
+        let errs = Inputs::new(&env)
+            .finish_with::<()>(Err(recorded.clone()))
+            .unwrap_err();
+        assert_eq!(errs.0, [recorded.error().clone()]);
+        assert!(errs.to_string().starts_with("1 invalid input(s)"), "{errs}");
+        // Errors collected alongside are all reported, the recorded one once.
+        let mut p = Inputs::new(&env);
+        let r = p.error(Input::Image, Some("x"), "is bad", "fix it");
+        p.bool(Input::DryRun, false);
+        assert_eq!(p.finish_with::<()>(Err(r)).unwrap_err().0.len(), 1);
+        let mut p = Inputs::new(&env);
+        p.error(Input::Image, Some("x"), "is bad", "fix it");
+        assert_eq!(p.finish_with(Ok(1)).unwrap_err().0.len(), 1);
+        assert_eq!(Inputs::new(&env).finish_with(Ok(1)), Ok(1));
     }
 
     #[test]

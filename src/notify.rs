@@ -15,6 +15,7 @@
 //! - A notification never changes the verdict or the exit code: a webhook that fails is a `::warning` and
 //!   a note in the job summary.
 
+use crate::inputs::Input;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -61,7 +62,7 @@ impl Config {
     /// Reads `notify` (URLs separated by newlines or commas) and `environment`. A URL that is not http(s)
     /// is an error naming its position; the value itself is never echoed.
     pub fn parse(p: &mut Inputs<'_>) -> Config {
-        let entries = p.list("notify");
+        let entries = p.list(Input::Notify);
         let total = entries.len();
         let mut webhooks = Vec::new();
         for (i, entry) in entries.into_iter().enumerate() {
@@ -76,8 +77,9 @@ impl Config {
                         url: SecretString::from(entry),
                     });
                 }
-                _ => p.error(
-                    "notify",
+                _ => {
+                    p.error(
+                    Input::Notify,
                     Some("***"),
                     format!(
                         "entry {n} of {total} is not an http(s) URL (it is a secret, so it is not shown)"
@@ -85,12 +87,13 @@ impl Config {
                     "Give the incoming-webhook URL your chat created, e.g. \
                      `https://hooks.slack.com/services/T000/B000/XXXX`, from a secret; separate several \
                      with newlines or commas",
-                ),
+                );
+                }
             }
         }
         Config {
             webhooks,
-            environment: p.string("environment"),
+            environment: p.string(Input::Environment),
         }
     }
 

@@ -17,6 +17,7 @@ pub mod image;
 pub mod tree;
 pub mod upload;
 
+use crate::inputs::Input;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -105,49 +106,53 @@ impl Config {
     /// Reads this mode's inputs, collecting every error.
     pub fn parse(p: &mut Inputs<'_>) -> Self {
         let aws = Box::new(AwsInputs::parse(p));
-        let build_type = p.choice("build-type", &["infer", "image", "lambda-bundle"], "infer");
-        let service = p.string("service-name");
-        let version = p.string("version");
+        let build_type = p.choice(
+            Input::BuildType,
+            &["infer", "image", "lambda-bundle"],
+            "infer",
+        );
+        let service = p.string(Input::ServiceName);
+        let version = p.string(Input::Version);
         if let Some(v) = &version
             && (v.contains('/') || v.contains(char::is_whitespace))
         {
             p.error(
-                "version",
+                Input::Version,
                 Some(v),
                 "may not contain `/` or spaces (it is an S3 key segment and an image tag)",
                 "e.g. `version: 1.4.0`",
             );
         }
         // Image inputs.
-        let repository = p.string("ecr-repository");
+        let repository = p.string(Input::EcrRepository);
         let context = p
-            .string("context")
+            .string(Input::Context)
             .map_or_else(|| PathBuf::from("."), PathBuf::from);
-        let dockerfile = p.string("dockerfile").map(PathBuf::from);
+        let dockerfile = p.string(Input::Dockerfile).map(PathBuf::from);
         let build_args = parse_build_args(p);
-        let target = p.string("target");
-        let network = p.string("build-network");
-        let create_repository = p.bool("create-repository", false);
-        let mut tags = p.list("tags");
+        let target = p.string(Input::Target);
+        let network = p.string(Input::BuildNetwork);
+        let create_repository = p.bool(Input::CreateRepository, false);
+        let mut tags = p.list(Input::Tags);
         if tags.is_empty() {
             tags = DEFAULT_TAGS.iter().map(|s| (*s).to_owned()).collect();
         }
-        let registry = p.string("registry").map(|r| ecr::registry_host(&r));
+        let registry = p.string(Input::Registry).map(|r| ecr::registry_host(&r));
         let scan_threshold = match p.choice(
-            "scan-severity-threshold",
+            Input::ScanSeverityThreshold,
             &["none", "informational", "low", "medium", "high", "critical"],
             "none",
         ) {
             "none" => None,
             s => Severity::parse(s),
         };
-        let scan_timeout = p.duration("scan-timeout", Duration::from_secs(600));
+        let scan_timeout = p.duration(Input::ScanTimeout, Duration::from_secs(600));
         // Bundle inputs.
-        let bundle_dir = p.string("bundle-dir").map(PathBuf::from);
-        let bucket = p.string("s3-bucket");
-        let prefix = p.string("s3-prefix");
-        let bundle_file = p.string("bundle-file").map(PathBuf::from);
-        let include_pycache = p.bool("bundle-include-pycache", false);
+        let bundle_dir = p.string(Input::BundleDir).map(PathBuf::from);
+        let bucket = p.string(Input::S3Bucket);
+        let prefix = p.string(Input::S3Prefix);
+        let bundle_file = p.string(Input::BundleFile).map(PathBuf::from);
+        let include_pycache = p.bool(Input::BundleIncludePycache, false);
 
         let kind = match build_type {
             "image" => Some(BuildType::Image),
@@ -156,7 +161,7 @@ impl Config {
             _ if repository.is_some() => Some(BuildType::Image),
             _ => {
                 p.error(
-                    "build-type",
+                    Input::BuildType,
                     None,
                     "cannot be inferred: neither `bundle-dir` nor `ecr-repository` is set",
                     "Set `ecr-repository: my-service` to build an image, or `bundle-dir: dist/lambda` and `s3-bucket: my-artifacts` for a Lambda bundle",
@@ -181,7 +186,7 @@ impl Config {
                 }))),
                 None => {
                     p.missing(
-                        "ecr-repository",
+                        Input::EcrRepository,
                         "to build an image (the ECR repository to push to)",
                         "my-service",
                     );
@@ -191,14 +196,14 @@ impl Config {
             Some(BuildType::LambdaBundle) => {
                 if bundle_dir.is_none() {
                     p.missing(
-                        "bundle-dir",
+                        Input::BundleDir,
                         "to build a Lambda bundle (the directory to zip)",
                         "dist/lambda",
                     );
                 }
                 if bucket.is_none() {
                     p.missing(
-                        "s3-bucket",
+                        Input::S3Bucket,
                         "to upload a Lambda bundle (the artifacts bucket)",
                         "my-artifacts",
                     );
@@ -226,7 +231,7 @@ impl Config {
 }
 
 fn parse_build_args(p: &mut Inputs<'_>) -> Vec<(String, String)> {
-    let Some(raw) = p.text("build-args") else {
+    let Some(raw) = p.text(Input::BuildArgs) else {
         return Vec::new();
     };
     let mut out = Vec::new();
@@ -235,12 +240,14 @@ fn parse_build_args(p: &mut Inputs<'_>) -> Vec<(String, String)> {
             Some((k, v)) if !k.trim().is_empty() => {
                 out.push((k.trim().to_owned(), v.to_owned()));
             }
-            _ => p.error(
-                "build-args",
-                Some(line),
-                "is not `KEY=VALUE`",
-                "one per line, e.g. `build-args: |\n  RUST_VERSION=1.95\n  FEATURES=full`",
-            ),
+            _ => {
+                p.error(
+                    Input::BuildArgs,
+                    Some(line),
+                    "is not `KEY=VALUE`",
+                    "one per line, e.g. `build-args: |\n  RUST_VERSION=1.95\n  FEATURES=full`",
+                );
+            }
         }
     }
     out

@@ -6,6 +6,7 @@
 //! and the credentials as step outputs only with `output-credentials: true` (as configure-aws-credentials).
 //! With `dry-run` it prints the plan and makes no request at all.
 
+use crate::inputs::Input;
 use std::time::SystemTime;
 
 use crate::aws::{self, AwsInputs, Purpose};
@@ -32,9 +33,9 @@ impl Config {
         let aws = Box::new(AwsInputs::parse(p));
         Self {
             aws,
-            output_env_credentials: p.bool("output-env-credentials", true),
-            output_credentials: p.bool("output-credentials", false),
-            mask_account_id: p.bool("mask-aws-account-id", false),
+            output_env_credentials: p.bool(Input::OutputEnvCredentials, true),
+            output_credentials: p.bool(Input::OutputCredentials, false),
+            mask_account_id: p.bool(Input::MaskAwsAccountId, false),
         }
     }
 }

@@ -13,7 +13,8 @@ pub mod preview;
 pub mod rollback;
 
 use crate::aws::{self, AwsInputs, Purpose};
-use crate::inputs::Inputs;
+use crate::inputs::Input;
+use crate::inputs::{Inputs, Recorded};
 use crate::modes::{ModeError, Runtime};
 use crate::report::{Report, Verdict};
 use std::time::Duration;
@@ -21,126 +22,180 @@ use std::time::Duration;
 /// Inputs of this mode: exactly one target.
 #[derive(Debug)]
 pub struct Config {
-    /// Set when `cluster` or `service` is given.
-    pub ecs: Option<Box<ecs::Config>>,
-    /// Set when `function-name` is given.
-    pub lambda: Option<Box<lambda::LambdaConfig>>,
-    /// Set when `app-runner-service` is given.
-    pub app_runner: Option<Box<apprunner::Config>>,
-    /// Set when `express-service` is given.
-    pub express: Option<Box<express::Config>>,
+    /// Where this step deploys, chosen once from the inputs.
+    pub target: Target,
     /// Set when `preview: true` (docs/previews.md).
     pub preview: Option<preview::PreviewConfig>,
     /// `rollback-to`: redeploy an earlier release instead (docs/rollback.md).
     pub rollback: Option<crate::github::deployments::Wanted>,
 }
 
+/// Where a deploy step deploys. Boxed: the configurations are large and a deploy's futures already are.
+#[derive(Debug)]
+pub enum Target {
+    /// `cluster` / `service` given (and the default when no target input is).
+    Ecs(Box<ecs::Config>),
+    /// `function-name` given.
+    Lambda(Box<lambda::LambdaConfig>),
+    /// `app-runner-service` given.
+    AppRunner(Box<apprunner::Config>),
+    /// `express-service` given.
+    Express(Box<express::Config>),
+}
+
+impl Target {
+    /// The AWS connection inputs of the target.
+    #[must_use]
+    pub fn aws(&self) -> &AwsInputs {
+        match self {
+            Target::Ecs(c) => &c.aws,
+            Target::Lambda(l) => &l.aws,
+            Target::AppRunner(a) => &a.aws,
+            Target::Express(x) => &x.aws,
+        }
+    }
+}
+
+/// The inputs that choose the target, each read once (here) and passed to the target's parser.
+#[derive(Debug, Default)]
+pub struct TargetInputs {
+    /// `cluster` (ECS and ECS Express).
+    pub cluster: Option<String>,
+    /// `service`, raw (a list for ECS).
+    pub service: Option<String>,
+    pub function_name: Option<String>,
+    pub app_runner_service: Option<String>,
+    pub express_service: Option<String>,
+    /// Whether `rollback-to` is given (the inputs of a new release are then refused by its parser).
+    pub rollback_to: bool,
+}
+
+impl TargetInputs {
+    fn read(p: &mut Inputs<'_>, rollback_to: bool) -> Self {
+        Self {
+            cluster: p.string(Input::Cluster),
+            service: p.string(Input::Service),
+            function_name: p.string(Input::FunctionName),
+            app_runner_service: p.string(Input::AppRunnerService),
+            express_service: p.string(Input::ExpressService),
+            rollback_to,
+        }
+    }
+}
+
 impl Config {
-    /// Reads this mode's inputs, collecting every error.
-    pub fn parse(p: &mut Inputs<'_>) -> Self {
-        let rollback = rollback::parse(p);
-        if let Some(service) = p.string("express-service") {
+    /// Reads this mode's inputs, collecting every error. `Err` when no target can be chosen (the error
+    /// recorded names the input that is missing).
+    pub fn parse(p: &mut Inputs<'_>) -> Result<Self, Recorded> {
+        let rollback_to = p.string(Input::RollbackTo);
+        let preview_on = p.bool(Input::Preview, false);
+        let rollback = rollback::parse(p, rollback_to.as_deref(), preview_on);
+        let mut given = TargetInputs::read(p, rollback_to.is_some());
+        if let Some(service) = given.express_service.take() {
             // With `rollback-to`, `preview: true` is refused by its parser.
-            if preview::PreviewConfig::parse(p).is_some() && p.string("rollback-to").is_none() {
+            if preview::PreviewConfig::parse(p, preview_on).is_some() && !given.rollback_to {
                 p.error(
-                    "preview",
+                    Input::Preview,
                     Some("true"),
                     "is set together with `express-service`; previews are Lambda aliases (`function-name`) or ECS services (`cluster` + `service`) only",
                     "Remove `preview: true` from the ECS Express step",
                 );
             }
-            return Self {
-                ecs: None,
-                lambda: None,
-                app_runner: None,
-                express: Some(Box::new(express::Config::parse(p, service))),
+            return Ok(Self {
+                target: Target::Express(Box::new(express::Config::parse(p, service, given))),
                 preview: None,
                 rollback,
-            };
+            });
         }
-        let ecs_wanted = p.string("cluster").is_some() || p.string("service").is_some();
-        let function = p.string("function-name");
-        if let Some(service) = p.string("app-runner-service") {
+        let ecs_wanted = given.cluster.is_some() || given.service.is_some();
+        let function = given.function_name.take();
+        if let Some(service) = given.app_runner_service.take() {
             if ecs_wanted || function.is_some() {
                 p.error(
-                    "app-runner-service",
+                    Input::AppRunnerService,
                     Some(&service),
                     "is set together with `cluster`/`service` or `function-name`; one deploy step deploys to one target",
                     "Use one step per target",
                 );
             }
-            let preview = preview::PreviewConfig::parse(p);
+            let preview = preview::PreviewConfig::parse(p, preview_on);
             if preview.is_some() {
                 p.error(
-                    "preview",
+                    Input::Preview,
                     Some("true"),
                     "is set together with `app-runner-service`; previews are Lambda aliases (`function-name`) or ECS services (`cluster` + `service`)",
                     "Remove `preview: true` from the App Runner step",
                 );
             }
-            return Self {
-                ecs: None,
-                lambda: None,
-                app_runner: Some(Box::new(apprunner::Config::parse(p, service))),
-                express: None,
+            return Ok(Self {
+                target: Target::AppRunner(Box::new(apprunner::Config::parse(
+                    p,
+                    service,
+                    given.rollback_to,
+                ))),
                 preview: None,
                 rollback,
-            };
+            });
         }
         if ecs_wanted && function.is_some() {
             p.error(
-                "function-name",
+                Input::FunctionName,
                 function.as_deref(),
                 "is set together with `cluster`/`service`; one deploy step deploys to ECS or to Lambda",
                 "Use two steps: one with `cluster` + `service`, one with `function-name`",
             );
         }
         // Neither target: inputs only Lambda reads mean a Lambda deploy without `function-name`: name
-        // that. Otherwise ECS is the default, and its parser names what is missing (`service`, `image`);
-        // the Lambda parser still reads its inputs (and returns None without `function-name`).
-        let mut neither = !ecs_wanted && function.is_none();
-        if neither {
-            let lambda_inputs = lambda_only_inputs(p);
-            if !lambda_inputs.is_empty() {
-                p.missing(
-                    "function-name",
-                    &format!(
-                        "for a Lambda deploy ({} given; an ECS deploy takes `cluster` + `service` instead)",
-                        lambda_inputs
-                            .iter()
-                            .map(|i| format!("`{i}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                    "my-function",
-                );
-                neither = false;
+        // that (the Lambda parser still reads its inputs, so their errors are reported too). Otherwise
+        // ECS is the default, and its parser names what is missing (`service`, `image`).
+        let function: Option<Result<String, Recorded>> = match function {
+            Some(f) if !ecs_wanted => Some(Ok(f)),
+            Some(_) => None,
+            None if ecs_wanted => None,
+            None => {
+                let lambda_inputs = lambda_only_inputs(p);
+                (!lambda_inputs.is_empty()).then(|| {
+                    Err(p.missing(
+                        Input::FunctionName,
+                        &format!(
+                            "for a Lambda deploy ({} given; an ECS deploy takes `cluster` + `service` instead)",
+                            lambda_inputs
+                                .iter()
+                                .map(|i| format!("`{i}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                        "my-function",
+                    ))
+                })
             }
-        }
-        let preview = preview::PreviewConfig::parse(p);
-        let ecs = (ecs_wanted || neither).then(|| {
-            Box::new(if preview.is_some() {
-                ecs::Config::parse_preview(p)
-            } else {
-                ecs::Config::parse(p)
-            })
-        });
-        let lambda = if ecs_wanted {
-            None
-        } else {
-            lambda::LambdaConfig::parse(p).map(Box::new)
         };
-        if preview.is_some() {
-            check_preview(p, ecs.as_deref());
-        }
-        Self {
-            ecs,
-            lambda,
-            app_runner: None,
-            express: None,
+        let preview = preview::PreviewConfig::parse(p, preview_on);
+        let target = match function {
+            Some(function) => {
+                let lambda = lambda::LambdaConfig::parse(p, function);
+                if preview.is_some() {
+                    check_preview(p, None);
+                }
+                Target::Lambda(Box::new(lambda?))
+            }
+            None => {
+                let ecs = if preview.is_some() {
+                    ecs::Config::parse_preview(p, given)
+                } else {
+                    ecs::Config::parse(p, given)
+                };
+                if preview.is_some() {
+                    check_preview(p, Some(&ecs));
+                }
+                Target::Ecs(Box::new(ecs))
+            }
+        };
+        Ok(Self {
+            target,
             preview,
             rollback,
-        }
+        })
     }
 }
 
@@ -149,23 +204,23 @@ fn check_preview(p: &mut Inputs<'_>, ecs: Option<&ecs::Config>) {
     if let Some(e) = ecs {
         if e.services.len() > 1 {
             p.error(
-                "service",
+                Input::Service,
                 Some(&e.services.join(", ")),
                 "lists several services; an ECS preview clones one base service",
                 "Use one preview step per service, each with its own `service`",
             );
         }
-        if let Some(a) = p.string("preview-url-auth").filter(|a| a != "AWS_IAM") {
+        if let Some(a) = p.string(Input::PreviewUrlAuth).filter(|a| a != "AWS_IAM") {
             p.error(
-                "preview-url-auth",
+                Input::PreviewUrlAuth,
                 Some(&a),
                 "applies to Lambda previews only (their function URL); an ECS preview is reached through `preview-listener-arn` and `preview-host`",
                 "Remove `preview-url-auth` from the ECS preview step",
             );
         }
         for (input, set) in [
-            ("pre-deploy-task", e.pre_task.is_some()),
-            ("post-deploy-task", e.post_task.is_some()),
+            (Input::PreDeployTask, e.pre_task.is_some()),
+            (Input::PostDeployTask, e.post_task.is_some()),
         ] {
             if set {
                 p.error(
@@ -177,7 +232,7 @@ fn check_preview(p: &mut Inputs<'_>, ecs: Option<&ecs::Config>) {
             }
         }
     } else {
-        for input in ["preview-listener-arn", "preview-host"] {
+        for input in [Input::PreviewListenerArn, Input::PreviewHost] {
             if let Some(v) = p.string(input) {
                 p.error(
                     input,
@@ -188,19 +243,19 @@ fn check_preview(p: &mut Inputs<'_>, ecs: Option<&ecs::Config>) {
             }
         }
     }
-    if let Some(e) = p.string("environment")
+    if let Some(e) = p.string(Input::Environment)
         && crate::github::deployments::is_production(&e)
     {
         p.error(
-            "environment",
+            Input::Environment,
             Some(&e),
             "is a production environment; previews never use production's credentials",
             "Map a preview environment in `environments` and name it, e.g. `environment: preview`",
         );
     }
-    if let Some(t) = p.string("traffic").filter(|t| t != "all-at-once") {
+    if let Some(t) = p.string(Input::Traffic).filter(|t| t != "all-at-once") {
         p.error(
-            "traffic",
+            Input::Traffic,
             Some(&t),
             "does not apply to previews: the preview alias `pr-<n>` is created or moved all at once",
             "Remove `traffic` from the preview step (or set `traffic: all-at-once`)",
@@ -210,28 +265,28 @@ fn check_preview(p: &mut Inputs<'_>, ecs: Option<&ecs::Config>) {
 
 /// The Lambda-only inputs that are set (`traffic` and `alias` only when not their action.yml default,
 /// which the runner always passes).
-fn lambda_only_inputs(p: &mut Inputs<'_>) -> Vec<&'static str> {
-    const ONLY_LAMBDA: [&str; 10] = [
-        "zip-file",
-        "s3-bucket",
-        "s3-key",
-        "alarms",
-        "health-url",
-        "handler",
-        "runtime",
-        "test-payload",
-        "memory-size",
-        "function-timeout",
+fn lambda_only_inputs(p: &mut Inputs<'_>) -> Vec<Input> {
+    const ONLY_LAMBDA: [Input; 10] = [
+        Input::ZipFile,
+        Input::S3Bucket,
+        Input::S3Key,
+        Input::Alarms,
+        Input::HealthUrl,
+        Input::Handler,
+        Input::Runtime,
+        Input::TestPayload,
+        Input::MemorySize,
+        Input::FunctionTimeout,
     ];
-    let mut set: Vec<&'static str> = ONLY_LAMBDA
+    let mut set: Vec<Input> = ONLY_LAMBDA
         .into_iter()
-        .filter(|i| p.string(i).is_some())
+        .filter(|i| p.string(*i).is_some())
         .collect();
-    if p.string("traffic").is_some_and(|t| t != "all-at-once") {
-        set.push("traffic");
+    if p.string(Input::Traffic).is_some_and(|t| t != "all-at-once") {
+        set.push(Input::Traffic);
     }
-    if p.string("alias").is_some_and(|a| a != "live") {
-        set.push("alias");
+    if p.string(Input::Alias).is_some_and(|a| a != "live") {
+        set.push(Input::Alias);
     }
     set
 }
@@ -255,7 +310,7 @@ pub fn has_digest(image: &str) -> bool {
 pub fn check_image(p: &mut Inputs<'_>, image: &str) {
     if !has_tag_or_digest(image) {
         p.error(
-            "image",
+            Input::Image,
             Some(image),
             "names neither a tag nor a digest, so whatever `latest` is at deploy time would run",
             "Pin the image by digest (`image: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:…`, the `digest` output of `build`) or at least by tag (`…/web:1.4.2`)",
@@ -320,45 +375,29 @@ pub fn warn_production_by_tag(rt: &Runtime<'_>, environment: &str, image: &str) 
 pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
     if let Some(wanted) = &cfg.rollback {
         let r = Box::pin(rollback::run(rt, cfg, wanted)).await;
-        let aws = cfg
-            .ecs
-            .as_ref()
-            .map(|c| &c.aws)
-            .or(cfg.lambda.as_ref().map(|l| &l.aws))
-            .or(cfg.app_runner.as_ref().map(|a| &a.aws))
-            .or(cfg.express.as_ref().map(|x| &x.aws));
-        return match aws {
-            Some(a) => r.map(|r| note_real_run_refusal(rt, a, r)),
-            None => r,
-        };
+        return r.map(|r| note_real_run_refusal(rt, cfg.target.aws(), r));
     }
-    if let (Some(c), Some(pv)) = (&cfg.ecs, &cfg.preview) {
-        return Box::pin(preview::ecs::run(rt, c, pv)).await;
+    match (&cfg.target, &cfg.preview) {
+        (Target::Ecs(c), Some(pv)) => Box::pin(preview::ecs::run(rt, c, pv)).await,
+        (Target::Lambda(l), Some(pv)) => Box::pin(preview::run_lambda(rt, l, pv)).await,
+        (Target::Ecs(c), None) => {
+            let r = Box::pin(ecs::run(rt, c)).await;
+            r.map(|r| note_real_run_refusal(rt, &c.aws, r))
+        }
+        (Target::Lambda(l), None) => {
+            let r = Box::pin(lambda::run(rt, l)).await;
+            r.map(|r| note_real_run_refusal(rt, &l.aws, r))
+        }
+        // Previews are refused for these at parse time.
+        (Target::AppRunner(a), _) => {
+            let r = Box::pin(apprunner::run(rt, a)).await;
+            r.map(|r| note_real_run_refusal(rt, &a.aws, r))
+        }
+        (Target::Express(x), _) => {
+            let r = Box::pin(express::run(rt, x)).await;
+            r.map(|r| note_real_run_refusal(rt, &x.aws, r))
+        }
     }
-    if let Some(c) = &cfg.ecs {
-        let r = Box::pin(ecs::run(rt, c)).await;
-        return r.map(|r| note_real_run_refusal(rt, &c.aws, r));
-    }
-    if let (Some(l), Some(pv)) = (&cfg.lambda, &cfg.preview) {
-        return Box::pin(preview::run_lambda(rt, l, pv)).await;
-    }
-    if let Some(l) = &cfg.lambda {
-        let r = Box::pin(lambda::run(rt, l)).await;
-        return r.map(|r| note_real_run_refusal(rt, &l.aws, r));
-    }
-    if let Some(a) = &cfg.app_runner {
-        let r = Box::pin(apprunner::run(rt, a)).await;
-        return r.map(|r| note_real_run_refusal(rt, &a.aws, r));
-    }
-    if let Some(x) = &cfg.express {
-        let r = Box::pin(express::run(rt, x)).await;
-        return r.map(|r| note_real_run_refusal(rt, &x.aws, r));
-    }
-    Err(ModeError::Config {
-        message: "deploy needs a target: `cluster` + `service` (ECS), `function-name` (Lambda) or `app-runner-service` (App Runner) or `express-service` (ECS Express)"
-            .into(),
-        hint: None,
-    })
 }
 
 /// A dry run of an environment a real run would refuse (act: no OIDC `environment` claim) says so in
@@ -392,7 +431,7 @@ pub(crate) fn health_client(rt: &Runtime<'_>) -> Result<reqwest::Client, ModeErr
 /// `health-url` (absolute http(s); `example` is the URL the fix shows) and `health-status` (default 200).
 pub(crate) fn parse_health(p: &mut Inputs<'_>, example: &str) -> (Option<url::Url>, u16) {
     let url = p.parse_with(
-        "health-url",
+        Input::HealthUrl,
         &format!("Use an absolute http(s) URL, e.g. `health-url: {example}`"),
         |v| {
             let u = url::Url::parse(v.trim()).map_err(|e| format!("is not a URL ({e})"))?;
@@ -407,7 +446,7 @@ pub(crate) fn parse_health(p: &mut Inputs<'_>, example: &str) -> (Option<url::Ur
         },
     );
     let status = p
-        .integer("health-status", 100..=599, Some(200))
+        .integer(Input::HealthStatus, 100..=599, Some(200))
         .and_then(|s| u16::try_from(s).ok())
         .unwrap_or(200);
     (url, status)
@@ -416,16 +455,16 @@ pub(crate) fn parse_health(p: &mut Inputs<'_>, example: &str) -> (Option<url::Ur
 /// `wait-timeout` (default 10m, more than 0 and at most 6h; `example` is the fix shown) and `rollback`
 /// (`auto`: true, `none`: false) of the image targets (App Runner, ECS Express).
 pub(crate) fn parse_wait_and_rollback(p: &mut Inputs<'_>, example: &str) -> (Duration, bool) {
-    let timeout = p.duration("wait-timeout", Duration::from_secs(600));
+    let timeout = p.duration(Input::WaitTimeout, Duration::from_secs(600));
     if timeout.is_zero() || timeout > Duration::from_secs(6 * 3600) {
         p.error(
-            "wait-timeout",
+            Input::WaitTimeout,
             Some(&format!("{}s", timeout.as_secs())),
             "must be more than 0 and at most 6h",
             example,
         );
     }
-    let rollback = p.choice("rollback", &["auto", "none"], "auto") == "auto";
+    let rollback = p.choice(Input::Rollback, &["auto", "none"], "auto") == "auto";
     (timeout, rollback)
 }
 
@@ -445,4 +484,147 @@ pub(crate) fn image_target_report(
         (Verdict::Failure, format!("deploy failed: {what}"))
     };
     Report::new(crate::inputs::Mode::Deploy, verdict, title, summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::Env;
+
+    /// The target chosen (its name) and every error, for a deploy step with `pairs` as inputs.
+    fn choose(pairs: &[(&str, &str)]) -> (Option<&'static str>, Vec<String>) {
+        let env = Env::from_pairs(pairs.iter().copied());
+        let mut p = Inputs::new(&env);
+        let target = Config::parse(&mut p).ok().map(|c| match c.target {
+            Target::Ecs(_) => "ecs",
+            Target::Lambda(_) => "lambda",
+            Target::AppRunner(_) => "app-runner",
+            Target::Express(_) => "express",
+        });
+        let errors = p
+            .finish()
+            .err()
+            .map(|e| e.0.iter().map(ToString::to_string).collect())
+            .unwrap_or_default();
+        (target, errors)
+    }
+
+    const IMAGE: (&str, &str) = ("INPUT_IMAGE", "repo@sha256:0");
+
+    #[test]
+    fn each_target_input_chooses_its_target_once() {
+        for (input, value, want) in [
+            ("INPUT_SERVICE", "web", "ecs"),
+            ("INPUT_FUNCTION-NAME", "api", "lambda"),
+            ("INPUT_APP-RUNNER-SERVICE", "front", "app-runner"),
+            ("INPUT_EXPRESS-SERVICE", "front", "express"),
+        ] {
+            let (target, errors) = choose(&[(input, value), IMAGE]);
+            assert_eq!(target, Some(want), "{input}: {errors:?}");
+            assert!(errors.is_empty(), "{input}: {errors:#?}");
+        }
+    }
+
+    #[test]
+    fn no_target_input_means_ecs_and_its_parser_names_what_is_missing() {
+        let (target, errors) = choose(&[IMAGE]);
+        assert_eq!(target, Some("ecs"));
+        assert_eq!(
+            errors,
+            [
+                "input `service`: is required for an ECS deploy. Set it in `with:`, e.g. `service: web`"
+            ]
+        );
+    }
+
+    #[test]
+    fn lambda_inputs_without_function_name_choose_no_target_and_say_so_with_the_other_errors() {
+        let (target, errors) = choose(&[("INPUT_ZIP-FILE", "a.zip"), ("INPUT_MEMORY-SIZE", "1")]);
+        assert_eq!(target, None);
+        assert_eq!(errors.len(), 2, "{errors:#?}");
+        assert!(
+            errors[0].starts_with(
+                "input `function-name`: is required for a Lambda deploy (`zip-file`, `memory-size` given; an ECS deploy takes `cluster` + `service` instead)"
+            ),
+            "{errors:#?}"
+        );
+        assert!(
+            errors[1]
+                .starts_with("input `memory-size` = `1`: must be a whole number from 128 to 10240"),
+            "{errors:#?}"
+        );
+    }
+
+    #[test]
+    fn two_targets_at_once_are_refused_naming_both_inputs() {
+        for (pairs, input, other) in [
+            (
+                &[("INPUT_SERVICE", "web"), ("INPUT_FUNCTION-NAME", "api")][..],
+                "function-name",
+                "cluster`/`service",
+            ),
+            (
+                &[
+                    ("INPUT_APP-RUNNER-SERVICE", "f"),
+                    ("INPUT_FUNCTION-NAME", "api"),
+                ][..],
+                "app-runner-service",
+                "function-name",
+            ),
+            (
+                &[("INPUT_APP-RUNNER-SERVICE", "f"), ("INPUT_CLUSTER", "c")][..],
+                "app-runner-service",
+                "cluster`/`service",
+            ),
+            (
+                &[
+                    ("INPUT_EXPRESS-SERVICE", "f"),
+                    ("INPUT_APP-RUNNER-SERVICE", "g"),
+                ][..],
+                "express-service",
+                "app-runner-service",
+            ),
+            (
+                &[("INPUT_EXPRESS-SERVICE", "f"), ("INPUT_SERVICE", "web")][..],
+                "service",
+                "express-service",
+            ),
+            (
+                &[
+                    ("INPUT_EXPRESS-SERVICE", "f"),
+                    ("INPUT_FUNCTION-NAME", "api"),
+                ][..],
+                "function-name",
+                "express-service",
+            ),
+        ] {
+            let mut with_image = pairs.to_vec();
+            with_image.push(IMAGE);
+            let (_, errors) = choose(&with_image);
+            assert_eq!(errors.len(), 1, "{pairs:?}: {errors:#?}");
+            assert!(
+                errors[0].starts_with(&format!("input `{input}`")),
+                "{pairs:?}: {errors:#?}"
+            );
+            assert!(
+                errors[0].contains(&format!("`{other}`")),
+                "{pairs:?}: {errors:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bad_preview_value_is_reported_once_with_rollback_to() {
+        let (_, errors) = choose(&[
+            ("INPUT_EXPRESS-SERVICE", "f"),
+            ("INPUT_ROLLBACK-TO", "previous"),
+            ("INPUT_PREVIEW", "yes"),
+        ]);
+        assert_eq!(
+            errors,
+            [
+                "input `preview` = `yes`: is not a boolean. Use `true` or `false` (YAML 1.2 core schema), e.g. `preview: true`"
+            ]
+        );
+    }
 }

@@ -22,6 +22,7 @@ pub mod sarif;
 pub mod text;
 mod xml;
 
+use crate::inputs::Input;
 use crate::inputs::Inputs;
 use crate::modes::{ModeError, Runtime};
 use crate::report::{Level, Report};
@@ -49,7 +50,7 @@ impl Gate {
         }
     }
 
-    fn parse(p: &mut Inputs<'_>, name: &'static str, default: Gate) -> Gate {
+    fn parse(p: &mut Inputs<'_>, name: Input, default: Gate) -> Gate {
         match p
             .string(name)
             .as_deref()
@@ -90,12 +91,12 @@ pub struct Config {
 impl Config {
     /// Reads this mode's inputs, collecting every error.
     pub fn parse(p: &mut Inputs<'_>) -> Self {
-        let checks = p.text("checks").and_then(|y| match checks::parse(&y) {
+        let checks = p.text(Input::Checks).and_then(|y| match checks::parse(&y) {
             Ok(c) => Some(c),
             Err(errors) => {
                 for e in errors {
                     p.error(
-                        "checks",
+                        Input::Checks,
                         None,
                         e.to_string(),
                         "See docs/lint-gate.md for the `checks` format (a YAML list of `name`, `outcome`, `results`, `required`, `coverage-floor`)",
@@ -104,26 +105,26 @@ impl Config {
                 None
             }
         });
-        let generated_files = Gate::parse(p, "generated-files", Gate::Off);
-        let generated_ignore = p.list("generated-files-ignore");
+        let generated_files = Gate::parse(p, Input::GeneratedFiles, Gate::Off);
+        let generated_ignore = p.list(Input::GeneratedFilesIgnore);
         for g in &generated_ignore {
             if let Err(e) = globset::Glob::new(g) {
                 p.error(
-                    "generated-files-ignore",
+                    Input::GeneratedFilesIgnore,
                     Some(g),
                     format!("is not a valid glob: {e}"),
                     "e.g. `dist/**`",
                 );
             }
         }
-        let pr_title = Gate::parse(p, "pr-title", Gate::Required);
+        let pr_title = Gate::parse(p, Input::PrTitle, Gate::Required);
         let mut title_rules = TitleRules::default();
-        let types = p.list("pr-title-types");
+        let types = p.list(Input::PrTitleTypes);
         if !types.is_empty() {
             title_rules.types = types;
         }
-        title_rules.scopes = p.list("pr-title-scopes");
-        title_rules.require_scope = p.bool("pr-title-require-scope", false);
+        title_rules.scopes = p.list(Input::PrTitleScopes);
+        title_rules.require_scope = p.bool(Input::PrTitleRequireScope, false);
         Self {
             checks,
             generated_files,

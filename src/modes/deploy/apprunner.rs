@@ -5,6 +5,7 @@
 //! five read/write calls do not justify a generated SDK crate in the binary. Calls: ListServices (only to
 //! resolve a name), DescribeService, UpdateService, ListOperations (the operation's status; the poll).
 
+use crate::inputs::Input;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -58,15 +59,16 @@ impl Default for HealthTiming {
 }
 
 impl Config {
-    /// Reads the App Runner inputs (called when `app-runner-service` is set), collecting every error.
-    pub fn parse(p: &mut Inputs<'_>, service: String) -> Self {
+    /// Reads the App Runner inputs (called when `app-runner-service` is set), collecting every error;
+    /// `restoring` when `rollback-to` is given.
+    pub fn parse(p: &mut Inputs<'_>, service: String, restoring: bool) -> Self {
         let aws = AwsInputs::parse(p);
         // `rollback-to` deploys the image an earlier deployment recorded (its parser refuses `image`).
-        let image = if p.string("rollback-to").is_some() {
+        let image = if restoring {
             String::new()
         } else {
             p.required(
-                "image",
+                Input::Image,
                 "for an App Runner deploy",
                 "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:…",
             )

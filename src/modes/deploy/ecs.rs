@@ -10,6 +10,7 @@ pub mod report;
 pub mod rollout;
 pub mod taskdef;
 
+use crate::inputs::Input;
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -61,15 +62,16 @@ pub enum Rollback {
 }
 
 impl Config {
-    /// Reads the ECS inputs, collecting every error.
-    pub fn parse(p: &mut Inputs<'_>) -> Self {
-        Self::parse_with(p, true)
+    /// Reads the ECS inputs, collecting every error; `given` holds `cluster` and `service`, read by
+    /// `deploy::Config::parse`.
+    pub fn parse(p: &mut Inputs<'_>, given: super::TargetInputs) -> Self {
+        Self::parse_with(p, given, true)
     }
 
     /// Reads the ECS inputs of a preview step: what to deploy (`image`, …) is needed only when a preview
     /// is created or updated (checked then), not on `closed` or `schedule`.
-    pub fn parse_preview(p: &mut Inputs<'_>) -> Self {
-        Self::parse_with(p, false)
+    pub fn parse_preview(p: &mut Inputs<'_>, given: super::TargetInputs) -> Self {
+        Self::parse_with(p, given, false)
     }
 
     /// Whether the inputs name something to deploy.
@@ -80,31 +82,35 @@ impl Config {
             || !self.edits.environment.is_empty()
     }
 
-    fn parse_with(p: &mut Inputs<'_>, need_code: bool) -> Self {
+    fn parse_with(p: &mut Inputs<'_>, given: super::TargetInputs, need_code: bool) -> Self {
         let aws = AwsInputs::parse(p);
-        let cluster = p.string("cluster").unwrap_or_else(|| "default".into());
-        let services = p.list("service");
+        let cluster = given.cluster.unwrap_or_else(|| "default".into());
+        let services = given
+            .service
+            .as_deref()
+            .map(crate::inputs::split_list)
+            .unwrap_or_default();
         if services.is_empty() {
-            p.missing("service", "for an ECS deploy", "web");
+            p.missing(Input::Service, "for an ECS deploy", "web");
         }
         let mut seen = HashSet::new();
         for s in &services {
             if !seen.insert(s) {
                 p.error(
-                    "service",
+                    Input::Service,
                     Some(s),
                     "is listed twice",
                     "List each service once",
                 );
             }
         }
-        let containers = p.list("container");
-        let image = p.string("image");
+        let containers = p.list(Input::Container);
+        let image = p.string(Input::Image);
         if let Some(i) = &image
             && i.chars().any(char::is_whitespace)
         {
             p.error(
-                "image",
+                Input::Image,
                 Some(i),
                 "contains whitespace",
                 "Use one image URI, e.g. `image: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:…`",
@@ -115,7 +121,7 @@ impl Config {
         {
             super::check_image(p, i);
         }
-        let task_definition = p.string("task-definition").map(|f| {
+        let task_definition = p.string(Input::TaskDefinition).map(|f| {
             let path = PathBuf::from(&f);
             match p.env().path(crate::env::vars::GITHUB_WORKSPACE) {
                 Some(ws) if path.is_relative() => ws.join(path),
@@ -124,30 +130,30 @@ impl Config {
         });
         let environment = p
             .parse_with(
-                "environment-variables",
+                Input::EnvironmentVariables,
                 "One `KEY=VALUE` per line, e.g. `LOG_LEVEL=info`",
                 taskdef::parse_env_lines,
             )
             .unwrap_or_default();
-        let timeout = p.duration("wait-timeout", Duration::from_secs(600));
+        let timeout = p.duration(Input::WaitTimeout, Duration::from_secs(600));
         if timeout.is_zero() || timeout > Duration::from_secs(6 * 3600) {
             p.error(
-                "wait-timeout",
+                Input::WaitTimeout,
                 Some(&format!("{}s", timeout.as_secs())),
                 "must be more than 0 and at most 6h",
                 "e.g. `wait-timeout: 15m`",
             );
         }
-        let rollback = match p.choice("rollback", &["auto", "none"], "auto") {
+        let rollback = match p.choice(Input::Rollback, &["auto", "none"], "auto") {
             "none" => Rollback::None,
             _ => Rollback::Auto,
         };
-        let wait_for_drain = p.bool("wait-for-drain", false);
+        let wait_for_drain = p.bool(Input::WaitForDrain, false);
         let task_fix = "A YAML mapping, e.g. `command: [bin/rails, db:migrate]`, optional `container: app` and `timeout: 15m`";
-        let pre_task = p.parse_with("pre-deploy-task", task_fix, oneoff::parse_spec);
-        let post_task = p.parse_with("post-deploy-task", task_fix, oneoff::parse_spec);
+        let pre_task = p.parse_with(Input::PreDeployTask, task_fix, oneoff::parse_spec);
+        let post_task = p.parse_with(Input::PostDeployTask, task_fix, oneoff::parse_spec);
         // `rollback-to` deploys what an earlier deployment recorded (its parser names these inputs).
-        let restoring = p.string("rollback-to").is_some();
+        let restoring = given.rollback_to;
         if !restoring
             && need_code
             && image.is_none()
@@ -155,7 +161,7 @@ impl Config {
             && environment.is_empty()
         {
             p.missing(
-                "image",
+                Input::Image,
                 "for an ECS deploy (or give `task-definition` or `environment-variables` to deploy)",
                 "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:…",
             );

@@ -12,6 +12,7 @@
 //! its endpoint), ListServiceDeployments (no deployment may be running before; then the poll, matching the
 //! deployment whose target revision UpdateExpressGatewayService created), UpdateExpressGatewayService.
 
+use crate::inputs::Input;
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_ecs::Client;
@@ -50,21 +51,22 @@ pub struct Config {
 }
 
 /// Inputs of the ECS path that mean nothing to an Express service (its task definition is ECS's).
-const NOT_FOR_EXPRESS: [&str; 7] = [
-    "service",
-    "container",
-    "task-definition",
-    "environment-variables",
-    "pre-deploy-task",
-    "post-deploy-task",
-    "function-name",
+const NOT_FOR_EXPRESS: [Input; 7] = [
+    Input::Service,
+    Input::Container,
+    Input::TaskDefinition,
+    Input::EnvironmentVariables,
+    Input::PreDeployTask,
+    Input::PostDeployTask,
+    Input::FunctionName,
 ];
 
 impl Config {
     /// Reads the Express inputs (called when `express-service` is set), collecting every error.
-    pub fn parse(p: &mut Inputs<'_>, service: String) -> Self {
+    /// `given` holds the target inputs `deploy::Config::parse` read (`cluster`, `service`, …).
+    pub fn parse(p: &mut Inputs<'_>, service: String, given: super::TargetInputs) -> Self {
         let aws = AwsInputs::parse(p);
-        let rollback_to = p.string("rollback-to").is_some();
+        let rollback_to = given.rollback_to;
         for other in NOT_FOR_EXPRESS {
             // With `rollback-to`, the inputs of a new release are refused once, by its parser.
             if rollback_to
@@ -74,7 +76,12 @@ impl Config {
             {
                 continue;
             }
-            if let Some(v) = p.string(other) {
+            let v = match other {
+                Input::Service => given.service.clone(),
+                Input::FunctionName => given.function_name.clone(),
+                _ => p.string(other),
+            };
+            if let Some(v) = v {
                 p.error(
                     other,
                     Some(&v),
@@ -85,9 +92,9 @@ impl Config {
                 );
             }
         }
-        if p.string("app-runner-service").is_some() {
+        if given.app_runner_service.is_some() {
             p.error(
-                "express-service",
+                Input::ExpressService,
                 Some(&service),
                 "is set together with `app-runner-service`; one deploy step deploys to one target",
                 "Use one step per target (a matrix works: see examples/frontend.yml)",
@@ -95,26 +102,27 @@ impl Config {
         }
         if service.starts_with("arn:") && !is_service_arn(&service) {
             p.error(
-                "express-service",
+                Input::ExpressService,
                 Some(&service),
                 "is an ARN but not an ECS service ARN (`arn:aws:ecs:<region>:<account>:service/<cluster>/<name>`)",
                 "Give the service's ARN as ECS shows it, or its name (with `cluster` when it is not in `default`)",
             );
         } else if !service.starts_with("arn:") && !valid_name(&service) {
             p.error(
-                "express-service",
+                Input::ExpressService,
                 Some(&service),
                 "is not a valid ECS service name (1 to 255 letters, digits, `-` and `_`)",
                 "Give the Express service's name (e.g. `express-service: frontend`) or its ARN",
             );
         }
-        let cluster = p.string("cluster").unwrap_or_else(|| "default".into());
-        if service.starts_with("arn:") && p.string("cluster").is_some() {
+        let cluster_given = given.cluster.is_some();
+        let cluster = given.cluster.unwrap_or_else(|| "default".into());
+        if service.starts_with("arn:") && cluster_given {
             let in_arn = service.split('/').nth(1).unwrap_or_default();
             let short = cluster.rsplit('/').next().unwrap_or(&cluster);
             if in_arn != short {
                 p.error(
-                    "cluster",
+                    Input::Cluster,
                     Some(&cluster),
                     format!("names another cluster than the ARN in `express-service` (`{in_arn}`)"),
                     "Remove `cluster` (an ARN names its cluster) or make them agree",
@@ -126,7 +134,7 @@ impl Config {
             String::new()
         } else {
             p.required(
-                "image",
+                Input::Image,
                 "for an ECS Express deploy",
                 "123456789012.dkr.ecr.eu-west-1.amazonaws.com/frontend@sha256:…",
             )

@@ -28,6 +28,7 @@ pub mod health;
 pub mod report;
 pub mod traffic;
 
+use crate::inputs::Input;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -37,7 +38,7 @@ use base64::Engine as _;
 use sha2::Digest as _;
 
 use crate::cancel::Cancel;
-use crate::inputs::Inputs;
+use crate::inputs::{Inputs, Recorded};
 use crate::modes::{ModeError, Runtime};
 use crate::report::Report;
 
@@ -84,25 +85,28 @@ pub struct LambdaConfig {
 }
 
 impl LambdaConfig {
-    /// Reads the Lambda inputs; `None` when `function-name` is not set (not a Lambda deploy). Errors are
-    /// collected in `p`.
-    pub fn parse(p: &mut Inputs<'_>) -> Option<LambdaConfig> {
-        let function_name = p.string("function-name");
-        let alias = p.string("alias").unwrap_or_else(|| "live".to_owned());
-        let zip = p.string("zip-file");
-        let bucket = p.string("s3-bucket");
-        let key = p.string("s3-key");
-        let image = p.string("image");
+    /// Reads the Lambda inputs, collecting every error in `p`. `function_name` is `function-name` as
+    /// `deploy::Config::parse` read it, or the error it recorded for its absence: the other inputs are
+    /// still read (their errors reported too) and that error returned.
+    pub fn parse(
+        p: &mut Inputs<'_>,
+        function_name: Result<String, Recorded>,
+    ) -> Result<LambdaConfig, Recorded> {
+        let alias = p.string(Input::Alias).unwrap_or_else(|| "live".to_owned());
+        let zip = p.string(Input::ZipFile);
+        let bucket = p.string(Input::S3Bucket);
+        let key = p.string(Input::S3Key);
+        let image = p.string(Input::Image);
         if let Some(i) = &image {
             super::check_image(p, i);
         }
         let traffic = p
-            .parse_with("traffic", Traffic::fix(), Traffic::parse)
+            .parse_with(Input::Traffic, Traffic::fix(), Traffic::parse)
             .unwrap_or(Traffic::AllAtOnce);
-        let alarms = p.list("alarms");
+        let alarms = p.list(Input::Alarms);
         let (url, status) = super::parse_health(p, "https://api.example.com/health");
         let payload = p.parse_with(
-            "test-payload",
+            Input::TestPayload,
             "Use a JSON document, e.g. `test-payload: '{\"ping\": true}'`",
             |v| {
                 serde_json::from_str::<serde_json::Value>(v)
@@ -110,17 +114,17 @@ impl LambdaConfig {
                     .map_err(|e| format!("is not JSON ({e})"))
             },
         );
-        let interval = p.duration("health-interval", Duration::from_secs(10));
+        let interval = p.duration(Input::HealthInterval, Duration::from_secs(10));
         let memory_size = p
-            .integer("memory-size", 128..=10_240, Some(128))
+            .integer(Input::MemorySize, 128..=10_240, Some(128))
             .and_then(|v| i32::try_from(v).ok());
         let timeout = p
-            .integer("function-timeout", 1..=900, Some(3))
+            .integer(Input::FunctionTimeout, 1..=900, Some(3))
             .and_then(|v| i32::try_from(v).ok());
-        let handler = p.string("handler");
-        let runtime = p.string("runtime");
+        let handler = p.string(Input::Handler);
+        let runtime = p.string(Input::Runtime);
         let environment = p.parse_with(
-            "environment-variables",
+            Input::EnvironmentVariables,
             "Use one `KEY=value` per line, e.g. `environment-variables: |\\n  LOG_LEVEL=info`",
             parse_environment,
         );
@@ -129,7 +133,7 @@ impl LambdaConfig {
         let aws = crate::aws::AwsInputs::parse(p);
         if interval.is_zero() {
             p.error(
-                "health-interval",
+                Input::HealthInterval,
                 Some("0"),
                 "must be longer than zero",
                 "e.g. `health-interval: 10s`",
@@ -137,7 +141,7 @@ impl LambdaConfig {
         }
         if !valid_alias(&alias) {
             p.error(
-                "alias",
+                Input::Alias,
                 Some(&alias),
                 "is not a Lambda alias name (1-128 of letters, digits, `-`, `_`, not only digits)",
                 "e.g. `alias: live`",
@@ -148,14 +152,14 @@ impl LambdaConfig {
             (Some(z), None, None, None) => Some(CodeSource::Zip(p.env().workspace().join(z))),
             (None, Some(bucket), Some(key), None) => Some(CodeSource::S3 { bucket, key }),
             (None, Some(b), None, None) => {
-                p.missing("s3-key", "with `s3-bucket`", "builds/app.zip");
+                p.missing(Input::S3Key, "with `s3-bucket`", "builds/app.zip");
                 Some(CodeSource::S3 {
                     bucket: b,
                     key: String::new(),
                 })
             }
             (None, None, Some(k), None) => {
-                p.missing("s3-bucket", "with `s3-key`", "my-artifacts");
+                p.missing(Input::S3Bucket, "with `s3-key`", "my-artifacts");
                 Some(CodeSource::S3 {
                     bucket: String::new(),
                     key: k,
@@ -172,7 +176,7 @@ impl LambdaConfig {
                 .flatten()
                 .collect();
                 p.error(
-                    "zip-file",
+                    Input::ZipFile,
                     None,
                     format!(
                         "only one code source may be given, got {}",
@@ -183,7 +187,7 @@ impl LambdaConfig {
                 None
             }
         };
-        Some(LambdaConfig {
+        Ok(LambdaConfig {
             aws,
             function_name,
             alias,
@@ -1224,7 +1228,13 @@ mod tests {
     fn parse(pairs: &[(&str, &str)]) -> (Option<LambdaConfig>, Vec<String>) {
         let env = Env::from_pairs(pairs.iter().copied());
         let mut p = Inputs::new(&env);
-        let c = LambdaConfig::parse(&mut p);
+        // Through the deploy parser, which chooses the target and reads `function-name`.
+        let c = super::super::Config::parse(&mut p)
+            .ok()
+            .and_then(|c| match c.target {
+                super::super::Target::Lambda(l) => Some(*l),
+                _ => None,
+            });
         let errs = p
             .finish()
             .err()

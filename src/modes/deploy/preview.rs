@@ -16,6 +16,7 @@
 //! leaves a tagged preview that the close or the sweep removes; the sweep and the limit touch only
 //! previews carrying such a tag for this repository.
 
+use crate::inputs::Input;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
@@ -77,59 +78,63 @@ pub struct PreviewConfig {
 }
 
 impl PreviewConfig {
-    /// Reads `preview` and its inputs; `None` when `preview` is false. Errors are collected in `p`.
-    pub fn parse(p: &mut Inputs<'_>) -> Option<Self> {
-        let on = p.bool("preview", false);
-        let auth = match p.choice("preview-url-auth", &["AWS_IAM", "NONE"], "AWS_IAM") {
+    /// Reads the inputs of a preview; `None` when `preview` (`on`, read by `deploy::Config::parse`) is
+    /// false. Errors are collected in `p`.
+    pub fn parse(p: &mut Inputs<'_>, on: bool) -> Option<Self> {
+        let auth = match p.choice(Input::PreviewUrlAuth, &["AWS_IAM", "NONE"], "AWS_IAM") {
             "NONE" => UrlAuth::None,
             _ => UrlAuth::AwsIam,
         };
-        let max = p.integer("preview-max", 1..=40, Some(3)).unwrap_or(3);
-        let ttl = p.duration("preview-ttl", Duration::from_secs(7 * 86_400));
+        let max = p.integer(Input::PreviewMax, 1..=40, Some(3)).unwrap_or(3);
+        let ttl = p.duration(Input::PreviewTtl, Duration::from_secs(7 * 86_400));
         if ttl.is_zero() {
             p.error(
-                "preview-ttl",
+                Input::PreviewTtl,
                 Some("0"),
                 "must be longer than zero",
                 "e.g. `preview-ttl: 7d`",
             );
         }
         let desired_count = p
-            .integer("preview-desired-count", 0..=10, Some(1))
+            .integer(Input::PreviewDesiredCount, 0..=10, Some(1))
             .unwrap_or(1);
-        let listener_arn = p.string("preview-listener-arn");
+        let listener_arn = p.string(Input::PreviewListenerArn);
         if let Some(l) = &listener_arn
             && !valid_listener_arn(l)
         {
             p.error(
-                "preview-listener-arn",
+                Input::PreviewListenerArn,
                 Some(l),
                 "is not the ARN of an Application Load Balancer listener",
                 "Copy the listener ARN from the load balancer's Listeners tab, e.g. `arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2`",
             );
         }
-        let host = p.string("preview-host");
+        let host = p.string(Input::PreviewHost);
         if let Some(h) = &host
             && let Err(problem) = check_host_template(h)
         {
             p.error(
-                "preview-host",
+                Input::PreviewHost,
                 Some(h),
                 &problem,
                 "A host name with `{number}` where the PR number goes, e.g. `pr-{number}.preview.example.com`",
             );
         }
         match (&listener_arn, &host) {
-            (Some(_), None) => p.missing(
-                "preview-host",
-                "with `preview-listener-arn` (the host the listener rule matches)",
-                "pr-{number}.preview.example.com",
-            ),
-            (None, Some(_)) => p.missing(
-                "preview-listener-arn",
+            (Some(_), None) => {
+                p.missing(
+                    Input::PreviewHost,
+                    "with `preview-listener-arn` (the host the listener rule matches)",
+                    "pr-{number}.preview.example.com",
+                );
+            }
+            (None, Some(_)) => {
+                p.missing(
+                Input::PreviewListenerArn,
                 "with `preview-host` (the ALB listener that gets the host rule)",
                 "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2",
-            ),
+            );
+            }
             _ => {}
         }
         on.then(|| Self {

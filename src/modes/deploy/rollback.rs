@@ -13,38 +13,39 @@
 
 use crate::aws::Purpose;
 use crate::github::deployments::{self, Record, Release, Search, Target, Wanted};
+use crate::inputs::Input;
 use crate::inputs::Inputs;
 use crate::modes::{ModeError, Runtime};
 use crate::report::Report;
 use crate::report::markdown::{code_span, sentence, text};
 
 /// Inputs that describe a new release: a rollback takes none of them (it redeploys what was recorded).
-pub const NEW_RELEASE_INPUTS: [(&str, &str); 12] = [
-    ("image", "the image"),
-    ("task-definition", "the task definition"),
-    ("environment-variables", "the environment"),
-    ("zip-file", "the code"),
-    ("s3-bucket", "the code"),
-    ("s3-key", "the code"),
-    ("handler", "the configuration"),
-    ("runtime", "the configuration"),
-    ("memory-size", "the configuration"),
-    ("function-timeout", "the configuration"),
-    ("pre-deploy-task", "the one-off tasks"),
-    ("post-deploy-task", "the one-off tasks"),
+pub const NEW_RELEASE_INPUTS: [(Input, &str); 12] = [
+    (Input::Image, "the image"),
+    (Input::TaskDefinition, "the task definition"),
+    (Input::EnvironmentVariables, "the environment"),
+    (Input::ZipFile, "the code"),
+    (Input::S3Bucket, "the code"),
+    (Input::S3Key, "the code"),
+    (Input::Handler, "the configuration"),
+    (Input::Runtime, "the configuration"),
+    (Input::MemorySize, "the configuration"),
+    (Input::FunctionTimeout, "the configuration"),
+    (Input::PreDeployTask, "the one-off tasks"),
+    (Input::PostDeployTask, "the one-off tasks"),
 ];
 
-/// Reads `rollback-to`; `None` when unset. Records an error for each input that describes a new release
-/// (all at once), and for `preview: true`.
-pub fn parse(p: &mut Inputs<'_>) -> Option<Wanted> {
-    let raw = p.string("rollback-to")?;
+/// Parses `rollback-to` (`raw`; `deploy::Config::parse` reads it and `preview`); `None` when unset.
+/// Records an error for each input that describes a new release (all at once), and for `preview: true`.
+pub fn parse(p: &mut Inputs<'_>, raw: Option<&str>, preview: bool) -> Option<Wanted> {
+    let raw = raw?;
     let v = raw.trim();
     let wanted = if v.eq_ignore_ascii_case("previous") {
         Some(Wanted::Previous)
     } else if v.is_empty() || v.len() > 200 || v.chars().any(char::is_whitespace) {
         p.error(
-            "rollback-to",
-            Some(&raw),
+            Input::RollbackTo,
+            Some(raw),
             "is neither `previous` nor a version (one word: a tag such as `v1.4.2` or a commit SHA of at least 7 hex digits)",
             "Set `rollback-to: previous`, or the version to restore, e.g. `rollback-to: v1.4.2`",
         );
@@ -66,9 +67,9 @@ pub fn parse(p: &mut Inputs<'_>) -> Option<Wanted> {
             );
         }
     }
-    if p.bool("preview", false) {
+    if preview {
         p.error(
-            "preview",
+            Input::Preview,
             Some("true"),
             "is set together with `rollback-to`; previews are not rolled back, they are redeployed from the pull request",
             "Remove `preview: true` from the rollback step",
@@ -278,67 +279,66 @@ pub async fn run(
     cfg: &super::Config,
     wanted: &Wanted,
 ) -> Result<Report, ModeError> {
-    if let Some(c) = &cfg.ecs {
-        let aws = rt.connect_aws(&c.aws, Purpose::Deploy).await?;
-        let environment = super::ecs::environment_name(&aws, c);
-        let mut services = c.services.clone();
-        services.sort();
-        let ours = |t: &Target| match t {
-            Target::Ecs {
-                cluster,
-                services: recorded,
-            } => {
-                let mut names: Vec<String> = recorded.iter().map(|s| s.service.clone()).collect();
-                names.sort();
-                *cluster == c.cluster && names == services
-            }
-            _ => false,
-        };
-        let what = format!("ECS {} in cluster `{}`", c.services.join(", "), c.cluster);
-        let restore = choose(rt, &environment, wanted, &ours, &what).await?;
-        return Box::pin(super::ecs::run_restore(rt, &aws, c, &restore)).await;
-    }
-    if let Some(l) = &cfg.lambda {
-        let aws = rt.connect_aws(&l.aws, Purpose::Deploy).await?;
-        let environment = super::lambda::environment_name(aws.environment.as_deref(), l);
-        let ours = |t: &Target| {
-            matches!(t, Target::Lambda { function, alias, .. }
+    match &cfg.target {
+        super::Target::Ecs(c) => {
+            let aws = rt.connect_aws(&c.aws, Purpose::Deploy).await?;
+            let environment = super::ecs::environment_name(&aws, c);
+            let mut services = c.services.clone();
+            services.sort();
+            let ours = |t: &Target| match t {
+                Target::Ecs {
+                    cluster,
+                    services: recorded,
+                } => {
+                    let mut names: Vec<String> =
+                        recorded.iter().map(|s| s.service.clone()).collect();
+                    names.sort();
+                    *cluster == c.cluster && names == services
+                }
+                _ => false,
+            };
+            let what = format!("ECS {} in cluster `{}`", c.services.join(", "), c.cluster);
+            let restore = choose(rt, &environment, wanted, &ours, &what).await?;
+            Box::pin(super::ecs::run_restore(rt, &aws, c, &restore)).await
+        }
+        super::Target::Lambda(l) => {
+            let aws = rt.connect_aws(&l.aws, Purpose::Deploy).await?;
+            let environment = super::lambda::environment_name(aws.environment.as_deref(), l);
+            let ours = |t: &Target| {
+                matches!(t, Target::Lambda { function, alias, .. }
                 if *function == l.function_name && *alias == l.alias)
-        };
-        let what = format!("Lambda `{}:{}`", l.function_name, l.alias);
-        let restore = choose(rt, &environment, wanted, &ours, &what).await?;
-        // Boxed: the Lambda deploy future is large; unboxed inside this one it overflowed a 2 MiB
-        // test-thread stack in debug builds.
-        return Box::pin(super::lambda::run_restore(
-            rt,
-            &aws.sdk,
-            aws.environment.as_deref(),
-            l,
-            &restore,
-        ))
-        .await;
+            };
+            let what = format!("Lambda `{}:{}`", l.function_name, l.alias);
+            let restore = choose(rt, &environment, wanted, &ours, &what).await?;
+            // Boxed: the Lambda deploy future is large; unboxed inside this one it overflowed a 2 MiB
+            // test-thread stack in debug builds.
+            Box::pin(super::lambda::run_restore(
+                rt,
+                &aws.sdk,
+                aws.environment.as_deref(),
+                l,
+                &restore,
+            ))
+            .await
+        }
+        super::Target::AppRunner(a) => {
+            let aws = rt.connect_aws(&a.aws, Purpose::Deploy).await?;
+            let environment = super::apprunner::environment_name(aws.environment.as_deref(), a);
+            let ours = |t: &Target| matches!(t, Target::AppRunner { service, .. } if same_app_runner_service(service, &a.service));
+            let what = format!("App Runner `{}`", a.service);
+            let restore = choose(rt, &environment, wanted, &ours, &what).await?;
+            Box::pin(super::apprunner::run_restore(rt, &aws, a, &restore)).await
+        }
+        super::Target::Express(x) => {
+            let aws = rt.connect_aws(&x.aws, Purpose::Deploy).await?;
+            let arn = super::express::arn_of(&aws, x);
+            let environment = super::express::environment_name(aws.environment.as_deref(), x, &arn);
+            let ours = |t: &Target| matches!(t, Target::EcsExpress { service, .. } if same_express_service(service, &arn));
+            let what = format!("ECS Express `{}`", x.service);
+            let restore = choose(rt, &environment, wanted, &ours, &what).await?;
+            Box::pin(super::express::run_restore(rt, &aws, x, &restore)).await
+        }
     }
-    if let Some(a) = &cfg.app_runner {
-        let aws = rt.connect_aws(&a.aws, Purpose::Deploy).await?;
-        let environment = super::apprunner::environment_name(aws.environment.as_deref(), a);
-        let ours = |t: &Target| matches!(t, Target::AppRunner { service, .. } if same_app_runner_service(service, &a.service));
-        let what = format!("App Runner `{}`", a.service);
-        let restore = choose(rt, &environment, wanted, &ours, &what).await?;
-        return Box::pin(super::apprunner::run_restore(rt, &aws, a, &restore)).await;
-    }
-    if let Some(x) = &cfg.express {
-        let aws = rt.connect_aws(&x.aws, Purpose::Deploy).await?;
-        let arn = super::express::arn_of(&aws, x);
-        let environment = super::express::environment_name(aws.environment.as_deref(), x, &arn);
-        let ours = |t: &Target| matches!(t, Target::EcsExpress { service, .. } if same_express_service(service, &arn));
-        let what = format!("ECS Express `{}`", x.service);
-        let restore = choose(rt, &environment, wanted, &ours, &what).await?;
-        return Box::pin(super::express::run_restore(rt, &aws, x, &restore)).await;
-    }
-    Err(ModeError::Config {
-        message: "input `rollback-to` needs a target: `cluster` + `service` (ECS), `function-name` (Lambda), `app-runner-service` (App Runner) or `express-service` (ECS Express)".into(),
-        hint: None,
-    })
 }
 
 #[cfg(test)]
@@ -349,7 +349,9 @@ mod tests {
     fn parse_with(pairs: &[(&str, &str)]) -> (Option<Wanted>, Vec<String>) {
         let env = Env::from_pairs(pairs.iter().copied());
         let mut p = Inputs::new(&env);
-        let w = parse(&mut p);
+        let raw = p.string(Input::RollbackTo);
+        let preview = p.bool(Input::Preview, false);
+        let w = parse(&mut p, raw.as_deref(), preview);
         let errs = p
             .finish()
             .err()
@@ -394,7 +396,8 @@ mod tests {
     fn deploy_errors(pairs: &[(&str, &str)]) -> (super::super::Config, Vec<String>) {
         let env = Env::from_pairs(pairs.iter().copied());
         let mut p = Inputs::new(&env);
-        let c = super::super::Config::parse(&mut p);
+        let c = super::super::Config::parse(&mut p)
+            .expect("the express path always chooses its target");
         let errs = p
             .finish()
             .err()
@@ -411,7 +414,10 @@ mod tests {
         ]);
         assert!(e.is_empty(), "{e:#?}");
         assert_eq!(c.rollback, Some(Wanted::Previous));
-        assert_eq!(c.express.map(|x| x.image), Some(String::new()));
+        let super::super::Target::Express(x) = c.target else {
+            panic!("not an ECS Express target: {:?}", c.target)
+        };
+        assert_eq!(x.image, "");
         let (_, e) = deploy_errors(&[
             ("INPUT_EXPRESS-SERVICE", "frontend"),
             ("INPUT_ROLLBACK-TO", "v1.2.0"),

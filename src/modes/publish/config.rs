@@ -1,5 +1,6 @@
 //! Inputs of `publish` mode.
 
+use crate::inputs::Input;
 use globset::{Glob, GlobMatcher};
 use semver::Version;
 
@@ -80,19 +81,19 @@ impl Config {
     /// Reads this mode's inputs, collecting every error.
     pub fn parse(p: &mut Inputs<'_>) -> Self {
         let d = Self::default();
-        let tag_prefix = p.string("tag-prefix").unwrap_or(d.tag_prefix);
+        let tag_prefix = p.string(Input::TagPrefix).unwrap_or(d.tag_prefix);
         if tag_prefix.contains(['~', '^', ':', '?', '*', '[', '\\', ' '])
             || tag_prefix.contains("..")
         {
             p.error(
-                "tag-prefix",
+                Input::TagPrefix,
                 Some(&tag_prefix),
                 "contains characters git does not allow in a tag name",
                 "Use letters, digits, `-`, `_`, `.` or `/`, e.g. `tag-prefix: v` or `tag-prefix: app-v`",
             );
         }
 
-        let release_branches = match p.string("release-branches") {
+        let release_branches = match p.string(Input::ReleaseBranches) {
             None => d.release_branches,
             Some(v) => split_list(&v)
                 .into_iter()
@@ -100,7 +101,7 @@ impl Config {
                     Ok(m) => Some((g, m.compile_matcher())),
                     Err(e) => {
                         p.error(
-                            "release-branches",
+                            Input::ReleaseBranches,
                             Some(&g),
                             format!("is not a valid glob: {e}"),
                             "e.g. `release-branches: main` or `release-branches: main, release/*`",
@@ -111,7 +112,7 @@ impl Config {
                 .collect(),
         };
 
-        let channels = match p.string("prerelease-branches") {
+        let channels = match p.string(Input::PrereleaseBranches) {
             None => d.channels,
             Some(v) => split_list(&v)
                 .into_iter()
@@ -119,7 +120,7 @@ impl Config {
                     Ok(c) => Some(c),
                     Err(problem) => {
                         p.error(
-                            "prerelease-branches",
+                            Input::PrereleaseBranches,
                             Some(&item),
                             problem,
                             "Use `branch=channel` items, e.g. `prerelease-branches: dev=dev, next=beta`",
@@ -131,7 +132,7 @@ impl Config {
         };
 
         let mut rules = d.rules;
-        if let Some(v) = p.string("bump-rules") {
+        if let Some(v) = p.string(Input::BumpRules) {
             for item in split_list(&v) {
                 let parsed = item
                     .split_once(['=', ':'])
@@ -141,48 +142,53 @@ impl Config {
                     Some((t, b)) => {
                         rules.types.insert(t, b);
                     }
-                    None => p.error(
-                        "bump-rules",
-                        Some(&item),
-                        "is not `type=bump` with bump one of `major`, `minor`, `patch`, `none`",
-                        "e.g. `bump-rules: docs=patch, refactor=patch, perf=none`",
-                    ),
+                    None => {
+                        p.error(
+                            Input::BumpRules,
+                            Some(&item),
+                            "is not `type=bump` with bump one of `major`, `minor`, `patch`, `none`",
+                            "e.g. `bump-rules: docs=patch, refactor=patch, perf=none`",
+                        );
+                    }
                 }
             }
         }
-        rules.breaking_below_1 = match p.choice("breaking-below-1", &["minor", "major"], "minor") {
+        rules.breaking_below_1 = match p.choice(Input::BreakingBelow1, &["minor", "major"], "minor")
+        {
             "major" => Bump::Major,
             _ => Bump::Minor,
         };
-        if let Some(v) = p.string("initial-version") {
+        if let Some(v) = p.string(Input::InitialVersion) {
             match Version::parse(v.trim_start_matches(&tag_prefix)) {
                 Ok(ver) if ver.pre.is_empty() => rules.initial = ver,
-                _ => p.error(
-                    "initial-version",
-                    Some(&v),
-                    "is not a stable semantic version",
-                    "e.g. `initial-version: 0.1.0` or `initial-version: 1.0.0`",
-                ),
+                _ => {
+                    p.error(
+                        Input::InitialVersion,
+                        Some(&v),
+                        "is not a stable semantic version",
+                        "e.g. `initial-version: 0.1.0` or `initial-version: 1.0.0`",
+                    );
+                }
             }
         }
-        let label_prefix = p.string("release-label-prefix").unwrap_or(d.label_prefix);
-        let floating_tag = p.bool("floating-tag", false);
-        let promote_image = p.string("promote-image").and_then(|v| match ImageRef::parse(&v) {
+        let label_prefix = p
+            .string(Input::ReleaseLabelPrefix)
+            .unwrap_or(d.label_prefix);
+        let floating_tag = p.bool(Input::FloatingTag, false);
+        let promote_raw = p.string(Input::PromoteImage);
+        let promote_image = promote_raw.as_deref().and_then(|v| match ImageRef::parse(v) {
             Ok(i) => Some(Box::new(i)),
             Err(problem) => {
                 p.error(
-                    "promote-image",
-                    Some(&v),
+                    Input::PromoteImage,
+                    Some(v),
                     problem,
                     "Use an ECR image by digest, e.g. `promote-image: ${{ steps.build.outputs.image }}` or `app@sha256:…`",
                 );
                 None
             }
         });
-        let aws = p
-            .string("promote-image")
-            .is_some()
-            .then(|| Box::new(AwsInputs::parse(p)));
+        let aws = promote_raw.is_some().then(|| Box::new(AwsInputs::parse(p)));
         let packages = Box::new(PackageInputs::parse(p));
         Self {
             tag_prefix,

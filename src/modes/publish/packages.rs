@@ -1,6 +1,7 @@
 //! Package inputs of `publish` mode (issue 19): which artifacts to upload (npm tarballs, Python wheels and
 //! sdists) and where, and the version rules (PEP 440 spelling, npm dist-tags). [`super::upload`] uploads.
 
+use crate::inputs::Input;
 use globset::{Glob, GlobMatcher};
 use reqwest::Url;
 use secrecy::SecretString;
@@ -54,7 +55,7 @@ impl PackageInputs {
     /// Reads the package inputs, collecting every error.
     pub fn parse(p: &mut Inputs<'_>) -> Self {
         let patterns = p
-            .string("packages")
+            .string(Input::Packages)
             .map(|v| split_list(&v))
             .unwrap_or_default()
             .into_iter()
@@ -65,7 +66,7 @@ impl PackageInputs {
                 }),
                 Err(e) => {
                     p.error(
-                        "packages",
+                        Input::Packages,
                         Some(&g),
                         format!("is not a valid glob: {e}"),
                         "e.g. `packages: dist/*.tgz` or `packages: dist/*.whl, dist/*.tar.gz`",
@@ -76,23 +77,23 @@ impl PackageInputs {
             .collect();
         let npm_registry = registry_url(
             p,
-            "npm-registry",
+            Input::NpmRegistry,
             NPM_REGISTRY,
             "e.g. `npm-registry: https://npm.example.com`",
         );
         let pypi_repository = registry_url(
             p,
-            "pypi-repository",
+            Input::PypiRepository,
             PYPI_REPOSITORY,
             "e.g. `pypi-repository: https://test.pypi.org/legacy/`",
         );
-        let npm_token = p.string("npm-token").map(SecretString::from);
-        let pypi_token = p.string("pypi-token").map(SecretString::from);
-        let npm_provenance = p.bool("npm-provenance", false);
+        let npm_token = p.string(Input::NpmToken).map(SecretString::from);
+        let pypi_token = p.string(Input::PypiToken).map(SecretString::from);
+        let npm_provenance = p.bool(Input::NpmProvenance, false);
         if npm_provenance {
             // Refused rather than silently skipped: provenance is a Sigstore bundle, which is not built.
             p.error(
-                "npm-provenance",
+                Input::NpmProvenance,
                 Some("true"),
                 "is not supported yet: npm provenance is a Sigstore bundle (a Fulcio certificate for the OIDC token and a Rekor transparency-log entry) that publish does not create yet",
                 "Remove `npm-provenance` (the default is `false`); see docs/publish.md",
@@ -110,7 +111,7 @@ impl PackageInputs {
 }
 
 /// An `http(s)` URL input, or the default (also after an error, which is recorded).
-fn registry_url(p: &mut Inputs<'_>, name: &'static str, default: &str, fix: &str) -> String {
+fn registry_url(p: &mut Inputs<'_>, name: Input, default: &str, fix: &str) -> String {
     let Some(v) = p.string(name) else {
         return default.to_owned();
     };

@@ -6,6 +6,7 @@
 //! container must exit 0. The last lines of the container's log come from CloudWatch Logs when the task
 //! definition uses the `awslogs` driver with a stream prefix (stream `<prefix>/<container>/<task-id>`).
 
+use crate::inputs::Input;
 use std::time::{Duration, Instant};
 
 use aws_sdk_ecs::Client;
@@ -34,10 +35,10 @@ pub enum Hook {
 impl Hook {
     /// The input that configures it.
     #[must_use]
-    pub fn input(self) -> &'static str {
+    pub fn input(self) -> Input {
         match self {
-            Hook::Pre => "pre-deploy-task",
-            Hook::Post => "post-deploy-task",
+            Hook::Pre => Input::PreDeployTask,
+            Hook::Post => Input::PostDeployTask,
         }
     }
 
