@@ -422,6 +422,21 @@ impl<'a> Run<'a> {
         .unwrap();
         let mut c = self.command(&event_file);
         let shown = format!("{c:?}");
+        // act names a run's containers after the workflow's `name:`, the job and the step, the same in
+        // every run: two runs of workflows sharing those names at once on one engine remove each other's
+        // containers (seen: the `release` workflows of the package examples and release.yml, a step's
+        // output lost with "no container with name or ID … found"). Runs of one workflow name take turns.
+        let workflow_name = std::fs::read_to_string(self.repo.dir.path().join(&self.workflow))
+            .ok()
+            .and_then(|y| {
+                y.lines()
+                    .find_map(|l| l.strip_prefix("name:").map(|n| n.trim().to_owned()))
+            })
+            .unwrap_or_else(|| self.workflow.clone());
+        let turn = turn(&workflow_name);
+        let _turn = turn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let started = Instant::now();
         let out = c.output().expect("act");
         let elapsed = started.elapsed();
@@ -442,6 +457,18 @@ impl<'a> Run<'a> {
             elapsed,
         }
     }
+}
+
+/// The lock of the act runs of workflows named `name`.
+fn turn(name: &str) -> std::sync::Arc<std::sync::Mutex<()>> {
+    static TURNS: OnceLock<
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<std::sync::Mutex<()>>>>,
+    > = OnceLock::new();
+    let mut turns = TURNS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    turns.entry(name.to_owned()).or_default().clone()
 }
 
 /// What act printed.
