@@ -42,7 +42,7 @@ use crate::inputs::{Inputs, Recorded};
 use crate::modes::{ModeError, Runtime};
 use crate::report::Report;
 
-use api::{AliasState, Api, CodeUpdate, ConfigUpdate, Current, Stats};
+use api::{AlarmStates, AliasState, Api, CodeUpdate, ConfigUpdate, Current, Stats};
 use health::{Checker, HealthConfig, Outcome};
 use traffic::Traffic;
 
@@ -763,19 +763,25 @@ pub async fn deploy(
     deploy_inner(sdk, cfg, net, cancel, dry_run, None, None).await
 }
 
-/// [`deploy`]; with `restore`, the alias moves to that existing version (no update, no publish). The
-/// `recorder`'s deployment is created once the version is known, before the alias moves.
-async fn deploy_inner(
-    sdk: &SdkConfig,
+/// What the deploy read before changing anything: the function, its alias, the code to deploy (resolved,
+/// with its hash when known) and, for a rollback, the recorded version's execution role.
+struct Observed {
+    cur: Current,
+    alias: Option<AliasState>,
+    /// The code input resolved: the update to send and its `CodeSha256` when it can be known beforehand.
+    code: Option<(CodeUpdate, Option<String>)>,
+    /// The execution role of the version a rollback restores.
+    restore_role: Option<Option<String>>,
+}
+
+/// Reads what the plan needs, in the order that refuses early: the function (waiting out an update in
+/// progress), the alarms (none missing or firing), the alias (not on `$LATEST` for a traffic split), then
+/// the code or the version to restore.
+async fn observe(
+    api: &Api,
     cfg: &LambdaConfig,
-    net: &crate::net::Net,
-    cancel: &Cancel,
-    dry_run: bool,
     restore: Option<&str>,
-    mut recorder: Option<&mut Recorder<'_, '_>>,
-) -> Result<Deployed, LambdaError> {
-    let started = Instant::now();
-    let api = Api::new(sdk, &cfg.function_name, net.clone());
+) -> Result<Observed, LambdaError> {
     let mut cur = api
         .get_function()
         .await?
@@ -789,65 +795,111 @@ async fn deploy_inner(
         cur.image_uri = image_uri;
     }
     if !cfg.health.alarms.is_empty() {
-        let s = api.alarms(&cfg.health.alarms).await?;
-        if !s.missing.is_empty() {
-            return Err(LambdaError::AlarmsMissing { names: s.missing });
-        }
-        if !s.in_alarm.is_empty() {
-            return Err(LambdaError::AlarmsFiring { names: s.in_alarm });
-        }
+        alarm_refusal(api.alarms(&cfg.health.alarms).await?)?;
     }
     let alias = api.get_alias(&cfg.alias).await?;
-    if let Some(a) = &alias
-        && a.version == "$LATEST"
-        && cfg.traffic.splits()
-    {
-        return Err(LambdaError::AliasOnLatest {
-            alias: cfg.alias.clone(),
-        });
-    }
-    let checker = Checker::new(&cfg.health, &api);
-    let mut d = Deployed {
-        function: cfg.function_name.clone(),
-        function_arn: cur.arn.clone(),
-        alias: cfg.alias.clone(),
-        alias_arn: alias.as_ref().map(|a| a.arn.clone()).unwrap_or_default(),
-        previous: alias.as_ref().map(|a| a.version.clone()),
-        version: None,
-        code: CodeChange::NotGiven,
-        config_changes: Vec::new(),
-        traffic: cfg.traffic.clone(),
-        shifts: Vec::new(),
-        health: Vec::new(),
-        ending: Ending::Planned,
-        notes: Vec::new(),
-        stats: Stats::default(),
-        elapsed: Duration::ZERO,
-        baked: Duration::ZERO,
+    alias_refusal(cfg, alias.as_ref())?;
+    let mut seen = Observed {
+        cur,
+        alias,
+        code: None,
+        restore_role: None,
     };
+    match restore {
+        Some(version) => {
+            let role = api
+                .role_of(version)
+                .await
+                .map_err(|e| LambdaError::VersionMissing {
+                    function: cfg.function_name.clone(),
+                    version: version.to_owned(),
+                    message: e.to_string(),
+                })?;
+            seen.restore_role = Some(role);
+        }
+        None => {
+            if let Some(src) = &cfg.code {
+                seen.code = Some(resolve_code(api, src, &seen.cur, &cfg.function_name).await?);
+            }
+        }
+    }
+    Ok(seen)
+}
+
+/// A deploy starts only when every alarm exists and none is firing.
+fn alarm_refusal(s: AlarmStates) -> Result<(), LambdaError> {
+    if !s.missing.is_empty() {
+        return Err(LambdaError::AlarmsMissing { names: s.missing });
+    }
+    if !s.in_alarm.is_empty() {
+        return Err(LambdaError::AlarmsFiring { names: s.in_alarm });
+    }
+    Ok(())
+}
+
+/// An alias on `$LATEST` cannot split traffic (Lambda weights only published versions).
+fn alias_refusal(cfg: &LambdaConfig, alias: Option<&AliasState>) -> Result<(), LambdaError> {
+    match alias {
+        Some(a) if a.version == "$LATEST" && cfg.traffic.splits() => {
+            Err(LambdaError::AliasOnLatest {
+                alias: cfg.alias.clone(),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// What a deploy will change: pure, from the configuration and what was observed. A dry run reports it;
+/// a real run applies it.
+#[derive(Clone, Debug, PartialEq)]
+struct Plan {
+    /// The configuration to update (empty: nothing) and the names of what differs (never values).
+    config_update: ConfigUpdate,
+    config_changes: Vec<String>,
+    code: PlannedCode,
+    /// `Some(version)`: a rollback moves the alias there; nothing is updated or published.
+    restore: Option<String>,
+    notes: Vec<String>,
+}
+
+/// The code part of a plan.
+#[derive(Clone, Debug, PartialEq)]
+enum PlannedCode {
+    NotGiven,
+    /// The same hash as deployed: `UpdateFunctionCode` is skipped.
+    Unchanged {
+        sha256: String,
+    },
+    /// Sent with `UpdateFunctionCode`; `to` is the new hash, or the image or S3 location when the hash is
+    /// known only after the update.
+    Update {
+        update: CodeUpdate,
+        to: String,
+    },
+}
+
+/// The plan of a deploy (`restore`: of a rollback to that version), and the lines it is shown as.
+fn plan(
+    cfg: &LambdaConfig,
+    seen: &Observed,
+    code: Option<(CodeUpdate, Option<String>)>,
+    restore: Option<&str>,
+    dry_run: bool,
+) -> Plan {
+    let mut notes = Vec::new();
     if let Some(AliasState {
         routing: Some((v, w)),
         version,
         ..
-    }) = &alias
+    }) = &seen.alias
     {
-        d.notes.push(format!(
+        notes.push(format!(
             "The alias was split when the deploy started ({version} plus {}% on {v}), probably left by an interrupted deploy; {version} is treated as the previous version.",
             traffic::fmt_weight(w * 100.0)
         ));
     }
-
     if let Some(version) = restore {
-        let role = api
-            .role_of(version)
-            .await
-            .map_err(|e| LambdaError::VersionMissing {
-                function: cfg.function_name.clone(),
-                version: version.to_owned(),
-                message: e.to_string(),
-            })?;
-        d.version = Some(version.to_owned());
-        d.notes.push(if dry_run {
+        notes.push(if dry_run {
             format!(
                 "Rollback (dry run): would move alias `{}` to version {version} as recorded, updating and publishing nothing.",
                 cfg.alias
@@ -858,60 +910,94 @@ async fn deploy_inner(
                 cfg.alias
             )
         });
-        if dry_run || cancel.is_cancelled() {
-            d.ending = if dry_run {
-                Ending::Planned
-            } else {
-                Ending::Cancelled { shifted: false }
-            };
-            return Ok(finish(d, &api, started));
-        }
-        if let Some(r) = recorder.as_deref_mut() {
-            r.start(cfg, Some(version)).await;
-        }
-        d.ending = release(
-            &api,
-            &checker,
-            cfg,
-            alias,
-            Candidate {
-                version: version.to_owned(),
-                role,
-            },
-            cancel,
-            &mut d,
-        )
-        .await?;
-        return Ok(finish(d, &api, started));
+        return Plan {
+            config_update: ConfigUpdate::default(),
+            config_changes: Vec::new(),
+            code: PlannedCode::NotGiven,
+            restore: Some(version.to_owned()),
+            notes,
+        };
     }
-
-    // Plan.
-    let (config_update, config_notes) = config_diff(&cfg.settings, &cur);
-    d.config_changes = config_notes;
-    let code = match &cfg.code {
-        None => None,
-        Some(src) => {
-            let (update, sha) = resolve_code(&api, src, &cur, &cfg.function_name).await?;
-            match sha {
-                Some(s) if s == cur.code_sha256 => {
-                    d.code = CodeChange::Unchanged { sha256: s };
-                    None
-                }
-                _ => Some(update),
-            }
+    let (config_update, config_changes) = config_diff(&cfg.settings, &seen.cur);
+    let code = match code {
+        None => PlannedCode::NotGiven,
+        Some((_, Some(sha))) if sha == seen.cur.code_sha256 => {
+            PlannedCode::Unchanged { sha256: sha }
         }
+        Some((update, _)) => PlannedCode::Update {
+            to: match &update {
+                CodeUpdate::Image(u) => u.clone(),
+                CodeUpdate::Zip(b) => code_sha256(b),
+                CodeUpdate::S3 { bucket, key } => format!("s3://{bucket}/{key}"),
+            },
+            update,
+        },
     };
-    if dry_run || cancel.is_cancelled() {
-        if let Some(c) = &code {
-            d.code = CodeChange::Updated {
-                from: cur.code_sha256.clone(),
-                to: match c {
-                    CodeUpdate::Image(u) => u.clone(),
-                    CodeUpdate::Zip(b) => code_sha256(b),
-                    CodeUpdate::S3 { bucket, key } => format!("s3://{bucket}/{key}"),
+    Plan {
+        config_update,
+        config_changes,
+        code,
+        restore: None,
+        notes,
+    }
+}
+
+impl Plan {
+    /// The deploy's record before anything is applied: what a dry run reports.
+    fn deployed(&self, cfg: &LambdaConfig, seen: &Observed) -> Deployed {
+        Deployed {
+            function: cfg.function_name.clone(),
+            function_arn: seen.cur.arn.clone(),
+            alias: cfg.alias.clone(),
+            alias_arn: seen
+                .alias
+                .as_ref()
+                .map(|a| a.arn.clone())
+                .unwrap_or_default(),
+            previous: seen.alias.as_ref().map(|a| a.version.clone()),
+            version: self.restore.clone(),
+            code: match &self.code {
+                PlannedCode::NotGiven => CodeChange::NotGiven,
+                PlannedCode::Unchanged { sha256 } => CodeChange::Unchanged {
+                    sha256: sha256.clone(),
                 },
-            };
+                PlannedCode::Update { to, .. } => CodeChange::Updated {
+                    from: seen.cur.code_sha256.clone(),
+                    to: to.clone(),
+                },
+            },
+            config_changes: self.config_changes.clone(),
+            traffic: cfg.traffic.clone(),
+            shifts: Vec::new(),
+            health: Vec::new(),
+            ending: Ending::Planned,
+            notes: self.notes.clone(),
+            stats: Stats::default(),
+            elapsed: Duration::ZERO,
+            baked: Duration::ZERO,
         }
+    }
+}
+
+/// [`deploy`]; with `restore`, the alias moves to that existing version (no update, no publish). The
+/// `recorder`'s deployment is created once the version is known, before the alias moves. Observe, plan
+/// (pure), then apply; a dry run or a cancellation before the first write stops after the plan.
+async fn deploy_inner(
+    sdk: &SdkConfig,
+    cfg: &LambdaConfig,
+    net: &crate::net::Net,
+    cancel: &Cancel,
+    dry_run: bool,
+    restore: Option<&str>,
+    recorder: Option<&mut Recorder<'_, '_>>,
+) -> Result<Deployed, LambdaError> {
+    let started = Instant::now();
+    let api = Api::new(sdk, &cfg.function_name, net.clone());
+    let mut seen = observe(&api, cfg, restore).await?;
+    let code = seen.code.take();
+    let planned = plan(cfg, &seen, code, restore, dry_run);
+    let mut d = planned.deployed(cfg, &seen);
+    if dry_run || cancel.is_cancelled() {
         d.ending = if dry_run {
             Ending::Planned
         } else {
@@ -919,18 +1005,49 @@ async fn deploy_inner(
         };
         return Ok(finish(d, &api, started));
     }
+    apply(&api, cfg, seen, planned, cancel, recorder, &mut d).await?;
+    Ok(finish(d, &api, started))
+}
 
-    // Apply: configuration first, then code; each waits for the update to settle.
+/// Applies `planned`: configuration first, then code (each waits for the update to settle), a new
+/// version, then the alias through the traffic steps with health rounds; a rollback only moves the alias.
+async fn apply(
+    api: &Api,
+    cfg: &LambdaConfig,
+    seen: Observed,
+    planned: Plan,
+    cancel: &Cancel,
+    recorder: Option<&mut Recorder<'_, '_>>,
+    d: &mut Deployed,
+) -> Result<(), LambdaError> {
+    let checker = Checker::new(&cfg.health, api);
+    let Observed {
+        mut cur,
+        alias,
+        restore_role,
+        ..
+    } = seen;
+    if let Some(version) = &planned.restore {
+        if let Some(r) = recorder {
+            r.start(cfg, Some(version)).await;
+        }
+        let new = Candidate {
+            version: version.clone(),
+            role: restore_role.flatten(),
+        };
+        d.ending = release(api, &checker, cfg, alias, new, cancel, d).await?;
+        return Ok(());
+    }
     let mut revision = cur.revision_id.clone();
-    if config_update != ConfigUpdate::default() {
+    if planned.config_update != ConfigUpdate::default() {
         cur = api
-            .update_configuration(&config_update, revision.as_deref())
+            .update_configuration(&planned.config_update, revision.as_deref())
             .await?;
         revision = cur.revision_id.clone();
     }
-    if let Some(c) = &code {
+    if let PlannedCode::Update { update, .. } = &planned.code {
         let from = cur.code_sha256.clone();
-        cur = api.update_code(c, revision.as_deref()).await?;
+        cur = api.update_code(update, revision.as_deref()).await?;
         d.code = if cur.code_sha256 == from {
             CodeChange::Unchanged { sha256: from }
         } else {
@@ -945,7 +1062,7 @@ async fn deploy_inner(
         d.notes.push(
             "Cancelled before publishing: `$LATEST` was updated, the alias was not touched.".into(),
         );
-        return Ok(finish(d, &api, started));
+        return Ok(());
     }
     let description = format!("stevedore {}", env!("CARGO_PKG_VERSION"));
     let version = api.publish_version(&cur.code_sha256, &description).await?;
@@ -957,8 +1074,8 @@ async fn deploy_inner(
         version,
         role: cur.role.clone(),
     };
-    d.ending = release(&api, &checker, cfg, alias, new, cancel, &mut d).await?;
-    Ok(finish(d, &api, started))
+    d.ending = release(api, &checker, cfg, alias, new, cancel, d).await?;
+    Ok(())
 }
 
 /// A published version to move the alias to, with its execution role.
@@ -1356,6 +1473,161 @@ mod tests {
         let (u, notes) = config_diff(&Settings::default(), &cur);
         assert_eq!(u, ConfigUpdate::default());
         assert!(notes.is_empty());
+    }
+
+    fn plan_cfg(traffic: &str) -> LambdaConfig {
+        LambdaConfig {
+            aws: crate::aws::AwsInputs::default(),
+            function_name: "api".into(),
+            alias: "live".into(),
+            code: None,
+            settings: Settings {
+                memory_size: Some(256),
+                ..Settings::default()
+            },
+            traffic: Traffic::parse(traffic).unwrap(),
+            health: HealthConfig::default(),
+        }
+    }
+
+    fn seen(alias: Option<AliasState>) -> Observed {
+        Observed {
+            cur: Current {
+                arn: "arn:aws:lambda:eu-west-1:123456789012:function:api".into(),
+                code_sha256: "OLD=".into(),
+                memory_size: Some(128),
+                ..Current::default()
+            },
+            alias,
+            code: None,
+            restore_role: None,
+        }
+    }
+
+    fn live(version: &str, routing: Option<(&str, f64)>) -> AliasState {
+        AliasState {
+            arn: "arn:aws:lambda:eu-west-1:123456789012:function:api:live".into(),
+            version: version.into(),
+            routing: routing.map(|(v, w)| (v.to_owned(), w)),
+        }
+    }
+
+    #[test]
+    fn the_plan_is_pure_and_names_every_change() {
+        let cfg = plan_cfg("canary 10% 5m");
+        let s = seen(Some(live("7", Some(("8", 0.1)))));
+        let zip = b"new code".to_vec();
+        let p = plan(
+            &cfg,
+            &s,
+            Some((CodeUpdate::Zip(zip.clone()), Some(code_sha256(&zip)))),
+            None,
+            false,
+        );
+        assert_eq!(
+            p,
+            Plan {
+                config_update: ConfigUpdate {
+                    memory_size: Some(256),
+                    ..ConfigUpdate::default()
+                },
+                config_changes: vec!["memory 128 → 256 MB".into()],
+                code: PlannedCode::Update {
+                    update: CodeUpdate::Zip(zip.clone()),
+                    to: code_sha256(&zip),
+                },
+                restore: None,
+                notes: vec!["The alias was split when the deploy started (7 plus 10% on 8), probably left by an interrupted deploy; 7 is treated as the previous version.".into()],
+            }
+        );
+        let d = p.deployed(&cfg, &s);
+        assert_eq!(d.previous.as_deref(), Some("7"));
+        assert_eq!(d.version, None);
+        assert_eq!(
+            d.code,
+            CodeChange::Updated {
+                from: "OLD=".into(),
+                to: code_sha256(&zip)
+            }
+        );
+        assert_eq!(d.ending, Ending::Planned);
+        // The same bytes as deployed: no code update.
+        let same = plan(
+            &cfg,
+            &s,
+            Some((CodeUpdate::Zip(zip), Some("OLD=".into()))),
+            None,
+            false,
+        );
+        assert_eq!(
+            same.code,
+            PlannedCode::Unchanged {
+                sha256: "OLD=".into()
+            }
+        );
+        // An image or S3 code whose hash is known only after the update names its location.
+        let s3 = plan(
+            &cfg,
+            &s,
+            Some((
+                CodeUpdate::S3 {
+                    bucket: "b".into(),
+                    key: "k.zip".into(),
+                },
+                None,
+            )),
+            None,
+            false,
+        );
+        assert!(matches!(&s3.code, PlannedCode::Update { to, .. } if to == "s3://b/k.zip"));
+    }
+
+    #[test]
+    fn a_rollback_plan_moves_the_alias_only() {
+        let cfg = plan_cfg("all-at-once");
+        let s = seen(Some(live("9", None)));
+        let p = plan(&cfg, &s, None, Some("7"), true);
+        assert_eq!(
+            p,
+            Plan {
+                config_update: ConfigUpdate::default(),
+                config_changes: Vec::new(),
+                code: PlannedCode::NotGiven,
+                restore: Some("7".into()),
+                notes: vec!["Rollback (dry run): would move alias `live` to version 7 as recorded, updating and publishing nothing.".into()],
+            }
+        );
+        let d = p.deployed(&cfg, &s);
+        assert_eq!(
+            (d.previous.as_deref(), d.version.as_deref()),
+            (Some("9"), Some("7"))
+        );
+        assert_eq!(d.code, CodeChange::NotGiven);
+    }
+
+    #[test]
+    fn refusals_before_any_write() {
+        assert!(matches!(
+            alarm_refusal(AlarmStates {
+                found: vec!["a".into()],
+                in_alarm: vec!["a".into()],
+                missing: Vec::new(),
+            }),
+            Err(LambdaError::AlarmsFiring { names }) if names == ["a"]
+        ));
+        assert!(matches!(
+            alarm_refusal(AlarmStates {
+                missing: vec!["b".into()],
+                ..AlarmStates::default()
+            }),
+            Err(LambdaError::AlarmsMissing { .. })
+        ));
+        let on_latest = live("$LATEST", None);
+        assert!(matches!(
+            alias_refusal(&plan_cfg("canary 10% 5m"), Some(&on_latest)),
+            Err(LambdaError::AliasOnLatest { .. })
+        ));
+        assert!(alias_refusal(&plan_cfg("all-at-once"), Some(&on_latest)).is_ok());
     }
 
     #[test]

@@ -94,7 +94,7 @@ pub struct ConfigUpdate {
 }
 
 /// Where new code comes from, in `UpdateFunctionCode` terms.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CodeUpdate {
     Zip(Vec<u8>),
     S3 { bucket: String, key: String },
