@@ -122,19 +122,23 @@ pub enum Target {
     EcsExpress { service: String, image: String },
 }
 
+/// `web, worker`: the ECS services of a recorded target.
+fn service_names(services: &[EcsService]) -> String {
+    services
+        .iter()
+        .map(|s| s.service.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl Target {
     /// What this target is, for messages: `App Runner `web``.
     #[must_use]
     pub fn describe(&self) -> String {
         match self {
-            Target::Ecs { cluster, services } => format!(
-                "ECS `{}` in cluster `{cluster}`",
-                services
-                    .iter()
-                    .map(|s| s.service.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            Target::Ecs { cluster, services } => {
+                format!("ECS `{}` in cluster `{cluster}`", service_names(services))
+            }
             Target::Lambda {
                 function, alias, ..
             } => format!("Lambda `{function}:{alias}`"),
@@ -149,11 +153,7 @@ impl Target {
         match self {
             Target::Ecs { cluster, services } => format!(
                 "`cluster: {cluster}` + `service: {}`",
-                services
-                    .iter()
-                    .map(|s| s.service.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                service_names(services)
             ),
             Target::Lambda {
                 function, alias, ..
