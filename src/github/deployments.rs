@@ -73,6 +73,9 @@ pub struct Record {
     pub sha: Option<String>,
     /// A rollback: the version redeployed (else the run's tag or commit).
     pub version: Option<String>,
+    /// A rollback: the ref the restored commit was deployed from (else the run's `GITHUB_REF`), so that
+    /// a later rollback verifies the commit against the ref it really came from.
+    pub git_ref: Option<String>,
     /// A rollback: the deployment whose target is redeployed.
     pub restored_from: Option<u64>,
     /// A rollback: the deployment that was live before it (a later `previous` skips it).
@@ -84,7 +87,7 @@ pub struct Record {
 pub struct Payload {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
-    /// The workflow run's `GITHUB_REF`.
+    /// The workflow run's `GITHUB_REF`; a rollback keeps the restored deployment's.
     #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
     pub git_ref: Option<String>,
     /// The tag (`v1.4.2`) when the run is for a tag, else the commit SHA; a rollback keeps the restored
@@ -109,11 +112,15 @@ pub enum Target {
         cluster: String,
         services: Vec<EcsService>,
     },
-    /// The published version the alias points at.
+    /// The published version the alias points at, and that version's code hash (`CodeSha256`): a
+    /// rollback restores the version only while Lambda still reports the same hash for it. Absent in
+    /// records of stevedore before 0.2, which a rollback therefore refuses to restore.
     Lambda {
         function: String,
         alias: String,
         version: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code_sha256: Option<String>,
     },
     /// The image (by digest when deployed by digest) the service runs.
     AppRunner { service: String, image: String },
@@ -263,7 +270,7 @@ async fn start_with(
     let log_url = ctx.run_url();
     let payload = Payload {
         run_id: ctx.run_id.clone(),
-        git_ref: ctx.git_ref.clone(),
+        git_ref: record.git_ref.clone().or_else(|| ctx.git_ref.clone()),
         version: Some(
             record
                 .version
@@ -492,6 +499,40 @@ pub struct Release {
     pub target: Target,
     pub run_id: Option<String>,
     pub rolled_back_from: Option<u64>,
+    /// The ref the payload says the commit was deployed from (`refs/tags/v1.2.0`, `refs/heads/main`).
+    pub git_ref: Option<String>,
+}
+
+/// Decides whether a recorded release may be put in place again. A deployment's payload is written by
+/// whoever holds `deployments: write`, so nothing in it is believed: the mode checks the commit against
+/// the trigger policy and the artifact against the target ([`find_release`] asks before a release counts
+/// as live, as replaced, or as the one to restore).
+pub trait Verify: Sync {
+    /// `Ok(None)` when `release` checks out; `Ok(Some(reason))` when it does not (it is passed over with
+    /// the reason); `Err` when the check itself could not be made (the search stops: a transient failure
+    /// must not make `previous` restore an older release than the one meant).
+    fn verify(
+        &self,
+        release: &Release,
+    ) -> impl std::future::Future<Output = Result<Option<String>, FindError>> + Send;
+}
+
+/// Why [`find_release`] stopped without an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum FindError {
+    #[error(transparent)]
+    Github(#[from] GithubError),
+    /// A release could not be checked (an AWS or GitHub call failed).
+    #[error("cannot verify deployment #{id}: {message}")]
+    Verify { id: u64, message: String },
+}
+
+impl FindError {
+    /// GitHub refused the token (403): a configuration problem.
+    #[must_use]
+    pub fn is_forbidden(&self) -> bool {
+        matches!(self, FindError::Github(e) if e.is_forbidden())
+    }
 }
 
 /// What [`find_release`] saw.
@@ -537,7 +578,8 @@ pub async fn find_release(
     environment: &str,
     wanted: &Wanted,
     ours: &(dyn Fn(&Target) -> bool + Sync),
-) -> Result<Search, GithubError> {
+    verify: &impl Verify,
+) -> Result<Search, FindError> {
     let mut search = Search::default();
     let mut away: std::collections::HashSet<u64> = std::collections::HashSet::new();
     let mut next = format!(
@@ -589,6 +631,7 @@ pub async fn find_release(
                 target,
                 run_id: payload.run_id.clone(),
                 rolled_back_from: payload.rolled_back_from,
+                git_ref: payload.git_ref.clone(),
             };
             if !is_good(&states) {
                 if *wanted == Wanted::Previous || wanted.matches(&d, &payload) {
@@ -604,6 +647,15 @@ pub async fn find_release(
                         }
                     ));
                 }
+                continue;
+            }
+            // Only a verified release counts: as what runs now, as a rollback that replaced another,
+            // or as the one to restore.
+            if let Some(why) = verify.verify(&release).await? {
+                search.passed_over.push(format!(
+                    "#{} (`{}`): not verified: {why}",
+                    release.id, release.version
+                ));
                 continue;
             }
             if let Some(from) = release.rolled_back_from {
@@ -650,6 +702,98 @@ pub async fn find_release(
     Ok(search)
 }
 
+/// Whether commit `sha` is what `git_ref` of `repository` holds: a tag (`refs/tags/…`) that points at it
+/// (annotated tags followed), or a branch (`refs/heads/…`) that contains it (GET `compare/{sha}...{branch}`
+/// answers `identical` or `ahead`). `Ok(None)` when it is; `Ok(Some(why))` when it is not or cannot be
+/// (a missing tag, branch or commit, another kind of ref); `Err` when GitHub could not be asked.
+pub async fn ref_holds(
+    client: &Client,
+    repository: &str,
+    git_ref: &str,
+    sha: &str,
+) -> Result<Option<String>, GithubError> {
+    let missing = |e: &GithubError| matches!(e, GithubError::Api { status: 404 | 409 | 422, .. });
+    if !sha.len().eq(&40) || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(Some(format!("`{sha}` is not a full commit SHA")));
+    }
+    if let Some(tag) = git_ref.strip_prefix("refs/tags/") {
+        let route = format!("/repos/{repository}/git/ref/tags/{}", path_escape(tag));
+        let mut object = match client.get(&route).await {
+            Ok(v) => v["object"].clone(),
+            Err(e) if missing(&e) => return Ok(Some(format!("tag `{tag}` does not exist"))),
+            Err(e) => return Err(e),
+        };
+        // An annotated tag points at a tag object; follow (a bounded number of) tag objects.
+        for _ in 0..4 {
+            if object["type"] != "tag" {
+                break;
+            }
+            let Some(tag_sha) = object["sha"].as_str() else { break };
+            object = match client
+                .get(&format!("/repos/{repository}/git/tags/{tag_sha}"))
+                .await
+            {
+                Ok(v) => v["object"].clone(),
+                Err(e) if missing(&e) => {
+                    return Ok(Some(format!("tag `{tag}` names a tag object GitHub cannot find")));
+                }
+                Err(e) => return Err(e),
+            };
+        }
+        return Ok(match (object["type"].as_str(), object["sha"].as_str()) {
+            (Some("commit"), Some(s)) if s.eq_ignore_ascii_case(sha) => None,
+            (Some("commit"), Some(s)) => Some(format!(
+                "tag `{tag}` points at commit `{}`, not at the recorded `{}`",
+                s.get(..12).unwrap_or(s),
+                sha.get(..12).unwrap_or(sha)
+            )),
+            (kind, _) => Some(format!(
+                "tag `{tag}` does not point at a commit (it names a {})",
+                kind.unwrap_or("nothing")
+            )),
+        });
+    }
+    if let Some(branch) = git_ref.strip_prefix("refs/heads/") {
+        let route = format!(
+            "/repos/{repository}/compare/{sha}...{}",
+            path_escape(branch)
+        );
+        let status = match client.get(&route).await {
+            Ok(v) => v["status"].as_str().unwrap_or_default().to_owned(),
+            Err(e) if missing(&e) => {
+                return Ok(Some(format!(
+                    "branch `{branch}` or commit `{}` does not exist",
+                    sha.get(..12).unwrap_or(sha)
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+        return Ok(match status.as_str() {
+            "identical" | "ahead" => None,
+            other => Some(format!(
+                "commit `{}` is not on branch `{branch}` (compare: {other})",
+                sha.get(..12).unwrap_or(sha)
+            )),
+        });
+    }
+    Ok(Some(format!(
+        "ref `{git_ref}` is neither a tag nor a branch, so the commit cannot be traced to it"
+    )))
+}
+
+/// A ref name for a URL path: `/` kept (GitHub's routes take `tags/a/b`), everything but unreserved
+/// characters percent-encoded.
+fn path_escape(s: &str) -> String {
+    s.split('/')
+        .map(|seg| {
+            url::form_urlencoded::byte_serialize(seg.as_bytes())
+                .collect::<String>()
+                .replace('+', "%20")
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 /// `s` escaped for a query-string value (environment names contain `/`).
 fn query_escape(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
@@ -682,6 +826,7 @@ mod tests {
                 function: "api".into(),
                 alias: "live".into(),
                 version: "7".into(),
+                code_sha256: None,
             }),
             restored_from: None,
             rolled_back_from: None,
@@ -767,7 +912,8 @@ mod tests {
             Target::Lambda {
                 function: "api".into(),
                 alias: "live".into(),
-                version: "3".into()
+                version: "3".into(),
+                code_sha256: None,
             }
             .inputs(),
             "`function-name: api` + `alias: live`"

@@ -15,6 +15,18 @@ const SHA_B: &str = "bbbbbbb2bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 const SHA_C: &str = "ccccccc3cccccccccccccccccccccccccccccccc";
 const SHA_D: &str = "ddddddd4dddddddddddddddddddddddddddddddd";
 
+/// The repository as GitHub shows it: SHA_A to SHA_D on `main`, tag `v1.0.0` on A. A rollback traces
+/// every recorded commit to the ref its deployment names before it restores it.
+fn history(gh: &FakeGithub) {
+    let mut parents: Vec<&str> = Vec::new();
+    for sha in [SHA_A, SHA_B, SHA_C, SHA_D] {
+        gh.seed_commit(sha, "feat: a change", &parents);
+        parents = vec![sha];
+    }
+    gh.set_ref("refs/heads/main", SHA_D);
+    gh.set_ref("refs/tags/v1.0.0", SHA_A);
+}
+
 fn image(n: char) -> String {
     format!(
         "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:{}",
@@ -22,9 +34,11 @@ fn image(n: char) -> String {
     )
 }
 
-/// `step` run for commit `sha` against `gh`, in environment `staging`.
+/// `step` run for commit `sha` against `gh`, in environment `staging`, which `main` and `v*` tags may
+/// deploy to (a rollback checks each recorded release's ref against this same policy).
 fn at(step: Step, gh: &FakeGithub, sha: &str) -> Step {
     step.input("environment", "staging")
+        .input("trigger-policy", "staging: [refs/heads/main, refs/tags/v*]")
         .input("github-token", "ghs_faketoken0123456789")
         .var("GITHUB_API_URL", &gh.url())
         .var("GITHUB_SHA", sha)
@@ -32,8 +46,7 @@ fn at(step: Step, gh: &FakeGithub, sha: &str) -> Step {
 
 /// The same step as a tag build (`refs/tags/<tag>`): its version is the tag.
 fn tagged(step: Step, tag: &str) -> Step {
-    step.input("trigger-policy", "staging: [refs/heads/main, refs/tags/v*]")
-        .var("GITHUB_REF", &format!("refs/tags/{tag}"))
+    step.var("GITHUB_REF", &format!("refs/tags/{tag}"))
         .var("GITHUB_REF_NAME", tag)
         .var("GITHUB_REF_TYPE", "tag")
 }
@@ -62,6 +75,7 @@ fn complete(fake: &FakeEcs, n: usize) {
 async fn ecs_previous_skips_a_failed_deploy_restores_the_last_good_task_definition_and_records_it()
 {
     let gh = FakeGithub::start_for("octo-org/octo-repo").await;
+    history(&gh);
     let (fake, _) = fake_with(&[("web", None)]).await;
     let Some(base) = step_for(&fake) else { return };
     drop(base);
@@ -244,6 +258,7 @@ async fn ecs_previous_skips_a_failed_deploy_restores_the_last_good_task_definiti
 #[tokio::test]
 async fn ecs_rollback_without_any_recorded_release_or_token_is_refused_before_any_ecs_write() {
     let gh = FakeGithub::start_for("octo-org/octo-repo").await;
+    history(&gh);
     let (fake, _) = fake_with(&[("web", None)]).await;
     let Some(step) = step_for(&fake) else { return };
     let r = at(step, &gh, SHA_D)
@@ -300,6 +315,7 @@ async fn ecs_rollback_without_any_recorded_release_or_token_is_refused_before_an
 #[tokio::test]
 async fn bad_rollback_inputs_are_all_named_at_once_before_anything_runs() {
     let gh = FakeGithub::start_for("octo-org/octo-repo").await;
+    history(&gh);
     let (fake, _) = fake_with(&[("web", None)]).await;
     let Some(step) = step_for(&fake) else { return };
     let r = at(step, &gh, SHA_D)
@@ -330,6 +346,7 @@ async fn bad_rollback_inputs_are_all_named_at_once_before_anything_runs() {
 #[tokio::test]
 async fn lambda_rollback_moves_the_alias_back_to_the_recorded_version_with_health_checks() {
     let gh = FakeGithub::start_for("octo-org/octo-repo").await;
+    history(&gh);
     let Some(rig) = crate::lambda::Rig::new("rollback").await else {
         return;
     };
@@ -434,6 +451,7 @@ fn app_runner_step(fake: &crate::helpers::fake_apprunner::FakeAppRunner) -> Opti
 async fn app_runner_rollback_restores_the_recorded_image_and_refuses_when_only_failures_precede() {
     use crate::helpers::fake_apprunner::FakeAppRunner;
     let gh = FakeGithub::start_for("octo-org/octo-repo").await;
+    history(&gh);
     let fake = FakeAppRunner::start("frontend", &image('0')).await;
     let Some(step) = app_runner_step(&fake) else {
         return;
@@ -516,6 +534,7 @@ async fn app_runner_rollback_restores_the_recorded_image_and_refuses_when_only_f
 #[tokio::test]
 async fn a_cancelled_lambda_rollback_leaves_the_live_version_serving_and_records_a_failure() {
     let gh = FakeGithub::start_for("octo-org/octo-repo").await;
+    history(&gh);
     let Some(rig) = crate::lambda::Rig::new("rollback-cancel").await else {
         return;
     };
@@ -587,6 +606,7 @@ fn no_protocol_errors(fake: &FakeEcs) {
 #[tokio::test]
 async fn express_previous_puts_the_recorded_image_back_and_a_version_names_one() {
     let gh = FakeGithub::start_for("octo-org/octo-repo").await;
+    history(&gh);
     let fake = FakeEcs::start().await;
     let arn = fake.seed_express("default", "frontend", &image('0'));
     assert_eq!(arn, EXPRESS_ARN);
@@ -709,6 +729,7 @@ async fn express_previous_puts_the_recorded_image_back_and_a_version_names_one()
 #[tokio::test]
 async fn express_failed_rollback_puts_back_what_was_live_and_records_a_failure() {
     let gh = FakeGithub::start_for("octo-org/octo-repo").await;
+    history(&gh);
     let fake = FakeEcs::start().await;
     let arn = fake.seed_express("default", "frontend", &image('0'));
     if express_step(&fake).is_none() {
@@ -775,6 +796,7 @@ async fn express_without_an_earlier_release_or_with_another_targets_release_is_r
 {
     use crate::helpers::fake_apprunner::FakeAppRunner;
     let gh = FakeGithub::start_for("octo-org/octo-repo").await;
+    history(&gh);
     let fake = FakeEcs::start().await;
     let arn = fake.seed_express("default", "frontend", &image('0'));
     if express_step(&fake).is_none() {

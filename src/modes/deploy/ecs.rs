@@ -1043,6 +1043,21 @@ pub async fn run_restore(
     Ok(restore.annotate(r))
 }
 
+/// The task definition (ARN) each service runs now, read as a plan reads it (no writes).
+pub async fn running_task_definitions(
+    sdk: &SdkConfig,
+    cfg: &Config,
+) -> Result<BTreeMap<String, String>, EcsError> {
+    let mut as_is = cfg.clone();
+    as_is.edits = Edits::default();
+    as_is.task_definition = None;
+    Ok(plan(sdk, &as_is)
+        .await?
+        .into_iter()
+        .map(|p| (p.service, p.current_task_definition))
+        .collect())
+}
+
 /// Plans that put each service back on its `recorded` task definition: the diff is against what runs,
 /// the body is the recorded revision as described (the registry is seeded with its ARN).
 pub async fn plan_restore(

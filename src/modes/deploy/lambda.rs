@@ -507,16 +507,17 @@ pub struct Recorder<'r, 'a> {
 }
 
 impl Recorder<'_, '_> {
-    /// Creates the deployment (once), marked `in_progress`, recording `version`.
-    async fn start(&mut self, cfg: &LambdaConfig, version: Option<&str>) {
+    /// Creates the deployment (once), marked `in_progress`, recording `version` and its code hash.
+    async fn start(&mut self, cfg: &LambdaConfig, version: Option<(&str, &str)>) {
         if self.started.is_some() {
             return;
         }
-        if let Some(v) = version {
+        if let Some((v, code_sha256)) = version {
             self.record.target = Some(crate::github::deployments::Target::Lambda {
                 function: cfg.function_name.clone(),
                 alias: cfg.alias.clone(),
                 version: v.to_owned(),
+                code_sha256: Some(code_sha256.to_owned()),
             });
         }
         self.started = Some(
@@ -1029,7 +1030,8 @@ async fn apply(
     } = seen;
     if let Some(version) = &planned.restore {
         if let Some(r) = recorder {
-            r.start(cfg, Some(version)).await;
+            // The restore's record already names the verified target (version and code hash).
+            r.start(cfg, None).await;
         }
         let new = Candidate {
             version: version.clone(),
@@ -1068,7 +1070,7 @@ async fn apply(
     let version = api.publish_version(&cur.code_sha256, &description).await?;
     d.version = Some(version.clone());
     if let Some(r) = recorder {
-        r.start(cfg, Some(&version)).await;
+        r.start(cfg, Some((&version, &cur.code_sha256))).await;
     }
     let new = Candidate {
         version,

@@ -11,8 +11,10 @@
 //! Adding a target's rollback: a [`Target`] variant recorded by its deploy, a `same_*` identity check,
 //! and one arm in [`run`] that connects, calls [`choose`] and hands the [`Restore`] to the target's run.
 
+use std::collections::BTreeMap;
+
 use crate::aws::Purpose;
-use crate::github::deployments::{self, Record, Release, Search, Target, Wanted};
+use crate::github::deployments::{self, FindError, Record, Release, Search, Target, Verify, Wanted};
 use crate::inputs::Input;
 use crate::inputs::Inputs;
 use crate::modes::{ModeError, Runtime};
@@ -128,6 +130,7 @@ pub async fn choose(
     wanted: &Wanted,
     ours: &(dyn Fn(&Target) -> bool + Sync),
     what: &str,
+    checks: Checks<'_>,
 ) -> Result<Restore, ModeError> {
     let Some(client) = rt.github() else {
         return Err(ModeError::Config {
@@ -140,22 +143,35 @@ pub async fn choose(
         });
     };
     let repository = rt.ctx.repository.clone().unwrap_or_default();
-    let search = deployments::find_release(&client, &repository, environment, wanted, ours)
-        .await
-        .map_err(|e| {
-            let forbidden = e.is_forbidden();
-            let message = format!(
-                "input `rollback-to`: cannot read the deployments of environment `{environment}`: {e}"
-            );
-            let hint = Some(
-                "The token needs `permissions: deployments: write` (read to find the release, write to record the rollback)".into(),
-            );
-            if forbidden {
-                ModeError::Config { message, hint }
-            } else {
-                ModeError::Failed { message, hint }
-            }
-        })?;
+    let verifier = Verifier {
+        client: &client,
+        repository: &repository,
+        checks,
+    };
+    let search =
+        deployments::find_release(&client, &repository, environment, wanted, ours, &verifier)
+            .await
+            .map_err(|e| match e {
+                FindError::Verify { .. } => ModeError::Failed {
+                    message: format!("input `rollback-to`: {e}"),
+                    hint: Some(
+                        "The release could not be checked, so nothing was restored; re-run the step (the check needs the GitHub API and the target's AWS API)".into(),
+                    ),
+                },
+                FindError::Github(_) => {
+                    let message = format!(
+                        "input `rollback-to`: cannot read the deployments of environment `{environment}`: {e}"
+                    );
+                    let hint = Some(
+                        "The token needs `permissions: deployments: write` (read to find the release, write to record the rollback) and `contents: read` (to trace each release's commit to its tag or branch)".into(),
+                    );
+                    if e.is_forbidden() {
+                        ModeError::Config { message, hint }
+                    } else {
+                        ModeError::Failed { message, hint }
+                    }
+                }
+            })?;
     let Some(release) = search.found.clone() else {
         return Err(none_found(environment, wanted, &search, what));
     };
@@ -191,6 +207,7 @@ pub async fn choose(
         target: Some(release.target.clone()),
         sha: Some(release.sha.clone()),
         version: Some(release.version.clone()),
+        git_ref: release.git_ref.clone(),
         restored_from: Some(release.id),
         rolled_back_from: live.map(|l| l.id),
     };
@@ -256,6 +273,253 @@ fn lower_first(s: &str) -> String {
         .unwrap_or_default()
 }
 
+/// What a recorded release is checked against before it may be restored: the trigger policy of the
+/// step's environment for its commit, and what the target runs now for its artifact. A deployment's
+/// payload is written by anyone with `deployments: write`; a rollback puts in place nothing that a
+/// normal deploy from an allowed ref could not (docs/rollback.md, "What is verified").
+pub struct Checks<'a> {
+    /// The trigger policy and the step's `environment` input (`None`: no rule applies, the commit is
+    /// still traced to its ref).
+    pub policy: &'a crate::policy::TriggerPolicy,
+    pub environment: Option<&'a str>,
+    pub artifact: Artifact<'a>,
+}
+
+/// The target's side of the check. What the target runs now is read once, at the first release
+/// checked (no AWS call when there is nothing to check).
+pub enum Artifact<'a> {
+    /// ECS: each service's task definition now (an ARN): a recorded one must be of the same partition,
+    /// region, account and family.
+    Ecs {
+        sdk: &'a aws_config::SdkConfig,
+        cfg: &'a super::ecs::Config,
+        running: tokio::sync::OnceCell<BTreeMap<String, String>>,
+    },
+    /// Lambda: a recorded version must be a published (numeric) version whose `CodeSha256` is the
+    /// recorded one.
+    Lambda { api: super::lambda::api::Api },
+    /// App Runner and ECS Express: a recorded image must be by digest, from the repository of the image
+    /// the service runs now.
+    AppRunner {
+        api: super::apprunner::Api,
+        service: &'a str,
+        running: tokio::sync::OnceCell<String>,
+    },
+    Express {
+        api: super::express::Api,
+        arn: &'a str,
+        running: tokio::sync::OnceCell<String>,
+    },
+}
+
+struct Verifier<'a> {
+    client: &'a crate::github::Client,
+    repository: &'a str,
+    checks: Checks<'a>,
+}
+
+impl Verify for Verifier<'_> {
+    async fn verify(&self, release: &Release) -> Result<Option<String>, FindError> {
+        if let Some(why) = self.commit(release).await? {
+            return Ok(Some(why));
+        }
+        self.artifact(release).await
+    }
+}
+
+impl Verifier<'_> {
+    /// The commit: its recorded ref is allowed to deploy to the environment, the version is that ref's
+    /// (the tag's name, or the commit on a branch), and GitHub shows the ref holding the commit.
+    async fn commit(&self, r: &Release) -> Result<Option<String>, FindError> {
+        let Some(git_ref) = r.git_ref.as_deref() else {
+            return Ok(Some("the record names no ref to trace its commit to".into()));
+        };
+        if let Some(environment) = self.checks.environment
+            && let Err(e) =
+                crate::policy::check_ref(self.checks.policy, environment, Some(git_ref))
+        {
+            return Ok(Some(format!(
+                "{e} (a rollback restores only what a deploy from an allowed ref could have made)"
+            )));
+        }
+        if let Some(tag) = git_ref.strip_prefix("refs/tags/") {
+            if r.version != tag {
+                return Ok(Some(format!(
+                    "the record's version `{}` is not its tag `{tag}`",
+                    r.version
+                )));
+            }
+        } else if r.version != r.sha {
+            return Ok(Some(format!(
+                "the record's version `{}` is not its commit `{}`",
+                r.version, r.sha
+            )));
+        }
+        deployments::ref_holds(self.client, self.repository, git_ref, &r.sha)
+            .await
+            .map_err(|e| FindError::Verify {
+                id: r.id,
+                message: e.to_string(),
+            })
+    }
+
+    /// The artifact: the target's own (see [`Artifact`]).
+    async fn artifact(&self, r: &Release) -> Result<Option<String>, FindError> {
+        let failed = |message: String| FindError::Verify { id: r.id, message };
+        match (&self.checks.artifact, &r.target) {
+            (Artifact::Ecs { sdk, cfg, running }, Target::Ecs { services, .. }) => {
+                let running = running
+                    .get_or_try_init(|| super::ecs::running_task_definitions(sdk, cfg))
+                    .await
+                    .map_err(|e| failed(e.to_string()))?;
+                for s in services {
+                    let Some(now) = running.get(&s.service) else {
+                        return Ok(Some(format!(
+                            "service `{}` is not one of this step's",
+                            s.service
+                        )));
+                    };
+                    if let Some(why) = same_task_definition_home(&s.task_definition, now) {
+                        return Ok(Some(format!("service `{}`: {why}", s.service)));
+                    }
+                }
+                Ok(None)
+            }
+            (
+                Artifact::Lambda { api },
+                Target::Lambda {
+                    version,
+                    code_sha256,
+                    ..
+                },
+            ) => {
+                if version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit()) {
+                    return Ok(Some(format!(
+                        "version `{version}` is not a published (numeric) version"
+                    )));
+                }
+                let Some(recorded) = code_sha256 else {
+                    return Ok(Some(
+                        "the record has no code hash (written by an older stevedore), so its version cannot be checked".into(),
+                    ));
+                };
+                match api
+                    .version_code_sha256(version)
+                    .await
+                    .map_err(|e| failed(e.to_string()))?
+                {
+                    Some(h) if h == *recorded => Ok(None),
+                    Some(h) => Ok(Some(format!(
+                        "version {version} has code hash `{h}`, the record says `{recorded}`"
+                    ))),
+                    None => Ok(Some(format!("version {version} no longer exists"))),
+                }
+            }
+            (
+                Artifact::AppRunner {
+                    api,
+                    service,
+                    running,
+                },
+                Target::AppRunner { image, .. },
+            ) => {
+                let now = running
+                    .get_or_try_init(|| async {
+                        let arn = api.resolve(service).await?;
+                        api.describe(&arn).await.map(|s| s.image)
+                    })
+                    .await
+                    .map_err(|e| failed(e.to_string()))?;
+                Ok(same_image_home(image, now))
+            }
+            (Artifact::Express { api, arn, running }, Target::EcsExpress { image, .. }) => {
+                let now = running
+                    .get_or_try_init(|| async {
+                        api.describe(arn).await.map(|s| s.image().to_owned())
+                    })
+                    .await
+                    .map_err(|e| failed(e.to_string()))?;
+                Ok(same_image_home(image, now))
+            }
+            (_, t) => Ok(Some(format!("it records {}", t.describe()))),
+        }
+    }
+}
+
+/// `None` when task definition `recorded` (an ARN) lives where `running` does — same partition,
+/// region, account and family — else why not.
+#[must_use]
+pub fn same_task_definition_home(recorded: &str, running: &str) -> Option<String> {
+    fn parts(arn: &str) -> Option<(&str, &str, &str, &str)> {
+        let mut it = arn.splitn(6, ':');
+        let (Some("arn"), Some(partition), Some("ecs"), Some(region), Some(account), Some(rest)) = (
+            it.next(),
+            it.next(),
+            it.next(),
+            it.next(),
+            it.next(),
+            it.next(),
+        ) else {
+            return None;
+        };
+        let (family, revision) = rest.strip_prefix("task-definition/")?.rsplit_once(':')?;
+        (!family.is_empty() && !revision.is_empty() && revision.bytes().all(|b| b.is_ascii_digit()))
+            .then_some((partition, region, account, family))
+    }
+    let Some(rec) = parts(recorded) else {
+        return Some(format!(
+            "`{recorded}` is not a task-definition ARN with a revision"
+        ));
+    };
+    let Some(now) = parts(running) else {
+        return Some(format!(
+            "the running task definition `{running}` is not an ARN with a revision"
+        ));
+    };
+    let names = ["partition", "region", "account", "family"];
+    let (a, b) = ([rec.0, rec.1, rec.2, rec.3], [now.0, now.1, now.2, now.3]);
+    names
+        .iter()
+        .zip(a.iter().zip(b.iter()))
+        .find(|(_, (x, y))| x != y)
+        .map(|(what, (x, y))| {
+            format!("task definition `{recorded}` is of {what} `{x}`, the service runs {what} `{y}`")
+        })
+}
+
+/// The repository part of an image reference (`host[:port]/path`, without `:tag` or `@digest`).
+fn image_repository(image: &str) -> &str {
+    let no_digest = image.split_once('@').map_or(image, |(r, _)| r);
+    match no_digest.rsplit_once('/') {
+        Some((head, last)) => match last.split_once(':') {
+            Some((name, _tag)) => &no_digest[..head.len() + 1 + name.len()],
+            None => no_digest,
+        },
+        None => no_digest.split_once(':').map_or(no_digest, |(n, _)| n),
+    }
+}
+
+/// `None` when `recorded` is an image by digest (`@sha256:` and 64 hex digits) from the repository of
+/// `running`, else why not.
+#[must_use]
+pub fn same_image_home(recorded: &str, running: &str) -> Option<String> {
+    let by_digest = recorded.split_once("@sha256:").is_some_and(|(_, d)| {
+        d.len() == 64 && d.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    });
+    if !by_digest {
+        return Some(format!(
+            "image `{recorded}` is not pinned by digest (`@sha256:…`), so what it names can have changed"
+        ));
+    }
+    let (rec, now) = (image_repository(recorded), image_repository(running));
+    if running.is_empty() || rec != now {
+        return Some(format!(
+            "image `{recorded}` is not from `{now}`, the repository the service runs from"
+        ));
+    }
+    None
+}
+
 /// App Runner services are the same when their names are (an ARN `…:service/<name>/<id>` or a name).
 #[must_use]
 pub fn same_app_runner_service(a: &str, b: &str) -> bool {
@@ -271,6 +535,14 @@ pub fn same_app_runner_service(a: &str, b: &str) -> bool {
 #[must_use]
 pub fn same_express_service(recorded: &str, arn: &str) -> bool {
     recorded == arn
+}
+
+fn checks<'a>(aws: &'a crate::aws::AwsInputs, artifact: Artifact<'a>) -> Checks<'a> {
+    Checks {
+        policy: &aws.trigger_policy,
+        environment: aws.environment.as_deref(),
+        artifact,
+    }
 }
 
 /// Runs the rollback on the configured target.
@@ -298,7 +570,13 @@ pub async fn run(
                 _ => false,
             };
             let what = format!("ECS {} in cluster `{}`", c.services.join(", "), c.cluster);
-            let restore = choose(rt, &environment, wanted, &ours, &what).await?;
+            let artifact = Artifact::Ecs {
+                sdk: &aws.sdk,
+                cfg: c,
+                running: tokio::sync::OnceCell::new(),
+            };
+            let restore =
+                choose(rt, &environment, wanted, &ours, &what, checks(&c.aws, artifact)).await?;
             Box::pin(super::ecs::run_restore(rt, &aws, c, &restore)).await
         }
         super::Target::Lambda(l) => {
@@ -309,7 +587,15 @@ pub async fn run(
                 if *function == l.function_name && *alias == l.alias)
             };
             let what = format!("Lambda `{}:{}`", l.function_name, l.alias);
-            let restore = choose(rt, &environment, wanted, &ours, &what).await?;
+            let artifact = Artifact::Lambda {
+                api: super::lambda::api::Api::new(
+                    &aws.sdk,
+                    &l.function_name,
+                    crate::net::Net::from_env(rt.env),
+                ),
+            };
+            let restore =
+                choose(rt, &environment, wanted, &ours, &what, checks(&l.aws, artifact)).await?;
             // Boxed: the Lambda deploy future is large; unboxed inside this one it overflowed a 2 MiB
             // test-thread stack in debug builds.
             Box::pin(super::lambda::run_restore(
@@ -326,7 +612,13 @@ pub async fn run(
             let environment = super::apprunner::environment_name(aws.environment.as_deref(), a);
             let ours = |t: &Target| matches!(t, Target::AppRunner { service, .. } if same_app_runner_service(service, &a.service));
             let what = format!("App Runner `{}`", a.service);
-            let restore = choose(rt, &environment, wanted, &ours, &what).await?;
+            let artifact = Artifact::AppRunner {
+                api: super::apprunner::Api::new(&aws.sdk, super::health_client(rt)?),
+                service: &a.service,
+                running: tokio::sync::OnceCell::new(),
+            };
+            let restore =
+                choose(rt, &environment, wanted, &ours, &what, checks(&a.aws, artifact)).await?;
             Box::pin(super::apprunner::run_restore(rt, &aws, a, &restore)).await
         }
         super::Target::Express(x) => {
@@ -335,7 +627,13 @@ pub async fn run(
             let environment = super::express::environment_name(aws.environment.as_deref(), x, &arn);
             let ours = |t: &Target| matches!(t, Target::EcsExpress { service, .. } if same_express_service(service, &arn));
             let what = format!("ECS Express `{}`", x.service);
-            let restore = choose(rt, &environment, wanted, &ours, &what).await?;
+            let artifact = Artifact::Express {
+                api: super::express::Api::new(&aws.sdk),
+                arn: &arn,
+                running: tokio::sync::OnceCell::new(),
+            };
+            let restore =
+                choose(rt, &environment, wanted, &ours, &what, checks(&x.aws, artifact)).await?;
             Box::pin(super::express::run_restore(rt, &aws, x, &restore)).await
         }
     }

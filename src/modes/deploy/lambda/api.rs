@@ -367,6 +367,25 @@ impl Api {
         Ok(version)
     }
 
+    /// The code hash (`CodeSha256`) of published `version`; `None` when the version does not exist.
+    pub async fn version_code_sha256(&self, version: &str) -> Result<Option<String>, LambdaError> {
+        let r = self
+            .call(
+                "GetFunctionConfiguration",
+                self.lambda
+                    .get_function_configuration()
+                    .function_name(&self.function)
+                    .qualifier(version)
+                    .send(),
+            )
+            .await;
+        match r {
+            Ok(out) => Ok(Some(out.code_sha256().unwrap_or_default().to_owned())),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The role of one version (weighted aliases need the same execution role on both versions).
     pub async fn role_of(&self, version: &str) -> Result<Option<String>, LambdaError> {
         let r = self
