@@ -712,7 +712,15 @@ pub async fn ref_holds(
     git_ref: &str,
     sha: &str,
 ) -> Result<Option<String>, GithubError> {
-    let missing = |e: &GithubError| matches!(e, GithubError::Api { status: 404 | 409 | 422, .. });
+    let missing = |e: &GithubError| {
+        matches!(
+            e,
+            GithubError::Api {
+                status: 404 | 409 | 422,
+                ..
+            }
+        )
+    };
     if !sha.len().eq(&40) || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Ok(Some(format!("`{sha}` is not a full commit SHA")));
     }
@@ -728,14 +736,18 @@ pub async fn ref_holds(
             if object["type"] != "tag" {
                 break;
             }
-            let Some(tag_sha) = object["sha"].as_str() else { break };
+            let Some(tag_sha) = object["sha"].as_str() else {
+                break;
+            };
             object = match client
                 .get(&format!("/repos/{repository}/git/tags/{tag_sha}"))
                 .await
             {
                 Ok(v) => v["object"].clone(),
                 Err(e) if missing(&e) => {
-                    return Ok(Some(format!("tag `{tag}` names a tag object GitHub cannot find")));
+                    return Ok(Some(format!(
+                        "tag `{tag}` names a tag object GitHub cannot find"
+                    )));
                 }
                 Err(e) => return Err(e),
             };

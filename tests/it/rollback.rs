@@ -884,3 +884,368 @@ async fn express_without_an_earlier_release_or_with_another_targets_release_is_r
     no_protocol_errors(&fake);
     gh.assert_no_violations();
 }
+
+// ---- forged releases (issue 25, finding 1) ----------------------------------------------------------
+//
+// Any job with `deployments: write`, or a person's token, can create a Deployment with any payload and
+// mark it `success`. Each test below forges releases through GitHub's API as such an attacker would,
+// then runs `rollback-to`: a forged release is passed over with the reason, never put in place.
+
+/// A commit on a feature branch (not on `main`, not tagged).
+const SHA_E: &str = "eeeeeee5eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee";
+
+/// Creates a deployment of `sha` to `staging` with `payload` and marks it `success`, with the
+/// attacker's own token, through the fake GitHub's REST API; its id.
+async fn forge(gh: &FakeGithub, sha: &str, payload: serde_json::Value) -> u64 {
+    let http = reqwest::Client::new();
+    let api = format!("{}/repos/octo-org/octo-repo", gh.url());
+    let d: Value = http
+        .post(format!("{api}/deployments"))
+        .header(
+            "authorization",
+            "token ghp_attacker0123456789abcdefghijklmn",
+        )
+        .header("accept", "application/vnd.github+json")
+        .header("user-agent", "attacker")
+        .header("x-github-api-version", "2022-11-28")
+        .json(&serde_json::json!({
+            "ref": sha, "environment": "staging", "auto_merge": false,
+            "required_contexts": [], "payload": payload,
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = d["id"].as_u64().unwrap_or_else(|| panic!("{d}"));
+    let s = http
+        .post(format!("{api}/deployments/{id}/statuses"))
+        .header(
+            "authorization",
+            "token ghp_attacker0123456789abcdefghijklmn",
+        )
+        .header("accept", "application/vnd.github+json")
+        .header("user-agent", "attacker")
+        .header("x-github-api-version", "2022-11-28")
+        .json(&serde_json::json!({"state": "success"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(s.status().is_success(), "{}", s.text().await.unwrap());
+    id
+}
+
+/// `history`, plus SHA_E on branch `feature/x`.
+fn feature_branch(gh: &FakeGithub) {
+    gh.seed_commit(SHA_E, "feat: evil", &[SHA_A]);
+    gh.set_ref("refs/heads/feature/x", SHA_E);
+}
+
+/// The passed-over note of forged deployment `id` contains `why`.
+fn passed_over(r: &StepResult, id: u64, why: &str) {
+    let text = format!("{}\n{}", r.stdout, r.summary)
+        .replace("&#96;", "`")
+        .replace("&#35;", "#");
+    assert!(
+        text.contains(&format!("#{id} (")) && text.contains(why),
+        "#{id} should be passed over with `{why}`:\n{}\n{}",
+        r.stdout,
+        r.summary
+    );
+}
+
+#[tokio::test]
+async fn ecs_forged_releases_are_passed_over_and_previous_restores_the_last_verified_one() {
+    let gh = FakeGithub::start_for("octo-org/octo-repo").await;
+    history(&gh);
+    feature_branch(&gh);
+    let (fake, _) = fake_with(&[("web", None)]).await;
+    if step_for(&fake).is_none() {
+        return;
+    }
+    let step = || step_for(&fake).unwrap();
+    complete(&fake, 1);
+    ok(&tagged(at(step(), &gh, SHA_A), "v1.0.0")
+        .input("image", &image('a'))
+        .run()
+        .await);
+    let td_a = last_deployment(&gh)["payload"]["target"]["services"][0]["task_definition"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    complete(&fake, 1);
+    ok(&at(step(), &gh, SHA_C)
+        .input("image", &image('c'))
+        .run()
+        .await);
+    let td_c = fake.service_task_definition("web");
+    assert_ne!(td_a, td_c);
+
+    let ecs = |td: &str| {
+        serde_json::json!({"kind": "ecs", "cluster": "prod",
+                           "services": [{"service": "web", "task_definition": td}]})
+    };
+    let main = |sha: &str, target: serde_json::Value| serde_json::json!({"ref": "refs/heads/main", "version": sha, "target": target});
+    // Another family (an admin task role), another account and region, a feature-branch commit, a
+    // tag that does not exist, a commit that is not on the branch it names, a tag that points elsewhere,
+    // a version that is not the tag.
+    let family = forge(
+        &gh,
+        SHA_B,
+        main(
+            SHA_B,
+            ecs("arn:aws:ecs:eu-west-1:123456789012:task-definition/admin-tools:3"),
+        ),
+    )
+    .await;
+    let account = forge(
+        &gh,
+        SHA_B,
+        main(
+            SHA_B,
+            ecs("arn:aws:ecs:eu-west-1:999999999999:task-definition/web:7"),
+        ),
+    )
+    .await;
+    let branch = forge(
+        &gh,
+        SHA_E,
+        serde_json::json!({"ref": "refs/heads/feature/x", "version": SHA_E, "target": ecs(&td_a)}),
+    )
+    .await;
+    let no_tag = forge(
+        &gh,
+        SHA_B,
+        serde_json::json!({"ref": "refs/tags/v9.9.9", "version": "v9.9.9", "target": ecs(&td_a)}),
+    )
+    .await;
+    let off_branch = forge(&gh, SHA_E, main(SHA_E, ecs(&td_a))).await;
+    let moved_tag = forge(
+        &gh,
+        SHA_B,
+        serde_json::json!({"ref": "refs/tags/v1.0.0", "version": "v1.0.0", "target": ecs(&td_a)}),
+    )
+    .await;
+    let relabelled = forge(
+        &gh,
+        SHA_A,
+        serde_json::json!({"ref": "refs/tags/v1.0.0", "version": "v2.0.0", "target": ecs(&td_a)}),
+    )
+    .await;
+
+    // A version only the forged records carry: exit 2, nothing updated.
+    let updates = fake.requests("UpdateService").len();
+    let r = at(step(), &gh, SHA_D)
+        .input("image", "")
+        .input("rollback-to", "v9.9.9")
+        .run()
+        .await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    passed_over(&r, no_tag, "tag `v9.9.9` does not exist");
+    assert_eq!(fake.requests("UpdateService").len(), updates);
+
+    // `previous`: every forged record is passed over with its reason; C is live (verified), A is
+    // restored.
+    complete(&fake, 1);
+    let r = at(step(), &gh, SHA_D)
+        .input("image", "")
+        .input("rollback-to", "previous")
+        .run()
+        .await;
+    ok(&r);
+    for (id, why) in [
+        (
+            family,
+            "of family `admin-tools`, the service runs family `web`",
+        ),
+        (
+            account,
+            "of account `999999999999`, the service runs account `123456789012`",
+        ),
+        (
+            branch,
+            "ref `refs/heads/feature/x` may not deploy to `staging`",
+        ),
+        (no_tag, "tag `v9.9.9` does not exist"),
+        (off_branch, "is not on branch `main`"),
+        (
+            moved_tag,
+            "tag `v1.0.0` points at commit `aaaaaaa1aaaa`, not at the recorded `bbbbbbb2bbbb`",
+        ),
+        (
+            relabelled,
+            "the record's version `v2.0.0` is not its tag `v1.0.0`",
+        ),
+    ] {
+        passed_over(&r, id, why);
+    }
+    let sent: Vec<String> = fake
+        .requests("UpdateService")
+        .iter()
+        .filter_map(|u| u["taskDefinition"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(sent.last(), Some(&td_a), "{sent:?}");
+    assert!(
+        sent.iter()
+            .all(|td| !td.contains("admin-tools") && !td.contains("999999999999")),
+        "{sent:?}"
+    );
+    assert_eq!(r.output("restored-version"), Some("v1.0.0"));
+    let dep_r = last_deployment(&gh);
+    assert_eq!(dep_r["payload"]["ref"], "refs/tags/v1.0.0", "{dep_r}");
+    gh.assert_no_violations();
+}
+
+#[tokio::test]
+async fn lambda_forged_latest_or_another_code_hash_is_never_put_behind_the_alias() {
+    let gh = FakeGithub::start_for("octo-org/octo-repo").await;
+    history(&gh);
+    let Some(rig) = crate::lambda::Rig::new("forged").await else {
+        return;
+    };
+    for (sha, body) in [(SHA_A, "a"), (SHA_B, "b")] {
+        ok(&at(rig.step(Some(body)), &gh, sha).run().await);
+    }
+    assert_eq!(rig.alias().await.0, "3");
+    let dep_a = gh.deployments()[0].clone();
+    let hash_a = dep_a["payload"]["target"]["code_sha256"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a Lambda deploy records the code hash: {dep_a}"))
+        .to_owned();
+    let lambda = |version: &str, hash: Option<&str>| {
+        let mut t = serde_json::json!({"kind": "lambda", "function": rig.function,
+                                       "alias": "live", "version": version});
+        if let Some(h) = hash {
+            t["code_sha256"] = h.into();
+        }
+        serde_json::json!({"ref": "refs/heads/main", "version": SHA_C, "target": t})
+    };
+    let latest = forge(&gh, SHA_C, lambda("$LATEST", Some(&hash_a))).await;
+    let other_hash = forge(&gh, SHA_C, lambda("1", Some(&hash_a))).await;
+    let no_hash = forge(&gh, SHA_C, lambda("1", None)).await;
+
+    // `previous`: B (version 3) is live, A (version 2) is restored; the forged ones are passed over.
+    let r = at(rig.step(None), &gh, SHA_D)
+        .input("rollback-to", "previous")
+        .run()
+        .await;
+    ok(&r);
+    passed_over(
+        &r,
+        latest,
+        "version `$LATEST` is not a published (numeric) version",
+    );
+    passed_over(&r, other_hash, "version 1 has code hash");
+    passed_over(&r, no_hash, "the record has no code hash");
+    assert_eq!(rig.alias().await, ("2".to_owned(), None));
+    assert_eq!(r.output("restored-version"), Some(SHA_A));
+    let dep_r = last_deployment(&gh);
+    assert_eq!(dep_r["payload"]["target"]["code_sha256"], hash_a.as_str());
+    gh.assert_no_violations();
+}
+
+#[tokio::test]
+async fn app_runner_forged_images_from_elsewhere_or_by_tag_are_refused() {
+    use crate::helpers::fake_apprunner::FakeAppRunner;
+    let gh = FakeGithub::start_for("octo-org/octo-repo").await;
+    history(&gh);
+    let fake = FakeAppRunner::start("frontend", &image('0')).await;
+    let Some(step) = app_runner_step(&fake) else {
+        return;
+    };
+    ok(&at(step, &gh, SHA_A).input("image", &image('1')).run().await);
+    ok(&at(app_runner_step(&fake).unwrap(), &gh, SHA_B)
+        .input("image", &image('2'))
+        .run()
+        .await);
+    let ar = |img: &str| {
+        serde_json::json!({"ref": "refs/heads/main", "version": SHA_C,
+                           "target": {"kind": "app-runner", "service": "frontend", "image": img}})
+    };
+    let by_tag = forge(&gh, SHA_C, ar("docker.io/attacker/backdoor:latest")).await;
+    let elsewhere = forge(
+        &gh,
+        SHA_C,
+        ar(&format!(
+            "999999999999.dkr.ecr.us-east-1.amazonaws.com/web@sha256:{}",
+            "f".repeat(64)
+        )),
+    )
+    .await;
+    // Only forged releases for the version: exit 2, the service untouched.
+    let r = at(app_runner_step(&fake).unwrap(), &gh, SHA_D)
+        .input("rollback-to", SHA_C)
+        .run()
+        .await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    passed_over(&r, by_tag, "is not pinned by digest");
+    passed_over(
+        &r,
+        elsewhere,
+        "is not from `123456789012.dkr.ecr.eu-west-1.amazonaws.com/web`",
+    );
+    assert_eq!(fake.image(), image('2'));
+    // `previous` restores A's image.
+    let r = at(app_runner_step(&fake).unwrap(), &gh, SHA_D)
+        .input("rollback-to", "previous")
+        .run()
+        .await;
+    ok(&r);
+    assert_eq!(fake.image(), image('1'));
+    gh.assert_no_violations();
+}
+
+#[tokio::test]
+async fn express_forged_images_from_elsewhere_or_by_tag_are_refused() {
+    let gh = FakeGithub::start_for("octo-org/octo-repo").await;
+    history(&gh);
+    let fake = FakeEcs::start().await;
+    let arn = fake.seed_express("default", "frontend", &image('0'));
+    if express_step(&fake).is_none() {
+        return;
+    }
+    let step = || express_step(&fake).unwrap();
+    ok(&at(step(), &gh, SHA_A)
+        .input("image", &image('1'))
+        .run()
+        .await);
+    ok(&at(step(), &gh, SHA_B)
+        .input("image", &image('2'))
+        .run()
+        .await);
+    let x = |img: &str| {
+        serde_json::json!({"ref": "refs/heads/main", "version": SHA_C,
+                           "target": {"kind": "ecs-express", "service": EXPRESS_ARN, "image": img}})
+    };
+    let by_tag = forge(&gh, SHA_C, x("docker.io/attacker/backdoor:latest")).await;
+    let elsewhere = forge(
+        &gh,
+        SHA_C,
+        x(&format!(
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/tools@sha256:{}",
+            "f".repeat(64)
+        )),
+    )
+    .await;
+    let updates = express_updates(&fake).len();
+    let r = at(step(), &gh, SHA_D)
+        .input("rollback-to", SHA_C)
+        .run()
+        .await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    passed_over(&r, by_tag, "is not pinned by digest");
+    passed_over(
+        &r,
+        elsewhere,
+        "is not from `123456789012.dkr.ecr.eu-west-1.amazonaws.com/web`",
+    );
+    assert_eq!(express_updates(&fake).len(), updates);
+    let r = at(step(), &gh, SHA_D)
+        .input("rollback-to", "previous")
+        .run()
+        .await;
+    ok(&r);
+    assert_eq!(fake.express_image(&arn), image('1'));
+    gh.assert_no_violations();
+}

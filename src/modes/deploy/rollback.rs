@@ -14,7 +14,9 @@
 use std::collections::BTreeMap;
 
 use crate::aws::Purpose;
-use crate::github::deployments::{self, FindError, Record, Release, Search, Target, Verify, Wanted};
+use crate::github::deployments::{
+    self, FindError, Record, Release, Search, Target, Verify, Wanted,
+};
 use crate::inputs::Input;
 use crate::inputs::Inputs;
 use crate::modes::{ModeError, Runtime};
@@ -332,11 +334,12 @@ impl Verifier<'_> {
     /// (the tag's name, or the commit on a branch), and GitHub shows the ref holding the commit.
     async fn commit(&self, r: &Release) -> Result<Option<String>, FindError> {
         let Some(git_ref) = r.git_ref.as_deref() else {
-            return Ok(Some("the record names no ref to trace its commit to".into()));
+            return Ok(Some(
+                "the record names no ref to trace its commit to".into(),
+            ));
         };
         if let Some(environment) = self.checks.environment
-            && let Err(e) =
-                crate::policy::check_ref(self.checks.policy, environment, Some(git_ref))
+            && let Err(e) = crate::policy::check_ref(self.checks.policy, environment, Some(git_ref))
         {
             return Ok(Some(format!(
                 "{e} (a rollback restores only what a deploy from an allowed ref could have made)"
@@ -483,7 +486,9 @@ pub fn same_task_definition_home(recorded: &str, running: &str) -> Option<String
         .zip(a.iter().zip(b.iter()))
         .find(|(_, (x, y))| x != y)
         .map(|(what, (x, y))| {
-            format!("task definition `{recorded}` is of {what} `{x}`, the service runs {what} `{y}`")
+            format!(
+                "task definition `{recorded}` is of {what} `{x}`, the service runs {what} `{y}`"
+            )
         })
 }
 
@@ -504,7 +509,9 @@ fn image_repository(image: &str) -> &str {
 #[must_use]
 pub fn same_image_home(recorded: &str, running: &str) -> Option<String> {
     let by_digest = recorded.split_once("@sha256:").is_some_and(|(_, d)| {
-        d.len() == 64 && d.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        d.len() == 64
+            && d.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
     });
     if !by_digest {
         return Some(format!(
@@ -575,8 +582,15 @@ pub async fn run(
                 cfg: c,
                 running: tokio::sync::OnceCell::new(),
             };
-            let restore =
-                choose(rt, &environment, wanted, &ours, &what, checks(&c.aws, artifact)).await?;
+            let restore = choose(
+                rt,
+                &environment,
+                wanted,
+                &ours,
+                &what,
+                checks(&c.aws, artifact),
+            )
+            .await?;
             Box::pin(super::ecs::run_restore(rt, &aws, c, &restore)).await
         }
         super::Target::Lambda(l) => {
@@ -594,8 +608,15 @@ pub async fn run(
                     crate::net::Net::from_env(rt.env),
                 ),
             };
-            let restore =
-                choose(rt, &environment, wanted, &ours, &what, checks(&l.aws, artifact)).await?;
+            let restore = choose(
+                rt,
+                &environment,
+                wanted,
+                &ours,
+                &what,
+                checks(&l.aws, artifact),
+            )
+            .await?;
             // Boxed: the Lambda deploy future is large; unboxed inside this one it overflowed a 2 MiB
             // test-thread stack in debug builds.
             Box::pin(super::lambda::run_restore(
@@ -617,8 +638,15 @@ pub async fn run(
                 service: &a.service,
                 running: tokio::sync::OnceCell::new(),
             };
-            let restore =
-                choose(rt, &environment, wanted, &ours, &what, checks(&a.aws, artifact)).await?;
+            let restore = choose(
+                rt,
+                &environment,
+                wanted,
+                &ours,
+                &what,
+                checks(&a.aws, artifact),
+            )
+            .await?;
             Box::pin(super::apprunner::run_restore(rt, &aws, a, &restore)).await
         }
         super::Target::Express(x) => {
@@ -632,8 +660,15 @@ pub async fn run(
                 arn: &arn,
                 running: tokio::sync::OnceCell::new(),
             };
-            let restore =
-                choose(rt, &environment, wanted, &ours, &what, checks(&x.aws, artifact)).await?;
+            let restore = choose(
+                rt,
+                &environment,
+                wanted,
+                &ours,
+                &what,
+                checks(&x.aws, artifact),
+            )
+            .await?;
             Box::pin(super::express::run_restore(rt, &aws, x, &restore)).await
         }
     }
