@@ -1551,6 +1551,10 @@ async fn act_rollback_example_restores_the_previous_lambda_version() {
         "1111111aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
         "2222222bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
     ];
+    // Both commits are on `main`, where the deploys ran: a rollback traces each release to its ref.
+    gh.seed_commit(shas[0], "feat: one", &[]);
+    gh.seed_commit(shas[1], "feat: two", &[shas[0]]);
+    gh.set_ref("refs/heads/main", shas[1]);
     for (n, sha) in shas.iter().enumerate() {
         let s = Step::new();
         std::fs::write(
