@@ -127,6 +127,40 @@ impl Config {
                     "Remove `preview: true` from the App Runner step",
                 );
             }
+            refuse_inputs(
+                p,
+                &[&ONLY_ECS[..], &[Input::EnvironmentVariables]].concat(),
+                given.rollback_to,
+                "an App Runner deploy (`app-runner-service`)",
+                "App Runner runs the image with the service's own configuration; one-off tasks run on ECS only",
+            );
+            refuse_inputs(
+                p,
+                &[
+                    Input::ZipFile,
+                    Input::S3Bucket,
+                    Input::S3Key,
+                    Input::Alarms,
+                    Input::Handler,
+                    Input::Runtime,
+                    Input::TestPayload,
+                    Input::MemorySize,
+                    Input::FunctionTimeout,
+                ],
+                given.rollback_to,
+                "an App Runner deploy (`app-runner-service`)",
+                "it is a Lambda input; a Lambda function is deployed with `function-name`",
+            );
+            for (input, default) in [(Input::Traffic, "all-at-once"), (Input::Alias, "live")] {
+                if let Some(v) = p.string(input).filter(|v| v != default) {
+                    p.error(
+                        input,
+                        Some(&v),
+                        "does not apply to an App Runner deploy (`app-runner-service`): App Runner switches all traffic once the new version is healthy",
+                        format!("Remove `{input}` from this step"),
+                    );
+                }
+            }
             return Ok(Self {
                 target: Target::AppRunner(Box::new(apprunner::Config::parse(
                     p,
@@ -173,6 +207,13 @@ impl Config {
         let preview = preview::PreviewConfig::parse(p, preview_on);
         let target = match function {
             Some(function) => {
+                refuse_inputs(
+                    p,
+                    &ONLY_ECS,
+                    given.rollback_to,
+                    "a Lambda deploy (`function-name`)",
+                    "task definitions, one-off tasks and draining are ECS's; run a migration as a workflow step or a Lambda invocation before the deploy",
+                );
                 let lambda = lambda::LambdaConfig::parse(p, function);
                 if preview.is_some() {
                     check_preview(p, None);
@@ -260,6 +301,41 @@ fn check_preview(p: &mut Inputs<'_>, ecs: Option<&ecs::Config>) {
             "does not apply to previews: the preview alias `pr-<n>` is created or moved all at once",
             "Remove `traffic` from the preview step (or set `traffic: all-at-once`)",
         );
+    }
+}
+
+/// Inputs of the ECS path (a task definition, its container, one-off tasks, draining) that no other
+/// target reads; `wait-for-drain` only when not its action.yml default `false`, which the runner always
+/// passes.
+const ONLY_ECS: [Input; 5] = [
+    Input::Container,
+    Input::TaskDefinition,
+    Input::PreDeployTask,
+    Input::PostDeployTask,
+    Input::WaitForDrain,
+];
+
+/// Refuses each of `inputs` that is set: it does not apply to `target`, and a deploy that silently
+/// skipped it (a migration in `pre-deploy-task`, say) would claim a success it did not earn. With
+/// `rollback-to`, the inputs of a new release are refused once, by its parser, and not read here.
+fn refuse_inputs(p: &mut Inputs<'_>, inputs: &[Input], rollback_to: bool, target: &str, fix: &str) {
+    for &input in inputs {
+        if rollback_to
+            && rollback::NEW_RELEASE_INPUTS
+                .iter()
+                .any(|(i, _)| *i == input)
+        {
+            continue;
+        }
+        let default = (input == Input::WaitForDrain).then_some("false");
+        if let Some(v) = p.string(input).filter(|v| Some(v.as_str()) != default) {
+            p.error(
+                input,
+                Some(&v),
+                format!("does not apply to {target}: nothing would use it"),
+                format!("Remove `{input}` from this step ({fix})"),
+            );
+        }
     }
 }
 
@@ -523,6 +599,66 @@ mod tests {
             assert_eq!(target, Some(want), "{input}: {errors:?}");
             assert!(errors.is_empty(), "{input}: {errors:#?}");
         }
+    }
+
+    #[test]
+    fn inputs_another_target_reads_are_refused_never_ignored() {
+        // Lambda: a migration in `pre-deploy-task` would silently never run.
+        let (target, errors) = choose(&[
+            ("INPUT_FUNCTION-NAME", "api"),
+            ("INPUT_ZIP-FILE", "app.zip"),
+            ("INPUT_PRE-DEPLOY-TASK", "command: [migrate]"),
+            ("INPUT_CONTAINER", "app"),
+        ]);
+        assert_eq!(target, Some("lambda"));
+        assert_eq!(errors.len(), 2, "{errors:#?}");
+        assert!(
+            errors[0].starts_with("input `container` = `app`: does not apply to a Lambda deploy")
+                || errors[1]
+                    .starts_with("input `container` = `app`: does not apply to a Lambda deploy"),
+            "{errors:#?}"
+        );
+        assert!(
+            errors.iter().any(|e| e.contains(
+                "input `pre-deploy-task` = `command: [migrate]`: does not apply to a Lambda deploy (`function-name`)"
+            ) && e.contains("Remove `pre-deploy-task` from this step")),
+            "{errors:#?}"
+        );
+        // App Runner: ECS and Lambda inputs, all at once; the action.yml defaults pass.
+        let (target, errors) = choose(&[
+            ("INPUT_APP-RUNNER-SERVICE", "front"),
+            IMAGE,
+            ("INPUT_TASK-DEFINITION", "td.json"),
+            ("INPUT_ENVIRONMENT-VARIABLES", "A=1"),
+            ("INPUT_ZIP-FILE", "app.zip"),
+            ("INPUT_TRAFFIC", "canary 10% 5m"),
+            ("INPUT_ALIAS", "live"),
+        ]);
+        assert_eq!(target, Some("app-runner"));
+        let all = errors.join("\n");
+        for input in [
+            "task-definition",
+            "environment-variables",
+            "zip-file",
+            "traffic",
+        ] {
+            assert!(
+                all.contains(&format!("input `{input}`")) && all.contains("App Runner deploy"),
+                "{input}: {all}"
+            );
+        }
+        assert_eq!(errors.len(), 4, "{all}");
+        // With `rollback-to`, the inputs of a new release are named once, by the rollback's parser.
+        let (_, errors) = choose(&[
+            ("INPUT_FUNCTION-NAME", "api"),
+            ("INPUT_ROLLBACK-TO", "previous"),
+            ("INPUT_PRE-DEPLOY-TASK", "command: [migrate]"),
+        ]);
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert!(
+            errors[0].contains("is set together with `rollback-to`"),
+            "{errors:#?}"
+        );
     }
 
     #[test]
