@@ -72,6 +72,14 @@ impl Config {
         {
             report_key = Some(modes::deploy::preview::REPORT_KEY.to_owned());
         }
+        // A deploy's check run, sticky comment and failure report carry its environment by default
+        // (`stevedore / deploy (production)`), from the start: each environment's deploy is its own
+        // required check, even when the step fails before its report.
+        if let ModeConfig::Deploy(d) = &mode_cfg
+            && report_key.is_none()
+        {
+            report_key.clone_from(&d.target.aws().environment);
+        }
         Ok(Config {
             common: Common {
                 mode,
@@ -95,5 +103,54 @@ impl Config {
             Mode::Publish => ModeConfig::Publish(modes::publish::Config::parse(p)),
             Mode::Credentials => ModeConfig::Credentials(modes::credentials::Config::parse(p)),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(pairs: &[(&str, &str)]) -> Option<String> {
+        let env = Env::from_pairs(pairs.iter().copied());
+        Config::from_env(&env)
+            .unwrap_or_else(|e| panic!("{e:?}"))
+            .common
+            .report_key
+    }
+
+    #[test]
+    fn a_deploy_is_reported_under_its_environment_unless_report_key_says_otherwise() {
+        let deploy = [
+            ("INPUT_MODE", "deploy"),
+            ("INPUT_FUNCTION-NAME", "api"),
+            ("INPUT_ZIP-FILE", "app.zip"),
+        ];
+        assert_eq!(key(&deploy), None);
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut v = deploy.to_vec();
+            v.extend_from_slice(extra);
+            key(&v)
+        };
+        assert_eq!(
+            with(&[("INPUT_ENVIRONMENT", "production")]).as_deref(),
+            Some("production")
+        );
+        assert_eq!(
+            with(&[
+                ("INPUT_ENVIRONMENT", "production"),
+                ("INPUT_REPORT-KEY", "eu")
+            ])
+            .as_deref(),
+            Some("eu")
+        );
+        // Other modes keep one check per mode.
+        assert_eq!(
+            key(&[
+                ("INPUT_MODE", "credentials"),
+                ("INPUT_ENVIRONMENT", "dev"),
+                ("INPUT_ROLE-TO-ASSUME", "arn:aws:iam::111111111111:role/x")
+            ]),
+            None
+        );
     }
 }
