@@ -848,7 +848,7 @@ async fn another_repositorys_record_on_the_base_service_is_refused_and_kept() {
     let legacy = format!("repo={other} pr=11 updated=2026-12-01T00:00:00Z");
     rig.fake
         .set_tag(&rig.base_arn(), "stevedore:preview:pr-11", &legacy);
-    let other_key = stevedore::modes::deploy::preview::record_key(other, 12);
+    let other_key = format!("stevedore:preview:{other}:pr-12");
     let current = format!("repo={other} pr=12 updated=2026-12-01T00:00:00Z");
     rig.fake.set_tag(&rig.base_arn(), &other_key, &current);
     // The other repository's preview service of #11, with its record.

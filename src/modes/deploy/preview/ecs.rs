@@ -203,6 +203,9 @@ struct Rule {
     record: Option<Record>,
 }
 
+/// The base service, its tags, and this repository's previews recorded in them.
+type Looked = (Service, BTreeMap<String, String>, BTreeMap<u64, Record>);
+
 fn tag_pairs(r: &Record) -> Vec<(String, String)> {
     vec![(r.key(), r.value())]
 }
@@ -297,10 +300,7 @@ impl Session<'_> {
     }
 
     /// The base service (ACTIVE), its tags and the previews of this repository recorded in them.
-    #[allow(clippy::type_complexity)]
-    async fn look(
-        &self,
-    ) -> Result<(Service, BTreeMap<String, String>, BTreeMap<u64, Record>), EcsPreviewError> {
+    async fn look(&self) -> Result<Looked, EcsPreviewError> {
         let base = match self.describe(&self.base).await? {
             Some(s) if s.status() == Some("ACTIVE") => s,
             other => {
@@ -378,8 +378,7 @@ impl Session<'_> {
             }
             let host = host_of(template, n);
             if let Some(clash) = self.rules(listener).await?.iter().find(|r| {
-                r.hosts.iter().any(|h| *h == host)
-                    && r.record.as_ref().is_none_or(|rec| rec.pr != n)
+                r.hosts.contains(&host) && r.record.as_ref().is_none_or(|rec| rec.pr != n)
             }) {
                 return Err(EcsPreviewError::Refused {
                     message: format!(
