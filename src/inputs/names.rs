@@ -120,6 +120,7 @@ inputs! {
     Packages = "packages",
     NpmRegistry = "npm-registry",
     PypiRepository = "pypi-repository",
+    PypiAudience = "pypi-audience",
     NpmToken = "npm-token",
     PypiToken = "pypi-token",
     NpmProvenance = "npm-provenance",

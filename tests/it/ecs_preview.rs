@@ -15,6 +15,11 @@ use crate::helpers::moto::{moto, unique};
 use crate::helpers::run::{Step, StepResult};
 
 const REPO: &str = "octo-org/octo-repo";
+
+/// This repository's record key of PR `n`.
+fn key(n: u64) -> String {
+    stevedore::modes::deploy::preview::record_key(REPO, n)
+}
 const IMAGE_A: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const IMAGE_B: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 const HOST: &str = "pr-{number}.preview.example.com";
@@ -355,7 +360,7 @@ async fn an_ecs_preview_is_created_routed_updated_and_removed_on_close_idempoten
     assert_eq!(tg.text_at(&["Matcher", "HttpCode"]), Some("200-299"));
     let rec = rig.elb_tags(&tg_arn).await;
     assert!(
-        rec["stevedore:preview:pr-7"].starts_with(&format!("repo={REPO} pr=7 updated=20")),
+        rec[&key(7)].starts_with(&format!("repo={REPO} pr=7 updated=20")),
         "{rec:?}"
     );
     let rules = rig.rules().await;
@@ -364,11 +369,7 @@ async fn an_ecs_preview_is_created_routed_updated_and_removed_on_close_idempoten
     assert_eq!(ours[0].0, "10008", "10007 was taken");
     assert_eq!(ours[0].1, ["pr-7.preview.example.com"]);
     let rule_arn = ours[0].3.clone();
-    assert!(
-        rig.elb_tags(&rule_arn)
-            .await
-            .contains_key("stevedore:preview:pr-7")
-    );
+    assert!(rig.elb_tags(&rule_arn).await.contains_key(&key(7)));
     // The clone: same network and launch type, registered to the preview target group, tagged.
     let create = &rig.fake.requests("CreateService")[0];
     assert_eq!(create["serviceName"], "web-pr-7");
@@ -399,11 +400,8 @@ async fn an_ecs_preview_is_created_routed_updated_and_removed_on_close_idempoten
     let svc_tags = rig
         .fake
         .tags_of(&FakeEcs::service_arn(&rig.cluster, "web-pr-7"));
-    assert!(
-        svc_tags.contains_key("stevedore:preview:pr-7"),
-        "{svc_tags:?}"
-    );
-    assert!(rig.base_tags().contains_key("stevedore:preview:pr-7"));
+    assert!(svc_tags.contains_key(&key(7)), "{svc_tags:?}");
+    assert!(rig.base_tags().contains_key(&key(7)));
     assert!(rig.fake.service_task_definition("web").ends_with("/web:1"));
     assert!(
         rig.fake.requests("UpdateService").is_empty(),
@@ -466,7 +464,7 @@ async fn an_ecs_preview_is_created_routed_updated_and_removed_on_close_idempoten
     let rules = rig.rules().await;
     assert_eq!(rules.len(), 1, "only the foreign rule remains: {rules:?}");
     assert_eq!(rules[0].1, ["admin.example.com"]);
-    assert!(!rig.base_tags().contains_key("stevedore:preview:pr-7"));
+    assert!(!rig.base_tags().contains_key(&key(7)));
     for (_, states) in rig.deployments(7) {
         assert_eq!(states.last().unwrap(), "inactive", "{states:?}");
     }
@@ -581,14 +579,11 @@ async fn preview_max_counts_ecs_previews_and_an_expired_one_makes_room() {
     );
     assert_eq!(rig.fake.service_names(), ["web", "web-pr-1"]);
     assert!(rig.target_group(2).await.is_none());
-    assert!(!rig.base_tags().contains_key("stevedore:preview:pr-2"));
+    assert!(!rig.base_tags().contains_key(&key(2)));
 
     // #1 not updated for long: removed to make room for #2.
-    rig.fake.set_tag(
-        &rig.base_arn(),
-        "stevedore:preview:pr-1",
-        &record(1, "2026-01-01T00:00:00Z"),
-    );
+    rig.fake
+        .set_tag(&rig.base_arn(), &key(1), &record(1, "2026-01-01T00:00:00Z"));
     let r = rig
         .step(2, "opened", IMAGE_A)
         .input("preview-max", "1")
@@ -616,11 +611,8 @@ async fn the_sweep_removes_closed_and_expired_ecs_previews_and_only_ours() {
         ok(&rig.step(n, "opened", IMAGE_A).run().await);
     }
     rig.gh.close_pr(1);
-    rig.fake.set_tag(
-        &rig.base_arn(),
-        "stevedore:preview:pr-2",
-        &record(2, "2026-01-01T00:00:00Z"),
-    );
+    rig.fake
+        .set_tag(&rig.base_arn(), &key(2), &record(2, "2026-01-01T00:00:00Z"));
     // Another repository's stale record on the same service: not ours to touch.
     rig.fake.set_tag(
         &rig.base_arn(),
@@ -635,9 +627,9 @@ async fn the_sweep_removes_closed_and_expired_ecs_previews_and_only_ours() {
     assert!(rig.target_group(3).await.is_some());
     assert_eq!(rig.rules().await.len(), 1);
     let tags = rig.base_tags();
-    assert!(tags.contains_key("stevedore:preview:pr-3"));
+    assert!(tags.contains_key(&key(3)));
     assert!(tags.contains_key("stevedore:preview:pr-40"));
-    assert!(!tags.contains_key("stevedore:preview:pr-1"));
+    assert!(!tags.contains_key(&key(1)));
     assert!(r.summary.contains("pull request closed"), "{}", r.summary);
     assert!(
         r.summary.contains("not updated within `preview-ttl`"),
@@ -720,10 +712,7 @@ async fn a_cancelled_create_leaves_a_record_that_the_close_cleans_up() {
     let r = rig.step(4, "opened", IMAGE_A).run_with_cancel(cancel).await;
     watcher.await.unwrap();
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
-    assert!(
-        rig.base_tags().contains_key("stevedore:preview:pr-4"),
-        "recorded first"
-    );
+    assert!(rig.base_tags().contains_key(&key(4)), "recorded first");
     assert!(rig.target_group(4).await.is_some());
     tokio::time::sleep(Duration::from_millis(1600)).await;
 
@@ -845,4 +834,79 @@ async fn ecs_preview_inputs_are_checked_all_at_once() {
         "{}",
         r.stdout
     );
+}
+
+/// Another repository's record of the same PR on the base service (issue 25): the preview is refused
+/// before anything is written — that record stays exactly as it was (so its own close and sweep still
+/// find it), no service, target group or rule is made, and a close of ours leaves it alone.
+#[tokio::test]
+async fn another_repositorys_record_on_the_base_service_is_refused_and_kept() {
+    let Some(rig) = Rig::new().await else {
+        return;
+    };
+    let other = "other-org/other-repo";
+    let legacy = format!("repo={other} pr=11 updated=2026-12-01T00:00:00Z");
+    rig.fake
+        .set_tag(&rig.base_arn(), "stevedore:preview:pr-11", &legacy);
+    let other_key = format!("stevedore:preview:{other}:pr-12");
+    let current = format!("repo={other} pr=12 updated=2026-12-01T00:00:00Z");
+    rig.fake.set_tag(&rig.base_arn(), &other_key, &current);
+    // The other repository's preview service of #11, with its record.
+    let td = rig.fake.service_task_definition("web");
+    rig.fake
+        .seed_service(&rig.cluster, "web-pr-11", &td, 1, None);
+    rig.fake.set_tag(
+        &FakeEcs::service_arn(&rig.cluster, "web-pr-11"),
+        "stevedore:preview:pr-11",
+        &legacy,
+    );
+    let before = rig.base_tags();
+    for n in [11, 12] {
+        let r = rig.step(n, "opened", IMAGE_A).run().await;
+        assert_eq!(r.code, 1, "#{n}: {}\n{}", r.stdout, r.summary);
+        assert!(
+            r.stdout
+                .contains("is claimed by repository `other-org/other-repo`"),
+            "{}",
+            r.stdout
+        );
+        assert!(r.stdout.contains("nothing was changed"), "{}", r.stdout);
+        assert_eq!(rig.base_tags(), before, "#{n}: the base service's tags");
+        assert!(rig.target_group(n).await.is_none());
+    }
+    assert!(rig.fake.requests("TagResource").is_empty());
+    assert!(rig.fake.requests("CreateService").is_empty());
+    assert!(rig.fake.requests("UpdateService").is_empty());
+    assert!(rig.rules().await.is_empty());
+    assert!(rig.deployments(11).is_empty() && rig.deployments(12).is_empty());
+    // Our close of #11 leaves the other repository's preview and record alone.
+    ok(&rig.step(11, "closed", IMAGE_A).run().await);
+    assert_eq!(rig.base_tags(), before);
+    assert_eq!(rig.fake.service_names(), ["web", "web-pr-11"]);
+    assert!(rig.fake.requests("DeleteService").is_empty());
+    rig.no_protocol_errors();
+}
+
+/// A foreign service with the preview's name is refused before the base service's record is written:
+/// no tag is written anywhere.
+#[tokio::test]
+async fn a_foreign_preview_service_is_refused_before_any_tag_is_written() {
+    let Some(rig) = Rig::new().await else {
+        return;
+    };
+    let td = rig.fake.service_task_definition("web");
+    rig.fake
+        .seed_service(&rig.cluster, "web-pr-13", &td, 1, None);
+    let r = rig.step(13, "opened", IMAGE_A).run().await;
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    assert!(
+        r.stdout.contains("carries no stevedore preview record"),
+        "{}",
+        r.stdout
+    );
+    assert!(rig.fake.requests("TagResource").is_empty());
+    assert!(rig.fake.requests("RegisterTaskDefinition").is_empty());
+    assert!(rig.base_tags().is_empty());
+    assert!(rig.target_group(13).await.is_none());
+    rig.no_protocol_errors();
 }

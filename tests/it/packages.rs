@@ -378,7 +378,7 @@ async fn pypi_trusted_publishing_mints_a_token_masks_it_and_a_refusal_names_the_
         &py.url,
         Trust {
             repository: "octo-org/octo-repo".into(),
-            audience: "pypi".into(),
+            audience: "pypi.loopback".into(),
             token: py.token.clone(),
         },
     )
@@ -392,6 +392,7 @@ async fn pypi_trusted_publishing_mints_a_token_masks_it_and_a_refusal_names_the_
         oidc.apply(step(&gh, "main", &head, &files))
             .input("packages", "dist/*")
             .input("pypi-repository", &format!("{}/", front.url))
+            .input("pypi-audience", "pypi.loopback")
             .run()
     };
     oidc.update(|s| s.repository = "someone/else".into());
@@ -421,7 +422,7 @@ async fn pypi_trusted_publishing_mints_a_token_masks_it_and_a_refusal_names_the_
         stevedore::oidc::unverified_claims(&jwt)
             .unwrap()
             .aud
-            .contains("pypi")
+            .contains("pypi.loopback")
     );
     assert!(
         py.simple(&name)
@@ -714,4 +715,262 @@ async fn a_lost_upload_answer_is_retried_and_the_refusal_of_the_copy_is_checked_
     assert_eq!(front.uploads(), 2, "the upload was sent twice");
     assert_eq!(outcomes(&r), ["already-there"]);
     assert_eq!(py.download(&sdist_name).await, files[0].1);
+}
+
+// ---- hostile registries (issue 25): the audience and the exchange URL are stevedore's, never a server's ----
+
+/// Requests a [`Scripted`] server saw: (`METHOD path`, `authorization` header, body).
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, String, String)>>>;
+/// The answer to `(method, path)`: status, extra headers, body.
+type Script =
+    std::sync::Arc<dyn Fn(&str, &str) -> (u16, Vec<(String, String)>, String) + Send + Sync>;
+
+/// A registry on loopback that answers from a script and records every request.
+struct Scripted {
+    url: String,
+    seen: Seen,
+}
+
+impl Scripted {
+    async fn start(
+        script: impl Fn(&str, &str) -> (u16, Vec<(String, String)>, String) + Send + Sync + 'static,
+    ) -> Self {
+        use axum::body::Bytes;
+        use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Seen::default();
+        let script: Script = std::sync::Arc::new(script);
+        let log = seen.clone();
+        let app = axum::Router::new().fallback(
+            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                let (log, script) = (log.clone(), script.clone());
+                async move {
+                    let auth = headers
+                        .get("authorization")
+                        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                        .unwrap_or_default();
+                    log.lock().unwrap().push((
+                        format!("{method} {}", uri.path()),
+                        auth,
+                        String::from_utf8_lossy(&body).into_owned(),
+                    ));
+                    let (status, extra, text) = script(method.as_str(), uri.path());
+                    let mut h = HeaderMap::new();
+                    h.insert("content-type", HeaderValue::from_static("application/json"));
+                    for (k, v) in extra {
+                        h.insert(
+                            HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                            HeaderValue::from_str(&v).unwrap(),
+                        );
+                    }
+                    (StatusCode::from_u16(status).unwrap(), h, text)
+                }
+            },
+        );
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self { url, seen }
+    }
+
+    fn seen(&self) -> Vec<(String, String, String)> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    fn paths(&self) -> Vec<String> {
+        self.seen().into_iter().map(|(p, _, _)| p).collect()
+    }
+}
+
+fn not_found() -> (u16, Vec<(String, String)>, String) {
+    (404, Vec::new(), r#"{"error":"not found"}"#.into())
+}
+
+/// An index answering `/_/oidc/audience` with `sts.amazonaws.com` (or any audience it likes) gets no token:
+/// stevedore requests the token for the audience it decided itself (`pypi-audience` here), compares, and
+/// refuses before the OIDC token is fetched; without `pypi-audience` it takes no audience from the index.
+#[tokio::test]
+async fn an_index_choosing_the_oidc_audience_gets_no_token_and_nothing_is_written() {
+    let gh = FakeGithub::start().await;
+    let head = repo_at_1_1_0(&gh);
+    let oidc = FakeOidc::start(Settings::default()).await;
+    let name = unique("aud");
+    let files = py_files(&name, "1.1.0", "A = 1\n");
+    for asked in [
+        "sts.amazonaws.com",
+        "npm:registry.npmjs.org",
+        "other.loopback",
+    ] {
+        let answer = asked.to_owned();
+        let index = Scripted::start(move |method, path| match (method, path) {
+            ("GET", "/_/oidc/audience") => {
+                (200, Vec::new(), format!(r#"{{"audience":"{answer}"}}"#))
+            }
+            ("POST", "/_/oidc/mint-token") => {
+                (200, Vec::new(), r#"{"token":"pypi-stolen"}"#.into())
+            }
+            _ => not_found(),
+        })
+        .await;
+        for audience in [Some("pypi.loopback"), None] {
+            let mut s = oidc
+                .apply(step(&gh, "main", &head, &files))
+                .input("packages", "dist/*")
+                .input("pypi-repository", &format!("{}/legacy/", index.url));
+            if let Some(a) = audience {
+                s = s.input("pypi-audience", a);
+            }
+            let r = s.run().await;
+            assert_eq!(r.code, 1, "{asked} {audience:?}: {}", r.stdout);
+            assert!(r.stdout.contains("::error"), "{}", r.stdout);
+            assert!(
+                r.stdout.contains(&index.url),
+                "names the index: {}",
+                r.stdout
+            );
+            assert!(
+                r.stdout.contains(&format!("asks for `{asked}`"))
+                    || r.stdout.contains(&format!("audience `{asked}`")),
+                "names what it asked for: {}",
+                r.stdout
+            );
+            assert!(r.stdout.contains("no token was requested"), "{}", r.stdout);
+            if asked == "other.loopback" {
+                assert!(
+                    r.stdout.contains("pypi-audience: other.loopback"),
+                    "the fix for one's own index: {}",
+                    r.stdout
+                );
+            } else {
+                assert!(
+                    r.stdout.contains("another service's audience"),
+                    "{}",
+                    r.stdout
+                );
+            }
+        }
+        assert_eq!(oidc.token_requests(), 0, "no OIDC token was requested");
+        assert!(oidc.minted().is_empty());
+        assert!(
+            !index.paths().iter().any(|p| p.contains("mint-token")),
+            "{:?}",
+            index.paths()
+        );
+    }
+    assert!(gh.releases().is_empty());
+
+    // Another service's audience cannot be configured for an index either: refused as input (exit 2).
+    for bad in ["sts.amazonaws.com", "pypi", "npm:registry.npmjs.org"] {
+        let r = oidc
+            .apply(step(&gh, "main", &head, &files))
+            .input("packages", "dist/*")
+            .input("pypi-repository", "https://pypi.example.com/legacy/")
+            .input("pypi-audience", bad)
+            .run()
+            .await;
+        assert_eq!(r.code, 2, "{bad}: {}", r.stdout);
+        assert!(r.stdout.contains("`pypi-audience`"), "{}", r.stdout);
+    }
+    // The configured STS audience as well.
+    let r = oidc
+        .apply(step(&gh, "main", &head, &files))
+        .input("packages", "dist/*")
+        .input("pypi-repository", "https://pypi.example.com/legacy/")
+        .input("audience", "my-sts-audience")
+        .input("pypi-audience", "my-sts-audience")
+        .run()
+        .await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert_eq!(oidc.token_requests(), 0);
+    assert!(gh.releases().is_empty());
+    gh.assert_no_violations();
+}
+
+/// The trusted-publishing requests follow no redirect: an exchange URL answering 307/308 (or the audience
+/// URL answering 302) to another origin is refused naming both URLs, and the other origin never sees a
+/// request, let alone the JWT.
+#[tokio::test]
+async fn exchange_requests_follow_no_redirect_and_the_jwt_never_reaches_another_origin() {
+    let gh = FakeGithub::start().await;
+    let head = repo_at_1_1_0(&gh);
+    let oidc = FakeOidc::start(Settings::default()).await;
+    let elsewhere = Scripted::start(|method, path| match (method, path) {
+        ("GET", "/_/oidc/audience") => (200, Vec::new(), r#"{"audience":"pypi.loopback"}"#.into()),
+        _ => (200, Vec::new(), r#"{"token":"from-elsewhere"}"#.into()),
+    })
+    .await;
+    let py = py_files(&unique("redir"), "1.1.0", "R = 1\n");
+    let npm_name = unique("redir");
+    let npm = vec![("dist/r.tgz".to_owned(), npm_tgz(&npm_name, "1.1.0", "r"))];
+    let cases = [
+        ("pypi", "/_/oidc/mint-token", 307),
+        ("pypi", "/_/oidc/mint-token", 308),
+        ("pypi", "/_/oidc/audience", 302),
+        ("npm", "/-/npm/v1/oidc/token/exchange/package/", 307),
+        ("npm", "/-/npm/v1/oidc/token/exchange/package/", 308),
+    ];
+    for (registry, redirecting, status) in cases {
+        let target = format!("{}{redirecting}", elsewhere.url);
+        let registry_srv = Scripted::start(move |method, path| {
+            if path.starts_with(redirecting) {
+                return (
+                    status,
+                    vec![("location".into(), target.clone())],
+                    String::new(),
+                );
+            }
+            match (method, path) {
+                ("GET", "/_/oidc/audience") => {
+                    (200, Vec::new(), r#"{"audience":"pypi.loopback"}"#.into())
+                }
+                _ => not_found(),
+            }
+        })
+        .await;
+        let s = match registry {
+            "pypi" => oidc
+                .apply(step(&gh, "main", &head, &py))
+                .input("packages", "dist/*")
+                .input("pypi-repository", &format!("{}/legacy/", registry_srv.url))
+                .input("pypi-audience", "pypi.loopback"),
+            _ => oidc
+                .apply(step(&gh, "main", &head, &npm))
+                .input("packages", "dist/*.tgz")
+                .input("npm-registry", &registry_srv.url),
+        };
+        let r = s.run().await;
+        let case = format!("{registry} {redirecting} {status}");
+        assert_eq!(r.code, 1, "{case}: {}", r.stdout);
+        assert!(
+            r.stdout.contains(&format!(
+                "answered HTTP {status} redirecting to `{}",
+                elsewhere.url
+            )),
+            "{case}: {}",
+            r.stdout
+        );
+        assert!(r.stdout.contains(&registry_srv.url), "{case}: {}", r.stdout);
+        assert!(
+            registry_srv.paths().iter().any(|p| p.contains(redirecting)),
+            "{case}: the request was made: {:?}",
+            registry_srv.paths()
+        );
+        assert!(
+            elsewhere.seen().is_empty(),
+            "{case}: the other origin got {:?}",
+            elsewhere.seen()
+        );
+        assert!(gh.releases().is_empty());
+    }
+    // The JWTs minted went to the registry's own origin only.
+    for jwt in oidc.minted() {
+        assert!(
+            elsewhere
+                .seen()
+                .iter()
+                .all(|(_, a, b)| !a.contains(&jwt) && !b.contains(&jwt))
+        );
+    }
+    gh.assert_no_violations();
 }

@@ -19,6 +19,11 @@ use crate::lambda::Rig;
 
 const REPO: &str = "octo-org/octo-repo";
 
+/// This repository's record key of PR `n`.
+fn key(n: u64) -> String {
+    stevedore::modes::deploy::preview::record_key(REPO, n)
+}
+
 /// Function URL configurations by (function, qualifier): (URL, auth type).
 type Urls = Arc<Mutex<BTreeMap<(String, String), (String, String)>>>;
 
@@ -381,9 +386,7 @@ async fn a_preview_is_created_updated_and_removed_on_close_idempotently() {
     assert_eq!(auth, "AWS_IAM");
     assert_eq!(r.output("preview-url"), Some(url.as_str()));
     let tags = pv.tags().await;
-    let tag = tags
-        .get("stevedore:preview:pr-7")
-        .expect("the preview record");
+    let tag = tags.get(&key(7)).expect("the preview record");
     assert!(
         tag.starts_with(&format!("repo={REPO} pr=7 updated=20")),
         "{tag}"
@@ -446,7 +449,7 @@ async fn a_preview_is_created_updated_and_removed_on_close_idempotently() {
     ok(&r);
     assert_eq!(pv.aliases().await, ["live"]);
     assert_eq!(pv.url("pr-7"), None);
-    assert!(!pv.tags().await.contains_key("stevedore:preview:pr-7"));
+    assert!(!pv.tags().await.contains_key(&key(7)));
     for (_, states) in pv.deployments(7) {
         assert_eq!(states.last().unwrap(), "inactive", "{states:?}");
     }
@@ -586,7 +589,7 @@ async fn preview_max_refuses_a_new_preview_naming_the_open_ones() {
         r.summary
     );
     assert_eq!(pv.aliases().await, ["live", "pr-1", "pr-2"]);
-    assert!(!pv.tags().await.contains_key("stevedore:preview:pr-3"));
+    assert!(!pv.tags().await.contains_key(&key(3)));
     assert!(pv.gh.comments(3)[0].body.contains("refused"));
     // An open preview is still updated when the limit is reached.
     let r = pv
@@ -598,7 +601,7 @@ async fn preview_max_refuses_a_new_preview_naming_the_open_ones() {
 
     // An expired preview makes room at once.
     pv.set_tag(
-        "stevedore:preview:pr-1",
+        &key(1),
         &format!("repo={REPO} pr=1 updated=2026-01-01T00:00:00Z"),
     )
     .await;
@@ -632,7 +635,7 @@ async fn the_sweep_removes_closed_and_expired_previews_and_only_ours() {
     // #1 closed without its close run (a cancelled job); #2 stale; #3 fresh and open.
     pv.gh.close_pr(1);
     pv.set_tag(
-        "stevedore:preview:pr-2",
+        &key(2),
         &format!("repo={REPO} pr=2 updated=2026-01-01T00:00:00Z"),
     )
     .await;
@@ -659,9 +662,9 @@ async fn the_sweep_removes_closed_and_expired_previews_and_only_ours() {
     assert!(pv.url("pr-1").is_none() && pv.url("pr-2").is_none());
     assert!(pv.url("pr-3").is_some());
     let tags = pv.tags().await;
-    assert!(tags.contains_key("stevedore:preview:pr-3"));
+    assert!(tags.contains_key(&key(3)));
     assert!(tags.contains_key("stevedore:preview:pr-40"));
-    assert!(!tags.contains_key("stevedore:preview:pr-1"));
+    assert!(!tags.contains_key(&key(1)));
     assert!(r.summary.contains("| #1 |"), "{}", r.summary);
     assert!(r.summary.contains("pull request closed"), "{}", r.summary);
     assert!(
@@ -729,10 +732,7 @@ async fn a_cancelled_create_leaves_a_record_that_the_close_cleans_up() {
         .run_with_cancel(cancel)
         .await;
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
-    assert!(
-        pv.tags().await.contains_key("stevedore:preview:pr-4"),
-        "recorded first"
-    );
+    assert!(pv.tags().await.contains_key(&key(4)), "recorded first");
     assert!(pv.url("pr-4").is_none());
     let r = pv.step(4, "closed", &sha('a'), None).run().await;
     ok(&r);
@@ -788,7 +788,7 @@ async fn a_failed_deploy_fails_its_deployment_and_other_pr_actions_leave_the_com
     );
     assert_eq!(pv.aliases().await, ["live"]);
     // Recorded first, so the close removes the record.
-    assert!(pv.tags().await.contains_key("stevedore:preview:pr-6"));
+    assert!(pv.tags().await.contains_key(&key(6)));
 
     ok(&pv.step(6, "opened", &sha('a'), Some("pr6")).run().await);
     let before = pv.gh.comments(6);
@@ -803,4 +803,112 @@ async fn a_failed_deploy_fails_its_deployment_and_other_pr_actions_leave_the_com
         "the preview comment still shows the URL"
     );
     pv.gh.assert_no_violations();
+}
+
+/// An alias `pr-<n>` this repository did not record is never taken over (issue 25): made by hand
+/// (untagged), recorded by another repository (the old key form), or another repository's record of the
+/// same PR without an alias yet. Each run fails before anything is written: the alias keeps its version,
+/// the function's tags stay as they were, no Deployment is started.
+#[tokio::test]
+async fn a_pr_alias_someone_else_owns_is_refused_before_anything_is_written() {
+    let Some(pv) = Preview::new("preview-foreign").await else {
+        return;
+    };
+    for name in ["pr-7", "pr-8"] {
+        pv.rig
+            .lambda
+            .create_alias()
+            .function_name(&pv.rig.function)
+            .name(name)
+            .function_version("1")
+            .send()
+            .await
+            .unwrap();
+    }
+    let other = "other-org/other-repo";
+    pv.set_tag(
+        "stevedore:preview:pr-8",
+        &format!("repo={other} pr=8 updated=2026-12-01T00:00:00Z"),
+    )
+    .await;
+    let other_key = format!("stevedore:preview:{other}:pr-9");
+    pv.set_tag(
+        &other_key,
+        &format!("repo={other} pr=9 updated=2026-12-01T00:00:00Z"),
+    )
+    .await;
+    let before = pv.tags().await;
+    for (n, says) in [
+        (
+            7,
+            "carries no stevedore preview record of octo-org/octo-repo for #7",
+        ),
+        (8, "claimed by repository `other-org/other-repo`"),
+        (9, "claimed by repository `other-org/other-repo`"),
+    ] {
+        pv.gh.add_pr(n, "feat", &sha('a'), &[]);
+        let r = pv
+            .step(n, "opened", &sha('a'), Some(&format!("pr{n}")))
+            .run()
+            .await;
+        assert_eq!(r.code, 1, "#{n}: {}\n{}", r.stdout, r.summary);
+        assert!(r.stdout.contains("::error"), "{}", r.stdout);
+        assert!(r.stdout.contains(says), "#{n}: {says} in {}", r.stdout);
+        assert!(r.stdout.contains("nothing was changed"), "{}", r.stdout);
+        assert!(pv.deployments(n).is_empty(), "no Deployment for #{n}");
+        assert!(pv.url(&format!("pr-{n}")).is_none());
+    }
+    assert_eq!(pv.aliases().await, ["live", "pr-7", "pr-8"]);
+    assert_eq!(pv.alias_version("pr-7").await.as_deref(), Some("1"));
+    assert_eq!(pv.alias_version("pr-8").await.as_deref(), Some("1"));
+    assert_eq!(
+        pv.tags().await,
+        before,
+        "the function's tags are as they were"
+    );
+    // The close leaves them alone too.
+    ok(&pv.step(8, "closed", &sha('a'), None).run().await);
+    assert_eq!(pv.aliases().await, ["live", "pr-7", "pr-8"]);
+    assert_eq!(pv.tags().await, before);
+    pv.gh.assert_no_violations();
+}
+
+/// A record an older release wrote (key `stevedore:preview:pr-<n>`, value naming this repository) is still
+/// ours: the update adopts its alias and rewrites the record under the repository's key, and the close
+/// removes both.
+#[tokio::test]
+async fn a_record_in_the_old_key_form_naming_this_repository_is_still_ours() {
+    let Some(pv) = Preview::new("preview-legacy").await else {
+        return;
+    };
+    pv.gh.add_pr(5, "feat", &sha('a'), &[]);
+    pv.rig
+        .lambda
+        .create_alias()
+        .function_name(&pv.rig.function)
+        .name("pr-5")
+        .function_version("1")
+        .send()
+        .await
+        .unwrap();
+    pv.set_tag(
+        "stevedore:preview:pr-5",
+        &format!("repo={REPO} pr=5 updated=2026-12-01T00:00:00Z"),
+    )
+    .await;
+    let r = pv
+        .step(5, "synchronize", &sha('a'), Some("pr5"))
+        .run()
+        .await;
+    ok(&r);
+    assert_eq!(pv.alias_version("pr-5").await.as_deref(), Some("2"));
+    let tags = pv.tags().await;
+    assert!(
+        tags.contains_key("stevedore:preview:octo-org/octo-repo:pr-5"),
+        "{tags:?}"
+    );
+    assert!(!tags.contains_key("stevedore:preview:pr-5"), "{tags:?}");
+    ok(&pv.step(5, "closed", &sha('a'), None).run().await);
+    assert_eq!(pv.aliases().await, ["live"]);
+    assert!(pv.tags().await.is_empty(), "{:?}", pv.tags().await);
 }

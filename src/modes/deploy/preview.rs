@@ -11,10 +11,18 @@
 //!
 //! A Lambda preview is an alias `pr-<n>` on a version published from the PR's code, with a function URL
 //! for that alias. Aliases cannot be tagged, so the record of a preview is a tag **on the function**:
-//! key `stevedore:preview:pr-<n>`, value `repo=<owner/name> pr=<n> updated=<RFC 3339>`. The tag is
-//! written before anything is created and removed after everything else, so a run cancelled half-way
-//! leaves a tagged preview that the close or the sweep removes; the sweep and the limit touch only
-//! previews carrying such a tag for this repository.
+//! key `stevedore:preview:<owner/name>:pr-<n>` ([`record_key`]), value
+//! `repo=<owner/name> pr=<n> updated=<RFC 3339>`. The tag is written before anything is created and
+//! removed after everything else, so a run cancelled half-way leaves a tagged preview that the close or
+//! the sweep removes; the sweep and the limit touch only previews carrying such a tag for this
+//! repository.
+//!
+//! An alias `pr-<n>` is this repository's only when this repository's record of `n` is on the function
+//! (issue 25): an alias without it (made by hand, or by another repository's previews of the same
+//! function) is refused before anything is written, and so is any other repository's record of `n`
+//! ([`claimed_by_other`]) — the alias name is shared, the record is not. Records of older releases
+//! (key `stevedore:preview:pr-<n>`) still count when their value names this repository; they are
+//! rewritten in the new form on the next update and removed with the preview.
 
 use crate::inputs::Input;
 use std::collections::BTreeMap;
@@ -260,6 +268,31 @@ pub fn environment(n: u64) -> String {
     format!("preview/pr-{n}")
 }
 
+/// AWS tag keys are at most 128 characters.
+const TAG_KEY_MAX: usize = 128;
+
+/// The tag key of `repo`'s record of PR `n`: `stevedore:preview:<owner/name>:pr-<n>`, so that two
+/// repositories previewing from one function or service never share (or overwrite) a record. When the
+/// repository name would make the key too long for AWS (or has characters tags do not allow), 24 hex
+/// digits of its SHA-256 stand in for it (`stevedore:preview:sha256-<hex>:pr-<n>`).
+#[must_use]
+pub fn record_key(repo: &str, n: u64) -> String {
+    use sha2::Digest as _;
+    let key = format!("{TAG_PREFIX}{repo}:pr-{n}");
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/');
+    if key.len() <= TAG_KEY_MAX && !repo.is_empty() && repo.chars().all(allowed) {
+        return key;
+    }
+    let h = hex::encode(&sha2::Sha256::digest(repo.as_bytes())[..12]);
+    format!("{TAG_PREFIX}sha256-{h}:pr-{n}")
+}
+
+/// The key older releases recorded PR `n` under, whichever repository it was for.
+#[must_use]
+pub fn legacy_record_key(n: u64) -> String {
+    format!("{TAG_PREFIX}pr-{n}")
+}
+
 /// One preview as recorded in a function tag.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
@@ -267,12 +300,36 @@ pub struct Record {
     pub pr: u64,
     /// RFC 3339, UTC.
     pub updated: String,
+    /// Also (or only) recorded under [`legacy_record_key`] by an older release: removed with the preview.
+    pub legacy: bool,
 }
 
 impl Record {
+    /// A new record of `repo`'s preview of PR `pr`.
+    #[must_use]
+    pub fn new(repo: &str, pr: u64, updated: String) -> Self {
+        Self {
+            repo: repo.to_owned(),
+            pr,
+            updated,
+            legacy: false,
+        }
+    }
+
+    /// The key it is written under ([`record_key`]).
     #[must_use]
     pub fn key(&self) -> String {
-        format!("{TAG_PREFIX}pr-{}", self.pr)
+        record_key(&self.repo, self.pr)
+    }
+
+    /// Every key it may be found under, to remove: the current one and, for an old record, the legacy one.
+    #[must_use]
+    pub fn keys(&self) -> Vec<String> {
+        let mut v = vec![self.key()];
+        if self.legacy {
+            v.push(legacy_record_key(self.pr));
+        }
+        v
     }
 
     /// The tag value: only characters Lambda allows in tags (letters, digits, space, `_.:/=+-@`).
@@ -281,14 +338,12 @@ impl Record {
         format!("repo={} pr={} updated={}", self.repo, self.pr, self.updated)
     }
 
-    /// Parses a tag written by [`Record::value`]; `None` for any other tag.
+    /// Parses a tag written by [`Record::value`] under [`record_key`] of the repository its value names
+    /// (or under [`legacy_record_key`]); `None` for any other tag, and for a key naming another
+    /// repository than its value.
     #[must_use]
     pub fn parse(key: &str, value: &str) -> Option<Self> {
-        let n: u64 = key
-            .strip_prefix(TAG_PREFIX)?
-            .strip_prefix("pr-")?
-            .parse()
-            .ok()?;
+        let n = record_pr(key)?;
         let mut repo = None;
         let mut pr = None;
         let mut updated = None;
@@ -301,10 +356,14 @@ impl Record {
             }
         }
         (pr == Some(n)).then_some(())?;
+        let repo: String = repo?;
+        let legacy = key == legacy_record_key(n);
+        (legacy || key == record_key(&repo, n)).then_some(())?;
         Some(Self {
-            repo: repo?,
+            repo,
             pr: n,
             updated: updated?,
+            legacy,
         })
     }
 
@@ -327,14 +386,72 @@ impl Record {
     }
 }
 
-/// The previews of `repo` recorded in `tags`, by PR number.
+/// The PR number a preview record's key is about (`…pr-<n>` or `…:pr-<n>` after [`TAG_PREFIX`]).
+fn record_pr(key: &str) -> Option<u64> {
+    let rest = key.strip_prefix(TAG_PREFIX)?;
+    let tail = match rest.rsplit_once(':') {
+        Some((_, t)) => t,
+        None => rest,
+    };
+    let digits = tail.strip_prefix("pr-")?;
+    (!digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()))
+        .then(|| digits.parse().ok())
+        .flatten()
+}
+
+/// The previews of `repo` recorded in `tags`, by PR number (a record found under both keys once, marked
+/// [`Record::legacy`], with the current key's time).
 #[must_use]
 pub fn records(tags: &BTreeMap<String, String>, repo: &str) -> BTreeMap<u64, Record> {
-    tags.iter()
+    let mut out: BTreeMap<u64, Record> = BTreeMap::new();
+    for r in tags
+        .iter()
         .filter_map(|(k, v)| Record::parse(k, v))
         .filter(|r| r.repo == repo)
-        .map(|r| (r.pr, r))
-        .collect()
+    {
+        match out.remove(&r.pr) {
+            None => {
+                out.insert(r.pr, r);
+            }
+            Some(other) => {
+                let (mut current, _) = if r.legacy { (other, r) } else { (r, other) };
+                current.legacy = true;
+                out.insert(current.pr, current);
+            }
+        }
+    }
+    out
+}
+
+/// Whoever else records PR `n` in `tags`: a record of `n` for another repository (either key form), or a
+/// tag with a record's key for `n` that is not a record this repository can read — described for an
+/// error message (`None` when there is none). Such a claim means `pr-<n>` is not this repository's.
+#[must_use]
+pub fn claimed_by_other(tags: &BTreeMap<String, String>, repo: &str, n: u64) -> Option<String> {
+    for (k, v) in tags {
+        if record_pr(k) != Some(n) {
+            continue;
+        }
+        let shown = |s: &str| crate::report::truncate_bytes(s, 160).to_owned();
+        match Record::parse(k, v) {
+            Some(r) if r.repo == repo => {}
+            Some(r) => {
+                return Some(format!(
+                    "repository `{}` (tag `{}`)",
+                    shown(&r.repo),
+                    shown(k)
+                ));
+            }
+            None => {
+                return Some(format!(
+                    "a record this repository did not write (tag `{}` = `{}`)",
+                    shown(k),
+                    shown(v)
+                ));
+            }
+        }
+    }
+    None
 }
 
 /// Now, RFC 3339 UTC (seconds).
@@ -470,11 +587,13 @@ impl crate::modes::Failure for PreviewError {
     fn is_config(&self) -> bool {
         match self {
             PreviewError::Lambda(l) => l.is_config(),
+            PreviewError::NotOurs { .. } => false,
         }
     }
     fn hint(&self) -> Option<String> {
         match self {
             PreviewError::Lambda(l) => crate::modes::Failure::hint(l),
+            PreviewError::NotOurs { hint, .. } => Some(hint.clone()),
         }
     }
 }
@@ -484,6 +603,9 @@ impl crate::modes::Failure for PreviewError {
 pub enum PreviewError {
     #[error(transparent)]
     Lambda(#[from] LambdaError),
+    /// `pr-<n>` exists or is recorded, but not by this repository.
+    #[error("{message}")]
+    NotOurs { message: String, hint: String },
 }
 
 impl Session<'_> {
@@ -495,8 +617,11 @@ impl Session<'_> {
         )
     }
 
-    /// The function's ARN and the previews of this repository recorded on it.
-    async fn look(&self, api: &Api) -> Result<(String, BTreeMap<u64, Record>), PreviewError> {
+    /// The function's ARN, its tags and the previews of this repository recorded in them.
+    async fn look(
+        &self,
+        api: &Api,
+    ) -> Result<(String, BTreeMap<String, String>, BTreeMap<u64, Record>), PreviewError> {
         let cur = api
             .get_function()
             .await?
@@ -505,12 +630,50 @@ impl Session<'_> {
             })?;
         let arn = unqualified(&cur.arn);
         let tags = api.tags(&arn).await?;
-        Ok((arn, records(&tags, &self.repo)))
+        let recs = records(&tags, &self.repo);
+        Ok((arn, tags, recs))
+    }
+
+    /// Refuses PR `n`'s alias when it is not provably this repository's: another repository's (or an
+    /// unreadable) record of `n` on the function, or an alias `pr-<n>` without this repository's record.
+    /// Runs before anything is written.
+    async fn check_owner(
+        &self,
+        api: &Api,
+        tags: &BTreeMap<String, String>,
+        recs: &BTreeMap<u64, Record>,
+        n: u64,
+    ) -> Result<(), PreviewError> {
+        let a = alias(n);
+        let function = &self.cfg.function_name;
+        if let Some(other) = claimed_by_other(tags, &self.repo, n) {
+            return Err(PreviewError::NotOurs {
+                message: format!(
+                    "alias `{a}` of function `{function}` is claimed by {other}, not by {}; nothing was changed",
+                    self.repo
+                ),
+                hint: "Two repositories previewing on one function share the alias names `pr-<number>`: give each repository its own function, or remove that tag if the other repository's preview is gone (docs/previews.md)".into(),
+            });
+        }
+        if !recs.contains_key(&n) && api.get_alias(&a).await?.is_some() {
+            return Err(PreviewError::NotOurs {
+                message: format!(
+                    "alias `{a}` exists on function `{function}` but carries no stevedore preview record of {} for #{n} (function tag `{}`); it was left alone and nothing was changed",
+                    self.repo,
+                    record_key(&self.repo, n)
+                ),
+                hint: format!(
+                    "stevedore takes over no alias it did not create: rename or delete alias `{a}` if it is not needed, or preview on another function"
+                ),
+            });
+        }
+        Ok(())
     }
 
     async fn upsert(&self, n: u64) -> Result<Report, ModeError> {
         let api = self.api();
-        let (arn, recs) = self.look(&api).await?;
+        let (arn, tags, recs) = self.look(&api).await?;
+        self.check_owner(&api, &tags, &recs, n).await?;
         let now = SystemTime::now();
         let mut notes = Vec::new();
         let mut others: Vec<&Record> = recs.values().filter(|r| r.pr != n).collect();
@@ -519,7 +682,7 @@ impl Session<'_> {
             let mut kept = Vec::new();
             for r in others {
                 if r.expired(self.pv.ttl, now) {
-                    let removed = teardown(&api, &arn, r.pr).await?;
+                    let removed = teardown(&api, &arn, r).await?;
                     notes.push(format!(
                         "Removed the expired preview of #{} (last updated {}, older than `preview-ttl`): {}.",
                         r.pr,
@@ -537,12 +700,12 @@ impl Session<'_> {
             }
         }
         // The record first: whatever follows, a cancelled run leaves something the sweep can find.
-        let record = Record {
-            repo: self.repo.clone(),
-            pr: n,
-            updated: rfc3339(now),
-        };
+        let record = Record::new(&self.repo, n, rfc3339(now));
         api.tag(&arn, &record.key(), &record.value()).await?;
+        if recs.get(&n).is_some_and(|r| r.legacy) {
+            // An older release's record of ours: now recorded under the repository's key.
+            api.untag(&arn, &legacy_record_key(n)).await?;
+        }
 
         let mut deploy_cfg = self.cfg.clone();
         deploy_cfg.alias = alias(n);
@@ -724,7 +887,7 @@ impl Session<'_> {
 
     async fn close(&self, n: u64) -> Result<Report, ModeError> {
         let api = self.api();
-        let (arn, recs) = match self.look(&api).await {
+        let (arn, _, recs) = match self.look(&api).await {
             Ok(x) => x,
             Err(PreviewError::Lambda(LambdaError::FunctionNotFound { .. })) => {
                 return Ok(nothing_to_remove_report(
@@ -736,8 +899,8 @@ impl Session<'_> {
             Err(e) => return Err(e.into()),
         };
         let mut lines = Vec::new();
-        if recs.contains_key(&n) {
-            let removed = teardown(&api, &arn, n).await?;
+        if let Some(rec) = recs.get(&n) {
+            let removed = teardown(&api, &arn, rec).await?;
             lines.push(format!(
                 "Removed from `{}`: {}.",
                 self.cfg.function_name,
@@ -759,7 +922,7 @@ impl Session<'_> {
 
     async fn sweep(&self) -> Result<Report, ModeError> {
         let api = self.api();
-        let (arn, recs) = self.look(&api).await?;
+        let (arn, _, recs) = self.look(&api).await?;
         let now = SystemTime::now();
         let mut rows = Vec::new();
         let mut removed_count = 0;
@@ -786,7 +949,7 @@ impl Session<'_> {
                 ]);
                 continue;
             };
-            let removed = teardown(&api, &arn, r.pr).await?;
+            let removed = teardown(&api, &arn, r).await?;
             removed_count += 1;
             self.github_closed(r.pr, why).await;
             rows.push(vec![
@@ -891,10 +1054,10 @@ pub(crate) async fn github_closed(
     }
 }
 
-/// Removes what a preview consists of, last the record; each step is a no-op when already gone. The
-/// names of what was actually removed.
-async fn teardown(api: &Api, function_arn: &str, n: u64) -> Result<Vec<String>, LambdaError> {
-    let a = alias(n);
+/// Removes what this repository's preview `rec` consists of, last the record; each step is a no-op when
+/// already gone. The names of what was actually removed.
+async fn teardown(api: &Api, function_arn: &str, rec: &Record) -> Result<Vec<String>, LambdaError> {
+    let a = alias(rec.pr);
     let mut removed = Vec::new();
     if api.delete_url(&a).await? {
         removed.push(format!("function URL of `{a}`"));
@@ -906,8 +1069,9 @@ async fn teardown(api: &Api, function_arn: &str, n: u64) -> Result<Vec<String>, 
     if api.delete_alias(&a).await? {
         removed.push(format!("alias `{a}`"));
     }
-    api.untag(function_arn, &format!("{TAG_PREFIX}pr-{n}"))
-        .await?;
+    for key in rec.keys() {
+        api.untag(function_arn, &key).await?;
+    }
     removed.push("preview record (function tag)".into());
     Ok(removed)
 }
@@ -1089,12 +1253,8 @@ mod tests {
 
     #[test]
     fn records_round_trip_and_only_ours_count() {
-        let r = Record {
-            repo: "octo-org/octo-repo".into(),
-            pr: 12,
-            updated: "2026-12-01T03:30:00Z".into(),
-        };
-        assert_eq!(r.key(), "stevedore:preview:pr-12");
+        let r = Record::new("octo-org/octo-repo", 12, "2026-12-01T03:30:00Z".into());
+        assert_eq!(r.key(), "stevedore:preview:octo-org/octo-repo:pr-12");
         assert_eq!(
             r.value(),
             "repo=octo-org/octo-repo pr=12 updated=2026-12-01T03:30:00Z"
@@ -1127,12 +1287,59 @@ mod tests {
     }
 
     #[test]
+    fn record_keys_name_the_repository_and_other_claims_are_seen() {
+        let ours = "octo-org/octo-repo";
+        let value = |repo: &str, n: u64| format!("repo={repo} pr={n} updated=2026-12-01T03:30:00Z");
+        // Long names get a hash, within the 128 characters AWS allows.
+        let long = format!("o/{}", "r".repeat(110));
+        let k = record_key(&long, 7);
+        assert!(
+            k.len() <= 128 && k.starts_with("stevedore:preview:sha256-") && k.ends_with(":pr-7"),
+            "{k}"
+        );
+        assert_eq!(
+            Record::parse(&k, &value(&long, 7)).map(|r| r.repo),
+            Some(long.clone())
+        );
+        // A key naming one repository with a value naming another is nobody's record.
+        assert_eq!(
+            Record::parse(&record_key(ours, 7), &value("other/repo", 7)),
+            None
+        );
+        // An older release's key: ours when its value names us; merged with the current one.
+        let tags = BTreeMap::from([
+            (legacy_record_key(3), value(ours, 3)),
+            (legacy_record_key(4), value(ours, 4)),
+            (
+                record_key(ours, 4),
+                value(ours, 4).replace("2026-12-01", "2026-12-02"),
+            ),
+        ]);
+        let recs = records(&tags, ours);
+        assert!(recs[&3].legacy && recs[&4].legacy);
+        assert!(recs[&4].updated.starts_with("2026-12-02"));
+        assert_eq!(recs[&3].keys(), [record_key(ours, 3), legacy_record_key(3)]);
+        assert_eq!(claimed_by_other(&tags, ours, 3), None);
+        // Another repository's record of the same PR, in either form, or an unreadable one, is a claim.
+        for (k, v) in [
+            (legacy_record_key(7), value("other-org/other-repo", 7)),
+            (
+                record_key("other-org/other-repo", 7),
+                value("other-org/other-repo", 7),
+            ),
+            (legacy_record_key(7), "made by hand".to_owned()),
+            (record_key(ours, 7), value("other-org/other-repo", 7)),
+        ] {
+            let tags = BTreeMap::from([(k.clone(), v.clone())]);
+            assert!(claimed_by_other(&tags, ours, 7).is_some(), "{k} = {v}");
+            assert!(records(&tags, ours).is_empty(), "{k} = {v}");
+            assert_eq!(claimed_by_other(&tags, ours, 8), None);
+        }
+    }
+
+    #[test]
     fn expiry_follows_the_ttl() {
-        let r = Record {
-            repo: "o/r".into(),
-            pr: 1,
-            updated: "2026-12-01T00:00:00Z".into(),
-        };
+        let r = Record::new("o/r", 1, "2026-12-01T00:00:00Z".into());
         let at = r.updated_at().unwrap();
         let day = Duration::from_secs(86_400);
         assert!(!r.expired(7 * day, at + 6 * day));

@@ -189,7 +189,15 @@ impl Config {
             }
         });
         let aws = promote_raw.is_some().then(|| Box::new(AwsInputs::parse(p)));
-        let packages = Box::new(PackageInputs::parse(p));
+        // The STS audience is read once: from the AWS inputs when they are read, otherwise here, so that
+        // no registry token is ever requested for it.
+        let sts_audience = match &aws {
+            Some(a) => a.audience.clone(),
+            None => p
+                .string(Input::Audience)
+                .unwrap_or_else(|| crate::oidc::DEFAULT_AUDIENCE.to_owned()),
+        };
+        let packages = Box::new(PackageInputs::parse(p, &sts_audience));
         Self {
             tag_prefix,
             release_branches,
@@ -303,7 +311,8 @@ mod tests {
         let env = Env::default();
         let mut p = Inputs::new(&env);
         let _cfg = Config::parse(&mut p);
-        for name in p.names_read() {
+        // `audience` (the AWS section's) is read only so that no registry token is requested for it.
+        for name in p.names_read().iter().filter(|n| **n != "audience") {
             assert!(
                 section.contains(&format!("\n  {name}:\n")),
                 "input `{name}` is read by publish but not declared in action.yml's publish section"

@@ -30,6 +30,11 @@ pub struct PackageInputs {
     pub npm_registry: String,
     /// `pypi-repository`: an absolute `http(s)` URL.
     pub pypi_repository: String,
+    /// The audience of the PyPI trusted-publishing token, decided here and never by the index:
+    /// `pypi` for pypi.org, `testpypi` for test.pypi.org, otherwise `pypi-audience` (`None`: not set).
+    pub pypi_audience: Option<String>,
+    /// The audience of the AWS STS token (`audience`, default `sts.amazonaws.com`): never a registry's.
+    pub sts_audience: String,
     /// `npm-token`: wins over trusted publishing when given.
     pub npm_token: Option<SecretString>,
     /// `pypi-token`: wins over trusted publishing when given.
@@ -44,6 +49,8 @@ impl Default for PackageInputs {
             patterns: Vec::new(),
             npm_registry: NPM_REGISTRY.to_owned(),
             pypi_repository: PYPI_REPOSITORY.to_owned(),
+            pypi_audience: Some(PYPI_AUDIENCE.to_owned()),
+            sts_audience: crate::oidc::DEFAULT_AUDIENCE.to_owned(),
             npm_token: None,
             pypi_token: None,
             npm_provenance: false,
@@ -52,8 +59,9 @@ impl Default for PackageInputs {
 }
 
 impl PackageInputs {
-    /// Reads the package inputs, collecting every error.
-    pub fn parse(p: &mut Inputs<'_>) -> Self {
+    /// Reads the package inputs, collecting every error. `sts_audience` is the AWS STS audience of the
+    /// run (input `audience`), which no registry token may carry.
+    pub fn parse(p: &mut Inputs<'_>, sts_audience: &str) -> Self {
         let patterns = p
             .string(Input::Packages)
             .map(|v| split_list(&v))
@@ -87,6 +95,7 @@ impl PackageInputs {
             PYPI_REPOSITORY,
             "e.g. `pypi-repository: https://test.pypi.org/legacy/`",
         );
+        let pypi_audience = parse_pypi_audience(p, &pypi_repository, sts_audience);
         let npm_token = p.string(Input::NpmToken).map(SecretString::from);
         let pypi_token = p.string(Input::PypiToken).map(SecretString::from);
         let npm_provenance = p.bool(Input::NpmProvenance, false);
@@ -103,10 +112,98 @@ impl PackageInputs {
             patterns,
             npm_registry,
             pypi_repository,
+            pypi_audience,
+            sts_audience: sts_audience.to_owned(),
             npm_token,
             pypi_token,
             npm_provenance,
         }
+    }
+}
+
+/// The audience pypi.org mints trusted-publishing tokens for.
+pub const PYPI_AUDIENCE: &str = "pypi";
+/// The audience test.pypi.org mints for.
+pub const TESTPYPI_AUDIENCE: &str = "testpypi";
+
+/// The audience the PyPI instance at `host` mints for, when it is pypi.org or test.pypi.org.
+#[must_use]
+pub fn known_pypi_audience(host: &str) -> Option<&'static str> {
+    match host.to_ascii_lowercase().as_str() {
+        "upload.pypi.org" | "pypi.org" => Some(PYPI_AUDIENCE),
+        "test.pypi.org" => Some(TESTPYPI_AUDIENCE),
+        _ => None,
+    }
+}
+
+/// The host of a registry URL, lowercase (empty when it has none).
+#[must_use]
+pub fn host_of(url: &str) -> String {
+    Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+        .unwrap_or_default()
+}
+
+/// Why `aud` must never be the audience of a token sent to the registry at `host`: it is another
+/// service's, which would accept the token (`None` when it is not). `sts` is the run's STS audience.
+#[must_use]
+pub fn foreign_audience(aud: &str, sts: &str, host: &str) -> Option<String> {
+    let a = aud.trim();
+    if a.eq_ignore_ascii_case(crate::oidc::DEFAULT_AUDIENCE) || a.eq_ignore_ascii_case(sts.trim()) {
+        return Some(format!(
+            "`{}` is the AWS STS audience (input `audience`): a token for it can assume this repository's AWS roles",
+            crate::report::truncate_bytes(a, 100)
+        ));
+    }
+    if a.len() >= 4 && a[..4].eq_ignore_ascii_case("npm:") {
+        return Some(format!(
+            "`{}` is an npm registry's trusted-publishing audience: a token for it can be exchanged there for a publish token",
+            crate::report::truncate_bytes(a, 100)
+        ));
+    }
+    for (known, site) in [
+        (PYPI_AUDIENCE, "pypi.org"),
+        (TESTPYPI_AUDIENCE, "test.pypi.org"),
+    ] {
+        if a.eq_ignore_ascii_case(known) && known_pypi_audience(host) != Some(known) {
+            return Some(format!(
+                "`{known}` is {site}'s audience: a token for it can be exchanged on {site} for this repository's trusted publishers, so it goes to {site} only"
+            ));
+        }
+    }
+    None
+}
+
+/// `pypi-audience`: fixed for pypi.org and test.pypi.org, required (and checked) for any other index.
+fn parse_pypi_audience(p: &mut Inputs<'_>, repository: &str, sts: &str) -> Option<String> {
+    let host = host_of(repository);
+    let given = p.string(Input::PypiAudience);
+    match (known_pypi_audience(&host), given) {
+        (Some(known), None) => Some(known.to_owned()),
+        (Some(known), Some(v)) if v == known => Some(v),
+        (Some(known), Some(v)) => {
+            p.error(
+                Input::PypiAudience,
+                Some(&v),
+                format!("is not `{known}`, the only audience {host} accepts"),
+                "Remove `pypi-audience`: for pypi.org and test.pypi.org stevedore sets it",
+            );
+            Some(known.to_owned())
+        }
+        (None, Some(v)) => match foreign_audience(&v, sts, &host) {
+            Some(why) => {
+                p.error(
+                    Input::PypiAudience,
+                    Some(&v),
+                    format!("is another service's audience: {why}"),
+                    "Set `pypi-audience` to the audience your index alone accepts (its `OIDC_AUDIENCE`), e.g. `pypi-audience: pypi.example.com`, or use `pypi-token`",
+                );
+                None
+            }
+            None => Some(v),
+        },
+        (None, None) => None,
     }
 }
 
@@ -174,8 +271,56 @@ mod tests {
     fn parse(pairs: &[(&str, &str)]) -> (PackageInputs, usize) {
         let env = Env::from_pairs(pairs.iter().map(|(k, v)| (format!("INPUT_{k}"), *v)));
         let mut p = Inputs::new(&env);
-        let c = PackageInputs::parse(&mut p);
+        let c = PackageInputs::parse(&mut p, crate::oidc::DEFAULT_AUDIENCE);
         (c, p.error_count())
+    }
+
+    #[test]
+    fn the_pypi_audience_is_fixed_for_pypi_and_required_and_checked_elsewhere() {
+        let aud = |pairs: &[(&str, &str)]| {
+            let (c, n) = parse(pairs);
+            (c.pypi_audience, n)
+        };
+        assert_eq!(aud(&[]), (Some("pypi".into()), 0));
+        let test = ("PYPI-REPOSITORY", "https://test.pypi.org/legacy/");
+        assert_eq!(aud(&[test]), (Some("testpypi".into()), 0));
+        // pypi.org's audience cannot be changed.
+        assert_eq!(
+            aud(&[test, ("PYPI-AUDIENCE", "pypi")]),
+            (Some("testpypi".into()), 1)
+        );
+        let private = ("PYPI-REPOSITORY", "https://pypi.example.com/legacy/");
+        assert_eq!(aud(&[private]), (None, 0));
+        assert_eq!(
+            aud(&[private, ("PYPI-AUDIENCE", "pypi.example.com")]),
+            (Some("pypi.example.com".into()), 0)
+        );
+        // Audiences other services accept are refused for another index.
+        for other in [
+            "sts.amazonaws.com",
+            "STS.amazonaws.com",
+            "npm:registry.npmjs.org",
+            "pypi",
+            "testpypi",
+        ] {
+            assert_eq!(
+                aud(&[private, ("PYPI-AUDIENCE", other)]),
+                (None, 1),
+                "{other}"
+            );
+        }
+        // The configured STS audience too.
+        let env = Env::from_pairs([
+            (
+                "INPUT_PYPI-REPOSITORY".to_owned(),
+                "https://pypi.example.com/",
+            ),
+            ("INPUT_PYPI-AUDIENCE".to_owned(), "my-sts"),
+        ]);
+        let mut p = Inputs::new(&env);
+        let c = PackageInputs::parse(&mut p, "my-sts");
+        assert_eq!((c.pypi_audience, p.error_count()), (None, 1));
+        assert_eq!(c.sts_audience, "my-sts");
     }
 
     #[test]

@@ -18,6 +18,13 @@
 //!   `sha256_digest`, user `__token__`. Trusted publishing (docs.pypi.org "Publishing with a Trusted
 //!   Publisher", manual exchange): `GET <origin>/_/oidc/audience` (→ `pypi`), the OIDC token for that
 //!   audience, `POST <origin>/_/oidc/mint-token` with `{"token": <jwt>}` → `{"token": <api token>}`.
+//!
+//! Token audiences are stevedore's choice, never a server's (issue 25): `npm:<registry host>`, `pypi` for
+//! pypi.org, `testpypi` for test.pypi.org, `pypi-audience` for any other index. The index's own
+//! `/_/oidc/audience` answer is only compared with it: an index asking for anything else is refused before
+//! a token is requested, and no registry token is ever requested for the STS audience. The exchange
+//! requests (audience, mint-token, npm exchange) follow no redirect: a 3xx is refused, so the OIDC token
+//! goes to the URL stevedore chose and nowhere else.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -80,6 +87,37 @@ pub enum UploadError {
         body: String,
         settings: String,
     },
+    #[error(
+        "{what} `{url}` answered HTTP {status} redirecting to `{location}`; trusted-publishing requests follow no redirect, so nothing was sent there"
+    )]
+    Redirected {
+        what: String,
+        url: String,
+        status: u16,
+        location: String,
+    },
+    #[error(
+        "trusted publishing to {index}: stevedore does not know the OIDC audience of this index (it is not pypi.org or test.pypi.org and `pypi-audience` is not set); the index asks for `{asked}`, and an audience is never taken from the index, so no token was requested"
+    )]
+    AudienceNotSet {
+        index: String,
+        asked: String,
+        /// Why `asked` belongs to another service, when it does.
+        foreign: Option<String>,
+    },
+    #[error(
+        "trusted publishing to {index}: the index asks for the OIDC audience `{asked}`, but stevedore requests `{ours}` for it ({chosen_by}); an audience is never taken from the index, so no token was requested"
+    )]
+    AudienceMismatch {
+        index: String,
+        asked: String,
+        ours: String,
+        /// Where `ours` comes from.
+        chosen_by: String,
+        foreign: Option<String>,
+    },
+    #[error("no upload token for {registry}: the OIDC audience {why}; no token was requested")]
+    ForeignAudience { registry: String, why: String },
     #[error("no upload token for {registry}: {source}")]
     Oidc {
         registry: String,
@@ -105,6 +143,18 @@ impl UploadError {
                 ..
             } => "Nothing was tagged, released or uploaded. Trusted publishing needs the GitHub OIDC token, which act does not provide: for a local run set `npm-token` / `pypi-token` from a secret (e.g. `npm-token: ${{ secrets.NPM_TOKEN }}` and `act -s NPM_TOKEN=...`), or plan it with `dry-run: true`".into(),
             UploadError::Oidc { source, .. } => source.hint().unwrap_or_else(|| "Give the job `permissions: id-token: write`, or set `npm-token` / `pypi-token`".into()),
+            UploadError::Redirected { .. } => "Nothing was tagged, released or uploaded. Set `npm-registry` / `pypi-repository` to the registry's own URL (the one that answers without a redirect), or use `npm-token` / `pypi-token`".into(),
+            UploadError::AudienceNotSet { asked, foreign: None, .. } => format!(
+                "Nothing was tagged, released or uploaded. If this index is yours and `{asked}` is the audience it alone accepts, set `pypi-audience: {asked}`; otherwise set `pypi-token` (docs/publish.md, \"Trusted publishing audiences\")"
+            ),
+            UploadError::AudienceNotSet { foreign: Some(why), .. }
+            | UploadError::AudienceMismatch { foreign: Some(why), .. } => format!(
+                "Nothing was tagged, released or uploaded. The index asked for another service's audience ({why}): check that `pypi-repository` names the index you mean; a token for that audience is never sent to a package index"
+            ),
+            UploadError::AudienceMismatch { asked, .. } => format!(
+                "Nothing was tagged, released or uploaded. Check `pypi-repository`; for your own index whose audience really is `{asked}`, set `pypi-audience: {asked}` (pypi.org and test.pypi.org have fixed audiences), or set `pypi-token`"
+            ),
+            UploadError::ForeignAudience { .. } => "Nothing was tagged, released or uploaded. Set `pypi-audience` to the audience your index alone accepts, or use `pypi-token` / `npm-token`".into(),
             UploadError::Refused { status: 401 | 403, .. } => "The registry refused the credentials: check `npm-token` / `pypi-token`, or the trusted publisher configured for this package. A re-run completes the upload (the release is kept, uploaded files are skipped)".into(),
             _ => "A re-run completes the upload: the tag and release are kept and files already uploaded are skipped".into(),
         })
@@ -206,6 +256,22 @@ impl Outcome {
             Outcome::AlreadyThere => "already-there",
         }
     }
+}
+
+/// The HTTP client of the trusted-publishing requests: as [`client`], following no redirect (a 3xx is
+/// refused by [`send`]), so the OIDC token never reaches another URL than the one stevedore chose.
+fn exchange_client(env: &Env) -> Result<reqwest::Client, UploadError> {
+    Net::from_env(env)
+        .reqwest()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(60))
+        .build()
+        .map_err(|e| UploadError::Http {
+            what: "building the HTTP client for".into(),
+            url: "the trusted-publishing exchange".into(),
+            detail: e.to_string(),
+        })
 }
 
 /// Everything [`upload`] needs: the files and the tokens.
@@ -347,6 +413,7 @@ pub async fn prepare(
     }
     let mut npm_tokens = Vec::new();
     let mut pypi_token = None;
+    let mut exchange: Option<reqwest::Client> = None;
     for p in packages.iter().filter(|p| p.outcome == Outcome::ToUpload) {
         match p.registry {
             Registry::Npm => {
@@ -356,8 +423,11 @@ pub async fn prepare(
                 let token = match &inputs.npm_token {
                     Some(t) => t.clone(),
                     None => {
-                        npm_exchange(&client, env, cmds, &inputs.npm_registry, &p.artifact.name)
-                            .await?
+                        let x = match &exchange {
+                            Some(x) => x,
+                            None => exchange.insert(exchange_client(env)?),
+                        };
+                        npm_exchange(x, env, cmds, inputs, &p.artifact.name).await?
                     }
                 };
                 npm_tokens.push((p.artifact.name.clone(), token));
@@ -368,7 +438,13 @@ pub async fn prepare(
                 }
                 pypi_token = Some(match &inputs.pypi_token {
                     Some(t) => t.clone(),
-                    None => pypi_mint(&client, env, cmds, &inputs.pypi_repository).await?,
+                    None => {
+                        let x = match &exchange {
+                            Some(x) => x,
+                            None => exchange.insert(exchange_client(env)?),
+                        };
+                        pypi_mint(x, env, cmds, inputs).await?
+                    }
                 });
             }
         }
@@ -447,7 +523,27 @@ async fn send_once(
         detail: error_chain(&e),
     })?;
     let status = resp.status().as_u16();
+    redirected(what, url, &resp)?;
     Ok((status, resp.text().await.unwrap_or_default()))
+}
+
+/// A 3xx that reached us (the exchange client follows none; the other client only after its limit or
+/// without a `Location`): refused, naming where it pointed.
+fn redirected(what: &str, url: &str, resp: &reqwest::Response) -> Result<(), UploadError> {
+    if !resp.status().is_redirection() {
+        return Ok(());
+    }
+    let location = resp
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .map(|l| String::from_utf8_lossy(l.as_bytes()).into_owned())
+        .unwrap_or_else(|| "(no Location)".into());
+    Err(UploadError::Redirected {
+        what: what.to_owned(),
+        url: url.to_owned(),
+        status: resp.status().as_u16(),
+        location: crate::report::truncate_bytes(location.trim(), 300).to_owned(),
+    })
 }
 
 /// Sends with bounded retries on transient failures (connection, timeout, 429, 5xx); the status and body of
@@ -469,6 +565,7 @@ async fn send(
         let why = match this.send().await {
             Ok(resp) => {
                 let status = resp.status().as_u16();
+                redirected(what, url, &resp)?;
                 let body = resp.text().await.unwrap_or_default();
                 if !(again && (status == 429 || status >= 500)) {
                     return Ok((status, body));
@@ -618,15 +715,12 @@ async fn npm_exchange(
     client: &reqwest::Client,
     env: &Env,
     cmds: &Commands,
-    registry: &str,
+    inputs: &PackageInputs,
     name: &str,
 ) -> Result<SecretString, UploadError> {
-    let host = Url::parse(registry)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
-        .unwrap_or_default();
-    let audience = format!("npm:{host}");
-    let oidc = oidc_token(env, cmds, &audience, registry).await?;
+    let registry = inputs.npm_registry.as_str();
+    let audience = format!("npm:{}", super::packages::host_of(registry));
+    let oidc = oidc_token(env, cmds, &audience, registry, &inputs.sts_audience).await?;
     let url = join(
         registry,
         &format!("-/npm/v1/oidc/token/exchange/package/{}", npm_escape(name)),
@@ -670,12 +764,24 @@ fn exchanged(
     }
 }
 
+/// The GitHub OIDC token for a registry's `audience` (never the STS audience `sts`).
 async fn oidc_token(
     env: &Env,
     cmds: &Commands,
     audience: &str,
     registry: &str,
+    sts: &str,
 ) -> Result<SecretString, UploadError> {
+    if audience.eq_ignore_ascii_case(crate::oidc::DEFAULT_AUDIENCE)
+        || audience.eq_ignore_ascii_case(sts)
+    {
+        return Err(UploadError::ForeignAudience {
+            registry: registry.to_owned(),
+            why: format!(
+                "`{audience}` is the AWS STS audience (input `audience`): a token for it can assume this repository's AWS roles"
+            ),
+        });
+    }
     let wrap = |source| UploadError::Oidc {
         registry: registry.to_owned(),
         source,
@@ -873,8 +979,9 @@ async fn pypi_mint(
     client: &reqwest::Client,
     env: &Env,
     cmds: &Commands,
-    repository: &str,
+    inputs: &PackageInputs,
 ) -> Result<SecretString, UploadError> {
+    let repository = inputs.pypi_repository.as_str();
     let base = origin(repository);
     let audience_url = format!("{base}/_/oidc/audience");
     let (status, body) = send(
@@ -902,7 +1009,8 @@ async fn pypi_mint(
             ),
         });
     };
-    let oidc = oidc_token(env, cmds, &audience, repository).await?;
+    let audience = pypi_audience(inputs, &base, &audience)?;
+    let oidc = oidc_token(env, cmds, &audience, repository, &inputs.sts_audience).await?;
     let url = format!("{base}/_/oidc/mint-token");
     let req = client
         .post(&url)
@@ -910,6 +1018,41 @@ async fn pypi_mint(
         .json(&json!({"token": oidc.expose_secret()}));
     let (status, body) = send("the PyPI trusted-publishing exchange", &url, req).await?;
     exchanged(repository, &url, status, &body, settings, cmds)
+}
+
+/// The audience of the PyPI token: stevedore's (see [`PackageInputs::pypi_audience`]), and only when the
+/// index at `base` asks for exactly that one (`asked`, its `/_/oidc/audience` answer).
+fn pypi_audience(inputs: &PackageInputs, base: &str, asked: &str) -> Result<String, UploadError> {
+    let host = super::packages::host_of(&inputs.pypi_repository);
+    let shown = crate::report::truncate_bytes(asked.trim(), 100).to_owned();
+    let foreign = super::packages::foreign_audience(asked, &inputs.sts_audience, &host);
+    let Some(ours) = &inputs.pypi_audience else {
+        return Err(UploadError::AudienceNotSet {
+            index: base.to_owned(),
+            asked: shown,
+            foreign,
+        });
+    };
+    if ours != asked {
+        let source = match super::packages::known_pypi_audience(&host) {
+            Some(_) => format!("the audience of {host}"),
+            None => "input `pypi-audience`".to_owned(),
+        };
+        return Err(UploadError::AudienceMismatch {
+            index: base.to_owned(),
+            asked: shown,
+            ours: ours.clone(),
+            chosen_by: source,
+            foreign,
+        });
+    }
+    if let Some(why) = super::packages::foreign_audience(ours, &inputs.sts_audience, &host) {
+        return Err(UploadError::ForeignAudience {
+            registry: inputs.pypi_repository.clone(),
+            why,
+        });
+    }
+    Ok(ours.clone())
 }
 
 /// The legacy-API form fields of a file: metadata fields as twine sends them, plus the digest.

@@ -9,7 +9,7 @@
 //!   `npm:<registry host>`) as bearer → `201 {"token": ...}`; a token that matches no trusted publisher →
 //!   `404 {"message": ...}`.
 //! - PyPI (docs.pypi.org "Publishing with a Trusted Publisher", manual exchange): `GET /_/oidc/audience` →
-//!   `{"audience": "pypi"}`; `POST /_/oidc/mint-token` with `{"token": <jwt>}` → `{"success": true, "token":
+//!   `{"audience": <the trust's audience>}`; `POST /_/oidc/mint-token` with `{"token": <jwt>}` → `{"success": true, "token":
 //!   ..., "expires": ...}`; refused → `422 {"message": "Token request failed", "errors": [{"code":
 //!   "invalid-publisher", "description": ...}]}`.
 
@@ -343,7 +343,7 @@ async fn handle(
         };
     }
     if method == Method::GET && path == "/_/oidc/audience" {
-        return axum::Json(json!({"audience": "pypi"})).into_response();
+        return axum::Json(json!({"audience": trust.audience})).into_response();
     }
     if method == Method::POST && path == "/_/oidc/mint-token" {
         let jwt = serde_json::from_slice::<Value>(&body)

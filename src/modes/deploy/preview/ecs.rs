@@ -10,12 +10,18 @@
 //!   target group (protocol, port, VPC, target type, health check) and a `host-header` rule on that
 //!   listener forwarding `preview-host` to it; the service is registered to the target group.
 //!
-//! The record of a preview is a tag on the **base service** (`stevedore:preview:pr-<n>` =
+//! The record of a preview is a tag on the **base service** (`stevedore:preview:<owner/name>:pr-<n>` =
 //! `repo=<owner/name> pr=<n> updated=<RFC 3339>`, the Lambda record's shape), written before anything
 //! is created and removed after everything else; the service, the target group and the rule carry the
 //! same tag. A run cancelled half-way therefore leaves a record, and the close or the sweep removes
 //! whatever exists of it; the clean-up removes only resources carrying this repository's tag for that
 //! PR (anything else with a preview's name is reported and left alone).
+//!
+//! Before anything is written (issue 25), [`Session::check_owner`] refuses a preview whose names are
+//! taken by someone else: another repository's (or an unreadable) record of `n` on the base service, a
+//! service `<service>-pr-<n>` or target group without this repository's record, or a listener rule
+//! already routing the preview's host. So a refused run changes nothing — in particular not the other
+//! repository's record, which its own close and sweep still find.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::{Instant, SystemTime};
@@ -26,8 +32,8 @@ use aws_sdk_ecs::error::ProvideErrorMetadata as _;
 use aws_sdk_ecs::types::{LoadBalancer, PropagateTags, Service, Tag};
 
 use super::{
-    Action, Prelude, PreviewConfig, Record, Start, TAG_PREFIX, environment, github_closed,
-    github_deactivate, host_of, pr_state, prelude, records, rfc3339,
+    Action, Prelude, PreviewConfig, Record, Start, claimed_by_other, environment, github_closed,
+    github_deactivate, host_of, legacy_record_key, pr_state, prelude, records, rfc3339,
 };
 use crate::aws::call::CallError;
 use crate::aws::query::{self, Node, Params, Query};
@@ -197,6 +203,9 @@ struct Rule {
     record: Option<Record>,
 }
 
+/// The base service, its tags, and this repository's previews recorded in them.
+type Looked = (Service, BTreeMap<String, String>, BTreeMap<u64, Record>);
+
 fn tag_pairs(r: &Record) -> Vec<(String, String)> {
     vec![(r.key(), r.value())]
 }
@@ -279,8 +288,19 @@ impl Session<'_> {
         Ok(())
     }
 
-    /// The base service (ACTIVE) and the previews of this repository recorded on it.
-    async fn look(&self) -> Result<(Service, BTreeMap<u64, Record>), EcsPreviewError> {
+    async fn ecs_untag(&self, arn: &str, keys: &[String]) -> Result<(), EcsError> {
+        self.client
+            .untag_resource()
+            .resource_arn(arn)
+            .set_tag_keys(Some(keys.to_vec()))
+            .send()
+            .await
+            .map_err(|e| EcsError::api("UntagResource", arn, &e))?;
+        Ok(())
+    }
+
+    /// The base service (ACTIVE), its tags and the previews of this repository recorded in them.
+    async fn look(&self) -> Result<Looked, EcsPreviewError> {
         let base = match self.describe(&self.base).await? {
             Some(s) if s.status() == Some("ACTIVE") => s,
             other => {
@@ -296,11 +316,85 @@ impl Session<'_> {
         };
         let arn = base.service_arn().unwrap_or_default().to_owned();
         let tags = self.ecs_tags(&arn).await?;
-        Ok((base, records(&tags, &self.repo)))
+        let recs = records(&tags, &self.repo);
+        Ok((base, tags, recs))
+    }
+
+    /// Refuses PR `n`'s preview when anything it would write to is not provably this repository's:
+    /// another repository's (or an unreadable) record of `n` on the base service (`base_tags`), a
+    /// service `<service>-pr-<n>` without this repository's record (or one being deleted), and with
+    /// routing a target group without it or a listener rule already routing the host. Runs before
+    /// anything is written, the base service's record included.
+    async fn check_owner(
+        &self,
+        n: u64,
+        base_tags: &BTreeMap<String, String>,
+    ) -> Result<(), EcsPreviewError> {
+        let name = self.preview(n);
+        if let Some(other) = claimed_by_other(base_tags, &self.repo, n) {
+            return Err(EcsPreviewError::Refused {
+                message: format!(
+                    "the preview of #{n} (`{name}`) on service `{}` is claimed by {other}, not by {}; nothing was changed",
+                    self.base, self.repo
+                ),
+                hint: "Two repositories previewing from one base service share the names `<service>-pr-<number>`: preview from a base service of this repository's own, or remove that tag if the other repository's preview is gone (docs/previews.md)".into(),
+            });
+        }
+        if let Some(s) = self
+            .describe(&name)
+            .await?
+            .filter(|s| s.status() != Some("INACTIVE"))
+        {
+            let arn = s.service_arn().unwrap_or_default().to_owned();
+            if ours(&self.ecs_tags(&arn).await?, &self.repo, n).is_none() {
+                return Err(EcsPreviewError::Refused {
+                    message: format!(
+                        "service `{name}` exists in cluster `{}` but carries no stevedore preview record of {} for #{n}; it was left alone and nothing was changed",
+                        self.cfg.cluster, self.repo
+                    ),
+                    hint: "Rename or delete that service, or deploy the preview from another base `service`; previews are named `<service>-pr-<number>`".into(),
+                });
+            }
+            if s.status() == Some("DRAINING") {
+                return Err(EcsPreviewError::Refused {
+                    message: format!(
+                        "service `{name}` is being deleted (DRAINING) after an earlier close"
+                    ),
+                    hint: "Re-run this job in a few minutes, once ECS has finished deleting it"
+                        .into(),
+                });
+            }
+        }
+        if let (Some(listener), Some(template)) = (&self.pv.listener_arn, &self.pv.host) {
+            let tg_name = target_group_name(&self.cfg.cluster, &self.base, n);
+            if let Some((_, false)) = self.target_group(&tg_name, n).await? {
+                return Err(EcsPreviewError::Refused {
+                    message: format!(
+                        "target group `{tg_name}` exists but carries no stevedore preview record of {} for #{n}; it was left alone and nothing was changed",
+                        self.repo
+                    ),
+                    hint: "Delete or rename that target group; preview target groups are named after the service and the PR".into(),
+                });
+            }
+            let host = host_of(template, n);
+            if let Some(clash) = self.rules(listener).await?.iter().find(|r| {
+                r.hosts.contains(&host) && r.record.as_ref().is_none_or(|rec| rec.pr != n)
+            }) {
+                return Err(EcsPreviewError::Refused {
+                    message: format!(
+                        "listener rule {} (priority {}) already routes host `{host}` and is not the preview rule of #{n}; nothing was changed",
+                        clash.arn, clash.priority
+                    ),
+                    hint: "Remove that rule, or choose another `preview-host` template".into(),
+                });
+            }
+        }
+        Ok(())
     }
 
     async fn upsert(&self, n: u64) -> Result<Report, EcsPreviewError> {
-        let (base, recs) = self.look().await?;
+        let (base, base_tags, recs) = self.look().await?;
+        self.check_owner(n, &base_tags).await?;
         let base_arn = base.service_arn().unwrap_or_default().to_owned();
         let now = SystemTime::now();
         let mut notes = Vec::new();
@@ -309,7 +403,7 @@ impl Session<'_> {
             let mut kept = Vec::new();
             for r in others {
                 if r.expired(self.pv.ttl, now) {
-                    let removed = self.teardown(&base_arn, r.pr).await?;
+                    let removed = self.teardown(&base_arn, r).await?;
                     notes.push(format!(
                         "Removed the expired preview of #{} (last updated {}, older than `preview-ttl`): {}.",
                         r.pr,
@@ -334,12 +428,12 @@ impl Session<'_> {
             }
         }
         // The record first: whatever follows, a cancelled run leaves something the close or sweep finds.
-        let record = Record {
-            repo: self.repo.clone(),
-            pr: n,
-            updated: rfc3339(now),
-        };
+        let record = Record::new(&self.repo, n, rfc3339(now));
         self.ecs_tag(&base_arn, &record).await?;
+        if recs.get(&n).is_some_and(|r| r.legacy) {
+            // An older release's record of ours: now recorded under the repository's key.
+            self.ecs_untag(&base_arn, &[legacy_record_key(n)]).await?;
+        }
 
         let env_name = environment(n);
         let name = self.preview(n);
@@ -872,7 +966,8 @@ impl Session<'_> {
     /// Removes what PR `n`'s preview consists of, last its record; each step is a no-op when already
     /// gone, and only resources carrying this repository's record for `n` are removed. The names of what
     /// was removed (and of what was left alone, said so).
-    async fn teardown(&self, base_arn: &str, n: u64) -> Result<Vec<String>, EcsPreviewError> {
+    async fn teardown(&self, base_arn: &str, rec: &Record) -> Result<Vec<String>, EcsPreviewError> {
+        let n = rec.pr;
         let mut removed = Vec::new();
         let name = self.preview(n);
         if let Some(s) = self.describe(&name).await? {
@@ -937,13 +1032,7 @@ impl Session<'_> {
             )),
             None => {}
         }
-        self.client
-            .untag_resource()
-            .resource_arn(base_arn)
-            .tag_keys(format!("{TAG_PREFIX}pr-{n}"))
-            .send()
-            .await
-            .map_err(|e| EcsError::api("UntagResource", base_arn, &e))?;
+        self.ecs_untag(base_arn, &rec.keys()).await?;
         removed.push(format!("preview record (tag on service `{}`)", self.base));
         Ok(removed)
     }
@@ -1086,7 +1175,7 @@ impl Session<'_> {
     }
 
     async fn close(&self, n: u64) -> Result<Report, EcsPreviewError> {
-        let (base, recs) = match self.look().await {
+        let (base, _, recs) = match self.look().await {
             Ok(x) => x,
             Err(EcsPreviewError::Ecs(
                 EcsError::ServiceNotFound { .. } | EcsError::ClusterNotFound { .. },
@@ -1104,8 +1193,8 @@ impl Session<'_> {
         };
         let base_arn = base.service_arn().unwrap_or_default().to_owned();
         let mut lines = Vec::new();
-        if recs.contains_key(&n) {
-            let removed = self.teardown(&base_arn, n).await?;
+        if let Some(rec) = recs.get(&n) {
+            let removed = self.teardown(&base_arn, rec).await?;
             lines.push(format!("Removed: {}.", removed.join(", ")));
         } else if self
             .describe(&self.preview(n))
@@ -1128,7 +1217,7 @@ impl Session<'_> {
     }
 
     async fn sweep(&self) -> Result<Report, EcsPreviewError> {
-        let (base, recs) = self.look().await?;
+        let (base, _, recs) = self.look().await?;
         let base_arn = base.service_arn().unwrap_or_default().to_owned();
         let now = SystemTime::now();
         let mut rows = Vec::new();
@@ -1155,7 +1244,7 @@ impl Session<'_> {
                 ]);
                 continue;
             };
-            let removed = self.teardown(&base_arn, r.pr).await?;
+            let removed = self.teardown(&base_arn, r).await?;
             removed_count += 1;
             github_closed(self.github.as_ref(), &self.repo, &self.key, r.pr, why).await;
             rows.push(vec![
