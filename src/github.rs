@@ -492,11 +492,10 @@ impl Client {
             .identity
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let keep = match (slot.as_ref().map(|i| i.source), source) {
-            (Some(IdentitySource::User), _) => true,
-            (Some(IdentitySource::Author), IdentitySource::App) => true,
-            _ => false,
-        };
+        let keep = matches!(
+            (slot.as_ref().map(|i| i.source), source),
+            (Some(IdentitySource::User), _) | (Some(IdentitySource::Author), IdentitySource::App)
+        );
         if keep {
             return;
         }

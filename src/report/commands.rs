@@ -49,7 +49,7 @@ impl Masker {
             .filter(|e| e.len() >= 4)
             .collect();
         for e in escaped {
-            if !s.iter().any(|k| *k == e) {
+            if !s.contains(&e) {
                 s.push(e);
             }
         }
