@@ -170,9 +170,16 @@ pub async fn run_in(
                 EXIT_FAILED
             };
             let hint = e.hint();
-            let mut body = format!("**{e}**\n");
+            // The error quotes what others wrote (a registry's answer, a payload's version, a tag): it
+            // is rendered inert, its `code` spans kept as code (docs/security.md, issue 25 finding 6).
+            // Masked before it is escaped (escaping changes how a secret is spelled).
+            let mask = |s: &str| cmds.masker().redact(s);
+            let mut body = format!(
+                "**{}**\n",
+                report::markdown::sentence(&mask(&e.to_string()))
+            );
             if let Some(h) = &hint {
-                body.push_str(&format!("\n{h}\n"));
+                body.push_str(&format!("\n{}\n", report::markdown::sentence(&mask(h))));
             }
             let mut r = Report::new(
                 config.common.mode,
@@ -216,6 +223,7 @@ pub async fn run_in(
                 &ctx,
                 &Net::from_env(&env),
                 &rt.cancel,
+                cmds.masker(),
             )
             .await
         }
@@ -246,11 +254,12 @@ pub async fn run_in(
     let failed_notifications: Vec<&notify::Outcome> =
         notified.iter().filter(|o| o.problem.is_some()).collect();
     for o in &failed_notifications {
+        // The problem quotes the webhook's answer: someone else's text.
         delivery.notes.push(format!(
             "The notification to {} was not delivered ({} attempt(s)): {}",
-            o.label,
+            report::markdown::text(&o.label),
             o.attempts,
-            o.problem.as_deref().unwrap_or_default()
+            report::markdown::text(o.problem.as_deref().unwrap_or_default())
         ));
     }
     if let Some(placeholder) = ctx.act_placeholder_run_url()

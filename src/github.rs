@@ -11,6 +11,11 @@
 //! Routes are relative to the API base: `"/repos/o/r/check-runs"`; [`route`] knows each by its template.
 //! Bodies are typed: [`Client::send`] serialises a request struct and [`Client::get_as`] /
 //! [`Client::get_paged_as`] deserialise the answer; a answer of the wrong shape is a [`GithubError::Decode`].
+//! - Every request body passes through the run's [`Masker`] ([`Client::for_run`]): a registered secret in
+//!   any string of it (a check run's summary, text, title or annotation, a comment, a status description, a
+//!   Deployment's description or payload) leaves as `***`, whichever module built the body.
+//! - [`Client::identity`] is who the token writes as (the author GitHub shows): what stevedore finds again
+//!   by a marker is its own only when this identity wrote it.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -25,6 +30,7 @@ use crate::context::Context;
 use crate::env::Env;
 use crate::net::retry::{Backoff, Retries};
 use crate::net::{Net, ProxyConnector, error_chain};
+use crate::report::Masker;
 
 pub mod checks;
 pub mod comments;
@@ -32,6 +38,45 @@ pub mod deployments;
 pub mod fanout;
 pub mod route;
 pub mod statuses;
+
+/// The login of the workflow's `GITHUB_TOKEN` (the GitHub Actions app's bot), the author GitHub shows on
+/// what that token writes.
+pub const ACTIONS_BOT: &str = "github-actions[bot]";
+
+/// Who the token writes as: the login GitHub shows as the author of its comments.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub login: String,
+    pub source: IdentitySource,
+}
+
+impl Identity {
+    /// Whether `login` is this identity (GitHub logins compare without case).
+    #[must_use]
+    pub fn is(&self, login: &str) -> bool {
+        self.login.eq_ignore_ascii_case(login)
+    }
+}
+
+/// How [`Client::identity`] knows who the token is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdentitySource {
+    /// `GET /user` answered: a personal access token or a user's OAuth token.
+    User,
+    /// A check run this client created names its app: the app's bot, `<slug>[bot]`.
+    App,
+    /// A comment this client created names its author.
+    Author,
+    /// An installation token that has not created anything yet (`GET /user` is refused to installation
+    /// tokens): taken to be the workflow's `GITHUB_TOKEN`, [`ACTIONS_BOT`], until GitHub says otherwise.
+    Assumed,
+}
+
+/// What stevedore reads of `GET /user`.
+#[derive(Debug, serde::Deserialize)]
+struct UserAnswer {
+    login: String,
+}
 
 /// The REST API version we are written for.
 pub const API_VERSION: &str = "2022-11-28";
@@ -296,6 +341,15 @@ pub struct Client {
     /// The token is a personal access token or a user's OAuth token (`ghp_`, `github_pat_`, `gho_`,
     /// `ghu_`): GitHub refuses it check runs whatever its scopes.
     personal_token: bool,
+    /// The token is an installation token (`ghs_`: the workflow's `GITHUB_TOKEN` or a GitHub App's), to
+    /// which GitHub refuses `GET /user`.
+    installation_token: bool,
+    /// Who the token is, once known ([`Client::identity`]).
+    identity: std::sync::Mutex<Option<Identity>>,
+    /// `GET /user` was refused (the token is an installation token after all): not asked again.
+    user_refused: AtomicBool,
+    /// Redacts every request body.
+    masker: Masker,
 }
 
 impl Client {
@@ -334,21 +388,121 @@ impl Client {
             personal_token: ["ghp_", "github_pat_", "gho_", "ghu_"]
                 .iter()
                 .any(|p| token.expose_secret().starts_with(p)),
+            installation_token: token.expose_secret().starts_with("ghs_"),
+            identity: std::sync::Mutex::new(None),
+            user_refused: AtomicBool::new(false),
+            masker: Masker::default(),
         })
     }
 
     /// The client for this run: `None` without a token or a repository (local runs, act without a token).
+    /// Every request body passes through `masker`, the run's one masker (the one stdout, stderr and the
+    /// job summary are redacted with).
     #[must_use]
-    pub fn for_run(env: &Env, ctx: &Context, token: Option<&SecretString>) -> Option<Client> {
+    pub fn for_run(
+        env: &Env,
+        ctx: &Context,
+        token: Option<&SecretString>,
+        masker: &Masker,
+    ) -> Option<Client> {
         let token = token?.clone();
         ctx.repository.as_ref()?;
         match Client::with_net(&ctx.api_url, token, &Net::from_env(env)) {
-            Ok(c) => Some(c),
+            Ok(c) => Some(c.with_masker(masker.clone())),
             Err(e) => {
                 tracing::warn!("{e}");
                 None
             }
         }
+    }
+
+    /// Redacts every request body with `masker` (shared: secrets registered later are redacted too).
+    #[must_use]
+    pub fn with_masker(mut self, masker: Masker) -> Client {
+        self.masker = masker;
+        self
+    }
+
+    /// Who the token writes as on GitHub, found once and kept:
+    ///
+    /// 1. the author GitHub named on a comment this client created, or `GET /user`'s `login` (asked once,
+    ///    unless the token is an installation token, `ghs_`): a personal access token or a user's OAuth
+    ///    token;
+    /// 2. else the app GitHub named on a check run this client created, as its bot `<slug>[bot]` (only
+    ///    installation tokens create check runs);
+    /// 3. else (an installation token, or `GET /user` refused with 401/403/404 as GitHub refuses it to
+    ///    installation tokens) [`ACTIONS_BOT`], the workflow's `GITHUB_TOKEN`, until a check run or a
+    ///    comment this client creates names another app's bot.
+    ///
+    /// Any other failure of `GET /user` is an error: whoever asks finds nothing of its own rather than
+    /// guess (fail closed).
+    pub async fn identity(&self) -> Result<Identity, GithubError> {
+        let known = self.known_identity();
+        let settled =
+            |i: &Identity| matches!(i.source, IdentitySource::User | IdentitySource::Author);
+        if let Some(i) = known.as_ref().filter(|i| settled(i)) {
+            return Ok(i.clone());
+        }
+        if !self.installation_token && !self.user_refused.load(Ordering::SeqCst) {
+            match self.get_as::<UserAnswer>("/user").await {
+                Ok(u) => {
+                    let i = Identity {
+                        login: u.login,
+                        source: IdentitySource::User,
+                    };
+                    *self
+                        .identity
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(i.clone());
+                    return Ok(i);
+                }
+                Err(e) if matches!(e.status(), Some(401 | 403 | 404)) => {
+                    self.user_refused.store(true, Ordering::SeqCst);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let mut slot = self
+            .identity
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // A check run created meanwhile may have named the app.
+        Ok(slot
+            .get_or_insert_with(|| Identity {
+                login: ACTIONS_BOT.to_owned(),
+                source: IdentitySource::Assumed,
+            })
+            .clone())
+    }
+
+    /// The identity found so far, if any.
+    #[must_use]
+    pub fn known_identity(&self) -> Option<Identity> {
+        self.identity
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Records what GitHub said about something this client created (`source` is [`IdentitySource::App`] or
+    /// [`IdentitySource::Author`]). An app replaces only an assumption; an author replaces anything but
+    /// what `GET /user` answered.
+    pub fn learn_identity(&self, login: &str, source: IdentitySource) {
+        let mut slot = self
+            .identity
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let keep = matches!(
+            (slot.as_ref().map(|i| i.source), source),
+            (Some(IdentitySource::User), _) | (Some(IdentitySource::Author), IdentitySource::App)
+        );
+        if keep {
+            return;
+        }
+        *slot = Some(Identity {
+            login: login.to_owned(),
+            source,
+        });
     }
 
     /// Replaces the retry policy (tests use short waits).
@@ -467,6 +621,11 @@ impl Client {
         route: &str,
         body: Option<&Value>,
     ) -> Result<Answer, GithubError> {
+        // The one place every body leaves through: redacted here, whichever module built it.
+        let masked = body
+            .filter(|_| !self.masker.is_empty())
+            .map(|b| self.masker.redact_json(b));
+        let body = masked.as_ref().or(body);
         match self
             .cancel
             .guard(self.request_unguarded(&method, route, body))

@@ -56,7 +56,12 @@ impl Runtime<'_> {
     /// The GitHub client for this run: `None` without a token or a repository.
     #[must_use]
     pub fn github(&self) -> Option<crate::github::Client> {
-        crate::github::Client::for_run(self.env, self.ctx, self.common.github_token.as_ref())
+        crate::github::Client::for_run(
+            self.env,
+            self.ctx,
+            self.common.github_token.as_ref(),
+            self.cmds.masker(),
+        )
     }
 }
 

@@ -12,6 +12,7 @@
 //!   connection error, a 5xx or a 429 (its `Retry-After` honoured up to [`MAX_RETRY_AFTER`]), each try
 //!   limited to [`REQUEST_TIMEOUT`]. Once the runner cancels the step, whatever is in flight gets
 //!   [`CANCEL_GRACE`] and no retry starts.
+//! - The message passes through the run's masker ([`Masker::redact_json`]) before it is sent.
 //! - A notification never changes the verdict or the exit code: a webhook that fails is a `::warning` and
 //!   a note in the job summary.
 
@@ -25,7 +26,7 @@ use crate::cancel::Cancel;
 use crate::context::Context;
 use crate::inputs::Inputs;
 use crate::net::{Net, error_chain};
-use crate::report::Report;
+use crate::report::{Masker, Report};
 
 /// Tries per webhook (the first and two retries).
 pub const ATTEMPTS: u32 = 3;
@@ -373,18 +374,21 @@ async fn post(client: &reqwest::Client, hook: &Webhook, payload: &Value) -> Try 
     }
 }
 
-/// Sends the run's notification when `notify` is set; returns the problems as notes (no URL in them).
+/// Sends the run's notification when `notify` is set; returns the problems as notes (no URL in them). The
+/// message passes through `masker`, the run's one masker, before it leaves: a secret a registry or an
+/// error echoed into the report's title or reason is `***` in the chat as everywhere else.
 pub async fn notify(
     config: &Config,
     report: &Report,
     ctx: &Context,
     net: &Net,
     cancel: &Cancel,
+    masker: &Masker,
 ) -> Vec<Outcome> {
     if config.is_empty() {
         return Vec::new();
     }
-    let payload = message(report, ctx, config.environment.as_deref());
+    let payload = masker.redact_json(&message(report, ctx, config.environment.as_deref()));
     send(config, &payload, net, cancel).await
 }
 

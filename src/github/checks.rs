@@ -120,6 +120,16 @@ struct CheckRunAnswer {
     name: Option<String>,
     #[serde(default)]
     html_url: Option<String>,
+    /// The GitHub App that owns the check run, i.e. the token's app: its bot writes our comments.
+    #[serde(default)]
+    app: Option<AppAnswer>,
+}
+
+/// The part of a check run's `app` stevedore reads.
+#[derive(Clone, Debug, Deserialize)]
+struct AppAnswer {
+    #[serde(default)]
+    slug: Option<String>,
 }
 
 /// One annotation as the Checks API takes it.
@@ -205,6 +215,11 @@ pub async fn start(
     let run: CheckRunAnswer = client
         .send(Method::POST, &repo_route(repo, "/check-runs"), &body)
         .await?;
+    // Only an installation token creates check runs; GitHub names its app, whose bot
+    // (`<slug>[bot]`) is the author of every comment the same token writes.
+    if let Some(slug) = run.app.and_then(|a| a.slug).filter(|s| !s.is_empty()) {
+        client.learn_identity(&format!("{slug}[bot]"), super::IdentitySource::App);
+    }
     Ok(CheckRun {
         id: run.id,
         name: run.name.unwrap_or(name),

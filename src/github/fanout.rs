@@ -113,10 +113,12 @@ fn keyed(name: &str, key: Option<&str>, main_name: &str) -> String {
     }
 }
 
+/// Why a call failed, for a Markdown note: GitHub's message (or the error) is text from elsewhere, made
+/// inert with [`markdown::text`].
 fn why(e: &GithubError) -> String {
     match e.status() {
-        Some(s) => format!("GitHub answered {s} “{}”", e.message()),
-        None => e.to_string(),
+        Some(s) => format!("GitHub answered {s} “{}”", markdown::text(&e.message())),
+        None => markdown::text(&e.to_string()),
     }
 }
 
@@ -530,8 +532,8 @@ pub async fn finish(
             // Nothing else will get through either.
             d.notes.push(format!(
                 "The GitHub API at {} could not be reached ({}): no check run, status or PR comment was written; the report is only in this job summary and the step's annotations.",
-                client.api_url(),
-                e.message()
+                markdown::code_span(client.api_url()),
+                markdown::text(&e.message())
             ));
             d.requests = client.request_count() - before;
             return d;

@@ -286,6 +286,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
         CONTENTS_W,
     ),
     ep("GET", "/rate_limit", None),
+    // Who a personal token is (the sticky comment is ours only when this login wrote it).
+    ep("GET", "/user", None),
 ];
 
 /// The path of `route` without query, and without scheme and host when it is an absolute URL.

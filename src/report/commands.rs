@@ -40,6 +40,19 @@ impl Masker {
                 s.push(line.to_owned());
             }
         }
+        // The same secrets as untrusted text renders them in Markdown (`npm_x` becomes `npm&#95;x`): a
+        // secret echoed inside someone else's text is escaped before it reaches a report, and must still
+        // be found there.
+        let escaped: Vec<String> = std::iter::once(secret)
+            .chain(secret.lines())
+            .map(|k| super::markdown::text_mid_line(k.trim()))
+            .filter(|e| e.len() >= 4)
+            .collect();
+        for e in escaped {
+            if !s.contains(&e) {
+                s.push(e);
+            }
+        }
         // Longest first, so a secret containing another is replaced whole.
         s.sort_by_key(|k| std::cmp::Reverse(k.len()));
         true
@@ -56,6 +69,33 @@ impl Masker {
             }
         }
         out
+    }
+
+    /// `value` with every string in it (at any depth) redacted as [`Masker::redact`] does; object keys are
+    /// stevedore's own field names and stay as they are. What every request body sent to GitHub and every
+    /// chat payload passes through.
+    #[must_use]
+    pub fn redact_json(&self, value: &serde_json::Value) -> serde_json::Value {
+        use serde_json::Value;
+        match value {
+            Value::String(s) => Value::String(self.redact(s)),
+            Value::Array(a) => Value::Array(a.iter().map(|v| self.redact_json(v)).collect()),
+            Value::Object(o) => Value::Object(
+                o.iter()
+                    .map(|(k, v)| (k.clone(), self.redact_json(v)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+
+    /// Whether no secret is registered (nothing to redact).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.secrets
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty()
     }
 }
 
@@ -395,6 +435,24 @@ mod tests {
         let mut lines = out.lines();
         assert_eq!(lines.next(), Some("::add-mask::s3cr3t-value"));
         assert!(lines.all(|l| !l.contains("s3cr3t-value")), "{out}");
+    }
+
+    #[test]
+    fn secrets_are_found_in_json_at_any_depth_and_once_escaped_for_markdown() {
+        let m = Masker::default();
+        m.register("npm_Secret*01");
+        let v = serde_json::json!({"output": {"summary": "the token npm_Secret*01 may not",
+            "annotations": [{"message": "x npm_Secret*01"}]}, "n": 3});
+        assert_eq!(
+            m.redact_json(&v),
+            serde_json::json!({"output": {"summary": "the token *** may not",
+                "annotations": [{"message": "x ***"}]}, "n": 3})
+        );
+        // What `markdown::text` makes of it inside someone else's text.
+        let escaped = crate::report::markdown::sentence("forbidden: npm_Secret*01 `x`");
+        assert!(escaped.contains("npm&#95;Secret&#42;01"), "{escaped}");
+        assert_eq!(m.redact(&escaped), "forbidden: *** `x`");
+        assert!(Masker::default().is_empty() && !m.is_empty());
     }
 
     #[test]

@@ -49,6 +49,14 @@ pub fn text(s: &str) -> String {
     out
 }
 
+/// [`text`] of `s` as it is written in the middle of a line (no start-of-line escapes): how a secret
+/// echoed inside someone else's text looks once escaped, so that [`super::Masker`] finds it there too.
+#[must_use]
+pub fn text_mid_line(s: &str) -> String {
+    let t = text(&format!("x{s}"));
+    t.strip_prefix('x').unwrap_or(&t).to_owned()
+}
+
 /// Untrusted text as an inline code span (file names, paths): a backtick fence longer than any run of
 /// backticks inside, padded when the text starts or ends with one; line breaks become spaces. Markdown
 /// and HTML inside a code span are shown, never parsed. In a table, [`cell`] escapes its `|`. Text with
@@ -166,7 +174,7 @@ pub fn heading(report: &Report) -> String {
     let key = report
         .key
         .as_deref()
-        .map(|k| format!(" ({k})"))
+        .map(|k| format!(" ({})", text(k)))
         .unwrap_or_default();
     format!(
         "### {} stevedore {}{key}: {}\n",

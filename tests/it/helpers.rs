@@ -6,6 +6,7 @@
 )]
 
 pub mod act;
+pub mod echo_registry;
 pub mod engine;
 pub mod fake_apprunner;
 pub mod fake_ecs;

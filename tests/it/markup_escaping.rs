@@ -242,3 +242,64 @@ async fn a_hostile_input_value_is_inert_in_the_invalid_inputs_table() {
         r.summary
     );
 }
+
+/// Issue 25, finding 6: an error quoting someone else's text (here a registry's 403 answer, as a payload's
+/// `version` or a tag would be) closes no code span and opens no tag, link or marker in the job summary, the
+/// check run or the sticky comment: the error paragraph and its hint pass through `markdown::sentence`.
+#[tokio::test]
+async fn an_error_quoting_hostile_text_is_inert_in_summary_check_run_and_comment() {
+    use crate::helpers::echo_registry::EchoRegistry;
+    use crate::helpers::registries::npm_tgz;
+    let hostile = format!("` {IMG} {LINK} {MARKER_COPY} <!-- stevedore:deploy -->\n# heading");
+    let registry = EchoRegistry::start(&hostile).await;
+    let gh = FakeGithub::start().await;
+    let old = gh.seed_commits("main", &["feat: a"]);
+    gh.set_ref("refs/tags/v1.0.0", &old[0]);
+    let head = gh.seed_commits("main", &["feat: b (#9)"]).remove(0);
+    let s = crate::reporting::publish_step(&gh, &head, &registry.url())
+        .input("npm-token", "npm_token0123456789");
+    std::fs::create_dir_all(s.workspace.join("dist")).unwrap();
+    std::fs::write(
+        s.workspace.join("dist/lib.tgz"),
+        npm_tgz("echo-lib", "1.1.0", "x"),
+    )
+    .unwrap();
+    let r = s.run().await;
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    gh.assert_no_violations();
+
+    assert_inert("job summary", &r.summary);
+    assert!(
+        r.summary.contains("&lt;img src=x onerror=alert(1)&gt;"),
+        "the registry's text should be shown, escaped:\n{}",
+        r.summary
+    );
+    assert!(
+        !outside_fences(&r.summary).contains("<!--"),
+        "{}",
+        r.summary
+    );
+
+    let runs = gh.check_runs();
+    let mut seen = false;
+    for run in &runs {
+        for (part, md) in [("summary", &run.summary), ("text", &run.text)] {
+            let md = md.clone().unwrap_or_default();
+            assert_inert(&format!("check run {:?} {part}", run.name), &md);
+            assert!(!outside_fences(&md).contains("<!--"), "{md}");
+            seen |= md.contains("&lt;img src=x onerror=alert(1)&gt;");
+        }
+    }
+    assert!(seen, "no check run showed the registry's text: {runs:#?}");
+
+    let comments = gh.comments(9);
+    assert_eq!(comments.len(), 1, "{comments:#?}");
+    let ours = &comments[0].body;
+    assert!(ours.starts_with("<!-- stevedore:publish -->\n"), "{ours}");
+    assert_eq!(
+        outside_fences(ours).matches("<!--").count(),
+        1,
+        "only our own marker:\n{ours}"
+    );
+    assert_inert("comment", ours);
+}

@@ -474,6 +474,15 @@ async fn two_concurrent_writers_of_one_sticky_comment_leave_exactly_one() {
         )
         .await
         .unwrap();
+    // Someone else wrote our marker first (issue 25, finding 2): the writers' dedup must leave it alone.
+    gh.set_identity("mallory-token", "mallory", "User");
+    let forged = comment_as(
+        &gh,
+        "mallory-token",
+        7,
+        "<!-- stevedore:lint-gate -->\nall green",
+    )
+    .await;
     for round in 0..5 {
         let (a, b) = (client(&gh.url()), client(&gh.url()));
         let marker = "<!-- stevedore:lint-gate -->";
@@ -486,9 +495,16 @@ async fn two_concurrent_writers_of_one_sticky_comment_leave_exactly_one() {
         let ours: Vec<_> = gh
             .comments(7)
             .into_iter()
-            .filter(|c| c.body.contains(marker))
+            .filter(|c| c.body.contains(marker) && c.author == "github-actions[bot]")
             .collect();
         assert_eq!(ours.len(), 1, "round {round}: {ours:?}");
+        let theirs = gh.comments(7);
+        let theirs = theirs.iter().find(|c| c.id == forged);
+        assert_eq!(
+            theirs.map(|c| c.body.as_str()),
+            Some("<!-- stevedore:lint-gate -->\nall green"),
+            "round {round}"
+        );
         assert_eq!(ra.id, ours[0].id);
         assert_eq!(rb.id, ours[0].id);
         assert!(
@@ -497,7 +513,7 @@ async fn two_concurrent_writers_of_one_sticky_comment_leave_exactly_one() {
             ours[0].body
         );
     }
-    assert_eq!(gh.comments(7).len(), 3);
+    assert_eq!(gh.comments(7).len(), 4);
     gh.assert_no_violations();
 }
 
@@ -1063,4 +1079,240 @@ async fn bench_requests_per_report() {
         let writes = gh.requests().iter().filter(|q| q.method != "GET").count() - writes_before;
         println!("| {name} | {total} | {writes} |");
     }
+}
+
+/// Posts `body` on issue `issue` with `token` (written as whoever the fake takes `token` for); its id.
+async fn comment_as(gh: &FakeGithub, token: &str, issue: u64, body: &str) -> u64 {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let c = stevedore::github::Client::new(&gh.url(), secrecy::SecretString::from(token)).unwrap();
+    let v = c
+        .post(
+            &format!("/repos/octo-org/octo-repo/issues/{issue}/comments"),
+            &json!({ "body": body }),
+        )
+        .await
+        .unwrap();
+    v["id"].as_u64().unwrap()
+}
+
+/// No request but GETs touched comment `id`.
+fn never_written(gh: &FakeGithub, id: u64) -> bool {
+    let tail = format!("/issues/comments/{id}");
+    gh.requests()
+        .iter()
+        .all(|q| q.method == "GET" || !q.path.ends_with(&tail))
+}
+
+/// Issue 25, finding 2: a commenter who posts our marker as the first line of a comment before stevedore's
+/// first run does not get that comment adopted (and then edit it into a fake green report): stevedore
+/// writes its own beside it, on every run, and never edits or deletes theirs.
+#[tokio::test]
+async fn a_comment_carrying_our_marker_by_someone_else_is_never_adopted_edited_or_deleted() {
+    let gh = FakeGithub::start().await;
+    gh.set_identity("mallory-token", "mallory", "User");
+    let forged = "<!-- stevedore:lint-gate -->\n### ✅ stevedore lint-gate: all checks passed";
+    let theirs = comment_as(&gh, "mallory-token", 7, forged).await;
+    for round in 0..2 {
+        let r = run_reporting(
+            on_pr(step(&gh.url()), false),
+            report_with(Verdict::Failure, 0),
+        )
+        .await;
+        assert_eq!(r.code, 1, "{}", r.stdout);
+        let cs = gh.comments(7);
+        assert_eq!(cs.len(), 2, "round {round}: {cs:#?}");
+        assert_eq!(
+            (cs[0].id, cs[0].author.as_str(), cs[0].body.as_str()),
+            (theirs, "mallory", forged),
+            "round {round}: the forged comment was taken for ours"
+        );
+        assert_eq!(cs[1].author, "github-actions[bot]");
+        assert!(
+            cs[1]
+                .body
+                .starts_with("<!-- stevedore:lint-gate -->\n### ❌")
+                && cs[1].body.contains("3 checks"),
+            "{}",
+            cs[1].body
+        );
+    }
+    assert!(never_written(&gh, theirs), "{:#?}", gh.requests());
+    // Mallory's comment and ours, once: the second run found its own again.
+    assert_eq!(gh.count(CREATE_COMMENT), 2);
+    gh.assert_no_violations();
+}
+
+/// Issue 25, finding 2, with a personal access token: its identity is `GET /user`'s login, and of the
+/// comments carrying the marker only the one that login wrote is adopted (not another workflow's).
+#[tokio::test]
+async fn a_personal_token_adopts_only_the_comment_its_own_login_wrote() {
+    const PAT: &str = "ghp_releasebot0123456789abcdefghijklmnop";
+    let gh = FakeGithub::start().await;
+    gh.set_identity(PAT, "release-bot", "User");
+    let marker = "<!-- stevedore:lint-gate -->";
+    let other = comment_as(
+        &gh,
+        "ghs_otherworkflow",
+        7,
+        &format!("{marker}\nanother workflow"),
+    )
+    .await;
+    let own = comment_as(&gh, PAT, 7, &format!("{marker}\nan earlier run")).await;
+    let r = run_reporting(
+        on_pr(step(&gh.url()).input("github-token", PAT), false),
+        report_with(Verdict::Success, 0),
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    let cs = gh.comments(7);
+    assert_eq!(cs.len(), 2, "{cs:#?}");
+    assert_eq!(
+        (cs[0].id, cs[0].body.as_str()),
+        (other, "<!-- stevedore:lint-gate -->\nanother workflow")
+    );
+    assert_eq!((cs[1].id, cs[1].author.as_str()), (own, "release-bot"));
+    assert!(cs[1].body.contains("3 checks"), "{}", cs[1].body);
+    assert!(never_written(&gh, other));
+    assert_eq!(gh.count("GET /user"), 1);
+    gh.assert_no_violations();
+}
+
+/// Issue 25, finding 2, with another GitHub App's installation token: `GET /user` is refused to it, the
+/// check run it creates names its app, and its bot's comment is found again; a `github-actions[bot]`
+/// comment carrying the marker is not its own.
+#[tokio::test]
+async fn an_app_token_finds_the_comment_its_bot_wrote_and_no_other() {
+    const APP: &str = "ghs_releaseapp0123456789";
+    let gh = FakeGithub::start().await;
+    gh.set_identity(APP, "release-app[bot]", "Bot");
+    let marker = "<!-- stevedore:lint-gate -->";
+    let actions = comment_as(
+        &gh,
+        "ghs_otherworkflow",
+        7,
+        &format!("{marker}\nanother workflow"),
+    )
+    .await;
+    for _ in 0..2 {
+        let r = run_reporting(
+            on_pr(step(&gh.url()).input("github-token", APP), false),
+            report_with(Verdict::Success, 0),
+        )
+        .await;
+        assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    }
+    let cs = gh.comments(7);
+    assert_eq!(cs.len(), 2, "{cs:#?}");
+    assert_eq!(cs[0].id, actions);
+    assert!(never_written(&gh, actions));
+    assert_eq!(cs[1].author, "release-app[bot]");
+    assert!(cs[1].body.contains("3 checks"), "{}", cs[1].body);
+    // One create over both runs, and nothing deleted: the second run knew its bot from the check run.
+    assert_eq!(gh.count(CREATE_COMMENT), 2);
+    assert_eq!(
+        gh.count("DELETE /repos/{owner}/{repo}/issues/comments/{comment_id}"),
+        0
+    );
+    assert_eq!(
+        gh.count("GET /user"),
+        0,
+        "an installation token is not asked"
+    );
+    gh.assert_no_violations();
+}
+
+/// Issue 25, finding 5: a registry that repeats the token it was sent in its 403 answer. The token is
+/// masked (`npm-token`), and no request stevedore sends anywhere carries it: not a check run (summary,
+/// text, title), not the sticky comment, not a status, not a release, not the chat notification.
+#[tokio::test]
+async fn a_secret_echoed_by_a_registry_reaches_no_github_request_and_no_notification() {
+    use crate::helpers::echo_registry::EchoRegistry;
+    use crate::helpers::registries::npm_tgz;
+    use crate::helpers::webhook::Receiver;
+    const TOKEN: &str = "npm_EchoedSecret0123456789abcdef";
+    // `***`, escaped as the registry's text around it is (it renders as `***`).
+    const MASKED: &str = "the token &#42;&#42;&#42; may not publish";
+    let registry = EchoRegistry::start("Contact the registry's owner.").await;
+    let chat = Receiver::start(Vec::new()).await;
+    let gh = FakeGithub::start().await;
+    let old = gh.seed_commits("main", &["feat: a"]);
+    gh.set_ref("refs/tags/v1.0.0", &old[0]);
+    let head = gh.seed_commits("main", &["feat: b (#9)"]).remove(0);
+    let s = publish_step(&gh, &head, &registry.url())
+        .input("npm-token", TOKEN)
+        .input("notify", &chat.url("T0KENWEBHOOK"));
+    std::fs::create_dir_all(s.workspace.join("dist")).unwrap();
+    std::fs::write(
+        s.workspace.join("dist/lib.tgz"),
+        npm_tgz("echo-lib", "1.1.0", "x"),
+    )
+    .unwrap();
+    let r = s.run().await;
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    assert!(
+        registry.requests().iter().any(|(m, _)| m == "PUT"),
+        "the publish never reached the registry: {:?}\n{}",
+        registry.requests(),
+        r.stdout
+    );
+    // The refusal is reported, with the token as `***`.
+    assert!(r.summary.contains("HTTP 403"), "{}", r.summary);
+    assert!(!r.summary.contains(TOKEN), "{}", r.summary);
+    let runs = gh.check_runs();
+    assert!(
+        runs.iter().any(|c| c
+            .summary
+            .as_deref()
+            .is_some_and(|s| s.contains("HTTP 403") && s.contains(MASKED))),
+        "{runs:#?}"
+    );
+    assert!(
+        gh.comments(9).iter().any(|c| c.body.contains(MASKED)),
+        "{:#?}",
+        gh.comments(9)
+    );
+    for (route, body) in gh.request_bodies() {
+        assert!(!body.contains(TOKEN), "{route} carried the token: {body}");
+    }
+    let sent = chat.received();
+    assert!(!sent.is_empty(), "no notification was sent");
+    for m in sent {
+        assert!(
+            !m.body.contains(TOKEN),
+            "the notification carried the token: {}",
+            m.body
+        );
+    }
+    assert!(
+        r.stdout
+            .lines()
+            .all(|l| !l.contains(TOKEN) || l.starts_with("::add-mask::")),
+        "{}",
+        r.stdout
+    );
+    gh.assert_no_violations();
+}
+
+/// A publish step on `main` at `head`, run for merged PR #9 (so it also writes the sticky comment),
+/// uploading `dist/*.tgz` to `registry`.
+pub(crate) fn publish_step(gh: &FakeGithub, head: &str, registry: &str) -> Step {
+    Step::new()
+        .input("mode", "publish")
+        .input("github-token", "ghs_faketoken0123456789")
+        .input("packages", "dist/*.tgz")
+        .input("npm-registry", registry)
+        .var("GITHUB_API_URL", &gh.url())
+        .var("GITHUB_SERVER_URL", "https://github.com")
+        .var("GITHUB_SHA", head)
+        .event(
+            "pull_request",
+            json!({
+                "action": "closed", "number": 9,
+                "pull_request": {
+                    "number": 9, "merged": true, "merge_commit_sha": head, "title": "feat: b", "labels": [],
+                    "head": {"sha": "1111111111111111111111111111111111111111", "ref": "feature", "repo": {"full_name": "octo-org/octo-repo"}},
+                    "base": {"sha": "2222222222222222222222222222222222222222", "ref": "main", "repo": {"full_name": "octo-org/octo-repo"}},
+                }
+            }),
+        )
 }

@@ -10,6 +10,11 @@
 //! deployments inactive, get-release-by-tag ignores drafts, refs need fast-forwards unless forced, and list
 //! endpoints paginate with a `Link` header.
 //!
+//! Who wrote what follows the token, as on GitHub: an installation token (`ghs_…`, the workflow's
+//! `GITHUB_TOKEN`) writes as `github-actions[bot]` (type `Bot`) and is refused `GET /user` (403 "Resource
+//! not accessible by integration"); any other token is a user, whose login `GET /user` answers (derived
+//! from the token unless [`FakeGithub::set_identity`] names it). Comments carry their author.
+//!
 //! The same API is served under `/api/v3` (GitHub Enterprise Server). Faults can be injected per route:
 //! permanent 403 "Resource not accessible by integration", one-shot secondary rate limits with
 //! `retry-after`, primary limits with `x-ratelimit-reset`, and 5xx.
@@ -95,6 +100,8 @@ pub struct CheckRun {
     pub external_id: Option<String>,
     pub started_at: String,
     pub completed_at: Option<String>,
+    /// The app that owns it: the creating installation token's (`github-actions` for `GITHUB_TOKEN`).
+    pub app_slug: String,
 }
 
 /// A stored issue/PR comment.
@@ -102,6 +109,10 @@ pub struct CheckRun {
 pub struct Comment {
     pub id: u64,
     pub issue: u64,
+    /// The login of the token that created it.
+    pub author: String,
+    /// `User` or `Bot`.
+    pub author_type: String,
     pub body: String,
     pub created_at: String,
     pub updated_at: String,
@@ -137,6 +148,8 @@ struct State {
     pulls: BTreeMap<u64, Value>,
     pull_files: HashMap<u64, Vec<Value>>,
     rate_remaining: u64,
+    /// Token → (login, type) set by [`FakeGithub::set_identity`].
+    identities: HashMap<String, (String, String)>,
 }
 
 impl State {
@@ -330,6 +343,23 @@ impl FakeGithub {
             .values()
             .filter(|c| c.issue == issue)
             .cloned()
+            .collect()
+    }
+
+    /// Makes `token` act as `login` of `kind` (`User` or `Bot`), e.g. another GitHub App's installation
+    /// token as `my-app[bot]`.
+    pub fn set_identity(&self, token: &str, login: &str, kind: &str) {
+        self.state()
+            .identities
+            .insert(token.to_owned(), (login.to_owned(), kind.to_owned()));
+    }
+
+    /// Every request body the fake received, as JSON text, with its route (for "this never left" checks).
+    pub fn request_bodies(&self) -> Vec<(String, String)> {
+        self.state()
+            .records
+            .iter()
+            .map(|r| (r.route.clone(), r.body.to_string()))
             .collect()
     }
 
@@ -638,6 +668,43 @@ pub fn is_reporting_route(route: &str) -> bool {
         || path.starts_with("/repos/{owner}/{repo}/issues/{issue_number}/comments")
         || path.starts_with("/repos/{owner}/{repo}/issues/comments/")
         || path.starts_with("/repos/{owner}/{repo}/statuses/")
+        // Who the token is, asked before the sticky comment is looked for.
+        || path == "/user"
+}
+
+/// The token of a request (`Authorization: Bearer …` or `token …`).
+fn token_of(headers: &HeaderMap) -> String {
+    let v = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    v.strip_prefix("Bearer ")
+        .or_else(|| v.strip_prefix("token "))
+        .unwrap_or(v)
+        .trim()
+        .to_owned()
+}
+
+/// Who `token` is: a registered identity, else `github-actions[bot]` for an installation token (`ghs_`),
+/// else a user whose login is the token's letters, digits and hyphens (at most 39, GitHub's limit).
+fn identity_of(st: &State, token: &str) -> (String, String) {
+    if let Some(i) = st.identities.get(token) {
+        return i.clone();
+    }
+    if token.starts_with("ghs_") {
+        return ("github-actions[bot]".to_owned(), "Bot".to_owned());
+    }
+    let login: String = token
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(39)
+        .collect();
+    let login = if login.is_empty() {
+        "anonymous".to_owned()
+    } else {
+        login
+    };
+    (login, "User".to_owned())
 }
 
 fn user(login: &str, kind: &str) -> Value {
@@ -1021,6 +1088,45 @@ fn dispatch(st: &mut State, r: &Req<'_>) -> Answer {
                 .collect();
             ok(200, json!({"total_count": runs.len(), "check_runs": runs}))
         }
+        // GitHub refuses `GET /user` to installation tokens; a user token gets its private profile.
+        "users/get-authenticated" => {
+            let (login, kind) = identity_of(st, &token_of(r.headers));
+            if kind == "Bot" {
+                return err(403, NOT_ACCESSIBLE);
+            }
+            let mut u = user(&login, &kind);
+            if let Some(o) = u.as_object_mut() {
+                for (k, v) in [
+                    ("gravatar_id", json!("")),
+                    ("followers_url", json!("")),
+                    ("following_url", json!("")),
+                    ("gists_url", json!("")),
+                    ("starred_url", json!("")),
+                    ("subscriptions_url", json!("")),
+                    ("organizations_url", json!("")),
+                    ("repos_url", json!("")),
+                    ("events_url", json!("")),
+                    ("received_events_url", json!("")),
+                    ("name", Value::Null),
+                    ("company", Value::Null),
+                    ("blog", Value::Null),
+                    ("location", Value::Null),
+                    ("email", Value::Null),
+                    ("hireable", Value::Null),
+                    ("bio", Value::Null),
+                    ("public_repos", json!(0)),
+                    ("public_gists", json!(0)),
+                    ("followers", json!(0)),
+                    ("following", json!(0)),
+                    ("created_at", json!("2020-01-01T00:00:00Z")),
+                    ("updated_at", json!("2020-01-01T00:00:00Z")),
+                    ("user_view_type", json!("private")),
+                ] {
+                    o.insert(k.to_owned(), v);
+                }
+            }
+            ok(200, u)
+        }
         "issues/list-comments" => {
             let n = r.id("issue_number");
             let items = st
@@ -1036,11 +1142,14 @@ fn dispatch(st: &mut State, r: &Req<'_>) -> Answer {
             if let Some(a) = comment_too_long(&body) {
                 return a;
             }
+            let (author, author_type) = identity_of(st, &token_of(r.headers));
             let id = st.id();
             let now = st.now();
             let c = Comment {
                 id,
                 issue: r.id("issue_number"),
+                author,
+                author_type,
                 body,
                 created_at: now.clone(),
                 updated_at: now,
@@ -1577,7 +1686,7 @@ fn comment_json(r: &Req<'_>, c: &Comment) -> Value {
         "url": format!("{}/issues/comments/{}", r.api, c.id),
         "html_url": format!("{}/pull/{}#issuecomment-{}", r.html, c.issue, c.id),
         "issue_url": format!("{}/issues/{}", r.api, c.issue),
-        "body": c.body, "user": user("github-actions[bot]", "Bot"),
+        "body": c.body, "user": user(&c.author, &c.author_type),
         "created_at": c.created_at, "updated_at": c.updated_at, "author_association": "NONE",
     })
 }
@@ -1603,7 +1712,7 @@ fn check_json(r: &Req<'_>, c: &CheckRun) -> Value {
                    "annotations_count": c.annotations.len(),
                    "annotations_url": format!("{}/check-runs/{}/annotations", r.api, c.id)},
         "check_suite": {"id": 1},
-        "app": {"id": 15368, "slug": "github-actions", "name": "GitHub Actions"},
+        "app": {"id": 15368, "slug": c.app_slug, "name": c.app_slug},
         "pull_requests": [],
     })
 }
@@ -1719,6 +1828,13 @@ fn check_create(st: &mut State, r: &Req<'_>) -> Answer {
         external_id: None,
         started_at: now,
         completed_at: None,
+        app_slug: {
+            let (login, _) = identity_of(st, &token_of(r.headers));
+            login
+                .strip_suffix("[bot]")
+                .unwrap_or("github-actions")
+                .to_owned()
+        },
     };
     if let Some(a) = apply_check_fields(st, &mut c, r.body) {
         return a;
