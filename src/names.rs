@@ -370,8 +370,14 @@ mod tests {
     #[test]
     fn compatibility_characters_and_combining_marks_are_refused() {
         for (fake, says) in [
-            ("\u{2119}roduction", "U+2119 (`\u{2119}`, a compatibility form of `P`)"),
-            ("product\u{FB01}on", "U+FB01 (`\u{FB01}`, a compatibility form of `fi`)"),
+            (
+                "\u{2119}roduction",
+                "U+2119 (`\u{2119}`, a compatibility form of `P`)",
+            ),
+            (
+                "product\u{FB01}on",
+                "U+FB01 (`\u{FB01}`, a compatibility form of `fi`)",
+            ),
             (
                 "\u{24DF}\u{24E1}\u{24DE}\u{24D3}\u{24E4}\u{24D2}\u{24E3}\u{24D8}\u{24DE}\u{24DD}",
                 "U+24DF (`\u{24DF}`, a compatibility form of `p`)",

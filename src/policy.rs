@@ -380,18 +380,16 @@ impl TriggerPolicy {
     /// [`TriggerPolicy::rule`], with where the rule comes from.
     #[must_use]
     pub fn resolve(&self, environment: &str) -> Option<(&Rule, PolicySource)> {
-        if let Some((_, r)) = self
-            .rules
-            .iter()
-            .find(|(k, _)| names::same(k, environment))
-        {
+        if let Some((_, r)) = self.rules.iter().find(|(k, _)| names::same(k, environment)) {
             return Some((r, self.source));
         }
         if self.source != PolicySource::Default {
             return None;
         }
         let c = class(environment)?;
-        self.rules.get(c.rule()).map(|r| (r, PolicySource::DefaultFor(c)))
+        self.rules
+            .get(c.rule())
+            .map(|r| (r, PolicySource::DefaultFor(c)))
     }
 
     /// Whether a rule covers `environment`.
@@ -765,19 +763,48 @@ mod tests {
     #[test]
     fn names_that_read_as_production_or_staging() {
         for n in [
-            "prod", "PRD", "Production", "live", "eu-prod", "prod_eu", "prod.eu", "euProd", "prod2",
-            "prod-staging", "preprod", "pre-prod", "pre_production", "non-prod", "PROD EU",
+            "prod",
+            "PRD",
+            "Production",
+            "live",
+            "eu-prod",
+            "prod_eu",
+            "prod.eu",
+            "euProd",
+            "prod2",
+            "prod-staging",
+            "preprod",
+            "pre-prod",
+            "pre_production",
+            "non-prod",
+            "PROD EU",
             "\u{FF50}rod",
         ] {
             assert_eq!(class(n), Some(Class::Production), "{n}");
             assert!(production_like(n), "{n}");
         }
-        for n in ["stag", "stage", "Staging", "stg", "staging-eu", "eu-stage2", "euStaging"] {
+        for n in [
+            "stag",
+            "stage",
+            "Staging",
+            "stg",
+            "staging-eu",
+            "eu-stage2",
+            "euStaging",
+        ] {
             assert_eq!(class(n), Some(Class::Staging), "{n}");
         }
         for n in [
-            "dev", "qa", "preview", "test", "product-catalog", "producer", "prodigy", "livestock",
-            "backstage", "nonprod",
+            "dev",
+            "qa",
+            "preview",
+            "test",
+            "product-catalog",
+            "producer",
+            "prodigy",
+            "livestock",
+            "backstage",
+            "nonprod",
         ] {
             assert_eq!(class(n), None, "{n}");
         }
@@ -795,7 +822,10 @@ mod tests {
                     "ref `refs/heads/feature/x` may not deploy to `{env}`: the default trigger policy (its `production` rule, for a name that reads as production) allows only `refs/tags/*-stable` there"
                 )
             );
-            assert!(check_ref(&p, env, Some("refs/heads/main")).is_err(), "{env}");
+            assert!(
+                check_ref(&p, env, Some("refs/heads/main")).is_err(),
+                "{env}"
+            );
             let d = check_ref(&p, env, Some("refs/tags/v1-stable")).unwrap();
             assert!(d.require_environment_claim, "{env}");
             assert_eq!(d.source, PolicySource::DefaultFor(Class::Production));
@@ -804,7 +834,10 @@ mod tests {
             let d = check_ref(&p, env, Some("refs/heads/main")).unwrap();
             assert!(!d.require_environment_claim);
             assert_eq!(d.source, PolicySource::DefaultFor(Class::Staging));
-            assert!(check_ref(&p, env, Some("refs/heads/feature/x")).is_err(), "{env}");
+            assert!(
+                check_ref(&p, env, Some("refs/heads/feature/x")).is_err(),
+                "{env}"
+            );
         }
         assert!(check_ref(&p, "preview", Some("refs/pull/7/merge")).is_ok());
     }
@@ -819,7 +852,11 @@ mod tests {
             "environment `qa` has no rule in the default trigger policy (it has rules for `dev`, `preview`, `production`, `staging`, and holds names that read as production or staging to those rules); an environment no rule covers is refused before any AWS call, whatever its name"
         );
         assert!(e.hint().contains("`qa: [refs/heads/main]`"), "{}", e.hint());
-        assert!(e.hint().contains("`dev: [refs/heads/main]`"), "{}", e.hint());
+        assert!(
+            e.hint().contains("`dev: [refs/heads/main]`"),
+            "{}",
+            e.hint()
+        );
 
         // An explicit policy covers exactly what it names: `prod` is not `production`.
         let p = TriggerPolicy::parse("production: [\"refs/tags/*-stable\"]\n").unwrap();
@@ -840,7 +877,9 @@ mod tests {
 
     #[test]
     fn rule_lines_are_valid_yaml_for_any_name() {
-        for env in ["qa", "prod-eu", "my env", "true", "1", "a:b", "qu\"ote", "本番"] {
+        for env in [
+            "qa", "prod-eu", "my env", "true", "1", "a:b", "qu\"ote", "本番",
+        ] {
             let line = rule_line(env);
             let p = TriggerPolicy::parse(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
             assert!(p.rules.contains_key(env), "{line}");

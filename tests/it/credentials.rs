@@ -757,7 +757,9 @@ async fn at_ref(git_ref: &str, claim: Option<&str>) -> (FakeOidc, ScriptedSts) {
 async fn production_like_names_are_held_to_the_production_rule_by_default() {
     // Today's main planned `prod` from a feature branch with no claim check and no warning.
     for env in ["prod", "prd", "live", "PROD", "eu-prod", "preprod"] {
-        let envs = format!("{env}:\n  role: arn:aws:iam::123456789012:role/prod-deploy\n  region: eu-central-1\n");
+        let envs = format!(
+            "{env}:\n  role: arn:aws:iam::123456789012:role/prod-deploy\n  region: eu-central-1\n"
+        );
         let (oidc, sts) = at_ref("refs/heads/feature/x", None).await;
         let r = step(&oidc, &sts.url)
             .var("GITHUB_REF", "refs/heads/feature/x")
@@ -881,7 +883,9 @@ async fn with_role_to_assume_alone_the_environment_is_held_to_the_policy_too() {
         .await;
     assert_eq!(r.code, 2, "{}", r.stdout);
     assert!(
-        errors(&r).contains("input `environment` = `qa`: environment `qa` has no rule in the default trigger policy"),
+        errors(&r).contains(
+            "input `environment` = `qa`: environment `qa` has no rule in the default trigger policy"
+        ),
         "{}",
         r.stdout
     );
@@ -893,7 +897,11 @@ async fn with_role_to_assume_alone_the_environment_is_held_to_the_policy_too() {
         .run()
         .await;
     assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(errors(&r).contains("may not deploy to `live`"), "{}", r.stdout);
+    assert!(
+        errors(&r).contains("may not deploy to `live`"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(sts.requests(), 0);
     assert_eq!(oidc.token_requests(), 0);
 }
@@ -921,7 +929,9 @@ async fn an_explicit_catch_all_rule_opts_an_environment_out_and_other_gaps_warn(
     ] {
         assert!(
             r.stdout.lines().any(|l| l.starts_with("::warning")
-                && l.contains(&format!("environment `{env}` has no rule in input `trigger-policy`"))
+                && l.contains(&format!(
+                    "environment `{env}` has no rule in input `trigger-policy`"
+                ))
                 && l.contains(&format!("A job targeting `{env}` stops with exit 2"))
                 && l.contains(line)),
             "{env}\n{}",

@@ -377,8 +377,7 @@ async fn a_look_alike_trigger_policy_key_is_refused() {
             .run()
             .await;
         assert_eq!(r.code, 2, "{shown}: {}", r.stdout);
-        let want =
-            format!("input `trigger-policy` = `{shown}`: the environment name {problem}");
+        let want = format!("input `trigger-policy` = `{shown}`: the environment name {problem}");
         assert!(errors(&r).contains(&want), "{want}\n{}", r.stdout);
         assert_eq!(sts.requests(), 0);
     }
@@ -390,7 +389,11 @@ async fn a_look_alike_environment_claim_does_not_meet_the_production_claim_rule(
     // required reviewers); the step asks for `production` from a stable tag. The compatibility folding
     // used to compare names must not make that claim count as `production`.
     let tag = "refs/tags/v1.2.0-stable";
-    for claim in ["product\u{FB01}on", "\u{2119}roduction", "PRODUCT\u{0130}ON"] {
+    for claim in [
+        "product\u{FB01}on",
+        "\u{2119}roduction",
+        "PRODUCT\u{0130}ON",
+    ] {
         let oidc = FakeOidc::start(Settings {
             git_ref: tag.into(),
             environment: Some(claim.into()),
