@@ -190,6 +190,12 @@ impl AwsInputs {
             environments.as_ref(),
             &trigger_policy,
         );
+        check_coverage(
+            p,
+            environment.as_deref(),
+            environments.as_ref(),
+            &trigger_policy,
+        );
         let allow_credential_chain = p.bool(Input::AllowAwsCredentialChain, false);
         if environments.is_some() && environment.is_none() {
             p.missing(
@@ -267,6 +273,51 @@ fn check_environment_names(
                 crate::names::fix(name, known.iter().copied()),
             );
         }
+    }
+}
+
+/// Refuses (exit 2) a targeted environment no trigger-policy rule covers — input `environment`, checked here
+/// when `environments` is absent or maps it (an unmapped one is refused by [`plan`], which checks the
+/// policy too) — and warns about every other `environments` entry no rule covers: the job targeting it
+/// stops. Names refused by [`check_environment_names`] are not judged twice.
+fn check_coverage(
+    p: &mut Inputs<'_>,
+    environment: Option<&str>,
+    environments: Option<&Environments>,
+    policy: &TriggerPolicy,
+) {
+    let uncovered = |name: &str| crate::names::check(name).is_ok() && !policy.covers(name);
+    let problem = |name: &str| {
+        PolicyError::NoRule {
+            environment: name.to_owned(),
+            known: policy.names(),
+            by: policy.source,
+        }
+        .to_string()
+    };
+    if let Some(e) = environment
+        && environments.is_none_or(|envs| envs.get(e).is_some())
+        && uncovered(e)
+    {
+        p.error(
+            Input::Environment,
+            Some(e),
+            problem(e),
+            policy::rule_to_add(e, policy.source),
+        );
+    }
+    for name in environments.map(Environments::names).unwrap_or_default() {
+        if environment.is_some_and(|e| crate::names::same(e, name)) || !uncovered(name) {
+            continue;
+        }
+        p.warn(
+            Input::TriggerPolicy,
+            format!(
+                "{}. A job targeting `{name}` stops with exit 2. {}",
+                problem(name),
+                policy::rule_to_add(name, policy.source)
+            ),
+        );
     }
 }
 

@@ -2,25 +2,72 @@
 //!
 //! GitHub compares environment names case-insensitively (`Production` and `production` are one environment,
 //! with one set of protection rules), so stevedore does too: the `environment` input, the keys of
-//! `environments` and `trigger-policy`, and the OIDC token's `environment` claim are all compared through
-//! [`key`]. A name that only *looks* like another — a zero-width space inside it, a bidi control, a Cyrillic
-//! `р` among Latin letters — would otherwise escape the rule written for the real one, so [`check`] refuses
-//! it (exit 2), showing the hidden characters as `<U+XXXX>`.
+//! `environments` and `trigger-policy` are all compared through [`key`], a Unicode *compatibility caseless*
+//! form (Unicode §3.13 D145: canonical decomposition, full case folding, compatibility normalisation), so
+//! `PRODUCTION`, `ℙroduction` and `productﬁon` all have the key `production`. The OIDC token's
+//! `environment` claim is compared more strictly, see [`same_claim`].
+//!
+//! A name that only *looks* like another — a zero-width space inside it, a bidi control, a Cyrillic `р`
+//! among Latin letters, a compatibility character (`ℙ`, `ﬁ`, `ⓟ`, fullwidth `ｐ`), a combining mark (`i` +
+//! U+0307, or `İ`, whose case folding is `i` + U+0307) — would otherwise escape the rule written for the
+//! real one, so [`check`] refuses it (exit 2), showing the hidden characters as `<U+XXXX>`.
 
+use std::borrow::Cow;
+
+use icu_casemap::CaseMapper;
+use icu_normalizer::{ComposingNormalizerBorrowed, DecomposingNormalizerBorrowed};
 use unicode_script::{Script, UnicodeScript};
 use unicode_security::MixedScript;
 
-/// The form two names are compared in: trimmed, Unicode lower case (GitHub: environment names are not
-/// case-sensitive).
+/// Unicode compatibility caseless folding (D145): `NFKC(casefold(NFKD(casefold(NFD(s)))))`. Two strings
+/// are compatibility caseless matches exactly when their folds are equal (D145 ends in NFKD; NFKC of an
+/// NFKD string is a bijection on them, so equality is kept and the result stays composed).
+fn fold(s: &str) -> String {
+    let cm = CaseMapper::new();
+    let nfd = DecomposingNormalizerBorrowed::new_nfd().normalize(s);
+    let once = cm.fold_string(&nfd);
+    let nfkd = DecomposingNormalizerBorrowed::new_nfkd().normalize(&once);
+    let twice = cm.fold_string(&nfkd);
+    ComposingNormalizerBorrowed::new_nfkc()
+        .normalize(&twice)
+        .into_owned()
+}
+
+fn nfc(s: &str) -> Cow<'_, str> {
+    ComposingNormalizerBorrowed::new_nfc().normalize(s)
+}
+
+/// The form two names are compared in: trimmed, then folded as Unicode compatibility caseless matching
+/// (D145) does — case folded in full (`PRODUCTION`, `ß`/`ss`), compatibility characters replaced by their
+/// plain letters (`ℙ` -> `p`, `ﬁ` -> `fi`, `ⓟ` -> `p`), composed. GitHub: environment names are not
+/// case-sensitive.
 #[must_use]
 pub fn key(name: &str) -> String {
-    name.trim().to_lowercase()
+    fold(name.trim())
 }
 
 /// Whether `a` and `b` name the same environment.
 #[must_use]
 pub fn same(a: &str, b: &str) -> bool {
     key(a) == key(b)
+}
+
+/// Whether the OIDC token's `environment` claim names `environment`: the claim must itself be a name
+/// [`check`] accepts (no compatibility character, combining mark, invisible character or mixed scripts),
+/// and equal `environment` but for letter case. Stricter than [`same`] on purpose: a job declaring the
+/// GitHub environment `productﬁon` (which GitHub keeps apart from `production`, with none of its required
+/// reviewers) must not meet the claim rule of `production`.
+#[must_use]
+pub fn same_claim(claim: &str, environment: &str) -> bool {
+    check(claim).is_ok() && claim.trim().to_lowercase() == environment.trim().to_lowercase()
+}
+
+/// The UTS #39 confusable skeleton of the name's [`key`], folded again (the skeleton maps `ℙ` to `P`, which
+/// the comparison must not tell from `p`): equal skeletons look alike.
+#[must_use]
+pub fn skeleton(name: &str) -> String {
+    let s: String = unicode_security::skeleton(&key(name)).collect();
+    fold(&s)
 }
 
 /// The name with every character outside printable ASCII written as `<U+XXXX>`, so nothing hides in it.
@@ -37,10 +84,13 @@ pub fn visible(name: &str) -> String {
         .collect()
 }
 
-/// Why `name` cannot be an environment name, if it cannot: empty, control or invisible characters
-/// (zero-width, bidi controls, soft hyphen, fillers, whitespace other than a plain space), or letters of
-/// more than one script (UTS #39 single-script rule: `рroduction` with a Cyrillic `р` is refused, a name
-/// entirely in one script is fine).
+/// Why `name` cannot be an environment name, if it cannot: empty; control or invisible characters
+/// (zero-width, bidi controls, soft hyphen, fillers, whitespace other than a plain space); compatibility
+/// characters (those NFKC replaces: `ℙ`, `ﬁ`, `ⓟ`, fullwidth letters, superscripts); a combining mark that
+/// is no script's own letter part (script Inherited: U+0300–U+036F and the like) left once the name is
+/// composed and case folded (`i` + U+0307, `İ`; a precomposed `é` is fine, Devanagari vowel signs are
+/// Devanagari); letters of more than one script (UTS #39 single-script rule: `рroduction` with a Cyrillic
+/// `р` is refused, a name entirely in one script is fine).
 pub fn check(name: &str) -> Result<(), String> {
     if name.trim().is_empty() {
         return Err("is empty".into());
@@ -61,10 +111,70 @@ pub fn check(name: &str) -> Result<(), String> {
             hidden.join(", ")
         ));
     }
+    let composed = nfc(name);
+    let compatibility: Vec<String> = composed
+        .chars()
+        .filter_map(|c| {
+            let one = c.to_string();
+            let plain = ComposingNormalizerBorrowed::new_nfkc().normalize(&one);
+            (plain != one).then(|| {
+                format!(
+                    "U+{:04X} (`{c}`, a compatibility form of `{}`)",
+                    u32::from(c),
+                    visible(&plain)
+                )
+            })
+        })
+        .collect();
+    if !compatibility.is_empty() {
+        return Err(format!(
+            "contains {}: {}",
+            if compatibility.len() == 1 {
+                "a compatibility character"
+            } else {
+                "compatibility characters"
+            },
+            compatibility.join(", ")
+        ));
+    }
+    let marks: Vec<String> = composed
+        .chars()
+        .filter_map(|c| {
+            let folded = fold(&c.to_string());
+            let mark = folded.chars().find(|&m| combining(m))?;
+            Some(if combining(c) {
+                format!("U+{:04X} (a combining mark)", u32::from(c))
+            } else {
+                format!(
+                    "U+{:04X} (`{c}`, whose case folding is `{}`, with the combining mark U+{:04X})",
+                    u32::from(c),
+                    visible(&folded),
+                    u32::from(mark)
+                )
+            })
+        })
+        .collect();
+    if !marks.is_empty() {
+        return Err(format!(
+            "contains {}: {}",
+            if marks.len() == 1 {
+                "a combining mark"
+            } else {
+                "combining marks"
+            },
+            marks.join(", ")
+        ));
+    }
     if !name.is_single_script() {
         return Err(format!("mixes scripts: {}", scripts(name)));
     }
     Ok(())
+}
+
+/// A combining mark of no script of its own (Script=Inherited: the diacritics U+0300–U+036F, U+1AB0…,
+/// U+20D0…, the Japanese voicing marks U+3099/U+309A when nothing composes them, …).
+fn combining(c: char) -> bool {
+    c.script() == Script::Inherited
 }
 
 /// Checks `name` and, when it is not ASCII, that it does not look like (UTS #39 skeleton) another of the
@@ -78,10 +188,9 @@ pub fn check_against<'k>(
         return Ok(());
     }
     let k = key(name);
-    let skeleton: String = unicode_security::skeleton(&k).collect();
+    let looks = skeleton(name);
     for other in known {
-        let ok = key(other);
-        if ok != k && unicode_security::skeleton(&ok).collect::<String>() == skeleton {
+        if key(other) != k && skeleton(other) == looks {
             return Err(format!(
                 "looks like `{other}` but is a different name ({})",
                 scripts(name)
@@ -95,14 +204,15 @@ pub fn check_against<'k>(
 /// characters.
 #[must_use]
 pub fn fix<'k>(name: &str, known: impl IntoIterator<Item = &'k str>) -> String {
-    let skeleton = |s: &str| unicode_security::skeleton(&key(s)).collect::<String>();
     let looks = skeleton(name);
     let example = known
         .into_iter()
         .find(|k| skeleton(k) == looks)
         .map(str::to_owned)
         .unwrap_or_else(|| {
-            let plain: String = name.chars().filter(|&c| !invisible(c)).collect();
+            // Without the invisible characters, compatibility forms replaced, combining marks dropped.
+            let shown: String = name.chars().filter(|&c| !invisible(c)).collect();
+            let plain: String = fold(&shown).chars().filter(|&c| !combining(c)).collect();
             if plain.trim().is_empty() || check(&plain).is_err() {
                 "production".to_owned()
             } else {
@@ -214,6 +324,9 @@ mod tests {
             "продакшн",
             "本番環境",
             "ステージング",
+            "café",
+            "उत्पादन",
+            "Straße",
         ] {
             assert_eq!(check(n), Ok(()), "{n}");
         }
@@ -251,5 +364,76 @@ mod tests {
         assert!(fix("\u{0440}roduction", ["dev", "production"]).contains("e.g. `production`"));
         assert!(fix("pro\u{200B}d", ["dev"]).contains("e.g. `prod`"));
         assert_eq!(check_against("CEX", ["cex"]), Ok(()));
+    }
+
+    /// Issue 25 finding 8: each look-alike of `production` is refused, naming what hides in it.
+    #[test]
+    fn compatibility_characters_and_combining_marks_are_refused() {
+        for (fake, says) in [
+            (
+                "\u{2119}roduction",
+                "U+2119 (`\u{2119}`, a compatibility form of `P`)",
+            ),
+            (
+                "product\u{FB01}on",
+                "U+FB01 (`\u{FB01}`, a compatibility form of `fi`)",
+            ),
+            (
+                "\u{24DF}\u{24E1}\u{24DE}\u{24D3}\u{24E4}\u{24D2}\u{24E3}\u{24D8}\u{24DE}\u{24DD}",
+                "U+24DF (`\u{24DF}`, a compatibility form of `p`)",
+            ),
+            ("\u{FF50}roduction", "U+FF50"),
+            ("producti\u{0307}on", "U+0307 (a combining mark)"),
+            (
+                "PRODUCT\u{0130}ON",
+                "U+0130 (`\u{0130}`, whose case folding is `i<U+0307>`, with the combining mark U+0307)",
+            ),
+        ] {
+            let e = check(fake).unwrap_err();
+            assert!(e.contains(says), "{fake}: {e}");
+            // The fix spells the name in plain letters: `ﬁ` is the two letters `fi`.
+            let plain = if fake.contains('\u{FB01}') {
+                "productfion"
+            } else {
+                "production"
+            };
+            let f = fix(fake, ["dev", "staging", "production"]);
+            assert!(f.contains(&format!("e.g. `{plain}`")), "{fake}: {f}");
+        }
+        // A precomposed letter, or one composed from a letter and its mark, is a letter.
+        assert_eq!(check("caf\u{00E9}"), Ok(()));
+        assert_eq!(check("cafe\u{0301}"), Ok(()));
+    }
+
+    #[test]
+    fn keys_are_compatibility_caseless() {
+        // `ﬁ` is the ligature of `f` and `i`: `productﬁon` folds to `productfion`, another name.
+        assert_eq!(key("product\u{FB01}on"), "productfion");
+        for fake in [
+            "\u{2119}roduction",
+            "\u{24DF}\u{24E1}\u{24DE}\u{24D3}\u{24E4}\u{24D2}\u{24E3}\u{24D8}\u{24DE}\u{24DD}",
+            "\u{FF30}RODUCTION",
+            "PRODUCTION",
+        ] {
+            assert_eq!(key(fake), "production", "{fake}");
+            assert!(same(fake, "production"), "{fake}");
+        }
+        assert!(same("STRASSE", "stra\u{00DF}e"));
+        assert!(same("caf\u{00E9}", "CAFE\u{0301}"));
+        // The skeleton compares after folding: `ℙ` (skeleton `P`) looks like `p`.
+        assert_eq!(skeleton("\u{2119}roduction"), skeleton("production"));
+        assert_eq!(skeleton("\u{0440}roduction"), skeleton("production"));
+    }
+
+    #[test]
+    fn the_claim_is_compared_strictly() {
+        assert!(same_claim("production", "production"));
+        assert!(same_claim("Production", "production"));
+        // A different GitHub environment (no required reviewers) never meets production's claim rule.
+        assert!(!same_claim("product\u{FB01}on", "production"));
+        assert!(!same_claim("\u{2119}roduction", "production"));
+        assert!(!same_claim("\u{0440}roduction", "production"));
+        assert!(!same_claim("pro\u{200B}duction", "production"));
+        assert!(!same_claim("staging", "production"));
     }
 }

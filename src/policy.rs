@@ -15,6 +15,13 @@
 //! matching `*-stable` deploy to `production`, and production also requires the OIDC token's
 //! `environment` claim to be `production` — the claim is only there when the job declares
 //! `environment: production`, so GitHub's environment approval cannot be skipped by a workflow edit.
+//! `preview` (pull-request previews) may be deployed from any ref.
+//!
+//! Protection never depends on spelling: an environment no rule covers is refused ([`PolicyError::NoRule`],
+//! exit 2), never let through unrestricted. The default policy holds a name that reads as production
+//! ([`class`]: `prod`, `prd`, `live`, `eu-prod`, `preprod`, …) to its `production` rule and one that reads
+//! as staging (`stage`, `stg`, `staging-eu`, …) to its `staging` rule; a `trigger-policy` input replaces
+//! the defaults and covers exactly the names it lists.
 //! Everything here is pure: it runs before any network call.
 
 use std::collections::BTreeMap;
@@ -172,6 +179,97 @@ pub fn valid_region(r: &str) -> bool {
             .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// What an environment name reads as, for the default trigger policy ([`class`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    Production,
+    Staging,
+}
+
+impl Class {
+    /// The default rule a name of this class is held to.
+    #[must_use]
+    pub const fn rule(self) -> &'static str {
+        match self {
+            Class::Production => "production",
+            Class::Staging => "staging",
+        }
+    }
+}
+
+/// Words that make a name read as production (compared folded, see [`words`]). `preprod` is here on
+/// purpose: a pre-production environment usually holds production data or credentials, and when a name is
+/// in doubt the stricter rule wins — a `trigger-policy` rule for it says otherwise, explicitly.
+const PRODUCTION_WORDS: &[&str] = &[
+    "prod",
+    "prd",
+    "production",
+    "live",
+    "preprod",
+    "preprd",
+    "preproduction",
+    "prelive",
+];
+
+/// Words that make a name read as staging, when no word makes it read as production.
+const STAGING_WORDS: &[&str] = &["stag", "stage", "staging", "stg"];
+
+/// The words of an environment name, each folded ([`names::key`]): split at every character that is not a
+/// letter or digit (`eu-prod`, `prod_eu`, `prod.eu`, `prod eu`), where a lower-case letter meets an
+/// upper-case one (`euProd`), and where letters meet digits (`prod2`).
+#[must_use]
+pub fn words(name: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let mut prev: Option<char> = None;
+    for c in name.chars() {
+        if !c.is_alphanumeric() {
+            if !word.is_empty() {
+                out.push(names::key(&word));
+                word.clear();
+            }
+            prev = None;
+            continue;
+        }
+        if let Some(p) = prev {
+            let camel = p.is_lowercase() && c.is_uppercase();
+            let digits = p.is_numeric() != c.is_numeric();
+            if (camel || digits) && !word.is_empty() {
+                out.push(names::key(&word));
+                word.clear();
+            }
+        }
+        word.push(c);
+        prev = Some(c);
+    }
+    if !word.is_empty() {
+        out.push(names::key(&word));
+    }
+    out
+}
+
+/// What `name` reads as: [`Class::Production`] when any of its [`words`] is `prod`, `prd`, `production`,
+/// `live`, `preprod`, `preprd`, `preproduction` or `prelive`; else [`Class::Staging`] when any is `stag`,
+/// `stage`, `staging` or `stg`; else nothing. Production wins (`prod-staging` reads as production).
+#[must_use]
+pub fn class(name: &str) -> Option<Class> {
+    let w = words(name);
+    let any = |set: &[&str]| w.iter().any(|w| set.contains(&w.as_str()));
+    if any(PRODUCTION_WORDS) {
+        Some(Class::Production)
+    } else if any(STAGING_WORDS) {
+        Some(Class::Staging)
+    } else {
+        None
+    }
+}
+
+/// Whether `name` reads as production ([`class`]).
+#[must_use]
+pub fn production_like(name: &str) -> bool {
+    class(name) == Some(Class::Production)
+}
+
 /// One environment's rule.
 #[derive(Clone, Debug)]
 pub struct Rule {
@@ -224,15 +322,22 @@ impl Rule {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PolicySource {
     Default,
+    /// The default policy's rule for a class of names (`prod` held to the `production` rule).
+    DefaultFor(Class),
     Input,
 }
 
 impl std::fmt::Display for PolicySource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            PolicySource::Default => "the default trigger policy",
-            PolicySource::Input => "input `trigger-policy`",
-        })
+        match self {
+            PolicySource::Default => f.write_str("the default trigger policy"),
+            PolicySource::DefaultFor(c) => write!(
+                f,
+                "the default trigger policy (its `{0}` rule, for a name that reads as {0})",
+                c.rule()
+            ),
+            PolicySource::Input => f.write_str("input `trigger-policy`"),
+        }
     }
 }
 
@@ -250,6 +355,7 @@ impl Default for TriggerPolicy {
             ("dev", vec!["refs/heads/main"], false),
             ("staging", vec!["refs/heads/main"], false),
             ("production", vec!["refs/tags/*-stable"], true),
+            ("preview", vec!["**"], false),
         ] {
             if let Ok(rule) = Rule::new(refs.into_iter().map(str::to_owned).collect(), claim) {
                 rules.insert(env.to_owned(), rule);
@@ -263,17 +369,44 @@ impl Default for TriggerPolicy {
 }
 
 impl TriggerPolicy {
-    /// The rule for `environment`, compared case-insensitively: `Production` meets the `production` rule.
+    /// The rule for `environment`, compared as [`names::same`] does: `Production` meets the `production`
+    /// rule. The default policy also holds a name of a [`class`] to that class's rule (`prod` to
+    /// `production`). `None`: no rule covers it, and it is refused.
     #[must_use]
     pub fn rule(&self, environment: &str) -> Option<&Rule> {
+        self.resolve(environment).map(|(r, _)| r)
+    }
+
+    /// [`TriggerPolicy::rule`], with where the rule comes from.
+    #[must_use]
+    pub fn resolve(&self, environment: &str) -> Option<(&Rule, PolicySource)> {
+        if let Some((_, r)) = self.rules.iter().find(|(k, _)| names::same(k, environment)) {
+            return Some((r, self.source));
+        }
+        if self.source != PolicySource::Default {
+            return None;
+        }
+        let c = class(environment)?;
         self.rules
-            .iter()
-            .find(|(k, _)| names::same(k, environment))
-            .map(|(_, r)| r)
+            .get(c.rule())
+            .map(|r| (r, PolicySource::DefaultFor(c)))
+    }
+
+    /// Whether a rule covers `environment`.
+    #[must_use]
+    pub fn covers(&self, environment: &str) -> bool {
+        self.resolve(environment).is_some()
+    }
+
+    /// The environments this policy names a rule for.
+    #[must_use]
+    pub fn names(&self) -> Vec<String> {
+        self.rules.keys().cloned().collect()
     }
 
     /// Parses the YAML: each environment maps to a list of ref globs, or to
-    /// `{refs: [...], require-environment-claim: bool}` (default `true` for `production`, else `false`).
+    /// `{refs: [...], require-environment-claim: bool}` (default `true` for a name that reads as production
+    /// — [`production_like`]: `production`, `prod`, `eu-prod`, … — else `false`).
     pub fn parse(yaml: &str) -> Result<Self, String> {
         #[derive(Deserialize)]
         #[serde(untagged)]
@@ -301,7 +434,7 @@ impl TriggerPolicy {
                 Raw::Refs(refs) => (refs, None),
                 Raw::Full(f) => (f.refs, f.require_environment_claim),
             };
-            let claim = claim.unwrap_or_else(|| names::same(&env, "production"));
+            let claim = claim.unwrap_or_else(|| production_like(&env));
             let rule = Rule::new(refs, claim).map_err(|e| format!("environment `{env}`: {e}"))?;
             rules.insert(env, rule);
         }
@@ -315,6 +448,16 @@ impl TriggerPolicy {
 /// A refusal, before or right after the OIDC token is read, always before any AWS call that matters.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
+    #[error(
+        "environment `{environment}` has no rule in {by} (it has rules for {}{}); an environment no rule covers is refused before any AWS call, whatever its name",
+        names(known),
+        if *by == PolicySource::Default { ", and holds names that read as production or staging to those rules" } else { "" }
+    )]
+    NoRule {
+        environment: String,
+        known: Vec<String>,
+        by: PolicySource,
+    },
     #[error(
         "environment `{environment}` is not in input `environments` (it names {}); refusing before any AWS call",
         names(known)
@@ -384,8 +527,9 @@ impl PolicyError {
             PolicyError::UnmappedEnvironment { environment, .. } => format!(
                 "Add `{environment}` to input `environments` (role, region, account-id), or fix input `environment`."
             ),
+            PolicyError::NoRule { environment, by, .. } => rule_to_add(environment, *by),
             PolicyError::RefNotAllowed { environment, .. } | PolicyError::NoRef { environment, .. } => format!(
-                "Deploy to `{environment}` from an allowed ref, or change input `trigger-policy` (defaults: `refs/heads/main` -> dev, staging; `refs/tags/*-stable` -> production)."
+                "Deploy to `{environment}` from an allowed ref, or change input `trigger-policy` (defaults: `refs/heads/main` -> dev, staging and names that read as staging; `refs/tags/*-stable` -> production and names that read as production; any ref -> preview)."
             ),
             PolicyError::EnvironmentClaim { environment, .. } => format!(
                 "Declare `environment: {environment}` on the job so GitHub's environment protection (approval) applies and the token carries the claim."
@@ -402,7 +546,54 @@ impl PolicyError {
     /// Configuration problems exit 2; refusals of a well-formed request exit 1.
     #[must_use]
     pub fn is_config(&self) -> bool {
-        matches!(self, PolicyError::UnmappedEnvironment { .. })
+        matches!(
+            self,
+            PolicyError::UnmappedEnvironment { .. } | PolicyError::NoRule { .. }
+        )
+    }
+}
+
+/// The `trigger-policy` line that covers `environment`, as YAML: the production rule for a name that reads
+/// as production, `refs/heads/main` otherwise.
+#[must_use]
+pub fn rule_line(environment: &str) -> String {
+    let plain = !environment.is_empty()
+        && environment
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !environment.starts_with(['-', '.'])
+        && environment.chars().any(char::is_alphabetic)
+        && !matches!(
+            environment.to_ascii_lowercase().as_str(),
+            "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "y" | "n"
+        );
+    let key = if plain {
+        environment.to_owned()
+    } else {
+        format!(
+            "\"{}\"",
+            environment.replace('\\', "\\\\").replace('"', "\\\"")
+        )
+    };
+    if production_like(environment) {
+        format!("{key}: {{ refs: [\"refs/tags/*-stable\"], require-environment-claim: true }}")
+    } else {
+        format!("{key}: [refs/heads/main]")
+    }
+}
+
+/// How to cover `environment`: the exact `trigger-policy` line, and — when the defaults were in force —
+/// the default rules to write with it, since a `trigger-policy` input replaces them.
+#[must_use]
+pub fn rule_to_add(environment: &str, by: PolicySource) -> String {
+    let line = rule_line(environment);
+    match by {
+        PolicySource::Input => format!(
+            "Add the line `{line}` to input `trigger-policy` (list the refs that may deploy to `{environment}`; `[\"**\"]` allows every ref, deliberately)."
+        ),
+        PolicySource::Default | PolicySource::DefaultFor(_) => format!(
+            "Give input `trigger-policy` a rule for it; the input replaces the defaults, so write them too: `trigger-policy: |` with the lines `dev: [refs/heads/main]`, `staging: [refs/heads/main]`, `production: {{ refs: [\"refs/tags/*-stable\"], require-environment-claim: true }}`, `preview: [\"**\"]` and `{line}` (list the refs that may deploy to `{environment}`; `[\"**\"]` allows every ref, deliberately)."
+        ),
     }
 }
 
@@ -410,31 +601,31 @@ impl PolicyError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Decision {
     pub environment: String,
-    /// The glob that allowed the ref; `None` when the policy names no rule for this environment.
+    /// The glob that allowed the ref (always set: an environment without a rule is refused).
     pub matched: Option<String>,
     pub require_environment_claim: bool,
     pub source: PolicySource,
 }
 
-/// Checks that `git_ref` may target `environment`. Environments the policy does not name are unrestricted.
+/// Checks that `git_ref` may target `environment`. An environment no rule covers is refused
+/// ([`PolicyError::NoRule`]): protection never depends on how a name is spelt.
 pub fn check_ref(
     policy: &TriggerPolicy,
     environment: &str,
     git_ref: Option<&str>,
 ) -> Result<Decision, PolicyError> {
-    let Some(rule) = policy.rule(environment) else {
-        return Ok(Decision {
+    let Some((rule, by)) = policy.resolve(environment) else {
+        return Err(PolicyError::NoRule {
             environment: environment.to_owned(),
-            matched: None,
-            require_environment_claim: false,
-            source: policy.source,
+            known: policy.names(),
+            by: policy.source,
         });
     };
     let Some(git_ref) = git_ref else {
         return Err(PolicyError::NoRef {
             environment: environment.to_owned(),
             allowed: rule.refs.clone(),
-            by: policy.source,
+            by,
         });
     };
     match rule.allows(git_ref) {
@@ -442,13 +633,13 @@ pub fn check_ref(
             environment: environment.to_owned(),
             matched: Some(p.to_owned()),
             require_environment_claim: rule.require_environment_claim,
-            source: policy.source,
+            source: by,
         }),
         None => Err(PolicyError::RefNotAllowed {
             environment: environment.to_owned(),
             git_ref: git_ref.to_owned(),
             allowed: rule.refs.clone(),
-            by: policy.source,
+            by,
         }),
     }
 }
@@ -467,7 +658,7 @@ pub fn check_claims(
         && !claims
             .environment
             .as_deref()
-            .is_some_and(|c| names::same(c, &d.environment))
+            .is_some_and(|c| names::same_claim(c, &d.environment))
     {
         return Err(PolicyError::EnvironmentClaim {
             environment: d.environment.clone(),
@@ -566,5 +757,133 @@ mod tests {
             account_of("arn:aws:iam::123456789012:role/n"),
             Some("123456789012")
         );
+    }
+
+    /// Issue 30 item 1: the class of a name, word by word.
+    #[test]
+    fn names_that_read_as_production_or_staging() {
+        for n in [
+            "prod",
+            "PRD",
+            "Production",
+            "live",
+            "eu-prod",
+            "prod_eu",
+            "prod.eu",
+            "euProd",
+            "prod2",
+            "prod-staging",
+            "preprod",
+            "pre-prod",
+            "pre_production",
+            "non-prod",
+            "PROD EU",
+            "\u{FF50}rod",
+        ] {
+            assert_eq!(class(n), Some(Class::Production), "{n}");
+            assert!(production_like(n), "{n}");
+        }
+        for n in [
+            "stag",
+            "stage",
+            "Staging",
+            "stg",
+            "staging-eu",
+            "eu-stage2",
+            "euStaging",
+        ] {
+            assert_eq!(class(n), Some(Class::Staging), "{n}");
+        }
+        for n in [
+            "dev",
+            "qa",
+            "preview",
+            "test",
+            "product-catalog",
+            "producer",
+            "prodigy",
+            "livestock",
+            "backstage",
+            "nonprod",
+        ] {
+            assert_eq!(class(n), None, "{n}");
+        }
+        assert_eq!(words("euProd-2_x"), ["eu", "prod", "2", "x"]);
+    }
+
+    #[test]
+    fn the_default_policy_holds_production_like_names_to_the_production_rule() {
+        let p = TriggerPolicy::default();
+        for env in ["prod", "prd", "live", "eu-prod", "Prod-EU", "preprod"] {
+            let e = check_ref(&p, env, Some("refs/heads/feature/x")).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "ref `refs/heads/feature/x` may not deploy to `{env}`: the default trigger policy (its `production` rule, for a name that reads as production) allows only `refs/tags/*-stable` there"
+                )
+            );
+            assert!(
+                check_ref(&p, env, Some("refs/heads/main")).is_err(),
+                "{env}"
+            );
+            let d = check_ref(&p, env, Some("refs/tags/v1-stable")).unwrap();
+            assert!(d.require_environment_claim, "{env}");
+            assert_eq!(d.source, PolicySource::DefaultFor(Class::Production));
+        }
+        for env in ["stag", "stage", "stg", "staging-eu"] {
+            let d = check_ref(&p, env, Some("refs/heads/main")).unwrap();
+            assert!(!d.require_environment_claim);
+            assert_eq!(d.source, PolicySource::DefaultFor(Class::Staging));
+            assert!(
+                check_ref(&p, env, Some("refs/heads/feature/x")).is_err(),
+                "{env}"
+            );
+        }
+        assert!(check_ref(&p, "preview", Some("refs/pull/7/merge")).is_ok());
+    }
+
+    #[test]
+    fn an_environment_no_rule_covers_is_refused_naming_the_rule_to_add() {
+        let p = TriggerPolicy::default();
+        let e = check_ref(&p, "qa", Some("refs/heads/main")).unwrap_err();
+        assert!(e.is_config());
+        assert_eq!(
+            e.to_string(),
+            "environment `qa` has no rule in the default trigger policy (it has rules for `dev`, `preview`, `production`, `staging`, and holds names that read as production or staging to those rules); an environment no rule covers is refused before any AWS call, whatever its name"
+        );
+        assert!(e.hint().contains("`qa: [refs/heads/main]`"), "{}", e.hint());
+        assert!(
+            e.hint().contains("`dev: [refs/heads/main]`"),
+            "{}",
+            e.hint()
+        );
+
+        // An explicit policy covers exactly what it names: `prod` is not `production`.
+        let p = TriggerPolicy::parse("production: [\"refs/tags/*-stable\"]\n").unwrap();
+        let e = check_ref(&p, "prod", Some("refs/tags/v1-stable")).unwrap_err();
+        assert!(matches!(e, PolicyError::NoRule { .. }));
+        assert_eq!(
+            e.hint(),
+            "Add the line `prod: { refs: [\"refs/tags/*-stable\"], require-environment-claim: true }` to input `trigger-policy` (list the refs that may deploy to `prod`; `[\"**\"]` allows every ref, deliberately)."
+        );
+        assert!(check_ref(&p, "staging", Some("refs/heads/main")).is_err());
+        // An explicit catch-all is a rule.
+        let p = TriggerPolicy::parse("qa: [\"**\"]\nprod: [main]\n").unwrap();
+        assert!(check_ref(&p, "qa", Some("refs/heads/feature/x")).is_ok());
+        // A production-like key requires the claim unless it says otherwise.
+        assert!(p.rules["prod"].require_environment_claim);
+        assert!(!p.rules["qa"].require_environment_claim);
+    }
+
+    #[test]
+    fn rule_lines_are_valid_yaml_for_any_name() {
+        for env in [
+            "qa", "prod-eu", "my env", "true", "1", "a:b", "qu\"ote", "本番",
+        ] {
+            let line = rule_line(env);
+            let p = TriggerPolicy::parse(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
+            assert!(p.rules.contains_key(env), "{line}");
+        }
+        assert_eq!(rule_line("my env"), "\"my env\": [refs/heads/main]");
     }
 }

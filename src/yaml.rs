@@ -4,7 +4,8 @@
 //! `environments` silently replaced the first. Before deserialising, [`from_str`] walks the YAML events
 //! (with their positions) and refuses every duplicate key, naming both lines. Where the keys of the
 //! top-level map are environment names, keys that differ only in case are duplicates too (GitHub's
-//! environment names are case-insensitive, see [`crate::names`]).
+//! environment names are case-insensitive and compatibility characters fold to plain letters, see
+//! [`crate::names`]).
 
 use std::collections::HashMap;
 
@@ -17,7 +18,7 @@ use yaml_rust2::scanner::Marker;
 pub enum TopKeys {
     /// As written (every nested map compares this way too).
     Exact,
-    /// Environment names: case-insensitive.
+    /// Environment names: compared by [`crate::names::key`] (case-insensitive, compatibility folded).
     EnvironmentNames,
 }
 
@@ -47,7 +48,7 @@ impl std::fmt::Display for Duplicate {
         } else {
             write!(
                 f,
-                "has the keys `{}` (line {}) and `{}` (line {}){}, which name the same environment (environment names are case-insensitive)",
+                "has the keys `{}` (line {}) and `{}` (line {}){}, which name the same environment (environment names are compared case-insensitively, after Unicode compatibility folding)",
                 crate::names::visible(&self.first),
                 self.first_line,
                 crate::names::visible(&self.second),
@@ -243,7 +244,7 @@ mod tests {
         let d = duplicates(y, TopKeys::EnvironmentNames);
         assert_eq!(
             d[0].to_string(),
-            "has the keys `production` (line 1) and `Production` (line 2), which name the same environment (environment names are case-insensitive)"
+            "has the keys `production` (line 1) and `Production` (line 2), which name the same environment (environment names are compared case-insensitively, after Unicode compatibility folding)"
         );
         // Nested keys stay exact: `Role` and `role` are different fields (serde refuses the unknown one).
         assert!(duplicates("dev: {role: a, Role: b}\n", TopKeys::EnvironmentNames).is_empty());

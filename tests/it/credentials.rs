@@ -738,3 +738,204 @@ async fn with_the_credential_chain_a_role_is_assumed_with_assume_role() {
         "the exported keys are the assumed role's, not the chain's"
     );
 }
+
+// ---- Issue 30 item 1: no environment unprotected by its name ----
+
+const PROD_ENVIRONMENTS: &str = "dev:\n  role: arn:aws:iam::123456789012:role/dev-deploy\n  region: eu-west-1\nprod:\n  role: arn:aws:iam::123456789012:role/prod-deploy\n  region: eu-central-1\nstag:\n  role: arn:aws:iam::123456789012:role/stag-deploy\n  region: eu-west-1\nqa:\n  role: arn:aws:iam::123456789012:role/qa-deploy\n  region: eu-west-1\n";
+
+async fn at_ref(git_ref: &str, claim: Option<&str>) -> (FakeOidc, ScriptedSts) {
+    let oidc = FakeOidc::start(Settings {
+        git_ref: git_ref.into(),
+        environment: claim.map(str::to_owned),
+        ..Settings::default()
+    })
+    .await;
+    (oidc, ScriptedSts::start(vec![]).await)
+}
+
+#[tokio::test]
+async fn production_like_names_are_held_to_the_production_rule_by_default() {
+    // Today's main planned `prod` from a feature branch with no claim check and no warning.
+    for env in ["prod", "prd", "live", "PROD", "eu-prod", "preprod"] {
+        let envs = format!(
+            "{env}:\n  role: arn:aws:iam::123456789012:role/prod-deploy\n  region: eu-central-1\n"
+        );
+        let (oidc, sts) = at_ref("refs/heads/feature/x", None).await;
+        let r = step(&oidc, &sts.url)
+            .var("GITHUB_REF", "refs/heads/feature/x")
+            .input("environments", &envs)
+            .input("environment", env)
+            .run()
+            .await;
+        assert_eq!(r.code, 1, "{env}: {}", r.stdout);
+        let want = format!(
+            "ref `refs/heads/feature/x` may not deploy to `{env}`: the default trigger policy (its `production` rule, for a name that reads as production) allows only `refs/tags/*-stable` there"
+        );
+        assert!(errors(&r).contains(&want), "{want}\n{}", r.stdout);
+        assert_eq!(sts.requests(), 0, "{env}: STS was called");
+        assert_eq!(oidc.token_requests(), 0, "{env}: the token was fetched");
+    }
+
+    // From a stable tag, `prod` still needs the job's `environment: prod` claim, as `production` does.
+    let tag = "refs/tags/v1.2.0-stable";
+    let (oidc, sts) = at_ref(tag, None).await;
+    let r = step(&oidc, &sts.url)
+        .var("GITHUB_REF", tag)
+        .input("environments", PROD_ENVIRONMENTS)
+        .input("environment", "prod")
+        .run()
+        .await;
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        errors(&r).contains(
+            "deploying to `prod` requires the OIDC token's `environment` claim to be `prod`, but it is absent"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(sts.requests(), 0);
+
+    let Some(moto) = moto() else { return };
+    oidc.update(|s| s.environment = Some("prod".into()));
+    let r = step(&oidc, &moto.endpoint)
+        .var("GITHUB_REF", tag)
+        .input("environments", PROD_ENVIRONMENTS)
+        .input("environment", "prod")
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(env_value(&r, "AWS_REGION"), Some("eu-central-1"));
+}
+
+#[tokio::test]
+async fn staging_like_names_are_held_to_the_staging_rule_by_default() {
+    let (oidc, sts) = at_ref("refs/heads/feature/x", None).await;
+    let r = step(&oidc, &sts.url)
+        .var("GITHUB_REF", "refs/heads/feature/x")
+        .input("environments", PROD_ENVIRONMENTS)
+        .input("environment", "stag")
+        .run()
+        .await;
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        errors(&r).contains("ref `refs/heads/feature/x` may not deploy to `stag`: the default trigger policy (its `staging` rule, for a name that reads as staging) allows only `refs/heads/main` there"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(sts.requests(), 0);
+}
+
+#[tokio::test]
+async fn an_environment_no_rule_covers_is_refused_naming_the_rule_to_add() {
+    // Default policy: `qa` reads as neither production nor staging.
+    let (oidc, sts) = at_ref("refs/heads/main", None).await;
+    let r = step(&oidc, &sts.url)
+        .input("environments", PROD_ENVIRONMENTS)
+        .input("environment", "qa")
+        .run()
+        .await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    let e = errors(&r);
+    for want in [
+        "input `environment` = `qa`: environment `qa` has no rule in the default trigger policy (it has rules for `dev`, `preview`, `production`, `staging`, and holds names that read as production or staging to those rules)",
+        "`trigger-policy: |` with the lines `dev: [refs/heads/main]`, `staging: [refs/heads/main]`, `production: { refs: [\"refs/tags/*-stable\"], require-environment-claim: true }`, `preview: [\"**\"]` and `qa: [refs/heads/main]`",
+    ] {
+        assert!(e.contains(want), "{want}\n{e}");
+    }
+    assert_eq!(sts.requests(), 0);
+    assert_eq!(oidc.token_requests(), 0);
+
+    // An explicit policy covers exactly what it names: `prod` is not `production`.
+    let tag = "refs/tags/v1.2.0-stable";
+    let (oidc, sts) = at_ref(tag, Some("prod")).await;
+    let r = step(&oidc, &sts.url)
+        .var("GITHUB_REF", tag)
+        .input("environments", PROD_ENVIRONMENTS)
+        .input(
+            "trigger-policy",
+            "dev: [refs/heads/main]\nproduction: { refs: [\"refs/tags/*-stable\"] }\n",
+        )
+        .input("environment", "prod")
+        .run()
+        .await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    let e = errors(&r);
+    for want in [
+        "input `environment` = `prod`: environment `prod` has no rule in input `trigger-policy` (it has rules for `dev`, `production`)",
+        "Add the line `prod: { refs: [\"refs/tags/*-stable\"], require-environment-claim: true }` to input `trigger-policy`",
+    ] {
+        assert!(e.contains(want), "{want}\n{e}");
+    }
+    assert_eq!(sts.requests(), 0);
+    assert_eq!(oidc.token_requests(), 0);
+}
+
+#[tokio::test]
+async fn with_role_to_assume_alone_the_environment_is_held_to_the_policy_too() {
+    // No `environments`: `environment` still names the target, and the policy still applies.
+    let (oidc, sts) = at_ref("refs/heads/feature/x", None).await;
+    let r = step(&oidc, &sts.url)
+        .var("GITHUB_REF", "refs/heads/feature/x")
+        .input("role-to-assume", ROLE)
+        .input("aws-region", "eu-west-1")
+        .input("environment", "qa")
+        .run()
+        .await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(
+        errors(&r).contains(
+            "input `environment` = `qa`: environment `qa` has no rule in the default trigger policy"
+        ),
+        "{}",
+        r.stdout
+    );
+    let r = step(&oidc, &sts.url)
+        .var("GITHUB_REF", "refs/heads/feature/x")
+        .input("role-to-assume", ROLE)
+        .input("aws-region", "eu-west-1")
+        .input("environment", "live")
+        .run()
+        .await;
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        errors(&r).contains("may not deploy to `live`"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(sts.requests(), 0);
+    assert_eq!(oidc.token_requests(), 0);
+}
+
+#[tokio::test]
+async fn an_explicit_catch_all_rule_opts_an_environment_out_and_other_gaps_warn() {
+    let Some(moto) = moto() else { return };
+    let (oidc, _) = at_ref("refs/heads/feature/x", None).await;
+    let r = step(&oidc, &moto.endpoint)
+        .var("GITHUB_REF", "refs/heads/feature/x")
+        .input("environments", PROD_ENVIRONMENTS)
+        .input("trigger-policy", "qa: [\"**\"]\ndev: [refs/heads/main]\n")
+        .input("environment", "qa")
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(env_value(&r, "AWS_REGION"), Some("eu-west-1"));
+    // `prod` and `stag` are mapped but not covered: this job goes on, the job targeting them would stop.
+    for (env, line) in [
+        (
+            "prod",
+            "prod: { refs: [\"refs/tags/*-stable\"], require-environment-claim: true }",
+        ),
+        ("stag", "stag: [refs/heads/main]"),
+    ] {
+        assert!(
+            r.stdout.lines().any(|l| l.starts_with("::warning")
+                && l.contains(&format!(
+                    "environment `{env}` has no rule in input `trigger-policy`"
+                ))
+                && l.contains(&format!("A job targeting `{env}` stops with exit 2"))
+                && l.contains(line)),
+            "{env}\n{}",
+            r.stdout
+        );
+    }
+}

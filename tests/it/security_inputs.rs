@@ -1,5 +1,6 @@
-//! Issue 15, findings 2, 5 and 6, through the whole action (inputs to exit code): environment names are
-//! compared case-insensitively and look-alikes are refused, duplicate YAML keys are refused naming both
+//! Issue 15, findings 2, 5 and 6, and issue 25 finding 8, through the whole action (inputs to exit code):
+//! environment names are compared case-insensitively after compatibility folding and look-alikes are
+//! refused (invisible characters, mixed scripts, compatibility characters, combining marks), duplicate YAML keys are refused naming both
 //! lines, and lint-gate never reads a result file that resolves outside the workspace or RUNNER_TEMP.
 //! See docs/security.md.
 
@@ -253,6 +254,169 @@ async fn duplicate_trigger_policy_and_checks_keys_are_refused() {
     assert_eq!(r.code, 2, "{}", r.stdout);
     let want = "has the key `results` twice (lines 5 and 7, under `item 2`)";
     assert!(errors(&r).contains(want), "{want}\n{}", r.stdout);
+}
+
+// ---- Issue 25 finding 8: compatibility characters and combining marks ----
+
+/// The look-alikes of `production` the issue reproduced, as written and as the error shows them.
+const LOOK_ALIKES: &[(&str, &str, &str)] = &[
+    (
+        "\u{2119}roduction",
+        "<U+2119>roduction",
+        "contains a compatibility character: U+2119",
+    ),
+    (
+        "producti\u{0307}on",
+        "producti<U+0307>on",
+        "contains a combining mark: U+0307 (a combining mark)",
+    ),
+    (
+        "PRODUCT\u{0130}ON",
+        "PRODUCT<U+0130>ON",
+        "contains a combining mark: U+0130",
+    ),
+    (
+        "product\u{FB01}on",
+        "product<U+FB01>on",
+        "contains a compatibility character: U+FB01",
+    ),
+    (
+        "\u{24DF}\u{24E1}\u{24DE}\u{24D3}\u{24E4}\u{24D2}\u{24E3}\u{24D8}\u{24DE}\u{24DD}",
+        "<U+24DF><U+24E1><U+24DE><U+24D3><U+24E4><U+24D2><U+24E3><U+24D8><U+24DE><U+24DD>",
+        "contains compatibility characters: U+24DF",
+    ),
+];
+
+#[tokio::test]
+async fn compatibility_and_combining_look_alikes_of_production_never_reach_sts() {
+    // Today's main let each of these through from a feature branch with no rule at all: an environment
+    // the default policy did not name was unrestricted, and `ℙroduction` lower-cases to itself.
+    for (value, shown, problem) in LOOK_ALIKES {
+        // With `role-to-assume` (no `environments`), and as the mapped environment's name.
+        for mapped in [false, true] {
+            let (oidc, sts) = feature_branch().await;
+            let mut s = step(&oidc, &sts.url)
+                .var("GITHUB_REF", FEATURE)
+                .input("aws-region", "eu-west-1")
+                .input("environment", value);
+            s = if mapped {
+                s.input(
+                    "environments",
+                    &format!("{value}:\n  role: arn:aws:iam::123456789012:role/prod-deploy\n"),
+                )
+            } else {
+                s.input("role-to-assume", ROLE)
+            };
+            let r = s.run().await;
+            assert_eq!(r.code, 2, "{shown}: {}", r.stdout);
+            let e = errors(&r);
+            let want = format!("input `environment` = `{shown}`: {problem}");
+            assert!(e.contains(&want), "{want}\n{e}");
+            assert!(e.contains("Retype the name in plain letters"), "{e}");
+            assert_eq!(sts.requests(), 0, "{shown}: STS was called");
+            assert_eq!(oidc.token_requests(), 0, "{shown}: the token was fetched");
+        }
+    }
+}
+
+#[tokio::test]
+async fn environments_keys_that_fold_to_one_name_are_duplicates_naming_both_lines() {
+    // `ℙroduction` and fullwidth `ｐｒｏｄｕｃｔｉｏｎ` fold (NFKC, case folding) to `production`.
+    for (second, shown) in [
+        ("\u{2119}roduction", "<U+2119>roduction"),
+        (
+            "\u{FF50}\u{FF52}\u{FF4F}\u{FF44}\u{FF55}\u{FF43}\u{FF54}\u{FF49}\u{FF4F}\u{FF4E}",
+            "<U+FF50><U+FF52><U+FF4F><U+FF44><U+FF55><U+FF43><U+FF54><U+FF49><U+FF4F><U+FF4E>",
+        ),
+    ] {
+        let envs = format!(
+            "production:\n  role: arn:aws:iam::123456789012:role/a\n{second}:\n  role: arn:aws:iam::123456789012:role/b\n"
+        );
+        let (oidc, sts) = feature_branch().await;
+        let r = step(&oidc, &sts.url)
+            .input("aws-region", "eu-west-1")
+            .input("environments", &envs)
+            .input("environment", "production")
+            .run()
+            .await;
+        assert_eq!(r.code, 2, "{}", r.stdout);
+        let want = format!(
+            "input `environments`: has the keys `production` (line 1) and `{shown}` (line 3), which name the same environment (environment names are compared case-insensitively, after Unicode compatibility folding)"
+        );
+        assert!(errors(&r).contains(&want), "{want}\n{}", r.stdout);
+        assert_eq!(sts.requests(), 0);
+    }
+    // `ﬁ` is the ligature of `f` and `i`: `productﬁon` folds to `productfion`, not `production`. As a
+    // second key it is refused all the same (exit 2), naming the character.
+    let envs = "production:\n  role: arn:aws:iam::123456789012:role/a\nproduct\u{FB01}on:\n  role: arn:aws:iam::123456789012:role/b\n";
+    let (oidc, sts) = feature_branch().await;
+    let r = step(&oidc, &sts.url)
+        .input("aws-region", "eu-west-1")
+        .input("environments", envs)
+        .input("environment", "production")
+        .run()
+        .await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    let want = "input `environments` = `product<U+FB01>on`: the environment name contains a compatibility character: U+FB01";
+    assert!(errors(&r).contains(want), "{want}\n{}", r.stdout);
+    assert_eq!(sts.requests(), 0);
+}
+
+#[tokio::test]
+async fn a_look_alike_trigger_policy_key_is_refused() {
+    for (value, shown, problem) in LOOK_ALIKES {
+        let (oidc, sts) = feature_branch().await;
+        let r = step(&oidc, &sts.url)
+            .input("role-to-assume", ROLE)
+            .input("aws-region", "eu-west-1")
+            .input(
+                "trigger-policy",
+                &format!("dev: [main]\n\"{value}\": [\"**\"]\n"),
+            )
+            .input("environment", "dev")
+            .run()
+            .await;
+        assert_eq!(r.code, 2, "{shown}: {}", r.stdout);
+        let want = format!("input `trigger-policy` = `{shown}`: the environment name {problem}");
+        assert!(errors(&r).contains(&want), "{want}\n{}", r.stdout);
+        assert_eq!(sts.requests(), 0);
+    }
+}
+
+#[tokio::test]
+async fn a_look_alike_environment_claim_does_not_meet_the_production_claim_rule() {
+    // The job declares the GitHub environment `productﬁon` (another environment, without production's
+    // required reviewers); the step asks for `production` from a stable tag. The compatibility folding
+    // used to compare names must not make that claim count as `production`.
+    let tag = "refs/tags/v1.2.0-stable";
+    for claim in [
+        "product\u{FB01}on",
+        "\u{2119}roduction",
+        "PRODUCT\u{0130}ON",
+    ] {
+        let oidc = FakeOidc::start(Settings {
+            git_ref: tag.into(),
+            environment: Some(claim.into()),
+            ..Settings::default()
+        })
+        .await;
+        let sts = ScriptedSts::start(vec![]).await;
+        let r = step(&oidc, &sts.url)
+            .var("GITHUB_REF", tag)
+            .input("environments", ENVIRONMENTS)
+            .input("environment", "production")
+            .run()
+            .await;
+        assert_eq!(r.code, 1, "{claim}: {}", r.stdout);
+        assert!(
+            errors(&r).contains(
+                "requires the OIDC token's `environment` claim to be `production`, but it is `"
+            ),
+            "{claim}: {}",
+            r.stdout
+        );
+        assert_eq!(sts.requests(), 0, "{claim}: STS was called");
+    }
 }
 
 // ---- Finding 6: lint-gate result files stay inside the workspace or RUNNER_TEMP ----
