@@ -168,10 +168,11 @@ impl PathMap {
         p
     }
 
-    /// Whether `rel` (repository-relative) names an existing file.
+    /// Whether `rel` (repository-relative) names an existing file. A path that climbs out (`../x`) is never
+    /// looked at: a report must not learn whether a file exists outside the workspace.
     #[must_use]
     pub fn exists(&self, rel: &str) -> bool {
-        !is_absolute(rel) && self.root.join(rel).is_file()
+        !is_absolute(rel) && !rel.split('/').any(|s| s == "..") && self.root.join(rel).is_file()
     }
 
     /// `raw` as an existing repository file, or `None`.
@@ -433,5 +434,18 @@ mod tests {
                 .as_deref(),
             Some("lib/test/Helper.php")
         );
+    }
+
+    #[test]
+    fn nothing_outside_the_workspace_is_looked_at() {
+        let outer = tempfile::tempdir().unwrap();
+        let ws = outer.path().join("ws");
+        std::fs::create_dir_all(ws.join("src")).unwrap();
+        std::fs::write(outer.path().join("Secret.java"), "").unwrap();
+        let m = PathMap::new(&ws);
+        assert!(!m.exists("../Secret.java"));
+        assert_eq!(m.find("../Secret.java", None), None);
+        assert_eq!(m.find("src/../../Secret.java", None), None);
+        assert_eq!(m.find("Secret.java", None), None);
     }
 }
