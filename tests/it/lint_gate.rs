@@ -902,3 +902,114 @@ async fn the_real_image_fails_the_gate_on_the_failing_repository() {
     assert_eq!(comments.len(), 1);
     assert!(comments[0].body.contains("feat: added coverage gate"));
 }
+
+/// Real reports of other producers (the fixtures of dorny/test-reporter and mikepenz/action-junit-report,
+/// tests/fixtures/lint/peers), judged in a workspace laid out differently from the producers' machines:
+/// disabled tests are skipped, failures land on the file and line the report states (on the failure
+/// element, in a JVM frame naming only `AddMissingPatchVersionTest.java`, or under another machine's
+/// absolute path), no annotation or reason names a path of another machine or of this one, and a format
+/// that is not JUnit fails its check, named relative to the workspace.
+#[tokio::test]
+async fn peer_reports_are_counted_and_placed_in_this_workspace() {
+    let step = Step::new();
+    let ws = &step.workspace.clone();
+    let java = "pulsar-common/src/test/java/org/apache/pulsar/AddMissingPatchVersionTest.java";
+    let php = "tools/phpcheckstyle/test/OtherTest.php";
+    let py = "backend/tests/test_always_fails.py";
+    for f in [java, php, py] {
+        std::fs::create_dir_all(ws.join(f).parent().unwrap()).unwrap();
+        std::fs::write(ws.join(f), "// source\n").unwrap();
+    }
+    for f in [
+        "mikepenz-action-junit-report/testDisabled.xml",
+        "mikepenz-action-junit-report/report_fl_on_f.xml",
+        "mikepenz-action-junit-report/flaky_all_failures.xml",
+        "dorny-test-reporter/TEST-org.apache.pulsar.AddMissingPatchVersionTest.xml",
+        "dorny-test-reporter/phpcheckstyle-phpunit.xml",
+        "dorny-test-reporter/dotnet-nunit.xml",
+    ] {
+        let name = f.rsplit('/').next().unwrap();
+        copy(
+            &fixture(&format!("peers/{f}")),
+            &ws.join("reports").join(name),
+        );
+    }
+    let checks = "
+- name: Tests
+  outcome: success
+  results:
+    - reports/report_fl_on_f.xml
+    - reports/flaky_all_failures.xml
+    - reports/TEST-*.xml
+    - reports/phpcheckstyle-phpunit.xml
+  format: junit
+- name: Native
+  outcome: success
+  results: reports/testDisabled.xml
+  format: junit
+  advisory: true
+- name: NUnit
+  outcome: success
+  results: reports/dotnet-nunit.xml
+  format: junit
+";
+    let r = step
+        .input("mode", "lint-gate")
+        .input("checks", checks)
+        .input("generated-files", "off")
+        .run()
+        .await;
+    eprintln!("{}\n{}", r.stdout, r.summary);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let outputs: std::collections::HashMap<_, _> = r.outputs.iter().cloned().collect();
+    for (k, v) in [
+        // report_fl_on_f 3 + 1, flaky 0 + 3, TestNG 0 + 1 (1 skipped), phpunit 28 + 2.
+        ("tests-tests-passed", "31"),
+        ("tests-tests-failed", "7"),
+        // 22 tests, 10 of them `status='disabled'`, 4 failures and 2 errors.
+        ("native-tests-passed", "6"),
+        ("native-tests-failed", "6"),
+        ("native-verdict", "neutral"),
+        ("nunit-verdict", "failure"),
+    ] {
+        assert_eq!(
+            outputs.get(k).map(String::as_str),
+            Some(v),
+            "output {k}: {outputs:#?}"
+        );
+    }
+    let lines: Vec<&str> = r.stdout.lines().filter(|l| l.starts_with("::")).collect();
+    let at = |file: &str, line: u32| {
+        lines
+            .iter()
+            .filter(|l| {
+                l.starts_with("::error ") && l.contains(&format!(",file={file},line={line},"))
+            })
+            .count()
+    };
+    assert_eq!(at("main.c", 38), 1, "{lines:#?}");
+    assert_eq!(at(java, 29), 1, "{lines:#?}");
+    assert_eq!(at(php, 24), 1, "{lines:#?}");
+    assert_eq!(at(php, 40), 1, "{lines:#?}");
+    assert_eq!(at(py, 10), 3, "{lines:#?}");
+    assert_eq!(at("reports/dotnet-nunit.xml", 1), 1, "{lines:#?}");
+    let root = ws.to_string_lossy().into_owned();
+    for text in [r.stdout.as_str(), r.summary.as_str()] {
+        assert!(!text.contains(&root), "{text}");
+        assert!(!text.contains("file=/"), "{text}");
+    }
+    assert!(
+        r.stdout.contains(
+            "::`reports/dotnet-nunit.xml` is not valid junit: no <testsuites> or <testsuite> element"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.summary.contains(
+            "`reports/dotnet-nunit.xml` could not be read as junit: `reports/dotnet-nunit.xml` is not valid junit"
+        ),
+        "{}",
+        r.summary
+    );
+}

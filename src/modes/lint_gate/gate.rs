@@ -737,10 +737,20 @@ mod tests {
         };
         let r = judge(&spec, &PathMap::new(d.path()));
         assert_eq!(r.verdict(), Verdict::Failure);
+        // The result file is named relative to the workspace, never by this machine's path.
         assert!(
-            r.reasons[0].starts_with("`junit.xml` could not be read as junit: `"),
+            r.reasons[0].starts_with(
+                "`junit.xml` could not be read as junit: `junit.xml` is not valid junit: "
+            ),
             "{:?}",
             r.reasons
+        );
+        let root = d.path().to_string_lossy().into_owned();
+        assert!(
+            !r.annotations[0].message.contains(&root) && !r.reasons[0].contains(&root),
+            "{:?} {:?}",
+            r.reasons,
+            r.annotations[0].message
         );
         assert!(
             r.reasons[1].starts_with("No file matches `cov/*.info` (lcov)"),

@@ -221,6 +221,22 @@ pub enum ParseError {
 }
 
 impl ParseError {
+    /// The same error naming the result file relative to the workspace (its absolute path on this machine
+    /// says nothing to the reader, and the runner's layout is not theirs to see); a file elsewhere
+    /// (`RUNNER_TEMP`) keeps its path.
+    #[must_use]
+    pub fn relative_to(mut self, root: &Path) -> Self {
+        let (ParseError::Read { path, .. }
+        | ParseError::TooLarge { path, .. }
+        | ParseError::Malformed { path, .. }) = &mut self;
+        if let Ok(rel) = path.strip_prefix(root)
+            && !rel.as_os_str().is_empty()
+        {
+            *path = rel.to_path_buf();
+        }
+        self
+    }
+
     pub(crate) fn malformed(path: &Path, format: Format, detail: impl fmt::Display) -> Self {
         ParseError::Malformed {
             path: path.to_owned(),
@@ -230,8 +246,12 @@ impl ParseError {
     }
 }
 
-/// Parses `file` as `format`, mapping paths through `paths`.
+/// Parses `file` as `format`, mapping paths through `paths`. An error names `file` relative to the workspace.
 pub fn parse_file(file: &Path, format: Format, paths: &PathMap) -> Result<Parsed, ParseError> {
+    parse_file_at(file, format, paths).map_err(|e| e.relative_to(paths.root()))
+}
+
+fn parse_file_at(file: &Path, format: Format, paths: &PathMap) -> Result<Parsed, ParseError> {
     let size = std::fs::metadata(file)
         .map_err(|source| ParseError::Read {
             path: file.to_owned(),
