@@ -299,7 +299,7 @@ pub enum Artifact<'a> {
     },
     /// Lambda: a recorded version must be a published (numeric) version whose `CodeSha256` is the
     /// recorded one.
-    Lambda { api: super::lambda::api::Api },
+    Lambda { api: Box<super::lambda::api::Api> },
     /// App Runner and ECS Express: a recorded image must be by digest, from the repository of the image
     /// the service runs now.
     AppRunner {
@@ -602,11 +602,11 @@ pub async fn run(
             };
             let what = format!("Lambda `{}:{}`", l.function_name, l.alias);
             let artifact = Artifact::Lambda {
-                api: super::lambda::api::Api::new(
+                api: Box::new(super::lambda::api::Api::new(
                     &aws.sdk,
                     &l.function_name,
                     crate::net::Net::from_env(rt.env),
-                ),
+                )),
             };
             let restore = choose(
                 rt,
