@@ -304,6 +304,97 @@ fn scripts(name: &str) -> String {
         .join(", ")
 }
 
+/// What an environment name reads as, for the default trigger policy ([`class`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    Production,
+    Staging,
+}
+
+impl Class {
+    /// The default rule a name of this class is held to.
+    #[must_use]
+    pub const fn rule(self) -> &'static str {
+        match self {
+            Class::Production => "production",
+            Class::Staging => "staging",
+        }
+    }
+}
+
+/// Words that make a name read as production (compared folded, see [`words`]). `preprod` is here on
+/// purpose: a pre-production environment usually holds production data or credentials, and when a name is
+/// in doubt the stricter rule wins — a `trigger-policy` rule for it says otherwise, explicitly.
+const PRODUCTION_WORDS: &[&str] = &[
+    "prod",
+    "prd",
+    "production",
+    "live",
+    "preprod",
+    "preprd",
+    "preproduction",
+    "prelive",
+];
+
+/// Words that make a name read as staging, when no word makes it read as production.
+const STAGING_WORDS: &[&str] = &["stag", "stage", "staging", "stg"];
+
+/// The words of an environment name, each folded ([`key`]): split at every character that is not a
+/// letter or digit (`eu-prod`, `prod_eu`, `prod.eu`, `prod eu`), where a lower-case letter meets an
+/// upper-case one (`euProd`), and where letters meet digits (`prod2`).
+#[must_use]
+pub fn words(name: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let mut prev: Option<char> = None;
+    for c in name.chars() {
+        if !c.is_alphanumeric() {
+            if !word.is_empty() {
+                out.push(key(&word));
+                word.clear();
+            }
+            prev = None;
+            continue;
+        }
+        if let Some(p) = prev {
+            let camel = p.is_lowercase() && c.is_uppercase();
+            let digits = p.is_numeric() != c.is_numeric();
+            if (camel || digits) && !word.is_empty() {
+                out.push(key(&word));
+                word.clear();
+            }
+        }
+        word.push(c);
+        prev = Some(c);
+    }
+    if !word.is_empty() {
+        out.push(key(&word));
+    }
+    out
+}
+
+/// What `name` reads as: [`Class::Production`] when any of its [`words`] is `prod`, `prd`, `production`,
+/// `live`, `preprod`, `preprd`, `preproduction` or `prelive`; else [`Class::Staging`] when any is `stag`,
+/// `stage`, `staging` or `stg`; else nothing. Production wins (`prod-staging` reads as production).
+#[must_use]
+pub fn class(name: &str) -> Option<Class> {
+    let w = words(name);
+    let any = |set: &[&str]| w.iter().any(|w| set.contains(&w.as_str()));
+    if any(PRODUCTION_WORDS) {
+        Some(Class::Production)
+    } else if any(STAGING_WORDS) {
+        Some(Class::Staging)
+    } else {
+        None
+    }
+}
+
+/// Whether `name` reads as production ([`class`]).
+#[must_use]
+pub fn production_like(name: &str) -> bool {
+    class(name) == Some(Class::Production)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,11 +27,12 @@ pub struct Deployment {
     pub log_url: Option<String>,
 }
 
-/// Whether an environment name reads as production (sets `production_environment`).
+/// Whether an environment name reads as production (sets `production_environment`): the same word
+/// rule the default trigger policy holds to the production rule ([`crate::names::production_like`]), so
+/// `eu-prod`, `live` and `preprod` are production here too.
 #[must_use]
 pub fn is_production(environment: &str) -> bool {
-    let e = environment.to_ascii_lowercase();
-    e == "prod" || e.starts_with("prod-") || e.starts_with("production")
+    crate::names::production_like(environment)
 }
 
 /// Creates a deployment of the run's commit to `environment` and marks it `in_progress`. Its payload
@@ -961,6 +962,10 @@ mod tests {
         assert!(is_production("Prod"));
         assert!(is_production("prod-eu"));
         assert!(!is_production("staging"));
-        assert!(!is_production("preprod"));
+        assert!(is_production("eu-prod"));
+        assert!(is_production("live"));
+        // Pre-production holds production data: held to the production rule (docs/credentials.md).
+        assert!(is_production("preprod"));
+        assert!(!is_production("products"));
     }
 }

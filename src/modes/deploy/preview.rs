@@ -1140,7 +1140,8 @@ pub(super) fn refused_report(
         format!("preview of #{n}: refused, {open} previews open"),
         format!(
             "### 🔍 Preview of #{n}: refused\n\n{}.\n\nNothing was created for #{n}.\n",
-            upper_first(&reason)
+            // The list quotes tag values anyone allowed to tag the function or service wrote.
+            crate::report::markdown::sentence(&upper_first(&reason))
         ),
     );
     r.key = Some(key.to_owned());

@@ -303,12 +303,12 @@ pub enum Artifact<'a> {
     /// App Runner and ECS Express: a recorded image must be by digest, from the repository of the image
     /// the service runs now.
     AppRunner {
-        api: super::apprunner::Api,
+        api: Box<super::apprunner::Api>,
         service: &'a str,
         running: tokio::sync::OnceCell<String>,
     },
     Express {
-        api: super::express::Api,
+        api: Box<super::express::Api>,
         arn: &'a str,
         running: tokio::sync::OnceCell<String>,
     },
@@ -634,7 +634,10 @@ pub async fn run(
             let ours = |t: &Target| matches!(t, Target::AppRunner { service, .. } if same_app_runner_service(service, &a.service));
             let what = format!("App Runner `{}`", a.service);
             let artifact = Artifact::AppRunner {
-                api: super::apprunner::Api::new(&aws.sdk, super::health_client(rt)?),
+                api: Box::new(super::apprunner::Api::new(
+                    &aws.sdk,
+                    super::health_client(rt)?,
+                )),
                 service: &a.service,
                 running: tokio::sync::OnceCell::new(),
             };
@@ -656,7 +659,7 @@ pub async fn run(
             let ours = |t: &Target| matches!(t, Target::EcsExpress { service, .. } if same_express_service(service, &arn));
             let what = format!("ECS Express `{}`", x.service);
             let artifact = Artifact::Express {
-                api: super::express::Api::new(&aws.sdk),
+                api: Box::new(super::express::Api::new(&aws.sdk)),
                 arn: &arn,
                 running: tokio::sync::OnceCell::new(),
             };

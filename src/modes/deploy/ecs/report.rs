@@ -613,7 +613,12 @@ pub fn outcome(cfg: &Config, outcomes: &[ServiceOutcome], cancelled: bool) -> Re
     for o in outcomes {
         let _ = write!(s, "\n### `{}`\n\n", o.plan.service);
         if let Some(r) = &o.rollback {
-            let _ = writeln!(s, "**Rollback:** {}\n", rollback_text(r));
+            // Quotes ECS's error message: text, with stevedore's code spans kept.
+            let _ = writeln!(
+                s,
+                "**Rollback:** {}\n",
+                crate::report::markdown::sentence(&rollback_text(r))
+            );
         }
         s.push_str("**Task definition changes**\n\n");
         s.push_str(&changes_table(&o.plan.changes));

@@ -209,7 +209,11 @@ pub fn render(d: &Deployed, key: Option<String>) -> Report {
             vec!["code".into(), code],
             vec!["configuration".into(), config],
             vec!["traffic".into(), format!("`{}`", d.traffic)],
-            vec!["result".into(), result_line(d)],
+            // Quotes Lambda's and the health check's answers: text, with stevedore's code spans kept.
+            vec![
+                "result".into(),
+                crate::report::markdown::sentence(&result_line(d)),
+            ],
         ],
     ));
     for n in &d.notes {
