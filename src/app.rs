@@ -155,7 +155,10 @@ pub async fn run_in(
     };
     let cancelled_during_mode = rt.cancel.signal();
     let (mut report, code) = match outcome {
-        Ok(r) => {
+        Ok(mut r) => {
+            if config.common.dry_run {
+                dry_run_verdicts(&mut r);
+            }
             let code = if r.verdict == Verdict::Failure {
                 EXIT_FAILED
             } else {
@@ -448,4 +451,16 @@ fn config_error_summary(errors: &crate::inputs::InputErrors) -> String {
         ));
     }
     s
+}
+
+/// A dry run proves that nothing was done, in every mode: a plan that holds is `skipped` (the report and
+/// each of its checks), never `success`; a plan with a warning stays `neutral` and one that cannot be made
+/// stays `failure` (docs/reporting.md, "Dry runs").
+fn dry_run_verdicts(r: &mut Report) {
+    if r.verdict == Verdict::Success {
+        r.verdict = Verdict::Skipped;
+    }
+    for c in r.checks.iter_mut().filter(|c| c.verdict == Verdict::Success) {
+        c.verdict = Verdict::Skipped;
+    }
 }

@@ -4,6 +4,7 @@ pub mod build;
 pub mod credentials;
 pub mod deploy;
 pub mod lint_gate;
+pub mod permissions;
 pub mod publish;
 
 use crate::context::Context;

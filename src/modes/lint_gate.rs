@@ -265,7 +265,7 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
                 Some("PR title"),
                 &crate::report::Location::default(),
                 &format!(
-                    "{} Edit the pull request's title; the check runs again on the `edited` event.",
+                    "{} Edit the pull request's title: the check runs again when the workflow triggers on `pull_request` type `edited` (as examples/standards.yml does), else on the next push.",
                     r.reasons.join(" ")
                 ),
             );
@@ -290,7 +290,7 @@ pub fn generated_result(
         Ok(files) if files.is_empty() => {}
         Ok(files) => {
             r.fail(format!(
-                "{} file(s) differ from the commit after the build: run the generators locally and commit the result.",
+                "{} file(s) differ from the commit after the build. Generated sources: run the generators locally and commit the result. Build or test leftovers (`.coverage`, `__pycache__/`, `dist/`): add them to `.gitignore`, or list their globs in `generated-files-ignore`; ignored files are never reported.",
                 files.len()
             ));
             for f in &files {
@@ -298,7 +298,14 @@ pub fn generated_result(
                     Level::Error,
                     f.path.clone(),
                     f.line,
-                    format!("{} by the build but not committed", f.kind.as_str()),
+                    if f.kind == generated::ChangeKind::New {
+                        "new by the build, neither tracked nor ignored: commit it if it is generated source; if it is a build or test leftover, add it to `.gitignore` or to `generated-files-ignore`".to_owned()
+                    } else {
+                        format!(
+                            "{} by the build but not committed: run the generator locally and commit the result, or list the file in `generated-files-ignore`",
+                            f.kind.as_str()
+                        )
+                    },
                 )
                 .with_title("Generated file out of date");
                 a.raw_details = Some(f.diff.clone());
@@ -329,7 +336,7 @@ pub fn title_result(title: &str, rules: &TitleRules, required: bool) -> CheckRes
         r.reasons.extend(c.problems.iter().cloned());
         if let Some(s) = &c.suggestion {
             r.details = format!(
-                "A title that passes:\n\n{}\nEdit the pull request's title; the check runs again on the `edited` event.\n",
+                "A title that passes:\n\n{}\nEdit the pull request's title: the check runs again when the workflow triggers on `pull_request` type `edited` (as examples/standards.yml does), else on the next push.\n",
                 crate::report::markdown::code("", s)
             );
         }

@@ -39,7 +39,7 @@ impl crate::modes::Failure for RemoteError {
     fn hint(&self) -> Option<String> {
         match self.status() {
             Some(403 | 404) => Some(
-                "publish needs `permissions: contents: write` (tags and releases) and read access to pull requests"
+                "publish needs `permissions: contents: write` (tags and releases) and `pull-requests: read` (release labels)"
                     .to_owned(),
             ),
             _ => None,

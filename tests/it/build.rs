@@ -646,6 +646,8 @@ async fn a_dry_run_packages_and_hashes_but_sends_nothing() {
         .run()
         .await;
     assert_eq!(r.code, 0, "{}", r.stdout);
+    // A dry run proves nothing was done: `skipped` in every mode (docs/reporting.md, "Dry runs").
+    assert_eq!(r.output("verdict"), Some("skipped"), "{}", r.stdout);
     assert_eq!(r.output("s3-key"), Some("octo-repo/3.1.0/lambda.zip"));
     assert_eq!(r.output("uploaded"), Some("false"));
     assert_eq!(r.output("sha256").map(str::len), Some(64));

@@ -638,6 +638,8 @@ async fn dry_run_prints_the_plan_and_requests_nothing() {
         .run()
         .await;
     assert_eq!(r.code, 0, "{}", r.stdout);
+    // A dry run proves nothing was done: `skipped` in every mode (docs/reporting.md, "Dry runs").
+    assert_eq!(r.output("verdict"), Some("skipped"), "{}", r.stdout);
     assert_eq!(sts.requests(), 0);
     assert_eq!(oidc.token_requests(), 0);
     for s in [

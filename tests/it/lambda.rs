@@ -709,6 +709,8 @@ async fn a_dry_run_plans_without_writing() {
         .run()
         .await;
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    // A dry run proves nothing was done: `skipped` in every mode (docs/reporting.md, "Dry runs").
+    assert_eq!(r.output("verdict"), Some("skipped"), "{}", r.stdout);
     assert!(
         r.summary.contains("dry run: nothing was changed"),
         "{}",

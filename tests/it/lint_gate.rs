@@ -66,7 +66,7 @@ fn sample_repo(ws: &Path) -> bool {
         "pub const VERSION: u32 = 1;\npub fn a() {}\n",
     )
     .unwrap();
-    std::fs::write(ws.join(".gitignore"), "target/\n").unwrap();
+    std::fs::write(ws.join(".gitignore"), "target/\n.coverage\n__pycache__/\ndist/\n").unwrap();
     git(ws, &["init", "-q"]);
     git(ws, &["add", "."]);
     git(ws, &["commit", "-qm", "init"]);
@@ -95,6 +95,12 @@ fn sample_repo(ws: &Path) -> bool {
     .unwrap();
     std::fs::write(ws.join("generated/client.rs"), "pub fn client() {}\n").unwrap();
     std::fs::write(ws.join("target/debug.txt"), "ignored build output\n").unwrap();
+    // Ordinary ignored leftovers of a Python test run and a package build (issue 30).
+    std::fs::write(ws.join(".coverage"), "SQLite format 3\0").unwrap();
+    std::fs::create_dir_all(ws.join("calc/__pycache__")).unwrap();
+    std::fs::write(ws.join("calc/__pycache__/ops.cpython-312.pyc"), b"\x0d\x0d\x0a\0").unwrap();
+    std::fs::create_dir_all(ws.join("dist")).unwrap();
+    std::fs::write(ws.join("dist/calc-0.1.0.tar.gz"), b"\x1f\x8b").unwrap();
     true
 }
 
@@ -239,7 +245,7 @@ async fn a_failing_repository_fails_the_gate_with_every_reason() {
     );
     assert!(
         title.ends_with(
-            " Edit the pull request's title; the check runs again on the `edited` event."
+            " Edit the pull request's title: the check runs again when the workflow triggers on `pull_request` type `edited` (as examples/standards.yml does), else on the next push."
         ),
         "{title}"
     );
@@ -254,6 +260,21 @@ async fn a_failing_repository_fails_the_gate_with_every_reason() {
     // Declared result files and ignored build output are not "stale generated files".
     assert!(!r.stdout.contains("file=reports/"), "{}", r.stdout);
     assert!(!r.stdout.contains("target/debug.txt"), "{}", r.stdout);
+    for leftover in [".coverage", "__pycache__", "dist/"] {
+        assert!(!r.stdout.contains(leftover), "{leftover}: {}", r.stdout);
+    }
+    // The fix names both ways out: commit generated sources, ignore leftovers.
+    assert!(
+        has(
+            "::error title=Generated file out of date,file=generated/client.rs,line=1,endLine=1::new by the build, neither tracked nor ignored: commit it if it is generated source; if it is a build or test leftover, add it to `.gitignore` or to `generated-files-ignore`"
+        ),
+        "{lines:#?}"
+    );
+    assert!(
+        r.summary.contains("list their globs in `generated-files-ignore`"),
+        "{}",
+        r.summary
+    );
 
     // The summary (job summary and sticky comment body): the table and each failure explained.
     let s = &r.summary;

@@ -474,6 +474,8 @@ async fn dry_run_shows_the_plan_and_writes_nothing() {
         .run()
         .await;
     assert_eq!(r.code, 0, "{}", r.stdout);
+    // A dry run proves nothing was done: `skipped` in every mode (docs/reporting.md, "Dry runs").
+    assert_eq!(r.output("verdict"), Some("skipped"), "{}", r.stdout);
     assert_eq!(r.output("version"), Some("2.1.0"));
     assert_eq!(r.output("released"), Some("false"));
     assert!(
@@ -515,6 +517,53 @@ async fn floating_major_tag_is_created_then_moved() {
     assert_released(&r, "1.1.1");
     assert_eq!(gh.refs().get("refs/tags/v1"), Some(&b[0]));
     assert!(r.summary.contains("`v1` (moved)"), "{}", r.summary);
+    gh.assert_no_violations();
+}
+
+/// The 1.0 policy (docs/releasing.md): the docs pin `@v1`, so stevedore's own first release is `v1.0.0` and
+/// it creates the floating `v1` the docs pin. Runs publish with the `with:` of
+/// `.github/workflows/release.yml` (a push to `main`, no tag yet) and checks both against the README's pin.
+#[tokio::test]
+async fn the_release_workflow_cuts_v1_0_0_first_and_creates_the_v1_the_docs_pin() {
+    use serde_yaml_ng::Value as Y;
+    let root = crate::helpers::runner::repo_root();
+    let wf: Y = serde_yaml_ng::from_str(
+        &std::fs::read_to_string(root.join(".github/workflows/release.yml")).unwrap(),
+    )
+    .unwrap();
+    let with = wf["jobs"]["release"]["steps"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"].as_str() == Some("publish"))
+        .expect("the publish step")["with"]
+        .clone();
+    assert_eq!(with["mode"].as_str(), Some("publish"));
+    let initial = with["initial-version"]
+        .as_str()
+        .expect("release.yml sets `initial-version` (the action's default is 0.1.0)");
+    assert_eq!(
+        with["floating-tag"].as_str(),
+        Some("${{ github.ref_name == 'main' }}"),
+        "stable releases from main move the floating tag"
+    );
+    let gh = FakeGithub::start().await;
+    let commits = gh.seed_commits("main", &["chore: init", "feat: the first feature"]);
+    let head = commits.last().unwrap();
+    let r = step(&gh, "main", head)
+        .input("initial-version", initial)
+        // What `${{ github.ref_name == 'main' }}` is on a push to main.
+        .input("floating-tag", "true")
+        .run()
+        .await;
+    assert_released(&r, "1.0.0");
+    assert_eq!(gh.refs().get("refs/tags/v1"), Some(head));
+    // Every doc pins the major tag the release flow creates.
+    for doc in ["README.md", "docs/pipelines.md", "docs/releasing.md"] {
+        let text = std::fs::read_to_string(root.join(doc)).unwrap();
+        assert!(text.contains("ORG/stevedore@v1"), "{doc}");
+        assert!(!text.contains("stevedore@v0"), "{doc} pins v0");
+    }
     gh.assert_no_violations();
 }
 

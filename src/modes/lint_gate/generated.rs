@@ -198,3 +198,56 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod ignored_tests {
+    use super::*;
+
+    fn git(dir: &Path, args: &[&str]) {
+        let ok = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@e", "-c", "init.defaultBranch=main"])
+            .args(args)
+            .current_dir(dir)
+            .status()
+            .expect("git")
+            .success();
+        assert!(ok, "git {args:?}");
+    }
+
+    /// Issue 30: ordinary ignored leftovers (`.coverage`, `__pycache__/*.pyc`, `dist/`) are not stale.
+    #[test]
+    fn ignored_leftovers_are_not_stale() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let ws = tmp.path();
+        std::fs::create_dir_all(ws.join("pkg")).expect("dir");
+        std::fs::write(ws.join("pkg/mod.py"), "x = 1\n").expect("write");
+        std::fs::write(ws.join(".gitignore"), ".coverage\n__pycache__/\n*.pyc\ndist/\n")
+            .expect("write");
+        git(ws, &["init", "-q"]);
+        git(ws, &["add", "."]);
+        git(ws, &["commit", "-qm", "init"]);
+        std::fs::write(ws.join(".coverage"), "sqlite").expect("write");
+        std::fs::create_dir_all(ws.join("pkg/__pycache__")).expect("dir");
+        std::fs::write(ws.join("pkg/__pycache__/mod.cpython-312.pyc"), b"\0pyc").expect("write");
+        std::fs::create_dir_all(ws.join("dist")).expect("dir");
+        std::fs::write(ws.join("dist/pkg-1.0.tar.gz"), b"\x1f\x8b").expect("write");
+        std::fs::write(ws.join("pkg/new.py"), "y = 2\n").expect("write");
+        std::fs::create_dir_all(ws.join("sub")).expect("dir");
+        std::fs::write(ws.join("sub/.gitignore"), "out/\n").expect("write");
+        std::fs::create_dir_all(ws.join("sub/out")).expect("dir");
+        std::fs::write(ws.join("sub/out/x"), "x").expect("write");
+        std::fs::write(ws.join(".git/info/exclude"), "local.txt\n").expect("write");
+        std::fs::write(ws.join("local.txt"), "x").expect("write");
+        // As on a runner: the checkout belongs to another uid (only possible as root).
+        let chowned = std::process::Command::new("chown")
+            .args(["-R", "4321:4321"])
+            .arg(ws)
+            .status()
+            .is_ok_and(|s| s.success());
+        let stale = stale_files(ws, &globset::GlobSet::empty()).expect("status");
+        let paths: Vec<&str> = stale.iter().map(|f| f.path.as_str()).collect();
+        // `.gitignore` at the top and below it, and `.git/info/exclude`, are honoured; a new
+        // `.gitignore` is itself a new file.
+        assert_eq!(paths, ["pkg/new.py", "sub/.gitignore"], "chowned: {chowned}");
+    }
+}
