@@ -125,6 +125,12 @@ impl Env {
             .filter(|v| !v.is_empty())
     }
 
+    /// Whether `key` is set at all, empty included (an input written blank in the workflow).
+    #[must_use]
+    pub fn is_set(&self, key: &str) -> bool {
+        self.vars.contains_key(key)
+    }
+
     /// True when `key` is exactly `true` (the runner's spelling of flags such as `GITHUB_ACTIONS`).
     #[must_use]
     pub fn flag(&self, key: &str) -> bool {

@@ -5,9 +5,10 @@
 //! validated values. Nothing here does I/O beyond reading the [`Env`] snapshot.
 //!
 //! The runner's contract (actions/runner's `ContainerActionHandler`, and act's equivalent): input `aws-region` arrives as
-//! `INPUT_AWS-REGION` (upper-cased, spaces to `_`, hyphens kept). Shells cannot read such names, so
-//! `action.yml` also exports each input under an underscore name (`INPUT_AWS_REGION`); both are accepted,
-//! the hyphenated one first. An empty value means unset, since every declared input is exported.
+//! `INPUT_AWS-REGION` (upper-cased, spaces to `_`, hyphens kept). Shells cannot set such names, so for local
+//! runs the underscore name (`INPUT_AWS_REGION`) is accepted too, the hyphenated one first. An empty value
+//! means unset, since every declared input is exported (an omitted one as its `action.yml` default, so a
+//! blank value of an input with a default was written blank: [`Inputs::string_or_blank`]).
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -185,6 +186,19 @@ impl<'e> Inputs<'e> {
             .map(str::trim)
             .filter(|v| !v.is_empty())
             .map(str::to_owned)
+    }
+
+    /// The trimmed raw value, `Some("")` when it is set but blank, `None` when it is not set at all. Only
+    /// for an input whose `action.yml` default is not empty: the runner passes that default when the step
+    /// omits the input, so a blank value there was written in the workflow (`prerelease-branches: ""`:
+    /// none) and must not read as the default.
+    pub fn string_or_blank(&mut self, name: Input) -> Option<String> {
+        let keys = input_keys(name.as_str());
+        let set = keys.iter().any(|k| self.env.is_set(k));
+        match self.string(name) {
+            None if set => Some(String::new()),
+            v => v,
+        }
     }
 
     /// The raw value, not trimmed (multi-line YAML or Markdown inputs).

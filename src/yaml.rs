@@ -86,7 +86,21 @@ pub fn from_str<T: DeserializeOwned>(text: &str, top: TopKeys) -> Result<T, Yaml
     if !dups.is_empty() {
         return Err(YamlError::Duplicates(dups));
     }
-    Ok(serde_yaml_ng::from_str(text)?)
+    serde_yaml_ng::from_str(text).map_err(|e| YamlError::Invalid(with_hint(e)))
+}
+
+/// A glob that starts with `*` (`[*-stable]`, `- *.xml`) is a YAML alias when unquoted, and the parser
+/// only says "unknown anchor": say to quote it.
+fn with_hint(e: serde_yaml_ng::Error) -> serde_yaml_ng::Error {
+    let text = e.to_string();
+    // `*-stable` parses as an alias of the missing anchor `-stable`; `*.xml` fails to scan as an alias.
+    if text.contains("unknown anchor") || text.contains("while scanning an alias") {
+        <serde_yaml_ng::Error as serde::de::Error>::custom(format!(
+            "{text}: an unquoted value that starts with `*` is a YAML alias; quote a glob that starts with `*`, e.g. `production: [\"*-stable\"]`"
+        ))
+    } else {
+        e
+    }
 }
 
 /// Every duplicate key in `text` (empty when there is none, or when the text is not YAML: deserialising
@@ -226,6 +240,25 @@ impl MarkedEventReceiver for Walker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 30: `production: [*-stable]` failed with "unknown anchor" alone.
+    #[test]
+    fn an_unquoted_glob_starting_with_a_star_is_told_to_be_quoted() {
+        for y in ["production: [*-stable]\n", "checks:\n  - *.xml\n"] {
+            let e = from_str::<serde_yaml_ng::Value>(y, TopKeys::EnvironmentNames)
+                .expect_err("an alias without its anchor");
+            let m = e.to_string();
+            assert!(m.contains("quote a glob that starts with `*`"), "{m}");
+            assert!(m.contains(r#"["*-stable"]"#), "{m}");
+        }
+        // The `trigger-policy` input reads through here and keeps the hint.
+        let e = crate::policy::TriggerPolicy::parse("production: [*-stable]\n").unwrap_err();
+        assert!(e.contains("quote a glob that starts with `*`"), "{e}");
+        // Quoted, it is the glob it meant.
+        let v: std::collections::BTreeMap<String, Vec<String>> =
+            from_str("production: [\"*-stable\"]\n", TopKeys::EnvironmentNames).expect("quoted");
+        assert_eq!(v["production"], ["*-stable"]);
+    }
 
     #[test]
     fn an_exact_duplicate_names_both_lines() {

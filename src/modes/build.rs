@@ -609,6 +609,60 @@ pub fn image_plan(
     })
 }
 
+/// The plan of an image build as a table (the dry run's summary): what a real run would build and push.
+fn describe_image_plan(plan: &image::ImagePlan, workspace: &std::path::Path) -> String {
+    let path = |p: &std::path::Path| {
+        let rel = p.strip_prefix(workspace).unwrap_or(p);
+        let shown = rel.display().to_string();
+        markdown::code_span(if shown.is_empty() { "." } else { &shown })
+    };
+    let list = |items: Vec<String>| {
+        if items.is_empty() {
+            "none".to_owned()
+        } else {
+            items
+                .iter()
+                .map(|s| markdown::code_span(s))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    let name = plan.name();
+    let rows = vec![
+        vec!["image".into(), markdown::code_span(&name)],
+        vec![
+            "tags".into(),
+            list(plan.tags.iter().map(|t| format!("{name}:{t}")).collect()),
+        ],
+        vec!["context".into(), path(&plan.context)],
+        vec!["Dockerfile".into(), path(&plan.dockerfile)],
+        vec![
+            "target".into(),
+            plan.target
+                .as_deref()
+                .map_or_else(|| "the last stage".to_owned(), markdown::code_span),
+        ],
+        vec![
+            "build args".into(),
+            list(plan.build_args.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+        ],
+        vec![
+            "network".into(),
+            plan.network
+                .as_deref()
+                .map_or_else(|| "the engine's default".to_owned(), markdown::code_span),
+        ],
+        vec![
+            "labels".into(),
+            list(plan.labels.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+        ],
+    ];
+    format!(
+        "Nothing was built or pushed. A real run would:\n\n{}",
+        markdown::table(&["", "plan"], &rows)
+    )
+}
+
 /// Builds and pushes an image, then applies the scan gate.
 pub async fn run_image(
     rt: &Runtime<'_>,
@@ -627,7 +681,7 @@ pub async fn run_image(
             let title = format!("{}: image planned (dry run)", i.repository);
             let summary = format!(
                 "## 🐳 stevedore build: {title}\n\n{}",
-                markdown::code("text", &format!("{plan:#?}"))
+                describe_image_plan(&plan, &rt.ctx.workspace)
             );
             let mut r = Report::new(rt.common.mode, Verdict::Success, title, summary);
             r.key.clone_from(&rt.common.report_key);

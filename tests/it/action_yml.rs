@@ -289,3 +289,25 @@ fn readme_inputs_and_outputs_tables_match_action_yml() {
          `STEVEDORE_UPDATE_GOLDEN=1 cargo test --test it readme_inputs` to regenerate"
     );
 }
+
+/// action.yml's comments describe the file as it is: every `runs.<key>` they name exists (the header once
+/// promised a `runs.env` block that was never there, issue 30).
+#[test]
+fn the_comments_name_only_keys_that_exist() {
+    let path = crate::helpers::runner::repo_root().join("action.yml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let doc = action_yml();
+    let runs = section(&doc, "runs");
+    for line in text.lines().filter(|l| l.trim_start().starts_with('#')) {
+        for (i, _) in line.match_indices("runs.") {
+            let key: String = line[i + "runs.".len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                .collect();
+            assert!(
+                runs.contains_key(key.as_str()),
+                "action.yml comment names `runs.{key}`, which it does not have: {line}"
+            );
+        }
+    }
+}

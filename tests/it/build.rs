@@ -625,6 +625,50 @@ async fn an_image_step_runs_end_to_end_with_oidc_credentials() {
 
 /// `dry-run`: the bundle is packaged and hashed, the plan checked and printed, and no request is made: no
 /// OIDC token is fetched and no AWS endpoint is configured (any AWS request would fail the step).
+/// The dry-run summary of an image build is a table of the plan, not a Rust debug struct (issue 30).
+#[tokio::test]
+async fn an_image_dry_run_shows_its_plan_as_a_table() {
+    let ws = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(ws.path().join("app")).unwrap();
+    std::fs::write(ws.path().join("app/Dockerfile"), "FROM scratch\n").unwrap();
+    let h = Harness::new(
+        &[
+            ("ecr-repository", "svc"),
+            ("context", "app"),
+            ("build-args", "GREETING=hi"),
+            ("target", "base"),
+            ("tags", "v-{short-sha}"),
+            ("dry-run", "true"),
+        ],
+        &[],
+        Some(ws.path()),
+    );
+    let Some(Target::Image(i)) = &h.build_config().target else {
+        panic!("not an image")
+    };
+    let r = build::run_image(&h.rt(), h.build_config(), i, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let s = &r.summary;
+    for debug in ["ImagePlan", "PathBuf", "Some(", "[\n", "\","] {
+        assert!(!s.contains(debug), "{debug:?} in\n{s}");
+    }
+    let code = stevedore::report::markdown::code_span;
+    assert!(
+        s.contains(&format!("| image | {} |", code("<ECR registry>/svc"))),
+        "{s}"
+    );
+    assert!(
+        s.contains(&format!("| tags | {} |", code("<ECR registry>/svc:v-0123456789ab"))),
+        "{s}"
+    );
+    assert!(s.contains("| context | `app` |"), "{s}");
+    assert!(s.contains("| Dockerfile | `app/Dockerfile` |"), "{s}");
+    assert!(s.contains("| target | `base` |"), "{s}");
+    assert!(s.contains("| build args | `GREETING=hi` |"), "{s}");
+    assert!(s.contains("| network | the engine's default |"), "{s}");
+}
+
 #[tokio::test]
 async fn a_dry_run_packages_and_hashes_but_sends_nothing() {
     use crate::helpers::fake_oidc::{FakeOidc, Settings};

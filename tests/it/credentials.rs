@@ -941,3 +941,115 @@ async fn an_explicit_catch_all_rule_opts_an_environment_out_and_other_gaps_warn(
         );
     }
 }
+
+// ---- docs/credentials.md: the IAM trust-policy recipes ----
+
+/// Whether one `StringEquals` / `StringLike` value (a string or a list: any of) admits `claim`.
+fn condition_admits(op: &str, want: &serde_json::Value, claim: &str) -> bool {
+    let one = |w: &str| match op {
+        "StringEquals" => w == claim,
+        "StringLike" => globset::Glob::new(w)
+            .map(|g| g.compile_matcher().is_match(claim))
+            .unwrap_or(false),
+        other => panic!("operator {other} in a recipe"),
+    };
+    match want {
+        serde_json::Value::String(w) => one(w),
+        serde_json::Value::Array(ws) => ws.iter().filter_map(|w| w.as_str()).any(one),
+        other => panic!("condition value {other}"),
+    }
+}
+
+/// Whether a trust policy admits a web-identity token with this `aud` and `sub` (the conditions the recipes
+/// use; IAM's evaluation for them: every condition must hold).
+fn trust_admits(policy: &serde_json::Value, aud: &str, sub: &str) -> bool {
+    policy["Statement"].as_array().unwrap().iter().any(|st| {
+        st["Effect"] == "Allow"
+            && st["Action"] == "sts:AssumeRoleWithWebIdentity"
+            && st["Condition"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .all(|(op, keys)| {
+                    keys.as_object().unwrap().iter().all(|(k, want)| {
+                        let claim = match k.as_str() {
+                            "token.actions.githubusercontent.com:aud" => aud,
+                            "token.actions.githubusercontent.com:sub" => sub,
+                            other => panic!("condition key {other}"),
+                        };
+                        condition_admits(op, want, claim)
+                    })
+                })
+    })
+}
+
+/// The JSON blocks of docs/credentials.md's "IAM trust-policy recipe" section.
+fn recipes() -> Vec<serde_json::Value> {
+    let doc = std::fs::read_to_string(crate::helpers::runner::repo_root().join("docs/credentials.md"))
+        .unwrap();
+    let section = doc
+        .split("\n## IAM trust-policy recipe\n")
+        .nth(1)
+        .unwrap()
+        .split("\n## ")
+        .next()
+        .unwrap();
+    section
+        .split("```json\n")
+        .skip(1)
+        .map(|b| serde_json::from_str(b.split("\n```").next().unwrap()).unwrap())
+        .collect()
+}
+
+/// Issue 30: the recipe allowed `ref:refs/heads/main`, but a job that declares `environment:` has
+/// `environment:NAME` as its `sub`. The recipes admit the `sub` GitHub mints (the fake issuer mints the same
+/// shapes) for each example job that assumes the role, and nothing else.
+#[tokio::test]
+async fn the_trust_policy_recipes_admit_exactly_the_example_jobs() {
+    let recipes = recipes();
+    assert_eq!(recipes.len(), 2, "the dev and the production recipe");
+    let (dev, production) = (&recipes[0], &recipes[1]);
+    let sub = |environment: Option<&str>, git_ref: &str| {
+        let settings = Settings {
+            environment: environment.map(str::to_owned),
+            git_ref: git_ref.to_owned(),
+            ..Settings::default()
+        };
+        async move { FakeOidc::start(settings).await.sub() }
+    };
+    let aud = "sts.amazonaws.com";
+    // Every example job that declares `environment: dev` or `production` and runs stevedore.
+    let mut seen = 0;
+    for file in ["standards.yml", "serverless.yml", "container.yml"] {
+        let wf = crate::helpers::workflow::Workflow::load(file);
+        for (id, job) in wf.jobs() {
+            let Some(env) = job.get("environment").and_then(|e| e.as_str()) else {
+                continue;
+            };
+            let policy = match env {
+                "dev" => dev,
+                "production" => production,
+                _ => continue,
+            };
+            seen += 1;
+            let s = sub(Some(env), "refs/heads/main").await;
+            assert!(
+                trust_admits(policy, aud, &s),
+                "{file}/{}: the {env} recipe refuses `{s}`",
+                id.as_str().unwrap()
+            );
+        }
+    }
+    assert!(seen >= 4, "{seen} example jobs checked");
+    // The dev role: the build job on main (no environment) and the dev environment; nothing else.
+    assert!(trust_admits(dev, aud, &sub(None, "refs/heads/main").await));
+    assert!(!trust_admits(dev, aud, &sub(None, "refs/heads/feature/x").await));
+    assert!(!trust_admits(dev, aud, &sub(Some("production"), "refs/heads/main").await));
+    assert!(!trust_admits(dev, aud, "repo:octo-org/octo-repo:pull_request"));
+    assert!(!trust_admits(dev, "sigstore", &sub(Some("dev"), "refs/heads/main").await));
+    // The production role: only the approved environment, on main or on a `*-stable` tag.
+    assert!(trust_admits(production, aud, &sub(Some("production"), "refs/tags/v1.2.0-stable").await));
+    assert!(!trust_admits(production, aud, &sub(None, "refs/heads/main").await));
+    assert!(!trust_admits(production, aud, &sub(None, "refs/tags/v1.2.0-stable").await));
+    assert!(!trust_admits(production, aud, &sub(Some("dev"), "refs/heads/main").await));
+}

@@ -1316,3 +1316,45 @@ pub(crate) fn publish_step(gh: &FakeGithub, head: &str, registry: &str) -> Step 
             }),
         )
 }
+
+/// docs/reporting.md, "Which checks to require in branch protection": every name it lists is the name the
+/// code gives the check run (issue 30: no doc said which names to require).
+#[test]
+fn the_documented_check_names_are_the_ones_created() {
+    use stevedore::github::fanout::run_name;
+    use stevedore::modes::lint_gate::gate::check_run_name;
+    let doc =
+        std::fs::read_to_string(crate::helpers::runner::repo_root().join("docs/reporting.md")).unwrap();
+    let section = doc
+        .split("\n## Which checks to require in branch protection\n")
+        .nth(1)
+        .expect("the section")
+        .split("\n## ")
+        .next()
+        .unwrap();
+    // A deploy step's report key is its environment unless `report-key` says otherwise.
+    let env = stevedore::Env::from_pairs([
+        ("INPUT_MODE", "deploy"),
+        ("INPUT_FUNCTION-NAME", "api"),
+        ("INPUT_ZIP-FILE", "app.zip"),
+        ("INPUT_ENVIRONMENT", "staging"),
+    ]);
+    let deploy = stevedore::config::Config::from_env(&env).unwrap_or_else(|e| panic!("{e}"));
+    let names = [
+        run_name(Mode::LintGate, None),
+        check_run_name("Tests"),
+        check_run_name("Generated files up to date"),
+        check_run_name("PR title"),
+        run_name(Mode::Deploy, deploy.common.report_key.as_deref()),
+        run_name(Mode::Build, None),
+        run_name(Mode::Publish, None),
+        run_name(Mode::Credentials, None),
+    ];
+    for n in &names {
+        assert!(section.contains(&format!("`{n}`")), "`{n}` is not in the section");
+    }
+    assert_eq!(names[4], "stevedore / deploy (staging)");
+    assert!(section.contains(&format!("`{}`", run_name(Mode::LintGate, Some("<report-key>")))));
+    assert!(section.contains(&format!("`{}`", run_name(Mode::Deploy, Some("<environment>")))));
+    assert!(section.contains(&format!("`{}`", check_run_name("<check>"))));
+}

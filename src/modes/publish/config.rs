@@ -112,8 +112,11 @@ impl Config {
                 .collect(),
         };
 
-        let channels = match p.string(Input::PrereleaseBranches) {
+        // `prerelease-branches: ""` turns prereleases off (the runner passes the default `dev=dev` only
+        // when the input is omitted).
+        let channels = match p.string_or_blank(Input::PrereleaseBranches) {
             None => d.channels,
+            Some(v) if v.is_empty() => Vec::new(),
             Some(v) => split_list(&v)
                 .into_iter()
                 .filter_map(|item| match parse_channel(&item) {
@@ -276,6 +279,22 @@ mod tests {
         assert_eq!(c.branch_kind("dev"), BranchKind::Channel("dev".into()));
         assert_eq!(c.branch_kind("feature/x"), BranchKind::None);
         assert_eq!(c.rules, Rules::default());
+    }
+
+    /// `prerelease-branches: ""` written in the workflow arrives as an empty variable (the runner passes the
+    /// default only for an omitted input): no prerelease branches, not the default `dev=dev` (issue 30).
+    #[test]
+    fn an_explicitly_empty_prerelease_branches_means_none() {
+        for blank in ["", "  "] {
+            let (c, n) = parse(&[("PRERELEASE-BRANCHES", blank)]);
+            assert_eq!(n, 0);
+            assert!(c.channels.is_empty(), "{blank:?}");
+            assert_eq!(c.branch_kind("dev"), BranchKind::None);
+            assert_eq!(c.branch_kind("main"), BranchKind::Stable);
+        }
+        // Omitted (no variable at all: local runs): the default.
+        let (c, _) = parse(&[]);
+        assert_eq!(c.branch_kind("dev"), BranchKind::Channel("dev".into()));
     }
 
     #[test]
