@@ -460,7 +460,11 @@ fn dry_run_verdicts(r: &mut Report) {
     if r.verdict == Verdict::Success {
         r.verdict = Verdict::Skipped;
     }
-    for c in r.checks.iter_mut().filter(|c| c.verdict == Verdict::Success) {
+    for c in r
+        .checks
+        .iter_mut()
+        .filter(|c| c.verdict == Verdict::Success)
+    {
         c.verdict = Verdict::Skipped;
     }
 }

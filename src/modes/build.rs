@@ -644,7 +644,12 @@ fn describe_image_plan(plan: &image::ImagePlan, workspace: &std::path::Path) -> 
         ],
         vec![
             "build args".into(),
-            list(plan.build_args.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            list(
+                plan.build_args
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect(),
+            ),
         ],
         vec![
             "network".into(),
@@ -654,7 +659,12 @@ fn describe_image_plan(plan: &image::ImagePlan, workspace: &std::path::Path) -> 
         ],
         vec![
             "labels".into(),
-            list(plan.labels.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            list(
+                plan.labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect(),
+            ),
         ],
     ];
     format!(

@@ -235,7 +235,11 @@ mod tests {
         for (w, h) in want.iter().zip(&have) {
             assert_eq!(h, w, "docs/reporting.md's permissions table differs");
         }
-        assert_eq!(have.len(), want.len(), "rows in docs/reporting.md: {have:?}");
+        assert_eq!(
+            have.len(),
+            want.len(),
+            "rows in docs/reporting.md: {have:?}"
+        );
     }
 
     #[test]

@@ -659,7 +659,10 @@ async fn an_image_dry_run_shows_its_plan_as_a_table() {
         "{s}"
     );
     assert!(
-        s.contains(&format!("| tags | {} |", code("<ECR registry>/svc:v-0123456789ab"))),
+        s.contains(&format!(
+            "| tags | {} |",
+            code("<ECR registry>/svc:v-0123456789ab")
+        )),
         "{s}"
     );
     assert!(s.contains("| context | `app` |"), "{s}");

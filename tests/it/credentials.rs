@@ -985,8 +985,9 @@ fn trust_admits(policy: &serde_json::Value, aud: &str, sub: &str) -> bool {
 
 /// The JSON blocks of docs/credentials.md's "IAM trust-policy recipe" section.
 fn recipes() -> Vec<serde_json::Value> {
-    let doc = std::fs::read_to_string(crate::helpers::runner::repo_root().join("docs/credentials.md"))
-        .unwrap();
+    let doc =
+        std::fs::read_to_string(crate::helpers::runner::repo_root().join("docs/credentials.md"))
+            .unwrap();
     let section = doc
         .split("\n## IAM trust-policy recipe\n")
         .nth(1)
@@ -1043,13 +1044,45 @@ async fn the_trust_policy_recipes_admit_exactly_the_example_jobs() {
     assert!(seen >= 4, "{seen} example jobs checked");
     // The dev role: the build job on main (no environment) and the dev environment; nothing else.
     assert!(trust_admits(dev, aud, &sub(None, "refs/heads/main").await));
-    assert!(!trust_admits(dev, aud, &sub(None, "refs/heads/feature/x").await));
-    assert!(!trust_admits(dev, aud, &sub(Some("production"), "refs/heads/main").await));
-    assert!(!trust_admits(dev, aud, "repo:octo-org/octo-repo:pull_request"));
-    assert!(!trust_admits(dev, "sigstore", &sub(Some("dev"), "refs/heads/main").await));
+    assert!(!trust_admits(
+        dev,
+        aud,
+        &sub(None, "refs/heads/feature/x").await
+    ));
+    assert!(!trust_admits(
+        dev,
+        aud,
+        &sub(Some("production"), "refs/heads/main").await
+    ));
+    assert!(!trust_admits(
+        dev,
+        aud,
+        "repo:octo-org/octo-repo:pull_request"
+    ));
+    assert!(!trust_admits(
+        dev,
+        "sigstore",
+        &sub(Some("dev"), "refs/heads/main").await
+    ));
     // The production role: only the approved environment, on main or on a `*-stable` tag.
-    assert!(trust_admits(production, aud, &sub(Some("production"), "refs/tags/v1.2.0-stable").await));
-    assert!(!trust_admits(production, aud, &sub(None, "refs/heads/main").await));
-    assert!(!trust_admits(production, aud, &sub(None, "refs/tags/v1.2.0-stable").await));
-    assert!(!trust_admits(production, aud, &sub(Some("dev"), "refs/heads/main").await));
+    assert!(trust_admits(
+        production,
+        aud,
+        &sub(Some("production"), "refs/tags/v1.2.0-stable").await
+    ));
+    assert!(!trust_admits(
+        production,
+        aud,
+        &sub(None, "refs/heads/main").await
+    ));
+    assert!(!trust_admits(
+        production,
+        aud,
+        &sub(None, "refs/tags/v1.2.0-stable").await
+    ));
+    assert!(!trust_admits(
+        production,
+        aud,
+        &sub(Some("dev"), "refs/heads/main").await
+    ));
 }

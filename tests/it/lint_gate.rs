@@ -66,7 +66,11 @@ fn sample_repo(ws: &Path) -> bool {
         "pub const VERSION: u32 = 1;\npub fn a() {}\n",
     )
     .unwrap();
-    std::fs::write(ws.join(".gitignore"), "target/\n.coverage\n__pycache__/\ndist/\n").unwrap();
+    std::fs::write(
+        ws.join(".gitignore"),
+        "target/\n.coverage\n__pycache__/\ndist/\n",
+    )
+    .unwrap();
     git(ws, &["init", "-q"]);
     git(ws, &["add", "."]);
     git(ws, &["commit", "-qm", "init"]);
@@ -98,7 +102,11 @@ fn sample_repo(ws: &Path) -> bool {
     // Ordinary ignored leftovers of a Python test run and a package build (issue 30).
     std::fs::write(ws.join(".coverage"), "SQLite format 3\0").unwrap();
     std::fs::create_dir_all(ws.join("calc/__pycache__")).unwrap();
-    std::fs::write(ws.join("calc/__pycache__/ops.cpython-312.pyc"), b"\x0d\x0d\x0a\0").unwrap();
+    std::fs::write(
+        ws.join("calc/__pycache__/ops.cpython-312.pyc"),
+        b"\x0d\x0d\x0a\0",
+    )
+    .unwrap();
     std::fs::create_dir_all(ws.join("dist")).unwrap();
     std::fs::write(ws.join("dist/calc-0.1.0.tar.gz"), b"\x1f\x8b").unwrap();
     true
@@ -271,7 +279,8 @@ async fn a_failing_repository_fails_the_gate_with_every_reason() {
         "{lines:#?}"
     );
     assert!(
-        r.summary.contains("list their globs in `generated-files-ignore`"),
+        r.summary
+            .contains("list their globs in `generated-files-ignore`"),
         "{}",
         r.summary
     );

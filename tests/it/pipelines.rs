@@ -1436,7 +1436,9 @@ fn examples_that_check_pr_titles_run_again_on_edited() {
         for (id, job) in wf.jobs() {
             for step in job["steps"].as_sequence().into_iter().flatten() {
                 let with = &step["with"];
-                if !step["uses"].as_str().is_some_and(|u| u.contains("stevedore"))
+                if !step["uses"]
+                    .as_str()
+                    .is_some_and(|u| u.contains("stevedore"))
                     || with["mode"].as_str() != Some("lint-gate")
                 {
                     continue;

@@ -1324,7 +1324,8 @@ fn the_documented_check_names_are_the_ones_created() {
     use stevedore::github::fanout::run_name;
     use stevedore::modes::lint_gate::gate::check_run_name;
     let doc =
-        std::fs::read_to_string(crate::helpers::runner::repo_root().join("docs/reporting.md")).unwrap();
+        std::fs::read_to_string(crate::helpers::runner::repo_root().join("docs/reporting.md"))
+            .unwrap();
     let section = doc
         .split("\n## Which checks to require in branch protection\n")
         .nth(1)
@@ -1351,10 +1352,19 @@ fn the_documented_check_names_are_the_ones_created() {
         run_name(Mode::Credentials, None),
     ];
     for n in &names {
-        assert!(section.contains(&format!("`{n}`")), "`{n}` is not in the section");
+        assert!(
+            section.contains(&format!("`{n}`")),
+            "`{n}` is not in the section"
+        );
     }
     assert_eq!(names[4], "stevedore / deploy (staging)");
-    assert!(section.contains(&format!("`{}`", run_name(Mode::LintGate, Some("<report-key>")))));
-    assert!(section.contains(&format!("`{}`", run_name(Mode::Deploy, Some("<environment>")))));
+    assert!(section.contains(&format!(
+        "`{}`",
+        run_name(Mode::LintGate, Some("<report-key>"))
+    )));
+    assert!(section.contains(&format!(
+        "`{}`",
+        run_name(Mode::Deploy, Some("<environment>"))
+    )));
     assert!(section.contains(&format!("`{}`", check_run_name("<check>"))));
 }

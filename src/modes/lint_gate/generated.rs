@@ -205,7 +205,14 @@ mod ignored_tests {
 
     fn git(dir: &Path, args: &[&str]) {
         let ok = std::process::Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@e", "-c", "init.defaultBranch=main"])
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@e",
+                "-c",
+                "init.defaultBranch=main",
+            ])
             .args(args)
             .current_dir(dir)
             .status()
@@ -221,8 +228,11 @@ mod ignored_tests {
         let ws = tmp.path();
         std::fs::create_dir_all(ws.join("pkg")).expect("dir");
         std::fs::write(ws.join("pkg/mod.py"), "x = 1\n").expect("write");
-        std::fs::write(ws.join(".gitignore"), ".coverage\n__pycache__/\n*.pyc\ndist/\n")
-            .expect("write");
+        std::fs::write(
+            ws.join(".gitignore"),
+            ".coverage\n__pycache__/\n*.pyc\ndist/\n",
+        )
+        .expect("write");
         git(ws, &["init", "-q"]);
         git(ws, &["add", "."]);
         git(ws, &["commit", "-qm", "init"]);
@@ -248,6 +258,10 @@ mod ignored_tests {
         let paths: Vec<&str> = stale.iter().map(|f| f.path.as_str()).collect();
         // `.gitignore` at the top and below it, and `.git/info/exclude`, are honoured; a new
         // `.gitignore` is itself a new file.
-        assert_eq!(paths, ["pkg/new.py", "sub/.gitignore"], "chowned: {chowned}");
+        assert_eq!(
+            paths,
+            ["pkg/new.py", "sub/.gitignore"],
+            "chowned: {chowned}"
+        );
     }
 }
