@@ -265,7 +265,7 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
                 Some("PR title"),
                 &crate::report::Location::default(),
                 &format!(
-                    "{} Edit the pull request's title: the check runs again when the workflow triggers on `pull_request` type `edited` (as examples/standards.yml does), else on the next push.",
+                    "{} Edit the pull request's title: the check runs again on the `edited` event when the workflow lists it (`on: pull_request: types: [opened, synchronize, reopened, edited]`), else on the next push.",
                     r.reasons.join(" ")
                 ),
             );
@@ -336,7 +336,7 @@ pub fn title_result(title: &str, rules: &TitleRules, required: bool) -> CheckRes
         r.reasons.extend(c.problems.iter().cloned());
         if let Some(s) = &c.suggestion {
             r.details = format!(
-                "A title that passes:\n\n{}\nEdit the pull request's title: the check runs again when the workflow triggers on `pull_request` type `edited` (as examples/standards.yml does), else on the next push.\n",
+                "A title that passes:\n\n{}\nEdit the pull request's title: the check runs again on the `edited` event when the workflow lists it (`on: pull_request: types: [opened, synchronize, reopened, edited]`), else on the next push.\n",
                 crate::report::markdown::code("", s)
             );
         }

@@ -253,7 +253,7 @@ async fn a_failing_repository_fails_the_gate_with_every_reason() {
     );
     assert!(
         title.ends_with(
-            " Edit the pull request's title: the check runs again when the workflow triggers on `pull_request` type `edited` (as examples/standards.yml does), else on the next push."
+            " Edit the pull request's title: the check runs again on the `edited` event when the workflow lists it (`on: pull_request: types: [opened, synchronize, reopened, edited]`), else on the next push."
         ),
         "{title}"
     );
