@@ -1902,7 +1902,7 @@ fn package_run(
     branch: &str,
     gh: (String, Option<std::path::PathBuf>),
     oidc: Option<&crate::helpers::fake_oidc::FakeOidc>,
-    var: (&'static str, String),
+    vars: Vec<(&'static str, String)>,
 ) -> impl FnOnce() -> (Repo, Outcome) + Send + 'static {
     let request_url = oidc.map(crate::helpers::fake_oidc::FakeOidc::request_url);
     let git_ref = format!("refs/heads/{branch}");
@@ -1916,8 +1916,10 @@ fn package_run(
         )
         .event("push", serde_json::json!({"ref": git_ref}))
         .github(&url, ca.as_deref())
-        .secret("GITHUB_TOKEN", "ghs_actpackagetoken0123456789")
-        .var(var.0, &var.1);
+        .secret("GITHUB_TOKEN", "ghs_actpackagetoken0123456789");
+        for (name, value) in &vars {
+            run = run.var(name, value);
+        }
         // The runner's OIDC variables, as a GitHub runner sets them for `id-token: write` (act sets none).
         if let Some(request_url) = &request_url {
             run = run.env("ACTIONS_ID_TOKEN_REQUEST_URL", request_url).env(
@@ -2033,7 +2035,7 @@ async fn act_typescript_package_publishes_latest_from_main_dev_from_dev_and_a_re
     gh.set_ref("refs/tags/v1.0.0", &first);
     let head = repo.commit("feat: the answer (#2)");
     seed(&gh, "main", &head, "feat: the answer (#2)", &[&first]);
-    let var = ("NPM_REGISTRY", front.url.clone());
+    let vars = vec![("NPM_REGISTRY", front.url.clone())];
 
     // 0. Plain act (no OIDC variables): trusted publishing cannot work; the job says what to set instead.
     let (repo, r) = tokio::task::spawn_blocking(package_run(
@@ -2043,7 +2045,7 @@ async fn act_typescript_package_publishes_latest_from_main_dev_from_dev_and_a_re
         "main",
         gh_at(),
         None,
-        var.clone(),
+        vars.clone(),
     ))
     .await
     .unwrap();
@@ -2071,7 +2073,7 @@ async fn act_typescript_package_publishes_latest_from_main_dev_from_dev_and_a_re
         "main",
         gh_at(),
         Some(&oidc),
-        var.clone(),
+        vars.clone(),
     ))
     .await
     .unwrap();
@@ -2138,7 +2140,7 @@ async fn act_typescript_package_publishes_latest_from_main_dev_from_dev_and_a_re
         "main",
         gh_at(),
         Some(&oidc),
-        var.clone(),
+        vars.clone(),
     ))
     .await
     .unwrap();
@@ -2204,7 +2206,7 @@ async fn act_typescript_package_publishes_latest_from_main_dev_from_dev_and_a_re
         "dev",
         gh_at(),
         Some(&oidc),
-        var,
+        vars,
     ))
     .await
     .unwrap();
@@ -2331,7 +2333,7 @@ async fn act_python_package_publishes_from_main_and_dev_and_a_version_the_build_
         &py.url,
         Trust {
             repository: crate::helpers::act::REPOSITORY.into(),
-            audience: "pypi".into(),
+            audience: "pypi.loopback".into(),
             token: py.token.clone(),
         },
     )
@@ -2358,7 +2360,11 @@ async fn act_python_package_publishes_from_main_and_dev_and_a_version_the_build_
     gh.set_ref("refs/tags/v1.0.0", &first);
     let bad = repo.commit("feat: the answer (#2)");
     seed(&gh, "main", &bad, "feat: the answer (#2)", &[&first]);
-    let var = ("PYPI_REPOSITORY", format!("{}/", front.url));
+    // The loopback index is not pypi.org: the example's `pypi-audience` names its audience.
+    let vars = vec![
+        ("PYPI_REPOSITORY", format!("{}/", front.url)),
+        ("PYPI_AUDIENCE", "pypi.loopback".to_owned()),
+    ];
     let (sdist, wheel) = crate::helpers::registries::python_files(&name, "0.0.0");
 
     // 1. The version line the example's sed does not match: refused before anything is written.
@@ -2369,7 +2375,7 @@ async fn act_python_package_publishes_from_main_and_dev_and_a_version_the_build_
         "main",
         gh_at(),
         Some(&oidc),
-        var.clone(),
+        vars.clone(),
     ))
     .await
     .unwrap();
@@ -2427,7 +2433,7 @@ async fn act_python_package_publishes_from_main_and_dev_and_a_version_the_build_
         "main",
         gh_at(),
         Some(&oidc),
-        var.clone(),
+        vars.clone(),
     ))
     .await
     .unwrap();
@@ -2474,7 +2480,7 @@ async fn act_python_package_publishes_from_main_and_dev_and_a_version_the_build_
         "dev",
         gh_at(),
         Some(&oidc),
-        var,
+        vars,
     ))
     .await
     .unwrap();

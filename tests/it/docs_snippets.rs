@@ -81,6 +81,8 @@ fn plausible(expr: &str, env: &BTreeMap<String, String>) -> Option<String> {
         "vars.PYPI_REPOSITORY || 'https://upload.pypi.org/legacy/'" => {
             "https://upload.pypi.org/legacy/".to_owned()
         }
+        // Empty for pypi.org.
+        "vars.PYPI_AUDIENCE" => String::new(),
         "vars.STEVEDORE_ENVIRONMENTS" => "production: { role: \"arn:aws:iam::333333333333:role/github-deploy\", region: eu-west-1, account-id: \"333333333333\" }".to_owned(),
         // examples/rollback.yml's workflow_dispatch inputs.
         "inputs.environment" => "dev".to_owned(),
