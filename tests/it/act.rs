@@ -937,7 +937,10 @@ async fn act_standards_gates_deploys_dev_and_staging_refuses_production_and_a_re
 /// One act run of examples/container.yml in host mode on `git_ref`, with the credential chain against
 /// `moto` and the scripted ECS endpoint; `oidc` hands act the fake issuer's runner endpoint (as a GitHub
 /// runner sets it for `id-token: write`; act sets none) and points stevedore's issuer checks at it.
-#[allow(clippy::too_many_arguments, reason = "one run's world, spelled out at each call")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one run's world, spelled out at each call"
+)]
 fn container_run(
     act: &'static crate::helpers::act::Act,
     repo: &Repo,
@@ -990,7 +993,7 @@ fn container_run(
 /// the cross-account policies are in docs/cross-account.md.
 #[tokio::test]
 async fn act_container_builds_once_deploys_dev_then_stag_and_a_stable_tag_deploys_mains_digest_to_prod()
-{
+ {
     use crate::helpers::fake_ecs::Behaviour;
     use crate::helpers::fake_oidc::{FakeOidc, Settings};
     let Some(act) = act() else {
@@ -1143,7 +1146,10 @@ async fn act_container_builds_once_deploys_dev_then_stag_and_a_stable_tag_deploy
         "no dev or stag deploy for a tag",
     );
     r.check(r.job_succeeded("deploy-prod"), "deploy-prod succeeds");
-    r.check(r.errors("deploy-prod").is_empty(), "deploy-prod: no ::error");
+    r.check(
+        r.errors("deploy-prod").is_empty(),
+        "deploy-prod: no ::error",
+    );
     r.check(
         ecs.requests("UpdateService").len() == 3,
         "prod updated the service",

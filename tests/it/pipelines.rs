@@ -834,7 +834,12 @@ async fn container_main_builds_once_and_deploys_dev_then_stag_by_digest() {
         .oidc
         .minted()
         .iter()
-        .map(|j| jwt_claims(j)["environment"].as_str().unwrap_or("").to_owned())
+        .map(|j| {
+            jwt_claims(j)["environment"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned()
+        })
         .collect();
     assert_eq!(envs, ["dev", "dev", "stag"], "one token per stevedore step");
     w.gh.assert_no_violations();
