@@ -564,7 +564,12 @@ impl AwsError {
             AwsError::Policy(p) => p.is_config(),
             AwsError::NoRole | AwsError::NoRegion => true,
             AwsError::Oidc(o) => {
-                matches!(o, OidcError::MissingPermission { .. } | OidcError::UnderAct)
+                matches!(
+                    o,
+                    OidcError::MissingPermission { .. }
+                        | OidcError::OutsideActions
+                        | OidcError::UnderAct
+                )
             }
             _ => false,
         }

@@ -11,6 +11,11 @@ use crate::inputs::{Input, Mode, input_keys};
 pub enum Command {
     /// Run with the (possibly extended) environment.
     Run,
+    /// `stevedore check [PATH...] [--uses REF ...]`: the offline input check ([`crate::check`]).
+    Check {
+        paths: Vec<String>,
+        uses: Vec<String>,
+    },
     Version,
     Help,
 }
@@ -21,10 +26,42 @@ pub enum Command {
 pub struct CliError(String);
 
 pub const USAGE: &str = "usage: stevedore <lint-gate|build|deploy|publish|credentials> [--input name=value ...] [--dry-run] [--summary FILE]
+       stevedore check [PATH ...] [--uses OWNER/NAME ...]
        stevedore --version
 
 Inputs are those of action.yml (`--input aws-region=eu-west-1`). Without arguments, inputs come from the
-INPUT_* variables the GitHub runner sets.";
+INPUT_* variables the GitHub runner sets.
+
+`check` reads the workflow files in each PATH (default .github/workflows) and validates the `with:` of every
+stevedore step as a run would, offline: no token, no cloud. Exit 0 when all are valid, 2 when any is not.";
+
+/// Reads `check`'s arguments (after the word `check`).
+fn check_args(args: &[String]) -> Result<Command, CliError> {
+    let mut paths = Vec::new();
+    let mut uses = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--help" | "-h" => return Ok(Command::Help),
+            "--uses" => uses.push(
+                it.next()
+                    .ok_or_else(|| {
+                        CliError(
+                            "`--uses` needs an action reference, e.g. `--uses acme/deploy-action`"
+                                .into(),
+                        )
+                    })?
+                    .clone(),
+            ),
+            s if s.starts_with("--uses=") => uses.push(s["--uses=".len()..].to_owned()),
+            s if s.starts_with('-') => {
+                return Err(CliError(format!("`check`: unexpected argument `{s}`")));
+            }
+            s => paths.push(s.to_owned()),
+        }
+    }
+    Ok(Command::Check { paths, uses })
+}
 
 fn set_input(env: &mut Env, name: &str, value: &str) {
     let [runner, underscore] = input_keys(name);
@@ -34,6 +71,9 @@ fn set_input(env: &mut Env, name: &str, value: &str) {
 
 /// Applies `args` (without the program name) to `env`.
 pub fn apply(args: &[String], env: &mut Env) -> Result<Command, CliError> {
+    if args.first().is_some_and(|a| a == "check") {
+        return check_args(&args[1..]);
+    }
     let mut it = args.iter();
     let mut seen_mode = false;
     while let Some(a) = it.next() {
@@ -97,6 +137,40 @@ mod tests {
         assert_eq!(env.get("INPUT_AWS-REGION"), Some("eu-west-1"));
         assert_eq!(env.get("INPUT_AWS_REGION"), None);
         assert_eq!(env.get("INPUT_DRY-RUN"), Some("true"));
+    }
+
+    #[test]
+    fn check_takes_paths_and_uses() {
+        let mut env = Env::default();
+        assert_eq!(
+            apply(&args(&["check"]), &mut env).unwrap(),
+            Command::Check {
+                paths: vec![],
+                uses: vec![]
+            }
+        );
+        assert_eq!(
+            apply(
+                &args(&[
+                    "check",
+                    "examples/",
+                    "--uses",
+                    "acme/deploy",
+                    "a.yml",
+                    "--uses=./x"
+                ]),
+                &mut env
+            )
+            .unwrap(),
+            Command::Check {
+                paths: vec!["examples/".into(), "a.yml".into()],
+                uses: vec!["acme/deploy".into(), "./x".into()]
+            }
+        );
+        assert!(apply(&args(&["check", "--uses"]), &mut env).is_err());
+        assert!(apply(&args(&["check", "--dry-run"]), &mut env).is_err());
+        // `check` is no input: nothing was set.
+        assert_eq!(env.get("INPUT_MODE"), None);
     }
 
     #[test]

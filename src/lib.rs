@@ -13,12 +13,14 @@
 //! Only [`env`] reads the process environment and only [`report::commands`] writes stdout; logs go to
 //! stderr through `tracing`, redacted by the same [`report::Masker`].
 //!
-//! Exit codes: 0 the mode succeeded (or had nothing to do), 1 it failed, 2 bad input or configuration.
+//! Exit codes: 0 the mode succeeded (or had nothing to do), 1 it failed, 2 bad input or configuration
+//! (docs/check.md#exit-codes).
 
 pub mod act;
 pub mod app;
 pub mod aws;
 pub mod cancel;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod context;

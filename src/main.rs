@@ -16,6 +16,13 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match cli::apply(&args, &mut env) {
         Ok(Command::Run) => {}
+        Ok(Command::Check { paths, uses }) => {
+            let opts = stevedore::check::Options {
+                uses,
+                ..Default::default()
+            };
+            return ExitCode::from(stevedore::check::run(&paths, &opts, &cmds));
+        }
         Ok(Command::Version) => {
             cmds.line(&format!("stevedore {}", stevedore::VERSION));
             return ExitCode::SUCCESS;

@@ -37,6 +37,10 @@ pub enum OidcError {
     )]
     MissingPermission { var: &'static str },
     #[error(
+        "no GitHub OIDC token: this is not a GitHub Actions job (`GITHUB_ACTIONS` is not `true`), and only a job granted `permissions: id-token: write` gets one"
+    )]
+    OutsideActions,
+    #[error(
         "no GitHub OIDC token: this runs under act (ACT=true), and act has no OIDC provider (nektos/act#2500)"
     )]
     UnderAct,
@@ -95,6 +99,7 @@ impl OidcError {
             OidcError::MissingPermission { .. } => format!(
                 "Add to the job (or workflow):\n  permissions:\n    id-token: write\n    contents: read\nPull requests from forks never get an OIDC token. Docs: {PERMISSION_DOCS}"
             ),
+            OidcError::OutsideActions => "Outside a job, use your own AWS credentials: add `--input allow-aws-credential-chain=true` (the chain reads AWS_PROFILE, AWS_ACCESS_KEY_ID and the other standard sources). To check a workflow's inputs with no credentials at all, run `stevedore check .github/workflows/` (docs/check.md).".into(),
             OidcError::UnderAct => "Under act, pass AWS credentials through the environment (e.g. `act --env AWS_ACCESS_KEY_ID=...`); stevedore then uses the standard AWS credential chain.".into(),
             OidcError::Expired { .. } => "Check the runner's clock; stevedore fetches the token right before use, so an expired token means the clock is off by minutes.".into(),
             OidcError::WrongAudience { .. } => "Set input `audience` to what the issuer mints and the IAM identity provider expects (AWS: `sts.amazonaws.com`).".into(),
@@ -237,11 +242,14 @@ pub fn available(env: &Env) -> bool {
         && env.get(vars::ACTIONS_ID_TOKEN_REQUEST_TOKEN).is_some()
 }
 
-/// The error for a job without the OIDC variables.
+/// The error for a run without the OIDC variables: under act, outside Actions (a terminal: no job, no
+/// token, and no permission to blame), or a job that lacks the permission.
 #[must_use]
 pub fn unavailable_error(env: &Env) -> OidcError {
     if env.under_act() {
         OidcError::UnderAct
+    } else if !env.in_actions() && env.get(vars::ACTIONS_ID_TOKEN_REQUEST_URL).is_none() {
+        OidcError::OutsideActions
     } else if env.get(vars::ACTIONS_ID_TOKEN_REQUEST_URL).is_none() {
         OidcError::MissingPermission {
             var: vars::ACTIONS_ID_TOKEN_REQUEST_URL,
@@ -494,9 +502,21 @@ mod tests {
 
     #[test]
     fn missing_variables_name_the_permission_or_act() {
-        let e = unavailable_error(&Env::default());
-        assert!(e.to_string().contains("id-token: write"), "{e}");
+        let job = Env::from_pairs([("GITHUB_ACTIONS", "true")]);
+        let e = unavailable_error(&job);
+        assert!(
+            e.to_string()
+                .contains("the job lacks `permissions: id-token: write`"),
+            "{e}"
+        );
         assert!(e.hint().unwrap().contains("id-token: write"));
+        // A terminal is no job: the words say so, and point at the credential chain and the offline check.
+        let e = unavailable_error(&Env::default());
+        assert!(e.to_string().contains("not a GitHub Actions job"), "{e}");
+        assert!(!e.to_string().contains("lacks"), "{e}");
+        let hint = e.hint().unwrap();
+        assert!(hint.contains("allow-aws-credential-chain=true"), "{hint}");
+        assert!(hint.contains("stevedore check"), "{hint}");
         let e = unavailable_error(&Env::from_pairs([("ACT", "true")]));
         assert!(e.to_string().contains("act has no OIDC"), "{e}");
         let e = unavailable_error(&Env::from_pairs([(

@@ -237,8 +237,199 @@ impl MarkedEventReceiver for Walker {
     }
 }
 
+/// A YAML node with the line it starts on (1-based): what [`tree`] builds, for readers that report
+/// positions (`stevedore check` names the file and line of every problem).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Node {
+    /// A scalar as written (a plain `~`, `null` or empty value is `""`; `True`/`TRUE` are `true`, as a
+    /// YAML 1.2 core-schema reader such as the GitHub runner's sees them).
+    Scalar {
+        value: String,
+        line: usize,
+    },
+    /// A mapping: (key, line of the key, value), in order. A key that is not a scalar is `""`.
+    Map {
+        line: usize,
+        entries: Vec<(String, usize, Node)>,
+    },
+    Seq {
+        line: usize,
+        items: Vec<Node>,
+    },
+}
+
+impl Node {
+    /// The line the node starts on.
+    #[must_use]
+    pub fn line(&self) -> usize {
+        match self {
+            Node::Scalar { line, .. } | Node::Map { line, .. } | Node::Seq { line, .. } => *line,
+        }
+    }
+
+    /// The value of `key` when this is a mapping that has it (the last one, as the runner reads it).
+    #[must_use]
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        match self {
+            Node::Map { entries, .. } => entries
+                .iter()
+                .rev()
+                .find(|(k, _, _)| k == key)
+                .map(|(_, _, v)| v),
+            _ => None,
+        }
+    }
+
+    /// The scalar's text, `None` for a mapping or a sequence.
+    #[must_use]
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Node::Scalar { value, .. } => Some(value),
+            _ => None,
+        }
+    }
+}
+
+/// Every document of `text` as a [`Node`] tree, aliases replaced by what their anchors name. `Err` is
+/// the parser's message and the line it points at.
+pub fn tree(text: &str) -> Result<Vec<Node>, (String, usize)> {
+    let mut b = TreeBuilder::default();
+    let mut parser = Parser::new_from_str(text);
+    parser
+        .load(&mut b, true)
+        .map_err(|e| (e.info().to_owned(), e.marker().line()))?;
+    Ok(b.docs)
+}
+
+enum Partial {
+    Map {
+        line: usize,
+        anchor: usize,
+        entries: Vec<(String, usize, Node)>,
+        key: Option<(String, usize)>,
+    },
+    Seq {
+        line: usize,
+        anchor: usize,
+        items: Vec<Node>,
+    },
+}
+
+#[derive(Default)]
+struct TreeBuilder {
+    stack: Vec<Partial>,
+    docs: Vec<Node>,
+    anchors: HashMap<usize, Node>,
+}
+
+impl TreeBuilder {
+    fn push(&mut self, node: Node, anchor: usize) {
+        if anchor > 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        match self.stack.last_mut() {
+            None => self.docs.push(node),
+            Some(Partial::Seq { items, .. }) => items.push(node),
+            Some(Partial::Map { entries, key, .. }) => match key.take() {
+                Some((k, line)) => entries.push((k, line, node)),
+                None => {
+                    let k = node.as_str().unwrap_or_default().to_owned();
+                    *key = Some((k, node.line()));
+                }
+            },
+        }
+    }
+}
+
+/// A plain scalar as a YAML 1.2 core-schema reader sees it, in the text the runner passes on.
+fn plain(value: String) -> String {
+    match value.as_str() {
+        "~" | "null" | "Null" | "NULL" => String::new(),
+        "True" | "TRUE" => "true".to_owned(),
+        "False" | "FALSE" => "false".to_owned(),
+        _ => value,
+    }
+}
+
+impl MarkedEventReceiver for TreeBuilder {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        let line = mark.line();
+        match ev {
+            Event::Scalar(value, style, anchor, _) => {
+                let value = if style == yaml_rust2::scanner::TScalarStyle::Plain {
+                    plain(value)
+                } else {
+                    value
+                };
+                self.push(Node::Scalar { value, line }, anchor);
+            }
+            Event::Alias(id) => {
+                let node = self.anchors.get(&id).cloned().unwrap_or(Node::Scalar {
+                    value: String::new(),
+                    line,
+                });
+                self.push(node, 0);
+            }
+            Event::MappingStart(anchor, _) => self.stack.push(Partial::Map {
+                line,
+                anchor,
+                entries: Vec::new(),
+                key: None,
+            }),
+            Event::SequenceStart(anchor, _) => self.stack.push(Partial::Seq {
+                line,
+                anchor,
+                items: Vec::new(),
+            }),
+            Event::MappingEnd | Event::SequenceEnd => match self.stack.pop() {
+                Some(Partial::Map {
+                    line,
+                    anchor,
+                    entries,
+                    ..
+                }) => self.push(Node::Map { line, entries }, anchor),
+                Some(Partial::Seq {
+                    line,
+                    anchor,
+                    items,
+                }) => self.push(Node::Seq { line, items }, anchor),
+                None => {}
+            },
+            _ => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_tree_keeps_lines_values_and_aliases() {
+        let docs = tree("a: &x\n  b: ~\n  c: True\nd:\n  - 'TRUE'\n  - *x\n").unwrap();
+        let root = &docs[0];
+        let Node::Map { entries, .. } = root else {
+            panic!("{root:?}")
+        };
+        assert_eq!(
+            entries
+                .iter()
+                .map(|(k, l, _)| (k.as_str(), *l))
+                .collect::<Vec<_>>(),
+            [("a", 1), ("d", 4)]
+        );
+        let a = root.get("a").unwrap();
+        assert_eq!(a.get("b").unwrap().as_str(), Some(""));
+        assert_eq!(a.get("c").unwrap().as_str(), Some("true"));
+        assert_eq!(a.get("c").unwrap().line(), 3);
+        let Node::Seq { items, .. } = root.get("d").unwrap() else {
+            panic!()
+        };
+        // Quoted scalars are kept as written; an alias is the anchored node.
+        assert_eq!(items[0].as_str(), Some("TRUE"));
+        assert_eq!(&items[1], a);
+        let (msg, line) = tree("a: 1\nb: [\n").unwrap_err();
+        assert!(line >= 2, "{msg} at {line}");
+    }
+
     use super::*;
 
     /// Issue 30: `production: [*-stable]` failed with "unknown anchor" alone.

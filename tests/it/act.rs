@@ -934,20 +934,72 @@ async fn act_standards_gates_deploys_dev_and_staging_refuses_production_and_a_re
 
 // ---- examples/container.yml ----
 
-/// examples/container.yml on a push, in host mode: `build` builds the repository's Dockerfile through a
-/// podman Docker-API service (mounted into the action's container with `--container-daemon-socket`) and
-/// pushes it to the loopback registry (`ECR_REGISTRY_ALIAS`; moto's ECR has no registry protocol and cannot
-/// scan, hence `SCAN_SEVERITY_THRESHOLD=none`), with the credential chain against moto's ECR.
+/// One act run of examples/container.yml in host mode on `git_ref`, with the credential chain against
+/// `moto` and the scripted ECS endpoint; `oidc` hands act the fake issuer's runner endpoint (as a GitHub
+/// runner sets it for `id-token: write`; act sets none) and points stevedore's issuer checks at it.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one run's world, spelled out at each call"
+)]
+fn container_run(
+    act: &'static crate::helpers::act::Act,
+    repo: &Repo,
+    git_ref: &str,
+    moto: &str,
+    ecs: &str,
+    registry: &str,
+    socket: Option<&str>,
+    oidc: Option<(String, String)>,
+) -> Outcome {
+    let mut run = Run::new(act, repo, Mode::Host, ".github/workflows/container.yml")
+        .event("push", serde_json::json!({"ref": git_ref}))
+        .var("DEV_ACCOUNT_ID", ACCOUNT)
+        .var("STAG_ACCOUNT_ID", ACCOUNT)
+        .var("PROD_ACCOUNT_ID", ACCOUNT)
+        .var("ECR_REGISTRY_ALIAS", registry)
+        .var("SCAN_SEVERITY_THRESHOLD", "none")
+        .env("AWS_ENDPOINT_URL_ECS", ecs);
+    if let Some(socket) = socket {
+        run = run.arg("--container-daemon-socket").arg(socket);
+    }
+    if let Some((request_url, issuer)) = &oidc {
+        run = run
+            .env("ACTIONS_ID_TOKEN_REQUEST_URL", request_url)
+            .env(
+                "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+                crate::helpers::fake_oidc::REQUEST_TOKEN,
+            )
+            .env("STEVEDORE_OIDC_ISSUER", issuer);
+    }
+    with_aws(run, moto).run()
+}
+
+/// examples/container.yml, the adoption flow (issue 30), in host mode, three act runs in turn:
 ///
-/// `refs/heads/main`: `deploy-staging` gets the image by digest through `needs.build.outputs.image` and rolls
-/// it out on the scripted ECS endpoint. `refs/tags/v1.4.0`: `build` succeeds, `deploy-production` is
-/// refused by the trigger policy (only `*-stable` tags) before any ECS call, with an `::error`.
-async fn container_push(git_ref: &str) {
+/// 1. push to `main`: `build` builds the repository's Dockerfile through a podman Docker-API service
+///    (mounted into the action's container with `--container-daemon-socket`) and pushes it under the
+///    commit's SHA to the loopback registry (`ECR_REGISTRY_ALIAS`; moto's ECR has no registry protocol and
+///    cannot scan, hence `SCAN_SEVERITY_THRESHOLD=none`); `deploy-dev`, then `deploy-stag`, roll that
+///    digest out on the scripted ECS endpoint (credential chain, no OIDC); no prod job runs.
+/// 2. tag `v1.4.0-stable` on that commit, with the fake issuer's OIDC (claim `environment: prod`): nothing
+///    is built; `deploy-prod`'s `credentials` step assumes the prod role (moto's STS), the example's own
+///    `aws ecr describe-images` (the real AWS CLI, against moto's ECR API, which holds the manifest the
+///    registry got: moto stands for ECR's API, the loopback registry for its registry protocol) finds
+///    main's digest, and prod runs exactly that digest. The registry still holds the SHA tag alone.
+/// 3. tag `v1.5.0-stable` on a commit main never built: the lookup finds nothing, the job fails with the
+///    example's `::error` before any deploy; no ECS call.
+///
+/// moto keeps one account per server, so the three account variables name the same test account here;
+/// the cross-account policies are in docs/cross-account.md.
+#[tokio::test]
+async fn act_container_builds_once_deploys_dev_then_stag_and_a_stable_tag_deploys_mains_digest_to_prod()
+ {
     use crate::helpers::fake_ecs::Behaviour;
+    use crate::helpers::fake_oidc::{FakeOidc, Settings};
     let Some(act) = act() else {
         return;
     };
-    let Some(moto) = crate::helpers::moto::moto() else {
+    let Some(moto) = crate::helpers::moto::own() else {
         return;
     };
     let Some(registry) = crate::helpers::engine::Registry::start() else {
@@ -964,14 +1016,25 @@ async fn container_push(git_ref: &str) {
         .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
         .endpoint_url(&moto.endpoint)
         .build();
-    // The staging ECR repository exists (infrastructure creates it, not the pipeline).
+    // dev's ECR repository exists (infrastructure creates it, not the pipeline).
     crate::helpers::moto::ecr_repository(&conf, "app").await;
-    let main = git_ref == "refs/heads/main";
+    // One service `app` in cluster `app` per account; the scripted endpoint stands for all three.
     let ecs = ecs_service(
-        if main { "staging" } else { "production" },
         "app",
-        vec![Behaviour::complete_after_polls(1)],
+        "app",
+        vec![
+            Behaviour::complete_after_polls(1),
+            Behaviour::complete_after_polls(1),
+            Behaviour::complete_after_polls(1),
+        ],
     )
+    .await;
+    let oidc = FakeOidc::start(Settings {
+        repository: crate::helpers::act::REPOSITORY.into(),
+        git_ref: "refs/tags/v1.4.0-stable".into(),
+        environment: Some("prod".into()),
+        ..Settings::default()
+    })
     .await;
     let repo = example_repo("container")
         .file("static.txt", "static\n")
@@ -981,21 +1044,28 @@ async fn container_push(git_ref: &str) {
     let endpoint = moto.endpoint.clone();
     let socket = podman.docker_host.trim_start_matches("unix://").to_owned();
     let registry_addr = registry.addr.clone();
-    let reference = git_ref.to_owned();
-    let r = tokio::task::spawn_blocking(move || {
-        let run = Run::new(act, &repo, Mode::Host, ".github/workflows/container.yml")
-            .event("push", serde_json::json!({"ref": reference}))
-            .var("STAGING_ACCOUNT_ID", ACCOUNT)
-            .var("PROD_ACCOUNT_ID", ACCOUNT)
-            .var("ECR_REGISTRY_ALIAS", &registry_addr)
-            .var("SCAN_SEVERITY_THRESHOLD", "none")
-            .env("AWS_ENDPOINT_URL_ECS", &ecs_url)
-            .arg("--container-daemon-socket")
-            .arg(&socket);
-        with_aws(run, &endpoint).run()
-    })
-    .await
-    .unwrap();
+    let with_oidc = Some((oidc.request_url(), oidc.issuer().to_owned()));
+
+    // 1. main: build once, dev, then stag.
+    let (repo, r) = {
+        let (ecs_url, endpoint, registry_addr) =
+            (ecs_url.clone(), endpoint.clone(), registry_addr.clone());
+        tokio::task::spawn_blocking(move || {
+            let r = container_run(
+                act,
+                &repo,
+                "refs/heads/main",
+                &endpoint,
+                &ecs_url,
+                &registry_addr,
+                Some(&socket),
+                None,
+            );
+            (repo, r)
+        })
+        .await
+        .unwrap()
+    };
     r.check(r.job_succeeded("build"), "the build job succeeds");
     let digest = r
         .log
@@ -1006,56 +1076,148 @@ async fn container_push(git_ref: &str) {
         })
         .unwrap_or_default();
     r.check(digest.starts_with("sha256:"), "the digest is a step output");
-    let tag = if main {
-        head.clone()
-    } else {
-        "v1.4.0".to_owned()
-    };
-    let (held, _, _) = registry.manifest("app", &tag).await;
+    let (held, manifest, media) = registry.manifest("app", &head).await;
     r.check(
         held == digest,
-        &format!("the registry holds {digest} under {tag}: {held}"),
+        &format!("the registry holds {digest} under the commit's SHA {head}: {held}"),
     );
     r.check(
         r.log.contains(&format!("| digest | `{digest}` |")),
         "the digest in the job summary (act prints it after `Summary -`)",
     );
     let image = format!("{}/app@{digest}", registry.addr);
-    if main {
-        r.check(r.job_succeeded("deploy-staging"), "deploy-staging succeeds");
-        r.check(!r.job_ran("deploy-production"), "no production job on main");
-        let td = ecs.task_definition(&ecs.service_task_definition("app"));
-        r.check(
-            td["containerDefinitions"][0]["image"] == image.as_str(),
-            &format!("the service runs the built image by digest (through needs): {td}"),
-        );
-        r.check(r.code == Some(0), "act exits 0");
-    } else {
-        r.check(!r.job_ran("deploy-staging"), "no staging deploy for a tag");
-        r.check(
-            r.job_failed("deploy-production"),
-            "a plain tag is refused production",
-        );
-        let errors = r.errors("deploy-production");
-        r.check(
-            errors
-                .iter()
-                .any(|e| e.contains("production") && e.contains("refs/tags/v1.4.0")),
-            &format!("the refusal names the environment and the ref: {errors:?}"),
-        );
-        r.check(
-            ecs.total_calls() == 0,
-            &format!("no ECS call: {:?}", ecs.calls()),
-        );
-        r.check(r.code != Some(0), "act exits non-zero");
+    for job in ["deploy-dev", "deploy-stag"] {
+        r.check(r.job_succeeded(job), &format!("{job} succeeds"));
+        r.check(r.errors(job).is_empty(), &format!("{job}: no ::error"));
     }
-}
+    r.check(!r.job_ran("deploy-prod"), "no prod job on main");
+    r.check(
+        ecs.requests("UpdateService").len() == 2,
+        "dev and stag updated the service",
+    );
+    let td = ecs.task_definition(&ecs.service_task_definition("app"));
+    r.check(
+        td["containerDefinitions"][0]["image"] == image.as_str(),
+        &format!("stag runs the built image by digest (through needs): {td}"),
+    );
+    r.check(r.code == Some(0), "act exits 0");
 
-/// One test, two runs in turn (same workflow, same act container names).
-#[tokio::test]
-async fn act_container_builds_pushes_and_deploys_staging_and_a_plain_tag_is_refused_production() {
-    container_push("refs/heads/main").await;
-    container_push("refs/tags/v1.4.0").await;
+    // What ECR's API would show for the push: the manifest under the commit's SHA tag.
+    crate::helpers::moto::ecr(&conf)
+        .put_image(&stevedore::aws::ecr::PutImage {
+            repository_name: "app".into(),
+            image_manifest: String::from_utf8(manifest).unwrap(),
+            image_manifest_media_type: Some(media),
+            image_tag: Some(head.clone()),
+            image_digest: Some(digest.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    // 2. `v1.4.0-stable` on that commit: no build, prod gets main's digest.
+    let (repo, r) = {
+        let (ecs_url, endpoint, registry_addr, with_oidc) = (
+            ecs_url.clone(),
+            endpoint.clone(),
+            registry_addr.clone(),
+            with_oidc.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            repo.git(&["tag", "v1.4.0-stable"]);
+            let r = container_run(
+                act,
+                &repo,
+                "refs/tags/v1.4.0-stable",
+                &endpoint,
+                &ecs_url,
+                &registry_addr,
+                None,
+                with_oidc,
+            );
+            (repo, r)
+        })
+        .await
+        .unwrap()
+    };
+    r.check(!r.job_ran("build"), "nothing is built for a tag");
+    r.check(
+        !r.job_ran("deploy-dev") && !r.job_ran("deploy-stag"),
+        "no dev or stag deploy for a tag",
+    );
+    r.check(r.job_succeeded("deploy-prod"), "deploy-prod succeeds");
+    r.check(
+        r.errors("deploy-prod").is_empty(),
+        "deploy-prod: no ::error",
+    );
+    r.check(
+        ecs.requests("UpdateService").len() == 3,
+        "prod updated the service",
+    );
+    let td = ecs.task_definition(&ecs.service_task_definition("app"));
+    r.check(
+        td["containerDefinitions"][0]["image"] == image.as_str(),
+        &format!("prod runs main's digest, looked up by the commit's SHA: {td}"),
+    );
+    let minted = oidc.minted();
+    r.check(
+        minted.len() == 2
+            && minted.iter().all(|jwt| {
+                stevedore::oidc::unverified_claims(jwt).is_some_and(|c| {
+                    c.environment.as_deref() == Some("prod")
+                        && c.git_ref.as_deref() == Some("refs/tags/v1.4.0-stable")
+                })
+            }),
+        &format!(
+            "credentials and deploy each exchanged a token with the prod claim: {} token(s)",
+            minted.len()
+        ),
+    );
+    let tags: serde_json::Value =
+        reqwest::get(format!("http://{}/v2/app/tags/list", registry.addr))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    r.check(
+        tags["tags"] == serde_json::json!([head]),
+        &format!("nothing was pushed for the tag: {tags}"),
+    );
+    r.check(r.code == Some(0), "act exits 0");
+
+    // 3. `v1.5.0-stable` on a commit main never built: stopped before any deploy.
+    oidc.update(|s| s.git_ref = "refs/tags/v1.5.0-stable".into());
+    let r = tokio::task::spawn_blocking(move || {
+        let repo = repo.file("static.txt", "changed, never built\n");
+        let unbuilt = repo.commit("feat: never built on main");
+        repo.git(&["tag", "v1.5.0-stable"]);
+        let r = container_run(
+            act,
+            &repo,
+            "refs/tags/v1.5.0-stable",
+            &endpoint,
+            &ecs_url,
+            &registry_addr,
+            None,
+            with_oidc,
+        );
+        (unbuilt, r)
+    })
+    .await
+    .unwrap();
+    let (unbuilt, r) = r;
+    r.check(r.job_failed("deploy-prod"), "deploy-prod fails");
+    let errors = r.errors("deploy-prod");
+    r.check(
+        errors.iter().any(|e| e.contains(&unbuilt)),
+        &format!("the ::error names the commit main never built: {errors:?}"),
+    );
+    r.check(
+        ecs.requests("UpdateService").len() == 3,
+        "no deploy for an unbuilt commit",
+    );
+    r.check(r.code != Some(0), "act exits non-zero");
 }
 
 // ---- examples/frontend.yml ----
@@ -1902,7 +2064,7 @@ fn package_run(
     branch: &str,
     gh: (String, Option<std::path::PathBuf>),
     oidc: Option<&crate::helpers::fake_oidc::FakeOidc>,
-    var: (&'static str, String),
+    vars: Vec<(&'static str, String)>,
 ) -> impl FnOnce() -> (Repo, Outcome) + Send + 'static {
     let request_url = oidc.map(crate::helpers::fake_oidc::FakeOidc::request_url);
     let git_ref = format!("refs/heads/{branch}");
@@ -1916,8 +2078,10 @@ fn package_run(
         )
         .event("push", serde_json::json!({"ref": git_ref}))
         .github(&url, ca.as_deref())
-        .secret("GITHUB_TOKEN", "ghs_actpackagetoken0123456789")
-        .var(var.0, &var.1);
+        .secret("GITHUB_TOKEN", "ghs_actpackagetoken0123456789");
+        for (name, value) in &vars {
+            run = run.var(name, value);
+        }
         // The runner's OIDC variables, as a GitHub runner sets them for `id-token: write` (act sets none).
         if let Some(request_url) = &request_url {
             run = run.env("ACTIONS_ID_TOKEN_REQUEST_URL", request_url).env(
@@ -2033,7 +2197,7 @@ async fn act_typescript_package_publishes_latest_from_main_dev_from_dev_and_a_re
     gh.set_ref("refs/tags/v1.0.0", &first);
     let head = repo.commit("feat: the answer (#2)");
     seed(&gh, "main", &head, "feat: the answer (#2)", &[&first]);
-    let var = ("NPM_REGISTRY", front.url.clone());
+    let vars = vec![("NPM_REGISTRY", front.url.clone())];
 
     // 0. Plain act (no OIDC variables): trusted publishing cannot work; the job says what to set instead.
     let (repo, r) = tokio::task::spawn_blocking(package_run(
@@ -2043,7 +2207,7 @@ async fn act_typescript_package_publishes_latest_from_main_dev_from_dev_and_a_re
         "main",
         gh_at(),
         None,
-        var.clone(),
+        vars.clone(),
     ))
     .await
     .unwrap();
@@ -2071,7 +2235,7 @@ async fn act_typescript_package_publishes_latest_from_main_dev_from_dev_and_a_re
         "main",
         gh_at(),
         Some(&oidc),
-        var.clone(),
+        vars.clone(),
     ))
     .await
     .unwrap();
@@ -2138,7 +2302,7 @@ async fn act_typescript_package_publishes_latest_from_main_dev_from_dev_and_a_re
         "main",
         gh_at(),
         Some(&oidc),
-        var.clone(),
+        vars.clone(),
     ))
     .await
     .unwrap();
@@ -2204,7 +2368,7 @@ async fn act_typescript_package_publishes_latest_from_main_dev_from_dev_and_a_re
         "dev",
         gh_at(),
         Some(&oidc),
-        var,
+        vars,
     ))
     .await
     .unwrap();
@@ -2331,7 +2495,7 @@ async fn act_python_package_publishes_from_main_and_dev_and_a_version_the_build_
         &py.url,
         Trust {
             repository: crate::helpers::act::REPOSITORY.into(),
-            audience: "pypi".into(),
+            audience: "pypi.loopback".into(),
             token: py.token.clone(),
         },
     )
@@ -2358,7 +2522,11 @@ async fn act_python_package_publishes_from_main_and_dev_and_a_version_the_build_
     gh.set_ref("refs/tags/v1.0.0", &first);
     let bad = repo.commit("feat: the answer (#2)");
     seed(&gh, "main", &bad, "feat: the answer (#2)", &[&first]);
-    let var = ("PYPI_REPOSITORY", format!("{}/", front.url));
+    // The loopback index is not pypi.org: the example's `pypi-audience` names its audience.
+    let vars = vec![
+        ("PYPI_REPOSITORY", format!("{}/", front.url)),
+        ("PYPI_AUDIENCE", "pypi.loopback".to_owned()),
+    ];
     let (sdist, wheel) = crate::helpers::registries::python_files(&name, "0.0.0");
 
     // 1. The version line the example's sed does not match: refused before anything is written.
@@ -2369,7 +2537,7 @@ async fn act_python_package_publishes_from_main_and_dev_and_a_version_the_build_
         "main",
         gh_at(),
         Some(&oidc),
-        var.clone(),
+        vars.clone(),
     ))
     .await
     .unwrap();
@@ -2427,7 +2595,7 @@ async fn act_python_package_publishes_from_main_and_dev_and_a_version_the_build_
         "main",
         gh_at(),
         Some(&oidc),
-        var.clone(),
+        vars.clone(),
     ))
     .await
     .unwrap();
@@ -2474,7 +2642,7 @@ async fn act_python_package_publishes_from_main_and_dev_and_a_version_the_build_
         "dev",
         gh_at(),
         Some(&oidc),
-        var,
+        vars,
     ))
     .await
     .unwrap();

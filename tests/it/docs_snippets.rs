@@ -81,6 +81,8 @@ fn plausible(expr: &str, env: &BTreeMap<String, String>) -> Option<String> {
         "vars.PYPI_REPOSITORY || 'https://upload.pypi.org/legacy/'" => {
             "https://upload.pypi.org/legacy/".to_owned()
         }
+        // Empty for pypi.org.
+        "vars.PYPI_AUDIENCE" => String::new(),
         "vars.STEVEDORE_ENVIRONMENTS" => "production: { role: \"arn:aws:iam::333333333333:role/github-deploy\", region: eu-west-1, account-id: \"333333333333\" }".to_owned(),
         // examples/rollback.yml's workflow_dispatch inputs.
         "inputs.environment" => "dev".to_owned(),
@@ -583,4 +585,81 @@ fn every_bandit_sarif_step_installs_the_sarif_extra() {
         "the examples and docs run bandit with SARIF output ({seen} found)"
     );
     assert!(problems.is_empty(), "{problems:#?}");
+}
+
+/// `stevedore check` (docs/check.md) accepts every workflow and every list of steps the docs and examples
+/// show: what a reader copies passes the offline check, and a problem names the Markdown file and line.
+#[test]
+fn stevedore_check_accepts_every_workflow_and_step_list_in_the_docs() {
+    use stevedore::check::{Declared, Options, check_text};
+    use stevedore::report::{Commands, Level, Masker};
+    let root = repo_root();
+    let declared = Declared::builtin().unwrap();
+    let opts = Options {
+        root: root.clone(),
+        ..Options::default()
+    };
+    let (cmds, _) = Commands::buffer(Masker::default(), false);
+    let mut blocks: Vec<(String, usize, String)> = Vec::new();
+    let mut files: Vec<String> = vec!["README.md".into()];
+    for dir in ["docs", "examples"] {
+        let mut names: Vec<String> = std::fs::read_dir(root.join(dir))
+            .unwrap()
+            .map(|e| format!("{dir}/{}", e.unwrap().file_name().into_string().unwrap()))
+            .filter(|n| n.ends_with(".md") || n.ends_with(".yml"))
+            .collect();
+        names.sort();
+        files.extend(names);
+    }
+    for f in files {
+        let text = std::fs::read_to_string(root.join(&f)).unwrap();
+        if f.ends_with(".yml") {
+            blocks.push((f, 1, text));
+        } else {
+            for (line, block) in yaml_blocks(&text) {
+                blocks.push((f.clone(), line, block));
+            }
+        }
+    }
+    let (mut checked, mut steps, mut problems) = (0, 0, Vec::new());
+    for (file, first, text) in blocks {
+        // A workflow, a job's `steps:`, or a bare list of steps.
+        let is_steps = match serde_yaml_ng::from_str::<Value>(&text) {
+            Ok(Value::Mapping(m)) => m.contains_key("jobs") || m.contains_key("steps"),
+            Ok(Value::Sequence(_)) => true,
+            _ => false,
+        };
+        if !is_steps {
+            continue;
+        }
+        checked += 1;
+        let (found, n) = check_text(&file, &text, &declared, &opts, &cmds);
+        steps += n;
+        // `- uses: ORG/stevedore@v1` alone (docs/pipelines.md's pinning examples) shows a `uses:` line and
+        // configures nothing; in a workflow, the check rightly says `mode` is missing.
+        let pinning_only = |f: &stevedore::check::Finding| {
+            f.message.starts_with("input `mode`: is required")
+                && !text
+                    .lines()
+                    .nth(f.line)
+                    .is_some_and(|l| l.contains("with:"))
+        };
+        for f in found
+            .into_iter()
+            .filter(|f| f.level == Level::Error && !pinning_only(f))
+        {
+            problems.push(format!("{file}:{}: {}", first + f.line - 1, f.message));
+        }
+    }
+    eprintln!("stevedore check: {checked} snippet(s), {steps} stevedore step(s)");
+    assert!(
+        checked >= 20 && steps >= 40,
+        "{checked} snippets, {steps} steps"
+    );
+    assert!(
+        problems.is_empty(),
+        "{} problem(s):\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }

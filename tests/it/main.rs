@@ -23,6 +23,7 @@ mod action_yml;
 mod apprunner;
 mod arm64;
 mod build;
+mod check;
 mod command_injection;
 mod container;
 mod credentials;

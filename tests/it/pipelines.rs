@@ -749,7 +749,8 @@ fn container_walk<'a>(
     git_ref: &str,
 ) -> Walk<'a> {
     walk(wf, backend, w, "push", git_ref, push_event(git_ref))
-        .var("STAGING_ACCOUNT_ID", ACCOUNT)
+        .var("DEV_ACCOUNT_ID", ACCOUNT)
+        .var("STAG_ACCOUNT_ID", ACCOUNT)
         .var("PROD_ACCOUNT_ID", ACCOUNT)
         .var("ECR_REGISTRY_ALIAS", &engine.registry.addr)
         // moto's ECR has no registry protocol: the image lives in the loopback registry, which moto cannot
@@ -767,8 +768,20 @@ fn container_walk<'a>(
         })
 }
 
+/// The tags the loopback registry holds for `name` (`GET /v2/<name>/tags/list`).
+async fn registry_tags(engine: &Engine, name: &str) -> Vec<String> {
+    let url = format!("http://{}/v2/{name}/tags/list", engine.registry.addr);
+    let body: Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+    let mut tags: Vec<String> = body["tags"]
+        .as_array()
+        .map(|a| a.iter().map(|t| t.as_str().unwrap().to_owned()).collect())
+        .unwrap_or_default();
+    tags.sort();
+    tags
+}
+
 #[tokio::test]
-async fn container_main_builds_pushes_and_deploys_staging_by_digest() {
+async fn container_main_builds_once_and_deploys_dev_then_stag_by_digest() {
     let Some(backend) = Backend::select() else {
         return;
     };
@@ -776,34 +789,66 @@ async fn container_main_builds_pushes_and_deploys_staging_by_digest() {
     let Some(engine) = container_world(&w.moto.endpoint).await else {
         return;
     };
-    let ecs = ecs_world("staging", "app", vec![Behaviour::complete_after_polls(2)]).await;
+    // One service `app` in cluster `app` per account; the scripted endpoint stands for both accounts.
+    let ecs = ecs_world(
+        "app",
+        "app",
+        vec![
+            Behaviour::complete_after_polls(2),
+            Behaviour::complete_after_polls(1),
+        ],
+    )
+    .await;
     let wf = Workflow::load("container.yml");
     let run = container_walk(&wf, backend, &w, &engine, &ecs, "refs/heads/main")
         .run()
         .await;
-    assert_eq!(run.ran(), ["build", "deploy-staging"], "{:#?}", run.jobs);
+    assert_eq!(
+        run.ran(),
+        ["build", "deploy-dev", "deploy-stag"],
+        "{:#?}",
+        run.jobs
+    );
     assert!(!run.failed(), "{:#?}", run.jobs);
     let build = run.job("build").step("image");
     let digest = build.output("digest");
     assert!(digest.starts_with("sha256:"), "{}", build.logs());
-    // The registry holds exactly the digest the step reported, under the commit's tag.
+    // The registry holds exactly the digest the step reported, under the commit's SHA and nothing else.
     let (held, _, _) = engine.registry.manifest("app", SHA).await;
     assert_eq!(held, digest);
+    assert_eq!(registry_tags(&engine, "app").await, [SHA]);
     let image = build.output("image");
     assert_eq!(image, format!("{}/app@{digest}", engine.registry.addr));
     assert_eq!(build.inputs["scan-severity-threshold"], "none");
     assert!(build.summary.contains(digest), "{}", build.summary);
-    // deploy got the build's output: the new revision runs the image by digest.
-    let deploy = run.job("deploy-staging").step("deploy");
-    assert_eq!(deploy.inputs["image"], image);
-    assert_eq!(deploy.output("verdict"), "success", "{}", deploy.logs());
-    let td = ecs.task_definition(deploy.output("task-definition-arn"));
-    assert_eq!(td["containerDefinitions"][0]["image"], image);
+    // dev, then stag, got the build's output: each new revision runs the image by digest.
+    for job in ["deploy-dev", "deploy-stag"] {
+        let deploy = run.job(job).step("deploy");
+        assert_eq!(deploy.inputs["image"], image, "{job}");
+        assert_eq!(deploy.output("verdict"), "success", "{}", deploy.logs());
+        let td = ecs.task_definition(deploy.output("task-definition-arn"));
+        assert_eq!(td["containerDefinitions"][0]["image"], image, "{job}");
+    }
+    assert_eq!(ecs.requests("UpdateService").len(), 2);
+    let envs: Vec<String> = w
+        .oidc
+        .minted()
+        .iter()
+        .map(|j| {
+            jwt_claims(j)["environment"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(envs, ["dev", "dev", "stag"], "one token per stevedore step");
     w.gh.assert_no_violations();
 }
 
+/// main builds; a `*-stable` tag on that commit deploys main's digest to prod without building anything;
+/// a plain tag asking for prod is refused before any AWS call.
 #[tokio::test]
-async fn container_a_stable_tag_deploys_production_and_a_plain_tag_is_refused() {
+async fn container_a_stable_tag_deploys_the_digest_main_built_and_a_plain_tag_is_refused() {
     let Some(backend) = Backend::select() else {
         return;
     };
@@ -812,44 +857,69 @@ async fn container_a_stable_tag_deploys_production_and_a_plain_tag_is_refused() 
         return;
     };
     let wf = Workflow::load("container.yml");
-
-    // `v1.4.0` asks for production (the job runs on every tag) and is refused before any ECS call.
     let ecs = ecs_world(
-        "production",
         "app",
-        vec![Behaviour::complete_after_polls(1)],
+        "app",
+        vec![
+            Behaviour::complete_after_polls(1),
+            Behaviour::complete_after_polls(1),
+            Behaviour::complete_after_polls(1),
+        ],
     )
     .await;
+    let main = container_walk(&wf, backend, &w, &engine, &ecs, "refs/heads/main")
+        .run()
+        .await;
+    assert!(!main.failed(), "{:#?}", main.jobs);
+    let built = main.job("build").step("image").output("image").to_owned();
+    let updates = ecs.requests("UpdateService").len();
+
+    // `v1.4.0` asks for prod (were the workflow to run on every tag) and is refused before any AWS call.
+    let minted = w.oidc.minted().len();
     let run = container_walk(&wf, backend, &w, &engine, &ecs, "refs/tags/v1.4.0")
         .run()
         .await;
-    assert_eq!(run.ran(), ["build", "deploy-production"], "{:#?}", run.jobs);
-    assert_eq!(run.job("build").result, "success");
-    let refused = run.job("deploy-production").step("deploy");
+    assert_eq!(run.ran(), ["deploy-prod"], "{:#?}", run.jobs);
+    let refused = &run.job("deploy-prod").steps[0];
     assert_ne!(refused.code, 0, "{}", refused.logs());
     assert!(
-        refused.stdout.contains("may not deploy to `production`"),
+        refused.stdout.contains("may not deploy to `prod`"),
         "{}",
         refused.logs()
     );
-    assert_eq!(refused.output("verdict"), "failure");
-    assert_eq!(ecs.total_calls(), 0, "{:?}", ecs.calls());
+    assert_eq!(run.job("deploy-prod").step("deploy").outcome, "skipped");
+    assert_eq!(ecs.requests("UpdateService").len(), updates);
+    assert_eq!(w.oidc.minted().len(), minted, "no OIDC token was requested");
     assert!(run.failed());
 
-    // `v1.4.0-stable` deploys the image built for that tag, with the approval's environment claim.
+    // `v1.4.0-stable`: no build; the lookup (played: `aws ecr describe-images` of the commit's tag, run for
+    // real under act in act.rs) gives main's digest, and prod runs exactly that, with the approval's claim.
     let run = container_walk(&wf, backend, &w, &engine, &ecs, "refs/tags/v1.4.0-stable")
+        .play_outputs("deploy-prod", "image", &[("image", &built)])
         .run()
         .await;
     assert!(!run.failed(), "{:#?}", run.jobs);
-    let build = run.job("build").step("image");
-    let deploy = run.job("deploy-production").step("deploy");
+    assert_eq!(run.ran(), ["deploy-prod"], "nothing is built for a tag");
+    let creds = &run.job("deploy-prod").steps[0];
+    assert_eq!(creds.output("aws-account-id"), ACCOUNT, "{}", creds.logs());
+    let deploy = run.job("deploy-prod").step("deploy");
     assert_eq!(deploy.output("verdict"), "success", "{}", deploy.logs());
-    assert_eq!(deploy.inputs["image"], build.output("image"));
-    let (held, _, _) = engine.registry.manifest("app", "v1.4.0-stable").await;
-    assert_eq!(held, build.output("digest"));
-    let claims = jwt_claims(&w.oidc.minted().last().cloned().unwrap());
-    assert_eq!(claims["environment"], "production");
-    assert_eq!(claims["ref"], "refs/tags/v1.4.0-stable");
+    assert_eq!(deploy.inputs["image"], built);
+    let td = ecs.task_definition(deploy.output("task-definition-arn"));
+    assert_eq!(td["containerDefinitions"][0]["image"], built.as_str());
+    assert!(
+        !deploy.stdout.contains("is deployed by tag"),
+        "prod is deployed by digest: {}",
+        deploy.logs()
+    );
+    // Nothing was pushed for the tag: the registry still holds the commit's SHA tag alone.
+    assert_eq!(registry_tags(&engine, "app").await, [SHA]);
+    for jwt in &w.oidc.minted()[minted..] {
+        let claims = jwt_claims(jwt);
+        assert_eq!(claims["environment"], "prod");
+        assert_eq!(claims["ref"], "refs/tags/v1.4.0-stable");
+    }
+    assert_eq!(w.oidc.minted().len(), minted + 2, "credentials and deploy");
 }
 
 #[tokio::test]
@@ -862,7 +932,7 @@ async fn container_an_unhealthy_rollout_fails_the_workflow_and_is_rolled_back() 
         return;
     };
     let ecs = ecs_world(
-        "staging",
+        "app",
         "app",
         vec![unhealthy(), Behaviour::complete_after_polls(1)],
     )
@@ -873,7 +943,7 @@ async fn container_an_unhealthy_rollout_fails_the_workflow_and_is_rolled_back() 
         .run()
         .await;
     assert!(run.failed());
-    let deploy = run.job("deploy-staging").step("deploy");
+    let deploy = run.job("deploy-dev").step("deploy");
     assert_eq!(deploy.code, 1, "{}", deploy.logs());
     assert_eq!(deploy.output("verdict"), "failure");
     assert!(
@@ -881,9 +951,10 @@ async fn container_an_unhealthy_rollout_fails_the_workflow_and_is_rolled_back() 
         "the report shows why the tasks died:\n{}",
         deploy.summary
     );
-    // We rolled back: the service runs the revision it ran before.
+    // We rolled back: the service runs the revision it ran before, and stag never saw the image.
     assert_eq!(ecs.service_task_definition("app"), before);
     assert_eq!(ecs.requests("UpdateService").len(), 2);
+    assert_eq!(run.job("deploy-stag").result, "skipped");
 }
 
 // ---- frontend.yml -----------------------------------------------------------------------------------

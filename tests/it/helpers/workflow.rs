@@ -12,8 +12,8 @@
 //! missing or stale the test is skipped with the reason (a failure under `CI=true`).
 //!
 //! `run:` steps are the user's own tools (eslint, pytest, pip ...), not stevedore: a test plays their
-//! result with [`Walk::play`] (outcome + files they would have written); unplayed `run:` steps succeed and
-//! write nothing. `uses: actions/checkout@...` calls the walk's checkout function on the job's workspace.
+//! result with [`Walk::play`] (outcome + files they would have written) and [`Walk::play_outputs`] (what
+//! they would have written to `GITHUB_OUTPUT`); unplayed `run:` steps succeed and write nothing. `uses: actions/checkout@...` calls the walk's checkout function on the job's workspace.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -160,6 +160,8 @@ pub struct Walk<'a> {
     oidc: Option<&'a FakeOidc>,
     mounts: Vec<(PathBuf, String)>,
     played: BTreeMap<(String, String), Played>,
+    /// Outputs of played `run:` steps (`GITHUB_OUTPUT`), by (job, step).
+    played_outputs: BTreeMap<(String, String), BTreeMap<String, String>>,
     checkout: Option<Checkout<'a>>,
     /// Jobs whose environment's reviewers have not approved yet: they wait (result `waiting`).
     awaiting_approval: Vec<String>,
@@ -214,6 +216,7 @@ impl<'a> Walk<'a> {
             oidc: None,
             mounts: Vec::new(),
             played: BTreeMap::new(),
+            played_outputs: BTreeMap::new(),
             checkout: None,
             awaiting_approval: Vec::new(),
             jobs: BTreeMap::new(),
@@ -284,6 +287,18 @@ impl<'a> Walk<'a> {
                     .map(|(p, c)| ((*p).to_owned(), c.as_bytes().to_vec()))
                     .collect(),
             ),
+        );
+        self
+    }
+
+    /// Plays what the `run:` step `step` of `job` writes to `GITHUB_OUTPUT` (`steps.<step>.outputs.*`).
+    pub fn play_outputs(mut self, job: &str, step: &str, outputs: &[(&str, &str)]) -> Self {
+        self.played_outputs.insert(
+            (job.to_owned(), step.to_owned()),
+            outputs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         );
         self
     }
@@ -466,7 +481,14 @@ impl<'a> Walk<'a> {
                     std::fs::create_dir_all(p.parent().unwrap()).unwrap();
                     std::fs::write(p, c).unwrap();
                 }
-                StepRecord::other(sid.clone(), "run", &outcome)
+                let mut rec = StepRecord::other(sid.clone(), "run", &outcome);
+                if let Some(outputs) = sid
+                    .as_ref()
+                    .and_then(|s| self.played_outputs.get(&(id.to_owned(), s.clone())))
+                {
+                    rec.outputs = outputs.clone();
+                }
+                rec
             };
             job_env.extend(rec.env_file.iter().cloned());
             if rec.outcome == "failure" && !continue_on_error {
