@@ -230,12 +230,19 @@ mod ignored_tests {
         std::fs::write(ws.join("pkg/mod.py"), "x = 1\n").expect("write");
         std::fs::write(
             ws.join(".gitignore"),
-            ".coverage\n__pycache__/\n*.pyc\ndist/\n",
+            ".coverage\n__pycache__/\n*.pyc\ndist/\nbuild/\n*.egg-info/\n",
         )
         .expect("write");
+        // An ignored directory that holds one force-added, tracked file.
+        std::fs::create_dir_all(ws.join("build")).expect("dir");
+        std::fs::write(ws.join("build/keep.txt"), "kept\n").expect("write");
         git(ws, &["init", "-q"]);
         git(ws, &["add", "."]);
+        git(ws, &["add", "-f", "build/keep.txt"]);
         git(ws, &["commit", "-qm", "init"]);
+        std::fs::write(ws.join("build/out.o"), b"\x7fELF").expect("write");
+        std::fs::create_dir_all(ws.join("pkg.egg-info")).expect("dir");
+        std::fs::write(ws.join("pkg.egg-info/PKG-INFO"), "Name: pkg\n").expect("write");
         std::fs::write(ws.join(".coverage"), "sqlite").expect("write");
         std::fs::create_dir_all(ws.join("pkg/__pycache__")).expect("dir");
         std::fs::write(ws.join("pkg/__pycache__/mod.cpython-312.pyc"), b"\0pyc").expect("write");
