@@ -1401,7 +1401,7 @@ fn offline_publish(mode: Mode, dry_run: bool) {
         r.check(
             r.printed_line(
                 "plan",
-                "planned version=2.4.0 previous=2.3.0 verdict=success",
+                "planned version=2.4.0 previous=2.3.0 verdict=skipped",
             ),
             "the next version from the local tags and conventional commits, in a later step",
         );
