@@ -581,6 +581,13 @@ pub fn check_claims(
 
 #[cfg(test)]
 mod tests {
+    /// Issue 30: `production: [*-stable]` failed with "unknown anchor" alone.
+    #[test]
+    fn an_unquoted_stable_glob_is_told_to_be_quoted() {
+        let e = TriggerPolicy::parse("production: [*-stable]\n").unwrap_err();
+        assert!(e.contains("quote a glob that starts with `*`"), "{e}");
+    }
+
     use super::*;
 
     #[test]
