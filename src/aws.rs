@@ -9,7 +9,9 @@
 //!
 //! Nothing touches AWS before the plan is accepted: an environment the mapping does not name, or a ref
 //! the trigger policy refuses, stops the run with zero AWS requests. Endpoints come from the `Env`
-//! snapshot (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`), so tests reach moto and scripted fakes.
+//! snapshot (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`), so tests reach moto and scripted fakes;
+//! so do the endpoint variants (`AWS_USE_FIPS_ENDPOINT`, `AWS_USE_DUALSTACK_ENDPOINT`), set on the
+//! `SdkConfig` for the SDK clients and read back from it by the hand-written ones ([`endpoints`]).
 
 pub mod call;
 pub mod ecr;
@@ -39,7 +41,7 @@ use crate::oidc::{self, Claims, OidcError};
 use crate::policy::{self, Decision, Environments, PolicyError, TriggerPolicy};
 use crate::report::{Commands, Level, Location};
 
-pub use endpoints::EnvEndpoints;
+pub use endpoints::{EndpointError, EnvEndpoints};
 
 /// Default lifetime of the credentials (configure-aws-credentials' default).
 pub const DEFAULT_DURATION: u32 = 3600;
@@ -516,6 +518,8 @@ pub enum AwsError {
     CallerIdentity { failure: sts::Failure },
     #[error("the AWS credential chain gave no credentials: {detail}")]
     CredentialChain { detail: String },
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
 }
 
 fn denied_message(role: &str, f: &sts::Failure) -> String {
@@ -563,6 +567,7 @@ impl AwsError {
         match self {
             AwsError::Policy(p) => p.is_config(),
             AwsError::NoRole | AwsError::NoRegion => true,
+            AwsError::Endpoint(EndpointError::BadFlag { .. }) => true,
             AwsError::Oidc(o) => {
                 matches!(
                     o,
@@ -654,6 +659,9 @@ pub fn plan_for(
         .or_else(|| env.get("AWS_REGION").map(str::to_owned))
         .or_else(|| env.get("AWS_DEFAULT_REGION").map(str::to_owned))
         .ok_or(AwsError::NoRegion)?;
+    // A bad `AWS_USE_FIPS_ENDPOINT` stops the run before any request (exit 2), never falls back to
+    // non-FIPS hosts.
+    endpoints::Variants::from_env(env)?;
     let role = target
         .map(|t| t.role.clone())
         .or_else(|| inputs.role_to_assume.clone());
@@ -838,9 +846,12 @@ fn build_sdk_config(
     http: SharedHttpClient,
 ) -> SdkConfig {
     let endpoints = EnvEndpoints::from_env(env);
+    let variants = endpoints::Variants::from_env_lenient(env);
     let mut b = SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(region.to_owned()))
+        .use_fips(variants.fips)
+        .use_dual_stack(variants.dualstack)
         .http_client(http);
     if let Some(g) = &endpoints.global {
         b = b.endpoint_url(g.clone());
@@ -1309,6 +1320,26 @@ mod tests {
         };
         let h = trust_hint(role, &f, &claims("repo:o/r:ref:refs/heads/main"));
         assert!(h.contains("needs an IAM OIDC identity provider"), "{h}");
+    }
+
+    #[test]
+    fn a_bad_endpoint_flag_stops_the_plan_and_the_flags_reach_the_sdk_config() {
+        let (a, _) = inputs(&[("aws-region", "us-gov-west-1")]);
+        let env = Env::from_pairs([("ACT", "true"), ("AWS_USE_FIPS_ENDPOINT", "on")]);
+        let e = plan(&env, &Context::default(), &a, Purpose::Credentials).unwrap_err();
+        assert!(e.is_config(), "{e}");
+        assert!(e.to_string().contains("AWS_USE_FIPS_ENDPOINT=`on`"), "{e}");
+        let env = Env::from_pairs([
+            ("AWS_USE_FIPS_ENDPOINT", "true"),
+            ("AWS_USE_DUALSTACK_ENDPOINT", "true"),
+        ]);
+        let sdk = sdk_config(&env, "us-gov-west-1", None);
+        assert_eq!((sdk.use_fips(), sdk.use_dual_stack()), (Some(true), Some(true)));
+        let sdk = sdk_config(&Env::default(), "us-gov-west-1", None);
+        assert_eq!(
+            (sdk.use_fips(), sdk.use_dual_stack()),
+            (Some(false), Some(false))
+        );
     }
 
     #[test]

@@ -30,6 +30,10 @@ pub mod vars {
     /// Per-service overrides, e.g. `AWS_ENDPOINT_URL_ECS` (the SDK convention); tests use it for the
     /// scripted ECS endpoint.
     pub const AWS_ENDPOINT_URL_PREFIX: &str = "AWS_ENDPOINT_URL_";
+    /// `true`: every AWS client uses the service's FIPS endpoint (the SDK convention).
+    pub const AWS_USE_FIPS_ENDPOINT: &str = "AWS_USE_FIPS_ENDPOINT";
+    /// `true`: every AWS client uses the service's dual-stack (IPv4 and IPv6) endpoint.
+    pub const AWS_USE_DUALSTACK_ENDPOINT: &str = "AWS_USE_DUALSTACK_ENDPOINT";
     /// JWKS location of the OIDC issuer (GHES, tests). Default: GitHub's.
     pub const STEVEDORE_OIDC_JWKS_URL: &str = "STEVEDORE_OIDC_JWKS_URL";
     /// Expected `iss` of OIDC tokens (GHES, tests). Default: GitHub's.

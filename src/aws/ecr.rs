@@ -3,7 +3,8 @@
 //! (promotion by digest) make, with typed requests and answers
 //! (<https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_Operations.html>).
 //!
-//! Endpoint: `AWS_ENDPOINT_URL_ECR`, then `AWS_ENDPOINT_URL`, then `https://api.ecr.<region>.amazonaws.com/`.
+//! Endpoint: `AWS_ENDPOINT_URL_ECR`, then `AWS_ENDPOINT_URL`, then the host ECR's endpoint rules give
+//! ([`super::endpoints::ECR`]: `https://api.ecr.<region>.amazonaws.com/`, `api.ecr-fips`, `ecr.<region>.api.aws`).
 //! Every request is guarded by the run's [`Cancel`] (from [`Net`]); throttling, 5xx and transport errors are
 //! retried. A failed call is an [`CallError`] whose `code` is the ECR exception name
 //! (`RepositoryNotFoundException`, ...): callers match on it, never on the message.
@@ -24,7 +25,7 @@ use crate::net::Net;
 pub const SERVICE: Service = Service {
     service_id: "ECR",
     signing_name: "ecr",
-    host_prefix: "api.ecr",
+    endpoint: &super::endpoints::ECR,
     content_type: "application/x-amz-json-1.1",
     target_prefix: "AmazonEC2ContainerRegistry_V20150921",
 };
@@ -261,9 +262,8 @@ impl Ecr {
         })
     }
 
-    /// The endpoint calls go to.
-    #[must_use]
-    pub fn url(&self) -> &str {
+    /// The endpoint calls go to, or why there is none.
+    pub fn url(&self) -> Result<&str, &super::endpoints::EndpointError> {
         self.rpc.url()
     }
 
@@ -442,6 +442,7 @@ mod tests {
             Ecr::new(&sdk, &Net::from_env(&env))
                 .unwrap()
                 .url()
+                .unwrap()
                 .to_owned()
         };
         let both = [
@@ -457,6 +458,18 @@ mod tests {
         assert_eq!(
             client(&[], "cn-north-1"),
             "https://api.ecr.cn-north-1.amazonaws.com.cn/"
+        );
+        let fips = [("AWS_USE_FIPS_ENDPOINT", "true")];
+        assert_eq!(
+            client(&fips, "us-gov-west-1"),
+            "https://api.ecr-fips.us-gov-west-1.amazonaws.com/"
+        );
+        let dual = [("AWS_USE_DUALSTACK_ENDPOINT", "TRUE")];
+        assert_eq!(client(&dual, "eu-west-1"), "https://ecr.eu-west-1.api.aws/");
+        // The override still wins over both flags.
+        assert_eq!(
+            client(&[fips[0], dual[0], both[1]], "eu-west-1"),
+            "http://127.0.0.1:2/"
         );
     }
 }

@@ -4,7 +4,8 @@
 //! Used for the few calls where a whole generated SDK crate is not worth its binary size: CloudWatch Logs
 //! `GetLogEvents` (the last lines of a one-off ECS task), App Runner and ECR ([`super::ecr`]). Endpoint
 //! resolution follows the SDK: `AWS_ENDPOINT_URL_<SERVICE_ID>` on the [`SdkConfig`]'s service config, then
-//! `AWS_ENDPOINT_URL`, then the regional endpoint (`.amazonaws.com.cn` in the China regions). Throttling, 5xx
+//! `AWS_ENDPOINT_URL`, then the host the service's endpoint rules give for the region, partition and
+//! FIPS/dual-stack flags ([`super::endpoints`]). Throttling, 5xx
 //! and transport errors are retried (3 attempts, jittered). A client given the run's [`Cancel`]
 //! ([`JsonRpc::with_cancel`]) guards every attempt with it, as the SDK's HTTP client does.
 
@@ -17,10 +18,10 @@ use aws_sigv4::http_request::{
 };
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
-use aws_types::service_config::ServiceConfigKey;
 use serde_json::Value;
 
 use super::call::CallError;
+use super::endpoints::{self, EndpointError, Rules};
 use crate::cancel::Cancel;
 use crate::net::retry::{self, Attempt, Backoff, Retries};
 
@@ -39,8 +40,8 @@ pub struct Service {
     pub service_id: &'static str,
     /// The SigV4 signing name (`logs`, `apprunner`).
     pub signing_name: &'static str,
-    /// The endpoint host prefix (`logs` → `https://logs.<region>.amazonaws.com/`).
-    pub host_prefix: &'static str,
+    /// The endpoint rules (`logs` → `https://logs.<region>.amazonaws.com/`).
+    pub endpoint: &'static Rules,
     /// `application/x-amz-json-1.0` or `-1.1`.
     pub content_type: &'static str,
     /// `X-Amz-Target` prefix (`Logs_20140328`, `AppRunner`).
@@ -51,7 +52,7 @@ pub struct Service {
 pub const LOGS: Service = Service {
     service_id: "CloudWatch Logs",
     signing_name: "logs",
-    host_prefix: "logs",
+    endpoint: &endpoints::LOGS,
     content_type: "application/x-amz-json-1.1",
     target_prefix: "Logs_20140328",
 };
@@ -60,7 +61,7 @@ pub const LOGS: Service = Service {
 pub const APP_RUNNER: Service = Service {
     service_id: "AppRunner",
     signing_name: "apprunner",
-    host_prefix: "apprunner",
+    endpoint: &endpoints::APP_RUNNER,
     content_type: "application/x-amz-json-1.0",
     target_prefix: "AppRunner",
 };
@@ -70,7 +71,9 @@ pub const APP_RUNNER: Service = Service {
 pub struct JsonRpc {
     sdk: SdkConfig,
     service: Service,
-    url: String,
+    /// The endpoint, or why the service has none for this region and these flags (every call fails
+    /// with it).
+    url: Result<String, EndpointError>,
     http: reqwest::Client,
     cancel: Cancel,
 }
@@ -83,7 +86,7 @@ impl JsonRpc {
         Self {
             sdk: sdk.clone(),
             service,
-            url: endpoint(sdk, service.service_id, service.host_prefix),
+            url: endpoints::url(sdk, service.service_id, service.endpoint),
             http,
             cancel: Cancel::never(),
         }
@@ -104,10 +107,9 @@ impl JsonRpc {
         &self.cancel
     }
 
-    /// The endpoint calls go to.
-    #[must_use]
-    pub fn url(&self) -> &str {
-        &self.url
+    /// The endpoint calls go to, or why there is none.
+    pub fn url(&self) -> Result<&str, &EndpointError> {
+        self.url.as_deref()
     }
 
     fn err(&self, op: &'static str, code: Option<String>, message: String) -> CallError {
@@ -145,6 +147,10 @@ impl JsonRpc {
 
     async fn call_once(&self, op: &'static str, body: &Value) -> Result<Value, (CallError, bool)> {
         let fatal = |e: CallError| (e, false);
+        let url = self
+            .url
+            .as_deref()
+            .map_err(|e| fatal(self.err(op, None, e.to_string())))?;
         let body = body.to_string();
         let target = format!("{}.{op}", self.service.target_prefix);
         let headers = [
@@ -154,7 +160,7 @@ impl JsonRpc {
         let signed = sign(
             &self.sdk,
             self.service.signing_name,
-            &self.url,
+            url,
             &headers,
             body.as_bytes(),
         )
@@ -162,7 +168,7 @@ impl JsonRpc {
         .map_err(|m| fatal(self.err(op, None, m)))?;
         let mut req = self
             .http
-            .post(&self.url)
+            .post(url)
             .timeout(REQUEST_TIMEOUT)
             .header("content-type", self.service.content_type)
             .header("x-amz-target", &target)
@@ -172,7 +178,7 @@ impl JsonRpc {
         }
         let resp = req.send().await.map_err(|e| {
             (
-                self.err(op, None, format!("{} did not answer: {e}", self.url)),
+                self.err(op, None, format!("{url} did not answer: {e}")),
                 true,
             )
         })?;
@@ -215,40 +221,6 @@ impl JsonRpc {
             ))
         })
     }
-}
-
-/// The endpoint of a service as the SDK resolves it: `AWS_ENDPOINT_URL_<SERVICE_ID>` on `sdk`'s service
-/// config, then `AWS_ENDPOINT_URL`, then `https://<host_prefix>.<region>.amazonaws.com/` (`.com.cn` in the
-/// China regions, `cn-*`).
-pub(crate) fn endpoint(sdk: &SdkConfig, service_id: &str, host_prefix: &str) -> String {
-    match endpoint_override(sdk, service_id) {
-        Some(e) => format!("{}/", e.trim_end_matches('/')),
-        None => {
-            let region = sdk.region().map_or("us-east-1", |r| r.as_ref());
-            let suffix = if region.starts_with("cn-") {
-                "amazonaws.com.cn"
-            } else {
-                "amazonaws.com"
-            };
-            format!("https://{host_prefix}.{region}.{suffix}/")
-        }
-    }
-}
-
-/// The configured endpoint of a service, if any: `AWS_ENDPOINT_URL_<SERVICE_ID>` on `sdk`'s service
-/// config, then `AWS_ENDPOINT_URL`.
-pub(crate) fn endpoint_override(sdk: &SdkConfig, service_id: &str) -> Option<String> {
-    let per_service = sdk.service_config().and_then(|c| {
-        c.load_config(
-            ServiceConfigKey::builder()
-                .service_id(service_id)
-                .env("AWS_ENDPOINT_URL")
-                .profile("endpoint_url")
-                .build()
-                .ok()?,
-        )
-    });
-    per_service.or_else(|| sdk.endpoint_url().map(str::to_owned))
 }
 
 /// SigV4-signs a `POST` of `body` to `url` with `headers`; the headers to add (`authorization`,

@@ -15,7 +15,8 @@ use quick_xml::Reader;
 use quick_xml::events::Event;
 
 use super::call::CallError;
-use super::json_rpc::{endpoint, excerpt, sign};
+use super::endpoints::{self, EndpointError, Rules};
+use super::json_rpc::{excerpt, sign};
 use crate::cancel::Cancel;
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -29,8 +30,8 @@ pub struct QueryService {
     pub service_id: &'static str,
     /// The SigV4 signing name.
     pub signing_name: &'static str,
-    /// The endpoint host prefix.
-    pub host_prefix: &'static str,
+    /// The endpoint rules.
+    pub endpoint: &'static Rules,
     /// The `Version` parameter.
     pub version: &'static str,
 }
@@ -39,7 +40,7 @@ pub struct QueryService {
 pub const ELBV2: QueryService = QueryService {
     service_id: "Elastic Load Balancing v2",
     signing_name: "elasticloadbalancing",
-    host_prefix: "elasticloadbalancing",
+    endpoint: &endpoints::ELBV2,
     version: "2015-12-01",
 };
 
@@ -207,7 +208,8 @@ impl Params {
 pub struct Query {
     sdk: SdkConfig,
     service: QueryService,
-    url: String,
+    /// The endpoint, or why the service has none here (every call fails with it).
+    url: Result<String, EndpointError>,
     http: reqwest::Client,
     cancel: Cancel,
 }
@@ -225,16 +227,15 @@ impl Query {
         Self {
             sdk: sdk.clone(),
             service,
-            url: endpoint(sdk, service.service_id, service.host_prefix),
+            url: endpoints::url(sdk, service.service_id, service.endpoint),
             http,
             cancel,
         }
     }
 
-    /// The endpoint calls go to.
-    #[must_use]
-    pub fn url(&self) -> &str {
-        &self.url
+    /// The endpoint calls go to, or why there is none.
+    pub fn url(&self) -> Result<&str, &EndpointError> {
+        self.url.as_deref()
     }
 
     fn err(&self, op: &'static str, code: Option<String>, message: String) -> CallError {
@@ -287,11 +288,15 @@ impl Query {
         params: &Params,
     ) -> Result<Node, (CallError, bool)> {
         let fatal = |e: CallError| (e, false);
+        let url = self
+            .url
+            .as_deref()
+            .map_err(|e| fatal(self.err(action, None, e.to_string())))?;
         let body = params.body(self.service, action);
         let signed = sign(
             &self.sdk,
             self.service.signing_name,
-            &self.url,
+            url,
             &[("content-type", CONTENT_TYPE)],
             body.as_bytes(),
         )
@@ -299,7 +304,7 @@ impl Query {
         .map_err(|m| fatal(self.err(action, None, m)))?;
         let mut req = self
             .http
-            .post(&self.url)
+            .post(url)
             .timeout(REQUEST_TIMEOUT)
             .header("content-type", CONTENT_TYPE)
             .body(body);
@@ -317,7 +322,7 @@ impl Query {
             .map_err(|c| fatal(self.err(action, None, c.to_string())))?;
         let (status, text) = sent.map_err(|e| {
             (
-                self.err(action, None, format!("{} did not answer: {e}", self.url)),
+                self.err(action, None, format!("{url} did not answer: {e}")),
                 true,
             )
         })?;

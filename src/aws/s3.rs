@@ -3,7 +3,9 @@
 //!
 //! It replaces `aws-sdk-s3`, whose flexible-checksum tables alone were 0.7 MB of the 16 MB image
 //! (BENCHMARKS.md "Action image"). The REST protocol it speaks: objects at `/<key>` of
-//! `https://<bucket>.s3.<region>.amazonaws.com` (virtual-hosted), or `/<bucket>/<key>` of the endpoint when
+//! `https://<bucket>.<host>` (virtual-hosted; the host S3's endpoint rules give for the region, partition and
+//! FIPS/dual-stack flags, [`super::endpoints::S3`]: `s3.<region>.amazonaws.com`, `s3-fips.dualstack…`), or
+//! `/<bucket>/<key>` of the endpoint when
 //! `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL` is set (moto, MinIO) or the bucket name has dots (a wildcard
 //! certificate covers one label); the payload's SHA-256 signed in `x-amz-content-sha256`; user metadata in
 //! `x-amz-meta-*`; errors as `<Error><Code>…</Code><Message>…</Message></Error>` (none on `HEAD`: the status
@@ -20,7 +22,8 @@ use aws_sigv4::http_request::{
 use reqwest::header::HeaderMap;
 
 use super::call::{self, CallError};
-use super::json_rpc::{endpoint_override, excerpt, sign_with};
+use super::endpoints::{self, EndpointError};
+use super::json_rpc::{excerpt, sign_with};
 use crate::net::retry::{self, Attempt, Backoff, Retries};
 
 const SERVICE: &str = "S3";
@@ -103,7 +106,8 @@ pub struct S3 {
     http: reqwest::Client,
     /// The configured endpoint (path-style addressing), without a trailing slash.
     endpoint: Option<String>,
-    region: String,
+    /// The host S3's endpoint rules give (`s3.eu-west-1.amazonaws.com`), or why there is none.
+    host: Result<String, EndpointError>,
 }
 
 impl S3 {
@@ -112,41 +116,49 @@ impl S3 {
         Self {
             sdk: sdk.clone(),
             http,
-            endpoint: endpoint_override(sdk, SERVICE).map(|e| e.trim_end_matches('/').to_owned()),
-            region: sdk
-                .region()
-                .map_or_else(|| "us-east-1".to_owned(), |r| r.as_ref().to_owned()),
+            endpoint: endpoints::configured(sdk, SERVICE)
+                .map(|e| e.trim_end_matches('/').to_owned()),
+            host: endpoints::resolve(
+                SERVICE,
+                &endpoints::S3,
+                sdk.region().map_or("us-east-1", |r| r.as_ref()),
+                endpoints::Variants::of(sdk),
+            ),
         }
     }
 
-    /// The URL of `key` in `bucket`.
-    #[must_use]
-    pub fn url(&self, bucket: &str, key: &str) -> String {
-        let key = encode_key(key);
-        match &self.endpoint {
-            Some(e) => format!("{e}/{}/{key}", encode_key(bucket)),
-            None => {
-                let domain = if self.region.starts_with("cn-") {
-                    "amazonaws.com.cn"
-                } else {
-                    "amazonaws.com"
-                };
-                if virtual_hostable(bucket) {
-                    format!("https://{bucket}.s3.{}.{domain}/{key}", self.region)
-                } else {
-                    format!(
-                        "https://s3.{}.{domain}/{}/{key}",
-                        self.region,
-                        encode_key(bucket)
-                    )
-                }
-            }
+    /// The error of an operation that has no endpoint.
+    fn refused(op: &'static str, bucket: &str, key: &str, e: &EndpointError) -> CallError {
+        CallError {
+            service: SERVICE,
+            op,
+            resource: format!("s3://{bucket}/{key}"),
+            code: None,
+            status: None,
+            message: e.to_string(),
+            transient: false,
         }
+    }
+
+    /// The URL of `key` in `bucket`, or why S3 has no endpoint here.
+    pub fn url(&self, bucket: &str, key: &str) -> Result<String, EndpointError> {
+        let key = encode_key(key);
+        if let Some(e) = &self.endpoint {
+            return Ok(format!("{e}/{}/{key}", encode_key(bucket)));
+        }
+        let host = self.host.as_ref().map_err(Clone::clone)?;
+        Ok(if virtual_hostable(bucket) {
+            format!("https://{bucket}.{host}/{key}")
+        } else {
+            format!("https://{host}/{}/{key}", encode_key(bucket))
+        })
     }
 
     /// `HeadObject` with checksums asked for; `None` when there is no such object.
     pub async fn head(&self, bucket: &str, key: &str) -> Result<Option<Head>, CallError> {
-        let url = self.url(bucket, key);
+        let url = self
+            .url(bucket, key)
+            .map_err(|e| Self::refused("HeadObject", bucket, key, &e))?;
         let got = self
             .send("HeadObject", bucket, key, || async {
                 let r = self
@@ -188,7 +200,9 @@ impl S3 {
 
     /// `PutObject`; the new object's version id when the bucket is versioned.
     pub async fn put(&self, put: Put<'_>) -> Result<Option<String>, CallError> {
-        let url = self.url(put.bucket, put.key);
+        let url = self
+            .url(put.bucket, put.key)
+            .map_err(|e| Self::refused("PutObject", put.bucket, put.key, &e))?;
         let (size, sha) = match put.body {
             Body::File {
                 size, sha256_hex, ..
@@ -234,7 +248,9 @@ impl S3 {
 
     /// `GetObject`: the whole body.
     pub async fn get(&self, bucket: &str, key: &str) -> Result<Vec<u8>, CallError> {
-        let url = self.url(bucket, key);
+        let url = self
+            .url(bucket, key)
+            .map_err(|e| Self::refused("GetObject", bucket, key, &e))?;
         let (_, body) = self
             .send("GetObject", bucket, key, || async {
                 self.signed(reqwest::Method::GET, &url, &[], EMPTY_SHA256)
@@ -454,31 +470,70 @@ mod tests {
     use super::*;
 
     fn client(endpoint: Option<&str>, region: &str) -> S3 {
-        S3 {
-            sdk: SdkConfig::builder().build(),
-            http: reqwest::Client::new(),
-            endpoint: endpoint.map(str::to_owned),
-            region: region.to_owned(),
+        let mut pairs = vec![];
+        if let Some(e) = endpoint {
+            pairs.push(("AWS_ENDPOINT_URL_S3", e));
         }
+        with(&pairs, region)
+    }
+
+    fn with(pairs: &[(&str, &str)], region: &str) -> S3 {
+        let env = crate::env::Env::from_pairs(pairs.iter().copied());
+        S3::new(
+            &crate::aws::sdk_config(&env, region, None),
+            reqwest::Client::new(),
+        )
+    }
+
+    #[test]
+    fn fips_and_dual_stack_hosts_follow_the_rule_set_and_the_override_wins() {
+        let fips = ("AWS_USE_FIPS_ENDPOINT", "true");
+        let dual = ("AWS_USE_DUALSTACK_ENDPOINT", "true");
+        assert_eq!(
+            with(&[fips, dual], "us-gov-west-1").url("artifacts", "k").unwrap(),
+            "https://artifacts.s3-fips.dualstack.us-gov-west-1.amazonaws.com/k"
+        );
+        assert_eq!(
+            with(&[dual], "eu-west-1").url("my.bucket", "k").unwrap(),
+            "https://s3.dualstack.eu-west-1.amazonaws.com/my.bucket/k"
+        );
+        // S3 has no FIPS endpoint in China: an error, not a guess.
+        let e = with(&[fips], "cn-north-1").url("artifacts", "k").unwrap_err();
+        assert!(e.to_string().contains("Partition does not support FIPS"), "{e}");
+        assert!(e.to_string().contains("AWS_ENDPOINT_URL_S3"), "{e}");
+        assert_eq!(
+            with(&[fips, ("AWS_ENDPOINT_URL", "http://127.0.0.1:9")], "cn-north-1")
+                .url("artifacts", "k")
+                .unwrap(),
+            "http://127.0.0.1:9/artifacts/k"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_operation_without_an_endpoint_fails_naming_the_variable() {
+        let s3 = with(&[("AWS_USE_FIPS_ENDPOINT", "true")], "cn-north-1");
+        let e = s3.get("artifacts", "k").await.unwrap_err();
+        assert_eq!(e.op, "GetObject");
+        assert!(e.message.contains("AWS_USE_FIPS_ENDPOINT"), "{e}");
     }
 
     #[test]
     fn urls_are_virtual_hosted_on_aws_and_path_style_on_an_endpoint() {
         let aws = client(None, "eu-west-1");
         assert_eq!(
-            aws.url("artifacts", "backend/1.4.0/lambda.zip"),
+            aws.url("artifacts", "backend/1.4.0/lambda.zip").unwrap(),
             "https://artifacts.s3.eu-west-1.amazonaws.com/backend/1.4.0/lambda.zip"
         );
         assert_eq!(
-            aws.url("my.bucket", "a b/c+d"),
+            aws.url("my.bucket", "a b/c+d").unwrap(),
             "https://s3.eu-west-1.amazonaws.com/my.bucket/a%20b/c%2Bd"
         );
         assert_eq!(
-            client(None, "cn-north-1").url("b-1", "k"),
+            client(None, "cn-north-1").url("b-1", "k").unwrap(),
             "https://b-1.s3.cn-north-1.amazonaws.com.cn/k"
         );
         assert_eq!(
-            client(Some("http://127.0.0.1:5000"), "eu-west-1").url("artifacts", "x/ü.zip"),
+            client(Some("http://127.0.0.1:5000"), "eu-west-1").url("artifacts", "x/ü.zip").unwrap(),
             "http://127.0.0.1:5000/artifacts/x/%C3%BC.zip"
         );
     }

@@ -27,7 +27,7 @@ const HOST: &str = "pr-{number}.preview.example.com";
 const EC2: QueryService = QueryService {
     service_id: "EC2",
     signing_name: "ec2",
-    host_prefix: "ec2",
+    endpoint: &stevedore::aws::endpoints::Rules::standard("ec2", "ec2-fips", &[]),
     version: "2016-11-15",
 };
 

@@ -6,18 +6,12 @@
 //! justify giving up tests against a real implementation, so this module sends the JSON 1.0 form:
 //! `POST /` with `X-Amz-Target: GraniteServiceVersion20100801.DescribeAlarms`.
 
-use std::time::SystemTime;
-
 use aws_config::SdkConfig;
-use aws_credential_types::provider::ProvideCredentials as _;
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-use aws_sigv4::sign::v4;
-use aws_smithy_runtime_api::client::identity::Identity;
-use aws_types::service_config::ServiceConfigKey;
 use serde::Deserialize;
 
 use super::LambdaError;
 use crate::aws::call::CallError;
+use crate::aws::endpoints::{self, EndpointError};
 
 const TARGET: &str = "GraniteServiceVersion20100801.DescribeAlarms";
 const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
@@ -27,7 +21,8 @@ const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 #[derive(Debug)]
 pub struct CloudWatch {
     sdk: SdkConfig,
-    url: String,
+    /// The endpoint, or why CloudWatch has none here (every call fails with it).
+    url: Result<String, EndpointError>,
 }
 
 /// One alarm's name and state.
@@ -58,31 +53,20 @@ struct ErrorBody {
 }
 
 impl CloudWatch {
-    /// Endpoint: `AWS_ENDPOINT_URL` as configured on `sdk`, else the regional endpoint.
+    /// Endpoint: `AWS_ENDPOINT_URL_CLOUDWATCH`, then `AWS_ENDPOINT_URL`, as configured on `sdk`, else the
+    /// host CloudWatch's endpoint rules give for the region, partition and FIPS/dual-stack flags
+    /// ([`endpoints::CLOUDWATCH`]: `monitoring.cn-north-1.amazonaws.com.cn` in China).
     #[must_use]
     pub fn new(sdk: &SdkConfig) -> Self {
-        // Per-service override first (`AWS_ENDPOINT_URL_CLOUDWATCH`), as the SDK clients resolve it.
-        let per_service = sdk.service_config().and_then(|c| {
-            c.load_config(
-                ServiceConfigKey::builder()
-                    .service_id("CloudWatch")
-                    .env("AWS_ENDPOINT_URL")
-                    .profile("endpoint_url")
-                    .build()
-                    .ok()?,
-            )
-        });
-        let url = match per_service.as_deref().or(sdk.endpoint_url()) {
-            Some(e) => format!("{}/", e.trim_end_matches('/')),
-            None => format!(
-                "https://monitoring.{}.amazonaws.com/",
-                sdk.region().map_or("us-east-1", |r| r.as_ref())
-            ),
-        };
         Self {
             sdk: sdk.clone(),
-            url,
+            url: endpoints::url(sdk, "CloudWatch", &endpoints::CLOUDWATCH),
         }
+    }
+
+    /// The endpoint calls go to, or why there is none.
+    pub fn url(&self) -> Result<&str, &EndpointError> {
+        self.url.as_deref()
     }
 
     fn err(&self, names: &[String], code: Option<String>, message: String) -> LambdaError {
@@ -133,52 +117,28 @@ impl CloudWatch {
         names: &[String],
         body: &str,
     ) -> Result<Page, LambdaError> {
-        let creds = match self.sdk.credentials_provider() {
-            Some(p) => p
-                .provide_credentials()
-                .await
-                .map_err(|e| self.err(names, None, format!("no credentials: {e}")))?,
-            None => return Err(self.err(names, None, "no credentials provider".into())),
-        };
-        let region = self
-            .sdk
-            .region()
-            .map(|r| r.as_ref().to_owned())
-            .ok_or_else(|| self.err(names, None, "no region".into()))?;
-        let identity: Identity = creds.into();
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&region)
-            .name("monitoring")
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .map_err(|e| self.err(names, None, format!("cannot sign: {e}")))?
-            .into();
+        let url = self
+            .url
+            .as_deref()
+            .map_err(|e| self.err(names, None, e.to_string()))?;
         let headers = [("content-type", CONTENT_TYPE), ("x-amz-target", TARGET)];
-        let signable = SignableRequest::new(
-            "POST",
-            &self.url,
-            headers.iter().copied(),
-            SignableBody::Bytes(body.as_bytes()),
-        )
-        .map_err(|e| self.err(names, None, format!("cannot sign: {e}")))?;
-        let (instructions, _signature) = sign(signable, &params)
-            .map_err(|e| self.err(names, None, format!("cannot sign: {e}")))?
-            .into_parts();
+        let signed =
+            crate::aws::json_rpc::sign(&self.sdk, "monitoring", url, &headers, body.as_bytes())
+                .await
+                .map_err(|m| self.err(names, None, m))?;
         let mut req = http
-            .post(&self.url)
+            .post(url)
             .timeout(REQUEST_TIMEOUT)
             .header("content-type", CONTENT_TYPE)
             .header("x-amz-target", TARGET)
             .body(body.to_owned());
-        for (k, v) in instructions.headers() {
+        for (k, v) in signed {
             req = req.header(k, v);
         }
         let resp = req
             .send()
             .await
-            .map_err(|e| self.err(names, None, format!("{} did not answer: {e}", self.url)))?;
+            .map_err(|e| self.err(names, None, format!("{url} did not answer: {e}")))?;
         let status = resp.status();
         let text = resp
             .text()
@@ -208,5 +168,50 @@ impl CloudWatch {
                 format!("unexpected answer ({e}): {}", super::api::excerpt(&text)),
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::Env;
+
+    fn url(pairs: &[(&str, &str)], region: &str) -> String {
+        let env = Env::from_pairs(pairs.iter().copied());
+        CloudWatch::new(&crate::aws::sdk_config(&env, region, None))
+            .url()
+            .unwrap()
+            .to_owned()
+    }
+
+    #[test]
+    fn alarms_in_china_go_to_the_china_domain_and_the_flags_are_honoured() {
+        assert_eq!(
+            url(&[], "cn-north-1"),
+            "https://monitoring.cn-north-1.amazonaws.com.cn/"
+        );
+        assert_eq!(
+            url(&[("AWS_USE_FIPS_ENDPOINT", "true")], "us-east-1"),
+            "https://monitoring-fips.us-east-1.amazonaws.com/"
+        );
+        // GovCloud's plain host is its FIPS one (the rule set's exception).
+        assert_eq!(
+            url(&[("AWS_USE_FIPS_ENDPOINT", "true")], "us-gov-west-1"),
+            "https://monitoring.us-gov-west-1.amazonaws.com/"
+        );
+        assert_eq!(
+            url(&[("AWS_USE_DUALSTACK_ENDPOINT", "true")], "eu-west-1"),
+            "https://monitoring.eu-west-1.api.aws/"
+        );
+        assert_eq!(
+            url(
+                &[
+                    ("AWS_USE_FIPS_ENDPOINT", "true"),
+                    ("AWS_ENDPOINT_URL_CLOUDWATCH", "http://127.0.0.1:7")
+                ],
+                "cn-north-1"
+            ),
+            "http://127.0.0.1:7/"
+        );
     }
 }
