@@ -1334,7 +1334,10 @@ mod tests {
             ("AWS_USE_DUALSTACK_ENDPOINT", "true"),
         ]);
         let sdk = sdk_config(&env, "us-gov-west-1", None);
-        assert_eq!((sdk.use_fips(), sdk.use_dual_stack()), (Some(true), Some(true)));
+        assert_eq!(
+            (sdk.use_fips(), sdk.use_dual_stack()),
+            (Some(true), Some(true))
+        );
         let sdk = sdk_config(&Env::default(), "us-gov-west-1", None);
         assert_eq!(
             (sdk.use_fips(), sdk.use_dual_stack()),

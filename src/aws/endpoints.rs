@@ -592,7 +592,8 @@ mod tests {
 
     fn table() -> Vec<Row> {
         let t: Table =
-            serde_json::from_str(include_str!("../../tests/fixtures/endpoints/hosts.json")).unwrap();
+            serde_json::from_str(include_str!("../../tests/fixtures/endpoints/hosts.json"))
+                .unwrap();
         t.rows
     }
 
@@ -629,7 +630,10 @@ mod tests {
             "s3" => {
                 let s3 = crate::aws::s3::S3::new(&sdk, reqwest::Client::new());
                 let bucket = row.bucket.as_deref().unwrap();
-                return Some(s3.url(bucket, "").map(|u| u.trim_end_matches('/').to_owned()));
+                return Some(
+                    s3.url(bucket, "")
+                        .map(|u| u.trim_end_matches('/').to_owned()),
+                );
             }
             _ => return None,
         };
@@ -701,7 +705,11 @@ mod tests {
                         .interceptor(cap.clone())
                         .retry_config(aws_sdk_ecs::config::retry::RetryConfig::disabled())
                         .build();
-                    aws_sdk_ecs::Client::from_conf(c).list_clusters().send().await.is_ok()
+                    aws_sdk_ecs::Client::from_conf(c)
+                        .list_clusters()
+                        .send()
+                        .await
+                        .is_ok()
                 }
                 "lambda" => {
                     let c = aws_sdk_lambda::config::Builder::from(&sdk)
@@ -787,7 +795,8 @@ mod tests {
 
     #[test]
     fn the_flags_are_true_or_false_and_anything_else_is_refused() {
-        let v = |pairs: &[(&str, &str)]| Variants::from_env(&Env::from_pairs(pairs.iter().copied()));
+        let v =
+            |pairs: &[(&str, &str)]| Variants::from_env(&Env::from_pairs(pairs.iter().copied()));
         assert_eq!(v(&[]).unwrap(), Variants::default());
         assert_eq!(
             v(&[

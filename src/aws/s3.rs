@@ -490,7 +490,9 @@ mod tests {
         let fips = ("AWS_USE_FIPS_ENDPOINT", "true");
         let dual = ("AWS_USE_DUALSTACK_ENDPOINT", "true");
         assert_eq!(
-            with(&[fips, dual], "us-gov-west-1").url("artifacts", "k").unwrap(),
+            with(&[fips, dual], "us-gov-west-1")
+                .url("artifacts", "k")
+                .unwrap(),
             "https://artifacts.s3-fips.dualstack.us-gov-west-1.amazonaws.com/k"
         );
         assert_eq!(
@@ -498,13 +500,21 @@ mod tests {
             "https://s3.dualstack.eu-west-1.amazonaws.com/my.bucket/k"
         );
         // S3 has no FIPS endpoint in China: an error, not a guess.
-        let e = with(&[fips], "cn-north-1").url("artifacts", "k").unwrap_err();
-        assert!(e.to_string().contains("Partition does not support FIPS"), "{e}");
+        let e = with(&[fips], "cn-north-1")
+            .url("artifacts", "k")
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("Partition does not support FIPS"),
+            "{e}"
+        );
         assert!(e.to_string().contains("AWS_ENDPOINT_URL_S3"), "{e}");
         assert_eq!(
-            with(&[fips, ("AWS_ENDPOINT_URL", "http://127.0.0.1:9")], "cn-north-1")
-                .url("artifacts", "k")
-                .unwrap(),
+            with(
+                &[fips, ("AWS_ENDPOINT_URL", "http://127.0.0.1:9")],
+                "cn-north-1"
+            )
+            .url("artifacts", "k")
+            .unwrap(),
             "http://127.0.0.1:9/artifacts/k"
         );
     }
@@ -533,7 +543,9 @@ mod tests {
             "https://b-1.s3.cn-north-1.amazonaws.com.cn/k"
         );
         assert_eq!(
-            client(Some("http://127.0.0.1:5000"), "eu-west-1").url("artifacts", "x/ü.zip").unwrap(),
+            client(Some("http://127.0.0.1:5000"), "eu-west-1")
+                .url("artifacts", "x/ü.zip")
+                .unwrap(),
             "http://127.0.0.1:5000/artifacts/x/%C3%BC.zip"
         );
     }
