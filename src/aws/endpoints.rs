@@ -523,6 +523,24 @@ pub fn configured(sdk: &SdkConfig, service_id: &str) -> Option<String> {
     per_service.or_else(|| sdk.endpoint_url().map(str::to_owned))
 }
 
+/// `sdk` for an SDK client of `service_id` (`STS`, `ECS`, `Lambda`): with the FIPS and dual-stack flags
+/// cleared when an endpoint is configured for that service. AWS's rule sets refuse a configured
+/// endpoint with either flag ("Invalid Configuration: FIPS and custom endpoint are not supported");
+/// stevedore lets the configured endpoint win, as it does for the hand-written clients ([`url`]).
+#[must_use]
+pub fn sdk_for(sdk: &SdkConfig, service_id: &str) -> SdkConfig {
+    if configured(sdk, service_id).is_some()
+        && (sdk.use_fips() == Some(true) || sdk.use_dual_stack() == Some(true))
+    {
+        sdk.to_builder()
+            .use_fips(false)
+            .use_dual_stack(false)
+            .build()
+    } else {
+        sdk.clone()
+    }
+}
+
 /// The base URL (with a trailing `/`) a hand-written client sends `service_id`'s calls to: the
 /// configured endpoint ([`configured`]), else `https://<host>/` from [`resolve`] with `sdk`'s region
 /// (`us-east-1` when it has none) and [`Variants`].
@@ -610,7 +628,7 @@ mod tests {
         ])
     }
 
-    fn sdk_for(row: &Row) -> SdkConfig {
+    fn sdk_of_row(row: &Row) -> SdkConfig {
         let creds = aws_credential_types::provider::SharedCredentialsProvider::new(
             aws_credential_types::Credentials::new("AKIDTEST", "secret", None, None, "test"),
         );
@@ -620,7 +638,7 @@ mod tests {
     /// What the hand-written client for `row` would send to: its base URL without the trailing `/`
     /// (S3: the bucket's URL), or the error.
     fn hand_written(row: &Row) -> Option<Result<String, EndpointError>> {
-        let sdk = sdk_for(row);
+        let sdk = sdk_of_row(row);
         let rules = match row.service.as_str() {
             "ecr" => crate::aws::ecr::SERVICE.endpoint,
             "apprunner" => crate::aws::json_rpc::APP_RUNNER.endpoint,
@@ -697,11 +715,11 @@ mod tests {
         let mut checked = 0;
         let mut wrong = Vec::new();
         for row in table() {
-            let sdk = sdk_for(&row);
+            let sdk = sdk_of_row(&row);
             let cap = Capture::default();
             let sent = match row.service.as_str() {
                 "ecs" => {
-                    let c = aws_sdk_ecs::config::Builder::from(&sdk)
+                    let c = aws_sdk_ecs::config::Builder::from(&sdk_for(&sdk, "ECS"))
                         .interceptor(cap.clone())
                         .retry_config(aws_sdk_ecs::config::retry::RetryConfig::disabled())
                         .build();
@@ -712,7 +730,7 @@ mod tests {
                         .is_ok()
                 }
                 "lambda" => {
-                    let c = aws_sdk_lambda::config::Builder::from(&sdk)
+                    let c = aws_sdk_lambda::config::Builder::from(&sdk_for(&sdk, "Lambda"))
                         .interceptor(cap.clone())
                         .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled())
                         .build();
@@ -723,7 +741,7 @@ mod tests {
                         .is_ok()
                 }
                 "sts" => {
-                    let c = aws_sdk_sts::config::Builder::from(&sdk)
+                    let c = aws_sdk_sts::config::Builder::from(&sdk_for(&sdk, "STS"))
                         .interceptor(cap.clone())
                         .retry_config(aws_sdk_sts::config::retry::RetryConfig::disabled())
                         .build();
@@ -762,6 +780,45 @@ mod tests {
         }
         assert!(wrong.is_empty(), "{}", wrong.join("\n"));
         assert_eq!(checked, 3 * 20);
+    }
+
+    /// An override for one SDK service wins over the flags for that service only.
+    #[tokio::test]
+    async fn an_override_for_one_sdk_service_leaves_the_others_on_fips() {
+        let env = Env::from_pairs([
+            ("AWS_USE_FIPS_ENDPOINT", "true"),
+            ("AWS_ENDPOINT_URL_ECS", "http://127.0.0.1:9"),
+        ]);
+        let creds = aws_credential_types::provider::SharedCredentialsProvider::new(
+            aws_credential_types::Credentials::new("AKIDTEST", "secret", None, None, "test"),
+        );
+        let sdk = crate::aws::sdk_config(&env, "us-east-1", Some(creds));
+        let ecs = Capture::default();
+        let c = aws_sdk_ecs::config::Builder::from(&sdk_for(&sdk, "ECS"))
+            .interceptor(ecs.clone())
+            .retry_config(aws_sdk_ecs::config::retry::RetryConfig::disabled())
+            .build();
+        let _ = aws_sdk_ecs::Client::from_conf(c)
+            .list_clusters()
+            .send()
+            .await;
+        assert_eq!(
+            ecs.0.lock().unwrap().as_deref(),
+            Some("http://127.0.0.1:9/")
+        );
+        let sts = Capture::default();
+        let c = aws_sdk_sts::config::Builder::from(&sdk_for(&sdk, "STS"))
+            .interceptor(sts.clone())
+            .retry_config(aws_sdk_sts::config::retry::RetryConfig::disabled())
+            .build();
+        let _ = aws_sdk_sts::Client::from_conf(c)
+            .get_caller_identity()
+            .send()
+            .await;
+        assert_eq!(
+            sts.0.lock().unwrap().as_deref(),
+            Some("https://sts-fips.us-east-1.amazonaws.com/")
+        );
     }
 
     #[test]

@@ -112,10 +112,11 @@ where
     .map_err(|g| g.error)
 }
 
-/// An STS client without SDK-level retries (ours decide).
+/// An STS client without SDK-level retries (ours decide); a configured STS endpoint wins over the FIPS and
+/// dual-stack flags ([`super::endpoints::sdk_for`]).
 #[must_use]
 pub fn client(sdk: &SdkConfig) -> aws_sdk_sts::Client {
-    let conf = aws_sdk_sts::config::Builder::from(sdk)
+    let conf = aws_sdk_sts::config::Builder::from(&super::endpoints::sdk_for(sdk, "STS"))
         .retry_config(RetryConfig::disabled())
         .build();
     aws_sdk_sts::Client::from_conf(conf)

@@ -64,3 +64,52 @@ async fn hyphenated_and_underscore_input_names_both_work() {
         );
     }
 }
+
+/// `AWS_USE_FIPS_ENDPOINT` must be `true` or `false`: a typo is a configuration error (exit 2) found
+/// before anything is requested (not even the OIDC token), never a quiet fall-back to non-FIPS hosts.
+#[tokio::test]
+async fn a_bad_fips_flag_is_exit_2_before_any_request() {
+    use crate::helpers::fake_oidc::{FakeOidc, Settings};
+    let oidc = FakeOidc::start(Settings::default()).await;
+    let r = crate::credentials::step(&oidc, "http://127.0.0.1:9")
+        .input(
+            "role-to-assume",
+            "arn:aws:iam::123456789012:role/github-deploy",
+        )
+        .input("aws-region", "us-gov-west-1")
+        .var("AWS_USE_FIPS_ENDPOINT", "yes")
+        .run()
+        .await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert_eq!(oidc.token_requests(), 0);
+    let errors = crate::credentials::errors(&r);
+    assert!(
+        errors.contains(
+            "AWS_USE_FIPS_ENDPOINT=`yes` is not `true` or `false`. Set AWS_USE_FIPS_ENDPOINT=true"
+        ),
+        "{errors}"
+    );
+}
+
+/// With both endpoint-variant flags set, an `AWS_ENDPOINT_URL` still decides where requests go: the whole
+/// OIDC -> STS chain reaches moto (a FIPS/dual-stack host would not answer here).
+#[tokio::test]
+async fn the_endpoint_override_wins_over_fips_and_dual_stack() {
+    use crate::helpers::fake_oidc::{FakeOidc, Settings};
+    let Some(moto) = crate::helpers::moto::moto() else {
+        return;
+    };
+    let oidc = FakeOidc::start(Settings::default()).await;
+    let r = crate::credentials::step(&oidc, &moto.endpoint)
+        .input(
+            "role-to-assume",
+            "arn:aws:iam::123456789012:role/github-deploy",
+        )
+        .input("aws-region", "us-gov-west-1")
+        .var("AWS_USE_FIPS_ENDPOINT", "true")
+        .var("AWS_USE_DUALSTACK_ENDPOINT", "TRUE")
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(r.output("aws-account-id"), Some("123456789012"));
+}

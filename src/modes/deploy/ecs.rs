@@ -273,7 +273,8 @@ pub fn client(sdk: &SdkConfig) -> Client {
         .operation_timeout(Duration::from_secs(60))
         .build();
     Client::from_conf(
-        aws_sdk_ecs::config::Builder::from(sdk)
+        // A configured ECS endpoint wins over the FIPS and dual-stack flags.
+        aws_sdk_ecs::config::Builder::from(&crate::aws::endpoints::sdk_for(sdk, "ECS"))
             .retry_config(retry)
             .timeout_config(timeouts)
             .build(),

@@ -135,7 +135,8 @@ impl Api {
     #[must_use]
     pub fn new(sdk: &SdkConfig, function: &str, net: crate::net::Net) -> Self {
         Self {
-            lambda: aws_sdk_lambda::Client::new(sdk),
+            // A configured Lambda endpoint wins over the FIPS and dual-stack flags.
+            lambda: aws_sdk_lambda::Client::new(&crate::aws::endpoints::sdk_for(sdk, "Lambda")),
             cloudwatch: super::cloudwatch::CloudWatch::new(sdk),
             s3: tokio::sync::OnceCell::new(),
             sdk: sdk.clone(),
