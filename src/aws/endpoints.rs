@@ -798,10 +798,11 @@ mod tests {
             .interceptor(ecs.clone())
             .retry_config(aws_sdk_ecs::config::retry::RetryConfig::disabled())
             .build();
-        let _ = aws_sdk_ecs::Client::from_conf(c)
+        let stopped = aws_sdk_ecs::Client::from_conf(c)
             .list_clusters()
             .send()
             .await;
+        assert!(stopped.is_err(), "the capture stops the request");
         assert_eq!(
             ecs.0.lock().unwrap().as_deref(),
             Some("http://127.0.0.1:9/")
@@ -811,10 +812,11 @@ mod tests {
             .interceptor(sts.clone())
             .retry_config(aws_sdk_sts::config::retry::RetryConfig::disabled())
             .build();
-        let _ = aws_sdk_sts::Client::from_conf(c)
+        let stopped = aws_sdk_sts::Client::from_conf(c)
             .get_caller_identity()
             .send()
             .await;
+        assert!(stopped.is_err(), "the capture stops the request");
         assert_eq!(
             sts.0.lock().unwrap().as_deref(),
             Some("https://sts-fips.us-east-1.amazonaws.com/")
