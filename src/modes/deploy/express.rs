@@ -1030,11 +1030,9 @@ async fn run_connected(
     if let Some(e) = &aws.environment {
         super::warn_production_by_tag(rt, e, &cfg.image);
     }
-    // The read-only plan first: a missing, inactive or busy service is refused before anything is
-    // written, a GitHub Deployment included (it would record a target nothing was deployed to).
-    let planned = plan(&aws.sdk, cfg, &arn).await?;
     if rt.common.dry_run {
-        let (svc, health_url) = (planned.service, planned.health_url);
+        let api = Api::new(&aws.sdk);
+        let (svc, health_url) = prepare(&api, &arn, cfg).await?;
         let line = format!(
             "plan: would UpdateExpressGatewayService `{}` from `{}` to `{}` (the rest of the primary container unchanged), follow its service deployment, check `{health_url}` for {}, and {} on failure",
             svc.name,
@@ -1062,6 +1060,9 @@ async fn run_connected(
         }
         return Ok(r);
     }
+    // The read-only plan first: a missing, inactive or busy service is refused before anything is
+    // written, a GitHub Deployment included (it would record a target nothing was deployed to).
+    let planned = plan(&aws.sdk, cfg, &arn).await?;
     let environment = environment_name(aws.environment.as_deref(), cfg, &arn);
     let what = format!("ECS Express {}", short(&arn));
     // Recorded before the update: what `rollback-to` puts back later.
