@@ -346,7 +346,10 @@ mod tests {
             "::error title=stevedore lint-gate::3 checks failed%0AFix them."
         );
         assert!(errors[1..].iter().all(|e| e.contains("file=a.rs")), "{out}");
-        assert_eq!(out.lines().filter(|l| l.starts_with("::warning")).count(), 1);
+        assert_eq!(
+            out.lines().filter(|l| l.starts_with("::warning")).count(),
+            1
+        );
     }
 
     #[test]
@@ -366,7 +369,10 @@ mod tests {
         let out = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
         let errors: Vec<&str> = out.lines().filter(|l| l.starts_with("::error")).collect();
         assert_eq!(errors.len(), 10, "{out}");
-        assert!(errors[1].starts_with("::error title=stevedore lint-gate::"), "{out}");
+        assert!(
+            errors[1].starts_with("::error title=stevedore lint-gate::"),
+            "{out}"
+        );
     }
 
     #[test]

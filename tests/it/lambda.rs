@@ -1217,3 +1217,31 @@ async fn bench_deploy_process_peak_memory() {
         bin.display()
     );
 }
+
+/// The read-only plan comes before any GitHub Deployment: a function that does not exist is refused with
+/// exit 2, and no Deployment records a deploy that never started.
+#[tokio::test]
+async fn a_missing_function_creates_no_github_deployment() {
+    let Some(rig) = Rig::new("lambda-missing").await else {
+        return;
+    };
+    let gh = FakeGithub::start().await;
+    let missing = format!("{}-missing", rig.function);
+    let r = rig
+        .step(Some("v2"))
+        .input("function-name", &missing)
+        .input("github-token", "ghs_test")
+        .input("environment", "staging")
+        .var("GITHUB_API_URL", &gh.url())
+        .run()
+        .await;
+    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.summary);
+    assert!(
+        r.stdout
+            .contains(&format!("Lambda function `{missing}` does not exist")),
+        "{}",
+        r.stdout
+    );
+    gh.assert_no_violations();
+    assert!(gh.deployments().is_empty(), "{:?}", gh.deployments());
+}

@@ -263,10 +263,7 @@ async fn a_failing_repository_fails_the_gate_with_every_reason() {
         *l == "::error title=stevedore lint-gate::4 of 5 required check(s) failed: Tests, Type check, Generated files up to date, PR title%0AFix what the failing check(s) report (annotations, check runs and the job summary list every finding), then push again."
     });
     let first_finding = lines.iter().position(|l| l.contains(",file="));
-    assert!(
-        verdict.is_some() && verdict < first_finding,
-        "{lines:#?}"
-    );
+    assert!(verdict.is_some() && verdict < first_finding, "{lines:#?}");
     // Declared result files and ignored build output are not "stale generated files".
     assert!(!r.stdout.contains("file=reports/"), "{}", r.stdout);
     assert!(!r.stdout.contains("target/debug.txt"), "{}", r.stdout);
@@ -1104,8 +1101,7 @@ async fn with_twelve_error_findings_the_verdict_is_the_first_error_the_runner_ke
         assert_eq!(e.props.get("line"), Some(&(i + 1).to_string()), "{e:?}");
     }
     assert!(
-        r.summary
-            .contains("3 more finding(s) are in the check run")
+        r.summary.contains("3 more finding(s) are in the check run")
             || r.summary.contains("All 12 findings"),
         "{}",
         r.summary

@@ -143,7 +143,9 @@ fn is_service_arn(s: &str) -> bool {
         && account.chars().all(|c| c.is_ascii_digit())
         && valid_name(name)
         && id.len() == 32
-        && id.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+        && id
+            .chars()
+            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
 }
 
 /// App Runner problems.
@@ -901,14 +903,24 @@ mod tests {
     fn a_malformed_service_is_an_input_error_naming_the_input_and_value() {
         let env = crate::Env::from_pairs([
             ("INPUT_MODE", "deploy"),
-            ("INPUT_APP-RUNNER-SERVICE", "arn:aws:apprunner:eu-west-1:1234:service/frontend/x"),
-            ("INPUT_IMAGE", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:2222222222222222222222222222222222222222222222222222222222222222"),
+            (
+                "INPUT_APP-RUNNER-SERVICE",
+                "arn:aws:apprunner:eu-west-1:1234:service/frontend/x",
+            ),
+            (
+                "INPUT_IMAGE",
+                "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:2222222222222222222222222222222222222222222222222222222222222222",
+            ),
             ("INPUT_AWS-REGION", "eu-west-1"),
         ]);
-        let errors = crate::config::Config::from_env(&env).err().map(|e| e.0).unwrap_or_default();
+        let errors = crate::config::Config::from_env(&env)
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default();
         assert!(
             errors.iter().any(|e| e.input == "app-runner-service"
-                && e.to_string().contains("arn:aws:apprunner:eu-west-1:1234:service/frontend/x")
+                && e.to_string()
+                    .contains("arn:aws:apprunner:eu-west-1:1234:service/frontend/x")
                 && e.to_string().contains("not an App Runner service ARN")),
             "{errors:?}"
         );

@@ -67,4 +67,3 @@ impl Drop for Tied {
         let _ = self.0.wait();
     }
 }
-
