@@ -291,23 +291,18 @@ pub async fn run_in(
             ),
         );
     }
-    close_with_error(&cmds, &report);
+    close_with_error(&report);
     code
 }
 
-/// A failed run ends with one `::error` stating the reason and the next step (where the user looks
-/// first), and logs it at ERROR.
-fn close_with_error(cmds: &Commands, report: &Report) {
+/// A failed run's one `::error` stating the reason and the next step is the first of the report's
+/// annotations ([`report::emit_annotations`]: the runner keeps only the first 10 errors of a step); the
+/// log ends with the same reason at ERROR, where the user reading the log looks first.
+fn close_with_error(report: &Report) {
     let Some(f) = report.closing_error() else {
         return;
     };
     tracing::error!("{} failed: {} Next: {}", report.mode, f.reason, f.next_step);
-    cmds.annotate(
-        Level::Error,
-        Some(&format!("stevedore {}", report.mode)),
-        &Location::default(),
-        &format!("{}\n{}", f.reason, f.next_step),
-    );
 }
 
 /// A run the signal interrupted fails, and its closing `::error` says so first: the mode's own next step

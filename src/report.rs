@@ -263,15 +263,24 @@ pub struct LocalDelivery {
 /// Emits the first findings as workflow-command annotations, within the runner's per-step limit of 10 per
 /// level; the rest go to the check run.
 pub fn emit_annotations(cmds: &Commands, report: &Report) -> LocalDelivery {
-    let mut per_level = std::collections::HashMap::new();
     let mut d = LocalDelivery::default();
+    // The verdict first: the runner attaches only the first 10 errors of a step and drops the rest
+    // silently, so the one that says why the step failed must not come 11th. It takes one of the ten,
+    // and so does every annotation the step emitted before (an input warning, lint-gate's PR title):
+    // the findings fill only what is left, so the runner drops none of them unsaid.
+    if let Some(f) = report.closing_error() {
+        cmds.annotate(
+            Level::Error,
+            Some(&format!("stevedore {}", report.mode)),
+            &Location::default(),
+            &format!("{}\n{}", f.reason, f.next_step),
+        );
+    }
     // Errors first: they are what the author must see.
     let mut all: Vec<&Annotation> = report.annotations().collect();
     all.sort_by_key(|a| std::cmp::Reverse(a.level));
     for a in all {
-        let n = per_level.entry(a.level).or_insert(0usize);
-        if *n < COMMAND_ANNOTATIONS_PER_LEVEL {
-            *n += 1;
+        if cmds.annotated(a.level) < COMMAND_ANNOTATIONS_PER_LEVEL {
             let loc = Location {
                 file: Some(a.path.clone()),
                 line: Some(a.start_line),
@@ -310,6 +319,7 @@ mod tests {
     #[test]
     fn only_ten_annotations_per_level_become_commands() {
         let mut r = Report::new(Mode::LintGate, Verdict::Failure, "t", "s");
+        r.fail_because("3 checks failed", "Fix them.");
         for i in 0..25 {
             r.checks[0]
                 .annotations
@@ -323,12 +333,58 @@ mod tests {
         assert_eq!(
             d,
             LocalDelivery {
-                annotations_as_commands: 11,
-                annotations_left_for_check_run: 15
+                annotations_as_commands: 10,
+                annotations_left_for_check_run: 16
             }
         );
         let out = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
-        assert_eq!(out.lines().filter(|l| l.starts_with("::error")).count(), 10);
+        let errors: Vec<&str> = out.lines().filter(|l| l.starts_with("::error")).collect();
+        // Ten errors in all (the runner keeps no more), the verdict first, then nine findings.
+        assert_eq!(errors.len(), 10, "{out}");
+        assert_eq!(
+            errors[0],
+            "::error title=stevedore lint-gate::3 checks failed%0AFix them."
+        );
+        assert!(errors[1..].iter().all(|e| e.contains("file=a.rs")), "{out}");
+        assert_eq!(
+            out.lines().filter(|l| l.starts_with("::warning")).count(),
+            1
+        );
+    }
+
+    #[test]
+    fn errors_the_step_emitted_before_take_their_share_of_the_ten() {
+        let mut r = Report::new(Mode::LintGate, Verdict::Failure, "t", "s");
+        r.fail_because("PR title and 12 findings", "Fix them.");
+        for i in 0..12 {
+            r.checks[0]
+                .annotations
+                .push(Annotation::new(Level::Error, "a.rs", i + 1, "m"));
+        }
+        let (c, buf) = Commands::buffer(Masker::default(), true);
+        c.annotate(Level::Error, Some("PR title"), &Location::default(), "bad");
+        let d = emit_annotations(&c, &r);
+        assert_eq!(d.annotations_as_commands, 8);
+        assert_eq!(d.annotations_left_for_check_run, 4);
+        let out = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+        let errors: Vec<&str> = out.lines().filter(|l| l.starts_with("::error")).collect();
+        assert_eq!(errors.len(), 10, "{out}");
+        assert!(
+            errors[1].starts_with("::error title=stevedore lint-gate::"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn a_passing_report_emits_no_verdict_error() {
+        let mut r = Report::new(Mode::LintGate, Verdict::Success, "t", "s");
+        r.checks[0]
+            .annotations
+            .push(Annotation::new(Level::Error, "a.rs", 1, "m"));
+        let (c, buf) = Commands::buffer(Masker::default(), true);
+        emit_annotations(&c, &r);
+        let out = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+        assert!(!out.contains("title=stevedore"), "{out}");
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! therefore never switch off the runner's processing of our later `::add-mask::` lines.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 /// Known secrets; every output line is redacted with them.
@@ -196,11 +197,22 @@ pub struct Location {
 
 type Sink = Arc<Mutex<Box<dyn Write + Send>>>;
 
+fn level_index(level: Level) -> usize {
+    match level {
+        Level::Notice => 0,
+        Level::Warning => 1,
+        Level::Error => 2,
+    }
+}
+
 /// The stdout writer: workflow commands and the human report.
 #[derive(Clone)]
 pub struct Commands {
     sink: Sink,
     masker: Masker,
+    /// Annotations emitted so far per level (notice, warning, error), shared by clones: the runner
+    /// attaches only the first [`crate::report::COMMAND_ANNOTATIONS_PER_LEVEL`] of each level per step.
+    annotated: Arc<[AtomicUsize; 3]>,
     /// Whether the runner reads our stdout (emit `::add-mask::`, groups as commands).
     in_actions: bool,
 }
@@ -220,6 +232,7 @@ impl Commands {
             sink: Arc::new(Mutex::new(sink)),
             masker,
             in_actions,
+            annotated: Arc::new(Default::default()),
         }
     }
 
@@ -274,8 +287,15 @@ impl Commands {
         }
     }
 
+    /// How many annotations of `level` this step has emitted so far.
+    #[must_use]
+    pub fn annotated(&self, level: Level) -> usize {
+        self.annotated[level_index(level)].load(Ordering::Relaxed)
+    }
+
     /// Emits an annotation (`::error file=..,line=..::message`).
     pub fn annotate(&self, level: Level, title: Option<&str>, loc: &Location, message: &str) {
+        self.annotated[level_index(level)].fetch_add(1, Ordering::Relaxed);
         // The runner drops a property with an empty value and trims the end of the property list, so
         // an empty title or file is left out and the title is trimmed.
         let mut props = Vec::new();

@@ -312,3 +312,105 @@ async fn a_dry_run_describes_the_service_and_changes_nothing() {
     assert_eq!(fake.requests("UpdateService").len(), 0);
     assert_eq!(fake.image(), OLD);
 }
+
+/// A malformed `app-runner-service` is an input error: exit 2 before anything runs. Every AWS call of
+/// the step (STS included) would reach the scripted endpoint, and none does; GitHub gets no Deployment.
+#[tokio::test]
+async fn a_malformed_app_runner_service_is_an_input_error_before_any_call() {
+    use crate::helpers::fake_github::FakeGithub;
+    let gh = FakeGithub::start_for("octo-org/octo-repo").await;
+    let fake = FakeAppRunner::start("frontend", OLD).await;
+    let arn = fake.arn();
+    let short_account = arn.replace(":123456789012:", ":12345678901:");
+    assert_ne!(short_account, arn);
+    for (service, problem) in [
+        (
+            short_account.as_str(),
+            "is an ARN but not an App Runner service ARN",
+        ),
+        ("web", "is not a valid App Runner service name"),
+        ("front end", "is not a valid App Runner service name"),
+        (
+            "arn:aws:ecs:eu-west-1:123456789012:service/prod/frontend",
+            "is an ARN but not an App Runner service ARN",
+        ),
+    ] {
+        let r = Step::new()
+            .input("mode", "deploy")
+            .input("allow-aws-credential-chain", "true")
+            .var("AWS_ENDPOINT_URL", fake.url())
+            .var("AWS_ENDPOINT_URL_APPRUNNER", fake.url())
+            .var("AWS_ENDPOINT_URL_STS", fake.url())
+            .input("aws-region", "eu-west-1")
+            .input("app-runner-service", service)
+            .input("image", NEW)
+            .input("environment", "production")
+            .input("github-token", "ghs_faketoken0123456789")
+            .var("GITHUB_API_URL", &gh.url())
+            .var("AWS_ACCESS_KEY_ID", "AKIDTEST")
+            .var("AWS_SECRET_ACCESS_KEY", "secret-key-for-tests")
+            .run()
+            .await;
+        assert_eq!(r.code, 2, "{service}: {}", r.stdout);
+        let errors = error_lines(&r.stdout);
+        assert!(
+            errors.iter().any(|e| e.starts_with(
+                "::error title=stevedore%3A invalid input `app-runner-service`::input `app-runner-service`"
+            ) && e.contains(&format!("`{service}`"))
+                && e.contains(problem)),
+            "{service}: {}",
+            r.stdout
+        );
+        assert!(fake.calls().is_empty(), "{service}: {:?}", fake.calls());
+        assert!(
+            fake.protocol_errors().is_empty(),
+            "{service}: {:?}",
+            fake.protocol_errors()
+        );
+    }
+    assert!(gh.deployments().is_empty(), "{:?}", gh.deployments());
+    gh.assert_no_violations();
+}
+
+/// The read-only plan comes before any GitHub Deployment: a missing or paused service is refused with
+/// exit 2, and no Deployment records a target nothing was deployed to.
+#[tokio::test]
+async fn a_missing_or_paused_service_creates_no_github_deployment() {
+    use crate::helpers::fake_github::FakeGithub;
+    for (service, status, said) in [
+        (
+            "backend",
+            "RUNNING",
+            "input `app-runner-service`: no App Runner service named `backend`",
+        ),
+        (
+            "frontend",
+            "PAUSED",
+            "App Runner service `frontend` cannot be deployed: its status is PAUSED",
+        ),
+    ] {
+        let gh = FakeGithub::start_for("octo-org/octo-repo").await;
+        let fake = FakeAppRunner::start("frontend", OLD).await;
+        fake.set_status(status);
+        let Some(step) = step(&fake) else { return };
+        let r = step
+            .input("app-runner-service", service)
+            .input("environment", "staging")
+            .input("github-token", "ghs_faketoken0123456789")
+            .var("GITHUB_API_URL", &gh.url())
+            .run()
+            .await;
+        assert_eq!(r.code, 2, "{service}: {}\n{}", r.stdout, r.summary);
+        let errors = error_lines(&r.stdout);
+        assert_eq!(errors.len(), 1, "{}", r.stdout);
+        assert!(errors[0].contains(said), "{}", errors[0]);
+        gh.assert_no_violations();
+        assert!(
+            gh.deployments().is_empty(),
+            "{service}: {:?}",
+            gh.deployments()
+        );
+        assert!(fake.requests("UpdateService").is_empty());
+        assert_eq!(fake.image(), OLD);
+    }
+}

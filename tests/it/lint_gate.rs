@@ -257,14 +257,13 @@ async fn a_failing_repository_fails_the_gate_with_every_reason() {
         ),
         "{title}"
     );
-    // The run ends with one error saying why and what to do.
-    assert_eq!(
-        lines.last().copied(),
-        Some(
-            "::error title=stevedore lint-gate::4 of 5 required check(s) failed: Tests, Type check, Generated files up to date, PR title%0AFix what the failing check(s) report (annotations, check runs and the job summary list every finding), then push again."
-        ),
-        "{lines:#?}"
-    );
+    // One error says why and what to do, before every finding (the runner keeps only the first 10
+    // errors of a step); only the PR title, said while the gate ran, comes before it.
+    let verdict = lines.iter().position(|l| {
+        *l == "::error title=stevedore lint-gate::4 of 5 required check(s) failed: Tests, Type check, Generated files up to date, PR title%0AFix what the failing check(s) report (annotations, check runs and the job summary list every finding), then push again."
+    });
+    let first_finding = lines.iter().position(|l| l.contains(",file="));
+    assert!(verdict.is_some() && verdict < first_finding, "{lines:#?}");
     // Declared result files and ignored build output are not "stale generated files".
     assert!(!r.stdout.contains("file=reports/"), "{}", r.stdout);
     assert!(!r.stdout.contains("target/debug.txt"), "{}", r.stdout);
@@ -1039,6 +1038,71 @@ async fn peer_reports_are_counted_and_placed_in_this_workspace() {
         r.summary.contains(
             "`reports/dotnet-nunit.xml` could not be read as junit: `reports/dotnet-nunit.xml` is not valid junit"
         ),
+        "{}",
+        r.summary
+    );
+}
+
+/// The runner attaches only the first 10 error annotations of a step and drops the rest silently
+/// (actions/toolkit `docs/problem-matchers.md`, "Limitations"). With 12 error findings the verdict
+/// `::error` (why the step failed, what to do) comes first, and the findings stop at 9: the runner keeps
+/// all ten, and the other three are in the check run and the summary.
+#[tokio::test]
+async fn with_twelve_error_findings_the_verdict_is_the_first_error_the_runner_keeps() {
+    use crate::helpers::workflow_commands::parse;
+    let step = Step::new();
+    let ws = step.workspace.clone();
+    std::fs::create_dir_all(ws.join("src")).unwrap();
+    std::fs::write(ws.join("src/app.js"), "x;\n".repeat(20)).unwrap();
+    let messages: Vec<serde_json::Value> = (1..=12)
+        .map(|i| {
+            serde_json::json!({"ruleId": "no-undef", "severity": 2, "message": format!("'v{i}' is not defined."),
+                "line": i, "column": 1})
+        })
+        .collect();
+    std::fs::write(
+        ws.join("eslint.json"),
+        serde_json::json!([{"filePath": ws.join("src/app.js"), "messages": messages}]).to_string(),
+    )
+    .unwrap();
+    let r = step
+        .input("mode", "lint-gate")
+        .input(
+            "checks",
+            "- name: Lint\n  outcome: failure\n  results: eslint.json\n  format: eslint\n",
+        )
+        .input("generated-files", "off")
+        .run()
+        .await;
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    let errors: Vec<_> = parse(&r.stdout)
+        .into_iter()
+        .filter(|c| c.name == "error")
+        .collect();
+    assert_eq!(
+        errors[0].props.get("title").map(String::as_str),
+        Some("stevedore lint-gate"),
+        "{errors:#?}"
+    );
+    assert!(
+        errors[0]
+            .data
+            .starts_with("1 of 1 required check(s) failed: Lint\n"),
+        "{errors:#?}"
+    );
+    // Ten errors in all: the verdict, then the first nine findings in order.
+    assert_eq!(errors.len(), 10, "{errors:#?}");
+    for (i, e) in errors[1..].iter().enumerate() {
+        assert_eq!(
+            e.props.get("file").map(String::as_str),
+            Some("src/app.js"),
+            "{e:?}"
+        );
+        assert_eq!(e.props.get("line"), Some(&(i + 1).to_string()), "{e:?}");
+    }
+    assert!(
+        r.summary.contains("3 more finding(s) are in the check run")
+            || r.summary.contains("All 12 findings"),
         "{}",
         r.summary
     );

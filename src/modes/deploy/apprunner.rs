@@ -63,6 +63,21 @@ impl Config {
     /// `restoring` when `rollback-to` is given.
     pub fn parse(p: &mut Inputs<'_>, service: String, restoring: bool) -> Self {
         let aws = AwsInputs::parse(p);
+        if service.starts_with("arn:") && !is_service_arn(&service) {
+            p.error(
+                Input::AppRunnerService,
+                Some(&service),
+                "is an ARN but not an App Runner service ARN (`arn:aws:apprunner:<region>:<12-digit account>:service/<name>/<32-hex id>`)",
+                "Give the service's ARN as App Runner shows it (`ServiceArn`), or its name (e.g. `app-runner-service: frontend`)",
+            );
+        } else if !service.starts_with("arn:") && !valid_name(&service) {
+            p.error(
+                Input::AppRunnerService,
+                Some(&service),
+                "is not a valid App Runner service name (4 to 40 letters, digits, `-` and `_`, starting with a letter or digit)",
+                "Give the App Runner service's name (e.g. `app-runner-service: frontend`) or its ARN",
+            );
+        }
         // `rollback-to` deploys the image an earlier deployment recorded (its parser refuses `image`).
         let image = if restoring {
             String::new()
@@ -90,6 +105,47 @@ impl Config {
             rollback,
         }
     }
+}
+
+/// An App Runner service name: `[A-Za-z0-9][A-Za-z0-9-_]{3,39}` (App Runner's `ServiceName` pattern).
+fn valid_name(s: &str) -> bool {
+    (4..=40).contains(&s.len())
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// An App Runner service ARN: `arn:<partition>:apprunner:<region>:<12-digit account>:service/<name>/<id>`,
+/// the id 32 lowercase hex digits (App Runner's `ServiceId`).
+fn is_service_arn(s: &str) -> bool {
+    let parts: Vec<&str> = s.splitn(6, ':').collect();
+    let [arn, partition, service, region, account, resource] = parts.as_slice() else {
+        return false;
+    };
+    let label = |t: &str| {
+        !t.is_empty()
+            && !t.starts_with('-')
+            && !t.ends_with('-')
+            && t.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    };
+    let Some(rest) = resource.strip_prefix("service/") else {
+        return false;
+    };
+    let Some((name, id)) = rest.split_once('/') else {
+        return false;
+    };
+    *arn == "arn"
+        && (*partition == "aws" || partition.starts_with("aws-") && label(partition))
+        && *service == "apprunner"
+        && label(region)
+        && account.len() == 12
+        && account.chars().all(|c| c.is_ascii_digit())
+        && valid_name(name)
+        && id.len() == 32
+        && id
+            .chars()
+            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
 }
 
 /// App Runner problems.
@@ -418,13 +474,21 @@ impl Outcome {
     }
 }
 
-/// The deploy proper: describe, update, follow, health, roll back.
-pub async fn deploy(
+/// What a deploy acts on, found by read-only calls: the service exists, is built from an image and is
+/// RUNNING. Nothing is written (no UpdateService, no GitHub Deployment) before the plan holds.
+pub struct Plan {
+    api: Api,
+    arn: String,
+    pub service: Service,
+}
+
+/// The read-only plan of a deploy: resolve the name, DescribeService, and refuse a service App Runner
+/// would not update (built from source, or not RUNNING: paused, operation in progress, failed).
+pub async fn plan(
     sdk: &aws_config::SdkConfig,
     http: &reqwest::Client,
     cfg: &Config,
-    cancel: &Cancel,
-) -> Result<Outcome, AppRunnerError> {
+) -> Result<Plan, AppRunnerError> {
     let api = Api::new(sdk, http.clone());
     let arn = api.resolve(&cfg.service).await?;
     let svc = api.describe(&arn).await?;
@@ -443,6 +507,36 @@ pub async fn deploy(
             ),
         });
     }
+    Ok(Plan {
+        api,
+        arn,
+        service: svc,
+    })
+}
+
+/// The deploy proper: [`plan`], then [`execute`].
+pub async fn deploy(
+    sdk: &aws_config::SdkConfig,
+    http: &reqwest::Client,
+    cfg: &Config,
+    cancel: &Cancel,
+) -> Result<Outcome, AppRunnerError> {
+    let p = plan(sdk, http, cfg).await?;
+    execute(p, http, cfg, cancel).await
+}
+
+/// A held plan carried out: update, follow, health, roll back.
+pub async fn execute(
+    plan: Plan,
+    http: &reqwest::Client,
+    cfg: &Config,
+    cancel: &Cancel,
+) -> Result<Outcome, AppRunnerError> {
+    let Plan {
+        api,
+        arn,
+        service: svc,
+    } = plan;
     let health_url = cfg
         .health_url
         .as_ref()
@@ -673,13 +767,11 @@ async fn run_connected(
     if let Some(e) = &aws.environment {
         super::warn_production_by_tag(rt, e, &cfg.image);
     }
+    // The read-only plan first: a missing, paused or source-built service is refused before anything
+    // is written, a GitHub Deployment included (it would record a target nothing was deployed to).
+    let planned = plan(&aws.sdk, &http, cfg).await?;
     if rt.common.dry_run {
-        let api = Api::new(&aws.sdk, http);
-        let svc = async {
-            let arn = api.resolve(&cfg.service).await?;
-            api.describe(&arn).await
-        }
-        .await?;
+        let svc = planned.service;
         let line = format!(
             "plan: would UpdateService `{}` from `{}` to `{}`, follow the operation, check `{}` for {}, and {} on failure",
             svc.name,
@@ -725,7 +817,7 @@ async fn run_connected(
     };
     let gh =
         super::ecs::GithubDeployment::start_recorded(rt, &environment, &description, &record).await;
-    let o = match deploy(&aws.sdk, &http, cfg, &rt.cancel).await {
+    let o = match execute(planned, &http, cfg, &rt.cancel).await {
         Ok(o) => o,
         Err(e) => {
             let record = gh.finish(false, None).await;
@@ -750,5 +842,87 @@ impl crate::modes::Failure for AppRunnerError {
             AppRunnerError::Api(_) => "Check `app-runner-service` and `aws-region`".into(),
             _ => "Name an image-based App Runner service in this account and region (`app-runner-service`), and deploy when no other operation runs".into(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_names_follow_app_runners_pattern() {
+        for ok in ["frontend", "web1", "a-b_c", "0abc", &"a".repeat(40)] {
+            assert!(valid_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "web",
+            "-web",
+            "_web",
+            "front end",
+            "front/end",
+            "frontend:1",
+            "fröntend",
+            &"a".repeat(41),
+        ] {
+            assert!(!valid_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn service_arns_need_partition_region_a_12_digit_account_name_and_32_hex_id() {
+        let id = "8fe1e10304f84fd2b0df550fe98a71fa";
+        for ok in [
+            format!("arn:aws:apprunner:eu-west-1:123456789012:service/frontend/{id}"),
+            format!("arn:aws-cn:apprunner:cn-north-1:123456789012:service/web_1/{id}"),
+            format!("arn:aws-us-gov:apprunner:us-gov-west-1:123456789012:service/web-1/{id}"),
+        ] {
+            assert!(is_service_arn(&ok), "{ok}");
+        }
+        for bad in [
+            format!("arn:aws:apprunner:eu-west-1:12345678901:service/frontend/{id}"),
+            format!("arn:aws:apprunner:eu-west-1:1234567890123:service/frontend/{id}"),
+            format!("arn:aws:apprunner:eu-west-1:12345678901x:service/frontend/{id}"),
+            format!("arn:aws:ecs:eu-west-1:123456789012:service/frontend/{id}"),
+            format!("arn:aws:apprunner::123456789012:service/frontend/{id}"),
+            format!("arn:aws:apprunner:EU-WEST-1:123456789012:service/frontend/{id}"),
+            format!("arn:gcp:apprunner:eu-west-1:123456789012:service/frontend/{id}"),
+            format!("arn:aws:apprunner:eu-west-1:123456789012:connection/frontend/{id}"),
+            format!("arn:aws:apprunner:eu-west-1:123456789012:service/web/{id}"),
+            "arn:aws:apprunner:eu-west-1:123456789012:service/frontend".to_owned(),
+            "arn:aws:apprunner:eu-west-1:123456789012:service/frontend/8FE1E10304F84FD2B0DF550FE98A71FA".to_owned(),
+            format!("arn:aws:apprunner:eu-west-1:123456789012:service/frontend/{id}0"),
+            format!("arn:aws:apprunner:eu-west-1:123456789012:service/frontend/{id}/x"),
+            "arn:aws:apprunner".to_owned(),
+        ] {
+            assert!(!is_service_arn(&bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_malformed_service_is_an_input_error_naming_the_input_and_value() {
+        let env = crate::Env::from_pairs([
+            ("INPUT_MODE", "deploy"),
+            (
+                "INPUT_APP-RUNNER-SERVICE",
+                "arn:aws:apprunner:eu-west-1:1234:service/frontend/x",
+            ),
+            (
+                "INPUT_IMAGE",
+                "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:2222222222222222222222222222222222222222222222222222222222222222",
+            ),
+            ("INPUT_AWS-REGION", "eu-west-1"),
+        ]);
+        let errors = crate::config::Config::from_env(&env)
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default();
+        assert!(
+            errors.iter().any(|e| e.input == "app-runner-service"
+                && e.to_string()
+                    .contains("arn:aws:apprunner:eu-west-1:1234:service/frontend/x")
+                && e.to_string().contains("not an App Runner service ARN")),
+            "{errors:?}"
+        );
     }
 }

@@ -670,15 +670,21 @@ pub async fn prepare(
     Ok((svc, health_url))
 }
 
-/// The deploy proper: describe, refuse a running deployment, update, follow, health, roll back.
+/// What a deploy acts on, found by read-only calls ([`prepare`], and no service deployment running).
+/// Nothing is written (no update, no GitHub Deployment) before the plan holds.
+pub struct Plan {
+    api: Api,
+    pub service: Service,
+    pub health_url: String,
+}
+
+/// The read-only plan of a deploy: [`prepare`], then refuse a service whose deployment still runs.
 /// `arn` is [`Config::service_arn`].
-pub async fn deploy(
+pub async fn plan(
     sdk: &aws_config::SdkConfig,
-    http: &reqwest::Client,
     cfg: &Config,
     arn: &str,
-    cancel: &Cancel,
-) -> Result<Outcome, ExpressError> {
+) -> Result<Plan, ExpressError> {
     let api = Api::new(sdk);
     let (svc, health_url) = prepare(&api, arn, cfg).await?;
     let running = api.deployments(&svc, true, None).await?;
@@ -691,6 +697,37 @@ pub async fn deploy(
             ),
         });
     }
+    Ok(Plan {
+        api,
+        service: svc,
+        health_url,
+    })
+}
+
+/// The deploy proper: [`plan`], then [`execute`]. `arn` is [`Config::service_arn`].
+pub async fn deploy(
+    sdk: &aws_config::SdkConfig,
+    http: &reqwest::Client,
+    cfg: &Config,
+    arn: &str,
+    cancel: &Cancel,
+) -> Result<Outcome, ExpressError> {
+    let p = plan(sdk, cfg, arn).await?;
+    execute(p, http, cfg, cancel).await
+}
+
+/// A held plan carried out: update, follow, health, roll back.
+pub async fn execute(
+    plan: Plan,
+    http: &reqwest::Client,
+    cfg: &Config,
+    cancel: &Cancel,
+) -> Result<Outcome, ExpressError> {
+    let Plan {
+        api,
+        service: svc,
+        health_url,
+    } = plan;
     let mut out = Outcome {
         service: svc.clone(),
         revision: None,
@@ -1023,6 +1060,9 @@ async fn run_connected(
         }
         return Ok(r);
     }
+    // The read-only plan first: a missing, inactive or busy service is refused before anything is
+    // written, a GitHub Deployment included (it would record a target nothing was deployed to).
+    let planned = plan(&aws.sdk, cfg, &arn).await?;
     let environment = environment_name(aws.environment.as_deref(), cfg, &arn);
     let what = format!("ECS Express {}", short(&arn));
     // Recorded before the update: what `rollback-to` puts back later.
@@ -1041,7 +1081,7 @@ async fn run_connected(
     };
     let gh =
         super::ecs::GithubDeployment::start_recorded(rt, &environment, &description, &record).await;
-    let o = match deploy(&aws.sdk, &http, cfg, &arn, &rt.cancel).await {
+    let o = match execute(planned, &http, cfg, &rt.cancel).await {
         Ok(o) => o,
         Err(e) => {
             let record = gh.finish(false, None).await;

@@ -497,7 +497,8 @@ pub async fn run_restore(
 }
 
 /// The GitHub Deployment of a Lambda deploy, created when the version is known (its payload names it:
-/// what `rollback-to` moves the alias back to), or at the end without one when the deploy stopped before.
+/// what `rollback-to` moves the alias back to), or at the end without one when the deploy stopped before
+/// (never when the plan refused the deploy: an input error creates no Deployment).
 pub struct Recorder<'r, 'a> {
     rt: &'r Runtime<'a>,
     environment: String,
@@ -588,6 +589,9 @@ async fn run_inner(
     let success =
         matches!(&outcome, Ok(d) if report::verdict(&d.ending) != crate::report::Verdict::Failure);
     let github_note = match recorder {
+        // Refused by the read-only plan (an input error, exit 2: the function, an alarm or the code is
+        // not what the inputs say) before anything was deployed: no Deployment records the attempt.
+        Some(rec) if rec.started.is_none() && matches!(&outcome, Err(e) if e.is_config()) => None,
         Some(rec) => {
             let url = console_url(sdk, cfg);
             Some(rec.finish(cfg, success, &url).await)

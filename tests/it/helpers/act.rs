@@ -18,7 +18,7 @@
 //! static test build of these sources, as `.ci/run` builds it), so act runs this commit's code.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -43,15 +43,6 @@ impl Mode {
     pub const BOTH: [Mode; 2] = [Mode::Host, Mode::Container];
 }
 
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// act and its engine.
 pub struct Act {
     pub bin: PathBuf,
@@ -59,7 +50,7 @@ pub struct Act {
     pub docker_host: String,
     /// The job-container image, when it exists in the engine's storage.
     pub job_image: Option<String>,
-    _engine: Option<(tempfile::TempDir, Guard)>,
+    _engine: Option<(tempfile::TempDir, super::tied::Tied)>,
 }
 
 static ACT: OnceLock<Option<Act>> = OnceLock::new();
@@ -103,14 +94,11 @@ fn start() -> Option<Act> {
             let conf = guard_conf(dir.path());
             let socket = dir.path().join("podman.sock");
             let host = format!("unix://{}", socket.display());
-            let child = Command::new("podman")
-                .args(["system", "service", "--time=0", &host])
-                .env("CONTAINERS_CONF", &conf)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .ok()?;
-            let guard = Guard(child);
+            // Held in a `static` (never dropped): tied to this process, so it stops when the tests end.
+            let mut cmd = Command::new("podman");
+            cmd.args(["system", "service", "--time=0", &host])
+                .env("CONTAINERS_CONF", &conf);
+            let guard = super::tied::spawn(&cmd, Stdio::null(), Stdio::null()).ok()?;
             let deadline = Instant::now() + Duration::from_secs(30);
             while !socket.exists() {
                 assert!(Instant::now() < deadline, "podman service did not start");

@@ -20,17 +20,10 @@
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use super::tied::{self, Tied};
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -54,7 +47,7 @@ pub struct Registry {
     /// `127.0.0.1:PORT`.
     pub addr: String,
     // Fields drop in order: the process stops before its directory goes.
-    _child: Guard,
+    _child: Tied,
     _dir: tempfile::TempDir,
 }
 
@@ -84,15 +77,15 @@ impl Registry {
                 ),
             )
             .unwrap();
-            let child = Command::new(bin)
-                .arg("serve")
-                .arg(&config)
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(&log).unwrap())
-                .spawn()
-                .unwrap();
-            let mut guard = Guard(child);
-            if wait_for_registry(&mut guard.0, port, &nonce(dir.path(), port)) {
+            let mut cmd = Command::new(bin);
+            cmd.arg("serve").arg(&config);
+            let mut guard = tied::spawn(
+                &cmd,
+                Stdio::null(),
+                Stdio::from(std::fs::File::create(&log).unwrap()),
+            )
+            .unwrap();
+            if wait_for_registry(&mut guard, port, &nonce(dir.path(), port)) {
                 return Some(Registry {
                     addr: format!("127.0.0.1:{port}"),
                     _child: guard,
@@ -144,7 +137,7 @@ pub struct Podman {
     /// `--root` and `--runroot` of the private store.
     root: PathBuf,
     runroot: PathBuf,
-    child: Option<Guard>,
+    child: Option<Tied>,
     _dir: tempfile::TempDir,
 }
 
@@ -191,15 +184,11 @@ impl Podman {
             child: None,
             _dir: dir,
         };
-        let child = podman
-            .cli()
-            .args(["system", "service", "--time=0", &podman.docker_host])
-            .env("CONTAINERS_REGISTRIES_CONF", &registries)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        podman.child = Some(Guard(child));
+        let mut cmd = podman.cli();
+        cmd.args(["system", "service", "--time=0", &podman.docker_host])
+            .env("CONTAINERS_REGISTRIES_CONF", &registries);
+        let child = tied::spawn(&cmd, Stdio::null(), Stdio::null()).unwrap();
+        podman.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         while !socket.exists() {
             assert!(Instant::now() < deadline, "podman service did not start");
@@ -237,11 +226,11 @@ fn nonce(dir: &Path, port: u16) -> String {
 
 /// Whether the registry `child` started answers on `port`: `GET /v2/` is 200 with the `X-Stevedore-Test`
 /// header its config sets to `nonce` (a stranger on the port, or a child that exited, is not it).
-fn wait_for_registry(child: &mut Child, port: u16, nonce: &str) -> bool {
+fn wait_for_registry(child: &mut Tied, port: u16, nonce: &str) -> bool {
     use std::io::{Read, Write};
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
-        if child.try_wait().ok().flatten().is_some() {
+        if child.try_wait().is_some() {
             return false;
         }
         if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {

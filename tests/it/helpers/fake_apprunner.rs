@@ -140,6 +140,11 @@ impl FakeAppRunner {
         self.state.lock().unwrap().arn.clone()
     }
 
+    /// The service's `Status` from now on (`PAUSED`, `CREATE_FAILED`, …).
+    pub fn set_status(&self, status: &'static str) {
+        self.state.lock().unwrap().status = status;
+    }
+
     /// The status the health URL answers.
     pub fn health(&self, status: u16) {
         self.health.store(status, Ordering::SeqCst);

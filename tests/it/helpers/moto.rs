@@ -4,22 +4,17 @@
 //! IAM. Tests share the server and keep apart by using unique resource names ([`unique`]).
 
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use super::tied::{self, Tied};
+
 pub struct Moto {
     pub endpoint: String,
-    _child: ChildGuard,
-}
-
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    /// Stops the server when dropped, and when the test process ends however it ends ([`tied`]): the
+    /// shared server lives in a `static`, which is never dropped.
+    _child: Tied,
 }
 
 static MOTO: OnceLock<Option<Moto>> = OnceLock::new();
@@ -35,16 +30,12 @@ fn free_port() -> u16 {
 fn start() -> Option<Moto> {
     let bin = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".to_owned());
     let port = free_port();
-    let child = Command::new(&bin)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+    let mut cmd = Command::new(&bin);
+    cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
         // Image functions as in AWS: the image must exist in (moto's) ECR and `CodeSha256` is its digest,
         // instead of moto's default stub (a hash of the URI string).
-        .env("MOTO_LAMBDA_STUB_ECR", "false")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let guard = ChildGuard(child);
+        .env("MOTO_LAMBDA_STUB_ECR", "false");
+    let mut child = tied::spawn(&cmd, Stdio::null(), Stdio::null()).ok()?;
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -57,8 +48,12 @@ fn start() -> Option<Moto> {
             );
             return Some(Moto {
                 endpoint,
-                _child: guard,
+                _child: child,
             });
+        }
+        // Not installed (127), or it stopped (the port taken meanwhile): no server.
+        if child.try_wait().is_some() {
+            return None;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -122,5 +117,104 @@ pub async fn ecr_repository(sdk: &aws_types::SdkConfig, name: &str) {
         Ok(_) => {}
         Err(e) if e.code.as_deref() == Some("RepositoryAlreadyExistsException") => {}
         Err(e) => panic!("{e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    /// Set in the child test process of [`moto_stops_when_its_test_process_is_killed`].
+    const CHILD: &str = "STEVEDORE_TEST_MOTO_CHILD";
+
+    fn port_of(endpoint: &str) -> u16 {
+        endpoint.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
+    /// Whether something still accepts connections on `port`, for up to `within`.
+    fn closes_within(port: u16, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
+    /// Run only by [`moto_stops_when_its_test_process_is_killed`] (in a child test process): starts the
+    /// shared server, says where, and waits to be killed.
+    #[test]
+    #[ignore = "the child half of moto_stops_when_its_test_process_is_killed"]
+    fn child_holds_the_shared_moto_until_killed() {
+        if std::env::var_os(CHILD).is_none() {
+            return;
+        }
+        match super::MOTO.get_or_init(super::start) {
+            Some(m) => println!("moto-endpoint={}", m.endpoint),
+            None => println!("moto-endpoint=none"),
+        }
+        std::thread::sleep(Duration::from_secs(120));
+    }
+
+    /// The shared server (in a `static`, never dropped) stops when its test process is killed with
+    /// SIGKILL, where no destructor and no exit handler runs; and a server of a test's own stops when
+    /// dropped.
+    #[test]
+    fn moto_stops_when_its_test_process_is_killed() {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "helpers::moto::tests::child_holds_the_shared_moto_until_killed",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD, "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut endpoint = None;
+        for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+            // libtest prints `test <name> ... ` on the same line first.
+            if let Some((_, e)) = line.unwrap().split_once("moto-endpoint=") {
+                endpoint = Some(e.trim().to_owned());
+                break;
+            }
+        }
+        let endpoint = endpoint.expect("the child test process names its moto server");
+        if endpoint == "none" {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            // moto is not installed: skip (or fail under CI=true).
+            let skipped: Option<()> =
+                super::super::require("moto_server (pip install 'moto[server]')", None);
+            assert!(skipped.is_none());
+            return;
+        }
+        let port = port_of(&endpoint);
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+            "{endpoint} is not serving while its test process runs"
+        );
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        assert!(
+            closes_within(port, Duration::from_secs(10)),
+            "moto on {endpoint} still serves 10 s after its test process was killed"
+        );
+
+        let own = super::own().unwrap();
+        let port = port_of(&own.endpoint);
+        drop(own);
+        assert!(
+            closes_within(port, Duration::from_secs(10)),
+            "a test's own moto still serves 10 s after it was dropped"
+        );
     }
 }
