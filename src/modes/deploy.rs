@@ -701,21 +701,24 @@ mod tests {
             ),
             (
                 &[
-                    ("INPUT_APP-RUNNER-SERVICE", "f"),
+                    ("INPUT_APP-RUNNER-SERVICE", "front"),
                     ("INPUT_FUNCTION-NAME", "api"),
                 ][..],
                 "app-runner-service",
                 "function-name",
             ),
             (
-                &[("INPUT_APP-RUNNER-SERVICE", "f"), ("INPUT_CLUSTER", "c")][..],
+                &[
+                    ("INPUT_APP-RUNNER-SERVICE", "front"),
+                    ("INPUT_CLUSTER", "c"),
+                ][..],
                 "app-runner-service",
                 "cluster`/`service",
             ),
             (
                 &[
                     ("INPUT_EXPRESS-SERVICE", "f"),
-                    ("INPUT_APP-RUNNER-SERVICE", "g"),
+                    ("INPUT_APP-RUNNER-SERVICE", "green"),
                 ][..],
                 "express-service",
                 "app-runner-service",

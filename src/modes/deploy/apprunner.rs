@@ -913,10 +913,9 @@ mod tests {
             ),
             ("INPUT_AWS-REGION", "eu-west-1"),
         ]);
-        let errors = crate::config::Config::from_env(&env)
-            .err()
-            .map(|e| e.0)
-            .unwrap_or_default();
+        let mut p = crate::inputs::Inputs::new(&env);
+        let _ = super::super::Config::parse(&mut p);
+        let errors = p.finish().err().map(|e| e.0).unwrap_or_default();
         assert!(
             errors.iter().any(|e| e.input == "app-runner-service"
                 && e.to_string()
