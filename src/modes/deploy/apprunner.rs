@@ -914,7 +914,7 @@ mod tests {
             ("INPUT_AWS-REGION", "eu-west-1"),
         ]);
         let mut p = crate::inputs::Inputs::new(&env);
-        let _ = super::super::Config::parse(&mut p);
+        let _config = super::super::Config::parse(&mut p);
         let errors = p.finish().err().map(|e| e.0).unwrap_or_default();
         assert!(
             errors.iter().any(|e| e.input == "app-runner-service"
