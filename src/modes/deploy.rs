@@ -9,6 +9,7 @@ pub mod apprunner;
 pub mod ecs;
 pub mod express;
 pub mod lambda;
+pub mod poll;
 pub mod preview;
 pub mod rollback;
 

@@ -52,6 +52,44 @@ async fn deploy(fake: &FakeAppRunner, cfg: &Config) -> apprunner::Outcome {
 }
 
 #[tokio::test]
+async fn at_the_production_gap_an_operation_is_polled_once_a_second_and_its_end_seen_within_a_second()
+ {
+    let fake = FakeAppRunner::start("frontend", OLD).await;
+    fake.script([Op::SucceedAfter(Duration::from_millis(2600))]);
+    let mut cfg = config(&fake, "frontend");
+    cfg.timing = stevedore::modes::deploy::ecs::Timing::new(Duration::from_secs(30));
+    let o = deploy(&fake, &cfg).await;
+    assert!(o.succeeded(), "{o:#?}");
+    let polls = fake.arrivals("ListOperations");
+    let (end, _) = fake.succeeded()[0];
+    crate::ecs::assert_paced_once_a_second("App Runner operation", &polls, end);
+    assert_eq!(polls.len() as u32, o.polls);
+}
+
+#[tokio::test]
+async fn the_default_health_verdict_is_three_answers_one_second_apart() {
+    let fake = FakeAppRunner::start("frontend", OLD).await;
+    let d = HealthTiming::default();
+    assert_eq!((d.passes, d.interval), (3, Duration::from_secs(1)));
+    let before = std::time::Instant::now();
+    let r = apprunner::check_health(
+        &reqwest::Client::new(),
+        &fake.health_url(),
+        200,
+        d,
+        &Cancel::never(),
+    )
+    .await;
+    assert_eq!(r, Ok(3));
+    // Three requests started 1 s apart: the verdict 2 s after the first, plus round trips (generous).
+    let took = before.elapsed();
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_name_is_resolved_the_image_updated_by_digest_the_operation_followed_and_the_url_checked()
 {
     let fake = FakeAppRunner::start("frontend", OLD).await;

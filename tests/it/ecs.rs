@@ -16,9 +16,7 @@ pub const IMAGE: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@sha256
 
 pub fn fast(timeout: Duration) -> Timing {
     Timing {
-        first: Duration::from_millis(20),
-        max: Duration::from_millis(60),
-        factor: 1.5,
+        gap: Duration::from_millis(20),
         timeout,
         stopped_check_every: 6,
     }
@@ -71,6 +69,75 @@ async fn deploy(fake: &FakeEcs, cfg: &Config, cancel: &Cancel) -> Vec<ServiceOut
         fake.protocol_errors()
     );
     out
+}
+
+/// The shared poll schedule at its production gap (src/modes/deploy/poll.rs), read from the arrivals a
+/// scripted endpoint recorded: `polls` (the follow loop's calls, in order) are about a second apart, never
+/// much closer, never much further, and the first one at or after `end` (the scheduled instant the
+/// operation ended) came within about a second. Bounds are generous for a loaded machine: the loop spaces
+/// the starts of its calls exactly 1 s apart, the old schedule's gaps grew to 5 s.
+pub fn assert_paced_once_a_second(
+    what: &str,
+    polls: &[std::time::Instant],
+    end: std::time::Instant,
+) {
+    assert!(polls.len() >= 3, "{what}: {} poll(s)", polls.len());
+    let gaps: Vec<Duration> = polls.windows(2).map(|w| w[1] - w[0]).collect();
+    for g in &gaps {
+        assert!(
+            *g >= Duration::from_millis(700),
+            "{what}: two polls {g:?} apart (never more than one a second): {gaps:?}"
+        );
+        assert!(
+            *g <= Duration::from_millis(1600),
+            "{what}: two polls {g:?} apart (never a gap over 1 s): {gaps:?}"
+        );
+    }
+    let seen = polls
+        .iter()
+        .find(|t| **t >= end)
+        .unwrap_or_else(|| panic!("{what}: no poll after the end: {gaps:?}"));
+    assert!(
+        *seen - end <= Duration::from_millis(1600),
+        "{what}: the end was seen {:?} after it happened",
+        *seen - end
+    );
+}
+
+#[tokio::test]
+async fn at_the_production_gap_a_rollout_is_polled_once_a_second_and_its_end_seen_within_a_second()
+{
+    let (fake, _) = fake_with(&[("web", None)]).await;
+    fake.script(
+        "web",
+        [Behaviour::Complete {
+            after: After::Time(Duration::from_millis(2600)),
+            drain_polls: 1,
+        }],
+    );
+    let mut cfg = config(&["web"]);
+    cfg.timing = Timing::new(Duration::from_secs(30));
+    let out = deploy(&fake, &cfg, &Cancel::never()).await;
+    assert_eq!(out[0].end, Ok(End::Completed), "{:#?}", out[0].timeline);
+    let arrivals = fake.arrivals();
+    let update = arrivals
+        .iter()
+        .find(|(op, _)| op == "UpdateService")
+        .map(|(_, t)| *t)
+        .unwrap();
+    let polls: Vec<_> = arrivals
+        .iter()
+        .filter(|(op, t)| op == "DescribeServices" && *t >= update)
+        .map(|(_, t)| *t)
+        .collect();
+    let end = fake
+        .decided()
+        .into_iter()
+        .find(|d| d.what == "COMPLETED")
+        .expect("the rollout completed")
+        .at;
+    assert_paced_once_a_second("ECS rollout", &polls, end);
+    assert_eq!(polls.len() as u32, out[0].seen.polls);
 }
 
 #[tokio::test]

@@ -62,6 +62,41 @@ async fn deploy(fake: &FakeEcs, cfg: &Config) -> express::Outcome {
 }
 
 #[tokio::test]
+async fn at_the_production_gap_a_service_deployment_is_polled_once_a_second_and_its_end_seen_within_a_second()
+ {
+    let (fake, arn) = fake().await;
+    fake.script_express(
+        &arn,
+        [ExpressDeploy::Succeed(After::Time(Duration::from_millis(
+            2600,
+        )))],
+    );
+    let mut cfg = config(&fake, "frontend");
+    cfg.timing = stevedore::modes::deploy::ecs::Timing::new(Duration::from_secs(30));
+    let o = deploy(&fake, &cfg).await;
+    assert!(o.succeeded(), "{o:#?}");
+    let polls: Vec<_> = fake
+        .arrivals()
+        .into_iter()
+        .filter(|(op, _)| op == "ListServiceDeployments")
+        .map(|(_, t)| t)
+        .collect();
+    let end = fake
+        .decided()
+        .into_iter()
+        .find(|d| d.what == "SUCCESSFUL")
+        .expect("the deployment succeeded")
+        .at;
+    // The follow loop's polls: the ones from its first to the one that saw the end.
+    let seen = polls
+        .iter()
+        .position(|t| *t >= end)
+        .expect("a poll saw the end");
+    let follow = &polls[seen + 1 - o.polls as usize..=seen];
+    crate::ecs::assert_paced_once_a_second("Express service deployment", follow, end);
+}
+
+#[tokio::test]
 async fn a_name_becomes_the_arn_only_the_image_changes_the_deployment_is_followed_and_the_url_checked()
  {
     let (fake, arn) = fake().await;

@@ -38,7 +38,10 @@ pub struct Config {
 }
 
 /// How the service URL is checked after the operation succeeded: `passes` answers with the expected
-/// status in a row, `interval` apart, within `budget`.
+/// status in a row, their requests started `interval` apart, within `budget`. The default, 3 answers
+/// 1 s apart, gives a healthy service's verdict 2 s (plus the last answer's round trip) after the first
+/// request, and still catches a new version that answers once and then fails within those 2 s; more
+/// passes or a longer interval would watch longer at the cost of a later verdict on every deploy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HealthTiming {
     pub passes: u32,
@@ -51,7 +54,7 @@ impl Default for HealthTiming {
     fn default() -> Self {
         Self {
             passes: 3,
-            interval: Duration::from_secs(2),
+            interval: Duration::from_secs(1),
             budget: Duration::from_secs(60),
             request_timeout: Duration::from_secs(5),
         }
@@ -332,7 +335,8 @@ impl OpEnd {
     }
 }
 
-/// Follows operation `id` until it ends, at the rollout's adaptive intervals.
+/// Follows operation `id` until it ends: one ListOperations a second ([`super::poll`]), so the end is
+/// seen within 1 s.
 pub async fn follow(
     api: &Api,
     arn: &str,
@@ -342,13 +346,14 @@ pub async fn follow(
     polls: &mut u32,
 ) -> Result<OpEnd, AppRunnerError> {
     let started = Instant::now();
-    let mut interval = timing.first;
+    let mut poller = timing.poller();
     let mut last = String::new();
     loop {
         if cancel.is_cancelled() {
             return Ok(OpEnd::Cancelled);
         }
         *polls += 1;
+        poller.started();
         let status = match api.operation_status(arn, id).await {
             Ok(status) => status,
             // The signal interrupted this poll: that is the cancellation, not an App Runner failure.
@@ -374,12 +379,9 @@ pub async fn follow(
                 budget: timing.timeout,
             });
         }
-        let remaining = timing.timeout.saturating_sub(started.elapsed());
-        tokio::select! {
-            () = tokio::time::sleep(interval.min(remaining)) => {}
-            () = cancel.cancelled() => return Ok(OpEnd::Cancelled),
+        if !poller.wait(cancel).await {
+            return Ok(OpEnd::Cancelled);
         }
-        interval = interval.mul_f64(timing.factor).min(timing.max);
     }
 }
 
@@ -393,9 +395,11 @@ pub async fn check_health(
     cancel: &Cancel,
 ) -> Result<u32, String> {
     let started = Instant::now();
+    let mut pace = super::poll::Poller::new(t.interval);
     let (mut ok, mut bad) = (0, 0);
     let mut last = String::from("no answer yet");
     loop {
+        pace.started();
         let answer = http
             .get(url)
             .timeout(t.request_timeout)
@@ -431,9 +435,8 @@ pub async fn check_health(
                 fmt_budget(t.budget)
             ));
         }
-        tokio::select! {
-            () = tokio::time::sleep(t.interval) => {}
-            () = cancel.cancelled() => return Err("cancelled during the health check".into()),
+        if !pace.wait(cancel).await {
+            return Err("cancelled during the health check".into());
         }
     }
 }

@@ -533,11 +533,12 @@ struct Follow<'a> {
     cancel: &'a Cancel,
 }
 
-/// Follows the deployment of `revision` until it ends, at the ECS rollout's adaptive intervals. Returns
+/// Follows the deployment of `revision` until it ends, one ListServiceDeployments a second
+/// ([`super::poll`], the end seen within 1 s). Returns
 /// the end and the deployment's ARN once ECS listed it.
 async fn follow(f: Follow<'_>, polls: &mut u32) -> Result<(End, Option<String>), ExpressError> {
     let started = Instant::now();
-    let mut interval = f.timing.first;
+    let mut poller = f.timing.poller();
     let mut last = String::from("PENDING");
     let mut arn = None;
     loop {
@@ -545,6 +546,7 @@ async fn follow(f: Follow<'_>, polls: &mut u32) -> Result<(End, Option<String>),
             return Ok((End::Cancelled, arn));
         }
         *polls += 1;
+        poller.started();
         let list = match f.api.deployments(f.svc, false, f.since).await {
             Ok(list) => list,
             // The signal interrupted this poll (the SDK call ends with a dispatch failure): that is the
@@ -584,12 +586,9 @@ async fn follow(f: Follow<'_>, polls: &mut u32) -> Result<(End, Option<String>),
                 arn,
             ));
         }
-        let remaining = f.timing.timeout.saturating_sub(started.elapsed());
-        tokio::select! {
-            () = tokio::time::sleep(interval.min(remaining)) => {}
-            () = f.cancel.cancelled() => return Ok((End::Cancelled, arn)),
+        if !poller.wait(f.cancel).await {
+            return Ok((End::Cancelled, arn));
         }
-        interval = interval.mul_f64(f.timing.factor).min(f.timing.max);
     }
 }
 

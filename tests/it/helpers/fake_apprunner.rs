@@ -63,6 +63,8 @@ struct St {
     script: VecDeque<Op>,
     calls: BTreeMap<String, u32>,
     requests: Vec<(String, Value)>,
+    /// Every request's operation and arrival, in order (the pollers' gaps).
+    arrivals: Vec<(String, Instant)>,
     protocol_errors: Vec<String>,
     next: u64,
     /// When an operation succeeded (scheduled, or the observing poll) and when a ListOperations answer
@@ -180,6 +182,18 @@ impl FakeAppRunner {
             .collect()
     }
 
+    /// When each request of operation `op` arrived, in order.
+    pub fn arrivals(&self, op: &str) -> Vec<Instant> {
+        self.state
+            .lock()
+            .unwrap()
+            .arrivals
+            .iter()
+            .filter(|(o, _)| o == op)
+            .map(|(_, t)| *t)
+            .collect()
+    }
+
     /// Per succeeded operation: when it ended, and when the endpoint first reported SUCCEEDED.
     pub fn succeeded(&self) -> Vec<(Instant, Instant)> {
         self.state.lock().unwrap().succeeded.clone()
@@ -284,6 +298,7 @@ async fn handle(State(state): State<Arc<Mutex<St>>>, headers: HeaderMap, body: B
     };
     *s.calls.entry(op.clone()).or_default() += 1;
     s.requests.push((op.clone(), req.clone()));
+    s.arrivals.push((op.clone(), Instant::now()));
     let arn_ok = |s: &St| req.get("ServiceArn").and_then(Value::as_str) == Some(s.arn.as_str());
     let out = match op.as_str() {
         "ListServices" => Ok(json!({"ServiceSummaryList": [{

@@ -393,13 +393,14 @@ fn essential(register: &Value) -> Vec<String> {
 
 async fn wait(r: &Run<'_>, arn: &str, polls: &mut u32) -> TaskEnd {
     let started = Instant::now();
-    let mut interval = r.timing.first;
+    let mut poller = r.timing.poller();
     let mut last_status = "PROVISIONING".to_owned();
     loop {
         if r.cancel.is_cancelled() {
             return TaskEnd::Cancelled;
         }
         *polls += 1;
+        poller.started();
         let described = r
             .client
             .describe_tasks()
@@ -449,12 +450,9 @@ async fn wait(r: &Run<'_>, arn: &str, polls: &mut u32) -> TaskEnd {
                 stopped,
             };
         }
-        let remaining = r.spec.timeout.saturating_sub(started.elapsed());
-        tokio::select! {
-            () = tokio::time::sleep(interval.min(remaining)) => {}
-            () = r.cancel.cancelled() => return TaskEnd::Cancelled,
+        if !poller.wait(r.cancel).await {
+            return TaskEnd::Cancelled;
         }
-        interval = interval.mul_f64(r.timing.factor).min(r.timing.max);
     }
 }
 

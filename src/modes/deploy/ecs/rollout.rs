@@ -4,8 +4,9 @@
 //! `rolloutStateReason`); a stopped task of the new task definition with a deterministic reason
 //! (image pull, secret retrieval, essential container exit code ≠ 0), which fails the rollout at once
 //! instead of waiting for the circuit breaker's threshold; the deployment disappearing (replaced by a
-//! circuit-breaker rollback or another deploy); and the wait timeout. Polls start at about 1 s and grow to
-//! at most 5 s (the SDK waiter grows to 600 s).
+//! circuit-breaker rollback or another deploy); and the wait timeout. One DescribeServices a second
+//! ([`crate::modes::deploy::poll`]: the end seen within 1 s; the SDK waiter's gaps grow to 600 s), plus
+//! ListTasks and DescribeTasks on a hint or every 10th poll: at most 72 calls a minute per service.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -15,14 +16,14 @@ use aws_sdk_ecs::types::{DesiredStatus, Service, Task};
 
 use super::EcsError;
 use crate::cancel::Cancel;
+use crate::modes::deploy::poll::{self, Poller};
 
-/// Poll intervals and the overall budget. Tests shorten the intervals.
+/// The poll gap and the overall budget. Tests shorten the gap.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Timing {
-    pub first: Duration,
-    pub max: Duration,
-    /// Each interval is the previous one times this factor, up to `max`.
-    pub factor: f64,
+    /// Between the starts of two polls: [`poll::GAP`] (1 s), the shared schedule of every followed
+    /// operation.
+    pub gap: Duration,
     pub timeout: Duration,
     /// Look for stopped tasks at least every this many polls even without a hint (failed-task count,
     /// events), because a task that dies after RUNNING does not always leave one.
@@ -30,20 +31,20 @@ pub struct Timing {
 }
 
 impl Timing {
-    /// About 1 s at first, growing by half each poll, capped at 5 s.
+    /// One poll a second ([`poll::GAP`]); stopped tasks looked up at least every 10 polls.
     #[must_use]
     pub fn new(timeout: Duration) -> Self {
         Self {
-            first: Duration::from_secs(1),
-            max: Duration::from_secs(5),
-            factor: 1.5,
+            gap: poll::GAP,
             timeout,
-            stopped_check_every: 6,
+            stopped_check_every: 10,
         }
     }
 
-    fn next(&self, d: Duration) -> Duration {
-        d.mul_f64(self.factor).min(self.max)
+    /// A pacer for one followed operation.
+    #[must_use]
+    pub fn poller(&self) -> Poller {
+        Poller::new(self.gap)
     }
 }
 
@@ -252,7 +253,7 @@ pub async fn watch(w: Watch<'_>, tl: &mut Timeline, seen: &mut Seen) -> Result<E
 
 async fn follow(w: Watch<'_>, tl: &mut Timeline, seen: &mut Seen) -> Result<End, EcsError> {
     let started = Instant::now();
-    let mut interval = w.timing.first;
+    let mut poller = w.timing.poller();
     let mut seen_events = w.seen_events.clone();
     let mut seen_tasks: HashSet<String> = HashSet::new();
     let mut last_state = String::new();
@@ -263,6 +264,7 @@ async fn follow(w: Watch<'_>, tl: &mut Timeline, seen: &mut Seen) -> Result<End,
             return Ok(End::Cancelled);
         }
         seen.polls += 1;
+        poller.started();
         let svc = describe_service(w.client, w.cluster, w.service).await?;
         let mut hint = false;
         let mut events: Vec<_> = svc
@@ -370,12 +372,9 @@ async fn follow(w: Watch<'_>, tl: &mut Timeline, seen: &mut Seen) -> Result<End,
                 budget: w.timing.timeout,
             });
         }
-        let remaining = w.timing.timeout.saturating_sub(started.elapsed());
-        tokio::select! {
-            () = tokio::time::sleep(interval.min(remaining)) => {}
-            () = w.cancel.cancelled() => return Ok(End::Cancelled),
+        if !poller.wait(w.cancel).await {
+            return Ok(End::Cancelled);
         }
-        interval = w.timing.next(interval);
     }
 }
 
@@ -539,20 +538,5 @@ mod tests {
             .deterministic,
             None
         );
-    }
-
-    #[test]
-    fn intervals_grow_to_the_cap() {
-        let t = Timing::new(Duration::from_secs(60));
-        let mut d = t.first;
-        let mut seq = vec![d];
-        for _ in 0..6 {
-            d = t.next(d);
-            seq.push(d);
-        }
-        assert_eq!(seq[0], Duration::from_secs(1));
-        assert_eq!(seq[1], Duration::from_millis(1500));
-        assert_eq!(*seq.last().unwrap(), Duration::from_secs(5));
-        assert!(seq.windows(2).all(|w| w[0] <= w[1]));
     }
 }

@@ -21,11 +21,10 @@ use aws_sdk_lambda::types::{
 use aws_smithy_types::Blob;
 
 use super::LambdaError;
+use crate::modes::deploy::poll::{self, Poller};
 
 /// Total time allowed for one update to settle before the deploy fails.
 pub const UPDATE_BUDGET: Duration = Duration::from_secs(600);
-const FIRST_POLL: Duration = Duration::from_millis(100);
-const MAX_POLL: Duration = Duration::from_secs(2);
 
 /// What the function looks like now.
 #[derive(Clone, Debug, Default)]
@@ -223,11 +222,13 @@ impl Api {
     }
 
     /// Polls until the last update of `qualifier` (`None` = `$LATEST`) succeeded and the function is
-    /// active; fails with Lambda's reason when it failed.
+    /// active; fails with Lambda's reason when it failed. One GetFunctionConfiguration a second
+    /// ([`crate::modes::deploy::poll`]): the settled function is seen within 1 s.
     pub async fn wait_updated(&self, qualifier: Option<&str>) -> Result<Current, LambdaError> {
         let start = Instant::now();
-        let mut delay = FIRST_POLL;
+        let mut poller = Poller::new(poll::GAP);
         loop {
+            poller.started();
             let r = self
                 .call(
                     "GetFunctionConfiguration",
@@ -281,8 +282,7 @@ impl Api {
                     ),
                 });
             }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(MAX_POLL);
+            poller.sleep().await;
         }
     }
 
