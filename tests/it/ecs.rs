@@ -999,7 +999,7 @@ async fn against_moto_register_update_and_describe_work_end_to_end() {
     assert_eq!(svc.services()[0].task_definition(), Some(new.as_str()));
 }
 
-/// Benchmark, not a timed test: the whole step (default timing: polls from 1 s growing to 5 s) against
+/// Benchmark, not a timed test: the whole step (default timing: the shared poll schedule, one call a second) against
 /// the scripted endpoint, where the rollout changes state at a scheduled instant between polls.
 /// Run: `cargo test --test it bench_ecs -- --ignored --nocapture`
 #[tokio::test]

@@ -755,8 +755,8 @@ async fn the_ecs_path_refuses_an_express_service_and_names_express_service() {
 
 // ---- benchmark ----
 
-/// Benchmark, not a timed test: the whole step (default timing: polls from 1 s growing to 5 s; health
-/// check 3 answers 2 s apart) against the scripted endpoints, where the operation / service deployment
+/// Benchmark, not a timed test: the whole step (default timing: the shared poll schedule, one call a
+/// second; health check 3 answers 1 s apart) against the scripted endpoints, where the operation / service deployment
 /// succeeds at a scheduled instant between polls. Measures the time from that end, and from the endpoint's
 /// first answer reporting it, to the step's exit, and the AWS API calls per deploy (counted by the
 /// endpoints; STS's one GetCallerIdentity on moto comes on top).
