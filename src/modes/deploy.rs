@@ -222,6 +222,7 @@ impl Config {
                 Target::Lambda(Box::new(lambda?))
             }
             None => {
+                let rollback_to = given.rollback_to;
                 let ecs = if preview.is_some() {
                     ecs::Config::parse_preview(p, given)
                 } else {
@@ -229,6 +230,40 @@ impl Config {
                 };
                 if preview.is_some() {
                     check_preview(p, Some(&ecs));
+                }
+                refuse_inputs(
+                    p,
+                    &[
+                        Input::ZipFile,
+                        Input::S3Bucket,
+                        Input::S3Key,
+                        Input::Alarms,
+                        Input::HealthUrl,
+                        Input::Handler,
+                        Input::Runtime,
+                        Input::TestPayload,
+                        Input::MemorySize,
+                        Input::FunctionTimeout,
+                    ],
+                    rollback_to,
+                    "an ECS deploy (`cluster` + `service`)",
+                    "it is a Lambda input; an ECS rollout is judged by ECS's deployment state and its tasks, and a Lambda function is deployed with `function-name`",
+                );
+                // `traffic` is refused by the preview check on previews (read there once).
+                let defaults: &[(Input, &str)] = if preview.is_some() {
+                    &[(Input::Alias, "live")]
+                } else {
+                    &[(Input::Traffic, "all-at-once"), (Input::Alias, "live")]
+                };
+                for (input, default) in defaults {
+                    if let Some(v) = p.string(*input).filter(|v| v != default) {
+                        p.error(
+                            *input,
+                            Some(&v),
+                            "does not apply to an ECS deploy (`cluster` + `service`): ECS replaces tasks by its deployment configuration (minimum and maximum healthy percent), not by weighted traffic",
+                            format!("Remove `{input}` from this step"),
+                        );
+                    }
                 }
                 Target::Ecs(Box::new(ecs))
             }
@@ -660,6 +695,28 @@ mod tests {
             errors[0].contains("is set together with `rollback-to`"),
             "{errors:#?}"
         );
+    }
+
+    #[test]
+    fn lambda_inputs_on_an_ecs_step_are_refused_never_ignored() {
+        let (target, errors) = choose(&[
+            ("INPUT_CLUSTER", "prod"),
+            ("INPUT_SERVICE", "web"),
+            IMAGE,
+            ("INPUT_ALARMS", "api-errors"),
+            ("INPUT_TRAFFIC", "canary 10% 5m"),
+            ("INPUT_HEALTH-URL", "https://api.example.com/health"),
+            ("INPUT_ALIAS", "live"),
+        ]);
+        assert_eq!(target, Some("ecs"));
+        let all = errors.join("\n");
+        for input in ["alarms", "traffic", "health-url"] {
+            assert!(
+                all.contains(&format!("input `{input}`")) && all.contains("ECS deploy"),
+                "{input}: {all}"
+            );
+        }
+        assert_eq!(errors.len(), 3, "{all}");
     }
 
     #[test]
