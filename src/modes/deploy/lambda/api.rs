@@ -229,16 +229,7 @@ impl Api {
         let mut poller = Poller::new(poll::GAP);
         loop {
             poller.started();
-            let r = self
-                .call(
-                    "GetFunctionConfiguration",
-                    self.lambda
-                        .get_function_configuration()
-                        .function_name(&self.function)
-                        .set_qualifier(qualifier.map(str::to_owned))
-                        .send(),
-                )
-                .await?;
+            let r = self.configuration(qualifier).await?;
             let update = r.last_update_status();
             let state = r.state();
             if matches!(update, Some(LastUpdateStatus::Failed)) {
@@ -368,19 +359,28 @@ impl Api {
         Ok(version)
     }
 
+    /// `GetFunctionConfiguration` of `qualifier` (`None`: `$LATEST`).
+    async fn configuration(
+        &self,
+        qualifier: Option<&str>,
+    ) -> Result<
+        aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput,
+        CallError,
+    > {
+        self.call(
+            "GetFunctionConfiguration",
+            self.lambda
+                .get_function_configuration()
+                .function_name(&self.function)
+                .set_qualifier(qualifier.map(str::to_owned))
+                .send(),
+        )
+        .await
+    }
+
     /// The code hash (`CodeSha256`) of published `version`; `None` when the version does not exist.
     pub async fn version_code_sha256(&self, version: &str) -> Result<Option<String>, LambdaError> {
-        let r = self
-            .call(
-                "GetFunctionConfiguration",
-                self.lambda
-                    .get_function_configuration()
-                    .function_name(&self.function)
-                    .qualifier(version)
-                    .send(),
-            )
-            .await;
-        match r {
+        match self.configuration(Some(version)).await {
             Ok(out) => Ok(Some(out.code_sha256().unwrap_or_default().to_owned())),
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e.into()),
@@ -389,16 +389,7 @@ impl Api {
 
     /// The role of one version (weighted aliases need the same execution role on both versions).
     pub async fn role_of(&self, version: &str) -> Result<Option<String>, LambdaError> {
-        let r = self
-            .call(
-                "GetFunctionConfiguration",
-                self.lambda
-                    .get_function_configuration()
-                    .function_name(&self.function)
-                    .qualifier(version)
-                    .send(),
-            )
-            .await?;
+        let r = self.configuration(Some(version)).await?;
         Ok(r.role().map(str::to_owned))
     }
 
