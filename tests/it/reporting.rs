@@ -1084,9 +1084,8 @@ async fn bench_requests_per_report() {
 
 /// Posts `body` on issue `issue` with `token` (written as whoever the fake takes `token` for); its id.
 async fn comment_as(gh: &FakeGithub, token: &str, issue: u64, body: &str) -> u64 {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let c = stevedore::github::Client::new(&gh.url(), secrecy::SecretString::from(token)).unwrap();
-    let v = c
+    let v = gh
+        .client_as(token)
         .post(
             &format!("/repos/octo-org/octo-repo/issues/{issue}/comments"),
             &json!({ "body": body }),

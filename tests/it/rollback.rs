@@ -531,17 +531,24 @@ async fn app_runner_rollback_restores_the_recorded_image_and_refuses_when_only_f
     gh.assert_no_violations();
 }
 
-#[tokio::test]
-async fn a_cancelled_lambda_rollback_leaves_the_live_version_serving_and_records_a_failure() {
+/// A Lambda function on moto with A (version 2, commit SHA_A) then B (version 3, SHA_B) deployed to
+/// `staging` and recorded in a fake GitHub holding the repository's history; `None` without moto.
+async fn lambda_a_then_b(prefix: &str) -> Option<(FakeGithub, crate::lambda::Rig)> {
     let gh = FakeGithub::start_for("octo-org/octo-repo").await;
     history(&gh);
-    let Some(rig) = crate::lambda::Rig::new("rollback-cancel").await else {
-        return;
-    };
+    let rig = crate::lambda::Rig::new(prefix).await?;
     for (sha, body) in [(SHA_A, "a"), (SHA_B, "b")] {
         ok(&at(rig.step(Some(body)), &gh, sha).run().await);
     }
     assert_eq!(rig.alias().await.0, "3");
+    Some((gh, rig))
+}
+
+#[tokio::test]
+async fn a_cancelled_lambda_rollback_leaves_the_live_version_serving_and_records_a_failure() {
+    let Some((gh, rig)) = lambda_a_then_b("rollback-cancel").await else {
+        return;
+    };
     let (handle, cancel) = stevedore::cancel::pair();
     let step = at(rig.step(None), &gh, SHA_C)
         .input("rollback-to", "previous")
@@ -897,42 +904,25 @@ const SHA_E: &str = "eeeeeee5eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee";
 /// Creates a deployment of `sha` to `staging` with `payload` and marks it `success`, with the
 /// attacker's own token, through the fake GitHub's REST API; its id.
 async fn forge(gh: &FakeGithub, sha: &str, payload: serde_json::Value) -> u64 {
-    let http = reqwest::Client::new();
-    let api = format!("{}/repos/octo-org/octo-repo", gh.url());
-    let d: Value = http
-        .post(format!("{api}/deployments"))
-        .header(
-            "authorization",
-            "token ghp_attacker0123456789abcdefghijklmn",
+    let attacker = gh.client_as("ghp_attacker0123456789abcdefghijklmn");
+    let d = attacker
+        .post(
+            "/repos/octo-org/octo-repo/deployments",
+            &serde_json::json!({
+                "ref": sha, "environment": "staging", "auto_merge": false,
+                "required_contexts": [], "payload": payload,
+            }),
         )
-        .header("accept", "application/vnd.github+json")
-        .header("user-agent", "attacker")
-        .header("x-github-api-version", "2022-11-28")
-        .json(&serde_json::json!({
-            "ref": sha, "environment": "staging", "auto_merge": false,
-            "required_contexts": [], "payload": payload,
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
         .await
         .unwrap();
     let id = d["id"].as_u64().unwrap_or_else(|| panic!("{d}"));
-    let s = http
-        .post(format!("{api}/deployments/{id}/statuses"))
-        .header(
-            "authorization",
-            "token ghp_attacker0123456789abcdefghijklmn",
+    attacker
+        .post(
+            &format!("/repos/octo-org/octo-repo/deployments/{id}/statuses"),
+            &serde_json::json!({"state": "success"}),
         )
-        .header("accept", "application/vnd.github+json")
-        .header("user-agent", "attacker")
-        .header("x-github-api-version", "2022-11-28")
-        .json(&serde_json::json!({"state": "success"}))
-        .send()
         .await
         .unwrap();
-    assert!(s.status().is_success(), "{}", s.text().await.unwrap());
     id
 }
 
@@ -1099,15 +1089,9 @@ async fn ecs_forged_releases_are_passed_over_and_previous_restores_the_last_veri
 
 #[tokio::test]
 async fn lambda_forged_latest_or_another_code_hash_is_never_put_behind_the_alias() {
-    let gh = FakeGithub::start_for("octo-org/octo-repo").await;
-    history(&gh);
-    let Some(rig) = crate::lambda::Rig::new("forged").await else {
+    let Some((gh, rig)) = lambda_a_then_b("forged").await else {
         return;
     };
-    for (sha, body) in [(SHA_A, "a"), (SHA_B, "b")] {
-        ok(&at(rig.step(Some(body)), &gh, sha).run().await);
-    }
-    assert_eq!(rig.alias().await.0, "3");
     let dep_a = gh.deployments()[0].clone();
     let hash_a = dep_a["payload"]["target"]["code_sha256"]
         .as_str()
