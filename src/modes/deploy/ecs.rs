@@ -1029,6 +1029,7 @@ pub async fn run_restore(
     aws: &Connected,
     cfg: &Config,
     restore: &super::rollback::Restore,
+    as_is: Option<Vec<ServicePlan>>,
 ) -> Result<Report, ModeError> {
     let crate::github::deployments::Target::Ecs { services, .. } = &restore.release.target else {
         return Err(ModeError::Config {
@@ -1039,37 +1040,33 @@ pub async fn run_restore(
             hint: None,
         });
     };
-    let plans = plan_restore(&aws.sdk, cfg, services).await?;
+    let as_is = match as_is {
+        Some(p) => p,
+        None => plan_as_is(&aws.sdk, cfg).await?,
+    };
+    let plans = plan_restore(&aws.sdk, services, as_is).await?;
     let r = run_plans(rt, aws, cfg, plans, Some(restore)).await?;
     Ok(restore.annotate(r))
 }
 
-/// The task definition (ARN) each service runs now, read as a plan reads it (no writes).
-pub async fn running_task_definitions(
-    sdk: &SdkConfig,
-    cfg: &Config,
-) -> Result<BTreeMap<String, String>, EcsError> {
+/// What runs now, planned without any change (no file, no edits): each service's current task definition
+/// is the plan's `current_task_definition`. No writes.
+pub async fn plan_as_is(sdk: &SdkConfig, cfg: &Config) -> Result<Vec<ServicePlan>, EcsError> {
     let mut as_is = cfg.clone();
     as_is.edits = Edits::default();
     as_is.task_definition = None;
-    Ok(plan(sdk, &as_is)
-        .await?
-        .into_iter()
-        .map(|p| (p.service, p.current_task_definition))
-        .collect())
+    plan(sdk, &as_is).await
 }
 
-/// Plans that put each service back on its `recorded` task definition: the diff is against what runs,
-/// the body is the recorded revision as described (the registry is seeded with its ARN).
+/// Plans that put each service back on its `recorded` task definition: the diff is against what runs
+/// (`as_is`, from [`plan_as_is`]), the body is the recorded revision as described (the registry is seeded
+/// with its ARN).
 pub async fn plan_restore(
     sdk: &SdkConfig,
-    cfg: &Config,
     recorded: &[crate::github::deployments::EcsService],
+    as_is: Vec<ServicePlan>,
 ) -> Result<Vec<ServicePlan>, EcsError> {
-    let mut as_is = cfg.clone();
-    as_is.edits = Edits::default();
-    as_is.task_definition = None;
-    let mut plans = plan(sdk, &as_is).await?;
+    let mut plans = as_is;
     let client = client(sdk);
     for p in &mut plans {
         let Some(arn) = recorded

@@ -11,8 +11,6 @@
 //! Adding a target's rollback: a [`Target`] variant recorded by its deploy, a `same_*` identity check,
 //! and one arm in [`run`] that connects, calls [`choose`] and hands the [`Restore`] to the target's run.
 
-use std::collections::BTreeMap;
-
 use crate::aws::Purpose;
 use crate::github::deployments::{
     self, FindError, Record, Release, Search, Target, Verify, Wanted,
@@ -295,7 +293,8 @@ pub enum Artifact<'a> {
     Ecs {
         sdk: &'a aws_config::SdkConfig,
         cfg: &'a super::ecs::Config,
-        running: tokio::sync::OnceCell<BTreeMap<String, String>>,
+        /// The services planned as they run: kept by the caller, so the restore plans from the same read.
+        running: &'a tokio::sync::OnceCell<Vec<super::ecs::ServicePlan>>,
     },
     /// Lambda: a recorded version must be a published (numeric) version whose `CodeSha256` is the
     /// recorded one.
@@ -372,11 +371,15 @@ impl Verifier<'_> {
         match (&self.checks.artifact, &r.target) {
             (Artifact::Ecs { sdk, cfg, running }, Target::Ecs { services, .. }) => {
                 let running = running
-                    .get_or_try_init(|| super::ecs::running_task_definitions(sdk, cfg))
+                    .get_or_try_init(|| super::ecs::plan_as_is(sdk, cfg))
                     .await
                     .map_err(|e| failed(e.to_string()))?;
                 for s in services {
-                    let Some(now) = running.get(&s.service) else {
+                    let Some(now) = running
+                        .iter()
+                        .find(|p| p.service == s.service)
+                        .map(|p| &p.current_task_definition)
+                    else {
                         return Ok(Some(format!(
                             "service `{}` is not one of this step's",
                             s.service
@@ -577,10 +580,11 @@ pub async fn run(
                 _ => false,
             };
             let what = format!("ECS {} in cluster `{}`", c.services.join(", "), c.cluster);
+            let running = tokio::sync::OnceCell::new();
             let artifact = Artifact::Ecs {
                 sdk: &aws.sdk,
                 cfg: c,
-                running: tokio::sync::OnceCell::new(),
+                running: &running,
             };
             let restore = choose(
                 rt,
@@ -591,7 +595,14 @@ pub async fn run(
                 checks(&c.aws, artifact),
             )
             .await?;
-            Box::pin(super::ecs::run_restore(rt, &aws, c, &restore)).await
+            Box::pin(super::ecs::run_restore(
+                rt,
+                &aws,
+                c,
+                &restore,
+                running.into_inner(),
+            ))
+            .await
         }
         super::Target::Lambda(l) => {
             let aws = rt.connect_aws(&l.aws, Purpose::Deploy).await?;
