@@ -935,6 +935,24 @@ pub fn next_link(h: &HeaderMap) -> Option<String> {
     })
 }
 
+/// Percent-encodes a path segment of a GitHub route; `/` is kept when `keep_slash` (git ref names such as
+/// `tags/app/v1.0.0`).
+#[must_use]
+pub fn path_escape(s: &str, keep_slash: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        let keep = b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'.' | b'_' | b'~')
+            || (keep_slash && b == b'/');
+        if keep {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -726,7 +726,10 @@ pub async fn ref_holds(
         return Ok(Some(format!("`{sha}` is not a full commit SHA")));
     }
     if let Some(tag) = git_ref.strip_prefix("refs/tags/") {
-        let route = format!("/repos/{repository}/git/ref/tags/{}", path_escape(tag));
+        let route = format!(
+            "/repos/{repository}/git/ref/{}",
+            super::path_escape(&format!("tags/{tag}"), true)
+        );
         let mut object = match client.get(&route).await {
             Ok(v) => v["object"].clone(),
             Err(e) if missing(&e) => return Ok(Some(format!("tag `{tag}` does not exist"))),
@@ -769,7 +772,7 @@ pub async fn ref_holds(
     if let Some(branch) = git_ref.strip_prefix("refs/heads/") {
         let route = format!(
             "/repos/{repository}/compare/{sha}...{}",
-            path_escape(branch)
+            super::path_escape(branch, true)
         );
         let status = match client.get(&route).await {
             Ok(v) => v["status"].as_str().unwrap_or_default().to_owned(),
@@ -792,19 +795,6 @@ pub async fn ref_holds(
     Ok(Some(format!(
         "ref `{git_ref}` is neither a tag nor a branch, so the commit cannot be traced to it"
     )))
-}
-
-/// A ref name for a URL path: `/` kept (GitHub's routes take `tags/a/b`), everything but unreserved
-/// characters percent-encoded.
-fn path_escape(s: &str) -> String {
-    s.split('/')
-        .map(|seg| {
-            url::form_urlencoded::byte_serialize(seg.as_bytes())
-                .collect::<String>()
-                .replace('+', "%20")
-        })
-        .collect::<Vec<_>>()
-        .join("/")
 }
 
 /// `s` escaped for a query-string value (environment names contain `/`).

@@ -52,22 +52,7 @@ fn api(what: impl Into<String>) -> impl FnOnce(GithubError) -> RemoteError {
     }
 }
 
-/// Percent-encodes a path segment; `/` is kept when `keep_slash` (git ref names).
-#[must_use]
-pub fn enc(s: &str, keep_slash: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        let keep = b.is_ascii_alphanumeric()
-            || matches!(b, b'-' | b'.' | b'_' | b'~')
-            || (keep_slash && b == b'/');
-        if keep {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+pub use crate::github::path_escape as enc;
 
 /// Page size for list calls (GitHub's maximum).
 const PER_PAGE: usize = 100;
