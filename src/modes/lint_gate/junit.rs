@@ -536,6 +536,11 @@ mod tests {
         parse::parse_file(&report, Format::Junit, &PathMap::new(ws)).unwrap()
     }
 
+    /// Parses peer fixture `path` where it lies (the peers folder is the workspace).
+    fn parse_peer(path: &str) -> Parsed {
+        parse::parse_file(&peer(path), Format::Junit, &PathMap::new(peer(""))).unwrap()
+    }
+
     fn places(p: &Parsed) -> Vec<(&str, u32)> {
         p.annotations
             .iter()
@@ -546,13 +551,7 @@ mod tests {
     #[test]
     fn disabled_testcases_count_as_skipped() {
         // The suite declares tests='22' disabled='10' failures='4' errors='2'.
-        let m = PathMap::new(peer(""));
-        let p = parse::parse_file(
-            &peer("mikepenz-action-junit-report/testDisabled.xml"),
-            Format::Junit,
-            &m,
-        )
-        .unwrap();
+        let p = parse_peer("mikepenz-action-junit-report/testDisabled.xml");
         assert_eq!(
             p.tests,
             Some(TestStats {
@@ -563,12 +562,7 @@ mod tests {
         );
         assert_eq!(p.annotations.len(), 6);
         // A disabled test with a failure child did not run: skipped, no annotation.
-        let p = parse::parse_file(
-            &peer("mikepenz-action-junit-report/testFailedDisabled.xml"),
-            Format::Junit,
-            &m,
-        )
-        .unwrap();
+        let p = parse_peer("mikepenz-action-junit-report/testFailedDisabled.xml");
         assert_eq!(
             p.tests,
             Some(TestStats {
@@ -582,13 +576,7 @@ mod tests {
 
     #[test]
     fn file_and_line_of_the_failure_element_place_the_annotation() {
-        let m = PathMap::new(peer(""));
-        let p = parse::parse_file(
-            &peer("mikepenz-action-junit-report/report_fl_on_f.xml"),
-            Format::Junit,
-            &m,
-        )
-        .unwrap();
+        let p = parse_peer("mikepenz-action-junit-report/report_fl_on_f.xml");
         assert_eq!(
             p.tests,
             Some(TestStats {
@@ -599,12 +587,7 @@ mod tests {
         );
         assert_eq!(places(&p), [("main.c", 38)]);
         assert_eq!(p.annotations[0].message, "Expected 2 Was 0");
-        let p = parse::parse_file(
-            &peer("mikepenz-action-junit-report/test_multiple_errors.xml"),
-            Format::Junit,
-            &m,
-        )
-        .unwrap();
+        let p = parse_peer("mikepenz-action-junit-report/test_multiple_errors.xml");
         assert_eq!(places(&p), [("src/test.ts", 101), ("src/assertion.ts", 55)]);
     }
 
