@@ -414,7 +414,6 @@ async fn a_malformed_app_runner_service_is_an_input_error_before_any_call() {
 /// exit 2, and no Deployment records a target nothing was deployed to.
 #[tokio::test]
 async fn a_missing_or_paused_service_creates_no_github_deployment() {
-    use crate::helpers::fake_github::FakeGithub;
     for (service, status, said) in [
         (
             "backend",
@@ -427,27 +426,15 @@ async fn a_missing_or_paused_service_creates_no_github_deployment() {
             "App Runner service `frontend` cannot be deployed: its status is PAUSED",
         ),
     ] {
-        let gh = FakeGithub::start_for("octo-org/octo-repo").await;
         let fake = FakeAppRunner::start("frontend", OLD).await;
         fake.set_status(status);
         let Some(step) = step(&fake) else { return };
-        let r = step
-            .input("app-runner-service", service)
-            .input("environment", "staging")
-            .input("github-token", "ghs_faketoken0123456789")
-            .var("GITHUB_API_URL", &gh.url())
-            .run()
-            .await;
-        assert_eq!(r.code, 2, "{service}: {}\n{}", r.stdout, r.summary);
-        let errors = error_lines(&r.stdout);
-        assert_eq!(errors.len(), 1, "{}", r.stdout);
-        assert!(errors[0].contains(said), "{}", errors[0]);
-        gh.assert_no_violations();
-        assert!(
-            gh.deployments().is_empty(),
-            "{service}: {:?}",
-            gh.deployments()
-        );
+        crate::ecs::refused_before_any_deployment(
+            step.input("app-runner-service", service),
+            service,
+            said,
+        )
+        .await;
         assert!(fake.requests("UpdateService").is_empty());
         assert_eq!(fake.image(), OLD);
     }

@@ -607,6 +607,28 @@ async fn the_whole_step_deploys_and_writes_outputs_and_summary() {
     assert!(!r.summary.contains("secret-key-for-tests"));
 }
 
+/// Runs `step` into `staging` against a fresh fake GitHub and checks it was refused as a configuration
+/// problem — exit 2, one `::error` containing `said` — before any GitHub Deployment was created.
+pub async fn refused_before_any_deployment(step: Step, what: &str, said: &str) {
+    let gh = crate::helpers::fake_github::FakeGithub::start_for("octo-org/octo-repo").await;
+    let r = step
+        .input("environment", "staging")
+        .input("github-token", "ghs_faketoken0123456789")
+        .var("GITHUB_API_URL", &gh.url())
+        .run()
+        .await;
+    assert_eq!(r.code, 2, "{what}: {}\n{}", r.stdout, r.summary);
+    let errors = error_lines(&r.stdout);
+    assert_eq!(errors.len(), 1, "{}", r.stdout);
+    assert!(errors[0].contains(said), "{}", errors[0]);
+    gh.assert_no_violations();
+    assert!(
+        gh.deployments().is_empty(),
+        "{what}: {:?}",
+        gh.deployments()
+    );
+}
+
 /// The `::error` lines of a step's stdout.
 pub fn error_lines(stdout: &str) -> Vec<&str> {
     stdout

@@ -858,7 +858,6 @@ async fn bench_app_runner_and_express_end_to_exit_and_api_calls() {
 /// still runs, is refused with exit 2 and leaves no Deployment recording a target nothing was deployed to.
 #[tokio::test]
 async fn a_refused_plan_creates_no_github_deployment() {
-    use crate::helpers::fake_github::FakeGithub;
     let (fake, arn) = fake().await;
     // A deployment that never ends, started before the step.
     fake.script_express(&arn, [ExpressDeploy::Stuck]);
@@ -870,25 +869,13 @@ async fn a_refused_plan_creates_no_github_deployment() {
         ("backend", "input `express-service`: `"),
         ("frontend", "is IN_PROGRESS"),
     ] {
-        let gh = FakeGithub::start_for("octo-org/octo-repo").await;
         let Some(step) = step(&fake) else { return };
-        let r = step
-            .input("express-service", service)
-            .input("environment", "staging")
-            .input("github-token", "ghs_faketoken0123456789")
-            .var("GITHUB_API_URL", &gh.url())
-            .run()
-            .await;
-        assert_eq!(r.code, 2, "{service}: {}\n{}", r.stdout, r.summary);
-        let errors = error_lines(&r.stdout);
-        assert_eq!(errors.len(), 1, "{}", r.stdout);
-        assert!(errors[0].contains(said), "{}", errors[0]);
-        gh.assert_no_violations();
-        assert!(
-            gh.deployments().is_empty(),
-            "{service}: {:?}",
-            gh.deployments()
-        );
+        crate::ecs::refused_before_any_deployment(
+            step.input("express-service", service),
+            service,
+            said,
+        )
+        .await;
     }
     assert_eq!(fake.requests("UpdateExpressGatewayService").len(), 1);
 }
