@@ -135,33 +135,18 @@ impl Config {
                 "an App Runner deploy (`app-runner-service`)",
                 "App Runner runs the image with the service's own configuration; one-off tasks run on ECS only",
             );
+            let lambda: Vec<Input> = ONLY_LAMBDA
+                .into_iter()
+                .filter(|i| *i != Input::HealthUrl)
+                .chain([Input::Traffic, Input::Alias])
+                .collect();
             refuse_inputs(
                 p,
-                &[
-                    Input::ZipFile,
-                    Input::S3Bucket,
-                    Input::S3Key,
-                    Input::Alarms,
-                    Input::Handler,
-                    Input::Runtime,
-                    Input::TestPayload,
-                    Input::MemorySize,
-                    Input::FunctionTimeout,
-                ],
+                &lambda,
                 given.rollback_to,
                 "an App Runner deploy (`app-runner-service`)",
-                "it is a Lambda input; a Lambda function is deployed with `function-name`",
+                "it is a Lambda input: App Runner switches all traffic once the new version is healthy, and a Lambda function is deployed with `function-name`",
             );
-            for (input, default) in [(Input::Traffic, "all-at-once"), (Input::Alias, "live")] {
-                if let Some(v) = p.string(input).filter(|v| v != default) {
-                    p.error(
-                        input,
-                        Some(&v),
-                        "does not apply to an App Runner deploy (`app-runner-service`): App Runner switches all traffic once the new version is healthy",
-                        format!("Remove `{input}` from this step"),
-                    );
-                }
-            }
             return Ok(Self {
                 target: Target::AppRunner(Box::new(apprunner::Config::parse(
                     p,
@@ -231,40 +216,19 @@ impl Config {
                 if preview.is_some() {
                     check_preview(p, Some(&ecs));
                 }
+                // `traffic` on a preview is refused by the preview check (read there once).
+                let mut lambda = ONLY_LAMBDA.to_vec();
+                lambda.push(Input::Alias);
+                if preview.is_none() {
+                    lambda.push(Input::Traffic);
+                }
                 refuse_inputs(
                     p,
-                    &[
-                        Input::ZipFile,
-                        Input::S3Bucket,
-                        Input::S3Key,
-                        Input::Alarms,
-                        Input::HealthUrl,
-                        Input::Handler,
-                        Input::Runtime,
-                        Input::TestPayload,
-                        Input::MemorySize,
-                        Input::FunctionTimeout,
-                    ],
+                    &lambda,
                     rollback_to,
                     "an ECS deploy (`cluster` + `service`)",
-                    "it is a Lambda input; an ECS rollout is judged by ECS's deployment state and its tasks, and a Lambda function is deployed with `function-name`",
+                    "it is a Lambda input: an ECS rollout is judged by ECS's deployment state and its tasks and replaces tasks by its deployment configuration, not by weighted traffic; a Lambda function is deployed with `function-name`",
                 );
-                // `traffic` is refused by the preview check on previews (read there once).
-                let defaults: &[(Input, &str)] = if preview.is_some() {
-                    &[(Input::Alias, "live")]
-                } else {
-                    &[(Input::Traffic, "all-at-once"), (Input::Alias, "live")]
-                };
-                for (input, default) in defaults {
-                    if let Some(v) = p.string(*input).filter(|v| v != default) {
-                        p.error(
-                            *input,
-                            Some(&v),
-                            "does not apply to an ECS deploy (`cluster` + `service`): ECS replaces tasks by its deployment configuration (minimum and maximum healthy percent), not by weighted traffic",
-                            format!("Remove `{input}` from this step"),
-                        );
-                    }
-                }
                 Target::Ecs(Box::new(ecs))
             }
         };
@@ -341,8 +305,7 @@ fn check_preview(p: &mut Inputs<'_>, ecs: Option<&ecs::Config>) {
 }
 
 /// Inputs of the ECS path (a task definition, its container, one-off tasks, draining) that no other
-/// target reads; `wait-for-drain` only when not its action.yml default `false`, which the runner always
-/// passes.
+/// target reads.
 const ONLY_ECS: [Input; 5] = [
     Input::Container,
     Input::TaskDefinition,
@@ -363,8 +326,10 @@ fn refuse_inputs(p: &mut Inputs<'_>, inputs: &[Input], rollback_to: bool, target
         {
             continue;
         }
-        let default = (input == Input::WaitForDrain).then_some("false");
-        if let Some(v) = p.string(input).filter(|v| Some(v.as_str()) != default) {
+        if let Some(v) = p
+            .string(input)
+            .filter(|v| Some(v.as_str()) != runner_default(input))
+        {
             p.error(
                 input,
                 Some(&v),
@@ -375,32 +340,42 @@ fn refuse_inputs(p: &mut Inputs<'_>, inputs: &[Input], rollback_to: bool, target
     }
 }
 
+/// Inputs only a Lambda deploy reads (besides `traffic` and `alias`, which have defaults: [`runner_default`]).
+const ONLY_LAMBDA: [Input; 10] = [
+    Input::ZipFile,
+    Input::S3Bucket,
+    Input::S3Key,
+    Input::Alarms,
+    Input::HealthUrl,
+    Input::Handler,
+    Input::Runtime,
+    Input::TestPayload,
+    Input::MemorySize,
+    Input::FunctionTimeout,
+];
+
+/// The action.yml default the runner passes for an input another target may refuse: a value equal to
+/// it was not written by the user, so it is no reason to refuse the step.
+fn runner_default(input: Input) -> Option<&'static str> {
+    match input {
+        Input::WaitForDrain => Some("false"),
+        Input::Traffic => Some("all-at-once"),
+        Input::Alias => Some("live"),
+        _ => None,
+    }
+}
+
 /// The Lambda-only inputs that are set (`traffic` and `alias` only when not their action.yml default,
 /// which the runner always passes).
 fn lambda_only_inputs(p: &mut Inputs<'_>) -> Vec<Input> {
-    const ONLY_LAMBDA: [Input; 10] = [
-        Input::ZipFile,
-        Input::S3Bucket,
-        Input::S3Key,
-        Input::Alarms,
-        Input::HealthUrl,
-        Input::Handler,
-        Input::Runtime,
-        Input::TestPayload,
-        Input::MemorySize,
-        Input::FunctionTimeout,
-    ];
-    let mut set: Vec<Input> = ONLY_LAMBDA
+    ONLY_LAMBDA
         .into_iter()
-        .filter(|i| p.string(*i).is_some())
-        .collect();
-    if p.string(Input::Traffic).is_some_and(|t| t != "all-at-once") {
-        set.push(Input::Traffic);
-    }
-    if p.string(Input::Alias).is_some_and(|a| a != "live") {
-        set.push(Input::Alias);
-    }
-    set
+        .chain([Input::Traffic, Input::Alias])
+        .filter(|&i| {
+            p.string(i)
+                .is_some_and(|v| Some(v.as_str()) != runner_default(i))
+        })
+        .collect()
 }
 
 /// Whether an image reference names a tag or a digest (`repo:tag`, `repo@sha256:…`); a registry port
