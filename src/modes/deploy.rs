@@ -6,19 +6,27 @@
 //! checked before any AWS call.
 
 pub mod apprunner;
+pub mod clients;
 pub mod ecs;
 pub mod express;
+pub mod health;
+pub mod image;
+pub mod image_target;
 pub mod lambda;
 pub mod poll;
 pub mod preview;
+pub mod record;
 pub mod rollback;
+pub mod target;
 
 use crate::aws::{self, AwsInputs, Purpose};
 use crate::inputs::Input;
 use crate::inputs::{Inputs, Recorded};
 use crate::modes::{ModeError, Runtime};
-use crate::report::{Report, Verdict};
-use std::time::Duration;
+use crate::report::Report;
+
+pub use image::{check_image, has_digest, has_tag_or_digest, production_by_tag};
+pub use target::{NEW_RELEASE_INPUTS, TargetInputs};
 
 /// Inputs of this mode: exactly one target.
 #[derive(Debug)]
@@ -53,33 +61,6 @@ impl Target {
             Target::Lambda(l) => &l.aws,
             Target::AppRunner(a) => &a.aws,
             Target::Express(x) => &x.aws,
-        }
-    }
-}
-
-/// The inputs that choose the target, each read once (here) and passed to the target's parser.
-#[derive(Debug, Default)]
-pub struct TargetInputs {
-    /// `cluster` (ECS and ECS Express).
-    pub cluster: Option<String>,
-    /// `service`, raw (a list for ECS).
-    pub service: Option<String>,
-    pub function_name: Option<String>,
-    pub app_runner_service: Option<String>,
-    pub express_service: Option<String>,
-    /// Whether `rollback-to` is given (the inputs of a new release are then refused by its parser).
-    pub rollback_to: bool,
-}
-
-impl TargetInputs {
-    fn read(p: &mut Inputs<'_>, rollback_to: bool) -> Self {
-        Self {
-            cluster: p.string(Input::Cluster),
-            service: p.string(Input::Service),
-            function_name: p.string(Input::FunctionName),
-            app_runner_service: p.string(Input::AppRunnerService),
-            express_service: p.string(Input::ExpressService),
-            rollback_to,
         }
     }
 }
@@ -319,11 +300,7 @@ const ONLY_ECS: [Input; 5] = [
 /// `rollback-to`, the inputs of a new release are refused once, by its parser, and not read here.
 fn refuse_inputs(p: &mut Inputs<'_>, inputs: &[Input], rollback_to: bool, target: &str, fix: &str) {
     for &input in inputs {
-        if rollback_to
-            && rollback::NEW_RELEASE_INPUTS
-                .iter()
-                .any(|(i, _)| *i == input)
-        {
+        if rollback_to && NEW_RELEASE_INPUTS.iter().any(|(i, _)| *i == input) {
             continue;
         }
         if let Some(v) = p
@@ -378,86 +355,6 @@ fn lambda_only_inputs(p: &mut Inputs<'_>) -> Vec<Input> {
         .collect()
 }
 
-/// Whether an image reference names a tag or a digest (`repo:tag`, `repo@sha256:…`); a registry port
-/// (`localhost:5000/web`) is not a tag.
-#[must_use]
-pub fn has_tag_or_digest(image: &str) -> bool {
-    let last = image.rsplit('/').next().unwrap_or(image);
-    last.contains(':') || last.contains('@')
-}
-
-/// Whether an image reference pins a digest.
-#[must_use]
-pub fn has_digest(image: &str) -> bool {
-    image.contains("@sha256:")
-}
-
-/// Records an error when `image` names neither tag nor digest: ECS and Lambda would take `latest`,
-/// whatever that is at the time.
-pub fn check_image(p: &mut Inputs<'_>, image: &str) {
-    if !has_tag_or_digest(image) {
-        p.error(
-            Input::Image,
-            Some(image),
-            "names neither a tag nor a digest, so whatever `latest` is at deploy time would run",
-            "Pin the image by digest (`image: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:…`, the `digest` output of `build`) or at least by tag (`…/web:1.4.2`)",
-        );
-    }
-}
-
-/// The warning for a production deploy by tag (a tag can be moved; a digest cannot).
-#[must_use]
-pub fn production_by_tag(environment: &str, image: &str) -> Option<String> {
-    (crate::github::deployments::is_production(environment) && !has_digest(image)).then(|| {
-        format!(
-            "`{environment}` is deployed by tag (`{image}`): a tag can be moved after the deploy, so what runs cannot be proven. Deploy by digest (the `digest` output of `build`: `repo@sha256:…`)."
-        )
-    })
-}
-
-/// Names where an ECS, ECS Express or App Runner deploy went (environment, account) and the GitHub Deployment `record`
-/// under the report's first paragraph, in its check run too; the report key is `report-key`, else the
-/// environment.
-pub(crate) fn name_the_target(
-    rt: &Runtime<'_>,
-    aws: &aws::Connected,
-    record: &str,
-    mut r: Report,
-) -> Report {
-    let target = match &aws.environment {
-        Some(e) => format!(
-            "Environment `{e}`, account `{}`. {record}\n\n",
-            aws.account_id
-        ),
-        None => format!("Account `{}`. {record}\n\n", aws.account_id),
-    };
-    if let Some(end) = r.summary.find("\n\n") {
-        r.summary.insert_str(end + 2, &target);
-    }
-    if let Some(c) = r.checks.first_mut() {
-        c.summary.clone_from(&r.summary);
-    }
-    r.key = rt
-        .common
-        .report_key
-        .clone()
-        .or_else(|| aws.environment.clone());
-    r
-}
-
-/// Logs and annotates [`production_by_tag`]'s warning when it applies (ECS and Lambda deploys).
-pub fn warn_production_by_tag(rt: &Runtime<'_>, environment: &str, image: &str) {
-    if let Some(w) = production_by_tag(environment, image) {
-        tracing::warn!("{w}");
-        rt.cmds.annotate(
-            crate::report::Level::Warning,
-            Some("stevedore deploy: production by tag"),
-            &crate::report::Location::default(),
-            &w,
-        );
-    }
-}
-
 /// Runs the mode on the chosen target.
 pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
     if let Some(wanted) = &cfg.rollback {
@@ -500,77 +397,6 @@ fn note_real_run_refusal(rt: &Runtime<'_>, inputs: &AwsInputs, mut r: Report) ->
             .push_str(&format!("\n**A real run would be refused:** {refusal}\n"));
     }
     r
-}
-
-/// The client of the health checks after a rollout (App Runner, ECS Express, ECS previews): the run's
-/// roots and proxy, redirects not followed (a redirect is an answer to judge, not to follow).
-pub(crate) fn health_client(rt: &Runtime<'_>) -> Result<reqwest::Client, ModeError> {
-    crate::net::Net::from_env(rt.env)
-        .reqwest()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| ModeError::Failed {
-            message: format!("cannot build the HTTP client: {e}"),
-            hint: None,
-        })
-}
-
-/// `health-url` (absolute http(s); `example` is the URL the fix shows) and `health-status` (default 200).
-pub(crate) fn parse_health(p: &mut Inputs<'_>, example: &str) -> (Option<url::Url>, u16) {
-    let url = p.parse_with(
-        Input::HealthUrl,
-        &format!("Use an absolute http(s) URL, e.g. `health-url: {example}`"),
-        |v| {
-            let u = url::Url::parse(v.trim()).map_err(|e| format!("is not a URL ({e})"))?;
-            if matches!(u.scheme(), "http" | "https") {
-                Ok(u)
-            } else {
-                Err(format!(
-                    "has scheme `{}`; only http and https are checked",
-                    u.scheme()
-                ))
-            }
-        },
-    );
-    let status = p
-        .integer(Input::HealthStatus, 100..=599, Some(200))
-        .and_then(|s| u16::try_from(s).ok())
-        .unwrap_or(200);
-    (url, status)
-}
-
-/// `wait-timeout` (default 10m, more than 0 and at most 6h; `example` is the fix shown) and `rollback`
-/// (`auto`: true, `none`: false) of the image targets (App Runner, ECS Express).
-pub(crate) fn parse_wait_and_rollback(p: &mut Inputs<'_>, example: &str) -> (Duration, bool) {
-    let timeout = p.duration(Input::WaitTimeout, Duration::from_secs(600));
-    if timeout.is_zero() || timeout > Duration::from_secs(6 * 3600) {
-        p.error(
-            Input::WaitTimeout,
-            Some(&format!("{}s", timeout.as_secs())),
-            "must be more than 0 and at most 6h",
-            example,
-        );
-    }
-    let rollback = p.choice(Input::Rollback, &["auto", "none"], "auto") == "auto";
-    (timeout, rollback)
-}
-
-/// The report of an image target's deploy (App Runner, ECS Express): `what` names the service and target,
-/// the title says how it ended.
-pub(crate) fn image_target_report(
-    what: &str,
-    ok: bool,
-    cancelled: bool,
-    summary: String,
-) -> Report {
-    let (verdict, title) = if ok {
-        (Verdict::Success, format!("deployed {what}"))
-    } else if cancelled {
-        (Verdict::Failure, format!("deploy cancelled: {what}"))
-    } else {
-        (Verdict::Failure, format!("deploy failed: {what}"))
-    };
-    Report::new(crate::inputs::Mode::Deploy, verdict, title, summary)
 }
 
 #[cfg(test)]

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::ecs::rollout::{Timing, fmt_budget};
+pub use super::health::HealthTiming;
+use super::health::check_health;
+use super::poll::{Timing, fmt_budget};
 use crate::aws::call::CallError;
 use crate::aws::json_rpc::{self, JsonRpc};
 use crate::aws::{AwsInputs, Purpose};
@@ -35,30 +37,6 @@ pub struct Config {
     pub timing: Timing,
     /// `rollback: auto` (true) or `none`.
     pub rollback: bool,
-}
-
-/// How the service URL is checked after the operation succeeded: `passes` answers with the expected
-/// status in a row, their requests started `interval` apart, within `budget`. The default, 3 answers
-/// 1 s apart, gives a healthy service's verdict 2 s (plus the last answer's round trip) after the first
-/// request, and still catches a new version that answers once and then fails within those 2 s; more
-/// passes or a longer interval would watch longer at the cost of a later verdict on every deploy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HealthTiming {
-    pub passes: u32,
-    pub interval: Duration,
-    pub budget: Duration,
-    pub request_timeout: Duration,
-}
-
-impl Default for HealthTiming {
-    fn default() -> Self {
-        Self {
-            passes: 3,
-            interval: Duration::from_secs(1),
-            budget: Duration::from_secs(60),
-            request_timeout: Duration::from_secs(5),
-        }
-    }
 }
 
 impl Config {
@@ -93,10 +71,12 @@ impl Config {
             .unwrap_or_default()
         };
         if !image.is_empty() {
-            super::check_image(p, &image);
+            super::image::check_image(p, &image);
         }
-        let (health_url, health_status) = super::parse_health(p, "https://web.example.com/health");
-        let (timeout, rollback) = super::parse_wait_and_rollback(p, "e.g. `wait-timeout: 15m`");
+        let (health_url, health_status) =
+            super::health::parse_health(p, "https://web.example.com/health");
+        let (timeout, rollback) =
+            super::image_target::parse_wait_and_rollback(p, "e.g. `wait-timeout: 15m`");
         Self {
             aws,
             service,
@@ -385,62 +365,6 @@ pub async fn follow(
     }
 }
 
-/// Checks `url` until it answered `status` `passes` times in a row (`Ok(passes)`); `Err` as soon as it
-/// answered otherwise (or not at all) `passes` times in a row, or when `budget` is spent.
-pub async fn check_health(
-    http: &reqwest::Client,
-    url: &str,
-    status: u16,
-    t: HealthTiming,
-    cancel: &Cancel,
-) -> Result<u32, String> {
-    let started = Instant::now();
-    let mut pace = super::poll::Poller::new(t.interval);
-    let (mut ok, mut bad) = (0, 0);
-    let mut last = String::from("no answer yet");
-    loop {
-        pace.started();
-        let answer = http
-            .get(url)
-            .timeout(t.request_timeout)
-            .send()
-            .await
-            .map(|r| r.status().as_u16());
-        match answer {
-            Ok(s) if s == status => {
-                ok += 1;
-                bad = 0;
-            }
-            Ok(s) => {
-                (ok, bad) = (0, bad + 1);
-                last = format!("HTTP {s}");
-            }
-            Err(e) => {
-                (ok, bad) = (0, bad + 1);
-                last = format!("no answer ({e})");
-            }
-        }
-        if ok >= t.passes {
-            return Ok(ok);
-        }
-        if bad >= t.passes {
-            return Err(format!(
-                "`{url}` answered {last} {bad} times in a row (expected {status})"
-            ));
-        }
-        if started.elapsed() >= t.budget {
-            return Err(format!(
-                "`{url}` did not answer {status} {} times in a row within {} (last: {last})",
-                t.passes,
-                fmt_budget(t.budget)
-            ));
-        }
-        if !pace.wait(cancel).await {
-            return Err("cancelled during the health check".into());
-        }
-    }
-}
-
 /// What happened to the previous image after a failure.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Rollback {
@@ -682,7 +606,8 @@ pub fn report(cfg: &Config, o: &Outcome, cancelled: bool) -> Report {
         "\nService URL: https://{} — {} operation poll(s), {} App Runner API call(s).\n",
         o.service.url, o.polls, o.api_calls
     ));
-    let mut r = super::image_target_report(&format!("{name} (App Runner)"), ok, cancelled, s);
+    let mut r =
+        super::image_target::image_target_report(&format!("{name} (App Runner)"), ok, cancelled, s);
     r.output("service-url", format!("https://{}", o.service.url));
     if let Some(id) = &o.operation_id {
         r.output("operation-id", id.clone());
@@ -742,7 +667,7 @@ pub async fn run_restore(
     rt: &Runtime<'_>,
     aws: &crate::aws::Connected,
     cfg: &Config,
-    restore: &super::rollback::Restore,
+    restore: &super::record::Restore,
 ) -> Result<Report, ModeError> {
     let crate::github::deployments::Target::AppRunner { image, .. } = &restore.release.target
     else {
@@ -764,11 +689,11 @@ async fn run_connected(
     rt: &Runtime<'_>,
     aws: &crate::aws::Connected,
     cfg: &Config,
-    restore: Option<&super::rollback::Restore>,
+    restore: Option<&super::record::Restore>,
 ) -> Result<Report, ModeError> {
-    let http = super::health_client(rt)?;
+    let http = super::health::health_client(rt)?;
     if let Some(e) = &aws.environment {
-        super::warn_production_by_tag(rt, e, &cfg.image);
+        super::image::warn_production_by_tag(rt, e, &cfg.image);
     }
     // The read-only plan first: a missing, paused or source-built service is refused before anything
     // is written, a GitHub Deployment included (it would record a target nothing was deployed to).
@@ -819,7 +744,8 @@ async fn run_connected(
         ),
     };
     let gh =
-        super::ecs::GithubDeployment::start_recorded(rt, &environment, &description, &record).await;
+        super::record::GithubDeployment::start_recorded(rt, &environment, &description, &record)
+            .await;
     let o = match execute(planned, &http, cfg, &rt.cancel).await {
         Ok(o) => o,
         Err(e) => {
@@ -832,7 +758,7 @@ async fn run_connected(
         .finish(o.succeeded(), Some(&format!("https://{}", o.service.url)))
         .await;
     let r = report(cfg, &o, rt.cancel.is_cancelled());
-    Ok(super::name_the_target(rt, aws, &record, r))
+    Ok(super::record::name_the_target(rt, aws, &record, r))
 }
 
 impl crate::modes::Failure for AppRunnerError {

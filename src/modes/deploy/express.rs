@@ -22,8 +22,8 @@ use aws_sdk_ecs::types::{
     ServiceDeploymentStatus,
 };
 
-use super::apprunner::{HealthTiming, check_health};
-use super::ecs::rollout::{Timing, fmt_budget};
+use super::health::{HealthTiming, check_health};
+use super::poll::{Timing, fmt_budget};
 use crate::aws::{AwsInputs, Purpose};
 use crate::cancel::Cancel;
 use crate::inputs::{Inputs, Mode};
@@ -64,13 +64,13 @@ const NOT_FOR_EXPRESS: [Input; 7] = [
 impl Config {
     /// Reads the Express inputs (called when `express-service` is set), collecting every error.
     /// `given` holds the target inputs `deploy::Config::parse` read (`cluster`, `service`, …).
-    pub fn parse(p: &mut Inputs<'_>, service: String, given: super::TargetInputs) -> Self {
+    pub fn parse(p: &mut Inputs<'_>, service: String, given: super::target::TargetInputs) -> Self {
         let aws = AwsInputs::parse(p);
         let rollback_to = given.rollback_to;
         for other in NOT_FOR_EXPRESS {
             // With `rollback-to`, the inputs of a new release are refused once, by its parser.
             if rollback_to
-                && super::rollback::NEW_RELEASE_INPUTS
+                && super::target::NEW_RELEASE_INPUTS
                     .iter()
                     .any(|(input, _)| *input == other)
             {
@@ -141,10 +141,11 @@ impl Config {
             .unwrap_or_default()
         };
         if !image.is_empty() {
-            super::check_image(p, &image);
+            super::image::check_image(p, &image);
         }
-        let (health_url, health_status) = super::parse_health(p, "https://web.example.com/health");
-        let (timeout, rollback) = super::parse_wait_and_rollback(
+        let (health_url, health_status) =
+            super::health::parse_health(p, "https://web.example.com/health");
+        let (timeout, rollback) = super::image_target::parse_wait_and_rollback(
             p,
             "e.g. `wait-timeout: 20m` (an Express canary bakes about 6 minutes)",
         );
@@ -329,7 +330,7 @@ impl Api {
     #[must_use]
     pub fn new(sdk: &aws_config::SdkConfig) -> Self {
         Self {
-            client: super::ecs::client(sdk),
+            client: super::clients::ecs(sdk),
             calls: std::sync::Mutex::new(0),
         }
     }
@@ -929,7 +930,12 @@ pub fn report(cfg: &Config, o: &Outcome, cancelled: bool) -> Report {
         o.polls,
         o.api_calls
     ));
-    let mut r = super::image_target_report(&format!("{name} (ECS Express)"), ok, cancelled, s);
+    let mut r = super::image_target::image_target_report(
+        &format!("{name} (ECS Express)"),
+        ok,
+        cancelled,
+        s,
+    );
     r.output("service-url", url);
     if let Some(d) = &o.deployment {
         r.output("deployment-id", d.clone());
@@ -996,7 +1002,7 @@ pub async fn run_restore(
     rt: &Runtime<'_>,
     aws: &crate::aws::Connected,
     cfg: &Config,
-    restore: &super::rollback::Restore,
+    restore: &super::record::Restore,
 ) -> Result<Report, ModeError> {
     let crate::github::deployments::Target::EcsExpress { image, .. } = &restore.release.target
     else {
@@ -1022,12 +1028,12 @@ async fn run_connected(
     rt: &Runtime<'_>,
     aws: &crate::aws::Connected,
     cfg: &Config,
-    restore: Option<&super::rollback::Restore>,
+    restore: Option<&super::record::Restore>,
 ) -> Result<Report, ModeError> {
     let arn = arn_of(aws, cfg);
-    let http = super::health_client(rt)?;
+    let http = super::health::health_client(rt)?;
     if let Some(e) = &aws.environment {
-        super::warn_production_by_tag(rt, e, &cfg.image);
+        super::image::warn_production_by_tag(rt, e, &cfg.image);
     }
     if rt.common.dry_run {
         let api = Api::new(&aws.sdk);
@@ -1079,7 +1085,8 @@ async fn run_connected(
         ),
     };
     let gh =
-        super::ecs::GithubDeployment::start_recorded(rt, &environment, &description, &record).await;
+        super::record::GithubDeployment::start_recorded(rt, &environment, &description, &record)
+            .await;
     let o = match execute(planned, &http, cfg, &rt.cancel).await {
         Ok(o) => o,
         Err(e) => {
@@ -1090,5 +1097,5 @@ async fn run_connected(
     };
     let record = gh.finish(o.succeeded(), o.service.url().as_deref()).await;
     let r = report(cfg, &o, rt.cancel.is_cancelled());
-    Ok(super::name_the_target(rt, aws, &record, r))
+    Ok(super::record::name_the_target(rt, aws, &record, r))
 }

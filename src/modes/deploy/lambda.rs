@@ -98,13 +98,13 @@ impl LambdaConfig {
         let key = p.string(Input::S3Key);
         let image = p.string(Input::Image);
         if let Some(i) = &image {
-            super::check_image(p, i);
+            super::image::check_image(p, i);
         }
         let traffic = p
             .parse_with(Input::Traffic, Traffic::fix(), Traffic::parse)
             .unwrap_or(Traffic::AllAtOnce);
         let alarms = p.list(Input::Alarms);
-        let (url, status) = super::parse_health(p, "https://api.example.com/health");
+        let (url, status) = super::health::parse_health(p, "https://api.example.com/health");
         let payload = p.parse_with(
             Input::TestPayload,
             "Use a JSON document, e.g. `test-payload: '{\"ping\": true}'`",
@@ -490,7 +490,7 @@ pub async fn run_restore(
     sdk: &SdkConfig,
     environment: Option<&str>,
     cfg: &LambdaConfig,
-    restore: &super::rollback::Restore,
+    restore: &super::record::Restore,
 ) -> Result<Report, ModeError> {
     let r = run_inner(rt, sdk, environment, cfg, Some(restore)).await?;
     Ok(restore.annotate(r))
@@ -504,7 +504,7 @@ pub struct Recorder<'r, 'a> {
     environment: String,
     description: String,
     record: crate::github::deployments::Record,
-    started: Option<super::ecs::GithubDeployment>,
+    started: Option<super::record::GithubDeployment>,
 }
 
 impl Recorder<'_, '_> {
@@ -522,7 +522,7 @@ impl Recorder<'_, '_> {
             });
         }
         self.started = Some(
-            super::ecs::GithubDeployment::start_recorded(
+            super::record::GithubDeployment::start_recorded(
                 self.rt,
                 &self.environment,
                 &self.description,
@@ -547,12 +547,12 @@ async fn run_inner(
     sdk: &SdkConfig,
     environment: Option<&str>,
     cfg: &LambdaConfig,
-    restore: Option<&super::rollback::Restore>,
+    restore: Option<&super::record::Restore>,
 ) -> Result<Report, ModeError> {
     let dry_run = rt.common.dry_run;
     let env_name = environment_name(environment, cfg);
     if let (Some(e), Some(CodeSource::Image(i))) = (environment, &cfg.code) {
-        super::warn_production_by_tag(rt, e, i);
+        super::image::warn_production_by_tag(rt, e, i);
     }
     let what = format!(
         "Lambda {}:{} ({})",

@@ -11,6 +11,8 @@
 //! Adding a target's rollback: a [`Target`] variant recorded by its deploy, a `same_*` identity check,
 //! and one arm in [`run`] that connects, calls [`choose`] and hands the [`Restore`] to the target's run.
 
+use super::record::Restore;
+use super::target::NEW_RELEASE_INPUTS;
 use crate::aws::Purpose;
 use crate::github::deployments::{
     self, FindError, Record, Release, Search, Target, Verify, Wanted,
@@ -20,22 +22,6 @@ use crate::inputs::Inputs;
 use crate::modes::{ModeError, Runtime};
 use crate::report::Report;
 use crate::report::markdown::{code_span, sentence, text};
-
-/// Inputs that describe a new release: a rollback takes none of them (it redeploys what was recorded).
-pub const NEW_RELEASE_INPUTS: [(Input, &str); 12] = [
-    (Input::Image, "the image"),
-    (Input::TaskDefinition, "the task definition"),
-    (Input::EnvironmentVariables, "the environment"),
-    (Input::ZipFile, "the code"),
-    (Input::S3Bucket, "the code"),
-    (Input::S3Key, "the code"),
-    (Input::Handler, "the configuration"),
-    (Input::Runtime, "the configuration"),
-    (Input::MemorySize, "the configuration"),
-    (Input::FunctionTimeout, "the configuration"),
-    (Input::PreDeployTask, "the one-off tasks"),
-    (Input::PostDeployTask, "the one-off tasks"),
-];
 
 /// Parses `rollback-to` (`raw`; `deploy::Config::parse` reads it and `preview`); `None` when unset.
 /// Records an error for each input that describes a new release (all at once), and for `preview: true`.
@@ -78,48 +64,6 @@ pub fn parse(p: &mut Inputs<'_>, raw: Option<&str>, preview: bool) -> Option<Wan
         );
     }
     wanted
-}
-
-/// What a target's run needs to put a release in place again.
-#[derive(Clone, Debug)]
-pub struct Restore {
-    /// The deployment put in place again.
-    pub release: Release,
-    /// What the new deployment records (the same target; restored and replaced deployments).
-    pub record: Record,
-    /// The environment searched.
-    pub environment: String,
-    /// For the report: which deployment, and what was passed over.
-    pub note: String,
-}
-
-impl Restore {
-    /// The GitHub Deployment description of the rollback.
-    #[must_use]
-    pub fn description(&self, what: &str) -> String {
-        format!(
-            "Rollback of {what} to #{} ({})",
-            self.release.id, self.release.version
-        )
-    }
-
-    /// Adds the restored release to the report: a paragraph after the first, and the outputs
-    /// `restored-version` and `restored-deployment-id`.
-    #[must_use]
-    pub fn annotate(&self, mut r: Report) -> Report {
-        let para = format!("{}\n\n", self.note);
-        match r.summary.find("\n\n") {
-            Some(end) => r.summary.insert_str(end + 2, &para),
-            None => r.summary.push_str(&format!("\n\n{para}")),
-        }
-        if let Some(c) = r.checks.first_mut() {
-            c.summary.clone_from(&r.summary);
-        }
-        r.title = format!("rollback: {}", r.title);
-        r.output("restored-version", self.release.version.clone());
-        r.output("restored-deployment-id", self.release.id.to_string());
-        r
-    }
 }
 
 /// Looks the release up in `environment`'s deployments. No good deployment, a missing token or a
@@ -647,7 +591,7 @@ pub async fn run(
             let artifact = Artifact::AppRunner {
                 api: Box::new(super::apprunner::Api::new(
                     &aws.sdk,
-                    super::health_client(rt)?,
+                    super::health::health_client(rt)?,
                 )),
                 service: &a.service,
                 running: tokio::sync::OnceCell::new(),
