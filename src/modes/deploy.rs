@@ -28,6 +28,19 @@ use crate::report::Report;
 pub use image::{check_image, has_digest, has_tag_or_digest, production_by_tag};
 pub use target::{NEW_RELEASE_INPUTS, TargetInputs};
 
+/// Runs `$body` with `$t` bound to the configuration of whichever target `$target` is: the one place
+/// that lists the targets (a new target is one more line here and its variant of [`Target`]).
+macro_rules! each_target {
+    ($target:expr, $t:ident => $body:expr) => {
+        match $target {
+            Target::Ecs($t) => $body,
+            Target::Lambda($t) => $body,
+            Target::AppRunner($t) => $body,
+            Target::Express($t) => $body,
+        }
+    };
+}
+
 /// Inputs of this mode: exactly one target.
 #[derive(Debug)]
 pub struct Config {
@@ -56,12 +69,7 @@ impl Target {
     /// The AWS connection inputs of the target.
     #[must_use]
     pub fn aws(&self) -> &AwsInputs {
-        match self {
-            Target::Ecs(c) => &c.aws,
-            Target::Lambda(l) => &l.aws,
-            Target::AppRunner(a) => &a.aws,
-            Target::Express(x) => &x.aws,
-        }
+        each_target!(self, t => target::Target::aws(t.as_ref()))
     }
 }
 
@@ -355,33 +363,29 @@ fn lambda_only_inputs(p: &mut Inputs<'_>) -> Vec<Input> {
         .collect()
 }
 
-/// Runs the mode on the chosen target.
+/// Runs the mode on the chosen target: a preview, a rollback (any target, through [`target::Target`])
+/// or a deploy.
 pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
-    if let Some(wanted) = &cfg.rollback {
-        let r = Box::pin(rollback::run(rt, cfg, wanted)).await;
-        return r.map(|r| note_real_run_refusal(rt, cfg.target.aws(), r));
+    // Previews are refused for App Runner and Express at parse time.
+    match (&cfg.target, &cfg.preview, &cfg.rollback) {
+        (Target::Ecs(c), Some(pv), None) => return Box::pin(preview::ecs::run(rt, c, pv)).await,
+        (Target::Lambda(l), Some(pv), None) => {
+            return Box::pin(preview::run_lambda(rt, l, pv)).await;
+        }
+        _ => {}
     }
-    match (&cfg.target, &cfg.preview) {
-        (Target::Ecs(c), Some(pv)) => Box::pin(preview::ecs::run(rt, c, pv)).await,
-        (Target::Lambda(l), Some(pv)) => Box::pin(preview::run_lambda(rt, l, pv)).await,
-        (Target::Ecs(c), None) => {
-            let r = Box::pin(ecs::run(rt, c)).await;
-            r.map(|r| note_real_run_refusal(rt, &c.aws, r))
-        }
-        (Target::Lambda(l), None) => {
-            let r = Box::pin(lambda::run(rt, l)).await;
-            r.map(|r| note_real_run_refusal(rt, &l.aws, r))
-        }
-        // Previews are refused for these at parse time.
-        (Target::AppRunner(a), _) => {
-            let r = Box::pin(apprunner::run(rt, a)).await;
-            r.map(|r| note_real_run_refusal(rt, &a.aws, r))
-        }
-        (Target::Express(x), _) => {
-            let r = Box::pin(express::run(rt, x)).await;
-            r.map(|r| note_real_run_refusal(rt, &x.aws, r))
-        }
-    }
+    let r = each_target!(&cfg.target, t => match &cfg.rollback {
+        Some(wanted) => Box::pin(rollback::run(rt, t.as_ref(), wanted)).await,
+        None => Box::pin(deploy(rt, t.as_ref())).await,
+    });
+    r.map(|r| note_real_run_refusal(rt, cfg.target.aws(), r))
+}
+
+/// A deploy of a new release on any target: connect (trigger policy and environment mapping first),
+/// then the target's run.
+async fn deploy<T: target::Target>(rt: &Runtime<'_>, target: &T) -> Result<Report, ModeError> {
+    let aws = rt.connect_aws(target.aws(), Purpose::Deploy).await?;
+    target.deploy(rt, &aws).await
 }
 
 /// A dry run of an environment a real run would refuse (act: no OIDC `environment` claim) says so in
@@ -624,5 +628,51 @@ mod tests {
                 "input `preview` = `yes`: is not a boolean. Use `true` or `false` (YAML 1.2 core schema), e.g. `preview: true`"
             ]
         );
+    }
+
+    fn deploy_errors(pairs: &[(&str, &str)]) -> (Config, Vec<String>) {
+        let env = Env::from_pairs(pairs.iter().copied());
+        let mut p = Inputs::new(&env);
+        let c = Config::parse(&mut p).expect("the express path always chooses its target");
+        let errs = p
+            .finish()
+            .err()
+            .map(|e| e.0.iter().map(ToString::to_string).collect())
+            .unwrap_or_default();
+        (c, errs)
+    }
+
+    #[test]
+    fn express_takes_rollback_to_without_an_image_and_names_each_new_release_input_once() {
+        let (c, e) = deploy_errors(&[
+            ("INPUT_EXPRESS-SERVICE", "frontend"),
+            ("INPUT_ROLLBACK-TO", "previous"),
+        ]);
+        assert!(e.is_empty(), "{e:#?}");
+        assert_eq!(
+            c.rollback,
+            Some(crate::github::deployments::Wanted::Previous)
+        );
+        let Target::Express(x) = c.target else {
+            panic!("not an ECS Express target: {:?}", c.target)
+        };
+        assert_eq!(x.image, "");
+        let (_, e) = deploy_errors(&[
+            ("INPUT_EXPRESS-SERVICE", "frontend"),
+            ("INPUT_ROLLBACK-TO", "v1.2.0"),
+            ("INPUT_IMAGE", "repo@sha256:abc"),
+            ("INPUT_TASK-DEFINITION", "td.json"),
+            ("INPUT_PREVIEW", "true"),
+            ("INPUT_CONTAINER", "app"),
+        ]);
+        let all = e.join("\n");
+        for input in ["image", "task-definition", "preview", "container"] {
+            let n = e
+                .iter()
+                .filter(|l| l.starts_with(&format!("input `{input}`")))
+                .count();
+            assert_eq!(n, 1, "`{input}` named once: {all}");
+        }
+        assert_eq!(e.len(), 4, "{all}");
     }
 }

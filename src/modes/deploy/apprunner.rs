@@ -13,9 +13,9 @@ use serde_json::Value;
 pub use super::health::HealthTiming;
 use super::health::check_health;
 use super::poll::{Timing, fmt_budget};
+use crate::aws::AwsInputs;
 use crate::aws::call::CallError;
 use crate::aws::json_rpc::{self, JsonRpc};
-use crate::aws::{AwsInputs, Purpose};
 use crate::cancel::Cancel;
 use crate::inputs::{Inputs, Mode};
 use crate::modes::{ModeError, Runtime};
@@ -640,10 +640,89 @@ pub fn report(cfg: &Config, o: &Outcome, cancelled: bool) -> Report {
     r
 }
 
-/// The App Runner deploy step: connect (trigger policy first), deploy, report.
-pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
-    let aws = rt.connect_aws(&cfg.aws, Purpose::Deploy).await?;
-    run_connected(rt, &aws, cfg, None).await
+/// What is live on an App Runner target: the image the service runs, read at the first release checked.
+pub struct Live {
+    api: Box<Api>,
+    running: tokio::sync::OnceCell<String>,
+}
+
+impl super::target::Target for Config {
+    type Live = Live;
+
+    fn aws(&self) -> &AwsInputs {
+        &self.aws
+    }
+
+    fn what(&self) -> String {
+        format!("App Runner `{}`", self.service)
+    }
+
+    fn environment(&self, aws: &crate::aws::Connected) -> String {
+        environment_name(aws.environment.as_deref(), self)
+    }
+
+    fn owns(
+        &self,
+        _aws: &crate::aws::Connected,
+        recorded: &crate::github::deployments::Target,
+    ) -> bool {
+        matches!(recorded, crate::github::deployments::Target::AppRunner { service, .. } if same_app_runner_service(service, &self.service))
+    }
+
+    fn observe(&self, rt: &Runtime<'_>, aws: &crate::aws::Connected) -> Result<Live, ModeError> {
+        Ok(Live {
+            api: Box::new(Api::new(&aws.sdk, super::health::health_client(rt)?)),
+            running: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// A recorded image must be by digest, from the repository of the image the service runs now.
+    async fn check_release(
+        &self,
+        live: &Live,
+        recorded: &crate::github::deployments::Target,
+    ) -> Result<Option<String>, String> {
+        let crate::github::deployments::Target::AppRunner { image, .. } = recorded else {
+            return Ok(super::target::records_other(recorded));
+        };
+        let now = live
+            .running
+            .get_or_try_init(|| async {
+                let arn = live.api.resolve(&self.service).await?;
+                live.api.describe(&arn).await.map(|s| s.image)
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(super::image::same_image_home(image, now))
+    }
+
+    async fn deploy(
+        &self,
+        rt: &Runtime<'_>,
+        aws: &crate::aws::Connected,
+    ) -> Result<Report, ModeError> {
+        run_connected(rt, aws, self, None).await
+    }
+
+    async fn restore(
+        &self,
+        rt: &Runtime<'_>,
+        aws: &crate::aws::Connected,
+        _live: Live,
+        restore: &super::record::Restore,
+    ) -> Result<Report, ModeError> {
+        run_restore(rt, aws, self, restore).await
+    }
+}
+
+/// App Runner services are the same when their names are (an ARN `…:service/<name>/<id>` or a name).
+#[must_use]
+pub fn same_app_runner_service(a: &str, b: &str) -> bool {
+    fn name(s: &str) -> &str {
+        s.split_once(":service/")
+            .map_or(s, |(_, rest)| rest.split('/').next().unwrap_or(rest))
+    }
+    a == b || name(a) == name(b)
 }
 
 /// The GitHub environment of an App Runner deploy: the mapped `environment`, else the service's name.
@@ -852,5 +931,14 @@ mod tests {
                 && e.to_string().contains("not an App Runner service ARN")),
             "{errors:?}"
         );
+    }
+
+    #[test]
+    fn app_runner_names_and_arns_are_the_same_service() {
+        let arn =
+            "arn:aws:apprunner:eu-west-1:123456789012:service/web/8fe1e10304f84fd2b0df550fe98a71fa";
+        assert!(same_app_runner_service(arn, "web"));
+        assert!(same_app_runner_service("web", arn));
+        assert!(!same_app_runner_service(arn, "api"));
     }
 }

@@ -26,7 +26,7 @@ use aws_sdk_ecs::types::TaskDefinitionField;
 use aws_smithy_types::body::SdkBody;
 use serde_json::Value;
 
-use crate::aws::{AwsInputs, Connected, Purpose};
+use crate::aws::{AwsInputs, Connected};
 use crate::cancel::Cancel;
 use crate::inputs::Inputs;
 use crate::modes::{ModeError, Runtime};
@@ -971,12 +971,6 @@ pub fn short_td(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
 }
 
-/// The ECS deploy: connect (trigger policy and environment mapping first), then [`run_connected`].
-pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
-    let aws = rt.connect_aws(&cfg.aws, Purpose::Deploy).await?;
-    run_connected(rt, &aws, cfg).await
-}
-
 /// Plan, print it (dry run) or apply it, and report.
 pub async fn run_connected(
     rt: &Runtime<'_>,
@@ -993,6 +987,142 @@ pub fn environment_name(aws: &Connected, cfg: &Config) -> String {
     aws.environment
         .clone()
         .unwrap_or_else(|| cfg.cluster.clone())
+}
+
+/// What is live on an ECS target: the services planned as they run, read at the first release checked,
+/// kept so that the restore plans from the same read.
+pub struct Live {
+    sdk: SdkConfig,
+    running: tokio::sync::OnceCell<Vec<ServicePlan>>,
+}
+
+impl super::target::Target for Config {
+    type Live = Live;
+
+    fn aws(&self) -> &AwsInputs {
+        &self.aws
+    }
+
+    fn what(&self) -> String {
+        format!(
+            "ECS {} in cluster `{}`",
+            self.services.join(", "),
+            self.cluster
+        )
+    }
+
+    fn environment(&self, aws: &Connected) -> String {
+        environment_name(aws, self)
+    }
+
+    /// The same cluster and the same set of services.
+    fn owns(&self, _aws: &Connected, recorded: &crate::github::deployments::Target) -> bool {
+        let crate::github::deployments::Target::Ecs { cluster, services } = recorded else {
+            return false;
+        };
+        let mut names: Vec<&str> = services.iter().map(|s| s.service.as_str()).collect();
+        names.sort_unstable();
+        let mut ours: Vec<&str> = self.services.iter().map(String::as_str).collect();
+        ours.sort_unstable();
+        *cluster == self.cluster && names == ours
+    }
+
+    fn observe(&self, _rt: &Runtime<'_>, aws: &Connected) -> Result<Live, ModeError> {
+        Ok(Live {
+            sdk: aws.sdk.clone(),
+            running: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// Each recorded task definition (an ARN) must be of the same partition, region, account and
+    /// family as the one its service runs now.
+    async fn check_release(
+        &self,
+        live: &Live,
+        recorded: &crate::github::deployments::Target,
+    ) -> Result<Option<String>, String> {
+        let crate::github::deployments::Target::Ecs { services, .. } = recorded else {
+            return Ok(super::target::records_other(recorded));
+        };
+        let running = live
+            .running
+            .get_or_try_init(|| plan_as_is(&live.sdk, self))
+            .await
+            .map_err(|e| e.to_string())?;
+        for s in services {
+            let Some(now) = running
+                .iter()
+                .find(|p| p.service == s.service)
+                .map(|p| &p.current_task_definition)
+            else {
+                return Ok(Some(format!(
+                    "service `{}` is not one of this step's",
+                    s.service
+                )));
+            };
+            if let Some(why) = same_task_definition_home(&s.task_definition, now) {
+                return Ok(Some(format!("service `{}`: {why}", s.service)));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn deploy(&self, rt: &Runtime<'_>, aws: &Connected) -> Result<Report, ModeError> {
+        run_connected(rt, aws, self).await
+    }
+
+    async fn restore(
+        &self,
+        rt: &Runtime<'_>,
+        aws: &Connected,
+        live: Live,
+        restore: &super::record::Restore,
+    ) -> Result<Report, ModeError> {
+        run_restore(rt, aws, self, restore, live.running.into_inner()).await
+    }
+}
+
+/// `None` when task definition `recorded` (an ARN) lives where `running` does — same partition,
+/// region, account and family — else why not.
+#[must_use]
+pub fn same_task_definition_home(recorded: &str, running: &str) -> Option<String> {
+    fn parts(arn: &str) -> Option<(&str, &str, &str, &str)> {
+        let mut it = arn.splitn(6, ':');
+        let (Some("arn"), Some(partition), Some("ecs"), Some(region), Some(account), Some(rest)) = (
+            it.next(),
+            it.next(),
+            it.next(),
+            it.next(),
+            it.next(),
+            it.next(),
+        ) else {
+            return None;
+        };
+        let (family, revision) = rest.strip_prefix("task-definition/")?.rsplit_once(':')?;
+        (!family.is_empty() && !revision.is_empty() && revision.bytes().all(|b| b.is_ascii_digit()))
+            .then_some((partition, region, account, family))
+    }
+    let Some(rec) = parts(recorded) else {
+        return Some(format!(
+            "`{recorded}` is not a task-definition ARN with a revision"
+        ));
+    };
+    let Some(now) = parts(running) else {
+        return Some(format!(
+            "the running task definition `{running}` is not an ARN with a revision"
+        ));
+    };
+    let names = ["partition", "region", "account", "family"];
+    let (a, b) = ([rec.0, rec.1, rec.2, rec.3], [now.0, now.1, now.2, now.3]);
+    names
+        .iter()
+        .zip(a.iter().zip(b.iter()))
+        .find(|(_, (x, y))| x != y)
+        .map(|(what, (x, y))| {
+            format!(
+                "task definition `{recorded}` is of {what} `{x}`, the service runs {what} `{y}`"
+            )
+        })
 }
 
 /// `rollback-to`: every service back on the task definition `restore` recorded, with the same watch,

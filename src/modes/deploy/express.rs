@@ -24,7 +24,7 @@ use aws_sdk_ecs::types::{
 
 use super::health::{HealthTiming, check_health};
 use super::poll::{Timing, fmt_budget};
-use crate::aws::{AwsInputs, Purpose};
+use crate::aws::AwsInputs;
 use crate::cancel::Cancel;
 use crate::inputs::{Inputs, Mode};
 use crate::modes::{ModeError, Runtime};
@@ -969,10 +969,91 @@ pub fn report(cfg: &Config, o: &Outcome, cancelled: bool) -> Report {
     r
 }
 
-/// The ECS Express deploy step: connect (trigger policy first), deploy, report.
-pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
-    let aws = rt.connect_aws(&cfg.aws, Purpose::Deploy).await?;
-    run_connected(rt, &aws, cfg, None).await
+/// What is live on an ECS Express target: the image the service runs, read at the first release
+/// checked.
+pub struct Live {
+    api: Box<Api>,
+    arn: String,
+    running: tokio::sync::OnceCell<String>,
+}
+
+impl super::target::Target for Config {
+    type Live = Live;
+
+    fn aws(&self) -> &AwsInputs {
+        &self.aws
+    }
+
+    fn what(&self) -> String {
+        format!("ECS Express `{}`", self.service)
+    }
+
+    fn environment(&self, aws: &crate::aws::Connected) -> String {
+        environment_name(aws.environment.as_deref(), self, &arn_of(aws, self))
+    }
+
+    fn owns(
+        &self,
+        aws: &crate::aws::Connected,
+        recorded: &crate::github::deployments::Target,
+    ) -> bool {
+        matches!(recorded, crate::github::deployments::Target::EcsExpress { service, .. } if same_express_service(service, &arn_of(aws, self)))
+    }
+
+    fn observe(&self, _rt: &Runtime<'_>, aws: &crate::aws::Connected) -> Result<Live, ModeError> {
+        Ok(Live {
+            api: Box::new(Api::new(&aws.sdk)),
+            arn: arn_of(aws, self),
+            running: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// A recorded image must be by digest, from the repository of the image the service runs now.
+    async fn check_release(
+        &self,
+        live: &Live,
+        recorded: &crate::github::deployments::Target,
+    ) -> Result<Option<String>, String> {
+        let crate::github::deployments::Target::EcsExpress { image, .. } = recorded else {
+            return Ok(super::target::records_other(recorded));
+        };
+        let now = live
+            .running
+            .get_or_try_init(|| async {
+                live.api
+                    .describe(&live.arn)
+                    .await
+                    .map(|s| s.image().to_owned())
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(super::image::same_image_home(image, now))
+    }
+
+    async fn deploy(
+        &self,
+        rt: &Runtime<'_>,
+        aws: &crate::aws::Connected,
+    ) -> Result<Report, ModeError> {
+        run_connected(rt, aws, self, None).await
+    }
+
+    async fn restore(
+        &self,
+        rt: &Runtime<'_>,
+        aws: &crate::aws::Connected,
+        _live: Live,
+        restore: &super::record::Restore,
+    ) -> Result<Report, ModeError> {
+        run_restore(rt, aws, self, restore).await
+    }
+}
+
+/// ECS Express services are the same when their ARNs are (both sides are ARNs: the step's name is
+/// completed with `cluster`, the region and the account before it is compared).
+#[must_use]
+pub fn same_express_service(recorded: &str, arn: &str) -> bool {
+    recorded == arn
 }
 
 /// The service's ARN in the connected account and region ([`Config::service_arn`]).
@@ -1098,4 +1179,19 @@ async fn run_connected(
     let record = gh.finish(o.succeeded(), o.service.url().as_deref()).await;
     let r = report(cfg, &o, rt.cancel.is_cancelled());
     Ok(super::record::name_the_target(rt, aws, &record, r))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn express_services_are_the_same_when_their_arns_are() {
+        let arn = "arn:aws:ecs:eu-west-1:123456789012:service/default/frontend";
+        assert!(same_express_service(arn, arn));
+        assert!(!same_express_service(
+            arn,
+            "arn:aws:ecs:eu-west-1:123456789012:service/other/frontend"
+        ));
+    }
 }

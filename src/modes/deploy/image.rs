@@ -55,3 +55,38 @@ pub fn warn_production_by_tag(rt: &Runtime<'_>, environment: &str, image: &str) 
         );
     }
 }
+
+/// The repository part of an image reference (`host[:port]/path`, without `:tag` or `@digest`).
+fn image_repository(image: &str) -> &str {
+    let no_digest = image.split_once('@').map_or(image, |(r, _)| r);
+    match no_digest.rsplit_once('/') {
+        Some((head, last)) => match last.split_once(':') {
+            Some((name, _tag)) => &no_digest[..head.len() + 1 + name.len()],
+            None => no_digest,
+        },
+        None => no_digest.split_once(':').map_or(no_digest, |(n, _)| n),
+    }
+}
+
+/// `None` when `recorded` is an image by digest (`@sha256:` and 64 hex digits) from the repository of
+/// `running`, else why not.
+#[must_use]
+pub fn same_image_home(recorded: &str, running: &str) -> Option<String> {
+    let by_digest = recorded.split_once("@sha256:").is_some_and(|(_, d)| {
+        d.len() == 64
+            && d.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    });
+    if !by_digest {
+        return Some(format!(
+            "image `{recorded}` is not pinned by digest (`@sha256:…`), so what it names can have changed"
+        ));
+    }
+    let (rec, now) = (image_repository(recorded), image_repository(running));
+    if running.is_empty() || rec != now {
+        return Some(format!(
+            "image `{recorded}` is not from `{now}`, the repository the service runs from"
+        ));
+    }
+    None
+}

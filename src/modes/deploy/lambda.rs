@@ -454,12 +454,98 @@ pub struct Deployed {
     pub baked: Duration,
 }
 
-/// Runs a Lambda deploy: credentials (`aws::connect`: policy, OIDC, STS), the deploy, the report.
-pub async fn run(rt: &Runtime<'_>, cfg: &LambdaConfig) -> Result<Report, ModeError> {
-    let aws = rt
-        .connect_aws(&cfg.aws, crate::aws::Purpose::Deploy)
-        .await?;
-    run_connected(rt, &aws.sdk, aws.environment.as_deref(), cfg).await
+/// Lambda's side of [`super::target::Target`]: what is live is the function, read through its API.
+impl super::target::Target for LambdaConfig {
+    type Live = Box<Api>;
+
+    fn aws(&self) -> &crate::aws::AwsInputs {
+        &self.aws
+    }
+
+    fn what(&self) -> String {
+        format!("Lambda `{}:{}`", self.function_name, self.alias)
+    }
+
+    fn environment(&self, aws: &crate::aws::Connected) -> String {
+        environment_name(aws.environment.as_deref(), self)
+    }
+
+    /// The same function and alias.
+    fn owns(
+        &self,
+        _aws: &crate::aws::Connected,
+        recorded: &crate::github::deployments::Target,
+    ) -> bool {
+        matches!(recorded, crate::github::deployments::Target::Lambda { function, alias, .. }
+            if *function == self.function_name && *alias == self.alias)
+    }
+
+    fn observe(
+        &self,
+        rt: &Runtime<'_>,
+        aws: &crate::aws::Connected,
+    ) -> Result<Box<Api>, ModeError> {
+        Ok(Box::new(Api::new(
+            &aws.sdk,
+            &self.function_name,
+            crate::net::Net::from_env(rt.env),
+        )))
+    }
+
+    /// A recorded version must be a published (numeric) version whose `CodeSha256` is the recorded one.
+    async fn check_release(
+        &self,
+        api: &Box<Api>,
+        recorded: &crate::github::deployments::Target,
+    ) -> Result<Option<String>, String> {
+        let crate::github::deployments::Target::Lambda {
+            version,
+            code_sha256,
+            ..
+        } = recorded
+        else {
+            return Ok(super::target::records_other(recorded));
+        };
+        if version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit()) {
+            return Ok(Some(format!(
+                "version `{version}` is not a published (numeric) version"
+            )));
+        }
+        let Some(recorded) = code_sha256 else {
+            return Ok(Some(
+                "the record has no code hash (written by an older stevedore), so its version cannot be checked".into(),
+            ));
+        };
+        match api
+            .version_code_sha256(version)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            Some(h) if h == *recorded => Ok(None),
+            Some(h) => Ok(Some(format!(
+                "version {version} has code hash `{h}`, the record says `{recorded}`"
+            ))),
+            None => Ok(Some(format!("version {version} no longer exists"))),
+        }
+    }
+
+    async fn deploy(
+        &self,
+        rt: &Runtime<'_>,
+        aws: &crate::aws::Connected,
+    ) -> Result<Report, ModeError> {
+        run_connected(rt, &aws.sdk, aws.environment.as_deref(), self).await
+    }
+
+    async fn restore(
+        &self,
+        rt: &Runtime<'_>,
+        aws: &crate::aws::Connected,
+        _live: Box<Api>,
+        restore: &super::record::Restore,
+    ) -> Result<Report, ModeError> {
+        run_restore(rt, &aws.sdk, aws.environment.as_deref(), self, restore).await
+    }
 }
 
 /// The GitHub environment of a Lambda deploy: the mapped `environment`, else `function:alias`.
