@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-pub use super::health::HealthTiming;
-use super::health::check_health;
+pub use super::health::{HealthTiming, check_health};
 use super::poll::{Timing, fmt_budget};
 use crate::aws::AwsInputs;
 use crate::aws::call::CallError;
