@@ -693,8 +693,8 @@ impl Api {
             .map(|p| String::from_utf8_lossy(p.as_ref()).into_owned())
             .unwrap_or_default();
         Ok(match r.function_error() {
-            Some(kind) => Err(format!("{kind}: {}", excerpt(&body))),
-            None => Ok(excerpt(&body)),
+            Some(kind) => Err(format!("{kind}: {}", crate::report::excerpt(&body))),
+            None => Ok(crate::report::excerpt(&body)),
         })
     }
 
@@ -767,16 +767,4 @@ pub struct AlarmStates {
     pub found: Vec<String>,
     pub in_alarm: Vec<String>,
     pub missing: Vec<String>,
-}
-
-/// At most 300 characters of `s`, on one line.
-#[must_use]
-pub fn excerpt(s: &str) -> String {
-    let one = s.replace(['\r', '\n'], " ");
-    let cut = crate::report::truncate_bytes(&one, 300);
-    if cut.len() < one.len() {
-        format!("{cut}…")
-    } else {
-        cut.to_owned()
-    }
 }
