@@ -18,6 +18,7 @@
 
 pub mod act;
 pub mod app;
+pub mod arn;
 pub mod aws;
 pub mod cancel;
 pub mod check;

@@ -16,10 +16,10 @@ use crate::aws::AwsInputs;
 use crate::aws::call::CallError;
 use crate::aws::json_rpc::{self, JsonRpc};
 use crate::cancel::Cancel;
-use crate::inputs::{Inputs, Mode};
+use crate::inputs::Inputs;
 use crate::modes::{ModeError, Runtime};
+use crate::report::Report;
 use crate::report::markdown::table;
-use crate::report::{Report, Verdict};
 
 /// Inputs of an App Runner deploy.
 #[derive(Clone, Debug)]
@@ -100,8 +100,14 @@ fn valid_name(s: &str) -> bool {
 /// An App Runner service ARN: `arn:<partition>:apprunner:<region>:<12-digit account>:service/<name>/<id>`,
 /// the id 32 lowercase hex digits (App Runner's `ServiceId`).
 fn is_service_arn(s: &str) -> bool {
-    let parts: Vec<&str> = s.splitn(6, ':').collect();
-    let [arn, partition, service, region, account, resource] = parts.as_slice() else {
+    let Some(crate::arn::Arn {
+        partition,
+        service,
+        region,
+        account,
+        resource,
+    }) = crate::arn::Arn::parse(s)
+    else {
         return false;
     };
     let label = |t: &str| {
@@ -117,9 +123,8 @@ fn is_service_arn(s: &str) -> bool {
     let Some((name, id)) = rest.split_once('/') else {
         return false;
     };
-    *arn == "arn"
-        && (*partition == "aws" || partition.starts_with("aws-") && label(partition))
-        && *service == "apprunner"
+    (partition == "aws" || partition.starts_with("aws-") && label(partition))
+        && service == "apprunner"
         && label(region)
         && account.len() == 12
         && account.chars().all(|c| c.is_ascii_digit())
@@ -612,12 +617,6 @@ pub fn report(cfg: &Config, o: &Outcome, cancelled: bool) -> Report {
         r.output("operation-id", id.clone());
     }
     if !ok {
-        let rollback = o
-            .rollback
-            .as_ref()
-            .map(|r| format!("; {}", rollback_text(r, &o.service.image)))
-            .unwrap_or_default();
-        let what = result.trim_start_matches("❌ ").to_owned();
         let next = match (&o.end, &o.rollback) {
             (_, _) if cancelled => "The runner cancelled the step; check the service's image in the App Runner console before deploying again.".to_owned(),
             (Ok(OpEnd::TimedOut { budget, .. }), _) => format!(
@@ -631,22 +630,17 @@ pub fn report(cfg: &Config, o: &Outcome, cancelled: bool) -> Report {
             ),
             _ => "Fix the App Runner error above and deploy again.".to_owned(),
         };
-        r.fail_because(
-            format!("App Runner deploy of `{name}` failed: {what}{rollback}."),
-            next,
-        );
+        let rollback = o
+            .rollback
+            .as_ref()
+            .map(|r| rollback_text(r, &o.service.image));
+        super::image_target::fail(&mut r, "App Runner", name, &result, rollback, next);
     }
     r
 }
 
-/// What is live on an App Runner target: the image the service runs, read at the first release checked.
-pub struct Live {
-    api: Box<Api>,
-    running: tokio::sync::OnceCell<String>,
-}
-
 impl super::target::Target for Config {
-    type Live = Live;
+    type Live = super::image_target::LiveImage<Api>;
 
     fn aws(&self) -> &AwsInputs {
         &self.aws
@@ -668,31 +662,31 @@ impl super::target::Target for Config {
         matches!(recorded, crate::github::deployments::Target::AppRunner { service, .. } if same_app_runner_service(service, &self.service))
     }
 
-    fn observe(&self, rt: &Runtime<'_>, aws: &crate::aws::Connected) -> Result<Live, ModeError> {
-        Ok(Live {
-            api: Box::new(Api::new(&aws.sdk, super::health::health_client(rt)?)),
-            running: tokio::sync::OnceCell::new(),
-        })
+    fn observe(
+        &self,
+        rt: &Runtime<'_>,
+        aws: &crate::aws::Connected,
+    ) -> Result<Self::Live, ModeError> {
+        Ok(super::image_target::LiveImage::new(Api::new(
+            &aws.sdk,
+            super::health::health_client(rt)?,
+        )))
     }
 
     /// A recorded image must be by digest, from the repository of the image the service runs now.
     async fn check_release(
         &self,
-        live: &Live,
+        live: &Self::Live,
         recorded: &crate::github::deployments::Target,
     ) -> Result<Option<String>, String> {
         let crate::github::deployments::Target::AppRunner { image, .. } = recorded else {
             return Ok(super::target::records_other(recorded));
         };
-        let now = live
-            .running
-            .get_or_try_init(|| async {
-                let arn = live.api.resolve(&self.service).await?;
-                live.api.describe(&arn).await.map(|s| s.image)
-            })
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(super::image::same_image_home(image, now))
+        live.check(image, |api| async move {
+            let arn = api.resolve(&self.service).await?;
+            api.describe(&arn).await.map(|s| s.image)
+        })
+        .await
     }
 
     async fn deploy(
@@ -707,7 +701,7 @@ impl super::target::Target for Config {
         &self,
         rt: &Runtime<'_>,
         aws: &crate::aws::Connected,
-        _live: Live,
+        _live: Self::Live,
         restore: &super::record::Restore,
     ) -> Result<Report, ModeError> {
         run_restore(rt, aws, self, restore).await
@@ -794,49 +788,31 @@ async fn run_connected(
             }
         );
         rt.cmds.line(&line);
-        let mut r = Report::new(
-            Mode::Deploy,
-            Verdict::Skipped,
-            format!("dry run: would deploy {} (App Runner)", svc.name),
-            format!(
-                "App Runner deploy plan (dry run).\n\n{}\n",
-                line.trim_start_matches("plan: ")
-            ),
-        );
-        r.output("service-url", format!("https://{}", svc.url));
-        return Ok(r);
+        return Ok(super::image_target::dry_run_report(
+            "App Runner",
+            &svc.name,
+            line.trim_start_matches("plan: "),
+            Some(format!("https://{}", svc.url)),
+        ));
     }
     let environment = environment_name(aws.environment.as_deref(), cfg);
     let what = format!("App Runner {}", cfg.service);
-    let (description, record) = match restore {
-        Some(r) => (r.description(&what), r.record.clone()),
-        None => (
-            what,
-            crate::github::deployments::Record {
-                target: Some(crate::github::deployments::Target::AppRunner {
-                    service: cfg.service.clone(),
-                    image: cfg.image.clone(),
-                }),
-                ..Default::default()
-            },
-        ),
-    };
-    let gh =
-        super::record::GithubDeployment::start_recorded(rt, &environment, &description, &record)
-            .await;
-    let o = match execute(planned, &http, cfg, &rt.cancel).await {
-        Ok(o) => o,
-        Err(e) => {
-            let record = gh.finish(false, None).await;
-            tracing::info!("{record}");
-            return Err(e.into());
-        }
-    };
-    let record = gh
-        .finish(o.succeeded(), Some(&format!("https://{}", o.service.url)))
-        .await;
-    let r = report(cfg, &o, rt.cancel.is_cancelled());
-    Ok(super::record::name_the_target(rt, aws, &record, r))
+    let release = super::record::describe(restore, what, || {
+        Some(crate::github::deployments::Target::AppRunner {
+            service: cfg.service.clone(),
+            image: cfg.image.clone(),
+        })
+    });
+    super::record::recorded(
+        rt,
+        aws,
+        &environment,
+        release,
+        execute(planned, &http, cfg, &rt.cancel),
+        |o| (o.succeeded(), Some(format!("https://{}", o.service.url))),
+        |o| report(cfg, o, rt.cancel.is_cancelled()),
+    )
+    .await
 }
 
 impl crate::modes::Failure for AppRunnerError {

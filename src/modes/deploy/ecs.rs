@@ -136,15 +136,7 @@ impl Config {
                 taskdef::parse_env_lines,
             )
             .unwrap_or_default();
-        let timeout = p.duration(Input::WaitTimeout, Duration::from_secs(600));
-        if timeout.is_zero() || timeout > Duration::from_secs(6 * 3600) {
-            p.error(
-                Input::WaitTimeout,
-                Some(&format!("{}s", timeout.as_secs())),
-                "must be more than 0 and at most 6h",
-                "e.g. `wait-timeout: 15m`",
-            );
-        }
+        let timeout = super::poll::parse_wait_timeout(p, "e.g. `wait-timeout: 15m`");
         let rollback = match p.choice(Input::Rollback, &["auto", "none"], "auto") {
             "none" => Rollback::None,
             _ => Rollback::Auto,
@@ -1087,15 +1079,14 @@ impl super::target::Target for Config {
 #[must_use]
 pub fn same_task_definition_home(recorded: &str, running: &str) -> Option<String> {
     fn parts(arn: &str) -> Option<(&str, &str, &str, &str)> {
-        let mut it = arn.splitn(6, ':');
-        let (Some("arn"), Some(partition), Some("ecs"), Some(region), Some(account), Some(rest)) = (
-            it.next(),
-            it.next(),
-            it.next(),
-            it.next(),
-            it.next(),
-            it.next(),
-        ) else {
+        let crate::arn::Arn {
+            partition,
+            service: "ecs",
+            region,
+            account,
+            resource: rest,
+        } = crate::arn::Arn::parse(arn)?
+        else {
             return None;
         };
         let (family, revision) = rest.strip_prefix("task-definition/")?.rsplit_once(':')?;

@@ -26,10 +26,10 @@ use super::health::{HealthTiming, check_health};
 use super::poll::{Timing, fmt_budget};
 use crate::aws::AwsInputs;
 use crate::cancel::Cancel;
-use crate::inputs::{Inputs, Mode};
+use crate::inputs::Inputs;
 use crate::modes::{ModeError, Runtime};
+use crate::report::Report;
 use crate::report::markdown::{code_span, sentence, table, text};
-use crate::report::{Report, Verdict};
 
 /// Inputs of an ECS Express deploy.
 #[derive(Clone, Debug)]
@@ -177,12 +177,12 @@ impl Config {
 }
 
 fn is_service_arn(s: &str) -> bool {
-    let parts: Vec<&str> = s.splitn(6, ':').collect();
-    parts.len() == 6
-        && parts[2] == "ecs"
-        && parts[5]
-            .strip_prefix("service/")
-            .is_some_and(|r| r.split('/').count() == 2 && r.split('/').all(valid_name))
+    crate::arn::Arn::parse(s).is_some_and(|a| {
+        a.service == "ecs"
+            && a.resource
+                .strip_prefix("service/")
+                .is_some_and(|r| r.split('/').count() == 2 && r.split('/').all(valid_name))
+    })
 }
 
 fn valid_name(s: &str) -> bool {
@@ -941,12 +941,6 @@ pub fn report(cfg: &Config, o: &Outcome, cancelled: bool) -> Report {
         r.output("deployment-id", d.clone());
     }
     if !ok {
-        let rollback = o
-            .rollback
-            .as_ref()
-            .map(|r| format!("; {}", rollback_text(r, o.service.image())))
-            .unwrap_or_default();
-        let what = result.trim_start_matches("❌ ").to_owned();
         let next = match &o.end {
             _ if cancelled => "The runner cancelled the step; check the service's deployments in the ECS console before deploying again.".to_owned(),
             Ok(End::TimedOut { budget, .. }) => format!(
@@ -961,20 +955,20 @@ pub fn report(cfg: &Config, o: &Outcome, cancelled: bool) -> Report {
             ),
             _ => "Fix the ECS error above and deploy again.".to_owned(),
         };
-        r.fail_because(
-            format!("ECS Express deploy of `{name}` failed: {what}{rollback}."),
-            next,
-        );
+        let rollback = o
+            .rollback
+            .as_ref()
+            .map(|r| rollback_text(r, o.service.image()));
+        super::image_target::fail(&mut r, "ECS Express", name, &result, rollback, next);
     }
     r
 }
 
-/// What is live on an ECS Express target: the image the service runs, read at the first release
+/// What is live on an ECS Express target: the image the service (`arn`) runs, read at the first release
 /// checked.
 pub struct Live {
-    api: Box<Api>,
+    image: super::image_target::LiveImage<Api>,
     arn: String,
-    running: tokio::sync::OnceCell<String>,
 }
 
 impl super::target::Target for Config {
@@ -1002,9 +996,8 @@ impl super::target::Target for Config {
 
     fn observe(&self, _rt: &Runtime<'_>, aws: &crate::aws::Connected) -> Result<Live, ModeError> {
         Ok(Live {
-            api: Box::new(Api::new(&aws.sdk)),
+            image: super::image_target::LiveImage::new(Api::new(&aws.sdk)),
             arn: arn_of(aws, self),
-            running: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -1017,17 +1010,11 @@ impl super::target::Target for Config {
         let crate::github::deployments::Target::EcsExpress { image, .. } = recorded else {
             return Ok(super::target::records_other(recorded));
         };
-        let now = live
-            .running
-            .get_or_try_init(|| async {
-                live.api
-                    .describe(&live.arn)
-                    .await
-                    .map(|s| s.image().to_owned())
+        live.image
+            .check(image, |api| async move {
+                api.describe(&live.arn).await.map(|s| s.image().to_owned())
             })
             .await
-            .map_err(|e| e.to_string())?;
-        Ok(super::image::same_image_home(image, now))
     }
 
     async fn deploy(
@@ -1132,19 +1119,12 @@ async fn run_connected(
             }
         );
         rt.cmds.line(&line);
-        let mut r = Report::new(
-            Mode::Deploy,
-            Verdict::Skipped,
-            format!("dry run: would deploy {} (ECS Express)", svc.name),
-            format!(
-                "ECS Express deploy plan (dry run).\n\n{}\n",
-                sentence(line.trim_start_matches("plan: "))
-            ),
-        );
-        if let Some(u) = svc.url() {
-            r.output("service-url", u);
-        }
-        return Ok(r);
+        return Ok(super::image_target::dry_run_report(
+            "ECS Express",
+            &svc.name,
+            &sentence(line.trim_start_matches("plan: ")),
+            svc.url(),
+        ));
     }
     // The read-only plan first: a missing, inactive or busy service is refused before anything is
     // written, a GitHub Deployment included (it would record a target nothing was deployed to).
@@ -1152,33 +1132,22 @@ async fn run_connected(
     let environment = environment_name(aws.environment.as_deref(), cfg, &arn);
     let what = format!("ECS Express {}", short(&arn));
     // Recorded before the update: what `rollback-to` puts back later.
-    let (description, record) = match restore {
-        Some(r) => (r.description(&what), r.record.clone()),
-        None => (
-            what,
-            crate::github::deployments::Record {
-                target: Some(crate::github::deployments::Target::EcsExpress {
-                    service: arn.clone(),
-                    image: cfg.image.clone(),
-                }),
-                ..Default::default()
-            },
-        ),
-    };
-    let gh =
-        super::record::GithubDeployment::start_recorded(rt, &environment, &description, &record)
-            .await;
-    let o = match execute(planned, &http, cfg, &rt.cancel).await {
-        Ok(o) => o,
-        Err(e) => {
-            let record = gh.finish(false, None).await;
-            tracing::info!("{record}");
-            return Err(e.into());
-        }
-    };
-    let record = gh.finish(o.succeeded(), o.service.url().as_deref()).await;
-    let r = report(cfg, &o, rt.cancel.is_cancelled());
-    Ok(super::record::name_the_target(rt, aws, &record, r))
+    let release = super::record::describe(restore, what, || {
+        Some(crate::github::deployments::Target::EcsExpress {
+            service: arn.clone(),
+            image: cfg.image.clone(),
+        })
+    });
+    super::record::recorded(
+        rt,
+        aws,
+        &environment,
+        release,
+        execute(planned, &http, cfg, &rt.cancel),
+        |o| (o.succeeded(), o.service.url()),
+        |o| report(cfg, o, rt.cancel.is_cancelled()),
+    )
+    .await
 }
 
 #[cfg(test)]

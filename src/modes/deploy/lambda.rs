@@ -644,11 +644,13 @@ async fn run_inner(
         "Lambda {}:{} ({})",
         cfg.function_name, cfg.alias, cfg.traffic
     );
+    // The version is recorded once published ([`Recorder::start`]).
+    let (description, record) = super::record::describe(restore, what.clone(), || None);
     let mut recorder = (!dry_run && rt.github().is_some()).then(|| Recorder {
         rt,
         environment: env_name.clone(),
-        description: restore.map_or_else(|| what.clone(), |r| r.description(&what)),
-        record: restore.map(|r| r.record.clone()).unwrap_or_default(),
+        description,
+        record,
         started: None,
     });
     let restore_version = match restore.map(|r| &r.release.target) {

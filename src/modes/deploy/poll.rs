@@ -68,6 +68,22 @@ pub fn fmt_budget(d: Duration) -> String {
     }
 }
 
+/// `wait-timeout` (default 10m, more than 0 and at most 6h; `example` is the fix shown): the budget of
+/// every followed operation of a deploy.
+pub fn parse_wait_timeout(p: &mut crate::inputs::Inputs<'_>, example: &str) -> Duration {
+    let input = crate::inputs::Input::WaitTimeout;
+    let timeout = p.duration(input, Duration::from_secs(600));
+    if timeout.is_zero() || timeout > Duration::from_secs(6 * 3600) {
+        p.error(
+            input,
+            Some(&format!("{}s", timeout.as_secs())),
+            "must be more than 0 and at most 6h",
+            example,
+        );
+    }
+    timeout
+}
+
 /// Paces the polls of one operation: records when each call started and waits until `gap` after it.
 #[derive(Debug)]
 pub struct Poller {

@@ -5,8 +5,10 @@
 //!
 //! This module imports no deploy target; the targets import it.
 
-use crate::github::deployments::{Record, Release};
-use crate::modes::Runtime;
+use std::future::Future;
+
+use crate::github::deployments::{self, Record, Release};
+use crate::modes::{ModeError, Runtime};
 use crate::report::Report;
 
 /// What a target's run needs to put a release in place again.
@@ -153,4 +155,52 @@ pub fn name_the_target(
         .clone()
         .or_else(|| aws.environment.clone());
     r
+}
+
+/// The description and payload of a deploy's GitHub Deployment: a restore's (the rollback's description,
+/// the restored record) or a new release's (`what`, recording `target`).
+pub fn describe(
+    restore: Option<&Restore>,
+    what: String,
+    target: impl FnOnce() -> Option<deployments::Target>,
+) -> (String, Record) {
+    match restore {
+        Some(r) => (r.description(&what), r.record.clone()),
+        None => (
+            what,
+            Record {
+                target: target(),
+                ..Default::default()
+            },
+        ),
+    }
+}
+
+/// Runs `apply` inside its GitHub Deployment: created `in_progress` before, set to `success`/`failure`
+/// after (`end`: whether it succeeded and the environment URL; an error is a failure without one), and
+/// the sentence naming it put in the report `report` makes.
+///
+/// # Errors
+/// `apply`'s error, after the deployment is marked failed.
+pub async fn recorded<O, E: Into<ModeError>>(
+    rt: &Runtime<'_>,
+    aws: &crate::aws::Connected,
+    environment: &str,
+    (description, record): (String, Record),
+    apply: impl Future<Output = Result<O, E>>,
+    end: impl FnOnce(&O) -> (bool, Option<String>),
+    report: impl FnOnce(&O) -> Report,
+) -> Result<Report, ModeError> {
+    let gh = GithubDeployment::start_recorded(rt, environment, &description, &record).await;
+    let o = match apply.await {
+        Ok(o) => o,
+        Err(e) => {
+            let record = gh.finish(false, None).await;
+            tracing::info!("{record}");
+            return Err(e.into());
+        }
+    };
+    let (ok, url) = end(&o);
+    let record = gh.finish(ok, url.as_deref()).await;
+    Ok(name_the_target(rt, aws, &record, report(&o)))
 }
