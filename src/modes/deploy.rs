@@ -675,4 +675,47 @@ mod tests {
         }
         assert_eq!(e.len(), 4, "{all}");
     }
+
+    /// docs/architecture.md, "deploy/": the shared rooms import no target, no target imports another,
+    /// and `rollback.rs` names none (it works through `target::Target`).
+    #[test]
+    fn shared_rooms_and_targets_import_no_other_target() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/modes/deploy");
+        let targets = ["ecs", "lambda", "apprunner", "express"];
+        let mut rooms: Vec<(String, Option<&str>)> = [
+            "record",
+            "health",
+            "image",
+            "image_target",
+            "clients",
+            "poll",
+            "target",
+            "rollback",
+        ]
+        .iter()
+        .map(|r| (format!("{r}.rs"), None))
+        .collect();
+        for t in targets {
+            rooms.push((format!("{t}.rs"), Some(t)));
+            if let Ok(files) = std::fs::read_dir(dir.join(t)) {
+                for f in files {
+                    let name = f.unwrap().file_name().into_string().unwrap();
+                    rooms.push((format!("{t}/{name}"), Some(t)));
+                }
+            }
+        }
+        for (room, own) in rooms {
+            let text = std::fs::read_to_string(dir.join(&room)).unwrap();
+            for t in targets.iter().filter(|t| Some(**t) != own) {
+                for path in [
+                    format!("super::{t}::"),
+                    format!("super::{t};"),
+                    format!("super::super::{t}"),
+                    format!("deploy::{t}"),
+                ] {
+                    assert!(!text.contains(&path), "{room} names `{path}`");
+                }
+            }
+        }
+    }
 }
