@@ -58,33 +58,22 @@ impl Config {
                 "Give the App Runner service's name (e.g. `app-runner-service: frontend`) or its ARN",
             );
         }
-        // `rollback-to` deploys the image an earlier deployment recorded (its parser refuses `image`).
-        let image = if restoring {
-            String::new()
-        } else {
-            p.required(
-                Input::Image,
-                "for an App Runner deploy",
-                "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:…",
-            )
-            .unwrap_or_default()
-        };
-        if !image.is_empty() {
-            super::image::check_image(p, &image);
-        }
-        let (health_url, health_status) =
-            super::health::parse_health(p, "https://web.example.com/health");
-        let (timeout, rollback) =
-            super::image_target::parse_wait_and_rollback(p, "e.g. `wait-timeout: 15m`");
+        let i = super::image_target::ImageInputs::parse(
+            p,
+            restoring,
+            "an App Runner deploy",
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:…",
+            "e.g. `wait-timeout: 15m`",
+        );
         Self {
             aws,
             service,
-            image,
-            health_url,
-            health_status,
+            image: i.image,
+            health_url: i.health_url,
+            health_status: i.health_status,
             health: HealthTiming::default(),
-            timing: Timing::new(timeout),
-            rollback,
+            timing: i.timing,
+            rollback: i.rollback,
         }
     }
 }
@@ -492,14 +481,14 @@ pub async fn execute(
     out.end = follow(&api, &arn, &op, cfg.timing, cancel, &mut out.polls)
         .await
         .map_err(|e| e.to_string());
-    if matches!(out.end, Ok(OpEnd::Succeeded)) {
-        out.health =
-            Some(check_health(http, &health_url, cfg.health_status, cfg.health, cancel).await);
-        if matches!(out.health, Some(Ok(_))) {
-            return Ok(finish(out, &api));
-        }
-    }
-    out.rollback = Some(roll_back(&api, cfg, &svc, &out.end, cancel).await);
+    (out.health, out.rollback) = super::image_target::health_or_roll_back(
+        matches!(out.end, Ok(OpEnd::Succeeded)),
+        http,
+        (&health_url, cfg.health_status, cfg.health),
+        cancel,
+        || roll_back(&api, cfg, &svc, &out.end, cancel),
+    )
+    .await;
     Ok(finish(out, &api))
 }
 
@@ -741,18 +730,13 @@ pub async fn run_restore(
     cfg: &Config,
     restore: &super::record::Restore,
 ) -> Result<Report, ModeError> {
-    let crate::github::deployments::Target::AppRunner { image, .. } = &restore.release.target
-    else {
-        return Err(ModeError::Config {
-            message: format!(
-                "deployment #{} does not record an App Runner deploy",
-                restore.release.id
-            ),
-            hint: None,
-        });
+    let image = match &restore.release.target {
+        crate::github::deployments::Target::AppRunner { image, .. } => Some(image),
+        _ => None,
     };
+    let image = super::image_target::restored_image(restore, image, "App Runner")?;
     let mut cfg = cfg.clone();
-    cfg.image.clone_from(image);
+    image.clone_into(&mut cfg.image);
     let r = run_connected(rt, aws, &cfg, Some(restore)).await?;
     Ok(restore.annotate(r))
 }

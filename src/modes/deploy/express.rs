@@ -22,7 +22,7 @@ use aws_sdk_ecs::types::{
     ServiceDeploymentStatus,
 };
 
-use super::health::{HealthTiming, check_health};
+use super::health::HealthTiming;
 use super::poll::{Timing, fmt_budget};
 use crate::aws::AwsInputs;
 use crate::cancel::Cancel;
@@ -129,36 +129,23 @@ impl Config {
                 );
             }
         }
-        // `rollback-to` deploys the image an earlier deployment recorded (its parser refuses `image`).
-        let image = if rollback_to {
-            String::new()
-        } else {
-            p.required(
-                Input::Image,
-                "for an ECS Express deploy",
-                "123456789012.dkr.ecr.eu-west-1.amazonaws.com/frontend@sha256:…",
-            )
-            .unwrap_or_default()
-        };
-        if !image.is_empty() {
-            super::image::check_image(p, &image);
-        }
-        let (health_url, health_status) =
-            super::health::parse_health(p, "https://web.example.com/health");
-        let (timeout, rollback) = super::image_target::parse_wait_and_rollback(
+        let i = super::image_target::ImageInputs::parse(
             p,
+            rollback_to,
+            "an ECS Express deploy",
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/frontend@sha256:…",
             "e.g. `wait-timeout: 20m` (an Express canary bakes about 6 minutes)",
         );
         Self {
             aws,
             service,
             cluster,
-            image,
-            health_url,
-            health_status,
+            image: i.image,
+            health_url: i.health_url,
+            health_status: i.health_status,
             health: HealthTiming::default(),
-            timing: Timing::new(timeout),
-            rollback,
+            timing: i.timing,
+            rollback: i.rollback,
         }
     }
 
@@ -774,14 +761,14 @@ pub async fn execute(
         }
         Err(e) => out.end = Err(e.to_string()),
     }
-    if matches!(out.end, Ok(End::Succeeded)) {
-        out.health =
-            Some(check_health(http, &health_url, cfg.health_status, cfg.health, cancel).await);
-        if matches!(out.health, Some(Ok(_))) {
-            return Ok(finish(out, &api));
-        }
-    }
-    out.rollback = Some(roll_back(&api, cfg, &svc, &out.end, cancel).await);
+    (out.health, out.rollback) = super::image_target::health_or_roll_back(
+        matches!(out.end, Ok(End::Succeeded)),
+        http,
+        (&health_url, cfg.health_status, cfg.health),
+        cancel,
+        || roll_back(&api, cfg, &svc, &out.end, cancel),
+    )
+    .await;
     Ok(finish(out, &api))
 }
 
@@ -1072,22 +1059,13 @@ pub async fn run_restore(
     cfg: &Config,
     restore: &super::record::Restore,
 ) -> Result<Report, ModeError> {
-    let crate::github::deployments::Target::EcsExpress { image, .. } = &restore.release.target
-    else {
-        return Err(ModeError::Config {
-            message: format!(
-                "input `rollback-to`: deployment #{} records {}, not an ECS Express deploy",
-                restore.release.id,
-                restore.release.target.describe()
-            ),
-            hint: Some(format!(
-                "Restore it with a step naming its target ({})",
-                restore.release.target.inputs()
-            )),
-        });
+    let image = match &restore.release.target {
+        crate::github::deployments::Target::EcsExpress { image, .. } => Some(image),
+        _ => None,
     };
+    let image = super::image_target::restored_image(restore, image, "ECS Express")?;
     let mut cfg = cfg.clone();
-    cfg.image.clone_from(image);
+    image.clone_into(&mut cfg.image);
     let r = run_connected(rt, aws, &cfg, Some(restore)).await?;
     Ok(restore.annotate(r))
 }

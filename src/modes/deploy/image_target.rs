@@ -5,17 +5,100 @@
 
 use std::fmt::Display;
 use std::future::Future;
-use std::time::Duration;
 
 use crate::inputs::{Input, Inputs, Mode};
 use crate::report::{Report, Verdict};
 
-/// `wait-timeout` (default 10m, more than 0 and at most 6h; `example` is the fix shown) and `rollback`
-/// (`auto`: true, `none`: false) of the image targets (App Runner, ECS Express).
-pub fn parse_wait_and_rollback(p: &mut Inputs<'_>, example: &str) -> (Duration, bool) {
-    let timeout = super::poll::parse_wait_timeout(p, example);
-    let rollback = p.choice(Input::Rollback, &["auto", "none"], "auto") == "auto";
-    (timeout, rollback)
+/// The inputs of an image target's release: `image` (none when `restoring`: `rollback-to` deploys the
+/// image an earlier deployment recorded, and its parser refuses `image`), `health-url`,
+/// `health-status`, `wait-timeout` and `rollback`.
+pub struct ImageInputs {
+    pub image: String,
+    pub health_url: Option<url::Url>,
+    pub health_status: u16,
+    pub timing: super::poll::Timing,
+    /// `rollback: auto` (true) or `none`.
+    pub rollback: bool,
+}
+
+impl ImageInputs {
+    /// Reads them, collecting every error: `what` names the deploy (`an App Runner deploy`),
+    /// `example_image` and `example_wait` the fixes shown.
+    pub fn parse(
+        p: &mut Inputs<'_>,
+        restoring: bool,
+        what: &str,
+        example_image: &str,
+        example_wait: &str,
+    ) -> Self {
+        let image = if restoring {
+            String::new()
+        } else {
+            p.required(Input::Image, &format!("for {what}"), example_image)
+                .unwrap_or_default()
+        };
+        if !image.is_empty() {
+            super::image::check_image(p, &image);
+        }
+        let (health_url, health_status) =
+            super::health::parse_health(p, "https://web.example.com/health");
+        let timeout = super::poll::parse_wait_timeout(p, example_wait);
+        let rollback = p.choice(Input::Rollback, &["auto", "none"], "auto") == "auto";
+        Self {
+            image,
+            health_url,
+            health_status,
+            timing: super::poll::Timing::new(timeout),
+            rollback,
+        }
+    }
+}
+
+/// After the followed update: when it `succeeded`, the health check of `url`; when that or the update
+/// failed, `roll_back` (what happened to the previous image).
+pub async fn health_or_roll_back<R, F: Future<Output = R>>(
+    succeeded: bool,
+    http: &reqwest::Client,
+    (url, status, timing): (&str, u16, super::health::HealthTiming),
+    cancel: &crate::cancel::Cancel,
+    roll_back: impl FnOnce() -> F,
+) -> (Option<Result<u32, String>>, Option<R>) {
+    let health = if succeeded {
+        let h = super::health::check_health(http, url, status, timing, cancel).await;
+        if h.is_ok() {
+            return (Some(h), None);
+        }
+        Some(h)
+    } else {
+        None
+    };
+    (health, Some(roll_back().await))
+}
+
+/// The image a restore puts back: the one `recorded` (the target's own variant of the release, `None`
+/// for another kind), else the refusal naming what the release records.
+///
+/// # Errors
+/// The release records another kind of target.
+pub fn restored_image<'a>(
+    restore: &super::record::Restore,
+    recorded: Option<&'a String>,
+    kind: &str,
+) -> Result<&'a str, crate::modes::ModeError> {
+    recorded.map(String::as_str).ok_or_else(|| {
+        let target = &restore.release.target;
+        crate::modes::ModeError::Config {
+            message: format!(
+                "input `rollback-to`: deployment #{} records {}, not an {kind} deploy",
+                restore.release.id,
+                target.describe()
+            ),
+            hint: Some(format!(
+                "Restore it with a step naming its target ({})",
+                target.inputs()
+            )),
+        }
+    })
 }
 
 /// The report of an image target's deploy (App Runner, ECS Express): `what` names the service and target,
