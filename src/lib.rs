@@ -35,6 +35,7 @@ pub mod net;
 pub mod notify;
 pub mod oidc;
 pub mod policy;
+pub mod registry;
 pub mod report;
 pub mod yaml;
 
