@@ -979,19 +979,35 @@ async fn stream_blob(
     }
     // The body: the source's chunks, hashed and counted; an error at the end when the bytes are not the
     // blob's, which aborts the request so the target never commits them.
+    // The last chunk is checked before it is handed on: the target reads exactly `size` bytes (the
+    // Content-Length) and stops polling, so a check after the end would never run.
     let verified = Arc::new(Mutex::new(None::<Result<(), String>>));
-    let state = (resp.bytes_stream(), Sha256::new(), 0u64, false, verified.clone());
+    let fail = |v: &Arc<Mutex<Option<Result<(), String>>>>, m: String| {
+        *v.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Err(m.clone()));
+        std::io::Error::other(m)
+    };
     let want = digest.clone();
+    let check = move |h: &Sha256, n: u64| -> Result<(), String> {
+        let got = format!("sha256:{}", hex::encode(h.clone().finalize()));
+        if n == size && got == want.as_str() {
+            Ok(())
+        } else {
+            Err(format!(
+                "the blob's {n} bytes hash to {got}, not to {want} ({size} bytes)"
+            ))
+        }
+    };
+    if size == 0 {
+        check(&Sha256::new(), 0).map_err(|m| src.untrusted(&get_what, m))?;
+        *verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Ok(()));
+    }
+    let state = (resp.bytes_stream(), Sha256::new(), 0u64, size == 0, verified.clone());
     let body = futures_util::stream::unfold(state, move |(mut s, mut h, mut n, finished, v)| {
-        let want = want.clone();
+        let check = check.clone();
         async move {
             if finished {
                 return None;
             }
-            let fail = |v: &Arc<Mutex<Option<Result<(), String>>>>, m: String| {
-                *v.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Err(m.clone()));
-                std::io::Error::other(m)
-            };
             match s.next().await {
                 Some(Ok(chunk)) => {
                     n += chunk.len() as u64;
@@ -1000,23 +1016,21 @@ async fn stream_blob(
                         return Some((Err(e), (s, h, n, true, v)));
                     }
                     h.update(&chunk);
-                    Some((Ok(chunk), (s, h, n, false, v)))
+                    if n == size {
+                        if let Err(m) = check(&h, n) {
+                            return Some((Err(fail(&v, m)), (s, h, n, true, v)));
+                        }
+                        *v.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Ok(()));
+                    }
+                    Some((Ok(chunk), (s, h, n, n == size, v)))
                 }
                 Some(Err(e)) => {
                     let e = fail(&v, format!("the download broke off: {}", crate::net::error_chain(&e)));
                     Some((Err(e), (s, h, n, true, v)))
                 }
                 None => {
-                    let got = format!("sha256:{}", hex::encode(h.clone().finalize()));
-                    if n != size || got != want.as_str() {
-                        let e = fail(
-                            &v,
-                            format!("the blob's {n} bytes hash to {got}, not to {want} ({size} bytes)"),
-                        );
-                        return Some((Err(e), (s, h, n, true, v)));
-                    }
-                    *v.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Ok(()));
-                    None
+                    let m = format!("the blob ended after {n} of the {size} bytes the manifest says");
+                    Some((Err(fail(&v, m)), (s, h, n, true, v)))
                 }
             }
         }

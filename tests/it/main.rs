@@ -41,6 +41,7 @@ mod notify;
 mod packages;
 mod pipelines;
 mod preview;
+mod promote;
 mod proxy;
 mod publish;
 mod reporting;

@@ -1,0 +1,305 @@
+//! Promotion's lower layers against real parts: image copy by digest between loopback `docker-registry`s
+//! ([`stevedore::registry`]), with a counting front ([`RegistryFront`]) to show what went over the wire.
+
+use secrecy::ExposeSecret as _;
+use serde_json::json;
+use stevedore::net::Net;
+use stevedore::registry::{
+    self, Copied, Credentials, Digest, OCI_INDEX, OCI_MANIFEST, Registry, RegistryError, Source,
+    Target,
+};
+
+use crate::helpers::engine;
+use crate::helpers::registry_front::RegistryFront;
+
+/// `n` pseudo-random, incompressible bytes (xorshift from `seed`).
+pub fn noise(seed: u64, n: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(n + 8);
+    while out.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(n);
+    out
+}
+
+/// Pushes `bytes` as a blob of `repo` at `addr` (monolithic upload); its descriptor.
+pub async fn push_blob(addr: &str, repo: &str, bytes: Vec<u8>) -> serde_json::Value {
+    let c = reqwest::Client::new();
+    let digest = Digest::of(&bytes);
+    let size = bytes.len();
+    let r = c
+        .post(format!("http://{addr}/v2/{repo}/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let loc = r.headers()["location"].to_str().unwrap().to_owned();
+    let mut url = url::Url::parse(&format!("http://{addr}"))
+        .unwrap()
+        .join(&loc)
+        .unwrap();
+    url.query_pairs_mut().append_pair("digest", digest.as_str());
+    let r = c
+        .put(url)
+        .header("content-type", "application/octet-stream")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201, "{}", r.text().await.unwrap());
+    json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": digest.as_str(), "size": size})
+}
+
+/// Pushes manifest `body` as `reference`; its descriptor.
+pub async fn push_manifest(
+    addr: &str,
+    repo: &str,
+    reference: Option<&str>,
+    media: &str,
+    body: &serde_json::Value,
+) -> serde_json::Value {
+    let bytes = serde_json::to_vec(body).unwrap();
+    let digest = Digest::of(&bytes);
+    let r = reqwest::Client::new()
+        .put(format!(
+            "http://{addr}/v2/{repo}/manifests/{}",
+            reference.unwrap_or(digest.as_str())
+        ))
+        .header("content-type", media)
+        .body(bytes.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201, "{}", r.text().await.unwrap());
+    json!({"mediaType": media, "digest": digest.as_str(), "size": bytes.len()})
+}
+
+/// A two-architecture index in `repo` at `addr`: amd64 and arm64 images that share their first layer,
+/// each with a layer of its own of `layer` bytes. The index's digest, and the number of distinct blobs
+/// (5: two configs, the shared layer, two own layers).
+pub async fn multi_arch(addr: &str, repo: &str, seed: u64, layer: usize) -> (Digest, usize) {
+    let shared = push_blob(addr, repo, noise(seed, layer)).await;
+    let mut children = Vec::new();
+    for (i, arch) in ["amd64", "arm64"].into_iter().enumerate() {
+        let own = push_blob(addr, repo, noise(seed + 1 + i as u64, layer)).await;
+        let config = json!({"architecture": arch, "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [shared["digest"], own["digest"]]}});
+        let mut config = push_blob(addr, repo, serde_json::to_vec(&config).unwrap()).await;
+        config["mediaType"] = json!("application/vnd.oci.image.config.v1+json");
+        let manifest = json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config,
+            "layers": [shared, own]});
+        let mut d = push_manifest(addr, repo, None, OCI_MANIFEST, &manifest).await;
+        d["platform"] = json!({"architecture": arch, "os": "linux"});
+        children.push(d);
+    }
+    let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": children});
+    let d = push_manifest(addr, repo, Some("source"), OCI_INDEX, &index).await;
+    (Digest::parse(d["digest"].as_str().unwrap()).unwrap(), 5)
+}
+
+fn client(net: &Net, url: &str) -> Registry {
+    Registry::new(net, url, Credentials::Anonymous).unwrap()
+}
+
+/// The status of `GET /v2/<repo>/<what>` at `addr`, directly (not through stevedore's client).
+async fn status(addr: &str, path: &str) -> u16 {
+    reqwest::Client::new()
+        .get(format!("http://{addr}/v2/{path}"))
+        .header("accept", "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json")
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn copy_to(
+    src: &Registry,
+    src_repo: &str,
+    digest: &Digest,
+    dst: &Registry,
+    dst_repo: &str,
+    tag: Option<&str>,
+) -> Result<Copied, RegistryError> {
+    registry::copy(
+        &Source {
+            registry: src,
+            repository: src_repo,
+            digest,
+        },
+        &Target {
+            registry: dst,
+            repository: dst_repo,
+            tag,
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn promote_copies_a_multi_arch_index_whole_across_two_registries_and_uploads_nothing_twice() {
+    let (Some(a), Some(b)) = (engine::Registry::start(), engine::Registry::start()) else {
+        return;
+    };
+    let (index, blobs) = multi_arch(&a.addr, "team/app", 1, 64 * 1024).await;
+    let front = RegistryFront::start(&b.addr).await;
+    let net = Net::builtin();
+    let src = client(&net, &format!("http://{}", a.addr));
+    let dst = client(&net, &front.url);
+    let copied = copy_to(&src, "team/app", &index, &dst, "prod/app", Some("v1"))
+        .await
+        .unwrap();
+    assert_eq!(copied.digest.as_ref(), Some(&index));
+    assert_eq!(copied.manifests, 3, "{copied:?}");
+    assert_eq!(copied.blobs_uploaded, blobs, "{copied:?}");
+    assert_eq!((copied.blobs_mounted, copied.blobs_present), (0, 0));
+    // The shared layer went once: one PATCH per distinct blob.
+    assert_eq!(front.count("PATCH upload"), blobs, "{:?}", front.counts());
+    // The target's tag names the source's digest, and its children are there by digest.
+    let (digest, bytes, _) = b.manifest("prod/app", "v1").await;
+    assert_eq!(digest, index.as_str());
+    let (src_digest, src_bytes, _) = a.manifest("team/app", "source").await;
+    assert_eq!((digest, bytes), (src_digest, src_bytes));
+    let body: serde_json::Value = serde_json::from_slice(&a.manifest("team/app", "source").await.1).unwrap();
+    for child in body["manifests"].as_array().unwrap() {
+        let d = child["digest"].as_str().unwrap();
+        let (got, _, _) = b.manifest("prod/app", d).await;
+        assert_eq!(got, d);
+        let m: serde_json::Value =
+            serde_json::from_slice(&a.manifest("team/app", d).await.1).unwrap();
+        for blob in std::iter::once(&m["config"]).chain(m["layers"].as_array().unwrap()) {
+            let d = blob["digest"].as_str().unwrap();
+            assert_eq!(status(&b.addr, &format!("prod/app/blobs/{d}")).await, 200);
+        }
+    }
+    // A second copy finds everything: no blob uploaded, nothing downloaded.
+    let before = front.count("PATCH upload");
+    let again = copy_to(&src, "team/app", &index, &dst, "prod/app", Some("v1"))
+        .await
+        .unwrap();
+    assert_eq!((again.blobs_present, again.blobs_uploaded), (blobs, 0), "{again:?}");
+    assert_eq!(front.count("PATCH upload"), before);
+    assert_eq!(front.count("POST upload"), blobs, "no upload opened the second time");
+}
+
+#[tokio::test]
+async fn promote_within_one_registry_mounts_every_blob_instead_of_moving_it() {
+    let Some(r) = engine::Registry::start() else {
+        return;
+    };
+    let (index, blobs) = multi_arch(&r.addr, "dev/app", 2, 32 * 1024).await;
+    let front = RegistryFront::start(&r.addr).await;
+    let net = Net::builtin();
+    let reg = client(&net, &front.url);
+    let copied = copy_to(&reg, "dev/app", &index, &reg, "prod/app", Some("v1"))
+        .await
+        .unwrap();
+    assert_eq!(copied.blobs_mounted, blobs, "{copied:?}");
+    assert_eq!(copied.blobs_uploaded, 0);
+    assert_eq!(front.count("PATCH upload"), 0, "{:?}", front.counts());
+    assert_eq!(front.count("GET blob"), 0, "{:?}", front.counts());
+    assert_eq!(front.count("POST upload"), blobs);
+    assert_eq!(r.manifest("prod/app", "v1").await.0, index.as_str());
+}
+
+#[tokio::test]
+async fn promote_refuses_a_manifest_whose_bytes_do_not_hash_to_its_digest() {
+    let (Some(a), Some(b)) = (engine::Registry::start(), engine::Registry::start()) else {
+        return;
+    };
+    let (index, _) = multi_arch(&a.addr, "team/app", 3, 1024).await;
+    let front = RegistryFront::start(&a.addr).await;
+    front.tamper_manifests();
+    let net = Net::builtin();
+    let src = client(&net, &front.url);
+    let dst = client(&net, &format!("http://{}", b.addr));
+    let e = copy_to(&src, "team/app", &index, &dst, "prod/app", Some("v1"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RegistryError::Untrusted { .. }), "{e:?}");
+    let text = e.to_string();
+    assert!(text.contains("not to the digest asked for"), "{text}");
+    assert!(text.contains(index.as_str()), "{text}");
+    // Nothing reached the target.
+    assert_eq!(status(&b.addr, "prod/app/tags/list").await, 404);
+}
+
+#[tokio::test]
+async fn promote_cancelled_mid_copy_leaves_the_target_without_the_image() {
+    let (Some(a), Some(b)) = (engine::Registry::start(), engine::Registry::start()) else {
+        return;
+    };
+    let (index, blobs) = multi_arch(&a.addr, "team/app", 4, 256 * 1024).await;
+    let front = RegistryFront::start(&b.addr).await;
+    let (handle, cancel) = stevedore::cancel::pair();
+    // The signal comes once the first blob went through the target.
+    front.cancel_after_patches(1, handle);
+    let net = Net::builtin().with_cancel(cancel);
+    let src = client(&net, &format!("http://{}", a.addr));
+    let dst = client(&net, &front.url);
+    let e = copy_to(&src, "team/app", &index, &dst, "prod/app", Some("v1"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RegistryError::Cancelled(_)), "{e:?}");
+    assert!(e.to_string().contains("cancelled by SIGTERM"), "{e}");
+    assert!(front.count("PATCH upload") < blobs, "{:?}", front.counts());
+    // No tag, no manifest of the image (nor of its children) in the target.
+    assert_eq!(front.count("PUT manifest"), 0, "{:?}", front.counts());
+    assert_eq!(status(&b.addr, "prod/app/manifests/v1").await, 404);
+    assert_eq!(status(&b.addr, &format!("prod/app/manifests/{index}")).await, 404);
+}
+
+#[tokio::test]
+async fn promote_logs_in_to_ecr_and_answers_a_bearer_challenge_with_those_credentials() {
+    let Some(moto) = crate::helpers::moto::moto() else {
+        return;
+    };
+    let (Some(a), Some(b)) = (engine::Registry::start(), engine::Registry::start()) else {
+        return;
+    };
+    let sdk = crate::lambda::sdk(&moto.endpoint);
+    let ecr = crate::helpers::moto::ecr(&sdk);
+    let (endpoint, creds) = registry::ecr_credentials(&ecr).await.unwrap();
+    assert!(
+        endpoint.starts_with("https://") && endpoint.contains(".dkr.ecr.us-east-1.amazonaws.com"),
+        "{endpoint}"
+    );
+    let Credentials::Basic { username, password } = &creds else {
+        panic!("ECR credentials are Basic: {creds:?}");
+    };
+    assert_eq!(username, "AWS");
+    let front = RegistryFront::start(&b.addr).await;
+    front.require_token_for(username, password.expose_secret());
+    let (index, _) = multi_arch(&a.addr, "team/app", 5, 1024).await;
+    let net = Net::builtin();
+    let src = client(&net, &format!("http://{}", a.addr));
+    // Wrong credentials: refused, nothing written.
+    let wrong = Registry::new(
+        &net,
+        &front.url,
+        Credentials::Basic {
+            username: "AWS".into(),
+            password: "not-it".to_owned().into(),
+        },
+    )
+    .unwrap();
+    let e = copy_to(&src, "team/app", &index, &wrong, "prod/app", None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RegistryError::Unauthorized { .. }), "{e:?}");
+    assert!(!e.to_string().contains("not-it"), "{e}");
+    let dst = Registry::new(&net, &front.url, creds.clone()).unwrap();
+    let copied = copy_to(&src, "team/app", &index, &dst, "prod/app", None)
+        .await
+        .unwrap();
+    assert_eq!(copied.digest.as_ref(), Some(&index));
+    assert_eq!(b.manifest("prod/app", index.as_str()).await.0, index.as_str());
+    // Tokens are cached per scope set: far fewer token requests than registry requests.
+    let tokens = front.count("GET token");
+    let requests: usize = front.counts().values().sum::<usize>() - tokens;
+    assert!(tokens >= 1 && tokens * 3 < requests, "{:?}", front.counts());
+}
