@@ -16,6 +16,7 @@
 pub mod call;
 pub mod ecr;
 pub mod endpoints;
+pub mod events;
 pub mod json_rpc;
 pub mod query;
 pub mod s3;

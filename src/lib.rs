@@ -26,6 +26,7 @@ pub mod config;
 pub mod context;
 pub mod conventional;
 pub mod env;
+pub mod event_rules;
 pub mod github;
 pub mod inputs;
 pub mod logging;
