@@ -31,6 +31,7 @@ mod docs_snippets;
 mod ecs;
 mod ecs_preview;
 mod ecs_tasks;
+mod event_rules;
 mod express;
 mod foundation;
 mod lambda;
