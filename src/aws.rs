@@ -21,6 +21,7 @@ pub mod json_rpc;
 pub mod query;
 pub mod s3;
 pub mod sts;
+pub mod zip_copy;
 
 use crate::inputs::Input;
 use std::time::SystemTime;

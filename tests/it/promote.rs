@@ -303,3 +303,146 @@ async fn promote_logs_in_to_ecr_and_answers_a_bearer_challenge_with_those_creden
     let requests: usize = front.counts().values().sum::<usize>() - tokens;
     assert!(tokens >= 1 && tokens * 3 < requests, "{:?}", front.counts());
 }
+
+// ---- Lambda zips between two accounts ------------------------------------------------------------------
+
+/// The SDK configuration of another moto account: `AssumeRole` into `arn:aws:iam::<account>:role/promote`
+/// (moto files the keys it hands out under the role's account).
+async fn other_account(endpoint: &str, account: &str) -> aws_types::SdkConfig {
+    let sts = aws_sdk_sts::Client::new(&crate::lambda::sdk(endpoint));
+    let c = sts
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{account}:role/promote"))
+        .role_session_name("promote")
+        .send()
+        .await
+        .unwrap()
+        .credentials
+        .unwrap();
+    let creds = aws_credential_types::Credentials::new(
+        c.access_key_id,
+        c.secret_access_key,
+        Some(c.session_token),
+        None,
+        "assumed",
+    );
+    aws_types::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_types::region::Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
+        .endpoint_url(endpoint)
+        .build()
+}
+
+async fn account_of(sdk: &aws_types::SdkConfig) -> String {
+    aws_sdk_sts::Client::new(sdk)
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap()
+        .account
+        .unwrap()
+}
+
+async fn bucket(sdk: &aws_types::SdkConfig, name: &str) {
+    let conf = aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build();
+    aws_sdk_s3::Client::from_conf(conf)
+        .create_bucket()
+        .bucket(name)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// A function of `sdk`'s account from `s3://bucket/key`; its `CodeSha256`.
+async fn function_from(sdk: &aws_types::SdkConfig, key_id: &str, bucket: &str, key: &str) -> String {
+    use aws_sdk_lambda::types::{FunctionCode, Runtime};
+    let endpoint = sdk.endpoint_url().unwrap().to_owned();
+    let name = crate::helpers::moto::unique("promoted");
+    let role = crate::lambda::create_role_as(&endpoint, key_id, &format!("{name}-role")).await;
+    aws_sdk_lambda::Client::new(sdk)
+        .create_function()
+        .function_name(&name)
+        .runtime(Runtime::Python312)
+        .role(role)
+        .handler("app.handler")
+        .code(FunctionCode::builder().s3_bucket(bucket).s3_key(key).build())
+        .send()
+        .await
+        .unwrap()
+        .code_sha256
+        .unwrap()
+}
+
+#[tokio::test]
+async fn promote_copies_a_lambda_zip_to_another_account_by_its_code_hash() {
+    use stevedore::aws::s3::S3;
+    use stevedore::aws::zip_copy::{self, Object, ZipCopyError};
+    let Some(m) = crate::helpers::moto::moto() else {
+        return;
+    };
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let dev = crate::lambda::sdk(&m.endpoint);
+    let prod = other_account(&m.endpoint, "222222222222").await;
+    assert_eq!(account_of(&prod).await, "222222222222");
+    assert_ne!(account_of(&dev).await, "222222222222");
+    let (dev_bucket, prod_bucket) = (crate::helpers::moto::unique("dev-artifacts"), crate::helpers::moto::unique("prod-artifacts"));
+    bucket(&dev, &dev_bucket).await;
+    bucket(&prod, &prod_bucket).await;
+    let http = reqwest::Client::new();
+    let (dev_s3, prod_s3) = (S3::new(&dev, http.clone()), S3::new(&prod, http));
+    // The dev deployment: a function from the recorded object, whose CodeSha256 the deployment records.
+    let zip = crate::lambda::zip("def handler(e, c):\n    return 'v7'\n");
+    dev_s3
+        .put(stevedore::aws::s3::Put {
+            bucket: &dev_bucket,
+            key: "worker/v7.zip",
+            body: stevedore::aws::s3::Body::Bytes(&zip),
+            content_type: "application/zip",
+            checksum_sha256: None,
+            metadata: &[],
+        })
+        .await
+        .unwrap();
+    let recorded = function_from(&dev, "testing", &dev_bucket, "worker/v7.zip").await;
+    assert_eq!(recorded, zip_copy::code_sha256(&zip));
+
+    let from = Object { bucket: &dev_bucket, key: "worker/v7.zip" };
+    let to = Object { bucket: &prod_bucket, key: "worker/v7.zip" };
+    let copied = zip_copy::copy_zip(&dev_s3, from, &prod_s3, to, &recorded).await.unwrap();
+    assert_eq!(copied.bytes_written, zip.len() as u64);
+    // The production function made from the copy has the very code hash dev had.
+    let prod_key = {
+        use aws_credential_types::provider::ProvideCredentials as _;
+        prod.credentials_provider().unwrap().provide_credentials().await.unwrap().access_key_id().to_owned()
+    };
+    let promoted = function_from(&prod, &prod_key, &prod_bucket, "worker/v7.zip").await;
+    assert_eq!(promoted, recorded);
+    let head = prod_s3.head(&prod_bucket, "worker/v7.zip").await.unwrap().unwrap();
+    assert_eq!(head.meta(zip_copy::META_CODE_SHA256), Some(recorded.as_str()));
+
+    // Idempotent: a second copy writes nothing.
+    let again = zip_copy::copy_zip(&dev_s3, from, &prod_s3, to, &recorded).await.unwrap();
+    assert_eq!(again.bytes_written, 0);
+
+    // The recorded object replaced since the deployment: refused before anything is written.
+    let other = Object { bucket: &prod_bucket, key: "worker/v8.zip" };
+    dev_s3
+        .put(stevedore::aws::s3::Put {
+            bucket: &dev_bucket,
+            key: "worker/v7.zip",
+            body: stevedore::aws::s3::Body::Bytes(b"not the zip"),
+            content_type: "application/zip",
+            checksum_sha256: None,
+            metadata: &[],
+        })
+        .await
+        .unwrap();
+    let e = zip_copy::copy_zip(&dev_s3, from, &prod_s3, other, &recorded).await.unwrap_err();
+    assert!(matches!(e, ZipCopyError::Mismatch { target: false, .. }), "{e:?}");
+    assert!(e.to_string().contains("not the recorded code hash"), "{e}");
+    assert!(prod_s3.head(&prod_bucket, "worker/v8.zip").await.unwrap().is_none());
+    // A malformed code hash is refused at once.
+    let e = zip_copy::copy_zip(&dev_s3, from, &prod_s3, other, "abc").await.unwrap_err();
+    assert!(matches!(e, ZipCopyError::BadCodeHash(_)), "{e:?}");
+}
