@@ -229,6 +229,37 @@ async fn promote_refuses_a_manifest_whose_bytes_do_not_hash_to_its_digest() {
 }
 
 #[tokio::test]
+async fn promote_refuses_a_blob_whose_bytes_are_not_its_digest_and_the_target_never_commits_it() {
+    let (Some(a), Some(b)) = (engine::Registry::start(), engine::Registry::start()) else {
+        return;
+    };
+    let (index, _) = multi_arch(&a.addr, "team/app", 6, 8 * 1024).await;
+    let front = RegistryFront::start(&a.addr).await;
+    front.tamper_blobs();
+    let net = Net::builtin();
+    let src = client(&net, &front.url);
+    let dst = client(&net, &format!("http://{}", b.addr));
+    let e = copy_to(&src, "team/app", &index, &dst, "prod/app", Some("v1"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RegistryError::Untrusted { .. }), "{e:?}");
+    assert!(e.to_string().contains("hash to sha256:"), "{e}");
+    // No blob of the image was committed in the target, and no manifest.
+    let body: serde_json::Value =
+        serde_json::from_slice(&a.manifest("team/app", "source").await.1).unwrap();
+    for child in body["manifests"].as_array().unwrap() {
+        let m: serde_json::Value =
+            serde_json::from_slice(&a.manifest("team/app", child["digest"].as_str().unwrap()).await.1)
+                .unwrap();
+        for blob in std::iter::once(&m["config"]).chain(m["layers"].as_array().unwrap()) {
+            let d = blob["digest"].as_str().unwrap();
+            assert_eq!(status(&b.addr, &format!("prod/app/blobs/{d}")).await, 404, "{d}");
+        }
+    }
+    assert_eq!(status(&b.addr, "prod/app/manifests/v1").await, 404);
+}
+
+#[tokio::test]
 async fn promote_cancelled_mid_copy_leaves_the_target_without_the_image() {
     let (Some(a), Some(b)) = (engine::Registry::start(), engine::Registry::start()) else {
         return;

@@ -8,6 +8,7 @@
 //!   token service does);
 //! - optionally **tampers** with the manifest answers (one byte added), as a hostile or broken registry
 //!   would;
+//! - optionally **tampers** with blob answers (the last byte flipped);
 //! - optionally **fires a cancellation** once a number of blob uploads (`PATCH`) went through, to cancel a
 //!   copy at a known point.
 //!
@@ -27,6 +28,7 @@ struct Settings {
     /// `user:password` the token endpoint accepts; `None` = no auth demanded.
     basic: Option<String>,
     tamper_manifests: bool,
+    tamper_blobs: bool,
     /// Fire this once that many PATCHes were forwarded.
     cancel_after_patches: Option<(usize, stevedore::cancel::CancelHandle)>,
 }
@@ -84,6 +86,11 @@ impl RegistryFront {
     /// Add a byte to every manifest answered.
     pub fn tamper_manifests(&self) {
         self.inner.settings.lock().unwrap().tamper_manifests = true;
+    }
+
+    /// Flip the last byte of every blob answered (same length, other bytes).
+    pub fn tamper_blobs(&self) {
+        self.inner.settings.lock().unwrap().tamper_blobs = true;
     }
 
     /// Cancel through `handle` once `n` blob uploads (PATCH) were forwarded.
@@ -202,6 +209,12 @@ async fn handle(
         let tamper = inner.settings.lock().unwrap().tamper_manifests;
         if tamper {
             bytes.push(b'\n');
+        }
+    }
+    if method == Method::GET && kind(&path) == "blob" && status.is_success() {
+        let tamper = inner.settings.lock().unwrap().tamper_blobs;
+        if let (true, Some(last)) = (tamper, bytes.last_mut()) {
+            *last ^= 0xff;
         }
     }
     if method == Method::PATCH {
