@@ -477,3 +477,171 @@ async fn promote_copies_a_lambda_zip_to_another_account_by_its_code_hash() {
     let e = zip_copy::copy_zip(&dev_s3, from, &prod_s3, other, "abc").await.unwrap_err();
     assert!(matches!(e, ZipCopyError::BadCodeHash(_)), "{e:?}");
 }
+
+// ---- benchmark -----------------------------------------------------------------------------------------
+
+/// A TCP forwarder to `upstream` counting the bytes it carries both ways.
+async fn byte_counter(
+    upstream: &str,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    use std::sync::atomic::AtomicU64;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let bytes = std::sync::Arc::new(AtomicU64::new(0));
+    let (counted, upstream) = (bytes.clone(), upstream.to_owned());
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let (counted, upstream) = (counted.clone(), upstream.clone());
+            tokio::spawn(async move {
+                let server = tokio::net::TcpStream::connect(&upstream).await.unwrap();
+                let (cr, cw) = client.into_split();
+                let (sr, sw) = server.into_split();
+                // Counted as they pass, not at the end: pooled connections stay open.
+                tokio::join!(pump(cr, sw, counted.clone()), pump(sr, cw, counted));
+            });
+        }
+    });
+    (addr, bytes)
+}
+
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    counted: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut buf = vec![0u8; 64 * 1024];
+    while let Ok(n) = from.read(&mut buf).await {
+        if n == 0 || to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+        counted.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+    let _ = to.shutdown().await;
+}
+
+/// A gzipped tar layer holding `n` random bytes: (blob, diff id).
+fn tar_gz_layer(seed: u64, n: usize) -> (Vec<u8>, String) {
+    let data = noise(seed, n);
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(n as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    tar.append_data(&mut header, format!("layer-{seed}.bin"), data.as_slice())
+        .unwrap();
+    let tar = tar.into_inner().unwrap();
+    let diff_id = Digest::of(&tar).to_string();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &tar).unwrap();
+    (gz.finish().unwrap(), diff_id)
+}
+
+/// A 200 MB two-architecture image (a shared 50 MB layer, 75 MB of each architecture's own) pushed to
+/// `addr` as `repo:source`; the index's digest.
+async fn image_200mb(addr: &str, repo: &str) -> Digest {
+    let mb = 1024 * 1024;
+    let (shared, shared_id) = tar_gz_layer(100, 50 * mb);
+    let shared = push_blob(addr, repo, shared).await;
+    let mut children = Vec::new();
+    for (i, arch) in ["amd64", "arm64"].into_iter().enumerate() {
+        let (own, own_id) = tar_gz_layer(101 + i as u64, 75 * mb);
+        let own = push_blob(addr, repo, own).await;
+        let config = json!({"architecture": arch, "os": "linux", "config": {},
+            "rootfs": {"type": "layers", "diff_ids": [shared_id, own_id]}});
+        let mut config = push_blob(addr, repo, serde_json::to_vec(&config).unwrap()).await;
+        config["mediaType"] = json!("application/vnd.oci.image.config.v1+json");
+        let manifest = json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config,
+            "layers": [shared, own]});
+        let mut d = push_manifest(addr, repo, None, OCI_MANIFEST, &manifest).await;
+        d["platform"] = json!({"architecture": arch, "os": "linux"});
+        children.push(d);
+    }
+    let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": children});
+    let d = push_manifest(addr, repo, Some("source"), OCI_INDEX, &index).await;
+    Digest::parse(d["digest"].as_str().unwrap()).unwrap()
+}
+
+/// BENCHMARKS.md "Promotion: a 200 MB multi-arch image between two loopback registries".
+#[tokio::test]
+#[ignore = "benchmark: cargo test --test it bench_promotion -- --ignored --nocapture"]
+async fn bench_promotion_200mb_multi_arch_against_podman_pull_and_push() {
+    use std::sync::atomic::Ordering;
+    use std::time::Instant;
+    let (Some(a), Some(b), Some(c)) = (
+        engine::Registry::start(),
+        engine::Registry::start(),
+        engine::Registry::start(),
+    ) else {
+        return;
+    };
+    let index = image_200mb(&a.addr, "bench/app").await;
+    let (src_addr, src_bytes) = byte_counter(&a.addr).await;
+    let (dst_addr, dst_bytes) = byte_counter(&b.addr).await;
+    let net = Net::builtin();
+    let src = client(&net, &format!("http://{src_addr}"));
+    let dst = client(&net, &format!("http://{dst_addr}"));
+    let t0 = Instant::now();
+    let copied = copy_to(&src, "bench/app", &index, &dst, "prod/app", Some("v1"))
+        .await
+        .unwrap();
+    let took = t0.elapsed();
+    let wire = src_bytes.load(Ordering::Relaxed) + dst_bytes.load(Ordering::Relaxed);
+    assert_eq!(b.manifest("prod/app", "v1").await.0, index.as_str());
+    println!(
+        "stevedore registry::copy: {:.2} s, {} blobs uploaded, {:.1} MiB of blobs and manifests moved, {:.1} MiB on the wire (both registries, both ways); target digest {}",
+        took.as_secs_f64(),
+        copied.blobs_uploaded,
+        copied.bytes_moved as f64 / 1048576.0,
+        wire as f64 / 1048576.0,
+        index
+    );
+    let t0 = Instant::now();
+    let again = copy_to(&src, "bench/app", &index, &dst, "prod/app", Some("v1"))
+        .await
+        .unwrap();
+    println!(
+        "stevedore registry::copy again (all present): {:.3} s, {} uploaded",
+        t0.elapsed().as_secs_f64(),
+        again.blobs_uploaded
+    );
+
+    // What a workflow does today: pull the image on the runner, push it to the other registry.
+    let (pull_addr, pull_bytes) = byte_counter(&a.addr).await;
+    let (push_addr, push_bytes) = byte_counter(&c.addr).await;
+    let Some(podman) = engine::Podman::start(&pull_addr) else {
+        return;
+    };
+    // The counters forward on this test's runtime: podman runs off it.
+    let run = |args: &[&str]| {
+        let mut cmd = podman.cli();
+        cmd.args(args);
+        let args = format!("{args:?}");
+        async move {
+            let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+                .await
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "podman {args}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    };
+    let source_ref = format!("{pull_addr}/bench/app@{index}");
+    let target_ref = format!("{push_addr}/prod/app:v1");
+    let t0 = Instant::now();
+    run(&["pull", "-q", "--tls-verify=false", &source_ref]).await;
+    let pulled = t0.elapsed();
+    run(&["tag", &source_ref, &target_ref]).await;
+    run(&["push", "-q", "--tls-verify=false", &target_ref]).await;
+    let took = t0.elapsed();
+    let wire = pull_bytes.load(Ordering::Relaxed) + push_bytes.load(Ordering::Relaxed);
+    let (pushed_digest, _, media) = c.manifest("prod/app", "v1").await;
+    println!(
+        "podman pull + push: {:.2} s (pull {:.2} s), {:.1} MiB on the wire; target digest {pushed_digest} ({media}), source {index}",
+        took.as_secs_f64(),
+        pulled.as_secs_f64(),
+        wire as f64 / 1048576.0,
+    );
+}
