@@ -99,19 +99,23 @@ pub fn parse(text: &str) -> Result<Vec<EventRule>, Vec<InputError>> {
     if text.trim().is_empty() {
         return Ok(Vec::new());
     }
-    let raw: BTreeMap<String, RawRule> =
-        crate::yaml::from_str(text, crate::yaml::TopKeys::Exact).map_err(|e| {
-            vec![input_error(
-                None,
-                format!("not a map of rule names to rules: {e}"),
-                &format!("Write one entry per rule, {EXAMPLE}"),
-            )]
-        })?;
+    let raw: BTreeMap<String, RawRule> = crate::yaml::from_str(text, crate::yaml::TopKeys::Exact)
+        .map_err(|e| {
+        vec![input_error(
+            None,
+            format!("not a map of rule names to rules: {e}"),
+            &format!("Write one entry per rule, {EXAMPLE}"),
+        )]
+    })?;
     let mut errors = Vec::new();
     let mut rules = Vec::new();
     for (name, r) in raw {
         let mut bad = |value: &str, problem: String, fix: &str| {
-            errors.push(input_error(Some(value), format!("rule `{name}`: {problem}"), fix));
+            errors.push(input_error(
+                Some(value),
+                format!("rule `{name}`: {problem}"),
+                fix,
+            ));
         };
         if !valid_rule_name(&name) {
             bad(
@@ -139,14 +143,16 @@ pub fn parse(text: &str) -> Result<Vec<EventRule>, Vec<InputError>> {
             if bus != DEFAULT_BUS {
                 bad(
                     s,
-                    format!("a schedule on bus `{bus}`: EventBridge runs schedules on the default bus only"),
+                    format!(
+                        "a schedule on bus `{bus}`: EventBridge runs schedules on the default bus only"
+                    ),
                     "Leave `bus` out for a scheduled rule",
                 );
             }
         }
         if let Some(p) = &r.pattern {
             let text = p.to_string();
-            if !p.as_object().is_some_and(|o| !o.is_empty()) {
+            if p.as_object().is_none_or(serde_json::Map::is_empty) {
                 bad(
                     &text,
                     "`pattern` is not a non-empty map".into(),
@@ -244,7 +250,9 @@ fn check_schedule(s: &str) -> Result<(), String> {
             })
         };
         if let Some(f) = fields.iter().find(|f| !allowed(f)) {
-            return Err(format!("the cron field `{f}` has characters cron does not allow"));
+            return Err(format!(
+                "the cron field `{f}` has characters cron does not allow"
+            ));
         }
         if fields[2] != "?" && fields[4] != "?" {
             return Err("one of day-of-month and day-of-week must be `?`".into());
@@ -284,9 +292,8 @@ impl Worker {
         else {
             return None;
         };
-        let alias_ok = !alias.is_empty()
-            && *alias != "$LATEST"
-            && !alias.bytes().all(|b| b.is_ascii_digit());
+        let alias_ok =
+            !alias.is_empty() && *alias != "$LATEST" && !alias.bytes().all(|b| b.is_ascii_digit());
         (alias_ok && !function.is_empty()).then(|| Worker {
             function: (*function).to_owned(),
             alias: (*alias).to_owned(),
@@ -385,14 +392,14 @@ fn differences(d: &EventRule, e: &Existing) -> Vec<String> {
         ));
     }
     if d.pattern != e.pattern {
-        let j = |p: &Option<Value>| p.as_ref().map_or_else(|| "none".to_owned(), Value::to_string);
+        let j = |p: &Option<Value>| {
+            p.as_ref()
+                .map_or_else(|| "none".to_owned(), Value::to_string)
+        };
         out.push(format!("pattern {} → {}", j(&e.pattern), j(&d.pattern)));
     }
     if d.enabled != e.enabled {
-        out.push(format!(
-            "{}",
-            if d.enabled { "enabled" } else { "disabled" }
-        ));
+        out.push(if d.enabled { "enabled" } else { "disabled" }.to_owned());
     }
     if d.description != e.description {
         out.push("description".into());
@@ -543,7 +550,10 @@ pub async fn read(
                 .and_then(|p| serde_json::from_str(p).ok()),
             enabled: rule.state.as_deref() != Some("DISABLED"),
             description: rule.description.filter(|d| !d.is_empty()),
-            owner: tags.into_iter().find(|t| t.key == OWNER_TAG).map(|t| t.value),
+            owner: tags
+                .into_iter()
+                .find(|t| t.key == OWNER_TAG)
+                .map(|t| t.value),
             service_managed: rule.managed_by.is_some_and(|m| !m.is_empty()),
             targets,
         });
@@ -728,13 +738,28 @@ mod tests {
     use super::*;
 
     fn worker() -> Worker {
-        Worker::from_alias_arn("arn:aws:lambda:eu-west-1:123456789012:function:billing:live").unwrap()
+        Worker::from_alias_arn("arn:aws:lambda:eu-west-1:123456789012:function:billing:live")
+            .unwrap()
     }
 
     #[test]
     fn the_documented_input_parses() {
-        let text = "nightly-report:\n  schedule: cron(0 3 * * ? *)\norder-created:\n  bus: orders\n  pattern:\n    source: [shop.orders]\n    detail-type: [OrderCreated]\n  description: Bill each new order\n  sample-event: events/order-created.json\npaused-sweep:\n  schedule: rate(15 minutes)\n  enabled: false\n";
-        let rules = parse(text).unwrap();
+        // The example of this module's documentation, as written there.
+        let source = include_str!("event_rules.rs");
+        let text: String = source
+            .lines()
+            .skip_while(|l| *l != "//! ```yaml")
+            .skip(1)
+            .take_while(|l| *l != "//! ```")
+            .map(|l| {
+                format!(
+                    "{}\n",
+                    l.trim_start_matches("//!").strip_prefix(' ').unwrap_or("")
+                )
+            })
+            .collect();
+        assert!(text.contains("order-created:"), "{text}");
+        let rules = parse(&text).unwrap();
         assert_eq!(rules.len(), 3);
         let order = rules.iter().find(|r| r.name == "order-created").unwrap();
         assert_eq!(order.bus, "orders");
@@ -742,7 +767,10 @@ mod tests {
             order.pattern,
             Some(serde_json::json!({"source": ["shop.orders"], "detail-type": ["OrderCreated"]}))
         );
-        assert_eq!(order.sample_event.as_deref(), Some("events/order-created.json"));
+        assert_eq!(
+            order.sample_event.as_deref(),
+            Some("events/order-created.json")
+        );
         let paused = rules.iter().find(|r| r.name == "paused-sweep").unwrap();
         assert!(!paused.enabled);
         assert_eq!(paused.bus, "default");
@@ -768,7 +796,11 @@ mod tests {
         }
         assert_eq!(errs.len(), 6, "{joined}");
         let unknown = parse("x:\n  schedul: rate(1 day)\n").unwrap_err();
-        assert!(unknown[0].to_string().contains("unknown field `schedul`"), "{:?}", unknown);
+        assert!(
+            unknown[0].to_string().contains("unknown field `schedul`"),
+            "{:?}",
+            unknown
+        );
         let dup = parse("x:\n  schedule: rate(1 day)\nx:\n  schedule: rate(2 days)\n").unwrap_err();
         assert!(dup[0].to_string().contains("`x`"), "{:?}", dup);
     }
@@ -830,12 +862,19 @@ mod tests {
         );
         assert_eq!(by["new"].action, Action::Create);
         assert_eq!(by["gone"].action, Action::Delete);
-        assert!(!by.contains_key("other-function"), "someone else's rule is not touched");
+        assert!(
+            !by.contains_key("other-function"),
+            "someone else's rule is not touched"
+        );
         // A retargeted or unpermitted rule is an update of those parts only.
         let mut stale = existing("same", Some("billing"));
         stale.targets[0].arn = "arn:aws:lambda:eu-west-1:123456789012:function:billing".into();
         stale.permitted = None;
-        let only_same: Vec<EventRule> = desired.iter().filter(|d| d.name == "same").cloned().collect();
+        let only_same: Vec<EventRule> = desired
+            .iter()
+            .filter(|d| d.name == "same")
+            .cloned()
+            .collect();
         let c = &diff(&w, &only_same, &[stale]).unwrap()[0];
         assert!(!c.rule && c.target && c.permission, "{c:?}");
     }
@@ -845,7 +884,11 @@ mod tests {
         let desired = parse("same:\n  schedule: rate(1 day)\n").unwrap();
         for owner in [None, Some("shipping")] {
             let e = diff(&worker(), &desired, &[existing("same", owner)]).unwrap_err();
-            assert!(e.to_string().contains("is not stevedore's for function `billing`"), "{e}");
+            assert!(
+                e.to_string()
+                    .contains("is not stevedore's for function `billing`"),
+                "{e}"
+            );
         }
     }
 

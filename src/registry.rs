@@ -79,10 +79,14 @@ pub enum RegistryError {
     #[error("`{0}` is not a sha256 digest (expected `sha256:` and 64 lower-case hex digits)")]
     BadDigest(String),
     /// A registry address that is not an `http(s)://host[:port]` URL.
-    #[error("`{0}` is not a registry address (expected e.g. `https://123456789012.dkr.ecr.eu-west-1.amazonaws.com`)")]
+    #[error(
+        "`{0}` is not a registry address (expected e.g. `https://123456789012.dkr.ecr.eu-west-1.amazonaws.com`)"
+    )]
     BadRegistry(String),
     /// A repository name the distribution API refuses.
-    #[error("`{0}` is not a repository name (lower-case path components of letters, digits and `._-`)")]
+    #[error(
+        "`{0}` is not a repository name (lower-case path components of letters, digits and `._-`)"
+    )]
     BadRepository(String),
     /// The HTTP client could not be built.
     #[error("the HTTP client could not be built: {0}")]
@@ -105,7 +109,9 @@ pub enum RegistryError {
         message: Option<String>,
     },
     /// Still `401` after authenticating, or a challenge stevedore cannot answer.
-    #[error("{what}: {registry} refused the credentials: {message}. Check that the role may pull from the source and push to the target repository")]
+    #[error(
+        "{what}: {registry} refused the credentials: {message}. Check that the role may pull from the source and push to the target repository"
+    )]
     Unauthorized {
         what: String,
         registry: String,
@@ -184,8 +190,7 @@ pub async fn ecr_credentials(ecr: &Ecr) -> Result<(String, Credentials), Registr
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(token.trim())
         .map_err(|_| login("the token is not base64".into()))?;
-    let decoded =
-        String::from_utf8(decoded).map_err(|_| login("the token is not UTF-8".into()))?;
+    let decoded = String::from_utf8(decoded).map_err(|_| login("the token is not UTF-8".into()))?;
     let (user, password) = decoded
         .split_once(':')
         .ok_or_else(|| login("the token is not `user:password`".into()))?;
@@ -206,7 +211,9 @@ impl Digest {
     /// `s` when it is `sha256:` and 64 lower-case hex digits.
     pub fn parse(s: &str) -> Result<Self, RegistryError> {
         let ok = s.strip_prefix("sha256:").is_some_and(|h| {
-            h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            h.len() == 64
+                && h.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         });
         if ok {
             Ok(Self(s.to_owned()))
@@ -332,7 +339,7 @@ impl Registry {
             || !base.username().is_empty()
             || base.password().is_some()
             || base.query().is_some()
-            || base.path().trim_end_matches('/') != ""
+            || !base.path().trim_end_matches('/').is_empty()
         {
             return Err(bad());
         }
@@ -455,10 +462,9 @@ impl Registry {
         };
         let (scheme, params) = parse_challenge(challenge);
         if scheme.eq_ignore_ascii_case("basic") {
-            return self
-                .creds
-                .basic_header()
-                .ok_or_else(|| unauthorized("it asks for a user name and password, and none were given".into()));
+            return self.creds.basic_header().ok_or_else(|| {
+                unauthorized("it asks for a user name and password, and none were given".into())
+            });
         }
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(unauthorized(format!(
@@ -472,7 +478,9 @@ impl Registry {
         let mut url = url::Url::parse(realm)
             .map_err(|_| unauthorized(format!("the realm `{realm}` is not a URL")))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(unauthorized(format!("the realm `{realm}` is not an http(s) URL")));
+            return Err(unauthorized(format!(
+                "the realm `{realm}` is not an http(s) URL"
+            )));
         }
         {
             let mut q = url.query_pairs_mut();
@@ -560,12 +568,8 @@ impl Registry {
         let first = body
             .and_then(|b| serde_json::from_slice::<Errors>(&b).ok())
             .and_then(|e| e.errors.into_iter().next());
-        let clean = |s: String| -> String {
-            s.chars()
-                .filter(|c| !c.is_control())
-                .take(300)
-                .collect()
-        };
+        let clean =
+            |s: String| -> String { s.chars().filter(|c| !c.is_control()).take(300).collect() };
         RegistryError::Refused {
             what: what.to_owned(),
             registry: self.host(),
@@ -581,7 +585,9 @@ impl Registry {
         let url = self.url(&format!("/v2/{repository}/manifests/{digest}"));
         let scopes = [format!("repository:{repository}:pull")];
         let resp = self
-            .send(&what, &scopes, &|| self.http.get(&url).header("Accept", ACCEPT))
+            .send(&what, &scopes, &|| {
+                self.http.get(&url).header("Accept", ACCEPT)
+            })
             .await?;
         if !resp.status().is_success() {
             return Err(self.refused(&what, resp).await);
@@ -641,7 +647,10 @@ impl Registry {
                 {
                     return Err(self.untrusted(
                         &what,
-                        format!("a child of unsupported media type `{}`", t.chars().take(100).collect::<String>()),
+                        format!(
+                            "a child of unsupported media type `{}`",
+                            t.chars().take(100).collect::<String>()
+                        ),
                     ));
                 }
                 children.push(Digest::parse(&d.digest)?);
@@ -651,8 +660,9 @@ impl Registry {
                 .config
                 .ok_or_else(|| self.untrusted(&what, "an image manifest without `config`"))?;
             for d in std::iter::once(config).chain(body.layers) {
-                let size = u64::try_from(d.size)
-                    .map_err(|_| self.untrusted(&what, format!("a negative size for {}", d.digest)))?;
+                let size = u64::try_from(d.size).map_err(|_| {
+                    self.untrusted(&what, format!("a negative size for {}", d.digest))
+                })?;
                 blobs.push((Digest::parse(&d.digest)?, size));
             }
         }
@@ -679,13 +689,19 @@ impl Registry {
     }
 
     /// Whether `repository` has the manifest `digest` (`HEAD`).
-    pub async fn has_manifest(&self, repository: &str, digest: &Digest) -> Result<bool, RegistryError> {
+    pub async fn has_manifest(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<bool, RegistryError> {
         check_repository(repository)?;
         let what = format!("HEAD manifest {repository}@{digest}");
         let url = self.url(&format!("/v2/{repository}/manifests/{digest}"));
         let scopes = [format!("repository:{repository}:pull")];
         let resp = self
-            .send(&what, &scopes, &|| self.http.head(&url).header("Accept", ACCEPT))
+            .send(&what, &scopes, &|| {
+                self.http.head(&url).header("Accept", ACCEPT)
+            })
             .await?;
         match resp.status().as_u16() {
             200 => Ok(true),
@@ -726,7 +742,10 @@ impl Registry {
         {
             return Err(self.untrusted(
                 &what,
-                format!("it stored the manifest as `{}`, not {digest}", d.chars().take(100).collect::<String>()),
+                format!(
+                    "it stored the manifest as `{}`, not {digest}",
+                    d.chars().take(100).collect::<String>()
+                ),
             ));
         }
         Ok(())
@@ -758,7 +777,9 @@ fn is_manifest_type(t: &str) -> bool {
 fn check_repository(name: &str) -> Result<(), RegistryError> {
     let component_ok = |c: &str| {
         !c.is_empty()
-            && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
+            && c.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+            })
             && c.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
             && c.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
             && !c.contains("..")
@@ -766,15 +787,22 @@ fn check_repository(name: &str) -> Result<(), RegistryError> {
     if name.len() <= 255 && name.split('/').all(component_ok) {
         Ok(())
     } else {
-        Err(RegistryError::BadRepository(name.chars().take(200).collect()))
+        Err(RegistryError::BadRepository(
+            name.chars().take(200).collect(),
+        ))
     }
 }
 
 fn check_tag(tag: &str) -> Result<(), RegistryError> {
     let ok = !tag.is_empty()
         && tag.len() <= 128
-        && tag.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
-        && tag.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        && tag
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if ok {
         Ok(())
     } else {
@@ -829,12 +857,21 @@ pub async fn copy(source: &Source<'_>, target: &Target<'_>) -> Result<Copied, Re
         done_blobs: BTreeSet::new(),
         copied: Copied::default(),
     };
-    let top = source.registry.manifest(source.repository, source.digest).await?;
+    let top = source
+        .registry
+        .manifest(source.repository, source.digest)
+        .await?;
     run.manifest_tree(&top, 0).await?;
     let reference = target.tag.unwrap_or(source.digest.as_str());
     target
         .registry
-        .put_manifest(target.repository, reference, &top.media_type, &top.bytes, &top.digest)
+        .put_manifest(
+            target.repository,
+            reference,
+            &top.media_type,
+            &top.bytes,
+            &top.digest,
+        )
         .await?;
     run.copied.manifests += 1;
     run.copied.bytes_moved += top.bytes.len() as u64;
@@ -882,11 +919,21 @@ impl CopyRun<'_, '_> {
                 if !seen.insert(child.clone()) {
                     continue;
                 }
-                let cm = self.source.registry.manifest(self.source.repository, child).await?;
+                let cm = self
+                    .source
+                    .registry
+                    .manifest(self.source.repository, child)
+                    .await?;
                 Box::pin(self.manifest_tree(&cm, depth + 1)).await?;
                 self.target
                     .registry
-                    .put_manifest(self.target.repository, child.as_str(), &cm.media_type, &cm.bytes, child)
+                    .put_manifest(
+                        self.target.repository,
+                        child.as_str(),
+                        &cm.media_type,
+                        &cm.bytes,
+                        child,
+                    )
                     .await?;
                 self.copied.manifests += 1;
                 self.copied.bytes_moved += cm.bytes.len() as u64;
@@ -943,7 +990,11 @@ async fn copy_blob(
         dst.url(&format!("/v2/{repo}/blobs/uploads/"))
     };
     let resp = dst
-        .send(&what, &scopes, &|| dst.http.post(&start).header(reqwest::header::CONTENT_LENGTH, "0"))
+        .send(&what, &scopes, &|| {
+            dst.http
+                .post(&start)
+                .header(reqwest::header::CONTENT_LENGTH, "0")
+        })
         .await?;
     match resp.status().as_u16() {
         201 if same => return Ok(BlobOutcome::Mounted),
@@ -970,12 +1021,20 @@ async fn stream_blob(
     let get_what = format!("GET blob {}@{digest}", source.repository);
     let get_url = src.url(&format!("/v2/{}/blobs/{digest}", source.repository));
     let src_scopes = [format!("repository:{}:pull", source.repository)];
-    let resp = src.send(&get_what, &src_scopes, &|| src.http.get(&get_url)).await?;
+    let resp = src
+        .send(&get_what, &src_scopes, &|| src.http.get(&get_url))
+        .await?;
     if !resp.status().is_success() {
         return Err(src.refused(&get_what, resp).await);
     }
     if resp.content_length().is_some_and(|l| l != size) {
-        return Err(src.untrusted(&get_what, format!("a blob of {} bytes, not the {size} the manifest says", resp.content_length().unwrap_or_default())));
+        return Err(src.untrusted(
+            &get_what,
+            format!(
+                "a blob of {} bytes, not the {size} the manifest says",
+                resp.content_length().unwrap_or_default()
+            ),
+        ));
     }
     // The body: the source's chunks, hashed and counted; an error at the end when the bytes are not the
     // blob's, which aborts the request so the target never commits them.
@@ -999,9 +1058,17 @@ async fn stream_blob(
     };
     if size == 0 {
         check(&Sha256::new(), 0).map_err(|m| src.untrusted(&get_what, m))?;
-        *verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Ok(()));
+        *verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Ok(()));
     }
-    let state = (resp.bytes_stream(), Sha256::new(), 0u64, size == 0, verified.clone());
+    let state = (
+        resp.bytes_stream(),
+        Sha256::new(),
+        0u64,
+        size == 0,
+        verified.clone(),
+    );
     let body = futures_util::stream::unfold(state, move |(mut s, mut h, mut n, finished, v)| {
         let check = check.clone();
         async move {
@@ -1012,7 +1079,10 @@ async fn stream_blob(
                 Some(Ok(chunk)) => {
                     n += chunk.len() as u64;
                     if n > size {
-                        let e = fail(&v, format!("the blob is longer than the {size} bytes the manifest says"));
+                        let e = fail(
+                            &v,
+                            format!("the blob is longer than the {size} bytes the manifest says"),
+                        );
                         return Some((Err(e), (s, h, n, true, v)));
                     }
                     h.update(&chunk);
@@ -1025,11 +1095,15 @@ async fn stream_blob(
                     Some((Ok(chunk), (s, h, n, n == size, v)))
                 }
                 Some(Err(e)) => {
-                    let e = fail(&v, format!("the download broke off: {}", crate::net::error_chain(&e)));
+                    let e = fail(
+                        &v,
+                        format!("the download broke off: {}", crate::net::error_chain(&e)),
+                    );
                     Some((Err(e), (s, h, n, true, v)))
                 }
                 None => {
-                    let m = format!("the blob ended after {n} of the {size} bytes the manifest says");
+                    let m =
+                        format!("the blob ended after {n} of the {size} bytes the manifest says");
                     Some((Err(fail(&v, m)), (s, h, n, true, v)))
                 }
             }
@@ -1069,7 +1143,9 @@ async fn stream_blob(
         return Err(src.untrusted(&get_what, "the blob stream was not read to its end"));
     }
     let mut close = dst.location(&put_what, &resp)?;
-    close.query_pairs_mut().append_pair("digest", digest.as_str());
+    close
+        .query_pairs_mut()
+        .append_pair("digest", digest.as_str());
     let resp = dst
         .send(&put_what, scopes, &|| {
             dst.http
@@ -1141,8 +1217,17 @@ mod tests {
         assert_eq!(r.url("/v2/"), "https://127.0.0.1:5000/v2/");
         let r = Registry::new(&net, "http://127.0.0.1:5000/", Credentials::Anonymous).unwrap();
         assert_eq!(r.url("/v2/"), "http://127.0.0.1:5000/v2/");
-        for bad in ["ftp://x", "https://u:p@x", "https://x/path", "https://x?q=1", "://"] {
-            assert!(Registry::new(&net, bad, Credentials::Anonymous).is_err(), "{bad}");
+        for bad in [
+            "ftp://x",
+            "https://u:p@x",
+            "https://x/path",
+            "https://x?q=1",
+            "://",
+        ] {
+            assert!(
+                Registry::new(&net, bad, Credentials::Anonymous).is_err(),
+                "{bad}"
+            );
         }
         let basic = Credentials::Basic {
             username: "AWS".into(),

@@ -90,7 +90,12 @@ struct RuleArn {
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct Page<T> {
-    #[serde(default = "Vec::new", alias = "EventBuses", alias = "RuleNames", alias = "Targets")]
+    #[serde(
+        default = "Vec::new",
+        alias = "EventBuses",
+        alias = "RuleNames",
+        alias = "Targets"
+    )]
     items: Vec<T>,
     next_token: Option<String>,
 }
@@ -368,6 +373,9 @@ mod tests {
         );
         let page: Page<String> =
             serde_json::from_value(json!({"RuleNames": ["a", "b"], "NextToken": "t"})).unwrap();
-        assert_eq!((page.items.len(), page.next_token.as_deref()), (2, Some("t")));
+        assert_eq!(
+            (page.items.len(), page.next_token.as_deref()),
+            (2, Some("t"))
+        );
     }
 }

@@ -128,7 +128,10 @@ pub async fn copy_zip(
         .await?;
     let back = target.get(to.bucket, to.key).await?;
     check(&back, to, code_sha256, true)?;
-    tracing::info!("{from} copied to {to} ({code_sha256}, {} bytes)", bytes.len());
+    tracing::info!(
+        "{from} copied to {to} ({code_sha256}, {} bytes)",
+        bytes.len()
+    );
     Ok(ZipCopied {
         code_sha256: code_sha256.to_owned(),
         bytes_written: bytes.len() as u64,

@@ -58,7 +58,9 @@ async fn event_rules_are_created_updated_pruned_on_the_alias_and_a_second_run_ch
     let events = Events::new(&rig.sdk, &net).unwrap();
     let rpc = JsonRpc::new(&rig.sdk, SERVICE, reqwest::Client::new());
     let bus = unique("orders");
-    rpc.call("CreateEventBus", &json!({ "Name": bus })).await.unwrap();
+    rpc.call("CreateEventBus", &json!({ "Name": bus }))
+        .await
+        .unwrap();
     // Someone else's rule on the same bus, targeting the same alias: never touched.
     let foreign = unique("foreign");
     events
@@ -88,24 +90,51 @@ async fn event_rules_are_created_updated_pruned_on_the_alias_and_a_second_run_ch
         "{nightly}:\n  schedule: rate(1 day)\n{orders}:\n  bus: {bus}\n  pattern:\n    source: [shop.orders]\n    detail-type: [OrderCreated]\n{sweep}:\n  schedule: rate(5 minutes)\n"
     ));
     // The dry run says what would happen and writes nothing.
-    let planned = event_rules::sync(&events, &rig.lambda, &worker, &v1, true).await.unwrap();
-    assert!(planned.iter().all(|c| c.action == Action::Create), "{planned:?}");
-    assert!(events.describe_rule("default", &nightly).await.unwrap().is_none());
+    let planned = event_rules::sync(&events, &rig.lambda, &worker, &v1, true)
+        .await
+        .unwrap();
+    assert!(
+        planned.iter().all(|c| c.action == Action::Create),
+        "{planned:?}"
+    );
+    assert!(
+        events
+            .describe_rule("default", &nightly)
+            .await
+            .unwrap()
+            .is_none()
+    );
 
-    let created = event_rules::sync(&events, &rig.lambda, &worker, &v1, false).await.unwrap();
+    let created = event_rules::sync(&events, &rig.lambda, &worker, &v1, false)
+        .await
+        .unwrap();
     assert_eq!(created.len(), 3);
-    assert!(created.iter().all(|c| c.action == Action::Create), "{created:?}");
+    assert!(
+        created.iter().all(|c| c.action == Action::Create),
+        "{created:?}"
+    );
     let statements = policy(&rig).await;
     for d in &v1 {
-        let rule = events.describe_rule(&d.bus, &d.name).await.unwrap().unwrap();
+        let rule = events
+            .describe_rule(&d.bus, &d.name)
+            .await
+            .unwrap()
+            .unwrap();
         let arn = rule.arn.unwrap();
         // The target is the alias, under stevedore's id.
         let targets = events.list_targets_by_rule(&d.bus, &d.name).await.unwrap();
         assert_eq!(targets.len(), 1, "{targets:?}");
-        assert_eq!((targets[0].id.as_str(), targets[0].arn.as_str()), (TARGET_ID, alias_arn.as_str()));
+        assert_eq!(
+            (targets[0].id.as_str(), targets[0].arn.as_str()),
+            (TARGET_ID, alias_arn.as_str())
+        );
         // Tagged as this function's.
         let tags = events.list_tags(&arn).await.unwrap();
-        assert!(tags.iter().any(|t| t.key == OWNER_TAG && t.value == rig.function), "{tags:?}");
+        assert!(
+            tags.iter()
+                .any(|t| t.key == OWNER_TAG && t.value == rig.function),
+            "{tags:?}"
+        );
         // The alias lets EventBridge invoke it for this rule.
         let sid = event_rules::statement_id(&d.bus, &d.name);
         let st = statements
@@ -113,20 +142,42 @@ async fn event_rules_are_created_updated_pruned_on_the_alias_and_a_second_run_ch
             .find(|s| s["Sid"] == sid.as_str())
             .unwrap_or_else(|| panic!("no statement {sid} in {statements:?}"));
         assert_eq!(st["Principal"]["Service"], "events.amazonaws.com", "{st}");
-        assert_eq!(st["Condition"]["ArnLike"]["AWS:SourceArn"], arn.as_str(), "{st}");
+        assert_eq!(
+            st["Condition"]["ArnLike"]["AWS:SourceArn"],
+            arn.as_str(),
+            "{st}"
+        );
         assert!(st["Resource"].as_str().unwrap().ends_with(":live"), "{st}");
     }
     let pattern: Value = serde_json::from_str(
-        &events.describe_rule(&bus, &orders).await.unwrap().unwrap().event_pattern.unwrap(),
+        &events
+            .describe_rule(&bus, &orders)
+            .await
+            .unwrap()
+            .unwrap()
+            .event_pattern
+            .unwrap(),
     )
     .unwrap();
-    assert_eq!(pattern, json!({"source": ["shop.orders"], "detail-type": ["OrderCreated"]}));
+    assert_eq!(
+        pattern,
+        json!({"source": ["shop.orders"], "detail-type": ["OrderCreated"]})
+    );
 
     // A second run with the same input finds everything as it should be, and writes nothing.
-    let before = event_rules::read(&events, &rig.lambda, &worker, &v1).await.unwrap();
-    let again = event_rules::sync(&events, &rig.lambda, &worker, &v1, false).await.unwrap();
-    assert!(again.iter().all(|c| c.action == Action::Unchanged), "{again:?}");
-    let after = event_rules::read(&events, &rig.lambda, &worker, &v1).await.unwrap();
+    let before = event_rules::read(&events, &rig.lambda, &worker, &v1)
+        .await
+        .unwrap();
+    let again = event_rules::sync(&events, &rig.lambda, &worker, &v1, false)
+        .await
+        .unwrap();
+    assert!(
+        again.iter().all(|c| c.action == Action::Unchanged),
+        "{again:?}"
+    );
+    let after = event_rules::read(&events, &rig.lambda, &worker, &v1)
+        .await
+        .unwrap();
     assert_eq!(before, after);
     assert_eq!(policy(&rig).await.len(), statements.len());
 
@@ -134,7 +185,9 @@ async fn event_rules_are_created_updated_pruned_on_the_alias_and_a_second_run_ch
     let v2 = rules(&format!(
         "{nightly}:\n  schedule: cron(0 3 * * ? *)\n{orders}:\n  bus: {bus}\n  pattern:\n    source: [shop.orders]\n    detail-type: [OrderCreated]\n"
     ));
-    let changed = event_rules::sync(&events, &rig.lambda, &worker, &v2, false).await.unwrap();
+    let changed = event_rules::sync(&events, &rig.lambda, &worker, &v2, false)
+        .await
+        .unwrap();
     assert_eq!(
         actions(&changed),
         {
@@ -149,25 +202,69 @@ async fn event_rules_are_created_updated_pruned_on_the_alias_and_a_second_run_ch
         "{changed:?}"
     );
     let n = changed.iter().find(|c| c.name == nightly).unwrap();
-    assert_eq!(n.to_string(), format!("~ rule default/{nightly}: schedule rate(1 day) → cron(0 3 * * ? *)"));
     assert_eq!(
-        events.describe_rule("default", &nightly).await.unwrap().unwrap().schedule_expression.as_deref(),
+        n.to_string(),
+        format!("~ rule default/{nightly}: schedule rate(1 day) → cron(0 3 * * ? *)")
+    );
+    assert_eq!(
+        events
+            .describe_rule("default", &nightly)
+            .await
+            .unwrap()
+            .unwrap()
+            .schedule_expression
+            .as_deref(),
         Some("cron(0 3 * * ? *)")
     );
-    assert!(events.describe_rule("default", &sweep).await.unwrap().is_none(), "pruned");
+    assert!(
+        events
+            .describe_rule("default", &sweep)
+            .await
+            .unwrap()
+            .is_none(),
+        "pruned"
+    );
     let sweep_sid = event_rules::statement_id("default", &sweep);
-    assert!(!policy(&rig).await.iter().any(|s| s["Sid"] == sweep_sid.as_str()), "its permission went with it");
+    assert!(
+        !policy(&rig)
+            .await
+            .iter()
+            .any(|s| s["Sid"] == sweep_sid.as_str()),
+        "its permission went with it"
+    );
     // Someone else's rule is as it was.
-    let theirs = events.describe_rule("default", &foreign).await.unwrap().unwrap();
+    let theirs = events
+        .describe_rule("default", &foreign)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(theirs.schedule_expression.as_deref(), Some("rate(1 hour)"));
-    assert_eq!(events.list_targets_by_rule("default", &foreign).await.unwrap()[0].id, "theirs");
-    let third = event_rules::sync(&events, &rig.lambda, &worker, &v2, false).await.unwrap();
-    assert!(third.iter().all(|c| c.action == Action::Unchanged), "{third:?}");
+    assert_eq!(
+        events
+            .list_targets_by_rule("default", &foreign)
+            .await
+            .unwrap()[0]
+            .id,
+        "theirs"
+    );
+    let third = event_rules::sync(&events, &rig.lambda, &worker, &v2, false)
+        .await
+        .unwrap();
+    assert!(
+        third.iter().all(|c| c.action == Action::Unchanged),
+        "{third:?}"
+    );
 
     // Listing someone else's rule is refused, and it stays untouched.
     let v3 = rules(&format!("{foreign}:\n  schedule: rate(2 hours)\n"));
-    let e = event_rules::sync(&events, &rig.lambda, &worker, &v3, false).await.unwrap_err();
+    let e = event_rules::sync(&events, &rig.lambda, &worker, &v3, false)
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("is not stevedore's"), "{e}");
-    let theirs = events.describe_rule("default", &foreign).await.unwrap().unwrap();
+    let theirs = events
+        .describe_rule("default", &foreign)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(theirs.schedule_expression.as_deref(), Some("rate(1 hour)"));
 }

@@ -109,7 +109,10 @@ fn client(net: &Net, url: &str) -> Registry {
 async fn status(addr: &str, path: &str) -> u16 {
     reqwest::Client::new()
         .get(format!("http://{addr}/v2/{path}"))
-        .header("accept", "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json")
+        .header(
+            "accept",
+            "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json",
+        )
         .send()
         .await
         .unwrap()
@@ -164,7 +167,8 @@ async fn promote_copies_a_multi_arch_index_whole_across_two_registries_and_uploa
     assert_eq!(digest, index.as_str());
     let (src_digest, src_bytes, _) = a.manifest("team/app", "source").await;
     assert_eq!((digest, bytes), (src_digest, src_bytes));
-    let body: serde_json::Value = serde_json::from_slice(&a.manifest("team/app", "source").await.1).unwrap();
+    let body: serde_json::Value =
+        serde_json::from_slice(&a.manifest("team/app", "source").await.1).unwrap();
     for child in body["manifests"].as_array().unwrap() {
         let d = child["digest"].as_str().unwrap();
         let (got, _, _) = b.manifest("prod/app", d).await;
@@ -181,9 +185,17 @@ async fn promote_copies_a_multi_arch_index_whole_across_two_registries_and_uploa
     let again = copy_to(&src, "team/app", &index, &dst, "prod/app", Some("v1"))
         .await
         .unwrap();
-    assert_eq!((again.blobs_present, again.blobs_uploaded), (blobs, 0), "{again:?}");
+    assert_eq!(
+        (again.blobs_present, again.blobs_uploaded),
+        (blobs, 0),
+        "{again:?}"
+    );
     assert_eq!(front.count("PATCH upload"), before);
-    assert_eq!(front.count("POST upload"), blobs, "no upload opened the second time");
+    assert_eq!(
+        front.count("POST upload"),
+        blobs,
+        "no upload opened the second time"
+    );
 }
 
 #[tokio::test]
@@ -248,12 +260,19 @@ async fn promote_refuses_a_blob_whose_bytes_are_not_its_digest_and_the_target_ne
     let body: serde_json::Value =
         serde_json::from_slice(&a.manifest("team/app", "source").await.1).unwrap();
     for child in body["manifests"].as_array().unwrap() {
-        let m: serde_json::Value =
-            serde_json::from_slice(&a.manifest("team/app", child["digest"].as_str().unwrap()).await.1)
-                .unwrap();
+        let m: serde_json::Value = serde_json::from_slice(
+            &a.manifest("team/app", child["digest"].as_str().unwrap())
+                .await
+                .1,
+        )
+        .unwrap();
         for blob in std::iter::once(&m["config"]).chain(m["layers"].as_array().unwrap()) {
             let d = blob["digest"].as_str().unwrap();
-            assert_eq!(status(&b.addr, &format!("prod/app/blobs/{d}")).await, 404, "{d}");
+            assert_eq!(
+                status(&b.addr, &format!("prod/app/blobs/{d}")).await,
+                404,
+                "{d}"
+            );
         }
     }
     assert_eq!(status(&b.addr, "prod/app/manifests/v1").await, 404);
@@ -281,7 +300,10 @@ async fn promote_cancelled_mid_copy_leaves_the_target_without_the_image() {
     // No tag, no manifest of the image (nor of its children) in the target.
     assert_eq!(front.count("PUT manifest"), 0, "{:?}", front.counts());
     assert_eq!(status(&b.addr, "prod/app/manifests/v1").await, 404);
-    assert_eq!(status(&b.addr, &format!("prod/app/manifests/{index}")).await, 404);
+    assert_eq!(
+        status(&b.addr, &format!("prod/app/manifests/{index}")).await,
+        404
+    );
 }
 
 #[tokio::test]
@@ -328,7 +350,10 @@ async fn promote_logs_in_to_ecr_and_answers_a_bearer_challenge_with_those_creden
         .await
         .unwrap();
     assert_eq!(copied.digest.as_ref(), Some(&index));
-    assert_eq!(b.manifest("prod/app", index.as_str()).await.0, index.as_str());
+    assert_eq!(
+        b.manifest("prod/app", index.as_str()).await.0,
+        index.as_str()
+    );
     // Tokens are cached per scope set: far fewer token requests than registry requests.
     let tokens = front.count("GET token");
     let requests: usize = front.counts().values().sum::<usize>() - tokens;
@@ -376,7 +401,9 @@ async fn account_of(sdk: &aws_types::SdkConfig) -> String {
 }
 
 async fn bucket(sdk: &aws_types::SdkConfig, name: &str) {
-    let conf = aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build();
+    let conf = aws_sdk_s3::config::Builder::from(sdk)
+        .force_path_style(true)
+        .build();
     aws_sdk_s3::Client::from_conf(conf)
         .create_bucket()
         .bucket(name)
@@ -386,7 +413,12 @@ async fn bucket(sdk: &aws_types::SdkConfig, name: &str) {
 }
 
 /// A function of `sdk`'s account from `s3://bucket/key`; its `CodeSha256`.
-async fn function_from(sdk: &aws_types::SdkConfig, key_id: &str, bucket: &str, key: &str) -> String {
+async fn function_from(
+    sdk: &aws_types::SdkConfig,
+    key_id: &str,
+    bucket: &str,
+    key: &str,
+) -> String {
     use aws_sdk_lambda::types::{FunctionCode, Runtime};
     let endpoint = sdk.endpoint_url().unwrap().to_owned();
     let name = crate::helpers::moto::unique("promoted");
@@ -397,7 +429,12 @@ async fn function_from(sdk: &aws_types::SdkConfig, key_id: &str, bucket: &str, k
         .runtime(Runtime::Python312)
         .role(role)
         .handler("app.handler")
-        .code(FunctionCode::builder().s3_bucket(bucket).s3_key(key).build())
+        .code(
+            FunctionCode::builder()
+                .s3_bucket(bucket)
+                .s3_key(key)
+                .build(),
+        )
         .send()
         .await
         .unwrap()
@@ -417,7 +454,10 @@ async fn promote_copies_a_lambda_zip_to_another_account_by_its_code_hash() {
     let prod = other_account(&m.endpoint, "222222222222").await;
     assert_eq!(account_of(&prod).await, "222222222222");
     assert_ne!(account_of(&dev).await, "222222222222");
-    let (dev_bucket, prod_bucket) = (crate::helpers::moto::unique("dev-artifacts"), crate::helpers::moto::unique("prod-artifacts"));
+    let (dev_bucket, prod_bucket) = (
+        crate::helpers::moto::unique("dev-artifacts"),
+        crate::helpers::moto::unique("prod-artifacts"),
+    );
     bucket(&dev, &dev_bucket).await;
     bucket(&prod, &prod_bucket).await;
     let http = reqwest::Client::new();
@@ -438,26 +478,52 @@ async fn promote_copies_a_lambda_zip_to_another_account_by_its_code_hash() {
     let recorded = function_from(&dev, "testing", &dev_bucket, "worker/v7.zip").await;
     assert_eq!(recorded, zip_copy::code_sha256(&zip));
 
-    let from = Object { bucket: &dev_bucket, key: "worker/v7.zip" };
-    let to = Object { bucket: &prod_bucket, key: "worker/v7.zip" };
-    let copied = zip_copy::copy_zip(&dev_s3, from, &prod_s3, to, &recorded).await.unwrap();
+    let from = Object {
+        bucket: &dev_bucket,
+        key: "worker/v7.zip",
+    };
+    let to = Object {
+        bucket: &prod_bucket,
+        key: "worker/v7.zip",
+    };
+    let copied = zip_copy::copy_zip(&dev_s3, from, &prod_s3, to, &recorded)
+        .await
+        .unwrap();
     assert_eq!(copied.bytes_written, zip.len() as u64);
     // The production function made from the copy has the very code hash dev had.
     let prod_key = {
         use aws_credential_types::provider::ProvideCredentials as _;
-        prod.credentials_provider().unwrap().provide_credentials().await.unwrap().access_key_id().to_owned()
+        prod.credentials_provider()
+            .unwrap()
+            .provide_credentials()
+            .await
+            .unwrap()
+            .access_key_id()
+            .to_owned()
     };
     let promoted = function_from(&prod, &prod_key, &prod_bucket, "worker/v7.zip").await;
     assert_eq!(promoted, recorded);
-    let head = prod_s3.head(&prod_bucket, "worker/v7.zip").await.unwrap().unwrap();
-    assert_eq!(head.meta(zip_copy::META_CODE_SHA256), Some(recorded.as_str()));
+    let head = prod_s3
+        .head(&prod_bucket, "worker/v7.zip")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        head.meta(zip_copy::META_CODE_SHA256),
+        Some(recorded.as_str())
+    );
 
     // Idempotent: a second copy writes nothing.
-    let again = zip_copy::copy_zip(&dev_s3, from, &prod_s3, to, &recorded).await.unwrap();
+    let again = zip_copy::copy_zip(&dev_s3, from, &prod_s3, to, &recorded)
+        .await
+        .unwrap();
     assert_eq!(again.bytes_written, 0);
 
     // The recorded object replaced since the deployment: refused before anything is written.
-    let other = Object { bucket: &prod_bucket, key: "worker/v8.zip" };
+    let other = Object {
+        bucket: &prod_bucket,
+        key: "worker/v8.zip",
+    };
     dev_s3
         .put(stevedore::aws::s3::Put {
             bucket: &dev_bucket,
@@ -469,21 +535,32 @@ async fn promote_copies_a_lambda_zip_to_another_account_by_its_code_hash() {
         })
         .await
         .unwrap();
-    let e = zip_copy::copy_zip(&dev_s3, from, &prod_s3, other, &recorded).await.unwrap_err();
-    assert!(matches!(e, ZipCopyError::Mismatch { target: false, .. }), "{e:?}");
+    let e = zip_copy::copy_zip(&dev_s3, from, &prod_s3, other, &recorded)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, ZipCopyError::Mismatch { target: false, .. }),
+        "{e:?}"
+    );
     assert!(e.to_string().contains("not the recorded code hash"), "{e}");
-    assert!(prod_s3.head(&prod_bucket, "worker/v8.zip").await.unwrap().is_none());
+    assert!(
+        prod_s3
+            .head(&prod_bucket, "worker/v8.zip")
+            .await
+            .unwrap()
+            .is_none()
+    );
     // A malformed code hash is refused at once.
-    let e = zip_copy::copy_zip(&dev_s3, from, &prod_s3, other, "abc").await.unwrap_err();
+    let e = zip_copy::copy_zip(&dev_s3, from, &prod_s3, other, "abc")
+        .await
+        .unwrap_err();
     assert!(matches!(e, ZipCopyError::BadCodeHash(_)), "{e:?}");
 }
 
 // ---- benchmark -----------------------------------------------------------------------------------------
 
 /// A TCP forwarder to `upstream` counting the bytes it carries both ways.
-async fn byte_counter(
-    upstream: &str,
-) -> (String, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+async fn byte_counter(upstream: &str) -> (String, std::sync::Arc<std::sync::atomic::AtomicU64>) {
     use std::sync::atomic::AtomicU64;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
