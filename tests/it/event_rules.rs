@@ -85,14 +85,20 @@ async fn event_rules_are_created_updated_pruned_on_the_alias_and_a_second_run_ch
         .await
         .unwrap();
 
+    let sync = |desired: Vec<EventRule>, dry_run: bool| {
+        let (events, lambda, worker) = (&events, &rig.lambda, &worker);
+        async move {
+            event_rules::sync(events, lambda, worker, &desired, dry_run)
+                .await
+                .unwrap()
+        }
+    };
     let (nightly, orders, sweep) = (unique("nightly"), unique("order-created"), unique("sweep"));
     let v1 = rules(&format!(
         "{nightly}:\n  schedule: rate(1 day)\n{orders}:\n  bus: {bus}\n  pattern:\n    source: [shop.orders]\n    detail-type: [OrderCreated]\n{sweep}:\n  schedule: rate(5 minutes)\n"
     ));
     // The dry run says what would happen and writes nothing.
-    let planned = event_rules::sync(&events, &rig.lambda, &worker, &v1, true)
-        .await
-        .unwrap();
+    let planned = sync(v1.clone(), true).await;
     assert!(
         planned.iter().all(|c| c.action == Action::Create),
         "{planned:?}"
@@ -105,9 +111,7 @@ async fn event_rules_are_created_updated_pruned_on_the_alias_and_a_second_run_ch
             .is_none()
     );
 
-    let created = event_rules::sync(&events, &rig.lambda, &worker, &v1, false)
-        .await
-        .unwrap();
+    let created = sync(v1.clone(), false).await;
     assert_eq!(created.len(), 3);
     assert!(
         created.iter().all(|c| c.action == Action::Create),
@@ -168,9 +172,7 @@ async fn event_rules_are_created_updated_pruned_on_the_alias_and_a_second_run_ch
     let before = event_rules::read(&events, &rig.lambda, &worker, &v1)
         .await
         .unwrap();
-    let again = event_rules::sync(&events, &rig.lambda, &worker, &v1, false)
-        .await
-        .unwrap();
+    let again = sync(v1.clone(), false).await;
     assert!(
         again.iter().all(|c| c.action == Action::Unchanged),
         "{again:?}"
@@ -185,9 +187,7 @@ async fn event_rules_are_created_updated_pruned_on_the_alias_and_a_second_run_ch
     let v2 = rules(&format!(
         "{nightly}:\n  schedule: cron(0 3 * * ? *)\n{orders}:\n  bus: {bus}\n  pattern:\n    source: [shop.orders]\n    detail-type: [OrderCreated]\n"
     ));
-    let changed = event_rules::sync(&events, &rig.lambda, &worker, &v2, false)
-        .await
-        .unwrap();
+    let changed = sync(v2.clone(), false).await;
     assert_eq!(
         actions(&changed),
         {
@@ -247,9 +247,7 @@ async fn event_rules_are_created_updated_pruned_on_the_alias_and_a_second_run_ch
             .id,
         "theirs"
     );
-    let third = event_rules::sync(&events, &rig.lambda, &worker, &v2, false)
-        .await
-        .unwrap();
+    let third = sync(v2.clone(), false).await;
     assert!(
         third.iter().all(|c| c.action == Action::Unchanged),
         "{third:?}"

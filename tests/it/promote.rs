@@ -82,12 +82,30 @@ pub async fn push_manifest(
 /// each with a layer of its own of `layer` bytes. The index's digest, and the number of distinct blobs
 /// (5: two configs, the shared layer, two own layers).
 pub async fn multi_arch(addr: &str, repo: &str, seed: u64, layer: usize) -> (Digest, usize) {
-    let shared = push_blob(addr, repo, noise(seed, layer)).await;
+    let layer = |seed: u64| {
+        let bytes = noise(seed, layer);
+        let id = Digest::of(&bytes).to_string();
+        (bytes, id)
+    };
+    let index = push_two_arch(addr, repo, layer(seed), [layer(seed + 1), layer(seed + 2)]).await;
+    (index, 5)
+}
+
+/// Pushes an index of linux/amd64 and linux/arm64 as `repo:source`: each image is the `shared` layer and
+/// its `own` one (blob, diff id). The index's digest.
+async fn push_two_arch(
+    addr: &str,
+    repo: &str,
+    shared: (Vec<u8>, String),
+    own: [(Vec<u8>, String); 2],
+) -> Digest {
+    let (shared, shared_id) = shared;
+    let shared = push_blob(addr, repo, shared).await;
     let mut children = Vec::new();
-    for (i, arch) in ["amd64", "arm64"].into_iter().enumerate() {
-        let own = push_blob(addr, repo, noise(seed + 1 + i as u64, layer)).await;
-        let config = json!({"architecture": arch, "os": "linux",
-            "rootfs": {"type": "layers", "diff_ids": [shared["digest"], own["digest"]]}});
+    for (arch, (own, own_id)) in ["amd64", "arm64"].into_iter().zip(own) {
+        let own = push_blob(addr, repo, own).await;
+        let config = json!({"architecture": arch, "os": "linux", "config": {},
+            "rootfs": {"type": "layers", "diff_ids": [shared_id, own_id]}});
         let mut config = push_blob(addr, repo, serde_json::to_vec(&config).unwrap()).await;
         config["mediaType"] = json!("application/vnd.oci.image.config.v1+json");
         let manifest = json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config,
@@ -98,7 +116,7 @@ pub async fn multi_arch(addr: &str, repo: &str, seed: u64, layer: usize) -> (Dig
     }
     let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": children});
     let d = push_manifest(addr, repo, Some("source"), OCI_INDEX, &index).await;
-    (Digest::parse(d["digest"].as_str().unwrap()).unwrap(), 5)
+    Digest::parse(d["digest"].as_str().unwrap()).unwrap()
 }
 
 fn client(net: &Net, url: &str) -> Registry {
@@ -618,25 +636,9 @@ fn tar_gz_layer(seed: u64, n: usize) -> (Vec<u8>, String) {
 /// `addr` as `repo:source`; the index's digest.
 async fn image_200mb(addr: &str, repo: &str) -> Digest {
     let mb = 1024 * 1024;
-    let (shared, shared_id) = tar_gz_layer(100, 50 * mb);
-    let shared = push_blob(addr, repo, shared).await;
-    let mut children = Vec::new();
-    for (i, arch) in ["amd64", "arm64"].into_iter().enumerate() {
-        let (own, own_id) = tar_gz_layer(101 + i as u64, 75 * mb);
-        let own = push_blob(addr, repo, own).await;
-        let config = json!({"architecture": arch, "os": "linux", "config": {},
-            "rootfs": {"type": "layers", "diff_ids": [shared_id, own_id]}});
-        let mut config = push_blob(addr, repo, serde_json::to_vec(&config).unwrap()).await;
-        config["mediaType"] = json!("application/vnd.oci.image.config.v1+json");
-        let manifest = json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config,
-            "layers": [shared, own]});
-        let mut d = push_manifest(addr, repo, None, OCI_MANIFEST, &manifest).await;
-        d["platform"] = json!({"architecture": arch, "os": "linux"});
-        children.push(d);
-    }
-    let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": children});
-    let d = push_manifest(addr, repo, Some("source"), OCI_INDEX, &index).await;
-    Digest::parse(d["digest"].as_str().unwrap()).unwrap()
+    let shared = tar_gz_layer(100, 50 * mb);
+    let own = [tar_gz_layer(101, 75 * mb), tar_gz_layer(102, 75 * mb)];
+    push_two_arch(addr, repo, shared, own).await
 }
 
 /// BENCHMARKS.md "Promotion: a 200 MB multi-arch image between two loopback registries".
