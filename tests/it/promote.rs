@@ -119,6 +119,27 @@ async fn push_two_arch(
     Digest::parse(d["digest"].as_str().unwrap()).unwrap()
 }
 
+/// The child manifests of index `reference` in `repo` of `registry`, and the blobs they name.
+async fn parts_of(
+    registry: &engine::Registry,
+    repo: &str,
+    reference: &str,
+) -> (Vec<String>, Vec<String>) {
+    let index: serde_json::Value =
+        serde_json::from_slice(&registry.manifest(repo, reference).await.1).unwrap();
+    let (mut children, mut blobs) = (Vec::new(), Vec::new());
+    for child in index["manifests"].as_array().unwrap() {
+        let d = child["digest"].as_str().unwrap().to_owned();
+        let m: serde_json::Value =
+            serde_json::from_slice(&registry.manifest(repo, &d).await.1).unwrap();
+        for blob in std::iter::once(&m["config"]).chain(m["layers"].as_array().unwrap()) {
+            blobs.push(blob["digest"].as_str().unwrap().to_owned());
+        }
+        children.push(d);
+    }
+    (children, blobs)
+}
+
 fn client(net: &Net, url: &str) -> Registry {
     Registry::new(net, url, Credentials::Anonymous).unwrap()
 }
@@ -185,18 +206,12 @@ async fn promote_copies_a_multi_arch_index_whole_across_two_registries_and_uploa
     assert_eq!(digest, index.as_str());
     let (src_digest, src_bytes, _) = a.manifest("team/app", "source").await;
     assert_eq!((digest, bytes), (src_digest, src_bytes));
-    let body: serde_json::Value =
-        serde_json::from_slice(&a.manifest("team/app", "source").await.1).unwrap();
-    for child in body["manifests"].as_array().unwrap() {
-        let d = child["digest"].as_str().unwrap();
-        let (got, _, _) = b.manifest("prod/app", d).await;
-        assert_eq!(got, d);
-        let m: serde_json::Value =
-            serde_json::from_slice(&a.manifest("team/app", d).await.1).unwrap();
-        for blob in std::iter::once(&m["config"]).chain(m["layers"].as_array().unwrap()) {
-            let d = blob["digest"].as_str().unwrap();
-            assert_eq!(status(&b.addr, &format!("prod/app/blobs/{d}")).await, 200);
-        }
+    let (children, blob_digests) = parts_of(&a, "team/app", "source").await;
+    for d in &children {
+        assert_eq!(b.manifest("prod/app", d).await.0, *d);
+    }
+    for d in &blob_digests {
+        assert_eq!(status(&b.addr, &format!("prod/app/blobs/{d}")).await, 200);
     }
     // A second copy finds everything: no blob uploaded, nothing downloaded.
     let before = front.count("PATCH upload");
@@ -275,23 +290,12 @@ async fn promote_refuses_a_blob_whose_bytes_are_not_its_digest_and_the_target_ne
     assert!(matches!(e, RegistryError::Untrusted { .. }), "{e:?}");
     assert!(e.to_string().contains("hash to sha256:"), "{e}");
     // No blob of the image was committed in the target, and no manifest.
-    let body: serde_json::Value =
-        serde_json::from_slice(&a.manifest("team/app", "source").await.1).unwrap();
-    for child in body["manifests"].as_array().unwrap() {
-        let m: serde_json::Value = serde_json::from_slice(
-            &a.manifest("team/app", child["digest"].as_str().unwrap())
-                .await
-                .1,
-        )
-        .unwrap();
-        for blob in std::iter::once(&m["config"]).chain(m["layers"].as_array().unwrap()) {
-            let d = blob["digest"].as_str().unwrap();
-            assert_eq!(
-                status(&b.addr, &format!("prod/app/blobs/{d}")).await,
-                404,
-                "{d}"
-            );
-        }
+    for d in parts_of(&a, "team/app", "source").await.1 {
+        assert_eq!(
+            status(&b.addr, &format!("prod/app/blobs/{d}")).await,
+            404,
+            "{d}"
+        );
     }
     assert_eq!(status(&b.addr, "prod/app/manifests/v1").await, 404);
 }
