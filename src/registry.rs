@@ -24,6 +24,9 @@
 //!   without the image — no tag, and the digest copied is not reachable (blobs and child manifests it
 //!   uploaded are unreferenced, and garbage-collected by the registry).
 //!
+//! Requests other than a blob's streamed `PATCH` are tried again on transport errors, `429` and `5xx`
+//! (3 attempts).
+//!
 //! Authentication ([`Credentials`]): a `401` with `WWW-Authenticate: Basic` (ECR) is answered with the
 //! credentials; `WWW-Authenticate: Bearer realm=…,service=…` (Docker Hub, GHCR, distribution's token auth)
 //! is answered by fetching a token for the scopes the request needs from the realm (with the credentials
@@ -47,6 +50,7 @@ use crate::aws::call::CallError;
 use crate::aws::ecr::Ecr;
 use crate::cancel::{Cancel, Cancelled};
 use crate::net::Net;
+use crate::net::retry::{self, Attempt, Backoff, Retries};
 
 /// The largest manifest accepted (distribution's own limit is 4 MiB).
 pub const MAX_MANIFEST: usize = 4 * 1024 * 1024;
@@ -57,6 +61,13 @@ const MAX_CHILDREN: usize = 1024;
 const MAX_DEPTH: usize = 2;
 /// Blobs copied at the same time.
 const PARALLEL_BLOBS: usize = 4;
+/// Attempts of one request (a blob's streamed `PATCH` has one: its body cannot be sent twice).
+const ATTEMPTS: u32 = 3;
+/// About 500 ms, then 1 s.
+const BACKOFF: Backoff = Backoff {
+    first: Duration::from_millis(500),
+    max: Duration::from_secs(5),
+};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The longest silence while a request or a blob stream is under way.
@@ -416,20 +427,34 @@ impl Registry {
         Ok(resp)
     }
 
+    /// One request (built anew for each attempt); transport errors, `429` and `5xx` are tried again
+    /// ([`ATTEMPTS`] in all), a cancellation is not.
     async fn once(
         &self,
         what: &str,
         make: &(dyn Fn() -> reqwest::RequestBuilder + Sync),
         auth: Option<&str>,
     ) -> Result<reqwest::Response, RegistryError> {
-        let mut req = make();
-        if let Some(a) = auth {
-            req = req.header(reqwest::header::AUTHORIZATION, a);
-        }
-        self.cancel
-            .guard(req.send())
-            .await?
-            .map_err(|e| self.transport(what, &e))
+        let retries = Retries::attempts(ATTEMPTS, BACKOFF);
+        retry::run(what, retries, |_| async {
+            let mut req = make();
+            if let Some(a) = auth {
+                req = req.header(reqwest::header::AUTHORIZATION, a);
+            }
+            match self.cancel.guard(req.send()).await {
+                Err(c) => Err(Attempt::Permanent(RegistryError::Cancelled(c))),
+                Ok(Err(e)) => Err(Attempt::Transient(self.transport(what, &e))),
+                Ok(Ok(resp))
+                    if resp.status().is_server_error()
+                        || resp.status() == reqwest::StatusCode::TOO_MANY_REQUESTS =>
+                {
+                    Err(Attempt::Transient(self.refused(what, resp).await))
+                }
+                Ok(Ok(resp)) => Ok(resp),
+            }
+        })
+        .await
+        .map_err(|g| g.error)
     }
 
     fn transport(&self, what: &str, e: &reqwest::Error) -> RegistryError {

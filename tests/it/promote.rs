@@ -252,6 +252,25 @@ async fn promote_within_one_registry_mounts_every_blob_instead_of_moving_it() {
 }
 
 #[tokio::test]
+async fn promote_tries_a_request_again_when_the_registry_answers_503() {
+    let (Some(a), Some(b)) = (engine::Registry::start(), engine::Registry::start()) else {
+        return;
+    };
+    let (index, _) = multi_arch(&a.addr, "team/app", 7, 1024).await;
+    let front = RegistryFront::start(&b.addr).await;
+    front.fail_next(2);
+    let net = Net::builtin();
+    let src = client(&net, &format!("http://{}", a.addr));
+    let dst = client(&net, &front.url);
+    let copied = copy_to(&src, "team/app", &index, &dst, "prod/app", Some("v1"))
+        .await
+        .unwrap();
+    assert_eq!(copied.digest.as_ref(), Some(&index));
+    assert_eq!(front.count("503"), 2);
+    assert_eq!(b.manifest("prod/app", "v1").await.0, index.as_str());
+}
+
+#[tokio::test]
 async fn promote_refuses_a_manifest_whose_bytes_do_not_hash_to_its_digest() {
     let (Some(a), Some(b)) = (engine::Registry::start(), engine::Registry::start()) else {
         return;

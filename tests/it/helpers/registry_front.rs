@@ -8,6 +8,7 @@
 //!   token service does);
 //! - optionally **tampers** with the manifest answers (one byte added), as a hostile or broken registry
 //!   would;
+//! - optionally **fails** the next requests with `503`, as a registry under load does;
 //! - optionally **tampers** with blob answers (the last byte flipped);
 //! - optionally **fires a cancellation** once a number of blob uploads (`PATCH`) went through, to cancel a
 //!   copy at a known point.
@@ -29,6 +30,8 @@ struct Settings {
     basic: Option<String>,
     tamper_manifests: bool,
     tamper_blobs: bool,
+    /// Answer this many of the next requests `503` without forwarding them.
+    fail_next: usize,
     /// Fire this once that many PATCHes were forwarded.
     cancel_after_patches: Option<(usize, stevedore::cancel::CancelHandle)>,
 }
@@ -86,6 +89,11 @@ impl RegistryFront {
     /// Add a byte to every manifest answered.
     pub fn tamper_manifests(&self) {
         self.inner.settings.lock().unwrap().tamper_manifests = true;
+    }
+
+    /// Answer the next `n` requests `503 Service Unavailable` without forwarding them.
+    pub fn fail_next(&self, n: usize) {
+        self.inner.settings.lock().unwrap().fail_next = n;
     }
 
     /// Flip the last byte of every blob answered (same length, other bytes).
@@ -173,6 +181,19 @@ async fn handle(
                 "{\"errors\":[{\"code\":\"UNAUTHORIZED\",\"message\":\"token required\"}]}",
             )
                 .into_response();
+        }
+    }
+    {
+        let mut s = inner.settings.lock().unwrap();
+        if s.fail_next > 0 {
+            s.fail_next -= 1;
+            *inner
+                .counts
+                .lock()
+                .unwrap()
+                .entry("503".into())
+                .or_default() += 1;
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
     }
     let key = format!("{method} {}", kind(&path));
