@@ -370,6 +370,20 @@ impl Registry {
         })
     }
 
+    /// The ECR registry of `ecr`'s account and region, logged in with `GetAuthorizationToken`
+    /// ([`ecr_credentials`]). The caller masks the password ([`Registry::credentials`]) before anything
+    /// else is logged.
+    pub async fn ecr(net: &Net, ecr: &Ecr) -> Result<Self, RegistryError> {
+        let (endpoint, creds) = ecr_credentials(ecr).await?;
+        Registry::new(net, &endpoint, creds)
+    }
+
+    /// The credentials this client answers challenges with.
+    #[must_use]
+    pub fn credentials(&self) -> &Credentials {
+        &self.creds
+    }
+
     /// `host[:port]`, as image references write it.
     #[must_use]
     pub fn host(&self) -> String {

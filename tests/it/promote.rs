@@ -747,3 +747,47 @@ async fn bench_promotion_200mb_multi_arch_against_podman_pull_and_push() {
         wire as f64 / 1048576.0,
     );
 }
+
+#[tokio::test]
+async fn promote_answers_ecrs_basic_challenge_with_the_ecr_login() {
+    let Some(moto) = crate::helpers::moto::moto() else {
+        return;
+    };
+    let (Some(a), Some(b)) = (engine::Registry::start(), engine::Registry::start()) else {
+        return;
+    };
+    let ecr = crate::helpers::moto::ecr(&crate::lambda::sdk(&moto.endpoint));
+    let net = Net::builtin();
+    let logged_in = Registry::ecr(&net, &ecr).await.unwrap();
+    assert!(
+        logged_in
+            .host()
+            .ends_with(".dkr.ecr.us-east-1.amazonaws.com"),
+        "{}",
+        logged_in.host()
+    );
+    let Credentials::Basic { username, password } = logged_in.credentials().clone() else {
+        panic!("ECR credentials are Basic");
+    };
+    let front = RegistryFront::start(&b.addr).await;
+    front.require_basic(&username, password.expose_secret());
+    let (index, _) = multi_arch(&a.addr, "team/app", 8, 1024).await;
+    let src = client(&net, &format!("http://{}", a.addr));
+    let dst = Registry::new(&net, &front.url, logged_in.credentials().clone()).unwrap();
+    let copied = copy_to(&src, "team/app", &index, &dst, "prod/app", Some("v1"))
+        .await
+        .unwrap();
+    assert_eq!(copied.digest.as_ref(), Some(&index));
+    assert_eq!(b.manifest("prod/app", "v1").await.0, index.as_str());
+    // Anonymous: refused with the registry named, nothing written.
+    let anonymous = client(&net, &front.url);
+    let e = copy_to(&src, "team/app", &index, &anonymous, "other/app", None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RegistryError::Unauthorized { .. }), "{e:?}");
+    assert!(
+        e.to_string()
+            .contains("asks for a user name and password, and none were given"),
+        "{e}"
+    );
+}

@@ -3,7 +3,8 @@
 //!
 //! - **counts** them by method and kind (`GET blob`, `PATCH upload`, `PUT manifest`, ...), so tests can show
 //!   that nothing was uploaded twice;
-//! - optionally **demands a Bearer token** (`WWW-Authenticate: Bearer realm=<front>/token,service=front`),
+//! - optionally **demands Basic credentials** on every request (`WWW-Authenticate: Basic`, as ECR does), or
+//!   **a Bearer token** (`WWW-Authenticate: Bearer realm=<front>/token,service=front`),
 //!   which its `/token` endpoint hands out only for the Basic credentials it was given (as a registry's
 //!   token service does);
 //! - optionally **tampers** with the manifest answers (one byte added), as a hostile or broken registry
@@ -28,6 +29,8 @@ use base64::Engine as _;
 struct Settings {
     /// `user:password` the token endpoint accepts; `None` = no auth demanded.
     basic: Option<String>,
+    /// Demand these Basic credentials on every request instead of a token (as ECR does).
+    basic_only: bool,
     tamper_manifests: bool,
     tamper_blobs: bool,
     /// Answer this many of the next requests `503` without forwarding them.
@@ -84,6 +87,13 @@ impl RegistryFront {
     /// Demand a Bearer token, handed out for Basic `user:password`.
     pub fn require_token_for(&self, user: &str, password: &str) {
         self.inner.settings.lock().unwrap().basic = Some(format!("{user}:{password}"));
+    }
+
+    /// Demand Basic `user:password` on every request (`WWW-Authenticate: Basic`, as ECR does).
+    pub fn require_basic(&self, user: &str, password: &str) {
+        let mut s = self.inner.settings.lock().unwrap();
+        s.basic = Some(format!("{user}:{password}"));
+        s.basic_only = true;
     }
 
     /// Add a byte to every manifest answered.
@@ -148,8 +158,24 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let path = uri.path().to_owned();
-    let basic = inner.settings.lock().unwrap().basic.clone();
-    if let Some(basic) = &basic {
+    let (basic, basic_only) = {
+        let s = inner.settings.lock().unwrap();
+        (s.basic.clone(), s.basic_only)
+    };
+    if let (Some(basic), true) = (&basic, basic_only) {
+        let want = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(basic)
+        );
+        if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(want.as_str()) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [("www-authenticate", "Basic realm=\"front\"")],
+                "Not Authorized",
+            )
+                .into_response();
+        }
+    } else if let Some(basic) = &basic {
         let auth = headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())
