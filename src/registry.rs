@@ -166,6 +166,20 @@ impl fmt::Debug for Credentials {
 }
 
 impl Credentials {
+    /// What to mask before anything is logged: the password, and its base64 `user:password` (ECR's
+    /// authorization token, and the `Authorization: Basic` value).
+    #[must_use]
+    pub fn to_mask(&self) -> Vec<String> {
+        match self {
+            Credentials::Anonymous => Vec::new(),
+            Credentials::Basic { username, password } => vec![
+                password.expose_secret().to_owned(),
+                base64::engine::general_purpose::STANDARD
+                    .encode(format!("{username}:{}", password.expose_secret())),
+            ],
+        }
+    }
+
     fn basic_header(&self) -> Option<String> {
         match self {
             Credentials::Anonymous => None,
@@ -180,8 +194,8 @@ impl Credentials {
 
 /// An ECR registry's address and credentials, from `GetAuthorizationToken` with `ecr`'s credentials
 /// (the token is base64 `AWS:<password>`, valid 12 hours). The address is `proxyEndpoint`
-/// (`https://<account>.dkr.ecr.<region>.amazonaws.com`). The caller masks the password before logging
-/// anything else.
+/// (`https://<account>.dkr.ecr.<region>.amazonaws.com`). The caller masks [`Credentials::to_mask`] before
+/// logging anything else.
 pub async fn ecr_credentials(ecr: &Ecr) -> Result<(String, Credentials), RegistryError> {
     let login = |m: String| RegistryError::EcrLogin(m);
     let data = ecr
@@ -371,8 +385,8 @@ impl Registry {
     }
 
     /// The ECR registry of `ecr`'s account and region, logged in with `GetAuthorizationToken`
-    /// ([`ecr_credentials`]). The caller masks the password ([`Registry::credentials`]) before anything
-    /// else is logged.
+    /// ([`ecr_credentials`]). The caller masks [`Credentials::to_mask`] of [`Registry::credentials`]
+    /// before anything else is logged.
     pub async fn ecr(net: &Net, ecr: &Ecr) -> Result<Self, RegistryError> {
         let (endpoint, creds) = ecr_credentials(ecr).await?;
         Registry::new(net, &endpoint, creds)
@@ -1273,5 +1287,7 @@ mod tests {
             password: SecretString::from("s3cret".to_owned()),
         };
         assert!(!format!("{basic:?}").contains("s3cret"));
+        // The password and the token ECR hands out (base64 `AWS:<password>`).
+        assert_eq!(basic.to_mask(), ["s3cret", "QVdTOnMzY3JldA=="]);
     }
 }
