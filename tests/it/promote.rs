@@ -159,6 +159,57 @@ async fn status(addr: &str, path: &str) -> u16 {
         .as_u16()
 }
 
+/// Two loopback registries: `a` holds a two-architecture index in `team/app`, and a counting front sits
+/// before one of them.
+struct Pair {
+    a: engine::Registry,
+    b: engine::Registry,
+    index: Digest,
+    blobs: usize,
+    front: RegistryFront,
+    front_on_source: bool,
+}
+
+impl Pair {
+    async fn start(seed: u64, layer: usize, front_on_source: bool) -> Option<Pair> {
+        let (Some(a), Some(b)) = (engine::Registry::start(), engine::Registry::start()) else {
+            return None;
+        };
+        let (index, blobs) = multi_arch(&a.addr, "team/app", seed, layer).await;
+        let front = RegistryFront::start(if front_on_source { &a.addr } else { &b.addr }).await;
+        Some(Pair {
+            a,
+            b,
+            index,
+            blobs,
+            front,
+            front_on_source,
+        })
+    }
+
+    /// Copies the index to `prod/app:v1` of `b` over `net`, through the front.
+    async fn copy(&self, net: &Net) -> Result<Copied, RegistryError> {
+        let (a, b) = (
+            format!("http://{}", self.a.addr),
+            format!("http://{}", self.b.addr),
+        );
+        let (src, dst) = if self.front_on_source {
+            (self.front.url.clone(), b)
+        } else {
+            (a, self.front.url.clone())
+        };
+        copy_to(
+            &client(net, &src),
+            "team/app",
+            &self.index,
+            &client(net, &dst),
+            "prod/app",
+            Some("v1"),
+        )
+        .await
+    }
+}
+
 async fn copy_to(
     src: &Registry,
     src_repo: &str,
@@ -184,18 +235,13 @@ async fn copy_to(
 
 #[tokio::test]
 async fn promote_copies_a_multi_arch_index_whole_across_two_registries_and_uploads_nothing_twice() {
-    let (Some(a), Some(b)) = (engine::Registry::start(), engine::Registry::start()) else {
+    let Some(p) = Pair::start(1, 64 * 1024, false).await else {
         return;
     };
-    let (index, blobs) = multi_arch(&a.addr, "team/app", 1, 64 * 1024).await;
-    let front = RegistryFront::start(&b.addr).await;
-    let net = Net::builtin();
-    let src = client(&net, &format!("http://{}", a.addr));
-    let dst = client(&net, &front.url);
-    let copied = copy_to(&src, "team/app", &index, &dst, "prod/app", Some("v1"))
-        .await
-        .unwrap();
-    assert_eq!(copied.digest.as_ref(), Some(&index));
+    let (a, b, index, front) = (&p.a, &p.b, &p.index, &p.front);
+    let blobs = p.blobs;
+    let copied = p.copy(&Net::builtin()).await.unwrap();
+    assert_eq!(copied.digest.as_ref(), Some(index));
     assert_eq!(copied.manifests, 3, "{copied:?}");
     assert_eq!(copied.blobs_uploaded, blobs, "{copied:?}");
     assert_eq!((copied.blobs_mounted, copied.blobs_present), (0, 0));
@@ -206,7 +252,7 @@ async fn promote_copies_a_multi_arch_index_whole_across_two_registries_and_uploa
     assert_eq!(digest, index.as_str());
     let (src_digest, src_bytes, _) = a.manifest("team/app", "source").await;
     assert_eq!((digest, bytes), (src_digest, src_bytes));
-    let (children, blob_digests) = parts_of(&a, "team/app", "source").await;
+    let (children, blob_digests) = parts_of(a, "team/app", "source").await;
     for d in &children {
         assert_eq!(b.manifest("prod/app", d).await.0, *d);
     }
@@ -215,9 +261,7 @@ async fn promote_copies_a_multi_arch_index_whole_across_two_registries_and_uploa
     }
     // A second copy finds everything: no blob uploaded, nothing downloaded.
     let before = front.count("PATCH upload");
-    let again = copy_to(&src, "team/app", &index, &dst, "prod/app", Some("v1"))
-        .await
-        .unwrap();
+    let again = p.copy(&Net::builtin()).await.unwrap();
     assert_eq!(
         (again.blobs_present, again.blobs_uploaded),
         (blobs, 0),
@@ -253,37 +297,25 @@ async fn promote_within_one_registry_mounts_every_blob_instead_of_moving_it() {
 
 #[tokio::test]
 async fn promote_tries_a_request_again_when_the_registry_answers_503() {
-    let (Some(a), Some(b)) = (engine::Registry::start(), engine::Registry::start()) else {
+    let Some(p) = Pair::start(7, 1024, false).await else {
         return;
     };
-    let (index, _) = multi_arch(&a.addr, "team/app", 7, 1024).await;
-    let front = RegistryFront::start(&b.addr).await;
+    let (b, index, front) = (&p.b, &p.index, &p.front);
     front.fail_next(2);
-    let net = Net::builtin();
-    let src = client(&net, &format!("http://{}", a.addr));
-    let dst = client(&net, &front.url);
-    let copied = copy_to(&src, "team/app", &index, &dst, "prod/app", Some("v1"))
-        .await
-        .unwrap();
-    assert_eq!(copied.digest.as_ref(), Some(&index));
+    let copied = p.copy(&Net::builtin()).await.unwrap();
+    assert_eq!(copied.digest.as_ref(), Some(index));
     assert_eq!(front.count("503"), 2);
     assert_eq!(b.manifest("prod/app", "v1").await.0, index.as_str());
 }
 
 #[tokio::test]
 async fn promote_refuses_a_manifest_whose_bytes_do_not_hash_to_its_digest() {
-    let (Some(a), Some(b)) = (engine::Registry::start(), engine::Registry::start()) else {
+    let Some(p) = Pair::start(3, 1024, true).await else {
         return;
     };
-    let (index, _) = multi_arch(&a.addr, "team/app", 3, 1024).await;
-    let front = RegistryFront::start(&a.addr).await;
+    let (b, index, front) = (&p.b, &p.index, &p.front);
     front.tamper_manifests();
-    let net = Net::builtin();
-    let src = client(&net, &front.url);
-    let dst = client(&net, &format!("http://{}", b.addr));
-    let e = copy_to(&src, "team/app", &index, &dst, "prod/app", Some("v1"))
-        .await
-        .unwrap_err();
+    let e = p.copy(&Net::builtin()).await.unwrap_err();
     assert!(matches!(e, RegistryError::Untrusted { .. }), "{e:?}");
     let text = e.to_string();
     assert!(text.contains("not to the digest asked for"), "{text}");
@@ -294,22 +326,16 @@ async fn promote_refuses_a_manifest_whose_bytes_do_not_hash_to_its_digest() {
 
 #[tokio::test]
 async fn promote_refuses_a_blob_whose_bytes_are_not_its_digest_and_the_target_never_commits_it() {
-    let (Some(a), Some(b)) = (engine::Registry::start(), engine::Registry::start()) else {
+    let Some(p) = Pair::start(6, 8 * 1024, true).await else {
         return;
     };
-    let (index, _) = multi_arch(&a.addr, "team/app", 6, 8 * 1024).await;
-    let front = RegistryFront::start(&a.addr).await;
+    let (a, b, front) = (&p.a, &p.b, &p.front);
     front.tamper_blobs();
-    let net = Net::builtin();
-    let src = client(&net, &front.url);
-    let dst = client(&net, &format!("http://{}", b.addr));
-    let e = copy_to(&src, "team/app", &index, &dst, "prod/app", Some("v1"))
-        .await
-        .unwrap_err();
+    let e = p.copy(&Net::builtin()).await.unwrap_err();
     assert!(matches!(e, RegistryError::Untrusted { .. }), "{e:?}");
     assert!(e.to_string().contains("hash to sha256:"), "{e}");
     // No blob of the image was committed in the target, and no manifest.
-    for d in parts_of(&a, "team/app", "source").await.1 {
+    for d in parts_of(a, "team/app", "source").await.1 {
         assert_eq!(
             status(&b.addr, &format!("prod/app/blobs/{d}")).await,
             404,
@@ -321,18 +347,16 @@ async fn promote_refuses_a_blob_whose_bytes_are_not_its_digest_and_the_target_ne
 
 #[tokio::test]
 async fn promote_cancelled_mid_copy_leaves_the_target_without_the_image() {
-    let (Some(a), Some(b)) = (engine::Registry::start(), engine::Registry::start()) else {
+    let Some(p) = Pair::start(4, 256 * 1024, false).await else {
         return;
     };
-    let (index, blobs) = multi_arch(&a.addr, "team/app", 4, 256 * 1024).await;
-    let front = RegistryFront::start(&b.addr).await;
+    let (b, index, front) = (&p.b, &p.index, &p.front);
+    let blobs = p.blobs;
     let (handle, cancel) = stevedore::cancel::pair();
     // The signal comes once the first blob went through the target.
     front.cancel_after_patches(1, handle);
-    let net = Net::builtin().with_cancel(cancel);
-    let src = client(&net, &format!("http://{}", a.addr));
-    let dst = client(&net, &front.url);
-    let e = copy_to(&src, "team/app", &index, &dst, "prod/app", Some("v1"))
+    let e = p
+        .copy(&Net::builtin().with_cancel(cancel))
         .await
         .unwrap_err();
     assert!(matches!(e, RegistryError::Cancelled(_)), "{e:?}");
