@@ -302,17 +302,6 @@ impl Events {
             .await?;
         Ok(out.tags)
     }
-
-    /// `TagResource`.
-    pub async fn tag(&self, arn: &str, tags: &[Tag]) -> Result<(), CallError> {
-        self.call::<Value>(
-            "TagResource",
-            arn,
-            &json!({ "ResourceARN": arn, "Tags": tags }),
-        )
-        .await
-        .map(drop)
-    }
 }
 
 fn failed(op: &'static str, rule: &str, out: &FailedEntries) -> Result<(), CallError> {
