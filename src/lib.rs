@@ -27,6 +27,7 @@ pub mod config;
 pub mod context;
 pub mod conventional;
 pub mod env;
+pub mod event_rules;
 pub mod github;
 pub mod inputs;
 pub mod logging;
@@ -36,6 +37,7 @@ pub mod net;
 pub mod notify;
 pub mod oidc;
 pub mod policy;
+pub mod registry;
 pub mod report;
 pub mod yaml;
 
