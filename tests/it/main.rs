@@ -33,6 +33,7 @@ mod ecs_preview;
 mod ecs_tasks;
 mod express;
 mod foundation;
+mod iac;
 mod lambda;
 mod layers;
 mod lint_gate;

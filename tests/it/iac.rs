@@ -1,0 +1,432 @@
+//! `plan` mode (docs/iac.md): real Terraform/OpenTofu `show -json` and Pulumi outputs (tests/fixtures/iac,
+//! see its README for where each file comes from) judged, rendered, fingerprinted and compared.
+
+use std::path::{Path, PathBuf};
+
+use stevedore::Env;
+use stevedore::inputs::Inputs;
+use stevedore::modes::plan::model::{Action, Plan, ReplaceOrder};
+use stevedore::modes::plan::{self, Config, Entry, fingerprint, render};
+use stevedore::report::Verdict;
+
+use crate::helpers::fake_github::FakeGithub;
+use crate::helpers::run::Step;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/iac")
+}
+
+fn load(rel: &str) -> Plan {
+    let bytes = std::fs::read(fixtures().join(rel)).unwrap();
+    plan::parse_plan(&bytes, rel).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+fn config(pairs: &[(&str, &str)]) -> Config {
+    let mut all = vec![("INPUT_PLANS", "dev=p.json")];
+    all.extend_from_slice(pairs);
+    let env = Env::from_pairs(all);
+    let mut p = Inputs::new(&env);
+    let c = Config::parse(&mut p);
+    p.finish().unwrap();
+    c
+}
+
+fn review(cfg: &Config, env: &str, plan: Plan, labels: &[&str]) -> stevedore::report::Report {
+    let labels: Vec<String> = labels.iter().map(|s| (*s).to_owned()).collect();
+    plan::review_report(
+        cfg,
+        &[(
+            Entry {
+                environment: env.to_owned(),
+                path: "plan.json".to_owned(),
+            },
+            plan,
+        )],
+        &labels,
+    )
+}
+
+fn counts(p: &Plan) -> [usize; 7] {
+    let c = p.counts();
+    [c.add, c.change, c.replace, c.destroy, c.import, c.moved, c.forget]
+}
+
+/// Every fixture class: what the model reads and how the review judges and renders it.
+#[test]
+fn every_fixture_class_renders_and_gates_as_documented() {
+    let cfg = config(&[]);
+    // (file, [add, change, replace, destroy, import, move, forget], verdict in dev, verdict in prod, must render)
+    let cases: &[(&str, [usize; 7], Verdict, Verdict, &[&str])] = &[
+        ("terraform/show-json/basic-create.json", [3, 0, 0, 0, 0, 0, 0], Verdict::Success, Verdict::Success, &["3 to add", "`test_instance.test[0]`"]),
+        ("terraform/show-json/basic-delete.json", [0, 1, 0, 1, 0, 0, 0], Verdict::Success, Verdict::Failure, &["1 to destroy", "🔴 destroy", "its configuration was removed"]),
+        ("terraform/show-json/basic-update.json", [0, 0, 0, 0, 0, 0, 0], Verdict::Success, Verdict::Success, &["**No changes.**"]),
+        ("terraform/show-json/requires-replace.json", [0, 0, 1, 0, 0, 0, 0], Verdict::Success, Verdict::Failure, &["replace (destroy, then create)", "replaced because of `ami`", "the provider cannot update these attributes in place"]),
+        ("terraform/show-json/drift.json", [0, 2, 0, 0, 0, 0, 0], Verdict::Success, Verdict::Success, &["<summary>Drift</summary>", "`\"refresh-me\"` → `\"refreshed\"`"]),
+        ("terraform/show-json/moved.json", [0, 1, 0, 0, 0, 1, 0], Verdict::Success, Verdict::Success, &["1 to move", "moved from `test_instance.foo`"]),
+        ("terraform/show-json/moved-drift.json", [0, 2, 0, 0, 0, 1, 0], Verdict::Success, Verdict::Success, &["1 to move", "moved from `test_instance.should_refresh`", "<summary>Drift</summary>"]),
+        ("terraform/show-json/modules.json", [4, 0, 0, 0, 0, 0, 0], Verdict::Success, Verdict::Success, &["`module.module_test_foo.test_instance.test[0]`"]),
+        ("terraform/show-json/nested-modules.json", [1, 0, 0, 0, 0, 0, 0], Verdict::Success, Verdict::Success, &["`module.my_module.module.more.test_instance.test`"]),
+        ("terraform/show-json/plan-error.json", [0, 0, 0, 0, 0, 0, 0], Verdict::Failure, Verdict::Failure, &["**Planning failed**"]),
+        ("terraform/show-json/unknown-output.json", [0, 0, 0, 0, 0, 0, 0], Verdict::Success, Verdict::Success, &["<summary>Output changes</summary>", "_(known after apply)_"]),
+        ("terraform/show-json/sensitive-values.json", [1, 0, 0, 0, 0, 0, 0], Verdict::Success, Verdict::Success, &["_(sensitive)_"]),
+        ("terraform-json/action_reason.json", [0, 0, 1, 0, 0, 0, 0], Verdict::Success, Verdict::Failure, &["tainted"]),
+        ("terraform-json/identity.json", [0, 1, 0, 0, 1, 0, 0], Verdict::Success, Verdict::Success, &["1 to import", "update in place, import"]),
+        ("terraform-json/no_changes.json", [0, 0, 0, 0, 0, 0, 0], Verdict::Success, Verdict::Success, &["Terraform/OpenTofu: no changes", "<summary>Output changes</summary>"]),
+        ("terraform-json/deep_module.json", [1, 0, 0, 0, 0, 0, 0], Verdict::Success, Verdict::Success, &["`module.foo.module.bar.null_resource.baz`"]),
+        ("terraform-json/110_sensitive_values.json", [7, 0, 0, 0, 0, 0, 0], Verdict::Success, Verdict::Success, &["_(sensitive)_"]),
+        ("documented/terraform-cbd-forget-deposed.json", [0, 1, 1, 1, 0, 0, 1], Verdict::Success, Verdict::Failure, &["replace (create, then destroy)", "deposed object `00000001`", "forget (removed from state, kept)", "**Incomplete plan**", "`kubernetes_namespace.apps (provider_config_unknown)`", "Attributes that contribute to the plan"]),
+        ("pulumi/webserver-userdata.events.json", [0, 0, 1, 0, 0, 0, 0], Verdict::Success, Verdict::Failure, &["replace (create, then destroy)", "replaced because of `userData`"]),
+        ("pulumi/destroy-with-components.events.json", [0, 0, 0, 2, 0, 0, 0], Verdict::Success, Verdict::Failure, &["`my:component:Child::mychild`", "`my:component:Component::mycomponent`"]),
+        ("pulumi/failed-stacks-dont-rewrite-operations.events.json", [0, 1, 0, 1, 0, 0, 0], Verdict::Failure, Verdict::Failure, &["**Planning failed**", "deposed object `pending-replacement`"]),
+        ("pulumi/up-4.events.json", [0, 1, 0, 0, 0, 0, 0], Verdict::Success, Verdict::Success, &["update in place"]),
+        ("pulumi/stack-output-resource-diff.events.json", [0, 0, 0, 0, 0, 0, 0], Verdict::Success, Verdict::Success, &["**No changes.**"]),
+        ("documented/pulumi-preview-digest.json", [1, 1, 1, 1, 0, 0, 0], Verdict::Success, Verdict::Failure, &["replace (destroy, then create)", "replaced because of `ami`", "_(sensitive)_"]),
+    ];
+    let mut failures = Vec::new();
+    for (file, want, dev, prod, shows) in cases {
+        let p = load(file);
+        if counts(&p) != *want {
+            failures.push(format!("{file}: counts {:?}, want {want:?}", counts(&p)));
+        }
+        let d = review(&cfg, "dev", p.clone(), &[]);
+        let pr = review(&cfg, "prod", p.clone(), &[]);
+        if d.verdict != *dev || pr.verdict != *prod {
+            failures.push(format!("{file}: dev {:?} prod {:?}, want {dev:?} {prod:?}", d.verdict, pr.verdict));
+        }
+        for s in *shows {
+            if !d.summary.contains(s) {
+                failures.push(format!("{file}: the summary lacks {s:?}:\n{}", d.summary));
+            }
+        }
+        // Every destroy and replacement is annotated.
+        let destroys = p.changes.iter().filter(|c| c.action.destroys()).count();
+        if d.checks[0].annotations.len() != destroys {
+            failures.push(format!("{file}: {} annotations for {destroys} destroys", d.checks[0].annotations.len()));
+        }
+        // The fingerprint reads back from the check run's summary.
+        let rec = fingerprint::Record::parse(&d.checks[0].summary).unwrap();
+        if rec != fingerprint::of(&p, "dev", &[]) {
+            failures.push(format!("{file}: the fingerprint does not read back"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn the_label_allows_a_protected_destroy_and_protect_reaches_every_environment() {
+    let p = load("terraform/show-json/basic-delete.json");
+    let cfg = config(&[]);
+    let r = review(&cfg, "production", p.clone(), &["allow-destroy"]);
+    assert_eq!(r.verdict, Verdict::Success);
+    assert!(r.summary.contains("allowed by the `allow-destroy` label"), "{}", r.summary);
+    let r = review(&cfg, "production", p.clone(), &[]);
+    assert_eq!(r.verdict, Verdict::Failure);
+    let f = r.closing_error().unwrap();
+    assert!(f.reason.contains("production destroys or replaces 1 protected resource"), "{f:?}");
+    // `protect` by type fails even in dev; `protected-environments` replaces the default.
+    let cfg = config(&[("INPUT_PROTECT", "test_instance"), ("INPUT_PROTECTED-ENVIRONMENTS", "staging")]);
+    assert_eq!(review(&cfg, "dev", p.clone(), &[]).verdict, Verdict::Failure);
+    let cfg = config(&[("INPUT_PROTECTED-ENVIRONMENTS", "staging")]);
+    assert_eq!(review(&cfg, "production", p.clone(), &[]).verdict, Verdict::Success);
+    assert_eq!(review(&cfg, "staging", p, &[]).verdict, Verdict::Failure);
+}
+
+#[test]
+fn bad_inputs_are_named_all_at_once() {
+    let env = Env::from_pairs([
+        ("INPUT_MODE", "plan"),
+        ("INPUT_PLANS", "dev=a.json\nnot-a-pair\ndev=b.json"),
+        ("INPUT_PLAN-CHECK", "later"),
+        ("INPUT_VOLATILE", "a b c"),
+    ]);
+    let e = stevedore::config::Config::from_env(&env).unwrap_err();
+    let text = e.to_string();
+    for want in ["`not-a-pair`", "names environment `dev` twice", "`later`", "`a b c`"] {
+        assert!(text.contains(want), "{want}: {text}");
+    }
+}
+
+/// The comparison: an added, a removed and a changed resource are each named; a difference only in a
+/// declared volatile path is not one.
+#[test]
+fn the_comparison_catches_added_removed_and_changed_resources_and_ignores_volatile_paths() {
+    let base: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(fixtures().join("terraform/show-json/modules.json")).unwrap(),
+    )
+    .unwrap();
+    let reviewed = plan::parse_plan(base.to_string().as_bytes(), "r").unwrap();
+    let rec = fingerprint::of(&reviewed, "dev", &[]);
+    assert!(fingerprint::compare(&rec, &rec).is_empty());
+
+    let mut changed = base.clone();
+    let rcs = changed["resource_changes"].as_array_mut().unwrap();
+    let removed = rcs.remove(0)["address"].as_str().unwrap().to_owned();
+    let mut added = rcs[0].clone();
+    added["address"] = "module.extra.test_instance.new".into();
+    rcs[1]["change"]["after"]["ami"] = "other-ami".into();
+    let edited = rcs[1]["address"].as_str().unwrap().to_owned();
+    rcs.push(added);
+    let now = plan::parse_plan(changed.to_string().as_bytes(), "n").unwrap();
+    let diffs: Vec<String> = fingerprint::compare(&rec, &fingerprint::of(&now, "dev", &[]))
+        .iter()
+        .map(fingerprint::Difference::describe)
+        .collect();
+    assert_eq!(diffs.len(), 3, "{diffs:?}");
+    assert!(diffs.iter().any(|d| d.contains("module.extra.test_instance.new") && d.contains("new since the review")));
+    assert!(diffs.iter().any(|d| d.contains(&removed) && d.contains("no longer in the plan")));
+    assert!(diffs.iter().any(|d| d.contains(&edited) && d.contains("other values")));
+
+    // Only `ami` differs: volatile for those resources, no difference.
+    let mut tag_only = base.clone();
+    tag_only["resource_changes"][1]["change"]["after"]["ami"] = "image-tag-2".into();
+    let v = [fingerprint::Volatile::parse("module.module_test_foo.* ami").unwrap()];
+    let now = plan::parse_plan(tag_only.to_string().as_bytes(), "v").unwrap();
+    assert!(fingerprint::compare(&fingerprint::of(&reviewed, "dev", &v), &fingerprint::of(&now, "dev", &v)).is_empty());
+    assert_eq!(fingerprint::compare(&rec, &fingerprint::of(&now, "dev", &[])).len(), 1);
+
+    // A grouped record (a plan too large for one line per resource) still catches the change, and names it.
+    let grouped = rec.grouped();
+    let diffs = fingerprint::compare(&grouped, &fingerprint::of(&now, "dev", &[]));
+    assert_eq!(diffs.len(), 1);
+    assert!(diffs[0].describe().contains(tag_only["resource_changes"][1]["address"].as_str().unwrap()));
+}
+
+const PR_HEAD: &str = "fedcba9876543210fedcba9876543210fedcba98";
+
+fn pr_event(labels: &[&str]) -> serde_json::Value {
+    serde_json::json!({"number": 7, "pull_request": {"number": 7, "title": "feat: infra",
+        "labels": labels.iter().map(|l| serde_json::json!({"name": l})).collect::<Vec<_>>(),
+        "head": {"sha": PR_HEAD, "ref": "f", "repo": {"full_name": "octo-org/octo-repo"}},
+        "base": {"ref": "main", "repo": {"full_name": "octo-org/octo-repo"}}}})
+}
+
+fn step_with(files: &[(&str, &[u8])], gh: &FakeGithub) -> Step {
+    let s = Step::new();
+    for (name, bytes) in files {
+        std::fs::write(s.workspace.join(name), bytes).unwrap();
+    }
+    s.input("mode", "plan")
+        .input("github-token", "ghs_faketoken0123456789")
+        .var("GITHUB_API_URL", &gh.url())
+}
+
+fn fixture(rel: &str) -> Vec<u8> {
+    std::fs::read(fixtures().join(rel)).unwrap()
+}
+
+/// Sensitive values of real and documented fixtures appear in no output channel: stdout (workflow
+/// commands), the job summary, the outputs file, and every request body the fake GitHub received.
+#[tokio::test]
+async fn sensitive_values_never_leak_into_any_channel() {
+    let gh = FakeGithub::start().await;
+    let r = step_with(
+        &[
+            ("tf.json", &fixture("terraform/show-json/sensitive-values.json")),
+            ("doc.json", &fixture("documented/terraform-cbd-forget-deposed.json")),
+            ("pulumi.json", &fixture("documented/pulumi-preview-digest.json")),
+        ],
+        &gh,
+    )
+    .input("plans", "dev=tf.json\nstaging=doc.json\nqa=pulumi.json")
+    .input("protected-environments", "none")
+    .event("pull_request", pr_event(&[]))
+    .run()
+    .await;
+    gh.assert_no_violations();
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    let bodies: String = gh.request_bodies().into_iter().map(|(_, b)| b).collect();
+    let outputs: String = r.outputs.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    assert!(bodies.contains("(sensitive)"), "the plans were reported");
+    for secret in [
+        "boop",
+        "documented-fixture-db-password-1",
+        "documented-fixture-db-password-2",
+        "documented-pulumi-secret-old",
+        "documented-pulumi-secret-new",
+    ] {
+        for (channel, text) in [("stdout", &r.stdout), ("summary", &r.summary), ("outputs", &outputs), ("requests", &bodies)] {
+            assert!(!text.contains(secret), "{secret} leaked into {channel}:\n{text}");
+        }
+    }
+}
+
+/// The review records the fingerprint in its check run; the apply job finds it (verified: our app, the
+/// PR's head, passed) and applies only an unchanged plan.
+#[tokio::test]
+async fn only_the_reviewed_plan_passes_the_apply_check() {
+    let gh = FakeGithub::start().await;
+    let reviewed = fixture("terraform/show-json/modules.json");
+    let r = step_with(&[("plan.json", &reviewed)], &gh)
+        .input("plans", "prod=plan.json")
+        .event("pull_request", pr_event(&[]))
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    let run = gh
+        .check_runs()
+        .into_iter()
+        .find(|c| c.name == "stevedore / plan (prod)")
+        .expect("a check run per plan");
+    assert_eq!(run.head_sha, PR_HEAD);
+    assert!(run.summary.unwrap_or_default().starts_with(fingerprint::MARKER));
+
+    // The same plan passes.
+    let ok = step_with(&[("plan.json", &reviewed)], &gh)
+        .input("plans", "prod=plan.json")
+        .input("plan-check", "reviewed")
+        .event("pull_request", pr_event(&[]))
+        .run()
+        .await;
+    assert_eq!(ok.code, 0, "{}\n{}", ok.stdout, ok.summary);
+    assert_eq!(ok.output("reviewed-pull-request"), Some("7"));
+
+    // A changed plan is refused, the resource named.
+    let mut v: serde_json::Value = serde_json::from_slice(&reviewed).unwrap();
+    v["resource_changes"][0]["change"]["after"]["ami"] = "something-else".into();
+    let bad = step_with(&[("plan.json", v.to_string().as_bytes())], &gh)
+        .input("plans", "prod=plan.json")
+        .input("plan-check", "reviewed")
+        .event("pull_request", pr_event(&[]))
+        .run()
+        .await;
+    assert_eq!(bad.code, 1, "{}", bad.stdout);
+    assert!(bad.stdout.contains("::error"), "{}", bad.stdout);
+    assert!(bad.summary.contains("module.module_test_bar.test_instance.test"), "{}", bad.summary);
+    gh.assert_no_violations();
+}
+
+/// No reviewed plan, or one written by another app, or a review that failed: the apply is refused.
+#[tokio::test]
+async fn the_apply_check_fails_closed_without_a_verified_review() {
+    let gh = FakeGithub::start().await;
+    let p = fixture("terraform/show-json/basic-delete.json");
+    let none = step_with(&[("plan.json", &p)], &gh)
+        .input("plans", "prod=plan.json")
+        .input("plan-check", "reviewed")
+        .event("pull_request", pr_event(&[]))
+        .run()
+        .await;
+    assert_eq!(none.code, 1, "{}", none.stdout);
+    assert!(none.stdout.contains("no reviewed plan for prod"), "{}", none.stdout);
+
+    // A review that failed its gate (a destroy in production without the label) is no review.
+    let failed = step_with(&[("plan.json", &p)], &gh)
+        .input("plans", "prod=plan.json")
+        .event("pull_request", pr_event(&[]))
+        .run()
+        .await;
+    assert_eq!(failed.code, 1);
+    let refused = step_with(&[("plan.json", &p)], &gh)
+        .input("plans", "prod=plan.json")
+        .input("plan-check", "reviewed")
+        .event("pull_request", pr_event(&[]))
+        .run()
+        .await;
+    assert_eq!(refused.code, 1);
+    assert!(refused.stdout.contains("did not pass"), "{}", refused.stdout);
+
+    // A passing review by another app's token does not count for this token.
+    let other = FakeGithub::start().await;
+    other.set_identity("ghs_otherapp0123456789", "some-other-app[bot]", "Bot");
+    let ok_plan = fixture("terraform/show-json/basic-create.json");
+    let s = Step::new();
+    std::fs::write(s.workspace.join("plan.json"), &ok_plan).unwrap();
+    let r = s
+        .input("mode", "plan")
+        .input("github-token", "ghs_otherapp0123456789")
+        .var("GITHUB_API_URL", &other.url())
+        .input("plans", "prod=plan.json")
+        .event("pull_request", pr_event(&[]))
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let apply = step_with(&[("plan.json", &ok_plan)], &other)
+        .input("plans", "prod=plan.json")
+        .input("plan-check", "reviewed")
+        .event("pull_request", pr_event(&[]))
+        .run()
+        .await;
+    assert_eq!(apply.code, 1, "{}", apply.stdout);
+    assert!(apply.stdout.contains("check run by `github-actions`"), "{}", apply.stdout);
+}
+
+/// After apply: outputs become `iac-outputs`, sensitive ones masked and never in the summary; a
+/// GitHub Deployment is recorded.
+#[tokio::test]
+async fn outputs_become_step_outputs_with_secrets_masked_and_a_deployment() {
+    let gh = FakeGithub::start().await;
+    let tf = br#"{"url":{"sensitive":false,"type":"string","value":"https://dev.example.com"},"db_password":{"sensitive":true,"type":"string","value":"output-secret-value-123"}}"#;
+    let r = step_with(&[("out.json", tf)], &gh)
+        .input("outputs", "dev=out.json")
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    let o: serde_json::Value = serde_json::from_str(r.output("iac-outputs").unwrap()).unwrap();
+    assert_eq!(o["dev"]["url"], "https://dev.example.com");
+    assert!(r.stdout.contains("::add-mask::output-secret-value-123"), "{}", r.stdout);
+    assert!(!r.summary.contains("output-secret-value-123"));
+    let bodies: String = gh.request_bodies().into_iter().map(|(_, b)| b).collect();
+    assert!(!bodies.contains("output-secret-value-123"));
+    assert_eq!(gh.deployments().len(), 1);
+    assert_eq!(gh.deployments()[0]["environment"], "dev");
+}
+
+/// A huge plan (≥ 5,000 changes made by repeating real fixtures' resources) stays under GitHub's limit,
+/// names every destroy, and counts what it leaves out.
+#[test]
+fn a_huge_plan_stays_under_the_comment_limit_and_names_every_destroy() {
+    let p = huge_plan(5_000);
+    assert!(p.changes.len() >= 5_000);
+    let destroys: Vec<&str> = p
+        .changes
+        .iter()
+        .filter(|c| c.action.destroys())
+        .map(|c| c.address.as_str())
+        .collect();
+    assert!(destroys.len() >= 100);
+    let r = review(&config(&[]), "dev", p.clone(), &[]);
+    let comment = stevedore::report::markdown::comment_body(&r, None);
+    assert!(comment.chars().count() < 65_536, "{}", comment.len());
+    for d in &destroys {
+        assert!(comment.contains(&format!("`{d}`")), "{d} is not named");
+    }
+    assert!(comment.contains("more change(s) not listed here"));
+    assert!(r.checks[0].text.len() <= 65_535);
+    assert!(r.checks[0].summary.len() <= 65_535);
+    // The grouped fingerprint reads back.
+    assert!(fingerprint::Record::parse(&r.checks[0].summary).is_ok());
+    let _ = render::counts_line(&p.counts());
+    assert!(matches!(p.changes[0].action, Action::Create | Action::Delete | Action::Update | Action::Replace(ReplaceOrder::DestroyBeforeCreate)));
+}
+
+/// `n` resource changes from real fixtures' resources: basic-create's, modules', requires-replace's
+/// and basic-delete's, each renamed with an index.
+pub fn huge_plan(n: usize) -> Plan {
+    let mut all = Vec::new();
+    for f in [
+        "terraform/show-json/basic-create.json",
+        "terraform/show-json/modules.json",
+        "terraform/show-json/requires-replace.json",
+        "terraform/show-json/basic-delete.json",
+    ] {
+        let v: serde_json::Value = serde_json::from_slice(&fixture(f)).unwrap();
+        all.extend(v["resource_changes"].as_array().unwrap().iter().cloned());
+    }
+    let mut out = Vec::new();
+    let mut i = 0;
+    while out.len() < n {
+        for rc in &all {
+            let mut rc = rc.clone();
+            let a = format!("{}_{i}", rc["address"].as_str().unwrap());
+            rc["address"] = a.into();
+            // One destroy in fifty: every one must still be named.
+            let destroys = rc["change"]["actions"] == serde_json::json!(["delete"]);
+            if !destroys || i % 50 == 0 {
+                out.push(rc);
+            }
+            i += 1;
+        }
+    }
+    let doc = serde_json::json!({"format_version": "1.2", "resource_changes": out});
+    plan::parse_plan(doc.to_string().as_bytes(), "huge").unwrap()
+}
