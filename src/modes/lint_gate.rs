@@ -19,6 +19,7 @@ pub mod parse;
 pub mod paths;
 pub mod pr_title;
 pub mod sarif;
+pub mod terraform_validate;
 pub mod text;
 mod xml;
 

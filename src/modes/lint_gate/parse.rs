@@ -33,10 +33,12 @@ pub enum Format {
     EslintJson,
     /// `file:line:col: message` lines (rustc short, ruff, mypy, go vet) and tsc's `file(line,col): ...`.
     Text,
+    /// `terraform validate -json` / `tofu validate -json`.
+    TerraformValidate,
 }
 
 impl Format {
-    pub const ALL: [Format; 7] = [
+    pub const ALL: [Format; 8] = [
         Format::Junit,
         Format::Sarif,
         Format::Cobertura,
@@ -44,6 +46,7 @@ impl Format {
         Format::CargoJson,
         Format::EslintJson,
         Format::Text,
+        Format::TerraformValidate,
     ];
 
     /// The name used in the `checks` input. LOAD-BEARING.
@@ -57,6 +60,7 @@ impl Format {
             Format::CargoJson => "cargo-json",
             Format::EslintJson => "eslint-json",
             Format::Text => "text",
+            Format::TerraformValidate => "terraform-validate",
         }
     }
 
@@ -73,6 +77,7 @@ impl Format {
                 "lcov-info" => Some(Format::Lcov),
                 "clippy" | "rustc-json" | "cargo" => Some(Format::CargoJson),
                 "eslint" => Some(Format::EslintJson),
+                "tofu-validate" | "terraform" | "tofu" => Some(Format::TerraformValidate),
                 "rustc" | "ruff" | "mypy" | "tsc" | "go-vet" | "diagnostics" => Some(Format::Text),
                 _ => None,
             })
@@ -259,7 +264,7 @@ fn parse_file_at(file: &Path, format: Format, paths: &PathMap) -> Result<Parsed,
         })?
         .len();
     let limit = match format {
-        Format::Sarif | Format::EslintJson => MAX_JSON_BYTES,
+        Format::Sarif | Format::EslintJson | Format::TerraformValidate => MAX_JSON_BYTES,
         _ => MAX_STREAM_BYTES,
     };
     if size > limit {
@@ -286,6 +291,7 @@ fn parse_file_at(file: &Path, format: Format, paths: &PathMap) -> Result<Parsed,
         Format::Text => super::text::parse(open()?, file, paths),
         Format::Sarif => super::sarif::parse(open()?, file, paths),
         Format::EslintJson => super::eslint::parse(open()?, file, paths),
+        Format::TerraformValidate => super::terraform_validate::parse(open()?, file, paths),
     }
 }
 
@@ -305,6 +311,7 @@ pub fn parse_bytes(
         Format::Text => super::text::parse(r, name, paths),
         Format::Sarif => super::sarif::parse(r, name, paths),
         Format::EslintJson => super::eslint::parse(r, name, paths),
+        Format::TerraformValidate => super::terraform_validate::parse(r, name, paths),
     }
 }
 
