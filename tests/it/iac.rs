@@ -295,6 +295,43 @@ async fn only_the_reviewed_plan_passes_the_apply_check() {
     gh.assert_no_violations();
 }
 
+/// The usual apply: `push` to the default branch after the merge. The pull request is the merged one
+/// GitHub names for the commit; a commit no pull request merged has no reviewed plan.
+#[tokio::test]
+async fn after_the_merge_the_apply_finds_the_review_through_the_merged_pull_request() {
+    const MERGE: &str = "1111111111111111111111111111111111111111";
+    let gh = FakeGithub::start().await;
+    let p = fixture("pulumi/webserver-userdata.events.json");
+    let r = step_with(&[("plan.json", &p)], &gh)
+        .input("plans", "dev=plan.json")
+        .event("pull_request", pr_event(&[]))
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    gh.add_pr_full(7, "feat: infra", "f", PR_HEAD, "main", &[], false);
+    gh.merge_pr(7, MERGE);
+    let apply = step_with(&[("plan.json", &p)], &gh)
+        .input("plans", "dev=plan.json")
+        .input("plan-check", "reviewed")
+        .var("GITHUB_SHA", MERGE)
+        .event("push", serde_json::json!({"ref": "refs/heads/main", "after": MERGE}))
+        .run()
+        .await;
+    assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.summary);
+    assert_eq!(apply.output("reviewed-pull-request"), Some("7"));
+    // Another commit on main: no merged pull request made it.
+    let stray = step_with(&[("plan.json", &p)], &gh)
+        .input("plans", "dev=plan.json")
+        .input("plan-check", "reviewed")
+        .var("GITHUB_SHA", "2222222222222222222222222222222222222222")
+        .event("push", serde_json::json!({"ref": "refs/heads/main"}))
+        .run()
+        .await;
+    assert_eq!(stray.code, 1, "{}", stray.stdout);
+    assert!(stray.stdout.contains("is not the merge of a reviewed pull request"), "{}", stray.stdout);
+    gh.assert_no_violations();
+}
+
 /// No reviewed plan, or one written by another app, or a review that failed: the apply is refused.
 #[tokio::test]
 async fn the_apply_check_fails_closed_without_a_verified_review() {

@@ -105,7 +105,7 @@ async fn reviewed_pull(rt: &Runtime<'_>, client: &Client, repo: &str) -> Result<
         "/repos/{repo}/commits/{}/pulls",
         crate::github::path_escape(sha, false)
     );
-    let pulls: Vec<PullAnswer> = client.get_as(&route).await.map_err(|e| {
+    let pulls: Vec<PullAnswer> = client.get_paged_as(&route).await.map_err(|e| {
         refuse(
             format!("the pull request of commit {sha} cannot be found: {e}"),
             HINT_REVIEW,
