@@ -467,3 +467,156 @@ pub fn huge_plan(n: usize) -> Plan {
     let doc = serde_json::json!({"format_version": "1.2", "resource_changes": out});
     plan::parse_plan(doc.to_string().as_bytes(), "huge").unwrap()
 }
+
+// ---- examples/terraform.yml and examples/pulumi.yml under act ----
+
+/// `examples/<name>.yml` unmodified as the repository's workflow, with the tool's setup action replaced
+/// by its recorded-output stand-in (tests/fixtures/act/setup-*), and the files it plans.
+fn iac_example(name: &str, stand_ins: &[(&str, &str)]) -> crate::helpers::act::Repo {
+    let root = crate::helpers::runner::repo_root();
+    let mut repo = crate::helpers::act::Repo::new()
+        .file(
+            &format!(".github/workflows/{name}.yml"),
+            &std::fs::read_to_string(root.join(format!("examples/{name}.yml"))).unwrap(),
+        )
+        .file("infra/envs/dev/main.tf", "module \"app\" { source = \"../../modules/app\" }\n")
+        .file(
+            "infra/envs/production/main.tf",
+            "module \"app\" { source = \"../../modules/app\" }\n",
+        )
+        .file("infra/modules/app/main.tf", "resource \"test_instance\" \"test\" {}\n")
+        .file("Pulumi.yaml", "name: shop\nruntime: nodejs\n");
+    for (spec, dir) in stand_ins {
+        repo = repo.local_action(spec, root.join("tests/fixtures/act").join(dir));
+    }
+    repo
+}
+
+fn act_pr_payload(number: u64, title: &str, head: &str) -> serde_json::Value {
+    serde_json::json!({
+        "action": "opened",
+        "number": number,
+        "pull_request": {
+            "number": number, "title": title, "labels": [],
+            "head": {"ref": "feature", "sha": head, "repo": {"full_name": crate::helpers::act::REPOSITORY, "fork": false}},
+            "base": {"ref": "main", "sha": head, "repo": {"full_name": crate::helpers::act::REPOSITORY, "fork": false}},
+        },
+        "repository": {"full_name": crate::helpers::act::REPOSITORY},
+    })
+}
+
+/// One example's whole life under act (host mode, against the fake GitHub over TLS and moto for the
+/// credential chain): the pull request is reviewed (one sticky comment with both plans, a check run per
+/// plan on the head commit); after the merge, the push applies dev (the new plan matches the review, the
+/// outputs become `iac-outputs` with the secret masked, a GitHub Deployment is recorded) and production
+/// is refused under act (no OIDC `environment` claim, docs/act.md).
+async fn iac_example_lifecycle(name: &str, review_job: &str, apply_job: &str, prod_job: &str) {
+    use crate::helpers::act::{Mode, Run, act};
+    let Some(act) = act() else {
+        return;
+    };
+    let Some(moto) = crate::helpers::moto::own() else {
+        return;
+    };
+    let gh = FakeGithub::start_tls_for(crate::helpers::act::REPOSITORY).await;
+    let stand_ins: &[(&str, &str)] = if name == "terraform" {
+        &[
+            ("hashicorp/setup-terraform@v3", "setup-terraform"),
+            ("terraform-linters/setup-tflint@v4", "setup-tflint"),
+        ]
+    } else {
+        &[("pulumi/actions@v6", "setup-pulumi")]
+    };
+    let repo = iac_example(name, stand_ins);
+    let head = repo.commit("feat(infra): the app's resources");
+    gh.add_pr_full(9, "feat(infra): the app's resources", "feature", &head, "main", &[], false);
+    let (url, ca) = (gh.url(), gh.ca_pem_path().map(std::path::Path::to_owned));
+    let endpoint = moto.endpoint.clone();
+    let workflow = format!(".github/workflows/{name}.yml");
+    let run = |event: &str, payload: serde_json::Value| {
+        Run::new(act, &repo, Mode::Host, &workflow)
+            .event(event, payload)
+            .github(&url, ca.as_deref())
+            .secret("GITHUB_TOKEN", "ghs_actiactoken0123456789")
+            .secret("PULUMI_ACCESS_TOKEN", "pul-0123456789abcdef")
+            .var("DEV_ACCOUNT_ID", "123456789012")
+            .var("PROD_ACCOUNT_ID", "123456789012")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_ENDPOINT_URL", &endpoint)
+            .run()
+    };
+    let pr = tokio::task::block_in_place(|| {
+        run("pull_request", act_pr_payload(9, "feat(infra): the app's resources", &head))
+    });
+    pr.check(pr.job_succeeded(review_job), "the review job is green");
+    if name == "terraform" {
+        pr.check(pr.job_succeeded("validate"), "validate (fmt, validate, TFLint) is green");
+    }
+    pr.check(!pr.job_ran(apply_job), "nothing is applied on a pull request");
+    let comments = gh.comments(9);
+    let plan_comment: Vec<_> = comments
+        .iter()
+        .filter(|c| c.body.starts_with("<!-- stevedore:plan -->"))
+        .collect();
+    pr.check(plan_comment.len() == 1, &format!("one sticky plan comment: {comments:?}"));
+    pr.check(
+        plan_comment[0].body.contains("#### dev")
+            && plan_comment[0].body.contains("#### production")
+            && plan_comment[0].body.contains("**No changes.**"),
+        "both plans in the comment, production's said to change nothing",
+    );
+    for env in ["dev", "production"] {
+        let runs = gh.check_runs();
+        let run = runs
+            .iter()
+            .find(|c| c.name == format!("stevedore / plan ({env})"))
+            .unwrap_or_else(|| panic!("no check run for {env}: {runs:?}"));
+        pr.check(
+            run.head_sha == head && run.conclusion.as_deref() == Some("success"),
+            &format!("{env}: a passing check run on the head commit"),
+        );
+    }
+
+    gh.merge_pr(9, &head);
+    let push = tokio::task::block_in_place(|| {
+        run("push", serde_json::json!({"ref": "refs/heads/main", "after": head}))
+    });
+    push.check(push.job_succeeded(apply_job), "dev is applied");
+    push.check(
+        push.log.contains("::set-output:: reviewed-pull-request=9"),
+        "the new plan matched the review of pull request #9",
+    );
+    push.check(
+        push.log.contains("::set-output:: iac-outputs=")
+            && push.log.contains("https://api.dev.example.com"),
+        "the outputs are a step output",
+    );
+    if name == "terraform" {
+        push.check(
+            !push.log.contains("recorded-terraform-output-secret")
+                || push
+                    .log
+                    .lines()
+                    .filter(|l| l.contains("recorded-terraform-output-secret"))
+                    .all(|l| l.contains("::add-mask::")),
+            "the sensitive output is only ever registered as a mask",
+        );
+    }
+    push.check(
+        gh.deployments().iter().any(|d| d["environment"] == "dev"),
+        "a GitHub Deployment of dev",
+    );
+    push.check(push.job_failed(prod_job), "production is refused under act");
+    gh.assert_no_violations();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn act_terraform_example_reviews_the_pr_applies_dev_and_refuses_production() {
+    iac_example_lifecycle("terraform", "plan", "apply-dev", "apply-production").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn act_pulumi_example_reviews_the_pr_applies_dev_and_refuses_production() {
+    iac_example_lifecycle("pulumi", "preview", "up-dev", "up-production").await;
+}
