@@ -527,28 +527,35 @@ async fn iac_example_lifecycle(name: &str, review_job: &str, apply_job: &str, pr
     } else {
         &[("pulumi/actions@v6", "setup-pulumi")]
     };
-    let repo = iac_example(name, stand_ins);
+    let repo = std::sync::Arc::new(iac_example(name, stand_ins));
     let head = repo.commit("feat(infra): the app's resources");
     gh.add_pr_full(9, "feat(infra): the app's resources", "feature", &head, "main", &[], false);
     let (url, ca) = (gh.url(), gh.ca_pem_path().map(std::path::Path::to_owned));
     let endpoint = moto.endpoint.clone();
     let workflow = format!(".github/workflows/{name}.yml");
-    let run = |event: &str, payload: serde_json::Value| {
-        Run::new(act, &repo, Mode::Host, &workflow)
-            .event(event, payload)
-            .github(&url, ca.as_deref())
-            .secret("GITHUB_TOKEN", "ghs_actiactoken0123456789")
-            .secret("PULUMI_ACCESS_TOKEN", "pul-0123456789abcdef")
-            .var("DEV_ACCOUNT_ID", "123456789012")
-            .var("PROD_ACCOUNT_ID", "123456789012")
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_ENDPOINT_URL", &endpoint)
-            .run()
+    let run = move |event: &'static str, payload: serde_json::Value| {
+        let (repo, url, ca, endpoint, workflow) =
+            (repo.clone(), url.clone(), ca.clone(), endpoint.clone(), workflow.clone());
+        tokio::task::spawn_blocking(move || {
+            Run::new(act, &repo, Mode::Host, &workflow)
+                .event(event, payload)
+                .github(&url, ca.as_deref())
+                .secret("GITHUB_TOKEN", "ghs_actiactoken0123456789")
+                .secret("PULUMI_ACCESS_TOKEN", "pul-0123456789abcdef")
+                .var("DEV_ACCOUNT_ID", "123456789012")
+                .var("PROD_ACCOUNT_ID", "123456789012")
+                .env("AWS_ACCESS_KEY_ID", "testing")
+                .env("AWS_SECRET_ACCESS_KEY", "testing")
+                .env("AWS_ENDPOINT_URL", &endpoint)
+                .run()
+        })
     };
-    let pr = tokio::task::block_in_place(|| {
-        run("pull_request", act_pr_payload(9, "feat(infra): the app's resources", &head))
-    });
+    let pr = run(
+        "pull_request",
+        act_pr_payload(9, "feat(infra): the app's resources", &head),
+    )
+    .await
+    .unwrap();
     pr.check(pr.job_succeeded(review_job), "the review job is green");
     if name == "terraform" {
         pr.check(pr.job_succeeded("validate"), "validate (fmt, validate, TFLint) is green");
@@ -579,9 +586,9 @@ async fn iac_example_lifecycle(name: &str, review_job: &str, apply_job: &str, pr
     }
 
     gh.merge_pr(9, &head);
-    let push = tokio::task::block_in_place(|| {
-        run("push", serde_json::json!({"ref": "refs/heads/main", "after": head}))
-    });
+    let push = run("push", serde_json::json!({"ref": "refs/heads/main", "after": head}))
+        .await
+        .unwrap();
     push.check(push.job_succeeded(apply_job), "dev is applied");
     push.check(
         push.log.contains("::set-output:: reviewed-pull-request=9"),
@@ -611,12 +618,12 @@ async fn iac_example_lifecycle(name: &str, review_job: &str, apply_job: &str, pr
     gh.assert_no_violations();
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn act_terraform_example_reviews_the_pr_applies_dev_and_refuses_production() {
     iac_example_lifecycle("terraform", "plan", "apply-dev", "apply-production").await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn act_pulumi_example_reviews_the_pr_applies_dev_and_refuses_production() {
     iac_example_lifecycle("pulumi", "preview", "up-dev", "up-production").await;
 }
