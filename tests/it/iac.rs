@@ -412,15 +412,16 @@ async fn outputs_become_step_outputs_with_secrets_masked_and_a_deployment() {
 /// names every destroy, and counts what it leaves out.
 #[test]
 fn a_huge_plan_stays_under_the_comment_limit_and_names_every_destroy() {
-    let p = huge_plan(5_000);
-    assert!(p.changes.len() >= 5_000);
+    let p = huge_plan(6_000);
+    assert!(p.changes.len() >= 6_000);
     let destroys: Vec<&str> = p
         .changes
         .iter()
         .filter(|c| c.action.destroys())
         .map(|c| c.address.as_str())
         .collect();
-    assert!(destroys.len() >= 100);
+    // 546 destroys and 546 replacements: more than fit as table rows.
+    assert!(destroys.len() > 1_000);
     let r = review(&config(&[]), "dev", p.clone(), &[]);
     let comment = stevedore::report::markdown::comment_body(&r, None);
     assert!(comment.chars().count() < 65_536, "{}", comment.len());
@@ -432,12 +433,15 @@ fn a_huge_plan_stays_under_the_comment_limit_and_names_every_destroy() {
     assert!(r.checks[0].summary.len() <= 65_535);
     // The grouped fingerprint reads back.
     assert!(fingerprint::Record::parse(&r.checks[0].summary).is_ok());
-    let _ = render::counts_line(&p.counts());
-    assert!(matches!(p.changes[0].action, Action::Create | Action::Delete | Action::Update | Action::Replace(ReplaceOrder::DestroyBeforeCreate)));
+    assert_eq!(
+        render::counts_line(&p.counts()),
+        "4368 to add, 546 to change, 546 to replace, 546 to destroy"
+    );
+    assert!(p.changes.iter().any(|c| c.action == Action::Replace(ReplaceOrder::DestroyBeforeCreate)));
 }
 
-/// `n` resource changes from real fixtures' resources: basic-create's, modules', requires-replace's
-/// and basic-delete's, each renamed with an index.
+/// `n` resource changes from real fixtures' resources: basic-create's, modules', requires-replace's,
+/// basic-delete's and sensitive-values', each renamed with an index (as scripts/bench-plan.sh makes them).
 pub fn huge_plan(n: usize) -> Plan {
     let mut all = Vec::new();
     for f in [
@@ -445,6 +449,7 @@ pub fn huge_plan(n: usize) -> Plan {
         "terraform/show-json/modules.json",
         "terraform/show-json/requires-replace.json",
         "terraform/show-json/basic-delete.json",
+        "terraform/show-json/sensitive-values.json",
     ] {
         let v: serde_json::Value = serde_json::from_slice(&fixture(f)).unwrap();
         all.extend(v["resource_changes"].as_array().unwrap().iter().cloned());
@@ -456,11 +461,7 @@ pub fn huge_plan(n: usize) -> Plan {
             let mut rc = rc.clone();
             let a = format!("{}_{i}", rc["address"].as_str().unwrap());
             rc["address"] = a.into();
-            // One destroy in fifty: every one must still be named.
-            let destroys = rc["change"]["actions"] == serde_json::json!(["delete"]);
-            if !destroys || i % 50 == 0 {
-                out.push(rc);
-            }
+            out.push(rc);
             i += 1;
         }
     }

@@ -293,25 +293,7 @@ impl Plan {
     /// Counts per action (a moved or imported resource also counts under its action).
     #[must_use]
     pub fn counts(&self) -> Counts {
-        let mut c = Counts::default();
-        for ch in &self.changes {
-            match ch.action {
-                Action::Create => c.add += 1,
-                Action::Update => c.change += 1,
-                Action::Replace(_) => c.replace += 1,
-                Action::Delete => c.destroy += 1,
-                Action::Forget => c.forget += 1,
-                Action::Read => c.read += 1,
-                Action::NoOp => {}
-            }
-            if ch.importing {
-                c.import += 1;
-            }
-            if ch.previous_address.is_some() {
-                c.moved += 1;
-            }
-        }
-        c
+        counts_of(&self.changes)
     }
 
     /// Whether the outputs change.
@@ -319,6 +301,30 @@ impl Plan {
     pub fn outputs_change(&self) -> bool {
         self.outputs.iter().any(|o| o.action != Action::NoOp)
     }
+}
+
+/// Counts per action of `changes` (a moved or imported resource also counts under its action).
+#[must_use]
+pub fn counts_of<'a>(changes: impl IntoIterator<Item = &'a Change>) -> Counts {
+    let mut c = Counts::default();
+    for ch in changes {
+        match ch.action {
+            Action::Create => c.add += 1,
+            Action::Update => c.change += 1,
+            Action::Replace(_) => c.replace += 1,
+            Action::Delete => c.destroy += 1,
+            Action::Forget => c.forget += 1,
+            Action::Read => c.read += 1,
+            Action::NoOp => {}
+        }
+        if ch.importing {
+            c.import += 1;
+        }
+        if ch.previous_address.is_some() {
+            c.moved += 1;
+        }
+    }
+    c
 }
 
 /// Leaves of `before` and `after` that differ, sorted by path.

@@ -185,48 +185,85 @@ pub fn plan(plan: &Plan, environment: &str, notes: &[String], budget: usize) -> 
         push(&mut out, &s, budget - RESERVE);
         out.push('\n');
     }
-    // Every destroy and replacement, named, before anything else that can be cut.
+    // Every destroy and replacement, named, before anything else that can be cut: in full rows while they
+    // take up to a third of the budget, the rest by address alone.
     let mut shown: Vec<&Change> = plan.changes.iter().filter(|c| c.is_change()).collect();
     shown.sort_by_key(|c| c.action.rank());
-    let destroys: Vec<&&Change> = shown.iter().filter(|c| c.action.destroys()).collect();
     let head = "| action | resource | why |\n| --- | --- | --- |\n";
-    out.push_str(head);
-    let mut rows = 0;
-    let mut compact = false;
-    for ch in &destroys {
-        if compact {
-            let line = format!("| 🔴 | {} | |\n", markdown::cell(&markdown::code_span(&ch.address)));
-            if !push(&mut out, &line, budget - RESERVE) {
+    let destroys: Vec<&Change> = shown
+        .iter()
+        .copied()
+        .filter(|c| c.action.destroys())
+        .collect();
+    let mut full = 0;
+    if !destroys.is_empty() {
+        out.push_str(head);
+        for ch in &destroys {
+            if !push(&mut out, &row(ch), budget / 3) {
                 break;
             }
-        } else if !push(&mut out, &row(ch), budget / 2) {
-            compact = true;
-            let line = format!("| 🔴 | {} | |\n", markdown::cell(&markdown::code_span(&ch.address)));
-            if !push(&mut out, &line, budget - RESERVE) {
-                break;
-            }
+            full += 1;
         }
-        rows += 1;
     }
-    let named_destroys = rows;
-    for ch in shown.iter().filter(|c| !c.action.destroys()) {
-        if !push(&mut out, &row(ch), budget - RESERVE * 2) {
-            break;
-        }
-        rows += 1;
-    }
-    if rows < shown.len() {
-        let left = &shown[rows.max(named_destroys)..];
+    let mut named = full;
+    if full < destroys.len() {
         let _ = write!(
             out,
-            "\n_…and {} more change(s) not listed here ({}); every change is in the check run's annotations and the plan file._\n",
-            shown.len() - rows,
-            counts_line(&count(left))
+            "\n**Also destroyed or replaced** ({}, named only; each is an annotation in the check run): ",
+            destroys.len() - full
         );
+        for (i, ch) in destroys[full..].iter().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            let part = format!(
+                "{sep}{}{}",
+                markdown::code_span(&ch.address),
+                if ch.action == Action::Delete { "" } else { " (replace)" }
+            );
+            if !push(&mut out, &part, budget - RESERVE) {
+                break;
+            }
+            named += 1;
+        }
+        out.push('\n');
+        if named < destroys.len() {
+            let _ = writeln!(
+                out,
+                "\n_…and {} more destroyed or replaced resource(s) that do not fit here; see the check run's annotations._",
+                destroys.len() - named
+            );
+        }
     }
-    if shown.is_empty() {
-        // An empty table says nothing: drop its head.
-        out.truncate(out.len() - head.len());
+    let others: Vec<&Change> = shown
+        .iter()
+        .copied()
+        .filter(|c| !c.action.destroys())
+        .collect();
+    let mut rows = 0;
+    if !others.is_empty() {
+        let mut table = String::from(if full > 0 && full == destroys.len() {
+            ""
+        } else {
+            "\n| action | resource | why |\n| --- | --- | --- |\n"
+        });
+        for ch in &others {
+            if out.len() + table.len() + row(ch).len() > budget - RESERVE * 2 {
+                break;
+            }
+            table.push_str(&row(ch));
+            rows += 1;
+        }
+        if rows > 0 {
+            out.push_str(&table);
+        }
+    }
+    if named + rows < shown.len() {
+        let left: Vec<&Change> = others[rows..].to_vec();
+        let _ = write!(
+            out,
+            "\n_…and {} more change(s) not listed here ({}); every change is in the plan file, every destroy and replacement in the check run's annotations._\n",
+            left.len() + destroys.len() - named,
+            counts_line(&super::model::counts_of(left.iter().copied()))
+        );
     }
     out.push('\n');
     // Attribute changes, resource by resource, while they fit.
@@ -304,12 +341,4 @@ pub fn plan(plan: &Plan, environment: &str, notes: &[String], budget: usize) -> 
         );
     }
     out
-}
-
-fn count(changes: &[&Change]) -> Counts {
-    let p = Plan {
-        changes: changes.iter().map(|c| (*c).clone()).collect(),
-        ..Plan::default()
-    };
-    p.counts()
 }
