@@ -328,7 +328,7 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
         }
         let mut report = match cfg.check {
             Check::Review => {
-                let labels = reviewed::labels(rt).await;
+                let labels = reviewed::labels(rt);
                 review_report(cfg, &plans, &labels)
             }
             Check::Reviewed => reviewed::check(rt, cfg, &plans).await?,
@@ -457,13 +457,19 @@ pub fn review_report(cfg: &Config, plans: &[(Entry, Plan)], labels: &[String]) -
         serde_json::Value::Object(counts).to_string(),
     );
     if verdict == Verdict::Failure {
-        r.fail_because(
-            failures.join(" "),
-            format!(
-                "Fix the plan, or if the destruction is intended, add the `{}` label to the pull request and run the job again.",
+        let errored = plans.iter().any(|(_, p)| p.errored);
+        let blocked = failures.len() > plans.iter().filter(|(_, p)| p.errored).count();
+        let mut next = Vec::new();
+        if errored {
+            next.push("Fix the errors the plan step printed and push again.".to_owned());
+        }
+        if blocked {
+            next.push(format!(
+                "If destroying or replacing the protected resources is intended, add the `{}` label to the pull request (the review runs again on `labeled`).",
                 cfg.allow_destroy_label
-            ),
-        );
+            ));
+        }
+        r.fail_because(failures.join(" "), next.join(" "));
     }
     r
 }

@@ -24,7 +24,8 @@ use super::model::Plan;
 use super::{Config, Entry, PlanError, check_name};
 
 /// The pull request's labels, as the event that started the run carries them.
-pub async fn labels(rt: &Runtime<'_>) -> Vec<String> {
+#[must_use]
+pub fn labels(rt: &Runtime<'_>) -> Vec<String> {
     rt.ctx
         .pull_request
         .as_ref()
