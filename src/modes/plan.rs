@@ -452,10 +452,7 @@ pub fn review_report(cfg: &Config, plans: &[(Entry, Plan)], labels: &[String]) -
     };
     let mut r = Report::new(Mode::Plan, verdict, title, summary);
     r.checks = checks;
-    r.output(
-        "plan-counts",
-        serde_json::Value::Object(counts).to_string(),
-    );
+    r.output("plan-counts", serde_json::Value::Object(counts).to_string());
     if verdict == Verdict::Failure {
         let errored = plans.iter().any(|(_, p)| p.errored);
         let blocked = failures.len() > plans.iter().filter(|(_, p)| p.errored).count();

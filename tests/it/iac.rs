@@ -48,39 +48,233 @@ fn review(cfg: &Config, env: &str, plan: Plan, labels: &[&str]) -> stevedore::re
 
 fn counts(p: &Plan) -> [usize; 7] {
     let c = p.counts();
-    [c.add, c.change, c.replace, c.destroy, c.import, c.moved, c.forget]
+    [
+        c.add, c.change, c.replace, c.destroy, c.import, c.moved, c.forget,
+    ]
 }
+
+/// A fixture, its counts (add, change, replace, destroy, import, move, forget), its verdict in dev and in
+/// production, and what its summary must show.
+type Case = (
+    &'static str,
+    [usize; 7],
+    Verdict,
+    Verdict,
+    &'static [&'static str],
+);
 
 /// Every fixture class: what the model reads and how the review judges and renders it.
 #[test]
 fn every_fixture_class_renders_and_gates_as_documented() {
     let cfg = config(&[]);
     // (file, [add, change, replace, destroy, import, move, forget], verdict in dev, verdict in prod, must render)
-    let cases: &[(&str, [usize; 7], Verdict, Verdict, &[&str])] = &[
-        ("terraform/show-json/basic-create.json", [3, 0, 0, 0, 0, 0, 0], Verdict::Success, Verdict::Success, &["3 to add", "`test_instance.test[0]`"]),
-        ("terraform/show-json/basic-delete.json", [0, 1, 0, 1, 0, 0, 0], Verdict::Success, Verdict::Failure, &["1 to destroy", "🔴 destroy", "its configuration was removed"]),
-        ("terraform/show-json/basic-update.json", [0, 0, 0, 0, 0, 0, 0], Verdict::Success, Verdict::Success, &["**No changes.**"]),
-        ("terraform/show-json/requires-replace.json", [0, 0, 1, 0, 0, 0, 0], Verdict::Success, Verdict::Failure, &["replace (destroy, then create)", "replaced because of `ami`", "the provider cannot update these attributes in place"]),
-        ("terraform/show-json/drift.json", [0, 2, 0, 0, 0, 0, 0], Verdict::Success, Verdict::Success, &["<summary>Drift</summary>", "`\"refresh-me\"` → `\"refreshed\"`"]),
-        ("terraform/show-json/moved.json", [0, 1, 0, 0, 0, 1, 0], Verdict::Success, Verdict::Success, &["1 to move", "moved from `test_instance.foo`"]),
-        ("terraform/show-json/moved-drift.json", [0, 2, 0, 0, 0, 1, 0], Verdict::Success, Verdict::Success, &["1 to move", "moved from `test_instance.should_refresh`", "<summary>Drift</summary>"]),
-        ("terraform/show-json/modules.json", [4, 0, 0, 0, 0, 0, 0], Verdict::Success, Verdict::Success, &["`module.module_test_foo.test_instance.test[0]`"]),
-        ("terraform/show-json/nested-modules.json", [1, 0, 0, 0, 0, 0, 0], Verdict::Success, Verdict::Success, &["`module.my_module.module.more.test_instance.test`"]),
-        ("terraform/show-json/plan-error.json", [0, 0, 0, 0, 0, 0, 0], Verdict::Failure, Verdict::Failure, &["**Planning failed**"]),
-        ("terraform/show-json/unknown-output.json", [0, 0, 0, 0, 0, 0, 0], Verdict::Success, Verdict::Success, &["<summary>Output changes</summary>", "_(known after apply)_"]),
-        ("terraform/show-json/sensitive-values.json", [1, 0, 0, 0, 0, 0, 0], Verdict::Success, Verdict::Success, &["_(sensitive)_"]),
-        ("terraform-json/action_reason.json", [0, 0, 1, 0, 0, 0, 0], Verdict::Success, Verdict::Failure, &["tainted"]),
-        ("terraform-json/identity.json", [0, 1, 0, 0, 1, 0, 0], Verdict::Success, Verdict::Success, &["1 to import", "update in place, import"]),
-        ("terraform-json/no_changes.json", [0, 0, 0, 0, 0, 0, 0], Verdict::Success, Verdict::Success, &["Terraform/OpenTofu: no changes", "<summary>Output changes</summary>"]),
-        ("terraform-json/deep_module.json", [1, 0, 0, 0, 0, 0, 0], Verdict::Success, Verdict::Success, &["`module.foo.module.bar.null_resource.baz`"]),
-        ("terraform-json/110_sensitive_values.json", [7, 0, 0, 0, 0, 0, 0], Verdict::Success, Verdict::Success, &["_(sensitive)_"]),
-        ("documented/terraform-cbd-forget-deposed.json", [0, 1, 1, 1, 0, 0, 1], Verdict::Success, Verdict::Failure, &["replace (create, then destroy)", "deposed object `00000001`", "forget (removed from state, kept)", "**Incomplete plan**", "`kubernetes_namespace.apps (provider_config_unknown)`", "Attributes that contribute to the plan"]),
-        ("pulumi/webserver-userdata.events.json", [0, 0, 1, 0, 0, 0, 0], Verdict::Success, Verdict::Failure, &["replace (create, then destroy)", "replaced because of `userData`"]),
-        ("pulumi/destroy-with-components.events.json", [0, 0, 0, 2, 0, 0, 0], Verdict::Success, Verdict::Failure, &["`my:component:Child::mychild`", "`my:component:Component::mycomponent`"]),
-        ("pulumi/failed-stacks-dont-rewrite-operations.events.json", [0, 1, 0, 1, 0, 0, 0], Verdict::Failure, Verdict::Failure, &["**Planning failed**", "deposed object `pending-replacement`"]),
-        ("pulumi/up-4.events.json", [0, 1, 0, 0, 0, 0, 0], Verdict::Success, Verdict::Success, &["update in place"]),
-        ("pulumi/stack-output-resource-diff.events.json", [0, 0, 0, 0, 0, 0, 0], Verdict::Success, Verdict::Success, &["**No changes.**"]),
-        ("documented/pulumi-preview-digest.json", [1, 1, 1, 1, 0, 0, 0], Verdict::Success, Verdict::Failure, &["replace (destroy, then create)", "replaced because of `ami`", "_(sensitive)_"]),
+    let cases: &[Case] = &[
+        (
+            "terraform/show-json/basic-create.json",
+            [3, 0, 0, 0, 0, 0, 0],
+            Verdict::Success,
+            Verdict::Success,
+            &["3 to add", "`test_instance.test[0]`"],
+        ),
+        (
+            "terraform/show-json/basic-delete.json",
+            [0, 1, 0, 1, 0, 0, 0],
+            Verdict::Success,
+            Verdict::Failure,
+            &[
+                "1 to destroy",
+                "🔴 destroy",
+                "its configuration was removed",
+            ],
+        ),
+        (
+            "terraform/show-json/basic-update.json",
+            [0, 0, 0, 0, 0, 0, 0],
+            Verdict::Success,
+            Verdict::Success,
+            &["**No changes.**"],
+        ),
+        (
+            "terraform/show-json/requires-replace.json",
+            [0, 0, 1, 0, 0, 0, 0],
+            Verdict::Success,
+            Verdict::Failure,
+            &[
+                "replace (destroy, then create)",
+                "replaced because of `ami`",
+                "the provider cannot update these attributes in place",
+            ],
+        ),
+        (
+            "terraform/show-json/drift.json",
+            [0, 2, 0, 0, 0, 0, 0],
+            Verdict::Success,
+            Verdict::Success,
+            &[
+                "<summary>Drift</summary>",
+                "`\"refresh-me\"` → `\"refreshed\"`",
+            ],
+        ),
+        (
+            "terraform/show-json/moved.json",
+            [0, 1, 0, 0, 0, 1, 0],
+            Verdict::Success,
+            Verdict::Success,
+            &["1 to move", "moved from `test_instance.foo`"],
+        ),
+        (
+            "terraform/show-json/moved-drift.json",
+            [0, 2, 0, 0, 0, 1, 0],
+            Verdict::Success,
+            Verdict::Success,
+            &[
+                "1 to move",
+                "moved from `test_instance.should_refresh`",
+                "<summary>Drift</summary>",
+            ],
+        ),
+        (
+            "terraform/show-json/modules.json",
+            [4, 0, 0, 0, 0, 0, 0],
+            Verdict::Success,
+            Verdict::Success,
+            &["`module.module_test_foo.test_instance.test[0]`"],
+        ),
+        (
+            "terraform/show-json/nested-modules.json",
+            [1, 0, 0, 0, 0, 0, 0],
+            Verdict::Success,
+            Verdict::Success,
+            &["`module.my_module.module.more.test_instance.test`"],
+        ),
+        (
+            "terraform/show-json/plan-error.json",
+            [0, 0, 0, 0, 0, 0, 0],
+            Verdict::Failure,
+            Verdict::Failure,
+            &["**Planning failed**"],
+        ),
+        (
+            "terraform/show-json/unknown-output.json",
+            [0, 0, 0, 0, 0, 0, 0],
+            Verdict::Success,
+            Verdict::Success,
+            &["<summary>Output changes</summary>", "_(known after apply)_"],
+        ),
+        (
+            "terraform/show-json/sensitive-values.json",
+            [1, 0, 0, 0, 0, 0, 0],
+            Verdict::Success,
+            Verdict::Success,
+            &["_(sensitive)_"],
+        ),
+        (
+            "terraform-json/action_reason.json",
+            [0, 0, 1, 0, 0, 0, 0],
+            Verdict::Success,
+            Verdict::Failure,
+            &["tainted"],
+        ),
+        (
+            "terraform-json/identity.json",
+            [0, 1, 0, 0, 1, 0, 0],
+            Verdict::Success,
+            Verdict::Success,
+            &["1 to import", "update in place, import"],
+        ),
+        (
+            "terraform-json/no_changes.json",
+            [0, 0, 0, 0, 0, 0, 0],
+            Verdict::Success,
+            Verdict::Success,
+            &[
+                "Terraform/OpenTofu: no changes",
+                "<summary>Output changes</summary>",
+            ],
+        ),
+        (
+            "terraform-json/deep_module.json",
+            [1, 0, 0, 0, 0, 0, 0],
+            Verdict::Success,
+            Verdict::Success,
+            &["`module.foo.module.bar.null_resource.baz`"],
+        ),
+        (
+            "terraform-json/110_sensitive_values.json",
+            [7, 0, 0, 0, 0, 0, 0],
+            Verdict::Success,
+            Verdict::Success,
+            &["_(sensitive)_"],
+        ),
+        (
+            "documented/terraform-cbd-forget-deposed.json",
+            [0, 1, 1, 1, 0, 0, 1],
+            Verdict::Success,
+            Verdict::Failure,
+            &[
+                "replace (create, then destroy)",
+                "deposed object `00000001`",
+                "forget (removed from state, kept)",
+                "**Incomplete plan**",
+                "`kubernetes_namespace.apps (provider_config_unknown)`",
+                "Attributes that contribute to the plan",
+            ],
+        ),
+        (
+            "pulumi/webserver-userdata.events.json",
+            [0, 0, 1, 0, 0, 0, 0],
+            Verdict::Success,
+            Verdict::Failure,
+            &[
+                "replace (create, then destroy)",
+                "replaced because of `userData`",
+            ],
+        ),
+        (
+            "pulumi/destroy-with-components.events.json",
+            [0, 0, 0, 2, 0, 0, 0],
+            Verdict::Success,
+            Verdict::Failure,
+            &[
+                "`my:component:Child::mychild`",
+                "`my:component:Component::mycomponent`",
+            ],
+        ),
+        (
+            "pulumi/failed-stacks-dont-rewrite-operations.events.json",
+            [0, 1, 0, 1, 0, 0, 0],
+            Verdict::Failure,
+            Verdict::Failure,
+            &[
+                "**Planning failed**",
+                "deposed object `pending-replacement`",
+            ],
+        ),
+        (
+            "pulumi/up-4.events.json",
+            [0, 1, 0, 0, 0, 0, 0],
+            Verdict::Success,
+            Verdict::Success,
+            &["update in place"],
+        ),
+        (
+            "pulumi/stack-output-resource-diff.events.json",
+            [0, 0, 0, 0, 0, 0, 0],
+            Verdict::Success,
+            Verdict::Success,
+            &["**No changes.**"],
+        ),
+        (
+            "documented/pulumi-preview-digest.json",
+            [1, 1, 1, 1, 0, 0, 0],
+            Verdict::Success,
+            Verdict::Failure,
+            &[
+                "replace (destroy, then create)",
+                "replaced because of `ami`",
+                "_(sensitive)_",
+            ],
+        ),
     ];
     let mut failures = Vec::new();
     for (file, want, dev, prod, shows) in cases {
@@ -91,7 +285,10 @@ fn every_fixture_class_renders_and_gates_as_documented() {
         let d = review(&cfg, "dev", p.clone(), &[]);
         let pr = review(&cfg, "prod", p.clone(), &[]);
         if d.verdict != *dev || pr.verdict != *prod {
-            failures.push(format!("{file}: dev {:?} prod {:?}, want {dev:?} {prod:?}", d.verdict, pr.verdict));
+            failures.push(format!(
+                "{file}: dev {:?} prod {:?}, want {dev:?} {prod:?}",
+                d.verdict, pr.verdict
+            ));
         }
         for s in *shows {
             if !d.summary.contains(s) {
@@ -101,7 +298,10 @@ fn every_fixture_class_renders_and_gates_as_documented() {
         // Every destroy and replacement is annotated.
         let destroys = p.changes.iter().filter(|c| c.action.destroys()).count();
         if d.checks[0].annotations.len() != destroys {
-            failures.push(format!("{file}: {} annotations for {destroys} destroys", d.checks[0].annotations.len()));
+            failures.push(format!(
+                "{file}: {} annotations for {destroys} destroys",
+                d.checks[0].annotations.len()
+            ));
         }
         // The fingerprint reads back from the check run's summary.
         let rec = fingerprint::Record::parse(&d.checks[0].summary).unwrap();
@@ -118,16 +318,33 @@ fn the_label_allows_a_protected_destroy_and_protect_reaches_every_environment() 
     let cfg = config(&[]);
     let r = review(&cfg, "production", p.clone(), &["allow-destroy"]);
     assert_eq!(r.verdict, Verdict::Success);
-    assert!(r.summary.contains("allowed by the `allow-destroy` label"), "{}", r.summary);
+    assert!(
+        r.summary.contains("allowed by the `allow-destroy` label"),
+        "{}",
+        r.summary
+    );
     let r = review(&cfg, "production", p.clone(), &[]);
     assert_eq!(r.verdict, Verdict::Failure);
     let f = r.closing_error().unwrap();
-    assert!(f.reason.contains("production destroys or replaces 1 protected resource"), "{f:?}");
+    assert!(
+        f.reason
+            .contains("production destroys or replaces 1 protected resource"),
+        "{f:?}"
+    );
     // `protect` by type fails even in dev; `protected-environments` replaces the default.
-    let cfg = config(&[("INPUT_PROTECT", "test_instance"), ("INPUT_PROTECTED-ENVIRONMENTS", "staging")]);
-    assert_eq!(review(&cfg, "dev", p.clone(), &[]).verdict, Verdict::Failure);
+    let cfg = config(&[
+        ("INPUT_PROTECT", "test_instance"),
+        ("INPUT_PROTECTED-ENVIRONMENTS", "staging"),
+    ]);
+    assert_eq!(
+        review(&cfg, "dev", p.clone(), &[]).verdict,
+        Verdict::Failure
+    );
     let cfg = config(&[("INPUT_PROTECTED-ENVIRONMENTS", "staging")]);
-    assert_eq!(review(&cfg, "production", p.clone(), &[]).verdict, Verdict::Success);
+    assert_eq!(
+        review(&cfg, "production", p.clone(), &[]).verdict,
+        Verdict::Success
+    );
     assert_eq!(review(&cfg, "staging", p, &[]).verdict, Verdict::Failure);
 }
 
@@ -141,7 +358,12 @@ fn bad_inputs_are_named_all_at_once() {
     ]);
     let e = stevedore::config::Config::from_env(&env).unwrap_err();
     let text = e.to_string();
-    for want in ["`not-a-pair`", "names environment `dev` twice", "`later`", "`a b c`"] {
+    for want in [
+        "`not-a-pair`",
+        "names environment `dev` twice",
+        "`later`",
+        "`a b c`",
+    ] {
         assert!(text.contains(want), "{want}: {text}");
     }
 }
@@ -172,23 +394,46 @@ fn the_comparison_catches_added_removed_and_changed_resources_and_ignores_volati
         .map(fingerprint::Difference::describe)
         .collect();
     assert_eq!(diffs.len(), 3, "{diffs:?}");
-    assert!(diffs.iter().any(|d| d.contains("module.extra.test_instance.new") && d.contains("new since the review")));
-    assert!(diffs.iter().any(|d| d.contains(&removed) && d.contains("no longer in the plan")));
-    assert!(diffs.iter().any(|d| d.contains(&edited) && d.contains("other values")));
+    assert!(diffs.iter().any(
+        |d| d.contains("module.extra.test_instance.new") && d.contains("new since the review")
+    ));
+    assert!(
+        diffs
+            .iter()
+            .any(|d| d.contains(&removed) && d.contains("no longer in the plan"))
+    );
+    assert!(
+        diffs
+            .iter()
+            .any(|d| d.contains(&edited) && d.contains("other values"))
+    );
 
     // Only `ami` differs: volatile for those resources, no difference.
     let mut tag_only = base.clone();
     tag_only["resource_changes"][1]["change"]["after"]["ami"] = "image-tag-2".into();
     let v = [fingerprint::Volatile::parse("module.module_test_foo.* ami").unwrap()];
     let now = plan::parse_plan(tag_only.to_string().as_bytes(), "v").unwrap();
-    assert!(fingerprint::compare(&fingerprint::of(&reviewed, "dev", &v), &fingerprint::of(&now, "dev", &v)).is_empty());
-    assert_eq!(fingerprint::compare(&rec, &fingerprint::of(&now, "dev", &[])).len(), 1);
+    assert!(
+        fingerprint::compare(
+            &fingerprint::of(&reviewed, "dev", &v),
+            &fingerprint::of(&now, "dev", &v)
+        )
+        .is_empty()
+    );
+    assert_eq!(
+        fingerprint::compare(&rec, &fingerprint::of(&now, "dev", &[])).len(),
+        1
+    );
 
     // A grouped record (a plan too large for one line per resource) still catches the change, and names it.
     let grouped = rec.grouped();
     let diffs = fingerprint::compare(&grouped, &fingerprint::of(&now, "dev", &[]));
     assert_eq!(diffs.len(), 1);
-    assert!(diffs[0].describe().contains(tag_only["resource_changes"][1]["address"].as_str().unwrap()));
+    assert!(
+        diffs[0]
+            .describe()
+            .contains(tag_only["resource_changes"][1]["address"].as_str().unwrap())
+    );
 }
 
 const PR_HEAD: &str = "fedcba9876543210fedcba9876543210fedcba98";
@@ -221,9 +466,18 @@ async fn sensitive_values_never_leak_into_any_channel() {
     let gh = FakeGithub::start().await;
     let r = step_with(
         &[
-            ("tf.json", &fixture("terraform/show-json/sensitive-values.json")),
-            ("doc.json", &fixture("documented/terraform-cbd-forget-deposed.json")),
-            ("pulumi.json", &fixture("documented/pulumi-preview-digest.json")),
+            (
+                "tf.json",
+                &fixture("terraform/show-json/sensitive-values.json"),
+            ),
+            (
+                "doc.json",
+                &fixture("documented/terraform-cbd-forget-deposed.json"),
+            ),
+            (
+                "pulumi.json",
+                &fixture("documented/pulumi-preview-digest.json"),
+            ),
         ],
         &gh,
     )
@@ -235,7 +489,11 @@ async fn sensitive_values_never_leak_into_any_channel() {
     gh.assert_no_violations();
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
     let bodies: String = gh.request_bodies().into_iter().map(|(_, b)| b).collect();
-    let outputs: String = r.outputs.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    let outputs: String = r
+        .outputs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}\n"))
+        .collect();
     assert!(bodies.contains("(sensitive)"), "the plans were reported");
     for secret in [
         "boop",
@@ -244,8 +502,16 @@ async fn sensitive_values_never_leak_into_any_channel() {
         "documented-pulumi-secret-old",
         "documented-pulumi-secret-new",
     ] {
-        for (channel, text) in [("stdout", &r.stdout), ("summary", &r.summary), ("outputs", &outputs), ("requests", &bodies)] {
-            assert!(!text.contains(secret), "{secret} leaked into {channel}:\n{text}");
+        for (channel, text) in [
+            ("stdout", &r.stdout),
+            ("summary", &r.summary),
+            ("outputs", &outputs),
+            ("requests", &bodies),
+        ] {
+            assert!(
+                !text.contains(secret),
+                "{secret} leaked into {channel}:\n{text}"
+            );
         }
     }
 }
@@ -268,7 +534,11 @@ async fn only_the_reviewed_plan_passes_the_apply_check() {
         .find(|c| c.name == "stevedore / plan (prod)")
         .expect("a check run per plan");
     assert_eq!(run.head_sha, PR_HEAD);
-    assert!(run.summary.unwrap_or_default().starts_with(fingerprint::MARKER));
+    assert!(
+        run.summary
+            .unwrap_or_default()
+            .starts_with(fingerprint::MARKER)
+    );
 
     // The same plan passes.
     let ok = step_with(&[("plan.json", &reviewed)], &gh)
@@ -291,7 +561,12 @@ async fn only_the_reviewed_plan_passes_the_apply_check() {
         .await;
     assert_eq!(bad.code, 1, "{}", bad.stdout);
     assert!(bad.stdout.contains("::error"), "{}", bad.stdout);
-    assert!(bad.summary.contains("module.module_test_bar.test_instance.test"), "{}", bad.summary);
+    assert!(
+        bad.summary
+            .contains("module.module_test_bar.test_instance.test"),
+        "{}",
+        bad.summary
+    );
     gh.assert_no_violations();
 }
 
@@ -314,7 +589,10 @@ async fn after_the_merge_the_apply_finds_the_review_through_the_merged_pull_requ
         .input("plans", "dev=plan.json")
         .input("plan-check", "reviewed")
         .var("GITHUB_SHA", MERGE)
-        .event("push", serde_json::json!({"ref": "refs/heads/main", "after": MERGE}))
+        .event(
+            "push",
+            serde_json::json!({"ref": "refs/heads/main", "after": MERGE}),
+        )
         .run()
         .await;
     assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.summary);
@@ -328,7 +606,13 @@ async fn after_the_merge_the_apply_finds_the_review_through_the_merged_pull_requ
         .run()
         .await;
     assert_eq!(stray.code, 1, "{}", stray.stdout);
-    assert!(stray.stdout.contains("is not the merge of a reviewed pull request"), "{}", stray.stdout);
+    assert!(
+        stray
+            .stdout
+            .contains("is not the merge of a reviewed pull request"),
+        "{}",
+        stray.stdout
+    );
     gh.assert_no_violations();
 }
 
@@ -344,7 +628,11 @@ async fn the_apply_check_fails_closed_without_a_verified_review() {
         .run()
         .await;
     assert_eq!(none.code, 1, "{}", none.stdout);
-    assert!(none.stdout.contains("no reviewed plan for prod"), "{}", none.stdout);
+    assert!(
+        none.stdout.contains("no reviewed plan for prod"),
+        "{}",
+        none.stdout
+    );
 
     // A review that failed its gate (a destroy in production without the label) is no review.
     let failed = step_with(&[("plan.json", &p)], &gh)
@@ -360,7 +648,11 @@ async fn the_apply_check_fails_closed_without_a_verified_review() {
         .run()
         .await;
     assert_eq!(refused.code, 1);
-    assert!(refused.stdout.contains("did not pass"), "{}", refused.stdout);
+    assert!(
+        refused.stdout.contains("did not pass"),
+        "{}",
+        refused.stdout
+    );
 
     // A passing review by another app's token does not count for this token.
     let other = FakeGithub::start().await;
@@ -384,7 +676,11 @@ async fn the_apply_check_fails_closed_without_a_verified_review() {
         .run()
         .await;
     assert_eq!(apply.code, 1, "{}", apply.stdout);
-    assert!(apply.stdout.contains("check run by `github-actions`"), "{}", apply.stdout);
+    assert!(
+        apply.stdout.contains("check run by `github-actions`"),
+        "{}",
+        apply.stdout
+    );
 }
 
 /// After apply: outputs become `iac-outputs`, sensitive ones masked and never in the summary; a
@@ -400,7 +696,11 @@ async fn outputs_become_step_outputs_with_secrets_masked_and_a_deployment() {
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
     let o: serde_json::Value = serde_json::from_str(r.output("iac-outputs").unwrap()).unwrap();
     assert_eq!(o["dev"]["url"], "https://dev.example.com");
-    assert!(r.stdout.contains("::add-mask::output-secret-value-123"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("::add-mask::output-secret-value-123"),
+        "{}",
+        r.stdout
+    );
     assert!(!r.summary.contains("output-secret-value-123"));
     let bodies: String = gh.request_bodies().into_iter().map(|(_, b)| b).collect();
     assert!(!bodies.contains("output-secret-value-123"));
@@ -437,7 +737,11 @@ fn a_huge_plan_stays_under_the_comment_limit_and_names_every_destroy() {
         render::counts_line(&p.counts()),
         "4368 to add, 546 to change, 546 to replace, 546 to destroy"
     );
-    assert!(p.changes.iter().any(|c| c.action == Action::Replace(ReplaceOrder::DestroyBeforeCreate)));
+    assert!(
+        p.changes
+            .iter()
+            .any(|c| c.action == Action::Replace(ReplaceOrder::DestroyBeforeCreate))
+    );
 }
 
 /// `n` resource changes from real fixtures' resources: basic-create's, modules', requires-replace's,
@@ -480,12 +784,18 @@ fn iac_example(name: &str, stand_ins: &[(&str, &str)]) -> crate::helpers::act::R
             &format!(".github/workflows/{name}.yml"),
             &std::fs::read_to_string(root.join(format!("examples/{name}.yml"))).unwrap(),
         )
-        .file("infra/envs/dev/main.tf", "module \"app\" { source = \"../../modules/app\" }\n")
+        .file(
+            "infra/envs/dev/main.tf",
+            "module \"app\" { source = \"../../modules/app\" }\n",
+        )
         .file(
             "infra/envs/production/main.tf",
             "module \"app\" { source = \"../../modules/app\" }\n",
         )
-        .file("infra/modules/app/main.tf", "resource \"test_instance\" \"test\" {}\n")
+        .file(
+            "infra/modules/app/main.tf",
+            "resource \"test_instance\" \"test\" {}\n",
+        )
         .file("Pulumi.yaml", "name: shop\nruntime: nodejs\n");
     for (spec, dir) in stand_ins {
         repo = repo.local_action(spec, root.join("tests/fixtures/act").join(dir));
@@ -530,13 +840,26 @@ async fn iac_example_lifecycle(name: &str, review_job: &str, apply_job: &str, pr
     };
     let repo = std::sync::Arc::new(iac_example(name, stand_ins));
     let head = repo.commit("feat(infra): the app's resources");
-    gh.add_pr_full(9, "feat(infra): the app's resources", "feature", &head, "main", &[], false);
+    gh.add_pr_full(
+        9,
+        "feat(infra): the app's resources",
+        "feature",
+        &head,
+        "main",
+        &[],
+        false,
+    );
     let (url, ca) = (gh.url(), gh.ca_pem_path().map(std::path::Path::to_owned));
     let endpoint = moto.endpoint.clone();
     let workflow = format!(".github/workflows/{name}.yml");
     let run = move |event: &'static str, payload: serde_json::Value| {
-        let (repo, url, ca, endpoint, workflow) =
-            (repo.clone(), url.clone(), ca.clone(), endpoint.clone(), workflow.clone());
+        let (repo, url, ca, endpoint, workflow) = (
+            repo.clone(),
+            url.clone(),
+            ca.clone(),
+            endpoint.clone(),
+            workflow.clone(),
+        );
         tokio::task::spawn_blocking(move || {
             Run::new(act, &repo, Mode::Host, &workflow)
                 .event(event, payload)
@@ -559,15 +882,24 @@ async fn iac_example_lifecycle(name: &str, review_job: &str, apply_job: &str, pr
     .unwrap();
     pr.check(pr.job_succeeded(review_job), "the review job is green");
     if name == "terraform" {
-        pr.check(pr.job_succeeded("validate"), "validate (fmt, validate, TFLint) is green");
+        pr.check(
+            pr.job_succeeded("validate"),
+            "validate (fmt, validate, TFLint) is green",
+        );
     }
-    pr.check(!pr.job_ran(apply_job), "nothing is applied on a pull request");
+    pr.check(
+        !pr.job_ran(apply_job),
+        "nothing is applied on a pull request",
+    );
     let comments = gh.comments(9);
     let plan_comment: Vec<_> = comments
         .iter()
         .filter(|c| c.body.starts_with("<!-- stevedore:plan -->"))
         .collect();
-    pr.check(plan_comment.len() == 1, &format!("one sticky plan comment: {comments:?}"));
+    pr.check(
+        plan_comment.len() == 1,
+        &format!("one sticky plan comment: {comments:?}"),
+    );
     pr.check(
         plan_comment[0].body.contains("#### dev")
             && plan_comment[0].body.contains("#### production")
@@ -587,9 +919,12 @@ async fn iac_example_lifecycle(name: &str, review_job: &str, apply_job: &str, pr
     }
 
     gh.merge_pr(9, &head);
-    let push = run("push", serde_json::json!({"ref": "refs/heads/main", "after": head}))
-        .await
-        .unwrap();
+    let push = run(
+        "push",
+        serde_json::json!({"ref": "refs/heads/main", "after": head}),
+    )
+    .await
+    .unwrap();
     push.check(push.job_succeeded(apply_job), "dev is applied");
     push.check(
         push.log.contains("::set-output:: reviewed-pull-request=9"),

@@ -67,8 +67,8 @@ pub fn parse(r: impl Read, file: &Path, paths: &PathMap) -> Result<Parsed, Parse
                 let path = paths
                     .find(&r.filename, None)
                     .unwrap_or_else(|| paths.relativize(&r.filename));
-                let mut a = Annotation::new(level, path, r.start.line, message)
-                    .with_column(r.start.column);
+                let mut a =
+                    Annotation::new(level, path, r.start.line, message).with_column(r.start.column);
                 if let Some(e) = &r.end {
                     a.end_line = e.line.max(a.start_line);
                     if a.end_line == a.start_line {
@@ -118,7 +118,10 @@ mod tests {
         assert_eq!(a.path, "infra/testdata/validate-invalid/outputs/main.tf");
         assert_eq!((a.start_line, a.start_column), (1, Some(18)));
         assert_eq!(a.level, Level::Error);
-        assert!(a.message.starts_with("Missing required argument: The argument"));
+        assert!(
+            a.message
+                .starts_with("Missing required argument: The argument")
+        );
         // Every golden reads, and the valid one has nothing to say.
         for name in [
             "validate-valid.json",

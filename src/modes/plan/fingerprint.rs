@@ -255,7 +255,9 @@ impl Record {
         }
         let mut acc: BTreeMap<usize, (usize, Sha256)> = BTreeMap::new();
         for e in &self.entries {
-            let g = acc.entry(group_of(&e.address)).or_insert((0, Sha256::new()));
+            let g = acc
+                .entry(group_of(&e.address))
+                .or_insert((0, Sha256::new()));
             g.0 += 1;
             g.1.update(format!("{} {} {}\n", e.digest, e.action, e.address).as_bytes());
         }
@@ -419,8 +421,12 @@ pub fn compare(reviewed: &Record, now: &Record) -> Vec<Difference> {
     let mut out = Vec::new();
     if !reviewed.groups.is_empty() {
         let g = now.grouped();
-        let keys: std::collections::BTreeSet<usize> =
-            reviewed.groups.keys().chain(g.groups.keys()).copied().collect();
+        let keys: std::collections::BTreeSet<usize> = reviewed
+            .groups
+            .keys()
+            .chain(g.groups.keys())
+            .copied()
+            .collect();
         for k in keys {
             if reviewed.groups.get(&k) != g.groups.get(&k) {
                 out.push(Difference::Group {

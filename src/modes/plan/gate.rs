@@ -62,7 +62,13 @@ pub fn judge(cfg: &Config, environment: &str, plan: &Plan, labels: &[String]) ->
         let names: Vec<String> = blocked
             .iter()
             .take(20)
-            .map(|(c, why)| format!("{} ({}, {why})", markdown::code_span(&c.address), c.action.label()))
+            .map(|(c, why)| {
+                format!(
+                    "{} ({}, {why})",
+                    markdown::code_span(&c.address),
+                    c.action.label()
+                )
+            })
             .collect();
         let more = blocked.len().saturating_sub(20);
         let list = format!(

@@ -7,7 +7,7 @@
 //! the value, only a per-process keyed hash used to tell whether it changed within this plan.
 
 use std::collections::BTreeMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::OnceLock;
 
 /// The tool that wrote a plan.
@@ -145,11 +145,10 @@ impl Leaf {
     #[must_use]
     pub fn sensitive(value: &serde_json::Value) -> Leaf {
         static KEY: OnceLock<std::collections::hash_map::RandomState> = OnceLock::new();
-        let mut h = KEY
-            .get_or_init(std::collections::hash_map::RandomState::new)
-            .build_hasher();
-        value.to_string().hash(&mut h);
-        Leaf::Sensitive(h.finish())
+        Leaf::Sensitive(
+            KEY.get_or_init(std::collections::hash_map::RandomState::new)
+                .hash_one(value.to_string()),
+        )
     }
 
     /// As the table shows it (cut to `max` characters).
@@ -284,7 +283,13 @@ impl Counts {
     /// Whether the plan changes any resource or the state.
     #[must_use]
     pub fn any(&self) -> bool {
-        self.add + self.change + self.replace + self.destroy + self.import + self.moved + self.forget
+        self.add
+            + self.change
+            + self.replace
+            + self.destroy
+            + self.import
+            + self.moved
+            + self.forget
             > 0
     }
 }

@@ -88,7 +88,7 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config, paths: &PathMap) -> Result<Repo
             let shown = if o.sensitive {
                 "_(sensitive)_".to_owned()
             } else {
-                markdown::code_span(&crate::report::truncate_bytes(&o.value.to_string(), 200))
+                markdown::code_span(crate::report::truncate_bytes(&o.value.to_string(), 200))
             };
             rows.push(vec![markdown::code_span(&o.name), shown]);
         }

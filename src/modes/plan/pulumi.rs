@@ -183,7 +183,12 @@ fn step<'a>(
         keys: s
             .get(keys)
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default(),
     })
 }
@@ -450,9 +455,8 @@ mod tests {
 
     #[test]
     fn urns_lose_stack_and_project() {
-        let (a, k, p) = address(
-            "urn:pulumi:dev::proj::my:component:Component$aws:s3/bucket:Bucket::logs::x",
-        );
+        let (a, k, p) =
+            address("urn:pulumi:dev::proj::my:component:Component$aws:s3/bucket:Bucket::logs::x");
         assert_eq!(a, "my:component:Component$aws:s3/bucket:Bucket::logs::x");
         assert_eq!(k, "aws:s3/bucket:Bucket");
         assert_eq!(p.as_deref(), Some("my:component:Component"));

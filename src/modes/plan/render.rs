@@ -217,7 +217,11 @@ pub fn plan(plan: &Plan, environment: &str, notes: &[String], budget: usize) -> 
             let part = format!(
                 "{sep}{}{}",
                 markdown::code_span(&ch.address),
-                if ch.action == Action::Delete { "" } else { " (replace)" }
+                if ch.action == Action::Delete {
+                    ""
+                } else {
+                    " (replace)"
+                }
             );
             if !push(&mut out, &part, budget - RESERVE) {
                 break;
@@ -312,7 +316,8 @@ pub fn plan(plan: &Plan, environment: &str, notes: &[String], budget: usize) -> 
         out.push_str(&markdown::details("Drift", &d));
     }
     if plan.outputs_change() {
-        let mut o = String::from("| output | change | before | after |\n| --- | --- | --- | --- |\n");
+        let mut o =
+            String::from("| output | change | before | after |\n| --- | --- | --- | --- |\n");
         for oc in plan.outputs.iter().filter(|o| o.action != Action::NoOp) {
             let line = format!(
                 "| {} | {} | {} | {} |\n",

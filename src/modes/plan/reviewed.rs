@@ -93,7 +93,11 @@ fn refuse(message: impl Into<String>, hint: impl Into<String>) -> PlanError {
 const HINT_REVIEW: &str = "Run `mode: plan` (`plan-check: review`) on the pull request with `permissions: checks: write`, merge it once its plan check passed, and give this job `permissions: checks: read, pull-requests: read`.";
 
 /// The pull request whose review counts, as (number, head commit).
-async fn reviewed_pull(rt: &Runtime<'_>, client: &Client, repo: &str) -> Result<(u64, String), PlanError> {
+async fn reviewed_pull(
+    rt: &Runtime<'_>,
+    client: &Client,
+    repo: &str,
+) -> Result<(u64, String), PlanError> {
     if let Some(pr) = &rt.ctx.pull_request
         && let Some(h) = &pr.head_sha
     {
@@ -150,7 +154,11 @@ async fn reviewed_record(
             HINT_REVIEW,
         )
     })?;
-    let app = me.login.strip_suffix("[bot]").unwrap_or(&me.login).to_owned();
+    let app = me
+        .login
+        .strip_suffix("[bot]")
+        .unwrap_or(&me.login)
+        .to_owned();
     let ours = runs
         .check_runs
         .into_iter()
@@ -164,7 +172,9 @@ async fn reviewed_record(
         .max_by_key(|r| r.id);
     let Some(run) = ours else {
         return Err(refuse(
-            format!("pull request #{number} has no `{name}` check run by `{app}` on its head commit {head}: no reviewed plan for {environment}"),
+            format!(
+                "pull request #{number} has no `{name}` check run by `{app}` on its head commit {head}: no reviewed plan for {environment}"
+            ),
             HINT_REVIEW,
         ));
     };
@@ -184,7 +194,10 @@ async fn reviewed_record(
     let summary = run.output.and_then(|o| o.summary).unwrap_or_default();
     let record = Record::parse(&summary).map_err(|why| {
         refuse(
-            format!("the reviewed plan of {environment} (check run {}) cannot be believed: {why}", run.id),
+            format!(
+                "the reviewed plan of {environment} (check run {}) cannot be believed: {why}",
+                run.id
+            ),
             HINT_REVIEW,
         )
     })?;
@@ -233,7 +246,11 @@ pub async fn check(
         if plan.errored {
             diffs.push("this plan errored".to_owned());
         }
-        diffs.extend(fingerprint::compare(&reviewed, &now).iter().map(fingerprint::Difference::describe));
+        diffs.extend(
+            fingerprint::compare(&reviewed, &now)
+                .iter()
+                .map(fingerprint::Difference::describe),
+        );
         let mut part = format!("#### {}\n\n", markdown::text(&e.environment));
         let v = if diffs.is_empty() {
             part.push_str(&format!(

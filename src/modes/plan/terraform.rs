@@ -8,11 +8,11 @@
 
 use serde_json::Value;
 
+use super::PlanError;
 use super::model::{
     Action, AttrChange, Change, Leaf, OutputChange, Plan, ReplaceOrder, Tool, Values, diff,
     join_index, join_key,
 };
-use super::PlanError;
 
 /// Whether `v` looks like a Terraform plan (`show -json` of a plan file).
 #[must_use]
@@ -57,7 +57,10 @@ pub fn parse(v: &Value, file: &str) -> Result<Plan, PlanError> {
             .pointer("/resource_change/address")
             .and_then(Value::as_str)
             .unwrap_or("(unnamed)");
-        let reason = d.get("reason").and_then(Value::as_str).unwrap_or("deferred");
+        let reason = d
+            .get("reason")
+            .and_then(Value::as_str)
+            .unwrap_or("deferred");
         plan.deferred.push(format!("{addr} ({reason})"));
     }
     if !plan.deferred.is_empty() {
@@ -66,7 +69,8 @@ pub fn parse(v: &Value, file: &str) -> Result<Plan, PlanError> {
     for r in array(v, "relevant_attributes", file)? {
         let res = r.get("resource").and_then(Value::as_str).unwrap_or("");
         let attr = r.get("attribute").map(path_of).unwrap_or_default();
-        plan.relevant.push(format!("{res} {attr}").trim().to_owned());
+        plan.relevant
+            .push(format!("{res} {attr}").trim().to_owned());
     }
     Ok(plan)
 }
@@ -363,7 +367,11 @@ mod tests {
         let w = values(Some(&json!({"k": "secret"})), &json!(true), &json!(false));
         assert!(matches!(w[""], Leaf::Sensitive(_)));
         // A mask of an unknown kind keeps nothing either.
-        let x = values(Some(&json!({"k": "secret"})), &json!({"k": "yes"}), &json!(false));
+        let x = values(
+            Some(&json!({"k": "secret"})),
+            &json!({"k": "yes"}),
+            &json!(false),
+        );
         assert!(matches!(x["k"], Leaf::Sensitive(_)));
     }
 
