@@ -332,6 +332,23 @@ pub fn counts_of<'a>(changes: impl IntoIterator<Item = &'a Change>) -> Counts {
     c
 }
 
+/// The attribute changes of a resource with `action`: every leaf it had for a destroy or forget, else
+/// the leaves that differ.
+#[must_use]
+pub fn attr_changes(action: Action, before: &Values, after: &Values) -> Vec<AttrChange> {
+    match action {
+        Action::Delete | Action::Forget => before
+            .iter()
+            .map(|(p, l)| AttrChange {
+                path: p.clone(),
+                before: Some(l.clone()),
+                after: None,
+            })
+            .collect(),
+        _ => diff(before, after),
+    }
+}
+
 /// Leaves of `before` and `after` that differ, sorted by path.
 #[must_use]
 pub fn diff(before: &Values, after: &Values) -> Vec<AttrChange> {

@@ -20,8 +20,8 @@ use serde_json::Value;
 
 use super::PlanError;
 use super::model::{
-    Action, AttrChange, Change, Leaf, OutputChange, Plan, ReplaceOrder, Tool, Values, diff,
-    join_index, join_key,
+    Action, Change, Leaf, OutputChange, Plan, ReplaceOrder, Tool, Values, attr_changes, join_index,
+    join_key,
 };
 
 /// Pulumi's signature key of special objects (secrets, assets, archives).
@@ -416,17 +416,7 @@ fn build(steps: &[Step<'_>]) -> Plan {
         }
         let before = inputs(old.or(main.old));
         let after = inputs(new.or(main.new));
-        ch.attrs = match action {
-            Action::Delete | Action::Forget => before
-                .iter()
-                .map(|(p, l)| AttrChange {
-                    path: p.clone(),
-                    before: Some(l.clone()),
-                    after: None,
-                })
-                .collect(),
-            _ => diff(&before, &after),
-        };
+        ch.attrs = attr_changes(action, &before, &after);
         if !matches!(action, Action::Delete | Action::Forget) {
             ch.after = after;
         }

@@ -10,8 +10,8 @@ use serde_json::Value;
 
 use super::PlanError;
 use super::model::{
-    Action, AttrChange, Change, Leaf, OutputChange, Plan, ReplaceOrder, Tool, Values, diff,
-    join_index, join_key,
+    Action, Change, Leaf, OutputChange, Plan, ReplaceOrder, Tool, Values, attr_changes, join_index,
+    join_key,
 };
 
 /// Whether `v` looks like a Terraform plan (`show -json` of a plan file).
@@ -188,17 +188,7 @@ fn resource_change(rc: &Value, file: &str) -> Result<Change, PlanError> {
         c.get("after_sensitive").unwrap_or(&Value::Bool(false)),
         c.get("after_unknown").unwrap_or(&Value::Bool(false)),
     );
-    ch.attrs = match ch.action {
-        Action::Delete | Action::Forget => before
-            .iter()
-            .map(|(p, l)| AttrChange {
-                path: p.clone(),
-                before: Some(l.clone()),
-                after: None,
-            })
-            .collect(),
-        _ => diff(&before, &after),
-    };
+    ch.attrs = attr_changes(ch.action, &before, &after);
     ch.after = after;
     Ok(ch)
 }
@@ -257,15 +247,8 @@ pub fn values(value: Option<&Value>, sens: &Value, unknown: &Value) -> Values {
 fn flatten(value: Option<&Value>, sens: &Value, unknown: &Value, path: &str, out: &mut Values) {
     let f = Value::Bool(false);
     match sens {
-        Value::Bool(true) => {
-            out.insert(
-                path.to_owned(),
-                Leaf::sensitive(value.unwrap_or(&Value::Null)),
-            );
-            return;
-        }
         Value::Bool(false) | Value::Null | Value::Object(_) | Value::Array(_) => {}
-        // A mask of a kind no version writes: keep nothing of the value.
+        // `true`, or a mask of a kind no version writes: keep nothing of the value.
         _ => {
             out.insert(
                 path.to_owned(),
