@@ -368,6 +368,34 @@ fn bad_inputs_are_named_all_at_once() {
     }
 }
 
+/// Addresses, values and messages come from the configuration under review: they are shown, never
+/// markup, and cannot forge the comment marker or end the fingerprint record.
+#[test]
+fn hostile_addresses_and_values_are_inert_everywhere() {
+    let hostile = "aws_s3_bucket.b[\"<!-- stevedore:plan --> --> <img src=x onerror=alert(1)> ](javascript:x) `x`\"]";
+    let doc = serde_json::json!({
+        "format_version": "1.2",
+        "resource_changes": [{
+            "address": hostile, "type": "aws_s3_bucket", "action_reason": "replace_<b>because</b>",
+            "change": {"actions": ["delete"], "before": {"acl": "<script>alert(1)</script>"}, "after": null,
+                       "before_sensitive": {}, "after_sensitive": false}
+        }],
+        "errored": false
+    });
+    let p = plan::parse_plan(doc.to_string().as_bytes(), "h").unwrap();
+    let r = review(&config(&[]), "production", p.clone(), &[]);
+    let comment = stevedore::report::markdown::comment_body(&r, None);
+    for text in [&comment, &r.checks[0].text] {
+        for raw in ["<img", "<script", "<!-- stevedore", "<b>", "](javascript"] {
+            assert!(!text.contains(raw), "{raw} is live in:\n{text}");
+        }
+        assert!(text.contains("&lt;img"), "the address is shown: {text}");
+    }
+    let rec = fingerprint::Record::parse(&r.checks[0].summary).unwrap();
+    assert_eq!(rec.entries[0].address, hostile);
+    assert_eq!(rec, fingerprint::of(&p, "production", &[]));
+}
+
 /// The comparison: an added, a removed and a changed resource are each named; a difference only in a
 /// declared volatile path is not one.
 #[test]

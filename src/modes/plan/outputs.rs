@@ -77,7 +77,8 @@ pub async fn run(rt: &Runtime<'_>, cfg: &Config, paths: &PathMap) -> Result<Repo
         let mut values = Map::new();
         let mut rows = Vec::new();
         for o in &outs {
-            if o.sensitive {
+            // Pulumi's `"[secret]"` is a placeholder, not the secret: nothing to mask.
+            if o.sensitive && o.value.as_str() != Some("[secret]") {
                 let mut parts = Vec::new();
                 strings(&o.value, &mut parts);
                 for p in parts {
