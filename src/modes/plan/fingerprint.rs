@@ -185,13 +185,15 @@ pub fn of(plan: &Plan, environment: &str, volatile: &[Volatile]) -> Record {
         .iter()
         .filter(|o| o.action != super::model::Action::NoOp)
     {
-        let mut ch = Change::new(format!("output.{}", o.name), "output", o.action);
+        // The value sits at path `output.NAME`, so a `volatile` line `output.NAME` ignores it.
+        let address = format!("output.{}", o.name);
+        let mut ch = Change::new(address.clone(), "output", o.action);
         if let Some(a) = &o.after {
-            ch.after.insert(String::new(), a.clone());
+            ch.after.insert(address.clone(), a.clone());
         }
         if o.before != o.after {
             ch.attrs.push(super::model::AttrChange {
-                path: String::new(),
+                path: address,
                 before: o.before.clone(),
                 after: o.after.clone(),
             });
@@ -498,6 +500,9 @@ mod tests {
         let w = Volatile::parse("container_definitions").unwrap();
         assert!(w.covers("x", "container_definitions[0].image"));
         assert!(Volatile::parse("a b c").is_err());
+        let o = Volatile::parse("output.image_tag").unwrap();
+        assert!(o.covers("output.image_tag", "output.image_tag"));
+        assert!(!o.covers("output.other", "output.other"));
         assert!(Volatile::parse("a..b").is_err());
     }
 
