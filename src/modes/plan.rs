@@ -470,3 +470,29 @@ pub fn review_report(cfg: &Config, plans: &[(Entry, Plan)], labels: &[String]) -
     }
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_format_is_detected_and_what_is_no_plan_is_refused_by_name() {
+        let state =
+            br#"{"format_version":"1.0","terraform_version":"1.5.7","values":{"root_module":{}}}"#;
+        let e = parse_plan(state, "s.json").unwrap_err();
+        assert!(e.to_string().contains("it is a state"), "{e}");
+        let e = parse_plan(b"not json", "x.json").unwrap_err();
+        assert!(e.to_string().contains("not JSON"), "{e}");
+        let e = parse_plan(br#"{"a": 1}"#, "x.json").unwrap_err();
+        assert!(e.to_string().contains("neither"), "{e}");
+        assert!(parse_plan(b"\n\n", "x.json").is_err());
+        // Engine events as a JSON array, and as lines with a broken line after the first.
+        let events = br#"[{"sequence":1,"timestamp":1,"resourcePreEvent":{"metadata":{"op":"create","urn":"urn:pulumi:dev::p::aws:s3/bucket:Bucket::b","type":"aws:s3/bucket:Bucket","old":null,"new":{"inputs":{}}}}}]"#;
+        let p = parse_plan(events, "e.json").unwrap();
+        assert_eq!(p.tool, Some(model::Tool::Pulumi));
+        assert_eq!(p.counts().add, 1);
+        let lines = b"{\"sequence\":1,\"timestamp\":1,\"preludeEvent\":{\"config\":{}}}\n{broken\n";
+        let e = parse_plan(lines, "e.json").unwrap_err();
+        assert!(e.to_string().contains("line 2"), "{e}");
+    }
+}

@@ -681,6 +681,35 @@ async fn the_apply_check_fails_closed_without_a_verified_review() {
         "{}",
         refused.stdout
     );
+    // The newest review counts: labelled, the same plan passes its review, and then the apply check.
+    let labelled = step_with(&[("plan.json", &p)], &gh)
+        .input("plans", "prod=plan.json")
+        .event("pull_request", pr_event(&["allow-destroy"]))
+        .run()
+        .await;
+    assert_eq!(labelled.code, 0, "{}", labelled.stdout);
+    let applied = step_with(&[("plan.json", &p)], &gh)
+        .input("plans", "prod=plan.json")
+        .input("plan-check", "reviewed")
+        .event("pull_request", pr_event(&["allow-destroy"]))
+        .run()
+        .await;
+    assert_eq!(applied.code, 0, "{}", applied.stdout);
+    // An errored plan is never applied, whatever was reviewed.
+    let mut v: serde_json::Value = serde_json::from_slice(&p).unwrap();
+    v["errored"] = true.into();
+    let errored = step_with(&[("plan.json", v.to_string().as_bytes())], &gh)
+        .input("plans", "prod=plan.json")
+        .input("plan-check", "reviewed")
+        .event("pull_request", pr_event(&["allow-destroy"]))
+        .run()
+        .await;
+    assert_eq!(errored.code, 1, "{}", errored.stdout);
+    assert!(
+        errored.summary.contains("this plan errored"),
+        "{}",
+        errored.summary
+    );
 
     // A passing review by another app's token does not count for this token.
     let other = FakeGithub::start().await;
