@@ -1020,3 +1020,47 @@ async fn act_terraform_example_reviews_the_pr_applies_dev_and_refuses_production
 async fn act_pulumi_example_reviews_the_pr_applies_dev_and_refuses_production() {
     iac_example_lifecycle("pulumi", "preview", "up-dev", "up-production").await;
 }
+
+/// A check run of the right name, app and commit whose record was edited, or names another
+/// environment, is not believed: the apply is refused.
+#[tokio::test]
+async fn a_record_that_does_not_check_out_is_not_believed() {
+    use stevedore::github::{Client, checks};
+    use stevedore::report::CheckReport;
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let gh = FakeGithub::start().await;
+    let client = Client::new(&gh.url(), "ghs_faketoken0123456789".to_owned().into()).unwrap();
+    let p = load("terraform/show-json/modules.json");
+    let for_dev = fingerprint::of(&p, "dev", &[]).render();
+    let edited = fingerprint::of(&p, "prod", &[])
+        .render()
+        .replacen(" create ", " no-op ", 1);
+    for (summary, why) in [
+        (for_dev, "records environment `dev`, not `prod`"),
+        (edited, "does not match its digest"),
+    ] {
+        let check = CheckReport {
+            name: "stevedore / plan (prod)".to_owned(),
+            verdict: Verdict::Success,
+            title: "prod".to_owned(),
+            summary,
+            text: String::new(),
+            annotations: Vec::new(),
+        };
+        checks::create_completed(&client, "octo-org/octo-repo", PR_HEAD, &check, None, "")
+            .await
+            .unwrap();
+        let r = step_with(
+            &[("plan.json", &fixture("terraform/show-json/modules.json"))],
+            &gh,
+        )
+        .input("plans", "prod=plan.json")
+        .input("plan-check", "reviewed")
+        .event("pull_request", pr_event(&[]))
+        .run()
+        .await;
+        assert_eq!(r.code, 1, "{}", r.stdout);
+        assert!(r.stdout.contains(why), "{why}: {}", r.stdout);
+    }
+    gh.assert_no_violations();
+}
