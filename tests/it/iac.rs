@@ -218,6 +218,7 @@ fn every_fixture_class_renders_and_gates_as_documented() {
                 "**Incomplete plan**",
                 "`kubernetes_namespace.apps (provider_config_unknown)`",
                 "Attributes that contribute to the plan",
+                "`password`: _(sensitive)_ → _(sensitive, changes)_",
             ],
         ),
         (

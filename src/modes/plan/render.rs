@@ -111,7 +111,12 @@ fn attrs(ch: &Change) -> String {
                 &a.path
             }),
             leaf(a.before.as_ref()),
-            leaf(a.after.as_ref())
+            match (&a.before, &a.after) {
+                (Some(Leaf::Sensitive(_)), Some(Leaf::Sensitive(_))) => {
+                    "_(sensitive, changes)_".to_owned()
+                }
+                _ => leaf(a.after.as_ref()),
+            }
         );
     }
     if ch.attrs.len() > ATTRS_PER_RESOURCE {
