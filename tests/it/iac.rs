@@ -1065,3 +1065,30 @@ async fn a_record_that_does_not_check_out_is_not_believed() {
     }
     gh.assert_no_violations();
 }
+
+/// Plan and output files are read by lint-gate's path rules: inside the workspace or `RUNNER_TEMP`,
+/// links followed only when they stay there.
+#[tokio::test]
+async fn plan_files_outside_the_workspace_are_named_never_read() {
+    for path in ["/etc/passwd", "leak.json", "../outside.json"] {
+        let s = Step::new();
+        std::os::unix::fs::symlink("/proc/self/environ", s.workspace.join("leak.json")).unwrap();
+        std::fs::write(
+            s.dir.path().join("outside.json"),
+            fixture("terraform/show-json/basic-create.json"),
+        )
+        .unwrap();
+        let r = s
+            .input("mode", "plan")
+            .input("plans", &format!("dev={path}"))
+            .run()
+            .await;
+        assert_eq!(r.code, 1, "{path}: {}", r.stdout);
+        assert!(
+            r.stdout
+                .contains("lies outside the workspace and RUNNER_TEMP"),
+            "{path}: {}",
+            r.stdout
+        );
+    }
+}
