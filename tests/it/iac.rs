@@ -1092,3 +1092,52 @@ async fn plan_files_outside_the_workspace_are_named_never_read() {
         );
     }
 }
+
+/// Every recorded plan reads, renders within the comment budget and fingerprints to a record that
+/// reads back; Terraform's change counts agree with its own `actions` lists.
+#[test]
+fn every_recorded_plan_reads_renders_and_fingerprints() {
+    let mut n = 0;
+    for dir in [
+        "terraform/show-json",
+        "terraform-json",
+        "pulumi",
+        "documented",
+    ] {
+        for e in std::fs::read_dir(fixtures().join(dir)).unwrap() {
+            let path = e.unwrap().path();
+            if path.extension().is_none_or(|x| x != "json") {
+                continue;
+            }
+            let rel = format!("{dir}/{}", path.file_name().unwrap().to_string_lossy());
+            let p = load(&rel);
+            let md = render::plan(&p, "dev", &[], plan::MAX_REPORT_BYTES);
+            assert!(md.len() <= plan::MAX_REPORT_BYTES, "{rel}");
+            let rec = fingerprint::of(&p, "dev", &[]);
+            assert_eq!(
+                fingerprint::Record::parse(&rec.render()).unwrap(),
+                rec,
+                "{rel}"
+            );
+            if dir.starts_with("terraform") {
+                let v: serde_json::Value = serde_json::from_slice(&fixture(&rel)).unwrap();
+                let acting = v["resource_changes"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter(|r| r["change"]["actions"] != serde_json::json!(["no-op"]))
+                            .count()
+                    })
+                    .unwrap_or(0);
+                let c = p.counts();
+                assert_eq!(
+                    c.add + c.change + c.replace + c.destroy + c.forget + c.read,
+                    acting,
+                    "{rel}"
+                );
+            }
+            n += 1;
+        }
+    }
+    assert_eq!(n, 31);
+}
