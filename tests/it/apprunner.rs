@@ -1,6 +1,7 @@
 //! App Runner deploy against the scripted App Runner endpoint (moto has no App Runner): success, a failed
 //! operation, a stuck operation, an unhealthy URL rolled back, and the whole step.
 
+use crate::helpers::has;
 use std::time::Duration;
 
 use serde_json::json;
@@ -191,12 +192,9 @@ async fn a_stuck_operation_times_out_and_says_no_update_is_possible_until_it_end
         "no update while an operation runs"
     );
     let f = apprunner::report(&cfg, &o, false).closing_error().unwrap();
-    assert!(
-        f.reason.contains(
-            "operation still IN_PROGRESS after 300ms, the budget set by the input `wait-timeout`"
-        ),
-        "{}",
-        f.reason
+    has(
+        &f.reason,
+        "operation still IN_PROGRESS after 300ms, the budget set by the input `wait-timeout`",
     );
     assert!(
         f.next_step.starts_with("Wait for the operation to end"),
@@ -311,11 +309,9 @@ async fn a_github_deployment_records_an_unhealthy_app_runner_deploy_as_a_failure
         .map(|s| s["state"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(states, vec!["in_progress", "failure"]);
-    assert!(
-        r.summary
-            .contains(&format!("GitHub Deployment {id} to `staging`: failure.")),
-        "{}",
-        r.summary
+    has(
+        &r.summary,
+        &format!("GitHub Deployment {id} to `staging`: failure."),
     );
     // The previous image serves again, and the one error says so.
     assert_eq!(fake.image(), OLD);
@@ -326,10 +322,9 @@ async fn a_github_deployment_records_an_unhealthy_app_runner_deploy_as_a_failure
         "{}",
         errors[0]
     );
-    assert!(
-        errors[0].contains(&format!("; rolled back to `{OLD}` (operation `")),
-        "{}",
-        errors[0]
+    has(
+        &errors[0],
+        &format!("; rolled back to `{OLD}` (operation `"),
     );
 }
 
@@ -340,12 +335,9 @@ async fn a_dry_run_describes_the_service_and_changes_nothing() {
     let r = step.input("dry-run", "true").run().await;
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
     assert_eq!(r.output("verdict"), Some("skipped"));
-    assert!(
-        r.stdout.contains(&format!(
-            "plan: would UpdateService `frontend` from `{OLD}` to `{NEW}`"
-        )),
-        "{}",
-        r.stdout
+    has(
+        &r.stdout,
+        &format!("plan: would UpdateService `frontend` from `{OLD}` to `{NEW}`"),
     );
     assert_eq!(fake.requests("UpdateService").len(), 0);
     assert_eq!(fake.image(), OLD);

@@ -1,6 +1,7 @@
 //! Build mode: reproducible bundles, S3 upload against moto, an image built through podman's Docker API and
 //! pushed to a real registry on loopback with ECR authorization from moto.
 
+use crate::helpers::{has, lacks};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -284,11 +285,7 @@ async fn a_bundle_is_uploaded_with_metadata_and_an_unchanged_one_is_skipped() {
     assert_eq!(output(&again, "uploaded"), "false");
     assert_eq!(output(&again, "s3-version"), version);
     assert_eq!(output(&again, "sha256"), sha);
-    assert!(
-        again.summary.contains("upload skipped"),
-        "{}",
-        again.summary
-    );
+    has(&again.summary, "upload skipped");
     let versions = s3
         .list_object_versions()
         .bucket(&bucket)
@@ -305,8 +302,8 @@ async fn a_bundle_is_uploaded_with_metadata_and_an_unchanged_one_is_skipped() {
         .unwrap();
     assert_eq!(output(&changed, "uploaded"), "true");
     assert_ne!(output(&changed, "s3-version"), version);
-    assert!(changed.summary.contains(&sha), "{}", changed.summary);
-    assert!(h.stdout().contains("::warning"), "{}", h.stdout());
+    has(&changed.summary, &sha);
+    has(&h.stdout(), "::warning");
 }
 
 #[tokio::test]
@@ -515,7 +512,7 @@ async fn a_bundle_step_runs_end_to_end_with_oidc_credentials() {
     );
     assert_eq!(r.output("uploaded"), Some("true"));
     assert_eq!(r.output("sha256").map(str::len), Some(64));
-    assert!(r.summary.contains("bundle uploaded"), "{}", r.summary);
+    has(&r.summary, "bundle uploaded");
     assert_eq!(oidc.token_requests(), 1);
 }
 
@@ -620,7 +617,7 @@ async fn an_image_step_runs_end_to_end_with_oidc_credentials() {
         r.output("image-tags"),
         Some(format!("{0}/{repo}:2.0.0\n{0}/{repo}:latest", registry.addr).as_str())
     );
-    assert!(r.summary.contains("image pushed"), "{}", r.summary);
+    has(&r.summary, "image pushed");
 }
 
 /// `dry-run`: the bundle is packaged and hashed, the plan checked and printed, and no request is made: no
@@ -698,7 +695,7 @@ async fn a_dry_run_packages_and_hashes_but_sends_nothing() {
     assert_eq!(r.output("s3-key"), Some("octo-repo/3.1.0/lambda.zip"));
     assert_eq!(r.output("uploaded"), Some("false"));
     assert_eq!(r.output("sha256").map(str::len), Some(64));
-    assert!(r.summary.contains("dry run"), "{}", r.summary);
+    has(&r.summary, "dry run");
     let zip = r.output("zip-file").unwrap();
     assert!(Path::new(zip).exists(), "{zip}");
     assert_eq!(oidc.token_requests(), 0);
@@ -849,11 +846,7 @@ fn assert_refused(
     assert!(error.contains("nothing was zipped or uploaded"), "{error}");
     assert!(keys.is_empty(), "uploaded: {keys:?}");
     assert_eq!(token_requests, 0, "refused before any credentials");
-    assert!(
-        !r.stdout.contains("ACTIONS_ID_TOKEN_REQUEST_TOKEN="),
-        "{}",
-        r.stdout
-    );
+    lacks(&r.stdout, "ACTIONS_ID_TOKEN_REQUEST_TOKEN=");
 }
 
 #[cfg(unix)]
@@ -898,8 +891,8 @@ async fn a_bundle_link_to_a_directory_outside_is_refused_with_every_offender_nam
     .await;
     assert_refused(
         got.map(|(r, k, t)| {
-            assert!(r.stdout.contains("fn/lib/data/up`"), "{}", r.stdout);
-            assert!(r.stdout.contains("which leaves the tree"), "{}", r.stdout);
+            has(&r.stdout, "fn/lib/data/up`");
+            has(&r.stdout, "which leaves the tree");
             (r, k, t)
         }),
         "fn/lib/keys",

@@ -1,6 +1,7 @@
 //! `stevedore check` (docs/check.md): the real binary over workflow files, offline — no token, no cloud,
 //! no network variable set.
 
+use crate::helpers::has;
 use std::process::{Command, Output};
 
 use crate::helpers::runner::repo_root;
@@ -167,7 +168,7 @@ fn every_example_passes_check() {
     // The project's own workflows too (`uses: ./` is this action).
     let o = stevedore(&["check"], false);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
-    assert!(stdout(&o).contains("1 stevedore step(s)"), "{}", stdout(&o));
+    has(&stdout(&o), "1 stevedore step(s)");
 }
 
 /// docs/build.md said a dry run needs no credentials; outside a job it exits 2 for want of an OIDC token.

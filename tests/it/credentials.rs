@@ -1,6 +1,7 @@
 //! Credentials: GitHub OIDC (fake issuer) -> STS (moto, or a scripted Query-protocol STS for refusals),
 //! environment mapping, trigger policy, and the `credentials` mode's exports.
 
+use crate::helpers::has;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -197,13 +198,8 @@ async fn oidc_credentials_from_moto_reach_github_env_and_nowhere_else() {
             crate::helpers::fake_oidc::REQUEST_TOKEN.to_owned(),
         ],
     );
-    assert!(r.summary.contains("123456789012"), "{}", r.summary);
-    assert!(
-        r.summary
-            .contains("repo:octo-org/octo-repo:ref:refs/heads/main"),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "123456789012");
+    has(&r.summary, "repo:octo-org/octo-repo:ref:refs/heads/main");
     assert_eq!(r.output("aws-secret-access-key"), None);
 }
 

@@ -1,6 +1,7 @@
 //! ECS deploy: against moto (register, update, describe) and against the scripted ECS endpoint for the
 //! rollout behaviour moto does not model.
 
+use crate::helpers::has;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -276,11 +277,9 @@ async fn circuit_breaker_failure_is_reported_at_failed_and_ecs_rolls_back() {
     assert_eq!(fake.service_task_definition("web"), old);
     let r = ecs::report::outcome(&config(&["web"]), &out, false);
     assert_eq!(r.verdict, stevedore::report::Verdict::Failure);
-    assert!(
-        r.summary
-            .contains("ECS's deployment circuit breaker rolls the service back to `web:1`"),
-        "{}",
-        r.summary
+    has(
+        &r.summary,
+        "ECS's deployment circuit breaker rolls the service back to `web:1`",
     );
 }
 
@@ -328,17 +327,9 @@ async fn cannot_pull_container_fails_at_the_first_stopped_task_and_we_roll_back(
     assert_eq!(updates[1]["taskDefinition"], json!(old));
     assert_eq!(fake.service_task_definition("web"), old);
     let r = ecs::report::outcome(&config(&["web"]), &out, false);
-    assert!(
-        r.summary.contains("CannotPullContainerError"),
-        "{}",
-        r.summary
-    );
-    assert!(
-        r.summary.contains("stevedore rolled back to `web:1`"),
-        "{}",
-        r.summary
-    );
-    assert!(r.summary.contains("```mermaid\ntimeline"), "{}", r.summary);
+    has(&r.summary, "CannotPullContainerError");
+    has(&r.summary, "stevedore rolled back to `web:1`");
+    has(&r.summary, "```mermaid\ntimeline");
 }
 
 #[tokio::test]
@@ -429,11 +420,9 @@ async fn ecs_and_lambda_targets_in_one_step_are_refused() {
         .run()
         .await;
     assert_eq!(r.code, 2, "{}", r.stdout);
-    assert!(
-        r.stdout
-            .contains("input `function-name` = `api`: is set together with `cluster`/`service`"),
-        "{}",
-        r.stdout
+    has(
+        &r.stdout,
+        "input `function-name` = `api`: is set together with `cluster`/`service`",
     );
 }
 
@@ -546,12 +535,7 @@ async fn cancellation_requests_the_rollback_and_says_so() {
     }
     assert_eq!(fake.service_task_definition("web"), old);
     let r = ecs::report::outcome(&cfg, &out, true);
-    assert!(
-        r.summary
-            .contains("Cancelled: rollback to `web:1` requested"),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "Cancelled: rollback to `web:1` requested");
 }
 
 /// The whole step: credentials from the AWS credential chain (static test keys), STS
@@ -590,12 +574,8 @@ async fn the_whole_step_deploys_and_writes_outputs_and_summary() {
             .ends_with("task-definition/web:2")
     );
     assert!(r.output("deployment-id").unwrap().starts_with("ecs-svc/"));
-    assert!(r.summary.contains("```mermaid\ntimeline"), "{}", r.summary);
-    assert!(
-        r.summary.contains("Account `123456789012`."),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "```mermaid\ntimeline");
+    has(&r.summary, "Account `123456789012`.");
     // The secret key only ever leaves as the mask command the runner swallows.
     assert!(r.stdout.contains("::add-mask::secret-key-for-tests"));
     assert!(
@@ -620,7 +600,7 @@ pub async fn refused_before_any_deployment(step: Step, what: &str, said: &str) {
     assert_eq!(r.code, 2, "{what}: {}\n{}", r.stdout, r.summary);
     let errors = error_lines(&r.stdout);
     assert_eq!(errors.len(), 1, "{}", r.stdout);
-    assert!(errors[0].contains(said), "{}", errors[0]);
+    has(&errors[0], said);
     gh.assert_no_violations();
     assert!(
         gh.deployments().is_empty(),
@@ -703,11 +683,9 @@ async fn a_timed_out_deploy_says_the_budget_and_the_input_that_sets_it() {
         "{}",
         errors[0]
     );
-    assert!(
-        r.summary
-            .contains("timed out after 2s, the budget set by the input `wait-timeout` ("),
-        "{}",
-        r.summary
+    has(
+        &r.summary,
+        "timed out after 2s, the budget set by the input `wait-timeout` (",
     );
 }
 
@@ -749,7 +727,7 @@ async fn an_unreachable_github_costs_one_retry_run_then_one_try_per_call() {
         "{}",
         r.summary
     );
-    assert!(r.summary.contains("could not be reached"), "{}", r.summary);
+    has(&r.summary, "could not be reached");
 }
 
 #[tokio::test]
@@ -766,24 +744,13 @@ async fn dry_run_prints_the_plan_and_writes_nothing() {
         !calls.contains_key("RegisterTaskDefinition") && !calls.contains_key("UpdateService"),
         "{calls:?}"
     );
-    assert!(
-        r.stdout
-            .contains("plan: would register a new revision of `web`"),
-        "{}",
-        r.stdout
+    has(&r.stdout, "plan: would register a new revision of `web`");
+    has(
+        &r.stdout,
+        &format!("container `app` image: repo/web:1 -> {IMAGE}"),
     );
-    assert!(
-        r.stdout
-            .contains(&format!("container `app` image: repo/web:1 -> {IMAGE}")),
-        "{}",
-        r.stdout
-    );
-    assert!(
-        r.summary.contains("Nothing was registered or updated"),
-        "{}",
-        r.summary
-    );
-    assert!(r.summary.contains(r#""name": "MODE","#), "{}", r.summary);
+    has(&r.summary, "Nothing was registered or updated");
+    has(&r.summary, r#""name": "MODE","#);
     assert!(
         !r.summary.contains(r#""value": "prod""#),
         "env values are hidden: {}",
@@ -876,10 +843,9 @@ async fn an_image_without_tag_or_digest_is_refused_and_production_by_tag_is_warn
         .run()
         .await;
     assert_eq!(r.code, 2, "{}", r.stdout);
-    assert!(
-        r.stdout.contains("::error title=stevedore%3A invalid input `image`::input `image` = `123456789012.dkr.ecr.eu-west-1.amazonaws.com/api`: names neither a tag nor a digest"),
-        "{}",
-        r.stdout
+    has(
+        &r.stdout,
+        "::error title=stevedore%3A invalid input `image`::input `image` = `123456789012.dkr.ecr.eu-west-1.amazonaws.com/api`: names neither a tag nor a digest",
     );
 
     // Production by tag deploys, with a warning.
@@ -914,11 +880,9 @@ async fn a_missing_container_name_is_a_configuration_error_naming_the_containers
     };
     let r = step.input("container", "api").run().await;
     assert_eq!(r.code, 2, "{}", r.stdout);
-    assert!(
-        r.stdout
-            .contains("`api` not in task definition `web`; it has: app, log-router"),
-        "{}",
-        r.stdout
+    has(
+        &r.stdout,
+        "`api` not in task definition `web`; it has: app, log-router",
     );
 }
 
@@ -1133,11 +1097,7 @@ async fn the_trigger_policy_refuses_a_production_deploy_from_a_branch_before_any
     };
     let r = step.input("environment", "production").run().await;
     assert_ne!(r.code, 0, "{}", r.stdout);
-    assert!(
-        r.stdout.contains("may not deploy to `production`"),
-        "{}",
-        r.stdout
-    );
+    has(&r.stdout, "may not deploy to `production`");
     assert_eq!(fake.total_calls(), 0, "{:?}", fake.calls());
     assert_eq!(r.output("verdict"), Some("failure"));
 }
@@ -1182,16 +1142,10 @@ async fn a_github_deployment_records_the_deploy_and_its_outcome() {
         .map(|s| s["state"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(states, vec!["in_progress", "failure"]);
-    assert!(
-        r.summary
-            .contains(&format!("GitHub Deployment {id} to `staging`: failure.")),
-        "{}",
-        r.summary
+    has(
+        &r.summary,
+        &format!("GitHub Deployment {id} to `staging`: failure."),
     );
-    assert!(
-        r.summary.contains("a secret cannot be retrieved"),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "a secret cannot be retrieved");
     assert_eq!(r.output("verdict"), Some("failure"));
 }

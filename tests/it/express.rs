@@ -4,6 +4,7 @@
 //! a running deployment refused, bad inputs (exit 2, all at once), a dry run, the whole step, and the ECS
 //! path refusing an Express service.
 
+use crate::helpers::has;
 use std::time::Duration;
 
 use serde_json::json;
@@ -249,18 +250,11 @@ async fn a_stuck_deployment_times_out_and_the_previous_image_is_put_back_and_fol
         "the rollback deployment stopped the stuck one"
     );
     let f = express::report(&cfg, &o, false).closing_error().unwrap();
-    assert!(
-        f.reason.contains(
-            "deployment still IN_PROGRESS after 300ms, the budget set by the input `wait-timeout`; rolled back to `"
-        ),
-        "{}",
-        f.reason
+    has(
+        &f.reason,
+        "deployment still IN_PROGRESS after 300ms, the budget set by the input `wait-timeout`; rolled back to `",
     );
-    assert!(
-        f.next_step.contains("`wait-timeout` (now 300ms)"),
-        "{}",
-        f.next_step
-    );
+    has(&f.next_step, "`wait-timeout` (now 300ms)");
 }
 
 #[tokio::test]
@@ -290,7 +284,7 @@ async fn an_unhealthy_url_rolls_back_to_the_previous_image() {
     assert!(!o.succeeded());
     let r = express::report(&cfg, &o, false);
     assert_eq!(r.verdict, Verdict::Failure);
-    assert!(r.summary.contains("rolled back to"), "{}", r.summary);
+    has(&r.summary, "rolled back to");
 }
 
 #[tokio::test]
@@ -353,11 +347,9 @@ async fn cancellation_mid_deployment_requests_the_previous_image_and_does_not_wa
         r.title
     );
     let f = r.closing_error().unwrap();
-    assert!(
-        f.reason
-            .contains(&format!("; rollback to `{OLD}` requested (revision `")),
-        "{}",
-        f.reason
+    has(
+        &f.reason,
+        &format!("; rollback to `{OLD}` requested (revision `"),
     );
 }
 
@@ -549,16 +541,8 @@ async fn the_whole_step_deploys_to_ecs_express_and_writes_the_outputs() {
             .unwrap()
             .contains(":service-deployment/default/frontend/")
     );
-    assert!(
-        r.summary.contains("ECS Express deploy of `frontend`."),
-        "{}",
-        r.summary
-    );
-    assert!(
-        r.summary.contains("Account `123456789012`."),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "ECS Express deploy of `frontend`.");
+    has(&r.summary, "Account `123456789012`.");
     assert_eq!(fake.express_image(&arn), NEW);
     assert!(
         fake.protocol_errors().is_empty(),
@@ -674,12 +658,9 @@ async fn a_dry_run_describes_the_service_and_changes_nothing() {
     let r = step.input("dry-run", "true").run().await;
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
     assert_eq!(r.output("verdict"), Some("skipped"));
-    assert!(
-        r.stdout.contains(&format!(
-            "plan: would UpdateExpressGatewayService `frontend` from `{OLD}` to `{NEW}`"
-        )),
-        "{}",
-        r.stdout
+    has(
+        &r.stdout,
+        &format!("plan: would UpdateExpressGatewayService `frontend` from `{OLD}` to `{NEW}`"),
     );
     assert_eq!(
         fake.calls().keys().collect::<Vec<_>>(),
@@ -723,10 +704,9 @@ async fn a_github_deployment_records_an_unhealthy_express_deploy_as_a_failure() 
         "{}",
         errors[0]
     );
-    assert!(
-        errors[0].contains(&format!("; rolled back to `{OLD}` (deployment `")),
-        "{}",
-        errors[0]
+    has(
+        &errors[0],
+        &format!("; rolled back to `{OLD}` (deployment `"),
     );
 }
 

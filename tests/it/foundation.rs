@@ -1,5 +1,6 @@
 //! The foundation: inputs, errors, outputs, masking, as the runner sees them.
 
+use crate::helpers::has;
 use crate::helpers::run::Step;
 
 #[tokio::test]
@@ -32,14 +33,10 @@ async fn three_bad_inputs_give_three_messages_and_exit_2() {
         .filter(|l| l.starts_with("::error"))
         .collect();
     assert_eq!(errors.len(), 3, "{}", r.stdout);
-    assert!(
-        errors[0].contains("input `mode` = `deploi`: is not a mode"),
-        "{}",
-        errors[0]
-    );
+    has(&errors[0], "input `mode` = `deploi`: is not a mode");
     assert!(errors[1].contains("input `dry-run` = `yes`: is not a boolean"));
     assert!(errors[2].contains("input `comment` = `x`"));
-    assert!(r.summary.contains("| `mode` | `deploi` |"), "{}", r.summary);
+    has(&r.summary, "| `mode` | `deploi` |");
     assert_eq!(r.output("verdict"), Some("failure"));
 }
 
@@ -57,11 +54,7 @@ async fn hyphenated_and_underscore_input_names_both_work() {
         .await;
     for r in [&hyphen, &underscore] {
         assert_eq!(r.code, 2);
-        assert!(
-            r.stdout.contains("input `dry-run` = `maybe`"),
-            "{}",
-            r.stdout
-        );
+        has(&r.stdout, "input `dry-run` = `maybe`");
     }
 }
 

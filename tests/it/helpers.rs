@@ -40,3 +40,16 @@ pub fn require<T>(what: &str, found: Option<T>) -> Option<T> {
         }
     }
 }
+
+/// The check most tests make on what a step printed or wrote: `haystack` contains `needle`; on failure the
+/// panic shows the whole haystack (as `assert!(haystack.contains(needle), "{}", haystack)` did).
+#[track_caller]
+pub fn has(haystack: &str, needle: &str) {
+    assert!(haystack.contains(needle), "{haystack}");
+}
+
+/// `haystack` does not contain `needle`; on failure the panic shows the whole haystack.
+#[track_caller]
+pub fn lacks(haystack: &str, needle: &str) {
+    assert!(!haystack.contains(needle), "{haystack}");
+}

@@ -5,6 +5,7 @@
 //! served by an in-process axum server on loopback. Nothing here asserts on time: bakes are only upper
 //! bounds, and tests watch the alias itself to know when traffic is split.
 
+use crate::helpers::{has, lacks};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -239,7 +240,7 @@ async fn unchanged_code_is_not_uploaded_and_the_deploy_is_skipped() {
     assert_eq!(r.output("verdict"), Some("skipped"), "{}", r.summary);
     assert_eq!(calls(&r, "UpdateFunctionCode"), 0, "{}", r.summary);
     assert_eq!(calls(&r, "UpdateAlias"), 0, "{}", r.summary);
-    assert!(r.summary.contains("upload skipped"), "{}", r.summary);
+    has(&r.summary, "upload skipped");
     assert_eq!(r.output("version"), Some("1"));
     assert_eq!(r.output("previous-version"), Some("1"));
     assert_eq!(rig.alias().await, ("1".to_owned(), None));
@@ -275,8 +276,8 @@ async fn configuration_and_code_are_updated_one_after_the_other_and_the_alias_mo
     assert_eq!(calls(&r, "UpdateFunctionCode"), 1, "{}", r.summary);
     // Each update (and the published version) was awaited before the next call.
     assert!(calls(&r, "GetFunctionConfiguration") >= 3, "{}", r.summary);
-    assert!(!r.summary.contains("ResourceConflict"), "{}", r.summary);
-    assert!(r.summary.contains("memory 128 → 256 MB"), "{}", r.summary);
+    lacks(&r.summary, "ResourceConflict");
+    has(&r.summary, "memory 128 → 256 MB");
     assert!(r.summary.contains("environment +LOG_LEVEL +SECRET_THING"));
     assert!(
         !r.summary.contains("hunter2"),
@@ -348,20 +349,12 @@ async fn a_canary_bakes_with_health_checks_then_shifts_everything() {
     assert_eq!(calls(&r, "UpdateAlias"), 2, "{}", r.summary);
     // Several rounds during the bake plus one after the full shift.
     assert!(health.hits.load(Ordering::SeqCst) >= 3, "{}", r.summary);
-    assert!(
-        r.summary.contains("| 25 | 25% on version 2 |"),
-        "{}",
-        r.summary
-    );
-    assert!(
-        r.summary.contains("| 100 | all traffic on version 2 |"),
-        "{}",
-        r.summary
-    );
-    assert!(r.summary.contains("xychart-beta"), "{}", r.summary);
-    assert!(r.summary.contains("line [0, 25, 100]"), "{}", r.summary);
-    assert!(r.summary.contains("| test invoke | ✅ |"), "{}", r.summary);
-    assert!(!r.summary.contains("❌"), "{}", r.summary);
+    has(&r.summary, "| 25 | 25% on version 2 |");
+    has(&r.summary, "| 100 | all traffic on version 2 |");
+    has(&r.summary, "xychart-beta");
+    has(&r.summary, "line [0, 25, 100]");
+    has(&r.summary, "| test invoke | ✅ |");
+    lacks(&r.summary, "❌");
     gh.assert_no_violations();
     let deployments = gh.deployments();
     assert_eq!(deployments.len(), 1, "{deployments:?}");
@@ -413,17 +406,9 @@ async fn an_alarm_going_off_during_the_bake_rolls_the_alias_back() {
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
     assert_eq!(r.output("verdict"), Some("failure"));
     assert_eq!(rig.alias().await, ("1".to_owned(), None));
-    assert!(
-        r.summary.contains(&format!("in ALARM: {alarm}")),
-        "{}",
-        r.summary
-    );
-    assert!(
-        r.summary.contains("rolled back to version 1"),
-        "{}",
-        r.summary
-    );
-    assert!(r.summary.contains("line [0, 10, 0]"), "{}", r.summary);
+    has(&r.summary, &format!("in ALARM: {alarm}"));
+    has(&r.summary, "rolled back to version 1");
+    has(&r.summary, "line [0, 10, 0]");
 }
 
 #[tokio::test]
@@ -444,11 +429,9 @@ async fn an_unhealthy_url_rolls_the_alias_back_at_the_first_check() {
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
     assert_eq!(rig.alias().await, ("1".to_owned(), None));
     assert_eq!(health.hits.load(Ordering::SeqCst), 1);
-    assert!(
-        r.summary
-            .contains(&format!("500 from {}, expected 200", health.url)),
-        "{}",
-        r.summary
+    has(
+        &r.summary,
+        &format!("500 from {}, expected 200", health.url),
     );
     assert_eq!(r.output("version"), Some("2"));
     assert_eq!(r.output("previous-version"), Some("1"));
@@ -494,11 +477,7 @@ async fn cancelling_mid_canary_restores_the_alias() {
     let r = run.await.unwrap();
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
     assert_eq!(rig.alias().await, ("1".to_owned(), None));
-    assert!(
-        r.summary.contains("cancelled, alias restored to version 1"),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "cancelled, alias restored to version 1");
 }
 
 #[tokio::test]
@@ -569,7 +548,7 @@ async fn a_missing_alarm_is_a_configuration_error_before_anything_changes() {
         .run()
         .await;
     assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.summary);
-    assert!(r.stdout.contains("no-such-alarm"), "{}", r.stdout);
+    has(&r.stdout, "no-such-alarm");
     assert_eq!(rig.alias().await, ("1".to_owned(), None));
     let cfg = rig
         .lambda
@@ -707,12 +686,8 @@ async fn a_dry_run_plans_without_writing() {
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
     // A dry run proves nothing was done: `skipped` in every mode (docs/reporting.md, "Dry runs").
     assert_eq!(r.output("verdict"), Some("skipped"), "{}", r.stdout);
-    assert!(
-        r.summary.contains("dry run: nothing was changed"),
-        "{}",
-        r.summary
-    );
-    assert!(r.summary.contains("memory 128 → 512 MB"), "{}", r.summary);
+    has(&r.summary, "dry run: nothing was changed");
+    has(&r.summary, "memory 128 → 512 MB");
     for op in [
         "UpdateFunctionCode",
         "UpdateFunctionConfiguration",
@@ -739,12 +714,7 @@ async fn the_first_deploy_creates_the_alias_on_the_new_version() {
     assert_eq!(r.output("version"), Some("2"));
     assert_eq!(r.output("previous-version"), None);
     assert!(r.output("alias-arn").unwrap().ends_with(":blue"));
-    assert!(
-        r.summary
-            .contains("no previous version to split traffic with"),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "no previous version to split traffic with");
     let a = rig
         .lambda
         .get_alias()
@@ -960,13 +930,11 @@ async fn a_failing_smoke_invocation_stops_before_any_traffic_moves() {
         .await;
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
     assert_eq!(calls(&r, "UpdateAlias"), 0, "{}", r.summary);
-    assert!(
-        r.summary
-            .contains("version 2 failed: Unhandled: {\"errorMessage\":\"boom\""),
-        "{}",
-        r.summary
+    has(
+        &r.summary,
+        "version 2 failed: Unhandled: {\"errorMessage\":\"boom\"",
     );
-    assert!(r.summary.contains("no traffic moved"), "{}", r.summary);
+    has(&r.summary, "no traffic moved");
     assert_eq!(rig.alias().await, ("1".to_owned(), None));
 }
 
@@ -987,16 +955,10 @@ async fn a_function_error_during_the_bake_rolls_back() {
         .await;
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
     assert_eq!(rig.alias().await, ("1".to_owned(), None));
-    assert!(
-        r.summary.contains("| test invoke | 2× ✅ |"),
-        "{}",
-        r.summary
-    );
-    assert!(
-        r.summary
-            .contains("rolled back to version 1 (test invoke: version 2 failed"),
-        "{}",
-        r.summary
+    has(&r.summary, "| test invoke | 2× ✅ |");
+    has(
+        &r.summary,
+        "rolled back to version 1 (test invoke: version 2 failed",
     );
 }
 
@@ -1019,7 +981,7 @@ async fn a_deploy_through_github_oidc_and_sts_needs_no_static_keys() {
     let r = oidc.apply(step.input("zip-file", "app.zip")).run().await;
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
     assert_eq!(oidc.token_requests(), 1);
-    assert!(!r.stdout.contains("credential chain"), "{}", r.stdout);
+    lacks(&r.stdout, "credential chain");
     assert_eq!(r.output("version"), Some("2"));
     assert_eq!(rig.alias().await, ("2".to_owned(), None));
 }
@@ -1128,20 +1090,13 @@ async fn image_functions_compare_the_digest_and_take_new_images() {
     assert_eq!(new.code, 0, "{}\n{}", new.stdout, new.summary);
     assert_eq!(calls(&new, "UpdateFunctionCode"), 1, "{}", new.summary);
     assert_eq!(rig.alias().await, ("2".to_owned(), None));
-    assert!(
-        new.summary.contains(d2.trim_start_matches("sha256:")),
-        "{}",
-        new.summary
-    );
+    has(&new.summary, d2.trim_start_matches("sha256:"));
     // A zip for an image function is refused before anything changes.
     let wrong = rig.step(Some("v9")).run().await;
     assert_eq!(wrong.code, 2, "{}", wrong.stdout);
-    assert!(
-        wrong
-            .stdout
-            .contains("has package type Image, but `zip-file` gives zip code"),
-        "{}",
-        wrong.stdout
+    has(
+        &wrong.stdout,
+        "has package type Image, but `zip-file` gives zip code",
     );
 }
 
@@ -1236,11 +1191,9 @@ async fn a_missing_function_creates_no_github_deployment() {
         .run()
         .await;
     assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.summary);
-    assert!(
-        r.stdout
-            .contains(&format!("Lambda function `{missing}` does not exist")),
-        "{}",
-        r.stdout
+    has(
+        &r.stdout,
+        &format!("Lambda function `{missing}` does not exist"),
     );
     gh.assert_no_violations();
     assert!(gh.deployments().is_empty(), "{:?}", gh.deployments());

@@ -1,6 +1,7 @@
 //! lint-gate end to end, in-process and in the real image: a sample repository with a failing test, a lint warning, coverage
 //! below the floor, a failed step without results, a stale generated file and a bad PR title.
 
+use crate::helpers::{has, lacks};
 use std::path::Path;
 use std::process::Command;
 
@@ -205,43 +206,43 @@ async fn a_failing_repository_fails_the_gate_with_every_reason() {
 
     // Annotations as workflow commands, at repository-relative paths although the producers wrote others.
     let lines: Vec<&str> = r.stdout.lines().filter(|l| l.starts_with("::")).collect();
-    let has = |prefix: &str| lines.iter().any(|l| l.starts_with(prefix));
+    let has_line = |prefix: &str| lines.iter().any(|l| l.starts_with(prefix));
     assert!(
-        has(
+        has_line(
             "::error title=Test failed%3A sample-rust%3A%3Atests%3A%3Aadds_wrong,file=src/lib.rs,line=25,"
         ),
         "{lines:#?}"
     );
     assert!(
-        has(
+        has_line(
             "::error title=Test failed%3A sample-rust%3A%3Atests%3A%3Apanics_loudly,file=src/lib.rs,line=30,"
         ),
         "{lines:#?}"
     );
     assert!(
-        has(
+        has_line(
             "::warning title=warning clippy%3A%3Aptr_arg,file=src/lib.rs,line=5,endLine=5,col=24,endColumn=32::writing `&Vec`"
         ),
         "{lines:#?}"
     );
     assert!(
-        has(
+        has_line(
             "::error title=Generated file out of date,file=generated/api.rs,line=1,endLine=1::modified by the build"
         ),
         "{lines:#?}"
     );
     assert!(
-        has(
+        has_line(
             "::error title=Generated file out of date,file=generated/client.rs,line=1,endLine=1::new by the build"
         ),
         "{lines:#?}"
     );
     // Security is advisory: its findings are warnings, never errors.
     assert!(
-        has("::warning title=Bandit B602,file=calc/ops.py,line=26"),
+        has_line("::warning title=Bandit B602,file=calc/ops.py,line=26"),
         "{lines:#?}"
     );
-    assert!(!has("::error title=Bandit"), "{lines:#?}");
+    assert!(!has_line("::error title=Bandit"), "{lines:#?}");
     // The failing PR title is said as an error (it is in no file, so no finding carries it).
     let title = lines
         .iter()
@@ -265,24 +266,19 @@ async fn a_failing_repository_fails_the_gate_with_every_reason() {
     let first_finding = lines.iter().position(|l| l.contains(",file="));
     assert!(verdict.is_some() && verdict < first_finding, "{lines:#?}");
     // Declared result files and ignored build output are not "stale generated files".
-    assert!(!r.stdout.contains("file=reports/"), "{}", r.stdout);
-    assert!(!r.stdout.contains("target/debug.txt"), "{}", r.stdout);
+    lacks(&r.stdout, "file=reports/");
+    lacks(&r.stdout, "target/debug.txt");
     for leftover in [".coverage", "__pycache__", "dist/"] {
         assert!(!r.stdout.contains(leftover), "{leftover}: {}", r.stdout);
     }
     // The fix names both ways out: commit generated sources, ignore leftovers.
     assert!(
-        has(
+        has_line(
             "::error title=Generated file out of date,file=generated/client.rs,line=1,endLine=1::new by the build, neither tracked nor ignored: commit it if it is generated source; if it is a build or test leftover, add it to `.gitignore` or to `generated-files-ignore`"
         ),
         "{lines:#?}"
     );
-    assert!(
-        r.summary
-            .contains("list their globs in `generated-files-ignore`"),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "list their globs in `generated-files-ignore`");
 
     // The summary (job summary and sticky comment body): the table and each failure explained.
     let s = &r.summary;
@@ -496,17 +492,11 @@ async fn a_personal_token_falls_back_to_statuses_that_count_tests_and_says_what_
         .unwrap_or_else(|| panic!("{st:?}"));
     assert_eq!(tests.1["description"], "3 test(s) passed");
     assert_eq!(tests.1["state"], "success");
-    assert!(
-        r.summary.contains("The `github-token` is a personal access token, and GitHub lets only the workflow's GITHUB_TOKEN or a GitHub App installation token create check runs (no `permissions:` entry changes that). To get check runs with annotations, leave `github-token` at its default (the workflow's GITHUB_TOKEN, with `permissions: checks: write`) or pass a GitHub App installation token (e.g. from actions/create-github-app-token)."),
-        "{}",
-        r.summary
+    has(
+        &r.summary,
+        "The `github-token` is a personal access token, and GitHub lets only the workflow's GITHUB_TOKEN or a GitHub App installation token create check runs (no `permissions:` entry changes that). To get check runs with annotations, leave `github-token` at its default (the workflow's GITHUB_TOKEN, with `permissions: checks: write`) or pass a GitHub App installation token (e.g. from actions/create-github-app-token).",
     );
-    assert!(
-        !r.summary
-            .contains("add `permissions: checks: write` to the job"),
-        "{}",
-        r.summary
-    );
+    lacks(&r.summary, "add `permissions: checks: write` to the job");
 }
 
 #[tokio::test]
@@ -527,26 +517,13 @@ async fn bad_checks_input_lists_every_problem_and_exits_2() {
         .filter(|l| l.starts_with("::error"))
         .collect();
     assert_eq!(errors.len(), 4, "{errors:#?}");
-    assert!(
-        errors[0].contains("check 1 (\"Tests\"): `outcome` is `broken`"),
-        "{}",
-        errors[0]
+    has(&errors[0], "check 1 (\"Tests\"): `outcome` is `broken`");
+    has(
+        &errors[1],
+        "check 1 (\"Tests\"): `results[0].format` is missing",
     );
-    assert!(
-        errors[1].contains("check 1 (\"Tests\"): `results[0].format` is missing"),
-        "{}",
-        errors[1]
-    );
-    assert!(
-        errors[2].contains("check 2: `name` is missing"),
-        "{}",
-        errors[2]
-    );
-    assert!(
-        errors[3].contains("input `generated-files` = `sometimes`"),
-        "{}",
-        errors[3]
-    );
+    has(&errors[2], "check 2: `name` is missing");
+    has(&errors[3], "input `generated-files` = `sometimes`");
 }
 
 #[tokio::test]
@@ -574,19 +551,14 @@ async fn a_local_dry_run_prints_the_detected_plan_and_spawns_nothing() {
         .run()
         .await;
     assert_eq!(r.code, 0, "{}", r.stdout);
-    assert!(r.stdout.contains("detected: Cargo, Python"), "{}", r.stdout);
-    assert!(
-        r.stdout
-            .contains("- Clippy: cargo clippy --all-targets --message-format=json"),
-        "{}",
-        r.stdout
+    has(&r.stdout, "detected: Cargo, Python");
+    has(
+        &r.stdout,
+        "- Clippy: cargo clippy --all-targets --message-format=json",
     );
-    assert!(
-        r.stdout.contains(
-            "- Ruff: ruff check --output-format concise .  [skipped: `ruff` is not on PATH]"
-        ),
-        "{}",
-        r.stdout
+    has(
+        &r.stdout,
+        "- Ruff: ruff check --output-format concise .  [skipped: `ruff` is not on PATH]",
     );
     assert_eq!(r.output("verdict"), Some("skipped"));
 }
@@ -742,7 +714,7 @@ async fn locally_it_runs_the_detected_cargo_checks() {
         ),
         ("1".to_owned(), "2".to_owned())
     );
-    assert!(r.stdout.contains("detected: Cargo"), "{}", r.stdout);
+    has(&r.stdout, "detected: Cargo");
     let table = r
         .stdout
         .lines()
@@ -754,19 +726,13 @@ async fn locally_it_runs_the_detected_cargo_checks() {
         table.contains("Rust tests   ❌ failure  2 error(s)    1 passed, 2 failed, 1 skipped"),
         "{table}"
     );
-    assert!(r.stdout.contains("file=src/lib.rs,line=25"), "{}", r.stdout);
+    has(&r.stdout, "file=src/lib.rs,line=25");
     // The finding says what failed: the assertion and its values, not just "panicked".
-    assert!(
-        r.stdout.contains("file=src/lib.rs,line=25,endLine=25::test tests::adds_wrong panicked: assertion `left == right` failed: two and two%0A  left: 4%0A right: 5\n"),
-        "{}",
-        r.stdout
+    has(
+        &r.stdout,
+        "file=src/lib.rs,line=25,endLine=25::test tests::adds_wrong panicked: assertion `left == right` failed: two and two%0A  left: 4%0A right: 5\n",
     );
-    assert!(
-        r.stdout
-            .contains("clippy%3A%3Aptr_arg,file=src/lib.rs,line=5"),
-        "{}",
-        r.stdout
-    );
+    has(&r.stdout, "clippy%3A%3Aptr_arg,file=src/lib.rs,line=5");
 }
 
 fn by_name_full<'a>(
@@ -849,13 +815,8 @@ async fn in_actions_without_checks_nothing_is_spawned() {
     .unwrap();
     let r = step.input("mode", "lint-gate").run().await;
     assert_eq!(r.code, 0, "{}", r.stdout);
-    assert!(
-        r.stdout
-            .contains("(no `checks` input: only the built-in checks)"),
-        "{}",
-        r.stdout
-    );
-    assert!(!r.stdout.contains("detected:"), "{}", r.stdout);
+    has(&r.stdout, "(no `checks` input: only the built-in checks)");
+    lacks(&r.stdout, "detected:");
     assert_eq!(r.output("verdict"), Some("skipped"));
     assert_eq!(r.output("failed-checks"), Some(""));
 }
@@ -913,12 +874,9 @@ async fn the_real_image_fails_the_gate_on_the_failing_repository() {
             r.logs()
         );
     }
-    assert!(
-        r.summary.contains(
-            "| Tests | ❌ failure | 2 error(s) | 1 passed, 2 failed | 72.97% (floor 80%) |"
-        ),
-        "{}",
-        r.summary
+    has(
+        &r.summary,
+        "| Tests | ❌ failure | 2 error(s) | 1 passed, 2 failed | 72.97% (floor 80%) |",
     );
     gh.assert_no_violations();
     let per_check = gh
@@ -1027,19 +985,13 @@ async fn peer_reports_are_counted_and_placed_in_this_workspace() {
         assert!(!text.contains(&root), "{text}");
         assert!(!text.contains("file=/"), "{text}");
     }
-    assert!(
-        r.stdout.contains(
-            "::`reports/dotnet-nunit.xml` is not valid junit: no <testsuites> or <testsuite> element"
-        ),
-        "{}",
-        r.stdout
+    has(
+        &r.stdout,
+        "::`reports/dotnet-nunit.xml` is not valid junit: no <testsuites> or <testsuite> element",
     );
-    assert!(
-        r.summary.contains(
-            "`reports/dotnet-nunit.xml` could not be read as junit: `reports/dotnet-nunit.xml` is not valid junit"
-        ),
-        "{}",
-        r.summary
+    has(
+        &r.summary,
+        "`reports/dotnet-nunit.xml` could not be read as junit: `reports/dotnet-nunit.xml` is not valid junit",
     );
 }
 

@@ -2,6 +2,7 @@
 //! (`helpers::webhook`). The mode is lint-gate judging a declared check's outcome, so a run succeeds or
 //! fails without any other service; no `github-token`, so GitHub is not involved.
 
+use crate::helpers::lacks;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -57,7 +58,7 @@ impl Ran {
                 assert!(line.starts_with("::add-mask::"), "{line}");
             }
         }
-        assert!(!self.summary.contains(secret), "{}", self.summary);
+        lacks(&self.summary, secret);
         for (k, v) in &self.outputs {
             assert!(!v.contains(secret), "output {k}: {v}");
         }

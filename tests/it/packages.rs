@@ -4,6 +4,7 @@
 //! nothing changed), a failure between release and upload completed by a re-run, the prerelease dist-tag,
 //! a version mismatch and a refused exchange.
 
+use crate::helpers::has;
 use serde_json::Value;
 use sha2::Digest as _;
 
@@ -114,12 +115,8 @@ async fn pypi_upload_then_rerun_skips_then_other_content_is_refused_with_nothing
             "{page}"
         );
         assert_eq!(&py.download(file).await, bytes);
-        assert!(r.summary.contains(&sha256(bytes)), "{}", r.summary);
-        assert!(
-            r.summary.contains(&format!("{} B", bytes.len())),
-            "{}",
-            r.summary
-        );
+        has(&r.summary, &sha256(bytes));
+        has(&r.summary, &format!("{} B", bytes.len()));
     }
     let out = packages(&r);
     assert_eq!(out.len(), 2, "{out:?}");
@@ -135,30 +132,16 @@ async fn pypi_upload_then_rerun_skips_then_other_content_is_refused_with_nothing
     let r = run(files.clone()).await;
     assert_eq!(r.code, 0, "{}", r.stdout);
     assert_eq!(outcomes(&r), ["already-there", "already-there"]);
-    assert!(
-        r.summary.contains("already there (same content), skipped"),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "already there (same content), skipped");
 
     // Other bytes under the same version: refused before anything is written.
     let writes = (gh.count(RELEASES), gh.count(UPDATE_RELEASE));
     let other = py_files(&name, "1.1.0", "X = 2\n");
     let r = run(other).await;
     assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(r.stdout.contains("with different content"), "{}", r.stdout);
-    assert!(
-        r.stdout
-            .contains(&format!("sha256 {}", sha256(&files[0].1))),
-        "{}",
-        r.stdout
-    );
-    assert!(
-        r.stdout
-            .contains("Nothing was tagged, released or uploaded"),
-        "{}",
-        r.stdout
-    );
+    has(&r.stdout, "with different content");
+    has(&r.stdout, &format!("sha256 {}", sha256(&files[0].1)));
+    has(&r.stdout, "Nothing was tagged, released or uploaded");
     assert_eq!((gh.count(RELEASES), gh.count(UPDATE_RELEASE)), writes);
     assert_eq!(
         py.download(files[0].0.strip_prefix("dist/").unwrap()).await,
@@ -184,12 +167,8 @@ async fn pypi_upload_failing_after_the_release_is_completed_by_a_rerun() {
     // pypiserver checks the token: the upload (after the tag and release) is refused.
     let r = run("pypi-wrong-token-0000").await;
     assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(r.stdout.contains("HTTP 403"), "{}", r.stdout);
-    assert!(
-        r.stdout.contains("A re-run completes the upload"),
-        "{}",
-        r.stdout
-    );
+    has(&r.stdout, "HTTP 403");
+    has(&r.stdout, "A re-run completes the upload");
     assert_eq!(gh.releases().len(), 1);
     assert!(gh.refs().contains_key("refs/tags/v1.1.0"));
     assert!(py.simple(&name).await.is_none());
@@ -241,11 +220,7 @@ async fn version_mismatch_fails_before_anything_with_the_fixing_command() {
         .run()
         .await;
     assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(
-        r.stdout.contains("`dist/*.whl` matched no file"),
-        "{}",
-        r.stdout
-    );
+    has(&r.stdout, "`dist/*.whl` matched no file");
     assert!(gh.releases().is_empty());
 }
 
@@ -287,7 +262,7 @@ async fn npm_prerelease_goes_to_its_dist_tag_then_rerun_skips_and_other_content_
     assert_eq!(dist["shasum"].as_str().unwrap().len(), 40);
     assert!(dist["integrity"].as_str().unwrap().starts_with("sha512-"));
     assert_eq!(npm.tarball(&name, "0.2.0-dev.1").await, files[0].1);
-    assert!(r.summary.contains(&sha256(&files[0].1)), "{}", r.summary);
+    has(&r.summary, &sha256(&files[0].1));
     assert_eq!(
         packages(&r)[0]["url"],
         format!(
@@ -307,7 +282,7 @@ async fn npm_prerelease_goes_to_its_dist_tag_then_rerun_skips_and_other_content_
     let other = vec![("out/lib.tgz".to_owned(), npm_tgz(&name, "0.2.0-dev.1", "c"))];
     let r = run("dev", &d[0], &other).await;
     assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(r.stdout.contains("with different content"), "{}", r.stdout);
+    has(&r.stdout, "with different content");
     assert_eq!((gh.count(RELEASES), gh.count(UPDATE_RELEASE)), writes);
     assert_eq!(npm.tarball(&name, "0.2.0-dev.1").await, files[0].1);
     gh.assert_no_violations();
@@ -341,15 +316,10 @@ async fn npm_trusted_publishing_exchanges_the_oidc_token_masks_it_and_a_refusal_
     // The trusted publisher names another repository: refused before anything is written.
     let r = run().await;
     assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(r.stdout.contains("trusted publishing to"), "{}", r.stdout);
-    assert!(r.stdout.contains("HTTP 404"), "{}", r.stdout);
-    assert!(
-        r.stdout
-            .contains("Trusted Publisher must name this repository"),
-        "{}",
-        r.stdout
-    );
-    assert!(r.stdout.contains("id-token: write"), "{}", r.stdout);
+    has(&r.stdout, "trusted publishing to");
+    has(&r.stdout, "HTTP 404");
+    has(&r.stdout, "Trusted Publisher must name this repository");
+    has(&r.stdout, "id-token: write");
     assert!(gh.releases().is_empty());
     assert!(npm.packument(&name).await.is_none());
 
@@ -398,12 +368,10 @@ async fn pypi_trusted_publishing_mints_a_token_masks_it_and_a_refusal_names_the_
     oidc.update(|s| s.repository = "someone/else".into());
     let r = run().await;
     assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(r.stdout.contains("invalid-publisher"), "{}", r.stdout);
-    assert!(
-        r.stdout
-            .contains("Publishing settings must list a GitHub trusted publisher"),
-        "{}",
-        r.stdout
+    has(&r.stdout, "invalid-publisher");
+    has(
+        &r.stdout,
+        "Publishing settings must list a GitHub trusted publisher",
     );
     assert!(gh.releases().is_empty());
     assert!(py.simple(&name).await.is_none());
@@ -823,7 +791,7 @@ async fn an_index_choosing_the_oidc_audience_gets_no_token_and_nothing_is_writte
             }
             let r = s.run().await;
             assert_eq!(r.code, 1, "{asked} {audience:?}: {}", r.stdout);
-            assert!(r.stdout.contains("::error"), "{}", r.stdout);
+            has(&r.stdout, "::error");
             assert!(
                 r.stdout.contains(&index.url),
                 "names the index: {}",
@@ -835,7 +803,7 @@ async fn an_index_choosing_the_oidc_audience_gets_no_token_and_nothing_is_writte
                 "names what it asked for: {}",
                 r.stdout
             );
-            assert!(r.stdout.contains("no token was requested"), "{}", r.stdout);
+            has(&r.stdout, "no token was requested");
             if asked == "other.loopback" {
                 assert!(
                     r.stdout.contains("pypi-audience: other.loopback"),
@@ -843,11 +811,7 @@ async fn an_index_choosing_the_oidc_audience_gets_no_token_and_nothing_is_writte
                     r.stdout
                 );
             } else {
-                assert!(
-                    r.stdout.contains("another service's audience"),
-                    "{}",
-                    r.stdout
-                );
+                has(&r.stdout, "another service's audience");
             }
         }
         assert_eq!(oidc.token_requests(), 0, "no OIDC token was requested");
@@ -870,7 +834,7 @@ async fn an_index_choosing_the_oidc_audience_gets_no_token_and_nothing_is_writte
             .run()
             .await;
         assert_eq!(r.code, 2, "{bad}: {}", r.stdout);
-        assert!(r.stdout.contains("`pypi-audience`"), "{}", r.stdout);
+        has(&r.stdout, "`pypi-audience`");
     }
     // The configured STS audience as well.
     let r = oidc

@@ -5,6 +5,7 @@
 //! OIDC issuer, and (under `CI=true`) the real image in podman (`helpers/workflow.rs` explains the two
 //! backends). `run:` steps are the user's tools; the tests play their outcomes and result files.
 
+use crate::helpers::{has, lacks};
 use std::path::Path;
 use std::process::Command;
 
@@ -305,7 +306,7 @@ async fn standards_a_failing_gate_on_main_blocks_every_deploy() {
     let gate = run.job("gate").step("gate");
     assert_eq!(gate.code, 1, "{}", gate.logs());
     assert_eq!(gate.output("verdict"), "failure");
-    assert!(gate.summary.contains("subtracts"), "{}", gate.summary);
+    has(&gate.summary, "subtracts");
     assert_eq!(run.ran(), ["gate"]);
     for job in ["deploy-dev", "deploy-staging", "deploy-production"] {
         assert_eq!(run.job(job).result, "skipped");
@@ -487,11 +488,9 @@ async fn act_credentials_fall_back_to_the_credential_chain_and_say_why() {
         "{}",
         r.logs
     );
-    assert!(
-        r.summary
-            .contains("standard AWS credential chain (act (ACT=true) has no OIDC)"),
-        "{}",
-        r.summary
+    has(
+        &r.summary,
+        "standard AWS credential chain (act (ACT=true) has no OIDC)",
     );
     assert!(
         r.env_file.iter().any(|(k, _)| k == "AWS_ACCESS_KEY_ID"),
@@ -531,12 +530,9 @@ async fn act_production_needs_the_environment_claim_and_is_refused() {
     )
     .await;
     assert_ne!(r.code, 0, "{}", r.logs);
-    assert!(
-        r.logs.contains(
-            "deploying to `production` requires the OIDC `environment` claim (input `trigger-policy`), and the AWS credential chain has no claims"
-        ),
-        "{}",
-        r.logs
+    has(
+        &r.logs,
+        "deploying to `production` requires the OIDC `environment` claim (input `trigger-policy`), and the AWS credential chain has no claims",
     );
     assert!(r.env_file.is_empty(), "{:?}", r.env_file);
 }
@@ -629,11 +625,7 @@ async fn act_an_invalid_entry_for_another_environment_warns_and_the_targeted_one
         "{}",
         prod.logs
     );
-    assert!(
-        prod.logs.contains("arn:aws:iam:::role/github-deploy"),
-        "{}",
-        prod.logs
-    );
+    has(&prod.logs, "arn:aws:iam:::role/github-deploy");
 }
 
 #[tokio::test]
@@ -687,16 +679,8 @@ async fn act_reporting_with_a_personal_token_falls_back_to_commit_statuses() {
     );
     let comments = gh.comments(12);
     assert_eq!(comments.len(), 1, "{comments:?}");
-    assert!(
-        !comments[0].body.contains("/actions/runs/"),
-        "{}",
-        comments[0].body
-    );
-    assert!(
-        !r.summary.contains("](https://github.com/"),
-        "{}",
-        r.summary
-    );
+    lacks(&comments[0].body, "/actions/runs/");
+    lacks(&r.summary, "](https://github.com/");
     assert!(
         r.summary
             .contains("`report-url` is empty: under act the workflow run URL")
@@ -820,7 +804,7 @@ async fn container_main_builds_once_and_deploys_dev_then_stag_by_digest() {
     let image = build.output("image");
     assert_eq!(image, format!("{}/app@{digest}", engine.registry.addr));
     assert_eq!(build.inputs["scan-severity-threshold"], "none");
-    assert!(build.summary.contains(digest), "{}", build.summary);
+    has(&build.summary, digest);
     // dev, then stag, got the build's output: each new revision runs the image by digest.
     for job in ["deploy-dev", "deploy-stag"] {
         let deploy = run.job(job).step("deploy");
@@ -1245,11 +1229,7 @@ async fn versioned_main_release_label_overrides_the_bump_and_deploys_production(
     assert!(!run.failed(), "{:#?}", run.jobs);
     let publish = run.job("release").step("publish");
     assert_eq!(publish.output("version"), "2.0.0", "{}", publish.logs());
-    assert!(
-        publish.summary.contains("label `release:major` on #21"),
-        "{}",
-        publish.summary
-    );
+    has(&publish.summary, "label `release:major` on #21");
     assert_eq!(app_version(&ecs), "2.0.0");
     assert_eq!(w.gh.refs().get("refs/tags/v2.0.0"), Some(&new[0]));
     let claims = jwt_claims(&w.oidc.minted().last().cloned().unwrap());
@@ -1335,12 +1315,8 @@ async fn serverless_pr_validation_posts_one_summary_comment() {
     assert_eq!(gate.output("tests-tests-passed"), "2");
     let comments = w.gh.comments(8);
     assert_eq!(comments.len(), 1, "{comments:?}");
-    assert!(
-        comments[0].body.contains("<!-- stevedore:lint-gate"),
-        "{}",
-        comments[0].body
-    );
-    assert!(comments[0].body.contains("Tests"), "{}", comments[0].body);
+    has(&comments[0].body, "<!-- stevedore:lint-gate");
+    has(&comments[0].body, "Tests");
     w.gh.assert_no_violations();
 }
 

@@ -1,5 +1,6 @@
 //! publish mode against the fake GitHub (stateful, OpenAPI-validated): versions, tags, releases, re-runs.
 
+use crate::helpers::has;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use stevedore::github::Client;
@@ -104,7 +105,7 @@ async fn first_release_is_the_initial_version_with_a_changelog() {
     assert_golden("publish-first-release.body.md", body);
     assert_golden("publish-first-release.changelog.md", changelog);
     assert_eq!(r.output("release-url"), releases[0]["html_url"].as_str());
-    assert!(r.summary.contains("released v0.1.0"), "{}", r.summary);
+    has(&r.summary, "released v0.1.0");
     gh.assert_no_violations();
 }
 
@@ -119,11 +120,9 @@ async fn a_first_release_reads_at_most_1000_commits_and_says_so() {
         .run()
         .await;
     assert_eq!(r.output("version"), Some("0.1.0"), "{}", r.stdout);
-    assert!(
-        r.summary
-            .contains("first release: only the latest 1000 commits were read"),
-        "{}",
-        r.summary
+    has(
+        &r.summary,
+        "first release: only the latest 1000 commits were read",
     );
     let cl = r.output("changelog").unwrap();
     assert_eq!(cl.matches("\n- ").count(), 1000);
@@ -166,7 +165,7 @@ async fn breaking_change_on_0x_bumps_minor_and_on_1x_major() {
     let new = gh.seed_commits("main", &["feat(api)!: drop v1 routes"]);
     let r = step(&gh, "main", &new[0]).run().await;
     assert_released(&r, "0.4.0");
-    assert!(r.summary.contains("0.x rule"), "{}", r.summary);
+    has(&r.summary, "0.x rule");
 
     let gh = FakeGithub::start().await;
     let old = gh.seed_commits("main", &["feat: a"]);
@@ -200,11 +199,7 @@ async fn label_on_the_merged_pr_overrides_the_commits() {
         .run()
         .await;
     assert_released(&r, "2.0.0");
-    assert!(
-        r.summary.contains("label `release:major` on #9"),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "label `release:major` on #9");
     assert_eq!(tags(&gh).len(), 2);
     gh.assert_no_violations();
 }
@@ -222,19 +217,11 @@ async fn on_push_the_label_comes_from_the_pr_merged_as_the_head_commit() {
         .run()
         .await;
     assert_eq!(r.output("version"), Some("1.2.4"), "{}", r.summary);
-    assert!(
-        r.summary.contains("does not list it as merged"),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "does not list it as merged");
     gh.merge_pr(21, &new[0]);
     let r = step(&gh, "main", &new[0]).run().await;
     assert_released(&r, "1.3.0");
-    assert!(
-        r.summary.contains("label `release:minor` on #21"),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "label `release:minor` on #21");
     gh.assert_no_violations();
 }
 
@@ -250,11 +237,9 @@ async fn conflicting_release_labels_fail_with_the_fix() {
         .run()
         .await;
     assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(
-        r.stdout
-            .contains("conflicting release labels `release:major`, `release:skip` (#4)"),
-        "{}",
-        r.stdout
+    has(
+        &r.stdout,
+        "conflicting release labels `release:major`, `release:skip` (#4)",
     );
     assert!(gh.refs().keys().all(|k| !k.starts_with("refs/tags/")));
 }
@@ -274,7 +259,7 @@ async fn annotated_tags_are_peeled_to_their_commit() {
     let r = step(&gh, "main", &new[0]).run().await;
     assert_released(&r, "1.1.0");
     assert_eq!(r.output("previous-version"), Some("1.0.0"));
-    assert!(r.summary.contains("re-run"), "{}", r.summary);
+    has(&r.summary, "re-run");
     assert_eq!(gh.releases().len(), 1);
     gh.assert_no_violations();
 }
@@ -361,18 +346,14 @@ async fn rerun_after_a_failure_between_tag_and_release_completes_it_once() {
     );
     let first = step(&gh, "main", &new[0]).run().await;
     assert_eq!(first.code, 1, "{}", first.stdout);
-    assert!(first.stdout.contains("contents: write"), "{}", first.stdout);
+    has(&first.stdout, "contents: write");
     assert_eq!(tags(&gh).len(), 2, "the tag was made before the failure");
     assert!(gh.releases().is_empty());
 
     let second = step(&gh, "main", &new[0]).run().await;
     assert_released(&second, "1.1.0");
-    assert!(second.summary.contains("re-run"), "{}", second.summary);
-    assert!(
-        second.summary.contains("already there at this commit"),
-        "{}",
-        second.summary
-    );
+    has(&second.summary, "re-run");
+    has(&second.summary, "already there at this commit");
     assert_eq!(second.output("previous-version"), Some("1.0.0"));
 
     // A third run changes nothing: still one tag and one release for 1.1.0.
@@ -411,7 +392,7 @@ async fn an_existing_release_is_updated_not_duplicated() {
         rel[0]["body"].as_str().unwrap(),
     );
     assert_eq!(gh.count(RELEASES), 0);
-    assert!(r.summary.contains("[updated]"), "{}", r.summary);
+    has(&r.summary, "[updated]");
     gh.assert_no_violations();
 }
 
@@ -478,13 +459,9 @@ async fn dry_run_shows_the_plan_and_writes_nothing() {
     assert_eq!(r.output("verdict"), Some("skipped"), "{}", r.stdout);
     assert_eq!(r.output("version"), Some("2.1.0"));
     assert_eq!(r.output("released"), Some("false"));
-    assert!(
-        r.summary.contains("would release v2.1.0 (dry run)"),
-        "{}",
-        r.summary
-    );
-    assert!(r.summary.contains("2.0.0 + minor = 2.1.0"), "{}", r.summary);
-    assert!(r.summary.contains("### Features"), "{}", r.summary);
+    has(&r.summary, "would release v2.1.0 (dry run)");
+    has(&r.summary, "2.0.0 + minor = 2.1.0");
+    has(&r.summary, "### Features");
     assert_golden(
         "publish-dry-run.changelog.md",
         r.output("changelog").unwrap(),
@@ -516,7 +493,7 @@ async fn floating_major_tag_is_created_then_moved() {
         .await;
     assert_released(&r, "1.1.1");
     assert_eq!(gh.refs().get("refs/tags/v1"), Some(&b[0]));
-    assert!(r.summary.contains("`v1` (moved)"), "{}", r.summary);
+    has(&r.summary, "`v1` (moved)");
     gh.assert_no_violations();
 }
 
@@ -584,22 +561,14 @@ async fn dry_run_on_an_open_pr_previews_the_release_and_a_real_run_skips() {
         .await;
     assert_eq!(r.code, 0, "{}", r.stdout);
     assert_eq!(r.output("version"), Some("1.3.0"), "{}", r.summary);
-    assert!(
-        r.summary.contains("would release v1.3.0 (dry run)"),
-        "{}",
-        r.summary
-    );
-    assert!(
-        r.summary.contains("label `release:minor` on #30"),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "would release v1.3.0 (dry run)");
+    has(&r.summary, "label `release:minor` on #30");
     let r = step(&gh, "main", &head[0])
         .event("pull_request", ev)
         .run()
         .await;
     assert_eq!(r.output("verdict"), Some("skipped"));
-    assert!(r.summary.contains("is not merged"), "{}", r.summary);
+    has(&r.summary, "is not merged");
     assert!(gh.mode_requests().iter().all(|q| q.method == "GET"));
     gh.assert_no_violations();
 }
@@ -611,11 +580,7 @@ async fn other_branches_and_unmerged_prs_are_skipped() {
     let r = step(&gh, "feature/x", &c[0]).run().await;
     assert_eq!(r.code, 0);
     assert_eq!(r.output("verdict"), Some("skipped"));
-    assert!(
-        r.summary.contains("neither a release branch"),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "neither a release branch");
     assert!(gh.mode_requests().is_empty());
 }
 
@@ -661,6 +626,7 @@ mod ecr {
 
     use super::{FakeGithub, assert_released, step, tags};
     use crate::helpers::fake_oidc::{FakeOidc, Settings};
+    use crate::helpers::has;
     use crate::helpers::moto::{ecr, ecr_repository, moto, unique};
 
     const ROLE: &str = "arn:aws:iam::123456789012:role/github-release";
@@ -846,17 +812,12 @@ mod ecr {
         // A missing image stops the run before anything is tagged in git.
         let r = run(format!("{repo}@sha256:{}", "d".repeat(64))).await;
         assert_eq!(r.code, 1, "{}", r.stdout);
-        assert!(r.stdout.contains("was not found"), "{}", r.stdout);
+        has(&r.stdout, "was not found");
         assert_eq!(tags(&gh).len(), 1);
 
         let r = run(format!("{repo}@{digest}")).await;
         assert_released(&r, "1.1.0");
-        assert!(
-            r.summary
-                .contains(&format!("tagged `v1.1.0` at `{digest}`")),
-            "{}",
-            r.summary
-        );
+        has(&r.summary, &format!("tagged `v1.1.0` at `{digest}`"));
         assert_eq!(
             tags_of(&moto.endpoint, &repo, &digest).await,
             ["sha-7654321", "v1.1.0"]
@@ -864,7 +825,7 @@ mod ecr {
         // Re-run: the image already carries the tag; still one git tag and one release.
         let r = run(format!("{repo}@{digest}")).await;
         assert_released(&r, "1.1.0");
-        assert!(r.summary.contains("already at"), "{}", r.summary);
+        has(&r.summary, "already at");
         assert_eq!(gh.releases().len(), 1);
         gh.assert_no_violations();
     }
@@ -965,7 +926,7 @@ async fn without_the_api_a_real_run_and_a_dry_run_without_a_clone_are_refused() 
     let head = local_clone(&s);
     let r = s.var("GITHUB_SHA", &head).run().await;
     assert_eq!(r.code, 2, "{}", r.stdout);
-    assert!(r.stdout.contains("github-token"), "{}", r.stdout);
+    has(&r.stdout, "github-token");
 
     let r = Step::new()
         .input("mode", "publish")
@@ -1027,7 +988,7 @@ async fn package_inputs_are_masked_and_validated_at_once() {
             r.stdout
         );
     }
-    assert!(r.stdout.contains("Sigstore"), "{}", r.stdout);
+    has(&r.stdout, "Sigstore");
     assert!(gh.refs().keys().all(|k| !k.starts_with("refs/tags/")));
     assert_eq!(gh.count(RELEASES), 0);
 }

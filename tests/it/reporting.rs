@@ -1,6 +1,7 @@
 //! Reporting against the OpenAPI-validating fake GitHub: check runs, sticky comments, fallbacks, rate
 //! limits, GHES. Also the fake's own contract.
 
+use crate::helpers::{has, lacks};
 use serde_json::json;
 
 use crate::helpers::fake_github::FakeGithub;
@@ -377,12 +378,7 @@ async fn ten_thousand_annotations_all_arrive_in_at_most_201_requests() {
             .count(),
         9
     );
-    assert!(
-        r.summary
-            .contains("9971 more finding(s) are in the check run"),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "9971 more finding(s) are in the check run");
     assert_eq!(
         r.output("report-url"),
         Some(format!("{}/octo-org/octo-repo/runs/{}", gh.url(), run.id).as_str())
@@ -609,11 +605,9 @@ async fn a_refused_check_run_becomes_a_commit_status() {
     assert_eq!(st[0].0, PR_HEAD);
     assert_eq!(st[0].1["state"], "failure");
     assert_eq!(st[0].1["context"], "stevedore / lint-gate");
-    assert!(
-        r.summary
-            .contains("reported as commit status `stevedore / lint-gate` instead"),
-        "{}",
-        r.summary
+    has(
+        &r.summary,
+        "reported as commit status `stevedore / lint-gate` instead",
     );
     assert_eq!(gh.comments(7).len(), 1, "the comment still works");
 }
@@ -636,7 +630,7 @@ async fn a_secondary_rate_limit_is_waited_out() {
     // 2 batches + 1 refused attempt.
     assert_eq!(gh.count(UPDATE_RUN), 3);
     assert_eq!(gh.comments(7).len(), 1);
-    assert!(!r.summary.contains("refused"), "{}", r.summary);
+    lacks(&r.summary, "refused");
 }
 
 #[tokio::test]
@@ -674,7 +668,7 @@ async fn no_token_reports_locally_only() {
     let r = run_reporting(s, report_with(Verdict::Success, 0)).await;
     assert_eq!(r.code, 0);
     assert!(gh.requests().is_empty());
-    assert!(r.summary.contains("No `github-token`"), "{}", r.summary);
+    has(&r.summary, "No `github-token`");
 }
 
 #[tokio::test]
@@ -769,7 +763,7 @@ async fn a_dry_run_writes_nothing_to_github() {
     .await;
     assert_eq!(r.code, 0);
     assert!(gh.requests().is_empty(), "{:?}", gh.requests());
-    assert!(r.summary.contains("Dry run"), "{}", r.summary);
+    has(&r.summary, "Dry run");
 }
 
 // ---- golden Markdown: the PR comment and the job summary, for a passing and a failing report ----
@@ -958,7 +952,7 @@ async fn an_unreachable_api_is_noted_and_costs_little() {
     .await;
     assert_eq!(r.code, 0);
     assert_eq!(r.output("verdict"), Some("success"));
-    assert!(r.summary.contains("could not be reached"), "{}", r.summary);
+    has(&r.summary, "could not be reached");
     assert!(
         !r.summary.contains("permissions:"),
         "no permission advice for a network problem"
@@ -1171,7 +1165,7 @@ async fn a_personal_token_adopts_only_the_comment_its_own_login_wrote() {
         (other, "<!-- stevedore:lint-gate -->\nanother workflow")
     );
     assert_eq!((cs[1].id, cs[1].author.as_str()), (own, "release-bot"));
-    assert!(cs[1].body.contains("3 checks"), "{}", cs[1].body);
+    has(&cs[1].body, "3 checks");
     assert!(never_written(&gh, other));
     assert_eq!(gh.count("GET /user"), 1);
     gh.assert_no_violations();
@@ -1206,7 +1200,7 @@ async fn an_app_token_finds_the_comment_its_bot_wrote_and_no_other() {
     assert_eq!(cs[0].id, actions);
     assert!(never_written(&gh, actions));
     assert_eq!(cs[1].author, "release-app[bot]");
-    assert!(cs[1].body.contains("3 checks"), "{}", cs[1].body);
+    has(&cs[1].body, "3 checks");
     // One create over both runs, and nothing deleted: the second run knew its bot from the check run.
     assert_eq!(gh.count(CREATE_COMMENT), 2);
     assert_eq!(
@@ -1256,8 +1250,8 @@ async fn a_secret_echoed_by_a_registry_reaches_no_github_request_and_no_notifica
         r.stdout
     );
     // The refusal is reported, with the token as `***`.
-    assert!(r.summary.contains("HTTP 403"), "{}", r.summary);
-    assert!(!r.summary.contains(TOKEN), "{}", r.summary);
+    has(&r.summary, "HTTP 403");
+    lacks(&r.summary, TOKEN);
     let runs = gh.check_runs();
     assert!(
         runs.iter().any(|c| c

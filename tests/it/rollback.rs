@@ -3,6 +3,7 @@
 //! moto, App Runner on the scripted App Runner endpoint — always with the fake GitHub that checks every
 //! request and answer against GitHub's OpenAPI description.
 
+use crate::helpers::has;
 use serde_json::Value;
 
 use crate::ecs::{error_lines, fake_with, step_for};
@@ -151,15 +152,14 @@ async fn ecs_previous_skips_a_failed_deploy_restores_the_last_good_task_definiti
     ok(&dry);
     assert_eq!(dry.output("verdict"), Some("skipped"));
     assert_eq!(dry.output("restored-version"), Some("v1.0.0"));
-    assert!(
-        dry.summary.contains(&format!(
+    has(
+        &dry.summary,
+        &format!(
             "to deployment #{} (version `v1.0.0`, commit `aaaaaaa1aaaa`",
             dep_a["id"]
-        )),
-        "{}",
-        dry.summary
+        ),
     );
-    assert!(dry.stdout.contains("web:2"), "{}", dry.stdout);
+    has(&dry.stdout, "web:2");
     assert_eq!(fake.requests("UpdateService").len(), updates);
     assert_eq!(gh.deployments().len(), deployments);
 
@@ -192,13 +192,12 @@ async fn ecs_previous_skips_a_failed_deploy_restores_the_last_good_task_definiti
         Some(dep_a["id"].to_string().as_str())
     );
     assert_eq!(r.output("task-definition-arn"), Some(td_a.as_str()));
-    assert!(
-        r.summary.contains(&format!(
+    has(
+        &r.summary,
+        &format!(
             "{} (`{}`): not good (statuses in&#95;progress → failure",
             dep_b["id"], SHA_B
-        )),
-        "{}",
-        r.summary
+        ),
     );
     let dep_r = last_deployment(&gh);
     assert_eq!(dep_r["sha"], SHA_A, "{dep_r}");
@@ -374,11 +373,9 @@ async fn lambda_rollback_moves_the_alias_back_to_the_recorded_version_with_healt
         .await;
     ok(&dry);
     assert_eq!(dry.output("restored-version"), Some(SHA_A));
-    assert!(
-        dry.summary
-            .contains("Rollback (dry run): would move alias `live` to version 2 as recorded"),
-        "{}",
-        dry.summary
+    has(
+        &dry.summary,
+        "Rollback (dry run): would move alias `live` to version 2 as recorded",
     );
     assert_eq!(rig.alias().await.0, "3");
     assert_eq!(gh.deployments().len(), deployments);
@@ -501,14 +498,13 @@ async fn app_runner_rollback_restores_the_recorded_image_and_refuses_when_only_f
         .await;
     ok(&dry);
     assert_eq!(dry.output("verdict"), Some("skipped"));
-    assert!(
-        dry.stdout.contains(&format!(
+    has(
+        &dry.stdout,
+        &format!(
             "plan: would UpdateService `frontend` from `{}` to `{}`",
             image('3'),
             image('1')
-        )),
-        "{}",
-        dry.stdout
+        ),
     );
     assert_eq!(fake.image(), image('3'));
     assert_eq!(gh.deployments().len(), deployments);
@@ -559,11 +555,7 @@ async fn a_cancelled_lambda_rollback_leaves_the_live_version_serving_and_records
     let r = run.await.unwrap();
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
     assert_eq!(rig.alias().await, ("3".to_owned(), None));
-    assert!(
-        r.summary.contains("cancelled, alias restored to version 3"),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "cancelled, alias restored to version 3");
     let dep = last_deployment(&gh);
     assert_eq!(dep["payload"]["target"]["version"], "2");
     assert_eq!(
@@ -654,14 +646,13 @@ async fn express_previous_puts_the_recorded_image_back_and_a_version_names_one()
     ok(&dry);
     assert_eq!(dry.output("verdict"), Some("skipped"));
     assert_eq!(dry.output("restored-version"), Some("v1.0.0"));
-    assert!(
-        dry.stdout.contains(&format!(
+    has(
+        &dry.stdout,
+        &format!(
             "plan: would UpdateExpressGatewayService `frontend` from `{}` to `{}`",
             image('2'),
             image('1')
-        )),
-        "{}",
-        dry.stdout
+        ),
     );
     assert_eq!(express_updates(&fake).len(), 2);
     assert_eq!(gh.deployments().len(), deployments);
@@ -692,13 +683,12 @@ async fn express_previous_puts_the_recorded_image_back_and_a_version_names_one()
         r.output("deployment-id")
             .is_some_and(|d| d.contains(":service-deployment/default/frontend/"))
     );
-    assert!(
-        r.summary.contains(&format!(
+    has(
+        &r.summary,
+        &format!(
             "Rolling back environment `staging` to deployment #{} (version `v1.0.0`",
             dep_a["id"]
-        )),
-        "{}",
-        r.summary
+        ),
     );
     let dep_r = last_deployment(&gh);
     assert_eq!(dep_r["sha"], SHA_A, "{dep_r}");
@@ -786,13 +776,12 @@ async fn express_failed_rollback_puts_back_what_was_live_and_records_a_failure()
         .await;
     ok(&again);
     assert_eq!(fake.express_image(&arn), image('1'));
-    assert!(
-        again.summary.contains(&format!(
+    has(
+        &again.summary,
+        &format!(
             "{} (`{SHA_A}`): not good (statuses in&#95;progress → failure",
             dep_f["id"]
-        )),
-        "{}",
-        again.summary
+        ),
     );
     no_protocol_errors(&fake);
     gh.assert_no_violations();

@@ -1,6 +1,7 @@
 //! Security hardening (issue 15): private CAs, proxies, cancellation, command injection, Markdown/HTML
 //! escaping. See docs/security.md for the threat model each test belongs to.
 
+use crate::helpers::has;
 use stevedore::report::Verdict;
 
 use crate::helpers::fake_github::FakeGithub;
@@ -230,7 +231,7 @@ async fn sigterm_while_the_oidc_token_request_hangs_exits_within_2_s() {
         "no retry after the signal"
     );
     assert!(!r.stdout.contains("request-token-for-tests") || r.stdout.contains("::add-mask::"));
-    assert!(r.summary.contains("SIGTERM"), "{}", r.summary);
+    has(&r.summary, "SIGTERM");
 }
 
 #[tokio::test]
