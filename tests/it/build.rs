@@ -411,7 +411,7 @@ async fn an_image_is_built_and_pushed_and_the_registry_holds_the_output_digest()
         .1
         .to_owned();
     let out = h.stdout();
-    assert!(out.contains(&format!("::add-mask::{password}")), "{out}");
+    has(&out, &format!("::add-mask::{password}"));
     assert_eq!(out.matches(&password).count(), 1, "{out}");
     assert!(!r.summary.contains(&password));
 }
@@ -468,8 +468,8 @@ async fn scan_findings_from_ecr_gate_on_the_threshold() {
     assert!(!summary.gate(ecr::Severity::Medium).passed());
     assert!(summary.gate(ecr::Severity::Critical).passed());
     let md = summary.markdown(20);
-    assert!(md.contains("| HIGH | 1 |"), "{md}");
-    assert!(md.contains("CVE-9999-9999"), "{md}");
+    has(&md, "| HIGH | 1 |");
+    has(&md, "CVE-9999-9999");
 }
 
 /// The whole step as the runner runs it: inputs, GitHub OIDC (fake issuer) -> STS (moto) -> S3 (moto), and
@@ -651,22 +651,16 @@ async fn an_image_dry_run_shows_its_plan_as_a_table() {
         assert!(!s.contains(debug), "{debug:?} in\n{s}");
     }
     let code = stevedore::report::markdown::code_span;
-    assert!(
-        s.contains(&format!("| image | {} |", code("<ECR registry>/svc"))),
-        "{s}"
+    has(&s, &format!("| image | {} |", code("<ECR registry>/svc")));
+    has(
+        &s,
+        &format!("| tags | {} |", code("<ECR registry>/svc:v-0123456789ab")),
     );
-    assert!(
-        s.contains(&format!(
-            "| tags | {} |",
-            code("<ECR registry>/svc:v-0123456789ab")
-        )),
-        "{s}"
-    );
-    assert!(s.contains("| context | `app` |"), "{s}");
-    assert!(s.contains("| Dockerfile | `app/Dockerfile` |"), "{s}");
-    assert!(s.contains("| target | `base` |"), "{s}");
-    assert!(s.contains("| build args | `GREETING=hi` |"), "{s}");
-    assert!(s.contains("| network | the engine's default |"), "{s}");
+    has(&s, "| context | `app` |");
+    has(&s, "| Dockerfile | `app/Dockerfile` |");
+    has(&s, "| target | `base` |");
+    has(&s, "| build args | `GREETING=hi` |");
+    has(&s, "| network | the engine's default |");
 }
 
 #[tokio::test]
@@ -841,9 +835,9 @@ fn assert_refused(
         .lines()
         .find(|l| l.starts_with("::error"))
         .unwrap_or_else(|| panic!("no ::error in {}", r.stdout));
-    assert!(error.contains(path), "{error}");
-    assert!(error.contains(why), "{error}");
-    assert!(error.contains("nothing was zipped or uploaded"), "{error}");
+    has(&error, path);
+    has(&error, why);
+    has(&error, "nothing was zipped or uploaded");
     assert!(keys.is_empty(), "uploaded: {keys:?}");
     assert_eq!(token_requests, 0, "refused before any credentials");
     lacks(&r.stdout, "ACTIONS_ID_TOKEN_REQUEST_TOKEN=");
@@ -1005,12 +999,12 @@ async fn an_image_context_with_a_link_out_or_a_fifo_is_refused_before_any_call()
         .lines()
         .find(|l| l.starts_with("::error"))
         .unwrap_or_else(|| panic!("no ::error in {}", r.stdout));
-    assert!(error.contains("nothing was built or pushed"), "{error}");
-    assert!(
-        error.contains("app/env.txt` is a symbolic link to the absolute path `/proc/self/environ`"),
-        "{error}"
+    has(&error, "nothing was built or pushed");
+    has(
+        &error,
+        "app/env.txt` is a symbolic link to the absolute path `/proc/self/environ`",
     );
-    assert!(error.contains("app/pipe` is a FIFO"), "{error}");
+    has(&error, "app/pipe` is a FIFO");
     assert!(
         !error.contains("passwd"),
         "excluded entries are not judged: {error}"

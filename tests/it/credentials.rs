@@ -155,10 +155,7 @@ async fn oidc_credentials_from_moto_reach_github_env_and_nowhere_else() {
     assert_eq!(oidc.token_requests(), 1);
     assert_eq!(r.output("aws-account-id"), Some("123456789012"));
     let arn = r.output("authenticated-arn").unwrap();
-    assert!(
-        arn.contains("assumed-role/github-deploy/octo-org@octo-repo-4242"),
-        "{arn}"
-    );
+    has(&arn, "assumed-role/github-deploy/octo-org@octo-repo-4242");
     let names: Vec<&str> = r.env_file.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(
         names,
@@ -301,9 +298,9 @@ async fn a_token_endpoint_answering_403_says_what_usually_causes_it() {
         .await;
     assert_eq!(r.code, 1, "{}", r.stdout);
     let errors = errors(&r);
-    assert!(
-        errors.contains("was refused with HTTP 403: {\"message\":\"Resource not accessible by integration\"}%0AGitHub refuses an OIDC token to this job. Usually: the job lacks `permissions: id-token: write` (a job-level `permissions:` block replaces the workflow's); in a reusable workflow, the calling workflow's job must grant `id-token: write` too (a called workflow cannot have more than its caller); or an environment protection rule (required reviewers, deployment branches) has not let this job's `environment:` proceed. Check the job's `permissions:`, the caller's `permissions:` if this is a reusable workflow, and the environment's protection rules."),
-        "{errors}"
+    has(
+        &errors,
+        "was refused with HTTP 403: {\"message\":\"Resource not accessible by integration\"}%0AGitHub refuses an OIDC token to this job. Usually: the job lacks `permissions: id-token: write` (a job-level `permissions:` block replaces the workflow's); in a reusable workflow, the calling workflow's job must grant `id-token: write` too (a called workflow cannot have more than its caller); or an environment protection rule (required reviewers, deployment branches) has not let this job's `environment:` proceed. Check the job's `permissions:`, the caller's `permissions:` if this is a reusable workflow, and the environment's protection rules.",
     );
     assert_eq!(errors.lines().count(), 1, "{errors}");
     // Refused at once: a 403 is not retried.
@@ -350,11 +347,8 @@ async fn access_denied_fails_at_once_with_the_claims_and_the_sub_to_allow() {
         ["AssumeRoleWithWebIdentity"]
     );
     let err = errors(&r).replace("%0A", "\n");
-    assert!(err.contains(ROLE), "{err}");
-    assert!(
-        err.contains("AccessDenied (HTTP 403): Not authorized"),
-        "{err}"
-    );
+    has(&err, ROLE);
+    has(&err, "AccessDenied (HTTP 403): Not authorized");
     for line in [
         "sub              = repo:octo-org/octo-repo:ref:refs/heads/main",
         "aud              = sts.amazonaws.com",
@@ -390,8 +384,8 @@ async fn throttling_and_idp_errors_are_retried_but_the_refusal_behind_them_is_no
     assert_eq!(r.code, 1, "{}", r.stdout);
     assert_eq!(sts.requests(), 3);
     let err = errors(&r).replace("%0A", "\n");
-    assert!(err.contains("InvalidIdentityToken"), "{err}");
-    assert!(err.contains("needs an IAM OIDC identity provider"), "{err}");
+    has(&err, "InvalidIdentityToken");
+    has(&err, "needs an IAM OIDC identity provider");
 }
 
 #[tokio::test]
@@ -571,7 +565,7 @@ async fn without_id_token_permission_the_error_says_so() {
         .await;
     assert_eq!(r.code, 2, "{}", r.stdout);
     let err = errors(&r);
-    assert!(err.contains("permissions: id-token: write"), "{err}");
+    has(&err, "permissions: id-token: write");
 }
 
 #[tokio::test]

@@ -290,9 +290,9 @@ async fn a_task_that_fails_to_start_stops_the_deploy_with_its_stop_code_and_reas
                 what.starts_with("container `app` has no exit code (CannotPullContainerError"),
                 "{what}"
             );
-            assert!(
-                what.contains("(stop code TaskFailedToStart: CannotPullContainerError"),
-                "{what}"
+            has(
+                &what,
+                "(stop code TaskFailedToStart: CannotPullContainerError",
             );
         }
         other => panic!("{other:?}"),

@@ -620,11 +620,8 @@ async fn bad_inputs_are_all_refused_at_once_with_exit_2_and_no_ecs_call() {
             "{input} not named:\n{errors}"
         );
     }
-    assert!(errors.contains("ftp://example.com/"), "{errors}");
-    assert!(
-        errors.contains("does not apply to an ECS Express deploy"),
-        "{errors}"
-    );
+    has(&errors, "ftp://example.com/");
+    has(&errors, "does not apply to an ECS Express deploy");
     assert_eq!(fake.total_calls(), 0, "{:?}", fake.calls());
 }
 
@@ -643,11 +640,8 @@ async fn an_express_target_mixed_with_app_runner_or_a_bad_arn_is_refused() {
         .await;
     assert_eq!(r.code, 2, "{}", r.stdout);
     let errors = error_lines(&r.stdout).join("\n");
-    assert!(
-        errors.contains("together with `app-runner-service`"),
-        "{errors}"
-    );
-    assert!(errors.contains("not an ECS service ARN"), "{errors}");
+    has(&errors, "together with `app-runner-service`");
+    has(&errors, "not an ECS service ARN");
     assert_eq!(fake.total_calls(), 0);
 }
 

@@ -76,11 +76,9 @@ async fn a_bad_fips_flag_is_exit_2_before_any_request() {
     assert_eq!(r.code, 2, "{}", r.stdout);
     assert_eq!(oidc.token_requests(), 0);
     let errors = crate::credentials::errors(&r);
-    assert!(
-        errors.contains(
-            "AWS_USE_FIPS_ENDPOINT=`yes` is not `true` or `false`. Set AWS_USE_FIPS_ENDPOINT=true"
-        ),
-        "{errors}"
+    has(
+        &errors,
+        "AWS_USE_FIPS_ENDPOINT=`yes` is not `true` or `false`. Set AWS_USE_FIPS_ENDPOINT=true",
     );
 }
 

@@ -282,36 +282,33 @@ async fn a_failing_repository_fails_the_gate_with_every_reason() {
 
     // The summary (job summary and sticky comment body): the table and each failure explained.
     let s = &r.summary;
-    assert!(s.contains("lint-gate: 4 of 5 required check(s) failed: Tests, Type check, Generated files up to date, PR title\n"), "{s}");
-    assert!(
-        s.contains("| Tests | ❌ failure | 2 error(s) | 1 passed, 2 failed | 72.97% (floor 80%) |"),
-        "{s}"
+    has(
+        &s,
+        "lint-gate: 4 of 5 required check(s) failed: Tests, Type check, Generated files up to date, PR title\n",
     );
-    assert!(
-        s.contains("| Clippy | ✅ success | 2 warning(s) | – | – |"),
-        "{s}"
+    has(
+        &s,
+        "| Tests | ❌ failure | 2 error(s) | 1 passed, 2 failed | 72.97% (floor 80%) |",
     );
-    assert!(
-        s.contains("| Security | ⚠️ failed (advisory) | 1 error(s), 1 notice(s) | – | – |"),
-        "{s}"
+    has(&s, "| Clippy | ✅ success | 2 warning(s) | – | – |");
+    has(
+        &s,
+        "| Security | ⚠️ failed (advisory) | 1 error(s), 1 notice(s) | – | – |",
     );
-    assert!(
-        s.contains("- Line coverage 72.97% is below the floor of 80%."),
-        "{s}"
+    has(&s, "- Line coverage 72.97% is below the floor of 80%.");
+    has(
+        &s,
+        "- The step failed and wrote no result file matching `reports/mypy.txt`",
     );
-    assert!(
-        s.contains("- The step failed and wrote no result file matching `reports/mypy.txt`"),
-        "{s}"
+    has(
+        &s,
+        "-pub const VERSION: u32 = 1;\n+pub const VERSION: u32 = 2;",
     );
-    assert!(
-        s.contains("-pub const VERSION: u32 = 1;\n+pub const VERSION: u32 = 2;"),
-        "{s}"
+    has(
+        &s,
+        "The title `Added coverage gate` is not a Conventional Commit header.",
     );
-    assert!(
-        s.contains("The title `Added coverage gate` is not a Conventional Commit header."),
-        "{s}"
-    );
-    assert!(s.contains("```\nfeat: added coverage gate\n```"), "{s}");
+    has(&s, "```\nfeat: added coverage gate\n```");
     // One check run per check, with its annotations; one sticky comment with the table.
     gh.assert_no_violations();
     let runs = gh.check_runs();
@@ -406,14 +403,12 @@ async fn a_failing_repository_fails_the_gate_with_every_reason() {
     let comments = gh.comments(7);
     assert_eq!(comments.len(), 1);
     let body = &comments[0].body;
-    assert!(
-        body.contains(
-            "| Tests | ❌ failure | 2 error(s) | 1 passed, 2 failed | 72.97% (floor 80%) |"
-        ),
-        "{body}"
+    has(
+        &body,
+        "| Tests | ❌ failure | 2 error(s) | 1 passed, 2 failed | 72.97% (floor 80%) |",
     );
-    assert!(body.contains("feat: added coverage gate"), "{body}");
-    assert!(body.contains("<!-- stevedore:lint-gate"), "{body}");
+    has(&body, "feat: added coverage gate");
+    has(&body, "<!-- stevedore:lint-gate");
     if foreign {
         eprintln!("the workspace was owned by uid 4321 during the run");
     }
@@ -722,9 +717,9 @@ async fn locally_it_runs_the_detected_cargo_checks() {
         .take(4)
         .collect::<Vec<_>>()
         .join("\n");
-    assert!(
-        table.contains("Rust tests   ❌ failure  2 error(s)    1 passed, 2 failed, 1 skipped"),
-        "{table}"
+    has(
+        &table,
+        "Rust tests   ❌ failure  2 error(s)    1 passed, 2 failed, 1 skipped",
     );
     has(&r.stdout, "file=src/lib.rs,line=25");
     // The finding says what failed: the assertion and its values, not just "panicked".
@@ -982,8 +977,8 @@ async fn peer_reports_are_counted_and_placed_in_this_workspace() {
     assert_eq!(at("reports/dotnet-nunit.xml", 1), 1, "{lines:#?}");
     let root = ws.to_string_lossy().into_owned();
     for text in [r.stdout.as_str(), r.summary.as_str()] {
-        assert!(!text.contains(&root), "{text}");
-        assert!(!text.contains("file=/"), "{text}");
+        lacks(&text, &root);
+        lacks(&text, "file=/");
     }
     has(
         &r.stdout,

@@ -2,7 +2,7 @@
 //! (`helpers::webhook`). The mode is lint-gate judging a declared check's outcome, so a run succeeds or
 //! fails without any other service; no `github-token`, so GitHub is not involved.
 
-use crate::helpers::lacks;
+use crate::helpers::{has, lacks};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -210,7 +210,7 @@ async fn notify_success_posts_one_compact_message_to_every_webhook() {
         ),
         "{text}"
     );
-    assert!(!text.contains("<!channel>"), "{text}");
+    lacks(&text, "<!channel>");
     assert!(!ran.stdout.contains("::warning"), "{}", ran.logs());
     ran.assert_never_printed(&a);
     ran.assert_never_printed(&b);
@@ -237,7 +237,7 @@ async fn notify_a_failed_mode_is_notified_with_its_reason_and_keeps_its_exit_cod
         1,
         "{text}"
     );
-    assert!(!text.contains("Why: "), "{text}");
+    lacks(&text, "Why: ");
     // The run's own ::error is its first error, and nothing about the notification is an error.
     let errors: Vec<&str> = ran
         .stdout
@@ -411,8 +411,8 @@ async fn notify_under_act_leaves_out_the_placeholder_run_link() {
         .await;
     assert_eq!(ran.code, 0, "{}", ran.logs());
     let text = chat.received()[0].text();
-    assert!(text.contains("environment `staging`"), "{text}");
-    assert!(!text.contains("actions/runs"), "{text}");
+    has(&text, "environment `staging`");
+    lacks(&text, "actions/runs");
     ran.assert_never_printed(&url);
 }
 

@@ -4,7 +4,7 @@
 //! nothing changed), a failure between release and upload completed by a re-run, the prerelease dist-tag,
 //! a version mismatch and a refused exchange.
 
-use crate::helpers::has;
+use crate::helpers::{has, lacks};
 use serde_json::Value;
 use sha2::Digest as _;
 
@@ -110,10 +110,7 @@ async fn pypi_upload_then_rerun_skips_then_other_content_is_refused_with_nothing
     let page = py.simple(&name).await.expect("project listed");
     for (rel, bytes) in &files {
         let file = rel.strip_prefix("dist/").unwrap();
-        assert!(
-            page.contains(&format!("{file}#sha256={}", sha256(bytes))),
-            "{page}"
-        );
+        has(&page, &format!("{file}#sha256={}", sha256(bytes)));
         assert_eq!(&py.download(file).await, bytes);
         has(&r.summary, &sha256(bytes));
         has(&r.summary, &format!("{} B", bytes.len()));
@@ -179,7 +176,7 @@ async fn pypi_upload_failing_after_the_release_is_completed_by_a_rerun() {
     assert_eq!(outcomes(&r), ["uploaded", "uploaded"]);
     assert_eq!(gh.releases().len(), 1);
     let page = py.simple(&name).await.unwrap();
-    assert!(page.contains(&sha256(&files[1].1)), "{page}");
+    has(&page, &sha256(&files[1].1));
     gh.assert_no_violations();
 }
 
@@ -642,7 +639,7 @@ async fn the_exchanged_token_is_never_printed_by_the_binary_stdout_or_stderr() {
             stdout.lines().all(|l| !l.contains(secret) || l == mask),
             "{stdout}"
         );
-        assert!(!stderr.contains(secret), "{stderr}");
+        lacks(&stderr, secret);
         assert!(!std::fs::read_to_string(&summary).unwrap().contains(secret));
         assert!(!std::fs::read_to_string(&output).unwrap().contains(secret));
     }

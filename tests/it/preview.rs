@@ -511,9 +511,9 @@ async fn a_public_url_gets_the_resource_policy_and_switching_back_removes_it() {
         .await
         .unwrap();
     let policy = policy.policy().unwrap();
-    assert!(policy.contains("stevedore-preview-url"), "{policy}");
-    assert!(policy.contains("lambda:InvokeFunctionUrl"), "{policy}");
-    assert!(policy.contains("stevedore-preview-invoke"), "{policy}");
+    has(&policy, "stevedore-preview-url");
+    has(&policy, "lambda:InvokeFunctionUrl");
+    has(&policy, "stevedore-preview-invoke");
     has(&r.summary, "`NONE`: public");
 
     let r = pv

@@ -1,6 +1,6 @@
 //! publish mode against the fake GitHub (stateful, OpenAPI-validated): versions, tags, releases, re-runs.
 
-use crate::helpers::has;
+use crate::helpers::{has, lacks};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use stevedore::github::Client;
@@ -86,15 +86,13 @@ async fn first_release_is_the_initial_version_with_a_changelog() {
     assert_eq!(releases.len(), 1);
     assert_eq!(releases[0]["prerelease"], false);
     let body = releases[0]["body"].as_str().unwrap();
-    assert!(body.contains("### Features"), "{body}");
-    assert!(
-        body.contains(
-            "**cli:** first command ([#1](https://github.com/octo-org/octo-repo/pull/1))"
-        ),
-        "{body}"
+    has(&body, "### Features");
+    has(
+        &body,
+        "**cli:** first command ([#1](https://github.com/octo-org/octo-repo/pull/1))",
     );
-    assert!(body.contains("by @octocat"), "{body}");
-    assert!(!body.contains("init"), "{body}");
+    has(&body, "by @octocat");
+    lacks(&body, "init");
     let changelog = r.output("changelog").unwrap();
     assert!(
         changelog.starts_with(
@@ -147,8 +145,8 @@ async fn patch_release_since_the_last_tag() {
         ),
         "{cl}"
     );
-    assert!(cl.contains("- b ([#7]"), "{cl}");
-    assert!(!cl.contains("- a "), "{cl}");
+    has(&cl, "- b ([#7]");
+    lacks(&cl, "- a ");
     assert_golden("publish-patch-release.changelog.md", cl);
     assert_golden(
         "publish-patch-release.body.md",
@@ -306,8 +304,8 @@ async fn two_prereleases_in_a_row_then_the_stable_one_then_the_next_prerelease()
     assert_eq!(r.output("previous-version"), Some("1.3.0-dev.1"));
     // The second changelog covers only what is new since dev.1.
     let cl = r.output("changelog").unwrap();
-    assert!(cl.contains("- c ("), "{cl}");
-    assert!(!cl.contains("- b ("), "{cl}");
+    has(&cl, "- c (");
+    lacks(&cl, "- b (");
     assert_golden("publish-second-prerelease.changelog.md", cl);
 
     let releases = gh.releases();
@@ -406,11 +404,11 @@ async fn a_tag_at_another_commit_is_a_clear_error_and_at_the_same_commit_is_kept
     let err = repo.create_tag("v1.0.1", &c[1]).await.unwrap_err();
     assert!(matches!(err, RemoteError::TagElsewhere { .. }), "{err:?}");
     let msg = err.to_string();
-    assert!(
-        msg.contains(&format!("tag `v1.0.1` already exists at commit {}", c[0])),
-        "{msg}"
+    has(
+        &msg,
+        &format!("tag `v1.0.1` already exists at commit {}", c[0]),
     );
-    assert!(msg.contains("delete the tag"), "{msg}");
+    has(&msg, "delete the tag");
     assert_eq!(
         repo.create_tag("v1.0.1", &c[0]).await.unwrap(),
         TagOutcome::Existed

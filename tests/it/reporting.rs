@@ -126,13 +126,11 @@ async fn the_fake_serves_under_the_ghes_prefix_and_paginates() {
         .await
         .unwrap();
     let link = resp.headers()["link"].to_str().unwrap().to_owned();
-    assert!(
-        link.contains(
-            "/api/v3/repos/octo-org/octo-repo/issues/7/comments?per_page=20&page=2>; rel=\"next\""
-        ),
-        "{link}"
+    has(
+        &link,
+        "/api/v3/repos/octo-org/octo-repo/issues/7/comments?per_page=20&page=2>; rel=\"next\"",
     );
-    assert!(link.contains("page=3>; rel=\"last\""), "{link}");
+    has(&link, "page=3>; rel=\"last\"");
     let v: Vec<serde_json::Value> = resp.json().await.unwrap();
     assert_eq!(v.len(), 20);
     gh.assert_no_violations();
@@ -567,20 +565,18 @@ async fn a_fork_pr_token_falls_back_and_the_step_still_succeeds() {
     gh.assert_no_violations();
     assert!(gh.check_runs().is_empty() && gh.comments(7).is_empty());
     let s = &r.summary;
-    assert!(
-        s.contains(
-            "Check run refused (GitHub answered 403 “Resource not accessible by integration”)"
-        ),
-        "{s}"
+    has(
+        &s,
+        "Check run refused (GitHub answered 403 “Resource not accessible by integration”)",
     );
-    assert!(s.contains("`permissions: checks: write`"), "{s}");
-    assert!(s.contains("`permissions: statuses: write`"), "{s}");
-    assert!(s.contains("PR comment refused"), "{s}");
-    assert!(s.contains("`permissions: pull-requests: write`"), "{s}");
-    assert!(s.contains("comes from a fork"), "{s}");
+    has(&s, "`permissions: checks: write`");
+    has(&s, "`permissions: statuses: write`");
+    has(&s, "PR comment refused");
+    has(&s, "`permissions: pull-requests: write`");
+    has(&s, "comes from a fork");
     // Without a check run, every finding is listed in the summary, and the first ones are annotations.
-    assert!(s.contains("All 40 findings"), "{s}");
-    assert!(s.contains("finding 39"), "{s}");
+    has(&s, "All 40 findings");
+    has(&s, "finding 39");
     assert!(r.stdout.contains("::error"));
     // report-url falls back to the workflow run.
     assert_eq!(

@@ -6,6 +6,7 @@
 
 use crate::credentials::{ENVIRONMENTS, ScriptedSts, env_value, errors, step};
 use crate::helpers::fake_oidc::{FakeOidc, Settings};
+use crate::helpers::has;
 use crate::helpers::moto::moto;
 use crate::helpers::run::{Step, StepResult};
 
@@ -312,7 +313,7 @@ async fn compatibility_and_combining_look_alikes_of_production_never_reach_sts()
             let e = errors(&r);
             let want = format!("input `environment` = `{shown}`: {problem}");
             assert!(e.contains(&want), "{want}\n{e}");
-            assert!(e.contains("Retype the name in plain letters"), "{e}");
+            has(&e, "Retype the name in plain letters");
             assert_eq!(sts.requests(), 0, "{shown}: STS was called");
             assert_eq!(oidc.token_requests(), 0, "{shown}: the token was fetched");
         }
@@ -488,10 +489,7 @@ async fn result_files_outside_the_workspace_are_named_never_read() {
         assert!(all.contains(&want), "{want}\n{all}");
     }
     let abs = secret.display().to_string();
-    assert!(
-        all.contains(&format!("`{abs}` (from `{abs}`) resolves outside")),
-        "{all}"
-    );
+    has(&all, &format!("`{abs}` (from `{abs}`) resolves outside"));
     // Inside the workspace (through an inner link) and in RUNNER_TEMP: read as usual.
     assert_eq!(
         r.output("inside-verdict"),
