@@ -542,14 +542,7 @@ async fn act_serverless_builds_deploys_dev_refuses_production_and_a_missing_buck
     };
     let endpoint = moto.endpoint.clone();
     let bucket = crate::helpers::moto::unique("act-artifacts");
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
-    let conf = aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("eu-west-1"))
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
-        .endpoint_url(&endpoint)
-        .build();
+    let conf = crate::helpers::moto::sdk(&endpoint, "eu-west-1");
     let s3 = aws_sdk_s3::Client::new(&conf);
     s3.create_bucket()
         .bucket(&bucket)
@@ -563,32 +556,8 @@ async fn act_serverless_builds_deploys_dev_refuses_production_and_a_missing_buck
         .unwrap();
     let lambda = aws_sdk_lambda::Client::new(&conf);
     for name in ["backend-dev", "worker-dev"] {
-        let role = crate::lambda::create_role(&endpoint, &format!("{name}-role")).await;
-        lambda
-            .create_function()
-            .function_name(name)
-            .runtime(aws_sdk_lambda::types::Runtime::Python312)
-            .role(role)
-            .handler("app.handler")
-            .code(
-                aws_sdk_lambda::types::FunctionCode::builder()
-                    .zip_file(aws_sdk_lambda::primitives::Blob::new(crate::lambda::zip(
-                        "def handler(e, c):\n    return 1\n",
-                    )))
-                    .build(),
-            )
-            .publish(true)
-            .send()
-            .await
-            .unwrap();
-        lambda
-            .create_alias()
-            .function_name(name)
-            .name("live")
-            .function_version("1")
-            .send()
-            .await
-            .unwrap();
+        let code = crate::helpers::moto::LambdaCode::Python("def handler(e, c):\n    return 1\n");
+        crate::helpers::moto::lambda_function(&conf, &endpoint, name, code, Some("live")).await;
     }
     let health = crate::lambda::health_server(200).await;
     let api = health.url.trim_end_matches("/health").to_owned();
@@ -1008,14 +977,7 @@ async fn act_container_builds_once_deploys_dev_then_stag_and_a_stable_tag_deploy
     let Some(podman) = crate::helpers::engine::Podman::start(&registry.addr) else {
         return;
     };
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
-    let conf = aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("eu-west-1"))
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
-        .endpoint_url(&moto.endpoint)
-        .build();
+    let conf = crate::helpers::moto::sdk(&moto.endpoint, "eu-west-1");
     // dev's ECR repository exists (infrastructure creates it, not the pipeline).
     crate::helpers::moto::ecr_repository(&conf, "app").await;
     // One service `app` in cluster `app` per account; the scripted endpoint stands for all three.
@@ -1244,14 +1206,7 @@ async fn act_frontend_deploys_one_image_to_app_runner_and_ecs_express_and_produc
     let Some(podman) = crate::helpers::engine::Podman::start(&registry.addr) else {
         return;
     };
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
-    let conf = aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("eu-west-1"))
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
-        .endpoint_url(&moto.endpoint)
-        .build();
+    let conf = crate::helpers::moto::sdk(&moto.endpoint, "eu-west-1");
     crate::helpers::moto::ecr_repository(&conf, "frontend").await;
     let old = format!("{ECR_REGISTRY}/frontend@sha256:{}", "0".repeat(64));
     let app_runner = FakeAppRunner::start("frontend", &old).await;
@@ -1670,43 +1625,13 @@ async fn act_rollback_example_restores_the_previous_lambda_version() {
         return;
     };
     let endpoint = moto.endpoint.clone();
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let conf = crate::helpers::moto::sdk(&endpoint, "eu-west-1");
     let gh = FakeGithub::start_tls_for(crate::helpers::act::REPOSITORY).await;
     let ca = gh.ca_pem_path().map(std::path::Path::to_owned).unwrap();
-    let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
-    let conf = aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("eu-west-1"))
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
-        .endpoint_url(&endpoint)
-        .build();
     let lambda = aws_sdk_lambda::Client::new(&conf);
-    let role = crate::lambda::create_role(&endpoint, "backend-dev-role").await;
-    lambda
-        .create_function()
-        .function_name("backend-dev")
-        .runtime(aws_sdk_lambda::types::Runtime::Python312)
-        .role(role)
-        .handler("app.handler")
-        .code(
-            aws_sdk_lambda::types::FunctionCode::builder()
-                .zip_file(aws_sdk_lambda::primitives::Blob::new(crate::lambda::zip(
-                    "def handler(e, c):\n    return 0\n",
-                )))
-                .build(),
-        )
-        .publish(true)
-        .send()
-        .await
-        .unwrap();
-    lambda
-        .create_alias()
-        .function_name("backend-dev")
-        .name("live")
-        .function_version("1")
-        .send()
-        .await
-        .unwrap();
+    let code = crate::helpers::moto::LambdaCode::Python("def handler(e, c):\n    return 0\n");
+    crate::helpers::moto::lambda_function(&conf, &endpoint, "backend-dev", code, Some("live"))
+        .await;
     let health = crate::lambda::health_server(200).await;
     let api = health.url.trim_end_matches("/health").to_owned();
     let shas = [
@@ -1833,33 +1758,10 @@ async fn act_preview_example_opens_updates_and_closes_a_pull_request_preview() {
         return;
     };
     let endpoint = moto.endpoint.clone();
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
-    let conf = aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("eu-west-1"))
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
-        .endpoint_url(&endpoint)
-        .build();
+    let conf = crate::helpers::moto::sdk(&endpoint, "eu-west-1");
     let lambda = aws_sdk_lambda::Client::new(&conf);
-    let role = crate::lambda::create_role(&endpoint, "orders-api-role").await;
-    lambda
-        .create_function()
-        .function_name("orders-api")
-        .runtime(aws_sdk_lambda::types::Runtime::Python312)
-        .role(role)
-        .handler("app.handler")
-        .code(
-            aws_sdk_lambda::types::FunctionCode::builder()
-                .zip_file(aws_sdk_lambda::primitives::Blob::new(crate::lambda::zip(
-                    "def handler(e, c):\n    return 1\n",
-                )))
-                .build(),
-        )
-        .publish(true)
-        .send()
-        .await
-        .unwrap();
+    let code = crate::helpers::moto::LambdaCode::Python("def handler(e, c):\n    return 1\n");
+    crate::helpers::moto::lambda_function(&conf, &endpoint, "orders-api", code, None).await;
     let (lambda_url, urls) = crate::preview::url_proxy(&endpoint, Default::default()).await;
     let gh = FakeGithub::start_tls_for(crate::helpers::act::REPOSITORY).await;
     let repo = example_repo("preview").file(

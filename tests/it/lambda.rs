@@ -10,67 +10,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_lambda::types::FunctionCode;
+use aws_config::SdkConfig;
 use aws_smithy_types::Blob;
 use stevedore::aws::ecr::{CreateRepository, PutImage};
 
 use crate::helpers::fake_github::FakeGithub;
-use crate::helpers::moto::{moto, unique};
+use crate::helpers::moto::{LambdaCode, lambda_function, moto, unique};
 use crate::helpers::run::{Step, StepResult};
 
 const REGION: &str = "us-east-1";
 
 pub fn sdk(endpoint: &str) -> SdkConfig {
-    let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
-    SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
-        .endpoint_url(endpoint)
-        .build()
+    crate::helpers::moto::sdk(endpoint, REGION)
 }
 
-/// A deterministic zip holding one handler file.
-pub fn zip(body: &str) -> Vec<u8> {
-    use std::io::Write;
-    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    w.start_file("app.py", zip::write::SimpleFileOptions::default())
-        .unwrap();
-    w.write_all(body.as_bytes()).unwrap();
-    w.finish().unwrap().into_inner()
-}
-
-/// Creates an IAM role in moto through the IAM query protocol (the role Lambda's CreateFunction checks).
-pub async fn create_role(endpoint: &str, name: &str) -> String {
-    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-    let r = reqwest::Client::new()
-        .post(format!("{endpoint}/"))
-        .header(
-            "Authorization",
-            "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0",
-        )
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body(
-            url::form_urlencoded::Serializer::new(String::new())
-                .extend_pairs([
-                    ("Action", "CreateRole"),
-                    ("Version", "2010-05-08"),
-                    ("RoleName", name),
-                    ("AssumeRolePolicyDocument", policy),
-                ])
-                .finish(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    let body = r.text().await.unwrap();
-    assert!(status.is_success(), "CreateRole: {status} {body}");
-    let start = body.find("<Arn>").unwrap() + 5;
-    let end = body.find("</Arn>").unwrap();
-    body[start..end].to_owned()
-}
+pub use crate::helpers::moto::zip;
 
 /// One function with version 1 published and alias `live` on it.
 pub struct Rig {
@@ -83,34 +37,17 @@ pub struct Rig {
 impl Rig {
     pub async fn new(prefix: &str) -> Option<Rig> {
         let m = moto()?;
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let sdk = sdk(&m.endpoint);
         let lambda = aws_sdk_lambda::Client::new(&sdk);
         let function = unique(prefix);
-        let role = create_role(&m.endpoint, &format!("{function}-role")).await;
-        lambda
-            .create_function()
-            .function_name(&function)
-            .runtime(aws_sdk_lambda::types::Runtime::Python312)
-            .role(role)
-            .handler("app.handler")
-            .code(
-                FunctionCode::builder()
-                    .zip_file(Blob::new(zip("v1")))
-                    .build(),
-            )
-            .publish(true)
-            .send()
-            .await
-            .unwrap();
-        lambda
-            .create_alias()
-            .function_name(&function)
-            .name("live")
-            .function_version("1")
-            .send()
-            .await
-            .unwrap();
+        lambda_function(
+            &sdk,
+            &m.endpoint,
+            &function,
+            LambdaCode::Python("v1"),
+            Some("live"),
+        )
+        .await;
         Some(Rig {
             endpoint: m.endpoint.clone(),
             sdk,
@@ -1036,30 +973,16 @@ async fn image_functions_compare_the_digest_and_take_new_images() {
     let lambda = aws_sdk_lambda::Client::new(&sdk);
     let function = unique("lambda-image");
     let repo = function.to_lowercase();
-    let role = create_role(&m.endpoint, &format!("{function}-role")).await;
     let (uri, d1) = push_image(&sdk, &repo, "v1", "one").await;
-    lambda
-        .create_function()
-        .function_name(&function)
-        .package_type(aws_sdk_lambda::types::PackageType::Image)
-        .role(role)
-        .code(
-            FunctionCode::builder()
-                .image_uri(format!("{uri}:v1"))
-                .build(),
-        )
-        .publish(true)
-        .send()
-        .await
-        .unwrap();
-    lambda
-        .create_alias()
-        .function_name(&function)
-        .name("live")
-        .function_version("1")
-        .send()
-        .await
-        .unwrap();
+    let image = format!("{uri}:v1");
+    lambda_function(
+        &sdk,
+        &m.endpoint,
+        &function,
+        LambdaCode::Image(&image),
+        Some("live"),
+    )
+    .await;
     let rig = Rig {
         endpoint: m.endpoint.clone(),
         sdk: sdk.clone(),

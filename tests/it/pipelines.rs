@@ -701,14 +701,7 @@ async fn act_reporting_with_a_personal_token_falls_back_to_commit_statuses() {
 // ---- container.yml ----------------------------------------------------------------------------------
 
 fn sdk_eu(endpoint: &str) -> aws_config::SdkConfig {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
-    aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("eu-west-1"))
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
-        .endpoint_url(endpoint)
-        .build()
+    crate::helpers::moto::sdk(endpoint, "eu-west-1")
 }
 
 struct Engine {
@@ -1322,35 +1315,9 @@ async fn serverless_pr_validation_posts_one_summary_comment() {
 
 /// A function with version 1 behind alias `live`, in moto (eu-west-1).
 async fn lambda_function(endpoint: &str, name: &str) {
-    use aws_sdk_lambda::primitives::Blob;
-    use aws_sdk_lambda::types::{FunctionCode, Runtime};
-    let lambda = aws_sdk_lambda::Client::new(&sdk_eu(endpoint));
-    let role = crate::lambda::create_role(endpoint, &format!("{name}-role")).await;
-    lambda
-        .create_function()
-        .function_name(name)
-        .runtime(Runtime::Python312)
-        .role(role)
-        .handler("app.handler")
-        .code(
-            FunctionCode::builder()
-                .zip_file(Blob::new(crate::lambda::zip(
-                    "def handler(e, c):\n    return 1\n",
-                )))
-                .build(),
-        )
-        .publish(true)
-        .send()
-        .await
-        .unwrap();
-    lambda
-        .create_alias()
-        .function_name(name)
-        .name("live")
-        .function_version("1")
-        .send()
-        .await
-        .unwrap();
+    let code = crate::helpers::moto::LambdaCode::Python("def handler(e, c):\n    return 1\n");
+    crate::helpers::moto::lambda_function(&sdk_eu(endpoint), endpoint, name, code, Some("live"))
+        .await;
 }
 
 #[tokio::test]

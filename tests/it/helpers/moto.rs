@@ -120,6 +120,108 @@ pub async fn ecr_repository(sdk: &aws_types::SdkConfig, name: &str) {
     }
 }
 
+/// An SDK configuration for moto at `endpoint` in `region`, with moto's `testing` keys (and rustls' provider
+/// installed, as every client built from it needs).
+pub fn sdk(endpoint: &str, region: &str) -> aws_types::SdkConfig {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
+    aws_types::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_owned()))
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
+        .endpoint_url(endpoint)
+        .build()
+}
+
+/// A deterministic zip holding one handler file `app.py`.
+pub fn zip(body: &str) -> Vec<u8> {
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    w.start_file("app.py", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    w.write_all(body.as_bytes()).unwrap();
+    w.finish().unwrap().into_inner()
+}
+
+/// Creates an IAM role in moto through the IAM query protocol (the role Lambda's CreateFunction checks).
+pub async fn create_role(endpoint: &str, name: &str) -> String {
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let r = reqwest::Client::new()
+        .post(format!("{endpoint}/"))
+        .header(
+            "Authorization",
+            "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(
+            url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs([
+                    ("Action", "CreateRole"),
+                    ("Version", "2010-05-08"),
+                    ("RoleName", name),
+                    ("AssumeRolePolicyDocument", policy),
+                ])
+                .finish(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let body = r.text().await.unwrap();
+    assert!(status.is_success(), "CreateRole: {status} {body}");
+    let start = body.find("<Arn>").unwrap() + 5;
+    let end = body.find("</Arn>").unwrap();
+    body[start..end].to_owned()
+}
+
+/// A function `name` in moto (its role `{name}-role` made first) with `code` published as version 1 —
+/// a Python zip (`app.handler`), or an image URI (`Image:<uri>`) — and, given `alias`, that alias on
+/// version 1: the release every Lambda deploy, rollback and preview test starts from.
+pub async fn lambda_function(
+    sdk: &aws_types::SdkConfig,
+    endpoint: &str,
+    name: &str,
+    code: LambdaCode<'_>,
+    alias: Option<&str>,
+) {
+    use aws_sdk_lambda::types::{FunctionCode, PackageType, Runtime};
+    let lambda = aws_sdk_lambda::Client::new(sdk);
+    let role = create_role(endpoint, &format!("{name}-role")).await;
+    let create = lambda.create_function().function_name(name).role(role);
+    let create = match code {
+        LambdaCode::Python(body) => create
+            .runtime(Runtime::Python312)
+            .handler("app.handler")
+            .code(
+                FunctionCode::builder()
+                    .zip_file(aws_sdk_lambda::primitives::Blob::new(zip(body)))
+                    .build(),
+            ),
+        LambdaCode::Image(uri) => create
+            .package_type(PackageType::Image)
+            .code(FunctionCode::builder().image_uri(uri).build()),
+    };
+    create.publish(true).send().await.unwrap();
+    if let Some(alias) = alias {
+        lambda
+            .create_alias()
+            .function_name(name)
+            .name(alias)
+            .function_version("1")
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+/// What [`lambda_function`] publishes as version 1.
+pub enum LambdaCode<'a> {
+    /// `app.py` with this body, handler `app.handler`, Python 3.12.
+    Python(&'a str),
+    /// A container image URI.
+    Image(&'a str),
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::{BufRead, BufReader};
