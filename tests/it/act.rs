@@ -543,17 +543,8 @@ async fn act_serverless_builds_deploys_dev_refuses_production_and_a_missing_buck
     let endpoint = moto.endpoint.clone();
     let bucket = crate::helpers::moto::unique("act-artifacts");
     let conf = crate::helpers::moto::sdk(&endpoint, "eu-west-1");
+    crate::helpers::moto::s3_bucket(&conf, &bucket, false).await;
     let s3 = aws_sdk_s3::Client::new(&conf);
-    s3.create_bucket()
-        .bucket(&bucket)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
     let lambda = aws_sdk_lambda::Client::new(&conf);
     for name in ["backend-dev", "worker-dev"] {
         let code = crate::helpers::moto::LambdaCode::Python("def handler(e, c):\n    return 1\n");

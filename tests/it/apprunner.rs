@@ -10,6 +10,7 @@ use stevedore::modes::deploy::apprunner::{self, Config, HealthTiming, OpEnd, Rol
 use stevedore::report::Verdict;
 
 use crate::ecs::{error_lines, fast};
+use crate::helpers::deploy::{TOKEN, only_deployment, record, scripted_step, states};
 use crate::helpers::fake_apprunner::{FakeAppRunner, Op};
 use crate::helpers::fake_ecs::sdk_config;
 use crate::helpers::run::Step;
@@ -232,19 +233,11 @@ async fn an_unhealthy_url_rolls_back_to_the_previous_image() {
 }
 
 fn step(fake: &FakeAppRunner) -> Option<Step> {
-    let moto = crate::helpers::moto::moto()?;
     Some(
-        Step::new()
-            .input("mode", "deploy")
-            .input("allow-aws-credential-chain", "true")
-            .var("AWS_ENDPOINT_URL", &moto.endpoint)
-            .input("aws-region", "eu-west-1")
+        scripted_step("AWS_ENDPOINT_URL_APPRUNNER", fake.url())?
             .input("app-runner-service", "frontend")
             .input("image", NEW)
-            .input("health-url", &fake.health_url())
-            .var("AWS_ACCESS_KEY_ID", "AKIDTEST")
-            .var("AWS_SECRET_ACCESS_KEY", "secret-key-for-tests")
-            .var("AWS_ENDPOINT_URL_APPRUNNER", fake.url()),
+            .input("health-url", &fake.health_url()),
     )
 }
 
@@ -291,24 +284,11 @@ async fn a_github_deployment_records_an_unhealthy_app_runner_deploy_as_a_failure
     let fake = FakeAppRunner::start("frontend", OLD).await;
     fake.health(500);
     let Some(step) = step(&fake) else { return };
-    let r = step
-        .input("environment", "staging")
-        .input("github-token", "ghs_faketoken0123456789")
-        .var("GITHUB_API_URL", &gh.url())
-        .run()
-        .await;
+    let r = record(step, &gh, "staging", TOKEN).run().await;
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
     gh.assert_no_violations();
-    let deps = gh.deployments();
-    assert_eq!(deps.len(), 1, "{deps:?}");
-    assert_eq!(deps[0]["environment"], "staging");
-    let id = deps[0]["id"].as_u64().unwrap();
-    let states: Vec<String> = gh
-        .deployment_statuses(id)
-        .iter()
-        .map(|s| s["state"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(states, vec!["in_progress", "failure"]);
+    let id = only_deployment(&gh, "staging");
+    assert_eq!(states(&gh, id), vec!["in_progress", "failure"]);
     has(
         &r.summary,
         &format!("GitHub Deployment {id} to `staging`: failure."),

@@ -198,17 +198,7 @@ async fn a_bundle_is_uploaded_with_metadata_and_an_unchanged_one_is_skipped() {
     let sdk = sdk(&m.endpoint).await;
     let s3 = s3_sdk(&sdk);
     let bucket = unique("artifacts");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
-    s3.put_bucket_versioning()
-        .bucket(&bucket)
-        .versioning_configuration(
-            aws_sdk_s3::types::VersioningConfiguration::builder()
-                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    crate::helpers::moto::s3_bucket(&sdk, &bucket, true).await;
     let h = Harness::new(
         &[
             ("bundle-dir", "dist/lambda"),
@@ -481,12 +471,7 @@ async fn a_bundle_step_runs_end_to_end_with_oidc_credentials() {
     let Some(m) = moto() else { return };
     let sdk = sdk(&m.endpoint).await;
     let bucket = unique("e2e-artifacts");
-    s3_sdk(&sdk)
-        .create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .unwrap();
+    crate::helpers::moto::s3_bucket(&sdk, &bucket, false).await;
     let oidc = FakeOidc::start(Settings::default()).await;
     let step = oidc.apply(Step::new());
     write_tree(&step.workspace.join("dist/lambda"), false);
@@ -792,7 +777,7 @@ async fn bundle_step(
     let sdk = sdk(&m.endpoint).await;
     let s3 = s3_sdk(&sdk);
     let bucket = unique("links");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    crate::helpers::moto::s3_bucket(&sdk, &bucket, false).await;
     let oidc = FakeOidc::start(Settings::default()).await;
     let step = oidc.apply(Step::new());
     write_tree(&step.workspace.join("fn"), false);

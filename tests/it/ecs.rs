@@ -10,6 +10,7 @@ use stevedore::modes::deploy::ecs::{
     self, Config, End, RollbackOutcome, ServiceOutcome, Timing, taskdef::Edits,
 };
 
+use crate::helpers::deploy::{TOKEN, only_deployment, record, scripted_step, states};
 use crate::helpers::fake_ecs::{After, Behaviour, FakeEcs, sdk_config};
 use crate::helpers::run::Step;
 
@@ -541,20 +542,12 @@ async fn cancellation_requests_the_rollback_and_says_so() {
 /// The whole step: credentials from the AWS credential chain (static test keys), STS
 /// (GetCallerIdentity) on moto, ECS on the scripted endpoint. `None` (skip) without moto.
 pub fn step_for(fake: &FakeEcs) -> Option<Step> {
-    let moto = crate::helpers::moto::moto()?;
     Some(
-        Step::new()
-            .input("mode", "deploy")
-            .input("allow-aws-credential-chain", "true")
-            .var("AWS_ENDPOINT_URL", &moto.endpoint)
-            .input("aws-region", "eu-west-1")
+        scripted_step("AWS_ENDPOINT_URL_ECS", fake.url())?
             .input("cluster", "prod")
             .input("service", "web")
             .input("container", "app")
-            .input("image", IMAGE)
-            .var("AWS_ACCESS_KEY_ID", "AKIDTEST")
-            .var("AWS_SECRET_ACCESS_KEY", "secret-key-for-tests")
-            .var("AWS_ENDPOINT_URL_ECS", fake.url()),
+            .input("image", IMAGE),
     )
 }
 
@@ -591,12 +584,7 @@ async fn the_whole_step_deploys_and_writes_outputs_and_summary() {
 /// problem — exit 2, one `::error` containing `said` — before any GitHub Deployment was created.
 pub async fn refused_before_any_deployment(step: Step, what: &str, said: &str) {
     let gh = crate::helpers::fake_github::FakeGithub::start_for("octo-org/octo-repo").await;
-    let r = step
-        .input("environment", "staging")
-        .input("github-token", "ghs_faketoken0123456789")
-        .var("GITHUB_API_URL", &gh.url())
-        .run()
-        .await;
+    let r = record(step, &gh, "staging", TOKEN).run().await;
     assert_eq!(r.code, 2, "{what}: {}\n{}", r.stdout, r.summary);
     let errors = error_lines(&r.stdout);
     assert_eq!(errors.len(), 1, "{}", r.stdout);
@@ -1123,25 +1111,14 @@ async fn a_github_deployment_records_the_deploy_and_its_outcome() {
     let Some(step) = step_for(&fake) else {
         return;
     };
-    let r = step
+    let r = record(step, &gh, "staging", TOKEN)
         .input("service", "web\nworker")
-        .input("environment", "staging")
-        .input("github-token", "ghs_faketoken0123456789")
-        .var("GITHUB_API_URL", &gh.url())
         .run()
         .await;
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
     gh.assert_no_violations();
-    let deps = gh.deployments();
-    assert_eq!(deps.len(), 1, "{deps:?}");
-    assert_eq!(deps[0]["environment"], "staging");
-    let id = deps[0]["id"].as_u64().unwrap();
-    let states: Vec<String> = gh
-        .deployment_statuses(id)
-        .iter()
-        .map(|s| s["state"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(states, vec!["in_progress", "failure"]);
+    let id = only_deployment(&gh, "staging");
+    assert_eq!(states(&gh, id), vec!["in_progress", "failure"]);
     has(
         &r.summary,
         &format!("GitHub Deployment {id} to `staging`: failure."),

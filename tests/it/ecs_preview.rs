@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use stevedore::aws::query::{self, Node, Params, Query, QueryService};
 
+use crate::helpers::deploy::{self, deployments_of, pull_request, scripted_step};
 use crate::helpers::fake_ecs::{FakeEcs, sdk_config};
 use crate::helpers::fake_github::FakeGithub;
 use crate::helpers::moto::{moto, unique};
@@ -38,7 +39,6 @@ pub struct Rig {
     pub fake: FakeEcs,
     pub gh: FakeGithub,
     pub elb: Query,
-    pub moto: String,
     pub cluster: String,
     pub listener: String,
     pub base_tg: String,
@@ -130,7 +130,6 @@ impl Rig {
             fake,
             gh: FakeGithub::start().await,
             elb,
-            moto,
             cluster,
             listener,
             base_tg,
@@ -139,39 +138,21 @@ impl Rig {
     }
 
     fn base(&self) -> Step {
-        Step::new()
-            .input("mode", "deploy")
-            .input("allow-aws-credential-chain", "true")
-            .input("aws-region", "eu-west-1")
+        // The rig exists only with moto, so the step does too.
+        let step = scripted_step("AWS_ENDPOINT_URL_ECS", self.fake.url())
+            .unwrap()
             .input("cluster", &self.cluster)
             .input("service", "web")
             .input("container", "app")
             .input("preview", "true")
-            .input("environment", "preview")
-            .input("github-token", "ghs_test")
             .input("preview-listener-arn", &self.listener)
-            .input("preview-host", HOST)
-            .var("AWS_ACCESS_KEY_ID", "AKIDTEST")
-            .var("AWS_SECRET_ACCESS_KEY", "secret-key-for-tests")
-            .var("AWS_ENDPOINT_URL", &self.moto)
-            .var("AWS_ENDPOINT_URL_ECS", self.fake.url())
-            .var("GITHUB_API_URL", &self.gh.url())
+            .input("preview-host", HOST);
+        deploy::record(step, &self.gh, "preview", "ghs_test")
     }
 
     fn step(&self, n: u64, action: &str, image: &str) -> Step {
         let sha = format!("{:040x}", n * 1000 + u64::from(image == IMAGE_B));
-        self.base()
-            .input("image", image)
-            .var("GITHUB_SHA", &sha)
-            .var("GITHUB_REF", &format!("refs/pull/{n}/merge"))
-            .event(
-                "pull_request",
-                json!({"action": action, "number": n,
-                       "pull_request": {"number": n,
-                           "head": {"sha": sha, "ref": "feature", "repo": {"full_name": REPO}},
-                           "base": {"ref": "main", "repo": {"full_name": REPO}}},
-                       "repository": {"full_name": REPO}}),
-            )
+        pull_request(self.base().input("image", image), REPO, n, action, &sha)
     }
 
     fn sweep(&self) -> Step {
@@ -256,24 +237,7 @@ impl Rig {
 
     /// States of the deployments of `preview/pr-<n>`, oldest first.
     fn deployments(&self, n: u64) -> Vec<(Value, Vec<String>)> {
-        let mut v: Vec<(Value, Vec<String>)> = self
-            .gh
-            .deployments()
-            .into_iter()
-            .filter(|d| d["environment"] == format!("preview/pr-{n}"))
-            .map(|d| {
-                let id = d["id"].as_u64().unwrap();
-                let states = self
-                    .gh
-                    .deployment_statuses(id)
-                    .iter()
-                    .map(|s| s["state"].as_str().unwrap().to_owned())
-                    .collect();
-                (d, states)
-            })
-            .collect();
-        v.sort_by_key(|(d, _)| d["id"].as_u64());
-        v
+        deployments_of(&self.gh, &format!("preview/pr-{n}"))
     }
 
     fn no_protocol_errors(&self) {

@@ -14,6 +14,7 @@ use stevedore::modes::deploy::express::{self, Config, End, Rollback};
 use stevedore::report::Verdict;
 
 use crate::ecs::{error_lines, fast};
+use crate::helpers::deploy::{TOKEN, only_deployment, record, scripted_step, states};
 use crate::helpers::fake_ecs::{After, ExpressDeploy, FakeEcs};
 use crate::helpers::run::Step;
 
@@ -509,19 +510,11 @@ fn the_service_url_and_the_health_url_come_from_the_endpoint_and_the_health_chec
 // ---- the whole step ----
 
 fn step(fake: &FakeEcs) -> Option<Step> {
-    let moto = crate::helpers::moto::moto()?;
     Some(
-        Step::new()
-            .input("mode", "deploy")
-            .input("allow-aws-credential-chain", "true")
-            .var("AWS_ENDPOINT_URL", &moto.endpoint)
-            .input("aws-region", "eu-west-1")
+        scripted_step("AWS_ENDPOINT_URL_ECS", fake.url())?
             .input("express-service", "frontend")
             .input("image", NEW)
-            .input("health-url", &fake.health_url())
-            .var("AWS_ACCESS_KEY_ID", "AKIDTEST")
-            .var("AWS_SECRET_ACCESS_KEY", "secret-key-for-tests")
-            .var("AWS_ENDPOINT_URL_ECS", fake.url()),
+            .input("health-url", &fake.health_url()),
     )
 }
 
@@ -670,24 +663,11 @@ async fn a_github_deployment_records_an_unhealthy_express_deploy_as_a_failure() 
     let (fake, arn) = fake().await;
     fake.health(500);
     let Some(step) = step(&fake) else { return };
-    let r = step
-        .input("environment", "staging")
-        .input("github-token", "ghs_faketoken0123456789")
-        .var("GITHUB_API_URL", &gh.url())
-        .run()
-        .await;
+    let r = record(step, &gh, "staging", TOKEN).run().await;
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
     gh.assert_no_violations();
-    let deps = gh.deployments();
-    assert_eq!(deps.len(), 1, "{deps:?}");
-    assert_eq!(deps[0]["environment"], "staging");
-    let id = deps[0]["id"].as_u64().unwrap();
-    let states: Vec<String> = gh
-        .deployment_statuses(id)
-        .iter()
-        .map(|s| s["state"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(states, vec!["in_progress", "failure"]);
+    let id = only_deployment(&gh, "staging");
+    assert_eq!(states(&gh, id), vec!["in_progress", "failure"]);
     assert_eq!(fake.express_image(&arn), OLD);
     let errors = error_lines(&r.stdout);
     assert_eq!(errors.len(), 1, "{}", r.stdout);

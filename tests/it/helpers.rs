@@ -6,6 +6,7 @@
 )]
 
 pub mod act;
+pub mod deploy;
 pub mod echo_registry;
 pub mod engine;
 pub mod fake_apprunner;

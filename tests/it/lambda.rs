@@ -14,6 +14,7 @@ use aws_config::SdkConfig;
 use aws_smithy_types::Blob;
 use stevedore::aws::ecr::{CreateRepository, PutImage};
 
+use crate::helpers::deploy::{only_deployment, record, states};
 use crate::helpers::fake_github::FakeGithub;
 use crate::helpers::moto::{LambdaCode, lambda_function, moto, unique};
 use crate::helpers::run::{Step, StepResult};
@@ -264,11 +265,7 @@ async fn a_canary_bakes_with_health_checks_then_shifts_everything() {
     };
     let health = health_server(204).await;
     let gh = FakeGithub::start().await;
-    let step = rig
-        .step(Some("v2"))
-        .input("github-token", "ghs_test")
-        .input("environment", "staging")
-        .var("GITHUB_API_URL", &gh.url())
+    let step = record(rig.step(Some("v2")), &gh, "staging", "ghs_test")
         .input("traffic", "canary 25% 1s")
         .input("health-url", &health.url)
         .input("health-status", "204")
@@ -293,16 +290,8 @@ async fn a_canary_bakes_with_health_checks_then_shifts_everything() {
     has(&r.summary, "| test invoke | ✅ |");
     lacks(&r.summary, "❌");
     gh.assert_no_violations();
-    let deployments = gh.deployments();
-    assert_eq!(deployments.len(), 1, "{deployments:?}");
-    assert_eq!(deployments[0]["environment"], "staging");
-    let id = deployments[0]["id"].as_u64().unwrap();
-    let states: Vec<_> = gh
-        .deployment_statuses(id)
-        .iter()
-        .map(|s| s["state"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(states, ["in_progress", "success"]);
+    let id = only_deployment(&gh, "staging");
+    assert_eq!(states(&gh, id), ["in_progress", "success"]);
 }
 
 #[tokio::test]
@@ -390,13 +379,7 @@ async fn an_unhealthy_url_rolls_the_alias_back_at_the_first_check() {
         errors[0]
     );
     gh.assert_no_violations();
-    let deployments = gh.deployments();
-    assert_eq!(deployments.len(), 1, "{deployments:?}");
-    assert_eq!(
-        deployments[0]["environment"].as_str(),
-        Some(format!("{}:live", rig.function).as_str())
-    );
-    let id = deployments[0]["id"].as_u64().unwrap();
+    let id = only_deployment(&gh, &format!("{}:live", rig.function));
     let last = gh.deployment_statuses(id).last().cloned().unwrap();
     assert_eq!(last["state"], "failure");
 }
@@ -428,7 +411,7 @@ async fn s3_code_is_compared_by_checksum_and_otherwise_downloaded() {
             .build(),
     );
     let bucket = rig.function.to_lowercase();
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    crate::helpers::moto::s3_bucket(&rig.sdk, &bucket, false).await;
     // Same code as deployed, uploaded with a SHA-256 checksum: HeadObject is enough.
     s3.put_object()
         .bucket(&bucket)
@@ -1105,12 +1088,8 @@ async fn a_missing_function_creates_no_github_deployment() {
     };
     let gh = FakeGithub::start().await;
     let missing = format!("{}-missing", rig.function);
-    let r = rig
-        .step(Some("v2"))
+    let r = record(rig.step(Some("v2")), &gh, "staging", "ghs_test")
         .input("function-name", &missing)
-        .input("github-token", "ghs_test")
-        .input("environment", "staging")
-        .var("GITHUB_API_URL", &gh.url())
         .run()
         .await;
     assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.summary);

@@ -1329,16 +1329,7 @@ async fn serverless_main_builds_bundles_and_deploys_both_lambdas_blue_green() {
     let endpoint = w.moto.endpoint.clone();
     let bucket = crate::helpers::moto::unique("artifacts");
     let s3 = aws_sdk_s3::Client::new(&sdk_eu(&endpoint));
-    s3.create_bucket()
-        .bucket(&bucket)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    crate::helpers::moto::s3_bucket(&sdk_eu(&endpoint), &bucket, false).await;
     lambda_function(&endpoint, "backend-dev").await;
     lambda_function(&endpoint, "worker-dev").await;
     let health = crate::lambda::health_server(200).await;

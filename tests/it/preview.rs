@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
+use crate::helpers::deploy::{deployments_of, pull_request, record};
 use crate::helpers::fake_github::FakeGithub;
 use crate::helpers::run::{Step, StepResult};
 use crate::lambda::Rig;
@@ -224,31 +225,12 @@ impl Preview {
 
     /// A preview step for `event`/`action` on PR `n` at commit `sha`, with `code` as the zip.
     fn step(&self, n: u64, action: &str, sha: &str, code: Option<&str>) -> Step {
-        self.base(code)
-            .var("GITHUB_SHA", sha)
-            .var("GITHUB_REF", &format!("refs/pull/{n}/merge"))
-            .event(
-                "pull_request",
-                json!({
-                    "action": action,
-                    "number": n,
-                    "pull_request": {
-                        "number": n,
-                        "head": {"sha": sha, "ref": "feature", "repo": {"full_name": REPO}},
-                        "base": {"ref": "main", "repo": {"full_name": REPO}},
-                    },
-                    "repository": {"full_name": REPO},
-                }),
-            )
+        pull_request(self.base(code), REPO, n, action, sha)
     }
 
     fn base(&self, code: Option<&str>) -> Step {
-        self.rig
-            .step(code)
-            .input("preview", "true")
-            .input("environment", "preview")
-            .input("github-token", "ghs_test")
-            .var("GITHUB_API_URL", &self.gh.url())
+        let step = self.rig.step(code).input("preview", "true");
+        record(step, &self.gh, "preview", "ghs_test")
     }
 
     fn sweep(&self) -> Step {
@@ -337,24 +319,7 @@ impl Preview {
 
     /// States of the deployments of `preview/pr-<n>`, oldest first, each with its status list.
     fn deployments(&self, n: u64) -> Vec<(Value, Vec<String>)> {
-        let mut v: Vec<(Value, Vec<String>)> = self
-            .gh
-            .deployments()
-            .into_iter()
-            .filter(|d| d["environment"] == format!("preview/pr-{n}"))
-            .map(|d| {
-                let id = d["id"].as_u64().unwrap();
-                let states = self
-                    .gh
-                    .deployment_statuses(id)
-                    .iter()
-                    .map(|s| s["state"].as_str().unwrap().to_owned())
-                    .collect();
-                (d, states)
-            })
-            .collect();
-        v.sort_by_key(|(d, _)| d["id"].as_u64());
-        v
+        deployments_of(&self.gh, &format!("preview/pr-{n}"))
     }
 }
 

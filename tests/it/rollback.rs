@@ -7,6 +7,7 @@ use crate::helpers::has;
 use serde_json::Value;
 
 use crate::ecs::{error_lines, fake_with, step_for};
+use crate::helpers::deploy::{TOKEN, record, scripted_step, states};
 use crate::helpers::fake_ecs::{After, Behaviour, FakeEcs};
 use crate::helpers::fake_github::FakeGithub;
 use crate::helpers::run::{Step, StepResult};
@@ -38,10 +39,8 @@ fn image(n: char) -> String {
 /// `step` run for commit `sha` against `gh`, in environment `staging`, which `main` and `v*` tags may
 /// deploy to (a rollback checks each recorded release's ref against this same policy).
 fn at(step: Step, gh: &FakeGithub, sha: &str) -> Step {
-    step.input("environment", "staging")
+    record(step, gh, "staging", TOKEN)
         .input("trigger-policy", "staging: [refs/heads/main, refs/tags/v*]")
-        .input("github-token", "ghs_faketoken0123456789")
-        .var("GITHUB_API_URL", &gh.url())
         .var("GITHUB_SHA", sha)
 }
 
@@ -50,13 +49,6 @@ fn tagged(step: Step, tag: &str) -> Step {
     step.var("GITHUB_REF", &format!("refs/tags/{tag}"))
         .var("GITHUB_REF_NAME", tag)
         .var("GITHUB_REF_TYPE", "tag")
-}
-
-fn states(gh: &FakeGithub, id: u64) -> Vec<String> {
-    gh.deployment_statuses(id)
-        .iter()
-        .map(|s| s["state"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 fn last_deployment(gh: &FakeGithub) -> Value {
@@ -429,18 +421,10 @@ async fn lambda_rollback_moves_the_alias_back_to_the_recorded_version_with_healt
 }
 
 fn app_runner_step(fake: &crate::helpers::fake_apprunner::FakeAppRunner) -> Option<Step> {
-    let moto = crate::helpers::moto::moto()?;
     Some(
-        Step::new()
-            .input("mode", "deploy")
-            .input("allow-aws-credential-chain", "true")
-            .var("AWS_ENDPOINT_URL", &moto.endpoint)
-            .input("aws-region", "eu-west-1")
+        scripted_step("AWS_ENDPOINT_URL_APPRUNNER", fake.url())?
             .input("app-runner-service", "frontend")
-            .input("health-url", &fake.health_url())
-            .var("AWS_ACCESS_KEY_ID", "AKIDTEST")
-            .var("AWS_SECRET_ACCESS_KEY", "secret-key-for-tests")
-            .var("AWS_ENDPOINT_URL_APPRUNNER", fake.url()),
+            .input("health-url", &fake.health_url()),
     )
 }
 
@@ -572,18 +556,10 @@ const EXPRESS_ARN: &str = "arn:aws:ecs:eu-west-1:123456789012:service/default/fr
 /// An ECS Express deploy step of `frontend` (in `default`) on the scripted ECS endpoint, its URL
 /// checked at the endpoint's `/ping`.
 fn express_step(fake: &FakeEcs) -> Option<Step> {
-    let moto = crate::helpers::moto::moto()?;
     Some(
-        Step::new()
-            .input("mode", "deploy")
-            .input("allow-aws-credential-chain", "true")
-            .var("AWS_ENDPOINT_URL", &moto.endpoint)
-            .input("aws-region", "eu-west-1")
+        scripted_step("AWS_ENDPOINT_URL_ECS", fake.url())?
             .input("express-service", "frontend")
-            .input("health-url", &fake.health_url())
-            .var("AWS_ACCESS_KEY_ID", "AKIDTEST")
-            .var("AWS_SECRET_ACCESS_KEY", "secret-key-for-tests")
-            .var("AWS_ENDPOINT_URL_ECS", fake.url()),
+            .input("health-url", &fake.health_url()),
     )
 }
 

@@ -214,6 +214,42 @@ pub async fn lambda_function(
     }
 }
 
+/// An S3 bucket `name` in moto, in `sdk`'s region (a location constraint outside us-east-1, as S3 wants),
+/// with versioning turned on when `versioned`.
+pub async fn s3_bucket(sdk: &aws_types::SdkConfig, name: &str, versioned: bool) {
+    use aws_sdk_s3::types::{
+        BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration,
+        VersioningConfiguration,
+    };
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    let create = s3.create_bucket().bucket(name);
+    let create = match sdk.region().map(|r| r.as_ref()) {
+        None | Some("us-east-1") => create,
+        Some(region) => create.create_bucket_configuration(
+            CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::from(region))
+                .build(),
+        ),
+    };
+    create.send().await.unwrap();
+    if versioned {
+        s3.put_bucket_versioning()
+            .bucket(name)
+            .versioning_configuration(
+                VersioningConfiguration::builder()
+                    .status(BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
 /// What [`lambda_function`] publishes as version 1.
 pub enum LambdaCode<'a> {
     /// `app.py` with this body, handler `app.handler`, Python 3.12.
