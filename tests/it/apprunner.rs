@@ -266,8 +266,7 @@ async fn the_whole_step_deploys_to_app_runner_and_writes_the_outputs() {
 async fn the_whole_step_refuses_an_app_runner_target_mixed_with_ecs() {
     let fake = FakeAppRunner::start("frontend", OLD).await;
     let Some(step) = step(&fake) else { return };
-    let r = step.input("cluster", "prod").run().await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
+    let r = step.input("cluster", "prod").exits(2).await;
     let errors = error_lines(&r.stdout);
     assert!(
         errors.iter().any(|e| e.contains("app-runner-service")),

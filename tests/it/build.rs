@@ -485,9 +485,8 @@ async fn a_bundle_step_runs_end_to_end_with_oidc_credentials() {
         .input("bundle-dir", "dist/lambda")
         .input("s3-bucket", &bucket)
         .var("AWS_ENDPOINT_URL", &m.endpoint)
-        .run()
+        .exits(0)
         .await;
-    assert_eq!(r.code, 0, "{}", r.stdout);
     assert_eq!(r.output("verdict"), Some("success"));
     assert_eq!(r.output("s3-bucket"), Some(bucket.as_str()));
     // Service defaults to the repository name, version to the short commit.
@@ -666,9 +665,8 @@ async fn a_dry_run_packages_and_hashes_but_sends_nothing() {
         .input("bundle-dir", "dist")
         .input("s3-bucket", "artifacts")
         .input("version", "3.1.0")
-        .run()
+        .exits(0)
         .await;
-    assert_eq!(r.code, 0, "{}", r.stdout);
     // A dry run proves nothing was done: `skipped` in every mode (docs/reporting.md, "Dry runs").
     assert_eq!(r.output("verdict"), Some("skipped"), "{}", r.stdout);
     assert_eq!(r.output("s3-key"), Some("octo-repo/3.1.0/lambda.zip"));
@@ -976,9 +974,8 @@ async fn an_image_context_with_a_link_out_or_a_fifo_is_refused_before_any_call()
         .input("context", "app")
         // Nothing listens here: any engine call would fail differently.
         .var("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     let error = r
         .stdout
         .lines()

@@ -418,9 +418,8 @@ async fn ecs_and_lambda_targets_in_one_step_are_refused() {
         .input("service", "web")
         .input("image", IMAGE)
         .input("function-name", "api")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     has(
         &r.stdout,
         "input `function-name` = `api`: is set together with `cluster`/`service`",
@@ -724,8 +723,7 @@ async fn dry_run_prints_the_plan_and_writes_nothing() {
     let Some(step) = step_for(&fake) else {
         return;
     };
-    let r = step.input("dry-run", "true").run().await;
-    assert_eq!(r.code, 0, "{}", r.stdout);
+    let r = step.input("dry-run", "true").exits(0).await;
     assert_eq!(r.output("verdict"), Some("skipped"));
     let calls = fake.calls();
     assert!(
@@ -779,8 +777,7 @@ async fn a_missing_cluster_whose_default_does_not_exist_is_a_configuration_error
     let Some(step) = step_for(&fake) else {
         return;
     };
-    let r = step.input("cluster", "").run().await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
+    let r = step.input("cluster", "").exits(2).await;
     assert_eq!(
         error_lines(&r.stdout),
         [
@@ -797,9 +794,8 @@ async fn lambda_inputs_without_function_name_name_function_name_not_the_ecs_inpu
         .input("zip-file", "dist/fn.zip")
         .input("traffic", "canary 10% 5m")
         .input("alias", "live")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     assert_eq!(
         error_lines(&r.stdout),
         [
@@ -815,9 +811,8 @@ async fn an_image_without_tag_or_digest_is_refused_and_production_by_tag_is_warn
         .input("cluster", "prod")
         .input("service", "web")
         .input("image", "localhost:5000/team/web")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     assert_eq!(
         error_lines(&r.stdout),
         [
@@ -828,9 +823,8 @@ async fn an_image_without_tag_or_digest_is_refused_and_production_by_tag_is_warn
         .input("mode", "deploy")
         .input("function-name", "api")
         .input("image", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/api")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     has(
         &r.stdout,
         "::error title=stevedore%3A invalid input `image`::input `image` = `123456789012.dkr.ecr.eu-west-1.amazonaws.com/api`: names neither a tag nor a digest",
@@ -866,8 +860,7 @@ async fn a_missing_container_name_is_a_configuration_error_naming_the_containers
     let Some(step) = step_for(&fake) else {
         return;
     };
-    let r = step.input("container", "api").run().await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
+    let r = step.input("container", "api").exits(2).await;
     has(
         &r.stdout,
         "`api` not in task definition `web`; it has: app, log-router",

@@ -489,8 +489,7 @@ async fn without_a_listener_the_preview_is_the_service_alone() {
     let mut opened = step("reopened");
     opened.env.remove("INPUT_IMAGE");
     let calls = rig.fake.total_calls();
-    let r = opened.run().await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
+    let r = opened.exits(2).await;
     has(&r.stdout, "input `image` is required");
     assert_eq!(rig.fake.total_calls(), calls, "refused before any AWS call");
     assert!(rig.base_tags().is_empty());
@@ -727,9 +726,8 @@ async fn ecs_preview_inputs_are_checked_all_at_once() {
         .input("preview-desired-count", "50")
         .input("pre-deploy-task", "command: [migrate]")
         .input("preview-url-auth", "NONE")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     for needle in [
         "input `service`",
         "input `preview-listener-arn`",
@@ -746,9 +744,8 @@ async fn ecs_preview_inputs_are_checked_all_at_once() {
         .input("function-name", "f")
         .input("preview", "true")
         .input("preview-host", "pr-{number}.example.com")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     has(&r.stdout, "applies to ECS previews only");
 }
 

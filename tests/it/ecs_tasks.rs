@@ -455,9 +455,8 @@ async fn task_inputs_are_checked_with_the_other_inputs() {
         .input("pre-deploy-task", "command: bin/rails db:migrate\n")
         .input("post-deploy-task", "command: [x]\ncontainer: nope\n")
         .input("wait-timeout", "never")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     has(&r.stdout, "pre-deploy-task");
     has(
         &r.stdout,
@@ -473,9 +472,8 @@ async fn task_inputs_are_checked_with_the_other_inputs() {
     let Some(step) = step_for(&fake) else { return };
     let r = step
         .input("post-deploy-task", "command: [x]\ncontainer: nope\n")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     has(
         &r.stdout,
         "input `post-deploy-task` names container `nope`, which the task definition does not have (it has `app`, `log-router`)",

@@ -596,9 +596,8 @@ async fn bad_inputs_are_all_refused_at_once_with_exit_2_and_no_ecs_call() {
         .input("health-url", "ftp://example.com/")
         .input("wait-timeout", "0s")
         .input("rollback", "sometimes")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     let errors = error_lines(&r.stdout).join("\n");
     for input in [
         "image",
@@ -629,9 +628,8 @@ async fn an_express_target_mixed_with_app_runner_or_a_bad_arn_is_refused() {
             "arn:aws:lambda:eu-west-1:123456789012:function:x",
         )
         .input("cluster", "other")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     let errors = error_lines(&r.stdout).join("\n");
     has(&errors, "together with `app-runner-service`");
     has(&errors, "not an ECS service ARN");
@@ -694,9 +692,8 @@ async fn the_ecs_path_refuses_an_express_service_and_names_express_service() {
         .input("cluster", "default")
         .input("service", "frontend")
         .input("container", "Main")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     let errors = error_lines(&r.stdout).join("\n");
     assert!(
         errors.contains("is an ECS Express Mode service")

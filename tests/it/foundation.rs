@@ -11,9 +11,8 @@ async fn three_bad_inputs_give_three_messages_and_exit_2() {
         .input("comment", "sometimes")
         .input("report-key", "k")
         .var("INPUT_DRY_RUN", "true")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     let errors: Vec<_> = r
         .stdout
         .lines()
@@ -71,9 +70,8 @@ async fn a_bad_fips_flag_is_exit_2_before_any_request() {
         )
         .input("aws-region", "us-gov-west-1")
         .var("AWS_USE_FIPS_ENDPOINT", "yes")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     assert_eq!(oidc.token_requests(), 0);
     let errors = crate::credentials::errors(&r);
     has(
@@ -99,8 +97,7 @@ async fn the_endpoint_override_wins_over_fips_and_dual_stack() {
         .input("aws-region", "us-gov-west-1")
         .var("AWS_USE_FIPS_ENDPOINT", "true")
         .var("AWS_USE_DUALSTACK_ENDPOINT", "TRUE")
-        .run()
+        .exits(0)
         .await;
-    assert_eq!(r.code, 0, "{}", r.stdout);
     assert_eq!(r.output("aws-account-id"), Some("123456789012"));
 }

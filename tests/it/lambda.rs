@@ -998,8 +998,7 @@ async fn image_functions_compare_the_digest_and_take_new_images() {
     assert_eq!(rig.alias().await, ("2".to_owned(), None));
     has(&new.summary, d2.trim_start_matches("sha256:"));
     // A zip for an image function is refused before anything changes.
-    let wrong = rig.step(Some("v9")).run().await;
-    assert_eq!(wrong.code, 2, "{}", wrong.stdout);
+    let wrong = rig.step(Some("v9")).exits(2).await;
     has(
         &wrong.stdout,
         "has package type Image, but `zip-file` gives zip code",

@@ -503,9 +503,8 @@ async fn bad_checks_input_lists_every_problem_and_exits_2() {
             "- name: Tests\n  outcome: broken\n  results: out.bin\n- results: a.xml\n",
         )
         .input("generated-files", "sometimes")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     let errors: Vec<&str> = r
         .stdout
         .lines()
@@ -543,9 +542,8 @@ async fn a_local_dry_run_prints_the_detected_plan_and_spawns_nothing() {
         .var("PATH", &bin.display().to_string())
         .input("mode", "lint-gate")
         .input("dry-run", "true")
-        .run()
+        .exits(0)
         .await;
-    assert_eq!(r.code, 0, "{}", r.stdout);
     has(&r.stdout, "detected: Cargo, Python");
     has(
         &r.stdout,
@@ -808,8 +806,7 @@ async fn in_actions_without_checks_nothing_is_spawned() {
         "[package]\nname = \"x\"\n",
     )
     .unwrap();
-    let r = step.input("mode", "lint-gate").run().await;
-    assert_eq!(r.code, 0, "{}", r.stdout);
+    let r = step.input("mode", "lint-gate").exits(0).await;
     has(&r.stdout, "(no `checks` input: only the built-in checks)");
     lacks(&r.stdout, "detected:");
     assert_eq!(r.output("verdict"), Some("skipped"));

@@ -232,9 +232,8 @@ async fn conflicting_release_labels_fail_with_the_fix() {
             "pull_request",
             merged_pr_event(4, "main", &c[0], &["release:major", "release:skip"]),
         )
-        .run()
+        .exits(1)
         .await;
-    assert_eq!(r.code, 1, "{}", r.stdout);
     has(
         &r.stdout,
         "conflicting release labels `release:major`, `release:skip` (#4)",
@@ -273,9 +272,8 @@ async fn label_release_skip_makes_no_release() {
             "pull_request",
             merged_pr_event(10, "main", &new[0], &["release:skip"]),
         )
-        .run()
+        .exits(0)
         .await;
-    assert_eq!(r.code, 0, "{}", r.stdout);
     assert_eq!(r.output("verdict"), Some("skipped"));
     assert_eq!(r.output("released"), Some("false"));
     assert_eq!(r.output("version"), Some(""));
@@ -342,8 +340,7 @@ async fn rerun_after_a_failure_between_tag_and_release_completes_it_once() {
             times: Some(1),
         },
     );
-    let first = step(&gh, "main", &new[0]).run().await;
-    assert_eq!(first.code, 1, "{}", first.stdout);
+    let first = step(&gh, "main", &new[0]).exits(1).await;
     has(&first.stdout, "contents: write");
     assert_eq!(tags(&gh).len(), 2, "the tag was made before the failure");
     assert!(gh.releases().is_empty());
@@ -450,9 +447,8 @@ async fn dry_run_shows_the_plan_and_writes_nothing() {
     let new = gh.seed_commits("main", &["feat: b"]);
     let r = step(&gh, "main", &new[0])
         .input("dry-run", "true")
-        .run()
+        .exits(0)
         .await;
-    assert_eq!(r.code, 0, "{}", r.stdout);
     // A dry run proves nothing was done: `skipped` in every mode (docs/reporting.md, "Dry runs").
     assert_eq!(r.output("verdict"), Some("skipped"), "{}", r.stdout);
     assert_eq!(r.output("version"), Some("2.1.0"));
@@ -555,9 +551,8 @@ async fn dry_run_on_an_open_pr_previews_the_release_and_a_real_run_skips() {
     let r = step(&gh, "main", &head[0])
         .input("dry-run", "true")
         .event("pull_request", ev.clone())
-        .run()
+        .exits(0)
         .await;
-    assert_eq!(r.code, 0, "{}", r.stdout);
     assert_eq!(r.output("version"), Some("1.3.0"), "{}", r.summary);
     has(&r.summary, "would release v1.3.0 (dry run)");
     has(&r.summary, "label `release:minor` on #30");
@@ -889,9 +884,8 @@ async fn a_dry_run_without_the_api_plans_from_the_local_clones_tags_and_commits(
     let r = s
         .var("GITHUB_SHA", &head)
         .var("GITHUB_SERVER_URL", "https://github.com")
-        .run()
+        .exits(0)
         .await;
-    assert_eq!(r.code, 0, "{}", r.stdout);
     assert_eq!(r.output("version"), Some("1.3.0"), "{:?}", r.outputs);
     assert_eq!(r.output("previous-version"), Some("1.2.0"));
     assert_eq!(r.output("tag"), Some("v1.3.0"));
@@ -922,16 +916,14 @@ async fn a_dry_run_without_the_api_plans_from_the_local_clones_tags_and_commits(
 async fn without_the_api_a_real_run_and_a_dry_run_without_a_clone_are_refused() {
     let s = Step::new().input("mode", "publish");
     let head = local_clone(&s);
-    let r = s.var("GITHUB_SHA", &head).run().await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
+    let r = s.var("GITHUB_SHA", &head).exits(2).await;
     has(&r.stdout, "github-token");
 
     let r = Step::new()
         .input("mode", "publish")
         .input("dry-run", "true")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     assert!(
         r.stdout.contains("cannot open a git repository") && r.stdout.contains("actions/checkout"),
         "{}",
@@ -952,9 +944,8 @@ async fn package_inputs_are_masked_and_validated_at_once() {
         .input("npm-token", "npm_tok_for_tests_123")
         .input("pypi-token", "pypi-tok-for-tests-456")
         .input("npm-provenance", "true")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     let first = r.stdout.lines().next().unwrap_or_default();
     assert_eq!(first, "::add-mask::ghs_faketoken1234", "{}", r.stdout);
     for secret in ["npm_tok_for_tests_123", "pypi-tok-for-tests-456"] {

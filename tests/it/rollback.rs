@@ -216,9 +216,8 @@ async fn ecs_previous_skips_a_failed_deploy_restores_the_last_good_task_definiti
     let again = at(step(), &gh, SHA_D)
         .input("image", "")
         .input("rollback-to", "previous")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(again.code, 2, "{}", again.stdout);
     let errors = error_lines(&again.stdout);
     assert!(
         errors.iter().any(
@@ -255,9 +254,8 @@ async fn ecs_rollback_without_any_recorded_release_or_token_is_refused_before_an
     let r = at(step, &gh, SHA_D)
         .input("image", "")
         .input("rollback-to", "v9.9.9")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     let errors = error_lines(&r.stdout);
     assert!(
         errors.iter().any(|e| e.contains(
@@ -274,9 +272,8 @@ async fn ecs_rollback_without_any_recorded_release_or_token_is_refused_before_an
         .unwrap()
         .input("image", "")
         .input("rollback-to", "previous")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     assert!(
         error_lines(&r.stdout)
             .iter()
@@ -290,9 +287,8 @@ async fn ecs_rollback_without_any_recorded_release_or_token_is_refused_before_an
     let r = at(step_for(&fake).unwrap(), &gh, SHA_D)
         .input("image", "")
         .input("rollback-to", "previous")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     assert!(
         error_lines(&r.stdout)
             .iter()
@@ -313,9 +309,8 @@ async fn bad_rollback_inputs_are_all_named_at_once_before_anything_runs() {
         .input("rollback-to", "v1 or v2")
         .input("task-definition", "td.json")
         .input("pre-deploy-task", "command: [migrate]")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     let errors = error_lines(&r.stdout).join("\n");
     for needle in [
         "rollback-to",
@@ -445,20 +440,18 @@ async fn app_runner_rollback_restores_the_recorded_image_and_refuses_when_only_f
 
     // B is unhealthy and rolled back to image 1.
     fake.health(500);
-    let r = at(app_runner_step(&fake).unwrap(), &gh, SHA_B)
+    at(app_runner_step(&fake).unwrap(), &gh, SHA_B)
         .input("image", &image('2'))
-        .run()
+        .exits(1)
         .await;
-    assert_eq!(r.code, 1, "{}", r.stdout);
     assert_eq!(fake.image(), image('1'));
     fake.health(200);
 
     // A is live; B failed; nothing earlier: refused, exit 2.
     let r = at(app_runner_step(&fake).unwrap(), &gh, SHA_C)
         .input("rollback-to", "previous")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     assert!(
         error_lines(&r.stdout).iter().any(|e| e
             .contains("environment `staging` has no earlier good release")
@@ -779,9 +772,8 @@ async fn express_without_an_earlier_release_or_with_another_targets_release_is_r
     // Nothing deployed: exit 2 for a version, before any ECS call.
     let r = at(step(), &gh, SHA_D)
         .input("rollback-to", "v9.9.9")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     assert!(
         error_lines(&r.stdout).iter().any(|e| e.contains(
             "input `rollback-to`: environment `staging` has no good release of version `v9.9.9` of ECS Express `frontend`"
@@ -802,9 +794,8 @@ async fn express_without_an_earlier_release_or_with_another_targets_release_is_r
     let dep_ar = last_deployment(&gh);
     let r = at(step(), &gh, SHA_B)
         .input("rollback-to", "previous")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     let errors = error_lines(&r.stdout).join("\n");
     for needle in [
         "input `rollback-to`: environment `staging` has no earlier good release (`rollback-to: previous`) of ECS Express `frontend`",
@@ -831,9 +822,8 @@ async fn express_without_an_earlier_release_or_with_another_targets_release_is_r
         .await);
     let r = at(step(), &gh, SHA_D)
         .input("rollback-to", "previous")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     let errors = error_lines(&r.stdout).join("\n");
     assert!(
         errors.contains("3 deployment(s) read, 2 without a stevedore record of this target")
@@ -994,9 +984,8 @@ async fn ecs_forged_releases_are_passed_over_and_previous_restores_the_last_veri
     let r = at(step(), &gh, SHA_D)
         .input("image", "")
         .input("rollback-to", "v9.9.9")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     passed_over(&r, no_tag, "tag `v9.9.9` does not exist");
     assert_eq!(fake.requests("UpdateService").len(), updates);
 
@@ -1125,9 +1114,8 @@ async fn app_runner_forged_images_from_elsewhere_or_by_tag_are_refused() {
     // Only forged releases for the version: exit 2, the service untouched.
     let r = at(app_runner_step(&fake).unwrap(), &gh, SHA_D)
         .input("rollback-to", SHA_C)
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     passed_over(&r, by_tag, "is not pinned by digest");
     passed_over(
         &r,
@@ -1180,9 +1168,8 @@ async fn express_forged_images_from_elsewhere_or_by_tag_are_refused() {
     let updates = express_updates(&fake).len();
     let r = at(step(), &gh, SHA_D)
         .input("rollback-to", SHA_C)
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     passed_over(&r, by_tag, "is not pinned by digest");
     passed_over(
         &r,

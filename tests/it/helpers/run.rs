@@ -104,6 +104,14 @@ impl Step {
         self.run_with_cancel(Cancel::never()).await
     }
 
+    /// Runs stevedore to completion and checks that it exited with `code`, showing stdout when it did not
+    /// (what nearly every test checks first).
+    pub async fn exits(self, code: u8) -> StepResult {
+        let r = self.run().await;
+        assert_eq!(r.code, code, "{}", r.stdout);
+        r
+    }
+
     pub async fn run_with_cancel(self, cancel: Cancel) -> StepResult {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let (cmds, buf) = Commands::buffer(Masker::default(), true);
