@@ -245,8 +245,7 @@ fn step(fake: &FakeAppRunner) -> Option<Step> {
 async fn the_whole_step_deploys_to_app_runner_and_writes_the_outputs() {
     let fake = FakeAppRunner::start("frontend", OLD).await;
     let Some(step) = step(&fake) else { return };
-    let r = step.run().await;
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    let r = step.exits(0).await;
     assert_eq!(r.output("verdict"), Some("success"));
     assert!(
         r.output("service-url")
@@ -283,8 +282,7 @@ async fn a_github_deployment_records_an_unhealthy_app_runner_deploy_as_a_failure
     let fake = FakeAppRunner::start("frontend", OLD).await;
     fake.health(500);
     let Some(step) = step(&fake) else { return };
-    let r = record(step, &gh, "staging", TOKEN).run().await;
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    let r = record(step, &gh, "staging", TOKEN).exits(1).await;
     gh.assert_no_violations();
     let id = only_deployment(&gh, "staging");
     assert_eq!(states(&gh, id), vec!["in_progress", "failure"]);
@@ -311,8 +309,7 @@ async fn a_github_deployment_records_an_unhealthy_app_runner_deploy_as_a_failure
 async fn a_dry_run_describes_the_service_and_changes_nothing() {
     let fake = FakeAppRunner::start("frontend", OLD).await;
     let Some(step) = step(&fake) else { return };
-    let r = step.input("dry-run", "true").run().await;
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    let r = step.input("dry-run", "true").exits(0).await;
     assert_eq!(r.output("verdict"), Some("skipped"));
     has(
         &r.stdout,

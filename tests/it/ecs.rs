@@ -557,8 +557,7 @@ async fn the_whole_step_deploys_and_writes_outputs_and_summary() {
     let Some(step) = step_for(&fake) else {
         return;
     };
-    let r = step.run().await;
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    let r = step.exits(0).await;
     assert_eq!(r.output("verdict"), Some("success"));
     assert!(
         r.output("task-definition-arn")
@@ -622,8 +621,7 @@ async fn a_failed_deploy_ends_with_an_error_annotation_naming_the_reason_and_the
     let Some(step) = step_for(&fake) else {
         return;
     };
-    let r = step.run().await;
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    let r = step.exits(1).await;
     let errors = error_lines(&r.stdout);
     assert_eq!(errors.len(), 1, "{}", r.stdout);
     assert!(
@@ -652,8 +650,7 @@ async fn a_timed_out_deploy_says_the_budget_and_the_input_that_sets_it() {
     let Some(step) = step_for(&fake) else {
         return;
     };
-    let r = step.input("wait-timeout", "2s").run().await;
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    let r = step.input("wait-timeout", "2s").exits(1).await;
     let errors = error_lines(&r.stdout);
     assert_eq!(errors.len(), 1, "{}", r.stdout);
     assert!(
@@ -704,9 +701,8 @@ async fn an_unreachable_github_costs_one_retry_run_then_one_try_per_call() {
     let r = step
         .input("github-token", "ghs_test")
         .var("GITHUB_API_URL", &url)
-        .run()
+        .exits(0)
         .await;
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
     // The in-progress check run: 1 try + 3 retries; the Deployment POST: 1; the fan-out's check run: 1.
     assert_eq!(
         connections.load(std::sync::atomic::Ordering::SeqCst),
@@ -844,9 +840,8 @@ async fn an_image_without_tag_or_digest_is_refused_and_production_by_tag_is_warn
             "trigger-policy",
             "production:\n  refs: [main]\n  require-environment-claim: false\n",
         )
-        .run()
+        .exits(0)
         .await;
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
     assert!(
         r.stdout.lines().any(|l| l == format!("::warning title=stevedore deploy%3A production by tag::`production` is deployed by tag (`{tagged}`): a tag can be moved after the deploy, so what runs cannot be proven. Deploy by digest (the `digest` output of `build`: `repo@sha256:…`).")),
         "{}",
@@ -1106,9 +1101,8 @@ async fn a_github_deployment_records_the_deploy_and_its_outcome() {
     };
     let r = record(step, &gh, "staging", TOKEN)
         .input("service", "web\nworker")
-        .run()
+        .exits(1)
         .await;
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
     gh.assert_no_violations();
     let id = only_deployment(&gh, "staging");
     assert_eq!(states(&gh, id), vec!["in_progress", "failure"]);

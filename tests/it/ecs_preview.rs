@@ -509,9 +509,8 @@ async fn preview_max_counts_ecs_previews_and_an_expired_one_makes_room() {
     let r = rig
         .step(2, "opened", IMAGE_A)
         .input("preview-max", "1")
-        .run()
+        .exits(1)
         .await;
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
     assert!(
         r.stdout.contains("::error") && r.stdout.contains("`preview-max` (1)"),
         "{}",
@@ -661,8 +660,7 @@ async fn a_foreign_service_with_the_preview_name_is_left_alone() {
     let td = rig.fake.service_task_definition("web");
     rig.fake
         .seed_service(&rig.cluster, "web-pr-9", &td, 1, None);
-    let r = rig.step(9, "opened", IMAGE_A).run().await;
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    let r = rig.step(9, "opened", IMAGE_A).exits(1).await;
     has(&r.stdout, "carries no stevedore preview record");
     // Its record makes the close clean up what this run created, and leave the service.
     let r = rig.step(9, "closed", IMAGE_A).run().await;
@@ -696,8 +694,7 @@ async fn a_foreign_rule_for_the_preview_host_is_refused_and_left_alone() {
         )
         .await
         .unwrap();
-    let r = rig.step(8, "opened", IMAGE_A).run().await;
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    let r = rig.step(8, "opened", IMAGE_A).exits(1).await;
     has(&r.stdout, "already routes host `pr-8.preview.example.com`");
     assert!(rig.fake.requests("CreateService").is_empty());
     // The close removes what the refused run made (its target group) and leaves the foreign rule.
@@ -805,8 +802,7 @@ async fn a_foreign_preview_service_is_refused_before_any_tag_is_written() {
     let td = rig.fake.service_task_definition("web");
     rig.fake
         .seed_service(&rig.cluster, "web-pr-13", &td, 1, None);
-    let r = rig.step(13, "opened", IMAGE_A).run().await;
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    let r = rig.step(13, "opened", IMAGE_A).exits(1).await;
     has(&r.stdout, "carries no stevedore preview record");
     assert!(rig.fake.requests("TagResource").is_empty());
     assert!(rig.fake.requests("RegisterTaskDefinition").is_empty());

@@ -522,8 +522,7 @@ fn step(fake: &FakeEcs) -> Option<Step> {
 async fn the_whole_step_deploys_to_ecs_express_and_writes_the_outputs() {
     let (fake, arn) = fake().await;
     let Some(step) = step(&fake) else { return };
-    let r = step.run().await;
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    let r = step.exits(0).await;
     assert_eq!(r.output("verdict"), Some("success"));
     assert_eq!(
         r.output("service-url"),
@@ -640,8 +639,7 @@ async fn an_express_target_mixed_with_app_runner_or_a_bad_arn_is_refused() {
 async fn a_dry_run_describes_the_service_and_changes_nothing() {
     let (fake, arn) = fake().await;
     let Some(step) = step(&fake) else { return };
-    let r = step.input("dry-run", "true").run().await;
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    let r = step.input("dry-run", "true").exits(0).await;
     assert_eq!(r.output("verdict"), Some("skipped"));
     has(
         &r.stdout,
@@ -661,8 +659,7 @@ async fn a_github_deployment_records_an_unhealthy_express_deploy_as_a_failure() 
     let (fake, arn) = fake().await;
     fake.health(500);
     let Some(step) = step(&fake) else { return };
-    let r = record(step, &gh, "staging", TOKEN).run().await;
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    let r = record(step, &gh, "staging", TOKEN).exits(1).await;
     gh.assert_no_violations();
     let id = only_deployment(&gh, "staging");
     assert_eq!(states(&gh, id), vec!["in_progress", "failure"]);

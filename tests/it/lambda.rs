@@ -173,8 +173,7 @@ async fn unchanged_code_is_not_uploaded_and_the_deploy_is_skipped() {
     let Some(rig) = Rig::new("lambda-same").await else {
         return;
     };
-    let r = rig.step(Some("v1")).run().await;
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    let r = rig.step(Some("v1")).exits(0).await;
     assert_eq!(r.output("verdict"), Some("skipped"), "{}", r.summary);
     assert_eq!(calls(&r, "UpdateFunctionCode"), 0, "{}", r.summary);
     assert_eq!(calls(&r, "UpdateAlias"), 0, "{}", r.summary);
@@ -197,9 +196,8 @@ async fn configuration_and_code_are_updated_one_after_the_other_and_the_alias_mo
             "environment-variables",
             "LOG_LEVEL=debug\nSECRET_THING=hunter2",
         )
-        .run()
+        .exits(0)
         .await;
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
     assert_eq!(r.output("verdict"), Some("success"));
     assert_eq!(r.output("version"), Some("2"));
     assert_eq!(r.output("previous-version"), Some("1"));
@@ -350,9 +348,8 @@ async fn an_unhealthy_url_rolls_the_alias_back_at_the_first_check() {
         .var("GITHUB_API_URL", &gh.url())
         .input("traffic", "linear 10% 10m")
         .input("health-url", &health.url)
-        .run()
+        .exits(1)
         .await;
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
     assert_eq!(rig.alias().await, ("1".to_owned(), None));
     assert_eq!(health.hits.load(Ordering::SeqCst), 1);
     has(
@@ -448,9 +445,8 @@ async fn s3_code_is_compared_by_checksum_and_otherwise_downloaded() {
         .step(None)
         .input("s3-bucket", &bucket)
         .input("s3-key", "new.zip")
-        .run()
+        .exits(0)
         .await;
-    assert_eq!(new.code, 0, "{}\n{}", new.stdout, new.summary);
     assert_eq!(calls(&new, "GetObject"), 1, "{}", new.summary);
     assert_eq!(calls(&new, "UpdateFunctionCode"), 1, "{}", new.summary);
     assert_eq!(rig.alias().await, ("2".to_owned(), None));
@@ -465,9 +461,8 @@ async fn a_missing_alarm_is_a_configuration_error_before_anything_changes() {
         .step(Some("v2"))
         .input("traffic", "canary 10% 5m")
         .input("alarms", "no-such-alarm")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.summary);
     has(&r.stdout, "no-such-alarm");
     assert_eq!(rig.alias().await, ("1".to_owned(), None));
     let cfg = rig
@@ -601,9 +596,8 @@ async fn a_dry_run_plans_without_writing() {
         .step(Some("v2"))
         .input("dry-run", "true")
         .input("memory-size", "512")
-        .run()
+        .exits(0)
         .await;
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
     // A dry run proves nothing was done: `skipped` in every mode (docs/reporting.md, "Dry runs").
     assert_eq!(r.output("verdict"), Some("skipped"), "{}", r.stdout);
     has(&r.summary, "dry run: nothing was changed");
@@ -628,9 +622,8 @@ async fn the_first_deploy_creates_the_alias_on_the_new_version() {
         .step(Some("v2"))
         .input("alias", "blue")
         .input("traffic", "canary 10% 5m")
-        .run()
+        .exits(0)
         .await;
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
     assert_eq!(r.output("version"), Some("2"));
     assert_eq!(r.output("previous-version"), None);
     assert!(r.output("alias-arn").unwrap().ends_with(":blue"));
@@ -794,9 +787,8 @@ async fn updates_wait_for_lambda_to_settle_so_no_call_conflicts() {
         .var("AWS_ENDPOINT_URL_LAMBDA", &proxy)
         .input("memory-size", "1024")
         .input("handler", "app.main")
-        .run()
+        .exits(0)
         .await;
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
     assert_eq!(conflicts.load(Ordering::SeqCst), 0, "{}", r.summary);
     // Two updates, each polled through three InProgress answers to Successful, plus the version's poll.
     assert_eq!(calls(&r, "GetFunctionConfiguration"), 9, "{}", r.summary);
@@ -846,9 +838,8 @@ async fn a_failing_smoke_invocation_stops_before_any_traffic_moves() {
         .var("AWS_ENDPOINT_URL_LAMBDA", &proxy)
         .input("traffic", "canary 10% 10m")
         .input("test-payload", r#"{"smoke": 1}"#)
-        .run()
+        .exits(1)
         .await;
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
     assert_eq!(calls(&r, "UpdateAlias"), 0, "{}", r.summary);
     has(
         &r.summary,
@@ -871,9 +862,8 @@ async fn a_function_error_during_the_bake_rolls_back() {
         .input("traffic", "linear 20% 10m")
         .input("health-interval", "50ms")
         .input("test-payload", "{}")
-        .run()
+        .exits(1)
         .await;
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
     assert_eq!(rig.alias().await, ("1".to_owned(), None));
     has(&r.summary, "| test invoke | 2× ✅ |");
     has(
@@ -898,8 +888,7 @@ async fn a_deploy_through_github_oidc_and_sts_needs_no_static_keys() {
         )
         .var("AWS_ENDPOINT_URL", &rig.endpoint);
     std::fs::write(step.workspace.join("app.zip"), zip("v2")).unwrap();
-    let r = oidc.apply(step.input("zip-file", "app.zip")).run().await;
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    let r = oidc.apply(step.input("zip-file", "app.zip")).exits(0).await;
     assert_eq!(oidc.token_requests(), 1);
     lacks(&r.stdout, "credential chain");
     assert_eq!(r.output("version"), Some("2"));
@@ -991,9 +980,8 @@ async fn image_functions_compare_the_digest_and_take_new_images() {
     let new = rig
         .step(None)
         .input("image", &format!("{uri}:v2"))
-        .run()
+        .exits(0)
         .await;
-    assert_eq!(new.code, 0, "{}\n{}", new.stdout, new.summary);
     assert_eq!(calls(&new, "UpdateFunctionCode"), 1, "{}", new.summary);
     assert_eq!(rig.alias().await, ("2".to_owned(), None));
     has(&new.summary, d2.trim_start_matches("sha256:"));
@@ -1089,9 +1077,8 @@ async fn a_missing_function_creates_no_github_deployment() {
     let missing = format!("{}-missing", rig.function);
     let r = record(rig.step(Some("v2")), &gh, "staging", "ghs_test")
         .input("function-name", &missing)
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.summary);
     has(
         &r.stdout,
         &format!("Lambda function `{missing}` does not exist"),

@@ -434,9 +434,8 @@ async fn a_clean_repository_passes_and_advisory_failures_only_warn() {
             "pull_request",
             serde_json::json!({"number": 8, "pull_request": {"number": 8, "title": "feat(gate): judge checks", "head": {"sha": "abc"}, "base": {"ref": "main"}}}),
         )
-        .run()
+        .exits(0)
         .await;
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
     assert_eq!(r.output("verdict"), Some("neutral"));
     assert_eq!(r.output("failed-checks"), Some("Security"));
     assert_eq!(
@@ -476,9 +475,8 @@ async fn a_personal_token_falls_back_to_statuses_that_count_tests_and_says_what_
             "- name: Tests\n  outcome: success\n  results: junit.xml\n",
         )
         .input("generated-files", "off")
-        .run()
+        .exits(0)
         .await;
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
     gh.assert_no_violations();
     let st = gh.statuses();
     let tests = st
@@ -688,9 +686,8 @@ async fn locally_it_runs_the_detected_cargo_checks() {
     let r = step
         .var("PATH", &path)
         .input("mode", "lint-gate")
-        .run()
+        .exits(1)
         .await;
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
     let out = |k: &str| {
         r.output(k)
             .unwrap_or_else(|| panic!("output {k}: {:?}", r.outputs))
@@ -1016,9 +1013,8 @@ async fn with_twelve_error_findings_the_verdict_is_the_first_error_the_runner_ke
             "- name: Lint\n  outcome: failure\n  results: eslint.json\n  format: eslint\n",
         )
         .input("generated-files", "off")
-        .run()
+        .exits(1)
         .await;
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
     let errors: Vec<_> = parse(&r.stdout)
         .into_iter()
         .filter(|c| c.name == "error")

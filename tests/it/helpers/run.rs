@@ -104,11 +104,11 @@ impl Step {
         self.run_with_cancel(Cancel::never()).await
     }
 
-    /// Runs stevedore to completion and checks that it exited with `code`, showing stdout when it did not
-    /// (what nearly every test checks first).
+    /// Runs stevedore to completion and checks that it exited with `code`, showing stdout and the job
+    /// summary when it did not (what nearly every test checks first).
     pub async fn exits(self, code: u8) -> StepResult {
         let r = self.run().await;
-        assert_eq!(r.code, code, "{}", r.stdout);
+        assert_eq!(r.code, code, "{}\n{}", r.stdout, r.summary);
         r
     }
 
