@@ -631,30 +631,13 @@ async fn act_serverless_builds_deploys_dev_refuses_production_and_a_missing_buck
 // ---- examples/standards.yml ----
 
 const ACCOUNT: &str = "123456789012";
-const ECR_REGISTRY: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
+use crate::helpers::deploy::{ECR_REGISTRY, ecs_service};
 
 /// Test AWS credentials for the standard credential chain act falls back to (no OIDC under act).
 fn with_aws<'a>(run: Run<'a>, moto: &str) -> Run<'a> {
     run.env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_ENDPOINT_URL", moto)
-}
-
-/// The scripted ECS endpoint with one service `service` in `cluster` running revision 1 of `image:old`,
-/// its next deployments scripted by `script`.
-async fn ecs_service(
-    cluster: &str,
-    service: &str,
-    script: Vec<crate::helpers::fake_ecs::Behaviour>,
-) -> crate::helpers::fake_ecs::FakeEcs {
-    let ecs = crate::helpers::fake_ecs::FakeEcs::start().await;
-    let td = ecs.seed_task_definition(
-        service,
-        serde_json::json!([{"name": service, "image": format!("{ECR_REGISTRY}/{service}:old"), "essential": true}]),
-    );
-    ecs.seed_service(cluster, service, &td, 2, Some((true, false)));
-    ecs.script(service, script);
-    ecs
 }
 
 /// `tests/fixtures/act/<dir>` copied into the repository (`gitignore` becomes `.gitignore`).
@@ -723,15 +706,7 @@ async fn standards_push(pass: bool) {
         return;
     }
     let gh = github().await;
-    let ecs = ecs_service(
-        "app",
-        "api",
-        vec![
-            Behaviour::complete_after_polls(1),
-            Behaviour::complete_after_polls(1),
-        ],
-    )
-    .await;
+    let ecs = ecs_service("app", "api", vec![Behaviour::complete_after_polls(1); 2]).await;
     let stand_in = crate::helpers::runner::repo_root().join("tests/fixtures/act/setup-node");
     let mut repo = with_fixture(example_repo("standards"), "node-app")
         .local_action("actions/setup-node@v4", stand_in);
@@ -941,16 +916,7 @@ async fn act_container_builds_once_deploys_dev_then_stag_and_a_stable_tag_deploy
     // dev's ECR repository exists (infrastructure creates it, not the pipeline).
     crate::helpers::moto::ecr_repository(&conf, "app").await;
     // One service `app` in cluster `app` per account; the scripted endpoint stands for all three.
-    let ecs = ecs_service(
-        "app",
-        "app",
-        vec![
-            Behaviour::complete_after_polls(1),
-            Behaviour::complete_after_polls(1),
-            Behaviour::complete_after_polls(1),
-        ],
-    )
-    .await;
+    let ecs = ecs_service("app", "app", vec![Behaviour::complete_after_polls(1); 3]).await;
     let oidc = FakeOidc::start(Settings {
         repository: crate::helpers::act::REPOSITORY.into(),
         git_ref: "refs/tags/v1.4.0-stable".into(),
@@ -1609,15 +1575,7 @@ async fn act_rollback_example_restores_the_previous_lambda_version() {
     let first = gh.deployments()[0].clone();
     assert_eq!(first["payload"]["target"]["version"], "2", "{first}");
     let alias = |lambda: aws_sdk_lambda::Client| async move {
-        lambda
-            .get_alias()
-            .function_name("backend-dev")
-            .name("live")
-            .send()
-            .await
-            .unwrap()
-            .function_version()
-            .map(str::to_owned)
+        crate::helpers::moto::alias_version(&lambda, "backend-dev", "live").await
     };
     assert_eq!(alias(lambda.clone()).await.as_deref(), Some("3"));
 
@@ -1729,16 +1687,7 @@ async fn act_preview_example_opens_updates_and_closes_a_pull_request_preview() {
     };
     let alias_version = |name: &'static str| {
         let lambda = lambda.clone();
-        async move {
-            lambda
-                .get_alias()
-                .function_name("orders-api")
-                .name(name)
-                .send()
-                .await
-                .ok()
-                .and_then(|a| a.function_version().map(str::to_owned))
-        }
+        async move { crate::helpers::moto::alias_version(&lambda, "orders-api", name).await }
     };
     let url_of = || {
         urls.lock()
@@ -1989,7 +1938,7 @@ fn npm_package(repo: Repo, name: &str, answer: u32) -> Repo {
 async fn act_typescript_package_publishes_latest_from_main_dev_from_dev_and_a_refused_exchange_writes_nothing()
  {
     use crate::helpers::fake_oidc::{FakeOidc, Settings};
-    use crate::helpers::registries::{Front, Trust, unique, verdaccio};
+    use crate::helpers::registries::{Front, unique, verdaccio};
     let Some(act) = act() else {
         return;
     };
@@ -2009,13 +1958,11 @@ async fn act_typescript_package_publishes_latest_from_main_dev_from_dev_and_a_re
         return;
     }
     let registry_token = npm.token().await;
-    let front = Front::start(
+    let front = Front::trusting(
         &npm.url,
-        Trust {
-            repository: "octo-org/other-repo".into(),
-            audience: "npm:127.0.0.1".into(),
-            token: registry_token.clone(),
-        },
+        "octo-org/other-repo",
+        "npm:127.0.0.1",
+        &registry_token,
     )
     .await;
     let oidc = FakeOidc::start(Settings::default()).await;
@@ -2290,7 +2237,7 @@ fn python_package(repo: Repo, name: &str, version_line: &str, answer: u32) -> Re
 async fn act_python_package_publishes_from_main_and_dev_and_a_version_the_build_did_not_take_is_refused()
  {
     use crate::helpers::fake_oidc::{FakeOidc, Settings};
-    use crate::helpers::registries::{Front, Trust, pypiserver, unique};
+    use crate::helpers::registries::{Front, pypiserver, unique};
     let Some(act) = act() else {
         return;
     };
@@ -2315,13 +2262,11 @@ async fn act_python_package_publishes_from_main_and_dev_and_a_version_the_build_
     {
         return;
     }
-    let front = Front::start(
+    let front = Front::trusting(
         &py.url,
-        Trust {
-            repository: crate::helpers::act::REPOSITORY.into(),
-            audience: "pypi.loopback".into(),
-            token: py.token.clone(),
-        },
+        crate::helpers::act::REPOSITORY,
+        "pypi.loopback",
+        &py.token,
     )
     .await;
     let oidc = FakeOidc::start(Settings {

@@ -11,7 +11,7 @@ use sha2::Digest as _;
 use crate::helpers::fake_github::FakeGithub;
 use crate::helpers::fake_oidc::{FakeOidc, Settings};
 use crate::helpers::registries::{
-    Front, Trust, npm_tgz, pypiserver, python_files, sdist, unique, verdaccio, wheel,
+    Front, npm_tgz, pypiserver, python_files, sdist, unique, verdaccio, wheel,
 };
 use crate::helpers::run::{Step, StepResult};
 
@@ -288,15 +288,7 @@ async fn npm_trusted_publishing_exchanges_the_oidc_token_masks_it_and_a_refusal_
 {
     let Some(npm) = verdaccio() else { return };
     let real = npm.token().await;
-    let front = Front::start(
-        &npm.url,
-        Trust {
-            repository: "octo-org/other-repo".into(),
-            audience: "npm:127.0.0.1".into(),
-            token: real.clone(),
-        },
-    )
-    .await;
+    let front = Front::trusting(&npm.url, "octo-org/other-repo", "npm:127.0.0.1", &real).await;
     let oidc = FakeOidc::start(Settings::default()).await;
     let gh = FakeGithub::start().await;
     let head = repo_at_1_1_0(&gh);
@@ -339,15 +331,7 @@ async fn npm_trusted_publishing_exchanges_the_oidc_token_masks_it_and_a_refusal_
 #[tokio::test]
 async fn pypi_trusted_publishing_mints_a_token_masks_it_and_a_refusal_names_the_settings() {
     let Some(py) = pypiserver() else { return };
-    let front = Front::start(
-        &py.url,
-        Trust {
-            repository: "octo-org/octo-repo".into(),
-            audience: "pypi.loopback".into(),
-            token: py.token.clone(),
-        },
-    )
-    .await;
+    let front = Front::trusting(&py.url, "octo-org/octo-repo", "pypi.loopback", &py.token).await;
     let oidc = FakeOidc::start(Settings::default()).await;
     let gh = FakeGithub::start().await;
     let head = repo_at_1_1_0(&gh);
@@ -567,15 +551,7 @@ async fn a_real_python_build_of_a_prerelease_is_published_and_pip_installs_it() 
 async fn the_exchanged_token_is_never_printed_by_the_binary_stdout_or_stderr() {
     let Some(npm) = verdaccio() else { return };
     let real = npm.token().await;
-    let front = Front::start(
-        &npm.url,
-        Trust {
-            repository: "octo-org/octo-repo".into(),
-            audience: "npm:127.0.0.1".into(),
-            token: real.clone(),
-        },
-    )
-    .await;
+    let front = Front::trusting(&npm.url, "octo-org/octo-repo", "npm:127.0.0.1", &real).await;
     let oidc = FakeOidc::start(Settings::default()).await;
     let gh = FakeGithub::start().await;
     let head = repo_at_1_1_0(&gh);
@@ -648,15 +624,7 @@ async fn the_exchanged_token_is_never_printed_by_the_binary_stdout_or_stderr() {
 async fn a_lost_upload_answer_is_retried_and_the_refusal_of_the_copy_is_checked_against_the_index()
 {
     let Some(py) = pypiserver() else { return };
-    let front = Front::start(
-        &py.url,
-        Trust {
-            repository: "octo-org/octo-repo".into(),
-            audience: "pypi".into(),
-            token: py.token.clone(),
-        },
-    )
-    .await;
+    let front = Front::trusting(&py.url, "octo-org/octo-repo", "pypi", &py.token).await;
     let gh = FakeGithub::start().await;
     let head = repo_at_1_1_0(&gh);
     let name = unique("lost");

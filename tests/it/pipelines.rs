@@ -18,7 +18,7 @@ use crate::helpers::workflow::{Backend, Walk, Workflow};
 
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 const ACCOUNT: &str = "123456789012";
-const REGISTRY: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
+use crate::helpers::deploy::{ECR_REGISTRY as REGISTRY, ecs_service};
 
 /// A git checkout with one commit (lint-gate's generated-files check compares against its index).
 fn git_checkout(dir: &Path, files: &[(&str, &str)]) {
@@ -117,18 +117,6 @@ fn standards_checks<'a>(walk: Walk<'a>, tests_pass: bool) -> Walk<'a> {
         .play("gate", "generate", "success", &[])
 }
 
-/// An ECS world: the `api` service in cluster `app` running revision 1, the next deployments scripted.
-async fn ecs_world(cluster: &str, service: &str, script: Vec<Behaviour>) -> FakeEcs {
-    let ecs = FakeEcs::start().await;
-    let td = ecs.seed_task_definition(
-        service,
-        json!([{"name": service, "image": format!("{REGISTRY}/{service}:old"), "essential": true}]),
-    );
-    ecs.seed_service(cluster, service, &td, 2, Some((true, false)));
-    ecs.script(service, script);
-    ecs
-}
-
 struct World {
     gh: FakeGithub,
     oidc: FakeOidc,
@@ -181,7 +169,7 @@ async fn standards_pr_runs_the_gate_and_deploys_nothing() {
         return;
     };
     let Some(w) = world().await else { return };
-    let ecs = ecs_world("app", "api", vec![]).await;
+    let ecs = ecs_service("app", "api", vec![]).await;
     let wf = Workflow::load("standards.yml");
     let run = standards_checks(
         standards_walk(
@@ -218,16 +206,7 @@ async fn standards_main_gates_then_deploys_dev_staging_and_production_with_the_a
         return;
     };
     let Some(w) = world().await else { return };
-    let ecs = ecs_world(
-        "app",
-        "api",
-        vec![
-            Behaviour::complete_after_polls(1),
-            Behaviour::complete_after_polls(1),
-            Behaviour::complete_after_polls(1),
-        ],
-    )
-    .await;
+    let ecs = ecs_service("app", "api", vec![Behaviour::complete_after_polls(1); 3]).await;
     let wf = Workflow::load("standards.yml");
     let run = standards_checks(
         standards_walk(
@@ -287,7 +266,7 @@ async fn standards_a_failing_gate_on_main_blocks_every_deploy() {
         return;
     };
     let Some(w) = world().await else { return };
-    let ecs = ecs_world("app", "api", vec![]).await;
+    let ecs = ecs_service("app", "api", vec![]).await;
     let wf = Workflow::load("standards.yml");
     let run = standards_checks(
         standards_walk(
@@ -323,15 +302,7 @@ async fn standards_production_without_the_environment_key_is_refused() {
         return;
     };
     let Some(w) = world().await else { return };
-    let ecs = ecs_world(
-        "app",
-        "api",
-        vec![
-            Behaviour::complete_after_polls(1),
-            Behaviour::complete_after_polls(1),
-        ],
-    )
-    .await;
+    let ecs = ecs_service("app", "api", vec![Behaviour::complete_after_polls(1); 2]).await;
     let mut wf = Workflow::load("standards.yml");
     wf.job_mut("deploy-production").remove("environment");
     let run = standards_checks(
@@ -767,7 +738,7 @@ async fn container_main_builds_once_and_deploys_dev_then_stag_by_digest() {
         return;
     };
     // One service `app` in cluster `app` per account; the scripted endpoint stands for both accounts.
-    let ecs = ecs_world(
+    let ecs = ecs_service(
         "app",
         "app",
         vec![
@@ -834,16 +805,7 @@ async fn container_a_stable_tag_deploys_the_digest_main_built_and_a_plain_tag_is
         return;
     };
     let wf = Workflow::load("container.yml");
-    let ecs = ecs_world(
-        "app",
-        "app",
-        vec![
-            Behaviour::complete_after_polls(1),
-            Behaviour::complete_after_polls(1),
-            Behaviour::complete_after_polls(1),
-        ],
-    )
-    .await;
+    let ecs = ecs_service("app", "app", vec![Behaviour::complete_after_polls(1); 3]).await;
     let main = container_walk(&wf, backend, &w, &engine, &ecs, "refs/heads/main")
         .run()
         .await;
@@ -908,7 +870,7 @@ async fn container_an_unhealthy_rollout_fails_the_workflow_and_is_rolled_back() 
     let Some(engine) = container_world(&w.moto.endpoint).await else {
         return;
     };
-    let ecs = ecs_world(
+    let ecs = ecs_service(
         "app",
         "app",
         vec![unhealthy(), Behaviour::complete_after_polls(1)],
@@ -1109,7 +1071,7 @@ async fn versioned_pr_titles_must_be_conventional() {
         return;
     };
     let Some(w) = world().await else { return };
-    let ecs = ecs_world("app", "api", vec![]).await;
+    let ecs = ecs_service("app", "api", vec![]).await;
     let wf = Workflow::load("versioned.yml");
     let good = versioned_walk(
         &wf,
@@ -1155,7 +1117,7 @@ async fn versioned_dev_cuts_a_prerelease_and_deploys_it_to_test() {
     w.gh.set_ref("refs/tags/v1.2.0", &base[0]);
     w.gh.set_ref("refs/heads/dev", &base[0]);
     let dev = w.gh.seed_commits("dev", &["feat: paging"]);
-    let ecs = ecs_world("app", "api", vec![Behaviour::complete_after_polls(1)]).await;
+    let ecs = ecs_service("app", "api", vec![Behaviour::complete_after_polls(1)]).await;
     let wf = Workflow::load("versioned.yml");
     let run = versioned_walk(
         &wf,
@@ -1199,7 +1161,7 @@ async fn versioned_main_release_label_overrides_the_bump_and_deploys_production(
     let new = w.gh.seed_commits("main", &["fix: squashed (#21)"]);
     w.gh.add_pr(21, "fix: squashed", &new[0], &["release:major"]);
     w.gh.merge_pr(21, &new[0]);
-    let ecs = ecs_world("app", "api", vec![Behaviour::complete_after_polls(1)]).await;
+    let ecs = ecs_service("app", "api", vec![Behaviour::complete_after_polls(1)]).await;
     let wf = Workflow::load("versioned.yml");
     let run = versioned_walk(
         &wf,
@@ -1396,14 +1358,8 @@ async fn serverless_main_builds_bundles_and_deploys_both_lambdas_blue_green() {
         assert_eq!(s.output("version"), "2");
         assert_eq!(s.inputs["s3-bucket"], bucket);
         let lambda = aws_sdk_lambda::Client::new(&sdk_eu(&endpoint));
-        let alias = lambda
-            .get_alias()
-            .function_name(function)
-            .name("live")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(alias.function_version(), Some("2"));
+        let live = crate::helpers::moto::alias_version(&lambda, function, "live").await;
+        assert_eq!(live.as_deref(), Some("2"));
     }
     assert!(
         health.hits.load(std::sync::atomic::Ordering::SeqCst) > 0,

@@ -7,6 +7,7 @@
 
 use serde_json::{Value, json};
 
+use super::fake_ecs::{Behaviour, FakeEcs};
 use super::fake_github::FakeGithub;
 use super::run::Step;
 
@@ -29,6 +30,23 @@ pub fn scripted_step(endpoint_var: &str, fake_url: &str) -> Option<Step> {
             .var("AWS_SECRET_ACCESS_KEY", "secret-key-for-tests")
             .var(endpoint_var, fake_url),
     )
+}
+
+/// The ECR registry of the example pipelines' account (`123456789012`, eu-west-1).
+pub const ECR_REGISTRY: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
+
+/// The scripted ECS endpoint with one service `service` in `cluster`, two tasks of
+/// `<ECR_REGISTRY>/<service>:old` (circuit breaker on, no automatic rollback), whose next deployments
+/// follow `script`: what a pipeline's deploy jobs roll out to.
+pub async fn ecs_service(cluster: &str, service: &str, script: Vec<Behaviour>) -> FakeEcs {
+    let ecs = FakeEcs::start().await;
+    let td = ecs.seed_task_definition(
+        service,
+        json!([{"name": service, "image": format!("{ECR_REGISTRY}/{service}:old"), "essential": true}]),
+    );
+    ecs.seed_service(cluster, service, &td, 2, Some((true, false)));
+    ecs.script(service, script);
+    ecs
 }
 
 /// `step` deploying to `environment` with `token`, recording the release as a GitHub Deployment in `gh`.

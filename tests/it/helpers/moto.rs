@@ -250,6 +250,23 @@ pub async fn s3_bucket(sdk: &aws_types::SdkConfig, name: &str, versioned: bool) 
     }
 }
 
+/// The version alias `alias` of `function` points at (its primary version); `None` when there is no
+/// such alias.
+pub async fn alias_version(
+    lambda: &aws_sdk_lambda::Client,
+    function: &str,
+    alias: &str,
+) -> Option<String> {
+    lambda
+        .get_alias()
+        .function_name(function)
+        .name(alias)
+        .send()
+        .await
+        .ok()
+        .and_then(|a| a.function_version().map(str::to_owned))
+}
+
 /// What [`lambda_function`] publishes as version 1.
 pub enum LambdaCode<'a> {
     /// `app.py` with this body, handler `app.handler`, Python 3.12.

@@ -245,6 +245,17 @@ pub struct Front {
 }
 
 impl Front {
+    /// [`Front::start`] in front of `upstream`, trusting tokens of `repository` for `audience` and handing
+    /// out `token` on a successful exchange.
+    pub async fn trusting(upstream: &str, repository: &str, audience: &str, token: &str) -> Self {
+        let trust = Trust {
+            repository: repository.to_owned(),
+            audience: audience.to_owned(),
+            token: token.to_owned(),
+        };
+        Self::start(upstream, trust).await
+    }
+
     pub async fn start(upstream: &str, trust: Trust) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
