@@ -12,6 +12,7 @@
 use crate::helpers::act::{
     GithubAt, Mode, Outcome, Repo, Run, act, assert_github_clean, blocking, github,
 };
+use crate::helpers::ok_output;
 
 /// A workflow name unique to this test: act names its containers after workflow and job, so parallel
 /// runs of equally named workflows would remove each other's containers.
@@ -1827,18 +1828,6 @@ fn without_ansi(line: &str) -> String {
         }
     }
     out
-}
-
-/// Runs a command to success; its stdout.
-fn ok_output(cmd: &mut std::process::Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// One act run of a package example on `branch`, returning the repository for the next run.

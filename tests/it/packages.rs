@@ -63,20 +63,7 @@ fn outcomes(r: &StepResult) -> Vec<String> {
 
 /// `secret` appears on stdout only in its `::add-mask::` line.
 fn assert_masked(r: &StepResult, secret: &str) {
-    assert!(
-        r.stdout
-            .lines()
-            .any(|l| l == format!("::add-mask::{secret}").as_str()),
-        "not masked: {}",
-        r.stdout
-    );
-    assert!(
-        r.stdout
-            .lines()
-            .all(|l| !l.contains(secret) || l.starts_with("::add-mask::")),
-        "{}",
-        r.stdout
-    );
+    crate::helpers::assert_only_masked(&r.stdout, secret);
     assert!(!r.summary.contains(secret));
     assert!(r.outputs.iter().all(|(_, v)| !v.contains(secret)));
 }
@@ -381,16 +368,7 @@ async fn pypi_trusted_publishing_mints_a_token_masks_it_and_a_refusal_names_the_
 
 // ---- the real clients: what `npm pack` / `python -m build` make goes up, and npm / pip install it ----
 
-fn tool(cmd: &mut std::process::Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use crate::helpers::ok_output as tool;
 
 fn npm_cli() -> Option<String> {
     let found = std::process::Command::new("npm")

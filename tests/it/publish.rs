@@ -949,20 +949,7 @@ async fn package_inputs_are_masked_and_validated_at_once() {
     let first = r.stdout.lines().next().unwrap_or_default();
     assert_eq!(first, "::add-mask::ghs_faketoken1234", "{}", r.stdout);
     for secret in ["npm_tok_for_tests_123", "pypi-tok-for-tests-456"] {
-        assert!(
-            r.stdout
-                .lines()
-                .any(|l| l == format!("::add-mask::{secret}").as_str()),
-            "{}",
-            r.stdout
-        );
-        assert!(
-            r.stdout
-                .lines()
-                .all(|l| !l.contains(secret) || l.starts_with("::add-mask::")),
-            "{}",
-            r.stdout
-        );
+        crate::helpers::assert_only_masked(&r.stdout, secret);
     }
     for input in [
         "packages",

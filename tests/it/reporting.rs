@@ -259,7 +259,7 @@ use stevedore::cancel::Cancel;
 use stevedore::inputs::Mode;
 use stevedore::report::{Annotation, CheckReport, Commands, Level, Masker, Report, Verdict};
 
-use crate::helpers::run::{Step, StepResult, parse_env_file};
+use crate::helpers::run::{Step, StepResult};
 
 const HEAD: &str = "0123456789abcdef0123456789abcdef01234567";
 const PR_HEAD: &str = "fedcba9876543210fedcba9876543210fedcba98";
@@ -299,16 +299,7 @@ pub(crate) async fn run_reporting(s: Step, report: Report) -> StepResult {
     let code =
         stevedore::app::run_with(s.env.clone(), cmds, Cancel::never(), async |_rt| Ok(report))
             .await;
-    let read = |n: &str| {
-        std::fs::read_to_string(s.dir.path().join("file_commands").join(n)).unwrap_or_default()
-    };
-    StepResult {
-        code,
-        stdout: String::from_utf8(buf.lock().unwrap().clone()).unwrap(),
-        outputs: parse_env_file(&read("set_output")),
-        summary: read("step_summary"),
-        env_file: parse_env_file(&read("set_env")),
-    }
+    s.result(code, &buf)
 }
 
 pub(crate) fn report_with(verdict: Verdict, annotations: usize) -> Report {

@@ -3,11 +3,11 @@
 //! moto (`moto[server]` from PyPI, pinned in `.ci/run`) plays STS, ECS, Lambda, CloudWatch, ECR, S3 and
 //! IAM. Tests share the server and keep apart by using unique resource names ([`unique`]).
 
-use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use super::free_port;
 use super::tied::{self, Tied};
 
 pub struct Moto {
@@ -18,14 +18,6 @@ pub struct Moto {
 }
 
 static MOTO: OnceLock<Option<Moto>> = OnceLock::new();
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn start() -> Option<Moto> {
     let bin = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".to_owned());

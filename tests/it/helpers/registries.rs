@@ -104,13 +104,7 @@ impl Verdaccio {
         let url = doc["versions"][version]["dist"]["tarball"]
             .as_str()
             .unwrap();
-        reqwest::get(url)
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap()
-            .to_vec()
+        get_bytes(url).await
     }
 }
 
@@ -127,14 +121,19 @@ impl PypiServer {
     }
 
     pub async fn download(&self, file: &str) -> Vec<u8> {
-        reqwest::get(format!("{}/packages/{file}", self.url))
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap()
-            .to_vec()
+        get_bytes(&format!("{}/packages/{file}", self.url)).await
     }
+}
+
+/// The body of a GET of `url`, whatever its status.
+async fn get_bytes(url: &str) -> Vec<u8> {
+    reqwest::get(url)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec()
 }
 
 // ---- artifacts ----------------------------------------------------------------------------------------

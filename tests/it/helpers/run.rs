@@ -26,12 +26,17 @@ pub struct StepResult {
 
 impl StepResult {
     pub fn output(&self, name: &str) -> Option<&str> {
-        self.outputs
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        last_output(&self.outputs, name)
     }
+}
+
+/// The value the step set last for output `name` (a later `name=` wins, as on the runner).
+pub fn last_output<'a>(outputs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    outputs
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 impl Step {
@@ -116,13 +121,18 @@ impl Step {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let (cmds, buf) = Commands::buffer(Masker::default(), true);
         let code = stevedore::run(self.env.clone(), cmds, cancel).await;
+        self.result(code, &buf)
+    }
+
+    /// What the step left behind after stevedore exited with `code`, having printed into `stdout`.
+    pub fn result(&self, code: u8, stdout: &std::sync::Mutex<Vec<u8>>) -> StepResult {
         let read = |n: &str| {
             std::fs::read_to_string(self.dir.path().join("file_commands").join(n))
                 .unwrap_or_default()
         };
         StepResult {
             code,
-            stdout: String::from_utf8(buf.lock().unwrap().clone()).unwrap(),
+            stdout: String::from_utf8(stdout.lock().unwrap().clone()).unwrap(),
             outputs: parse_env_file(&read("set_output")),
             summary: read("step_summary"),
             env_file: parse_env_file(&read("set_env")),
