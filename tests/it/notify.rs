@@ -90,39 +90,24 @@ impl Step {
             .to_string(),
         )
         .unwrap();
-        let p = |n: &str| dir.path().join(n).display().to_string();
-        let env = [
-            ("GITHUB_ACTIONS", "true".to_owned()),
-            ("CI", "true".to_owned()),
-            ("GITHUB_WORKSPACE", ws.display().to_string()),
-            ("GITHUB_OUTPUT", p("output")),
-            ("GITHUB_STEP_SUMMARY", p("summary")),
-            ("GITHUB_ENV", p("env")),
-            ("GITHUB_EVENT_PATH", event.display().to_string()),
-            ("GITHUB_EVENT_NAME", "push".to_owned()),
-            ("GITHUB_REPOSITORY", "octo-org/octo-repo".to_owned()),
-            ("GITHUB_REF", "refs/heads/main".to_owned()),
-            ("GITHUB_REF_NAME", "main".to_owned()),
-            ("GITHUB_REF_TYPE", "branch".to_owned()),
-            (
-                "GITHUB_SHA",
-                "0123456789abcdef0123456789abcdef01234567".to_owned(),
-            ),
-            ("GITHUB_RUN_ID", "4242".to_owned()),
-            ("GITHUB_SERVER_URL", "https://github.com".to_owned()),
-            ("INPUT_MODE", "lint-gate".to_owned()),
-            (
-                "INPUT_CHECKS",
-                format!("- name: Tests\n  outcome: {outcome}\n"),
-            ),
-            ("INPUT_ENVIRONMENT", "staging".to_owned()),
-            ("INPUT_NOTIFY", notify.to_owned()),
-            // Everything logged, the HTTP client's own logs too: none may show the URL.
-            ("STEVEDORE_LOG", "trace".to_owned()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
+        let [output, summary, env] = ["output", "summary", "env"].map(|f| dir.path().join(f));
+        let env = crate::helpers::run::runner_env(&ws, &output, &summary, &env)
+            .into_iter()
+            .chain([
+                ("GITHUB_EVENT_PATH", event.display().to_string()),
+                ("GITHUB_SERVER_URL", "https://github.com".to_owned()),
+                ("INPUT_MODE", "lint-gate".to_owned()),
+                (
+                    "INPUT_CHECKS",
+                    format!("- name: Tests\n  outcome: {outcome}\n"),
+                ),
+                ("INPUT_ENVIRONMENT", "staging".to_owned()),
+                ("INPUT_NOTIFY", notify.to_owned()),
+                // Everything logged, the HTTP client's own logs too: none may show the URL.
+                ("STEVEDORE_LOG", "trace".to_owned()),
+            ])
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
         for f in ["output", "summary", "env"] {
             std::fs::write(dir.path().join(f), "").unwrap();
         }
