@@ -1020,16 +1020,10 @@ fn build_engines_have_private_stores_that_another_engine_cannot_touch() {
     .unwrap();
     let name = format!("127.0.0.1:1/isolation-{}:x", std::process::id());
     let build = |p: &Podman| {
-        let out = p
-            .cli()
-            .args(["build", "--quiet", "--tag", &name])
-            .arg(ctx.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        crate::helpers::ok_output(
+            p.cli()
+                .args(["build", "--quiet", "--tag", &name])
+                .arg(ctx.path()),
         );
     };
     let exists = |c: &mut std::process::Command| {

@@ -234,7 +234,6 @@ async fn a_hostile_input_value_is_inert_in_the_invalid_inputs_table() {
 #[tokio::test]
 async fn an_error_quoting_hostile_text_is_inert_in_summary_check_run_and_comment() {
     use crate::helpers::echo_registry::EchoRegistry;
-    use crate::helpers::registries::npm_tgz;
     let hostile = format!("` {IMG} {LINK} {MARKER_COPY} <!-- stevedore:deploy -->\n# heading");
     let registry = EchoRegistry::start(&hostile).await;
     let gh = FakeGithub::start().await;
@@ -243,12 +242,6 @@ async fn an_error_quoting_hostile_text_is_inert_in_summary_check_run_and_comment
     let head = gh.seed_commits("main", &["feat: b (#9)"]).remove(0);
     let s = crate::reporting::publish_step(&gh, &head, &registry.url())
         .input("npm-token", "npm_token0123456789");
-    std::fs::create_dir_all(s.workspace.join("dist")).unwrap();
-    std::fs::write(
-        s.workspace.join("dist/lib.tgz"),
-        npm_tgz("echo-lib", "1.1.0", "x"),
-    )
-    .unwrap();
     let r = s.exits(1).await;
     gh.assert_no_violations();
 

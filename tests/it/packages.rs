@@ -19,14 +19,7 @@ const RELEASES: &str = "POST /repos/{owner}/{repo}/releases";
 const UPDATE_RELEASE: &str = "PATCH /repos/{owner}/{repo}/releases/{release_id}";
 
 fn step(gh: &FakeGithub, branch: &str, head: &str, files: &[(String, Vec<u8>)]) -> Step {
-    let s = Step::new()
-        .input("mode", "publish")
-        .input("github-token", "ghs_faketoken1234")
-        .var("GITHUB_API_URL", &gh.url())
-        .var("GITHUB_SERVER_URL", "https://github.com")
-        .var("GITHUB_SHA", head)
-        .var("GITHUB_REF", &format!("refs/heads/{branch}"))
-        .var("GITHUB_REF_NAME", branch);
+    let s = crate::publish::step(gh, branch, head);
     for (rel, bytes) in files {
         let p = s.workspace.join(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();

@@ -15,7 +15,7 @@ const RELEASES: &str = "POST /repos/{owner}/{repo}/releases";
 const CREATE_REF: &str = "POST /repos/{owner}/{repo}/git/refs";
 
 /// A publish step for `branch` at `head` against the fake.
-fn step(gh: &FakeGithub, branch: &str, head: &str) -> Step {
+pub fn step(gh: &FakeGithub, branch: &str, head: &str) -> Step {
     Step::new()
         .input("mode", "publish")
         .input("github-token", "ghs_faketoken1234")
@@ -827,19 +827,7 @@ mod ecr {
 // ---- no GitHub API (as under act): a dry run plans from the local clone ----
 
 fn git_in(dir: &std::path::Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "Octo Cat")
-        .env("GIT_AUTHOR_EMAIL", "octocat@example.com")
-        .env("GIT_COMMITTER_NAME", "Octo Cat")
-        .env("GIT_COMMITTER_EMAIL", "octocat@example.com")
-        .env("GIT_AUTHOR_DATE", "2026-02-03T04:05:06Z")
-        .env("GIT_COMMITTER_DATE", "2026-02-03T04:05:06Z")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {out:?}");
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    crate::helpers::act::git_as_octocat(dir, "2026-02-03T04:05:06Z", args)
 }
 
 /// A workspace with `v1.2.0` (annotated) and two conventional commits since: a feature and a fix.

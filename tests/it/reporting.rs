@@ -1208,7 +1208,6 @@ async fn an_app_token_finds_the_comment_its_bot_wrote_and_no_other() {
 #[tokio::test]
 async fn a_secret_echoed_by_a_registry_reaches_no_github_request_and_no_notification() {
     use crate::helpers::echo_registry::EchoRegistry;
-    use crate::helpers::registries::npm_tgz;
     use crate::helpers::webhook::Receiver;
     const TOKEN: &str = "npm_EchoedSecret0123456789abcdef";
     // `***`, escaped as the registry's text around it is (it renders as `***`).
@@ -1222,12 +1221,6 @@ async fn a_secret_echoed_by_a_registry_reaches_no_github_request_and_no_notifica
     let s = publish_step(&gh, &head, &registry.url())
         .input("npm-token", TOKEN)
         .input("notify", &chat.url("T0KENWEBHOOK"));
-    std::fs::create_dir_all(s.workspace.join("dist")).unwrap();
-    std::fs::write(
-        s.workspace.join("dist/lib.tgz"),
-        npm_tgz("echo-lib", "1.1.0", "x"),
-    )
-    .unwrap();
     let r = s.exits(1).await;
     assert!(
         registry.requests().iter().any(|(m, _)| m == "PUT"),
@@ -1274,9 +1267,16 @@ async fn a_secret_echoed_by_a_registry_reaches_no_github_request_and_no_notifica
 }
 
 /// A publish step on `main` at `head`, run for merged PR #9 (so it also writes the sticky comment),
-/// uploading `dist/*.tgz` to `registry`.
+/// uploading `dist/*.tgz` (`dist/lib.tgz`: echo-lib 1.1.0) to `registry`.
 pub(crate) fn publish_step(gh: &FakeGithub, head: &str, registry: &str) -> Step {
-    Step::new()
+    let s = Step::new();
+    std::fs::create_dir_all(s.workspace.join("dist")).unwrap();
+    std::fs::write(
+        s.workspace.join("dist/lib.tgz"),
+        crate::helpers::registries::npm_tgz("echo-lib", "1.1.0", "x"),
+    )
+    .unwrap();
+    s
         .input("mode", "publish")
         .input("github-token", "ghs_faketoken0123456789")
         .input("packages", "dist/*.tgz")

@@ -175,23 +175,24 @@ pub struct Repo {
 }
 
 fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "Octo Cat")
-        .env("GIT_AUTHOR_EMAIL", "octocat@example.com")
-        .env("GIT_COMMITTER_NAME", "Octo Cat")
-        .env("GIT_COMMITTER_EMAIL", "octocat@example.com")
-        .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
-        .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
+    git_as_octocat(dir, "2026-01-01T00:00:00Z", args)
+}
+
+/// Runs `git args` in `dir` to success as Octo Cat, authored and committed at `date` (so that commit
+/// ids are the same on every run); its trimmed stdout.
+pub fn git_as_octocat(dir: &Path, date: &str, args: &[&str]) -> String {
+    let out = super::ok_output(
+        Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_AUTHOR_NAME", "Octo Cat")
+            .env("GIT_AUTHOR_EMAIL", "octocat@example.com")
+            .env("GIT_COMMITTER_NAME", "Octo Cat")
+            .env("GIT_COMMITTER_EMAIL", "octocat@example.com")
+            .env("GIT_AUTHOR_DATE", date)
+            .env("GIT_COMMITTER_DATE", date),
     );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    out.trim().to_owned()
 }
 
 impl Repo {
