@@ -299,10 +299,7 @@ async fn a_github_deployment_records_an_unhealthy_app_runner_deploy_as_a_failure
         "{}",
         errors[0]
     );
-    has(
-        &errors[0],
-        &format!("; rolled back to `{OLD}` (operation `"),
-    );
+    has(errors[0], &format!("; rolled back to `{OLD}` (operation `"));
 }
 
 #[tokio::test]

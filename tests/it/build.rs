@@ -634,16 +634,16 @@ async fn an_image_dry_run_shows_its_plan_as_a_table() {
         assert!(!s.contains(debug), "{debug:?} in\n{s}");
     }
     let code = stevedore::report::markdown::code_span;
-    has(&s, &format!("| image | {} |", code("<ECR registry>/svc")));
+    has(s, &format!("| image | {} |", code("<ECR registry>/svc")));
     has(
-        &s,
+        s,
         &format!("| tags | {} |", code("<ECR registry>/svc:v-0123456789ab")),
     );
-    has(&s, "| context | `app` |");
-    has(&s, "| Dockerfile | `app/Dockerfile` |");
-    has(&s, "| target | `base` |");
-    has(&s, "| build args | `GREETING=hi` |");
-    has(&s, "| network | the engine's default |");
+    has(s, "| context | `app` |");
+    has(s, "| Dockerfile | `app/Dockerfile` |");
+    has(s, "| target | `base` |");
+    has(s, "| build args | `GREETING=hi` |");
+    has(s, "| network | the engine's default |");
 }
 
 #[tokio::test]
@@ -817,9 +817,9 @@ fn assert_refused(
         .lines()
         .find(|l| l.starts_with("::error"))
         .unwrap_or_else(|| panic!("no ::error in {}", r.stdout));
-    has(&error, path);
-    has(&error, why);
-    has(&error, "nothing was zipped or uploaded");
+    has(error, path);
+    has(error, why);
+    has(error, "nothing was zipped or uploaded");
     assert!(keys.is_empty(), "uploaded: {keys:?}");
     assert_eq!(token_requests, 0, "refused before any credentials");
     lacks(&r.stdout, "ACTIONS_ID_TOKEN_REQUEST_TOKEN=");
@@ -980,12 +980,12 @@ async fn an_image_context_with_a_link_out_or_a_fifo_is_refused_before_any_call()
         .lines()
         .find(|l| l.starts_with("::error"))
         .unwrap_or_else(|| panic!("no ::error in {}", r.stdout));
-    has(&error, "nothing was built or pushed");
+    has(error, "nothing was built or pushed");
     has(
-        &error,
+        error,
         "app/env.txt` is a symbolic link to the absolute path `/proc/self/environ`",
     );
-    has(&error, "app/pipe` is a FIFO");
+    has(error, "app/pipe` is a FIFO");
     assert!(
         !error.contains("passwd"),
         "excluded entries are not judged: {error}"

@@ -70,9 +70,9 @@ async fn three_bad_inputs_give_three_errors_exit_2_and_a_summary_table_in_the_co
         assert_eq!(r.code, 2, "{profile:?}\n{}", r.logs());
         let errors = error_lines(&r);
         assert_eq!(errors.len(), 3, "{profile:?}\n{}", r.logs());
-        has(&errors[0], "input `mode` = `deploi`: is not a mode");
-        has(&errors[1], "input `dry-run` = `yes`: is not a boolean");
-        has(&errors[2], "input `comment` = `sometimes`");
+        has(errors[0], "input `mode` = `deploi`: is not a mode");
+        has(errors[1], "input `dry-run` = `yes`: is not a boolean");
+        has(errors[2], "input `comment` = `sometimes`");
         for row in [
             "| `mode` | `deploi` |",
             "| `dry-run` | `yes` |",

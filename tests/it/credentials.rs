@@ -181,7 +181,7 @@ async fn oidc_credentials_from_moto_reach_github_env_and_nowhere_else() {
     assert_eq!(oidc.token_requests(), 1);
     assert_eq!(r.output("aws-account-id"), Some("123456789012"));
     let arn = r.output("authenticated-arn").unwrap();
-    has(&arn, "assumed-role/github-deploy/octo-org@octo-repo-4242");
+    has(arn, "assumed-role/github-deploy/octo-org@octo-repo-4242");
     let names: Vec<&str> = r.env_file.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(
         names,

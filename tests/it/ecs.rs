@@ -586,7 +586,7 @@ pub async fn refused_before_any_deployment(step: Step, what: &str, said: &str) {
     assert_eq!(r.code, 2, "{what}: {}\n{}", r.stdout, r.summary);
     let errors = error_lines(&r.stdout);
     assert_eq!(errors.len(), 1, "{}", r.stdout);
-    has(&errors[0], said);
+    has(errors[0], said);
     gh.assert_no_violations();
     assert!(
         gh.deployments().is_empty(),

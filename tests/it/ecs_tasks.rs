@@ -291,7 +291,7 @@ async fn a_task_that_fails_to_start_stops_the_deploy_with_its_stop_code_and_reas
                 "{what}"
             );
             has(
-                &what,
+                what,
                 "(stop code TaskFailedToStart: CannotPullContainerError",
             );
         }

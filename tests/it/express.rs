@@ -674,7 +674,7 @@ async fn a_github_deployment_records_an_unhealthy_express_deploy_as_a_failure() 
         errors[0]
     );
     has(
-        &errors[0],
+        errors[0],
         &format!("; rolled back to `{OLD}` (deployment `"),
     );
 }

@@ -32,7 +32,7 @@ async fn three_bad_inputs_give_three_messages_and_exit_2() {
         .filter(|l| l.starts_with("::error"))
         .collect();
     assert_eq!(errors.len(), 3, "{}", r.stdout);
-    has(&errors[0], "input `mode` = `deploi`: is not a mode");
+    has(errors[0], "input `mode` = `deploi`: is not a mode");
     assert!(errors[1].contains("input `dry-run` = `yes`: is not a boolean"));
     assert!(errors[2].contains("input `comment` = `x`"));
     has(&r.summary, "| `mode` | `deploi` |");

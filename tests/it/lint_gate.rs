@@ -283,32 +283,32 @@ async fn a_failing_repository_fails_the_gate_with_every_reason() {
     // The summary (job summary and sticky comment body): the table and each failure explained.
     let s = &r.summary;
     has(
-        &s,
+        s,
         "lint-gate: 4 of 5 required check(s) failed: Tests, Type check, Generated files up to date, PR title\n",
     );
     has(
-        &s,
+        s,
         "| Tests | ❌ failure | 2 error(s) | 1 passed, 2 failed | 72.97% (floor 80%) |",
     );
-    has(&s, "| Clippy | ✅ success | 2 warning(s) | – | – |");
+    has(s, "| Clippy | ✅ success | 2 warning(s) | – | – |");
     has(
-        &s,
+        s,
         "| Security | ⚠️ failed (advisory) | 1 error(s), 1 notice(s) | – | – |",
     );
-    has(&s, "- Line coverage 72.97% is below the floor of 80%.");
+    has(s, "- Line coverage 72.97% is below the floor of 80%.");
     has(
-        &s,
+        s,
         "- The step failed and wrote no result file matching `reports/mypy.txt`",
     );
     has(
-        &s,
+        s,
         "-pub const VERSION: u32 = 1;\n+pub const VERSION: u32 = 2;",
     );
     has(
-        &s,
+        s,
         "The title `Added coverage gate` is not a Conventional Commit header.",
     );
-    has(&s, "```\nfeat: added coverage gate\n```");
+    has(s, "```\nfeat: added coverage gate\n```");
     // One check run per check, with its annotations; one sticky comment with the table.
     gh.assert_no_violations();
     let runs = gh.check_runs();
@@ -404,11 +404,11 @@ async fn a_failing_repository_fails_the_gate_with_every_reason() {
     assert_eq!(comments.len(), 1);
     let body = &comments[0].body;
     has(
-        &body,
+        body,
         "| Tests | ❌ failure | 2 error(s) | 1 passed, 2 failed | 72.97% (floor 80%) |",
     );
-    has(&body, "feat: added coverage gate");
-    has(&body, "<!-- stevedore:lint-gate");
+    has(body, "feat: added coverage gate");
+    has(body, "<!-- stevedore:lint-gate");
     if foreign {
         eprintln!("the workspace was owned by uid 4321 during the run");
     }
@@ -509,13 +509,13 @@ async fn bad_checks_input_lists_every_problem_and_exits_2() {
         .filter(|l| l.starts_with("::error"))
         .collect();
     assert_eq!(errors.len(), 4, "{errors:#?}");
-    has(&errors[0], "check 1 (\"Tests\"): `outcome` is `broken`");
+    has(errors[0], "check 1 (\"Tests\"): `outcome` is `broken`");
     has(
-        &errors[1],
+        errors[1],
         "check 1 (\"Tests\"): `results[0].format` is missing",
     );
-    has(&errors[2], "check 2: `name` is missing");
-    has(&errors[3], "input `generated-files` = `sometimes`");
+    has(errors[2], "check 2: `name` is missing");
+    has(errors[3], "input `generated-files` = `sometimes`");
 }
 
 #[tokio::test]
@@ -971,8 +971,8 @@ async fn peer_reports_are_counted_and_placed_in_this_workspace() {
     assert_eq!(at("reports/dotnet-nunit.xml", 1), 1, "{lines:#?}");
     let root = ws.to_string_lossy().into_owned();
     for text in [r.stdout.as_str(), r.summary.as_str()] {
-        lacks(&text, &root);
-        lacks(&text, "file=/");
+        lacks(text, &root);
+        lacks(text, "file=/");
     }
     has(
         &r.stdout,

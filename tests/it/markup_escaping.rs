@@ -168,7 +168,7 @@ async fn hostile_text_is_escaped_in_comment_summary_and_check_runs_and_the_marke
         "only our own marker:\n{ours}"
     );
     assert_inert("comment", ours);
-    has(&ours, "&lt;img src=x onerror=alert(1)&gt;");
+    has(ours, "&lt;img src=x onerror=alert(1)&gt;");
 
     // Check runs: summary and text are Markdown.
     let runs = gh.check_runs();

@@ -476,9 +476,9 @@ async fn a_public_url_gets_the_resource_policy_and_switching_back_removes_it() {
         .await
         .unwrap();
     let policy = policy.policy().unwrap();
-    has(&policy, "stevedore-preview-url");
-    has(&policy, "lambda:InvokeFunctionUrl");
-    has(&policy, "stevedore-preview-invoke");
+    has(policy, "stevedore-preview-url");
+    has(policy, "lambda:InvokeFunctionUrl");
+    has(policy, "stevedore-preview-invoke");
     has(&r.summary, "`NONE`: public");
 
     let r = pv

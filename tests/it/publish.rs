@@ -86,13 +86,13 @@ async fn first_release_is_the_initial_version_with_a_changelog() {
     assert_eq!(releases.len(), 1);
     assert_eq!(releases[0]["prerelease"], false);
     let body = releases[0]["body"].as_str().unwrap();
-    has(&body, "### Features");
+    has(body, "### Features");
     has(
-        &body,
+        body,
         "**cli:** first command ([#1](https://github.com/octo-org/octo-repo/pull/1))",
     );
-    has(&body, "by @octocat");
-    lacks(&body, "init");
+    has(body, "by @octocat");
+    lacks(body, "init");
     let changelog = r.output("changelog").unwrap();
     assert!(
         changelog.starts_with(
@@ -145,8 +145,8 @@ async fn patch_release_since_the_last_tag() {
         ),
         "{cl}"
     );
-    has(&cl, "- b ([#7]");
-    lacks(&cl, "- a ");
+    has(cl, "- b ([#7]");
+    lacks(cl, "- a ");
     assert_golden("publish-patch-release.changelog.md", cl);
     assert_golden(
         "publish-patch-release.body.md",
@@ -302,8 +302,8 @@ async fn two_prereleases_in_a_row_then_the_stable_one_then_the_next_prerelease()
     assert_eq!(r.output("previous-version"), Some("1.3.0-dev.1"));
     // The second changelog covers only what is new since dev.1.
     let cl = r.output("changelog").unwrap();
-    has(&cl, "- c (");
-    lacks(&cl, "- b (");
+    has(cl, "- c (");
+    lacks(cl, "- b (");
     assert_golden("publish-second-prerelease.changelog.md", cl);
 
     let releases = gh.releases();

@@ -557,17 +557,17 @@ async fn a_fork_pr_token_falls_back_and_the_step_still_succeeds() {
     assert!(gh.check_runs().is_empty() && gh.comments(7).is_empty());
     let s = &r.summary;
     has(
-        &s,
+        s,
         "Check run refused (GitHub answered 403 “Resource not accessible by integration”)",
     );
-    has(&s, "`permissions: checks: write`");
-    has(&s, "`permissions: statuses: write`");
-    has(&s, "PR comment refused");
-    has(&s, "`permissions: pull-requests: write`");
-    has(&s, "comes from a fork");
+    has(s, "`permissions: checks: write`");
+    has(s, "`permissions: statuses: write`");
+    has(s, "PR comment refused");
+    has(s, "`permissions: pull-requests: write`");
+    has(s, "comes from a fork");
     // Without a check run, every finding is listed in the summary, and the first ones are annotations.
-    has(&s, "All 40 findings");
-    has(&s, "finding 39");
+    has(s, "All 40 findings");
+    has(s, "finding 39");
     assert!(r.stdout.contains("::error"));
     // report-url falls back to the workflow run.
     assert_eq!(

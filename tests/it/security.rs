@@ -152,7 +152,7 @@ impl Stopped {
             !error.contains("DispatchFailure") && !error.contains("Instant"),
             "{error}"
         );
-        has(&error, "started nothing after the signal");
+        has(error, "started nothing after the signal");
     }
 }
 
