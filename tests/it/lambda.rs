@@ -25,7 +25,7 @@ pub fn sdk(endpoint: &str) -> SdkConfig {
     crate::helpers::moto::sdk(endpoint, REGION)
 }
 
-pub use crate::helpers::moto::zip;
+pub use crate::helpers::moto::{create_role_as, zip};
 
 /// One function with version 1 published and alias `live` on it.
 pub struct Rig {
