@@ -1,6 +1,7 @@
 //! Security hardening (issue 15): private CAs, proxies, cancellation, command injection, Markdown/HTML
 //! escaping. See docs/security.md for the threat model each test belongs to.
 
+use crate::helpers::has;
 use stevedore::report::Verdict;
 
 use crate::helpers::fake_github::FakeGithub;
@@ -99,27 +100,9 @@ fn spawn_binary(vars: &[(&str, &str)]) -> Binary {
     for f in ["output", "summary", "env"] {
         std::fs::write(dir.path().join(f), "").unwrap();
     }
-    let p = |f: &str| dir.path().join(f).display().to_string();
-    let base = [
-        ("GITHUB_ACTIONS", "true".to_owned()),
-        ("CI", "true".to_owned()),
-        ("GITHUB_WORKSPACE", workspace.display().to_string()),
-        ("GITHUB_OUTPUT", p("output")),
-        ("GITHUB_STEP_SUMMARY", p("summary")),
-        ("GITHUB_ENV", p("env")),
-        ("GITHUB_REPOSITORY", "octo-org/octo-repo".to_owned()),
-        (
-            "GITHUB_SHA",
-            "0123456789abcdef0123456789abcdef01234567".to_owned(),
-        ),
-        ("GITHUB_REF", "refs/heads/main".to_owned()),
-        ("GITHUB_REF_NAME", "main".to_owned()),
-        ("GITHUB_REF_TYPE", "branch".to_owned()),
-        ("GITHUB_EVENT_NAME", "push".to_owned()),
-        ("GITHUB_RUN_ID", "4242".to_owned()),
-        ("GITHUB_RUN_ATTEMPT", "1".to_owned()),
-        ("GITHUB_SERVER_URL", "https://github.com".to_owned()),
-    ];
+    let [output, summary, env] = ["output", "summary", "env"].map(|f| dir.path().join(f));
+    let mut base = crate::helpers::run::runner_env(&workspace, &output, &summary, &env);
+    base.push(("GITHUB_SERVER_URL", "https://github.com".to_owned()));
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stevedore"))
         .env_clear()
         .envs(base.iter().map(|(k, v)| (*k, v.as_str())))
@@ -169,10 +152,7 @@ impl Stopped {
             !error.contains("DispatchFailure") && !error.contains("Instant"),
             "{error}"
         );
-        assert!(
-            error.contains("started nothing after the signal"),
-            "{error}"
-        );
+        has(error, "started nothing after the signal");
     }
 }
 
@@ -230,7 +210,7 @@ async fn sigterm_while_the_oidc_token_request_hangs_exits_within_2_s() {
         "no retry after the signal"
     );
     assert!(!r.stdout.contains("request-token-for-tests") || r.stdout.contains("::add-mask::"));
-    assert!(r.summary.contains("SIGTERM"), "{}", r.summary);
+    has(&r.summary, "SIGTERM");
 }
 
 #[tokio::test]
