@@ -103,6 +103,7 @@ inputs! {
     HealthUrl = "health-url",
     HealthStatus = "health-status",
     HealthInterval = "health-interval",
+    HealthPasses = "health-passes",
     TestPayload = "test-payload",
     MemorySize = "memory-size",
     FunctionTimeout = "function-timeout",

@@ -404,3 +404,44 @@ async fn a_missing_or_paused_service_creates_no_github_deployment() {
         assert_eq!(fake.image(), OLD);
     }
 }
+
+#[tokio::test]
+async fn health_passes_and_interval_set_the_url_check_of_the_whole_step() {
+    let fake = FakeAppRunner::start("frontend", OLD).await;
+    let Some(step) = step(&fake) else { return };
+    let r = step
+        .input("health-passes", "5")
+        .input("health-interval", "200ms")
+        .exits(0)
+        .await;
+    has(&r.summary, "answered 200 5 times in a row");
+    assert_eq!(fake.image(), NEW);
+}
+
+#[tokio::test]
+async fn health_timing_out_of_bounds_is_an_input_error_before_any_call() {
+    for (inputs, named) in [
+        (&[("health-passes", "0")][..], "health-passes"),
+        (&[("health-passes", "21")][..], "health-passes"),
+        (&[("health-interval", "50ms")][..], "health-interval"),
+        (&[("health-interval", "2m")][..], "health-interval"),
+        (
+            &[("health-passes", "20"), ("health-interval", "5s")][..],
+            "health-passes",
+        ),
+    ] {
+        let fake = FakeAppRunner::start("frontend", OLD).await;
+        let Some(mut step) = step(&fake) else { return };
+        for (k, v) in inputs {
+            step = step.input(k, v);
+        }
+        let r = step.exits(2).await;
+        let errors = error_lines(&r.stdout);
+        assert!(
+            errors.iter().any(|e| e.contains(named)),
+            "{inputs:?}: {}",
+            r.stdout
+        );
+        assert!(fake.calls().is_empty(), "{inputs:?}");
+    }
+}

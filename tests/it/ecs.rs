@@ -1113,3 +1113,34 @@ async fn a_github_deployment_records_the_deploy_and_its_outcome() {
     has(&r.summary, "a secret cannot be retrieved");
     assert_eq!(r.output("verdict"), Some("failure"));
 }
+
+#[tokio::test]
+async fn health_passes_is_refused_on_ecs_and_lambda_deploys() {
+    for (target, named) in [
+        (
+            &[
+                ("cluster", "prod"),
+                ("service", "web"),
+                ("image", "r/web:1"),
+            ][..],
+            "does not apply to an ECS deploy",
+        ),
+        (
+            &[("function-name", "worker"), ("zip-file", "fn.zip")][..],
+            "does not apply to a Lambda deploy",
+        ),
+    ] {
+        let mut step = Step::new()
+            .input("mode", "deploy")
+            .input("health-passes", "2");
+        for (k, v) in target {
+            step = step.input(k, v);
+        }
+        let r = step.exits(2).await;
+        let errors = error_lines(&r.stdout).join("\n");
+        assert!(
+            errors.contains("`health-passes`") && errors.contains(named),
+            "{errors}"
+        );
+    }
+}
