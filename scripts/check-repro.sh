@@ -5,7 +5,8 @@
 # directories of different depth with two CARGO_HOMEs, and fails unless
 #   - the two binaries are byte-identical (cmp),
 #   - neither carries a path of the build machine (the work directory, either CARGO_HOME, the toolchain),
-#   - both embed their dependency list (.dep-v0) naming serde_json.
+#   - both embed their dependency list (.dep-v0) naming serde_json, and scripts/sbom.py makes the SBOM
+#     release.yml attaches from it.
 #
 #   bash scripts/check-repro.sh            # amd64 and arm64
 #   bash scripts/check-repro.sh amd64
@@ -24,6 +25,7 @@ archs=("$@")
 
 work=$(mktemp -d)
 [[ -n "${KEEP_REPRO:-}" ]] && echo "keeping $work" >&2 || trap 'rm -rf "$work"' EXIT
+mkdir -p "${CARGO_HOME:-$HOME/.cargo}"
 home_a=$(cd "${CARGO_HOME:-$HOME/.cargo}" && pwd -P)
 home_b="$work/b/another/cargo-home"
 # Side a fetches into the usual CARGO_HOME; side b copies what a fetched.
@@ -71,5 +73,16 @@ for arch in "${archs[@]}"; do
     echo "tests/repro ($arch) does not embed its dependency list (.dep-v0 naming serde_json)" >&2
     exit 1
   fi
+  # The SBOM release.yml attaches is made from that list (scripts/sbom.py): every embedded package, with
+  # its Cargo.lock checksum and license.
+  python3 scripts/sbom.py "$a" | python3 -c '
+import json, sys
+bom = json.load(sys.stdin)
+c = {x["name"]: x for x in bom["components"]}
+s = c.get("serde_json") or sys.exit("the SBOM lacks serde_json")
+assert s["hashes"][0]["alg"] == "SHA-256" and len(s["hashes"][0]["content"]) == 64, s
+assert s["licenses"][0]["expression"] == "MIT OR Apache-2.0", s
+assert bom["metadata"]["component"]["name"] == "repro", bom["metadata"]
+' || { echo "scripts/sbom.py on tests/repro ($arch): wrong SBOM" >&2; exit 1; }
   echo "tests/repro $arch: two builds identical, sha256 $(sha256sum "$a" | cut -c1-64), $(stat -c %s "$a") bytes, no build-machine path, $(python3 scripts/dep-list.py "$a" | wc -l) packages embedded"
 done

@@ -20,6 +20,7 @@ dist_env() {
   sysroot=$(rustc --print sysroot)
   host=$(rustc -vV | sed -n 's/^host: //p')
   gcc_ld="$sysroot/lib/rustlib/$host/bin/gcc-ld"
+  mkdir -p "${CARGO_HOME:-$HOME/.cargo}"
   cargo_home=$(cd "${CARGO_HOME:-$HOME/.cargo}" && pwd -P)
   # Both architectures: a static, non-PIE executable linked by LLD with identical code folding (--icf=all
   # folds functions whose machine code is the same, e.g. monomorphisations; only code, never data). amd64:

@@ -252,6 +252,12 @@ async fn release_run(mode: Mode, dispatch_dry_run: bool) {
     .unwrap();
     r.check(r.job_succeeded("release"), "the release job succeeds");
     r.check(r.code == Some(0), "act exits 0");
+    // The provenance job (SBOMs, attestation) follows a release only; its GitHub-only steps are skipped
+    // under act, the job itself must plan and run.
+    r.check(
+        r.job_succeeded("provenance") == !dispatch_dry_run,
+        "the provenance job runs after a release and not after a dry run",
+    );
     let refs = gh.refs();
     if dispatch_dry_run {
         r.check(
