@@ -10,6 +10,8 @@
 #
 #   bash scripts/dist-in-bookworm.sh bash scripts/check-dist.sh --rebuild
 #   bash scripts/dist-in-bookworm.sh bash scripts/check-repro.sh amd64
+#   DIST_BOOKWORM_OUT=/tmp/dist bash scripts/dist-in-bookworm.sh env DIST_OUT=/build/out bash scripts/build-dist.sh
+#     (builds dist/ in this environment from another distribution; /build/out is DIST_BOOKWORM_OUT)
 #
 # Needs podman (rootful in CI) and network access to deb.debian.org and crates.io. The checkout is mounted
 # read-only at /build/checkout; the command runs there. crates.io is reached with this machine's CA roots
@@ -33,7 +35,12 @@ mkdir -p "$CARGO_HOME"
 git config --global --add safe.directory "*"
 cd /build/checkout
 exec "$@"'
-exec podman run --rm --network host \
+out=()
+if [[ -n "${DIST_BOOKWORM_OUT:-}" ]]; then
+  mkdir -p "$DIST_BOOKWORM_OUT"
+  out=(-v "$(cd "$DIST_BOOKWORM_OUT" && pwd -P):/build/out")
+fi
+exec podman run --rm --network host "${out[@]}" \
   -v "$PWD:/build/checkout:ro" \
   -v "$sysroot:/opt/rust:ro" \
   -v "$auditable:/usr/local/bin/cargo-auditable:ro" \
