@@ -24,10 +24,6 @@ cd "$(dirname "$0")/.."
 
 dir="${DIST_TARGET_DIR:-target/dist}"
 out="${DIST_OUT:-dist}"
-if [[ -z "${DIST_BLOAT:-}" ]] && ! cargo auditable --version >/dev/null 2>&1; then
-  echo "cargo-auditable is missing: cargo install --locked cargo-auditable@0.7.7" >&2
-  exit 1
-fi
 archs=("$@")
 ((${#archs[@]})) || archs=(amd64 arm64)
 for arch in "${archs[@]}"; do
@@ -40,8 +36,8 @@ for arch in "${archs[@]}"; do
     continue
   fi
   start=$(date +%s)
-  # cargo auditable: the dependency list goes into the `.dep-v0` section (zlib-compressed JSON).
-  cargo auditable build --profile dist --locked --target "$target" --target-dir "$dir" --bin stevedore
+  # With cargo-auditable as the wrapper (dist_env): the dependency list goes into the `.dep-v0` section.
+  cargo build --profile dist --locked --target "$target" --target-dir "$dir" --bin stevedore
   end=$(date +%s)
   mkdir -p "$out/$arch"
   install -m 0755 "$dir/$target/dist/stevedore" "$out/$arch/stevedore"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Proves dist/'s build reproducible on every commit, within CI's time: builds tests/repro (a small crate
 # with registry dependencies, generated code and panics; the same [profile.dist], the flags of
-# scripts/dist-env.sh and `cargo auditable`, as scripts/build-dist.sh builds stevedore) twice, in two
+# scripts/dist-env.sh with cargo-auditable, as scripts/build-dist.sh builds stevedore) twice, in two
 # directories of different depth with two CARGO_HOMEs, and fails unless
 #   - the two binaries are byte-identical (cmp),
 #   - neither carries a path of the build machine (the work directory, either CARGO_HOME, the toolchain),
@@ -18,8 +18,6 @@ cd "$(dirname "$0")/.."
 root=$(pwd -P)
 # shellcheck source=scripts/dist-env.sh
 . scripts/dist-env.sh
-cargo auditable --version >/dev/null 2>&1 \
-  || { echo "cargo-auditable is missing: cargo install --locked cargo-auditable@0.7.7" >&2; exit 1; }
 archs=("$@")
 ((${#archs[@]})) || archs=(amd64 arm64)
 
@@ -53,7 +51,7 @@ for arch in "${archs[@]}"; do
       cd "$crate"
       export CARGO_HOME=$home CARGO_NET_OFFLINE=$offline
       dist_env "$arch" "$crate/../target-$side"
-      cargo auditable build --quiet --profile dist --locked --target "$target" --target-dir "$dist_target_dir" --bin repro
+      cargo build --quiet --profile dist --locked --target "$target" --target-dir "$dist_target_dir" --bin repro
     )
     triple=$(case $arch in amd64) echo x86_64-unknown-linux-gnu ;; arm64) echo aarch64-unknown-linux-gnu ;; esac)
     bins+=("$crate/../target-$side/$triple/dist/repro")

@@ -4,7 +4,8 @@
 # on every commit is built exactly as dist/ is. Source it, then call `dist_env <arch> <target-dir>`: it
 # sets `target` (the Rust target triple) and `dist_target_dir` (the target directory as an absolute path
 # without symlinks or `..`: pass that one to cargo, the remap matches only it) and exports CARGO_ENCODED_RUSTFLAGS, CARGO_INCREMENTAL and
-# SOURCE_DATE_EPOCH for a `cargo build --profile dist` run from the root of the crate being built.
+# SOURCE_DATE_EPOCH, and the cargo-auditable wrapper, for a `cargo build --profile dist --locked` run from
+# the root of the crate being built.
 #
 # Reproducible (docs/releasing.md "Reproducible dist/"): every absolute path rustc could embed (panic
 # locations, `file!()`, the sources of generic code inlined from the standard library) is remapped to a
@@ -56,6 +57,14 @@ dist_env() {
   export CARGO_INCREMENTAL=0
   SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}"
   export SOURCE_DATE_EPOCH
+  # The dependency list goes into a `.dep-v0` section (cargo-auditable as the rustc wrapper of the crate
+  # being built: what `cargo auditable build --locked` sets up, except that the wrapper is named by its bare
+  # name, found on PATH. Cargo hashes the wrapper's path into the crate's -C metadata, which shows in the
+  # binary (type ids, OUT_DIR paths); `cargo auditable` would pass its absolute install path.)
+  command -v cargo-auditable >/dev/null \
+    || { echo "cargo-auditable is missing: cargo install --locked cargo-auditable@0.7.7" >&2; return 1; }
+  export RUSTC_WORKSPACE_WRAPPER=cargo-auditable
+  export CARGO_AUDITABLE_ORIG_ARGS='{"offline":false,"locked":true,"frozen":false,"config":[]}'
   # Settings a machine's environment could otherwise change behind the profile's back.
   unset RUSTFLAGS RUSTC_WRAPPER CARGO_BUILD_RUSTFLAGS CARGO_PROFILE_DIST_OPT_LEVEL CARGO_PROFILE_DIST_LTO \
     CARGO_PROFILE_DIST_CODEGEN_UNITS CARGO_PROFILE_DIST_DEBUG CARGO_PROFILE_DIST_STRIP CARGO_PROFILE_DIST_PANIC
