@@ -36,11 +36,22 @@ fn tests_repro_has_the_dist_profile_of_stevedore() {
     for table in ["profile.release", "profile.dist"] {
         let a = toml_table(&ours, table);
         assert!(!a.is_empty(), "Cargo.toml [{table}] is empty");
-        assert_eq!(a, toml_table(&repro, table), "[{table}] differs between Cargo.toml and tests/repro");
+        assert_eq!(
+            a,
+            toml_table(&repro, table),
+            "[{table}] differs between Cargo.toml and tests/repro"
+        );
     }
     // Every codegen setting of the dist profile is spelled out, not left to a default or the environment.
     let dist = toml_table(&ours, "profile.dist");
-    for key in ["opt-level", "lto", "codegen-units", "incremental", "debug", "strip"] {
+    for key in [
+        "opt-level",
+        "lto",
+        "codegen-units",
+        "incremental",
+        "debug",
+        "strip",
+    ] {
         assert!(dist.contains_key(key), "[profile.dist] does not fix {key}");
     }
     assert_eq!(dist["codegen-units"], "1");
@@ -98,7 +109,11 @@ fn release_yml_attests_both_binaries_with_a_sha_pinned_action_after_a_release() 
         ("attestations", "write"),
         ("contents", "write"),
     ] {
-        assert_eq!(perms.get(k).and_then(Value::as_str), Some(v), "permission {k}");
+        assert_eq!(
+            perms.get(k).and_then(Value::as_str),
+            Some(v),
+            "permission {k}"
+        );
     }
     assert_eq!(perms.len(), 3, "no other permission: {perms:?}");
     let (paths, line) = attested();
@@ -113,8 +128,12 @@ fn release_yml_attests_both_binaries_with_a_sha_pinned_action_after_a_release() 
         .iter()
         .filter_map(|s| s.get("run").and_then(Value::as_str))
         .collect();
-    assert!(run.contains("python3 scripts/sbom.py --version \"$VERSION\" \"dist/$arch/stevedore\""));
-    assert!(run.contains("gh release upload \"$TAG\" sbom/stevedore-amd64.cdx.json sbom/stevedore-arm64.cdx.json"));
+    assert!(
+        run.contains("python3 scripts/sbom.py --version \"$VERSION\" \"dist/$arch/stevedore\"")
+    );
+    assert!(run.contains(
+        "gh release upload \"$TAG\" sbom/stevedore-amd64.cdx.json sbom/stevedore-arm64.cdx.json"
+    ));
 }
 
 #[test]
@@ -123,7 +142,10 @@ fn release_yml_tags_and_moves_v1_only_after_rebuilding_dist_from_the_sources() {
     let release = &wf["jobs"]["release"];
     assert_eq!(release["needs"].as_str(), Some("dist"));
     let cond = release["if"].as_str().unwrap();
-    assert!(cond.starts_with("needs.dist.outputs.stale != 'true'"), "{cond}");
+    assert!(
+        cond.starts_with("needs.dist.outputs.stale != 'true'"),
+        "{cond}"
+    );
     let dist = &wf["jobs"]["dist"];
     assert_eq!(
         dist["outputs"]["stale"].as_str(),
@@ -165,7 +187,10 @@ fn every_action_the_workflows_use_is_pinned_by_full_commit_sha_with_its_version(
                 sha.len() == 40 && sha.chars().all(|c| c.is_ascii_hexdigit()),
                 "{wf}: `{t}` is not pinned by a full commit SHA"
             );
-            assert!(comment.starts_with('v'), "{wf}: `{t}` has no version comment");
+            assert!(
+                comment.starts_with('v'),
+                "{wf}: `{t}` has no version comment"
+            );
         }
     }
 }
@@ -185,7 +210,10 @@ fn the_documented_verification_commands_name_what_release_yml_attests() {
                 3,
                 "{doc}: `{line}`: expected FILE --repo ORG/stevedore"
             );
-            assert!(paths.iter().any(|p| p == words[0]), "{doc}: `{line}` names a file release.yml does not attest");
+            assert!(
+                paths.iter().any(|p| p == words[0]),
+                "{doc}: `{line}` names a file release.yml does not attest"
+            );
             assert_eq!(&words[1..], ["--repo", "ORG/stevedore"], "{doc}: `{line}`");
             seen.push(words[0].to_owned());
         }
@@ -195,8 +223,14 @@ fn the_documented_verification_commands_name_what_release_yml_attests() {
     }
     // The rebuild the docs show is the one release.yml and .ci/run run.
     let releasing = read("docs/releasing.md");
-    assert!(releasing.contains("\nbash scripts/dist-in-bookworm.sh bash scripts/check-dist.sh --rebuild\n"));
-    assert!(read(".ci/run").contains("bash scripts/dist-in-bookworm.sh bash scripts/check-dist.sh --rebuild"));
+    assert!(
+        releasing
+            .contains("\nbash scripts/dist-in-bookworm.sh bash scripts/check-dist.sh --rebuild\n")
+    );
+    assert!(
+        read(".ci/run")
+            .contains("bash scripts/dist-in-bookworm.sh bash scripts/check-dist.sh --rebuild")
+    );
 }
 
 /// The fenced blocks of one language in a Markdown file.
@@ -231,13 +265,21 @@ fn the_documented_dependabot_and_renovate_configs_pin_actions_by_sha() {
         .collect();
     assert_eq!(renovate.len(), 1, "one renovate.json in docs/releasing.md");
     let extends = renovate[0]["extends"].as_array().unwrap();
-    assert!(extends.iter().any(|e| e == "helpers:pinGitHubActionDigests"));
+    assert!(
+        extends
+            .iter()
+            .any(|e| e == "helpers:pinGitHubActionDigests")
+    );
     let dependabot: Vec<Value> = fenced(&md, "yaml")
         .iter()
         .map(|b| serde_yaml_ng::from_str::<Value>(b).unwrap())
         .filter(|v| v.get("updates").is_some())
         .collect();
-    assert_eq!(dependabot.len(), 1, "one dependabot.yml in docs/releasing.md");
+    assert_eq!(
+        dependabot.len(),
+        1,
+        "one dependabot.yml in docs/releasing.md"
+    );
     assert_eq!(dependabot[0]["version"].as_u64(), Some(2));
     let update = &dependabot[0]["updates"][0];
     assert_eq!(update["package-ecosystem"].as_str(), Some("github-actions"));
