@@ -277,7 +277,7 @@ async fn release_run(mode: Mode, dispatch_dry_run: bool) {
     // The provenance job (SBOMs, attestation) follows a release only; its GitHub-only steps are skipped
     // under act, the job itself must plan and run.
     r.check(
-        r.job_succeeded("provenance") == !dispatch_dry_run,
+        r.job_succeeded("provenance") != dispatch_dry_run,
         "the provenance job runs after a release and not after a dry run",
     );
     let refs = gh.refs();
