@@ -23,6 +23,9 @@ if [[ "${1:-}" == --rebuild ]]; then
   start=$(date +%s)
   (
     [[ -z "${DIST_CARGO_HOME:-}" ]] || export CARGO_HOME=$DIST_CARGO_HOME
+    # The export has no .git: the commit's time, as build-dist.sh in the checkout takes it.
+    SOURCE_DATE_EPOCH=$(git log -1 --format=%ct HEAD)
+    export SOURCE_DATE_EPOCH
     DIST_OUT="$work/out" DIST_TARGET_DIR="$work/target" bash "$work/src/stevedore/scripts/build-dist.sh" amd64 arm64
   )
   echo "rebuilt both in $(($(date +%s) - start)) s"
