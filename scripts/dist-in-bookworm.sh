@@ -10,8 +10,10 @@
 #
 #   bash scripts/dist-in-bookworm.sh bash scripts/check-dist.sh --rebuild
 #   bash scripts/dist-in-bookworm.sh bash scripts/check-repro.sh amd64
-#   DIST_BOOKWORM_OUT=/tmp/dist bash scripts/dist-in-bookworm.sh env DIST_OUT=/build/out bash scripts/build-dist.sh
-#     (builds dist/ in this environment from another distribution; /build/out is DIST_BOOKWORM_OUT)
+#   DIST_BOOKWORM_OUT=/tmp/dist bash scripts/dist-in-bookworm.sh \
+#     env DIST_OUT=/build/out DIST_TARGET_DIR=/build/target bash scripts/build-dist.sh
+#     (builds dist/ in this environment from another distribution; /build/out is DIST_BOOKWORM_OUT: copy
+#     its amd64/, arm64/ and ca-certificates.crt into dist/)
 #
 # Needs podman (rootful in CI) and network access to deb.debian.org and crates.io. The checkout is mounted
 # read-only at /build/checkout; the command runs there. crates.io is reached with this machine's CA roots
