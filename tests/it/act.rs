@@ -195,6 +195,22 @@ fn act_container_mode_failing_checks_go_red_with_verdict_failure() {
 
 // ---- stevedore's own workflows (.github/workflows) ----
 
+/// The `owner/repo@sha` release.yml uses for the action starting with `prefix`.
+fn release_yml_uses(prefix: &str) -> String {
+    let text = std::fs::read_to_string(
+        crate::helpers::runner::repo_root().join(".github/workflows/release.yml"),
+    )
+    .unwrap();
+    let at = text
+        .find(&format!("uses: {prefix}"))
+        .unwrap_or_else(|| panic!("release.yml uses no {prefix}"));
+    text[at + "uses: ".len()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
 /// A throwaway copy of stevedore itself as the release workflow sees it: the action at the root
 /// (`uses: ./`), `.github/workflows/release.yml` unmodified, and two commits since `v1.0.0`; the fake
 /// GitHub holds the same commits (same ids) and tags.
@@ -205,6 +221,12 @@ fn release_repo(gh: &crate::helpers::fake_github::FakeGithub) -> (Repo, String) 
         &std::fs::read_to_string(root.join(".github/workflows/release.yml")).unwrap(),
     );
     crate::helpers::act::copy_action(repo.path());
+    // The provenance job's attestation action, pinned by SHA in release.yml: a stand-in that fails if run.
+    let attest = release_yml_uses("actions/attest-build-provenance@");
+    let repo = repo.local_action(
+        &attest,
+        root.join("tests/fixtures/act/attest-build-provenance"),
+    );
     let first = repo.commit("chore: init");
     repo.git(&["tag", "v1.0.0"]);
     let second = repo.commit("feat(publish): floating major tags (#4)");
@@ -252,6 +274,12 @@ async fn release_run(mode: Mode, dispatch_dry_run: bool) {
     .await;
     r.check(r.job_succeeded("release"), "the release job succeeds");
     r.check(r.code == Some(0), "act exits 0");
+    // The provenance job (SBOMs, attestation) follows a release only; its GitHub-only steps are skipped
+    // under act, the job itself must plan and run.
+    r.check(
+        r.job_succeeded("provenance") != dispatch_dry_run,
+        "the provenance job runs after a release and not after a dry run",
+    );
     let refs = gh.refs();
     if dispatch_dry_run {
         r.check(

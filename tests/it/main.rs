@@ -27,6 +27,7 @@ mod check;
 mod command_injection;
 mod container;
 mod credentials;
+mod dist;
 mod docs_snippets;
 mod ecs;
 mod ecs_preview;
