@@ -327,7 +327,11 @@ async fn npm_trusted_publishing_exchanges_the_oidc_token_masks_it_and_a_refusal_
         },
     )
     .await;
-    let oidc = FakeOidc::start(Settings::default()).await;
+    let oidc = FakeOidc::start(Settings {
+        environment: Some("release".into()),
+        ..Settings::default()
+    })
+    .await;
     let gh = FakeGithub::start().await;
     let head = repo_at_1_1_0(&gh);
     let name = unique("tp");
@@ -343,11 +347,14 @@ async fn npm_trusted_publishing_exchanges_the_oidc_token_masks_it_and_a_refusal_
     assert_eq!(r.code, 1, "{}", r.stdout);
     assert!(r.stdout.contains("trusted publishing to"), "{}", r.stdout);
     assert!(r.stdout.contains("HTTP 404"), "{}", r.stdout);
+    // The refusal names the values the trusted publisher must hold, from the job's OIDC token.
+    let fields = "must name owner `octo-org`, repository `octo-repo`, workflow `deploy.yml` and environment `release`";
+    assert!(r.stdout.contains(fields), "{}", r.stdout);
     assert!(
-        r.stdout
-            .contains("Trusted Publisher must name this repository"),
+        r.summary
+            .contains("owner `octo-org`, repository `octo-repo`, workflow `deploy.yml`"),
         "{}",
-        r.stdout
+        r.summary
     );
     assert!(r.stdout.contains("id-token: write"), "{}", r.stdout);
     assert!(gh.releases().is_empty());
@@ -395,16 +402,38 @@ async fn pypi_trusted_publishing_mints_a_token_masks_it_and_a_refusal_names_the_
             .input("pypi-audience", "pypi.loopback")
             .run()
     };
-    oidc.update(|s| s.repository = "someone/else".into());
+    // The claims are GitHub's, but an environment name is the repository's choice: it is named in the
+    // refusal as inert text (no line break, no tag, no code span it could close).
+    oidc.update(|s| {
+        s.repository = "someone/else".into();
+        s.environment = Some("prod`<img src=x>\n::warning::forged".into());
+    });
     let r = run().await;
     assert_eq!(r.code, 1, "{}", r.stdout);
     assert!(r.stdout.contains("invalid-publisher"), "{}", r.stdout);
     assert!(
-        r.stdout
-            .contains("Publishing settings must list a GitHub trusted publisher"),
+        r.stdout.contains(
+            "Publishing settings must list a GitHub trusted publisher with owner `someone`, repository `else`, workflow `deploy.yml` and environment `prod'<img src=x> ::warning::forged`"
+        ),
         "{}",
         r.stdout
     );
+    assert!(
+        r.stdout
+            .lines()
+            .all(|l| !l.starts_with("::warning::forged")),
+        "{}",
+        r.stdout
+    );
+    // In the summary the environment is a `<code>` span of escaped text: no tag.
+    assert!(
+        r.summary
+            .contains("environment <code>prod'&lt;img src=x&gt; ::warning::forged</code>"),
+        "{}",
+        r.summary
+    );
+    assert!(!r.summary.contains("<img"), "{}", r.summary);
+    oidc.update(|s| s.environment = None);
     assert!(gh.releases().is_empty());
     assert!(py.simple(&name).await.is_none());
 
@@ -973,4 +1002,103 @@ async fn exchange_requests_follow_no_redirect_and_the_jwt_never_reaches_another_
         );
     }
     gh.assert_no_violations();
+}
+
+// ---- a registry away for a few seconds (issue 28) ----------------------------------------------------
+
+/// The registry answers every upload `503` for 3 s (a restart), after the tag and release were written:
+/// the upload is retried over seconds with the product's own backoff (about 1 s, 2 s, 4 s) and the release
+/// completes. Real seconds: nothing in the test shortens the schedule.
+#[tokio::test]
+async fn a_registry_away_for_three_seconds_is_waited_out_and_the_release_completes() {
+    let Some(py) = pypiserver() else { return };
+    let front = Front::start(
+        &py.url,
+        Trust {
+            repository: "octo-org/octo-repo".into(),
+            audience: "pypi".into(),
+            token: py.token.clone(),
+        },
+    )
+    .await;
+    let gh = FakeGithub::start().await;
+    let head = repo_at_1_1_0(&gh);
+    let name = unique("away");
+    let (sdist_name, _) = python_files(&name, "1.1.0");
+    let files = vec![(
+        format!("dist/{sdist_name}"),
+        sdist(&name, "1.1.0", "W = 1\n"),
+    )];
+    front.outage_at_first_upload(std::time::Duration::from_secs(3));
+    let r = step(&gh, "main", &head, &files)
+        .input("packages", "dist/*")
+        .input("pypi-repository", &format!("{}/", front.url))
+        .input("pypi-token", &py.token)
+        .run()
+        .await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    assert_eq!(outcomes(&r), ["uploaded"]);
+    // The first attempt and one or two retries fell into the outage (waits of 0.5–1 s, then 1–2 s, then
+    // 2–4 s: 3 s is over by the third or fourth attempt); the last one went through.
+    let refused = front.unavailable();
+    assert!(
+        (2..=3).contains(&refused),
+        "{refused} attempts answered 503"
+    );
+    assert_eq!(front.uploads(), 1);
+    assert_eq!(py.download(&sdist_name).await, files[0].1);
+    assert_eq!(gh.releases().len(), 1);
+    gh.assert_no_violations();
+}
+
+/// The runner cancels the step while publish waits to retry an upload: the wait ends at the signal, no
+/// further attempt is sent, and the step fails as cancelled, saying where it stopped.
+#[tokio::test]
+async fn a_cancel_during_the_upload_backoff_ends_the_wait_and_sends_nothing_more() {
+    let Some(py) = pypiserver() else { return };
+    let front = Front::start(
+        &py.url,
+        Trust {
+            repository: "octo-org/octo-repo".into(),
+            audience: "pypi".into(),
+            token: py.token.clone(),
+        },
+    )
+    .await;
+    let gh = FakeGithub::start().await;
+    let head = repo_at_1_1_0(&gh);
+    let name = unique("cancelled");
+    let (sdist_name, _) = python_files(&name, "1.1.0");
+    let files = vec![(
+        format!("dist/{sdist_name}"),
+        sdist(&name, "1.1.0", "C = 1\n"),
+    )];
+    let (handle, cancel) = stevedore::cancel::pair();
+    front.outage_then_cancel(std::time::Duration::from_secs(60), handle);
+    let r = step(&gh, "main", &head, &files)
+        .input("packages", "dist/*")
+        .input("pypi-repository", &format!("{}/", front.url))
+        .input("pypi-token", &py.token)
+        .run_with_cancel(cancel)
+        .await;
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    // The mode's own wait ended at the signal (not `app` dropping the mode 1 s later).
+    assert!(
+        r.summary
+            .contains("cancelled by SIGTERM while waiting to retry"),
+        "{}",
+        r.summary
+    );
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with("::error") && l.contains("Cancelled by SIGTERM")),
+        "{}",
+        r.stdout
+    );
+    // Give a stray retry time to arrive: there is none.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(front.unavailable(), 1, "no attempt after the first");
+    assert_eq!(front.uploads(), 0);
+    assert!(py.simple(&name).await.is_none());
 }
