@@ -715,35 +715,15 @@ async fn the_exchanged_token_is_never_printed_by_the_binary_stdout_or_stderr() {
 #[tokio::test]
 async fn a_lost_upload_answer_is_retried_and_the_refusal_of_the_copy_is_checked_against_the_index()
 {
-    let Some(py) = pypiserver() else { return };
-    let front = Front::start(
-        &py.url,
-        Trust {
-            repository: "octo-org/octo-repo".into(),
-            audience: "pypi".into(),
-            token: py.token.clone(),
-        },
-    )
-    .await;
-    let gh = FakeGithub::start().await;
-    let head = repo_at_1_1_0(&gh);
-    let name = unique("lost");
-    let (sdist_name, _) = python_files(&name, "1.1.0");
-    let files = vec![(
-        format!("dist/{sdist_name}"),
-        sdist(&name, "1.1.0", "L = 1\n"),
-    )];
-    front.lose_next_answers(1);
-    let r = step(&gh, "main", &head, &files)
-        .input("packages", "dist/*")
-        .input("pypi-repository", &format!("{}/", front.url))
-        .input("pypi-token", &py.token)
-        .run()
-        .await;
+    let Some(t) = OneSdist::start("lost").await else {
+        return;
+    };
+    t.front.lose_next_answers(1);
+    let r = t.step().run().await;
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
-    assert_eq!(front.uploads(), 2, "the upload was sent twice");
+    assert_eq!(t.front.uploads(), 2, "the upload was sent twice");
     assert_eq!(outcomes(&r), ["already-there"]);
-    assert_eq!(py.download(&sdist_name).await, files[0].1);
+    assert_eq!(t.py.download(&t.sdist_name).await, t.files[0].1);
 }
 
 // ---- hostile registries (issue 25): the audience and the exchange URL are stevedore's, never a server's ----
@@ -1006,81 +986,95 @@ async fn exchange_requests_follow_no_redirect_and_the_jwt_never_reaches_another_
 
 // ---- a registry away for a few seconds (issue 28) ----------------------------------------------------
 
+/// One sdist of a new project to upload through a [`Front`] before pypiserver, from a repository whose
+/// computed version is 1.1.0: what the retry tests share.
+struct OneSdist {
+    py: crate::helpers::registries::PypiServer,
+    front: Front,
+    gh: FakeGithub,
+    head: String,
+    name: String,
+    sdist_name: String,
+    files: Vec<(String, Vec<u8>)>,
+}
+
+impl OneSdist {
+    async fn start(prefix: &str) -> Option<Self> {
+        let py = pypiserver()?;
+        let front = Front::start(
+            &py.url,
+            Trust {
+                repository: "octo-org/octo-repo".into(),
+                audience: "pypi".into(),
+                token: py.token.clone(),
+            },
+        )
+        .await;
+        let gh = FakeGithub::start().await;
+        let head = repo_at_1_1_0(&gh);
+        let name = unique(prefix);
+        let (sdist_name, _) = python_files(&name, "1.1.0");
+        let files = vec![(
+            format!("dist/{sdist_name}"),
+            sdist(&name, "1.1.0", "X = 1\n"),
+        )];
+        Some(Self {
+            py,
+            front,
+            gh,
+            head,
+            name,
+            sdist_name,
+            files,
+        })
+    }
+
+    /// The publish step uploading it with `pypi-token`.
+    fn step(&self) -> Step {
+        step(&self.gh, "main", &self.head, &self.files)
+            .input("packages", "dist/*")
+            .input("pypi-repository", &format!("{}/", self.front.url))
+            .input("pypi-token", &self.py.token)
+    }
+}
+
 /// The registry answers every upload `503` for 3 s (a restart), after the tag and release were written:
 /// the upload is retried over seconds with the product's own backoff (about 1 s, 2 s, 4 s) and the release
 /// completes. Real seconds: nothing in the test shortens the schedule.
 #[tokio::test]
 async fn a_registry_away_for_three_seconds_is_waited_out_and_the_release_completes() {
-    let Some(py) = pypiserver() else { return };
-    let front = Front::start(
-        &py.url,
-        Trust {
-            repository: "octo-org/octo-repo".into(),
-            audience: "pypi".into(),
-            token: py.token.clone(),
-        },
-    )
-    .await;
-    let gh = FakeGithub::start().await;
-    let head = repo_at_1_1_0(&gh);
-    let name = unique("away");
-    let (sdist_name, _) = python_files(&name, "1.1.0");
-    let files = vec![(
-        format!("dist/{sdist_name}"),
-        sdist(&name, "1.1.0", "W = 1\n"),
-    )];
-    front.outage_at_first_upload(std::time::Duration::from_secs(3));
-    let r = step(&gh, "main", &head, &files)
-        .input("packages", "dist/*")
-        .input("pypi-repository", &format!("{}/", front.url))
-        .input("pypi-token", &py.token)
-        .run()
-        .await;
+    let Some(t) = OneSdist::start("away").await else {
+        return;
+    };
+    t.front
+        .outage_at_first_upload(std::time::Duration::from_secs(3));
+    let r = t.step().run().await;
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
     assert_eq!(outcomes(&r), ["uploaded"]);
     // The first attempt and one or two retries fell into the outage (waits of 0.5–1 s, then 1–2 s, then
     // 2–4 s: 3 s is over by the third or fourth attempt); the last one went through.
-    let refused = front.unavailable();
+    let refused = t.front.unavailable();
     assert!(
         (2..=3).contains(&refused),
         "{refused} attempts answered 503"
     );
-    assert_eq!(front.uploads(), 1);
-    assert_eq!(py.download(&sdist_name).await, files[0].1);
-    assert_eq!(gh.releases().len(), 1);
-    gh.assert_no_violations();
+    assert_eq!(t.front.uploads(), 1);
+    assert_eq!(t.py.download(&t.sdist_name).await, t.files[0].1);
+    assert_eq!(t.gh.releases().len(), 1);
+    t.gh.assert_no_violations();
 }
 
 /// The runner cancels the step while publish waits to retry an upload: the wait ends at the signal, no
 /// further attempt is sent, and the step fails as cancelled, saying where it stopped.
 #[tokio::test]
 async fn a_cancel_during_the_upload_backoff_ends_the_wait_and_sends_nothing_more() {
-    let Some(py) = pypiserver() else { return };
-    let front = Front::start(
-        &py.url,
-        Trust {
-            repository: "octo-org/octo-repo".into(),
-            audience: "pypi".into(),
-            token: py.token.clone(),
-        },
-    )
-    .await;
-    let gh = FakeGithub::start().await;
-    let head = repo_at_1_1_0(&gh);
-    let name = unique("cancelled");
-    let (sdist_name, _) = python_files(&name, "1.1.0");
-    let files = vec![(
-        format!("dist/{sdist_name}"),
-        sdist(&name, "1.1.0", "C = 1\n"),
-    )];
+    let Some(t) = OneSdist::start("cancelled").await else {
+        return;
+    };
     let (handle, cancel) = stevedore::cancel::pair();
-    front.outage_then_cancel(std::time::Duration::from_secs(60), handle);
-    let r = step(&gh, "main", &head, &files)
-        .input("packages", "dist/*")
-        .input("pypi-repository", &format!("{}/", front.url))
-        .input("pypi-token", &py.token)
-        .run_with_cancel(cancel)
-        .await;
+    t.front
+        .outage_then_cancel(std::time::Duration::from_secs(60), handle);
+    let r = t.step().run_with_cancel(cancel).await;
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
     // The mode's own wait ended at the signal (not `app` dropping the mode 1 s later).
     assert!(
@@ -1098,7 +1092,7 @@ async fn a_cancel_during_the_upload_backoff_ends_the_wait_and_sends_nothing_more
     );
     // Give a stray retry time to arrive: there is none.
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    assert_eq!(front.unavailable(), 1, "no attempt after the first");
-    assert_eq!(front.uploads(), 0);
-    assert!(py.simple(&name).await.is_none());
+    assert_eq!(t.front.unavailable(), 1, "no attempt after the first");
+    assert_eq!(t.front.uploads(), 0);
+    assert!(t.py.simple(&t.name).await.is_none());
 }

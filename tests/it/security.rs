@@ -198,34 +198,10 @@ struct Binary {
 fn spawn_binary(vars: &[(&str, &str)]) -> Binary {
     let dir = tempfile::tempdir().unwrap();
     let workspace = dir.path().join("workspace");
-    std::fs::create_dir_all(&workspace).unwrap();
-    for f in ["output", "summary", "env"] {
-        std::fs::write(dir.path().join(f), "").unwrap();
-    }
-    let p = |f: &str| dir.path().join(f).display().to_string();
-    let base = [
-        ("GITHUB_ACTIONS", "true".to_owned()),
-        ("CI", "true".to_owned()),
-        ("GITHUB_WORKSPACE", workspace.display().to_string()),
-        ("GITHUB_OUTPUT", p("output")),
-        ("GITHUB_STEP_SUMMARY", p("summary")),
-        ("GITHUB_ENV", p("env")),
-        ("GITHUB_REPOSITORY", "octo-org/octo-repo".to_owned()),
-        (
-            "GITHUB_SHA",
-            "0123456789abcdef0123456789abcdef01234567".to_owned(),
-        ),
-        ("GITHUB_REF", "refs/heads/main".to_owned()),
-        ("GITHUB_REF_NAME", "main".to_owned()),
-        ("GITHUB_REF_TYPE", "branch".to_owned()),
-        ("GITHUB_EVENT_NAME", "push".to_owned()),
-        ("GITHUB_RUN_ID", "4242".to_owned()),
-        ("GITHUB_RUN_ATTEMPT", "1".to_owned()),
-        ("GITHUB_SERVER_URL", "https://github.com".to_owned()),
-    ];
+    let base = crate::helpers::run::runner_env(dir.path());
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stevedore"))
         .env_clear()
-        .envs(base.iter().map(|(k, v)| (*k, v.as_str())))
+        .envs(base.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .envs(vars.iter().copied())
         .current_dir(&workspace)
         .stdin(Stdio::null())

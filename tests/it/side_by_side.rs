@@ -96,37 +96,16 @@ async fn run_process(
     (exit, code, peak)
 }
 
+/// The runner's environment for a Docker action, and the AWS credentials and Region both tools read.
 fn files(dir: &Path) -> Vec<(String, String)> {
-    let ws = dir.join("workspace");
-    std::fs::create_dir_all(&ws).unwrap();
-    for f in ["output", "summary", "env"] {
-        std::fs::write(dir.join(f), "").unwrap();
-    }
-    let p = |n: &str| dir.join(n).display().to_string();
-    [
-        ("GITHUB_ACTIONS", "true".to_owned()),
-        ("CI", "true".to_owned()),
-        ("GITHUB_WORKSPACE", ws.display().to_string()),
-        ("GITHUB_OUTPUT", p("output")),
-        ("GITHUB_STEP_SUMMARY", p("summary")),
-        ("GITHUB_ENV", p("env")),
-        ("GITHUB_REPOSITORY", "octo-org/octo-repo".to_owned()),
-        (
-            "GITHUB_SHA",
-            "0123456789abcdef0123456789abcdef01234567".to_owned(),
-        ),
-        ("GITHUB_REF", "refs/heads/main".to_owned()),
-        ("GITHUB_REF_NAME", "main".to_owned()),
-        ("GITHUB_REF_TYPE", "branch".to_owned()),
-        ("GITHUB_EVENT_NAME", "push".to_owned()),
-        ("GITHUB_RUN_ID", "4242".to_owned()),
-        ("AWS_ACCESS_KEY_ID", "AKIDTEST".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY", "secret-key-for-tests".to_owned()),
-        ("AWS_REGION", "eu-west-1".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect()
+    with(
+        crate::helpers::run::runner_env(dir),
+        &[
+            ("AWS_ACCESS_KEY_ID", "AKIDTEST"),
+            ("AWS_SECRET_ACCESS_KEY", "secret-key-for-tests"),
+            ("AWS_REGION", "eu-west-1"),
+        ],
+    )
 }
 
 fn with(mut env: Vec<(String, String)>, more: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -139,6 +118,30 @@ fn stevedore_binary() -> PathBuf {
         || PathBuf::from(env!("CARGO_BIN_EXE_stevedore")),
         PathBuf::from,
     )
+}
+
+/// stevedore's deploy of service `frontend` (named by the input `target`) to `NEW`, checking `health_url`;
+/// STS on moto.
+async fn stevedore(
+    base: Vec<(String, String)>,
+    target: &str,
+    health_url: &str,
+    dir: &Path,
+) -> (Option<Instant>, Option<i32>, Option<u64>) {
+    let moto = crate::helpers::moto::moto().expect("the benchmark needs moto");
+    let env = with(
+        base,
+        &[
+            ("INPUT_MODE", "deploy"),
+            ("INPUT_ALLOW-AWS-CREDENTIAL-CHAIN", "true"),
+            ("AWS_ENDPOINT_URL", &moto.endpoint),
+            ("INPUT_AWS-REGION", "eu-west-1"),
+            (target, "frontend"),
+            ("INPUT_IMAGE", NEW),
+            ("INPUT_HEALTH-URL", health_url),
+        ],
+    );
+    run_process(&stevedore_binary(), &[], &env, dir).await
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -187,20 +190,13 @@ async fn app_runner(tool: Tool, action: &Path, fail: bool, end: Duration) -> Sam
             .await
         }
         Tool::Stevedore => {
-            let moto = crate::helpers::moto::moto().expect("the benchmark needs moto");
-            let env = with(
+            stevedore(
                 base,
-                &[
-                    ("INPUT_MODE", "deploy"),
-                    ("INPUT_ALLOW-AWS-CREDENTIAL-CHAIN", "true"),
-                    ("AWS_ENDPOINT_URL", &moto.endpoint),
-                    ("INPUT_AWS-REGION", "eu-west-1"),
-                    ("INPUT_APP-RUNNER-SERVICE", "frontend"),
-                    ("INPUT_IMAGE", NEW),
-                    ("INPUT_HEALTH-URL", &fake.health_url()),
-                ],
-            );
-            run_process(&stevedore_binary(), &[], &env, dir.path()).await
+                "INPUT_APP-RUNNER-SERVICE",
+                &fake.health_url(),
+                dir.path(),
+            )
+            .await
         }
     };
     let ended = if fail {
@@ -261,20 +257,13 @@ async fn express(tool: Tool, action: &Path, fail: bool, end: Duration) -> Sample
             .await
         }
         Tool::Stevedore => {
-            let moto = crate::helpers::moto::moto().expect("the benchmark needs moto");
-            let env = with(
+            stevedore(
                 base,
-                &[
-                    ("INPUT_MODE", "deploy"),
-                    ("INPUT_ALLOW-AWS-CREDENTIAL-CHAIN", "true"),
-                    ("AWS_ENDPOINT_URL", &moto.endpoint),
-                    ("INPUT_AWS-REGION", "eu-west-1"),
-                    ("INPUT_EXPRESS-SERVICE", "frontend"),
-                    ("INPUT_IMAGE", NEW),
-                    ("INPUT_HEALTH-URL", &fake.health_url()),
-                ],
-            );
-            run_process(&stevedore_binary(), &[], &env, dir.path()).await
+                "INPUT_EXPRESS-SERVICE",
+                &fake.health_url(),
+                dir.path(),
+            )
+            .await
         }
     };
     // The scheduled instant: SUCCESSFUL, or the alarm that starts the rollback.

@@ -122,6 +122,40 @@ impl Step {
     }
 }
 
+/// The environment the runner gives a Docker action's process, with its file commands (`output`,
+/// `summary`, `env`) and `workspace` made under `dir`: for tests that run a binary as a process.
+pub fn runner_env(dir: &std::path::Path) -> Vec<(String, String)> {
+    let workspace = dir.join("workspace");
+    std::fs::create_dir_all(&workspace).unwrap();
+    for f in ["output", "summary", "env"] {
+        std::fs::write(dir.join(f), "").unwrap();
+    }
+    let p = |f: &str| dir.join(f).display().to_string();
+    [
+        ("GITHUB_ACTIONS", "true".to_owned()),
+        ("CI", "true".to_owned()),
+        ("GITHUB_WORKSPACE", workspace.display().to_string()),
+        ("GITHUB_OUTPUT", p("output")),
+        ("GITHUB_STEP_SUMMARY", p("summary")),
+        ("GITHUB_ENV", p("env")),
+        ("GITHUB_REPOSITORY", "octo-org/octo-repo".to_owned()),
+        (
+            "GITHUB_SHA",
+            "0123456789abcdef0123456789abcdef01234567".to_owned(),
+        ),
+        ("GITHUB_REF", "refs/heads/main".to_owned()),
+        ("GITHUB_REF_NAME", "main".to_owned()),
+        ("GITHUB_REF_TYPE", "branch".to_owned()),
+        ("GITHUB_EVENT_NAME", "push".to_owned()),
+        ("GITHUB_RUN_ID", "4242".to_owned()),
+        ("GITHUB_RUN_ATTEMPT", "1".to_owned()),
+        ("GITHUB_SERVER_URL", "https://github.com".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
 /// Parses an env file exactly as actions/runner `FileCommandManager` does (heredoc and `k=v` forms);
 /// panics on anything the runner would reject.
 pub fn parse_env_file(text: &str) -> Vec<(String, String)> {
