@@ -120,6 +120,33 @@ fn stevedore_binary() -> PathBuf {
     )
 }
 
+/// Runs one tool in the environment `base`: the official action (`dist/index.js` of `action`) with its
+/// `inputs`, or stevedore ([`stevedore`]) deploying the service named by its input `target`.
+async fn run_tool(
+    tool: Tool,
+    action: &Path,
+    base: Vec<(String, String)>,
+    inputs: &[(&str, &str)],
+    target: &str,
+    health_url: &str,
+    dir: &Path,
+) -> (Option<Instant>, Option<i32>, Option<u64>) {
+    match tool {
+        Tool::Official => {
+            let script = action.join("dist/index.js");
+            let env = with(base, inputs);
+            run_process(
+                Path::new("node"),
+                &[&script.display().to_string()],
+                &env,
+                dir,
+            )
+            .await
+        }
+        Tool::Stevedore => stevedore(base, target, health_url, dir).await,
+    }
+}
+
 /// stevedore's deploy of service `frontend` (named by the input `target`) to `NEW`, checking `health_url`;
 /// STS on moto.
 async fn stevedore(
@@ -162,43 +189,28 @@ async fn app_runner(tool: Tool, action: &Path, fail: bool, end: Duration) -> Sam
         files(dir.path()),
         &[("AWS_ENDPOINT_URL_APPRUNNER", fake.url())],
     );
-    let (exit, code, peak_kb) = match tool {
-        Tool::Official => {
-            let env = with(
-                base,
-                &[
-                    ("INPUT_SERVICE", "frontend"),
-                    ("INPUT_IMAGE", NEW),
-                    (
-                        "INPUT_ACCESS-ROLE-ARN",
-                        "arn:aws:iam::123456789012:role/apprunner-ecr",
-                    ),
-                    ("INPUT_REGION", "eu-west-1"),
-                    ("INPUT_PORT", "8080"),
-                    ("INPUT_CPU", "1"),
-                    ("INPUT_MEMORY", "2"),
-                    ("INPUT_WAIT-FOR-SERVICE-STABILITY-SECONDS", "600"),
-                ],
-            );
-            let script = action.join("dist/index.js");
-            run_process(
-                Path::new("node"),
-                &[&script.display().to_string()],
-                &env,
-                dir.path(),
-            )
-            .await
-        }
-        Tool::Stevedore => {
-            stevedore(
-                base,
-                "INPUT_APP-RUNNER-SERVICE",
-                &fake.health_url(),
-                dir.path(),
-            )
-            .await
-        }
-    };
+    let (exit, code, peak_kb) = run_tool(
+        tool,
+        action,
+        base,
+        &[
+            ("INPUT_SERVICE", "frontend"),
+            ("INPUT_IMAGE", NEW),
+            (
+                "INPUT_ACCESS-ROLE-ARN",
+                "arn:aws:iam::123456789012:role/apprunner-ecr",
+            ),
+            ("INPUT_REGION", "eu-west-1"),
+            ("INPUT_PORT", "8080"),
+            ("INPUT_CPU", "1"),
+            ("INPUT_MEMORY", "2"),
+            ("INPUT_WAIT-FOR-SERVICE-STABILITY-SECONDS", "600"),
+        ],
+        "INPUT_APP-RUNNER-SERVICE",
+        &fake.health_url(),
+        dir.path(),
+    )
+    .await;
     let ended = if fail {
         fake.failed()
     } else {
@@ -228,44 +240,29 @@ async fn express(tool: Tool, action: &Path, fail: bool, end: Duration) -> Sample
     );
     let dir = tempfile::tempdir().unwrap();
     let base = with(files(dir.path()), &[("AWS_ENDPOINT_URL_ECS", fake.url())]);
-    let (exit, code, peak_kb) = match tool {
-        Tool::Official => {
-            let env = with(
-                base,
-                &[
-                    ("INPUT_SERVICE-NAME", "frontend"),
-                    ("INPUT_IMAGE", NEW),
-                    (
-                        "INPUT_EXECUTION-ROLE-ARN",
-                        "arn:aws:iam::123456789012:role/ecsTaskExecutionRole",
-                    ),
-                    (
-                        "INPUT_INFRASTRUCTURE-ROLE-ARN",
-                        "arn:aws:iam::123456789012:role/ecsInfrastructureRoleForExpressServices",
-                    ),
-                    ("INPUT_CLUSTER", "default"),
-                    ("INPUT_MUTATE-TAGS-ON-UPDATE", "false"),
-                ],
-            );
-            let script = action.join("dist/index.js");
-            run_process(
-                Path::new("node"),
-                &[&script.display().to_string()],
-                &env,
-                dir.path(),
-            )
-            .await
-        }
-        Tool::Stevedore => {
-            stevedore(
-                base,
-                "INPUT_EXPRESS-SERVICE",
-                &fake.health_url(),
-                dir.path(),
-            )
-            .await
-        }
-    };
+    let (exit, code, peak_kb) = run_tool(
+        tool,
+        action,
+        base,
+        &[
+            ("INPUT_SERVICE-NAME", "frontend"),
+            ("INPUT_IMAGE", NEW),
+            (
+                "INPUT_EXECUTION-ROLE-ARN",
+                "arn:aws:iam::123456789012:role/ecsTaskExecutionRole",
+            ),
+            (
+                "INPUT_INFRASTRUCTURE-ROLE-ARN",
+                "arn:aws:iam::123456789012:role/ecsInfrastructureRoleForExpressServices",
+            ),
+            ("INPUT_CLUSTER", "default"),
+            ("INPUT_MUTATE-TAGS-ON-UPDATE", "false"),
+        ],
+        "INPUT_EXPRESS-SERVICE",
+        &fake.health_url(),
+        dir.path(),
+    )
+    .await;
     // The scheduled instant: SUCCESSFUL, or the alarm that starts the rollback.
     let what = if fail {
         "ROLLBACK_IN_PROGRESS"

@@ -44,8 +44,6 @@ impl Step {
         std::fs::create_dir_all(&files).unwrap();
         let mut env = Env::default();
         for (k, v) in [
-            ("GITHUB_ACTIONS", "true".to_owned()),
-            ("CI", "true".to_owned()),
             ("GITHUB_WORKSPACE", workspace.display().to_string()),
             (
                 "GITHUB_OUTPUT",
@@ -56,19 +54,11 @@ impl Step {
                 "GITHUB_STEP_SUMMARY",
                 files.join("step_summary").display().to_string(),
             ),
-            ("GITHUB_REPOSITORY", "octo-org/octo-repo".to_owned()),
-            (
-                "GITHUB_SHA",
-                "0123456789abcdef0123456789abcdef01234567".to_owned(),
-            ),
-            ("GITHUB_REF", "refs/heads/main".to_owned()),
-            ("GITHUB_REF_NAME", "main".to_owned()),
-            ("GITHUB_REF_TYPE", "branch".to_owned()),
-            ("GITHUB_EVENT_NAME", "push".to_owned()),
-            ("GITHUB_RUN_ID", "4242".to_owned()),
-            ("GITHUB_RUN_ATTEMPT", "1".to_owned()),
             ("GITHUB_ACTOR", "octocat".to_owned()),
         ] {
+            env.set(k, v);
+        }
+        for (k, v) in PUSH_TO_MAIN {
             env.set(k, v);
         }
         Self {
@@ -122,6 +112,20 @@ impl Step {
     }
 }
 
+/// The run every step here belongs to: a push to `main` of `octo-org/octo-repo`.
+const PUSH_TO_MAIN: [(&str, &str); 10] = [
+    ("GITHUB_ACTIONS", "true"),
+    ("CI", "true"),
+    ("GITHUB_REPOSITORY", "octo-org/octo-repo"),
+    ("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567"),
+    ("GITHUB_REF", "refs/heads/main"),
+    ("GITHUB_REF_NAME", "main"),
+    ("GITHUB_REF_TYPE", "branch"),
+    ("GITHUB_EVENT_NAME", "push"),
+    ("GITHUB_RUN_ID", "4242"),
+    ("GITHUB_RUN_ATTEMPT", "1"),
+];
+
 /// The environment the runner gives a Docker action's process, with its file commands (`output`,
 /// `summary`, `env`) and `workspace` made under `dir`: for tests that run a binary as a process.
 pub fn runner_env(dir: &std::path::Path) -> Vec<(String, String)> {
@@ -131,29 +135,23 @@ pub fn runner_env(dir: &std::path::Path) -> Vec<(String, String)> {
         std::fs::write(dir.join(f), "").unwrap();
     }
     let p = |f: &str| dir.join(f).display().to_string();
-    [
-        ("GITHUB_ACTIONS", "true".to_owned()),
-        ("CI", "true".to_owned()),
-        ("GITHUB_WORKSPACE", workspace.display().to_string()),
-        ("GITHUB_OUTPUT", p("output")),
-        ("GITHUB_STEP_SUMMARY", p("summary")),
-        ("GITHUB_ENV", p("env")),
-        ("GITHUB_REPOSITORY", "octo-org/octo-repo".to_owned()),
-        (
-            "GITHUB_SHA",
-            "0123456789abcdef0123456789abcdef01234567".to_owned(),
-        ),
-        ("GITHUB_REF", "refs/heads/main".to_owned()),
-        ("GITHUB_REF_NAME", "main".to_owned()),
-        ("GITHUB_REF_TYPE", "branch".to_owned()),
-        ("GITHUB_EVENT_NAME", "push".to_owned()),
-        ("GITHUB_RUN_ID", "4242".to_owned()),
-        ("GITHUB_RUN_ATTEMPT", "1".to_owned()),
-        ("GITHUB_SERVER_URL", "https://github.com".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect()
+    PUSH_TO_MAIN
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .chain([
+            (
+                "GITHUB_WORKSPACE".to_owned(),
+                workspace.display().to_string(),
+            ),
+            ("GITHUB_OUTPUT".to_owned(), p("output")),
+            ("GITHUB_STEP_SUMMARY".to_owned(), p("summary")),
+            ("GITHUB_ENV".to_owned(), p("env")),
+            (
+                "GITHUB_SERVER_URL".to_owned(),
+                "https://github.com".to_owned(),
+            ),
+        ])
+        .collect()
 }
 
 /// Parses an env file exactly as actions/runner `FileCommandManager` does (heredoc and `k=v` forms);
