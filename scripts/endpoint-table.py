@@ -27,6 +27,7 @@ SERVICES = {
     "elbv2": "Elastic Load Balancing v2",
     "cloudwatch": "CloudWatch",
     "s3": "S3",
+    "events": "EventBridge",
     # SDK clients (the SDK's own resolver; the test checks it is given the flags).
     "ecs": "ECS",
     "lambda": "Lambda",

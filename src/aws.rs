@@ -16,10 +16,12 @@
 pub mod call;
 pub mod ecr;
 pub mod endpoints;
+pub mod events;
 pub mod json_rpc;
 pub mod query;
 pub mod s3;
 pub mod sts;
+pub mod zip_copy;
 
 use crate::inputs::Input;
 use std::time::SystemTime;

@@ -18,6 +18,7 @@
 
 pub mod act;
 pub mod app;
+pub mod arn;
 pub mod aws;
 pub mod cancel;
 pub mod check;
@@ -26,6 +27,7 @@ pub mod config;
 pub mod context;
 pub mod conventional;
 pub mod env;
+pub mod event_rules;
 pub mod github;
 pub mod inputs;
 pub mod logging;
@@ -35,6 +37,7 @@ pub mod net;
 pub mod notify;
 pub mod oidc;
 pub mod policy;
+pub mod registry;
 pub mod report;
 pub mod yaml;
 

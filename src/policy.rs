@@ -142,17 +142,15 @@ fn check_target(name: &str, t: &Target) -> Result<(), String> {
 
 /// Checks an IAM role ARN: `arn:<partition>:iam::<12 digits>:role/<path/name>`.
 pub fn check_role_arn(arn: &str) -> Result<(), String> {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    let ok = parts.len() == 6
-        && parts[0] == "arn"
-        && parts[1].starts_with("aws")
-        && parts[2] == "iam"
-        && parts[3].is_empty()
-        && parts[4].len() == 12
-        && parts[4].bytes().all(|b| b.is_ascii_digit())
-        && parts[5]
-            .strip_prefix("role/")
-            .is_some_and(|n| !n.is_empty());
+    let ok = crate::arn::Arn::parse(arn).is_some_and(|a| {
+        a.partition.starts_with("aws")
+            && a.service == "iam"
+            && a.region.is_empty()
+            && a.account_is_id()
+            && a.resource
+                .strip_prefix("role/")
+                .is_some_and(|n| !n.is_empty())
+    });
     if ok {
         Ok(())
     } else {

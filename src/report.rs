@@ -224,6 +224,18 @@ impl Report {
     }
 }
 
+/// At most 300 characters of `s`, on one line.
+#[must_use]
+pub fn excerpt(s: &str) -> String {
+    let one = s.replace(['\r', '\n'], " ");
+    let cut = truncate_bytes(&one, 300);
+    if cut.len() < one.len() {
+        format!("{cut}…")
+    } else {
+        cut.to_owned()
+    }
+}
+
 /// `s` cut to at most `max` bytes on a UTF-8 boundary.
 #[must_use]
 pub fn truncate_bytes(s: &str, max: usize) -> &str {

@@ -424,6 +424,29 @@ pub const CLOUDWATCH: Rules = Rules::standard(
     ],
 );
 
+/// `eventbridge/2015-10-07` (host `events`): in GovCloud the FIPS host of us-gov-east-1 and us-gov-west-1
+/// is the plain one, and FIPS with dual-stack is the plain dual-stack host.
+pub const EVENTS: Rules = Rules::standard(
+    "events",
+    "events-fips",
+    &[
+        fips_only(
+            When::Region("us-gov-east-1"),
+            Outcome::Host(host("events", Suffix::Dns)),
+        ),
+        fips_only(
+            When::Region("us-gov-west-1"),
+            Outcome::Host(host("events", Suffix::Dns)),
+        ),
+        Exception {
+            when: When::Partition("aws-us-gov"),
+            fips: true,
+            dualstack: true,
+            outcome: Outcome::Host(host("events", Suffix::DualStack)),
+        },
+    ],
+);
+
 /// `s3/2006-03-01`, for a regional bucket (no accelerate, no access point, `UseGlobalEndpoint` false):
 /// dual-stack is `s3.dualstack` on the partition's `dnsSuffix`; China has no FIPS endpoint. The bucket
 /// goes in front of the host (virtual-hosted) or after it (path-style), see [`super::s3`].
@@ -645,6 +668,7 @@ mod tests {
             "logs" => crate::aws::json_rpc::LOGS.endpoint,
             "elbv2" => crate::aws::query::ELBV2.endpoint,
             "cloudwatch" => &CLOUDWATCH,
+            "events" => crate::aws::events::SERVICE.endpoint,
             "s3" => {
                 let s3 = crate::aws::s3::S3::new(&sdk, reqwest::Client::new());
                 let bucket = row.bucket.as_deref().unwrap();
@@ -686,8 +710,8 @@ mod tests {
             }
         }
         assert!(wrong.is_empty(), "{}", wrong.join("\n"));
-        // 5 services x 5 regions x 4 flag pairs, and S3 with two buckets.
-        assert_eq!(checked, 5 * 20 + 40);
+        // 6 services x 5 regions x 4 flag pairs, and S3 with two buckets.
+        assert_eq!(checked, 6 * 20 + 40);
     }
 
     /// Captures the URI of the first request an SDK client would send, and stops it there.

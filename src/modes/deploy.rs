@@ -6,19 +6,40 @@
 //! checked before any AWS call.
 
 pub mod apprunner;
+pub mod clients;
 pub mod ecs;
 pub mod express;
+pub mod health;
+pub mod image;
+pub mod image_target;
 pub mod lambda;
 pub mod poll;
 pub mod preview;
+pub mod record;
 pub mod rollback;
+pub mod target;
 
 use crate::aws::{self, AwsInputs, Purpose};
 use crate::inputs::Input;
 use crate::inputs::{Inputs, Recorded};
 use crate::modes::{ModeError, Runtime};
-use crate::report::{Report, Verdict};
-use std::time::Duration;
+use crate::report::Report;
+
+pub use image::{check_image, has_digest, has_tag_or_digest, production_by_tag};
+pub use target::{NEW_RELEASE_INPUTS, TargetInputs};
+
+/// Runs `$body` with `$t` bound to the configuration of whichever target `$target` is: the one place
+/// that lists the targets (a new target is one more line here and its variant of [`Target`]).
+macro_rules! each_target {
+    ($target:expr, $t:ident => $body:expr) => {
+        match $target {
+            Target::Ecs($t) => $body,
+            Target::Lambda($t) => $body,
+            Target::AppRunner($t) => $body,
+            Target::Express($t) => $body,
+        }
+    };
+}
 
 /// Inputs of this mode: exactly one target.
 #[derive(Debug)]
@@ -48,39 +69,7 @@ impl Target {
     /// The AWS connection inputs of the target.
     #[must_use]
     pub fn aws(&self) -> &AwsInputs {
-        match self {
-            Target::Ecs(c) => &c.aws,
-            Target::Lambda(l) => &l.aws,
-            Target::AppRunner(a) => &a.aws,
-            Target::Express(x) => &x.aws,
-        }
-    }
-}
-
-/// The inputs that choose the target, each read once (here) and passed to the target's parser.
-#[derive(Debug, Default)]
-pub struct TargetInputs {
-    /// `cluster` (ECS and ECS Express).
-    pub cluster: Option<String>,
-    /// `service`, raw (a list for ECS).
-    pub service: Option<String>,
-    pub function_name: Option<String>,
-    pub app_runner_service: Option<String>,
-    pub express_service: Option<String>,
-    /// Whether `rollback-to` is given (the inputs of a new release are then refused by its parser).
-    pub rollback_to: bool,
-}
-
-impl TargetInputs {
-    fn read(p: &mut Inputs<'_>, rollback_to: bool) -> Self {
-        Self {
-            cluster: p.string(Input::Cluster),
-            service: p.string(Input::Service),
-            function_name: p.string(Input::FunctionName),
-            app_runner_service: p.string(Input::AppRunnerService),
-            express_service: p.string(Input::ExpressService),
-            rollback_to,
-        }
+        each_target!(self, t => target::Target::aws(t.as_ref()))
     }
 }
 
@@ -319,11 +308,7 @@ const ONLY_ECS: [Input; 5] = [
 /// `rollback-to`, the inputs of a new release are refused once, by its parser, and not read here.
 fn refuse_inputs(p: &mut Inputs<'_>, inputs: &[Input], rollback_to: bool, target: &str, fix: &str) {
     for &input in inputs {
-        if rollback_to
-            && rollback::NEW_RELEASE_INPUTS
-                .iter()
-                .any(|(i, _)| *i == input)
-        {
+        if rollback_to && NEW_RELEASE_INPUTS.iter().any(|(i, _)| *i == input) {
             continue;
         }
         if let Some(v) = p
@@ -378,113 +363,29 @@ fn lambda_only_inputs(p: &mut Inputs<'_>) -> Vec<Input> {
         .collect()
 }
 
-/// Whether an image reference names a tag or a digest (`repo:tag`, `repo@sha256:…`); a registry port
-/// (`localhost:5000/web`) is not a tag.
-#[must_use]
-pub fn has_tag_or_digest(image: &str) -> bool {
-    let last = image.rsplit('/').next().unwrap_or(image);
-    last.contains(':') || last.contains('@')
-}
-
-/// Whether an image reference pins a digest.
-#[must_use]
-pub fn has_digest(image: &str) -> bool {
-    image.contains("@sha256:")
-}
-
-/// Records an error when `image` names neither tag nor digest: ECS and Lambda would take `latest`,
-/// whatever that is at the time.
-pub fn check_image(p: &mut Inputs<'_>, image: &str) {
-    if !has_tag_or_digest(image) {
-        p.error(
-            Input::Image,
-            Some(image),
-            "names neither a tag nor a digest, so whatever `latest` is at deploy time would run",
-            "Pin the image by digest (`image: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:…`, the `digest` output of `build`) or at least by tag (`…/web:1.4.2`)",
-        );
-    }
-}
-
-/// The warning for a production deploy by tag (a tag can be moved; a digest cannot).
-#[must_use]
-pub fn production_by_tag(environment: &str, image: &str) -> Option<String> {
-    (crate::github::deployments::is_production(environment) && !has_digest(image)).then(|| {
-        format!(
-            "`{environment}` is deployed by tag (`{image}`): a tag can be moved after the deploy, so what runs cannot be proven. Deploy by digest (the `digest` output of `build`: `repo@sha256:…`)."
-        )
-    })
-}
-
-/// Names where an ECS, ECS Express or App Runner deploy went (environment, account) and the GitHub Deployment `record`
-/// under the report's first paragraph, in its check run too; the report key is `report-key`, else the
-/// environment.
-pub(crate) fn name_the_target(
-    rt: &Runtime<'_>,
-    aws: &aws::Connected,
-    record: &str,
-    mut r: Report,
-) -> Report {
-    let target = match &aws.environment {
-        Some(e) => format!(
-            "Environment `{e}`, account `{}`. {record}\n\n",
-            aws.account_id
-        ),
-        None => format!("Account `{}`. {record}\n\n", aws.account_id),
-    };
-    if let Some(end) = r.summary.find("\n\n") {
-        r.summary.insert_str(end + 2, &target);
-    }
-    if let Some(c) = r.checks.first_mut() {
-        c.summary.clone_from(&r.summary);
-    }
-    r.key = rt
-        .common
-        .report_key
-        .clone()
-        .or_else(|| aws.environment.clone());
-    r
-}
-
-/// Logs and annotates [`production_by_tag`]'s warning when it applies (ECS and Lambda deploys).
-pub fn warn_production_by_tag(rt: &Runtime<'_>, environment: &str, image: &str) {
-    if let Some(w) = production_by_tag(environment, image) {
-        tracing::warn!("{w}");
-        rt.cmds.annotate(
-            crate::report::Level::Warning,
-            Some("stevedore deploy: production by tag"),
-            &crate::report::Location::default(),
-            &w,
-        );
-    }
-}
-
-/// Runs the mode on the chosen target.
+/// Runs the mode on the chosen target: a preview, a rollback (any target, through [`target::Target`])
+/// or a deploy.
 pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
-    if let Some(wanted) = &cfg.rollback {
-        let r = Box::pin(rollback::run(rt, cfg, wanted)).await;
-        return r.map(|r| note_real_run_refusal(rt, cfg.target.aws(), r));
+    // Previews are refused for App Runner and Express at parse time.
+    match (&cfg.target, &cfg.preview, &cfg.rollback) {
+        (Target::Ecs(c), Some(pv), None) => return Box::pin(preview::ecs::run(rt, c, pv)).await,
+        (Target::Lambda(l), Some(pv), None) => {
+            return Box::pin(preview::run_lambda(rt, l, pv)).await;
+        }
+        _ => {}
     }
-    match (&cfg.target, &cfg.preview) {
-        (Target::Ecs(c), Some(pv)) => Box::pin(preview::ecs::run(rt, c, pv)).await,
-        (Target::Lambda(l), Some(pv)) => Box::pin(preview::run_lambda(rt, l, pv)).await,
-        (Target::Ecs(c), None) => {
-            let r = Box::pin(ecs::run(rt, c)).await;
-            r.map(|r| note_real_run_refusal(rt, &c.aws, r))
-        }
-        (Target::Lambda(l), None) => {
-            let r = Box::pin(lambda::run(rt, l)).await;
-            r.map(|r| note_real_run_refusal(rt, &l.aws, r))
-        }
-        // Previews are refused for these at parse time.
-        (Target::AppRunner(a), _) => {
-            let r = Box::pin(apprunner::run(rt, a)).await;
-            r.map(|r| note_real_run_refusal(rt, &a.aws, r))
-        }
-        (Target::Express(x), _) => {
-            let r = Box::pin(express::run(rt, x)).await;
-            r.map(|r| note_real_run_refusal(rt, &x.aws, r))
-        }
-    }
+    let r = each_target!(&cfg.target, t => match &cfg.rollback {
+        Some(wanted) => Box::pin(rollback::run(rt, t.as_ref(), wanted)).await,
+        None => Box::pin(deploy(rt, t.as_ref())).await,
+    });
+    r.map(|r| note_real_run_refusal(rt, cfg.target.aws(), r))
+}
+
+/// A deploy of a new release on any target: connect (trigger policy and environment mapping first),
+/// then the target's run.
+async fn deploy<T: target::Target>(rt: &Runtime<'_>, target: &T) -> Result<Report, ModeError> {
+    let aws = rt.connect_aws(target.aws(), Purpose::Deploy).await?;
+    target.deploy(rt, &aws).await
 }
 
 /// A dry run of an environment a real run would refuse (act: no OIDC `environment` claim) says so in
@@ -500,77 +401,6 @@ fn note_real_run_refusal(rt: &Runtime<'_>, inputs: &AwsInputs, mut r: Report) ->
             .push_str(&format!("\n**A real run would be refused:** {refusal}\n"));
     }
     r
-}
-
-/// The client of the health checks after a rollout (App Runner, ECS Express, ECS previews): the run's
-/// roots and proxy, redirects not followed (a redirect is an answer to judge, not to follow).
-pub(crate) fn health_client(rt: &Runtime<'_>) -> Result<reqwest::Client, ModeError> {
-    crate::net::Net::from_env(rt.env)
-        .reqwest()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| ModeError::Failed {
-            message: format!("cannot build the HTTP client: {e}"),
-            hint: None,
-        })
-}
-
-/// `health-url` (absolute http(s); `example` is the URL the fix shows) and `health-status` (default 200).
-pub(crate) fn parse_health(p: &mut Inputs<'_>, example: &str) -> (Option<url::Url>, u16) {
-    let url = p.parse_with(
-        Input::HealthUrl,
-        &format!("Use an absolute http(s) URL, e.g. `health-url: {example}`"),
-        |v| {
-            let u = url::Url::parse(v.trim()).map_err(|e| format!("is not a URL ({e})"))?;
-            if matches!(u.scheme(), "http" | "https") {
-                Ok(u)
-            } else {
-                Err(format!(
-                    "has scheme `{}`; only http and https are checked",
-                    u.scheme()
-                ))
-            }
-        },
-    );
-    let status = p
-        .integer(Input::HealthStatus, 100..=599, Some(200))
-        .and_then(|s| u16::try_from(s).ok())
-        .unwrap_or(200);
-    (url, status)
-}
-
-/// `wait-timeout` (default 10m, more than 0 and at most 6h; `example` is the fix shown) and `rollback`
-/// (`auto`: true, `none`: false) of the image targets (App Runner, ECS Express).
-pub(crate) fn parse_wait_and_rollback(p: &mut Inputs<'_>, example: &str) -> (Duration, bool) {
-    let timeout = p.duration(Input::WaitTimeout, Duration::from_secs(600));
-    if timeout.is_zero() || timeout > Duration::from_secs(6 * 3600) {
-        p.error(
-            Input::WaitTimeout,
-            Some(&format!("{}s", timeout.as_secs())),
-            "must be more than 0 and at most 6h",
-            example,
-        );
-    }
-    let rollback = p.choice(Input::Rollback, &["auto", "none"], "auto") == "auto";
-    (timeout, rollback)
-}
-
-/// The report of an image target's deploy (App Runner, ECS Express): `what` names the service and target,
-/// the title says how it ended.
-pub(crate) fn image_target_report(
-    what: &str,
-    ok: bool,
-    cancelled: bool,
-    summary: String,
-) -> Report {
-    let (verdict, title) = if ok {
-        (Verdict::Success, format!("deployed {what}"))
-    } else if cancelled {
-        (Verdict::Failure, format!("deploy cancelled: {what}"))
-    } else {
-        (Verdict::Failure, format!("deploy failed: {what}"))
-    };
-    Report::new(crate::inputs::Mode::Deploy, verdict, title, summary)
 }
 
 #[cfg(test)]
@@ -798,5 +628,94 @@ mod tests {
                 "input `preview` = `yes`: is not a boolean. Use `true` or `false` (YAML 1.2 core schema), e.g. `preview: true`"
             ]
         );
+    }
+
+    fn deploy_errors(pairs: &[(&str, &str)]) -> (Config, Vec<String>) {
+        let env = Env::from_pairs(pairs.iter().copied());
+        let mut p = Inputs::new(&env);
+        let c = Config::parse(&mut p).expect("the express path always chooses its target");
+        let errs = p
+            .finish()
+            .err()
+            .map(|e| e.0.iter().map(ToString::to_string).collect())
+            .unwrap_or_default();
+        (c, errs)
+    }
+
+    #[test]
+    fn express_takes_rollback_to_without_an_image_and_names_each_new_release_input_once() {
+        let (c, e) = deploy_errors(&[
+            ("INPUT_EXPRESS-SERVICE", "frontend"),
+            ("INPUT_ROLLBACK-TO", "previous"),
+        ]);
+        assert!(e.is_empty(), "{e:#?}");
+        assert_eq!(
+            c.rollback,
+            Some(crate::github::deployments::Wanted::Previous)
+        );
+        let Target::Express(x) = c.target else {
+            panic!("not an ECS Express target: {:?}", c.target)
+        };
+        assert_eq!(x.image, "");
+        let (_, e) = deploy_errors(&[
+            ("INPUT_EXPRESS-SERVICE", "frontend"),
+            ("INPUT_ROLLBACK-TO", "v1.2.0"),
+            ("INPUT_IMAGE", "repo@sha256:abc"),
+            ("INPUT_TASK-DEFINITION", "td.json"),
+            ("INPUT_PREVIEW", "true"),
+            ("INPUT_CONTAINER", "app"),
+        ]);
+        let all = e.join("\n");
+        for input in ["image", "task-definition", "preview", "container"] {
+            let n = e
+                .iter()
+                .filter(|l| l.starts_with(&format!("input `{input}`")))
+                .count();
+            assert_eq!(n, 1, "`{input}` named once: {all}");
+        }
+        assert_eq!(e.len(), 4, "{all}");
+    }
+
+    /// docs/architecture.md, "deploy/": the shared rooms import no target, no target imports another,
+    /// and `rollback.rs` names none (it works through `target::Target`).
+    #[test]
+    fn shared_rooms_and_targets_import_no_other_target() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/modes/deploy");
+        let targets = ["ecs", "lambda", "apprunner", "express"];
+        let mut rooms: Vec<(String, Option<&str>)> = [
+            "record",
+            "health",
+            "image",
+            "image_target",
+            "clients",
+            "poll",
+            "target",
+            "rollback",
+        ]
+        .iter()
+        .map(|r| (format!("{r}.rs"), None))
+        .collect();
+        for t in targets {
+            rooms.push((format!("{t}.rs"), Some(t)));
+            if let Ok(files) = std::fs::read_dir(dir.join(t)) {
+                for f in files {
+                    let name = f.unwrap().file_name().into_string().unwrap();
+                    rooms.push((format!("{t}/{name}"), Some(t)));
+                }
+            }
+        }
+        for (room, own) in rooms {
+            let text = std::fs::read_to_string(dir.join(&room)).unwrap();
+            for t in targets.iter().filter(|t| Some(**t) != own) {
+                for path in [
+                    format!("super::{t}::"),
+                    format!("super::{t};"),
+                    format!("super::super::{t}"),
+                    format!("deploy::{t}"),
+                ] {
+                    assert!(!text.contains(&path), "{room} names `{path}`");
+                }
+            }
+        }
     }
 }

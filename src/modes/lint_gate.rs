@@ -16,6 +16,7 @@ pub mod generated;
 pub mod junit;
 pub mod local;
 pub mod parse;
+pub mod parsed;
 pub mod paths;
 pub mod pr_title;
 pub mod sarif;

@@ -16,6 +16,7 @@ pub mod golden;
 pub mod moto;
 pub mod proxy;
 pub mod registries;
+pub mod registry_front;
 pub mod run;
 pub mod runner;
 pub mod tied;

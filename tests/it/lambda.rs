@@ -42,12 +42,17 @@ pub fn zip(body: &str) -> Vec<u8> {
 
 /// Creates an IAM role in moto through the IAM query protocol (the role Lambda's CreateFunction checks).
 pub async fn create_role(endpoint: &str, name: &str) -> String {
+    create_role_as(endpoint, "testing", name).await
+}
+
+/// [`create_role`] in the account of `access_key` (moto reads the account from the key's owner).
+pub async fn create_role_as(endpoint: &str, access_key: &str, name: &str) -> String {
     let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
     let r = reqwest::Client::new()
         .post(format!("{endpoint}/"))
         .header(
             "Authorization",
-            "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0",
+            format!("AWS4-HMAC-SHA256 Credential={access_key}/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0"),
         )
         .header("Content-Type", "application/x-www-form-urlencoded")
         .body(

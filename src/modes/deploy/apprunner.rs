@@ -10,15 +10,16 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::ecs::rollout::{Timing, fmt_budget};
+pub use super::health::{HealthTiming, check_health};
+use super::poll::{Timing, fmt_budget};
+use crate::aws::AwsInputs;
 use crate::aws::call::CallError;
 use crate::aws::json_rpc::{self, JsonRpc};
-use crate::aws::{AwsInputs, Purpose};
 use crate::cancel::Cancel;
-use crate::inputs::{Inputs, Mode};
+use crate::inputs::Inputs;
 use crate::modes::{ModeError, Runtime};
+use crate::report::Report;
 use crate::report::markdown::table;
-use crate::report::{Report, Verdict};
 
 /// Inputs of an App Runner deploy.
 #[derive(Clone, Debug)]
@@ -35,30 +36,6 @@ pub struct Config {
     pub timing: Timing,
     /// `rollback: auto` (true) or `none`.
     pub rollback: bool,
-}
-
-/// How the service URL is checked after the operation succeeded: `passes` answers with the expected
-/// status in a row, their requests started `interval` apart, within `budget`. The default, 3 answers
-/// 1 s apart, gives a healthy service's verdict 2 s (plus the last answer's round trip) after the first
-/// request, and still catches a new version that answers once and then fails within those 2 s; more
-/// passes or a longer interval would watch longer at the cost of a later verdict on every deploy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HealthTiming {
-    pub passes: u32,
-    pub interval: Duration,
-    pub budget: Duration,
-    pub request_timeout: Duration,
-}
-
-impl Default for HealthTiming {
-    fn default() -> Self {
-        Self {
-            passes: 3,
-            interval: Duration::from_secs(1),
-            budget: Duration::from_secs(60),
-            request_timeout: Duration::from_secs(5),
-        }
-    }
 }
 
 impl Config {
@@ -81,31 +58,22 @@ impl Config {
                 "Give the App Runner service's name (e.g. `app-runner-service: frontend`) or its ARN",
             );
         }
-        // `rollback-to` deploys the image an earlier deployment recorded (its parser refuses `image`).
-        let image = if restoring {
-            String::new()
-        } else {
-            p.required(
-                Input::Image,
-                "for an App Runner deploy",
-                "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:…",
-            )
-            .unwrap_or_default()
-        };
-        if !image.is_empty() {
-            super::check_image(p, &image);
-        }
-        let (health_url, health_status) = super::parse_health(p, "https://web.example.com/health");
-        let (timeout, rollback) = super::parse_wait_and_rollback(p, "e.g. `wait-timeout: 15m`");
+        let i = super::image_target::ImageInputs::parse(
+            p,
+            restoring,
+            "an App Runner deploy",
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:…",
+            "e.g. `wait-timeout: 15m`",
+        );
         Self {
             aws,
             service,
-            image,
-            health_url,
-            health_status,
+            image: i.image,
+            health_url: i.health_url,
+            health_status: i.health_status,
             health: HealthTiming::default(),
-            timing: Timing::new(timeout),
-            rollback,
+            timing: i.timing,
+            rollback: i.rollback,
         }
     }
 }
@@ -121,8 +89,14 @@ fn valid_name(s: &str) -> bool {
 /// An App Runner service ARN: `arn:<partition>:apprunner:<region>:<12-digit account>:service/<name>/<id>`,
 /// the id 32 lowercase hex digits (App Runner's `ServiceId`).
 fn is_service_arn(s: &str) -> bool {
-    let parts: Vec<&str> = s.splitn(6, ':').collect();
-    let [arn, partition, service, region, account, resource] = parts.as_slice() else {
+    let Some(crate::arn::Arn {
+        partition,
+        service,
+        region,
+        account,
+        resource,
+    }) = crate::arn::Arn::parse(s)
+    else {
         return false;
     };
     let label = |t: &str| {
@@ -138,9 +112,8 @@ fn is_service_arn(s: &str) -> bool {
     let Some((name, id)) = rest.split_once('/') else {
         return false;
     };
-    *arn == "arn"
-        && (*partition == "aws" || partition.starts_with("aws-") && label(partition))
-        && *service == "apprunner"
+    (partition == "aws" || partition.starts_with("aws-") && label(partition))
+        && service == "apprunner"
         && label(region)
         && account.len() == 12
         && account.chars().all(|c| c.is_ascii_digit())
@@ -385,62 +358,6 @@ pub async fn follow(
     }
 }
 
-/// Checks `url` until it answered `status` `passes` times in a row (`Ok(passes)`); `Err` as soon as it
-/// answered otherwise (or not at all) `passes` times in a row, or when `budget` is spent.
-pub async fn check_health(
-    http: &reqwest::Client,
-    url: &str,
-    status: u16,
-    t: HealthTiming,
-    cancel: &Cancel,
-) -> Result<u32, String> {
-    let started = Instant::now();
-    let mut pace = super::poll::Poller::new(t.interval);
-    let (mut ok, mut bad) = (0, 0);
-    let mut last = String::from("no answer yet");
-    loop {
-        pace.started();
-        let answer = http
-            .get(url)
-            .timeout(t.request_timeout)
-            .send()
-            .await
-            .map(|r| r.status().as_u16());
-        match answer {
-            Ok(s) if s == status => {
-                ok += 1;
-                bad = 0;
-            }
-            Ok(s) => {
-                (ok, bad) = (0, bad + 1);
-                last = format!("HTTP {s}");
-            }
-            Err(e) => {
-                (ok, bad) = (0, bad + 1);
-                last = format!("no answer ({e})");
-            }
-        }
-        if ok >= t.passes {
-            return Ok(ok);
-        }
-        if bad >= t.passes {
-            return Err(format!(
-                "`{url}` answered {last} {bad} times in a row (expected {status})"
-            ));
-        }
-        if started.elapsed() >= t.budget {
-            return Err(format!(
-                "`{url}` did not answer {status} {} times in a row within {} (last: {last})",
-                t.passes,
-                fmt_budget(t.budget)
-            ));
-        }
-        if !pace.wait(cancel).await {
-            return Err("cancelled during the health check".into());
-        }
-    }
-}
-
 /// What happened to the previous image after a failure.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Rollback {
@@ -564,14 +481,14 @@ pub async fn execute(
     out.end = follow(&api, &arn, &op, cfg.timing, cancel, &mut out.polls)
         .await
         .map_err(|e| e.to_string());
-    if matches!(out.end, Ok(OpEnd::Succeeded)) {
-        out.health =
-            Some(check_health(http, &health_url, cfg.health_status, cfg.health, cancel).await);
-        if matches!(out.health, Some(Ok(_))) {
-            return Ok(finish(out, &api));
-        }
-    }
-    out.rollback = Some(roll_back(&api, cfg, &svc, &out.end, cancel).await);
+    (out.health, out.rollback) = super::image_target::health_or_roll_back(
+        matches!(out.end, Ok(OpEnd::Succeeded)),
+        http,
+        (&health_url, cfg.health_status, cfg.health),
+        cancel,
+        || roll_back(&api, cfg, &svc, &out.end, cancel),
+    )
+    .await;
     Ok(finish(out, &api))
 }
 
@@ -682,18 +599,13 @@ pub fn report(cfg: &Config, o: &Outcome, cancelled: bool) -> Report {
         "\nService URL: https://{} — {} operation poll(s), {} App Runner API call(s).\n",
         o.service.url, o.polls, o.api_calls
     ));
-    let mut r = super::image_target_report(&format!("{name} (App Runner)"), ok, cancelled, s);
+    let mut r =
+        super::image_target::image_target_report(&format!("{name} (App Runner)"), ok, cancelled, s);
     r.output("service-url", format!("https://{}", o.service.url));
     if let Some(id) = &o.operation_id {
         r.output("operation-id", id.clone());
     }
     if !ok {
-        let rollback = o
-            .rollback
-            .as_ref()
-            .map(|r| format!("; {}", rollback_text(r, &o.service.image)))
-            .unwrap_or_default();
-        let what = result.trim_start_matches("❌ ").to_owned();
         let next = match (&o.end, &o.rollback) {
             (_, _) if cancelled => "The runner cancelled the step; check the service's image in the App Runner console before deploying again.".to_owned(),
             (Ok(OpEnd::TimedOut { budget, .. }), _) => format!(
@@ -707,18 +619,92 @@ pub fn report(cfg: &Config, o: &Outcome, cancelled: bool) -> Report {
             ),
             _ => "Fix the App Runner error above and deploy again.".to_owned(),
         };
-        r.fail_because(
-            format!("App Runner deploy of `{name}` failed: {what}{rollback}."),
-            next,
-        );
+        let rollback = o
+            .rollback
+            .as_ref()
+            .map(|r| rollback_text(r, &o.service.image));
+        super::image_target::fail(&mut r, "App Runner", name, &result, rollback, next);
     }
     r
 }
 
-/// The App Runner deploy step: connect (trigger policy first), deploy, report.
-pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
-    let aws = rt.connect_aws(&cfg.aws, Purpose::Deploy).await?;
-    run_connected(rt, &aws, cfg, None).await
+impl super::target::Target for Config {
+    type Live = super::image_target::LiveImage<Api>;
+
+    fn aws(&self) -> &AwsInputs {
+        &self.aws
+    }
+
+    fn what(&self) -> String {
+        format!("App Runner `{}`", self.service)
+    }
+
+    fn environment(&self, aws: &crate::aws::Connected) -> String {
+        environment_name(aws.environment.as_deref(), self)
+    }
+
+    fn owns(
+        &self,
+        _aws: &crate::aws::Connected,
+        recorded: &crate::github::deployments::Target,
+    ) -> bool {
+        matches!(recorded, crate::github::deployments::Target::AppRunner { service, .. } if same_app_runner_service(service, &self.service))
+    }
+
+    fn observe(
+        &self,
+        rt: &Runtime<'_>,
+        aws: &crate::aws::Connected,
+    ) -> Result<Self::Live, ModeError> {
+        Ok(super::image_target::LiveImage::new(Api::new(
+            &aws.sdk,
+            super::health::health_client(rt)?,
+        )))
+    }
+
+    /// A recorded image must be by digest, from the repository of the image the service runs now.
+    async fn check_release(
+        &self,
+        live: &Self::Live,
+        recorded: &crate::github::deployments::Target,
+    ) -> Result<Option<String>, String> {
+        let crate::github::deployments::Target::AppRunner { image, .. } = recorded else {
+            return Ok(super::target::records_other(recorded));
+        };
+        live.check(image, |api| async move {
+            let arn = api.resolve(&self.service).await?;
+            api.describe(&arn).await.map(|s| s.image)
+        })
+        .await
+    }
+
+    async fn deploy(
+        &self,
+        rt: &Runtime<'_>,
+        aws: &crate::aws::Connected,
+    ) -> Result<Report, ModeError> {
+        run_connected(rt, aws, self, None).await
+    }
+
+    async fn restore(
+        &self,
+        rt: &Runtime<'_>,
+        aws: &crate::aws::Connected,
+        _live: Self::Live,
+        restore: &super::record::Restore,
+    ) -> Result<Report, ModeError> {
+        run_restore(rt, aws, self, restore).await
+    }
+}
+
+/// App Runner services are the same when their names are (an ARN `…:service/<name>/<id>` or a name).
+#[must_use]
+pub fn same_app_runner_service(a: &str, b: &str) -> bool {
+    fn name(s: &str) -> &str {
+        s.split_once(":service/")
+            .map_or(s, |(_, rest)| rest.split('/').next().unwrap_or(rest))
+    }
+    a == b || name(a) == name(b)
 }
 
 /// The GitHub environment of an App Runner deploy: the mapped `environment`, else the service's name.
@@ -742,20 +728,15 @@ pub async fn run_restore(
     rt: &Runtime<'_>,
     aws: &crate::aws::Connected,
     cfg: &Config,
-    restore: &super::rollback::Restore,
+    restore: &super::record::Restore,
 ) -> Result<Report, ModeError> {
-    let crate::github::deployments::Target::AppRunner { image, .. } = &restore.release.target
-    else {
-        return Err(ModeError::Config {
-            message: format!(
-                "deployment #{} does not record an App Runner deploy",
-                restore.release.id
-            ),
-            hint: None,
-        });
+    let image = match &restore.release.target {
+        crate::github::deployments::Target::AppRunner { image, .. } => Some(image),
+        _ => None,
     };
+    let image = super::image_target::restored_image(restore, image, "App Runner")?;
     let mut cfg = cfg.clone();
-    cfg.image.clone_from(image);
+    image.clone_into(&mut cfg.image);
     let r = run_connected(rt, aws, &cfg, Some(restore)).await?;
     Ok(restore.annotate(r))
 }
@@ -764,11 +745,11 @@ async fn run_connected(
     rt: &Runtime<'_>,
     aws: &crate::aws::Connected,
     cfg: &Config,
-    restore: Option<&super::rollback::Restore>,
+    restore: Option<&super::record::Restore>,
 ) -> Result<Report, ModeError> {
-    let http = super::health_client(rt)?;
+    let http = super::health::health_client(rt)?;
     if let Some(e) = &aws.environment {
-        super::warn_production_by_tag(rt, e, &cfg.image);
+        super::image::warn_production_by_tag(rt, e, &cfg.image);
     }
     // The read-only plan first: a missing, paused or source-built service is refused before anything
     // is written, a GitHub Deployment included (it would record a target nothing was deployed to).
@@ -791,48 +772,31 @@ async fn run_connected(
             }
         );
         rt.cmds.line(&line);
-        let mut r = Report::new(
-            Mode::Deploy,
-            Verdict::Skipped,
-            format!("dry run: would deploy {} (App Runner)", svc.name),
-            format!(
-                "App Runner deploy plan (dry run).\n\n{}\n",
-                line.trim_start_matches("plan: ")
-            ),
-        );
-        r.output("service-url", format!("https://{}", svc.url));
-        return Ok(r);
+        return Ok(super::image_target::dry_run_report(
+            "App Runner",
+            &svc.name,
+            line.trim_start_matches("plan: "),
+            Some(format!("https://{}", svc.url)),
+        ));
     }
     let environment = environment_name(aws.environment.as_deref(), cfg);
     let what = format!("App Runner {}", cfg.service);
-    let (description, record) = match restore {
-        Some(r) => (r.description(&what), r.record.clone()),
-        None => (
-            what,
-            crate::github::deployments::Record {
-                target: Some(crate::github::deployments::Target::AppRunner {
-                    service: cfg.service.clone(),
-                    image: cfg.image.clone(),
-                }),
-                ..Default::default()
-            },
-        ),
-    };
-    let gh =
-        super::ecs::GithubDeployment::start_recorded(rt, &environment, &description, &record).await;
-    let o = match execute(planned, &http, cfg, &rt.cancel).await {
-        Ok(o) => o,
-        Err(e) => {
-            let record = gh.finish(false, None).await;
-            tracing::info!("{record}");
-            return Err(e.into());
-        }
-    };
-    let record = gh
-        .finish(o.succeeded(), Some(&format!("https://{}", o.service.url)))
-        .await;
-    let r = report(cfg, &o, rt.cancel.is_cancelled());
-    Ok(super::name_the_target(rt, aws, &record, r))
+    let release = super::record::describe(restore, what, || {
+        Some(crate::github::deployments::Target::AppRunner {
+            service: cfg.service.clone(),
+            image: cfg.image.clone(),
+        })
+    });
+    super::record::recorded(
+        rt,
+        aws,
+        &environment,
+        release,
+        execute(planned, &http, cfg, &rt.cancel),
+        |o| (o.succeeded(), Some(format!("https://{}", o.service.url))),
+        |o| report(cfg, o, rt.cancel.is_cancelled()),
+    )
+    .await
 }
 
 impl crate::modes::Failure for AppRunnerError {
@@ -926,5 +890,14 @@ mod tests {
                 && e.to_string().contains("not an App Runner service ARN")),
             "{errors:?}"
         );
+    }
+
+    #[test]
+    fn app_runner_names_and_arns_are_the_same_service() {
+        let arn =
+            "arn:aws:apprunner:eu-west-1:123456789012:service/web/8fe1e10304f84fd2b0df550fe98a71fa";
+        assert!(same_app_runner_service(arn, "web"));
+        assert!(same_app_runner_service("web", arn));
+        assert!(!same_app_runner_service(arn, "api"));
     }
 }

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+pub use super::clients::ecs as client;
 use aws_config::SdkConfig;
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::config::interceptors::AfterDeserializationInterceptorContextRef;
@@ -25,7 +26,7 @@ use aws_sdk_ecs::types::TaskDefinitionField;
 use aws_smithy_types::body::SdkBody;
 use serde_json::Value;
 
-use crate::aws::{AwsInputs, Connected, Purpose};
+use crate::aws::{AwsInputs, Connected};
 use crate::cancel::Cancel;
 use crate::inputs::Inputs;
 use crate::modes::{ModeError, Runtime};
@@ -64,13 +65,13 @@ pub enum Rollback {
 impl Config {
     /// Reads the ECS inputs, collecting every error; `given` holds `cluster` and `service`, read by
     /// `deploy::Config::parse`.
-    pub fn parse(p: &mut Inputs<'_>, given: super::TargetInputs) -> Self {
+    pub fn parse(p: &mut Inputs<'_>, given: super::target::TargetInputs) -> Self {
         Self::parse_with(p, given, true)
     }
 
     /// Reads the ECS inputs of a preview step: what to deploy (`image`, …) is needed only when a preview
     /// is created or updated (checked then), not on `closed` or `schedule`.
-    pub fn parse_preview(p: &mut Inputs<'_>, given: super::TargetInputs) -> Self {
+    pub fn parse_preview(p: &mut Inputs<'_>, given: super::target::TargetInputs) -> Self {
         Self::parse_with(p, given, false)
     }
 
@@ -82,7 +83,7 @@ impl Config {
             || !self.edits.environment.is_empty()
     }
 
-    fn parse_with(p: &mut Inputs<'_>, given: super::TargetInputs, need_code: bool) -> Self {
+    fn parse_with(p: &mut Inputs<'_>, given: super::target::TargetInputs, need_code: bool) -> Self {
         let aws = AwsInputs::parse(p);
         let cluster = given.cluster.unwrap_or_else(|| "default".into());
         let services = given
@@ -119,7 +120,7 @@ impl Config {
         if let Some(i) = &image
             && !i.chars().any(char::is_whitespace)
         {
-            super::check_image(p, i);
+            super::image::check_image(p, i);
         }
         let task_definition = p.string(Input::TaskDefinition).map(|f| {
             let path = PathBuf::from(&f);
@@ -135,15 +136,7 @@ impl Config {
                 taskdef::parse_env_lines,
             )
             .unwrap_or_default();
-        let timeout = p.duration(Input::WaitTimeout, Duration::from_secs(600));
-        if timeout.is_zero() || timeout > Duration::from_secs(6 * 3600) {
-            p.error(
-                Input::WaitTimeout,
-                Some(&format!("{}s", timeout.as_secs())),
-                "must be more than 0 and at most 6h",
-                "e.g. `wait-timeout: 15m`",
-            );
-        }
+        let timeout = super::poll::parse_wait_timeout(p, "e.g. `wait-timeout: 15m`");
         let rollback = match p.choice(Input::Rollback, &["auto", "none"], "auto") {
             "none" => Rollback::None,
             _ => Rollback::Auto,
@@ -251,34 +244,6 @@ impl EcsError {
             }
         }
     }
-}
-
-/// The ECS client for an SDK configuration. Five attempts (standard retry mode, which retries
-/// ThrottlingException, 5xx and transport errors with jittered backoff): a rollout watch polls for
-/// minutes and ECS's control plane throttles per account.
-#[must_use]
-pub fn client(sdk: &SdkConfig) -> Client {
-    let retry = sdk
-        .retry_config()
-        .cloned()
-        .unwrap_or_else(aws_smithy_types::retry::RetryConfig::standard);
-    let retry = if retry.max_attempts() < 5 {
-        retry.with_max_attempts(5)
-    } else {
-        retry
-    };
-    // A hung connection must not outlive `wait-timeout`: bound each attempt and each call.
-    let timeouts = aws_smithy_types::timeout::TimeoutConfig::builder()
-        .operation_attempt_timeout(Duration::from_secs(20))
-        .operation_timeout(Duration::from_secs(60))
-        .build();
-    Client::from_conf(
-        // A configured ECS endpoint wins over the FIPS and dual-stack flags.
-        aws_sdk_ecs::config::Builder::from(&crate::aws::endpoints::sdk_for(sdk, "ECS"))
-            .retry_config(retry)
-            .timeout_config(timeouts)
-            .build(),
-    )
 }
 
 /// What will be deployed to one service.
@@ -998,12 +963,6 @@ pub fn short_td(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
 }
 
-/// The ECS deploy: connect (trigger policy and environment mapping first), then [`run_connected`].
-pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
-    let aws = rt.connect_aws(&cfg.aws, Purpose::Deploy).await?;
-    run_connected(rt, &aws, cfg).await
-}
-
 /// Plan, print it (dry run) or apply it, and report.
 pub async fn run_connected(
     rt: &Runtime<'_>,
@@ -1022,13 +981,148 @@ pub fn environment_name(aws: &Connected, cfg: &Config) -> String {
         .unwrap_or_else(|| cfg.cluster.clone())
 }
 
+/// What is live on an ECS target: the services planned as they run, read at the first release checked,
+/// kept so that the restore plans from the same read.
+pub struct Live {
+    sdk: SdkConfig,
+    running: tokio::sync::OnceCell<Vec<ServicePlan>>,
+}
+
+impl super::target::Target for Config {
+    type Live = Live;
+
+    fn aws(&self) -> &AwsInputs {
+        &self.aws
+    }
+
+    fn what(&self) -> String {
+        format!(
+            "ECS {} in cluster `{}`",
+            self.services.join(", "),
+            self.cluster
+        )
+    }
+
+    fn environment(&self, aws: &Connected) -> String {
+        environment_name(aws, self)
+    }
+
+    /// The same cluster and the same set of services.
+    fn owns(&self, _aws: &Connected, recorded: &crate::github::deployments::Target) -> bool {
+        let crate::github::deployments::Target::Ecs { cluster, services } = recorded else {
+            return false;
+        };
+        let mut names: Vec<&str> = services.iter().map(|s| s.service.as_str()).collect();
+        names.sort_unstable();
+        let mut ours: Vec<&str> = self.services.iter().map(String::as_str).collect();
+        ours.sort_unstable();
+        *cluster == self.cluster && names == ours
+    }
+
+    fn observe(&self, _rt: &Runtime<'_>, aws: &Connected) -> Result<Live, ModeError> {
+        Ok(Live {
+            sdk: aws.sdk.clone(),
+            running: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// Each recorded task definition (an ARN) must be of the same partition, region, account and
+    /// family as the one its service runs now.
+    async fn check_release(
+        &self,
+        live: &Live,
+        recorded: &crate::github::deployments::Target,
+    ) -> Result<Option<String>, String> {
+        let crate::github::deployments::Target::Ecs { services, .. } = recorded else {
+            return Ok(super::target::records_other(recorded));
+        };
+        let running = live
+            .running
+            .get_or_try_init(|| plan_as_is(&live.sdk, self))
+            .await
+            .map_err(|e| e.to_string())?;
+        for s in services {
+            let Some(now) = running
+                .iter()
+                .find(|p| p.service == s.service)
+                .map(|p| &p.current_task_definition)
+            else {
+                return Ok(Some(format!(
+                    "service `{}` is not one of this step's",
+                    s.service
+                )));
+            };
+            if let Some(why) = same_task_definition_home(&s.task_definition, now) {
+                return Ok(Some(format!("service `{}`: {why}", s.service)));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn deploy(&self, rt: &Runtime<'_>, aws: &Connected) -> Result<Report, ModeError> {
+        run_connected(rt, aws, self).await
+    }
+
+    async fn restore(
+        &self,
+        rt: &Runtime<'_>,
+        aws: &Connected,
+        live: Live,
+        restore: &super::record::Restore,
+    ) -> Result<Report, ModeError> {
+        run_restore(rt, aws, self, restore, live.running.into_inner()).await
+    }
+}
+
+/// `None` when task definition `recorded` (an ARN) lives where `running` does — same partition,
+/// region, account and family — else why not.
+#[must_use]
+pub fn same_task_definition_home(recorded: &str, running: &str) -> Option<String> {
+    fn parts(arn: &str) -> Option<(&str, &str, &str, &str)> {
+        let crate::arn::Arn {
+            partition,
+            service: "ecs",
+            region,
+            account,
+            resource: rest,
+        } = crate::arn::Arn::parse(arn)?
+        else {
+            return None;
+        };
+        let (family, revision) = rest.strip_prefix("task-definition/")?.rsplit_once(':')?;
+        (!family.is_empty() && !revision.is_empty() && revision.bytes().all(|b| b.is_ascii_digit()))
+            .then_some((partition, region, account, family))
+    }
+    let Some(rec) = parts(recorded) else {
+        return Some(format!(
+            "`{recorded}` is not a task-definition ARN with a revision"
+        ));
+    };
+    let Some(now) = parts(running) else {
+        return Some(format!(
+            "the running task definition `{running}` is not an ARN with a revision"
+        ));
+    };
+    let names = ["partition", "region", "account", "family"];
+    let (a, b) = ([rec.0, rec.1, rec.2, rec.3], [now.0, now.1, now.2, now.3]);
+    names
+        .iter()
+        .zip(a.iter().zip(b.iter()))
+        .find(|(_, (x, y))| x != y)
+        .map(|(what, (x, y))| {
+            format!(
+                "task definition `{recorded}` is of {what} `{x}`, the service runs {what} `{y}`"
+            )
+        })
+}
+
 /// `rollback-to`: every service back on the task definition `restore` recorded, with the same watch,
 /// rollback on failure and report as a deploy; nothing is registered.
 pub async fn run_restore(
     rt: &Runtime<'_>,
     aws: &Connected,
     cfg: &Config,
-    restore: &super::rollback::Restore,
+    restore: &super::record::Restore,
     as_is: Option<Vec<ServicePlan>>,
 ) -> Result<Report, ModeError> {
     let crate::github::deployments::Target::Ecs { services, .. } = &restore.release.target else {
@@ -1118,7 +1212,7 @@ async fn run_plans(
     aws: &Connected,
     cfg: &Config,
     plans: Vec<ServicePlan>,
-    restore: Option<&super::rollback::Restore>,
+    restore: Option<&super::record::Restore>,
 ) -> Result<Report, ModeError> {
     for p in &plans {
         if !p.dropped_fields.is_empty() {
@@ -1161,7 +1255,7 @@ async fn run_plans(
     } else {
         let environment = environment_name(aws, cfg);
         if let (Some(e), Some(i)) = (&aws.environment, &cfg.edits.image) {
-            super::warn_production_by_tag(rt, e, i);
+            super::image::warn_production_by_tag(rt, e, i);
         }
         let what = format!("ECS {} in {}", cfg.services.join(", "), cfg.cluster);
         let client = client(&aws.sdk);
@@ -1203,8 +1297,13 @@ async fn run_plans(
             Some(r) => r.description(&what),
             None => what,
         };
-        let gh =
-            GithubDeployment::start_recorded(rt, &environment, &description, &deployment).await;
+        let gh = super::record::GithubDeployment::start_recorded(
+            rt,
+            &environment,
+            &description,
+            &deployment,
+        )
+        .await;
         let logs = if cfg.pre_task.is_some() || cfg.post_task.is_some() {
             crate::net::Net::from_env(rt.env)
                 .reqwest()
@@ -1225,7 +1324,7 @@ async fn run_plans(
         record = gh.finish(ok, Some(&url)).await;
         report::applied(cfg, &applied, rt.cancel.is_cancelled())
     };
-    Ok(super::name_the_target(rt, aws, &record, r))
+    Ok(super::record::name_the_target(rt, aws, &record, r))
 }
 
 /// The ECS console page of the deployment (one service) or of the cluster's services.
@@ -1243,80 +1342,5 @@ fn console_url(sdk: &SdkConfig, cfg: &Config) -> String {
             "https://{region}.console.aws.amazon.com/ecs/v2/clusters/{}/services?region={region}",
             cfg.cluster
         ),
-    }
-}
-
-/// The GitHub Deployment that records this deploy. GitHub problems are logged and noted in the report;
-/// they never change the verdict.
-pub(crate) struct GithubDeployment {
-    client: Option<crate::github::Client>,
-    deployment: Option<crate::github::deployments::Deployment>,
-    note: String,
-}
-
-impl GithubDeployment {
-    /// Creates the deployment, `in_progress`, its payload recording what the deploy puts in place
-    /// (`record.target`; what `rollback-to` redeploys later).
-    pub(crate) async fn start_recorded(
-        rt: &Runtime<'_>,
-        environment: &str,
-        description: &str,
-        record: &crate::github::deployments::Record,
-    ) -> Self {
-        let Some(client) = rt.github() else {
-            return Self {
-                client: None,
-                deployment: None,
-                note: "No GitHub Deployment recorded (no `github-token` or repository).".into(),
-            };
-        };
-        match crate::github::deployments::start_recorded(
-            &client,
-            rt.ctx,
-            environment,
-            description,
-            record,
-        )
-        .await
-        {
-            Ok(d) => Self {
-                client: Some(client),
-                deployment: Some(d),
-                note: String::new(),
-            },
-            Err(e) => {
-                tracing::warn!("GitHub Deployment not recorded: {e}");
-                Self {
-                    client: None,
-                    deployment: None,
-                    note: format!("GitHub Deployment not recorded: {e}."),
-                }
-            }
-        }
-    }
-
-    /// Sets the final status; returns the sentence for the report.
-    pub(crate) async fn finish(self, success: bool, environment_url: Option<&str>) -> String {
-        let (Some(client), Some(d)) = (self.client, self.deployment) else {
-            return self.note;
-        };
-        let state = if success { "success" } else { "failure" };
-        let finished = crate::cancel::cleanup(
-            crate::cancel::MODE_CLEANUP,
-            crate::github::deployments::finish(&client, &d, success, environment_url, None),
-        );
-        match finished.await {
-            Ok(()) => format!(
-                "GitHub Deployment {} to `{}`: {state}.",
-                d.id, d.environment
-            ),
-            Err(e) => {
-                tracing::warn!("GitHub Deployment {} status not set: {e}", d.id);
-                format!(
-                    "GitHub Deployment {} to `{}` created, but its {state} status could not be set: {e}.",
-                    d.id, d.environment
-                )
-            }
-        }
     }
 }

@@ -22,14 +22,14 @@ use aws_sdk_ecs::types::{
     ServiceDeploymentStatus,
 };
 
-use super::apprunner::{HealthTiming, check_health};
-use super::ecs::rollout::{Timing, fmt_budget};
-use crate::aws::{AwsInputs, Purpose};
+use super::health::HealthTiming;
+use super::poll::{Timing, fmt_budget};
+use crate::aws::AwsInputs;
 use crate::cancel::Cancel;
-use crate::inputs::{Inputs, Mode};
+use crate::inputs::Inputs;
 use crate::modes::{ModeError, Runtime};
+use crate::report::Report;
 use crate::report::markdown::{code_span, sentence, table, text};
-use crate::report::{Report, Verdict};
 
 /// Inputs of an ECS Express deploy.
 #[derive(Clone, Debug)]
@@ -64,13 +64,13 @@ const NOT_FOR_EXPRESS: [Input; 7] = [
 impl Config {
     /// Reads the Express inputs (called when `express-service` is set), collecting every error.
     /// `given` holds the target inputs `deploy::Config::parse` read (`cluster`, `service`, …).
-    pub fn parse(p: &mut Inputs<'_>, service: String, given: super::TargetInputs) -> Self {
+    pub fn parse(p: &mut Inputs<'_>, service: String, given: super::target::TargetInputs) -> Self {
         let aws = AwsInputs::parse(p);
         let rollback_to = given.rollback_to;
         for other in NOT_FOR_EXPRESS {
             // With `rollback-to`, the inputs of a new release are refused once, by its parser.
             if rollback_to
-                && super::rollback::NEW_RELEASE_INPUTS
+                && super::target::NEW_RELEASE_INPUTS
                     .iter()
                     .any(|(input, _)| *input == other)
             {
@@ -129,35 +129,23 @@ impl Config {
                 );
             }
         }
-        // `rollback-to` deploys the image an earlier deployment recorded (its parser refuses `image`).
-        let image = if rollback_to {
-            String::new()
-        } else {
-            p.required(
-                Input::Image,
-                "for an ECS Express deploy",
-                "123456789012.dkr.ecr.eu-west-1.amazonaws.com/frontend@sha256:…",
-            )
-            .unwrap_or_default()
-        };
-        if !image.is_empty() {
-            super::check_image(p, &image);
-        }
-        let (health_url, health_status) = super::parse_health(p, "https://web.example.com/health");
-        let (timeout, rollback) = super::parse_wait_and_rollback(
+        let i = super::image_target::ImageInputs::parse(
             p,
+            rollback_to,
+            "an ECS Express deploy",
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/frontend@sha256:…",
             "e.g. `wait-timeout: 20m` (an Express canary bakes about 6 minutes)",
         );
         Self {
             aws,
             service,
             cluster,
-            image,
-            health_url,
-            health_status,
+            image: i.image,
+            health_url: i.health_url,
+            health_status: i.health_status,
             health: HealthTiming::default(),
-            timing: Timing::new(timeout),
-            rollback,
+            timing: i.timing,
+            rollback: i.rollback,
         }
     }
 
@@ -176,12 +164,12 @@ impl Config {
 }
 
 fn is_service_arn(s: &str) -> bool {
-    let parts: Vec<&str> = s.splitn(6, ':').collect();
-    parts.len() == 6
-        && parts[2] == "ecs"
-        && parts[5]
-            .strip_prefix("service/")
-            .is_some_and(|r| r.split('/').count() == 2 && r.split('/').all(valid_name))
+    crate::arn::Arn::parse(s).is_some_and(|a| {
+        a.service == "ecs"
+            && a.resource
+                .strip_prefix("service/")
+                .is_some_and(|r| r.split('/').count() == 2 && r.split('/').all(valid_name))
+    })
 }
 
 fn valid_name(s: &str) -> bool {
@@ -329,7 +317,7 @@ impl Api {
     #[must_use]
     pub fn new(sdk: &aws_config::SdkConfig) -> Self {
         Self {
-            client: super::ecs::client(sdk),
+            client: super::clients::ecs(sdk),
             calls: std::sync::Mutex::new(0),
         }
     }
@@ -773,14 +761,14 @@ pub async fn execute(
         }
         Err(e) => out.end = Err(e.to_string()),
     }
-    if matches!(out.end, Ok(End::Succeeded)) {
-        out.health =
-            Some(check_health(http, &health_url, cfg.health_status, cfg.health, cancel).await);
-        if matches!(out.health, Some(Ok(_))) {
-            return Ok(finish(out, &api));
-        }
-    }
-    out.rollback = Some(roll_back(&api, cfg, &svc, &out.end, cancel).await);
+    (out.health, out.rollback) = super::image_target::health_or_roll_back(
+        matches!(out.end, Ok(End::Succeeded)),
+        http,
+        (&health_url, cfg.health_status, cfg.health),
+        cancel,
+        || roll_back(&api, cfg, &svc, &out.end, cancel),
+    )
+    .await;
     Ok(finish(out, &api))
 }
 
@@ -929,18 +917,17 @@ pub fn report(cfg: &Config, o: &Outcome, cancelled: bool) -> Report {
         o.polls,
         o.api_calls
     ));
-    let mut r = super::image_target_report(&format!("{name} (ECS Express)"), ok, cancelled, s);
+    let mut r = super::image_target::image_target_report(
+        &format!("{name} (ECS Express)"),
+        ok,
+        cancelled,
+        s,
+    );
     r.output("service-url", url);
     if let Some(d) = &o.deployment {
         r.output("deployment-id", d.clone());
     }
     if !ok {
-        let rollback = o
-            .rollback
-            .as_ref()
-            .map(|r| format!("; {}", rollback_text(r, o.service.image())))
-            .unwrap_or_default();
-        let what = result.trim_start_matches("❌ ").to_owned();
         let next = match &o.end {
             _ if cancelled => "The runner cancelled the step; check the service's deployments in the ECS console before deploying again.".to_owned(),
             Ok(End::TimedOut { budget, .. }) => format!(
@@ -955,18 +942,92 @@ pub fn report(cfg: &Config, o: &Outcome, cancelled: bool) -> Report {
             ),
             _ => "Fix the ECS error above and deploy again.".to_owned(),
         };
-        r.fail_because(
-            format!("ECS Express deploy of `{name}` failed: {what}{rollback}."),
-            next,
-        );
+        let rollback = o
+            .rollback
+            .as_ref()
+            .map(|r| rollback_text(r, o.service.image()));
+        super::image_target::fail(&mut r, "ECS Express", name, &result, rollback, next);
     }
     r
 }
 
-/// The ECS Express deploy step: connect (trigger policy first), deploy, report.
-pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
-    let aws = rt.connect_aws(&cfg.aws, Purpose::Deploy).await?;
-    run_connected(rt, &aws, cfg, None).await
+/// What is live on an ECS Express target: the image the service (`arn`) runs, read at the first release
+/// checked.
+pub struct Live {
+    image: super::image_target::LiveImage<Api>,
+    arn: String,
+}
+
+impl super::target::Target for Config {
+    type Live = Live;
+
+    fn aws(&self) -> &AwsInputs {
+        &self.aws
+    }
+
+    fn what(&self) -> String {
+        format!("ECS Express `{}`", self.service)
+    }
+
+    fn environment(&self, aws: &crate::aws::Connected) -> String {
+        environment_name(aws.environment.as_deref(), self, &arn_of(aws, self))
+    }
+
+    fn owns(
+        &self,
+        aws: &crate::aws::Connected,
+        recorded: &crate::github::deployments::Target,
+    ) -> bool {
+        matches!(recorded, crate::github::deployments::Target::EcsExpress { service, .. } if same_express_service(service, &arn_of(aws, self)))
+    }
+
+    fn observe(&self, _rt: &Runtime<'_>, aws: &crate::aws::Connected) -> Result<Live, ModeError> {
+        Ok(Live {
+            image: super::image_target::LiveImage::new(Api::new(&aws.sdk)),
+            arn: arn_of(aws, self),
+        })
+    }
+
+    /// A recorded image must be by digest, from the repository of the image the service runs now.
+    async fn check_release(
+        &self,
+        live: &Live,
+        recorded: &crate::github::deployments::Target,
+    ) -> Result<Option<String>, String> {
+        let crate::github::deployments::Target::EcsExpress { image, .. } = recorded else {
+            return Ok(super::target::records_other(recorded));
+        };
+        live.image
+            .check(image, |api| async move {
+                api.describe(&live.arn).await.map(|s| s.image().to_owned())
+            })
+            .await
+    }
+
+    async fn deploy(
+        &self,
+        rt: &Runtime<'_>,
+        aws: &crate::aws::Connected,
+    ) -> Result<Report, ModeError> {
+        run_connected(rt, aws, self, None).await
+    }
+
+    async fn restore(
+        &self,
+        rt: &Runtime<'_>,
+        aws: &crate::aws::Connected,
+        _live: Live,
+        restore: &super::record::Restore,
+    ) -> Result<Report, ModeError> {
+        run_restore(rt, aws, self, restore).await
+    }
+}
+
+/// ECS Express services are the same when their ARNs are (both sides are ARNs: the step's name is
+/// completed with `cluster`, the region and the account before it is compared).
+#[must_use]
+pub fn same_express_service(recorded: &str, arn: &str) -> bool {
+    recorded == arn
 }
 
 /// The service's ARN in the connected account and region ([`Config::service_arn`]).
@@ -996,24 +1057,15 @@ pub async fn run_restore(
     rt: &Runtime<'_>,
     aws: &crate::aws::Connected,
     cfg: &Config,
-    restore: &super::rollback::Restore,
+    restore: &super::record::Restore,
 ) -> Result<Report, ModeError> {
-    let crate::github::deployments::Target::EcsExpress { image, .. } = &restore.release.target
-    else {
-        return Err(ModeError::Config {
-            message: format!(
-                "input `rollback-to`: deployment #{} records {}, not an ECS Express deploy",
-                restore.release.id,
-                restore.release.target.describe()
-            ),
-            hint: Some(format!(
-                "Restore it with a step naming its target ({})",
-                restore.release.target.inputs()
-            )),
-        });
+    let image = match &restore.release.target {
+        crate::github::deployments::Target::EcsExpress { image, .. } => Some(image),
+        _ => None,
     };
+    let image = super::image_target::restored_image(restore, image, "ECS Express")?;
     let mut cfg = cfg.clone();
-    cfg.image.clone_from(image);
+    image.clone_into(&mut cfg.image);
     let r = run_connected(rt, aws, &cfg, Some(restore)).await?;
     Ok(restore.annotate(r))
 }
@@ -1022,12 +1074,12 @@ async fn run_connected(
     rt: &Runtime<'_>,
     aws: &crate::aws::Connected,
     cfg: &Config,
-    restore: Option<&super::rollback::Restore>,
+    restore: Option<&super::record::Restore>,
 ) -> Result<Report, ModeError> {
     let arn = arn_of(aws, cfg);
-    let http = super::health_client(rt)?;
+    let http = super::health::health_client(rt)?;
     if let Some(e) = &aws.environment {
-        super::warn_production_by_tag(rt, e, &cfg.image);
+        super::image::warn_production_by_tag(rt, e, &cfg.image);
     }
     if rt.common.dry_run {
         let api = Api::new(&aws.sdk);
@@ -1045,19 +1097,12 @@ async fn run_connected(
             }
         );
         rt.cmds.line(&line);
-        let mut r = Report::new(
-            Mode::Deploy,
-            Verdict::Skipped,
-            format!("dry run: would deploy {} (ECS Express)", svc.name),
-            format!(
-                "ECS Express deploy plan (dry run).\n\n{}\n",
-                sentence(line.trim_start_matches("plan: "))
-            ),
-        );
-        if let Some(u) = svc.url() {
-            r.output("service-url", u);
-        }
-        return Ok(r);
+        return Ok(super::image_target::dry_run_report(
+            "ECS Express",
+            &svc.name,
+            &sentence(line.trim_start_matches("plan: ")),
+            svc.url(),
+        ));
     }
     // The read-only plan first: a missing, inactive or busy service is refused before anything is
     // written, a GitHub Deployment included (it would record a target nothing was deployed to).
@@ -1065,30 +1110,35 @@ async fn run_connected(
     let environment = environment_name(aws.environment.as_deref(), cfg, &arn);
     let what = format!("ECS Express {}", short(&arn));
     // Recorded before the update: what `rollback-to` puts back later.
-    let (description, record) = match restore {
-        Some(r) => (r.description(&what), r.record.clone()),
-        None => (
-            what,
-            crate::github::deployments::Record {
-                target: Some(crate::github::deployments::Target::EcsExpress {
-                    service: arn.clone(),
-                    image: cfg.image.clone(),
-                }),
-                ..Default::default()
-            },
-        ),
-    };
-    let gh =
-        super::ecs::GithubDeployment::start_recorded(rt, &environment, &description, &record).await;
-    let o = match execute(planned, &http, cfg, &rt.cancel).await {
-        Ok(o) => o,
-        Err(e) => {
-            let record = gh.finish(false, None).await;
-            tracing::info!("{record}");
-            return Err(e.into());
-        }
-    };
-    let record = gh.finish(o.succeeded(), o.service.url().as_deref()).await;
-    let r = report(cfg, &o, rt.cancel.is_cancelled());
-    Ok(super::name_the_target(rt, aws, &record, r))
+    let release = super::record::describe(restore, what, || {
+        Some(crate::github::deployments::Target::EcsExpress {
+            service: arn.clone(),
+            image: cfg.image.clone(),
+        })
+    });
+    super::record::recorded(
+        rt,
+        aws,
+        &environment,
+        release,
+        execute(planned, &http, cfg, &rt.cancel),
+        |o| (o.succeeded(), o.service.url()),
+        |o| report(cfg, o, rt.cancel.is_cancelled()),
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn express_services_are_the_same_when_their_arns_are() {
+        let arn = "arn:aws:ecs:eu-west-1:123456789012:service/default/frontend";
+        assert!(same_express_service(arn, arn));
+        assert!(!same_express_service(
+            arn,
+            "arn:aws:ecs:eu-west-1:123456789012:service/other/frontend"
+        ));
+    }
 }

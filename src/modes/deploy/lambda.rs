@@ -98,13 +98,13 @@ impl LambdaConfig {
         let key = p.string(Input::S3Key);
         let image = p.string(Input::Image);
         if let Some(i) = &image {
-            super::check_image(p, i);
+            super::image::check_image(p, i);
         }
         let traffic = p
             .parse_with(Input::Traffic, Traffic::fix(), Traffic::parse)
             .unwrap_or(Traffic::AllAtOnce);
         let alarms = p.list(Input::Alarms);
-        let (url, status) = super::parse_health(p, "https://api.example.com/health");
+        let (url, status) = super::health::parse_health(p, "https://api.example.com/health");
         let payload = p.parse_with(
             Input::TestPayload,
             "Use a JSON document, e.g. `test-payload: '{\"ping\": true}'`",
@@ -454,12 +454,98 @@ pub struct Deployed {
     pub baked: Duration,
 }
 
-/// Runs a Lambda deploy: credentials (`aws::connect`: policy, OIDC, STS), the deploy, the report.
-pub async fn run(rt: &Runtime<'_>, cfg: &LambdaConfig) -> Result<Report, ModeError> {
-    let aws = rt
-        .connect_aws(&cfg.aws, crate::aws::Purpose::Deploy)
-        .await?;
-    run_connected(rt, &aws.sdk, aws.environment.as_deref(), cfg).await
+/// Lambda's side of [`super::target::Target`]: what is live is the function, read through its API.
+impl super::target::Target for LambdaConfig {
+    type Live = Box<Api>;
+
+    fn aws(&self) -> &crate::aws::AwsInputs {
+        &self.aws
+    }
+
+    fn what(&self) -> String {
+        format!("Lambda `{}:{}`", self.function_name, self.alias)
+    }
+
+    fn environment(&self, aws: &crate::aws::Connected) -> String {
+        environment_name(aws.environment.as_deref(), self)
+    }
+
+    /// The same function and alias.
+    fn owns(
+        &self,
+        _aws: &crate::aws::Connected,
+        recorded: &crate::github::deployments::Target,
+    ) -> bool {
+        matches!(recorded, crate::github::deployments::Target::Lambda { function, alias, .. }
+            if *function == self.function_name && *alias == self.alias)
+    }
+
+    fn observe(
+        &self,
+        rt: &Runtime<'_>,
+        aws: &crate::aws::Connected,
+    ) -> Result<Box<Api>, ModeError> {
+        Ok(Box::new(Api::new(
+            &aws.sdk,
+            &self.function_name,
+            crate::net::Net::from_env(rt.env),
+        )))
+    }
+
+    /// A recorded version must be a published (numeric) version whose `CodeSha256` is the recorded one.
+    async fn check_release(
+        &self,
+        api: &Box<Api>,
+        recorded: &crate::github::deployments::Target,
+    ) -> Result<Option<String>, String> {
+        let crate::github::deployments::Target::Lambda {
+            version,
+            code_sha256,
+            ..
+        } = recorded
+        else {
+            return Ok(super::target::records_other(recorded));
+        };
+        if version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit()) {
+            return Ok(Some(format!(
+                "version `{version}` is not a published (numeric) version"
+            )));
+        }
+        let Some(recorded) = code_sha256 else {
+            return Ok(Some(
+                "the record has no code hash (written by an older stevedore), so its version cannot be checked".into(),
+            ));
+        };
+        match api
+            .version_code_sha256(version)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            Some(h) if h == *recorded => Ok(None),
+            Some(h) => Ok(Some(format!(
+                "version {version} has code hash `{h}`, the record says `{recorded}`"
+            ))),
+            None => Ok(Some(format!("version {version} no longer exists"))),
+        }
+    }
+
+    async fn deploy(
+        &self,
+        rt: &Runtime<'_>,
+        aws: &crate::aws::Connected,
+    ) -> Result<Report, ModeError> {
+        run_connected(rt, &aws.sdk, aws.environment.as_deref(), self).await
+    }
+
+    async fn restore(
+        &self,
+        rt: &Runtime<'_>,
+        aws: &crate::aws::Connected,
+        _live: Box<Api>,
+        restore: &super::record::Restore,
+    ) -> Result<Report, ModeError> {
+        run_restore(rt, &aws.sdk, aws.environment.as_deref(), self, restore).await
+    }
 }
 
 /// The GitHub environment of a Lambda deploy: the mapped `environment`, else `function:alias`.
@@ -490,7 +576,7 @@ pub async fn run_restore(
     sdk: &SdkConfig,
     environment: Option<&str>,
     cfg: &LambdaConfig,
-    restore: &super::rollback::Restore,
+    restore: &super::record::Restore,
 ) -> Result<Report, ModeError> {
     let r = run_inner(rt, sdk, environment, cfg, Some(restore)).await?;
     Ok(restore.annotate(r))
@@ -504,7 +590,7 @@ pub struct Recorder<'r, 'a> {
     environment: String,
     description: String,
     record: crate::github::deployments::Record,
-    started: Option<super::ecs::GithubDeployment>,
+    started: Option<super::record::GithubDeployment>,
 }
 
 impl Recorder<'_, '_> {
@@ -522,7 +608,7 @@ impl Recorder<'_, '_> {
             });
         }
         self.started = Some(
-            super::ecs::GithubDeployment::start_recorded(
+            super::record::GithubDeployment::start_recorded(
                 self.rt,
                 &self.environment,
                 &self.description,
@@ -547,22 +633,24 @@ async fn run_inner(
     sdk: &SdkConfig,
     environment: Option<&str>,
     cfg: &LambdaConfig,
-    restore: Option<&super::rollback::Restore>,
+    restore: Option<&super::record::Restore>,
 ) -> Result<Report, ModeError> {
     let dry_run = rt.common.dry_run;
     let env_name = environment_name(environment, cfg);
     if let (Some(e), Some(CodeSource::Image(i))) = (environment, &cfg.code) {
-        super::warn_production_by_tag(rt, e, i);
+        super::image::warn_production_by_tag(rt, e, i);
     }
     let what = format!(
         "Lambda {}:{} ({})",
         cfg.function_name, cfg.alias, cfg.traffic
     );
+    // The version is recorded once published ([`Recorder::start`]).
+    let (description, record) = super::record::describe(restore, what.clone(), || None);
     let mut recorder = (!dry_run && rt.github().is_some()).then(|| Recorder {
         rt,
         environment: env_name.clone(),
-        description: restore.map_or_else(|| what.clone(), |r| r.description(&what)),
-        record: restore.map(|r| r.record.clone()).unwrap_or_default(),
+        description,
+        record,
         started: None,
     });
     let restore_version = match restore.map(|r| &r.release.target) {

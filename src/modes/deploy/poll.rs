@@ -23,6 +23,67 @@ pub const GAP: Duration = Duration::from_secs(1);
 /// The most calls one followed operation makes in a minute at [`GAP`] (the call budget in the docs).
 pub const CALLS_PER_MINUTE: u32 = 60;
 
+/// The poll gap and the overall budget. Tests shorten the gap.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Timing {
+    /// Between the starts of two polls: [`GAP`] (1 s), the shared schedule of every followed
+    /// operation.
+    pub gap: Duration,
+    pub timeout: Duration,
+    /// Look for stopped tasks at least every this many polls even without a hint (failed-task count,
+    /// events), because a task that dies after RUNNING does not always leave one.
+    pub stopped_check_every: u32,
+}
+
+impl Timing {
+    /// One poll a second ([`GAP`]); stopped tasks looked up at least every 10 polls.
+    #[must_use]
+    pub fn new(timeout: Duration) -> Self {
+        Self {
+            gap: GAP,
+            timeout,
+            stopped_check_every: 10,
+        }
+    }
+
+    /// A pacer for one followed operation.
+    #[must_use]
+    pub fn poller(&self) -> Poller {
+        Poller::new(self.gap)
+    }
+}
+
+/// A `wait-timeout` as the user would write it: `10m`, `90s`, `1h`, `400ms`.
+#[must_use]
+pub fn fmt_budget(d: Duration) -> String {
+    let s = d.as_secs();
+    if d.subsec_millis() != 0 || s == 0 {
+        format!("{}ms", d.as_millis())
+    } else if s.is_multiple_of(3600) {
+        format!("{}h", s / 3600)
+    } else if s.is_multiple_of(60) {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// `wait-timeout` (default 10m, more than 0 and at most 6h; `example` is the fix shown): the budget of
+/// every followed operation of a deploy.
+pub fn parse_wait_timeout(p: &mut crate::inputs::Inputs<'_>, example: &str) -> Duration {
+    let input = crate::inputs::Input::WaitTimeout;
+    let timeout = p.duration(input, Duration::from_secs(600));
+    if timeout.is_zero() || timeout > Duration::from_secs(6 * 3600) {
+        p.error(
+            input,
+            Some(&format!("{}s", timeout.as_secs())),
+            "must be more than 0 and at most 6h",
+            example,
+        );
+    }
+    timeout
+}
+
 /// Paces the polls of one operation: records when each call started and waits until `gap` after it.
 #[derive(Debug)]
 pub struct Poller {

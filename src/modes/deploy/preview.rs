@@ -159,11 +159,13 @@ impl PreviewConfig {
 /// Whether `arn` names an ALB listener (`arn:<partition>:elasticloadbalancing:<region>:<account>:listener/app/…`).
 #[must_use]
 pub fn valid_listener_arn(arn: &str) -> bool {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    matches!(parts.as_slice(), ["arn", partition, "elasticloadbalancing", region, account, resource]
-        if partition.starts_with("aws") && !region.is_empty()
-            && account.len() == 12 && account.chars().all(|c| c.is_ascii_digit())
-            && resource.starts_with("listener/app/"))
+    crate::arn::Arn::parse(arn).is_some_and(|a| {
+        a.partition.starts_with("aws")
+            && a.service == "elasticloadbalancing"
+            && !a.region.is_empty()
+            && a.account_is_id()
+            && a.resource.starts_with("listener/app/")
+    })
 }
 
 /// Checks a `preview-host` template: `{number}` once, and a valid host name around it.

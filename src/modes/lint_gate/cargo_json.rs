@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use crate::report::{Annotation, Level};
 
-use super::parse::{self, Format, ParseError, Parsed};
+use super::parsed::{self, Format, ParseError, Parsed};
 use super::paths::PathMap;
 
 #[derive(Deserialize)]
@@ -112,7 +112,7 @@ pub fn parse(r: impl BufRead, file: &Path, paths: &PathMap) -> Result<Parsed, Pa
             Some(c) => format!("{} {}", m.level, c.code),
             None => m.level.clone(),
         });
-        a.raw_details = m.rendered.as_deref().and_then(parse::details);
+        a.raw_details = m.rendered.as_deref().and_then(parsed::details);
         out.push(a);
     }
     if json_lines == 0 && non_empty > 0 {
@@ -131,7 +131,11 @@ mod tests {
 
     #[test]
     fn clippy_json_warnings_at_their_spans() {
-        let p = parse::parse_fixture("sample-rust", "clippy.json", Format::CargoJson);
+        let p = crate::modes::lint_gate::parse::parse_fixture(
+            "sample-rust",
+            "clippy.json",
+            Format::CargoJson,
+        );
         let got: Vec<_> = p
             .annotations
             .iter()
@@ -177,7 +181,7 @@ mod tests {
     #[test]
     fn a_workspace_member_path_is_joined_with_its_manifest_dir() {
         let line = r#"{"reason":"compiler-message","manifest_path":"/github/workspace/crates/a/Cargo.toml","message":{"message":"unused variable: `x`","level":"warning","code":{"code":"unused_variables"},"spans":[{"file_name":"src/lib.rs","line_start":3,"line_end":3,"column_start":9,"column_end":10,"is_primary":true}],"rendered":"warning: unused"}}"#;
-        let p = parse::parse_bytes(
+        let p = crate::modes::lint_gate::parse::parse_bytes(
             line.as_bytes(),
             Path::new("c.json"),
             Format::CargoJson,
@@ -185,7 +189,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.annotations[0].path, "crates/a/src/lib.rs");
-        let e = parse::parse_bytes(
+        let e = crate::modes::lint_gate::parse::parse_bytes(
             b"warning: plain text\n",
             Path::new("c.json"),
             Format::CargoJson,

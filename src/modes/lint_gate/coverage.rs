@@ -10,7 +10,7 @@ use std::path::Path;
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
-use super::parse::{Coverage, FileCoverage, Format, ParseError, Parsed};
+use super::parsed::{Coverage, FileCoverage, Format, ParseError, Parsed};
 use super::paths::PathMap;
 use super::xml;
 

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::report::{Annotation, Level};
 
-use super::parse::{self, Format, ParseError, Parsed};
+use super::parsed::{self, Format, ParseError, Parsed};
 use super::paths::PathMap;
 
 #[derive(Deserialize)]
@@ -40,7 +40,7 @@ struct Message {
 
 /// Parses ESLint's JSON formatter output.
 pub fn parse(r: impl Read, file: &Path, paths: &PathMap) -> Result<Parsed, ParseError> {
-    let bytes = parse::read_limited(r, file, Format::EslintJson, parse::MAX_JSON_BYTES)?;
+    let bytes = parsed::read_limited(r, file, Format::EslintJson, parsed::MAX_JSON_BYTES)?;
     let files: Vec<FileResult> = serde_json::from_slice(&bytes)
         .map_err(|e| ParseError::malformed(file, Format::EslintJson, e))?;
     let mut out = Parsed::default();
@@ -78,7 +78,11 @@ mod tests {
     #[test]
     fn eslint_json_errors_and_warnings() {
         // eslint wrote absolute paths under the directory it ran in.
-        let p = parse::parse_fixture("sample-node", "eslint.json", Format::EslintJson);
+        let p = crate::modes::lint_gate::parse::parse_fixture(
+            "sample-node",
+            "eslint.json",
+            Format::EslintJson,
+        );
         let got: Vec<_> = p
             .annotations
             .iter()
@@ -111,7 +115,7 @@ mod tests {
 
     #[test]
     fn non_eslint_json_is_reported() {
-        let e = parse::parse_bytes(
+        let e = crate::modes::lint_gate::parse::parse_bytes(
             b"{\"version\":\"2.1.0\"}",
             Path::new("e.json"),
             Format::EslintJson,

@@ -19,7 +19,7 @@ use quick_xml::events::Event;
 
 use crate::report::{Annotation, Level};
 
-use super::parse::{self, Format, ParseError, Parsed, TestStats};
+use super::parsed::{self, Format, ParseError, Parsed, TestStats};
 use super::paths::{self, PathMap};
 use super::xml;
 
@@ -138,7 +138,7 @@ pub fn parse(r: impl BufRead, file: &Path, paths: &PathMap) -> Result<Parsed, Pa
             Event::Text(ref t) => {
                 if let Some(c) = case
                     .as_mut()
-                    .filter(|c| c.in_failure && c.text.len() < parse::MAX_DETAILS_BYTES * 4)
+                    .filter(|c| c.in_failure && c.text.len() < parsed::MAX_DETAILS_BYTES * 4)
                 {
                     c.text.push_str(&t.xml10_content());
                 }
@@ -146,7 +146,7 @@ pub fn parse(r: impl BufRead, file: &Path, paths: &PathMap) -> Result<Parsed, Pa
             Event::CData(ref t) => {
                 if let Some(c) = case
                     .as_mut()
-                    .filter(|c| c.in_failure && c.text.len() < parse::MAX_DETAILS_BYTES * 4)
+                    .filter(|c| c.in_failure && c.text.len() < parsed::MAX_DETAILS_BYTES * 4)
                 {
                     c.text.push_str(&t.xml10_content());
                 }
@@ -154,7 +154,7 @@ pub fn parse(r: impl BufRead, file: &Path, paths: &PathMap) -> Result<Parsed, Pa
             Event::GeneralRef(ref r) => {
                 if let Some(c) = case
                     .as_mut()
-                    .filter(|c| c.in_failure && c.text.len() < parse::MAX_DETAILS_BYTES * 4)
+                    .filter(|c| c.in_failure && c.text.len() < parsed::MAX_DETAILS_BYTES * 4)
                 {
                     c.text.push_str(&xml::entity(r));
                 }
@@ -237,7 +237,7 @@ fn finish(c: Case, stats: &mut TestStats, out: &mut Parsed, result_file: &Path, 
         .unwrap_or_else(|| format!("test {kind}"));
     let mut a = Annotation::new(Level::Error, path, line, summary)
         .with_title(format!("Test failed: {test}"));
-    a.raw_details = parse::details(if c.text.trim().is_empty() {
+    a.raw_details = parsed::details(if c.text.trim().is_empty() {
         &message
     } else {
         &c.text
@@ -391,7 +391,11 @@ mod tests {
 
     #[test]
     fn nextest_junit_failures_point_at_the_panic() {
-        let p = parse::parse_fixture("sample-rust", "nextest-junit.xml", Format::Junit);
+        let p = crate::modes::lint_gate::parse::parse_fixture(
+            "sample-rust",
+            "nextest-junit.xml",
+            Format::Junit,
+        );
         assert_eq!(
             p.tests,
             Some(TestStats {
@@ -420,7 +424,11 @@ mod tests {
 
     #[test]
     fn pytest_junit_counts_skips_and_finds_lines() {
-        let p = parse::parse_fixture("sample-python", "pytest-junit.xml", Format::Junit);
+        let p = crate::modes::lint_gate::parse::parse_fixture(
+            "sample-python",
+            "pytest-junit.xml",
+            Format::Junit,
+        );
         assert_eq!(
             p.tests,
             Some(TestStats {
@@ -450,7 +458,11 @@ mod tests {
     #[test]
     fn jest_junit_uses_the_file_attribute_and_the_stack() {
         // The stack trace holds the producer's absolute paths; relativised against the same root.
-        let p = parse::parse_fixture("sample-node", "jest-junit.xml", Format::Junit);
+        let p = crate::modes::lint_gate::parse::parse_fixture(
+            "sample-node",
+            "jest-junit.xml",
+            Format::Junit,
+        );
         assert_eq!(
             p.tests,
             Some(TestStats {
@@ -470,11 +482,21 @@ mod tests {
     #[test]
     fn malformed_junit_is_an_error_not_a_panic() {
         let m = PathMap::new("/nonexistent");
-        let e = parse::parse_bytes(b"{\"not\": \"xml\"}", Path::new("j.xml"), Format::Junit, &m)
-            .unwrap_err();
+        let e = crate::modes::lint_gate::parse::parse_bytes(
+            b"{\"not\": \"xml\"}",
+            Path::new("j.xml"),
+            Format::Junit,
+            &m,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("is not valid junit"), "{e}");
-        let e =
-            parse::parse_bytes(b"<a><b></a>", Path::new("j.xml"), Format::Junit, &m).unwrap_err();
+        let e = crate::modes::lint_gate::parse::parse_bytes(
+            b"<a><b></a>",
+            Path::new("j.xml"),
+            Format::Junit,
+            &m,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("`j.xml` is not valid junit"), "{e}");
     }
 
@@ -520,7 +542,7 @@ mod tests {
 
     /// A fixture of dorny/test-reporter or mikepenz/action-junit-report (see tests/fixtures/lint/peers).
     fn peer(path: &str) -> std::path::PathBuf {
-        parse::fixture_dir("peers").join(path)
+        crate::modes::lint_gate::parse::fixture_dir("peers").join(path)
     }
 
     /// Parses peer fixture `path` copied to `reports/` of workspace `ws`, whose `files` exist (empty).
@@ -533,12 +555,18 @@ mod tests {
         std::fs::create_dir_all(ws.join("reports")).unwrap();
         let report = ws.join("reports").join(name);
         std::fs::copy(peer(path), &report).unwrap();
-        parse::parse_file(&report, Format::Junit, &PathMap::new(ws)).unwrap()
+        crate::modes::lint_gate::parse::parse_file(&report, Format::Junit, &PathMap::new(ws))
+            .unwrap()
     }
 
     /// Parses peer fixture `path` where it lies (the peers folder is the workspace).
     fn parse_peer(path: &str) -> Parsed {
-        parse::parse_file(&peer(path), Format::Junit, &PathMap::new(peer(""))).unwrap()
+        crate::modes::lint_gate::parse::parse_file(
+            &peer(path),
+            Format::Junit,
+            &PathMap::new(peer("")),
+        )
+        .unwrap()
     }
 
     fn places(p: &Parsed) -> Vec<(&str, u32)> {
@@ -696,7 +724,7 @@ mod tests {
             "golang-json.json",
             "mocha-json.json",
         ] {
-            let e = parse::parse_file(
+            let e = crate::modes::lint_gate::parse::parse_file(
                 &peer(&format!("dorny-test-reporter/{f}")),
                 Format::Junit,
                 &m,

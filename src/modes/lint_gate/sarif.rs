@@ -11,12 +11,12 @@ use serde_json::Value;
 
 use crate::report::{Annotation, Level};
 
-use super::parse::{self, Format, ParseError, Parsed};
+use super::parsed::{self, Format, ParseError, Parsed};
 use super::paths::PathMap;
 
 /// Parses a SARIF log.
 pub fn parse(r: impl Read, file: &Path, paths: &PathMap) -> Result<Parsed, ParseError> {
-    let bytes = parse::read_limited(r, file, Format::Sarif, parse::MAX_JSON_BYTES)?;
+    let bytes = parsed::read_limited(r, file, Format::Sarif, parsed::MAX_JSON_BYTES)?;
     let doc: Value = serde_json::from_slice(&bytes)
         .map_err(|e| ParseError::malformed(file, Format::Sarif, e))?;
     let version = doc
@@ -72,7 +72,7 @@ pub fn parse(r: impl Read, file: &Path, paths: &PathMap) -> Result<Parsed, Parse
                         .and_then(Value::as_str)
                 })
                 .unwrap_or("warning");
-            let level = parse::level_from_word(level_word).unwrap_or(Level::Warning);
+            let level = parsed::level_from_word(level_word).unwrap_or(Level::Warning);
             let message = res
                 .pointer("/message/text")
                 .and_then(Value::as_str)
@@ -139,7 +139,11 @@ mod tests {
 
     #[test]
     fn bandit_sarif_levels_and_locations() {
-        let p = parse::parse_fixture("sample-python", "bandit.sarif", Format::Sarif);
+        let p = crate::modes::lint_gate::parse::parse_fixture(
+            "sample-python",
+            "bandit.sarif",
+            Format::Sarif,
+        );
         let got: Vec<_> = p
             .annotations
             .iter()
@@ -168,7 +172,11 @@ mod tests {
 
     #[test]
     fn eslint_sarif_uses_file_uris() {
-        let p = parse::parse_fixture("sample-node", "eslint.sarif", Format::Sarif);
+        let p = crate::modes::lint_gate::parse::parse_fixture(
+            "sample-node",
+            "eslint.sarif",
+            Format::Sarif,
+        );
         let got: Vec<_> = p
             .annotations
             .iter()
@@ -187,7 +195,7 @@ mod tests {
     #[test]
     fn wrong_versions_and_shapes_are_reported() {
         let m = PathMap::new("/x");
-        let e = parse::parse_bytes(
+        let e = crate::modes::lint_gate::parse::parse_bytes(
             br#"{"version":"1.0.0","runs":[]}"#,
             Path::new("s.sarif"),
             Format::Sarif,
@@ -195,8 +203,13 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("expected `2.1.0`"), "{e}");
-        let e =
-            parse::parse_bytes(b"not json", Path::new("s.sarif"), Format::Sarif, &m).unwrap_err();
+        let e = crate::modes::lint_gate::parse::parse_bytes(
+            b"not json",
+            Path::new("s.sarif"),
+            Format::Sarif,
+            &m,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("is not valid sarif"), "{e}");
     }
 }

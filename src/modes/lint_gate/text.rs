@@ -10,7 +10,7 @@ use std::path::Path;
 
 use crate::report::{Annotation, Level};
 
-use super::parse::{self, Format, ParseError, Parsed};
+use super::parsed::{self, Format, ParseError, Parsed};
 use super::paths::PathMap;
 
 /// One recognised diagnostic line.
@@ -48,7 +48,7 @@ pub fn parse(r: impl BufRead, file: &Path, paths: &PathMap) -> Result<Parsed, Pa
                 continue;
             }
             let mut a = a.clone();
-            a.raw_details = parse::details(&diff.join("\n"));
+            a.raw_details = parsed::details(&diff.join("\n"));
             out.push(a);
             fmt_diff = None;
         }
@@ -92,7 +92,7 @@ pub fn parse(r: impl BufRead, file: &Path, paths: &PathMap) -> Result<Parsed, Pa
         }
     }
     if let Some((mut a, diff)) = fmt_diff {
-        a.raw_details = parse::details(&diff.join("\n"));
+        a.raw_details = parsed::details(&diff.join("\n"));
         out.push(a);
     }
     Ok(out)
@@ -270,7 +270,7 @@ fn is_rule_code(s: &str) -> bool {
 
 fn level_prefix(s: &str) -> Option<(Level, &str)> {
     let (word, rest) = s.split_once([':', ' '])?;
-    let level = parse::level_from_word(word).filter(|_| {
+    let level = parsed::level_from_word(word).filter(|_| {
         matches!(
             word.to_ascii_lowercase().as_str(),
             "error" | "warning" | "note" | "help" | "info" | "notice"
@@ -286,8 +286,8 @@ mod tests {
     fn fixture(p: &str) -> (std::path::PathBuf, Parsed) {
         let (sample, file) = p.split_once('/').unwrap();
         (
-            parse::fixture_dir(sample),
-            parse::parse_fixture(sample, file, Format::Text),
+            crate::modes::lint_gate::parse::fixture_dir(sample),
+            crate::modes::lint_gate::parse::parse_fixture(sample, file, Format::Text),
         )
     }
 
@@ -431,7 +431,7 @@ mod tests {
         );
         assert!(d.contains("+    let v = vec![1, 2, 3];"), "{d}");
         let coloured = "Diff in /w/src/a.rs:3:\n\u{1b}[31m-x\n\u{1b}(B\u{1b}[m\u{1b}[32m+y\n";
-        let p = parse::parse_bytes(
+        let p = crate::modes::lint_gate::parse::parse_bytes(
             coloured.as_bytes(),
             Path::new("fmt"),
             Format::Text,

@@ -16,37 +16,7 @@ use aws_sdk_ecs::types::{DesiredStatus, Service, Task};
 
 use super::EcsError;
 use crate::cancel::Cancel;
-use crate::modes::deploy::poll::{self, Poller};
-
-/// The poll gap and the overall budget. Tests shorten the gap.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Timing {
-    /// Between the starts of two polls: [`poll::GAP`] (1 s), the shared schedule of every followed
-    /// operation.
-    pub gap: Duration,
-    pub timeout: Duration,
-    /// Look for stopped tasks at least every this many polls even without a hint (failed-task count,
-    /// events), because a task that dies after RUNNING does not always leave one.
-    pub stopped_check_every: u32,
-}
-
-impl Timing {
-    /// One poll a second ([`poll::GAP`]); stopped tasks looked up at least every 10 polls.
-    #[must_use]
-    pub fn new(timeout: Duration) -> Self {
-        Self {
-            gap: poll::GAP,
-            timeout,
-            stopped_check_every: 10,
-        }
-    }
-
-    /// A pacer for one followed operation.
-    #[must_use]
-    pub fn poller(&self) -> Poller {
-        Poller::new(self.gap)
-    }
-}
+pub use crate::modes::deploy::poll::{Timing, fmt_budget};
 
 /// What happened, with offsets from the start of the service's deploy.
 #[derive(Clone, Debug)]
@@ -198,21 +168,6 @@ impl End {
             ),
             End::Cancelled => "cancelled".into(),
         }
-    }
-}
-
-/// A `wait-timeout` as the user would write it: `10m`, `90s`, `1h`, `400ms`.
-#[must_use]
-pub fn fmt_budget(d: Duration) -> String {
-    let s = d.as_secs();
-    if d.subsec_millis() != 0 || s == 0 {
-        format!("{}ms", d.as_millis())
-    } else if s.is_multiple_of(3600) {
-        format!("{}h", s / 3600)
-    } else if s.is_multiple_of(60) {
-        format!("{}m", s / 60)
-    } else {
-        format!("{s}s")
     }
 }
 

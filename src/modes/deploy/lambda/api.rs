@@ -130,6 +130,15 @@ pub struct Api {
     net: crate::net::Net,
 }
 
+/// A call's answer, `None` when Lambda says the resource does not exist (`ResourceNotFoundException`).
+fn found<T>(r: Result<T, CallError>) -> Result<Option<T>, LambdaError> {
+    match r {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 impl Api {
     #[must_use]
     pub fn new(sdk: &SdkConfig, function: &str, net: crate::net::Net) -> Self {
@@ -207,8 +216,8 @@ impl Api {
                     .send(),
             )
             .await;
-        match r {
-            Ok(out) => {
+        match found(r)? {
+            Some(out) => {
                 let Some(cfg) = out.configuration() else {
                     return Ok(None);
                 };
@@ -216,8 +225,7 @@ impl Api {
                 cur.image_uri = out.code().and_then(|c| c.image_uri()).map(str::to_owned);
                 Ok(Some(cur))
             }
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e.into()),
+            None => Ok(None),
         }
     }
 
@@ -380,10 +388,9 @@ impl Api {
 
     /// The code hash (`CodeSha256`) of published `version`; `None` when the version does not exist.
     pub async fn version_code_sha256(&self, version: &str) -> Result<Option<String>, LambdaError> {
-        match self.configuration(Some(version)).await {
-            Ok(out) => Ok(Some(out.code_sha256().unwrap_or_default().to_owned())),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e.into()),
+        match found(self.configuration(Some(version)).await)? {
+            Some(out) => Ok(Some(out.code_sha256().unwrap_or_default().to_owned())),
+            None => Ok(None),
         }
     }
 
@@ -405,8 +412,8 @@ impl Api {
                     .send(),
             )
             .await;
-        match r {
-            Ok(a) => Ok(Some(AliasState {
+        match found(r)? {
+            Some(a) => Ok(Some(AliasState {
                 arn: a.alias_arn().unwrap_or_default().to_owned(),
                 version: a.function_version().unwrap_or_default().to_owned(),
                 routing: a
@@ -414,8 +421,7 @@ impl Api {
                     .and_then(|r| r.additional_version_weights())
                     .and_then(|w| w.iter().next().map(|(v, w)| (v.clone(), *w))),
             })),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e.into()),
+            None => Ok(None),
         }
     }
 
@@ -489,10 +495,9 @@ impl Api {
                     .send(),
             )
             .await;
-        match r {
-            Ok(_) => Ok(true),
-            Err(e) if e.is_not_found() => Ok(false),
-            Err(e) => Err(e.into()),
+        match found(r)? {
+            Some(_) => Ok(true),
+            None => Ok(false),
         }
     }
 
@@ -508,13 +513,12 @@ impl Api {
                     .send(),
             )
             .await;
-        match r {
-            Ok(c) => Ok(Some((
+        match found(r)? {
+            Some(c) => Ok(Some((
                 c.function_url().to_owned(),
                 c.auth_type().as_str().to_owned(),
             ))),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e.into()),
+            None => Ok(None),
         }
     }
 
@@ -570,10 +574,9 @@ impl Api {
                     .send(),
             )
             .await;
-        match r {
-            Ok(_) => Ok(true),
-            Err(e) if e.is_not_found() => Ok(false),
-            Err(e) => Err(e.into()),
+        match found(r)? {
+            Some(_) => Ok(true),
+            None => Ok(false),
         }
     }
 
@@ -623,10 +626,9 @@ impl Api {
                     .send(),
             )
             .await;
-        match r {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_not_found() => Ok(()),
-            Err(e) => Err(e.into()),
+        match found(r)? {
+            Some(_) => Ok(()),
+            None => Ok(()),
         }
     }
 
@@ -693,8 +695,8 @@ impl Api {
             .map(|p| String::from_utf8_lossy(p.as_ref()).into_owned())
             .unwrap_or_default();
         Ok(match r.function_error() {
-            Some(kind) => Err(format!("{kind}: {}", excerpt(&body))),
-            None => Ok(excerpt(&body)),
+            Some(kind) => Err(format!("{kind}: {}", crate::report::excerpt(&body))),
+            None => Ok(crate::report::excerpt(&body)),
         })
     }
 
@@ -767,16 +769,4 @@ pub struct AlarmStates {
     pub found: Vec<String>,
     pub in_alarm: Vec<String>,
     pub missing: Vec<String>,
-}
-
-/// At most 300 characters of `s`, on one line.
-#[must_use]
-pub fn excerpt(s: &str) -> String {
-    let one = s.replace(['\r', '\n'], " ");
-    let cut = crate::report::truncate_bytes(&one, 300);
-    if cut.len() < one.len() {
-        format!("{cut}…")
-    } else {
-        cut.to_owned()
-    }
 }

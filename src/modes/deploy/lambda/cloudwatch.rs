@@ -152,7 +152,7 @@ impl CloudWatch {
                     Some(e.kind.rsplit('#').next().unwrap_or_default().to_owned()),
                     e.message,
                 ),
-                None => (None, super::api::excerpt(&text)),
+                None => (None, crate::report::excerpt(&text)),
             };
             let status = status.as_u16();
             return Err(LambdaError::Aws(CallError {
@@ -165,7 +165,7 @@ impl CloudWatch {
             self.err(
                 names,
                 None,
-                format!("unexpected answer ({e}): {}", super::api::excerpt(&text)),
+                format!("unexpected answer ({e}): {}", crate::report::excerpt(&text)),
             )
         })
     }

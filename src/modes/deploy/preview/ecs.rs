@@ -143,7 +143,7 @@ pub async fn run(
     let aws = rt
         .connect_aws(&cfg.aws, crate::aws::Purpose::Deploy)
         .await?;
-    let http = crate::modes::deploy::health_client(rt)?;
+    let http = crate::modes::deploy::health::health_client(rt)?;
     let s = Session {
         rt,
         cfg,

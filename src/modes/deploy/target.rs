@@ -1,0 +1,128 @@
+//! The shape every deploy target fills in ([`Target`]), and the inputs that choose one.
+//!
+//! A target (ECS, Lambda, App Runner, ECS Express) is its configuration, parsed from the step's inputs,
+//! plus these phases:
+//!
+//! - **identity**: the GitHub environment its releases are recorded in ([`Target::environment`]) and
+//!   which recorded releases are its own ([`Target::owns`]);
+//! - **observe**: what is live now ([`Target::observe`]), read at most once, at the first question;
+//! - **verify a release**: whether a recorded artifact may be put in place here
+//!   ([`Target::check_release`], against what is live);
+//! - **deploy** a new release: its own plan (read-only; what a dry run prints), apply, follow to the end,
+//!   verify health, roll back on failure, record the release ([`super::record`]) and report
+//!   ([`Target::deploy`]);
+//! - **restore** a recorded release ([`Target::restore`]): the same run with the recorded artifact.
+//!
+//! `deploy.rs` chooses the target and runs it; `rollback.rs` (and promotion) find a release through
+//! [`super::record`] and hand it to [`Target::restore`] without naming any target.
+//!
+//! This module imports no deploy target; the targets import it.
+
+use std::future::Future;
+
+use crate::aws::{AwsInputs, Connected};
+use crate::github::deployments;
+use crate::inputs::{Input, Inputs};
+use crate::modes::{ModeError, Runtime};
+use crate::report::Report;
+
+use super::record::Restore;
+
+/// One deploy target: what every phase needs to be run, rolled back or promoted without naming it.
+pub trait Target: Sync {
+    /// What is live on the target, read lazily (no AWS call when nothing asks) and shared between the
+    /// release checks and the restore that follows them.
+    type Live: Sync;
+
+    /// The AWS connection inputs (trigger policy, environment mapping, role).
+    fn aws(&self) -> &AwsInputs;
+
+    /// The target in words, for messages: e.g. "App Runner `web`".
+    fn what(&self) -> String;
+
+    /// The GitHub environment whose deployments record this target's releases.
+    fn environment(&self, aws: &Connected) -> String;
+
+    /// Whether a recorded release is of this very target (same service, function and alias, …).
+    fn owns(&self, aws: &Connected, recorded: &deployments::Target) -> bool;
+
+    /// What is live, not read yet.
+    ///
+    /// # Errors
+    /// When a client cannot be built.
+    fn observe(&self, rt: &Runtime<'_>, aws: &Connected) -> Result<Self::Live, ModeError>;
+
+    /// Whether the artifact `recorded` names may be put in place on this target: `Ok(None)` when it
+    /// may, `Ok(Some(why))` when not, `Err` when what is live could not be read.
+    fn check_release(
+        &self,
+        live: &Self::Live,
+        recorded: &deployments::Target,
+    ) -> impl Future<Output = Result<Option<String>, String>> + Send;
+
+    /// Deploys the release the inputs describe: plan (a dry run stops there and prints it), apply,
+    /// follow, health, roll back on failure, record, report.
+    fn deploy(
+        &self,
+        rt: &Runtime<'_>,
+        aws: &Connected,
+    ) -> impl Future<Output = Result<Report, ModeError>>;
+
+    /// Puts the release `restore` names in place again, with the same run as a deploy.
+    fn restore(
+        &self,
+        rt: &Runtime<'_>,
+        aws: &Connected,
+        live: Self::Live,
+        restore: &Restore,
+    ) -> impl Future<Output = Result<Report, ModeError>>;
+}
+
+/// The refusal of a recorded release of another kind of target.
+#[must_use]
+pub fn records_other(recorded: &deployments::Target) -> Option<String> {
+    Some(format!("it records {}", recorded.describe()))
+}
+
+/// Inputs that describe a new release: a rollback takes none of them (it redeploys what was recorded).
+pub const NEW_RELEASE_INPUTS: [(Input, &str); 12] = [
+    (Input::Image, "the image"),
+    (Input::TaskDefinition, "the task definition"),
+    (Input::EnvironmentVariables, "the environment"),
+    (Input::ZipFile, "the code"),
+    (Input::S3Bucket, "the code"),
+    (Input::S3Key, "the code"),
+    (Input::Handler, "the configuration"),
+    (Input::Runtime, "the configuration"),
+    (Input::MemorySize, "the configuration"),
+    (Input::FunctionTimeout, "the configuration"),
+    (Input::PreDeployTask, "the one-off tasks"),
+    (Input::PostDeployTask, "the one-off tasks"),
+];
+
+/// The inputs that choose the target, each read once (here) and passed to the target's parser.
+#[derive(Debug, Default)]
+pub struct TargetInputs {
+    /// `cluster` (ECS and ECS Express).
+    pub cluster: Option<String>,
+    /// `service`, raw (a list for ECS).
+    pub service: Option<String>,
+    pub function_name: Option<String>,
+    pub app_runner_service: Option<String>,
+    pub express_service: Option<String>,
+    /// Whether `rollback-to` is given (the inputs of a new release are then refused by its parser).
+    pub rollback_to: bool,
+}
+
+impl TargetInputs {
+    pub fn read(p: &mut Inputs<'_>, rollback_to: bool) -> Self {
+        Self {
+            cluster: p.string(Input::Cluster),
+            service: p.string(Input::Service),
+            function_name: p.string(Input::FunctionName),
+            app_runner_service: p.string(Input::AppRunnerService),
+            express_service: p.string(Input::ExpressService),
+            rollback_to,
+        }
+    }
+}

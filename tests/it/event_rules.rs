@@ -1,0 +1,268 @@
+//! The `event-rules` sync against moto's EventBridge and Lambda: rules created, updated and pruned,
+//! targets on the alias, the invoke permission present, a second run changing nothing, someone else's rules
+//! untouched.
+
+use serde_json::{Value, json};
+use stevedore::aws::events::{Events, PutRule, SERVICE};
+use stevedore::aws::json_rpc::JsonRpc;
+use stevedore::event_rules::{self, Action, EventRule, OWNER_TAG, TARGET_ID, Worker};
+use stevedore::net::Net;
+
+use crate::helpers::moto::unique;
+use crate::lambda::Rig;
+
+async fn policy(rig: &Rig) -> Vec<Value> {
+    let p = rig
+        .lambda
+        .get_policy()
+        .function_name(&rig.function)
+        .qualifier("live")
+        .send()
+        .await;
+    match p {
+        Ok(p) => {
+            let v: Value = serde_json::from_str(p.policy().unwrap()).unwrap();
+            v["Statement"].as_array().cloned().unwrap_or_default()
+        }
+        Err(_) => Vec::new(),
+    }
+}
+
+fn rules(text: &str) -> Vec<EventRule> {
+    event_rules::parse(text).unwrap()
+}
+
+fn actions(changes: &[event_rules::Change]) -> Vec<(String, Action)> {
+    let mut v: Vec<(String, Action)> = changes.iter().map(|c| (c.name.clone(), c.action)).collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+#[tokio::test]
+async fn event_rules_are_created_updated_pruned_on_the_alias_and_a_second_run_changes_nothing() {
+    let Some(rig) = Rig::new("worker").await else {
+        return;
+    };
+    let alias_arn = rig
+        .lambda
+        .get_alias()
+        .function_name(&rig.function)
+        .name("live")
+        .send()
+        .await
+        .unwrap()
+        .alias_arn
+        .unwrap();
+    let worker = Worker::from_alias_arn(&alias_arn).unwrap();
+    let net = Net::builtin();
+    let events = Events::new(&rig.sdk, &net).unwrap();
+    let rpc = JsonRpc::new(&rig.sdk, SERVICE, reqwest::Client::new());
+    let bus = unique("orders");
+    rpc.call("CreateEventBus", &json!({ "Name": bus }))
+        .await
+        .unwrap();
+    // Someone else's rule on the same bus, targeting the same alias: never touched.
+    let foreign = unique("foreign");
+    events
+        .put_rule(&PutRule {
+            name: foreign.clone(),
+            schedule_expression: Some("rate(1 hour)".into()),
+            state: "ENABLED".into(),
+            ..PutRule::default()
+        })
+        .await
+        .unwrap();
+    events
+        .put_targets(
+            "default",
+            &foreign,
+            &[stevedore::aws::events::Target {
+                id: "theirs".into(),
+                arn: alias_arn.clone(),
+                input: None,
+            }],
+        )
+        .await
+        .unwrap();
+
+    let sync = |desired: Vec<EventRule>, dry_run: bool| {
+        let (events, lambda, worker) = (&events, &rig.lambda, &worker);
+        async move {
+            event_rules::sync(events, lambda, worker, &desired, dry_run)
+                .await
+                .unwrap()
+        }
+    };
+    let (nightly, orders, sweep) = (unique("nightly"), unique("order-created"), unique("sweep"));
+    let v1 = rules(&format!(
+        "{nightly}:\n  schedule: rate(1 day)\n{orders}:\n  bus: {bus}\n  pattern:\n    source: [shop.orders]\n    detail-type: [OrderCreated]\n{sweep}:\n  schedule: rate(5 minutes)\n"
+    ));
+    // The dry run says what would happen and writes nothing.
+    let planned = sync(v1.clone(), true).await;
+    assert!(
+        planned.iter().all(|c| c.action == Action::Create),
+        "{planned:?}"
+    );
+    assert!(
+        events
+            .describe_rule("default", &nightly)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let created = sync(v1.clone(), false).await;
+    assert_eq!(created.len(), 3);
+    assert!(
+        created.iter().all(|c| c.action == Action::Create),
+        "{created:?}"
+    );
+    let statements = policy(&rig).await;
+    for d in &v1 {
+        let rule = events
+            .describe_rule(&d.bus, &d.name)
+            .await
+            .unwrap()
+            .unwrap();
+        let arn = rule.arn.unwrap();
+        // The target is the alias, under stevedore's id.
+        let targets = events.list_targets_by_rule(&d.bus, &d.name).await.unwrap();
+        assert_eq!(targets.len(), 1, "{targets:?}");
+        assert_eq!(
+            (targets[0].id.as_str(), targets[0].arn.as_str()),
+            (TARGET_ID, alias_arn.as_str())
+        );
+        // Tagged as this function's.
+        let tags = events.list_tags(&arn).await.unwrap();
+        assert!(
+            tags.iter()
+                .any(|t| t.key == OWNER_TAG && t.value == rig.function),
+            "{tags:?}"
+        );
+        // The alias lets EventBridge invoke it for this rule.
+        let sid = event_rules::statement_id(&d.bus, &d.name);
+        let st = statements
+            .iter()
+            .find(|s| s["Sid"] == sid.as_str())
+            .unwrap_or_else(|| panic!("no statement {sid} in {statements:?}"));
+        assert_eq!(st["Principal"]["Service"], "events.amazonaws.com", "{st}");
+        assert_eq!(
+            st["Condition"]["ArnLike"]["AWS:SourceArn"],
+            arn.as_str(),
+            "{st}"
+        );
+        assert!(st["Resource"].as_str().unwrap().ends_with(":live"), "{st}");
+    }
+    let pattern: Value = serde_json::from_str(
+        &events
+            .describe_rule(&bus, &orders)
+            .await
+            .unwrap()
+            .unwrap()
+            .event_pattern
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        pattern,
+        json!({"source": ["shop.orders"], "detail-type": ["OrderCreated"]})
+    );
+
+    // A second run with the same input finds everything as it should be, and writes nothing.
+    let before = event_rules::read(&events, &rig.lambda, &worker, &v1)
+        .await
+        .unwrap();
+    let again = sync(v1.clone(), false).await;
+    assert!(
+        again.iter().all(|c| c.action == Action::Unchanged),
+        "{again:?}"
+    );
+    let after = event_rules::read(&events, &rig.lambda, &worker, &v1)
+        .await
+        .unwrap();
+    assert_eq!(before, after);
+    assert_eq!(policy(&rig).await.len(), statements.len());
+
+    // The schedule changes, the sweep is no longer listed.
+    let v2 = rules(&format!(
+        "{nightly}:\n  schedule: cron(0 3 * * ? *)\n{orders}:\n  bus: {bus}\n  pattern:\n    source: [shop.orders]\n    detail-type: [OrderCreated]\n"
+    ));
+    let changed = sync(v2.clone(), false).await;
+    assert_eq!(
+        actions(&changed),
+        {
+            let mut want = vec![
+                (nightly.clone(), Action::Update),
+                (orders.clone(), Action::Unchanged),
+                (sweep.clone(), Action::Delete),
+            ];
+            want.sort_by(|a, b| a.0.cmp(&b.0));
+            want
+        },
+        "{changed:?}"
+    );
+    let n = changed.iter().find(|c| c.name == nightly).unwrap();
+    assert_eq!(
+        n.to_string(),
+        format!("~ rule default/{nightly}: schedule rate(1 day) → cron(0 3 * * ? *)")
+    );
+    assert_eq!(
+        events
+            .describe_rule("default", &nightly)
+            .await
+            .unwrap()
+            .unwrap()
+            .schedule_expression
+            .as_deref(),
+        Some("cron(0 3 * * ? *)")
+    );
+    assert!(
+        events
+            .describe_rule("default", &sweep)
+            .await
+            .unwrap()
+            .is_none(),
+        "pruned"
+    );
+    let sweep_sid = event_rules::statement_id("default", &sweep);
+    assert!(
+        !policy(&rig)
+            .await
+            .iter()
+            .any(|s| s["Sid"] == sweep_sid.as_str()),
+        "its permission went with it"
+    );
+    // Someone else's rule is as it was.
+    let theirs = events
+        .describe_rule("default", &foreign)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(theirs.schedule_expression.as_deref(), Some("rate(1 hour)"));
+    assert_eq!(
+        events
+            .list_targets_by_rule("default", &foreign)
+            .await
+            .unwrap()[0]
+            .id,
+        "theirs"
+    );
+    let third = sync(v2.clone(), false).await;
+    assert!(
+        third.iter().all(|c| c.action == Action::Unchanged),
+        "{third:?}"
+    );
+
+    // Listing someone else's rule is refused, and it stays untouched.
+    let v3 = rules(&format!("{foreign}:\n  schedule: rate(2 hours)\n"));
+    let e = event_rules::sync(&events, &rig.lambda, &worker, &v3, false)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("is not stevedore's"), "{e}");
+    let theirs = events
+        .describe_rule("default", &foreign)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(theirs.schedule_expression.as_deref(), Some("rate(1 hour)"));
+}
