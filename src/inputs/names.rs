@@ -124,6 +124,13 @@ inputs! {
     NpmToken = "npm-token",
     PypiToken = "pypi-token",
     NpmProvenance = "npm-provenance",
+    Plans = "plans",
+    PlanCheck = "plan-check",
+    Protect = "protect",
+    ProtectedEnvironments = "protected-environments",
+    AllowDestroyLabel = "allow-destroy-label",
+    Volatile = "volatile",
+    Outputs = "outputs",
 }
 
 impl fmt::Display for Input {

@@ -34,6 +34,7 @@ mod ecs_tasks;
 mod event_rules;
 mod express;
 mod foundation;
+mod iac;
 mod lambda;
 mod layers;
 mod lint_gate;

@@ -4,13 +4,14 @@
 //! nothing changed), a failure between release and upload completed by a re-run, the prerelease dist-tag,
 //! a version mismatch and a refused exchange.
 
+use crate::helpers::{has, lacks};
 use serde_json::Value;
 use sha2::Digest as _;
 
 use crate::helpers::fake_github::FakeGithub;
 use crate::helpers::fake_oidc::{FakeOidc, Settings};
 use crate::helpers::registries::{
-    Front, Trust, npm_tgz, pypiserver, python_files, sdist, unique, verdaccio, wheel,
+    Front, npm_tgz, pypiserver, python_files, sdist, unique, verdaccio, wheel,
 };
 use crate::helpers::run::{Step, StepResult};
 
@@ -18,14 +19,7 @@ const RELEASES: &str = "POST /repos/{owner}/{repo}/releases";
 const UPDATE_RELEASE: &str = "PATCH /repos/{owner}/{repo}/releases/{release_id}";
 
 fn step(gh: &FakeGithub, branch: &str, head: &str, files: &[(String, Vec<u8>)]) -> Step {
-    let s = Step::new()
-        .input("mode", "publish")
-        .input("github-token", "ghs_faketoken1234")
-        .var("GITHUB_API_URL", &gh.url())
-        .var("GITHUB_SERVER_URL", "https://github.com")
-        .var("GITHUB_SHA", head)
-        .var("GITHUB_REF", &format!("refs/heads/{branch}"))
-        .var("GITHUB_REF_NAME", branch);
+    let s = crate::publish::step(gh, branch, head);
     for (rel, bytes) in files {
         let p = s.workspace.join(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -62,20 +56,7 @@ fn outcomes(r: &StepResult) -> Vec<String> {
 
 /// `secret` appears on stdout only in its `::add-mask::` line.
 fn assert_masked(r: &StepResult, secret: &str) {
-    assert!(
-        r.stdout
-            .lines()
-            .any(|l| l == format!("::add-mask::{secret}").as_str()),
-        "not masked: {}",
-        r.stdout
-    );
-    assert!(
-        r.stdout
-            .lines()
-            .all(|l| !l.contains(secret) || l.starts_with("::add-mask::")),
-        "{}",
-        r.stdout
-    );
+    crate::helpers::assert_only_masked(&r.stdout, secret);
     assert!(!r.summary.contains(secret));
     assert!(r.outputs.iter().all(|(_, v)| !v.contains(secret)));
 }
@@ -109,17 +90,10 @@ async fn pypi_upload_then_rerun_skips_then_other_content_is_refused_with_nothing
     let page = py.simple(&name).await.expect("project listed");
     for (rel, bytes) in &files {
         let file = rel.strip_prefix("dist/").unwrap();
-        assert!(
-            page.contains(&format!("{file}#sha256={}", sha256(bytes))),
-            "{page}"
-        );
+        has(&page, &format!("{file}#sha256={}", sha256(bytes)));
         assert_eq!(&py.download(file).await, bytes);
-        assert!(r.summary.contains(&sha256(bytes)), "{}", r.summary);
-        assert!(
-            r.summary.contains(&format!("{} B", bytes.len())),
-            "{}",
-            r.summary
-        );
+        has(&r.summary, &sha256(bytes));
+        has(&r.summary, &format!("{} B", bytes.len()));
     }
     let out = packages(&r);
     assert_eq!(out.len(), 2, "{out:?}");
@@ -135,30 +109,16 @@ async fn pypi_upload_then_rerun_skips_then_other_content_is_refused_with_nothing
     let r = run(files.clone()).await;
     assert_eq!(r.code, 0, "{}", r.stdout);
     assert_eq!(outcomes(&r), ["already-there", "already-there"]);
-    assert!(
-        r.summary.contains("already there (same content), skipped"),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "already there (same content), skipped");
 
     // Other bytes under the same version: refused before anything is written.
     let writes = (gh.count(RELEASES), gh.count(UPDATE_RELEASE));
     let other = py_files(&name, "1.1.0", "X = 2\n");
     let r = run(other).await;
     assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(r.stdout.contains("with different content"), "{}", r.stdout);
-    assert!(
-        r.stdout
-            .contains(&format!("sha256 {}", sha256(&files[0].1))),
-        "{}",
-        r.stdout
-    );
-    assert!(
-        r.stdout
-            .contains("Nothing was tagged, released or uploaded"),
-        "{}",
-        r.stdout
-    );
+    has(&r.stdout, "with different content");
+    has(&r.stdout, &format!("sha256 {}", sha256(&files[0].1)));
+    has(&r.stdout, "Nothing was tagged, released or uploaded");
     assert_eq!((gh.count(RELEASES), gh.count(UPDATE_RELEASE)), writes);
     assert_eq!(
         py.download(files[0].0.strip_prefix("dist/").unwrap()).await,
@@ -184,12 +144,8 @@ async fn pypi_upload_failing_after_the_release_is_completed_by_a_rerun() {
     // pypiserver checks the token: the upload (after the tag and release) is refused.
     let r = run("pypi-wrong-token-0000").await;
     assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(r.stdout.contains("HTTP 403"), "{}", r.stdout);
-    assert!(
-        r.stdout.contains("A re-run completes the upload"),
-        "{}",
-        r.stdout
-    );
+    has(&r.stdout, "HTTP 403");
+    has(&r.stdout, "A re-run completes the upload");
     assert_eq!(gh.releases().len(), 1);
     assert!(gh.refs().contains_key("refs/tags/v1.1.0"));
     assert!(py.simple(&name).await.is_none());
@@ -200,7 +156,7 @@ async fn pypi_upload_failing_after_the_release_is_completed_by_a_rerun() {
     assert_eq!(outcomes(&r), ["uploaded", "uploaded"]);
     assert_eq!(gh.releases().len(), 1);
     let page = py.simple(&name).await.unwrap();
-    assert!(page.contains(&sha256(&files[1].1)), "{page}");
+    has(&page, &sha256(&files[1].1));
     gh.assert_no_violations();
 }
 
@@ -218,9 +174,8 @@ async fn version_mismatch_fails_before_anything_with_the_fixing_command() {
         .input("pypi-repository", "http://127.0.0.1:9/")
         .input("npm-token", "npm-tok-unused")
         .input("pypi-token", "pypi-tok-unused")
-        .run()
+        .exits(1)
         .await;
-    assert_eq!(r.code, 1, "{}", r.stdout);
     for part in [
         "npm version 1.1.0 --no-git-tag-version",
         "version = \"1.1.0\"",
@@ -238,14 +193,9 @@ async fn version_mismatch_fails_before_anything_with_the_fixing_command() {
     // A glob matching nothing is named.
     let r = step(&gh, "main", &head, &[])
         .input("packages", "dist/*.whl")
-        .run()
+        .exits(1)
         .await;
-    assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(
-        r.stdout.contains("`dist/*.whl` matched no file"),
-        "{}",
-        r.stdout
-    );
+    has(&r.stdout, "`dist/*.whl` matched no file");
     assert!(gh.releases().is_empty());
 }
 
@@ -287,7 +237,7 @@ async fn npm_prerelease_goes_to_its_dist_tag_then_rerun_skips_and_other_content_
     assert_eq!(dist["shasum"].as_str().unwrap().len(), 40);
     assert!(dist["integrity"].as_str().unwrap().starts_with("sha512-"));
     assert_eq!(npm.tarball(&name, "0.2.0-dev.1").await, files[0].1);
-    assert!(r.summary.contains(&sha256(&files[0].1)), "{}", r.summary);
+    has(&r.summary, &sha256(&files[0].1));
     assert_eq!(
         packages(&r)[0]["url"],
         format!(
@@ -307,7 +257,7 @@ async fn npm_prerelease_goes_to_its_dist_tag_then_rerun_skips_and_other_content_
     let other = vec![("out/lib.tgz".to_owned(), npm_tgz(&name, "0.2.0-dev.1", "c"))];
     let r = run("dev", &d[0], &other).await;
     assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(r.stdout.contains("with different content"), "{}", r.stdout);
+    has(&r.stdout, "with different content");
     assert_eq!((gh.count(RELEASES), gh.count(UPDATE_RELEASE)), writes);
     assert_eq!(npm.tarball(&name, "0.2.0-dev.1").await, files[0].1);
     gh.assert_no_violations();
@@ -318,15 +268,7 @@ async fn npm_trusted_publishing_exchanges_the_oidc_token_masks_it_and_a_refusal_
 {
     let Some(npm) = verdaccio() else { return };
     let real = npm.token().await;
-    let front = Front::start(
-        &npm.url,
-        Trust {
-            repository: "octo-org/other-repo".into(),
-            audience: "npm:127.0.0.1".into(),
-            token: real.clone(),
-        },
-    )
-    .await;
+    let front = Front::trusting(&npm.url, "octo-org/other-repo", "npm:127.0.0.1", &real).await;
     let oidc = FakeOidc::start(Settings {
         environment: Some("release".into()),
         ..Settings::default()
@@ -345,18 +287,18 @@ async fn npm_trusted_publishing_exchanges_the_oidc_token_masks_it_and_a_refusal_
     // The trusted publisher names another repository: refused before anything is written.
     let r = run().await;
     assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(r.stdout.contains("trusted publishing to"), "{}", r.stdout);
-    assert!(r.stdout.contains("HTTP 404"), "{}", r.stdout);
+    has(&r.stdout, "trusted publishing to");
+    has(&r.stdout, "HTTP 404");
     // The refusal names the values the trusted publisher must hold, from the job's OIDC token.
-    let fields = "must name owner `octo-org`, repository `octo-repo`, workflow `deploy.yml` and environment `release`";
-    assert!(r.stdout.contains(fields), "{}", r.stdout);
-    assert!(
-        r.summary
-            .contains("owner `octo-org`, repository `octo-repo`, workflow `deploy.yml`"),
-        "{}",
-        r.summary
+    has(
+        &r.stdout,
+        "must name owner `octo-org`, repository `octo-repo`, workflow `deploy.yml` and environment `release`",
     );
-    assert!(r.stdout.contains("id-token: write"), "{}", r.stdout);
+    has(
+        &r.summary,
+        "owner `octo-org`, repository `octo-repo`, workflow `deploy.yml`",
+    );
+    has(&r.stdout, "id-token: write");
     assert!(gh.releases().is_empty());
     assert!(npm.packument(&name).await.is_none());
 
@@ -381,15 +323,7 @@ async fn npm_trusted_publishing_exchanges_the_oidc_token_masks_it_and_a_refusal_
 #[tokio::test]
 async fn pypi_trusted_publishing_mints_a_token_masks_it_and_a_refusal_names_the_settings() {
     let Some(py) = pypiserver() else { return };
-    let front = Front::start(
-        &py.url,
-        Trust {
-            repository: "octo-org/octo-repo".into(),
-            audience: "pypi.loopback".into(),
-            token: py.token.clone(),
-        },
-    )
-    .await;
+    let front = Front::trusting(&py.url, "octo-org/octo-repo", "pypi.loopback", &py.token).await;
     let oidc = FakeOidc::start(Settings::default()).await;
     let gh = FakeGithub::start().await;
     let head = repo_at_1_1_0(&gh);
@@ -410,13 +344,10 @@ async fn pypi_trusted_publishing_mints_a_token_masks_it_and_a_refusal_names_the_
     });
     let r = run().await;
     assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(r.stdout.contains("invalid-publisher"), "{}", r.stdout);
-    assert!(
-        r.stdout.contains(
-            "Publishing settings must list a GitHub trusted publisher with owner `someone`, repository `else`, workflow `deploy.yml` and environment `prod'<img src=x> ::warning::forged`"
-        ),
-        "{}",
-        r.stdout
+    has(&r.stdout, "invalid-publisher");
+    has(
+        &r.stdout,
+        "Publishing settings must list a GitHub trusted publisher with owner `someone`, repository `else`, workflow `deploy.yml` and environment `prod'<img src=x> ::warning::forged`",
     );
     assert!(
         r.stdout
@@ -463,16 +394,7 @@ async fn pypi_trusted_publishing_mints_a_token_masks_it_and_a_refusal_names_the_
 
 // ---- the real clients: what `npm pack` / `python -m build` make goes up, and npm / pip install it ----
 
-fn tool(cmd: &mut std::process::Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use crate::helpers::ok_output as tool;
 
 fn npm_cli() -> Option<String> {
     let found = std::process::Command::new("npm")
@@ -523,9 +445,8 @@ async fn a_real_npm_pack_is_published_and_the_real_npm_client_installs_it() {
     .input("packages", "dist/*.tgz")
     .input("npm-registry", &npm.url)
     .input("npm-token", &token)
-    .run()
+    .exits(0)
     .await;
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
     assert_eq!(outcomes(&r), ["uploaded"]);
     // npm reads the packument we wrote: the integrity npm computes itself from the tarball.
     let view = tool(&mut npm_cmd(&[
@@ -607,9 +528,8 @@ async fn a_real_python_build_of_a_prerelease_is_published_and_pip_installs_it() 
         .input("packages", "dist/*.whl, dist/*.tar.gz")
         .input("pypi-repository", &format!("{}/", py.url))
         .input("pypi-token", &py.token)
-        .run()
+        .exits(0)
         .await;
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
     assert_eq!(r.output("version"), Some("1.1.0-dev.1"));
     assert_eq!(outcomes(&r), ["uploaded", "uploaded"]);
     assert!(packages(&r).iter().all(|p| p["version"] == "1.1.0.dev1"));
@@ -635,15 +555,7 @@ async fn a_real_python_build_of_a_prerelease_is_published_and_pip_installs_it() 
 async fn the_exchanged_token_is_never_printed_by_the_binary_stdout_or_stderr() {
     let Some(npm) = verdaccio() else { return };
     let real = npm.token().await;
-    let front = Front::start(
-        &npm.url,
-        Trust {
-            repository: "octo-org/octo-repo".into(),
-            audience: "npm:127.0.0.1".into(),
-            token: real.clone(),
-        },
-    )
-    .await;
+    let front = Front::trusting(&npm.url, "octo-org/octo-repo", "npm:127.0.0.1", &real).await;
     let oidc = FakeOidc::start(Settings::default()).await;
     let gh = FakeGithub::start().await;
     let head = repo_at_1_1_0(&gh);
@@ -703,7 +615,7 @@ async fn the_exchanged_token_is_never_printed_by_the_binary_stdout_or_stderr() {
             stdout.lines().all(|l| !l.contains(secret) || l == mask),
             "{stdout}"
         );
-        assert!(!stderr.contains(secret), "{stderr}");
+        lacks(&stderr, secret);
         assert!(!std::fs::read_to_string(&summary).unwrap().contains(secret));
         assert!(!std::fs::read_to_string(&output).unwrap().contains(secret));
     }
@@ -719,8 +631,7 @@ async fn a_lost_upload_answer_is_retried_and_the_refusal_of_the_copy_is_checked_
         return;
     };
     t.front.lose_next_answers(1);
-    let r = t.step().run().await;
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    let r = t.step().exits(0).await;
     assert_eq!(t.front.uploads(), 2, "the upload was sent twice");
     assert_eq!(outcomes(&r), ["already-there"]);
     assert_eq!(t.py.download(&t.sdist_name).await, t.files[0].1);
@@ -832,7 +743,7 @@ async fn an_index_choosing_the_oidc_audience_gets_no_token_and_nothing_is_writte
             }
             let r = s.run().await;
             assert_eq!(r.code, 1, "{asked} {audience:?}: {}", r.stdout);
-            assert!(r.stdout.contains("::error"), "{}", r.stdout);
+            has(&r.stdout, "::error");
             assert!(
                 r.stdout.contains(&index.url),
                 "names the index: {}",
@@ -844,7 +755,7 @@ async fn an_index_choosing_the_oidc_audience_gets_no_token_and_nothing_is_writte
                 "names what it asked for: {}",
                 r.stdout
             );
-            assert!(r.stdout.contains("no token was requested"), "{}", r.stdout);
+            has(&r.stdout, "no token was requested");
             if asked == "other.loopback" {
                 assert!(
                     r.stdout.contains("pypi-audience: other.loopback"),
@@ -852,11 +763,7 @@ async fn an_index_choosing_the_oidc_audience_gets_no_token_and_nothing_is_writte
                     r.stdout
                 );
             } else {
-                assert!(
-                    r.stdout.contains("another service's audience"),
-                    "{}",
-                    r.stdout
-                );
+                has(&r.stdout, "another service's audience");
             }
         }
         assert_eq!(oidc.token_requests(), 0, "no OIDC token was requested");
@@ -879,18 +786,16 @@ async fn an_index_choosing_the_oidc_audience_gets_no_token_and_nothing_is_writte
             .run()
             .await;
         assert_eq!(r.code, 2, "{bad}: {}", r.stdout);
-        assert!(r.stdout.contains("`pypi-audience`"), "{}", r.stdout);
+        has(&r.stdout, "`pypi-audience`");
     }
     // The configured STS audience as well.
-    let r = oidc
-        .apply(step(&gh, "main", &head, &files))
+    oidc.apply(step(&gh, "main", &head, &files))
         .input("packages", "dist/*")
         .input("pypi-repository", "https://pypi.example.com/legacy/")
         .input("audience", "my-sts-audience")
         .input("pypi-audience", "my-sts-audience")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     assert_eq!(oidc.token_requests(), 0);
     assert!(gh.releases().is_empty());
     gh.assert_no_violations();
@@ -1001,15 +906,7 @@ struct OneSdist {
 impl OneSdist {
     async fn start(prefix: &str) -> Option<Self> {
         let py = pypiserver()?;
-        let front = Front::start(
-            &py.url,
-            Trust {
-                repository: "octo-org/octo-repo".into(),
-                audience: "pypi".into(),
-                token: py.token.clone(),
-            },
-        )
-        .await;
+        let front = Front::trusting(&py.url, "octo-org/octo-repo", "pypi", &py.token).await;
         let gh = FakeGithub::start().await;
         let head = repo_at_1_1_0(&gh);
         let name = unique(prefix);

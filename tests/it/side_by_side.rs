@@ -98,8 +98,18 @@ async fn run_process(
 
 /// The runner's environment for a Docker action, and the AWS credentials and Region both tools read.
 fn files(dir: &Path) -> Vec<(String, String)> {
+    let workspace = dir.join("workspace");
+    std::fs::create_dir_all(&workspace).unwrap();
+    let [output, summary, env] = ["output", "summary", "env"].map(|f| dir.join(f));
+    for f in [&output, &summary, &env] {
+        std::fs::write(f, "").unwrap();
+    }
+    let runner = crate::helpers::run::runner_env(&workspace, &output, &summary, &env)
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
     with(
-        crate::helpers::run::runner_env(dir),
+        runner,
         &[
             ("AWS_ACCESS_KEY_ID", "AKIDTEST"),
             ("AWS_SECRET_ACCESS_KEY", "secret-key-for-tests"),

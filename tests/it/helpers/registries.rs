@@ -104,13 +104,7 @@ impl Verdaccio {
         let url = doc["versions"][version]["dist"]["tarball"]
             .as_str()
             .unwrap();
-        reqwest::get(url)
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap()
-            .to_vec()
+        get_bytes(url).await
     }
 }
 
@@ -127,14 +121,19 @@ impl PypiServer {
     }
 
     pub async fn download(&self, file: &str) -> Vec<u8> {
-        reqwest::get(format!("{}/packages/{file}", self.url))
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap()
-            .to_vec()
+        get_bytes(&format!("{}/packages/{file}", self.url)).await
     }
+}
+
+/// The body of a GET of `url`, whatever its status.
+async fn get_bytes(url: &str) -> Vec<u8> {
+    reqwest::get(url)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec()
 }
 
 // ---- artifacts ----------------------------------------------------------------------------------------
@@ -256,6 +255,17 @@ pub struct Front {
 }
 
 impl Front {
+    /// [`Front::start`] in front of `upstream`, trusting tokens of `repository` for `audience` and handing
+    /// out `token` on a successful exchange.
+    pub async fn trusting(upstream: &str, repository: &str, audience: &str, token: &str) -> Self {
+        let trust = Trust {
+            repository: repository.to_owned(),
+            audience: audience.to_owned(),
+            token: token.to_owned(),
+        };
+        Self::start(upstream, trust).await
+    }
+
     pub async fn start(upstream: &str, trust: Trust) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
