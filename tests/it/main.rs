@@ -52,3 +52,4 @@ mod rollback;
 mod runner_schema;
 mod security;
 mod security_inputs;
+mod side_by_side;

@@ -269,7 +269,11 @@ async fn npm_trusted_publishing_exchanges_the_oidc_token_masks_it_and_a_refusal_
     let Some(npm) = verdaccio() else { return };
     let real = npm.token().await;
     let front = Front::trusting(&npm.url, "octo-org/other-repo", "npm:127.0.0.1", &real).await;
-    let oidc = FakeOidc::start(Settings::default()).await;
+    let oidc = FakeOidc::start(Settings {
+        environment: Some("release".into()),
+        ..Settings::default()
+    })
+    .await;
     let gh = FakeGithub::start().await;
     let head = repo_at_1_1_0(&gh);
     let name = unique("tp");
@@ -285,7 +289,15 @@ async fn npm_trusted_publishing_exchanges_the_oidc_token_masks_it_and_a_refusal_
     assert_eq!(r.code, 1, "{}", r.stdout);
     has(&r.stdout, "trusted publishing to");
     has(&r.stdout, "HTTP 404");
-    has(&r.stdout, "Trusted Publisher must name this repository");
+    // The refusal names the values the trusted publisher must hold, from the job's OIDC token.
+    has(
+        &r.stdout,
+        "must name owner `octo-org`, repository `octo-repo`, workflow `deploy.yml` and environment `release`",
+    );
+    has(
+        &r.summary,
+        "owner `octo-org`, repository `octo-repo`, workflow `deploy.yml`",
+    );
     has(&r.stdout, "id-token: write");
     assert!(gh.releases().is_empty());
     assert!(npm.packument(&name).await.is_none());
@@ -324,14 +336,35 @@ async fn pypi_trusted_publishing_mints_a_token_masks_it_and_a_refusal_names_the_
             .input("pypi-audience", "pypi.loopback")
             .run()
     };
-    oidc.update(|s| s.repository = "someone/else".into());
+    // The claims are GitHub's, but an environment name is the repository's choice: it is named in the
+    // refusal as inert text (no line break, no tag, no code span it could close).
+    oidc.update(|s| {
+        s.repository = "someone/else".into();
+        s.environment = Some("prod`<img src=x>\n::warning::forged".into());
+    });
     let r = run().await;
     assert_eq!(r.code, 1, "{}", r.stdout);
     has(&r.stdout, "invalid-publisher");
     has(
         &r.stdout,
-        "Publishing settings must list a GitHub trusted publisher",
+        "Publishing settings must list a GitHub trusted publisher with owner `someone`, repository `else`, workflow `deploy.yml` and environment `prod'<img src=x> ::warning::forged`",
     );
+    assert!(
+        r.stdout
+            .lines()
+            .all(|l| !l.starts_with("::warning::forged")),
+        "{}",
+        r.stdout
+    );
+    // In the summary the environment is a `<code>` span of escaped text: no tag.
+    assert!(
+        r.summary
+            .contains("environment <code>prod'&lt;img src=x&gt; ::warning::forged</code>"),
+        "{}",
+        r.summary
+    );
+    assert!(!r.summary.contains("<img"), "{}", r.summary);
+    oidc.update(|s| s.environment = None);
     assert!(gh.releases().is_empty());
     assert!(py.simple(&name).await.is_none());
 
@@ -594,26 +627,14 @@ async fn the_exchanged_token_is_never_printed_by_the_binary_stdout_or_stderr() {
 #[tokio::test]
 async fn a_lost_upload_answer_is_retried_and_the_refusal_of_the_copy_is_checked_against_the_index()
 {
-    let Some(py) = pypiserver() else { return };
-    let front = Front::trusting(&py.url, "octo-org/octo-repo", "pypi", &py.token).await;
-    let gh = FakeGithub::start().await;
-    let head = repo_at_1_1_0(&gh);
-    let name = unique("lost");
-    let (sdist_name, _) = python_files(&name, "1.1.0");
-    let files = vec![(
-        format!("dist/{sdist_name}"),
-        sdist(&name, "1.1.0", "L = 1\n"),
-    )];
-    front.lose_next_answers(1);
-    let r = step(&gh, "main", &head, &files)
-        .input("packages", "dist/*")
-        .input("pypi-repository", &format!("{}/", front.url))
-        .input("pypi-token", &py.token)
-        .exits(0)
-        .await;
-    assert_eq!(front.uploads(), 2, "the upload was sent twice");
+    let Some(t) = OneSdist::start("lost").await else {
+        return;
+    };
+    t.front.lose_next_answers(1);
+    let r = t.step().exits(0).await;
+    assert_eq!(t.front.uploads(), 2, "the upload was sent twice");
     assert_eq!(outcomes(&r), ["already-there"]);
-    assert_eq!(py.download(&sdist_name).await, files[0].1);
+    assert_eq!(t.py.download(&t.sdist_name).await, t.files[0].1);
 }
 
 // ---- hostile registries (issue 25): the audience and the exchange URL are stevedore's, never a server's ----
@@ -866,4 +887,109 @@ async fn exchange_requests_follow_no_redirect_and_the_jwt_never_reaches_another_
         );
     }
     gh.assert_no_violations();
+}
+
+// ---- a registry away for a few seconds (issue 28) ----------------------------------------------------
+
+/// One sdist of a new project to upload through a [`Front`] before pypiserver, from a repository whose
+/// computed version is 1.1.0: what the retry tests share.
+struct OneSdist {
+    py: crate::helpers::registries::PypiServer,
+    front: Front,
+    gh: FakeGithub,
+    head: String,
+    name: String,
+    sdist_name: String,
+    files: Vec<(String, Vec<u8>)>,
+}
+
+impl OneSdist {
+    async fn start(prefix: &str) -> Option<Self> {
+        let py = pypiserver()?;
+        let front = Front::trusting(&py.url, "octo-org/octo-repo", "pypi", &py.token).await;
+        let gh = FakeGithub::start().await;
+        let head = repo_at_1_1_0(&gh);
+        let name = unique(prefix);
+        let (sdist_name, _) = python_files(&name, "1.1.0");
+        let files = vec![(
+            format!("dist/{sdist_name}"),
+            sdist(&name, "1.1.0", "X = 1\n"),
+        )];
+        Some(Self {
+            py,
+            front,
+            gh,
+            head,
+            name,
+            sdist_name,
+            files,
+        })
+    }
+
+    /// The publish step uploading it with `pypi-token`.
+    fn step(&self) -> Step {
+        step(&self.gh, "main", &self.head, &self.files)
+            .input("packages", "dist/*")
+            .input("pypi-repository", &format!("{}/", self.front.url))
+            .input("pypi-token", &self.py.token)
+    }
+}
+
+/// The registry answers every upload `503` for 3 s (a restart), after the tag and release were written:
+/// the upload is retried over seconds with the product's own backoff (about 1 s, 2 s, 4 s) and the release
+/// completes. Real seconds: nothing in the test shortens the schedule.
+#[tokio::test]
+async fn a_registry_away_for_three_seconds_is_waited_out_and_the_release_completes() {
+    let Some(t) = OneSdist::start("away").await else {
+        return;
+    };
+    t.front
+        .outage_at_first_upload(std::time::Duration::from_secs(3));
+    let r = t.step().run().await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    assert_eq!(outcomes(&r), ["uploaded"]);
+    // The first attempt and one or two retries fell into the outage (waits of 0.5–1 s, then 1–2 s, then
+    // 2–4 s: 3 s is over by the third or fourth attempt); the last one went through.
+    let refused = t.front.unavailable();
+    assert!(
+        (2..=3).contains(&refused),
+        "{refused} attempts answered 503"
+    );
+    assert_eq!(t.front.uploads(), 1);
+    assert_eq!(t.py.download(&t.sdist_name).await, t.files[0].1);
+    assert_eq!(t.gh.releases().len(), 1);
+    t.gh.assert_no_violations();
+}
+
+/// The runner cancels the step while publish waits to retry an upload: the wait ends at the signal, no
+/// further attempt is sent, and the step fails as cancelled, saying where it stopped.
+#[tokio::test]
+async fn a_cancel_during_the_upload_backoff_ends_the_wait_and_sends_nothing_more() {
+    let Some(t) = OneSdist::start("cancelled").await else {
+        return;
+    };
+    let (handle, cancel) = stevedore::cancel::pair();
+    t.front
+        .outage_then_cancel(std::time::Duration::from_secs(60), handle);
+    let r = t.step().run_with_cancel(cancel).await;
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    // The mode's own wait ended at the signal (not `app` dropping the mode 1 s later).
+    assert!(
+        r.summary
+            .contains("cancelled by SIGTERM while waiting to retry"),
+        "{}",
+        r.summary
+    );
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with("::error") && l.contains("Cancelled by SIGTERM")),
+        "{}",
+        r.stdout
+    );
+    // Give a stray retry time to arrive: there is none.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(t.front.unavailable(), 1, "no attempt after the first");
+    assert_eq!(t.front.uploads(), 0);
+    assert!(t.py.simple(&t.name).await.is_none());
 }
