@@ -358,7 +358,7 @@ fn act_ci_workflow_plans_under_act() {
 // ---- examples/ ----
 
 /// A throwaway repository with `examples/<name>.yml` copied unmodified to `.github/workflows/`.
-fn example_repo(name: &str) -> Repo {
+pub(crate) fn example_repo(name: &str) -> Repo {
     let root = crate::helpers::runner::repo_root();
     Repo::new().file(
         &format!(".github/workflows/{name}.yml"),

@@ -835,13 +835,12 @@ pub fn huge_plan(n: usize) -> Plan {
 
 /// `examples/<name>.yml` unmodified as the repository's workflow, with the tool's setup action replaced
 /// by its recorded-output stand-in (tests/fixtures/act/setup-*), and the files it plans.
-fn iac_example(name: &str, stand_ins: &[(&str, &str)]) -> crate::helpers::act::Repo {
+fn iac_example(
+    example: crate::helpers::act::Repo,
+    stand_ins: &[(&str, &str)],
+) -> crate::helpers::act::Repo {
     let root = crate::helpers::runner::repo_root();
-    let mut repo = crate::helpers::act::Repo::new()
-        .file(
-            &format!(".github/workflows/{name}.yml"),
-            &std::fs::read_to_string(root.join(format!("examples/{name}.yml"))).unwrap(),
-        )
+    let mut repo = example
         .file(
             "infra/envs/dev/main.tf",
             "module \"app\" { source = \"../../modules/app\" }\n",
@@ -879,7 +878,13 @@ fn act_pr_payload(number: u64, title: &str, head: &str) -> serde_json::Value {
 /// plan on the head commit); after the merge, the push applies dev (the new plan matches the review, the
 /// outputs become `iac-outputs` with the secret masked, a GitHub Deployment is recorded) and production
 /// is refused under act (no OIDC `environment` claim, docs/act.md).
-async fn iac_example_lifecycle(name: &str, review_job: &str, apply_job: &str, prod_job: &str) {
+async fn iac_example_lifecycle(
+    name: &str,
+    example: crate::helpers::act::Repo,
+    review_job: &str,
+    apply_job: &str,
+    prod_job: &str,
+) {
     use crate::helpers::act::{Mode, Run, act};
     let Some(act) = act() else {
         return;
@@ -896,7 +901,7 @@ async fn iac_example_lifecycle(name: &str, review_job: &str, apply_job: &str, pr
     } else {
         &[("pulumi/actions@v6", "setup-pulumi")]
     };
-    let repo = std::sync::Arc::new(iac_example(name, stand_ins));
+    let repo = std::sync::Arc::new(iac_example(example, stand_ins));
     let head = repo.commit("feat(infra): the app's resources");
     gh.add_pr_full(
         9,
@@ -1014,12 +1019,26 @@ async fn iac_example_lifecycle(name: &str, review_job: &str, apply_job: &str, pr
 
 #[tokio::test]
 async fn act_terraform_example_reviews_the_pr_applies_dev_and_refuses_production() {
-    iac_example_lifecycle("terraform", "plan", "apply-dev", "apply-production").await;
+    iac_example_lifecycle(
+        "terraform",
+        crate::act::example_repo("terraform"),
+        "plan",
+        "apply-dev",
+        "apply-production",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn act_pulumi_example_reviews_the_pr_applies_dev_and_refuses_production() {
-    iac_example_lifecycle("pulumi", "preview", "up-dev", "up-production").await;
+    iac_example_lifecycle(
+        "pulumi",
+        crate::act::example_repo("pulumi"),
+        "preview",
+        "up-dev",
+        "up-production",
+    )
+    .await;
 }
 
 /// A check run of the right name, app and commit whose record was edited, or names another
