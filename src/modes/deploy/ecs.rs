@@ -529,8 +529,16 @@ pub async fn update_service(
         .send()
         .await
         .map_err(|e| EcsError::api("UpdateService", service, &e))?;
-    let svc = out.service();
-    let id = svc
+    primary(out.service(), "UpdateService", service)
+}
+
+/// The PRIMARY deployment of a Create/UpdateService answer and the event ids it already lists.
+pub fn primary(
+    s: Option<&aws_sdk_ecs::types::Service>,
+    op: &'static str,
+    name: &str,
+) -> Result<(String, HashSet<String>), EcsError> {
+    let id = s
         .and_then(|s| {
             s.deployments()
                 .iter()
@@ -539,13 +547,9 @@ pub async fn update_service(
         .and_then(|d| d.id())
         .map(str::to_owned)
         .ok_or_else(|| {
-            EcsError::unexpected(
-                "UpdateService",
-                service,
-                "the response lists no PRIMARY deployment",
-            )
+            EcsError::unexpected(op, name, "the response lists no PRIMARY deployment")
         })?;
-    let events = svc
+    let events = s
         .map(|s| {
             s.events()
                 .iter()

@@ -23,7 +23,7 @@
 //! already routing the preview's host. So a refused run changes nothing — in particular not the other
 //! repository's record, which its own close and sweep still find.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Instant, SystemTime};
 
 use aws_config::SdkConfig;
@@ -257,6 +257,36 @@ impl Session<'_> {
             .cloned())
     }
 
+    /// An existing (not INACTIVE) service named like the preview of #`n` is this repository's preview of
+    /// it and not being deleted: its ARN. Refused otherwise (`tail` ends the refusal's first sentence).
+    async fn existing_is_ours(
+        &self,
+        s: &Service,
+        name: &str,
+        n: u64,
+        tail: &str,
+    ) -> Result<String, EcsPreviewError> {
+        let arn = s.service_arn().unwrap_or_default().to_owned();
+        if ours(&self.ecs_tags(&arn).await?, &self.repo, n).is_none() {
+            return Err(EcsPreviewError::Refused {
+                message: format!(
+                    "service `{name}` exists in cluster `{}` but carries no stevedore preview record of {} for #{n}; it was left alone{tail}",
+                    self.cfg.cluster, self.repo
+                ),
+                hint: "Rename or delete that service, or deploy the preview from another base `service`; previews are named `<service>-pr-<number>`".into(),
+            });
+        }
+        if s.status() == Some("DRAINING") {
+            return Err(EcsPreviewError::Refused {
+                message: format!(
+                    "service `{name}` is being deleted (DRAINING) after an earlier close"
+                ),
+                hint: "Re-run this job in a few minutes, once ECS has finished deleting it".into(),
+            });
+        }
+        Ok(arn)
+    }
+
     async fn ecs_tags(&self, arn: &str) -> Result<BTreeMap<String, String>, EcsError> {
         let out = self
             .client
@@ -345,25 +375,8 @@ impl Session<'_> {
             .await?
             .filter(|s| s.status() != Some("INACTIVE"))
         {
-            let arn = s.service_arn().unwrap_or_default().to_owned();
-            if ours(&self.ecs_tags(&arn).await?, &self.repo, n).is_none() {
-                return Err(EcsPreviewError::Refused {
-                    message: format!(
-                        "service `{name}` exists in cluster `{}` but carries no stevedore preview record of {} for #{n}; it was left alone and nothing was changed",
-                        self.cfg.cluster, self.repo
-                    ),
-                    hint: "Rename or delete that service, or deploy the preview from another base `service`; previews are named `<service>-pr-<number>`".into(),
-                });
-            }
-            if s.status() == Some("DRAINING") {
-                return Err(EcsPreviewError::Refused {
-                    message: format!(
-                        "service `{name}` is being deleted (DRAINING) after an earlier close"
-                    ),
-                    hint: "Re-run this job in a few minutes, once ECS has finished deleting it"
-                        .into(),
-                });
-            }
+            self.existing_is_ours(&s, &name, n, " and nothing was changed")
+                .await?;
         }
         if let (Some(listener), Some(template)) = (&self.pv.listener_arn, &self.pv.host) {
             let tg_name = target_group_name(&self.cfg.cluster, &self.base, n);
@@ -526,25 +539,7 @@ impl Session<'_> {
         let existing = self.describe(&name).await?;
         let (dep, known) = match existing.filter(|s| s.status() != Some("INACTIVE")) {
             Some(s) => {
-                let arn = s.service_arn().unwrap_or_default().to_owned();
-                if ours(&self.ecs_tags(&arn).await?, &self.repo, n).is_none() {
-                    return Err(EcsPreviewError::Refused {
-                        message: format!(
-                            "service `{name}` exists in cluster `{}` but carries no stevedore preview record of {} for #{n}; it was left alone",
-                            self.cfg.cluster, self.repo
-                        ),
-                        hint: "Rename or delete that service, or deploy the preview from another base `service`; previews are named `<service>-pr-<number>`".into(),
-                    });
-                }
-                if s.status() == Some("DRAINING") {
-                    return Err(EcsPreviewError::Refused {
-                        message: format!(
-                            "service `{name}` is being deleted (DRAINING) after an earlier close"
-                        ),
-                        hint: "Re-run this job in a few minutes, once ECS has finished deleting it"
-                            .into(),
-                    });
-                }
+                let arn = self.existing_is_ours(&s, &name, n, "").await?;
                 self.ecs_tag(&arn, record).await?;
                 let out = self
                     .client
@@ -557,14 +552,14 @@ impl Session<'_> {
                     .await
                     .map_err(|e| EcsError::api("UpdateService", &name, &e))?;
                 tl.push(format!("UpdateService of `{name}`"));
-                primary(out.service(), "UpdateService", &name)?
+                ecs_deploy::primary(out.service(), "UpdateService", &name)?
             }
             None => {
                 let out = self
                     .create_service(&name, &td, base, routing.as_ref(), record)
                     .await?;
                 tl.push(format!("CreateService `{name}`"));
-                primary(out.as_ref(), "CreateService", &name)?
+                ecs_deploy::primary(out.as_ref(), "CreateService", &name)?
             }
         };
         let mut seen = Seen::default();
@@ -1274,34 +1269,6 @@ struct Applied {
     routing: Option<Routing>,
     url: Option<String>,
     timeline: Timeline,
-}
-
-/// The PRIMARY deployment of a Create/UpdateService answer and the event ids it already lists.
-fn primary(
-    s: Option<&Service>,
-    op: &'static str,
-    name: &str,
-) -> Result<(String, HashSet<String>), EcsError> {
-    let id = s
-        .and_then(|s| {
-            s.deployments()
-                .iter()
-                .find(|d| d.status() == Some("PRIMARY"))
-        })
-        .and_then(|d| d.id())
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            EcsError::unexpected(op, name, "the response lists no PRIMARY deployment")
-        })?;
-    let events = s
-        .map(|s| {
-            s.events()
-                .iter()
-                .filter_map(|e| e.id().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok((id, events))
 }
 
 #[cfg(test)]
