@@ -338,19 +338,32 @@ mod tests {
         assert!(s.contains("### Features"), "{s}");
     }
 
-    #[test]
-    fn applied_outputs_carry_the_url() {
-        let p = plan();
-        let a = Applied {
-            tag: TagOutcome::Existed,
+    /// What applying the plan did: the release created at `https://x/r`, no image.
+    fn applied(
+        tag: TagOutcome,
+        floating: Option<(String, FloatOutcome)>,
+        packages: Vec<super::super::upload::Published>,
+    ) -> Applied {
+        Applied {
+            tag,
             release: ReleaseOutcome {
                 url: "https://x/r".into(),
                 created: true,
             },
-            floating: Some(("v1".into(), FloatOutcome::Moved)),
+            floating,
             image: None,
-            packages: vec![],
-        };
+            packages,
+        }
+    }
+
+    #[test]
+    fn applied_outputs_carry_the_url() {
+        let p = plan();
+        let a = applied(
+            TagOutcome::Existed,
+            Some(("v1".into(), FloatOutcome::Moved)),
+            vec![],
+        );
         let out = p.outputs(Some(&a));
         assert!(out.contains(&("released".into(), "true".into())));
         assert!(out.contains(&("release-url".into(), "https://x/r".into())));
@@ -364,15 +377,10 @@ mod tests {
     fn packages_are_reported_per_file_and_as_json_output() {
         use super::super::upload::{Outcome, Published};
         let p = plan();
-        let a = Applied {
-            tag: TagOutcome::Created,
-            release: ReleaseOutcome {
-                url: "https://x/r".into(),
-                created: true,
-            },
-            floating: None,
-            image: None,
-            packages: vec![
+        let a = applied(
+            TagOutcome::Created,
+            None,
+            vec![
                 Published {
                     name: "@acme/lib".into(),
                     version: "1.3.0".into(),
@@ -396,7 +404,7 @@ mod tests {
                     outcome: Outcome::AlreadyThere,
                 },
             ],
-        };
+        );
         let s = p.summary(Some(&a), false);
         assert!(
             s.contains(&format!(
