@@ -260,22 +260,13 @@ mod tests {
 
     #[test]
     fn broken_coverage_files_are_errors() {
-        let m = PathMap::new("/nonexistent");
-        let e = crate::modes::lint_gate::parse::parse_bytes(
-            b"DA:1,1\n",
-            Path::new("c.lcov"),
-            Format::Lcov,
-            &m,
-        )
-        .unwrap_err();
+        let e = crate::modes::lint_gate::parse::parse_error(b"DA:1,1\n", "c.lcov", Format::Lcov);
         assert!(e.to_string().contains("DA before SF"), "{e}");
-        let e = crate::modes::lint_gate::parse::parse_bytes(
+        let e = crate::modes::lint_gate::parse::parse_error(
             b"<html></html>",
-            Path::new("c.xml"),
+            "c.xml",
             Format::Cobertura,
-            &m,
-        )
-        .unwrap_err();
+        );
         assert!(e.to_string().contains("no <coverage> element"), "{e}");
     }
 }

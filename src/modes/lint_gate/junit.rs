@@ -481,22 +481,13 @@ mod tests {
 
     #[test]
     fn malformed_junit_is_an_error_not_a_panic() {
-        let m = PathMap::new("/nonexistent");
-        let e = crate::modes::lint_gate::parse::parse_bytes(
+        let e = crate::modes::lint_gate::parse::parse_error(
             b"{\"not\": \"xml\"}",
-            Path::new("j.xml"),
+            "j.xml",
             Format::Junit,
-            &m,
-        )
-        .unwrap_err();
+        );
         assert!(e.to_string().contains("is not valid junit"), "{e}");
-        let e = crate::modes::lint_gate::parse::parse_bytes(
-            b"<a><b></a>",
-            Path::new("j.xml"),
-            Format::Junit,
-            &m,
-        )
-        .unwrap_err();
+        let e = crate::modes::lint_gate::parse::parse_error(b"<a><b></a>", "j.xml", Format::Junit);
         assert!(e.to_string().contains("`j.xml` is not valid junit"), "{e}");
     }
 
