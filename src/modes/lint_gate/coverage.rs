@@ -32,13 +32,7 @@ pub fn parse_cobertura(
     let mut saw_root = false;
     let mut root_totals: Option<(u64, u64)> = None;
     loop {
-        let ev = reader.read_event_into(&mut buf).map_err(|e| {
-            ParseError::malformed(
-                file,
-                Format::Cobertura,
-                format!("at byte {}: {e}", reader.error_position()),
-            )
-        })?;
+        let ev = xml::next_event(&mut reader, &mut buf, file, Format::Cobertura)?;
         match ev {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let empty = matches!(ev, Event::Empty(_));

@@ -52,13 +52,7 @@ pub fn parse(r: impl BufRead, file: &Path, paths: &PathMap) -> Result<Parsed, Pa
     let mut case: Option<Case> = None;
     let mut saw_root = false;
     loop {
-        let ev = reader.read_event_into(&mut buf).map_err(|e| {
-            ParseError::malformed(
-                file,
-                Format::Junit,
-                format!("at byte {}: {e}", reader.error_position()),
-            )
-        })?;
+        let ev = xml::next_event(&mut reader, &mut buf, file, Format::Junit)?;
         match ev {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let empty = matches!(ev, Event::Empty(_));

@@ -1,8 +1,29 @@
 //! Small helpers over quick-xml's streaming reader shared by the JUnit and Cobertura parsers.
 
 use std::collections::HashMap;
+use std::io::BufRead;
+use std::path::Path;
 
-use quick_xml::events::{BytesRef, BytesStart};
+use quick_xml::Reader;
+use quick_xml::events::{BytesRef, BytesStart, Event};
+
+use super::parsed::{Format, ParseError};
+
+/// The next event of `reader`, read into `buf`; a malformed document is an error of `file` read as `format`.
+pub(crate) fn next_event<'b, R: BufRead>(
+    reader: &mut Reader<R>,
+    buf: &'b mut Vec<u8>,
+    file: &Path,
+    format: Format,
+) -> Result<Event<'b>, ParseError> {
+    reader.read_event_into(buf).map_err(|e| {
+        ParseError::malformed(
+            file,
+            format,
+            format!("at byte {}: {e}", reader.error_position()),
+        )
+    })
+}
 
 /// The attributes of an element, unescaped, by local name.
 pub(crate) fn attrs(e: &BytesStart<'_>) -> HashMap<String, String> {
