@@ -698,16 +698,16 @@ pub async fn apply_all_with(
         post: None,
     };
     let first = plans.first().cloned();
+    let hook = |plan| Hook {
+        client: &client,
+        cfg,
+        plan,
+        registry,
+        logs,
+        cancel,
+    };
     if let (Some(spec), Some(p)) = (&cfg.pre_task, &first) {
-        let hook = Hook {
-            client: &client,
-            cfg,
-            plan: p,
-            registry,
-            logs,
-            cancel,
-        };
-        let run = hook.run(oneoff::Hook::Pre, spec).await;
+        let run = hook(p).run(oneoff::Hook::Pre, spec).await;
         let ok = run.succeeded();
         applied.pre = Some(run);
         if !ok {
@@ -722,15 +722,7 @@ pub async fn apply_all_with(
     .await;
     let all_ok = applied.services.iter().all(ServiceOutcome::succeeded);
     if let (Some(spec), Some(p), true) = (&cfg.post_task, &first, all_ok) {
-        let hook = Hook {
-            client: &client,
-            cfg,
-            plan: p,
-            registry,
-            logs,
-            cancel,
-        };
-        let run = hook.run(oneoff::Hook::Post, spec).await;
+        let run = hook(p).run(oneoff::Hook::Post, spec).await;
         if !run.succeeded() {
             let label = format!("{} {}", run.hook.label(), run.task_id());
             let client = &client;
