@@ -86,22 +86,20 @@ impl Plan {
     pub fn outputs(&self, applied: Option<&Applied>) -> Vec<(String, String)> {
         let mut out = Vec::new();
         let mut put = |k: &str, v: String| out.push((k.to_owned(), v));
+        let (Decided::Release { previous, .. } | Decided::Skip { previous, .. }) = &self.decision;
+        let previous = previous
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
         match &self.decision {
             Decided::Release {
                 version,
                 tag,
-                previous,
                 changelog,
                 ..
             } => {
                 put("version", version.to_string());
-                put(
-                    "previous-version",
-                    previous
-                        .as_ref()
-                        .map(ToString::to_string)
-                        .unwrap_or_default(),
-                );
+                put("previous-version", previous);
                 put("tag", tag.clone());
                 put(
                     "release-url",
@@ -119,15 +117,9 @@ impl Plan {
                     .to_string(),
                 );
             }
-            Decided::Skip { previous, .. } => {
+            Decided::Skip { .. } => {
                 put("version", String::new());
-                put(
-                    "previous-version",
-                    previous
-                        .as_ref()
-                        .map(ToString::to_string)
-                        .unwrap_or_default(),
-                );
+                put("previous-version", previous);
                 put("tag", String::new());
                 put("release-url", String::new());
                 put("released", "false".into());
