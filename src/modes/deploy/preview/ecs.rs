@@ -32,8 +32,8 @@ use aws_sdk_ecs::error::ProvideErrorMetadata as _;
 use aws_sdk_ecs::types::{LoadBalancer, PropagateTags, Service, Tag};
 
 use super::{
-    Action, Prelude, PreviewConfig, Record, Start, claimed_by_other, environment, github_closed,
-    github_deactivate, host_of, legacy_record_key, pr_state, prelude, records, rfc3339,
+    Action, Prelude, PreviewConfig, Record, Start, claimed_by_other, deployment_ended, environment,
+    github_closed, github_deactivate, host_of, legacy_record_key, prelude, records, rfc3339,
 };
 use crate::aws::call::CallError;
 use crate::aws::query::{self, Node, Params, Query};
@@ -417,12 +417,7 @@ impl Session<'_> {
             for r in others {
                 if r.expired(self.pv.ttl, now) {
                     let removed = self.teardown(&base_arn, r).await?;
-                    notes.push(format!(
-                        "Removed the expired preview of #{} (last updated {}, older than `preview-ttl`): {}.",
-                        r.pr,
-                        r.updated,
-                        removed.join(", ")
-                    ));
+                    notes.push(super::expired_note(r, &removed));
                     github_closed(
                         self.github.as_ref(),
                         &self.repo,
@@ -475,26 +470,7 @@ impl Session<'_> {
                 crate::github::deployments::finish(gh, d, ok, url.as_deref(), None),
             )
             .await;
-            let r = match finished {
-                Ok(()) if ok => crate::github::deployments::deactivate(
-                    gh,
-                    &self.repo,
-                    &env_name,
-                    Some(d.id),
-                    "Superseded by a newer preview deployment",
-                )
-                .await
-                .map(|_| ()),
-                other => other,
-            };
-            match r {
-                Ok(()) => notes.push(format!(
-                    "GitHub deployment {} to environment `{env_name}` marked {}.",
-                    d.id,
-                    if ok { "success" } else { "failure" }
-                )),
-                Err(e) => notes.push(format!("GitHub deployment status not recorded: {e}")),
-            }
+            notes.push(deployment_ended(gh, &self.repo, &env_name, d, ok, finished).await);
         }
         let a = applied?;
         let mut open: Vec<u64> = recs.keys().copied().filter(|p| *p != n).collect();
@@ -1218,36 +1194,20 @@ impl Session<'_> {
         let mut rows = Vec::new();
         let mut removed_count = 0;
         for r in recs.values() {
-            let expired = r.expired(self.pv.ttl, now);
-            let state = pr_state(self.github.as_ref(), &self.repo, r.pr).await;
-            let why = if state.as_deref() == Some("closed") {
-                Some("pull request closed")
-            } else if expired {
-                Some("not updated within `preview-ttl`")
-            } else {
-                None
-            };
-            let Some(why) = why else {
-                rows.push(vec![
-                    format!("#{}", r.pr),
-                    r.updated.clone(),
-                    "kept".into(),
-                    state.map_or_else(
-                        || "PR state unknown".into(),
-                        |s| format!("pull request {s}"),
-                    ),
-                ]);
-                continue;
-            };
+            let why =
+                match super::sweep_reason(self.github.as_ref(), &self.repo, r, self.pv.ttl, now)
+                    .await
+                {
+                    Ok(why) => why,
+                    Err(kept) => {
+                        rows.push(kept);
+                        continue;
+                    }
+                };
             let removed = self.teardown(&base_arn, r).await?;
             removed_count += 1;
             github_closed(self.github.as_ref(), &self.repo, &self.key, r.pr, why).await;
-            rows.push(vec![
-                format!("#{}", r.pr),
-                r.updated.clone(),
-                "removed".into(),
-                format!("{why}: {}", removed.join(", ")),
-            ]);
+            rows.push(super::removed_row(r, why, &removed));
         }
         Ok(super::sweep_report(
             &self.repo,
