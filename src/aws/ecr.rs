@@ -296,9 +296,8 @@ impl Ecr {
     /// The client for `sdk`'s credentials, region and endpoint overrides, over `net`'s roots and proxy, stopping
     /// at `net`'s [`Cancel`].
     pub fn new(sdk: &SdkConfig, net: &Net) -> Result<Self, reqwest::Error> {
-        let http = net.reqwest().build()?;
         Ok(Self {
-            rpc: JsonRpc::new(sdk, SERVICE, http).with_cancel(net.cancel().clone()),
+            rpc: JsonRpc::over(sdk, SERVICE, net)?,
         })
     }
 
@@ -319,19 +318,7 @@ impl Ecr {
         op: &'static str,
         body: &impl Serialize,
     ) -> Result<T, CallError> {
-        let unusable = |what: String| CallError {
-            service: SERVICE.service_id,
-            op,
-            resource: String::new(),
-            code: None,
-            status: None,
-            message: what,
-            transient: false,
-        };
-        let body = serde_json::to_value(body)
-            .map_err(|e| unusable(format!("the request cannot be written: {e}")))?;
-        let answer = self.rpc.call(op, &body).await?;
-        serde_json::from_value(answer).map_err(|e| unusable(format!("unexpected answer: {e}")))
+        self.rpc.call_as(op, "", body).await
     }
 
     /// `GetAuthorizationToken` for the caller's default registry.

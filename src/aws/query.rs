@@ -16,10 +16,9 @@ use quick_xml::events::Event;
 
 use super::call::CallError;
 use super::endpoints::{self, EndpointError, Rules};
-use super::json_rpc::{excerpt, sign};
+use super::json_rpc::{excerpt, signed_post};
 use crate::cancel::Cancel;
 
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const ATTEMPTS: u32 = 3;
 const CONTENT_TYPE: &str = "application/x-www-form-urlencoded; charset=utf-8";
 
@@ -239,15 +238,7 @@ impl Query {
     }
 
     fn err(&self, op: &'static str, code: Option<String>, message: String) -> CallError {
-        CallError {
-            service: self.service.service_id,
-            op,
-            resource: String::new(),
-            code,
-            status: None,
-            message,
-            transient: false,
-        }
+        CallError::plain(self.service.service_id, op, "", code, message)
     }
 
     /// Calls `action`; the `<ActionResult>` element (an empty one when the answer has none).
@@ -293,24 +284,16 @@ impl Query {
             .as_deref()
             .map_err(|e| fatal(self.err(action, None, e.to_string())))?;
         let body = params.body(self.service, action);
-        let signed = sign(
+        let req = signed_post(
+            &self.http,
             &self.sdk,
             self.service.signing_name,
             url,
             &[("content-type", CONTENT_TYPE)],
-            body.as_bytes(),
+            body,
         )
         .await
         .map_err(|m| fatal(self.err(action, None, m)))?;
-        let mut req = self
-            .http
-            .post(url)
-            .timeout(REQUEST_TIMEOUT)
-            .header("content-type", CONTENT_TYPE)
-            .body(body);
-        for (k, v) in signed {
-            req = req.header(k, v);
-        }
         let sent = self
             .cancel
             .guard(async {

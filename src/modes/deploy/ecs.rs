@@ -214,15 +214,9 @@ impl EcsError {
 
     /// A call whose answer lacks what stevedore needs.
     pub(crate) fn unexpected(op: &'static str, resource: &str, message: &str) -> Self {
-        EcsError::Api(crate::aws::call::CallError {
-            service: "ECS",
-            op,
-            resource: resource.to_owned(),
-            code: None,
-            status: None,
-            message: message.to_owned(),
-            transient: false,
-        })
+        EcsError::Api(crate::aws::call::CallError::plain(
+            "ECS", op, resource, None, message,
+        ))
     }
 
     /// What to do about it.

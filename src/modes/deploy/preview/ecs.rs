@@ -830,14 +830,14 @@ impl Session<'_> {
                     .first()
                     .and_then(|t| t.text_at(&["TargetGroupArn"]))
                     .map(str::to_owned)
-                    .ok_or_else(|| CallError {
-                        service: query::ELBV2.service_id,
-                        op: "CreateTargetGroup",
-                        resource: String::new(),
-                        code: None,
-                        status: None,
-                        message: "the answer names no target group".into(),
-                        transient: false,
+                    .ok_or_else(|| {
+                        CallError::plain(
+                            query::ELBV2.service_id,
+                            "CreateTargetGroup",
+                            "",
+                            None,
+                            "the answer names no target group",
+                        )
                     })?
             }
         };
@@ -909,15 +909,13 @@ impl Session<'_> {
                     )
                     .await?;
                 if out.members(&["Rules"]).is_empty() {
-                    return Err(CallError {
-                        service: query::ELBV2.service_id,
-                        op: "CreateRule",
-                        resource: String::new(),
-                        code: None,
-                        status: None,
-                        message: "the answer lists no rule".into(),
-                        transient: false,
-                    }
+                    return Err(CallError::plain(
+                        query::ELBV2.service_id,
+                        "CreateRule",
+                        "",
+                        None,
+                        "the answer lists no rule",
+                    )
                     .into());
                 }
                 priority.to_string()
