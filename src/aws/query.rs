@@ -116,7 +116,7 @@ impl Node {
                 }
                 Ok(Event::GeneralRef(r)) => {
                     if let Some(n) = stack.last_mut() {
-                        n.text.push_str(&entity(&r));
+                        n.text.push_str(&crate::xml::entity(&r));
                     }
                 }
                 Ok(Event::End(_)) => {
@@ -133,21 +133,6 @@ impl Node {
             }
         }
     }
-}
-
-fn entity(r: &quick_xml::events::BytesRef<'_>) -> String {
-    if r.is_char_ref() {
-        return r
-            .resolve_char_ref()
-            .ok()
-            .flatten()
-            .map(String::from)
-            .unwrap_or_default();
-    }
-    let name = r.xml10_content();
-    quick_xml::escape::resolve_predefined_entity(&name)
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("&{name};"))
 }
 
 /// Request parameters in the Query shape: `Names.member.1=…`, `Tags.member.1.Key=…`.

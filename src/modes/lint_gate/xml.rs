@@ -5,9 +5,10 @@ use std::io::BufRead;
 use std::path::Path;
 
 use quick_xml::Reader;
-use quick_xml::events::{BytesRef, BytesStart, Event};
+use quick_xml::events::{BytesStart, Event};
 
 use super::parsed::{Format, ParseError};
+pub(crate) use crate::xml::entity;
 
 /// The next event of `reader`, read into `buf`; a malformed document is an error of `file` read as `format`.
 pub(crate) fn next_event<'b, R: BufRead>(
@@ -42,20 +43,4 @@ pub(crate) fn attrs(e: &BytesStart<'_>) -> HashMap<String, String> {
 /// The local element name.
 pub(crate) fn name(e: &BytesStart<'_>) -> String {
     e.local_name().as_ref().to_ascii_lowercase()
-}
-
-/// The text an entity reference stands for (`&amp;`, `&#10;`).
-pub(crate) fn entity(r: &BytesRef<'_>) -> String {
-    if r.is_char_ref() {
-        return r
-            .resolve_char_ref()
-            .ok()
-            .flatten()
-            .map(String::from)
-            .unwrap_or_default();
-    }
-    let name = r.xml10_content();
-    quick_xml::escape::resolve_predefined_entity(&name)
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("&{name};"))
 }
