@@ -744,14 +744,7 @@ fn image_report(
     let mut rows = vec![
         vec!["image".into(), format!("`{}`", pushed.image)],
         vec!["digest".into(), format!("`{}`", pushed.digest)],
-        vec![
-            "tags".into(),
-            plan.tags
-                .iter()
-                .map(|t| format!("`{t}`"))
-                .collect::<Vec<_>>()
-                .join(", "),
-        ],
+        vec!["tags".into(), crate::inputs::code_list(plan.tags.iter())],
     ];
     if created {
         rows.push(vec![
