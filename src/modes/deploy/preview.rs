@@ -678,23 +678,15 @@ impl Session<'_> {
         self.check_owner(&api, &tags, &recs, n).await?;
         let now = SystemTime::now();
         let mut notes = Vec::new();
-        let mut others: Vec<&Record> = recs.values().filter(|r| r.pr != n).collect();
-        if !recs.contains_key(&n) && others.len() >= self.pv.max {
-            // Expired previews are removed here rather than waiting for the sweep.
-            let mut kept = Vec::new();
-            for r in others {
-                if r.expired(self.pv.ttl, now) {
-                    let removed = teardown(&api, &arn, r).await?;
-                    notes.push(expired_note(r, &removed));
-                    self.github_closed(r.pr, "expired (preview-ttl)").await;
-                } else {
-                    kept.push(r);
-                }
-            }
-            others = kept;
-            if others.len() >= self.pv.max {
-                return Ok(self.refuse(n, &others));
-            }
+        // Expired previews are removed here rather than waiting for the sweep.
+        let room = Room::for_preview(&recs, n, &self.pv, now);
+        for r in &room.expired {
+            let removed = teardown(&api, &arn, r).await?;
+            notes.push(expired_note(r, &removed));
+            self.github_closed(r.pr, "expired (preview-ttl)").await;
+        }
+        if room.full {
+            return Ok(self.refuse(n, &room.others));
         }
         // The record first: whatever follows, a cancelled run leaves something the sweep can find.
         let record = Record::new(&self.repo, n, rfc3339(now));
@@ -966,6 +958,41 @@ pub(crate) async fn sweep_reason(
     }
 }
 
+/// Room for the preview of #`n` among the other previews of `recs`. Only when #`n` has none yet and
+/// `preview-max` others live are the expired ones among them (`expired`) removed first; `full` when the
+/// rest (`others`) still leave no room.
+pub(crate) struct Room<'r> {
+    pub expired: Vec<&'r Record>,
+    pub others: Vec<&'r Record>,
+    pub full: bool,
+}
+
+impl<'r> Room<'r> {
+    pub(crate) fn for_preview(
+        recs: &'r BTreeMap<u64, Record>,
+        n: u64,
+        pv: &PreviewConfig,
+        now: SystemTime,
+    ) -> Self {
+        let others: Vec<&Record> = recs.values().filter(|r| r.pr != n).collect();
+        if recs.contains_key(&n) || others.len() < pv.max {
+            return Room {
+                expired: Vec::new(),
+                others,
+                full: false,
+            };
+        }
+        let (expired, others): (Vec<&Record>, Vec<&Record>) =
+            others.into_iter().partition(|r| r.expired(pv.ttl, now));
+        let full = others.len() >= pv.max;
+        Room {
+            expired,
+            others,
+            full,
+        }
+    }
+}
+
 /// The note on an expired preview removed to make room for a new one.
 pub(crate) fn expired_note(r: &Record, removed: &[String]) -> String {
     format!(
@@ -1075,14 +1102,7 @@ pub(crate) async fn github_closed(
     let Some(gh) = github else { return };
     let mut marker_report = Report::new(Mode::Deploy, Verdict::Success, "", "");
     marker_report.key = Some(key.to_owned());
-    let body = format!(
-        "## stevedore deploy\n\n### 🔍 Preview of #{n}: removed ({why})\n\n{}\n",
-        notes
-            .iter()
-            .map(|l| format!("- {l}"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    let body = format!("## stevedore deploy\n\n{}", removed_body(n, why, &notes));
     if let Err(e) =
         crate::github::comments::upsert(gh, repo, n, &marker_report.marker(), &body).await
     {
@@ -1206,17 +1226,22 @@ pub(super) fn removed_report(n: u64, lines: &[String], key: &str) -> Report {
         Mode::Deploy,
         Verdict::Success,
         format!("preview of #{n}: removed"),
-        format!(
-            "### 🔍 Preview of #{n}: removed (pull request closed)\n\n{}\n",
-            lines
-                .iter()
-                .map(|l| format!("- {l}"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        ),
+        removed_body(n, "pull request closed", lines),
     );
     r.key = Some(key.to_owned());
     r
+}
+
+/// The report section of a removed preview: why, then one line each of what was done.
+fn removed_body(n: u64, why: &str, lines: &[String]) -> String {
+    format!(
+        "### 🔍 Preview of #{n}: removed ({why})\n\n{}\n",
+        lines
+            .iter()
+            .map(|l| format!("- {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    )
 }
 
 /// A sweep: one row per recorded preview (PR, last updated, result, why).

@@ -411,29 +411,15 @@ impl Session<'_> {
         let base_arn = base.service_arn().unwrap_or_default().to_owned();
         let now = SystemTime::now();
         let mut notes = Vec::new();
-        let mut others: Vec<&Record> = recs.values().filter(|r| r.pr != n).collect();
-        if !recs.contains_key(&n) && others.len() >= self.pv.max {
-            let mut kept = Vec::new();
-            for r in others {
-                if r.expired(self.pv.ttl, now) {
-                    let removed = self.teardown(&base_arn, r).await?;
-                    notes.push(super::expired_note(r, &removed));
-                    github_closed(
-                        self.github.as_ref(),
-                        &self.repo,
-                        &self.key,
-                        r.pr,
-                        "expired (preview-ttl)",
-                    )
-                    .await;
-                } else {
-                    kept.push(r);
-                }
-            }
-            others = kept;
-            if others.len() >= self.pv.max {
-                return Ok(self.refuse(n, &others));
-            }
+        let room = super::Room::for_preview(&recs, n, &self.pv, now);
+        for r in &room.expired {
+            let removed = self.teardown(&base_arn, r).await?;
+            notes.push(super::expired_note(r, &removed));
+            let why = "expired (preview-ttl)";
+            github_closed(self.github.as_ref(), &self.repo, &self.key, r.pr, why).await;
+        }
+        if room.full {
+            return Ok(self.refuse(n, &room.others));
         }
         // The record first: whatever follows, a cancelled run leaves something the close or sweep finds.
         let record = Record::new(&self.repo, n, rfc3339(now));
