@@ -763,18 +763,7 @@ impl Session<'_> {
                         vec!["URL auth".into(), auth_note(self.pv.auth)],
                         vec!["environment".into(), format!("`{env_name}`")],
                         vec!["updated".into(), record.updated.clone()],
-                        vec![
-                            "open previews".into(),
-                            format!(
-                                "{} of {} (`preview-max`): {}",
-                                open.len(),
-                                self.pv.max,
-                                open.iter()
-                                    .map(|p| format!("#{p}"))
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            ),
-                        ],
+                        open_row(&open, self.pv.max),
                     ],
                 )
             ),
@@ -991,6 +980,21 @@ impl<'r> Room<'r> {
             full,
         }
     }
+}
+
+/// The report row of the open previews (`open`: their PR numbers) against `preview-max`.
+pub(crate) fn open_row(open: &[u64], max: usize) -> Vec<String> {
+    vec![
+        "open previews".into(),
+        format!(
+            "{} of {max} (`preview-max`): {}",
+            open.len(),
+            open.iter()
+                .map(|p| format!("#{p}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    ]
 }
 
 /// The note on an expired preview removed to make room for a new one.

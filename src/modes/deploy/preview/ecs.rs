@@ -1057,18 +1057,7 @@ impl Session<'_> {
         }
         rows.push(vec!["environment".into(), format!("`{}`", environment(n))]);
         rows.push(vec!["updated".into(), record.updated.clone()]);
-        rows.push(vec![
-            "open previews".into(),
-            format!(
-                "{} of {} (`preview-max`): {}",
-                open.len(),
-                self.pv.max,
-                open.iter()
-                    .map(|p| format!("#{p}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        ]);
+        rows.push(super::open_row(open, self.pv.max));
         let heading = match (&a.url, ok) {
             (Some(u), true) => format!("### 🔍 Preview of #{n}: {u}"),
             (None, true) => format!("### 🔍 Preview of #{n}: service `{name}`"),
