@@ -241,14 +241,8 @@ impl Events {
         rule: &str,
         targets: &[Target],
     ) -> Result<(), CallError> {
-        let out: FailedEntries = self
-            .call(
-                "PutTargets",
-                rule,
-                &json!({ "Rule": rule, "EventBusName": bus, "Targets": targets }),
-            )
-            .await?;
-        failed("PutTargets", rule, &out)
+        self.targets("PutTargets", bus, rule, ("Targets", json!(targets)))
+            .await
     }
 
     /// `RemoveTargets` `ids` of `rule`.
@@ -258,14 +252,23 @@ impl Events {
         rule: &str,
         ids: &[String],
     ) -> Result<(), CallError> {
-        let out: FailedEntries = self
-            .call(
-                "RemoveTargets",
-                rule,
-                &json!({ "Rule": rule, "EventBusName": bus, "Ids": ids }),
-            )
-            .await?;
-        failed("RemoveTargets", rule, &out)
+        self.targets("RemoveTargets", bus, rule, ("Ids", json!(ids)))
+            .await
+    }
+
+    /// `PutTargets` or `RemoveTargets` on `rule` with the one list `field` names; an entry EventBridge
+    /// refused is an error.
+    async fn targets(
+        &self,
+        op: &'static str,
+        bus: &str,
+        rule: &str,
+        (field, list): (&str, Value),
+    ) -> Result<(), CallError> {
+        let mut body = json!({ "Rule": rule, "EventBusName": bus });
+        body[field] = list;
+        let out: FailedEntries = self.call(op, rule, &body).await?;
+        failed(op, rule, &out)
     }
 
     /// `DeleteRule` (its targets must be removed first).
