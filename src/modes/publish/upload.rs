@@ -261,15 +261,32 @@ impl Outcome {
 /// The HTTP client of the trusted-publishing requests: as [`client`], following no redirect (a 3xx is
 /// refused by [`send`]), so the OIDC token never reaches another URL than the one stevedore chose.
 fn exchange_client(env: &Env) -> Result<reqwest::Client, UploadError> {
-    Net::from_env(env)
-        .reqwest()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(60))
+    http_client(
+        env,
+        false,
+        Duration::from_secs(60),
+        "the trusted-publishing exchange",
+    )
+}
+
+/// A client over the run's roots and proxy that connects within 10 s and gives a request `timeout`;
+/// without `follow_redirects` a 3xx is not followed. `url` names what it talks to in an error.
+fn http_client(
+    env: &Env,
+    follow_redirects: bool,
+    timeout: Duration,
+    url: &str,
+) -> Result<reqwest::Client, UploadError> {
+    let mut b = Net::from_env(env).reqwest();
+    if !follow_redirects {
+        b = b.redirect(reqwest::redirect::Policy::none());
+    }
+    b.connect_timeout(Duration::from_secs(10))
+        .timeout(timeout)
         .build()
         .map_err(|e| UploadError::Http {
             what: "building the HTTP client for".into(),
-            url: "the trusted-publishing exchange".into(),
+            url: url.into(),
             detail: e.to_string(),
         })
 }
@@ -288,16 +305,7 @@ const ATTEMPTS: u32 = 3;
 
 /// The HTTP client for the registries: the run's roots and proxy.
 fn client(env: &Env) -> Result<reqwest::Client, UploadError> {
-    Net::from_env(env)
-        .reqwest()
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(300))
-        .build()
-        .map_err(|e| UploadError::Http {
-            what: "building the HTTP client for".into(),
-            url: "the registries".into(),
-            detail: e.to_string(),
-        })
+    http_client(env, true, Duration::from_secs(300), "the registries")
 }
 
 /// The files under `workspace` the patterns match (relative paths with `/`), each pattern at least one.
