@@ -597,6 +597,22 @@ async fn send(
     }
 }
 
+/// The body of a `GET` that must answer 2xx; `None` on 404 (nothing there yet).
+async fn read_if_there(
+    what: &str,
+    url: &str,
+    req: reqwest::RequestBuilder,
+) -> Result<Option<String>, UploadError> {
+    let (status, body) = send(what, url, req).await?;
+    if status == 404 {
+        return Ok(None);
+    }
+    if !(200..300).contains(&status) {
+        return Err(refused(what, url, status, &body));
+    }
+    Ok(Some(body))
+}
+
 fn refused(what: &str, url: &str, status: u16, body: &str) -> UploadError {
     UploadError::Refused {
         what: what.to_owned(),
@@ -678,13 +694,9 @@ async fn npm_existing(
         req = req.bearer_auth(t.expose_secret());
     }
     let what = "reading the npm packument";
-    let (status, body) = send(what, &url, req).await?;
-    if status == 404 {
+    let Some(body) = read_if_there(what, &url, req).await? else {
         return Ok(false);
-    }
-    if !(200..300).contains(&status) {
-        return Err(refused(what, &url, status, &body));
-    }
+    };
     let doc: Value = serde_json::from_str(&body).map_err(|e| UploadError::Http {
         what: what.into(),
         url: url.clone(),
@@ -908,13 +920,9 @@ async fn pypi_existing(
         req = req.basic_auth("__token__", Some(t.expose_secret()));
     }
     let what = "reading the simple index";
-    let (status, body) = send(what, &index, req).await?;
-    if status == 404 {
+    let Some(body) = read_if_there(what, &index, req).await? else {
         return Ok(false);
-    }
-    if !(200..300).contains(&status) {
-        return Err(refused(what, &index, status, &body));
-    }
+    };
     let file_name = p
         .artifact
         .path
