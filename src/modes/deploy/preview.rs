@@ -679,7 +679,7 @@ impl Session<'_> {
         let now = SystemTime::now();
         let mut notes = Vec::new();
         // Expired previews are removed here rather than waiting for the sweep.
-        let room = Room::for_preview(&recs, n, &self.pv, now);
+        let room = Room::for_preview(&recs, n, self.pv, now);
         for r in &room.expired {
             let removed = teardown(&api, &arn, r).await?;
             notes.push(expired_note(r, &removed));

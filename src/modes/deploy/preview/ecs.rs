@@ -411,7 +411,7 @@ impl Session<'_> {
         let base_arn = base.service_arn().unwrap_or_default().to_owned();
         let now = SystemTime::now();
         let mut notes = Vec::new();
-        let room = super::Room::for_preview(&recs, n, &self.pv, now);
+        let room = super::Room::for_preview(&recs, n, self.pv, now);
         for r in &room.expired {
             let removed = self.teardown(&base_arn, r).await?;
             notes.push(super::expired_note(r, &removed));
