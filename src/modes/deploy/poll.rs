@@ -2,8 +2,11 @@
 //! deployments, ECS rollouts, one-off tasks and Lambda settle waits.
 //!
 //! The rule: one call per `gap` (1 s in production), counted from the start of one call to the start of
-//! the next. So two calls are never closer than 1 s (at most 60 calls a minute per followed operation,
-//! far under the throttling rates AWS documents for these read calls), and an end is seen at most 1 s
+//! the next. So two calls are never closer than 1 s: one call a second per followed operation, against
+//! AWS's published per-account, per-Region buckets (ECS service reads and service deployments: 20 per
+//! second sustained; Lambda's control plane: 15 per second for all calls together; App Runner: none
+//! found) — under them for one operation, but shared with every caller in the account
+//! (docs/architecture.md has the figures and sources). An end is seen at most 1 s
 //! after it happened, plus one round trip, from the first poll on — the end of a deploy can come within
 //! seconds (a rejected image, a stopped task, a scripted rollback), so there is no slower phase to save
 //! calls on. A call that takes longer than `gap` is followed by the next one at once. Callers poll once
