@@ -46,14 +46,7 @@ impl Config {
                     Input::Mode,
                     Some(m),
                     "is not a mode",
-                    format!(
-                        "Use one of {}",
-                        Mode::ALL
-                            .iter()
-                            .map(|m| format!("`{m}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
+                    format!("Use one of {}", crate::inputs::code_list(Mode::ALL.iter())),
                 )
             }),
         };

@@ -935,6 +935,32 @@ pub fn next_link(h: &HeaderMap) -> Option<String> {
     })
 }
 
+/// Follows annotated tag objects from `object` (a git object, `{"type", "sha"}`, as a ref or a tag object
+/// names it) through `GET {repo_route}/git/tags/{sha}`, at most `depth` of them: the first object that is
+/// not a tag, the last tag object named when the chain is longer, or an object without a SHA as it came.
+/// `Err((sha, e))`: GitHub could not give tag object `sha`. `repo_route` is `/repos/{owner}/{repo}`.
+pub async fn follow_tags(
+    client: &Client,
+    repo_route: &str,
+    mut object: Value,
+    depth: usize,
+) -> Result<Value, (String, GithubError)> {
+    for _ in 0..depth {
+        if object["type"] != "tag" {
+            break;
+        }
+        let Some(sha) = object["sha"].as_str().map(str::to_owned) else {
+            break;
+        };
+        let route = format!("{repo_route}/git/tags/{}", path_escape(&sha, false));
+        object = match client.get(&route).await {
+            Ok(v) => v["object"].clone(),
+            Err(e) => return Err((sha, e)),
+        };
+    }
+    Ok(object)
+}
+
 /// Percent-encodes a path segment of a GitHub route; `/` is kept when `keep_slash` (git ref names such as
 /// `tags/app/v1.0.0`).
 #[must_use]

@@ -21,6 +21,15 @@ use crate::env::Env;
 mod names;
 pub use names::Input;
 
+/// `items` as code spans, comma-separated (`` `a`, `b` ``): how messages list names and values.
+pub fn code_list<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
+    items
+        .into_iter()
+        .map(|i| format!("`{i}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The job stevedore runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Mode {
@@ -340,14 +349,7 @@ impl<'e> Inputs<'e> {
                     self.error(
                         name,
                         Some(&v),
-                        format!(
-                            "is not one of {}",
-                            allowed
-                                .iter()
-                                .map(|a| format!("`{a}`"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
+                        format!("is not one of {}", code_list(allowed.iter())),
                         format!(
                             "e.g. `{name}: {}`",
                             allowed.first().copied().unwrap_or(default)

@@ -39,6 +39,7 @@ pub mod oidc;
 pub mod policy;
 pub mod registry;
 pub mod report;
+pub mod xml;
 pub mod yaml;
 
 pub use app::run;

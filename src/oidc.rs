@@ -142,14 +142,7 @@ impl std::fmt::Display for Audience {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Audience::One(a) => write!(f, "`{a}`"),
-            Audience::Many(v) => write!(
-                f,
-                "[{}]",
-                v.iter()
-                    .map(|a| format!("`{a}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            Audience::Many(v) => write!(f, "[{}]", crate::inputs::code_list(v.iter())),
         }
     }
 }

@@ -423,10 +423,7 @@ fn names(v: &[String]) -> String {
     if v.is_empty() {
         return "nothing".into();
     }
-    v.iter()
-        .map(|n| format!("`{n}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    crate::inputs::code_list(v.iter())
 }
 
 impl PolicyError {

@@ -197,33 +197,17 @@ impl Credentials {
 /// (`https://<account>.dkr.ecr.<region>.amazonaws.com`). The caller masks [`Credentials::to_mask`] before
 /// logging anything else.
 pub async fn ecr_credentials(ecr: &Ecr) -> Result<(String, Credentials), RegistryError> {
-    let login = |m: String| RegistryError::EcrLogin(m);
     let data = ecr
         .get_authorization_token()
         .await
-        .map_err(|e: CallError| login(e.to_string()))?;
-    let first = data
-        .into_iter()
-        .next()
-        .ok_or_else(|| login("the answer holds no authorizationData".into()))?;
-    let token = first
-        .authorization_token
-        .ok_or_else(|| login("the answer holds no authorizationToken".into()))?;
-    let endpoint = first
-        .proxy_endpoint
-        .ok_or_else(|| login("the answer holds no proxyEndpoint".into()))?;
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(token.trim())
-        .map_err(|_| login("the token is not base64".into()))?;
-    let decoded = String::from_utf8(decoded).map_err(|_| login("the token is not UTF-8".into()))?;
-    let (user, password) = decoded
-        .split_once(':')
-        .ok_or_else(|| login("the token is not `user:password`".into()))?;
+        .map_err(|e: CallError| RegistryError::EcrLogin(e.to_string()))?;
+    let login =
+        crate::aws::ecr::Login::read(&data).map_err(|m| RegistryError::EcrLogin(m.into()))?;
     Ok((
-        endpoint,
+        login.endpoint,
         Credentials::Basic {
-            username: user.to_owned(),
-            password: SecretString::from(password.to_owned()),
+            username: login.username,
+            password: login.password,
         },
     ))
 }

@@ -83,6 +83,27 @@ impl CallError {
 }
 
 impl CallError {
+    /// A failure the service's answer does not describe (no HTTP status, not worth another attempt): a
+    /// request that cannot be written or sent, an answer that lacks what the caller needs; `code` when the
+    /// service named one.
+    pub fn plain(
+        service: &'static str,
+        op: &'static str,
+        resource: impl Into<String>,
+        code: Option<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        CallError {
+            service,
+            op,
+            resource: resource.into(),
+            code,
+            status: None,
+            message: message.into(),
+            transient: false,
+        }
+    }
+
     /// A failed call of a generated SDK client (`aws-sdk-ecs`, `aws-sdk-lambda`): the service's code and
     /// message, the HTTP status of its answer, and whether it was throttling, a 5xx, a timeout or no
     /// answer at all.

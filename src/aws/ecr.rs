@@ -68,6 +68,46 @@ pub struct AuthorizationData {
     pub proxy_endpoint: Option<String>,
 }
 
+/// A registry login read from `GetAuthorizationToken`'s first authorization: the registry's address
+/// (`proxyEndpoint`) and the `user:password` its base64 token holds. The caller masks the token before it
+/// reads it and the password once read.
+#[derive(Debug)]
+pub struct Login {
+    pub endpoint: String,
+    pub username: String,
+    pub password: secrecy::SecretString,
+}
+
+impl Login {
+    /// The login in `data`; `Err` says what the answer lacks.
+    pub fn read(data: &[AuthorizationData]) -> Result<Login, &'static str> {
+        use base64::Engine as _;
+        let first = data
+            .first()
+            .ok_or("the answer holds no authorizationData")?;
+        let token = first
+            .authorization_token
+            .as_deref()
+            .ok_or("the answer holds no authorizationToken")?;
+        let endpoint = first
+            .proxy_endpoint
+            .clone()
+            .ok_or("the answer holds no proxyEndpoint")?;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(token.trim())
+            .map_err(|_| "the token is not base64")?;
+        let decoded = String::from_utf8(decoded).map_err(|_| "the token is not UTF-8")?;
+        let (username, password) = decoded
+            .split_once(':')
+            .ok_or("the token is not `user:password`")?;
+        Ok(Login {
+            endpoint,
+            username: username.to_owned(),
+            password: secrecy::SecretString::from(password.to_owned()),
+        })
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct AuthorizationTokenOutput {
@@ -256,9 +296,8 @@ impl Ecr {
     /// The client for `sdk`'s credentials, region and endpoint overrides, over `net`'s roots and proxy, stopping
     /// at `net`'s [`Cancel`].
     pub fn new(sdk: &SdkConfig, net: &Net) -> Result<Self, reqwest::Error> {
-        let http = net.reqwest().build()?;
         Ok(Self {
-            rpc: JsonRpc::new(sdk, SERVICE, http).with_cancel(net.cancel().clone()),
+            rpc: JsonRpc::over(sdk, SERVICE, net)?,
         })
     }
 
@@ -279,19 +318,7 @@ impl Ecr {
         op: &'static str,
         body: &impl Serialize,
     ) -> Result<T, CallError> {
-        let unusable = |what: String| CallError {
-            service: SERVICE.service_id,
-            op,
-            resource: String::new(),
-            code: None,
-            status: None,
-            message: what,
-            transient: false,
-        };
-        let body = serde_json::to_value(body)
-            .map_err(|e| unusable(format!("the request cannot be written: {e}")))?;
-        let answer = self.rpc.call(op, &body).await?;
-        serde_json::from_value(answer).map_err(|e| unusable(format!("unexpected answer: {e}")))
+        self.rpc.call_as(op, "", body).await
     }
 
     /// `GetAuthorizationToken` for the caller's default registry.

@@ -132,9 +132,8 @@ impl Events {
     /// The client for `sdk`'s credentials, region and endpoint overrides, over `net`'s roots and proxy,
     /// stopping at `net`'s cancellation flag.
     pub fn new(sdk: &SdkConfig, net: &Net) -> Result<Self, reqwest::Error> {
-        let http = net.reqwest().build()?;
         Ok(Self {
-            rpc: JsonRpc::new(sdk, SERVICE, http).with_cancel(net.cancel().clone()),
+            rpc: JsonRpc::over(sdk, SERVICE, net)?,
         })
     }
 
@@ -149,22 +148,7 @@ impl Events {
         resource: &str,
         body: &Value,
     ) -> Result<T, CallError> {
-        let with_resource = |mut e: CallError| {
-            e.resource = resource.to_owned();
-            e
-        };
-        let answer = self.rpc.call(op, body).await.map_err(with_resource)?;
-        serde_json::from_value(answer).map_err(|e| {
-            with_resource(CallError {
-                service: SERVICE.service_id,
-                op,
-                resource: String::new(),
-                code: None,
-                status: None,
-                message: format!("unexpected answer: {e}"),
-                transient: false,
-            })
-        })
+        self.rpc.call_as(op, resource, body).await
     }
 
     /// Every page of a listing: `body` with `NextToken` set from the previous answer.
@@ -257,14 +241,8 @@ impl Events {
         rule: &str,
         targets: &[Target],
     ) -> Result<(), CallError> {
-        let out: FailedEntries = self
-            .call(
-                "PutTargets",
-                rule,
-                &json!({ "Rule": rule, "EventBusName": bus, "Targets": targets }),
-            )
-            .await?;
-        failed("PutTargets", rule, &out)
+        self.targets("PutTargets", bus, rule, ("Targets", json!(targets)))
+            .await
     }
 
     /// `RemoveTargets` `ids` of `rule`.
@@ -274,14 +252,23 @@ impl Events {
         rule: &str,
         ids: &[String],
     ) -> Result<(), CallError> {
-        let out: FailedEntries = self
-            .call(
-                "RemoveTargets",
-                rule,
-                &json!({ "Rule": rule, "EventBusName": bus, "Ids": ids }),
-            )
-            .await?;
-        failed("RemoveTargets", rule, &out)
+        self.targets("RemoveTargets", bus, rule, ("Ids", json!(ids)))
+            .await
+    }
+
+    /// `PutTargets` or `RemoveTargets` on `rule` with the one list `field` names; an entry EventBridge
+    /// refused is an error.
+    async fn targets(
+        &self,
+        op: &'static str,
+        bus: &str,
+        rule: &str,
+        (field, list): (&str, Value),
+    ) -> Result<(), CallError> {
+        let mut body = json!({ "Rule": rule, "EventBusName": bus });
+        body[field] = list;
+        let out: FailedEntries = self.call(op, rule, &body).await?;
+        failed(op, rule, &out)
     }
 
     /// `DeleteRule` (its targets must be removed first).
@@ -319,24 +306,23 @@ fn failed(op: &'static str, rule: &str, out: &FailedEntries) -> Result<(), CallE
             )
         })
         .unwrap_or_default();
-    Err(CallError {
-        service: SERVICE.service_id,
+    let code = out
+        .failed_entries
+        .first()
+        .and_then(|e| e.get("ErrorCode"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    Err(CallError::plain(
+        SERVICE.service_id,
         op,
-        resource: rule.to_owned(),
-        code: out
-            .failed_entries
-            .first()
-            .and_then(|e| e.get("ErrorCode"))
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-        status: None,
-        message: format!(
+        rule,
+        code,
+        format!(
             "{} target(s) refused: {}",
             out.failed_entry_count.max(1),
             super::json_rpc::excerpt(&first)
         ),
-        transient: false,
-    })
+    ))
 }
 
 #[cfg(test)]

@@ -18,11 +18,14 @@ use aws_sigv4::http_request::{
 };
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::call::CallError;
 use super::endpoints::{self, EndpointError, Rules};
 use crate::cancel::Cancel;
+use crate::net::Net;
 use crate::net::retry::{self, Attempt, Backoff, Retries};
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -92,6 +95,12 @@ impl JsonRpc {
         }
     }
 
+    /// The client for `service` with `sdk`'s credentials, region and endpoint overrides, over `net`'s roots
+    /// and proxy, stopping at `net`'s [`Cancel`].
+    pub fn over(sdk: &SdkConfig, service: Service, net: &Net) -> Result<Self, reqwest::Error> {
+        Ok(Self::new(sdk, service, net.reqwest().build()?).with_cancel(net.cancel().clone()))
+    }
+
     /// This client with every attempt guarded by `cancel` ([`Cancel::guard`]): an attempt in flight ends at
     /// the signal, and none starts after it (outside [`crate::cancel::cleanup`]); the error says
     /// `cancelled by <signal>` and is not retried.
@@ -113,15 +122,26 @@ impl JsonRpc {
     }
 
     fn err(&self, op: &'static str, code: Option<String>, message: String) -> CallError {
-        CallError {
-            service: self.service.service_id,
-            op,
-            resource: String::new(),
-            code,
-            status: None,
-            message,
-            transient: false,
-        }
+        CallError::plain(self.service.service_id, op, "", code, message)
+    }
+
+    /// Calls `op` with `body` and reads the answer as a `T`; a failure names `resource` (`""`: none).
+    pub async fn call_as<T: DeserializeOwned>(
+        &self,
+        op: &'static str,
+        resource: &str,
+        body: &impl Serialize,
+    ) -> Result<T, CallError> {
+        let named = |mut e: CallError| {
+            resource.clone_into(&mut e.resource);
+            e
+        };
+        let body = serde_json::to_value(body).map_err(|e| {
+            named(self.err(op, None, format!("the request cannot be written: {e}")))
+        })?;
+        let answer = self.call(op, &body).await.map_err(named)?;
+        serde_json::from_value(answer)
+            .map_err(|e| named(self.err(op, None, format!("unexpected answer: {e}"))))
     }
 
     /// Calls `op` with `body`; retries throttling, 5xx and transport errors.
@@ -157,25 +177,16 @@ impl JsonRpc {
             ("content-type", self.service.content_type),
             ("x-amz-target", target.as_str()),
         ];
-        let signed = sign(
+        let req = signed_post(
+            &self.http,
             &self.sdk,
             self.service.signing_name,
             url,
             &headers,
-            body.as_bytes(),
+            body,
         )
         .await
         .map_err(|m| fatal(self.err(op, None, m)))?;
-        let mut req = self
-            .http
-            .post(url)
-            .timeout(REQUEST_TIMEOUT)
-            .header("content-type", self.service.content_type)
-            .header("x-amz-target", &target)
-            .body(body);
-        for (k, v) in signed {
-            req = req.header(k, v);
-        }
         let resp = req.send().await.map_err(|e| {
             (
                 self.err(op, None, format!("{url} did not answer: {e}")),
@@ -221,6 +232,26 @@ impl JsonRpc {
             ))
         })
     }
+}
+
+/// A `POST` of `body` to `url` with `headers`, SigV4-signed, given up after 30 s. The error is a sentence.
+pub(crate) async fn signed_post(
+    http: &reqwest::Client,
+    sdk: &SdkConfig,
+    signing_name: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: String,
+) -> Result<reqwest::RequestBuilder, String> {
+    let signed = sign(sdk, signing_name, url, headers, body.as_bytes()).await?;
+    let mut req = http.post(url).timeout(REQUEST_TIMEOUT);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    for (k, v) in signed {
+        req = req.header(k, v);
+    }
+    Ok(req.body(body))
 }
 
 /// SigV4-signs a `POST` of `body` to `url` with `headers`; the headers to add (`authorization`,

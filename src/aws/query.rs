@@ -16,10 +16,9 @@ use quick_xml::events::Event;
 
 use super::call::CallError;
 use super::endpoints::{self, EndpointError, Rules};
-use super::json_rpc::{excerpt, sign};
+use super::json_rpc::{excerpt, signed_post};
 use crate::cancel::Cancel;
 
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const ATTEMPTS: u32 = 3;
 const CONTENT_TYPE: &str = "application/x-www-form-urlencoded; charset=utf-8";
 
@@ -117,7 +116,7 @@ impl Node {
                 }
                 Ok(Event::GeneralRef(r)) => {
                     if let Some(n) = stack.last_mut() {
-                        n.text.push_str(&entity(&r));
+                        n.text.push_str(&crate::xml::entity(&r));
                     }
                 }
                 Ok(Event::End(_)) => {
@@ -134,21 +133,6 @@ impl Node {
             }
         }
     }
-}
-
-fn entity(r: &quick_xml::events::BytesRef<'_>) -> String {
-    if r.is_char_ref() {
-        return r
-            .resolve_char_ref()
-            .ok()
-            .flatten()
-            .map(String::from)
-            .unwrap_or_default();
-    }
-    let name = r.xml10_content();
-    quick_xml::escape::resolve_predefined_entity(&name)
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("&{name};"))
 }
 
 /// Request parameters in the Query shape: `Names.member.1=…`, `Tags.member.1.Key=…`.
@@ -239,15 +223,7 @@ impl Query {
     }
 
     fn err(&self, op: &'static str, code: Option<String>, message: String) -> CallError {
-        CallError {
-            service: self.service.service_id,
-            op,
-            resource: String::new(),
-            code,
-            status: None,
-            message,
-            transient: false,
-        }
+        CallError::plain(self.service.service_id, op, "", code, message)
     }
 
     /// Calls `action`; the `<ActionResult>` element (an empty one when the answer has none).
@@ -293,24 +269,16 @@ impl Query {
             .as_deref()
             .map_err(|e| fatal(self.err(action, None, e.to_string())))?;
         let body = params.body(self.service, action);
-        let signed = sign(
+        let req = signed_post(
+            &self.http,
             &self.sdk,
             self.service.signing_name,
             url,
             &[("content-type", CONTENT_TYPE)],
-            body.as_bytes(),
+            body,
         )
         .await
         .map_err(|m| fatal(self.err(action, None, m)))?;
-        let mut req = self
-            .http
-            .post(url)
-            .timeout(REQUEST_TIMEOUT)
-            .header("content-type", CONTENT_TYPE)
-            .body(body);
-        for (k, v) in signed {
-            req = req.header(k, v);
-        }
         let sent = self
             .cancel
             .guard(async {

@@ -129,15 +129,13 @@ impl S3 {
 
     /// The error of an operation that has no endpoint.
     fn refused(op: &'static str, bucket: &str, key: &str, e: &EndpointError) -> CallError {
-        CallError {
-            service: SERVICE,
+        CallError::plain(
+            SERVICE,
             op,
-            resource: format!("s3://{bucket}/{key}"),
-            code: None,
-            status: None,
-            message: e.to_string(),
-            transient: false,
-        }
+            format!("s3://{bucket}/{key}"),
+            None,
+            e.to_string(),
+        )
     }
 
     /// The URL of `key` in `bucket`, or why S3 has no endpoint here.

@@ -730,32 +730,22 @@ pub async fn ref_holds(
             "/repos/{repository}/git/ref/{}",
             super::path_escape(&format!("tags/{tag}"), true)
         );
-        let mut object = match client.get(&route).await {
+        let object = match client.get(&route).await {
             Ok(v) => v["object"].clone(),
             Err(e) if missing(&e) => return Ok(Some(format!("tag `{tag}` does not exist"))),
             Err(e) => return Err(e),
         };
         // An annotated tag points at a tag object; follow (a bounded number of) tag objects.
-        for _ in 0..4 {
-            if object["type"] != "tag" {
-                break;
-            }
-            let Some(tag_sha) = object["sha"].as_str() else {
-                break;
-            };
-            object = match client
-                .get(&format!("/repos/{repository}/git/tags/{tag_sha}"))
-                .await
-            {
-                Ok(v) => v["object"].clone(),
-                Err(e) if missing(&e) => {
+        let object =
+            match super::follow_tags(client, &format!("/repos/{repository}"), object, 4).await {
+                Ok(object) => object,
+                Err((_, e)) if missing(&e) => {
                     return Ok(Some(format!(
                         "tag `{tag}` names a tag object GitHub cannot find"
                     )));
                 }
-                Err(e) => return Err(e),
+                Err((_, e)) => return Err(e),
             };
-        }
         return Ok(match (object["type"].as_str(), object["sha"].as_str()) {
             (Some("commit"), Some(s)) if s.eq_ignore_ascii_case(sha) => None,
             (Some("commit"), Some(s)) => Some(format!(

@@ -441,7 +441,7 @@ async fn fall_back_to_statuses(
             verb(e),
             why(e),
             if d.statuses.len() == 1 { "" } else { "es" },
-            d.statuses.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "),
+            crate::inputs::code_list(d.statuses.iter()),
             checks_advice(client, e),
         )),
         Some(se) => d.notes.push(format!(

@@ -744,14 +744,7 @@ fn image_report(
     let mut rows = vec![
         vec!["image".into(), format!("`{}`", pushed.image)],
         vec!["digest".into(), format!("`{}`", pushed.digest)],
-        vec![
-            "tags".into(),
-            plan.tags
-                .iter()
-                .map(|t| format!("`{t}`"))
-                .collect::<Vec<_>>()
-                .join(", "),
-        ],
+        vec!["tags".into(), crate::inputs::code_list(plan.tags.iter())],
     ];
     if created {
         rows.push(vec![
@@ -893,21 +886,15 @@ mod tests {
             service: None,
             version: None,
         };
-        let tag = Context::from_parts(
-            &Env::from_pairs([
-                ("GITHUB_REF", "refs/tags/v1.2.0-stable"),
-                ("GITHUB_SHA", "abcdef0123456789"),
-            ]),
-            serde_json::Value::Null,
-        );
+        let at = |git_ref| {
+            Context::from_parts(
+                &Env::from_pairs([("GITHUB_REF", git_ref), ("GITHUB_SHA", "abcdef0123456789")]),
+                serde_json::Value::Null,
+            )
+        };
+        let tag = at("refs/tags/v1.2.0-stable");
         assert_eq!(resolve_version(&cfg, &tag).unwrap(), "v1.2.0-stable");
-        let branch = Context::from_parts(
-            &Env::from_pairs([
-                ("GITHUB_REF", "refs/heads/main"),
-                ("GITHUB_SHA", "abcdef0123456789"),
-            ]),
-            serde_json::Value::Null,
-        );
+        let branch = at("refs/heads/main");
         assert_eq!(resolve_version(&cfg, &branch).unwrap(), "abcdef012345");
         assert!(resolve_version(&cfg, &Context::default()).is_err());
     }

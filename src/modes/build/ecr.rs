@@ -15,11 +15,12 @@ use std::fmt;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use base64::Engine as _;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::aws::call::CallError;
-use crate::aws::ecr::{CreateRepository, Ecr, ImageId, ScanFindingsPage, ScanningConfiguration};
+use crate::aws::ecr::{
+    CreateRepository, Ecr, ImageId, Login, ScanFindingsPage, ScanningConfiguration,
+};
 use crate::net::Net;
 use crate::report::Commands;
 
@@ -102,32 +103,16 @@ pub async fn login(ecr: &Ecr, cmds: &Commands) -> Result<RegistryAuth, EcrError>
         .get_authorization_token()
         .await
         .map_err(call_err("GetAuthorizationToken"))?;
-    let data = data
-        .first()
-        .ok_or(EcrError::BadToken("no authorizationData"))?;
-    let token = data
-        .authorization_token
-        .as_deref()
-        .ok_or(EcrError::BadToken("no authorizationToken"))?;
     // The token itself is a credential too: mask it before decoding.
-    cmds.add_mask(token);
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(token.trim())
-        .map_err(|_| EcrError::BadToken("authorizationToken is not base64"))?;
-    let decoded =
-        String::from_utf8(decoded).map_err(|_| EcrError::BadToken("token is not UTF-8"))?;
-    let (user, password) = decoded
-        .split_once(':')
-        .ok_or(EcrError::BadToken("token is not `user:password`"))?;
-    cmds.add_mask(password);
-    let endpoint = data
-        .proxy_endpoint
-        .as_deref()
-        .ok_or(EcrError::BadToken("no proxyEndpoint"))?;
+    if let Some(token) = data.first().and_then(|d| d.authorization_token.as_deref()) {
+        cmds.add_mask(token);
+    }
+    let login = Login::read(&data).map_err(EcrError::BadToken)?;
+    cmds.add_mask(login.password.expose_secret());
     Ok(RegistryAuth {
-        registry: registry_host(endpoint),
-        username: user.to_owned(),
-        password: SecretString::from(password.to_owned()),
+        registry: registry_host(&login.endpoint),
+        username: login.username,
+        password: login.password,
     })
 }
 

@@ -214,15 +214,9 @@ impl EcsError {
 
     /// A call whose answer lacks what stevedore needs.
     pub(crate) fn unexpected(op: &'static str, resource: &str, message: &str) -> Self {
-        EcsError::Api(crate::aws::call::CallError {
-            service: "ECS",
-            op,
-            resource: resource.to_owned(),
-            code: None,
-            status: None,
-            message: message.to_owned(),
-            transient: false,
-        })
+        EcsError::Api(crate::aws::call::CallError::plain(
+            "ECS", op, resource, None, message,
+        ))
     }
 
     /// What to do about it.
@@ -529,8 +523,16 @@ pub async fn update_service(
         .send()
         .await
         .map_err(|e| EcsError::api("UpdateService", service, &e))?;
-    let svc = out.service();
-    let id = svc
+    primary(out.service(), "UpdateService", service)
+}
+
+/// The PRIMARY deployment of a Create/UpdateService answer and the event ids it already lists.
+pub fn primary(
+    s: Option<&aws_sdk_ecs::types::Service>,
+    op: &'static str,
+    name: &str,
+) -> Result<(String, HashSet<String>), EcsError> {
+    let id = s
         .and_then(|s| {
             s.deployments()
                 .iter()
@@ -539,13 +541,9 @@ pub async fn update_service(
         .and_then(|d| d.id())
         .map(str::to_owned)
         .ok_or_else(|| {
-            EcsError::unexpected(
-                "UpdateService",
-                service,
-                "the response lists no PRIMARY deployment",
-            )
+            EcsError::unexpected(op, name, "the response lists no PRIMARY deployment")
         })?;
-    let events = svc
+    let events = s
         .map(|s| {
             s.events()
                 .iter()
@@ -694,16 +692,16 @@ pub async fn apply_all_with(
         post: None,
     };
     let first = plans.first().cloned();
+    let hook = |plan| Hook {
+        client: &client,
+        cfg,
+        plan,
+        registry,
+        logs,
+        cancel,
+    };
     if let (Some(spec), Some(p)) = (&cfg.pre_task, &first) {
-        let hook = Hook {
-            client: &client,
-            cfg,
-            plan: p,
-            registry,
-            logs,
-            cancel,
-        };
-        let run = hook.run(oneoff::Hook::Pre, spec).await;
+        let run = hook(p).run(oneoff::Hook::Pre, spec).await;
         let ok = run.succeeded();
         applied.pre = Some(run);
         if !ok {
@@ -718,15 +716,7 @@ pub async fn apply_all_with(
     .await;
     let all_ok = applied.services.iter().all(ServiceOutcome::succeeded);
     if let (Some(spec), Some(p), true) = (&cfg.post_task, &first, all_ok) {
-        let hook = Hook {
-            client: &client,
-            cfg,
-            plan: p,
-            registry,
-            logs,
-            cancel,
-        };
-        let run = hook.run(oneoff::Hook::Post, spec).await;
+        let run = hook(p).run(oneoff::Hook::Post, spec).await;
         if !run.succeeded() {
             let label = format!("{} {}", run.hook.label(), run.task_id());
             let client = &client;

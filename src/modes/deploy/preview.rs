@@ -678,28 +678,15 @@ impl Session<'_> {
         self.check_owner(&api, &tags, &recs, n).await?;
         let now = SystemTime::now();
         let mut notes = Vec::new();
-        let mut others: Vec<&Record> = recs.values().filter(|r| r.pr != n).collect();
-        if !recs.contains_key(&n) && others.len() >= self.pv.max {
-            // Expired previews are removed here rather than waiting for the sweep.
-            let mut kept = Vec::new();
-            for r in others {
-                if r.expired(self.pv.ttl, now) {
-                    let removed = teardown(&api, &arn, r).await?;
-                    notes.push(format!(
-                        "Removed the expired preview of #{} (last updated {}, older than `preview-ttl`): {}.",
-                        r.pr,
-                        r.updated,
-                        removed.join(", ")
-                    ));
-                    self.github_closed(r.pr, "expired (preview-ttl)").await;
-                } else {
-                    kept.push(r);
-                }
-            }
-            others = kept;
-            if others.len() >= self.pv.max {
-                return Ok(self.refuse(n, &others));
-            }
+        // Expired previews are removed here rather than waiting for the sweep.
+        let room = Room::for_preview(&recs, n, self.pv, now);
+        for r in &room.expired {
+            let removed = teardown(&api, &arn, r).await?;
+            notes.push(expired_note(r, &removed));
+            self.github_closed(r.pr, "expired (preview-ttl)").await;
+        }
+        if room.full {
+            return Ok(self.refuse(n, &room.others));
         }
         // The record first: whatever follows, a cancelled run leaves something the sweep can find.
         let record = Record::new(&self.repo, n, rfc3339(now));
@@ -748,27 +735,9 @@ impl Session<'_> {
             url = Some(self.ensure_url(&api, n, &mut notes).await?);
         }
         if let (Some(gh), Some(dep)) = (&self.github, &deployment) {
-            let r = crate::github::deployments::finish(gh, dep, ok, url.as_deref(), None).await;
-            let r = match r {
-                Ok(()) if ok => crate::github::deployments::deactivate(
-                    gh,
-                    &self.repo,
-                    &env_name,
-                    Some(dep.id),
-                    "Superseded by a newer preview deployment",
-                )
-                .await
-                .map(|_| ()),
-                other => other,
-            };
-            match r {
-                Ok(()) => notes.push(format!(
-                    "GitHub deployment {} to environment `{env_name}` marked {}.",
-                    dep.id,
-                    if ok { "success" } else { "failure" }
-                )),
-                Err(e) => gh_note = Some(format!("GitHub deployment status not recorded: {e}")),
-            }
+            let finished =
+                crate::github::deployments::finish(gh, dep, ok, url.as_deref(), None).await;
+            gh_note = Some(deployment_ended(gh, &self.repo, &env_name, dep, ok, finished).await);
         }
         notes.extend(gh_note);
         merge_stats(&mut d.stats, &api.stats());
@@ -794,18 +763,7 @@ impl Session<'_> {
                         vec!["URL auth".into(), auth_note(self.pv.auth)],
                         vec!["environment".into(), format!("`{env_name}`")],
                         vec!["updated".into(), record.updated.clone()],
-                        vec![
-                            "open previews".into(),
-                            format!(
-                                "{} of {} (`preview-max`): {}",
-                                open.len(),
-                                self.pv.max,
-                                open.iter()
-                                    .map(|p| format!("#{p}"))
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            ),
-                        ],
+                        open_row(&open, self.pv.max),
                     ],
                 )
             ),
@@ -929,37 +887,18 @@ impl Session<'_> {
         let mut rows = Vec::new();
         let mut removed_count = 0;
         for r in recs.values() {
-            let expired = r.expired(self.pv.ttl, now);
-            let state = self.pr_state(r.pr).await;
-            let closed = state.as_deref() == Some("closed");
-            let why = if closed {
-                Some("pull request closed")
-            } else if expired {
-                Some("not updated within `preview-ttl`")
-            } else {
-                None
-            };
-            let Some(why) = why else {
-                rows.push(vec![
-                    format!("#{}", r.pr),
-                    r.updated.clone(),
-                    "kept".into(),
-                    state.map_or_else(
-                        || "PR state unknown".into(),
-                        |s| format!("pull request {s}"),
-                    ),
-                ]);
-                continue;
-            };
+            let why =
+                match sweep_reason(self.github.as_ref(), &self.repo, r, self.pv.ttl, now).await {
+                    Ok(why) => why,
+                    Err(kept) => {
+                        rows.push(kept);
+                        continue;
+                    }
+                };
             let removed = teardown(&api, &arn, r).await?;
             removed_count += 1;
             self.github_closed(r.pr, why).await;
-            rows.push(vec![
-                format!("#{}", r.pr),
-                r.updated.clone(),
-                "removed".into(),
-                format!("{why}: {}", removed.join(", ")),
-            ]);
+            rows.push(removed_row(r, why, &removed));
         }
         Ok(sweep_report(
             &self.repo,
@@ -971,10 +910,6 @@ impl Session<'_> {
         ))
     }
 
-    async fn pr_state(&self, n: u64) -> Option<String> {
-        pr_state(self.github.as_ref(), &self.repo, n).await
-    }
-
     async fn github_deactivate(&self, n: u64, why: &str) -> Vec<String> {
         github_deactivate(self.github.as_ref(), &self.repo, n, why).await
     }
@@ -982,6 +917,104 @@ impl Session<'_> {
     async fn github_closed(&self, n: u64, why: &str) {
         github_closed(self.github.as_ref(), &self.repo, &self.key, n, why).await;
     }
+}
+
+/// Why the sweep removes the preview of record `r`: its pull request closed, or it was not updated within
+/// `ttl`. `Err`: it is kept, and the sweep report's row says so.
+pub(crate) async fn sweep_reason(
+    github: Option<&crate::github::Client>,
+    repo: &str,
+    r: &Record,
+    ttl: Duration,
+    now: SystemTime,
+) -> Result<&'static str, Vec<String>> {
+    let expired = r.expired(ttl, now);
+    let state = pr_state(github, repo, r.pr).await;
+    if state.as_deref() == Some("closed") {
+        Ok("pull request closed")
+    } else if expired {
+        Ok("not updated within `preview-ttl`")
+    } else {
+        Err(vec![
+            format!("#{}", r.pr),
+            r.updated.clone(),
+            "kept".into(),
+            state.map_or_else(
+                || "PR state unknown".into(),
+                |s| format!("pull request {s}"),
+            ),
+        ])
+    }
+}
+
+/// Room for the preview of #`n` among the other previews of `recs`. Only when #`n` has none yet and
+/// `preview-max` others live are the expired ones among them (`expired`) removed first; `full` when the
+/// rest (`others`) still leave no room.
+pub(crate) struct Room<'r> {
+    pub expired: Vec<&'r Record>,
+    pub others: Vec<&'r Record>,
+    pub full: bool,
+}
+
+impl<'r> Room<'r> {
+    pub(crate) fn for_preview(
+        recs: &'r BTreeMap<u64, Record>,
+        n: u64,
+        pv: &PreviewConfig,
+        now: SystemTime,
+    ) -> Self {
+        let others: Vec<&Record> = recs.values().filter(|r| r.pr != n).collect();
+        if recs.contains_key(&n) || others.len() < pv.max {
+            return Room {
+                expired: Vec::new(),
+                others,
+                full: false,
+            };
+        }
+        let (expired, others): (Vec<&Record>, Vec<&Record>) =
+            others.into_iter().partition(|r| r.expired(pv.ttl, now));
+        let full = others.len() >= pv.max;
+        Room {
+            expired,
+            others,
+            full,
+        }
+    }
+}
+
+/// The report row of the open previews (`open`: their PR numbers) against `preview-max`.
+pub(crate) fn open_row(open: &[u64], max: usize) -> Vec<String> {
+    vec![
+        "open previews".into(),
+        format!(
+            "{} of {max} (`preview-max`): {}",
+            open.len(),
+            open.iter()
+                .map(|p| format!("#{p}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    ]
+}
+
+/// The note on an expired preview removed to make room for a new one.
+pub(crate) fn expired_note(r: &Record, removed: &[String]) -> String {
+    format!(
+        "Removed the expired preview of #{} (last updated {}, older than `preview-ttl`): {}.",
+        r.pr,
+        r.updated,
+        removed.join(", ")
+    )
+}
+
+/// The sweep report's row of a removed preview.
+pub(crate) fn removed_row(r: &Record, why: &str, removed: &[String]) -> Vec<String> {
+    vec![
+        format!("#{}", r.pr),
+        r.updated.clone(),
+        "removed".into(),
+        format!("{why}: {}", removed.join(", ")),
+    ]
 }
 
 /// `open`/`closed` from GitHub; `None` without a client or when GitHub does not answer.
@@ -997,6 +1030,38 @@ pub(crate) async fn pr_state(
             tracing::warn!("cannot read the state of #{n}: {e}");
             None
         }
+    }
+}
+
+/// A preview's GitHub Deployment ended (`finished`: its final status recorded, or why not); a successful one
+/// marks the environment's earlier preview Deployments inactive. The note for the report.
+pub(crate) async fn deployment_ended(
+    gh: &crate::github::Client,
+    repo: &str,
+    env_name: &str,
+    dep: &crate::github::deployments::Deployment,
+    ok: bool,
+    finished: Result<(), crate::github::GithubError>,
+) -> String {
+    let r = match finished {
+        Ok(()) if ok => crate::github::deployments::deactivate(
+            gh,
+            repo,
+            env_name,
+            Some(dep.id),
+            "Superseded by a newer preview deployment",
+        )
+        .await
+        .map(|_| ()),
+        other => other,
+    };
+    match r {
+        Ok(()) => format!(
+            "GitHub deployment {} to environment `{env_name}` marked {}.",
+            dep.id,
+            if ok { "success" } else { "failure" }
+        ),
+        Err(e) => format!("GitHub deployment status not recorded: {e}"),
     }
 }
 
@@ -1041,14 +1106,7 @@ pub(crate) async fn github_closed(
     let Some(gh) = github else { return };
     let mut marker_report = Report::new(Mode::Deploy, Verdict::Success, "", "");
     marker_report.key = Some(key.to_owned());
-    let body = format!(
-        "## stevedore deploy\n\n### 🔍 Preview of #{n}: removed ({why})\n\n{}\n",
-        notes
-            .iter()
-            .map(|l| format!("- {l}"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    let body = format!("## stevedore deploy\n\n{}", removed_body(n, why, &notes));
     if let Err(e) =
         crate::github::comments::upsert(gh, repo, n, &marker_report.marker(), &body).await
     {
@@ -1172,17 +1230,22 @@ pub(super) fn removed_report(n: u64, lines: &[String], key: &str) -> Report {
         Mode::Deploy,
         Verdict::Success,
         format!("preview of #{n}: removed"),
-        format!(
-            "### 🔍 Preview of #{n}: removed (pull request closed)\n\n{}\n",
-            lines
-                .iter()
-                .map(|l| format!("- {l}"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        ),
+        removed_body(n, "pull request closed", lines),
     );
     r.key = Some(key.to_owned());
     r
+}
+
+/// The report section of a removed preview: why, then one line each of what was done.
+fn removed_body(n: u64, why: &str, lines: &[String]) -> String {
+    format!(
+        "### 🔍 Preview of #{n}: removed ({why})\n\n{}\n",
+        lines
+            .iter()
+            .map(|l| format!("- {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    )
 }
 
 /// A sweep: one row per recorded preview (PR, last updated, result, why).

@@ -136,19 +136,7 @@ mod tests {
             "clippy.json",
             Format::CargoJson,
         );
-        let got: Vec<_> = p
-            .annotations
-            .iter()
-            .map(|a| {
-                (
-                    a.level,
-                    a.path.as_str(),
-                    a.start_line,
-                    a.start_column,
-                    a.title.as_deref().unwrap_or(""),
-                )
-            })
-            .collect();
+        let got = crate::modes::lint_gate::parse::locations(&p);
         assert_eq!(
             got,
             [
@@ -189,13 +177,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.annotations[0].path, "crates/a/src/lib.rs");
-        let e = crate::modes::lint_gate::parse::parse_bytes(
+        let e = crate::modes::lint_gate::parse::parse_error(
             b"warning: plain text\n",
-            Path::new("c.json"),
+            "c.json",
             Format::CargoJson,
-            &PathMap::new("/x"),
-        )
-        .unwrap_err();
+        );
         assert!(e.to_string().contains("--message-format=json"), "{e}");
     }
 }

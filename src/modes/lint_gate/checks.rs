@@ -126,11 +126,7 @@ pub struct CheckError {
 }
 
 fn formats_list() -> String {
-    Format::ALL
-        .iter()
-        .map(|f| format!("`{f}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    crate::inputs::code_list(Format::ALL.iter())
 }
 
 /// Parses the `checks` YAML; returns every problem found.

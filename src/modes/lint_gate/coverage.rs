@@ -32,13 +32,7 @@ pub fn parse_cobertura(
     let mut saw_root = false;
     let mut root_totals: Option<(u64, u64)> = None;
     loop {
-        let ev = reader.read_event_into(&mut buf).map_err(|e| {
-            ParseError::malformed(
-                file,
-                Format::Cobertura,
-                format!("at byte {}: {e}", reader.error_position()),
-            )
-        })?;
+        let ev = xml::next_event(&mut reader, &mut buf, file, Format::Cobertura)?;
         match ev {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let empty = matches!(ev, Event::Empty(_));
@@ -260,22 +254,13 @@ mod tests {
 
     #[test]
     fn broken_coverage_files_are_errors() {
-        let m = PathMap::new("/nonexistent");
-        let e = crate::modes::lint_gate::parse::parse_bytes(
-            b"DA:1,1\n",
-            Path::new("c.lcov"),
-            Format::Lcov,
-            &m,
-        )
-        .unwrap_err();
+        let e = crate::modes::lint_gate::parse::parse_error(b"DA:1,1\n", "c.lcov", Format::Lcov);
         assert!(e.to_string().contains("DA before SF"), "{e}");
-        let e = crate::modes::lint_gate::parse::parse_bytes(
+        let e = crate::modes::lint_gate::parse::parse_error(
             b"<html></html>",
-            Path::new("c.xml"),
+            "c.xml",
             Format::Cobertura,
-            &m,
-        )
-        .unwrap_err();
+        );
         assert!(e.to_string().contains("no <coverage> element"), "{e}");
     }
 }

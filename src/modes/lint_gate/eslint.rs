@@ -83,19 +83,7 @@ mod tests {
             "eslint.json",
             Format::EslintJson,
         );
-        let got: Vec<_> = p
-            .annotations
-            .iter()
-            .map(|a| {
-                (
-                    a.level,
-                    a.path.as_str(),
-                    a.start_line,
-                    a.start_column,
-                    a.title.as_deref().unwrap_or(""),
-                )
-            })
-            .collect();
+        let got = crate::modes::lint_gate::parse::locations(&p);
         assert_eq!(
             got,
             [
@@ -115,13 +103,11 @@ mod tests {
 
     #[test]
     fn non_eslint_json_is_reported() {
-        let e = crate::modes::lint_gate::parse::parse_bytes(
+        let e = crate::modes::lint_gate::parse::parse_error(
             b"{\"version\":\"2.1.0\"}",
-            Path::new("e.json"),
+            "e.json",
             Format::EslintJson,
-            &PathMap::new("/x"),
-        )
-        .unwrap_err();
+        );
         assert!(
             e.to_string()
                 .starts_with("`e.json` is not valid eslint-json"),

@@ -52,13 +52,7 @@ pub fn parse(r: impl BufRead, file: &Path, paths: &PathMap) -> Result<Parsed, Pa
     let mut case: Option<Case> = None;
     let mut saw_root = false;
     loop {
-        let ev = reader.read_event_into(&mut buf).map_err(|e| {
-            ParseError::malformed(
-                file,
-                Format::Junit,
-                format!("at byte {}: {e}", reader.error_position()),
-            )
-        })?;
+        let ev = xml::next_event(&mut reader, &mut buf, file, Format::Junit)?;
         match ev {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let empty = matches!(ev, Event::Empty(_));
@@ -481,22 +475,13 @@ mod tests {
 
     #[test]
     fn malformed_junit_is_an_error_not_a_panic() {
-        let m = PathMap::new("/nonexistent");
-        let e = crate::modes::lint_gate::parse::parse_bytes(
+        let e = crate::modes::lint_gate::parse::parse_error(
             b"{\"not\": \"xml\"}",
-            Path::new("j.xml"),
+            "j.xml",
             Format::Junit,
-            &m,
-        )
-        .unwrap_err();
+        );
         assert!(e.to_string().contains("is not valid junit"), "{e}");
-        let e = crate::modes::lint_gate::parse::parse_bytes(
-            b"<a><b></a>",
-            Path::new("j.xml"),
-            Format::Junit,
-            &m,
-        )
-        .unwrap_err();
+        let e = crate::modes::lint_gate::parse::parse_error(b"<a><b></a>", "j.xml", Format::Junit);
         assert!(e.to_string().contains("`j.xml` is not valid junit"), "{e}");
     }
 

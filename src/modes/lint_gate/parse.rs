@@ -92,6 +92,60 @@ pub(crate) fn parse_fixture(sample: &str, file: &str, format: Format) -> Parsed 
         .unwrap_or_else(|e| panic!("{sample}/{file}: {e}"))
 }
 
+/// The error of parsing `bytes` as `format` (file `name`).
+#[cfg(test)]
+pub(crate) fn parse_error(bytes: &[u8], name: &str, format: Format) -> ParseError {
+    match parse_bytes(
+        bytes,
+        Path::new(name),
+        format,
+        &PathMap::new("/nonexistent"),
+    ) {
+        Ok(_) => panic!("{name} parsed as {format:?}"),
+        Err(e) => e,
+    }
+}
+
+/// An annotation as the parser tests compare it: level, path, line, column, title, message.
+#[cfg(test)]
+pub(crate) type Row<'a> = (
+    crate::report::Level,
+    &'a str,
+    u32,
+    Option<u32>,
+    Option<&'a str>,
+    &'a str,
+);
+
+/// Each annotation of `p` as a [`Row`].
+#[cfg(test)]
+pub(crate) fn rows(p: &Parsed) -> Vec<Row<'_>> {
+    p.annotations
+        .iter()
+        .map(|a| {
+            (
+                a.level,
+                a.path.as_str(),
+                a.start_line,
+                a.start_column,
+                a.title.as_deref(),
+                a.message.as_str(),
+            )
+        })
+        .collect()
+}
+
+/// Level, path, line, column and title (`""` when none) of each annotation of `p`.
+#[cfg(test)]
+pub(crate) fn locations(p: &Parsed) -> Vec<(crate::report::Level, &str, u32, Option<u32>, &str)> {
+    rows(p)
+        .into_iter()
+        .map(|(level, path, line, column, title, _)| {
+            (level, path, line, column, title.unwrap_or(""))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

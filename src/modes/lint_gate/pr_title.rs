@@ -114,12 +114,7 @@ fn closest_type(kind: &str, types: &[String]) -> Option<String> {
 pub fn check(title: &str, rules: &TitleRules) -> TitleCheck {
     let title = title.trim();
     let mut problems = Vec::new();
-    let types_list = rules
-        .types
-        .iter()
-        .map(|t| format!("`{t}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let types_list = crate::inputs::code_list(rules.types.iter());
     let fallback_type = rules
         .types
         .first()
@@ -184,12 +179,7 @@ pub fn check(title: &str, rules: &TitleRules) -> TitleCheck {
                 .push("The scope in `()` is empty; name it or drop the parentheses.".to_owned());
             scope = None;
         } else if !rules.scopes.is_empty() && !rules.scopes.iter().any(|a| a == s) {
-            let allowed = rules
-                .scopes
-                .iter()
-                .map(|s| format!("`{s}`"))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let allowed = crate::inputs::code_list(rules.scopes.iter());
             problems.push(format!(
                 "The scope `{s}` is not allowed; allowed scopes: {allowed}."
             ));

@@ -144,17 +144,9 @@ mod tests {
             "bandit.sarif",
             Format::Sarif,
         );
-        let got: Vec<_> = p
-            .annotations
-            .iter()
-            .map(|a| {
-                (
-                    a.level,
-                    a.path.as_str(),
-                    a.start_line,
-                    a.title.as_deref().unwrap_or(""),
-                )
-            })
+        let got: Vec<_> = crate::modes::lint_gate::parse::locations(&p)
+            .into_iter()
+            .map(|(level, path, line, _, title)| (level, path, line, title))
             .collect();
         assert_eq!(
             got,
@@ -194,22 +186,13 @@ mod tests {
 
     #[test]
     fn wrong_versions_and_shapes_are_reported() {
-        let m = PathMap::new("/x");
-        let e = crate::modes::lint_gate::parse::parse_bytes(
+        let e = crate::modes::lint_gate::parse::parse_error(
             br#"{"version":"1.0.0","runs":[]}"#,
-            Path::new("s.sarif"),
+            "s.sarif",
             Format::Sarif,
-            &m,
-        )
-        .unwrap_err();
+        );
         assert!(e.to_string().contains("expected `2.1.0`"), "{e}");
-        let e = crate::modes::lint_gate::parse::parse_bytes(
-            b"not json",
-            Path::new("s.sarif"),
-            Format::Sarif,
-            &m,
-        )
-        .unwrap_err();
+        let e = crate::modes::lint_gate::parse::parse_error(b"not json", "s.sarif", Format::Sarif);
         assert!(e.to_string().contains("is not valid sarif"), "{e}");
     }
 }

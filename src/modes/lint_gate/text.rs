@@ -291,23 +291,7 @@ mod tests {
         )
     }
 
-    type Row<'a> = (Level, &'a str, u32, Option<u32>, Option<&'a str>, &'a str);
-
-    fn rows(p: &Parsed) -> Vec<Row<'_>> {
-        p.annotations
-            .iter()
-            .map(|a| {
-                (
-                    a.level,
-                    a.path.as_str(),
-                    a.start_line,
-                    a.start_column,
-                    a.title.as_deref(),
-                    a.message.as_str(),
-                )
-            })
-            .collect()
-    }
+    use crate::modes::lint_gate::parse::rows;
 
     #[test]
     fn ruff_concise() {

@@ -1,8 +1,30 @@
 //! Small helpers over quick-xml's streaming reader shared by the JUnit and Cobertura parsers.
 
 use std::collections::HashMap;
+use std::io::BufRead;
+use std::path::Path;
 
-use quick_xml::events::{BytesRef, BytesStart};
+use quick_xml::Reader;
+use quick_xml::events::{BytesStart, Event};
+
+use super::parsed::{Format, ParseError};
+pub(crate) use crate::xml::entity;
+
+/// The next event of `reader`, read into `buf`; a malformed document is an error of `file` read as `format`.
+pub(crate) fn next_event<'b, R: BufRead>(
+    reader: &mut Reader<R>,
+    buf: &'b mut Vec<u8>,
+    file: &Path,
+    format: Format,
+) -> Result<Event<'b>, ParseError> {
+    reader.read_event_into(buf).map_err(|e| {
+        ParseError::malformed(
+            file,
+            format,
+            format!("at byte {}: {e}", reader.error_position()),
+        )
+    })
+}
 
 /// The attributes of an element, unescaped, by local name.
 pub(crate) fn attrs(e: &BytesStart<'_>) -> HashMap<String, String> {
@@ -21,20 +43,4 @@ pub(crate) fn attrs(e: &BytesStart<'_>) -> HashMap<String, String> {
 /// The local element name.
 pub(crate) fn name(e: &BytesStart<'_>) -> String {
     e.local_name().as_ref().to_ascii_lowercase()
-}
-
-/// The text an entity reference stands for (`&amp;`, `&#10;`).
-pub(crate) fn entity(r: &BytesRef<'_>) -> String {
-    if r.is_char_ref() {
-        return r
-            .resolve_char_ref()
-            .ok()
-            .flatten()
-            .map(String::from)
-            .unwrap_or_default();
-    }
-    let name = r.xml10_content();
-    quick_xml::escape::resolve_predefined_entity(&name)
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("&{name};"))
 }

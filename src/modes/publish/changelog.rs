@@ -188,6 +188,19 @@ mod tests {
         Commit::new(sha, msg, Some(author.to_owned()))
     }
 
+    /// `commits` rendered with the default rules, linked to `https://github.com/o/r`.
+    fn render_linked(
+        commits: &[Commit],
+        tag: &str,
+        previous_tag: Option<&str>,
+        date: Option<&str>,
+    ) -> Changelog {
+        let links = Links {
+            repo_url: Some("https://github.com/o/r".into()),
+        };
+        render(commits, &Rules::default(), &links, tag, previous_tag, date)
+    }
+
     #[test]
     fn groups_in_order_with_links_and_authors() {
         let commits = vec![
@@ -202,17 +215,7 @@ mod tests {
             c("5555555eeee", "perf: cache", "@ana"),
             c("6666666ffff", "just a message", "@ana"),
         ];
-        let links = Links {
-            repo_url: Some("https://github.com/o/r".into()),
-        };
-        let cl = render(
-            &commits,
-            &Rules::default(),
-            &links,
-            "v1.3.0",
-            Some("v1.2.0"),
-            Some("2026-11-25"),
-        );
+        let cl = render_linked(&commits, "v1.3.0", Some("v1.2.0"), Some("2026-11-25"));
         let want = "## [v1.3.0](https://github.com/o/r/compare/v1.2.0...v1.3.0) (2026-11-25)
 
 ### ⚠ Breaking changes
@@ -248,10 +251,7 @@ mod tests {
                 )
             })
             .collect();
-        let links = Links {
-            repo_url: Some("https://github.com/o/r".into()),
-        };
-        let cl = render(&commits, &Rules::default(), &links, "v2.0.0", None, None);
+        let cl = render_linked(&commits, "v2.0.0", None, None);
         assert!(cl.body.len() > RELEASE_BODY_MAX);
         let body = cl.release_body();
         assert!(body.chars().count() <= RELEASE_BODY_MAX);
@@ -289,17 +289,7 @@ mod tests {
             rules: &Rules::default(),
         });
         let decided = started.elapsed();
-        let links = Links {
-            repo_url: Some("https://github.com/o/r".into()),
-        };
-        let cl = render(
-            &commits,
-            &Rules::default(),
-            &links,
-            "v1.1.0",
-            Some("v1.0.0"),
-            None,
-        );
+        let cl = render_linked(&commits, "v1.1.0", Some("v1.0.0"), None);
         let rendered = started.elapsed();
         assert!(
             matches!(d, super::super::version::Decision::Release { ref version, .. } if version.to_string() == "1.1.0")

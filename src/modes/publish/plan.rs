@@ -86,22 +86,20 @@ impl Plan {
     pub fn outputs(&self, applied: Option<&Applied>) -> Vec<(String, String)> {
         let mut out = Vec::new();
         let mut put = |k: &str, v: String| out.push((k.to_owned(), v));
+        let (Decided::Release { previous, .. } | Decided::Skip { previous, .. }) = &self.decision;
+        let previous = previous
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
         match &self.decision {
             Decided::Release {
                 version,
                 tag,
-                previous,
                 changelog,
                 ..
             } => {
                 put("version", version.to_string());
-                put(
-                    "previous-version",
-                    previous
-                        .as_ref()
-                        .map(ToString::to_string)
-                        .unwrap_or_default(),
-                );
+                put("previous-version", previous);
                 put("tag", tag.clone());
                 put(
                     "release-url",
@@ -119,15 +117,9 @@ impl Plan {
                     .to_string(),
                 );
             }
-            Decided::Skip { previous, .. } => {
+            Decided::Skip { .. } => {
                 put("version", String::new());
-                put(
-                    "previous-version",
-                    previous
-                        .as_ref()
-                        .map(ToString::to_string)
-                        .unwrap_or_default(),
-                );
+                put("previous-version", previous);
                 put("tag", String::new());
                 put("release-url", String::new());
                 put("released", "false".into());
@@ -338,19 +330,32 @@ mod tests {
         assert!(s.contains("### Features"), "{s}");
     }
 
-    #[test]
-    fn applied_outputs_carry_the_url() {
-        let p = plan();
-        let a = Applied {
-            tag: TagOutcome::Existed,
+    /// What applying the plan did: the release created at `https://x/r`, no image.
+    fn applied(
+        tag: TagOutcome,
+        floating: Option<(String, FloatOutcome)>,
+        packages: Vec<super::super::upload::Published>,
+    ) -> Applied {
+        Applied {
+            tag,
             release: ReleaseOutcome {
                 url: "https://x/r".into(),
                 created: true,
             },
-            floating: Some(("v1".into(), FloatOutcome::Moved)),
+            floating,
             image: None,
-            packages: vec![],
-        };
+            packages,
+        }
+    }
+
+    #[test]
+    fn applied_outputs_carry_the_url() {
+        let p = plan();
+        let a = applied(
+            TagOutcome::Existed,
+            Some(("v1".into(), FloatOutcome::Moved)),
+            vec![],
+        );
         let out = p.outputs(Some(&a));
         assert!(out.contains(&("released".into(), "true".into())));
         assert!(out.contains(&("release-url".into(), "https://x/r".into())));
@@ -364,15 +369,10 @@ mod tests {
     fn packages_are_reported_per_file_and_as_json_output() {
         use super::super::upload::{Outcome, Published};
         let p = plan();
-        let a = Applied {
-            tag: TagOutcome::Created,
-            release: ReleaseOutcome {
-                url: "https://x/r".into(),
-                created: true,
-            },
-            floating: None,
-            image: None,
-            packages: vec![
+        let a = applied(
+            TagOutcome::Created,
+            None,
+            vec![
                 Published {
                     name: "@acme/lib".into(),
                     version: "1.3.0".into(),
@@ -396,7 +396,7 @@ mod tests {
                     outcome: Outcome::AlreadyThere,
                 },
             ],
-        };
+        );
         let s = p.summary(Some(&a), false);
         assert!(
             s.contains(&format!(

@@ -97,12 +97,6 @@ struct GitRef {
     object: GitObject,
 }
 
-/// An annotated tag object (`git/tags/{tag_sha}`).
-#[derive(Clone, Debug, Deserialize)]
-struct GitTag {
-    object: GitObject,
-}
-
 /// A commit of `compare/{basehead}` or `commits`.
 #[derive(Clone, Debug, Deserialize)]
 struct CommitItem {
@@ -267,23 +261,22 @@ impl<'a> Repo<'a> {
         Ok(out)
     }
 
-    /// The commit an annotated tag object points at (following tags of tags).
+    /// The commit an annotated tag object points at (following tags of tags, at most five).
     pub async fn peel(&self, tag_object_sha: &str) -> Result<String, RemoteError> {
-        let mut sha = tag_object_sha.to_owned();
-        for _ in 0..5 {
-            let what = format!("annotated tag {sha} (git/tags)");
-            let t: GitTag = self
-                .client
-                .get_as(&format!("{}/git/tags/{}", self.base, enc(&sha, false)))
-                .await
-                .map_err(api(&what))?;
-            if t.object.kind == "tag" {
-                sha = t.object.sha;
-            } else {
-                return Ok(t.object.sha);
-            }
+        let start = serde_json::json!({ "type": "tag", "sha": tag_object_sha });
+        let object = crate::github::follow_tags(self.client, &self.base, start, 5)
+            .await
+            .map_err(|(sha, e)| api(format!("annotated tag {sha} (git/tags)"))(e))?;
+        match object["sha"].as_str() {
+            Some(sha) => Ok(sha.to_owned()),
+            None => Err(api(format!("annotated tag {tag_object_sha} (git/tags)"))(
+                GithubError::Decode {
+                    method: "GET".into(),
+                    route: format!("{}/git/tags", self.base),
+                    message: "the answer names no object SHA".into(),
+                },
+            )),
         }
-        Ok(sha)
     }
 
     /// Commits in `head` since `base` (merge-base based), oldest first, via the compare API: works on

@@ -271,15 +271,32 @@ impl Outcome {
 /// The HTTP client of the trusted-publishing requests: as [`client`], following no redirect (a 3xx is
 /// refused by [`send`]), so the OIDC token never reaches another URL than the one stevedore chose.
 fn exchange_client(env: &Env) -> Result<reqwest::Client, UploadError> {
-    Net::from_env(env)
-        .reqwest()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(60))
+    http_client(
+        env,
+        false,
+        Duration::from_secs(60),
+        "the trusted-publishing exchange",
+    )
+}
+
+/// A client over the run's roots and proxy that connects within 10 s and gives a request `timeout`;
+/// without `follow_redirects` a 3xx is not followed. `url` names what it talks to in an error.
+fn http_client(
+    env: &Env,
+    follow_redirects: bool,
+    timeout: Duration,
+    url: &str,
+) -> Result<reqwest::Client, UploadError> {
+    let mut b = Net::from_env(env).reqwest();
+    if !follow_redirects {
+        b = b.redirect(reqwest::redirect::Policy::none());
+    }
+    b.connect_timeout(Duration::from_secs(10))
+        .timeout(timeout)
         .build()
         .map_err(|e| UploadError::Http {
             what: "building the HTTP client for".into(),
-            url: "the trusted-publishing exchange".into(),
+            url: url.into(),
             detail: e.to_string(),
         })
 }
@@ -305,16 +322,7 @@ fn retries() -> Retries {
 
 /// The HTTP client for the registries: the run's roots and proxy.
 fn client(env: &Env) -> Result<reqwest::Client, UploadError> {
-    Net::from_env(env)
-        .reqwest()
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(300))
-        .build()
-        .map_err(|e| UploadError::Http {
-            what: "building the HTTP client for".into(),
-            url: "the registries".into(),
-            detail: e.to_string(),
-        })
+    http_client(env, true, Duration::from_secs(300), "the registries")
 }
 
 /// The files under `workspace` the patterns match (relative paths with `/`), each pattern at least one.
@@ -653,6 +661,23 @@ async fn send(
     }
 }
 
+/// The body of a `GET` that must answer 2xx; `None` on 404 (nothing there yet).
+async fn read_if_there(
+    what: &str,
+    url: &str,
+    req: reqwest::RequestBuilder,
+    cancel: &Cancel,
+) -> Result<Option<String>, UploadError> {
+    let (status, body) = send(what, url, req, cancel).await?;
+    if status == 404 {
+        return Ok(None);
+    }
+    if !(200..300).contains(&status) {
+        return Err(refused(what, url, status, &body));
+    }
+    Ok(Some(body))
+}
+
 fn refused(what: &str, url: &str, status: u16, body: &str) -> UploadError {
     UploadError::Refused {
         what: what.to_owned(),
@@ -735,13 +760,9 @@ async fn npm_existing(
         req = req.bearer_auth(t.expose_secret());
     }
     let what = "reading the npm packument";
-    let (status, body) = send(what, &url, req, cancel).await?;
-    if status == 404 {
+    let Some(body) = read_if_there(what, &url, req, cancel).await? else {
         return Ok(false);
-    }
-    if !(200..300).contains(&status) {
-        return Err(refused(what, &url, status, &body));
-    }
+    };
     let doc: Value = serde_json::from_str(&body).map_err(|e| UploadError::Http {
         what: what.into(),
         url: url.clone(),
@@ -1041,13 +1062,9 @@ async fn pypi_existing(
         req = req.basic_auth("__token__", Some(t.expose_secret()));
     }
     let what = "reading the simple index";
-    let (status, body) = send(what, &index, req, cancel).await?;
-    if status == 404 {
+    let Some(body) = read_if_there(what, &index, req, cancel).await? else {
         return Ok(false);
-    }
-    if !(200..300).contains(&status) {
-        return Err(refused(what, &index, status, &body));
-    }
+    };
     let file_name = p
         .artifact
         .path

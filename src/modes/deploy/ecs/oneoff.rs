@@ -145,21 +145,13 @@ pub fn choose_container(
         Some(w) if names.contains(&w.as_str()) => Ok(w),
         Some(w) => Err(format!(
             "names container `{w}`, which the task definition does not have (it has {})",
-            names
-                .iter()
-                .map(|n| format!("`{n}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            crate::inputs::code_list(names.iter())
         )),
         None => match names.as_slice() {
             [one] => Ok((*one).to_owned()),
             _ => Err(format!(
                 "needs `container:` because the task definition has several containers ({})",
-                names
-                    .iter()
-                    .map(|n| format!("`{n}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                crate::inputs::code_list(names.iter())
             )),
         },
     }

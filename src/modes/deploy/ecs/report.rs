@@ -157,11 +157,7 @@ pub fn applied(cfg: &Config, a: &Applied, cancelled: bool) -> Report {
             "ECS deploy to cluster `{}`.\n\nThe {} failed, so no service was updated: {} still run{} what ran before.\n",
             cfg.cluster,
             pre.hook.label(),
-            cfg.services
-                .iter()
-                .map(|x| format!("`{x}`"))
-                .collect::<Vec<_>>()
-                .join(", "),
+            crate::inputs::code_list(cfg.services.iter()),
             if cfg.services.len() == 1 { "s" } else { "" }
         );
         s.push_str(&hook_section(pre));

@@ -148,11 +148,7 @@ pub fn render(base: &Base, edits: &Edits) -> Result<(Value, Vec<String>), String
     if !missing.is_empty() {
         return Err(format!(
             "container(s) {} not in task definition `{}`; it has: {}",
-            missing
-                .iter()
-                .map(|m| format!("`{m}`"))
-                .collect::<Vec<_>>()
-                .join(", "),
+            crate::inputs::code_list(missing.iter()),
             base.family(),
             names.join(", ")
         ));

@@ -388,10 +388,8 @@ impl Api {
 
     /// The code hash (`CodeSha256`) of published `version`; `None` when the version does not exist.
     pub async fn version_code_sha256(&self, version: &str) -> Result<Option<String>, LambdaError> {
-        match found(self.configuration(Some(version)).await)? {
-            Some(out) => Ok(Some(out.code_sha256().unwrap_or_default().to_owned())),
-            None => Ok(None),
-        }
+        let out = found(self.configuration(Some(version)).await)?;
+        Ok(out.map(|o| o.code_sha256().unwrap_or_default().to_owned()))
     }
 
     /// The role of one version (weighted aliases need the same execution role on both versions).
@@ -412,17 +410,14 @@ impl Api {
                     .send(),
             )
             .await;
-        match found(r)? {
-            Some(a) => Ok(Some(AliasState {
-                arn: a.alias_arn().unwrap_or_default().to_owned(),
-                version: a.function_version().unwrap_or_default().to_owned(),
-                routing: a
-                    .routing_config()
-                    .and_then(|r| r.additional_version_weights())
-                    .and_then(|w| w.iter().next().map(|(v, w)| (v.clone(), *w))),
-            })),
-            None => Ok(None),
-        }
+        Ok(found(r)?.map(|a| AliasState {
+            arn: a.alias_arn().unwrap_or_default().to_owned(),
+            version: a.function_version().unwrap_or_default().to_owned(),
+            routing: a
+                .routing_config()
+                .and_then(|r| r.additional_version_weights())
+                .and_then(|w| w.iter().next().map(|(v, w)| (v.clone(), *w))),
+        }))
     }
 
     /// `CreateAlias` pointing at `version`.
@@ -495,10 +490,7 @@ impl Api {
                     .send(),
             )
             .await;
-        match found(r)? {
-            Some(_) => Ok(true),
-            None => Ok(false),
-        }
+        Ok(found(r)?.is_some())
     }
 
     /// `GetFunctionUrlConfig` of `qualifier`: (URL, auth type); `None` when it has none.
@@ -513,13 +505,12 @@ impl Api {
                     .send(),
             )
             .await;
-        match found(r)? {
-            Some(c) => Ok(Some((
+        Ok(found(r)?.map(|c| {
+            (
                 c.function_url().to_owned(),
                 c.auth_type().as_str().to_owned(),
-            ))),
-            None => Ok(None),
-        }
+            )
+        }))
     }
 
     /// `CreateFunctionUrlConfig` for `qualifier` with `auth_type` (`AWS_IAM` or `NONE`); the URL.
@@ -574,10 +565,7 @@ impl Api {
                     .send(),
             )
             .await;
-        match found(r)? {
-            Some(_) => Ok(true),
-            None => Ok(false),
-        }
+        Ok(found(r)?.is_some())
     }
 
     /// `AddPermission` on `qualifier`; an existing statement with the same id is fine
@@ -626,10 +614,8 @@ impl Api {
                     .send(),
             )
             .await;
-        match found(r)? {
-            Some(_) => Ok(()),
-            None => Ok(()),
-        }
+        found(r)?;
+        Ok(())
     }
 
     /// `ListTags` of the function (unqualified ARN).

@@ -74,15 +74,13 @@ impl CloudWatch {
     }
 
     fn call_error(&self, names: &[String], code: Option<String>, message: String) -> CallError {
-        CallError {
-            service: "CloudWatch",
-            op: "DescribeAlarms",
-            resource: names.join(", "),
+        CallError::plain(
+            "CloudWatch",
+            "DescribeAlarms",
+            names.join(", "),
             code,
-            status: None,
             message,
-            transient: false,
-        }
+        )
     }
 
     /// The named alarms (metric and composite) that exist, with their states; follows `NextToken`.

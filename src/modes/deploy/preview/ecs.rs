@@ -23,7 +23,7 @@
 //! already routing the preview's host. So a refused run changes nothing — in particular not the other
 //! repository's record, which its own close and sweep still find.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Instant, SystemTime};
 
 use aws_config::SdkConfig;
@@ -32,8 +32,8 @@ use aws_sdk_ecs::error::ProvideErrorMetadata as _;
 use aws_sdk_ecs::types::{LoadBalancer, PropagateTags, Service, Tag};
 
 use super::{
-    Action, Prelude, PreviewConfig, Record, Start, claimed_by_other, environment, github_closed,
-    github_deactivate, host_of, legacy_record_key, pr_state, prelude, records, rfc3339,
+    Action, Prelude, PreviewConfig, Record, Start, claimed_by_other, deployment_ended, environment,
+    github_closed, github_deactivate, host_of, legacy_record_key, prelude, records, rfc3339,
 };
 use crate::aws::call::CallError;
 use crate::aws::query::{self, Node, Params, Query};
@@ -257,6 +257,36 @@ impl Session<'_> {
             .cloned())
     }
 
+    /// An existing (not INACTIVE) service named like the preview of #`n` is this repository's preview of
+    /// it and not being deleted: its ARN. Refused otherwise (`tail` ends the refusal's first sentence).
+    async fn existing_is_ours(
+        &self,
+        s: &Service,
+        name: &str,
+        n: u64,
+        tail: &str,
+    ) -> Result<String, EcsPreviewError> {
+        let arn = s.service_arn().unwrap_or_default().to_owned();
+        if ours(&self.ecs_tags(&arn).await?, &self.repo, n).is_none() {
+            return Err(EcsPreviewError::Refused {
+                message: format!(
+                    "service `{name}` exists in cluster `{}` but carries no stevedore preview record of {} for #{n}; it was left alone{tail}",
+                    self.cfg.cluster, self.repo
+                ),
+                hint: "Rename or delete that service, or deploy the preview from another base `service`; previews are named `<service>-pr-<number>`".into(),
+            });
+        }
+        if s.status() == Some("DRAINING") {
+            return Err(EcsPreviewError::Refused {
+                message: format!(
+                    "service `{name}` is being deleted (DRAINING) after an earlier close"
+                ),
+                hint: "Re-run this job in a few minutes, once ECS has finished deleting it".into(),
+            });
+        }
+        Ok(arn)
+    }
+
     async fn ecs_tags(&self, arn: &str) -> Result<BTreeMap<String, String>, EcsError> {
         let out = self
             .client
@@ -345,25 +375,8 @@ impl Session<'_> {
             .await?
             .filter(|s| s.status() != Some("INACTIVE"))
         {
-            let arn = s.service_arn().unwrap_or_default().to_owned();
-            if ours(&self.ecs_tags(&arn).await?, &self.repo, n).is_none() {
-                return Err(EcsPreviewError::Refused {
-                    message: format!(
-                        "service `{name}` exists in cluster `{}` but carries no stevedore preview record of {} for #{n}; it was left alone and nothing was changed",
-                        self.cfg.cluster, self.repo
-                    ),
-                    hint: "Rename or delete that service, or deploy the preview from another base `service`; previews are named `<service>-pr-<number>`".into(),
-                });
-            }
-            if s.status() == Some("DRAINING") {
-                return Err(EcsPreviewError::Refused {
-                    message: format!(
-                        "service `{name}` is being deleted (DRAINING) after an earlier close"
-                    ),
-                    hint: "Re-run this job in a few minutes, once ECS has finished deleting it"
-                        .into(),
-                });
-            }
+            self.existing_is_ours(&s, &name, n, " and nothing was changed")
+                .await?;
         }
         if let (Some(listener), Some(template)) = (&self.pv.listener_arn, &self.pv.host) {
             let tg_name = target_group_name(&self.cfg.cluster, &self.base, n);
@@ -398,34 +411,15 @@ impl Session<'_> {
         let base_arn = base.service_arn().unwrap_or_default().to_owned();
         let now = SystemTime::now();
         let mut notes = Vec::new();
-        let mut others: Vec<&Record> = recs.values().filter(|r| r.pr != n).collect();
-        if !recs.contains_key(&n) && others.len() >= self.pv.max {
-            let mut kept = Vec::new();
-            for r in others {
-                if r.expired(self.pv.ttl, now) {
-                    let removed = self.teardown(&base_arn, r).await?;
-                    notes.push(format!(
-                        "Removed the expired preview of #{} (last updated {}, older than `preview-ttl`): {}.",
-                        r.pr,
-                        r.updated,
-                        removed.join(", ")
-                    ));
-                    github_closed(
-                        self.github.as_ref(),
-                        &self.repo,
-                        &self.key,
-                        r.pr,
-                        "expired (preview-ttl)",
-                    )
-                    .await;
-                } else {
-                    kept.push(r);
-                }
-            }
-            others = kept;
-            if others.len() >= self.pv.max {
-                return Ok(self.refuse(n, &others));
-            }
+        let room = super::Room::for_preview(&recs, n, self.pv, now);
+        for r in &room.expired {
+            let removed = self.teardown(&base_arn, r).await?;
+            notes.push(super::expired_note(r, &removed));
+            let why = "expired (preview-ttl)";
+            github_closed(self.github.as_ref(), &self.repo, &self.key, r.pr, why).await;
+        }
+        if room.full {
+            return Ok(self.refuse(n, &room.others));
         }
         // The record first: whatever follows, a cancelled run leaves something the close or sweep finds.
         let record = Record::new(&self.repo, n, rfc3339(now));
@@ -462,26 +456,7 @@ impl Session<'_> {
                 crate::github::deployments::finish(gh, d, ok, url.as_deref(), None),
             )
             .await;
-            let r = match finished {
-                Ok(()) if ok => crate::github::deployments::deactivate(
-                    gh,
-                    &self.repo,
-                    &env_name,
-                    Some(d.id),
-                    "Superseded by a newer preview deployment",
-                )
-                .await
-                .map(|_| ()),
-                other => other,
-            };
-            match r {
-                Ok(()) => notes.push(format!(
-                    "GitHub deployment {} to environment `{env_name}` marked {}.",
-                    d.id,
-                    if ok { "success" } else { "failure" }
-                )),
-                Err(e) => notes.push(format!("GitHub deployment status not recorded: {e}")),
-            }
+            notes.push(deployment_ended(gh, &self.repo, &env_name, d, ok, finished).await);
         }
         let a = applied?;
         let mut open: Vec<u64> = recs.keys().copied().filter(|p| *p != n).collect();
@@ -526,25 +501,7 @@ impl Session<'_> {
         let existing = self.describe(&name).await?;
         let (dep, known) = match existing.filter(|s| s.status() != Some("INACTIVE")) {
             Some(s) => {
-                let arn = s.service_arn().unwrap_or_default().to_owned();
-                if ours(&self.ecs_tags(&arn).await?, &self.repo, n).is_none() {
-                    return Err(EcsPreviewError::Refused {
-                        message: format!(
-                            "service `{name}` exists in cluster `{}` but carries no stevedore preview record of {} for #{n}; it was left alone",
-                            self.cfg.cluster, self.repo
-                        ),
-                        hint: "Rename or delete that service, or deploy the preview from another base `service`; previews are named `<service>-pr-<number>`".into(),
-                    });
-                }
-                if s.status() == Some("DRAINING") {
-                    return Err(EcsPreviewError::Refused {
-                        message: format!(
-                            "service `{name}` is being deleted (DRAINING) after an earlier close"
-                        ),
-                        hint: "Re-run this job in a few minutes, once ECS has finished deleting it"
-                            .into(),
-                    });
-                }
+                let arn = self.existing_is_ours(&s, &name, n, "").await?;
                 self.ecs_tag(&arn, record).await?;
                 let out = self
                     .client
@@ -557,14 +514,14 @@ impl Session<'_> {
                     .await
                     .map_err(|e| EcsError::api("UpdateService", &name, &e))?;
                 tl.push(format!("UpdateService of `{name}`"));
-                primary(out.service(), "UpdateService", &name)?
+                ecs_deploy::primary(out.service(), "UpdateService", &name)?
             }
             None => {
                 let out = self
                     .create_service(&name, &td, base, routing.as_ref(), record)
                     .await?;
                 tl.push(format!("CreateService `{name}`"));
-                primary(out.as_ref(), "CreateService", &name)?
+                ecs_deploy::primary(out.as_ref(), "CreateService", &name)?
             }
         };
         let mut seen = Seen::default();
@@ -859,14 +816,14 @@ impl Session<'_> {
                     .first()
                     .and_then(|t| t.text_at(&["TargetGroupArn"]))
                     .map(str::to_owned)
-                    .ok_or_else(|| CallError {
-                        service: query::ELBV2.service_id,
-                        op: "CreateTargetGroup",
-                        resource: String::new(),
-                        code: None,
-                        status: None,
-                        message: "the answer names no target group".into(),
-                        transient: false,
+                    .ok_or_else(|| {
+                        CallError::plain(
+                            query::ELBV2.service_id,
+                            "CreateTargetGroup",
+                            "",
+                            None,
+                            "the answer names no target group",
+                        )
                     })?
             }
         };
@@ -938,15 +895,13 @@ impl Session<'_> {
                     )
                     .await?;
                 if out.members(&["Rules"]).is_empty() {
-                    return Err(CallError {
-                        service: query::ELBV2.service_id,
-                        op: "CreateRule",
-                        resource: String::new(),
-                        code: None,
-                        status: None,
-                        message: "the answer lists no rule".into(),
-                        transient: false,
-                    }
+                    return Err(CallError::plain(
+                        query::ELBV2.service_id,
+                        "CreateRule",
+                        "",
+                        None,
+                        "the answer lists no rule",
+                    )
                     .into());
                 }
                 priority.to_string()
@@ -1102,18 +1057,7 @@ impl Session<'_> {
         }
         rows.push(vec!["environment".into(), format!("`{}`", environment(n))]);
         rows.push(vec!["updated".into(), record.updated.clone()]);
-        rows.push(vec![
-            "open previews".into(),
-            format!(
-                "{} of {} (`preview-max`): {}",
-                open.len(),
-                self.pv.max,
-                open.iter()
-                    .map(|p| format!("#{p}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        ]);
+        rows.push(super::open_row(open, self.pv.max));
         let heading = match (&a.url, ok) {
             (Some(u), true) => format!("### 🔍 Preview of #{n}: {u}"),
             (None, true) => format!("### 🔍 Preview of #{n}: service `{name}`"),
@@ -1223,36 +1167,20 @@ impl Session<'_> {
         let mut rows = Vec::new();
         let mut removed_count = 0;
         for r in recs.values() {
-            let expired = r.expired(self.pv.ttl, now);
-            let state = pr_state(self.github.as_ref(), &self.repo, r.pr).await;
-            let why = if state.as_deref() == Some("closed") {
-                Some("pull request closed")
-            } else if expired {
-                Some("not updated within `preview-ttl`")
-            } else {
-                None
-            };
-            let Some(why) = why else {
-                rows.push(vec![
-                    format!("#{}", r.pr),
-                    r.updated.clone(),
-                    "kept".into(),
-                    state.map_or_else(
-                        || "PR state unknown".into(),
-                        |s| format!("pull request {s}"),
-                    ),
-                ]);
-                continue;
-            };
+            let why =
+                match super::sweep_reason(self.github.as_ref(), &self.repo, r, self.pv.ttl, now)
+                    .await
+                {
+                    Ok(why) => why,
+                    Err(kept) => {
+                        rows.push(kept);
+                        continue;
+                    }
+                };
             let removed = self.teardown(&base_arn, r).await?;
             removed_count += 1;
             github_closed(self.github.as_ref(), &self.repo, &self.key, r.pr, why).await;
-            rows.push(vec![
-                format!("#{}", r.pr),
-                r.updated.clone(),
-                "removed".into(),
-                format!("{why}: {}", removed.join(", ")),
-            ]);
+            rows.push(super::removed_row(r, why, &removed));
         }
         Ok(super::sweep_report(
             &self.repo,
@@ -1274,34 +1202,6 @@ struct Applied {
     routing: Option<Routing>,
     url: Option<String>,
     timeline: Timeline,
-}
-
-/// The PRIMARY deployment of a Create/UpdateService answer and the event ids it already lists.
-fn primary(
-    s: Option<&Service>,
-    op: &'static str,
-    name: &str,
-) -> Result<(String, HashSet<String>), EcsError> {
-    let id = s
-        .and_then(|s| {
-            s.deployments()
-                .iter()
-                .find(|d| d.status() == Some("PRIMARY"))
-        })
-        .and_then(|d| d.id())
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            EcsError::unexpected(op, name, "the response lists no PRIMARY deployment")
-        })?;
-    let events = s
-        .map(|s| {
-            s.events()
-                .iter()
-                .filter_map(|e| e.id().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok((id, events))
 }
 
 #[cfg(test)]
