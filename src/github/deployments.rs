@@ -81,6 +81,8 @@ pub struct Record {
     pub restored_from: Option<u64>,
     /// A rollback: the deployment that was live before it (a later `previous` skips it).
     pub rolled_back_from: Option<u64>,
+    /// A promotion (`promote-from`): the environment whose release this deploy put in place.
+    pub promoted_from: Option<String>,
 }
 
 /// The payload stevedore writes on every deployment (`payload` of POST /repos/{owner}/{repo}/deployments).
@@ -102,6 +104,9 @@ pub struct Payload {
     pub restored_from: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rolled_back_from: Option<u64>,
+    /// A promotion: the environment the release came from (`restored_from` is its deployment there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_from: Option<String>,
 }
 
 /// Exactly what a deploy put in place, enough to put it in place again. One variant per deploy target.
@@ -281,6 +286,7 @@ async fn start_with(
         target: record.target.clone(),
         restored_from: record.restored_from,
         rolled_back_from: record.rolled_back_from,
+        promoted_from: record.promoted_from.clone(),
     };
     let description = cut_chars(description, MAX_DESCRIPTION_CHARS);
     let body = CreateDeployment {
@@ -833,6 +839,7 @@ mod tests {
             }),
             restored_from: None,
             rolled_back_from: None,
+            promoted_from: None,
         };
         let v = serde_json::to_value(&p).unwrap();
         assert_eq!(
@@ -884,6 +891,7 @@ mod tests {
             }),
             restored_from: Some(3),
             rolled_back_from: Some(5),
+            promoted_from: None,
         };
         let v = serde_json::to_value(&p).unwrap();
         assert_eq!(

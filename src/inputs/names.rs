@@ -84,6 +84,7 @@ inputs! {
     PreDeployTask = "pre-deploy-task",
     PostDeployTask = "post-deploy-task",
     RollbackTo = "rollback-to",
+    PromoteFrom = "promote-from",
     AppRunnerService = "app-runner-service",
     ExpressService = "express-service",
     FunctionName = "function-name",

@@ -15,6 +15,7 @@ pub mod image_target;
 pub mod lambda;
 pub mod poll;
 pub mod preview;
+pub mod promote;
 pub mod record;
 pub mod rollback;
 pub mod target;
@@ -50,6 +51,8 @@ pub struct Config {
     pub preview: Option<preview::PreviewConfig>,
     /// `rollback-to`: redeploy an earlier release instead (docs/rollback.md).
     pub rollback: Option<crate::github::deployments::Wanted>,
+    /// `promote-from`: deploy what that environment runs instead (docs/promotion.md).
+    pub promote_from: Option<String>,
 }
 
 /// Where a deploy step deploys. Boxed: the configurations are large and a deploy's futures already are.
@@ -80,7 +83,15 @@ impl Config {
         let rollback_to = p.string(Input::RollbackTo);
         let preview_on = p.bool(Input::Preview, false);
         let rollback = rollback::parse(p, rollback_to.as_deref(), preview_on);
-        let mut given = TargetInputs::read(p, rollback_to.is_some());
+        let promote_raw = p.string(Input::PromoteFrom);
+        let promote_from = promote::parse(
+            p,
+            promote_raw.as_deref(),
+            rollback_to.is_some(),
+            preview_on && rollback_to.is_none(),
+        );
+        let mut given =
+            TargetInputs::read(p, rollback_to.is_some() || promote_raw.is_some());
         if let Some(service) = given.express_service.take() {
             // With `rollback-to`, `preview: true` is refused by its parser.
             if preview::PreviewConfig::parse(p, preview_on).is_some() && !given.rollback_to {
@@ -95,6 +106,7 @@ impl Config {
                 target: Target::Express(Box::new(express::Config::parse(p, service, given))),
                 preview: None,
                 rollback,
+                promote_from,
             });
         }
         let ecs_wanted = given.cluster.is_some() || given.service.is_some();
@@ -144,6 +156,7 @@ impl Config {
                 ))),
                 preview: None,
                 rollback,
+                promote_from,
             });
         }
         if ecs_wanted && function.is_some() {
@@ -225,6 +238,7 @@ impl Config {
             target,
             preview,
             rollback,
+            promote_from,
         })
     }
 }
@@ -367,16 +381,18 @@ fn lambda_only_inputs(p: &mut Inputs<'_>) -> Vec<Input> {
 /// or a deploy.
 pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
     // Previews are refused for App Runner and Express at parse time.
-    match (&cfg.target, &cfg.preview, &cfg.rollback) {
-        (Target::Ecs(c), Some(pv), None) => return Box::pin(preview::ecs::run(rt, c, pv)).await,
-        (Target::Lambda(l), Some(pv), None) => {
+    let recorded = cfg.rollback.is_some() || cfg.promote_from.is_some();
+    match (&cfg.target, &cfg.preview, recorded) {
+        (Target::Ecs(c), Some(pv), false) => return Box::pin(preview::ecs::run(rt, c, pv)).await,
+        (Target::Lambda(l), Some(pv), false) => {
             return Box::pin(preview::run_lambda(rt, l, pv)).await;
         }
         _ => {}
     }
-    let r = each_target!(&cfg.target, t => match &cfg.rollback {
-        Some(wanted) => Box::pin(rollback::run(rt, t.as_ref(), wanted)).await,
-        None => Box::pin(deploy(rt, t.as_ref())).await,
+    let r = each_target!(&cfg.target, t => match (&cfg.rollback, &cfg.promote_from) {
+        (Some(wanted), _) => Box::pin(rollback::run(rt, t.as_ref(), wanted)).await,
+        (None, Some(from)) => Box::pin(promote::run(rt, t.as_ref(), from)).await,
+        (None, None) => Box::pin(deploy(rt, t.as_ref())).await,
     });
     r.map(|r| note_real_run_refusal(rt, cfg.target.aws(), r))
 }

@@ -480,6 +480,30 @@ impl super::target::Target for LambdaConfig {
             if *function == self.function_name && *alias == self.alias)
     }
 
+    /// The same function: its recorded version (and code hash) behind this step's alias.
+    fn counterpart(
+        &self,
+        _aws: &crate::aws::Connected,
+        recorded: &crate::github::deployments::Target,
+    ) -> Option<crate::github::deployments::Target> {
+        match recorded {
+            crate::github::deployments::Target::Lambda {
+                function,
+                version,
+                code_sha256,
+                ..
+            } if *function == self.function_name => {
+                Some(crate::github::deployments::Target::Lambda {
+                    function: function.clone(),
+                    alias: self.alias.clone(),
+                    version: version.clone(),
+                    code_sha256: code_sha256.clone(),
+                })
+            }
+            _ => None,
+        }
+    }
+
     fn observe(
         &self,
         rt: &Runtime<'_>,
