@@ -43,6 +43,7 @@ mod packages;
 mod pipelines;
 mod preview;
 mod promote;
+mod promotion;
 mod proxy;
 mod publish;
 mod reporting;
