@@ -89,6 +89,7 @@ inputs! {
     ExpressService = "express-service",
     FunctionName = "function-name",
     Alias = "alias",
+    EventRules = "event-rules",
     Preview = "preview",
     PreviewUrlAuth = "preview-url-auth",
     PreviewMax = "preview-max",

@@ -205,6 +205,14 @@ impl Config {
                 let lambda = lambda::LambdaConfig::parse(p, function);
                 if preview.is_some() {
                     check_preview(p, None);
+                    if lambda.as_ref().is_ok_and(|l| l.event_rules.is_some()) {
+                        p.error(
+                            Input::EventRules,
+                            None,
+                            "does not apply to previews: a preview alias `pr-<n>` gets no EventBridge rules (they would fire the preview on real events)",
+                            "Remove `event-rules` from the preview step; sync them in the step that deploys the environment's alias",
+                        );
+                    }
                 }
                 Target::Lambda(Box::new(lambda?))
             }
@@ -340,7 +348,7 @@ fn refuse_inputs(p: &mut Inputs<'_>, inputs: &[Input], rollback_to: bool, target
 }
 
 /// Inputs only a Lambda deploy reads (besides `traffic` and `alias`, which have defaults: [`runner_default`]).
-const ONLY_LAMBDA: [Input; 10] = [
+const ONLY_LAMBDA: [Input; 11] = [
     Input::ZipFile,
     Input::S3Bucket,
     Input::S3Key,
@@ -351,6 +359,7 @@ const ONLY_LAMBDA: [Input; 10] = [
     Input::TestPayload,
     Input::MemorySize,
     Input::FunctionTimeout,
+    Input::EventRules,
 ];
 
 /// The action.yml default the runner passes for an input another target may refuse: a value equal to

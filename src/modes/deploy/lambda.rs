@@ -82,6 +82,9 @@ pub struct LambdaConfig {
     pub settings: Settings,
     pub traffic: Traffic,
     pub health: HealthConfig,
+    /// `event-rules`: the EventBridge rules whose target is the alias, synced after it moved
+    /// (`None`: not given, rules left alone).
+    pub event_rules: Option<Vec<crate::event_rules::EventRule>>,
 }
 
 impl LambdaConfig {
@@ -129,6 +132,17 @@ impl LambdaConfig {
             parse_environment,
         );
 
+        let event_rules = p.text(Input::EventRules).and_then(|text| {
+            match crate::event_rules::parse(&text) {
+                Ok(rules) => Some(rules),
+                Err(errors) => {
+                    for e in errors {
+                        p.error(Input::EventRules, e.value.as_deref(), e.problem, e.fix);
+                    }
+                    None
+                }
+            }
+        });
         let function_name = function_name?;
         let aws = crate::aws::AwsInputs::parse(p);
         if interval.is_zero() {
@@ -207,6 +221,7 @@ impl LambdaConfig {
                 payload,
                 interval,
             },
+            event_rules,
         })
     }
 }
@@ -297,6 +312,9 @@ pub enum LambdaError {
     },
     #[error("cannot build the HTTP client for `health-url`: {message}")]
     Http { message: String },
+    /// The `event-rules` sync after the alias moved.
+    #[error("`event-rules`: {0}")]
+    EventRules(#[from] crate::event_rules::EventRulesError),
     #[error(
         "version {version} of Lambda function `{function}`, which the deployment to restore recorded, cannot be read: {message}"
     )]
@@ -348,6 +366,21 @@ impl LambdaError {
             LambdaError::PackageType { .. } => {
                 "Zip functions take `zip-file` or `s3-bucket`/`s3-key`; image functions take `image`.".into()
             }
+            LambdaError::EventRules(crate::event_rules::EventRulesError::NotOurs { .. }) => {
+                "The alias was deployed; rename the rule in `event-rules` (or delete the other rule) and re-run to sync the rules.".into()
+            }
+            LambdaError::EventRules(crate::event_rules::EventRulesError::Call(e)) => format!(
+                "The alias was deployed, its rules were not all synced. {}",
+                if e.is_access_denied() {
+                    format!(
+                        "The role needs `{}:{}` (EventBridge: PutRule, PutTargets, ListRules, ListTargetsByRule, ListTagsForResource, RemoveTargets, DeleteRule; Lambda: GetPolicy, AddPermission, RemovePermission on the alias).",
+                        if e.service == "Lambda" { "lambda" } else { "events" },
+                        e.op
+                    )
+                } else {
+                    "Re-run the job: the sync writes only what still differs.".to_owned()
+                }
+            ),
             LambdaError::VersionMissing { .. } => {
                 "The version was deleted since: restore another version (`rollback-to: <version>`), or deploy the release again normally.".into()
             }
@@ -365,6 +398,7 @@ impl LambdaError {
                 | LambdaError::RoleMismatch { .. }
                 | LambdaError::PackageType { .. }
                 | LambdaError::VersionMissing { .. }
+                | LambdaError::EventRules(crate::event_rules::EventRulesError::NotOurs { .. })
         )
     }
 }
@@ -712,6 +746,15 @@ async fn run_inner(
     };
     let mut d = outcome?;
     d.notes.extend(github_note.filter(|n| !n.is_empty()));
+    if let Some(rules) = &cfg.event_rules {
+        if success {
+            sync_event_rules(sdk, cfg, &net, rules, dry_run, &mut d).await?;
+        } else {
+            d.notes.push(
+                "EventBridge rules (`event-rules`) not synced: the alias did not move to the new release.".into(),
+            );
+        }
+    }
     let key = rt
         .common
         .report_key
@@ -726,6 +769,53 @@ async fn run_inner(
         );
     }
     Ok(r)
+}
+
+/// Syncs `event-rules` with the alias (`dry_run`: compares only) and notes each rule's change in the
+/// report: created, updated, removed or unchanged, with what differs.
+async fn sync_event_rules(
+    sdk: &SdkConfig,
+    cfg: &LambdaConfig,
+    net: &crate::net::Net,
+    rules: &[crate::event_rules::EventRule],
+    dry_run: bool,
+    d: &mut Deployed,
+) -> Result<(), LambdaError> {
+    let alias_arn = if d.alias_arn.is_empty() {
+        format!("{}:{}", d.function_arn, cfg.alias)
+    } else {
+        d.alias_arn.clone()
+    };
+    let Some(worker) = crate::event_rules::Worker::from_alias_arn(&alias_arn) else {
+        d.notes.push(format!(
+            "EventBridge rules (`event-rules`) not synced: {} is not an alias ARN.",
+            crate::report::markdown::code_span(&alias_arn)
+        ));
+        return Ok(());
+    };
+    let events = crate::aws::events::Events::new(sdk, net).map_err(|e| LambdaError::Http {
+        message: e.to_string(),
+    })?;
+    let lambda = aws_sdk_lambda::Client::new(sdk);
+    let changes = crate::event_rules::sync(&events, &lambda, &worker, rules, dry_run).await?;
+    let lines: Vec<String> = changes
+        .iter()
+        .map(|c| crate::report::markdown::code_span(&c.to_string()))
+        .collect();
+    d.notes.push(format!(
+        "EventBridge rules on alias {}{}: {}.",
+        crate::report::markdown::code_span(&cfg.alias),
+        if dry_run { " (dry run, nothing written)" } else { "" },
+        if lines.is_empty() {
+            "none listed, none of stevedore's left".to_owned()
+        } else {
+            lines.join(", ")
+        }
+    ));
+    for c in &changes {
+        tracing::info!("event-rules: {c}");
+    }
+    Ok(())
 }
 
 /// The alias in the Lambda console (the deployment's `environment_url`).
@@ -1605,6 +1695,7 @@ mod tests {
             },
             traffic: Traffic::parse(traffic).unwrap(),
             health: HealthConfig::default(),
+            event_rules: None,
         }
     }
 
