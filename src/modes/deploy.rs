@@ -716,6 +716,7 @@ mod tests {
             "poll",
             "target",
             "rollback",
+            "promote",
         ]
         .iter()
         .map(|r| (format!("{r}.rs"), None))

@@ -316,6 +316,34 @@ async fn ecs_promotion_puts_the_source_task_definition_in_place_registering_noth
             .await,
         &["input `image`", "is set together with `promote-from`"],
     );
+    // An environment without a release of these services: nothing to promote.
+    refused(
+        &at(step(), &gh, SHA_C, "staging")
+            .input("image", "")
+            .input("promote-from", "qa")
+            .run()
+            .await,
+        &["environment `qa` has no stevedore deployment of ECS"],
+    );
+    // dev in another account (its `environments` entry): refused before GitHub is read.
+    let reads = gh.count("GET /repos/{owner}/{repo}/deployments");
+    refused(
+        &at(step(), &gh, SHA_C, "staging")
+            .input("image", "")
+            .input("promote-from", "dev")
+            .input(
+                "environments",
+                "dev: { role: 'arn:aws:iam::111111111111:role/deploy' }\nstaging: { role: 'arn:aws:iam::123456789012:role/deploy' }",
+            )
+            .run()
+            .await,
+        &[
+            "environment `dev` is in account `111111111111`",
+            "promotion between accounts",
+        ],
+    );
+    assert_eq!(gh.count("GET /repos/{owner}/{repo}/deployments"), reads);
+    assert_eq!(fake.service_task_definition("web"), td_a);
     gh.assert_no_violations();
 }
 

@@ -373,7 +373,7 @@ impl LambdaError {
                 "The alias was deployed, its rules were not all synced. {}",
                 if e.is_access_denied() {
                     format!(
-                        "The role needs `{}:{}` (EventBridge: PutRule, PutTargets, ListRules, ListTargetsByRule, ListTagsForResource, RemoveTargets, DeleteRule; Lambda: GetPolicy, AddPermission, RemovePermission on the alias).",
+                        "The role needs `{}:{}` (EventBridge: ListEventBuses, ListRuleNamesByTarget, DescribeRule, ListTargetsByRule, ListTagsForResource, PutRule with TagResource, PutTargets, RemoveTargets, DeleteRule; Lambda: GetPolicy, AddPermission, RemovePermission on the alias).",
                         if e.service == "Lambda" { "lambda" } else { "events" },
                         e.op
                     )
