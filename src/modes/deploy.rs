@@ -84,6 +84,8 @@ impl Config {
         let preview_on = p.bool(Input::Preview, false);
         let rollback = rollback::parse(p, rollback_to.as_deref(), preview_on);
         let promote_raw = p.string(Input::PromoteFrom);
+        // Lambda only: read once here, refused by name for every other target.
+        let event_rules = p.text(Input::EventRules);
         let promote_from = promote::parse(
             p,
             promote_raw.as_deref(),
@@ -102,6 +104,7 @@ impl Config {
                     "Remove `preview: true` from the ECS Express step",
                 );
             }
+            refuse_event_rules(p, event_rules.as_deref(), "an ECS Express deploy (`express-service`)");
             return Ok(Self {
                 target: Target::Express(Box::new(express::Config::parse(p, service, given))),
                 preview: None,
@@ -148,6 +151,7 @@ impl Config {
                 "an App Runner deploy (`app-runner-service`)",
                 "it is a Lambda input: App Runner switches all traffic once the new version is healthy, and a Lambda function is deployed with `function-name`",
             );
+            refuse_event_rules(p, event_rules.as_deref(), "an App Runner deploy (`app-runner-service`)");
             return Ok(Self {
                 target: Target::AppRunner(Box::new(apprunner::Config::parse(
                     p,
@@ -175,7 +179,10 @@ impl Config {
             Some(_) => None,
             None if ecs_wanted => None,
             None => {
-                let lambda_inputs = lambda_only_inputs(p);
+                let mut lambda_inputs = lambda_only_inputs(p);
+                if event_rules.is_some() {
+                    lambda_inputs.push(Input::EventRules);
+                }
                 (!lambda_inputs.is_empty()).then(|| {
                     Err(p.missing(
                         Input::FunctionName,
@@ -202,10 +209,14 @@ impl Config {
                     "a Lambda deploy (`function-name`)",
                     "task definitions, one-off tasks and draining are ECS's; run a migration as a workflow step or a Lambda invocation before the deploy",
                 );
-                let lambda = lambda::LambdaConfig::parse(p, function);
+                let rules = lambda::parse_event_rules(p, event_rules.as_deref());
+                let lambda = lambda::LambdaConfig::parse(p, function).map(|mut l| {
+                    l.event_rules = rules;
+                    l
+                });
                 if preview.is_some() {
                     check_preview(p, None);
-                    if lambda.as_ref().is_ok_and(|l| l.event_rules.is_some()) {
+                    if event_rules.is_some() {
                         p.error(
                             Input::EventRules,
                             None,
@@ -239,6 +250,7 @@ impl Config {
                     "an ECS deploy (`cluster` + `service`)",
                     "it is a Lambda input: an ECS rollout is judged by ECS's deployment state and its tasks and replaces tasks by its deployment configuration, not by weighted traffic; a Lambda function is deployed with `function-name`",
                 );
+                refuse_event_rules(p, event_rules.as_deref(), "an ECS deploy (`cluster` + `service`)");
                 Target::Ecs(Box::new(ecs))
             }
         };
@@ -347,8 +359,20 @@ fn refuse_inputs(p: &mut Inputs<'_>, inputs: &[Input], rollback_to: bool, target
     }
 }
 
+/// Refuses `event-rules` (read once by `Config::parse`) on a target that is not Lambda.
+fn refuse_event_rules(p: &mut Inputs<'_>, raw: Option<&str>, target: &str) {
+    if raw.is_some() {
+        p.error(
+            Input::EventRules,
+            None,
+            format!("does not apply to {target}: EventBridge rules target a Lambda alias"),
+            "Remove `event-rules` from this step (sync a worker's rules in its Lambda deploy step, with `function-name`)",
+        );
+    }
+}
+
 /// Inputs only a Lambda deploy reads (besides `traffic` and `alias`, which have defaults: [`runner_default`]).
-const ONLY_LAMBDA: [Input; 11] = [
+const ONLY_LAMBDA: [Input; 10] = [
     Input::ZipFile,
     Input::S3Bucket,
     Input::S3Key,
@@ -359,7 +383,6 @@ const ONLY_LAMBDA: [Input; 11] = [
     Input::TestPayload,
     Input::MemorySize,
     Input::FunctionTimeout,
-    Input::EventRules,
 ];
 
 /// The action.yml default the runner passes for an input another target may refuse: a value equal to
@@ -452,6 +475,44 @@ mod tests {
     }
 
     const IMAGE: (&str, &str) = ("INPUT_IMAGE", "repo@sha256:0");
+
+    #[test]
+    fn event_rules_are_lambda_only_and_not_for_previews() {
+        const RULES: (&str, &str) = ("INPUT_EVENT-RULES", "nightly:\n  schedule: rate(1 day)\n");
+        let (t, e) = choose(&[("INPUT_FUNCTION-NAME", "api"), RULES]);
+        assert_eq!((t, e.len()), (Some("lambda"), 0), "{e:#?}");
+        for (input, value) in [
+            ("INPUT_SERVICE", "web"),
+            ("INPUT_APP-RUNNER-SERVICE", "front"),
+            ("INPUT_EXPRESS-SERVICE", "front"),
+        ] {
+            let (_, e) = choose(&[(input, value), IMAGE, RULES]);
+            assert_eq!(e.len(), 1, "{e:#?}");
+            assert!(
+                e[0].starts_with("input `event-rules`: does not apply to")
+                    && e[0].contains("EventBridge rules target a Lambda alias"),
+                "{e:#?}"
+            );
+        }
+        // Without `function-name`, the rules make it a Lambda deploy that lacks one.
+        let (_, e) = choose(&[RULES]);
+        assert!(
+            e.iter()
+                .any(|e| e.contains("`function-name`") && e.contains("`event-rules` given")),
+            "{e:#?}"
+        );
+        let (_, e) = choose(&[("INPUT_FUNCTION-NAME", "api"), ("INPUT_PREVIEW", "true"), RULES]);
+        assert!(
+            e.iter()
+                .any(|e| e.starts_with("input `event-rules`: does not apply to previews")),
+            "{e:#?}"
+        );
+        let (_, e) = choose(&[("INPUT_FUNCTION-NAME", "api"), ("INPUT_EVENT-RULES", "x: 1")]);
+        assert!(
+            e.iter().any(|e| e.starts_with("input `event-rules`")),
+            "{e:#?}"
+        );
+    }
 
     #[test]
     fn each_target_input_chooses_its_target_once() {

@@ -163,7 +163,6 @@ fn every_input_is_read_once() {
         ("deploy", "alias"),
         ("deploy", "environment"),
         ("deploy", "environment-variables"),
-        ("deploy", "event-rules"),
         ("deploy", "function-timeout"),
         ("deploy", "handler"),
         ("deploy", "health-url"),

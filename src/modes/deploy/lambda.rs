@@ -132,17 +132,6 @@ impl LambdaConfig {
             parse_environment,
         );
 
-        let event_rules = p.text(Input::EventRules).and_then(|text| {
-            match crate::event_rules::parse(&text) {
-                Ok(rules) => Some(rules),
-                Err(errors) => {
-                    for e in errors {
-                        p.error(Input::EventRules, e.value.as_deref(), e.problem, e.fix);
-                    }
-                    None
-                }
-            }
-        });
         let function_name = function_name?;
         let aws = crate::aws::AwsInputs::parse(p);
         if interval.is_zero() {
@@ -221,8 +210,25 @@ impl LambdaConfig {
                 payload,
                 interval,
             },
-            event_rules,
+            // Set by `deploy::Config::parse`, which reads `event-rules` once ([`parse_event_rules`]).
+            event_rules: None,
         })
+    }
+}
+
+/// Parses `event-rules` (`raw`, as `deploy::Config::parse` read it), recording each problem.
+pub fn parse_event_rules(
+    p: &mut Inputs<'_>,
+    raw: Option<&str>,
+) -> Option<Vec<crate::event_rules::EventRule>> {
+    match crate::event_rules::parse(raw?) {
+        Ok(rules) => Some(rules),
+        Err(errors) => {
+            for e in errors {
+                p.error(Input::EventRules, e.value.as_deref(), e.problem, e.fix);
+            }
+            None
+        }
     }
 }
 
