@@ -92,8 +92,7 @@ impl Config {
             rollback_to.is_some(),
             preview_on && rollback_to.is_none(),
         );
-        let mut given =
-            TargetInputs::read(p, rollback_to.is_some() || promote_raw.is_some());
+        let mut given = TargetInputs::read(p, rollback_to.is_some() || promote_raw.is_some());
         if let Some(service) = given.express_service.take() {
             // With `rollback-to`, `preview: true` is refused by its parser.
             if preview::PreviewConfig::parse(p, preview_on).is_some() && !given.rollback_to {
@@ -104,7 +103,11 @@ impl Config {
                     "Remove `preview: true` from the ECS Express step",
                 );
             }
-            refuse_event_rules(p, event_rules.as_deref(), "an ECS Express deploy (`express-service`)");
+            refuse_event_rules(
+                p,
+                event_rules.as_deref(),
+                "an ECS Express deploy (`express-service`)",
+            );
             return Ok(Self {
                 target: Target::Express(Box::new(express::Config::parse(p, service, given))),
                 preview: None,
@@ -151,7 +154,11 @@ impl Config {
                 "an App Runner deploy (`app-runner-service`)",
                 "it is a Lambda input: App Runner switches all traffic once the new version is healthy, and a Lambda function is deployed with `function-name`",
             );
-            refuse_event_rules(p, event_rules.as_deref(), "an App Runner deploy (`app-runner-service`)");
+            refuse_event_rules(
+                p,
+                event_rules.as_deref(),
+                "an App Runner deploy (`app-runner-service`)",
+            );
             return Ok(Self {
                 target: Target::AppRunner(Box::new(apprunner::Config::parse(
                     p,
@@ -250,7 +257,11 @@ impl Config {
                     "an ECS deploy (`cluster` + `service`)",
                     "it is a Lambda input: an ECS rollout is judged by ECS's deployment state and its tasks and replaces tasks by its deployment configuration, not by weighted traffic; a Lambda function is deployed with `function-name`",
                 );
-                refuse_event_rules(p, event_rules.as_deref(), "an ECS deploy (`cluster` + `service`)");
+                refuse_event_rules(
+                    p,
+                    event_rules.as_deref(),
+                    "an ECS deploy (`cluster` + `service`)",
+                );
                 Target::Ecs(Box::new(ecs))
             }
         };
@@ -501,13 +512,20 @@ mod tests {
                 .any(|e| e.contains("`function-name`") && e.contains("`event-rules` given")),
             "{e:#?}"
         );
-        let (_, e) = choose(&[("INPUT_FUNCTION-NAME", "api"), ("INPUT_PREVIEW", "true"), RULES]);
+        let (_, e) = choose(&[
+            ("INPUT_FUNCTION-NAME", "api"),
+            ("INPUT_PREVIEW", "true"),
+            RULES,
+        ]);
         assert!(
             e.iter()
                 .any(|e| e.starts_with("input `event-rules`: does not apply to previews")),
             "{e:#?}"
         );
-        let (_, e) = choose(&[("INPUT_FUNCTION-NAME", "api"), ("INPUT_EVENT-RULES", "x: 1")]);
+        let (_, e) = choose(&[
+            ("INPUT_FUNCTION-NAME", "api"),
+            ("INPUT_EVENT-RULES", "x: 1"),
+        ]);
         assert!(
             e.iter().any(|e| e.starts_with("input `event-rules`")),
             "{e:#?}"

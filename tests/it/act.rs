@@ -1824,7 +1824,8 @@ async fn act_rollback_example_restores_the_previous_lambda_version() {
 /// recording `promoted_from: dev`; `production` is refused before any AWS call, because production
 /// requires the OIDC `environment` claim (act has none).
 #[tokio::test]
-async fn act_promotion_example_deploys_dev_promotes_its_version_to_staging_and_refuses_production() {
+async fn act_promotion_example_deploys_dev_promotes_its_version_to_staging_and_refuses_production()
+{
     use crate::helpers::fake_github::FakeGithub;
     let Some(act) = act() else {
         return;

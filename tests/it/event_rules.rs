@@ -344,7 +344,12 @@ async fn a_lambda_deploy_syncs_its_event_rules_after_the_alias_moved() {
     );
 
     let second = format!("{hourly}:\n  schedule: rate(1 hour)\n");
-    let moved = summary(&rig.step(Some("a")).input("event-rules", &second).run().await);
+    let moved = summary(
+        &rig.step(Some("a"))
+            .input("event-rules", &second)
+            .run()
+            .await,
+    );
     assert!(
         moved.contains(&format!("`+ rule default/{hourly}"))
             && moved.contains(&format!("`- rule default/{nightly}")),

@@ -179,7 +179,11 @@ async fn lambda_promotion_moves_this_alias_to_the_source_version_and_refuses_fai
         .send()
         .await
         .unwrap();
-    assert_eq!(versions.versions().len(), 3, "$LATEST, 1, 2: nothing published");
+    assert_eq!(
+        versions.versions().len(),
+        3,
+        "$LATEST, 1, 2: nothing published"
+    );
 
     // dev: B fails its health check (version 3, alias `dev` back on 2): its latest deployment failed.
     let sick = crate::lambda::health_server(503).await;
@@ -198,7 +202,10 @@ async fn lambda_promotion_moves_this_alias_to_the_source_version_and_refuses_fai
         &promote().await,
         &[
             "input `promote-from`",
-            &format!("#{} (`{SHA_B}`), failed (statuses in_progress → failure)", dep_b["id"]),
+            &format!(
+                "#{} (`{SHA_B}`), failed (statuses in_progress → failure)",
+                dep_b["id"]
+            ),
         ],
     );
 
@@ -208,7 +215,14 @@ async fn lambda_promotion_moves_this_alias_to_the_source_version_and_refuses_fai
         json!({"ref": git_ref, "version": sha, "target": {"kind": "lambda",
             "function": rig.function, "alias": "dev", "version": version, "code_sha256": hash}})
     };
-    let busy = forge(&gh, "dev", SHA_C, record("2", SHA_C, "refs/heads/main"), "in_progress").await;
+    let busy = forge(
+        &gh,
+        "dev",
+        SHA_C,
+        record("2", SHA_C, "refs/heads/main"),
+        "in_progress",
+    )
+    .await;
     refused(
         &promote().await,
         &[&format!("#{busy} (`{SHA_C}`), is still in progress")],
@@ -307,7 +321,10 @@ async fn ecs_promotion_puts_the_source_task_definition_in_place_registering_noth
             .input("promote-from", "staging")
             .run()
             .await,
-        &["input `promote-from`", "the environment this step deploys to"],
+        &[
+            "input `promote-from`",
+            "the environment this step deploys to",
+        ],
     );
     refused(
         &at(step(), &gh, SHA_C, "staging")

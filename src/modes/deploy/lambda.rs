@@ -811,7 +811,11 @@ async fn sync_event_rules(
     d.notes.push(format!(
         "EventBridge rules on alias {}{}: {}.",
         crate::report::markdown::code_span(&cfg.alias),
-        if dry_run { " (dry run, nothing written)" } else { "" },
+        if dry_run {
+            " (dry run, nothing written)"
+        } else {
+            ""
+        },
         if lines.is_empty() {
             "none listed, none of stevedore's left".to_owned()
         } else {

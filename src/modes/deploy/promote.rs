@@ -117,12 +117,13 @@ async fn latest(
     let mut next = format!("/repos/{repository}/deployments?environment={escaped}&per_page=100");
     for _ in 0..MAX_PAGES {
         let answer = client.request(reqwest::Method::GET, &next, None).await?;
-        let page: Vec<DeploymentResponse> =
-            serde_json::from_value(answer.body).map_err(|e| crate::github::GithubError::Decode {
+        let page: Vec<DeploymentResponse> = serde_json::from_value(answer.body).map_err(|e| {
+            crate::github::GithubError::Decode {
                 method: "GET".into(),
                 route: next.clone(),
                 message: format!("not a list of deployments: {e}"),
-            })?;
+            }
+        })?;
         for d in page {
             seen.examined += 1;
             let Some(payload) = d.stevedore_payload() else {
@@ -170,15 +171,13 @@ fn not_promotable(states: &[String]) -> Option<String> {
     } else {
         states.iter().rev().cloned().collect::<Vec<_>>().join(" → ")
     };
-    Some(
-        if states.iter().any(|s| s == "failure" || s == "error") {
-            format!("failed (statuses {history})")
-        } else if states.first().is_some_and(|s| s == "inactive") {
-            format!("never succeeded (statuses {history})")
-        } else {
-            format!("is still in progress (statuses {history})")
-        },
-    )
+    Some(if states.iter().any(|s| s == "failure" || s == "error") {
+        format!("failed (statuses {history})")
+    } else if states.first().is_some_and(|s| s == "inactive") {
+        format!("never succeeded (statuses {history})")
+    } else {
+        format!("is still in progress (statuses {history})")
+    })
 }
 
 /// A refusal of the source's release (exit 2), naming the input.
@@ -289,11 +288,13 @@ pub async fn run<T: Target>(rt: &Runtime<'_>, target: &T, from: &str) -> Result<
     };
     let live = target.observe(rt, &aws)?;
     let policy = &target.aws().trigger_policy;
-    let unverifiable = |e: FindError| ModeError::Failed {
+    let unverifiable = |e: FindError| {
+        ModeError::Failed {
         message: format!("input `promote-from`: {e}"),
         hint: Some(
             "The release could not be checked, so nothing was promoted; re-run the step (the check needs the GitHub API and the target's AWS API)".into(),
         ),
+    }
     };
     let mut envs = vec![from];
     envs.extend(target.aws().environment.as_deref());
@@ -313,9 +314,7 @@ pub async fn run<T: Target>(rt: &Runtime<'_>, target: &T, from: &str) -> Result<
         .map_err(unverifiable)?;
         if let Some(why) = why {
             return Err(refusal(
-                format!(
-                    "deployment #{id} of `{from}` (`{version}`) cannot be promoted: {why}"
-                ),
+                format!("deployment #{id} of `{from}` (`{version}`) cannot be promoted: {why}"),
                 "Promote a release deployed from a ref the trigger policy allows for both environments, or deploy this commit normally",
             ));
         }

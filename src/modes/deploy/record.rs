@@ -57,10 +57,7 @@ impl Restore {
             c.summary.clone_from(&r.summary);
         }
         let (kind, outputs) = match self.promoted_from {
-            Some(_) => (
-                "promotion",
-                ["promoted-version", "promoted-deployment-id"],
-            ),
+            Some(_) => ("promotion", ["promoted-version", "promoted-deployment-id"]),
             None => ("rollback", ["restored-version", "restored-deployment-id"]),
         };
         r.title = format!("{kind}: {}", r.title);
