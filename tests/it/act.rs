@@ -1651,6 +1651,38 @@ async fn act_versioned_dev_cuts_a_prerelease_and_deploys_it_to_test_through_need
     );
 }
 
+/// A client of the moto at `endpoint` and a zip function `name` on it (published: version 1), for the
+/// examples whose function names are fixed.
+async fn moto_function(endpoint: &str, name: &str) -> aws_sdk_lambda::Client {
+    let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
+    let conf = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("eu-west-1"))
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
+        .endpoint_url(endpoint)
+        .build();
+    let lambda = aws_sdk_lambda::Client::new(&conf);
+    let role = crate::lambda::create_role(endpoint, &format!("{name}-role")).await;
+    lambda
+        .create_function()
+        .function_name(name)
+        .runtime(aws_sdk_lambda::types::Runtime::Python312)
+        .role(role)
+        .handler("app.handler")
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .zip_file(aws_sdk_lambda::primitives::Blob::new(crate::lambda::zip(
+                    "def handler(e, c):\n    return 0\n",
+                )))
+                .build(),
+        )
+        .publish(true)
+        .send()
+        .await
+        .unwrap();
+    lambda
+}
+
 // ---- examples/rollback.yml ----
 
 /// examples/rollback.yml dispatched by hand (`workflow_dispatch` with `-e` event file: environment `dev`,
@@ -1673,32 +1705,7 @@ async fn act_rollback_example_restores_the_previous_lambda_version() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let gh = FakeGithub::start_tls_for(crate::helpers::act::REPOSITORY).await;
     let ca = gh.ca_pem_path().map(std::path::Path::to_owned).unwrap();
-    let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
-    let conf = aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("eu-west-1"))
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
-        .endpoint_url(&endpoint)
-        .build();
-    let lambda = aws_sdk_lambda::Client::new(&conf);
-    let role = crate::lambda::create_role(&endpoint, "backend-dev-role").await;
-    lambda
-        .create_function()
-        .function_name("backend-dev")
-        .runtime(aws_sdk_lambda::types::Runtime::Python312)
-        .role(role)
-        .handler("app.handler")
-        .code(
-            aws_sdk_lambda::types::FunctionCode::builder()
-                .zip_file(aws_sdk_lambda::primitives::Blob::new(crate::lambda::zip(
-                    "def handler(e, c):\n    return 0\n",
-                )))
-                .build(),
-        )
-        .publish(true)
-        .send()
-        .await
-        .unwrap();
+    let lambda = moto_function(&endpoint, "backend-dev").await;
     lambda
         .create_alias()
         .function_name("backend-dev")
@@ -1837,32 +1844,7 @@ async fn act_promotion_example_deploys_dev_promotes_its_version_to_staging_and_r
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let gh = FakeGithub::start_tls_for(crate::helpers::act::REPOSITORY).await;
     let ca = gh.ca_pem_path().map(std::path::Path::to_owned).unwrap();
-    let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
-    let conf = aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("eu-west-1"))
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
-        .endpoint_url(&endpoint)
-        .build();
-    let lambda = aws_sdk_lambda::Client::new(&conf);
-    let role = crate::lambda::create_role(&endpoint, "backend-role").await;
-    lambda
-        .create_function()
-        .function_name("backend")
-        .runtime(aws_sdk_lambda::types::Runtime::Python312)
-        .role(role)
-        .handler("app.handler")
-        .code(
-            aws_sdk_lambda::types::FunctionCode::builder()
-                .zip_file(aws_sdk_lambda::primitives::Blob::new(crate::lambda::zip(
-                    "def handler(e, c):\n    return 0\n",
-                )))
-                .build(),
-        )
-        .publish(true)
-        .send()
-        .await
-        .unwrap();
+    let lambda = moto_function(&endpoint, "backend").await;
     let health = crate::lambda::health_server(200).await;
     let api = health.url.trim_end_matches("/health").to_owned();
 

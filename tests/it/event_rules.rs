@@ -28,6 +28,19 @@ async fn policy(rig: &Rig) -> Vec<Value> {
     }
 }
 
+/// The ARN of the rig's alias `live`.
+async fn live_arn(rig: &Rig) -> String {
+    rig.lambda
+        .get_alias()
+        .function_name(&rig.function)
+        .name("live")
+        .send()
+        .await
+        .unwrap()
+        .alias_arn
+        .unwrap()
+}
+
 fn rules(text: &str) -> Vec<EventRule> {
     event_rules::parse(text).unwrap()
 }
@@ -43,16 +56,7 @@ async fn event_rules_are_created_updated_pruned_on_the_alias_and_a_second_run_ch
     let Some(rig) = Rig::new("worker").await else {
         return;
     };
-    let alias_arn = rig
-        .lambda
-        .get_alias()
-        .function_name(&rig.function)
-        .name("live")
-        .send()
-        .await
-        .unwrap()
-        .alias_arn
-        .unwrap();
+    let alias_arn = live_arn(&rig).await;
     let worker = Worker::from_alias_arn(&alias_arn).unwrap();
     let net = Net::builtin();
     let events = Events::new(&rig.sdk, &net).unwrap();
@@ -310,16 +314,7 @@ async fn a_lambda_deploy_syncs_its_event_rules_after_the_alias_moved() {
         "{deployed}"
     );
     assert_eq!(rig.alias().await.0, "2");
-    let alias_arn = rig
-        .lambda
-        .get_alias()
-        .function_name(&rig.function)
-        .name("live")
-        .send()
-        .await
-        .unwrap()
-        .alias_arn
-        .unwrap();
+    let alias_arn = live_arn(&rig).await;
     let targets = events
         .list_targets_by_rule("default", &nightly)
         .await

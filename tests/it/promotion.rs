@@ -8,9 +8,10 @@
 use serde_json::{Value, json};
 
 use crate::ecs::{error_lines, fake_with, step_for};
-use crate::helpers::fake_ecs::{Behaviour, FakeEcs};
+use crate::helpers::fake_ecs::FakeEcs;
 use crate::helpers::fake_github::FakeGithub;
 use crate::helpers::run::{Step, StepResult};
+use crate::rollback::{complete, image, last_deployment, ok, states};
 
 const SHA_A: &str = "aaaaaaa1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const SHA_B: &str = "bbbbbbb2bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
@@ -30,13 +31,6 @@ fn history(gh: &FakeGithub) {
     gh.set_ref("refs/heads/feature/x", SHA_E);
 }
 
-fn image(n: char) -> String {
-    format!(
-        "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:{}",
-        n.to_string().repeat(64)
-    )
-}
-
 /// `step` run for commit `sha` in `environment`; `main` may deploy to `dev` and `staging`.
 fn at(step: Step, gh: &FakeGithub, sha: &str, environment: &str) -> Step {
     step.input("environment", environment)
@@ -47,21 +41,6 @@ fn at(step: Step, gh: &FakeGithub, sha: &str, environment: &str) -> Step {
         .input("github-token", "ghs_faketoken0123456789")
         .var("GITHUB_API_URL", &gh.url())
         .var("GITHUB_SHA", sha)
-}
-
-fn states(gh: &FakeGithub, id: u64) -> Vec<String> {
-    gh.deployment_statuses(id)
-        .iter()
-        .map(|s| s["state"].as_str().unwrap().to_owned())
-        .collect()
-}
-
-fn last_deployment(gh: &FakeGithub) -> Value {
-    gh.deployments().last().cloned().unwrap()
-}
-
-fn ok(r: &StepResult) {
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
 }
 
 /// The step was refused with exit 2 and an `::error` containing every one of `needles`.
@@ -264,11 +243,6 @@ async fn lambda_promotion_moves_this_alias_to_the_source_version_and_refuses_fai
     gh.assert_no_violations();
 }
 
-/// `web` completes each deployment one poll after UpdateService.
-fn complete(fake: &FakeEcs, n: usize) {
-    fake.script("web", vec![Behaviour::complete_after_polls(1); n]);
-}
-
 #[tokio::test]
 async fn ecs_promotion_puts_the_source_task_definition_in_place_registering_nothing() {
     let gh = FakeGithub::start_for("octo-org/octo-repo").await;
@@ -364,6 +338,34 @@ async fn ecs_promotion_puts_the_source_task_definition_in_place_registering_noth
     gh.assert_no_violations();
 }
 
+/// dev deploys image 1, staging image 2, then staging promotes from dev: the service (`live` reads its
+/// image) runs image 1 again and the new deployment records `target`.
+async fn promote_an_image(
+    gh: &FakeGithub,
+    step: impl Fn() -> Step,
+    live: impl Fn() -> String,
+    target: Value,
+) {
+    ok(&at(step(), gh, SHA_A, "dev")
+        .input("image", &image('1'))
+        .run()
+        .await);
+    let dep_a = last_deployment(gh);
+    ok(&at(step(), gh, SHA_B, "staging")
+        .input("image", &image('2'))
+        .run()
+        .await);
+    assert_eq!(live(), image('2'));
+    let p = at(step(), gh, SHA_C, "staging")
+        .input("promote-from", "dev")
+        .run()
+        .await;
+    ok(&p);
+    assert_eq!(live(), image('1'));
+    promoted_record(gh, &dep_a, &target);
+    gh.assert_no_violations();
+}
+
 #[tokio::test]
 async fn app_runner_promotion_puts_the_source_image_on_this_service() {
     use crate::helpers::fake_apprunner::FakeAppRunner;
@@ -385,33 +387,13 @@ async fn app_runner_promotion_puts_the_source_image_on_this_service() {
             .var("AWS_SECRET_ACCESS_KEY", "secret-key-for-tests")
             .var("AWS_ENDPOINT_URL_APPRUNNER", fake.url())
     };
-    ok(&at(step(), &gh, SHA_A, "dev")
-        .input("image", &image('1'))
-        .run()
-        .await);
-    let dep_a = last_deployment(&gh);
-    ok(&at(step(), &gh, SHA_B, "staging")
-        .input("image", &image('2'))
-        .run()
-        .await);
-    assert_eq!(fake.image(), image('2'));
-    let p = at(step(), &gh, SHA_C, "staging")
-        .input("promote-from", "dev")
-        .run()
-        .await;
-    ok(&p);
-    assert_eq!(fake.image(), image('1'));
-    promoted_record(
-        &gh,
-        &dep_a,
-        &json!({"kind": "app-runner", "service": "frontend", "image": image('1')}),
-    );
+    let target = json!({"kind": "app-runner", "service": "frontend", "image": image('1')});
+    promote_an_image(&gh, step, || fake.image(), target).await;
     assert!(
         fake.protocol_errors().is_empty(),
         "{:?}",
         fake.protocol_errors()
     );
-    gh.assert_no_violations();
 }
 
 #[tokio::test]
@@ -435,31 +417,11 @@ async fn express_promotion_puts_the_source_image_on_the_service_of_the_same_name
             .var("AWS_SECRET_ACCESS_KEY", "secret-key-for-tests")
             .var("AWS_ENDPOINT_URL_ECS", fake.url())
     };
-    ok(&at(step(), &gh, SHA_A, "dev")
-        .input("image", &image('1'))
-        .run()
-        .await);
-    let dep_a = last_deployment(&gh);
-    ok(&at(step(), &gh, SHA_B, "staging")
-        .input("image", &image('2'))
-        .run()
-        .await);
-    assert_eq!(fake.express_image(&arn), image('2'));
-    let p = at(step(), &gh, SHA_C, "staging")
-        .input("promote-from", "dev")
-        .run()
-        .await;
-    ok(&p);
-    assert_eq!(fake.express_image(&arn), image('1'));
-    promoted_record(
-        &gh,
-        &dep_a,
-        &json!({"kind": "ecs-express", "service": arn, "image": image('1')}),
-    );
+    let target = json!({"kind": "ecs-express", "service": arn, "image": image('1')});
+    promote_an_image(&gh, step, || fake.express_image(&arn), target).await;
     assert!(
         fake.protocol_errors().is_empty(),
         "{:?}",
         fake.protocol_errors()
     );
-    gh.assert_no_violations();
 }

@@ -27,7 +27,7 @@ fn history(gh: &FakeGithub) {
     gh.set_ref("refs/tags/v1.0.0", SHA_A);
 }
 
-fn image(n: char) -> String {
+pub fn image(n: char) -> String {
     format!(
         "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:{}",
         n.to_string().repeat(64)
@@ -51,23 +51,23 @@ fn tagged(step: Step, tag: &str) -> Step {
         .var("GITHUB_REF_TYPE", "tag")
 }
 
-fn states(gh: &FakeGithub, id: u64) -> Vec<String> {
+pub fn states(gh: &FakeGithub, id: u64) -> Vec<String> {
     gh.deployment_statuses(id)
         .iter()
         .map(|s| s["state"].as_str().unwrap().to_owned())
         .collect()
 }
 
-fn last_deployment(gh: &FakeGithub) -> Value {
+pub fn last_deployment(gh: &FakeGithub) -> Value {
     gh.deployments().last().cloned().unwrap()
 }
 
-fn ok(r: &StepResult) {
+pub fn ok(r: &StepResult) {
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
 }
 
 /// `web` completes each deployment one poll after UpdateService.
-fn complete(fake: &FakeEcs, n: usize) {
+pub fn complete(fake: &FakeEcs, n: usize) {
     fake.script("web", vec![Behaviour::complete_after_polls(1); n]);
 }
 
