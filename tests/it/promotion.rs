@@ -11,7 +11,9 @@ use crate::ecs::{error_lines, fake_with, step_for};
 use crate::helpers::fake_ecs::FakeEcs;
 use crate::helpers::fake_github::FakeGithub;
 use crate::helpers::run::{Step, StepResult};
-use crate::rollback::{complete, image, last_deployment, ok, states};
+use crate::rollback::{
+    app_runner_step, complete, express_step, image, last_deployment, no_protocol_errors, ok, states,
+};
 
 const SHA_A: &str = "aaaaaaa1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const SHA_B: &str = "bbbbbbb2bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
@@ -372,23 +374,17 @@ async fn app_runner_promotion_puts_the_source_image_on_this_service() {
     let gh = FakeGithub::start_for("octo-org/octo-repo").await;
     history(&gh);
     let fake = FakeAppRunner::start("frontend", &image('0')).await;
-    let Some(moto) = crate::helpers::moto::moto() else {
+    if app_runner_step(&fake).is_none() {
         return;
-    };
-    let step = || {
-        Step::new()
-            .input("mode", "deploy")
-            .input("allow-aws-credential-chain", "true")
-            .var("AWS_ENDPOINT_URL", &moto.endpoint)
-            .input("aws-region", "eu-west-1")
-            .input("app-runner-service", "frontend")
-            .input("health-url", &fake.health_url())
-            .var("AWS_ACCESS_KEY_ID", "AKIDTEST")
-            .var("AWS_SECRET_ACCESS_KEY", "secret-key-for-tests")
-            .var("AWS_ENDPOINT_URL_APPRUNNER", fake.url())
-    };
+    }
     let target = json!({"kind": "app-runner", "service": "frontend", "image": image('1')});
-    promote_an_image(&gh, step, || fake.image(), target).await;
+    promote_an_image(
+        &gh,
+        || app_runner_step(&fake).unwrap(),
+        || fake.image(),
+        target,
+    )
+    .await;
     assert!(
         fake.protocol_errors().is_empty(),
         "{:?}",
@@ -402,26 +398,16 @@ async fn express_promotion_puts_the_source_image_on_the_service_of_the_same_name
     history(&gh);
     let fake = FakeEcs::start().await;
     let arn = fake.seed_express("default", "frontend", &image('0'));
-    let Some(moto) = crate::helpers::moto::moto() else {
+    if express_step(&fake).is_none() {
         return;
-    };
-    let step = || {
-        Step::new()
-            .input("mode", "deploy")
-            .input("allow-aws-credential-chain", "true")
-            .var("AWS_ENDPOINT_URL", &moto.endpoint)
-            .input("aws-region", "eu-west-1")
-            .input("express-service", "frontend")
-            .input("health-url", &fake.health_url())
-            .var("AWS_ACCESS_KEY_ID", "AKIDTEST")
-            .var("AWS_SECRET_ACCESS_KEY", "secret-key-for-tests")
-            .var("AWS_ENDPOINT_URL_ECS", fake.url())
-    };
+    }
     let target = json!({"kind": "ecs-express", "service": arn, "image": image('1')});
-    promote_an_image(&gh, step, || fake.express_image(&arn), target).await;
-    assert!(
-        fake.protocol_errors().is_empty(),
-        "{:?}",
-        fake.protocol_errors()
-    );
+    promote_an_image(
+        &gh,
+        || express_step(&fake).unwrap(),
+        || fake.express_image(&arn),
+        target,
+    )
+    .await;
+    no_protocol_errors(&fake);
 }

@@ -431,7 +431,7 @@ async fn lambda_rollback_moves_the_alias_back_to_the_recorded_version_with_healt
     gh.assert_no_violations();
 }
 
-fn app_runner_step(fake: &crate::helpers::fake_apprunner::FakeAppRunner) -> Option<Step> {
+pub fn app_runner_step(fake: &crate::helpers::fake_apprunner::FakeAppRunner) -> Option<Step> {
     let moto = crate::helpers::moto::moto()?;
     Some(
         Step::new()
@@ -579,7 +579,7 @@ const EXPRESS_ARN: &str = "arn:aws:ecs:eu-west-1:123456789012:service/default/fr
 
 /// An ECS Express deploy step of `frontend` (in `default`) on the scripted ECS endpoint, its URL
 /// checked at the endpoint's `/ping`.
-fn express_step(fake: &FakeEcs) -> Option<Step> {
+pub fn express_step(fake: &FakeEcs) -> Option<Step> {
     let moto = crate::helpers::moto::moto()?;
     Some(
         Step::new()
@@ -602,7 +602,7 @@ fn express_updates(fake: &FakeEcs) -> Vec<String> {
         .collect()
 }
 
-fn no_protocol_errors(fake: &FakeEcs) {
+pub fn no_protocol_errors(fake: &FakeEcs) {
     assert!(
         fake.protocol_errors().is_empty(),
         "{:?}",
