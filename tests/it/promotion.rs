@@ -131,7 +131,10 @@ async fn lambda_promotion_moves_this_alias_to_the_source_version_and_refuses_fai
         dry.summary
     );
     assert!(
-        dry.summary.contains("Lambda version 2 (code SHA-256"),
+        dry.summary.contains("Lambda version 2 (code SHA-256")
+            && dry.summary.contains(
+                "Promotion from `dev` (dry run): would move alias `live` to version 2 as recorded"
+            ),
         "{}",
         dry.summary
     );

@@ -751,6 +751,17 @@ async fn run_inner(
         None => None,
     };
     let mut d = outcome?;
+    // The plan words a recorded release's move as a rollback; a promotion names its source instead.
+    if let Some(from) = restore.and_then(|r| r.promoted_from.as_deref()) {
+        for n in &mut d.notes {
+            if let Some(rest) = n.strip_prefix("Rollback") {
+                *n = format!(
+                    "Promotion from {}{rest}",
+                    crate::report::markdown::code_span(from)
+                );
+            }
+        }
+    }
     d.notes.extend(github_note.filter(|n| !n.is_empty()));
     if let Some(rules) = &cfg.event_rules {
         if success {
