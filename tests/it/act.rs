@@ -1651,9 +1651,12 @@ async fn act_versioned_dev_cuts_a_prerelease_and_deploys_it_to_test_through_need
     );
 }
 
-/// A client of the moto at `endpoint` and a zip function `name` on it (published: version 1), for the
-/// examples whose function names are fixed.
-async fn moto_function(endpoint: &str, name: &str) -> aws_sdk_lambda::Client {
+/// A Lambda client of the moto at `endpoint` (eu-west-1), its SDK configuration, and a zip function
+/// `name` on it (published: version 1), for the examples whose function names are fixed.
+async fn moto_function(
+    endpoint: &str,
+    name: &str,
+) -> (aws_sdk_lambda::Client, aws_config::SdkConfig) {
     let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
     let conf = aws_config::SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
@@ -1680,7 +1683,7 @@ async fn moto_function(endpoint: &str, name: &str) -> aws_sdk_lambda::Client {
         .send()
         .await
         .unwrap();
-    lambda
+    (lambda, conf)
 }
 
 // ---- examples/rollback.yml ----
@@ -1705,7 +1708,7 @@ async fn act_rollback_example_restores_the_previous_lambda_version() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let gh = FakeGithub::start_tls_for(crate::helpers::act::REPOSITORY).await;
     let ca = gh.ca_pem_path().map(std::path::Path::to_owned).unwrap();
-    let lambda = moto_function(&endpoint, "backend-dev").await;
+    let (lambda, _) = moto_function(&endpoint, "backend-dev").await;
     lambda
         .create_alias()
         .function_name("backend-dev")
@@ -1828,7 +1831,7 @@ async fn act_rollback_example_restores_the_previous_lambda_version() {
 /// (version 2 behind alias `dev`, its EventBridge rule on that alias) and records its GitHub Deployment;
 /// `staging` (after `dev`) finds that deployment, verifies it (the push's commit on `main`, the version's
 /// code hash) and creates alias `staging` on the same version 2, publishing nothing, with a deployment
-/// recording `promoted_from: dev`; `production` is refused before any AWS call, because production
+/// recording `promoted_from: dev` and its own EventBridge rule on alias `staging`; `production` is refused before any AWS call, because production
 /// requires the OIDC `environment` claim (act has none).
 #[tokio::test]
 async fn act_promotion_example_deploys_dev_promotes_its_version_to_staging_and_refuses_production()
@@ -1844,7 +1847,7 @@ async fn act_promotion_example_deploys_dev_promotes_its_version_to_staging_and_r
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let gh = FakeGithub::start_tls_for(crate::helpers::act::REPOSITORY).await;
     let ca = gh.ca_pem_path().map(std::path::Path::to_owned).unwrap();
-    let lambda = moto_function(&endpoint, "backend").await;
+    let (lambda, conf) = moto_function(&endpoint, "backend").await;
     let health = crate::lambda::health_server(200).await;
     let api = health.url.trim_end_matches("/health").to_owned();
 
@@ -1920,6 +1923,25 @@ async fn act_promotion_example_deploys_dev_promotes_its_version_to_staging_and_r
             && d_staging["sha"] == sha.as_str(),
         &format!("staging's deployment records the promotion of dev's: {d_staging} from {d_dev}"),
     );
+    // Each environment's rule targets its own alias: staging's was synced by the promotion.
+    let events =
+        stevedore::aws::events::Events::new(&conf, &stevedore::net::Net::builtin()).unwrap();
+    for (rule, alias) in [
+        ("nightly-report-dev", "dev"),
+        ("nightly-report-staging", "staging"),
+    ] {
+        let targets = events
+            .list_targets_by_rule("default", rule)
+            .await
+            .unwrap_or_default();
+        r.check(
+            targets.len() == 1
+                && targets[0]
+                    .arn
+                    .ends_with(&format!(":function:backend:{alias}")),
+            &format!("rule {rule} targets alias {alias}: {targets:?}"),
+        );
+    }
     r.check(
         r.job_failed("production"),
         "production is refused under act",
