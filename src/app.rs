@@ -232,6 +232,16 @@ pub async fn run_in(
         }
     };
     let (delivered, notified) = tokio::join!(to_github, to_chat);
+    // A signal after the mode (while the report went to GitHub or the chat notification out) cancelled the
+    // step all the same: the runner shows it cancelled whatever the exit code, and a cancelled step exits 1
+    // with its `Cancelled by` error (docs/reporting.md), not 0 because the mode had finished first.
+    let code = match (cancelled_during_mode, rt.cancel.signal()) {
+        (None, Some(s)) => {
+            mark_cancelled_after_mode(&mut report, s);
+            EXIT_FAILED
+        }
+        _ => code,
+    };
     let delivery = match delivered {
         Some(d) => d,
         None => {
@@ -321,6 +331,28 @@ fn mark_cancelled(report: &mut Report, signal: cancel::Signal) {
     report.fail_because(
         format!("Cancelled by {}: {reason}", signal.name),
         "The runner cancelled the step (or the container was stopped): stevedore started nothing after the signal and ran only the documented clean-up. The job summary shows what was done before it; run the step again when ready.",
+    );
+}
+
+/// A run the signal interrupted after its mode had finished (while the report or the notification was
+/// sent): it fails as cancelled, and says that what the mode did stands.
+fn mark_cancelled_after_mode(report: &mut Report, signal: cancel::Signal) {
+    let finished = format!("{} had finished ({})", report.mode, report.title);
+    report.title = format!(
+        "Cancelled by {} after the mode: {}",
+        signal.name, report.title
+    );
+    report.summary = format!(
+        "**Cancelled by {}** after {} had finished, while its report and notification were sent: what it did, below, stands.\n\n{}",
+        signal.name, report.mode, report.summary
+    );
+    report.verdict = Verdict::Failure;
+    report.fail_because(
+        format!(
+            "Cancelled by {} after the mode: {finished}, and its report and notification were being sent",
+            signal.name
+        ),
+        "The runner cancelled the step (or the container was stopped) after the mode's work was done: that work stands, as this summary shows; the check run, PR comment or chat notification may not have been delivered. Nothing was started after the signal.",
     );
 }
 

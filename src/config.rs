@@ -102,6 +102,7 @@ impl Config {
             Mode::Deploy => ModeConfig::Deploy(modes::deploy::Config::parse(p)?),
             Mode::Publish => ModeConfig::Publish(modes::publish::Config::parse(p)),
             Mode::Credentials => ModeConfig::Credentials(modes::credentials::Config::parse(p)),
+            Mode::Plan => ModeConfig::Plan(modes::plan::Config::parse(p)),
         })
     }
 }

@@ -29,15 +29,17 @@ pub enum Mode {
     Deploy,
     Publish,
     Credentials,
+    Plan,
 }
 
 impl Mode {
-    pub const ALL: [Mode; 5] = [
+    pub const ALL: [Mode; 6] = [
         Mode::LintGate,
         Mode::Build,
         Mode::Deploy,
         Mode::Publish,
         Mode::Credentials,
+        Mode::Plan,
     ];
 
     /// The name users type. LOAD-BEARING: used in comment markers and check-run names.
@@ -49,6 +51,7 @@ impl Mode {
             Mode::Deploy => "deploy",
             Mode::Publish => "publish",
             Mode::Credentials => "credentials",
+            Mode::Plan => "plan",
         }
     }
 

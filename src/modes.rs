@@ -1,10 +1,11 @@
-//! The five modes. Each has `Config::parse` (inputs) and `run` (plan, then apply) returning a [`Report`].
+//! The six modes. Each has `Config::parse` (inputs) and `run` (plan, then apply) returning a [`Report`].
 
 pub mod build;
 pub mod credentials;
 pub mod deploy;
 pub mod lint_gate;
 pub mod permissions;
+pub mod plan;
 pub mod publish;
 
 use crate::context::Context;
@@ -20,6 +21,7 @@ pub enum ModeConfig {
     Deploy(deploy::Config),
     Publish(publish::Config),
     Credentials(credentials::Config),
+    Plan(plan::Config),
 }
 
 /// What a mode may use while it runs.
@@ -172,6 +174,7 @@ pub async fn run(rt: &Runtime<'_>) -> Result<Report, ModeError> {
         ModeConfig::Deploy(c) => deploy::run(rt, c).await,
         ModeConfig::Publish(c) => publish::run(rt, c).await,
         ModeConfig::Credentials(c) => credentials::run(rt, c).await,
+        ModeConfig::Plan(c) => plan::run(rt, c).await,
     }
 }
 

@@ -183,6 +183,11 @@ pub const ENDPOINTS: &[Endpoint] = &[
         "/repos/{owner}/{repo}/commits/{ref}/status",
         STATUSES_R,
     ),
+    ep(
+        "GET",
+        "/repos/{owner}/{repo}/commits/{commit_sha}/pulls",
+        PRS_R,
+    ),
     ep("GET", "/repos/{owner}/{repo}/commits", CONTENTS_R),
     ep("GET", "/repos/{owner}/{repo}/commits/{ref}", CONTENTS_R),
     ep(

@@ -105,6 +105,7 @@ inputs! {
     HealthUrl = "health-url",
     HealthStatus = "health-status",
     HealthInterval = "health-interval",
+    HealthPasses = "health-passes",
     TestPayload = "test-payload",
     MemorySize = "memory-size",
     FunctionTimeout = "function-timeout",
@@ -126,6 +127,13 @@ inputs! {
     NpmToken = "npm-token",
     PypiToken = "pypi-token",
     NpmProvenance = "npm-provenance",
+    Plans = "plans",
+    PlanCheck = "plan-check",
+    Protect = "protect",
+    ProtectedEnvironments = "protected-environments",
+    AllowDestroyLabel = "allow-destroy-label",
+    Volatile = "volatile",
+    Outputs = "outputs",
 }
 
 impl fmt::Display for Input {

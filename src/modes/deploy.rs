@@ -216,6 +216,13 @@ impl Config {
                     "a Lambda deploy (`function-name`)",
                     "task definitions, one-off tasks and draining are ECS's; run a migration as a workflow step or a Lambda invocation before the deploy",
                 );
+                refuse_inputs(
+                    p,
+                    &[Input::HealthPasses],
+                    given.rollback_to,
+                    "a Lambda deploy (`function-name`)",
+                    "a Lambda bake is judged in rounds every `health-interval` (alarms, `health-url`, `test-payload`), not by answers in a row",
+                );
                 let rules = lambda::parse_event_rules(p, event_rules.as_deref());
                 let lambda = lambda::LambdaConfig::parse(p, function).map(|mut l| {
                     l.event_rules = rules;
@@ -256,6 +263,13 @@ impl Config {
                     rollback_to,
                     "an ECS deploy (`cluster` + `service`)",
                     "it is a Lambda input: an ECS rollout is judged by ECS's deployment state and its tasks and replaces tasks by its deployment configuration, not by weighted traffic; a Lambda function is deployed with `function-name`",
+                );
+                refuse_inputs(
+                    p,
+                    &[Input::HealthPasses],
+                    rollback_to,
+                    "an ECS deploy (`cluster` + `service`)",
+                    "an ECS rollout is judged by ECS's deployment state and its tasks' own health checks",
                 );
                 refuse_event_rules(
                     p,

@@ -20,6 +20,7 @@ pub mod parsed;
 pub mod paths;
 pub mod pr_title;
 pub mod sarif;
+pub mod terraform_validate;
 pub mod text;
 mod xml;
 

@@ -24,6 +24,14 @@ impl Backoff {
         max: Duration::from_secs(5),
     };
 
+    /// The backoff of the package registries' requests (`publish`): about 1 s, 2 s, 4 s, 8 s, so a registry
+    /// that is away for a few seconds (a restart, a load balancer swap, a burst of 503s) is waited out
+    /// instead of failing a release whose tag is already pushed.
+    pub const REGISTRY: Backoff = Backoff {
+        first: Duration::from_secs(1),
+        max: Duration::from_secs(8),
+    };
+
     /// The ceiling of retry `retry` (0 for the first retry): `first · 2^retry`, at most `max`.
     #[must_use]
     pub fn ceiling(&self, retry: u32) -> Duration {
@@ -186,6 +194,25 @@ mod tests {
             }
         }
         assert_eq!(b.ceiling(20), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn the_registry_backoff_waits_seconds_one_two_four_eight() {
+        let b = Backoff::REGISTRY;
+        let secs = |r| b.ceiling(r).as_secs();
+        assert_eq!(
+            [secs(0), secs(1), secs(2), secs(3), secs(4)],
+            [1, 2, 4, 8, 8]
+        );
+        for retry in 0..4 {
+            for _ in 0..50 {
+                let d = b.delay(retry);
+                assert!(
+                    d >= b.ceiling(retry) / 2 && d <= b.ceiling(retry),
+                    "{retry}: {d:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! act's quirks, in-process: the self-hosted layout (host paths handed to the action, mounted elsewhere
 //! in its container) laid out in a temporary directory, run through `stevedore::app::run_in`.
 
+use crate::helpers::has;
 use std::path::PathBuf;
 
 use stevedore::Env;
@@ -114,7 +115,7 @@ async fn self_hosted_act_paths_are_found_where_act_mounted_them() {
             .any(|(k, v)| k == "pr-title-verdict" && v == "success"),
         "the PR payload was read from /var/run/act: {outputs:?}"
     );
-    assert!(summary.contains("Types"), "{summary}");
+    has(&summary, "Types");
     assert!(
         stdout.contains("TS2322"),
         "the result file was read: {stdout}"

@@ -1,6 +1,7 @@
 //! App Runner deploy against the scripted App Runner endpoint (moto has no App Runner): success, a failed
 //! operation, a stuck operation, an unhealthy URL rolled back, and the whole step.
 
+use crate::helpers::has;
 use std::time::Duration;
 
 use serde_json::json;
@@ -9,6 +10,7 @@ use stevedore::modes::deploy::apprunner::{self, Config, HealthTiming, OpEnd, Rol
 use stevedore::report::Verdict;
 
 use crate::ecs::{error_lines, fast};
+use crate::helpers::deploy::{TOKEN, only_deployment, record, scripted_step, states};
 use crate::helpers::fake_apprunner::{FakeAppRunner, Op};
 use crate::helpers::fake_ecs::sdk_config;
 use crate::helpers::run::Step;
@@ -191,12 +193,9 @@ async fn a_stuck_operation_times_out_and_says_no_update_is_possible_until_it_end
         "no update while an operation runs"
     );
     let f = apprunner::report(&cfg, &o, false).closing_error().unwrap();
-    assert!(
-        f.reason.contains(
-            "operation still IN_PROGRESS after 300ms, the budget set by the input `wait-timeout`"
-        ),
-        "{}",
-        f.reason
+    has(
+        &f.reason,
+        "operation still IN_PROGRESS after 300ms, the budget set by the input `wait-timeout`",
     );
     assert!(
         f.next_step.starts_with("Wait for the operation to end"),
@@ -234,19 +233,11 @@ async fn an_unhealthy_url_rolls_back_to_the_previous_image() {
 }
 
 fn step(fake: &FakeAppRunner) -> Option<Step> {
-    let moto = crate::helpers::moto::moto()?;
     Some(
-        Step::new()
-            .input("mode", "deploy")
-            .input("allow-aws-credential-chain", "true")
-            .var("AWS_ENDPOINT_URL", &moto.endpoint)
-            .input("aws-region", "eu-west-1")
+        scripted_step("AWS_ENDPOINT_URL_APPRUNNER", fake.url())?
             .input("app-runner-service", "frontend")
             .input("image", NEW)
-            .input("health-url", &fake.health_url())
-            .var("AWS_ACCESS_KEY_ID", "AKIDTEST")
-            .var("AWS_SECRET_ACCESS_KEY", "secret-key-for-tests")
-            .var("AWS_ENDPOINT_URL_APPRUNNER", fake.url()),
+            .input("health-url", &fake.health_url()),
     )
 }
 
@@ -254,8 +245,7 @@ fn step(fake: &FakeAppRunner) -> Option<Step> {
 async fn the_whole_step_deploys_to_app_runner_and_writes_the_outputs() {
     let fake = FakeAppRunner::start("frontend", OLD).await;
     let Some(step) = step(&fake) else { return };
-    let r = step.run().await;
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    let r = step.exits(0).await;
     assert_eq!(r.output("verdict"), Some("success"));
     assert!(
         r.output("service-url")
@@ -275,8 +265,7 @@ async fn the_whole_step_deploys_to_app_runner_and_writes_the_outputs() {
 async fn the_whole_step_refuses_an_app_runner_target_mixed_with_ecs() {
     let fake = FakeAppRunner::start("frontend", OLD).await;
     let Some(step) = step(&fake) else { return };
-    let r = step.input("cluster", "prod").run().await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
+    let r = step.input("cluster", "prod").exits(2).await;
     let errors = error_lines(&r.stdout);
     assert!(
         errors.iter().any(|e| e.contains("app-runner-service")),
@@ -293,29 +282,13 @@ async fn a_github_deployment_records_an_unhealthy_app_runner_deploy_as_a_failure
     let fake = FakeAppRunner::start("frontend", OLD).await;
     fake.health(500);
     let Some(step) = step(&fake) else { return };
-    let r = step
-        .input("environment", "staging")
-        .input("github-token", "ghs_faketoken0123456789")
-        .var("GITHUB_API_URL", &gh.url())
-        .run()
-        .await;
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    let r = record(step, &gh, "staging", TOKEN).exits(1).await;
     gh.assert_no_violations();
-    let deps = gh.deployments();
-    assert_eq!(deps.len(), 1, "{deps:?}");
-    assert_eq!(deps[0]["environment"], "staging");
-    let id = deps[0]["id"].as_u64().unwrap();
-    let states: Vec<String> = gh
-        .deployment_statuses(id)
-        .iter()
-        .map(|s| s["state"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(states, vec!["in_progress", "failure"]);
-    assert!(
-        r.summary
-            .contains(&format!("GitHub Deployment {id} to `staging`: failure.")),
-        "{}",
-        r.summary
+    let id = only_deployment(&gh, "staging");
+    assert_eq!(states(&gh, id), vec!["in_progress", "failure"]);
+    has(
+        &r.summary,
+        &format!("GitHub Deployment {id} to `staging`: failure."),
     );
     // The previous image serves again, and the one error says so.
     assert_eq!(fake.image(), OLD);
@@ -326,26 +299,18 @@ async fn a_github_deployment_records_an_unhealthy_app_runner_deploy_as_a_failure
         "{}",
         errors[0]
     );
-    assert!(
-        errors[0].contains(&format!("; rolled back to `{OLD}` (operation `")),
-        "{}",
-        errors[0]
-    );
+    has(errors[0], &format!("; rolled back to `{OLD}` (operation `"));
 }
 
 #[tokio::test]
 async fn a_dry_run_describes_the_service_and_changes_nothing() {
     let fake = FakeAppRunner::start("frontend", OLD).await;
     let Some(step) = step(&fake) else { return };
-    let r = step.input("dry-run", "true").run().await;
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    let r = step.input("dry-run", "true").exits(0).await;
     assert_eq!(r.output("verdict"), Some("skipped"));
-    assert!(
-        r.stdout.contains(&format!(
-            "plan: would UpdateService `frontend` from `{OLD}` to `{NEW}`"
-        )),
-        "{}",
-        r.stdout
+    has(
+        &r.stdout,
+        &format!("plan: would UpdateService `frontend` from `{OLD}` to `{NEW}`"),
     );
     assert_eq!(fake.requests("UpdateService").len(), 0);
     assert_eq!(fake.image(), OLD);
@@ -437,5 +402,46 @@ async fn a_missing_or_paused_service_creates_no_github_deployment() {
         .await;
         assert!(fake.requests("UpdateService").is_empty());
         assert_eq!(fake.image(), OLD);
+    }
+}
+
+#[tokio::test]
+async fn health_passes_and_interval_set_the_url_check_of_the_whole_step() {
+    let fake = FakeAppRunner::start("frontend", OLD).await;
+    let Some(step) = step(&fake) else { return };
+    let r = step
+        .input("health-passes", "5")
+        .input("health-interval", "200ms")
+        .exits(0)
+        .await;
+    has(&r.summary, "answered 200 5 times in a row");
+    assert_eq!(fake.image(), NEW);
+}
+
+#[tokio::test]
+async fn health_timing_out_of_bounds_is_an_input_error_before_any_call() {
+    for (inputs, named) in [
+        (&[("health-passes", "0")][..], "health-passes"),
+        (&[("health-passes", "21")][..], "health-passes"),
+        (&[("health-interval", "50ms")][..], "health-interval"),
+        (&[("health-interval", "2m")][..], "health-interval"),
+        (
+            &[("health-passes", "20"), ("health-interval", "5s")][..],
+            "health-passes",
+        ),
+    ] {
+        let fake = FakeAppRunner::start("frontend", OLD).await;
+        let Some(mut step) = step(&fake) else { return };
+        for (k, v) in inputs {
+            step = step.input(k, v);
+        }
+        let r = step.exits(2).await;
+        let errors = error_lines(&r.stdout);
+        assert!(
+            errors.iter().any(|e| e.contains(named)),
+            "{inputs:?}: {}",
+            r.stdout
+        );
+        assert!(fake.calls().is_empty(), "{inputs:?}");
     }
 }

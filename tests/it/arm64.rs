@@ -179,15 +179,10 @@ fn entrypoint_of_image(dir: &Path, platform: &str, out: &Path) -> String {
         platform.replace('/', "-"),
         std::process::id()
     );
-    let build = podman()
-        .args(["build", "--quiet", "--platform", platform, "--tag", &tag])
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(
-        build.status.success(),
-        "podman build --platform {platform}: {}",
-        String::from_utf8_lossy(&build.stderr)
+    crate::helpers::ok_output(
+        podman()
+            .args(["build", "--quiet", "--platform", platform, "--tag", &tag])
+            .arg(dir),
     );
     let inspect = podman()
         .args([

@@ -1,6 +1,7 @@
 //! Build mode: reproducible bundles, S3 upload against moto, an image built through podman's Docker API and
 //! pushed to a real registry on loopback with ECR authorization from moto.
 
+use crate::helpers::{has, lacks};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -197,17 +198,7 @@ async fn a_bundle_is_uploaded_with_metadata_and_an_unchanged_one_is_skipped() {
     let sdk = sdk(&m.endpoint).await;
     let s3 = s3_sdk(&sdk);
     let bucket = unique("artifacts");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
-    s3.put_bucket_versioning()
-        .bucket(&bucket)
-        .versioning_configuration(
-            aws_sdk_s3::types::VersioningConfiguration::builder()
-                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    crate::helpers::moto::s3_bucket(&sdk, &bucket, true).await;
     let h = Harness::new(
         &[
             ("bundle-dir", "dist/lambda"),
@@ -284,11 +275,7 @@ async fn a_bundle_is_uploaded_with_metadata_and_an_unchanged_one_is_skipped() {
     assert_eq!(output(&again, "uploaded"), "false");
     assert_eq!(output(&again, "s3-version"), version);
     assert_eq!(output(&again, "sha256"), sha);
-    assert!(
-        again.summary.contains("upload skipped"),
-        "{}",
-        again.summary
-    );
+    has(&again.summary, "upload skipped");
     let versions = s3
         .list_object_versions()
         .bucket(&bucket)
@@ -305,8 +292,8 @@ async fn a_bundle_is_uploaded_with_metadata_and_an_unchanged_one_is_skipped() {
         .unwrap();
     assert_eq!(output(&changed, "uploaded"), "true");
     assert_ne!(output(&changed, "s3-version"), version);
-    assert!(changed.summary.contains(&sha), "{}", changed.summary);
-    assert!(h.stdout().contains("::warning"), "{}", h.stdout());
+    has(&changed.summary, &sha);
+    has(&h.stdout(), "::warning");
 }
 
 #[tokio::test]
@@ -414,7 +401,7 @@ async fn an_image_is_built_and_pushed_and_the_registry_holds_the_output_digest()
         .1
         .to_owned();
     let out = h.stdout();
-    assert!(out.contains(&format!("::add-mask::{password}")), "{out}");
+    has(&out, &format!("::add-mask::{password}"));
     assert_eq!(out.matches(&password).count(), 1, "{out}");
     assert!(!r.summary.contains(&password));
 }
@@ -471,8 +458,8 @@ async fn scan_findings_from_ecr_gate_on_the_threshold() {
     assert!(!summary.gate(ecr::Severity::Medium).passed());
     assert!(summary.gate(ecr::Severity::Critical).passed());
     let md = summary.markdown(20);
-    assert!(md.contains("| HIGH | 1 |"), "{md}");
-    assert!(md.contains("CVE-9999-9999"), "{md}");
+    has(&md, "| HIGH | 1 |");
+    has(&md, "CVE-9999-9999");
 }
 
 /// The whole step as the runner runs it: inputs, GitHub OIDC (fake issuer) -> STS (moto) -> S3 (moto), and
@@ -484,12 +471,7 @@ async fn a_bundle_step_runs_end_to_end_with_oidc_credentials() {
     let Some(m) = moto() else { return };
     let sdk = sdk(&m.endpoint).await;
     let bucket = unique("e2e-artifacts");
-    s3_sdk(&sdk)
-        .create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .unwrap();
+    crate::helpers::moto::s3_bucket(&sdk, &bucket, false).await;
     let oidc = FakeOidc::start(Settings::default()).await;
     let step = oidc.apply(Step::new());
     write_tree(&step.workspace.join("dist/lambda"), false);
@@ -503,9 +485,8 @@ async fn a_bundle_step_runs_end_to_end_with_oidc_credentials() {
         .input("bundle-dir", "dist/lambda")
         .input("s3-bucket", &bucket)
         .var("AWS_ENDPOINT_URL", &m.endpoint)
-        .run()
+        .exits(0)
         .await;
-    assert_eq!(r.code, 0, "{}", r.stdout);
     assert_eq!(r.output("verdict"), Some("success"));
     assert_eq!(r.output("s3-bucket"), Some(bucket.as_str()));
     // Service defaults to the repository name, version to the short commit.
@@ -515,7 +496,7 @@ async fn a_bundle_step_runs_end_to_end_with_oidc_credentials() {
     );
     assert_eq!(r.output("uploaded"), Some("true"));
     assert_eq!(r.output("sha256").map(str::len), Some(64));
-    assert!(r.summary.contains("bundle uploaded"), "{}", r.summary);
+    has(&r.summary, "bundle uploaded");
     assert_eq!(oidc.token_requests(), 1);
 }
 
@@ -604,9 +585,8 @@ async fn an_image_step_runs_end_to_end_with_oidc_credentials() {
         .input("version", "2.0.0")
         .var("AWS_ENDPOINT_URL", &m.endpoint)
         .var("DOCKER_HOST", &podman.docker_host)
-        .run()
+        .exits(0)
         .await;
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
     let digest = r.output("digest").unwrap();
     let (got, _, _) = registry.manifest(&repo, "2.0.0").await;
     assert_eq!(got, digest);
@@ -620,7 +600,7 @@ async fn an_image_step_runs_end_to_end_with_oidc_credentials() {
         r.output("image-tags"),
         Some(format!("{0}/{repo}:2.0.0\n{0}/{repo}:latest", registry.addr).as_str())
     );
-    assert!(r.summary.contains("image pushed"), "{}", r.summary);
+    has(&r.summary, "image pushed");
 }
 
 /// `dry-run`: the bundle is packaged and hashed, the plan checked and printed, and no request is made: no
@@ -654,22 +634,16 @@ async fn an_image_dry_run_shows_its_plan_as_a_table() {
         assert!(!s.contains(debug), "{debug:?} in\n{s}");
     }
     let code = stevedore::report::markdown::code_span;
-    assert!(
-        s.contains(&format!("| image | {} |", code("<ECR registry>/svc"))),
-        "{s}"
+    has(s, &format!("| image | {} |", code("<ECR registry>/svc")));
+    has(
+        s,
+        &format!("| tags | {} |", code("<ECR registry>/svc:v-0123456789ab")),
     );
-    assert!(
-        s.contains(&format!(
-            "| tags | {} |",
-            code("<ECR registry>/svc:v-0123456789ab")
-        )),
-        "{s}"
-    );
-    assert!(s.contains("| context | `app` |"), "{s}");
-    assert!(s.contains("| Dockerfile | `app/Dockerfile` |"), "{s}");
-    assert!(s.contains("| target | `base` |"), "{s}");
-    assert!(s.contains("| build args | `GREETING=hi` |"), "{s}");
-    assert!(s.contains("| network | the engine's default |"), "{s}");
+    has(s, "| context | `app` |");
+    has(s, "| Dockerfile | `app/Dockerfile` |");
+    has(s, "| target | `base` |");
+    has(s, "| build args | `GREETING=hi` |");
+    has(s, "| network | the engine's default |");
 }
 
 #[tokio::test]
@@ -690,15 +664,14 @@ async fn a_dry_run_packages_and_hashes_but_sends_nothing() {
         .input("bundle-dir", "dist")
         .input("s3-bucket", "artifacts")
         .input("version", "3.1.0")
-        .run()
+        .exits(0)
         .await;
-    assert_eq!(r.code, 0, "{}", r.stdout);
     // A dry run proves nothing was done: `skipped` in every mode (docs/reporting.md, "Dry runs").
     assert_eq!(r.output("verdict"), Some("skipped"), "{}", r.stdout);
     assert_eq!(r.output("s3-key"), Some("octo-repo/3.1.0/lambda.zip"));
     assert_eq!(r.output("uploaded"), Some("false"));
     assert_eq!(r.output("sha256").map(str::len), Some(64));
-    assert!(r.summary.contains("dry run"), "{}", r.summary);
+    has(&r.summary, "dry run");
     let zip = r.output("zip-file").unwrap();
     assert!(Path::new(zip).exists(), "{zip}");
     assert_eq!(oidc.token_requests(), 0);
@@ -801,7 +774,7 @@ async fn bundle_step(
     let sdk = sdk(&m.endpoint).await;
     let s3 = s3_sdk(&sdk);
     let bucket = unique("links");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    crate::helpers::moto::s3_bucket(&sdk, &bucket, false).await;
     let oidc = FakeOidc::start(Settings::default()).await;
     let step = oidc.apply(Step::new());
     write_tree(&step.workspace.join("fn"), false);
@@ -844,16 +817,12 @@ fn assert_refused(
         .lines()
         .find(|l| l.starts_with("::error"))
         .unwrap_or_else(|| panic!("no ::error in {}", r.stdout));
-    assert!(error.contains(path), "{error}");
-    assert!(error.contains(why), "{error}");
-    assert!(error.contains("nothing was zipped or uploaded"), "{error}");
+    has(error, path);
+    has(error, why);
+    has(error, "nothing was zipped or uploaded");
     assert!(keys.is_empty(), "uploaded: {keys:?}");
     assert_eq!(token_requests, 0, "refused before any credentials");
-    assert!(
-        !r.stdout.contains("ACTIONS_ID_TOKEN_REQUEST_TOKEN="),
-        "{}",
-        r.stdout
-    );
+    lacks(&r.stdout, "ACTIONS_ID_TOKEN_REQUEST_TOKEN=");
 }
 
 #[cfg(unix)]
@@ -898,8 +867,8 @@ async fn a_bundle_link_to_a_directory_outside_is_refused_with_every_offender_nam
     .await;
     assert_refused(
         got.map(|(r, k, t)| {
-            assert!(r.stdout.contains("fn/lib/data/up`"), "{}", r.stdout);
-            assert!(r.stdout.contains("which leaves the tree"), "{}", r.stdout);
+            has(&r.stdout, "fn/lib/data/up`");
+            has(&r.stdout, "which leaves the tree");
             (r, k, t)
         }),
         "fn/lib/keys",
@@ -1004,20 +973,19 @@ async fn an_image_context_with_a_link_out_or_a_fifo_is_refused_before_any_call()
         .input("context", "app")
         // Nothing listens here: any engine call would fail differently.
         .var("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     let error = r
         .stdout
         .lines()
         .find(|l| l.starts_with("::error"))
         .unwrap_or_else(|| panic!("no ::error in {}", r.stdout));
-    assert!(error.contains("nothing was built or pushed"), "{error}");
-    assert!(
-        error.contains("app/env.txt` is a symbolic link to the absolute path `/proc/self/environ`"),
-        "{error}"
+    has(error, "nothing was built or pushed");
+    has(
+        error,
+        "app/env.txt` is a symbolic link to the absolute path `/proc/self/environ`",
     );
-    assert!(error.contains("app/pipe` is a FIFO"), "{error}");
+    has(error, "app/pipe` is a FIFO");
     assert!(
         !error.contains("passwd"),
         "excluded entries are not judged: {error}"
@@ -1052,16 +1020,10 @@ fn build_engines_have_private_stores_that_another_engine_cannot_touch() {
     .unwrap();
     let name = format!("127.0.0.1:1/isolation-{}:x", std::process::id());
     let build = |p: &Podman| {
-        let out = p
-            .cli()
-            .args(["build", "--quiet", "--tag", &name])
-            .arg(ctx.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        crate::helpers::ok_output(
+            p.cli()
+                .args(["build", "--quiet", "--tag", &name])
+                .arg(ctx.path()),
         );
     };
     let exists = |c: &mut std::process::Command| {

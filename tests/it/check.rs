@@ -1,6 +1,7 @@
 //! `stevedore check` (docs/check.md): the real binary over workflow files, offline — no token, no cloud,
 //! no network variable set.
 
+use crate::helpers::{has, lacks};
 use std::process::{Command, Output};
 
 use crate::helpers::runner::repo_root;
@@ -107,10 +108,10 @@ fn check_names_every_bad_input_with_its_file_and_line() {
             "line {line}: {words}\n{out}"
         );
     }
-    assert!(out.contains("Did you mean `wait-timeout`?"), "{out}");
+    has(&out, "Did you mean `wait-timeout`?");
     // Whole expressions are unknown offline: never an error.
-    assert!(!out.contains(":15: error"), "{out}");
-    assert!(!out.contains(":28: error"), "{out}");
+    lacks(&out, ":15: error");
+    lacks(&out, ":28: error");
     assert!(
         out.lines()
             .last()
@@ -167,7 +168,7 @@ fn every_example_passes_check() {
     // The project's own workflows too (`uses: ./` is this action).
     let o = stevedore(&["check"], false);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
-    assert!(stdout(&o).contains("1 stevedore step(s)"), "{}", stdout(&o));
+    has(&stdout(&o), "1 stevedore step(s)");
 }
 
 /// docs/build.md said a dry run needs no credentials; outside a job it exits 2 for want of an OIDC token.
@@ -197,9 +198,9 @@ fn a_dry_run_outside_a_job_says_there_is_no_job_not_that_an_input_is_bad() {
         .unwrap();
     let out = stdout(&o);
     assert_eq!(o.status.code(), Some(2), "{out}");
-    assert!(out.contains("not a GitHub Actions job"), "{out}");
-    assert!(out.contains("allow-aws-credential-chain=true"), "{out}");
-    assert!(out.contains("stevedore check"), "{out}");
-    assert!(!out.contains("invalid input"), "{out}");
-    assert!(!out.contains("the job lacks"), "{out}");
+    has(&out, "not a GitHub Actions job");
+    has(&out, "allow-aws-credential-chain=true");
+    has(&out, "stevedore check");
+    lacks(&out, "invalid input");
+    lacks(&out, "the job lacks");
 }

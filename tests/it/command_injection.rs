@@ -2,6 +2,7 @@
 //! not mean. Every printing path is fed arbitrary text and read back with the runner's own parsing rules
 //! (helpers/workflow_commands.rs); the real image is run with the attack from the issue.
 
+use crate::helpers::has;
 use proptest::prelude::*;
 use stevedore::report::commands::{Commands, Level, Location, Masker};
 use stevedore::report::files::render_heredoc;
@@ -207,7 +208,10 @@ fn the_check_name_of_issue_15_is_text_on_every_path() {
     assert_eq!(got[2].props["title"], ATTACK);
     assert_eq!(got[3].data, "secret-after-the-attack");
     // The text is still there for a human, one runner line per line of the name.
-    assert!(out.contains("\n\\::set-output name=pwn::1\n\\::stop-commands::rtx\n##[\\set-output name=pwn2;]v failed\n"), "{out}");
+    has(
+        &out,
+        "\n\\::set-output name=pwn::1\n\\::stop-commands::rtx\n##[\\set-output name=pwn2;]v failed\n",
+    );
     // Logs too.
     let err = stevedore::logging::render_event(&Masker::default(), ATTACK.as_bytes());
     assert!(parse(&err).is_empty(), "{err}");

@@ -1,6 +1,7 @@
 //! End to end through the real image: built from the `Dockerfile` with podman and started exactly as
 //! actions/runner and as act start a Docker action (helpers/runner.rs). Each test runs in both profiles.
 
+use crate::helpers::has;
 use std::process::Command;
 
 use crate::helpers::runner::{ContainerResult, ContainerStep, Profile};
@@ -69,21 +70,9 @@ async fn three_bad_inputs_give_three_errors_exit_2_and_a_summary_table_in_the_co
         assert_eq!(r.code, 2, "{profile:?}\n{}", r.logs());
         let errors = error_lines(&r);
         assert_eq!(errors.len(), 3, "{profile:?}\n{}", r.logs());
-        assert!(
-            errors[0].contains("input `mode` = `deploi`: is not a mode"),
-            "{}",
-            errors[0]
-        );
-        assert!(
-            errors[1].contains("input `dry-run` = `yes`: is not a boolean"),
-            "{}",
-            errors[1]
-        );
-        assert!(
-            errors[2].contains("input `comment` = `sometimes`"),
-            "{}",
-            errors[2]
-        );
+        has(errors[0], "input `mode` = `deploi`: is not a mode");
+        has(errors[1], "input `dry-run` = `yes`: is not a boolean");
+        has(errors[2], "input `comment` = `sometimes`");
         for row in [
             "| `mode` | `deploi` |",
             "| `dry-run` | `yes` |",

@@ -14,6 +14,7 @@
 //! set (a required input left out) is not counted; every error about an input it does set is. The example
 //! workflows are complete: every error counts. A failure names the file and line of the snippet.
 
+use crate::helpers::has;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_yaml_ng::{Mapping, Value};
@@ -466,7 +467,7 @@ fn a_broken_snippet_is_named_by_file_and_line() {
     let found = check(&snippets[0], &inputs);
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(found[0].starts_with("docs/x.md:5: "), "{}", found[0]);
-    assert!(found[0].contains("`checks`"), "{}", found[0]);
+    has(&found[0], "`checks`");
     // An unknown expression is a failure too, not a silent pass.
     assert!(substitute("${{ steps.x.outputs.whatever }}", &BTreeMap::new()).is_err());
     // And a with: key action.yml does not declare.

@@ -1,6 +1,7 @@
 //! ECS deploy: against moto (register, update, describe) and against the scripted ECS endpoint for the
 //! rollout behaviour moto does not model.
 
+use crate::helpers::has;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -9,6 +10,7 @@ use stevedore::modes::deploy::ecs::{
     self, Config, End, RollbackOutcome, ServiceOutcome, Timing, taskdef::Edits,
 };
 
+use crate::helpers::deploy::{TOKEN, only_deployment, record, scripted_step, states};
 use crate::helpers::fake_ecs::{After, Behaviour, FakeEcs, sdk_config};
 use crate::helpers::run::Step;
 
@@ -276,11 +278,9 @@ async fn circuit_breaker_failure_is_reported_at_failed_and_ecs_rolls_back() {
     assert_eq!(fake.service_task_definition("web"), old);
     let r = ecs::report::outcome(&config(&["web"]), &out, false);
     assert_eq!(r.verdict, stevedore::report::Verdict::Failure);
-    assert!(
-        r.summary
-            .contains("ECS's deployment circuit breaker rolls the service back to `web:1`"),
-        "{}",
-        r.summary
+    has(
+        &r.summary,
+        "ECS's deployment circuit breaker rolls the service back to `web:1`",
     );
 }
 
@@ -328,17 +328,9 @@ async fn cannot_pull_container_fails_at_the_first_stopped_task_and_we_roll_back(
     assert_eq!(updates[1]["taskDefinition"], json!(old));
     assert_eq!(fake.service_task_definition("web"), old);
     let r = ecs::report::outcome(&config(&["web"]), &out, false);
-    assert!(
-        r.summary.contains("CannotPullContainerError"),
-        "{}",
-        r.summary
-    );
-    assert!(
-        r.summary.contains("stevedore rolled back to `web:1`"),
-        "{}",
-        r.summary
-    );
-    assert!(r.summary.contains("```mermaid\ntimeline"), "{}", r.summary);
+    has(&r.summary, "CannotPullContainerError");
+    has(&r.summary, "stevedore rolled back to `web:1`");
+    has(&r.summary, "```mermaid\ntimeline");
 }
 
 #[tokio::test]
@@ -426,14 +418,11 @@ async fn ecs_and_lambda_targets_in_one_step_are_refused() {
         .input("service", "web")
         .input("image", IMAGE)
         .input("function-name", "api")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
-    assert!(
-        r.stdout
-            .contains("input `function-name` = `api`: is set together with `cluster`/`service`"),
-        "{}",
-        r.stdout
+    has(
+        &r.stdout,
+        "input `function-name` = `api`: is set together with `cluster`/`service`",
     );
 }
 
@@ -546,31 +535,18 @@ async fn cancellation_requests_the_rollback_and_says_so() {
     }
     assert_eq!(fake.service_task_definition("web"), old);
     let r = ecs::report::outcome(&cfg, &out, true);
-    assert!(
-        r.summary
-            .contains("Cancelled: rollback to `web:1` requested"),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "Cancelled: rollback to `web:1` requested");
 }
 
 /// The whole step: credentials from the AWS credential chain (static test keys), STS
 /// (GetCallerIdentity) on moto, ECS on the scripted endpoint. `None` (skip) without moto.
 pub fn step_for(fake: &FakeEcs) -> Option<Step> {
-    let moto = crate::helpers::moto::moto()?;
     Some(
-        Step::new()
-            .input("mode", "deploy")
-            .input("allow-aws-credential-chain", "true")
-            .var("AWS_ENDPOINT_URL", &moto.endpoint)
-            .input("aws-region", "eu-west-1")
+        scripted_step("AWS_ENDPOINT_URL_ECS", fake.url())?
             .input("cluster", "prod")
             .input("service", "web")
             .input("container", "app")
-            .input("image", IMAGE)
-            .var("AWS_ACCESS_KEY_ID", "AKIDTEST")
-            .var("AWS_SECRET_ACCESS_KEY", "secret-key-for-tests")
-            .var("AWS_ENDPOINT_URL_ECS", fake.url()),
+            .input("image", IMAGE),
     )
 }
 
@@ -581,8 +557,7 @@ async fn the_whole_step_deploys_and_writes_outputs_and_summary() {
     let Some(step) = step_for(&fake) else {
         return;
     };
-    let r = step.run().await;
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    let r = step.exits(0).await;
     assert_eq!(r.output("verdict"), Some("success"));
     assert!(
         r.output("task-definition-arn")
@@ -590,12 +565,8 @@ async fn the_whole_step_deploys_and_writes_outputs_and_summary() {
             .ends_with("task-definition/web:2")
     );
     assert!(r.output("deployment-id").unwrap().starts_with("ecs-svc/"));
-    assert!(r.summary.contains("```mermaid\ntimeline"), "{}", r.summary);
-    assert!(
-        r.summary.contains("Account `123456789012`."),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "```mermaid\ntimeline");
+    has(&r.summary, "Account `123456789012`.");
     // The secret key only ever leaves as the mask command the runner swallows.
     assert!(r.stdout.contains("::add-mask::secret-key-for-tests"));
     assert!(
@@ -611,16 +582,11 @@ async fn the_whole_step_deploys_and_writes_outputs_and_summary() {
 /// problem — exit 2, one `::error` containing `said` — before any GitHub Deployment was created.
 pub async fn refused_before_any_deployment(step: Step, what: &str, said: &str) {
     let gh = crate::helpers::fake_github::FakeGithub::start_for("octo-org/octo-repo").await;
-    let r = step
-        .input("environment", "staging")
-        .input("github-token", "ghs_faketoken0123456789")
-        .var("GITHUB_API_URL", &gh.url())
-        .run()
-        .await;
+    let r = record(step, &gh, "staging", TOKEN).run().await;
     assert_eq!(r.code, 2, "{what}: {}\n{}", r.stdout, r.summary);
     let errors = error_lines(&r.stdout);
     assert_eq!(errors.len(), 1, "{}", r.stdout);
-    assert!(errors[0].contains(said), "{}", errors[0]);
+    has(errors[0], said);
     gh.assert_no_violations();
     assert!(
         gh.deployments().is_empty(),
@@ -655,8 +621,7 @@ async fn a_failed_deploy_ends_with_an_error_annotation_naming_the_reason_and_the
     let Some(step) = step_for(&fake) else {
         return;
     };
-    let r = step.run().await;
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    let r = step.exits(1).await;
     let errors = error_lines(&r.stdout);
     assert_eq!(errors.len(), 1, "{}", r.stdout);
     assert!(
@@ -685,8 +650,7 @@ async fn a_timed_out_deploy_says_the_budget_and_the_input_that_sets_it() {
     let Some(step) = step_for(&fake) else {
         return;
     };
-    let r = step.input("wait-timeout", "2s").run().await;
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    let r = step.input("wait-timeout", "2s").exits(1).await;
     let errors = error_lines(&r.stdout);
     assert_eq!(errors.len(), 1, "{}", r.stdout);
     assert!(
@@ -703,11 +667,9 @@ async fn a_timed_out_deploy_says_the_budget_and_the_input_that_sets_it() {
         "{}",
         errors[0]
     );
-    assert!(
-        r.summary
-            .contains("timed out after 2s, the budget set by the input `wait-timeout` ("),
-        "{}",
-        r.summary
+    has(
+        &r.summary,
+        "timed out after 2s, the budget set by the input `wait-timeout` (",
     );
 }
 
@@ -739,9 +701,8 @@ async fn an_unreachable_github_costs_one_retry_run_then_one_try_per_call() {
     let r = step
         .input("github-token", "ghs_test")
         .var("GITHUB_API_URL", &url)
-        .run()
+        .exits(0)
         .await;
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
     // The in-progress check run: 1 try + 3 retries; the Deployment POST: 1; the fan-out's check run: 1.
     assert_eq!(
         connections.load(std::sync::atomic::Ordering::SeqCst),
@@ -749,7 +710,7 @@ async fn an_unreachable_github_costs_one_retry_run_then_one_try_per_call() {
         "{}",
         r.summary
     );
-    assert!(r.summary.contains("could not be reached"), "{}", r.summary);
+    has(&r.summary, "could not be reached");
 }
 
 #[tokio::test]
@@ -758,32 +719,20 @@ async fn dry_run_prints_the_plan_and_writes_nothing() {
     let Some(step) = step_for(&fake) else {
         return;
     };
-    let r = step.input("dry-run", "true").run().await;
-    assert_eq!(r.code, 0, "{}", r.stdout);
+    let r = step.input("dry-run", "true").exits(0).await;
     assert_eq!(r.output("verdict"), Some("skipped"));
     let calls = fake.calls();
     assert!(
         !calls.contains_key("RegisterTaskDefinition") && !calls.contains_key("UpdateService"),
         "{calls:?}"
     );
-    assert!(
-        r.stdout
-            .contains("plan: would register a new revision of `web`"),
-        "{}",
-        r.stdout
+    has(&r.stdout, "plan: would register a new revision of `web`");
+    has(
+        &r.stdout,
+        &format!("container `app` image: repo/web:1 -> {IMAGE}"),
     );
-    assert!(
-        r.stdout
-            .contains(&format!("container `app` image: repo/web:1 -> {IMAGE}")),
-        "{}",
-        r.stdout
-    );
-    assert!(
-        r.summary.contains("Nothing was registered or updated"),
-        "{}",
-        r.summary
-    );
-    assert!(r.summary.contains(r#""name": "MODE","#), "{}", r.summary);
+    has(&r.summary, "Nothing was registered or updated");
+    has(&r.summary, r#""name": "MODE","#);
     assert!(
         !r.summary.contains(r#""value": "prod""#),
         "env values are hidden: {}",
@@ -824,8 +773,7 @@ async fn a_missing_cluster_whose_default_does_not_exist_is_a_configuration_error
     let Some(step) = step_for(&fake) else {
         return;
     };
-    let r = step.input("cluster", "").run().await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
+    let r = step.input("cluster", "").exits(2).await;
     assert_eq!(
         error_lines(&r.stdout),
         [
@@ -842,9 +790,8 @@ async fn lambda_inputs_without_function_name_name_function_name_not_the_ecs_inpu
         .input("zip-file", "dist/fn.zip")
         .input("traffic", "canary 10% 5m")
         .input("alias", "live")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     assert_eq!(
         error_lines(&r.stdout),
         [
@@ -860,9 +807,8 @@ async fn an_image_without_tag_or_digest_is_refused_and_production_by_tag_is_warn
         .input("cluster", "prod")
         .input("service", "web")
         .input("image", "localhost:5000/team/web")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     assert_eq!(
         error_lines(&r.stdout),
         [
@@ -873,13 +819,11 @@ async fn an_image_without_tag_or_digest_is_refused_and_production_by_tag_is_warn
         .input("mode", "deploy")
         .input("function-name", "api")
         .input("image", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/api")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
-    assert!(
-        r.stdout.contains("::error title=stevedore%3A invalid input `image`::input `image` = `123456789012.dkr.ecr.eu-west-1.amazonaws.com/api`: names neither a tag nor a digest"),
-        "{}",
-        r.stdout
+    has(
+        &r.stdout,
+        "::error title=stevedore%3A invalid input `image`::input `image` = `123456789012.dkr.ecr.eu-west-1.amazonaws.com/api`: names neither a tag nor a digest",
     );
 
     // Production by tag deploys, with a warning.
@@ -896,9 +840,8 @@ async fn an_image_without_tag_or_digest_is_refused_and_production_by_tag_is_warn
             "trigger-policy",
             "production:\n  refs: [main]\n  require-environment-claim: false\n",
         )
-        .run()
+        .exits(0)
         .await;
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
     assert!(
         r.stdout.lines().any(|l| l == format!("::warning title=stevedore deploy%3A production by tag::`production` is deployed by tag (`{tagged}`): a tag can be moved after the deploy, so what runs cannot be proven. Deploy by digest (the `digest` output of `build`: `repo@sha256:…`).")),
         "{}",
@@ -912,13 +855,10 @@ async fn a_missing_container_name_is_a_configuration_error_naming_the_containers
     let Some(step) = step_for(&fake) else {
         return;
     };
-    let r = step.input("container", "api").run().await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
-    assert!(
-        r.stdout
-            .contains("`api` not in task definition `web`; it has: app, log-router"),
-        "{}",
-        r.stdout
+    let r = step.input("container", "api").exits(2).await;
+    has(
+        &r.stdout,
+        "`api` not in task definition `web`; it has: app, log-router",
     );
 }
 
@@ -1133,11 +1073,7 @@ async fn the_trigger_policy_refuses_a_production_deploy_from_a_branch_before_any
     };
     let r = step.input("environment", "production").run().await;
     assert_ne!(r.code, 0, "{}", r.stdout);
-    assert!(
-        r.stdout.contains("may not deploy to `production`"),
-        "{}",
-        r.stdout
-    );
+    has(&r.stdout, "may not deploy to `production`");
     assert_eq!(fake.total_calls(), 0, "{:?}", fake.calls());
     assert_eq!(r.output("verdict"), Some("failure"));
 }
@@ -1163,35 +1099,48 @@ async fn a_github_deployment_records_the_deploy_and_its_outcome() {
     let Some(step) = step_for(&fake) else {
         return;
     };
-    let r = step
+    let r = record(step, &gh, "staging", TOKEN)
         .input("service", "web\nworker")
-        .input("environment", "staging")
-        .input("github-token", "ghs_faketoken0123456789")
-        .var("GITHUB_API_URL", &gh.url())
-        .run()
+        .exits(1)
         .await;
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
     gh.assert_no_violations();
-    let deps = gh.deployments();
-    assert_eq!(deps.len(), 1, "{deps:?}");
-    assert_eq!(deps[0]["environment"], "staging");
-    let id = deps[0]["id"].as_u64().unwrap();
-    let states: Vec<String> = gh
-        .deployment_statuses(id)
-        .iter()
-        .map(|s| s["state"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(states, vec!["in_progress", "failure"]);
-    assert!(
-        r.summary
-            .contains(&format!("GitHub Deployment {id} to `staging`: failure.")),
-        "{}",
-        r.summary
+    let id = only_deployment(&gh, "staging");
+    assert_eq!(states(&gh, id), vec!["in_progress", "failure"]);
+    has(
+        &r.summary,
+        &format!("GitHub Deployment {id} to `staging`: failure."),
     );
-    assert!(
-        r.summary.contains("a secret cannot be retrieved"),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "a secret cannot be retrieved");
     assert_eq!(r.output("verdict"), Some("failure"));
+}
+
+#[tokio::test]
+async fn health_passes_is_refused_on_ecs_and_lambda_deploys() {
+    for (target, named) in [
+        (
+            &[
+                ("cluster", "prod"),
+                ("service", "web"),
+                ("image", "r/web:1"),
+            ][..],
+            "does not apply to an ECS deploy",
+        ),
+        (
+            &[("function-name", "worker"), ("zip-file", "fn.zip")][..],
+            "does not apply to a Lambda deploy",
+        ),
+    ] {
+        let mut step = Step::new()
+            .input("mode", "deploy")
+            .input("health-passes", "2");
+        for (k, v) in target {
+            step = step.input(k, v);
+        }
+        let r = step.exits(2).await;
+        let errors = error_lines(&r.stdout).join("\n");
+        assert!(
+            errors.contains("`health-passes`") && errors.contains(named),
+            "{errors}"
+        );
+    }
 }

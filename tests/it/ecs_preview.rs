@@ -3,12 +3,14 @@
 //! Balancing v2 on moto (target groups, listener rules, tags; set up here through stevedore's own Query
 //! client) and the validating fake GitHub.
 
+use crate::helpers::has;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use stevedore::aws::query::{self, Node, Params, Query, QueryService};
 
+use crate::helpers::deploy::{self, deployments_of, pull_request, scripted_step};
 use crate::helpers::fake_ecs::{FakeEcs, sdk_config};
 use crate::helpers::fake_github::FakeGithub;
 use crate::helpers::moto::{moto, unique};
@@ -37,7 +39,6 @@ pub struct Rig {
     pub fake: FakeEcs,
     pub gh: FakeGithub,
     pub elb: Query,
-    pub moto: String,
     pub cluster: String,
     pub listener: String,
     pub base_tg: String,
@@ -129,7 +130,6 @@ impl Rig {
             fake,
             gh: FakeGithub::start().await,
             elb,
-            moto,
             cluster,
             listener,
             base_tg,
@@ -138,39 +138,21 @@ impl Rig {
     }
 
     fn base(&self) -> Step {
-        Step::new()
-            .input("mode", "deploy")
-            .input("allow-aws-credential-chain", "true")
-            .input("aws-region", "eu-west-1")
+        // The rig exists only with moto, so the step does too.
+        let step = scripted_step("AWS_ENDPOINT_URL_ECS", self.fake.url())
+            .unwrap()
             .input("cluster", &self.cluster)
             .input("service", "web")
             .input("container", "app")
             .input("preview", "true")
-            .input("environment", "preview")
-            .input("github-token", "ghs_test")
             .input("preview-listener-arn", &self.listener)
-            .input("preview-host", HOST)
-            .var("AWS_ACCESS_KEY_ID", "AKIDTEST")
-            .var("AWS_SECRET_ACCESS_KEY", "secret-key-for-tests")
-            .var("AWS_ENDPOINT_URL", &self.moto)
-            .var("AWS_ENDPOINT_URL_ECS", self.fake.url())
-            .var("GITHUB_API_URL", &self.gh.url())
+            .input("preview-host", HOST);
+        deploy::record(step, &self.gh, "preview", "ghs_test")
     }
 
     fn step(&self, n: u64, action: &str, image: &str) -> Step {
         let sha = format!("{:040x}", n * 1000 + u64::from(image == IMAGE_B));
-        self.base()
-            .input("image", image)
-            .var("GITHUB_SHA", &sha)
-            .var("GITHUB_REF", &format!("refs/pull/{n}/merge"))
-            .event(
-                "pull_request",
-                json!({"action": action, "number": n,
-                       "pull_request": {"number": n,
-                           "head": {"sha": sha, "ref": "feature", "repo": {"full_name": REPO}},
-                           "base": {"ref": "main", "repo": {"full_name": REPO}}},
-                       "repository": {"full_name": REPO}}),
-            )
+        pull_request(self.base().input("image", image), REPO, n, action, &sha)
     }
 
     fn sweep(&self) -> Step {
@@ -255,24 +237,7 @@ impl Rig {
 
     /// States of the deployments of `preview/pr-<n>`, oldest first.
     fn deployments(&self, n: u64) -> Vec<(Value, Vec<String>)> {
-        let mut v: Vec<(Value, Vec<String>)> = self
-            .gh
-            .deployments()
-            .into_iter()
-            .filter(|d| d["environment"] == format!("preview/pr-{n}"))
-            .map(|d| {
-                let id = d["id"].as_u64().unwrap();
-                let states = self
-                    .gh
-                    .deployment_statuses(id)
-                    .iter()
-                    .map(|s| s["state"].as_str().unwrap().to_owned())
-                    .collect();
-                (d, states)
-            })
-            .collect();
-        v.sort_by_key(|(d, _)| d["id"].as_u64());
-        v
+        deployments_of(&self.gh, &format!("preview/pr-{n}"))
     }
 
     fn no_protocol_errors(&self) {
@@ -409,13 +374,7 @@ async fn an_ecs_preview_is_created_routed_updated_and_removed_on_close_idempoten
     );
     let comments = rig.gh.comments(7);
     assert_eq!(comments.len(), 1);
-    assert!(
-        comments[0]
-            .body
-            .contains("https://pr-7.preview.example.com"),
-        "{}",
-        comments[0].body
-    );
+    has(&comments[0].body, "https://pr-7.preview.example.com");
     let deps = rig.deployments(7);
     assert_eq!(deps.len(), 1);
     assert_eq!(deps[0].0["transient_environment"], true);
@@ -470,21 +429,13 @@ async fn an_ecs_preview_is_created_routed_updated_and_removed_on_close_idempoten
     }
     let c = rig.gh.comments(7);
     assert_eq!(c.len(), 1);
-    assert!(
-        c[0].body.contains("removed (pull request closed)"),
-        "{}",
-        c[0].body
-    );
-    assert!(c[0].body.contains("service `web-pr-7`"), "{}", c[0].body);
+    has(&c[0].body, "removed (pull request closed)");
+    has(&c[0].body, "service `web-pr-7`");
 
     // closed again: quiet success, nothing deleted.
     let r = rig.step(7, "closed", IMAGE_B).run().await;
     ok(&r);
-    assert!(
-        r.summary.contains("There was no preview to remove."),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "There was no preview to remove.");
     assert_eq!(rig.fake.requests("DeleteService").len(), 1);
     rig.no_protocol_errors();
 }
@@ -538,13 +489,8 @@ async fn without_a_listener_the_preview_is_the_service_alone() {
     let mut opened = step("reopened");
     opened.env.remove("INPUT_IMAGE");
     let calls = rig.fake.total_calls();
-    let r = opened.run().await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
-    assert!(
-        r.stdout.contains("input `image` is required"),
-        "{}",
-        r.stdout
-    );
+    let r = opened.exits(2).await;
+    has(&r.stdout, "input `image` is required");
     assert_eq!(rig.fake.total_calls(), calls, "refused before any AWS call");
     assert!(rig.base_tags().is_empty());
     rig.no_protocol_errors();
@@ -563,20 +509,15 @@ async fn preview_max_counts_ecs_previews_and_an_expired_one_makes_room() {
     let r = rig
         .step(2, "opened", IMAGE_A)
         .input("preview-max", "1")
-        .run()
+        .exits(1)
         .await;
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
     assert!(
         r.stdout.contains("::error") && r.stdout.contains("`preview-max` (1)"),
         "{}",
         r.stdout
     );
-    assert!(r.summary.contains("#1 (`web-pr-1`"), "{}", r.summary);
-    assert!(
-        r.summary.contains("Nothing was created for #2"),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "#1 (`web-pr-1`");
+    has(&r.summary, "Nothing was created for #2");
     assert_eq!(rig.fake.service_names(), ["web", "web-pr-1"]);
     assert!(rig.target_group(2).await.is_none());
     assert!(!rig.base_tags().contains_key(&key(2)));
@@ -590,11 +531,7 @@ async fn preview_max_counts_ecs_previews_and_an_expired_one_makes_room() {
         .run()
         .await;
     ok(&r);
-    assert!(
-        r.summary.contains("Removed the expired preview of #1"),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "Removed the expired preview of #1");
     assert_eq!(rig.fake.service_names(), ["web", "web-pr-2"]);
     assert!(rig.target_group(1).await.is_none());
     assert!(rig.target_group(2).await.is_some());
@@ -630,20 +567,12 @@ async fn the_sweep_removes_closed_and_expired_ecs_previews_and_only_ours() {
     assert!(tags.contains_key(&key(3)));
     assert!(tags.contains_key("stevedore:preview:pr-40"));
     assert!(!tags.contains_key(&key(1)));
-    assert!(r.summary.contains("pull request closed"), "{}", r.summary);
-    assert!(
-        r.summary.contains("not updated within `preview-ttl`"),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "pull request closed");
+    has(&r.summary, "not updated within `preview-ttl`");
     for n in [1, 2] {
         let c = rig.gh.comments(n);
         assert_eq!(c.len(), 1);
-        assert!(
-            c[0].body.contains(&format!("Preview of #{n}: removed")),
-            "{}",
-            c[0].body
-        );
+        has(&c[0].body, &format!("Preview of #{n}: removed"));
     }
     let r = rig.sweep().run().await;
     ok(&r);
@@ -684,11 +613,9 @@ async fn a_fork_pr_gets_no_ecs_preview_and_the_step_is_skipped() {
         .await;
     ok(&r);
     assert_eq!(r.output("verdict"), Some("skipped"));
-    assert!(
-        r.summary
-            .contains("Dry run: would create or update the preview `pr-5` of #5 on service `web`"),
-        "{}",
-        r.summary
+    has(
+        &r.summary,
+        "Dry run: would create or update the preview `pr-5` of #5 on service `web`",
     );
     assert_eq!(rig.fake.total_calls(), 0, "no ECS call at all");
 }
@@ -733,17 +660,12 @@ async fn a_foreign_service_with_the_preview_name_is_left_alone() {
     let td = rig.fake.service_task_definition("web");
     rig.fake
         .seed_service(&rig.cluster, "web-pr-9", &td, 1, None);
-    let r = rig.step(9, "opened", IMAGE_A).run().await;
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
-    assert!(
-        r.stdout.contains("carries no stevedore preview record"),
-        "{}",
-        r.stdout
-    );
+    let r = rig.step(9, "opened", IMAGE_A).exits(1).await;
+    has(&r.stdout, "carries no stevedore preview record");
     // Its record makes the close clean up what this run created, and leave the service.
     let r = rig.step(9, "closed", IMAGE_A).run().await;
     ok(&r);
-    assert!(r.summary.contains("left alone"), "{}", r.summary);
+    has(&r.summary, "left alone");
     assert_eq!(rig.fake.service_names(), ["web", "web-pr-9"]);
     assert!(rig.fake.requests("DeleteService").is_empty());
     assert!(rig.target_group(9).await.is_none());
@@ -772,14 +694,8 @@ async fn a_foreign_rule_for_the_preview_host_is_refused_and_left_alone() {
         )
         .await
         .unwrap();
-    let r = rig.step(8, "opened", IMAGE_A).run().await;
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
-    assert!(
-        r.stdout
-            .contains("already routes host `pr-8.preview.example.com`"),
-        "{}",
-        r.stdout
-    );
+    let r = rig.step(8, "opened", IMAGE_A).exits(1).await;
+    has(&r.stdout, "already routes host `pr-8.preview.example.com`");
     assert!(rig.fake.requests("CreateService").is_empty());
     // The close removes what the refused run made (its target group) and leaves the foreign rule.
     ok(&rig.step(8, "closed", IMAGE_A).run().await);
@@ -807,9 +723,8 @@ async fn ecs_preview_inputs_are_checked_all_at_once() {
         .input("preview-desired-count", "50")
         .input("pre-deploy-task", "command: [migrate]")
         .input("preview-url-auth", "NONE")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     for needle in [
         "input `service`",
         "input `preview-listener-arn`",
@@ -826,14 +741,9 @@ async fn ecs_preview_inputs_are_checked_all_at_once() {
         .input("function-name", "f")
         .input("preview", "true")
         .input("preview-host", "pr-{number}.example.com")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
-    assert!(
-        r.stdout.contains("applies to ECS previews only"),
-        "{}",
-        r.stdout
-    );
+    has(&r.stdout, "applies to ECS previews only");
 }
 
 /// Another repository's record of the same PR on the base service (issue 25): the preview is refused
@@ -864,13 +774,8 @@ async fn another_repositorys_record_on_the_base_service_is_refused_and_kept() {
     for n in [11, 12] {
         let r = rig.step(n, "opened", IMAGE_A).run().await;
         assert_eq!(r.code, 1, "#{n}: {}\n{}", r.stdout, r.summary);
-        assert!(
-            r.stdout
-                .contains("is claimed by repository `other-org/other-repo`"),
-            "{}",
-            r.stdout
-        );
-        assert!(r.stdout.contains("nothing was changed"), "{}", r.stdout);
+        has(&r.stdout, "is claimed by repository `other-org/other-repo`");
+        has(&r.stdout, "nothing was changed");
         assert_eq!(rig.base_tags(), before, "#{n}: the base service's tags");
         assert!(rig.target_group(n).await.is_none());
     }
@@ -897,13 +802,8 @@ async fn a_foreign_preview_service_is_refused_before_any_tag_is_written() {
     let td = rig.fake.service_task_definition("web");
     rig.fake
         .seed_service(&rig.cluster, "web-pr-13", &td, 1, None);
-    let r = rig.step(13, "opened", IMAGE_A).run().await;
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
-    assert!(
-        r.stdout.contains("carries no stevedore preview record"),
-        "{}",
-        r.stdout
-    );
+    let r = rig.step(13, "opened", IMAGE_A).exits(1).await;
+    has(&r.stdout, "carries no stevedore preview record");
     assert!(rig.fake.requests("TagResource").is_empty());
     assert!(rig.fake.requests("RegisterTaskDefinition").is_empty());
     assert!(rig.base_tags().is_empty());

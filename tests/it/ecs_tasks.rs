@@ -1,6 +1,7 @@
 //! ECS one-off tasks around a deploy: `pre-deploy-task` (migrations) and `post-deploy-task` (smoke tests)
 //! against the scripted ECS endpoint (RunTask, DescribeTasks, StopTask) and CloudWatch Logs on moto.
 
+use crate::helpers::has;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -183,12 +184,10 @@ async fn pre_and_post_tasks_run_the_new_revision_placed_like_the_service_and_sho
     assert_ne!(new, old);
     let r = ecs::report::applied(&cfg, &a, false);
     assert_eq!(r.verdict, Verdict::Success);
-    assert!(r.summary.contains("### pre-deploy task"), "{}", r.summary);
-    assert!(
-        r.summary
-            .contains("```text\n== 20261130 AddIndex: migrating\n== 20261130 AddIndex: migrated (0.0121s)\n```"),
-        "{}",
-        r.summary
+    has(&r.summary, "### pre-deploy task");
+    has(
+        &r.summary,
+        "```text\n== 20261130 AddIndex: migrating\n== 20261130 AddIndex: migrated (0.0121s)\n```",
     );
     assert!(r.summary.contains(&format!("stream `web/app/{post_id}`")));
     let out = |n: &str| {
@@ -291,9 +290,9 @@ async fn a_task_that_fails_to_start_stops_the_deploy_with_its_stop_code_and_reas
                 what.starts_with("container `app` has no exit code (CannotPullContainerError"),
                 "{what}"
             );
-            assert!(
-                what.contains("(stop code TaskFailedToStart: CannotPullContainerError"),
-                "{what}"
+            has(
+                what,
+                "(stop code TaskFailedToStart: CannotPullContainerError",
             );
         }
         other => panic!("{other:?}"),
@@ -341,11 +340,9 @@ async fn a_failed_smoke_test_rolls_the_service_back() {
         f.reason,
         "ECS deploy to cluster `prod` failed after the rollout: post-deploy task `abababababababababababababababab` (container `app`, command `./smoke.sh --base-url http://web.internal`) failed: container `app` exited with code 2 (stop code EssentialContainerExited: Essential container in task exited); `web` rolled back to `web:1`."
     );
-    assert!(
-        r.summary
-            .contains("No log lines: stream `web/app/abababababababababababababababab`"),
-        "{}",
-        r.summary
+    has(
+        &r.summary,
+        "No log lines: stream `web/app/abababababababababababababababab`",
     );
 }
 
@@ -381,7 +378,10 @@ async fn a_task_over_its_timeout_is_stopped_and_nothing_is_switched() {
     let f = ecs::report::applied(&cfg, &a, false)
         .closing_error()
         .unwrap();
-    assert!(f.reason.contains("not stopped after 400ms (the `timeout` of the input `pre-deploy-task`; last status RUNNING); stevedore stopped it (StopTask)"), "{}", f.reason);
+    has(
+        &f.reason,
+        "not stopped after 400ms (the `timeout` of the input `pre-deploy-task`; last status RUNNING); stevedore stopped it (StopTask)",
+    );
     assert_eq!(
         f.next_step,
         "If the task is only slow, raise `timeout:` in the input `pre-deploy-task` (now 400ms); otherwise look at its last log lines in the job summary."
@@ -428,9 +428,8 @@ async fn the_whole_step_fails_a_migration_with_one_error_naming_the_task() {
     let Some(step) = step_for(&fake) else { return };
     let r = step
         .input("pre-deploy-task", "command: [bin/migrate]\n")
-        .run()
+        .exits(1)
         .await;
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
     let errors = error_lines(&r.stdout);
     assert_eq!(errors.len(), 1, "{}", r.stdout);
     assert!(
@@ -455,17 +454,14 @@ async fn task_inputs_are_checked_with_the_other_inputs() {
         .input("pre-deploy-task", "command: bin/rails db:migrate\n")
         .input("post-deploy-task", "command: [x]\ncontainer: nope\n")
         .input("wait-timeout", "never")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
-    assert!(r.stdout.contains("pre-deploy-task"), "{}", r.stdout);
-    assert!(
-        r.stdout
-            .contains("`command` must be a list (exec form), not one string"),
-        "{}",
-        r.stdout
+    has(&r.stdout, "pre-deploy-task");
+    has(
+        &r.stdout,
+        "`command` must be a list (exec form), not one string",
     );
-    assert!(r.stdout.contains("wait-timeout"), "{}", r.stdout);
+    has(&r.stdout, "wait-timeout");
     assert_eq!(
         fake.total_calls(),
         0,
@@ -475,13 +471,11 @@ async fn task_inputs_are_checked_with_the_other_inputs() {
     let Some(step) = step_for(&fake) else { return };
     let r = step
         .input("post-deploy-task", "command: [x]\ncontainer: nope\n")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
-    assert!(
-        r.stdout.contains("input `post-deploy-task` names container `nope`, which the task definition does not have (it has `app`, `log-router`)"),
-        "{}",
-        r.stdout
+    has(
+        &r.stdout,
+        "input `post-deploy-task` names container `nope`, which the task definition does not have (it has `app`, `log-router`)",
     );
     assert_eq!(fake.requests("RegisterTaskDefinition").len(), 0);
     assert_eq!(fake.requests("RunTask").len(), 0);
@@ -494,15 +488,13 @@ async fn a_dry_run_lists_the_tasks_it_would_run_and_runs_none() {
     let r = step
         .input("dry-run", "true")
         .input("pre-deploy-task", MIGRATE)
-        .run()
+        .exits(0)
         .await;
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
-    assert!(
-        r.stdout.contains("plan: would run the pre-deploy task (before any service is updated; its failure stops the deploy): the new revision of `web` with container `app` command `bin/rails db:migrate`, placed as service `web`, budget 30s"),
-        "{}",
-        r.stdout
+    has(
+        &r.stdout,
+        "plan: would run the pre-deploy task (before any service is updated; its failure stops the deploy): the new revision of `web` with container `app` command `bin/rails db:migrate`, placed as service `web`, budget 30s",
     );
-    assert!(r.summary.contains("**One-off tasks**"), "{}", r.summary);
+    has(&r.summary, "**One-off tasks**");
     assert_eq!(fake.requests("RunTask").len(), 0);
     assert_eq!(fake.requests("RegisterTaskDefinition").len(), 0);
 }

@@ -4,6 +4,7 @@
 //! a running deployment refused, bad inputs (exit 2, all at once), a dry run, the whole step, and the ECS
 //! path refusing an Express service.
 
+use crate::helpers::has;
 use std::time::Duration;
 
 use serde_json::json;
@@ -13,6 +14,7 @@ use stevedore::modes::deploy::express::{self, Config, End, Rollback};
 use stevedore::report::Verdict;
 
 use crate::ecs::{error_lines, fast};
+use crate::helpers::deploy::{TOKEN, only_deployment, record, scripted_step, states};
 use crate::helpers::fake_ecs::{After, ExpressDeploy, FakeEcs};
 use crate::helpers::run::Step;
 
@@ -249,18 +251,11 @@ async fn a_stuck_deployment_times_out_and_the_previous_image_is_put_back_and_fol
         "the rollback deployment stopped the stuck one"
     );
     let f = express::report(&cfg, &o, false).closing_error().unwrap();
-    assert!(
-        f.reason.contains(
-            "deployment still IN_PROGRESS after 300ms, the budget set by the input `wait-timeout`; rolled back to `"
-        ),
-        "{}",
-        f.reason
+    has(
+        &f.reason,
+        "deployment still IN_PROGRESS after 300ms, the budget set by the input `wait-timeout`; rolled back to `",
     );
-    assert!(
-        f.next_step.contains("`wait-timeout` (now 300ms)"),
-        "{}",
-        f.next_step
-    );
+    has(&f.next_step, "`wait-timeout` (now 300ms)");
 }
 
 #[tokio::test]
@@ -290,7 +285,7 @@ async fn an_unhealthy_url_rolls_back_to_the_previous_image() {
     assert!(!o.succeeded());
     let r = express::report(&cfg, &o, false);
     assert_eq!(r.verdict, Verdict::Failure);
-    assert!(r.summary.contains("rolled back to"), "{}", r.summary);
+    has(&r.summary, "rolled back to");
 }
 
 #[tokio::test]
@@ -353,11 +348,9 @@ async fn cancellation_mid_deployment_requests_the_previous_image_and_does_not_wa
         r.title
     );
     let f = r.closing_error().unwrap();
-    assert!(
-        f.reason
-            .contains(&format!("; rollback to `{OLD}` requested (revision `")),
-        "{}",
-        f.reason
+    has(
+        &f.reason,
+        &format!("; rollback to `{OLD}` requested (revision `"),
     );
 }
 
@@ -517,19 +510,11 @@ fn the_service_url_and_the_health_url_come_from_the_endpoint_and_the_health_chec
 // ---- the whole step ----
 
 fn step(fake: &FakeEcs) -> Option<Step> {
-    let moto = crate::helpers::moto::moto()?;
     Some(
-        Step::new()
-            .input("mode", "deploy")
-            .input("allow-aws-credential-chain", "true")
-            .var("AWS_ENDPOINT_URL", &moto.endpoint)
-            .input("aws-region", "eu-west-1")
+        scripted_step("AWS_ENDPOINT_URL_ECS", fake.url())?
             .input("express-service", "frontend")
             .input("image", NEW)
-            .input("health-url", &fake.health_url())
-            .var("AWS_ACCESS_KEY_ID", "AKIDTEST")
-            .var("AWS_SECRET_ACCESS_KEY", "secret-key-for-tests")
-            .var("AWS_ENDPOINT_URL_ECS", fake.url()),
+            .input("health-url", &fake.health_url()),
     )
 }
 
@@ -537,8 +522,7 @@ fn step(fake: &FakeEcs) -> Option<Step> {
 async fn the_whole_step_deploys_to_ecs_express_and_writes_the_outputs() {
     let (fake, arn) = fake().await;
     let Some(step) = step(&fake) else { return };
-    let r = step.run().await;
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    let r = step.exits(0).await;
     assert_eq!(r.output("verdict"), Some("success"));
     assert_eq!(
         r.output("service-url"),
@@ -549,16 +533,8 @@ async fn the_whole_step_deploys_to_ecs_express_and_writes_the_outputs() {
             .unwrap()
             .contains(":service-deployment/default/frontend/")
     );
-    assert!(
-        r.summary.contains("ECS Express deploy of `frontend`."),
-        "{}",
-        r.summary
-    );
-    assert!(
-        r.summary.contains("Account `123456789012`."),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "ECS Express deploy of `frontend`.");
+    has(&r.summary, "Account `123456789012`.");
     assert_eq!(fake.express_image(&arn), NEW);
     assert!(
         fake.protocol_errors().is_empty(),
@@ -619,9 +595,8 @@ async fn bad_inputs_are_all_refused_at_once_with_exit_2_and_no_ecs_call() {
         .input("health-url", "ftp://example.com/")
         .input("wait-timeout", "0s")
         .input("rollback", "sometimes")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     let errors = error_lines(&r.stdout).join("\n");
     for input in [
         "image",
@@ -636,11 +611,8 @@ async fn bad_inputs_are_all_refused_at_once_with_exit_2_and_no_ecs_call() {
             "{input} not named:\n{errors}"
         );
     }
-    assert!(errors.contains("ftp://example.com/"), "{errors}");
-    assert!(
-        errors.contains("does not apply to an ECS Express deploy"),
-        "{errors}"
-    );
+    has(&errors, "ftp://example.com/");
+    has(&errors, "does not apply to an ECS Express deploy");
     assert_eq!(fake.total_calls(), 0, "{:?}", fake.calls());
 }
 
@@ -655,15 +627,11 @@ async fn an_express_target_mixed_with_app_runner_or_a_bad_arn_is_refused() {
             "arn:aws:lambda:eu-west-1:123456789012:function:x",
         )
         .input("cluster", "other")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     let errors = error_lines(&r.stdout).join("\n");
-    assert!(
-        errors.contains("together with `app-runner-service`"),
-        "{errors}"
-    );
-    assert!(errors.contains("not an ECS service ARN"), "{errors}");
+    has(&errors, "together with `app-runner-service`");
+    has(&errors, "not an ECS service ARN");
     assert_eq!(fake.total_calls(), 0);
 }
 
@@ -671,15 +639,11 @@ async fn an_express_target_mixed_with_app_runner_or_a_bad_arn_is_refused() {
 async fn a_dry_run_describes_the_service_and_changes_nothing() {
     let (fake, arn) = fake().await;
     let Some(step) = step(&fake) else { return };
-    let r = step.input("dry-run", "true").run().await;
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    let r = step.input("dry-run", "true").exits(0).await;
     assert_eq!(r.output("verdict"), Some("skipped"));
-    assert!(
-        r.stdout.contains(&format!(
-            "plan: would UpdateExpressGatewayService `frontend` from `{OLD}` to `{NEW}`"
-        )),
-        "{}",
-        r.stdout
+    has(
+        &r.stdout,
+        &format!("plan: would UpdateExpressGatewayService `frontend` from `{OLD}` to `{NEW}`"),
     );
     assert_eq!(
         fake.calls().keys().collect::<Vec<_>>(),
@@ -695,24 +659,10 @@ async fn a_github_deployment_records_an_unhealthy_express_deploy_as_a_failure() 
     let (fake, arn) = fake().await;
     fake.health(500);
     let Some(step) = step(&fake) else { return };
-    let r = step
-        .input("environment", "staging")
-        .input("github-token", "ghs_faketoken0123456789")
-        .var("GITHUB_API_URL", &gh.url())
-        .run()
-        .await;
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    let r = record(step, &gh, "staging", TOKEN).exits(1).await;
     gh.assert_no_violations();
-    let deps = gh.deployments();
-    assert_eq!(deps.len(), 1, "{deps:?}");
-    assert_eq!(deps[0]["environment"], "staging");
-    let id = deps[0]["id"].as_u64().unwrap();
-    let states: Vec<String> = gh
-        .deployment_statuses(id)
-        .iter()
-        .map(|s| s["state"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(states, vec!["in_progress", "failure"]);
+    let id = only_deployment(&gh, "staging");
+    assert_eq!(states(&gh, id), vec!["in_progress", "failure"]);
     assert_eq!(fake.express_image(&arn), OLD);
     let errors = error_lines(&r.stdout);
     assert_eq!(errors.len(), 1, "{}", r.stdout);
@@ -723,10 +673,9 @@ async fn a_github_deployment_records_an_unhealthy_express_deploy_as_a_failure() 
         "{}",
         errors[0]
     );
-    assert!(
-        errors[0].contains(&format!("; rolled back to `{OLD}` (deployment `")),
-        "{}",
-        errors[0]
+    has(
+        errors[0],
+        &format!("; rolled back to `{OLD}` (deployment `"),
     );
 }
 
@@ -740,9 +689,8 @@ async fn the_ecs_path_refuses_an_express_service_and_names_express_service() {
         .input("cluster", "default")
         .input("service", "frontend")
         .input("container", "Main")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     let errors = error_lines(&r.stdout).join("\n");
     assert!(
         errors.contains("is an ECS Express Mode service")

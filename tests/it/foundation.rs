@@ -1,5 +1,6 @@
 //! The foundation: inputs, errors, outputs, masking, as the runner sees them.
 
+use crate::helpers::has;
 use crate::helpers::run::Step;
 
 #[tokio::test]
@@ -10,9 +11,8 @@ async fn three_bad_inputs_give_three_messages_and_exit_2() {
         .input("comment", "sometimes")
         .input("report-key", "k")
         .var("INPUT_DRY_RUN", "true")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     let errors: Vec<_> = r
         .stdout
         .lines()
@@ -32,14 +32,10 @@ async fn three_bad_inputs_give_three_messages_and_exit_2() {
         .filter(|l| l.starts_with("::error"))
         .collect();
     assert_eq!(errors.len(), 3, "{}", r.stdout);
-    assert!(
-        errors[0].contains("input `mode` = `deploi`: is not a mode"),
-        "{}",
-        errors[0]
-    );
+    has(errors[0], "input `mode` = `deploi`: is not a mode");
     assert!(errors[1].contains("input `dry-run` = `yes`: is not a boolean"));
     assert!(errors[2].contains("input `comment` = `x`"));
-    assert!(r.summary.contains("| `mode` | `deploi` |"), "{}", r.summary);
+    has(&r.summary, "| `mode` | `deploi` |");
     assert_eq!(r.output("verdict"), Some("failure"));
 }
 
@@ -57,11 +53,7 @@ async fn hyphenated_and_underscore_input_names_both_work() {
         .await;
     for r in [&hyphen, &underscore] {
         assert_eq!(r.code, 2);
-        assert!(
-            r.stdout.contains("input `dry-run` = `maybe`"),
-            "{}",
-            r.stdout
-        );
+        has(&r.stdout, "input `dry-run` = `maybe`");
     }
 }
 
@@ -78,16 +70,13 @@ async fn a_bad_fips_flag_is_exit_2_before_any_request() {
         )
         .input("aws-region", "us-gov-west-1")
         .var("AWS_USE_FIPS_ENDPOINT", "yes")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     assert_eq!(oidc.token_requests(), 0);
     let errors = crate::credentials::errors(&r);
-    assert!(
-        errors.contains(
-            "AWS_USE_FIPS_ENDPOINT=`yes` is not `true` or `false`. Set AWS_USE_FIPS_ENDPOINT=true"
-        ),
-        "{errors}"
+    has(
+        &errors,
+        "AWS_USE_FIPS_ENDPOINT=`yes` is not `true` or `false`. Set AWS_USE_FIPS_ENDPOINT=true",
     );
 }
 
@@ -108,8 +97,7 @@ async fn the_endpoint_override_wins_over_fips_and_dual_stack() {
         .input("aws-region", "us-gov-west-1")
         .var("AWS_USE_FIPS_ENDPOINT", "true")
         .var("AWS_USE_DUALSTACK_ENDPOINT", "TRUE")
-        .run()
+        .exits(0)
         .await;
-    assert_eq!(r.code, 0, "{}", r.stdout);
     assert_eq!(r.output("aws-account-id"), Some("123456789012"));
 }

@@ -6,6 +6,7 @@
 )]
 
 pub mod act;
+pub mod deploy;
 pub mod echo_registry;
 pub mod engine;
 pub mod fake_apprunner;
@@ -40,4 +41,56 @@ pub fn require<T>(what: &str, found: Option<T>) -> Option<T> {
             None
         }
     }
+}
+
+/// The check most tests make on what a step printed or wrote: `haystack` contains `needle`; on failure the
+/// panic shows the whole haystack (as `assert!(haystack.contains(needle), "{}", haystack)` did).
+#[track_caller]
+pub fn has(haystack: &str, needle: &str) {
+    assert!(haystack.contains(needle), "{haystack}");
+}
+
+/// `haystack` does not contain `needle`; on failure the panic shows the whole haystack.
+#[track_caller]
+pub fn lacks(haystack: &str, needle: &str) {
+    assert!(!haystack.contains(needle), "{haystack}");
+}
+
+/// A free TCP port on loopback (for a server that binds it itself).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs `cmd` to success and returns its stdout; on failure the panic shows the command, stdout and stderr.
+#[track_caller]
+pub fn ok_output(cmd: &mut std::process::Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `secret` appears in `stdout` in its `::add-mask::` line, and on no other line.
+#[track_caller]
+pub fn assert_only_masked(stdout: &str, secret: &str) {
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l == format!("::add-mask::{secret}").as_str()),
+        "not masked: {stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .all(|l| !l.contains(secret) || l.starts_with("::add-mask::")),
+        "{stdout}"
+    );
 }

@@ -5,76 +5,27 @@
 //! served by an in-process axum server on loopback. Nothing here asserts on time: bakes are only upper
 //! bounds, and tests watch the alias itself to know when traffic is split.
 
+use crate::helpers::{has, lacks};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_lambda::types::FunctionCode;
+use aws_config::SdkConfig;
 use aws_smithy_types::Blob;
 use stevedore::aws::ecr::{CreateRepository, PutImage};
 
+use crate::helpers::deploy::{only_deployment, record, states};
 use crate::helpers::fake_github::FakeGithub;
-use crate::helpers::moto::{moto, unique};
+use crate::helpers::moto::{LambdaCode, lambda_function, moto, unique};
 use crate::helpers::run::{Step, StepResult};
 
 const REGION: &str = "us-east-1";
 
 pub fn sdk(endpoint: &str) -> SdkConfig {
-    let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
-    SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
-        .endpoint_url(endpoint)
-        .build()
+    crate::helpers::moto::sdk(endpoint, REGION)
 }
 
-/// A deterministic zip holding one handler file.
-pub fn zip(body: &str) -> Vec<u8> {
-    use std::io::Write;
-    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    w.start_file("app.py", zip::write::SimpleFileOptions::default())
-        .unwrap();
-    w.write_all(body.as_bytes()).unwrap();
-    w.finish().unwrap().into_inner()
-}
-
-/// Creates an IAM role in moto through the IAM query protocol (the role Lambda's CreateFunction checks).
-pub async fn create_role(endpoint: &str, name: &str) -> String {
-    create_role_as(endpoint, "testing", name).await
-}
-
-/// [`create_role`] in the account of `access_key` (moto reads the account from the key's owner).
-pub async fn create_role_as(endpoint: &str, access_key: &str, name: &str) -> String {
-    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-    let r = reqwest::Client::new()
-        .post(format!("{endpoint}/"))
-        .header(
-            "Authorization",
-            format!("AWS4-HMAC-SHA256 Credential={access_key}/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0"),
-        )
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body(
-            url::form_urlencoded::Serializer::new(String::new())
-                .extend_pairs([
-                    ("Action", "CreateRole"),
-                    ("Version", "2010-05-08"),
-                    ("RoleName", name),
-                    ("AssumeRolePolicyDocument", policy),
-                ])
-                .finish(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    let body = r.text().await.unwrap();
-    assert!(status.is_success(), "CreateRole: {status} {body}");
-    let start = body.find("<Arn>").unwrap() + 5;
-    let end = body.find("</Arn>").unwrap();
-    body[start..end].to_owned()
-}
+pub use crate::helpers::moto::{create_role_as, zip};
 
 /// One function with version 1 published and alias `live` on it.
 pub struct Rig {
@@ -87,34 +38,17 @@ pub struct Rig {
 impl Rig {
     pub async fn new(prefix: &str) -> Option<Rig> {
         let m = moto()?;
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let sdk = sdk(&m.endpoint);
         let lambda = aws_sdk_lambda::Client::new(&sdk);
         let function = unique(prefix);
-        let role = create_role(&m.endpoint, &format!("{function}-role")).await;
-        lambda
-            .create_function()
-            .function_name(&function)
-            .runtime(aws_sdk_lambda::types::Runtime::Python312)
-            .role(role)
-            .handler("app.handler")
-            .code(
-                FunctionCode::builder()
-                    .zip_file(Blob::new(zip("v1")))
-                    .build(),
-            )
-            .publish(true)
-            .send()
-            .await
-            .unwrap();
-        lambda
-            .create_alias()
-            .function_name(&function)
-            .name("live")
-            .function_version("1")
-            .send()
-            .await
-            .unwrap();
+        lambda_function(
+            &sdk,
+            &m.endpoint,
+            &function,
+            LambdaCode::Python("v1"),
+            Some("live"),
+        )
+        .await;
         Some(Rig {
             endpoint: m.endpoint.clone(),
             sdk,
@@ -239,12 +173,11 @@ async fn unchanged_code_is_not_uploaded_and_the_deploy_is_skipped() {
     let Some(rig) = Rig::new("lambda-same").await else {
         return;
     };
-    let r = rig.step(Some("v1")).run().await;
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    let r = rig.step(Some("v1")).exits(0).await;
     assert_eq!(r.output("verdict"), Some("skipped"), "{}", r.summary);
     assert_eq!(calls(&r, "UpdateFunctionCode"), 0, "{}", r.summary);
     assert_eq!(calls(&r, "UpdateAlias"), 0, "{}", r.summary);
-    assert!(r.summary.contains("upload skipped"), "{}", r.summary);
+    has(&r.summary, "upload skipped");
     assert_eq!(r.output("version"), Some("1"));
     assert_eq!(r.output("previous-version"), Some("1"));
     assert_eq!(rig.alias().await, ("1".to_owned(), None));
@@ -263,9 +196,8 @@ async fn configuration_and_code_are_updated_one_after_the_other_and_the_alias_mo
             "environment-variables",
             "LOG_LEVEL=debug\nSECRET_THING=hunter2",
         )
-        .run()
+        .exits(0)
         .await;
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
     assert_eq!(r.output("verdict"), Some("success"));
     assert_eq!(r.output("version"), Some("2"));
     assert_eq!(r.output("previous-version"), Some("1"));
@@ -280,8 +212,8 @@ async fn configuration_and_code_are_updated_one_after_the_other_and_the_alias_mo
     assert_eq!(calls(&r, "UpdateFunctionCode"), 1, "{}", r.summary);
     // Each update (and the published version) was awaited before the next call.
     assert!(calls(&r, "GetFunctionConfiguration") >= 3, "{}", r.summary);
-    assert!(!r.summary.contains("ResourceConflict"), "{}", r.summary);
-    assert!(r.summary.contains("memory 128 → 256 MB"), "{}", r.summary);
+    lacks(&r.summary, "ResourceConflict");
+    has(&r.summary, "memory 128 → 256 MB");
     assert!(r.summary.contains("environment +LOG_LEVEL +SECRET_THING"));
     assert!(
         !r.summary.contains("hunter2"),
@@ -331,11 +263,7 @@ async fn a_canary_bakes_with_health_checks_then_shifts_everything() {
     };
     let health = health_server(204).await;
     let gh = FakeGithub::start().await;
-    let step = rig
-        .step(Some("v2"))
-        .input("github-token", "ghs_test")
-        .input("environment", "staging")
-        .var("GITHUB_API_URL", &gh.url())
+    let step = record(rig.step(Some("v2")), &gh, "staging", "ghs_test")
         .input("traffic", "canary 25% 1s")
         .input("health-url", &health.url)
         .input("health-status", "204")
@@ -353,31 +281,15 @@ async fn a_canary_bakes_with_health_checks_then_shifts_everything() {
     assert_eq!(calls(&r, "UpdateAlias"), 2, "{}", r.summary);
     // Several rounds during the bake plus one after the full shift.
     assert!(health.hits.load(Ordering::SeqCst) >= 3, "{}", r.summary);
-    assert!(
-        r.summary.contains("| 25 | 25% on version 2 |"),
-        "{}",
-        r.summary
-    );
-    assert!(
-        r.summary.contains("| 100 | all traffic on version 2 |"),
-        "{}",
-        r.summary
-    );
-    assert!(r.summary.contains("xychart-beta"), "{}", r.summary);
-    assert!(r.summary.contains("line [0, 25, 100]"), "{}", r.summary);
-    assert!(r.summary.contains("| test invoke | ✅ |"), "{}", r.summary);
-    assert!(!r.summary.contains("❌"), "{}", r.summary);
+    has(&r.summary, "| 25 | 25% on version 2 |");
+    has(&r.summary, "| 100 | all traffic on version 2 |");
+    has(&r.summary, "xychart-beta");
+    has(&r.summary, "line [0, 25, 100]");
+    has(&r.summary, "| test invoke | ✅ |");
+    lacks(&r.summary, "❌");
     gh.assert_no_violations();
-    let deployments = gh.deployments();
-    assert_eq!(deployments.len(), 1, "{deployments:?}");
-    assert_eq!(deployments[0]["environment"], "staging");
-    let id = deployments[0]["id"].as_u64().unwrap();
-    let states: Vec<_> = gh
-        .deployment_statuses(id)
-        .iter()
-        .map(|s| s["state"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(states, ["in_progress", "success"]);
+    let id = only_deployment(&gh, "staging");
+    assert_eq!(states(&gh, id), ["in_progress", "success"]);
 }
 
 #[tokio::test]
@@ -418,17 +330,9 @@ async fn an_alarm_going_off_during_the_bake_rolls_the_alias_back() {
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
     assert_eq!(r.output("verdict"), Some("failure"));
     assert_eq!(rig.alias().await, ("1".to_owned(), None));
-    assert!(
-        r.summary.contains(&format!("in ALARM: {alarm}")),
-        "{}",
-        r.summary
-    );
-    assert!(
-        r.summary.contains("rolled back to version 1"),
-        "{}",
-        r.summary
-    );
-    assert!(r.summary.contains("line [0, 10, 0]"), "{}", r.summary);
+    has(&r.summary, &format!("in ALARM: {alarm}"));
+    has(&r.summary, "rolled back to version 1");
+    has(&r.summary, "line [0, 10, 0]");
 }
 
 #[tokio::test]
@@ -444,16 +348,13 @@ async fn an_unhealthy_url_rolls_the_alias_back_at_the_first_check() {
         .var("GITHUB_API_URL", &gh.url())
         .input("traffic", "linear 10% 10m")
         .input("health-url", &health.url)
-        .run()
+        .exits(1)
         .await;
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
     assert_eq!(rig.alias().await, ("1".to_owned(), None));
     assert_eq!(health.hits.load(Ordering::SeqCst), 1);
-    assert!(
-        r.summary
-            .contains(&format!("500 from {}, expected 200", health.url)),
-        "{}",
-        r.summary
+    has(
+        &r.summary,
+        &format!("500 from {}, expected 200", health.url),
     );
     assert_eq!(r.output("version"), Some("2"));
     assert_eq!(r.output("previous-version"), Some("1"));
@@ -475,13 +376,7 @@ async fn an_unhealthy_url_rolls_the_alias_back_at_the_first_check() {
         errors[0]
     );
     gh.assert_no_violations();
-    let deployments = gh.deployments();
-    assert_eq!(deployments.len(), 1, "{deployments:?}");
-    assert_eq!(
-        deployments[0]["environment"].as_str(),
-        Some(format!("{}:live", rig.function).as_str())
-    );
-    let id = deployments[0]["id"].as_u64().unwrap();
+    let id = only_deployment(&gh, &format!("{}:live", rig.function));
     let last = gh.deployment_statuses(id).last().cloned().unwrap();
     assert_eq!(last["state"], "failure");
 }
@@ -499,11 +394,7 @@ async fn cancelling_mid_canary_restores_the_alias() {
     let r = run.await.unwrap();
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
     assert_eq!(rig.alias().await, ("1".to_owned(), None));
-    assert!(
-        r.summary.contains("cancelled, alias restored to version 1"),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "cancelled, alias restored to version 1");
 }
 
 #[tokio::test]
@@ -517,7 +408,7 @@ async fn s3_code_is_compared_by_checksum_and_otherwise_downloaded() {
             .build(),
     );
     let bucket = rig.function.to_lowercase();
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    crate::helpers::moto::s3_bucket(&rig.sdk, &bucket, false).await;
     // Same code as deployed, uploaded with a SHA-256 checksum: HeadObject is enough.
     s3.put_object()
         .bucket(&bucket)
@@ -554,9 +445,8 @@ async fn s3_code_is_compared_by_checksum_and_otherwise_downloaded() {
         .step(None)
         .input("s3-bucket", &bucket)
         .input("s3-key", "new.zip")
-        .run()
+        .exits(0)
         .await;
-    assert_eq!(new.code, 0, "{}\n{}", new.stdout, new.summary);
     assert_eq!(calls(&new, "GetObject"), 1, "{}", new.summary);
     assert_eq!(calls(&new, "UpdateFunctionCode"), 1, "{}", new.summary);
     assert_eq!(rig.alias().await, ("2".to_owned(), None));
@@ -571,10 +461,9 @@ async fn a_missing_alarm_is_a_configuration_error_before_anything_changes() {
         .step(Some("v2"))
         .input("traffic", "canary 10% 5m")
         .input("alarms", "no-such-alarm")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.summary);
-    assert!(r.stdout.contains("no-such-alarm"), "{}", r.stdout);
+    has(&r.stdout, "no-such-alarm");
     assert_eq!(rig.alias().await, ("1".to_owned(), None));
     let cfg = rig
         .lambda
@@ -707,17 +596,12 @@ async fn a_dry_run_plans_without_writing() {
         .step(Some("v2"))
         .input("dry-run", "true")
         .input("memory-size", "512")
-        .run()
+        .exits(0)
         .await;
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
     // A dry run proves nothing was done: `skipped` in every mode (docs/reporting.md, "Dry runs").
     assert_eq!(r.output("verdict"), Some("skipped"), "{}", r.stdout);
-    assert!(
-        r.summary.contains("dry run: nothing was changed"),
-        "{}",
-        r.summary
-    );
-    assert!(r.summary.contains("memory 128 → 512 MB"), "{}", r.summary);
+    has(&r.summary, "dry run: nothing was changed");
+    has(&r.summary, "memory 128 → 512 MB");
     for op in [
         "UpdateFunctionCode",
         "UpdateFunctionConfiguration",
@@ -738,18 +622,12 @@ async fn the_first_deploy_creates_the_alias_on_the_new_version() {
         .step(Some("v2"))
         .input("alias", "blue")
         .input("traffic", "canary 10% 5m")
-        .run()
+        .exits(0)
         .await;
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
     assert_eq!(r.output("version"), Some("2"));
     assert_eq!(r.output("previous-version"), None);
     assert!(r.output("alias-arn").unwrap().ends_with(":blue"));
-    assert!(
-        r.summary
-            .contains("no previous version to split traffic with"),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "no previous version to split traffic with");
     let a = rig
         .lambda
         .get_alias()
@@ -909,9 +787,8 @@ async fn updates_wait_for_lambda_to_settle_so_no_call_conflicts() {
         .var("AWS_ENDPOINT_URL_LAMBDA", &proxy)
         .input("memory-size", "1024")
         .input("handler", "app.main")
-        .run()
+        .exits(0)
         .await;
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
     assert_eq!(conflicts.load(Ordering::SeqCst), 0, "{}", r.summary);
     // Two updates, each polled through three InProgress answers to Successful, plus the version's poll.
     assert_eq!(calls(&r, "GetFunctionConfiguration"), 9, "{}", r.summary);
@@ -961,17 +838,14 @@ async fn a_failing_smoke_invocation_stops_before_any_traffic_moves() {
         .var("AWS_ENDPOINT_URL_LAMBDA", &proxy)
         .input("traffic", "canary 10% 10m")
         .input("test-payload", r#"{"smoke": 1}"#)
-        .run()
+        .exits(1)
         .await;
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
     assert_eq!(calls(&r, "UpdateAlias"), 0, "{}", r.summary);
-    assert!(
-        r.summary
-            .contains("version 2 failed: Unhandled: {\"errorMessage\":\"boom\""),
-        "{}",
-        r.summary
+    has(
+        &r.summary,
+        "version 2 failed: Unhandled: {\"errorMessage\":\"boom\"",
     );
-    assert!(r.summary.contains("no traffic moved"), "{}", r.summary);
+    has(&r.summary, "no traffic moved");
     assert_eq!(rig.alias().await, ("1".to_owned(), None));
 }
 
@@ -988,20 +862,13 @@ async fn a_function_error_during_the_bake_rolls_back() {
         .input("traffic", "linear 20% 10m")
         .input("health-interval", "50ms")
         .input("test-payload", "{}")
-        .run()
+        .exits(1)
         .await;
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
     assert_eq!(rig.alias().await, ("1".to_owned(), None));
-    assert!(
-        r.summary.contains("| test invoke | 2× ✅ |"),
-        "{}",
-        r.summary
-    );
-    assert!(
-        r.summary
-            .contains("rolled back to version 1 (test invoke: version 2 failed"),
-        "{}",
-        r.summary
+    has(&r.summary, "| test invoke | 2× ✅ |");
+    has(
+        &r.summary,
+        "rolled back to version 1 (test invoke: version 2 failed",
     );
 }
 
@@ -1021,10 +888,9 @@ async fn a_deploy_through_github_oidc_and_sts_needs_no_static_keys() {
         )
         .var("AWS_ENDPOINT_URL", &rig.endpoint);
     std::fs::write(step.workspace.join("app.zip"), zip("v2")).unwrap();
-    let r = oidc.apply(step.input("zip-file", "app.zip")).run().await;
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    let r = oidc.apply(step.input("zip-file", "app.zip")).exits(0).await;
     assert_eq!(oidc.token_requests(), 1);
-    assert!(!r.stdout.contains("credential chain"), "{}", r.stdout);
+    lacks(&r.stdout, "credential chain");
     assert_eq!(r.output("version"), Some("2"));
     assert_eq!(rig.alias().await, ("2".to_owned(), None));
 }
@@ -1079,30 +945,16 @@ async fn image_functions_compare_the_digest_and_take_new_images() {
     let lambda = aws_sdk_lambda::Client::new(&sdk);
     let function = unique("lambda-image");
     let repo = function.to_lowercase();
-    let role = create_role(&m.endpoint, &format!("{function}-role")).await;
     let (uri, d1) = push_image(&sdk, &repo, "v1", "one").await;
-    lambda
-        .create_function()
-        .function_name(&function)
-        .package_type(aws_sdk_lambda::types::PackageType::Image)
-        .role(role)
-        .code(
-            FunctionCode::builder()
-                .image_uri(format!("{uri}:v1"))
-                .build(),
-        )
-        .publish(true)
-        .send()
-        .await
-        .unwrap();
-    lambda
-        .create_alias()
-        .function_name(&function)
-        .name("live")
-        .function_version("1")
-        .send()
-        .await
-        .unwrap();
+    let image = format!("{uri}:v1");
+    lambda_function(
+        &sdk,
+        &m.endpoint,
+        &function,
+        LambdaCode::Image(&image),
+        Some("live"),
+    )
+    .await;
     let rig = Rig {
         endpoint: m.endpoint.clone(),
         sdk: sdk.clone(),
@@ -1128,25 +980,16 @@ async fn image_functions_compare_the_digest_and_take_new_images() {
     let new = rig
         .step(None)
         .input("image", &format!("{uri}:v2"))
-        .run()
+        .exits(0)
         .await;
-    assert_eq!(new.code, 0, "{}\n{}", new.stdout, new.summary);
     assert_eq!(calls(&new, "UpdateFunctionCode"), 1, "{}", new.summary);
     assert_eq!(rig.alias().await, ("2".to_owned(), None));
-    assert!(
-        new.summary.contains(d2.trim_start_matches("sha256:")),
-        "{}",
-        new.summary
-    );
+    has(&new.summary, d2.trim_start_matches("sha256:"));
     // A zip for an image function is refused before anything changes.
-    let wrong = rig.step(Some("v9")).run().await;
-    assert_eq!(wrong.code, 2, "{}", wrong.stdout);
-    assert!(
-        wrong
-            .stdout
-            .contains("has package type Image, but `zip-file` gives zip code"),
-        "{}",
-        wrong.stdout
+    let wrong = rig.step(Some("v9")).exits(2).await;
+    has(
+        &wrong.stdout,
+        "has package type Image, but `zip-file` gives zip code",
     );
 }
 
@@ -1232,20 +1075,13 @@ async fn a_missing_function_creates_no_github_deployment() {
     };
     let gh = FakeGithub::start().await;
     let missing = format!("{}-missing", rig.function);
-    let r = rig
-        .step(Some("v2"))
+    let r = record(rig.step(Some("v2")), &gh, "staging", "ghs_test")
         .input("function-name", &missing)
-        .input("github-token", "ghs_test")
-        .input("environment", "staging")
-        .var("GITHUB_API_URL", &gh.url())
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.summary);
-    assert!(
-        r.stdout
-            .contains(&format!("Lambda function `{missing}` does not exist")),
-        "{}",
-        r.stdout
+    has(
+        &r.stdout,
+        &format!("Lambda function `{missing}` does not exist"),
     );
     gh.assert_no_violations();
     assert!(gh.deployments().is_empty(), "{:?}", gh.deployments());

@@ -1,6 +1,7 @@
 //! lint-gate end to end, in-process and in the real image: a sample repository with a failing test, a lint warning, coverage
 //! below the floor, a failed step without results, a stale generated file and a bad PR title.
 
+use crate::helpers::{has, lacks};
 use std::path::Path;
 use std::process::Command;
 
@@ -205,43 +206,43 @@ async fn a_failing_repository_fails_the_gate_with_every_reason() {
 
     // Annotations as workflow commands, at repository-relative paths although the producers wrote others.
     let lines: Vec<&str> = r.stdout.lines().filter(|l| l.starts_with("::")).collect();
-    let has = |prefix: &str| lines.iter().any(|l| l.starts_with(prefix));
+    let has_line = |prefix: &str| lines.iter().any(|l| l.starts_with(prefix));
     assert!(
-        has(
+        has_line(
             "::error title=Test failed%3A sample-rust%3A%3Atests%3A%3Aadds_wrong,file=src/lib.rs,line=25,"
         ),
         "{lines:#?}"
     );
     assert!(
-        has(
+        has_line(
             "::error title=Test failed%3A sample-rust%3A%3Atests%3A%3Apanics_loudly,file=src/lib.rs,line=30,"
         ),
         "{lines:#?}"
     );
     assert!(
-        has(
+        has_line(
             "::warning title=warning clippy%3A%3Aptr_arg,file=src/lib.rs,line=5,endLine=5,col=24,endColumn=32::writing `&Vec`"
         ),
         "{lines:#?}"
     );
     assert!(
-        has(
+        has_line(
             "::error title=Generated file out of date,file=generated/api.rs,line=1,endLine=1::modified by the build"
         ),
         "{lines:#?}"
     );
     assert!(
-        has(
+        has_line(
             "::error title=Generated file out of date,file=generated/client.rs,line=1,endLine=1::new by the build"
         ),
         "{lines:#?}"
     );
     // Security is advisory: its findings are warnings, never errors.
     assert!(
-        has("::warning title=Bandit B602,file=calc/ops.py,line=26"),
+        has_line("::warning title=Bandit B602,file=calc/ops.py,line=26"),
         "{lines:#?}"
     );
-    assert!(!has("::error title=Bandit"), "{lines:#?}");
+    assert!(!has_line("::error title=Bandit"), "{lines:#?}");
     // The failing PR title is said as an error (it is in no file, so no finding carries it).
     let title = lines
         .iter()
@@ -265,57 +266,49 @@ async fn a_failing_repository_fails_the_gate_with_every_reason() {
     let first_finding = lines.iter().position(|l| l.contains(",file="));
     assert!(verdict.is_some() && verdict < first_finding, "{lines:#?}");
     // Declared result files and ignored build output are not "stale generated files".
-    assert!(!r.stdout.contains("file=reports/"), "{}", r.stdout);
-    assert!(!r.stdout.contains("target/debug.txt"), "{}", r.stdout);
+    lacks(&r.stdout, "file=reports/");
+    lacks(&r.stdout, "target/debug.txt");
     for leftover in [".coverage", "__pycache__", "dist/"] {
         assert!(!r.stdout.contains(leftover), "{leftover}: {}", r.stdout);
     }
     // The fix names both ways out: commit generated sources, ignore leftovers.
     assert!(
-        has(
+        has_line(
             "::error title=Generated file out of date,file=generated/client.rs,line=1,endLine=1::new by the build, neither tracked nor ignored: commit it if it is generated source; if it is a build or test leftover, add it to `.gitignore` or to `generated-files-ignore`"
         ),
         "{lines:#?}"
     );
-    assert!(
-        r.summary
-            .contains("list their globs in `generated-files-ignore`"),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "list their globs in `generated-files-ignore`");
 
     // The summary (job summary and sticky comment body): the table and each failure explained.
     let s = &r.summary;
-    assert!(s.contains("lint-gate: 4 of 5 required check(s) failed: Tests, Type check, Generated files up to date, PR title\n"), "{s}");
-    assert!(
-        s.contains("| Tests | ❌ failure | 2 error(s) | 1 passed, 2 failed | 72.97% (floor 80%) |"),
-        "{s}"
+    has(
+        s,
+        "lint-gate: 4 of 5 required check(s) failed: Tests, Type check, Generated files up to date, PR title\n",
     );
-    assert!(
-        s.contains("| Clippy | ✅ success | 2 warning(s) | – | – |"),
-        "{s}"
+    has(
+        s,
+        "| Tests | ❌ failure | 2 error(s) | 1 passed, 2 failed | 72.97% (floor 80%) |",
     );
-    assert!(
-        s.contains("| Security | ⚠️ failed (advisory) | 1 error(s), 1 notice(s) | – | – |"),
-        "{s}"
+    has(s, "| Clippy | ✅ success | 2 warning(s) | – | – |");
+    has(
+        s,
+        "| Security | ⚠️ failed (advisory) | 1 error(s), 1 notice(s) | – | – |",
     );
-    assert!(
-        s.contains("- Line coverage 72.97% is below the floor of 80%."),
-        "{s}"
+    has(s, "- Line coverage 72.97% is below the floor of 80%.");
+    has(
+        s,
+        "- The step failed and wrote no result file matching `reports/mypy.txt`",
     );
-    assert!(
-        s.contains("- The step failed and wrote no result file matching `reports/mypy.txt`"),
-        "{s}"
+    has(
+        s,
+        "-pub const VERSION: u32 = 1;\n+pub const VERSION: u32 = 2;",
     );
-    assert!(
-        s.contains("-pub const VERSION: u32 = 1;\n+pub const VERSION: u32 = 2;"),
-        "{s}"
+    has(
+        s,
+        "The title `Added coverage gate` is not a Conventional Commit header.",
     );
-    assert!(
-        s.contains("The title `Added coverage gate` is not a Conventional Commit header."),
-        "{s}"
-    );
-    assert!(s.contains("```\nfeat: added coverage gate\n```"), "{s}");
+    has(s, "```\nfeat: added coverage gate\n```");
     // One check run per check, with its annotations; one sticky comment with the table.
     gh.assert_no_violations();
     let runs = gh.check_runs();
@@ -410,14 +403,12 @@ async fn a_failing_repository_fails_the_gate_with_every_reason() {
     let comments = gh.comments(7);
     assert_eq!(comments.len(), 1);
     let body = &comments[0].body;
-    assert!(
-        body.contains(
-            "| Tests | ❌ failure | 2 error(s) | 1 passed, 2 failed | 72.97% (floor 80%) |"
-        ),
-        "{body}"
+    has(
+        body,
+        "| Tests | ❌ failure | 2 error(s) | 1 passed, 2 failed | 72.97% (floor 80%) |",
     );
-    assert!(body.contains("feat: added coverage gate"), "{body}");
-    assert!(body.contains("<!-- stevedore:lint-gate"), "{body}");
+    has(body, "feat: added coverage gate");
+    has(body, "<!-- stevedore:lint-gate");
     if foreign {
         eprintln!("the workspace was owned by uid 4321 during the run");
     }
@@ -443,9 +434,8 @@ async fn a_clean_repository_passes_and_advisory_failures_only_warn() {
             "pull_request",
             serde_json::json!({"number": 8, "pull_request": {"number": 8, "title": "feat(gate): judge checks", "head": {"sha": "abc"}, "base": {"ref": "main"}}}),
         )
-        .run()
+        .exits(0)
         .await;
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
     assert_eq!(r.output("verdict"), Some("neutral"));
     assert_eq!(r.output("failed-checks"), Some("Security"));
     assert_eq!(
@@ -485,9 +475,8 @@ async fn a_personal_token_falls_back_to_statuses_that_count_tests_and_says_what_
             "- name: Tests\n  outcome: success\n  results: junit.xml\n",
         )
         .input("generated-files", "off")
-        .run()
+        .exits(0)
         .await;
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
     gh.assert_no_violations();
     let st = gh.statuses();
     let tests = st
@@ -496,17 +485,11 @@ async fn a_personal_token_falls_back_to_statuses_that_count_tests_and_says_what_
         .unwrap_or_else(|| panic!("{st:?}"));
     assert_eq!(tests.1["description"], "3 test(s) passed");
     assert_eq!(tests.1["state"], "success");
-    assert!(
-        r.summary.contains("The `github-token` is a personal access token, and GitHub lets only the workflow's GITHUB_TOKEN or a GitHub App installation token create check runs (no `permissions:` entry changes that). To get check runs with annotations, leave `github-token` at its default (the workflow's GITHUB_TOKEN, with `permissions: checks: write`) or pass a GitHub App installation token (e.g. from actions/create-github-app-token)."),
-        "{}",
-        r.summary
+    has(
+        &r.summary,
+        "The `github-token` is a personal access token, and GitHub lets only the workflow's GITHUB_TOKEN or a GitHub App installation token create check runs (no `permissions:` entry changes that). To get check runs with annotations, leave `github-token` at its default (the workflow's GITHUB_TOKEN, with `permissions: checks: write`) or pass a GitHub App installation token (e.g. from actions/create-github-app-token).",
     );
-    assert!(
-        !r.summary
-            .contains("add `permissions: checks: write` to the job"),
-        "{}",
-        r.summary
-    );
+    lacks(&r.summary, "add `permissions: checks: write` to the job");
 }
 
 #[tokio::test]
@@ -518,35 +501,21 @@ async fn bad_checks_input_lists_every_problem_and_exits_2() {
             "- name: Tests\n  outcome: broken\n  results: out.bin\n- results: a.xml\n",
         )
         .input("generated-files", "sometimes")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     let errors: Vec<&str> = r
         .stdout
         .lines()
         .filter(|l| l.starts_with("::error"))
         .collect();
     assert_eq!(errors.len(), 4, "{errors:#?}");
-    assert!(
-        errors[0].contains("check 1 (\"Tests\"): `outcome` is `broken`"),
-        "{}",
-        errors[0]
+    has(errors[0], "check 1 (\"Tests\"): `outcome` is `broken`");
+    has(
+        errors[1],
+        "check 1 (\"Tests\"): `results[0].format` is missing",
     );
-    assert!(
-        errors[1].contains("check 1 (\"Tests\"): `results[0].format` is missing"),
-        "{}",
-        errors[1]
-    );
-    assert!(
-        errors[2].contains("check 2: `name` is missing"),
-        "{}",
-        errors[2]
-    );
-    assert!(
-        errors[3].contains("input `generated-files` = `sometimes`"),
-        "{}",
-        errors[3]
-    );
+    has(errors[2], "check 2: `name` is missing");
+    has(errors[3], "input `generated-files` = `sometimes`");
 }
 
 #[tokio::test]
@@ -571,22 +540,16 @@ async fn a_local_dry_run_prints_the_detected_plan_and_spawns_nothing() {
         .var("PATH", &bin.display().to_string())
         .input("mode", "lint-gate")
         .input("dry-run", "true")
-        .run()
+        .exits(0)
         .await;
-    assert_eq!(r.code, 0, "{}", r.stdout);
-    assert!(r.stdout.contains("detected: Cargo, Python"), "{}", r.stdout);
-    assert!(
-        r.stdout
-            .contains("- Clippy: cargo clippy --all-targets --message-format=json"),
-        "{}",
-        r.stdout
+    has(&r.stdout, "detected: Cargo, Python");
+    has(
+        &r.stdout,
+        "- Clippy: cargo clippy --all-targets --message-format=json",
     );
-    assert!(
-        r.stdout.contains(
-            "- Ruff: ruff check --output-format concise .  [skipped: `ruff` is not on PATH]"
-        ),
-        "{}",
-        r.stdout
+    has(
+        &r.stdout,
+        "- Ruff: ruff check --output-format concise .  [skipped: `ruff` is not on PATH]",
     );
     assert_eq!(r.output("verdict"), Some("skipped"));
 }
@@ -723,9 +686,8 @@ async fn locally_it_runs_the_detected_cargo_checks() {
     let r = step
         .var("PATH", &path)
         .input("mode", "lint-gate")
-        .run()
+        .exits(1)
         .await;
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
     let out = |k: &str| {
         r.output(k)
             .unwrap_or_else(|| panic!("output {k}: {:?}", r.outputs))
@@ -742,7 +704,7 @@ async fn locally_it_runs_the_detected_cargo_checks() {
         ),
         ("1".to_owned(), "2".to_owned())
     );
-    assert!(r.stdout.contains("detected: Cargo"), "{}", r.stdout);
+    has(&r.stdout, "detected: Cargo");
     let table = r
         .stdout
         .lines()
@@ -750,23 +712,17 @@ async fn locally_it_runs_the_detected_cargo_checks() {
         .take(4)
         .collect::<Vec<_>>()
         .join("\n");
-    assert!(
-        table.contains("Rust tests   ❌ failure  2 error(s)    1 passed, 2 failed, 1 skipped"),
-        "{table}"
+    has(
+        &table,
+        "Rust tests   ❌ failure  2 error(s)    1 passed, 2 failed, 1 skipped",
     );
-    assert!(r.stdout.contains("file=src/lib.rs,line=25"), "{}", r.stdout);
+    has(&r.stdout, "file=src/lib.rs,line=25");
     // The finding says what failed: the assertion and its values, not just "panicked".
-    assert!(
-        r.stdout.contains("file=src/lib.rs,line=25,endLine=25::test tests::adds_wrong panicked: assertion `left == right` failed: two and two%0A  left: 4%0A right: 5\n"),
-        "{}",
-        r.stdout
+    has(
+        &r.stdout,
+        "file=src/lib.rs,line=25,endLine=25::test tests::adds_wrong panicked: assertion `left == right` failed: two and two%0A  left: 4%0A right: 5\n",
     );
-    assert!(
-        r.stdout
-            .contains("clippy%3A%3Aptr_arg,file=src/lib.rs,line=5"),
-        "{}",
-        r.stdout
-    );
+    has(&r.stdout, "clippy%3A%3Aptr_arg,file=src/lib.rs,line=5");
 }
 
 fn by_name_full<'a>(
@@ -847,15 +803,9 @@ async fn in_actions_without_checks_nothing_is_spawned() {
         "[package]\nname = \"x\"\n",
     )
     .unwrap();
-    let r = step.input("mode", "lint-gate").run().await;
-    assert_eq!(r.code, 0, "{}", r.stdout);
-    assert!(
-        r.stdout
-            .contains("(no `checks` input: only the built-in checks)"),
-        "{}",
-        r.stdout
-    );
-    assert!(!r.stdout.contains("detected:"), "{}", r.stdout);
+    let r = step.input("mode", "lint-gate").exits(0).await;
+    has(&r.stdout, "(no `checks` input: only the built-in checks)");
+    lacks(&r.stdout, "detected:");
     assert_eq!(r.output("verdict"), Some("skipped"));
     assert_eq!(r.output("failed-checks"), Some(""));
 }
@@ -913,12 +863,9 @@ async fn the_real_image_fails_the_gate_on_the_failing_repository() {
             r.logs()
         );
     }
-    assert!(
-        r.summary.contains(
-            "| Tests | ❌ failure | 2 error(s) | 1 passed, 2 failed | 72.97% (floor 80%) |"
-        ),
-        "{}",
-        r.summary
+    has(
+        &r.summary,
+        "| Tests | ❌ failure | 2 error(s) | 1 passed, 2 failed | 72.97% (floor 80%) |",
     );
     gh.assert_no_violations();
     let per_check = gh
@@ -1024,22 +971,16 @@ async fn peer_reports_are_counted_and_placed_in_this_workspace() {
     assert_eq!(at("reports/dotnet-nunit.xml", 1), 1, "{lines:#?}");
     let root = ws.to_string_lossy().into_owned();
     for text in [r.stdout.as_str(), r.summary.as_str()] {
-        assert!(!text.contains(&root), "{text}");
-        assert!(!text.contains("file=/"), "{text}");
+        lacks(text, &root);
+        lacks(text, "file=/");
     }
-    assert!(
-        r.stdout.contains(
-            "::`reports/dotnet-nunit.xml` is not valid junit: no <testsuites> or <testsuite> element"
-        ),
-        "{}",
-        r.stdout
+    has(
+        &r.stdout,
+        "::`reports/dotnet-nunit.xml` is not valid junit: no <testsuites> or <testsuite> element",
     );
-    assert!(
-        r.summary.contains(
-            "`reports/dotnet-nunit.xml` could not be read as junit: `reports/dotnet-nunit.xml` is not valid junit"
-        ),
-        "{}",
-        r.summary
+    has(
+        &r.summary,
+        "`reports/dotnet-nunit.xml` could not be read as junit: `reports/dotnet-nunit.xml` is not valid junit",
     );
 }
 
@@ -1072,9 +1013,8 @@ async fn with_twelve_error_findings_the_verdict_is_the_first_error_the_runner_ke
             "- name: Lint\n  outcome: failure\n  results: eslint.json\n  format: eslint\n",
         )
         .input("generated-files", "off")
-        .run()
+        .exits(1)
         .await;
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
     let errors: Vec<_> = parse(&r.stdout)
         .into_iter()
         .filter(|c| c.name == "error")

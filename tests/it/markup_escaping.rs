@@ -3,6 +3,7 @@
 //! summary/text, and the sticky comment's marker cannot be forged.
 
 use crate::helpers::fake_github::FakeGithub;
+use crate::helpers::has;
 use crate::helpers::run::Step;
 
 const IMG: &str = "<img src=x onerror=alert(1)>";
@@ -134,9 +135,8 @@ async fn hostile_text_is_escaped_in_comment_summary_and_check_runs_and_the_marke
                 "head": {"sha": "fedcba9876543210fedcba9876543210fedcba98", "ref": "f", "repo": {"full_name": "octo-org/octo-repo"}},
                 "base": {"ref": "main", "repo": {"full_name": "octo-org/octo-repo"}}}}),
         )
-        .run()
+        .exits(1)
         .await;
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
     gh.assert_no_violations();
 
     // The job summary.
@@ -146,11 +146,7 @@ async fn hostile_text_is_escaped_in_comment_summary_and_check_runs_and_the_marke
         "the hostile text should be shown, escaped:\n{}",
         r.summary
     );
-    assert!(
-        r.summary.contains("&#91;link&#93;(javascript:alert(1))"),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "&#91;link&#93;(javascript:alert(1))");
     assert!(
         !outside_fences(&r.summary).contains("<!--"),
         "{}",
@@ -172,10 +168,7 @@ async fn hostile_text_is_escaped_in_comment_summary_and_check_runs_and_the_marke
         "only our own marker:\n{ours}"
     );
     assert_inert("comment", ours);
-    assert!(
-        ours.contains("&lt;img src=x onerror=alert(1)&gt;"),
-        "{ours}"
-    );
+    has(ours, "&lt;img src=x onerror=alert(1)&gt;");
 
     // Check runs: summary and text are Markdown.
     let runs = gh.check_runs();
@@ -192,7 +185,7 @@ async fn hostile_text_is_escaped_in_comment_summary_and_check_runs_and_the_marke
     assert!(seen, "no check run showed the escaped text: {runs:#?}");
 
     // A second run finds its comment again (the marker still works) and leaves the other alone.
-    let r2 = Step::new()
+    Step::new()
         .input("mode", "lint-gate")
         .input("github-token", "ghs_faketoken0123456789")
         .var("GITHUB_API_URL", &gh.url())
@@ -204,17 +197,12 @@ async fn hostile_text_is_escaped_in_comment_summary_and_check_runs_and_the_marke
                 "head": {"sha": "fedcba9876543210fedcba9876543210fedcba98", "ref": "f", "repo": {"full_name": "octo-org/octo-repo"}},
                 "base": {"ref": "main", "repo": {"full_name": "octo-org/octo-repo"}}}}),
         )
-        .run()
+        .exits(0)
         .await;
-    assert_eq!(r2.code, 0, "{}\n{}", r2.stdout, r2.summary);
     let comments = gh.comments(7);
     assert_eq!(comments.len(), 2, "{comments:#?}");
     assert_eq!(comments[0].body, quoted);
-    assert!(
-        comments[1].body.contains("All 2 check(s) passed"),
-        "{}",
-        comments[1].body
-    );
+    has(&comments[1].body, "All 2 check(s) passed");
 }
 
 fn xml(s: &str) -> String {
@@ -231,15 +219,12 @@ async fn a_hostile_input_value_is_inert_in_the_invalid_inputs_table() {
     let r = Step::new()
         .input("mode", "lint-gate")
         .input("dry-run", &hostile)
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     assert_inert("invalid-inputs summary", &r.summary);
-    assert!(
-        r.summary
-            .contains("<code>&lt;img src=x onerror=alert(1)&gt; &#96;x&#96; &#124; &#91;link&#93;"),
-        "{}",
-        r.summary
+    has(
+        &r.summary,
+        "<code>&lt;img src=x onerror=alert(1)&gt; &#96;x&#96; &#124; &#91;link&#93;",
     );
 }
 
@@ -249,7 +234,6 @@ async fn a_hostile_input_value_is_inert_in_the_invalid_inputs_table() {
 #[tokio::test]
 async fn an_error_quoting_hostile_text_is_inert_in_summary_check_run_and_comment() {
     use crate::helpers::echo_registry::EchoRegistry;
-    use crate::helpers::registries::npm_tgz;
     let hostile = format!("` {IMG} {LINK} {MARKER_COPY} <!-- stevedore:deploy -->\n# heading");
     let registry = EchoRegistry::start(&hostile).await;
     let gh = FakeGithub::start().await;
@@ -258,14 +242,7 @@ async fn an_error_quoting_hostile_text_is_inert_in_summary_check_run_and_comment
     let head = gh.seed_commits("main", &["feat: b (#9)"]).remove(0);
     let s = crate::reporting::publish_step(&gh, &head, &registry.url())
         .input("npm-token", "npm_token0123456789");
-    std::fs::create_dir_all(s.workspace.join("dist")).unwrap();
-    std::fs::write(
-        s.workspace.join("dist/lib.tgz"),
-        npm_tgz("echo-lib", "1.1.0", "x"),
-    )
-    .unwrap();
-    let r = s.run().await;
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    let r = s.exits(1).await;
     gh.assert_no_violations();
 
     assert_inert("job summary", &r.summary);

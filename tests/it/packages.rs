@@ -4,13 +4,14 @@
 //! nothing changed), a failure between release and upload completed by a re-run, the prerelease dist-tag,
 //! a version mismatch and a refused exchange.
 
+use crate::helpers::{has, lacks};
 use serde_json::Value;
 use sha2::Digest as _;
 
 use crate::helpers::fake_github::FakeGithub;
 use crate::helpers::fake_oidc::{FakeOidc, Settings};
 use crate::helpers::registries::{
-    Front, Trust, npm_tgz, pypiserver, python_files, sdist, unique, verdaccio, wheel,
+    Front, npm_tgz, pypiserver, python_files, sdist, unique, verdaccio, wheel,
 };
 use crate::helpers::run::{Step, StepResult};
 
@@ -18,14 +19,7 @@ const RELEASES: &str = "POST /repos/{owner}/{repo}/releases";
 const UPDATE_RELEASE: &str = "PATCH /repos/{owner}/{repo}/releases/{release_id}";
 
 fn step(gh: &FakeGithub, branch: &str, head: &str, files: &[(String, Vec<u8>)]) -> Step {
-    let s = Step::new()
-        .input("mode", "publish")
-        .input("github-token", "ghs_faketoken1234")
-        .var("GITHUB_API_URL", &gh.url())
-        .var("GITHUB_SERVER_URL", "https://github.com")
-        .var("GITHUB_SHA", head)
-        .var("GITHUB_REF", &format!("refs/heads/{branch}"))
-        .var("GITHUB_REF_NAME", branch);
+    let s = crate::publish::step(gh, branch, head);
     for (rel, bytes) in files {
         let p = s.workspace.join(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -62,20 +56,7 @@ fn outcomes(r: &StepResult) -> Vec<String> {
 
 /// `secret` appears on stdout only in its `::add-mask::` line.
 fn assert_masked(r: &StepResult, secret: &str) {
-    assert!(
-        r.stdout
-            .lines()
-            .any(|l| l == format!("::add-mask::{secret}").as_str()),
-        "not masked: {}",
-        r.stdout
-    );
-    assert!(
-        r.stdout
-            .lines()
-            .all(|l| !l.contains(secret) || l.starts_with("::add-mask::")),
-        "{}",
-        r.stdout
-    );
+    crate::helpers::assert_only_masked(&r.stdout, secret);
     assert!(!r.summary.contains(secret));
     assert!(r.outputs.iter().all(|(_, v)| !v.contains(secret)));
 }
@@ -109,17 +90,10 @@ async fn pypi_upload_then_rerun_skips_then_other_content_is_refused_with_nothing
     let page = py.simple(&name).await.expect("project listed");
     for (rel, bytes) in &files {
         let file = rel.strip_prefix("dist/").unwrap();
-        assert!(
-            page.contains(&format!("{file}#sha256={}", sha256(bytes))),
-            "{page}"
-        );
+        has(&page, &format!("{file}#sha256={}", sha256(bytes)));
         assert_eq!(&py.download(file).await, bytes);
-        assert!(r.summary.contains(&sha256(bytes)), "{}", r.summary);
-        assert!(
-            r.summary.contains(&format!("{} B", bytes.len())),
-            "{}",
-            r.summary
-        );
+        has(&r.summary, &sha256(bytes));
+        has(&r.summary, &format!("{} B", bytes.len()));
     }
     let out = packages(&r);
     assert_eq!(out.len(), 2, "{out:?}");
@@ -135,30 +109,16 @@ async fn pypi_upload_then_rerun_skips_then_other_content_is_refused_with_nothing
     let r = run(files.clone()).await;
     assert_eq!(r.code, 0, "{}", r.stdout);
     assert_eq!(outcomes(&r), ["already-there", "already-there"]);
-    assert!(
-        r.summary.contains("already there (same content), skipped"),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "already there (same content), skipped");
 
     // Other bytes under the same version: refused before anything is written.
     let writes = (gh.count(RELEASES), gh.count(UPDATE_RELEASE));
     let other = py_files(&name, "1.1.0", "X = 2\n");
     let r = run(other).await;
     assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(r.stdout.contains("with different content"), "{}", r.stdout);
-    assert!(
-        r.stdout
-            .contains(&format!("sha256 {}", sha256(&files[0].1))),
-        "{}",
-        r.stdout
-    );
-    assert!(
-        r.stdout
-            .contains("Nothing was tagged, released or uploaded"),
-        "{}",
-        r.stdout
-    );
+    has(&r.stdout, "with different content");
+    has(&r.stdout, &format!("sha256 {}", sha256(&files[0].1)));
+    has(&r.stdout, "Nothing was tagged, released or uploaded");
     assert_eq!((gh.count(RELEASES), gh.count(UPDATE_RELEASE)), writes);
     assert_eq!(
         py.download(files[0].0.strip_prefix("dist/").unwrap()).await,
@@ -184,12 +144,8 @@ async fn pypi_upload_failing_after_the_release_is_completed_by_a_rerun() {
     // pypiserver checks the token: the upload (after the tag and release) is refused.
     let r = run("pypi-wrong-token-0000").await;
     assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(r.stdout.contains("HTTP 403"), "{}", r.stdout);
-    assert!(
-        r.stdout.contains("A re-run completes the upload"),
-        "{}",
-        r.stdout
-    );
+    has(&r.stdout, "HTTP 403");
+    has(&r.stdout, "A re-run completes the upload");
     assert_eq!(gh.releases().len(), 1);
     assert!(gh.refs().contains_key("refs/tags/v1.1.0"));
     assert!(py.simple(&name).await.is_none());
@@ -200,7 +156,7 @@ async fn pypi_upload_failing_after_the_release_is_completed_by_a_rerun() {
     assert_eq!(outcomes(&r), ["uploaded", "uploaded"]);
     assert_eq!(gh.releases().len(), 1);
     let page = py.simple(&name).await.unwrap();
-    assert!(page.contains(&sha256(&files[1].1)), "{page}");
+    has(&page, &sha256(&files[1].1));
     gh.assert_no_violations();
 }
 
@@ -218,9 +174,8 @@ async fn version_mismatch_fails_before_anything_with_the_fixing_command() {
         .input("pypi-repository", "http://127.0.0.1:9/")
         .input("npm-token", "npm-tok-unused")
         .input("pypi-token", "pypi-tok-unused")
-        .run()
+        .exits(1)
         .await;
-    assert_eq!(r.code, 1, "{}", r.stdout);
     for part in [
         "npm version 1.1.0 --no-git-tag-version",
         "version = \"1.1.0\"",
@@ -238,14 +193,9 @@ async fn version_mismatch_fails_before_anything_with_the_fixing_command() {
     // A glob matching nothing is named.
     let r = step(&gh, "main", &head, &[])
         .input("packages", "dist/*.whl")
-        .run()
+        .exits(1)
         .await;
-    assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(
-        r.stdout.contains("`dist/*.whl` matched no file"),
-        "{}",
-        r.stdout
-    );
+    has(&r.stdout, "`dist/*.whl` matched no file");
     assert!(gh.releases().is_empty());
 }
 
@@ -287,7 +237,7 @@ async fn npm_prerelease_goes_to_its_dist_tag_then_rerun_skips_and_other_content_
     assert_eq!(dist["shasum"].as_str().unwrap().len(), 40);
     assert!(dist["integrity"].as_str().unwrap().starts_with("sha512-"));
     assert_eq!(npm.tarball(&name, "0.2.0-dev.1").await, files[0].1);
-    assert!(r.summary.contains(&sha256(&files[0].1)), "{}", r.summary);
+    has(&r.summary, &sha256(&files[0].1));
     assert_eq!(
         packages(&r)[0]["url"],
         format!(
@@ -307,7 +257,7 @@ async fn npm_prerelease_goes_to_its_dist_tag_then_rerun_skips_and_other_content_
     let other = vec![("out/lib.tgz".to_owned(), npm_tgz(&name, "0.2.0-dev.1", "c"))];
     let r = run("dev", &d[0], &other).await;
     assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(r.stdout.contains("with different content"), "{}", r.stdout);
+    has(&r.stdout, "with different content");
     assert_eq!((gh.count(RELEASES), gh.count(UPDATE_RELEASE)), writes);
     assert_eq!(npm.tarball(&name, "0.2.0-dev.1").await, files[0].1);
     gh.assert_no_violations();
@@ -318,16 +268,12 @@ async fn npm_trusted_publishing_exchanges_the_oidc_token_masks_it_and_a_refusal_
 {
     let Some(npm) = verdaccio() else { return };
     let real = npm.token().await;
-    let front = Front::start(
-        &npm.url,
-        Trust {
-            repository: "octo-org/other-repo".into(),
-            audience: "npm:127.0.0.1".into(),
-            token: real.clone(),
-        },
-    )
+    let front = Front::trusting(&npm.url, "octo-org/other-repo", "npm:127.0.0.1", &real).await;
+    let oidc = FakeOidc::start(Settings {
+        environment: Some("release".into()),
+        ..Settings::default()
+    })
     .await;
-    let oidc = FakeOidc::start(Settings::default()).await;
     let gh = FakeGithub::start().await;
     let head = repo_at_1_1_0(&gh);
     let name = unique("tp");
@@ -341,15 +287,18 @@ async fn npm_trusted_publishing_exchanges_the_oidc_token_masks_it_and_a_refusal_
     // The trusted publisher names another repository: refused before anything is written.
     let r = run().await;
     assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(r.stdout.contains("trusted publishing to"), "{}", r.stdout);
-    assert!(r.stdout.contains("HTTP 404"), "{}", r.stdout);
-    assert!(
-        r.stdout
-            .contains("Trusted Publisher must name this repository"),
-        "{}",
-        r.stdout
+    has(&r.stdout, "trusted publishing to");
+    has(&r.stdout, "HTTP 404");
+    // The refusal names the values the trusted publisher must hold, from the job's OIDC token.
+    has(
+        &r.stdout,
+        "must name owner `octo-org`, repository `octo-repo`, workflow `deploy.yml` and environment `release`",
     );
-    assert!(r.stdout.contains("id-token: write"), "{}", r.stdout);
+    has(
+        &r.summary,
+        "owner `octo-org`, repository `octo-repo`, workflow `deploy.yml`",
+    );
+    has(&r.stdout, "id-token: write");
     assert!(gh.releases().is_empty());
     assert!(npm.packument(&name).await.is_none());
 
@@ -374,15 +323,7 @@ async fn npm_trusted_publishing_exchanges_the_oidc_token_masks_it_and_a_refusal_
 #[tokio::test]
 async fn pypi_trusted_publishing_mints_a_token_masks_it_and_a_refusal_names_the_settings() {
     let Some(py) = pypiserver() else { return };
-    let front = Front::start(
-        &py.url,
-        Trust {
-            repository: "octo-org/octo-repo".into(),
-            audience: "pypi.loopback".into(),
-            token: py.token.clone(),
-        },
-    )
-    .await;
+    let front = Front::trusting(&py.url, "octo-org/octo-repo", "pypi.loopback", &py.token).await;
     let oidc = FakeOidc::start(Settings::default()).await;
     let gh = FakeGithub::start().await;
     let head = repo_at_1_1_0(&gh);
@@ -395,16 +336,35 @@ async fn pypi_trusted_publishing_mints_a_token_masks_it_and_a_refusal_names_the_
             .input("pypi-audience", "pypi.loopback")
             .run()
     };
-    oidc.update(|s| s.repository = "someone/else".into());
+    // The claims are GitHub's, but an environment name is the repository's choice: it is named in the
+    // refusal as inert text (no line break, no tag, no code span it could close).
+    oidc.update(|s| {
+        s.repository = "someone/else".into();
+        s.environment = Some("prod`<img src=x>\n::warning::forged".into());
+    });
     let r = run().await;
     assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(r.stdout.contains("invalid-publisher"), "{}", r.stdout);
+    has(&r.stdout, "invalid-publisher");
+    has(
+        &r.stdout,
+        "Publishing settings must list a GitHub trusted publisher with owner `someone`, repository `else`, workflow `deploy.yml` and environment `prod'<img src=x> ::warning::forged`",
+    );
     assert!(
         r.stdout
-            .contains("Publishing settings must list a GitHub trusted publisher"),
+            .lines()
+            .all(|l| !l.starts_with("::warning::forged")),
         "{}",
         r.stdout
     );
+    // In the summary the environment is a `<code>` span of escaped text: no tag.
+    assert!(
+        r.summary
+            .contains("environment <code>prod'&lt;img src=x&gt; ::warning::forged</code>"),
+        "{}",
+        r.summary
+    );
+    assert!(!r.summary.contains("<img"), "{}", r.summary);
+    oidc.update(|s| s.environment = None);
     assert!(gh.releases().is_empty());
     assert!(py.simple(&name).await.is_none());
 
@@ -434,16 +394,7 @@ async fn pypi_trusted_publishing_mints_a_token_masks_it_and_a_refusal_names_the_
 
 // ---- the real clients: what `npm pack` / `python -m build` make goes up, and npm / pip install it ----
 
-fn tool(cmd: &mut std::process::Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use crate::helpers::ok_output as tool;
 
 fn npm_cli() -> Option<String> {
     let found = std::process::Command::new("npm")
@@ -494,9 +445,8 @@ async fn a_real_npm_pack_is_published_and_the_real_npm_client_installs_it() {
     .input("packages", "dist/*.tgz")
     .input("npm-registry", &npm.url)
     .input("npm-token", &token)
-    .run()
+    .exits(0)
     .await;
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
     assert_eq!(outcomes(&r), ["uploaded"]);
     // npm reads the packument we wrote: the integrity npm computes itself from the tarball.
     let view = tool(&mut npm_cmd(&[
@@ -578,9 +528,8 @@ async fn a_real_python_build_of_a_prerelease_is_published_and_pip_installs_it() 
         .input("packages", "dist/*.whl, dist/*.tar.gz")
         .input("pypi-repository", &format!("{}/", py.url))
         .input("pypi-token", &py.token)
-        .run()
+        .exits(0)
         .await;
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
     assert_eq!(r.output("version"), Some("1.1.0-dev.1"));
     assert_eq!(outcomes(&r), ["uploaded", "uploaded"]);
     assert!(packages(&r).iter().all(|p| p["version"] == "1.1.0.dev1"));
@@ -606,15 +555,7 @@ async fn a_real_python_build_of_a_prerelease_is_published_and_pip_installs_it() 
 async fn the_exchanged_token_is_never_printed_by_the_binary_stdout_or_stderr() {
     let Some(npm) = verdaccio() else { return };
     let real = npm.token().await;
-    let front = Front::start(
-        &npm.url,
-        Trust {
-            repository: "octo-org/octo-repo".into(),
-            audience: "npm:127.0.0.1".into(),
-            token: real.clone(),
-        },
-    )
-    .await;
+    let front = Front::trusting(&npm.url, "octo-org/octo-repo", "npm:127.0.0.1", &real).await;
     let oidc = FakeOidc::start(Settings::default()).await;
     let gh = FakeGithub::start().await;
     let head = repo_at_1_1_0(&gh);
@@ -674,7 +615,7 @@ async fn the_exchanged_token_is_never_printed_by_the_binary_stdout_or_stderr() {
             stdout.lines().all(|l| !l.contains(secret) || l == mask),
             "{stdout}"
         );
-        assert!(!stderr.contains(secret), "{stderr}");
+        lacks(&stderr, secret);
         assert!(!std::fs::read_to_string(&summary).unwrap().contains(secret));
         assert!(!std::fs::read_to_string(&output).unwrap().contains(secret));
     }
@@ -686,35 +627,14 @@ async fn the_exchanged_token_is_never_printed_by_the_binary_stdout_or_stderr() {
 #[tokio::test]
 async fn a_lost_upload_answer_is_retried_and_the_refusal_of_the_copy_is_checked_against_the_index()
 {
-    let Some(py) = pypiserver() else { return };
-    let front = Front::start(
-        &py.url,
-        Trust {
-            repository: "octo-org/octo-repo".into(),
-            audience: "pypi".into(),
-            token: py.token.clone(),
-        },
-    )
-    .await;
-    let gh = FakeGithub::start().await;
-    let head = repo_at_1_1_0(&gh);
-    let name = unique("lost");
-    let (sdist_name, _) = python_files(&name, "1.1.0");
-    let files = vec![(
-        format!("dist/{sdist_name}"),
-        sdist(&name, "1.1.0", "L = 1\n"),
-    )];
-    front.lose_next_answers(1);
-    let r = step(&gh, "main", &head, &files)
-        .input("packages", "dist/*")
-        .input("pypi-repository", &format!("{}/", front.url))
-        .input("pypi-token", &py.token)
-        .run()
-        .await;
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
-    assert_eq!(front.uploads(), 2, "the upload was sent twice");
+    let Some(t) = OneSdist::start("lost").await else {
+        return;
+    };
+    t.front.lose_next_answers(1);
+    let r = t.step().exits(0).await;
+    assert_eq!(t.front.uploads(), 2, "the upload was sent twice");
     assert_eq!(outcomes(&r), ["already-there"]);
-    assert_eq!(py.download(&sdist_name).await, files[0].1);
+    assert_eq!(t.py.download(&t.sdist_name).await, t.files[0].1);
 }
 
 // ---- hostile registries (issue 25): the audience and the exchange URL are stevedore's, never a server's ----
@@ -823,7 +743,7 @@ async fn an_index_choosing_the_oidc_audience_gets_no_token_and_nothing_is_writte
             }
             let r = s.run().await;
             assert_eq!(r.code, 1, "{asked} {audience:?}: {}", r.stdout);
-            assert!(r.stdout.contains("::error"), "{}", r.stdout);
+            has(&r.stdout, "::error");
             assert!(
                 r.stdout.contains(&index.url),
                 "names the index: {}",
@@ -835,7 +755,7 @@ async fn an_index_choosing_the_oidc_audience_gets_no_token_and_nothing_is_writte
                 "names what it asked for: {}",
                 r.stdout
             );
-            assert!(r.stdout.contains("no token was requested"), "{}", r.stdout);
+            has(&r.stdout, "no token was requested");
             if asked == "other.loopback" {
                 assert!(
                     r.stdout.contains("pypi-audience: other.loopback"),
@@ -843,11 +763,7 @@ async fn an_index_choosing_the_oidc_audience_gets_no_token_and_nothing_is_writte
                     r.stdout
                 );
             } else {
-                assert!(
-                    r.stdout.contains("another service's audience"),
-                    "{}",
-                    r.stdout
-                );
+                has(&r.stdout, "another service's audience");
             }
         }
         assert_eq!(oidc.token_requests(), 0, "no OIDC token was requested");
@@ -870,18 +786,16 @@ async fn an_index_choosing_the_oidc_audience_gets_no_token_and_nothing_is_writte
             .run()
             .await;
         assert_eq!(r.code, 2, "{bad}: {}", r.stdout);
-        assert!(r.stdout.contains("`pypi-audience`"), "{}", r.stdout);
+        has(&r.stdout, "`pypi-audience`");
     }
     // The configured STS audience as well.
-    let r = oidc
-        .apply(step(&gh, "main", &head, &files))
+    oidc.apply(step(&gh, "main", &head, &files))
         .input("packages", "dist/*")
         .input("pypi-repository", "https://pypi.example.com/legacy/")
         .input("audience", "my-sts-audience")
         .input("pypi-audience", "my-sts-audience")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     assert_eq!(oidc.token_requests(), 0);
     assert!(gh.releases().is_empty());
     gh.assert_no_violations();
@@ -973,4 +887,109 @@ async fn exchange_requests_follow_no_redirect_and_the_jwt_never_reaches_another_
         );
     }
     gh.assert_no_violations();
+}
+
+// ---- a registry away for a few seconds (issue 28) ----------------------------------------------------
+
+/// One sdist of a new project to upload through a [`Front`] before pypiserver, from a repository whose
+/// computed version is 1.1.0: what the retry tests share.
+struct OneSdist {
+    py: crate::helpers::registries::PypiServer,
+    front: Front,
+    gh: FakeGithub,
+    head: String,
+    name: String,
+    sdist_name: String,
+    files: Vec<(String, Vec<u8>)>,
+}
+
+impl OneSdist {
+    async fn start(prefix: &str) -> Option<Self> {
+        let py = pypiserver()?;
+        let front = Front::trusting(&py.url, "octo-org/octo-repo", "pypi", &py.token).await;
+        let gh = FakeGithub::start().await;
+        let head = repo_at_1_1_0(&gh);
+        let name = unique(prefix);
+        let (sdist_name, _) = python_files(&name, "1.1.0");
+        let files = vec![(
+            format!("dist/{sdist_name}"),
+            sdist(&name, "1.1.0", "X = 1\n"),
+        )];
+        Some(Self {
+            py,
+            front,
+            gh,
+            head,
+            name,
+            sdist_name,
+            files,
+        })
+    }
+
+    /// The publish step uploading it with `pypi-token`.
+    fn step(&self) -> Step {
+        step(&self.gh, "main", &self.head, &self.files)
+            .input("packages", "dist/*")
+            .input("pypi-repository", &format!("{}/", self.front.url))
+            .input("pypi-token", &self.py.token)
+    }
+}
+
+/// The registry answers every upload `503` for 3 s (a restart), after the tag and release were written:
+/// the upload is retried over seconds with the product's own backoff (about 1 s, 2 s, 4 s) and the release
+/// completes. Real seconds: nothing in the test shortens the schedule.
+#[tokio::test]
+async fn a_registry_away_for_three_seconds_is_waited_out_and_the_release_completes() {
+    let Some(t) = OneSdist::start("away").await else {
+        return;
+    };
+    t.front
+        .outage_at_first_upload(std::time::Duration::from_secs(3));
+    let r = t.step().run().await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    assert_eq!(outcomes(&r), ["uploaded"]);
+    // The first attempt and one or two retries fell into the outage (waits of 0.5–1 s, then 1–2 s, then
+    // 2–4 s: 3 s is over by the third or fourth attempt); the last one went through.
+    let refused = t.front.unavailable();
+    assert!(
+        (2..=3).contains(&refused),
+        "{refused} attempts answered 503"
+    );
+    assert_eq!(t.front.uploads(), 1);
+    assert_eq!(t.py.download(&t.sdist_name).await, t.files[0].1);
+    assert_eq!(t.gh.releases().len(), 1);
+    t.gh.assert_no_violations();
+}
+
+/// The runner cancels the step while publish waits to retry an upload: the wait ends at the signal, no
+/// further attempt is sent, and the step fails as cancelled, saying where it stopped.
+#[tokio::test]
+async fn a_cancel_during_the_upload_backoff_ends_the_wait_and_sends_nothing_more() {
+    let Some(t) = OneSdist::start("cancelled").await else {
+        return;
+    };
+    let (handle, cancel) = stevedore::cancel::pair();
+    t.front
+        .outage_then_cancel(std::time::Duration::from_secs(60), handle);
+    let r = t.step().run_with_cancel(cancel).await;
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    // The mode's own wait ended at the signal (not `app` dropping the mode 1 s later).
+    assert!(
+        r.summary
+            .contains("cancelled by SIGTERM while waiting to retry"),
+        "{}",
+        r.summary
+    );
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with("::error") && l.contains("Cancelled by SIGTERM")),
+        "{}",
+        r.stdout
+    );
+    // Give a stray retry time to arrive: there is none.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(t.front.unavailable(), 1, "no attempt after the first");
+    assert_eq!(t.front.uploads(), 0);
+    assert!(t.py.simple(&t.name).await.is_none());
 }

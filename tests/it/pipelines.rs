@@ -5,6 +5,7 @@
 //! OIDC issuer, and (under `CI=true`) the real image in podman (`helpers/workflow.rs` explains the two
 //! backends). `run:` steps are the user's tools; the tests play their outcomes and result files.
 
+use crate::helpers::{has, lacks};
 use std::path::Path;
 use std::process::Command;
 
@@ -17,7 +18,7 @@ use crate::helpers::workflow::{Backend, Walk, Workflow};
 
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 const ACCOUNT: &str = "123456789012";
-const REGISTRY: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
+use crate::helpers::deploy::{ECR_REGISTRY as REGISTRY, ecs_service};
 
 /// A git checkout with one commit (lint-gate's generated-files check compares against its index).
 fn git_checkout(dir: &Path, files: &[(&str, &str)]) {
@@ -116,18 +117,6 @@ fn standards_checks<'a>(walk: Walk<'a>, tests_pass: bool) -> Walk<'a> {
         .play("gate", "generate", "success", &[])
 }
 
-/// An ECS world: the `api` service in cluster `app` running revision 1, the next deployments scripted.
-async fn ecs_world(cluster: &str, service: &str, script: Vec<Behaviour>) -> FakeEcs {
-    let ecs = FakeEcs::start().await;
-    let td = ecs.seed_task_definition(
-        service,
-        json!([{"name": service, "image": format!("{REGISTRY}/{service}:old"), "essential": true}]),
-    );
-    ecs.seed_service(cluster, service, &td, 2, Some((true, false)));
-    ecs.script(service, script);
-    ecs
-}
-
 struct World {
     gh: FakeGithub,
     oidc: FakeOidc,
@@ -180,7 +169,7 @@ async fn standards_pr_runs_the_gate_and_deploys_nothing() {
         return;
     };
     let Some(w) = world().await else { return };
-    let ecs = ecs_world("app", "api", vec![]).await;
+    let ecs = ecs_service("app", "api", vec![]).await;
     let wf = Workflow::load("standards.yml");
     let run = standards_checks(
         standards_walk(
@@ -217,16 +206,7 @@ async fn standards_main_gates_then_deploys_dev_staging_and_production_with_the_a
         return;
     };
     let Some(w) = world().await else { return };
-    let ecs = ecs_world(
-        "app",
-        "api",
-        vec![
-            Behaviour::complete_after_polls(1),
-            Behaviour::complete_after_polls(1),
-            Behaviour::complete_after_polls(1),
-        ],
-    )
-    .await;
+    let ecs = ecs_service("app", "api", vec![Behaviour::complete_after_polls(1); 3]).await;
     let wf = Workflow::load("standards.yml");
     let run = standards_checks(
         standards_walk(
@@ -286,7 +266,7 @@ async fn standards_a_failing_gate_on_main_blocks_every_deploy() {
         return;
     };
     let Some(w) = world().await else { return };
-    let ecs = ecs_world("app", "api", vec![]).await;
+    let ecs = ecs_service("app", "api", vec![]).await;
     let wf = Workflow::load("standards.yml");
     let run = standards_checks(
         standards_walk(
@@ -305,7 +285,7 @@ async fn standards_a_failing_gate_on_main_blocks_every_deploy() {
     let gate = run.job("gate").step("gate");
     assert_eq!(gate.code, 1, "{}", gate.logs());
     assert_eq!(gate.output("verdict"), "failure");
-    assert!(gate.summary.contains("subtracts"), "{}", gate.summary);
+    has(&gate.summary, "subtracts");
     assert_eq!(run.ran(), ["gate"]);
     for job in ["deploy-dev", "deploy-staging", "deploy-production"] {
         assert_eq!(run.job(job).result, "skipped");
@@ -322,15 +302,7 @@ async fn standards_production_without_the_environment_key_is_refused() {
         return;
     };
     let Some(w) = world().await else { return };
-    let ecs = ecs_world(
-        "app",
-        "api",
-        vec![
-            Behaviour::complete_after_polls(1),
-            Behaviour::complete_after_polls(1),
-        ],
-    )
-    .await;
+    let ecs = ecs_service("app", "api", vec![Behaviour::complete_after_polls(1); 2]).await;
     let mut wf = Workflow::load("standards.yml");
     wf.job_mut("deploy-production").remove("environment");
     let run = standards_checks(
@@ -487,11 +459,9 @@ async fn act_credentials_fall_back_to_the_credential_chain_and_say_why() {
         "{}",
         r.logs
     );
-    assert!(
-        r.summary
-            .contains("standard AWS credential chain (act (ACT=true) has no OIDC)"),
-        "{}",
-        r.summary
+    has(
+        &r.summary,
+        "standard AWS credential chain (act (ACT=true) has no OIDC)",
     );
     assert!(
         r.env_file.iter().any(|(k, _)| k == "AWS_ACCESS_KEY_ID"),
@@ -531,12 +501,9 @@ async fn act_production_needs_the_environment_claim_and_is_refused() {
     )
     .await;
     assert_ne!(r.code, 0, "{}", r.logs);
-    assert!(
-        r.logs.contains(
-            "deploying to `production` requires the OIDC `environment` claim (input `trigger-policy`), and the AWS credential chain has no claims"
-        ),
-        "{}",
-        r.logs
+    has(
+        &r.logs,
+        "deploying to `production` requires the OIDC `environment` claim (input `trigger-policy`), and the AWS credential chain has no claims",
     );
     assert!(r.env_file.is_empty(), "{:?}", r.env_file);
 }
@@ -629,11 +596,7 @@ async fn act_an_invalid_entry_for_another_environment_warns_and_the_targeted_one
         "{}",
         prod.logs
     );
-    assert!(
-        prod.logs.contains("arn:aws:iam:::role/github-deploy"),
-        "{}",
-        prod.logs
-    );
+    has(&prod.logs, "arn:aws:iam:::role/github-deploy");
 }
 
 #[tokio::test]
@@ -687,16 +650,8 @@ async fn act_reporting_with_a_personal_token_falls_back_to_commit_statuses() {
     );
     let comments = gh.comments(12);
     assert_eq!(comments.len(), 1, "{comments:?}");
-    assert!(
-        !comments[0].body.contains("/actions/runs/"),
-        "{}",
-        comments[0].body
-    );
-    assert!(
-        !r.summary.contains("](https://github.com/"),
-        "{}",
-        r.summary
-    );
+    lacks(&comments[0].body, "/actions/runs/");
+    lacks(&r.summary, "](https://github.com/");
     assert!(
         r.summary
             .contains("`report-url` is empty: under act the workflow run URL")
@@ -717,14 +672,7 @@ async fn act_reporting_with_a_personal_token_falls_back_to_commit_statuses() {
 // ---- container.yml ----------------------------------------------------------------------------------
 
 fn sdk_eu(endpoint: &str) -> aws_config::SdkConfig {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
-    aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("eu-west-1"))
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
-        .endpoint_url(endpoint)
-        .build()
+    crate::helpers::moto::sdk(endpoint, "eu-west-1")
 }
 
 struct Engine {
@@ -790,7 +738,7 @@ async fn container_main_builds_once_and_deploys_dev_then_stag_by_digest() {
         return;
     };
     // One service `app` in cluster `app` per account; the scripted endpoint stands for both accounts.
-    let ecs = ecs_world(
+    let ecs = ecs_service(
         "app",
         "app",
         vec![
@@ -820,7 +768,7 @@ async fn container_main_builds_once_and_deploys_dev_then_stag_by_digest() {
     let image = build.output("image");
     assert_eq!(image, format!("{}/app@{digest}", engine.registry.addr));
     assert_eq!(build.inputs["scan-severity-threshold"], "none");
-    assert!(build.summary.contains(digest), "{}", build.summary);
+    has(&build.summary, digest);
     // dev, then stag, got the build's output: each new revision runs the image by digest.
     for job in ["deploy-dev", "deploy-stag"] {
         let deploy = run.job(job).step("deploy");
@@ -857,16 +805,7 @@ async fn container_a_stable_tag_deploys_the_digest_main_built_and_a_plain_tag_is
         return;
     };
     let wf = Workflow::load("container.yml");
-    let ecs = ecs_world(
-        "app",
-        "app",
-        vec![
-            Behaviour::complete_after_polls(1),
-            Behaviour::complete_after_polls(1),
-            Behaviour::complete_after_polls(1),
-        ],
-    )
-    .await;
+    let ecs = ecs_service("app", "app", vec![Behaviour::complete_after_polls(1); 3]).await;
     let main = container_walk(&wf, backend, &w, &engine, &ecs, "refs/heads/main")
         .run()
         .await;
@@ -931,7 +870,7 @@ async fn container_an_unhealthy_rollout_fails_the_workflow_and_is_rolled_back() 
     let Some(engine) = container_world(&w.moto.endpoint).await else {
         return;
     };
-    let ecs = ecs_world(
+    let ecs = ecs_service(
         "app",
         "app",
         vec![unhealthy(), Behaviour::complete_after_polls(1)],
@@ -1132,7 +1071,7 @@ async fn versioned_pr_titles_must_be_conventional() {
         return;
     };
     let Some(w) = world().await else { return };
-    let ecs = ecs_world("app", "api", vec![]).await;
+    let ecs = ecs_service("app", "api", vec![]).await;
     let wf = Workflow::load("versioned.yml");
     let good = versioned_walk(
         &wf,
@@ -1178,7 +1117,7 @@ async fn versioned_dev_cuts_a_prerelease_and_deploys_it_to_test() {
     w.gh.set_ref("refs/tags/v1.2.0", &base[0]);
     w.gh.set_ref("refs/heads/dev", &base[0]);
     let dev = w.gh.seed_commits("dev", &["feat: paging"]);
-    let ecs = ecs_world("app", "api", vec![Behaviour::complete_after_polls(1)]).await;
+    let ecs = ecs_service("app", "api", vec![Behaviour::complete_after_polls(1)]).await;
     let wf = Workflow::load("versioned.yml");
     let run = versioned_walk(
         &wf,
@@ -1222,7 +1161,7 @@ async fn versioned_main_release_label_overrides_the_bump_and_deploys_production(
     let new = w.gh.seed_commits("main", &["fix: squashed (#21)"]);
     w.gh.add_pr(21, "fix: squashed", &new[0], &["release:major"]);
     w.gh.merge_pr(21, &new[0]);
-    let ecs = ecs_world("app", "api", vec![Behaviour::complete_after_polls(1)]).await;
+    let ecs = ecs_service("app", "api", vec![Behaviour::complete_after_polls(1)]).await;
     let wf = Workflow::load("versioned.yml");
     let run = versioned_walk(
         &wf,
@@ -1245,11 +1184,7 @@ async fn versioned_main_release_label_overrides_the_bump_and_deploys_production(
     assert!(!run.failed(), "{:#?}", run.jobs);
     let publish = run.job("release").step("publish");
     assert_eq!(publish.output("version"), "2.0.0", "{}", publish.logs());
-    assert!(
-        publish.summary.contains("label `release:major` on #21"),
-        "{}",
-        publish.summary
-    );
+    has(&publish.summary, "label `release:major` on #21");
     assert_eq!(app_version(&ecs), "2.0.0");
     assert_eq!(w.gh.refs().get("refs/tags/v2.0.0"), Some(&new[0]));
     let claims = jwt_claims(&w.oidc.minted().last().cloned().unwrap());
@@ -1335,46 +1270,16 @@ async fn serverless_pr_validation_posts_one_summary_comment() {
     assert_eq!(gate.output("tests-tests-passed"), "2");
     let comments = w.gh.comments(8);
     assert_eq!(comments.len(), 1, "{comments:?}");
-    assert!(
-        comments[0].body.contains("<!-- stevedore:lint-gate"),
-        "{}",
-        comments[0].body
-    );
-    assert!(comments[0].body.contains("Tests"), "{}", comments[0].body);
+    has(&comments[0].body, "<!-- stevedore:lint-gate");
+    has(&comments[0].body, "Tests");
     w.gh.assert_no_violations();
 }
 
 /// A function with version 1 behind alias `live`, in moto (eu-west-1).
 async fn lambda_function(endpoint: &str, name: &str) {
-    use aws_sdk_lambda::primitives::Blob;
-    use aws_sdk_lambda::types::{FunctionCode, Runtime};
-    let lambda = aws_sdk_lambda::Client::new(&sdk_eu(endpoint));
-    let role = crate::lambda::create_role(endpoint, &format!("{name}-role")).await;
-    lambda
-        .create_function()
-        .function_name(name)
-        .runtime(Runtime::Python312)
-        .role(role)
-        .handler("app.handler")
-        .code(
-            FunctionCode::builder()
-                .zip_file(Blob::new(crate::lambda::zip(
-                    "def handler(e, c):\n    return 1\n",
-                )))
-                .build(),
-        )
-        .publish(true)
-        .send()
-        .await
-        .unwrap();
-    lambda
-        .create_alias()
-        .function_name(name)
-        .name("live")
-        .function_version("1")
-        .send()
-        .await
-        .unwrap();
+    let code = crate::helpers::moto::LambdaCode::Python("def handler(e, c):\n    return 1\n");
+    crate::helpers::moto::lambda_function(&sdk_eu(endpoint), endpoint, name, code, Some("live"))
+        .await;
 }
 
 #[tokio::test]
@@ -1386,16 +1291,7 @@ async fn serverless_main_builds_bundles_and_deploys_both_lambdas_blue_green() {
     let endpoint = w.moto.endpoint.clone();
     let bucket = crate::helpers::moto::unique("artifacts");
     let s3 = aws_sdk_s3::Client::new(&sdk_eu(&endpoint));
-    s3.create_bucket()
-        .bucket(&bucket)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    crate::helpers::moto::s3_bucket(&sdk_eu(&endpoint), &bucket, false).await;
     lambda_function(&endpoint, "backend-dev").await;
     lambda_function(&endpoint, "worker-dev").await;
     let health = crate::lambda::health_server(200).await;
@@ -1462,14 +1358,8 @@ async fn serverless_main_builds_bundles_and_deploys_both_lambdas_blue_green() {
         assert_eq!(s.output("version"), "2");
         assert_eq!(s.inputs["s3-bucket"], bucket);
         let lambda = aws_sdk_lambda::Client::new(&sdk_eu(&endpoint));
-        let alias = lambda
-            .get_alias()
-            .function_name(function)
-            .name("live")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(alias.function_version(), Some("2"));
+        let live = crate::helpers::moto::alias_version(&lambda, function, "live").await;
+        assert_eq!(live.as_deref(), Some("2"));
     }
     assert!(
         health.hits.load(std::sync::atomic::Ordering::SeqCst) > 0,

@@ -8,11 +8,13 @@
 //! (asked of moto), 409 when a URL already exists, 404 when deleting none — and forwards everything
 //! else (aliases, versions, tags, permissions) to moto.
 
+use crate::helpers::has;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
+use crate::helpers::deploy::{deployments_of, pull_request, record};
 use crate::helpers::fake_github::FakeGithub;
 use crate::helpers::run::{Step, StepResult};
 use crate::lambda::Rig;
@@ -223,31 +225,12 @@ impl Preview {
 
     /// A preview step for `event`/`action` on PR `n` at commit `sha`, with `code` as the zip.
     fn step(&self, n: u64, action: &str, sha: &str, code: Option<&str>) -> Step {
-        self.base(code)
-            .var("GITHUB_SHA", sha)
-            .var("GITHUB_REF", &format!("refs/pull/{n}/merge"))
-            .event(
-                "pull_request",
-                json!({
-                    "action": action,
-                    "number": n,
-                    "pull_request": {
-                        "number": n,
-                        "head": {"sha": sha, "ref": "feature", "repo": {"full_name": REPO}},
-                        "base": {"ref": "main", "repo": {"full_name": REPO}},
-                    },
-                    "repository": {"full_name": REPO},
-                }),
-            )
+        pull_request(self.base(code), REPO, n, action, sha)
     }
 
     fn base(&self, code: Option<&str>) -> Step {
-        self.rig
-            .step(code)
-            .input("preview", "true")
-            .input("environment", "preview")
-            .input("github-token", "ghs_test")
-            .var("GITHUB_API_URL", &self.gh.url())
+        let step = self.rig.step(code).input("preview", "true");
+        record(step, &self.gh, "preview", "ghs_test")
     }
 
     fn sweep(&self) -> Step {
@@ -336,24 +319,7 @@ impl Preview {
 
     /// States of the deployments of `preview/pr-<n>`, oldest first, each with its status list.
     fn deployments(&self, n: u64) -> Vec<(Value, Vec<String>)> {
-        let mut v: Vec<(Value, Vec<String>)> = self
-            .gh
-            .deployments()
-            .into_iter()
-            .filter(|d| d["environment"] == format!("preview/pr-{n}"))
-            .map(|d| {
-                let id = d["id"].as_u64().unwrap();
-                let states = self
-                    .gh
-                    .deployment_statuses(id)
-                    .iter()
-                    .map(|s| s["state"].as_str().unwrap().to_owned())
-                    .collect();
-                (d, states)
-            })
-            .collect();
-        v.sort_by_key(|(d, _)| d["id"].as_u64());
-        v
+        deployments_of(&self.gh, &format!("preview/pr-{n}"))
     }
 }
 
@@ -398,7 +364,7 @@ async fn a_preview_is_created_updated_and_removed_on_close_idempotently() {
             .body
             .contains("<!-- stevedore:deploy:preview -->")
     );
-    assert!(comments[0].body.contains(&url), "{}", comments[0].body);
+    has(&comments[0].body, &url);
     let deps = pv.deployments(7);
     assert_eq!(deps.len(), 1, "{deps:?}");
     assert_eq!(deps[0].0["transient_environment"], true);
@@ -421,11 +387,7 @@ async fn a_preview_is_created_updated_and_removed_on_close_idempotently() {
     );
     let comments = pv.gh.comments(7);
     assert_eq!(comments.len(), 1, "edited, never duplicated");
-    assert!(
-        comments[0].body.contains("version 3"),
-        "{}",
-        comments[0].body
-    );
+    has(&comments[0].body, "version 3");
     let deps = pv.deployments(7);
     assert_eq!(deps.len(), 2, "{deps:?}");
     assert_eq!(deps[0].1.last().unwrap(), "inactive");
@@ -455,31 +417,15 @@ async fn a_preview_is_created_updated_and_removed_on_close_idempotently() {
     }
     let comments = pv.gh.comments(7);
     assert_eq!(comments.len(), 1);
-    assert!(
-        comments[0].body.contains("removed (pull request closed)"),
-        "{}",
-        comments[0].body
-    );
-    assert!(
-        comments[0].body.contains("alias `pr-7`"),
-        "{}",
-        comments[0].body
-    );
+    has(&comments[0].body, "removed (pull request closed)");
+    has(&comments[0].body, "alias `pr-7`");
 
     // closed again: quiet success, nothing touched.
     let r = pv.step(7, "closed", &sha('b'), None).run().await;
     ok(&r);
     assert_eq!(r.output("verdict"), Some("success"));
-    assert!(
-        r.summary.contains("There was no preview to remove."),
-        "{}",
-        r.summary
-    );
-    assert!(
-        r.summary.contains("No active GitHub deployment"),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "There was no preview to remove.");
+    has(&r.summary, "No active GitHub deployment");
     pv.gh.assert_no_violations();
 }
 
@@ -500,19 +446,11 @@ async fn closing_a_pr_that_never_had_a_preview_leaves_foreign_aliases_alone() {
         .unwrap();
     let r = pv.step(9, "closed", &sha('c'), None).run().await;
     ok(&r);
-    assert!(
-        r.summary.contains("carries no stevedore preview record"),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "carries no stevedore preview record");
     assert_eq!(pv.aliases().await, ["live", "pr-9"]);
     let r = pv.step(10, "closed", &sha('c'), None).run().await;
     ok(&r);
-    assert!(
-        r.summary.contains("There was no preview to remove."),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "There was no preview to remove.");
     pv.gh.assert_no_violations();
 }
 
@@ -538,10 +476,10 @@ async fn a_public_url_gets_the_resource_policy_and_switching_back_removes_it() {
         .await
         .unwrap();
     let policy = policy.policy().unwrap();
-    assert!(policy.contains("stevedore-preview-url"), "{policy}");
-    assert!(policy.contains("lambda:InvokeFunctionUrl"), "{policy}");
-    assert!(policy.contains("stevedore-preview-invoke"), "{policy}");
-    assert!(r.summary.contains("`NONE`: public"), "{}", r.summary);
+    has(policy, "stevedore-preview-url");
+    has(policy, "lambda:InvokeFunctionUrl");
+    has(policy, "stevedore-preview-invoke");
+    has(&r.summary, "`NONE`: public");
 
     let r = pv
         .step(3, "synchronize", &sha('b'), Some("pr3"))
@@ -549,11 +487,7 @@ async fn a_public_url_gets_the_resource_policy_and_switching_back_removes_it() {
         .await;
     ok(&r);
     assert_eq!(pv.url("pr-3").unwrap().1, "AWS_IAM");
-    assert!(
-        r.summary.contains("auth type changed from NONE to AWS_IAM"),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "auth type changed from NONE to AWS_IAM");
 }
 
 #[tokio::test]
@@ -572,9 +506,8 @@ async fn preview_max_refuses_a_new_preview_naming_the_open_ones() {
     let r = pv
         .step(3, "opened", &sha('a'), Some("pr3"))
         .input("preview-max", "2")
-        .run()
+        .exits(1)
         .await;
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
     assert!(
         r.stdout.contains("::error") && r.stdout.contains("`preview-max` (2)"),
         "{}",
@@ -583,11 +516,7 @@ async fn preview_max_refuses_a_new_preview_naming_the_open_ones() {
     for open in ["#1 (`pr-1`", "#2 (`pr-2`"] {
         assert!(r.summary.contains(open), "{open} in {}", r.summary);
     }
-    assert!(
-        r.summary.contains("Nothing was created for #3"),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "Nothing was created for #3");
     assert_eq!(pv.aliases().await, ["live", "pr-1", "pr-2"]);
     assert!(!pv.tags().await.contains_key(&key(3)));
     assert!(pv.gh.comments(3)[0].body.contains("refused"));
@@ -611,11 +540,7 @@ async fn preview_max_refuses_a_new_preview_naming_the_open_ones() {
         .run()
         .await;
     ok(&r);
-    assert!(
-        r.summary.contains("Removed the expired preview of #1"),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "Removed the expired preview of #1");
     assert_eq!(pv.aliases().await, ["live", "pr-2", "pr-3"]);
     pv.gh.assert_no_violations();
 }
@@ -665,24 +590,16 @@ async fn the_sweep_removes_closed_and_expired_previews_and_only_ours() {
     assert!(tags.contains_key(&key(3)));
     assert!(tags.contains_key("stevedore:preview:pr-40"));
     assert!(!tags.contains_key(&key(1)));
-    assert!(r.summary.contains("| #1 |"), "{}", r.summary);
-    assert!(r.summary.contains("pull request closed"), "{}", r.summary);
-    assert!(
-        r.summary.contains("not updated within `preview-ttl`"),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "| #1 |");
+    has(&r.summary, "pull request closed");
+    has(&r.summary, "not updated within `preview-ttl`");
     for n in [1, 2] {
         for (_, states) in pv.deployments(n) {
             assert_eq!(states.last().unwrap(), "inactive");
         }
         let c = pv.gh.comments(n);
         assert_eq!(c.len(), 1, "the PR's own comment is edited");
-        assert!(
-            c[0].body.contains(&format!("Preview of #{n}: removed")),
-            "{}",
-            c[0].body
-        );
+        has(&c[0].body, &format!("Preview of #{n}: removed"));
     }
     assert_eq!(pv.deployments(3)[0].1.last().unwrap(), "success");
 
@@ -750,9 +667,8 @@ async fn preview_inputs_and_events_are_checked_before_any_aws_call() {
         .input("environment", "production")
         .input("traffic", "canary 10% 1m")
         .input("preview-ttl", "a week")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     for needle in [
         "input `environment` = `production`",
         "input `traffic`",
@@ -762,7 +678,7 @@ async fn preview_inputs_and_events_are_checked_before_any_aws_call() {
     }
     let r = pv.base(Some("x")).run().await; // a push event
     assert_eq!(r.code, 2, "{}", r.stdout);
-    assert!(r.stdout.contains("not on `push`"), "{}", r.stdout);
+    has(&r.stdout, "not on `push`");
     assert_eq!(pv.aliases().await, ["live"]);
 }
 
@@ -775,10 +691,9 @@ async fn a_failed_deploy_fails_its_deployment_and_other_pr_actions_leave_the_com
     let r = pv
         .step(6, "opened", &sha('a'), None)
         .input("zip-file", "missing.zip")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.summary);
-    assert!(r.stdout.contains("missing.zip"), "{}", r.stdout);
+    has(&r.stdout, "missing.zip");
     let deps = pv.deployments(6);
     assert_eq!(deps.len(), 1, "{deps:?}");
     assert_eq!(
@@ -852,9 +767,9 @@ async fn a_pr_alias_someone_else_owns_is_refused_before_anything_is_written() {
             .run()
             .await;
         assert_eq!(r.code, 1, "#{n}: {}\n{}", r.stdout, r.summary);
-        assert!(r.stdout.contains("::error"), "{}", r.stdout);
+        has(&r.stdout, "::error");
         assert!(r.stdout.contains(says), "#{n}: {says} in {}", r.stdout);
-        assert!(r.stdout.contains("nothing was changed"), "{}", r.stdout);
+        has(&r.stdout, "nothing was changed");
         assert!(pv.deployments(n).is_empty(), "no Deployment for #{n}");
         assert!(pv.url(&format!("pr-{n}")).is_none());
     }

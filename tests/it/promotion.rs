@@ -8,11 +8,12 @@
 use serde_json::{Value, json};
 
 use crate::ecs::{error_lines, fake_with, step_for};
+use crate::helpers::deploy::states;
 use crate::helpers::fake_ecs::FakeEcs;
 use crate::helpers::fake_github::FakeGithub;
 use crate::helpers::run::{Step, StepResult};
 use crate::rollback::{
-    app_runner_step, complete, express_step, image, last_deployment, no_protocol_errors, ok, states,
+    app_runner_step, complete, express_step, image, last_deployment, no_protocol_errors, ok,
 };
 
 const SHA_A: &str = "aaaaaaa1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";

@@ -1,5 +1,6 @@
 //! publish mode against the fake GitHub (stateful, OpenAPI-validated): versions, tags, releases, re-runs.
 
+use crate::helpers::{has, lacks};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use stevedore::github::Client;
@@ -14,7 +15,7 @@ const RELEASES: &str = "POST /repos/{owner}/{repo}/releases";
 const CREATE_REF: &str = "POST /repos/{owner}/{repo}/git/refs";
 
 /// A publish step for `branch` at `head` against the fake.
-fn step(gh: &FakeGithub, branch: &str, head: &str) -> Step {
+pub fn step(gh: &FakeGithub, branch: &str, head: &str) -> Step {
     Step::new()
         .input("mode", "publish")
         .input("github-token", "ghs_faketoken1234")
@@ -85,15 +86,13 @@ async fn first_release_is_the_initial_version_with_a_changelog() {
     assert_eq!(releases.len(), 1);
     assert_eq!(releases[0]["prerelease"], false);
     let body = releases[0]["body"].as_str().unwrap();
-    assert!(body.contains("### Features"), "{body}");
-    assert!(
-        body.contains(
-            "**cli:** first command ([#1](https://github.com/octo-org/octo-repo/pull/1))"
-        ),
-        "{body}"
+    has(body, "### Features");
+    has(
+        body,
+        "**cli:** first command ([#1](https://github.com/octo-org/octo-repo/pull/1))",
     );
-    assert!(body.contains("by @octocat"), "{body}");
-    assert!(!body.contains("init"), "{body}");
+    has(body, "by @octocat");
+    lacks(body, "init");
     let changelog = r.output("changelog").unwrap();
     assert!(
         changelog.starts_with(
@@ -104,7 +103,7 @@ async fn first_release_is_the_initial_version_with_a_changelog() {
     assert_golden("publish-first-release.body.md", body);
     assert_golden("publish-first-release.changelog.md", changelog);
     assert_eq!(r.output("release-url"), releases[0]["html_url"].as_str());
-    assert!(r.summary.contains("released v0.1.0"), "{}", r.summary);
+    has(&r.summary, "released v0.1.0");
     gh.assert_no_violations();
 }
 
@@ -119,11 +118,9 @@ async fn a_first_release_reads_at_most_1000_commits_and_says_so() {
         .run()
         .await;
     assert_eq!(r.output("version"), Some("0.1.0"), "{}", r.stdout);
-    assert!(
-        r.summary
-            .contains("first release: only the latest 1000 commits were read"),
-        "{}",
-        r.summary
+    has(
+        &r.summary,
+        "first release: only the latest 1000 commits were read",
     );
     let cl = r.output("changelog").unwrap();
     assert_eq!(cl.matches("\n- ").count(), 1000);
@@ -148,8 +145,8 @@ async fn patch_release_since_the_last_tag() {
         ),
         "{cl}"
     );
-    assert!(cl.contains("- b ([#7]"), "{cl}");
-    assert!(!cl.contains("- a "), "{cl}");
+    has(cl, "- b ([#7]");
+    lacks(cl, "- a ");
     assert_golden("publish-patch-release.changelog.md", cl);
     assert_golden(
         "publish-patch-release.body.md",
@@ -166,7 +163,7 @@ async fn breaking_change_on_0x_bumps_minor_and_on_1x_major() {
     let new = gh.seed_commits("main", &["feat(api)!: drop v1 routes"]);
     let r = step(&gh, "main", &new[0]).run().await;
     assert_released(&r, "0.4.0");
-    assert!(r.summary.contains("0.x rule"), "{}", r.summary);
+    has(&r.summary, "0.x rule");
 
     let gh = FakeGithub::start().await;
     let old = gh.seed_commits("main", &["feat: a"]);
@@ -200,11 +197,7 @@ async fn label_on_the_merged_pr_overrides_the_commits() {
         .run()
         .await;
     assert_released(&r, "2.0.0");
-    assert!(
-        r.summary.contains("label `release:major` on #9"),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "label `release:major` on #9");
     assert_eq!(tags(&gh).len(), 2);
     gh.assert_no_violations();
 }
@@ -222,19 +215,11 @@ async fn on_push_the_label_comes_from_the_pr_merged_as_the_head_commit() {
         .run()
         .await;
     assert_eq!(r.output("version"), Some("1.2.4"), "{}", r.summary);
-    assert!(
-        r.summary.contains("does not list it as merged"),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "does not list it as merged");
     gh.merge_pr(21, &new[0]);
     let r = step(&gh, "main", &new[0]).run().await;
     assert_released(&r, "1.3.0");
-    assert!(
-        r.summary.contains("label `release:minor` on #21"),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "label `release:minor` on #21");
     gh.assert_no_violations();
 }
 
@@ -247,14 +232,11 @@ async fn conflicting_release_labels_fail_with_the_fix() {
             "pull_request",
             merged_pr_event(4, "main", &c[0], &["release:major", "release:skip"]),
         )
-        .run()
+        .exits(1)
         .await;
-    assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(
-        r.stdout
-            .contains("conflicting release labels `release:major`, `release:skip` (#4)"),
-        "{}",
-        r.stdout
+    has(
+        &r.stdout,
+        "conflicting release labels `release:major`, `release:skip` (#4)",
     );
     assert!(gh.refs().keys().all(|k| !k.starts_with("refs/tags/")));
 }
@@ -274,7 +256,7 @@ async fn annotated_tags_are_peeled_to_their_commit() {
     let r = step(&gh, "main", &new[0]).run().await;
     assert_released(&r, "1.1.0");
     assert_eq!(r.output("previous-version"), Some("1.0.0"));
-    assert!(r.summary.contains("re-run"), "{}", r.summary);
+    has(&r.summary, "re-run");
     assert_eq!(gh.releases().len(), 1);
     gh.assert_no_violations();
 }
@@ -290,9 +272,8 @@ async fn label_release_skip_makes_no_release() {
             "pull_request",
             merged_pr_event(10, "main", &new[0], &["release:skip"]),
         )
-        .run()
+        .exits(0)
         .await;
-    assert_eq!(r.code, 0, "{}", r.stdout);
     assert_eq!(r.output("verdict"), Some("skipped"));
     assert_eq!(r.output("released"), Some("false"));
     assert_eq!(r.output("version"), Some(""));
@@ -321,8 +302,8 @@ async fn two_prereleases_in_a_row_then_the_stable_one_then_the_next_prerelease()
     assert_eq!(r.output("previous-version"), Some("1.3.0-dev.1"));
     // The second changelog covers only what is new since dev.1.
     let cl = r.output("changelog").unwrap();
-    assert!(cl.contains("- c ("), "{cl}");
-    assert!(!cl.contains("- b ("), "{cl}");
+    has(cl, "- c (");
+    lacks(cl, "- b (");
     assert_golden("publish-second-prerelease.changelog.md", cl);
 
     let releases = gh.releases();
@@ -359,20 +340,15 @@ async fn rerun_after_a_failure_between_tag_and_release_completes_it_once() {
             times: Some(1),
         },
     );
-    let first = step(&gh, "main", &new[0]).run().await;
-    assert_eq!(first.code, 1, "{}", first.stdout);
-    assert!(first.stdout.contains("contents: write"), "{}", first.stdout);
+    let first = step(&gh, "main", &new[0]).exits(1).await;
+    has(&first.stdout, "contents: write");
     assert_eq!(tags(&gh).len(), 2, "the tag was made before the failure");
     assert!(gh.releases().is_empty());
 
     let second = step(&gh, "main", &new[0]).run().await;
     assert_released(&second, "1.1.0");
-    assert!(second.summary.contains("re-run"), "{}", second.summary);
-    assert!(
-        second.summary.contains("already there at this commit"),
-        "{}",
-        second.summary
-    );
+    has(&second.summary, "re-run");
+    has(&second.summary, "already there at this commit");
     assert_eq!(second.output("previous-version"), Some("1.0.0"));
 
     // A third run changes nothing: still one tag and one release for 1.1.0.
@@ -411,7 +387,7 @@ async fn an_existing_release_is_updated_not_duplicated() {
         rel[0]["body"].as_str().unwrap(),
     );
     assert_eq!(gh.count(RELEASES), 0);
-    assert!(r.summary.contains("[updated]"), "{}", r.summary);
+    has(&r.summary, "[updated]");
     gh.assert_no_violations();
 }
 
@@ -425,11 +401,11 @@ async fn a_tag_at_another_commit_is_a_clear_error_and_at_the_same_commit_is_kept
     let err = repo.create_tag("v1.0.1", &c[1]).await.unwrap_err();
     assert!(matches!(err, RemoteError::TagElsewhere { .. }), "{err:?}");
     let msg = err.to_string();
-    assert!(
-        msg.contains(&format!("tag `v1.0.1` already exists at commit {}", c[0])),
-        "{msg}"
+    has(
+        &msg,
+        &format!("tag `v1.0.1` already exists at commit {}", c[0]),
     );
-    assert!(msg.contains("delete the tag"), "{msg}");
+    has(&msg, "delete the tag");
     assert_eq!(
         repo.create_tag("v1.0.1", &c[0]).await.unwrap(),
         TagOutcome::Existed
@@ -471,20 +447,15 @@ async fn dry_run_shows_the_plan_and_writes_nothing() {
     let new = gh.seed_commits("main", &["feat: b"]);
     let r = step(&gh, "main", &new[0])
         .input("dry-run", "true")
-        .run()
+        .exits(0)
         .await;
-    assert_eq!(r.code, 0, "{}", r.stdout);
     // A dry run proves nothing was done: `skipped` in every mode (docs/reporting.md, "Dry runs").
     assert_eq!(r.output("verdict"), Some("skipped"), "{}", r.stdout);
     assert_eq!(r.output("version"), Some("2.1.0"));
     assert_eq!(r.output("released"), Some("false"));
-    assert!(
-        r.summary.contains("would release v2.1.0 (dry run)"),
-        "{}",
-        r.summary
-    );
-    assert!(r.summary.contains("2.0.0 + minor = 2.1.0"), "{}", r.summary);
-    assert!(r.summary.contains("### Features"), "{}", r.summary);
+    has(&r.summary, "would release v2.1.0 (dry run)");
+    has(&r.summary, "2.0.0 + minor = 2.1.0");
+    has(&r.summary, "### Features");
     assert_golden(
         "publish-dry-run.changelog.md",
         r.output("changelog").unwrap(),
@@ -516,7 +487,7 @@ async fn floating_major_tag_is_created_then_moved() {
         .await;
     assert_released(&r, "1.1.1");
     assert_eq!(gh.refs().get("refs/tags/v1"), Some(&b[0]));
-    assert!(r.summary.contains("`v1` (moved)"), "{}", r.summary);
+    has(&r.summary, "`v1` (moved)");
     gh.assert_no_violations();
 }
 
@@ -580,26 +551,17 @@ async fn dry_run_on_an_open_pr_previews_the_release_and_a_real_run_skips() {
     let r = step(&gh, "main", &head[0])
         .input("dry-run", "true")
         .event("pull_request", ev.clone())
-        .run()
+        .exits(0)
         .await;
-    assert_eq!(r.code, 0, "{}", r.stdout);
     assert_eq!(r.output("version"), Some("1.3.0"), "{}", r.summary);
-    assert!(
-        r.summary.contains("would release v1.3.0 (dry run)"),
-        "{}",
-        r.summary
-    );
-    assert!(
-        r.summary.contains("label `release:minor` on #30"),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "would release v1.3.0 (dry run)");
+    has(&r.summary, "label `release:minor` on #30");
     let r = step(&gh, "main", &head[0])
         .event("pull_request", ev)
         .run()
         .await;
     assert_eq!(r.output("verdict"), Some("skipped"));
-    assert!(r.summary.contains("is not merged"), "{}", r.summary);
+    has(&r.summary, "is not merged");
     assert!(gh.mode_requests().iter().all(|q| q.method == "GET"));
     gh.assert_no_violations();
 }
@@ -611,11 +573,7 @@ async fn other_branches_and_unmerged_prs_are_skipped() {
     let r = step(&gh, "feature/x", &c[0]).run().await;
     assert_eq!(r.code, 0);
     assert_eq!(r.output("verdict"), Some("skipped"));
-    assert!(
-        r.summary.contains("neither a release branch"),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "neither a release branch");
     assert!(gh.mode_requests().is_empty());
 }
 
@@ -661,6 +619,7 @@ mod ecr {
 
     use super::{FakeGithub, assert_released, step, tags};
     use crate::helpers::fake_oidc::{FakeOidc, Settings};
+    use crate::helpers::has;
     use crate::helpers::moto::{ecr, ecr_repository, moto, unique};
 
     const ROLE: &str = "arn:aws:iam::123456789012:role/github-release";
@@ -846,17 +805,12 @@ mod ecr {
         // A missing image stops the run before anything is tagged in git.
         let r = run(format!("{repo}@sha256:{}", "d".repeat(64))).await;
         assert_eq!(r.code, 1, "{}", r.stdout);
-        assert!(r.stdout.contains("was not found"), "{}", r.stdout);
+        has(&r.stdout, "was not found");
         assert_eq!(tags(&gh).len(), 1);
 
         let r = run(format!("{repo}@{digest}")).await;
         assert_released(&r, "1.1.0");
-        assert!(
-            r.summary
-                .contains(&format!("tagged `v1.1.0` at `{digest}`")),
-            "{}",
-            r.summary
-        );
+        has(&r.summary, &format!("tagged `v1.1.0` at `{digest}`"));
         assert_eq!(
             tags_of(&moto.endpoint, &repo, &digest).await,
             ["sha-7654321", "v1.1.0"]
@@ -864,7 +818,7 @@ mod ecr {
         // Re-run: the image already carries the tag; still one git tag and one release.
         let r = run(format!("{repo}@{digest}")).await;
         assert_released(&r, "1.1.0");
-        assert!(r.summary.contains("already at"), "{}", r.summary);
+        has(&r.summary, "already at");
         assert_eq!(gh.releases().len(), 1);
         gh.assert_no_violations();
     }
@@ -873,19 +827,7 @@ mod ecr {
 // ---- no GitHub API (as under act): a dry run plans from the local clone ----
 
 fn git_in(dir: &std::path::Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "Octo Cat")
-        .env("GIT_AUTHOR_EMAIL", "octocat@example.com")
-        .env("GIT_COMMITTER_NAME", "Octo Cat")
-        .env("GIT_COMMITTER_EMAIL", "octocat@example.com")
-        .env("GIT_AUTHOR_DATE", "2026-02-03T04:05:06Z")
-        .env("GIT_COMMITTER_DATE", "2026-02-03T04:05:06Z")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {out:?}");
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    crate::helpers::act::git_as_octocat(dir, "2026-02-03T04:05:06Z", args)
 }
 
 /// A workspace with `v1.2.0` (annotated) and two conventional commits since: a feature and a fix.
@@ -930,9 +872,8 @@ async fn a_dry_run_without_the_api_plans_from_the_local_clones_tags_and_commits(
     let r = s
         .var("GITHUB_SHA", &head)
         .var("GITHUB_SERVER_URL", "https://github.com")
-        .run()
+        .exits(0)
         .await;
-    assert_eq!(r.code, 0, "{}", r.stdout);
     assert_eq!(r.output("version"), Some("1.3.0"), "{:?}", r.outputs);
     assert_eq!(r.output("previous-version"), Some("1.2.0"));
     assert_eq!(r.output("tag"), Some("v1.3.0"));
@@ -963,16 +904,14 @@ async fn a_dry_run_without_the_api_plans_from_the_local_clones_tags_and_commits(
 async fn without_the_api_a_real_run_and_a_dry_run_without_a_clone_are_refused() {
     let s = Step::new().input("mode", "publish");
     let head = local_clone(&s);
-    let r = s.var("GITHUB_SHA", &head).run().await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
-    assert!(r.stdout.contains("github-token"), "{}", r.stdout);
+    let r = s.var("GITHUB_SHA", &head).exits(2).await;
+    has(&r.stdout, "github-token");
 
     let r = Step::new()
         .input("mode", "publish")
         .input("dry-run", "true")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     assert!(
         r.stdout.contains("cannot open a git repository") && r.stdout.contains("actions/checkout"),
         "{}",
@@ -993,26 +932,12 @@ async fn package_inputs_are_masked_and_validated_at_once() {
         .input("npm-token", "npm_tok_for_tests_123")
         .input("pypi-token", "pypi-tok-for-tests-456")
         .input("npm-provenance", "true")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     let first = r.stdout.lines().next().unwrap_or_default();
     assert_eq!(first, "::add-mask::ghs_faketoken1234", "{}", r.stdout);
     for secret in ["npm_tok_for_tests_123", "pypi-tok-for-tests-456"] {
-        assert!(
-            r.stdout
-                .lines()
-                .any(|l| l == format!("::add-mask::{secret}").as_str()),
-            "{}",
-            r.stdout
-        );
-        assert!(
-            r.stdout
-                .lines()
-                .all(|l| !l.contains(secret) || l.starts_with("::add-mask::")),
-            "{}",
-            r.stdout
-        );
+        crate::helpers::assert_only_masked(&r.stdout, secret);
     }
     for input in [
         "packages",
@@ -1027,7 +952,7 @@ async fn package_inputs_are_masked_and_validated_at_once() {
             r.stdout
         );
     }
-    assert!(r.stdout.contains("Sigstore"), "{}", r.stdout);
+    has(&r.stdout, "Sigstore");
     assert!(gh.refs().keys().all(|k| !k.starts_with("refs/tags/")));
     assert_eq!(gh.count(RELEASES), 0);
 }

@@ -1,6 +1,7 @@
 //! Reporting against the OpenAPI-validating fake GitHub: check runs, sticky comments, fallbacks, rate
 //! limits, GHES. Also the fake's own contract.
 
+use crate::helpers::{has, lacks};
 use serde_json::json;
 
 use crate::helpers::fake_github::FakeGithub;
@@ -125,13 +126,11 @@ async fn the_fake_serves_under_the_ghes_prefix_and_paginates() {
         .await
         .unwrap();
     let link = resp.headers()["link"].to_str().unwrap().to_owned();
-    assert!(
-        link.contains(
-            "/api/v3/repos/octo-org/octo-repo/issues/7/comments?per_page=20&page=2>; rel=\"next\""
-        ),
-        "{link}"
+    has(
+        &link,
+        "/api/v3/repos/octo-org/octo-repo/issues/7/comments?per_page=20&page=2>; rel=\"next\"",
     );
-    assert!(link.contains("page=3>; rel=\"last\""), "{link}");
+    has(&link, "page=3>; rel=\"last\"");
     let v: Vec<serde_json::Value> = resp.json().await.unwrap();
     assert_eq!(v.len(), 20);
     gh.assert_no_violations();
@@ -260,7 +259,7 @@ use stevedore::cancel::Cancel;
 use stevedore::inputs::Mode;
 use stevedore::report::{Annotation, CheckReport, Commands, Level, Masker, Report, Verdict};
 
-use crate::helpers::run::{Step, StepResult, parse_env_file};
+use crate::helpers::run::{Step, StepResult};
 
 const HEAD: &str = "0123456789abcdef0123456789abcdef01234567";
 const PR_HEAD: &str = "fedcba9876543210fedcba9876543210fedcba98";
@@ -300,16 +299,7 @@ pub(crate) async fn run_reporting(s: Step, report: Report) -> StepResult {
     let code =
         stevedore::app::run_with(s.env.clone(), cmds, Cancel::never(), async |_rt| Ok(report))
             .await;
-    let read = |n: &str| {
-        std::fs::read_to_string(s.dir.path().join("file_commands").join(n)).unwrap_or_default()
-    };
-    StepResult {
-        code,
-        stdout: String::from_utf8(buf.lock().unwrap().clone()).unwrap(),
-        outputs: parse_env_file(&read("set_output")),
-        summary: read("step_summary"),
-        env_file: parse_env_file(&read("set_env")),
-    }
+    s.result(code, &buf)
 }
 
 pub(crate) fn report_with(verdict: Verdict, annotations: usize) -> Report {
@@ -377,12 +367,7 @@ async fn ten_thousand_annotations_all_arrive_in_at_most_201_requests() {
             .count(),
         9
     );
-    assert!(
-        r.summary
-            .contains("9971 more finding(s) are in the check run"),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "9971 more finding(s) are in the check run");
     assert_eq!(
         r.output("report-url"),
         Some(format!("{}/octo-org/octo-repo/runs/{}", gh.url(), run.id).as_str())
@@ -571,20 +556,18 @@ async fn a_fork_pr_token_falls_back_and_the_step_still_succeeds() {
     gh.assert_no_violations();
     assert!(gh.check_runs().is_empty() && gh.comments(7).is_empty());
     let s = &r.summary;
-    assert!(
-        s.contains(
-            "Check run refused (GitHub answered 403 “Resource not accessible by integration”)"
-        ),
-        "{s}"
+    has(
+        s,
+        "Check run refused (GitHub answered 403 “Resource not accessible by integration”)",
     );
-    assert!(s.contains("`permissions: checks: write`"), "{s}");
-    assert!(s.contains("`permissions: statuses: write`"), "{s}");
-    assert!(s.contains("PR comment refused"), "{s}");
-    assert!(s.contains("`permissions: pull-requests: write`"), "{s}");
-    assert!(s.contains("comes from a fork"), "{s}");
+    has(s, "`permissions: checks: write`");
+    has(s, "`permissions: statuses: write`");
+    has(s, "PR comment refused");
+    has(s, "`permissions: pull-requests: write`");
+    has(s, "comes from a fork");
     // Without a check run, every finding is listed in the summary, and the first ones are annotations.
-    assert!(s.contains("All 40 findings"), "{s}");
-    assert!(s.contains("finding 39"), "{s}");
+    has(s, "All 40 findings");
+    has(s, "finding 39");
     assert!(r.stdout.contains("::error"));
     // report-url falls back to the workflow run.
     assert_eq!(
@@ -609,11 +592,9 @@ async fn a_refused_check_run_becomes_a_commit_status() {
     assert_eq!(st[0].0, PR_HEAD);
     assert_eq!(st[0].1["state"], "failure");
     assert_eq!(st[0].1["context"], "stevedore / lint-gate");
-    assert!(
-        r.summary
-            .contains("reported as commit status `stevedore / lint-gate` instead"),
-        "{}",
-        r.summary
+    has(
+        &r.summary,
+        "reported as commit status `stevedore / lint-gate` instead",
     );
     assert_eq!(gh.comments(7).len(), 1, "the comment still works");
 }
@@ -636,7 +617,7 @@ async fn a_secondary_rate_limit_is_waited_out() {
     // 2 batches + 1 refused attempt.
     assert_eq!(gh.count(UPDATE_RUN), 3);
     assert_eq!(gh.comments(7).len(), 1);
-    assert!(!r.summary.contains("refused"), "{}", r.summary);
+    lacks(&r.summary, "refused");
 }
 
 #[tokio::test]
@@ -674,7 +655,7 @@ async fn no_token_reports_locally_only() {
     let r = run_reporting(s, report_with(Verdict::Success, 0)).await;
     assert_eq!(r.code, 0);
     assert!(gh.requests().is_empty());
-    assert!(r.summary.contains("No `github-token`"), "{}", r.summary);
+    has(&r.summary, "No `github-token`");
 }
 
 #[tokio::test]
@@ -769,7 +750,7 @@ async fn a_dry_run_writes_nothing_to_github() {
     .await;
     assert_eq!(r.code, 0);
     assert!(gh.requests().is_empty(), "{:?}", gh.requests());
-    assert!(r.summary.contains("Dry run"), "{}", r.summary);
+    has(&r.summary, "Dry run");
 }
 
 // ---- golden Markdown: the PR comment and the job summary, for a passing and a failing report ----
@@ -958,7 +939,7 @@ async fn an_unreachable_api_is_noted_and_costs_little() {
     .await;
     assert_eq!(r.code, 0);
     assert_eq!(r.output("verdict"), Some("success"));
-    assert!(r.summary.contains("could not be reached"), "{}", r.summary);
+    has(&r.summary, "could not be reached");
     assert!(
         !r.summary.contains("permissions:"),
         "no permission advice for a network problem"
@@ -1171,7 +1152,7 @@ async fn a_personal_token_adopts_only_the_comment_its_own_login_wrote() {
         (other, "<!-- stevedore:lint-gate -->\nanother workflow")
     );
     assert_eq!((cs[1].id, cs[1].author.as_str()), (own, "release-bot"));
-    assert!(cs[1].body.contains("3 checks"), "{}", cs[1].body);
+    has(&cs[1].body, "3 checks");
     assert!(never_written(&gh, other));
     assert_eq!(gh.count("GET /user"), 1);
     gh.assert_no_violations();
@@ -1206,7 +1187,7 @@ async fn an_app_token_finds_the_comment_its_bot_wrote_and_no_other() {
     assert_eq!(cs[0].id, actions);
     assert!(never_written(&gh, actions));
     assert_eq!(cs[1].author, "release-app[bot]");
-    assert!(cs[1].body.contains("3 checks"), "{}", cs[1].body);
+    has(&cs[1].body, "3 checks");
     // One create over both runs, and nothing deleted: the second run knew its bot from the check run.
     assert_eq!(gh.count(CREATE_COMMENT), 2);
     assert_eq!(
@@ -1227,7 +1208,6 @@ async fn an_app_token_finds_the_comment_its_bot_wrote_and_no_other() {
 #[tokio::test]
 async fn a_secret_echoed_by_a_registry_reaches_no_github_request_and_no_notification() {
     use crate::helpers::echo_registry::EchoRegistry;
-    use crate::helpers::registries::npm_tgz;
     use crate::helpers::webhook::Receiver;
     const TOKEN: &str = "npm_EchoedSecret0123456789abcdef";
     // `***`, escaped as the registry's text around it is (it renders as `***`).
@@ -1241,14 +1221,7 @@ async fn a_secret_echoed_by_a_registry_reaches_no_github_request_and_no_notifica
     let s = publish_step(&gh, &head, &registry.url())
         .input("npm-token", TOKEN)
         .input("notify", &chat.url("T0KENWEBHOOK"));
-    std::fs::create_dir_all(s.workspace.join("dist")).unwrap();
-    std::fs::write(
-        s.workspace.join("dist/lib.tgz"),
-        npm_tgz("echo-lib", "1.1.0", "x"),
-    )
-    .unwrap();
-    let r = s.run().await;
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    let r = s.exits(1).await;
     assert!(
         registry.requests().iter().any(|(m, _)| m == "PUT"),
         "the publish never reached the registry: {:?}\n{}",
@@ -1256,8 +1229,8 @@ async fn a_secret_echoed_by_a_registry_reaches_no_github_request_and_no_notifica
         r.stdout
     );
     // The refusal is reported, with the token as `***`.
-    assert!(r.summary.contains("HTTP 403"), "{}", r.summary);
-    assert!(!r.summary.contains(TOKEN), "{}", r.summary);
+    has(&r.summary, "HTTP 403");
+    lacks(&r.summary, TOKEN);
     let runs = gh.check_runs();
     assert!(
         runs.iter().any(|c| c
@@ -1294,9 +1267,16 @@ async fn a_secret_echoed_by_a_registry_reaches_no_github_request_and_no_notifica
 }
 
 /// A publish step on `main` at `head`, run for merged PR #9 (so it also writes the sticky comment),
-/// uploading `dist/*.tgz` to `registry`.
+/// uploading `dist/*.tgz` (`dist/lib.tgz`: echo-lib 1.1.0) to `registry`.
 pub(crate) fn publish_step(gh: &FakeGithub, head: &str, registry: &str) -> Step {
-    Step::new()
+    let s = Step::new();
+    std::fs::create_dir_all(s.workspace.join("dist")).unwrap();
+    std::fs::write(
+        s.workspace.join("dist/lib.tgz"),
+        crate::helpers::registries::npm_tgz("echo-lib", "1.1.0", "x"),
+    )
+    .unwrap();
+    s
         .input("mode", "publish")
         .input("github-token", "ghs_faketoken0123456789")
         .input("packages", "dist/*.tgz")

@@ -3,9 +3,11 @@
 //! moto, App Runner on the scripted App Runner endpoint — always with the fake GitHub that checks every
 //! request and answer against GitHub's OpenAPI description.
 
+use crate::helpers::has;
 use serde_json::Value;
 
 use crate::ecs::{error_lines, fake_with, step_for};
+use crate::helpers::deploy::{TOKEN, record, scripted_step, states};
 use crate::helpers::fake_ecs::{After, Behaviour, FakeEcs};
 use crate::helpers::fake_github::FakeGithub;
 use crate::helpers::run::{Step, StepResult};
@@ -37,10 +39,8 @@ pub fn image(n: char) -> String {
 /// `step` run for commit `sha` against `gh`, in environment `staging`, which `main` and `v*` tags may
 /// deploy to (a rollback checks each recorded release's ref against this same policy).
 fn at(step: Step, gh: &FakeGithub, sha: &str) -> Step {
-    step.input("environment", "staging")
+    record(step, gh, "staging", TOKEN)
         .input("trigger-policy", "staging: [refs/heads/main, refs/tags/v*]")
-        .input("github-token", "ghs_faketoken0123456789")
-        .var("GITHUB_API_URL", &gh.url())
         .var("GITHUB_SHA", sha)
 }
 
@@ -49,13 +49,6 @@ fn tagged(step: Step, tag: &str) -> Step {
     step.var("GITHUB_REF", &format!("refs/tags/{tag}"))
         .var("GITHUB_REF_NAME", tag)
         .var("GITHUB_REF_TYPE", "tag")
-}
-
-pub fn states(gh: &FakeGithub, id: u64) -> Vec<String> {
-    gh.deployment_statuses(id)
-        .iter()
-        .map(|s| s["state"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 pub fn last_deployment(gh: &FakeGithub) -> Value {
@@ -112,11 +105,10 @@ async fn ecs_previous_skips_a_failed_deploy_restores_the_last_good_task_definiti
             Behaviour::complete_after_polls(1),
         ],
     );
-    let b = at(step(), &gh, SHA_B)
+    at(step(), &gh, SHA_B)
         .input("image", &image('b'))
-        .run()
+        .exits(1)
         .await;
-    assert_eq!(b.code, 1, "{}\n{}", b.stdout, b.summary);
     let dep_b = last_deployment(&gh);
     assert!(
         states(&gh, dep_b["id"].as_u64().unwrap()).contains(&"failure".to_owned()),
@@ -151,15 +143,14 @@ async fn ecs_previous_skips_a_failed_deploy_restores_the_last_good_task_definiti
     ok(&dry);
     assert_eq!(dry.output("verdict"), Some("skipped"));
     assert_eq!(dry.output("restored-version"), Some("v1.0.0"));
-    assert!(
-        dry.summary.contains(&format!(
+    has(
+        &dry.summary,
+        &format!(
             "to deployment #{} (version `v1.0.0`, commit `aaaaaaa1aaaa`",
             dep_a["id"]
-        )),
-        "{}",
-        dry.summary
+        ),
     );
-    assert!(dry.stdout.contains("web:2"), "{}", dry.stdout);
+    has(&dry.stdout, "web:2");
     assert_eq!(fake.requests("UpdateService").len(), updates);
     assert_eq!(gh.deployments().len(), deployments);
 
@@ -192,13 +183,12 @@ async fn ecs_previous_skips_a_failed_deploy_restores_the_last_good_task_definiti
         Some(dep_a["id"].to_string().as_str())
     );
     assert_eq!(r.output("task-definition-arn"), Some(td_a.as_str()));
-    assert!(
-        r.summary.contains(&format!(
+    has(
+        &r.summary,
+        &format!(
             "{} (`{}`): not good (statuses in&#95;progress → failure",
             dep_b["id"], SHA_B
-        )),
-        "{}",
-        r.summary
+        ),
     );
     let dep_r = last_deployment(&gh);
     assert_eq!(dep_r["sha"], SHA_A, "{dep_r}");
@@ -225,9 +215,8 @@ async fn ecs_previous_skips_a_failed_deploy_restores_the_last_good_task_definiti
     let again = at(step(), &gh, SHA_D)
         .input("image", "")
         .input("rollback-to", "previous")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(again.code, 2, "{}", again.stdout);
     let errors = error_lines(&again.stdout);
     assert!(
         errors.iter().any(
@@ -264,9 +253,8 @@ async fn ecs_rollback_without_any_recorded_release_or_token_is_refused_before_an
     let r = at(step, &gh, SHA_D)
         .input("image", "")
         .input("rollback-to", "v9.9.9")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     let errors = error_lines(&r.stdout);
     assert!(
         errors.iter().any(|e| e.contains(
@@ -283,9 +271,8 @@ async fn ecs_rollback_without_any_recorded_release_or_token_is_refused_before_an
         .unwrap()
         .input("image", "")
         .input("rollback-to", "previous")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     assert!(
         error_lines(&r.stdout)
             .iter()
@@ -299,9 +286,8 @@ async fn ecs_rollback_without_any_recorded_release_or_token_is_refused_before_an
     let r = at(step_for(&fake).unwrap(), &gh, SHA_D)
         .input("image", "")
         .input("rollback-to", "previous")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     assert!(
         error_lines(&r.stdout)
             .iter()
@@ -322,9 +308,8 @@ async fn bad_rollback_inputs_are_all_named_at_once_before_anything_runs() {
         .input("rollback-to", "v1 or v2")
         .input("task-definition", "td.json")
         .input("pre-deploy-task", "command: [migrate]")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     let errors = error_lines(&r.stdout).join("\n");
     for needle in [
         "rollback-to",
@@ -374,11 +359,9 @@ async fn lambda_rollback_moves_the_alias_back_to_the_recorded_version_with_healt
         .await;
     ok(&dry);
     assert_eq!(dry.output("restored-version"), Some(SHA_A));
-    assert!(
-        dry.summary
-            .contains("Rollback (dry run): would move alias `live` to version 2 as recorded"),
-        "{}",
-        dry.summary
+    has(
+        &dry.summary,
+        "Rollback (dry run): would move alias `live` to version 2 as recorded",
     );
     assert_eq!(rig.alias().await.0, "3");
     assert_eq!(gh.deployments().len(), deployments);
@@ -415,12 +398,11 @@ async fn lambda_rollback_moves_the_alias_back_to_the_recorded_version_with_healt
 
     // An unhealthy URL during the rollback puts the alias back where it was (version 2 stays).
     let sick = crate::lambda::health_server(503).await;
-    let r = at(rig.step(None), &gh, SHA_D)
+    at(rig.step(None), &gh, SHA_D)
         .input("health-url", &sick.url)
         .input("rollback-to", &SHA_B[..8])
-        .run()
+        .exits(1)
         .await;
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
     assert_eq!(rig.alias().await, ("2".to_owned(), None));
     let dep_f = last_deployment(&gh);
     assert_eq!(dep_f["payload"]["target"]["version"], "3");
@@ -432,18 +414,10 @@ async fn lambda_rollback_moves_the_alias_back_to_the_recorded_version_with_healt
 }
 
 pub fn app_runner_step(fake: &crate::helpers::fake_apprunner::FakeAppRunner) -> Option<Step> {
-    let moto = crate::helpers::moto::moto()?;
     Some(
-        Step::new()
-            .input("mode", "deploy")
-            .input("allow-aws-credential-chain", "true")
-            .var("AWS_ENDPOINT_URL", &moto.endpoint)
-            .input("aws-region", "eu-west-1")
+        scripted_step("AWS_ENDPOINT_URL_APPRUNNER", fake.url())?
             .input("app-runner-service", "frontend")
-            .input("health-url", &fake.health_url())
-            .var("AWS_ACCESS_KEY_ID", "AKIDTEST")
-            .var("AWS_SECRET_ACCESS_KEY", "secret-key-for-tests")
-            .var("AWS_ENDPOINT_URL_APPRUNNER", fake.url()),
+            .input("health-url", &fake.health_url()),
     )
 }
 
@@ -464,20 +438,18 @@ async fn app_runner_rollback_restores_the_recorded_image_and_refuses_when_only_f
 
     // B is unhealthy and rolled back to image 1.
     fake.health(500);
-    let r = at(app_runner_step(&fake).unwrap(), &gh, SHA_B)
+    at(app_runner_step(&fake).unwrap(), &gh, SHA_B)
         .input("image", &image('2'))
-        .run()
+        .exits(1)
         .await;
-    assert_eq!(r.code, 1, "{}", r.stdout);
     assert_eq!(fake.image(), image('1'));
     fake.health(200);
 
     // A is live; B failed; nothing earlier: refused, exit 2.
     let r = at(app_runner_step(&fake).unwrap(), &gh, SHA_C)
         .input("rollback-to", "previous")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     assert!(
         error_lines(&r.stdout).iter().any(|e| e
             .contains("environment `staging` has no earlier good release")
@@ -501,14 +473,13 @@ async fn app_runner_rollback_restores_the_recorded_image_and_refuses_when_only_f
         .await;
     ok(&dry);
     assert_eq!(dry.output("verdict"), Some("skipped"));
-    assert!(
-        dry.stdout.contains(&format!(
+    has(
+        &dry.stdout,
+        &format!(
             "plan: would UpdateService `frontend` from `{}` to `{}`",
             image('3'),
             image('1')
-        )),
-        "{}",
-        dry.stdout
+        ),
     );
     assert_eq!(fake.image(), image('3'));
     assert_eq!(gh.deployments().len(), deployments);
@@ -559,11 +530,7 @@ async fn a_cancelled_lambda_rollback_leaves_the_live_version_serving_and_records
     let r = run.await.unwrap();
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
     assert_eq!(rig.alias().await, ("3".to_owned(), None));
-    assert!(
-        r.summary.contains("cancelled, alias restored to version 3"),
-        "{}",
-        r.summary
-    );
+    has(&r.summary, "cancelled, alias restored to version 3");
     let dep = last_deployment(&gh);
     assert_eq!(dep["payload"]["target"]["version"], "2");
     assert_eq!(
@@ -580,18 +547,10 @@ const EXPRESS_ARN: &str = "arn:aws:ecs:eu-west-1:123456789012:service/default/fr
 /// An ECS Express deploy step of `frontend` (in `default`) on the scripted ECS endpoint, its URL
 /// checked at the endpoint's `/ping`.
 pub fn express_step(fake: &FakeEcs) -> Option<Step> {
-    let moto = crate::helpers::moto::moto()?;
     Some(
-        Step::new()
-            .input("mode", "deploy")
-            .input("allow-aws-credential-chain", "true")
-            .var("AWS_ENDPOINT_URL", &moto.endpoint)
-            .input("aws-region", "eu-west-1")
+        scripted_step("AWS_ENDPOINT_URL_ECS", fake.url())?
             .input("express-service", "frontend")
-            .input("health-url", &fake.health_url())
-            .var("AWS_ACCESS_KEY_ID", "AKIDTEST")
-            .var("AWS_SECRET_ACCESS_KEY", "secret-key-for-tests")
-            .var("AWS_ENDPOINT_URL_ECS", fake.url()),
+            .input("health-url", &fake.health_url()),
     )
 }
 
@@ -654,14 +613,13 @@ async fn express_previous_puts_the_recorded_image_back_and_a_version_names_one()
     ok(&dry);
     assert_eq!(dry.output("verdict"), Some("skipped"));
     assert_eq!(dry.output("restored-version"), Some("v1.0.0"));
-    assert!(
-        dry.stdout.contains(&format!(
+    has(
+        &dry.stdout,
+        &format!(
             "plan: would UpdateExpressGatewayService `frontend` from `{}` to `{}`",
             image('2'),
             image('1')
-        )),
-        "{}",
-        dry.stdout
+        ),
     );
     assert_eq!(express_updates(&fake).len(), 2);
     assert_eq!(gh.deployments().len(), deployments);
@@ -692,13 +650,12 @@ async fn express_previous_puts_the_recorded_image_back_and_a_version_names_one()
         r.output("deployment-id")
             .is_some_and(|d| d.contains(":service-deployment/default/frontend/"))
     );
-    assert!(
-        r.summary.contains(&format!(
+    has(
+        &r.summary,
+        &format!(
             "Rolling back environment `staging` to deployment #{} (version `v1.0.0`",
             dep_a["id"]
-        )),
-        "{}",
-        r.summary
+        ),
     );
     let dep_r = last_deployment(&gh);
     assert_eq!(dep_r["sha"], SHA_A, "{dep_r}");
@@ -753,9 +710,8 @@ async fn express_failed_rollback_puts_back_what_was_live_and_records_a_failure()
     fake.health(500);
     let r = at(step(), &gh, SHA_C)
         .input("rollback-to", "previous")
-        .run()
+        .exits(1)
         .await;
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
     assert_eq!(
         express_updates(&fake),
         [image('1'), image('2'), image('1'), image('2')]
@@ -786,13 +742,12 @@ async fn express_failed_rollback_puts_back_what_was_live_and_records_a_failure()
         .await;
     ok(&again);
     assert_eq!(fake.express_image(&arn), image('1'));
-    assert!(
-        again.summary.contains(&format!(
+    has(
+        &again.summary,
+        &format!(
             "{} (`{SHA_A}`): not good (statuses in&#95;progress → failure",
             dep_f["id"]
-        )),
-        "{}",
-        again.summary
+        ),
     );
     no_protocol_errors(&fake);
     gh.assert_no_violations();
@@ -814,9 +769,8 @@ async fn express_without_an_earlier_release_or_with_another_targets_release_is_r
     // Nothing deployed: exit 2 for a version, before any ECS call.
     let r = at(step(), &gh, SHA_D)
         .input("rollback-to", "v9.9.9")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     assert!(
         error_lines(&r.stdout).iter().any(|e| e.contains(
             "input `rollback-to`: environment `staging` has no good release of version `v9.9.9` of ECS Express `frontend`"
@@ -837,9 +791,8 @@ async fn express_without_an_earlier_release_or_with_another_targets_release_is_r
     let dep_ar = last_deployment(&gh);
     let r = at(step(), &gh, SHA_B)
         .input("rollback-to", "previous")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     let errors = error_lines(&r.stdout).join("\n");
     for needle in [
         "input `rollback-to`: environment `staging` has no earlier good release (`rollback-to: previous`) of ECS Express `frontend`",
@@ -866,9 +819,8 @@ async fn express_without_an_earlier_release_or_with_another_targets_release_is_r
         .await);
     let r = at(step(), &gh, SHA_D)
         .input("rollback-to", "previous")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     let errors = error_lines(&r.stdout).join("\n");
     assert!(
         errors.contains("3 deployment(s) read, 2 without a stevedore record of this target")
@@ -1029,9 +981,8 @@ async fn ecs_forged_releases_are_passed_over_and_previous_restores_the_last_veri
     let r = at(step(), &gh, SHA_D)
         .input("image", "")
         .input("rollback-to", "v9.9.9")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     passed_over(&r, no_tag, "tag `v9.9.9` does not exist");
     assert_eq!(fake.requests("UpdateService").len(), updates);
 
@@ -1160,9 +1111,8 @@ async fn app_runner_forged_images_from_elsewhere_or_by_tag_are_refused() {
     // Only forged releases for the version: exit 2, the service untouched.
     let r = at(app_runner_step(&fake).unwrap(), &gh, SHA_D)
         .input("rollback-to", SHA_C)
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     passed_over(&r, by_tag, "is not pinned by digest");
     passed_over(
         &r,
@@ -1215,9 +1165,8 @@ async fn express_forged_images_from_elsewhere_or_by_tag_are_refused() {
     let updates = express_updates(&fake).len();
     let r = at(step(), &gh, SHA_D)
         .input("rollback-to", SHA_C)
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     passed_over(&r, by_tag, "is not pinned by digest");
     passed_over(
         &r,

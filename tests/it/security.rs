@@ -1,6 +1,7 @@
 //! Security hardening (issue 15): private CAs, proxies, cancellation, command injection, Markdown/HTML
 //! escaping. See docs/security.md for the threat model each test belongs to.
 
+use crate::helpers::has;
 use stevedore::report::Verdict;
 
 use crate::helpers::fake_github::FakeGithub;
@@ -44,6 +45,109 @@ async fn without_the_private_ca_the_github_client_refuses_the_server_naming_the_
         r.summary,
         r.stdout
     );
+}
+
+/// The App Runner and Express health checks are HTTPS requests when `health-url` is not set (the service's
+/// own `https://` URL): their client is built like every other from the run's roots — the ones built into
+/// the binary plus `SSL_CERT_FILE`, which the image points at its bundle. A server signed by a private CA
+/// is trusted once that CA is in `SSL_CERT_FILE`, and refused in the TLS handshake with the image's
+/// bundle alone.
+#[tokio::test]
+async fn the_health_checks_https_client_trusts_ssl_cert_file_and_refuses_an_unknown_issuer() {
+    use crate::helpers::tls::{TestCa, serve_tls};
+    use stevedore::modes::deploy::apprunner::{HealthTiming, check_health};
+    let ca = TestCa::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "https://localhost:{}/",
+        listener.local_addr().unwrap().port()
+    );
+    let app = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
+    let failed = serve_tls(listener, app, ca.acceptor());
+    let timing = HealthTiming {
+        passes: 2,
+        interval: Duration::from_millis(50),
+        budget: Duration::from_secs(5),
+        request_timeout: Duration::from_secs(5),
+    };
+    let check = |cert_file: String| {
+        let url = url.clone();
+        async move {
+            let env = stevedore::Env::from_pairs([("SSL_CERT_FILE", cert_file)]);
+            let http = stevedore::net::Net::from_env(&env)
+                .reqwest()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap();
+            check_health(
+                &http,
+                &url,
+                200,
+                timing,
+                &stevedore::cancel::Cancel::never(),
+            )
+            .await
+        }
+    };
+    let trusted = check(ca.ca_pem_path().display().to_string()).await;
+    assert_eq!(trusted, Ok(2));
+    assert_eq!(failed.load(Ordering::SeqCst), 0);
+
+    let image_bundle = concat!(env!("CARGO_MANIFEST_DIR"), "/dist/ca-certificates.crt");
+    let refused = check(image_bundle.to_owned()).await;
+    assert!(refused.is_err(), "{refused:?}");
+    // The server counts a refused handshake once the client has gone: give the last one a moment.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while failed.load(Ordering::SeqCst) < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        failed.load(Ordering::SeqCst) >= 2,
+        "both attempts were refused in the handshake: {refused:?}, {} failed handshakes",
+        failed.load(Ordering::SeqCst)
+    );
+}
+
+/// What the image trusts beyond the binary's built-in roots is `dist/ca-certificates.crt`, and the AWS
+/// SDK's client (STS, ECS, Lambda, S3) trusts only that file: it must hold the roots AWS endpoints chain to
+/// (Amazon Trust Services' four, and the Starfield root that cross-signs them).
+#[test]
+fn the_image_bundle_holds_the_roots_aws_endpoints_chain_to() {
+    use base64::Engine as _;
+    let pem = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/dist/ca-certificates.crt"
+    ))
+    .unwrap();
+    let ders: Vec<Vec<u8>> = pem
+        .split("-----BEGIN CERTIFICATE-----")
+        .skip(1)
+        .map(|b| {
+            let b64: String = b
+                .split("-----END CERTIFICATE-----")
+                .next()
+                .unwrap()
+                .split_whitespace()
+                .collect();
+            base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .unwrap()
+        })
+        .collect();
+    assert!(ders.len() > 100, "{} certificates", ders.len());
+    for name in [
+        "Amazon Root CA 1",
+        "Amazon Root CA 2",
+        "Amazon Root CA 3",
+        "Amazon Root CA 4",
+        "Starfield Services Root Certificate Authority - G2",
+    ] {
+        assert!(
+            ders.iter()
+                .any(|d| d.windows(name.len()).any(|w| w == name.as_bytes())),
+            "{name} is not in the image's bundle"
+        );
+    }
 }
 
 // ---- Finding 3: the runner's signal reaches every network wait ----
@@ -99,27 +203,9 @@ fn spawn_binary(vars: &[(&str, &str)]) -> Binary {
     for f in ["output", "summary", "env"] {
         std::fs::write(dir.path().join(f), "").unwrap();
     }
-    let p = |f: &str| dir.path().join(f).display().to_string();
-    let base = [
-        ("GITHUB_ACTIONS", "true".to_owned()),
-        ("CI", "true".to_owned()),
-        ("GITHUB_WORKSPACE", workspace.display().to_string()),
-        ("GITHUB_OUTPUT", p("output")),
-        ("GITHUB_STEP_SUMMARY", p("summary")),
-        ("GITHUB_ENV", p("env")),
-        ("GITHUB_REPOSITORY", "octo-org/octo-repo".to_owned()),
-        (
-            "GITHUB_SHA",
-            "0123456789abcdef0123456789abcdef01234567".to_owned(),
-        ),
-        ("GITHUB_REF", "refs/heads/main".to_owned()),
-        ("GITHUB_REF_NAME", "main".to_owned()),
-        ("GITHUB_REF_TYPE", "branch".to_owned()),
-        ("GITHUB_EVENT_NAME", "push".to_owned()),
-        ("GITHUB_RUN_ID", "4242".to_owned()),
-        ("GITHUB_RUN_ATTEMPT", "1".to_owned()),
-        ("GITHUB_SERVER_URL", "https://github.com".to_owned()),
-    ];
+    let [output, summary, env] = ["output", "summary", "env"].map(|f| dir.path().join(f));
+    let mut base = crate::helpers::run::runner_env(&workspace, &output, &summary, &env);
+    base.push(("GITHUB_SERVER_URL", "https://github.com".to_owned()));
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stevedore"))
         .env_clear()
         .envs(base.iter().map(|(k, v)| (*k, v.as_str())))
@@ -169,10 +255,7 @@ impl Stopped {
             !error.contains("DispatchFailure") && !error.contains("Instant"),
             "{error}"
         );
-        assert!(
-            error.contains("started nothing after the signal"),
-            "{error}"
-        );
+        has(error, "started nothing after the signal");
     }
 }
 
@@ -230,7 +313,7 @@ async fn sigterm_while_the_oidc_token_request_hangs_exits_within_2_s() {
         "no retry after the signal"
     );
     assert!(!r.stdout.contains("request-token-for-tests") || r.stdout.contains("::add-mask::"));
-    assert!(r.summary.contains("SIGTERM"), "{}", r.summary);
+    has(&r.summary, "SIGTERM");
 }
 
 #[tokio::test]

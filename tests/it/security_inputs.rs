@@ -4,8 +4,11 @@
 //! lines, and lint-gate never reads a result file that resolves outside the workspace or RUNNER_TEMP.
 //! See docs/security.md.
 
-use crate::credentials::{ENVIRONMENTS, ScriptedSts, env_value, errors, step};
-use crate::helpers::fake_oidc::{FakeOidc, Settings};
+use crate::credentials::{
+    ENVIRONMENTS, ScriptedSts, env_value, errors, mapped, oidc_for, refused_without_sts, step,
+};
+use crate::helpers::fake_oidc::FakeOidc;
+use crate::helpers::has;
 use crate::helpers::moto::moto;
 use crate::helpers::run::{Step, StepResult};
 
@@ -14,11 +17,7 @@ const FEATURE: &str = "refs/heads/feature/x";
 
 /// A token for `refs/heads/feature/x` without an `environment` claim, and an STS that counts requests.
 async fn feature_branch() -> (FakeOidc, ScriptedSts) {
-    let oidc = FakeOidc::start(Settings {
-        git_ref: FEATURE.into(),
-        ..Settings::default()
-    })
-    .await;
+    let oidc = oidc_for(FEATURE, None).await;
     (oidc, ScriptedSts::start(vec![]).await)
 }
 
@@ -103,15 +102,11 @@ async fn a_trigger_policy_key_in_another_case_applies_with_its_claim_default() {
         .input("environment", "production")
         .run()
         .await;
-    assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(
-        errors(&r).contains(
-            "requires the OIDC token's `environment` claim to be `production`, but it is absent"
-        ),
-        "{}",
-        r.stdout
+    refused_without_sts(
+        &r,
+        &sts,
+        "requires the OIDC token's `environment` claim to be `production`, but it is absent",
     );
-    assert_eq!(sts.requests(), 0);
 }
 
 #[tokio::test]
@@ -119,19 +114,10 @@ async fn the_environment_claim_matches_whatever_its_case() {
     let Some(moto) = moto() else { return };
     let tag = "refs/tags/v1.2.0-stable";
     // The job declares `environment: Production`; the input says `production`: one GitHub environment.
-    let oidc = FakeOidc::start(Settings {
-        git_ref: tag.into(),
-        environment: Some("Production".into()),
-        ..Settings::default()
-    })
-    .await;
-    let r = step(&oidc, &moto.endpoint)
-        .var("GITHUB_REF", tag)
-        .input("environments", ENVIRONMENTS)
-        .input("environment", "production")
-        .run()
+    let oidc = oidc_for(tag, Some("Production")).await;
+    let r = mapped(&oidc, &moto.endpoint, tag, "production")
+        .exits(0)
         .await;
-    assert_eq!(r.code, 0, "{}", r.stdout);
     assert_eq!(env_value(&r, "AWS_REGION"), Some("eu-central-1"));
 }
 
@@ -186,9 +172,8 @@ async fn a_look_alike_key_in_environments_or_trigger_policy_is_refused() {
         .input("environments", envs)
         .input("trigger-policy", policy)
         .input("environment", "dev")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     let e = errors(&r);
     for want in [
         "input `environments` = `<U+0440>roduction`: the environment name mixes scripts",
@@ -218,9 +203,8 @@ async fn duplicate_environments_are_refused_naming_both_lines() {
             .input("aws-region", "eu-west-1")
             .input("environments", envs)
             .input("environment", "production")
-            .run()
+            .exits(2)
             .await;
-        assert_eq!(r.code, 2, "{}", r.stdout);
         assert!(errors(&r).contains(want), "{want}\n{}", r.stdout);
         assert_eq!(sts.requests(), 0);
     }
@@ -237,9 +221,8 @@ async fn duplicate_trigger_policy_and_checks_keys_are_refused() {
             "dev: [main]\nstaging: [main]\nDev: [\"*\"]\n",
         )
         .input("environment", "dev")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     let want = "input `trigger-policy`: has the keys `dev` (line 1) and `Dev` (line 3)";
     assert!(errors(&r).contains(want), "{want}\n{}", r.stdout);
 
@@ -249,9 +232,8 @@ async fn duplicate_trigger_policy_and_checks_keys_are_refused() {
             "checks",
             "- name: Lint\n  results: a.json\n  format: eslint-json\n- name: Tests\n  results: junit.xml\n  format: junit\n  results: other.xml\n",
         )
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     let want = "has the key `results` twice (lines 5 and 7, under `item 2`)";
     assert!(errors(&r).contains(want), "{want}\n{}", r.stdout);
 }
@@ -312,7 +294,7 @@ async fn compatibility_and_combining_look_alikes_of_production_never_reach_sts()
             let e = errors(&r);
             let want = format!("input `environment` = `{shown}`: {problem}");
             assert!(e.contains(&want), "{want}\n{e}");
-            assert!(e.contains("Retype the name in plain letters"), "{e}");
+            has(&e, "Retype the name in plain letters");
             assert_eq!(sts.requests(), 0, "{shown}: STS was called");
             assert_eq!(oidc.token_requests(), 0, "{shown}: the token was fetched");
         }
@@ -337,9 +319,8 @@ async fn environments_keys_that_fold_to_one_name_are_duplicates_naming_both_line
             .input("aws-region", "eu-west-1")
             .input("environments", &envs)
             .input("environment", "production")
-            .run()
+            .exits(2)
             .await;
-        assert_eq!(r.code, 2, "{}", r.stdout);
         let want = format!(
             "input `environments`: has the keys `production` (line 1) and `{shown}` (line 3), which name the same environment (environment names are compared case-insensitively, after Unicode compatibility folding)"
         );
@@ -354,9 +335,8 @@ async fn environments_keys_that_fold_to_one_name_are_duplicates_naming_both_line
         .input("aws-region", "eu-west-1")
         .input("environments", envs)
         .input("environment", "production")
-        .run()
+        .exits(2)
         .await;
-    assert_eq!(r.code, 2, "{}", r.stdout);
     let want = "input `environments` = `product<U+FB01>on`: the environment name contains a compatibility character: U+FB01";
     assert!(errors(&r).contains(want), "{want}\n{}", r.stdout);
     assert_eq!(sts.requests(), 0);
@@ -394,19 +374,9 @@ async fn a_look_alike_environment_claim_does_not_meet_the_production_claim_rule(
         "\u{2119}roduction",
         "PRODUCT\u{0130}ON",
     ] {
-        let oidc = FakeOidc::start(Settings {
-            git_ref: tag.into(),
-            environment: Some(claim.into()),
-            ..Settings::default()
-        })
-        .await;
+        let oidc = oidc_for(tag, Some(claim)).await;
         let sts = ScriptedSts::start(vec![]).await;
-        let r = step(&oidc, &sts.url)
-            .var("GITHUB_REF", tag)
-            .input("environments", ENVIRONMENTS)
-            .input("environment", "production")
-            .run()
-            .await;
+        let r = mapped(&oidc, &sts.url, tag, "production").run().await;
         assert_eq!(r.code, 1, "{claim}: {}", r.stdout);
         assert!(
             errors(&r).contains(
@@ -468,9 +438,8 @@ async fn result_files_outside_the_workspace_are_named_never_read() {
         .input("mode", "lint-gate")
         .input("generated-files", "off")
         .input("checks", &checks)
-        .run()
+        .exits(1)
         .await;
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
     let all = format!("{}\n{}\n{:?}", r.stdout, r.summary, r.outputs);
     assert!(
         !all.contains(SECRET),
@@ -488,10 +457,7 @@ async fn result_files_outside_the_workspace_are_named_never_read() {
         assert!(all.contains(&want), "{want}\n{all}");
     }
     let abs = secret.display().to_string();
-    assert!(
-        all.contains(&format!("`{abs}` (from `{abs}`) resolves outside")),
-        "{all}"
-    );
+    has(&all, &format!("`{abs}` (from `{abs}`) resolves outside"));
     // Inside the workspace (through an inner link) and in RUNNER_TEMP: read as usual.
     assert_eq!(
         r.output("inside-verdict"),

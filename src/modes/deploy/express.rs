@@ -143,7 +143,7 @@ impl Config {
             image: i.image,
             health_url: i.health_url,
             health_status: i.health_status,
-            health: HealthTiming::default(),
+            health: i.health,
             timing: i.timing,
             rollback: i.rollback,
         }

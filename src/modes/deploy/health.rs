@@ -105,6 +105,58 @@ pub fn health_client(rt: &Runtime<'_>) -> Result<reqwest::Client, ModeError> {
 }
 
 /// `health-url` (absolute http(s); `example` is the URL the fix shows) and `health-status` (default 200).
+/// `health-passes` (good answers in a row, 1-20, default 3) and `health-interval` (between the requests,
+/// 100 ms-60 s, default 1 s) of the URL check App Runner and ECS Express run after their update; the
+/// answers must fit in the check's budget ([`HealthTiming::budget`]), with room for one bad answer.
+pub fn parse_url_timing(p: &mut Inputs<'_>) -> HealthTiming {
+    let default = HealthTiming::default();
+    let passes = p
+        .integer(Input::HealthPasses, 1..=20, Some(u64::from(default.passes)))
+        .and_then(|n| u32::try_from(n).ok())
+        .unwrap_or(default.passes);
+    let raw = p.string(Input::HealthInterval);
+    let interval = match raw.as_deref().map(crate::inputs::parse_duration) {
+        None => default.interval,
+        Some(Some(d)) => d,
+        Some(None) => {
+            p.error(
+                Input::HealthInterval,
+                raw.as_deref(),
+                "is not a duration",
+                "Use e.g. `health-interval: 1s` (units ms, s, m)",
+            );
+            return HealthTiming { passes, ..default };
+        }
+    };
+    let timing = HealthTiming {
+        passes,
+        interval,
+        ..default
+    };
+    if raw.is_some() && !(Duration::from_millis(100)..=Duration::from_secs(60)).contains(&interval)
+    {
+        p.error(
+            Input::HealthInterval,
+            raw.as_deref(),
+            "is outside 100ms-60s for the URL check",
+            "Use e.g. `health-interval: 1s` (the default) or `5s`",
+        );
+    } else if interval.saturating_mul(passes) > timing.budget {
+        p.error(
+            Input::HealthPasses,
+            Some(&passes.to_string()),
+            format!(
+                "with `health-interval: {}` needs {} s, more than the check's {} s budget",
+                raw.as_deref().unwrap_or("1s"),
+                interval.saturating_mul(passes).as_secs(),
+                timing.budget.as_secs()
+            ),
+            "Lower `health-passes` or `health-interval`",
+        );
+    }
+    timing
+}
+
 pub fn parse_health(p: &mut Inputs<'_>, example: &str) -> (Option<url::Url>, u16) {
     let url = p.parse_with(
         Input::HealthUrl,

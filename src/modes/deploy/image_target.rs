@@ -16,6 +16,8 @@ pub struct ImageInputs {
     pub image: String,
     pub health_url: Option<url::Url>,
     pub health_status: u16,
+    /// `health-passes` and `health-interval` (default: 3 good answers 1 s apart).
+    pub health: super::health::HealthTiming,
     pub timing: super::poll::Timing,
     /// `rollback: auto` (true) or `none`.
     pub rollback: bool,
@@ -42,12 +44,14 @@ impl ImageInputs {
         }
         let (health_url, health_status) =
             super::health::parse_health(p, "https://web.example.com/health");
+        let health = super::health::parse_url_timing(p);
         let timeout = super::poll::parse_wait_timeout(p, example_wait);
         let rollback = p.choice(Input::Rollback, &["auto", "none"], "auto") == "auto";
         Self {
             image,
             health_url,
             health_status,
+            health,
             timing: super::poll::Timing::new(timeout),
             rollback,
         }

@@ -24,7 +24,7 @@ fn parse_file_at(file: &Path, format: Format, paths: &PathMap) -> Result<Parsed,
         })?
         .len();
     let limit = match format {
-        Format::Sarif | Format::EslintJson => MAX_JSON_BYTES,
+        Format::Sarif | Format::EslintJson | Format::TerraformValidate => MAX_JSON_BYTES,
         _ => MAX_STREAM_BYTES,
     };
     if size > limit {
@@ -51,6 +51,7 @@ fn parse_file_at(file: &Path, format: Format, paths: &PathMap) -> Result<Parsed,
         Format::Text => super::text::parse(open()?, file, paths),
         Format::Sarif => super::sarif::parse(open()?, file, paths),
         Format::EslintJson => super::eslint::parse(open()?, file, paths),
+        Format::TerraformValidate => super::terraform_validate::parse(open()?, file, paths),
     }
 }
 
@@ -70,6 +71,7 @@ pub fn parse_bytes(
         Format::Text => super::text::parse(r, name, paths),
         Format::Sarif => super::sarif::parse(r, name, paths),
         Format::EslintJson => super::eslint::parse(r, name, paths),
+        Format::TerraformValidate => super::terraform_validate::parse(r, name, paths),
     }
 }
 

@@ -32,10 +32,12 @@ pub enum Format {
     EslintJson,
     /// `file:line:col: message` lines (rustc short, ruff, mypy, go vet) and tsc's `file(line,col): ...`.
     Text,
+    /// `terraform validate -json` / `tofu validate -json`.
+    TerraformValidate,
 }
 
 impl Format {
-    pub const ALL: [Format; 7] = [
+    pub const ALL: [Format; 8] = [
         Format::Junit,
         Format::Sarif,
         Format::Cobertura,
@@ -43,6 +45,7 @@ impl Format {
         Format::CargoJson,
         Format::EslintJson,
         Format::Text,
+        Format::TerraformValidate,
     ];
 
     /// The name used in the `checks` input. LOAD-BEARING.
@@ -56,6 +59,7 @@ impl Format {
             Format::CargoJson => "cargo-json",
             Format::EslintJson => "eslint-json",
             Format::Text => "text",
+            Format::TerraformValidate => "terraform-validate",
         }
     }
 
@@ -72,6 +76,7 @@ impl Format {
                 "lcov-info" => Some(Format::Lcov),
                 "clippy" | "rustc-json" | "cargo" => Some(Format::CargoJson),
                 "eslint" => Some(Format::EslintJson),
+                "tofu-validate" | "terraform" | "tofu" => Some(Format::TerraformValidate),
                 "rustc" | "ruff" | "mypy" | "tsc" | "go-vet" | "diagnostics" => Some(Format::Text),
                 _ => None,
             })

@@ -38,8 +38,9 @@ use sha2::Digest as _;
 
 use super::artifacts::{self, Artifact, ArtifactError, Kind};
 use super::packages::{PackageInputs, dist_tag};
+use crate::cancel::{Cancel, Cancelled};
 use crate::env::Env;
-use crate::net::retry::Backoff;
+use crate::net::retry::{Backoff, Retries};
 use crate::net::{Net, error_chain};
 use crate::report::Commands;
 
@@ -118,6 +119,15 @@ pub enum UploadError {
     },
     #[error("no upload token for {registry}: the OIDC audience {why}; no token was requested")]
     ForeignAudience { registry: String, why: String },
+    #[error("{what} `{url}`: {source} {during}; no further attempt was made")]
+    Cancelled {
+        what: String,
+        url: String,
+        /// When the signal came: `during the request` or the wait before a retry.
+        during: String,
+        #[source]
+        source: Cancelled,
+    },
     #[error("no upload token for {registry}: {source}")]
     Oidc {
         registry: String,
@@ -281,10 +291,17 @@ pub struct Prepared {
     pypi_token: Option<SecretString>,
     client: reqwest::Client,
     inputs: PackageInputs,
+    cancel: Cancel,
 }
 
-/// Attempts of one request when the failure is transient (connection, timeout, 429, 5xx).
-const ATTEMPTS: u32 = 3;
+/// Attempts of one request when the failure is transient (connection, timeout, 429, 5xx): the first and
+/// four retries, [`Backoff::REGISTRY`] apart (about 1 s, 2 s, 4 s, 8 s; 7.5 s to 15 s in all).
+const ATTEMPTS: u32 = 5;
+
+/// The retries of one registry request.
+fn retries() -> Retries {
+    Retries::attempts(ATTEMPTS, Backoff::REGISTRY)
+}
 
 /// The HTTP client for the registries: the run's roots and proxy.
 fn client(env: &Env) -> Result<reqwest::Client, UploadError> {
@@ -401,10 +418,11 @@ pub async fn prepare(
         return Err(UploadError::Artifacts(errors));
     }
     let client = client(env)?;
+    let cancel = env.cancel().clone();
     for p in &mut packages {
         let there = match p.registry {
-            Registry::Npm => npm_existing(&client, inputs, p).await?,
-            Registry::PyPi => pypi_existing(&client, inputs, p).await?,
+            Registry::Npm => npm_existing(&client, &cancel, inputs, p).await?,
+            Registry::PyPi => pypi_existing(&client, &cancel, inputs, p).await?,
         };
         if there {
             p.outcome = Outcome::AlreadyThere;
@@ -455,6 +473,7 @@ pub async fn prepare(
         pypi_token,
         client,
         inputs: inputs.clone(),
+        cancel,
     })
 }
 
@@ -468,6 +487,7 @@ pub async fn upload(prepared: &mut Prepared) -> Result<(), UploadError> {
         pypi_token,
         client,
         inputs,
+        cancel,
     } = prepared;
     for p in packages
         .iter_mut()
@@ -479,9 +499,9 @@ pub async fn upload(prepared: &mut Prepared) -> Result<(), UploadError> {
                     .iter()
                     .find(|(n, _)| n == &p.artifact.name)
                     .map(|(_, t)| t);
-                npm_publish(client, p, token).await
+                npm_publish(client, cancel, p, token).await
             }
-            Registry::PyPi => pypi_upload(client, p, pypi_token.as_ref()).await,
+            Registry::PyPi => pypi_upload(client, cancel, p, pypi_token.as_ref()).await,
         };
         match sent {
             Ok(()) => {
@@ -495,8 +515,8 @@ pub async fn upload(prepared: &mut Prepared) -> Result<(), UploadError> {
                 },
             ) => {
                 let there = match p.registry {
-                    Registry::Npm => npm_existing(client, inputs, p).await?,
-                    Registry::PyPi => pypi_existing(client, inputs, p).await?,
+                    Registry::Npm => npm_existing(client, cancel, inputs, p).await?,
+                    Registry::PyPi => pypi_existing(client, cancel, inputs, p).await?,
                 };
                 if !there {
                     return Err(e);
@@ -516,15 +536,43 @@ async fn send_once(
     what: &str,
     url: &str,
     req: reqwest::RequestBuilder,
+    cancel: &Cancel,
 ) -> Result<(u16, String), UploadError> {
-    let resp = req.send().await.map_err(|e| UploadError::Http {
-        what: what.to_owned(),
-        url: url.to_owned(),
-        detail: error_chain(&e),
-    })?;
+    let resp = cancel
+        .guard(req.send())
+        .await
+        .map_err(|c| cancelled(what, url, "during the request", c))?
+        .map_err(|e| UploadError::Http {
+            what: what.to_owned(),
+            url: url.to_owned(),
+            detail: error_chain(&e),
+        })?;
     let status = resp.status().as_u16();
     redirected(what, url, &resp)?;
-    Ok((status, resp.text().await.unwrap_or_default()))
+    Ok((status, body_of(what, url, resp, cancel).await?))
+}
+
+/// The answer's body (empty when it cannot be read), the wait bounded by the signal.
+async fn body_of(
+    what: &str,
+    url: &str,
+    resp: reqwest::Response,
+    cancel: &Cancel,
+) -> Result<String, UploadError> {
+    cancel
+        .guard(resp.text())
+        .await
+        .map(Result::unwrap_or_default)
+        .map_err(|c| cancelled(what, url, "while the answer was read", c))
+}
+
+fn cancelled(what: &str, url: &str, during: &str, source: Cancelled) -> UploadError {
+    UploadError::Cancelled {
+        what: what.to_owned(),
+        url: url.to_owned(),
+        during: during.to_owned(),
+        source,
+    }
 }
 
 /// A 3xx that reached us (the exchange client follows none; the other client only after its limit or
@@ -546,46 +594,62 @@ fn redirected(what: &str, url: &str, resp: &reqwest::Response) -> Result<(), Upl
     })
 }
 
-/// Sends with bounded retries on transient failures (connection, timeout, 429, 5xx); the status and body of
-/// the last answer.
+/// Sends with bounded retries on transient failures (connection, timeout, 429, 5xx), [`retries`] apart;
+/// the status and body of the last answer. Every wait — the request, its answer, the pause before a retry —
+/// ends at the runner's signal, and no attempt starts after it.
 async fn send(
     what: &str,
     url: &str,
     req: reqwest::RequestBuilder,
+    cancel: &Cancel,
 ) -> Result<(u16, String), UploadError> {
-    let mut attempt = 0;
+    let mut retries = retries();
     loop {
-        attempt += 1;
-        let retry = attempt < ATTEMPTS;
-        let (this, again) = match req.try_clone() {
-            Some(r) => (r, retry),
-            // A streamed body cannot be sent twice (ours never are).
-            None => return send_once(what, url, req).await,
+        // A streamed body cannot be sent twice (ours never are).
+        let Some(this) = req.try_clone() else {
+            return send_once(what, url, req, cancel).await;
         };
-        let why = match this.send().await {
+        let sent = cancel
+            .guard(this.send())
+            .await
+            .map_err(|c| cancelled(what, url, "during the request", c))?;
+        let (why, wait) = match sent {
             Ok(resp) => {
                 let status = resp.status().as_u16();
                 redirected(what, url, &resp)?;
-                let body = resp.text().await.unwrap_or_default();
-                if !(again && (status == 429 || status >= 500)) {
+                let body = body_of(what, url, resp, cancel).await?;
+                if !(status == 429 || status >= 500) {
                     return Ok((status, body));
                 }
-                format!("HTTP {status}")
+                match retries.next_wait() {
+                    Some(wait) => (format!("HTTP {status}"), wait),
+                    None => return Ok((status, body)),
+                }
             }
-            Err(e) if again && (e.is_connect() || e.is_timeout()) => error_chain(&e),
-            Err(e) => {
-                return Err(UploadError::Http {
-                    what: what.to_owned(),
-                    url: url.to_owned(),
-                    detail: error_chain(&e),
-                });
-            }
+            Err(e) => match retries.next_wait() {
+                Some(wait) if e.is_connect() || e.is_timeout() => (error_chain(&e), wait),
+                _ => {
+                    return Err(UploadError::Http {
+                        what: what.to_owned(),
+                        url: url.to_owned(),
+                        detail: error_chain(&e),
+                    });
+                }
+            },
         };
+        let next = retries.attempts_made();
         tracing::warn!(
-            "{what} `{url}`: {why}; retrying (attempt {}/{ATTEMPTS})",
-            attempt + 1
+            "{what} `{url}`: {why}; attempt {next}/{ATTEMPTS} in {:.1} s",
+            wait.as_secs_f64()
         );
-        tokio::time::sleep(Backoff::SHORT.delay(attempt - 1)).await;
+        cancel.guard(tokio::time::sleep(wait)).await.map_err(|c| {
+            cancelled(
+                what,
+                url,
+                &format!("while waiting to retry ({why}; attempt {next} of {ATTEMPTS} was due)"),
+                c,
+            )
+        })?;
     }
 }
 
@@ -661,6 +725,7 @@ fn shasum(bytes: &[u8]) -> String {
 /// Whether the registry already has this version with these bytes; an error when with other bytes.
 async fn npm_existing(
     client: &reqwest::Client,
+    cancel: &Cancel,
     inputs: &PackageInputs,
     p: &Package,
 ) -> Result<bool, UploadError> {
@@ -670,7 +735,7 @@ async fn npm_existing(
         req = req.bearer_auth(t.expose_secret());
     }
     let what = "reading the npm packument";
-    let (status, body) = send(what, &url, req).await?;
+    let (status, body) = send(what, &url, req, cancel).await?;
     if status == 404 {
         return Ok(false);
     }
@@ -729,11 +794,85 @@ async fn npm_exchange(
         .post(&url)
         .header("accept", "application/json")
         .bearer_auth(oidc.expose_secret());
-    let (status, body) = send("the npm trusted-publishing exchange", &url, req).await?;
+    let (status, body) = send(
+        "the npm trusted-publishing exchange",
+        &url,
+        req,
+        env.cancel(),
+    )
+    .await?;
     let settings = format!(
-        "on {registry}, package `{name}` → Settings → Trusted Publisher must name this repository, the workflow file that runs this job and its environment (if any); the package must exist there"
+        "on {registry}, package `{name}` → Settings → Trusted Publisher must name {}; the package must exist there",
+        publisher_fields(oidc.expose_secret())
     );
     exchanged(registry, &url, status, &body, settings, cmds)
+}
+
+/// What a trusted publisher must name for this job, with the values of the job's OIDC token (`jwt`):
+/// `owner `acme`, repository `shop`, workflow `release.yml` and environment `release``. The workflow file
+/// is the one of `job_workflow_ref` (the file whose job runs, which PyPI matches: warehouse
+/// `oidc/models/github.py`), with `workflow_ref`'s when a reusable workflow was called from another.
+/// The claims come from GitHub but are shown as any outside text: control characters and backticks
+/// replaced, each cut to 100 bytes, then escaped with the rest of the message wherever it is shown.
+fn publisher_fields(jwt: &str) -> String {
+    const GENERIC: &str = "this repository's owner and name, the workflow file that runs this job and its environment (if any)";
+    let Some(c) = crate::oidc::unverified_claims(jwt) else {
+        return GENERIC.to_owned();
+    };
+    let Some((owner, repo)) = c.repository.as_deref().and_then(|r| r.split_once('/')) else {
+        return GENERIC.to_owned();
+    };
+    let job_file = c.job_workflow_ref.as_deref().and_then(workflow_file);
+    let caller = c.workflow_ref.as_deref().and_then(workflow_file);
+    let workflow = match (job_file, caller) {
+        (Some(j), Some(w)) if j != w => format!(
+            "workflow `{}` (the reusable workflow whose job runs; the run's workflow is `{}`)",
+            claim(j),
+            claim(w)
+        ),
+        (Some(f), _) | (None, Some(f)) => format!("workflow `{}`", claim(f)),
+        (None, None) => "the workflow file that runs this job".to_owned(),
+    };
+    let environment = match c.environment.as_deref().filter(|e| !e.is_empty()) {
+        Some(e) => format!("environment `{}`", claim(e)),
+        None => "no environment (the job has no `environment:`; leave it empty)".to_owned(),
+    };
+    format!(
+        "owner `{}`, repository `{}`, {workflow} and {environment}",
+        claim(owner),
+        claim(repo)
+    )
+}
+
+/// The workflow file of a `workflow_ref`/`job_workflow_ref` (`acme/shop/.github/workflows/release.yml@refs/heads/main`
+/// → `release.yml`): the last `*.yml`/`*.yaml` path segment followed by `@`, as warehouse extracts it.
+fn workflow_file(r: &str) -> Option<&str> {
+    let path = r.split_once("/.github/workflows/")?.1;
+    let end = [".yml@", ".yaml@"]
+        .iter()
+        .filter_map(|ext| path.find(ext).map(|i| i + ext.len() - 1))
+        .min()?;
+    let file = &path[..end];
+    let file = file.rsplit('/').next().unwrap_or(file);
+    let stem = file
+        .strip_suffix(".yml")
+        .or_else(|| file.strip_suffix(".yaml"))
+        .unwrap_or_default();
+    Some(file).filter(|_| !stem.is_empty())
+}
+
+/// A claim's value as it goes into a message: no control character (a line break would start a new line
+/// in the log) and no backtick (it would end the code span it is quoted in), at most 100 bytes.
+fn claim(v: &str) -> String {
+    let v: String = v
+        .chars()
+        .map(|ch| match ch {
+            '`' => '\'',
+            ch if ch.is_control() => ' ',
+            ch => ch,
+        })
+        .collect();
+    crate::report::truncate_bytes(&v, 100).to_owned()
 }
 
 /// Reads `{"token": ...}`, masks it at once.
@@ -795,6 +934,7 @@ async fn oidc_token(
 /// `PUT <registry>/<name>` with the packument npm's client sends.
 async fn npm_publish(
     client: &reqwest::Client,
+    cancel: &Cancel,
     p: &Package,
     token: Option<&SecretString>,
 ) -> Result<(), UploadError> {
@@ -840,7 +980,7 @@ async fn npm_publish(
         req = req.bearer_auth(t.expose_secret());
     }
     let what = format!("publishing `{}` to", p.file);
-    let (status, text) = send(&what, &url, req).await?;
+    let (status, text) = send(&what, &url, req, cancel).await?;
     if (200..300).contains(&status) {
         return Ok(());
     }
@@ -887,6 +1027,7 @@ pub fn simple_index(repository: &str) -> String {
 /// Whether the index lists this file with these bytes; an error when with other bytes.
 async fn pypi_existing(
     client: &reqwest::Client,
+    cancel: &Cancel,
     inputs: &PackageInputs,
     p: &Package,
 ) -> Result<bool, UploadError> {
@@ -900,7 +1041,7 @@ async fn pypi_existing(
         req = req.basic_auth("__token__", Some(t.expose_secret()));
     }
     let what = "reading the simple index";
-    let (status, body) = send(what, &index, req).await?;
+    let (status, body) = send(what, &index, req, cancel).await?;
     if status == 404 {
         return Ok(false);
     }
@@ -990,11 +1131,9 @@ async fn pypi_mint(
         client
             .get(&audience_url)
             .header("accept", "application/json"),
+        env.cancel(),
     )
     .await?;
-    let settings = format!(
-        "on {base}, the project's Publishing settings must list a GitHub trusted publisher with this repository's owner and name, the workflow file that runs this job and its environment (if any)"
-    );
     let audience = serde_json::from_str::<Value>(&body)
         .ok()
         .and_then(|v| v.get("audience").and_then(Value::as_str).map(str::to_owned));
@@ -1005,7 +1144,7 @@ async fn pypi_mint(
             status,
             body: crate::report::truncate_bytes(body.trim(), 500).to_owned(),
             settings: format!(
-                "{settings}; the repository must support trusted publishing (PyPI and TestPyPI do)"
+                "on {base}, the project's Publishing settings must list a GitHub trusted publisher with this repository's owner and name, the workflow file that runs this job and its environment (if any); the repository must support trusted publishing (PyPI and TestPyPI do)"
             ),
         });
     };
@@ -1016,7 +1155,17 @@ async fn pypi_mint(
         .post(&url)
         .header("accept", "application/json")
         .json(&json!({"token": oidc.expose_secret()}));
-    let (status, body) = send("the PyPI trusted-publishing exchange", &url, req).await?;
+    let (status, body) = send(
+        "the PyPI trusted-publishing exchange",
+        &url,
+        req,
+        env.cancel(),
+    )
+    .await?;
+    let settings = format!(
+        "on {base}, the project's Publishing settings must list a GitHub trusted publisher with {}",
+        publisher_fields(oidc.expose_secret())
+    );
     exchanged(repository, &url, status, &body, settings, cmds)
 }
 
@@ -1130,6 +1279,7 @@ fn multipart(fields: &[(String, String)], file_name: &str, bytes: &[u8]) -> (Str
 
 async fn pypi_upload(
     client: &reqwest::Client,
+    cancel: &Cancel,
     p: &Package,
     token: Option<&SecretString>,
 ) -> Result<(), UploadError> {
@@ -1143,7 +1293,7 @@ async fn pypi_upload(
         req = req.basic_auth("__token__", Some(t.expose_secret()));
     }
     let what = format!("uploading `{}` to", p.file);
-    let (status, text) = send(&what, &p.registry_url, req).await?;
+    let (status, text) = send(&what, &p.registry_url, req, cancel).await?;
     if (200..300).contains(&status) {
         return Ok(());
     }
@@ -1167,6 +1317,53 @@ mod tests {
             "{hint}"
         );
         assert!(!hint.contains("AWS"), "{hint}");
+    }
+
+    /// The product's schedule, not a test's: five attempts, about 1 s, 2 s, 4 s and 8 s apart (each wait
+    /// jittered between half its ceiling and the ceiling), so an outage shorter than 7.5 s is waited out.
+    #[test]
+    fn registry_requests_retry_over_seconds() {
+        for _ in 0..20 {
+            let mut r = retries();
+            let mut waited = Duration::ZERO;
+            for ceiling in [1, 2, 4, 8] {
+                let w = r.next_wait().unwrap_or_default();
+                let c = Duration::from_secs(ceiling);
+                assert!(w >= c / 2 && w <= c, "{ceiling}: {w:?}");
+                waited += w;
+            }
+            assert_eq!(r.next_wait(), None);
+            assert_eq!(r.attempts_made(), ATTEMPTS);
+            assert!(waited >= Duration::from_millis(7500) && waited <= Duration::from_secs(15));
+        }
+    }
+
+    #[test]
+    fn workflow_files_of_workflow_refs() {
+        for (r, want) in [
+            (
+                "acme/shop/.github/workflows/release.yml@refs/heads/main",
+                Some("release.yml"),
+            ),
+            (
+                "acme/shop/.github/workflows/a.yaml@refs/tags/v1.yml@x",
+                Some("a.yaml"),
+            ),
+            (
+                "acme/shop/.github/workflows/sub/dir.yml@main",
+                Some("dir.yml"),
+            ),
+            (
+                "acme/shop/.github/workflows/x@y.yml@refs/heads/main",
+                Some("x@y.yml"),
+            ),
+            ("acme/shop/release.yml@main", None),
+            ("acme/shop/.github/workflows/.yml@main", None),
+        ] {
+            assert_eq!(workflow_file(r), want, "{r}");
+        }
+        assert_eq!(claim("rel`ease\n::error::x"), "rel'ease ::error::x");
+        assert_eq!(claim(&"e".repeat(300)).len(), 100);
     }
 
     #[test]

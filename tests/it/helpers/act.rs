@@ -22,6 +22,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use super::fake_github::FakeGithub;
 use super::runner::{self, repo_root};
 
 /// The job-container image `.ci/run` builds (debootstrap minbase + git, imported with podman).
@@ -174,23 +175,24 @@ pub struct Repo {
 }
 
 fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "Octo Cat")
-        .env("GIT_AUTHOR_EMAIL", "octocat@example.com")
-        .env("GIT_COMMITTER_NAME", "Octo Cat")
-        .env("GIT_COMMITTER_EMAIL", "octocat@example.com")
-        .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
-        .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
+    git_as_octocat(dir, "2026-01-01T00:00:00Z", args)
+}
+
+/// Runs `git args` in `dir` to success as Octo Cat, authored and committed at `date` (so that commit
+/// ids are the same on every run); its trimmed stdout.
+pub fn git_as_octocat(dir: &Path, date: &str, args: &[&str]) -> String {
+    let out = super::ok_output(
+        Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_AUTHOR_NAME", "Octo Cat")
+            .env("GIT_AUTHOR_EMAIL", "octocat@example.com")
+            .env("GIT_COMMITTER_NAME", "Octo Cat")
+            .env("GIT_COMMITTER_EMAIL", "octocat@example.com")
+            .env("GIT_AUTHOR_DATE", date)
+            .env("GIT_COMMITTER_DATE", date),
     );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    out.trim().to_owned()
 }
 
 impl Repo {
@@ -257,6 +259,46 @@ impl Default for Repo {
     }
 }
 
+/// The fake GitHub of an act test: over TLS (act always speaks https to `GITHUB_API_URL`), for the
+/// repository act sees ([`REPOSITORY`]).
+pub async fn github() -> FakeGithub {
+    FakeGithub::start_tls_for(REPOSITORY).await
+}
+
+/// Where an act run finds the fake GitHub: its URL and the CA file to trust, owned so that they move into
+/// the blocking act run ([`blocking`]); handed to [`Run::github_at`].
+#[derive(Clone)]
+pub struct GithubAt {
+    pub url: String,
+    pub ca: Option<PathBuf>,
+}
+
+impl GithubAt {
+    pub fn of(gh: &FakeGithub) -> GithubAt {
+        GithubAt {
+            url: gh.url(),
+            ca: gh.ca_pem_path().map(Path::to_owned),
+        }
+    }
+}
+
+/// Runs `f` (an act run: blocking, minutes) off the async runtime and gives back what it returned.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
+}
+
+/// After act runs against `gh`: every request and answer matched GitHub's OpenAPI description, and every
+/// client trusted the test CA.
+#[track_caller]
+pub fn assert_github_clean(gh: &FakeGithub) {
+    gh.assert_no_violations();
+    assert_eq!(
+        gh.failed_handshakes(),
+        0,
+        "every client trusted the test CA"
+    );
+}
+
 /// One act invocation.
 pub struct Run<'a> {
     act: &'a Act,
@@ -318,6 +360,11 @@ impl<'a> Run<'a> {
             self = self.env("SSL_CERT_FILE", &ca);
         }
         self
+    }
+
+    /// [`Run::github`] for the fake GitHub `at`.
+    pub fn github_at(self, at: &GithubAt) -> Self {
+        self.github(&at.url, at.ca.as_deref())
     }
 
     /// `--var NAME=VALUE` (`vars.NAME`).

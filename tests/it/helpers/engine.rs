@@ -18,20 +18,12 @@
 //!
 //! Both skip (None) with a printed reason when the tool is missing, and fail under `CI=true`.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::free_port;
 use super::tied::{self, Tied};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn on_path(bin: &str) -> bool {
     Command::new(bin)

@@ -36,9 +36,11 @@ pub enum Op {
     Fail(u32),
     /// IN_PROGRESS forever.
     Stuck,
-    /// SUCCEEDED once this long has passed since UpdateService (seen at the next ListOperations):
-    /// benchmarks measure from the scheduled end.
+    /// SUCCEEDED once this long has passed since UpdateService (seen at the next ListOperations or
+    /// DescribeService): benchmarks measure from the scheduled end.
     SucceedAfter(std::time::Duration),
+    /// ROLLBACK_SUCCEEDED once this long has passed since UpdateService (seen as `SucceedAfter`).
+    FailAfter(std::time::Duration),
 }
 
 #[derive(Debug)]
@@ -70,6 +72,8 @@ struct St {
     /// When an operation succeeded (scheduled, or the observing poll) and when a ListOperations answer
     /// first said so.
     succeeded: Vec<(Instant, Instant)>,
+    /// The same for `FailAfter` operations: scheduled end, and the answer that first said so.
+    failed: Vec<(Instant, Instant)>,
 }
 
 #[derive(Clone)]
@@ -199,6 +203,11 @@ impl FakeAppRunner {
         self.state.lock().unwrap().succeeded.clone()
     }
 
+    /// Per `FailAfter` operation: when it ended, and when the endpoint first reported it.
+    pub fn failed(&self) -> Vec<(Instant, Instant)> {
+        self.state.lock().unwrap().failed.clone()
+    }
+
     pub fn total_calls(&self) -> u32 {
         self.calls().values().sum()
     }
@@ -229,14 +238,23 @@ fn service_json(s: &St) -> Value {
     })
 }
 
-fn tick(s: &mut St) {
+/// Advances the operations: `poll` for a ListOperations (counted by `Succeed(n)`/`Fail(n)`); the time-driven
+/// ones also end at a DescribeService (how the official action, awslabs/amazon-app-runner-deploy, watches).
+fn tick(s: &mut St, poll: bool) {
     let mut finished: Option<(&'static str, Value)> = None;
     for o in &mut s.operations {
         if o.status != "IN_PROGRESS" {
             continue;
         }
-        o.polls += 1;
+        if poll {
+            o.polls += 1;
+        }
         match o.behaviour {
+            Op::FailAfter(d) if o.started_at.elapsed() >= d => {
+                o.status = "ROLLBACK_SUCCEEDED";
+                finished = Some(("ROLLBACK_SUCCEEDED", o.previous_source.clone()));
+                s.failed.push((o.started_at + d, Instant::now()));
+            }
             Op::Succeed(n) if o.polls >= n => {
                 o.status = "SUCCEEDED";
                 finished = Some(("SUCCEEDED", Value::Null));
@@ -305,9 +323,12 @@ async fn handle(State(state): State<Arc<Mutex<St>>>, headers: HeaderMap, body: B
             "ServiceName": s.name, "ServiceId": "8fe1e10304f84fd2b0df550fe98a71fa",
             "ServiceArn": s.arn, "ServiceUrl": s.url, "Status": s.status,
             "CreatedAt": now() - 86400.0, "UpdatedAt": now()}]})),
-        "DescribeService" if arn_ok(&s) => Ok(json!({"Service": service_json(&s)})),
+        "DescribeService" if arn_ok(&s) => {
+            tick(&mut s, false);
+            Ok(json!({"Service": service_json(&s)}))
+        }
         "ListOperations" if arn_ok(&s) => {
-            tick(&mut s);
+            tick(&mut s, true);
             let list: Vec<Value> = s
                 .operations
                 .iter()

@@ -14,7 +14,8 @@
 //! UpdateExpressGatewayService and ListServiceDeployments with the API's shapes (`activeConfigurations`,
 //! `targetConfiguration.serviceRevisionArn`, `ServiceDeploymentBrief`s). Every update creates a service
 //! revision and a service deployment that follows the next scripted [`ExpressDeploy`] (default: SUCCESSFUL
-//! at the first ListServiceDeployments that sees it); ListServiceDeployments is their clock. An update while
+//! at the first ListServiceDeployments that sees it); ListServiceDeployments (and DescribeServiceDeployments,
+//! which the official action aws-actions/amazon-ecs-deploy-express-service polls) is their clock. An update while
 //! a deployment runs stops that one (`STOPPED`), as a new ECS deployment does. DescribeServices shows an
 //! Express service with `resourceManagementType: ECS`. `GET /ping` answers [`FakeEcs::health`]'s status:
 //! the service's URL in tests.
@@ -700,6 +701,7 @@ async fn handle(
         "DescribeExpressGatewayService" => describe_express(&s, &req),
         "UpdateExpressGatewayService" => update_express(&mut s, &req),
         "ListServiceDeployments" => list_service_deployments(&mut s, &req),
+        "DescribeServiceDeployments" => describe_service_deployments(&mut s, &req),
         // Previews (the block at the end of this file).
         "CreateService" => create_service(&mut s, &req),
         "DeleteService" => delete_service(&mut s, &req),
@@ -1689,6 +1691,60 @@ fn list_service_deployments(s: &mut State_, req: &Value) -> Result<Value, ApiErr
         out["nextToken"] = json!((start + max).to_string());
     }
     Ok(out)
+}
+
+/// DescribeServiceDeployments of Express services' deployments (`serviceDeploymentArns`, 1 to 20): each
+/// owning service is observed once (as a ListServiceDeployments would), then the deployments are described;
+/// an unknown ARN is a `failures` entry (`MISSING`).
+fn describe_service_deployments(s: &mut State_, req: &Value) -> Result<Value, ApiError> {
+    let Some(arns) = req.get("serviceDeploymentArns").and_then(Value::as_array) else {
+        return Err(invalid("serviceDeploymentArns is required."));
+    };
+    if arns.is_empty() || arns.len() > 20 {
+        return Err(invalid(
+            "serviceDeploymentArns must hold between 1 and 20 ARNs.",
+        ));
+    }
+    let wanted: Vec<String> = arns
+        .iter()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect();
+    let State_ {
+        express, decided, ..
+    } = s;
+    let mut found = Vec::new();
+    let mut failures = Vec::new();
+    for e in express.values_mut() {
+        if e.deployments.iter().any(|d| wanted.contains(&d.arn)) {
+            tick_express(e, decided);
+        }
+    }
+    for arn in &wanted {
+        let hit = express
+            .values()
+            .find_map(|e| e.deployments.iter().find(|d| &d.arn == arn).map(|d| (e, d)));
+        match hit {
+            Some((e, d)) => {
+                let mut v = json!({
+                    "serviceDeploymentArn": d.arn, "serviceArn": e.arn,
+                    "clusterArn": format!("arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{}", e.cluster),
+                    "createdAt": d.created, "startedAt": d.created, "updatedAt": now_epoch(),
+                    "targetServiceRevision": {"arn": d.target},
+                    "status": d.status,
+                });
+                if let Some(f) = d.finished {
+                    v["finishedAt"] = json!(f);
+                }
+                if let Some(r) = &d.reason {
+                    v["statusReason"] = json!(r);
+                }
+                found.push(v);
+            }
+            None => failures.push(json!({"arn": arn, "reason": "MISSING"})),
+        }
+    }
+    Ok(json!({"serviceDeployments": found, "failures": failures}))
 }
 
 // ---- Previews: CreateService, DeleteService, UpdateService's desiredCount, ListTagsForResource,

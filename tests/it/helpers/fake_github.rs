@@ -1265,6 +1265,20 @@ fn dispatch(st: &mut State, r: &Req<'_>) -> Answer {
             }
             None => not_found(),
         },
+        // GitHub lists the merged pull request that made the commit, and open ones whose head it is.
+        "repos/list-pull-requests-associated-with-commit" => {
+            let sha = r.p("commit_sha");
+            let items: Vec<Value> = st
+                .pulls
+                .values()
+                .filter(|p| {
+                    p["merge_commit_sha"].as_str() == Some(sha)
+                        || (p["state"] == "open" && p["head"]["sha"].as_str() == Some(sha))
+                })
+                .cloned()
+                .collect();
+            paged(r, &format!("/commits/{sha}/pulls"), items)
+        }
         "pulls/list-files" => match st.pulls.get(&r.id("pull_number")) {
             Some(_) => {
                 let items = st

@@ -3,11 +3,11 @@
 //! moto (`moto[server]` from PyPI, pinned in `.ci/run`) plays STS, ECS, Lambda, CloudWatch, ECR, S3 and
 //! IAM. Tests share the server and keep apart by using unique resource names ([`unique`]).
 
-use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use super::free_port;
 use super::tied::{self, Tied};
 
 pub struct Moto {
@@ -18,14 +18,6 @@ pub struct Moto {
 }
 
 static MOTO: OnceLock<Option<Moto>> = OnceLock::new();
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn start() -> Option<Moto> {
     let bin = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".to_owned());
@@ -118,6 +110,166 @@ pub async fn ecr_repository(sdk: &aws_types::SdkConfig, name: &str) {
         Err(e) if e.code.as_deref() == Some("RepositoryAlreadyExistsException") => {}
         Err(e) => panic!("{e}"),
     }
+}
+
+/// An SDK configuration for moto at `endpoint` in `region`, with moto's `testing` keys (and rustls' provider
+/// installed, as every client built from it needs).
+pub fn sdk(endpoint: &str, region: &str) -> aws_types::SdkConfig {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
+    aws_types::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_owned()))
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
+        .endpoint_url(endpoint)
+        .build()
+}
+
+/// A deterministic zip holding one handler file `app.py`.
+pub fn zip(body: &str) -> Vec<u8> {
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    w.start_file("app.py", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    w.write_all(body.as_bytes()).unwrap();
+    w.finish().unwrap().into_inner()
+}
+
+/// Creates an IAM role in moto through the IAM query protocol (the role Lambda's CreateFunction checks).
+pub async fn create_role(endpoint: &str, name: &str) -> String {
+    create_role_as(endpoint, "testing", name).await
+}
+
+/// [`create_role`] in the account of `access_key` (moto reads the account from the key's owner).
+pub async fn create_role_as(endpoint: &str, access_key: &str, name: &str) -> String {
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let r = reqwest::Client::new()
+        .post(format!("{endpoint}/"))
+        .header(
+            "Authorization",
+            format!("AWS4-HMAC-SHA256 Credential={access_key}/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0"),
+        )
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(
+            url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs([
+                    ("Action", "CreateRole"),
+                    ("Version", "2010-05-08"),
+                    ("RoleName", name),
+                    ("AssumeRolePolicyDocument", policy),
+                ])
+                .finish(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let body = r.text().await.unwrap();
+    assert!(status.is_success(), "CreateRole: {status} {body}");
+    let start = body.find("<Arn>").unwrap() + 5;
+    let end = body.find("</Arn>").unwrap();
+    body[start..end].to_owned()
+}
+
+/// A function `name` in moto (its role `{name}-role` made first) with `code` published as version 1 —
+/// a Python zip (`app.handler`), or an image URI (`Image:<uri>`) — and, given `alias`, that alias on
+/// version 1: the release every Lambda deploy, rollback and preview test starts from.
+pub async fn lambda_function(
+    sdk: &aws_types::SdkConfig,
+    endpoint: &str,
+    name: &str,
+    code: LambdaCode<'_>,
+    alias: Option<&str>,
+) {
+    use aws_sdk_lambda::types::{FunctionCode, PackageType, Runtime};
+    let lambda = aws_sdk_lambda::Client::new(sdk);
+    let role = create_role(endpoint, &format!("{name}-role")).await;
+    let create = lambda.create_function().function_name(name).role(role);
+    let create = match code {
+        LambdaCode::Python(body) => create
+            .runtime(Runtime::Python312)
+            .handler("app.handler")
+            .code(
+                FunctionCode::builder()
+                    .zip_file(aws_sdk_lambda::primitives::Blob::new(zip(body)))
+                    .build(),
+            ),
+        LambdaCode::Image(uri) => create
+            .package_type(PackageType::Image)
+            .code(FunctionCode::builder().image_uri(uri).build()),
+    };
+    create.publish(true).send().await.unwrap();
+    if let Some(alias) = alias {
+        lambda
+            .create_alias()
+            .function_name(name)
+            .name(alias)
+            .function_version("1")
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+/// An S3 bucket `name` in moto, in `sdk`'s region (a location constraint outside us-east-1, as S3 wants),
+/// with versioning turned on when `versioned`.
+pub async fn s3_bucket(sdk: &aws_types::SdkConfig, name: &str, versioned: bool) {
+    use aws_sdk_s3::types::{
+        BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration,
+        VersioningConfiguration,
+    };
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    let create = s3.create_bucket().bucket(name);
+    let create = match sdk.region().map(|r| r.as_ref()) {
+        None | Some("us-east-1") => create,
+        Some(region) => create.create_bucket_configuration(
+            CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::from(region))
+                .build(),
+        ),
+    };
+    create.send().await.unwrap();
+    if versioned {
+        s3.put_bucket_versioning()
+            .bucket(name)
+            .versioning_configuration(
+                VersioningConfiguration::builder()
+                    .status(BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+/// The version alias `alias` of `function` points at (its primary version); `None` when there is no
+/// such alias.
+pub async fn alias_version(
+    lambda: &aws_sdk_lambda::Client,
+    function: &str,
+    alias: &str,
+) -> Option<String> {
+    lambda
+        .get_alias()
+        .function_name(function)
+        .name(alias)
+        .send()
+        .await
+        .ok()
+        .and_then(|a| a.function_version().map(str::to_owned))
+}
+
+/// What [`lambda_function`] publishes as version 1.
+pub enum LambdaCode<'a> {
+    /// `app.py` with this body, handler `app.handler`, Python 3.12.
+    Python(&'a str),
+    /// A container image URI.
+    Image(&'a str),
 }
 
 #[cfg(test)]

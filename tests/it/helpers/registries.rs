@@ -104,13 +104,7 @@ impl Verdaccio {
         let url = doc["versions"][version]["dist"]["tarball"]
             .as_str()
             .unwrap();
-        reqwest::get(url)
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap()
-            .to_vec()
+        get_bytes(url).await
     }
 }
 
@@ -127,14 +121,19 @@ impl PypiServer {
     }
 
     pub async fn download(&self, file: &str) -> Vec<u8> {
-        reqwest::get(format!("{}/packages/{file}", self.url))
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap()
-            .to_vec()
+        get_bytes(&format!("{}/packages/{file}", self.url)).await
     }
+}
+
+/// The body of a GET of `url`, whatever its status.
+async fn get_bytes(url: &str) -> Vec<u8> {
+    reqwest::get(url)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec()
 }
 
 // ---- artifacts ----------------------------------------------------------------------------------------
@@ -234,7 +233,18 @@ struct Inner {
     /// answer of a request that went through is lost.
     lose_answers: AtomicUsize,
     uploads: AtomicUsize,
+    outage: Mutex<Option<Outage>>,
+    /// Uploads answered `503` by the outage (never forwarded).
+    unavailable: AtomicUsize,
     client: reqwest::Client,
+}
+
+/// The registry is away (`503` to every upload, nothing forwarded) for `length` from the first upload on.
+struct Outage {
+    length: std::time::Duration,
+    began: Option<std::time::Instant>,
+    /// Fired (as the runner's SIGTERM) when the first `503` is answered.
+    cancel: Option<stevedore::cancel::CancelHandle>,
 }
 
 /// The exchange endpoints in front of a real registry.
@@ -245,6 +255,17 @@ pub struct Front {
 }
 
 impl Front {
+    /// [`Front::start`] in front of `upstream`, trusting tokens of `repository` for `audience` and handing
+    /// out `token` on a successful exchange.
+    pub async fn trusting(upstream: &str, repository: &str, audience: &str, token: &str) -> Self {
+        let trust = Trust {
+            repository: repository.to_owned(),
+            audience: audience.to_owned(),
+            token: token.to_owned(),
+        };
+        Self::start(upstream, trust).await
+    }
+
     pub async fn start(upstream: &str, trust: Trust) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -254,6 +275,8 @@ impl Front {
             exchanges: Mutex::new(Vec::new()),
             lose_answers: AtomicUsize::new(0),
             uploads: AtomicUsize::new(0),
+            outage: Mutex::new(None),
+            unavailable: AtomicUsize::new(0),
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
@@ -275,6 +298,34 @@ impl Front {
     /// Forward the next `n` uploads, then answer them `503` instead of the registry's answer.
     pub fn lose_next_answers(&self, n: usize) {
         self.inner.lose_answers.store(n, Ordering::SeqCst);
+    }
+
+    /// From the first upload on, answer every upload `503` for `length` (the registry restarting).
+    pub fn outage_at_first_upload(&self, length: std::time::Duration) {
+        *self.inner.outage.lock().unwrap() = Some(Outage {
+            length,
+            began: None,
+            cancel: None,
+        });
+    }
+
+    /// [`Front::outage_at_first_upload`], and the step is cancelled (`handle`, as the runner's SIGTERM)
+    /// 200 ms after the first `503` is answered.
+    pub fn outage_then_cancel(
+        &self,
+        length: std::time::Duration,
+        handle: stevedore::cancel::CancelHandle,
+    ) {
+        *self.inner.outage.lock().unwrap() = Some(Outage {
+            length,
+            began: None,
+            cancel: Some(handle),
+        });
+    }
+
+    /// Uploads the outage answered `503`.
+    pub fn unavailable(&self) -> usize {
+        self.inner.unavailable.load(Ordering::SeqCst)
     }
 
     /// Upload requests forwarded so far.
@@ -368,6 +419,23 @@ async fn handle(
     }
     // Everything else goes to the real registry.
     let is_upload = method == Method::PUT || (method == Method::POST && !path.starts_with("/_/"));
+    if is_upload {
+        let mut outage = inner.outage.lock().unwrap();
+        if let Some(o) = outage.as_mut() {
+            let began = *o.began.get_or_insert_with(std::time::Instant::now);
+            if began.elapsed() < o.length {
+                inner.unavailable.fetch_add(1, Ordering::SeqCst);
+                if let Some(h) = o.cancel.take() {
+                    // After the answer, while the step waits to retry.
+                    tokio::spawn(async move {
+                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                        h.cancel("SIGTERM");
+                    });
+                }
+                return (StatusCode::SERVICE_UNAVAILABLE, "registry restarting").into_response();
+            }
+        }
+    }
     let target = format!(
         "{}{}",
         inner.upstream,

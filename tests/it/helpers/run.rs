@@ -1,7 +1,7 @@
 //! Runs stevedore in-process the way the runner would: an `Env` built from a map, temp files for
 //! `GITHUB_OUTPUT`/`GITHUB_STEP_SUMMARY`/`GITHUB_ENV`, stdout captured.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use stevedore::Env;
 use stevedore::cancel::Cancel;
@@ -26,12 +26,17 @@ pub struct StepResult {
 
 impl StepResult {
     pub fn output(&self, name: &str) -> Option<&str> {
-        self.outputs
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        last_output(&self.outputs, name)
     }
+}
+
+/// The value the step set last for output `name` (a later `name=` wins, as on the runner).
+pub fn last_output<'a>(outputs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    outputs
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 impl Step {
@@ -43,34 +48,12 @@ impl Step {
         let files = dir.path().join("file_commands");
         std::fs::create_dir_all(&files).unwrap();
         let mut env = Env::default();
-        for (k, v) in [
-            ("GITHUB_ACTIONS", "true".to_owned()),
-            ("CI", "true".to_owned()),
-            ("GITHUB_WORKSPACE", workspace.display().to_string()),
-            (
-                "GITHUB_OUTPUT",
-                files.join("set_output").display().to_string(),
-            ),
-            ("GITHUB_ENV", files.join("set_env").display().to_string()),
-            (
-                "GITHUB_STEP_SUMMARY",
-                files.join("step_summary").display().to_string(),
-            ),
-            ("GITHUB_REPOSITORY", "octo-org/octo-repo".to_owned()),
-            (
-                "GITHUB_SHA",
-                "0123456789abcdef0123456789abcdef01234567".to_owned(),
-            ),
-            ("GITHUB_REF", "refs/heads/main".to_owned()),
-            ("GITHUB_REF_NAME", "main".to_owned()),
-            ("GITHUB_REF_TYPE", "branch".to_owned()),
-            ("GITHUB_EVENT_NAME", "push".to_owned()),
-            ("GITHUB_RUN_ID", "4242".to_owned()),
-            ("GITHUB_RUN_ATTEMPT", "1".to_owned()),
-            ("GITHUB_ACTOR", "octocat".to_owned()),
-        ] {
+        let [output, summary, env_file] =
+            ["set_output", "step_summary", "set_env"].map(|f| files.join(f));
+        for (k, v) in runner_env(&workspace, &output, &summary, &env_file) {
             env.set(k, v);
         }
+        env.set("GITHUB_ACTOR", "octocat");
         Self {
             env,
             dir,
@@ -104,22 +87,66 @@ impl Step {
         self.run_with_cancel(Cancel::never()).await
     }
 
+    /// Runs stevedore to completion and checks that it exited with `code`, showing stdout and the job
+    /// summary when it did not (what nearly every test checks first).
+    pub async fn exits(self, code: u8) -> StepResult {
+        let r = self.run().await;
+        assert_eq!(r.code, code, "{}\n{}", r.stdout, r.summary);
+        r
+    }
+
     pub async fn run_with_cancel(self, cancel: Cancel) -> StepResult {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let (cmds, buf) = Commands::buffer(Masker::default(), true);
         let code = stevedore::run(self.env.clone(), cmds, cancel).await;
+        self.result(code, &buf)
+    }
+
+    /// What the step left behind after stevedore exited with `code`, having printed into `stdout`.
+    pub fn result(&self, code: u8, stdout: &std::sync::Mutex<Vec<u8>>) -> StepResult {
         let read = |n: &str| {
             std::fs::read_to_string(self.dir.path().join("file_commands").join(n))
                 .unwrap_or_default()
         };
         StepResult {
             code,
-            stdout: String::from_utf8(buf.lock().unwrap().clone()).unwrap(),
+            stdout: String::from_utf8(stdout.lock().unwrap().clone()).unwrap(),
             outputs: parse_env_file(&read("set_output")),
             summary: read("step_summary"),
             env_file: parse_env_file(&read("set_env")),
         }
     }
+}
+
+/// What the runner sets for every step of run 4242 (attempt 1) of a push to `main` of
+/// `octo-org/octo-repo`, with the workspace at `workspace` and the file commands at `output`, `summary`
+/// and `env`.
+pub fn runner_env(
+    workspace: &Path,
+    output: &Path,
+    summary: &Path,
+    env: &Path,
+) -> Vec<(&'static str, String)> {
+    let path = |p: &Path| p.display().to_string();
+    vec![
+        ("GITHUB_ACTIONS", "true".to_owned()),
+        ("CI", "true".to_owned()),
+        ("GITHUB_WORKSPACE", path(workspace)),
+        ("GITHUB_OUTPUT", path(output)),
+        ("GITHUB_STEP_SUMMARY", path(summary)),
+        ("GITHUB_ENV", path(env)),
+        ("GITHUB_REPOSITORY", "octo-org/octo-repo".to_owned()),
+        (
+            "GITHUB_SHA",
+            "0123456789abcdef0123456789abcdef01234567".to_owned(),
+        ),
+        ("GITHUB_REF", "refs/heads/main".to_owned()),
+        ("GITHUB_REF_NAME", "main".to_owned()),
+        ("GITHUB_REF_TYPE", "branch".to_owned()),
+        ("GITHUB_EVENT_NAME", "push".to_owned()),
+        ("GITHUB_RUN_ID", "4242".to_owned()),
+        ("GITHUB_RUN_ATTEMPT", "1".to_owned()),
+    ]
 }
 
 /// Parses an env file exactly as actions/runner `FileCommandManager` does (heredoc and `k=v` forms);

@@ -313,11 +313,7 @@ pub struct ContainerResult {
 
 impl ContainerResult {
     pub fn output(&self, name: &str) -> Option<&str> {
-        self.outputs
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        super::run::last_output(&self.outputs, name)
     }
 
     /// stdout and stderr, for assertion messages.
