@@ -127,12 +127,24 @@ pub enum Target {
         version: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         code_sha256: Option<String>,
+        /// The S3 object the code was deployed from (`s3-bucket` + `s3-key`; absent for `zip-file` and
+        /// image code, and in records of stevedore before promotion): where a copy of the code to another
+        /// account is taken from.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        s3: Option<S3Object>,
     },
     /// The image (by digest when deployed by digest) the service runs.
     AppRunner { service: String, image: String },
     /// The image (by digest when deployed by digest) of the ECS Express service's primary container;
     /// `service` is the service's ARN (it names the cluster).
     EcsExpress { service: String, image: String },
+}
+
+/// An S3 object (`s3://bucket/key`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct S3Object {
+    pub bucket: String,
+    pub key: String,
 }
 
 /// `web, worker`: the ECS services of a recorded target.
@@ -836,6 +848,7 @@ mod tests {
                 alias: "live".into(),
                 version: "7".into(),
                 code_sha256: None,
+                s3: None,
             }),
             restored_from: None,
             rolled_back_from: None,
@@ -925,6 +938,7 @@ mod tests {
                 alias: "live".into(),
                 version: "3".into(),
                 code_sha256: None,
+                s3: None,
             }
             .inputs(),
             "`function-name: api` + `alias: live`"

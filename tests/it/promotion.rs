@@ -415,3 +415,56 @@ async fn express_promotion_puts_the_source_image_on_the_service_of_the_same_name
     .await;
     no_protocol_errors(&fake);
 }
+
+/// A Lambda deploy from `s3-bucket` + `s3-key` records the S3 object with the version and code hash
+/// (where a copy to another account is taken from), and a promotion keeps it in its own record; a deploy
+/// from `zip-file` records none.
+#[tokio::test]
+async fn a_lambda_release_deployed_from_s3_records_its_object_and_the_promotion_keeps_it() {
+    let gh = FakeGithub::start_for("octo-org/octo-repo").await;
+    history(&gh);
+    let Some(rig) = crate::lambda::Rig::new("promote-s3").await else {
+        return;
+    };
+    let bucket = rig.function.to_lowercase();
+    crate::helpers::moto::s3_bucket(&rig.sdk, &bucket, false).await;
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&rig.sdk)
+            .force_path_style(true)
+            .build(),
+    )
+    .put_object()
+    .bucket(&bucket)
+    .key("builds/a.zip")
+    .body(crate::lambda::zip("a").into())
+    .send()
+    .await
+    .unwrap();
+    ok(&at(rig.step(None).input("alias", "dev"), &gh, SHA_A, "dev")
+        .input("s3-bucket", &bucket)
+        .input("s3-key", "builds/a.zip")
+        .run()
+        .await);
+    let dep_a = last_deployment(&gh);
+    assert_eq!(
+        dep_a["payload"]["target"]["s3"],
+        json!({"bucket": bucket, "key": "builds/a.zip"}),
+        "{dep_a}"
+    );
+    ok(&at(rig.step(None), &gh, SHA_C, "staging")
+        .input("promote-from", "dev")
+        .run()
+        .await);
+    let mut target = dep_a["payload"]["target"].clone();
+    target["alias"] = json!("live");
+    promoted_record(&gh, &dep_a, &target);
+
+    ok(
+        &at(rig.step(Some("b")).input("alias", "dev"), &gh, SHA_B, "dev")
+            .run()
+            .await,
+    );
+    let dep_b = last_deployment(&gh);
+    assert!(dep_b["payload"]["target"].get("s3").is_none(), "{dep_b}");
+    gh.assert_no_violations();
+}

@@ -531,6 +531,7 @@ impl super::target::Target for LambdaConfig {
                 function,
                 version,
                 code_sha256,
+                s3,
                 ..
             } if *function == self.function_name => {
                 Some(crate::github::deployments::Target::Lambda {
@@ -538,6 +539,7 @@ impl super::target::Target for LambdaConfig {
                     alias: self.alias.clone(),
                     version: version.clone(),
                     code_sha256: code_sha256.clone(),
+                    s3: s3.clone(),
                 })
             }
             _ => None,
@@ -669,6 +671,15 @@ impl Recorder<'_, '_> {
                 alias: cfg.alias.clone(),
                 version: v.to_owned(),
                 code_sha256: Some(code_sha256.to_owned()),
+                s3: match &cfg.code {
+                    Some(CodeSource::S3 { bucket, key }) => {
+                        Some(crate::github::deployments::S3Object {
+                            bucket: bucket.clone(),
+                            key: key.clone(),
+                        })
+                    }
+                    _ => None,
+                },
             });
         }
         self.started = Some(
