@@ -81,6 +81,8 @@ pub struct Record {
     pub restored_from: Option<u64>,
     /// A rollback: the deployment that was live before it (a later `previous` skips it).
     pub rolled_back_from: Option<u64>,
+    /// A promotion (`promote-from`): the environment whose release this deploy put in place.
+    pub promoted_from: Option<String>,
 }
 
 /// The payload stevedore writes on every deployment (`payload` of POST /repos/{owner}/{repo}/deployments).
@@ -102,6 +104,9 @@ pub struct Payload {
     pub restored_from: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rolled_back_from: Option<u64>,
+    /// A promotion: the environment the release came from (`restored_from` is its deployment there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_from: Option<String>,
 }
 
 /// Exactly what a deploy put in place, enough to put it in place again. One variant per deploy target.
@@ -122,12 +127,24 @@ pub enum Target {
         version: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         code_sha256: Option<String>,
+        /// The S3 object the code was deployed from (`s3-bucket` + `s3-key`; absent for `zip-file` and
+        /// image code, and in records of stevedore before promotion): where a copy of the code to another
+        /// account is taken from.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        s3: Option<S3Object>,
     },
     /// The image (by digest when deployed by digest) the service runs.
     AppRunner { service: String, image: String },
     /// The image (by digest when deployed by digest) of the ECS Express service's primary container;
     /// `service` is the service's ARN (it names the cluster).
     EcsExpress { service: String, image: String },
+}
+
+/// An S3 object (`s3://bucket/key`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct S3Object {
+    pub bucket: String,
+    pub key: String,
 }
 
 /// `web, worker`: the ECS services of a recorded target.
@@ -281,6 +298,7 @@ async fn start_with(
         target: record.target.clone(),
         restored_from: record.restored_from,
         rolled_back_from: record.rolled_back_from,
+        promoted_from: record.promoted_from.clone(),
     };
     let description = cut_chars(description, MAX_DESCRIPTION_CHARS);
     let body = CreateDeployment {
@@ -820,9 +838,11 @@ mod tests {
                 alias: "live".into(),
                 version: "7".into(),
                 code_sha256: None,
+                s3: None,
             }),
             restored_from: None,
             rolled_back_from: None,
+            promoted_from: None,
         };
         let v = serde_json::to_value(&p).unwrap();
         assert_eq!(
@@ -874,6 +894,7 @@ mod tests {
             }),
             restored_from: Some(3),
             rolled_back_from: Some(5),
+            promoted_from: None,
         };
         let v = serde_json::to_value(&p).unwrap();
         assert_eq!(
@@ -907,6 +928,7 @@ mod tests {
                 alias: "live".into(),
                 version: "3".into(),
                 code_sha256: None,
+                s3: None,
             }
             .inputs(),
             "`function-name: api` + `alias: live`"

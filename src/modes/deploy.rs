@@ -15,6 +15,7 @@ pub mod image_target;
 pub mod lambda;
 pub mod poll;
 pub mod preview;
+pub mod promote;
 pub mod record;
 pub mod rollback;
 pub mod target;
@@ -50,6 +51,8 @@ pub struct Config {
     pub preview: Option<preview::PreviewConfig>,
     /// `rollback-to`: redeploy an earlier release instead (docs/rollback.md).
     pub rollback: Option<crate::github::deployments::Wanted>,
+    /// `promote-from`: deploy what that environment runs instead (docs/promotion.md).
+    pub promote_from: Option<String>,
 }
 
 /// Where a deploy step deploys. Boxed: the configurations are large and a deploy's futures already are.
@@ -80,7 +83,16 @@ impl Config {
         let rollback_to = p.string(Input::RollbackTo);
         let preview_on = p.bool(Input::Preview, false);
         let rollback = rollback::parse(p, rollback_to.as_deref(), preview_on);
-        let mut given = TargetInputs::read(p, rollback_to.is_some());
+        let promote_raw = p.string(Input::PromoteFrom);
+        // Lambda only: read once here, refused by name for every other target.
+        let event_rules = p.text(Input::EventRules);
+        let promote_from = promote::parse(
+            p,
+            promote_raw.as_deref(),
+            rollback_to.is_some(),
+            preview_on && rollback_to.is_none(),
+        );
+        let mut given = TargetInputs::read(p, rollback_to.is_some() || promote_raw.is_some());
         if let Some(service) = given.express_service.take() {
             // With `rollback-to`, `preview: true` is refused by its parser.
             if preview::PreviewConfig::parse(p, preview_on).is_some() && !given.rollback_to {
@@ -91,10 +103,16 @@ impl Config {
                     "Remove `preview: true` from the ECS Express step",
                 );
             }
+            refuse_event_rules(
+                p,
+                event_rules.as_deref(),
+                "an ECS Express deploy (`express-service`)",
+            );
             return Ok(Self {
                 target: Target::Express(Box::new(express::Config::parse(p, service, given))),
                 preview: None,
                 rollback,
+                promote_from,
             });
         }
         let ecs_wanted = given.cluster.is_some() || given.service.is_some();
@@ -136,6 +154,11 @@ impl Config {
                 "an App Runner deploy (`app-runner-service`)",
                 "it is a Lambda input: App Runner switches all traffic once the new version is healthy, and a Lambda function is deployed with `function-name`",
             );
+            refuse_event_rules(
+                p,
+                event_rules.as_deref(),
+                "an App Runner deploy (`app-runner-service`)",
+            );
             return Ok(Self {
                 target: Target::AppRunner(Box::new(apprunner::Config::parse(
                     p,
@@ -144,6 +167,7 @@ impl Config {
                 ))),
                 preview: None,
                 rollback,
+                promote_from,
             });
         }
         if ecs_wanted && function.is_some() {
@@ -162,7 +186,10 @@ impl Config {
             Some(_) => None,
             None if ecs_wanted => None,
             None => {
-                let lambda_inputs = lambda_only_inputs(p);
+                let mut lambda_inputs = lambda_only_inputs(p);
+                if event_rules.is_some() {
+                    lambda_inputs.push(Input::EventRules);
+                }
                 (!lambda_inputs.is_empty()).then(|| {
                     Err(p.missing(
                         Input::FunctionName,
@@ -196,9 +223,21 @@ impl Config {
                     "a Lambda deploy (`function-name`)",
                     "a Lambda bake is judged in rounds every `health-interval` (alarms, `health-url`, `test-payload`), not by answers in a row",
                 );
-                let lambda = lambda::LambdaConfig::parse(p, function);
+                let rules = lambda::parse_event_rules(p, event_rules.as_deref());
+                let lambda = lambda::LambdaConfig::parse(p, function).map(|mut l| {
+                    l.event_rules = rules;
+                    l
+                });
                 if preview.is_some() {
                     check_preview(p, None);
+                    if event_rules.is_some() {
+                        p.error(
+                            Input::EventRules,
+                            None,
+                            "does not apply to previews: a preview alias `pr-<n>` gets no EventBridge rules (they would fire the preview on real events)",
+                            "Remove `event-rules` from the preview step; sync them in the step that deploys the environment's alias",
+                        );
+                    }
                 }
                 Target::Lambda(Box::new(lambda?))
             }
@@ -232,6 +271,11 @@ impl Config {
                     "an ECS deploy (`cluster` + `service`)",
                     "an ECS rollout is judged by ECS's deployment state and its tasks' own health checks",
                 );
+                refuse_event_rules(
+                    p,
+                    event_rules.as_deref(),
+                    "an ECS deploy (`cluster` + `service`)",
+                );
                 Target::Ecs(Box::new(ecs))
             }
         };
@@ -239,6 +283,7 @@ impl Config {
             target,
             preview,
             rollback,
+            promote_from,
         })
     }
 }
@@ -339,6 +384,18 @@ fn refuse_inputs(p: &mut Inputs<'_>, inputs: &[Input], rollback_to: bool, target
     }
 }
 
+/// Refuses `event-rules` (read once by `Config::parse`) on a target that is not Lambda.
+fn refuse_event_rules(p: &mut Inputs<'_>, raw: Option<&str>, target: &str) {
+    if raw.is_some() {
+        p.error(
+            Input::EventRules,
+            None,
+            format!("does not apply to {target}: EventBridge rules target a Lambda alias"),
+            "Remove `event-rules` from this step (sync a worker's rules in its Lambda deploy step, with `function-name`)",
+        );
+    }
+}
+
 /// Inputs only a Lambda deploy reads (besides `traffic` and `alias`, which have defaults: [`runner_default`]).
 const ONLY_LAMBDA: [Input; 10] = [
     Input::ZipFile,
@@ -381,16 +438,18 @@ fn lambda_only_inputs(p: &mut Inputs<'_>) -> Vec<Input> {
 /// or a deploy.
 pub async fn run(rt: &Runtime<'_>, cfg: &Config) -> Result<Report, ModeError> {
     // Previews are refused for App Runner and Express at parse time.
-    match (&cfg.target, &cfg.preview, &cfg.rollback) {
-        (Target::Ecs(c), Some(pv), None) => return Box::pin(preview::ecs::run(rt, c, pv)).await,
-        (Target::Lambda(l), Some(pv), None) => {
+    let recorded = cfg.rollback.is_some() || cfg.promote_from.is_some();
+    match (&cfg.target, &cfg.preview, recorded) {
+        (Target::Ecs(c), Some(pv), false) => return Box::pin(preview::ecs::run(rt, c, pv)).await,
+        (Target::Lambda(l), Some(pv), false) => {
             return Box::pin(preview::run_lambda(rt, l, pv)).await;
         }
         _ => {}
     }
-    let r = each_target!(&cfg.target, t => match &cfg.rollback {
-        Some(wanted) => Box::pin(rollback::run(rt, t.as_ref(), wanted)).await,
-        None => Box::pin(deploy(rt, t.as_ref())).await,
+    let r = each_target!(&cfg.target, t => match (&cfg.rollback, &cfg.promote_from) {
+        (Some(wanted), _) => Box::pin(rollback::run(rt, t.as_ref(), wanted)).await,
+        (None, Some(from)) => Box::pin(promote::run(rt, t.as_ref(), from)).await,
+        (None, None) => Box::pin(deploy(rt, t.as_ref())).await,
     });
     r.map(|r| note_real_run_refusal(rt, cfg.target.aws(), r))
 }
@@ -441,6 +500,51 @@ mod tests {
     }
 
     const IMAGE: (&str, &str) = ("INPUT_IMAGE", "repo@sha256:0");
+
+    #[test]
+    fn event_rules_are_lambda_only_and_not_for_previews() {
+        const RULES: (&str, &str) = ("INPUT_EVENT-RULES", "nightly:\n  schedule: rate(1 day)\n");
+        let (t, e) = choose(&[("INPUT_FUNCTION-NAME", "api"), RULES]);
+        assert_eq!((t, e.len()), (Some("lambda"), 0), "{e:#?}");
+        for (input, value) in [
+            ("INPUT_SERVICE", "web"),
+            ("INPUT_APP-RUNNER-SERVICE", "front"),
+            ("INPUT_EXPRESS-SERVICE", "front"),
+        ] {
+            let (_, e) = choose(&[(input, value), IMAGE, RULES]);
+            assert_eq!(e.len(), 1, "{e:#?}");
+            assert!(
+                e[0].starts_with("input `event-rules`: does not apply to")
+                    && e[0].contains("EventBridge rules target a Lambda alias"),
+                "{e:#?}"
+            );
+        }
+        // Without `function-name`, the rules make it a Lambda deploy that lacks one.
+        let (_, e) = choose(&[RULES]);
+        assert!(
+            e.iter()
+                .any(|e| e.contains("`function-name`") && e.contains("`event-rules` given")),
+            "{e:#?}"
+        );
+        let (_, e) = choose(&[
+            ("INPUT_FUNCTION-NAME", "api"),
+            ("INPUT_PREVIEW", "true"),
+            RULES,
+        ]);
+        assert!(
+            e.iter()
+                .any(|e| e.starts_with("input `event-rules`: does not apply to previews")),
+            "{e:#?}"
+        );
+        let (_, e) = choose(&[
+            ("INPUT_FUNCTION-NAME", "api"),
+            ("INPUT_EVENT-RULES", "x: 1"),
+        ]);
+        assert!(
+            e.iter().any(|e| e.starts_with("input `event-rules`")),
+            "{e:#?}"
+        );
+    }
 
     #[test]
     fn each_target_input_chooses_its_target_once() {
@@ -705,6 +809,7 @@ mod tests {
             "poll",
             "target",
             "rollback",
+            "promote",
         ]
         .iter()
         .map(|r| (format!("{r}.rs"), None))

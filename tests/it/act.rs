@@ -1662,6 +1662,139 @@ async fn act_rollback_example_restores_the_previous_lambda_version() {
     gh.assert_no_violations();
 }
 
+// ---- examples/promotion.yml ----
+
+/// examples/promotion.yml on a push to main, in host mode, against a moto of its own (the example's
+/// function `backend` is fixed) and the fake GitHub over TLS. `dev` zips `backend/app.py` and deploys it
+/// (version 2 behind alias `dev`, its EventBridge rule on that alias) and records its GitHub Deployment;
+/// `staging` (after `dev`) finds that deployment, verifies it (the push's commit on `main`, the version's
+/// code hash) and creates alias `staging` on the same version 2, publishing nothing, with a deployment
+/// recording `promoted_from: dev` and its own EventBridge rule on alias `staging`; `production` is
+/// refused before any AWS call, because production requires the OIDC `environment` claim (act has none).
+#[tokio::test]
+async fn act_promotion_example_deploys_dev_promotes_its_version_to_staging_and_refuses_production()
+{
+    let Some(act) = act() else {
+        return;
+    };
+    let Some(moto) = crate::helpers::moto::own() else {
+        return;
+    };
+    let endpoint = moto.endpoint.clone();
+    let conf = crate::helpers::moto::sdk(&endpoint, "eu-west-1");
+    let gh = github().await;
+    let ca = gh.ca_pem_path().map(std::path::Path::to_owned).unwrap();
+    let lambda = aws_sdk_lambda::Client::new(&conf);
+    let code = crate::helpers::moto::LambdaCode::Python("def handler(e, c):\n    return 0\n");
+    crate::helpers::moto::lambda_function(&conf, &endpoint, "backend", code, None).await;
+    let health = crate::lambda::health_server(200).await;
+    let api = health.url.trim_end_matches("/health").to_owned();
+
+    let repo = example_repo("promotion").file(
+        "backend/app.py",
+        "def handler(event, context):\n    return {\"ok\": True}\n",
+    );
+    let sha = repo.commit("feat: backend");
+    // The push's commit is on `main`: a promotion traces the release to its ref.
+    gh.seed_commit(&sha, "feat: backend", &[]);
+    gh.set_ref("refs/heads/main", &sha);
+    let url = gh.url();
+    let ca_path = ca.clone();
+    let r = tokio::task::spawn_blocking(move || {
+        let run = Run::new(act, &repo, Mode::Host, ".github/workflows/promotion.yml")
+            .event("push", serde_json::json!({"ref": "refs/heads/main"}))
+            .github(&url, Some(&ca_path))
+            .secret("GITHUB_TOKEN", "ghs_actpromotiontoken0123456789")
+            .var("APP_ACCOUNT_ID", ACCOUNT)
+            .var("DEV_API_URL", &api)
+            .var("STAGING_API_URL", &api)
+            .var("PROD_API_URL", &api);
+        with_aws(run, &endpoint).run()
+    })
+    .await
+    .unwrap();
+    r.check(r.job_succeeded("dev"), "the dev job succeeds");
+    r.check(r.errors("dev").is_empty(), "no ::error in dev");
+    r.check(r.job_succeeded("staging"), "the staging job succeeds");
+    r.check(r.errors("staging").is_empty(), "no ::error in staging");
+    let alias = |name: &'static str| {
+        let lambda = lambda.clone();
+        async move {
+            lambda
+                .get_alias()
+                .function_name("backend")
+                .name(name)
+                .send()
+                .await
+                .ok()
+                .and_then(|a| a.function_version().map(str::to_owned))
+        }
+    };
+    let (dev, staging) = (alias("dev").await, alias("staging").await);
+    r.check(
+        dev.as_deref() == Some("2") && staging.as_deref() == Some("2"),
+        &format!("dev and staging serve the same version 2: {dev:?} {staging:?}"),
+    );
+    let versions = lambda
+        .list_versions_by_function()
+        .function_name("backend")
+        .send()
+        .await
+        .unwrap();
+    r.check(
+        versions.versions().len() == 3,
+        "$LATEST, 1 and dev's 2: the promotion published nothing",
+    );
+    let deployments = gh.deployments();
+    let of = |env: &str| {
+        deployments
+            .iter()
+            .find(|d| d["environment"] == env)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (d_dev, d_staging) = (of("dev"), of("staging"));
+    r.check(
+        d_staging["payload"]["promoted_from"] == "dev"
+            && d_staging["payload"]["restored_from"] == d_dev["id"]
+            && d_staging["payload"]["target"]["version"] == "2"
+            && d_staging["payload"]["target"]["alias"] == "staging"
+            && d_staging["sha"] == sha.as_str(),
+        &format!("staging's deployment records the promotion of dev's: {d_staging} from {d_dev}"),
+    );
+    // Each environment's rule targets its own alias: staging's was synced by the promotion.
+    let events =
+        stevedore::aws::events::Events::new(&conf, &stevedore::net::Net::builtin()).unwrap();
+    for (rule, alias) in [
+        ("nightly-report-dev", "dev"),
+        ("nightly-report-staging", "staging"),
+    ] {
+        let targets = events
+            .list_targets_by_rule("default", rule)
+            .await
+            .unwrap_or_default();
+        r.check(
+            targets.len() == 1
+                && targets[0]
+                    .arn
+                    .ends_with(&format!(":function:backend:{alias}")),
+            &format!("rule {rule} targets alias {alias}: {targets:?}"),
+        );
+    }
+    r.check(
+        r.job_failed("production"),
+        "production is refused under act",
+    );
+    let errors = r.errors("production");
+    r.check(
+        errors
+            .iter()
+            .any(|e| e.contains("environment") && e.contains("claim")),
+        &format!("the refusal names the environment claim: {errors:?}"),
+    );
+    gh.assert_no_violations();
+}
+
 // ---- examples/preview.yml ----
 
 /// examples/preview.yml, unmodified, for one pull request's whole life in host mode: `opened`, then

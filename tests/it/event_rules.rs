@@ -28,6 +28,19 @@ async fn policy(rig: &Rig) -> Vec<Value> {
     }
 }
 
+/// The ARN of the rig's alias `live`.
+async fn live_arn(rig: &Rig) -> String {
+    rig.lambda
+        .get_alias()
+        .function_name(&rig.function)
+        .name("live")
+        .send()
+        .await
+        .unwrap()
+        .alias_arn
+        .unwrap()
+}
+
 fn rules(text: &str) -> Vec<EventRule> {
     event_rules::parse(text).unwrap()
 }
@@ -43,16 +56,7 @@ async fn event_rules_are_created_updated_pruned_on_the_alias_and_a_second_run_ch
     let Some(rig) = Rig::new("worker").await else {
         return;
     };
-    let alias_arn = rig
-        .lambda
-        .get_alias()
-        .function_name(&rig.function)
-        .name("live")
-        .send()
-        .await
-        .unwrap()
-        .alias_arn
-        .unwrap();
+    let alias_arn = live_arn(&rig).await;
     let worker = Worker::from_alias_arn(&alias_arn).unwrap();
     let net = Net::builtin();
     let events = Events::new(&rig.sdk, &net).unwrap();
@@ -265,4 +269,93 @@ async fn event_rules_are_created_updated_pruned_on_the_alias_and_a_second_run_ch
         .unwrap()
         .unwrap();
     assert_eq!(theirs.schedule_expression.as_deref(), Some("rate(1 hour)"));
+}
+
+/// `event-rules` through a Lambda deploy step: the dry run shows the diff and writes nothing; the deploy
+/// moves the alias, then creates the rule on it; the same step again changes nothing; a step listing
+/// another rule creates it and removes the first.
+#[tokio::test]
+async fn a_lambda_deploy_syncs_its_event_rules_after_the_alias_moved() {
+    let Some(rig) = Rig::new("worker-deploy").await else {
+        return;
+    };
+    let net = Net::builtin();
+    let events = Events::new(&rig.sdk, &net).unwrap();
+    let (nightly, hourly) = (unique("nightly"), unique("hourly"));
+    let first = format!("{nightly}:\n  schedule: rate(1 day)\n");
+    let summary = |r: &crate::helpers::run::StepResult| {
+        assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+        r.summary.replace("&#95;", "_")
+    };
+
+    let dry = summary(
+        &rig.step(Some("a"))
+            .input("event-rules", &first)
+            .input("dry-run", "true")
+            .run()
+            .await,
+    );
+    assert!(
+        dry.contains(&format!("`+ rule default/{nightly}"))
+            && dry.contains("(dry run, nothing written)"),
+        "{dry}"
+    );
+    assert!(
+        events
+            .describe_rule("default", &nightly)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let deployed = summary(&rig.step(Some("a")).input("event-rules", &first).run().await);
+    assert!(
+        deployed.contains(&format!("`+ rule default/{nightly}")),
+        "{deployed}"
+    );
+    assert_eq!(rig.alias().await.0, "2");
+    let alias_arn = live_arn(&rig).await;
+    let targets = events
+        .list_targets_by_rule("default", &nightly)
+        .await
+        .unwrap();
+    assert_eq!(
+        targets
+            .iter()
+            .map(|t| (t.id.as_str(), t.arn.as_str()))
+            .collect::<Vec<_>>(),
+        [(TARGET_ID, alias_arn.as_str())]
+    );
+    let sid = event_rules::statement_id("default", &nightly);
+    assert!(
+        policy(&rig).await.iter().any(|s| s["Sid"] == sid.as_str()),
+        "no invoke permission {sid} on the alias"
+    );
+
+    let again = summary(&rig.step(Some("a")).input("event-rules", &first).run().await);
+    assert!(
+        again.contains(&format!("`= rule default/{nightly}")),
+        "{again}"
+    );
+
+    let second = format!("{hourly}:\n  schedule: rate(1 hour)\n");
+    let moved = summary(
+        &rig.step(Some("a"))
+            .input("event-rules", &second)
+            .run()
+            .await,
+    );
+    assert!(
+        moved.contains(&format!("`+ rule default/{hourly}"))
+            && moved.contains(&format!("`- rule default/{nightly}")),
+        "{moved}"
+    );
+    assert!(
+        events
+            .describe_rule("default", &nightly)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(!policy(&rig).await.iter().any(|s| s["Sid"] == sid.as_str()));
 }

@@ -45,6 +45,7 @@ mod packages;
 mod pipelines;
 mod preview;
 mod promote;
+mod promotion;
 mod proxy;
 mod publish;
 mod reporting;

@@ -29,7 +29,7 @@ fn history(gh: &FakeGithub) {
     gh.set_ref("refs/tags/v1.0.0", SHA_A);
 }
 
-fn image(n: char) -> String {
+pub fn image(n: char) -> String {
     format!(
         "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:{}",
         n.to_string().repeat(64)
@@ -51,16 +51,16 @@ fn tagged(step: Step, tag: &str) -> Step {
         .var("GITHUB_REF_TYPE", "tag")
 }
 
-fn last_deployment(gh: &FakeGithub) -> Value {
+pub fn last_deployment(gh: &FakeGithub) -> Value {
     gh.deployments().last().cloned().unwrap()
 }
 
-fn ok(r: &StepResult) {
+pub fn ok(r: &StepResult) {
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
 }
 
 /// `web` completes each deployment one poll after UpdateService.
-fn complete(fake: &FakeEcs, n: usize) {
+pub fn complete(fake: &FakeEcs, n: usize) {
     fake.script("web", vec![Behaviour::complete_after_polls(1); n]);
 }
 
@@ -413,7 +413,7 @@ async fn lambda_rollback_moves_the_alias_back_to_the_recorded_version_with_healt
     gh.assert_no_violations();
 }
 
-fn app_runner_step(fake: &crate::helpers::fake_apprunner::FakeAppRunner) -> Option<Step> {
+pub fn app_runner_step(fake: &crate::helpers::fake_apprunner::FakeAppRunner) -> Option<Step> {
     Some(
         scripted_step("AWS_ENDPOINT_URL_APPRUNNER", fake.url())?
             .input("app-runner-service", "frontend")
@@ -546,7 +546,7 @@ const EXPRESS_ARN: &str = "arn:aws:ecs:eu-west-1:123456789012:service/default/fr
 
 /// An ECS Express deploy step of `frontend` (in `default`) on the scripted ECS endpoint, its URL
 /// checked at the endpoint's `/ping`.
-fn express_step(fake: &FakeEcs) -> Option<Step> {
+pub fn express_step(fake: &FakeEcs) -> Option<Step> {
     Some(
         scripted_step("AWS_ENDPOINT_URL_ECS", fake.url())?
             .input("express-service", "frontend")
@@ -561,7 +561,7 @@ fn express_updates(fake: &FakeEcs) -> Vec<String> {
         .collect()
 }
 
-fn no_protocol_errors(fake: &FakeEcs) {
+pub fn no_protocol_errors(fake: &FakeEcs) {
     assert!(
         fake.protocol_errors().is_empty(),
         "{:?}",

@@ -651,6 +651,25 @@ impl super::target::Target for Config {
         matches!(recorded, crate::github::deployments::Target::AppRunner { service, .. } if same_app_runner_service(service, &self.service))
     }
 
+    /// Any App Runner release: its image on this service (App Runner service names are unique in an
+    /// account and region, so environments of one account run services of different names;
+    /// `check_release` then requires the image to come from the repository this service runs).
+    fn counterpart(
+        &self,
+        _aws: &crate::aws::Connected,
+        recorded: &crate::github::deployments::Target,
+    ) -> Option<crate::github::deployments::Target> {
+        match recorded {
+            crate::github::deployments::Target::AppRunner { image, .. } => {
+                Some(crate::github::deployments::Target::AppRunner {
+                    service: self.service.clone(),
+                    image: image.clone(),
+                })
+            }
+            _ => None,
+        }
+    }
+
     fn observe(
         &self,
         rt: &Runtime<'_>,

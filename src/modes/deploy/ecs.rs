@@ -1009,6 +1009,25 @@ impl super::target::Target for Config {
         *cluster == self.cluster && names == ours
     }
 
+    /// The same services (by name, in any cluster), each on its recorded task definition here.
+    fn counterpart(
+        &self,
+        _aws: &Connected,
+        recorded: &crate::github::deployments::Target,
+    ) -> Option<crate::github::deployments::Target> {
+        let crate::github::deployments::Target::Ecs { services, .. } = recorded else {
+            return None;
+        };
+        let mut names: Vec<&str> = services.iter().map(|s| s.service.as_str()).collect();
+        names.sort_unstable();
+        let mut ours: Vec<&str> = self.services.iter().map(String::as_str).collect();
+        ours.sort_unstable();
+        (names == ours).then(|| crate::github::deployments::Target::Ecs {
+            cluster: self.cluster.clone(),
+            services: services.clone(),
+        })
+    }
+
     fn observe(&self, _rt: &Runtime<'_>, aws: &Connected) -> Result<Live, ModeError> {
         Ok(Live {
             sdk: aws.sdk.clone(),

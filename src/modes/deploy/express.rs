@@ -981,6 +981,23 @@ impl super::target::Target for Config {
         matches!(recorded, crate::github::deployments::Target::EcsExpress { service, .. } if same_express_service(service, &arn_of(aws, self)))
     }
 
+    /// The same service name (in any cluster): its recorded image on this service.
+    fn counterpart(
+        &self,
+        aws: &crate::aws::Connected,
+        recorded: &crate::github::deployments::Target,
+    ) -> Option<crate::github::deployments::Target> {
+        let crate::github::deployments::Target::EcsExpress { service, image } = recorded else {
+            return None;
+        };
+        let arn = arn_of(aws, self);
+        let name = |s: &str| s.rsplit('/').next().map(str::to_owned);
+        (name(service) == name(&arn)).then(|| crate::github::deployments::Target::EcsExpress {
+            service: arn,
+            image: image.clone(),
+        })
+    }
+
     fn observe(&self, _rt: &Runtime<'_>, aws: &crate::aws::Connected) -> Result<Live, ModeError> {
         Ok(Live {
             image: super::image_target::LiveImage::new(Api::new(&aws.sdk)),

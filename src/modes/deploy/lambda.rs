@@ -82,6 +82,9 @@ pub struct LambdaConfig {
     pub settings: Settings,
     pub traffic: Traffic,
     pub health: HealthConfig,
+    /// `event-rules`: the EventBridge rules whose target is the alias, synced after it moved
+    /// (`None`: not given, rules left alone).
+    pub event_rules: Option<Vec<crate::event_rules::EventRule>>,
 }
 
 impl LambdaConfig {
@@ -207,7 +210,25 @@ impl LambdaConfig {
                 payload,
                 interval,
             },
+            // Set by `deploy::Config::parse`, which reads `event-rules` once ([`parse_event_rules`]).
+            event_rules: None,
         })
+    }
+}
+
+/// Parses `event-rules` (`raw`, as `deploy::Config::parse` read it), recording each problem.
+pub fn parse_event_rules(
+    p: &mut Inputs<'_>,
+    raw: Option<&str>,
+) -> Option<Vec<crate::event_rules::EventRule>> {
+    match crate::event_rules::parse(raw?) {
+        Ok(rules) => Some(rules),
+        Err(errors) => {
+            for e in errors {
+                p.error(Input::EventRules, e.value.as_deref(), e.problem, e.fix);
+            }
+            None
+        }
     }
 }
 
@@ -297,6 +318,9 @@ pub enum LambdaError {
     },
     #[error("cannot build the HTTP client for `health-url`: {message}")]
     Http { message: String },
+    /// The `event-rules` sync after the alias moved.
+    #[error("`event-rules`: {0}")]
+    EventRules(#[from] crate::event_rules::EventRulesError),
     #[error(
         "version {version} of Lambda function `{function}`, which the deployment to restore recorded, cannot be read: {message}"
     )]
@@ -348,6 +372,21 @@ impl LambdaError {
             LambdaError::PackageType { .. } => {
                 "Zip functions take `zip-file` or `s3-bucket`/`s3-key`; image functions take `image`.".into()
             }
+            LambdaError::EventRules(crate::event_rules::EventRulesError::NotOurs { .. }) => {
+                "The alias was deployed; rename the rule in `event-rules` (or delete the other rule) and re-run to sync the rules.".into()
+            }
+            LambdaError::EventRules(crate::event_rules::EventRulesError::Call(e)) => format!(
+                "The alias was deployed, its rules were not all synced. {}",
+                if e.is_access_denied() {
+                    format!(
+                        "The role needs `{}:{}` (EventBridge: ListEventBuses, ListRuleNamesByTarget, DescribeRule, ListTargetsByRule, ListTagsForResource, PutRule with TagResource, PutTargets, RemoveTargets, DeleteRule; Lambda: GetPolicy, AddPermission, RemovePermission on the alias).",
+                        if e.service == "Lambda" { "lambda" } else { "events" },
+                        e.op
+                    )
+                } else {
+                    "Re-run the job: the sync writes only what still differs.".to_owned()
+                }
+            ),
             LambdaError::VersionMissing { .. } => {
                 "The version was deleted since: restore another version (`rollback-to: <version>`), or deploy the release again normally.".into()
             }
@@ -365,6 +404,7 @@ impl LambdaError {
                 | LambdaError::RoleMismatch { .. }
                 | LambdaError::PackageType { .. }
                 | LambdaError::VersionMissing { .. }
+                | LambdaError::EventRules(crate::event_rules::EventRulesError::NotOurs { .. })
         )
     }
 }
@@ -478,6 +518,32 @@ impl super::target::Target for LambdaConfig {
     ) -> bool {
         matches!(recorded, crate::github::deployments::Target::Lambda { function, alias, .. }
             if *function == self.function_name && *alias == self.alias)
+    }
+
+    /// The same function: its recorded version (and code hash) behind this step's alias.
+    fn counterpart(
+        &self,
+        _aws: &crate::aws::Connected,
+        recorded: &crate::github::deployments::Target,
+    ) -> Option<crate::github::deployments::Target> {
+        match recorded {
+            crate::github::deployments::Target::Lambda {
+                function,
+                version,
+                code_sha256,
+                s3,
+                ..
+            } if *function == self.function_name => {
+                Some(crate::github::deployments::Target::Lambda {
+                    function: function.clone(),
+                    alias: self.alias.clone(),
+                    version: version.clone(),
+                    code_sha256: code_sha256.clone(),
+                    s3: s3.clone(),
+                })
+            }
+            _ => None,
+        }
     }
 
     fn observe(
@@ -605,6 +671,15 @@ impl Recorder<'_, '_> {
                 alias: cfg.alias.clone(),
                 version: v.to_owned(),
                 code_sha256: Some(code_sha256.to_owned()),
+                s3: match &cfg.code {
+                    Some(CodeSource::S3 { bucket, key }) => {
+                        Some(crate::github::deployments::S3Object {
+                            bucket: bucket.clone(),
+                            key: key.clone(),
+                        })
+                    }
+                    _ => None,
+                },
             });
         }
         self.started = Some(
@@ -687,7 +762,27 @@ async fn run_inner(
         None => None,
     };
     let mut d = outcome?;
+    // The plan words a recorded release's move as a rollback; a promotion names its source instead.
+    if let Some(from) = restore.and_then(|r| r.promoted_from.as_deref()) {
+        for n in &mut d.notes {
+            if let Some(rest) = n.strip_prefix("Rollback") {
+                *n = format!(
+                    "Promotion from {}{rest}",
+                    crate::report::markdown::code_span(from)
+                );
+            }
+        }
+    }
     d.notes.extend(github_note.filter(|n| !n.is_empty()));
+    if let Some(rules) = &cfg.event_rules {
+        if success {
+            sync_event_rules(sdk, cfg, &net, rules, dry_run, &mut d).await?;
+        } else {
+            d.notes.push(
+                "EventBridge rules (`event-rules`) not synced: the alias did not move to the new release.".into(),
+            );
+        }
+    }
     let key = rt
         .common
         .report_key
@@ -702,6 +797,57 @@ async fn run_inner(
         );
     }
     Ok(r)
+}
+
+/// Syncs `event-rules` with the alias (`dry_run`: compares only) and notes each rule's change in the
+/// report: created, updated, removed or unchanged, with what differs.
+async fn sync_event_rules(
+    sdk: &SdkConfig,
+    cfg: &LambdaConfig,
+    net: &crate::net::Net,
+    rules: &[crate::event_rules::EventRule],
+    dry_run: bool,
+    d: &mut Deployed,
+) -> Result<(), LambdaError> {
+    let alias_arn = if d.alias_arn.is_empty() {
+        format!("{}:{}", d.function_arn, cfg.alias)
+    } else {
+        d.alias_arn.clone()
+    };
+    let Some(worker) = crate::event_rules::Worker::from_alias_arn(&alias_arn) else {
+        d.notes.push(format!(
+            "EventBridge rules (`event-rules`) not synced: {} is not an alias ARN.",
+            crate::report::markdown::code_span(&alias_arn)
+        ));
+        return Ok(());
+    };
+    let events = crate::aws::events::Events::new(sdk, net).map_err(|e| LambdaError::Http {
+        message: e.to_string(),
+    })?;
+    let lambda = aws_sdk_lambda::Client::new(sdk);
+    let changes = crate::event_rules::sync(&events, &lambda, &worker, rules, dry_run).await?;
+    let lines: Vec<String> = changes
+        .iter()
+        .map(|c| crate::report::markdown::code_span(&c.to_string()))
+        .collect();
+    d.notes.push(format!(
+        "EventBridge rules on alias {}{}: {}.",
+        crate::report::markdown::code_span(&cfg.alias),
+        if dry_run {
+            " (dry run, nothing written)"
+        } else {
+            ""
+        },
+        if lines.is_empty() {
+            "none listed, none of stevedore's left".to_owned()
+        } else {
+            lines.join(", ")
+        }
+    ));
+    for c in &changes {
+        tracing::info!("event-rules: {c}");
+    }
+    Ok(())
 }
 
 /// The alias in the Lambda console (the deployment's `environment_url`).
@@ -1581,6 +1727,7 @@ mod tests {
             },
             traffic: Traffic::parse(traffic).unwrap(),
             health: HealthConfig::default(),
+            event_rules: None,
         }
     }
 

@@ -22,20 +22,30 @@ pub struct Restore {
     pub environment: String,
     /// For the report: which deployment, and what was passed over.
     pub note: String,
+    /// A promotion (`promote-from`): the environment the release comes from (`release` is its
+    /// deployment there); `None` for a rollback.
+    pub promoted_from: Option<String>,
 }
 
 impl Restore {
-    /// The GitHub Deployment description of the rollback.
+    /// The GitHub Deployment description of the rollback (or promotion).
     #[must_use]
     pub fn description(&self, what: &str) -> String {
-        format!(
-            "Rollback of {what} to #{} ({})",
-            self.release.id, self.release.version
-        )
+        match &self.promoted_from {
+            Some(from) => format!(
+                "Promotion of {what} from {from} #{} ({})",
+                self.release.id, self.release.version
+            ),
+            None => format!(
+                "Rollback of {what} to #{} ({})",
+                self.release.id, self.release.version
+            ),
+        }
     }
 
     /// Adds the restored release to the report: a paragraph after the first, and the outputs
-    /// `restored-version` and `restored-deployment-id`.
+    /// `restored-version` and `restored-deployment-id` (a promotion: `promoted-version` and
+    /// `promoted-deployment-id`).
     #[must_use]
     pub fn annotate(&self, mut r: Report) -> Report {
         let para = format!("{}\n\n", self.note);
@@ -46,9 +56,13 @@ impl Restore {
         if let Some(c) = r.checks.first_mut() {
             c.summary.clone_from(&r.summary);
         }
-        r.title = format!("rollback: {}", r.title);
-        r.output("restored-version", self.release.version.clone());
-        r.output("restored-deployment-id", self.release.id.to_string());
+        let (kind, outputs) = match self.promoted_from {
+            Some(_) => ("promotion", ["promoted-version", "promoted-deployment-id"]),
+            None => ("rollback", ["restored-version", "restored-deployment-id"]),
+        };
+        r.title = format!("{kind}: {}", r.title);
+        r.output(outputs[0], self.release.version.clone());
+        r.output(outputs[1], self.release.id.to_string());
         r
     }
 }

@@ -152,6 +152,7 @@ pub async fn choose<T: Target>(
         git_ref: release.git_ref.clone(),
         restored_from: Some(release.id),
         rolled_back_from: live.map(|l| l.id),
+        promoted_from: None,
     };
     tracing::info!(
         "rollback-to: deployment #{} ({}) of `{environment}`",
@@ -163,10 +164,11 @@ pub async fn choose<T: Target>(
         record,
         environment: environment.to_owned(),
         note,
+        promoted_from: None,
     })
 }
 
-fn short(sha: &str) -> &str {
+pub(super) fn short(sha: &str) -> &str {
     sha.get(..12).unwrap_or(sha)
 }
 
@@ -258,42 +260,58 @@ impl<T: Target> Verify for Bound<'_, T> {
 }
 
 impl<T: Target> Bound<'_, T> {
-    /// The commit: its recorded ref is allowed to deploy to the environment, the version is that ref's
-    /// (the tag's name, or the commit on a branch), and GitHub shows the ref holding the commit.
     async fn commit(&self, r: &Release) -> Result<Option<String>, FindError> {
-        let Some(git_ref) = r.git_ref.as_deref() else {
-            return Ok(Some(
-                "the record names no ref to trace its commit to".into(),
-            ));
-        };
-        if let Some(environment) = self.v.checks.environment
-            && let Err(e) =
-                crate::policy::check_ref(self.v.checks.policy, environment, Some(git_ref))
-        {
-            return Ok(Some(format!(
-                "{e} (a rollback restores only what a deploy from an allowed ref could have made)"
-            )));
-        }
-        if let Some(tag) = git_ref.strip_prefix("refs/tags/") {
-            if r.version != tag {
-                return Ok(Some(format!(
-                    "the record's version `{}` is not its tag `{tag}`",
-                    r.version
-                )));
-            }
-        } else if r.version != r.sha {
-            return Ok(Some(format!(
-                "the record's version `{}` is not its commit `{}`",
-                r.version, r.sha
-            )));
-        }
-        deployments::ref_holds(self.client, self.repository, git_ref, &r.sha)
-            .await
-            .map_err(|e| FindError::Verify {
-                id: r.id,
-                message: e.to_string(),
-            })
+        check_commit(
+            self.client,
+            self.repository,
+            &self.v.checks,
+            r,
+            "a rollback restores only what a deploy from an allowed ref could have made",
+        )
+        .await
     }
+}
+
+/// The commit of a recorded release (`r`): its recorded ref is allowed to deploy to
+/// `checks.environment`, the version is that ref's (the tag's name, or the commit on a branch), and
+/// GitHub shows the ref holding the commit. `why` ends a policy refusal (what the check guards).
+/// Shared with promotion, which checks the source environment's release the same way.
+pub(super) async fn check_commit(
+    client: &crate::github::Client,
+    repository: &str,
+    checks: &Checks<'_>,
+    r: &Release,
+    why: &str,
+) -> Result<Option<String>, FindError> {
+    let Some(git_ref) = r.git_ref.as_deref() else {
+        return Ok(Some(
+            "the record names no ref to trace its commit to".into(),
+        ));
+    };
+    if let Some(environment) = checks.environment
+        && let Err(e) = crate::policy::check_ref(checks.policy, environment, Some(git_ref))
+    {
+        return Ok(Some(format!("{e} ({why})")));
+    }
+    if let Some(tag) = git_ref.strip_prefix("refs/tags/") {
+        if r.version != tag {
+            return Ok(Some(format!(
+                "the record's version `{}` is not its tag `{tag}`",
+                r.version
+            )));
+        }
+    } else if r.version != r.sha {
+        return Ok(Some(format!(
+            "the record's version `{}` is not its commit `{}`",
+            r.version, r.sha
+        )));
+    }
+    deployments::ref_holds(client, repository, git_ref, &r.sha)
+        .await
+        .map_err(|e| FindError::Verify {
+            id: r.id,
+            message: e.to_string(),
+        })
 }
 
 /// Runs the rollback on `target`: connect, find the release (each candidate verified against what is

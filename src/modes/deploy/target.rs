@@ -13,8 +13,9 @@
 //!   ([`Target::deploy`]);
 //! - **restore** a recorded release ([`Target::restore`]): the same run with the recorded artifact.
 //!
-//! `deploy.rs` chooses the target and runs it; `rollback.rs` (and promotion) find a release through
-//! [`super::record`] and hand it to [`Target::restore`] without naming any target.
+//! `deploy.rs` chooses the target and runs it; `rollback.rs` and `promote.rs` find a release through
+//! [`super::record`] and hand it to [`Target::restore`] without naming any target (a promotion first
+//! maps the source environment's record onto this target with [`Target::counterpart`]).
 //!
 //! This module imports no deploy target; the targets import it.
 
@@ -45,6 +46,17 @@ pub trait Target: Sync {
 
     /// Whether a recorded release is of this very target (same service, function and alias, …).
     fn owns(&self, aws: &Connected, recorded: &deployments::Target) -> bool;
+
+    /// A release recorded in another environment (`promote-from`) as a release of this target: the same
+    /// artifact (task definitions, Lambda version, image) put in place on this step's cluster, alias or
+    /// service. `None` when the record is not of this target's line: another kind of target, other ECS
+    /// or ECS Express services (by name), another Lambda function. Nothing is verified here: the
+    /// promotion checks the result with [`Target::check_release`] like any recorded release.
+    fn counterpart(
+        &self,
+        aws: &Connected,
+        recorded: &deployments::Target,
+    ) -> Option<deployments::Target>;
 
     /// What is live, not read yet.
     ///
@@ -110,7 +122,8 @@ pub struct TargetInputs {
     pub function_name: Option<String>,
     pub app_runner_service: Option<String>,
     pub express_service: Option<String>,
-    /// Whether `rollback-to` is given (the inputs of a new release are then refused by its parser).
+    /// Whether `rollback-to` or `promote-from` is given: the release is a recorded one (the inputs of a
+    /// new release are then refused by their parser).
     pub rollback_to: bool,
 }
 

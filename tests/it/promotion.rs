@@ -1,0 +1,470 @@
+//! `promote-from` (docs/promotion.md): a deploy step puts in place exactly what another environment's
+//! latest GitHub Deployment of the same target line records — Lambda on moto, ECS and ECS Express on the
+//! scripted ECS endpoint, App Runner on the scripted App Runner endpoint — with the fake GitHub that checks
+//! every request and answer against GitHub's OpenAPI description. The source's release is verified like a
+//! rollback's (its commit against the trigger policy of both environments and its ref, its artifact
+//! against the target) and refused, with the reason, when it failed, is in progress or does not check out.
+
+use serde_json::{Value, json};
+
+use crate::ecs::{error_lines, fake_with, step_for};
+use crate::helpers::deploy::states;
+use crate::helpers::fake_ecs::FakeEcs;
+use crate::helpers::fake_github::FakeGithub;
+use crate::helpers::run::{Step, StepResult};
+use crate::rollback::{
+    app_runner_step, complete, express_step, image, last_deployment, no_protocol_errors, ok,
+};
+
+const SHA_A: &str = "aaaaaaa1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const SHA_B: &str = "bbbbbbb2bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+const SHA_C: &str = "ccccccc3cccccccccccccccccccccccccccccccc";
+/// On branch `feature/x` only.
+const SHA_E: &str = "eeeeeee5eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee";
+
+/// SHA_A to SHA_C on `main`; SHA_E on `feature/x`.
+fn history(gh: &FakeGithub) {
+    let mut parents: Vec<&str> = Vec::new();
+    for sha in [SHA_A, SHA_B, SHA_C] {
+        gh.seed_commit(sha, "feat: a change", &parents);
+        parents = vec![sha];
+    }
+    gh.set_ref("refs/heads/main", SHA_C);
+    gh.seed_commit(SHA_E, "feat: elsewhere", &[SHA_A]);
+    gh.set_ref("refs/heads/feature/x", SHA_E);
+}
+
+/// `step` run for commit `sha` in `environment`; `main` may deploy to `dev` and `staging`.
+fn at(step: Step, gh: &FakeGithub, sha: &str, environment: &str) -> Step {
+    step.input("environment", environment)
+        .input(
+            "trigger-policy",
+            "dev: [refs/heads/main]\nstaging: [refs/heads/main]",
+        )
+        .input("github-token", "ghs_faketoken0123456789")
+        .var("GITHUB_API_URL", &gh.url())
+        .var("GITHUB_SHA", sha)
+}
+
+/// The step was refused with exit 2 and an `::error` containing every one of `needles`.
+fn refused(r: &StepResult, needles: &[&str]) {
+    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.summary);
+    let errors = error_lines(&r.stdout);
+    assert!(
+        errors.iter().any(|e| needles.iter().all(|n| e.contains(n))),
+        "no ::error with {needles:?}:\n{}",
+        r.stdout
+    );
+}
+
+/// Creates a deployment of `sha` to `environment` with `payload` and `state`, with another token,
+/// through the fake GitHub's REST API (anyone with `deployments: write` can); its id.
+async fn forge(gh: &FakeGithub, environment: &str, sha: &str, payload: Value, state: &str) -> u64 {
+    let other = gh.client_as("ghp_other0123456789abcdefghijklmnopqrs");
+    let d = other
+        .post(
+            "/repos/octo-org/octo-repo/deployments",
+            &json!({
+                "ref": sha, "environment": environment, "auto_merge": false,
+                "required_contexts": [], "payload": payload,
+            }),
+        )
+        .await
+        .unwrap();
+    let id = d["id"].as_u64().unwrap_or_else(|| panic!("{d}"));
+    other
+        .post(
+            &format!("/repos/octo-org/octo-repo/deployments/{id}/statuses"),
+            &json!({ "state": state }),
+        )
+        .await
+        .unwrap();
+    id
+}
+
+/// The new deployment records the source's artifact as this target's, promoted from `dev`'s
+/// deployment `source`, for the source's commit, and succeeded.
+fn promoted_record(gh: &FakeGithub, source: &Value, target: &Value) {
+    let d = last_deployment(gh);
+    assert_eq!(d["environment"], "staging", "{d}");
+    assert_eq!(d["sha"], source["sha"], "{d}");
+    assert_eq!(d["payload"]["promoted_from"], "dev", "{d}");
+    assert_eq!(d["payload"]["restored_from"], source["id"], "{d}");
+    assert_eq!(d["payload"]["version"], source["payload"]["version"], "{d}");
+    assert_eq!(d["payload"]["ref"], "refs/heads/main", "{d}");
+    assert_eq!(&d["payload"]["target"], target, "{d}");
+    assert_eq!(
+        states(gh, d["id"].as_u64().unwrap()),
+        ["in_progress", "success"]
+    );
+}
+
+#[tokio::test]
+async fn lambda_promotion_moves_this_alias_to_the_source_version_and_refuses_failed_in_progress_and_unverified_sources()
+ {
+    let gh = FakeGithub::start_for("octo-org/octo-repo").await;
+    history(&gh);
+    let Some(rig) = crate::lambda::Rig::new("promote").await else {
+        return;
+    };
+    // dev: A is published as version 2 behind alias `dev`; staging's `live` is on version 1.
+    let a = at(rig.step(Some("a")).input("alias", "dev"), &gh, SHA_A, "dev")
+        .run()
+        .await;
+    ok(&a);
+    let dep_a = last_deployment(&gh);
+    assert_eq!(dep_a["payload"]["target"]["version"], "2", "{dep_a}");
+    assert_eq!(rig.alias().await.0, "1");
+
+    // Dry run: names the source and the version, moves nothing, records nothing.
+    let deployments = gh.deployments().len();
+    let dry = at(rig.step(None), &gh, SHA_C, "staging")
+        .input("promote-from", "dev")
+        .input("dry-run", "true")
+        .run()
+        .await;
+    ok(&dry);
+    assert_eq!(dry.output("promoted-version"), Some(SHA_A));
+    assert!(
+        dry.summary
+            .contains("Would promote the release of environment `dev` to `staging`"),
+        "{}",
+        dry.summary
+    );
+    assert!(
+        dry.summary.contains("Lambda version 2 (code SHA-256")
+            && dry.summary.contains(
+                "Promotion from `dev` (dry run): would move alias `live` to version 2 as recorded"
+            ),
+        "{}",
+        dry.summary
+    );
+    assert_eq!(rig.alias().await.0, "1");
+    assert_eq!(gh.deployments().len(), deployments);
+
+    // The promotion: `live` moves to version 2 — nothing is updated or published.
+    let p = at(rig.step(None), &gh, SHA_C, "staging")
+        .input("promote-from", "dev")
+        .run()
+        .await;
+    ok(&p);
+    assert_eq!(rig.alias().await, ("2".to_owned(), None));
+    assert_eq!(p.output("promoted-version"), Some(SHA_A));
+    assert_eq!(
+        p.output("promoted-deployment-id"),
+        Some(dep_a["id"].to_string().as_str())
+    );
+    let mut target = dep_a["payload"]["target"].clone();
+    target["alias"] = json!("live");
+    promoted_record(&gh, &dep_a, &target);
+    let versions = rig
+        .lambda
+        .list_versions_by_function()
+        .function_name(&rig.function)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        versions.versions().len(),
+        3,
+        "$LATEST, 1, 2: nothing published"
+    );
+
+    // dev: B fails its health check (version 3, alias `dev` back on 2): its latest deployment failed.
+    let sick = crate::lambda::health_server(503).await;
+    let b = at(rig.step(Some("b")).input("alias", "dev"), &gh, SHA_B, "dev")
+        .input("health-url", &sick.url)
+        .run()
+        .await;
+    assert_eq!(b.code, 1, "{}\n{}", b.stdout, b.summary);
+    let dep_b = last_deployment(&gh);
+    let promote = || {
+        at(rig.step(None), &gh, SHA_C, "staging")
+            .input("promote-from", "dev")
+            .run()
+    };
+    refused(
+        &promote().await,
+        &[
+            "input `promote-from`",
+            &format!(
+                "#{} (`{SHA_B}`), failed (statuses in_progress → failure)",
+                dep_b["id"]
+            ),
+        ],
+    );
+
+    // A deployment still in progress in dev (newest): refused, it is not proven yet.
+    let hash = dep_a["payload"]["target"]["code_sha256"].clone();
+    let record = |version: &str, sha: &str, git_ref: &str| {
+        json!({"ref": git_ref, "version": sha, "target": {"kind": "lambda",
+            "function": rig.function, "alias": "dev", "version": version, "code_sha256": hash}})
+    };
+    let busy = forge(
+        &gh,
+        "dev",
+        SHA_C,
+        record("2", SHA_C, "refs/heads/main"),
+        "in_progress",
+    )
+    .await;
+    refused(
+        &promote().await,
+        &[&format!("#{busy} (`{SHA_C}`), is still in progress")],
+    );
+
+    // A "successful" record from a branch dev's policy does not allow: refused by the source's policy.
+    let branch = forge(
+        &gh,
+        "dev",
+        SHA_E,
+        record("2", SHA_E, "refs/heads/feature/x"),
+        "success",
+    )
+    .await;
+    refused(
+        &promote().await,
+        &[
+            &format!("#{branch} of `dev`"),
+            "cannot be promoted",
+            "feature/x",
+        ],
+    );
+
+    // A "successful" record on main naming version 1 with version 2's code hash: the artifact does not
+    // check out, never put behind the alias.
+    let hash_lie = forge(
+        &gh,
+        "dev",
+        SHA_C,
+        record("1", SHA_C, "refs/heads/main"),
+        "success",
+    )
+    .await;
+    refused(
+        &promote().await,
+        &[&format!("#{hash_lie} of `dev`"), "cannot be put in place"],
+    );
+    assert_eq!(rig.alias().await, ("2".to_owned(), None));
+    gh.assert_no_violations();
+}
+
+#[tokio::test]
+async fn ecs_promotion_puts_the_source_task_definition_in_place_registering_nothing() {
+    let gh = FakeGithub::start_for("octo-org/octo-repo").await;
+    history(&gh);
+    let (fake, _) = fake_with(&[("web", None)]).await;
+    if step_for(&fake).is_none() {
+        return;
+    }
+    let step = || step_for(&fake).unwrap();
+    complete(&fake, 1);
+    let a = at(step(), &gh, SHA_A, "dev")
+        .input("image", &image('a'))
+        .run()
+        .await;
+    ok(&a);
+    let dep_a = last_deployment(&gh);
+    let td_a = dep_a["payload"]["target"]["services"][0]["task_definition"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    complete(&fake, 1);
+    ok(&at(step(), &gh, SHA_B, "staging")
+        .input("image", &image('b'))
+        .run()
+        .await);
+    assert_ne!(fake.service_task_definition("web"), td_a);
+
+    let registers = fake.requests("RegisterTaskDefinition").len();
+    complete(&fake, 1);
+    let p = at(step(), &gh, SHA_C, "staging")
+        .input("image", "")
+        .input("promote-from", "dev")
+        .run()
+        .await;
+    ok(&p);
+    assert_eq!(fake.service_task_definition("web"), td_a);
+    assert_eq!(fake.requests("RegisterTaskDefinition").len(), registers);
+    assert_eq!(p.output("task-definition-arn"), Some(td_a.as_str()));
+    promoted_record(&gh, &dep_a, &dep_a["payload"]["target"]);
+    assert!(
+        fake.protocol_errors().is_empty(),
+        "{:?}",
+        fake.protocol_errors()
+    );
+
+    // Naming the step's own environment is refused; so is an image given with `promote-from`.
+    refused(
+        &at(step(), &gh, SHA_C, "staging")
+            .input("image", "")
+            .input("promote-from", "staging")
+            .run()
+            .await,
+        &[
+            "input `promote-from`",
+            "the environment this step deploys to",
+        ],
+    );
+    refused(
+        &at(step(), &gh, SHA_C, "staging")
+            .input("promote-from", "dev")
+            .run()
+            .await,
+        &["input `image`", "is set together with `promote-from`"],
+    );
+    // An environment without a release of these services: nothing to promote.
+    refused(
+        &at(step(), &gh, SHA_C, "staging")
+            .input("image", "")
+            .input("promote-from", "qa")
+            .run()
+            .await,
+        &["environment `qa` has no stevedore deployment of ECS"],
+    );
+    // dev in another account (its `environments` entry): refused before GitHub is read.
+    let reads = gh.count("GET /repos/{owner}/{repo}/deployments");
+    refused(
+        &at(step(), &gh, SHA_C, "staging")
+            .input("image", "")
+            .input("promote-from", "dev")
+            .input(
+                "environments",
+                "dev: { role: 'arn:aws:iam::111111111111:role/deploy' }\nstaging: { role: 'arn:aws:iam::123456789012:role/deploy' }",
+            )
+            .run()
+            .await,
+        &[
+            "environment `dev` is in account `111111111111`",
+            "promotion between accounts",
+        ],
+    );
+    assert_eq!(gh.count("GET /repos/{owner}/{repo}/deployments"), reads);
+    assert_eq!(fake.service_task_definition("web"), td_a);
+    gh.assert_no_violations();
+}
+
+/// dev deploys image 1, staging image 2, then staging promotes from dev: the service (`live` reads its
+/// image) runs image 1 again and the new deployment records `target`.
+async fn promote_an_image(
+    gh: &FakeGithub,
+    step: impl Fn() -> Step,
+    live: impl Fn() -> String,
+    target: Value,
+) {
+    ok(&at(step(), gh, SHA_A, "dev")
+        .input("image", &image('1'))
+        .run()
+        .await);
+    let dep_a = last_deployment(gh);
+    ok(&at(step(), gh, SHA_B, "staging")
+        .input("image", &image('2'))
+        .run()
+        .await);
+    assert_eq!(live(), image('2'));
+    let p = at(step(), gh, SHA_C, "staging")
+        .input("promote-from", "dev")
+        .run()
+        .await;
+    ok(&p);
+    assert_eq!(live(), image('1'));
+    promoted_record(gh, &dep_a, &target);
+    gh.assert_no_violations();
+}
+
+#[tokio::test]
+async fn app_runner_promotion_puts_the_source_image_on_this_service() {
+    use crate::helpers::fake_apprunner::FakeAppRunner;
+    let gh = FakeGithub::start_for("octo-org/octo-repo").await;
+    history(&gh);
+    let fake = FakeAppRunner::start("frontend", &image('0')).await;
+    if app_runner_step(&fake).is_none() {
+        return;
+    }
+    let target = json!({"kind": "app-runner", "service": "frontend", "image": image('1')});
+    promote_an_image(
+        &gh,
+        || app_runner_step(&fake).unwrap(),
+        || fake.image(),
+        target,
+    )
+    .await;
+    assert!(
+        fake.protocol_errors().is_empty(),
+        "{:?}",
+        fake.protocol_errors()
+    );
+}
+
+#[tokio::test]
+async fn express_promotion_puts_the_source_image_on_the_service_of_the_same_name() {
+    let gh = FakeGithub::start_for("octo-org/octo-repo").await;
+    history(&gh);
+    let fake = FakeEcs::start().await;
+    let arn = fake.seed_express("default", "frontend", &image('0'));
+    if express_step(&fake).is_none() {
+        return;
+    }
+    let target = json!({"kind": "ecs-express", "service": arn, "image": image('1')});
+    promote_an_image(
+        &gh,
+        || express_step(&fake).unwrap(),
+        || fake.express_image(&arn),
+        target,
+    )
+    .await;
+    no_protocol_errors(&fake);
+}
+
+/// A Lambda deploy from `s3-bucket` + `s3-key` records the S3 object with the version and code hash
+/// (where a copy to another account is taken from), and a promotion keeps it in its own record; a deploy
+/// from `zip-file` records none.
+#[tokio::test]
+async fn a_lambda_release_deployed_from_s3_records_its_object_and_the_promotion_keeps_it() {
+    let gh = FakeGithub::start_for("octo-org/octo-repo").await;
+    history(&gh);
+    let Some(rig) = crate::lambda::Rig::new("promote-s3").await else {
+        return;
+    };
+    let bucket = rig.function.to_lowercase();
+    crate::helpers::moto::s3_bucket(&rig.sdk, &bucket, false).await;
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&rig.sdk)
+            .force_path_style(true)
+            .build(),
+    )
+    .put_object()
+    .bucket(&bucket)
+    .key("builds/a.zip")
+    .body(crate::lambda::zip("a").into())
+    .send()
+    .await
+    .unwrap();
+    ok(&at(rig.step(None).input("alias", "dev"), &gh, SHA_A, "dev")
+        .input("s3-bucket", &bucket)
+        .input("s3-key", "builds/a.zip")
+        .run()
+        .await);
+    let dep_a = last_deployment(&gh);
+    assert_eq!(
+        dep_a["payload"]["target"]["s3"],
+        json!({"bucket": bucket, "key": "builds/a.zip"}),
+        "{dep_a}"
+    );
+    ok(&at(rig.step(None), &gh, SHA_C, "staging")
+        .input("promote-from", "dev")
+        .run()
+        .await);
+    let mut target = dep_a["payload"]["target"].clone();
+    target["alias"] = json!("live");
+    promoted_record(&gh, &dep_a, &target);
+
+    ok(
+        &at(rig.step(Some("b")).input("alias", "dev"), &gh, SHA_B, "dev")
+            .run()
+            .await,
+    );
+    let dep_b = last_deployment(&gh);
+    assert!(dep_b["payload"]["target"].get("s3").is_none(), "{dep_b}");
+    gh.assert_no_violations();
+}
