@@ -437,6 +437,10 @@ async fn an_ecs_preview_is_created_routed_updated_and_removed_on_close_idempoten
     ok(&r);
     has(&r.summary, "There was no preview to remove.");
     assert_eq!(rig.fake.requests("DeleteService").len(), 1);
+    // The sticky comment keeps the record of what the first close removed (issue 28).
+    let again = rig.gh.comments(7);
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].body, c[0].body);
     rig.no_protocol_errors();
 }
 
@@ -532,6 +536,8 @@ async fn preview_max_counts_ecs_previews_and_an_expired_one_makes_room() {
         .await;
     ok(&r);
     has(&r.summary, "Removed the expired preview of #1");
+    // The open previews no longer list the one removed (issue 28).
+    has(&r.summary, "1 of 1 (`preview-max`): #2");
     assert_eq!(rig.fake.service_names(), ["web", "web-pr-2"]);
     assert!(rig.target_group(1).await.is_none());
     assert!(rig.target_group(2).await.is_some());

@@ -426,6 +426,10 @@ async fn a_preview_is_created_updated_and_removed_on_close_idempotently() {
     assert_eq!(r.output("verdict"), Some("success"));
     has(&r.summary, "There was no preview to remove.");
     has(&r.summary, "No active GitHub deployment");
+    // The sticky comment keeps the record of what the first close removed (issue 28).
+    let again = pv.gh.comments(7);
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].body, comments[0].body);
     pv.gh.assert_no_violations();
 }
 
@@ -451,6 +455,9 @@ async fn closing_a_pr_that_never_had_a_preview_leaves_foreign_aliases_alone() {
     let r = pv.step(10, "closed", &sha('c'), None).run().await;
     ok(&r);
     has(&r.summary, "There was no preview to remove.");
+    // Nothing was removed: no comment headed "removed" on pull requests that never had a preview.
+    assert!(pv.gh.comments(9).is_empty(), "{:?}", pv.gh.comments(9));
+    assert!(pv.gh.comments(10).is_empty(), "{:?}", pv.gh.comments(10));
     pv.gh.assert_no_violations();
 }
 
@@ -541,6 +548,8 @@ async fn preview_max_refuses_a_new_preview_naming_the_open_ones() {
         .await;
     ok(&r);
     has(&r.summary, "Removed the expired preview of #1");
+    // The open previews no longer list the one removed (issue 28: it read "3 of 2: #1, #2, #3").
+    has(&r.summary, "2 of 2 (`preview-max`): #2, #3");
     assert_eq!(pv.aliases().await, ["live", "pr-2", "pr-3"]);
     pv.gh.assert_no_violations();
 }

@@ -741,9 +741,7 @@ impl Session<'_> {
         }
         notes.extend(gh_note);
         merge_stats(&mut d.stats, &api.stats());
-        let mut open: Vec<u64> = recs.keys().copied().filter(|p| *p != n).collect();
-        open.push(n);
-        open.sort_unstable();
+        let open = room.open_with(n);
         let mut r = lambda::report::render(&d, Some(self.key.clone()));
         let mut head = match &url {
             Some(u) => format!(
@@ -859,6 +857,7 @@ impl Session<'_> {
             Err(e) => return Err(e.into()),
         };
         let mut lines = Vec::new();
+        let removed_any = recs.contains_key(&n);
         if let Some(rec) = recs.get(&n) {
             let removed = teardown(&api, &arn, rec).await?;
             lines.push(format!(
@@ -877,7 +876,7 @@ impl Session<'_> {
             lines.push("There was no preview to remove.".into());
         }
         lines.extend(self.github_deactivate(n, "Pull request closed").await);
-        Ok(removed_report(n, &lines, &self.key))
+        Ok(removed_report(n, &lines, &self.key, removed_any))
     }
 
     async fn sweep(&self) -> Result<Report, ModeError> {
@@ -957,6 +956,15 @@ pub(crate) struct Room<'r> {
 }
 
 impl<'r> Room<'r> {
+    /// The previews open once `n` is deployed: the others still recorded (an expired one removed to
+    /// make room is no longer among them) and `n`, in order.
+    pub(crate) fn open_with(&self, n: u64) -> Vec<u64> {
+        let mut open: Vec<u64> = self.others.iter().map(|r| r.pr).collect();
+        open.push(n);
+        open.sort_unstable();
+        open
+    }
+
     pub(crate) fn for_preview(
         recs: &'r BTreeMap<u64, Record>,
         n: u64,
@@ -1106,7 +1114,10 @@ pub(crate) async fn github_closed(
     let Some(gh) = github else { return };
     let mut marker_report = Report::new(Mode::Deploy, Verdict::Success, "", "");
     marker_report.key = Some(key.to_owned());
-    let body = format!("## stevedore deploy\n\n{}", removed_body(n, why, &notes));
+    let body = format!(
+        "## stevedore deploy\n\n{}",
+        removed_body(n, "removed", why, &notes)
+    );
     if let Err(e) =
         crate::github::comments::upsert(gh, repo, n, &marker_report.marker(), &body).await
     {
@@ -1212,34 +1223,47 @@ pub(super) fn refused_report(
     r
 }
 
-/// A close with nothing to remove because what previews hang on does not exist (`why`).
+/// A close with nothing to remove because what previews hang on does not exist (`why`): said in the
+/// job summary only, so the sticky comment keeps what an earlier close removed, and a pull request that
+/// never had a preview gets no comment.
 pub(super) fn nothing_to_remove_report(n: u64, why: &str, key: &str) -> Report {
     let mut r = Report::new(
         Mode::Deploy,
         Verdict::Success,
         format!("preview of #{n}: nothing to remove"),
-        format!("### 🔍 Preview of #{n}: removed\n\n{why}, so there is no preview to remove.\n"),
+        format!(
+            "### 🔍 Preview of #{n}: nothing to remove\n\n{why}, so there is no preview to remove.\n"
+        ),
     );
     r.key = Some(key.to_owned());
+    r.comment = false;
     r
 }
 
-/// A close: what was removed (or that there was nothing), one line each.
-pub(super) fn removed_report(n: u64, lines: &[String], key: &str) -> Report {
+/// A close: what was removed (or that there was nothing), one line each. Only a close that `removed`
+/// something writes the sticky comment; otherwise (a second close, a pull request without a preview, a
+/// service or alias left alone) the job summary says so and the comment keeps its record.
+pub(super) fn removed_report(n: u64, lines: &[String], key: &str, removed: bool) -> Report {
+    let (title, why) = if removed {
+        ("removed", "pull request closed")
+    } else {
+        ("nothing to remove", "pull request closed")
+    };
     let mut r = Report::new(
         Mode::Deploy,
         Verdict::Success,
-        format!("preview of #{n}: removed"),
-        removed_body(n, "pull request closed", lines),
+        format!("preview of #{n}: {title}"),
+        removed_body(n, title, why, lines),
     );
     r.key = Some(key.to_owned());
+    r.comment = removed;
     r
 }
 
 /// The report section of a removed preview: why, then one line each of what was done.
-fn removed_body(n: u64, why: &str, lines: &[String]) -> String {
+fn removed_body(n: u64, title: &str, why: &str, lines: &[String]) -> String {
     format!(
-        "### 🔍 Preview of #{n}: removed ({why})\n\n{}\n",
+        "### 🔍 Preview of #{n}: {title} ({why})\n\n{}\n",
         lines
             .iter()
             .map(|l| format!("- {l}"))

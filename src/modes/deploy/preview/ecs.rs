@@ -459,9 +459,7 @@ impl Session<'_> {
             notes.push(deployment_ended(gh, &self.repo, &env_name, d, ok, finished).await);
         }
         let a = applied?;
-        let mut open: Vec<u64> = recs.keys().copied().filter(|p| *p != n).collect();
-        open.push(n);
-        open.sort_unstable();
+        let open = room.open_with(n);
         Ok(self.report_upsert(n, &name, &record, &a, &open, &notes))
     }
 
@@ -1137,6 +1135,7 @@ impl Session<'_> {
         };
         let base_arn = base.service_arn().unwrap_or_default().to_owned();
         let mut lines = Vec::new();
+        let removed_any = recs.contains_key(&n);
         if let Some(rec) = recs.get(&n) {
             let removed = self.teardown(&base_arn, rec).await?;
             lines.push(format!("Removed: {}.", removed.join(", ")));
@@ -1157,7 +1156,7 @@ impl Session<'_> {
         lines.extend(
             github_deactivate(self.github.as_ref(), &self.repo, n, "Pull request closed").await,
         );
-        Ok(super::removed_report(n, &lines, &self.key))
+        Ok(super::removed_report(n, &lines, &self.key, removed_any))
     }
 
     async fn sweep(&self) -> Result<Report, EcsPreviewError> {
