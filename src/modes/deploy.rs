@@ -224,10 +224,11 @@ impl Config {
                     "a Lambda bake is judged in rounds every `health-interval` (alarms, `health-url`, `test-payload`), not by answers in a row",
                 );
                 let rules = lambda::parse_event_rules(p, event_rules.as_deref());
-                let lambda = lambda::LambdaConfig::parse(p, function).map(|mut l| {
-                    l.event_rules = rules;
-                    l
-                });
+                let lambda =
+                    lambda::LambdaConfig::parse(p, function, promote_raw.is_some()).map(|mut l| {
+                        l.event_rules = rules;
+                        l
+                    });
                 if preview.is_some() {
                     check_preview(p, None);
                     if event_rules.is_some() {

@@ -429,7 +429,7 @@ async fn promote_logs_in_to_ecr_and_answers_a_bearer_challenge_with_those_creden
 
 /// The SDK configuration of another moto account: `AssumeRole` into `arn:aws:iam::<account>:role/promote`
 /// (moto files the keys it hands out under the role's account).
-async fn other_account(endpoint: &str, account: &str) -> aws_types::SdkConfig {
+pub async fn other_account(endpoint: &str, account: &str) -> aws_types::SdkConfig {
     let sts = aws_sdk_sts::Client::new(&crate::lambda::sdk(endpoint));
     let c = sts
         .assume_role()
@@ -465,7 +465,7 @@ async fn account_of(sdk: &aws_types::SdkConfig) -> String {
         .unwrap()
 }
 
-async fn bucket(sdk: &aws_types::SdkConfig, name: &str) {
+pub async fn bucket(sdk: &aws_types::SdkConfig, name: &str) {
     let conf = aws_sdk_s3::config::Builder::from(sdk)
         .force_path_style(true)
         .build();
