@@ -451,8 +451,10 @@ async fn a_lambda_release_deployed_from_s3_records_its_object_and_the_promotion_
         json!({"bucket": bucket, "key": "builds/a.zip"}),
         "{dep_a}"
     );
+    // Within one account `s3-bucket` is accepted and not used: the alias moves to the recorded version.
     ok(&at(rig.step(None), &gh, SHA_C, "staging")
         .input("promote-from", "dev")
+        .input("s3-bucket", "unused-here")
         .run()
         .await);
     let mut target = dep_a["payload"]["target"].clone();
@@ -573,6 +575,35 @@ async fn a_lambda_promotion_across_accounts_copies_the_recorded_zip_and_deploys_
     );
     assert_eq!(gh.count("GET /repos/{owner}/{repo}/deployments"), reads);
 
+    // Dry run: verifies the release in account A, names the copy, writes nothing.
+    let deployments = gh.deployments().len();
+    let dry = promote()
+        .input("s3-bucket", &prod_bucket)
+        .input("dry-run", "true")
+        .run()
+        .await;
+    ok(&dry);
+    assert!(
+        dry.summary.contains(&format!(
+            "Would copy `s3://{dev_bucket}/builds/a.zip` (account `123456789012`) to `s3://{prod_bucket}/builds/a.zip` (account `222222222222`)"
+        )),
+        "{}",
+        dry.summary
+    );
+    assert_eq!(gh.deployments().len(), deployments);
+    let prod_s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&prod)
+            .force_path_style(true)
+            .build(),
+    );
+    let listed = prod_s3
+        .list_objects_v2()
+        .bucket(&prod_bucket)
+        .send()
+        .await
+        .unwrap();
+    assert!(listed.contents().is_empty(), "{listed:?}");
+
     let r = promote().input("s3-bucket", &prod_bucket).run().await;
     ok(&r);
     assert!(
@@ -618,22 +649,18 @@ async fn a_lambda_promotion_across_accounts_copies_the_recorded_zip_and_deploys_
         .await
         .unwrap();
     assert_eq!(published.code_sha256(), code.as_str());
-    let copied = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&prod)
-            .force_path_style(true)
-            .build(),
-    )
-    .get_object()
-    .bucket(&prod_bucket)
-    .key("builds/a.zip")
-    .send()
-    .await
-    .unwrap()
-    .body
-    .collect()
-    .await
-    .unwrap()
-    .into_bytes();
+    let copied = prod_s3
+        .get_object()
+        .bucket(&prod_bucket)
+        .key("builds/a.zip")
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
     assert_eq!(copied.as_ref(), zip.as_slice());
 
     // A release deployed from `zip-file` records no S3 object: nothing to copy.

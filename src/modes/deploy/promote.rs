@@ -36,12 +36,15 @@ const MAX_PAGES: usize = 10;
 
 /// Parses `promote-from` (`raw`, read by `deploy::Config::parse`); `None` when unset. Records an error
 /// for a bad name, for `rollback-to` or `preview: true` given too, and for each input that describes a
-/// new release (all at once; with `rollback-to` those are already named by its parser).
+/// new release (all at once; with `rollback-to` those are already named by its parser) — except
+/// `s3-bucket` on a Lambda step (`lambda`: `function-name` given), where a release of another account
+/// is copied.
 pub fn parse(
     p: &mut Inputs<'_>,
     raw: Option<&str>,
     rollback_to: bool,
     preview: bool,
+    lambda: bool,
 ) -> Option<String> {
     let raw = raw?;
     let name = raw.trim();
@@ -64,8 +67,6 @@ pub fn parse(
         );
         return None;
     }
-    // A Lambda promotion across accounts copies the source's zip into `s3-bucket`.
-    let lambda = p.string(Input::FunctionName).is_some();
     for (input, what) in NEW_RELEASE_INPUTS {
         if lambda && input == Input::S3Bucket {
             continue;
@@ -435,7 +436,8 @@ mod tests {
         let raw = p.string(Input::PromoteFrom);
         let rollback = p.string(Input::RollbackTo).is_some();
         let preview = p.bool(Input::Preview, false);
-        let from = parse(&mut p, raw.as_deref(), rollback, preview);
+        let lambda = p.string(Input::FunctionName).is_some();
+        let from = parse(&mut p, raw.as_deref(), rollback, preview, lambda);
         let errs = p
             .finish()
             .err()
