@@ -455,6 +455,18 @@ pub async fn other_account(endpoint: &str, account: &str) -> aws_types::SdkConfi
         .build()
 }
 
+/// The access key of `sdk`'s credentials (moto keys an assumed role's resources by it).
+pub async fn access_key(sdk: &aws_types::SdkConfig) -> String {
+    use aws_credential_types::provider::ProvideCredentials as _;
+    sdk.credentials_provider()
+        .unwrap()
+        .provide_credentials()
+        .await
+        .unwrap()
+        .access_key_id()
+        .to_owned()
+}
+
 async fn account_of(sdk: &aws_types::SdkConfig) -> String {
     aws_sdk_sts::Client::new(sdk)
         .get_caller_identity()
@@ -556,16 +568,7 @@ async fn promote_copies_a_lambda_zip_to_another_account_by_its_code_hash() {
         .unwrap();
     assert_eq!(copied.bytes_written, zip.len() as u64);
     // The production function made from the copy has the very code hash dev had.
-    let prod_key = {
-        use aws_credential_types::provider::ProvideCredentials as _;
-        prod.credentials_provider()
-            .unwrap()
-            .provide_credentials()
-            .await
-            .unwrap()
-            .access_key_id()
-            .to_owned()
-    };
+    let prod_key = access_key(&prod).await;
     let promoted = function_from(&prod, &prod_key, &prod_bucket, "worker/v7.zip").await;
     assert_eq!(promoted, recorded);
     let head = prod_s3

@@ -471,15 +471,17 @@ async fn a_lambda_release_deployed_from_s3_records_its_object_and_the_promotion_
     gh.assert_no_violations();
 }
 
-/// This step's access key in the account `sdk` was assumed into (moto keys resources by it).
-async fn access_key(sdk: &aws_types::SdkConfig) -> String {
-    use aws_credential_types::provider::ProvideCredentials as _;
-    sdk.credentials_provider()
-        .unwrap()
-        .provide_credentials()
+/// The version alias `live` of `function` is on.
+async fn live_version(lambda: &aws_sdk_lambda::Client, function: &str) -> String {
+    lambda
+        .get_alias()
+        .function_name(function)
+        .name("live")
+        .send()
         .await
         .unwrap()
-        .access_key_id()
+        .function_version()
+        .unwrap()
         .to_owned()
 }
 
@@ -501,7 +503,7 @@ async fn a_lambda_promotion_across_accounts_copies_the_recorded_zip_and_deploys_
     let prod_lambda = aws_sdk_lambda::Client::new(&prod);
     let role = crate::lambda::create_role_as(
         &rig.endpoint,
-        &access_key(&prod).await,
+        &crate::promote::access_key(&prod).await,
         &format!("{}-role", rig.function),
     )
     .await;
@@ -633,14 +635,7 @@ async fn a_lambda_promotion_across_accounts_copies_the_recorded_zip_and_deploys_
         .as_str()
         .unwrap()
         .to_owned();
-    let alias = prod_lambda
-        .get_alias()
-        .function_name(&rig.function)
-        .name("live")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(alias.function_version(), Some(version.as_str()));
+    assert_eq!(live_version(&prod_lambda, &rig.function).await, version);
     let published = prod_lambda
         .get_function_configuration()
         .function_name(&rig.function)
@@ -674,16 +669,6 @@ async fn a_lambda_promotion_across_accounts_copies_the_recorded_zip_and_deploys_
         ],
     );
     assert_eq!(gh.deployments().len(), deployments);
-    assert_eq!(
-        prod_lambda
-            .get_alias()
-            .function_name(&rig.function)
-            .name("live")
-            .send()
-            .await
-            .unwrap()
-            .function_version(),
-        Some(version.as_str())
-    );
+    assert_eq!(live_version(&prod_lambda, &rig.function).await, version);
     gh.assert_no_violations();
 }

@@ -710,13 +710,16 @@ async fn promote_across(
         bucket,
         key: &s3.key,
     };
+    let route = format!(
+        "{} (account {}) to {} (account {})",
+        code_span(&from.to_string()),
+        code_span(&source.account_id),
+        code_span(&to.to_string()),
+        code_span(&aws.account_id),
+    );
     let copied = if rt.common.dry_run {
         format!(
-            "Would copy {} (account {}) to {} (account {}), checking its SHA-256 against the code hash {} before and after.",
-            code_span(&from.to_string()),
-            code_span(&source.account_id),
-            code_span(&to.to_string()),
-            code_span(&aws.account_id),
+            "Would copy {route}, checking its SHA-256 against the code hash {} before and after.",
             code_span(sha),
         )
     } else {
@@ -741,11 +744,7 @@ async fn promote_across(
                 )),
             })?;
         format!(
-            "Copied {} (account {}) to {} (account {}): {}, SHA-256 checked against the code hash {} before and after.",
-            code_span(&from.to_string()),
-            code_span(&source.account_id),
-            code_span(&to.to_string()),
-            code_span(&aws.account_id),
+            "Copied {route}: {}, SHA-256 checked against the code hash {} before and after.",
             if c.bytes_written == 0 {
                 "it held those bytes already, nothing written".to_owned()
             } else {
