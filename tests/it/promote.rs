@@ -618,6 +618,31 @@ async fn promote_copies_a_lambda_zip_to_another_account_by_its_code_hash() {
             .unwrap()
             .is_none()
     );
+    // A target key that holds other bytes (a record can name any key) is never overwritten.
+    let taken = Object {
+        bucket: &prod_bucket,
+        key: "worker/taken.zip",
+    };
+    prod_s3
+        .put(stevedore::aws::s3::Put {
+            bucket: &prod_bucket,
+            key: "worker/taken.zip",
+            body: stevedore::aws::s3::Body::Bytes(b"someone else's object"),
+            content_type: "application/zip",
+            checksum_sha256: None,
+            metadata: &[],
+        })
+        .await
+        .unwrap();
+    let e = zip_copy::copy_zip(&dev_s3, from, &prod_s3, taken, &recorded)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ZipCopyError::Occupied { .. }), "{e:?}");
+    assert!(e.to_string().contains("was not overwritten"), "{e}");
+    assert_eq!(
+        prod_s3.get(&prod_bucket, "worker/taken.zip").await.unwrap(),
+        b"someone else's object"
+    );
     // A malformed code hash is refused at once.
     let e = zip_copy::copy_zip(&dev_s3, from, &prod_s3, other, "abc")
         .await
