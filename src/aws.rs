@@ -887,6 +887,47 @@ pub async fn connect(
     connect_planned(env, cmds, &inputs.trigger_policy, &plan).await
 }
 
+/// Connects as environment `name` of the `environments` map — the source of a promotion across
+/// accounts (docs/promotion.md): its role, region and account, the role assumed the way this step's is
+/// (the GitHub OIDC token, or the credential chain where allowed), without `role-chain` and without the
+/// trigger policy's decision for `name` (the step deploys elsewhere; the promotion checks the release's
+/// commit against the policy of both environments). The account reached must be the one the map names.
+///
+/// # Errors
+/// `name` not in the map, and every error of [`connect`].
+pub async fn connect_environment(
+    env: &Env,
+    ctx: &Context,
+    cmds: &Commands,
+    inputs: &AwsInputs,
+    name: &str,
+    dry_run: bool,
+) -> Result<Connected, AwsError> {
+    let envs = inputs.environments.as_ref();
+    let target =
+        envs.and_then(|e| e.get(name))
+            .ok_or_else(|| PolicyError::UnmappedEnvironment {
+                environment: name.to_owned(),
+                known: envs
+                    .map(|e| e.names().into_iter().map(str::to_owned).collect())
+                    .unwrap_or_default(),
+            })?;
+    let mut plan = plan_for(env, ctx, inputs, Purpose::Deploy, dry_run)?;
+    plan.role = Some(target.role.clone());
+    plan.chain = Vec::new();
+    if let Some(r) = &target.region {
+        plan.region.clone_from(r);
+    }
+    plan.account_id = target
+        .account_id
+        .clone()
+        .or_else(|| policy::account_of(&target.role).map(str::to_owned));
+    plan.environment = Some(name.to_owned());
+    plan.decision = None;
+    plan.real_run_refusal = None;
+    connect_planned(env, cmds, &inputs.trigger_policy, &plan).await
+}
+
 /// [`connect`] for a plan already made.
 pub async fn connect_planned(
     env: &Env,

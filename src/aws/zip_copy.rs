@@ -6,8 +6,9 @@
 //! against the code hash before anything is written; writes it with the **target** account's client,
 //! sending the hash as `x-amz-checksum-sha256` (S3 refuses the object if the bytes differ); then reads the
 //! target object back and checks it again. A target object that already holds those bytes is left as it
-//! is (idempotent: a second copy writes nothing). The object is held in memory (Lambda's zips are at most
-//! 250 MB unzipped).
+//! is (idempotent: a second copy writes nothing); one that holds other bytes is never overwritten (the key
+//! comes from a deployment record, which anyone with `deployments: write` can write). The object is held
+//! in memory (Lambda's zips are at most 250 MB unzipped).
 
 use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
@@ -51,6 +52,15 @@ pub enum ZipCopyError {
     /// An S3 call failed.
     #[error(transparent)]
     Call(#[from] CallError),
+    /// The target key holds other bytes: not overwritten.
+    #[error(
+        "{object} already holds other bytes (SHA-256 {got}, not the code hash {want}); it was not overwritten and nothing was copied"
+    )]
+    Occupied {
+        object: String,
+        got: String,
+        want: String,
+    },
     /// The bytes read are not the code hash's.
     #[error(
         "{object} holds a zip whose SHA-256 is {got}, not the recorded code hash {want}; {}",
@@ -105,14 +115,20 @@ pub async fn copy_zip(
     }
     if target.head(to.bucket, to.key).await?.is_some() {
         let there = target.get(to.bucket, to.key).await?;
-        if check(&there, to, code_sha256, true).is_ok() {
-            tracing::info!("{to} holds the zip already ({code_sha256})");
-            return Ok(ZipCopied {
-                code_sha256: code_sha256.to_owned(),
-                bytes_written: 0,
-                version_id: None,
+        let got = self::code_sha256(&there);
+        if got != code_sha256 {
+            return Err(ZipCopyError::Occupied {
+                object: to.to_string(),
+                got,
+                want: code_sha256.to_owned(),
             });
         }
+        tracing::info!("{to} holds the zip already ({code_sha256})");
+        return Ok(ZipCopied {
+            code_sha256: code_sha256.to_owned(),
+            bytes_written: 0,
+            version_id: None,
+        });
     }
     let bytes = source.get(from.bucket, from.key).await?;
     check(&bytes, from, code_sha256, false)?;

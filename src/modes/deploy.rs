@@ -86,13 +86,14 @@ impl Config {
         let promote_raw = p.string(Input::PromoteFrom);
         // Lambda only: read once here, refused by name for every other target.
         let event_rules = p.text(Input::EventRules);
+        let mut given = TargetInputs::read(p, rollback_to.is_some() || promote_raw.is_some());
         let promote_from = promote::parse(
             p,
             promote_raw.as_deref(),
             rollback_to.is_some(),
             preview_on && rollback_to.is_none(),
+            given.function_name.is_some(),
         );
-        let mut given = TargetInputs::read(p, rollback_to.is_some() || promote_raw.is_some());
         if let Some(service) = given.express_service.take() {
             // With `rollback-to`, `preview: true` is refused by its parser.
             if preview::PreviewConfig::parse(p, preview_on).is_some() && !given.rollback_to {
@@ -224,10 +225,11 @@ impl Config {
                     "a Lambda bake is judged in rounds every `health-interval` (alarms, `health-url`, `test-payload`), not by answers in a row",
                 );
                 let rules = lambda::parse_event_rules(p, event_rules.as_deref());
-                let lambda = lambda::LambdaConfig::parse(p, function).map(|mut l| {
-                    l.event_rules = rules;
-                    l
-                });
+                let lambda =
+                    lambda::LambdaConfig::parse(p, function, promote_raw.is_some()).map(|mut l| {
+                        l.event_rules = rules;
+                        l
+                    });
                 if preview.is_some() {
                     check_preview(p, None);
                     if event_rules.is_some() {

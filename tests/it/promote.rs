@@ -429,7 +429,7 @@ async fn promote_logs_in_to_ecr_and_answers_a_bearer_challenge_with_those_creden
 
 /// The SDK configuration of another moto account: `AssumeRole` into `arn:aws:iam::<account>:role/promote`
 /// (moto files the keys it hands out under the role's account).
-async fn other_account(endpoint: &str, account: &str) -> aws_types::SdkConfig {
+pub async fn other_account(endpoint: &str, account: &str) -> aws_types::SdkConfig {
     let sts = aws_sdk_sts::Client::new(&crate::lambda::sdk(endpoint));
     let c = sts
         .assume_role()
@@ -455,6 +455,18 @@ async fn other_account(endpoint: &str, account: &str) -> aws_types::SdkConfig {
         .build()
 }
 
+/// The access key of `sdk`'s credentials (moto keys an assumed role's resources by it).
+pub async fn access_key(sdk: &aws_types::SdkConfig) -> String {
+    use aws_credential_types::provider::ProvideCredentials as _;
+    sdk.credentials_provider()
+        .unwrap()
+        .provide_credentials()
+        .await
+        .unwrap()
+        .access_key_id()
+        .to_owned()
+}
+
 async fn account_of(sdk: &aws_types::SdkConfig) -> String {
     aws_sdk_sts::Client::new(sdk)
         .get_caller_identity()
@@ -465,7 +477,7 @@ async fn account_of(sdk: &aws_types::SdkConfig) -> String {
         .unwrap()
 }
 
-async fn bucket(sdk: &aws_types::SdkConfig, name: &str) {
+pub async fn bucket(sdk: &aws_types::SdkConfig, name: &str) {
     let conf = aws_sdk_s3::config::Builder::from(sdk)
         .force_path_style(true)
         .build();
@@ -556,16 +568,7 @@ async fn promote_copies_a_lambda_zip_to_another_account_by_its_code_hash() {
         .unwrap();
     assert_eq!(copied.bytes_written, zip.len() as u64);
     // The production function made from the copy has the very code hash dev had.
-    let prod_key = {
-        use aws_credential_types::provider::ProvideCredentials as _;
-        prod.credentials_provider()
-            .unwrap()
-            .provide_credentials()
-            .await
-            .unwrap()
-            .access_key_id()
-            .to_owned()
-    };
+    let prod_key = access_key(&prod).await;
     let promoted = function_from(&prod, &prod_key, &prod_bucket, "worker/v7.zip").await;
     assert_eq!(promoted, recorded);
     let head = prod_s3
@@ -614,6 +617,31 @@ async fn promote_copies_a_lambda_zip_to_another_account_by_its_code_hash() {
             .await
             .unwrap()
             .is_none()
+    );
+    // A target key that holds other bytes (a record can name any key) is never overwritten.
+    let taken = Object {
+        bucket: &prod_bucket,
+        key: "worker/taken.zip",
+    };
+    prod_s3
+        .put(stevedore::aws::s3::Put {
+            bucket: &prod_bucket,
+            key: "worker/taken.zip",
+            body: stevedore::aws::s3::Body::Bytes(b"someone else's object"),
+            content_type: "application/zip",
+            checksum_sha256: None,
+            metadata: &[],
+        })
+        .await
+        .unwrap();
+    let e = zip_copy::copy_zip(&dev_s3, from, &prod_s3, taken, &recorded)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ZipCopyError::Occupied { .. }), "{e:?}");
+    assert!(e.to_string().contains("was not overwritten"), "{e}");
+    assert_eq!(
+        prod_s3.get(&prod_bucket, "worker/taken.zip").await.unwrap(),
+        b"someone else's object"
     );
     // A malformed code hash is refused at once.
     let e = zip_copy::copy_zip(&dev_s3, from, &prod_s3, other, "abc")

@@ -451,8 +451,10 @@ async fn a_lambda_release_deployed_from_s3_records_its_object_and_the_promotion_
         json!({"bucket": bucket, "key": "builds/a.zip"}),
         "{dep_a}"
     );
+    // Within one account `s3-bucket` is accepted and not used: the alias moves to the recorded version.
     ok(&at(rig.step(None), &gh, SHA_C, "staging")
         .input("promote-from", "dev")
+        .input("s3-bucket", "unused-here")
         .run()
         .await);
     let mut target = dep_a["payload"]["target"].clone();
@@ -466,5 +468,207 @@ async fn a_lambda_release_deployed_from_s3_records_its_object_and_the_promotion_
     );
     let dep_b = last_deployment(&gh);
     assert!(dep_b["payload"]["target"].get("s3").is_none(), "{dep_b}");
+    gh.assert_no_violations();
+}
+
+/// The version alias `live` of `function` is on.
+async fn live_version(lambda: &aws_sdk_lambda::Client, function: &str) -> String {
+    lambda
+        .get_alias()
+        .function_name(function)
+        .name("live")
+        .send()
+        .await
+        .unwrap()
+        .function_version()
+        .unwrap()
+        .to_owned()
+}
+
+/// Across accounts: dev (moto's default account) runs a release deployed from S3; staging (account
+/// 222222222222, its own function of the same name) promotes it with its own `s3-bucket`: the recorded
+/// zip is copied there by its code hash and deployed as a new version with that very code hash,
+/// recorded as promoted from dev. Refused: without `s3-bucket`, and for a release deployed from
+/// `zip-file` (no S3 object recorded to copy).
+#[tokio::test]
+async fn a_lambda_promotion_across_accounts_copies_the_recorded_zip_and_deploys_the_same_code_hash()
+{
+    let gh = FakeGithub::start_for("octo-org/octo-repo").await;
+    history(&gh);
+    let Some(rig) = crate::lambda::Rig::new("promote-x").await else {
+        return;
+    };
+    let prod = crate::promote::other_account(&rig.endpoint, "222222222222").await;
+    // Account B's function of the same name, version 1 behind `live`.
+    let prod_lambda = aws_sdk_lambda::Client::new(&prod);
+    let role = crate::lambda::create_role_as(
+        &rig.endpoint,
+        &crate::promote::access_key(&prod).await,
+        &format!("{}-role", rig.function),
+    )
+    .await;
+    prod_lambda
+        .create_function()
+        .function_name(&rig.function)
+        .role(role)
+        .runtime(aws_sdk_lambda::types::Runtime::Python312)
+        .handler("app.handler")
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .zip_file(crate::lambda::zip("prod v1").into())
+                .build(),
+        )
+        .publish(true)
+        .send()
+        .await
+        .unwrap();
+    prod_lambda
+        .create_alias()
+        .function_name(&rig.function)
+        .name("live")
+        .function_version("1")
+        .send()
+        .await
+        .unwrap();
+    let dev_bucket = format!("{}-dev", rig.function.to_lowercase());
+    let prod_bucket = format!("{}-prod", rig.function.to_lowercase());
+    crate::promote::bucket(&rig.sdk, &dev_bucket).await;
+    crate::promote::bucket(&prod, &prod_bucket).await;
+    let zip = crate::lambda::zip("def handler(e, c):\n    return 'a'\n");
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&rig.sdk)
+            .force_path_style(true)
+            .build(),
+    )
+    .put_object()
+    .bucket(&dev_bucket)
+    .key("builds/a.zip")
+    .body(zip.clone().into())
+    .send()
+    .await
+    .unwrap();
+    let environments = "dev: { role: 'arn:aws:iam::123456789012:role/read' }\nstaging: { role: 'arn:aws:iam::222222222222:role/deploy' }";
+    let deploy_dev = |step: Step, sha: &str| {
+        at(step.input("alias", "dev"), &gh, sha, "dev").input("environments", environments)
+    };
+    let promote = || {
+        at(rig.step(None), &gh, SHA_C, "staging")
+            .input("promote-from", "dev")
+            .input("environments", environments)
+    };
+
+    ok(&deploy_dev(rig.step(None), SHA_A)
+        .input("s3-bucket", &dev_bucket)
+        .input("s3-key", "builds/a.zip")
+        .run()
+        .await);
+    let dep_a = last_deployment(&gh);
+    let code = dep_a["payload"]["target"]["code_sha256"].clone();
+    assert_eq!(code, stevedore::aws::zip_copy::code_sha256(&zip), "{dep_a}");
+
+    // No `s3-bucket`: refused before GitHub is read.
+    let reads = gh.count("GET /repos/{owner}/{repo}/deployments");
+    refused(
+        &promote().run().await,
+        &[
+            "environment `dev` is in account `123456789012` and this step deploys to account `222222222222`",
+            "input `s3-bucket` is not given",
+        ],
+    );
+    assert_eq!(gh.count("GET /repos/{owner}/{repo}/deployments"), reads);
+
+    // Dry run: verifies the release in account A, names the copy, writes nothing.
+    let deployments = gh.deployments().len();
+    let dry = promote()
+        .input("s3-bucket", &prod_bucket)
+        .input("dry-run", "true")
+        .run()
+        .await;
+    ok(&dry);
+    assert!(
+        dry.summary.contains(&format!(
+            "Would copy `s3://{dev_bucket}/builds/a.zip` (account `123456789012`) to `s3://{prod_bucket}/builds/a.zip` (account `222222222222`)"
+        )),
+        "{}",
+        dry.summary
+    );
+    assert_eq!(gh.deployments().len(), deployments);
+    let prod_s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&prod)
+            .force_path_style(true)
+            .build(),
+    );
+    let listed = prod_s3
+        .list_objects_v2()
+        .bucket(&prod_bucket)
+        .send()
+        .await
+        .unwrap();
+    assert!(listed.contents().is_empty(), "{listed:?}");
+
+    let r = promote().input("s3-bucket", &prod_bucket).run().await;
+    ok(&r);
+    assert!(
+        r.summary.contains(&format!(
+            "Copied `s3://{dev_bucket}/builds/a.zip` (account `123456789012`) to `s3://{prod_bucket}/builds/a.zip` (account `222222222222`)"
+        )),
+        "{}",
+        r.summary
+    );
+    let d = last_deployment(&gh);
+    assert_eq!(d["environment"], "staging", "{d}");
+    assert_eq!(d["sha"], dep_a["sha"], "{d}");
+    assert_eq!(d["payload"]["promoted_from"], "dev", "{d}");
+    assert_eq!(d["payload"]["restored_from"], dep_a["id"], "{d}");
+    assert_eq!(d["payload"]["target"]["code_sha256"], code, "{d}");
+    assert_eq!(
+        d["payload"]["target"]["s3"],
+        json!({"bucket": prod_bucket, "key": "builds/a.zip"}),
+        "{d}"
+    );
+    assert_eq!(
+        states(&gh, d["id"].as_u64().unwrap()),
+        ["in_progress", "success"]
+    );
+    // Account B: `live` on the new version, whose code hash is dev's; its bucket holds the zip.
+    let version = d["payload"]["target"]["version"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(live_version(&prod_lambda, &rig.function).await, version);
+    let published = prod_lambda
+        .get_function_configuration()
+        .function_name(&rig.function)
+        .qualifier(&version)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(published.code_sha256(), code.as_str());
+    let copied = prod_s3
+        .get_object()
+        .bucket(&prod_bucket)
+        .key("builds/a.zip")
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    assert_eq!(copied.as_ref(), zip.as_slice());
+
+    // A release deployed from `zip-file` records no S3 object: nothing to copy.
+    ok(&deploy_dev(rig.step(Some("b")), SHA_B).run().await);
+    let deployments = gh.deployments().len();
+    refused(
+        &promote().input("s3-bucket", &prod_bucket).run().await,
+        &[
+            "records no S3 object: it was deployed from zip-file",
+            "promote across accounts needs a release deployed from S3 by this version",
+        ],
+    );
+    assert_eq!(gh.deployments().len(), deployments);
+    assert_eq!(live_version(&prod_lambda, &rig.function).await, version);
     gh.assert_no_violations();
 }

@@ -85,20 +85,30 @@ pub struct LambdaConfig {
     /// `event-rules`: the EventBridge rules whose target is the alias, synced after it moved
     /// (`None`: not given, rules left alone).
     pub event_rules: Option<Vec<crate::event_rules::EventRule>>,
+    /// `s3-bucket` in a promotion (`promote-from`): where a release of another account is copied.
+    pub promote_bucket: Option<String>,
+    /// The code hash the new version must have (a promotion across accounts: the source's). The code
+    /// is then not read to know its hash, and an update that ends with another hash is refused before
+    /// publishing; the published version is checked too.
+    pub expect_code_sha256: Option<String>,
 }
 
 impl LambdaConfig {
     /// Reads the Lambda inputs, collecting every error in `p`. `function_name` is `function-name` as
     /// `deploy::Config::parse` read it, or the error it recorded for its absence: the other inputs are
-    /// still read (their errors reported too) and that error returned.
+    /// still read (their errors reported too) and that error returned. With `promote` (`promote-from`
+    /// given), `s3-bucket` is where a release of another account is copied, not a code source.
     pub fn parse(
         p: &mut Inputs<'_>,
         function_name: Result<String, Recorded>,
+        promote: bool,
     ) -> Result<LambdaConfig, Recorded> {
         let alias = p.string(Input::Alias).unwrap_or_else(|| "live".to_owned());
         let zip = p.string(Input::ZipFile);
-        let bucket = p.string(Input::S3Bucket);
-        let key = p.string(Input::S3Key);
+        let mut bucket = p.string(Input::S3Bucket);
+        let promote_bucket = if promote { bucket.take() } else { None };
+        // With `promote-from`, `s3-key` is refused by its parser (a promotion keeps the recorded key).
+        let key = p.string(Input::S3Key).filter(|_| !promote);
         let image = p.string(Input::Image);
         if let Some(i) = &image {
             super::image::check_image(p, i);
@@ -212,6 +222,8 @@ impl LambdaConfig {
             },
             // Set by `deploy::Config::parse`, which reads `event-rules` once ([`parse_event_rules`]).
             event_rules: None,
+            promote_bucket,
+            expect_code_sha256: None,
         })
     }
 }
@@ -321,6 +333,17 @@ pub enum LambdaError {
     /// The `event-rules` sync after the alias moved.
     #[error("`event-rules`: {0}")]
     EventRules(#[from] crate::event_rules::EventRulesError),
+    /// A promotion across accounts: the code deployed is not the source's.
+    #[error(
+        "Lambda function `{function}`{}: code hash `{got}`, not the promoted release's `{want}`",
+        version.as_ref().map(|v| format!(" version {v}")).unwrap_or_else(|| " (`$LATEST` after the update)".into())
+    )]
+    CodeHashDiffers {
+        function: String,
+        version: Option<String>,
+        got: String,
+        want: String,
+    },
     #[error(
         "version {version} of Lambda function `{function}`, which the deployment to restore recorded, cannot be read: {message}"
     )]
@@ -386,6 +409,10 @@ impl LambdaError {
                 } else {
                     "Re-run the job: the sync writes only what still differs.".to_owned()
                 }
+            ),
+            LambdaError::CodeHashDiffers { version, .. } => format!(
+                "The copied zip changed between the copy and the update; nothing was moved to it{}. Re-run the promotion.",
+                if version.is_some() { " (the version is published but the alias was not moved)" } else { "" }
             ),
             LambdaError::VersionMissing { .. } => {
                 "The version was deleted since: restore another version (`rollback-to: <version>`), or deploy the release again normally.".into()
@@ -612,6 +639,138 @@ impl super::target::Target for LambdaConfig {
     ) -> Result<Report, ModeError> {
         run_restore(rt, &aws.sdk, aws.environment.as_deref(), self, restore).await
     }
+
+    /// Lambda copies a release between accounts through S3: `s3-bucket` is where.
+    fn across_accounts(&self) -> Option<(String, String)> {
+        self.promote_bucket.is_none().then(|| {
+            (
+                "a Lambda release is copied into this account through S3, and input `s3-bucket` is not given".into(),
+                "Add `s3-bucket: <a bucket of this account>` to the promotion step: the recorded zip is copied there (under its recorded key) and deployed from it".into(),
+            )
+        })
+    }
+
+    /// The recorded zip copied by its code hash into `s3-bucket` (same key), then deployed from there
+    /// as a new version that must have that code hash.
+    async fn promote_across(
+        &self,
+        rt: &Runtime<'_>,
+        aws: &crate::aws::Connected,
+        source: &crate::aws::Connected,
+        restore: &super::record::Restore,
+    ) -> Result<Report, ModeError> {
+        promote_across(rt, aws, source, self, restore).await
+    }
+}
+
+/// [`super::target::Target::promote_across`] for Lambda.
+async fn promote_across(
+    rt: &Runtime<'_>,
+    aws: &crate::aws::Connected,
+    source: &crate::aws::Connected,
+    cfg: &LambdaConfig,
+    restore: &super::record::Restore,
+) -> Result<Report, ModeError> {
+    use crate::aws::zip_copy::{Object, copy_zip};
+    use crate::report::markdown::code_span;
+    let refuse = |message: String, hint: &str| ModeError::Config {
+        message: format!("input `promote-from`: {message}"),
+        hint: Some(hint.to_owned()),
+    };
+    let id = restore.release.id;
+    let from_env = restore.promoted_from.as_deref().unwrap_or_default();
+    let crate::github::deployments::Target::Lambda {
+        code_sha256: Some(sha),
+        s3,
+        ..
+    } = &restore.release.target
+    else {
+        return Err(refuse(
+            format!("deployment #{id} of `{from_env}` records no Lambda code hash"),
+            "Promote a release deployed by this version",
+        ));
+    };
+    let Some(s3) = s3 else {
+        return Err(refuse(
+            format!(
+                "deployment #{id} of `{from_env}` records no S3 object: it was deployed from zip-file (or `image`); promote across accounts needs a release deployed from S3 by this version"
+            ),
+            "Deploy the source environment from `s3-bucket` + `s3-key` (e.g. the bundle `mode: build` uploads), then promote that release",
+        ));
+    };
+    let Some(bucket) = cfg.promote_bucket.as_deref() else {
+        let (why, hint) = super::target::Target::across_accounts(cfg).unwrap_or_default();
+        return Err(refuse(why, &hint));
+    };
+    let from = Object {
+        bucket: &s3.bucket,
+        key: &s3.key,
+    };
+    let to = Object {
+        bucket,
+        key: &s3.key,
+    };
+    let route = format!(
+        "{} (account {}) to {} (account {})",
+        code_span(&from.to_string()),
+        code_span(&source.account_id),
+        code_span(&to.to_string()),
+        code_span(&aws.account_id),
+    );
+    let copied = if rt.common.dry_run {
+        format!(
+            "Would copy {route}, checking its SHA-256 against the code hash {} before and after.",
+            code_span(sha),
+        )
+    } else {
+        let http = crate::net::Net::from_env(rt.env)
+            .with_cancel(rt.cancel.clone())
+            .reqwest()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| LambdaError::Http {
+                message: e.to_string(),
+            })?;
+        let (source_s3, target_s3) = (
+            crate::aws::s3::S3::new(&source.sdk, http.clone()),
+            crate::aws::s3::S3::new(&aws.sdk, http),
+        );
+        let c = copy_zip(&source_s3, from, &target_s3, to, sha)
+            .await
+            .map_err(|e| ModeError::Failed {
+                message: format!("input `promote-from`: the zip of deployment #{id} of `{from_env}` was not copied into this account: {e}"),
+                hint: Some(format!(
+                    "The source role needs `s3:GetObject` on {from}; this step's role `s3:PutObject` and `s3:GetObject` on {to}. Nothing was deployed"
+                )),
+            })?;
+        format!(
+            "Copied {route}: {}, SHA-256 checked against the code hash {} before and after.",
+            if c.bytes_written == 0 {
+                "it held those bytes already, nothing written".to_owned()
+            } else {
+                format!("{} bytes written", c.bytes_written)
+            },
+            code_span(sha),
+        )
+    };
+    let mut here = cfg.clone();
+    here.code = Some(CodeSource::S3 {
+        bucket: bucket.to_owned(),
+        key: s3.key.clone(),
+    });
+    here.expect_code_sha256 = Some(sha.clone());
+    let mut restore = restore.clone();
+    restore.note = format!("{} {copied}", restore.note);
+    let r = run_inner(
+        rt,
+        &aws.sdk,
+        aws.environment.as_deref(),
+        &here,
+        Some(&restore),
+        true,
+    )
+    .await?;
+    Ok(restore.annotate(r))
 }
 
 /// The GitHub environment of a Lambda deploy: the mapped `environment`, else `function:alias`.
@@ -632,7 +791,7 @@ pub async fn run_connected(
     environment: Option<&str>,
     cfg: &LambdaConfig,
 ) -> Result<Report, ModeError> {
-    run_inner(rt, sdk, environment, cfg, None).await
+    run_inner(rt, sdk, environment, cfg, None, false).await
 }
 
 /// `rollback-to`: the alias moved to the version `restore` recorded, with the configured `traffic`,
@@ -644,7 +803,7 @@ pub async fn run_restore(
     cfg: &LambdaConfig,
     restore: &super::record::Restore,
 ) -> Result<Report, ModeError> {
-    let r = run_inner(rt, sdk, environment, cfg, Some(restore)).await?;
+    let r = run_inner(rt, sdk, environment, cfg, Some(restore), false).await?;
     Ok(restore.annotate(r))
 }
 
@@ -703,12 +862,15 @@ impl Recorder<'_, '_> {
     }
 }
 
+/// A deploy (`restore`: of a recorded release; `copied`: of a release copied from another account,
+/// deployed as a new version and recorded as `restore` says).
 async fn run_inner(
     rt: &Runtime<'_>,
     sdk: &SdkConfig,
     environment: Option<&str>,
     cfg: &LambdaConfig,
     restore: Option<&super::record::Restore>,
+    copied: bool,
 ) -> Result<Report, ModeError> {
     let dry_run = rt.common.dry_run;
     let env_name = environment_name(environment, cfg);
@@ -728,7 +890,7 @@ async fn run_inner(
         record,
         started: None,
     });
-    let restore_version = match restore.map(|r| &r.release.target) {
+    let restore_version = match restore.filter(|_| !copied).map(|r| &r.release.target) {
         Some(crate::github::deployments::Target::Lambda { version, .. }) => Some(version.as_str()),
         Some(_) => {
             return Err(ModeError::Config {
@@ -1058,7 +1220,17 @@ async fn observe(
         }
         None => {
             if let Some(src) = &cfg.code {
-                seen.code = Some(resolve_code(api, src, &seen.cur, &cfg.function_name).await?);
+                seen.code = Some(match (src, &cfg.expect_code_sha256) {
+                    // Copied and checked against this hash by the promotion (a dry run: to be).
+                    (CodeSource::S3 { bucket, key }, Some(sha)) => (
+                        CodeUpdate::S3 {
+                            bucket: bucket.clone(),
+                            key: key.clone(),
+                        },
+                        Some(sha.clone()),
+                    ),
+                    _ => resolve_code(api, src, &seen.cur, &cfg.function_name).await?,
+                });
             }
         }
     }
@@ -1304,8 +1476,22 @@ async fn apply(
         );
         return Ok(());
     }
+    let expected = |got: &str, version: Option<&str>| match &cfg.expect_code_sha256 {
+        Some(want) if want != got => Err(LambdaError::CodeHashDiffers {
+            function: cfg.function_name.clone(),
+            version: version.map(str::to_owned),
+            got: got.to_owned(),
+            want: want.clone(),
+        }),
+        _ => Ok(()),
+    };
+    expected(&cur.code_sha256, None)?;
     let description = format!("stevedore {}", env!("CARGO_PKG_VERSION"));
     let version = api.publish_version(&cur.code_sha256, &description).await?;
+    if cfg.expect_code_sha256.is_some() {
+        let published = api.version_code_sha256(&version).await?.unwrap_or_default();
+        expected(&published, Some(&version))?;
+    }
     d.version = Some(version.clone());
     if let Some(r) = recorder {
         r.start(cfg, Some((&version, &cur.code_sha256))).await;
@@ -1601,6 +1787,35 @@ mod tests {
     }
 
     #[test]
+    fn a_promotion_takes_s3_bucket_as_where_a_release_of_another_account_is_copied() {
+        let promote = [
+            ("INPUT_FUNCTION-NAME", "f"),
+            ("INPUT_PROMOTE-FROM", "dev"),
+            ("INPUT_S3-BUCKET", "prod-artifacts"),
+        ];
+        let (c, e) = parse(&promote);
+        assert!(e.is_empty(), "{e:#?}");
+        let c = c.unwrap();
+        assert_eq!(c.promote_bucket.as_deref(), Some("prod-artifacts"));
+        assert_eq!(c.code, None);
+        let (_, e) = parse(&[promote.as_slice(), &[("INPUT_S3-KEY", "k.zip")]].concat());
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert!(
+            e[0].contains("input `s3-key` = `k.zip`: is set together with `promote-from`"),
+            "{e:#?}"
+        );
+        // Without `promote-from`, `s3-bucket` is the code source again.
+        let (c, _) = parse(&[
+            ("INPUT_FUNCTION-NAME", "f"),
+            ("INPUT_S3-BUCKET", "b"),
+            ("INPUT_S3-KEY", "k.zip"),
+        ]);
+        let c = c.unwrap();
+        assert_eq!(c.promote_bucket, None);
+        assert!(matches!(c.code, Some(CodeSource::S3 { .. })));
+    }
+
+    #[test]
     fn not_a_lambda_deploy_without_function_name() {
         assert!(parse(&[("INPUT_ZIP-FILE", "a.zip")]).0.is_none());
     }
@@ -1728,6 +1943,8 @@ mod tests {
             traffic: Traffic::parse(traffic).unwrap(),
             health: HealthConfig::default(),
             event_rules: None,
+            promote_bucket: None,
+            expect_code_sha256: None,
         }
     }
 

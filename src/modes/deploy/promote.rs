@@ -12,9 +12,11 @@
 //! dry run stops there), apply, follow, health, roll back on failure — and the new deployment records
 //! the same artifact with `promoted_from` (the source environment) and `restored_from` (its deployment).
 //!
-//! Within one account only: the source environment's account (from `environments`) must be this
-//! step's; across accounts the artifact would have to be copied first, which this step refuses to
-//! pretend.
+//! Across accounts (the source environment's account, from `environments`, is not this step's): the
+//! source environment's role is assumed ([`crate::aws::connect_environment`]), the release is verified
+//! against what is live in that account, and the target copies the artifact into this account and
+//! deploys it as a new release ([`Target::promote_across`]) — Lambda only: its recorded S3 zip, by its
+//! code hash. A target that cannot copy refuses first ([`Target::across_accounts`]).
 //!
 //! This module names no target.
 
@@ -34,12 +36,15 @@ const MAX_PAGES: usize = 10;
 
 /// Parses `promote-from` (`raw`, read by `deploy::Config::parse`); `None` when unset. Records an error
 /// for a bad name, for `rollback-to` or `preview: true` given too, and for each input that describes a
-/// new release (all at once; with `rollback-to` those are already named by its parser).
+/// new release (all at once; with `rollback-to` those are already named by its parser) — except
+/// `s3-bucket` on a Lambda step (`lambda`: `function-name` given), where a release of another account
+/// is copied.
 pub fn parse(
     p: &mut Inputs<'_>,
     raw: Option<&str>,
     rollback_to: bool,
     preview: bool,
+    lambda: bool,
 ) -> Option<String> {
     let raw = raw?;
     let name = raw.trim();
@@ -63,6 +68,9 @@ pub fn parse(
         return None;
     }
     for (input, what) in NEW_RELEASE_INPUTS {
+        if lambda && input == Input::S3Bucket {
+            continue;
+        }
         if let Some(given) = p.string(input) {
             p.error(
                 input,
@@ -201,7 +209,7 @@ pub async fn run<T: Target>(rt: &Runtime<'_>, target: &T, from: &str) -> Result<
             "Name the environment the release comes from, e.g. `promote-from: staging` in the production job",
         ));
     }
-    if let Some(account) = target
+    let across = target
         .aws()
         .environments
         .as_ref()
@@ -211,14 +219,16 @@ pub async fn run<T: Target>(rt: &Runtime<'_>, target: &T, from: &str) -> Result<
                 .clone()
                 .or_else(|| crate::policy::account_of(&t.role).map(str::to_owned))
         })
-        .filter(|a| *a != aws.account_id)
+        .filter(|a| *a != aws.account_id);
+    if let Some(account) = &across
+        && let Some((why, hint)) = target.across_accounts()
     {
         return Err(refusal(
             format!(
-                "environment `{from}` is in account `{account}` and this step deploys to account `{}`; promotion between accounts (copying the image or the code into this account) is not done by this version, and a release of another account cannot be put in place here as recorded",
+                "environment `{from}` is in account `{account}` and this step deploys to account `{}`; {why}",
                 aws.account_id
             ),
-            "Promote between environments of one account, or deploy the artifact to this account as a new release (e.g. `image` by digest)",
+            hint,
         ));
     }
     let Some(client) = rt.github() else {
@@ -286,7 +296,22 @@ pub async fn run<T: Target>(rt: &Runtime<'_>, target: &T, from: &str) -> Result<
         rolled_back_from: None,
         git_ref: l.payload.git_ref.clone(),
     };
-    let live = target.observe(rt, &aws)?;
+    // Across accounts the release is verified where it runs, with the source environment's role.
+    let source_aws = match &across {
+        Some(_) => Some(
+            crate::aws::connect_environment(
+                rt.env,
+                rt.ctx,
+                rt.cmds,
+                target.aws(),
+                from,
+                rt.common.dry_run,
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    let live = target.observe(rt, source_aws.as_ref().unwrap_or(&aws))?;
     let policy = &target.aws().trigger_policy;
     let unverifiable = |e: FindError| {
         ModeError::Failed {
@@ -367,7 +392,10 @@ pub async fn run<T: Target>(rt: &Runtime<'_>, target: &T, from: &str) -> Result<
         note,
         promoted_from: Some(from.to_owned()),
     };
-    Box::pin(target.restore(rt, &aws, live, &restore)).await
+    match &source_aws {
+        Some(source) => Box::pin(target.promote_across(rt, &aws, source, &restore)).await,
+        None => Box::pin(target.restore(rt, &aws, live, &restore)).await,
+    }
 }
 
 /// The artifact a promotion's note names (task definitions, Lambda version and code hash, image).
@@ -408,7 +436,8 @@ mod tests {
         let raw = p.string(Input::PromoteFrom);
         let rollback = p.string(Input::RollbackTo).is_some();
         let preview = p.bool(Input::Preview, false);
-        let from = parse(&mut p, raw.as_deref(), rollback, preview);
+        let lambda = p.string(Input::FunctionName).is_some();
+        let from = parse(&mut p, raw.as_deref(), rollback, preview, lambda);
         let errs = p
             .finish()
             .err()
@@ -449,6 +478,16 @@ mod tests {
             e[0].contains("input `promote-from` = `staging`: is set together with `rollback-to`"),
             "{e:#?}"
         );
+        // `s3-bucket` is where a Lambda promotion copies a release of another account; anywhere
+        // else it describes a new release.
+        let (_, e) = parse_with(&[("INPUT_PROMOTE-FROM", "staging"), ("INPUT_S3-BUCKET", "b")]);
+        assert_eq!(e.len(), 1, "{e:#?}");
+        let (_, e) = parse_with(&[
+            ("INPUT_PROMOTE-FROM", "staging"),
+            ("INPUT_FUNCTION-NAME", "f"),
+            ("INPUT_S3-BUCKET", "b"),
+        ]);
+        assert!(e.is_empty(), "{e:#?}");
         let (from, e) = parse_with(&[("INPUT_PROMOTE-FROM", "stag\u{200b}ing")]);
         assert_eq!(from, None);
         assert!(

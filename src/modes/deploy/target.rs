@@ -88,6 +88,39 @@ pub trait Target: Sync {
         live: Self::Live,
         restore: &Restore,
     ) -> impl Future<Output = Result<Report, ModeError>>;
+
+    /// A promotion from an environment in another account: why this target cannot take it, as the
+    /// message (after "environment `x` is in account `a` and this step deploys to account `b`; ") and
+    /// the hint; `None` when it can ([`Target::promote_across`]). Asked before anything is read. By
+    /// default refused: an image or task definition is not copied between accounts by this version.
+    fn across_accounts(&self) -> Option<(String, String)> {
+        Some((
+            "promotion between accounts copies only Lambda zips in this version: the image (and task definition) of an ECS, App Runner or ECS Express release is not copied into this account's registry, and a release of another account cannot be put in place here as recorded".into(),
+            "Promote between environments of one account, or push the image to this account's registry and deploy it here as a new release (`image` by digest)".into(),
+        ))
+    }
+
+    /// Puts in place here, in `aws`'s account, the release `restore` names: recorded in the account
+    /// `source` is connected to and verified there ([`Target::check_release`] against what is live in
+    /// that account). Its artifact is copied into this account and deployed as a new release, recorded
+    /// as `restore.record` says (`promoted_from`). Only called when [`Target::across_accounts`] is
+    /// `None`; the default refuses like it.
+    fn promote_across(
+        &self,
+        rt: &Runtime<'_>,
+        aws: &Connected,
+        source: &Connected,
+        restore: &Restore,
+    ) -> impl Future<Output = Result<Report, ModeError>> {
+        let _ = (rt, aws, source, restore);
+        let refusal = self.across_accounts().unwrap_or_default();
+        async move {
+            Err(ModeError::Config {
+                message: format!("input `promote-from`: {}", refusal.0),
+                hint: Some(refusal.1),
+            })
+        }
+    }
 }
 
 /// The refusal of a recorded release of another kind of target.
