@@ -516,6 +516,37 @@ mod tests {
         assert_eq!(skeleton("\u{0440}roduction"), skeleton("production"));
     }
 
+    /// Issue 31: the look-alike check refuses only a name that looks like *another* known name; a
+    /// non-ASCII name that looks like none of them, or is one of them, passes.
+    #[test]
+    fn only_a_look_alike_of_another_known_name_is_refused() {
+        let known = ["production", "dev", "\u{043F}\u{0440}\u{043E}\u{0434}"];
+        assert_eq!(check_against("\u{043F}\u{0440}\u{043E}\u{0434}", known), Ok(()));
+        assert_eq!(check_against("\u{041F}\u{0420}\u{041E}\u{0414}", known), Ok(()));
+        assert_eq!(check_against("\u{672C}\u{756A}", known), Ok(()));
+        assert_eq!(check_against("caf\u{00E9}", ["cafe\u{0301}", "dev"]), Ok(()));
+        // Cyrillic `сех` looks like Latin `cex`, which is in the list, and is another name.
+        assert!(check_against("\u{0441}\u{0435}\u{0445}", ["cex"]).is_err());
+        // Refused names stay refused, known or not.
+        assert!(check_against("pro\u{200B}d", ["pro\u{200B}d"]).is_err());
+        // ASCII names are what they look like: `rn` and `m` are typed on purpose.
+        assert_eq!(skeleton("burn"), skeleton("bum"));
+        assert_eq!(check_against("burn", ["bum"]), Ok(()));
+    }
+
+    /// Issue 31: with no known name to point at, the fix spells the name in plain letters, or falls
+    /// back to an example when nothing plain is left.
+    #[test]
+    fn the_fix_spells_the_name_plainly_or_gives_an_example() {
+        assert!(fix("producti\u{0307}on", []).contains("e.g. `production`"));
+        assert!(fix("\u{2119}rod", []).contains("e.g. `prod`"));
+        assert!(fix("qa\u{200B}", ["dev"]).contains("e.g. `qa`"));
+        // Nothing left, or still mixed scripts: the example is `production`.
+        assert!(fix("\u{200B}\u{200D}", []).contains("e.g. `production`"));
+        assert!(fix("\u{0440}oll", []).contains("e.g. `production`"));
+        assert!(fix("x", []).contains("compared case-insensitively, as GitHub does"));
+    }
+
     #[test]
     fn the_claim_is_compared_strictly() {
         assert!(same_claim("production", "production"));
