@@ -43,6 +43,7 @@ mod pipelines;
 mod preview;
 mod proxy;
 mod publish;
+mod release_records;
 mod reporting;
 mod rollback;
 mod runner_schema;
