@@ -521,10 +521,19 @@ mod tests {
     #[test]
     fn only_a_look_alike_of_another_known_name_is_refused() {
         let known = ["production", "dev", "\u{043F}\u{0440}\u{043E}\u{0434}"];
-        assert_eq!(check_against("\u{043F}\u{0440}\u{043E}\u{0434}", known), Ok(()));
-        assert_eq!(check_against("\u{041F}\u{0420}\u{041E}\u{0414}", known), Ok(()));
+        assert_eq!(
+            check_against("\u{043F}\u{0440}\u{043E}\u{0434}", known),
+            Ok(())
+        );
+        assert_eq!(
+            check_against("\u{041F}\u{0420}\u{041E}\u{0414}", known),
+            Ok(())
+        );
         assert_eq!(check_against("\u{672C}\u{756A}", known), Ok(()));
-        assert_eq!(check_against("caf\u{00E9}", ["cafe\u{0301}", "dev"]), Ok(()));
+        assert_eq!(
+            check_against("caf\u{00E9}", ["cafe\u{0301}", "dev"]),
+            Ok(())
+        );
         // Cyrillic `сех` looks like Latin `cex`, which is in the list, and is another name.
         assert!(check_against("\u{0441}\u{0435}\u{0445}", ["cex"]).is_err());
         // Refused names stay refused, known or not.

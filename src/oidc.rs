@@ -565,7 +565,8 @@ mod tests {
         use std::sync::atomic::AtomicUsize;
         let key = jsonwebtoken::EncodingKey::from_rsa_pem(ISSUER_PEM).unwrap();
         let mut jwk = serde_json::to_value(
-            jsonwebtoken::jwk::Jwk::from_encoding_key(&key, jsonwebtoken::Algorithm::RS256).unwrap(),
+            jsonwebtoken::jwk::Jwk::from_encoding_key(&key, jsonwebtoken::Algorithm::RS256)
+                .unwrap(),
         )
         .unwrap();
         jwk["kid"] = serde_json::json!(KID);
@@ -638,7 +639,9 @@ mod tests {
     async fn a_genuine_token_verifies_with_its_claims() {
         let i = issuer(serde_json::Value::Null).await;
         for kid in [Some(KID), None] {
-            let c = check(&i, &mint(&i.claims(), ISSUER_PEM, kid)).await.unwrap();
+            let c = check(&i, &mint(&i.claims(), ISSUER_PEM, kid))
+                .await
+                .unwrap();
             assert_eq!(c.environment.as_deref(), Some("production"));
             assert_eq!(c.git_ref.as_deref(), Some("refs/tags/v1-stable"));
             assert!(c.aud.contains(DEFAULT_AUDIENCE));
@@ -649,14 +652,21 @@ mod tests {
     #[tokio::test]
     async fn forged_stale_and_misdirected_tokens_are_refused_by_name() {
         let i = issuer(serde_json::Value::Null).await;
-        let e = check(&i, &mint(&i.claims(), ROGUE_PEM, Some(KID))).await.unwrap_err();
+        let e = check(&i, &mint(&i.claims(), ROGUE_PEM, Some(KID)))
+            .await
+            .unwrap_err();
         assert!(matches!(e, OidcError::BadSignature { .. }), "{e}");
-        let e = check(&i, &mint(&i.claims(), ROGUE_PEM, None)).await.unwrap_err();
+        let e = check(&i, &mint(&i.claims(), ROGUE_PEM, None))
+            .await
+            .unwrap_err();
         assert!(matches!(e, OidcError::BadSignature { .. }), "{e}");
         let e = check(&i, &mint(&i.claims(), ISSUER_PEM, Some("other")))
             .await
             .unwrap_err();
-        assert!(matches!(e, OidcError::UnknownKey { ref kid, .. } if kid == "other"), "{e}");
+        assert!(
+            matches!(e, OidcError::UnknownKey { ref kid, .. } if kid == "other"),
+            "{e}"
+        );
 
         let hs = jsonwebtoken::encode(
             &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
@@ -666,20 +676,32 @@ mod tests {
         .unwrap();
         let e = check(&i, &hs).await.unwrap_err();
         assert!(
-            matches!(e, OidcError::Algorithm { alg: jsonwebtoken::Algorithm::HS256 }),
+            matches!(
+                e,
+                OidcError::Algorithm {
+                    alg: jsonwebtoken::Algorithm::HS256
+                }
+            ),
             "{e}"
         );
 
         let mut old = i.claims();
         let exp = jsonwebtoken::get_current_timestamp() - 600;
         old["exp"] = serde_json::json!(exp);
-        let e = check(&i, &mint(&old, ISSUER_PEM, Some(KID))).await.unwrap_err();
-        assert!(matches!(e, OidcError::Expired { exp: got, .. } if got == exp), "{e}");
+        let e = check(&i, &mint(&old, ISSUER_PEM, Some(KID)))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, OidcError::Expired { exp: got, .. } if got == exp),
+            "{e}"
+        );
         assert!(e.hint().unwrap().contains("clock"));
 
         let mut other = i.claims();
         other["aud"] = serde_json::json!(["sts.example", "other"]);
-        let e = check(&i, &mint(&other, ISSUER_PEM, Some(KID))).await.unwrap_err();
+        let e = check(&i, &mint(&other, ISSUER_PEM, Some(KID)))
+            .await
+            .unwrap_err();
         assert_eq!(
             e.to_string(),
             "the OIDC token's audience is [`sts.example`, `other`], not `sts.amazonaws.com` (input `audience`)"
@@ -688,16 +710,23 @@ mod tests {
 
         let mut foreign = i.claims();
         foreign["iss"] = serde_json::json!("https://evil.example");
-        let e = check(&i, &mint(&foreign, ISSUER_PEM, Some(KID))).await.unwrap_err();
+        let e = check(&i, &mint(&foreign, ISSUER_PEM, Some(KID)))
+            .await
+            .unwrap_err();
         assert_eq!(
             e.to_string(),
-            format!("the OIDC token's issuer is `https://evil.example`, not `{}`", i.base)
+            format!(
+                "the OIDC token's issuer is `https://evil.example`, not `{}`",
+                i.base
+            )
         );
         assert!(e.hint().unwrap().contains("STEVEDORE_OIDC_ISSUER"));
 
         let mut future = i.claims();
         future["nbf"] = serde_json::json!(jsonwebtoken::get_current_timestamp() + 3600);
-        let e = check(&i, &mint(&future, ISSUER_PEM, Some(KID))).await.unwrap_err();
+        let e = check(&i, &mint(&future, ISSUER_PEM, Some(KID)))
+            .await
+            .unwrap_err();
         assert!(matches!(e, OidcError::Invalid(_)), "{e}");
 
         let e = check(&i, "not.a.jwt").await.unwrap_err();
@@ -752,7 +781,12 @@ mod tests {
             "{e}"
         );
         assert!(e.hint().unwrap().contains("id-token: write"));
-        assert!(unavailable_error(&Env::from_pairs([("ACT", "true")])).hint().unwrap().contains("act --env"));
+        assert!(
+            unavailable_error(&Env::from_pairs([("ACT", "true")]))
+                .hint()
+                .unwrap()
+                .contains("act --env")
+        );
     }
 
     /// Issue 31: the fetched token and the request token are masked before anything can print them; an
@@ -762,35 +796,60 @@ mod tests {
         let i = issuer(serde_json::json!({"value": "eyJ.fetched-jwt.sig"})).await;
         let env = |path: &str| {
             Env::from_pairs([
-                ("ACTIONS_ID_TOKEN_REQUEST_URL", format!("{}{path}?api-version=2.0", i.base)),
-                ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "request-token-0001".to_owned()),
+                (
+                    "ACTIONS_ID_TOKEN_REQUEST_URL",
+                    format!("{}{path}?api-version=2.0", i.base),
+                ),
+                (
+                    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+                    "request-token-0001".to_owned(),
+                ),
             ])
         };
         let client = http_client(&Env::default()).unwrap();
         let (cmds, _) = Commands::buffer(crate::report::Masker::default(), true);
-        let jwt = fetch(&client, &env("/token"), &cmds, DEFAULT_AUDIENCE).await.unwrap();
+        let jwt = fetch(&client, &env("/token"), &cmds, DEFAULT_AUDIENCE)
+            .await
+            .unwrap();
         assert_eq!(jwt.expose_secret(), "eyJ.fetched-jwt.sig");
         assert_eq!(
-            cmds.masker().redact("eyJ.fetched-jwt.sig request-token-0001"),
+            cmds.masker()
+                .redact("eyJ.fetched-jwt.sig request-token-0001"),
             "*** ***"
         );
         for blank in [serde_json::json!({"value": "  "}), serde_json::json!({})] {
             let i = issuer(blank).await;
             let env = Env::from_pairs([
-                ("ACTIONS_ID_TOKEN_REQUEST_URL", format!("{}/token?api-version=2.0", i.base)),
-                ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "request-token-0001".to_owned()),
+                (
+                    "ACTIONS_ID_TOKEN_REQUEST_URL",
+                    format!("{}/token?api-version=2.0", i.base),
+                ),
+                (
+                    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+                    "request-token-0001".to_owned(),
+                ),
             ]);
-            let e = fetch(&client, &env, &cmds, DEFAULT_AUDIENCE).await.unwrap_err();
+            let e = fetch(&client, &env, &cmds, DEFAULT_AUDIENCE)
+                .await
+                .unwrap_err();
             assert_eq!(
                 e.to_string(),
-                format!("the OIDC token endpoint `{}/token` answered without a token (`value` missing or empty)", i.base)
+                format!(
+                    "the OIDC token endpoint `{}/token` answered without a token (`value` missing or empty)",
+                    i.base
+                )
             );
         }
         // A refusal names the URL without its query.
-        let e = fetch(&client, &env("/status/403"), &cmds, DEFAULT_AUDIENCE).await.unwrap_err();
+        let e = fetch(&client, &env("/status/403"), &cmds, DEFAULT_AUDIENCE)
+            .await
+            .unwrap_err();
         assert_eq!(
             e.to_string(),
-            format!("the OIDC token request to `{}/status/403` was refused with HTTP 403: no such thing", i.base)
+            format!(
+                "the OIDC token request to `{}/status/403` was refused with HTTP 403: no such thing",
+                i.base
+            )
         );
         assert!(e.hint().unwrap().contains("id-token: write"));
     }
@@ -808,19 +867,36 @@ mod tests {
                 .unwrap_err();
             assert_eq!(i.hits.load(Ordering::SeqCst), attempts, "{code}: {e}");
             if attempts == 1 {
-                assert!(matches!(e, OidcError::Refused { status, .. } if status == code), "{e}");
-                assert!(e.hint().is_none(), "a JWKS refusal is no permission problem");
+                assert!(
+                    matches!(e, OidcError::Refused { status, .. } if status == code),
+                    "{e}"
+                );
+                assert!(
+                    e.hint().is_none(),
+                    "a JWKS refusal is no permission problem"
+                );
             } else {
-                assert!(e.to_string().ends_with(&format!("failed after 4 attempt(s): HTTP {code} {}", 
-                    axum::http::StatusCode::from_u16(code).unwrap().canonical_reason().unwrap())), "{e}");
+                assert!(
+                    e.to_string().ends_with(&format!(
+                        "failed after 4 attempt(s): HTTP {code} {}",
+                        axum::http::StatusCode::from_u16(code)
+                            .unwrap()
+                            .canonical_reason()
+                            .unwrap()
+                    )),
+                    "{e}"
+                );
             }
         }
         // Nothing listening: a connect error, tried again.
         let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = url::Url::parse(&format!("http://{}/jwks", closed.local_addr().unwrap())).unwrap();
+        let url =
+            url::Url::parse(&format!("http://{}/jwks", closed.local_addr().unwrap())).unwrap();
         drop(closed);
         let client = http_client(&Env::default()).unwrap();
-        let e = get_with_retries("JWKS", &client, &url, None, "shown").await.unwrap_err();
+        let e = get_with_retries("JWKS", &client, &url, None, "shown")
+            .await
+            .unwrap_err();
         assert!(matches!(e, OidcError::Request { attempts: 4, .. }), "{e}");
     }
 

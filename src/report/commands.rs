@@ -620,10 +620,7 @@ mod tests {
             ..Location::default()
         };
         c.annotate(Level::Error, Some("T"), &loc, "bad s3cr3t-value");
-        let loc = Location {
-            line: None,
-            ..loc
-        };
+        let loc = Location { line: None, ..loc };
         c.annotate(Level::Warning, None, &loc, "::stop-commands::x");
         c.group("g s3cr3t-value");
         c.debug("dbg");
@@ -650,7 +647,10 @@ mod tests {
     #[test]
     fn invisible_leading_characters_do_not_hide_a_command() {
         assert_eq!(neutralise_line("\u{200B}::x"), "\u{200B}\\::x");
-        assert_eq!(neutralise_line("\u{FEFF}\u{180E}::x"), "\u{FEFF}\u{180E}\\::x");
+        assert_eq!(
+            neutralise_line("\u{FEFF}\u{180E}::x"),
+            "\u{FEFF}\u{180E}\\::x"
+        );
         assert_eq!(neutralise_line("a::x"), "a::x");
     }
 

@@ -410,11 +410,15 @@ mod tests {
         let h = heading(&r);
         assert_eq!(
             comment_body(&r, Some("https://x/runs/1")),
-            format!("{h}\nthe summary\n\n---\n<sub>[Details](https://x/runs/1) · updated by stevedore on every run of this job</sub>\n")
+            format!(
+                "{h}\nthe summary\n\n---\n<sub>[Details](https://x/runs/1) · updated by stevedore on every run of this job</sub>\n"
+            )
         );
         assert_eq!(
             comment_body(&r, None),
-            format!("{h}\nthe summary\n\n---\n<sub>updated by stevedore on every run of this job</sub>\n")
+            format!(
+                "{h}\nthe summary\n\n---\n<sub>updated by stevedore on every run of this job</sub>\n"
+            )
         );
     }
 
@@ -455,9 +459,15 @@ mod tests {
             "{s}"
         );
         let s = job_summary(&r, &left, false, &["n1\nn2".to_owned()]);
-        assert!(s.contains("<details><summary>All 2 findings</summary>"), "{s}");
+        assert!(
+            s.contains("<details><summary>All 2 findings</summary>"),
+            "{s}"
+        );
         assert!(s.contains("| error | `b.rs:2` |  | y |"), "{s}");
-        assert!(s.ends_with("\n> [!NOTE]\n> **Reporting**\n> - n1 n2\n"), "{s}");
+        assert!(
+            s.ends_with("\n> [!NOTE]\n> **Reporting**\n> - n1 n2\n"),
+            "{s}"
+        );
     }
 
     /// Issue 31: the summary is cut to fit the runner's 1 MiB, and no further than it must be.
@@ -470,7 +480,12 @@ mod tests {
             "x".repeat(2 * 1024 * 1024),
         );
         let note = "n".repeat(10_000);
-        let s = job_summary(&r, &LocalDelivery::default(), true, &[note.clone()]);
+        let s = job_summary(
+            &r,
+            &LocalDelivery::default(),
+            true,
+            std::slice::from_ref(&note),
+        );
         assert!(s.len() <= 1024 * 1024 - 1024, "{}", s.len());
         assert!(s.len() > 1024 * 1024 - 2048, "{}", s.len());
         assert!(s.ends_with(&format!("> - {note}\n")));

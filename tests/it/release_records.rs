@@ -37,7 +37,10 @@ async fn history() -> (FakeGithub, Client, String, String) {
         )
         .await
         .unwrap();
-    let v2 = t["sha"].as_str().unwrap_or_else(|| panic!("{t}")).to_owned();
+    let v2 = t["sha"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{t}"))
+        .to_owned();
     let v3 = gh.seed_tag_object("v3", &v2, "tag");
     for (name, sha) in [("v2", v2), ("v3", v3)] {
         c.post(
@@ -267,7 +270,15 @@ async fn records() -> Records {
     }
     let other = json!({"version": "o", "target": ecs("other", 9)});
     ids.push(record(&c, &shas[0], other, &["success"]).await);
-    ids.push(record(&c, &shas[0], json!({"deployer": "someone else"}), &["success"]).await);
+    ids.push(
+        record(
+            &c,
+            &shas[0],
+            json!({"deployer": "someone else"}),
+            &["success"],
+        )
+        .await,
+    );
     Records { gh, c, ids, shas }
 }
 
@@ -337,7 +348,10 @@ async fn a_check_that_cannot_be_made_stops_the_search() {
         ..Checker::default()
     };
     let e = find(&r, &Wanted::Previous, &checker).await.unwrap_err();
-    assert!(matches!(e, FindError::Verify { id, .. } if id == r.ids[2]), "{e}");
+    assert!(
+        matches!(e, FindError::Verify { id, .. } if id == r.ids[2]),
+        "{e}"
+    );
     assert_eq!(*checker.asked.lock().unwrap(), [r.ids[2]]);
 }
 
