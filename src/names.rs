@@ -430,6 +430,12 @@ mod tests {
         assert_eq!(visible("pro\u{200B}duction"), "pro<U+200B>duction");
         assert!(check("production\u{202E}").is_err());
         assert!(check("prod\u{00A0}eu").is_err());
+        // Issue 31: white space that is neither a control character nor changed by NFKC, and of no
+        // script (so no other check sees it), is invisible too.
+        for sep in ['\u{2028}', '\u{2029}'] {
+            let e = check(&format!("prod{sep}eu")).unwrap_err();
+            assert!(e.contains(&format!("U+{:04X}", u32::from(sep))), "{e}");
+        }
         assert!(check("prod\nx").is_err());
         assert!(check("  ").is_err());
     }
