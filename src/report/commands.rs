@@ -532,6 +532,9 @@ mod tests {
         assert_eq!(m.redact("line: MIIEvQIBADAN"), "line: ***");
         assert_eq!(m.redact("k3y!"), "***");
         assert_eq!(m.redact("-----END KEY-----"), "***");
+        // A line that Markdown escaping would change is registered as written, not only escaped.
+        assert!(m.register("-----BEGIN-----\nkey_part*2\n-----END-----"));
+        assert_eq!(m.redact("key_part*2"), "***");
         // `ab` is one of its lines, too short to mask on its own.
         assert_eq!(m.redact("a grab bag"), "a grab bag");
         let (c, buf) = Commands::buffer(Masker::default(), true);
