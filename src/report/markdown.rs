@@ -429,12 +429,13 @@ mod tests {
             .with_title("T*");
         let b = Annotation::new(Level::Warning, "b|c.rs", 4, "m");
         let c = Annotation::new(Level::Notice, "c.rs", 5, "n");
-        let d = annotations_details("S", &[&a, &b, &c], 2);
+        // Five findings, two rows: three more (not 5 / 2, not 5 + 2).
+        let d = annotations_details("S", &[&a, &b, &c, &c, &c], 2);
         assert_eq!(
             d,
             "<details><summary>S</summary>\n\n| level | location | title | message |\n| --- | --- | --- | --- |\n\
              | error | `src/a.rs:3:2` | T&#42; | first `x` |\n| warning | `b\\|c.rs:4` |  | m |\n\n\
-             _…and 1 more, not shown._\n\n</details>\n"
+             _…and 3 more, not shown._\n\n</details>\n"
         );
         assert!(!annotations_details("S", &[&a, &b], 2).contains("more, not shown"));
     }
