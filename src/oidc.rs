@@ -888,6 +888,28 @@ mod tests {
                 );
             }
         }
+        // A connection closed before any answer (neither a connect error nor a timeout): tried again.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = url::Url::parse(&format!("http://{}/jwks", listener.local_addr().unwrap())).unwrap();
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = accepted.clone();
+        tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            while let Ok((mut conn, _)) = listener.accept().await {
+                counted.fetch_add(1, Ordering::SeqCst);
+                let mut buf = [0u8; 1024];
+                let _ = conn.read(&mut buf).await;
+                drop(conn);
+            }
+        });
+        let client = http_client(&Env::default()).unwrap();
+        let e = get_with_retries("JWKS", &client, &url, None, "shown").await.unwrap_err();
+        assert!(matches!(e, OidcError::Request { attempts: 4, .. }), "{e}");
+        assert_eq!(accepted.load(Ordering::SeqCst), 4);
+        // A request that cannot be made at all (a scheme reqwest does not speak) is not tried again.
+        let url = url::Url::parse("ftp://127.0.0.1:9/jwks").unwrap();
+        let e = get_with_retries("JWKS", &client, &url, None, "shown").await.unwrap_err();
+        assert!(matches!(e, OidcError::Request { attempts: 1, .. }), "{e}");
         // Nothing listening: a connect error, tried again.
         let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url =
