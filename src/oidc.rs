@@ -890,7 +890,8 @@ mod tests {
         }
         // A connection closed before any answer (neither a connect error nor a timeout): tried again.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = url::Url::parse(&format!("http://{}/jwks", listener.local_addr().unwrap())).unwrap();
+        let url =
+            url::Url::parse(&format!("http://{}/jwks", listener.local_addr().unwrap())).unwrap();
         let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counted = accepted.clone();
         tokio::spawn(async move {
@@ -903,12 +904,16 @@ mod tests {
             }
         });
         let client = http_client(&Env::default()).unwrap();
-        let e = get_with_retries("JWKS", &client, &url, None, "shown").await.unwrap_err();
+        let e = get_with_retries("JWKS", &client, &url, None, "shown")
+            .await
+            .unwrap_err();
         assert!(matches!(e, OidcError::Request { attempts: 4, .. }), "{e}");
         assert_eq!(accepted.load(Ordering::SeqCst), 4);
         // A request that cannot be made at all (a scheme reqwest does not speak) is not tried again.
         let url = url::Url::parse("ftp://127.0.0.1:9/jwks").unwrap();
-        let e = get_with_retries("JWKS", &client, &url, None, "shown").await.unwrap_err();
+        let e = get_with_retries("JWKS", &client, &url, None, "shown")
+            .await
+            .unwrap_err();
         assert!(matches!(e, OidcError::Request { attempts: 1, .. }), "{e}");
         // Nothing listening: a connect error, tried again.
         let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -920,6 +925,35 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(e, OidcError::Request { attempts: 4, .. }), "{e}");
+    }
+
+    /// Issue 31: the token and JWKS requests go the way the run's other requests go: through the
+    /// run's proxy (`HTTP_PROXY` here, from the step's environment, not the process's).
+    #[tokio::test]
+    async fn oidc_requests_use_the_runs_proxy() {
+        let proxy = issuer(serde_json::Value::Null).await;
+        let env = Env::from_pairs([("HTTP_PROXY", proxy.base.as_str())]);
+        let client = http_client(&env).unwrap();
+        let url = url::Url::parse("http://oidc.invalid/status/404").unwrap();
+        let e = get_with_retries("JWKS", &client, &url, None, "shown")
+            .await
+            .unwrap_err();
+        assert!(matches!(e, OidcError::Refused { status: 404, .. }), "{e}");
+        assert_eq!(proxy.hits.load(Ordering::SeqCst), 1);
+    }
+
+    /// What the retry log says of a failed attempt.
+    #[test]
+    fn failed_attempts_are_described() {
+        assert_eq!(
+            Failed::Detail("connection refused".into()).to_string(),
+            "connection refused"
+        );
+        let refused = Failed::Refused {
+            status: 403,
+            body: "no".into(),
+        };
+        assert_eq!(refused.to_string(), "HTTP 403");
     }
 
     #[test]
