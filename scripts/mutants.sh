@@ -27,6 +27,7 @@ it_filters=(release_records rollback preview)
 unit_bound=${STEVEDORE_MUTANTS_UNIT_BOUND:-900}
 it_bound=${STEVEDORE_MUTANTS_IT_BOUND:-1200}
 out=${STEVEDORE_MUTANTS_OUT:-$(mktemp -d)}
+mkdir -p "$out"
 
 all=false
 [[ ${1:-} == --all ]] && all=true
