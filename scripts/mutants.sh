@@ -15,7 +15,7 @@
 #
 # Groups (the tests that guard each module):
 # - unit: the masker and workflow commands, Markdown escaping, environment names, the trigger policy, OIDC
-#   validation. Their unit tests (`cargo test --lib`) catch every non-equivalent mutant.
+#   validation, guarded by their unit tests (`cargo test --lib`; the scores so far are in docs/testing.md).
 # - integration: release-record verification (github/deployments.rs, the rollback verifier) and the
 #   preview ownership checks: their tests need the fake GitHub of tests/it (`--test it`, filtered).
 set -euo pipefail
