@@ -899,7 +899,7 @@ mod tests {
             while let Ok((mut conn, _)) = listener.accept().await {
                 counted.fetch_add(1, Ordering::SeqCst);
                 let mut buf = [0u8; 1024];
-                let _ = conn.read(&mut buf).await;
+                let _request = conn.read(&mut buf).await;
                 drop(conn);
             }
         });
