@@ -430,6 +430,23 @@ mod tests {
         assert_eq!(visible("pro\u{200B}duction"), "pro<U+200B>duction");
         assert!(check("production\u{202E}").is_err());
         assert!(check("prod\u{00A0}eu").is_err());
+        // Issue 31: each hidden character is named, so the reader knows what to delete.
+        for (c, named) in [
+            ('\u{00AD}', "U+00AD (SOFT HYPHEN)"),
+            ('\u{200C}', "U+200C (ZERO WIDTH NON-JOINER)"),
+            ('\u{200D}', "U+200D (ZERO WIDTH JOINER)"),
+            ('\u{200E}', "U+200E (LEFT-TO-RIGHT MARK)"),
+            ('\u{200F}', "U+200F (RIGHT-TO-LEFT MARK)"),
+            ('\u{202A}', "U+202A (bidi control)"),
+            ('\u{2069}', "U+2069 (bidi control)"),
+            ('\u{2060}', "U+2060 (WORD JOINER)"),
+            ('\u{FEFF}', "U+FEFF (ZERO WIDTH NO-BREAK SPACE)"),
+            ('\u{00A0}', "U+00A0 (NO-BREAK SPACE)"),
+            ('\u{3164}', "workflow file: U+3164"),
+        ] {
+            let e = check(&format!("prod{c}eu")).unwrap_err();
+            assert!(e.contains(named), "{named}: {e}");
+        }
         // Issue 31: white space that is neither a control character nor changed by NFKC, and of no
         // script (so no other check sees it), is invisible too.
         for sep in ['\u{2028}', '\u{2029}'] {
