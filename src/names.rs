@@ -430,6 +430,29 @@ mod tests {
         assert_eq!(visible("pro\u{200B}duction"), "pro<U+200B>duction");
         assert!(check("production\u{202E}").is_err());
         assert!(check("prod\u{00A0}eu").is_err());
+        // Issue 31: each hidden character is named, so the reader knows what to delete.
+        for (c, named) in [
+            ('\u{00AD}', "U+00AD (SOFT HYPHEN)"),
+            ('\u{200C}', "U+200C (ZERO WIDTH NON-JOINER)"),
+            ('\u{200D}', "U+200D (ZERO WIDTH JOINER)"),
+            ('\u{200E}', "U+200E (LEFT-TO-RIGHT MARK)"),
+            ('\u{200F}', "U+200F (RIGHT-TO-LEFT MARK)"),
+            ('\u{202A}', "U+202A (bidi control)"),
+            ('\u{2069}', "U+2069 (bidi control)"),
+            ('\u{2060}', "U+2060 (WORD JOINER)"),
+            ('\u{FEFF}', "U+FEFF (ZERO WIDTH NO-BREAK SPACE)"),
+            ('\u{00A0}', "U+00A0 (NO-BREAK SPACE)"),
+            ('\u{3164}', "workflow file: U+3164"),
+        ] {
+            let e = check(&format!("prod{c}eu")).unwrap_err();
+            assert!(e.contains(named), "{named}: {e}");
+        }
+        // Issue 31: white space that is neither a control character nor changed by NFKC, and of no
+        // script (so no other check sees it), is invisible too.
+        for sep in ['\u{2028}', '\u{2029}'] {
+            let e = check(&format!("prod{sep}eu")).unwrap_err();
+            assert!(e.contains(&format!("U+{:04X}", u32::from(sep))), "{e}");
+        }
         assert!(check("prod\nx").is_err());
         assert!(check("  ").is_err());
     }
@@ -514,6 +537,46 @@ mod tests {
         // The skeleton compares after folding: `ℙ` (skeleton `P`) looks like `p`.
         assert_eq!(skeleton("\u{2119}roduction"), skeleton("production"));
         assert_eq!(skeleton("\u{0440}roduction"), skeleton("production"));
+    }
+
+    /// Issue 31: the look-alike check refuses only a name that looks like *another* known name; a
+    /// non-ASCII name that looks like none of them, or is one of them, passes.
+    #[test]
+    fn only_a_look_alike_of_another_known_name_is_refused() {
+        let known = ["production", "dev", "\u{043F}\u{0440}\u{043E}\u{0434}"];
+        assert_eq!(
+            check_against("\u{043F}\u{0440}\u{043E}\u{0434}", known),
+            Ok(())
+        );
+        assert_eq!(
+            check_against("\u{041F}\u{0420}\u{041E}\u{0414}", known),
+            Ok(())
+        );
+        assert_eq!(check_against("\u{672C}\u{756A}", known), Ok(()));
+        assert_eq!(
+            check_against("caf\u{00E9}", ["cafe\u{0301}", "dev"]),
+            Ok(())
+        );
+        // Cyrillic `сех` looks like Latin `cex`, which is in the list, and is another name.
+        assert!(check_against("\u{0441}\u{0435}\u{0445}", ["cex"]).is_err());
+        // Refused names stay refused, known or not.
+        assert!(check_against("pro\u{200B}d", ["pro\u{200B}d"]).is_err());
+        // ASCII names are what they look like: `rn` and `m` are typed on purpose.
+        assert_eq!(skeleton("burn"), skeleton("bum"));
+        assert_eq!(check_against("burn", ["bum"]), Ok(()));
+    }
+
+    /// Issue 31: with no known name to point at, the fix spells the name in plain letters, or falls
+    /// back to an example when nothing plain is left.
+    #[test]
+    fn the_fix_spells_the_name_plainly_or_gives_an_example() {
+        assert!(fix("producti\u{0307}on", []).contains("e.g. `production`"));
+        assert!(fix("\u{2119}rod", []).contains("e.g. `prod`"));
+        assert!(fix("qa\u{200B}", ["dev"]).contains("e.g. `qa`"));
+        // Nothing left, or still mixed scripts: the example is `production`.
+        assert!(fix("\u{200B}\u{200D}", []).contains("e.g. `production`"));
+        assert!(fix("\u{0440}oll", []).contains("e.g. `production`"));
+        assert!(fix("x", []).contains("compared case-insensitively, as GitHub does"));
     }
 
     #[test]

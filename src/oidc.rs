@@ -540,6 +540,415 @@ mod tests {
         );
     }
 
+    /// The test issuer's key (the one tests/it's fake issuer signs with) and a key it does not publish.
+    const ISSUER_PEM: &[u8] = include_bytes!("../tests/it/helpers/keys/oidc-issuer.pem");
+    const ROGUE_PEM: &[u8] = include_bytes!("../tests/it/helpers/keys/oidc-rogue.pem");
+    const KID: &str = "k1";
+
+    /// A loopback issuer: `/jwks` publishes the issuer key, `/token` answers `{"value": <jwt>}` to the
+    /// bearer `request-token-0001`, `/status/<code>` answers that status and counts the requests.
+    struct Issuer0 {
+        base: String,
+        hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    async fn issuer(token_value: serde_json::Value) -> Issuer0 {
+        use axum::extract::Path;
+        use axum::http::{HeaderMap, StatusCode};
+        use std::sync::atomic::AtomicUsize;
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(ISSUER_PEM).unwrap();
+        let mut jwk = serde_json::to_value(
+            jsonwebtoken::jwk::Jwk::from_encoding_key(&key, jsonwebtoken::Algorithm::RS256)
+                .unwrap(),
+        )
+        .unwrap();
+        jwk["kid"] = serde_json::json!(KID);
+        let jwks = serde_json::json!({ "keys": [jwk] });
+        let hits = std::sync::Arc::new(AtomicUsize::new(0));
+        let counted = hits.clone();
+        let app = axum::Router::new()
+            .route(
+                "/jwks",
+                axum::routing::get(move || async move { axum::Json(jwks) }),
+            )
+            .route(
+                "/token",
+                axum::routing::get(move |h: HeaderMap| async move {
+                    if h.get("authorization").and_then(|v| v.to_str().ok())
+                        != Some("Bearer request-token-0001")
+                    {
+                        return Err(StatusCode::UNAUTHORIZED);
+                    }
+                    Ok(axum::Json(token_value))
+                }),
+            )
+            .route(
+                "/status/{code}",
+                axum::routing::get(move |Path(code): Path<u16>| async move {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    (StatusCode::from_u16(code).unwrap(), "  no such thing  ")
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Issuer0 { base, hits }
+    }
+
+    use std::sync::atomic::Ordering;
+
+    impl Issuer0 {
+        fn issuer(&self) -> Issuer {
+            Issuer {
+                issuer: self.base.clone(),
+                jwks_url: format!("{}/jwks", self.base),
+            }
+        }
+        fn claims(&self) -> serde_json::Value {
+            let now = jsonwebtoken::get_current_timestamp();
+            serde_json::json!({
+                "iss": self.base, "aud": DEFAULT_AUDIENCE, "sub": "repo:o/r:environment:production",
+                "exp": now + 300, "iat": now, "nbf": now - 600, "environment": "production",
+                "ref": "refs/tags/v1-stable",
+            })
+        }
+    }
+
+    fn mint(claims: &serde_json::Value, pem: &[u8], kid: Option<&str>) -> String {
+        let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        h.kid = kid.map(str::to_owned);
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem).unwrap();
+        jsonwebtoken::encode(&h, claims, &key).unwrap()
+    }
+
+    async fn check(i: &Issuer0, jwt: &str) -> Result<Claims, OidcError> {
+        let client = http_client(&Env::default()).unwrap();
+        verify(&client, &i.issuer(), jwt, DEFAULT_AUDIENCE).await
+    }
+
+    /// Issue 31: a token signed by the issuer's key, for our audience, from the issuer, unexpired, passes
+    /// with its claims; with or without a `kid`.
+    #[tokio::test]
+    async fn a_genuine_token_verifies_with_its_claims() {
+        let i = issuer(serde_json::Value::Null).await;
+        for kid in [Some(KID), None] {
+            let c = check(&i, &mint(&i.claims(), ISSUER_PEM, kid))
+                .await
+                .unwrap();
+            assert_eq!(c.environment.as_deref(), Some("production"));
+            assert_eq!(c.git_ref.as_deref(), Some("refs/tags/v1-stable"));
+            assert!(c.aud.contains(DEFAULT_AUDIENCE));
+        }
+    }
+
+    /// Issue 31: each forged or stale token is refused, and named for what is wrong with it.
+    #[tokio::test]
+    async fn forged_stale_and_misdirected_tokens_are_refused_by_name() {
+        let i = issuer(serde_json::Value::Null).await;
+        let e = check(&i, &mint(&i.claims(), ROGUE_PEM, Some(KID)))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, OidcError::BadSignature { .. }), "{e}");
+        let e = check(&i, &mint(&i.claims(), ROGUE_PEM, None))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, OidcError::BadSignature { .. }), "{e}");
+        let e = check(&i, &mint(&i.claims(), ISSUER_PEM, Some("other")))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, OidcError::UnknownKey { ref kid, .. } if kid == "other"),
+            "{e}"
+        );
+
+        let hs = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &i.claims(),
+            &jsonwebtoken::EncodingKey::from_secret(b"a shared secret"),
+        )
+        .unwrap();
+        let e = check(&i, &hs).await.unwrap_err();
+        assert!(
+            matches!(
+                e,
+                OidcError::Algorithm {
+                    alg: jsonwebtoken::Algorithm::HS256
+                }
+            ),
+            "{e}"
+        );
+
+        let mut old = i.claims();
+        let exp = jsonwebtoken::get_current_timestamp() - 600;
+        old["exp"] = serde_json::json!(exp);
+        let e = check(&i, &mint(&old, ISSUER_PEM, Some(KID)))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, OidcError::Expired { exp: got, .. } if got == exp),
+            "{e}"
+        );
+        assert!(e.hint().unwrap().contains("clock"));
+
+        let mut other = i.claims();
+        other["aud"] = serde_json::json!(["sts.example", "other"]);
+        let e = check(&i, &mint(&other, ISSUER_PEM, Some(KID)))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the OIDC token's audience is [`sts.example`, `other`], not `sts.amazonaws.com` (input `audience`)"
+        );
+        assert!(e.hint().unwrap().contains("input `audience`"));
+
+        let mut foreign = i.claims();
+        foreign["iss"] = serde_json::json!("https://evil.example");
+        let e = check(&i, &mint(&foreign, ISSUER_PEM, Some(KID)))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "the OIDC token's issuer is `https://evil.example`, not `{}`",
+                i.base
+            )
+        );
+        assert!(e.hint().unwrap().contains("STEVEDORE_OIDC_ISSUER"));
+
+        let mut future = i.claims();
+        future["nbf"] = serde_json::json!(jsonwebtoken::get_current_timestamp() + 3600);
+        let e = check(&i, &mint(&future, ISSUER_PEM, Some(KID)))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, OidcError::Invalid(_)), "{e}");
+
+        let e = check(&i, "not.a.jwt").await.unwrap_err();
+        assert!(matches!(e, OidcError::Malformed(_)), "{e}");
+        assert!(e.hint().is_none());
+    }
+
+    #[test]
+    fn audiences_match_exactly_and_show_every_value() {
+        let one = Audience::One("sts.amazonaws.com".into());
+        assert!(one.contains("sts.amazonaws.com") && !one.contains("sts"));
+        let many = Audience::Many(vec!["a".into(), "sts.amazonaws.com".into()]);
+        assert!(many.contains("sts.amazonaws.com") && !many.contains("b"));
+        assert_eq!(one.to_string(), "`sts.amazonaws.com`");
+        assert_eq!(many.to_string(), "[`a`, `sts.amazonaws.com`]");
+    }
+
+    #[test]
+    fn the_trust_policy_view_lists_the_claims_iam_matches() {
+        let c: Claims = serde_json::from_value(serde_json::json!({
+            "iss": "https://i", "aud": ["a", "b"], "sub": "repo:o/r:ref:refs/heads/main", "exp": 1,
+            "repository": "o/r", "ref": "refs/heads/main",
+        }))
+        .unwrap();
+        let v: Vec<(&str, String)> = c.trust_policy_view();
+        let absent = "(absent)".to_owned();
+        assert_eq!(
+            v,
+            vec![
+                ("sub", "repo:o/r:ref:refs/heads/main".to_owned()),
+                ("aud", "[a, b]".to_owned()),
+                ("iss", "https://i".to_owned()),
+                ("repository", "o/r".to_owned()),
+                ("repository_owner", absent.clone()),
+                ("ref", "refs/heads/main".to_owned()),
+                ("environment", absent.clone()),
+                ("job_workflow_ref", absent),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_token_is_offered_only_with_both_runner_variables() {
+        let url = ("ACTIONS_ID_TOKEN_REQUEST_URL", "http://x");
+        let token = ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "t0k3n");
+        assert!(available(&Env::from_pairs([url, token])));
+        assert!(!available(&Env::from_pairs([url])));
+        assert!(!available(&Env::from_pairs([token])));
+        let e = unavailable_error(&Env::from_pairs([("GITHUB_ACTIONS", "true"), url]));
+        assert!(
+            matches!(e, OidcError::MissingPermission { var } if var == "ACTIONS_ID_TOKEN_REQUEST_TOKEN"),
+            "{e}"
+        );
+        assert!(e.hint().unwrap().contains("id-token: write"));
+        assert!(
+            unavailable_error(&Env::from_pairs([("ACT", "true")]))
+                .hint()
+                .unwrap()
+                .contains("act --env")
+        );
+    }
+
+    /// Issue 31: the fetched token and the request token are masked before anything can print them; an
+    /// answer without a token is an error, not an empty credential.
+    #[tokio::test]
+    async fn fetched_tokens_are_masked_and_an_empty_answer_is_refused() {
+        let i = issuer(serde_json::json!({"value": "eyJ.fetched-jwt.sig"})).await;
+        let env = |path: &str| {
+            Env::from_pairs([
+                (
+                    "ACTIONS_ID_TOKEN_REQUEST_URL",
+                    format!("{}{path}?api-version=2.0", i.base),
+                ),
+                (
+                    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+                    "request-token-0001".to_owned(),
+                ),
+            ])
+        };
+        let client = http_client(&Env::default()).unwrap();
+        let (cmds, _) = Commands::buffer(crate::report::Masker::default(), true);
+        let jwt = fetch(&client, &env("/token"), &cmds, DEFAULT_AUDIENCE)
+            .await
+            .unwrap();
+        assert_eq!(jwt.expose_secret(), "eyJ.fetched-jwt.sig");
+        assert_eq!(
+            cmds.masker()
+                .redact("eyJ.fetched-jwt.sig request-token-0001"),
+            "*** ***"
+        );
+        for blank in [serde_json::json!({"value": "  "}), serde_json::json!({})] {
+            let i = issuer(blank).await;
+            let env = Env::from_pairs([
+                (
+                    "ACTIONS_ID_TOKEN_REQUEST_URL",
+                    format!("{}/token?api-version=2.0", i.base),
+                ),
+                (
+                    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+                    "request-token-0001".to_owned(),
+                ),
+            ]);
+            let e = fetch(&client, &env, &cmds, DEFAULT_AUDIENCE)
+                .await
+                .unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "the OIDC token endpoint `{}/token` answered without a token (`value` missing or empty)",
+                    i.base
+                )
+            );
+        }
+        // A refusal names the URL without its query.
+        let e = fetch(&client, &env("/status/403"), &cmds, DEFAULT_AUDIENCE)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "the OIDC token request to `{}/status/403` was refused with HTTP 403: no such thing",
+                i.base
+            )
+        );
+        assert!(e.hint().unwrap().contains("id-token: write"));
+    }
+
+    /// Issue 31: only 429, 5xx and no answer are tried again (4 attempts); any other refusal stops at
+    /// once.
+    #[tokio::test]
+    async fn only_transient_failures_are_retried() {
+        for (code, attempts) in [(429, 4), (503, 4), (404, 1), (401, 1)] {
+            let i = issuer(serde_json::Value::Null).await;
+            let client = http_client(&Env::default()).unwrap();
+            let url = url::Url::parse(&format!("{}/status/{code}", i.base)).unwrap();
+            let e = get_with_retries("JWKS", &client, &url, None, "shown")
+                .await
+                .unwrap_err();
+            assert_eq!(i.hits.load(Ordering::SeqCst), attempts, "{code}: {e}");
+            if attempts == 1 {
+                assert!(
+                    matches!(e, OidcError::Refused { status, .. } if status == code),
+                    "{e}"
+                );
+                assert!(
+                    e.hint().is_none(),
+                    "a JWKS refusal is no permission problem"
+                );
+            } else {
+                assert!(
+                    e.to_string().ends_with(&format!(
+                        "failed after 4 attempt(s): HTTP {code} {}",
+                        axum::http::StatusCode::from_u16(code)
+                            .unwrap()
+                            .canonical_reason()
+                            .unwrap()
+                    )),
+                    "{e}"
+                );
+            }
+        }
+        // A connection closed before any answer (neither a connect error nor a timeout): tried again.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url =
+            url::Url::parse(&format!("http://{}/jwks", listener.local_addr().unwrap())).unwrap();
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = accepted.clone();
+        tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            while let Ok((mut conn, _)) = listener.accept().await {
+                counted.fetch_add(1, Ordering::SeqCst);
+                let mut buf = [0u8; 1024];
+                let _request = conn.read(&mut buf).await;
+                drop(conn);
+            }
+        });
+        let client = http_client(&Env::default()).unwrap();
+        let e = get_with_retries("JWKS", &client, &url, None, "shown")
+            .await
+            .unwrap_err();
+        assert!(matches!(e, OidcError::Request { attempts: 4, .. }), "{e}");
+        assert_eq!(accepted.load(Ordering::SeqCst), 4);
+        // A request that cannot be made at all (a scheme reqwest does not speak) is not tried again.
+        let url = url::Url::parse("ftp://127.0.0.1:9/jwks").unwrap();
+        let e = get_with_retries("JWKS", &client, &url, None, "shown")
+            .await
+            .unwrap_err();
+        assert!(matches!(e, OidcError::Request { attempts: 1, .. }), "{e}");
+        // Nothing listening: a connect error, tried again.
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url =
+            url::Url::parse(&format!("http://{}/jwks", closed.local_addr().unwrap())).unwrap();
+        drop(closed);
+        let client = http_client(&Env::default()).unwrap();
+        let e = get_with_retries("JWKS", &client, &url, None, "shown")
+            .await
+            .unwrap_err();
+        assert!(matches!(e, OidcError::Request { attempts: 4, .. }), "{e}");
+    }
+
+    /// Issue 31: the token and JWKS requests go the way the run's other requests go: through the
+    /// run's proxy (`HTTP_PROXY` here, from the step's environment, not the process's).
+    #[tokio::test]
+    async fn oidc_requests_use_the_runs_proxy() {
+        let proxy = issuer(serde_json::Value::Null).await;
+        let env = Env::from_pairs([("HTTP_PROXY", proxy.base.as_str())]);
+        let client = http_client(&env).unwrap();
+        let url = url::Url::parse("http://oidc.invalid/status/404").unwrap();
+        let e = get_with_retries("JWKS", &client, &url, None, "shown")
+            .await
+            .unwrap_err();
+        assert!(matches!(e, OidcError::Refused { status: 404, .. }), "{e}");
+        assert_eq!(proxy.hits.load(Ordering::SeqCst), 1);
+    }
+
+    /// What the retry log says of a failed attempt.
+    #[test]
+    fn failed_attempts_are_described() {
+        assert_eq!(
+            Failed::Detail("connection refused".into()).to_string(),
+            "connection refused"
+        );
+        let refused = Failed::Refused {
+            status: 403,
+            body: "no".into(),
+        };
+        assert_eq!(refused.to_string(), "HTTP 403");
+    }
+
     #[test]
     fn audience_appends_to_an_existing_query() {
         let mut u = url::Url::parse("http://h/idtoken?api-version=2.0").unwrap();

@@ -663,6 +663,15 @@ mod tests {
         assert!(valid_region("eu-west-1"));
         assert!(valid_region("us-gov-west-1"));
         assert!(!valid_region("eu-west"));
+        // Issue 31: at least three parts, none empty, letters and digits only, a number last.
+        assert!(valid_region("cn-north-1"));
+        assert!(!valid_region("eu-1"));
+        assert!(!valid_region("eu-west-x"));
+        assert!(!valid_region("eu--1"));
+        assert!(!valid_region("eu-west-1-"));
+        assert!(!valid_region("eu-w\u{00E9}st-1"));
+        assert!(!valid_region("eu-west-1/"));
+        assert!(!valid_region("eu-west-1\u{0661}"));
         assert!(check_role_arn("arn:aws:iam::123456789012:role/path/name").is_ok());
         assert!(check_role_arn("arn:aws-cn:iam::123456789012:role/n").is_ok());
         assert!(check_role_arn("arn:aws:iam::123456789012:user/n").is_err());

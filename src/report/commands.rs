@@ -503,6 +503,160 @@ mod tests {
         );
     }
 
+    /// Issue 31: what a secret must be to be masked — the runner's own rules.
+    #[test]
+    fn secrets_of_four_characters_or_more_are_masked_once_each() {
+        let m = Masker::default();
+        // Under 4 characters (after trimming) masking would blank out ordinary words.
+        assert!(!m.register("abc"));
+        assert!(!m.register("  ab  "));
+        assert!(m.is_empty());
+        assert_eq!(m.redact("abc ab"), "abc ab");
+        // 4 is enough.
+        assert!(m.register("k3y!"));
+        assert_eq!(m.redact("the k3y! here"), "the *** here");
+        // A known secret is not registered twice (the caller prints `::add-mask::` only once).
+        assert!(!m.register("k3y!"));
+        let (c, buf) = Commands::buffer(Masker::default(), true);
+        c.add_mask("s3cr3t-value");
+        c.add_mask("s3cr3t-value");
+        assert_eq!(text(&buf), "::add-mask::s3cr3t-value\n");
+    }
+
+    /// Issue 31: a multi-line secret (a PEM key) is masked as a whole and line by line, as the runner
+    /// masks it, so a log that prints one of its lines shows `***`; a short line is not a secret alone.
+    #[test]
+    fn each_line_of_a_multi_line_secret_is_masked() {
+        let m = Masker::default();
+        assert!(m.register("-----BEGIN KEY-----\nab\nMIIEvQIBADAN\nk3y!\n-----END KEY-----"));
+        assert_eq!(m.redact("line: MIIEvQIBADAN"), "line: ***");
+        assert_eq!(m.redact("k3y!"), "***");
+        assert_eq!(m.redact("-----END KEY-----"), "***");
+        // A line that Markdown escaping would change is registered as written, not only escaped.
+        assert!(m.register("-----BEGIN-----\nkey_part*2\n-----END-----"));
+        assert_eq!(m.redact("key_part*2"), "***");
+        // `ab` is one of its lines, too short to mask on its own.
+        assert_eq!(m.redact("a grab bag"), "a grab bag");
+        let (c, buf) = Commands::buffer(Masker::default(), true);
+        c.add_mask("first-line\n  \nsecond-line");
+        assert_eq!(
+            text(&buf),
+            "::add-mask::first-line%0A  %0Asecond-line\n::add-mask::first-line\n::add-mask::second-line\n"
+        );
+    }
+
+    /// Issue 31: a secret that contains another is replaced whole, whatever the order of registration.
+    #[test]
+    fn the_longest_secret_is_replaced_first() {
+        let m = Masker::default();
+        m.register("abcd");
+        m.register("abcdefgh-long");
+        assert_eq!(m.redact("x abcdefgh-long y abcd"), "x *** y ***");
+    }
+
+    /// Issue 31: the masker a `Commands` holds is the one secrets were registered with, and it says
+    /// whether the runner reads its output.
+    #[test]
+    fn commands_share_their_masker_and_know_where_they_run() {
+        let m = Masker::default();
+        let (c, _) = Commands::buffer(m.clone(), true);
+        c.add_mask("s3cr3t-value");
+        assert_eq!(c.masker().redact("s3cr3t-value"), "***");
+        assert_eq!(m.redact("s3cr3t-value"), "***");
+        assert!(c.in_actions());
+        assert!(format!("{c:?}").contains("in_actions: true"));
+        let (c, _) = Commands::buffer(Masker::default(), false);
+        assert!(!c.in_actions());
+    }
+
+    #[test]
+    fn annotations_are_counted_per_level() {
+        let (c, _) = Commands::buffer(Masker::default(), true);
+        let here = Location::default();
+        c.annotate(Level::Error, None, &here, "a");
+        c.annotate(Level::Error, None, &here, "b");
+        c.annotate(Level::Warning, None, &here, "c");
+        assert_eq!(c.annotated(Level::Error), 2);
+        assert_eq!(c.annotated(Level::Warning), 1);
+        assert_eq!(c.annotated(Level::Notice), 0);
+        // Clones share the count: the runner's limit is per step.
+        let d = c.clone();
+        d.annotate(Level::Notice, None, &here, "d");
+        assert_eq!(c.annotated(Level::Notice), 1);
+    }
+
+    /// An end before the start is no range: the runner would drop the annotation's position.
+    #[test]
+    fn backwards_ranges_are_left_out() {
+        let (c, buf) = Commands::buffer(Masker::default(), true);
+        let loc = Location {
+            file: Some("a".into()),
+            line: Some(3),
+            end_line: Some(2),
+            col: Some(4),
+            end_col: Some(3),
+        };
+        c.annotate(Level::Error, None, &loc, "m");
+        let loc = Location {
+            end_line: Some(3),
+            ..loc
+        };
+        c.annotate(Level::Error, None, &loc, "m");
+        let loc = Location {
+            end_col: Some(4),
+            ..loc
+        };
+        c.annotate(Level::Error, None, &loc, "m");
+        assert_eq!(
+            text(&buf),
+            "::error file=a,line=3::m\n::error file=a,line=3,endLine=3,col=4::m\n::error file=a,line=3,endLine=3,col=4,endColumn=4::m\n"
+        );
+    }
+
+    #[test]
+    fn outside_actions_annotations_groups_and_debug_are_plain_masked_text() {
+        let (c, buf) = Commands::buffer(Masker::default(), false);
+        c.add_mask("s3cr3t-value");
+        let loc = Location {
+            file: Some("src/a.rs".into()),
+            line: Some(3),
+            ..Location::default()
+        };
+        c.annotate(Level::Error, Some("T"), &loc, "bad s3cr3t-value");
+        let loc = Location { line: None, ..loc };
+        c.annotate(Level::Warning, None, &loc, "::stop-commands::x");
+        c.group("g s3cr3t-value");
+        c.debug("dbg");
+        c.endgroup();
+        assert_eq!(
+            text(&buf),
+            "error: src/a.rs:3: T: bad ***\nwarning: src/a.rs: ::stop-commands::x\n== g ***\n"
+        );
+    }
+
+    #[test]
+    fn groups_and_debug_are_masked_commands_inside_actions() {
+        let (c, buf) = Commands::buffer(Masker::default(), true);
+        c.add_mask("s3cr3t-value");
+        c.group("g s3cr3t-value\n::x");
+        c.debug("d s3cr3t-value%");
+        c.endgroup();
+        assert_eq!(
+            text(&buf),
+            "::add-mask::s3cr3t-value\n::group::g ***%0A::x\n::debug::d ***%25\n::endgroup::\n"
+        );
+    }
+
+    #[test]
+    fn invisible_leading_characters_do_not_hide_a_command() {
+        assert_eq!(neutralise_line("\u{200B}::x"), "\u{200B}\\::x");
+        assert_eq!(
+            neutralise_line("\u{FEFF}\u{180E}::x"),
+            "\u{FEFF}\u{180E}\\::x"
+        );
+        assert_eq!(neutralise_line("a::x"), "a::x");
+    }
+
     #[test]
     fn empty_titles_and_files_are_left_out() {
         let (c, buf) = Commands::buffer(Masker::default(), true);

@@ -285,6 +285,7 @@ pub const MAX_SUMMARY_BYTES: usize = 1024 * 1024 - 1024;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::Level;
 
     #[test]
     fn job_summaries_stay_under_the_runner_limit_and_keep_the_notes() {
@@ -359,6 +360,144 @@ mod tests {
         );
         assert_eq!(sentence("use `a_b`"), "use `a_b`");
         assert_eq!(cell(&code_span("a|b")), "`a\\|b`");
+    }
+
+    /// Issue 31: a code span that starts or ends with a backtick (or is empty) is padded, else its fence
+    /// would join the text's backtick and the span would close early, letting the rest be parsed.
+    #[test]
+    fn code_spans_pad_a_backtick_at_either_end() {
+        assert_eq!(code_span("`a"), "`` `a ``");
+        assert_eq!(code_span("a`"), "`` a` ``");
+        assert_eq!(code_span(""), "`  `");
+        assert_eq!(code_span("a`b"), "``a`b``");
+        assert_eq!(code_span("a\r\nb<"), "<code>a  b&lt;</code>");
+    }
+
+    /// Issue 31: start-of-line characters are escaped at the start of every line and only there.
+    #[test]
+    fn line_starts_are_escaped_on_every_line_and_nowhere_else() {
+        assert_eq!(text("a\n+ b\r= c"), "a<br>&#43; b<br>&#61; c");
+        assert_eq!(text("  - x - y"), "  &#45; x - y");
+        assert_eq!(text("x\n  12. y 3. z"), "x<br>  12&#46; y 3. z");
+        assert_eq!(text("1."), "1&#46;");
+        assert_eq!(text("a # - + = 1. 2)"), "a # - + = 1. 2)");
+        assert_eq!(text_mid_line("-x"), "-x");
+    }
+
+    fn untrusted_report() -> Report {
+        let mut r = Report::new(
+            crate::inputs::Mode::LintGate,
+            crate::report::Verdict::Failure,
+            "PR `<b>` *x*\nnext",
+            "the summary\n\n",
+        );
+        r.key = Some("<img src=x>".into());
+        r
+    }
+
+    /// Issue 31: the heading carries the verdict, the mode and the untrusted key and title made inert.
+    #[test]
+    fn headings_show_untrusted_titles_and_keys_as_text() {
+        assert_eq!(
+            heading(&untrusted_report()),
+            "### \u{274C} stevedore lint-gate (&lt;img src=x&gt;): PR <code>&lt;b&gt;</code> &#42;x&#42; next\n"
+        );
+    }
+
+    #[test]
+    fn comment_bodies_are_heading_summary_and_footer() {
+        let r = untrusted_report();
+        let h = heading(&r);
+        assert_eq!(
+            comment_body(&r, Some("https://x/runs/1")),
+            format!(
+                "{h}\nthe summary\n\n---\n<sub>[Details](https://x/runs/1) · updated by stevedore on every run of this job</sub>\n"
+            )
+        );
+        assert_eq!(
+            comment_body(&r, None),
+            format!(
+                "{h}\nthe summary\n\n---\n<sub>updated by stevedore on every run of this job</sub>\n"
+            )
+        );
+    }
+
+    #[test]
+    fn annotation_tables_list_at_most_max_rows_and_count_the_rest() {
+        let a = Annotation::new(Level::Error, "src/a.rs", 3, "first `x`\nsecond")
+            .with_column(Some(2))
+            .with_title("T*");
+        let b = Annotation::new(Level::Warning, "b|c.rs", 4, "m");
+        let c = Annotation::new(Level::Notice, "c.rs", 5, "n");
+        // Five findings, two rows: three more (not 5 / 2, not 5 + 2).
+        let d = annotations_details("S", &[&a, &b, &c, &c, &c], 2);
+        assert_eq!(
+            d,
+            "<details><summary>S</summary>\n\n| level | location | title | message |\n| --- | --- | --- | --- |\n\
+             | error | `src/a.rs:3:2` | T&#42; | first `x` |\n| warning | `b\\|c.rs:4` |  | m |\n\n\
+             _…and 3 more, not shown._\n\n</details>\n"
+        );
+        assert!(!annotations_details("S", &[&a, &b], 2).contains("more, not shown"));
+    }
+
+    #[test]
+    fn job_summaries_point_at_findings_left_out_of_the_log() {
+        let mut r = untrusted_report();
+        r.checks[0].annotations = vec![
+            Annotation::new(Level::Error, "a.rs", 1, "x"),
+            Annotation::new(Level::Error, "b.rs", 2, "y"),
+        ];
+        let none = LocalDelivery::default();
+        let s = job_summary(&r, &none, true, &[]);
+        assert_eq!(s, format!("{}\nthe summary\n", heading(&r)));
+        let left = LocalDelivery {
+            annotations_as_commands: 0,
+            annotations_left_for_check_run: 2,
+        };
+        let s = job_summary(&r, &left, true, &[]);
+        assert!(
+            s.ends_with("\n_2 more finding(s) are in the check run (the runner shows only 10 annotations per type per step)._\n"),
+            "{s}"
+        );
+        let s = job_summary(&r, &left, false, &["n1\nn2".to_owned()]);
+        assert!(
+            s.contains("<details><summary>All 2 findings</summary>"),
+            "{s}"
+        );
+        assert!(s.contains("| error | `b.rs:2` |  | y |"), "{s}");
+        assert!(
+            s.ends_with("\n> [!NOTE]\n> **Reporting**\n> - n1 n2\n"),
+            "{s}"
+        );
+    }
+
+    /// Issue 31: the summary is cut to fit the runner's 1 MiB, and no further than it must be.
+    #[test]
+    fn job_summaries_are_cut_just_under_one_mebibyte() {
+        let r = Report::new(
+            crate::inputs::Mode::LintGate,
+            crate::report::Verdict::Success,
+            "t",
+            "x".repeat(2 * 1024 * 1024),
+        );
+        let note = "n".repeat(10_000);
+        let s = job_summary(
+            &r,
+            &LocalDelivery::default(),
+            true,
+            std::slice::from_ref(&note),
+        );
+        assert!(s.len() <= 1024 * 1024 - 1024, "{}", s.len());
+        assert!(s.len() > 1024 * 1024 - 2048, "{}", s.len());
+        assert!(s.ends_with(&format!("> - {note}\n")));
+    }
+
+    #[test]
+    fn an_empty_timeline_period_still_parses() {
+        assert_eq!(
+            mermaid_timeline("t", &[("+0s".into(), vec![])]),
+            "```mermaid\ntimeline\n    title t\n    +0s : -\n```\n"
+        );
     }
 
     #[test]

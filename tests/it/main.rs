@@ -48,6 +48,7 @@ mod promote;
 mod promotion;
 mod proxy;
 mod publish;
+mod release_records;
 mod reporting;
 mod rollback;
 mod runner_schema;

@@ -457,6 +457,23 @@ impl FakeGithub {
         self.state().refs.insert(name.to_owned(), sha.to_owned());
     }
 
+    /// Stores an annotated tag object of `object` (a `commit`, or a `tag`: git tags tags, the REST API
+    /// creates only tags of commits, trees and blobs), as `git push` leaves it; its sha.
+    pub fn seed_tag_object(&self, tag: &str, object: &str, kind: &str) -> String {
+        let api = format!("{}/repos/{}", self.url(), self.repo());
+        let mut st = self.state();
+        let sha = fake_sha(&format!("tag:{tag}:{object}:{kind}"));
+        let t = json!({
+            "node_id": format!("TAG_{sha}"), "tag": tag, "sha": sha,
+            "url": format!("{api}/git/tags/{sha}"), "message": tag,
+            "tagger": {"name": "a person", "email": "person@example.com", "date": "2026-01-01T00:00:00Z"},
+            "object": {"type": kind, "sha": object, "url": format!("{api}/git/{kind}s/{object}")},
+            "verification": {"verified": false, "reason": "unsigned", "signature": null, "payload": null, "verified_at": null},
+        });
+        st.tags.insert(sha.clone(), t);
+        sha
+    }
+
     /// Adds an open pull request from `head_ref`@`head_sha` into `base_ref` with labels.
     pub fn add_pr(&self, number: u64, title: &str, head_sha: &str, labels: &[&str]) {
         self.add_pr_full(number, title, "feature", head_sha, "main", labels, false);
