@@ -2198,7 +2198,9 @@ async fn act_typescript_package_publishes_latest_from_main_dev_from_dev_and_a_re
         errors.iter().any(|e| {
             e.contains("trusted publishing to")
                 && e.contains("HTTP 404")
-                && e.contains("Trusted Publisher must name this repository")
+                && e.contains(
+                    "Trusted Publisher must name owner `octo-org`, repository `octo-repo`, workflow",
+                )
                 && e.contains("id-token: write")
         }),
         &format!(
