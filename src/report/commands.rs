@@ -31,6 +31,9 @@ impl Masker {
         if secret.trim().len() < 4 {
             return false;
         }
+        // A value read from a file or a command usually ends in a line break; the break is not part of the
+        // secret, and masking it would swallow the line break of the text the secret is found in.
+        let secret = secret.trim_matches(['\r', '\n']);
         let mut s = self.secrets.write().unwrap_or_else(PoisonError::into_inner);
         if s.iter().any(|k| k == secret) {
             return false;
@@ -543,6 +546,19 @@ mod tests {
             text(&buf),
             "::add-mask::first-line%0A  %0Asecond-line\n::add-mask::first-line\n::add-mask::second-line\n"
         );
+    }
+
+    /// A value read from a file ends in a line break (`token\n`); the break is not masked, so the log line
+    /// the secret appears at the end of keeps its own line break, and the runner still reads two lines.
+    #[test]
+    fn a_secret_s_trailing_line_break_is_not_part_of_it() {
+        let m = Masker::default();
+        assert!(m.register("group\r\n"));
+        assert!(!m.register("group"), "the same secret, registered once");
+        assert_eq!(m.redact("check: group\nnext"), "check: ***\nnext");
+        assert_eq!(m.redact("check: group\r\n"), "check: ***\r\n");
+        assert!(m.register("\nleading-secret"));
+        assert_eq!(m.redact("a\nleading-secret"), "a\n***");
     }
 
     /// Issue 31: a secret that contains another is replaced whole, whatever the order of registration.
