@@ -41,6 +41,11 @@ pub struct Target {
     pub region: Option<String>,
     #[serde(default, rename = "account-id", deserialize_with = "account_id")]
     pub account_id: Option<String>,
+    /// `registry`: where `promote-from` pulls this environment's images from with its account's ECR
+    /// credentials, instead of the `proxyEndpoint` ECR returns (a registry alias, or a loopback registry in
+    /// tests): [`crate::registry::check_address`].
+    #[serde(default)]
+    pub registry: Option<String>,
 }
 
 /// Accepts the account id as a string or a (YAML) number, keeping leading zeros only in the string form.
@@ -136,6 +141,11 @@ fn check_target(name: &str, t: &Target) -> Result<(), String> {
         return Err(format!(
             "environment `{name}`: account-id `{a}` is not 12 digits"
         ));
+    }
+    if let Some(r) = &t.registry
+        && let Err(p) = crate::registry::check_address(r)
+    {
+        return Err(format!("environment `{name}`: registry `{r}` {p}"));
     }
     Ok(())
 }
@@ -656,6 +666,23 @@ mod tests {
                 .is_err()
         );
         assert!(Environments::parse("{}").is_err());
+        // `registry` (promotion's source registry): checked as an address; http only to loopback.
+        let e = Environments::parse(
+            "dev: {role: 'arn:aws:iam::111111111111:role/x', registry: 'http://127.0.0.1:5000'}",
+        )
+        .unwrap();
+        assert_eq!(
+            e.get("dev").unwrap().registry.as_deref(),
+            Some("http://127.0.0.1:5000")
+        );
+        let e = Environments::parse(
+            "dev: {role: 'arn:aws:iam::111111111111:role/x', registry: 'http://mirror.example'}",
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("environment `dev`: registry `http://mirror.example` is plain `http://`"),
+            "{e}"
+        );
     }
 
     #[test]

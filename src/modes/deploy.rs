@@ -86,6 +86,7 @@ impl Config {
         let promote_raw = p.string(Input::PromoteFrom);
         // Lambda only: read once here, refused by name for every other target.
         let event_rules = p.text(Input::EventRules);
+        let registry = p.string(Input::Registry);
         let mut given = TargetInputs::read(p, rollback_to.is_some() || promote_raw.is_some());
         let promote_from = promote::parse(
             p,
@@ -109,8 +110,10 @@ impl Config {
                 event_rules.as_deref(),
                 "an ECS Express deploy (`express-service`)",
             );
+            let mut express = express::Config::parse(p, service, given);
+            express.registry = promote_registry(p, registry, promote_raw.is_some(), None);
             return Ok(Self {
-                target: Target::Express(Box::new(express::Config::parse(p, service, given))),
+                target: Target::Express(Box::new(express)),
                 preview: None,
                 rollback,
                 promote_from,
@@ -160,12 +163,10 @@ impl Config {
                 event_rules.as_deref(),
                 "an App Runner deploy (`app-runner-service`)",
             );
+            let mut app_runner = apprunner::Config::parse(p, service, given.rollback_to);
+            app_runner.registry = promote_registry(p, registry, promote_raw.is_some(), None);
             return Ok(Self {
-                target: Target::AppRunner(Box::new(apprunner::Config::parse(
-                    p,
-                    service,
-                    given.rollback_to,
-                ))),
+                target: Target::AppRunner(Box::new(app_runner)),
                 preview: None,
                 rollback,
                 promote_from,
@@ -208,6 +209,16 @@ impl Config {
             }
         };
         let preview = preview::PreviewConfig::parse(p, preview_on);
+        promote_registry(
+            p,
+            registry,
+            promote_raw.is_some(),
+            Some(if function.is_some() {
+                "a Lambda promotion copies its zip into `s3-bucket`, not an image"
+            } else {
+                "an ECS release is not copied between accounts by this version"
+            }),
+        );
         let target = match function {
             Some(function) => {
                 refuse_inputs(
@@ -287,6 +298,49 @@ impl Config {
             rollback,
             promote_from,
         })
+    }
+}
+
+/// `registry` on a deploy step: this account's registry for an image promoted from another account
+/// (App Runner and ECS Express; `not_here` says why another target takes none), checked as an address.
+/// Records an error when it is given without `promote-from`, on another target, or is no address.
+fn promote_registry(
+    p: &mut Inputs<'_>,
+    registry: Option<String>,
+    promote: bool,
+    not_here: Option<&str>,
+) -> Option<String> {
+    let r = registry?;
+    let refuse = |p: &mut Inputs<'_>, why: String| {
+        p.error(
+            Input::Registry,
+            Some(&r),
+            why,
+            "Remove `registry` from this step (it names where `build` pushes, and where `promote-from` copies an App Runner or ECS Express image from another account)",
+        );
+    };
+    if !promote {
+        refuse(
+            p,
+            "applies to a deploy only with `promote-from` (the registry a release of another account is copied into)".into(),
+        );
+        return None;
+    }
+    if let Some(why) = not_here {
+        refuse(p, format!("does not apply to this deploy: {why}"));
+        return None;
+    }
+    match crate::registry::check_address(&r) {
+        Ok(a) => Some(a),
+        Err(problem) => {
+            p.error(
+                Input::Registry,
+                Some(&r),
+                problem,
+                "Give this account's registry as `host[:port]` or `https://host[:port]` (e.g. `123456789012.dkr.ecr.eu-west-1.amazonaws.com`)",
+            );
+            None
+        }
     }
 }
 

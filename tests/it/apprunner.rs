@@ -33,6 +33,7 @@ fn config(fake: &FakeAppRunner, service: &str) -> Config {
         },
         timing: fast(Duration::from_secs(5)),
         rollback: true,
+        registry: None,
     }
 }
 

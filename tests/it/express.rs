@@ -43,6 +43,7 @@ fn config(fake: &FakeEcs, service: &str) -> Config {
         },
         timing: fast(Duration::from_secs(5)),
         rollback: true,
+        registry: None,
     }
 }
 
@@ -454,6 +455,7 @@ fn the_service_url_and_the_health_url_come_from_the_endpoint_and_the_health_chec
         health: HealthTiming::default(),
         timing: fast(Duration::from_secs(1)),
         rollback: true,
+        registry: None,
     };
     assert_eq!(
         cfg("web", "default").service_arn("aws", "eu-west-1", "123456789012"),

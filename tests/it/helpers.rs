@@ -16,6 +16,7 @@ pub mod fake_oidc;
 pub mod golden;
 pub mod moto;
 pub mod proxy;
+pub mod region_front;
 pub mod registries;
 pub mod registry_front;
 pub mod run;

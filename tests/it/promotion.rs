@@ -672,3 +672,152 @@ async fn a_lambda_promotion_across_accounts_copies_the_recorded_zip_and_deploys_
     assert_eq!(live_version(&prod_lambda, &rig.function).await, version);
     gh.assert_no_violations();
 }
+
+/// App Runner across accounts: dev (account 123456789012, us-east-1) runs a two-architecture image of
+/// registry A; staging (account 222222222222, eu-west-1) runs an older one of registry B. Staging promotes
+/// from dev: the image is copied into B by digest (the index and both children, the same digest), the
+/// service here runs `B/web@<that digest>`, and the deployment records it as promoted from dev. The dry
+/// run names the copy and writes nothing; a second promotion uploads nothing. Refused: an image that is
+/// not in the source environment's registry (ECR's `proxyEndpoint` when `environments` names no
+/// `registry`), and `registry` on a step without `promote-from`.
+#[tokio::test]
+async fn an_app_runner_promotion_across_accounts_copies_the_image_by_digest_into_this_accounts_registry()
+ {
+    use crate::helpers::engine::Registry;
+    use crate::helpers::fake_apprunner::FakeAppRunner;
+    use crate::helpers::registry_front::RegistryFront;
+    let gh = FakeGithub::start_for("octo-org/octo-repo").await;
+    history(&gh);
+    let (Some(a), Some(b)) = (Registry::start(), Registry::start()) else {
+        return;
+    };
+    let (old_a, _) = crate::promote::multi_arch(&a.addr, "web", 60, 2048).await;
+    let (digest, _) = crate::promote::multi_arch(&a.addr, "web", 70, 64 * 1024).await;
+    let (old_b, _) = crate::promote::multi_arch(&b.addr, "web", 80, 2048).await;
+    // Registry B behind a front that counts what is written to it.
+    let b_front = RegistryFront::start(&b.addr).await;
+    let b_host = b_front.url.trim_start_matches("http://").to_owned();
+    let dev = FakeAppRunner::start_in(
+        "123456789012",
+        "us-east-1",
+        "frontend",
+        &format!("{}/web@{old_a}", a.addr),
+    )
+    .await;
+    let staging = FakeAppRunner::start_in(
+        "222222222222",
+        "eu-west-1",
+        "frontend",
+        &format!("{b_host}/web@{old_b}"),
+    )
+    .await;
+    let front = crate::helpers::region_front::start(&[
+        ("us-east-1", &dev.url()),
+        ("eu-west-1", &staging.url()),
+    ])
+    .await;
+    let environments = |dev_registry: Option<&str>| {
+        format!(
+            "dev: {{ role: 'arn:aws:iam::123456789012:role/read', region: us-east-1{} }}\nstaging: {{ role: 'arn:aws:iam::222222222222:role/deploy' }}",
+            dev_registry
+                .map(|r| format!(", registry: '{r}'"))
+                .unwrap_or_default()
+        )
+    };
+    let step = |fake: &FakeAppRunner| {
+        crate::helpers::deploy::scripted_step("AWS_ENDPOINT_URL_APPRUNNER", &front).map(|s| {
+            s.input("app-runner-service", "frontend")
+                .input("health-url", &fake.health_url())
+        })
+    };
+    let Some(first) = step(&dev) else {
+        return;
+    };
+    let dev_image = format!("{}/web@{digest}", a.addr);
+    let a_registry = format!("http://{}", a.addr);
+    ok(&at(first, &gh, SHA_A, "dev")
+        .input("environments", &environments(Some(&a_registry)))
+        .input("image", &dev_image)
+        .run()
+        .await);
+    assert_eq!(dev.image(), dev_image);
+    let dep_dev = last_deployment(&gh);
+    let promote = |dev_registry: Option<&str>| {
+        at(step(&staging).unwrap(), &gh, SHA_C, "staging")
+            .input("environments", &environments(dev_registry))
+            .input("promote-from", "dev")
+            .input("registry", &b_front.url)
+    };
+    let here_image = format!("{b_host}/web@{digest}");
+
+    // Dry run: logs in to both registries, checks that A holds the digest, copies nothing.
+    let deployments = gh.deployments().len();
+    let dry = promote(Some(&a_registry))
+        .input("dry-run", "true")
+        .run()
+        .await;
+    ok(&dry);
+    assert!(
+        dry.summary.contains(&format!(
+            "Would copy `{dev_image}` (account `123456789012`) to `{here_image}` (account `222222222222`) by digest"
+        )),
+        "{}",
+        dry.summary
+    );
+    assert_eq!(gh.deployments().len(), deployments);
+    assert_eq!(b_front.writes(), 0, "{:?}", b_front.counts());
+
+    // dev's entry names no registry: its image must then be in dev's ECR (moto's proxyEndpoint).
+    refused(
+        &promote(None).run().await,
+        &[
+            &format!("the image `{dev_image}` of `dev` is not in that environment's registry `123456789012.dkr.ecr.us-east-1.amazonaws.com`"),
+        ],
+    );
+    assert_eq!(gh.deployments().len(), deployments);
+
+    let r = promote(Some(&a_registry)).run().await;
+    ok(&r);
+    assert!(
+        r.summary.contains(&format!(
+            "Copied `{dev_image}` (account `123456789012`) to `{here_image}` (account `222222222222`) by digest: 3 manifest(s)"
+        )),
+        "{}",
+        r.summary
+    );
+    assert_eq!(staging.image(), here_image);
+    let (got, _, _) = b.manifest("web", digest.as_str()).await;
+    assert_eq!(got, digest.as_str());
+    let uploads = b_front.count("PATCH upload");
+    assert!(uploads >= 1, "{:?}", b_front.counts());
+    promoted_record(
+        &gh,
+        &dep_dev,
+        &json!({"kind": "app-runner", "service": "frontend", "image": here_image}),
+    );
+    assert_eq!(dev.image(), dev_image, "the source is only read");
+
+    // Again: B holds every blob, nothing is uploaded.
+    let r = promote(Some(&a_registry)).run().await;
+    ok(&r);
+    assert_eq!(b_front.count("PATCH upload"), uploads, "{:?}", b_front.counts());
+    assert_eq!(staging.image(), here_image);
+
+    // `registry` without `promote-from` is an input error.
+    let plain = at(step(&staging).unwrap(), &gh, SHA_C, "staging")
+        .input("image", &here_image)
+        .input("registry", &b_front.url)
+        .run()
+        .await;
+    refused(
+        &plain,
+        &["input `registry`", "applies to a deploy only with `promote-from`"],
+    );
+    assert!(dev.protocol_errors().is_empty(), "{:?}", dev.protocol_errors());
+    assert!(
+        staging.protocol_errors().is_empty(),
+        "{:?}",
+        staging.protocol_errors()
+    );
+    gh.assert_no_violations();
+}

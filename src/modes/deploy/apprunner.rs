@@ -36,6 +36,9 @@ pub struct Config {
     pub timing: Timing,
     /// `rollback: auto` (true) or `none`.
     pub rollback: bool,
+    /// `registry` (with `promote-from` from another account): this account's registry address, instead
+    /// of the `proxyEndpoint` ECR returns; set by `deploy::Config::parse`.
+    pub registry: Option<String>,
 }
 
 impl Config {
@@ -74,6 +77,7 @@ impl Config {
             health: i.health,
             timing: i.timing,
             rollback: i.rollback,
+            registry: None,
         }
     }
 }
@@ -713,6 +717,47 @@ impl super::target::Target for Config {
         restore: &super::record::Restore,
     ) -> Result<Report, ModeError> {
         run_restore(rt, aws, self, restore).await
+    }
+
+    fn across_accounts(&self) -> Option<(String, String)> {
+        None
+    }
+
+    /// The recorded image copied by digest into the repository this service runs from, then put in
+    /// place like a rollback's image.
+    async fn promote_across(
+        &self,
+        rt: &Runtime<'_>,
+        aws: &crate::aws::Connected,
+        source: &crate::aws::Connected,
+        restore: &super::record::Restore,
+    ) -> Result<Report, ModeError> {
+        let recorded = match &restore.release.target {
+            crate::github::deployments::Target::AppRunner { image, .. } => Some(image),
+            _ => None,
+        };
+        let recorded = super::image_target::restored_image(restore, recorded, "App Runner")?;
+        let live = super::target::Target::observe(self, rt, aws)?;
+        let read = live
+            .running(|api| async move {
+                let arn = api.resolve(&self.service).await?;
+                api.describe(&arn).await.map(|s| s.image)
+            })
+            .await;
+        let running = super::image_target::running_here(read, &self.what())?;
+        let across = super::image_target::Across::of(
+            &self.aws,
+            restore,
+            source,
+            self.registry.as_deref(),
+        );
+        let (image, copied) =
+            super::image_target::copy_image_across(rt, aws, &across, recorded, &running).await?;
+        let target = crate::github::deployments::Target::AppRunner {
+            service: self.service.clone(),
+            image,
+        };
+        run_restore(rt, aws, self, &restore.carried(target, &copied)).await
     }
 }
 

@@ -48,6 +48,9 @@ pub struct Config {
     pub timing: Timing,
     /// `rollback: auto` (true) or `none`.
     pub rollback: bool,
+    /// `registry` (with `promote-from` from another account): this account's registry address, instead
+    /// of the `proxyEndpoint` ECR returns; set by `deploy::Config::parse`.
+    pub registry: Option<String>,
 }
 
 /// Inputs of the ECS path that mean nothing to an Express service (its task definition is ECS's).
@@ -146,6 +149,7 @@ impl Config {
             health: i.health,
             timing: i.timing,
             rollback: i.rollback,
+            registry: None,
         }
     }
 
@@ -1037,6 +1041,47 @@ impl super::target::Target for Config {
         restore: &super::record::Restore,
     ) -> Result<Report, ModeError> {
         run_restore(rt, aws, self, restore).await
+    }
+
+    fn across_accounts(&self) -> Option<(String, String)> {
+        None
+    }
+
+    /// The recorded image copied by digest into the repository this service's primary container runs
+    /// from, then put in place like a rollback's image.
+    async fn promote_across(
+        &self,
+        rt: &Runtime<'_>,
+        aws: &crate::aws::Connected,
+        source: &crate::aws::Connected,
+        restore: &super::record::Restore,
+    ) -> Result<Report, ModeError> {
+        let recorded = match &restore.release.target {
+            crate::github::deployments::Target::EcsExpress { image, .. } => Some(image),
+            _ => None,
+        };
+        let recorded = super::image_target::restored_image(restore, recorded, "ECS Express")?;
+        let live = super::target::Target::observe(self, rt, aws)?;
+        let read = live
+            .image
+            .running(|api| async {
+                api.describe(&live.arn).await.map(|s| s.image().to_owned())
+            })
+            .await;
+        let running = super::image_target::running_here(read, &self.what())?;
+        let across = super::image_target::Across::of(
+            &self.aws,
+            restore,
+            source,
+            self.registry.as_deref(),
+        );
+        let (image, copied) =
+            super::image_target::copy_image_across(rt, aws, &across, recorded, &running).await?;
+        let target = crate::github::deployments::Target::EcsExpress {
+            service: live.arn.clone(),
+            image,
+        };
+        run_restore(rt, aws, self, &restore.carried(target, &copied)).await
     }
 }
 

@@ -68,6 +68,15 @@ fn image_repository(image: &str) -> &str {
     }
 }
 
+/// The registry host and repository path of an image reference (`host[:port]/path[:tag][@digest]`);
+/// `None` when the first part is not a host (`web:1`, `library/web`: Docker Hub's short forms).
+#[must_use]
+pub fn image_parts(image: &str) -> Option<(&str, &str)> {
+    let (host, path) = image_repository(image).split_once('/')?;
+    (!path.is_empty() && (host.contains('.') || host.contains(':') || host == "localhost"))
+        .then_some((host, path))
+}
+
 /// `None` when `recorded` is an image by digest (`@sha256:` and 64 hex digits) from the repository of
 /// `running`, else why not.
 #[must_use]
@@ -89,4 +98,27 @@ pub fn same_image_home(recorded: &str, running: &str) -> Option<String> {
         ));
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_references_split_into_host_and_repository() {
+        let d = format!("sha256:{}", "a".repeat(64));
+        for (image, want) in [
+            (
+                format!("123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/web@{d}"),
+                Some(("123456789012.dkr.ecr.eu-west-1.amazonaws.com", "team/web")),
+            ),
+            ("127.0.0.1:5000/web:1.2".into(), Some(("127.0.0.1:5000", "web"))),
+            ("localhost/web".into(), Some(("localhost", "web"))),
+            ("library/web:1".into(), None),
+            ("web:1".into(), None),
+            ("registry.example/".into(), None),
+        ] {
+            assert_eq!(image_parts(&image), want, "{image}");
+        }
+    }
 }

@@ -182,11 +182,248 @@ impl<A: Sync> LiveImage<A> {
         E: Display,
         F: Future<Output = Result<String, E>> + Send,
     {
-        let now = self
-            .running
-            .get_or_try_init(|| read(&self.api))
-            .await
-            .map_err(|e| e.to_string())?;
+        let now = self.running(read).await?;
         Ok(super::image::same_image_home(recorded, now))
     }
+
+    /// The image the service runs (`read` reads it, once).
+    ///
+    /// # Errors
+    /// When it cannot be read.
+    pub async fn running<'a, E, F>(
+        &'a self,
+        read: impl FnOnce(&'a A) -> F + Send,
+    ) -> Result<&'a str, String>
+    where
+        E: Display,
+        F: Future<Output = Result<String, E>> + Send,
+    {
+        self.running
+            .get_or_try_init(|| read(&self.api))
+            .await
+            .map(String::as_str)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// A promotion of an image target from an environment in another account: where the image is copied
+/// from and to ([`copy_image_across`]).
+pub struct Across<'a> {
+    /// The source environment (`promote-from`).
+    pub from: &'a str,
+    /// Its account's connection (the role `environments` names for it).
+    pub source: &'a crate::aws::Connected,
+    /// Its `registry` in `environments`: where its images are pulled from instead of its ECR
+    /// `proxyEndpoint`.
+    pub source_registry: Option<&'a str>,
+    /// This step's `registry`: where the image is pushed instead of this account's ECR `proxyEndpoint`.
+    pub here_registry: Option<&'a str>,
+}
+
+impl<'a> Across<'a> {
+    /// The promotion `restore` from the account `source` is connected to, into a target whose inputs are
+    /// `inputs` (the source's `registry` is read from its `environments` entry) and `here_registry`.
+    #[must_use]
+    pub fn of(
+        inputs: &'a crate::aws::AwsInputs,
+        restore: &'a super::record::Restore,
+        source: &'a crate::aws::Connected,
+        here_registry: Option<&'a str>,
+    ) -> Self {
+        let from = restore.promoted_from.as_deref().unwrap_or_default();
+        let source_registry = inputs
+            .environments
+            .as_ref()
+            .and_then(|e| e.get(from))
+            .and_then(|t| t.registry.as_deref());
+        Self {
+            from,
+            source,
+            source_registry,
+            here_registry,
+        }
+    }
+}
+
+/// The image the service runs here, for a promotion across accounts (the repository the copy goes to).
+///
+/// # Errors
+/// [`crate::modes::ModeError::Failed`] when it cannot be read.
+pub fn running_here(
+    read: Result<&str, String>,
+    what: &str,
+) -> Result<String, crate::modes::ModeError> {
+    read.map(str::to_owned)
+        .map_err(|e| crate::modes::ModeError::Failed {
+            message: format!(
+                "input `promote-from`: cannot read the image {what} runs in this account: {e}"
+            ),
+            hint: Some("Nothing was copied or deployed; check the step's role and re-run".into()),
+        })
+}
+
+/// Copies the release's image `recorded` (by digest, in the source account's registry: verified there
+/// against what the source service runs) into the repository of `running` (the image the service runs
+/// here) in this account's registry, by digest ([`crate::registry::copy`]: a multi-architecture index
+/// whole, nothing uploaded twice, the same digest). Each registry is logged in with its own account's
+/// ECR credentials (masked first), and each image must be in that registry: a record names only an image
+/// of the source environment's registry, and the copy goes only to the repository this service already
+/// runs from. A dry run logs in and checks that the source holds the digest, and copies nothing.
+///
+/// Returns the image to put in place (`<this registry>/<repository>@<digest>`) and the sentence the
+/// report adds.
+///
+/// # Errors
+/// [`crate::modes::ModeError::Config`] (exit 2) when an image is not in its registry, or not by digest;
+/// [`crate::modes::ModeError::Failed`] when a login or the copy fails (nothing was deployed).
+pub async fn copy_image_across(
+    rt: &crate::modes::Runtime<'_>,
+    aws: &crate::aws::Connected,
+    across: &Across<'_>,
+    recorded: &str,
+    running: &str,
+) -> Result<(String, String), crate::modes::ModeError> {
+    use crate::modes::ModeError;
+    use crate::registry::{Digest, Registry};
+    use crate::report::markdown::code_span;
+    let from = across.from;
+    let refuse = |message: String, hint: &str| ModeError::Config {
+        message: format!("input `promote-from`: {message}"),
+        hint: Some(hint.to_owned()),
+    };
+    let digest = recorded
+        .split_once('@')
+        .and_then(|(_, d)| Digest::parse(d).ok())
+        .ok_or_else(|| {
+            refuse(
+                format!("the image `{recorded}` of `{from}` is not pinned by digest"),
+                "Promote a release deployed by digest (the `image` output of `build`)",
+            )
+        })?;
+    let Some((source_host, source_repo)) = super::image::image_parts(recorded) else {
+        return Err(refuse(
+            format!("the image `{recorded}` of `{from}` names no registry"),
+            "Promote a release deployed from its account's ECR registry",
+        ));
+    };
+    let Some((_, here_repo)) = super::image::image_parts(running) else {
+        return Err(refuse(
+            format!("the service here runs `{running}`, which names no registry to copy into"),
+            "Deploy the service here once from this account's ECR repository, then promote",
+        ));
+    };
+    let net = crate::net::Net::from_env(rt.env).with_cancel(rt.cancel.clone());
+    let login = |sdk: &aws_config::SdkConfig, over: Option<&str>, whose: String| {
+        let net = net.clone();
+        let sdk = sdk.clone();
+        let over = over.map(str::to_owned);
+        async move {
+            let failed = |e: String| ModeError::Failed {
+                message: format!("input `promote-from`: cannot log in to {whose}: {e}"),
+                hint: Some("The role needs `ecr:GetAuthorizationToken`; nothing was deployed".into()),
+            };
+            let ecr = crate::aws::ecr::Ecr::new(&sdk, &net).map_err(|e| failed(e.to_string()))?;
+            let (endpoint, creds) = crate::registry::ecr_credentials(&ecr)
+                .await
+                .map_err(|e| failed(e.to_string()))?;
+            for m in creds.to_mask() {
+                rt.cmds.add_mask(&m);
+            }
+            Registry::new(&net, over.as_deref().unwrap_or(&endpoint), creds)
+                .map_err(|e| failed(e.to_string()))
+        }
+    };
+    let source = login(
+        &across.source.sdk,
+        across.source_registry,
+        format!("the registry of `{from}` (account {})", across.source.account_id),
+    )
+    .await?;
+    if source.host() != source_host {
+        return Err(refuse(
+            format!(
+                "the image `{recorded}` of `{from}` is not in that environment's registry `{}` (its account's ECR, or `registry` in its `environments` entry)",
+                source.host()
+            ),
+            "Promote a release whose image is in the source account's ECR registry; name an alias of it as `registry` in the source's `environments` entry",
+        ));
+    }
+    let here = login(
+        &aws.sdk,
+        across.here_registry,
+        format!("this account's registry (account {})", aws.account_id),
+    )
+    .await?;
+    if super::image::image_parts(running).map(|(h, _)| h) != Some(here.host().as_str()) {
+        return Err(refuse(
+            format!(
+                "the service here runs `{running}`, not an image of this account's registry `{}` (ECR, or the input `registry`)",
+                here.host()
+            ),
+            "Deploy the service here once from this account's ECR repository (the repository a promotion copies into), then promote",
+        ));
+    }
+    let image = format!("{}/{here_repo}@{digest}", here.host());
+    let route = format!(
+        "{} (account {}) to {} (account {})",
+        code_span(recorded),
+        code_span(&across.source.account_id),
+        code_span(&image),
+        code_span(&aws.account_id),
+    );
+    let copy_failed = |e: crate::registry::RegistryError| ModeError::Failed {
+        message: format!(
+            "input `promote-from`: the image of `{from}` was not copied into this account: {e}"
+        ),
+        hint: Some(format!(
+            "The source role needs `ecr:BatchGetImage` and `ecr:GetDownloadUrlForLayer` on `{source_repo}`; this step's role the ECR push actions on `{here_repo}`. Nothing was deployed"
+        )),
+    };
+    if rt.common.dry_run {
+        if !source
+            .has_manifest(source_repo, &digest)
+            .await
+            .map_err(copy_failed)?
+        {
+            return Err(refuse(
+                format!("the image `{recorded}` of `{from}` is not in its registry any more"),
+                "Redeploy the source environment, then promote",
+            ));
+        }
+        return Ok((
+            image,
+            format!("Would copy {route} by digest (the source holds it)."),
+        ));
+    }
+    let copied = crate::registry::copy(
+        &crate::registry::Source {
+            registry: &source,
+            repository: source_repo,
+            digest: &digest,
+        },
+        &crate::registry::Target {
+            registry: &here,
+            repository: here_repo,
+            tag: None,
+        },
+    )
+    .await
+    .map_err(copy_failed)?;
+    if copied.digest.as_ref() != Some(&digest) {
+        return Err(ModeError::Failed {
+            message: format!(
+                "input `promote-from`: the copy of `{recorded}` ended without the digest {digest} in this account's registry"
+            ),
+            hint: Some("Nothing was deployed; run the step again".into()),
+        });
+    }
+    let sentence = if copied.blobs_uploaded == 0 && copied.bytes_moved == 0 {
+        format!("Copied {route} by digest: this registry held it already, nothing uploaded.")
+    } else {
+        format!(
+            "Copied {route} by digest: {} manifest(s), {} blob(s) uploaded ({} bytes moved), {} already there.",
+            copied.manifests, copied.blobs_uploaded, copied.bytes_moved, copied.blobs_present
+        )
+    };
+    Ok((image, sentence))
 }

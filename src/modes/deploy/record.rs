@@ -43,6 +43,17 @@ impl Restore {
         }
     }
 
+    /// The same promotion with its artifact copied into this account: `target` (the copy) is what is put
+    /// in place and what the new deployment records, and `copied` (how it was copied) ends the note.
+    #[must_use]
+    pub fn carried(&self, target: deployments::Target, copied: &str) -> Self {
+        let mut r = self.clone();
+        r.release.target = target.clone();
+        r.record.target = Some(target);
+        r.note = format!("{} {copied}", r.note);
+        r
+    }
+
     /// Adds the restored release to the report: a paragraph after the first, and the outputs
     /// `restored-version` and `restored-deployment-id` (a promotion: `promoted-version` and
     /// `promoted-deployment-id`).

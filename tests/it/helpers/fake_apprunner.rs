@@ -24,6 +24,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
+/// Where [`FakeAppRunner::start`]'s service is.
 const REGION: &str = "eu-west-1";
 const ACCOUNT: &str = "123456789012";
 
@@ -56,6 +57,8 @@ struct Operation {
 
 #[derive(Debug, Default)]
 struct St {
+    /// The region requests must be signed for.
+    region: String,
     arn: String,
     name: String,
     url: String,
@@ -91,15 +94,21 @@ fn now() -> f64 {
 }
 
 impl FakeAppRunner {
-    /// A RUNNING image service `name` on `image`.
+    /// A RUNNING image service `name` on `image` (account 123456789012, eu-west-1).
     pub async fn start(name: &str, image: &str) -> Self {
+        Self::start_in(ACCOUNT, REGION, name, image).await
+    }
+
+    /// The same in `account` and `region` (requests must be signed for that region).
+    pub async fn start_in(account: &str, region: &str, name: &str, image: &str) -> Self {
         let health = Arc::new(AtomicU16::new(200));
         let arn = format!(
-            "arn:aws:apprunner:{REGION}:{ACCOUNT}:service/{name}/8fe1e10304f84fd2b0df550fe98a71fa"
+            "arn:aws:apprunner:{region}:{account}:service/{name}/8fe1e10304f84fd2b0df550fe98a71fa"
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(St {
+            region: region.to_owned(),
             arn,
             name: name.to_owned(),
             // App Runner's ServiceUrl has no scheme; here it is this server (health on `/`).
@@ -109,7 +118,7 @@ impl FakeAppRunner {
                 "ImageRepository": {"ImageIdentifier": image, "ImageRepositoryType": "ECR",
                     "ImageConfiguration": {"Port": "8080", "RuntimeEnvironmentVariables": {"MODE": "prod"}}},
                 "AutoDeploymentsEnabled": false,
-                "AuthenticationConfiguration": {"AccessRoleArn": format!("arn:aws:iam::{ACCOUNT}:role/apprunner-ecr")}
+                "AuthenticationConfiguration": {"AccessRoleArn": format!("arn:aws:iam::{account}:role/apprunner-ecr")}
             }),
             ..St::default()
         }));
@@ -290,7 +299,7 @@ async fn handle(State(state): State<Arc<Mutex<St>>>, headers: HeaderMap, body: B
     }
     let signed = h("authorization")
         .strip_prefix("AWS4-HMAC-SHA256 Credential=")
-        .is_some_and(|c| c.contains(&format!("/{REGION}/apprunner/aws4_request")));
+        .is_some_and(|c| c.contains(&format!("/{}/apprunner/aws4_request", s.region)));
     if !signed {
         s.protocol_errors.push(format!(
             "not signed for apprunner: {:?}",
