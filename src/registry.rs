@@ -218,14 +218,14 @@ pub async fn ecr_credentials(ecr: &Ecr) -> Result<(String, Credentials), Registr
 /// are sent to it, so plain HTTP anywhere else is refused: it would carry them in the clear. `Ok` is the
 /// address as [`Registry::new`] takes it; `Err` the problem, for an input error.
 pub fn check_address(address: &str) -> Result<String, String> {
-    let a = address.trim().trim_end_matches('/');
+    let a = address.trim();
     let with_scheme = if a.contains("://") {
         a.to_owned()
     } else {
         format!("https://{a}")
     };
-    let url = url::Url::parse(&with_scheme)
-        .map_err(|e| format!("is not a registry address ({e})"))?;
+    let url =
+        url::Url::parse(&with_scheme).map_err(|e| format!("is not a registry address ({e})"))?;
     let plain = url.scheme() == "http";
     if !matches!(url.scheme(), "http" | "https")
         || url.host_str().is_none_or(str::is_empty)
@@ -252,7 +252,12 @@ pub fn check_address(address: &str) -> Result<String, String> {
                 .into(),
         );
     }
-    Ok(with_scheme)
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    Ok(format!(
+        "{}://{}{port}",
+        url.scheme(),
+        url.host_str().unwrap_or_default()
+    ))
 }
 
 /// A `sha256:<hex>` digest, checked.
@@ -1271,7 +1276,10 @@ mod tests {
                 "123456789012.dkr.ecr.eu-west-1.amazonaws.com",
                 "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com",
             ),
-            ("https://registry.example:5000/", "https://registry.example:5000"),
+            (
+                "https://registry.example:5000/",
+                "https://registry.example:5000",
+            ),
             ("http://127.0.0.1:5000", "http://127.0.0.1:5000"),
             ("http://127.8.0.1:5000", "http://127.8.0.1:5000"),
             ("http://localhost:5000", "http://localhost:5000"),

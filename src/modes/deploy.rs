@@ -816,6 +816,84 @@ mod tests {
         (c, errs)
     }
 
+    /// `registry` on a deploy: this account's registry for an App Runner or ECS Express image promoted
+    /// from another account, and nothing else.
+    #[test]
+    fn registry_is_taken_only_by_an_image_promotion() {
+        let promote = [
+            ("INPUT_PROMOTE-FROM", "staging"),
+            ("INPUT_ENVIRONMENT", "production"),
+        ];
+        for target in [
+            ("INPUT_EXPRESS-SERVICE", "frontend"),
+            ("INPUT_APP-RUNNER-SERVICE", "frontend"),
+        ] {
+            let (c, e) = deploy_errors(
+                &[
+                    &promote[..],
+                    &[target, ("INPUT_REGISTRY", "http://127.0.0.1:5000/")],
+                ]
+                .concat(),
+            );
+            assert!(e.is_empty(), "{e:#?}");
+            let got = match &c.target {
+                Target::Express(x) => x.registry.clone(),
+                Target::AppRunner(a) => a.registry.clone(),
+                _ => panic!("{target:?}"),
+            };
+            assert_eq!(got.as_deref(), Some("http://127.0.0.1:5000"), "{target:?}");
+            let (_, e) = deploy_errors(
+                &[
+                    &promote[..],
+                    &[target, ("INPUT_REGISTRY", "http://mirror.example")],
+                ]
+                .concat(),
+            );
+            assert_eq!(e.len(), 1, "{e:#?}");
+            assert!(
+                e[0].contains("input `registry` = `http://mirror.example`: is plain `http://`"),
+                "{e:#?}"
+            );
+            let (_, e) = deploy_errors(&[
+                target,
+                (
+                    "INPUT_IMAGE",
+                    "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web:1",
+                ),
+                ("INPUT_REGISTRY", "registry.example"),
+            ]);
+            assert_eq!(e.len(), 1, "{e:#?}");
+            assert!(
+                e[0].contains("applies to a deploy only with `promote-from`"),
+                "{e:#?}"
+            );
+        }
+        for (target, why) in [
+            (
+                [("INPUT_CLUSTER", "c"), ("INPUT_SERVICE", "web")],
+                "an ECS release is not copied between accounts",
+            ),
+            (
+                [("INPUT_FUNCTION-NAME", "fn"), ("INPUT_ALIAS", "live")],
+                "a Lambda promotion copies its zip into `s3-bucket`",
+            ),
+        ] {
+            let (_, e) = deploy_errors(
+                &[
+                    &promote[..],
+                    &target[..],
+                    &[("INPUT_REGISTRY", "registry.example")],
+                ]
+                .concat(),
+            );
+            assert!(
+                e.iter()
+                    .any(|e| e.contains("input `registry`") && e.contains(why)),
+                "{e:#?}"
+            );
+        }
+    }
+
     #[test]
     fn express_takes_rollback_to_without_an_image_and_names_each_new_release_input_once() {
         let (c, e) = deploy_errors(&[

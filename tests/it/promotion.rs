@@ -712,8 +712,8 @@ async fn an_app_runner_promotion_across_accounts_copies_the_image_by_digest_into
     )
     .await;
     let front = crate::helpers::region_front::start(&[
-        ("us-east-1", &dev.url()),
-        ("eu-west-1", &staging.url()),
+        ("us-east-1", dev.url()),
+        ("eu-west-1", staging.url()),
     ])
     .await;
     let environments = |dev_registry: Option<&str>| {
@@ -770,9 +770,9 @@ async fn an_app_runner_promotion_across_accounts_copies_the_image_by_digest_into
     // dev's entry names no registry: its image must then be in dev's ECR (moto's proxyEndpoint).
     refused(
         &promote(None).run().await,
-        &[
-            &format!("the image `{dev_image}` of `dev` is not in that environment's registry `123456789012.dkr.ecr.us-east-1.amazonaws.com`"),
-        ],
+        &[&format!(
+            "the image `{dev_image}` of `dev` is not in that environment's registry `123456789012.dkr.ecr.us-east-1.amazonaws.com`"
+        )],
     );
     assert_eq!(gh.deployments().len(), deployments);
 
@@ -800,7 +800,12 @@ async fn an_app_runner_promotion_across_accounts_copies_the_image_by_digest_into
     // Again: B holds every blob, nothing is uploaded.
     let r = promote(Some(&a_registry)).run().await;
     ok(&r);
-    assert_eq!(b_front.count("PATCH upload"), uploads, "{:?}", b_front.counts());
+    assert_eq!(
+        b_front.count("PATCH upload"),
+        uploads,
+        "{:?}",
+        b_front.counts()
+    );
     assert_eq!(staging.image(), here_image);
 
     // `registry` without `promote-from` is an input error.
@@ -811,9 +816,16 @@ async fn an_app_runner_promotion_across_accounts_copies_the_image_by_digest_into
         .await;
     refused(
         &plain,
-        &["input `registry`", "applies to a deploy only with `promote-from`"],
+        &[
+            "input `registry`",
+            "applies to a deploy only with `promote-from`",
+        ],
     );
-    assert!(dev.protocol_errors().is_empty(), "{:?}", dev.protocol_errors());
+    assert!(
+        dev.protocol_errors().is_empty(),
+        "{:?}",
+        dev.protocol_errors()
+    );
     assert!(
         staging.protocol_errors().is_empty(),
         "{:?}",

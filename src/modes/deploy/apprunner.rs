@@ -745,12 +745,8 @@ impl super::target::Target for Config {
             })
             .await;
         let running = super::image_target::running_here(read, &self.what())?;
-        let across = super::image_target::Across::of(
-            &self.aws,
-            restore,
-            source,
-            self.registry.as_deref(),
-        );
+        let across =
+            super::image_target::Across::of(&self.aws, restore, source, self.registry.as_deref());
         let (image, copied) =
             super::image_target::copy_image_across(rt, aws, &across, recorded, &running).await?;
         let target = crate::github::deployments::Target::AppRunner {

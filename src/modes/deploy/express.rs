@@ -1064,17 +1064,11 @@ impl super::target::Target for Config {
         let live = super::target::Target::observe(self, rt, aws)?;
         let read = live
             .image
-            .running(|api| async {
-                api.describe(&live.arn).await.map(|s| s.image().to_owned())
-            })
+            .running(|api| async { api.describe(&live.arn).await.map(|s| s.image().to_owned()) })
             .await;
         let running = super::image_target::running_here(read, &self.what())?;
-        let across = super::image_target::Across::of(
-            &self.aws,
-            restore,
-            source,
-            self.registry.as_deref(),
-        );
+        let across =
+            super::image_target::Across::of(&self.aws, restore, source, self.registry.as_deref());
         let (image, copied) =
             super::image_target::copy_image_across(rt, aws, &across, recorded, &running).await?;
         let target = crate::github::deployments::Target::EcsExpress {

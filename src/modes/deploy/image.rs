@@ -112,7 +112,10 @@ mod tests {
                 format!("123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/web@{d}"),
                 Some(("123456789012.dkr.ecr.eu-west-1.amazonaws.com", "team/web")),
             ),
-            ("127.0.0.1:5000/web:1.2".into(), Some(("127.0.0.1:5000", "web"))),
+            (
+                "127.0.0.1:5000/web:1.2".into(),
+                Some(("127.0.0.1:5000", "web")),
+            ),
             ("localhost/web".into(), Some(("localhost", "web"))),
             ("library/web:1".into(), None),
             ("web:1".into(), None),

@@ -320,7 +320,9 @@ pub async fn copy_image_across(
         async move {
             let failed = |e: String| ModeError::Failed {
                 message: format!("input `promote-from`: cannot log in to {whose}: {e}"),
-                hint: Some("The role needs `ecr:GetAuthorizationToken`; nothing was deployed".into()),
+                hint: Some(
+                    "The role needs `ecr:GetAuthorizationToken`; nothing was deployed".into(),
+                ),
             };
             let ecr = crate::aws::ecr::Ecr::new(&sdk, &net).map_err(|e| failed(e.to_string()))?;
             let (endpoint, creds) = crate::registry::ecr_credentials(&ecr)
@@ -336,7 +338,10 @@ pub async fn copy_image_across(
     let source = login(
         &across.source.sdk,
         across.source_registry,
-        format!("the registry of `{from}` (account {})", across.source.account_id),
+        format!(
+            "the registry of `{from}` (account {})",
+            across.source.account_id
+        ),
     )
     .await?;
     if source.host() != source_host {
