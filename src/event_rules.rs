@@ -23,8 +23,8 @@
 //! - `schedule` (`rate(<n> <unit>)` or `cron(<6 fields>)`) and/or `pattern` (an event pattern, as a map);
 //!   at least one. A schedule only on the default bus (EventBridge runs schedules there only).
 //! - `bus`: the event bus's name (default: `default`).
-//! - `description`, `enabled` (default `true`), `sample-event` (a file the smoke test sends through the
-//!   rule's target; read by the deploy, not here).
+//! - `description`, `enabled` (default `true`), `sample-event` (a file in the workspace the deploy sends to
+//!   the new version before traffic; read by the deploy, not here).
 //!
 //! ## What the sync does
 //!

@@ -359,3 +359,93 @@ async fn a_lambda_deploy_syncs_its_event_rules_after_the_alias_moved() {
     );
     assert!(!policy(&rig).await.iter().any(|s| s["Sid"] == sid.as_str()));
 }
+
+/// Each rule's `sample-event` (a file in the workspace) is sent to the new version before any traffic,
+/// after `test-payload`. A sample event the new version fails on stops the deploy with the alias where
+/// it was and no rule synced; a missing or non-object file is an input error (exit 2) before anything is
+/// deployed.
+#[tokio::test]
+async fn each_rules_sample_event_is_sent_to_the_new_version_before_traffic() {
+    let Some(rig) = Rig::new("worker-sample").await else {
+        return;
+    };
+    let events = Events::new(&rig.sdk, &Net::builtin()).unwrap();
+    let orders = unique("orders");
+    let ok_event = r#"{"version": "0", "detail-type": "OrderCreated", "source": "shop.orders", "detail": {"id": 7}}"#;
+    let (proxy, seen) = crate::lambda::invoke_proxy(&rig.endpoint, |_, body| {
+        String::from_utf8_lossy(body).contains("Poison")
+    })
+    .await;
+    let rules = |file: &str| {
+        format!(
+            "{orders}:\n  pattern:\n    source: [shop.orders]\n  sample-event: events/{file}\nnightly-{orders}:\n  schedule: rate(1 day)\n"
+        )
+    };
+    let step = |zip: &str, file: &str| {
+        let s = rig
+            .step(Some(zip))
+            .var("AWS_ENDPOINT_URL_LAMBDA", &proxy)
+            .input("test-payload", r#"{"ping": 1}"#)
+            .input("event-rules", &rules(file));
+        std::fs::create_dir_all(s.workspace.join("events")).unwrap();
+        std::fs::write(s.workspace.join("events/ok.json"), ok_event).unwrap();
+        std::fs::write(
+            s.workspace.join("events/poison.json"),
+            r#"{"detail-type": "Poison", "source": "shop.orders", "detail": {}}"#,
+        )
+        .unwrap();
+        std::fs::write(s.workspace.join("events/list.json"), "[1, 2]").unwrap();
+        s
+    };
+
+    let r = step("a", "ok.json").run().await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
+    // Before traffic: `test-payload`, then the sample event; after the shift, `test-payload` again
+    // (the health round), never the sample event.
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [r#"{"ping": 1}"#, ok_event, r#"{"ping": 1}"#]
+    );
+    assert_eq!(rig.alias().await.0, "2");
+    assert!(
+        events
+            .describe_rule("default", &orders)
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // The new version fails on the sample event: no traffic moves, no rule is synced or pruned.
+    seen.lock().unwrap().clear();
+    let r = step("b", "poison.json").exits(1).await;
+    assert_eq!(seen.lock().unwrap().len(), 2, "{:?}", seen.lock().unwrap());
+    assert_eq!(rig.alias().await.0, "2");
+    assert!(
+        r.summary.contains(&format!(
+            "the sample event of rule `{orders}`: version 3 failed"
+        )),
+        "{}",
+        r.summary
+    );
+    assert!(r.summary.contains("no traffic moved"), "{}", r.summary);
+
+    // A file that is missing or not an event: exit 2, nothing invoked or deployed.
+    seen.lock().unwrap().clear();
+    let r = step("c", "missing.json").exits(2).await;
+    assert!(
+        r.stdout.contains(&format!(
+            "input `event-rules`: rule `{orders}`: its sample-event `events/missing.json` cannot be read"
+        )),
+        "{}",
+        r.stdout
+    );
+    let r = step("c", "list.json").exits(2).await;
+    assert!(
+        r.stdout.contains("is JSON but not an object"),
+        "{}",
+        r.stdout
+    );
+    assert!(seen.lock().unwrap().is_empty());
+    assert_eq!(crate::lambda::calls(&r, "UpdateFunctionCode"), 0);
+    assert_eq!(rig.alias().await.0, "2");
+}

@@ -160,7 +160,7 @@ pub async fn cloudwatch(endpoint: &str, op: &str, body: serde_json::Value) {
     );
 }
 
-fn calls(r: &StepResult, op: &str) -> usize {
+pub fn calls(r: &StepResult, op: &str) -> usize {
     r.summary
         .lines()
         .find(|l| l.starts_with(&format!("| {op} | ")))
@@ -644,18 +644,39 @@ async fn the_first_deploy_creates_the_alias_on_the_new_version() {
 /// `ok_invokes` invocations have succeeded. moto's Docker-less Lambda only echoes payloads, so it
 /// cannot play a failing function.
 pub async fn failing_invoke_proxy(moto: &str, ok_invokes: usize) -> String {
+    invoke_proxy(moto, move |n, _| n >= ok_invokes).await.0
+}
+
+/// An endpoint in front of moto that records the payload of every invocation (`Invoke`) and answers the
+/// n-th (from 0) with a function error (`X-Amz-Function-Error: Unhandled`, `boom`) when `fail(n, payload)`;
+/// everything else is forwarded. Its URL, and the payloads in order.
+pub async fn invoke_proxy(
+    moto: &str,
+    fail: impl Fn(usize, &[u8]) -> bool + Clone + Send + Sync + 'static,
+) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
     use axum::body::Bytes;
     use axum::http::{HeaderMap, Method, StatusCode, Uri};
     let upstream = moto.to_owned();
     let invokes = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
     let app = axum::Router::new().fallback(
         move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-            let (upstream, invokes) = (upstream.clone(), invokes.clone());
+            let (upstream, invokes, record, fail) = (
+                upstream.clone(),
+                invokes.clone(),
+                record.clone(),
+                fail.clone(),
+            );
             async move {
                 let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
                 if method == Method::POST && uri.path().ends_with("/invocations") {
                     let n = invokes.fetch_add(1, Ordering::SeqCst);
-                    if n >= ok_invokes {
+                    record
+                        .lock()
+                        .unwrap()
+                        .push(String::from_utf8_lossy(&body).into_owned());
+                    if fail(n, &body) {
                         let mut h = HeaderMap::new();
                         h.insert("x-amz-function-error", "Unhandled".parse().unwrap());
                         h.insert("x-amz-executed-version", "2".parse().unwrap());
@@ -676,7 +697,7 @@ pub async fn failing_invoke_proxy(moto: &str, ok_invokes: usize) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
+    (format!("http://{addr}"), seen)
 }
 
 type Answer = (

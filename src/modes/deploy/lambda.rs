@@ -218,12 +218,67 @@ impl LambdaConfig {
                 url,
                 status,
                 payload,
+                samples: Vec::new(),
                 interval,
             },
             // Set by `deploy::Config::parse`, which reads `event-rules` once ([`parse_event_rules`]).
             event_rules: None,
             promote_bucket,
             expect_code_sha256: None,
+        })
+    }
+}
+
+/// EventBridge's largest event (PutEvents: 256 KiB an entry).
+const MAX_SAMPLE_EVENT: u64 = 256 * 1024;
+
+/// The `sample-event` files of `event-rules`, read from the workspace before anything is changed: each a
+/// JSON object of at most 256 KiB (what EventBridge could deliver). Every problem at once.
+///
+/// # Errors
+/// [`ModeError::Config`] (exit 2) naming each rule whose file is missing, too large or not a JSON object.
+fn sample_events(rt: &Runtime<'_>, cfg: &LambdaConfig) -> Result<Vec<(String, String)>, ModeError> {
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    for rule in cfg.event_rules.iter().flatten() {
+        let Some(path) = &rule.sample_event else {
+            continue;
+        };
+        let file = rt.env.workspace().join(path);
+        let shown = crate::report::markdown::code_span(path);
+        let read = std::fs::metadata(&file)
+            .map_err(|e| format!("cannot be read ({e})"))
+            .and_then(|m| {
+                if m.len() > MAX_SAMPLE_EVENT {
+                    Err(format!(
+                        "is {} bytes, more than an EventBridge event can be (256 KiB)",
+                        m.len()
+                    ))
+                } else {
+                    std::fs::read_to_string(&file).map_err(|e| format!("cannot be read ({e})"))
+                }
+            })
+            .and_then(
+                |text| match serde_json::from_str::<serde_json::Value>(&text) {
+                    Ok(serde_json::Value::Object(_)) => Ok(text.trim().to_owned()),
+                    Ok(_) => Err("is JSON but not an object (an event is a JSON object)".into()),
+                    Err(e) => Err(format!("is not JSON ({e})")),
+                },
+            );
+        match read {
+            Ok(event) => out.push((rule.name.clone(), event)),
+            Err(why) => problems.push(format!(
+                "rule `{}`: its sample-event {shown} {why}",
+                rule.name
+            )),
+        }
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(ModeError::Config {
+            message: format!("input `event-rules`: {}", problems.join("; ")),
+            hint: Some("`sample-event` is a path relative to the workspace, to an event as EventBridge delivers it (a JSON object); nothing was deployed".into()),
         })
     }
 }
@@ -900,6 +955,9 @@ async fn run_inner(
         }
         None => None,
     };
+    let mut cfg = cfg.clone();
+    cfg.health.samples = sample_events(rt, &cfg)?;
+    let cfg = &cfg;
     let net = crate::net::Net::from_env(rt.env);
     let outcome = deploy_inner(
         sdk,
@@ -1571,13 +1629,30 @@ async fn release(
         }
     }
 
-    // Pre-traffic test invocation: nothing has moved yet, so a failure needs no rollback.
-    if let Some(payload) = &cfg.health.payload {
-        let o = tokio::select! {
+    // Pre-traffic test invocations (`test-payload`, then each rule's sample event): nothing has moved
+    // yet, so a failure needs no rollback.
+    let samples = cfg.health.samples.iter().map(|(rule, event)| {
+        (
+            Some(format!("the sample event of rule `{rule}`")),
+            event.as_str(),
+        )
+    });
+    for (what, payload) in cfg
+        .health
+        .payload
+        .as_deref()
+        .map(|p| (None, p))
+        .into_iter()
+        .chain(samples)
+    {
+        let mut o = tokio::select! {
             biased;
             () = cancel.cancelled() => return Ok(Ending::Cancelled { shifted: false }),
             o = checker.invoke(&version, payload) => o,
         };
+        if let Some(w) = &what {
+            o.detail = format!("{w}: {}", o.detail);
+        }
         let ok = o.ok;
         let detail = o.detail.clone();
         d.health.push(HealthRecord {

@@ -23,6 +23,10 @@ pub struct HealthConfig {
     pub status: u16,
     /// `test-payload`: JSON sent to the new version.
     pub payload: Option<String>,
+    /// The `sample-event` of each rule of `event-rules` (rule name, the event's JSON), sent to the new
+    /// version before any traffic, after `test-payload`; read from the workspace by the deploy
+    /// (`lambda::sample_events`), empty until then.
+    pub samples: Vec<(String, String)>,
     /// `health-interval`: time between rounds during a bake.
     pub interval: Duration,
 }
