@@ -673,49 +673,54 @@ async fn a_lambda_promotion_across_accounts_copies_the_recorded_zip_and_deploys_
     gh.assert_no_violations();
 }
 
-/// App Runner across accounts: dev (account 123456789012, us-east-1) runs a two-architecture image of
-/// registry A; staging (account 222222222222, eu-west-1) runs an older one of registry B. Staging promotes
-/// from dev: the image is copied into B by digest (the index and both children, the same digest), the
-/// service here runs `B/web@<that digest>`, and the deployment records it as promoted from dev. The dry
-/// run names the copy and writes nothing; a second promotion uploads nothing. Refused: an image that is
-/// not in the source environment's registry (ECR's `proxyEndpoint` when `environments` names no
-/// `registry`), and `registry` on a step without `promote-from`.
-#[tokio::test]
-async fn an_app_runner_promotion_across_accounts_copies_the_image_by_digest_into_this_accounts_registry()
- {
+/// Two accounts' registries for a promotion across accounts: dev's (A) holds an older image and the one
+/// dev deploys (two architectures); staging's (B, behind a front counting what is written) holds the
+/// image staging runs now.
+struct Registries {
+    a: crate::helpers::engine::Registry,
+    b: crate::helpers::engine::Registry,
+    b_front: crate::helpers::registry_front::RegistryFront,
+    /// `127.0.0.1:PORT` of B's front: the host of staging's images.
+    b_host: String,
+    digest: stevedore::registry::Digest,
+    old_a: String,
+    old_b: String,
+}
+
+async fn registries() -> Option<Registries> {
     use crate::helpers::engine::Registry;
-    use crate::helpers::fake_apprunner::FakeAppRunner;
-    use crate::helpers::registry_front::RegistryFront;
-    let gh = FakeGithub::start_for("octo-org/octo-repo").await;
-    history(&gh);
     let (Some(a), Some(b)) = (Registry::start(), Registry::start()) else {
-        return;
+        return None;
     };
     let (old_a, _) = crate::promote::multi_arch(&a.addr, "web", 60, 2048).await;
     let (digest, _) = crate::promote::multi_arch(&a.addr, "web", 70, 64 * 1024).await;
     let (old_b, _) = crate::promote::multi_arch(&b.addr, "web", 80, 2048).await;
-    // Registry B behind a front that counts what is written to it.
-    let b_front = RegistryFront::start(&b.addr).await;
+    let b_front = crate::helpers::registry_front::RegistryFront::start(&b.addr).await;
     let b_host = b_front.url.trim_start_matches("http://").to_owned();
-    let dev = FakeAppRunner::start_in(
-        "123456789012",
-        "us-east-1",
-        "frontend",
-        &format!("{}/web@{old_a}", a.addr),
-    )
-    .await;
-    let staging = FakeAppRunner::start_in(
-        "222222222222",
-        "eu-west-1",
-        "frontend",
-        &format!("{b_host}/web@{old_b}"),
-    )
-    .await;
-    let front = crate::helpers::region_front::start(&[
-        ("us-east-1", dev.url()),
-        ("eu-west-1", staging.url()),
-    ])
-    .await;
+    Some(Registries {
+        old_a: format!("{}/web@{old_a}", a.addr),
+        old_b: format!("{b_host}/web@{old_b}"),
+        a,
+        b,
+        b_front,
+        b_host,
+        digest,
+    })
+}
+
+/// dev (account 123456789012, us-east-1) deploys `A/web@<digest>` with `step(true)`; staging (account
+/// 222222222222, eu-west-1) promotes from dev with `step(false)` (`live` reads what staging runs,
+/// `target` is the record of an image there). The dry run names the copy and writes nothing; dev's entry
+/// without `registry` (so its ECR `proxyEndpoint`) refuses an image of A; the promotion copies the index
+/// and both children into B by digest, staging runs `B/web@<digest>` and records it as promoted from dev;
+/// a second promotion uploads nothing; `registry` without `promote-from` is refused.
+async fn promote_image_across(
+    gh: &FakeGithub,
+    r: &Registries,
+    step: impl Fn(bool) -> Step,
+    live: impl Fn() -> String,
+    target: impl Fn(&str) -> Value,
+) {
     let environments = |dev_registry: Option<&str>| {
         format!(
             "dev: {{ role: 'arn:aws:iam::123456789012:role/read', region: us-east-1{} }}\nstaging: {{ role: 'arn:aws:iam::222222222222:role/deploy' }}",
@@ -724,31 +729,24 @@ async fn an_app_runner_promotion_across_accounts_copies_the_image_by_digest_into
                 .unwrap_or_default()
         )
     };
-    let step = |fake: &FakeAppRunner| {
-        crate::helpers::deploy::scripted_step("AWS_ENDPOINT_URL_APPRUNNER", &front).map(|s| {
-            s.input("app-runner-service", "frontend")
-                .input("health-url", &fake.health_url())
-        })
-    };
-    let Some(first) = step(&dev) else {
-        return;
-    };
-    let dev_image = format!("{}/web@{digest}", a.addr);
-    let a_registry = format!("http://{}", a.addr);
-    ok(&at(first, &gh, SHA_A, "dev")
+    let dev_image = format!("{}/web@{}", r.a.addr, r.digest);
+    let a_registry = format!("http://{}", r.a.addr);
+    ok(&at(step(true), gh, SHA_A, "dev")
         .input("environments", &environments(Some(&a_registry)))
         .input("image", &dev_image)
         .run()
         .await);
-    assert_eq!(dev.image(), dev_image);
-    let dep_dev = last_deployment(&gh);
+    let dep_dev = last_deployment(gh);
     let promote = |dev_registry: Option<&str>| {
-        at(step(&staging).unwrap(), &gh, SHA_C, "staging")
+        at(step(false), gh, SHA_C, "staging")
             .input("environments", &environments(dev_registry))
             .input("promote-from", "dev")
-            .input("registry", &b_front.url)
+            .input("registry", &r.b_front.url)
     };
-    let here_image = format!("{b_host}/web@{digest}");
+    let here_image = format!("{}/web@{}", r.b_host, r.digest);
+    let route = format!(
+        "`{dev_image}` (account `123456789012`) to `{here_image}` (account `222222222222`) by digest"
+    );
 
     // Dry run: logs in to both registries, checks that A holds the digest, copies nothing.
     let deployments = gh.deployments().len();
@@ -758,14 +756,13 @@ async fn an_app_runner_promotion_across_accounts_copies_the_image_by_digest_into
         .await;
     ok(&dry);
     assert!(
-        dry.summary.contains(&format!(
-            "Would copy `{dev_image}` (account `123456789012`) to `{here_image}` (account `222222222222`) by digest"
-        )),
+        dry.summary.contains(&format!("Would copy {route}")),
         "{}",
         dry.summary
     );
     assert_eq!(gh.deployments().len(), deployments);
-    assert_eq!(b_front.writes(), 0, "{:?}", b_front.counts());
+    assert_eq!(r.b_front.writes(), 0, "{:?}", r.b_front.counts());
+    assert_eq!(live(), r.old_b);
 
     // dev's entry names no registry: its image must then be in dev's ECR (moto's proxyEndpoint).
     refused(
@@ -776,51 +773,85 @@ async fn an_app_runner_promotion_across_accounts_copies_the_image_by_digest_into
     );
     assert_eq!(gh.deployments().len(), deployments);
 
-    let r = promote(Some(&a_registry)).run().await;
-    ok(&r);
+    let p = promote(Some(&a_registry)).run().await;
+    ok(&p);
     assert!(
-        r.summary.contains(&format!(
-            "Copied `{dev_image}` (account `123456789012`) to `{here_image}` (account `222222222222`) by digest: 3 manifest(s)"
-        )),
+        p.summary
+            .contains(&format!("Copied {route}: 3 manifest(s)")),
         "{}",
-        r.summary
+        p.summary
     );
-    assert_eq!(staging.image(), here_image);
-    let (got, _, _) = b.manifest("web", digest.as_str()).await;
-    assert_eq!(got, digest.as_str());
-    let uploads = b_front.count("PATCH upload");
-    assert!(uploads >= 1, "{:?}", b_front.counts());
-    promoted_record(
-        &gh,
-        &dep_dev,
-        &json!({"kind": "app-runner", "service": "frontend", "image": here_image}),
-    );
-    assert_eq!(dev.image(), dev_image, "the source is only read");
+    assert_eq!(live(), here_image);
+    let (got, _, _) = r.b.manifest("web", r.digest.as_str()).await;
+    assert_eq!(got, r.digest.as_str());
+    let uploads = r.b_front.count("PATCH upload");
+    assert!(uploads >= 1, "{:?}", r.b_front.counts());
+    promoted_record(gh, &dep_dev, &target(&here_image));
 
     // Again: B holds every blob, nothing is uploaded.
-    let r = promote(Some(&a_registry)).run().await;
-    ok(&r);
+    ok(&promote(Some(&a_registry)).run().await);
     assert_eq!(
-        b_front.count("PATCH upload"),
+        r.b_front.count("PATCH upload"),
         uploads,
         "{:?}",
-        b_front.counts()
+        r.b_front.counts()
     );
-    assert_eq!(staging.image(), here_image);
+    assert_eq!(live(), here_image);
 
     // `registry` without `promote-from` is an input error.
-    let plain = at(step(&staging).unwrap(), &gh, SHA_C, "staging")
-        .input("image", &here_image)
-        .input("registry", &b_front.url)
-        .run()
-        .await;
     refused(
-        &plain,
+        &at(step(false), gh, SHA_C, "staging")
+            .input("image", &here_image)
+            .input("registry", &r.b_front.url)
+            .run()
+            .await,
         &[
             "input `registry`",
             "applies to a deploy only with `promote-from`",
         ],
     );
+    gh.assert_no_violations();
+}
+
+/// App Runner across accounts ([`promote_image_across`]): one scripted App Runner endpoint per account
+/// and region, behind one front that routes by the region requests are signed for.
+#[tokio::test]
+async fn an_app_runner_promotion_across_accounts_copies_the_image_by_digest_into_this_accounts_registry()
+ {
+    use crate::helpers::fake_apprunner::FakeAppRunner;
+    let gh = FakeGithub::start_for("octo-org/octo-repo").await;
+    history(&gh);
+    let Some(r) = registries().await else {
+        return;
+    };
+    let dev = FakeAppRunner::start_in("123456789012", "us-east-1", "frontend", &r.old_a).await;
+    let staging = FakeAppRunner::start_in("222222222222", "eu-west-1", "frontend", &r.old_b).await;
+    let front = crate::helpers::region_front::start(&[
+        ("us-east-1", dev.url()),
+        ("eu-west-1", staging.url()),
+    ])
+    .await;
+    let Some(probe) = crate::helpers::deploy::scripted_step("AWS_ENDPOINT_URL_APPRUNNER", &front)
+    else {
+        return;
+    };
+    drop(probe);
+    let step = |in_dev: bool| {
+        let fake = if in_dev { &dev } else { &staging };
+        crate::helpers::deploy::scripted_step("AWS_ENDPOINT_URL_APPRUNNER", &front)
+            .unwrap()
+            .input("app-runner-service", "frontend")
+            .input("health-url", &fake.health_url())
+    };
+    promote_image_across(
+        &gh,
+        &r,
+        step,
+        || staging.image(),
+        |image| json!({"kind": "app-runner", "service": "frontend", "image": image}),
+    )
+    .await;
+    assert_eq!(dev.image(), format!("{}/web@{}", r.a.addr, r.digest));
     assert!(
         dev.protocol_errors().is_empty(),
         "{:?}",
@@ -831,5 +862,51 @@ async fn an_app_runner_promotion_across_accounts_copies_the_image_by_digest_into
         "{:?}",
         staging.protocol_errors()
     );
-    gh.assert_no_violations();
+}
+
+/// ECS Express across accounts ([`promote_image_across`]): one scripted ECS endpoint per account and
+/// region (the services' ARNs name them), behind one front that routes by the region requests are
+/// signed for.
+#[tokio::test]
+async fn an_express_promotion_across_accounts_copies_the_image_by_digest_into_this_accounts_registry()
+ {
+    let gh = FakeGithub::start_for("octo-org/octo-repo").await;
+    history(&gh);
+    let Some(r) = registries().await else {
+        return;
+    };
+    let dev = FakeEcs::start_in("123456789012", "us-east-1").await;
+    dev.seed_express("default", "frontend", &r.old_a);
+    let staging = FakeEcs::start_in("222222222222", "eu-west-1").await;
+    let arn = staging.seed_express("default", "frontend", &r.old_b);
+    assert_eq!(
+        arn,
+        "arn:aws:ecs:eu-west-1:222222222222:service/default/frontend"
+    );
+    let front = crate::helpers::region_front::start(&[
+        ("us-east-1", dev.url()),
+        ("eu-west-1", staging.url()),
+    ])
+    .await;
+    let Some(probe) = crate::helpers::deploy::scripted_step("AWS_ENDPOINT_URL_ECS", &front) else {
+        return;
+    };
+    drop(probe);
+    let step = |in_dev: bool| {
+        let fake = if in_dev { &dev } else { &staging };
+        crate::helpers::deploy::scripted_step("AWS_ENDPOINT_URL_ECS", &front)
+            .unwrap()
+            .input("express-service", "frontend")
+            .input("health-url", &fake.health_url())
+    };
+    promote_image_across(
+        &gh,
+        &r,
+        step,
+        || staging.express_image(&arn),
+        |image| json!({"kind": "ecs-express", "service": arn, "image": image}),
+    )
+    .await;
+    no_protocol_errors(&dev);
+    no_protocol_errors(&staging);
 }

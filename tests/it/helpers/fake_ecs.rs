@@ -104,6 +104,9 @@ struct SvcDeployment {
 
 #[derive(Debug)]
 struct ExpressSvc {
+    /// Where it is (the fake's region and account).
+    region: String,
+    account: String,
     name: String,
     cluster: String,
     arn: String,
@@ -199,6 +202,9 @@ pub struct Decided {
 
 #[derive(Debug, Default)]
 struct State_ {
+    /// The region and account of the fake's ARNs (Express services and task definitions).
+    region: String,
+    account: String,
     task_defs: BTreeMap<String, Value>,
     tags: HashMap<String, Value>,
     revisions: HashMap<String, u32>,
@@ -238,13 +244,26 @@ fn now_epoch() -> f64 {
         .as_secs_f64()
 }
 
-fn td_arn(family_rev: &str) -> String {
-    format!("arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{family_rev}")
+fn td_arn(s: &State_, family_rev: &str) -> String {
+    format!(
+        "arn:aws:ecs:{}:{}:task-definition/{family_rev}",
+        s.region, s.account
+    )
 }
 
 impl FakeEcs {
     pub async fn start() -> Self {
-        let state = Arc::new(Mutex::new(State_::default()));
+        Self::start_in(ACCOUNT, REGION).await
+    }
+
+    /// The same for `account` and `region`: the ARNs of its Express services and task definitions name
+    /// them (the standard services' stay in 123456789012, eu-west-1).
+    pub async fn start_in(account: &str, region: &str) -> Self {
+        let state = Arc::new(Mutex::new(State_ {
+            region: region.to_owned(),
+            account: account.to_owned(),
+            ..State_::default()
+        }));
         let health = Arc::new(std::sync::atomic::AtomicU16::new(200));
         let h = health.clone();
         let app = Router::new()
@@ -350,18 +369,19 @@ impl FakeEcs {
         );
         self.seed_service(cluster, name, &td, 1, Some((true, true)));
         let mut s = self.state.lock().unwrap();
+        let (region, account) = (s.region.clone(), s.account.clone());
         s.services.get_mut(name).unwrap().managed_by = "ECS";
-        let arn = format!("arn:aws:ecs:{REGION}:{ACCOUNT}:service/{cluster}/{name}");
+        let arn = format!("arn:aws:ecs:{region}:{account}:service/{cluster}/{name}");
         let created = now_epoch() - 3600.0;
         s.next_id += 1;
         let revision = format!(
-            "arn:aws:ecs:{REGION}:{ACCOUNT}:service-revision/{cluster}/{name}/{:019}",
+            "arn:aws:ecs:{region}:{account}:service-revision/{cluster}/{name}/{:019}",
             s.next_id
         );
         let config = json!({
             "serviceRevisionArn": revision,
-            "executionRoleArn": format!("arn:aws:iam::{ACCOUNT}:role/ecsTaskExecutionRole"),
-            "taskRoleArn": format!("arn:aws:iam::{ACCOUNT}:role/frontend-task"),
+            "executionRoleArn": format!("arn:aws:iam::{account}:role/ecsTaskExecutionRole"),
+            "taskRoleArn": format!("arn:aws:iam::{account}:role/frontend-task"),
             "taskDefinitionArn": td,
             "cpu": "1024", "memory": "2048", "cpuArchitecture": "X86_64",
             "networkConfiguration": {"subnets": ["subnet-0a1b2c3d4e5f60718"],
@@ -374,18 +394,18 @@ impl FakeEcs {
                 "command": ["node", "server.js"],
                 "environment": [{"name": "MODE", "value": "prod"}],
                 "secrets": [{"name": "API_KEY",
-                             "valueFrom": format!("arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/frontend/api-key")}]
+                             "valueFrom": format!("arn:aws:ssm:{region}:{account}:parameter/frontend/api-key")}]
             },
             "scalingTarget": {"minTaskCount": 1, "maxTaskCount": 4,
                               "autoScalingMetric": "AVERAGE_CPU", "autoScalingTargetValue": 60},
             "ingressPaths": [{"accessType": "PUBLIC",
-                              "endpoint": format!("{name}-0123456789abcdef.ecs.{REGION}.on.aws")}],
+                              "endpoint": format!("{name}-0123456789abcdef.ecs.{region}.on.aws")}],
             "createdAt": created,
         });
         s.next_id += 1;
         let first = SvcDeployment {
             arn: format!(
-                "arn:aws:ecs:{REGION}:{ACCOUNT}:service-deployment/{cluster}/{name}/{:019}",
+                "arn:aws:ecs:{region}:{account}:service-deployment/{cluster}/{name}/{:019}",
                 s.next_id
             ),
             status: "SUCCESSFUL",
@@ -402,6 +422,8 @@ impl FakeEcs {
         s.express.insert(
             arn.clone(),
             ExpressSvc {
+                region: region.clone(),
+                account: account.clone(),
                 name: name.to_owned(),
                 cluster: cluster.to_owned(),
                 arn: arn.clone(),
@@ -738,11 +760,11 @@ fn resolve_td(s: &State_, r: &str) -> Option<String> {
         return Some(r.to_owned());
     }
     if r.contains(':') && !r.starts_with("arn:") {
-        let a = td_arn(r);
+        let a = td_arn(s, r);
         return s.task_defs.contains_key(&a).then_some(a);
     }
     let rev = s.revisions.get(r)?;
-    Some(td_arn(&format!("{r}:{rev}")))
+    Some(td_arn(s, &format!("{r}:{rev}")))
 }
 
 fn register(s: &mut State_, req: &Value) -> Result<Value, ApiError> {
@@ -780,7 +802,7 @@ fn register(s: &mut State_, req: &Value) -> Result<Value, ApiError> {
         *r += 1;
         *r
     };
-    let arn = td_arn(&format!("{family}:{rev}"));
+    let arn = td_arn(s, &format!("{family}:{rev}"));
     let mut td = req.clone();
     let tags = td
         .as_object_mut()
@@ -1415,11 +1437,12 @@ fn express_missing(s: &State_, arn: &str) -> ApiError {
 }
 
 fn express_service_json(e: &ExpressSvc) -> Value {
+    let (region, account) = (&e.region, &e.account);
     json!({
-        "cluster": format!("arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{}", e.cluster),
+        "cluster": format!("arn:aws:ecs:{region}:{account}:cluster/{}", e.cluster),
         "serviceName": e.name,
         "serviceArn": e.arn,
-        "infrastructureRoleArn": format!("arn:aws:iam::{ACCOUNT}:role/ecsInfrastructureRoleForExpressServices"),
+        "infrastructureRoleArn": format!("arn:aws:iam::{account}:role/ecsInfrastructureRoleForExpressServices"),
         "status": {"statusCode": "ACTIVE"},
         "currentDeployment": e.deployments.first().map(|d| d.arn.clone()),
         "activeConfigurations": e.configs,
@@ -1447,6 +1470,7 @@ fn describe_express(s: &State_, req: &Value) -> Result<Value, ApiError> {
 }
 
 fn update_express(s: &mut State_, req: &Value) -> Result<Value, ApiError> {
+    let (region, account) = (s.region.clone(), s.account.clone());
     let Some(arn) = req.get("serviceArn").and_then(Value::as_str) else {
         return Err(invalid("serviceArn is required."));
     };
@@ -1485,7 +1509,7 @@ fn update_express(s: &mut State_, req: &Value) -> Result<Value, ApiError> {
     }
     let current = e.configs.last().cloned().unwrap();
     let revision = format!(
-        "arn:aws:ecs:{REGION}:{ACCOUNT}:service-revision/{}/{}/{id:019}",
+        "arn:aws:ecs:{region}:{account}:service-revision/{}/{}/{id:019}",
         e.cluster, e.name
     );
     let mut config = current.clone();
@@ -1506,7 +1530,7 @@ fn update_express(s: &mut State_, req: &Value) -> Result<Value, ApiError> {
     }
     config["serviceRevisionArn"] = json!(revision);
     config["taskDefinitionArn"] = json!(format!(
-        "arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{}:{}",
+        "arn:aws:ecs:{region}:{account}:task-definition/{}:{}",
         e.name,
         e.deployments.len() + 1
     ));
@@ -1522,7 +1546,7 @@ fn update_express(s: &mut State_, req: &Value) -> Result<Value, ApiError> {
         0,
         SvcDeployment {
             arn: format!(
-                "arn:aws:ecs:{REGION}:{ACCOUNT}:service-deployment/{}/{}/{id:019}",
+                "arn:aws:ecs:{region}:{account}:service-deployment/{}/{}/{id:019}",
                 e.cluster, e.name
             ),
             status: "IN_PROGRESS",
@@ -1539,7 +1563,7 @@ fn update_express(s: &mut State_, req: &Value) -> Result<Value, ApiError> {
     );
     Ok(json!({"service": {
         "serviceArn": e.arn,
-        "cluster": format!("arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{}", e.cluster),
+        "cluster": format!("arn:aws:ecs:{region}:{account}:cluster/{}", e.cluster),
         "serviceName": e.name,
         "status": {"statusCode": "ACTIVE"},
         "targetConfiguration": config,
@@ -1618,6 +1642,7 @@ fn tick_express(e: &mut ExpressSvc, decided: &mut Vec<Decided>) {
 }
 
 fn list_service_deployments(s: &mut State_, req: &Value) -> Result<Value, ApiError> {
+    let (region, account) = (s.region.clone(), s.account.clone());
     let Some(service) = req.get("service").and_then(Value::as_str) else {
         return Err(invalid("service is required."));
     };
@@ -1659,7 +1684,7 @@ fn list_service_deployments(s: &mut State_, req: &Value) -> Result<Value, ApiErr
     } = s;
     let e = express.get_mut(&arn).unwrap();
     tick_express(e, decided);
-    let cluster_arn = format!("arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{}", e.cluster);
+    let cluster_arn = format!("arn:aws:ecs:{region}:{account}:cluster/{}", e.cluster);
     let all: Vec<Value> = e
         .deployments
         .iter()
@@ -1697,6 +1722,7 @@ fn list_service_deployments(s: &mut State_, req: &Value) -> Result<Value, ApiErr
 /// owning service is observed once (as a ListServiceDeployments would), then the deployments are described;
 /// an unknown ARN is a `failures` entry (`MISSING`).
 fn describe_service_deployments(s: &mut State_, req: &Value) -> Result<Value, ApiError> {
+    let (region, account) = (s.region.clone(), s.account.clone());
     let Some(arns) = req.get("serviceDeploymentArns").and_then(Value::as_array) else {
         return Err(invalid("serviceDeploymentArns is required."));
     };
@@ -1728,7 +1754,7 @@ fn describe_service_deployments(s: &mut State_, req: &Value) -> Result<Value, Ap
             Some((e, d)) => {
                 let mut v = json!({
                     "serviceDeploymentArn": d.arn, "serviceArn": e.arn,
-                    "clusterArn": format!("arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{}", e.cluster),
+                    "clusterArn": format!("arn:aws:ecs:{region}:{account}:cluster/{}", e.cluster),
                     "createdAt": d.created, "startedAt": d.created, "updatedAt": now_epoch(),
                     "targetServiceRevision": {"arn": d.target},
                     "status": d.status,
@@ -1884,7 +1910,8 @@ fn valid_tags(tags: &Value) -> Result<(), ApiError> {
 
 /// The service named by an ARN of this fake, when it exists.
 fn service_of_arn(s: &State_, arn: &str) -> Option<String> {
-    let rest = arn.strip_prefix(&format!("arn:aws:ecs:{REGION}:{ACCOUNT}:service/"))?;
+    let (region, account) = (&s.region, &s.account);
+    let rest = arn.strip_prefix(&format!("arn:aws:ecs:{region}:{account}:service/"))?;
     let (cluster, name) = rest.split_once('/')?;
     s.services
         .get(name)
