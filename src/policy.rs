@@ -43,7 +43,7 @@ pub struct Target {
     pub account_id: Option<String>,
     /// `registry`: where `promote-from` pulls this environment's images from with its account's ECR
     /// credentials, instead of the `proxyEndpoint` ECR returns (a registry alias, or a loopback registry in
-    /// tests): [`crate::registry::check_address`].
+    /// tests): [`crate::net::check_address`].
     #[serde(default)]
     pub registry: Option<String>,
 }
@@ -143,7 +143,7 @@ fn check_target(name: &str, t: &Target) -> Result<(), String> {
         ));
     }
     if let Some(r) = &t.registry
-        && let Err(p) = crate::registry::check_address(r)
+        && let Err(p) = crate::net::check_address(r)
     {
         return Err(format!("environment `{name}`: registry `{r}` {p}"));
     }

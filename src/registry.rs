@@ -212,54 +212,6 @@ pub async fn ecr_credentials(ecr: &Ecr) -> Result<(String, Credentials), Registr
     ))
 }
 
-/// Checks a registry address given by the user (`registry`, or `registry` in an `environments` entry):
-/// `host[:port]` or `https://host[:port]`, or `http://` to a loopback host (`127.0.0.0/8`, `[::1]`,
-/// `localhost`: a registry on the runner itself); no path, user, query or fragment. ECR's credentials
-/// are sent to it, so plain HTTP anywhere else is refused: it would carry them in the clear. `Ok` is the
-/// address as [`Registry::new`] takes it; `Err` the problem, for an input error.
-pub fn check_address(address: &str) -> Result<String, String> {
-    let a = address.trim();
-    let with_scheme = if a.contains("://") {
-        a.to_owned()
-    } else {
-        format!("https://{a}")
-    };
-    let url =
-        url::Url::parse(&with_scheme).map_err(|e| format!("is not a registry address ({e})"))?;
-    let plain = url.scheme() == "http";
-    if !matches!(url.scheme(), "http" | "https")
-        || url.host_str().is_none_or(str::is_empty)
-        || !url.username().is_empty()
-        || url.password().is_some()
-        || url.query().is_some()
-        || url.fragment().is_some()
-        || !url.path().trim_end_matches('/').is_empty()
-    {
-        return Err(
-            "is not a registry address: give `host[:port]` (https) or `https://host[:port]`, without a path"
-                .into(),
-        );
-    }
-    let loopback = match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    };
-    if plain && !loopback {
-        return Err(
-            "is plain `http://` to a host that is not loopback: the registry credentials would travel in the clear; use `https://`"
-                .into(),
-        );
-    }
-    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
-    Ok(format!(
-        "{}://{}{port}",
-        url.scheme(),
-        url.host_str().unwrap_or_default()
-    ))
-}
-
 /// A `sha256:<hex>` digest, checked.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Digest(String);
@@ -1265,40 +1217,6 @@ mod tests {
             Digest::of(b"").as_str(),
             "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
-    }
-
-    /// Registry addresses a user gives: https by default, plain HTTP only to the runner itself (ECR's
-    /// credentials are sent there), never a path or credentials in the address.
-    #[test]
-    fn registry_addresses_are_https_or_loopback_http() {
-        for (given, want) in [
-            (
-                "123456789012.dkr.ecr.eu-west-1.amazonaws.com",
-                "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com",
-            ),
-            (
-                "https://registry.example:5000/",
-                "https://registry.example:5000",
-            ),
-            ("http://127.0.0.1:5000", "http://127.0.0.1:5000"),
-            ("http://127.8.0.1:5000", "http://127.8.0.1:5000"),
-            ("http://localhost:5000", "http://localhost:5000"),
-            ("http://[::1]:5000", "http://[::1]:5000"),
-        ] {
-            assert_eq!(check_address(given).as_deref(), Ok(want), "{given}");
-        }
-        for (bad, needle) in [
-            ("http://registry.example", "in the clear"),
-            ("http://10.0.0.1:5000", "in the clear"),
-            ("ftp://registry.example", "not a registry address"),
-            ("https://registry.example/v2", "without a path"),
-            ("https://user:pw@registry.example", "without a path"),
-            ("https://registry.example?x=1", "without a path"),
-            ("https://", "not a registry address"),
-        ] {
-            let e = check_address(bad).unwrap_err();
-            assert!(e.contains(needle), "{bad}: {e}");
-        }
     }
 
     #[test]

@@ -330,7 +330,7 @@ fn promote_registry(
         refuse(p, format!("does not apply to this deploy: {why}"));
         return None;
     }
-    match crate::registry::check_address(&r) {
+    match crate::net::check_address(&r) {
         Ok(a) => Some(a),
         Err(problem) => {
             p.error(

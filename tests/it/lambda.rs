@@ -700,43 +700,7 @@ pub async fn invoke_proxy(
     (format!("http://{addr}"), seen)
 }
 
-type Answer = (
-    axum::http::StatusCode,
-    axum::http::HeaderMap,
-    axum::body::Bytes,
-);
-
-/// Forwards one request to `upstream` (moto) and returns its answer unchanged.
-pub async fn forward(
-    upstream: &str,
-    method: axum::http::Method,
-    path: &str,
-    headers: &axum::http::HeaderMap,
-    body: axum::body::Bytes,
-) -> Answer {
-    use axum::http::{HeaderMap, StatusCode};
-    let mut req = reqwest::Client::new().request(
-        reqwest::Method::from_bytes(method.as_str().as_bytes()).unwrap(),
-        format!("{upstream}{path}"),
-    );
-    for (k, v) in headers {
-        if k != "host" {
-            req = req.header(k.as_str(), v.as_bytes());
-        }
-    }
-    let resp = req.body(body.to_vec()).send().await.unwrap();
-    let status = StatusCode::from_u16(resp.status().as_u16()).unwrap();
-    let mut h = HeaderMap::new();
-    for (k, v) in resp.headers() {
-        if k != "content-length" && k != "transfer-encoding" {
-            h.insert(
-                axum::http::HeaderName::from_bytes(k.as_str().as_bytes()).unwrap(),
-                v.as_bytes().try_into().unwrap(),
-            );
-        }
-    }
-    (status, h, resp.bytes().await.unwrap())
-}
+pub use crate::helpers::region_front::forward;
 
 /// Lambda's update lifecycle, which moto skips (its updates settle at once): after
 /// `UpdateFunctionCode`/`UpdateFunctionConfiguration`, `GetFunctionConfiguration` reports

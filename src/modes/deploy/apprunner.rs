@@ -732,23 +732,25 @@ impl super::target::Target for Config {
         source: &crate::aws::Connected,
         restore: &super::record::Restore,
     ) -> Result<Report, ModeError> {
-        let recorded = match &restore.release.target {
-            crate::github::deployments::Target::AppRunner { image, .. } => Some(image),
-            _ => None,
-        };
-        let recorded = super::image_target::restored_image(restore, recorded, "App Runner")?;
         let live = super::target::Target::observe(self, rt, aws)?;
-        let read = live
-            .running(|api| async move {
+        let promotion = super::image_target::ImagePromotion {
+            kind: "App Runner",
+            what: self.what(),
+            inputs: &self.aws,
+            here_registry: self.registry.as_deref(),
+        };
+        let (image, copied) = super::image_target::copy_image_across(
+            rt,
+            aws,
+            source,
+            restore,
+            promotion,
+            (&live, |api| async move {
                 let arn = api.resolve(&self.service).await?;
                 api.describe(&arn).await.map(|s| s.image)
-            })
-            .await;
-        let running = super::image_target::running_here(read, &self.what())?;
-        let across =
-            super::image_target::Across::of(&self.aws, restore, source, self.registry.as_deref());
-        let (image, copied) =
-            super::image_target::copy_image_across(rt, aws, &across, recorded, &running).await?;
+            }),
+        )
+        .await?;
         let target = crate::github::deployments::Target::AppRunner {
             service: self.service.clone(),
             image,

@@ -1056,21 +1056,24 @@ impl super::target::Target for Config {
         source: &crate::aws::Connected,
         restore: &super::record::Restore,
     ) -> Result<Report, ModeError> {
-        let recorded = match &restore.release.target {
-            crate::github::deployments::Target::EcsExpress { image, .. } => Some(image),
-            _ => None,
-        };
-        let recorded = super::image_target::restored_image(restore, recorded, "ECS Express")?;
         let live = super::target::Target::observe(self, rt, aws)?;
-        let read = live
-            .image
-            .running(|api| async { api.describe(&live.arn).await.map(|s| s.image().to_owned()) })
-            .await;
-        let running = super::image_target::running_here(read, &self.what())?;
-        let across =
-            super::image_target::Across::of(&self.aws, restore, source, self.registry.as_deref());
-        let (image, copied) =
-            super::image_target::copy_image_across(rt, aws, &across, recorded, &running).await?;
+        let promotion = super::image_target::ImagePromotion {
+            kind: "ECS Express",
+            what: self.what(),
+            inputs: &self.aws,
+            here_registry: self.registry.as_deref(),
+        };
+        let (image, copied) = super::image_target::copy_image_across(
+            rt,
+            aws,
+            source,
+            restore,
+            promotion,
+            (&live.image, |api| async {
+                api.describe(&live.arn).await.map(|s| s.image().to_owned())
+            }),
+        )
+        .await?;
         let target = crate::github::deployments::Target::EcsExpress {
             service: live.arn.clone(),
             image,

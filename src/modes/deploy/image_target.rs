@@ -206,60 +206,25 @@ impl<A: Sync> LiveImage<A> {
     }
 }
 
-/// A promotion of an image target from an environment in another account: where the image is copied
-/// from and to ([`copy_image_across`]).
-pub struct Across<'a> {
-    /// The source environment (`promote-from`).
-    pub from: &'a str,
-    /// Its account's connection (the role `environments` names for it).
-    pub source: &'a crate::aws::Connected,
-    /// Its `registry` in `environments`: where its images are pulled from instead of its ECR
-    /// `proxyEndpoint`.
-    pub source_registry: Option<&'a str>,
+/// An image target's promotion from an environment in another account ([`copy_image_across`]).
+pub struct ImagePromotion<'a> {
+    /// `App Runner`, `ECS Express`.
+    pub kind: &'a str,
+    /// The target in words ([`super::target::Target::what`]).
+    pub what: String,
+    /// The target's AWS inputs: the source's `registry` is read from its `environments` entry.
+    pub inputs: &'a crate::aws::AwsInputs,
     /// This step's `registry`: where the image is pushed instead of this account's ECR `proxyEndpoint`.
     pub here_registry: Option<&'a str>,
 }
 
-impl<'a> Across<'a> {
-    /// The promotion `restore` from the account `source` is connected to, into a target whose inputs are
-    /// `inputs` (the source's `registry` is read from its `environments` entry) and `here_registry`.
-    #[must_use]
-    pub fn of(
-        inputs: &'a crate::aws::AwsInputs,
-        restore: &'a super::record::Restore,
-        source: &'a crate::aws::Connected,
-        here_registry: Option<&'a str>,
-    ) -> Self {
-        let from = restore.promoted_from.as_deref().unwrap_or_default();
-        let source_registry = inputs
-            .environments
-            .as_ref()
-            .and_then(|e| e.get(from))
-            .and_then(|t| t.registry.as_deref());
-        Self {
-            from,
-            source,
-            source_registry,
-            here_registry,
-        }
+/// The image a release of an image target records.
+fn recorded_image(target: &crate::github::deployments::Target) -> Option<&String> {
+    match target {
+        crate::github::deployments::Target::AppRunner { image, .. }
+        | crate::github::deployments::Target::EcsExpress { image, .. } => Some(image),
+        _ => None,
     }
-}
-
-/// The image the service runs here, for a promotion across accounts (the repository the copy goes to).
-///
-/// # Errors
-/// [`crate::modes::ModeError::Failed`] when it cannot be read.
-pub fn running_here(
-    read: Result<&str, String>,
-    what: &str,
-) -> Result<String, crate::modes::ModeError> {
-    read.map(str::to_owned)
-        .map_err(|e| crate::modes::ModeError::Failed {
-            message: format!(
-                "input `promote-from`: cannot read the image {what} runs in this account: {e}"
-            ),
-            hint: Some("Nothing was copied or deployed; check the step's role and re-run".into()),
-        })
 }
 
 /// Copies the release's image `recorded` (by digest, in the source account's registry: verified there
@@ -276,17 +241,38 @@ pub fn running_here(
 /// # Errors
 /// [`crate::modes::ModeError::Config`] (exit 2) when an image is not in its registry, or not by digest;
 /// [`crate::modes::ModeError::Failed`] when a login or the copy fails (nothing was deployed).
-pub async fn copy_image_across(
+pub async fn copy_image_across<'a, A, E, F, R>(
     rt: &crate::modes::Runtime<'_>,
     aws: &crate::aws::Connected,
-    across: &Across<'_>,
-    recorded: &str,
-    running: &str,
-) -> Result<(String, String), crate::modes::ModeError> {
+    source: &crate::aws::Connected,
+    restore: &super::record::Restore,
+    p: ImagePromotion<'_>,
+    (live, read): (&'a LiveImage<A>, R),
+) -> Result<(String, String), crate::modes::ModeError>
+where
+    A: Sync,
+    R: FnOnce(&'a A) -> F + Send,
+    E: Display,
+    F: Future<Output = Result<String, E>> + Send,
+{
     use crate::modes::ModeError;
     use crate::registry::{Digest, Registry};
     use crate::report::markdown::code_span;
-    let from = across.from;
+    let recorded = restored_image(restore, recorded_image(&restore.release.target), p.kind)?;
+    let running = live.running(read).await.map_err(|e| ModeError::Failed {
+        message: format!(
+            "input `promote-from`: cannot read the image {} runs in this account: {e}",
+            p.what
+        ),
+        hint: Some("Nothing was copied or deployed; check the step's role and re-run".into()),
+    })?;
+    let from = restore.promoted_from.as_deref().unwrap_or_default();
+    let source_registry = p
+        .inputs
+        .environments
+        .as_ref()
+        .and_then(|e| e.get(from))
+        .and_then(|t| t.registry.as_deref());
     let refuse = |message: String, hint: &str| ModeError::Config {
         message: format!("input `promote-from`: {message}"),
         hint: Some(hint.to_owned()),
@@ -335,13 +321,11 @@ pub async fn copy_image_across(
                 .map_err(|e| failed(e.to_string()))
         }
     };
+    let source_account = &source.account_id;
     let source = login(
-        &across.source.sdk,
-        across.source_registry,
-        format!(
-            "the registry of `{from}` (account {})",
-            across.source.account_id
-        ),
+        &source.sdk,
+        source_registry,
+        format!("the registry of `{from}` (account {source_account})"),
     )
     .await?;
     if source.host() != source_host {
@@ -355,7 +339,7 @@ pub async fn copy_image_across(
     }
     let here = login(
         &aws.sdk,
-        across.here_registry,
+        p.here_registry,
         format!("this account's registry (account {})", aws.account_id),
     )
     .await?;
@@ -372,7 +356,7 @@ pub async fn copy_image_across(
     let route = format!(
         "{} (account {}) to {} (account {})",
         code_span(recorded),
-        code_span(&across.source.account_id),
+        code_span(source_account),
         code_span(&image),
         code_span(&aws.account_id),
     );

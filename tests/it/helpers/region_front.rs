@@ -15,7 +15,6 @@ use axum::response::{IntoResponse, Response};
 struct Inner {
     /// Region -> `http://host:port` of its endpoint.
     regions: BTreeMap<String, String>,
-    client: reqwest::Client,
 }
 
 /// The front's URL (`http://127.0.0.1:PORT`); it serves until the test's runtime ends.
@@ -27,16 +26,15 @@ pub async fn start(regions: &[(&str, &str)]) -> String {
             .iter()
             .map(|(r, u)| ((*r).to_owned(), (*u).trim_end_matches('/').to_owned()))
             .collect(),
-        client: reqwest::Client::new(),
     });
-    let app = axum::Router::new().fallback(forward).with_state(inner);
+    let app = axum::Router::new().fallback(route).with_state(inner);
     tokio::spawn(async move {
         axum::serve(listener, app).await.unwrap();
     });
     url
 }
 
-async fn forward(
+async fn route(
     State(inner): State<Arc<Inner>>,
     method: Method,
     uri: Uri,
@@ -58,23 +56,45 @@ async fn forward(
             .into_response();
     };
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    let mut req = inner
-        .client
-        .request(method, format!("{base}{path}"))
-        .body(body);
-    for (k, v) in &headers {
-        if k != "host" && k != "content-length" {
-            req = req.header(k, v);
+    forward(base, method, path, &headers, body)
+        .await
+        .into_response()
+}
+
+pub type Answer = (
+    axum::http::StatusCode,
+    axum::http::HeaderMap,
+    axum::body::Bytes,
+);
+
+/// Forwards one request to `upstream` (`http://host:port`) and returns its answer unchanged.
+pub async fn forward(
+    upstream: &str,
+    method: axum::http::Method,
+    path: &str,
+    headers: &axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Answer {
+    use axum::http::{HeaderMap, StatusCode};
+    let mut req = reqwest::Client::new().request(
+        reqwest::Method::from_bytes(method.as_str().as_bytes()).unwrap(),
+        format!("{upstream}{path}"),
+    );
+    for (k, v) in headers {
+        if k != "host" {
+            req = req.header(k.as_str(), v.as_bytes());
         }
     }
-    let resp = req.send().await.unwrap();
-    let status = resp.status();
-    let mut out = HeaderMap::new();
+    let resp = req.body(body.to_vec()).send().await.unwrap();
+    let status = StatusCode::from_u16(resp.status().as_u16()).unwrap();
+    let mut h = HeaderMap::new();
     for (k, v) in resp.headers() {
         if k != "content-length" && k != "transfer-encoding" {
-            out.insert(k, v.clone());
+            h.insert(
+                axum::http::HeaderName::from_bytes(k.as_str().as_bytes()).unwrap(),
+                v.as_bytes().try_into().unwrap(),
+            );
         }
     }
-    let bytes = resp.bytes().await.unwrap();
-    (status, out, bytes).into_response()
+    (status, h, resp.bytes().await.unwrap())
 }
