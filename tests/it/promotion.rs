@@ -658,6 +658,60 @@ async fn a_lambda_promotion_across_accounts_copies_the_recorded_zip_and_deploys_
         .into_bytes();
     assert_eq!(copied.as_ref(), zip.as_slice());
 
+    // The code Lambda takes differs from the copy (the object changed between the copy and the update:
+    // here Lambda's answers report another hash): refused before anything is published or moved.
+    let zip_c = crate::lambda::zip("def handler(e, c):\n    return 'c'\n");
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&rig.sdk)
+            .force_path_style(true)
+            .build(),
+    )
+    .put_object()
+    .bucket(&dev_bucket)
+    .key("builds/c.zip")
+    .body(zip_c.into())
+    .send()
+    .await
+    .unwrap();
+    ok(&deploy_dev(rig.step(None), SHA_B)
+        .input("s3-bucket", &dev_bucket)
+        .input("s3-key", "builds/c.zip")
+        .run()
+        .await);
+    let deployments = gh.deployments().len();
+    let r = promote()
+        .input("s3-bucket", &prod_bucket)
+        .var(
+            "AWS_ENDPOINT_URL_LAMBDA",
+            &other_code_proxy(&rig.endpoint).await,
+        )
+        .exits(1)
+        .await;
+    assert!(
+        r.stdout.contains(
+            "The copied zip changed between the copy and the update; nothing was moved to it"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(live_version(&prod_lambda, &rig.function).await, version);
+    let versions = prod_lambda
+        .list_versions_by_function()
+        .function_name(&rig.function)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        versions.versions().len(),
+        3,
+        "$LATEST, 1 and the promoted one; nothing published: {versions:?}"
+    );
+    assert_eq!(gh.deployments().len(), deployments + 1);
+    assert_eq!(
+        states(&gh, last_deployment(&gh)["id"].as_u64().unwrap()),
+        ["in_progress", "failure"]
+    );
+
     // A release deployed from `zip-file` records no S3 object: nothing to copy.
     ok(&deploy_dev(rig.step(Some("b")), SHA_B).run().await);
     let deployments = gh.deployments().len();
@@ -909,4 +963,41 @@ async fn an_express_promotion_across_accounts_copies_the_image_by_digest_into_th
     .await;
     no_protocol_errors(&dev);
     no_protocol_errors(&staging);
+}
+
+/// A Lambda endpoint in front of moto whose answers to `UpdateFunctionCode` and to the unqualified
+/// `GetFunctionConfiguration` report another `CodeSha256` than the code uploaded: what Lambda says when
+/// the object it read is not the one that was copied.
+async fn other_code_proxy(moto: &str) -> String {
+    use axum::body::Bytes;
+    use axum::http::{HeaderMap, Method, Uri};
+    let upstream = moto.to_owned();
+    let app = axum::Router::new().fallback(
+        move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+            let upstream = upstream.clone();
+            async move {
+                let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+                let rewrite = (method == Method::PUT && uri.path().ends_with("/code"))
+                    || (method == Method::GET
+                        && uri.path().ends_with("/configuration")
+                        && uri.query().is_none());
+                let (status, headers, body) =
+                    crate::lambda::forward(&upstream, method, &path, &headers, body).await;
+                if !rewrite || !status.is_success() {
+                    return (status, headers, body);
+                }
+                let mut v: Value = serde_json::from_slice(&body).unwrap();
+                v["CodeSha256"] = json!("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+                (
+                    status,
+                    headers,
+                    Bytes::from(serde_json::to_vec(&v).unwrap()),
+                )
+            }
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
 }
