@@ -9,7 +9,8 @@ use crate::context::Context;
 use crate::env::{Env, vars};
 use crate::github::{self, fanout};
 use crate::inputs::Input;
-use crate::modes::{self, ModeError, Runtime};
+use crate::modes::runtime::{ModeError, Runtime};
+use crate::modes::{self, ModeConfig};
 use crate::net::Net;
 use crate::notify;
 use crate::report::{self, Commands, Level, Location, Report, Verdict, files};
@@ -17,9 +18,12 @@ use crate::{EXIT_CONFIG, EXIT_FAILED, EXIT_OK};
 
 /// Runs stevedore against `env`, writing workflow commands to `cmds`. Returns the process exit code.
 pub async fn run(env: Env, cmds: Commands, cancel: Cancel) -> u8 {
-    run_with(env, cmds, cancel, async |rt: &Runtime<'_>| {
-        modes::run(rt).await
-    })
+    run_with(
+        env,
+        cmds,
+        cancel,
+        async |rt: &Runtime<'_>, mode: &ModeConfig| modes::run(rt, mode).await,
+    )
     .await
 }
 
@@ -29,7 +33,7 @@ pub async fn run_with(
     env: Env,
     cmds: Commands,
     cancel: Cancel,
-    mode: impl AsyncFnOnce(&Runtime<'_>) -> Result<Report, ModeError>,
+    mode: impl AsyncFnOnce(&Runtime<'_>, &ModeConfig) -> Result<Report, ModeError>,
 ) -> u8 {
     let layout = act::Layout::container(&env);
     run_in(env, &layout, cmds, cancel, mode).await
@@ -41,7 +45,7 @@ pub async fn run_in(
     layout: &act::Layout,
     cmds: Commands,
     cancel: Cancel,
-    mode: impl AsyncFnOnce(&Runtime<'_>) -> Result<Report, ModeError>,
+    mode: impl AsyncFnOnce(&Runtime<'_>, &ModeConfig) -> Result<Report, ModeError>,
 ) -> u8 {
     // Every client built from the environment (GitHub, OIDC, AWS) stops at the runner's signal.
     env.set_cancel(cancel.clone());
@@ -116,7 +120,6 @@ pub async fn run_in(
         ctx: &ctx,
         cmds: &cmds,
         common: &config.common,
-        mode: &config.mode,
         cancel,
     };
     // The check run shows `in_progress` while the mode runs (so a crash or cancel is visible).
@@ -142,7 +145,7 @@ pub async fn run_in(
     // The mode stops at its own pace after the signal (rollbacks are its documented clean-up), but no
     // later than `MODE_CLEANUP` after it, whatever it waits for.
     let outcome = tokio::select! {
-        r = Box::pin(mode(&rt)) => r,
+        r = Box::pin(mode(&rt, &config.mode)) => r,
         s = rt.cancel.elapsed(cancel::MODE_CLEANUP) => Err(ModeError::Failed {
             message: format!(
                 "{} stopped {} ms after {}: the step was cancelled",

@@ -42,7 +42,6 @@ pub mod report;
 pub mod xml;
 pub mod yaml;
 
-pub use app::run;
 pub use env::Env;
 
 /// The version string: crate version plus the hash of the sources the binary was built from.

@@ -1,4 +1,4 @@
-//! The `stevedore` binary: process-wide set-up, then [`stevedore::run`].
+//! The `stevedore` binary: process-wide set-up, then [`stevedore::app::run`].
 
 use std::process::ExitCode;
 
@@ -61,7 +61,7 @@ fn main() -> ExitCode {
             return ExitCode::from(stevedore::EXIT_FAILED);
         }
     };
-    let code = runtime.block_on(stevedore::run(env, cmds, cancel));
+    let code = runtime.block_on(stevedore::app::run(env, cmds, cancel));
     ExitCode::from(code)
 }
 

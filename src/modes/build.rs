@@ -26,7 +26,7 @@ use aws_config::SdkConfig;
 use crate::aws::{self, AwsInputs, Purpose};
 use crate::context::{Context, RefType};
 use crate::inputs::Inputs;
-use crate::modes::{ModeError, Runtime};
+use crate::modes::runtime::{ModeError, Runtime};
 use crate::report::{Report, Verdict, markdown};
 
 use ecr::Severity;
@@ -280,7 +280,7 @@ pub enum BuildError {
     Http(String),
 }
 
-impl crate::modes::Failure for BuildError {
+impl crate::modes::runtime::Failure for BuildError {
     fn is_config(&self) -> bool {
         matches!(
             self,

@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use crate::aws::{self, AwsInputs, Purpose};
 use crate::env::vars;
 use crate::inputs::Inputs;
-use crate::modes::{ModeError, Runtime};
+use crate::modes::runtime::{ModeError, Runtime};
 use crate::report::{Report, Verdict, files};
 
 /// Inputs of this mode.

@@ -23,7 +23,7 @@ pub mod target;
 use crate::aws::{self, AwsInputs, Purpose};
 use crate::inputs::Input;
 use crate::inputs::{Inputs, Recorded};
-use crate::modes::{ModeError, Runtime};
+use crate::modes::runtime::{ModeError, Runtime};
 use crate::report::Report;
 
 pub use image::{check_image, has_digest, has_tag_or_digest, production_by_tag};

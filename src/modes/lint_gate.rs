@@ -26,7 +26,7 @@ mod xml;
 
 use crate::inputs::Input;
 use crate::inputs::Inputs;
-use crate::modes::{ModeError, Runtime};
+use crate::modes::runtime::{ModeError, Runtime};
 use crate::report::{Level, Report};
 
 use checks::CheckSpec;

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 
 use crate::inputs::{Input, Inputs, Mode};
 use crate::modes::lint_gate::paths::PathMap;
-use crate::modes::{Failure, ModeError, Runtime};
+use crate::modes::runtime::{Failure, ModeError, Runtime};
 use crate::report::{Annotation, CheckReport, Level, Report, Verdict, markdown};
 
 use fingerprint::Volatile;

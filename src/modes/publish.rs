@@ -24,7 +24,7 @@ use self::config::BranchKind;
 use self::plan::{Applied, Decided, Plan};
 use self::remote::{RemoteError, Repo};
 use self::version::{Commit, Decision, Label, Tag};
-use crate::modes::{ModeError, Runtime};
+use crate::modes::runtime::{ModeError, Runtime};
 use crate::report::{Report, Verdict};
 
 /// A first release reads at most this many commits of history for its changelog.
@@ -32,7 +32,7 @@ pub const FIRST_RELEASE_HISTORY: usize = 1000;
 /// How often a prerelease re-reads the tags after losing a race for its counter.
 const COUNTER_ATTEMPTS: usize = 3;
 
-impl crate::modes::Failure for RemoteError {
+impl crate::modes::runtime::Failure for RemoteError {
     fn is_config(&self) -> bool {
         false
     }
@@ -464,7 +464,7 @@ enum ApplyError {
     Upload(#[from] upload::UploadError),
 }
 
-impl crate::modes::Failure for ApplyError {
+impl crate::modes::runtime::Failure for ApplyError {
     fn is_config(&self) -> bool {
         match self {
             ApplyError::Aws(a) => a.is_config(),
@@ -473,7 +473,7 @@ impl crate::modes::Failure for ApplyError {
     }
     fn hint(&self) -> Option<String> {
         match self {
-            ApplyError::Remote(r) => crate::modes::Failure::hint(r),
+            ApplyError::Remote(r) => crate::modes::runtime::Failure::hint(r),
             ApplyError::Aws(a) => a.hint(),
             ApplyError::Upload(e) => e.hint(),
             ApplyError::Ecr(_) => Some(

@@ -94,7 +94,9 @@ async fn self_hosted_act_paths_are_found_where_act_mounted_them() {
         &s.layout,
         cmds,
         Cancel::never(),
-        async |rt: &stevedore::modes::Runtime<'_>| stevedore::modes::run(rt).await,
+        async |rt: &stevedore::modes::Runtime<'_>, mode: &stevedore::modes::ModeConfig| {
+            stevedore::modes::run(rt, mode).await
+        },
     )
     .await;
     let stdout = String::from_utf8(buf.lock().unwrap().clone()).unwrap();

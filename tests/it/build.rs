@@ -79,7 +79,6 @@ impl Harness {
             ctx: &self.ctx,
             cmds: &self.cmds,
             common: &self.config.common,
-            mode: &self.config.mode,
             cancel: Cancel::never(),
         }
     }

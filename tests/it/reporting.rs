@@ -297,8 +297,10 @@ pub(crate) async fn run_reporting(s: Step, report: Report) -> StepResult {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let (cmds, buf) = Commands::buffer(Masker::default(), true);
     let code =
-        stevedore::app::run_with(s.env.clone(), cmds, Cancel::never(), async |_rt| Ok(report))
-            .await;
+        stevedore::app::run_with(s.env.clone(), cmds, Cancel::never(), async |_rt, _mode| {
+            Ok(report)
+        })
+        .await;
     s.result(code, &buf)
 }
 
@@ -908,7 +910,7 @@ async fn a_cancelled_step_completes_its_check_run_as_cancelled() {
     let s = step(&gh.url());
     let (handle, cancel) = stevedore::cancel::pair();
     let (cmds, _) = Commands::buffer(Masker::default(), true);
-    let code = stevedore::app::run_with(s.env.clone(), cmds, cancel, async |_rt| {
+    let code = stevedore::app::run_with(s.env.clone(), cmds, cancel, async |_rt, _mode| {
         // The runner cancels while the mode runs.
         handle.cancel("SIGINT");
         Err(stevedore::modes::ModeError::Failed {

@@ -17,7 +17,7 @@ use crate::aws::call::CallError;
 use crate::aws::json_rpc::{self, JsonRpc};
 use crate::cancel::Cancel;
 use crate::inputs::Inputs;
-use crate::modes::{ModeError, Runtime};
+use crate::modes::runtime::{ModeError, Runtime};
 use crate::report::Report;
 use crate::report::markdown::table;
 
@@ -861,7 +861,7 @@ async fn run_connected(
     .await
 }
 
-impl crate::modes::Failure for AppRunnerError {
+impl crate::modes::runtime::Failure for AppRunnerError {
     fn is_config(&self) -> bool {
         !matches!(self, AppRunnerError::Api(_))
     }

@@ -29,7 +29,7 @@ use serde_json::Value;
 use crate::aws::{AwsInputs, Connected};
 use crate::cancel::Cancel;
 use crate::inputs::Inputs;
-use crate::modes::{ModeError, Runtime};
+use crate::modes::runtime::{ModeError, Runtime};
 use crate::report::Report;
 pub use rollout::{End, Seen, StoppedTask, Timeline, Timing};
 use taskdef::{Base, Change, Edits};
@@ -1205,7 +1205,7 @@ pub async fn plan_restore(
     Ok(plans)
 }
 
-impl crate::modes::Failure for EcsError {
+impl crate::modes::runtime::Failure for EcsError {
     fn is_config(&self) -> bool {
         !matches!(self, EcsError::Api(_))
     }

@@ -27,7 +27,7 @@ use super::poll::{Timing, fmt_budget};
 use crate::aws::AwsInputs;
 use crate::cancel::Cancel;
 use crate::inputs::Inputs;
-use crate::modes::{ModeError, Runtime};
+use crate::modes::runtime::{ModeError, Runtime};
 use crate::report::Report;
 use crate::report::markdown::{code_span, sentence, table, text};
 
@@ -216,7 +216,7 @@ impl ExpressError {
     }
 }
 
-impl crate::modes::Failure for ExpressError {
+impl crate::modes::runtime::Failure for ExpressError {
     fn is_config(&self) -> bool {
         !matches!(self, ExpressError::Api(_))
     }

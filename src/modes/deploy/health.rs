@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::cancel::Cancel;
 use crate::inputs::{Input, Inputs};
-use crate::modes::{ModeError, Runtime};
+use crate::modes::runtime::{ModeError, Runtime};
 
 use super::poll::fmt_budget;
 

@@ -4,7 +4,7 @@
 //! This module imports no deploy target; the targets import it.
 
 use crate::inputs::{Input, Inputs};
-use crate::modes::Runtime;
+use crate::modes::runtime::Runtime;
 
 /// Whether an image reference names a tag or a digest (`repo:tag`, `repo@sha256:…`); a registry port
 /// (`localhost:5000/web`) is not a tag.

@@ -88,10 +88,10 @@ pub fn restored_image<'a>(
     restore: &super::record::Restore,
     recorded: Option<&'a String>,
     kind: &str,
-) -> Result<&'a str, crate::modes::ModeError> {
+) -> Result<&'a str, crate::modes::runtime::ModeError> {
     recorded.map(String::as_str).ok_or_else(|| {
         let target = &restore.release.target;
-        crate::modes::ModeError::Config {
+        crate::modes::runtime::ModeError::Config {
             message: format!(
                 "input `rollback-to`: deployment #{} records {}, not an {kind} deploy",
                 restore.release.id,
@@ -239,23 +239,23 @@ fn recorded_image(target: &crate::github::deployments::Target) -> Option<&String
 /// report adds.
 ///
 /// # Errors
-/// [`crate::modes::ModeError::Config`] (exit 2) when an image is not in its registry, or not by digest;
-/// [`crate::modes::ModeError::Failed`] when a login or the copy fails (nothing was deployed).
+/// [`crate::modes::runtime::ModeError::Config`] (exit 2) when an image is not in its registry, or not by digest;
+/// [`crate::modes::runtime::ModeError::Failed`] when a login or the copy fails (nothing was deployed).
 pub async fn copy_image_across<'a, A, E, F, R>(
-    rt: &crate::modes::Runtime<'_>,
+    rt: &crate::modes::runtime::Runtime<'_>,
     aws: &crate::aws::Connected,
     source: &crate::aws::Connected,
     restore: &super::record::Restore,
     p: ImagePromotion<'_>,
     (live, read): (&'a LiveImage<A>, R),
-) -> Result<(String, String), crate::modes::ModeError>
+) -> Result<(String, String), crate::modes::runtime::ModeError>
 where
     A: Sync,
     R: FnOnce(&'a A) -> F + Send,
     E: Display,
     F: Future<Output = Result<String, E>> + Send,
 {
-    use crate::modes::ModeError;
+    use crate::modes::runtime::ModeError;
     use crate::registry::{Digest, Registry};
     use crate::report::markdown::code_span;
     let recorded = restored_image(restore, recorded_image(&restore.release.target), p.kind)?;

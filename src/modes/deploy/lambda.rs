@@ -39,7 +39,7 @@ use sha2::Digest as _;
 
 use crate::cancel::Cancel;
 use crate::inputs::{Inputs, Recorded};
-use crate::modes::{ModeError, Runtime};
+use crate::modes::runtime::{ModeError, Runtime};
 use crate::report::Report;
 
 use api::{AlarmStates, AliasState, Api, CodeUpdate, ConfigUpdate, Current, Stats};
@@ -491,7 +491,7 @@ impl LambdaError {
     }
 }
 
-impl crate::modes::Failure for LambdaError {
+impl crate::modes::runtime::Failure for LambdaError {
     fn is_config(&self) -> bool {
         LambdaError::is_config(self)
     }

@@ -35,7 +35,7 @@ use super::lambda::{self, LambdaConfig, LambdaError, traffic::Traffic};
 use crate::context::Context;
 use crate::inputs::Inputs;
 use crate::inputs::Mode;
-use crate::modes::{ModeError, Runtime};
+use crate::modes::runtime::{ModeError, Runtime};
 use crate::report::{Report, Verdict, markdown::table};
 
 pub mod ecs;
@@ -585,7 +585,7 @@ struct Session<'a> {
     key: String,
 }
 
-impl crate::modes::Failure for PreviewError {
+impl crate::modes::runtime::Failure for PreviewError {
     fn is_config(&self) -> bool {
         match self {
             PreviewError::Lambda(l) => l.is_config(),
@@ -594,7 +594,7 @@ impl crate::modes::Failure for PreviewError {
     }
     fn hint(&self) -> Option<String> {
         match self {
-            PreviewError::Lambda(l) => crate::modes::Failure::hint(l),
+            PreviewError::Lambda(l) => crate::modes::runtime::Failure::hint(l),
             PreviewError::NotOurs { hint, .. } => Some(hint.clone()),
         }
     }

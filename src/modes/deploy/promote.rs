@@ -26,7 +26,7 @@ use super::target::{NEW_RELEASE_INPUTS, Target};
 use crate::aws::Purpose;
 use crate::github::deployments::{self, DeploymentResponse, FindError, Record, Release};
 use crate::inputs::{Input, Inputs};
-use crate::modes::{ModeError, Runtime};
+use crate::modes::runtime::{ModeError, Runtime};
 use crate::report::Report;
 use crate::report::markdown::{code_span, text};
 

@@ -8,7 +8,7 @@
 use std::future::Future;
 
 use crate::github::deployments::{self, Record, Release};
-use crate::modes::{ModeError, Runtime};
+use crate::modes::runtime::{ModeError, Runtime};
 use crate::report::Report;
 
 /// What a target's run needs to put a release in place again.

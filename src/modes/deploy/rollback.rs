@@ -17,7 +17,7 @@ use crate::aws::Purpose;
 use crate::github::deployments::{self, FindError, Record, Release, Search, Verify, Wanted};
 use crate::inputs::Input;
 use crate::inputs::Inputs;
-use crate::modes::{ModeError, Runtime};
+use crate::modes::runtime::{ModeError, Runtime};
 use crate::report::Report;
 use crate::report::markdown::{code_span, sentence, text};
 

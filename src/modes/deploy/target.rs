@@ -24,7 +24,7 @@ use std::future::Future;
 use crate::aws::{AwsInputs, Connected};
 use crate::github::deployments;
 use crate::inputs::{Input, Inputs};
-use crate::modes::{ModeError, Runtime};
+use crate::modes::runtime::{ModeError, Runtime};
 use crate::report::Report;
 
 use super::record::Restore;

@@ -9,7 +9,7 @@
 use serde_json::{Map, Value};
 
 use crate::modes::lint_gate::paths::PathMap;
-use crate::modes::{ModeError, Runtime};
+use crate::modes::runtime::{ModeError, Runtime};
 use crate::report::{Report, Verdict, markdown};
 
 use super::{Config, PlanError, read};

@@ -16,7 +16,7 @@
 use serde::Deserialize;
 
 use crate::github::Client;
-use crate::modes::{ModeError, Runtime};
+use crate::modes::runtime::{ModeError, Runtime};
 use crate::report::{Report, Verdict, markdown};
 
 use super::fingerprint::{self, Record};

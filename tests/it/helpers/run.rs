@@ -98,7 +98,7 @@ impl Step {
     pub async fn run_with_cancel(self, cancel: Cancel) -> StepResult {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let (cmds, buf) = Commands::buffer(Masker::default(), true);
-        let code = stevedore::run(self.env.clone(), cmds, cancel).await;
+        let code = stevedore::app::run(self.env.clone(), cmds, cancel).await;
         self.result(code, &buf)
     }
 

@@ -39,7 +39,7 @@ use crate::aws::call::CallError;
 use crate::aws::query::{self, Node, Params, Query};
 use crate::inputs::Mode;
 use crate::modes::deploy::ecs::{self as ecs_deploy, EcsError, End, Seen, Timeline, rollout};
-use crate::modes::{ModeError, Runtime};
+use crate::modes::runtime::{ModeError, Runtime};
 use crate::report::markdown::{self, table};
 use crate::report::{Report, Verdict};
 
@@ -60,7 +60,7 @@ pub enum EcsPreviewError {
     Refused { message: String, hint: String },
 }
 
-impl crate::modes::Failure for EcsPreviewError {
+impl crate::modes::runtime::Failure for EcsPreviewError {
     fn is_config(&self) -> bool {
         match self {
             EcsPreviewError::Ecs(e) => e.is_config(),
