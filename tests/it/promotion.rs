@@ -157,15 +157,8 @@ async fn lambda_promotion_moves_this_alias_to_the_source_version_and_refuses_fai
     let mut target = dep_a["payload"]["target"].clone();
     target["alias"] = json!("live");
     promoted_record(&gh, &dep_a, &target);
-    let versions = rig
-        .lambda
-        .list_versions_by_function()
-        .function_name(&rig.function)
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        versions.versions().len(),
+        versions(&rig.lambda, &rig.function).await,
         3,
         "$LATEST, 1, 2: nothing published"
     );
@@ -472,6 +465,18 @@ async fn a_lambda_release_deployed_from_s3_records_its_object_and_the_promotion_
 }
 
 /// The version alias `live` of `function` is on.
+/// How many versions `function` has (`$LATEST` counted).
+async fn versions(lambda: &aws_sdk_lambda::Client, function: &str) -> usize {
+    lambda
+        .list_versions_by_function()
+        .function_name(function)
+        .send()
+        .await
+        .unwrap()
+        .versions()
+        .len()
+}
+
 async fn live_version(lambda: &aws_sdk_lambda::Client, function: &str) -> String {
     lambda
         .get_alias()
@@ -695,16 +700,10 @@ async fn a_lambda_promotion_across_accounts_copies_the_recorded_zip_and_deploys_
         r.stdout
     );
     assert_eq!(live_version(&prod_lambda, &rig.function).await, version);
-    let versions = prod_lambda
-        .list_versions_by_function()
-        .function_name(&rig.function)
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        versions.versions().len(),
+        versions(&prod_lambda, &rig.function).await,
         3,
-        "$LATEST, 1 and the promoted one; nothing published: {versions:?}"
+        "$LATEST, 1 and the promoted one; nothing published"
     );
     assert_eq!(gh.deployments().len(), deployments + 1);
     assert_eq!(
@@ -741,8 +740,11 @@ struct Registries {
     old_b: String,
 }
 
-async fn registries() -> Option<Registries> {
+/// The fake GitHub with the history of `history`, and [`Registries`].
+async fn registries() -> Option<(FakeGithub, Registries)> {
     use crate::helpers::engine::Registry;
+    let gh = FakeGithub::start_for("octo-org/octo-repo").await;
+    history(&gh);
     let (Some(a), Some(b)) = (Registry::start(), Registry::start()) else {
         return None;
     };
@@ -751,30 +753,57 @@ async fn registries() -> Option<Registries> {
     let (old_b, _) = crate::promote::multi_arch(&b.addr, "web", 80, 2048).await;
     let b_front = crate::helpers::registry_front::RegistryFront::start(&b.addr).await;
     let b_host = b_front.url.trim_start_matches("http://").to_owned();
-    Some(Registries {
-        old_a: format!("{}/web@{old_a}", a.addr),
-        old_b: format!("{b_host}/web@{old_b}"),
-        a,
-        b,
-        b_front,
-        b_host,
-        digest,
-    })
+    Some((
+        gh,
+        Registries {
+            old_a: format!("{}/web@{old_a}", a.addr),
+            old_b: format!("{b_host}/web@{old_b}"),
+            a,
+            b,
+            b_front,
+            b_host,
+            digest,
+        },
+    ))
 }
 
-/// dev (account 123456789012, us-east-1) deploys `A/web@<digest>` with `step(true)`; staging (account
-/// 222222222222, eu-west-1) promotes from dev with `step(false)` (`live` reads what staging runs,
+/// The scripted endpoints of a promotion across accounts: dev's and staging's (URL, health URL), both
+/// behind one front that routes by the region requests are signed for, the endpoint variable that names
+/// it, and the input that names the service.
+struct Sides<'a> {
+    endpoint_var: &'a str,
+    dev: (&'a str, String),
+    staging: (&'a str, String),
+    service: (&'a str, &'a str),
+}
+
+/// dev (account 123456789012, us-east-1) deploys `A/web@<digest>` ; staging (account 222222222222,
+/// eu-west-1) promotes from dev (`live` reads what staging runs,
 /// `target` is the record of an image there). The dry run names the copy and writes nothing; dev's entry
 /// without `registry` (so its ECR `proxyEndpoint`) refuses an image of A; the promotion copies the index
 /// and both children into B by digest, staging runs `B/web@<digest>` and records it as promoted from dev;
 /// a second promotion uploads nothing; `registry` without `promote-from` is refused.
 async fn promote_image_across(
-    gh: &FakeGithub,
-    r: &Registries,
-    step: impl Fn(bool) -> Step,
+    (gh, r): &(FakeGithub, Registries),
+    sides: Sides<'_>,
     live: impl Fn() -> String,
     target: impl Fn(&str) -> Value,
 ) {
+    let front = crate::helpers::region_front::start(&[
+        ("us-east-1", sides.dev.0),
+        ("eu-west-1", sides.staging.0),
+    ])
+    .await;
+    if crate::helpers::deploy::scripted_step(sides.endpoint_var, &front).is_none() {
+        return;
+    }
+    let step = |in_dev: bool| {
+        let (_, health) = if in_dev { &sides.dev } else { &sides.staging };
+        crate::helpers::deploy::scripted_step(sides.endpoint_var, &front)
+            .unwrap()
+            .input(sides.service.0, sides.service.1)
+            .input("health-url", health)
+    };
     let environments = |dev_registry: Option<&str>| {
         format!(
             "dev: {{ role: 'arn:aws:iam::123456789012:role/read', region: us-east-1{} }}\nstaging: {{ role: 'arn:aws:iam::222222222222:role/deploy' }}",
@@ -868,67 +897,50 @@ async fn promote_image_across(
 }
 
 /// App Runner across accounts ([`promote_image_across`]): one scripted App Runner endpoint per account
-/// and region, behind one front that routes by the region requests are signed for.
+/// and region.
 #[tokio::test]
 async fn an_app_runner_promotion_across_accounts_copies_the_image_by_digest_into_this_accounts_registry()
  {
     use crate::helpers::fake_apprunner::FakeAppRunner;
-    let gh = FakeGithub::start_for("octo-org/octo-repo").await;
-    history(&gh);
-    let Some(r) = registries().await else {
+    let Some(rig) = registries().await else {
         return;
     };
+    let r = &rig.1;
     let dev = FakeAppRunner::start_in("123456789012", "us-east-1", "frontend", &r.old_a).await;
     let staging = FakeAppRunner::start_in("222222222222", "eu-west-1", "frontend", &r.old_b).await;
-    let front = crate::helpers::region_front::start(&[
-        ("us-east-1", dev.url()),
-        ("eu-west-1", staging.url()),
-    ])
-    .await;
-    let Some(probe) = crate::helpers::deploy::scripted_step("AWS_ENDPOINT_URL_APPRUNNER", &front)
-    else {
-        return;
-    };
-    drop(probe);
-    let step = |in_dev: bool| {
-        let fake = if in_dev { &dev } else { &staging };
-        crate::helpers::deploy::scripted_step("AWS_ENDPOINT_URL_APPRUNNER", &front)
-            .unwrap()
-            .input("app-runner-service", "frontend")
-            .input("health-url", &fake.health_url())
+    let sides = Sides {
+        endpoint_var: "AWS_ENDPOINT_URL_APPRUNNER",
+        dev: (dev.url(), dev.health_url()),
+        staging: (staging.url(), staging.health_url()),
+        service: ("app-runner-service", "frontend"),
     };
     promote_image_across(
-        &gh,
-        &r,
-        step,
+        &rig,
+        sides,
         || staging.image(),
         |image| json!({"kind": "app-runner", "service": "frontend", "image": image}),
     )
     .await;
+    // The source is only read: dev still runs what it deployed.
     assert_eq!(dev.image(), format!("{}/web@{}", r.a.addr, r.digest));
-    assert!(
-        dev.protocol_errors().is_empty(),
-        "{:?}",
-        dev.protocol_errors()
-    );
-    assert!(
-        staging.protocol_errors().is_empty(),
-        "{:?}",
-        staging.protocol_errors()
-    );
+    for fake in [&dev, &staging] {
+        assert!(
+            fake.protocol_errors().is_empty(),
+            "{:?}",
+            fake.protocol_errors()
+        );
+    }
 }
 
 /// ECS Express across accounts ([`promote_image_across`]): one scripted ECS endpoint per account and
-/// region (the services' ARNs name them), behind one front that routes by the region requests are
-/// signed for.
+/// region (the services' ARNs name them).
 #[tokio::test]
 async fn an_express_promotion_across_accounts_copies_the_image_by_digest_into_this_accounts_registry()
  {
-    let gh = FakeGithub::start_for("octo-org/octo-repo").await;
-    history(&gh);
-    let Some(r) = registries().await else {
+    let Some(rig) = registries().await else {
         return;
     };
+    let r = &rig.1;
     let dev = FakeEcs::start_in("123456789012", "us-east-1").await;
     dev.seed_express("default", "frontend", &r.old_a);
     let staging = FakeEcs::start_in("222222222222", "eu-west-1").await;
@@ -937,26 +949,15 @@ async fn an_express_promotion_across_accounts_copies_the_image_by_digest_into_th
         arn,
         "arn:aws:ecs:eu-west-1:222222222222:service/default/frontend"
     );
-    let front = crate::helpers::region_front::start(&[
-        ("us-east-1", dev.url()),
-        ("eu-west-1", staging.url()),
-    ])
-    .await;
-    let Some(probe) = crate::helpers::deploy::scripted_step("AWS_ENDPOINT_URL_ECS", &front) else {
-        return;
-    };
-    drop(probe);
-    let step = |in_dev: bool| {
-        let fake = if in_dev { &dev } else { &staging };
-        crate::helpers::deploy::scripted_step("AWS_ENDPOINT_URL_ECS", &front)
-            .unwrap()
-            .input("express-service", "frontend")
-            .input("health-url", &fake.health_url())
+    let sides = Sides {
+        endpoint_var: "AWS_ENDPOINT_URL_ECS",
+        dev: (dev.url(), dev.health_url()),
+        staging: (staging.url(), staging.health_url()),
+        service: ("express-service", "frontend"),
     };
     promote_image_across(
-        &gh,
-        &r,
-        step,
+        &rig,
+        sides,
         || staging.express_image(&arn),
         |image| json!({"kind": "ecs-express", "service": arn, "image": image}),
     )
