@@ -473,6 +473,24 @@ pub fn parse_duration(v: &str) -> Option<Duration> {
     Some(total)
 }
 
+/// Tests: runs `parse` on the inputs of `pairs` (`("INPUT_X", "v")`), and returns what it returned with
+/// every input error it recorded, as text.
+#[cfg(test)]
+pub fn parsed<T>(
+    pairs: &[(&str, &str)],
+    parse: impl FnOnce(&mut Inputs<'_>) -> T,
+) -> (T, Vec<String>) {
+    let env = crate::env::Env::from_pairs(pairs.iter().copied());
+    let mut p = Inputs::new(&env);
+    let out = parse(&mut p);
+    let errs = p
+        .finish()
+        .err()
+        .map(|e| e.0.iter().map(ToString::to_string).collect())
+        .unwrap_or_default();
+    (out, errs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -805,15 +805,8 @@ mod tests {
     }
 
     fn deploy_errors(pairs: &[(&str, &str)]) -> (Config, Vec<String>) {
-        let env = Env::from_pairs(pairs.iter().copied());
-        let mut p = Inputs::new(&env);
-        let c = Config::parse(&mut p).expect("the express path always chooses its target");
-        let errs = p
-            .finish()
-            .err()
-            .map(|e| e.0.iter().map(ToString::to_string).collect())
-            .unwrap_or_default();
-        (c, errs)
+        let (c, errs) = crate::inputs::parsed(pairs, Config::parse);
+        (c.expect("the target is chosen"), errs)
     }
 
     /// `registry` on a deploy: this account's registry for an App Runner or ECS Express image promoted

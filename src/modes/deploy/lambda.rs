@@ -1841,23 +1841,14 @@ async fn rollback(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::env::Env;
 
     fn parse(pairs: &[(&str, &str)]) -> (Option<LambdaConfig>, Vec<String>) {
-        let env = Env::from_pairs(pairs.iter().copied());
-        let mut p = Inputs::new(&env);
         // Through the deploy parser, which chooses the target and reads `function-name`.
-        let c = super::super::Config::parse(&mut p)
-            .ok()
-            .and_then(|c| match c.target {
-                super::super::Target::Lambda(l) => Some(*l),
-                _ => None,
-            });
-        let errs = p
-            .finish()
-            .err()
-            .map(|e| e.0.iter().map(ToString::to_string).collect())
-            .unwrap_or_default();
+        let (c, errs) = crate::inputs::parsed(pairs, super::super::Config::parse);
+        let c = c.ok().and_then(|c| match c.target {
+            super::super::Target::Lambda(l) => Some(*l),
+            _ => None,
+        });
         (c, errs)
     }
 

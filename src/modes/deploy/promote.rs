@@ -428,22 +428,15 @@ impl Artifact for deployments::Target {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::env::Env;
 
     fn parse_with(pairs: &[(&str, &str)]) -> (Option<String>, Vec<String>) {
-        let env = Env::from_pairs(pairs.iter().copied());
-        let mut p = Inputs::new(&env);
-        let raw = p.string(Input::PromoteFrom);
-        let rollback = p.string(Input::RollbackTo).is_some();
-        let preview = p.bool(Input::Preview, false);
-        let lambda = p.string(Input::FunctionName).is_some();
-        let from = parse(&mut p, raw.as_deref(), rollback, preview, lambda);
-        let errs = p
-            .finish()
-            .err()
-            .map(|e| e.0.iter().map(ToString::to_string).collect())
-            .unwrap_or_default();
-        (from, errs)
+        crate::inputs::parsed(pairs, |p| {
+            let raw = p.string(Input::PromoteFrom);
+            let rollback = p.string(Input::RollbackTo).is_some();
+            let preview = p.bool(Input::Preview, false);
+            let lambda = p.string(Input::FunctionName).is_some();
+            parse(p, raw.as_deref(), rollback, preview, lambda)
+        })
     }
 
     #[test]

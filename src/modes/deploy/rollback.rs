@@ -350,20 +350,13 @@ pub async fn run<T: Target>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::env::Env;
 
     fn parse_with(pairs: &[(&str, &str)]) -> (Option<Wanted>, Vec<String>) {
-        let env = Env::from_pairs(pairs.iter().copied());
-        let mut p = Inputs::new(&env);
-        let raw = p.string(Input::RollbackTo);
-        let preview = p.bool(Input::Preview, false);
-        let w = parse(&mut p, raw.as_deref(), preview);
-        let errs = p
-            .finish()
-            .err()
-            .map(|e| e.0.iter().map(ToString::to_string).collect())
-            .unwrap_or_default();
-        (w, errs)
+        crate::inputs::parsed(pairs, |p| {
+            let raw = p.string(Input::RollbackTo);
+            let preview = p.bool(Input::Preview, false);
+            parse(p, raw.as_deref(), preview)
+        })
     }
 
     #[test]
