@@ -209,15 +209,13 @@ impl Config {
             }
         };
         let preview = preview::PreviewConfig::parse(p, preview_on);
-        promote_registry(
+        let registry = promote_registry(
             p,
             registry,
             promote_raw.is_some(),
-            Some(if function.is_some() {
-                "a Lambda promotion copies its zip into `s3-bucket`, not an image"
-            } else {
-                "an ECS release is not copied between accounts by this version"
-            }),
+            function
+                .is_some()
+                .then_some("a Lambda promotion copies its zip into `s3-bucket`, not an image"),
         );
         let target = match function {
             Some(function) => {
@@ -289,6 +287,8 @@ impl Config {
                     event_rules.as_deref(),
                     "an ECS deploy (`cluster` + `service`)",
                 );
+                let mut ecs = ecs;
+                ecs.registry = registry;
                 Target::Ecs(Box::new(ecs))
             }
         };
@@ -301,8 +301,9 @@ impl Config {
     }
 }
 
-/// `registry` on a deploy step: this account's registry for an image promoted from another account
-/// (App Runner and ECS Express; `not_here` says why another target takes none), checked as an address.
+/// `registry` on a deploy step: this account's registry for the images of a release promoted from another
+/// account (ECS, App Runner, ECS Express; `not_here` says why another target takes none), checked as an
+/// address.
 /// Records an error when it is given without `promote-from`, on another target, or is no address.
 fn promote_registry(
     p: &mut Inputs<'_>,
@@ -316,7 +317,7 @@ fn promote_registry(
             Input::Registry,
             Some(&r),
             why,
-            "Remove `registry` from this step (it names where `build` pushes, and where `promote-from` copies an App Runner or ECS Express image from another account)",
+            "Remove `registry` from this step (it names where `build` pushes, and where `promote-from` copies the images of a release from another account)",
         );
     };
     if !promote {
@@ -809,8 +810,8 @@ mod tests {
         (c.expect("the target is chosen"), errs)
     }
 
-    /// `registry` on a deploy: this account's registry for an App Runner or ECS Express image promoted
-    /// from another account, and nothing else.
+    /// `registry` on a deploy: this account's registry for the images of a release promoted from another
+    /// account (ECS, App Runner, ECS Express), and nothing else.
     #[test]
     fn registry_is_taken_only_by_an_image_promotion() {
         let promote = [
@@ -861,30 +862,40 @@ mod tests {
                 "{e:#?}"
             );
         }
-        for (target, why) in [
-            (
-                [("INPUT_CLUSTER", "c"), ("INPUT_SERVICE", "web")],
-                "an ECS release is not copied between accounts",
-            ),
-            (
-                [("INPUT_FUNCTION-NAME", "fn"), ("INPUT_ALIAS", "live")],
-                "a Lambda promotion copies its zip into `s3-bucket`",
-            ),
-        ] {
-            let (_, e) = deploy_errors(
+        // ECS copies each container's image too.
+        let (c, e) = deploy_errors(
+            &[
+                &promote[..],
                 &[
-                    &promote[..],
-                    &target[..],
-                    &[("INPUT_REGISTRY", "registry.example")],
-                ]
-                .concat(),
-            );
-            assert!(
-                e.iter()
-                    .any(|e| e.contains("input `registry`") && e.contains(why)),
-                "{e:#?}"
-            );
-        }
+                    ("INPUT_CLUSTER", "c"),
+                    ("INPUT_SERVICE", "web"),
+                    ("INPUT_REGISTRY", "registry.example"),
+                ],
+            ]
+            .concat(),
+        );
+        assert!(e.is_empty(), "{e:#?}");
+        let Target::Ecs(ecs) = &c.target else {
+            panic!("{:?}", c.target)
+        };
+        assert_eq!(ecs.registry.as_deref(), Some("https://registry.example"));
+        // A Lambda promotion copies its zip through S3.
+        let (_, e) = deploy_errors(
+            &[
+                &promote[..],
+                &[
+                    ("INPUT_FUNCTION-NAME", "fn"),
+                    ("INPUT_ALIAS", "live"),
+                    ("INPUT_REGISTRY", "registry.example"),
+                ],
+            ]
+            .concat(),
+        );
+        assert!(
+            e.iter().any(|e| e.contains("input `registry`")
+                && e.contains("a Lambda promotion copies its zip into `s3-bucket`")),
+            "{e:#?}"
+        );
     }
 
     #[test]

@@ -40,6 +40,7 @@ pub fn config(services: &[&str]) -> Config {
         timing: fast(Duration::from_secs(30)),
         pre_task: None,
         post_task: None,
+        registry: None,
     }
 }
 

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::ecs::{error_lines, fake_with, step_for};
 use crate::helpers::deploy::states;
-use crate::helpers::fake_ecs::FakeEcs;
+use crate::helpers::fake_ecs::{Behaviour, FakeEcs};
 use crate::helpers::fake_github::FakeGithub;
 use crate::helpers::run::{Step, StepResult};
 use crate::rollback::{
@@ -269,6 +269,30 @@ async fn ecs_promotion_puts_the_source_task_definition_in_place_registering_noth
         .await);
     assert_ne!(fake.service_task_definition("web"), td_a);
 
+    // dev in another account (its `environments` entry): the release's image is not in that account's
+    // registry (moto's `proxyEndpoint` for 111111111111), so nothing is copied or registered.
+    let registers = fake.requests("RegisterTaskDefinition").len();
+    refused(
+        &at(step(), &gh, SHA_C, "staging")
+            .input("image", "")
+            .input("promote-from", "dev")
+            .input(
+                "environments",
+                "dev: { role: 'arn:aws:iam::111111111111:role/deploy' }\nstaging: { role: 'arn:aws:iam::123456789012:role/deploy' }",
+            )
+            .run()
+            .await,
+        &[
+            "input `promote-from`",
+            &format!(
+                "the image `{}` of `dev` is not in that environment's registry `111111111111.dkr.ecr.eu-west-1.amazonaws.com`",
+                image('a')
+            ),
+        ],
+    );
+    assert_eq!(fake.requests("RegisterTaskDefinition").len(), registers);
+    assert_ne!(fake.service_task_definition("web"), td_a);
+
     let registers = fake.requests("RegisterTaskDefinition").len();
     complete(&fake, 1);
     let p = at(step(), &gh, SHA_C, "staging")
@@ -315,25 +339,6 @@ async fn ecs_promotion_puts_the_source_task_definition_in_place_registering_noth
             .await,
         &["environment `qa` has no stevedore deployment of ECS"],
     );
-    // dev in another account (its `environments` entry): refused before GitHub is read.
-    let reads = gh.count("GET /repos/{owner}/{repo}/deployments");
-    refused(
-        &at(step(), &gh, SHA_C, "staging")
-            .input("image", "")
-            .input("promote-from", "dev")
-            .input(
-                "environments",
-                "dev: { role: 'arn:aws:iam::111111111111:role/deploy' }\nstaging: { role: 'arn:aws:iam::123456789012:role/deploy' }",
-            )
-            .run()
-            .await,
-        &[
-            "environment `dev` is in account `111111111111`",
-            "promotion between accounts",
-        ],
-    );
-    assert_eq!(gh.count("GET /repos/{owner}/{repo}/deployments"), reads);
-    assert_eq!(fake.service_task_definition("web"), td_a);
     gh.assert_no_violations();
 }
 
@@ -962,6 +967,127 @@ async fn an_express_promotion_across_accounts_copies_the_image_by_digest_into_th
         |image| json!({"kind": "ecs-express", "service": arn, "image": image}),
     )
     .await;
+    no_protocol_errors(&dev);
+    no_protocol_errors(&staging);
+}
+
+/// ECS across accounts: dev (account 123456789012, eu-west-1) runs service `web` with an `app` container of
+/// registry A and a `log-router` sidecar of a public registry; staging (account 222222222222, us-east-1)
+/// runs its own task definition of family `web` (its own roles), `app` from registry B. Staging promotes
+/// from dev: `app`'s image is copied into B by digest, a new revision of staging's own task definition is
+/// registered with it (the sidecar, the same image, and the roles untouched), rolled out and recorded as
+/// promoted from dev. The dry run names the copy and registers nothing.
+#[tokio::test]
+async fn an_ecs_promotion_across_accounts_registers_this_accounts_task_definition_with_the_copied_images()
+ {
+    let Some(rig) = registries().await else {
+        return;
+    };
+    let (gh, r) = (&rig.0, &rig.1);
+    let sidecar = format!(
+        "public.ecr.aws/aws-observability/aws-for-fluent-bit@sha256:{}",
+        "f".repeat(64)
+    );
+    let task = |image: &str, account: &str| {
+        json!([
+            {"name": "app", "image": image, "essential": true,
+             "environment": [{"name": "ACCOUNT", "value": account}]},
+            {"name": "log-router", "image": sidecar, "essential": true},
+        ])
+    };
+    let dev = FakeEcs::start().await;
+    let td_dev = dev.seed_task_definition("web", task(&r.old_a, "dev"));
+    dev.seed_service("prod", "web", &td_dev, 2, Some((true, false)));
+    let staging = FakeEcs::start_in("222222222222", "us-east-1").await;
+    let td_staging = staging.seed_task_definition("web", task(&r.old_b, "staging"));
+    staging.seed_service("prod", "web", &td_staging, 2, Some((true, false)));
+    let front = crate::helpers::region_front::start(&[
+        ("eu-west-1", dev.url()),
+        ("us-east-1", staging.url()),
+    ])
+    .await;
+    let a_registry = format!("http://{}", r.a.addr);
+    let environments = format!(
+        "dev: {{ role: 'arn:aws:iam::123456789012:role/read', region: eu-west-1, registry: '{a_registry}' }}\nstaging: {{ role: 'arn:aws:iam::222222222222:role/deploy', region: us-east-1 }}"
+    );
+    let Some(first) = crate::helpers::deploy::scripted_step("AWS_ENDPOINT_URL_ECS", &front) else {
+        return;
+    };
+    let step = |s: Step, sha: &str, environment: &str| {
+        at(s, gh, sha, environment)
+            .input("cluster", "prod")
+            .input("service", "web")
+            .input("environments", &environments)
+    };
+    let dev_image = format!("{}/web@{}", r.a.addr, r.digest);
+    dev.script("web", [Behaviour::complete_after_polls(1)]);
+    ok(&step(first, SHA_A, "dev")
+        .input("container", "app")
+        .input("image", &dev_image)
+        .run()
+        .await);
+    let dep_dev = last_deployment(gh);
+    let promote = || {
+        step(
+            crate::helpers::deploy::scripted_step("AWS_ENDPOINT_URL_ECS", &front).unwrap(),
+            SHA_C,
+            "staging",
+        )
+        .input("promote-from", "dev")
+        .input("registry", &r.b_front.url)
+    };
+    let here_image = format!("{}/web@{}", r.b_host, r.digest);
+    let route = format!(
+        "`{dev_image}` (account `123456789012`) to `{here_image}` (account `222222222222`) by digest"
+    );
+
+    let dry = promote().input("dry-run", "true").run().await;
+    ok(&dry);
+    assert!(
+        dry.summary.contains(&format!("Would copy {route}")),
+        "{}",
+        dry.summary
+    );
+    assert!(staging.requests("RegisterTaskDefinition").is_empty());
+    assert_eq!(r.b_front.writes(), 0, "{:?}", r.b_front.counts());
+
+    staging.script("web", [Behaviour::complete_after_polls(1)]);
+    let p = promote().run().await;
+    ok(&p);
+    assert!(
+        p.summary
+            .contains(&format!("Copied {route}: 3 manifest(s)")),
+        "{}",
+        p.summary
+    );
+    let td_new = staging.service_task_definition("web");
+    assert_ne!(td_new, td_staging);
+    assert!(
+        td_new.starts_with("arn:aws:ecs:us-east-1:222222222222:task-definition/web:"),
+        "{td_new}"
+    );
+    let registered = staging.task_definition(&td_new);
+    let containers = registered["containerDefinitions"].as_array().unwrap();
+    assert_eq!(containers[0]["image"], here_image.as_str(), "{registered}");
+    assert_eq!(
+        containers[0]["environment"][0]["value"], "staging",
+        "this account's own settings stay"
+    );
+    assert_eq!(containers[1]["image"], sidecar.as_str(), "{registered}");
+    let (got, _, _) = r.b.manifest("web", r.digest.as_str()).await;
+    assert_eq!(got, r.digest.as_str());
+    promoted_record(
+        gh,
+        &dep_dev,
+        &json!({"kind": "ecs", "cluster": "prod", "services": [{"service": "web", "task_definition": td_new}]}),
+    );
+    assert_eq!(
+        dev.service_task_definition("web"),
+        dep_dev["payload"]["target"]["services"][0]["task_definition"]
+            .as_str()
+            .unwrap(),
+        "the source is only read"
+    );
     no_protocol_errors(&dev);
     no_protocol_errors(&staging);
 }

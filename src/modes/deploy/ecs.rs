@@ -52,6 +52,9 @@ pub struct Config {
     pub pre_task: Option<oneoff::TaskSpec>,
     /// `post-deploy-task`: runs it after every rollout completed; its failure rolls back.
     pub post_task: Option<oneoff::TaskSpec>,
+    /// `registry` (with `promote-from` from another account): this account's registry address, instead
+    /// of the `proxyEndpoint` ECR returns; set by `deploy::Config::parse`.
+    pub registry: Option<String>,
 }
 
 /// `rollback` input.
@@ -174,6 +177,7 @@ impl Config {
             timing: Timing::new(timeout),
             pre_task,
             post_task,
+            registry: None,
         }
     }
 }
@@ -1081,6 +1085,138 @@ impl super::target::Target for Config {
     ) -> Result<Report, ModeError> {
         run_restore(rt, aws, self, restore, live.running.into_inner()).await
     }
+
+    fn across_accounts(&self) -> Option<(String, String)> {
+        None
+    }
+
+    /// Each service's task definition here, registered again with the images of the release's: every
+    /// container of the recorded task definition (read in the source account) is matched by name with
+    /// one here, and its image, when it differs, copied by digest into the repository that container runs
+    /// from ([`super::image_target::Carrier`]). This account's roles, secrets and log configuration stay;
+    /// the new revisions are rolled out like a deploy's and recorded with `promoted_from`.
+    async fn promote_across(
+        &self,
+        rt: &Runtime<'_>,
+        aws: &Connected,
+        source: &Connected,
+        restore: &super::record::Restore,
+    ) -> Result<Report, ModeError> {
+        promote_across(rt, aws, source, self, restore).await
+    }
+}
+
+/// The containers of a task definition, by name, with their images.
+fn images_of(td: &Value) -> Vec<(String, String)> {
+    td.get("containerDefinitions")
+        .and_then(Value::as_array)
+        .map(|cs| {
+            cs.iter()
+                .map(|c| {
+                    let field = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or_default();
+                    (field("name").to_owned(), field("image").to_owned())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// [`super::target::Target::promote_across`] for ECS.
+async fn promote_across(
+    rt: &Runtime<'_>,
+    aws: &Connected,
+    source: &Connected,
+    cfg: &Config,
+    restore: &super::record::Restore,
+) -> Result<Report, ModeError> {
+    let refuse = |message: String, hint: &str| ModeError::Config {
+        message: format!("input `promote-from`: {message}"),
+        hint: Some(hint.to_owned()),
+    };
+    let id = restore.release.id;
+    let crate::github::deployments::Target::Ecs { services, .. } = &restore.release.target else {
+        return Err(refuse(
+            format!("deployment #{id} does not record an ECS deploy"),
+            "Promote between targets of the same kind",
+        ));
+    };
+    let carrier = super::image_target::Carrier::login(
+        rt,
+        aws,
+        source,
+        restore,
+        &cfg.aws,
+        cfg.registry.as_deref(),
+    )
+    .await?;
+    let (there, here) = (client(&source.sdk), client(&aws.sdk));
+    let mut plans = plan_as_is(&aws.sdk, cfg).await?;
+    let mut copied = Vec::new();
+    for p in &mut plans {
+        let Some(recorded) = services.iter().find(|s| s.service == p.service) else {
+            return Err(refuse(
+                format!(
+                    "deployment #{id} records no task definition of service `{}`",
+                    p.service
+                ),
+                "Promote a release of the same services",
+            ));
+        };
+        let released = describe_task_definition(&there, &recorded.task_definition).await?;
+        let mut base = describe_task_definition(&here, &p.current_task_definition).await?;
+        let running = images_of(&base.task_definition);
+        let mut images = BTreeMap::new();
+        for (name, image) in images_of(&released.task_definition) {
+            let Some((_, now)) = running.iter().find(|(n, _)| *n == name) else {
+                return Err(refuse(
+                    format!(
+                        "container `{name}` of `{}` has no container of that name in service `{}`'s task definition here (`{}`)",
+                        recorded.task_definition,
+                        p.service,
+                        short_td(&p.current_task_definition)
+                    ),
+                    "Promote between services whose task definitions name the same containers",
+                ));
+            };
+            if *now != image {
+                let (new, sentence) = carrier.carry(&image, now).await?;
+                copied.push(sentence);
+                images.insert(name, new);
+            }
+        }
+        if let Some(cs) = base
+            .task_definition
+            .get_mut("containerDefinitions")
+            .and_then(Value::as_array_mut)
+        {
+            for c in cs {
+                let name = c.get("name").and_then(Value::as_str).unwrap_or_default();
+                if let Some(new) = images.get(name) {
+                    c["image"] = Value::String(new.clone());
+                }
+            }
+        }
+        let (register, dropped) = taskdef::render(&base, &Edits::default()).map_err(|problem| {
+            EcsError::TaskDefinition {
+                what: format!("`{}`", p.current_task_definition),
+                problem,
+            }
+        })?;
+        let now = describe_task_definition(&here, &p.current_task_definition).await?;
+        p.changes = taskdef::diff(&now.task_definition, &register);
+        p.register = register;
+        p.dropped_fields = dropped;
+        p.base.clone_from(&p.current_task_definition);
+        p.recorded = false;
+    }
+    let note = if copied.is_empty() {
+        "Every container here runs the release's images already.".to_owned()
+    } else {
+        copied.join(" ")
+    };
+    let restore = restore.carried(restore.release.target.clone(), &note);
+    let r = run_plans(rt, aws, cfg, plans, Some(&restore)).await?;
+    Ok(restore.annotate(r))
 }
 
 /// `None` when task definition `recorded` (an ARN) lives where `running` does — same partition,
@@ -1268,7 +1404,10 @@ async fn run_plans(
         }
         let what = format!("ECS {} in {}", cfg.services.join(", "), cfg.cluster);
         let client = client(&aws.sdk);
-        let (registry, deployment) = match restore {
+        // A rollback or a promotion within one account puts recorded revisions back; a promotion across
+        // accounts registers new ones (this account's task definitions with the copied images), recorded
+        // with the promotion's record.
+        let (registry, deployment) = match restore.filter(|_| plans.iter().all(|p| p.recorded)) {
             Some(r) => (
                 Registry::seeded(plans.iter().map(|p| (p.register.clone(), p.base.clone()))),
                 r.record.clone(),
@@ -1293,13 +1432,9 @@ async fn run_plans(
                         services,
                     }
                 });
-                (
-                    registry,
-                    crate::github::deployments::Record {
-                        target,
-                        ..Default::default()
-                    },
-                )
+                let mut record = restore.map(|r| r.record.clone()).unwrap_or_default();
+                record.target = target;
+                (registry, record)
             }
         };
         let description = match restore {

@@ -7,6 +7,7 @@ use std::fmt::Display;
 use std::future::Future;
 
 use crate::inputs::{Input, Inputs, Mode};
+use crate::modes::runtime::ModeError;
 use crate::report::{Report, Verdict};
 
 /// The inputs of an image target's release: `image` (none when `restoring`: `rollback-to` deploys the
@@ -228,19 +229,14 @@ fn recorded_image(target: &crate::github::deployments::Target) -> Option<&String
 }
 
 /// Copies the release's image `recorded` (by digest, in the source account's registry: verified there
-/// against what the source service runs) into the repository of `running` (the image the service runs
-/// here) in this account's registry, by digest ([`crate::registry::copy`]: a multi-architecture index
-/// whole, nothing uploaded twice, the same digest). Each registry is logged in with its own account's
-/// ECR credentials (masked first), and each image must be in that registry: a record names only an image
-/// of the source environment's registry, and the copy goes only to the repository this service already
-/// runs from. A dry run logs in and checks that the source holds the digest, and copies nothing.
-///
-/// Returns the image to put in place (`<this registry>/<repository>@<digest>`) and the sentence the
-/// report adds.
+/// against what the source service runs) into the repository of the image the service runs here, by
+/// digest ([`Carrier`]). Returns the image to put in place (`<this registry>/<repository>@<digest>`)
+/// and the sentence the report adds.
 ///
 /// # Errors
-/// [`crate::modes::runtime::ModeError::Config`] (exit 2) when an image is not in its registry, or not by digest;
-/// [`crate::modes::runtime::ModeError::Failed`] when a login or the copy fails (nothing was deployed).
+/// [`ModeError::Config`] (exit 2) when an image is not in its registry, or not by digest;
+/// [`ModeError::Failed`] when what runs here cannot be read, or a login or the copy fails (nothing was
+/// deployed).
 pub async fn copy_image_across<'a, A, E, F, R>(
     rt: &crate::modes::runtime::Runtime<'_>,
     aws: &crate::aws::Connected,
@@ -248,16 +244,13 @@ pub async fn copy_image_across<'a, A, E, F, R>(
     restore: &super::record::Restore,
     p: ImagePromotion<'_>,
     (live, read): (&'a LiveImage<A>, R),
-) -> Result<(String, String), crate::modes::runtime::ModeError>
+) -> Result<(String, String), ModeError>
 where
     A: Sync,
     R: FnOnce(&'a A) -> F + Send,
     E: Display,
     F: Future<Output = Result<String, E>> + Send,
 {
-    use crate::modes::runtime::ModeError;
-    use crate::registry::{Digest, Registry};
-    use crate::report::markdown::code_span;
     let recorded = restored_image(restore, recorded_image(&restore.release.target), p.kind)?;
     let running = live.running(read).await.map_err(|e| ModeError::Failed {
         message: format!(
@@ -266,153 +259,208 @@ where
         ),
         hint: Some("Nothing was copied or deployed; check the step's role and re-run".into()),
     })?;
-    let from = restore.promoted_from.as_deref().unwrap_or_default();
-    let source_registry = p
-        .inputs
-        .environments
-        .as_ref()
-        .and_then(|e| e.get(from))
-        .and_then(|t| t.registry.as_deref());
-    let refuse = |message: String, hint: &str| ModeError::Config {
+    Carrier::login(rt, aws, source, restore, p.inputs, p.here_registry)
+        .await?
+        .carry(recorded, running)
+        .await
+}
+
+/// The two registries of a promotion across accounts, logged in: the source environment's and this
+/// account's, each with its own account's ECR credentials (masked first). The source registry is the
+/// source account's ECR `proxyEndpoint`, or the `registry` of its `environments` entry; this account's
+/// is its own `proxyEndpoint`, or the step's `registry`.
+pub struct Carrier<'r> {
+    rt: &'r crate::modes::runtime::Runtime<'r>,
+    from: String,
+    source_account: String,
+    here_account: String,
+    source: crate::registry::Registry,
+    here: crate::registry::Registry,
+}
+
+/// `input `promote-from`: …` (exit 2) with `hint`.
+fn refuse(message: String, hint: &str) -> ModeError {
+    ModeError::Config {
         message: format!("input `promote-from`: {message}"),
         hint: Some(hint.to_owned()),
-    };
-    let digest = recorded
-        .split_once('@')
-        .and_then(|(_, d)| Digest::parse(d).ok())
-        .ok_or_else(|| {
-            refuse(
-                format!("the image `{recorded}` of `{from}` is not pinned by digest"),
-                "Promote a release deployed by digest (the `image` output of `build`)",
-            )
-        })?;
-    let Some((source_host, source_repo)) = super::image::image_parts(recorded) else {
-        return Err(refuse(
-            format!("the image `{recorded}` of `{from}` names no registry"),
-            "Promote a release deployed from its account's ECR registry",
-        ));
-    };
-    let Some((_, here_repo)) = super::image::image_parts(running) else {
-        return Err(refuse(
-            format!("the service here runs `{running}`, which names no registry to copy into"),
-            "Deploy the service here once from this account's ECR repository, then promote",
-        ));
-    };
-    let net = crate::net::Net::from_env(rt.env).with_cancel(rt.cancel.clone());
-    let login = |sdk: &aws_config::SdkConfig, over: Option<&str>, whose: String| {
-        let net = net.clone();
-        let sdk = sdk.clone();
-        let over = over.map(str::to_owned);
-        async move {
+    }
+}
+
+impl<'r> Carrier<'r> {
+    /// Logs in to both registries for the promotion `restore` (from the account `source` is connected
+    /// to, into `aws`'s); `inputs` are the target's (its `environments`), `here_registry` the step's
+    /// `registry`.
+    ///
+    /// # Errors
+    /// [`ModeError::Failed`] when a login fails.
+    pub async fn login(
+        rt: &'r crate::modes::runtime::Runtime<'r>,
+        aws: &crate::aws::Connected,
+        source: &crate::aws::Connected,
+        restore: &super::record::Restore,
+        inputs: &crate::aws::AwsInputs,
+        here_registry: Option<&str>,
+    ) -> Result<Self, ModeError> {
+        let from = restore.promoted_from.clone().unwrap_or_default();
+        let source_registry = inputs
+            .environments
+            .as_ref()
+            .and_then(|e| e.get(&from))
+            .and_then(|t| t.registry.as_deref());
+        let net = crate::net::Net::from_env(rt.env).with_cancel(rt.cancel.clone());
+        let login = async |sdk: &aws_config::SdkConfig, over: Option<&str>, whose: String| {
             let failed = |e: String| ModeError::Failed {
                 message: format!("input `promote-from`: cannot log in to {whose}: {e}"),
                 hint: Some(
                     "The role needs `ecr:GetAuthorizationToken`; nothing was deployed".into(),
                 ),
             };
-            let ecr = crate::aws::ecr::Ecr::new(&sdk, &net).map_err(|e| failed(e.to_string()))?;
+            let ecr = crate::aws::ecr::Ecr::new(sdk, &net).map_err(|e| failed(e.to_string()))?;
             let (endpoint, creds) = crate::registry::ecr_credentials(&ecr)
                 .await
                 .map_err(|e| failed(e.to_string()))?;
             for m in creds.to_mask() {
                 rt.cmds.add_mask(&m);
             }
-            Registry::new(&net, over.as_deref().unwrap_or(&endpoint), creds)
+            crate::registry::Registry::new(&net, over.unwrap_or(&endpoint), creds)
                 .map_err(|e| failed(e.to_string()))
-        }
-    };
-    let source_account = &source.account_id;
-    let source = login(
-        &source.sdk,
-        source_registry,
-        format!("the registry of `{from}` (account {source_account})"),
-    )
-    .await?;
-    if source.host() != source_host {
-        return Err(refuse(
-            format!(
-                "the image `{recorded}` of `{from}` is not in that environment's registry `{}` (its account's ECR, or `registry` in its `environments` entry)",
-                source.host()
-            ),
-            "Promote a release whose image is in the source account's ECR registry; name an alias of it as `registry` in the source's `environments` entry",
-        ));
+        };
+        let source_registry = login(
+            &source.sdk,
+            source_registry,
+            format!("the registry of `{from}` (account {})", source.account_id),
+        )
+        .await?;
+        let here = login(
+            &aws.sdk,
+            here_registry,
+            format!("this account's registry (account {})", aws.account_id),
+        )
+        .await?;
+        Ok(Self {
+            rt,
+            from,
+            source_account: source.account_id.clone(),
+            here_account: aws.account_id.clone(),
+            source: source_registry,
+            here,
+        })
     }
-    let here = login(
-        &aws.sdk,
-        p.here_registry,
-        format!("this account's registry (account {})", aws.account_id),
-    )
-    .await?;
-    if super::image::image_parts(running).map(|(h, _)| h) != Some(here.host().as_str()) {
-        return Err(refuse(
-            format!(
-                "the service here runs `{running}`, not an image of this account's registry `{}` (ECR, or the input `registry`)",
-                here.host()
+
+    /// Copies `recorded` (the release's image: by digest, in the source registry) into the repository of
+    /// `running` (an image of this account's registry that runs here) by digest ([`crate::registry::copy`]:
+    /// a multi-architecture index whole, nothing uploaded twice, the same digest): a record names only
+    /// an image of the source environment's registry, and the copy goes only to a repository that already
+    /// runs here. A dry run checks that the source holds the digest, and copies nothing. Returns the image
+    /// to put in place (`<this registry>/<repository>@<digest>`) and the sentence the report adds.
+    ///
+    /// # Errors
+    /// [`ModeError::Config`] (exit 2) when an image is not in its registry, or not by digest;
+    /// [`ModeError::Failed`] when the copy fails.
+    pub async fn carry(
+        &self,
+        recorded: &str,
+        running: &str,
+    ) -> Result<(String, String), ModeError> {
+        use crate::registry::Digest;
+        use crate::report::markdown::code_span;
+        let from = &self.from;
+        let digest = recorded
+            .split_once('@')
+            .and_then(|(_, d)| Digest::parse(d).ok())
+            .ok_or_else(|| {
+                refuse(
+                    format!("the image `{recorded}` of `{from}` is not pinned by digest"),
+                    "Promote a release deployed by digest (the `image` output of `build`)",
+                )
+            })?;
+        let source_repo = match super::image::image_parts(recorded) {
+            Some((host, repo)) if host == self.source.host() => repo,
+            _ => {
+                return Err(refuse(
+                    format!(
+                        "the image `{recorded}` of `{from}` is not in that environment's registry `{}` (its account's ECR, or `registry` in its `environments` entry)",
+                        self.source.host()
+                    ),
+                    "Promote a release whose image is in the source account's ECR registry; name an alias of it as `registry` in the source's `environments` entry",
+                ));
+            }
+        };
+        let here_repo = match super::image::image_parts(running) {
+            Some((host, repo)) if host == self.here.host() => repo,
+            _ => {
+                return Err(refuse(
+                    format!(
+                        "`{running}` runs here, not an image of this account's registry `{}` (ECR, or the input `registry`)",
+                        self.here.host()
+                    ),
+                    "Deploy it here once from this account's ECR repository (the repository a promotion copies into), then promote",
+                ));
+            }
+        };
+        let image = format!("{}/{here_repo}@{digest}", self.here.host());
+        let route = format!(
+            "{} (account {}) to {} (account {})",
+            code_span(recorded),
+            code_span(&self.source_account),
+            code_span(&image),
+            code_span(&self.here_account),
+        );
+        let copy_failed = |e: crate::registry::RegistryError| ModeError::Failed {
+            message: format!(
+                "input `promote-from`: the image of `{from}` was not copied into this account: {e}"
             ),
-            "Deploy the service here once from this account's ECR repository (the repository a promotion copies into), then promote",
-        ));
-    }
-    let image = format!("{}/{here_repo}@{digest}", here.host());
-    let route = format!(
-        "{} (account {}) to {} (account {})",
-        code_span(recorded),
-        code_span(source_account),
-        code_span(&image),
-        code_span(&aws.account_id),
-    );
-    let copy_failed = |e: crate::registry::RegistryError| ModeError::Failed {
-        message: format!(
-            "input `promote-from`: the image of `{from}` was not copied into this account: {e}"
-        ),
-        hint: Some(format!(
-            "The source role needs `ecr:BatchGetImage` and `ecr:GetDownloadUrlForLayer` on `{source_repo}`; this step's role the ECR push actions on `{here_repo}`. Nothing was deployed"
-        )),
-    };
-    if rt.common.dry_run {
-        if !source
-            .has_manifest(source_repo, &digest)
-            .await
-            .map_err(copy_failed)?
-        {
-            return Err(refuse(
-                format!("the image `{recorded}` of `{from}` is not in its registry any more"),
-                "Redeploy the source environment, then promote",
+            hint: Some(format!(
+                "The source role needs `ecr:BatchGetImage` and `ecr:GetDownloadUrlForLayer` on `{source_repo}`; this step's role the ECR push actions on `{here_repo}`. Nothing was deployed"
+            )),
+        };
+        if self.rt.common.dry_run {
+            if !self
+                .source
+                .has_manifest(source_repo, &digest)
+                .await
+                .map_err(copy_failed)?
+            {
+                return Err(refuse(
+                    format!("the image `{recorded}` of `{from}` is not in its registry any more"),
+                    "Redeploy the source environment, then promote",
+                ));
+            }
+            return Ok((
+                image,
+                format!("Would copy {route} by digest (the source holds it)."),
             ));
         }
-        return Ok((
-            image,
-            format!("Would copy {route} by digest (the source holds it)."),
-        ));
-    }
-    let copied = crate::registry::copy(
-        &crate::registry::Source {
-            registry: &source,
-            repository: source_repo,
-            digest: &digest,
-        },
-        &crate::registry::Target {
-            registry: &here,
-            repository: here_repo,
-            tag: None,
-        },
-    )
-    .await
-    .map_err(copy_failed)?;
-    if copied.digest.as_ref() != Some(&digest) {
-        return Err(ModeError::Failed {
-            message: format!(
-                "input `promote-from`: the copy of `{recorded}` ended without the digest {digest} in this account's registry"
-            ),
-            hint: Some("Nothing was deployed; run the step again".into()),
-        });
-    }
-    let sentence = if copied.blobs_uploaded == 0 && copied.bytes_moved == 0 {
-        format!("Copied {route} by digest: this registry held it already, nothing uploaded.")
-    } else {
-        format!(
-            "Copied {route} by digest: {} manifest(s), {} blob(s) uploaded ({} bytes moved), {} already there.",
-            copied.manifests, copied.blobs_uploaded, copied.bytes_moved, copied.blobs_present
+        let copied = crate::registry::copy(
+            &crate::registry::Source {
+                registry: &self.source,
+                repository: source_repo,
+                digest: &digest,
+            },
+            &crate::registry::Target {
+                registry: &self.here,
+                repository: here_repo,
+                tag: None,
+            },
         )
-    };
-    Ok((image, sentence))
+        .await
+        .map_err(copy_failed)?;
+        if copied.digest.as_ref() != Some(&digest) {
+            return Err(ModeError::Failed {
+                message: format!(
+                    "input `promote-from`: the copy of `{recorded}` ended without the digest {digest} in this account's registry"
+                ),
+                hint: Some("Nothing was deployed; run the step again".into()),
+            });
+        }
+        let sentence = if copied.blobs_uploaded == 0 && copied.bytes_moved == 0 {
+            format!("Copied {route} by digest: this registry held it already, nothing uploaded.")
+        } else {
+            format!(
+                "Copied {route} by digest: {} manifest(s), {} blob(s) uploaded ({} bytes moved), {} already there.",
+                copied.manifests, copied.blobs_uploaded, copied.bytes_moved, copied.blobs_present
+            )
+        };
+        Ok((image, sentence))
+    }
 }

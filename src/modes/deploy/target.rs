@@ -92,11 +92,11 @@ pub trait Target: Sync {
     /// A promotion from an environment in another account: why this target cannot take it, as the
     /// message (after "environment `x` is in account `a` and this step deploys to account `b`; ") and
     /// the hint; `None` when it can ([`Target::promote_across`]). Asked before anything is read. By
-    /// default refused (ECS): a task definition is not re-registered in another account by this version.
+    /// default refused (the targets here override it: Lambda refuses without `s3-bucket`).
     fn across_accounts(&self) -> Option<(String, String)> {
         Some((
-            "promotion between accounts does not take an ECS release in this version: its task definitions are registered in the source account (their roles, secrets and log groups name it) and cannot be put in place here as recorded".into(),
-            "Promote between environments of one account, or copy the image to this account's registry and deploy it here as a new release (`image` by digest)".into(),
+            "this target does not take a release of another account".into(),
+            "Promote between environments of one account, or deploy the artifact here as a new release".into(),
         ))
     }
 
