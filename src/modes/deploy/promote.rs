@@ -15,8 +15,9 @@
 //! Across accounts (the source environment's account, from `environments`, is not this step's): the
 //! source environment's role is assumed ([`crate::aws::connect_environment`]), the release is verified
 //! against what is live in that account, and the target copies the artifact into this account and
-//! deploys it as a new release ([`Target::promote_across`]) — Lambda only: its recorded S3 zip, by its
-//! code hash. A target that cannot copy refuses first ([`Target::across_accounts`]).
+//! deploys it as a new release ([`Target::promote_across`]): Lambda its recorded S3 zip, by its code
+//! hash; App Runner and ECS Express the image, ECS each container's image, by digest into this
+//! account's registry. A target that cannot copy refuses first ([`Target::across_accounts`]).
 //!
 //! This module names no target.
 
