@@ -1129,10 +1129,7 @@ async fn promote_across(
     cfg: &Config,
     restore: &super::record::Restore,
 ) -> Result<Report, ModeError> {
-    let refuse = |message: String, hint: &str| ModeError::Config {
-        message: format!("input `promote-from`: {message}"),
-        hint: Some(hint.to_owned()),
-    };
+    let refuse = super::target::refuse_promotion;
     let id = restore.release.id;
     let crate::github::deployments::Target::Ecs { services, .. } = &restore.release.target else {
         return Err(refuse(

@@ -8,6 +8,8 @@ use std::future::Future;
 
 use crate::inputs::{Input, Inputs, Mode};
 use crate::modes::runtime::ModeError;
+
+use super::target::refuse_promotion as refuse;
 use crate::report::{Report, Verdict};
 
 /// The inputs of an image target's release: `image` (none when `restoring`: `rollback-to` deploys the
@@ -276,14 +278,6 @@ pub struct Carrier<'r> {
     here_account: String,
     source: crate::registry::Registry,
     here: crate::registry::Registry,
-}
-
-/// `input `promote-from`: …` (exit 2) with `hint`.
-fn refuse(message: String, hint: &str) -> ModeError {
-    ModeError::Config {
-        message: format!("input `promote-from`: {message}"),
-        hint: Some(hint.to_owned()),
-    }
 }
 
 impl<'r> Carrier<'r> {

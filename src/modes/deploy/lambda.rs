@@ -728,10 +728,7 @@ async fn promote_across(
 ) -> Result<Report, ModeError> {
     use crate::aws::zip_copy::{Object, copy_zip};
     use crate::report::markdown::code_span;
-    let refuse = |message: String, hint: &str| ModeError::Config {
-        message: format!("input `promote-from`: {message}"),
-        hint: Some(hint.to_owned()),
-    };
+    let refuse = super::target::refuse_promotion;
     let id = restore.release.id;
     let from_env = restore.promoted_from.as_deref().unwrap_or_default();
     let crate::github::deployments::Target::Lambda {

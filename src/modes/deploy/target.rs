@@ -123,6 +123,15 @@ pub trait Target: Sync {
     }
 }
 
+/// A promotion refused (exit 2): `input `promote-from`: <message>`, with `hint`.
+#[must_use]
+pub fn refuse_promotion(message: String, hint: &str) -> ModeError {
+    ModeError::Config {
+        message: format!("input `promote-from`: {message}"),
+        hint: Some(hint.to_owned()),
+    }
+}
+
 /// The refusal of a recorded release of another kind of target.
 #[must_use]
 pub fn records_other(recorded: &deployments::Target) -> Option<String> {
