@@ -1088,6 +1088,28 @@ async fn an_ecs_promotion_across_accounts_registers_this_accounts_task_definitio
             .unwrap(),
         "the source is only read"
     );
+
+    // dev deployed by tag: what the tag names can have changed, so it is not copied.
+    let tagged = format!("{}/web:1.0.0", r.a.addr);
+    dev.script("web", [Behaviour::complete_after_polls(1)]);
+    ok(&step(
+        crate::helpers::deploy::scripted_step("AWS_ENDPOINT_URL_ECS", &front).unwrap(),
+        SHA_B,
+        "dev",
+    )
+    .input("container", "app")
+    .input("image", &tagged)
+    .run()
+    .await);
+    let registers = staging.requests("RegisterTaskDefinition").len();
+    refused(
+        &promote().run().await,
+        &[&format!(
+            "the image `{tagged}` of `dev` is not pinned by digest"
+        )],
+    );
+    assert_eq!(staging.requests("RegisterTaskDefinition").len(), registers);
+    assert_eq!(staging.service_task_definition("web"), td_new);
     no_protocol_errors(&dev);
     no_protocol_errors(&staging);
 }
