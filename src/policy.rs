@@ -288,15 +288,9 @@ impl Default for TriggerPolicy {
 }
 
 impl TriggerPolicy {
-    /// The rule for `environment`, compared as [`names::same`] does: `Production` meets the `production`
-    /// rule. The default policy also holds a name of a [`class`] to that class's rule (`prod` to
-    /// `production`). `None`: no rule covers it, and it is refused.
-    #[must_use]
-    pub fn rule(&self, environment: &str) -> Option<&Rule> {
-        self.resolve(environment).map(|(r, _)| r)
-    }
-
-    /// [`TriggerPolicy::rule`], with where the rule comes from.
+    /// The rule for `environment` and where it comes from, compared as [`names::same`] does: `Production`
+    /// meets the `production` rule. The default policy also holds a name of a [`class`] to that class's
+    /// rule (`prod` to `production`). `None`: no rule covers it, and it is refused.
     #[must_use]
     pub fn resolve(&self, environment: &str) -> Option<(&Rule, PolicySource)> {
         if let Some((_, r)) = self.rules.iter().find(|(k, _)| names::same(k, environment)) {
@@ -822,6 +816,121 @@ mod tests {
         // A production-like key requires the claim unless it says otherwise.
         assert!(p.rules["prod"].require_environment_claim);
         assert!(!p.rules["qa"].require_environment_claim);
+    }
+
+    /// Issue 31: the environments a policy covers are the ones a deploy is not refused for — what the
+    /// inputs check warns about (`aws::check_coverage`) before any job runs.
+    #[test]
+    fn a_policy_covers_exactly_what_a_deploy_is_not_refused_for() {
+        let p = TriggerPolicy::default();
+        for env in ["dev", "Production", "prod", "eu-prod", "stg", "preview"] {
+            assert!(p.covers(env), "{env}");
+            assert!(
+                !matches!(
+                    check_ref(&p, env, Some("refs/heads/main")),
+                    Err(PolicyError::NoRule { .. })
+                ),
+                "{env}"
+            );
+        }
+        for env in ["qa", "sandbox"] {
+            assert!(!p.covers(env), "{env}");
+        }
+        let p = TriggerPolicy::parse("production: [\"refs/tags/*-stable\"]\n").unwrap();
+        assert!(p.covers("PRODUCTION"));
+        assert!(
+            !p.covers("prod"),
+            "an explicit policy covers exactly the names it lists"
+        );
+        assert!(!p.covers("dev"));
+    }
+
+    /// Issue 31: the names `environments` maps, which a refusal lists and the inputs check walks for
+    /// entries no rule covers; an entry that fails validation is not one of them.
+    #[test]
+    fn environments_name_their_valid_entries() {
+        let e = Environments::parse(
+            "production: {role: 'arn:aws:iam::333333333333:role/d'}\ndev: {role: 'arn:aws:iam::111111111111:role/d'}\n",
+        )
+        .unwrap();
+        assert_eq!(e.names(), ["dev", "production"]);
+        let (e, bad) = Environments::parse_entries(
+            "dev: {role: 'arn:aws:iam::111111111111:role/d'}\nqa: {role: 'arn:aws:iam:::role/d'}\n",
+        )
+        .unwrap();
+        assert_eq!(e.names(), ["dev"]);
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].0, "qa");
+        assert!(bad[0].1.contains("the account id is empty"), "{}", bad[0].1);
+    }
+
+    /// Issue 31: a ref that is not allowed, or a missing claim, is a refusal of a well-formed request
+    /// (exit 1), not a configuration problem (exit 2).
+    #[test]
+    fn only_missing_rules_and_mappings_are_configuration_problems() {
+        let p = TriggerPolicy::default();
+        assert!(
+            check_ref(&p, "qa", Some("refs/heads/main"))
+                .unwrap_err()
+                .is_config()
+        );
+        assert!(
+            !check_ref(&p, "production", Some("refs/heads/main"))
+                .unwrap_err()
+                .is_config()
+        );
+        assert!(!check_ref(&p, "production", None).unwrap_err().is_config());
+        let d = check_ref(&p, "production", Some("refs/tags/v1-stable")).unwrap();
+        let e = check_claims(&p, &d, &claims(Some("refs/tags/v1-stable"), None)).unwrap_err();
+        assert!(!e.is_config(), "{e}");
+    }
+
+    fn claims(git_ref: Option<&str>, environment: Option<&str>) -> crate::oidc::Claims {
+        serde_json::from_value(serde_json::json!({
+            "iss": "https://token.actions.githubusercontent.com", "aud": "sts.amazonaws.com",
+            "sub": "repo:o/r:environment:production", "exp": 0,
+            "ref": git_ref, "environment": environment,
+        }))
+        .unwrap()
+    }
+
+    /// Issue 31: the verified token decides. Production needs its `environment` claim to name the
+    /// environment (GitHub's approval ran); a token for another environment or none is refused, and the
+    /// token's `ref` is checked again, whatever the run's environment said.
+    #[test]
+    fn the_token_s_ref_and_environment_claim_are_checked_again() {
+        let p = TriggerPolicy::default();
+        let d = check_ref(&p, "production", Some("refs/tags/v1-stable")).unwrap();
+        let ok = check_claims(
+            &p,
+            &d,
+            &claims(Some("refs/tags/v1-stable"), Some("Production")),
+        )
+        .unwrap();
+        assert_eq!(ok, d);
+        for env in [None, Some("staging"), Some("prod")] {
+            let e = check_claims(&p, &d, &claims(Some("refs/tags/v1-stable"), env)).unwrap_err();
+            assert!(
+                matches!(e, PolicyError::EnvironmentClaim { .. }),
+                "{env:?}: {e}"
+            );
+        }
+        // No `ref` claim: the decision stands, and the environment claim is still required.
+        assert_eq!(
+            check_claims(&p, &d, &claims(None, Some("production"))).unwrap(),
+            d
+        );
+        assert!(check_claims(&p, &d, &claims(None, None)).is_err());
+        // The token's ref is not allowed: refused even though the run's was.
+        let e =
+            check_claims(&p, &d, &claims(Some("refs/heads/main"), Some("production"))).unwrap_err();
+        assert!(matches!(e, PolicyError::RefNotAllowed { .. }), "{e}");
+        // An environment without the claim requirement needs no claim.
+        let d = check_ref(&p, "dev", Some("refs/heads/main")).unwrap();
+        assert_eq!(
+            check_claims(&p, &d, &claims(Some("refs/heads/main"), None)).unwrap(),
+            d
+        );
     }
 
     #[test]

@@ -460,3 +460,38 @@ async fn at_most_a_few_records_of_other_targets_are_named() {
     assert_eq!(s.foreign, MAX_OTHERS + 2);
     drop(r.gh);
 }
+
+/// A token that may not read the deployments is a configuration problem (the rollback exits 2 naming
+/// the permission); a deployment GitHub does not find, or a release that could not be checked, is not
+/// one, and must not send the user to change permissions that are fine.
+#[tokio::test]
+async fn only_a_refused_read_of_the_records_is_a_permission_problem() {
+    let r = records().await;
+    let checker = Checker {
+        fail: Some(r.ids[2]),
+        ..Checker::default()
+    };
+    let e = find(&r, &Wanted::Previous, &checker).await.unwrap_err();
+    assert!(!e.is_forbidden(), "{e}");
+    r.gh.fault(
+        "GET /repos/{owner}/{repo}/deployments",
+        Fault {
+            status: 404,
+            message: "Not Found".into(),
+            headers: Vec::new(),
+            times: Some(1),
+        },
+    );
+    let e = find(&r, &Wanted::Previous, &Checker::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, FindError::Github(_)) && !e.is_forbidden(),
+        "{e}"
+    );
+    r.gh.forbid("GET /repos/{owner}/{repo}/deployments");
+    let e = find(&r, &Wanted::Previous, &Checker::default())
+        .await
+        .unwrap_err();
+    assert!(e.is_forbidden(), "{e}");
+}

@@ -1427,6 +1427,20 @@ mod tests {
         }
     }
 
+    /// Issue 31: only `pr-<digits>` is a record's key. `pr-+5` (which Rust's number parser reads as 5) is
+    /// someone else's tag: it does not claim PR 5 and refuse its preview.
+    #[test]
+    fn only_digits_make_the_number_of_a_record_s_key() {
+        let key = format!("{TAG_PREFIX}pr-+5");
+        let tags = BTreeMap::from([(
+            key.clone(),
+            "repo=o/r pr=5 updated=2026-01-01T00:00:00Z".to_owned(),
+        )]);
+        assert_eq!(record_pr(&key), None);
+        assert_eq!(claimed_by_other(&tags, "o/r", 5), None);
+        assert_eq!(record_pr(&record_key("o/r", 5)), Some(5));
+    }
+
     #[test]
     fn expiry_follows_the_ttl() {
         let r = Record::new("o/r", 1, "2026-12-01T00:00:00Z".into());
