@@ -372,6 +372,57 @@ mod tests {
         );
     }
 
+    /// Issue 31: a version is one word of 1 to 200 characters; an empty or blank value is refused, as is a
+    /// 201st character (`rollback-to` is matched against tags and SHAs GitHub returns, never longer).
+    #[test]
+    fn a_version_is_one_word_of_at_most_200_characters() {
+        let one = |raw: &str| crate::inputs::parsed(&[], |p| parse(p, Some(raw), false));
+        let longest = "v".repeat(200);
+        assert_eq!(
+            one(&longest),
+            (Some(Wanted::Version(longest.clone())), vec![])
+        );
+        let (w, e) = one(&"v".repeat(201));
+        assert_eq!(w, None);
+        assert!(
+            e[0].contains("is neither `previous` nor a version"),
+            "{e:#?}"
+        );
+        for blank in ["", "   "] {
+            let (w, e) = one(blank);
+            assert_eq!(w, None, "{blank:?}");
+            assert_eq!(e.len(), 1, "{blank:?}: {e:#?}");
+        }
+    }
+
+    /// Issue 31: when only releases of another target were found, the hint names the step that restores
+    /// them and goes on with the general advice, its first letter lowered mid-sentence.
+    #[test]
+    fn a_refusal_names_the_inputs_of_the_other_target_then_the_general_advice() {
+        let s = Search {
+            examined: 3,
+            foreign: 1,
+            others: vec![(
+                "#7 (`v1`): App Runner `web`".into(),
+                deployments::Target::AppRunner {
+                    service: "web".into(),
+                    image: "r/web@sha256:1".into(),
+                },
+            )],
+            ..Search::default()
+        };
+        let e = none_found("production", &Wanted::Previous, &s, "ECS web in prod");
+        let hint = e.hint().unwrap_or_default().into_owned();
+        assert!(
+            hint.contains(
+                "; otherwise a release can be restored once a stevedore deploy of this same target to environment `production` has succeeded"
+            ),
+            "{hint}"
+        );
+        assert_eq!(lower_first("Abc"), "abc");
+        assert_eq!(lower_first(""), "");
+    }
+
     #[test]
     fn new_release_inputs_and_bad_values_are_all_named() {
         let (_, e) = parse_with(&[
