@@ -46,11 +46,7 @@ async fn deploy(fake: &FakeAppRunner, cfg: &Config) -> apprunner::Outcome {
     )
     .await
     .unwrap();
-    assert!(
-        fake.protocol_errors().is_empty(),
-        "{:?}",
-        fake.protocol_errors()
-    );
+    fake.assert_no_protocol_errors();
     out
 }
 
@@ -255,11 +251,7 @@ async fn the_whole_step_deploys_to_app_runner_and_writes_the_outputs() {
     );
     assert_eq!(r.output("operation-id").unwrap().len(), 32);
     assert_eq!(fake.image(), NEW);
-    assert!(
-        fake.protocol_errors().is_empty(),
-        "{:?}",
-        fake.protocol_errors()
-    );
+    fake.assert_no_protocol_errors();
 }
 
 #[tokio::test]

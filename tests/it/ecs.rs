@@ -66,11 +66,7 @@ async fn deploy(fake: &FakeEcs, cfg: &Config, cancel: &Cancel) -> Vec<ServiceOut
     let sdk = fake.sdk();
     let plans = ecs::plan(&sdk, cfg).await.unwrap();
     let out = ecs::apply(&sdk, cfg, plans, cancel).await;
-    assert!(
-        fake.protocol_errors().is_empty(),
-        "{:?}",
-        fake.protocol_errors()
-    );
+    fake.assert_no_protocol_errors();
     out
 }
 
@@ -182,11 +178,7 @@ async fn success_is_reported_at_the_poll_that_sees_completed() {
         ]
     );
     assert_eq!(o.plan.current_task_definition, old);
-    assert!(
-        fake.protocol_errors().is_empty(),
-        "{:?}",
-        fake.protocol_errors()
-    );
+    fake.assert_no_protocol_errors();
     // The drain is not waited for: the old deployment was still listed when we decided.
     let drained = fake.decided().iter().any(|d| d.what == "DRAINED");
     assert!(!drained, "success must not wait for the old tasks to drain");

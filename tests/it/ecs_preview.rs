@@ -241,11 +241,7 @@ impl Rig {
     }
 
     fn no_protocol_errors(&self) {
-        assert!(
-            self.fake.protocol_errors().is_empty(),
-            "{:?}",
-            self.fake.protocol_errors()
-        );
+        self.fake.assert_no_protocol_errors();
         self.gh.assert_no_violations();
     }
 }

@@ -81,11 +81,7 @@ async fn deploy(fake: &FakeEcs, moto_endpoint: &str, cfg: &Config, cancel: &Canc
         http: reqwest::Client::new(),
     };
     let out = ecs::apply_all(&sdk, cfg, plans, Some(&logs), cancel).await;
-    assert!(
-        fake.protocol_errors().is_empty(),
-        "{:?}",
-        fake.protocol_errors()
-    );
+    fake.assert_no_protocol_errors();
     out
 }
 

@@ -52,11 +52,7 @@ async fn deploy_with(fake: &FakeEcs, cfg: &Config, cancel: &Cancel) -> express::
     let out = express::deploy(&fake.sdk(), &reqwest::Client::new(), cfg, &arn, cancel)
         .await
         .unwrap();
-    assert!(
-        fake.protocol_errors().is_empty(),
-        "{:?}",
-        fake.protocol_errors()
-    );
+    fake.assert_no_protocol_errors();
     out
 }
 
@@ -434,11 +430,7 @@ async fn an_unknown_service_and_a_standard_service_are_named() {
             "{e}"
         );
     }
-    assert!(
-        fake.protocol_errors().is_empty(),
-        "{:?}",
-        fake.protocol_errors()
-    );
+    fake.assert_no_protocol_errors();
 }
 
 #[test]
@@ -538,11 +530,7 @@ async fn the_whole_step_deploys_to_ecs_express_and_writes_the_outputs() {
     has(&r.summary, "ECS Express deploy of `frontend`.");
     has(&r.summary, "Account `123456789012`.");
     assert_eq!(fake.express_image(&arn), NEW);
-    assert!(
-        fake.protocol_errors().is_empty(),
-        "{:?}",
-        fake.protocol_errors()
-    );
+    fake.assert_no_protocol_errors();
 }
 
 #[tokio::test]

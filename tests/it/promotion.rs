@@ -12,9 +12,7 @@ use crate::helpers::deploy::states;
 use crate::helpers::fake_ecs::{Behaviour, FakeEcs};
 use crate::helpers::fake_github::FakeGithub;
 use crate::helpers::run::{Step, StepResult};
-use crate::rollback::{
-    app_runner_step, complete, express_step, image, last_deployment, no_protocol_errors, ok,
-};
+use crate::rollback::{app_runner_step, complete, express_step, image, last_deployment, ok};
 
 const SHA_A: &str = "aaaaaaa1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const SHA_B: &str = "bbbbbbb2bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
@@ -305,11 +303,7 @@ async fn ecs_promotion_puts_the_source_task_definition_in_place_registering_noth
     assert_eq!(fake.requests("RegisterTaskDefinition").len(), registers);
     assert_eq!(p.output("task-definition-arn"), Some(td_a.as_str()));
     promoted_record(&gh, &dep_a, &dep_a["payload"]["target"]);
-    assert!(
-        fake.protocol_errors().is_empty(),
-        "{:?}",
-        fake.protocol_errors()
-    );
+    fake.assert_no_protocol_errors();
 
     // Naming the step's own environment is refused; so is an image given with `promote-from`.
     refused(
@@ -387,11 +381,7 @@ async fn app_runner_promotion_puts_the_source_image_on_this_service() {
         target,
     )
     .await;
-    assert!(
-        fake.protocol_errors().is_empty(),
-        "{:?}",
-        fake.protocol_errors()
-    );
+    fake.assert_no_protocol_errors();
 }
 
 #[tokio::test]
@@ -411,7 +401,7 @@ async fn express_promotion_puts_the_source_image_on_the_service_of_the_same_name
         target,
     )
     .await;
-    no_protocol_errors(&fake);
+    fake.assert_no_protocol_errors();
 }
 
 /// A Lambda deploy from `s3-bucket` + `s3-key` records the S3 object with the version and code hash
@@ -929,11 +919,7 @@ async fn an_app_runner_promotion_across_accounts_copies_the_image_by_digest_into
     // The source is only read: dev still runs what it deployed.
     assert_eq!(dev.image(), format!("{}/web@{}", r.a.addr, r.digest));
     for fake in [&dev, &staging] {
-        assert!(
-            fake.protocol_errors().is_empty(),
-            "{:?}",
-            fake.protocol_errors()
-        );
+        fake.assert_no_protocol_errors();
     }
 }
 
@@ -967,8 +953,8 @@ async fn an_express_promotion_across_accounts_copies_the_image_by_digest_into_th
         |image| json!({"kind": "ecs-express", "service": arn, "image": image}),
     )
     .await;
-    no_protocol_errors(&dev);
-    no_protocol_errors(&staging);
+    dev.assert_no_protocol_errors();
+    staging.assert_no_protocol_errors();
 }
 
 /// ECS across accounts: dev (account 123456789012, eu-west-1) runs service `web` with an `app` container of
@@ -1110,8 +1096,8 @@ async fn an_ecs_promotion_across_accounts_registers_this_accounts_task_definitio
     );
     assert_eq!(staging.requests("RegisterTaskDefinition").len(), registers);
     assert_eq!(staging.service_task_definition("web"), td_new);
-    no_protocol_errors(&dev);
-    no_protocol_errors(&staging);
+    dev.assert_no_protocol_errors();
+    staging.assert_no_protocol_errors();
 }
 
 /// A Lambda endpoint in front of moto whose answers to `UpdateFunctionCode` and to the unqualified

@@ -164,11 +164,7 @@ async fn ecs_previous_skips_a_failed_deploy_restores_the_last_good_task_definiti
         .await;
     ok(&r);
     gh.assert_no_violations();
-    assert!(
-        fake.protocol_errors().is_empty(),
-        "{:?}",
-        fake.protocol_errors()
-    );
+    fake.assert_no_protocol_errors();
     assert_eq!(fake.requests("RegisterTaskDefinition").len(), registers);
     let last_update = fake.requests("UpdateService").last().cloned().unwrap();
     assert_eq!(
@@ -494,11 +490,7 @@ async fn app_runner_rollback_restores_the_recorded_image_and_refuses_when_only_f
     let dep_r = last_deployment(&gh);
     assert_eq!(dep_r["payload"]["target"], dep_a["payload"]["target"]);
     assert_eq!(dep_r["sha"], SHA_A);
-    assert!(
-        fake.protocol_errors().is_empty(),
-        "{:?}",
-        fake.protocol_errors()
-    );
+    fake.assert_no_protocol_errors();
     gh.assert_no_violations();
 }
 
@@ -559,14 +551,6 @@ fn express_updates(fake: &FakeEcs) -> Vec<String> {
         .iter()
         .map(|r| r["primaryContainer"]["image"].as_str().unwrap().to_owned())
         .collect()
-}
-
-pub fn no_protocol_errors(fake: &FakeEcs) {
-    assert!(
-        fake.protocol_errors().is_empty(),
-        "{:?}",
-        fake.protocol_errors()
-    );
 }
 
 #[tokio::test]
@@ -686,7 +670,7 @@ async fn express_previous_puts_the_recorded_image_back_and_a_version_names_one()
     let dep_v = last_deployment(&gh);
     assert_eq!(dep_v["payload"]["restored_from"], dep_b["id"]);
     assert_eq!(dep_v["payload"]["rolled_back_from"], dep_r["id"]);
-    no_protocol_errors(&fake);
+    fake.assert_no_protocol_errors();
     gh.assert_no_violations();
 }
 
@@ -749,7 +733,7 @@ async fn express_failed_rollback_puts_back_what_was_live_and_records_a_failure()
             dep_f["id"]
         ),
     );
-    no_protocol_errors(&fake);
+    fake.assert_no_protocol_errors();
     gh.assert_no_violations();
 }
 
@@ -840,7 +824,7 @@ async fn express_without_an_earlier_release_or_with_another_targets_release_is_r
     assert_eq!(r.output("restored-version"), Some(SHA_B));
     assert_eq!(fake.express_image(&arn), image('1'));
     assert_eq!(ar.image(), image('6'), "App Runner untouched");
-    no_protocol_errors(&fake);
+    fake.assert_no_protocol_errors();
     gh.assert_no_violations();
 }
 

@@ -221,6 +221,12 @@ impl FakeAppRunner {
         self.calls().values().sum()
     }
 
+    /// Fails the test with every request this endpoint refused as off-protocol, if any.
+    pub fn assert_no_protocol_errors(&self) {
+        let errors = self.protocol_errors();
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+
     pub fn protocol_errors(&self) -> Vec<String> {
         self.state.lock().unwrap().protocol_errors.clone()
     }
