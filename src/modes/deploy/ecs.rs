@@ -1161,7 +1161,9 @@ async fn promote_across(
         };
         let released = describe_task_definition(&there, &recorded.task_definition).await?;
         let mut base = describe_task_definition(&here, &p.current_task_definition).await?;
-        let running = images_of(&base.task_definition);
+        // What runs now, kept before the images are replaced: the plan's diff is against it.
+        let now = base.task_definition.clone();
+        let running = images_of(&now);
         let mut images = BTreeMap::new();
         for (name, image) in images_of(&released.task_definition) {
             let Some((_, now)) = running.iter().find(|(n, _)| *n == name) else {
@@ -1199,8 +1201,7 @@ async fn promote_across(
                 problem,
             }
         })?;
-        let now = describe_task_definition(&here, &p.current_task_definition).await?;
-        p.changes = taskdef::diff(&now.task_definition, &register);
+        p.changes = taskdef::diff(&now, &register);
         p.register = register;
         p.dropped_fields = dropped;
         p.base.clone_from(&p.current_task_definition);
