@@ -495,3 +495,236 @@ async fn only_a_refused_read_of_the_records_is_a_permission_problem() {
         .unwrap_err();
     assert!(e.is_forbidden(), "{e}");
 }
+
+/// The run's context: `GITHUB_REF` `git_ref` at commit `sha`.
+fn run(git_ref: &str, sha: &str) -> stevedore::context::Context {
+    stevedore::context::Context {
+        repository: Some(REPO.to_owned()),
+        git_ref: Some(git_ref.to_owned()),
+        sha: Some(sha.to_owned()),
+        run_id: Some("4711".to_owned()),
+        server_url: "https://github.com".to_owned(),
+        ..Default::default()
+    }
+}
+
+/// The record a deploy writes: the deployment of the run's commit with what it put in place, the run's tag
+/// as its version, `production_environment` by the environment's name, `in_progress` at once; then
+/// `success` (with `auto_inactive`, retiring earlier ones) or `failure`. A record missing or wrong here is
+/// one a later rollback cannot find or cannot verify.
+#[tokio::test]
+async fn a_deploy_records_what_it_put_in_place_and_how_it_ended() {
+    let gh = FakeGithub::start_for(REPO).await;
+    let shas = gh.seed_commits("main", &["a", "b"]);
+    let c = gh.client_as(READER);
+    let target = Target::Lambda {
+        function: "api".into(),
+        alias: "live".into(),
+        version: "7".into(),
+        code_sha256: Some("c0de".into()),
+        s3: None,
+    };
+    let record = deployments::Record {
+        target: Some(target.clone()),
+        ..Default::default()
+    };
+    let prod = deployments::start_recorded(
+        &c,
+        &run("refs/tags/v1.4.2", &shas[0]),
+        "production",
+        "Deploying api",
+        &record,
+    )
+    .await
+    .unwrap();
+    let staging = deployments::start(
+        &c,
+        &run("refs/heads/main", &shas[1]),
+        "staging",
+        "Deploying",
+    )
+    .await
+    .unwrap();
+    let all = gh.deployments();
+    assert_eq!(all.len(), 2, "{all:#?}");
+    let by_id = |id: u64| {
+        all.iter()
+            .find(|d| d["id"].as_u64() == Some(id))
+            .unwrap_or_else(|| panic!("no deployment {id}: {all:#?}"))
+            .clone()
+    };
+    let (p, s) = (by_id(prod.id), by_id(staging.id));
+    assert_eq!(p["sha"], shas[0].as_str());
+    assert_eq!(p["environment"], "production");
+    assert_eq!(p["production_environment"], true);
+    assert_eq!(p["transient_environment"], false);
+    let payload: deployments::Payload = serde_json::from_value(p["payload"].clone()).unwrap();
+    assert_eq!(payload.version.as_deref(), Some("v1.4.2"), "{payload:?}");
+    assert_eq!(payload.git_ref.as_deref(), Some("refs/tags/v1.4.2"));
+    assert_eq!(payload.run_id.as_deref(), Some("4711"));
+    assert_eq!(payload.target, Some(target));
+    // Not a tag: the version is the commit; no target recorded.
+    assert_eq!(s["production_environment"], false);
+    let payload: deployments::Payload = serde_json::from_value(s["payload"].clone()).unwrap();
+    assert_eq!(payload.version.as_deref(), Some(shas[1].as_str()));
+    assert_eq!(payload.target, None);
+
+    deployments::finish(&c, &prod, true, Some("https://api.example.com/"), None)
+        .await
+        .unwrap();
+    deployments::finish(&c, &staging, false, None, None)
+        .await
+        .unwrap();
+    let states = |id: u64| {
+        gh.deployment_statuses(id)
+            .iter()
+            .map(|s| s["state"].as_str().unwrap_or_default().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(states(prod.id), ["in_progress", "success"]);
+    assert_eq!(states(staging.id), ["in_progress", "failure"]);
+    let done = gh.deployment_statuses(prod.id)[1].clone();
+    assert_eq!(done["description"], "Deployed to production", "{done}");
+    assert_eq!(done["environment_url"], "https://api.example.com/");
+    assert_eq!(
+        done["log_url"],
+        "https://github.com/octo-org/octo-repo/actions/runs/4711"
+    );
+    let failed = gh.deployment_statuses(staging.id)[1].clone();
+    assert_eq!(
+        failed["description"], "Deployment to staging failed",
+        "{failed}"
+    );
+    // Only a success retires the deployments before it.
+    let bodies = gh.request_bodies();
+    let status_bodies: Vec<Value> = bodies
+        .iter()
+        .filter(|(route, _)| route.ends_with("/statuses"))
+        .map(|(_, b)| serde_json::from_str(b).unwrap())
+        .collect();
+    assert_eq!(
+        status_bodies
+            .iter()
+            .map(|b| (b["state"].clone(), b.get("auto_inactive").cloned()))
+            .collect::<Vec<_>>(),
+        [
+            (json!("in_progress"), None),
+            (json!("in_progress"), None),
+            (json!("success"), Some(json!(true))),
+            (json!("failure"), None),
+        ]
+    );
+    gh.assert_no_violations();
+}
+
+/// A preview's record: one transient deployment per commit (a re-run edits it instead of adding one), and
+/// the older deployments of the preview's environment made inactive once, never the one kept.
+#[tokio::test]
+async fn a_preview_record_is_one_per_commit_and_its_older_ones_are_retired_once() {
+    let gh = FakeGithub::start_for(REPO).await;
+    let shas = gh.seed_commits("main", &["a", "b"]);
+    let c = gh.client_as(READER);
+    let env = "pr-7";
+    let first =
+        deployments::start_transient(&c, &run("refs/pull/7/merge", &shas[0]), env, "Preview")
+            .await
+            .unwrap();
+    let again =
+        deployments::start_transient(&c, &run("refs/pull/7/merge", &shas[0]), env, "Preview")
+            .await
+            .unwrap();
+    assert_eq!(
+        again.id, first.id,
+        "a re-run of the same commit edits its deployment"
+    );
+    assert_eq!(again.sha, shas[0]);
+    let newer =
+        deployments::start_transient(&c, &run("refs/pull/7/merge", &shas[1]), env, "Preview")
+            .await
+            .unwrap();
+    assert_ne!(newer.id, first.id);
+    let all = gh.deployments();
+    assert_eq!(all.len(), 2, "{all:#?}");
+    assert!(
+        all.iter().all(|d| d["transient_environment"] == true),
+        "{all:#?}"
+    );
+    let last_state = |id: u64| {
+        gh.deployment_statuses(id)
+            .last()
+            .map(|s| s["state"].as_str().unwrap_or_default().to_owned())
+    };
+    assert_eq!(
+        gh.deployment_statuses(first.id).len(),
+        2,
+        "in_progress twice"
+    );
+
+    let retired = deployments::deactivate(&c, REPO, env, Some(newer.id), "Superseded")
+        .await
+        .unwrap();
+    assert_eq!(retired, 1);
+    assert_eq!(last_state(first.id).as_deref(), Some("inactive"));
+    assert_eq!(last_state(newer.id).as_deref(), Some("in_progress"));
+    // Already inactive: not marked again.
+    let retired = deployments::deactivate(&c, REPO, env, Some(newer.id), "Superseded")
+        .await
+        .unwrap();
+    assert_eq!(retired, 0);
+    assert_eq!(gh.deployment_statuses(first.id).len(), 3);
+    // Closing the preview retires the rest.
+    let retired = deployments::deactivate(&c, REPO, env, None, "Closed")
+        .await
+        .unwrap();
+    assert_eq!(retired, 1);
+    assert_eq!(last_state(newer.id).as_deref(), Some("inactive"));
+    gh.assert_no_violations();
+}
+
+/// How a recorded target is named in messages and in a fix's inputs.
+#[test]
+fn a_recorded_target_is_named_by_its_kind_its_name_and_its_inputs() {
+    let ecs = Target::Ecs {
+        cluster: "prod".into(),
+        services: ["web", "worker"]
+            .map(|s| deployments::EcsService {
+                service: s.into(),
+                task_definition: format!("{s}:3"),
+            })
+            .to_vec(),
+    };
+    assert_eq!(ecs.describe(), "ECS `web, worker` in cluster `prod`");
+    assert_eq!(ecs.inputs(), "`cluster: prod` + `service: web, worker`");
+    let lambda = Target::Lambda {
+        function: "api".into(),
+        alias: "live".into(),
+        version: "7".into(),
+        code_sha256: None,
+        s3: None,
+    };
+    assert_eq!(lambda.describe(), "Lambda `api:live`");
+    assert_eq!(lambda.inputs(), "`function-name: api` + `alias: live`");
+    let app =
+        "arn:aws:apprunner:eu-west-1:123456789012:service/web/8fe1e10304f84fd2b0df550fe98a71fa";
+    let apprunner = Target::AppRunner {
+        service: app.into(),
+        image: "img".into(),
+    };
+    assert_eq!(apprunner.describe(), "App Runner `web`");
+    assert_eq!(apprunner.inputs(), format!("`app-runner-service: {app}`"));
+    let express_arn = "arn:aws:ecs:eu-west-1:123456789012:service/default/shop";
+    let express = Target::EcsExpress {
+        service: express_arn.into(),
+        image: "img".into(),
+    };
+    assert_eq!(express.describe(), "ECS Express `shop`");
+    assert_eq!(
+        express.inputs(),
+        format!("`express-service: {express_arn}`")
+    );
+    let plain = Target::AppRunner {
+        service: "web".into(),
+        image: "img".into(),
+    };
+    assert_eq!(plain.describe(), "App Runner `web`");
+}
