@@ -224,6 +224,13 @@ fn action_yml_runs_our_dockerfile() {
 /// The README's inputs/outputs tables, rendered from action.yml.
 fn readme_tables(doc: &Value) -> String {
     let cell = |s: &str| s.trim().replace('|', "\\|").replace('\n', " ");
+    let description = |spec: &Value| {
+        cell(
+            spec.get("description")
+                .and_then(Value::as_str)
+                .unwrap_or(""),
+        )
+    };
     let mut out =
         String::from("| input | required | default | description |\n| --- | --- | --- | --- |\n");
     for (name, spec) in section(doc, "inputs") {
@@ -236,28 +243,20 @@ fn readme_tables(doc: &Value) -> String {
             .get("required")
             .and_then(Value::as_bool)
             .unwrap_or(false);
-        let description = spec
-            .get("description")
-            .and_then(Value::as_str)
-            .unwrap_or("");
         out.push_str(&format!(
             "| `{}` | {} | {} | {} |\n",
             name.as_str().unwrap_or(""),
             if required { "yes" } else { "no" },
             default,
-            cell(description)
+            description(spec)
         ));
     }
     out.push_str("\n| output | description |\n| --- | --- |\n");
     for (name, spec) in section(doc, "outputs") {
-        let description = spec
-            .get("description")
-            .and_then(Value::as_str)
-            .unwrap_or("");
         out.push_str(&format!(
             "| `{}` | {} |\n",
             name.as_str().unwrap_or(""),
-            cell(description)
+            description(spec)
         ));
     }
     out
