@@ -12,33 +12,18 @@ use crate::helpers::moto::unique;
 use crate::lambda::Rig;
 
 async fn policy(rig: &Rig) -> Vec<Value> {
-    let p = rig
-        .lambda
-        .get_policy()
-        .function_name(&rig.function)
-        .qualifier("live")
-        .send()
-        .await;
-    match p {
-        Ok(p) => {
-            let v: Value = serde_json::from_str(p.policy().unwrap()).unwrap();
+    match rig.policy("live").await {
+        Some(p) => {
+            let v: Value = serde_json::from_str(&p).unwrap();
             v["Statement"].as_array().cloned().unwrap_or_default()
         }
-        Err(_) => Vec::new(),
+        None => Vec::new(),
     }
 }
 
 /// The ARN of the rig's alias `live`.
 async fn live_arn(rig: &Rig) -> String {
-    rig.lambda
-        .get_alias()
-        .function_name(&rig.function)
-        .name("live")
-        .send()
-        .await
-        .unwrap()
-        .alias_arn
-        .unwrap()
+    rig.get_alias("live").await.alias_arn.unwrap()
 }
 
 /// The default bus's rule `name`, if there is one.
