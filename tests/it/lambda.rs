@@ -142,6 +142,18 @@ impl Rig {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+
+    /// Runs `step` (a canary or linear deploy), cancels it (`SIGINT`) once traffic on `live` is split,
+    /// and checks that it then exits 1.
+    pub async fn cancelled_mid_split(&self, step: Step) -> StepResult {
+        let (handle, cancel) = stevedore::cancel::pair();
+        let run = tokio::spawn(step.run_with_cancel(cancel));
+        self.until_split(&run).await;
+        handle.cancel("SIGINT");
+        let r = run.await.unwrap();
+        assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+        r
+    }
 }
 
 /// A loopback health endpoint answering `status` (changeable) and counting requests.
@@ -414,13 +426,8 @@ async fn cancelling_mid_canary_restores_the_alias() {
     let Some(rig) = Rig::new("lambda-cancel").await else {
         return;
     };
-    let (handle, cancel) = stevedore::cancel::pair();
     let step = rig.step(Some("v2")).input("traffic", "canary 10% 10m");
-    let run = tokio::spawn(step.run_with_cancel(cancel));
-    rig.until_split(&run).await;
-    handle.cancel("SIGINT");
-    let r = run.await.unwrap();
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    let r = rig.cancelled_mid_split(step).await;
     assert_eq!(rig.alias().await, ("1".to_owned(), None));
     has(&r.summary, "cancelled, alias restored to version 1");
 }
