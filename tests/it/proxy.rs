@@ -2,15 +2,13 @@
 //! for https, `HTTP_PROXY` for http), and around it for `NO_PROXY` hosts. The proxy is a loopback one that
 //! records each `CONNECT` and each forwarded request (helpers/proxy.rs). See docs/security.md.
 
-use stevedore::report::Verdict;
-
 use crate::credentials::{ScriptedSts, errors, step as credentials_step};
 use crate::helpers::fake_github::FakeGithub;
 use crate::helpers::fake_oidc::{FakeOidc, Settings};
 use crate::helpers::proxy::RecordingProxy;
 use crate::helpers::run::{Step, StepResult};
 use crate::helpers::tls::TestCa;
-use crate::reporting::{on_pr, report_with, run_reporting, step};
+use crate::reporting::report_pr_success;
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/github-deploy";
 
@@ -27,11 +25,9 @@ fn authority(url: &str) -> String {
 /// GitHub `gh` (trusted through `SSL_CERT_FILE`), with `vars` (the proxy settings) set too.
 async fn report_through(gh: &FakeGithub, vars: &[(&str, &str)]) -> StepResult {
     let ca = gh.ca_pem_path().unwrap().display().to_string();
-    let s = vars.iter().fold(
-        on_pr(step(&gh.url()), false).var("SSL_CERT_FILE", &ca),
-        |s, (k, v)| s.var(k, v),
-    );
-    run_reporting(s, report_with(Verdict::Success, 3)).await
+    let mut all = vec![("SSL_CERT_FILE", ca.as_str())];
+    all.extend_from_slice(vars);
+    report_pr_success(&gh.url(), &all).await
 }
 
 /// A TLS OIDC issuer (trusted through `SSL_CERT_FILE`), an STS that refuses, and a recording proxy.
