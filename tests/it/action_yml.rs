@@ -86,6 +86,19 @@ fn the_input_names_in_the_code_are_exactly_those_action_yml_declares() {
     assert_eq!(ours, declared);
 }
 
+/// For `mode`: the environment with only `INPUT_MODE`, then one more for each other declared input set
+/// alone (to `x`).
+fn one_input_envs(mode: Mode, declared: &BTreeSet<String>) -> Vec<Env> {
+    let mut envs = vec![Env::from_pairs([("INPUT_MODE", mode.as_str())])];
+    envs.extend(declared.iter().filter(|i| *i != "mode").map(|input| {
+        Env::from_pairs([
+            ("INPUT_MODE".to_owned(), mode.as_str().to_owned()),
+            (format!("INPUT_{}", input.to_uppercase()), "x".to_owned()),
+        ])
+    }));
+    envs
+}
+
 /// A configuration that cannot be built always says why: for every mode, on an empty environment and
 /// with each declared input set alone (to `x`), a refused run lists at least one input error (never
 /// "0 invalid input(s)"), and each names a declared input.
@@ -94,14 +107,7 @@ fn every_refused_configuration_names_an_input() {
     let declared = declared_inputs(&action_yml());
     let mut refused = 0;
     for mode in Mode::ALL {
-        let mut envs = vec![Env::from_pairs([("INPUT_MODE", mode.as_str())])];
-        envs.extend(declared.iter().filter(|i| *i != "mode").map(|input| {
-            Env::from_pairs([
-                ("INPUT_MODE".to_owned(), mode.as_str().to_owned()),
-                (format!("INPUT_{}", input.to_uppercase()), "x".to_owned()),
-            ])
-        }));
-        for env in envs {
+        for env in one_input_envs(mode, &declared) {
             let mut p = Inputs::new(&env);
             let parsed = Config::parse(&mut p);
             let n = p.error_count();
@@ -136,14 +142,7 @@ fn every_input_is_read_once() {
     let declared = declared_inputs(&action_yml());
     let mut again = BTreeSet::new();
     for mode in Mode::ALL {
-        let mut envs = vec![Env::from_pairs([("INPUT_MODE", mode.as_str())])];
-        envs.extend(declared.iter().filter(|i| *i != "mode").map(|input| {
-            Env::from_pairs([
-                ("INPUT_MODE".to_owned(), mode.as_str().to_owned()),
-                (format!("INPUT_{}", input.to_uppercase()), "x".to_owned()),
-            ])
-        }));
-        for env in envs {
+        for env in one_input_envs(mode, &declared) {
             let mut p = Inputs::new(&env);
             let _config = Config::parse(&mut p);
             again.extend(
@@ -225,6 +224,13 @@ fn action_yml_runs_our_dockerfile() {
 /// The README's inputs/outputs tables, rendered from action.yml.
 fn readme_tables(doc: &Value) -> String {
     let cell = |s: &str| s.trim().replace('|', "\\|").replace('\n', " ");
+    let description = |spec: &Value| {
+        cell(
+            spec.get("description")
+                .and_then(Value::as_str)
+                .unwrap_or(""),
+        )
+    };
     let mut out =
         String::from("| input | required | default | description |\n| --- | --- | --- | --- |\n");
     for (name, spec) in section(doc, "inputs") {
@@ -237,28 +243,20 @@ fn readme_tables(doc: &Value) -> String {
             .get("required")
             .and_then(Value::as_bool)
             .unwrap_or(false);
-        let description = spec
-            .get("description")
-            .and_then(Value::as_str)
-            .unwrap_or("");
         out.push_str(&format!(
             "| `{}` | {} | {} | {} |\n",
             name.as_str().unwrap_or(""),
             if required { "yes" } else { "no" },
             default,
-            cell(description)
+            description(spec)
         ));
     }
     out.push_str("\n| output | description |\n| --- | --- |\n");
     for (name, spec) in section(doc, "outputs") {
-        let description = spec
-            .get("description")
-            .and_then(Value::as_str)
-            .unwrap_or("");
         out.push_str(&format!(
             "| `{}` | {} |\n",
             name.as_str().unwrap_or(""),
-            cell(description)
+            description(spec)
         ));
     }
     out

@@ -10,7 +10,7 @@ use stevedore::modes::deploy::apprunner::{self, Config, HealthTiming, OpEnd, Rol
 use stevedore::report::Verdict;
 
 use crate::ecs::{error_lines, fast};
-use crate::helpers::deploy::{TOKEN, only_deployment, record, scripted_step, states};
+use crate::helpers::deploy::{TOKEN, one_failed_deployment, record, scripted_step, succeeds};
 use crate::helpers::fake_apprunner::{FakeAppRunner, Op};
 use crate::helpers::fake_ecs::sdk_config;
 use crate::helpers::run::Step;
@@ -242,8 +242,7 @@ fn step(fake: &FakeAppRunner) -> Option<Step> {
 async fn the_whole_step_deploys_to_app_runner_and_writes_the_outputs() {
     let fake = FakeAppRunner::start("frontend", OLD).await;
     let Some(step) = step(&fake) else { return };
-    let r = step.exits(0).await;
-    assert_eq!(r.output("verdict"), Some("success"));
+    let r = succeeds(step).await;
     assert!(
         r.output("service-url")
             .unwrap()
@@ -276,9 +275,7 @@ async fn a_github_deployment_records_an_unhealthy_app_runner_deploy_as_a_failure
     fake.health(500);
     let Some(step) = step(&fake) else { return };
     let r = record(step, &gh, "staging", TOKEN).exits(1).await;
-    gh.assert_no_violations();
-    let id = only_deployment(&gh, "staging");
-    assert_eq!(states(&gh, id), vec!["in_progress", "failure"]);
+    let id = one_failed_deployment(&gh, "staging");
     has(
         &r.summary,
         &format!("GitHub Deployment {id} to `staging`: failure."),

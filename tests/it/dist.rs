@@ -66,17 +66,20 @@ fn steps(job: &Value) -> &Vec<Value> {
     job["steps"].as_sequence().unwrap()
 }
 
+/// The first step of `job` whose `key:` is a string that `pred` accepts.
+fn step_whose<'a>(job: &'a Value, key: &str, pred: impl Fn(&str) -> bool) -> Option<&'a Value> {
+    steps(job)
+        .iter()
+        .find(|s| s.get(key).and_then(Value::as_str).is_some_and(&pred))
+}
+
 /// The paths release.yml attests, and the full `uses:` line of the attestation step.
 fn attested() -> (Vec<String>, String) {
     let wf = release_yml();
-    let step = steps(&wf["jobs"]["provenance"])
-        .iter()
-        .find(|s| {
-            s.get("uses")
-                .and_then(Value::as_str)
-                .is_some_and(|u| u.starts_with("actions/attest-build-provenance@"))
-        })
-        .expect("release.yml's provenance job attests with actions/attest-build-provenance");
+    let step = step_whose(&wf["jobs"]["provenance"], "uses", |u| {
+        u.starts_with("actions/attest-build-provenance@")
+    })
+    .expect("release.yml's provenance job attests with actions/attest-build-provenance");
     let paths = step["with"]["subject-path"]
         .as_str()
         .unwrap()
@@ -151,14 +154,10 @@ fn release_yml_tags_and_moves_v1_only_after_rebuilding_dist_from_the_sources() {
         dist["outputs"]["stale"].as_str(),
         Some("${{ steps.hash.outputs.stale }}")
     );
-    let rebuild = steps(dist)
-        .iter()
-        .find(|s| {
-            s.get("run")
-                .and_then(Value::as_str)
-                .is_some_and(|r| r.contains("scripts/check-dist.sh --rebuild"))
-        })
-        .expect("the dist job rebuilds dist/");
+    let rebuild = step_whose(dist, "run", |r| {
+        r.contains("scripts/check-dist.sh --rebuild")
+    })
+    .expect("the dist job rebuilds dist/");
     let run = rebuild["run"].as_str().unwrap();
     assert!(run.contains("bash scripts/dist-in-bookworm.sh bash scripts/check-dist.sh --rebuild"));
     // Runs whenever dist/ claims to be this commit's build; a failed comparison fails the job, and the

@@ -23,6 +23,7 @@ use stevedore::config::Config;
 use stevedore::inputs::{Inputs, Mode};
 
 use crate::helpers::runner::repo_root;
+use crate::helpers::workflow::{action_yml_inputs, replace_expressions};
 
 /// One `uses: …stevedore…` step or standalone input block.
 #[derive(Debug)]
@@ -37,11 +38,7 @@ struct Snippet {
 
 /// `action.yml`'s inputs and their defaults.
 fn action_inputs() -> BTreeMap<String, Option<String>> {
-    let text = std::fs::read_to_string(repo_root().join("action.yml")).unwrap();
-    let doc: Value = serde_yaml_ng::from_str(&text).unwrap();
-    doc["inputs"]
-        .as_mapping()
-        .unwrap()
+    action_yml_inputs()
         .iter()
         .map(|(k, v)| (k.as_str().unwrap().to_owned(), v.get("default").map(scalar)))
         .collect()
@@ -118,22 +115,11 @@ fn plausible(expr: &str, env: &BTreeMap<String, String>) -> Option<String> {
 
 /// Replaces every `${{ … }}` in `text`; `Err` names the first expression without a plausible value.
 fn substitute(text: &str, env: &BTreeMap<String, String>) -> Result<String, String> {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("${{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 3..];
-        let end = after
-            .find("}}")
-            .ok_or_else(|| format!("unterminated expression in {text:?}"))?;
-        let expr = &after[..end];
-        out.push_str(&plausible(expr, env).ok_or_else(|| {
+    replace_expressions(text, |expr| {
+        plausible(expr, env).ok_or_else(|| {
             format!("no plausible value for `${{{{{expr}}}}}`: add one to docs_snippets::plausible")
-        })?);
-        rest = &after[end + 2..];
-    }
-    out.push_str(rest);
-    Ok(out)
+        })
+    })
 }
 
 fn is_stevedore(uses: &str) -> bool {

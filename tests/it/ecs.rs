@@ -10,7 +10,7 @@ use stevedore::modes::deploy::ecs::{
     self, Config, End, RollbackOutcome, ServiceOutcome, Timing, taskdef::Edits,
 };
 
-use crate::helpers::deploy::{TOKEN, only_deployment, record, scripted_step, states};
+use crate::helpers::deploy::{TOKEN, one_failed_deployment, record, scripted_step, succeeds};
 use crate::helpers::fake_ecs::{After, Behaviour, FakeEcs, sdk_config};
 use crate::helpers::run::Step;
 
@@ -550,8 +550,7 @@ async fn the_whole_step_deploys_and_writes_outputs_and_summary() {
     let Some(step) = step_for(&fake) else {
         return;
     };
-    let r = step.exits(0).await;
-    assert_eq!(r.output("verdict"), Some("success"));
+    let r = succeeds(step).await;
     assert!(
         r.output("task-definition-arn")
             .unwrap()
@@ -1096,9 +1095,7 @@ async fn a_github_deployment_records_the_deploy_and_its_outcome() {
         .input("service", "web\nworker")
         .exits(1)
         .await;
-    gh.assert_no_violations();
-    let id = only_deployment(&gh, "staging");
-    assert_eq!(states(&gh, id), vec!["in_progress", "failure"]);
+    let id = one_failed_deployment(&gh, "staging");
     has(
         &r.summary,
         &format!("GitHub Deployment {id} to `staging`: failure."),

@@ -3,7 +3,7 @@
 //! untouched.
 
 use serde_json::{Value, json};
-use stevedore::aws::events::{Events, PutRule, SERVICE};
+use stevedore::aws::events::{Events, PutRule, Rule, SERVICE};
 use stevedore::aws::json_rpc::JsonRpc;
 use stevedore::event_rules::{self, Action, EventRule, OWNER_TAG, TARGET_ID, Worker};
 use stevedore::net::Net;
@@ -12,33 +12,23 @@ use crate::helpers::moto::unique;
 use crate::lambda::Rig;
 
 async fn policy(rig: &Rig) -> Vec<Value> {
-    let p = rig
-        .lambda
-        .get_policy()
-        .function_name(&rig.function)
-        .qualifier("live")
-        .send()
-        .await;
-    match p {
-        Ok(p) => {
-            let v: Value = serde_json::from_str(p.policy().unwrap()).unwrap();
+    match rig.policy("live").await {
+        Some(p) => {
+            let v: Value = serde_json::from_str(&p).unwrap();
             v["Statement"].as_array().cloned().unwrap_or_default()
         }
-        Err(_) => Vec::new(),
+        None => Vec::new(),
     }
 }
 
 /// The ARN of the rig's alias `live`.
 async fn live_arn(rig: &Rig) -> String {
-    rig.lambda
-        .get_alias()
-        .function_name(&rig.function)
-        .name("live")
-        .send()
-        .await
-        .unwrap()
-        .alias_arn
-        .unwrap()
+    rig.get_alias("live").await.alias_arn.unwrap()
+}
+
+/// The default bus's rule `name`, if there is one.
+async fn default_rule(events: &Events, name: &str) -> Option<Rule> {
+    events.describe_rule("default", name).await.unwrap()
 }
 
 fn rules(text: &str) -> Vec<EventRule> {
@@ -107,13 +97,7 @@ async fn event_rules_are_created_updated_pruned_on_the_alias_and_a_second_run_ch
         planned.iter().all(|c| c.action == Action::Create),
         "{planned:?}"
     );
-    assert!(
-        events
-            .describe_rule("default", &nightly)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(default_rule(&events, &nightly).await.is_none());
 
     let created = sync(v1.clone(), false).await;
     assert_eq!(created.len(), 3);
@@ -211,23 +195,14 @@ async fn event_rules_are_created_updated_pruned_on_the_alias_and_a_second_run_ch
         format!("~ rule default/{nightly}: schedule rate(1 day) → cron(0 3 * * ? *)")
     );
     assert_eq!(
-        events
-            .describe_rule("default", &nightly)
+        default_rule(&events, &nightly)
             .await
-            .unwrap()
             .unwrap()
             .schedule_expression
             .as_deref(),
         Some("cron(0 3 * * ? *)")
     );
-    assert!(
-        events
-            .describe_rule("default", &sweep)
-            .await
-            .unwrap()
-            .is_none(),
-        "pruned"
-    );
+    assert!(default_rule(&events, &sweep).await.is_none(), "pruned");
     let sweep_sid = event_rules::statement_id("default", &sweep);
     assert!(
         !policy(&rig)
@@ -237,11 +212,7 @@ async fn event_rules_are_created_updated_pruned_on_the_alias_and_a_second_run_ch
         "its permission went with it"
     );
     // Someone else's rule is as it was.
-    let theirs = events
-        .describe_rule("default", &foreign)
-        .await
-        .unwrap()
-        .unwrap();
+    let theirs = default_rule(&events, &foreign).await.unwrap();
     assert_eq!(theirs.schedule_expression.as_deref(), Some("rate(1 hour)"));
     assert_eq!(
         events
@@ -263,11 +234,7 @@ async fn event_rules_are_created_updated_pruned_on_the_alias_and_a_second_run_ch
         .await
         .unwrap_err();
     assert!(e.to_string().contains("is not stevedore's"), "{e}");
-    let theirs = events
-        .describe_rule("default", &foreign)
-        .await
-        .unwrap()
-        .unwrap();
+    let theirs = default_rule(&events, &foreign).await.unwrap();
     assert_eq!(theirs.schedule_expression.as_deref(), Some("rate(1 hour)"));
 }
 
@@ -300,13 +267,7 @@ async fn a_lambda_deploy_syncs_its_event_rules_after_the_alias_moved() {
             && dry.contains("(dry run, nothing written)"),
         "{dry}"
     );
-    assert!(
-        events
-            .describe_rule("default", &nightly)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(default_rule(&events, &nightly).await.is_none());
 
     let deployed = summary(&rig.step(Some("a")).input("event-rules", &first).run().await);
     assert!(
@@ -350,13 +311,7 @@ async fn a_lambda_deploy_syncs_its_event_rules_after_the_alias_moved() {
             && moved.contains(&format!("`- rule default/{nightly}")),
         "{moved}"
     );
-    assert!(
-        events
-            .describe_rule("default", &nightly)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(default_rule(&events, &nightly).await.is_none());
     assert!(!policy(&rig).await.iter().any(|s| s["Sid"] == sid.as_str()));
 }
 
@@ -407,13 +362,7 @@ async fn each_rules_sample_event_is_sent_to_the_new_version_before_traffic() {
         [r#"{"ping": 1}"#, ok_event, r#"{"ping": 1}"#]
     );
     assert_eq!(rig.alias().await.0, "2");
-    assert!(
-        events
-            .describe_rule("default", &orders)
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(default_rule(&events, &orders).await.is_some());
 
     // The new version fails on the sample event: no traffic moves, no rule is synced or pruned.
     seen.lock().unwrap().clear();

@@ -14,7 +14,7 @@ use stevedore::modes::deploy::express::{self, Config, End, Rollback};
 use stevedore::report::Verdict;
 
 use crate::ecs::{error_lines, fast};
-use crate::helpers::deploy::{TOKEN, only_deployment, record, scripted_step, states};
+use crate::helpers::deploy::{TOKEN, one_failed_deployment, record, scripted_step, succeeds};
 use crate::helpers::fake_ecs::{After, ExpressDeploy, FakeEcs};
 use crate::helpers::run::Step;
 
@@ -516,8 +516,7 @@ fn step(fake: &FakeEcs) -> Option<Step> {
 async fn the_whole_step_deploys_to_ecs_express_and_writes_the_outputs() {
     let (fake, arn) = fake().await;
     let Some(step) = step(&fake) else { return };
-    let r = step.exits(0).await;
-    assert_eq!(r.output("verdict"), Some("success"));
+    let r = succeeds(step).await;
     assert_eq!(
         r.output("service-url"),
         Some("https://frontend-0123456789abcdef.ecs.eu-west-1.on.aws")
@@ -650,9 +649,7 @@ async fn a_github_deployment_records_an_unhealthy_express_deploy_as_a_failure() 
     fake.health(500);
     let Some(step) = step(&fake) else { return };
     let r = record(step, &gh, "staging", TOKEN).exits(1).await;
-    gh.assert_no_violations();
-    let id = only_deployment(&gh, "staging");
-    assert_eq!(states(&gh, id), vec!["in_progress", "failure"]);
+    one_failed_deployment(&gh, "staging");
     assert_eq!(fake.express_image(&arn), OLD);
     let errors = error_lines(&r.stdout);
     assert_eq!(errors.len(), 1, "{}", r.stdout);

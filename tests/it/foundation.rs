@@ -3,6 +3,14 @@
 use crate::helpers::has;
 use crate::helpers::run::Step;
 
+/// The `::error` workflow commands a run printed.
+fn error_lines(stdout: &str) -> Vec<&str> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with("::error"))
+        .collect()
+}
+
 #[tokio::test]
 async fn three_bad_inputs_give_three_messages_and_exit_2() {
     let r = Step::new()
@@ -13,11 +21,7 @@ async fn three_bad_inputs_give_three_messages_and_exit_2() {
         .var("INPUT_DRY_RUN", "true")
         .exits(2)
         .await;
-    let errors: Vec<_> = r
-        .stdout
-        .lines()
-        .filter(|l| l.starts_with("::error"))
-        .collect();
+    let errors = error_lines(&r.stdout);
     assert_eq!(errors.len(), 2, "{}", r.stdout);
     let r = Step::new()
         .input("mode", "deploi")
@@ -26,11 +30,7 @@ async fn three_bad_inputs_give_three_messages_and_exit_2() {
         .run()
         .await;
     assert_eq!(r.code, 2);
-    let errors: Vec<_> = r
-        .stdout
-        .lines()
-        .filter(|l| l.starts_with("::error"))
-        .collect();
+    let errors = error_lines(&r.stdout);
     assert_eq!(errors.len(), 3, "{}", r.stdout);
     has(errors[0], "input `mode` = `deploi`: is not a mode");
     assert!(errors[1].contains("input `dry-run` = `yes`: is not a boolean"));

@@ -13,6 +13,7 @@ pub mod fake_apprunner;
 pub mod fake_ecs;
 pub mod fake_github;
 pub mod fake_oidc;
+pub mod fake_server;
 pub mod golden;
 pub mod moto;
 pub mod proxy;

@@ -76,16 +76,51 @@ impl Rig {
         }
     }
 
-    /// (primary version, routing) of alias `live`.
-    pub async fn alias(&self) -> (String, Option<(String, f64)>) {
-        let a = self
-            .lambda
+    /// The function's alias `name`, as GetAlias describes it.
+    pub async fn get_alias(
+        &self,
+        name: &str,
+    ) -> aws_sdk_lambda::operation::get_alias::GetAliasOutput {
+        self.lambda
             .get_alias()
             .function_name(&self.function)
-            .name("live")
+            .name(name)
             .send()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// The resource policy (JSON text) on the function's `qualifier` (version or alias); `None` when
+    /// GetPolicy refuses (there is none).
+    pub async fn policy(&self, qualifier: &str) -> Option<String> {
+        let p = self
+            .lambda
+            .get_policy()
+            .function_name(&self.function)
+            .qualifier(qualifier)
+            .send()
+            .await
+            .ok()?;
+        Some(p.policy().unwrap().to_owned())
+    }
+
+    /// The configuration of the function's `qualifier` (version or alias), or of `$LATEST` for `None`.
+    pub async fn configuration(
+        &self,
+        qualifier: Option<&str>,
+    ) -> aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput {
+        self.lambda
+            .get_function_configuration()
+            .function_name(&self.function)
+            .set_qualifier(qualifier.map(str::to_owned))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// (primary version, routing) of alias `live`.
+    pub async fn alias(&self) -> (String, Option<(String, f64)>) {
+        let a = self.get_alias("live").await;
         (
             a.function_version().unwrap().to_owned(),
             a.routing_config()
@@ -106,6 +141,18 @@ impl Rig {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Runs `step` (a canary or linear deploy), cancels it (`SIGINT`) once traffic on `live` is split,
+    /// and checks that it then exits 1.
+    pub async fn cancelled_mid_split(&self, step: Step) -> StepResult {
+        let (handle, cancel) = stevedore::cancel::pair();
+        let run = tokio::spawn(step.run_with_cancel(cancel));
+        self.until_split(&run).await;
+        handle.cancel("SIGINT");
+        let r = run.await.unwrap();
+        assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+        r
     }
 }
 
@@ -220,14 +267,7 @@ async fn configuration_and_code_are_updated_one_after_the_other_and_the_alias_mo
         "values never reach the report"
     );
     assert_eq!(rig.alias().await, ("2".to_owned(), None));
-    let v2 = rig
-        .lambda
-        .get_function_configuration()
-        .function_name(&rig.function)
-        .qualifier("2")
-        .send()
-        .await
-        .unwrap();
+    let v2 = rig.configuration(Some("2")).await;
     assert_eq!(v2.memory_size(), Some(256));
     assert_eq!(v2.timeout(), Some(30));
     assert_eq!(
@@ -386,13 +426,8 @@ async fn cancelling_mid_canary_restores_the_alias() {
     let Some(rig) = Rig::new("lambda-cancel").await else {
         return;
     };
-    let (handle, cancel) = stevedore::cancel::pair();
     let step = rig.step(Some("v2")).input("traffic", "canary 10% 10m");
-    let run = tokio::spawn(step.run_with_cancel(cancel));
-    rig.until_split(&run).await;
-    handle.cancel("SIGINT");
-    let r = run.await.unwrap();
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    let r = rig.cancelled_mid_split(step).await;
     assert_eq!(rig.alias().await, ("1".to_owned(), None));
     has(&r.summary, "cancelled, alias restored to version 1");
 }
@@ -465,13 +500,7 @@ async fn a_missing_alarm_is_a_configuration_error_before_anything_changes() {
         .await;
     has(&r.stdout, "no-such-alarm");
     assert_eq!(rig.alias().await, ("1".to_owned(), None));
-    let cfg = rig
-        .lambda
-        .get_function_configuration()
-        .function_name(&rig.function)
-        .send()
-        .await
-        .unwrap();
+    let cfg = rig.configuration(None).await;
     assert_eq!(
         cfg.code_sha256(),
         Some(stevedore::modes::deploy::lambda::code_sha256(&zip("v1")).as_str()),
@@ -628,14 +657,7 @@ async fn the_first_deploy_creates_the_alias_on_the_new_version() {
     assert_eq!(r.output("previous-version"), None);
     assert!(r.output("alias-arn").unwrap().ends_with(":blue"));
     has(&r.summary, "no previous version to split traffic with");
-    let a = rig
-        .lambda
-        .get_alias()
-        .function_name(&rig.function)
-        .name("blue")
-        .send()
-        .await
-        .unwrap();
+    let a = rig.get_alias("blue").await;
     assert_eq!(a.function_version(), Some("2"));
 }
 

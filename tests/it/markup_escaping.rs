@@ -2,7 +2,7 @@
 //! escaped for Markdown and HTML wherever it enters the sticky comment, the job summary or a check run's
 //! summary/text, and the sticky comment's marker cannot be forged.
 
-use crate::helpers::fake_github::FakeGithub;
+use crate::helpers::fake_github::{CheckRun, FakeGithub};
 use crate::helpers::has;
 use crate::helpers::run::Step;
 
@@ -82,6 +82,54 @@ fn assert_inert(what: &str, md: &str) {
     assert_tables_intact(what, md);
 }
 
+/// The job summary shows the escaped `<img …>` (`whose` text, for the failure message), inert and with no
+/// `<!--` outside code fences.
+#[track_caller]
+fn assert_summary_shows_it_escaped(summary: &str, whose: &str) {
+    assert_inert("job summary", summary);
+    assert!(
+        summary.contains("&lt;img src=x onerror=alert(1)&gt;"),
+        "{whose} should be shown, escaped:\n{summary}"
+    );
+    assert!(!outside_fences(summary).contains("<!--"), "{summary}");
+}
+
+/// Every check run's summary and text is inert with no `<!--` outside code fences; whether one of them
+/// shows the escaped `<img …>`.
+#[track_caller]
+fn check_runs_inert_one_showing_it(runs: &[CheckRun]) -> bool {
+    let mut seen = false;
+    for run in runs {
+        for (part, md) in [("summary", &run.summary), ("text", &run.text)] {
+            let md = md.clone().unwrap_or_default();
+            assert_inert(&format!("check run {:?} {part}", run.name), &md);
+            assert!(!outside_fences(&md).contains("<!--"), "{md}");
+            seen |= md.contains("&lt;img src=x onerror=alert(1)&gt;");
+        }
+    }
+    seen
+}
+
+/// The sticky comment `ours` starts with its own `marker`, holds no other `<!--` outside code fences and
+/// is inert.
+#[track_caller]
+fn assert_ours_inert(ours: &str, marker: &str) {
+    assert!(ours.starts_with(marker), "{ours}");
+    assert_eq!(
+        outside_fences(ours).matches("<!--").count(),
+        1,
+        "only our own marker:\n{ours}"
+    );
+    assert_inert("comment", ours);
+}
+
+/// A `pull_request` event for PR 7 titled `title`, from a branch of the same repository.
+fn pull_request_7(title: &str) -> serde_json::Value {
+    serde_json::json!({"number": 7, "pull_request": {"number": 7, "title": title,
+        "head": {"sha": "fedcba9876543210fedcba9876543210fedcba98", "ref": "f", "repo": {"full_name": "octo-org/octo-repo"}},
+        "base": {"ref": "main", "repo": {"full_name": "octo-org/octo-repo"}}}})
+}
+
 #[tokio::test]
 async fn hostile_text_is_escaped_in_comment_summary_and_check_runs_and_the_marker_cannot_be_forged()
 {
@@ -129,29 +177,14 @@ async fn hostile_text_is_escaped_in_comment_summary_and_check_runs_and_the_marke
             ),
         )
         .input("generated-files", "off")
-        .event(
-            "pull_request",
-            serde_json::json!({"number": 7, "pull_request": {"number": 7, "title": pr_title,
-                "head": {"sha": "fedcba9876543210fedcba9876543210fedcba98", "ref": "f", "repo": {"full_name": "octo-org/octo-repo"}},
-                "base": {"ref": "main", "repo": {"full_name": "octo-org/octo-repo"}}}}),
-        )
+        .event("pull_request", pull_request_7(&pr_title))
         .exits(1)
         .await;
     gh.assert_no_violations();
 
     // The job summary.
-    assert_inert("job summary", &r.summary);
-    assert!(
-        r.summary.contains("&lt;img src=x onerror=alert(1)&gt;"),
-        "the hostile text should be shown, escaped:\n{}",
-        r.summary
-    );
+    assert_summary_shows_it_escaped(&r.summary, "the hostile text");
     has(&r.summary, "&#91;link&#93;(javascript:alert(1))");
-    assert!(
-        !outside_fences(&r.summary).contains("<!--"),
-        "{}",
-        r.summary
-    );
 
     // The sticky comment: ours is a new one; the quoting comment is untouched.
     let comments = gh.comments(7);
@@ -161,27 +194,13 @@ async fn hostile_text_is_escaped_in_comment_summary_and_check_runs_and_the_marke
         "the quoting comment was taken for ours"
     );
     let ours = &comments[1].body;
-    assert!(ours.starts_with("<!-- stevedore:lint-gate -->\n"), "{ours}");
-    assert_eq!(
-        outside_fences(ours).matches("<!--").count(),
-        1,
-        "only our own marker:\n{ours}"
-    );
-    assert_inert("comment", ours);
+    assert_ours_inert(ours, "<!-- stevedore:lint-gate -->\n");
     has(ours, "&lt;img src=x onerror=alert(1)&gt;");
 
     // Check runs: summary and text are Markdown.
     let runs = gh.check_runs();
     assert!(runs.len() >= 2, "{runs:#?}");
-    let mut seen = false;
-    for run in &runs {
-        for (part, md) in [("summary", &run.summary), ("text", &run.text)] {
-            let md = md.clone().unwrap_or_default();
-            assert_inert(&format!("check run {:?} {part}", run.name), &md);
-            assert!(!outside_fences(&md).contains("<!--"), "{md}");
-            seen |= md.contains("&lt;img src=x onerror=alert(1)&gt;");
-        }
-    }
+    let seen = check_runs_inert_one_showing_it(&runs);
     assert!(seen, "no check run showed the escaped text: {runs:#?}");
 
     // A second run finds its comment again (the marker still works) and leaves the other alone.
@@ -191,12 +210,7 @@ async fn hostile_text_is_escaped_in_comment_summary_and_check_runs_and_the_marke
         .var("GITHUB_API_URL", &gh.url())
         .input("checks", "- name: Lint\n  outcome: success\n")
         .input("generated-files", "off")
-        .event(
-            "pull_request",
-            serde_json::json!({"number": 7, "pull_request": {"number": 7, "title": "fix: quoted",
-                "head": {"sha": "fedcba9876543210fedcba9876543210fedcba98", "ref": "f", "repo": {"full_name": "octo-org/octo-repo"}},
-                "base": {"ref": "main", "repo": {"full_name": "octo-org/octo-repo"}}}}),
-        )
+        .event("pull_request", pull_request_7("fix: quoted"))
         .exits(0)
         .await;
     let comments = gh.comments(7);
@@ -245,38 +259,13 @@ async fn an_error_quoting_hostile_text_is_inert_in_summary_check_run_and_comment
     let r = s.exits(1).await;
     gh.assert_no_violations();
 
-    assert_inert("job summary", &r.summary);
-    assert!(
-        r.summary.contains("&lt;img src=x onerror=alert(1)&gt;"),
-        "the registry's text should be shown, escaped:\n{}",
-        r.summary
-    );
-    assert!(
-        !outside_fences(&r.summary).contains("<!--"),
-        "{}",
-        r.summary
-    );
+    assert_summary_shows_it_escaped(&r.summary, "the registry's text");
 
     let runs = gh.check_runs();
-    let mut seen = false;
-    for run in &runs {
-        for (part, md) in [("summary", &run.summary), ("text", &run.text)] {
-            let md = md.clone().unwrap_or_default();
-            assert_inert(&format!("check run {:?} {part}", run.name), &md);
-            assert!(!outside_fences(&md).contains("<!--"), "{md}");
-            seen |= md.contains("&lt;img src=x onerror=alert(1)&gt;");
-        }
-    }
+    let seen = check_runs_inert_one_showing_it(&runs);
     assert!(seen, "no check run showed the registry's text: {runs:#?}");
 
     let comments = gh.comments(9);
     assert_eq!(comments.len(), 1, "{comments:#?}");
-    let ours = &comments[0].body;
-    assert!(ours.starts_with("<!-- stevedore:publish -->\n"), "{ours}");
-    assert_eq!(
-        outside_fences(ours).matches("<!--").count(),
-        1,
-        "only our own marker:\n{ours}"
-    );
-    assert_inert("comment", ours);
+    assert_ours_inert(&comments[0].body, "<!-- stevedore:publish -->\n");
 }

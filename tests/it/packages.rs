@@ -35,6 +35,12 @@ fn repo_at_1_1_0(gh: &FakeGithub) -> String {
     gh.seed_commits("main", &["feat: b"]).remove(0)
 }
 
+/// The installed file `path` holds exactly `want`.
+#[track_caller]
+fn assert_holds(path: &std::path::Path, want: &str) {
+    assert_eq!(std::fs::read_to_string(path).unwrap(), want);
+}
+
 fn sha256(b: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(b))
 }
@@ -69,26 +75,57 @@ fn py_files(name: &str, version: &str, code: &str) -> Vec<(String, Vec<u8>)> {
     ]
 }
 
+/// A pypiserver, a fake GitHub whose `main` computes 1.1.0, and an sdist and a wheel of a project named
+/// after `prefix` at 1.1.0: where the PyPI upload tests start.
+struct PypiAt110 {
+    py: crate::helpers::registries::PypiServer,
+    gh: FakeGithub,
+    head: String,
+    name: String,
+    files: Vec<(String, Vec<u8>)>,
+}
+
+impl PypiAt110 {
+    /// The project's module is `code`. `None` (skip) without pypiserver.
+    async fn start(prefix: &str, code: &str) -> Option<Self> {
+        let py = pypiserver()?;
+        let gh = FakeGithub::start().await;
+        let head = repo_at_1_1_0(&gh);
+        let name = unique(prefix);
+        let files = py_files(&name, "1.1.0", code);
+        Some(Self {
+            py,
+            gh,
+            head,
+            name,
+            files,
+        })
+    }
+
+    /// The publish step on `main` uploading `files` (those `packages` matches) with `token`.
+    fn step(&self, files: &[(String, Vec<u8>)], packages: &str, token: &str) -> Step {
+        step(&self.gh, "main", &self.head, files)
+            .input("packages", packages)
+            .input("pypi-repository", &format!("{}/", self.py.url))
+            .input("pypi-token", token)
+    }
+}
+
 #[tokio::test]
 async fn pypi_upload_then_rerun_skips_then_other_content_is_refused_with_nothing_changed() {
-    let Some(py) = pypiserver() else { return };
-    let gh = FakeGithub::start().await;
-    let head = repo_at_1_1_0(&gh);
-    let name = unique("demo");
-    let files = py_files(&name, "1.1.0", "X = 1\n");
+    let Some(t) = PypiAt110::start("demo", "X = 1\n").await else {
+        return;
+    };
+    let (py, gh, name, files) = (&t.py, &t.gh, &t.name, &t.files);
     let run = |files: Vec<(String, Vec<u8>)>| {
-        step(&gh, "main", &head, &files)
-            .input("packages", "dist/*.tar.gz\ndist/*.whl")
-            .input("pypi-repository", &format!("{}/", py.url))
-            .input("pypi-token", &py.token)
-            .run()
+        t.step(&files, "dist/*.tar.gz\ndist/*.whl", &py.token).run()
     };
     let r = run(files.clone()).await;
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.summary);
     assert_eq!(r.output("version"), Some("1.1.0"));
     assert_masked(&r, &py.token);
-    let page = py.simple(&name).await.expect("project listed");
-    for (rel, bytes) in &files {
+    let page = py.simple(name).await.expect("project listed");
+    for (rel, bytes) in files {
         let file = rel.strip_prefix("dist/").unwrap();
         has(&page, &format!("{file}#sha256={}", sha256(bytes)));
         assert_eq!(&py.download(file).await, bytes);
@@ -113,7 +150,7 @@ async fn pypi_upload_then_rerun_skips_then_other_content_is_refused_with_nothing
 
     // Other bytes under the same version: refused before anything is written.
     let writes = (gh.count(RELEASES), gh.count(UPDATE_RELEASE));
-    let other = py_files(&name, "1.1.0", "X = 2\n");
+    let other = py_files(name, "1.1.0", "X = 2\n");
     let r = run(other).await;
     assert_eq!(r.code, 1, "{}", r.stdout);
     has(&r.stdout, "with different content");
@@ -129,18 +166,11 @@ async fn pypi_upload_then_rerun_skips_then_other_content_is_refused_with_nothing
 
 #[tokio::test]
 async fn pypi_upload_failing_after_the_release_is_completed_by_a_rerun() {
-    let Some(py) = pypiserver() else { return };
-    let gh = FakeGithub::start().await;
-    let head = repo_at_1_1_0(&gh);
-    let name = unique("late");
-    let files = py_files(&name, "1.1.0", "Y = 1\n");
-    let run = |token: &str| {
-        step(&gh, "main", &head, &files)
-            .input("packages", "dist/*")
-            .input("pypi-repository", &format!("{}/", py.url))
-            .input("pypi-token", token)
-            .run()
+    let Some(t) = PypiAt110::start("late", "Y = 1\n").await else {
+        return;
     };
+    let (py, gh, name, files) = (&t.py, &t.gh, &t.name, &t.files);
+    let run = |token: &str| t.step(files, "dist/*", token).run();
     // pypiserver checks the token: the upload (after the tag and release) is refused.
     let r = run("pypi-wrong-token-0000").await;
     assert_eq!(r.code, 1, "{}", r.stdout);
@@ -148,14 +178,14 @@ async fn pypi_upload_failing_after_the_release_is_completed_by_a_rerun() {
     has(&r.stdout, "A re-run completes the upload");
     assert_eq!(gh.releases().len(), 1);
     assert!(gh.refs().contains_key("refs/tags/v1.1.0"));
-    assert!(py.simple(&name).await.is_none());
+    assert!(py.simple(name).await.is_none());
 
     let r = run(&py.token).await;
     assert_eq!(r.code, 0, "{}", r.stdout);
     assert_eq!(r.output("version"), Some("1.1.0"));
     assert_eq!(outcomes(&r), ["uploaded", "uploaded"]);
     assert_eq!(gh.releases().len(), 1);
-    let page = py.simple(&name).await.unwrap();
+    let page = py.simple(name).await.unwrap();
     has(&page, &sha256(&files[1].1));
     gh.assert_no_violations();
 }
@@ -479,9 +509,9 @@ async fn a_real_npm_pack_is_published_and_the_real_npm_client_installs_it() {
         "--no-audit",
         "--no-fund",
     ]));
-    assert_eq!(
-        std::fs::read_to_string(prefix.join(format!("node_modules/{name}/index.js"))).unwrap(),
-        "module.exports = 42;\n"
+    assert_holds(
+        &prefix.join(format!("node_modules/{name}/index.js")),
+        "module.exports = 42;\n",
     );
 }
 
@@ -543,10 +573,7 @@ async fn a_real_python_build_of_a_prerelease_is_published_and_pip_installs_it() 
             .arg(&target)
             .arg(format!("{name}==1.1.0.dev1")),
     );
-    assert_eq!(
-        std::fs::read_to_string(target.join(format!("{name}.py"))).unwrap(),
-        "ANSWER = 42\n"
-    );
+    assert_holds(&target.join(format!("{name}.py")), "ANSWER = 42\n");
 }
 
 /// The binary itself, as a process, with step debug logging on: the exchanged npm token is masked on

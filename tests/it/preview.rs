@@ -473,19 +473,10 @@ async fn a_public_url_gets_the_resource_policy_and_switching_back_removes_it() {
         .await;
     ok(&r);
     assert_eq!(pv.url("pr-3").unwrap().1, "NONE");
-    let policy = pv
-        .rig
-        .lambda
-        .get_policy()
-        .function_name(&pv.rig.function)
-        .qualifier("pr-3")
-        .send()
-        .await
-        .unwrap();
-    let policy = policy.policy().unwrap();
-    has(policy, "stevedore-preview-url");
-    has(policy, "lambda:InvokeFunctionUrl");
-    has(policy, "stevedore-preview-invoke");
+    let policy = pv.rig.policy("pr-3").await.unwrap();
+    has(&policy, "stevedore-preview-url");
+    has(&policy, "lambda:InvokeFunctionUrl");
+    has(&policy, "stevedore-preview-invoke");
     has(&r.summary, "`NONE`: public");
 
     let r = pv

@@ -2,14 +2,13 @@
 //! for https, `HTTP_PROXY` for http), and around it for `NO_PROXY` hosts. The proxy is a loopback one that
 //! records each `CONNECT` and each forwarded request (helpers/proxy.rs). See docs/security.md.
 
-use stevedore::report::Verdict;
-
 use crate::credentials::{ScriptedSts, errors, step as credentials_step};
 use crate::helpers::fake_github::FakeGithub;
 use crate::helpers::fake_oidc::{FakeOidc, Settings};
 use crate::helpers::proxy::RecordingProxy;
+use crate::helpers::run::{Step, StepResult};
 use crate::helpers::tls::TestCa;
-use crate::reporting::{on_pr, report_with, run_reporting, step};
+use crate::reporting::report_pr_success;
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/github-deploy";
 
@@ -22,19 +21,57 @@ fn authority(url: &str) -> String {
         .to_owned()
 }
 
+/// The lint-gate report (a success, 3 annotations) of a same-repo pull request sent to the TLS fake
+/// GitHub `gh` (trusted through `SSL_CERT_FILE`), with `vars` (the proxy settings) set too.
+async fn report_through(gh: &FakeGithub, vars: &[(&str, &str)]) -> StepResult {
+    let ca = gh.ca_pem_path().unwrap().display().to_string();
+    let mut all = vec![("SSL_CERT_FILE", ca.as_str())];
+    all.extend_from_slice(vars);
+    report_pr_success(&gh.url(), &all).await
+}
+
+/// A TLS OIDC issuer (trusted through `SSL_CERT_FILE`), an STS that refuses, and a recording proxy.
+struct ProxiedSts {
+    ca: TestCa,
+    oidc: FakeOidc,
+    sts: ScriptedSts,
+    proxy: RecordingProxy,
+}
+
+impl ProxiedSts {
+    async fn start() -> Self {
+        let ca = TestCa::new();
+        let oidc = FakeOidc::start_tls(Settings::default(), &ca).await;
+        let sts = ScriptedSts::start(vec![]).await;
+        let proxy = RecordingProxy::start().await;
+        Self {
+            ca,
+            oidc,
+            sts,
+            proxy,
+        }
+    }
+
+    /// The credentials step assuming `ROLE`, with the proxy as `https_var` (either spelling) and `HTTP_PROXY`.
+    fn step(&self, https_var: &str) -> Step {
+        credentials_step(&self.oidc, &self.sts.url)
+            .var(
+                "SSL_CERT_FILE",
+                &self.ca.ca_pem_path().display().to_string(),
+            )
+            .var(https_var, &self.proxy.url)
+            .var("HTTP_PROXY", &self.proxy.url)
+            .input("role-to-assume", ROLE)
+            .input("aws-region", "eu-west-1")
+    }
+}
+
 #[tokio::test]
 async fn the_github_client_tunnels_through_https_proxy_in_either_spelling() {
     for var in ["HTTPS_PROXY", "https_proxy"] {
         let proxy = RecordingProxy::start().await;
         let gh = FakeGithub::start_tls().await;
-        let ca = gh.ca_pem_path().unwrap().display().to_string();
-        let r = run_reporting(
-            on_pr(step(&gh.url()), false)
-                .var("SSL_CERT_FILE", &ca)
-                .var(var, &proxy.url),
-            report_with(Verdict::Success, 3),
-        )
-        .await;
+        let r = report_through(&gh, &[(var, &proxy.url)]).await;
         assert_eq!(r.code, 0, "{}", r.stdout);
         gh.assert_no_violations();
         assert_eq!(gh.check_runs().len(), 1, "{var}: {}", r.summary);
@@ -56,13 +93,12 @@ async fn the_github_client_tunnels_through_https_proxy_in_either_spelling() {
 async fn no_proxy_hosts_are_reached_directly() {
     let proxy = RecordingProxy::start().await;
     let gh = FakeGithub::start_tls().await;
-    let ca = gh.ca_pem_path().unwrap().display().to_string();
-    let r = run_reporting(
-        on_pr(step(&gh.url()), false)
-            .var("SSL_CERT_FILE", &ca)
-            .var("HTTPS_PROXY", &proxy.url)
-            .var("NO_PROXY", "example.com,localhost"),
-        report_with(Verdict::Success, 3),
+    let r = report_through(
+        &gh,
+        &[
+            ("HTTPS_PROXY", &proxy.url),
+            ("NO_PROXY", "example.com,localhost"),
+        ],
     )
     .await;
     assert_eq!(r.code, 0, "{}", r.stdout);
@@ -78,14 +114,7 @@ async fn a_dead_proxy_is_named_when_github_cannot_be_reached() {
         l.local_addr().unwrap().port()
     };
     let gh = FakeGithub::start_tls().await;
-    let ca = gh.ca_pem_path().unwrap().display().to_string();
-    let r = run_reporting(
-        on_pr(step(&gh.url()), false)
-            .var("SSL_CERT_FILE", &ca)
-            .var("HTTPS_PROXY", &format!("http://127.0.0.1:{port}")),
-        report_with(Verdict::Success, 3),
-    )
-    .await;
+    let r = report_through(&gh, &[("HTTPS_PROXY", &format!("http://127.0.0.1:{port}"))]).await;
     assert!(
         gh.requests().is_empty(),
         "GitHub was reached around the proxy"
@@ -99,18 +128,9 @@ async fn a_dead_proxy_is_named_when_github_cannot_be_reached() {
 
 #[tokio::test]
 async fn the_oidc_token_and_jwks_requests_tunnel_through_https_proxy_and_sts_through_http_proxy() {
-    let ca = TestCa::new();
-    let oidc = FakeOidc::start_tls(Settings::default(), &ca).await;
-    let sts = ScriptedSts::start(vec![]).await;
-    let proxy = RecordingProxy::start().await;
-    let r = credentials_step(&oidc, &sts.url)
-        .var("SSL_CERT_FILE", &ca.ca_pem_path().display().to_string())
-        .var("https_proxy", &proxy.url)
-        .var("HTTP_PROXY", &proxy.url)
-        .input("role-to-assume", ROLE)
-        .input("aws-region", "eu-west-1")
-        .run()
-        .await;
+    let rig = ProxiedSts::start().await;
+    let (oidc, sts, proxy) = (&rig.oidc, &rig.sts, &rig.proxy);
+    let r = rig.step("https_proxy").run().await;
     // The scripted STS refuses: the run fails after the token was fetched and verified and STS asked.
     assert_eq!(r.code, 1, "{}", r.stdout);
     assert!(
@@ -136,17 +156,11 @@ async fn the_oidc_token_and_jwks_requests_tunnel_through_https_proxy_and_sts_thr
 
 #[tokio::test]
 async fn sts_bypasses_the_proxy_for_no_proxy_hosts() {
-    let ca = TestCa::new();
-    let oidc = FakeOidc::start_tls(Settings::default(), &ca).await;
-    let sts = ScriptedSts::start(vec![]).await;
-    let proxy = RecordingProxy::start().await;
-    let r = credentials_step(&oidc, &sts.url)
-        .var("SSL_CERT_FILE", &ca.ca_pem_path().display().to_string())
-        .var("HTTPS_PROXY", &proxy.url)
-        .var("HTTP_PROXY", &proxy.url)
+    let rig = ProxiedSts::start().await;
+    let (oidc, sts, proxy) = (&rig.oidc, &rig.sts, &rig.proxy);
+    let r = rig
+        .step("HTTPS_PROXY")
         .var("NO_PROXY", "127.0.0.1")
-        .input("role-to-assume", ROLE)
-        .input("aws-region", "eu-west-1")
         .exits(1)
         .await;
     assert!(sts.requests() >= 1, "{}", r.stdout);

@@ -304,6 +304,15 @@ pub(crate) async fn run_reporting(s: Step, report: Report) -> StepResult {
     s.result(code, &buf)
 }
 
+/// Runs the lint-gate report (a success, 3 annotations) of a same-repository pull request against the
+/// GitHub API at `api_url`, with `vars` set too.
+pub(crate) async fn report_pr_success(api_url: &str, vars: &[(&str, &str)]) -> StepResult {
+    let s = vars
+        .iter()
+        .fold(on_pr(step(api_url), false), |s, (k, v)| s.var(k, v));
+    run_reporting(s, report_with(Verdict::Success, 3)).await
+}
+
 pub(crate) fn report_with(verdict: Verdict, annotations: usize) -> Report {
     let mut r = Report::new(
         Mode::LintGate,
@@ -625,11 +634,7 @@ async fn a_secondary_rate_limit_is_waited_out() {
 #[tokio::test]
 async fn a_ghes_base_url_with_api_v3_works() {
     let gh = FakeGithub::start().await;
-    let r = run_reporting(
-        on_pr(step(&gh.ghes_url()), false),
-        report_with(Verdict::Success, 3),
-    )
-    .await;
+    let r = report_pr_success(&gh.ghes_url(), &[]).await;
     assert_eq!(r.code, 0);
     gh.assert_no_violations();
     assert_eq!(gh.check_runs().len(), 1);

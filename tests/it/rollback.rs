@@ -512,15 +512,10 @@ async fn a_cancelled_lambda_rollback_leaves_the_live_version_serving_and_records
     let Some((gh, rig)) = lambda_a_then_b("rollback-cancel").await else {
         return;
     };
-    let (handle, cancel) = stevedore::cancel::pair();
     let step = at(rig.step(None), &gh, SHA_C)
         .input("rollback-to", "previous")
         .input("traffic", "canary 10% 10m");
-    let run = tokio::spawn(step.run_with_cancel(cancel));
-    rig.until_split(&run).await;
-    handle.cancel("SIGINT");
-    let r = run.await.unwrap();
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.summary);
+    let r = rig.cancelled_mid_split(step).await;
     assert_eq!(rig.alias().await, ("3".to_owned(), None));
     has(&r.summary, "cancelled, alias restored to version 3");
     let dep = last_deployment(&gh);

@@ -2,10 +2,9 @@
 //! escaping. See docs/security.md for the threat model each test belongs to.
 
 use crate::helpers::has;
-use stevedore::report::Verdict;
 
 use crate::helpers::fake_github::FakeGithub;
-use crate::reporting::{on_pr, report_with, run_reporting, step};
+use crate::reporting::report_pr_success;
 
 // ---- Finding 8: private CAs through SSL_CERT_FILE ----
 
@@ -13,11 +12,7 @@ use crate::reporting::{on_pr, report_with, run_reporting, step};
 async fn a_private_ca_in_ssl_cert_file_is_trusted_by_the_github_client() {
     let gh = FakeGithub::start_tls().await;
     let ca = gh.ca_pem_path().unwrap().display().to_string();
-    let r = run_reporting(
-        on_pr(step(&gh.url()), false).var("SSL_CERT_FILE", &ca),
-        report_with(Verdict::Success, 3),
-    )
-    .await;
+    let r = report_pr_success(&gh.url(), &[("SSL_CERT_FILE", &ca)]).await;
     assert_eq!(r.code, 0, "{}", r.stdout);
     gh.assert_no_violations();
     assert_eq!(gh.failed_handshakes(), 0);
@@ -29,11 +24,7 @@ async fn a_private_ca_in_ssl_cert_file_is_trusted_by_the_github_client() {
 #[tokio::test]
 async fn without_the_private_ca_the_github_client_refuses_the_server_naming_the_issuer() {
     let gh = FakeGithub::start_tls().await;
-    let r = run_reporting(
-        on_pr(step(&gh.url()), false),
-        report_with(Verdict::Success, 3),
-    )
-    .await;
+    let r = report_pr_success(&gh.url(), &[]).await;
     // Reporting problems never change the verdict; the summary says why GitHub was not reached.
     assert_eq!(r.code, 0, "{}", r.stdout);
     assert!(gh.requests().is_empty());
@@ -282,6 +273,42 @@ async fn signal(b: Binary, signal: &str) -> Stopped {
     }
 }
 
+/// Once `what` has happened (`happened`, polled for at most `limit`) and `settle` more has passed, sends
+/// `SIG<sig>` to `b`, prints how long it took to exit (as `label`), and checks that it exited within
+/// [`EXIT_WITHIN`], cancelled by that signal.
+async fn stop_once(
+    b: Binary,
+    what: &str,
+    limit: Duration,
+    happened: impl FnMut() -> bool,
+    settle: Duration,
+    sig: &str,
+    label: &str,
+) -> Stopped {
+    wait_until(what, limit, happened).await;
+    tokio::time::sleep(settle).await;
+    let r = signal(b, sig).await;
+    eprintln!("{label}: SIG{sig} to exit {:?}", r.took);
+    assert!(r.took < EXIT_WITHIN, "{}", r.logs());
+    r.assert_cancelled_by(&format!("SIG{sig}"));
+    r
+}
+
+/// [`stop_once`] with SIGTERM, a second after `b` reached the endpoint `hung` (`what`, within 20 s).
+async fn term_once_hung(b: Binary, hung: &Hang, what: &str, label: &str) -> Stopped {
+    let accepted = hung.accepted.clone();
+    stop_once(
+        b,
+        what,
+        Duration::from_secs(20),
+        || accepted.load(Ordering::SeqCst) > 0,
+        Duration::from_secs(1),
+        "TERM",
+        label,
+    )
+    .await
+}
+
 const ROLE: &str = "arn:aws:iam::123456789012:role/deploy";
 
 #[tokio::test]
@@ -297,16 +324,7 @@ async fn sigterm_while_the_oidc_token_request_hangs_exits_within_2_s() {
         ),
         ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "request-token-for-tests"),
     ]);
-    let accepted = endpoint.accepted.clone();
-    wait_until("the token request", Duration::from_secs(20), || {
-        accepted.load(Ordering::SeqCst) > 0
-    })
-    .await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let r = signal(b, "TERM").await;
-    eprintln!("OIDC hang: SIGTERM to exit {:?}", r.took);
-    assert!(r.took < EXIT_WITHIN, "{}", r.logs());
-    r.assert_cancelled_by("SIGTERM");
+    let r = term_once_hung(b, &endpoint, "the token request", "OIDC hang").await;
     assert_eq!(
         endpoint.accepted.load(Ordering::SeqCst),
         1,
@@ -324,16 +342,7 @@ async fn sigterm_while_the_github_api_hangs_exits_within_2_s() {
         ("INPUT_GITHUB-TOKEN", "ghs_faketoken0123456789"),
         ("GITHUB_API_URL", &api.url),
     ]);
-    let accepted = api.accepted.clone();
-    wait_until("the check-run request", Duration::from_secs(20), || {
-        accepted.load(Ordering::SeqCst) > 0
-    })
-    .await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let r = signal(b, "TERM").await;
-    eprintln!("GitHub hang: SIGTERM to exit {:?}", r.took);
-    assert!(r.took < EXIT_WITHIN, "{}", r.logs());
-    r.assert_cancelled_by("SIGTERM");
+    term_once_hung(b, &api, "the check-run request", "GitHub hang").await;
 }
 
 #[tokio::test]
@@ -363,15 +372,16 @@ async fn sigint_during_the_ecs_plan_registers_nothing_and_creates_no_deployment(
         ("GITHUB_API_URL", &gh.url()),
     ]);
     let e = ecs.clone();
-    wait_until("DescribeServices", Duration::from_secs(30), || {
-        e.arrivals().iter().any(|(op, _)| op == "DescribeServices")
-    })
+    let r = stop_once(
+        b,
+        "DescribeServices",
+        Duration::from_secs(30),
+        || e.arrivals().iter().any(|(op, _)| op == "DescribeServices"),
+        Duration::from_millis(300),
+        "INT",
+        "ECS plan",
+    )
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let r = signal(b, "INT").await;
-    eprintln!("ECS plan: SIGINT to exit {:?}", r.took);
-    assert!(r.took < EXIT_WITHIN, "{}", r.logs());
-    r.assert_cancelled_by("SIGINT");
     // Past the delay: had the process gone on, it would have registered and deployed by now.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let ops: Vec<String> = ecs.arrivals().into_iter().map(|(op, _)| op).collect();

@@ -30,16 +30,44 @@ fn refused_before_sts(r: &StepResult, sts: &ScriptedSts, environment: &str, by: 
     assert_eq!(sts.requests(), 0, "{environment}: STS was called");
 }
 
+/// The credentials step assuming `ROLE` in eu-west-1.
+fn assuming(oidc: &FakeOidc, sts: &ScriptedSts) -> Step {
+    step(oidc, &sts.url)
+        .input("role-to-assume", ROLE)
+        .input("aws-region", "eu-west-1")
+}
+
+/// The run was refused as an input error (exit 2) whose errors contain `want`; those errors.
+#[track_caller]
+fn input_error(r: &StepResult, shown: &str, want: &str) -> String {
+    assert_eq!(r.code, 2, "{shown}: {}", r.stdout);
+    let e = errors(r);
+    assert!(e.contains(want), "{want}\n{e}");
+    e
+}
+
+/// From the feature branch, `environments` set to `envs` (eu-west-1, environment `production`) is an
+/// input error (exit 2) containing `want`, and STS is never asked.
+async fn environments_refused(envs: &str, want: &str) {
+    let (oidc, sts) = feature_branch().await;
+    let r = step(&oidc, &sts.url)
+        .input("aws-region", "eu-west-1")
+        .input("environments", envs)
+        .input("environment", "production")
+        .exits(2)
+        .await;
+    assert!(errors(&r).contains(want), "{want}\n{}", r.stdout);
+    assert_eq!(sts.requests(), 0);
+}
+
 // ---- Finding 2: environment names are case-insensitive ----
 
 #[tokio::test]
 async fn production_in_any_case_is_held_to_the_production_rule() {
     for name in ["Production", "PRODUCTION", "pRoDuCtIoN"] {
         let (oidc, sts) = feature_branch().await;
-        let r = step(&oidc, &sts.url)
+        let r = assuming(&oidc, &sts)
             .var("GITHUB_REF", FEATURE)
-            .input("role-to-assume", ROLE)
-            .input("aws-region", "eu-west-1")
             .input("environment", name)
             .run()
             .await;
@@ -52,10 +80,8 @@ async fn production_in_any_case_is_held_to_the_production_rule() {
 async fn a_forged_github_ref_does_not_help_a_capitalised_production() {
     // GITHUB_REF claims a stable tag; the token's `ref` (feature/x) is re-checked against the same rule.
     let (oidc, sts) = feature_branch().await;
-    let r = step(&oidc, &sts.url)
+    let r = assuming(&oidc, &sts)
         .var("GITHUB_REF", "refs/tags/v9.9.9-stable")
-        .input("role-to-assume", ROLE)
-        .input("aws-region", "eu-west-1")
         .input("environment", "Production")
         .run()
         .await;
@@ -82,26 +108,21 @@ async fn an_environments_key_in_another_case_is_the_same_environment() {
 async fn a_trigger_policy_key_in_another_case_applies_with_its_claim_default() {
     let policy = "dev: [main]\nPRODUCTION: [\"refs/tags/*-stable\"]\n";
     let (oidc, sts) = feature_branch().await;
-    let r = step(&oidc, &sts.url)
-        .var("GITHUB_REF", FEATURE)
-        .input("environments", ENVIRONMENTS)
-        .input("trigger-policy", policy)
-        .input("environment", "production")
-        .run()
-        .await;
+    let from = |git_ref: &str| {
+        step(&oidc, &sts.url)
+            .var("GITHUB_REF", git_ref)
+            .input("environments", ENVIRONMENTS)
+            .input("trigger-policy", policy)
+            .input("environment", "production")
+    };
+    let r = from(FEATURE).run().await;
     refused_before_sts(&r, &sts, "production", "input `trigger-policy`");
 
     // From a stable tag the rule passes, and `require-environment-claim` defaults to true for the
     // `PRODUCTION` key as for `production`: no claim, no STS call.
     let tag = "refs/tags/v1.2.0-stable";
     oidc.update(|s| s.git_ref = tag.into());
-    let r = step(&oidc, &sts.url)
-        .var("GITHUB_REF", tag)
-        .input("environments", ENVIRONMENTS)
-        .input("trigger-policy", policy)
-        .input("environment", "production")
-        .run()
-        .await;
+    let r = from(tag).run().await;
     refused_without_sts(
         &r,
         &sts,
@@ -143,16 +164,12 @@ async fn look_alike_environment_names_are_refused_showing_the_hidden_characters(
         ),
     ] {
         let (oidc, sts) = feature_branch().await;
-        let r = step(&oidc, &sts.url)
-            .input("role-to-assume", ROLE)
-            .input("aws-region", "eu-west-1")
+        let r = assuming(&oidc, &sts)
             .input("environment", value)
             .run()
             .await;
-        assert_eq!(r.code, 2, "{shown}: {}", r.stdout);
-        let e = errors(&r);
         let want = format!("input `environment` = `{shown}`: {problem}");
-        assert!(e.contains(&want), "{want}\n{e}");
+        let e = input_error(&r, shown, &want);
         assert!(
             e.contains("e.g. `production`"),
             "the fix names the real name: {e}"
@@ -198,24 +215,14 @@ async fn duplicate_environments_are_refused_naming_both_lines() {
             "input `environments`: has the keys `production` (line 1) and `Production` (line 3), which name the same environment",
         ),
     ] {
-        let (oidc, sts) = feature_branch().await;
-        let r = step(&oidc, &sts.url)
-            .input("aws-region", "eu-west-1")
-            .input("environments", envs)
-            .input("environment", "production")
-            .exits(2)
-            .await;
-        assert!(errors(&r).contains(want), "{want}\n{}", r.stdout);
-        assert_eq!(sts.requests(), 0);
+        environments_refused(envs, want).await;
     }
 }
 
 #[tokio::test]
 async fn duplicate_trigger_policy_and_checks_keys_are_refused() {
     let (oidc, sts) = feature_branch().await;
-    let r = step(&oidc, &sts.url)
-        .input("role-to-assume", ROLE)
-        .input("aws-region", "eu-west-1")
+    let r = assuming(&oidc, &sts)
         .input(
             "trigger-policy",
             "dev: [main]\nstaging: [main]\nDev: [\"*\"]\n",
@@ -290,10 +297,8 @@ async fn compatibility_and_combining_look_alikes_of_production_never_reach_sts()
                 s.input("role-to-assume", ROLE)
             };
             let r = s.run().await;
-            assert_eq!(r.code, 2, "{shown}: {}", r.stdout);
-            let e = errors(&r);
             let want = format!("input `environment` = `{shown}`: {problem}");
-            assert!(e.contains(&want), "{want}\n{e}");
+            let e = input_error(&r, shown, &want);
             has(&e, "Retype the name in plain letters");
             assert_eq!(sts.requests(), 0, "{shown}: STS was called");
             assert_eq!(oidc.token_requests(), 0, "{shown}: the token was fetched");
@@ -314,41 +319,23 @@ async fn environments_keys_that_fold_to_one_name_are_duplicates_naming_both_line
         let envs = format!(
             "production:\n  role: arn:aws:iam::123456789012:role/a\n{second}:\n  role: arn:aws:iam::123456789012:role/b\n"
         );
-        let (oidc, sts) = feature_branch().await;
-        let r = step(&oidc, &sts.url)
-            .input("aws-region", "eu-west-1")
-            .input("environments", &envs)
-            .input("environment", "production")
-            .exits(2)
-            .await;
         let want = format!(
             "input `environments`: has the keys `production` (line 1) and `{shown}` (line 3), which name the same environment (environment names are compared case-insensitively, after Unicode compatibility folding)"
         );
-        assert!(errors(&r).contains(&want), "{want}\n{}", r.stdout);
-        assert_eq!(sts.requests(), 0);
+        environments_refused(&envs, &want).await;
     }
     // `ﬁ` is the ligature of `f` and `i`: `productﬁon` folds to `productfion`, not `production`. As a
     // second key it is refused all the same (exit 2), naming the character.
     let envs = "production:\n  role: arn:aws:iam::123456789012:role/a\nproduct\u{FB01}on:\n  role: arn:aws:iam::123456789012:role/b\n";
-    let (oidc, sts) = feature_branch().await;
-    let r = step(&oidc, &sts.url)
-        .input("aws-region", "eu-west-1")
-        .input("environments", envs)
-        .input("environment", "production")
-        .exits(2)
-        .await;
     let want = "input `environments` = `product<U+FB01>on`: the environment name contains a compatibility character: U+FB01";
-    assert!(errors(&r).contains(want), "{want}\n{}", r.stdout);
-    assert_eq!(sts.requests(), 0);
+    environments_refused(envs, want).await;
 }
 
 #[tokio::test]
 async fn a_look_alike_trigger_policy_key_is_refused() {
     for (value, shown, problem) in LOOK_ALIKES {
         let (oidc, sts) = feature_branch().await;
-        let r = step(&oidc, &sts.url)
-            .input("role-to-assume", ROLE)
-            .input("aws-region", "eu-west-1")
+        let r = assuming(&oidc, &sts)
             .input(
                 "trigger-policy",
                 &format!("dev: [main]\n\"{value}\": [\"**\"]\n"),

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::fake_ecs::{Behaviour, FakeEcs};
 use super::fake_github::FakeGithub;
-use super::run::Step;
+use super::run::{Step, StepResult};
 
 /// The `github-token` the record steps pass (the fake GitHub takes any token).
 pub const TOKEN: &str = "ghs_faketoken0123456789";
@@ -72,6 +72,23 @@ pub fn only_deployment(gh: &FakeGithub, environment: &str) -> u64 {
     assert_eq!(deps.len(), 1, "{deps:?}");
     assert_eq!(deps[0]["environment"].as_str(), Some(environment));
     deps[0]["id"].as_u64().unwrap()
+}
+
+/// `gh` saw no protocol violation and holds one deployment, of `environment`, whose statuses went
+/// `in_progress` then `failure`; its id.
+#[track_caller]
+pub fn one_failed_deployment(gh: &FakeGithub, environment: &str) -> u64 {
+    gh.assert_no_violations();
+    let id = only_deployment(gh, environment);
+    assert_eq!(states(gh, id), vec!["in_progress", "failure"]);
+    id
+}
+
+/// Runs `step`, which must exit 0 with the verdict `success`.
+pub async fn succeeds(step: Step) -> StepResult {
+    let r = step.exits(0).await;
+    assert_eq!(r.output("verdict"), Some("success"));
+    r
 }
 
 /// The deployments of `environment`, oldest first, each with its status states.

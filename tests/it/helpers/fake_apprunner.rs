@@ -21,8 +21,10 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::post;
 use serde_json::{Value, json};
+
+use super::fake_server::{bodies_of, health_route, serve};
 
 /// Where [`FakeAppRunner::start`]'s service is.
 const REGION: &str = "eu-west-1";
@@ -122,19 +124,10 @@ impl FakeAppRunner {
             }),
             ..St::default()
         }));
-        let h = health.clone();
         let app = Router::new()
             .route("/", post(handle).with_state(state.clone()))
-            .route(
-                "/health",
-                get(move || {
-                    let h = h.clone();
-                    async move { StatusCode::from_u16(h.load(Ordering::SeqCst)).unwrap() }
-                }),
-            );
-        tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
+            .route("/health", health_route(&health));
+        serve(listener, app);
         Self {
             url: format!("http://{addr}"),
             state,
@@ -185,14 +178,7 @@ impl FakeAppRunner {
     }
 
     pub fn requests(&self, op: &str) -> Vec<Value> {
-        self.state
-            .lock()
-            .unwrap()
-            .requests
-            .iter()
-            .filter(|(o, _)| o == op)
-            .map(|(_, b)| b.clone())
-            .collect()
+        bodies_of(&self.state.lock().unwrap().requests, op)
     }
 
     /// When each request of operation `op` arrived, in order.

@@ -29,8 +29,10 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::post;
 use serde_json::{Value, json};
+
+use super::fake_server::{bodies_of, health_route, serve_local};
 
 const TARGET_PREFIX: &str = "AmazonEC2ContainerServiceV20141113.";
 const REGION: &str = "eu-west-1";
@@ -265,26 +267,12 @@ impl FakeEcs {
             ..State_::default()
         }));
         let health = Arc::new(std::sync::atomic::AtomicU16::new(200));
-        let h = health.clone();
         let app = Router::new()
             .route("/", post(handle))
-            .route(
-                "/ping",
-                get(move || {
-                    let h = h.clone();
-                    async move {
-                        StatusCode::from_u16(h.load(std::sync::atomic::Ordering::SeqCst)).unwrap()
-                    }
-                }),
-            )
+            .route("/ping", health_route(&health))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
         Self {
-            url: format!("http://{addr}"),
+            url: serve_local(app).await,
             state,
             health,
         }
@@ -562,14 +550,7 @@ impl FakeEcs {
 
     /// Request bodies of `op`, in order.
     pub fn requests(&self, op: &str) -> Vec<Value> {
-        self.state
-            .lock()
-            .unwrap()
-            .requests
-            .iter()
-            .filter(|(o, _)| o == op)
-            .map(|(_, b)| b.clone())
-            .collect()
+        bodies_of(&self.state.lock().unwrap().requests, op)
     }
 
     pub fn decided(&self) -> Vec<Decided> {

@@ -7,10 +7,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+
+use super::fake_server::{Call, serve_local};
 
 struct Inner {
     /// Region -> `http://host:port` of its endpoint.
@@ -19,8 +20,6 @@ struct Inner {
 
 /// The front's URL (`http://127.0.0.1:PORT`); it serves until the test's runtime ends.
 pub async fn start(regions: &[(&str, &str)]) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
     let inner = Arc::new(Inner {
         regions: regions
             .iter()
@@ -28,18 +27,12 @@ pub async fn start(regions: &[(&str, &str)]) -> String {
             .collect(),
     });
     let app = axum::Router::new().fallback(route).with_state(inner);
-    tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
-    url
+    serve_local(app).await
 }
 
 async fn route(
     State(inner): State<Arc<Inner>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    Call(method, uri, headers, body): Call,
 ) -> Response {
     let region = headers
         .get("authorization")

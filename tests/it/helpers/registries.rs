@@ -17,12 +17,12 @@ use std::io::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::fake_server::{Call, forwarding_client, serve_local};
 use super::require;
 
 /// The Verdaccio `.ci/run` started.
@@ -267,8 +267,6 @@ impl Front {
     }
 
     pub async fn start(upstream: &str, trust: Trust) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
         let inner = Arc::new(Inner {
             upstream: upstream.trim_end_matches('/').to_owned(),
             trust: Mutex::new(trust),
@@ -277,17 +275,12 @@ impl Front {
             uploads: AtomicUsize::new(0),
             outage: Mutex::new(None),
             unavailable: AtomicUsize::new(0),
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
+            client: forwarding_client(),
         });
         let app = axum::Router::new()
             .fallback(handle)
             .with_state(inner.clone());
-        tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
+        let url = serve_local(app).await;
         Self { inner, url }
     }
 
@@ -360,10 +353,7 @@ fn check(trust: &Trust, jwt: &str) -> Result<(), String> {
 
 async fn handle(
     State(inner): State<Arc<Inner>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    Call(method, uri, headers, body): Call,
 ) -> Response {
     let path = uri.path().to_owned();
     let trust = inner.trust.lock().unwrap().clone();

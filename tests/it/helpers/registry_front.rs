@@ -19,11 +19,12 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
+
+use super::fake_server::{Call, forwarding_client, serve};
 
 #[derive(Default)]
 struct Settings {
@@ -67,17 +68,12 @@ impl RegistryFront {
             own: own.clone(),
             settings: Mutex::default(),
             counts: Mutex::default(),
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
+            client: forwarding_client(),
         });
         let app = axum::Router::new()
             .fallback(handle)
             .with_state(inner.clone());
-        tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
+        serve(listener, app);
         Self {
             inner,
             url: format!("http://{own}"),
@@ -152,10 +148,7 @@ fn kind(path: &str) -> &'static str {
 
 async fn handle(
     State(inner): State<Arc<Inner>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    Call(method, uri, headers, body): Call,
 ) -> Response {
     let path = uri.path().to_owned();
     let (basic, basic_only) = {

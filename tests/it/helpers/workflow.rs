@@ -345,6 +345,21 @@ impl<'a> Walk<'a> {
         self
     }
 
+    /// The contexts a job's expressions see: the jobs it needs (`needs_ok`: all succeeded) and its steps so far.
+    fn scope<'s>(
+        &'s self,
+        needs: &'s [String],
+        steps: &'s BTreeMap<String, StepRecord>,
+        needs_ok: bool,
+    ) -> Scope<'s, 'a> {
+        Scope {
+            walk: self,
+            needs,
+            steps,
+            needs_ok,
+        }
+    }
+
     fn needs_of(job: &Mapping) -> Vec<String> {
         match job.get("needs") {
             None => Vec::new(),
@@ -436,18 +451,9 @@ impl<'a> Walk<'a> {
             }
             let rec = if let Some(uses) = step.get("uses").map(yaml_scalar) {
                 if uses == "ORG/stevedore@v1" {
-                    let scope = Scope {
-                        walk: self,
-                        needs: &needs,
-                        steps: &steps_ctx,
-                        needs_ok,
-                    };
-                    let mut inputs = BTreeMap::new();
-                    if let Some(with) = step.get("with").and_then(Value::as_mapping) {
-                        for (k, v) in with {
-                            inputs.insert(yaml_scalar(k), scope.substitute(&yaml_scalar(v)));
-                        }
-                    }
+                    let scope = self.scope(&needs, &steps_ctx, needs_ok);
+                    let mut inputs =
+                        scope.substitute_each(step.get("with").and_then(Value::as_mapping));
                     for (k, v) in action_defaults() {
                         inputs.entry(k).or_insert_with(|| scope.substitute(&v));
                     }
@@ -499,18 +505,9 @@ impl<'a> Walk<'a> {
             }
             records.push(rec);
         }
-        let scope = Scope {
-            walk: self,
-            needs: &needs,
-            steps: &steps_ctx,
-            needs_ok,
-        };
-        let mut outputs = BTreeMap::new();
-        if let Some(o) = job.get("outputs").and_then(Value::as_mapping) {
-            for (k, v) in o {
-                outputs.insert(yaml_scalar(k), scope.substitute(&yaml_scalar(v)));
-            }
-        }
+        let outputs = self
+            .scope(&needs, &steps_ctx, needs_ok)
+            .substitute_each(job.get("outputs").and_then(Value::as_mapping));
         // The workspace goes with the job, as on a fresh runner.
         drop(dir);
         JobRecord {
@@ -656,13 +653,37 @@ impl StepRecord {
     }
 }
 
-/// action.yml's input defaults (the runner sets `INPUT_<NAME>` for each input the step does not give).
-fn action_defaults() -> Vec<(String, String)> {
+/// action.yml's `inputs:` mapping (each input's name to its spec).
+pub fn action_yml_inputs() -> Mapping {
     let text = std::fs::read_to_string(repo_root().join("action.yml")).unwrap();
     let doc: Value = serde_yaml_ng::from_str(&text).unwrap();
-    doc["inputs"]
-        .as_mapping()
-        .unwrap()
+    doc["inputs"].as_mapping().unwrap().clone()
+}
+
+/// Replaces every `${{ … }}` in `text` with what `value` gives for the expression inside (untrimmed), left
+/// to right; `Err` for an unterminated expression (naming `text`) or the first `Err` of `value`.
+pub fn replace_expressions(
+    text: &str,
+    mut value: impl FnMut(&str) -> Result<String, String>,
+) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 3..];
+        let end = after
+            .find("}}")
+            .ok_or_else(|| format!("unterminated expression in {text:?}"))?;
+        out.push_str(&value(&after[..end])?);
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// action.yml's input defaults (the runner sets `INPUT_<NAME>` for each input the step does not give).
+fn action_defaults() -> Vec<(String, String)> {
+    action_yml_inputs()
         .iter()
         .filter_map(|(k, v)| v.get("default").map(|d| (yaml_scalar(k), yaml_scalar(d))))
         .collect()
@@ -696,21 +717,19 @@ impl Scope<'_, '_> {
             .collect()
     }
 
+    /// Each `key: value` of `mapping` (none when it is absent), the value's expressions replaced.
+    fn substitute_each(&self, mapping: Option<&Mapping>) -> BTreeMap<String, String> {
+        mapping
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (yaml_scalar(k), self.substitute(&yaml_scalar(v))))
+            .collect()
+    }
+
     /// Replaces every `${{ expr }}` in `text`.
     fn substitute(&self, text: &str) -> String {
-        let mut out = String::new();
-        let mut rest = text;
-        while let Some(start) = rest.find("${{") {
-            out.push_str(&rest[..start]);
-            let after = &rest[start + 3..];
-            let end = after
-                .find("}}")
-                .unwrap_or_else(|| panic!("unterminated expression in {text:?}"));
-            out.push_str(&as_string(&self.eval(after[..end].trim())));
-            rest = &after[end + 2..];
-        }
-        out.push_str(rest);
-        out
+        replace_expressions(text, |expr| Ok(as_string(&self.eval(expr.trim()))))
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// A job `if:` (with or without `${{ }}`).

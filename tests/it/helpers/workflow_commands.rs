@@ -117,20 +117,24 @@ fn props_of(s: &str, sep: char, mappings: &[(&str, &str)]) -> BTreeMap<String, S
     props
 }
 
+/// A command's `info` (between its opening marker and its data) split at the first space into its
+/// lower-cased name and its properties, when that name is one the runner registered.
+fn registered_name<'a>(info: &'a str, registered: &[String]) -> Option<(String, Option<&'a str>)> {
+    let (name, props) = match info.find(' ') {
+        Some(i) => (&info[..i], Some(&info[i + 1..])),
+        None => (info, None),
+    };
+    let name = name.to_lowercase();
+    registered.contains(&name).then_some((name, props))
+}
+
 /// `ActionCommand.TryParseV2`.
 fn try_parse_v2(line: &str, registered: &[String]) -> Option<Cmd> {
     let m = line.trim_start();
     let rest = m.strip_prefix("::")?;
     let end = rest.find("::")?;
     let info = &rest[..end];
-    let (name, props) = match info.find(' ') {
-        Some(i) => (&info[..i], Some(&info[i + 1..])),
-        None => (info, None),
-    };
-    let name = name.to_lowercase();
-    if !registered.contains(&name) {
-        return None;
-    }
+    let (name, props) = registered_name(info, registered)?;
     Some(Cmd {
         name,
         props: props
@@ -145,14 +149,7 @@ fn try_parse_legacy(line: &str, registered: &[String]) -> Option<Cmd> {
     let p = line.find("##[")?;
     let rb = p + line[p..].find(']')?;
     let info = &line[p + 3..rb];
-    let (name, props) = match info.find(' ') {
-        Some(i) => (&info[..i], Some(&info[i + 1..])),
-        None => (info, None),
-    };
-    let name = name.to_lowercase();
-    if !registered.contains(&name) {
-        return None;
-    }
+    let (name, props) = registered_name(info, registered)?;
     Some(Cmd {
         name,
         props: props.map(|p| props_of(p, ';', LEGACY)).unwrap_or_default(),
