@@ -16,7 +16,7 @@ use crate::inputs::Input;
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_ecs::Client;
-use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ecs::error::ProvideErrorMetadata;
 use aws_sdk_ecs::types::{
     AccessType, CreatedAt, ExpressGatewayContainer, ExpressGatewayServiceConfiguration,
     ServiceDeploymentStatus,
@@ -27,6 +27,7 @@ use super::image_target::ImageTarget;
 use super::poll::{Timing, fmt_budget};
 use super::record::Restore;
 use super::target::Target;
+use crate::aws::call::CallError;
 use crate::aws::{AwsInputs, Connected};
 use crate::cancel::Cancel;
 use crate::github::deployments;
@@ -192,7 +193,7 @@ fn valid_name(s: &str) -> bool {
 pub enum ExpressError {
     /// An ECS call failed: the code and status stay typed.
     #[error("{0}")]
-    Api(crate::aws::call::CallError),
+    Api(CallError),
     #[error(
         "input `express-service`: `{arn}` is not an ECS Express service in this account and region (ECS answered {code}: {message})"
     )]
@@ -203,21 +204,6 @@ pub enum ExpressError {
     },
     #[error("ECS Express service `{service}` cannot be deployed: {reason}")]
     NotDeployable { service: String, reason: String },
-}
-
-impl ExpressError {
-    fn api<E>(
-        op: &'static str,
-        resource: &str,
-        e: &SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
-    ) -> Self
-    where
-        E: ProvideErrorMetadata + std::error::Error + 'static,
-    {
-        ExpressError::Api(crate::aws::call::CallError::from_sdk(
-            "ECS", op, resource, e,
-        ))
-    }
 }
 
 impl crate::modes::runtime::Failure for ExpressError {
@@ -360,7 +346,12 @@ impl Api {
                     code: c.to_owned(),
                     message: e.message().unwrap_or_default().to_owned(),
                 },
-                _ => ExpressError::api("DescribeExpressGatewayService", arn, &e),
+                _ => ExpressError::Api(CallError::from_sdk(
+                    "ECS",
+                    "DescribeExpressGatewayService",
+                    arn,
+                    &e,
+                )),
             })?;
         let Some(s) = out.service() else {
             return Err(ExpressError::NotDeployable {
@@ -427,10 +418,14 @@ impl Api {
             if let Some(t) = since {
                 req = req.created_at(CreatedAt::builder().after(t).build());
             }
-            let page = req
-                .send()
-                .await
-                .map_err(|e| ExpressError::api("ListServiceDeployments", &svc.arn, &e))?;
+            let page = req.send().await.map_err(|e| {
+                ExpressError::Api(CallError::from_sdk(
+                    "ECS",
+                    "ListServiceDeployments",
+                    &svc.arn,
+                    &e,
+                ))
+            })?;
             for d in page.service_deployments() {
                 out.push((
                     Seen {
@@ -467,7 +462,14 @@ impl Api {
             .primary_container(container)
             .send()
             .await
-            .map_err(|e| ExpressError::api("UpdateExpressGatewayService", &svc.arn, &e))?;
+            .map_err(|e| {
+                ExpressError::Api(CallError::from_sdk(
+                    "ECS",
+                    "UpdateExpressGatewayService",
+                    &svc.arn,
+                    &e,
+                ))
+            })?;
         let updated = out.service();
         let revision = updated
             .and_then(|s| s.target_configuration())
