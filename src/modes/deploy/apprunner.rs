@@ -11,11 +11,15 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub use super::health::{HealthTiming, check_health};
+use super::image_target::ImageTarget;
 use super::poll::{Timing, fmt_budget};
-use crate::aws::AwsInputs;
+use super::record::Restore;
+use super::target::Target;
 use crate::aws::call::CallError;
 use crate::aws::json_rpc::{self, JsonRpc};
+use crate::aws::{AwsInputs, Connected};
 use crate::cancel::Cancel;
+use crate::github::deployments;
 use crate::inputs::Inputs;
 use crate::modes::runtime::{ModeError, Runtime};
 use crate::report::Report;
@@ -632,130 +636,126 @@ pub fn report(cfg: &Config, o: &Outcome, cancelled: bool) -> Report {
     r
 }
 
-impl super::target::Target for Config {
+impl ImageTarget for Config {
+    const KIND: &'static str = "App Runner";
     type Live = super::image_target::LiveImage<Api>;
 
     fn aws(&self) -> &AwsInputs {
         &self.aws
     }
 
-    fn what(&self) -> String {
-        format!("App Runner `{}`", self.service)
+    fn registry(&self) -> Option<&str> {
+        self.registry.as_deref()
     }
 
-    fn environment(&self, aws: &crate::aws::Connected) -> String {
-        environment_name(aws.environment.as_deref(), self)
+    fn service(&self) -> &str {
+        &self.service
     }
 
-    fn owns(
-        &self,
-        _aws: &crate::aws::Connected,
-        recorded: &crate::github::deployments::Target,
-    ) -> bool {
-        matches!(recorded, crate::github::deployments::Target::AppRunner { service, .. } if same_app_runner_service(service, &self.service))
+    fn service_name(&self, _aws: &Connected) -> String {
+        let s = &self.service;
+        s.rsplit('/').nth(1).unwrap_or(s).to_owned()
     }
 
-    /// Any App Runner release: its image on this service (App Runner service names are unique in an
-    /// account and region, so environments of one account run services of different names;
-    /// `check_release` then requires the image to come from the repository this service runs).
-    fn counterpart(
-        &self,
-        _aws: &crate::aws::Connected,
-        recorded: &crate::github::deployments::Target,
-    ) -> Option<crate::github::deployments::Target> {
+    fn recorded(recorded: &deployments::Target) -> Option<(&String, &String)> {
         match recorded {
-            crate::github::deployments::Target::AppRunner { image, .. } => {
-                Some(crate::github::deployments::Target::AppRunner {
-                    service: self.service.clone(),
-                    image: image.clone(),
-                })
-            }
+            deployments::Target::AppRunner { service, image } => Some((service, image)),
             _ => None,
         }
     }
 
-    fn observe(
-        &self,
-        rt: &Runtime<'_>,
-        aws: &crate::aws::Connected,
-    ) -> Result<Self::Live, ModeError> {
+    fn is_this(&self, _aws: &Connected, service: &str) -> bool {
+        same_app_runner_service(service, &self.service)
+    }
+
+    /// Any App Runner release (App Runner service names are unique in an account and region, so
+    /// environments of one account run services of different names; `check_release` then requires the
+    /// image to come from the repository this service runs).
+    fn adopts(&self, _aws: &Connected, _service: &str) -> bool {
+        true
+    }
+
+    fn release(&self, _aws: &Connected, image: String) -> deployments::Target {
+        deployments::Target::AppRunner {
+            service: self.service.clone(),
+            image,
+        }
+    }
+
+    fn observe(&self, rt: &Runtime<'_>, aws: &Connected) -> Result<Self::Live, ModeError> {
         Ok(super::image_target::LiveImage::new(Api::new(
             &aws.sdk,
             super::health::health_client(rt)?,
         )))
     }
 
-    /// A recorded image must be by digest, from the repository of the image the service runs now.
-    async fn check_release(
-        &self,
-        live: &Self::Live,
-        recorded: &crate::github::deployments::Target,
-    ) -> Result<Option<String>, String> {
-        let crate::github::deployments::Target::AppRunner { image, .. } = recorded else {
-            return Ok(super::target::records_other(recorded));
-        };
-        live.check(image, |api| async move {
+    async fn running<'a>(&'a self, live: &'a Self::Live) -> Result<&'a str, String> {
+        live.running(|api| async move {
             let arn = api.resolve(&self.service).await?;
             api.describe(&arn).await.map(|s| s.image)
         })
         .await
     }
 
-    async fn deploy(
-        &self,
-        rt: &Runtime<'_>,
-        aws: &crate::aws::Connected,
-    ) -> Result<Report, ModeError> {
-        run_connected(rt, aws, self, None).await
+    fn with_image(&self, image: &str) -> Self {
+        let mut cfg = self.clone();
+        image.clone_into(&mut cfg.image);
+        cfg
     }
 
-    async fn restore(
+    async fn run(
         &self,
         rt: &Runtime<'_>,
-        aws: &crate::aws::Connected,
-        _live: Self::Live,
-        restore: &super::record::Restore,
+        aws: &Connected,
+        restore: Option<&Restore>,
     ) -> Result<Report, ModeError> {
-        run_restore(rt, aws, self, restore).await
-    }
-
-    fn across_accounts(&self) -> Option<(String, String)> {
-        None
-    }
-
-    /// The recorded image copied by digest into the repository this service runs from, then put in
-    /// place like a rollback's image.
-    async fn promote_across(
-        &self,
-        rt: &Runtime<'_>,
-        aws: &crate::aws::Connected,
-        source: &crate::aws::Connected,
-        restore: &super::record::Restore,
-    ) -> Result<Report, ModeError> {
-        let live = super::target::Target::observe(self, rt, aws)?;
-        let promotion = super::image_target::ImagePromotion {
-            kind: "App Runner",
-            what: self.what(),
-            inputs: &self.aws,
-            here_registry: self.registry.as_deref(),
-        };
-        let (image, copied) = super::image_target::copy_image_across(
+        let http = super::health::health_client(rt)?;
+        if let Some(e) = &aws.environment {
+            super::image::warn_production_by_tag(rt, e, &self.image);
+        }
+        // The read-only plan first: a missing, paused or source-built service is refused before anything
+        // is written, a GitHub Deployment included (it would record a target nothing was deployed to).
+        let planned = plan(&aws.sdk, &http, self).await?;
+        if rt.common.dry_run {
+            let svc = planned.service;
+            let line = format!(
+                "plan: would UpdateService `{}` from `{}` to `{}`, follow the operation, check `{}` for {}, and {} on failure",
+                svc.name,
+                svc.image,
+                self.image,
+                self.health_url
+                    .as_ref()
+                    .map_or_else(|| format!("https://{}/", svc.url), url::Url::to_string),
+                self.health_status,
+                if self.rollback {
+                    format!("roll back to `{}`", svc.image)
+                } else {
+                    "not roll back".into()
+                }
+            );
+            rt.cmds.line(&line);
+            return Ok(super::image_target::dry_run_report(
+                "App Runner",
+                &svc.name,
+                line.trim_start_matches("plan: "),
+                Some(format!("https://{}", svc.url)),
+            ));
+        }
+        let environment = Target::environment(self, aws);
+        let what = format!("App Runner {}", self.service);
+        let release = super::record::describe(restore, what, || {
+            Some(self.release(aws, self.image.clone()))
+        });
+        super::record::recorded(
             rt,
             aws,
-            source,
-            restore,
-            promotion,
-            (&live, |api| async move {
-                let arn = api.resolve(&self.service).await?;
-                api.describe(&arn).await.map(|s| s.image)
-            }),
+            &environment,
+            release,
+            execute(planned, &http, self, &rt.cancel),
+            |o| (o.succeeded(), Some(format!("https://{}", o.service.url))),
+            |o| report(self, o, rt.cancel.is_cancelled()),
         )
-        .await?;
-        let target = crate::github::deployments::Target::AppRunner {
-            service: self.service.clone(),
-            image,
-        };
-        run_restore(rt, aws, self, &restore.carried(target, &copied)).await
+        .await
     }
 }
 
@@ -767,98 +767,6 @@ pub fn same_app_runner_service(a: &str, b: &str) -> bool {
             .map_or(s, |(_, rest)| rest.split('/').next().unwrap_or(rest))
     }
     a == b || name(a) == name(b)
-}
-
-/// The GitHub environment of an App Runner deploy: the mapped `environment`, else the service's name.
-#[must_use]
-pub fn environment_name(environment: Option<&str>, cfg: &Config) -> String {
-    environment.map_or_else(
-        || {
-            cfg.service
-                .rsplit('/')
-                .nth(1)
-                .unwrap_or(&cfg.service)
-                .to_owned()
-        },
-        str::to_owned,
-    )
-}
-
-/// `rollback-to`: the service pointed at the image `restore` recorded, with the same operation watch,
-/// health check and rollback as a deploy.
-pub async fn run_restore(
-    rt: &Runtime<'_>,
-    aws: &crate::aws::Connected,
-    cfg: &Config,
-    restore: &super::record::Restore,
-) -> Result<Report, ModeError> {
-    let image = match &restore.release.target {
-        crate::github::deployments::Target::AppRunner { image, .. } => Some(image),
-        _ => None,
-    };
-    let image = super::image_target::restored_image(restore, image, "App Runner")?;
-    let mut cfg = cfg.clone();
-    image.clone_into(&mut cfg.image);
-    let r = run_connected(rt, aws, &cfg, Some(restore)).await?;
-    Ok(restore.annotate(r))
-}
-
-async fn run_connected(
-    rt: &Runtime<'_>,
-    aws: &crate::aws::Connected,
-    cfg: &Config,
-    restore: Option<&super::record::Restore>,
-) -> Result<Report, ModeError> {
-    let http = super::health::health_client(rt)?;
-    if let Some(e) = &aws.environment {
-        super::image::warn_production_by_tag(rt, e, &cfg.image);
-    }
-    // The read-only plan first: a missing, paused or source-built service is refused before anything
-    // is written, a GitHub Deployment included (it would record a target nothing was deployed to).
-    let planned = plan(&aws.sdk, &http, cfg).await?;
-    if rt.common.dry_run {
-        let svc = planned.service;
-        let line = format!(
-            "plan: would UpdateService `{}` from `{}` to `{}`, follow the operation, check `{}` for {}, and {} on failure",
-            svc.name,
-            svc.image,
-            cfg.image,
-            cfg.health_url
-                .as_ref()
-                .map_or_else(|| format!("https://{}/", svc.url), url::Url::to_string),
-            cfg.health_status,
-            if cfg.rollback {
-                format!("roll back to `{}`", svc.image)
-            } else {
-                "not roll back".into()
-            }
-        );
-        rt.cmds.line(&line);
-        return Ok(super::image_target::dry_run_report(
-            "App Runner",
-            &svc.name,
-            line.trim_start_matches("plan: "),
-            Some(format!("https://{}", svc.url)),
-        ));
-    }
-    let environment = environment_name(aws.environment.as_deref(), cfg);
-    let what = format!("App Runner {}", cfg.service);
-    let release = super::record::describe(restore, what, || {
-        Some(crate::github::deployments::Target::AppRunner {
-            service: cfg.service.clone(),
-            image: cfg.image.clone(),
-        })
-    });
-    super::record::recorded(
-        rt,
-        aws,
-        &environment,
-        release,
-        execute(planned, &http, cfg, &rt.cancel),
-        |o| (o.succeeded(), Some(format!("https://{}", o.service.url))),
-        |o| report(cfg, o, rt.cancel.is_cancelled()),
-    )
-    .await
 }
 
 impl crate::modes::runtime::Failure for AppRunnerError {

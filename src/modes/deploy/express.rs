@@ -16,16 +16,21 @@ use crate::inputs::Input;
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_ecs::Client;
-use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ecs::error::ProvideErrorMetadata;
 use aws_sdk_ecs::types::{
     AccessType, CreatedAt, ExpressGatewayContainer, ExpressGatewayServiceConfiguration,
     ServiceDeploymentStatus,
 };
 
 use super::health::HealthTiming;
+use super::image_target::ImageTarget;
 use super::poll::{Timing, fmt_budget};
-use crate::aws::AwsInputs;
+use super::record::Restore;
+use super::target::Target;
+use crate::aws::call::CallError;
+use crate::aws::{AwsInputs, Connected};
 use crate::cancel::Cancel;
+use crate::github::deployments;
 use crate::inputs::Inputs;
 use crate::modes::runtime::{ModeError, Runtime};
 use crate::report::Report;
@@ -188,7 +193,7 @@ fn valid_name(s: &str) -> bool {
 pub enum ExpressError {
     /// An ECS call failed: the code and status stay typed.
     #[error("{0}")]
-    Api(crate::aws::call::CallError),
+    Api(CallError),
     #[error(
         "input `express-service`: `{arn}` is not an ECS Express service in this account and region (ECS answered {code}: {message})"
     )]
@@ -199,21 +204,6 @@ pub enum ExpressError {
     },
     #[error("ECS Express service `{service}` cannot be deployed: {reason}")]
     NotDeployable { service: String, reason: String },
-}
-
-impl ExpressError {
-    fn api<E>(
-        op: &'static str,
-        resource: &str,
-        e: &SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
-    ) -> Self
-    where
-        E: ProvideErrorMetadata + std::error::Error + 'static,
-    {
-        ExpressError::Api(crate::aws::call::CallError::from_sdk(
-            "ECS", op, resource, e,
-        ))
-    }
 }
 
 impl crate::modes::runtime::Failure for ExpressError {
@@ -356,7 +346,12 @@ impl Api {
                     code: c.to_owned(),
                     message: e.message().unwrap_or_default().to_owned(),
                 },
-                _ => ExpressError::api("DescribeExpressGatewayService", arn, &e),
+                _ => ExpressError::Api(CallError::from_sdk(
+                    "ECS",
+                    "DescribeExpressGatewayService",
+                    arn,
+                    &e,
+                )),
             })?;
         let Some(s) = out.service() else {
             return Err(ExpressError::NotDeployable {
@@ -423,10 +418,14 @@ impl Api {
             if let Some(t) = since {
                 req = req.created_at(CreatedAt::builder().after(t).build());
             }
-            let page = req
-                .send()
-                .await
-                .map_err(|e| ExpressError::api("ListServiceDeployments", &svc.arn, &e))?;
+            let page = req.send().await.map_err(|e| {
+                ExpressError::Api(CallError::from_sdk(
+                    "ECS",
+                    "ListServiceDeployments",
+                    &svc.arn,
+                    &e,
+                ))
+            })?;
             for d in page.service_deployments() {
                 out.push((
                     Seen {
@@ -463,7 +462,14 @@ impl Api {
             .primary_container(container)
             .send()
             .await
-            .map_err(|e| ExpressError::api("UpdateExpressGatewayService", &svc.arn, &e))?;
+            .map_err(|e| {
+                ExpressError::Api(CallError::from_sdk(
+                    "ECS",
+                    "UpdateExpressGatewayService",
+                    &svc.arn,
+                    &e,
+                ))
+            })?;
         let updated = out.service();
         let revision = updated
             .and_then(|s| s.target_configuration())
@@ -962,123 +968,125 @@ pub struct Live {
     arn: String,
 }
 
-impl super::target::Target for Config {
+impl ImageTarget for Config {
+    const KIND: &'static str = "ECS Express";
     type Live = Live;
 
     fn aws(&self) -> &AwsInputs {
         &self.aws
     }
 
-    fn what(&self) -> String {
-        format!("ECS Express `{}`", self.service)
+    fn registry(&self) -> Option<&str> {
+        self.registry.as_deref()
     }
 
-    fn environment(&self, aws: &crate::aws::Connected) -> String {
-        environment_name(aws.environment.as_deref(), self, &arn_of(aws, self))
+    fn service(&self) -> &str {
+        &self.service
     }
 
-    fn owns(
-        &self,
-        aws: &crate::aws::Connected,
-        recorded: &crate::github::deployments::Target,
-    ) -> bool {
-        matches!(recorded, crate::github::deployments::Target::EcsExpress { service, .. } if same_express_service(service, &arn_of(aws, self)))
-    }
-
-    /// The same service name (in any cluster): its recorded image on this service.
-    fn counterpart(
-        &self,
-        aws: &crate::aws::Connected,
-        recorded: &crate::github::deployments::Target,
-    ) -> Option<crate::github::deployments::Target> {
-        let crate::github::deployments::Target::EcsExpress { service, image } = recorded else {
-            return None;
-        };
+    fn service_name(&self, aws: &Connected) -> String {
         let arn = arn_of(aws, self);
-        let name = |s: &str| s.rsplit('/').next().map(str::to_owned);
-        (name(service) == name(&arn)).then(|| crate::github::deployments::Target::EcsExpress {
-            service: arn,
-            image: image.clone(),
-        })
+        arn.rsplit('/').next().unwrap_or(&self.service).to_owned()
     }
 
-    fn observe(&self, _rt: &Runtime<'_>, aws: &crate::aws::Connected) -> Result<Live, ModeError> {
+    fn recorded(recorded: &deployments::Target) -> Option<(&String, &String)> {
+        match recorded {
+            deployments::Target::EcsExpress { service, image } => Some((service, image)),
+            _ => None,
+        }
+    }
+
+    fn is_this(&self, aws: &Connected, service: &str) -> bool {
+        same_express_service(service, &arn_of(aws, self))
+    }
+
+    /// The same service name, in any cluster.
+    fn adopts(&self, aws: &Connected, service: &str) -> bool {
+        let name = |s: &str| s.rsplit('/').next().map(str::to_owned);
+        name(service) == name(&arn_of(aws, self))
+    }
+
+    fn release(&self, aws: &Connected, image: String) -> deployments::Target {
+        deployments::Target::EcsExpress {
+            service: arn_of(aws, self),
+            image,
+        }
+    }
+
+    fn observe(&self, _rt: &Runtime<'_>, aws: &Connected) -> Result<Live, ModeError> {
         Ok(Live {
             image: super::image_target::LiveImage::new(Api::new(&aws.sdk)),
             arn: arn_of(aws, self),
         })
     }
 
-    /// A recorded image must be by digest, from the repository of the image the service runs now.
-    async fn check_release(
-        &self,
-        live: &Live,
-        recorded: &crate::github::deployments::Target,
-    ) -> Result<Option<String>, String> {
-        let crate::github::deployments::Target::EcsExpress { image, .. } = recorded else {
-            return Ok(super::target::records_other(recorded));
-        };
+    async fn running<'a>(&'a self, live: &'a Live) -> Result<&'a str, String> {
         live.image
-            .check(image, |api| async move {
-                api.describe(&live.arn).await.map(|s| s.image().to_owned())
-            })
+            .running(
+                |api| async move { api.describe(&live.arn).await.map(|s| s.image().to_owned()) },
+            )
             .await
     }
 
-    async fn deploy(
-        &self,
-        rt: &Runtime<'_>,
-        aws: &crate::aws::Connected,
-    ) -> Result<Report, ModeError> {
-        run_connected(rt, aws, self, None).await
+    fn with_image(&self, image: &str) -> Self {
+        let mut cfg = self.clone();
+        image.clone_into(&mut cfg.image);
+        cfg
     }
 
-    async fn restore(
+    async fn run(
         &self,
         rt: &Runtime<'_>,
-        aws: &crate::aws::Connected,
-        _live: Live,
-        restore: &super::record::Restore,
+        aws: &Connected,
+        restore: Option<&Restore>,
     ) -> Result<Report, ModeError> {
-        run_restore(rt, aws, self, restore).await
-    }
-
-    fn across_accounts(&self) -> Option<(String, String)> {
-        None
-    }
-
-    /// The recorded image copied by digest into the repository this service's primary container runs
-    /// from, then put in place like a rollback's image.
-    async fn promote_across(
-        &self,
-        rt: &Runtime<'_>,
-        aws: &crate::aws::Connected,
-        source: &crate::aws::Connected,
-        restore: &super::record::Restore,
-    ) -> Result<Report, ModeError> {
-        let live = super::target::Target::observe(self, rt, aws)?;
-        let promotion = super::image_target::ImagePromotion {
-            kind: "ECS Express",
-            what: self.what(),
-            inputs: &self.aws,
-            here_registry: self.registry.as_deref(),
-        };
-        let (image, copied) = super::image_target::copy_image_across(
+        let arn = arn_of(aws, self);
+        let http = super::health::health_client(rt)?;
+        if let Some(e) = &aws.environment {
+            super::image::warn_production_by_tag(rt, e, &self.image);
+        }
+        if rt.common.dry_run {
+            let api = Api::new(&aws.sdk);
+            let (svc, health_url) = prepare(&api, &arn, self).await?;
+            let line = format!(
+                "plan: would UpdateExpressGatewayService `{}` from `{}` to `{}` (the rest of the primary container unchanged), follow its service deployment, check `{health_url}` for {}, and {} on failure",
+                svc.name,
+                svc.image(),
+                self.image,
+                self.health_status,
+                if self.rollback {
+                    format!("roll back to `{}`", svc.image())
+                } else {
+                    "not roll back".into()
+                }
+            );
+            rt.cmds.line(&line);
+            return Ok(super::image_target::dry_run_report(
+                "ECS Express",
+                &svc.name,
+                &sentence(line.trim_start_matches("plan: ")),
+                svc.url(),
+            ));
+        }
+        // The read-only plan first: a missing, inactive or busy service is refused before anything is
+        // written, a GitHub Deployment included (it would record a target nothing was deployed to).
+        let planned = plan(&aws.sdk, self, &arn).await?;
+        let environment = Target::environment(self, aws);
+        let what = format!("ECS Express {}", short(&arn));
+        // Recorded before the update: what `rollback-to` puts back later.
+        let release = super::record::describe(restore, what, || {
+            Some(self.release(aws, self.image.clone()))
+        });
+        super::record::recorded(
             rt,
             aws,
-            source,
-            restore,
-            promotion,
-            (&live.image, |api| async {
-                api.describe(&live.arn).await.map(|s| s.image().to_owned())
-            }),
+            &environment,
+            release,
+            execute(planned, &http, self, &rt.cancel),
+            |o| (o.succeeded(), o.service.url()),
+            |o| report(self, o, rt.cancel.is_cancelled()),
         )
-        .await?;
-        let target = crate::github::deployments::Target::EcsExpress {
-            service: live.arn.clone(),
-            image,
-        };
-        run_restore(rt, aws, self, &restore.carried(target, &copied)).await
+        .await
     }
 }
 
@@ -1091,7 +1099,7 @@ pub fn same_express_service(recorded: &str, arn: &str) -> bool {
 
 /// The service's ARN in the connected account and region ([`Config::service_arn`]).
 #[must_use]
-pub fn arn_of(aws: &crate::aws::Connected, cfg: &Config) -> String {
+pub fn arn_of(aws: &Connected, cfg: &Config) -> String {
     let partition = aws
         .arn
         .split(':')
@@ -1099,92 +1107,6 @@ pub fn arn_of(aws: &crate::aws::Connected, cfg: &Config) -> String {
         .filter(|p| !p.is_empty())
         .unwrap_or("aws");
     cfg.service_arn(partition, &aws.region, &aws.account_id)
-}
-
-/// The GitHub environment of an Express deploy: the mapped `environment`, else the service's name.
-#[must_use]
-pub fn environment_name(environment: Option<&str>, cfg: &Config, arn: &str) -> String {
-    environment.map_or_else(
-        || arn.rsplit('/').next().unwrap_or(&cfg.service).to_owned(),
-        str::to_owned,
-    )
-}
-
-/// `rollback-to`: the primary container pointed at the image `restore` recorded, with the same
-/// deployment watch, health check and rollback as a deploy.
-pub async fn run_restore(
-    rt: &Runtime<'_>,
-    aws: &crate::aws::Connected,
-    cfg: &Config,
-    restore: &super::record::Restore,
-) -> Result<Report, ModeError> {
-    let image = match &restore.release.target {
-        crate::github::deployments::Target::EcsExpress { image, .. } => Some(image),
-        _ => None,
-    };
-    let image = super::image_target::restored_image(restore, image, "ECS Express")?;
-    let mut cfg = cfg.clone();
-    image.clone_into(&mut cfg.image);
-    let r = run_connected(rt, aws, &cfg, Some(restore)).await?;
-    Ok(restore.annotate(r))
-}
-
-async fn run_connected(
-    rt: &Runtime<'_>,
-    aws: &crate::aws::Connected,
-    cfg: &Config,
-    restore: Option<&super::record::Restore>,
-) -> Result<Report, ModeError> {
-    let arn = arn_of(aws, cfg);
-    let http = super::health::health_client(rt)?;
-    if let Some(e) = &aws.environment {
-        super::image::warn_production_by_tag(rt, e, &cfg.image);
-    }
-    if rt.common.dry_run {
-        let api = Api::new(&aws.sdk);
-        let (svc, health_url) = prepare(&api, &arn, cfg).await?;
-        let line = format!(
-            "plan: would UpdateExpressGatewayService `{}` from `{}` to `{}` (the rest of the primary container unchanged), follow its service deployment, check `{health_url}` for {}, and {} on failure",
-            svc.name,
-            svc.image(),
-            cfg.image,
-            cfg.health_status,
-            if cfg.rollback {
-                format!("roll back to `{}`", svc.image())
-            } else {
-                "not roll back".into()
-            }
-        );
-        rt.cmds.line(&line);
-        return Ok(super::image_target::dry_run_report(
-            "ECS Express",
-            &svc.name,
-            &sentence(line.trim_start_matches("plan: ")),
-            svc.url(),
-        ));
-    }
-    // The read-only plan first: a missing, inactive or busy service is refused before anything is
-    // written, a GitHub Deployment included (it would record a target nothing was deployed to).
-    let planned = plan(&aws.sdk, cfg, &arn).await?;
-    let environment = environment_name(aws.environment.as_deref(), cfg, &arn);
-    let what = format!("ECS Express {}", short(&arn));
-    // Recorded before the update: what `rollback-to` puts back later.
-    let release = super::record::describe(restore, what, || {
-        Some(crate::github::deployments::Target::EcsExpress {
-            service: arn.clone(),
-            image: cfg.image.clone(),
-        })
-    });
-    super::record::recorded(
-        rt,
-        aws,
-        &environment,
-        release,
-        execute(planned, &http, cfg, &rt.cancel),
-        |o| (o.succeeded(), o.service.url()),
-        |o| report(cfg, o, rt.cancel.is_cancelled()),
-    )
-    .await
 }
 
 #[cfg(test)]

@@ -1,16 +1,179 @@
 //! What the two image targets (App Runner, ECS Express) share: their `wait-timeout`/`rollback` inputs,
-//! the check of a recorded image against the live one, and the frame of their dry run and report.
+//! their side of [`Target`] ([`ImageTarget`]: the check of a recorded image against the live one, the
+//! restore, the promotion across accounts), and the frame of their dry run and report.
 //!
 //! This module imports no deploy target; the targets import it.
 
 use std::fmt::Display;
 use std::future::Future;
 
+use crate::aws::{AwsInputs, Connected};
+use crate::github::deployments;
 use crate::inputs::{Input, Inputs, Mode};
-use crate::modes::runtime::ModeError;
+use crate::modes::runtime::{ModeError, Runtime};
 
-use super::target::refuse_promotion as refuse;
+use super::record::Restore;
+use super::target::{Target, refuse_promotion as refuse};
 use crate::report::{Report, Verdict};
+
+/// An image target (App Runner, ECS Express): what differs between them. [`Target`] is implemented once
+/// for all of them from it: a release records the service and its image, a recorded image is checked
+/// against the one the service runs, a restore runs the deploy with the recorded image, a promotion
+/// across accounts copies it first.
+pub trait ImageTarget: Clone + Sync {
+    /// `App Runner`, `ECS Express`: in messages and reports.
+    const KIND: &'static str;
+
+    /// What is live ([`Target::Live`]).
+    type Live: Sync;
+
+    /// The AWS connection inputs ([`Target::aws`]).
+    fn aws(&self) -> &AwsInputs;
+
+    /// This step's `registry`: where a promotion pushes instead of this account's ECR `proxyEndpoint`.
+    fn registry(&self) -> Option<&str>;
+
+    /// The service as the step names it (an ARN or a name).
+    fn service(&self) -> &str;
+
+    /// The GitHub environment when none is mapped: the service's name.
+    fn service_name(&self, aws: &Connected) -> String;
+
+    /// The service and image a release of this kind records; `None` for another kind of target.
+    fn recorded(recorded: &deployments::Target) -> Option<(&String, &String)>;
+
+    /// Whether the recorded `service` is this step's ([`Target::owns`]).
+    fn is_this(&self, aws: &Connected, service: &str) -> bool;
+
+    /// Whether a release of the recorded `service` (in another environment) is one of this service's
+    /// line ([`Target::counterpart`]).
+    fn adopts(&self, aws: &Connected, service: &str) -> bool;
+
+    /// The release of `image` on this service.
+    fn release(&self, aws: &Connected, image: String) -> deployments::Target;
+
+    /// What is live, not read yet ([`Target::observe`]).
+    ///
+    /// # Errors
+    /// When a client cannot be built.
+    fn observe(&self, rt: &Runtime<'_>, aws: &Connected) -> Result<Self::Live, ModeError>;
+
+    /// The image the service runs, read at the first question and kept in `live`.
+    fn running<'a>(
+        &'a self,
+        live: &'a Self::Live,
+    ) -> impl Future<Output = Result<&'a str, String>> + Send;
+
+    /// This configuration with `image` in place of its own.
+    #[must_use]
+    fn with_image(&self, image: &str) -> Self;
+
+    /// The deploy of the configured image: plan (a dry run stops there), update, follow, health, roll
+    /// back on failure, record, report; `restore` is the recorded release put back, if any.
+    fn run(
+        &self,
+        rt: &Runtime<'_>,
+        aws: &Connected,
+        restore: Option<&Restore>,
+    ) -> impl Future<Output = Result<Report, ModeError>>;
+}
+
+impl<T: ImageTarget> Target for T {
+    type Live = T::Live;
+
+    fn aws(&self) -> &AwsInputs {
+        ImageTarget::aws(self)
+    }
+
+    fn what(&self) -> String {
+        format!("{} `{}`", T::KIND, self.service())
+    }
+
+    fn environment(&self, aws: &Connected) -> String {
+        aws.environment
+            .clone()
+            .unwrap_or_else(|| self.service_name(aws))
+    }
+
+    fn owns(&self, aws: &Connected, recorded: &deployments::Target) -> bool {
+        T::recorded(recorded).is_some_and(|(service, _)| self.is_this(aws, service))
+    }
+
+    /// A release of this service's line: its image on this service.
+    fn counterpart(
+        &self,
+        aws: &Connected,
+        recorded: &deployments::Target,
+    ) -> Option<deployments::Target> {
+        let (service, image) = T::recorded(recorded)?;
+        self.adopts(aws, service)
+            .then(|| self.release(aws, image.clone()))
+    }
+
+    fn observe(&self, rt: &Runtime<'_>, aws: &Connected) -> Result<T::Live, ModeError> {
+        ImageTarget::observe(self, rt, aws)
+    }
+
+    /// A recorded image must be by digest, from the repository of the image the service runs now.
+    async fn check_release(
+        &self,
+        live: &T::Live,
+        recorded: &deployments::Target,
+    ) -> Result<Option<String>, String> {
+        let Some((_, image)) = T::recorded(recorded) else {
+            return Ok(super::target::records_other(recorded));
+        };
+        let now = self.running(live).await?;
+        Ok(super::image::same_image_home(image, now))
+    }
+
+    async fn deploy(&self, rt: &Runtime<'_>, aws: &Connected) -> Result<Report, ModeError> {
+        self.run(rt, aws, None).await
+    }
+
+    /// `rollback-to`: the service pointed at the image `restore` recorded, with the same watch, health
+    /// check and rollback as a deploy.
+    async fn restore(
+        &self,
+        rt: &Runtime<'_>,
+        aws: &Connected,
+        _live: T::Live,
+        restore: &Restore,
+    ) -> Result<Report, ModeError> {
+        restore_image(self, rt, aws, restore).await
+    }
+
+    fn across_accounts(&self) -> Option<(String, String)> {
+        None
+    }
+
+    /// The recorded image copied by digest into the repository the service runs from
+    /// ([`copy_image_across`]), then put in place like a rollback's image.
+    async fn promote_across(
+        &self,
+        rt: &Runtime<'_>,
+        aws: &Connected,
+        source: &Connected,
+        restore: &Restore,
+    ) -> Result<Report, ModeError> {
+        let live = ImageTarget::observe(self, rt, aws)?;
+        let (image, copied) = copy_image_across(self, rt, aws, source, restore, &live).await?;
+        let target = self.release(aws, image);
+        restore_image(self, rt, aws, &restore.carried(target, &copied)).await
+    }
+}
+
+/// [`Target::restore`] of an image target: its deploy with the image `restore` recorded.
+async fn restore_image<T: ImageTarget>(
+    cfg: &T,
+    rt: &Runtime<'_>,
+    aws: &Connected,
+    restore: &Restore,
+) -> Result<Report, ModeError> {
+    let image = restored_image::<T>(restore)?;
+    let r = cfg.with_image(image).run(rt, aws, Some(restore)).await?;
+    Ok(restore.annotate(r))
+}
 
 /// The inputs of an image target's release: `image` (none when `restoring`: `rollback-to` deploys the
 /// image an earlier deployment recorded, and its parser refuses `image`), `health-url`,
@@ -82,29 +245,22 @@ pub async fn health_or_roll_back<R, F: Future<Output = R>>(
     (health, Some(roll_back().await))
 }
 
-/// The image a restore puts back: the one `recorded` (the target's own variant of the release, `None`
-/// for another kind), else the refusal naming what the release records.
-///
-/// # Errors
-/// The release records another kind of target.
-pub fn restored_image<'a>(
-    restore: &super::record::Restore,
-    recorded: Option<&'a String>,
-    kind: &str,
-) -> Result<&'a str, crate::modes::runtime::ModeError> {
-    recorded.map(String::as_str).ok_or_else(|| {
-        let target = &restore.release.target;
-        crate::modes::runtime::ModeError::Config {
-            message: format!(
-                "input `rollback-to`: deployment #{} records {}, not an {kind} deploy",
-                restore.release.id,
-                target.describe()
-            ),
-            hint: Some(format!(
-                "Restore it with a step naming its target ({})",
-                target.inputs()
-            )),
-        }
+/// The image a restore puts back: the one the release records when it is of this kind of target, else
+/// the refusal naming what the release records.
+fn restored_image<T: ImageTarget>(restore: &Restore) -> Result<&str, ModeError> {
+    let target = &restore.release.target;
+    let recorded = T::recorded(target).map(|(_, image)| image.as_str());
+    recorded.ok_or_else(|| ModeError::Config {
+        message: format!(
+            "input `rollback-to`: deployment #{} records {}, not an {} deploy",
+            restore.release.id,
+            target.describe(),
+            T::KIND
+        ),
+        hint: Some(format!(
+            "Restore it with a step naming its target ({})",
+            target.inputs()
+        )),
     })
 }
 
@@ -171,24 +327,6 @@ impl<A: Sync> LiveImage<A> {
         }
     }
 
-    /// Whether `recorded` may be put in place: an image by digest, from the repository of the image the
-    /// service runs (`read` reads it, once).
-    ///
-    /// # Errors
-    /// When the running image cannot be read.
-    pub async fn check<'a, E, F>(
-        &'a self,
-        recorded: &str,
-        read: impl FnOnce(&'a A) -> F + Send,
-    ) -> Result<Option<String>, String>
-    where
-        E: Display,
-        F: Future<Output = Result<String, E>> + Send,
-    {
-        let now = self.running(read).await?;
-        Ok(super::image::same_image_home(recorded, now))
-    }
-
     /// The image the service runs (`read` reads it, once).
     ///
     /// # Errors
@@ -209,59 +347,32 @@ impl<A: Sync> LiveImage<A> {
     }
 }
 
-/// An image target's promotion from an environment in another account ([`copy_image_across`]).
-pub struct ImagePromotion<'a> {
-    /// `App Runner`, `ECS Express`.
-    pub kind: &'a str,
-    /// The target in words ([`super::target::Target::what`]).
-    pub what: String,
-    /// The target's AWS inputs: the source's `registry` is read from its `environments` entry.
-    pub inputs: &'a crate::aws::AwsInputs,
-    /// This step's `registry`: where the image is pushed instead of this account's ECR `proxyEndpoint`.
-    pub here_registry: Option<&'a str>,
-}
-
-/// The image a release of an image target records.
-fn recorded_image(target: &crate::github::deployments::Target) -> Option<&String> {
-    match target {
-        crate::github::deployments::Target::AppRunner { image, .. }
-        | crate::github::deployments::Target::EcsExpress { image, .. } => Some(image),
-        _ => None,
-    }
-}
-
 /// Copies the release's image `recorded` (by digest, in the source account's registry: verified there
-/// against what the source service runs) into the repository of the image the service runs here, by
-/// digest ([`Carrier`]). Returns the image to put in place (`<this registry>/<repository>@<digest>`)
-/// and the sentence the report adds.
+/// against what the source service runs) into the repository of the image the service runs here
+/// (`live`), by digest ([`Carrier`]). Returns the image to put in place
+/// (`<this registry>/<repository>@<digest>`) and the sentence the report adds.
 ///
 /// # Errors
 /// [`ModeError::Config`] (exit 2) when an image is not in its registry, or not by digest;
 /// [`ModeError::Failed`] when what runs here cannot be read, or a login or the copy fails (nothing was
 /// deployed).
-pub async fn copy_image_across<'a, A, E, F, R>(
-    rt: &crate::modes::runtime::Runtime<'_>,
-    aws: &crate::aws::Connected,
-    source: &crate::aws::Connected,
-    restore: &super::record::Restore,
-    p: ImagePromotion<'_>,
-    (live, read): (&'a LiveImage<A>, R),
-) -> Result<(String, String), ModeError>
-where
-    A: Sync,
-    R: FnOnce(&'a A) -> F + Send,
-    E: Display,
-    F: Future<Output = Result<String, E>> + Send,
-{
-    let recorded = restored_image(restore, recorded_image(&restore.release.target), p.kind)?;
-    let running = live.running(read).await.map_err(|e| ModeError::Failed {
+async fn copy_image_across<T: ImageTarget>(
+    cfg: &T,
+    rt: &Runtime<'_>,
+    aws: &Connected,
+    source: &Connected,
+    restore: &Restore,
+    live: &T::Live,
+) -> Result<(String, String), ModeError> {
+    let recorded = restored_image::<T>(restore)?;
+    let running = cfg.running(live).await.map_err(|e| ModeError::Failed {
         message: format!(
             "input `promote-from`: cannot read the image {} runs in this account: {e}",
-            p.what
+            cfg.what()
         ),
         hint: Some("Nothing was copied or deployed; check the step's role and re-run".into()),
     })?;
-    Carrier::login(rt, aws, source, restore, p.inputs, p.here_registry)
+    Carrier::login(rt, aws, source, restore, cfg.aws(), cfg.registry())
         .await?
         .carry(recorded, running)
         .await

@@ -20,8 +20,7 @@ pub fn parse_cobertura(
     file: &Path,
     paths: &PathMap,
 ) -> Result<Parsed, ParseError> {
-    let mut reader = Reader::from_reader(r);
-    let mut buf = Vec::new();
+    let reader = Reader::from_reader(r);
     let mut sources: Vec<String> = Vec::new();
     let mut in_source = false;
     let mut source_text = String::new();
@@ -31,8 +30,7 @@ pub fn parse_cobertura(
     let mut in_methods = 0u32;
     let mut saw_root = false;
     let mut root_totals: Option<(u64, u64)> = None;
-    loop {
-        let ev = xml::next_event(&mut reader, &mut buf, file, Format::Cobertura)?;
+    xml::each_event(reader, file, Format::Cobertura, |ev| {
         match ev {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let empty = matches!(ev, Event::Empty(_));
@@ -89,18 +87,10 @@ pub fn parse_cobertura(
                 "methods" => in_methods = in_methods.saturating_sub(1),
                 _ => {}
             },
-            Event::Eof => break,
             _ => {}
         }
-        buf.clear();
-    }
-    if !saw_root {
-        return Err(ParseError::malformed(
-            file,
-            Format::Cobertura,
-            "no <coverage> element",
-        ));
-    }
+    })?;
+    xml::require_root(saw_root, file, Format::Cobertura, "no <coverage> element")?;
     let mut cov = Coverage::default();
     for (name, lines) in files {
         // Filenames are relative to one of the <source> directories: take the first under which the file

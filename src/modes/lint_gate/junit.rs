@@ -45,126 +45,98 @@ struct Case {
 pub fn parse(r: impl BufRead, file: &Path, paths: &PathMap) -> Result<Parsed, ParseError> {
     let mut reader = Reader::from_reader(r);
     reader.config_mut().trim_text(false);
-    let mut buf = Vec::new();
     let mut out = Parsed::default();
     let mut stats = TestStats::default();
     let mut suite_files: Vec<Option<String>> = Vec::new();
     let mut case: Option<Case> = None;
     let mut saw_root = false;
-    loop {
-        let ev = xml::next_event(&mut reader, &mut buf, file, Format::Junit)?;
-        match ev {
-            Event::Start(ref e) | Event::Empty(ref e) => {
-                let empty = matches!(ev, Event::Empty(_));
-                let n = xml::name(e);
-                match n.as_str() {
-                    "testsuites" => saw_root = true,
-                    "testsuite" => {
-                        saw_root = true;
-                        if !empty {
-                            suite_files.push(xml::attrs(e).remove("file"));
-                        }
+    xml::each_event(reader, file, Format::Junit, |ev| match ev {
+        Event::Start(ref e) | Event::Empty(ref e) => {
+            let empty = matches!(ev, Event::Empty(_));
+            let n = xml::name(e);
+            match n.as_str() {
+                "testsuites" => saw_root = true,
+                "testsuite" => {
+                    saw_root = true;
+                    if !empty {
+                        suite_files.push(xml::attrs(e).remove("file"));
                     }
-                    "testcase" => {
-                        let mut a = xml::attrs(e);
-                        let disabled = a.get("status").is_some_and(|s| {
-                            matches!(
-                                s.trim().to_ascii_lowercase().as_str(),
-                                "disabled" | "ignored" | "skipped" | "notrun" | "not run"
-                            )
-                        });
-                        let c = Case {
-                            name: a.remove("name").unwrap_or_default(),
-                            classname: a.remove("classname").unwrap_or_default(),
-                            file: a
-                                .remove("file")
-                                .or_else(|| suite_files.iter().rev().flatten().next().cloned()),
-                            line: line_attr(&a),
-                            disabled,
-                            ..Case::default()
-                        };
-                        if empty {
-                            finish(c, &mut stats, &mut out, file, paths);
-                        } else {
-                            case = Some(c);
-                        }
-                    }
-                    "failure" | "error" => {
-                        if let Some(c) = case.as_mut() {
-                            let a = xml::attrs(e);
-                            let msg = a.get("message").cloned().unwrap_or_default();
-                            if c.failure.is_none() {
-                                c.failure = Some((n.clone(), msg));
-                                c.failure_file =
-                                    a.get("file").filter(|f| !f.trim().is_empty()).cloned();
-                                c.failure_line = line_attr(&a);
-                            }
-                            c.in_failure = !empty;
-                        }
-                    }
-                    "skipped" | "disabled" => {
-                        if let Some(c) = case.as_mut() {
-                            c.skipped = true;
-                        }
-                    }
-                    _ => {}
                 }
-            }
-            Event::End(ref e) => {
-                let n = e.local_name().as_ref().to_ascii_lowercase();
-                match n.as_str() {
-                    "testcase" => {
-                        if let Some(c) = case.take() {
-                            finish(c, &mut stats, &mut out, file, paths);
+                "testcase" => {
+                    let mut a = xml::attrs(e);
+                    let disabled = a.get("status").is_some_and(|s| {
+                        matches!(
+                            s.trim().to_ascii_lowercase().as_str(),
+                            "disabled" | "ignored" | "skipped" | "notrun" | "not run"
+                        )
+                    });
+                    let c = Case {
+                        name: a.remove("name").unwrap_or_default(),
+                        classname: a.remove("classname").unwrap_or_default(),
+                        file: a
+                            .remove("file")
+                            .or_else(|| suite_files.iter().rev().flatten().next().cloned()),
+                        line: line_attr(&a),
+                        disabled,
+                        ..Case::default()
+                    };
+                    if empty {
+                        finish(c, &mut stats, &mut out, file, paths);
+                    } else {
+                        case = Some(c);
+                    }
+                }
+                "failure" | "error" => {
+                    if let Some(c) = case.as_mut() {
+                        let a = xml::attrs(e);
+                        let msg = a.get("message").cloned().unwrap_or_default();
+                        if c.failure.is_none() {
+                            c.failure = Some((n.clone(), msg));
+                            c.failure_file =
+                                a.get("file").filter(|f| !f.trim().is_empty()).cloned();
+                            c.failure_line = line_attr(&a);
                         }
+                        c.in_failure = !empty;
                     }
-                    "testsuite" => {
-                        suite_files.pop();
+                }
+                "skipped" | "disabled" => {
+                    if let Some(c) = case.as_mut() {
+                        c.skipped = true;
                     }
-                    "failure" | "error" => {
-                        if let Some(c) = case.as_mut() {
-                            c.in_failure = false;
-                        }
-                    }
-                    _ => {}
                 }
+                _ => {}
             }
-            Event::Text(ref t) => {
-                if let Some(c) = case
-                    .as_mut()
-                    .filter(|c| c.in_failure && c.text.len() < parsed::MAX_DETAILS_BYTES * 4)
-                {
-                    c.text.push_str(&t.xml10_content());
-                }
-            }
-            Event::CData(ref t) => {
-                if let Some(c) = case
-                    .as_mut()
-                    .filter(|c| c.in_failure && c.text.len() < parsed::MAX_DETAILS_BYTES * 4)
-                {
-                    c.text.push_str(&t.xml10_content());
-                }
-            }
-            Event::GeneralRef(ref r) => {
-                if let Some(c) = case
-                    .as_mut()
-                    .filter(|c| c.in_failure && c.text.len() < parsed::MAX_DETAILS_BYTES * 4)
-                {
-                    c.text.push_str(&xml::entity(r));
-                }
-            }
-            Event::Eof => break,
-            _ => {}
         }
-        buf.clear();
-    }
-    if !saw_root {
-        return Err(ParseError::malformed(
-            file,
-            Format::Junit,
-            "no <testsuites> or <testsuite> element",
-        ));
-    }
+        Event::End(ref e) => {
+            let n = e.local_name().as_ref().to_ascii_lowercase();
+            match n.as_str() {
+                "testcase" => {
+                    if let Some(c) = case.take() {
+                        finish(c, &mut stats, &mut out, file, paths);
+                    }
+                }
+                "testsuite" => {
+                    suite_files.pop();
+                }
+                "failure" | "error" => {
+                    if let Some(c) = case.as_mut() {
+                        c.in_failure = false;
+                    }
+                }
+                _ => {}
+            }
+        }
+        Event::Text(ref t) => failure_text(&mut case, || t.xml10_content()),
+        Event::CData(ref t) => failure_text(&mut case, || t.xml10_content()),
+        Event::GeneralRef(ref r) => failure_text(&mut case, || xml::entity(r)),
+        _ => {}
+    })?;
+    xml::require_root(
+        saw_root,
+        file,
+        Format::Junit,
+        "no <testsuites> or <testsuite> element",
+    )?;
     out.tests = Some(stats);
     Ok(out)
 }
@@ -174,6 +146,16 @@ fn line_attr(a: &std::collections::HashMap<String, String>) -> Option<u32> {
     a.get("line")
         .and_then(|l| l.trim().parse().ok())
         .filter(|l| *l > 0)
+}
+
+/// Appends what `text` reads to the failure being read, if any, up to four times the details kept.
+fn failure_text<S: AsRef<str>>(case: &mut Option<Case>, text: impl FnOnce() -> S) {
+    if let Some(c) = case
+        .as_mut()
+        .filter(|c| c.in_failure && c.text.len() < parsed::MAX_DETAILS_BYTES * 4)
+    {
+        c.text.push_str(text().as_ref());
+    }
 }
 
 fn finish(c: Case, stats: &mut TestStats, out: &mut Parsed, result_file: &Path, paths: &PathMap) {

@@ -55,13 +55,17 @@ fn which(env: &Env, tool: &str) -> bool {
         .is_some_and(|p| std::env::split_paths(p).any(|d| d.join(tool).is_file()))
 }
 
-fn check(env: &Env, name: &str, argv: &[&str], output: Output) -> LocalCheck {
-    let tool = argv[0];
-    LocalCheck {
-        name: name.to_owned(),
-        argv: argv.iter().map(|s| (*s).to_owned()).collect(),
-        output,
-        missing: (!which(env, tool)).then(|| format!("`{tool}` is not on PATH")),
+impl LocalPlan {
+    /// Adds the check `name`, running `argv`, its findings read from `output`; missing when its tool is
+    /// not on `PATH`.
+    fn add(&mut self, env: &Env, name: &str, argv: &[&str], output: Output) {
+        let tool = argv[0];
+        self.checks.push(LocalCheck {
+            name: name.to_owned(),
+            argv: argv.iter().map(|s| (*s).to_owned()).collect(),
+            output,
+            missing: (!which(env, tool)).then(|| format!("`{tool}` is not on PATH")),
+        });
     }
 }
 
@@ -75,24 +79,24 @@ pub fn detect(root: &Path, env: &Env) -> LocalPlan {
     let has = |f: &str| root.join(f).exists();
     if has("Cargo.toml") {
         plan.projects.push("Cargo");
-        plan.checks.push(check(
+        plan.add(
             env,
             "Rust format",
             &["cargo", "fmt", "--all", "--check", "--", "--color", "never"],
             Output::Stdout(Format::Text),
-        ));
-        plan.checks.push(check(
+        );
+        plan.add(
             env,
             "Clippy",
             &["cargo", "clippy", "--all-targets", "--message-format=json"],
             Output::Stdout(Format::CargoJson),
-        ));
-        plan.checks.push(check(
+        );
+        plan.add(
             env,
             "Rust tests",
             &["cargo", "test", "--no-fail-fast"],
             Output::Libtest,
-        ));
+        );
     }
     if has("package.json") {
         plan.projects.push("Node");
@@ -123,25 +127,19 @@ pub fn detect(root: &Path, env: &Env) -> LocalPlan {
             ("build", "Build", Output::Combined(Format::Text)),
         ] {
             if scripts.iter().any(|s| s == script) && !plan.checks.iter().any(|c| c.name == name) {
-                plan.checks
-                    .push(check(env, name, &[pm, "run", script], output));
+                plan.add(env, name, &[pm, "run", script], output);
             }
         }
     }
     if has("pyproject.toml") || has("setup.py") || has("setup.cfg") || has("requirements.txt") {
         plan.projects.push("Python");
-        plan.checks.push(check(
+        plan.add(
             env,
             "Ruff",
             &["ruff", "check", "--output-format", "concise", "."],
             Output::Stdout(Format::Text),
-        ));
-        plan.checks.push(check(
-            env,
-            "Mypy",
-            &["mypy", "."],
-            Output::Stdout(Format::Text),
-        ));
+        );
+        plan.add(env, "Mypy", &["mypy", "."], Output::Stdout(Format::Text));
         let junit = env
             .path("TMPDIR")
             .unwrap_or_else(|| PathBuf::from("/tmp"))
@@ -150,27 +148,22 @@ pub fn detect(root: &Path, env: &Env) -> LocalPlan {
                 rand::random::<u64>()
             ));
         let j = junit.to_string_lossy().into_owned();
-        plan.checks.push(check(
+        plan.add(
             env,
             "Pytest",
             &["pytest", "-q", "--junitxml", &j],
             Output::File(junit, Format::Junit),
-        ));
+        );
     }
     if has("go.mod") {
         plan.projects.push("Go");
-        plan.checks.push(check(
+        plan.add(
             env,
             "Go vet",
             &["go", "vet", "./..."],
             Output::Stderr(Format::Text),
-        ));
-        plan.checks.push(check(
-            env,
-            "Go tests",
-            &["go", "test", "./..."],
-            Output::ExitCode,
-        ));
+        );
+        plan.add(env, "Go tests", &["go", "test", "./..."], Output::ExitCode);
     }
     plan
 }

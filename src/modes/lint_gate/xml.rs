@@ -10,20 +10,44 @@ use quick_xml::events::{BytesStart, Event};
 use super::parsed::{Format, ParseError};
 pub(crate) use crate::xml::entity;
 
-/// The next event of `reader`, read into `buf`; a malformed document is an error of `file` read as `format`.
-pub(crate) fn next_event<'b, R: BufRead>(
-    reader: &mut Reader<R>,
-    buf: &'b mut Vec<u8>,
+/// Reads the document of `reader` to its end, handing every event to `each`; a malformed document is an
+/// error of `file` read as `format`.
+pub(crate) fn each_event<R: BufRead>(
+    mut reader: Reader<R>,
     file: &Path,
     format: Format,
-) -> Result<Event<'b>, ParseError> {
-    reader.read_event_into(buf).map_err(|e| {
-        ParseError::malformed(
-            file,
-            format,
-            format!("at byte {}: {e}", reader.error_position()),
-        )
-    })
+    mut each: impl FnMut(Event<'_>),
+) -> Result<(), ParseError> {
+    let mut buf = Vec::new();
+    loop {
+        let ev = reader.read_event_into(&mut buf).map_err(|e| {
+            ParseError::malformed(
+                file,
+                format,
+                format!("at byte {}: {e}", reader.error_position()),
+            )
+        })?;
+        if matches!(ev, Event::Eof) {
+            return Ok(());
+        }
+        each(ev);
+        buf.clear();
+    }
+}
+
+/// A document without its root element (`saw_root` false) is refused as `missing` (`no <coverage>
+/// element`).
+pub(crate) fn require_root(
+    saw_root: bool,
+    file: &Path,
+    format: Format,
+    missing: &str,
+) -> Result<(), ParseError> {
+    if saw_root {
+        Ok(())
+    } else {
+        Err(ParseError::malformed(file, format, missing))
+    }
 }
 
 /// The attributes of an element, unescaped, by local name.

@@ -244,6 +244,26 @@ pub fn values(value: Option<&Value>, sens: &Value, unknown: &Value) -> Values {
     out
 }
 
+/// [`flatten`] of the entry `at` (a key of an object, an index of an array) of `value` and of its masks
+/// (an entry a mask does not have is not masked), at `path`.
+fn flatten_entry<I: serde_json::value::Index + Copy>(
+    value: &Value,
+    sens: &Value,
+    unknown: &Value,
+    at: I,
+    path: &str,
+    out: &mut Values,
+) {
+    let f = Value::Bool(false);
+    flatten(
+        value.get(at),
+        sens.get(at).unwrap_or(&f),
+        unknown.get(at).unwrap_or(&f),
+        path,
+        out,
+    );
+}
+
 fn flatten(value: Option<&Value>, sens: &Value, unknown: &Value, path: &str, out: &mut Values) {
     let f = Value::Bool(false);
     match sens {
@@ -262,7 +282,7 @@ fn flatten(value: Option<&Value>, sens: &Value, unknown: &Value, path: &str, out
         return;
     }
     match value {
-        Some(Value::Object(m)) => {
+        Some(object @ Value::Object(m)) => {
             let mut keys: Vec<&String> = m.keys().collect();
             if let Value::Object(u) = unknown {
                 keys.extend(u.keys().filter(|k| !m.contains_key(*k)));
@@ -274,29 +294,17 @@ fn flatten(value: Option<&Value>, sens: &Value, unknown: &Value, path: &str, out
                 return;
             }
             for k in keys {
-                flatten(
-                    m.get(k),
-                    sens.get(k).unwrap_or(&f),
-                    unknown.get(k).unwrap_or(&f),
-                    &join_key(path, k),
-                    out,
-                );
+                flatten_entry(object, sens, unknown, k, &join_key(path, k), out);
             }
         }
-        Some(Value::Array(a)) => {
+        Some(array @ Value::Array(a)) => {
             let n = a.len().max(unknown.as_array().map_or(0, Vec::len));
             if n == 0 {
                 out.insert(path.to_owned(), Leaf::Known("[]".to_owned()));
                 return;
             }
             for i in 0..n {
-                flatten(
-                    a.get(i),
-                    sens.get(i).unwrap_or(&f),
-                    unknown.get(i).unwrap_or(&f),
-                    &join_index(path, i),
-                    out,
-                );
+                flatten_entry(array, sens, unknown, i, &join_index(path, i), out);
             }
         }
         Some(Value::Null) | None => {
