@@ -410,6 +410,7 @@ pub async fn verify(
     use jsonwebtoken::errors::ErrorKind;
     use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 
+    crate::net::crypto::install();
     let header = decode_header(jwt).map_err(|e| OidcError::Malformed(e.to_string()))?;
     if header.alg != Algorithm::RS256 {
         return Err(OidcError::Algorithm { alg: header.alg });
@@ -556,6 +557,7 @@ mod tests {
         use axum::extract::Path;
         use axum::http::{HeaderMap, StatusCode};
         use std::sync::atomic::AtomicUsize;
+        crate::net::crypto::install();
         let key = jsonwebtoken::EncodingKey::from_rsa_pem(ISSUER_PEM).unwrap();
         let mut jwk = serde_json::to_value(
             jsonwebtoken::jwk::Jwk::from_encoding_key(&key, jsonwebtoken::Algorithm::RS256)
@@ -615,6 +617,7 @@ mod tests {
     }
 
     fn mint(claims: &serde_json::Value, pem: &[u8], kid: Option<&str>) -> String {
+        crate::net::crypto::install();
         let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
         h.kid = kid.map(str::to_owned);
         let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem).unwrap();

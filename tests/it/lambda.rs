@@ -925,7 +925,7 @@ async fn image_functions_compare_the_digest_and_take_new_images() {
     let Some(m) = moto() else {
         return;
     };
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    stevedore::net::crypto::install();
     let sdk = sdk(&m.endpoint);
     let lambda = aws_sdk_lambda::Client::new(&sdk);
     let function = unique("lambda-image");

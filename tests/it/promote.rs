@@ -448,6 +448,7 @@ pub async fn other_account(endpoint: &str, account: &str) -> aws_types::SdkConfi
         "assumed",
     );
     aws_types::SdkConfig::builder()
+        .http_client(stevedore::aws::http_client(&stevedore::Env::default()))
         .behavior_version(aws_config::BehaviorVersion::latest())
         .region(aws_types::region::Region::new("us-east-1"))
         .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
@@ -526,7 +527,7 @@ async fn promote_copies_a_lambda_zip_to_another_account_by_its_code_hash() {
     let Some(m) = crate::helpers::moto::moto() else {
         return;
     };
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    stevedore::net::crypto::install();
     let dev = crate::lambda::sdk(&m.endpoint);
     let prod = other_account(&m.endpoint, "222222222222").await;
     assert_eq!(account_of(&prod).await, "222222222222");
