@@ -140,7 +140,7 @@ pub async fn health_server(status: u16) -> Health {
 
 /// A CloudWatch call in the JSON 1.0 protocol (the Rust SDK speaks only CBOR, which moto lacks).
 pub async fn cloudwatch(endpoint: &str, op: &str, body: serde_json::Value) {
-    let r = reqwest::Client::new()
+    let r = crate::helpers::reqwest_client()
         .post(format!("{endpoint}/"))
         .header(
             "Authorization",

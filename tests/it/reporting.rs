@@ -12,7 +12,7 @@ async fn raw(
     body: Option<serde_json::Value>,
 ) -> (u16, serde_json::Value) {
     stevedore::net::crypto::install();
-    let c = reqwest::Client::new();
+    let c = crate::helpers::reqwest_client();
     let mut rb = c
         .request(method, url)
         .header("authorization", "Bearer t")
@@ -114,7 +114,7 @@ async fn the_fake_serves_under_the_ghes_prefix_and_paginates() {
         assert_eq!(s, 201);
     }
     stevedore::net::crypto::install();
-    let resp = reqwest::Client::new()
+    let resp = crate::helpers::reqwest_client()
         .get(format!(
             "{}/repos/octo-org/octo-repo/issues/7/comments?per_page=20",
             gh.ghes_url()

@@ -144,7 +144,7 @@ pub async fn create_role(endpoint: &str, name: &str) -> String {
 /// [`create_role`] in the account of `access_key` (moto reads the account from the key's owner).
 pub async fn create_role_as(endpoint: &str, access_key: &str, name: &str) -> String {
     let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-    let r = reqwest::Client::new()
+    let r = crate::helpers::reqwest_client()
         .post(format!("{endpoint}/"))
         .header(
             "Authorization",

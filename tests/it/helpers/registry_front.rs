@@ -67,7 +67,7 @@ impl RegistryFront {
             own: own.clone(),
             settings: Mutex::default(),
             counts: Mutex::default(),
-            client: reqwest::Client::builder()
+            client: crate::helpers::reqwest_builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
