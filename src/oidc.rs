@@ -664,12 +664,18 @@ mod tests {
             "{e}"
         );
 
-        let hs = jsonwebtoken::encode(
-            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-            &i.claims(),
-            &jsonwebtoken::EncodingKey::from_secret(b"a shared secret"),
-        )
-        .unwrap();
+        // An HS256 token (a shared secret anyone holding the JWKS could forge with): refused by its
+        // header, before any key is looked at.
+        let hs = {
+            use base64::Engine;
+            let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+            format!(
+                "{}.{}.{}",
+                b64(r#"{"alg":"HS256","typ":"JWT"}"#),
+                b64(&i.claims().to_string()),
+                b64("a shared secret's signature")
+            )
+        };
         let e = check(&i, &hs).await.unwrap_err();
         assert!(
             matches!(

@@ -7,7 +7,7 @@
 //! jsonwebtoken picks its crypto through a process-wide [`jsonwebtoken::crypto::CryptoProvider`]; it ships
 //! providers for aws-lc-rs and RustCrypto only, so [`JWT`] is one over *ring*. It covers what stevedore
 //! uses — RS256 verification of the GitHub OIDC token (`oidc::verify` refuses any other `alg` before it
-//! gets here) — and what the tests sign with (RS256, HS256); every other algorithm is refused as
+//! gets here) — and what the tests sign with (RS256); every other algorithm is refused as
 //! `InvalidAlgorithm`, never a panic.
 
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use jsonwebtoken::errors::{ErrorKind, Result, new_error};
 use jsonwebtoken::jwk::ThumbprintHash;
 use jsonwebtoken::signature::{self as sig, Signer, Verifier};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, DecodingKeyKind, EncodingKey};
-use ring::{digest, hmac, rand, signature};
+use ring::{digest, rand, signature};
 
 /// The TLS provider every client of the process uses.
 #[must_use]
@@ -52,11 +52,7 @@ fn new_signer(alg: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>> 
                 .map_err(|e| new_error(ErrorKind::InvalidRsaKey(e.to_string())))?;
             Ok(Box::new(Rs256Signer(pair)))
         }
-        (Algorithm::HS256, AlgorithmFamily::Hmac) => Ok(Box::new(Hs256Signer(hmac::Key::new(
-            hmac::HMAC_SHA256,
-            key.as_bytes(),
-        )))),
-        (Algorithm::RS256 | Algorithm::HS256, _) => Err(new_error(ErrorKind::InvalidKeyFormat)),
+        (Algorithm::RS256, _) => Err(new_error(ErrorKind::InvalidKeyFormat)),
         _ => Err(new_error(ErrorKind::InvalidAlgorithm)),
     }
 }
@@ -89,20 +85,6 @@ impl Signer<Vec<u8>> for Rs256Signer {
 impl JwtSigner for Rs256Signer {
     fn algorithm(&self) -> Algorithm {
         Algorithm::RS256
-    }
-}
-
-struct Hs256Signer(hmac::Key);
-
-impl Signer<Vec<u8>> for Hs256Signer {
-    fn try_sign(&self, msg: &[u8]) -> std::result::Result<Vec<u8>, sig::Error> {
-        Ok(hmac::sign(&self.0, msg).as_ref().to_vec())
-    }
-}
-
-impl JwtSigner for Hs256Signer {
-    fn algorithm(&self) -> Algorithm {
-        Algorithm::HS256
     }
 }
 
@@ -187,6 +169,7 @@ mod tests {
         install();
         let key = EncodingKey::from_rsa_pem(PEM).unwrap();
         for alg in [
+            Algorithm::HS256,
             Algorithm::RS512,
             Algorithm::PS256,
             Algorithm::ES256,
@@ -197,10 +180,20 @@ mod tests {
             assert_eq!(err.kind(), &ErrorKind::InvalidAlgorithm, "{alg:?}");
             assert!((JWT.verifier_factory)(&alg, &DecodingKey::from_secret(b"k")).is_err());
         }
-        // An HMAC key is no RSA key.
-        assert!(
-            (JWT.verifier_factory)(&Algorithm::RS256, &DecodingKey::from_secret(b"k")).is_err()
-        );
+        // An HMAC key is no RSA key, to sign or to verify with.
+        let hmac = EncodingKey::from_secret(b"k");
+        let err = (JWT.signer_factory)(&Algorithm::RS256, &hmac)
+            .err()
+            .unwrap();
+        assert_eq!(err.kind(), &ErrorKind::InvalidKeyFormat);
+        let err = (JWT.verifier_factory)(&Algorithm::RS256, &DecodingKey::from_secret(b"k"))
+            .err()
+            .unwrap();
+        assert_eq!(err.kind(), &ErrorKind::InvalidKeyFormat);
+        let err = (JWT.verifier_factory)(&Algorithm::HS256, &DecodingKey::from_secret(b"k"))
+            .err()
+            .unwrap();
+        assert_eq!(err.kind(), &ErrorKind::InvalidAlgorithm);
     }
 
     #[test]
