@@ -15,13 +15,13 @@
 #
 # Groups (the tests that guard each module):
 # - unit: the masker and workflow commands, Markdown escaping, environment names, the trigger policy, OIDC
-#   validation, guarded by their unit tests (`cargo test --lib`; the scores so far are in docs/testing.md).
+#   validation and the JWT signature check under it (net/crypto.rs), guarded by their unit tests (`cargo test --lib`; the scores so far are in docs/testing.md).
 # - integration: release-record verification (github/deployments.rs, the rollback verifier) and the
 #   preview ownership checks: their tests need the fake GitHub of tests/it (`--test it`, filtered).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-unit_files=(src/report/commands.rs src/report/markdown.rs src/names.rs src/policy.rs src/oidc.rs)
+unit_files=(src/report/commands.rs src/report/markdown.rs src/names.rs src/policy.rs src/oidc.rs src/net/crypto.rs)
 it_files=(src/github/deployments.rs src/modes/deploy/rollback.rs src/modes/deploy/preview.rs)
 it_filters=(release_records rollback preview)
 unit_bound=${STEVEDORE_MUTANTS_UNIT_BOUND:-900}

@@ -735,7 +735,7 @@ pub fn sdk_config(env: &Env, region: &str, creds: Option<SharedCredentialsProvid
     build_sdk_config(env, region, creds, http_client(env))
 }
 
-/// The SDK's default HTTPS client (hyper 1, rustls with aws-lc), with the run's roots and proxy ([`Net`]:
+/// The SDK's default HTTPS client (hyper 1, rustls with ring), with the run's roots and proxy ([`Net`]:
 /// the certificates of `SSL_CERT_FILE`/`SSL_CERT_DIR`/the system bundle, `HTTPS_PROXY`/`NO_PROXY` read by
 /// `env.rs`, not by the SDK). Built once per run so every client shares its connector: connections are
 /// pooled (each SDK client otherwise builds its own).
@@ -753,7 +753,7 @@ pub fn http_client(env: &Env) -> SharedHttpClient {
     let cancel = net.cancel().clone();
     let inner = Builder::new().build_with_connector_fn(move |settings, components| {
         let mut b =
-            ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc));
+            ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(CryptoMode::Ring));
         if let Ok(ctx) = &tls_context {
             b.set_tls_context(ctx.clone());
         }
@@ -1136,7 +1136,12 @@ async fn chain_credentials(env: &Env, region: &str) -> Result<Credentials, AwsEr
             "stevedore-environment",
         ));
     }
+    // The chain's providers that call out (web identity through STS, ECS, IMDS) use our HTTP client: the
+    // SDK's default one is not linked (one crypto library, src/net/crypto.rs).
+    let providers = aws_config::provider_config::ProviderConfig::without_region()
+        .with_http_client(http_client(env));
     let chain = aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
+        .configure(providers)
         .region(Region::new(region.to_owned()))
         .build()
         .await;

@@ -283,7 +283,7 @@ fn mark_unreachable(api_url: &str) {
 
 /// Octocrab over our own service stack: its default builder always adds `User-Agent: octocrab` next to
 /// any we set, and a request must carry exactly one. Same parts as its default client: hyper + rustls
-/// (aws-lc-rs; the roots and the proxy of [`Net`]: built-in roots plus `SSL_CERT_FILE`/`SSL_CERT_DIR`,
+/// (ring; the roots and the proxy of [`Net`]: built-in roots plus `SSL_CERT_FILE`/`SSL_CERT_DIR`,
 /// `HTTPS_PROXY`/`NO_PROXY`), connect/read timeouts, redirects followed, base URI (path kept, for GHES), the
 /// token only sent to that host.
 fn build_octocrab(base: &http::Uri, token: &str, net: &Net) -> Result<octocrab::Octocrab, String> {

@@ -7,8 +7,8 @@ use stevedore::report::{Commands, Masker};
 use stevedore::{EXIT_CONFIG, Env, logging};
 
 fn main() -> ExitCode {
-    // One TLS crypto provider for octocrab, reqwest and the AWS SDK: aws-lc-rs (see Cargo.toml).
-    let _already_installed = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    // One crypto library for TLS (octocrab, reqwest, the AWS SDK) and JWT signatures: ring.
+    stevedore::net::crypto::install();
 
     let mut env = Env::from_process();
     let masker = Masker::default();

@@ -9,7 +9,7 @@
 //!   directories in `SSL_CERT_DIR`. A GitHub Enterprise Server or a TLS-inspecting proxy with a private CA
 //!   works by pointing `SSL_CERT_FILE` at a bundle that holds it. The AWS SDK's trust store takes PEM, so it
 //!   gets the file/directory/system certificates (every bundle carries Amazon's roots; the image ships one).
-//! - **Crypto**: aws-lc-rs for every client (`ring` is not in the dependency tree).
+//! - **Crypto**: ring for every client and for JWT signatures (`crypto`; aws-lc-rs is not in the dependency tree).
 //! - **Proxy**: `HTTPS_PROXY`/`https_proxy` for https URLs, `HTTP_PROXY`/`http_proxy` for http URLs,
 //!   `ALL_PROXY`/`all_proxy` for both, `NO_PROXY`/`no_proxy` to exclude hosts (curl's rules, as parsed by
 //!   hyper-util's matcher; the lower-case spelling wins when both are set). https goes through a `CONNECT`
@@ -30,6 +30,7 @@ use rustls::pki_types::pem::PemObject;
 use crate::cancel::Cancel;
 use crate::env::{Env, ProxyVars};
 
+pub mod crypto;
 pub mod retry;
 
 pub use retry::error_chain;
@@ -177,11 +178,11 @@ impl Net {
                 Err(e) => tracing::debug!(path = %path.display(), "no certificates: {e}"),
             }
         }
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let provider = crypto::tls_provider();
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map(|b| b.with_root_certificates(roots).with_no_client_auth())
-            // aws-lc-rs supports the default versions; this branch is unreachable in practice, and the empty
+            // ring supports the default versions; this branch is unreachable in practice, and the empty
             // config refuses every server rather than trusting anything.
             .unwrap_or_else(|e| {
                 tracing::error!("TLS setup: {e}");
@@ -202,7 +203,7 @@ impl Net {
         }
     }
 
-    /// The rustls client configuration (roots above, aws-lc-rs, no client certificate).
+    /// The rustls client configuration (roots above, ring, no client certificate).
     #[must_use]
     pub fn tls_config(&self) -> rustls::ClientConfig {
         (*self.inner.tls).clone()

@@ -410,6 +410,7 @@ pub async fn verify(
     use jsonwebtoken::errors::ErrorKind;
     use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 
+    crate::net::crypto::install();
     let header = decode_header(jwt).map_err(|e| OidcError::Malformed(e.to_string()))?;
     if header.alg != Algorithm::RS256 {
         return Err(OidcError::Algorithm { alg: header.alg });
@@ -556,6 +557,7 @@ mod tests {
         use axum::extract::Path;
         use axum::http::{HeaderMap, StatusCode};
         use std::sync::atomic::AtomicUsize;
+        crate::net::crypto::install();
         let key = jsonwebtoken::EncodingKey::from_rsa_pem(ISSUER_PEM).unwrap();
         let mut jwk = serde_json::to_value(
             jsonwebtoken::jwk::Jwk::from_encoding_key(&key, jsonwebtoken::Algorithm::RS256)
@@ -615,6 +617,7 @@ mod tests {
     }
 
     fn mint(claims: &serde_json::Value, pem: &[u8], kid: Option<&str>) -> String {
+        crate::net::crypto::install();
         let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
         h.kid = kid.map(str::to_owned);
         let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem).unwrap();
@@ -661,12 +664,18 @@ mod tests {
             "{e}"
         );
 
-        let hs = jsonwebtoken::encode(
-            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-            &i.claims(),
-            &jsonwebtoken::EncodingKey::from_secret(b"a shared secret"),
-        )
-        .unwrap();
+        // An HS256 token (a shared secret anyone holding the JWKS could forge with): refused by its
+        // header, before any key is looked at.
+        let hs = {
+            use base64::Engine;
+            let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+            format!(
+                "{}.{}.{}",
+                b64(r#"{"alg":"HS256","typ":"JWT"}"#),
+                b64(&i.claims().to_string()),
+                b64("a shared secret's signature")
+            )
+        };
         let e = check(&i, &hs).await.unwrap_err();
         assert!(
             matches!(

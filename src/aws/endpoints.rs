@@ -670,7 +670,13 @@ mod tests {
             "cloudwatch" => &CLOUDWATCH,
             "events" => crate::aws::events::SERVICE.endpoint,
             "s3" => {
-                let s3 = crate::aws::s3::S3::new(&sdk, reqwest::Client::new());
+                let s3 = crate::aws::s3::S3::new(
+                    &sdk,
+                    crate::net::Net::from_env(&crate::env::Env::default())
+                        .reqwest()
+                        .build()
+                        .unwrap(),
+                );
                 let bucket = row.bucket.as_deref().unwrap();
                 return Some(
                     s3.url(bucket, "")

@@ -479,7 +479,7 @@ mod tests {
         let env = crate::env::Env::from_pairs(pairs.iter().copied());
         S3::new(
             &crate::aws::sdk_config(&env, region, None),
-            reqwest::Client::new(),
+            crate::net::Net::from_env(&env).reqwest().build().unwrap(),
         )
     }
 

@@ -40,7 +40,7 @@ fn config(fake: &FakeAppRunner, service: &str) -> Config {
 async fn deploy(fake: &FakeAppRunner, cfg: &Config) -> apprunner::Outcome {
     let out = apprunner::deploy(
         &sdk_config(fake.url()),
-        &reqwest::Client::new(),
+        &crate::helpers::reqwest_client(),
         cfg,
         &Cancel::never(),
     )
@@ -72,7 +72,7 @@ async fn the_default_health_verdict_is_three_answers_one_second_apart() {
     assert_eq!((d.passes, d.interval), (3, Duration::from_secs(1)));
     let before = std::time::Instant::now();
     let r = apprunner::check_health(
-        &reqwest::Client::new(),
+        &crate::helpers::reqwest_client(),
         &fake.health_url(),
         200,
         d,

@@ -104,8 +104,9 @@ fn output<'a>(r: &'a Report, name: &str) -> &'a str {
 }
 
 async fn sdk(endpoint: &str) -> SdkConfig {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    stevedore::net::crypto::install();
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(stevedore::aws::http_client(&stevedore::Env::default()))
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .credentials_provider(SharedCredentialsProvider::new(Credentials::new(

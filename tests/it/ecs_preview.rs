@@ -53,7 +53,7 @@ impl Rig {
     pub async fn new() -> Option<Rig> {
         let moto = moto()?.endpoint.clone();
         let sdk = sdk_config(&moto);
-        let http = reqwest::Client::new();
+        let http = crate::helpers::reqwest_client();
         let never = stevedore::cancel::Cancel::never();
         let elb = Query::new(&sdk, query::ELBV2, http.clone(), never.clone());
         let ec2 = Query::new(&sdk, EC2, http, never);

@@ -37,7 +37,7 @@ async fn seed_logs(endpoint: &str, group: &str, stream: &str, lines: &[&str]) {
     let logs = JsonRpc::new(
         &sdk_config(endpoint),
         json_rpc::LOGS,
-        reqwest::Client::new(),
+        crate::helpers::reqwest_client(),
     );
     // The group may exist from an earlier seeding in the same test.
     let _ = logs
@@ -78,7 +78,7 @@ async fn deploy(fake: &FakeEcs, moto_endpoint: &str, cfg: &Config, cancel: &Canc
     let plans = ecs::plan(&sdk, cfg).await.unwrap();
     let logs = Logs {
         sdk: sdk_config(moto_endpoint),
-        http: reqwest::Client::new(),
+        http: crate::helpers::reqwest_client(),
     };
     let out = ecs::apply_all(&sdk, cfg, plans, Some(&logs), cancel).await;
     fake.assert_no_protocol_errors();

@@ -50,7 +50,7 @@ async fn event_rules_are_created_updated_pruned_on_the_alias_and_a_second_run_ch
     let worker = Worker::from_alias_arn(&alias_arn).unwrap();
     let net = Net::builtin();
     let events = Events::new(&rig.sdk, &net).unwrap();
-    let rpc = JsonRpc::new(&rig.sdk, SERVICE, reqwest::Client::new());
+    let rpc = JsonRpc::new(&rig.sdk, SERVICE, crate::helpers::reqwest_client());
     let bus = unique("orders");
     rpc.call("CreateEventBus", &json!({ "Name": bus }))
         .await

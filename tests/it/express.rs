@@ -49,9 +49,15 @@ fn config(fake: &FakeEcs, service: &str) -> Config {
 
 async fn deploy_with(fake: &FakeEcs, cfg: &Config, cancel: &Cancel) -> express::Outcome {
     let arn = cfg.service_arn("aws", "eu-west-1", "123456789012");
-    let out = express::deploy(&fake.sdk(), &reqwest::Client::new(), cfg, &arn, cancel)
-        .await
-        .unwrap();
+    let out = express::deploy(
+        &fake.sdk(),
+        &crate::helpers::reqwest_client(),
+        cfg,
+        &arn,
+        cancel,
+    )
+    .await
+    .unwrap();
     fake.assert_no_protocol_errors();
     out
 }
@@ -374,7 +380,7 @@ async fn a_running_deployment_is_refused_before_any_update() {
     assert_eq!(fake.express_image(&arn), NEW);
     let again = express::deploy(
         &fake.sdk(),
-        &reqwest::Client::new(),
+        &crate::helpers::reqwest_client(),
         &cfg,
         &arn,
         &Cancel::never(),
@@ -409,7 +415,7 @@ async fn an_unknown_service_and_a_standard_service_are_named() {
         let arn = format!("arn:aws:ecs:eu-west-1:123456789012:service/default/{name}");
         let e = express::deploy(
             &fake.sdk(),
-            &reqwest::Client::new(),
+            &crate::helpers::reqwest_client(),
             &cfg,
             &arn,
             &Cancel::never(),

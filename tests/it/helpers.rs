@@ -96,3 +96,17 @@ pub fn assert_only_masked(stdout: &str, secret: &str) {
         "{stdout}"
     );
 }
+
+/// A reqwest client builder with the process's crypto provider installed first (ring, as the binary
+/// does in `main`): reqwest is built without a provider of its own.
+pub fn reqwest_builder() -> reqwest::ClientBuilder {
+    stevedore::net::crypto::install();
+    reqwest::Client::builder()
+}
+
+/// [`reqwest_builder`] with reqwest's defaults.
+pub fn reqwest_client() -> reqwest::Client {
+    reqwest_builder()
+        .build()
+        .unwrap_or_else(|e| panic!("reqwest client: {e}"))
+}

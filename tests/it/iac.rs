@@ -1047,7 +1047,7 @@ async fn act_pulumi_example_reviews_the_pr_applies_dev_and_refuses_production() 
 async fn a_record_that_does_not_check_out_is_not_believed() {
     use stevedore::github::{Client, checks};
     use stevedore::report::CheckReport;
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    stevedore::net::crypto::install();
     let gh = FakeGithub::start().await;
     let client = Client::new(&gh.url(), "ghs_faketoken0123456789".to_owned().into()).unwrap();
     let p = load("terraform/show-json/modules.json");

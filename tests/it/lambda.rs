@@ -187,7 +187,7 @@ pub async fn health_server(status: u16) -> Health {
 
 /// A CloudWatch call in the JSON 1.0 protocol (the Rust SDK speaks only CBOR, which moto lacks).
 pub async fn cloudwatch(endpoint: &str, op: &str, body: serde_json::Value) {
-    let r = reqwest::Client::new()
+    let r = crate::helpers::reqwest_client()
         .post(format!("{endpoint}/"))
         .header(
             "Authorization",
@@ -947,7 +947,7 @@ async fn image_functions_compare_the_digest_and_take_new_images() {
     let Some(m) = moto() else {
         return;
     };
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    stevedore::net::crypto::install();
     let sdk = sdk(&m.endpoint);
     let lambda = aws_sdk_lambda::Client::new(&sdk);
     let function = unique("lambda-image");

@@ -151,7 +151,7 @@ async fn hostile_text_is_escaped_in_comment_summary_and_check_runs_and_the_marke
     let gh = FakeGithub::start().await;
     // Someone quotes our marker in their own comment first: it must stay theirs.
     let quoted = format!("Looks fine to me. {MARKER_COPY}");
-    let seeded = reqwest::Client::new()
+    let seeded = crate::helpers::reqwest_client()
         .post(format!(
             "{}/repos/octo-org/octo-repo/issues/7/comments",
             gh.url()

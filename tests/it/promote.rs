@@ -28,7 +28,7 @@ pub fn noise(seed: u64, n: usize) -> Vec<u8> {
 
 /// Pushes `bytes` as a blob of `repo` at `addr` (monolithic upload); its descriptor.
 pub async fn push_blob(addr: &str, repo: &str, bytes: Vec<u8>) -> serde_json::Value {
-    let c = reqwest::Client::new();
+    let c = crate::helpers::reqwest_client();
     let digest = Digest::of(&bytes);
     let size = bytes.len();
     let r = c
@@ -64,7 +64,7 @@ pub async fn push_manifest(
 ) -> serde_json::Value {
     let bytes = serde_json::to_vec(body).unwrap();
     let digest = Digest::of(&bytes);
-    let r = reqwest::Client::new()
+    let r = crate::helpers::reqwest_client()
         .put(format!(
             "http://{addr}/v2/{repo}/manifests/{}",
             reference.unwrap_or(digest.as_str())
@@ -146,7 +146,7 @@ fn client(net: &Net, url: &str) -> Registry {
 
 /// The status of `GET /v2/<repo>/<what>` at `addr`, directly (not through stevedore's client).
 async fn status(addr: &str, path: &str) -> u16 {
-    reqwest::Client::new()
+    crate::helpers::reqwest_client()
         .get(format!("http://{addr}/v2/{path}"))
         .header(
             "accept",
@@ -448,6 +448,7 @@ pub async fn other_account(endpoint: &str, account: &str) -> aws_types::SdkConfi
         "assumed",
     );
     aws_types::SdkConfig::builder()
+        .http_client(stevedore::aws::http_client(&stevedore::Env::default()))
         .behavior_version(aws_config::BehaviorVersion::latest())
         .region(aws_types::region::Region::new("us-east-1"))
         .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
@@ -526,7 +527,7 @@ async fn promote_copies_a_lambda_zip_to_another_account_by_its_code_hash() {
     let Some(m) = crate::helpers::moto::moto() else {
         return;
     };
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    stevedore::net::crypto::install();
     let dev = crate::lambda::sdk(&m.endpoint);
     let prod = other_account(&m.endpoint, "222222222222").await;
     assert_eq!(account_of(&prod).await, "222222222222");
@@ -537,7 +538,7 @@ async fn promote_copies_a_lambda_zip_to_another_account_by_its_code_hash() {
     );
     bucket(&dev, &dev_bucket).await;
     bucket(&prod, &prod_bucket).await;
-    let http = reqwest::Client::new();
+    let http = crate::helpers::reqwest_client();
     let (dev_s3, prod_s3) = (S3::new(&dev, http.clone()), S3::new(&prod, http));
     // The dev deployment: a function from the recorded object, whose CodeSha256 the deployment records.
     let zip = crate::lambda::zip("def handler(e, c):\n    return 'v7'\n");

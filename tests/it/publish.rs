@@ -631,6 +631,7 @@ mod ecr {
 
     fn sdk_in(endpoint: &str, region: &str) -> aws_types::SdkConfig {
         aws_types::SdkConfig::builder()
+            .http_client(stevedore::aws::http_client(&stevedore::Env::default()))
             .behavior_version(aws_config::BehaviorVersion::latest())
             .region(aws_types::region::Region::new(region.to_owned()))
             .endpoint_url(endpoint)

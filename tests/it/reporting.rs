@@ -11,8 +11,8 @@ async fn raw(
     url: String,
     body: Option<serde_json::Value>,
 ) -> (u16, serde_json::Value) {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let c = reqwest::Client::new();
+    stevedore::net::crypto::install();
+    let c = crate::helpers::reqwest_client();
     let mut rb = c
         .request(method, url)
         .header("authorization", "Bearer t")
@@ -113,8 +113,8 @@ async fn the_fake_serves_under_the_ghes_prefix_and_paginates() {
         .await;
         assert_eq!(s, 201);
     }
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let resp = reqwest::Client::new()
+    stevedore::net::crypto::install();
+    let resp = crate::helpers::reqwest_client()
         .get(format!(
             "{}/repos/octo-org/octo-repo/issues/7/comments?per_page=20",
             gh.ghes_url()
@@ -138,7 +138,7 @@ async fn the_fake_serves_under_the_ghes_prefix_and_paginates() {
 
 /// A client for the fake with short waits (the fake's faults are one-shot, so the retry succeeds).
 fn client(base: &str) -> stevedore::github::Client {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    stevedore::net::crypto::install();
     stevedore::github::Client::new(base, secrecy::SecretString::from("ghs_test"))
         .unwrap()
         .with_policy(stevedore::github::RetryPolicy {
@@ -294,7 +294,7 @@ pub(crate) fn on_pr(s: Step, fork: bool) -> Step {
 
 /// Runs the step with `report` standing in for the mode's result.
 pub(crate) async fn run_reporting(s: Step, report: Report) -> StepResult {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    stevedore::net::crypto::install();
     let (cmds, buf) = Commands::buffer(Masker::default(), true);
     let code =
         stevedore::app::run_with(s.env.clone(), cmds, Cancel::never(), async |_rt, _mode| {

@@ -96,7 +96,7 @@ impl Registry {
     /// `Docker-Content-Digest` header and the body.
     pub async fn manifest(&self, name: &str, reference: &str) -> (String, Vec<u8>, String) {
         let url = format!("http://{}/v2/{name}/manifests/{reference}", self.addr);
-        let resp = reqwest::Client::new()
+        let resp = crate::helpers::reqwest_client()
             .get(&url)
             .header(
                 "Accept",

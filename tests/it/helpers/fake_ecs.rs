@@ -590,6 +590,7 @@ pub fn sdk_config(url: &str) -> aws_config::SdkConfig {
     use aws_credential_types::Credentials;
     use aws_credential_types::provider::SharedCredentialsProvider;
     aws_config::SdkConfig::builder()
+        .http_client(stevedore::aws::http_client(&stevedore::Env::default()))
         .behavior_version(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(REGION))
         .credentials_provider(SharedCredentialsProvider::new(Credentials::new(

@@ -276,7 +276,7 @@ impl FakeGithub {
     /// The project's own GitHub client with `token`: what another job, a person or an attacker holding
     /// that token sends through the API (the fake attributes it to `token`'s identity).
     pub fn client_as(&self, token: &str) -> stevedore::github::Client {
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        stevedore::net::crypto::install();
         stevedore::github::Client::new(&self.url(), secrecy::SecretString::from(token))
             .expect("a client for the fake")
     }

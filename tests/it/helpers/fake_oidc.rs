@@ -103,6 +103,7 @@ impl FakeOidc {
             Some(_) => format!("https://localhost:{port}"),
             None => format!("http://127.0.0.1:{port}"),
         };
+        stevedore::net::crypto::install();
         let key = EncodingKey::from_rsa_pem(ISSUER_PEM).unwrap();
         let rogue = EncodingKey::from_rsa_pem(ROGUE_PEM).unwrap();
         let mut jwk =

@@ -29,7 +29,7 @@ pub async fn serve_local(app: Router) -> String {
 
 /// A client that hands redirects back instead of following them (a front forwards them as they are).
 pub fn forwarding_client() -> reqwest::Client {
-    reqwest::Client::builder()
+    crate::helpers::reqwest_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()

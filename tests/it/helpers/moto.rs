@@ -115,9 +115,10 @@ pub async fn ecr_repository(sdk: &aws_types::SdkConfig, name: &str) {
 /// An SDK configuration for moto at `endpoint` in `region`, with moto's `testing` keys (and rustls' provider
 /// installed, as every client built from it needs).
 pub fn sdk(endpoint: &str, region: &str) -> aws_types::SdkConfig {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    stevedore::net::crypto::install();
     let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
     aws_types::SdkConfig::builder()
+        .http_client(stevedore::aws::http_client(&stevedore::Env::default()))
         .behavior_version(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(region.to_owned()))
         .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
@@ -143,7 +144,7 @@ pub async fn create_role(endpoint: &str, name: &str) -> String {
 /// [`create_role`] in the account of `access_key` (moto reads the account from the key's owner).
 pub async fn create_role_as(endpoint: &str, access_key: &str, name: &str) -> String {
     let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-    let r = reqwest::Client::new()
+    let r = crate::helpers::reqwest_client()
         .post(format!("{endpoint}/"))
         .header(
             "Authorization",

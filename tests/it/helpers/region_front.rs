@@ -69,7 +69,7 @@ pub async fn forward(
     body: axum::body::Bytes,
 ) -> Answer {
     use axum::http::{HeaderMap, StatusCode};
-    let mut req = reqwest::Client::new().request(
+    let mut req = crate::helpers::reqwest_client().request(
         reqwest::Method::from_bytes(method.as_str().as_bytes()).unwrap(),
         format!("{upstream}{path}"),
     );

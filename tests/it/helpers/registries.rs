@@ -74,7 +74,7 @@ impl Verdaccio {
     /// Registers a new user (the npm `adduser` call) and returns its token.
     pub async fn token(&self) -> String {
         let user = unique("u");
-        let r: Value = reqwest::Client::new()
+        let r: Value = crate::helpers::reqwest_client()
             .put(format!("{}/-/user/org.couchdb.user:{user}", self.url))
             .json(&json!({"name": user, "password": "stevedore-test-pw", "type": "user"}))
             .send()

@@ -96,7 +96,7 @@ impl Step {
     }
 
     pub async fn run_with_cancel(self, cancel: Cancel) -> StepResult {
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        stevedore::net::crypto::install();
         let (cmds, buf) = Commands::buffer(Masker::default(), true);
         let code = stevedore::app::run(self.env.clone(), cmds, cancel).await;
         self.result(code, &buf)

@@ -1,6 +1,6 @@
 //! A private certificate authority and a TLS front for the in-process fakes.
 //!
-//! [`TestCa::new`] makes a CA and a leaf for `localhost` and `127.0.0.1` (rcgen, aws-lc-rs) and writes the
+//! [`TestCa::new`] makes a CA and a leaf for `localhost` and `127.0.0.1` (rcgen, ring) and writes the
 //! CA's PEM to a file: the file a test hands to stevedore through `SSL_CERT_FILE`. Nothing else trusts this
 //! CA, so a client without that variable must refuse the server (`UnknownIssuer`).
 
@@ -50,7 +50,7 @@ impl TestCa {
         let ca_pem = ca_cert.pem();
         std::fs::write(&ca_pem_path, &ca_pem).unwrap();
 
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let provider = stevedore::net::crypto::tls_provider();
         let config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .unwrap()
