@@ -395,17 +395,19 @@ async fn act_step(
         for (k, v) in vars {
             s = s.var(k, v);
         }
-        if let Some((name, payload)) = event {
+        if let Some((name, payload)) = event.clone() {
             s = s.event(name, payload);
         }
-        let r = s.run().await.expect("podman");
-        return ActResult {
-            code: r.code,
-            logs: r.logs(),
-            summary: r.summary,
-            env_file: r.env_file,
-            outputs: r.outputs,
-        };
+        // Without podman (not under CI=true, where `run` fails the test instead) the step runs in-process.
+        if let Some(r) = s.run().await {
+            return ActResult {
+                code: r.code,
+                logs: r.logs(),
+                summary: r.summary,
+                env_file: r.env_file,
+                outputs: r.outputs,
+            };
+        }
     }
     let mut s = crate::helpers::run::Step::new()
         .var("ACT", "true")
