@@ -993,7 +993,7 @@ pub async fn connect_planned(
                 &Location::default(),
                 &msg,
             );
-            let c = chain_credentials(env, &plan.region).await?;
+            let c = chain_credentials(env, &plan.region, http.clone()).await?;
             mask_credentials(cmds, &c);
             match plan.role.as_deref() {
                 Some(role) => {
@@ -1122,8 +1122,13 @@ async fn assume_role(
 }
 
 /// The standard chain: static keys from the environment snapshot first, then aws-config's default chain
-/// (profile, web-identity file, ECS container, IMDS).
-async fn chain_credentials(env: &Env, region: &str) -> Result<Credentials, AwsError> {
+/// (profile, web-identity file, ECS container, IMDS), whose providers call out through `http` (the run's
+/// client, [`http_client`]).
+async fn chain_credentials(
+    env: &Env,
+    region: &str,
+    http: SharedHttpClient,
+) -> Result<Credentials, AwsError> {
     if let (Some(id), Some(secret)) = (
         env.get("AWS_ACCESS_KEY_ID"),
         env.get("AWS_SECRET_ACCESS_KEY"),
@@ -1136,10 +1141,9 @@ async fn chain_credentials(env: &Env, region: &str) -> Result<Credentials, AwsEr
             "stevedore-environment",
         ));
     }
-    // The chain's providers that call out (web identity through STS, ECS, IMDS) use our HTTP client: the
-    // SDK's default one is not linked (one crypto library, src/net/crypto.rs).
-    let providers = aws_config::provider_config::ProviderConfig::without_region()
-        .with_http_client(http_client(env));
+    // The SDK's default HTTP client is not linked (one crypto library, src/net/crypto.rs).
+    let providers =
+        aws_config::provider_config::ProviderConfig::without_region().with_http_client(http);
     let chain = aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
         .configure(providers)
         .region(Region::new(region.to_owned()))
